@@ -1,0 +1,39 @@
+/*
+ * common.h: error model and limits shared by every loralpha module.
+ *
+ * Functions return 0 on success or a negative LA_E* code. Where a caller
+ * needs words, the function also fills an la_err (a fixed buffer, so
+ * reporting an error never allocates).
+ */
+#ifndef LORALPHA_COMMON_H
+#define LORALPHA_COMMON_H
+
+#include <stddef.h>
+
+#define LA_MAX_LAYERS 8     /* most adapted layers in one network */
+#define LA_MAX_WIDTH 65536  /* widest layer accepted from any input */
+#define LA_PI 3.14159265358979323846
+
+enum {
+  LA_OK = 0,
+  LA_ENOMEM = -1,   /* allocation failed */
+  LA_EINVAL = -2,   /* invalid input (config field, file contents) */
+  LA_EIO = -3,      /* a file could not be opened, read or written */
+  LA_ENUMERIC = -4, /* a numerical routine (LAPACK) failed */
+  LA_ESHAPE = -5,   /* array shapes disagree */
+};
+
+/* A fixed-size error message; .msg is always NUL-terminated. */
+typedef struct la_err {
+  char msg[512];
+} la_err;
+
+/* Words for an LA_E* code (static string, never NULL). */
+const char *la_strerror(int rc);
+
+/* printf-style: set err->msg (err may be NULL). Returns rc unchanged, so
+ * `return la_errf(err, LA_EINVAL, "...")` reads naturally. */
+int la_errf(la_err *err, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * optim.h: AdamW (torch.optim.AdamW's update rule), SGD with momentum
+ * (torch.optim.SGD's), and the learning-rate schedules.
+ *
+ * Parameters are one flat float array; the first n_a entries (all A
+ * matrices) use lr_a, the rest (all B matrices) use lr_b, which is how
+ * LoRA+ (lr_B = ratio * lr_A) is applied.
+ */
+#ifndef LORALPHA_OPTIM_H
+#define LORALPHA_OPTIM_H
+
+#include <stddef.h>
+
+#include "loralpha/config.h"
+
+typedef struct la_optim {
+  la_opt_kind kind;
+  size_t n;   /* parameters */
+  float *m;   /* (n) AdamW first moment / SGD momentum buffer (owned) */
+  float *v;   /* (n) AdamW second moment (owned; NULL for SGD) */
+  long t;     /* steps taken */
+  double beta1, beta2, eps, weight_decay, momentum;
+  int nesterov;
+} la_optim;
+
+/* Sets up an optimizer for n parameters from cfg's optimizer fields, with
+ * zeroed state. Returns 0 or LA_ENOMEM. */
+int la_optim_init(la_optim *o, const la_config *cfg, size_t n);
+void la_optim_free(la_optim *o);
+
+/* One update of theta (n) with gradient g (n): entries [0, n_a) at lr_a, the
+ * rest at lr_b. Returns the update's norm ||theta_new - theta_old||_2. */
+double la_optim_step(la_optim *o, float *theta, const float *g, size_t n_a,
+                     double lr_a, double lr_b);
+
+/* The schedule's multiplier for the update with 0-based index k of a run of
+ * `steps` updates (HuggingFace's get_cosine_schedule_with_warmup for
+ * "cosine", with a floor of min_lr_ratio; 1 for "constant" after warmup). */
+double la_sched_factor(const la_config *cfg, long k);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * task.h: the data and frozen weights of one run.
+ *
+ * teacher: one linear layer; x ~ N(0, diag(i^-input_decay)); W0 has
+ *   N(0, 1/d_in) entries; y = x (W0 + dW*)^T + noise, dW* = U diag(sigma) V^T
+ *   of rank target_rank with sigma_i = target_scale * i^-target_decay.
+ * mlp: L layers; W0_l He-scaled (N(0, g^2/d_in), g^2 = 2 for relu and gelu,
+ *   1 otherwise) is task A; the target network adds a low-rank dW*_l as above
+ *   to every layer (task B). mse: y = f_B(x) + noise; ce: y = argmax f_B(x).
+ * npy: W0 per layer, X, Y (and optionally A0 per layer, and an eval split)
+ *   from .npy files, shapes checked against each other.
+ */
+#ifndef LORALPHA_TASK_H
+#define LORALPHA_TASK_H
+
+#include "loralpha/config.h"
+
+typedef struct la_task {
+  int L;
+  int dims[LA_MAX_LAYERS + 1];
+  int y_dim;                    /* dims[L] for mse, 1 for ce */
+  int n_train, n_eval;
+  float *W0[LA_MAX_LAYERS];     /* (d_out, d_in) owned */
+  float *A0[LA_MAX_LAYERS];     /* (r, d_in) owned, or NULL: Kaiming init */
+  float *X_train, *Y_train;     /* (n_train, dims[0]), (n_train, y_dim) */
+  float *X_eval, *Y_eval;       /* (n_eval, dims[0]), (n_eval, y_dim) */
+  /* the true shift, synthetic tasks only */
+  int has_target, target_rank;  /* k */
+  double *U[LA_MAX_LAYERS];     /* (d_out, k) orthonormal columns */
+  double *V[LA_MAX_LAYERS];     /* (d_in, k) orthonormal columns */
+  double *S[LA_MAX_LAYERS];     /* (k) singular values */
+} la_task;
+
+/* Builds the task described by cfg. For npy, also fills cfg's widths,
+ * n_layers, n_train and n_eval from the files and checks rank and batch
+ * against them. Returns 0 or an LA_E code with err filled (file errors name
+ * the file). */
+int la_task_build(la_config *cfg, la_task *t, la_err *err);
+
+void la_task_free(la_task *t);
+
+#endif

@@ -1,0 +1,26 @@
+/* common.c: la_strerror and la_errf. */
+#include "loralpha/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+const char *la_strerror(int rc) {
+  switch (rc) {
+  case LA_OK: return "ok";
+  case LA_ENOMEM: return "out of memory";
+  case LA_EINVAL: return "invalid input";
+  case LA_EIO: return "input/output error";
+  case LA_ENUMERIC: return "numerical routine failed";
+  case LA_ESHAPE: return "shape mismatch";
+  default: return "unknown error";
+  }
+}
+
+int la_errf(la_err *err, int rc, const char *fmt, ...) {
+  va_list ap;
+  if (err == NULL) return rc;
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  va_end(ap);
+  return rc;
+}

@@ -1,0 +1,421 @@
+/* config.c: the worker's JSON config, parsed against a table of fields. */
+#include "loralpha/config.h"
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+typedef enum { T_INT, T_DOUBLE, T_U64, T_BOOL, T_ENUM, T_SPECIAL } ftype;
+
+/* One scalar config field: where it lives in la_config and what it may be.
+ * Bounds are inclusive unless lo_open is set (then value > lo). */
+typedef struct field {
+  const char *name;
+  ftype type;
+  size_t off;
+  double lo, hi;
+  int lo_open;
+  const char *const *names; /* T_ENUM: value names, NULL-terminated */
+} field;
+
+static const char *const k_tasks[] = {"teacher", "mlp", "npy", NULL};
+static const char *const k_acts[] = {"identity", "relu", "gelu", "tanh", NULL};
+static const char *const k_losses[] = {"mse", "ce", NULL};
+static const char *const k_scalings[] = {"peft", "rslora", NULL};
+static const char *const k_opts[] = {"adamw", "sgd", NULL};
+static const char *const k_scheds[] = {"constant", "cosine", NULL};
+
+#define OFF(f) offsetof(la_config, f)
+#define BIG 1e15
+
+static const field k_fields[] = {
+    {"task", T_ENUM, OFF(task), 0, 0, 0, k_tasks},
+    {"d_in", T_SPECIAL, 0, 0, 0, 0, NULL},
+    {"d_out", T_SPECIAL, 0, 0, 0, 0, NULL},
+    {"widths", T_SPECIAL, 0, 0, 0, 0, NULL},
+    {"npy", T_SPECIAL, 0, 0, 0, 0, NULL},
+    {"activation", T_ENUM, OFF(activation), 0, 0, 0, k_acts},
+    {"loss", T_ENUM, OFF(loss), 0, 0, 0, k_losses},
+    {"n_train", T_INT, OFF(n_train), 1, 10000000, 0, NULL},
+    {"n_eval", T_INT, OFF(n_eval), 1, 10000000, 0, NULL},
+    {"input_decay", T_DOUBLE, OFF(input_decay), 0, 4, 0, NULL},
+    {"target_rank", T_INT, OFF(target_rank), 1, LA_MAX_WIDTH, 0, NULL},
+    {"target_scale", T_DOUBLE, OFF(target_scale), 0, 1e6, 0, NULL},
+    {"target_decay", T_DOUBLE, OFF(target_decay), 0, 8, 0, NULL},
+    {"noise", T_DOUBLE, OFF(noise), 0, 1e6, 0, NULL},
+    {"eval_fraction", T_DOUBLE, OFF(eval_fraction), 0, 0.9, 1, NULL},
+    {"rank", T_INT, OFF(rank), 1, LA_MAX_WIDTH, 0, NULL},
+    {"alpha", T_DOUBLE, OFF(alpha), 0, BIG, 1, NULL},
+    {"scaling", T_ENUM, OFF(scaling), 0, 0, 0, k_scalings},
+    {"optimizer", T_ENUM, OFF(optimizer), 0, 0, 0, k_opts},
+    {"lr", T_DOUBLE, OFF(lr), 0, 1e6, 1, NULL},
+    {"beta1", T_DOUBLE, OFF(beta1), 0, 0.999999, 0, NULL},
+    {"beta2", T_DOUBLE, OFF(beta2), 0, 0.99999999, 0, NULL},
+    {"eps", T_DOUBLE, OFF(eps), 0, 1, 1, NULL},
+    {"weight_decay", T_DOUBLE, OFF(weight_decay), 0, 1e3, 0, NULL},
+    {"momentum", T_DOUBLE, OFF(momentum), 0, 0.999999, 0, NULL},
+    {"nesterov", T_BOOL, OFF(nesterov), 0, 0, 0, NULL},
+    {"loraplus_ratio", T_DOUBLE, OFF(loraplus_ratio), 0, 1e6, 1, NULL},
+    {"schedule", T_ENUM, OFF(schedule), 0, 0, 0, k_scheds},
+    {"warmup_steps", T_INT, OFF(warmup_steps), 0, 100000000, 0, NULL},
+    {"min_lr_ratio", T_DOUBLE, OFF(min_lr_ratio), 0, 1, 0, NULL},
+    {"steps", T_INT, OFF(steps), 1, 100000000, 0, NULL},
+    {"batch", T_INT, OFF(batch), 1, 1000000, 0, NULL},
+    {"seed", T_U64, OFF(seed), 0, 0, 0, NULL},
+    {"data_seed", T_U64, OFF(data_seed), 0, 0, 0, NULL},
+    {"threads", T_INT, OFF(threads), 1, 256, 0, NULL},
+    {"log_every", T_INT, OFF(log_every), 1, 100000000, 0, NULL},
+    {"eval_every", T_INT, OFF(eval_every), 0, 100000000, 0, NULL},
+    {"spectra_every", T_INT, OFF(spectra_every), 0, 100000000, 0, NULL},
+    {"sharpness", T_BOOL, OFF(sharpness), 0, 0, 0, NULL},
+    {"sharpness_every", T_INT, OFF(sharpness_every), 0, 100000000, 0, NULL},
+    {"sharpness_iters", T_INT, OFF(sharpness_iters), 1, 1000, 0, NULL},
+    {"sharpness_batch", T_INT, OFF(sharpness_batch), 1, 1000000, 0, NULL},
+    {"diverge_factor", T_DOUBLE, OFF(diverge_factor), 1, BIG, 1, NULL},
+    {"run_id", T_SPECIAL, 0, 0, 0, 0, NULL},
+};
+#define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
+
+/* Fields a config must give, by task (checked after parsing). */
+static const char *const k_required[] = {"task", "rank", "alpha", "lr",
+                                         "steps", NULL};
+
+static void set_defaults(la_config *c) {
+  memset(c, 0, sizeof *c);
+  c->activation = LA_ACT_RELU;
+  c->loss = LA_LOSS_MSE;
+  c->n_train = 4096;
+  c->n_eval = 1024;
+  c->target_rank = 4;
+  c->target_scale = 1.0;
+  c->eval_fraction = 0.2;
+  c->scaling = LA_SCALING_PEFT;
+  c->optimizer = LA_OPT_ADAMW;
+  c->beta1 = 0.9;
+  c->beta2 = 0.999;
+  c->eps = 1e-8;
+  c->momentum = 0.0;
+  c->loraplus_ratio = 1.0;
+  c->schedule = LA_SCHED_CONSTANT;
+  c->batch = 64;
+  c->threads = 1;
+  c->log_every = 1;
+  c->eval_every = 10;
+  c->spectra_every = 50;
+  c->sharpness = 1;
+  c->sharpness_iters = 20;
+  c->sharpness_batch = 256;
+  c->diverge_factor = 100.0;
+  c->run_id = -1;
+}
+
+/* Parses an enum-valued string field into *out. */
+static int parse_enum(const field *f, const json_t *v, int *out, la_err *err) {
+  const char *s = json_string_value(v);
+  char names[160] = "";
+  if (s == NULL) return la_errf(err, LA_EINVAL, "%s: must be a string", f->name);
+  for (int i = 0; f->names[i] != NULL; i++) {
+    if (strcmp(s, f->names[i]) == 0) {
+      *out = i;
+      return 0;
+    }
+    size_t used = strlen(names);
+    snprintf(names + used, sizeof names - used, "%s'%s'", i ? ", " : "",
+             f->names[i]);
+  }
+  return la_errf(err, LA_EINVAL, "%s: unknown value '%.64s' (expected one of %s)",
+                 f->name, s, names);
+}
+
+/* Checks a number against the field's bounds. */
+static int check_range(const field *f, double x, la_err *err) {
+  if (!isfinite(x)) return la_errf(err, LA_EINVAL, "%s: must be finite", f->name);
+  if (f->lo_open ? !(x > f->lo) : !(x >= f->lo))
+    return la_errf(err, LA_EINVAL, "%s: %g is below the minimum (%s %g)",
+                   f->name, x, f->lo_open ? "must be >" : "must be >=", f->lo);
+  if (x > f->hi)
+    return la_errf(err, LA_EINVAL, "%s: %g is above the maximum %g", f->name, x,
+                   f->hi);
+  return 0;
+}
+
+/* Parses one scalar field of the table into the config. */
+static int parse_scalar(const field *f, const json_t *v, la_config *c,
+                        la_err *err) {
+  char *dst = (char *)c + f->off;
+  switch (f->type) {
+  case T_ENUM: return parse_enum(f, v, (int *)dst, err);
+  case T_BOOL:
+    if (!json_is_boolean(v))
+      return la_errf(err, LA_EINVAL, "%s: must be true or false", f->name);
+    *(int *)dst = json_is_true(v);
+    return 0;
+  case T_INT:
+    if (!json_is_integer(v))
+      return la_errf(err, LA_EINVAL, "%s: must be an integer", f->name);
+    if (check_range(f, (double)json_integer_value(v), err)) return LA_EINVAL;
+    *(int *)dst = (int)json_integer_value(v);
+    return 0;
+  case T_U64:
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+      return la_errf(err, LA_EINVAL, "%s: must be a non-negative integer",
+                     f->name);
+    *(uint64_t *)dst = (uint64_t)json_integer_value(v);
+    return 0;
+  case T_DOUBLE:
+    if (!json_is_number(v))
+      return la_errf(err, LA_EINVAL, "%s: must be a number", f->name);
+    if (check_range(f, json_number_value(v), err)) return LA_EINVAL;
+    *(double *)dst = json_number_value(v);
+    return 0;
+  case T_SPECIAL: break;
+  }
+  return LA_EINVAL;
+}
+
+/* Copies a JSON string path into dst, with field name fname for errors. */
+static int parse_path(const json_t *v, char *dst, const char *fname,
+                      la_err *err) {
+  const char *s = json_string_value(v);
+  if (s == NULL) return la_errf(err, LA_EINVAL, "%s: must be a string (a file path)", fname);
+  size_t n = strlen(s);
+  if (n == 0) return la_errf(err, LA_EINVAL, "%s: must not be empty", fname);
+  if (n >= LA_PATH_MAX)
+    return la_errf(err, LA_EINVAL, "%s: path longer than %d bytes", fname,
+                   LA_PATH_MAX - 1);
+  memcpy(dst, s, n + 1);
+  return 0;
+}
+
+/* Parses a list of per-layer paths (npy.w0, npy.a0). */
+static int parse_path_list(const json_t *v, char (*dst)[LA_PATH_MAX], int *n,
+                           const char *fname, la_err *err) {
+  char sub[64];
+  if (!json_is_array(v) || json_array_size(v) == 0)
+    return la_errf(err, LA_EINVAL, "%s: must be a non-empty array of paths", fname);
+  if (json_array_size(v) > LA_MAX_LAYERS)
+    return la_errf(err, LA_EINVAL, "%s: %zu layers, at most %d are supported",
+                   fname, json_array_size(v), LA_MAX_LAYERS);
+  *n = (int)json_array_size(v);
+  for (int i = 0; i < *n; i++) {
+    snprintf(sub, sizeof sub, "%s[%d]", fname, i);
+    if (parse_path(json_array_get(v, (size_t)i), dst[i], sub, err)) return LA_EINVAL;
+  }
+  return 0;
+}
+
+/* Parses the "npy" object: x, y, x_eval, y_eval, w0, a0. */
+static int parse_npy(const json_t *v, la_config *c, la_err *err) {
+  const char *key;
+  json_t *val;
+  if (!json_is_object(v)) return la_errf(err, LA_EINVAL, "npy: must be an object");
+  json_object_foreach((json_t *)v, key, val) {
+    int rc;
+    if (strcmp(key, "x") == 0) rc = parse_path(val, c->npy_x, "npy.x", err);
+    else if (strcmp(key, "y") == 0) rc = parse_path(val, c->npy_y, "npy.y", err);
+    else if (strcmp(key, "x_eval") == 0)
+      rc = parse_path(val, c->npy_x_eval, "npy.x_eval", err);
+    else if (strcmp(key, "y_eval") == 0)
+      rc = parse_path(val, c->npy_y_eval, "npy.y_eval", err);
+    else if (strcmp(key, "w0") == 0)
+      rc = parse_path_list(val, c->npy_w0, &c->npy_n_w0, "npy.w0", err);
+    else if (strcmp(key, "a0") == 0)
+      rc = parse_path_list(val, c->npy_a0, &c->npy_n_a0, "npy.a0", err);
+    else
+      rc = la_errf(err, LA_EINVAL,
+                   "npy.%.64s: unknown field (expected x, y, x_eval, y_eval, w0, a0)",
+                   key);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* Parses "widths": 2..LA_MAX_LAYERS+1 positive integers. */
+static int parse_widths(const json_t *v, la_config *c, la_err *err) {
+  size_t n = json_array_size(v);
+  if (!json_is_array(v) || n < 2 || n > LA_MAX_LAYERS + 1)
+    return la_errf(err, LA_EINVAL,
+                   "widths: must be an array of 2 to %d integers (input width, then each layer's output width)",
+                   LA_MAX_LAYERS + 1);
+  for (size_t i = 0; i < n; i++) {
+    json_t *w = json_array_get(v, i);
+    if (!json_is_integer(w) || json_integer_value(w) < 1 ||
+        json_integer_value(w) > 2048)
+      return la_errf(err, LA_EINVAL, "widths[%zu]: must be an integer in 1..2048", i);
+    c->widths[i] = (int)json_integer_value(w);
+  }
+  c->n_layers = (int)n - 1;
+  return 0;
+}
+
+/* Parses d_in / d_out of the teacher task (stored in widths[0] / [1]). */
+static int parse_dim(const char *name, const json_t *v, la_config *c,
+                     la_err *err) {
+  if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+      json_integer_value(v) > 8192)
+    return la_errf(err, LA_EINVAL, "%s: must be an integer in 1..8192", name);
+  c->widths[strcmp(name, "d_in") == 0 ? 0 : 1] = (int)json_integer_value(v);
+  return 0;
+}
+
+/* Dispatches the fields the table cannot describe. */
+static int parse_special(const char *name, const json_t *v, la_config *c,
+                         la_err *err) {
+  if (strcmp(name, "widths") == 0) return parse_widths(v, c, err);
+  if (strcmp(name, "npy") == 0) return parse_npy(v, c, err);
+  if (strcmp(name, "run_id") == 0) {
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+      return la_errf(err, LA_EINVAL, "run_id: must be a non-negative integer");
+    c->run_id = json_integer_value(v);
+    return 0;
+  }
+  return parse_dim(name, v, c, err);
+}
+
+static const field *find_field(const char *name) {
+  for (size_t i = 0; i < N_FIELDS; i++)
+    if (strcmp(k_fields[i].name, name) == 0) return &k_fields[i];
+  return NULL;
+}
+
+/* Checks that every required field was present. */
+static int check_required(const json_t *root, la_err *err) {
+  for (int i = 0; k_required[i] != NULL; i++)
+    if (json_object_get(root, k_required[i]) == NULL)
+      return la_errf(err, LA_EINVAL, "%s: required field is missing", k_required[i]);
+  return 0;
+}
+
+/* Checks the task's shape fields: which are needed and which are forbidden. */
+static int check_task_shape(const json_t *root, la_config *c, la_err *err) {
+  int has_w = json_object_get(root, "widths") != NULL;
+  int has_d = json_object_get(root, "d_in") || json_object_get(root, "d_out");
+  int has_npy = json_object_get(root, "npy") != NULL;
+  if (c->task == LA_TASK_TEACHER) {
+    if (has_w || has_npy)
+      return la_errf(err, LA_EINVAL, "%s: not a field of task 'teacher' (use d_in and d_out)",
+                     has_w ? "widths" : "npy");
+    if (!json_object_get(root, "d_in") || !json_object_get(root, "d_out"))
+      return la_errf(err, LA_EINVAL, "%s: required for task 'teacher'",
+                     json_object_get(root, "d_in") ? "d_out" : "d_in");
+    c->n_layers = 1;
+  } else if (c->task == LA_TASK_MLP) {
+    if (has_d || has_npy)
+      return la_errf(err, LA_EINVAL, "%s: not a field of task 'mlp' (use widths)",
+                     has_d ? (json_object_get(root, "d_in") ? "d_in" : "d_out") : "npy");
+    if (!has_w) return la_errf(err, LA_EINVAL, "widths: required for task 'mlp'");
+  } else {
+    if (has_d || has_w)
+      return la_errf(err, LA_EINVAL, "%s: not a field of task 'npy' (shapes come from npy.w0)",
+                     has_w ? "widths" : (json_object_get(root, "d_in") ? "d_in" : "d_out"));
+    if (!has_npy) return la_errf(err, LA_EINVAL, "npy: required for task 'npy'");
+  }
+  return 0;
+}
+
+/* Checks the npy task's files: which must be given, and in what numbers. */
+static int check_npy(la_config *c, la_err *err) {
+  if (c->npy_x[0] == 0) return la_errf(err, LA_EINVAL, "npy.x: required");
+  if (c->npy_y[0] == 0) return la_errf(err, LA_EINVAL, "npy.y: required");
+  if (c->npy_n_w0 == 0) return la_errf(err, LA_EINVAL, "npy.w0: required (one file per layer)");
+  if ((c->npy_x_eval[0] == 0) != (c->npy_y_eval[0] == 0))
+    return la_errf(err, LA_EINVAL, "%s: x_eval and y_eval must be given together",
+                   c->npy_x_eval[0] ? "npy.y_eval" : "npy.x_eval");
+  if (c->npy_n_a0 != 0 && c->npy_n_a0 != c->npy_n_w0)
+    return la_errf(err, LA_EINVAL, "npy.a0: %d files for %d layers (give one per layer or none)",
+                   c->npy_n_a0, c->npy_n_w0);
+  c->n_layers = c->npy_n_w0;
+  return 0;
+}
+
+/* Rank checks that need only the config's widths. */
+static int check_ranks(la_config *c, la_err *err) {
+  for (int l = 0; l < c->n_layers; l++) {
+    int m = c->widths[l] < c->widths[l + 1] ? c->widths[l] : c->widths[l + 1];
+    if (c->rank > m)
+      return la_errf(err, LA_EINVAL, "rank: %d exceeds min(d_in, d_out) = %d of layer %d",
+                     c->rank, m, l);
+    if (c->target_rank > m)
+      return la_errf(err, LA_EINVAL, "target_rank: %d exceeds min(d_in, d_out) = %d of layer %d",
+                     c->target_rank, m, l);
+  }
+  if (c->batch > c->n_train)
+    return la_errf(err, LA_EINVAL, "batch: %d exceeds n_train = %d", c->batch, c->n_train);
+  if ((double)c->n_train * c->widths[0] > 2e9 || (double)c->n_eval * c->widths[0] > 2e9)
+    return la_errf(err, LA_EINVAL, "n_train: data of %d x %d values is too large",
+                   c->n_train, c->widths[0]);
+  return 0;
+}
+
+/* Checks between fields once all are known. */
+static int check_cross(const json_t *root, la_config *c, la_err *err) {
+  int rc = check_task_shape(root, c, err);
+  if (rc) return rc;
+  if (c->task == LA_TASK_NPY) {
+    if ((rc = check_npy(c, err))) return rc;
+  } else if ((rc = check_ranks(c, err))) {
+    return rc;
+  }
+  if (c->warmup_steps > c->steps)
+    return la_errf(err, LA_EINVAL, "warmup_steps: %d exceeds steps = %d", c->warmup_steps, c->steps);
+  if (c->loss == LA_LOSS_CE && c->task != LA_TASK_NPY && c->widths[c->n_layers] < 2)
+    return la_errf(err, LA_EINVAL, "loss: 'ce' needs at least 2 output classes");
+  if (c->noise > 0 && c->loss == LA_LOSS_CE)
+    return la_errf(err, LA_EINVAL, "noise: label noise applies to loss 'mse' only");
+  return 0;
+}
+
+int la_config_parse(const json_t *root, la_config *c, la_err *err) {
+  const char *key;
+  json_t *val;
+  set_defaults(c);
+  if (!json_is_object(root))
+    return la_errf(err, LA_EINVAL, "config: must be a JSON object");
+  json_object_foreach((json_t *)root, key, val) {
+    const field *f = find_field(key);
+    int rc;
+    if (f == NULL)
+      return la_errf(err, LA_EINVAL, "%.64s: unknown field", key);
+    rc = f->type == T_SPECIAL ? parse_special(key, val, c, err)
+                              : parse_scalar(f, val, c, err);
+    if (rc) return rc;
+  }
+  if (check_required(root, err)) return LA_EINVAL;
+  return check_cross(root, c, err);
+}
+
+double la_config_scale(const la_config *c) {
+  return c->scaling == LA_SCALING_PEFT ? c->alpha / c->rank
+                                       : c->alpha / sqrt((double)c->rank);
+}
+
+const char *la_act_name(la_act a) { return k_acts[a]; }
+const char *la_loss_name(la_loss l) { return k_losses[l]; }
+
+/* Adds the task's shape fields to the effective config object. */
+static void shape_to_json(const la_config *c, json_t *o) {
+  json_t *w = json_array();
+  for (int i = 0; i <= c->n_layers; i++)
+    json_array_append_new(w, json_integer(c->widths[i]));
+  json_object_set_new(o, "widths", w);
+}
+
+json_t *la_config_to_json(const la_config *c) {
+  json_t *o = json_object();
+  if (o == NULL) return NULL;
+  for (size_t i = 0; i < N_FIELDS; i++) {
+    const field *f = &k_fields[i];
+    const char *p = (const char *)c + f->off;
+    switch (f->type) {
+    case T_ENUM: json_object_set_new(o, f->name, json_string(f->names[*(const int *)p])); break;
+    case T_BOOL: json_object_set_new(o, f->name, json_boolean(*(const int *)p)); break;
+    case T_INT: json_object_set_new(o, f->name, json_integer(*(const int *)p)); break;
+    case T_U64: json_object_set_new(o, f->name, json_integer((json_int_t) * (const uint64_t *)p)); break;
+    case T_DOUBLE: json_object_set_new(o, f->name, json_real(*(const double *)p)); break;
+    case T_SPECIAL: break;
+    }
+  }
+  shape_to_json(c, o);
+  if (c->run_id >= 0) json_object_set_new(o, "run_id", json_integer(c->run_id));
+  return o;
+}

@@ -1,0 +1,10 @@
+/* model_d.c: the model in double precision (gradient checks, Hessian-vector
+ * products). See model_impl.h. */
+#include <cblas.h>
+
+#include "loralpha/model.h"
+
+#define LA_REAL double
+#define LA_SUF(x) x##_d
+#define GEMM cblas_dgemm
+#include "model_impl.h"

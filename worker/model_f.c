@@ -1,0 +1,9 @@
+/* model_f.c: the model in single precision (training). See model_impl.h. */
+#include <cblas.h>
+
+#include "loralpha/model.h"
+
+#define LA_REAL float
+#define LA_SUF(x) x##_f
+#define GEMM cblas_sgemm
+#include "model_impl.h"

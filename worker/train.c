@@ -1,0 +1,421 @@
+/* train.c: the training loop and its JSON-lines output (see train.h). */
+#include "loralpha/train.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loralpha/linalg.h"
+#include "loralpha/metrics.h"
+#include "loralpha/model.h"
+#include "loralpha/optim.h"
+#include "loralpha/rng.h"
+
+#define EVAL_CHUNK 1024
+#define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
+
+struct la_trainer {
+  const la_config *cfg;   /* borrowed */
+  const la_task *task;    /* borrowed */
+  la_net_f net;
+  double s;               /* LoRA scaling */
+  size_t n_a, n_b;        /* parameters in all A, all B */
+  float *theta;           /* (n_a + n_b): A_0..A_{L-1}, then B_0..B_{L-1} */
+  float *grad;            /* (n_a + n_b), same layout */
+  float *A0;              /* (n_a) the initial A, for target-free drift */
+  float *A[LA_MAX_LAYERS], *B[LA_MAX_LAYERS];
+  la_optim opt;
+  float *Xb, *Yb;         /* (batch, d0), (batch, y_dim) */
+  uint32_t *perm;         /* (n_train) this epoch's order */
+  size_t perm_pos;
+  la_rng batch_rng;
+  long step;              /* updates done */
+  double lr_a, lr_b, grad_norm_a, grad_norm_b, update_norm;
+  size_t tensor_bytes;
+};
+
+/* JSON number, or null for NaN/Inf (JSON has neither). */
+static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+
+/* Writes one record and releases it. */
+static void emit(FILE *out, json_t *rec) {
+  json_dumpf(rec, out, JSON_FLAGS);
+  fputc('\n', out);
+  fflush(out);
+  json_decref(rec);
+}
+
+/* Kaiming-uniform(a = sqrt 5) as PEFT uses: U(-1/sqrt(d_in), 1/sqrt(d_in)). */
+static void init_adapters(la_trainer *tr) {
+  la_rng rng;
+  const la_task *t = tr->task;
+  la_rng_init(&rng, tr->cfg->seed, LA_STREAM_INIT);
+  for (int l = 0; l < t->L; l++) {
+    size_t na = (size_t)tr->cfg->rank * t->dims[l];
+    double bound = 1.0 / sqrt((double)t->dims[l]);
+    if (t->A0[l] != NULL) {
+      memcpy(tr->A[l], t->A0[l], na * sizeof(float));
+    } else {
+      for (size_t i = 0; i < na; i++)
+        tr->A[l][i] = (float)(bound * (2.0 * la_rng_uniform(&rng) - 1.0));
+    }
+    memset(tr->B[l], 0, (size_t)t->dims[l + 1] * tr->cfg->rank * sizeof(float));
+  }
+  memcpy(tr->A0, tr->theta, tr->n_a * sizeof(float));
+}
+
+/* Points A[l], B[l] and the net's parameter/gradient pointers into the flat
+ * buffers. */
+static void bind_params(la_trainer *tr) {
+  const la_task *t = tr->task;
+  size_t oa = 0, ob = tr->n_a;
+  for (int l = 0; l < t->L; l++) {
+    tr->A[l] = tr->theta + oa;
+    tr->B[l] = tr->theta + ob;
+    tr->net.W0[l] = t->W0[l];
+    tr->net.A[l] = tr->A[l];
+    tr->net.B[l] = tr->B[l];
+    tr->net.gA[l] = tr->grad + oa;
+    tr->net.gB[l] = tr->grad + ob;
+    oa += (size_t)tr->cfg->rank * t->dims[l];
+    ob += (size_t)t->dims[l + 1] * tr->cfg->rank;
+  }
+}
+
+/* Counts the tensor bytes: task arrays, parameters, state, workspace. */
+static size_t count_bytes(const la_trainer *tr) {
+  const la_task *t = tr->task;
+  size_t f = 0, np = tr->n_a + tr->n_b, dmax = 0, act = 0;
+  for (int l = 0; l < t->L; l++) {
+    f += (size_t)t->dims[l] * t->dims[l + 1];
+    act += 2 * (size_t)t->dims[l + 1] + (size_t)tr->cfg->rank;
+  }
+  for (int l = 0; l <= t->L; l++) dmax = (size_t)t->dims[l] > dmax ? (size_t)t->dims[l] : dmax;
+  f += ((size_t)t->n_train + t->n_eval) * ((size_t)t->dims[0] + t->y_dim);
+  f += np * (tr->cfg->optimizer == LA_OPT_ADAMW ? 4 : 3) + tr->n_a;
+  f += (size_t)tr->net.n_max * (act + 2 * dmax + (size_t)tr->cfg->rank);
+  f += (size_t)tr->cfg->batch * ((size_t)t->dims[0] + t->y_dim);
+  return f * sizeof(float) + (size_t)t->n_train * sizeof(uint32_t);
+}
+
+/* Allocates every buffer of the trainer. */
+static int alloc_trainer(la_trainer *tr) {
+  const la_task *t = tr->task;
+  const la_config *c = tr->cfg;
+  size_t np;
+  int n_max = c->batch > EVAL_CHUNK ? c->batch : EVAL_CHUNK;
+  for (int l = 0; l < t->L; l++) {
+    tr->n_a += (size_t)c->rank * t->dims[l];
+    tr->n_b += (size_t)t->dims[l + 1] * c->rank;
+  }
+  np = tr->n_a + tr->n_b;
+  tr->theta = calloc(np, sizeof(float));
+  tr->grad = calloc(np, sizeof(float));
+  tr->A0 = calloc(tr->n_a, sizeof(float));
+  tr->Xb = malloc((size_t)c->batch * t->dims[0] * sizeof(float));
+  tr->Yb = malloc((size_t)c->batch * t->y_dim * sizeof(float));
+  tr->perm = malloc((size_t)t->n_train * sizeof(uint32_t));
+  if (!tr->theta || !tr->grad || !tr->A0 || !tr->Xb || !tr->Yb || !tr->perm)
+    return LA_ENOMEM;
+  if (la_net_init_f(&tr->net, t->L, t->dims, c->rank, n_max, c->activation,
+                    c->loss, tr->s, 0))
+    return LA_ENOMEM;
+  return la_optim_init(&tr->opt, c, np);
+}
+
+int la_trainer_new(const la_config *cfg, const la_task *task, la_trainer **out,
+                   la_err *err) {
+  la_trainer *tr = calloc(1, sizeof *tr);
+  int rc;
+  *out = NULL;
+  if (tr == NULL) return la_errf(err, LA_ENOMEM, "trainer: out of memory");
+  tr->cfg = cfg;
+  tr->task = task;
+  tr->s = la_config_scale(cfg);
+  if ((rc = alloc_trainer(tr))) {
+    la_trainer_free(tr);
+    return la_errf(err, rc, "trainer: could not allocate the run's buffers: %s",
+                   la_strerror(rc));
+  }
+  bind_params(tr);
+  init_adapters(tr);
+  la_rng_init(&tr->batch_rng, cfg->seed, LA_STREAM_BATCH);
+  la_rng_permutation(&tr->batch_rng, tr->perm, (size_t)task->n_train);
+  tr->tensor_bytes = count_bytes(tr);
+  *out = tr;
+  return 0;
+}
+
+void la_trainer_free(la_trainer *tr) {
+  if (tr == NULL) return;
+  la_net_free_f(&tr->net);
+  la_optim_free(&tr->opt);
+  free(tr->theta), free(tr->grad), free(tr->A0);
+  free(tr->Xb), free(tr->Yb), free(tr->perm);
+  free(tr);
+}
+
+size_t la_trainer_tensor_bytes(const la_trainer *tr) { return tr->tensor_bytes; }
+
+/* Gathers the next mini-batch: rows in the order of a seeded permutation of
+ * the training set, reshuffled each time it is used up. */
+static void next_batch(la_trainer *tr) {
+  const la_task *t = tr->task;
+  size_t dx = (size_t)t->dims[0], dy = (size_t)t->y_dim;
+  for (int i = 0; i < tr->cfg->batch; i++) {
+    if (tr->perm_pos == (size_t)t->n_train) {
+      la_rng_permutation(&tr->batch_rng, tr->perm, (size_t)t->n_train);
+      tr->perm_pos = 0;
+    }
+    uint32_t row = tr->perm[tr->perm_pos++];
+    memcpy(tr->Xb + i * dx, t->X_train + row * dx, dx * sizeof(float));
+    memcpy(tr->Yb + i * dy, t->Y_train + row * dy, dy * sizeof(float));
+  }
+}
+
+/* Forward and backward on the next batch, without the update. */
+static double compute_grad(la_trainer *tr) {
+  next_batch(tr);
+  return la_net_loss_grad_f(&tr->net, tr->Xb, tr->Yb, tr->cfg->batch);
+}
+
+/* The optimizer update with this step's learning rates. */
+static void apply_update(la_trainer *tr) {
+  double f = la_sched_factor(tr->cfg, tr->step);
+  tr->lr_a = tr->cfg->lr * f;
+  tr->lr_b = tr->lr_a * tr->cfg->loraplus_ratio;
+  tr->update_norm = la_optim_step(&tr->opt, tr->theta, tr->grad, tr->n_a,
+                                  tr->lr_a, tr->lr_b);
+  tr->step++;
+}
+
+double la_trainer_step(la_trainer *tr) {
+  double loss = compute_grad(tr);
+  apply_update(tr);
+  return loss;
+}
+
+double la_trainer_eval(la_trainer *tr) {
+  const la_task *t = tr->task;
+  double sum = 0;
+  for (int i0 = 0; i0 < t->n_eval; i0 += tr->net.n_max) {
+    int m = t->n_eval - i0 < tr->net.n_max ? t->n_eval - i0 : tr->net.n_max;
+    la_net_forward_f(&tr->net, t->X_eval + (size_t)i0 * t->dims[0], m);
+    sum += la_net_loss_f(&tr->net, t->Y_eval + (size_t)i0 * t->y_dim, 0) * m;
+  }
+  return sum / t->n_eval;
+}
+
+/* ---- the run and its records ------------------------------------------- */
+
+/* Running figures of a run, for the done record. */
+typedef struct run_state {
+  double train0, eval0, last_train, last_eval, best_eval;
+  long best_step;
+  const char *status, *reason;
+} run_state;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* The start record: effective config, shapes and sigma_max(W0) per layer. */
+static void emit_start(la_trainer *tr, FILE *out) {
+  const la_task *t = tr->task;
+  json_t *rec = json_object(), *layers = json_array();
+  json_object_set_new(rec, "type", json_string("start"));
+  if (tr->cfg->run_id >= 0) json_object_set_new(rec, "run_id", json_integer(tr->cfg->run_id));
+  json_object_set_new(rec, "config", la_config_to_json(tr->cfg));
+  json_object_set_new(rec, "scale", jnum(tr->s));
+  json_object_set_new(rec, "params", json_integer((json_int_t)(tr->n_a + tr->n_b)));
+  json_object_set_new(rec, "n_train", json_integer(t->n_train));
+  json_object_set_new(rec, "n_eval", json_integer(t->n_eval));
+  for (int l = 0; l < t->L; l++) {
+    json_t *ly = json_object();
+    json_object_set_new(ly, "layer", json_integer(l));
+    json_object_set_new(ly, "d_in", json_integer(t->dims[l]));
+    json_object_set_new(ly, "d_out", json_integer(t->dims[l + 1]));
+    json_object_set_new(ly, "sigma_max_w0", jnum(la_sigma_max_f(t->W0[l], t->dims[l + 1], t->dims[l])));
+    if (t->has_target) {
+      double t2 = 0;
+      for (int i = 0; i < t->target_rank; i++) t2 += t->S[l][i] * t->S[l][i];
+      json_object_set_new(ly, "target_norm", jnum(sqrt(t2)));
+    }
+    json_array_append_new(layers, ly);
+  }
+  json_object_set_new(rec, "layers", layers);
+  emit(out, rec);
+}
+
+/* A train record for the update just made (loss from before it). */
+static void emit_train(la_trainer *tr, FILE *out, double loss) {
+  json_t *rec = json_object();
+  json_object_set_new(rec, "type", json_string("train"));
+  json_object_set_new(rec, "step", json_integer(tr->step));
+  json_object_set_new(rec, "loss", jnum(loss));
+  json_object_set_new(rec, "lr", jnum(tr->lr_a));
+  if (tr->cfg->loraplus_ratio != 1.0) json_object_set_new(rec, "lr_b", jnum(tr->lr_b));
+  json_object_set_new(rec, "grad_norm_a", jnum(la_norm_f(tr->grad, tr->n_a)));
+  json_object_set_new(rec, "grad_norm_b", jnum(la_norm_f(tr->grad + tr->n_a, tr->n_b)));
+  json_object_set_new(rec, "update_norm", jnum(tr->update_norm));
+  emit(out, rec);
+}
+
+static void emit_eval(la_trainer *tr, FILE *out, double loss) {
+  json_t *rec = json_object();
+  json_object_set_new(rec, "type", json_string("eval"));
+  json_object_set_new(rec, "step", json_integer(tr->step));
+  json_object_set_new(rec, "loss", jnum(loss));
+  emit(out, rec);
+}
+
+/* One spectra record per layer. */
+static int emit_spectra(la_trainer *tr, FILE *out) {
+  const la_task *t = tr->task;
+  int r = tr->cfg->rank, rc = 0;
+  double *sv = malloc((size_t)r * sizeof *sv);
+  size_t oa = 0;
+  if (sv == NULL) return LA_ENOMEM;
+  for (int l = 0; rc == 0 && l < t->L; l++) {
+    la_spectra sp = {.sv = sv};
+    rc = la_spectra_layer(tr->A[l], tr->B[l], tr->A0 + oa, t->dims[l], t->dims[l + 1], r, tr->s,
+                          t->has_target ? t->U[l] : NULL, t->V[l], t->S[l], t->target_rank, &sp);
+    oa += (size_t)r * t->dims[l];
+    if (rc) break;
+    json_t *rec = json_object(), *arr = json_array();
+    json_object_set_new(rec, "type", json_string("spectra"));
+    json_object_set_new(rec, "step", json_integer(tr->step));
+    json_object_set_new(rec, "layer", json_integer(l));
+    json_object_set_new(rec, "sigma_max", jnum(sp.sigma_max));
+    json_object_set_new(rec, "fro", jnum(sp.fro));
+    json_object_set_new(rec, "stable_rank", jnum(sp.stable_rank));
+    for (int i = 0; i < r; i++) json_array_append_new(arr, jnum(sv[i]));
+    json_object_set_new(rec, "sv", arr);
+    if (sp.has_target) {
+      json_object_set_new(rec, "signal", jnum(sp.signal));
+      json_object_set_new(rec, "drift", jnum(sp.drift));
+      json_object_set_new(rec, "drift_ratio", jnum(sp.drift_ratio));
+      json_object_set_new(rec, "cos_target", jnum(sp.cos_target));
+      json_object_set_new(rec, "rel_err", jnum(sp.rel_err));
+    }
+    json_object_set_new(rec, "tf_signal", jnum(sp.tf_signal));
+    json_object_set_new(rec, "tf_drift", jnum(sp.tf_drift));
+    json_object_set_new(rec, "mech_ratio", jnum(sp.mech_ratio));
+    json_object_set_new(rec, "a_drift", jnum(sp.a_drift));
+    emit(out, rec);
+  }
+  free(sv);
+  return rc;
+}
+
+/* Sharpness w.r.t. the LoRA parameters and the full weights on the first
+ * sharpness_batch training rows, and their ratio. */
+static int emit_sharpness(la_trainer *tr, FILE *out) {
+  const la_task *t = tr->task;
+  const la_config *c = tr->cfg;
+  int n = c->sharpness_batch < t->n_train ? c->sharpness_batch : t->n_train;
+  double lam_l = 0, lam_f = 0;
+  int it_l = 0, it_f = 0, rc;
+  la_sharp_in in = {t->L, t->dims, c->rank, c->activation, c->loss, tr->s,
+                    (const float *const *)t->W0, (const float *const *)tr->A,
+                    (const float *const *)tr->B, t->X_train, t->Y_train, n, t->y_dim};
+  uint64_t seed = c->seed ^ ((uint64_t)tr->step * 0x9E3779B97F4A7C15ULL);
+  if ((rc = la_sharpness(&in, 0, c->sharpness_iters, seed, &lam_l, &it_l))) return rc;
+  if ((rc = la_sharpness(&in, 1, c->sharpness_iters, seed, &lam_f, &it_f))) return rc;
+  json_t *rec = json_object();
+  json_object_set_new(rec, "type", json_string("sharpness"));
+  json_object_set_new(rec, "step", json_integer(tr->step));
+  json_object_set_new(rec, "lora", jnum(lam_l));
+  json_object_set_new(rec, "full", jnum(lam_f));
+  json_object_set_new(rec, "ratio", jnum(lam_f != 0 ? lam_l / lam_f : NAN));
+  json_object_set_new(rec, "lora_iters", json_integer(it_l));
+  json_object_set_new(rec, "full_iters", json_integer(it_f));
+  json_object_set_new(rec, "rows", json_integer(n));
+  emit(out, rec);
+  return 0;
+}
+
+static void emit_done(la_trainer *tr, FILE *out, const run_state *st, double wall) {
+  json_t *rec = json_object();
+  json_object_set_new(rec, "type", json_string("done"));
+  json_object_set_new(rec, "status", json_string(st->status));
+  if (st->reason) json_object_set_new(rec, "reason", json_string(st->reason));
+  json_object_set_new(rec, "steps", json_integer(tr->step));
+  json_object_set_new(rec, "final_train_loss", jnum(st->last_train));
+  json_object_set_new(rec, "final_eval_loss", jnum(st->last_eval));
+  json_object_set_new(rec, "best_eval_loss", jnum(st->best_eval));
+  json_object_set_new(rec, "best_step", json_integer(st->best_step));
+  json_object_set_new(rec, "wall_s", json_real(wall));
+  json_object_set_new(rec, "steps_per_s", json_real(wall > 0 ? tr->step / wall : 0));
+  emit(out, rec);
+}
+
+/* Is loss a divergence against its start value? Sets the reason. */
+static int diverged(const la_trainer *tr, run_state *st, double loss, double start) {
+  if (!isfinite(loss)) {
+    st->reason = "loss is not finite";
+    return 1;
+  }
+  if (loss > tr->cfg->diverge_factor * start && start > 0) {
+    st->reason = "loss grew past diverge_factor times its start";
+    return 1;
+  }
+  return 0;
+}
+
+/* Evaluates, records the eval loss and the best so far; 1 if diverged. */
+static int do_eval(la_trainer *tr, FILE *out, run_state *st) {
+  double e = la_trainer_eval(tr);
+  emit_eval(tr, out, e);
+  st->last_eval = e;
+  if (tr->step == 0) st->eval0 = e;
+  if (isfinite(e) && (e < st->best_eval || st->best_step < 0)) {
+    st->best_eval = e;
+    st->best_step = tr->step;
+  }
+  return diverged(tr, st, e, st->eval0);
+}
+
+static int every(long k, int n) { return n > 0 && k % n == 0; }
+
+/* One step of the run with its records; 1 when the run diverged. */
+static int run_step(la_trainer *tr, FILE *out, run_state *st, int *rc) {
+  const la_config *c = tr->cfg;
+  double loss = compute_grad(tr);
+  int last;
+  if (tr->step == 0) st->train0 = loss;
+  st->last_train = loss;
+  if (diverged(tr, st, loss, st->train0)) {
+    tr->lr_a = tr->lr_b = tr->update_norm = NAN;
+    tr->step++;
+    emit_train(tr, out, loss);
+    return 1;
+  }
+  apply_update(tr);
+  last = tr->step == c->steps;
+  if (every(tr->step, c->log_every) || last) emit_train(tr, out, loss);
+  if ((every(tr->step, c->eval_every) || last) && do_eval(tr, out, st)) return 1;
+  if ((every(tr->step, c->spectra_every) || last) && (*rc = emit_spectra(tr, out)))
+    return 0;
+  if (c->sharpness && (every(tr->step, c->sharpness_every) || last))
+    *rc = emit_sharpness(tr, out);
+  return 0;
+}
+
+int la_trainer_run(la_trainer *tr, FILE *out, la_err *err) {
+  run_state st = {NAN, NAN, NAN, NAN, INFINITY, -1, "done", NULL};
+  double t0 = now_s();
+  int rc = 0;
+  emit_start(tr, out);
+  if (do_eval(tr, out, &st)) st.status = "diverged";
+  if (st.reason == NULL && tr->cfg->sharpness) rc = emit_sharpness(tr, out);
+  while (rc == 0 && st.reason == NULL && tr->step < tr->cfg->steps)
+    if (run_step(tr, out, &st, &rc)) st.status = "diverged";
+  if (rc) return la_errf(err, rc, "metrics failed at step %ld: %s", tr->step, la_strerror(rc));
+  emit_done(tr, out, &st, now_s() - t0);
+  return 0;
+}
