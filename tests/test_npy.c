@@ -75,29 +75,27 @@ static void check_msg(int line, const char *path, const char *msg,
 
 /* ------------------------------------------------------------- fixtures */
 
-/* Writes n bytes to a new file name in the temp directory; returns its
- * path (recorded for removal at the end). */
-static const char *write_file(const char *name, const void *bytes, size_t n) {
+/* A path in the temp directory (recorded for removal at the end). */
+static const char *temp_path(const char *name) {
   char *path;
-  FILE *f;
   if (g_npaths == MAX_FILES) {
     fprintf(stderr, "test_npy: too many files\n");
     exit(2);
   }
   path = g_paths[g_npaths++];
   snprintf(path, sizeof g_paths[0], "%s/%s", g_dir, name);
-  f = fopen(path, "wb");
+  return path;
+}
+
+/* Writes n bytes to a new file name in the temp directory; returns its
+ * path (recorded for removal at the end). */
+static const char *write_file(const char *name, const void *bytes, size_t n) {
+  const char *path = temp_path(name);
+  FILE *f = fopen(path, "wb");
   if (f == NULL || fwrite(bytes, 1, n, f) != n || fclose(f) != 0) {
     fprintf(stderr, "test_npy: cannot write %s\n", path);
     exit(2);
   }
-  return path;
-}
-
-/* A path in the temp directory for a file the module will create. */
-static const char *temp_path(const char *name) {
-  char *path = g_paths[g_npaths++];
-  snprintf(path, sizeof g_paths[0], "%s/%s", g_dir, name);
   return path;
 }
 
@@ -115,7 +113,8 @@ static size_t build_npy(unsigned char *out, int major, const char *dict,
   memcpy(out, "\x93NUMPY", 6);
   out[6] = (unsigned char)major;
   out[7] = 0;
-  for (i = 0; i < lenbytes; i++) out[8 + i] = (unsigned char)(hlen >> 8 * i);
+  for (i = 0; i < lenbytes; i++)
+    out[8 + i] = (unsigned char)(hlen >> 8 * i);
   memcpy(out + pre, dict, dlen);
   memset(out + pre + dlen, ' ', hlen - dlen);
   if (pad) out[pre + hlen - 1] = '\n';
@@ -134,7 +133,8 @@ static const char *write_npy(const char *name, int major, const char *dict,
 /* Stores v little-endian in nbytes bytes at p. */
 static void put_le(unsigned char *p, uint64_t v, int nbytes) {
   int i;
-  for (i = 0; i < nbytes; i++) p[i] = (unsigned char)(v >> 8 * i);
+  for (i = 0; i < nbytes; i++)
+    p[i] = (unsigned char)(v >> 8 * i);
 }
 
 /* Stores float v little-endian at element i of p. */
@@ -187,12 +187,14 @@ static void test_v1_f4(void) {
   la_npy a;
   size_t i;
   const char *path;
-  for (i = 0; i < 6; i++) put_f4(data, i, v[i]);
+  for (i = 0; i < 6; i++)
+    put_f4(data, i, v[i]);
   path = write_npy(
       "v1_f4.npy", 1,
       "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", data, 24);
   if (load_ok(__LINE__, path, &a, 2, shape, 'f', 4) == 0)
-    for (i = 0; i < 6; i++) CHECK_FLOAT(v[i], a.data[i]);
+    for (i = 0; i < 6; i++)
+      CHECK_FLOAT(v[i], a.data[i]);
   la_npy_free(&a);
   CHECK_INT(1, a.data == NULL && a.count == 0 && a.ndim == 0);
   la_npy_free(&a); /* twice is safe */
@@ -209,9 +211,9 @@ static void test_v2_v3(void) {
   put_f4(data, 1, -2.0f);
   put_f4(data, 2, 7.0f);
   for (major = 2; major <= 3; major++) {
-    path = write_npy(major == 2 ? "v2.npy" : "v3.npy", major,
-                     "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }",
-                     data, 12);
+    path = write_npy(
+        major == 2 ? "v2.npy" : "v3.npy", major,
+        "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", data, 12);
     if (load_ok(__LINE__, path, &a, 1, shape, 'f', 4) == 0) {
       CHECK_FLOAT(1.5f, a.data[0]);
       CHECK_FLOAT(-2.0f, a.data[1]);
@@ -229,28 +231,31 @@ static void test_f8(void) {
   la_npy a;
   size_t i;
   const char *path;
-  for (i = 0; i < 5; i++) put_f8(data, i, v[i]);
-  path = write_npy(
-      "f8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }",
-      data, 40);
+  for (i = 0; i < 5; i++)
+    put_f8(data, i, v[i]);
+  path = write_npy("f8.npy", 1,
+                   "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }",
+                   data, 40);
   if (load_ok(__LINE__, path, &a, 1, shape, 'f', 8) == 0)
-    for (i = 0; i < 5; i++) CHECK_FLOAT((float)v[i], a.data[i]);
+    for (i = 0; i < 5; i++)
+      CHECK_FLOAT((float)v[i], a.data[i]);
   la_npy_free(&a);
 }
 
 /* Integer dtype test: writes values with the given descr and width and
  * checks the float result. */
-static void check_ints(int line, const char *name, const char *descr,
-                       int width, const int64_t *v, size_t n) {
+static void check_ints(int line, const char *name, const char *descr, int width,
+                       const int64_t *v, size_t n) {
   unsigned char data[128];
   char dict[128];
   size_t i, shape[1] = {n};
   la_npy a;
   const char *path;
-  for (i = 0; i < n; i++) put_int(data, i, v[i], width);
+  for (i = 0; i < n; i++)
+    put_int(data, i, v[i], width);
   snprintf(dict, sizeof dict,
-           "{'descr': '%s', 'fortran_order': False, 'shape': (%zu,), }",
-           descr, n);
+           "{'descr': '%s', 'fortran_order': False, 'shape': (%zu,), }", descr,
+           n);
   path = write_npy(name, 1, dict, data, n * (size_t)width);
   if (load_ok(line, path, &a, 1, shape, 'i', width) == 0)
     for (i = 0; i < n; i++)
@@ -258,7 +263,7 @@ static void check_ints(int line, const char *name, const char *descr,
   la_npy_free(&a);
 }
 
-/* '<i8', '<i4', '|u1', '<u1', '|i1' conversions, including the 2^24
+/* '<i8', '<i4', '|u1', '<u1', '>u1', '|i1' conversions, including the 2^24
  * boundaries. */
 static void test_ints(void) {
   static const int64_t i8[5] = {-16777216, 16777216, 0, 123456, -7};
@@ -269,6 +274,7 @@ static void test_ints(void) {
   check_ints(__LINE__, "i4.npy", "<i4", 4, i4, 4);
   check_ints(__LINE__, "u1.npy", "|u1", 1, u1, 5);
   check_ints(__LINE__, "u1le.npy", "<u1", 1, u1, 5);
+  check_ints(__LINE__, "u1be.npy", ">u1", 1, u1, 5);
   check_ints(__LINE__, "i1.npy", "|i1", 1, i1, 4);
 }
 
@@ -283,7 +289,8 @@ static void test_header_variants(void) {
   la_npy a;
   size_t i;
   const char *path;
-  for (i = 0; i < 6; i++) put_f4(data, i, (float)i - 2.5f);
+  for (i = 0; i < 6; i++)
+    put_f4(data, i, (float)i - 2.5f);
   path = write_npy("order.npy", 1,
                    "{\n  \"shape\" : ( 2 ,\n 3 ) ,\n  \"fortran_order\": "
                    "False,\t\"descr\": \"<f4\",\n}",
@@ -291,10 +298,10 @@ static void test_header_variants(void) {
   if (load_ok(__LINE__, path, &a, 2, s23, 'f', 4) == 0)
     CHECK_FLOAT(2.5f, a.data[5]);
   la_npy_free(&a);
-  path = write_npy(
-      "py2.npy", 1,
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }", data,
-      24);
+  path =
+      write_npy("py2.npy", 1,
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }",
+                data, 24);
   load_ok(__LINE__, path, &a, 2, s23, 'f', 4);
   la_npy_free(&a);
   i = build_npy(img, 1, plain, strlen(plain), 0, data, 24);
@@ -303,8 +310,8 @@ static void test_header_variants(void) {
   la_npy_free(&a);
   path = write_npy(
       "4d.npy", 1,
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 1, 3), }",
-      data, 24);
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 1, 3), }", data,
+      24);
   if (load_ok(__LINE__, path, &a, 4, s4d, 'f', 4) == 0)
     CHECK_FLOAT(-2.5f, a.data[0]);
   la_npy_free(&a);
@@ -346,15 +353,18 @@ static void round_trip(int line, const char *name, int ndim,
   la_npy a;
   const char *path = temp_path(name);
   int d, rc;
-  for (d = 0; d < ndim; d++) count *= shape[d];
-  for (i = 0; i < count; i++) data[i] = (float)i * 0.25f - 3.0f;
+  for (d = 0; d < ndim; d++)
+    count *= shape[d];
+  for (i = 0; i < count; i++)
+    data[i] = (float)i * 0.25f - 3.0f;
   data[0] = -0.0f;
   rc = la_npy_save_f32(path, data, ndim, shape, &err);
   check_int(line, "la_npy_save_f32 rc", 0, rc);
   if (rc) fprintf(stderr, "  message: %s\n", err.msg);
   check_saved_header(line, path, dict, count);
   if (load_ok(line, path, &a, ndim, shape, 'f', 4) == 0)
-    for (i = 0; i < count; i++) check_float(line, name, data[i], a.data[i]);
+    for (i = 0; i < count; i++)
+      check_float(line, name, data[i], a.data[i]);
   la_npy_free(&a);
 }
 
@@ -393,7 +403,7 @@ static void test_save_errors(void) {
   snprintf(bad, sizeof bad, "%s/no-such-dir/x.npy", g_dir);
   CHECK_INT(LA_EIO, la_npy_save_f32(bad, data, 1, s4, &err));
   CHECK_MSG(bad, err.msg, "cannot create");
-  CHECK_INT(LA_EINVAL, la_npy_save_f32(path, data, 1, s4, NULL));
+  CHECK_INT(LA_EINVAL, la_npy_save_f32(path, data, 0, s4, NULL));
 }
 
 /* ---------------------------------------------------------- error cases */
@@ -421,7 +431,8 @@ static size_t g_blob_len[D_COUNT];
 /* Fills g_blob. */
 static void make_blobs(void) {
   size_t i;
-  for (i = 0; i < 6; i++) put_f4(g_blob[D_F4_6], i, (float)i);
+  for (i = 0; i < 6; i++)
+    put_f4(g_blob[D_F4_6], i, (float)i);
   g_blob_len[D_F4_6] = 24;
   memcpy(g_blob[D_F4_SHORT], g_blob[D_F4_6], 10);
   g_blob_len[D_F4_SHORT] = 10;
@@ -446,16 +457,17 @@ static void make_blobs(void) {
 
 #define RAW(s) s, sizeof(s) - 1
 #define F4(shape) "{'descr': '<f4', 'fortran_order': False, 'shape': " shape "}"
-#define DT(descr) "{'descr': '" descr "', 'fortran_order': False, 'shape': (3,)}"
+#define DT(descr)                                                              \
+  "{'descr': '" descr "', 'fortran_order': False, 'shape': (3,)}"
 
 /* One malformed file: either raw bytes (major 0) or a built file. */
 typedef struct bad_case {
   const char *name;
-  int major;         /* 0: the file is exactly raw[0..rawlen) */
-  const char *raw;   /* major 0: file bytes; else the header dict */
-  size_t rawlen;     /* major 0: file length; else the dict length */
-  int blob;          /* the data section (D_*) */
-  int rc;            /* expected return code */
+  int major;          /* 0: the file is exactly raw[0..rawlen) */
+  const char *raw;    /* major 0: file bytes; else the header dict */
+  size_t rawlen;      /* major 0: file length; else the dict length */
+  int blob;           /* the data section (D_*) */
+  int rc;             /* expected return code */
   const char *needle; /* expected in the error message */
 } bad_case;
 
@@ -481,7 +493,7 @@ static const bad_case g_bad[] = {
   {"barekey.npy", 1, RAW("{descr: '<f4', 'fortran_order': False, 'shape': (2, 3)}"), D_F4_6, LA_EINVAL, "quoted key"},
   {"nocomma.npy", 1, RAW("{'descr': '<f4' 'fortran_order': False, 'shape': (2, 3)}"), D_F4_6, LA_EINVAL, "',' or '}'"},
   {"after.npy", 1, RAW(F4("(2, 3)") " x"), D_F4_6, LA_EINVAL, "after the dict"},
-  {"unterminated.npy", 1, RAW("{'descr: '<f4', 'fortran_order': False, 'shape': (2, 3)}"), D_F4_6, LA_EINVAL, "'<'"},
+  {"badquote.npy", 1, RAW("{'descr: '<f4', 'fortran_order': False, 'shape': (2, 3)}"), D_F4_6, LA_EINVAL, "unknown key 'descr: '"},
   {"unterm2.npy", 1, RAW("{'descr': '<f4"), D_F4_6, LA_EINVAL, "unterminated string"},
   {"escape.npy", 1, RAW("{'descr': '<f\\x34', 'fortran_order': False, 'shape': (2, 3)}"), D_F4_6, LA_EINVAL, "escape"},
   {"nul.npy", 1, RAW("{'descr': '<f4',\0 'fortran_order': False, 'shape': (2, 3)}"), D_F4_6, LA_EINVAL, "byte 0x00"},
@@ -535,7 +547,8 @@ static void run_bad(const bad_case *c) {
   size_t n;
   const char *path;
   int rc;
-  if (c->major == 0) path = write_file(c->name, c->raw, c->rawlen);
+  if (c->major == 0)
+    path = write_file(c->name, c->raw, c->rawlen);
   else {
     n = build_npy(img, c->major, c->raw, c->rawlen, 1, g_blob[c->blob],
                   g_blob_len[c->blob]);
@@ -556,7 +569,8 @@ static void run_bad(const bad_case *c) {
 static void test_bad_files(void) {
   size_t i;
   make_blobs();
-  for (i = 0; i < sizeof g_bad / sizeof g_bad[0]; i++) run_bad(&g_bad[i]);
+  for (i = 0; i < sizeof g_bad / sizeof g_bad[0]; i++)
+    run_bad(&g_bad[i]);
 }
 
 /* Errors outside the file contents: missing file, a directory, NULLs. */
@@ -579,7 +593,8 @@ static void test_io_errors(void) {
 /* Removes every file the tests created, then the directory. */
 static void remove_temp(void) {
   int i;
-  for (i = 0; i < g_npaths; i++) unlink(g_paths[i]);
+  for (i = 0; i < g_npaths; i++)
+    unlink(g_paths[i]);
   if (rmdir(g_dir) != 0) {
     fprintf(stderr, "test_npy: cannot remove %s\n", g_dir);
     g_failures++;

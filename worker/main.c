@@ -1,7 +1,7 @@
 /*
  * main.c: loralpha-worker, one LoRA training run.
  *
- *   loralpha-worker [--config FILE | --config -] [--check]
+ *   loralpha-worker [--config FILE | --config -] [--check] [--summary]
  *
  * Reads the JSON config (stdin when no file is given), trains, and streams
  * JSON lines on stdout. Errors go to stderr as one JSON line
@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "loralpha/config.h"
+#include "loralpha/summary.h"
 #include "loralpha/task.h"
 #include "loralpha/train.h"
 
@@ -24,6 +25,7 @@
 typedef struct args {
   const char *config; /* path, "-" or NULL (stdin) */
   int check;          /* validate config and data, then exit */
+  int summary;        /* print a human-readable summary, not JSON lines */
 } args;
 
 /* Writes {"type":"error","error":msg} on stderr; returns code. */
@@ -40,10 +42,11 @@ static int fail(int code, const char *msg) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: loralpha-worker [--config FILE|-] [--check]\n"
+  fputs("usage: loralpha-worker [--config FILE|-] [--check] [--summary]\n"
         "Trains one LoRA run from a JSON config (stdin by default) and writes\n"
         "one JSON record per line on stdout. --check validates the config and\n"
-        "its data files and prints the effective config. See docs/worker.md.\n",
+        "its data files and prints the effective config; --summary prints a\n"
+        "readable curve summary instead of records. See docs/worker.md.\n",
         f);
 }
 
@@ -56,6 +59,8 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
       a->config = argv[++i];
     } else if (strcmp(argv[i], "--check") == 0) {
       a->check = 1;
+    } else if (strcmp(argv[i], "--summary") == 0) {
+      a->summary = 1;
     } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 1;
@@ -91,6 +96,21 @@ static json_t *load_json(const char *path, la_err *err) {
   return root;
 }
 
+/* Runs the trainer, writing records to stdout, or (summary) to a temporary
+ * file that is then summarised on stdout. */
+static int train(la_trainer *tr, int summary, la_err *err) {
+  FILE *out = summary ? tmpfile() : stdout;
+  int rc;
+  if (out == NULL) return fail(EXIT_RUN_FAILED, "summary: cannot create a temporary file");
+  rc = la_trainer_run(tr, out, err);
+  if (summary) {
+    rewind(out);
+    if (rc == 0) la_summary_print(out, stdout);
+    fclose(out);
+  }
+  return rc ? fail(EXIT_RUN_FAILED, err->msg) : 0;
+}
+
 /* Validates everything a run needs, then trains or (check) prints. */
 static int run(const args *a) {
   la_err err = {{0}};
@@ -111,11 +131,10 @@ static int run(const args *a) {
     fputc('\n', stdout);
     json_decref(eff);
     code = 0;
-  } else if (la_trainer_new(&cfg, &task, &tr, &err) ||
-             la_trainer_run(tr, stdout, &err)) {
+  } else if (la_trainer_new(&cfg, &task, &tr, &err)) {
     code = fail(EXIT_RUN_FAILED, err.msg);
   } else {
-    code = 0;
+    code = train(tr, a->summary, &err);
   }
 cleanup:
   la_trainer_free(tr);

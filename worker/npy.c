@@ -33,13 +33,13 @@
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
-#define NPY_HEADER_MAX 65536              /* longest header accepted */
-#define NPY_DIM_MAX ((uint64_t)1 << 31)   /* largest accepted dimension */
-#define NPY_INT_EXACT ((int64_t)1 << 24)  /* largest exactly-float integer */
-#define NPY_ALIGN 64                      /* header alignment on write */
-#define NPY_GROWTH_DIGITS 21              /* numpy's room to grow shape[0] */
-#define NPY_TOK_MAX 32                    /* longest string token kept */
-#define NPY_SAVE_CHUNK 4096               /* floats encoded per fwrite */
+#define NPY_HEADER_MAX 65536             /* longest header accepted */
+#define NPY_DIM_MAX ((uint64_t)1 << 31)  /* largest accepted dimension */
+#define NPY_INT_EXACT ((int64_t)1 << 24) /* largest exactly-float integer */
+#define NPY_ALIGN 64                     /* header alignment on write */
+#define NPY_GROWTH_DIGITS 21             /* numpy's room to grow shape[0] */
+#define NPY_TOK_MAX 32                   /* longest string token kept */
+#define NPY_SAVE_CHUNK 4096              /* floats encoded per fwrite */
 #define NPY_SUPPORTED "'<f4', '<f8', '<i4', '<i8', '|i1' and '|u1'"
 
 /* Token kinds produced by the header tokenizer. */
@@ -138,34 +138,36 @@ static int is_alpha(int c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-/* Lexes a quoted string (no escapes, printable ASCII, < NPY_TOK_MAX). */
+/* Lexes a quoted string: it must end on the same line, hold no escapes,
+ * only printable ASCII, and be shorter than NPY_TOK_MAX. */
 static int lex_string(npy_lex *lx) {
-  npy_tok *t = &lx->tok;
-  size_t start = lx->pos, len = 0;
-  int q = (unsigned char)lx->s[lx->pos++], c;
-  for (;;) {
-    if (lx->pos == lx->n || lx->s[lx->pos] == '\n')
-      return la_errf(lx->err, LA_EINVAL,
-                     "%s: bad header: unterminated string at byte %zu",
-                     lx->path, start);
-    c = (unsigned char)lx->s[lx->pos++];
-    if (c == q) break;
+  size_t start = lx->pos, end = start + 1, i;
+  int c;
+  while (end < lx->n && lx->s[end] != lx->s[start] && lx->s[end] != '\n')
+    end++;
+  if (end == lx->n || lx->s[end] == '\n')
+    return la_errf(lx->err, LA_EINVAL,
+                   "%s: bad header: unterminated string at byte %zu", lx->path,
+                   start);
+  for (i = start + 1; i < end; i++) {
+    c = (unsigned char)lx->s[i];
     if (c == '\\')
       return la_errf(lx->err, LA_EINVAL,
                      "%s: bad header: escape sequences in strings are not "
                      "supported (byte %zu)",
-                     lx->path, lx->pos - 1);
+                     lx->path, i);
     if (c < 0x20 || c >= 0x7f)
       return la_errf(lx->err, LA_EINVAL,
                      "%s: bad header: byte 0x%02x inside a string", lx->path,
                      (unsigned)c);
-    if (len + 1 >= NPY_TOK_MAX)
-      return la_errf(lx->err, LA_EINVAL,
-                     "%s: bad header: string at byte %zu is too long",
-                     lx->path, start);
-    t->text[len++] = (char)c;
   }
-  t->type = TK_STR;
+  if (end - start - 1 >= NPY_TOK_MAX)
+    return la_errf(lx->err, LA_EINVAL,
+                   "%s: bad header: string at byte %zu is too long", lx->path,
+                   start);
+  memcpy(lx->tok.text, lx->s + start + 1, end - start - 1);
+  lx->tok.type = TK_STR;
+  lx->pos = end + 1;
   return 0;
 }
 
@@ -187,8 +189,10 @@ static void lex_int(npy_lex *lx) {
   }
   t->type = TK_INT;
   while (lx->pos < lx->n && is_digit(c = (unsigned char)lx->s[lx->pos])) {
-    if (len + 1 < NPY_TOK_MAX) t->text[len++] = (char)c;
-    else memcpy(t->text + NPY_TOK_MAX - 4, "...", 4);
+    if (len + 1 < NPY_TOK_MAX)
+      t->text[len++] = (char)c;
+    else
+      memcpy(t->text + NPY_TOK_MAX - 4, "...", 4);
     if (t->value <= NPY_DIM_MAX) t->value = t->value * 10 + (uint64_t)(c - '0');
     lx->pos++;
   }
@@ -202,8 +206,8 @@ static void lex_name(npy_lex *lx) {
   size_t len = 0;
   int c;
   t->type = TK_NAME;
-  while (lx->pos < lx->n && (is_alpha(c = (unsigned char)lx->s[lx->pos]) ||
-                             is_digit(c))) {
+  while (lx->pos < lx->n &&
+         (is_alpha(c = (unsigned char)lx->s[lx->pos]) || is_digit(c))) {
     if (len + 1 < NPY_TOK_MAX) t->text[len++] = (char)c;
     lx->pos++;
   }
@@ -223,8 +227,10 @@ static int lex_next(npy_lex *lx) {
   }
   c = (unsigned char)lx->s[lx->pos];
   if (c == '\'' || c == '"') return lex_string(lx);
-  if (c == '-' || is_digit(c)) lex_int(lx);
-  else if (is_alpha(c)) lex_name(lx);
+  if (c == '-' || is_digit(c))
+    lex_int(lx);
+  else if (is_alpha(c))
+    lex_name(lx);
   else {
     t->c = (unsigned char)c;
     t->type = c != 0 && strchr("{}()[]:,", c) ? TK_PUNCT : TK_BAD;
@@ -242,8 +248,10 @@ static const char *tok_desc(const npy_tok *t, char *buf, size_t n) {
   case TK_INT: snprintf(buf, n, "%s%s", t->neg ? "-" : "", t->text); break;
   case TK_NAME: snprintf(buf, n, "'%s'", t->text); break;
   case TK_BAD:
-    if (t->c >= 0x20 && t->c < 0x7f) snprintf(buf, n, "'%c'", t->c);
-    else snprintf(buf, n, "byte 0x%02x", (unsigned)t->c);
+    if (t->c >= 0x20 && t->c < 0x7f)
+      snprintf(buf, n, "'%c'", t->c);
+    else
+      snprintf(buf, n, "byte 0x%02x", (unsigned)t->c);
     break;
   }
   return buf;
@@ -279,10 +287,12 @@ static int parse_descr(npy_lex *lx, npy_header *h) {
 /* Parses the value of 'fortran_order': True or False. */
 static int parse_fortran(npy_lex *lx, npy_header *h) {
   const npy_tok *t = &lx->tok;
-  if (t->type == TK_NAME && strcmp(t->text, "True") == 0) h->fortran = 1;
+  if (t->type == TK_NAME && strcmp(t->text, "True") == 0)
+    h->fortran = 1;
   else if (t->type == TK_NAME && strcmp(t->text, "False") == 0)
     h->fortran = 0;
-  else return expected(lx, "True or False for 'fortran_order'");
+  else
+    return expected(lx, "True or False for 'fortran_order'");
   return lex_next(lx);
 }
 
@@ -352,7 +362,8 @@ static int parse_shape(npy_lex *lx, npy_header *h) {
 static int parse_entry(npy_lex *lx, npy_header *h) {
   int k, rc;
   if (lx->tok.type != TK_STR) return expected(lx, "a quoted key or '}'");
-  for (k = 0; k < 3 && strcmp(lx->tok.text, npy_keys[k]) != 0; k++) {}
+  for (k = 0; k < 3 && strcmp(lx->tok.text, npy_keys[k]) != 0; k++) {
+  }
   if (k == 3)
     return la_errf(lx->err, LA_EINVAL,
                    "%s: bad header: unknown key '%s' (the keys are 'descr', "
@@ -382,7 +393,8 @@ static int parse_header(const char *path, const char *s, size_t n,
   if ((rc = lex_next(&lx))) return rc;
   while (!is_punct(&lx.tok, '}')) {
     if ((rc = parse_entry(&lx, h))) return rc;
-    if (is_punct(&lx.tok, ',')) rc = lex_next(&lx);
+    if (is_punct(&lx.tok, ','))
+      rc = lex_next(&lx);
     else if (!is_punct(&lx.tok, '}'))
       return expected(&lx, "',' or '}' after a dict entry");
     if (rc) return rc;
@@ -392,8 +404,8 @@ static int parse_header(const char *path, const char *s, size_t n,
     return expected(&lx, "only whitespace after the dict's closing '}'");
   for (k = 0; k < 3; k++)
     if (!(h->seen & (1u << k)))
-      return la_errf(err, LA_EINVAL, "%s: bad header: missing key '%s'",
-                     path, npy_keys[k]);
+      return la_errf(err, LA_EINVAL, "%s: bad header: missing key '%s'", path,
+                     npy_keys[k]);
   return 0;
 }
 
@@ -407,34 +419,44 @@ static const char *kind_name(char c) {
   case 'f': return "floating-point ";
   case 'i': return "signed integer ";
   case 'u': return "unsigned integer ";
-  case 'U': case 'S': case 'a': return "string ";
+  case 'U':
+  case 'S':
+  case 'a': return "string ";
   case 'O': return "Python object ";
   case 'V': return "void/structured ";
-  case 'M': case 'm': return "date/time ";
+  case 'M':
+  case 'm': return "date/time ";
   default: return "";
   }
+}
+
+/* True when byte-order character order is acceptable for the item size:
+ * '<' always; for 1-byte dtypes the order is irrelevant, so '|' and '>'
+ * are accepted too. */
+static int order_ok(char order, int itemsize) {
+  return order == '<' || (itemsize == 1 && (order == '|' || order == '>'));
 }
 
 /* Maps a descr such as '<f4' to a supported dtype, or explains why not. */
 static int parse_dtype(const char *path, const char *descr,
                        const npy_dtype **out, la_err *err) {
-  size_t i;
+  size_t i, n = sizeof npy_dtypes / sizeof npy_dtypes[0];
   char order = descr[0];
   const char *body = order ? descr + 1 : descr;
-  for (i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++)
-    if (strcmp(body, npy_dtypes[i].name) == 0) break;
-  if (i == sizeof npy_dtypes / sizeof npy_dtypes[0] || !strchr("<>|", order) ||
-      order == 0 || (npy_dtypes[i].itemsize > 1 && order == '|'))
-    return la_errf(err, LA_EINVAL,
-                   "%s: unsupported %sdtype '%s' (supported: " NPY_SUPPORTED
-                   ")",
-                   path, kind_name(body[0]), descr);
-  if (npy_dtypes[i].itemsize > 1 && order == '>')
+  const npy_dtype *dt = NULL;
+  for (i = 0; i < n && dt == NULL; i++)
+    if (strcmp(body, npy_dtypes[i].name) == 0) dt = &npy_dtypes[i];
+  if (dt != NULL && dt->itemsize > 1 && order == '>')
     return la_errf(err, LA_EINVAL,
                    "%s: big-endian dtype '%s' is unsupported; convert with "
                    "a.astype('<%s') before np.save",
                    path, descr, body);
-  *out = &npy_dtypes[i];
+  if (dt == NULL || !order_ok(order, dt->itemsize))
+    return la_errf(err, LA_EINVAL,
+                   "%s: unsupported %sdtype '%s' (supported: " NPY_SUPPORTED
+                   ")",
+                   path, kind_name(body[0]), descr);
+  *out = dt;
   return 0;
 }
 
@@ -477,14 +499,13 @@ static int read_error(const char *path, la_err *err) {
 
 /* Reads the magic, version and header length. Sets *hlen to the header
  * length and *start to the offset of the data section. */
-static int read_preamble(FILE *f, const char *path, size_t *hlen,
-                         size_t *start, la_err *err) {
+static int read_preamble(FILE *f, const char *path, size_t *hlen, size_t *start,
+                         la_err *err) {
   unsigned char b[12] = {0};
   size_t n = fread(b, 1, 8, f), lenbytes;
   if (ferror(f)) return read_error(path, err);
   if (n == 0)
-    return la_errf(err, LA_EINVAL, "%s: file is empty (not a .npy file)",
-                   path);
+    return la_errf(err, LA_EINVAL, "%s: file is empty (not a .npy file)", path);
   if (memcmp(b, NPY_MAGIC, n < NPY_MAGIC_LEN ? n : NPY_MAGIC_LEN) != 0)
     return la_errf(err, LA_EINVAL,
                    "%s: bad magic: not a .npy file (it must start with "
@@ -521,12 +542,14 @@ static int read_header(FILE *f, const char *path, size_t hlen, npy_header *h,
     return la_errf(err, LA_ENOMEM, "%s: out of memory reading the header",
                    path);
   n = fread(text, 1, hlen, f);
-  if (ferror(f)) rc = read_error(path, err);
+  if (ferror(f))
+    rc = read_error(path, err);
   else if (n < hlen)
     rc = la_errf(err, LA_EINVAL,
                  "%s: truncated header: expected %zu bytes, found %zu", path,
                  hlen, n);
-  else rc = parse_header(path, text, hlen, h, err);
+  else
+    rc = parse_header(path, text, hlen, h, err);
   free(text);
   return rc;
 }
@@ -575,12 +598,18 @@ static int read_data(FILE *f, const char *path, size_t nbytes, size_t bufsize,
                    "%s: out of memory allocating %zu bytes for the data (%s)",
                    path, bufsize, ctx);
   n = fread(buf, 1, nbytes, f);
-  if (ferror(f)) rc = read_error(path, err);
-  else if (n < nbytes) rc = size_error(path, nbytes, n, ctx, err);
-  else if (fgetc(f) != EOF) rc = size_error(path, nbytes, UINTMAX_MAX, ctx, err);
-  else if (ferror(f)) rc = read_error(path, err);
-  if (rc) free(buf);
-  else *out = buf;
+  if (ferror(f))
+    rc = read_error(path, err);
+  else if (n < nbytes)
+    rc = size_error(path, nbytes, n, ctx, err);
+  else if (fgetc(f) != EOF)
+    rc = size_error(path, nbytes, UINTMAX_MAX, ctx, err);
+  else if (ferror(f))
+    rc = read_error(path, err);
+  if (rc)
+    free(buf);
+  else
+    *out = buf;
   return rc;
 }
 
@@ -597,8 +626,10 @@ static const char *format_index(char *buf, size_t n, const la_npy *a,
   }
   format_shape(buf, n, idx, a->ndim);
   buf[0] = '[';
-  if (a->ndim == 1) memcpy(buf + strlen(buf) - 2, "]", 2);
-  else buf[strlen(buf) - 1] = ']';
+  if (a->ndim == 1)
+    memcpy(buf + strlen(buf) - 2, "]", 2);
+  else
+    buf[strlen(buf) - 1] = ']';
   return buf;
 }
 
@@ -663,8 +694,7 @@ static int convert_f8(const char *path, const la_npy *a, unsigned char *buf,
 static int64_t load_int(const unsigned char *p, const npy_dtype *dt) {
   uint64_t u;
   if (dt->itemsize == 1)
-    return dt->is_unsigned || p[0] < 0x80 ? (int64_t)p[0]
-                                          : (int64_t)p[0] - 256;
+    return dt->is_unsigned || p[0] < 0x80 ? (int64_t)p[0] : (int64_t)p[0] - 256;
   if (dt->itemsize == 4) {
     u = get_le32(p);
     return u < 0x80000000u ? (int64_t)u : (int64_t)u - ((int64_t)1 << 32);
@@ -849,8 +879,7 @@ int la_npy_save_f32(const char *path, const float *data, int ndim,
   hlen = build_header(hdr, ndim, shape);
   f = fopen(path, "wb");
   if (f == NULL)
-    return la_errf(err, LA_EIO, "%s: cannot create: %s", path,
-                   strerror(errno));
+    return la_errf(err, LA_EIO, "%s: cannot create: %s", path, strerror(errno));
   fail = fwrite(hdr, 1, hlen, f) != hlen || write_f32le(f, data, count) != 0;
   fail = fclose(f) != 0 || fail;
   if (!fail) return 0;

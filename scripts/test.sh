@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh Debian 12 machine: install, build with
+# -Werror, run every test; then the same suite on an ASan+UBSan build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh --test
+
+echo "== release build (-Werror) =="
+bash scripts/build.sh build -DLA_WERROR=ON
+(cd build && ctest --output-on-failure -j 2)
+
+echo "== ASan + UBSan build =="
+bash scripts/build.sh build-asan -DLA_WERROR=ON -DLA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+(cd build-asan && ctest --output-on-failure -j 2)
