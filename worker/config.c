@@ -341,9 +341,12 @@ static int check_ranks(la_config *c, la_err *err) {
   }
   if (c->batch > c->n_train)
     return la_errf(err, LA_EINVAL, "batch: %d exceeds n_train = %d", c->batch, c->n_train);
-  if ((double)c->n_train * c->widths[0] > 2e9 || (double)c->n_eval * c->widths[0] > 2e9)
-    return la_errf(err, LA_EINVAL, "n_train: data of %d x %d values is too large",
+  if ((double)c->n_train * c->widths[0] > 2e9)
+    return la_errf(err, LA_EINVAL, "n_train: %d rows of width %d are too large (more than 2e9 values)",
                    c->n_train, c->widths[0]);
+  if ((double)c->n_eval * c->widths[0] > 2e9)
+    return la_errf(err, LA_EINVAL, "n_eval: %d rows of width %d are too large (more than 2e9 values)",
+                   c->n_eval, c->widths[0]);
   return 0;
 }
 

@@ -13,7 +13,9 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "loralpha/blas.h"
 #include "loralpha/config.h"
 #include "loralpha/summary.h"
 #include "loralpha/task.h"
@@ -28,15 +30,46 @@ typedef struct args {
   int summary;        /* print a human-readable summary, not JSON lines */
 } args;
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one:
+ * no overlong forms, no surrogates, nothing past U+10FFFF. */
+static int utf8_len(const unsigned char *s) {
+  unsigned c = s[0], cp;
+  int n;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
+  else return 0;
+  for (int i = 1; i < n; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+    return 0;
+  return n;
+}
+
+/* Replaces every byte that is not part of valid UTF-8 with '?', so a message
+ * quoting a user's bytes (a path, a truncated field name) is still JSON. */
+static void utf8_sanitize(char *msg) {
+  unsigned char *s = (unsigned char *)msg;
+  while (*s) {
+    int n = utf8_len(s);
+    if (n == 0) *s++ = '?';
+    else s += n;
+  }
+}
+
 /* Writes {"type":"error","error":msg} on stderr; returns code. */
 static int fail(int code, const char *msg) {
-  json_t *rec = json_pack("{s:s, s:s}", "type", "error", "error", msg);
-  if (rec != NULL) {
-    json_dumpf(rec, stderr, JSON_COMPACT);
-    json_decref(rec);
-  } else {
-    fputs("{\"type\":\"error\",\"error\":\"(message not encodable)\"}", stderr);
-  }
+  char clean[sizeof(la_err)];
+  json_t *rec;
+  snprintf(clean, sizeof clean, "%s", msg);
+  utf8_sanitize(clean);
+  rec = json_pack("{s:s, s:s}", "type", "error", "error", clean);
+  json_dumpf(rec, stderr, JSON_COMPACT);
+  json_decref(rec);
   fputc('\n', stderr);
   return code;
 }
@@ -83,8 +116,14 @@ static json_t *load_json(const char *path, la_err *err) {
     root = json_loadf(stdin, JSON_REJECT_DUPLICATES, &je);
   } else {
     FILE *f = fopen(path, "rb");
+    struct stat st;
     if (f == NULL) {
       la_errf(err, LA_EIO, "config: cannot open %.300s: %s", path, strerror(errno));
+      return NULL;
+    }
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+      fclose(f);
+      la_errf(err, LA_EIO, "config: %.300s is a directory, not a config file", path);
       return NULL;
     }
     root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
@@ -146,7 +185,9 @@ cleanup:
 int main(int argc, char **argv) {
   args a;
   la_err err = {{0}};
-  int rc = parse_args(argc, argv, &a, &err);
+  int rc;
+  la_blas_tune(argv);
+  rc = parse_args(argc, argv, &a, &err);
   if (rc > 0) return 0;
   if (rc < 0) return fail(EXIT_BAD_INPUT, err.msg);
   return run(&a);

@@ -7,4 +7,7 @@
 #define LA_REAL double
 #define LA_SUF(x) x##_d
 #define GEMM cblas_dgemm
+#define ERF erf
+#define EXP exp
+#define TANH tanh
 #include "model_impl.h"

@@ -6,4 +6,7 @@
 #define LA_REAL float
 #define LA_SUF(x) x##_f
 #define GEMM cblas_sgemm
+#define ERF erff
+#define EXP expf
+#define TANH tanhf
 #include "model_impl.h"

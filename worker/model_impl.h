@@ -1,6 +1,7 @@
 /*
  * model_impl.h: the model's code for one precision. Included by model_f.c
- * and model_d.c with LA_REAL, LA_SUF and GEMM set; see model.h.
+ * and model_d.c with LA_REAL, LA_SUF, GEMM and the math functions ERF, EXP
+ * and TANH of that precision set; see model.h.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ int LA_SUF(la_net_init)(LA_SUF(la_net) *net, int L, const int *dims, int r,
     if ((size_t)dims[l] > dmax) dmax = (size_t)dims[l];
   }
   for (int l = 0; l < L; l++)
-    total += (size_t)n_max * ((size_t)dims[l + 1] * 2 + (size_t)net->r);
+    total += (size_t)n_max * ((size_t)dims[l + 1] * (act == LA_ACT_GELU ? 3 : 2) + (size_t)net->r);
   total += (size_t)n_max * (dmax * 2 + (size_t)net->r);
   net->mem = malloc(total * sizeof(LA_REAL));
   if (net->mem == NULL) return LA_ENOMEM;
@@ -39,6 +40,7 @@ int LA_SUF(la_net_init)(LA_SUF(la_net) *net, int L, const int *dims, int r,
     net->z[l] = p, p += (size_t)n_max * dims[l + 1];
     net->h[l + 1] = p, p += (size_t)n_max * dims[l + 1];
     net->u[l] = p, p += (size_t)n_max * net->r;
+    if (act == LA_ACT_GELU) net->cdf[l] = p, p += (size_t)n_max * dims[l + 1];
   }
   net->gz = p, p += (size_t)n_max * dmax;
   net->gh = p, p += (size_t)n_max * dmax;
@@ -51,27 +53,31 @@ void LA_SUF(la_net_free)(LA_SUF(la_net) *net) {
   net->mem = NULL;
 }
 
-/* Applies the activation: h = act(z), n elements. */
+/* Applies the activation: h = act(z), n elements; gelu keeps Phi(z) in cdf. */
 static void LA_SUF(act_forward)(la_act act, const LA_REAL *z, LA_REAL *h,
-                                size_t n) {
+                                LA_REAL *cdf, size_t n) {
   switch (act) {
   case LA_ACT_IDENTITY: memcpy(h, z, n * sizeof *h); break;
   case LA_ACT_RELU:
     for (size_t i = 0; i < n; i++) h[i] = z[i] > 0 ? z[i] : 0;
     break;
   case LA_ACT_TANH:
-    for (size_t i = 0; i < n; i++) h[i] = (LA_REAL)tanh(z[i]);
+    for (size_t i = 0; i < n; i++) h[i] = TANH(z[i]);
     break;
   case LA_ACT_GELU: /* exact form, torch's default: x * Phi(x) */
-    for (size_t i = 0; i < n; i++)
-      h[i] = (LA_REAL)(0.5 * z[i] * (1.0 + erf(z[i] * 0.70710678118654752)));
+    for (size_t i = 0; i < n; i++) {
+      cdf[i] = (LA_REAL)0.5 * (1 + ERF(z[i] * (LA_REAL)0.70710678118654752));
+      h[i] = z[i] * cdf[i];
+    }
     break;
   }
 }
 
-/* Multiplies g by act'(z) in place, n elements; h = act(z). */
+/* Multiplies g by act'(z) in place, n elements; h = act(z), cdf = Phi(z)
+ * (gelu). */
 static void LA_SUF(act_backward)(la_act act, const LA_REAL *z,
-                                 const LA_REAL *h, LA_REAL *g, size_t n) {
+                                 const LA_REAL *h, const LA_REAL *cdf,
+                                 LA_REAL *g, size_t n) {
   switch (act) {
   case LA_ACT_IDENTITY: break;
   case LA_ACT_RELU:
@@ -82,10 +88,9 @@ static void LA_SUF(act_backward)(la_act act, const LA_REAL *z,
     break;
   case LA_ACT_GELU:
     for (size_t i = 0; i < n; i++) {
-      double x = z[i];
-      double cdf = 0.5 * (1.0 + erf(x * 0.70710678118654752));
-      double pdf = 0.39894228040143268 * exp(-0.5 * x * x);
-      g[i] = (LA_REAL)(g[i] * (cdf + x * pdf));
+      LA_REAL x = z[i];
+      LA_REAL pdf = (LA_REAL)0.39894228040143268 * EXP((LA_REAL)-0.5 * x * x);
+      g[i] *= cdf[i] + x * pdf;
     }
     break;
   }
@@ -109,7 +114,7 @@ const LA_REAL *LA_SUF(la_net_forward)(LA_SUF(la_net) *net, const LA_REAL *X,
   for (int l = 0; l < net->L; l++) {
     LA_SUF(layer_forward)(net, l, net->h[l], n);
     if (l + 1 < net->L)
-      LA_SUF(act_forward)(net->act, net->z[l], net->h[l + 1],
+      LA_SUF(act_forward)(net->act, net->z[l], net->h[l + 1], net->cdf[l],
                           (size_t)n * net->dims[l + 1]);
   }
   return net->z[net->L - 1];
@@ -180,8 +185,8 @@ void LA_SUF(la_net_backward)(LA_SUF(la_net) *net) {
   for (int l = net->L - 1; l >= 0; l--) {
     LA_SUF(layer_backward)(net, l, n);
     if (l == 0) break;
-    LA_SUF(act_backward)(net->act, net->z[l - 1], net->h[l], net->gh,
-                         (size_t)n * net->dims[l]);
+    LA_SUF(act_backward)(net->act, net->z[l - 1], net->h[l], net->cdf[l - 1],
+                         net->gh, (size_t)n * net->dims[l]);
     LA_REAL *t = net->gz; /* the input gradient becomes the next gz */
     net->gz = net->gh;
     net->gh = t;

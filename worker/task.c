@@ -160,7 +160,7 @@ static int want_shape(const char *field, const char *path, const la_npy *a,
   size_t used = strlen(got);
   snprintf(got + used, sizeof got - used, "%s", a->ndim == 1 ? ",)" : ")");
   if (ndim == 1) snprintf(want, sizeof want, "(%zu,)", d0);
-  else if (d0 == 0) snprintf(want, sizeof want, "(n, %zu)", d1);
+  else if (d0 == 0) snprintf(want, sizeof want, "(any, %zu)", d1);
   else if (d1 == 0) snprintf(want, sizeof want, "(%zu, any)", d0);
   else snprintf(want, sizeof want, "(%zu, %zu)", d0, d1);
   return la_errf(err, LA_ESHAPE, "%s: %s: shape %s does not match the expected %s",

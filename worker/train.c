@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "loralpha/blas.h"
 #include "loralpha/linalg.h"
 #include "loralpha/metrics.h"
 #include "loralpha/model.h"
@@ -231,6 +232,7 @@ static void emit_start(la_trainer *tr, FILE *out) {
   if (tr->cfg->run_id >= 0) json_object_set_new(rec, "run_id", json_integer(tr->cfg->run_id));
   json_object_set_new(rec, "config", la_config_to_json(tr->cfg));
   json_object_set_new(rec, "scale", jnum(tr->s));
+  json_object_set_new(rec, "blas_core", json_string(la_blas_core()));
   json_object_set_new(rec, "params", json_integer((json_int_t)(tr->n_a + tr->n_b)));
   json_object_set_new(rec, "n_train", json_integer(t->n_train));
   json_object_set_new(rec, "n_eval", json_integer(t->n_eval));
@@ -251,11 +253,11 @@ static void emit_start(la_trainer *tr, FILE *out) {
   emit(out, rec);
 }
 
-/* A train record for the update just made (loss from before it). */
-static void emit_train(la_trainer *tr, FILE *out, double loss) {
+/* A train record for update `step` (loss from before it). */
+static void emit_train(la_trainer *tr, FILE *out, long step, double loss) {
   json_t *rec = json_object();
   json_object_set_new(rec, "type", json_string("train"));
-  json_object_set_new(rec, "step", json_integer(tr->step));
+  json_object_set_new(rec, "step", json_integer(step));
   json_object_set_new(rec, "loss", jnum(loss));
   json_object_set_new(rec, "lr", jnum(tr->lr_a));
   if (tr->cfg->loraplus_ratio != 1.0) json_object_set_new(rec, "lr_b", jnum(tr->lr_b));
@@ -389,15 +391,14 @@ static int run_step(la_trainer *tr, FILE *out, run_state *st, int *rc) {
   int last;
   if (tr->step == 0) st->train0 = loss;
   st->last_train = loss;
-  if (diverged(tr, st, loss, st->train0)) {
+  if (diverged(tr, st, loss, st->train0)) { /* reported, never applied */
     tr->lr_a = tr->lr_b = tr->update_norm = NAN;
-    tr->step++;
-    emit_train(tr, out, loss);
+    emit_train(tr, out, tr->step + 1, loss);
     return 1;
   }
   apply_update(tr);
   last = tr->step == c->steps;
-  if (every(tr->step, c->log_every) || last) emit_train(tr, out, loss);
+  if (every(tr->step, c->log_every) || last) emit_train(tr, out, tr->step, loss);
   if ((every(tr->step, c->eval_every) || last) && do_eval(tr, out, st)) return 1;
   if ((every(tr->step, c->spectra_every) || last) && (*rc = emit_spectra(tr, out)))
     return 0;

@@ -26,6 +26,7 @@ typedef struct LA_SUF(la_net) {
   LA_REAL *z[LA_MAX_LAYERS];        /* (n, d_out) pre-activations */
   LA_REAL *h[LA_MAX_LAYERS + 1];    /* (n, d_l); h[0] is the borrowed input */
   LA_REAL *u[LA_MAX_LAYERS];        /* (n, r) = h A^T */
+  LA_REAL *cdf[LA_MAX_LAYERS];      /* (n, d_out) gelu only: Phi(z), reused by backward */
   LA_REAL *gz, *gh;                 /* (n, max d) */
   LA_REAL *gu;                      /* (n, r) */
   int n_last;                       /* rows of the last forward */

@@ -1,0 +1,1 @@
+la_py_test(reference test_reference.py)

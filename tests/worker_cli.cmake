@@ -1,0 +1,1 @@
+la_py_test(worker_cli test_worker_cli.py)
