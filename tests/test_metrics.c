@@ -117,15 +117,28 @@ static void check_zero_adapter(void) {
   CHECK(!sp.has_target);
 }
 
-static void check_sigma_max(void) {
+/* sigma_max(W0) against a dense SVD: square, wide, tall, and rank one. */
+static void check_sigma_max_case(int m, int n, int rank_one, uint64_t seed) {
   la_rng rng;
-  int m = 40, n = 30;
-  float W[1200];
-  double Wd[1200], sv[30];
-  la_rng_init(&rng, 5, 1);
-  for (int i = 0; i < m * n; i++) W[i] = (float)la_rng_normal(&rng), Wd[i] = W[i];
+  float *W = malloc((size_t)m * n * sizeof *W);
+  double *Wd = malloc((size_t)m * n * sizeof *Wd), *sv = malloc((size_t)(m < n ? m : n) * 8);
+  la_rng_init(&rng, seed, 1);
+  for (int i = 0; i < m * n; i++)
+    W[i] = rank_one ? (float)((i / n + 1) * 0.1 * ((i % n) - 3)) : (float)la_rng_normal(&rng);
+  for (int i = 0; i < m * n; i++) Wd[i] = W[i];
   dense_sv(Wd, m, n, sv);
-  CHECK_CLOSE(la_sigma_max_f(W, m, n), sv[0], 1e-6);
+  double got = la_sigma_max_f(W, m, n);
+  if (fabs(got / sv[0] - 1) > 1e-10) fprintf(stderr, "sigma_max %d x %d rank_one %d:\n", m, n, rank_one);
+  CHECK_CLOSE(got / sv[0], 1.0, 1e-10);
+  free(W), free(Wd), free(sv);
+}
+
+static void check_sigma_max(void) {
+  check_sigma_max_case(40, 30, 0, 5);
+  check_sigma_max_case(300, 400, 0, 6);
+  check_sigma_max_case(700, 60, 0, 7);
+  check_sigma_max_case(5, 64, 0, 8);
+  check_sigma_max_case(20, 12, 1, 9);
 }
 
 /* The Hessian of the loss w.r.t. theta, assembled column by column from

@@ -23,9 +23,10 @@ int la_svd_values(double *M, int n, double *sv);
  * Gaussian draws of rng and a QR. k <= m. Returns 0 or an LA_E code. */
 int la_orthonormal(la_rng *rng, int m, int k, double *Q);
 
-/* Largest singular value of W (m, n) row-major, float, by power iteration
- * on W^T W in double until the estimate moves less than 1e-10 relative (at
- * most 2000 iterations). */
+/* Largest singular value of W (m, n) row-major, float, in double precision
+ * by Golub-Kahan-Lanczos bidiagonalisation with full reorthogonalisation
+ * (at most min(m, n, 300) steps, until the estimate moves less than 1e-13
+ * relative). NaN when out of memory. */
 double la_sigma_max_f(const float *W, int m, int n);
 
 /* Frobenius norm of n floats, accumulated in double. */
