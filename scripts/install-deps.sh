@@ -3,8 +3,8 @@
 # also what its test suite needs. Skips apt-get when all are present.
 set -euo pipefail
 
-BUILD_PKGS=(build-essential cmake pkg-config libopenblas-dev libjansson-dev)
-TEST_PKGS=(python3 python3-numpy python3-torch)
+BUILD_PKGS=(build-essential cmake pkg-config git libopenblas-dev libjansson-dev)
+TEST_PKGS=(python3 python3-numpy python3-torch clang-format)
 
 pkgs=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
 
+echo "== format =="
+bash scripts/check-format.sh
+
 echo "== release build (-Werror) =="
 bash scripts/build.sh build -DLA_WERROR=ON
 (cd build && ctest --output-on-failure -j 2)

@@ -3,15 +3,15 @@
  * dense computations (forming dW and its SVD with LAPACK); sharpness against
  * the eigenvalues of an explicitly assembled Hessian.
  */
-#include <cblas.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "check.h"
 #include "loralpha/linalg.h"
 #include "loralpha/metrics.h"
 #include "loralpha/model.h"
 #include "loralpha/rng.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
 
 extern void dgesdd_(const char *jobz, const int *m, const int *n, double *a,
                     const int *lda, double *s, double *u, const int *ldu,
@@ -24,74 +24,96 @@ extern void dsyev_(const char *jobz, const char *uplo, const int *n, double *a,
 /* All singular values of a dense m x n matrix (row-major), descending. */
 static void dense_sv(const double *M, int m, int n, double *sv) {
   int info = 0, lwork = 100000, one = 1, k = m < n ? m : n;
-  double *a = malloc((size_t)m * n * sizeof *a), *work = malloc((size_t)lwork * sizeof *work);
+  double *a = malloc((size_t)m * n * sizeof *a),
+         *work = malloc((size_t)lwork * sizeof *work);
   int *iwork = malloc((size_t)8 * k * sizeof *iwork);
   double dummy;
-  memcpy(a, M, (size_t)m * n * sizeof *a); /* the transpose has the same values */
-  dgesdd_("N", &n, &m, a, &n, sv, &dummy, &one, &dummy, &one, work, &lwork, iwork, &info);
+  memcpy(a, M,
+         (size_t)m * n * sizeof *a); /* the transpose has the same values */
+  dgesdd_("N", &n, &m, a, &n, sv, &dummy, &one, &dummy, &one, work, &lwork,
+          iwork, &info);
   CHECK_EQ_INT(info, 0);
   free(a), free(work), free(iwork);
 }
 
 static double fro(const double *M, size_t n) {
   double s = 0;
-  for (size_t i = 0; i < n; i++) s += M[i] * M[i];
+  for (size_t i = 0; i < n; i++)
+    s += M[i] * M[i];
   return sqrt(s);
 }
 
-/* C (m, n) = alpha * A (m, k) * B (k, n), row-major, with optional transposes. */
-static void mm(int ta, int tb, int m, int n, int k, double alpha, const double *A,
-               const double *B, double *C) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              m, n, k, alpha, A, ta ? m : k, B, tb ? k : n, 0, C, n);
+/* C (m, n) = alpha * A (m, k) * B (k, n), row-major, with optional transposes.
+ */
+static void mm(int ta, int tb, int m, int n, int k, double alpha,
+               const double *A, const double *B, double *C) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+              tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A, ta ? m : k, B,
+              tb ? k : n, 0, C, n);
 }
 
-static void check_spectra(int din, int dout, int r, int k, double s, uint64_t seed) {
+static void check_spectra(int din, int dout, int r, int k, double s,
+                          uint64_t seed) {
   la_rng rng;
   size_t na = (size_t)r * din, nb = (size_t)dout * r, nd = (size_t)dout * din;
-  float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *A0 = malloc(na * sizeof *A0);
+  float *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B),
+        *A0 = malloc(na * sizeof *A0);
   double *Ad = malloc(na * 8), *Bd = malloc(nb * 8), *A0d = malloc(na * 8);
-  double *U = malloc((size_t)dout * k * 8), *V = malloc((size_t)din * k * 8), S[16];
-  double *dW = malloc(nd * 8), *T = malloc(nd * 8), *P = malloc(nd * 8), *tmp = malloc(nd * 8);
+  double *U = malloc((size_t)dout * k * 8), *V = malloc((size_t)din * k * 8),
+         S[16];
+  double *dW = malloc(nd * 8), *T = malloc(nd * 8), *P = malloc(nd * 8),
+         *tmp = malloc(nd * 8);
   double *sv = malloc((size_t)(din < dout ? din : dout) * 8), out_sv[16];
   la_rng_init(&rng, seed, 7);
-  for (size_t i = 0; i < na; i++) A[i] = (float)la_rng_normal(&rng), A0[i] = A[i] + (float)(0.3 * la_rng_normal(&rng));
-  for (size_t i = 0; i < nb; i++) B[i] = (float)la_rng_normal(&rng);
-  for (size_t i = 0; i < na; i++) Ad[i] = A[i], A0d[i] = A0[i];
-  for (size_t i = 0; i < nb; i++) Bd[i] = B[i];
+  for (size_t i = 0; i < na; i++)
+    A[i] = (float)la_rng_normal(&rng),
+    A0[i] = A[i] + (float)(0.3 * la_rng_normal(&rng));
+  for (size_t i = 0; i < nb; i++)
+    B[i] = (float)la_rng_normal(&rng);
+  for (size_t i = 0; i < na; i++)
+    Ad[i] = A[i], A0d[i] = A0[i];
+  for (size_t i = 0; i < nb; i++)
+    Bd[i] = B[i];
   la_orthonormal(&rng, dout, k, U);
   la_orthonormal(&rng, din, k, V);
-  for (int i = 0; i < k; i++) S[i] = 3.0 / (i + 1);
-  mm(0, 0, dout, din, r, s, Bd, Ad, dW);                /* dW = s B A */
-  for (int i = 0; i < dout; i++)                        /* T = U diag(S) V^T */
+  for (int i = 0; i < k; i++)
+    S[i] = 3.0 / (i + 1);
+  mm(0, 0, dout, din, r, s, Bd, Ad, dW); /* dW = s B A */
+  for (int i = 0; i < dout; i++)         /* T = U diag(S) V^T */
     for (int j = 0; j < din; j++) {
       double acc = 0;
-      for (int q = 0; q < k; q++) acc += U[i * k + q] * S[q] * V[j * k + q];
+      for (int q = 0; q < k; q++)
+        acc += U[i * k + q] * S[q] * V[j * k + q];
       T[(size_t)i * din + j] = acc;
     }
-  double *UtW = malloc((size_t)k * din * 8), *UUtW = malloc(nd * 8), *UtWV = malloc((size_t)k * k * 8);
-  mm(1, 0, k, din, dout, 1, U, dW, UtW);                /* signal = U U^T dW V V^T */
+  double *UtW = malloc((size_t)k * din * 8), *UUtW = malloc(nd * 8),
+         *UtWV = malloc((size_t)k * k * 8);
+  mm(1, 0, k, din, dout, 1, U, dW, UtW); /* signal = U U^T dW V V^T */
   mm(0, 0, k, k, din, 1, UtW, V, UtWV);
   mm(0, 0, dout, k, k, 1, U, UtWV, tmp);
   mm(0, 1, dout, din, k, 1, tmp, V, P);
   dense_sv(dW, dout, din, sv);
   la_spectra sp = {.sv = out_sv};
   CHECK(la_spectra_layer(A, B, A0, din, dout, r, s, U, V, S, k, &sp) == 0);
-  for (int i = 0; i < r; i++) CHECK_CLOSE(out_sv[i], sv[i], 1e-9);
+  for (int i = 0; i < r; i++)
+    CHECK_CLOSE(out_sv[i], sv[i], 1e-9);
   CHECK_CLOSE(sp.sigma_max, sv[0], 1e-9);
   CHECK_CLOSE(sp.fro, fro(dW, nd), 1e-9);
   CHECK_CLOSE(sp.stable_rank, pow(fro(dW, nd) / sv[0], 2), 1e-9);
   double dotWT = 0;
-  for (size_t i = 0; i < nd; i++) dotWT += dW[i] * T[i], UUtW[i] = dW[i] - P[i];
+  for (size_t i = 0; i < nd; i++)
+    dotWT += dW[i] * T[i], UUtW[i] = dW[i] - P[i];
   CHECK_CLOSE(sp.signal, fro(P, nd), 1e-9);
   CHECK_CLOSE(sp.drift, fro(UUtW, nd), 1e-7);
   CHECK_CLOSE(sp.drift_ratio, fro(UUtW, nd) / fro(P, nd), 1e-7);
   CHECK_CLOSE(sp.cos_target, dotWT / (fro(dW, nd) * fro(T, nd)), 1e-9);
-  for (size_t i = 0; i < nd; i++) tmp[i] = dW[i] - T[i];
+  for (size_t i = 0; i < nd; i++)
+    tmp[i] = dW[i] - T[i];
   CHECK_CLOSE(sp.rel_err, fro(tmp, nd) / fro(T, nd), 1e-9);
   /* target-free: s B A0 and s B (A - A0) */
   double *D = malloc(na * 8);
-  for (size_t i = 0; i < na; i++) D[i] = Ad[i] - A0d[i];
+  for (size_t i = 0; i < na; i++)
+    D[i] = Ad[i] - A0d[i];
   mm(0, 0, dout, din, r, s, Bd, A0d, tmp);
   double sig = fro(tmp, nd);
   mm(0, 0, dout, din, r, s, Bd, D, tmp);
@@ -100,16 +122,19 @@ static void check_spectra(int din, int dout, int r, int k, double s, uint64_t se
   CHECK_CLOSE(sp.mech_ratio, fro(tmp, nd) / sig, 1e-9);
   CHECK_CLOSE(sp.a_drift, fro(D, na) / fro(A0d, na), 1e-9);
   free(A), free(B), free(A0), free(Ad), free(Bd), free(A0d), free(U), free(V);
-  free(dW), free(T), free(P), free(tmp), free(sv), free(UtW), free(UUtW), free(UtWV), free(D);
+  free(dW), free(T), free(P), free(tmp), free(sv), free(UtW), free(UUtW),
+      free(UtWV), free(D);
 }
 
 /* B = 0: every norm is 0 and the ratios are undefined (NaN), not garbage. */
 static void check_zero_adapter(void) {
   float A[12], B[8] = {0}, A0[12];
   double sv[2];
-  for (int i = 0; i < 12; i++) A[i] = A0[i] = (float)(i + 1);
+  for (int i = 0; i < 12; i++)
+    A[i] = A0[i] = (float)(i + 1);
   la_spectra sp = {.sv = sv};
-  CHECK(la_spectra_layer(A, B, A0, 6, 4, 2, 1.0, NULL, NULL, NULL, 0, &sp) == 0);
+  CHECK(la_spectra_layer(A, B, A0, 6, 4, 2, 1.0, NULL, NULL, NULL, 0, &sp) ==
+        0);
   CHECK_CLOSE(sp.fro, 0, 1e-15);
   CHECK(isnan(sp.stable_rank));
   CHECK(isnan(sp.mech_ratio));
@@ -121,14 +146,18 @@ static void check_zero_adapter(void) {
 static void check_sigma_max_case(int m, int n, int rank_one, uint64_t seed) {
   la_rng rng;
   float *W = malloc((size_t)m * n * sizeof *W);
-  double *Wd = malloc((size_t)m * n * sizeof *Wd), *sv = malloc((size_t)(m < n ? m : n) * 8);
+  double *Wd = malloc((size_t)m * n * sizeof *Wd),
+         *sv = malloc((size_t)(m < n ? m : n) * 8);
   la_rng_init(&rng, seed, 1);
   for (int i = 0; i < m * n; i++)
-    W[i] = rank_one ? (float)((i / n + 1) * 0.1 * ((i % n) - 3)) : (float)la_rng_normal(&rng);
-  for (int i = 0; i < m * n; i++) Wd[i] = W[i];
+    W[i] = rank_one ? (float)((i / n + 1) * 0.1 * ((i % n) - 3))
+                    : (float)la_rng_normal(&rng);
+  for (int i = 0; i < m * n; i++)
+    Wd[i] = W[i];
   dense_sv(Wd, m, n, sv);
   double got = la_sigma_max_f(W, m, n);
-  if (fabs(got / sv[0] - 1) > 1e-10) fprintf(stderr, "sigma_max %d x %d rank_one %d:\n", m, n, rank_one);
+  if (fabs(got / sv[0] - 1) > 1e-10)
+    fprintf(stderr, "sigma_max %d x %d rank_one %d:\n", m, n, rank_one);
   CHECK_CLOSE(got / sv[0], 1.0, 1e-10);
   free(W), free(Wd), free(sv);
 }
@@ -146,7 +175,8 @@ static void check_sigma_max(void) {
  * magnitude. */
 static double dense_top_eig(la_net_d *net, double *theta, double *grad, int np,
                             const double *X, const double *Y, int n) {
-  double *H = malloc((size_t)np * np * 8), *gp = malloc(np * 8), w[256], work[4096];
+  double *H = malloc((size_t)np * np * 8), *gp = malloc(np * 8), w[256],
+         work[4096];
   int info = 0, lwork = 4096;
   for (int j = 0; j < np; j++) {
     double keep = theta[j], h = 1e-5;
@@ -156,10 +186,12 @@ static double dense_top_eig(la_net_d *net, double *theta, double *grad, int np,
     theta[j] = keep - h;
     la_net_loss_grad_d(net, X, Y, n);
     theta[j] = keep;
-    for (int i = 0; i < np; i++) H[i * np + j] = (gp[i] - grad[i]) / (2 * h);
+    for (int i = 0; i < np; i++)
+      H[i * np + j] = (gp[i] - grad[i]) / (2 * h);
   }
   for (int i = 0; i < np; i++) /* symmetrize */
-    for (int j = 0; j < i; j++) H[i * np + j] = H[j * np + i] = 0.5 * (H[i * np + j] + H[j * np + i]);
+    for (int j = 0; j < i; j++)
+      H[i * np + j] = H[j * np + i] = 0.5 * (H[i * np + j] + H[j * np + i]);
   dsyev_("N", "U", &np, H, &np, w, work, &lwork, &info);
   free(H), free(gp);
   return fabs(w[0]) > fabs(w[np - 1]) ? w[0] : w[np - 1];
@@ -173,14 +205,21 @@ static void check_sharpness(void) {
   la_rng rng;
   la_rng_init(&rng, 11, 1);
   for (int l = 0; l < L; l++) {
-    for (int i = 0; i < 20; i++) W0[l][i] = (float)(0.5 * la_rng_normal(&rng)), W0d[l][i] = W0[l][i];
-    for (int i = 0; i < 10; i++) A[l][i] = (float)(0.5 * la_rng_normal(&rng));
-    for (int i = 0; i < 10; i++) B[l][i] = (float)(0.5 * la_rng_normal(&rng));
+    for (int i = 0; i < 20; i++)
+      W0[l][i] = (float)(0.5 * la_rng_normal(&rng)), W0d[l][i] = W0[l][i];
+    for (int i = 0; i < 10; i++)
+      A[l][i] = (float)(0.5 * la_rng_normal(&rng));
+    for (int i = 0; i < 10; i++)
+      B[l][i] = (float)(0.5 * la_rng_normal(&rng));
   }
-  for (int i = 0; i < N * 4; i++) X[i] = (float)la_rng_normal(&rng), Xd[i] = X[i];
-  for (int i = 0; i < N * 3; i++) Y[i] = (float)la_rng_normal(&rng), Yd[i] = Y[i];
-  const float *W0p[L] = {W0[0], W0[1]}, *Ap[L] = {A[0], A[1]}, *Bp[L] = {B[0], B[1]};
-  la_sharp_in in = {L, dims, R, LA_ACT_TANH, LA_LOSS_MSE, s, W0p, Ap, Bp, X, Y, N, 3};
+  for (int i = 0; i < N * 4; i++)
+    X[i] = (float)la_rng_normal(&rng), Xd[i] = X[i];
+  for (int i = 0; i < N * 3; i++)
+    Y[i] = (float)la_rng_normal(&rng), Yd[i] = Y[i];
+  const float *W0p[L] = {W0[0], W0[1]}, *Ap[L] = {A[0], A[1]},
+              *Bp[L] = {B[0], B[1]};
+  la_sharp_in in = {L,  dims, R, LA_ACT_TANH, LA_LOSS_MSE, s, W0p,
+                    Ap, Bp,   X, Y,           N,           3};
   double lam;
   int it;
   CHECK(la_sharpness(&in, 0, 1000, 3, &lam, &it) == 0);
@@ -190,12 +229,14 @@ static void check_sharpness(void) {
   int off = 0;
   for (int l = 0; l < L; l++) {
     net.W0[l] = W0d[l], net.A[l] = th + off, net.gA[l] = g + off;
-    for (int i = 0; i < R * dims[l]; i++) th[off + i] = A[l][i];
+    for (int i = 0; i < R * dims[l]; i++)
+      th[off + i] = A[l][i];
     off += R * dims[l];
   }
   for (int l = 0; l < L; l++) {
     net.B[l] = th + off, net.gB[l] = g + off;
-    for (int i = 0; i < R * dims[l + 1]; i++) th[off + i] = B[l][i];
+    for (int i = 0; i < R * dims[l + 1]; i++)
+      th[off + i] = B[l][i];
     off += R * dims[l + 1];
   }
   CHECK_CLOSE(lam, dense_top_eig(&net, th, g, off, Xd, Yd, N), 2e-3);

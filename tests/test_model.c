@@ -4,12 +4,12 @@
  * LoRA and full mode; the float model against the double one; losses against
  * hand-computed values.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "check.h"
 #include "loralpha/model.h"
 #include "loralpha/rng.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 #define MAXP 4096
 
@@ -31,18 +31,24 @@ static void make_problem(problem *p, int L, const int *dims, la_act act,
   p->L = L, p->r = 2, p->n = 5, p->act = act, p->loss = loss, p->s = s;
   memcpy(p->dims, dims, (size_t)(L + 1) * sizeof(int));
   for (int l = 0; l < L; l++) {
-    for (int i = 0; i < dims[l] * dims[l + 1]; i++) p->W0[l][i] = la_rng_normal(&rng) * 0.7;
-    for (int i = 0; i < p->r * dims[l]; i++) p->A[l][i] = la_rng_normal(&rng) * 0.5;
-    for (int i = 0; i < dims[l + 1] * p->r; i++) p->B[l][i] = la_rng_normal(&rng) * 0.5;
+    for (int i = 0; i < dims[l] * dims[l + 1]; i++)
+      p->W0[l][i] = la_rng_normal(&rng) * 0.7;
+    for (int i = 0; i < p->r * dims[l]; i++)
+      p->A[l][i] = la_rng_normal(&rng) * 0.5;
+    for (int i = 0; i < dims[l + 1] * p->r; i++)
+      p->B[l][i] = la_rng_normal(&rng) * 0.5;
   }
-  for (int i = 0; i < p->n * dims[0]; i++) p->X[i] = la_rng_normal(&rng);
+  for (int i = 0; i < p->n * dims[0]; i++)
+    p->X[i] = la_rng_normal(&rng);
   for (int i = 0; i < p->n * dims[L]; i++)
-    p->Y[i] = loss == LA_LOSS_CE ? (double)(la_rng_u64(&rng) % (uint64_t)dims[L])
-                                 : la_rng_normal(&rng);
+    p->Y[i] = loss == LA_LOSS_CE
+                  ? (double)(la_rng_u64(&rng) % (uint64_t)dims[L])
+                  : la_rng_normal(&rng);
 }
 
 /* Binds a double net to p's arrays; gradients into gA/gB. */
-static void bind_d(la_net_d *net, problem *p, double gA[][64], double gB[][64]) {
+static void bind_d(la_net_d *net, problem *p, double gA[][64],
+                   double gB[][64]) {
   for (int l = 0; l < p->L; l++) {
     net->W0[l] = p->W0[l], net->A[l] = p->A[l], net->B[l] = p->B[l];
     net->gA[l] = gA[l], net->gB[l] = gB[l];
@@ -55,10 +61,11 @@ static double loss_d(la_net_d *net, problem *p) {
 }
 
 /* Compares one parameter array's gradient with central differences. */
-static void fd_compare(la_net_d *net, problem *p, double *param, const double *g,
-                       int count, const char *what) {
+static void fd_compare(la_net_d *net, problem *p, double *param,
+                       const double *g, int count, const char *what) {
   double gmax = 1e-3, worst = 0;
-  for (int i = 0; i < count; i++) gmax = fabs(g[i]) > gmax ? fabs(g[i]) : gmax;
+  for (int i = 0; i < count; i++)
+    gmax = fabs(g[i]) > gmax ? fabs(g[i]) : gmax;
   for (int i = 0; i < count; i++) {
     double keep = param[i], h = 1e-6, lp, lm, fd;
     param[i] = keep + h, lp = loss_d(net, p);
@@ -68,8 +75,8 @@ static void fd_compare(la_net_d *net, problem *p, double *param, const double *g
     if (fabs(fd - g[i]) / gmax > worst) worst = fabs(fd - g[i]) / gmax;
   }
   if (worst > 1e-6)
-    fprintf(stderr, "  %s: act %s loss %s L %d: worst relative error %.3g\n", what,
-            la_act_name(p->act), la_loss_name(p->loss), p->L, worst);
+    fprintf(stderr, "  %s: act %s loss %s L %d: worst relative error %.3g\n",
+            what, la_act_name(p->act), la_loss_name(p->loss), p->L, worst);
   CHECK(worst <= 1e-6);
 }
 
@@ -77,7 +84,8 @@ static void fd_compare(la_net_d *net, problem *p, double *param, const double *g
 static void check_lora_grads(problem *p) {
   la_net_d net;
   static double gA[LA_MAX_LAYERS][64], gB[LA_MAX_LAYERS][64];
-  CHECK(la_net_init_d(&net, p->L, p->dims, p->r, p->n, p->act, p->loss, p->s, 0) == 0);
+  CHECK(la_net_init_d(&net, p->L, p->dims, p->r, p->n, p->act, p->loss, p->s,
+                      0) == 0);
   bind_d(&net, p, gA, gB);
   la_net_loss_grad_d(&net, p->X, p->Y, p->n);
   double cA[LA_MAX_LAYERS][64], cB[LA_MAX_LAYERS][64];
@@ -103,12 +111,14 @@ static void check_full_grads(problem *p) {
     for (int i = 0; i < dout; i++)
       for (int j = 0; j < din; j++) {
         double acc = 0;
-        for (int q = 0; q < p->r; q++) acc += p->B[l][i * p->r + q] * p->A[l][q * din + j];
+        for (int q = 0; q < p->r; q++)
+          acc += p->B[l][i * p->r + q] * p->A[l][q * din + j];
         W[l][i * din + j] = p->W0[l][i * din + j] + p->s * acc;
       }
     full.W0[l] = W[l], full.gW[l] = gW[l];
   }
-  double l1 = loss_d(&lora, p), l2 = la_net_loss_grad_d(&full, p->X, p->Y, p->n);
+  double l1 = loss_d(&lora, p),
+         l2 = la_net_loss_grad_d(&full, p->X, p->Y, p->n);
   CHECK_CLOSE(l2, l1, 1e-12);
   double cW[LA_MAX_LAYERS][64];
   memcpy(cW, gW, sizeof cW);
@@ -123,7 +133,8 @@ static void check_float_vs_double(problem *p) {
   la_net_f nf;
   la_net_d nd;
   static double gA[LA_MAX_LAYERS][64], gB[LA_MAX_LAYERS][64];
-  static float W0f[LA_MAX_LAYERS][64], Af[LA_MAX_LAYERS][64], Bf[LA_MAX_LAYERS][64];
+  static float W0f[LA_MAX_LAYERS][64], Af[LA_MAX_LAYERS][64],
+      Bf[LA_MAX_LAYERS][64];
   static float gAf[LA_MAX_LAYERS][64], gBf[LA_MAX_LAYERS][64];
   float Xf[64], Yf[64];
   la_net_init_f(&nf, p->L, p->dims, p->r, p->n, p->act, p->loss, p->s, 0);
@@ -131,16 +142,21 @@ static void check_float_vs_double(problem *p) {
   bind_d(&nd, p, gA, gB);
   for (int l = 0; l < p->L; l++) {
     for (int i = 0; i < 64; i++)
-      W0f[l][i] = (float)p->W0[l][i], Af[l][i] = (float)p->A[l][i], Bf[l][i] = (float)p->B[l][i];
-    nf.W0[l] = W0f[l], nf.A[l] = Af[l], nf.B[l] = Bf[l], nf.gA[l] = gAf[l], nf.gB[l] = gBf[l];
+      W0f[l][i] = (float)p->W0[l][i], Af[l][i] = (float)p->A[l][i],
+      Bf[l][i] = (float)p->B[l][i];
+    nf.W0[l] = W0f[l], nf.A[l] = Af[l], nf.B[l] = Bf[l], nf.gA[l] = gAf[l],
+    nf.gB[l] = gBf[l];
   }
-  for (int i = 0; i < 64; i++) Xf[i] = (float)p->X[i], Yf[i] = (float)p->Y[i];
+  for (int i = 0; i < 64; i++)
+    Xf[i] = (float)p->X[i], Yf[i] = (float)p->Y[i];
   double lf = la_net_loss_grad_f(&nf, Xf, Yf, p->n);
   double ld = la_net_loss_grad_d(&nd, p->X, p->Y, p->n);
   CHECK_CLOSE(lf, ld, 1e-5);
   for (int l = 0; l < p->L; l++) {
-    for (int i = 0; i < p->r * p->dims[l]; i++) CHECK_CLOSE(gAf[l][i], gA[l][i], 1e-4);
-    for (int i = 0; i < p->dims[l + 1] * p->r; i++) CHECK_CLOSE(gBf[l][i], gB[l][i], 1e-4);
+    for (int i = 0; i < p->r * p->dims[l]; i++)
+      CHECK_CLOSE(gAf[l][i], gA[l][i], 1e-4);
+    for (int i = 0; i < p->dims[l + 1] * p->r; i++)
+      CHECK_CLOSE(gBf[l][i], gB[l][i], 1e-4);
   }
   la_net_free_f(&nf);
   la_net_free_d(&nd);
@@ -175,17 +191,19 @@ static void check_scaling(void) {
 
 int main(void) {
   static const int deep[] = {5, 4, 6, 3}, shallow[] = {4, 3};
-  const la_act acts[] = {LA_ACT_IDENTITY, LA_ACT_RELU, LA_ACT_GELU, LA_ACT_TANH};
+  const la_act acts[] = {LA_ACT_IDENTITY, LA_ACT_RELU, LA_ACT_GELU,
+                         LA_ACT_TANH};
   const la_loss losses[] = {LA_LOSS_MSE, LA_LOSS_CE};
-  const double scales[] = {2.0 / 2, 2.0 / sqrt(2.0), 16.0 / 2}; /* peft, rslora, large */
+  const double scales[] = {2.0 / 2, 2.0 / sqrt(2.0),
+                           16.0 / 2}; /* peft, rslora, large */
   problem p;
   uint64_t seed = 1;
   for (int a = 0; a < 4; a++)
     for (int lo = 0; lo < 2; lo++)
       for (int sc = 0; sc < 3; sc++)
         for (int depth = 0; depth < 2; depth++) {
-          make_problem(&p, depth ? 3 : 1, depth ? deep : shallow, acts[a], losses[lo],
-                       scales[sc], seed++);
+          make_problem(&p, depth ? 3 : 1, depth ? deep : shallow, acts[a],
+                       losses[lo], scales[sc], seed++);
           check_lora_grads(&p);
           check_full_grads(&p);
           check_float_vs_double(&p);

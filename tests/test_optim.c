@@ -4,10 +4,10 @@
  * update rules of torch.optim.AdamW / torch.optim.SGD and HuggingFace's
  * cosine schedule.
  */
-#include <string.h>
-
 #include "check.h"
 #include "loralpha/optim.h"
+
+#include <string.h>
 
 static la_config base_config(void) {
   la_config c;
@@ -34,12 +34,14 @@ static void check_adamw(void) {
     /* step 1: m^ = g, v^ = g^2 */
     p = p * (1 - lr * wd) - lr * (a == 0 ? 0 : a / (fabs(a) + 1e-8));
     /* step 2 */
-    double m = 0.9 * 0.1 * a + 0.1 * b, v = 0.999 * 0.001 * a * a + 0.001 * b * b;
+    double m = 0.9 * 0.1 * a + 0.1 * b,
+           v = 0.999 * 0.001 * a * a + 0.001 * b * b;
     double bc1 = 1 - 0.9 * 0.9, bc2 = 1 - 0.999 * 0.999;
     p = p * (1 - lr * wd) - (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + 1e-8);
     e[i] = p;
   }
-  for (int i = 0; i < 3; i++) CHECK_CLOSE(th[i], e[i], 1e-6);
+  for (int i = 0; i < 3; i++)
+    CHECK_CLOSE(th[i], e[i], 1e-6);
   la_optim_free(&o);
 }
 
@@ -50,7 +52,8 @@ static void check_sgd(int nesterov) {
   float th[2] = {1.0f, -2.0f};
   const float g1[2] = {0.5f, 0.25f}, g2[2] = {-1.0f, 0.75f};
   const double lr = 0.5, mu = 0.9, wd = 0.1;
-  c.optimizer = LA_OPT_SGD, c.momentum = mu, c.weight_decay = wd, c.nesterov = nesterov;
+  c.optimizer = LA_OPT_SGD, c.momentum = mu, c.weight_decay = wd,
+  c.nesterov = nesterov;
   CHECK(la_optim_init(&o, &c, 2) == 0);
   la_optim_step(&o, th, g1, 2, lr, lr);
   double un = la_optim_step(&o, th, g2, 2, lr, lr);
@@ -90,11 +93,12 @@ static void check_schedules(void) {
   la_config c = base_config();
   c.schedule = LA_SCHED_CONSTANT, c.warmup_steps = 4;
   const double warm[] = {0, 0.25, 0.5, 0.75, 1, 1, 1};
-  for (int k = 0; k < 7; k++) CHECK_CLOSE(la_sched_factor(&c, k), warm[k], 1e-15);
+  for (int k = 0; k < 7; k++)
+    CHECK_CLOSE(la_sched_factor(&c, k), warm[k], 1e-15);
   c.schedule = LA_SCHED_COSINE, c.warmup_steps = 2, c.steps = 10;
   CHECK_CLOSE(la_sched_factor(&c, 1), 0.5, 1e-15);
   CHECK_CLOSE(la_sched_factor(&c, 2), 1.0, 1e-15);
-  CHECK_CLOSE(la_sched_factor(&c, 6), 0.5, 1e-12);   /* progress 4/8 */
+  CHECK_CLOSE(la_sched_factor(&c, 6), 0.5, 1e-12); /* progress 4/8 */
   CHECK_CLOSE(la_sched_factor(&c, 4), 0.5 * (1 + cos(LA_PI * 0.25)), 1e-12);
   CHECK_CLOSE(la_sched_factor(&c, 10), 0.0, 1e-12);
   c.min_lr_ratio = 0.1;

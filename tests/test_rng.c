@@ -4,11 +4,11 @@
  * moments. The batch order of every run depends on this code staying as
  * documented (docs/worker.md), so a golden sequence pins it.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "check.h"
 #include "loralpha/rng.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 /* splitmix64 then xoshiro256**, computed independently of rng.c. */
 static uint64_t ref_next(uint64_t s[4]) {
@@ -66,7 +66,8 @@ static void check_permutation(void) {
     if (perm[i] < 1000) seen[perm[i]]++;
     moved += perm[i] != (uint32_t)i;
   }
-  for (int i = 0; i < 1000; i++) CHECK_EQ_INT(seen[i], 1);
+  for (int i = 0; i < 1000; i++)
+    CHECK_EQ_INT(seen[i], 1);
   CHECK(moved > 900);
   la_rng_permutation(&rng, perm, 1); /* n = 1 and n = 0 are fine */
   CHECK_EQ_INT(perm[0], 0);

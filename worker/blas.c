@@ -8,9 +8,9 @@
 
 /* Core types from oldest to newest; a core is below another if it comes
  * earlier here. */
-static const char *const k_cores[] = {"Prescott", "Core2", "Penryn", "Dunnington",
-                                      "Nehalem", "Sandybridge", "Haswell",
-                                      "SkylakeX", "Cooperlake", NULL};
+static const char *const k_cores[] = {
+    "Prescott",    "Core2",   "Penryn",   "Dunnington", "Nehalem",
+    "Sandybridge", "Haswell", "SkylakeX", "Cooperlake", NULL};
 
 static int core_rank(const char *name) {
   for (int i = 0; name != NULL && k_cores[i] != NULL; i++)
@@ -24,13 +24,16 @@ const char *la_blas_best_core(void) {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
     return "SkylakeX";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+    return "Haswell";
   if (__builtin_cpu_supports("avx")) return "Sandybridge";
 #endif
   return NULL;
 }
 
-const char *la_blas_core(void) { return openblas_get_corename(); }
+const char *la_blas_core(void) {
+  return openblas_get_corename();
+}
 
 void la_blas_tune(char **argv) {
   const char *best = la_blas_best_core();

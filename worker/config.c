@@ -77,8 +77,8 @@ static const field k_fields[] = {
 #define N_FIELDS (sizeof k_fields / sizeof k_fields[0])
 
 /* Fields a config must give, by task (checked after parsing). */
-static const char *const k_required[] = {"task", "rank", "alpha", "lr",
-                                         "steps", NULL};
+static const char *const k_required[] = {"task", "rank",  "alpha",
+                                         "lr",   "steps", NULL};
 
 static void set_defaults(la_config *c) {
   memset(c, 0, sizeof *c);
@@ -113,7 +113,8 @@ static void set_defaults(la_config *c) {
 static int parse_enum(const field *f, const json_t *v, int *out, la_err *err) {
   const char *s = json_string_value(v);
   char names[160] = "";
-  if (s == NULL) return la_errf(err, LA_EINVAL, "%s: must be a string", f->name);
+  if (s == NULL)
+    return la_errf(err, LA_EINVAL, "%s: must be a string", f->name);
   for (int i = 0; f->names[i] != NULL; i++) {
     if (strcmp(s, f->names[i]) == 0) {
       *out = i;
@@ -123,13 +124,15 @@ static int parse_enum(const field *f, const json_t *v, int *out, la_err *err) {
     snprintf(names + used, sizeof names - used, "%s'%s'", i ? ", " : "",
              f->names[i]);
   }
-  return la_errf(err, LA_EINVAL, "%s: unknown value '%.64s' (expected one of %s)",
-                 f->name, s, names);
+  return la_errf(err, LA_EINVAL,
+                 "%s: unknown value '%.64s' (expected one of %s)", f->name, s,
+                 names);
 }
 
 /* Checks a number against the field's bounds. */
 static int check_range(const field *f, double x, la_err *err) {
-  if (!isfinite(x)) return la_errf(err, LA_EINVAL, "%s: must be finite", f->name);
+  if (!isfinite(x))
+    return la_errf(err, LA_EINVAL, "%s: must be finite", f->name);
   if (f->lo_open ? !(x > f->lo) : !(x >= f->lo))
     return la_errf(err, LA_EINVAL, "%s: %g is below the minimum (%s %g)",
                    f->name, x, f->lo_open ? "must be >" : "must be >=", f->lo);
@@ -177,7 +180,8 @@ static int parse_scalar(const field *f, const json_t *v, la_config *c,
 static int parse_path(const json_t *v, char *dst, const char *fname,
                       la_err *err) {
   const char *s = json_string_value(v);
-  if (s == NULL) return la_errf(err, LA_EINVAL, "%s: must be a string (a file path)", fname);
+  if (s == NULL)
+    return la_errf(err, LA_EINVAL, "%s: must be a string (a file path)", fname);
   size_t n = strlen(s);
   if (n == 0) return la_errf(err, LA_EINVAL, "%s: must not be empty", fname);
   if (n >= LA_PATH_MAX)
@@ -192,14 +196,16 @@ static int parse_path_list(const json_t *v, char (*dst)[LA_PATH_MAX], int *n,
                            const char *fname, la_err *err) {
   char sub[64];
   if (!json_is_array(v) || json_array_size(v) == 0)
-    return la_errf(err, LA_EINVAL, "%s: must be a non-empty array of paths", fname);
+    return la_errf(err, LA_EINVAL, "%s: must be a non-empty array of paths",
+                   fname);
   if (json_array_size(v) > LA_MAX_LAYERS)
     return la_errf(err, LA_EINVAL, "%s: %zu layers, at most %d are supported",
                    fname, json_array_size(v), LA_MAX_LAYERS);
   *n = (int)json_array_size(v);
   for (int i = 0; i < *n; i++) {
     snprintf(sub, sizeof sub, "%s[%d]", fname, i);
-    if (parse_path(json_array_get(v, (size_t)i), dst[i], sub, err)) return LA_EINVAL;
+    if (parse_path(json_array_get(v, (size_t)i), dst[i], sub, err))
+      return LA_EINVAL;
   }
   return 0;
 }
@@ -208,11 +214,14 @@ static int parse_path_list(const json_t *v, char (*dst)[LA_PATH_MAX], int *n,
 static int parse_npy(const json_t *v, la_config *c, la_err *err) {
   const char *key;
   json_t *val;
-  if (!json_is_object(v)) return la_errf(err, LA_EINVAL, "npy: must be an object");
+  if (!json_is_object(v))
+    return la_errf(err, LA_EINVAL, "npy: must be an object");
   json_object_foreach((json_t *)v, key, val) {
     int rc;
-    if (strcmp(key, "x") == 0) rc = parse_path(val, c->npy_x, "npy.x", err);
-    else if (strcmp(key, "y") == 0) rc = parse_path(val, c->npy_y, "npy.y", err);
+    if (strcmp(key, "x") == 0)
+      rc = parse_path(val, c->npy_x, "npy.x", err);
+    else if (strcmp(key, "y") == 0)
+      rc = parse_path(val, c->npy_y, "npy.y", err);
     else if (strcmp(key, "x_eval") == 0)
       rc = parse_path(val, c->npy_x_eval, "npy.x_eval", err);
     else if (strcmp(key, "y_eval") == 0)
@@ -222,9 +231,10 @@ static int parse_npy(const json_t *v, la_config *c, la_err *err) {
     else if (strcmp(key, "a0") == 0)
       rc = parse_path_list(val, c->npy_a0, &c->npy_n_a0, "npy.a0", err);
     else
-      rc = la_errf(err, LA_EINVAL,
-                   "npy.%.64s: unknown field (expected x, y, x_eval, y_eval, w0, a0)",
-                   key);
+      rc = la_errf(
+          err, LA_EINVAL,
+          "npy.%.64s: unknown field (expected x, y, x_eval, y_eval, w0, a0)",
+          key);
     if (rc) return rc;
   }
   return 0;
@@ -235,13 +245,15 @@ static int parse_widths(const json_t *v, la_config *c, la_err *err) {
   size_t n = json_array_size(v);
   if (!json_is_array(v) || n < 2 || n > LA_MAX_LAYERS + 1)
     return la_errf(err, LA_EINVAL,
-                   "widths: must be an array of 2 to %d integers (input width, then each layer's output width)",
+                   "widths: must be an array of 2 to %d integers (input width, "
+                   "then each layer's output width)",
                    LA_MAX_LAYERS + 1);
   for (size_t i = 0; i < n; i++) {
     json_t *w = json_array_get(v, i);
     if (!json_is_integer(w) || json_integer_value(w) < 1 ||
         json_integer_value(w) > 2048)
-      return la_errf(err, LA_EINVAL, "widths[%zu]: must be an integer in 1..2048", i);
+      return la_errf(err, LA_EINVAL,
+                     "widths[%zu]: must be an integer in 1..2048", i);
     c->widths[i] = (int)json_integer_value(w);
   }
   c->n_layers = (int)n - 1;
@@ -282,7 +294,8 @@ static const field *find_field(const char *name) {
 static int check_required(const json_t *root, la_err *err) {
   for (int i = 0; k_required[i] != NULL; i++)
     if (json_object_get(root, k_required[i]) == NULL)
-      return la_errf(err, LA_EINVAL, "%s: required field is missing", k_required[i]);
+      return la_errf(err, LA_EINVAL, "%s: required field is missing",
+                     k_required[i]);
   return 0;
 }
 
@@ -293,7 +306,8 @@ static int check_task_shape(const json_t *root, la_config *c, la_err *err) {
   int has_npy = json_object_get(root, "npy") != NULL;
   if (c->task == LA_TASK_TEACHER) {
     if (has_w || has_npy)
-      return la_errf(err, LA_EINVAL, "%s: not a field of task 'teacher' (use d_in and d_out)",
+      return la_errf(err, LA_EINVAL,
+                     "%s: not a field of task 'teacher' (use d_in and d_out)",
                      has_w ? "widths" : "npy");
     if (!json_object_get(root, "d_in") || !json_object_get(root, "d_out"))
       return la_errf(err, LA_EINVAL, "%s: required for task 'teacher'",
@@ -301,14 +315,20 @@ static int check_task_shape(const json_t *root, la_config *c, la_err *err) {
     c->n_layers = 1;
   } else if (c->task == LA_TASK_MLP) {
     if (has_d || has_npy)
-      return la_errf(err, LA_EINVAL, "%s: not a field of task 'mlp' (use widths)",
-                     has_d ? (json_object_get(root, "d_in") ? "d_in" : "d_out") : "npy");
-    if (!has_w) return la_errf(err, LA_EINVAL, "widths: required for task 'mlp'");
+      return la_errf(
+          err, LA_EINVAL, "%s: not a field of task 'mlp' (use widths)",
+          has_d ? (json_object_get(root, "d_in") ? "d_in" : "d_out") : "npy");
+    if (!has_w)
+      return la_errf(err, LA_EINVAL, "widths: required for task 'mlp'");
   } else {
     if (has_d || has_w)
-      return la_errf(err, LA_EINVAL, "%s: not a field of task 'npy' (shapes come from npy.w0)",
-                     has_w ? "widths" : (json_object_get(root, "d_in") ? "d_in" : "d_out"));
-    if (!has_npy) return la_errf(err, LA_EINVAL, "npy: required for task 'npy'");
+      return la_errf(err, LA_EINVAL,
+                     "%s: not a field of task 'npy' (shapes come from npy.w0)",
+                     has_w
+                         ? "widths"
+                         : (json_object_get(root, "d_in") ? "d_in" : "d_out"));
+    if (!has_npy)
+      return la_errf(err, LA_EINVAL, "npy: required for task 'npy'");
   }
   return 0;
 }
@@ -317,13 +337,17 @@ static int check_task_shape(const json_t *root, la_config *c, la_err *err) {
 static int check_npy(la_config *c, la_err *err) {
   if (c->npy_x[0] == 0) return la_errf(err, LA_EINVAL, "npy.x: required");
   if (c->npy_y[0] == 0) return la_errf(err, LA_EINVAL, "npy.y: required");
-  if (c->npy_n_w0 == 0) return la_errf(err, LA_EINVAL, "npy.w0: required (one file per layer)");
+  if (c->npy_n_w0 == 0)
+    return la_errf(err, LA_EINVAL, "npy.w0: required (one file per layer)");
   if ((c->npy_x_eval[0] == 0) != (c->npy_y_eval[0] == 0))
-    return la_errf(err, LA_EINVAL, "%s: x_eval and y_eval must be given together",
+    return la_errf(err, LA_EINVAL,
+                   "%s: x_eval and y_eval must be given together",
                    c->npy_x_eval[0] ? "npy.y_eval" : "npy.x_eval");
   if (c->npy_n_a0 != 0 && c->npy_n_a0 != c->npy_n_w0)
-    return la_errf(err, LA_EINVAL, "npy.a0: %d files for %d layers (give one per layer or none)",
-                   c->npy_n_a0, c->npy_n_w0);
+    return la_errf(
+        err, LA_EINVAL,
+        "npy.a0: %d files for %d layers (give one per layer or none)",
+        c->npy_n_a0, c->npy_n_w0);
   c->n_layers = c->npy_n_w0;
   return 0;
 }
@@ -333,20 +357,28 @@ static int check_ranks(la_config *c, la_err *err) {
   for (int l = 0; l < c->n_layers; l++) {
     int m = c->widths[l] < c->widths[l + 1] ? c->widths[l] : c->widths[l + 1];
     if (c->rank > m)
-      return la_errf(err, LA_EINVAL, "rank: %d exceeds min(d_in, d_out) = %d of layer %d",
+      return la_errf(err, LA_EINVAL,
+                     "rank: %d exceeds min(d_in, d_out) = %d of layer %d",
                      c->rank, m, l);
     if (c->target_rank > m)
-      return la_errf(err, LA_EINVAL, "target_rank: %d exceeds min(d_in, d_out) = %d of layer %d",
-                     c->target_rank, m, l);
+      return la_errf(
+          err, LA_EINVAL,
+          "target_rank: %d exceeds min(d_in, d_out) = %d of layer %d",
+          c->target_rank, m, l);
   }
   if (c->batch > c->n_train)
-    return la_errf(err, LA_EINVAL, "batch: %d exceeds n_train = %d", c->batch, c->n_train);
+    return la_errf(err, LA_EINVAL, "batch: %d exceeds n_train = %d", c->batch,
+                   c->n_train);
   if ((double)c->n_train * c->widths[0] > 2e9)
-    return la_errf(err, LA_EINVAL, "n_train: %d rows of width %d are too large (more than 2e9 values)",
-                   c->n_train, c->widths[0]);
+    return la_errf(
+        err, LA_EINVAL,
+        "n_train: %d rows of width %d are too large (more than 2e9 values)",
+        c->n_train, c->widths[0]);
   if ((double)c->n_eval * c->widths[0] > 2e9)
-    return la_errf(err, LA_EINVAL, "n_eval: %d rows of width %d are too large (more than 2e9 values)",
-                   c->n_eval, c->widths[0]);
+    return la_errf(
+        err, LA_EINVAL,
+        "n_eval: %d rows of width %d are too large (more than 2e9 values)",
+        c->n_eval, c->widths[0]);
   return 0;
 }
 
@@ -360,11 +392,15 @@ static int check_cross(const json_t *root, la_config *c, la_err *err) {
     return rc;
   }
   if (c->warmup_steps > c->steps)
-    return la_errf(err, LA_EINVAL, "warmup_steps: %d exceeds steps = %d", c->warmup_steps, c->steps);
-  if (c->loss == LA_LOSS_CE && c->task != LA_TASK_NPY && c->widths[c->n_layers] < 2)
-    return la_errf(err, LA_EINVAL, "loss: 'ce' needs at least 2 output classes");
+    return la_errf(err, LA_EINVAL, "warmup_steps: %d exceeds steps = %d",
+                   c->warmup_steps, c->steps);
+  if (c->loss == LA_LOSS_CE && c->task != LA_TASK_NPY &&
+      c->widths[c->n_layers] < 2)
+    return la_errf(err, LA_EINVAL,
+                   "loss: 'ce' needs at least 2 output classes");
   if (c->noise > 0 && c->loss == LA_LOSS_CE)
-    return la_errf(err, LA_EINVAL, "noise: label noise applies to loss 'mse' only");
+    return la_errf(err, LA_EINVAL,
+                   "noise: label noise applies to loss 'mse' only");
   return 0;
 }
 
@@ -377,8 +413,7 @@ int la_config_parse(const json_t *root, la_config *c, la_err *err) {
   json_object_foreach((json_t *)root, key, val) {
     const field *f = find_field(key);
     int rc;
-    if (f == NULL)
-      return la_errf(err, LA_EINVAL, "%.64s: unknown field", key);
+    if (f == NULL) return la_errf(err, LA_EINVAL, "%.64s: unknown field", key);
     rc = f->type == T_SPECIAL ? parse_special(key, val, c, err)
                               : parse_scalar(f, val, c, err);
     if (rc) return rc;
@@ -392,8 +427,12 @@ double la_config_scale(const la_config *c) {
                                        : c->alpha / sqrt((double)c->rank);
 }
 
-const char *la_act_name(la_act a) { return k_acts[a]; }
-const char *la_loss_name(la_loss l) { return k_losses[l]; }
+const char *la_act_name(la_act a) {
+  return k_acts[a];
+}
+const char *la_loss_name(la_loss l) {
+  return k_losses[l];
+}
 
 /* Adds the task's shape fields to the effective config object. */
 static void shape_to_json(const la_config *c, json_t *o) {
@@ -410,11 +449,22 @@ json_t *la_config_to_json(const la_config *c) {
     const field *f = &k_fields[i];
     const char *p = (const char *)c + f->off;
     switch (f->type) {
-    case T_ENUM: json_object_set_new(o, f->name, json_string(f->names[*(const int *)p])); break;
-    case T_BOOL: json_object_set_new(o, f->name, json_boolean(*(const int *)p)); break;
-    case T_INT: json_object_set_new(o, f->name, json_integer(*(const int *)p)); break;
-    case T_U64: json_object_set_new(o, f->name, json_integer((json_int_t) * (const uint64_t *)p)); break;
-    case T_DOUBLE: json_object_set_new(o, f->name, json_real(*(const double *)p)); break;
+    case T_ENUM:
+      json_object_set_new(o, f->name, json_string(f->names[*(const int *)p]));
+      break;
+    case T_BOOL:
+      json_object_set_new(o, f->name, json_boolean(*(const int *)p));
+      break;
+    case T_INT:
+      json_object_set_new(o, f->name, json_integer(*(const int *)p));
+      break;
+    case T_U64:
+      json_object_set_new(o, f->name,
+                          json_integer((json_int_t) * (const uint64_t *)p));
+      break;
+    case T_DOUBLE:
+      json_object_set_new(o, f->name, json_real(*(const double *)p));
+      break;
     case T_SPECIAL: break;
     }
   }

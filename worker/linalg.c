@@ -49,8 +49,8 @@ int la_svd_values(double *M, int n, double *sv) {
   double q = 0, dummy = 0, *work = NULL;
   int *iwork = malloc((size_t)8 * n * sizeof *iwork);
   if (iwork == NULL) return LA_ENOMEM;
-  dgesdd_("N", &n, &n, M, &n, sv, &dummy, &one, &dummy, &one, &q, &lwork,
-          iwork, &info);
+  dgesdd_("N", &n, &n, M, &n, sv, &dummy, &one, &dummy, &one, &q, &lwork, iwork,
+          &info);
   lwork = (int)q > 1 ? (int)q : 1;
   if (info == 0) work = malloc((size_t)lwork * sizeof *work);
   if (info == 0 && work != NULL)
@@ -67,7 +67,8 @@ int la_orthonormal(la_rng *rng, int m, int k, double *Q) {
   double *tau = malloc((size_t)k * sizeof *tau), q = 0, *work = NULL;
   int rc = LA_ENOMEM, info = 0, lwork = -1;
   if (M == NULL || tau == NULL) goto cleanup;
-  for (size_t i = 0; i < (size_t)m * k; i++) M[i] = la_rng_normal(rng);
+  for (size_t i = 0; i < (size_t)m * k; i++)
+    M[i] = la_rng_normal(rng);
   if ((rc = geqrf(M, m, k, tau))) goto cleanup;
   dorgqr_(&m, &k, &k, M, &m, tau, &q, &lwork, &info);
   lwork = (int)q > 1 ? (int)q : 1;
@@ -76,7 +77,8 @@ int la_orthonormal(la_rng *rng, int m, int k, double *Q) {
   dorgqr_(&m, &k, &k, M, &m, tau, work, &lwork, &info);
   rc = info == 0 ? 0 : LA_ENUMERIC;
   for (int i = 0; rc == 0 && i < m; i++) /* column-major to row-major */
-    for (int j = 0; j < k; j++) Q[(size_t)i * k + j] = M[i + (size_t)j * m];
+    for (int j = 0; j < k; j++)
+      Q[(size_t)i * k + j] = M[i + (size_t)j * m];
 cleanup:
   free(M);
   free(tau);
@@ -112,13 +114,15 @@ static double bidiag_sigma_max(const double *a, const double *b, int k,
 /* Golub-Kahan-Lanczos bidiagonalisation with full reorthogonalisation: the
  * largest singular value of the small bidiagonal converges to sigma_max(W)
  * in far fewer products than power iteration. */
-static double gkl_sigma_max(const double *W, int m, int n, double *mem, int kmax) {
+static double gkl_sigma_max(const double *W, int m, int n, double *mem,
+                            int kmax) {
   double *U = mem, *V = U + (size_t)kmax * m, *a = V + (size_t)(kmax + 1) * n;
   double *b = a + kmax, *c = b + kmax, *work = c + (m > n ? m : n);
   double *sv = work + (size_t)(kmax + 1) * (kmax + 1), sigma = 0, prev = -1;
   la_rng rng;
   la_rng_init(&rng, 0, 0x5167);
-  for (int j = 0; j < n; j++) V[j] = la_rng_normal(&rng);
+  for (int j = 0; j < n; j++)
+    V[j] = la_rng_normal(&rng);
   cblas_dscal(n, 1.0 / cblas_dnrm2(n, V, 1), V, 1);
   for (int k = 0; k < kmax; k++) {
     double *u = U + (size_t)k * m, *v = V + (size_t)k * n, *vn = v + n;
@@ -132,7 +136,8 @@ static double gkl_sigma_max(const double *W, int m, int n, double *mem, int kmax
     if (b[k] > 0) cblas_dscal(n, 1.0 / b[k], vn, 1);
     if ((k + 1) % 8 == 0 || k + 1 == kmax || !(b[k] > 1e-14 * a[0])) {
       sigma = bidiag_sigma_max(a, b, k + 1, work, sv);
-      if (sigma < 0 || fabs(sigma - prev) <= 1e-13 * sigma || !(b[k] > 1e-14 * a[0]))
+      if (sigma < 0 || fabs(sigma - prev) <= 1e-13 * sigma ||
+          !(b[k] > 1e-14 * a[0]))
         break;
       prev = sigma;
     }
@@ -144,10 +149,12 @@ double la_sigma_max_f(const float *W, int m, int n) {
   int kmax = (m < n ? m : n) < 300 ? (m < n ? m : n) : 300;
   size_t big = (size_t)(m > n ? m : n);
   size_t need = (size_t)m * n + (size_t)kmax * m + (size_t)(kmax + 1) * n +
-                2 * (size_t)kmax + big + (size_t)(kmax + 1) * (kmax + 1) + (size_t)kmax + 1;
+                2 * (size_t)kmax + big + (size_t)(kmax + 1) * (kmax + 1) +
+                (size_t)kmax + 1;
   double *mem = malloc(need * sizeof *mem), sigma = NAN;
   if (mem == NULL) return NAN;
-  for (size_t i = 0; i < (size_t)m * n; i++) mem[i] = W[i];
+  for (size_t i = 0; i < (size_t)m * n; i++)
+    mem[i] = W[i];
   sigma = gkl_sigma_max(mem, m, n, mem + (size_t)m * n, kmax);
   free(mem);
   return sigma;
@@ -155,6 +162,7 @@ double la_sigma_max_f(const float *W, int m, int n) {
 
 double la_norm_f(const float *x, size_t n) {
   double s = 0;
-  for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+  for (size_t i = 0; i < n; i++)
+    s += (double)x[i] * x[i];
   return sqrt(s);
 }

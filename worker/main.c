@@ -8,18 +8,18 @@
  * {"type":"error","error":"<field>: <problem>"} with exit code 2 for an
  * invalid config or usage, 1 for a failure while running.
  */
+#include "loralpha/blas.h"
+#include "loralpha/config.h"
+#include "loralpha/summary.h"
+#include "loralpha/task.h"
+#include "loralpha/train.h"
+
 #include <cblas.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#include "loralpha/blas.h"
-#include "loralpha/config.h"
-#include "loralpha/summary.h"
-#include "loralpha/task.h"
-#include "loralpha/train.h"
 
 #define EXIT_BAD_INPUT 2
 #define EXIT_RUN_FAILED 1
@@ -36,10 +36,14 @@ static int utf8_len(const unsigned char *s) {
   unsigned c = s[0], cp;
   int n;
   if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) n = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF) n = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4) n = 4, cp = c & 0x07;
-  else return 0;
+  if (c >= 0xC2 && c <= 0xDF)
+    n = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF)
+    n = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4)
+    n = 4, cp = c & 0x07;
+  else
+    return 0;
   for (int i = 1; i < n; i++) {
     if ((s[i] & 0xC0) != 0x80) return 0;
     cp = (cp << 6) | (s[i] & 0x3F);
@@ -56,8 +60,10 @@ static void utf8_sanitize(char *msg) {
   unsigned char *s = (unsigned char *)msg;
   while (*s) {
     int n = utf8_len(s);
-    if (n == 0) *s++ = '?';
-    else s += n;
+    if (n == 0)
+      *s++ = '?';
+    else
+      s += n;
   }
 }
 
@@ -88,7 +94,8 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
   memset(a, 0, sizeof *a);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--config") == 0) {
-      if (i + 1 >= argc) return la_errf(err, -1, "--config: needs a file path or -");
+      if (i + 1 >= argc)
+        return la_errf(err, -1, "--config: needs a file path or -");
       a->config = argv[++i];
     } else if (strcmp(argv[i], "--check") == 0) {
       a->check = 1;
@@ -118,12 +125,14 @@ static json_t *load_json(const char *path, la_err *err) {
     FILE *f = fopen(path, "rb");
     struct stat st;
     if (f == NULL) {
-      la_errf(err, LA_EIO, "config: cannot open %.300s: %s", path, strerror(errno));
+      la_errf(err, LA_EIO, "config: cannot open %.300s: %s", path,
+              strerror(errno));
       return NULL;
     }
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
       fclose(f);
-      la_errf(err, LA_EIO, "config: %.300s is a directory, not a config file", path);
+      la_errf(err, LA_EIO, "config: %.300s is a directory, not a config file",
+              path);
       return NULL;
     }
     root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
@@ -140,7 +149,8 @@ static json_t *load_json(const char *path, la_err *err) {
 static int train(la_trainer *tr, int summary, la_err *err) {
   FILE *out = summary ? tmpfile() : stdout;
   int rc;
-  if (out == NULL) return fail(EXIT_RUN_FAILED, "summary: cannot create a temporary file");
+  if (out == NULL)
+    return fail(EXIT_RUN_FAILED, "summary: cannot create a temporary file");
   rc = la_trainer_run(tr, out, err);
   if (summary) {
     rewind(out);

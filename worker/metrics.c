@@ -1,22 +1,25 @@
 /* metrics.c: spectra, signal/drift and sharpness (see metrics.h). */
 #include "loralpha/metrics.h"
 
+#include "loralpha/linalg.h"
+#include "loralpha/model.h"
+#include "loralpha/rng.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "loralpha/linalg.h"
-#include "loralpha/model.h"
-#include "loralpha/rng.h"
-
 /* a / b, NaN when b is 0 (a ratio that is not defined yet). */
-static double ratio(double a, double b) { return b > 0 ? a / b : NAN; }
+static double ratio(double a, double b) {
+  return b > 0 ? a / b : NAN;
+}
 
 /* sum_ij X_ij Y_ij of two n x n matrices: tr(X Y) for symmetric X, Y. */
 static double dot_sym(const double *X, const double *Y, int n) {
   double s = 0;
-  for (int i = 0; i < n * n; i++) s += X[i] * Y[i];
+  for (int i = 0; i < n * n; i++)
+    s += X[i] * Y[i];
   return s;
 }
 
@@ -27,13 +30,17 @@ static int spectra_sv(const double *Ad, const double *Bd, int din, int dout,
   double *RA = RB + r * r, *K = RA + r * r, f2 = 0;
   int rc;
   for (int i = 0; i < dout; i++) /* B row-major to column-major */
-    for (int j = 0; j < r; j++) Bc[i + (size_t)j * dout] = Bd[(size_t)i * r + j];
-  memcpy(Ac, Ad, (size_t)din * r * sizeof *Ac); /* A row-major is A^T col-major */
-  if ((rc = la_qr_r(Bc, dout, r, RB)) || (rc = la_qr_r(Ac, din, r, RA))) return rc;
+    for (int j = 0; j < r; j++)
+      Bc[i + (size_t)j * dout] = Bd[(size_t)i * r + j];
+  memcpy(Ac, Ad,
+         (size_t)din * r * sizeof *Ac); /* A row-major is A^T col-major */
+  if ((rc = la_qr_r(Bc, dout, r, RB)) || (rc = la_qr_r(Ac, din, r, RA)))
+    return rc;
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r, r, r, s, RB, r, RA, r,
               0, K, r);
   if ((rc = la_svd_values(K, r, out->sv))) return rc;
-  for (int i = 0; i < r; i++) f2 += out->sv[i] * out->sv[i];
+  for (int i = 0; i < r; i++)
+    f2 += out->sv[i] * out->sv[i];
   out->sigma_max = out->sv[0];
   out->fro = sqrt(f2);
   out->stable_rank = ratio(f2, out->sv[0] * out->sv[0]);
@@ -53,8 +60,10 @@ static void spectra_target(const double *Ad, const double *Bd, int din,
               V, k, 0, Q, k);
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, k, k, r, s, P, r, Q, k,
               0, M, k);
-  for (int i = 0; i < k * k; i++) sig2 += M[i] * M[i];
-  for (int i = 0; i < k; i++) inner += S[i] * M[i * k + i], t2 += S[i] * S[i];
+  for (int i = 0; i < k * k; i++)
+    sig2 += M[i] * M[i];
+  for (int i = 0; i < k; i++)
+    inner += S[i] * M[i * k + i], t2 += S[i] * S[i];
   out->has_target = 1;
   out->signal = sqrt(sig2);
   out->drift = sqrt(f2 - sig2 > 0 ? f2 - sig2 : 0);
@@ -89,14 +98,18 @@ static void spectra_free(const double *Ad, const double *Bd, const float *A0,
 int la_spectra_layer(const float *A, const float *B, const float *A0, int din,
                      int dout, int r, double s, const double *U,
                      const double *V, const double *S, int k, la_spectra *out) {
-  size_t na = (size_t)r * din, nb = (size_t)dout * r, kk = (size_t)(k > r ? k : r);
-  size_t nwk = 2 * na + 2 * nb + 4 * kk * kk + 2 * kk * (din > dout ? din : dout);
+  size_t na = (size_t)r * din, nb = (size_t)dout * r,
+         kk = (size_t)(k > r ? k : r);
+  size_t nwk =
+      2 * na + 2 * nb + 4 * kk * kk + 2 * kk * (din > dout ? din : dout);
   double *Ad = malloc((na + nb + nwk) * sizeof *Ad), *Bd, *wk;
   int rc;
   if (Ad == NULL) return LA_ENOMEM;
   Bd = Ad + na, wk = Bd + nb;
-  for (size_t i = 0; i < na; i++) Ad[i] = A[i];
-  for (size_t i = 0; i < nb; i++) Bd[i] = B[i];
+  for (size_t i = 0; i < na; i++)
+    Ad[i] = A[i];
+  for (size_t i = 0; i < nb; i++)
+    Bd[i] = B[i];
   out->has_target = 0;
   rc = spectra_sv(Ad, Bd, din, dout, r, s, out, wk);
   if (rc == 0 && U != NULL)
@@ -112,11 +125,11 @@ int la_spectra_layer(const float *A, const float *B, const float *A0, int din,
  * needs; theta/grad are flat (all A then all B, or all W). */
 typedef struct hvp {
   la_net_d net;
-  size_t n;            /* parameters */
-  double *theta;       /* (n) the point */
-  double *work;        /* (n) theta +- eps v: what the net reads */
-  double *g1, *g2;     /* (n) gradients */
-  double *W0;          /* frozen weights, concatenated */
+  size_t n;        /* parameters */
+  double *theta;   /* (n) the point */
+  double *work;    /* (n) theta +- eps v: what the net reads */
+  double *g1, *g2; /* (n) gradients */
+  double *W0;      /* frozen weights, concatenated */
   double *X, *Y;
   int rows;
 } hvp;
@@ -153,17 +166,20 @@ static void hvp_fill_theta(hvp *h, const la_sharp_in *in) {
   size_t off = 0, w0 = 0;
   for (int l = 0; l < in->L; l++) {
     int din = in->dims[l], dout = in->dims[l + 1], r = in->r;
-    for (size_t i = 0; i < (size_t)din * dout; i++) h->W0[w0 + i] = in->W0[l][i];
+    for (size_t i = 0; i < (size_t)din * dout; i++)
+      h->W0[w0 + i] = in->W0[l][i];
     if (h->net.full) {
       for (int i = 0; i < dout; i++)
         for (int j = 0; j < din; j++) {
           double acc = 0;
           for (int q = 0; q < r; q++)
-            acc += (double)in->B[l][(size_t)i * r + q] * in->A[l][(size_t)q * din + j];
+            acc += (double)in->B[l][(size_t)i * r + q] *
+                   in->A[l][(size_t)q * din + j];
           h->theta[off++] = h->W0[w0 + (size_t)i * din + j] + in->s * acc;
         }
     } else {
-      for (size_t i = 0; i < (size_t)r * din; i++) h->theta[off++] = in->A[l][i];
+      for (size_t i = 0; i < (size_t)r * din; i++)
+        h->theta[off++] = in->A[l][i];
     }
     w0 += (size_t)din * dout;
   }
@@ -192,8 +208,10 @@ static int hvp_init(hvp *h, const la_sharp_in *in, int full) {
   if (la_net_init_d(&h->net, in->L, in->dims, in->r, in->n, in->act, in->loss,
                     in->s, full))
     return LA_ENOMEM;
-  for (size_t i = 0; i < (size_t)in->n * in->dims[0]; i++) h->X[i] = in->X[i];
-  for (size_t i = 0; i < (size_t)in->n * in->y_dim; i++) h->Y[i] = in->Y[i];
+  for (size_t i = 0; i < (size_t)in->n * in->dims[0]; i++)
+    h->X[i] = in->X[i];
+  for (size_t i = 0; i < (size_t)in->n * in->y_dim; i++)
+    h->Y[i] = in->Y[i];
   hvp_fill_theta(h, in);
   return 0;
 }
@@ -203,13 +221,16 @@ static void hvp_apply(hvp *h, const la_sharp_in *in, const double *v,
                       double *out) {
   double nt = cblas_dnrm2((int)h->n, h->theta, 1);
   double eps = 1e-5 * (nt > 1 ? nt : 1);
-  for (size_t i = 0; i < h->n; i++) h->work[i] = h->theta[i] + eps * v[i];
+  for (size_t i = 0; i < h->n; i++)
+    h->work[i] = h->theta[i] + eps * v[i];
   hvp_bind(h, in, h->work, h->g1);
   la_net_loss_grad_d(&h->net, h->X, h->Y, h->rows);
-  for (size_t i = 0; i < h->n; i++) h->work[i] = h->theta[i] - eps * v[i];
+  for (size_t i = 0; i < h->n; i++)
+    h->work[i] = h->theta[i] - eps * v[i];
   hvp_bind(h, in, h->work, h->g2);
   la_net_loss_grad_d(&h->net, h->X, h->Y, h->rows);
-  for (size_t i = 0; i < h->n; i++) out[i] = (h->g1[i] - h->g2[i]) / (2 * eps);
+  for (size_t i = 0; i < h->n; i++)
+    out[i] = (h->g1[i] - h->g2[i]) / (2 * eps);
 }
 
 int la_sharpness(const la_sharp_in *in, int full, int iters, uint64_t seed,
@@ -218,11 +239,13 @@ int la_sharpness(const la_sharp_in *in, int full, int iters, uint64_t seed,
   la_rng rng;
   double *v = NULL, *w = NULL, lam = 0, prev = NAN;
   int rc = hvp_init(&h, in, full), it = 0;
-  if (rc == 0 && (!(v = malloc(h.n * sizeof *v)) || !(w = malloc(h.n * sizeof *w))))
+  if (rc == 0 &&
+      (!(v = malloc(h.n * sizeof *v)) || !(w = malloc(h.n * sizeof *w))))
     rc = LA_ENOMEM;
   if (rc) goto cleanup;
   la_rng_init(&rng, seed, LA_STREAM_SHARPNESS);
-  for (size_t i = 0; i < h.n; i++) v[i] = la_rng_normal(&rng);
+  for (size_t i = 0; i < h.n; i++)
+    v[i] = la_rng_normal(&rng);
   cblas_dscal((int)h.n, 1.0 / cblas_dnrm2((int)h.n, v, 1), v, 1);
   while (it < iters) {
     double nw;
@@ -231,7 +254,8 @@ int la_sharpness(const la_sharp_in *in, int full, int iters, uint64_t seed,
     lam = cblas_ddot((int)h.n, v, 1, w, 1);
     nw = cblas_dnrm2((int)h.n, w, 1);
     if (!(nw > 0) || !isfinite(nw)) break;
-    for (size_t i = 0; i < h.n; i++) v[i] = w[i] / nw;
+    for (size_t i = 0; i < h.n; i++)
+      v[i] = w[i] / nw;
     if (fabs(lam - prev) <= 1e-4 * fabs(lam)) break;
     prev = lam;
   }

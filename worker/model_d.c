@@ -1,8 +1,8 @@
 /* model_d.c: the model in double precision (gradient checks, Hessian-vector
  * products). See model_impl.h. */
-#include <cblas.h>
-
 #include "loralpha/model.h"
+
+#include <cblas.h>
 
 #define LA_REAL double
 #define LA_SUF(x) x##_d

@@ -1,7 +1,7 @@
 /* model_f.c: the model in single precision (training). See model_impl.h. */
-#include <cblas.h>
-
 #include "loralpha/model.h"
+
+#include <cblas.h>
 
 #define LA_REAL float
 #define LA_SUF(x) x##_f

@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-
-
 #define NT CblasNoTrans
 #define TR CblasTrans
 #define RM CblasRowMajor
 
-int LA_SUF(la_net_init)(LA_SUF(la_net) *net, int L, const int *dims, int r,
-                        int n_max, la_act act, la_loss loss, double s,
-                        int full) {
+/* The net type of this precision. */
+typedef LA_SUF(la_net) net_t;
+
+int LA_SUF(la_net_init)(net_t *net, int L, const int *dims, int r, int n_max,
+                        la_act act, la_loss loss, double s, int full) {
   size_t total = 0, dmax = 0;
   LA_REAL *p;
   memset(net, 0, sizeof *net);
@@ -31,7 +31,9 @@ int LA_SUF(la_net_init)(LA_SUF(la_net) *net, int L, const int *dims, int r,
     if ((size_t)dims[l] > dmax) dmax = (size_t)dims[l];
   }
   for (int l = 0; l < L; l++)
-    total += (size_t)n_max * ((size_t)dims[l + 1] * (act == LA_ACT_GELU ? 3 : 2) + (size_t)net->r);
+    total +=
+        (size_t)n_max *
+        ((size_t)dims[l + 1] * (act == LA_ACT_GELU ? 3 : 2) + (size_t)net->r);
   total += (size_t)n_max * (dmax * 2 + (size_t)net->r);
   net->mem = malloc(total * sizeof(LA_REAL));
   if (net->mem == NULL) return LA_ENOMEM;
@@ -48,21 +50,23 @@ int LA_SUF(la_net_init)(LA_SUF(la_net) *net, int L, const int *dims, int r,
   return 0;
 }
 
-void LA_SUF(la_net_free)(LA_SUF(la_net) *net) {
+void LA_SUF(la_net_free)(net_t *net) {
   free(net->mem);
   net->mem = NULL;
 }
 
 /* Applies the activation: h = act(z), n elements; gelu keeps Phi(z) in cdf. */
-static void LA_SUF(act_forward)(la_act act, const LA_REAL *z, LA_REAL *h,
-                                LA_REAL *cdf, size_t n) {
+static void act_forward(la_act act, const LA_REAL *z, LA_REAL *h, LA_REAL *cdf,
+                        size_t n) {
   switch (act) {
   case LA_ACT_IDENTITY: memcpy(h, z, n * sizeof *h); break;
   case LA_ACT_RELU:
-    for (size_t i = 0; i < n; i++) h[i] = z[i] > 0 ? z[i] : 0;
+    for (size_t i = 0; i < n; i++)
+      h[i] = z[i] > 0 ? z[i] : 0;
     break;
   case LA_ACT_TANH:
-    for (size_t i = 0; i < n; i++) h[i] = TANH(z[i]);
+    for (size_t i = 0; i < n; i++)
+      h[i] = TANH(z[i]);
     break;
   case LA_ACT_GELU: /* exact form, torch's default: x * Phi(x) */
     for (size_t i = 0; i < n; i++) {
@@ -75,16 +79,17 @@ static void LA_SUF(act_forward)(la_act act, const LA_REAL *z, LA_REAL *h,
 
 /* Multiplies g by act'(z) in place, n elements; h = act(z), cdf = Phi(z)
  * (gelu). */
-static void LA_SUF(act_backward)(la_act act, const LA_REAL *z,
-                                 const LA_REAL *h, const LA_REAL *cdf,
-                                 LA_REAL *g, size_t n) {
+static void act_backward(la_act act, const LA_REAL *z, const LA_REAL *h,
+                         const LA_REAL *cdf, LA_REAL *g, size_t n) {
   switch (act) {
   case LA_ACT_IDENTITY: break;
   case LA_ACT_RELU:
-    for (size_t i = 0; i < n; i++) g[i] = z[i] > 0 ? g[i] : 0;
+    for (size_t i = 0; i < n; i++)
+      g[i] = z[i] > 0 ? g[i] : 0;
     break;
   case LA_ACT_TANH:
-    for (size_t i = 0; i < n; i++) g[i] *= 1 - h[i] * h[i];
+    for (size_t i = 0; i < n; i++)
+      g[i] *= 1 - h[i] * h[i];
     break;
   case LA_ACT_GELU:
     for (size_t i = 0; i < n; i++) {
@@ -97,32 +102,31 @@ static void LA_SUF(act_backward)(la_act act, const LA_REAL *z,
 }
 
 /* One layer forward: z = H W0^T (+ s (H A^T) B^T), H (n, din). */
-static void LA_SUF(layer_forward)(LA_SUF(la_net) *net, int l,
-                                  const LA_REAL *H, int n) {
+static void layer_forward(net_t *net, int l, const LA_REAL *H, int n) {
   int din = net->dims[l], dout = net->dims[l + 1], r = net->r;
-  GEMM(RM, NT, TR, n, dout, din, 1, H, din, net->W0[l], din, 0, net->z[l], dout);
+  GEMM(RM, NT, TR, n, dout, din, 1, H, din, net->W0[l], din, 0, net->z[l],
+       dout);
   if (net->full) return;
   GEMM(RM, NT, TR, n, r, din, 1, H, din, net->A[l], din, 0, net->u[l], r);
   GEMM(RM, NT, TR, n, dout, r, net->s, net->u[l], r, net->B[l], r, 1, net->z[l],
        dout);
 }
 
-const LA_REAL *LA_SUF(la_net_forward)(LA_SUF(la_net) *net, const LA_REAL *X,
-                                      int n) {
+const LA_REAL *LA_SUF(la_net_forward)(net_t *net, const LA_REAL *X, int n) {
   net->h[0] = (LA_REAL *)X;
   net->n_last = n;
   for (int l = 0; l < net->L; l++) {
-    LA_SUF(layer_forward)(net, l, net->h[l], n);
-    if (l + 1 < net->L)
-      LA_SUF(act_forward)(net->act, net->z[l], net->h[l + 1], net->cdf[l],
-                          (size_t)n * net->dims[l + 1]);
+    layer_forward(net, l, net->h[l], n);
+    if (l + 1 < net->L) {
+      act_forward(net->act, net->z[l], net->h[l + 1], net->cdf[l],
+                  (size_t)n * net->dims[l + 1]);
+    }
   }
   return net->z[net->L - 1];
 }
 
 /* Mean squared error over all elements; gradient 2 (z - y) / (n d). */
-static double LA_SUF(loss_mse)(LA_SUF(la_net) *net, const LA_REAL *Y,
-                               int want_grad) {
+static double loss_mse(net_t *net, const LA_REAL *Y, int want_grad) {
   size_t m = (size_t)net->n_last * net->dims[net->L];
   const LA_REAL *z = net->z[net->L - 1];
   double sum = 0, scale = 2.0 / (double)m;
@@ -136,16 +140,17 @@ static double LA_SUF(loss_mse)(LA_SUF(la_net) *net, const LA_REAL *Y,
 
 /* Cross-entropy with class-index labels, mean over rows; gradient
  * (softmax - onehot) / n. */
-static double LA_SUF(loss_ce)(LA_SUF(la_net) *net, const LA_REAL *Y,
-                              int want_grad) {
+static double loss_ce(net_t *net, const LA_REAL *Y, int want_grad) {
   int n = net->n_last, c = net->dims[net->L];
   double sum = 0;
   for (int i = 0; i < n; i++) {
     const LA_REAL *zi = net->z[net->L - 1] + (size_t)i * c;
     int y = (int)Y[i];
     double mx = zi[0], se = 0;
-    for (int j = 1; j < c; j++) mx = zi[j] > mx ? zi[j] : mx;
-    for (int j = 0; j < c; j++) se += exp((double)zi[j] - mx);
+    for (int j = 1; j < c; j++)
+      mx = zi[j] > mx ? zi[j] : mx;
+    for (int j = 0; j < c; j++)
+      se += exp((double)zi[j] - mx);
     sum += mx + log(se) - (double)zi[y];
     if (!want_grad) continue;
     for (int j = 0; j < c; j++)
@@ -155,22 +160,22 @@ static double LA_SUF(loss_ce)(LA_SUF(la_net) *net, const LA_REAL *Y,
   return sum / n;
 }
 
-double LA_SUF(la_net_loss)(LA_SUF(la_net) *net, const LA_REAL *Y,
-                           int want_grad) {
-  return net->loss == LA_LOSS_MSE ? LA_SUF(loss_mse)(net, Y, want_grad)
-                                  : LA_SUF(loss_ce)(net, Y, want_grad);
+double LA_SUF(la_net_loss)(net_t *net, const LA_REAL *Y, int want_grad) {
+  return net->loss == LA_LOSS_MSE ? loss_mse(net, Y, want_grad)
+                                  : loss_ce(net, Y, want_grad);
 }
 
 /* One layer backward from gz (n, dout): parameter gradients, then (l > 0)
  * the input gradient into gh. */
-static void LA_SUF(layer_backward)(LA_SUF(la_net) *net, int l, int n) {
+static void layer_backward(net_t *net, int l, int n) {
   int din = net->dims[l], dout = net->dims[l + 1], r = net->r;
   const LA_REAL *H = net->h[l];
   LA_REAL *gz = net->gz, *gh = net->gh;
   if (net->full) {
     GEMM(RM, TR, NT, dout, din, n, 1, gz, dout, H, din, 0, net->gW[l], din);
   } else {
-    GEMM(RM, TR, NT, dout, r, n, net->s, gz, dout, net->u[l], r, 0, net->gB[l], r);
+    GEMM(RM, TR, NT, dout, r, n, net->s, gz, dout, net->u[l], r, 0, net->gB[l],
+         r);
     GEMM(RM, NT, NT, n, r, dout, net->s, gz, dout, net->B[l], r, 0, net->gu, r);
     GEMM(RM, TR, NT, r, din, n, 1, net->gu, r, H, din, 0, net->gA[l], din);
   }
@@ -180,21 +185,21 @@ static void LA_SUF(layer_backward)(LA_SUF(la_net) *net, int l, int n) {
     GEMM(RM, NT, NT, n, din, r, 1, net->gu, r, net->A[l], din, 1, gh, din);
 }
 
-void LA_SUF(la_net_backward)(LA_SUF(la_net) *net) {
+void LA_SUF(la_net_backward)(net_t *net) {
   int n = net->n_last;
   for (int l = net->L - 1; l >= 0; l--) {
-    LA_SUF(layer_backward)(net, l, n);
+    layer_backward(net, l, n);
     if (l == 0) break;
-    LA_SUF(act_backward)(net->act, net->z[l - 1], net->h[l], net->cdf[l - 1],
-                         net->gh, (size_t)n * net->dims[l]);
+    act_backward(net->act, net->z[l - 1], net->h[l], net->cdf[l - 1], net->gh,
+                 (size_t)n * net->dims[l]);
     LA_REAL *t = net->gz; /* the input gradient becomes the next gz */
     net->gz = net->gh;
     net->gh = t;
   }
 }
 
-double LA_SUF(la_net_loss_grad)(LA_SUF(la_net) *net, const LA_REAL *X,
-                                const LA_REAL *Y, int n) {
+double LA_SUF(la_net_loss_grad)(net_t *net, const LA_REAL *X, const LA_REAL *Y,
+                                int n) {
   double loss;
   LA_SUF(la_net_forward)(net, X, n);
   loss = LA_SUF(la_net_loss)(net, Y, 1);

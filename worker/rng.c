@@ -1,9 +1,9 @@
 /* rng.c: xoshiro256** with splitmix64 seeding (see rng.h). */
 #include "loralpha/rng.h"
 
-#include <math.h>
-
 #include "loralpha/common.h"
+
+#include <math.h>
 
 /* splitmix64: advances *x and returns the next output. */
 static uint64_t splitmix64(uint64_t *x) {
@@ -19,7 +19,8 @@ static uint64_t rotl(uint64_t x, int k) {
 
 void la_rng_init(la_rng *rng, uint64_t seed, uint64_t stream) {
   uint64_t x = seed + stream * 0xD1B54A32D192ED03ULL;
-  for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
+  for (int i = 0; i < 4; i++)
+    rng->s[i] = splitmix64(&x);
 }
 
 uint64_t la_rng_u64(la_rng *rng) {
@@ -46,7 +47,8 @@ double la_rng_normal(la_rng *rng) {
 }
 
 void la_rng_permutation(la_rng *rng, uint32_t *perm, size_t n) {
-  for (size_t i = 0; i < n; i++) perm[i] = (uint32_t)i;
+  for (size_t i = 0; i < n; i++)
+    perm[i] = (uint32_t)i;
   for (size_t i = n; i > 1; i--) {
     size_t j = (size_t)(la_rng_u64(rng) % (uint64_t)i);
     uint32_t t = perm[i - 1];

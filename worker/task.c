@@ -1,18 +1,20 @@
 /* task.c: synthetic tasks and .npy tasks (see task.h). */
 #include "loralpha/task.h"
 
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "loralpha/linalg.h"
 #include "loralpha/model.h"
 #include "loralpha/npy.h"
 #include "loralpha/rng.h"
 
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
 #define LABEL_CHUNK 1024
 
-static float *alloc_f(size_t n) { return malloc((n ? n : 1) * sizeof(float)); }
+static float *alloc_f(size_t n) {
+  return malloc((n ? n : 1) * sizeof(float));
+}
 
 /* W0 with N(0, gain2 / d_in) entries. */
 static int make_base(la_rng *rng, float *W, int dout, int din, double gain2) {
@@ -53,7 +55,8 @@ static float *target_weight(const la_task *t, int l) {
     for (int j = 0; j < din; j++) {
       double s = 0;
       for (int q = 0; q < k; q++)
-        s += t->U[l][(size_t)i * k + q] * t->S[l][q] * t->V[l][(size_t)j * k + q];
+        s += t->U[l][(size_t)i * k + q] * t->S[l][q] *
+             t->V[l][(size_t)j * k + q];
       W[(size_t)i * din + j] = t->W0[l][(size_t)i * din + j] + (float)s;
     }
   return W;
@@ -71,7 +74,8 @@ static void label_rows(la_net_f *net, const la_config *c, la_rng *rng,
       const float *o = out + (size_t)i * dl;
       if (c->loss == LA_LOSS_CE) {
         int best = 0;
-        for (int j = 1; j < dl; j++) best = o[j] > o[best] ? j : best;
+        for (int j = 1; j < dl; j++)
+          best = o[j] > o[best] ? j : best;
         Y[i0 + i] = (float)best;
       } else {
         for (int j = 0; j < dl; j++)
@@ -96,7 +100,8 @@ static int make_labels(la_config *c, la_task *t, la_rng *rng) {
     label_rows(&net, c, rng, t->X_train, t->Y_train, t->n_train);
     label_rows(&net, c, rng, t->X_eval, t->Y_eval, t->n_eval);
   }
-  for (int l = 0; l < t->L; l++) free(W[l]);
+  for (int l = 0; l < t->L; l++)
+    free(W[l]);
   la_net_free_f(&net);
   return rc;
 }
@@ -115,8 +120,9 @@ static int build_synthetic(la_config *c, la_task *t, la_err *err) {
   la_rng rng;
   int rc = 0;
   double gain2 = c->task == LA_TASK_MLP && (c->activation == LA_ACT_RELU ||
-                                           c->activation == LA_ACT_GELU)
-                     ? 2.0 : 1.0;
+                                            c->activation == LA_ACT_GELU)
+                     ? 2.0
+                     : 1.0;
   la_rng_init(&rng, c->data_seed, LA_STREAM_TASK);
   t->has_target = 1;
   t->target_rank = c->target_rank;
@@ -133,11 +139,11 @@ static int build_synthetic(la_config *c, la_task *t, la_err *err) {
     make_inputs(&rng, t->X_eval, t->n_eval, t->dims[0], c->input_decay);
     rc = make_labels(c, t, &rng);
   }
-  if (rc) la_errf(err, rc, "task: could not build the synthetic task: %s",
-                  la_strerror(rc));
+  if (rc)
+    la_errf(err, rc, "task: could not build the synthetic task: %s",
+            la_strerror(rc));
   return rc;
 }
-
 
 /* Loads one .npy file; errors read "<field>: <path>: <problem>". */
 static int load(const char *field, const char *path, la_npy *a, la_err *err) {
@@ -159,12 +165,17 @@ static int want_shape(const char *field, const char *path, const la_npy *a,
   }
   size_t used = strlen(got);
   snprintf(got + used, sizeof got - used, "%s", a->ndim == 1 ? ",)" : ")");
-  if (ndim == 1) snprintf(want, sizeof want, "(%zu,)", d0);
-  else if (d0 == 0) snprintf(want, sizeof want, "(any, %zu)", d1);
-  else if (d1 == 0) snprintf(want, sizeof want, "(%zu, any)", d0);
-  else snprintf(want, sizeof want, "(%zu, %zu)", d0, d1);
-  return la_errf(err, LA_ESHAPE, "%s: %s: shape %s does not match the expected %s",
-                 field, path, got, want);
+  if (ndim == 1)
+    snprintf(want, sizeof want, "(%zu,)", d0);
+  else if (d0 == 0)
+    snprintf(want, sizeof want, "(any, %zu)", d1);
+  else if (d1 == 0)
+    snprintf(want, sizeof want, "(%zu, any)", d0);
+  else
+    snprintf(want, sizeof want, "(%zu, %zu)", d0, d1);
+  return la_errf(err, LA_ESHAPE,
+                 "%s: %s: shape %s does not match the expected %s", field, path,
+                 got, want);
 }
 
 /* The frozen weights: consecutive layers must chain (d_in of l+1 = d_out of
@@ -177,7 +188,8 @@ static int load_w0(la_config *c, la_task *t, la_err *err) {
     int rc;
     snprintf(field, sizeof field, "npy.w0[%d]", l);
     if ((rc = load(field, c->npy_w0[l], &a, err))) return rc;
-    rc = want_shape(field, c->npy_w0[l], &a, 2, 0, l ? (size_t)t->dims[l] : 0, err);
+    rc = want_shape(field, c->npy_w0[l], &a, 2, 0, l ? (size_t)t->dims[l] : 0,
+                    err);
     if (rc == 0 && (a.shape[0] > LA_MAX_WIDTH || a.shape[1] > LA_MAX_WIDTH))
       rc = la_errf(err, LA_EINVAL, "%s: %s: widths above %d are not supported",
                    field, c->npy_w0[l], LA_MAX_WIDTH);
@@ -197,16 +209,17 @@ static int check_labels(const char *field, const char *path, const float *y,
                         size_t n, int classes, la_err *err) {
   for (size_t i = 0; i < n; i++)
     if (y[i] != floorf(y[i]) || y[i] < 0 || y[i] >= (float)classes)
-      return la_errf(err, LA_EINVAL,
-                     "%s: %s: label %g at index %zu is not a class index in 0..%d",
-                     field, path, (double)y[i], i, classes - 1);
+      return la_errf(
+          err, LA_EINVAL,
+          "%s: %s: label %g at index %zu is not a class index in 0..%d", field,
+          path, (double)y[i], i, classes - 1);
   return 0;
 }
 
 /* Loads an (X, Y) pair; on success *X, *Y own the data and *n is the rows. */
 static int load_xy(la_config *c, la_task *t, const char *px, const char *py,
-                   const char *fx, const char *fy, float **X, float **Y,
-                   int *n, la_err *err) {
+                   const char *fx, const char *fy, float **X, float **Y, int *n,
+                   la_err *err) {
   la_npy x = {0}, y = {0};
   int ce = c->loss == LA_LOSS_CE, dl = t->dims[t->L];
   int rc = load(fx, px, &x, err);
@@ -216,7 +229,8 @@ static int load_xy(la_config *c, la_task *t, const char *px, const char *py,
   if (rc == 0) rc = load(fy, py, &y, err);
   if (rc == 0 && ce && y.ndim == 2 && y.shape[1] == 1) y.ndim = 1;
   if (rc == 0)
-    rc = want_shape(fy, py, &y, ce ? 1 : 2, x.shape[0], ce ? 0 : (size_t)dl, err);
+    rc = want_shape(fy, py, &y, ce ? 1 : 2, x.shape[0], ce ? 0 : (size_t)dl,
+                    err);
   if (rc == 0 && ce) rc = check_labels(fy, py, y.data, y.count, dl, err);
   if (rc) {
     la_npy_free(&x);
@@ -233,15 +247,19 @@ static int split_eval(la_config *c, la_task *t, la_err *err) {
   size_t dx = (size_t)t->dims[0], dy = (size_t)t->y_dim;
   if (ne < 1 || n - ne < 1)
     return la_errf(err, LA_EINVAL,
-                   "eval_fraction: %g of %d rows leaves an empty split (give more rows or npy.x_eval)",
+                   "eval_fraction: %g of %d rows leaves an empty split (give "
+                   "more rows or npy.x_eval)",
                    c->eval_fraction, n);
   t->n_train = n - ne;
   t->n_eval = ne;
   t->X_eval = alloc_f((size_t)ne * dx);
   t->Y_eval = alloc_f((size_t)ne * dy);
-  if (!t->X_eval || !t->Y_eval) return la_errf(err, LA_ENOMEM, "task: out of memory");
-  memcpy(t->X_eval, t->X_train + (size_t)t->n_train * dx, (size_t)ne * dx * sizeof(float));
-  memcpy(t->Y_eval, t->Y_train + (size_t)t->n_train * dy, (size_t)ne * dy * sizeof(float));
+  if (!t->X_eval || !t->Y_eval)
+    return la_errf(err, LA_ENOMEM, "task: out of memory");
+  memcpy(t->X_eval, t->X_train + (size_t)t->n_train * dx,
+         (size_t)ne * dx * sizeof(float));
+  memcpy(t->Y_eval, t->Y_train + (size_t)t->n_train * dy,
+         (size_t)ne * dy * sizeof(float));
   return 0;
 }
 
@@ -253,7 +271,8 @@ static int load_a0(la_config *c, la_task *t, la_err *err) {
     int rc;
     snprintf(field, sizeof field, "npy.a0[%d]", l);
     if ((rc = load(field, c->npy_a0[l], &a, err))) return rc;
-    rc = want_shape(field, c->npy_a0[l], &a, 2, (size_t)c->rank, (size_t)t->dims[l], err);
+    rc = want_shape(field, c->npy_a0[l], &a, 2, (size_t)c->rank,
+                    (size_t)t->dims[l], err);
     if (rc) {
       la_npy_free(&a);
       return rc;
@@ -269,13 +288,16 @@ static int check_npy_config(la_config *c, la_task *t, la_err *err) {
   for (int l = 0; l < t->L; l++) {
     int m = t->dims[l] < t->dims[l + 1] ? t->dims[l] : t->dims[l + 1];
     if (c->rank > m)
-      return la_errf(err, LA_EINVAL, "rank: %d exceeds min(d_in, d_out) = %d of layer %d (%s)",
+      return la_errf(err, LA_EINVAL,
+                     "rank: %d exceeds min(d_in, d_out) = %d of layer %d (%s)",
                      c->rank, m, l, c->npy_w0[l]);
   }
   if (c->loss == LA_LOSS_CE && t->dims[t->L] < 2)
-    return la_errf(err, LA_EINVAL, "loss: 'ce' needs at least 2 output classes");
+    return la_errf(err, LA_EINVAL,
+                   "loss: 'ce' needs at least 2 output classes");
   if (c->batch > t->n_train)
-    return la_errf(err, LA_EINVAL, "batch: %d exceeds the %d training rows", c->batch, t->n_train);
+    return la_errf(err, LA_EINVAL, "batch: %d exceeds the %d training rows",
+                   c->batch, t->n_train);
   c->n_layers = t->L;
   memcpy(c->widths, t->dims, sizeof c->widths);
   c->n_train = t->n_train;
@@ -291,8 +313,8 @@ static int build_npy(la_config *c, la_task *t, la_err *err) {
                &t->Y_train, &t->n_train, err);
   if (rc) return rc;
   if (c->npy_x_eval[0])
-    rc = load_xy(c, t, c->npy_x_eval, c->npy_y_eval, "npy.x_eval",
-                 "npy.y_eval", &t->X_eval, &t->Y_eval, &t->n_eval, err);
+    rc = load_xy(c, t, c->npy_x_eval, c->npy_y_eval, "npy.x_eval", "npy.y_eval",
+                 &t->X_eval, &t->Y_eval, &t->n_eval, err);
   else
     rc = split_eval(c, t, err);
   if (rc == 0) rc = load_a0(c, t, err);

@@ -1,12 +1,6 @@
 /* train.c: the training loop and its JSON-lines output (see train.h). */
 #include "loralpha/train.h"
 
-#include <jansson.h>
-#include <math.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "loralpha/blas.h"
 #include "loralpha/linalg.h"
 #include "loralpha/metrics.h"
@@ -14,31 +8,39 @@
 #include "loralpha/optim.h"
 #include "loralpha/rng.h"
 
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #define EVAL_CHUNK 1024
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
 
 struct la_trainer {
-  const la_config *cfg;   /* borrowed */
-  const la_task *task;    /* borrowed */
+  const la_config *cfg; /* borrowed */
+  const la_task *task;  /* borrowed */
   la_net_f net;
-  double s;               /* LoRA scaling */
-  size_t n_a, n_b;        /* parameters in all A, all B */
-  float *theta;           /* (n_a + n_b): A_0..A_{L-1}, then B_0..B_{L-1} */
-  float *grad;            /* (n_a + n_b), same layout */
-  float *A0;              /* (n_a) the initial A, for target-free drift */
+  double s;        /* LoRA scaling */
+  size_t n_a, n_b; /* parameters in all A, all B */
+  float *theta;    /* (n_a + n_b): A_0..A_{L-1}, then B_0..B_{L-1} */
+  float *grad;     /* (n_a + n_b), same layout */
+  float *A0;       /* (n_a) the initial A, for target-free drift */
   float *A[LA_MAX_LAYERS], *B[LA_MAX_LAYERS];
   la_optim opt;
-  float *Xb, *Yb;         /* (batch, d0), (batch, y_dim) */
-  uint32_t *perm;         /* (n_train) this epoch's order */
+  float *Xb, *Yb; /* (batch, d0), (batch, y_dim) */
+  uint32_t *perm; /* (n_train) this epoch's order */
   size_t perm_pos;
   la_rng batch_rng;
-  long step;              /* updates done */
+  long step; /* updates done */
   double lr_a, lr_b, grad_norm_a, grad_norm_b, update_norm;
   size_t tensor_bytes;
 };
 
 /* JSON number, or null for NaN/Inf (JSON has neither). */
-static json_t *jnum(double x) { return isfinite(x) ? json_real(x) : json_null(); }
+static json_t *jnum(double x) {
+  return isfinite(x) ? json_real(x) : json_null();
+}
 
 /* Writes one record and releases it. */
 static void emit(FILE *out, json_t *rec) {
@@ -93,7 +95,8 @@ static size_t count_bytes(const la_trainer *tr) {
     f += (size_t)t->dims[l] * t->dims[l + 1];
     act += 2 * (size_t)t->dims[l + 1] + (size_t)tr->cfg->rank;
   }
-  for (int l = 0; l <= t->L; l++) dmax = (size_t)t->dims[l] > dmax ? (size_t)t->dims[l] : dmax;
+  for (int l = 0; l <= t->L; l++)
+    dmax = (size_t)t->dims[l] > dmax ? (size_t)t->dims[l] : dmax;
   f += ((size_t)t->n_train + t->n_eval) * ((size_t)t->dims[0] + t->y_dim);
   f += np * (tr->cfg->optimizer == LA_OPT_ADAMW ? 4 : 3) + tr->n_a;
   f += (size_t)tr->net.n_max * (act + 2 * dmax + (size_t)tr->cfg->rank);
@@ -158,7 +161,9 @@ void la_trainer_free(la_trainer *tr) {
   free(tr);
 }
 
-size_t la_trainer_tensor_bytes(const la_trainer *tr) { return tr->tensor_bytes; }
+size_t la_trainer_tensor_bytes(const la_trainer *tr) {
+  return tr->tensor_bytes;
+}
 
 /* Gathers the next mini-batch: rows in the order of a seeded permutation of
  * the training set, reshuffled each time it is used up. */
@@ -187,8 +192,8 @@ static void apply_update(la_trainer *tr) {
   double f = la_sched_factor(tr->cfg, tr->step);
   tr->lr_a = tr->cfg->lr * f;
   tr->lr_b = tr->lr_a * tr->cfg->loraplus_ratio;
-  tr->update_norm = la_optim_step(&tr->opt, tr->theta, tr->grad, tr->n_a,
-                                  tr->lr_a, tr->lr_b);
+  tr->update_norm =
+      la_optim_step(&tr->opt, tr->theta, tr->grad, tr->n_a, tr->lr_a, tr->lr_b);
   tr->step++;
 }
 
@@ -229,11 +234,13 @@ static void emit_start(la_trainer *tr, FILE *out) {
   const la_task *t = tr->task;
   json_t *rec = json_object(), *layers = json_array();
   json_object_set_new(rec, "type", json_string("start"));
-  if (tr->cfg->run_id >= 0) json_object_set_new(rec, "run_id", json_integer(tr->cfg->run_id));
+  if (tr->cfg->run_id >= 0)
+    json_object_set_new(rec, "run_id", json_integer(tr->cfg->run_id));
   json_object_set_new(rec, "config", la_config_to_json(tr->cfg));
   json_object_set_new(rec, "scale", jnum(tr->s));
   json_object_set_new(rec, "blas_core", json_string(la_blas_core()));
-  json_object_set_new(rec, "params", json_integer((json_int_t)(tr->n_a + tr->n_b)));
+  json_object_set_new(rec, "params",
+                      json_integer((json_int_t)(tr->n_a + tr->n_b)));
   json_object_set_new(rec, "n_train", json_integer(t->n_train));
   json_object_set_new(rec, "n_eval", json_integer(t->n_eval));
   for (int l = 0; l < t->L; l++) {
@@ -241,10 +248,13 @@ static void emit_start(la_trainer *tr, FILE *out) {
     json_object_set_new(ly, "layer", json_integer(l));
     json_object_set_new(ly, "d_in", json_integer(t->dims[l]));
     json_object_set_new(ly, "d_out", json_integer(t->dims[l + 1]));
-    json_object_set_new(ly, "sigma_max_w0", jnum(la_sigma_max_f(t->W0[l], t->dims[l + 1], t->dims[l])));
+    json_object_set_new(
+        ly, "sigma_max_w0",
+        jnum(la_sigma_max_f(t->W0[l], t->dims[l + 1], t->dims[l])));
     if (t->has_target) {
       double t2 = 0;
-      for (int i = 0; i < t->target_rank; i++) t2 += t->S[l][i] * t->S[l][i];
+      for (int i = 0; i < t->target_rank; i++)
+        t2 += t->S[l][i] * t->S[l][i];
       json_object_set_new(ly, "target_norm", jnum(sqrt(t2)));
     }
     json_array_append_new(layers, ly);
@@ -260,9 +270,11 @@ static void emit_train(la_trainer *tr, FILE *out, long step, double loss) {
   json_object_set_new(rec, "step", json_integer(step));
   json_object_set_new(rec, "loss", jnum(loss));
   json_object_set_new(rec, "lr", jnum(tr->lr_a));
-  if (tr->cfg->loraplus_ratio != 1.0) json_object_set_new(rec, "lr_b", jnum(tr->lr_b));
+  if (tr->cfg->loraplus_ratio != 1.0)
+    json_object_set_new(rec, "lr_b", jnum(tr->lr_b));
   json_object_set_new(rec, "grad_norm_a", jnum(la_norm_f(tr->grad, tr->n_a)));
-  json_object_set_new(rec, "grad_norm_b", jnum(la_norm_f(tr->grad + tr->n_a, tr->n_b)));
+  json_object_set_new(rec, "grad_norm_b",
+                      jnum(la_norm_f(tr->grad + tr->n_a, tr->n_b)));
   json_object_set_new(rec, "update_norm", jnum(tr->update_norm));
   emit(out, rec);
 }
@@ -284,8 +296,9 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
   if (sv == NULL) return LA_ENOMEM;
   for (int l = 0; rc == 0 && l < t->L; l++) {
     la_spectra sp = {.sv = sv};
-    rc = la_spectra_layer(tr->A[l], tr->B[l], tr->A0 + oa, t->dims[l], t->dims[l + 1], r, tr->s,
-                          t->has_target ? t->U[l] : NULL, t->V[l], t->S[l], t->target_rank, &sp);
+    rc = la_spectra_layer(
+        tr->A[l], tr->B[l], tr->A0 + oa, t->dims[l], t->dims[l + 1], r, tr->s,
+        t->has_target ? t->U[l] : NULL, t->V[l], t->S[l], t->target_rank, &sp);
     oa += (size_t)r * t->dims[l];
     if (rc) break;
     json_t *rec = json_object(), *arr = json_array();
@@ -295,7 +308,8 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
     json_object_set_new(rec, "sigma_max", jnum(sp.sigma_max));
     json_object_set_new(rec, "fro", jnum(sp.fro));
     json_object_set_new(rec, "stable_rank", jnum(sp.stable_rank));
-    for (int i = 0; i < r; i++) json_array_append_new(arr, jnum(sv[i]));
+    for (int i = 0; i < r; i++)
+      json_array_append_new(arr, jnum(sv[i]));
     json_object_set_new(rec, "sv", arr);
     if (sp.has_target) {
       json_object_set_new(rec, "signal", jnum(sp.signal));
@@ -322,12 +336,24 @@ static int emit_sharpness(la_trainer *tr, FILE *out) {
   int n = c->sharpness_batch < t->n_train ? c->sharpness_batch : t->n_train;
   double lam_l = 0, lam_f = 0;
   int it_l = 0, it_f = 0, rc;
-  la_sharp_in in = {t->L, t->dims, c->rank, c->activation, c->loss, tr->s,
-                    (const float *const *)t->W0, (const float *const *)tr->A,
-                    (const float *const *)tr->B, t->X_train, t->Y_train, n, t->y_dim};
+  la_sharp_in in = {t->L,
+                    t->dims,
+                    c->rank,
+                    c->activation,
+                    c->loss,
+                    tr->s,
+                    (const float *const *)t->W0,
+                    (const float *const *)tr->A,
+                    (const float *const *)tr->B,
+                    t->X_train,
+                    t->Y_train,
+                    n,
+                    t->y_dim};
   uint64_t seed = c->seed ^ ((uint64_t)tr->step * 0x9E3779B97F4A7C15ULL);
-  if ((rc = la_sharpness(&in, 0, c->sharpness_iters, seed, &lam_l, &it_l))) return rc;
-  if ((rc = la_sharpness(&in, 1, c->sharpness_iters, seed, &lam_f, &it_f))) return rc;
+  if ((rc = la_sharpness(&in, 0, c->sharpness_iters, seed, &lam_l, &it_l)))
+    return rc;
+  if ((rc = la_sharpness(&in, 1, c->sharpness_iters, seed, &lam_f, &it_f)))
+    return rc;
   json_t *rec = json_object();
   json_object_set_new(rec, "type", json_string("sharpness"));
   json_object_set_new(rec, "step", json_integer(tr->step));
@@ -341,7 +367,8 @@ static int emit_sharpness(la_trainer *tr, FILE *out) {
   return 0;
 }
 
-static void emit_done(la_trainer *tr, FILE *out, const run_state *st, double wall) {
+static void emit_done(la_trainer *tr, FILE *out, const run_state *st,
+                      double wall) {
   json_t *rec = json_object();
   json_object_set_new(rec, "type", json_string("done"));
   json_object_set_new(rec, "status", json_string(st->status));
@@ -352,12 +379,14 @@ static void emit_done(la_trainer *tr, FILE *out, const run_state *st, double wal
   json_object_set_new(rec, "best_eval_loss", jnum(st->best_eval));
   json_object_set_new(rec, "best_step", json_integer(st->best_step));
   json_object_set_new(rec, "wall_s", json_real(wall));
-  json_object_set_new(rec, "steps_per_s", json_real(wall > 0 ? tr->step / wall : 0));
+  json_object_set_new(rec, "steps_per_s",
+                      json_real(wall > 0 ? tr->step / wall : 0));
   emit(out, rec);
 }
 
 /* Is loss a divergence against its start value? Sets the reason. */
-static int diverged(const la_trainer *tr, run_state *st, double loss, double start) {
+static int diverged(const la_trainer *tr, run_state *st, double loss,
+                    double start) {
   if (!isfinite(loss)) {
     st->reason = "loss is not finite";
     return 1;
@@ -382,7 +411,9 @@ static int do_eval(la_trainer *tr, FILE *out, run_state *st) {
   return diverged(tr, st, e, st->eval0);
 }
 
-static int every(long k, int n) { return n > 0 && k % n == 0; }
+static int every(long k, int n) {
+  return n > 0 && k % n == 0;
+}
 
 /* One step of the run with its records; 1 when the run diverged. */
 static int run_step(la_trainer *tr, FILE *out, run_state *st, int *rc) {
@@ -398,9 +429,12 @@ static int run_step(la_trainer *tr, FILE *out, run_state *st, int *rc) {
   }
   apply_update(tr);
   last = tr->step == c->steps;
-  if (every(tr->step, c->log_every) || last) emit_train(tr, out, tr->step, loss);
-  if ((every(tr->step, c->eval_every) || last) && do_eval(tr, out, st)) return 1;
-  if ((every(tr->step, c->spectra_every) || last) && (*rc = emit_spectra(tr, out)))
+  if (every(tr->step, c->log_every) || last)
+    emit_train(tr, out, tr->step, loss);
+  if ((every(tr->step, c->eval_every) || last) && do_eval(tr, out, st))
+    return 1;
+  if ((every(tr->step, c->spectra_every) || last) &&
+      (*rc = emit_spectra(tr, out)))
     return 0;
   if (c->sharpness && (every(tr->step, c->sharpness_every) || last))
     *rc = emit_sharpness(tr, out);
@@ -416,7 +450,9 @@ int la_trainer_run(la_trainer *tr, FILE *out, la_err *err) {
   if (st.reason == NULL && tr->cfg->sharpness) rc = emit_sharpness(tr, out);
   while (rc == 0 && st.reason == NULL && tr->step < tr->cfg->steps)
     if (run_step(tr, out, &st, &rc)) st.status = "diverged";
-  if (rc) return la_errf(err, rc, "metrics failed at step %ld: %s", tr->step, la_strerror(rc));
+  if (rc)
+    return la_errf(err, rc, "metrics failed at step %ld: %s", tr->step,
+                   la_strerror(rc));
   emit_done(tr, out, &st, now_s() - t0);
   return 0;
 }

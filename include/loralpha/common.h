@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#define LA_MAX_LAYERS 8     /* most adapted layers in one network */
-#define LA_MAX_WIDTH 65536  /* widest layer accepted from any input */
+#define LA_MAX_LAYERS 8    /* most adapted layers in one network */
+#define LA_MAX_WIDTH 65536 /* widest layer accepted from any input */
 #define LA_PI 3.14159265358979323846
 
 enum {

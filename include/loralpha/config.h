@@ -10,18 +10,13 @@
 #ifndef LORALPHA_CONFIG_H
 #define LORALPHA_CONFIG_H
 
+#include "loralpha/common.h"
+
 #include <jansson.h>
 #include <stdint.h>
 
-#include "loralpha/common.h"
-
 typedef enum { LA_TASK_TEACHER, LA_TASK_MLP, LA_TASK_NPY } la_task_kind;
-typedef enum {
-  LA_ACT_IDENTITY,
-  LA_ACT_RELU,
-  LA_ACT_GELU,
-  LA_ACT_TANH
-} la_act;
+typedef enum { LA_ACT_IDENTITY, LA_ACT_RELU, LA_ACT_GELU, LA_ACT_TANH } la_act;
 typedef enum { LA_LOSS_MSE, LA_LOSS_CE } la_loss;
 typedef enum { LA_SCALING_PEFT, LA_SCALING_RSLORA } la_scaling;
 typedef enum { LA_OPT_ADAMW, LA_OPT_SGD } la_opt_kind;
@@ -36,12 +31,12 @@ typedef struct la_config {
   int widths[LA_MAX_LAYERS + 1]; /* (L+1): d_in of layer l is widths[l] */
   la_act activation;             /* between layers (none after the last) */
   la_loss loss;
-  int n_train, n_eval;      /* synthetic tasks: samples per split */
-  double input_decay;       /* 0 = isotropic; eigenvalue i of Σ is i^-decay */
-  int target_rank;          /* rank of every layer's ΔW* */
-  double target_scale;      /* σ_1 of ΔW* */
-  double target_decay;      /* σ_i = scale * i^-decay */
-  double noise;             /* label noise σ (mse only) */
+  int n_train, n_eval; /* synthetic tasks: samples per split */
+  double input_decay;  /* 0 = isotropic; eigenvalue i of Σ is i^-decay */
+  int target_rank;     /* rank of every layer's ΔW* */
+  double target_scale; /* σ_1 of ΔW* */
+  double target_decay; /* σ_i = scale * i^-decay */
+  double noise;        /* label noise σ (mse only) */
   /* npy task: paths (empty string = not given) */
   char npy_x[LA_PATH_MAX], npy_y[LA_PATH_MAX];
   char npy_x_eval[LA_PATH_MAX], npy_y_eval[LA_PATH_MAX];

@@ -10,9 +10,9 @@
  *    drift = dW - signal, drift_ratio = ||drift||_F / ||signal||_F,
  *    cos(dW, dW*), ||dW - dW*||_F / ||dW*||_F;
  *  target-free: signal = s B A0, drift = s B (A - A0),
- *    mech_ratio = ||drift||_F / ||signal||_F, a_drift = ||A - A0||_F / ||A0||_F.
- * A figure that is 0/0 (say, a ratio while B is still zero) is NaN, which
- * the output writes as null.
+ *    mech_ratio = ||drift||_F / ||signal||_F, a_drift = ||A - A0||_F /
+ * ||A0||_F. A figure that is 0/0 (say, a ratio while B is still zero) is NaN,
+ * which the output writes as null.
  *
  * Sharpness: the top Hessian eigenvalue of the loss on a fixed batch, by
  * power iteration on Hessian-vector products taken as central differences
@@ -22,9 +22,9 @@
 #ifndef LORALPHA_METRICS_H
 #define LORALPHA_METRICS_H
 
-#include <stdint.h>
-
 #include "loralpha/config.h"
+
+#include <stdint.h>
 
 typedef struct la_spectra {
   double sigma_max, fro, stable_rank;

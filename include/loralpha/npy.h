@@ -17,9 +17,9 @@
 #ifndef LORALPHA_NPY_H
 #define LORALPHA_NPY_H
 
-#include <stddef.h>
-
 #include "loralpha/common.h"
+
+#include <stddef.h>
 
 #define LA_NPY_MAX_DIMS 4
 

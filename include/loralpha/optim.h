@@ -9,16 +9,16 @@
 #ifndef LORALPHA_OPTIM_H
 #define LORALPHA_OPTIM_H
 
-#include <stddef.h>
-
 #include "loralpha/config.h"
+
+#include <stddef.h>
 
 typedef struct la_optim {
   la_opt_kind kind;
-  size_t n;   /* parameters */
-  float *m;   /* (n) AdamW first moment / SGD momentum buffer (owned) */
-  float *v;   /* (n) AdamW second moment (owned; NULL for SGD) */
-  long t;     /* steps taken */
+  size_t n; /* parameters */
+  float *m; /* (n) AdamW first moment / SGD momentum buffer (owned) */
+  float *v; /* (n) AdamW second moment (owned; NULL for SGD) */
+  long t;   /* steps taken */
   double beta1, beta2, eps, weight_decay, momentum;
   int nesterov;
 } la_optim;

@@ -18,17 +18,17 @@
 typedef struct la_task {
   int L;
   int dims[LA_MAX_LAYERS + 1];
-  int y_dim;                    /* dims[L] for mse, 1 for ce */
+  int y_dim; /* dims[L] for mse, 1 for ce */
   int n_train, n_eval;
-  float *W0[LA_MAX_LAYERS];     /* (d_out, d_in) owned */
-  float *A0[LA_MAX_LAYERS];     /* (r, d_in) owned, or NULL: Kaiming init */
-  float *X_train, *Y_train;     /* (n_train, dims[0]), (n_train, y_dim) */
-  float *X_eval, *Y_eval;       /* (n_eval, dims[0]), (n_eval, y_dim) */
+  float *W0[LA_MAX_LAYERS]; /* (d_out, d_in) owned */
+  float *A0[LA_MAX_LAYERS]; /* (r, d_in) owned, or NULL: Kaiming init */
+  float *X_train, *Y_train; /* (n_train, dims[0]), (n_train, y_dim) */
+  float *X_eval, *Y_eval;   /* (n_eval, dims[0]), (n_eval, y_dim) */
   /* the true shift, synthetic tasks only */
-  int has_target, target_rank;  /* k */
-  double *U[LA_MAX_LAYERS];     /* (d_out, k) orthonormal columns */
-  double *V[LA_MAX_LAYERS];     /* (d_in, k) orthonormal columns */
-  double *S[LA_MAX_LAYERS];     /* (k) singular values */
+  int has_target, target_rank; /* k */
+  double *U[LA_MAX_LAYERS];    /* (d_out, k) orthonormal columns */
+  double *V[LA_MAX_LAYERS];    /* (d_in, k) orthonormal columns */
+  double *S[LA_MAX_LAYERS];    /* (k) singular values */
 } la_task;
 
 /* Builds the task described by cfg. For npy, also fills cfg's widths,

@@ -7,11 +7,11 @@
 #ifndef LORALPHA_TRAIN_H
 #define LORALPHA_TRAIN_H
 
-#include <stddef.h>
-#include <stdio.h>
-
 #include "loralpha/config.h"
 #include "loralpha/task.h"
+
+#include <stddef.h>
+#include <stdio.h>
 
 typedef struct la_trainer la_trainer;
 
