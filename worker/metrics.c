@@ -132,6 +132,7 @@ typedef struct hvp {
   double *W0;      /* frozen weights, concatenated */
   double *X, *Y;
   int rows;
+  double eps; /* difference step: 1e-5 max(1, |theta|) */
 } hvp;
 
 static void hvp_free(hvp *h) {
@@ -213,14 +214,15 @@ static int hvp_init(hvp *h, const la_sharp_in *in, int full) {
   for (size_t i = 0; i < (size_t)in->n * in->y_dim; i++)
     h->Y[i] = in->Y[i];
   hvp_fill_theta(h, in);
+  double nt = cblas_dnrm2((int)h->n, h->theta, 1);
+  h->eps = 1e-5 * (nt > 1 ? nt : 1);
   return 0;
 }
 
 /* out = H v by (g(theta + eps v) - g(theta - eps v)) / (2 eps), |v| = 1. */
 static void hvp_apply(hvp *h, const la_sharp_in *in, const double *v,
                       double *out) {
-  double nt = cblas_dnrm2((int)h->n, h->theta, 1);
-  double eps = 1e-5 * (nt > 1 ? nt : 1);
+  double eps = h->eps;
   for (size_t i = 0; i < h->n; i++)
     h->work[i] = h->theta[i] + eps * v[i];
   hvp_bind(h, in, h->work, h->g1);
@@ -233,34 +235,54 @@ static void hvp_apply(hvp *h, const la_sharp_in *in, const double *v,
     out[i] = (h->g1[i] - h->g2[i]) / (2 * eps);
 }
 
-int la_sharpness(const la_sharp_in *in, int full, int iters, uint64_t seed,
-                 double *lambda, int *iters_used) {
-  hvp h;
-  la_rng rng;
-  double *v = NULL, *w = NULL, lam = 0, prev = NAN;
-  int rc = hvp_init(&h, in, full), it = 0;
-  if (rc == 0 &&
-      (!(v = malloc(h.n * sizeof *v)) || !(w = malloc(h.n * sizeof *w))))
-    rc = LA_ENOMEM;
-  if (rc) goto cleanup;
-  la_rng_init(&rng, seed, LA_STREAM_SHARPNESS);
-  for (size_t i = 0; i < h.n; i++)
-    v[i] = la_rng_normal(&rng);
-  cblas_dscal((int)h.n, 1.0 / cblas_dnrm2((int)h.n, v, 1), v, 1);
-  while (it < iters) {
+/* Power iteration on H - shift I from v (unit): at most iters products,
+ * stopping at 1e-4 relative change. Returns the Rayleigh quotient of
+ * H - shift I; adds the products used to *used. */
+static double power(hvp *h, const la_sharp_in *in, double shift, double *v,
+                    double *w, int iters, int *used) {
+  double lam = 0, prev = NAN;
+  for (int it = 0; it < iters; it++) {
     double nw;
-    hvp_apply(&h, in, v, w);
-    it++;
-    lam = cblas_ddot((int)h.n, v, 1, w, 1);
-    nw = cblas_dnrm2((int)h.n, w, 1);
+    hvp_apply(h, in, v, w);
+    cblas_daxpy((int)h->n, -shift, v, 1, w, 1);
+    (*used)++;
+    lam = cblas_ddot((int)h->n, v, 1, w, 1);
+    nw = cblas_dnrm2((int)h->n, w, 1);
     if (!(nw > 0) || !isfinite(nw)) break;
-    for (size_t i = 0; i < h.n; i++)
+    for (size_t i = 0; i < h->n; i++)
       v[i] = w[i] / nw;
     if (fabs(lam - prev) <= 1e-4 * fabs(lam)) break;
     prev = lam;
   }
+  return lam;
+}
+
+/* A unit Gaussian vector from the sharpness stream. */
+static void random_unit(la_rng *rng, double *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    v[i] = la_rng_normal(rng);
+  cblas_dscal((int)n, 1.0 / cblas_dnrm2((int)n, v, 1), v, 1);
+}
+
+int la_sharpness(const la_sharp_in *in, int full, int iters, uint64_t seed,
+                 double *lambda, int *iters_used) {
+  hvp h;
+  la_rng rng;
+  double *v = NULL, *w = NULL, lam;
+  int rc = hvp_init(&h, in, full);
+  if (rc == 0 &&
+      (!(v = malloc(h.n * sizeof *v)) || !(w = malloc(h.n * sizeof *w))))
+    rc = LA_ENOMEM;
+  if (rc) goto cleanup;
+  *iters_used = 0;
+  la_rng_init(&rng, seed, LA_STREAM_SHARPNESS);
+  random_unit(&rng, v, h.n);
+  lam = power(&h, in, 0, v, w, iters, iters_used);
+  if (lam < 0) { /* the dominant one is the most negative: shift past it */
+    random_unit(&rng, v, h.n);
+    lam += power(&h, in, lam, v, w, iters, iters_used);
+  }
   *lambda = lam;
-  *iters_used = it;
 cleanup:
   free(v);
   free(w);

@@ -56,11 +56,12 @@ typedef struct la_sharp_in {
   int n, y_dim;
 } la_sharp_in;
 
-/* Top Hessian eigenvalue (the one of largest magnitude, with its sign) w.r.t.
- * the LoRA parameters (full = 0) or the full weights (full = 1), from at most
- * iters power iterations started at a unit Gaussian vector drawn from seed.
- * *iters_used gets the iterations run (stops early at 1e-4 relative change).
- * Returns 0 or an LA_E code. */
+/* Top (largest) Hessian eigenvalue w.r.t. the LoRA parameters (full = 0) or
+ * the full weights (full = 1), by power iteration from a unit Gaussian
+ * vector drawn from seed, at most iters products, stopping early at 1e-4
+ * relative change. When the eigenvalue of largest magnitude is negative, a
+ * second power iteration on H - lambda_1 I finds the top one. *iters_used
+ * gets the products used in all. Returns 0 or an LA_E code. */
 int la_sharpness(const la_sharp_in *in, int full, int iters, uint64_t seed,
                  double *lambda, int *iters_used);
 
