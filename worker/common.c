@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 const char *la_strerror(int rc) {
   switch (rc) {
@@ -23,4 +24,10 @@ int la_errf(la_err *err, int rc, const char *fmt, ...) {
   vsnprintf(err->msg, sizeof err->msg, fmt, ap);
   va_end(ap);
   return rc;
+}
+
+double la_time_unix(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }

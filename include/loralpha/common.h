@@ -36,4 +36,7 @@ const char *la_strerror(int rc);
 int la_errf(la_err *err, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Wall-clock time as Unix seconds. */
+double la_time_unix(void);
+
 #endif

@@ -1,0 +1,328 @@
+/* api.c: routes of the HTTP/JSON API (see api.h, docs/api.md). */
+#include "loralpha/api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERSION "0.1.0"
+
+/* A path split on '/': at most 4 segments, each NUL-terminated. */
+typedef struct route {
+  char seg[4][64];
+  int n;
+} route;
+
+/* Splits "/v1/sweeps/12/runs" into segments; -1 if too deep or too long. */
+static int split_path(const char *path, route *r) {
+  r->n = 0;
+  while (*path == '/') path++;
+  while (*path) {
+    size_t len = strcspn(path, "/");
+    if (r->n == 4 || len >= sizeof r->seg[0] || len == 0) return -1;
+    memcpy(r->seg[r->n], path, len);
+    r->seg[r->n++][len] = 0;
+    path += len;
+    if (*path == '/') path++;
+  }
+  return 0;
+}
+
+/* A positive decimal id of at most 18 digits, or -1. */
+static int64_t parse_id(const char *s) {
+  int64_t v = 0;
+  size_t n = strlen(s);
+  if (n == 0 || n > 18) return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v > 0 ? v : -1;
+}
+
+static void method_not_allowed(la_http_request *req, const char *allow) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s is not allowed here (allowed: %s)",
+           req->method_name, allow);
+  la_http_respond_error(req, 405, "method_not_allowed", msg);
+}
+
+static void not_found(la_http_request *req, const char *what) {
+  la_http_respond_error(req, 404, "not_found", what);
+}
+
+/* Answers a store read: the JSON, 404 when the id does not exist, 500 when
+ * the database failed. */
+static void respond_read(la_http_request *req, json_t *body, int rc,
+                         const la_err *err) {
+  if (body != NULL) return la_http_respond_json(req, 200, body);
+  if (rc == LA_EINVAL) return not_found(req, err->msg);
+  la_http_respond_error(req, 500, "database", err->msg);
+}
+
+/* ---- sweeps ------------------------------------------------------------------ */
+
+/* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
+static void create_sweep(la_api *api, la_http_request *req) {
+  json_error_t je;
+  json_t *body;
+  la_spec *spec = NULL;
+  la_err err;
+  int64_t id;
+  char msg[256];
+  if (api->draining)
+    return la_http_respond_error(req, 503, "unavailable", "the daemon is shutting down");
+  if (req->content_type[0] && strncmp(req->content_type, "application/json", 16) != 0)
+    return la_http_respond_error(req, 415, "unsupported_media_type",
+                                 "the body must be application/json");
+  body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+  if (body == NULL) {
+    snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s", je.line,
+             je.column, je.text);
+    return la_http_respond_error(req, 400, "bad_json", msg);
+  }
+  if (la_spec_parse(body, &api->limits, &spec, &err)) {
+    json_decref(body);
+    return la_http_respond_error(req, 422, "invalid_spec", err.msg);
+  }
+  json_decref(body);
+  if (la_store_create_sweep(api->store, spec, &id, &err)) {
+    la_spec_free(spec);
+    return la_http_respond_error(req, 500, "database", err.msg);
+  }
+  api->sweeps_created++;
+  la_http_respond_json(req, 201,
+                       json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)id, "name",
+                                 spec->name, "runs", (json_int_t)spec->n_runs,
+                                 "state", "active"));
+  la_spec_free(spec);
+  la_sched_kick(api->sched);
+}
+
+/* POST /v1/sweeps/{id}/cancel. */
+static void cancel_sweep(la_api *api, la_http_request *req, int64_t id) {
+  la_err err;
+  int rc = la_store_cancel_sweep(api->store, id, &err);
+  if (rc == LA_EINVAL) return not_found(req, err.msg);
+  if (rc == 1)
+    return la_http_respond_error(req, 409, "conflict",
+                                 "the sweep has already finished or been cancelled");
+  if (rc) return la_http_respond_error(req, 500, "database", err.msg);
+  la_sched_cancel_sweep(api->sched, id);
+  la_http_respond_json(req, 200, json_pack("{s:I, s:s}", "id", (json_int_t)id,
+                                           "state", "cancelled"));
+}
+
+/* ---- runs -------------------------------------------------------------------- */
+
+/* A finite number from a query parameter; 1 if set, 0 if absent, -1 bad. */
+static int query_num(const la_http_request *req, const char *name, double *out) {
+  char buf[64], *end;
+  int has = la_http_query_get(req, name, buf, sizeof buf);
+  if (has <= 0) return has;
+  errno = 0;
+  *out = strtod(buf, &end);
+  return end != buf && *end == 0 && errno == 0 && isfinite(*out) ? 1 : -1;
+}
+
+/* An integer in [lo, hi] from a query parameter; 1, 0 (absent) or -1. */
+static int query_int(const la_http_request *req, const char *name, int64_t lo,
+                     int64_t hi, int64_t *out) {
+  double x;
+  int has = query_num(req, name, &x);
+  if (has <= 0) return has;
+  if (x != floor(x) || x < (double)lo || x > (double)hi) return -1;
+  *out = (int64_t)x;
+  return 1;
+}
+
+/* The filters of GET /v1/sweeps/{id}/runs; 0, or -1 with msg filled. */
+static int parse_filter(const la_http_request *req, la_run_filter *f,
+                        char *state, char *msg, size_t size) {
+  static const char *const states[] = {"queued", "running", "done", "failed",
+                                       "diverged", "cancelled", NULL};
+  int64_t v;
+  int has;
+  f->state = NULL, f->rank = 0, f->alpha = f->lr = NAN, f->limit = 100, f->after = 0;
+  if ((has = la_http_query_get(req, "state", state, 16)) < 0) goto bad_state;
+  for (int i = 0; has && states[i]; i++)
+    if (strcmp(state, states[i]) == 0) f->state = states[i];
+  if (has && f->state == NULL) goto bad_state;
+  if ((has = query_int(req, "rank", 1, 1 << 20, &v)) < 0)
+    return snprintf(msg, size, "rank: must be a positive integer"), -1;
+  if (has) f->rank = (int)v;
+  if (query_num(req, "alpha", &f->alpha) < 0 || (!isnan(f->alpha) && f->alpha <= 0))
+    return snprintf(msg, size, "alpha: must be a positive number"), -1;
+  if (query_num(req, "lr", &f->lr) < 0 || (!isnan(f->lr) && f->lr <= 0))
+    return snprintf(msg, size, "lr: must be a positive number"), -1;
+  if (query_int(req, "limit", 1, 1000, &f->limit) < 0)
+    return snprintf(msg, size, "limit: must be an integer in 1..1000"), -1;
+  if (query_int(req, "after", 0, INT64_MAX / 2, &f->after) < 0)
+    return snprintf(msg, size, "after: must be a run id (a non-negative integer)"), -1;
+  return 0;
+bad_state:
+  snprintf(msg, size, "state: must be one of queued, running, done, failed, "
+                      "diverged, cancelled");
+  return -1;
+}
+
+static void list_runs(la_api *api, la_http_request *req, int64_t sweep) {
+  la_run_filter f;
+  char state[16] = "", msg[160];
+  la_err err;
+  int rc = 0;
+  json_t *body;
+  if (parse_filter(req, &f, state, msg, sizeof msg))
+    return la_http_respond_error(req, 400, "bad_query", msg);
+  body = la_store_list_runs(api->store, sweep, &f, &rc, &err);
+  respond_read(req, body, rc, &err);
+}
+
+/* ---- health and metrics --------------------------------------------------------- */
+
+static void health(la_api *api, la_http_request *req) {
+  la_sched_stats ss;
+  la_sched_stats_get(api->sched, &ss);
+  la_http_respond_json(
+      req, 200,
+      json_pack("{s:s, s:s, s:f, s:i, s:i, s:i}", "status",
+                api->draining ? "draining" : "ok", "version", VERSION, "uptime_s",
+                la_time_unix() - api->started_at, "workers_busy", ss.busy,
+                "max_workers", api->max_workers, "schema_version",
+                la_store_schema_version(api->store)));
+}
+
+/* Appends printf-style text to a growing buffer. */
+static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  if (*cap - *len < 512) {
+    char *b = realloc(*buf, *cap * 2);
+    if (b == NULL) return;
+    *buf = b, *cap *= 2;
+  }
+  va_start(ap, fmt);
+  n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+  va_end(ap);
+  if (n > 0 && (size_t)n < *cap - *len) *len += (size_t)n;
+}
+
+/* GET /metrics: the Prometheus text format. */
+static void metrics(la_api *api, la_http_request *req) {
+  static const char *const names[6] = {"queued", "running", "done",
+                                       "failed", "diverged", "cancelled"};
+  int64_t counts[6];
+  la_sched_stats ss;
+  la_store_stats st;
+  la_http_stats hs;
+  la_err err;
+  size_t len = 0, cap = 4096;
+  char *b = malloc(cap);
+  if (b == NULL) return la_http_respond_error(req, 500, "internal", "out of memory");
+  if (la_store_count_states(api->store, counts, &err)) {
+    free(b);
+    return la_http_respond_error(req, 500, "database", err.msg);
+  }
+  la_sched_stats_get(api->sched, &ss);
+  la_store_stats_get(api->store, &st);
+  la_http_server_stats(api->http, &hs);
+  put(&b, &len, &cap, "# HELP loralpha_runs Runs by state.\n# TYPE loralpha_runs gauge\n");
+  for (int i = 0; i < 6; i++)
+    put(&b, &len, &cap, "loralpha_runs{state=\"%s\"} %lld\n", names[i], (long long)counts[i]);
+  put(&b, &len, &cap,
+      "# HELP loralpha_workers_busy Workers running now.\n# TYPE loralpha_workers_busy gauge\n"
+      "loralpha_workers_busy %d\n"
+      "# HELP loralpha_workers_max The most workers allowed at once.\n"
+      "# TYPE loralpha_workers_max gauge\nloralpha_workers_max %d\n"
+      "# HELP loralpha_workers_started_total Workers spawned.\n"
+      "# TYPE loralpha_workers_started_total counter\nloralpha_workers_started_total %llu\n"
+      "# HELP loralpha_attempts_failed_total Run attempts that failed.\n"
+      "# TYPE loralpha_attempts_failed_total counter\nloralpha_attempts_failed_total %llu\n"
+      "# HELP loralpha_workers_killed_total Workers stopped by the daemon.\n"
+      "# TYPE loralpha_workers_killed_total counter\nloralpha_workers_killed_total %llu\n",
+      ss.busy, api->max_workers, (unsigned long long)ss.started,
+      (unsigned long long)ss.failed, (unsigned long long)ss.killed);
+  put(&b, &len, &cap,
+      "# HELP loralpha_rows_written_total Metric rows committed to the database.\n"
+      "# TYPE loralpha_rows_written_total counter\nloralpha_rows_written_total %llu\n"
+      "# HELP loralpha_rows_pending Metric rows waiting for the next flush.\n"
+      "# TYPE loralpha_rows_pending gauge\nloralpha_rows_pending %llu\n"
+      "# HELP loralpha_sweeps_created_total Sweeps accepted since start.\n"
+      "# TYPE loralpha_sweeps_created_total counter\nloralpha_sweeps_created_total %llu\n",
+      (unsigned long long)st.rows_written, (unsigned long long)st.pending_rows,
+      (unsigned long long)api->sweeps_created);
+  put(&b, &len, &cap,
+      "# HELP loralpha_http_requests_total HTTP requests answered, by status class.\n"
+      "# TYPE loralpha_http_requests_total counter\n");
+  for (int c = 1; c <= 5; c++)
+    put(&b, &len, &cap, "loralpha_http_requests_total{class=\"%dxx\"} %llu\n", c,
+        (unsigned long long)hs.by_class[c]);
+  put(&b, &len, &cap,
+      "# HELP loralpha_http_connections Open HTTP connections.\n"
+      "# TYPE loralpha_http_connections gauge\nloralpha_http_connections %llu\n"
+      "# HELP loralpha_uptime_seconds Seconds since the daemon started.\n"
+      "# TYPE loralpha_uptime_seconds gauge\nloralpha_uptime_seconds %.3f\n",
+      (unsigned long long)hs.connections, la_time_unix() - api->started_at);
+  la_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b, len);
+  free(b);
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+/* /v1/sweeps[/{id}[/runs|/cancel]] */
+static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
+  la_err err;
+  int rc = 0;
+  int64_t id = r->n >= 3 ? parse_id(r->seg[2]) : 0;
+  if (r->n == 2) {
+    if (req->method == LA_HTTP_POST) return create_sweep(api, req);
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET, POST");
+    return respond_read(req, la_store_list_sweeps(api->store, &err), LA_EIO, &err);
+  }
+  if (id < 0) return not_found(req, "no such sweep (ids are positive integers)");
+  if (r->n == 3) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return respond_read(req, la_store_get_sweep(api->store, id, &rc, &err), rc, &err);
+  }
+  if (r->n == 4 && strcmp(r->seg[3], "cancel") == 0) {
+    if (req->method != LA_HTTP_POST) return method_not_allowed(req, "POST");
+    return cancel_sweep(api, req, id);
+  }
+  if (r->n == 4 && strcmp(r->seg[3], "runs") == 0) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return list_runs(api, req, id);
+  }
+  not_found(req, "no such route");
+}
+
+void la_api_handle(la_http_request *req, void *ctx) {
+  la_api *api = ctx;
+  route r;
+  la_err err;
+  int rc = 0;
+  if (req->method == LA_HTTP_HEAD) req->method = LA_HTTP_GET; /* body dropped */
+  if (split_path(req->path, &r)) return not_found(req, "no such route");
+  if (r.n == 1 && strcmp(r.seg[0], "metrics") == 0) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return metrics(api, req);
+  }
+  if (r.n < 2 || strcmp(r.seg[0], "v1") != 0) return not_found(req, "no such route");
+  if (r.n == 2 && strcmp(r.seg[1], "health") == 0) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return health(api, req);
+  }
+  if (strcmp(r.seg[1], "sweeps") == 0) return sweeps_route(api, req, &r);
+  if (strcmp(r.seg[1], "runs") == 0 && r.n == 3) {
+    int64_t id = parse_id(r.seg[2]);
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    if (id < 0) return not_found(req, "no such run (ids are positive integers)");
+    return respond_read(req, la_store_get_run(api->store, id, &rc, &err), rc, &err);
+  }
+  not_found(req, "no such route");
+}

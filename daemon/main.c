@@ -1,0 +1,271 @@
+/*
+ * main.c: the loralpha command. `loralpha serve` runs the sweep daemon.
+ *
+ *   loralpha serve [--listen HOST:PORT] [--db FILE] [--max-workers N]
+ *                  [--threads-per-worker T] [--worker PATH] [--nice N]
+ *                  [--heartbeat SECONDS] [--max-runs N] [--max-body BYTES]
+ *                  [--port-file FILE]
+ *
+ * See docs/daemon.md.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "loralpha/api.h"
+#include "loralpha/http.h"
+#include "loralpha/sched.h"
+#include "loralpha/store.h"
+
+#define EXIT_USAGE 2
+
+typedef struct serve_opts {
+  char host[256];
+  int port;
+  const char *db;
+  int max_workers, threads, nice;
+  unsigned heartbeat_s;
+  long max_runs;
+  long max_body;
+  const char *port_file;
+  char worker[PATH_MAX];
+} serve_opts;
+
+/* Everything the running daemon owns. */
+typedef struct daemon_ctx {
+  uv_loop_t *loop;
+  la_store *store;
+  la_sched *sched;
+  la_http_server *http;
+  la_api api;
+  uv_signal_t sigterm, sigint;
+  int stopping;
+} daemon_ctx;
+
+static void usage(FILE *f) {
+  fputs("usage: loralpha serve [options]\n"
+        "  --listen HOST:PORT        address to listen on (127.0.0.1:7787)\n"
+        "  --db FILE                 SQLite database (./loralpha.db)\n"
+        "  --max-workers N           workers at once (cores / threads)\n"
+        "  --threads-per-worker T    BLAS threads per worker (1)\n"
+        "  --worker PATH             loralpha-worker (next to loralpha)\n"
+        "  --nice N                  added niceness of workers, 0..19 (10)\n"
+        "  --heartbeat SECONDS       kill a worker silent this long (600; 0 off)\n"
+        "  --max-runs N              most runs one sweep may have (100000)\n"
+        "  --max-body BYTES          largest request body (1048576)\n"
+        "  --port-file FILE          write the port listened on to FILE\n"
+        "See docs/daemon.md.\n",
+        f);
+}
+
+/* A long in [lo, hi] from argv, or -1 with a message. */
+static int parse_long(const char *flag, const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  *out = strtol(s, &end, 10);
+  if (end == s || *end || errno || *out < lo || *out > hi) {
+    fprintf(stderr, "loralpha serve: %s: '%s' is not an integer in %ld..%ld\n", flag,
+            s, lo, hi);
+    return -1;
+  }
+  return 0;
+}
+
+/* HOST:PORT, [IPv6]:PORT. */
+static int parse_listen(const char *s, serve_opts *o) {
+  const char *colon = strrchr(s, ':');
+  const char *h = s;
+  size_t hl;
+  long port;
+  if (colon == NULL) goto bad;
+  hl = (size_t)(colon - s);
+  if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') h = s + 1, hl -= 2;
+  if (hl == 0 || hl >= sizeof o->host) goto bad;
+  memcpy(o->host, h, hl);
+  o->host[hl] = 0;
+  if (parse_long("--listen", colon + 1, 0, 65535, &port)) return -1;
+  o->port = (int)port;
+  return 0;
+bad:
+  fprintf(stderr, "loralpha serve: --listen: '%s' is not HOST:PORT\n", s);
+  return -1;
+}
+
+/* loralpha-worker beside this executable. */
+static void default_worker(serve_opts *o) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  char *slash;
+  snprintf(o->worker, sizeof o->worker, "loralpha-worker");
+  if (n <= 0) return;
+  self[n] = 0;
+  if ((slash = strrchr(self, '/')) == NULL) return;
+  *slash = 0;
+  snprintf(o->worker, sizeof o->worker, "%.*s/loralpha-worker", PATH_MAX - 20, self);
+}
+
+static void set_defaults(serve_opts *o) {
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  memset(o, 0, sizeof *o);
+  snprintf(o->host, sizeof o->host, "127.0.0.1");
+  o->port = 7787;
+  o->db = "loralpha.db";
+  o->threads = 1;
+  o->max_workers = cores > 0 ? (int)cores : 1;
+  o->nice = 10;
+  o->heartbeat_s = 600;
+  o->max_runs = 100000;
+  o->max_body = 1 << 20;
+  default_worker(o);
+}
+
+/* One option with its value; returns 0, or -1 on a bad value. */
+static int parse_opt(const char *f, const char *v, serve_opts *o, int *workers_given) {
+  long x;
+  if (strcmp(f, "--listen") == 0) return parse_listen(v, o);
+  if (strcmp(f, "--db") == 0) return o->db = v, 0;
+  if (strcmp(f, "--port-file") == 0) return o->port_file = v, 0;
+  if (strcmp(f, "--worker") == 0)
+    return snprintf(o->worker, sizeof o->worker, "%s", v), 0;
+  if (strcmp(f, "--max-workers") == 0) {
+    *workers_given = 1;
+    return parse_long(f, v, 1, 1024, &x) ? -1 : (o->max_workers = (int)x, 0);
+  }
+  if (strcmp(f, "--threads-per-worker") == 0)
+    return parse_long(f, v, 1, 256, &x) ? -1 : (o->threads = (int)x, 0);
+  if (strcmp(f, "--nice") == 0)
+    return parse_long(f, v, 0, 19, &x) ? -1 : (o->nice = (int)x, 0);
+  if (strcmp(f, "--heartbeat") == 0)
+    return parse_long(f, v, 0, 86400 * 7, &x) ? -1 : (o->heartbeat_s = (unsigned)x, 0);
+  if (strcmp(f, "--max-runs") == 0) return parse_long(f, v, 1, 10000000, &o->max_runs);
+  if (strcmp(f, "--max-body") == 0) return parse_long(f, v, 1024, 1 << 30, &o->max_body);
+  fprintf(stderr, "loralpha serve: %s: unknown option (see --help)\n", f);
+  return -1;
+}
+
+/* Parses serve's arguments; 1 when --help was printed. */
+static int parse_serve(int argc, char **argv, serve_opts *o) {
+  int workers_given = 0;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  set_defaults(o);
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return usage(stdout), 1;
+    if (i + 1 >= argc) {
+      fprintf(stderr, "loralpha serve: %s: needs a value (see --help)\n", argv[i]);
+      return -1;
+    }
+    if (parse_opt(argv[i], argv[i + 1], o, &workers_given)) return -1;
+    i++;
+  }
+  if (!workers_given) o->max_workers = cores / o->threads > 0 ? (int)(cores / o->threads) : 1;
+  if (cores > 0 && (long)o->max_workers * o->threads > cores)
+    fprintf(stderr,
+            "loralpha serve: warning: %d workers x %d threads exceed the %ld cores\n",
+            o->max_workers, o->threads, cores);
+  return 0;
+}
+
+/* ---- running -------------------------------------------------------------------- */
+
+static void on_http_closed(void *arg) { (void)arg; }
+
+/* After the scheduler has drained: close what is left and let the loop end. */
+static void on_drained(void *arg) {
+  daemon_ctx *d = arg;
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+/* SIGTERM / SIGINT: stop accepting, stop workers (their runs queued), exit 0. */
+static void on_signal(uv_signal_t *h, int signum) {
+  daemon_ctx *d = h->data;
+  if (d->stopping) return;
+  d->stopping = 1;
+  d->api.draining = 1;
+  fprintf(stderr, "loralpha serve: signal %d: draining\n", signum);
+  la_http_server_close(d->http, on_http_closed, NULL);
+  d->http = NULL;
+  la_sched_drain(d->sched, on_drained, d);
+}
+
+static int write_port_file(const char *path, int port) {
+  FILE *f = fopen(path, "w");
+  if (f == NULL) return -1;
+  fprintf(f, "%d\n", port);
+  return fclose(f);
+}
+
+/* Opens the store, requeues runs a previous daemon left running, starts
+ * the scheduler and the server. */
+static int start(daemon_ctx *d, const serve_opts *o) {
+  la_err err;
+  la_http_limits lim;
+  la_sched_opts so = {o->worker, o->max_workers, o->threads, o->nice,
+                      o->heartbeat_s * 1000u, 250};
+  int requeued = 0;
+  if (la_store_open(o->db, &d->store, &err) ||
+      la_store_requeue_running(d->store, &requeued, &err) ||
+      la_sched_new(d->loop, d->store, &so, &d->sched, &err))
+    return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
+  d->api.store = d->store, d->api.sched = d->sched;
+  d->api.started_at = la_time_unix();
+  d->api.max_workers = o->max_workers;
+  la_spec_limits_default(&d->api.limits);
+  d->api.limits.max_runs = (size_t)o->max_runs;
+  la_http_limits_default(&lim);
+  lim.max_body_bytes = (size_t)o->max_body;
+  if (la_http_server_start(d->loop, o->host, o->port, &lim, la_api_handle, &d->api,
+                           &d->http, &err))
+    return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
+  d->api.http = d->http;
+  if (o->port_file && write_port_file(o->port_file, la_http_server_port(d->http)))
+    return fprintf(stderr, "loralpha serve: cannot write %s\n", o->port_file), -1;
+  fprintf(stderr,
+          "loralpha serve: listening on http://%s:%d, database %s (schema %d), "
+          "%d workers x %d threads, %d runs requeued\n",
+          o->host, la_http_server_port(d->http), o->db,
+          la_store_schema_version(d->store), o->max_workers, o->threads, requeued);
+  return 0;
+}
+
+static int serve(int argc, char **argv) {
+  serve_opts o;
+  daemon_ctx d;
+  int rc = parse_serve(argc, argv, &o);
+  if (rc) return rc > 0 ? 0 : EXIT_USAGE;
+  memset(&d, 0, sizeof d);
+  d.loop = uv_default_loop();
+  if (start(&d, &o)) {
+    if (d.sched) la_sched_drain(d.sched, NULL, NULL), uv_run(d.loop, UV_RUN_DEFAULT);
+    la_sched_free(d.sched);
+    la_store_close(d.store);
+    return 1;
+  }
+  uv_signal_init(d.loop, &d.sigterm);
+  uv_signal_init(d.loop, &d.sigint);
+  d.sigterm.data = d.sigint.data = &d;
+  uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+  uv_signal_start(&d.sigint, on_signal, SIGINT);
+  la_sched_kick(d.sched);
+  uv_run(d.loop, UV_RUN_DEFAULT);
+  la_sched_free(d.sched);
+  la_store_close(d.store);
+  uv_loop_close(d.loop);
+  fprintf(stderr, "loralpha serve: stopped\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "serve") == 0) return serve(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "--version") == 0) return puts("loralpha 0.1.0"), 0;
+  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    fputs("usage: loralpha serve [options]   (loralpha serve --help)\n", stdout);
+    return 0;
+  }
+  fputs("usage: loralpha serve [options]   (loralpha serve --help)\n", stderr);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,557 @@
+/* sched.c: the scheduler and the local executor (see sched.h). */
+#include "loralpha/sched.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define TAIL_BYTES 4096          /* stderr kept per worker */
+#define MAX_LINE (64u << 20)     /* a longer stdout line is a protocol error */
+#define FLUSH_ROWS 20000         /* flush early past this many pending rows */
+#define ERROR_BYTES 8192
+
+extern char **environ;
+
+typedef enum { STOP_NONE, STOP_HEARTBEAT, STOP_CANCEL, STOP_DRAIN, STOP_PROTOCOL } stop_reason;
+
+/* One running worker process and its pipes. */
+typedef struct worker {
+  la_sched *s;
+  struct worker *next;
+  int64_t run_id, sweep_id;
+  int attempt, max_attempts; /* this attempt (1-based) and the limit */
+  uv_process_t proc;
+  uv_pipe_t in, out, err;
+  uv_write_t wreq;
+  char *config;              /* being written to stdin (owned) */
+  char *line;                /* partial stdout line (owned) */
+  size_t line_len, line_cap;
+  char tail[TAIL_BYTES];     /* the last bytes of stderr */
+  size_t tail_len;
+  char err_msg[512];         /* the worker's error line, or a protocol error */
+  json_t *done;              /* the done record (owned) */
+  int exited, term_signal, out_eof, err_eof, finished, open_handles;
+  int64_t exit_status;
+  uint64_t last_output;      /* uv_now of the last byte on stdout */
+  stop_reason stop;
+} worker;
+
+struct la_sched {
+  uv_loop_t *loop;
+  la_store *store;
+  la_sched_opts opts;
+  char *worker_path;
+  char **env;                /* environ with OPENBLAS_NUM_THREADS set (owned) */
+  worker *workers;           /* running, newest first */
+  uv_timer_t flush_timer, beat_timer;
+  int timers_open, draining;
+  void (*drain_done)(void *);
+  void *drain_arg;
+  la_sched_stats stats;
+};
+
+static void sched_maybe_drained(la_sched *s);
+
+/* ---- setup ---------------------------------------------------------------- */
+
+/* environ, with OPENBLAS_NUM_THREADS replaced by the configured threads. */
+static char **make_env(int threads) {
+  size_t n = 0, k = 0;
+  char **env;
+  while (environ[n] != NULL) n++;
+  if ((env = calloc(n + 2, sizeof *env)) == NULL) return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0)
+      env[k++] = strdup(environ[i]);
+  env[k] = malloc(48);
+  if (env[k] != NULL) snprintf(env[k], 48, "OPENBLAS_NUM_THREADS=%d", threads);
+  for (size_t i = 0; i <= k; i++)
+    if (env[i] == NULL) {
+      for (size_t j = 0; j <= k; j++) free(env[j]);
+      free(env);
+      return NULL;
+    }
+  return env;
+}
+
+static void free_env(char **env) {
+  for (size_t i = 0; env && env[i]; i++) free(env[i]);
+  free(env);
+}
+
+static void on_flush_timer(uv_timer_t *t) {
+  la_sched *s = t->data;
+  la_err err;
+  if (la_store_flush(s->store, &err))
+    fprintf(stderr, "loralpha serve: %s (rows kept for the next flush)\n", err.msg);
+}
+
+static void on_beat_timer(uv_timer_t *t) {
+  la_sched *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  for (worker *w = s->workers; w != NULL; w = w->next) {
+    if (w->exited || w->stop != STOP_NONE) continue;
+    if (now - w->last_output > s->opts.heartbeat_ms) {
+      w->stop = STOP_HEARTBEAT;
+      s->stats.killed++;
+      uv_process_kill(&w->proc, SIGKILL);
+    }
+  }
+}
+
+int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
+                 la_sched **out, la_err *err) {
+  la_sched *s = calloc(1, sizeof *s);
+  *out = NULL;
+  if (s == NULL) return la_errf(err, LA_ENOMEM, "scheduler: out of memory");
+  s->loop = loop, s->store = store, s->opts = *opts;
+  s->worker_path = strdup(opts->worker_path);
+  s->env = make_env(opts->threads_per_worker);
+  if (s->worker_path == NULL || s->env == NULL) {
+    free(s->worker_path), free_env(s->env), free(s);
+    return la_errf(err, LA_ENOMEM, "scheduler: out of memory");
+  }
+  s->opts.worker_path = s->worker_path;
+  uv_timer_init(loop, &s->flush_timer);
+  uv_timer_init(loop, &s->beat_timer);
+  s->flush_timer.data = s->beat_timer.data = s;
+  s->timers_open = 2;
+  uv_timer_start(&s->flush_timer, on_flush_timer, opts->flush_ms, opts->flush_ms);
+  if (opts->heartbeat_ms > 0) {
+    unsigned every = opts->heartbeat_ms / 4 < 1000 ? opts->heartbeat_ms / 4 + 1 : 1000;
+    uv_timer_start(&s->beat_timer, on_beat_timer, every, every);
+  }
+  *out = s;
+  return 0;
+}
+
+void la_sched_stats_get(const la_sched *s, la_sched_stats *out) { *out = s->stats; }
+
+/* ---- a worker's end --------------------------------------------------------- */
+
+static void worker_free(worker *w) {
+  free(w->config);
+  free(w->line);
+  json_decref(w->done);
+  free(w);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  worker *w = h->data;
+  if (--w->open_handles == 0 && w->finished) worker_free(w);
+}
+
+/* Unlinks w from the running list. */
+static void unlink_worker(la_sched *s, worker *w) {
+  for (worker **p = &s->workers; *p != NULL; p = &(*p)->next)
+    if (*p == w) {
+      *p = w->next;
+      return;
+    }
+}
+
+/* The stderr tail, without the worker's own JSON error line if that is all
+ * it holds. */
+static void append_tail(const worker *w, char *buf, size_t size) {
+  size_t used = strlen(buf);
+  if (w->tail_len == 0 || (w->err_msg[0] && w->tail_len < 600 &&
+                           strstr(w->tail, "\"type\":\"error\"") != NULL))
+    return;
+  snprintf(buf + used, size - used, "\n--- stderr (last %zu bytes) ---\n%.*s",
+           w->tail_len, (int)w->tail_len, w->tail);
+}
+
+/* Why a failed attempt failed, in words, into buf. */
+static void failure_text(const worker *w, char *buf, size_t size) {
+  const la_sched *s = w->s;
+  if (w->stop == STOP_HEARTBEAT)
+    snprintf(buf, size, "no output for %u ms (heartbeat): worker killed",
+             s->opts.heartbeat_ms);
+  else if (w->stop == STOP_PROTOCOL)
+    snprintf(buf, size, "worker output rejected: %s", w->err_msg);
+  else if (w->term_signal)
+    snprintf(buf, size, "worker killed by signal %d%s%s", w->term_signal,
+             w->err_msg[0] ? ": " : "", w->err_msg);
+  else if (w->exit_status != 0)
+    snprintf(buf, size, "worker exited with status %lld%s%s",
+             (long long)w->exit_status, w->err_msg[0] ? ": " : "", w->err_msg);
+  else
+    snprintf(buf, size, "worker exited without a done record");
+  append_tail(w, buf, size);
+}
+
+/* Number field of the done record, NaN when absent. */
+static double done_num(const worker *w, const char *k) {
+  const json_t *v = json_object_get(w->done, k);
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Fills res from the done record of a worker that exited cleanly. */
+static int result_from_done(const worker *w, la_run_result *res) {
+  const char *status = json_string_value(json_object_get(w->done, "status"));
+  if (status == NULL || (strcmp(status, "done") && strcmp(status, "diverged")))
+    return -1;
+  res->state = strcmp(status, "done") == 0 ? "done" : "diverged";
+  res->steps_done = json_integer_value(json_object_get(w->done, "steps"));
+  res->best_step = json_is_integer(json_object_get(w->done, "best_step"))
+                       ? json_integer_value(json_object_get(w->done, "best_step"))
+                       : -1;
+  res->final_train_loss = done_num(w, "final_train_loss");
+  res->final_eval_loss = done_num(w, "final_eval_loss");
+  res->best_eval_loss = done_num(w, "best_eval_loss");
+  res->wall_s = done_num(w, "wall_s");
+  return 0;
+}
+
+/* Decides the run's state from how the worker ended. */
+static void decide(worker *w, la_run_result *res, char *err, size_t size) {
+  memset(res, 0, sizeof *res);
+  res->steps_done = res->best_step = -1;
+  res->final_train_loss = res->final_eval_loss = res->best_eval_loss = NAN;
+  res->wall_s = NAN;
+  if (w->stop != STOP_PROTOCOL && w->stop != STOP_HEARTBEAT &&
+      w->exit_status == 0 && !w->term_signal && w->done != NULL &&
+      result_from_done(w, res) == 0) {
+    w->s->stats.finished++; /* finished, even if a stop came too late */
+  } else if (w->stop == STOP_CANCEL) {
+    res->state = "cancelled";
+  } else if (w->stop == STOP_DRAIN) {
+    res->state = "queued";
+    res->refund_attempt = 1;
+  } else {
+    failure_text(w, err, size);
+    res->error = err;
+    res->state = w->attempt < w->max_attempts ? "queued" : "failed";
+    w->s->stats.failed++;
+  }
+}
+
+/* Called when the process has exited and both output pipes are closed:
+ * commits the outcome, then frees the slot and starts what can start. */
+static void worker_maybe_finish(worker *w) {
+  la_sched *s = w->s;
+  la_run_result res;
+  la_err err;
+  char *text;
+  if (!w->exited || !w->out_eof || !w->err_eof || w->finished) return;
+  w->finished = 1;
+  text = calloc(1, ERROR_BYTES);
+  decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
+  if (la_store_finish_run(s->store, w->run_id, &res, &err))
+    fprintf(stderr, "loralpha serve: run %lld: %s (it stays running until restart)\n",
+            (long long)w->run_id, err.msg);
+  free(text);
+  unlink_worker(s, w);
+  s->stats.busy--;
+  if (w->open_handles == 0) worker_free(w);
+  if (s->draining)
+    sched_maybe_drained(s);
+  else
+    la_sched_kick(s);
+}
+
+static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
+  worker *w = p->data;
+  w->exited = 1;
+  w->exit_status = status;
+  w->term_signal = term_signal;
+  uv_close((uv_handle_t *)p, on_handle_closed);
+  worker_maybe_finish(w);
+}
+
+/* ---- a worker's output ------------------------------------------------------ */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  buf->base = malloc(65536);
+  buf->len = buf->base ? 65536 : 0;
+}
+
+/* Stops a worker whose output cannot be trusted. */
+static void protocol_error(worker *w, const char *what) {
+  if (w->stop != STOP_NONE) return;
+  snprintf(w->err_msg, sizeof w->err_msg, "%s", what);
+  w->stop = STOP_PROTOCOL;
+  w->s->stats.killed++;
+  if (!w->exited) uv_process_kill(&w->proc, SIGKILL);
+}
+
+/* One complete stdout line: a JSON record for the store. */
+static void handle_line(worker *w, const char *line, size_t len) {
+  json_error_t je;
+  json_t *rec;
+  const char *type;
+  int rc;
+  if (len == 0 || w->stop == STOP_PROTOCOL) return;
+  rec = json_loadb(line, len, 0, &je);
+  type = json_string_value(json_object_get(rec, "type"));
+  if (rec == NULL || type == NULL) {
+    protocol_error(w, "a stdout line is not a JSON record");
+  } else if (strcmp(type, "done") == 0) {
+    json_decref(w->done);
+    w->done = json_incref(rec);
+  } else if ((rc = la_store_add_record(w->s->store, w->run_id, rec)) != 0) {
+    protocol_error(w, rc == LA_ENOMEM ? "out of memory buffering rows"
+                                      : "a record lacks its step or layer");
+  }
+  json_decref(rec);
+}
+
+/* Appends bytes to the partial line and handles every complete line. */
+static void consume(worker *w, const char *p, size_t n) {
+  while (n > 0) {
+    const char *nl = memchr(p, '\n', n);
+    size_t take = nl ? (size_t)(nl - p) : n;
+    if (w->line_len + take > MAX_LINE) {
+      protocol_error(w, "a stdout line longer than 64 MiB");
+      return;
+    }
+    if (w->line_len == 0 && nl) {
+      handle_line(w, p, take); /* the common case: no copy */
+    } else {
+      if (w->line_len + take + 1 > w->line_cap) {
+        size_t cap = (w->line_len + take + 1) * 2;
+        char *q = realloc(w->line, cap);
+        if (q == NULL) return protocol_error(w, "out of memory reading output");
+        w->line = q, w->line_cap = cap;
+      }
+      memcpy(w->line + w->line_len, p, take);
+      w->line_len += take;
+      if (nl) {
+        handle_line(w, w->line, w->line_len);
+        w->line_len = 0;
+      }
+    }
+    p += take + (nl != NULL);
+    n -= take + (nl != NULL);
+  }
+}
+
+static void on_stdout(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  worker *w = st->data;
+  la_store_stats ss;
+  if (nread > 0) {
+    w->last_output = uv_now(w->s->loop);
+    consume(w, buf->base, (size_t)nread);
+    la_store_stats_get(w->s->store, &ss);
+    if (ss.pending_rows > FLUSH_ROWS) on_flush_timer(&w->s->flush_timer);
+  }
+  free(buf->base);
+  if (nread < 0) {
+    if (w->line_len > 0) handle_line(w, w->line, w->line_len); /* unterminated */
+    w->line_len = 0;
+    w->out_eof = 1;
+    uv_close((uv_handle_t *)st, on_handle_closed);
+    worker_maybe_finish(w);
+  }
+}
+
+/* Keeps the last TAIL_BYTES of stderr, and the worker's error message. */
+static void keep_tail(worker *w, const char *p, size_t n) {
+  if (n >= TAIL_BYTES) {
+    memcpy(w->tail, p + n - TAIL_BYTES, TAIL_BYTES);
+    w->tail_len = TAIL_BYTES;
+  } else {
+    size_t keep = w->tail_len + n > TAIL_BYTES ? TAIL_BYTES - n : w->tail_len;
+    memmove(w->tail, w->tail + w->tail_len - keep, keep);
+    memcpy(w->tail + keep, p, n);
+    w->tail_len = keep + n;
+  }
+  const char *line = p;
+  json_t *rec = json_loadb(line, n, JSON_DISABLE_EOF_CHECK, NULL);
+  const char *msg = json_string_value(json_object_get(rec, "error"));
+  if (msg != NULL) snprintf(w->err_msg, sizeof w->err_msg, "%s", msg);
+  json_decref(rec);
+}
+
+static void on_stderr(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  worker *w = st->data;
+  if (nread > 0) keep_tail(w, buf->base, (size_t)nread);
+  free(buf->base);
+  if (nread < 0) {
+    w->err_eof = 1;
+    uv_close((uv_handle_t *)st, on_handle_closed);
+    worker_maybe_finish(w);
+  }
+}
+
+static void on_config_written(uv_write_t *req, int status) {
+  worker *w = req->data;
+  (void)status; /* a worker that died early is reported by its exit */
+  free(w->config);
+  w->config = NULL;
+  uv_close((uv_handle_t *)&w->in, on_handle_closed);
+}
+
+/* ---- starting workers --------------------------------------------------------- */
+
+/* The ticket's config with the daemon's threads and the run id, as one line.
+ * New string or NULL. */
+static char *worker_config(const la_sched *s, const la_run_ticket *t) {
+  json_t *cfg = json_loads(t->config, 0, NULL);
+  char *text = NULL;
+  if (json_is_object(cfg)) {
+    json_object_set_new(cfg, "threads", json_integer(s->opts.threads_per_worker));
+    json_object_set_new(cfg, "run_id", json_integer(t->run_id));
+    text = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  }
+  json_decref(cfg);
+  return text;
+}
+
+/* uv_spawn with the three pipes; on failure every handle is closed. */
+static int spawn(worker *w) {
+  la_sched *s = w->s;
+  char *args[] = {s->worker_path, NULL};
+  uv_stdio_container_t stdio[3];
+  uv_process_options_t o;
+  int rc;
+  uv_pipe_init(s->loop, &w->in, 0);
+  uv_pipe_init(s->loop, &w->out, 0);
+  uv_pipe_init(s->loop, &w->err, 0);
+  w->proc.data = w->in.data = w->out.data = w->err.data = w;
+  w->open_handles = 4;
+  stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+  stdio[0].data.stream = (uv_stream_t *)&w->in;
+  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[1].data.stream = (uv_stream_t *)&w->out;
+  stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[2].data.stream = (uv_stream_t *)&w->err;
+  memset(&o, 0, sizeof o);
+  o.file = s->worker_path;
+  o.args = args;
+  o.env = s->env;
+  o.exit_cb = on_worker_exit;
+  o.stdio = stdio;
+  o.stdio_count = 3;
+  rc = uv_spawn(s->loop, &w->proc, &o);
+  if (rc) {
+    uv_close((uv_handle_t *)&w->proc, on_handle_closed);
+    uv_close((uv_handle_t *)&w->in, on_handle_closed);
+    uv_close((uv_handle_t *)&w->out, on_handle_closed);
+    uv_close((uv_handle_t *)&w->err, on_handle_closed);
+  }
+  return rc;
+}
+
+/* After a successful spawn: nice, stdin, and reading both outputs. */
+static void wire_up(worker *w) {
+  uv_buf_t buf = uv_buf_init(w->config, (unsigned)strlen(w->config));
+  if (w->s->opts.nice > 0)
+    setpriority(PRIO_PROCESS, (id_t)w->proc.pid, w->s->opts.nice);
+  w->wreq.data = w;
+  if (uv_write(&w->wreq, (uv_stream_t *)&w->in, &buf, 1, on_config_written))
+    on_config_written(&w->wreq, -1);
+  uv_read_start((uv_stream_t *)&w->out, on_alloc, on_stdout);
+  uv_read_start((uv_stream_t *)&w->err, on_alloc, on_stderr);
+}
+
+/* Records a run whose worker could not even start as a failed attempt. */
+static void spawn_failed(la_sched *s, worker *w, const char *why) {
+  la_run_result res = {.state = w->attempt < w->max_attempts ? "queued" : "failed",
+                       .steps_done = -1, .best_step = -1, .final_train_loss = NAN,
+                       .final_eval_loss = NAN, .best_eval_loss = NAN, .wall_s = NAN};
+  char text[1024];
+  la_err err;
+  snprintf(text, sizeof text, "cannot start %s: %s", s->worker_path, why);
+  res.error = text;
+  s->stats.failed++;
+  if (la_store_finish_run(s->store, w->run_id, &res, &err))
+    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id, err.msg);
+}
+
+/* Starts one ticket: committed as running first, then spawned. */
+static void start_ticket(la_sched *s, const la_run_ticket *t) {
+  la_err err;
+  worker *w = calloc(1, sizeof *w);
+  int rc;
+  if (w == NULL || (w->config = worker_config(s, t)) == NULL) {
+    free(w);
+    fprintf(stderr, "loralpha serve: run %lld: cannot prepare its config\n",
+            (long long)t->run_id);
+    return;
+  }
+  if (la_store_start_run(s->store, t->run_id, &err)) {
+    fprintf(stderr, "loralpha serve: %s\n", err.msg);
+    return worker_free(w);
+  }
+  w->s = s, w->run_id = t->run_id, w->sweep_id = t->sweep_id;
+  w->attempt = t->attempts + 1, w->max_attempts = t->max_attempts;
+  w->last_output = uv_now(s->loop);
+  if ((rc = spawn(w)) != 0) {
+    spawn_failed(s, w, uv_strerror(rc));
+    w->finished = 1; /* freed when its handles have closed */
+    return;
+  }
+  w->next = s->workers, s->workers = w;
+  s->stats.started++;
+  if (++s->stats.busy > s->stats.max_busy) s->stats.max_busy = s->stats.busy;
+  wire_up(w);
+}
+
+void la_sched_kick(la_sched *s) {
+  la_run_ticket tickets[64];
+  la_err err;
+  int room = s->opts.max_workers - s->stats.busy, n;
+  while (!s->draining && room > 0) {
+    n = la_store_next_runs(s->store, tickets, room < 64 ? room : 64, &err);
+    if (n < 0) fprintf(stderr, "loralpha serve: %s\n", err.msg);
+    if (n <= 0) return;
+    for (int i = 0; i < n; i++) {
+      start_ticket(s, &tickets[i]);
+      la_run_ticket_clear(&tickets[i]);
+    }
+    room = s->opts.max_workers - s->stats.busy;
+  }
+}
+
+void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
+  for (worker *w = s->workers; w != NULL; w = w->next) {
+    if (w->sweep_id != sweep_id || w->exited || w->stop != STOP_NONE) continue;
+    w->stop = STOP_CANCEL;
+    s->stats.killed++;
+    uv_process_kill(&w->proc, SIGTERM);
+  }
+}
+
+/* ---- stopping ------------------------------------------------------------------ */
+
+static void on_timer_closed(uv_handle_t *h) {
+  la_sched *s = h->data;
+  if (--s->timers_open == 0 && s->drain_done) s->drain_done(s->drain_arg);
+}
+
+/* When draining and no worker is left: flush, close the timers, report. */
+static void sched_maybe_drained(la_sched *s) {
+  la_err err;
+  if (!s->draining || s->workers != NULL || s->timers_open != 2) return;
+  if (la_store_flush(s->store, &err))
+    fprintf(stderr, "loralpha serve: %s\n", err.msg);
+  uv_close((uv_handle_t *)&s->flush_timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->beat_timer, on_timer_closed);
+}
+
+void la_sched_drain(la_sched *s, void (*done)(void *), void *arg) {
+  if (s->draining) return;
+  s->draining = 1;
+  s->drain_done = done, s->drain_arg = arg;
+  for (worker *w = s->workers; w != NULL; w = w->next) {
+    if (w->exited || w->stop != STOP_NONE) continue;
+    w->stop = STOP_DRAIN;
+    s->stats.killed++;
+    uv_process_kill(&w->proc, SIGTERM);
+  }
+  sched_maybe_drained(s);
+}
+
+void la_sched_free(la_sched *s) {
+  if (s == NULL) return;
+  free(s->worker_path);
+  free_env(s->env);
+  free(s);
+}

@@ -1,0 +1,86 @@
+/*
+ * store_internal.h: what store.c, store_rows.c and store_read.c share; not
+ * an interface.
+ */
+#ifndef LORALPHA_STORE_INTERNAL_H
+#define LORALPHA_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "loralpha/store.h"
+
+enum {
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_ROLLBACK,
+  ST_INS_SWEEP,
+  ST_INS_RUN,
+  ST_INS_CURVE,
+  ST_INS_LAYER,
+  ST_INS_SPECTRA,
+  ST_INS_DRIFT,
+  ST_INS_SHARP,
+  ST_DEL_CURVE,
+  ST_DEL_LAYERS,
+  ST_DEL_SPECTRA,
+  ST_DEL_DRIFT,
+  ST_DEL_SHARP,
+  ST_START_RUN,
+  ST_FINISH_RUN,
+  ST_SWEEP_OF_RUN,
+  ST_SWEEP_LIVE,
+  ST_SWEEP_DONE,
+  ST_ACTIVE_SWEEPS,
+  ST_QUEUED_OF_SWEEP,
+  ST_RUNNING_IDS,
+  ST_REQUEUE,
+  ST_CANCEL_SWEEP,
+  ST_CANCEL_RUNS,
+  ST_SWEEP_EXISTS,
+  ST_COUNT_STATES,
+  RD_LIST_SWEEPS,
+  RD_SWEEP_COUNTS,
+  RD_GET_SWEEP,
+  RD_LIST_RUNS,
+  RD_GET_RUN,
+  RD_RUN_CURVE,
+  RD_RUN_LAYERS,
+  RD_RUN_SPECTRA,
+  RD_RUN_SHARP,
+  N_STMT
+};
+
+/* A worker record waiting for the next flush. */
+typedef struct la_pending {
+  int64_t run_id;
+  json_t *rec; /* owned reference */
+} la_pending;
+
+struct la_store {
+  sqlite3 *db;
+  sqlite3_stmt *stmt[N_STMT];
+  int version;
+  la_pending *pending;
+  size_t n_pending, cap_pending;
+  la_store_stats stats;
+};
+
+/* Unix time now, in seconds. */
+double la_store_now(void);
+/* Fills err with "database: <what>: <sqlite message>"; returns LA_EIO. */
+int la_store_fail(la_store *st, la_err *err, const char *what);
+/* The cached statement, reset and with bindings cleared. */
+sqlite3_stmt *la_store_stmt(la_store *st, int which);
+/* Steps a statement that returns no rows; 0 or LA_EIO. */
+int la_store_exec(la_store *st, int which);
+/* Writes every pending row (inside the caller's transaction). */
+int la_store_write_pending(la_store *st);
+/* Drops the pending rows after a commit that wrote them. */
+void la_store_clear_pending(la_store *st);
+/* Deletes every metric row of a run (inside the caller's transaction). */
+int la_store_delete_rows(la_store *st, int64_t run_id);
+int la_store_begin(la_store *st);
+int la_store_commit(la_store *st);
+void la_store_rollback(la_store *st);
+
+#endif

@@ -1,0 +1,175 @@
+/* store_read.c: the store's reads for the API, as JSON (see store.h). */
+#include <math.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+/* Column i of the current row as JSON; the text columns config, spec and sv
+ * hold JSON and are parsed. New reference. */
+static json_t *column_json(sqlite3_stmt *q, int i) {
+  const char *name = sqlite3_column_name(q, i);
+  switch (sqlite3_column_type(q, i)) {
+  case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(q, i));
+  case SQLITE_FLOAT: return json_real(sqlite3_column_double(q, i));
+  case SQLITE_NULL: return json_null();
+  default: break;
+  }
+  const char *text = (const char *)sqlite3_column_text(q, i);
+  if (strcmp(name, "config") == 0 || strcmp(name, "spec") == 0 ||
+      strcmp(name, "sv") == 0) {
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    return v ? v : json_null();
+  }
+  return json_string(text);
+}
+
+/* The current row as an object keyed by column name. New reference. */
+static json_t *row_object(sqlite3_stmt *q, int from) {
+  json_t *o = json_object();
+  for (int i = from; i < sqlite3_column_count(q); i++)
+    json_object_set_new(o, sqlite3_column_name(q, i), column_json(q, i));
+  return o;
+}
+
+/* Counts per state of one sweep, plus total and progress in [0, 1]. */
+static void add_counts(la_store *st, json_t *sweep, int64_t id) {
+  static const char *const names[] = {"queued",   "running",  "done",
+                                      "failed",   "diverged", "cancelled"};
+  sqlite3_stmt *q = la_store_stmt(st, RD_SWEEP_COUNTS);
+  json_t *c = json_object();
+  int64_t total = 0, finished = 0;
+  for (int i = 0; i < 6; i++)
+    json_object_set_new(c, names[i], json_integer(0));
+  sqlite3_bind_int64(q, 1, id);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    const char *s = (const char *)sqlite3_column_text(q, 0);
+    int64_t n = sqlite3_column_int64(q, 1);
+    json_object_set_new(c, s, json_integer(n));
+    total += n;
+    if (strcmp(s, "queued") && strcmp(s, "running")) finished += n;
+  }
+  sqlite3_reset(q);
+  json_object_set_new(sweep, "counts", c);
+  json_object_set_new(sweep, "progress",
+                      json_real(total ? (double)finished / total : 1.0));
+}
+
+json_t *la_store_list_sweeps(la_store *st, la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, RD_LIST_SWEEPS);
+  json_t *arr = json_array();
+  int64_t ids[1024];
+  size_t n = 0;
+  while (sqlite3_step(q) == SQLITE_ROW && n < 1024) {
+    ids[n++] = sqlite3_column_int64(q, 0);
+    json_array_append_new(arr, row_object(q, 0));
+  }
+  sqlite3_reset(q);
+  for (size_t i = 0; i < n; i++)
+    add_counts(st, json_array_get(arr, i), ids[i]);
+  (void)err;
+  return json_pack("{s:o}", "sweeps", arr);
+}
+
+json_t *la_store_get_sweep(la_store *st, int64_t id, int *rc, la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, RD_GET_SWEEP);
+  json_t *o = NULL;
+  sqlite3_bind_int64(q, 1, id);
+  if (sqlite3_step(q) == SQLITE_ROW) o = row_object(q, 0);
+  sqlite3_reset(q);
+  if (o == NULL) {
+    *rc = la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)id);
+    return NULL;
+  }
+  add_counts(st, o, id);
+  *rc = 0;
+  return o;
+}
+
+/* Binds a double filter, or NULL when NaN (no filter). */
+static void bind_filter(sqlite3_stmt *q, int i, double x) {
+  if (isnan(x))
+    sqlite3_bind_null(q, i);
+  else
+    sqlite3_bind_double(q, i, x);
+}
+
+json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
+                           const la_run_filter *f, int *rc, la_err *err) {
+  sqlite3_stmt *q;
+  json_t *runs, *sweep = la_store_get_sweep(st, sweep_id, rc, err);
+  int64_t last = -1, n = 0;
+  if (sweep == NULL) return NULL;
+  json_decref(sweep);
+  q = la_store_stmt(st, RD_LIST_RUNS);
+  sqlite3_bind_int64(q, 1, sweep_id);
+  sqlite3_bind_int64(q, 2, f->after);
+  if (f->state) sqlite3_bind_text(q, 3, f->state, -1, SQLITE_TRANSIENT);
+  if (f->rank > 0) sqlite3_bind_int(q, 4, f->rank);
+  bind_filter(q, 5, f->alpha);
+  bind_filter(q, 6, f->lr);
+  sqlite3_bind_int64(q, 7, f->limit);
+  runs = json_array();
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    last = sqlite3_column_int64(q, 0);
+    n++;
+    json_array_append_new(runs, row_object(q, 0));
+  }
+  sqlite3_reset(q);
+  *rc = 0;
+  return json_pack("{s:o, s:o}", "runs", runs, "next",
+                   n == f->limit ? json_integer(last) : json_null());
+}
+
+/* The curve, column by column: {"train": {"step": [...], "loss": [...],
+ * ...}, "eval": {"step": [...], "loss": [...]}}. */
+static json_t *read_curve(la_store *st, int64_t id) {
+  static const char *const cols[] = {"step", "loss", "lr", "grad_norm_a",
+                                     "grad_norm_b", "update_norm"};
+  sqlite3_stmt *q = la_store_stmt(st, RD_RUN_CURVE);
+  json_t *curve = json_object(), *part[2];
+  for (int k = 0; k < 2; k++) {
+    part[k] = json_object();
+    for (int c = 0; c < (k == 0 ? 6 : 2); c++)
+      json_object_set_new(part[k], cols[c], json_array());
+  }
+  json_object_set_new(curve, "train", part[0]);
+  json_object_set_new(curve, "eval", part[1]);
+  sqlite3_bind_int64(q, 1, id);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    int k = strcmp((const char *)sqlite3_column_text(q, 0), "train") ? 1 : 0;
+    for (int c = 0; c < (k == 0 ? 6 : 2); c++)
+      json_array_append_new(json_object_get(part[k], cols[c]),
+                            column_json(q, c + 1));
+  }
+  sqlite3_reset(q);
+  return curve;
+}
+
+/* Every row of a per-run query as an array of objects. */
+static json_t *read_rows(la_store *st, int which, int64_t id) {
+  sqlite3_stmt *q = la_store_stmt(st, which);
+  json_t *arr = json_array();
+  sqlite3_bind_int64(q, 1, id);
+  while (sqlite3_step(q) == SQLITE_ROW)
+    json_array_append_new(arr, row_object(q, 0));
+  sqlite3_reset(q);
+  return arr;
+}
+
+json_t *la_store_get_run(la_store *st, int64_t run_id, int *rc, la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, RD_GET_RUN);
+  json_t *o = NULL;
+  sqlite3_bind_int64(q, 1, run_id);
+  if (sqlite3_step(q) == SQLITE_ROW) o = row_object(q, 0);
+  sqlite3_reset(q);
+  if (o == NULL) {
+    *rc = la_errf(err, LA_EINVAL, "run %lld not found", (long long)run_id);
+    return NULL;
+  }
+  json_object_set_new(o, "curve", read_curve(st, run_id));
+  json_object_set_new(o, "layers", read_rows(st, RD_RUN_LAYERS, run_id));
+  json_object_set_new(o, "spectra", read_rows(st, RD_RUN_SPECTRA, run_id));
+  json_object_set_new(o, "sharpness", read_rows(st, RD_RUN_SHARP, run_id));
+  *rc = 0;
+  return o;
+}

@@ -1,0 +1,32 @@
+/*
+ * api.h: the daemon's HTTP/JSON API (docs/api.md): routes over the store
+ * and the scheduler. Errors are {"error": {"code": ..., "message": ...}}
+ * with the status that fits: 400 malformed JSON or query, 404 unknown route
+ * or id, 405 wrong method, 409 conflict, 413 body too large (the server),
+ * 415 not JSON, 422 invalid sweep spec, 500 database failure.
+ */
+#ifndef LORALPHA_API_H
+#define LORALPHA_API_H
+
+#include <stdint.h>
+
+#include "loralpha/http.h"
+#include "loralpha/sched.h"
+#include "loralpha/spec.h"
+#include "loralpha/store.h"
+
+typedef struct la_api {
+  la_store *store;       /* borrowed */
+  la_sched *sched;       /* borrowed */
+  la_http_server *http;  /* borrowed, for its counters */
+  la_spec_limits limits;
+  double started_at;     /* Unix time */
+  int max_workers;
+  int draining;          /* 1: new sweeps are refused with 503 */
+  uint64_t sweeps_created;
+} la_api;
+
+/* The la_http_handler of the daemon; ctx is an la_api. */
+void la_api_handle(la_http_request *req, void *ctx);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * sched.h: the scheduler and the local executor.
+ *
+ * Queued runs start in sweep-priority order, then first in first out, up to
+ * max_workers overall and each sweep's max_parallel. A run is marked running
+ * (committed) before its worker is spawned; each worker is a child process
+ * (uv_spawn) of loralpha-worker with its config on stdin,
+ * OPENBLAS_NUM_THREADS set and a nice level. Its stdout JSON lines go to the
+ * store as they arrive; the last few KiB of its stderr are kept for the
+ * error of a failed run. When the worker has exited and both pipes are
+ * closed, its exit status and done record decide the run's state, committed
+ * together with its last rows: done, diverged, or failed (retried while
+ * attempts < max_attempts, and then failed with its error). A worker silent
+ * for heartbeat_ms is killed and counts as a failed attempt.
+ */
+#ifndef LORALPHA_SCHED_H
+#define LORALPHA_SCHED_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "loralpha/common.h"
+#include "loralpha/store.h"
+
+typedef struct la_sched la_sched;
+
+typedef struct la_sched_opts {
+  const char *worker_path; /* the loralpha-worker executable */
+  int max_workers;         /* >= 1 */
+  int threads_per_worker;  /* OPENBLAS_NUM_THREADS and the config's threads */
+  int nice;                /* added niceness of workers, 0..19 */
+  unsigned heartbeat_ms;   /* silent this long: killed (0: never) */
+  unsigned flush_ms;       /* metric rows committed at least this often */
+} la_sched_opts;
+
+typedef struct la_sched_stats {
+  int busy;              /* workers running now */
+  uint64_t started;      /* workers spawned */
+  uint64_t finished;     /* runs ended done or diverged */
+  uint64_t failed;       /* attempts that failed (retried or not) */
+  uint64_t killed;       /* workers killed (heartbeat, cancel, drain) */
+  int max_busy;          /* most workers running at once since start */
+} la_sched_stats;
+
+/* A new scheduler on loop using store (both borrowed). Starts its flush and
+ * heartbeat timers. Returns 0 or an LA_E code with err filled. */
+int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
+                 la_sched **out, la_err *err);
+
+/* Starts every queued run there is room for. Call after anything that may
+ * make a run startable (a new sweep, a finished run). */
+void la_sched_kick(la_sched *s);
+
+/* Stops the running workers of a sweep (its runs end 'cancelled'); the
+ * store's queued runs must already be cancelled. */
+void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id);
+
+/* Graceful stop: nothing new starts, running workers are stopped and their
+ * runs return to 'queued' (the attempt not counted), rows are flushed; then
+ * done(arg) is called and the scheduler may be freed. */
+void la_sched_drain(la_sched *s, void (*done)(void *), void *arg);
+
+void la_sched_stats_get(const la_sched *s, la_sched_stats *out);
+
+/* Frees a drained scheduler once its handles are closed (call after the
+ * drain's done callback; the loop must run once more to close timers). */
+void la_sched_free(la_sched *s);
+
+#endif

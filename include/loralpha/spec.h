@@ -1,0 +1,61 @@
+/*
+ * spec.h: sweep specs: validation and expansion into runs.
+ *
+ * A sweep spec (docs/sweeps.md) names a task, a grid over rank, alpha and
+ * lr, seeds, and the training settings every run shares. la_spec_parse
+ * validates all of it (every error names the field path, "grid.rank[2]:
+ * ...") and expands the grid into runs, each with the complete worker config
+ * it will be given (validated with la_config_parse, so a spec that is
+ * accepted never produces a config the worker rejects).
+ */
+#ifndef LORALPHA_SPEC_H
+#define LORALPHA_SPEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loralpha/common.h"
+
+typedef struct la_spec_limits {
+  size_t max_runs; /* most runs one sweep may expand to (default 100000) */
+} la_spec_limits;
+
+/* One run of a sweep. */
+typedef struct la_spec_run {
+  int rank;
+  double alpha, lr;
+  int seed_index;  /* 0 .. seeds-1 */
+  uint64_t seed;   /* the worker's seed */
+  json_t *config;  /* owned: the complete worker config (no threads/run_id) */
+} la_spec_run;
+
+typedef struct la_spec {
+  char name[129];
+  int priority;      /* higher starts first */
+  int max_parallel;  /* 0: no per-sweep limit */
+  int max_attempts;  /* tries per run before it stays failed */
+  uint64_t seed;     /* the sweep seed */
+  json_t *normalized; /* owned: the spec with defaults filled, as stored */
+  size_t n_runs;
+  la_spec_run *runs;  /* (n_runs) in expansion order */
+} la_spec;
+
+/* Defaults: max_runs 100000. */
+void la_spec_limits_default(la_spec_limits *lim);
+
+/* Validates spec (borrowed) and expands it. On success *out is a new spec to
+ * release with la_spec_free. On failure returns LA_EINVAL (or LA_ENOMEM)
+ * with "<field path>: <problem>" in err and *out NULL. */
+int la_spec_parse(const json_t *spec, const la_spec_limits *lim,
+                  la_spec **out, la_err *err);
+
+void la_spec_free(la_spec *spec);
+
+/* The seed of run (rank, seed_index) of a sweep with seed sweep_seed when
+ * seeds are given as a count: splitmix64 over the three, masked to 53 bits
+ * (exact in a JSON double). Shared across alpha and lr, so runs that differ
+ * only in alpha or lr start from the same A and see the same batches. */
+uint64_t la_spec_run_seed(uint64_t sweep_seed, int rank, int seed_index);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * store.h: the daemon's SQLite database (the migrations in schema/, docs/database.md).
+ *
+ * One file, WAL mode, so the sqlite3 CLI and other readers never block the
+ * daemon and see committed data while it writes. Migrations in schema/ are
+ * embedded in the binary and applied at open (PRAGMA user_version counts
+ * them). Every state change of a sweep or run is committed before the
+ * caller acts on it. Metric rows from workers are buffered and written in
+ * batched transactions by la_store_flush (the daemon calls it at least
+ * every 250 ms); finishing a run flushes its rows in the same transaction
+ * that marks it finished, so a finished run always has its whole curve.
+ *
+ * All functions run on the loop thread; none keeps a transaction open
+ * across calls.
+ */
+#ifndef LORALPHA_STORE_H
+#define LORALPHA_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "loralpha/common.h"
+#include "loralpha/spec.h"
+
+typedef struct la_store la_store;
+
+/* How a run ended, from its done record (or the lack of one). */
+typedef struct la_run_result {
+  const char *state;  /* "done", "diverged", "failed", "cancelled", "queued" */
+  int64_t steps_done; /* -1: unknown */
+  double final_train_loss, final_eval_loss, best_eval_loss, wall_s; /* NaN: unknown */
+  int64_t best_step;  /* -1: unknown */
+  const char *error;  /* failed: why (NULL otherwise) */
+  int refund_attempt; /* 1: this attempt does not count (the daemon stopped it) */
+} la_run_result;
+
+/* A run the scheduler may start. */
+typedef struct la_run_ticket {
+  int64_t run_id, sweep_id;
+  int attempts;     /* attempts so far (before this one) */
+  int max_attempts;
+  char *config;     /* owned (free): the worker config JSON */
+} la_run_ticket;
+
+typedef struct la_store_stats {
+  uint64_t rows_written;  /* metric rows committed since open */
+  uint64_t transactions;  /* write transactions committed since open */
+  uint64_t pending_rows;  /* buffered, not yet committed */
+} la_store_stats;
+
+/* Opens (creating if needed) the database at path, sets WAL mode and a busy
+ * timeout, and applies pending migrations. Returns 0 or an LA_E code with
+ * err filled. */
+int la_store_open(const char *path, la_store **out, la_err *err);
+void la_store_close(la_store *st);
+
+/* Schema version after migrations (number of migrations applied). */
+int la_store_schema_version(const la_store *st);
+
+/* Runs found 'running' (a daemon that died) become 'queued' again and their
+ * partial metric rows are deleted, in one transaction. *n gets how many. */
+int la_store_requeue_running(la_store *st, int *n, la_err *err);
+
+/* Stores a sweep and all its runs (queued) in one transaction; *sweep_id is
+ * the new id. */
+int la_store_create_sweep(la_store *st, const la_spec *spec, int64_t *sweep_id,
+                          la_err *err);
+
+/* Up to max tickets of queued runs of active sweeps, in start order
+ * (sweep priority descending, then run id), skipping sweeps that already run
+ * max_parallel runs (running counts come from the database plus
+ * extra_running[sweep] accounting is the caller's: it passes no more than it
+ * can start). Returns the number filled, or a negative LA_E code. */
+int la_store_next_runs(la_store *st, la_run_ticket *out, int max, la_err *err);
+void la_run_ticket_clear(la_run_ticket *t);
+
+/* queued -> running: attempts + 1, started_at, and the run's previous metric
+ * rows deleted; committed before returning. */
+int la_store_start_run(la_store *st, int64_t run_id, la_err *err);
+
+/* Buffers one worker record (start/train/eval/spectra/sharpness; others are
+ * ignored) for run_id. Borrowed rec. Returns 0, or LA_EINVAL when the record
+ * is malformed (the caller keeps it as the run's error). */
+int la_store_add_record(la_store *st, int64_t run_id, const json_t *rec);
+
+/* Commits every buffered row in one transaction. */
+int la_store_flush(la_store *st, la_err *err);
+
+/* Flushes, then sets the run's final state and figures in the same
+ * transaction; when the state is 'queued' (a retry) the run's rows are kept
+ * until it starts again. If no run of the sweep is queued or running any
+ * more, the sweep becomes 'done' (unless cancelled). */
+int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
+                        la_err *err);
+
+/* Marks the sweep cancelled and its queued runs cancelled (one transaction).
+ * Returns 0, LA_EINVAL if there is no such sweep, or 1 if it was already
+ * finished or cancelled. */
+int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err);
+
+/* Counts of runs per state over all sweeps: queued, running, done, failed,
+ * diverged, cancelled (in that order). */
+int la_store_count_states(la_store *st, int64_t counts[6], la_err *err);
+
+void la_store_stats_get(const la_store *st, la_store_stats *out);
+
+/* ---- reads for the API: each returns a new JSON value, or NULL with err
+ * filled (LA_EINVAL in err->msg "not found" when the id does not exist). */
+
+/* The 1024 newest sweeps, newest first, with counts per state and
+ * progress. */
+json_t *la_store_list_sweeps(la_store *st, la_err *err);
+/* One sweep with its spec, counts and progress. NULL + rc LA_EINVAL if none. */
+json_t *la_store_get_sweep(la_store *st, int64_t id, int *rc, la_err *err);
+
+/* Filters for la_store_list_runs; unset fields are NULL / NaN / 0. */
+typedef struct la_run_filter {
+  const char *state; /* NULL: any */
+  int rank;          /* 0: any */
+  double alpha, lr;  /* NaN: any (matched to 1e-12 relative) */
+  int64_t limit;     /* 1..1000 */
+  int64_t after;     /* return runs with id > after (pagination cursor) */
+} la_run_filter;
+
+/* A page of a sweep's runs: {"runs": [...], "next": id or null}. */
+json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
+                           const la_run_filter *f, int *rc, la_err *err);
+/* One run with its config, result, curve, layers, spectra, drift, sharpness. */
+json_t *la_store_get_run(la_store *st, int64_t run_id, int *rc, la_err *err);
+
+#endif
