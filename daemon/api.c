@@ -2,8 +2,8 @@
 #include "loralpha/api.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,8 @@ typedef struct route {
 /* Splits "/v1/sweeps/12/runs" into segments; -1 if too deep or too long. */
 static int split_path(const char *path, route *r) {
   r->n = 0;
-  while (*path == '/') path++;
+  while (*path == '/')
+    path++;
   while (*path) {
     size_t len = strcspn(path, "/");
     if (r->n == 4 || len >= sizeof r->seg[0] || len == 0) return -1;
@@ -63,7 +64,8 @@ static void respond_read(la_http_request *req, json_t *body, int rc,
   la_http_respond_error(req, 500, "database", err->msg);
 }
 
-/* ---- sweeps ------------------------------------------------------------------ */
+/* ---- sweeps
+ * ------------------------------------------------------------------ */
 
 /* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
 static void create_sweep(la_api *api, la_http_request *req) {
@@ -74,14 +76,16 @@ static void create_sweep(la_api *api, la_http_request *req) {
   int64_t id;
   char msg[256];
   if (api->draining)
-    return la_http_respond_error(req, 503, "unavailable", "the daemon is shutting down");
-  if (req->content_type[0] && strncmp(req->content_type, "application/json", 16) != 0)
+    return la_http_respond_error(req, 503, "unavailable",
+                                 "the daemon is shutting down");
+  if (req->content_type[0] &&
+      strncmp(req->content_type, "application/json", 16) != 0)
     return la_http_respond_error(req, 415, "unsupported_media_type",
                                  "the body must be application/json");
   body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
   if (body == NULL) {
-    snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s", je.line,
-             je.column, je.text);
+    snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s",
+             je.line, je.column, je.text);
     return la_http_respond_error(req, 400, "bad_json", msg);
   }
   if (la_spec_parse(body, &api->limits, &spec, &err)) {
@@ -95,9 +99,9 @@ static void create_sweep(la_api *api, la_http_request *req) {
   }
   api->sweeps_created++;
   la_http_respond_json(req, 201,
-                       json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)id, "name",
-                                 spec->name, "runs", (json_int_t)spec->n_runs,
-                                 "state", "active"));
+                       json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)id,
+                                 "name", spec->name, "runs",
+                                 (json_int_t)spec->n_runs, "state", "active"));
   la_spec_free(spec);
   la_sched_kick(api->sched);
 }
@@ -108,18 +112,22 @@ static void cancel_sweep(la_api *api, la_http_request *req, int64_t id) {
   int rc = la_store_cancel_sweep(api->store, id, &err);
   if (rc == LA_EINVAL) return not_found(req, err.msg);
   if (rc == 1)
-    return la_http_respond_error(req, 409, "conflict",
-                                 "the sweep has already finished or been cancelled");
+    return la_http_respond_error(
+        req, 409, "conflict",
+        "the sweep has already finished or been cancelled");
   if (rc) return la_http_respond_error(req, 500, "database", err.msg);
   la_sched_cancel_sweep(api->sched, id);
-  la_http_respond_json(req, 200, json_pack("{s:I, s:s}", "id", (json_int_t)id,
-                                           "state", "cancelled"));
+  la_http_respond_json(
+      req, 200,
+      json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "cancelled"));
 }
 
-/* ---- runs -------------------------------------------------------------------- */
+/* ---- runs
+ * -------------------------------------------------------------------- */
 
 /* A finite number from a query parameter; 1 if set, 0 if absent, -1 bad. */
-static int query_num(const la_http_request *req, const char *name, double *out) {
+static int query_num(const la_http_request *req, const char *name,
+                     double *out) {
   char buf[64], *end;
   int has = la_http_query_get(req, name, buf, sizeof buf);
   if (has <= 0) return has;
@@ -142,11 +150,12 @@ static int query_int(const la_http_request *req, const char *name, int64_t lo,
 /* The filters of GET /v1/sweeps/{id}/runs; 0, or -1 with msg filled. */
 static int parse_filter(const la_http_request *req, la_run_filter *f,
                         char *state, char *msg, size_t size) {
-  static const char *const states[] = {"queued", "running", "done", "failed",
-                                       "diverged", "cancelled", NULL};
+  static const char *const states[] = {
+      "queued", "running", "done", "failed", "diverged", "cancelled", NULL};
   int64_t v;
   int has;
-  f->state = NULL, f->rank = 0, f->alpha = f->lr = NAN, f->limit = 100, f->after = 0;
+  f->state = NULL, f->rank = 0, f->alpha = f->lr = NAN, f->limit = 100,
+  f->after = 0;
   if ((has = la_http_query_get(req, "state", state, 16)) < 0) goto bad_state;
   for (int i = 0; has && states[i]; i++)
     if (strcmp(state, states[i]) == 0) f->state = states[i];
@@ -154,18 +163,22 @@ static int parse_filter(const la_http_request *req, la_run_filter *f,
   if ((has = query_int(req, "rank", 1, 1 << 20, &v)) < 0)
     return snprintf(msg, size, "rank: must be a positive integer"), -1;
   if (has) f->rank = (int)v;
-  if (query_num(req, "alpha", &f->alpha) < 0 || (!isnan(f->alpha) && f->alpha <= 0))
+  if (query_num(req, "alpha", &f->alpha) < 0 ||
+      (!isnan(f->alpha) && f->alpha <= 0))
     return snprintf(msg, size, "alpha: must be a positive number"), -1;
   if (query_num(req, "lr", &f->lr) < 0 || (!isnan(f->lr) && f->lr <= 0))
     return snprintf(msg, size, "lr: must be a positive number"), -1;
   if (query_int(req, "limit", 1, 1000, &f->limit) < 0)
     return snprintf(msg, size, "limit: must be an integer in 1..1000"), -1;
   if (query_int(req, "after", 0, INT64_MAX / 2, &f->after) < 0)
-    return snprintf(msg, size, "after: must be a run id (a non-negative integer)"), -1;
+    return snprintf(msg, size,
+                    "after: must be a run id (a non-negative integer)"),
+           -1;
   return 0;
 bad_state:
-  snprintf(msg, size, "state: must be one of queued, running, done, failed, "
-                      "diverged, cancelled");
+  snprintf(msg, size,
+           "state: must be one of queued, running, done, failed, "
+           "diverged, cancelled");
   return -1;
 }
 
@@ -181,7 +194,8 @@ static void list_runs(la_api *api, la_http_request *req, int64_t sweep) {
   respond_read(req, body, rc, &err);
 }
 
-/* ---- health and metrics --------------------------------------------------------- */
+/* ---- health and metrics
+ * --------------------------------------------------------- */
 
 static void health(la_api *api, la_http_request *req) {
   la_sched_stats ss;
@@ -189,9 +203,9 @@ static void health(la_api *api, la_http_request *req) {
   la_http_respond_json(
       req, 200,
       json_pack("{s:s, s:s, s:f, s:i, s:i, s:i}", "status",
-                api->draining ? "draining" : "ok", "version", VERSION, "uptime_s",
-                la_time_unix() - api->started_at, "workers_busy", ss.busy,
-                "max_workers", api->max_workers, "schema_version",
+                api->draining ? "draining" : "ok", "version", VERSION,
+                "uptime_s", la_time_unix() - api->started_at, "workers_busy",
+                ss.busy, "max_workers", api->max_workers, "schema_version",
                 la_store_schema_version(api->store)));
 }
 
@@ -215,7 +229,7 @@ static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
 
 /* GET /metrics: the Prometheus text format. */
 static void metrics(la_api *api, la_http_request *req) {
-  static const char *const names[6] = {"queued", "running", "done",
+  static const char *const names[6] = {"queued", "running",  "done",
                                        "failed", "diverged", "cancelled"};
   int64_t counts[6];
   la_sched_stats ss;
@@ -224,7 +238,8 @@ static void metrics(la_api *api, la_http_request *req) {
   la_err err;
   size_t len = 0, cap = 4096;
   char *b = malloc(cap);
-  if (b == NULL) return la_http_respond_error(req, 500, "internal", "out of memory");
+  if (b == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
   if (la_store_count_states(api->store, counts, &err)) {
     free(b);
     return la_http_respond_error(req, 500, "database", err.msg);
@@ -232,37 +247,47 @@ static void metrics(la_api *api, la_http_request *req) {
   la_sched_stats_get(api->sched, &ss);
   la_store_stats_get(api->store, &st);
   la_http_server_stats(api->http, &hs);
-  put(&b, &len, &cap, "# HELP loralpha_runs Runs by state.\n# TYPE loralpha_runs gauge\n");
-  for (int i = 0; i < 6; i++)
-    put(&b, &len, &cap, "loralpha_runs{state=\"%s\"} %lld\n", names[i], (long long)counts[i]);
   put(&b, &len, &cap,
-      "# HELP loralpha_workers_busy Workers running now.\n# TYPE loralpha_workers_busy gauge\n"
+      "# HELP loralpha_runs Runs by state.\n# TYPE loralpha_runs gauge\n");
+  for (int i = 0; i < 6; i++)
+    put(&b, &len, &cap, "loralpha_runs{state=\"%s\"} %lld\n", names[i],
+        (long long)counts[i]);
+  put(&b, &len, &cap,
+      "# HELP loralpha_workers_busy Workers running now.\n# TYPE "
+      "loralpha_workers_busy gauge\n"
       "loralpha_workers_busy %d\n"
       "# HELP loralpha_workers_max The most workers allowed at once.\n"
       "# TYPE loralpha_workers_max gauge\nloralpha_workers_max %d\n"
       "# HELP loralpha_workers_started_total Workers spawned.\n"
-      "# TYPE loralpha_workers_started_total counter\nloralpha_workers_started_total %llu\n"
+      "# TYPE loralpha_workers_started_total "
+      "counter\nloralpha_workers_started_total %llu\n"
       "# HELP loralpha_attempts_failed_total Run attempts that failed.\n"
-      "# TYPE loralpha_attempts_failed_total counter\nloralpha_attempts_failed_total %llu\n"
+      "# TYPE loralpha_attempts_failed_total "
+      "counter\nloralpha_attempts_failed_total %llu\n"
       "# HELP loralpha_workers_killed_total Workers stopped by the daemon.\n"
-      "# TYPE loralpha_workers_killed_total counter\nloralpha_workers_killed_total %llu\n",
+      "# TYPE loralpha_workers_killed_total "
+      "counter\nloralpha_workers_killed_total %llu\n",
       ss.busy, api->max_workers, (unsigned long long)ss.started,
       (unsigned long long)ss.failed, (unsigned long long)ss.killed);
   put(&b, &len, &cap,
-      "# HELP loralpha_rows_written_total Metric rows committed to the database.\n"
-      "# TYPE loralpha_rows_written_total counter\nloralpha_rows_written_total %llu\n"
+      "# HELP loralpha_rows_written_total Metric rows committed to the "
+      "database.\n"
+      "# TYPE loralpha_rows_written_total counter\nloralpha_rows_written_total "
+      "%llu\n"
       "# HELP loralpha_rows_pending Metric rows waiting for the next flush.\n"
       "# TYPE loralpha_rows_pending gauge\nloralpha_rows_pending %llu\n"
       "# HELP loralpha_sweeps_created_total Sweeps accepted since start.\n"
-      "# TYPE loralpha_sweeps_created_total counter\nloralpha_sweeps_created_total %llu\n",
+      "# TYPE loralpha_sweeps_created_total "
+      "counter\nloralpha_sweeps_created_total %llu\n",
       (unsigned long long)st.rows_written, (unsigned long long)st.pending_rows,
       (unsigned long long)api->sweeps_created);
   put(&b, &len, &cap,
-      "# HELP loralpha_http_requests_total HTTP requests answered, by status class.\n"
+      "# HELP loralpha_http_requests_total HTTP requests answered, by status "
+      "class.\n"
       "# TYPE loralpha_http_requests_total counter\n");
   for (int c = 1; c <= 5; c++)
-    put(&b, &len, &cap, "loralpha_http_requests_total{class=\"%dxx\"} %llu\n", c,
-        (unsigned long long)hs.by_class[c]);
+    put(&b, &len, &cap, "loralpha_http_requests_total{class=\"%dxx\"} %llu\n",
+        c, (unsigned long long)hs.by_class[c]);
   put(&b, &len, &cap,
       "# HELP loralpha_http_connections Open HTTP connections.\n"
       "# TYPE loralpha_http_connections gauge\nloralpha_http_connections %llu\n"
@@ -273,7 +298,8 @@ static void metrics(la_api *api, la_http_request *req) {
   free(b);
 }
 
-/* ---- dispatch ------------------------------------------------------------------ */
+/* ---- dispatch
+ * ------------------------------------------------------------------ */
 
 /* /v1/sweeps[/{id}[/runs|/cancel]] */
 static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
@@ -283,12 +309,15 @@ static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
   if (r->n == 2) {
     if (req->method == LA_HTTP_POST) return create_sweep(api, req);
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET, POST");
-    return respond_read(req, la_store_list_sweeps(api->store, &err), LA_EIO, &err);
+    return respond_read(req, la_store_list_sweeps(api->store, &err), LA_EIO,
+                        &err);
   }
-  if (id < 0) return not_found(req, "no such sweep (ids are positive integers)");
+  if (id < 0)
+    return not_found(req, "no such sweep (ids are positive integers)");
   if (r->n == 3) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return respond_read(req, la_store_get_sweep(api->store, id, &rc, &err), rc, &err);
+    return respond_read(req, la_store_get_sweep(api->store, id, &rc, &err), rc,
+                        &err);
   }
   if (r->n == 4 && strcmp(r->seg[3], "cancel") == 0) {
     if (req->method != LA_HTTP_POST) return method_not_allowed(req, "POST");
@@ -312,7 +341,8 @@ void la_api_handle(la_http_request *req, void *ctx) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
     return metrics(api, req);
   }
-  if (r.n < 2 || strcmp(r.seg[0], "v1") != 0) return not_found(req, "no such route");
+  if (r.n < 2 || strcmp(r.seg[0], "v1") != 0)
+    return not_found(req, "no such route");
   if (r.n == 2 && strcmp(r.seg[1], "health") == 0) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
     return health(api, req);
@@ -321,8 +351,10 @@ void la_api_handle(la_http_request *req, void *ctx) {
   if (strcmp(r.seg[1], "runs") == 0 && r.n == 3) {
     int64_t id = parse_id(r.seg[2]);
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    if (id < 0) return not_found(req, "no such run (ids are positive integers)");
-    return respond_read(req, la_store_get_run(api->store, id, &rc, &err), rc, &err);
+    if (id < 0)
+      return not_found(req, "no such run (ids are positive integers)");
+    return respond_read(req, la_store_get_run(api->store, id, &rc, &err), rc,
+                        &err);
   }
   not_found(req, "no such route");
 }

@@ -8,17 +8,17 @@
  *
  * See docs/daemon.md.
  */
+#include "loralpha/api.h"
+#include "loralpha/http.h"
+#include "loralpha/sched.h"
+#include "loralpha/store.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "loralpha/api.h"
-#include "loralpha/http.h"
-#include "loralpha/sched.h"
-#include "loralpha/store.h"
 
 #define EXIT_USAGE 2
 
@@ -53,7 +53,8 @@ static void usage(FILE *f) {
         "  --threads-per-worker T    BLAS threads per worker (1)\n"
         "  --worker PATH             loralpha-worker (next to loralpha)\n"
         "  --nice N                  added niceness of workers, 0..19 (10)\n"
-        "  --heartbeat SECONDS       kill a worker silent this long (600; 0 off)\n"
+        "  --heartbeat SECONDS       kill a worker silent this long (600; 0 "
+        "off)\n"
         "  --max-runs N              most runs one sweep may have (100000)\n"
         "  --max-body BYTES          largest request body (1048576)\n"
         "  --port-file FILE          write the port listened on to FILE\n"
@@ -62,13 +63,14 @@ static void usage(FILE *f) {
 }
 
 /* A long in [lo, hi] from argv, or -1 with a message. */
-static int parse_long(const char *flag, const char *s, long lo, long hi, long *out) {
+static int parse_long(const char *flag, const char *s, long lo, long hi,
+                      long *out) {
   char *end;
   errno = 0;
   *out = strtol(s, &end, 10);
   if (end == s || *end || errno || *out < lo || *out > hi) {
-    fprintf(stderr, "loralpha serve: %s: '%s' is not an integer in %ld..%ld\n", flag,
-            s, lo, hi);
+    fprintf(stderr, "loralpha serve: %s: '%s' is not an integer in %ld..%ld\n",
+            flag, s, lo, hi);
     return -1;
   }
   return 0;
@@ -104,7 +106,8 @@ static void default_worker(serve_opts *o) {
   self[n] = 0;
   if ((slash = strrchr(self, '/')) == NULL) return;
   *slash = 0;
-  snprintf(o->worker, sizeof o->worker, "%.*s/loralpha-worker", PATH_MAX - 20, self);
+  snprintf(o->worker, sizeof o->worker, "%.*s/loralpha-worker", PATH_MAX - 20,
+           self);
 }
 
 static void set_defaults(serve_opts *o) {
@@ -123,7 +126,8 @@ static void set_defaults(serve_opts *o) {
 }
 
 /* One option with its value; returns 0, or -1 on a bad value. */
-static int parse_opt(const char *f, const char *v, serve_opts *o, int *workers_given) {
+static int parse_opt(const char *f, const char *v, serve_opts *o,
+                     int *workers_given) {
   long x;
   if (strcmp(f, "--listen") == 0) return parse_listen(v, o);
   if (strcmp(f, "--db") == 0) return o->db = v, 0;
@@ -139,9 +143,13 @@ static int parse_opt(const char *f, const char *v, serve_opts *o, int *workers_g
   if (strcmp(f, "--nice") == 0)
     return parse_long(f, v, 0, 19, &x) ? -1 : (o->nice = (int)x, 0);
   if (strcmp(f, "--heartbeat") == 0)
-    return parse_long(f, v, 0, 86400 * 7, &x) ? -1 : (o->heartbeat_s = (unsigned)x, 0);
-  if (strcmp(f, "--max-runs") == 0) return parse_long(f, v, 1, 10000000, &o->max_runs);
-  if (strcmp(f, "--max-body") == 0) return parse_long(f, v, 1024, 1 << 30, &o->max_body);
+    return parse_long(f, v, 0, 86400 * 7, &x)
+               ? -1
+               : (o->heartbeat_s = (unsigned)x, 0);
+  if (strcmp(f, "--max-runs") == 0)
+    return parse_long(f, v, 1, 10000000, &o->max_runs);
+  if (strcmp(f, "--max-body") == 0)
+    return parse_long(f, v, 1024, 1 << 30, &o->max_body);
   fprintf(stderr, "loralpha serve: %s: unknown option (see --help)\n", f);
   return -1;
 }
@@ -155,23 +163,29 @@ static int parse_serve(int argc, char **argv, serve_opts *o) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
       return usage(stdout), 1;
     if (i + 1 >= argc) {
-      fprintf(stderr, "loralpha serve: %s: needs a value (see --help)\n", argv[i]);
+      fprintf(stderr, "loralpha serve: %s: needs a value (see --help)\n",
+              argv[i]);
       return -1;
     }
     if (parse_opt(argv[i], argv[i + 1], o, &workers_given)) return -1;
     i++;
   }
-  if (!workers_given) o->max_workers = cores / o->threads > 0 ? (int)(cores / o->threads) : 1;
+  if (!workers_given)
+    o->max_workers = cores / o->threads > 0 ? (int)(cores / o->threads) : 1;
   if (cores > 0 && (long)o->max_workers * o->threads > cores)
     fprintf(stderr,
-            "loralpha serve: warning: %d workers x %d threads exceed the %ld cores\n",
+            "loralpha serve: warning: %d workers x %d threads exceed the %ld "
+            "cores\n",
             o->max_workers, o->threads, cores);
   return 0;
 }
 
-/* ---- running -------------------------------------------------------------------- */
+/* ---- running
+ * -------------------------------------------------------------------- */
 
-static void on_http_closed(void *arg) { (void)arg; }
+static void on_http_closed(void *arg) {
+  (void)arg;
+}
 
 /* After the scheduler has drained: close what is left and let the loop end. */
 static void on_drained(void *arg) {
@@ -180,7 +194,8 @@ static void on_drained(void *arg) {
   uv_close((uv_handle_t *)&d->sigint, NULL);
 }
 
-/* SIGTERM / SIGINT: stop accepting, stop workers (their runs queued), exit 0. */
+/* SIGTERM / SIGINT: stop accepting, stop workers (their runs queued), exit 0.
+ */
 static void on_signal(uv_signal_t *h, int signum) {
   daemon_ctx *d = h->data;
   if (d->stopping) return;
@@ -204,8 +219,8 @@ static int write_port_file(const char *path, int port) {
 static int start(daemon_ctx *d, const serve_opts *o) {
   la_err err;
   la_http_limits lim;
-  la_sched_opts so = {o->worker, o->max_workers, o->threads, o->nice,
-                      o->heartbeat_s * 1000u, 250};
+  la_sched_opts so = {o->worker, o->max_workers,         o->threads,
+                      o->nice,   o->heartbeat_s * 1000u, 250};
   int requeued = 0;
   if (la_store_open(o->db, &d->store, &err) ||
       la_store_requeue_running(d->store, &requeued, &err) ||
@@ -218,17 +233,20 @@ static int start(daemon_ctx *d, const serve_opts *o) {
   d->api.limits.max_runs = (size_t)o->max_runs;
   la_http_limits_default(&lim);
   lim.max_body_bytes = (size_t)o->max_body;
-  if (la_http_server_start(d->loop, o->host, o->port, &lim, la_api_handle, &d->api,
-                           &d->http, &err))
+  if (la_http_server_start(d->loop, o->host, o->port, &lim, la_api_handle,
+                           &d->api, &d->http, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   d->api.http = d->http;
-  if (o->port_file && write_port_file(o->port_file, la_http_server_port(d->http)))
-    return fprintf(stderr, "loralpha serve: cannot write %s\n", o->port_file), -1;
+  if (o->port_file &&
+      write_port_file(o->port_file, la_http_server_port(d->http)))
+    return fprintf(stderr, "loralpha serve: cannot write %s\n", o->port_file),
+           -1;
   fprintf(stderr,
           "loralpha serve: listening on http://%s:%d, database %s (schema %d), "
           "%d workers x %d threads, %d runs requeued\n",
           o->host, la_http_server_port(d->http), o->db,
-          la_store_schema_version(d->store), o->max_workers, o->threads, requeued);
+          la_store_schema_version(d->store), o->max_workers, o->threads,
+          requeued);
   return 0;
 }
 
@@ -240,7 +258,8 @@ static int serve(int argc, char **argv) {
   memset(&d, 0, sizeof d);
   d.loop = uv_default_loop();
   if (start(&d, &o)) {
-    if (d.sched) la_sched_drain(d.sched, NULL, NULL), uv_run(d.loop, UV_RUN_DEFAULT);
+    if (d.sched)
+      la_sched_drain(d.sched, NULL, NULL), uv_run(d.loop, UV_RUN_DEFAULT);
     la_sched_free(d.sched);
     la_store_close(d.store);
     return 1;
@@ -260,10 +279,14 @@ static int serve(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 2 && strcmp(argv[1], "serve") == 0) return serve(argc - 2, argv + 2);
-  if (argc >= 2 && strcmp(argv[1], "--version") == 0) return puts("loralpha 0.1.0"), 0;
-  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    fputs("usage: loralpha serve [options]   (loralpha serve --help)\n", stdout);
+  if (argc >= 2 && strcmp(argv[1], "serve") == 0)
+    return serve(argc - 2, argv + 2);
+  if (argc >= 2 && strcmp(argv[1], "--version") == 0)
+    return puts("loralpha 0.1.0"), 0;
+  if (argc >= 2 &&
+      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    fputs("usage: loralpha serve [options]   (loralpha serve --help)\n",
+          stdout);
     return 0;
   }
   fputs("usage: loralpha serve [options]   (loralpha serve --help)\n", stderr);

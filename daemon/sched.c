@@ -9,14 +9,20 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define TAIL_BYTES 4096          /* stderr kept per worker */
-#define MAX_LINE (64u << 20)     /* a longer stdout line is a protocol error */
-#define FLUSH_ROWS 20000         /* flush early past this many pending rows */
+#define TAIL_BYTES 4096      /* stderr kept per worker */
+#define MAX_LINE (64u << 20) /* a longer stdout line is a protocol error */
+#define FLUSH_ROWS 20000     /* flush early past this many pending rows */
 #define ERROR_BYTES 8192
 
 extern char **environ;
 
-typedef enum { STOP_NONE, STOP_HEARTBEAT, STOP_CANCEL, STOP_DRAIN, STOP_PROTOCOL } stop_reason;
+typedef enum {
+  STOP_NONE,
+  STOP_HEARTBEAT,
+  STOP_CANCEL,
+  STOP_DRAIN,
+  STOP_PROTOCOL
+} stop_reason;
 
 /* One running worker process and its pipes. */
 typedef struct worker {
@@ -27,16 +33,16 @@ typedef struct worker {
   uv_process_t proc;
   uv_pipe_t in, out, err;
   uv_write_t wreq;
-  char *config;              /* being written to stdin (owned) */
-  char *line;                /* partial stdout line (owned) */
+  char *config; /* being written to stdin (owned) */
+  char *line;   /* partial stdout line (owned) */
   size_t line_len, line_cap;
-  char tail[TAIL_BYTES];     /* the last bytes of stderr */
+  char tail[TAIL_BYTES]; /* the last bytes of stderr */
   size_t tail_len;
-  char err_msg[512];         /* the worker's error line, or a protocol error */
-  json_t *done;              /* the done record (owned) */
+  char err_msg[512]; /* the worker's error line, or a protocol error */
+  json_t *done;      /* the done record (owned) */
   int exited, term_signal, out_eof, err_eof, finished, open_handles;
   int64_t exit_status;
-  uint64_t last_output;      /* uv_now of the last byte on stdout */
+  uint64_t last_output; /* uv_now of the last byte on stdout */
   stop_reason stop;
 } worker;
 
@@ -45,8 +51,8 @@ struct la_sched {
   la_store *store;
   la_sched_opts opts;
   char *worker_path;
-  char **env;                /* environ with OPENBLAS_NUM_THREADS set (owned) */
-  worker *workers;           /* running, newest first */
+  char **env;      /* environ with OPENBLAS_NUM_THREADS set (owned) */
+  worker *workers; /* running, newest first */
   uv_timer_t flush_timer, beat_timer;
   int timers_open, draining;
   void (*drain_done)(void *);
@@ -56,13 +62,15 @@ struct la_sched {
 
 static void sched_maybe_drained(la_sched *s);
 
-/* ---- setup ---------------------------------------------------------------- */
+/* ---- setup ----------------------------------------------------------------
+ */
 
 /* environ, with OPENBLAS_NUM_THREADS replaced by the configured threads. */
 static char **make_env(int threads) {
   size_t n = 0, k = 0;
   char **env;
-  while (environ[n] != NULL) n++;
+  while (environ[n] != NULL)
+    n++;
   if ((env = calloc(n + 2, sizeof *env)) == NULL) return NULL;
   for (size_t i = 0; i < n; i++)
     if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0)
@@ -71,7 +79,8 @@ static char **make_env(int threads) {
   if (env[k] != NULL) snprintf(env[k], 48, "OPENBLAS_NUM_THREADS=%d", threads);
   for (size_t i = 0; i <= k; i++)
     if (env[i] == NULL) {
-      for (size_t j = 0; j <= k; j++) free(env[j]);
+      for (size_t j = 0; j <= k; j++)
+        free(env[j]);
       free(env);
       return NULL;
     }
@@ -79,7 +88,8 @@ static char **make_env(int threads) {
 }
 
 static void free_env(char **env) {
-  for (size_t i = 0; env && env[i]; i++) free(env[i]);
+  for (size_t i = 0; env && env[i]; i++)
+    free(env[i]);
   free(env);
 }
 
@@ -87,7 +97,8 @@ static void on_flush_timer(uv_timer_t *t) {
   la_sched *s = t->data;
   la_err err;
   if (la_store_flush(s->store, &err))
-    fprintf(stderr, "loralpha serve: %s (rows kept for the next flush)\n", err.msg);
+    fprintf(stderr, "loralpha serve: %s (rows kept for the next flush)\n",
+            err.msg);
 }
 
 static void on_beat_timer(uv_timer_t *t) {
@@ -120,18 +131,23 @@ int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
   uv_timer_init(loop, &s->beat_timer);
   s->flush_timer.data = s->beat_timer.data = s;
   s->timers_open = 2;
-  uv_timer_start(&s->flush_timer, on_flush_timer, opts->flush_ms, opts->flush_ms);
+  uv_timer_start(&s->flush_timer, on_flush_timer, opts->flush_ms,
+                 opts->flush_ms);
   if (opts->heartbeat_ms > 0) {
-    unsigned every = opts->heartbeat_ms / 4 < 1000 ? opts->heartbeat_ms / 4 + 1 : 1000;
+    unsigned every =
+        opts->heartbeat_ms / 4 < 1000 ? opts->heartbeat_ms / 4 + 1 : 1000;
     uv_timer_start(&s->beat_timer, on_beat_timer, every, every);
   }
   *out = s;
   return 0;
 }
 
-void la_sched_stats_get(const la_sched *s, la_sched_stats *out) { *out = s->stats; }
+void la_sched_stats_get(const la_sched *s, la_sched_stats *out) {
+  *out = s->stats;
+}
 
-/* ---- a worker's end --------------------------------------------------------- */
+/* ---- a worker's end ---------------------------------------------------------
+ */
 
 static void worker_free(worker *w) {
   free(w->config);
@@ -197,9 +213,10 @@ static int result_from_done(const worker *w, la_run_result *res) {
     return -1;
   res->state = strcmp(status, "done") == 0 ? "done" : "diverged";
   res->steps_done = json_integer_value(json_object_get(w->done, "steps"));
-  res->best_step = json_is_integer(json_object_get(w->done, "best_step"))
-                       ? json_integer_value(json_object_get(w->done, "best_step"))
-                       : -1;
+  res->best_step =
+      json_is_integer(json_object_get(w->done, "best_step"))
+          ? json_integer_value(json_object_get(w->done, "best_step"))
+          : -1;
   res->final_train_loss = done_num(w, "final_train_loss");
   res->final_eval_loss = done_num(w, "final_eval_loss");
   res->best_eval_loss = done_num(w, "best_eval_loss");
@@ -242,7 +259,8 @@ static void worker_maybe_finish(worker *w) {
   text = calloc(1, ERROR_BYTES);
   decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
   if (la_store_finish_run(s->store, w->run_id, &res, &err))
-    fprintf(stderr, "loralpha serve: run %lld: %s (it stays running until restart)\n",
+    fprintf(stderr,
+            "loralpha serve: run %lld: %s (it stays running until restart)\n",
             (long long)w->run_id, err.msg);
   free(text);
   unlink_worker(s, w);
@@ -263,7 +281,8 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
   worker_maybe_finish(w);
 }
 
-/* ---- a worker's output ------------------------------------------------------ */
+/* ---- a worker's output ------------------------------------------------------
+ */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   (void)h;
@@ -343,7 +362,8 @@ static void on_stdout(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   }
   free(buf->base);
   if (nread < 0) {
-    if (w->line_len > 0) handle_line(w, w->line, w->line_len); /* unterminated */
+    if (w->line_len > 0)
+      handle_line(w, w->line, w->line_len); /* unterminated */
     w->line_len = 0;
     w->out_eof = 1;
     uv_close((uv_handle_t *)st, on_handle_closed);
@@ -388,7 +408,8 @@ static void on_config_written(uv_write_t *req, int status) {
   uv_close((uv_handle_t *)&w->in, on_handle_closed);
 }
 
-/* ---- starting workers --------------------------------------------------------- */
+/* ---- starting workers
+ * --------------------------------------------------------- */
 
 /* The ticket's config with the daemon's threads and the run id, as one line.
  * New string or NULL. */
@@ -396,7 +417,8 @@ static char *worker_config(const la_sched *s, const la_run_ticket *t) {
   json_t *cfg = json_loads(t->config, 0, NULL);
   char *text = NULL;
   if (json_is_object(cfg)) {
-    json_object_set_new(cfg, "threads", json_integer(s->opts.threads_per_worker));
+    json_object_set_new(cfg, "threads",
+                        json_integer(s->opts.threads_per_worker));
     json_object_set_new(cfg, "run_id", json_integer(t->run_id));
     text = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
   }
@@ -453,16 +475,22 @@ static void wire_up(worker *w) {
 
 /* Records a run whose worker could not even start as a failed attempt. */
 static void spawn_failed(la_sched *s, worker *w, const char *why) {
-  la_run_result res = {.state = w->attempt < w->max_attempts ? "queued" : "failed",
-                       .steps_done = -1, .best_step = -1, .final_train_loss = NAN,
-                       .final_eval_loss = NAN, .best_eval_loss = NAN, .wall_s = NAN};
+  la_run_result res = {.state =
+                           w->attempt < w->max_attempts ? "queued" : "failed",
+                       .steps_done = -1,
+                       .best_step = -1,
+                       .final_train_loss = NAN,
+                       .final_eval_loss = NAN,
+                       .best_eval_loss = NAN,
+                       .wall_s = NAN};
   char text[1024];
   la_err err;
   snprintf(text, sizeof text, "cannot start %s: %s", s->worker_path, why);
   res.error = text;
   s->stats.failed++;
   if (la_store_finish_run(s->store, w->run_id, &res, &err))
-    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id, err.msg);
+    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
+            err.msg);
 }
 
 /* Starts one ticket: committed as running first, then spawned. */
@@ -519,7 +547,8 @@ void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
   }
 }
 
-/* ---- stopping ------------------------------------------------------------------ */
+/* ---- stopping
+ * ------------------------------------------------------------------ */
 
 static void on_timer_closed(uv_handle_t *h) {
   la_sched *s = h->data;

@@ -24,8 +24,9 @@ static const char *const k_sql[N_STMT] = {
     [ST_INS_CURVE] = "INSERT OR REPLACE INTO curve (run_id, kind, step, loss, "
                      "lr, grad_norm_a, grad_norm_b, update_norm) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    [ST_INS_LAYER] = "INSERT OR REPLACE INTO layers (run_id, layer, d_in, "
-                     "d_out, sigma_max_w0, target_norm) VALUES (?, ?, ?, ?, ?, ?)",
+    [ST_INS_LAYER] =
+        "INSERT OR REPLACE INTO layers (run_id, layer, d_in, "
+        "d_out, sigma_max_w0, target_norm) VALUES (?, ?, ?, ?, ?, ?)",
     [ST_INS_SPECTRA] = "INSERT OR REPLACE INTO spectra (run_id, step, layer, "
                        "sigma_max, fro, stable_rank, sv) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -105,7 +106,9 @@ static const char *const k_sql[N_STMT] = {
                      "rows FROM sharpness WHERE run_id = ? ORDER BY step",
 };
 
-double la_store_now(void) { return la_time_unix(); }
+double la_store_now(void) {
+  return la_time_unix();
+}
 
 int la_store_fail(la_store *st, la_err *err, const char *what) {
   return la_errf(err, LA_EIO, "database: %s: %s", what, sqlite3_errmsg(st->db));
@@ -224,7 +227,9 @@ void la_store_close(la_store *st) {
   free(st);
 }
 
-int la_store_schema_version(const la_store *st) { return st->version; }
+int la_store_schema_version(const la_store *st) {
+  return st->version;
+}
 
 void la_store_stats_get(const la_store *st, la_store_stats *out) {
   *out = st->stats;
@@ -286,7 +291,8 @@ static int insert_run(la_store *st, int64_t sweep_id, size_t idx,
 /* Inserts the sweep row; *id gets its id. */
 static int insert_sweep(la_store *st, const la_spec *spec, double now,
                         int64_t *id) {
-  char *text = json_dumps(spec->normalized, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  char *text =
+      json_dumps(spec->normalized, JSON_COMPACT | JSON_REAL_PRECISION(17));
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_SWEEP);
   if (text == NULL) return LA_ENOMEM;
   sqlite3_bind_text(q, 1, spec->name, -1, SQLITE_TRANSIENT);

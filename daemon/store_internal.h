@@ -5,9 +5,9 @@
 #ifndef LORALPHA_STORE_INTERNAL_H
 #define LORALPHA_STORE_INTERNAL_H
 
-#include <sqlite3.h>
-
 #include "loralpha/store.h"
+
+#include <sqlite3.h>
 
 enum {
   ST_BEGIN,

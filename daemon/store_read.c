@@ -1,8 +1,8 @@
 /* store_read.c: the store's reads for the API, as JSON (see store.h). */
+#include "store_internal.h"
+
 #include <math.h>
 #include <string.h>
-
-#include "store_internal.h"
 
 /* Column i of the current row as JSON; the text columns config, spec and sv
  * hold JSON and are parsed. New reference. */
@@ -33,8 +33,8 @@ static json_t *row_object(sqlite3_stmt *q, int from) {
 
 /* Counts per state of one sweep, plus total and progress in [0, 1]. */
 static void add_counts(la_store *st, json_t *sweep, int64_t id) {
-  static const char *const names[] = {"queued",   "running",  "done",
-                                      "failed",   "diverged", "cancelled"};
+  static const char *const names[] = {"queued", "running",  "done",
+                                      "failed", "diverged", "cancelled"};
   sqlite3_stmt *q = la_store_stmt(st, RD_SWEEP_COUNTS);
   json_t *c = json_object();
   int64_t total = 0, finished = 0;
@@ -123,8 +123,8 @@ json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
 /* The curve, column by column: {"train": {"step": [...], "loss": [...],
  * ...}, "eval": {"step": [...], "loss": [...]}}. */
 static json_t *read_curve(la_store *st, int64_t id) {
-  static const char *const cols[] = {"step", "loss", "lr", "grad_norm_a",
-                                     "grad_norm_b", "update_norm"};
+  static const char *const cols[] = {
+      "step", "loss", "lr", "grad_norm_a", "grad_norm_b", "update_norm"};
   sqlite3_stmt *q = la_store_stmt(st, RD_RUN_CURVE);
   json_t *curve = json_object(), *part[2];
   for (int k = 0; k < 2; k++) {

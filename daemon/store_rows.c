@@ -1,10 +1,10 @@
 /* store_rows.c: worker records into metric rows, flushes, and the end of
  * runs and sweeps (see store.h). */
+#include "store_internal.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "store_internal.h"
 
 /* Binds a JSON number (or NULL for null / missing / non-finite). */
 static void bind_num(sqlite3_stmt *q, int i, const json_t *rec, const char *k) {
@@ -61,12 +61,13 @@ static int write_layers(la_store *st, int64_t run, const json_t *rec) {
 }
 
 static int write_spectra(la_store *st, int64_t run, const json_t *rec) {
-  static const char *const dk[] = {"signal",   "drift",      "drift_ratio",
-                                   "cos_target", "rel_err",  "tf_signal",
-                                   "tf_drift", "mech_ratio", "a_drift"};
+  static const char *const dk[] = {"signal",     "drift",      "drift_ratio",
+                                   "cos_target", "rel_err",    "tf_signal",
+                                   "tf_drift",   "mech_ratio", "a_drift"};
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_SPECTRA);
-  char *sv = json_dumps(json_object_get(rec, "sv"),
-                        JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+  char *sv =
+      json_dumps(json_object_get(rec, "sv"),
+                 JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
   sqlite3_bind_int64(q, 1, run);
   bind_int(q, 2, rec, "step");
   bind_int(q, 3, rec, "layer");

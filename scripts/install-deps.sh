@@ -3,7 +3,8 @@
 # also what its test suite needs. Skips apt-get when all are present.
 set -euo pipefail
 
-BUILD_PKGS=(build-essential cmake pkg-config git libopenblas-dev libjansson-dev)
+BUILD_PKGS=(build-essential cmake pkg-config git libopenblas-dev libjansson-dev
+  libuv1-dev libhttp-parser-dev libsqlite3-dev sqlite3 curl)
 TEST_PKGS=(python3 python3-numpy python3-torch clang-format)
 
 pkgs=("${BUILD_PKGS[@]}")

@@ -1,8 +1,38 @@
 #!/usr/bin/env bash
-# The main job on a fresh Debian 12 machine: install, build, and train the
-# example run, printing its curve summary.
+# The main job on a fresh Debian 12 machine: install, build, start the
+# daemon on its default database (./loralpha.db), run the example sweep
+# examples/sweep-quick.json, print the best alpha per rank, stop the daemon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 bash scripts/build.sh build
-./build/loralpha-worker --config examples/teacher-run.json --summary
+
+url="http://127.0.0.1:7787"
+./build/loralpha serve --db loralpha.db &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  curl -sf "$url/v1/health" >/dev/null && break
+  kill -0 $pid 2>/dev/null || { echo "quickstart: the daemon did not start" >&2; exit 1; }
+  sleep 0.1
+done
+
+answer=$(curl -sf -X POST -H 'Content-Type: application/json' \
+  --data-binary @examples/sweep-quick.json "$url/v1/sweeps")
+id=$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$answer")
+echo "quickstart: sweep $id submitted: $answer"
+
+while :; do
+  sweep=$(curl -sf "$url/v1/sweeps/$id")
+  progress=$(sed -n 's/.*"progress":\([0-9.e-]*\).*/\1/p' <<<"$sweep")
+  echo "quickstart: progress $progress"
+  grep -q '"state":"active"' <<<"$sweep" || break
+  sleep 2
+done
+
+echo "quickstart: best alpha per rank (mean final eval loss over seeds):"
+sqlite3 -box loralpha.db "SELECT rank, lr, best_alpha, printf('%.3g', mean_loss) AS loss, seeds
+  FROM best_alpha WHERE sweep_id = $id ORDER BY rank"
+kill -TERM $pid
+wait $pid
+trap - EXIT

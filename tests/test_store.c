@@ -5,19 +5,19 @@
  * retries, requeueing after a crash, cancelling, the API's reads and the
  * best_alpha view.
  */
+#include "check.h"
+#include "loralpha/store.h"
+
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "loralpha/store.h"
-
 static char g_dir[64], g_db[128];
 
 /* A hand-built spec of n runs: ranks 1..n, alpha = 2 * rank, lr 0.01. */
-static la_spec *make_spec(const char *name, int n, int priority, int max_parallel,
-                          int max_attempts) {
+static la_spec *make_spec(const char *name, int n, int priority,
+                          int max_parallel, int max_attempts) {
   la_spec *s = calloc(1, sizeof *s);
   snprintf(s->name, sizeof s->name, "%s", name);
   s->priority = priority, s->max_parallel = max_parallel;
@@ -29,14 +29,15 @@ static la_spec *make_spec(const char *name, int n, int priority, int max_paralle
     la_spec_run *r = &s->runs[i];
     r->rank = i + 1, r->alpha = 2.0 * (i + 1), r->lr = 0.01, r->seed_index = 0;
     r->seed = 100 + (uint64_t)i;
-    r->config = json_pack("{s:s, s:i, s:f}", "task", "teacher", "rank", i + 1, "alpha",
-                          r->alpha);
+    r->config = json_pack("{s:s, s:i, s:f}", "task", "teacher", "rank", i + 1,
+                          "alpha", r->alpha);
   }
   return s;
 }
 
 static void free_spec(la_spec *s) {
-  for (size_t i = 0; i < s->n_runs; i++) json_decref(s->runs[i].config);
+  for (size_t i = 0; i < s->n_runs; i++)
+    json_decref(s->runs[i].config);
   free(s->runs);
   json_decref(s->normalized);
   free(s);
@@ -48,7 +49,8 @@ static long long query_int(const char *sql) {
   sqlite3_stmt *q;
   long long v = -1;
   sqlite3_open_v2(g_db, &db, SQLITE_OPEN_READONLY, NULL);
-  if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+  if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
     v = sqlite3_column_int64(q, 0);
   else
     fprintf(stderr, "query failed: %s: %s\n", sql, sqlite3_errmsg(db));
@@ -62,7 +64,8 @@ static double query_real(const char *sql) {
   sqlite3_stmt *q;
   double v = NAN;
   sqlite3_open_v2(g_db, &db, SQLITE_OPEN_READONLY, NULL);
-  if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+  if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW)
     v = sqlite3_column_double(q, 0);
   sqlite3_finalize(q);
   sqlite3_close(db);
@@ -89,7 +92,8 @@ static void check_migrations(void) {
   int v = la_store_schema_version(st);
   CHECK(v >= 2);
   la_store_close(st);
-  CHECK_EQ_INT(la_store_open(g_db, &st, &err), 0); /* reopening applies nothing */
+  CHECK_EQ_INT(la_store_open(g_db, &st, &err),
+               0); /* reopening applies nothing */
   CHECK_EQ_INT(la_store_schema_version(st), v);
   la_store_close(st);
   CHECK_EQ_INT(query_int("PRAGMA user_version"), v);
@@ -98,7 +102,8 @@ static void check_migrations(void) {
   sqlite3_stmt *q;
   sqlite3_open(g_db, &db);
   sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL);
-  if (sqlite3_step(q) == SQLITE_ROW) snprintf(mode, sizeof mode, "%s", sqlite3_column_text(q, 0));
+  if (sqlite3_step(q) == SQLITE_ROW)
+    snprintf(mode, sizeof mode, "%s", sqlite3_column_text(q, 0));
   sqlite3_finalize(q);
   sqlite3_close(db);
   CHECK(strcmp(mode, "wal") == 0);
@@ -120,7 +125,8 @@ static void check_scheduling_order(la_store *st, int64_t *low, int64_t *high) {
   CHECK_EQ_INT(t[2].sweep_id, *low);
   CHECK(t[2].config != NULL && strstr(t[2].config, "\"teacher\"") != NULL);
   CHECK_EQ_INT(t[0].max_attempts, 2);
-  for (int i = 0; i < n; i++) la_run_ticket_clear(&t[i]);
+  for (int i = 0; i < n; i++)
+    la_run_ticket_clear(&t[i]);
   n = la_store_next_runs(st, t, 1, &err);
   CHECK_EQ_INT(n, 1);
   CHECK_EQ_INT(la_store_start_run(st, t[0].run_id, &err), 0);
@@ -143,32 +149,46 @@ static void check_rows_and_finish(la_store *st, int64_t sweep) {
   }
   CHECK(run > 0);
   CHECK_EQ_INT(la_store_start_run(st, run, &err), 0);
-  add(st, run, "{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
-               "\"sigma_max_w0\":1.5,\"target_norm\":2}]}");
+  add(st, run,
+      "{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
+      "\"sigma_max_w0\":1.5,\"target_norm\":2}]}");
   add(st, run, "{\"type\":\"eval\",\"step\":0,\"loss\":1.0}");
   for (int k = 1; k <= 5; k++) {
     char rec[160];
-    snprintf(rec, sizeof rec, "{\"type\":\"train\",\"step\":%d,\"loss\":%g,\"lr\":0.01}", k,
+    snprintf(rec, sizeof rec,
+             "{\"type\":\"train\",\"step\":%d,\"loss\":%g,\"lr\":0.01}", k,
              1.0 / k);
     add(st, run, rec);
   }
-  add(st, run, "{\"type\":\"spectra\",\"step\":5,\"layer\":0,\"sigma_max\":0.5,\"fro\":0.7,"
-               "\"stable_rank\":1.9,\"sv\":[0.5,0.49],\"drift_ratio\":null,\"mech_ratio\":0.3}");
-  add(st, run, "{\"type\":\"sharpness\",\"step\":5,\"lora\":3.0,\"full\":1.5,\"ratio\":2.0}");
+  add(st, run,
+      "{\"type\":\"spectra\",\"step\":5,\"layer\":0,\"sigma_max\":0.5,\"fro\":"
+      "0.7,"
+      "\"stable_rank\":1.9,\"sv\":[0.5,0.49],\"drift_ratio\":null,\"mech_"
+      "ratio\":0.3}");
+  add(st, run,
+      "{\"type\":\"sharpness\",\"step\":5,\"lora\":3.0,\"full\":1.5,\"ratio\":"
+      "2.0}");
   add(st, run, "{\"type\":\"done\",\"status\":\"done\"}"); /* not a row */
-  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM curve WHERE run_id = %lld", (long long)run);
+  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM curve WHERE run_id = %lld",
+           (long long)run);
   CHECK_EQ_INT(query_int(sql), 0); /* not flushed yet */
   CHECK_EQ_INT(la_store_flush(st, &err), 0);
   CHECK_EQ_INT(query_int(sql), 6);
   la_run_result r = result("done", 0.25);
   add(st, run, "{\"type\":\"eval\",\"step\":5,\"loss\":0.25}");
-  CHECK_EQ_INT(la_store_finish_run(st, run, &r, &err), 0); /* flushes the last row */
+  CHECK_EQ_INT(la_store_finish_run(st, run, &r, &err),
+               0); /* flushes the last row */
   CHECK_EQ_INT(query_int(sql), 7);
-  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM spectra s JOIN drift d USING (run_id, step, layer) "
-                            "WHERE run_id = %lld AND d.drift_ratio IS NULL", (long long)run);
+  snprintf(
+      sql, sizeof sql,
+      "SELECT COUNT(*) FROM spectra s JOIN drift d USING (run_id, step, layer) "
+      "WHERE run_id = %lld AND d.drift_ratio IS NULL",
+      (long long)run);
   CHECK_EQ_INT(query_int(sql), 1);
-  snprintf(sql, sizeof sql, "SELECT final_eval_loss FROM runs WHERE id = %lld AND state = 'done'",
-           (long long)run);
+  snprintf(
+      sql, sizeof sql,
+      "SELECT final_eval_loss FROM runs WHERE id = %lld AND state = 'done'",
+      (long long)run);
   CHECK_CLOSE(query_real(sql), 0.25, 1e-12);
   json_t *rec = json_loads("{\"type\":\"train\",\"loss\":1}", 0, NULL);
   CHECK_EQ_INT(la_store_add_record(st, run, rec), LA_EINVAL); /* no step */
@@ -176,7 +196,10 @@ static void check_rows_and_finish(la_store *st, int64_t sweep) {
   int rc = -1;
   json_t *got = la_store_get_run(st, run, &rc, &err);
   CHECK(got != NULL && rc == 0);
-  CHECK_EQ_INT(json_array_size(json_object_get(json_object_get(json_object_get(got, "curve"), "train"), "loss")), 5);
+  CHECK_EQ_INT(
+      json_array_size(json_object_get(
+          json_object_get(json_object_get(got, "curve"), "train"), "loss")),
+      5);
   CHECK_EQ_INT(json_array_size(json_object_get(got, "spectra")), 1);
   CHECK_EQ_INT(json_array_size(json_object_get(got, "layers")), 1);
   CHECK(json_is_object(json_object_get(got, "config")));
@@ -200,21 +223,26 @@ static void check_retry_and_requeue(la_store *st, int64_t sweep) {
   la_run_result r = result("queued", NAN);
   r.error = "worker exited with status 1";
   CHECK_EQ_INT(la_store_finish_run(st, run, &r, &err), 0);
-  snprintf(sql, sizeof sql, "SELECT attempts FROM runs WHERE id = %lld AND state = 'queued' "
-                            "AND error LIKE 'worker exited%%'", (long long)run);
+  snprintf(sql, sizeof sql,
+           "SELECT attempts FROM runs WHERE id = %lld AND state = 'queued' "
+           "AND error LIKE 'worker exited%%'",
+           (long long)run);
   CHECK_EQ_INT(query_int(sql), 1);
   CHECK_EQ_INT(la_store_start_run(st, run, &err), 0);
   r.refund_attempt = 1, r.error = NULL;
   CHECK_EQ_INT(la_store_finish_run(st, run, &r, &err), 0);
-  snprintf(sql, sizeof sql, "SELECT attempts FROM runs WHERE id = %lld", (long long)run);
+  snprintf(sql, sizeof sql, "SELECT attempts FROM runs WHERE id = %lld",
+           (long long)run);
   CHECK_EQ_INT(query_int(sql), 1);
   CHECK_EQ_INT(la_store_start_run(st, run, &err), 0);
   add(st, run, "{\"type\":\"eval\",\"step\":0,\"loss\":1.0}");
   CHECK_EQ_INT(la_store_flush(st, &err), 0);
   CHECK_EQ_INT(la_store_requeue_running(st, &requeued, &err), 0);
   CHECK(requeued >= 1);
-  CHECK_EQ_INT(query_int("SELECT COUNT(*) FROM runs WHERE state = 'running'"), 0);
-  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM curve WHERE run_id = %lld", (long long)run);
+  CHECK_EQ_INT(query_int("SELECT COUNT(*) FROM runs WHERE state = 'running'"),
+               0);
+  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM curve WHERE run_id = %lld",
+           (long long)run);
   CHECK_EQ_INT(query_int(sql), 0);
 }
 
@@ -224,37 +252,50 @@ static void check_cancel_and_views(la_store *st, int64_t low, int64_t high) {
   CHECK_EQ_INT(la_store_cancel_sweep(st, low, &err), 0);
   CHECK_EQ_INT(la_store_cancel_sweep(st, low, &err), 1);
   CHECK_EQ_INT(la_store_cancel_sweep(st, 424242, &err), LA_EINVAL);
-  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM runs WHERE sweep_id = %lld AND state = 'queued'",
-           (long long)low);
+  snprintf(
+      sql, sizeof sql,
+      "SELECT COUNT(*) FROM runs WHERE sweep_id = %lld AND state = 'queued'",
+      (long long)low);
   CHECK_EQ_INT(query_int(sql), 0);
   int64_t counts[6];
   CHECK_EQ_INT(la_store_count_states(st, counts, &err), 0);
-  CHECK_EQ_INT(counts[0] + counts[1] + counts[2] + counts[3] + counts[4] + counts[5], 7);
+  CHECK_EQ_INT(
+      counts[0] + counts[1] + counts[2] + counts[3] + counts[4] + counts[5], 7);
   /* best_alpha: rank 1, two alphas with two seeds each; one diverged point */
   la_spec *s = make_spec("alphas", 6, 0, 0, 1);
-  double alphas[6] = {1, 1, 4, 4, 16, 16}, losses[6] = {0.5, 0.7, 0.2, 0.4, 0.1, 0.0};
-  for (int i = 0; i < 6; i++) s->runs[i].rank = 1, s->runs[i].alpha = alphas[i], s->runs[i].seed_index = i % 2;
+  double alphas[6] = {1, 1, 4, 4, 16, 16},
+         losses[6] = {0.5, 0.7, 0.2, 0.4, 0.1, 0.0};
+  for (int i = 0; i < 6; i++)
+    s->runs[i].rank = 1, s->runs[i].alpha = alphas[i],
+    s->runs[i].seed_index = i % 2;
   int64_t id;
   CHECK_EQ_INT(la_store_create_sweep(st, s, &id, &err), 0);
   la_run_ticket t[16];
   int n = la_store_next_runs(st, t, 16, &err);
   int64_t first = -1;
   for (int i = 0; i < n; i++)
-    if (t[i].sweep_id == id && (first < 0 || t[i].run_id < first)) first = t[i].run_id;
+    if (t[i].sweep_id == id && (first < 0 || t[i].run_id < first))
+      first = t[i].run_id;
   for (int i = 0; i < n; i++) {
     if (t[i].sweep_id == id) {
       int k = (int)(t[i].run_id - first);
       la_store_start_run(st, t[i].run_id, &err);
-      la_run_result r = result(alphas[k % 6] == 16 && k % 2 ? "diverged" : "done", losses[k % 6]);
+      la_run_result r = result(
+          alphas[k % 6] == 16 && k % 2 ? "diverged" : "done", losses[k % 6]);
       la_store_finish_run(st, t[i].run_id, &r, &err);
     }
     la_run_ticket_clear(&t[i]);
   }
-  snprintf(sql, sizeof sql, "SELECT best_alpha FROM best_alpha WHERE sweep_id = %lld", (long long)id);
+  snprintf(sql, sizeof sql,
+           "SELECT best_alpha FROM best_alpha WHERE sweep_id = %lld",
+           (long long)id);
   CHECK_CLOSE(query_real(sql), 4.0, 1e-12); /* 16 has a diverged seed */
-  snprintf(sql, sizeof sql, "SELECT mean_loss FROM best_alpha WHERE sweep_id = %lld", (long long)id);
+  snprintf(sql, sizeof sql,
+           "SELECT mean_loss FROM best_alpha WHERE sweep_id = %lld",
+           (long long)id);
   CHECK_CLOSE(query_real(sql), 0.3, 1e-12);
-  snprintf(sql, sizeof sql, "SELECT state = 'done' FROM sweeps WHERE id = %lld", (long long)id);
+  snprintf(sql, sizeof sql, "SELECT state = 'done' FROM sweeps WHERE id = %lld",
+           (long long)id);
   CHECK_EQ_INT(query_int(sql), 1);
   int rc;
   json_t *sw = la_store_get_sweep(st, high, &rc, &err);

@@ -14,6 +14,7 @@ int la_optim_init(la_optim *o, const la_config *cfg, size_t n) {
   o->weight_decay = cfg->weight_decay;
   o->momentum = cfg->momentum;
   o->nesterov = cfg->nesterov;
+  o->measure = 1;
   o->m = calloc(n ? n : 1, sizeof(float));
   o->v = o->kind == LA_OPT_ADAMW ? calloc(n ? n : 1, sizeof(float)) : NULL;
   if (o->m == NULL || (o->kind == LA_OPT_ADAMW && o->v == NULL)) {
@@ -31,24 +32,34 @@ void la_optim_free(la_optim *o) {
 
 /* AdamW on one segment, in torch's order of operations:
  *   p *= 1 - lr wd;  m = m + (1-b1)(g - m);  v = b2 v + (1-b2) g^2;
- *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps). */
-static double adamw_segment(la_optim *o, float *p, const float *g, float *m,
-                            float *v, size_t n, double lr) {
+ *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps).
+ * Without `measure` the loop has no reduction and vectorises; both loops do
+ * the same float operations, so the parameters do not depend on it. */
+static double adamw_segment(la_optim *o, float *restrict p,
+                            const float *restrict g, float *restrict m,
+                            float *restrict v, size_t n, double lr) {
   double bc1 = 1.0 - pow(o->beta1, (double)o->t);
   double bc2s = sqrt(1.0 - pow(o->beta2, (double)o->t));
-  float decay = (float)(1.0 - lr * o->weight_decay);
-  float step = (float)(lr / bc1), b1c = (float)(1.0 - o->beta1);
-  float b2 = (float)o->beta2, b2c = (float)(1.0 - o->beta2);
-  float bc2s_f = (float)bc2s, eps = (float)o->eps;
+  const float decay = (float)(1.0 - lr * o->weight_decay);
+  const float step = (float)(lr / bc1), b1c = (float)(1.0 - o->beta1);
+  const float b2 = (float)o->beta2, b2c = (float)(1.0 - o->beta2);
+  const float bc2s_f = (float)bc2s, eps = (float)o->eps;
   double un = 0;
+  if (!o->measure) {
+    for (size_t i = 0; i < n; i++) {
+      float gi = g[i], mi = m[i] + b1c * (gi - m[i]);
+      float vi = b2 * v[i] + b2c * gi * gi;
+      m[i] = mi, v[i] = vi;
+      p[i] = p[i] * decay - step * mi / (sqrtf(vi) / bc2s_f + eps);
+    }
+    return NAN;
+  }
   for (size_t i = 0; i < n; i++) {
-    float old = p[i], gi = g[i];
-    float pi = old * decay;
-    m[i] += b1c * (gi - m[i]);
-    v[i] = b2 * v[i] + b2c * gi * gi;
-    pi -= step * m[i] / (sqrtf(v[i]) / bc2s_f + eps);
-    un += (double)(pi - old) * (double)(pi - old);
-    p[i] = pi;
+    float gi = g[i], old = p[i], mi = m[i] + b1c * (gi - m[i]);
+    float vi = b2 * v[i] + b2c * gi * gi;
+    m[i] = mi, v[i] = vi;
+    p[i] = old * decay - step * mi / (sqrtf(vi) / bc2s_f + eps);
+    un += (double)(p[i] - old) * (double)(p[i] - old);
   }
   return un;
 }
@@ -85,7 +96,7 @@ double la_optim_step(la_optim *o, float *theta, const float *g, size_t n_a,
     un = sgd_segment(o, theta, g, o->m, n_a, lr_a);
     un += sgd_segment(o, theta + n_a, g + n_a, o->m + n_a, n_b, lr_b);
   }
-  return sqrt(un);
+  return o->measure ? sqrt(un) : NAN;
 }
 
 double la_sched_factor(const la_config *cfg, long k) {

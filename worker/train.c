@@ -187,9 +187,12 @@ static double compute_grad(la_trainer *tr) {
   return la_net_loss_grad_f(&tr->net, tr->Xb, tr->Yb, tr->cfg->batch);
 }
 
-/* The optimizer update with this step's learning rates. */
+/* The optimizer update with this step's learning rates; the update norm is
+ * measured only for steps that write a train record. */
 static void apply_update(la_trainer *tr) {
   double f = la_sched_factor(tr->cfg, tr->step);
+  long k = tr->step + 1;
+  tr->opt.measure = k % tr->cfg->log_every == 0 || k == tr->cfg->steps;
   tr->lr_a = tr->cfg->lr * f;
   tr->lr_b = tr->lr_a * tr->cfg->loraplus_ratio;
   tr->update_norm =

@@ -8,21 +8,21 @@
 #ifndef LORALPHA_API_H
 #define LORALPHA_API_H
 
-#include <stdint.h>
-
 #include "loralpha/http.h"
 #include "loralpha/sched.h"
 #include "loralpha/spec.h"
 #include "loralpha/store.h"
 
+#include <stdint.h>
+
 typedef struct la_api {
-  la_store *store;       /* borrowed */
-  la_sched *sched;       /* borrowed */
-  la_http_server *http;  /* borrowed, for its counters */
+  la_store *store;      /* borrowed */
+  la_sched *sched;      /* borrowed */
+  la_http_server *http; /* borrowed, for its counters */
   la_spec_limits limits;
-  double started_at;     /* Unix time */
+  double started_at; /* Unix time */
   int max_workers;
-  int draining;          /* 1: new sweeps are refused with 503 */
+  int draining; /* 1: new sweeps are refused with 503 */
   uint64_t sweeps_created;
 } la_api;
 

@@ -22,12 +22,12 @@
 #ifndef LORALPHA_HTTP_H
 #define LORALPHA_HTTP_H
 
+#include "loralpha/common.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-
-#include "loralpha/common.h"
 
 typedef struct la_http_server la_http_server;
 
@@ -49,9 +49,9 @@ typedef struct la_http_request {
   const char *query;       /* raw query string after '?', "" if none */
   const char *body;        /* NUL-terminated copy of the body ("" if none) */
   size_t body_len;
-  const char *content_type; /* Content-Type header or "" */
+  const char *content_type;  /* Content-Type header or "" */
   const char *authorization; /* Authorization header or "" */
-  void *internal;           /* the server's; do not touch */
+  void *internal;            /* the server's; do not touch */
 } la_http_request;
 
 /* Called once per complete request, on the loop thread. */
@@ -67,11 +67,11 @@ typedef struct la_http_limits {
 
 /* Counters for the Prometheus endpoint. */
 typedef struct la_http_stats {
-  uint64_t requests;        /* requests answered (handler or server) */
-  uint64_t by_class[6];     /* by status class: [1] 1xx ... [5] 5xx */
-  uint64_t connections;     /* open now */
-  uint64_t accepted;        /* since start */
-  uint64_t rejected;        /* answered by the server itself (400/408/413/431/503) */
+  uint64_t requests;    /* requests answered (handler or server) */
+  uint64_t by_class[6]; /* by status class: [1] 1xx ... [5] 5xx */
+  uint64_t connections; /* open now */
+  uint64_t accepted;    /* since start */
+  uint64_t rejected; /* answered by the server itself (400/408/413/431/503) */
 } la_http_stats;
 
 /* Fills lim with the defaults above. */

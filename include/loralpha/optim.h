@@ -21,6 +21,8 @@ typedef struct la_optim {
   long t;   /* steps taken */
   double beta1, beta2, eps, weight_decay, momentum;
   int nesterov;
+  int measure; /* 1 (default): la_optim_step returns the update norm; 0:
+                  it returns NaN and skips the reduction (faster) */
 } la_optim;
 
 /* Sets up an optimizer for n parameters from cfg's optimizer fields, with
@@ -29,7 +31,8 @@ int la_optim_init(la_optim *o, const la_config *cfg, size_t n);
 void la_optim_free(la_optim *o);
 
 /* One update of theta (n) with gradient g (n): entries [0, n_a) at lr_a, the
- * rest at lr_b. Returns the update's norm ||theta_new - theta_old||_2. */
+ * rest at lr_b. Returns the update's norm ||theta_new - theta_old||_2, or
+ * NaN when o->measure is 0. */
 double la_optim_step(la_optim *o, float *theta, const float *g, size_t n_a,
                      double lr_a, double lr_b);
 

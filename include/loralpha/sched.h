@@ -16,11 +16,11 @@
 #ifndef LORALPHA_SCHED_H
 #define LORALPHA_SCHED_H
 
-#include <stdint.h>
-#include <uv.h>
-
 #include "loralpha/common.h"
 #include "loralpha/store.h"
+
+#include <stdint.h>
+#include <uv.h>
 
 typedef struct la_sched la_sched;
 
@@ -34,12 +34,12 @@ typedef struct la_sched_opts {
 } la_sched_opts;
 
 typedef struct la_sched_stats {
-  int busy;              /* workers running now */
-  uint64_t started;      /* workers spawned */
-  uint64_t finished;     /* runs ended done or diverged */
-  uint64_t failed;       /* attempts that failed (retried or not) */
-  uint64_t killed;       /* workers killed (heartbeat, cancel, drain) */
-  int max_busy;          /* most workers running at once since start */
+  int busy;          /* workers running now */
+  uint64_t started;  /* workers spawned */
+  uint64_t finished; /* runs ended done or diverged */
+  uint64_t failed;   /* attempts that failed (retried or not) */
+  uint64_t killed;   /* workers killed (heartbeat, cancel, drain) */
+  int max_busy;      /* most workers running at once since start */
 } la_sched_stats;
 
 /* A new scheduler on loop using store (both borrowed). Starts its flush and

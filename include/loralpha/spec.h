@@ -11,11 +11,11 @@
 #ifndef LORALPHA_SPEC_H
 #define LORALPHA_SPEC_H
 
+#include "loralpha/common.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "loralpha/common.h"
 
 typedef struct la_spec_limits {
   size_t max_runs; /* most runs one sweep may expand to (default 100000) */
@@ -25,20 +25,20 @@ typedef struct la_spec_limits {
 typedef struct la_spec_run {
   int rank;
   double alpha, lr;
-  int seed_index;  /* 0 .. seeds-1 */
-  uint64_t seed;   /* the worker's seed */
-  json_t *config;  /* owned: the complete worker config (no threads/run_id) */
+  int seed_index; /* 0 .. seeds-1 */
+  uint64_t seed;  /* the worker's seed */
+  json_t *config; /* owned: the complete worker config (no threads/run_id) */
 } la_spec_run;
 
 typedef struct la_spec {
   char name[129];
-  int priority;      /* higher starts first */
-  int max_parallel;  /* 0: no per-sweep limit */
-  int max_attempts;  /* tries per run before it stays failed */
-  uint64_t seed;     /* the sweep seed */
+  int priority;       /* higher starts first */
+  int max_parallel;   /* 0: no per-sweep limit */
+  int max_attempts;   /* tries per run before it stays failed */
+  uint64_t seed;      /* the sweep seed */
   json_t *normalized; /* owned: the spec with defaults filled, as stored */
   size_t n_runs;
-  la_spec_run *runs;  /* (n_runs) in expansion order */
+  la_spec_run *runs; /* (n_runs) in expansion order */
 } la_spec;
 
 /* Defaults: max_runs 100000. */
@@ -47,8 +47,8 @@ void la_spec_limits_default(la_spec_limits *lim);
 /* Validates spec (borrowed) and expands it. On success *out is a new spec to
  * release with la_spec_free. On failure returns LA_EINVAL (or LA_ENOMEM)
  * with "<field path>: <problem>" in err and *out NULL. */
-int la_spec_parse(const json_t *spec, const la_spec_limits *lim,
-                  la_spec **out, la_err *err);
+int la_spec_parse(const json_t *spec, const la_spec_limits *lim, la_spec **out,
+                  la_err *err);
 
 void la_spec_free(la_spec *spec);
 

@@ -1,5 +1,6 @@
 /*
- * store.h: the daemon's SQLite database (the migrations in schema/, docs/database.md).
+ * store.h: the daemon's SQLite database (the migrations in schema/,
+ * docs/database.md).
  *
  * One file, WAL mode, so the sqlite3 CLI and other readers never block the
  * daemon and see committed data while it writes. Migrations in schema/ are
@@ -16,11 +17,11 @@
 #ifndef LORALPHA_STORE_H
 #define LORALPHA_STORE_H
 
-#include <jansson.h>
-#include <stdint.h>
-
 #include "loralpha/common.h"
 #include "loralpha/spec.h"
+
+#include <jansson.h>
+#include <stdint.h>
 
 typedef struct la_store la_store;
 
@@ -28,24 +29,26 @@ typedef struct la_store la_store;
 typedef struct la_run_result {
   const char *state;  /* "done", "diverged", "failed", "cancelled", "queued" */
   int64_t steps_done; /* -1: unknown */
-  double final_train_loss, final_eval_loss, best_eval_loss, wall_s; /* NaN: unknown */
+  double final_train_loss, final_eval_loss, best_eval_loss,
+      wall_s;         /* NaN: unknown */
   int64_t best_step;  /* -1: unknown */
   const char *error;  /* failed: why (NULL otherwise) */
-  int refund_attempt; /* 1: this attempt does not count (the daemon stopped it) */
+  int refund_attempt; /* 1: this attempt does not count (the daemon stopped it)
+                       */
 } la_run_result;
 
 /* A run the scheduler may start. */
 typedef struct la_run_ticket {
   int64_t run_id, sweep_id;
-  int attempts;     /* attempts so far (before this one) */
+  int attempts; /* attempts so far (before this one) */
   int max_attempts;
-  char *config;     /* owned (free): the worker config JSON */
+  char *config; /* owned (free): the worker config JSON */
 } la_run_ticket;
 
 typedef struct la_store_stats {
-  uint64_t rows_written;  /* metric rows committed since open */
-  uint64_t transactions;  /* write transactions committed since open */
-  uint64_t pending_rows;  /* buffered, not yet committed */
+  uint64_t rows_written; /* metric rows committed since open */
+  uint64_t transactions; /* write transactions committed since open */
+  uint64_t pending_rows; /* buffered, not yet committed */
 } la_store_stats;
 
 /* Opens (creating if needed) the database at path, sets WAL mode and a busy

@@ -1,0 +1,1072 @@
+/*
+ * http.c: the daemon's HTTP/1.1 server on libuv and http-parser (see
+ * loralpha/http.h for the contract).
+ *
+ * Each connection owns a TCP handle and a timer and is in one state:
+ *   ST_READ     reading and parsing; c->req is the request being received
+ *               (request deadline running) or NULL (idle deadline running);
+ *   ST_PENDING  a complete request is with the handler; reading is stopped
+ *               and unparsed bytes are held in c->rest (pipelining);
+ *   ST_RESUME   answered; a zero timer will parse c->rest (never from inside
+ *               la_http_respond, so the handler is not re-entered);
+ *   ST_DRAIN    a final response is queued: the write side is shut down
+ *               after it, what the client still sends is discarded, and the
+ *               connection closes at EOF or at the linger deadline;
+ *   ST_CLOSED   uv_close called; memory is freed in the close callbacks.
+ *
+ * Parser callbacks only record (they never write or close): a callback that
+ * rejects the request sets c->err_status and returns -1, and feed() answers
+ * once http_parser_execute has returned. on_message_complete pauses the
+ * parser so the request boundary is exact.
+ */
+#include "loralpha/http.h"
+
+#include <assert.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define REQ_MAGIC 0x6c615271u
+#define FIELD_MAX 32      /* longest header name we need to recognise */
+#define LINE_OVERHEAD 16  /* method, spaces, version and CRLF */
+#define HEADER_OVERHEAD 4 /* ": " and CRLF per header */
+
+/* A growable, always NUL-terminated byte buffer. */
+typedef struct dynbuf {
+  char *p;
+  size_t len, cap;
+} dynbuf;
+
+/* The headers we keep (Expect only to answer 100-continue). */
+enum { H_CTYPE, H_AUTH, H_CONN, H_EXPECT, H_COUNT, H_NONE = H_COUNT };
+
+typedef struct http_conn http_conn;
+
+typedef struct http_req {
+  la_http_request pub;
+  unsigned magic;
+  http_conn *conn; /* NULL once the connection has gone */
+  dynbuf url, body, hdr[H_COUNT];
+  unsigned char has[H_COUNT];
+  char field[FIELD_MAX];
+  size_t field_len;
+  int field_open, target;
+  char *path_query; /* "path\0query\0" */
+  size_t header_bytes;
+  int headers_done, keep_alive, head;
+} http_req;
+
+typedef enum { ST_READ, ST_PENDING, ST_RESUME, ST_DRAIN, ST_CLOSED } st_t;
+
+struct http_conn {
+  la_http_server *srv;
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  uv_shutdown_t shut;
+  http_parser parser;
+  http_conn *prev, *next;
+  st_t state;
+  http_req *req;     /* being received */
+  http_req *pending; /* with the handler */
+  char *rest;        /* unparsed bytes held while pending */
+  size_t rest_len;
+  int err_status; /* set by a rejecting parser callback */
+  const char *err_msg;
+  int handles; /* open handles: tcp and timer */
+  int writes;  /* uv_write requests in flight */
+  int processing, reading, serving, eof, shut_done;
+};
+
+struct la_http_server {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  la_http_limits lim;
+  la_http_handler handler;
+  void *ctx;
+  la_http_stats stats;
+  http_conn *conns;
+  unsigned serving; /* connections counted against max_connections */
+  unsigned handles; /* listener + live connections */
+  int port, closing;
+  void (*on_closed)(void *);
+  void *closed_arg;
+};
+
+/* One queued write: the uv request and the bytes it sends. */
+typedef struct write_req {
+  uv_write_t w;
+  http_conn *conn;
+  char data[];
+} write_req;
+
+/* What to send: status, headers' values and body. */
+typedef struct resp {
+  int status;
+  const char *ctype;
+  const char *body;
+  size_t len;
+  int keep, head;
+} resp;
+
+static int on_message_begin(http_parser *p);
+static int on_url(http_parser *p, const char *at, size_t n);
+static int on_header_field(http_parser *p, const char *at, size_t n);
+static int on_header_value(http_parser *p, const char *at, size_t n);
+static int on_headers_complete(http_parser *p);
+static int on_body(http_parser *p, const char *at, size_t n);
+static int on_message_complete(http_parser *p);
+static void on_timer(uv_timer_t *t);
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_write(uv_write_t *w, int status);
+static void close_conn(http_conn *c);
+static void reject(http_conn *c, int status, const char *msg);
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* Grows b to hold at least need bytes; -1 when out of memory. */
+static int buf_reserve(dynbuf *b, size_t need) {
+  size_t cap = b->cap ? b->cap : 64;
+  char *p;
+  if (need <= b->cap) return 0;
+  while (cap < need)
+    cap *= 2;
+  p = realloc(b->p, cap);
+  if (p == NULL) return -1;
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+/* Appends n bytes to b, keeping it NUL-terminated; -1 when out of memory. */
+static int buf_append(dynbuf *b, const char *s, size_t n) {
+  if (buf_reserve(b, b->len + n + 1) != 0) return -1;
+  if (n > 0) memcpy(b->p + b->len, s, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+  return 0;
+}
+
+/* The buffer's contents as a string ("" when empty). */
+static const char *buf_str(const dynbuf *b) {
+  return b->p ? b->p : "";
+}
+
+/* Value of a hex digit, or -1. */
+static int hexval(int ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  return -1;
+}
+
+/* Decodes the byte at s[*i] (advancing *i): a %XX escape, '+' as a space
+ * when plus is set, else the byte itself. Returns the byte, or -1 for an
+ * invalid escape or %00. */
+static int decode_next(const char *s, size_t n, size_t *i, int plus) {
+  int ch = (unsigned char)s[*i], hi, lo;
+  if (ch == '+' && plus) {
+    (*i)++;
+    return ' ';
+  }
+  if (ch != '%') {
+    (*i)++;
+    return ch;
+  }
+  if (*i + 2 >= n) return -1;
+  hi = hexval((unsigned char)s[*i + 1]);
+  lo = hexval((unsigned char)s[*i + 2]);
+  if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+  *i += 3;
+  return hi * 16 + lo;
+}
+
+/* Percent-decodes s[0..n) into out (size bytes, NUL-terminated). Returns 0,
+ * -1 for a malformed escape, -2 when it does not fit. */
+static int pct_decode(const char *s, size_t n, int plus, char *out,
+                      size_t size) {
+  size_t i = 0, o = 0;
+  while (i < n) {
+    int ch = decode_next(s, n, &i, plus);
+    if (ch < 0) return -1;
+    if (o + 1 >= size) return -2;
+    out[o++] = (char)ch;
+  }
+  if (size == 0) return -2;
+  out[o] = '\0';
+  return 0;
+}
+
+/* 1 when the percent-decoded s[0..n) equals name, 0 otherwise (also when
+ * s is malformed). */
+static int key_equals(const char *s, size_t n, const char *name) {
+  size_t i = 0, k = 0;
+  while (i < n) {
+    int ch = decode_next(s, n, &i, 1);
+    if (ch < 0 || name[k] == '\0' || (unsigned char)name[k] != ch) return 0;
+    k++;
+  }
+  return name[k] == '\0';
+}
+
+/* 1 when the comma-separated list v holds the token tok (any case). */
+static int has_token(const char *v, const char *tok) {
+  size_t tl = strlen(tok);
+  while (*v) {
+    size_t len;
+    while (*v == ' ' || *v == '\t' || *v == ',')
+      v++;
+    len = strcspn(v, ",");
+    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+      len--;
+    if (len == tl && strncasecmp(v, tok, tl) == 0) return 1;
+    v += strcspn(v, ",");
+  }
+  return 0;
+}
+
+/* Our method enum for an http-parser method. */
+static la_http_method map_method(unsigned m) {
+  switch (m) {
+  case HTTP_GET: return LA_HTTP_GET;
+  case HTTP_POST: return LA_HTTP_POST;
+  case HTTP_PUT: return LA_HTTP_PUT;
+  case HTTP_DELETE: return LA_HTTP_DELETE;
+  case HTTP_HEAD: return LA_HTTP_HEAD;
+  case HTTP_PATCH: return LA_HTTP_PATCH;
+  case HTTP_OPTIONS: return LA_HTTP_OPTIONS;
+  default: return LA_HTTP_OTHER;
+  }
+}
+
+/* Frees a request and everything it holds (NULL is fine). */
+static void free_req(http_req *r) {
+  if (r == NULL) return;
+  r->magic = 0;
+  free(r->url.p);
+  free(r->body.p);
+  for (int i = 0; i < H_COUNT; i++)
+    free(r->hdr[i].p);
+  free(r->path_query);
+  free(r);
+}
+
+/* ---- parser callbacks ------------------------------------------------- */
+
+/* Records why the request is rejected; returns -1 to stop the parser. */
+static int fail(http_conn *c, int status, const char *msg) {
+  if (c->err_status == 0) {
+    c->err_status = status;
+    c->err_msg = msg;
+  }
+  return -1;
+}
+
+/* Counts n more header bytes; -1 (431) past max_header_bytes. */
+static int count_header(http_conn *c, size_t n) {
+  http_req *r = c->req;
+  r->header_bytes += n;
+  if (r->header_bytes > c->srv->lim.max_header_bytes)
+    return fail(c, 431, "request headers too large");
+  return 0;
+}
+
+/* First byte of a request: a fresh request and the request deadline. */
+static int on_message_begin(http_parser *p) {
+  http_conn *c = p->data;
+  http_req *r = calloc(1, sizeof *r);
+  if (r == NULL) return fail(c, 500, "out of memory");
+  r->magic = REQ_MAGIC;
+  r->conn = c;
+  r->pub.internal = r;
+  r->header_bytes = LINE_OVERHEAD;
+  r->target = H_NONE;
+  free_req(c->req);
+  c->req = r;
+  uv_timer_start(&c->timer, on_timer, c->srv->lim.request_timeout_ms, 0);
+  return 0;
+}
+
+/* A piece of the request target. */
+static int on_url(http_parser *p, const char *at, size_t n) {
+  http_conn *c = p->data;
+  if (count_header(c, n) != 0) return -1;
+  if (buf_append(&c->req->url, at, n) != 0)
+    return fail(c, 500, "out of memory");
+  return 0;
+}
+
+/* A piece of a header name; only short names are remembered. */
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+  http_conn *c = p->data;
+  http_req *r = c->req;
+  if (!r->field_open) {
+    r->field_open = 1;
+    r->field_len = 0;
+    r->target = H_NONE;
+    if (count_header(c, HEADER_OVERHEAD) != 0) return -1;
+  }
+  if (count_header(c, n) != 0) return -1;
+  if (r->field_len + n < FIELD_MAX) {
+    memcpy(r->field + r->field_len, at, n);
+    r->field_len += n;
+  } else {
+    r->field_len = FIELD_MAX; /* too long to be one we keep */
+  }
+  return 0;
+}
+
+/* Which kept header the finished name r->field is (H_NONE if none). */
+static int header_target(const http_req *r) {
+  static const char *const names[H_COUNT] = {"content-type", "authorization",
+                                             "connection", "expect"};
+  if (r->headers_done || r->field_len >= FIELD_MAX) return H_NONE;
+  for (int i = 0; i < H_COUNT; i++) {
+    if (strlen(names[i]) == r->field_len &&
+        strncasecmp(r->field, names[i], r->field_len) == 0)
+      return i;
+  }
+  return H_NONE;
+}
+
+/* Starts the value of the header just named: picks where it goes; a
+ * repeated single-valued header is rejected, Connection lists are joined. */
+static int begin_value(http_conn *c) {
+  http_req *r = c->req;
+  r->field_open = 0;
+  r->target = header_target(r);
+  if (r->target == H_NONE) return 0;
+  if (r->has[r->target] && r->target != H_CONN)
+    return fail(c, 400, "repeated header");
+  if (r->has[r->target] && buf_append(&r->hdr[H_CONN], ", ", 2) != 0)
+    return fail(c, 500, "out of memory");
+  r->has[r->target] = 1;
+  if (buf_append(&r->hdr[r->target], "", 0) != 0)
+    return fail(c, 500, "out of memory");
+  return 0;
+}
+
+/* A piece of a header value. */
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+  http_conn *c = p->data;
+  http_req *r = c->req;
+  if (r->field_open && begin_value(c) != 0) return -1;
+  if (count_header(c, n) != 0) return -1;
+  if (r->target != H_NONE && buf_append(&r->hdr[r->target], at, n) != 0)
+    return fail(c, 500, "out of memory");
+  return 0;
+}
+
+/* Finds the path and query in the request target (origin, absolute or
+ * asterisk form). */
+static void target_parts(const char *u, const char **path, size_t *plen,
+                         const char **query, size_t *qlen) {
+  const char *scheme = strstr(u, "://");
+  if (u[0] != '/' && u[0] != '*' && scheme != NULL)
+    u = scheme + 3 + strcspn(scheme + 3, "/?#");
+  *path = u;
+  *plen = strcspn(u, "?#");
+  *query = u[*plen] == '?' ? u + *plen + 1 : u + *plen;
+  *qlen = u[*plen] == '?' ? strcspn(*query, "#") : 0;
+}
+
+/* Splits the target into the percent-decoded path and the raw query. */
+static int split_target(http_conn *c) {
+  http_req *r = c->req;
+  const char *path, *query;
+  size_t plen, qlen;
+  target_parts(buf_str(&r->url), &path, &plen, &query, &qlen);
+  if (plen == 0) path = "/", plen = 1;
+  r->path_query = malloc(plen + qlen + 2);
+  if (r->path_query == NULL) return fail(c, 500, "out of memory");
+  if (pct_decode(path, plen, 0, r->path_query, plen + 1) != 0)
+    return fail(c, 400, "invalid percent-escape in path");
+  r->pub.path = r->path_query;
+  r->pub.query = r->path_query + plen + 1;
+  memcpy(r->path_query + plen + 1, query, qlen);
+  r->path_query[plen + 1 + qlen] = '\0';
+  return 0;
+}
+
+/* Queues "100 Continue" for a client waiting for it before the body. */
+static void send_continue(http_conn *c) {
+  static const char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+  write_req *wr = malloc(sizeof *wr + sizeof line);
+  uv_buf_t b;
+  if (wr == NULL) return;
+  memcpy(wr->data, line, sizeof line - 1);
+  wr->conn = c;
+  b = uv_buf_init(wr->data, sizeof line - 1);
+  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    free(wr);
+    return;
+  }
+  c->writes++;
+}
+
+/* End of the headers: method, target, keep-alive, body size limits. */
+static int on_headers_complete(http_parser *p) {
+  http_conn *c = p->data;
+  http_req *r = c->req;
+  int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
+  r->headers_done = 1;
+  if (count_header(c, 2) != 0 || split_target(c) != 0) return -1;
+  r->pub.method = map_method(p->method);
+  r->pub.method_name = http_method_str((enum http_method)p->method);
+  r->head = p->method == HTTP_HEAD;
+  r->keep_alive = http_should_keep_alive(p) && !p->upgrade &&
+                  !has_token(buf_str(&r->hdr[H_CONN]), "close");
+  if ((p->flags & F_CONTENTLENGTH) && !(p->flags & F_CHUNKED)) {
+    if (p->content_length > c->srv->lim.max_body_bytes)
+      return fail(c, 413, "request body too large");
+    if (buf_reserve(&r->body, (size_t)p->content_length + 1) != 0)
+      return fail(c, 500, "out of memory");
+  } else if (!(p->flags & F_CHUNKED)) {
+    has_body = 0;
+  }
+  if (has_body && p->http_minor >= 1 && r->has[H_EXPECT] &&
+      strcasecmp(buf_str(&r->hdr[H_EXPECT]), "100-continue") == 0)
+    send_continue(c);
+  return 0;
+}
+
+/* A piece of the (de-chunked) body. */
+static int on_body(http_parser *p, const char *at, size_t n) {
+  http_conn *c = p->data;
+  http_req *r = c->req;
+  if (n > c->srv->lim.max_body_bytes - r->body.len)
+    return fail(c, 413, "request body too large");
+  if (buf_append(&r->body, at, n) != 0) return fail(c, 500, "out of memory");
+  return 0;
+}
+
+/* The request is complete: publish its strings and pause the parser. */
+static int on_message_complete(http_parser *p) {
+  http_conn *c = p->data;
+  http_req *r = c->req;
+  r->pub.body = buf_str(&r->body);
+  r->pub.body_len = r->body.len;
+  r->pub.content_type = buf_str(&r->hdr[H_CTYPE]);
+  r->pub.authorization = buf_str(&r->hdr[H_AUTH]);
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+/* The current time as an RFC 7231 IMF-fixdate. */
+static void http_date(char *out, size_t size) {
+  static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
+                                  "Thu", "Fri", "Sat"};
+  static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  time_t now = time(NULL);
+  struct tm tm;
+  if (gmtime_r(&now, &tm) == NULL) memset(&tm, 0, sizeof tm);
+  snprintf(out, size, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+           days[tm.tm_wday % 7], tm.tm_mday, months[tm.tm_mon % 12],
+           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Standard reason phrase for a status code. */
+static const char *reason(int status) {
+  const char *s = http_status_str((enum http_status)status);
+  return strcmp(s, "<unknown>") == 0 ? "Unknown" : s;
+}
+
+/* 1 when a response with this status never has a body. */
+static int bodiless(int status) {
+  return status < 200 || status == 204 || status == 304;
+}
+
+/* Status line and headers of rs into dst (cap bytes, may be 0); returns
+ * the full length as snprintf does. */
+static int format_head(char *dst, size_t cap, const resp *rs,
+                       const char *date) {
+  char clen[40] = "";
+  const char *ct = rs->ctype ? rs->ctype : "";
+  if (strpbrk(ct, "\r\n") != NULL) ct = "application/octet-stream";
+  if (!bodiless(rs->status))
+    snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", rs->len);
+  return snprintf(dst, cap,
+                  "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%s%s"
+                  "Connection: %s\r\n\r\n",
+                  rs->status, reason(rs->status), date,
+                  *ct ? "Content-Type: " : "", ct, *ct ? "\r\n" : "", clen,
+                  rs->keep ? "keep-alive" : "close");
+}
+
+/* Frees a finished write; a failed one means the client has gone. */
+static void on_write(uv_write_t *w, int status) {
+  write_req *wr = (write_req *)w;
+  http_conn *c = wr->conn;
+  free(wr);
+  c->writes--;
+  if (status < 0 && status != UV_ECANCELED) close_conn(c);
+}
+
+/* Queues the response rs on c and counts it; -1 if it cannot be sent. */
+static int queue_response(http_conn *c, const resp *rs) {
+  char date[160]; /* room for any int fields, to quiet -Wformat-truncation */
+  size_t blen = rs->head || bodiless(rs->status) ? 0 : rs->len;
+  int hn;
+  write_req *wr;
+  uv_buf_t b;
+  http_date(date, sizeof date);
+  hn = format_head(NULL, 0, rs, date);
+  if (hn < 0) return -1;
+  wr = malloc(sizeof *wr + (size_t)hn + 1 + blen);
+  if (wr == NULL) return -1;
+  format_head(wr->data, (size_t)hn + 1, rs, date);
+  if (blen > 0) memcpy(wr->data + hn, rs->body, blen);
+  wr->conn = c;
+  b = uv_buf_init(wr->data, (unsigned)((size_t)hn + blen));
+  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+    free(wr);
+    return -1;
+  }
+  c->writes++;
+  c->srv->stats.requests++;
+  if (rs->status / 100 >= 1 && rs->status / 100 <= 5)
+    c->srv->stats.by_class[rs->status / 100]++;
+  return 0;
+}
+
+/* ---- connection lifecycle --------------------------------------------- */
+
+/* Releases one of the server's handles; frees the server after the last
+ * one once closing, then calls on_closed. */
+static void release_handle(la_http_server *s) {
+  void (*cb)(void *) = s->on_closed;
+  void *arg = s->closed_arg;
+  if (--s->handles > 0 || !s->closing) return;
+  free(s);
+  if (cb != NULL) cb(arg);
+}
+
+/* Close callback of a connection's handles: frees it after the second. */
+static void on_conn_handle_closed(uv_handle_t *h) {
+  http_conn *c = h->data;
+  la_http_server *s = c->srv;
+  if (--c->handles > 0) return;
+  free(c);
+  release_handle(s);
+}
+
+/* Closes c now (idempotent). A request with the handler is detached: its
+ * response will be dropped. */
+static void close_conn(http_conn *c) {
+  la_http_server *s = c->srv;
+  if (c->state == ST_CLOSED) return;
+  c->state = ST_CLOSED;
+  if (c->pending != NULL) c->pending->conn = NULL;
+  c->pending = NULL;
+  free_req(c->req);
+  c->req = NULL;
+  free(c->rest);
+  c->rest = NULL;
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    s->conns = c->next;
+  if (c->next != NULL) c->next->prev = c->prev;
+  s->stats.connections--;
+  if (c->serving) s->serving--;
+  uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+}
+
+/* Read buffers are allocated per read and freed in on_read. */
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  buf->base = malloc(suggested);
+  buf->len = buf->base != NULL ? suggested : 0;
+}
+
+/* Starts reading if not already; closes c if that fails. */
+static void start_reading(http_conn *c) {
+  if (c->reading || c->eof) return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    close_conn(c);
+    return;
+  }
+  c->reading = 1;
+}
+
+/* Stops reading if reading. */
+static void stop_reading(http_conn *c) {
+  if (!c->reading) return;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
+}
+
+/* The write side is shut down (after the last response): close if the
+ * client has finished too or the shutdown failed. */
+static void on_shutdown(uv_shutdown_t *sh, int status) {
+  http_conn *c = sh->data;
+  c->shut_done = 1;
+  if (status < 0 || c->eof) close_conn(c);
+}
+
+/* After a final response: half-close once it is written, discard what the
+ * client still sends, close at its EOF or at the linger deadline. */
+static void finish_conn(http_conn *c) {
+  c->state = ST_DRAIN;
+  free(c->rest);
+  c->rest = NULL;
+  c->shut.data = c;
+  if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    close_conn(c);
+    return;
+  }
+  start_reading(c);
+  if (c->state == ST_DRAIN)
+    uv_timer_start(&c->timer, on_timer, c->srv->lim.request_timeout_ms, 0);
+}
+
+/* After a keep-alive response: parse held bytes from a zero timer, or wait
+ * for the next request under the idle deadline. */
+static void continue_conn(http_conn *c) {
+  c->state = ST_READ;
+  if (c->processing) return; /* feed() carries on by itself */
+  if (c->rest != NULL) {
+    c->state = ST_RESUME;
+    uv_timer_start(&c->timer, on_timer, 0, 0);
+    return;
+  }
+  start_reading(c);
+  if (c->state == ST_READ)
+    uv_timer_start(&c->timer, on_timer, c->srv->lim.idle_timeout_ms, 0);
+}
+
+/* Sends rs on c, then keeps the connection or closes it gracefully. */
+static void answer(http_conn *c, const resp *rs) {
+  if (queue_response(c, rs) != 0) {
+    close_conn(c);
+    return;
+  }
+  if (rs->keep)
+    continue_conn(c);
+  else
+    finish_conn(c);
+}
+
+/* Error code word for a status the server answers itself. */
+static const char *error_code(int status) {
+  switch (status) {
+  case 400: return "bad_request";
+  case 408: return "request_timeout";
+  case 413: return "payload_too_large";
+  case 431: return "header_too_large";
+  case 503: return "unavailable";
+  default: return "internal_error";
+  }
+}
+
+/* {"error":{"code":code,"message":msg}} compactly (malloc'd, or NULL). */
+static char *error_body(const char *code, const char *msg) {
+  json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", code ? code : "",
+                        "message", msg ? msg : "");
+  char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+  json_decref(j);
+  return s;
+}
+
+/* Answers c with a server-generated error and closes the connection. */
+static void reject(http_conn *c, int status, const char *msg) {
+  char *body = error_body(error_code(status), msg);
+  resp rs = {status,
+             "application/json",
+             body ? body : "",
+             body ? strlen(body) : 0,
+             0,
+             c->req != NULL && c->req->head};
+  free_req(c->req);
+  c->req = NULL;
+  c->srv->stats.rejected++;
+  answer(c, &rs);
+  free(body);
+}
+
+/* Answers what made the parser stop with an error. */
+static void parse_error(http_conn *c, enum http_errno e) {
+  char msg[160];
+  int status = c->err_status;
+  if (status != 0) {
+    snprintf(msg, sizeof msg, "%s", c->err_msg);
+  } else {
+    status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
+    snprintf(msg, sizeof msg, "malformed request: %s",
+             http_errno_description(e));
+  }
+  c->err_status = 0;
+  reject(c, status, msg);
+}
+
+/* Hands the complete request to the handler. */
+static void dispatch(http_conn *c) {
+  http_req *r = c->req;
+  assert(r != NULL);
+  c->req = NULL;
+  c->pending = r;
+  c->state = ST_PENDING;
+  uv_timer_stop(&c->timer);
+  c->srv->handler(&r->pub, c->srv->ctx);
+}
+
+/* After parsing: hold the rest and stop reading while a request is
+ * pending, or keep reading (idle deadline between requests). */
+static void after_feed(http_conn *c, const char *data, size_t len) {
+  if (c->state == ST_PENDING) {
+    stop_reading(c);
+    if (len == 0) return;
+    assert(c->rest == NULL);
+    c->rest = malloc(len);
+    if (c->rest == NULL) {
+      close_conn(c);
+      return;
+    }
+    memcpy(c->rest, data, len);
+    c->rest_len = len;
+  } else if (c->state == ST_READ) {
+    start_reading(c);
+    if (c->state == ST_READ && c->req == NULL)
+      uv_timer_start(&c->timer, on_timer, c->srv->lim.idle_timeout_ms, 0);
+  }
+}
+
+/* Parses data, dispatching each complete request in turn; stops when one
+ * is left pending (its answer resumes) or the connection ends. */
+static void feed(http_conn *c, const char *data, size_t len) {
+  c->processing = 1;
+  while (len > 0 && c->state == ST_READ) {
+    size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+    data += n;
+    len -= n;
+    if (e == HPE_PAUSED) {
+      http_parser_pause(&c->parser, 0);
+      dispatch(c);
+    } else if (e != HPE_OK || len > 0) {
+      parse_error(c, e);
+    }
+  }
+  c->processing = 0;
+  after_feed(c, data, len);
+}
+
+/* Parses the bytes held back while a request was pending. */
+static void resume(http_conn *c) {
+  char *rest = c->rest;
+  size_t n = c->rest_len;
+  c->rest = NULL;
+  c->rest_len = 0;
+  c->state = ST_READ;
+  feed(c, rest, n);
+  free(rest);
+}
+
+/* The connection's one deadline: request (408), idle, resume or linger. */
+static void on_timer(uv_timer_t *t) {
+  http_conn *c = t->data;
+  switch (c->state) {
+  case ST_READ:
+    if (c->req != NULL)
+      reject(c, 408, "request not received in time");
+    else
+      close_conn(c);
+    break;
+  case ST_RESUME: resume(c); break;
+  case ST_DRAIN: close_conn(c); break;
+  default: break;
+  }
+}
+
+/* EOF or a read error. At EOF a queued response is still delivered. */
+static void read_ended(http_conn *c, int err) {
+  if (err != UV_EOF) {
+    close_conn(c);
+    return;
+  }
+  c->eof = 1;
+  stop_reading(c);
+  if (c->state == ST_DRAIN) {
+    if (c->shut_done) close_conn(c);
+  } else if (c->writes > 0) {
+    finish_conn(c);
+  } else {
+    close_conn(c);
+  }
+}
+
+/* Bytes from the client: parsed, or discarded while draining. */
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  http_conn *c = st->data;
+  if (nread > 0 && c->state == ST_READ)
+    feed(c, buf->base, (size_t)nread);
+  else if (nread < 0 && c->state != ST_CLOSED)
+    read_ended(c, (int)nread);
+  free(buf->base);
+}
+
+/* A new connection object with initialised handles, or NULL. */
+static http_conn *new_conn(la_http_server *s) {
+  http_conn *c = calloc(1, sizeof *c);
+  if (c == NULL) return NULL;
+  if (uv_tcp_init(s->loop, &c->tcp) != 0) {
+    free(c);
+    return NULL;
+  }
+  uv_timer_init(s->loop, &c->timer);
+  c->srv = s;
+  c->handles = 2;
+  c->tcp.data = c->timer.data = c;
+  http_parser_init(&c->parser, HTTP_REQUEST);
+  c->parser.data = c;
+  c->state = ST_READ;
+  c->next = s->conns;
+  if (s->conns != NULL) s->conns->prev = c;
+  s->conns = c;
+  s->handles++;
+  s->stats.connections++;
+  return c;
+}
+
+/* A client connects: serve it, or answer 503 past max_connections. */
+static void on_connection(uv_stream_t *ls, int status) {
+  la_http_server *s = ls->data;
+  http_conn *c;
+  if (status < 0 || s->closing || (c = new_conn(s)) == NULL) return;
+  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+    close_conn(c);
+    return;
+  }
+  s->stats.accepted++;
+  uv_tcp_nodelay(&c->tcp, 1);
+  if (s->serving >= s->lim.max_connections) {
+    reject(c, 503, "too many connections");
+    return;
+  }
+  s->serving++;
+  c->serving = 1;
+  start_reading(c);
+  if (c->state == ST_READ)
+    uv_timer_start(&c->timer, on_timer, s->lim.idle_timeout_ms, 0);
+}
+
+/* ---- server ----------------------------------------------------------- */
+
+void la_http_limits_default(la_http_limits *lim) {
+  lim->max_header_bytes = 16 * 1024;
+  lim->max_body_bytes = 1024 * 1024;
+  lim->request_timeout_ms = 10000;
+  lim->idle_timeout_ms = 60000;
+  lim->max_connections = 1024;
+}
+
+/* lim with zero fields replaced by the defaults (lim may be NULL). */
+static la_http_limits effective_limits(const la_http_limits *lim) {
+  la_http_limits d, out;
+  la_http_limits_default(&d);
+  if (lim == NULL) return d;
+  out = *lim;
+  if (out.max_header_bytes == 0) out.max_header_bytes = d.max_header_bytes;
+  if (out.max_body_bytes == 0) out.max_body_bytes = d.max_body_bytes;
+  if (out.request_timeout_ms == 0)
+    out.request_timeout_ms = d.request_timeout_ms;
+  if (out.idle_timeout_ms == 0) out.idle_timeout_ms = d.idle_timeout_ms;
+  if (out.max_connections == 0) out.max_connections = d.max_connections;
+  return out;
+}
+
+/* Resolves a host name with a synchronous uv_getaddrinfo. */
+static int lookup_host(uv_loop_t *loop, const char *host, int port,
+                       struct sockaddr_storage *ss) {
+  uv_getaddrinfo_t gai;
+  struct addrinfo hints;
+  char service[16];
+  int rc;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  snprintf(service, sizeof service, "%d", port);
+  rc = uv_getaddrinfo(loop, &gai, NULL, host, service, &hints);
+  if (rc != 0) return rc;
+  if (gai.addrinfo == NULL || gai.addrinfo->ai_addrlen > sizeof *ss) {
+    rc = UV_EAI_NONAME;
+  } else {
+    memcpy(ss, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
+  }
+  uv_freeaddrinfo(gai.addrinfo);
+  return rc;
+}
+
+/* host:port as a socket address: an IPv4 or IPv6 literal ("[::1]" too),
+ * "localhost" as 127.0.0.1, or a name to resolve. */
+static int parse_address(uv_loop_t *loop, const char *host, int port,
+                         struct sockaddr_storage *ss) {
+  char lit[64];
+  size_t n;
+  memset(ss, 0, sizeof *ss);
+  if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
+  n = strlen(host);
+  if (n >= 2 && n < sizeof lit && host[0] == '[' && host[n - 1] == ']') {
+    memcpy(lit, host + 1, n - 2);
+    lit[n - 2] = '\0';
+    host = lit;
+  }
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0) return 0;
+  if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0) return 0;
+  return lookup_host(loop, host, port, ss);
+}
+
+/* Close callback of the listener. */
+static void on_listener_closed(uv_handle_t *h) {
+  release_handle(h->data);
+}
+
+/* Binds and listens; records the port actually bound. */
+static int bind_listen(la_http_server *s, const struct sockaddr *sa) {
+  struct sockaddr_storage bound;
+  int len = (int)sizeof bound, rc;
+  rc = uv_tcp_bind(&s->listener, sa, 0);
+  if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+  if (rc == 0)
+    rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+  if (rc != 0) return rc;
+  s->port = bound.ss_family == AF_INET6
+                ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  return 0;
+}
+
+int la_http_server_start(uv_loop_t *loop, const char *host, int port,
+                         const la_http_limits *lim, la_http_handler handler,
+                         void *ctx, la_http_server **out, la_err *err) {
+  struct sockaddr_storage ss;
+  la_http_server *s;
+  int rc;
+  if (loop == NULL || host == NULL || handler == NULL || out == NULL ||
+      port < 0 || port > 65535)
+    return la_errf(err, LA_EINVAL, "listen: invalid arguments");
+  rc = parse_address(loop, host, port, &ss);
+  if (rc != 0)
+    return la_errf(err, LA_EINVAL, "listen %s:%d: %s", host, port,
+                   uv_strerror(rc));
+  s = calloc(1, sizeof *s);
+  if (s == NULL) return la_errf(err, LA_ENOMEM, "listen: out of memory");
+  s->loop = loop;
+  s->lim = effective_limits(lim);
+  s->handler = handler;
+  s->ctx = ctx;
+  s->handles = 1;
+  uv_tcp_init(loop, &s->listener);
+  s->listener.data = s;
+  rc = bind_listen(s, (const struct sockaddr *)&ss);
+  if (rc != 0) {
+    s->closing = 1; /* freed in the close callback */
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    return la_errf(err, LA_EIO, "listen %s:%d: %s", host, port,
+                   uv_strerror(rc));
+  }
+  *out = s;
+  return 0;
+}
+
+int la_http_server_port(const la_http_server *s) {
+  return s->port;
+}
+
+void la_http_server_stats(const la_http_server *s, la_http_stats *out) {
+  *out = s->stats;
+}
+
+void la_http_server_close(la_http_server *s, void (*on_closed)(void *),
+                          void *arg) {
+  assert(!s->closing);
+  s->closing = 1;
+  s->on_closed = on_closed;
+  s->closed_arg = arg;
+  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  while (s->conns != NULL)
+    close_conn(s->conns);
+}
+
+/* ---- handler API ------------------------------------------------------ */
+
+void la_http_respond(la_http_request *req, int status, const char *content_type,
+                     const char *body, size_t len) {
+  http_req *r = req->internal;
+  http_conn *c;
+  assert(r != NULL && r->magic == REQ_MAGIC && "request answered twice");
+  c = r->conn;
+  if (c != NULL) {
+    resp rs = {status,
+               content_type,
+               body ? body : "",
+               body ? len : 0,
+               r->keep_alive && !c->srv->closing,
+               r->head};
+    assert(c->pending == r);
+    c->pending = NULL;
+    if (rs.status < 200 || rs.status > 599) rs.status = 500;
+    answer(c, &rs);
+  }
+  free_req(r);
+}
+
+void la_http_respond_json(la_http_request *req, int status, json_t *body) {
+  char *s =
+      body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  json_decref(body);
+  if (s == NULL) {
+    la_http_respond_error(req, 500, "internal_error",
+                          "response could not be serialised");
+    return;
+  }
+  la_http_respond(req, status, "application/json", s, strlen(s));
+  free(s);
+}
+
+void la_http_respond_error(la_http_request *req, int status, const char *code,
+                           const char *message) {
+  char *s = error_body(code, message);
+  if (s == NULL) {
+    static const char oom[] = "{\"error\":{\"code\":\"internal_error\","
+                              "\"message\":\"out of memory\"}}";
+    la_http_respond(req, 500, "application/json", oom, sizeof oom - 1);
+    return;
+  }
+  la_http_respond(req, status, "application/json", s, strlen(s));
+  free(s);
+}
+
+int la_http_query_get(const la_http_request *req, const char *name, char *buf,
+                      size_t size) {
+  const char *q = req->query ? req->query : "";
+  while (*q != '\0') {
+    size_t seg = strcspn(q, "&");
+    const char *eq = memchr(q, '=', seg);
+    size_t klen = eq != NULL ? (size_t)(eq - q) : seg;
+    if (key_equals(q, klen, name)) {
+      const char *v = eq != NULL ? eq + 1 : q + seg;
+      size_t vlen = eq != NULL ? seg - klen - 1 : 0;
+      return pct_decode(v, vlen, 1, buf, size) == 0 ? 1 : -1;
+    }
+    q += seg;
+    if (*q == '&') q++;
+  }
+  return 0;
+}

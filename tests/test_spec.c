@@ -1,0 +1,802 @@
+/*
+ * test_spec.c: sweep specs (daemon/spec.c). Good specs expand in the
+ * documented order into configs the worker accepts, with the documented
+ * seeds and ranges; the normalized spec has every default and parses back to
+ * the same runs; a table of bad specs is rejected, each error naming the
+ * field path and the problem; a 100,000-run spec parses quickly and one more
+ * run is refused.
+ */
+#include "check.h"
+#include "loralpha/config.h"
+#include "loralpha/spec.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A teacher sweep that every bad spec below patches. */
+static const char *k_base =
+    "{\"name\": \"bad\", \"task\": {\"task\": \"teacher\", \"d_in\": 64, "
+    "\"d_out\": 32}, \"grid\": {\"rank\": [1, 2, 4], \"alpha\": [1, 2], "
+    "\"lr\": [0.001]}, \"steps\": 100}";
+
+/* Parses JSON text; a test bug (not a spec error) if it is not JSON. */
+static json_t *J(const char *text) {
+  json_error_t e;
+  json_t *v = json_loads(text, JSON_DECODE_ANY, &e);
+  if (v == NULL) {
+    fprintf(stderr, "test bug: bad JSON (%s): %s\n", e.text, text);
+    exit(2);
+  }
+  return v;
+}
+
+/* RFC 7386 merge patch: objects merge recursively, null deletes a key,
+ * anything else replaces. Returns a new value. */
+static json_t *merge(const json_t *target, const json_t *patch) {
+  const char *key;
+  json_t *val;
+  if (!json_is_object(patch)) return json_deep_copy(patch);
+  json_t *out = json_is_object(target) ? json_deep_copy(target) : json_object();
+  json_object_foreach((json_t *)patch, key, val) {
+    if (json_is_null(val))
+      json_object_del(out, key);
+    else
+      json_object_set_new(out, key, merge(json_object_get(out, key), val));
+  }
+  return out;
+}
+
+/* Parses spec text; on failure prints the error and counts a failure. */
+static la_spec *parse_ok(const char *text, const la_spec_limits *lim) {
+  json_t *j = J(text);
+  la_spec *s = NULL;
+  la_err err = {{0}};
+  int rc = la_spec_parse(j, lim, &s, &err);
+  json_decref(j);
+  if (rc != 0 || s == NULL) {
+    check_failures++;
+    fprintf(stderr, "expected spec to parse, got rc %d: %s\n  spec: %s\n", rc,
+            err.msg, text);
+    return NULL;
+  }
+  check_passes++;
+  return s;
+}
+
+/* The worker's view of run r's config (malloc'd), or NULL (counted). */
+static la_config *effective(const la_spec_run *r) {
+  la_config *c = malloc(sizeof *c);
+  la_err err;
+  if (la_config_parse(r->config, c, &err) == 0) return c;
+  check_failures++;
+  fprintf(stderr, "run config rejected by the worker: %s\n", err.msg);
+  free(c);
+  return NULL;
+}
+
+static long long cfg_int(const la_spec_run *r, const char *key) {
+  return json_integer_value(json_object_get(r->config, key));
+}
+static double cfg_num(const la_spec_run *r, const char *key) {
+  return json_number_value(json_object_get(r->config, key));
+}
+static const char *cfg_str(const la_spec_run *r, const char *key) {
+  const char *s = json_string_value(json_object_get(r->config, key));
+  return s ? s : "(none)";
+}
+
+#define CHECK_STR(a, b)                                                        \
+  do {                                                                         \
+    const char *sa_ = (a), *sb_ = (b);                                         \
+    if (sa_ == NULL || strcmp(sa_, sb_) != 0) {                                \
+      check_failures++;                                                        \
+      fprintf(stderr, "%s:%d: %s = \"%s\", expected \"%s\"\n", __FILE__,       \
+              __LINE__, #a, sa_ ? sa_ : "(null)", sb_);                        \
+    } else {                                                                   \
+      check_passes++;                                                          \
+    }                                                                          \
+  } while (0)
+
+/* splitmix64 chained over (sweep seed, rank, seed index), written out
+ * independently of spec.c from the formula in docs/sweeps.md. */
+static uint64_t ref_seed(uint64_t s, uint64_t rank, uint64_t idx) {
+  uint64_t in[3] = {s, rank, idx}, h = 0;
+  for (int i = 0; i < 3; i++) {
+    uint64_t z = (h ^ in[i]) + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    h = z ^ (z >> 31);
+  }
+  return h & ((1ULL << 53) - 1);
+}
+
+static void check_seed_formula(void) {
+  CHECK_EQ_INT(la_spec_run_seed(0, 8, 0), 1425040773104619LL);
+  CHECK_EQ_INT(la_spec_run_seed(0, 8, 1), 4437421753610547LL);
+  CHECK_EQ_INT(la_spec_run_seed(0, 16, 0), 3993364318887190LL);
+  CHECK_EQ_INT(la_spec_run_seed(42, 4, 2), 7363387852777718LL);
+  CHECK_EQ_INT(la_spec_run_seed((1ULL << 53) - 1, 65536, 999),
+               5669090212907793LL);
+  int bad = 0;
+  for (int r = 1; r <= 64; r++)
+    for (int i = 0; i < 20; i++)
+      bad += la_spec_run_seed(123, r, i) != ref_seed(123, r, i) ||
+             la_spec_run_seed(123, r, i) >= (1ULL << 53);
+  CHECK_EQ_INT(bad, 0);
+}
+
+/* Every run's config passes the worker's validation. */
+static void check_configs_parse(const la_spec *s) {
+  la_config *cfg = malloc(sizeof *cfg);
+  la_err err;
+  int bad = 0;
+  for (size_t k = 0; k < s->n_runs; k++) {
+    if (la_config_parse(s->runs[k].config, cfg, &err) != 0) {
+      if (bad++ == 0) fprintf(stderr, "run %zu config: %s\n", k, err.msg);
+    } else {
+      bad += cfg->rank != s->runs[k].rank || cfg->seed != s->runs[k].seed;
+    }
+  }
+  CHECK_EQ_INT(bad, 0);
+  free(cfg);
+}
+
+static void check_merged_config(const la_spec_run *r);
+static void check_reparse(const la_spec *s);
+
+/* A list grid: the count, the expansion order, the merged configs. */
+static void check_list_expansion(void) {
+  la_spec *s = parse_ok(
+      "{\"name\": \"teacher list\", \"task\": {\"task\": \"teacher\", "
+      "\"d_in\": 64, \"d_out\": 32, \"target_rank\": 4, \"target_scale\": 2, "
+      "\"target_decay\": 0.5}, "
+      "\"grid\": {\"rank\": [4, 1, 2], \"alpha\": [8, 1, 2], \"lr\": [0.01, "
+      "0.001]}, \"seeds\": 2, \"seed\": 5, \"steps\": 100, \"priority\": 7, "
+      "\"max_parallel\": 3, \"max_attempts\": 4}",
+      NULL);
+  if (s == NULL) return;
+  const int ranks[] = {4, 1, 2};
+  const double alphas[] = {8, 1, 2}, lrs[] = {0.01, 0.001};
+  CHECK_EQ_INT(s->n_runs, 3 * 3 * 2 * 2);
+  CHECK_STR(s->name, "teacher list");
+  CHECK_EQ_INT(s->priority, 7);
+  CHECK_EQ_INT(s->max_parallel, 3);
+  CHECK_EQ_INT(s->max_attempts, 4);
+  CHECK_EQ_INT(s->seed, 5);
+  int order_bad = 0, cfg_bad = 0;
+  for (size_t k = 0; k < s->n_runs; k++) {
+    const la_spec_run *r = &s->runs[k];
+    size_t si = k % 2, ai = k / 2 % 3, li = k / 6 % 2, ri = k / 12;
+    order_bad += r->rank != ranks[ri] || r->alpha != alphas[ai] ||
+                 r->lr != lrs[li] || r->seed_index != (int)si;
+    cfg_bad += cfg_int(r, "rank") != r->rank ||
+               cfg_num(r, "alpha") != r->alpha || cfg_num(r, "lr") != r->lr ||
+               (uint64_t)cfg_int(r, "seed") != r->seed;
+  }
+  CHECK_EQ_INT(order_bad, 0);
+  CHECK_EQ_INT(cfg_bad, 0);
+  check_merged_config(&s->runs[0]);
+  check_configs_parse(s);
+  la_spec_free(s);
+}
+
+/* The config of the first run of check_list_expansion: the spec's settings
+ * merged, the worker's defaults left out (but in effect), no spec fields. */
+static void check_merged_config(const la_spec_run *r) {
+  CHECK_STR(cfg_str(r, "task"), "teacher");
+  CHECK_EQ_INT(cfg_int(r, "d_in"), 64);
+  CHECK_EQ_INT(cfg_int(r, "d_out"), 32);
+  CHECK_CLOSE(cfg_num(r, "target_scale"), 2.0, 0);
+  CHECK_CLOSE(cfg_num(r, "target_decay"), 0.5, 0);
+  CHECK_STR(cfg_str(r, "optimizer"), "adamw");
+  CHECK_STR(cfg_str(r, "schedule"), "constant");
+  CHECK_STR(cfg_str(r, "scaling"), "peft");
+  CHECK_EQ_INT(cfg_int(r, "steps"), 100);
+  CHECK_EQ_INT(cfg_int(r, "batch"), 64);
+  CHECK_EQ_INT(json_object_size(r->config), 14);
+  la_config *eff = effective(r);
+  if (eff != NULL) { /* left out as the worker's defaults, and in effect */
+    CHECK_EQ_INT(eff->target_rank, 4);
+    CHECK_CLOSE(eff->beta2, 0.999, 0);
+    CHECK_EQ_INT(eff->eval_every, 10);
+    CHECK_CLOSE(eff->diverge_factor, 100, 0);
+  }
+  free(eff);
+  const char *absent[] = {
+      "name",        "grid",    "seeds",      "priority",       "threads",
+      "run_id",      "metrics", "momentum",   "min_lr_ratio",   "eval_fraction",
+      "target_rank", "beta2",   "eval_every", "diverge_factor", NULL};
+  for (int i = 0; absent[i]; i++) {
+    if (json_object_get(r->config, absent[i]) == NULL) {
+      check_passes++;
+    } else {
+      check_failures++;
+      fprintf(stderr, "config has \"%s\", expected it absent\n", absent[i]);
+    }
+  }
+}
+
+/* Seeds: deterministic, shared across alpha and lr, distinct elsewhere. */
+static void check_seeds(void) {
+  const char *text =
+      "{\"name\": \"seeds\", \"task\": {\"task\": \"teacher\", \"d_in\": 32, "
+      "\"d_out\": 32}, \"grid\": {\"rank\": [1, 2, 4, 8], \"alpha\": [1, 2, "
+      "4], \"lr\": [0.1, 0.01]}, \"seeds\": 3, \"seed\": 99, \"steps\": 10}";
+  la_spec *a = parse_ok(text, NULL), *b = parse_ok(text, NULL);
+  if (a == NULL || b == NULL) goto cleanup;
+  int same = 1, shared = 1, formula = 1, distinct = 1;
+  for (size_t i = 0; i < a->n_runs; i++) {
+    const la_spec_run *x = &a->runs[i];
+    same &=
+        x->seed == b->runs[i].seed && json_equal(x->config, b->runs[i].config);
+    formula &= x->seed == ref_seed(99, (uint64_t)x->rank, x->seed_index);
+    for (size_t j = 0; j < a->n_runs; j++) {
+      const la_spec_run *y = &a->runs[j];
+      int key_eq = x->rank == y->rank && x->seed_index == y->seed_index;
+      if (key_eq) shared &= x->seed == y->seed;
+      if (!key_eq) distinct &= x->seed != y->seed;
+    }
+  }
+  CHECK(same);
+  CHECK(shared);
+  CHECK(formula);
+  CHECK(distinct);
+  check_configs_parse(a);
+cleanup:
+  la_spec_free(a);
+  la_spec_free(b);
+}
+
+/* A seeds list is used as given, for every rank, alpha and lr. */
+static void check_seed_list(void) {
+  la_spec *s = parse_ok(
+      "{\"name\": \"list\", \"task\": {\"task\": \"teacher\", \"d_in\": 8, "
+      "\"d_out\": 8}, \"grid\": {\"rank\": [1, 2], \"alpha\": [1, 3], \"lr\": "
+      "[0.1]}, \"seeds\": [7, 3, 9007199254740991], \"seed\": 4, \"steps\": "
+      "10}",
+      NULL);
+  if (s == NULL) return;
+  const uint64_t want[] = {7, 3, 9007199254740991ULL};
+  int bad = 0;
+  CHECK_EQ_INT(s->n_runs, 2 * 2 * 1 * 3);
+  for (size_t k = 0; k < s->n_runs; k++)
+    bad += s->runs[k].seed != want[k % 3] ||
+           (uint64_t)cfg_int(&s->runs[k], "seed") != want[k % 3];
+  CHECK_EQ_INT(bad, 0);
+  CHECK_EQ_INT(s->seed, 4);
+  check_configs_parse(s);
+  check_reparse(s);
+  la_spec_free(s);
+}
+
+/* Ranges: log2 [0, 14] num 15 is exactly 1 .. 16384 (npy: no rank bound
+ * from shapes until the files are read); log10 ranges; num 1. */
+static void check_ranges(void) {
+  la_spec *s = parse_ok(
+      "{\"name\": \"ranges\", \"task\": {\"task\": \"npy\", \"npy\": {\"x\": "
+      "\"/nonexistent/x.npy\", \"y\": \"/nonexistent/y.npy\", \"w0\": "
+      "[\"/nonexistent/w0.npy\"]}}, \"grid\": {\"rank\": {\"log2\": [0, 14], "
+      "\"num\": 15}, \"alpha\": {\"log10\": [-1, 2], \"num\": 4}, \"lr\": "
+      "{\"log10\": [-4, -2], \"num\": 3}}, \"steps\": 10}",
+      NULL);
+  if (s == NULL) return;
+  CHECK_EQ_INT(s->n_runs, 15 * 4 * 3);
+  int bad = 0;
+  for (size_t ri = 0; ri < 15; ri++)
+    bad += s->runs[ri * 12].rank != 1 << ri ||
+           cfg_int(&s->runs[ri * 12], "rank") != 1 << ri;
+  CHECK_EQ_INT(bad, 0);
+  CHECK_EQ_INT(s->runs[s->n_runs - 1].rank, 16384);
+  /* alpha varies fastest after the seed; lr before it */
+  CHECK_CLOSE(s->runs[0].alpha, 0.1, 1e-15);
+  CHECK(s->runs[1].alpha == 1.0);
+  CHECK(s->runs[2].alpha == 10.0);
+  CHECK(s->runs[3].alpha == 100.0);
+  CHECK_CLOSE(s->runs[0].lr, 1e-4, 1e-15);
+  CHECK_CLOSE(s->runs[4].lr, 1e-3, 1e-15);
+  CHECK_CLOSE(s->runs[8].lr, 1e-2, 1e-15);
+  CHECK_STR(json_string_value(json_object_get(
+                json_object_get(s->runs[0].config, "npy"), "x")),
+            "/nonexistent/x.npy");
+  CHECK(json_object_get(s->runs[0].config, "eval_fraction") == NULL);
+  CHECK(json_object_get(s->runs[0].config, "n_train") == NULL);
+  la_config *eff = effective(&s->runs[0]);
+  if (eff) CHECK_CLOSE(eff->eval_fraction, 0.2, 0);
+  free(eff);
+  check_configs_parse(s);
+  check_reparse(s);
+  la_spec_free(s);
+}
+
+/* A one-value range (num 1) and a fractional log2 step. */
+static void check_small_ranges(void) {
+  la_spec *s = parse_ok(
+      "{\"name\": \"one\", \"task\": {\"task\": \"teacher\", "
+      "\"d_in\": 16, \"d_out\": 16}, \"grid\": {\"rank\": {\"log2\": "
+      "[3, 3], \"num\": 1}, \"alpha\": {\"log2\": [0, 1], \"num\": 3}, "
+      "\"lr\": [0.5]}, \"steps\": 10}",
+      NULL);
+  if (s == NULL) return;
+  CHECK_EQ_INT(s->n_runs, 3);
+  CHECK_EQ_INT(s->runs[0].rank, 8);
+  CHECK(s->runs[0].alpha == 1.0);
+  CHECK_CLOSE(s->runs[1].alpha, sqrt(2.0), 1e-15);
+  CHECK(s->runs[2].alpha == 2.0);
+  la_spec_free(s);
+}
+
+/* An mlp study with explicit lists and every section in object form. */
+static void check_mlp_sections(void) {
+  la_spec *s = parse_ok(
+      "{\"name\": \"mlp\", \"description\": \"two lines\\nof text\", "
+      "\"task\": {\"task\": \"mlp\", \"widths\": [32, 64, 10], "
+      "\"activation\": \"gelu\", \"loss\": \"ce\", \"n_train\": 512, "
+      "\"n_eval\": 128}, \"grid\": {\"rank\": [2, 8], \"alpha\": [4, 16], "
+      "\"lr\": [0.05]}, \"steps\": 50, \"batch\": 32, \"optimizer\": "
+      "{\"name\": \"sgd\", \"momentum\": 0.9, \"nesterov\": true}, "
+      "\"schedule\": {\"name\": \"cosine\", \"warmup_steps\": 5, "
+      "\"min_lr_ratio\": 0.1}, \"scaling\": \"rslora\", \"metrics\": "
+      "{\"log_every\": 5, \"sharpness\": false}, \"diverge_factor\": 10}",
+      NULL);
+  if (s == NULL) return;
+  const la_spec_run *r = &s->runs[0];
+  CHECK_EQ_INT(s->n_runs, 4);
+  CHECK_EQ_INT(json_array_size(json_object_get(r->config, "widths")), 3);
+  CHECK_STR(cfg_str(r, "activation"), "gelu");
+  CHECK_STR(cfg_str(r, "loss"), "ce");
+  CHECK_STR(cfg_str(r, "optimizer"), "sgd");
+  CHECK_CLOSE(cfg_num(r, "momentum"), 0.9, 0);
+  CHECK(json_is_true(json_object_get(r->config, "nesterov")));
+  CHECK(json_object_get(r->config, "beta1") == NULL);
+  CHECK_STR(cfg_str(r, "schedule"), "cosine");
+  CHECK_EQ_INT(cfg_int(r, "warmup_steps"), 5);
+  CHECK_CLOSE(cfg_num(r, "min_lr_ratio"), 0.1, 0);
+  CHECK_STR(cfg_str(r, "scaling"), "rslora");
+  CHECK_EQ_INT(cfg_int(r, "log_every"), 5);
+  CHECK(json_is_false(json_object_get(r->config, "sharpness")));
+  CHECK(json_object_get(r->config, "sharpness_iters") == NULL);
+  CHECK_EQ_INT(cfg_int(r, "batch"), 32);
+  CHECK_CLOSE(cfg_num(r, "diverge_factor"), 10, 0);
+  CHECK(json_object_get(r->config, "description") == NULL);
+  CHECK_STR(json_string_value(json_object_get(s->normalized, "description")),
+            "two lines\nof text");
+  check_configs_parse(s);
+  check_reparse(s);
+  la_spec_free(s);
+}
+
+/* k_base with every default filled in. */
+static const char *k_base_normalized =
+    "{\"name\": \"bad\", \"task\": {\"task\": \"teacher\", \"d_in\": 64, "
+    "\"d_out\": 32, \"loss\": \"mse\", \"n_train\": 4096, \"n_eval\": 1024, "
+    "\"input_decay\": 0.0, \"target_rank\": 4, \"target_scale\": 1.0, "
+    "\"target_decay\": 0.0, \"noise\": 0.0, \"data_seed\": 0}, \"grid\": "
+    "{\"rank\": [1, 2, 4], \"alpha\": [1, 2], \"lr\": [0.001]}, \"seeds\": "
+    "1, \"seed\": 0, \"steps\": 100, \"batch\": 64, \"optimizer\": "
+    "{\"name\": \"adamw\", \"beta1\": 0.9, \"beta2\": 0.999, \"eps\": 1e-8, "
+    "\"weight_decay\": 0.0, \"loraplus_ratio\": 1.0}, \"schedule\": "
+    "{\"name\": \"constant\", \"warmup_steps\": 0}, \"scaling\": \"peft\", "
+    "\"metrics\": {\"log_every\": 1, \"eval_every\": 10, \"spectra_every\": "
+    "50, \"sharpness\": true, \"sharpness_every\": 0, \"sharpness_iters\": "
+    "20, \"sharpness_batch\": 256}, \"diverge_factor\": 100.0, "
+    "\"priority\": 0, \"max_parallel\": 0, \"max_attempts\": 2}";
+
+/* The normalized spec of s parses back to itself and to the same runs. */
+static void check_reparse(const la_spec *s) {
+  la_spec *t = NULL;
+  la_err err;
+  if (la_spec_parse(s->normalized, NULL, &t, &err) != 0) {
+    CHECK_STR(err.msg, "(normalized parses)");
+    return;
+  }
+  CHECK(json_equal(t->normalized, s->normalized));
+  int same = t->n_runs == s->n_runs;
+  for (size_t i = 0; same && i < s->n_runs; i++)
+    same = json_equal(s->runs[i].config, t->runs[i].config) &&
+           s->runs[i].seed == t->runs[i].seed;
+  CHECK(same);
+  la_spec_free(t);
+}
+
+/* The normalized spec: every default, the canonical order, the grid as
+ * given, not aliasing the input, and it parses back to the same runs. */
+static void check_normalized(void) {
+  json_t *in = J(k_base), *want = J(k_base_normalized);
+  la_spec *s = NULL;
+  la_err err;
+  if (la_spec_parse(in, NULL, &s, &err) != 0) {
+    CHECK_STR(err.msg, "(parsed)");
+    goto cleanup;
+  }
+  const json_t *n = s->normalized;
+  char *got = json_dumps(n, JSON_COMPACT);
+  CHECK(json_equal(n, want));
+  CHECK(strncmp(got, "{\"name\":\"bad\",\"task\":{\"task\":\"teacher\"", 37) ==
+        0);
+  CHECK(strstr(got, "\"priority\":0,\"max_parallel\":0,\"max_attempts\":2}") !=
+        NULL);
+  if (!json_equal(n, want)) fprintf(stderr, "normalized: %s\n", got);
+  free(got);
+  json_object_set_new(json_object_get(in, "grid"), "rank", json_integer(3));
+  CHECK_EQ_INT(
+      json_array_size(json_object_get(json_object_get(n, "grid"), "rank")), 3);
+  check_reparse(s);
+cleanup:
+  la_spec_free(s);
+  json_decref(in);
+  json_decref(want);
+}
+
+/* One rejected spec: a merge patch of k_base, the path the error must start
+ * with (followed by ':') and a word it must contain. */
+typedef struct bad_case {
+  const char *patch, *path, *word;
+} bad_case;
+
+static const bad_case k_bad[] = {
+    /* shapes and the top level */
+    {"[]", "spec", "object"},
+    {"{\"name\": null}", "name", "missing"},
+    {"{\"name\": \"\"}", "name", "empty"},
+    {"{\"name\": 5}", "name", "string"},
+    {"{\"name\": \"a\\u0001b\"}", "name", "control"},
+    {"{\"name\": \"a\\u0085b\"}", "name", "control"},
+    {"{\"description\": 3}", "description", "string"},
+    {"{\"description\": \"x\\u001b[31m\"}", "description", "control"},
+    {"{\"bogus\": 1}", "bogus", "not a sweep spec field"},
+    {"{\"rank\": 4}", "rank", "grid.rank"},
+    {"{\"threads\": 4}", "threads", "daemon"},
+    {"{\"priority\": 1001}", "priority", "-1000..1000"},
+    {"{\"priority\": 1.5}", "priority", "integer"},
+    {"{\"max_parallel\": -1}", "max_parallel", "0..1024"},
+    {"{\"max_attempts\": 0}", "max_attempts", "1..10"},
+    {"{\"steps\": null}", "steps", "missing"},
+    {"{\"steps\": 0}", "steps", "minimum"},
+    {"{\"steps\": \"100\"}", "steps", "integer"},
+    {"{\"batch\": 5000}", "batch", "exceeds n_train"},
+    {"{\"diverge_factor\": 1}", "diverge_factor", "minimum"},
+    {"{\"scaling\": \"sqrt\"}", "scaling", "unknown value"},
+    /* task */
+    {"{\"task\": null}", "task", "missing"},
+    {"{\"task\": \"teacher\"}", "task", "object"},
+    {"{\"task\": {\"task\": null}}", "task.task", "missing"},
+    {"{\"task\": {\"task\": \"cnn\"}}", "task.task", "unknown task"},
+    {"{\"task\": {\"rank\": 4}}", "task.rank", "belongs in grid.rank"},
+    {"{\"task\": {\"seed\": 4}}", "task.seed", "top-level"},
+    {"{\"task\": {\"beta1\": 0.9}}", "task.beta1", "belongs in optimizer"},
+    {"{\"task\": {\"foo\": 1}}", "task.foo", "not a task field"},
+    {"{\"task\": {\"d_in\": 0}}", "task.d_in", "1..8192"},
+    {"{\"task\": {\"d_out\": null}}", "task.d_out", "required"},
+    {"{\"task\": {\"n_train\": \"many\"}}", "task.n_train", "integer"},
+    {"{\"task\": {\"target_rank\": 40}}", "task.target_rank",
+     "exceeds min(d_in, d_out) = 32"},
+    {"{\"task\": {\"noise\": 0.1, \"loss\": \"ce\"}}", "task.noise", "mse"},
+    {"{\"task\": {\"activation\": \"relu\"}}", "task.activation",
+     "does not apply"},
+    {"{\"task\": {\"eval_fraction\": 0.1}}", "task.eval_fraction",
+     "does not apply"},
+    {"{\"task\": {\"task\": \"mlp\", \"widths\": [8, 8]}}", "task.d_in",
+     "not a field"},
+    {"{\"task\": {\"task\": \"mlp\", \"d_in\": null, \"d_out\": null}}",
+     "task.widths", "required"},
+    {"{\"task\": {\"task\": \"mlp\", \"d_in\": null, \"d_out\": null, "
+     "\"widths\": [64]}}",
+     "task.widths", "2 to 9"},
+    {"{\"task\": {\"task\": \"mlp\", \"d_in\": null, \"d_out\": null, "
+     "\"widths\": [64, 0, 8]}}",
+     "task.widths[1]", "1..2048"},
+    {"{\"task\": {\"task\": \"mlp\", \"d_in\": null, \"d_out\": null, "
+     "\"widths\": [64, 3, 8], \"target_rank\": 2}}",
+     "grid.rank[2]", "exceeds min(d_in, d_out) = 3 of layer 0"},
+    {"{\"task\": {\"task\": \"npy\", \"d_in\": null, \"d_out\": null, "
+     "\"npy\": {\"y\": \"y.npy\", \"w0\": [\"w.npy\"]}}}",
+     "task.npy.x", "required"},
+    {"{\"task\": {\"task\": \"npy\", \"d_in\": null, \"d_out\": null, "
+     "\"npy\": {\"x\": \"x.npy\", \"y\": \"y.npy\", \"w0\": [\"w.npy\"], "
+     "\"z\": 1}}}",
+     "task.npy.z", "unknown"},
+    {"{\"task\": {\"task\": \"npy\", \"d_in\": null, \"d_out\": null, "
+     "\"npy\": {\"x\": \"x.npy\", \"y\": \"y.npy\", \"w0\": [\"w.npy\"]}, "
+     "\"data_seed\": 1}}",
+     "task.data_seed", "does not apply"},
+    /* grid */
+    {"{\"grid\": null}", "grid", "missing"},
+    {"{\"grid\": [1]}", "grid", "object"},
+    {"{\"grid\": {\"seed\": [1]}}", "grid.seed", "top-level"},
+    {"{\"grid\": {\"beta\": [1]}}", "grid.beta", "not a grid field"},
+    {"{\"grid\": {\"rank\": null}}", "grid.rank", "missing"},
+    {"{\"grid\": {\"lr\": []}}", "grid.lr", "empty"},
+    {"{\"grid\": {\"rank\": 4}}", "grid.rank", "list of values or a range"},
+    {"{\"grid\": {\"rank\": [1, 2.5]}}", "grid.rank[1]", "integer"},
+    {"{\"grid\": {\"rank\": [1, 0]}}", "grid.rank[1]", "positive"},
+    {"{\"grid\": {\"rank\": [1, 70000]}}", "grid.rank[1]", "maximum"},
+    {"{\"grid\": {\"rank\": [1, 2, 33]}}", "grid.rank[2]",
+     "33 exceeds min(d_in, d_out) = 32"},
+    {"{\"grid\": {\"rank\": [4, 2, 4]}}", "grid.rank[2]",
+     "duplicate of grid.rank[0]"},
+    {"{\"grid\": {\"alpha\": [1, -2]}}", "grid.alpha[1]", "> 0"},
+    {"{\"grid\": {\"alpha\": [1, 0]}}", "grid.alpha[1]", "> 0"},
+    {"{\"grid\": {\"alpha\": [1, \"x\"]}}", "grid.alpha[1]", "number"},
+    {"{\"grid\": {\"alpha\": [1, 2e15]}}", "grid.alpha[1]", "maximum"},
+    {"{\"grid\": {\"lr\": [0.1, 0.2, 0.1]}}", "grid.lr[2]", "duplicate"},
+    {"{\"grid\": {\"lr\": [0.1, 2e6]}}", "grid.lr[1]", "maximum"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [0, 3], \"num\": 0}}}",
+     "grid.alpha.num", "1..10000"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [0, 3], \"num\": 10001}}}",
+     "grid.alpha.num", "1..10000"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [3, 0], \"num\": 4}}}",
+     "grid.alpha.log2", "lo 3 is above hi 0"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [0, 3]}}}", "grid.alpha.num",
+     "missing"},
+    {"{\"grid\": {\"alpha\": {\"num\": 3}}}", "grid.alpha", "log2"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [0, 3], \"log10\": [0, 1], \"num\": "
+     "2}}}",
+     "grid.alpha", "exactly one"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [0], \"num\": 2}}}", "grid.alpha.log2",
+     "[lo, hi]"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [0, \"3\"], \"num\": 2}}}",
+     "grid.alpha.log2", "two numbers"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [0, 3], \"num\": 4, \"step\": 1}}}",
+     "grid.alpha.step", "not a range field"},
+    {"{\"grid\": {\"alpha\": {\"log2\": [0, 3], \"num\": 1}}}",
+     "grid.alpha.num", "lo == hi"},
+    {"{\"grid\": {\"rank\": {\"log2\": [0, 3], \"num\": 5}}}", "grid.rank[1]",
+     "1.681792831 (2^0.75) is not an integer"},
+    {"{\"grid\": {\"rank\": {\"log10\": [0, 1], \"num\": 3}}}", "grid.rank[1]",
+     "not an integer"},
+    {"{\"grid\": {\"rank\": {\"log2\": [0, 1e-12], \"num\": 2}}}",
+     "grid.rank[1]", "duplicate of grid.rank[0] (1)"},
+    {"{\"grid\": {\"rank\": {\"log2\": [0, 6], \"num\": 7}}}", "grid.rank[6]",
+     "64 exceeds min(d_in, d_out) = 32"},
+    {"{\"grid\": {\"lr\": {\"log10\": [-3, 400], \"num\": 2}}}", "grid.lr[1]",
+     "out of range"},
+    {"{\"grid\": {\"lr\": {\"log10\": [-3, 7], \"num\": 11}}}", "grid.lr[10]",
+     "1e+07 is above the maximum"},
+    {"{\"grid\": {\"rank\": {\"log2\": [0, 4], \"num\": 5}, \"alpha\": "
+     "{\"log2\": [0, 10], \"num\": 10000}, \"lr\": {\"log10\": [-4, -1], "
+     "\"num\": 10}}}",
+     "grid", "500000 runs exceeds the maximum of 100000"},
+    /* seeds */
+    {"{\"seeds\": 0}", "seeds", "count"},
+    {"{\"seeds\": 1001}", "seeds", "count"},
+    {"{\"seeds\": \"3\"}", "seeds", "count"},
+    {"{\"seeds\": []}", "seeds", "empty"},
+    {"{\"seeds\": [1, 2, 1]}", "seeds[2]", "duplicate of seeds[0]"},
+    {"{\"seeds\": [1, -2]}", "seeds[1]", "2^53"},
+    {"{\"seeds\": [9007199254740992]}", "seeds[0]", "2^53"},
+    {"{\"seed\": -1}", "seed", "integer"},
+    {"{\"seed\": 1.5}", "seed", "integer"},
+    /* optimizer, schedule, metrics */
+    {"{\"optimizer\": \"adam\"}", "optimizer", "unknown optimizer 'adam'"},
+    {"{\"optimizer\": 3}", "optimizer", "name or an object"},
+    {"{\"optimizer\": {\"beta1\": 0.9}}", "optimizer.name", "missing"},
+    {"{\"optimizer\": {\"name\": 1}}", "optimizer.name", "string"},
+    {"{\"optimizer\": {\"name\": \"lion\"}}", "optimizer.name", "unknown"},
+    {"{\"optimizer\": {\"name\": \"sgd\", \"beta1\": 0.9}}", "optimizer.beta1",
+     "does not apply to optimizer 'sgd'"},
+    {"{\"optimizer\": {\"name\": \"adamw\", \"momentum\": 0.9}}",
+     "optimizer.momentum", "does not apply"},
+    {"{\"optimizer\": {\"name\": \"adamw\", \"beta1\": 2}}", "optimizer.beta1",
+     "maximum"},
+    {"{\"optimizer\": {\"name\": \"adamw\", \"foo\": 1}}", "optimizer.foo",
+     "not an optimizer field"},
+    {"{\"optimizer\": {\"name\": \"sgd\", \"nesterov\": 1}}",
+     "optimizer.nesterov", "true or false"},
+    {"{\"optimizer\": {\"name\": \"adamw\", \"warmup_steps\": 1}}",
+     "optimizer.warmup_steps", "belongs in schedule"},
+    {"{\"schedule\": \"linear\"}", "schedule", "unknown schedule"},
+    {"{\"schedule\": {\"name\": \"cosine\", \"warmup_steps\": 200}}",
+     "schedule.warmup_steps", "200 exceeds steps = 100"},
+    {"{\"schedule\": {\"name\": \"constant\", \"min_lr_ratio\": 0.1}}",
+     "schedule.min_lr_ratio", "does not apply"},
+    {"{\"schedule\": {\"name\": \"cosine\", \"min_lr_ratio\": 2}}",
+     "schedule.min_lr_ratio", "maximum"},
+    {"{\"schedule\": {\"warmup_steps\": 2}}", "schedule.name", "missing"},
+    {"{\"metrics\": []}", "metrics", "object"},
+    {"{\"metrics\": {\"log_every\": 0}}", "metrics.log_every", "minimum"},
+    {"{\"metrics\": {\"sharpness\": \"yes\"}}", "metrics.sharpness",
+     "true or false"},
+    {"{\"metrics\": {\"lr\": 1}}", "metrics.lr", "belongs in grid.lr"},
+    {"{\"metrics\": {\"every\": 1}}", "metrics.every", "not a metrics field"},
+};
+
+/* Parses one bad case; checks the code, the NULL result and the message. */
+static void check_bad_case(int i, const bad_case *c, json_t *spec,
+                           const la_spec_limits *lim) {
+  la_spec *s = (la_spec *)&s; /* must be set to NULL */
+  la_err err = {{0}};
+  int rc = la_spec_parse(spec, lim, &s, &err);
+  size_t n = strlen(c->path);
+  int ok = rc == LA_EINVAL && s == NULL && strncmp(err.msg, c->path, n) == 0 &&
+           err.msg[n] == ':' && strstr(err.msg, c->word) != NULL;
+  if (ok) {
+    check_passes++;
+    return;
+  }
+  check_failures++;
+  fprintf(stderr,
+          "bad[%d] %s\n  expected: rc %d, \"%s: ...%s...\"\n"
+          "  actual:   rc %d, \"%s\"%s\n",
+          i, c->patch, LA_EINVAL, c->path, c->word, rc, err.msg,
+          s == NULL ? "" : " (out not NULL)");
+  if (rc == 0 && s != (la_spec *)&s) la_spec_free(s);
+}
+
+static void check_bad_table(void) {
+  json_t *base = J(k_base);
+  for (size_t i = 0; i < sizeof k_bad / sizeof k_bad[0]; i++) {
+    json_t *patch = J(k_bad[i].patch);
+    json_t *spec = merge(base, patch);
+    check_bad_case((int)i, &k_bad[i], spec, NULL);
+    json_decref(patch);
+    json_decref(spec);
+  }
+  printf("%zu bad specs in the table\n", sizeof k_bad / sizeof k_bad[0]);
+  json_decref(base);
+}
+
+/* Lengths: name 128 bytes is fine, 129 is not; description 4096 / 4097;
+ * field names with NUL bytes. */
+static void check_lengths(void) {
+  char text[4200];
+  json_t *spec = J(k_base);
+  la_spec *s = NULL;
+  la_err err;
+  memset(text, 'n', sizeof text);
+  json_object_set_new(spec, "name", json_stringn(text, 128));
+  json_object_set_new(spec, "description", json_stringn(text, 4096));
+  CHECK_EQ_INT(la_spec_parse(spec, NULL, &s, &err), 0);
+  if (s) CHECK_EQ_INT(strlen(s->name), 128);
+  la_spec_free(s);
+  json_object_set_new(spec, "name", json_stringn(text, 129));
+  check_bad_case(-1, &(bad_case){"name of 129 bytes", "name", "too long"}, spec,
+                 NULL);
+  json_object_set_new(spec, "name", json_string("ok"));
+  json_object_set_new(spec, "description", json_stringn(text, 4097));
+  check_bad_case(-2, &(bad_case){"description of 4097", "description", "long"},
+                 spec, NULL);
+  /* keys with a NUL byte (only possible when built in code) */
+  json_object_del(spec, "description");
+  json_object_setn_new(spec, "seed\0x", 6, json_integer(1));
+  check_bad_case(-3, &(bad_case){"key seed\\0x", "seed", "NUL"}, spec, NULL);
+  json_object_deln(spec, "seed\0x", 6);
+  json_object_setn_new(json_object_get(spec, "task"), "noise\0", 6,
+                       json_real(0.5));
+  check_bad_case(-4, &(bad_case){"key task.noise\\0", "task.noise", "NUL"},
+                 spec, NULL);
+  json_decref(spec);
+}
+
+/* The exact messages of the brief: rank past the layer, too many runs. */
+static void check_exact_messages(void) {
+  la_spec_limits lim = {.max_runs = 1000};
+  la_spec *s = NULL;
+  la_err err;
+  json_t *a = J("{\"name\": \"x\", \"task\": {\"task\": \"teacher\", \"d_in\": "
+                "256, \"d_out\": 512}, \"grid\": {\"rank\": [1, 2, 4, 8, 300], "
+                "\"alpha\": [1], \"lr\": [0.1]}, \"steps\": 10}");
+  CHECK_EQ_INT(la_spec_parse(a, NULL, &s, &err), LA_EINVAL);
+  CHECK_STR(err.msg, "grid.rank[4]: 300 exceeds min(d_in, d_out) = 256 of "
+                     "layer 0");
+  json_t *b = J("{\"name\": \"x\", \"task\": {\"task\": \"teacher\", \"d_in\": "
+                "256, \"d_out\": 512}, \"grid\": {\"rank\": {\"log2\": [0, "
+                "14], \"num\": 15}, \"alpha\": {\"log2\": [0, 14], \"num\": "
+                "15}, \"lr\": [0.1, 0.01, 0.001]}, \"seeds\": 3, \"steps\": "
+                "10}");
+  CHECK_EQ_INT(la_spec_parse(b, &lim, &s, &err), LA_EINVAL);
+  CHECK_STR(err.msg, "grid: 15 x 15 x 3 ranks/alphas/lrs x 3 seeds = 2025 "
+                     "runs exceeds the maximum of 1000");
+  CHECK(s == NULL);
+  json_decref(a);
+  json_decref(b);
+}
+
+/* A spec of the given run counts as text (teacher, 10..seeds). */
+static json_t *big_spec(int ranks, int alphas, int lrs, int seeds) {
+  char text[512];
+  snprintf(text, sizeof text,
+           "{\"name\": \"big\", \"task\": {\"task\": \"teacher\", \"d_in\": "
+           "4096, \"d_out\": 4096}, \"grid\": {\"rank\": {\"log2\": [0, %d], "
+           "\"num\": %d}, \"alpha\": {\"log2\": [-4, 12], \"num\": %d}, "
+           "\"lr\": {\"log10\": [-5, %d], \"num\": %d}}, \"seeds\": %d, "
+           "\"steps\": 1000}",
+           ranks - 1, ranks, alphas, lrs > 1 ? -1 : -5, lrs, seeds);
+  return J(text);
+}
+
+/* 100,000 runs parse quickly (time printed, not asserted); 100,001 fail. */
+static void check_speed_and_limit(void) {
+  json_t *spec = big_spec(10, 100, 10, 10);
+  la_spec *s = NULL;
+  la_err err;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  int rc = la_spec_parse(spec, NULL, &s, &err);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  CHECK_EQ_INT(rc, 0);
+  if (rc) fprintf(stderr, "100k spec: %s\n", err.msg);
+  if (s) {
+    CHECK_EQ_INT(s->n_runs, 100000);
+    CHECK_EQ_INT(s->runs[99999].rank, 512);
+    CHECK_EQ_INT(s->runs[99999].seed_index, 9);
+  }
+  printf("100000-run spec parsed in %.3f s\n",
+         (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec));
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  la_spec_free(s);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  printf("and freed in %.3f s\n",
+         (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec));
+  json_decref(spec);
+  spec = big_spec(11, 9091, 1, 1); /* 100,001 runs */
+  s = NULL;
+  CHECK_EQ_INT(la_spec_parse(spec, NULL, &s, &err), LA_EINVAL);
+  CHECK_STR(err.msg, "grid: 11 x 9091 x 1 ranks/alphas/lrs x 1 seeds = 100001 "
+                     "runs exceeds the maximum of 100000");
+  CHECK(s == NULL);
+  json_decref(spec);
+}
+
+/* jansson's allocations fail from the n-th on (0: never). */
+static long alloc_count, alloc_fail_at;
+static void *failing_malloc(size_t n) {
+  if (alloc_fail_at > 0 && ++alloc_count >= alloc_fail_at) return NULL;
+  return malloc(n);
+}
+
+/* Out of memory at every jansson allocation in turn: each parse either
+ * succeeds or returns LA_ENOMEM with *out NULL, and (under ASan) leaks
+ * nothing and touches nothing it should not. */
+static void check_out_of_memory(const char *text) {
+  json_t *spec = J(text);
+  int bad = 0, failed = 0;
+  json_set_alloc_funcs(failing_malloc, free);
+  for (long n = 1; n < 2000; n++) {
+    la_spec *s = (la_spec *)&s;
+    la_err err;
+    alloc_count = 0;
+    alloc_fail_at = n;
+    int rc = la_spec_parse(spec, NULL, &s, &err);
+    alloc_fail_at = 0;
+    if (rc == 0) {
+      la_spec_free(s);
+      break;
+    }
+    failed++;
+    if (rc != LA_ENOMEM || s != NULL) {
+      if (bad++ == 0)
+        fprintf(stderr, "allocation %ld failing: rc %d (%s)\n", n, rc, err.msg);
+    }
+  }
+  json_set_alloc_funcs(malloc, free);
+  CHECK_EQ_INT(bad, 0);
+  CHECK(failed > 50);
+  printf("%d allocation failures tried\n", failed);
+  json_decref(spec);
+}
+
+int main(void) {
+  check_seed_formula();
+  check_list_expansion();
+  check_seeds();
+  check_seed_list();
+  check_ranges();
+  check_small_ranges();
+  check_mlp_sections();
+  check_normalized();
+  check_bad_table();
+  check_lengths();
+  check_exact_messages();
+  check_speed_and_limit();
+  check_out_of_memory(k_base);
+  check_out_of_memory(
+      "{\"name\": \"oom\", \"description\": \"d\", \"task\": {\"task\": "
+      "\"mlp\", \"widths\": [8, 8, 4], \"noise\": 0.1}, \"grid\": {\"rank\": "
+      "{\"log2\": [0, 2], \"num\": 3}, \"alpha\": [1, 2], \"lr\": {\"log10\": "
+      "[-3, -2], \"num\": 2}}, \"seeds\": [5, 6], \"steps\": 20, \"batch\": "
+      "16, \"optimizer\": {\"name\": \"sgd\", \"momentum\": 0.5}, "
+      "\"schedule\": \"cosine\", \"metrics\": {\"log_every\": 2}, "
+      "\"diverge_factor\": 50}");
+  return check_summary();
+}
