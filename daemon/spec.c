@@ -8,11 +8,13 @@
  * of every distinct rank, alpha and lr. Only then are the worker's defaults
  * filled into the normalized spec and the runs built.
  *
- * The runs' configs share their leaf values (the JSON numbers and strings of
- * the flattened settings) with each other and with the normalized spec by
- * reference count: 100,000 runs cost one object each, not one copy of every
- * field. Callers may add or replace keys of a run's config, but must not
- * modify its values in place.
+ * A run's config is the normalized spec flattened to worker fields, less
+ * the fields whose value is the worker's default (so a spec and its
+ * normalized form give identical configs, and 100,000 configs stay small),
+ * plus rank, alpha, lr and seed. The configs share their leaf values (JSON
+ * numbers, strings) with each other and with the normalized spec by
+ * reference count: callers may add or replace keys of a run's config, but
+ * must not modify its values in place.
  */
 #include "loralpha/spec.h"
 
@@ -166,6 +168,8 @@ static uint64_t splitmix64(uint64_t x) {
   return z ^ (z >> 31);
 }
 
+/* splitmix64 chained over (sweep_seed, rank, seed_index), 53 bits (spec.h,
+ * docs/sweeps.md). */
 uint64_t la_spec_run_seed(uint64_t sweep_seed, int rank, int seed_index) {
   uint64_t h = splitmix64(sweep_seed);
   h = splitmix64(h ^ (uint64_t)(uint32_t)rank);
@@ -173,6 +177,7 @@ uint64_t la_spec_run_seed(uint64_t sweep_seed, int rank, int seed_index) {
   return h & ((UINT64_C(1) << SEED_BITS) - 1);
 }
 
+/* The default limits (spec.h). */
 void la_spec_limits_default(la_spec_limits *lim) {
   lim->max_runs = 100000;
 }
@@ -608,6 +613,20 @@ static int range_rank(const range *r, size_t i, double e, double x, double *out,
   return 0;
 }
 
+/* base^e, exact where it can be: integer exponents give the double nearest
+ * to the power (10^-3 is 0.001 as written, which pow need not give). */
+static double range_pow(double base, double e) {
+  if (e != floor(e)) return pow(base, e);
+  if (base == 2.0 && fabs(e) < 1000) return ldexp(1.0, (int)e);
+  if (base == 10.0 && fabs(e) <= 22) { /* 10^22 is the last exact power */
+    double p = 1;
+    for (int k = 0; k < (int)fabs(e); k++)
+      p *= 10;
+    return e < 0 ? 1 / p : p; /* one correctly rounded division */
+  }
+  return pow(base, e);
+}
+
 /* Fills the axis with the range's values base^(lo + i (hi - lo)/(num - 1)),
  * the last exactly base^hi. */
 static int range_values(axis *ax, const range *r, la_err *err) {
@@ -620,7 +639,7 @@ static int range_values(axis *ax, const range *r, la_err *err) {
     double e = i + 1 == r->num
                    ? r->hi
                    : r->lo + (double)i * (r->hi - r->lo) / (double)(r->num - 1);
-    double x = pow(r->base, e);
+    double x = range_pow(r->base, e);
     if (!isfinite(x) || !(x > 0))
       return la_errf(err, LA_EINVAL,
                      "grid.%s[%zu]: %g^%g is out of range (not a finite "
@@ -1013,8 +1032,8 @@ static void free_axis_values(json_t **v, size_t n) {
   free(v);
 }
 
-/* Builds run r: grid values (ri, ai, li), seed index si; jv holds the axes'
- * JSON values (borrowed; the config takes references). */
+/* Builds run r: grid indices idx (rank, alpha, lr), seed index si; jv holds
+ * the axes' JSON values (borrowed; the config takes references). */
 static int make_run(const builder *b, la_spec_run *r, json_t **const jv[N_AX],
                     const size_t idx[N_AX], size_t si) {
   r->rank = (int)b->ax[AX_RANK].v[idx[AX_RANK]];
@@ -1106,6 +1125,7 @@ static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
   return rc;
 }
 
+/* Validates and expands spec (borrowed); lim NULL means the defaults. */
 int la_spec_parse(const json_t *spec, const la_spec_limits *lim, la_spec **out,
                   la_err *err) {
   la_spec_limits def;
@@ -1130,6 +1150,7 @@ int la_spec_parse(const json_t *spec, const la_spec_limits *lim, la_spec **out,
   return rc;
 }
 
+/* Releases a spec of la_spec_parse (NULL is fine). */
 void la_spec_free(la_spec *spec) {
   if (spec == NULL) return;
   for (size_t i = 0; spec->runs != NULL && i < spec->n_runs; i++)

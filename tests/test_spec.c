@@ -289,13 +289,13 @@ static void check_ranges(void) {
   CHECK_EQ_INT(bad, 0);
   CHECK_EQ_INT(s->runs[s->n_runs - 1].rank, 16384);
   /* alpha varies fastest after the seed; lr before it */
-  CHECK_CLOSE(s->runs[0].alpha, 0.1, 1e-15);
+  CHECK(s->runs[0].alpha == 0.1);
   CHECK(s->runs[1].alpha == 1.0);
   CHECK(s->runs[2].alpha == 10.0);
   CHECK(s->runs[3].alpha == 100.0);
-  CHECK_CLOSE(s->runs[0].lr, 1e-4, 1e-15);
-  CHECK_CLOSE(s->runs[4].lr, 1e-3, 1e-15);
-  CHECK_CLOSE(s->runs[8].lr, 1e-2, 1e-15);
+  CHECK(s->runs[0].lr == 1e-4); /* exactly the doubles of 1e-4 ... */
+  CHECK(s->runs[4].lr == 1e-3);
+  CHECK(s->runs[8].lr == 1e-2);
   CHECK_STR(json_string_value(json_object_get(
                 json_object_get(s->runs[0].config, "npy"), "x")),
             "/nonexistent/x.npy");
@@ -309,7 +309,8 @@ static void check_ranges(void) {
   la_spec_free(s);
 }
 
-/* A one-value range (num 1) and a fractional log2 step. */
+/* A one-value range (num 1), a fractional log2 step, and log10 steps of
+ * one half. */
 static void check_small_ranges(void) {
   la_spec *s = parse_ok(
       "{\"name\": \"one\", \"task\": {\"task\": \"teacher\", "
@@ -323,6 +324,19 @@ static void check_small_ranges(void) {
   CHECK(s->runs[0].alpha == 1.0);
   CHECK_CLOSE(s->runs[1].alpha, sqrt(2.0), 1e-15);
   CHECK(s->runs[2].alpha == 2.0);
+  la_spec_free(s);
+  s = parse_ok("{\"name\": \"lr\", \"task\": {\"task\": \"teacher\", "
+               "\"d_in\": 16, \"d_out\": 16}, \"grid\": {\"rank\": [4], "
+               "\"alpha\": [4], \"lr\": {\"log10\": [-5, -1], \"num\": 9}}, "
+               "\"steps\": 10}",
+               NULL);
+  if (s == NULL) return;
+  const double want[] = {1e-5, 1e-4, 1e-3, 1e-2, 1e-1};
+  int bad = 0;
+  for (int i = 0; i < 5; i++) /* integer exponents: the doubles as written */
+    bad += s->runs[2 * i].lr != want[i];
+  CHECK_EQ_INT(bad, 0);
+  CHECK_CLOSE(s->runs[1].lr, sqrt(10.0) * 1e-5, 1e-15);
   la_spec_free(s);
 }
 
