@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define VERSION "0.1.0"
 
@@ -67,6 +68,19 @@ static void respond_read(la_http_request *req, json_t *body, int rc,
 /* ---- sweeps
  * ------------------------------------------------------------------ */
 
+/* Is a Content-Type application/json (any case, parameters allowed)? */
+static int is_json_type(const char *ct) {
+  static const char want[] = "application/json";
+  size_t n = sizeof want - 1;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, want, n) != 0) return 0;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == 0 || *ct == ';';
+}
+
 /* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
 static void create_sweep(la_api *api, la_http_request *req) {
   json_error_t je;
@@ -78,8 +92,7 @@ static void create_sweep(la_api *api, la_http_request *req) {
   if (api->draining)
     return la_http_respond_error(req, 503, "unavailable",
                                  "the daemon is shutting down");
-  if (req->content_type[0] &&
-      strncmp(req->content_type, "application/json", 16) != 0)
+  if (req->content_type[0] && !is_json_type(req->content_type))
     return la_http_respond_error(req, 415, "unsupported_media_type",
                                  "the body must be application/json");
   body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
@@ -316,8 +329,8 @@ static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
     return not_found(req, "no such sweep (ids are positive integers)");
   if (r->n == 3) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return respond_read(req, la_store_get_sweep(api->store, id, &rc, &err), rc,
-                        &err);
+    json_t *body = la_store_get_sweep(api->store, id, &rc, &err);
+    return respond_read(req, body, rc, &err);
   }
   if (r->n == 4 && strcmp(r->seg[3], "cancel") == 0) {
     if (req->method != LA_HTTP_POST) return method_not_allowed(req, "POST");
@@ -353,8 +366,8 @@ void la_api_handle(la_http_request *req, void *ctx) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
     if (id < 0)
       return not_found(req, "no such run (ids are positive integers)");
-    return respond_read(req, la_store_get_run(api->store, id, &rc, &err), rc,
-                        &err);
+    json_t *body = la_store_get_run(api->store, id, &rc, &err);
+    return respond_read(req, body, rc, &err);
   }
   not_found(req, "no such route");
 }

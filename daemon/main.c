@@ -4,7 +4,7 @@
  *   loralpha serve [--listen HOST:PORT] [--db FILE] [--max-workers N]
  *                  [--threads-per-worker T] [--worker PATH] [--nice N]
  *                  [--heartbeat SECONDS] [--max-runs N] [--max-body BYTES]
- *                  [--port-file FILE]
+ *                  [--request-timeout SECONDS] [--port-file FILE]
  *
  * See docs/daemon.md.
  */
@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ typedef struct serve_opts {
   unsigned heartbeat_s;
   long max_runs;
   long max_body;
+  long request_timeout_s;
   const char *port_file;
   char worker[PATH_MAX];
 } serve_opts;
@@ -57,6 +59,7 @@ static void usage(FILE *f) {
         "off)\n"
         "  --max-runs N              most runs one sweep may have (100000)\n"
         "  --max-body BYTES          largest request body (1048576)\n"
+        "  --request-timeout SECONDS a request must arrive within (10)\n"
         "  --port-file FILE          write the port listened on to FILE\n"
         "See docs/daemon.md.\n",
         f);
@@ -122,6 +125,7 @@ static void set_defaults(serve_opts *o) {
   o->heartbeat_s = 600;
   o->max_runs = 100000;
   o->max_body = 1 << 20;
+  o->request_timeout_s = 10;
   default_worker(o);
 }
 
@@ -148,6 +152,8 @@ static int parse_opt(const char *f, const char *v, serve_opts *o,
                : (o->heartbeat_s = (unsigned)x, 0);
   if (strcmp(f, "--max-runs") == 0)
     return parse_long(f, v, 1, 10000000, &o->max_runs);
+  if (strcmp(f, "--request-timeout") == 0)
+    return parse_long(f, v, 1, 3600, &o->request_timeout_s);
   if (strcmp(f, "--max-body") == 0)
     return parse_long(f, v, 1024, 1 << 30, &o->max_body);
   fprintf(stderr, "loralpha serve: %s: unknown option (see --help)\n", f);
@@ -233,6 +239,7 @@ static int start(daemon_ctx *d, const serve_opts *o) {
   d->api.limits.max_runs = (size_t)o->max_runs;
   la_http_limits_default(&lim);
   lim.max_body_bytes = (size_t)o->max_body;
+  lim.request_timeout_ms = (unsigned)o->request_timeout_s * 1000u;
   if (la_http_server_start(d->loop, o->host, o->port, &lim, la_api_handle,
                            &d->api, &d->http, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
@@ -256,6 +263,7 @@ static int serve(int argc, char **argv) {
   int rc = parse_serve(argc, argv, &o);
   if (rc) return rc > 0 ? 0 : EXIT_USAGE;
   memset(&d, 0, sizeof d);
+  signal(SIGPIPE, SIG_IGN); /* a client or worker gone mid-write is an EPIPE */
   d.loop = uv_default_loop();
   if (start(&d, &o)) {
     if (d.sched)

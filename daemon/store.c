@@ -63,7 +63,8 @@ static const char *const k_sql[N_STMT] = {
                            "sweep_id = ? AND state = 'queued' ORDER BY id "
                            "LIMIT ?",
     [ST_RUNNING_IDS] = "SELECT id FROM runs WHERE state = 'running'",
-    [ST_REQUEUE] = "UPDATE runs SET state = 'queued' WHERE state = 'running'",
+    [ST_REQUEUE] = "UPDATE runs SET state = 'queued', attempts = max(attempts "
+                   "- 1, 0) WHERE state = 'running'",
     [ST_CANCEL_SWEEP] = "UPDATE sweeps SET state = 'cancelled', finished_at = "
                         "? WHERE id = ? AND state = 'active'",
     [ST_CANCEL_RUNS] = "UPDATE runs SET state = 'cancelled', finished_at = ? "
