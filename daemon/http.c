@@ -388,7 +388,10 @@ static int split_target(http_conn *c) {
   const char *path, *query;
   size_t plen, qlen;
   target_parts(buf_str(&r->url), &path, &plen, &query, &qlen);
-  if (plen == 0) path = "/", plen = 1;
+  if (plen == 0) {
+    path = "/";
+    plen = 1;
+  }
   r->path_query = malloc(plen + qlen + 2);
   if (r->path_query == NULL) return fail(c, 500, "out of memory");
   if (pct_decode(path, plen, 0, r->path_query, plen + 1) != 0)
@@ -868,6 +871,7 @@ static void on_connection(uv_stream_t *ls, int status) {
 
 /* ---- server ----------------------------------------------------------- */
 
+/* Fills lim with the documented defaults. */
 void la_http_limits_default(la_http_limits *lim) {
   lim->max_header_bytes = 16 * 1024;
   lim->max_body_bytes = 1024 * 1024;
@@ -952,6 +956,8 @@ static int bind_listen(la_http_server *s, const struct sockaddr *sa) {
   return 0;
 }
 
+/* Binds host:port and listens; on a bind or listen failure the listener is
+ * closed (and its memory freed) on the loop's next turn. */
 int la_http_server_start(uv_loop_t *loop, const char *host, int port,
                          const la_http_limits *lim, la_http_handler handler,
                          void *ctx, la_http_server **out, la_err *err) {
@@ -985,14 +991,18 @@ int la_http_server_start(uv_loop_t *loop, const char *host, int port,
   return 0;
 }
 
+/* The port actually bound (useful with port 0). */
 int la_http_server_port(const la_http_server *s) {
   return s->port;
 }
 
+/* A copy of the counters. */
 void la_http_server_stats(const la_http_server *s, la_http_stats *out) {
   *out = s->stats;
 }
 
+/* Stops listening and closes every connection; the server is freed (then
+ * on_closed called) in the last close callback. */
 void la_http_server_close(la_http_server *s, void (*on_closed)(void *),
                           void *arg) {
   assert(!s->closing);
@@ -1006,6 +1016,8 @@ void la_http_server_close(la_http_server *s, void (*on_closed)(void *),
 
 /* ---- handler API ------------------------------------------------------ */
 
+/* Answers req (or drops the answer if its connection has gone) and frees
+ * it. Answering twice is a programming error. */
 void la_http_respond(la_http_request *req, int status, const char *content_type,
                      const char *body, size_t len) {
   http_req *r = req->internal;
@@ -1027,6 +1039,7 @@ void la_http_respond(la_http_request *req, int status, const char *content_type,
   free_req(r);
 }
 
+/* Answers req with body as compact JSON; steals the reference. */
 void la_http_respond_json(la_http_request *req, int status, json_t *body) {
   char *s =
       body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -1040,6 +1053,7 @@ void la_http_respond_json(la_http_request *req, int status, json_t *body) {
   free(s);
 }
 
+/* Answers req with the {"error": {code, message}} shape. */
 void la_http_respond_error(la_http_request *req, int status, const char *code,
                            const char *message) {
   char *s = error_body(code, message);
@@ -1053,6 +1067,8 @@ void la_http_respond_error(la_http_request *req, int status, const char *code,
   free(s);
 }
 
+/* First query parameter called name (names are percent-decoded too),
+ * percent-decoded with '+' as space, into buf. */
 int la_http_query_get(const la_http_request *req, const char *name, char *buf,
                       size_t size) {
   const char *q = req->query ? req->query : "";

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +68,8 @@ typedef struct test_ctx {
   la_http_server *srv;
   uv_async_t done; /* the client thread has finished */
   la_http_request *held[2];
+  int holds;        /* /hold requests seen */
+  int late_answers; /* held requests answered after the close */
   int deferred_live, closed_calls, start_rc;
   la_http_stats final;
 } test_ctx;
@@ -79,10 +82,11 @@ typedef struct deferred {
 
 /* Answers req with its own method, path, query, body and headers. */
 static void echo(la_http_request *req) {
-  json_t *j = json_pack(
-      "{s:s,s:s,s:s,s:s%,s:s,s:s}", "method", req->method_name, "path",
-      req->path, "query", req->query, "body", req->body, req->body_len,
-      "content_type", req->content_type, "authorization", req->authorization);
+  json_t *j =
+      json_pack("{s:s,s:i,s:s,s:s,s:s%,s:s,s:s}", "method", req->method_name,
+                "method_id", (int)req->method, "path", req->path, "query",
+                req->query, "body", req->body, req->body_len, "content_type",
+                req->content_type, "authorization", req->authorization);
   la_http_respond_json(req, 200, j);
 }
 
@@ -153,7 +157,7 @@ static void handler(la_http_request *req, void *arg) {
   if (strcmp(req->path, "/defer") == 0) {
     route_defer(req, t);
   } else if (strcmp(req->path, "/hold") == 0) {
-    t->held[t->held[0] != NULL] = req;
+    t->held[t->holds++ == 0 ? 0 : 1] = req;
   } else if (strcmp(req->path, "/release") == 0) {
     if (t->held[0] != NULL) echo(t->held[0]);
     t->held[0] = NULL;
@@ -182,9 +186,12 @@ static void on_done(uv_async_t *a) {
   la_http_server_stats(t->srv, &t->final);
   la_http_server_close(t->srv, server_closed, t);
   t->srv = NULL;
-  if (t->held[1] != NULL)
-    la_http_respond(t->held[1], 200, "text/plain", "x", 1);
-  t->held[1] = NULL;
+  t->late_answers = (t->held[0] != NULL) + (t->held[1] != NULL);
+  for (int i = 0; i < 2; i++) {
+    if (t->held[i] != NULL)
+      la_http_respond(t->held[i], 200, "text/plain", "x", 1);
+    t->held[i] = NULL;
+  }
   uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -377,6 +384,8 @@ static const char *hdr(const response *r, const char *name, char *out,
 
 /* ---- cases --------------------------------------------------------------- */
 
+static long wait_quiet(int port);
+
 /* GET: status, JSON echo, standard headers. */
 static void test_simple_get(int port) {
   response *r = malloc(sizeof *r);
@@ -404,7 +413,9 @@ static void test_post_body(int port) {
                         "POST /submit HTTP/1.1\r\nHost: t\r\n"
                         "content-type: text/plain\r\n"
                         "Authorization: Bearer abc\r\n"
-                        "X-Other: ignored\r\nContent-Length: 11\r\n\r\n"
+                        "X-Other: ignored\r\n"
+                        "X-A-Header-Name-Longer-Than-Thirty-Two: y\r\n"
+                        "Content-Length: 11\r\n\r\n"
                         "hello world",
                         r),
                0);
@@ -474,6 +485,69 @@ static void test_pipelining(int port) {
     CHECK_STR(jfield(r, "body", v, sizeof v), bodies[i]);
   }
   client_close(cl);
+  free(r);
+}
+
+/* Method names and our enum for them. */
+static void test_methods(int port) {
+  static const char *const names[] = {"DELETE", "PATCH", "OPTIONS", "PROPFIND"};
+  static const int ids[] = {LA_HTTP_DELETE, LA_HTTP_PATCH, LA_HTTP_OPTIONS,
+                            LA_HTTP_OTHER};
+  response *r = malloc(sizeof *r);
+  char v[128], req[128];
+  for (int i = 0; i < 4; i++) {
+    json_t *j;
+    snprintf(req, sizeof req, "%s /m HTTP/1.1\r\nHost: t\r\n\r\n", names[i]);
+    CHECK_EQ_INT(exchange(port, req, r), 0);
+    CHECK_STR(jfield(r, "method", v, sizeof v), names[i]);
+    j = body_json(r);
+    CHECK_EQ_INT(json_integer_value(json_object_get(j, "method_id")), ids[i]);
+    json_decref(j);
+  }
+  free(r);
+}
+
+/* A client that half-closes after its request still gets the answer (also
+ * a deferred one), then EOF. */
+static void test_half_close(int port) {
+  static const char *const reqs[] = {
+      "GET /half HTTP/1.1\r\nHost: t\r\n\r\n",
+      "GET /defer?ms=50 HTTP/1.1\r\nHost: t\r\n\r\n"};
+  response *r = malloc(sizeof *r);
+  for (int i = 0; i < 2; i++) {
+    client *cl = connect_client(port);
+    send_str(cl, reqs[i]);
+    shutdown(cl->fd, SHUT_WR);
+    CHECK_EQ_INT(read_response(cl, r, 0), 0);
+    CHECK_EQ_INT(r->status, 200);
+    CHECK(wait_eof(cl, NULL));
+    client_close(cl);
+  }
+  free(r);
+}
+
+/* Fifty requests in one write, answered in order. */
+static void test_pipeline_burst(int port) {
+  enum { N = 50 };
+  char *all = malloc(N * 64), path[16], v[128] = "";
+  size_t n = 0;
+  response *r = malloc(sizeof *r);
+  client *cl = connect_client(port);
+  for (int i = 0; i < N; i++)
+    n += (size_t)snprintf(all + n, N * 64 - n,
+                          "GET /n%d HTTP/1.1\r\nHost: t\r\n\r\n", i);
+  CHECK_EQ_INT(send_bytes(cl, all, n), 0);
+  for (int i = 0; i < N; i++) {
+    snprintf(path, sizeof path, "/n%d", i);
+    if (read_response(cl, r, 0) != 0 ||
+        strcmp(jfield(r, "path", v, sizeof v), path) != 0) {
+      CHECK_STR(v, path);
+      break;
+    }
+  }
+  CHECK_EQ_INT(cl->len, 0);
+  client_close(cl);
+  free(all);
   free(r);
 }
 
@@ -605,11 +679,19 @@ static void test_malformed(int port) {
   CHECK_STR(hdr(r, "Content-Type", v, sizeof v), "application/json");
   CHECK_STR(error_code_of(r, v, sizeof v), "bad_request");
   CHECK(wait_eof(cl, NULL));
-  client_close(cl);
   send_str(other, "GET /still HTTP/1.1\r\nHost: t\r\n\r\n");
   CHECK_EQ_INT(read_response(other, r, 0), 0);
   CHECK_EQ_INT(r->status, 200);
   client_close(other);
+  /* cl never closes: the server's linger deadline closes its side */
+  CHECK_EQ_INT(wait_quiet(port), 1);
+  client_close(cl);
+  CHECK_EQ_INT(exchange(port,
+                        "GET /x HTTP/1.1\r\nContent-Type: a\r\n"
+                        "content-type: b\r\n\r\n",
+                        r),
+               0);
+  CHECK_EQ_INT(r->status, 400);
   CHECK_EQ_INT(exchange(port,
                         "GET /x HTTP/1.1\r\nContent-Length: 1\r\n"
                         "Transfer-Encoding: chunked\r\n\r\n",
@@ -928,6 +1010,9 @@ static void *client_main(void *arg) {
   run_case("chunked body", test_chunked, p);
   run_case("keep-alive", test_keep_alive, p);
   run_case("pipelining", test_pipelining, p);
+  run_case("pipeline burst (50)", test_pipeline_burst, p);
+  run_case("methods", test_methods, p);
+  run_case("half-closed client", test_half_close, p);
   run_case("HTTP/1.0", test_http10, p);
   run_case("Connection: close", test_connection_close, p);
   run_case("HEAD", test_head, p);
@@ -970,11 +1055,14 @@ static void test_start_errors(uv_loop_t *loop, int port, test_ctx *t) {
     CHECK(la_http_server_port(s) > 0);
     la_http_server_close(s, server_closed, t);
   }
-  uv_run(loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < 100 && t->closed_calls == 0; i++)
+    uv_run(loop, UV_RUN_NOWAIT);
   CHECK_EQ_INT(t->closed_calls, 1);
   t->closed_calls = 0;
 }
 
+/* Starts the server, runs the client thread's cases against it, closes it
+ * and checks everything was released. */
 int main(void) {
   uv_loop_t loop;
   test_ctx t;
@@ -1005,7 +1093,8 @@ int main(void) {
   pthread_join(th, NULL);
   CHECK_EQ_INT(t.closed_calls, 1);
   CHECK_EQ_INT(t.deferred_live, 0);
-  CHECK(t.held[0] == NULL && t.held[1] == NULL);
+  CHECK_EQ_INT(t.holds, 2);
+  CHECK_EQ_INT(t.late_answers, 1);
   CHECK(t.final.accepted > 0 && t.final.rejected > 0);
   CHECK_EQ_INT(uv_loop_close(&loop), 0);
   return check_summary();
