@@ -1041,8 +1041,9 @@ void la_http_respond(la_http_request *req, int status, const char *content_type,
 
 /* Answers req with body as compact JSON; steals the reference. */
 void la_http_respond_json(la_http_request *req, int status, json_t *body) {
-  char *s =
-      body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  char *s = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY |
+                                                JSON_REAL_PRECISION(12))
+                         : NULL;
   json_decref(body);
   if (s == NULL) {
     la_http_respond_error(req, 500, "internal_error",

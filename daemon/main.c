@@ -8,6 +8,7 @@
  *
  * See docs/daemon.md.
  */
+#include "loralpha/analysis.h"
 #include "loralpha/api.h"
 #include "loralpha/http.h"
 #include "loralpha/sched.h"
@@ -42,6 +43,7 @@ typedef struct daemon_ctx {
   la_store *store;
   la_sched *sched;
   la_http_server *http;
+  la_analyzer *analyzer;
   la_api api;
   uv_signal_t sigterm, sigint;
   int stopping;
@@ -232,7 +234,11 @@ static int start(daemon_ctx *d, const serve_opts *o) {
       la_store_requeue_running(d->store, &requeued, &err) ||
       la_sched_new(d->loop, d->store, &so, &d->sched, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
-  d->api.store = d->store, d->api.sched = d->sched;
+  if (la_analyzer_new(d->loop, d->store, 1000, &d->analyzer))
+    return fprintf(stderr, "loralpha serve: out of memory\n"), -1;
+  d->api.store = d->store, d->api.sched = d->sched,
+  d->api.analyzer = d->analyzer;
+  la_sched_set_finish_hook(d->sched, la_api_on_run_finished, &d->api);
   d->api.started_at = la_time_unix();
   d->api.max_workers = o->max_workers;
   la_spec_limits_default(&d->api.limits);
@@ -269,6 +275,7 @@ static int serve(int argc, char **argv) {
     if (d.sched)
       la_sched_drain(d.sched, NULL, NULL), uv_run(d.loop, UV_RUN_DEFAULT);
     la_sched_free(d.sched);
+    la_analyzer_free(d.analyzer);
     la_store_close(d.store);
     return 1;
   }
@@ -278,8 +285,9 @@ static int serve(int argc, char **argv) {
   uv_signal_start(&d.sigterm, on_signal, SIGTERM);
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   la_sched_kick(d.sched);
-  uv_run(d.loop, UV_RUN_DEFAULT);
+  uv_run(d.loop, UV_RUN_DEFAULT); /* ends when drained and analyses are done */
   la_sched_free(d.sched);
+  la_analyzer_free(d.analyzer);
   la_store_close(d.store);
   uv_loop_close(d.loop);
   fprintf(stderr, "loralpha serve: stopped\n");

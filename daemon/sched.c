@@ -57,6 +57,8 @@ struct la_sched {
   int timers_open, draining;
   void (*drain_done)(void *);
   void *drain_arg;
+  la_sched_finish_hook hook;
+  void *hook_ctx;
   la_sched_stats stats;
 };
 
@@ -144,6 +146,12 @@ int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
 
 void la_sched_stats_get(const la_sched *s, la_sched_stats *out) {
   *out = s->stats;
+}
+
+void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
+                              void *ctx) {
+  s->hook = hook;
+  s->hook_ctx = ctx;
 }
 
 /* ---- a worker's end ---------------------------------------------------------
@@ -265,6 +273,8 @@ static void worker_maybe_finish(worker *w) {
   free(text);
   unlink_worker(s, w);
   s->stats.busy--;
+  if (s->hook && strcmp(res.state, "queued") != 0)
+    s->hook(w->sweep_id, s->hook_ctx);
   if (w->open_handles == 0) worker_free(w);
   if (s->draining)
     sched_maybe_drained(s);
@@ -408,8 +418,7 @@ static void on_config_written(uv_write_t *req, int status) {
   uv_close((uv_handle_t *)&w->in, on_handle_closed);
 }
 
-/* ---- starting workers
- * --------------------------------------------------------- */
+/* ---- starting workers ---- */
 
 /* The ticket's config with the daemon's threads and the run id, as one line.
  * New string or NULL. */
@@ -547,8 +556,7 @@ void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
   }
 }
 
-/* ---- stopping
- * ------------------------------------------------------------------ */
+/* ---- stopping ---- */
 
 static void on_timer_closed(uv_handle_t *h) {
   la_sched *s = h->data;

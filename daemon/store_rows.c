@@ -3,6 +3,7 @@
 #include "store_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -263,4 +264,17 @@ int la_store_count_states(la_store *st, int64_t counts[6], la_err *err) {
   }
   sqlite3_reset(q);
   return rc == SQLITE_DONE ? 0 : la_store_fail(st, err, "counting runs");
+}
+
+int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
+                         size_t size) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_EXISTS);
+  int rc = LA_EINVAL;
+  sqlite3_bind_int64(q, 1, sweep_id);
+  if (sqlite3_step(q) == SQLITE_ROW) {
+    snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));
+    rc = 0;
+  }
+  sqlite3_reset(q);
+  return rc;
 }

@@ -119,7 +119,7 @@ int la_spectra_layer(const float *A, const float *B, const float *A0, int din,
   return rc;
 }
 
-/* ---- sharpness ---------------------------------------------------------- */
+/* ---- sharpness ---- */
 
 /* A double-precision copy of the problem and the buffers power iteration
  * needs; theta/grad are flat (all A then all B, or all W). */

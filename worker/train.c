@@ -217,7 +217,7 @@ double la_trainer_eval(la_trainer *tr) {
   return sum / t->n_eval;
 }
 
-/* ---- the run and its records ------------------------------------------- */
+/* ---- the run and its records ---- */
 
 /* Running figures of a run, for the done record. */
 typedef struct run_state {

@@ -8,6 +8,7 @@
 #ifndef LORALPHA_API_H
 #define LORALPHA_API_H
 
+#include "loralpha/analysis.h"
 #include "loralpha/http.h"
 #include "loralpha/sched.h"
 #include "loralpha/spec.h"
@@ -16,9 +17,10 @@
 #include <stdint.h>
 
 typedef struct la_api {
-  la_store *store;      /* borrowed */
-  la_sched *sched;      /* borrowed */
-  la_http_server *http; /* borrowed, for its counters */
+  la_store *store;       /* borrowed */
+  la_sched *sched;       /* borrowed */
+  la_http_server *http;  /* borrowed, for its counters */
+  la_analyzer *analyzer; /* borrowed */
   la_spec_limits limits;
   double started_at; /* Unix time */
   int max_workers;
@@ -28,5 +30,9 @@ typedef struct la_api {
 
 /* The la_http_handler of the daemon; ctx is an la_api. */
 void la_api_handle(la_http_request *req, void *ctx);
+
+/* The scheduler's finish hook: when a sweep has just finished, analyse it
+ * (stored for the API and the sqlite3 CLI). ctx is an la_api. */
+void la_api_on_run_finished(int64_t sweep_id, void *ctx);
 
 #endif

@@ -62,6 +62,12 @@ void la_sched_drain(la_sched *s, void (*done)(void *), void *arg);
 
 void la_sched_stats_get(const la_sched *s, la_sched_stats *out);
 
+/* Called on the loop thread after a run's end has been committed (any
+ * state), with the run's sweep. */
+typedef void (*la_sched_finish_hook)(int64_t sweep_id, void *ctx);
+void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
+                              void *ctx);
+
 /* Frees a drained scheduler once its handles are closed (call after the
  * drain's done callback; the loop must run once more to close timers). */
 void la_sched_free(la_sched *s);

@@ -101,6 +101,11 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
  * finished or cancelled. */
 int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err);
 
+/* The sweep's state ("active", "done", "cancelled") into buf; LA_EINVAL if
+ * there is no such sweep. */
+int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
+                         size_t size);
+
 /* Counts of runs per state over all sweeps: queued, running, done, failed,
  * diverged, cancelled (in that order). */
 int la_store_count_states(la_store *st, int64_t counts[6], la_err *err);
@@ -130,5 +135,37 @@ json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
                            const la_run_filter *f, int *rc, la_err *err);
 /* One run with its config, result, curve, layers, spectra, drift, sharpness. */
 json_t *la_store_get_run(la_store *st, int64_t run_id, int *rc, la_err *err);
+
+/* ---- the analysis' input and output (store_analysis.c) ---- */
+
+/* Finished (done or diverged) runs of a sweep and the latest finish time;
+ * *cached gets the stored analysis JSON text if it was computed from the
+ * same finished runs (new string, free), else NULL. Returns 0, LA_EINVAL if
+ * the sweep does not exist, or LA_EIO. */
+int la_store_analysis_state(la_store *st, int64_t sweep_id, int64_t *finished,
+                            double *last_finish, char **cached, la_err *err);
+
+/* From the stored spec: steps, and the LoRA scale's power of r (1 for
+ * peft's alpha / r, 0.5 for rslora's alpha / sqrt r). */
+int la_store_sweep_shape(la_store *st, int64_t sweep_id, int *steps,
+                         double *scale_power, char *scaling, size_t size,
+                         la_err *err);
+
+/* A finished run's eval loss at a checkpoint, as fit points (+Inf for a run
+ * that diverged before the checkpoint). full: the final eval loss. *pts is
+ * new (free). Returns the count, or a negative LA_E code. */
+struct la_fit_point;
+long la_store_fit_points(la_store *st, int64_t sweep_id, int step, int full,
+                         struct la_fit_point **pts, la_err *err);
+
+/* Signal and drift at the last logged step, means over seeds and layers, per
+ * (rank, lr, alpha) of done runs. New JSON array. */
+json_t *la_store_drift_table(la_store *st, int64_t sweep_id, la_err *err);
+
+/* Replaces the sweep's rows in alpha_star, fits and regret with those in
+ * result (the analysis JSON, borrowed), and stores result itself with the
+ * state it was computed from, in one transaction. */
+int la_store_save_analysis(la_store *st, int64_t sweep_id, const json_t *result,
+                           int64_t finished, double last_finish, la_err *err);
 
 #endif
