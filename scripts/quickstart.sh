@@ -33,6 +33,15 @@ done
 echo "quickstart: best alpha per rank (mean final eval loss over seeds):"
 sqlite3 -box loralpha.db "SELECT rank, lr, best_alpha, printf('%.3g', mean_loss) AS loss, seeds
   FROM best_alpha WHERE sweep_id = $id ORDER BY rank"
+curl -sf "$url/v1/sweeps/$id/analysis" >/dev/null # computed and stored
+echo "quickstart: alpha*(r), refined, with its bootstrap interval:"
+sqlite3 -box loralpha.db "SELECT rank, printf('%.3g', alpha) AS alpha_star,
+  printf('[%.3g, %.3g]', ci_lo, ci_hi) AS interval, at_edge, ill_determined
+  FROM alpha_star WHERE sweep_id = $id AND fraction = 1 ORDER BY rank"
+echo "quickstart: the law alpha* = c r^p (free p, and p fixed at 0.5):"
+sqlite3 -box loralpha.db "SELECT method, printf('%.3g [%.3g, %.3g]', c, c_lo, c_hi) AS c,
+  printf('%.2f', p) AS p, printf('%.2f', r2) AS r2, n, n_excluded, poor
+  FROM law_fits WHERE sweep_id = $id"
 kill -TERM $pid
 wait $pid
 trap - EXIT
