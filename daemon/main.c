@@ -1,5 +1,6 @@
 /*
- * main.c: the loralpha command. `loralpha serve` runs the sweep daemon.
+ * main.c: the loralpha command. `loralpha serve` runs the sweep daemon;
+ * every other command is the client (cli.c, docs/cli.md).
  *
  *   loralpha serve [--listen HOST:PORT] [--db FILE] [--max-workers N]
  *                  [--threads-per-worker T] [--worker PATH] [--nice N]
@@ -10,6 +11,7 @@
  */
 #include "loralpha/analysis.h"
 #include "loralpha/api.h"
+#include "loralpha/cli.h"
 #include "loralpha/http.h"
 #include "loralpha/sched.h"
 #include "loralpha/store.h"
@@ -297,14 +299,5 @@ static int serve(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "serve") == 0)
     return serve(argc - 2, argv + 2);
-  if (argc >= 2 && strcmp(argv[1], "--version") == 0)
-    return puts("loralpha 0.1.0"), 0;
-  if (argc >= 2 &&
-      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    fputs("usage: loralpha serve [options]   (loralpha serve --help)\n",
-          stdout);
-    return 0;
-  }
-  fputs("usage: loralpha serve [options]   (loralpha serve --help)\n", stderr);
-  return EXIT_USAGE;
+  return la_cli_main(argc, argv); /* every other command is a client's */
 }
