@@ -12,6 +12,8 @@
  */
 #include "loralpha/cli.h"
 
+#include "loralpha/report.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -53,6 +55,8 @@ enum {
   O_CSV,
   O_REFRESH,
   O_VERSION,
+  O_FORMAT,
+  O_OUTPUT,
   O_COUNT
 };
 
@@ -66,10 +70,10 @@ typedef struct opt_def {
 
 /* Every option, indexed by O_*. */
 static const opt_def opt_defs[O_COUNT] = {
-    {"--url", 1},     {"--json", 0},  {"--help", 0}, {"--wait", 0},
-    {"--timeout", 1}, {"--state", 1}, {"--rank", 1}, {"--alpha", 1},
-    {"--lr", 1},      {"--limit", 1}, {"--csv", 0},  {"--refresh", 0},
-    {"--version", 0},
+    {"--url", 1},     {"--json", 0},   {"--help", 0},   {"--wait", 0},
+    {"--timeout", 1}, {"--state", 1},  {"--rank", 1},   {"--alpha", 1},
+    {"--lr", 1},      {"--limit", 1},  {"--csv", 0},    {"--refresh", 0},
+    {"--version", 0}, {"--format", 1}, {"--output", 1},
 };
 
 /* Run states, in the API's order. */
@@ -185,6 +189,9 @@ static void print_usage(FILE *f) {
       "  analysis ID [--refresh]  law fits, alpha*(r), regret of heuristics\n"
       "  recommend ID --rank R [--lr L]\n"
       "                           the alpha to use at rank R\n"
+      "  report ID [--format html|md] [--output FILE]\n"
+      "                           the morning report: the law, alpha*(r),\n"
+      "                           heuristics' regret, drift, failed runs\n"
       "  version                  client and daemon versions\n"
       "\n"
       "global options (before or after the command):\n"
@@ -1592,6 +1599,76 @@ static int cmd_version(cli *c) {
   return rc;
 }
 
+/* ---- report ------------------------------------------------------------- */
+
+/* The sweep's analysis, or NULL (and 0) when the daemon has none yet. */
+static int fetch_analysis(cli *c, json_t **an) {
+  char path[96];
+  int rc;
+  *an = NULL;
+  snprintf(path, sizeof path, "/v1/sweeps/%lld/analysis", c->id);
+  if ((rc = http(c, "GET", path, NULL, 0))) return rc;
+  if (c->status == 404) {
+    msg("note: no analysis yet (the report shows what there is)");
+    return 0;
+  }
+  if (c->status < 200 || c->status > 299) return server_error(c);
+  *an = json_loadb(c->resp.p ? c->resp.p : "", c->resp.len, 0, NULL);
+  return 0;
+}
+
+/* The report's format from --format (default: from --output's suffix). */
+static int report_format(cli *c, la_report_format *fmt) {
+  const char *f = c->val[O_FORMAT], *o = c->val[O_OUTPUT];
+  size_t n = o ? strlen(o) : 0;
+  *fmt = LA_REPORT_HTML;
+  if (f == NULL) {
+    if (n >= 3 && strcmp(o + n - 3, ".md") == 0) *fmt = LA_REPORT_MARKDOWN;
+    return 0;
+  }
+  if (strcmp(f, "html") == 0) return 0;
+  if (strcmp(f, "md") == 0 || strcmp(f, "markdown") == 0) {
+    *fmt = LA_REPORT_MARKDOWN;
+    return 0;
+  }
+  return usage_err(c, "--format must be html or md");
+}
+
+/* Writes the report to --output (or stdout). */
+static int write_report(cli *c, const json_t *sw, const json_t *an,
+                        const json_t *runs, la_report_format fmt) {
+  FILE *out = c->val[O_OUTPUT] ? fopen(c->val[O_OUTPUT], "w") : stdout;
+  la_err err = {{0}};
+  int rc;
+  if (out == NULL)
+    return fail("cannot write %s: %s", c->val[O_OUTPUT], strerror(errno));
+  rc = la_report_write(sw, an, runs, fmt, out, &err);
+  if (out != stdout && fclose(out) != 0 && rc == 0) rc = LA_EIO;
+  if (rc) return fail("report: %s", err.msg[0] ? err.msg : "write failed");
+  if (c->val[O_OUTPUT]) msg("report written to %s", c->val[O_OUTPUT]);
+  return LA_CLI_OK;
+}
+
+/* report ID [--format html|md] [--output FILE]: the morning report. */
+static int cmd_report(cli *c) {
+  char path[64];
+  json_t *sw = NULL, *an = NULL, *runs = json_array();
+  long long next = 0;
+  la_report_format fmt;
+  int rc = report_format(c, &fmt);
+  if (runs == NULL) return fail("out of memory");
+  snprintf(path, sizeof path, "/v1/sweeps/%lld", c->id);
+  if (rc == 0) rc = get(c, path, &sw);
+  if (rc == 0) rc = fetch_analysis(c, &an);
+  c->limit = 0;
+  if (rc == 0) rc = fetch_runs(c, runs, &next);
+  if (rc == 0) rc = write_report(c, sw, an, runs, fmt);
+  json_decref(sw);
+  json_decref(an);
+  json_decref(runs);
+  return rc;
+}
+
 /* ---- the command line ---------------------------------------------------- */
 
 /* The commands, their argument and the options each takes. */
@@ -1606,6 +1683,7 @@ static const cmd_def commands[] = {
     {"run", cmd_run, 1, "run id", BIT(O_CSV)},
     {"analysis", cmd_analysis, 1, "sweep id", BIT(O_REFRESH)},
     {"recommend", cmd_recommend, 1, "sweep id", BIT(O_RANK) | BIT(O_LR)},
+    {"report", cmd_report, 1, "sweep id", BIT(O_FORMAT) | BIT(O_OUTPUT)},
     {"version", cmd_version, 0, NULL, 0},
 };
 
