@@ -118,6 +118,31 @@ static void create_sweep(la_api *api, la_http_request *req) {
   la_sched_kick(api->sched);
 }
 
+/* GET /v1/sweeps/{id}: the sweep's row and counts, with its stored spec
+ * text spliced in as is (parsing and re-printing it would cost more than
+ * the rest of the request). */
+static void get_sweep(la_api *api, la_http_request *req, int64_t id) {
+  la_err err;
+  int rc = 0;
+  json_t *o = la_store_get_sweep(api->store, id, &rc, &err);
+  char *head, *spec, *body;
+  size_t hl, sl;
+  if (o == NULL) return respond_read(req, NULL, rc, &err);
+  head = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+  spec = la_store_sweep_spec(api->store, id);
+  json_decref(o);
+  hl = head ? strlen(head) : 0, sl = spec ? strlen(spec) : 4;
+  body = head ? malloc(hl + sl + 16) : NULL;
+  if (body == NULL) {
+    free(head), free(spec);
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  }
+  memcpy(body, head, hl - 1); /* without the closing brace */
+  snprintf(body + hl - 1, sl + 16, ",\"spec\":%s}", spec ? spec : "null");
+  la_http_respond(req, 200, "application/json", body, strlen(body));
+  free(head), free(spec), free(body);
+}
+
 /* POST /v1/sweeps/{id}/cancel. */
 static void cancel_sweep(la_api *api, la_http_request *req, int64_t id) {
   la_err err;
@@ -478,7 +503,6 @@ void la_api_on_run_finished(int64_t sweep_id, void *ctx) {
 /* /v1/sweeps[/{id}[/runs|/cancel]] */
 static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
   la_err err;
-  int rc = 0;
   int64_t id = r->n >= 3 ? parse_id(r->seg[2]) : 0;
   if (r->n == 2) {
     if (req->method == LA_HTTP_POST) return create_sweep(api, req);
@@ -490,8 +514,7 @@ static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
     return not_found(req, "no such sweep (ids are positive integers)");
   if (r->n == 3) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    json_t *body = la_store_get_sweep(api->store, id, &rc, &err);
-    return respond_read(req, body, rc, &err);
+    return get_sweep(api, req, id);
   }
   if (r->n == 4 && strcmp(r->seg[3], "cancel") == 0) {
     if (req->method != LA_HTTP_POST) return method_not_allowed(req, "POST");

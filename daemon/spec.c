@@ -1010,67 +1010,62 @@ static int fill_defaults(builder *b, la_err *err) {
 
 /* ---- expansion ---------------------------------------------------------- */
 
-/* New JSON values of axis a (rank: integers, else reals), or NULL. */
-static json_t **axis_values(const axis *a, int integers) {
-  json_t **v = calloc(a->n, sizeof *v);
-  for (size_t i = 0; v != NULL && i < a->n; i++) {
-    v[i] = integers ? json_integer((json_int_t)a->v[i]) : json_real(a->v[i]);
-    if (v[i] == NULL) {
-      for (size_t k = 0; k < i; k++)
-        json_decref(v[k]);
-      free(v);
-      v = NULL;
-    }
-  }
-  return v;
-}
-
-/* Releases the values of axis_values. */
-static void free_axis_values(json_t **v, size_t n) {
-  for (size_t i = 0; v != NULL && i < n; i++)
-    json_decref(v[i]);
-  free(v);
-}
-
-/* Builds run r: grid indices idx (rank, alpha, lr), seed index si; jv holds
- * the axes' JSON values (borrowed; the config takes references). */
-static int make_run(const builder *b, la_spec_run *r, json_t **const jv[N_AX],
-                    const size_t idx[N_AX], size_t si) {
+/* Fills run r: grid indices idx (rank, alpha, lr), seed index si. Its
+ * config is built on demand (la_spec_run_config), so a sweep of 100,000
+ * runs holds 100,000 small structs, not 100,000 JSON objects. */
+static void make_run(const builder *b, la_spec_run *r, const size_t idx[N_AX],
+                     size_t si) {
   r->rank = (int)b->ax[AX_RANK].v[idx[AX_RANK]];
   r->alpha = b->ax[AX_ALPHA].v[idx[AX_ALPHA]];
   r->lr = b->ax[AX_LR].v[idx[AX_LR]];
   r->seed_index = (int)si;
   r->seed = run_seed(b, r->rank, si);
-  r->config = json_object();
-  if (r->config == NULL || json_object_update(r->config, b->base))
-    return LA_ENOMEM;
-  if (json_object_set(r->config, "rank", jv[AX_RANK][idx[AX_RANK]]) ||
-      json_object_set(r->config, "alpha", jv[AX_ALPHA][idx[AX_ALPHA]]) ||
-      json_object_set(r->config, "lr", jv[AX_LR][idx[AX_LR]]) ||
-      json_object_set_new(r->config, "seed", json_integer((json_int_t)r->seed)))
-    return LA_ENOMEM;
-  return 0;
+  r->config = NULL;
 }
 
-/* Builds every run in expansion order: rank, lr, alpha, seed index. */
-static int make_runs(const builder *b, la_spec *s, json_t **const jv[N_AX]) {
+/* Fills every run in expansion order: rank, lr, alpha, seed index. */
+static void make_runs(const builder *b, la_spec *s) {
   size_t k = 0, idx[N_AX];
   for (idx[AX_RANK] = 0; idx[AX_RANK] < b->ax[AX_RANK].n; idx[AX_RANK]++)
     for (idx[AX_LR] = 0; idx[AX_LR] < b->ax[AX_LR].n; idx[AX_LR]++)
       for (idx[AX_ALPHA] = 0; idx[AX_ALPHA] < b->ax[AX_ALPHA].n;
            idx[AX_ALPHA]++)
         for (size_t si = 0; si < b->n_seeds; si++)
-          if (make_run(b, &s->runs[k++], jv, idx, si)) return LA_ENOMEM;
+          make_run(b, &s->runs[k++], idx, si);
+}
+
+json_t *la_spec_run_config(const la_spec *s, size_t i) {
+  const la_spec_run *r = &s->runs[i];
+  json_t *c = json_copy(s->base); /* shallow: leaves shared, read-only */
+  if (c == NULL) return NULL;
+  if (json_object_set_new(c, "rank", json_integer(r->rank)) ||
+      json_object_set_new(c, "alpha", json_real(r->alpha)) ||
+      json_object_set_new(c, "lr", json_real(r->lr)) ||
+      json_object_set_new(c, "seed", json_integer((json_int_t)r->seed))) {
+    json_decref(c);
+    return NULL;
+  }
+  return c;
+}
+
+int la_spec_materialize(la_spec *s) {
+  for (size_t i = 0; i < s->n_runs; i++)
+    if (s->runs[i].config == NULL &&
+        (s->runs[i].config = la_spec_run_config(s, i)) == NULL)
+      return LA_ENOMEM;
   return 0;
 }
 
 /* Creates the spec: its settings, the normalized spec (moved from b) and
  * the runs. */
 static int expand(builder *b, la_spec **out, la_err *err) {
-  json_t **jv[N_AX] = {NULL, NULL, NULL};
   la_spec *s = calloc(1, sizeof *s);
-  int rc = LA_ENOMEM;
-  if (s == NULL) goto cleanup;
+  if (s == NULL ||
+      (s->runs = calloc((size_t)b->n_runs, sizeof *s->runs)) == NULL) {
+    free(s);
+    return la_errf(err, LA_ENOMEM, "spec: out of memory expanding %llu runs",
+                   (unsigned long long)b->n_runs);
+  }
   memcpy(s->name, b->name, sizeof s->name);
   s->priority = b->priority;
   s->max_parallel = b->max_parallel;
@@ -1078,20 +1073,10 @@ static int expand(builder *b, la_spec **out, la_err *err) {
   s->seed = b->seed;
   s->normalized = b->norm; /* moved */
   b->norm = NULL;
-  s->runs = calloc((size_t)b->n_runs, sizeof *s->runs);
-  if (s->runs == NULL) goto cleanup;
+  s->base = b->base; /* moved */
+  b->base = NULL;
   s->n_runs = (size_t)b->n_runs;
-  for (int a = 0; a < N_AX; a++)
-    if ((jv[a] = axis_values(&b->ax[a], a == AX_RANK)) == NULL) goto cleanup;
-  rc = make_runs(b, s, jv);
-cleanup:
-  for (int a = 0; a < N_AX; a++)
-    free_axis_values(jv[a], b->ax[a].n);
-  if (rc) {
-    la_spec_free(s);
-    return la_errf(err, rc, "spec: out of memory expanding %llu runs",
-                   (unsigned long long)b->n_runs);
-  }
+  make_runs(b, s);
   *out = s;
   return 0;
 }
@@ -1155,6 +1140,7 @@ void la_spec_free(la_spec *spec) {
   if (spec == NULL) return;
   for (size_t i = 0; spec->runs != NULL && i < spec->n_runs; i++)
     json_decref(spec->runs[i].config);
+  json_decref(spec->base);
   free(spec->runs);
   json_decref(spec->normalized);
   free(spec);

@@ -77,16 +77,9 @@ static const char *const k_sql[N_STMT] = {
     [RD_SWEEP_COUNTS] = "SELECT state, COUNT(*) FROM runs WHERE sweep_id = ? "
                         "GROUP BY state",
     [RD_GET_SWEEP] = "SELECT id, name, state, priority, max_parallel, "
-                     "max_attempts, seed, n_runs, created_at, finished_at, "
-                     "spec FROM sweeps WHERE id = ?",
-    [RD_LIST_RUNS] =
-        "SELECT id, idx, rank, alpha, lr, seed_index, seed, state, attempts, "
-        "started_at, finished_at, steps_done, final_train_loss, "
-        "final_eval_loss, best_eval_loss, best_step, wall_s, error FROM runs "
-        "WHERE sweep_id = ?1 AND id > ?2 AND (?3 IS NULL OR state = ?3) AND "
-        "(?4 IS NULL OR rank = ?4) AND (?5 IS NULL OR abs(alpha - ?5) <= "
-        "1e-12 * abs(?5)) AND (?6 IS NULL OR abs(lr - ?6) <= 1e-12 * abs(?6)) "
-        "ORDER BY id LIMIT ?7",
+                     "max_attempts, seed, n_runs, created_at, finished_at "
+                     "FROM sweeps WHERE id = ?",
+    [RD_SWEEP_SPEC] = "SELECT spec FROM sweeps WHERE id = ?",
     [RD_GET_RUN] = "SELECT id, sweep_id, idx, rank, alpha, lr, seed_index, "
                    "seed, state, attempts, created_at, started_at, "
                    "finished_at, steps_done, final_train_loss, "
@@ -181,7 +174,7 @@ static int migrate(la_store *st, la_err *err) {
 static int configure(la_store *st, la_err *err) {
   static const char *const pragmas =
       "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-      "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;";
+      "PRAGMA temp_store = MEMORY;";
   sqlite3_busy_timeout(st->db, 5000);
   if (sqlite3_exec(st->db, pragmas, NULL, NULL, NULL))
     return la_store_fail(st, err, "setting WAL mode");
@@ -201,7 +194,9 @@ int la_store_open(const char *path, la_store **out, la_err *err) {
   int rc;
   *out = NULL;
   if (st == NULL) return la_errf(err, LA_ENOMEM, "database: out of memory");
-  if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+  if (sqlite3_open_v2(path, &st->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                          SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
     rc = la_errf(err, LA_EIO, "database %s: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : "cannot open");
@@ -270,9 +265,15 @@ int la_store_requeue_running(la_store *st, int *n, la_err *err) {
 }
 
 /* Inserts one run of a sweep (inside the caller's transaction). */
-static int insert_run(la_store *st, int64_t sweep_id, size_t idx,
-                      const la_spec_run *r, double now) {
-  char *cfg = json_dumps(r->config, JSON_COMPACT | JSON_REAL_PRECISION(17));
+static int insert_run(la_store *st, int64_t sweep_id, const la_spec *spec,
+                      size_t idx, double now) {
+  const la_spec_run *r = &spec->runs[idx];
+  json_t *config =
+      r->config ? json_incref(r->config) : la_spec_run_config(spec, idx);
+  char *cfg = config
+                  ? json_dumps(config, JSON_COMPACT | JSON_REAL_PRECISION(17))
+                  : NULL;
+  json_decref(config);
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_RUN);
   int rc;
   if (cfg == NULL) return LA_ENOMEM;
@@ -315,7 +316,7 @@ int la_store_create_sweep(la_store *st, const la_spec *spec, int64_t *sweep_id,
   int rc = la_store_begin(st);
   if (rc == 0) rc = insert_sweep(st, spec, now, sweep_id);
   for (size_t i = 0; rc == 0 && i < spec->n_runs; i++)
-    rc = insert_run(st, *sweep_id, i, &spec->runs[i], now);
+    rc = insert_run(st, *sweep_id, spec, i, now);
   if (rc == 0) rc = la_store_commit(st);
   if (rc) {
     la_store_fail(st, err, "storing the sweep");

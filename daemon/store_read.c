@@ -2,6 +2,8 @@
 #include "store_internal.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Column i of the current row as JSON; the text columns config, spec and sv
@@ -85,36 +87,64 @@ json_t *la_store_get_sweep(la_store *st, int64_t id, int *rc, la_err *err) {
   return o;
 }
 
-/* Binds a double filter, or NULL when NaN (no filter). */
-static void bind_filter(sqlite3_stmt *q, int i, double x) {
-  if (isnan(x))
-    sqlite3_bind_null(q, i);
-  else
-    sqlite3_bind_double(q, i, x);
+char *la_store_sweep_spec(la_store *st, int64_t id) {
+  sqlite3_stmt *q = la_store_stmt(st, RD_SWEEP_SPEC);
+  char *text = NULL;
+  sqlite3_bind_int64(q, 1, id);
+  if (sqlite3_step(q) == SQLITE_ROW)
+    text = strdup((const char *)sqlite3_column_text(q, 0));
+  sqlite3_reset(q);
+  return text;
 }
 
-json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
-                           const la_run_filter *f, int *rc, la_err *err) {
-  sqlite3_stmt *q;
-  json_t *runs, *sweep = la_store_get_sweep(st, sweep_id, rc, err);
-  int64_t last = -1, n = 0;
-  if (sweep == NULL) return NULL;
-  json_decref(sweep);
-  q = la_store_stmt(st, RD_LIST_RUNS);
+/* The runs query with only the filters f sets, so SQLite can use the
+ * (sweep_id, state, id) and (sweep_id, rank, ...) indexes. Parameters keep
+ * fixed numbers: 1 sweep, 2 after, 3 state, 4 rank, 5 alpha, 6 lr, 7 limit. */
+static void runs_sql(const la_run_filter *f, char *sql, size_t size) {
+  snprintf(
+      sql, size,
+      "SELECT id, idx, rank, alpha, lr, seed_index, seed, state, attempts, "
+      "started_at, finished_at, steps_done, final_train_loss, "
+      "final_eval_loss, best_eval_loss, best_step, wall_s, error FROM runs "
+      "WHERE sweep_id = ?1 AND id > ?2%s%s%s%s ORDER BY id LIMIT ?7",
+      f->state ? " AND state = ?3" : "", f->rank > 0 ? " AND rank = ?4" : "",
+      isnan(f->alpha) ? "" : " AND abs(alpha - ?5) <= 1e-12 * abs(?5)",
+      isnan(f->lr) ? "" : " AND abs(lr - ?6) <= 1e-12 * abs(?6)");
+}
+
+/* Binds the filters that are set. */
+static void bind_runs(sqlite3_stmt *q, int64_t sweep_id,
+                      const la_run_filter *f) {
   sqlite3_bind_int64(q, 1, sweep_id);
   sqlite3_bind_int64(q, 2, f->after);
   if (f->state) sqlite3_bind_text(q, 3, f->state, -1, SQLITE_TRANSIENT);
   if (f->rank > 0) sqlite3_bind_int(q, 4, f->rank);
-  bind_filter(q, 5, f->alpha);
-  bind_filter(q, 6, f->lr);
+  if (!isnan(f->alpha)) sqlite3_bind_double(q, 5, f->alpha);
+  if (!isnan(f->lr)) sqlite3_bind_double(q, 6, f->lr);
   sqlite3_bind_int64(q, 7, f->limit);
+}
+
+json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
+                           const la_run_filter *f, int *rc, la_err *err) {
+  sqlite3_stmt *q = NULL;
+  json_t *runs, *sweep = la_store_get_sweep(st, sweep_id, rc, err);
+  int64_t last = -1, n = 0;
+  char sql[768];
+  if (sweep == NULL) return NULL;
+  json_decref(sweep);
+  runs_sql(f, sql, sizeof sql);
+  if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+    *rc = la_store_fail(st, err, "listing runs");
+    return NULL;
+  }
+  bind_runs(q, sweep_id, f);
   runs = json_array();
   while (sqlite3_step(q) == SQLITE_ROW) {
     last = sqlite3_column_int64(q, 0);
     n++;
     json_array_append_new(runs, row_object(q, 0));
   }
-  sqlite3_reset(q);
+  sqlite3_finalize(q);
   *rc = 0;
   return json_pack("{s:o, s:o}", "runs", runs, "next",
                    n == f->limit ? json_integer(last) : json_null());

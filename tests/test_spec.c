@@ -53,6 +53,7 @@ static la_spec *parse_ok(const char *text, const la_spec_limits *lim) {
   la_spec *s = NULL;
   la_err err = {{0}};
   int rc = la_spec_parse(j, lim, &s, &err);
+  if (rc == 0) la_spec_materialize(s);
   json_decref(j);
   if (rc != 0 || s == NULL) {
     check_failures++;
@@ -400,7 +401,8 @@ static const char *k_base_normalized =
 static void check_reparse(const la_spec *s) {
   la_spec *t = NULL;
   la_err err;
-  if (la_spec_parse(s->normalized, NULL, &t, &err) != 0) {
+  if (la_spec_parse(s->normalized, NULL, &t, &err) != 0 ||
+      la_spec_materialize(t)) {
     CHECK_STR(err.msg, "(normalized parses)");
     return;
   }
@@ -419,7 +421,7 @@ static void check_normalized(void) {
   json_t *in = J(k_base), *want = J(k_base_normalized);
   la_spec *s = NULL;
   la_err err;
-  if (la_spec_parse(in, NULL, &s, &err) != 0) {
+  if (la_spec_parse(in, NULL, &s, &err) != 0 || la_spec_materialize(s)) {
     CHECK_STR(err.msg, "(parsed)");
     goto cleanup;
   }
@@ -621,6 +623,7 @@ static void check_bad_case(int i, const bad_case *c, json_t *spec,
   la_spec *s = (la_spec *)&s; /* must be set to NULL */
   la_err err = {{0}};
   int rc = la_spec_parse(spec, lim, &s, &err);
+  if (rc == 0) la_spec_materialize(s);
   size_t n = strlen(c->path);
   int ok = rc == LA_EINVAL && s == NULL && strncmp(err.msg, c->path, n) == 0 &&
            err.msg[n] == ':' && strstr(err.msg, c->word) != NULL;
@@ -661,6 +664,7 @@ static void check_lengths(void) {
   json_object_set_new(spec, "name", json_stringn(text, 128));
   json_object_set_new(spec, "description", json_stringn(text, 4096));
   CHECK_EQ_INT(la_spec_parse(spec, NULL, &s, &err), 0);
+  if (s) la_spec_materialize(s);
   if (s) CHECK_EQ_INT(strlen(s->name), 128);
   la_spec_free(s);
   json_object_set_new(spec, "name", json_stringn(text, 129));
@@ -727,6 +731,7 @@ static void check_speed_and_limit(void) {
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   int rc = la_spec_parse(spec, NULL, &s, &err);
+  if (rc == 0) la_spec_materialize(s);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   CHECK_EQ_INT(rc, 0);
   if (rc) fprintf(stderr, "100k spec: %s\n", err.msg);
@@ -772,6 +777,7 @@ static void check_out_of_memory(const char *text) {
     alloc_count = 0;
     alloc_fail_at = n;
     int rc = la_spec_parse(spec, NULL, &s, &err);
+    if (rc == 0) la_spec_materialize(s);
     alloc_fail_at = 0;
     if (rc == 0) {
       la_spec_free(s);

@@ -37,6 +37,8 @@ typedef struct la_spec {
   int max_attempts;   /* tries per run before it stays failed */
   uint64_t seed;      /* the sweep seed */
   json_t *normalized; /* owned: the spec with defaults filled, as stored */
+  json_t *base;       /* owned: the worker config every run shares (without
+                         rank, alpha, lr and seed); read-only */
   size_t n_runs;
   la_spec_run *runs; /* (n_runs) in expansion order */
 } la_spec;
@@ -51,6 +53,16 @@ int la_spec_parse(const json_t *spec, const la_spec_limits *lim, la_spec **out,
                   la_err *err);
 
 void la_spec_free(la_spec *spec);
+
+/* Run i's complete worker config (no threads/run_id): base plus its rank,
+ * alpha, lr and seed. A new object (its leaf values shared with base, so
+ * add keys but do not change values in place), or NULL when out of memory.
+ * Built on demand so that a large sweep never holds every config at once. */
+json_t *la_spec_run_config(const la_spec *spec, size_t i);
+
+/* Fills every run's config field (for tools and tests that want them all).
+ * Returns 0 or LA_ENOMEM. */
+int la_spec_materialize(la_spec *spec);
 
 /* The seed of run (rank, seed_index) of a sweep with seed sweep_seed when
  * seeds are given as a count: splitmix64 over the three, masked to 53 bits

@@ -118,8 +118,12 @@ void la_store_stats_get(const la_store *st, la_store_stats *out);
 /* The 1024 newest sweeps, newest first, with counts per state and
  * progress. */
 json_t *la_store_list_sweeps(la_store *st, la_err *err);
-/* One sweep with its spec, counts and progress. NULL + rc LA_EINVAL if none. */
+/* One sweep with its counts and progress (not its spec: see
+ * la_store_sweep_spec). NULL + rc LA_EINVAL if none. */
 json_t *la_store_get_sweep(la_store *st, int64_t id, int *rc, la_err *err);
+
+/* The sweep's stored spec as JSON text (new string, free), or NULL. */
+char *la_store_sweep_spec(la_store *st, int64_t id);
 
 /* Filters for la_store_list_runs; unset fields are NULL / NaN / 0. */
 typedef struct la_run_filter {
