@@ -97,7 +97,8 @@ static int counter_open(void) {
 }
 
 static void counter_on(int fd, int on) {
-  if (fd >= 0) ioctl(fd, on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
+  if (fd >= 0)
+    ioctl(fd, on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
 }
 
 static uint64_t counter_read(int fd) {
@@ -413,7 +414,8 @@ int main(int argc, char **argv) {
     double total = t_add + t_flush;
     uint64_t instr = counter_read(ctr);
     char ipr[32] = "null";
-    if (instr > 0) snprintf(ipr, sizeof ipr, "%.0f", (double)instr / (double)done);
+    if (instr > 0)
+      snprintf(ipr, sizeof ipr, "%.0f", (double)instr / (double)done);
     la_store_stats_get(st, &ss);
     qsort(flush_ms, (size_t)n_batches, sizeof *flush_ms, cmp_double);
     printf("{\"rows\":%ld,\"sql_rows\":%ld,\"committed\":%llu,\"batches\":%ld,"
@@ -427,8 +429,9 @@ int main(int argc, char **argv) {
            "\"rank\":%ld,\"steps\":%ld,\"log_every\":%ld,\"eval_every\":%ld,"
            "\"spectra_every\":%ld,\"interleave\":%ld}\n",
            done, sql_rows, (unsigned long long)ss.rows_written, n_batches,
-           o.batch, next_run, t_add, t_flush, total, (double)done / total, t_cpu,
-           (double)done / t_cpu, ipr, (double)done / t_parse, flush_ms[n_batches / 2],
+           o.batch, next_run, t_add, t_flush, total, (double)done / total,
+           t_cpu, (double)done / t_cpu, ipr, (double)done / t_parse,
+           flush_ms[n_batches / 2],
            flush_ms[(long)(0.99 * (double)(n_batches - 1))],
            flush_ms[n_batches - 1], dbb, walb, mix[0], mix[1], mix[2], mix[3],
            o.rank, o.steps, o.log_every, o.eval_every, o.spectra_every,
