@@ -261,7 +261,7 @@ static int delete_analysis(la_store *st, int64_t sweep) {
 static int insert_result(la_store *st, int64_t sweep, const json_t *result,
                          int64_t finished, double last_finish, double now) {
   sqlite3_stmt *q = NULL;
-  char *text = json_dumps(result, JSON_COMPACT | JSON_REAL_PRECISION(10));
+  char *text = json_dumps(result, JSON_COMPACT | JSON_REAL_PRECISION(17));
   int ok = text != NULL &&
            sqlite3_prepare_v2(
                st->db,
