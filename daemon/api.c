@@ -1,13 +1,19 @@
 /* api.c: routes of the HTTP/JSON API (see api.h, docs/api.md). */
 #include "loralpha/api.h"
 
+#include "loralpha/curves.h"
+
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define VERSION "0.1.0"
 
@@ -498,6 +504,119 @@ void la_api_on_run_finished(int64_t sweep_id, void *ctx) {
   la_analyzer_get(api->analyzer, sweep_id, 0, on_background, NULL);
 }
 
+/* ---- curves ---- */
+
+static void on_curves(json_t *result, int status, const char *msg, void *arg) {
+  la_http_request *req = arg;
+  if (result == NULL)
+    return la_http_respond_error(req, status, "database", msg);
+  la_http_respond_json(req, 200, json_incref(result));
+}
+
+/* points=N of a query: default def, clamped to [2, LA_CURVE_POINTS_MAX]; -1
+ * when malformed. */
+static int query_points(const la_http_request *req, int def) {
+  int64_t n = 0;
+  int has = query_int(req, "points", 1, LA_CURVE_POINTS_MAX, &n);
+  if (has <= 0) return has < 0 ? -1 : def;
+  return n < 2 ? 2 : (int)n;
+}
+
+/* GET /v1/sweeps/{id}/curves?kind=eval|train&points=N[&rank][&alpha][&lr] */
+static void curves(la_api *api, la_http_request *req, int64_t id) {
+  la_curve_query q;
+  char state[16];
+  int64_t rank = 0;
+  memset(&q, 0, sizeof q);
+  q.alpha = q.lr = NAN;
+  if (la_http_query_get(req, "kind", q.kind, sizeof q.kind) <= 0)
+    snprintf(q.kind, sizeof q.kind, "eval");
+  if (strcmp(q.kind, "eval") && strcmp(q.kind, "train"))
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "kind: must be eval or train");
+  if ((q.points = query_points(req, LA_CURVE_POINTS_DEFAULT)) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "points: must be an integer in 1..2000");
+  if (query_int(req, "rank", 1, 1 << 20, &rank) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "rank: must be a positive integer");
+  q.rank = (int)rank;
+  if (query_num(req, "alpha", &q.alpha) < 0 || query_num(req, "lr", &q.lr) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "alpha, lr: must be numbers");
+  if (la_store_sweep_state(api->store, id, state, sizeof state))
+    return not_found(req, "no such sweep");
+  la_curves_get(api->loop, api->db_path, id, &q, on_curves, req);
+}
+
+/* ---- the dashboard's files ---- */
+
+static const char *content_type(const char *path) {
+  static const char *const map[][2] = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".map", "application/json"},
+      {".txt", "text/plain; charset=utf-8"}};
+  const char *dot = strrchr(path, '.');
+  for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
+    if (strcmp(dot, map[i][0]) == 0) return map[i][1];
+  return NULL;
+}
+
+/* Is the URL path safe to map under the web root: absolute, no empty or
+ * dot-led segments (no "..", no hidden files), at most PATH_MAX / 2? */
+static int safe_path(const char *p) {
+  size_t n = strlen(p);
+  if (p[0] != '/' || n > PATH_MAX / 2) return 0;
+  for (const char *s = p; *s; s++)
+    if (*s == '/' && (s[1] == '.' || s[1] == '/' || s[1] == '\\')) return 0;
+  return strchr(p, '\\') == NULL;
+}
+
+/* Reads a regular file of at most 16 MiB under root; new buffer or NULL. */
+static char *read_under(const char *root, const char *path, size_t *len) {
+  char full[PATH_MAX], real[PATH_MAX], *buf = NULL;
+  size_t rl = strlen(root);
+  struct stat st;
+  int fd;
+  if ((size_t)snprintf(full, sizeof full, "%s%s", root, path) >= sizeof full)
+    return NULL;
+  if (realpath(full, real) == NULL || strncmp(real, root, rl) != 0 ||
+      real[rl] != '/')
+    return NULL; /* outside the root, through a link or otherwise */
+  if ((fd = open(real, O_RDONLY | O_CLOEXEC)) < 0) return NULL;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (16 << 20) &&
+      (buf = malloc((size_t)st.st_size + 1)) != NULL &&
+      read(fd, buf, (size_t)st.st_size) != (ssize_t)st.st_size) {
+    free(buf);
+    buf = NULL;
+  }
+  if (buf) *len = (size_t)st.st_size;
+  close(fd);
+  return buf;
+}
+
+/* GET of a dashboard file: "/" is index.html. */
+static void static_file(la_api *api, la_http_request *req) {
+  const char *path = strcmp(req->path, "/") == 0 ? "/index.html" : req->path;
+  const char *type = content_type(path);
+  size_t len = 0;
+  char *body;
+  if (api->web_root == NULL)
+    return not_found(req, "no such route (the dashboard is not installed)");
+  if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+  if (!safe_path(path) || type == NULL) return not_found(req, "no such file");
+  if ((body = read_under(api->web_root, path, &len)) == NULL)
+    return not_found(req, "no such file");
+  la_http_respond(req, 200, type, body, len);
+  free(body);
+}
+
 /* ---- dispatch ---- */
 
 /* /v1/sweeps[/{id}[/runs|/cancel]] */
@@ -528,6 +647,10 @@ static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
     return analysis(api, req, id);
   }
+  if (r->n == 4 && strcmp(r->seg[3], "curves") == 0) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return curves(api, req, id);
+  }
   if (r->n == 4 && strcmp(r->seg[3], "recommend") == 0) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
     return recommend(api, req, id);
@@ -549,6 +672,9 @@ void la_api_handle(la_http_request *req, void *ctx) {
   la_err err;
   int rc = 0;
   if (req->method == LA_HTTP_HEAD) req->method = LA_HTTP_GET; /* body dropped */
+  if (strncmp(req->path, "/v1/", 4) != 0 && strcmp(req->path, "/v1") != 0 &&
+      strcmp(req->path, "/metrics") != 0)
+    return static_file(api, req);
   if (split_path(req->path, &r)) return not_found(req, "no such route");
   if (r.n == 1 && strcmp(r.seg[0], "metrics") == 0) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
@@ -566,7 +692,12 @@ void la_api_handle(la_http_request *req, void *ctx) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
     if (id < 0)
       return not_found(req, "no such run (ids are positive integers)");
+    int points = query_points(req, 0);
+    if (points < 0)
+      return la_http_respond_error(req, 400, "bad_query",
+                                   "points: must be an integer in 1..2000");
     json_t *body = la_store_get_run(api->store, id, &rc, &err);
+    if (body && points > 0) la_curves_downsample_run(body, points);
     return respond_read(req, body, rc, &err);
   }
   not_found(req, "no such route");

@@ -5,7 +5,7 @@
  *   loralpha serve [--listen HOST:PORT] [--db FILE] [--max-workers N]
  *                  [--threads-per-worker T] [--worker PATH] [--nice N]
  *                  [--heartbeat SECONDS] [--max-runs N] [--max-body BYTES]
- *                  [--request-timeout SECONDS] [--port-file FILE]
+ *                  [--request-timeout SECONDS] [--web DIR] [--port-file FILE]
  *
  * See docs/daemon.md.
  */
@@ -37,6 +37,7 @@ typedef struct serve_opts {
   long request_timeout_s;
   const char *port_file;
   char worker[PATH_MAX];
+  char web[PATH_MAX]; /* the dashboard's directory ("" : none) */
 } serve_opts;
 
 /* Everything the running daemon owns. */
@@ -46,27 +47,30 @@ typedef struct daemon_ctx {
   la_sched *sched;
   la_http_server *http;
   la_analyzer *analyzer;
+  char web_root[PATH_MAX];
   la_api api;
   uv_signal_t sigterm, sigint;
   int stopping;
 } daemon_ctx;
 
 static void usage(FILE *f) {
-  fputs("usage: loralpha serve [options]\n"
-        "  --listen HOST:PORT        address to listen on (127.0.0.1:7787)\n"
-        "  --db FILE                 SQLite database (./loralpha.db)\n"
-        "  --max-workers N           workers at once (cores / threads)\n"
-        "  --threads-per-worker T    BLAS threads per worker (1)\n"
-        "  --worker PATH             loralpha-worker (next to loralpha)\n"
-        "  --nice N                  added niceness of workers, 0..19 (10)\n"
-        "  --heartbeat SECONDS       kill a worker silent this long (600; 0 "
-        "off)\n"
-        "  --max-runs N              most runs one sweep may have (100000)\n"
-        "  --max-body BYTES          largest request body (1048576)\n"
-        "  --request-timeout SECONDS a request must arrive within (10)\n"
-        "  --port-file FILE          write the port listened on to FILE\n"
-        "See docs/daemon.md.\n",
-        f);
+  fputs(
+      "usage: loralpha serve [options]\n"
+      "  --listen HOST:PORT        address to listen on (127.0.0.1:7787)\n"
+      "  --db FILE                 SQLite database (./loralpha.db)\n"
+      "  --max-workers N           workers at once (cores / threads)\n"
+      "  --threads-per-worker T    BLAS threads per worker (1)\n"
+      "  --worker PATH             loralpha-worker (next to loralpha)\n"
+      "  --nice N                  added niceness of workers, 0..19 (10)\n"
+      "  --heartbeat SECONDS       kill a worker silent this long (600; 0 "
+      "off)\n"
+      "  --max-runs N              most runs one sweep may have (100000)\n"
+      "  --max-body BYTES          largest request body (1048576)\n"
+      "  --request-timeout SECONDS a request must arrive within (10)\n"
+      "  --web DIR                 the dashboard's files (web/ of the source)\n"
+      "  --port-file FILE          write the port listened on to FILE\n"
+      "See docs/daemon.md.\n",
+      f);
 }
 
 /* A long in [lo, hi] from argv, or -1 with a message. */
@@ -103,6 +107,22 @@ bad:
   return -1;
 }
 
+/* The dashboard: web/ beside the directory of this executable (the source
+ * tree's web/ for a build directory inside it), if it has an index.html. */
+static void default_web(serve_opts *o) {
+  char self[PATH_MAX], probe[PATH_MAX + 32];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  char *slash;
+  o->web[0] = 0;
+  if (n <= 0) return;
+  self[n] = 0;
+  if ((slash = strrchr(self, '/')) == NULL) return;
+  *slash = 0;
+  snprintf(probe, sizeof probe, "%s/../web/index.html", self);
+  if (access(probe, R_OK) == 0)
+    snprintf(o->web, sizeof o->web, "%.*s/../web", PATH_MAX - 16, self);
+}
+
 /* loralpha-worker beside this executable. */
 static void default_worker(serve_opts *o) {
   char self[PATH_MAX];
@@ -131,6 +151,7 @@ static void set_defaults(serve_opts *o) {
   o->max_body = 1 << 20;
   o->request_timeout_s = 10;
   default_worker(o);
+  default_web(o);
 }
 
 /* One option with its value; returns 0, or -1 on a bad value. */
@@ -140,6 +161,8 @@ static int parse_opt(const char *f, const char *v, serve_opts *o,
   if (strcmp(f, "--listen") == 0) return parse_listen(v, o);
   if (strcmp(f, "--db") == 0) return o->db = v, 0;
   if (strcmp(f, "--port-file") == 0) return o->port_file = v, 0;
+  if (strcmp(f, "--web") == 0)
+    return snprintf(o->web, sizeof o->web, "%s", v), 0;
   if (strcmp(f, "--worker") == 0)
     return snprintf(o->worker, sizeof o->worker, "%s", v), 0;
   if (strcmp(f, "--max-workers") == 0) {
@@ -240,6 +263,10 @@ static int start(daemon_ctx *d, const serve_opts *o) {
     return fprintf(stderr, "loralpha serve: out of memory\n"), -1;
   d->api.store = d->store, d->api.sched = d->sched,
   d->api.analyzer = d->analyzer;
+  d->api.loop = d->loop;
+  d->api.db_path = o->db;
+  if (o->web[0] && realpath(o->web, d->web_root) != NULL)
+    d->api.web_root = d->web_root;
   la_sched_set_finish_hook(d->sched, la_api_on_run_finished, &d->api);
   d->api.started_at = la_time_unix();
   d->api.max_workers = o->max_workers;

@@ -21,6 +21,9 @@ typedef struct la_api {
   la_sched *sched;       /* borrowed */
   la_http_server *http;  /* borrowed, for its counters */
   la_analyzer *analyzer; /* borrowed */
+  uv_loop_t *loop;       /* borrowed */
+  const char *db_path;   /* borrowed: for read-only connections off the loop */
+  const char *web_root;  /* borrowed: the dashboard's files (NULL: none) */
   la_spec_limits limits;
   double started_at; /* Unix time */
   int max_workers;

@@ -1,0 +1,190 @@
+/* curves.c: downsampled loss curves (see curves.h). */
+#include "loralpha/curves.h"
+
+#include "loralpha/common.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+size_t la_downsample(const double *y, size_t n, size_t m, size_t *keep) {
+  size_t k = 0, buckets, inner;
+  if (m < 2) m = 2;
+  if (n <= m) {
+    for (size_t i = 0; i < n; i++)
+      keep[i] = i;
+    return n;
+  }
+  buckets = (m - 2) / 2, inner = n - 2;
+  keep[k++] = 0;
+  for (size_t b = 0; b < buckets; b++) {
+    size_t lo = 1 + b * inner / buckets, hi = 1 + (b + 1) * inner / buckets;
+    size_t imin = lo, imax = lo;
+    for (size_t i = lo; i < hi; i++) {
+      if (!isnan(y[imin]) && (isnan(y[i]) || y[i] < y[imin]))
+        imin = i; /* a NaN (a diverged point) is kept as the bucket's low */
+      if (y[i] > y[imax]) imax = i;
+    }
+    if (hi <= lo) continue;
+    keep[k++] = imin < imax ? imin : imax;
+    if (imin != imax) keep[k++] = imin < imax ? imax : imin;
+  }
+  keep[k++] = n - 1;
+  return k;
+}
+
+/* Keeps the entries idx[0..k) of every array in obj (same length n). */
+static void keep_entries(json_t *obj, const size_t *idx, size_t k, size_t n) {
+  const char *key;
+  json_t *arr;
+  json_object_foreach(obj, key, arr) {
+    json_t *out;
+    if (!json_is_array(arr) || json_array_size(arr) != n) continue;
+    out = json_array();
+    for (size_t i = 0; i < k; i++)
+      json_array_append(out, json_array_get(arr, idx[i]));
+    json_object_set_new(obj, key, out);
+  }
+}
+
+/* Downsamples one part ({"step": [...], "loss": [...], ...}). */
+static void downsample_part(json_t *part, int points) {
+  json_t *loss = json_object_get(part, "loss");
+  size_t n = json_array_size(loss), k;
+  double *y;
+  size_t *idx;
+  if (n <= (size_t)points) return;
+  y = malloc(n * sizeof *y), idx = malloc(n * sizeof *idx);
+  if (y && idx) {
+    for (size_t i = 0; i < n; i++) {
+      json_t *v = json_array_get(loss, i);
+      y[i] = json_is_number(v) ? json_number_value(v) : NAN;
+    }
+    k = la_downsample(y, n, (size_t)points, idx);
+    keep_entries(part, idx, k, n);
+  }
+  free(y), free(idx);
+}
+
+void la_curves_downsample_run(json_t *run, int points) {
+  json_t *curve = json_object_get(run, "curve");
+  downsample_part(json_object_get(curve, "train"), points);
+  downsample_part(json_object_get(curve, "eval"), points);
+}
+
+/* ---- GET /v1/sweeps/{id}/curves on the pool ---- */
+
+typedef struct curves_job {
+  uv_work_t req;
+  char *db_path;
+  int64_t sweep_id;
+  la_curve_query q;
+  json_t *result;
+  int status;
+  char msg[256];
+  la_curves_cb cb;
+  void *arg;
+} curves_job;
+
+/* The query with only the filters set (fixed parameter numbers). */
+static void curves_sql(const la_curve_query *q, char *sql, size_t size) {
+  snprintf(sql, size,
+           "SELECT r.id, r.rank, r.alpha, r.lr, r.seed_index, r.state, c.step, "
+           "c.loss FROM runs r JOIN curve c ON c.run_id = r.id AND c.kind = ?2 "
+           "WHERE r.sweep_id = ?1 AND r.id IN (SELECT id FROM runs WHERE "
+           "sweep_id = ?1%s%s%s ORDER BY id LIMIT %d) ORDER BY r.id, c.step",
+           q->rank > 0 ? " AND rank = ?3" : "",
+           isnan(q->alpha) ? "" : " AND abs(alpha - ?4) <= 1e-12 * abs(?4)",
+           isnan(q->lr) ? "" : " AND abs(lr - ?5) <= 1e-12 * abs(?5)",
+           LA_CURVES_MAX_RUNS);
+}
+
+/* A new run entry from the current row. */
+static json_t *run_entry(sqlite3_stmt *s) {
+  return json_pack(
+      "{s:I, s:i, s:f, s:f, s:i, s:s, s:[], s:[]}", "id",
+      (json_int_t)sqlite3_column_int64(s, 0), "rank", sqlite3_column_int(s, 1),
+      "alpha", sqlite3_column_double(s, 2), "lr", sqlite3_column_double(s, 3),
+      "seed_index", sqlite3_column_int(s, 4), "state",
+      (const char *)sqlite3_column_text(s, 5), "step", "loss");
+}
+
+/* Reads every curve into runs (one entry per run, points in step order). */
+static int read_curves(sqlite3 *db, curves_job *j, json_t *runs) {
+  sqlite3_stmt *s = NULL;
+  char sql[1024];
+  json_t *cur = NULL;
+  int64_t cur_id = -1;
+  curves_sql(&j->q, sql, sizeof sql);
+  if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  sqlite3_bind_int64(s, 1, j->sweep_id);
+  sqlite3_bind_text(s, 2, j->q.kind, -1, SQLITE_STATIC);
+  if (j->q.rank > 0) sqlite3_bind_int(s, 3, j->q.rank);
+  if (!isnan(j->q.alpha)) sqlite3_bind_double(s, 4, j->q.alpha);
+  if (!isnan(j->q.lr)) sqlite3_bind_double(s, 5, j->q.lr);
+  while (sqlite3_step(s) == SQLITE_ROW) {
+    if (sqlite3_column_int64(s, 0) != cur_id) {
+      cur_id = sqlite3_column_int64(s, 0);
+      json_array_append_new(runs, cur = run_entry(s));
+    }
+    json_array_append_new(json_object_get(cur, "step"),
+                          json_integer(sqlite3_column_int64(s, 6)));
+    json_array_append_new(json_object_get(cur, "loss"),
+                          sqlite3_column_type(s, 7) == SQLITE_NULL
+                              ? json_null()
+                              : json_real(sqlite3_column_double(s, 7)));
+  }
+  sqlite3_finalize(s);
+  return 0;
+}
+
+static void curves_work(uv_work_t *req) {
+  curves_job *j = req->data;
+  sqlite3 *db = NULL;
+  json_t *runs = json_array(), *r;
+  size_t i;
+  if (sqlite3_open_v2(j->db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
+          SQLITE_OK ||
+      sqlite3_busy_timeout(db, 5000) || read_curves(db, j, runs)) {
+    j->status = 500;
+    snprintf(j->msg, sizeof j->msg, "database: %s",
+             db ? sqlite3_errmsg(db) : "cannot open");
+    json_decref(runs);
+    sqlite3_close(db);
+    return;
+  }
+  sqlite3_close(db);
+  json_array_foreach(runs, i, r) downsample_part(r, j->q.points);
+  j->result = json_pack("{s:s, s:i, s:o}", "kind", j->q.kind, "points",
+                        j->q.points, "runs", runs);
+}
+
+static void curves_done(uv_work_t *req, int status) {
+  curves_job *j = req->data;
+  if (status != 0 && j->status == 0)
+    j->status = 500, snprintf(j->msg, sizeof j->msg, "cancelled");
+  if (j->status == 0 && j->result == NULL)
+    j->status = 500, snprintf(j->msg, sizeof j->msg, "out of memory");
+  if (j->status)
+    j->cb(NULL, j->status, j->msg, j->arg);
+  else
+    j->cb(j->result, 200, NULL, j->arg);
+  json_decref(j->result);
+  free(j->db_path);
+  free(j);
+}
+
+void la_curves_get(uv_loop_t *loop, const char *db_path, int64_t sweep_id,
+                   const la_curve_query *q, la_curves_cb cb, void *arg) {
+  curves_job *j = calloc(1, sizeof *j);
+  if (j == NULL || (j->db_path = strdup(db_path)) == NULL) {
+    free(j);
+    return cb(NULL, 500, "out of memory", arg);
+  }
+  j->req.data = j, j->sweep_id = sweep_id, j->q = *q, j->cb = cb, j->arg = arg;
+  if (uv_queue_work(loop, &j->req, curves_work, curves_done)) {
+    free(j->db_path), free(j);
+    cb(NULL, 500, "cannot queue work", arg);
+  }
+}

@@ -1,0 +1,54 @@
+/*
+ * curves.h: loss curves for plots, downsampled, read off the event loop.
+ *
+ * la_downsample keeps at most m points of a curve that still show its
+ * shape: the first and the last point, and in between the lowest and the
+ * highest point of each of (m - 2) / 2 equal buckets, in step order (so a
+ * spike survives where averaging would hide it).
+ *
+ * la_curves_get answers GET /v1/sweeps/{id}/curves: it reads every matching
+ * run's curve on libuv's thread pool through its own read-only SQLite
+ * connection (WAL: it never blocks the daemon's writes), downsamples each,
+ * and calls back on the loop thread.
+ */
+#ifndef LORALPHA_CURVES_H
+#define LORALPHA_CURVES_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define LA_CURVE_POINTS_DEFAULT 200
+#define LA_CURVE_POINTS_MAX 2000
+#define LA_CURVES_MAX_RUNS 10000
+
+/* Indices (ascending) of the points of y (n values) to keep, at most m
+ * (m >= 2); returns how many were written to keep (n when n <= m). */
+size_t la_downsample(const double *y, size_t n, size_t m, size_t *keep);
+
+/* What to read: kind "eval" or "train", at most `points` per curve, and
+ * optional filters (rank 0 / NaN: any). */
+typedef struct la_curve_query {
+  char kind[8];
+  int points;
+  int rank;
+  double alpha, lr;
+} la_curve_query;
+
+/* result: {"kind", "points", "runs": [{"id", "rank", "alpha", "lr",
+ * "seed_index", "state", "step": [...], "loss": [...]}]} (borrowed during
+ * the call), or NULL with an HTTP status and a message. */
+typedef void (*la_curves_cb)(json_t *result, int status, const char *msg,
+                             void *arg);
+
+/* Starts the read; cb is called exactly once on the loop thread. */
+void la_curves_get(uv_loop_t *loop, const char *db_path, int64_t sweep_id,
+                   const la_curve_query *q, la_curves_cb cb, void *arg);
+
+/* Downsamples the curve arrays of a run object in place (the "train" and
+ * "eval" objects of GET /v1/runs/{id}): every array of a part keeps the
+ * same points, chosen from its loss. */
+void la_curves_downsample_run(json_t *run, int points);
+
+#endif

@@ -1,0 +1,1 @@
+la_daemon_test(curves)

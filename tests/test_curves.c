@@ -1,0 +1,91 @@
+/*
+ * test_curves.c: la_downsample keeps at most m points, in order, always the
+ * first and the last, every spike and dip (each bucket's extremes), and all
+ * points when there are few; la_curves_downsample_run keeps the columns of
+ * a run's curve aligned.
+ */
+#include "check.h"
+#include "loralpha/curves.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static void check_small(void) {
+  double y[5] = {3, 1, 4, 1, 5};
+  size_t keep[5];
+  CHECK_EQ_INT(la_downsample(y, 5, 5, keep), 5);
+  for (int i = 0; i < 5; i++)
+    CHECK_EQ_INT(keep[i], i);
+}
+
+static void check_shape(size_t n, size_t m) {
+  double *y = malloc(n * sizeof *y);
+  size_t *keep = malloc(n * sizeof *keep), k, spike = n / 3, dip = 2 * n / 3;
+  int has_spike = 0, has_dip = 0, ascending = 1;
+  for (size_t i = 0; i < n; i++)
+    y[i] = 1.0 / (1.0 + (double)i) + 0.001 * sin((double)i);
+  y[spike] = 50, y[dip] = -50;
+  k = la_downsample(y, n, m, keep);
+  CHECK(k <= m);
+  CHECK(k >= m - 3);
+  CHECK_EQ_INT(keep[0], 0);
+  CHECK_EQ_INT(keep[k - 1], n - 1);
+  for (size_t i = 0; i < k; i++) {
+    has_spike |= keep[i] == spike;
+    has_dip |= keep[i] == dip;
+    if (i && keep[i] <= keep[i - 1]) ascending = 0;
+  }
+  CHECK(has_spike && has_dip && ascending);
+  free(y), free(keep);
+}
+
+static void check_nan(void) {
+  double y[100];
+  size_t keep[100], k;
+  int kept_nan = 0;
+  for (int i = 0; i < 100; i++)
+    y[i] = i;
+  y[40] = NAN; /* a diverged point is shown, not dropped */
+  k = la_downsample(y, 100, 10, keep);
+  for (size_t i = 0; i < k; i++)
+    kept_nan |= keep[i] == 40;
+  CHECK(kept_nan);
+}
+
+static void check_run(void) {
+  json_t *run =
+      json_pack("{s:{s:{s:[], s:[], s:[]}, s:{s:[], s:[]}}}", "curve", "train",
+                "step", "loss", "lr", "eval", "step", "loss");
+  json_t *train = json_object_get(json_object_get(run, "curve"), "train");
+  for (int i = 0; i < 1000; i++) {
+    json_array_append_new(json_object_get(train, "step"), json_integer(i + 1));
+    json_array_append_new(json_object_get(train, "loss"),
+                          json_real(1.0 / (i + 1)));
+    json_array_append_new(json_object_get(train, "lr"), json_real(0.001));
+  }
+  la_curves_downsample_run(run, 50);
+  train = json_object_get(json_object_get(run, "curve"), "train");
+  size_t n = json_array_size(json_object_get(train, "step"));
+  CHECK(n <= 50 && n >= 47);
+  CHECK_EQ_INT(json_array_size(json_object_get(train, "loss")), n);
+  CHECK_EQ_INT(json_array_size(json_object_get(train, "lr")), n);
+  for (size_t i = 0; i < n; i++) { /* columns stay aligned: loss = 1 / step */
+    double step = (double)json_integer_value(
+        json_array_get(json_object_get(train, "step"), i));
+    CHECK_CLOSE(
+        json_real_value(json_array_get(json_object_get(train, "loss"), i)),
+        1.0 / step, 1e-15);
+  }
+  json_decref(run);
+}
+
+int main(void) {
+  check_small();
+  check_shape(1000, 200);
+  check_shape(100000, 2000);
+  check_shape(203, 200);
+  check_shape(10, 4);
+  check_nan();
+  check_run();
+  return check_summary();
+}
