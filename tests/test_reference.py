@@ -45,14 +45,14 @@ DT = torch.float64
 # The worker trains in float32 (sgemm), the reference in float64. Over 30-60
 # steps the float32 rounding of the parameters accumulates to ~1e-6..1e-5
 # relative, well inside these bounds.
-TOL_LOSS = 1e-4        # train / eval losses (the brief's bound)
+TOL_LOSS = 1e-4        # train / eval losses (the required agreement)
 TOL_NORM = 1e-3        # grad norms and update norms
 TOL_LR = 1e-9          # learning rates are pure double arithmetic in both
 TOL_SHARP = 1e-3       # power iteration stops at 1e-4 relative change
 # Spectra compare the worker's float32 trajectory with the float64 one at
 # every spectra step, up to the last. Both compute the figures in double; the
 # parameters they start from differ only by accumulated float32 rounding
-# (observed <= ~5e-6 relative after 60 steps), so the brief's 1e-4 holds
+# (observed <= ~5e-6 relative after 60 steps), so the required 1e-4 holds
 # throughout. Singular values get an absolute floor of 1e-4 * sigma_max: a
 # small singular value is only determined to that accuracy relative to the
 # largest one.

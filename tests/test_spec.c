@@ -686,7 +686,7 @@ static void check_lengths(void) {
   json_decref(spec);
 }
 
-/* The exact messages of the brief: rank past the layer, too many runs. */
+/* The exact messages for a rank past the layer and for too many runs. */
 static void check_exact_messages(void) {
   la_spec_limits lim = {.max_runs = 1000};
   la_spec *s = NULL;
