@@ -5,11 +5,17 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config git libopenblas-dev libjansson-dev
   libuv1-dev libhttp-parser-dev libsqlite3-dev sqlite3 curl libcurl4-openssl-dev)
-TEST_PKGS=(python3 python3-numpy python3-torch clang-format)
+TEST_PKGS=(python3 python3-numpy python3-torch clang-format chromium)
 
 pkgs=("${BUILD_PKGS[@]}")
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=("${TEST_PKGS[@]}")
+fi
+
+# Node.js and npm for the dashboard's packages: the machine's own if it has
+# them, else Debian's.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  pkgs+=(nodejs npm)
 fi
 
 missing=()
@@ -19,15 +25,23 @@ for p in "${pkgs[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  echo "install-deps: all ${#pkgs[@]} packages present"
-  exit 0
-fi
-
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
   SUDO="sudo"
 fi
-echo "install-deps: installing ${missing[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#pkgs[@]} Debian packages present"
+else
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The dashboard's packages from npm (web/package-lock.json): uPlot, which
+# the daemon serves, and with --test playwright-core for the browser test.
+cd "$(dirname "$0")/../web"
+if [[ "${1:-}" == "--test" ]]; then
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npm ci --omit=dev --no-audit --no-fund --loglevel=error
+fi
