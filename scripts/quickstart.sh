@@ -21,6 +21,7 @@ answer=$(curl -sf -X POST -H 'Content-Type: application/json' \
   --data-binary @examples/sweep-quick.json "$url/v1/sweeps")
 id=$(sed -n 's/.*"id":\([0-9]*\).*/\1/p' <<<"$answer")
 echo "quickstart: sweep $id submitted: $answer"
+echo "quickstart: watch it at $url/ (the dashboard)"
 
 while :; do
   sweep=$(curl -sf "$url/v1/sweeps/$id")
