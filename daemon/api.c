@@ -2,6 +2,7 @@
 #include "loralpha/api.h"
 
 #include "loralpha/curves.h"
+#include "loralpha/report.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -617,6 +618,97 @@ static void static_file(la_api *api, la_http_request *req) {
   free(body);
 }
 
+/* ---- report ---- */
+
+/* A report being made: the request, the format, and what the report shows
+ * besides the analysis (read before the analysis is computed). */
+typedef struct report_req {
+  la_http_request *req;
+  la_report_format fmt;
+  json_t *sweep, *runs; /* owned */
+} report_req;
+
+/* The sweep with its spec, and all its runs, for the report. */
+static int report_input(la_api *api, int64_t id, report_req *rr) {
+  la_run_filter f = {NULL, 0, NAN, NAN, 1000, 0};
+  la_err err;
+  int rc = 0;
+  char *spec;
+  rr->sweep = la_store_get_sweep(api->store, id, &rc, &err);
+  if (rr->sweep == NULL) return rc;
+  spec = la_store_sweep_spec(api->store, id);
+  json_object_set_new(rr->sweep, "spec",
+                      spec ? json_loads(spec, 0, NULL) : json_null());
+  free(spec);
+  rr->runs = json_array();
+  for (;;) {
+    json_t *page = la_store_list_runs(api->store, id, &f, &rc, &err);
+    const json_t *next = json_object_get(page, "next");
+    if (page == NULL) return rc ? rc : LA_EIO;
+    json_array_extend(rr->runs, json_object_get(page, "runs"));
+    f.after = json_is_integer(next) ? json_integer_value(next) : -1;
+    json_decref(page);
+    if (f.after < 0) return 0;
+  }
+}
+
+static void report_free(report_req *rr) {
+  json_decref(rr->sweep);
+  json_decref(rr->runs);
+  free(rr);
+}
+
+/* With the analysis (or none yet): writes the report into memory and
+ * answers with it. */
+static void on_report_analysis(json_t *result, int status, const char *msg,
+                               void *arg) {
+  report_req *rr = arg;
+  char *buf = NULL;
+  size_t len = 0;
+  la_err err = {{0}};
+  FILE *mem = open_memstream(&buf, &len);
+  int rc =
+      mem ? la_report_write(rr->sweep, result, rr->runs, rr->fmt, mem, &err)
+          : LA_ENOMEM;
+  (void)msg;
+  if (mem) fclose(mem);
+  if (status != 200 && status != 404)
+    la_http_respond_error(rr->req, status, "analysis", msg);
+  else if (rc)
+    la_http_respond_error(rr->req, 500, "report",
+                          err.msg[0] ? err.msg : "cannot write the report");
+  else
+    la_http_respond(rr->req, 200,
+                    rr->fmt == LA_REPORT_HTML ? "text/html; charset=utf-8"
+                                              : "text/markdown; charset=utf-8",
+                    buf, len);
+  free(buf);
+  report_free(rr);
+}
+
+/* GET /v1/sweeps/{id}/report[?format=html|md]: what `loralpha report`
+ * writes, made by the daemon (the dashboard's download). */
+static void report(la_api *api, la_http_request *req, int64_t id) {
+  char fmt[16] = "html";
+  report_req *rr;
+  int rc;
+  if (la_http_query_get(req, "format", fmt, sizeof fmt) < 0 ||
+      (strcmp(fmt, "html") && strcmp(fmt, "md") && strcmp(fmt, "markdown")))
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "format: must be html or md");
+  if ((rr = calloc(1, sizeof *rr)) == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  rr->req = req;
+  rr->fmt = strcmp(fmt, "html") == 0 ? LA_REPORT_HTML : LA_REPORT_MARKDOWN;
+  if ((rc = report_input(api, id, rr)) != 0) {
+    report_free(rr);
+    return rc == LA_EINVAL ? not_found(req, "no such sweep")
+                           : la_http_respond_error(req, 500, "database",
+                                                   "cannot read the sweep");
+  }
+  la_analyzer_get(api->analyzer, id, 0, on_report_analysis, rr);
+}
+
 /* ---- dispatch ---- */
 
 /* /v1/sweeps[/{id}[/runs|/cancel]] */
@@ -646,6 +738,10 @@ static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
   if (r->n == 4 && strcmp(r->seg[3], "analysis") == 0) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
     return analysis(api, req, id);
+  }
+  if (r->n == 4 && strcmp(r->seg[3], "report") == 0) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return report(api, req, id);
   }
   if (r->n == 4 && strcmp(r->seg[3], "curves") == 0) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");

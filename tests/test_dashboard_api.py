@@ -154,6 +154,18 @@ def case_curves(port):
           100, None)
     st, _, _ = get(port, f"/v1/runs/{run_id}?points=abc")
     check(st == 400, "run?points=abc -> 400", 400, st)
+    st, ct, body = get(port, f"/v1/sweeps/{sid}/report")
+    text = body.decode(errors="replace")
+    check(st == 200 and ct.startswith("text/html") and "curves" in text and "<svg" in text
+          and text.rstrip().endswith("</html>"), "GET report: the HTML report of the sweep",
+          (200, "text/html", "<svg"), (st, ct, text[:80]))
+    st, ct, body = get(port, f"/v1/sweeps/{sid}/report?format=md")
+    check(st == 200 and ct.startswith("text/markdown") and b"|" in body,
+          "GET report?format=md: Markdown tables", (200, "text/markdown"), (st, ct))
+    st, _, _ = get(port, f"/v1/sweeps/{sid}/report?format=pdf")
+    check(st == 400, "report?format=pdf -> 400", 400, st)
+    st, _, _ = get(port, "/v1/sweeps/9999/report")
+    check(st == 404, "report of an unknown sweep -> 404", 404, st)
 
 
 def main():

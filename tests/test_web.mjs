@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 // Browser test of the web dashboard against a real `loralpha serve`:
-//   node tests/test_web.mjs --loralpha PATH --worker PATH [--artifacts DIR] [--shim CMD]
+//   node tests/test_web.mjs --loralpha PATH --worker PATH [--artifacts DIR]
 // Starts the daemon on 127.0.0.1 (port 0) in a temp dir, runs a small real sweep,
 // then drives Debian's chromium through playwright-core (web/node_modules).
-// --shim CMD (development only): a command run as `CMD DAEMON_PORT WEBDIR PORTFILE`
-// that serves the dashboard in front of the daemon; by default the daemon serves it.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,10 +14,10 @@ const root = path.resolve(here, '..');
 const webDir = path.join(root, 'web');
 
 function parseArgs(argv) {
-  const a = { loralpha: null, worker: null, artifacts: null, shim: null };
+  const a = { loralpha: null, worker: null, artifacts: null };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--/, '');
-    if (!(k in a) || i + 1 >= argv.length) { console.error(`usage: test_web.mjs --loralpha PATH --worker PATH [--artifacts DIR] [--shim CMD] (bad: ${argv[i]})`); process.exit(2); }
+    if (!(k in a) || i + 1 >= argv.length) { console.error(`usage: test_web.mjs --loralpha PATH --worker PATH [--artifacts DIR] (bad: ${argv[i]})`); process.exit(2); }
     a[k] = argv[++i];
   }
   if (!a.loralpha || !a.worker) { console.error('test_web.mjs: --loralpha and --worker are required'); process.exit(2); }
@@ -103,17 +101,10 @@ async function main() {
   // ---- daemon ----------------------------------------------------------
   const portFile = path.join(tmp, 'port');
   const daemon = startProc(args.loralpha, ['serve', '--listen', '127.0.0.1:0', '--port-file', portFile, '--db', dbPath,
-    '--worker', args.worker, '--max-workers', '2', ...(args.shim ? [] : ['--web', webDir])], 'daemon.log');
+    '--worker', args.worker, '--max-workers', '2', '--web', webDir], 'daemon.log');
   const dport = await waitFile(portFile, daemon, 15000);
   const api0 = `http://127.0.0.1:${dport}`;
-  let base = api0;
-  if (args.shim) {
-    const [cmd, ...rest] = args.shim.split(' ');
-    const spf = path.join(tmp, 'shim-port');
-    const shim = startProc(cmd, [...rest, String(dport), webDir, spf], 'shim.log');
-    base = `http://127.0.0.1:${await waitFile(spf, shim, 15000)}`;
-    console.log(`note: dashboard served by the shim ${args.shim} in front of the daemon`);
-  }
+  const base = api0;
   console.log(`daemon pid ${daemon.pid} on ${api0}, db ${dbPath}`);
 
   // ---- the small sweep: run it to the end, with its analysis -------------
@@ -213,7 +204,11 @@ async function main() {
     const head = await ps.textContent('#counts');
     check('header shows counts', head.includes('108 done'), '"108 done"', head);
     const reportHref = await ps.getAttribute('#report', 'href');
-    check('report link points at the analysis', reportHref === `/v1/sweeps/${sid}/analysis`, `/v1/sweeps/${sid}/analysis`, reportHref);
+    check('report link points at the report', reportHref === `/v1/sweeps/${sid}/report`, `/v1/sweeps/${sid}/report`, reportHref);
+    const rep = await fetch(`${base}${reportHref}`);
+    const repText = await rep.text();
+    check('the report downloads as HTML with plots', rep.status === 200 && (rep.headers.get('content-type') || '').startsWith('text/html') && repText.includes('<svg'),
+      '200 text/html with <svg', `${rep.status} ${rep.headers.get('content-type')} ${repText.slice(0, 60)}`);
 
     // a filter changes the number of drawn series
     const nSeries = () => ps.evaluate(() => { const u = window.__la.getPlot('loss'); return u ? u.series.length - 1 : 0; });

@@ -40,9 +40,9 @@ function renderHeader(s) {
   if (s.spec && s.spec.description) $('desc').textContent = s.spec.description;
   $('cancel').disabled = s.state !== 'active';
   const rep = $('report');
-  rep.href = `/v1/sweeps/${s.id}/analysis`;
-  rep.setAttribute('download', `sweep-${s.id}-analysis.json`);
-  rep.title = `Downloads the analysis JSON. The full HTML report is made by the CLI: loralpha report ${s.id}`;
+  rep.href = `/v1/sweeps/${s.id}/report`;
+  rep.setAttribute('download', `sweep-${s.id}-report.html`);
+  rep.title = `The morning report as one HTML file: the law, α*(r), the heuristics' regret, drift, failed runs (Markdown: /v1/sweeps/${s.id}/report?format=md, or loralpha report ${s.id})`;
 }
 
 let pollCount = 0;
