@@ -1539,9 +1539,9 @@ static int print_recommend(const json_t *a, long long rank) {
          fint(iv, sizeof iv, a, "alpha_lo", "alpha_hi"));
   printf("  from the sqrt(r) law fit at lr %s, full budget\n",
          fnum(lr, sizeof lr, a, "lr", "%g"));
-  printf("  free fit (c*r^p): alpha %s, interval %s\n",
-         fnum(v, sizeof v, a, "alpha_free", "%.4g"),
-         fint(iv, sizeof iv, a, "alpha_free_lo", "alpha_free_hi"));
+  printf("  free fit (c*r^p, p = %s): alpha %s\n",
+         fnum(iv, sizeof iv, a, "p_free", "%.3g"),
+         fnum(v, sizeof v, a, "alpha_free", "%.4g"));
   ranks = rank_list(buf_ranks, sizeof buf_ranks, jget(a, "tested_ranks"));
   printf("  tested ranks: %s\n", ranks);
   fflush(stdout);

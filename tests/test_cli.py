@@ -787,7 +787,7 @@ DOC_ANALYSIS = {
                "drift_ratio": 0.016, "signal": 5.65, "mech_ratio": 1.45, "tf_signal": 4.56}]}
 
 DOC_RECOMMEND = {"rank": 64, "lr": 0.001, "alpha": 71.2, "alpha_lo": 56.0, "alpha_hi": 89.6,
-                 "alpha_free": 88.0, "alpha_free_lo": 41.0, "alpha_free_hi": 190.0,
+                 "c": 8.9, "alpha_free": 88.0, "p_free": 0.55,
                  "extrapolated": True, "tested_ranks": [1, 2, 4, 8], "poor_fit": True}
 
 ODD = {
@@ -919,7 +919,7 @@ def case_fake(ctx):
         r = run_cli(ctx, "recommend", "1", "--rank", "64", url=url)
         R.eq(r.rc, 0, "documented recommend: exit 0")
         R.check(r.out.startswith("alpha 71.2 for rank 64, interval [56, 89.6]\n")
-                and "free fit (c*r^p): alpha 88, interval [41, 190]" in r.out
+                and "free fit (c*r^p, p = 0.55): alpha 88" in r.out
                 and "tested ranks: 1, 2, 4, 8" in r.out,
                 "documented recommend: alpha, intervals, tested ranks", "alpha 71.2 ...", r.out)
         R.check("extrapolated" in r.err and "poor" in r.err, "documented recommend: the warnings",
