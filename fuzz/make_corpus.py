@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""Regenerates the hand-written seed corpora in fuzz/corpus/ (config, spec,
+npy). The corpora are committed; run this only to rebuild them:
+
+    /usr/bin/python3 fuzz/make_corpus.py
+
+Needs numpy for the .npy seeds. Copies of examples/*.json are taken too.
+Everything is small (the corpora must stay commit-friendly).
+"""
+import json
+import os
+import shutil
+import struct
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+C = os.path.join(HERE, "corpus")
+
+
+def put(sub, name, text):
+    path = os.path.join(C, sub, name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    mode = "wb" if isinstance(text, bytes) else "w"
+    with open(path, mode) as f:
+        f.write(text)
+
+
+def js(obj):
+    return json.dumps(obj, separators=(",", ":"))
+
+
+R0 = '"rank":2,"alpha":4,"lr":0.01,"steps":10'
+
+
+def configs():
+    for name in ("teacher-run.json", "mlp-run.json"):
+        shutil.copy(os.path.join(ROOT, "examples", name),
+                    os.path.join(C, "config", "example-" + name))
+    valid = {
+        "min-teacher": {"task": "teacher", "d_in": 8, "d_out": 8, "rank": 2,
+                        "alpha": 4, "lr": 0.01, "steps": 10},
+        "teacher-all": {"task": "teacher", "d_in": 16, "d_out": 12,
+                        "n_train": 64, "n_eval": 32, "input_decay": 1.0,
+                        "target_rank": 3, "target_scale": 1.5,
+                        "target_decay": 0.5, "noise": 0.1, "rank": 4,
+                        "alpha": 8, "scaling": "rslora", "lr": 0.001,
+                        "optimizer": "adamw", "beta1": 0.8, "beta2": 0.99,
+                        "eps": 1e-6, "weight_decay": 0.01,
+                        "loraplus_ratio": 4, "schedule": "cosine",
+                        "warmup_steps": 2, "min_lr_ratio": 0.1, "steps": 20,
+                        "batch": 16, "seed": 5, "data_seed": 9, "threads": 1,
+                        "log_every": 5, "eval_every": 10, "spectra_every": 10,
+                        "sharpness": True, "sharpness_every": 10,
+                        "sharpness_iters": 5, "sharpness_batch": 16,
+                        "diverge_factor": 10, "run_id": 42},
+        "mlp-sgd": {"task": "mlp", "widths": [8, 16, 4], "activation": "relu",
+                    "loss": "mse", "rank": 2, "alpha": 2, "lr": 0.1,
+                    "optimizer": "sgd", "momentum": 0.9, "nesterov": True,
+                    "steps": 5, "batch": 8},
+        "mlp-tanh-ce": {"task": "mlp", "widths": [4, 4, 4, 4, 4, 4, 4, 4, 3],
+                        "activation": "tanh", "loss": "ce", "target_rank": 1,
+                        "rank": 1,
+                        "alpha": 1, "lr": 0.001, "steps": 3},
+        "npy": {"task": "npy",
+                "npy": {"w0": ["w0.npy"], "x": "x.npy", "y": "y.npy"},
+                "eval_fraction": 0.2, "rank": 4, "alpha": 16, "lr": 0.002,
+                "steps": 100},
+        "npy-full": {"task": "npy",
+                     "npy": {"w0": ["a.npy", "b.npy"], "a0": ["c.npy", "d.npy"],
+                             "x": "x.npy", "y": "y.npy",
+                             "x_eval": "xe.npy", "y_eval": "ye.npy"},
+                     "activation": "identity", "rank": 2, "alpha": 2,
+                     "lr": 0.01, "steps": 4},
+    }
+    for k, v in valid.items():
+        put("config", "valid-" + k + ".json", js(v))
+    invalid = {
+        "unknown-field": '{"task":"teacher","d_in":8,"d_out":8,"bogus":1}',
+        "bad-type": '{"task":"teacher","d_in":"8","d_out":8,%s}' % R0,
+        "rank-too-big": '{"task":"teacher","d_in":4,"d_out":4,"rank":9,"alpha":1,"lr":1,"steps":1}',
+        "neg-lr": '{"task":"teacher","rank":1,"alpha":1,"lr":-1,"steps":1}',
+        "nan-ish": '{"task":"mlp","widths":[8,1e308,4],"alpha":1e308,"rank":1,"lr":1,"steps":1}',
+        "too-many-layers": '{"task":"mlp","widths":[2,2,2,2,2,2,2,2,2,2,2]}',
+        "huge-int": '{"task":"teacher","steps":9223372036854775807,'
+                    '"seed":9007199254740993,"run_id":-9223372036854775808,"rank":1,"alpha":1,"lr":1}',
+        "long-path": js({"task": "npy",
+                         "npy": {"w0": ["p" * 5000], "x": "x", "y": "y"}}),
+        "empty-path": '{"task":"npy","npy":{"w0":[""],"x":"","y":"y"}}',
+        "array": '[1,2,3]',
+        "empty-object": '{}',
+        "nul-string": '{"task":"te\\u0000acher"}',
+        # Accepted by the worker (ignored), rejected in a sweep spec.
+        "momentum-adamw": '{"task":"teacher","d_in":8,"d_out":8,"optimizer":"adamw","momentum":0.9,%s}' % R0,
+        "warmup-gt-steps": '{"task":"teacher","d_in":8,"d_out":8,"warmup_steps":50,%s}' % R0,
+    }
+    for k, v in invalid.items():
+        put("config", "invalid-" + k + ".json", v)
+
+
+def specs():
+    ex = os.path.join(ROOT, "examples")
+    for name in sorted(os.listdir(ex)):
+        if "sweep" in name and name.endswith(".json"):
+            shutil.copy(os.path.join(ex, name),
+                        os.path.join(C, "spec", "example-" + name))
+    shutil.copy(os.path.join(ex, "npy", "sweep-npy.json"),
+                os.path.join(C, "spec", "example-sweep-npy.json"))
+    small = {
+        "smallest": {"name": "smallest",
+                     "task": {"task": "teacher", "d_in": 64, "d_out": 64},
+                     "grid": {"rank": [1, 2, 4, 8], "alpha": [1, 4, 16],
+                              "lr": [0.001]},
+                     "steps": 500},
+        "seed-list": {"name": "s", "task": {"task": "teacher", "d_in": 8,
+                                            "d_out": 8},
+                      "grid": {"rank": [1], "alpha": [1], "lr": [0.1]},
+                      "seeds": [1, 2, 9007199254740991], "steps": 1},
+        "ranges": {"name": "r", "task": {"task": "mlp", "widths": [16, 16, 4],
+                                         "activation": "gelu", "loss": "ce"},
+                   "grid": {"rank": {"log2": [0, 2], "num": 3},
+                            "alpha": {"log10": [-1, 1], "num": 3},
+                            "lr": {"log10": [-4, -2], "num": 2}},
+                   "seeds": 2, "seed": 3, "steps": 10, "batch": 8,
+                   "optimizer": {"name": "sgd", "momentum": 0.5,
+                                 "nesterov": True},
+                   "schedule": {"name": "cosine", "warmup_steps": 2,
+                                "min_lr_ratio": 0.1},
+                   "scaling": "rslora", "diverge_factor": 50,
+                   "metrics": {"log_every": 1, "eval_every": 2,
+                               "spectra_every": 5, "sharpness": True,
+                               "sharpness_every": 5, "sharpness_iters": 3,
+                               "sharpness_batch": 8},
+                   "priority": -5, "max_parallel": 2, "max_attempts": 3,
+                   "description": "tab\there\nnewline"},
+        "npy": {"name": "n", "task": {"task": "npy",
+                                      "npy": {"w0": ["w.npy"], "x": "x.npy",
+                                              "y": "y.npy"}},
+                "grid": {"rank": [1, 2], "alpha": [1], "lr": [0.01]},
+                "steps": 5},
+        "adamw-obj": {"name": "a", "task": {"task": "teacher", "d_in": 4,
+                                            "d_out": 4, "data_seed": 1},
+                      "grid": {"rank": [1], "alpha": [1, 2], "lr": [0.1]},
+                      "steps": 3, "optimizer": {"name": "adamw", "beta1": 0.5,
+                                                "beta2": 0.9, "eps": 1e-8,
+                                                "weight_decay": 0.1,
+                                                "loraplus_ratio": 2}},
+    }
+    for k, v in small.items():
+        put("spec", "valid-" + k + ".json", js(v))
+    invalid = {
+        "too-many-runs": js({"name": "big", "task": {"task": "teacher"},
+                             "grid": {"rank": {"log2": [0, 6], "num": 7},
+                                      "alpha": {"log2": [0, 14], "num": 15},
+                                      "lr": {"log10": [-5, -1], "num": 20}},
+                             "seeds": 10, "steps": 1}),
+        "rank-in-task": js({"name": "x", "task": {"task": "teacher",
+                                                  "rank": 2},
+                            "grid": {"rank": [1], "alpha": [1], "lr": [1]},
+                            "steps": 1}),
+        "control-name": '{"name":"a\\u0001b","task":{"task":"teacher"},'
+                        '"grid":{"rank":[1],"alpha":[1],"lr":[1]},"steps":1}',
+        "missing-grid": '{"name":"m","task":{"task":"teacher"},"steps":1}',
+        "bad-range": '{"name":"m","task":{"task":"teacher"},"grid":{"rank":[1],'
+                     '"alpha":{"log2":[5,0],"num":0},"lr":[1]},"steps":1}',
+        "sgd-beta": '{"name":"m","task":{"task":"teacher"},"grid":{"rank":[1],'
+                    '"alpha":[1],"lr":[1]},"steps":1,'
+                    '"optimizer":{"name":"sgd","beta1":0.9}}',
+        "threads": '{"name":"m","task":{"task":"teacher"},"grid":{"rank":[1],'
+                   '"alpha":[1],"lr":[1]},"steps":1,"threads":4}',
+    }
+    for k, v in invalid.items():
+        put("spec", "invalid-" + k + ".json", v)
+
+
+def npy_header(descr, shape, version=1, fortran=False, extra=""):
+    d = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, %s}" % (
+        descr, "True" if fortran else "False",
+        "(" + "".join("%d," % s for s in shape) + ")" if len(shape) == 1
+        else repr(tuple(shape)), extra)
+    hlen_field = 2 if version == 1 else 4
+    total = 6 + 2 + hlen_field + len(d) + 1
+    pad = (64 - total % 64) % 64
+    d = d + " " * pad + "\n"
+    magic = b"\x93NUMPY" + bytes([version, 0])
+    if version == 1:
+        return magic + struct.pack("<H", len(d)) + d.encode("latin1")
+    return magic + struct.pack("<I", len(d)) + d.encode("latin1")
+
+
+def npys():
+    d = os.path.join(C, "npy")
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for dt in ("<f4", "<f8", "<i8"):
+        for shape in ((5,), (3, 4), (2, 3, 2)):
+            if dt == "<i8":
+                a = rng.integers(-100, 100, size=shape).astype(dt)
+            else:
+                a = rng.standard_normal(shape).astype(dt)
+            tag = dt[1:] + "-" + "x".join(str(s) for s in shape)
+            np.save(os.path.join(d, "valid-" + tag + ".npy"), a)
+    np.save(os.path.join(d, "valid-i4-2x2.npy"), np.arange(4, dtype="<i4").reshape(2, 2))
+    np.save(os.path.join(d, "valid-u1-4.npy"), np.arange(4, dtype="|u1"))
+    np.save(os.path.join(d, "valid-i1-4.npy"), np.arange(-2, 2, dtype="|i1"))
+    np.save(os.path.join(d, "valid-f4-4d.npy"), np.ones((1, 2, 1, 2), dtype="<f4"))
+    ok = np.arange(6, dtype="<f4").tobytes()
+    put("npy", "valid-v2-f4-2x3.npy", npy_header("<f4", (2, 3), 2) + ok)
+    put("npy", "valid-v3-f4-2x3.npy", npy_header("<f4", (2, 3), 3) + ok)
+    # Broken ones.
+    put("npy", "bad-big-endian.npy", npy_header(">f4", (2, 3)) + ok)
+    put("npy", "bad-fortran.npy", npy_header("<f4", (2, 3), fortran=True) + ok)
+    put("npy", "bad-short-data.npy", npy_header("<f4", (2, 3)) + ok[:-4])
+    put("npy", "bad-long-data.npy", npy_header("<f4", (2, 3)) + ok + b"\0\0\0\0")
+    put("npy", "bad-zero-dim.npy", npy_header("<f4", (0, 3)))
+    put("npy", "bad-scalar.npy", npy_header("<f4", ()) + ok[:4])
+    put("npy", "bad-5d.npy", npy_header("<f4", (1, 1, 1, 1, 1)) + ok[:4])
+    put("npy", "bad-extra-key.npy",
+        npy_header("<f4", (2, 3), extra="'x': 1, ") + ok)
+    put("npy", "bad-nan.npy", npy_header("<f4", (2,)) +
+        struct.pack("<ff", 1.0, float("nan")))
+    put("npy", "bad-f8-overflow.npy", npy_header("<f8", (2,)) +
+        struct.pack("<dd", 1.0, 1e300))
+    put("npy", "bad-i8-inexact.npy", npy_header("<i8", (2,)) +
+        struct.pack("<qq", 1, (1 << 24) + 1))
+    put("npy", "bad-huge-shape.npy",
+        npy_header("<f4", (4294967296, 4294967296, 4294967296)) + ok)
+    put("npy", "bad-magic.npy", b"\x93NUMPZ\x01\x00" + b"\x10\x00" + b"{" * 16)
+    put("npy", "bad-truncated-header.npy", npy_header("<f4", (2, 3))[:30])
+    put("npy", "bad-version.npy", b"\x93NUMPY\x04\x00\x00\x00")
+    put("npy", "bad-hlen-huge.npy", b"\x93NUMPY\x02\x00\xff\xff\xff\x7f{")
+    put("npy", "bad-dtype.npy", npy_header("<c8", (2,)) + b"\0" * 16)
+    put("npy", "empty.npy", b"")
+
+
+if __name__ == "__main__":
+    for sub in ("config", "spec", "npy"):
+        os.makedirs(os.path.join(C, sub), exist_ok=True)
+    configs()
+    specs()
+    npys()
