@@ -107,38 +107,41 @@ bad:
   return -1;
 }
 
-/* The dashboard: web/ beside the directory of this executable (the source
- * tree's web/ for a build directory inside it), if it has an index.html. */
-static void default_web(serve_opts *o) {
-  char self[PATH_MAX], probe[PATH_MAX + 32];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+/* The directory of this executable into dir; 0, or -1 if unknown. */
+static int exe_dir(char *dir, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", dir, size - 1);
   char *slash;
-  o->web[0] = 0;
-  if (n <= 0) return;
-  self[n] = 0;
-  if ((slash = strrchr(self, '/')) == NULL) return;
+  if (n <= 0) return -1;
+  dir[n] = 0;
+  if ((slash = strrchr(dir, '/')) == NULL) return -1;
   *slash = 0;
-  snprintf(probe, sizeof probe, "%s/../web/index.html", self);
-  if (access(probe, R_OK) == 0)
-    snprintf(o->web, sizeof o->web, "%.*s/../web", PATH_MAX - 16, self);
+  return 0;
 }
 
-/* loralpha-worker beside this executable. */
-static void default_worker(serve_opts *o) {
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  char *slash;
-  snprintf(o->worker, sizeof o->worker, "loralpha-worker");
-  if (n <= 0) return;
-  self[n] = 0;
-  if ((slash = strrchr(self, '/')) == NULL) return;
-  *slash = 0;
-  snprintf(o->worker, sizeof o->worker, "%.*s/loralpha-worker", PATH_MAX - 20,
-           self);
+/* The dashboard: web/ beside the directory of this executable (the source
+ * tree's web/ for a build directory inside it), if it has an index.html. */
+static void default_web(serve_opts *o, const char *dir) {
+  char probe[PATH_MAX + 32];
+  o->web[0] = 0;
+  if (dir == NULL) return;
+  snprintf(probe, sizeof probe, "%s/../web/index.html", dir);
+  if (access(probe, R_OK) == 0)
+    snprintf(o->web, sizeof o->web, "%.*s/../web", PATH_MAX - 16, dir);
+}
+
+/* loralpha-worker beside this executable, else from PATH. */
+static void default_worker(serve_opts *o, const char *dir) {
+  if (dir == NULL)
+    snprintf(o->worker, sizeof o->worker, "loralpha-worker");
+  else
+    snprintf(o->worker, sizeof o->worker, "%.*s/loralpha-worker", PATH_MAX - 20,
+             dir);
 }
 
 static void set_defaults(serve_opts *o) {
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  char dir[PATH_MAX];
+  int dir_known;
   memset(o, 0, sizeof *o);
   snprintf(o->host, sizeof o->host, "127.0.0.1");
   o->port = 7787;
@@ -150,8 +153,9 @@ static void set_defaults(serve_opts *o) {
   o->max_runs = 100000;
   o->max_body = 1 << 20;
   o->request_timeout_s = 10;
-  default_worker(o);
-  default_web(o);
+  dir_known = exe_dir(dir, sizeof dir) == 0;
+  default_worker(o, dir_known ? dir : NULL);
+  default_web(o, dir_known ? dir : NULL);
 }
 
 /* One option with its value; returns 0, or -1 on a bad value. */

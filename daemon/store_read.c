@@ -127,11 +127,13 @@ static void bind_runs(sqlite3_stmt *q, int64_t sweep_id,
 json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
                            const la_run_filter *f, int *rc, la_err *err) {
   sqlite3_stmt *q = NULL;
-  json_t *runs, *sweep = la_store_get_sweep(st, sweep_id, rc, err);
+  json_t *runs;
   int64_t last = -1, n = 0;
-  char sql[768];
-  if (sweep == NULL) return NULL;
-  json_decref(sweep);
+  char sql[768], state[16];
+  if (la_store_sweep_state(st, sweep_id, state, sizeof state)) {
+    *rc = la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+    return NULL;
+  }
   runs_sql(f, sql, sizeof sql);
   if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
     *rc = la_store_fail(st, err, "listing runs");
