@@ -10,7 +10,6 @@ turned into recommendations by GET /v1/sweeps/{id}/recommend.
 import argparse
 import http.client
 import json
-import math
 import os
 import shutil
 import signal
@@ -19,17 +18,10 @@ import sys
 import tempfile
 import time
 
-PASSED, FAILED = 0, 0
+from harness import Results, wait_until
 
-
-def check(cond, what, expected=None, actual=None):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-        return True
-    FAILED += 1
-    print(f"FAIL {what}\n    expected: {expected}\n    actual:   {actual}", flush=True)
-    return False
+R = Results()
+check = R.check
 
 
 def request(port, method, path, body=None):
@@ -52,16 +44,6 @@ def sql(db, query):
     return json.loads(out) if out.strip() else []
 
 
-def wait(fn, timeout):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    return None
-
-
 SPEC = {
     "name": "analysis-e2e",
     "task": {"task": "teacher", "d_in": 32, "d_out": 32, "n_train": 512, "n_eval": 128,
@@ -81,7 +63,7 @@ def start_daemon(args, tmp, db, workers=2, worker=None):
                           port_file, "--db", db, "--worker", worker or args.worker,
                           "--max-workers", str(workers)], stdin=subprocess.DEVNULL,
                          stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
-    got = wait(lambda: os.path.exists(port_file) and open(port_file).read().endswith("\n"), 15)
+    got = wait_until(lambda: os.path.exists(port_file) and open(port_file).read().endswith("\n"), 15)
     if not got:
         p.kill()
         raise RuntimeError("daemon did not start")
@@ -96,10 +78,10 @@ def case_background_and_tables(port, db):
     st, ans = request(port, "POST", "/v1/sweeps", SPEC)
     check(st == 201, "sweep accepted", 201, (st, ans))
     sid = ans["id"]
-    done = wait(lambda: request(port, "GET", f"/v1/sweeps/{sid}")[1].get("state") == "done", 120)
+    done = wait_until(lambda: request(port, "GET", f"/v1/sweeps/{sid}")[1].get("state") == "done", 120)
     check(done, "sweep finishes", "done", request(port, "GET", f"/v1/sweeps/{sid}")[1])
     # analysed by itself, without a request
-    rows = wait(lambda: sql(db, f"SELECT * FROM fits WHERE sweep_id = {sid}"), 30)
+    rows = wait_until(lambda: sql(db, f"SELECT * FROM fits WHERE sweep_id = {sid}"), 30)
     check(rows and len(rows) == 6, "fits stored after the sweep finished (3 budgets x 2 methods)",
           6, rows and len(rows))
     stars = sql(db, f"SELECT * FROM alpha_star WHERE sweep_id = {sid} AND fraction = 1 ORDER BY rank")
@@ -228,8 +210,7 @@ def main():
             check(False, "daemon exits on SIGTERM", "exit", "timeout")
     case_nothing_finished(args, tmp)
     shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{PASSED} passed, {FAILED} failed")
-    return 1 if FAILED else 0
+    return R.summary()
 
 
 if __name__ == "__main__":

@@ -31,41 +31,15 @@ import threading
 import time
 import traceback
 
+from harness import Results, log, wait_until
+
 STATES = ["queued", "running", "done", "failed", "diverged", "cancelled"]
 CSV_HEADER = ["step", "kind", "loss", "lr", "grad_norm_a", "grad_norm_b", "update_norm"]
 
 # ---- results -------------------------------------------------------------
 
 
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-        self.case = ""
-
-    def check(self, ok, what, expected=None, actual=None):
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-            print(f"FAIL [{self.case}] {what}\n    expected: {_short(expected)}"
-                  f"\n    actual:   {_short(actual)}", flush=True)
-        return ok
-
-    def eq(self, actual, expected, what):
-        return self.check(actual == expected, what, expected, actual)
-
-
-def _short(v, n=800):
-    s = v if isinstance(v, str) else repr(v)
-    return s if len(s) <= n else s[:n] + f"... ({len(s)} chars)"
-
-
 R = Results()
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # ---- specs ---------------------------------------------------------------
@@ -202,17 +176,6 @@ def closed_port():
     port = s.getsockname()[1]
     s.close()
     return port
-
-
-def wait_until(fn, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
 
 
 def start_daemon(ctx):
@@ -967,8 +930,7 @@ def main():
             log(f"kept {ctx.tmp}")
         else:
             shutil.rmtree(ctx.tmp, ignore_errors=True)
-    print(f"{R.passed} passed, {R.failed} failed")
-    return 1 if R.failed else 0
+    return R.summary()
 
 
 if __name__ == "__main__":

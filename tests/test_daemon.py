@@ -29,43 +29,15 @@ import threading
 import time
 import traceback
 
+from harness import Results, log, wait_until
+
 SQLITE3 = "/usr/bin/sqlite3"
 STATES = ["queued", "running", "done", "failed", "diverged", "cancelled"]
 
 # ---- results ---------------------------------------------------------------
 
 
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-        self.lock = threading.Lock()
-        self.case = ""
-
-    def check(self, ok, what, expected=None, actual=None):
-        with self.lock:
-            if ok:
-                self.passed += 1
-            else:
-                self.failed += 1
-                print(f"FAIL [{self.case}] {what}\n    expected: {_short(expected)}"
-                      f"\n    actual:   {_short(actual)}", flush=True)
-        return ok
-
-    def eq(self, actual, expected, what):
-        return self.check(actual == expected, what, expected, actual)
-
-
-def _short(v, n=600):
-    s = v if isinstance(v, str) else repr(v)
-    return s if len(s) <= n else s[:n] + f"... ({len(s)} chars)"
-
-
 R = Results()
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # ---- processes ---------------------------------------------------------------
@@ -103,19 +75,6 @@ def kill_pid(pid, sig=signal.SIGKILL):
         os.kill(pid, sig)
     except OSError:
         pass
-
-
-def wait_until(fn, timeout, interval=0.05):
-    """Polls fn until it returns a true value; returns it, or None at the
-    deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(interval)
 
 
 # ---- HTTP --------------------------------------------------------------------
@@ -1571,8 +1530,7 @@ def main():
         if args.keep:
             print(f"kept {ctx.tmp}")
     log(f"total {time.monotonic() - t_start:.1f} s")
-    print(f"{R.passed} passed, {R.failed} failed", flush=True)
-    return 1 if R.failed else 0
+    return R.summary()
 
 
 if __name__ == "__main__":

@@ -18,17 +18,10 @@ import sys
 import tempfile
 import time
 
-PASSED, FAILED = 0, 0
+from harness import Results
 
-
-def check(cond, what, expected=None, actual=None):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print(f"FAIL {what}\n    expected: {expected}\n    actual:   {actual}", flush=True)
-    return cond
+R = Results()
+check = R.check
 
 
 def get(port, path, method="GET"):
@@ -186,8 +179,7 @@ def main():
         except subprocess.TimeoutExpired:
             p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{PASSED} passed, {FAILED} failed")
-    return 1 if FAILED else 0
+    return R.summary()
 
 
 if __name__ == "__main__":
