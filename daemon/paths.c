@@ -1,0 +1,29 @@
+/* paths.c: the default state directory (see paths.h). */
+#include "loralpha/paths.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Is s set and non-empty? */
+static int set(const char *s) {
+  return s != NULL && s[0] != '\0';
+}
+
+int la_paths_state_dir(char *buf, size_t size) {
+  const char *v = getenv("LORALPHA_STATE_DIR");
+  int n;
+  if (set(v))
+    n = snprintf(buf, size, "%s", v);
+  else if (set(v = getenv("XDG_STATE_HOME")))
+    n = snprintf(buf, size, "%s/loralpha", v);
+  else if (set(v = getenv("HOME")))
+    n = snprintf(buf, size, "%s/.local/state/loralpha", v);
+  else
+    return -1;
+  return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+int la_paths_join(char *buf, size_t size, const char *dir, const char *name) {
+  int n = snprintf(buf, size, "%s/%s", dir, name);
+  return n > 0 && (size_t)n < size ? 0 : -1;
+}
