@@ -2,7 +2,8 @@
  * http.c: the daemon's HTTP/1.1 server on libuv and http-parser (see
  * loralpha/http.h for the contract).
  *
- * Each connection owns a TCP handle and a timer and is in one state:
+ * Each connection owns a stream handle (TCP, or a Unix socket whose peer's
+ * uid the kernel reports) and a timer and is in one state:
  *   ST_READ     reading and parsing; c->req is the request being received
  *               (request deadline running) or NULL (idle deadline running);
  *   ST_PENDING  a complete request is with the handler; reading is stopped
@@ -19,15 +20,21 @@
  * once http_parser_execute has returned. on_message_complete pauses the
  * parser so the request boundary is exact.
  */
+#define _GNU_SOURCE /* struct ucred */
 #include "loralpha/http.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <http_parser.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #define REQ_MAGIC 0x6c615271u
 #define FIELD_MAX 32      /* longest header name we need to recognise */
@@ -61,9 +68,18 @@ typedef struct http_req {
 
 typedef enum { ST_READ, ST_PENDING, ST_RESUME, ST_DRAIN, ST_CLOSED } st_t;
 
+/* A connection's or listener's stream: TCP or a Unix socket. */
+typedef union stream_h {
+  uv_stream_t stream;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+} stream_h;
+
 struct http_conn {
   la_http_server *srv;
-  uv_tcp_t tcp;
+  stream_h h;
+  int via_unix;  /* accepted on the Unix socket */
+  long peer_uid; /* its peer's uid (SO_PEERCRED), else -1 */
   uv_timer_t timer;
   uv_shutdown_t shut;
   http_parser parser;
@@ -75,14 +91,16 @@ struct http_conn {
   size_t rest_len;
   int err_status; /* set by a rejecting parser callback */
   const char *err_msg;
-  int handles; /* open handles: tcp and timer */
+  int handles; /* open handles: stream and timer */
   int writes;  /* uv_write requests in flight */
   int processing, reading, serving, eof, shut_done;
 };
 
 struct la_http_server {
   uv_loop_t *loop;
-  uv_tcp_t listener;
+  stream_h tcp_listener, unix_listener;
+  int has_tcp, has_unix;
+  char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
   la_http_limits lim;
   la_http_handler handler;
   void *ctx;
@@ -412,7 +430,7 @@ static void send_continue(http_conn *c) {
   memcpy(wr->data, line, sizeof line - 1);
   wr->conn = c;
   b = uv_buf_init(wr->data, sizeof line - 1);
-  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+  if (uv_write(&wr->w, &c->h.stream, &b, 1, on_write) != 0) {
     free(wr);
     return;
   }
@@ -536,7 +554,7 @@ static int queue_response(http_conn *c, const resp *rs) {
   if (blen > 0) memcpy(wr->data + hn, rs->body, blen);
   wr->conn = c;
   b = uv_buf_init(wr->data, (unsigned)((size_t)hn + blen));
-  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+  if (uv_write(&wr->w, &c->h.stream, &b, 1, on_write) != 0) {
     free(wr);
     return -1;
   }
@@ -587,7 +605,7 @@ static void close_conn(http_conn *c) {
   if (c->next != NULL) c->next->prev = c->prev;
   s->stats.connections--;
   if (c->serving) s->serving--;
-  uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+  uv_close((uv_handle_t *)&c->h.stream, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
 
@@ -601,7 +619,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 /* Starts reading if not already; closes c if that fails. */
 static void start_reading(http_conn *c) {
   if (c->reading || c->eof) return;
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+  if (uv_read_start(&c->h.stream, on_alloc, on_read) != 0) {
     close_conn(c);
     return;
   }
@@ -611,7 +629,7 @@ static void start_reading(http_conn *c) {
 /* Stops reading if reading. */
 static void stop_reading(http_conn *c) {
   if (!c->reading) return;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_read_stop(&c->h.stream);
   c->reading = 0;
 }
 
@@ -630,7 +648,7 @@ static void finish_conn(http_conn *c) {
   free(c->rest);
   c->rest = NULL;
   c->shut.data = c;
-  if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+  if (uv_shutdown(&c->shut, &c->h.stream, on_shutdown) != 0) {
     close_conn(c);
     return;
   }
@@ -726,6 +744,8 @@ static void dispatch(http_conn *c) {
   c->pending = r;
   c->state = ST_PENDING;
   uv_timer_stop(&c->timer);
+  r->pub.via_unix = c->via_unix;
+  r->pub.peer_uid = c->peer_uid;
   c->srv->handler(&r->pub, c->srv->ctx);
 }
 
@@ -824,18 +844,24 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   free(buf->base);
 }
 
-/* A new connection object with initialised handles, or NULL. */
-static http_conn *new_conn(la_http_server *s) {
+/* A new connection object with initialised handles (a TCP or a Unix
+ * stream), or NULL. */
+static http_conn *new_conn(la_http_server *s, int via_unix) {
   http_conn *c = calloc(1, sizeof *c);
+  int rc;
   if (c == NULL) return NULL;
-  if (uv_tcp_init(s->loop, &c->tcp) != 0) {
+  rc = via_unix ? uv_pipe_init(s->loop, &c->h.pipe, 0)
+                : uv_tcp_init(s->loop, &c->h.tcp);
+  if (rc != 0) {
     free(c);
     return NULL;
   }
   uv_timer_init(s->loop, &c->timer);
   c->srv = s;
   c->handles = 2;
-  c->tcp.data = c->timer.data = c;
+  c->via_unix = via_unix;
+  c->peer_uid = -1;
+  c->h.stream.data = c->timer.data = c;
   http_parser_init(&c->parser, HTTP_REQUEST);
   c->parser.data = c;
   c->state = ST_READ;
@@ -847,17 +873,31 @@ static http_conn *new_conn(la_http_server *s) {
   return c;
 }
 
+/* The uid of a Unix-socket peer as the kernel reports it, or -1. */
+static long peer_uid(http_conn *c) {
+  uv_os_fd_t fd;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (uv_fileno((uv_handle_t *)&c->h.stream, &fd) != 0) return -1;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+  return (long)cred.uid;
+}
+
 /* A client connects: serve it, or answer 503 past max_connections. */
 static void on_connection(uv_stream_t *ls, int status) {
   la_http_server *s = ls->data;
+  int via_unix = ls == &s->unix_listener.stream;
   http_conn *c;
-  if (status < 0 || s->closing || (c = new_conn(s)) == NULL) return;
-  if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+  if (status < 0 || s->closing || (c = new_conn(s, via_unix)) == NULL) return;
+  if (uv_accept(ls, &c->h.stream) != 0) {
     close_conn(c);
     return;
   }
   s->stats.accepted++;
-  uv_tcp_nodelay(&c->tcp, 1);
+  if (via_unix)
+    c->peer_uid = peer_uid(c);
+  else
+    uv_tcp_nodelay(&c->h.tcp, 1);
   if (s->serving >= s->lim.max_connections) {
     reject(c, 503, "too many connections");
     return;
@@ -936,19 +976,20 @@ static int parse_address(uv_loop_t *loop, const char *host, int port,
   return lookup_host(loop, host, port, ss);
 }
 
-/* Close callback of the listener. */
+/* Close callback of a listener. */
 static void on_listener_closed(uv_handle_t *h) {
   release_handle(h->data);
 }
 
-/* Binds and listens; records the port actually bound. */
+/* Binds and listens on TCP; records the port actually bound. */
 static int bind_listen(la_http_server *s, const struct sockaddr *sa) {
   struct sockaddr_storage bound;
   int len = (int)sizeof bound, rc;
-  rc = uv_tcp_bind(&s->listener, sa, 0);
-  if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+  rc = uv_tcp_bind(&s->tcp_listener.tcp, sa, 0);
+  if (rc == 0) rc = uv_listen(&s->tcp_listener.stream, 511, on_connection);
   if (rc == 0)
-    rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    rc = uv_tcp_getsockname(&s->tcp_listener.tcp, (struct sockaddr *)&bound,
+                            &len);
   if (rc != 0) return rc;
   s->port = bound.ss_family == AF_INET6
                 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
@@ -956,42 +997,123 @@ static int bind_listen(la_http_server *s, const struct sockaddr *sa) {
   return 0;
 }
 
-/* Binds host:port and listens; on a bind or listen failure the listener is
- * closed (and its memory freed) on the loop's next turn. */
-int la_http_server_start(uv_loop_t *loop, const char *host, int port,
-                         const la_http_limits *lim, la_http_handler handler,
-                         void *ctx, la_http_server **out, la_err *err) {
-  struct sockaddr_storage ss;
+int la_http_server_new(uv_loop_t *loop, const la_http_limits *lim,
+                       la_http_handler handler, void *ctx,
+                       la_http_server **out, la_err *err) {
   la_http_server *s;
-  int rc;
-  if (loop == NULL || host == NULL || handler == NULL || out == NULL ||
-      port < 0 || port > 65535)
-    return la_errf(err, LA_EINVAL, "listen: invalid arguments");
-  rc = parse_address(loop, host, port, &ss);
-  if (rc != 0)
-    return la_errf(err, LA_EINVAL, "listen %s:%d: %s", host, port,
-                   uv_strerror(rc));
-  s = calloc(1, sizeof *s);
-  if (s == NULL) return la_errf(err, LA_ENOMEM, "listen: out of memory");
+  if (loop == NULL || handler == NULL || out == NULL)
+    return la_errf(err, LA_EINVAL, "server: invalid arguments");
+  if ((s = calloc(1, sizeof *s)) == NULL)
+    return la_errf(err, LA_ENOMEM, "server: out of memory");
   s->loop = loop;
   s->lim = effective_limits(lim);
   s->handler = handler;
   s->ctx = ctx;
-  s->handles = 1;
-  uv_tcp_init(loop, &s->listener);
-  s->listener.data = s;
+  *out = s;
+  return 0;
+}
+
+/* Binds host:port and listens; on a bind or listen failure the listener is
+ * closed on the loop's next turn (the server stays usable). */
+int la_http_server_listen_tcp(la_http_server *s, const char *host, int port,
+                              la_err *err) {
+  struct sockaddr_storage ss;
+  int rc;
+  if (host == NULL || port < 0 || port > 65535 || s->has_tcp)
+    return la_errf(err, LA_EINVAL, "listen: invalid arguments");
+  rc = parse_address(s->loop, host, port, &ss);
+  if (rc != 0)
+    return la_errf(err, LA_EINVAL, "listen %s:%d: %s", host, port,
+                   uv_strerror(rc));
+  uv_tcp_init(s->loop, &s->tcp_listener.tcp);
+  s->tcp_listener.stream.data = s;
+  s->handles++;
   rc = bind_listen(s, (const struct sockaddr *)&ss);
   if (rc != 0) {
-    s->closing = 1; /* freed in the close callback */
-    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    uv_close((uv_handle_t *)&s->tcp_listener.stream, on_listener_closed);
     return la_errf(err, LA_EIO, "listen %s:%d: %s", host, port,
                    uv_strerror(rc));
+  }
+  s->has_tcp = 1;
+  return 0;
+}
+
+/* Is a daemon answering on the Unix socket at path? */
+static int socket_live(const char *path) {
+  struct sockaddr_un sa;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), live;
+  if (fd < 0) return 0;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  close(fd);
+  return live;
+}
+
+/* Makes room for a socket at path: a stale socket is removed; a live one or
+ * any other file is an error. */
+static int clear_socket_path(const char *path, la_err *err) {
+  struct stat st;
+  if (lstat(path, &st) != 0)
+    return errno == ENOENT ? 0
+                           : la_errf(err, LA_EIO, "socket %s: %s", path,
+                                     strerror(errno));
+  if (!S_ISSOCK(st.st_mode))
+    return la_errf(err, LA_EINVAL,
+                   "socket %s: the path exists and is not a socket", path);
+  if (socket_live(path))
+    return la_errf(err, LA_EIO,
+                   "socket %s: another daemon is listening on it", path);
+  if (unlink(path) != 0)
+    return la_errf(err, LA_EIO, "socket %s: cannot remove the stale socket: %s",
+                   path, strerror(errno));
+  return 0;
+}
+
+int la_http_server_listen_unix(la_http_server *s, const char *path,
+                               unsigned mode, long gid, la_err *err) {
+  int rc;
+  if (path == NULL || s->has_unix || mode > 0777)
+    return la_errf(err, LA_EINVAL, "socket: invalid arguments");
+  if (strlen(path) == 0 || strlen(path) >= sizeof s->unix_path)
+    return la_errf(err, LA_EINVAL,
+                   "socket %s: the path is empty or longer than %zu bytes",
+                   path, sizeof s->unix_path - 1);
+  if ((rc = clear_socket_path(path, err)) != 0) return rc;
+  uv_pipe_init(s->loop, &s->unix_listener.pipe, 0);
+  s->unix_listener.stream.data = s;
+  s->handles++;
+  rc = uv_pipe_bind(&s->unix_listener.pipe, path);
+  if (rc == 0 && chmod(path, (mode_t)mode) != 0) rc = uv_translate_sys_error(errno);
+  if (rc == 0 && gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) != 0)
+    rc = uv_translate_sys_error(errno);
+  if (rc == 0) rc = uv_listen(&s->unix_listener.stream, 511, on_connection);
+  if (rc != 0) {
+    uv_close((uv_handle_t *)&s->unix_listener.stream, on_listener_closed);
+    unlink(path);
+    return la_errf(err, LA_EIO, "socket %s: %s", path, uv_strerror(rc));
+  }
+  memcpy(s->unix_path, path, strlen(path) + 1);
+  s->has_unix = 1;
+  return 0;
+}
+
+int la_http_server_start(uv_loop_t *loop, const char *host, int port,
+                         const la_http_limits *lim, la_http_handler handler,
+                         void *ctx, la_http_server **out, la_err *err) {
+  la_http_server *s;
+  int rc = la_http_server_new(loop, lim, handler, ctx, &s, err);
+  if (rc != 0) return rc;
+  if ((rc = la_http_server_listen_tcp(s, host, port, err)) != 0) {
+    la_http_server_close(s, NULL, NULL);
+    return rc;
   }
   *out = s;
   return 0;
 }
 
-/* The port actually bound (useful with port 0). */
+/* The TCP port actually bound (useful with port 0), or 0. */
 int la_http_server_port(const la_http_server *s) {
   return s->port;
 }
@@ -1001,17 +1123,31 @@ void la_http_server_stats(const la_http_server *s, la_http_stats *out) {
   *out = s->stats;
 }
 
-/* Stops listening and closes every connection; the server is freed (then
- * on_closed called) in the last close callback. */
+/* Frees a server with no handles left (none ever opened). */
+static void free_idle(la_http_server *s) {
+  void (*cb)(void *) = s->on_closed;
+  void *arg = s->closed_arg;
+  free(s);
+  if (cb != NULL) cb(arg);
+}
+
+/* Stops listening (the socket file removed) and closes every connection;
+ * the server is freed (then on_closed called) in the last close callback. */
 void la_http_server_close(la_http_server *s, void (*on_closed)(void *),
                           void *arg) {
   assert(!s->closing);
   s->closing = 1;
   s->on_closed = on_closed;
   s->closed_arg = arg;
-  uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+  if (s->has_tcp)
+    uv_close((uv_handle_t *)&s->tcp_listener.stream, on_listener_closed);
+  if (s->has_unix) {
+    unlink(s->unix_path);
+    uv_close((uv_handle_t *)&s->unix_listener.stream, on_listener_closed);
+  }
   while (s->conns != NULL)
     close_conn(s->conns);
+  if (s->handles == 0) free_idle(s);
 }
 
 /* ---- handler API ------------------------------------------------------ */

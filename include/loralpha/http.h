@@ -1,7 +1,9 @@
 /*
  * http.h: the daemon's HTTP/1.1 server on libuv and http-parser.
  *
- * One server listens on one TCP address. Each connection reads requests
+ * One server listens on a TCP address, a Unix socket, or both. On the Unix
+ * socket the kernel tells who the peer is (SO_PEERCRED); the request
+ * carries that uid for the handler to map to a user. Each connection reads requests
  * with http-parser, one at a time (keep-alive, and pipelined requests are
  * answered in order: reading pauses while a request is being answered). A
  * complete request is handed to the handler on the loop thread; the handler
@@ -51,6 +53,8 @@ typedef struct la_http_request {
   size_t body_len;
   const char *content_type;  /* Content-Type header or "" */
   const char *authorization; /* Authorization header or "" */
+  int via_unix;              /* 1: arrived on the Unix socket */
+  long peer_uid;             /* the Unix peer's uid (via_unix), else -1 */
   void *internal;            /* the server's; do not touch */
 } la_http_request;
 
@@ -77,7 +81,27 @@ typedef struct la_http_stats {
 /* Fills lim with the defaults above. */
 void la_http_limits_default(la_http_limits *lim);
 
-/* Binds host:port (port 0 picks a free one) and starts listening on loop.
+/* A server on loop that listens nowhere yet: add listeners with
+ * la_http_server_listen_tcp / _unix. lim may be NULL for the defaults. */
+int la_http_server_new(uv_loop_t *loop, const la_http_limits *lim,
+                       la_http_handler handler, void *ctx,
+                       la_http_server **out, la_err *err);
+
+/* Binds host:port (port 0 picks a free one) and listens. Returns 0 or an
+ * LA_E code with err filled ("listen 127.0.0.1:7787: address already in
+ * use"). At most one TCP listener per server. */
+int la_http_server_listen_tcp(la_http_server *s, const char *host, int port,
+                              la_err *err);
+
+/* Listens on a Unix socket at path, created with the given mode (e.g.
+ * 0660) and, if gid >= 0, that group. A stale socket left by a dead daemon
+ * is replaced; a live one, or a path that is not a socket, is an error. The
+ * socket file is removed when the server closes. */
+int la_http_server_listen_unix(la_http_server *s, const char *path,
+                               unsigned mode, long gid, la_err *err);
+
+/* la_http_server_new and la_http_server_listen_tcp in one call.
+ * Binds host:port (port 0 picks a free one) and starts listening on loop.
  * lim may be NULL for the defaults. On success *out is the server. Returns 0
  * or an LA_E code with err filled ("listen 127.0.0.1:7787: address already
  * in use"). */
@@ -85,7 +109,7 @@ int la_http_server_start(uv_loop_t *loop, const char *host, int port,
                          const la_http_limits *lim, la_http_handler handler,
                          void *ctx, la_http_server **out, la_err *err);
 
-/* The port actually bound. */
+/* The TCP port actually bound (0 without a TCP listener). */
 int la_http_server_port(const la_http_server *s);
 
 void la_http_server_stats(const la_http_server *s, la_http_stats *out);
