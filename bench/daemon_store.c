@@ -343,7 +343,7 @@ int main(int argc, char **argv) {
   per_run = records_per_run(&o);
   n_runs = (o.rows + per_run - 1) / per_run + o.interleave;
   spec = make_spec(n_runs, &o);
-  if (la_store_create_sweep(st, spec, &sweep_id, &err)) {
+  if (la_store_create_sweep(st, spec, "bench", &sweep_id, &err)) {
     fprintf(stderr, "daemon_store: %s\n", err.msg);
     return 1;
   }

@@ -88,13 +88,15 @@ static int is_json_type(const char *ct) {
 }
 
 /* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
-static void create_sweep(la_api *api, la_http_request *req) {
+static void create_sweep(la_api *api, la_http_request *req,
+                         const la_identity *who) {
   json_error_t je;
   json_t *body;
   la_spec *spec = NULL;
   la_err err;
-  int64_t id;
-  char msg[256];
+  int64_t id, queued;
+  char msg[512];
+  long cap;
   if (api->draining)
     return la_http_respond_error(req, 503, "unavailable",
                                  "the daemon is shutting down");
@@ -112,15 +114,29 @@ static void create_sweep(la_api *api, la_http_request *req) {
     return la_http_respond_error(req, 422, "invalid_spec", err.msg);
   }
   json_decref(body);
-  if (la_store_create_sweep(api->store, spec, &id, &err)) {
+  cap = api->queued_cap ? api->queued_cap(who->user, api->cap_ctx) : -1;
+  if (cap >= 0 && la_store_user_queued(api->store, who->user, &queued, &err)) {
+    la_spec_free(spec);
+    return la_http_respond_error(req, 500, "database", err.msg);
+  }
+  if (cap >= 0 && queued + (int64_t)spec->n_runs > cap) {
+    snprintf(msg, sizeof msg,
+             "%s has %lld runs queued; %zu more would pass the limit of %ld "
+             "queued runs per user",
+             who->user, (long long)queued, spec->n_runs, cap);
+    la_spec_free(spec);
+    return la_http_respond_error(req, 429, "user_limit", msg);
+  }
+  if (la_store_create_sweep(api->store, spec, who->user, &id, &err)) {
     la_spec_free(spec);
     return la_http_respond_error(req, 500, "database", err.msg);
   }
   api->sweeps_created++;
   la_http_respond_json(req, 201,
-                       json_pack("{s:I, s:s, s:I, s:s}", "id", (json_int_t)id,
-                                 "name", spec->name, "runs",
-                                 (json_int_t)spec->n_runs, "state", "active"));
+                       json_pack("{s:I, s:s, s:s, s:I, s:s}", "id",
+                                 (json_int_t)id, "name", spec->name, "owner",
+                                 who->user, "runs", (json_int_t)spec->n_runs,
+                                 "state", "active"));
   la_spec_free(spec);
   la_sched_kick(api->sched);
 }
@@ -164,6 +180,172 @@ static void cancel_sweep(la_api *api, la_http_request *req, int64_t id) {
   la_http_respond_json(
       req, 200,
       json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "cancelled"));
+}
+
+/* Answers the sweep as GET would (after a change). */
+static void respond_sweep(la_api *api, la_http_request *req, int64_t id) {
+  la_err err;
+  int rc = 0;
+  respond_read(req, la_store_get_sweep(api->store, id, &rc, &err), rc, &err);
+}
+
+/* An optional JSON object body (empty: NULL with 0); answers 400/415 and
+ * returns -1 when it is not one. */
+static int object_body(la_http_request *req, json_t **out) {
+  json_error_t je;
+  char msg[256];
+  *out = NULL;
+  if (req->body_len == 0) return 0;
+  if (req->content_type[0] && !is_json_type(req->content_type)) {
+    la_http_respond_error(req, 415, "unsupported_media_type",
+                          "the body must be application/json");
+    return -1;
+  }
+  *out = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+  if (*out == NULL) {
+    snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s",
+             je.line, je.column, je.text);
+    la_http_respond_error(req, 400, "bad_json", msg);
+    return -1;
+  }
+  if (!json_is_object(*out)) {
+    json_decref(*out);
+    la_http_respond_error(req, 400, "bad_json", "the body must be an object");
+    return -1;
+  }
+  return 0;
+}
+
+/* Answers the outcome of a store change: 404, 409 (not active), 500. */
+static int change_failed(la_http_request *req, int rc, const la_err *err,
+                         const char *verb) {
+  char msg[128];
+  if (rc == 0) return 0;
+  if (rc == LA_EINVAL) {
+    not_found(req, err->msg);
+  } else if (rc == 1) {
+    snprintf(msg, sizeof msg,
+             "the sweep has finished or been cancelled: it cannot be %s", verb);
+    la_http_respond_error(req, 409, "conflict", msg);
+  } else {
+    la_http_respond_error(req, 500, "database", err->msg);
+  }
+  return -1;
+}
+
+/* POST /v1/sweeps/{id}/pause [{"running": "requeue"|"finish"}]. */
+static void pause_sweep(la_api *api, la_http_request *req, int64_t id) {
+  json_t *body, *v;
+  const char *running = "requeue";
+  la_err err;
+  if (object_body(req, &body)) return;
+  v = body ? json_object_get(body, "running") : NULL;
+  if (body && (json_object_size(body) > (v ? 1u : 0u) ||
+               (v && (!json_is_string(v) ||
+                      (strcmp(json_string_value(v), "requeue") &&
+                       strcmp(json_string_value(v), "finish")))))) {
+    json_decref(body);
+    return la_http_respond_error(
+        req, 400, "bad_request",
+        "running: expected \"requeue\" (stop running runs and queue them "
+        "again) or \"finish\" (let them finish); no other fields");
+  }
+  if (v && strcmp(json_string_value(v), "finish") == 0) running = "finish";
+  json_decref(body);
+  if (change_failed(req, la_store_set_paused(api->store, id, 1, &err), &err,
+                    "paused"))
+    return;
+  if (strcmp(running, "requeue") == 0) la_sched_requeue_sweep(api->sched, id);
+  respond_sweep(api, req, id);
+}
+
+/* POST /v1/sweeps/{id}/resume. */
+static void resume_sweep(la_api *api, la_http_request *req, int64_t id) {
+  la_err err;
+  if (change_failed(req, la_store_set_paused(api->store, id, 0, &err), &err,
+                    "resumed"))
+    return;
+  la_sched_kick(api->sched);
+  respond_sweep(api, req, id);
+}
+
+/* Reads a PATCH body into p; answers 400 and returns -1 on a bad one. */
+static int parse_patch(la_http_request *req, const json_t *body,
+                       la_sweep_patch *p) {
+  const char *key;
+  json_t *v;
+  la_err err;
+  char msg[600];
+  memset(p, 0, sizeof *p);
+  if (body == NULL || json_object_size(body) == 0) {
+    la_http_respond_error(req, 400, "bad_request",
+                          "expected an object with any of priority, "
+                          "max_parallel, window");
+    return -1;
+  }
+  json_object_foreach((json_t *)body, key, v) {
+    if (strcmp(key, "priority") == 0) {
+      if (!json_is_integer(v) || json_integer_value(v) < -1000 ||
+          json_integer_value(v) > 1000) {
+        snprintf(msg, sizeof msg,
+                 "priority: expected an integer in "
+                 "-1000..1000");
+        goto bad;
+      }
+      p->has_priority = 1, p->priority = (int)json_integer_value(v);
+    } else if (strcmp(key, "max_parallel") == 0) {
+      if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+          json_integer_value(v) > 1024) {
+        snprintf(msg, sizeof msg,
+                 "max_parallel: expected an integer in "
+                 "0..1024 (0: no limit)");
+        goto bad;
+      }
+      p->has_max_parallel = 1, p->max_parallel = (int)json_integer_value(v);
+    } else if (strcmp(key, "window") == 0) {
+      if (la_window_from_json(v, "window", &p->window, &err)) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        goto bad;
+      }
+      p->has_window = 1;
+    } else {
+      snprintf(msg, sizeof msg,
+               "%.64s: unknown field (expected priority, max_parallel, "
+               "window)",
+               key);
+      goto bad;
+    }
+  }
+  return 0;
+bad:
+  la_http_respond_error(req, 400, "bad_request", msg);
+  return -1;
+}
+
+/* PATCH /v1/sweeps/{id}. */
+static void patch_sweep(la_api *api, la_http_request *req, int64_t id) {
+  json_t *body;
+  la_sweep_patch p;
+  la_err err;
+  int rc;
+  if (object_body(req, &body)) return;
+  rc = parse_patch(req, body, &p);
+  json_decref(body);
+  if (rc) return;
+  if (change_failed(req, la_store_patch_sweep(api->store, id, &p, &err), &err,
+                    "changed"))
+    return;
+  if (p.has_window) la_sched_set_window(api->sched, id, &p.window);
+  la_sched_kick(api->sched);
+  respond_sweep(api, req, id);
+}
+
+/* GET /v1/whoami. */
+static void whoami(la_http_request *req, const la_identity *who) {
+  la_http_respond_json(
+      req, 200,
+      json_pack("{s:s, s:b, s:s}", "user", who->user, "admin", who->admin,
+                "via", who->via == LA_VIA_SOCKET ? "socket" : "token"));
 }
 
 /* ---- runs ---- */
@@ -711,66 +893,131 @@ static void report(la_api *api, la_http_request *req, int64_t id) {
 
 /* ---- dispatch ---- */
 
-/* /v1/sweeps[/{id}[/runs|/cancel]] */
-static void sweeps_route(la_api *api, la_http_request *req, const route *r) {
+/* Answers 404 unless sweep id exists and who may read it (a sweep the
+ * caller may not read does not exist for them), or 403 when change is asked
+ * and who is neither its owner nor an admin. 0 when allowed. */
+static int sweep_access(la_api *api, la_http_request *req,
+                        const la_identity *who, int64_t id, int change) {
+  char owner[LA_USER_MAX], msg[256];
+  snprintf(msg, sizeof msg, "sweep %lld not found", (long long)id);
+  if (la_store_sweep_owner(api->store, id, owner, sizeof owner) != 0 ||
+      !la_auth_can_read(api->auth, who, owner)) {
+    not_found(req, msg);
+    return -1;
+  }
+  if (change && !la_auth_can_change(api->auth, who, owner)) {
+    snprintf(msg, sizeof msg,
+             "sweep %lld belongs to %s: only its owner or an admin may "
+             "change it",
+             (long long)id, owner);
+    la_http_respond_error(req, 403, "forbidden", msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* A sweep's sub-resource: /v1/sweeps/{id}/NAME. */
+typedef struct sub_route {
+  const char *name;
+  la_http_method method;
+  int change; /* owner or admin only */
+  void (*fn)(la_api *, la_http_request *, int64_t);
+} sub_route;
+
+static const sub_route k_sweep_routes[] = {
+    {"runs", LA_HTTP_GET, 0, list_runs},
+    {"analysis", LA_HTTP_GET, 0, analysis},
+    {"recommend", LA_HTTP_GET, 0, recommend},
+    {"curves", LA_HTTP_GET, 0, curves},
+    {"report", LA_HTTP_GET, 0, report},
+    {"cancel", LA_HTTP_POST, 1, cancel_sweep},
+    {"pause", LA_HTTP_POST, 1, pause_sweep},
+    {"resume", LA_HTTP_POST, 1, resume_sweep},
+};
+
+/* GET /v1/sweeps: every sweep, or with read_access "owner" the caller's
+ * own (admins see all). */
+static void list_sweeps(la_api *api, la_http_request *req,
+                        const la_identity *who) {
   la_err err;
+  const char *only = la_auth_can_read(api->auth, who, NULL) ? NULL : who->user;
+  respond_read(req, la_store_list_sweeps(api->store, only, &err), LA_EIO, &err);
+}
+
+/* /v1/sweeps[/{id}[/...]] */
+static void sweeps_route(la_api *api, la_http_request *req, const route *r,
+                         const la_identity *who) {
   int64_t id = r->n >= 3 ? parse_id(r->seg[2]) : 0;
   if (r->n == 2) {
-    if (req->method == LA_HTTP_POST) return create_sweep(api, req);
+    if (req->method == LA_HTTP_POST) return create_sweep(api, req, who);
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET, POST");
-    return respond_read(req, la_store_list_sweeps(api->store, &err), LA_EIO,
-                        &err);
+    return list_sweeps(api, req, who);
   }
   if (id < 0)
     return not_found(req, "no such sweep (ids are positive integers)");
   if (r->n == 3) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return get_sweep(api, req, id);
+    if (req->method == LA_HTTP_PATCH) {
+      if (sweep_access(api, req, who, id, 1) == 0) patch_sweep(api, req, id);
+      return;
+    }
+    if (req->method != LA_HTTP_GET)
+      return method_not_allowed(req, "GET, PATCH");
+    if (sweep_access(api, req, who, id, 0) == 0) get_sweep(api, req, id);
+    return;
   }
-  if (r->n == 4 && strcmp(r->seg[3], "cancel") == 0) {
-    if (req->method != LA_HTTP_POST) return method_not_allowed(req, "POST");
-    return cancel_sweep(api, req, id);
-  }
-  if (r->n == 4 && strcmp(r->seg[3], "runs") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return list_runs(api, req, id);
-  }
-  if (r->n == 4 && strcmp(r->seg[3], "analysis") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return analysis(api, req, id);
-  }
-  if (r->n == 4 && strcmp(r->seg[3], "report") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return report(api, req, id);
-  }
-  if (r->n == 4 && strcmp(r->seg[3], "curves") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return curves(api, req, id);
-  }
-  if (r->n == 4 && strcmp(r->seg[3], "recommend") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return recommend(api, req, id);
-  }
-  if (r->n == 4 && strcmp(r->seg[3], "analysis") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return analysis(api, req, id);
-  }
-  if (r->n == 4 && strcmp(r->seg[3], "recommend") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return recommend(api, req, id);
+  for (size_t i = 0;
+       r->n == 4 && i < sizeof k_sweep_routes / sizeof k_sweep_routes[0]; i++) {
+    const sub_route *sr = &k_sweep_routes[i];
+    if (strcmp(r->seg[3], sr->name) != 0) continue;
+    if (req->method != sr->method)
+      return method_not_allowed(req,
+                                sr->method == LA_HTTP_GET ? "GET" : "POST");
+    if (sweep_access(api, req, who, id, sr->change) == 0) sr->fn(api, req, id);
+    return;
   }
   not_found(req, "no such route");
 }
 
+/* GET /v1/runs/{id}[?points=N]: 404 also when its sweep may not be read. */
+static void get_run(la_api *api, la_http_request *req, const route *r,
+                    const la_identity *who) {
+  int64_t id = parse_id(r->seg[2]);
+  la_err err;
+  char owner[LA_USER_MAX];
+  int rc = 0, points;
+  json_t *body;
+  if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+  if (id < 0) return not_found(req, "no such run (ids are positive integers)");
+  if ((points = query_points(req, 0)) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "points: must be an integer in 1..2000");
+  body = la_store_get_run(api->store, id, &rc, &err);
+  if (body != NULL &&
+      (la_store_sweep_owner(
+           api->store, json_integer_value(json_object_get(body, "sweep_id")),
+           owner, sizeof owner) != 0 ||
+       !la_auth_can_read(api->auth, who, owner))) {
+    json_decref(body);
+    snprintf(err.msg, sizeof err.msg, "run %lld not found", (long long)id);
+    return not_found(req, err.msg);
+  }
+  if (body && points > 0) la_curves_downsample_run(body, points);
+  respond_read(req, body, rc, &err);
+}
+
 void la_api_handle(la_http_request *req, void *ctx) {
   la_api *api = ctx;
+  la_identity who;
   route r;
-  la_err err;
-  int rc = 0;
   if (req->method == LA_HTTP_HEAD) req->method = LA_HTTP_GET; /* body dropped */
   if (strncmp(req->path, "/v1/", 4) != 0 && strcmp(req->path, "/v1") != 0 &&
       strcmp(req->path, "/metrics") != 0)
     return static_file(api, req);
+  if (api->auth == NULL || la_auth_identify(api->auth, req, &who) != 0) {
+    api->unauthorized++;
+    return la_http_respond_error(req, 401, "unauthorized",
+                                 "authentication required");
+  }
   if (split_path(req->path, &r)) return not_found(req, "no such route");
   if (r.n == 1 && strcmp(r.seg[0], "metrics") == 0) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
@@ -782,19 +1029,12 @@ void la_api_handle(la_http_request *req, void *ctx) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
     return health(api, req);
   }
-  if (strcmp(r.seg[1], "sweeps") == 0) return sweeps_route(api, req, &r);
-  if (strcmp(r.seg[1], "runs") == 0 && r.n == 3) {
-    int64_t id = parse_id(r.seg[2]);
+  if (r.n == 2 && strcmp(r.seg[1], "whoami") == 0) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    if (id < 0)
-      return not_found(req, "no such run (ids are positive integers)");
-    int points = query_points(req, 0);
-    if (points < 0)
-      return la_http_respond_error(req, 400, "bad_query",
-                                   "points: must be an integer in 1..2000");
-    json_t *body = la_store_get_run(api->store, id, &rc, &err);
-    if (body && points > 0) la_curves_downsample_run(body, points);
-    return respond_read(req, body, rc, &err);
+    return whoami(req, &who);
   }
+  if (strcmp(r.seg[1], "sweeps") == 0) return sweeps_route(api, req, &r, &who);
+  if (strcmp(r.seg[1], "runs") == 0 && r.n == 3)
+    return get_run(api, req, &r, &who);
   not_found(req, "no such route");
 }

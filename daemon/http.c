@@ -522,10 +522,13 @@ static int format_head(char *dst, size_t cap, const resp *rs,
   if (!bodiless(rs->status))
     snprintf(clen, sizeof clen, "Content-Length: %zu\r\n", rs->len);
   return snprintf(dst, cap,
-                  "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%s%s"
+                  "HTTP/1.1 %d %s\r\nDate: %s\r\n%s%s%s%s%s"
                   "Connection: %s\r\n\r\n",
                   rs->status, reason(rs->status), date,
                   *ct ? "Content-Type: " : "", ct, *ct ? "\r\n" : "", clen,
+                  rs->status == 401
+                      ? "WWW-Authenticate: Bearer realm=\"loralpha\"\r\n"
+                      : "",
                   rs->keep ? "keep-alive" : "close");
 }
 
@@ -998,8 +1001,8 @@ static int bind_listen(la_http_server *s, const struct sockaddr *sa) {
 }
 
 int la_http_server_new(uv_loop_t *loop, const la_http_limits *lim,
-                       la_http_handler handler, void *ctx,
-                       la_http_server **out, la_err *err) {
+                       la_http_handler handler, void *ctx, la_http_server **out,
+                       la_err *err) {
   la_http_server *s;
   if (loop == NULL || handler == NULL || out == NULL)
     return la_errf(err, LA_EINVAL, "server: invalid arguments");
@@ -1056,15 +1059,15 @@ static int socket_live(const char *path) {
 static int clear_socket_path(const char *path, la_err *err) {
   struct stat st;
   if (lstat(path, &st) != 0)
-    return errno == ENOENT ? 0
-                           : la_errf(err, LA_EIO, "socket %s: %s", path,
-                                     strerror(errno));
+    return errno == ENOENT
+               ? 0
+               : la_errf(err, LA_EIO, "socket %s: %s", path, strerror(errno));
   if (!S_ISSOCK(st.st_mode))
     return la_errf(err, LA_EINVAL,
                    "socket %s: the path exists and is not a socket", path);
   if (socket_live(path))
-    return la_errf(err, LA_EIO,
-                   "socket %s: another daemon is listening on it", path);
+    return la_errf(err, LA_EIO, "socket %s: another daemon is listening on it",
+                   path);
   if (unlink(path) != 0)
     return la_errf(err, LA_EIO, "socket %s: cannot remove the stale socket: %s",
                    path, strerror(errno));
@@ -1085,7 +1088,8 @@ int la_http_server_listen_unix(la_http_server *s, const char *path,
   s->unix_listener.stream.data = s;
   s->handles++;
   rc = uv_pipe_bind(&s->unix_listener.pipe, path);
-  if (rc == 0 && chmod(path, (mode_t)mode) != 0) rc = uv_translate_sys_error(errno);
+  if (rc == 0 && chmod(path, (mode_t)mode) != 0)
+    rc = uv_translate_sys_error(errno);
   if (rc == 0 && gid >= 0 && chown(path, (uid_t)-1, (gid_t)gid) != 0)
     rc = uv_translate_sys_error(errno);
   if (rc == 0) rc = uv_listen(&s->unix_listener.stream, 511, on_connection);

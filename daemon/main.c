@@ -2,18 +2,16 @@
  * main.c: the loralpha command. `loralpha serve` runs the sweep daemon;
  * every other command is the client (cli.c, docs/cli.md).
  *
- *   loralpha serve [--listen HOST:PORT] [--db FILE] [--max-workers N]
- *                  [--threads-per-worker T] [--worker PATH] [--nice N]
- *                  [--heartbeat SECONDS] [--max-runs N] [--max-body BYTES]
- *                  [--request-timeout SECONDS] [--web DIR] [--port-file FILE]
+ *   loralpha serve [--config FILE] [--check-config] [options]
  *
- * See docs/daemon.md.
+ * (serve_config.h has the options; docs/daemon.md explains them.)
  */
 #include "loralpha/analysis.h"
 #include "loralpha/api.h"
 #include "loralpha/cli.h"
 #include "loralpha/http.h"
 #include "loralpha/sched.h"
+#include "loralpha/serve_config.h"
 #include "loralpha/store.h"
 
 #include <errno.h>
@@ -22,203 +20,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
 
-typedef struct serve_opts {
-  char host[256];
-  int port;
-  const char *db;
-  int max_workers, threads, nice;
-  unsigned heartbeat_s;
-  long max_runs;
-  long max_body;
-  long request_timeout_s;
-  const char *port_file;
-  char worker[PATH_MAX];
-  char web[PATH_MAX]; /* the dashboard's directory ("" : none) */
-} serve_opts;
-
 /* Everything the running daemon owns. */
 typedef struct daemon_ctx {
   uv_loop_t *loop;
+  la_serve_config cfg;
+  la_auth *auth;
   la_store *store;
   la_sched *sched;
   la_http_server *http;
   la_analyzer *analyzer;
   char web_root[PATH_MAX];
   la_api api;
-  uv_signal_t sigterm, sigint;
+  uv_signal_t sigterm, sigint, sighup;
   int stopping;
 } daemon_ctx;
 
-static void usage(FILE *f) {
-  fputs(
-      "usage: loralpha serve [options]\n"
-      "  --listen HOST:PORT        address to listen on (127.0.0.1:7787)\n"
-      "  --db FILE                 SQLite database (./loralpha.db)\n"
-      "  --max-workers N           workers at once (cores / threads)\n"
-      "  --threads-per-worker T    BLAS threads per worker (1)\n"
-      "  --worker PATH             loralpha-worker (next to loralpha)\n"
-      "  --nice N                  added niceness of workers, 0..19 (10)\n"
-      "  --heartbeat SECONDS       kill a worker silent this long (600; 0 "
-      "off)\n"
-      "  --max-runs N              most runs one sweep may have (100000)\n"
-      "  --max-body BYTES          largest request body (1048576)\n"
-      "  --request-timeout SECONDS a request must arrive within (10)\n"
-      "  --web DIR                 the dashboard's files (web/ of the source)\n"
-      "  --port-file FILE          write the port listened on to FILE\n"
-      "See docs/daemon.md.\n",
-      f);
-}
-
-/* A long in [lo, hi] from argv, or -1 with a message. */
-static int parse_long(const char *flag, const char *s, long lo, long hi,
-                      long *out) {
-  char *end;
-  errno = 0;
-  *out = strtol(s, &end, 10);
-  if (end == s || *end || errno || *out < lo || *out > hi) {
-    fprintf(stderr, "loralpha serve: %s: '%s' is not an integer in %ld..%ld\n",
-            flag, s, lo, hi);
-    return -1;
-  }
-  return 0;
-}
-
-/* HOST:PORT, [IPv6]:PORT. */
-static int parse_listen(const char *s, serve_opts *o) {
-  const char *colon = strrchr(s, ':');
-  const char *h = s;
-  size_t hl;
-  long port;
-  if (colon == NULL) goto bad;
-  hl = (size_t)(colon - s);
-  if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') h = s + 1, hl -= 2;
-  if (hl == 0 || hl >= sizeof o->host) goto bad;
-  memcpy(o->host, h, hl);
-  o->host[hl] = 0;
-  if (parse_long("--listen", colon + 1, 0, 65535, &port)) return -1;
-  o->port = (int)port;
-  return 0;
-bad:
-  fprintf(stderr, "loralpha serve: --listen: '%s' is not HOST:PORT\n", s);
-  return -1;
-}
-
-/* The directory of this executable into dir; 0, or -1 if unknown. */
-static int exe_dir(char *dir, size_t size) {
-  ssize_t n = readlink("/proc/self/exe", dir, size - 1);
-  char *slash;
-  if (n <= 0) return -1;
-  dir[n] = 0;
-  if ((slash = strrchr(dir, '/')) == NULL) return -1;
-  *slash = 0;
-  return 0;
-}
-
-/* The dashboard: web/ beside the directory of this executable (the source
- * tree's web/ for a build directory inside it), if it has an index.html. */
-static void default_web(serve_opts *o, const char *dir) {
-  char probe[PATH_MAX + 32];
-  o->web[0] = 0;
-  if (dir == NULL) return;
-  snprintf(probe, sizeof probe, "%s/../web/index.html", dir);
-  if (access(probe, R_OK) == 0)
-    snprintf(o->web, sizeof o->web, "%.*s/../web", PATH_MAX - 16, dir);
-}
-
-/* loralpha-worker beside this executable, else from PATH. */
-static void default_worker(serve_opts *o, const char *dir) {
-  if (dir == NULL)
-    snprintf(o->worker, sizeof o->worker, "loralpha-worker");
-  else
-    snprintf(o->worker, sizeof o->worker, "%.*s/loralpha-worker", PATH_MAX - 20,
-             dir);
-}
-
-static void set_defaults(serve_opts *o) {
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  char dir[PATH_MAX];
-  int dir_known;
-  memset(o, 0, sizeof *o);
-  snprintf(o->host, sizeof o->host, "127.0.0.1");
-  o->port = 7787;
-  o->db = "loralpha.db";
-  o->threads = 1;
-  o->max_workers = cores > 0 ? (int)cores : 1;
-  o->nice = 10;
-  o->heartbeat_s = 600;
-  o->max_runs = 100000;
-  o->max_body = 1 << 20;
-  o->request_timeout_s = 10;
-  dir_known = exe_dir(dir, sizeof dir) == 0;
-  default_worker(o, dir_known ? dir : NULL);
-  default_web(o, dir_known ? dir : NULL);
-}
-
-/* One option with its value; returns 0, or -1 on a bad value. */
-static int parse_opt(const char *f, const char *v, serve_opts *o,
-                     int *workers_given) {
-  long x;
-  if (strcmp(f, "--listen") == 0) return parse_listen(v, o);
-  if (strcmp(f, "--db") == 0) return o->db = v, 0;
-  if (strcmp(f, "--port-file") == 0) return o->port_file = v, 0;
-  if (strcmp(f, "--web") == 0)
-    return snprintf(o->web, sizeof o->web, "%s", v), 0;
-  if (strcmp(f, "--worker") == 0)
-    return snprintf(o->worker, sizeof o->worker, "%s", v), 0;
-  if (strcmp(f, "--max-workers") == 0) {
-    *workers_given = 1;
-    return parse_long(f, v, 1, 1024, &x) ? -1 : (o->max_workers = (int)x, 0);
-  }
-  if (strcmp(f, "--threads-per-worker") == 0)
-    return parse_long(f, v, 1, 256, &x) ? -1 : (o->threads = (int)x, 0);
-  if (strcmp(f, "--nice") == 0)
-    return parse_long(f, v, 0, 19, &x) ? -1 : (o->nice = (int)x, 0);
-  if (strcmp(f, "--heartbeat") == 0)
-    return parse_long(f, v, 0, 86400 * 7, &x)
-               ? -1
-               : (o->heartbeat_s = (unsigned)x, 0);
-  if (strcmp(f, "--max-runs") == 0)
-    return parse_long(f, v, 1, 10000000, &o->max_runs);
-  if (strcmp(f, "--request-timeout") == 0)
-    return parse_long(f, v, 1, 3600, &o->request_timeout_s);
-  if (strcmp(f, "--max-body") == 0)
-    return parse_long(f, v, 1024, 1 << 30, &o->max_body);
-  fprintf(stderr, "loralpha serve: %s: unknown option (see --help)\n", f);
-  return -1;
-}
-
-/* Parses serve's arguments; 1 when --help was printed. */
-static int parse_serve(int argc, char **argv, serve_opts *o) {
-  int workers_given = 0;
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  set_defaults(o);
-  for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-      return usage(stdout), 1;
-    if (i + 1 >= argc) {
-      fprintf(stderr, "loralpha serve: %s: needs a value (see --help)\n",
-              argv[i]);
-      return -1;
-    }
-    if (parse_opt(argv[i], argv[i + 1], o, &workers_given)) return -1;
-    i++;
-  }
-  if (!workers_given)
-    o->max_workers = cores / o->threads > 0 ? (int)(cores / o->threads) : 1;
-  if (cores > 0 && (long)o->max_workers * o->threads > cores)
-    fprintf(stderr,
-            "loralpha serve: warning: %d workers x %d threads exceed the %ld "
-            "cores\n",
-            o->max_workers, o->threads, cores);
-  return 0;
-}
-
-/* ---- running
- * -------------------------------------------------------------------- */
+/* ---- running ---- */
 
 static void on_http_closed(void *arg) {
   (void)arg;
@@ -229,6 +51,19 @@ static void on_drained(void *arg) {
   daemon_ctx *d = arg;
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
+  uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+/* SIGHUP: read the tokens file again. */
+static void on_sighup(uv_signal_t *h, int signum) {
+  daemon_ctx *d = h->data;
+  la_err err;
+  (void)signum;
+  if (la_auth_reload(d->auth, &err))
+    fprintf(stderr, "loralpha serve: SIGHUP: %s (the old tokens stay)\n",
+            err.msg);
+  else
+    fprintf(stderr, "loralpha serve: SIGHUP: tokens file read again\n");
 }
 
 /* SIGTERM / SIGINT: stop accepting, stop workers (their runs queued), exit 0.
@@ -251,15 +86,80 @@ static int write_port_file(const char *path, int port) {
   return fclose(f);
 }
 
+/* The scheduler's per-user cap on running runs. */
+static int user_cap(const char *user, void *ctx) {
+  const la_user_limit *l = la_serve_config_limit(ctx, user);
+  return l->max_workers;
+}
+
+/* The API's per-user cap on queued runs. */
+static long queued_cap(const char *user, void *ctx) {
+  const la_user_limit *l = la_serve_config_limit(ctx, user);
+  return l->max_queued_runs;
+}
+
+/* Creates the state directory (and its parents) if missing. */
+static int make_state_dir(const char *dir, la_err *err) {
+  char buf[PATH_MAX];
+  size_t n = strlen(dir);
+  if (n == 0 || n >= sizeof buf)
+    return la_errf(err, LA_EINVAL, "state dir: bad path");
+  memcpy(buf, dir, n + 1);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+      return la_errf(err, LA_EIO, "state dir %s: %s", buf, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+    return la_errf(err, LA_EIO, "state dir %s: %s", buf, strerror(errno));
+  return 0;
+}
+
+/* Identities: the state directory, the daemon's token, the tokens file. */
+static int start_auth(daemon_ctx *d, la_err *err) {
+  const la_serve_config *c = &d->cfg;
+  la_auth_opts ao = {c->state_dir, c->tokens_file[0] ? c->tokens_file : NULL,
+                     (const char *const *)c->admins, c->n_admins,
+                     c->read_own_only};
+  int rc = make_state_dir(c->state_dir, err);
+  return rc ? rc : la_auth_new(&ao, &d->auth, err);
+}
+
+/* The HTTP server on the Unix socket and/or TCP. */
+static int start_http(daemon_ctx *d, la_err *err) {
+  const la_serve_config *c = &d->cfg;
+  la_http_limits lim;
+  la_http_limits_default(&lim);
+  lim.max_body_bytes = (size_t)c->max_body;
+  lim.request_timeout_ms = (unsigned)c->request_timeout_s * 1000u;
+  if (la_http_server_new(d->loop, &lim, la_api_handle, &d->api, &d->http, err))
+    return -1;
+  d->api.http = d->http;
+  if (!c->socket_off &&
+      la_http_server_listen_unix(d->http, c->socket, c->socket_mode,
+                                 c->socket_gid, err))
+    return -1;
+  if (!c->tcp_off && la_http_server_listen_tcp(d->http, c->host, c->port, err))
+    return -1;
+  if (c->port_file[0] && !c->tcp_off &&
+      write_port_file(c->port_file, la_http_server_port(d->http)))
+    return la_errf(err, LA_EIO, "cannot write %s", c->port_file), -1;
+  return 0;
+}
+
 /* Opens the store, requeues runs a previous daemon left running, starts
  * the scheduler and the server. */
-static int start(daemon_ctx *d, const serve_opts *o) {
+static int start(daemon_ctx *d) {
+  const la_serve_config *c = &d->cfg;
   la_err err;
-  la_http_limits lim;
-  la_sched_opts so = {o->worker, o->max_workers,         o->threads,
-                      o->nice,   o->heartbeat_s * 1000u, 250};
+  la_sched_opts so = {
+      c->worker, c->max_workers, c->threads, c->nice,  c->heartbeat_s * 1000u,
+      250,       c->window,      user_cap,   (void *)c};
   int requeued = 0;
-  if (la_store_open(o->db, &d->store, &err) ||
+  if (start_auth(d, &err) || la_store_open(c->db, &d->store, &err) ||
+      la_store_adopt_sweeps(d->store, la_auth_daemon_user(d->auth), &err) ||
       la_store_requeue_running(d->store, &requeued, &err) ||
       la_sched_new(d->loop, d->store, &so, &d->sched, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
@@ -268,60 +168,80 @@ static int start(daemon_ctx *d, const serve_opts *o) {
   d->api.store = d->store, d->api.sched = d->sched,
   d->api.analyzer = d->analyzer;
   d->api.loop = d->loop;
-  d->api.db_path = o->db;
-  if (o->web[0] && realpath(o->web, d->web_root) != NULL)
+  d->api.db_path = c->db;
+  d->api.auth = d->auth;
+  d->api.queued_cap = queued_cap, d->api.cap_ctx = (void *)c;
+  if (c->web[0] && realpath(c->web, d->web_root) != NULL)
     d->api.web_root = d->web_root;
   la_sched_set_finish_hook(d->sched, la_api_on_run_finished, &d->api);
   d->api.started_at = la_time_unix();
-  d->api.max_workers = o->max_workers;
+  d->api.max_workers = c->max_workers;
   la_spec_limits_default(&d->api.limits);
-  d->api.limits.max_runs = (size_t)o->max_runs;
-  la_http_limits_default(&lim);
-  lim.max_body_bytes = (size_t)o->max_body;
-  lim.request_timeout_ms = (unsigned)o->request_timeout_s * 1000u;
-  if (la_http_server_start(d->loop, o->host, o->port, &lim, la_api_handle,
-                           &d->api, &d->http, &err))
+  d->api.limits.max_runs = (size_t)c->max_runs;
+  if (start_http(d, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
-  d->api.http = d->http;
-  if (o->port_file &&
-      write_port_file(o->port_file, la_http_server_port(d->http)))
-    return fprintf(stderr, "loralpha serve: cannot write %s\n", o->port_file),
-           -1;
+  fprintf(stderr, "loralpha serve: socket %s, ",
+          c->socket_off ? "none" : c->socket);
+  if (c->tcp_off)
+    fprintf(stderr, "no TCP, ");
+  else
+    fprintf(stderr, "listening on http://%s:%d (token in %s), ", c->host,
+            la_http_server_port(d->http), la_auth_token_path(d->auth));
   fprintf(stderr,
-          "loralpha serve: listening on http://%s:%d, database %s (schema %d), "
-          "%d workers x %d threads, %d runs requeued\n",
-          o->host, la_http_server_port(d->http), o->db,
-          la_store_schema_version(d->store), o->max_workers, o->threads,
-          requeued);
+          "database %s (schema %d), %d workers x %d threads on %d cores, "
+          "%d runs requeued\n",
+          c->db, la_store_schema_version(d->store), c->max_workers, c->threads,
+          c->cores, requeued);
   return 0;
 }
 
+/* Frees what start() made. */
+static void finish(daemon_ctx *d) {
+  la_sched_free(d->sched);
+  la_analyzer_free(d->analyzer);
+  la_store_close(d->store);
+  la_auth_free(d->auth);
+  la_serve_config_free(&d->cfg);
+}
+
 static int serve(int argc, char **argv) {
-  serve_opts o;
   daemon_ctx d;
-  int rc = parse_serve(argc, argv, &o);
-  if (rc) return rc > 0 ? 0 : EXIT_USAGE;
+  la_err err;
+  int rc;
   memset(&d, 0, sizeof d);
+  rc = la_serve_config_parse(argc, argv, &d.cfg, &err);
+  if (rc == 0 && d.cfg.check_only) rc = la_serve_config_check(&d.cfg, &err);
+  if (rc == 1) return la_serve_config_free(&d.cfg), 0;
+  if (rc) {
+    fprintf(stderr, "loralpha serve: %s\n", err.msg);
+    la_serve_config_free(&d.cfg);
+    return EXIT_USAGE;
+  }
+  if (d.cfg.check_only) {
+    la_serve_config_print(&d.cfg, stdout);
+    fprintf(stderr, "loralpha serve: configuration is valid\n");
+    la_serve_config_free(&d.cfg);
+    return 0;
+  }
   signal(SIGPIPE, SIG_IGN); /* a client or worker gone mid-write is an EPIPE */
   d.loop = uv_default_loop();
-  if (start(&d, &o)) {
-    if (d.sched)
-      la_sched_drain(d.sched, NULL, NULL), uv_run(d.loop, UV_RUN_DEFAULT);
-    la_sched_free(d.sched);
-    la_analyzer_free(d.analyzer);
-    la_store_close(d.store);
+  if (start(&d)) {
+    if (d.http) la_http_server_close(d.http, on_http_closed, NULL);
+    if (d.sched) la_sched_drain(d.sched, NULL, NULL);
+    uv_run(d.loop, UV_RUN_DEFAULT);
+    finish(&d);
     return 1;
   }
   uv_signal_init(d.loop, &d.sigterm);
   uv_signal_init(d.loop, &d.sigint);
-  d.sigterm.data = d.sigint.data = &d;
+  uv_signal_init(d.loop, &d.sighup);
+  d.sigterm.data = d.sigint.data = d.sighup.data = &d;
   uv_signal_start(&d.sigterm, on_signal, SIGTERM);
   uv_signal_start(&d.sigint, on_signal, SIGINT);
+  uv_signal_start(&d.sighup, on_sighup, SIGHUP);
   la_sched_kick(d.sched);
   uv_run(d.loop, UV_RUN_DEFAULT); /* ends when drained and analyses are done */
-  la_sched_free(d.sched);
-  la_analyzer_free(d.analyzer);
-  la_store_close(d.store);
+  finish(&d);
   uv_loop_close(d.loop);
   fprintf(stderr, "loralpha serve: stopped\n");
   return 0;

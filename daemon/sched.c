@@ -13,6 +13,7 @@
 #define MAX_LINE (64u << 20) /* a longer stdout line is a protocol error */
 #define FLUSH_ROWS 20000     /* flush early past this many pending rows */
 #define ERROR_BYTES 8192
+#define WINDOW_CHECK_MS 15000 /* how often start windows are looked at */
 
 extern char **environ;
 
@@ -21,6 +22,7 @@ typedef enum {
   STOP_HEARTBEAT,
   STOP_CANCEL,
   STOP_DRAIN,
+  STOP_REQUEUE, /* pause or a closed window: back to the queue */
   STOP_PROTOCOL
 } stop_reason;
 
@@ -30,6 +32,8 @@ typedef struct worker {
   struct worker *next;
   int64_t run_id, sweep_id;
   int attempt, max_attempts; /* this attempt (1-based) and the limit */
+  char owner[64];            /* the sweep's owner */
+  la_window window;          /* the sweep's start window */
   uv_process_t proc;
   uv_pipe_t in, out, err;
   uv_write_t wreq;
@@ -53,7 +57,7 @@ struct la_sched {
   char *worker_path;
   char **env;      /* environ with OPENBLAS_NUM_THREADS set (owned) */
   worker *workers; /* running, newest first */
-  uv_timer_t flush_timer, beat_timer;
+  uv_timer_t flush_timer, beat_timer, window_timer;
   int timers_open, draining;
   void (*drain_done)(void *);
   void *drain_arg;
@@ -116,6 +120,34 @@ static void on_beat_timer(uv_timer_t *t) {
   }
 }
 
+/* Stops a worker so that its run goes back to the queue (the attempt not
+ * counted). */
+static void stop_requeue(la_sched *s, worker *w) {
+  if (w->exited || w->stop != STOP_NONE) return;
+  w->stop = STOP_REQUEUE;
+  s->stats.killed++;
+  s->stats.requeued++;
+  uv_process_kill(&w->proc, SIGTERM);
+}
+
+/* Runs outside their window that must not go on: stopped and requeued;
+ * then whatever may start now starts. */
+static void check_windows(la_sched *s) {
+  int m = la_minute_now();
+  int daemon_closed = !la_window_open(&s->opts.window, m);
+  for (worker *w = s->workers; w != NULL; w = w->next) {
+    if (daemon_closed && s->opts.window.requeue) stop_requeue(s, w);
+    if (w->window.enabled && w->window.requeue &&
+        !la_window_open(&w->window, m))
+      stop_requeue(s, w);
+  }
+  la_sched_kick(s);
+}
+
+static void on_window_timer(uv_timer_t *t) {
+  check_windows(t->data);
+}
+
 int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
                  la_sched **out, la_err *err) {
   la_sched *s = calloc(1, sizeof *s);
@@ -131,8 +163,11 @@ int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
   s->opts.worker_path = s->worker_path;
   uv_timer_init(loop, &s->flush_timer);
   uv_timer_init(loop, &s->beat_timer);
-  s->flush_timer.data = s->beat_timer.data = s;
-  s->timers_open = 2;
+  uv_timer_init(loop, &s->window_timer);
+  s->flush_timer.data = s->beat_timer.data = s->window_timer.data = s;
+  s->timers_open = 3;
+  uv_timer_start(&s->window_timer, on_window_timer, WINDOW_CHECK_MS,
+                 WINDOW_CHECK_MS);
   uv_timer_start(&s->flush_timer, on_flush_timer, opts->flush_ms,
                  opts->flush_ms);
   if (opts->heartbeat_ms > 0) {
@@ -244,7 +279,7 @@ static void decide(worker *w, la_run_result *res, char *err, size_t size) {
     w->s->stats.finished++; /* finished, even if a stop came too late */
   } else if (w->stop == STOP_CANCEL) {
     res->state = "cancelled";
-  } else if (w->stop == STOP_DRAIN) {
+  } else if (w->stop == STOP_DRAIN || w->stop == STOP_REQUEUE) {
     res->state = "queued";
     res->refund_attempt = 1;
   } else {
@@ -519,6 +554,8 @@ static void start_ticket(la_sched *s, const la_run_ticket *t) {
   }
   w->s = s, w->run_id = t->run_id, w->sweep_id = t->sweep_id;
   w->attempt = t->attempts + 1, w->max_attempts = t->max_attempts;
+  memcpy(w->owner, t->owner, sizeof w->owner);
+  w->window = t->window;
   w->last_output = uv_now(s->loop);
   if ((rc = spawn(w)) != 0) {
     spawn_failed(s, w, uv_strerror(rc));
@@ -531,12 +568,21 @@ static void start_ticket(la_sched *s, const la_run_ticket *t) {
   wire_up(w);
 }
 
+/* The scheduler's user_cap for la_store_next_runs. */
+static int user_cap(const char *user, void *ctx) {
+  la_sched *s = ctx;
+  return s->opts.user_cap ? s->opts.user_cap(user, s->opts.cap_ctx) : -1;
+}
+
 void la_sched_kick(la_sched *s) {
   la_run_ticket tickets[64];
   la_err err;
+  la_pick_opts pick = {la_minute_now(), user_cap, s};
   int room = s->opts.max_workers - s->stats.busy, n;
+  if (!la_window_open(&s->opts.window, pick.minute)) return;
   while (!s->draining && room > 0) {
-    n = la_store_next_runs(s->store, tickets, room < 64 ? room : 64, &err);
+    n = la_store_next_runs(s->store, tickets, room < 64 ? room : 64, &pick,
+                           &err);
     if (n < 0) fprintf(stderr, "loralpha serve: %s\n", err.msg);
     if (n <= 0) return;
     for (int i = 0; i < n; i++) {
@@ -556,6 +602,24 @@ void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
   }
 }
 
+void la_sched_requeue_sweep(la_sched *s, int64_t sweep_id) {
+  for (worker *w = s->workers; w != NULL; w = w->next)
+    if (w->sweep_id == sweep_id) stop_requeue(s, w);
+}
+
+void la_sched_set_window(la_sched *s, int64_t sweep_id, const la_window *win) {
+  for (worker *w = s->workers; w != NULL; w = w->next)
+    if (w->sweep_id == sweep_id) w->window = *win;
+  check_windows(s);
+}
+
+int la_sched_user_busy(const la_sched *s, const char *user) {
+  int n = 0;
+  for (const worker *w = s->workers; w != NULL; w = w->next)
+    if (!w->finished && strcmp(w->owner, user) == 0) n++;
+  return n;
+}
+
 /* ---- stopping ---- */
 
 static void on_timer_closed(uv_handle_t *h) {
@@ -566,11 +630,12 @@ static void on_timer_closed(uv_handle_t *h) {
 /* When draining and no worker is left: flush, close the timers, report. */
 static void sched_maybe_drained(la_sched *s) {
   la_err err;
-  if (!s->draining || s->workers != NULL || s->timers_open != 2) return;
+  if (!s->draining || s->workers != NULL || s->timers_open != 3) return;
   if (la_store_flush(s->store, &err))
     fprintf(stderr, "loralpha serve: %s\n", err.msg);
   uv_close((uv_handle_t *)&s->flush_timer, on_timer_closed);
   uv_close((uv_handle_t *)&s->beat_timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->window_timer, on_timer_closed);
 }
 
 void la_sched_drain(la_sched *s, void (*done)(void *), void *arg) {

@@ -62,6 +62,7 @@ static const sfield k_top_fields[] = {
     {"scaling", K_ALL, 0},        {"metrics", K_ALL, 0},
     {"diverge_factor", K_ALL, 1}, {"priority", K_ALL, 0},
     {"max_parallel", K_ALL, 0},   {"max_attempts", K_ALL, 0},
+    {"window", K_ALL, 0},
 };
 
 static const sfield k_task_fields[] = {
@@ -152,6 +153,7 @@ typedef struct builder {
   uint64_t seed;
   char name[MAX_NAME + 1];
   int priority, max_parallel, max_attempts;
+  la_window window;
   uint64_t n_runs;
   json_t *base;     /* new: the flattened config without the grid and seed */
   json_t *defaults; /* new: the worker's defaults, as a config */
@@ -379,6 +381,16 @@ static int parse_top_worker(builder *b, la_err *err) {
   return 0;
 }
 
+/* The optional start window (window.h). */
+static int parse_window(builder *b, la_err *err) {
+  const json_t *v = json_object_get(b->spec, "window");
+  int rc = la_window_from_json(v, "window", &b->window, err);
+  if (rc == 0 && b->window.enabled &&
+      json_object_set_new(b->norm, "window", la_window_to_json(&b->window)))
+    return la_errf(err, LA_ENOMEM, "window: out of memory");
+  return rc;
+}
+
 /* Parses the fields of the top level that are not sections or the grid. */
 static int parse_top(builder *b, la_err *err) {
   if (!json_is_object(b->spec))
@@ -390,6 +402,7 @@ static int parse_top(builder *b, la_err *err) {
   if (!rc) rc = parse_int(b, "priority", -1000, 1000, 0, &b->priority, err);
   if (!rc) rc = parse_int(b, "max_parallel", 0, 1024, 0, &b->max_parallel, err);
   if (!rc) rc = parse_int(b, "max_attempts", 1, 10, 2, &b->max_attempts, err);
+  if (!rc) rc = parse_window(b, err);
   if (!rc) rc = parse_sweep_seed(b, err);
   if (!rc) rc = parse_top_worker(b, err);
   return rc;
@@ -1070,6 +1083,7 @@ static int expand(builder *b, la_spec **out, la_err *err) {
   s->priority = b->priority;
   s->max_parallel = b->max_parallel;
   s->max_attempts = b->max_attempts;
+  s->window = b->window;
   s->seed = b->seed;
   s->normalized = b->norm; /* moved */
   b->norm = NULL;

@@ -2,7 +2,9 @@
  * store_read.c. */
 #include "store_internal.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,7 +19,8 @@ static const char *const k_sql[N_STMT] = {
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INS_SWEEP] =
         "INSERT INTO sweeps (name, spec, priority, max_parallel, max_attempts, "
-        "seed, n_runs, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "seed, n_runs, created_at, owner, window_start, window_end, "
+        "window_requeue) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_INS_RUN] = "INSERT INTO runs (sweep_id, idx, rank, alpha, lr, "
                    "seed_index, seed, config, created_at) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -57,11 +60,32 @@ static const char *const k_sql[N_STMT] = {
                       "WHERE id = ? AND state = 'active'",
     [ST_ACTIVE_SWEEPS] =
         "SELECT s.id, s.max_parallel, s.max_attempts, (SELECT COUNT(*) FROM "
-        "runs x WHERE x.sweep_id = s.id AND x.state = 'running') FROM sweeps s "
-        "WHERE s.state = 'active' ORDER BY s.priority DESC, s.id",
+        "runs x WHERE x.sweep_id = s.id AND x.state = 'running'), "
+        "coalesce(s.owner, ''), s.window_start, s.window_end, "
+        "s.window_requeue FROM sweeps s WHERE s.state = 'active' AND "
+        "s.paused = 0 AND (?1 < 0 OR s.window_start IS NULL OR CASE WHEN "
+        "s.window_start < s.window_end THEN ?1 >= s.window_start AND ?1 < "
+        "s.window_end ELSE ?1 >= s.window_start OR ?1 < s.window_end END) AND "
+        "EXISTS (SELECT 1 FROM runs q WHERE q.sweep_id = s.id AND q.state = "
+        "'queued') ORDER BY s.priority DESC, s.id LIMIT 256",
+    [ST_USER_RUNNING] =
+        "SELECT coalesce(s.owner, ''), COUNT(*) FROM runs r JOIN sweeps s ON "
+        "s.id = r.sweep_id WHERE r.state = 'running' GROUP BY 1",
+    [ST_SET_PAUSED] = "UPDATE sweeps SET paused = ? WHERE id = ?",
+    [ST_PATCH_SWEEP] =
+        "UPDATE sweeps SET priority = coalesce(?2, priority), max_parallel = "
+        "coalesce(?3, max_parallel), window_start = CASE WHEN ?4 THEN ?5 ELSE "
+        "window_start END, window_end = CASE WHEN ?4 THEN ?6 ELSE window_end "
+        "END, window_requeue = CASE WHEN ?4 THEN ?7 ELSE window_requeue END "
+        "WHERE id = ?1",
+    [ST_SWEEP_OWNER] = "SELECT coalesce(owner, '') FROM sweeps WHERE id = ?",
+    [ST_USER_QUEUED] =
+        "SELECT COUNT(*) FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
+        "WHERE s.owner = ? AND s.state = 'active' AND r.state = 'queued'",
+    [ST_ADOPT] = "UPDATE sweeps SET owner = ? WHERE owner IS NULL",
     [ST_QUEUED_OF_SWEEP] = "SELECT id, attempts, config FROM runs WHERE "
-                           "sweep_id = ? AND state = 'queued' ORDER BY id "
-                           "LIMIT ?",
+                           "sweep_id = ?1 AND state = 'queued' AND id > ?3 "
+                           "ORDER BY id LIMIT ?2",
     [ST_RUNNING_IDS] = "SELECT id FROM runs WHERE state = 'running'",
     [ST_REQUEUE] = "UPDATE runs SET state = 'queued', attempts = max(attempts "
                    "- 1, 0) WHERE state = 'running'",
@@ -71,14 +95,11 @@ static const char *const k_sql[N_STMT] = {
                        "WHERE sweep_id = ? AND state = 'queued'",
     [ST_SWEEP_EXISTS] = "SELECT state FROM sweeps WHERE id = ?",
     [ST_COUNT_STATES] = "SELECT state, COUNT(*) FROM runs GROUP BY state",
-    [RD_LIST_SWEEPS] = "SELECT id, name, state, priority, max_parallel, "
-                       "max_attempts, seed, n_runs, created_at, finished_at "
-                       "FROM sweeps ORDER BY id DESC",
+    [RD_LIST_SWEEPS] = "SELECT " SWEEP_COLS " FROM sweeps WHERE ?1 IS NULL "
+                       "OR owner = ?1 ORDER BY id DESC LIMIT 1024",
     [RD_SWEEP_COUNTS] = "SELECT state, COUNT(*) FROM runs WHERE sweep_id = ? "
                         "GROUP BY state",
-    [RD_GET_SWEEP] = "SELECT id, name, state, priority, max_parallel, "
-                     "max_attempts, seed, n_runs, created_at, finished_at "
-                     "FROM sweeps WHERE id = ?",
+    [RD_GET_SWEEP] = "SELECT " SWEEP_COLS " FROM sweeps WHERE id = ?",
     [RD_SWEEP_SPEC] = "SELECT spec FROM sweeps WHERE id = ?",
     [RD_GET_RUN] = "SELECT id, sweep_id, idx, rank, alpha, lr, seed_index, "
                    "seed, state, attempts, created_at, started_at, "
@@ -291,8 +312,20 @@ static int insert_run(la_store *st, int64_t sweep_id, const la_spec *spec,
 }
 
 /* Inserts the sweep row; *id gets its id. */
-static int insert_sweep(la_store *st, const la_spec *spec, double now,
-                        int64_t *id) {
+/* Binds a window's three columns from parameter i on (NULLs when none). */
+static void bind_window(sqlite3_stmt *q, int i, const la_window *w) {
+  if (w->enabled) {
+    sqlite3_bind_int(q, i, w->start_min);
+    sqlite3_bind_int(q, i + 1, w->end_min);
+  } else {
+    sqlite3_bind_null(q, i);
+    sqlite3_bind_null(q, i + 1);
+  }
+  sqlite3_bind_int(q, i + 2, w->enabled && w->requeue);
+}
+
+static int insert_sweep(la_store *st, const la_spec *spec, const char *owner,
+                        double now, int64_t *id) {
   char *text =
       json_dumps(spec->normalized, JSON_COMPACT | JSON_REAL_PRECISION(17));
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_SWEEP);
@@ -305,16 +338,18 @@ static int insert_sweep(la_store *st, const la_spec *spec, double now,
   sqlite3_bind_int64(q, 6, (int64_t)spec->seed);
   sqlite3_bind_int64(q, 7, (int64_t)spec->n_runs);
   sqlite3_bind_double(q, 8, now);
+  sqlite3_bind_text(q, 9, owner, -1, SQLITE_TRANSIENT);
+  bind_window(q, 10, &spec->window);
   if (la_store_exec(st, ST_INS_SWEEP)) return LA_EIO;
   *id = sqlite3_last_insert_rowid(st->db);
   return 0;
 }
 
-int la_store_create_sweep(la_store *st, const la_spec *spec, int64_t *sweep_id,
-                          la_err *err) {
+int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,
+                          int64_t *sweep_id, la_err *err) {
   double now = la_store_now();
   int rc = la_store_begin(st);
-  if (rc == 0) rc = insert_sweep(st, spec, now, sweep_id);
+  if (rc == 0) rc = insert_sweep(st, spec, owner, now, sweep_id);
   for (size_t i = 0; rc == 0 && i < spec->n_runs; i++)
     rc = insert_run(st, *sweep_id, spec, i, now);
   if (rc == 0) rc = la_store_commit(st);
@@ -331,12 +366,14 @@ void la_run_ticket_clear(la_run_ticket *t) {
   memset(t, 0, sizeof *t);
 }
 
-/* Appends up to want queued runs of one sweep to out[*n]. */
-static int take_queued(la_store *st, int64_t sweep_id, int max_attempts,
-                       int want, la_run_ticket *out, int *n) {
+/* Appends up to want queued runs of one sweep with ids above after to
+ * out[*n]. */
+static int take_queued(la_store *st, int64_t sweep_id, int64_t after,
+                       int max_attempts, int want, la_run_ticket *out, int *n) {
   sqlite3_stmt *q = la_store_stmt(st, ST_QUEUED_OF_SWEEP);
   sqlite3_bind_int64(q, 1, sweep_id);
   sqlite3_bind_int(q, 2, want);
+  sqlite3_bind_int64(q, 3, after);
   while (sqlite3_step(q) == SQLITE_ROW) {
     la_run_ticket *t = &out[(*n)++];
     t->run_id = sqlite3_column_int64(q, 0);
@@ -353,30 +390,128 @@ static int take_queued(la_store *st, int64_t sweep_id, int max_attempts,
   return 0;
 }
 
-int la_store_next_runs(la_store *st, la_run_ticket *out, int max, la_err *err) {
-  sqlite3_stmt *q = la_store_stmt(st, ST_ACTIVE_SWEEPS);
-  int n = 0, rc = 0;
-  int64_t ids[64];
-  int want[64], attempts[64], k = 0;
-  /* collect first: the per-sweep query reuses the connection */
-  while (k < 64 && sqlite3_step(q) == SQLITE_ROW) {
-    int par = sqlite3_column_int(q, 1), running = sqlite3_column_int(q, 3);
-    int room = par > 0 ? par - running : max;
-    if (room <= 0) continue;
-    ids[k] = sqlite3_column_int64(q, 0);
-    attempts[k] = sqlite3_column_int(q, 2);
-    want[k++] = room;
+/* A sweep that may start runs, as la_store_next_runs sees it. */
+typedef struct candidate {
+  int64_t id;
+  int room; /* runs it may still start (INT_MAX: no max_parallel) */
+  int max_attempts, user, done;
+  int64_t after; /* the last run id taken in this call */
+  la_window window;
+} candidate;
+
+/* Running runs per owner, for fair share. */
+typedef struct user_load {
+  char name[64];
+  int running, cap; /* cap < 0: none */
+} user_load;
+
+/* Index of name in users (added if new), or -1 when the table is full. */
+static int user_index(user_load *users, int *n, int max, const char *name) {
+  for (int i = 0; i < *n; i++)
+    if (strcmp(users[i].name, name) == 0) return i;
+  if (*n == max) return -1;
+  snprintf(users[*n].name, sizeof users[*n].name, "%s", name);
+  users[*n].running = 0;
+  users[*n].cap = -1;
+  return (*n)++;
+}
+
+/* The candidates and the users' running counts. */
+static int load_candidates(la_store *st, const la_pick_opts *pick, candidate *c,
+                           int *nc, user_load *users, int *nu) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_USER_RUNNING);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    int u = user_index(users, nu, 256, (const char *)sqlite3_column_text(q, 0));
+    if (u >= 0) users[u].running = sqlite3_column_int(q, 1);
   }
   sqlite3_reset(q);
-  for (int i = 0; rc == 0 && i < k && n < max; i++)
-    rc = take_queued(st, ids[i], attempts[i],
-                     want[i] < max - n ? want[i] : max - n, out, &n);
+  if (rc != SQLITE_DONE) return LA_EIO;
+  q = la_store_stmt(st, ST_ACTIVE_SWEEPS);
+  sqlite3_bind_int(q, 1, pick ? pick->minute : -1);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW && *nc < 256) {
+    candidate *k = &c[*nc];
+    int par = sqlite3_column_int(q, 1), running = sqlite3_column_int(q, 3);
+    int u = user_index(users, nu, 256, (const char *)sqlite3_column_text(q, 4));
+    if (u < 0 || (par > 0 && running >= par)) continue;
+    k->id = sqlite3_column_int64(q, 0);
+    k->room = par > 0 ? par - running : INT_MAX;
+    k->max_attempts = sqlite3_column_int(q, 2);
+    k->user = u;
+    k->done = 0;
+    k->after = 0;
+    memset(&k->window, 0, sizeof k->window);
+    if (sqlite3_column_type(q, 5) != SQLITE_NULL) {
+      k->window.enabled = 1;
+      k->window.start_min = sqlite3_column_int(q, 5);
+      k->window.end_min = sqlite3_column_int(q, 6);
+      k->window.requeue = sqlite3_column_int(q, 7);
+    }
+    (*nc)++;
+  }
+  sqlite3_reset(q);
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return LA_EIO;
+  for (int i = 0; pick && pick->user_cap && i < *nu; i++)
+    users[i].cap = pick->user_cap(users[i].name, pick->ctx);
+  return 0;
+}
+
+/* The next candidate to take a run from: that of the user with the fewest
+ * running runs (ties: the user whose sweep comes first), or -1. */
+static int pick_candidate(const candidate *c, int nc, const user_load *users) {
+  int best = -1;
+  for (int i = 0; i < nc; i++) {
+    const user_load *u = &users[c[i].user];
+    if (c[i].done || c[i].room <= 0 || (u->cap >= 0 && u->running >= u->cap))
+      continue;
+    if (best < 0 || u->running < users[c[best].user].running) best = i;
+  }
+  return best;
+}
+
+int la_store_next_runs(la_store *st, la_run_ticket *out, int max,
+                       const la_pick_opts *pick, la_err *err) {
+  candidate *c = malloc(256 * sizeof *c);
+  user_load *users = malloc(256 * sizeof *users);
+  int nc = 0, nu = 0, n = 0, rc;
+  if (c == NULL || users == NULL) {
+    free(c), free(users);
+    return la_errf(err, LA_ENOMEM, "database: out of memory");
+  }
+  rc = load_candidates(st, pick, c, &nc, users, &nu);
+  while (rc == 0 && n < max) {
+    int i = pick_candidate(c, nc, users), before = n;
+    if (i < 0) break;
+    rc = take_queued(st, c[i].id, c[i].after, c[i].max_attempts, 1, out, &n);
+    if (rc == 0 && n == before) {
+      c[i].done = 1;
+      continue;
+    }
+    if (rc) break;
+    snprintf(out[before].owner, sizeof out[before].owner, "%s",
+             users[c[i].user].name);
+    out[before].window = c[i].window;
+    c[i].after = out[before].run_id;
+    c[i].room--;
+    users[c[i].user].running++;
+  }
+  free(c);
+  free(users);
   if (rc) {
     for (int i = 0; i < n; i++)
       la_run_ticket_clear(&out[i]);
-    return la_errf(err, rc, "database: out of memory");
+    return rc == LA_ENOMEM ? la_errf(err, rc, "database: out of memory")
+                           : la_store_fail(st, err, "choosing runs");
   }
   return n;
+}
+
+int la_store_adopt_sweeps(la_store *st, const char *owner, la_err *err) {
+  sqlite3_bind_text(la_store_stmt(st, ST_ADOPT), 1, owner, -1,
+                    SQLITE_TRANSIENT);
+  if (la_store_exec(st, ST_ADOPT))
+    return la_store_fail(st, err, "setting owners");
+  return 0;
 }
 
 int la_store_start_run(la_store *st, int64_t run_id, la_err *err) {

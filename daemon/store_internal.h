@@ -38,6 +38,12 @@ enum {
   ST_CANCEL_RUNS,
   ST_SWEEP_EXISTS,
   ST_COUNT_STATES,
+  ST_USER_RUNNING,
+  ST_SET_PAUSED,
+  ST_PATCH_SWEEP,
+  ST_SWEEP_OWNER,
+  ST_USER_QUEUED,
+  ST_ADOPT,
   RD_LIST_SWEEPS,
   RD_SWEEP_COUNTS,
   RD_GET_SWEEP,
@@ -49,6 +55,13 @@ enum {
   RD_RUN_SHARP,
   N_STMT
 };
+
+/* The columns of a sweep as the API shows it (store_read.c turns paused
+ * into a boolean and the window_ columns into one window object). */
+#define SWEEP_COLS                                                             \
+  "id, name, owner, state, paused, priority, max_parallel, max_attempts, "     \
+  "seed, n_runs, created_at, finished_at, window_start, window_end, "          \
+  "window_requeue"
 
 /* A worker record waiting for the next flush. */
 typedef struct la_pending {

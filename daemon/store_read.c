@@ -56,15 +56,39 @@ static void add_counts(la_store *st, json_t *sweep, int64_t id) {
                       json_real(total ? (double)finished / total : 1.0));
 }
 
-json_t *la_store_list_sweeps(la_store *st, la_err *err) {
+/* A sweep row as the API shows it: paused as a boolean, the window_
+ * columns as one window object (or null). New reference. */
+static json_t *sweep_object(sqlite3_stmt *q) {
+  json_t *o = row_object(q, 0);
+  la_window w = {0, 0, 0, 0};
+  json_t *s = json_object_get(o, "window_start");
+  if (json_is_integer(s)) {
+    w.enabled = 1;
+    w.start_min = (int)json_integer_value(s);
+    w.end_min = (int)json_integer_value(json_object_get(o, "window_end"));
+    w.requeue = json_integer_value(json_object_get(o, "window_requeue")) != 0;
+  }
+  json_object_del(o, "window_start");
+  json_object_del(o, "window_end");
+  json_object_del(o, "window_requeue");
+  json_object_set_new(o, "window", la_window_to_json(&w));
+  json_object_set_new(
+      o, "paused",
+      json_boolean(json_integer_value(json_object_get(o, "paused")) != 0));
+  return o;
+}
+
+json_t *la_store_list_sweeps(la_store *st, const char *owner, la_err *err) {
   sqlite3_stmt *q = la_store_stmt(st, RD_LIST_SWEEPS);
   json_t *arr = json_array();
   int64_t ids[1024];
   size_t n = 0;
+  if (owner != NULL) sqlite3_bind_text(q, 1, owner, -1, SQLITE_TRANSIENT);
   while (sqlite3_step(q) == SQLITE_ROW && n < 1024) {
     ids[n++] = sqlite3_column_int64(q, 0);
-    json_array_append_new(arr, row_object(q, 0));
+    json_array_append_new(arr, sweep_object(q));
   }
+  sqlite3_clear_bindings(q);
   sqlite3_reset(q);
   for (size_t i = 0; i < n; i++)
     add_counts(st, json_array_get(arr, i), ids[i]);
@@ -76,7 +100,7 @@ json_t *la_store_get_sweep(la_store *st, int64_t id, int *rc, la_err *err) {
   sqlite3_stmt *q = la_store_stmt(st, RD_GET_SWEEP);
   json_t *o = NULL;
   sqlite3_bind_int64(q, 1, id);
-  if (sqlite3_step(q) == SQLITE_ROW) o = row_object(q, 0);
+  if (sqlite3_step(q) == SQLITE_ROW) o = sweep_object(q);
   sqlite3_reset(q);
   if (o == NULL) {
     *rc = la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)id);

@@ -222,14 +222,21 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
   return 0;
 }
 
-int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err) {
+/* 1 if the sweep is active, 0 if not, -1 if there is none. */
+static int sweep_active(la_store *st, int64_t sweep_id) {
   sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_EXISTS);
-  int active = -1, rc;
-  double now = la_store_now();
+  int active = -1;
   sqlite3_bind_int64(q, 1, sweep_id);
   if (sqlite3_step(q) == SQLITE_ROW)
     active = strcmp((const char *)sqlite3_column_text(q, 0), "active") == 0;
   sqlite3_reset(q);
+  return active;
+}
+
+int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err) {
+  sqlite3_stmt *q;
+  int active = sweep_active(st, sweep_id), rc;
+  double now = la_store_now();
   if (active < 0)
     return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
   if (active == 0) return 1;
@@ -249,6 +256,68 @@ int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err) {
     return LA_EIO;
   }
   return 0;
+}
+
+int la_store_set_paused(la_store *st, int64_t sweep_id, int paused,
+                        la_err *err) {
+  int active = sweep_active(st, sweep_id);
+  sqlite3_stmt *q;
+  if (active < 0)
+    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+  if (active == 0) return 1;
+  q = la_store_stmt(st, ST_SET_PAUSED);
+  sqlite3_bind_int(q, 1, paused != 0);
+  sqlite3_bind_int64(q, 2, sweep_id);
+  if (la_store_exec(st, ST_SET_PAUSED))
+    return la_store_fail(st, err, "pausing a sweep");
+  return 0;
+}
+
+int la_store_patch_sweep(la_store *st, int64_t sweep_id,
+                         const la_sweep_patch *p, la_err *err) {
+  int active = sweep_active(st, sweep_id);
+  sqlite3_stmt *q;
+  if (active < 0)
+    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+  if (active == 0) return 1;
+  q = la_store_stmt(st, ST_PATCH_SWEEP);
+  sqlite3_bind_int64(q, 1, sweep_id);
+  if (p->has_priority) sqlite3_bind_int(q, 2, p->priority);
+  if (p->has_max_parallel) sqlite3_bind_int(q, 3, p->max_parallel);
+  sqlite3_bind_int(q, 4, p->has_window);
+  if (p->has_window && p->window.enabled) {
+    sqlite3_bind_int(q, 5, p->window.start_min);
+    sqlite3_bind_int(q, 6, p->window.end_min);
+  }
+  sqlite3_bind_int(q, 7,
+                   p->has_window && p->window.enabled && p->window.requeue);
+  if (la_store_exec(st, ST_PATCH_SWEEP))
+    return la_store_fail(st, err, "changing a sweep");
+  return 0;
+}
+
+int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
+                         size_t size) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_OWNER);
+  int rc = LA_EINVAL;
+  sqlite3_bind_int64(q, 1, sweep_id);
+  if (sqlite3_step(q) == SQLITE_ROW) {
+    snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));
+    rc = 0;
+  }
+  sqlite3_reset(q);
+  return rc;
+}
+
+int la_store_user_queued(la_store *st, const char *owner, int64_t *n,
+                         la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_USER_QUEUED);
+  int rc;
+  sqlite3_bind_text(q, 1, owner, -1, SQLITE_TRANSIENT);
+  rc = sqlite3_step(q);
+  *n = rc == SQLITE_ROW ? sqlite3_column_int64(q, 0) : 0;
+  sqlite3_reset(q);
+  return rc == SQLITE_ROW ? 0 : la_store_fail(st, err, "counting queued runs");
 }
 
 int la_store_count_states(la_store *st, int64_t counts[6], la_err *err) {

@@ -114,10 +114,10 @@ static void check_scheduling_order(la_store *st, int64_t *low, int64_t *high) {
   la_err err;
   la_spec *a = make_spec("low", 3, 0, 0, 2), *b = make_spec("high", 4, 5, 2, 2);
   la_run_ticket t[16];
-  CHECK_EQ_INT(la_store_create_sweep(st, a, low, &err), 0);
-  CHECK_EQ_INT(la_store_create_sweep(st, b, high, &err), 0);
+  CHECK_EQ_INT(la_store_create_sweep(st, a, "alice", low, &err), 0);
+  CHECK_EQ_INT(la_store_create_sweep(st, b, "alice", high, &err), 0);
   CHECK_EQ_INT(query_int("SELECT COUNT(*) FROM runs"), 7);
-  int n = la_store_next_runs(st, t, 16, &err);
+  int n = la_store_next_runs(st, t, 16, NULL, &err);
   CHECK_EQ_INT(n, 5); /* 2 of "high" (max_parallel), then 3 of "low" */
   CHECK_EQ_INT(t[0].sweep_id, *high);
   CHECK_EQ_INT(t[1].sweep_id, *high);
@@ -127,7 +127,7 @@ static void check_scheduling_order(la_store *st, int64_t *low, int64_t *high) {
   CHECK_EQ_INT(t[0].max_attempts, 2);
   for (int i = 0; i < n; i++)
     la_run_ticket_clear(&t[i]);
-  n = la_store_next_runs(st, t, 1, &err);
+  n = la_store_next_runs(st, t, 1, NULL, &err);
   CHECK_EQ_INT(n, 1);
   CHECK_EQ_INT(la_store_start_run(st, t[0].run_id, &err), 0);
   CHECK(la_store_start_run(st, t[0].run_id, &err) != 0); /* not queued now */
@@ -141,7 +141,7 @@ static void check_rows_and_finish(la_store *st, int64_t sweep) {
   la_err err;
   la_run_ticket t[8];
   char sql[256];
-  int n = la_store_next_runs(st, t, 8, &err);
+  int n = la_store_next_runs(st, t, 8, NULL, &err);
   int64_t run = -1;
   for (int i = 0; i < n; i++) {
     if (t[i].sweep_id == sweep && run < 0) run = t[i].run_id;
@@ -213,7 +213,7 @@ static void check_retry_and_requeue(la_store *st, int64_t sweep) {
   la_err err;
   la_run_ticket t[8];
   char sql[200];
-  int n = la_store_next_runs(st, t, 8, &err), requeued = -1;
+  int n = la_store_next_runs(st, t, 8, NULL, &err), requeued = -1;
   int64_t run = -1;
   for (int i = 0; i < n; i++) {
     if (t[i].sweep_id == sweep && run < 0) run = t[i].run_id;
@@ -269,9 +269,9 @@ static void check_cancel_and_views(la_store *st, int64_t low, int64_t high) {
     s->runs[i].rank = 1, s->runs[i].alpha = alphas[i],
     s->runs[i].seed_index = i % 2;
   int64_t id;
-  CHECK_EQ_INT(la_store_create_sweep(st, s, &id, &err), 0);
+  CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &id, &err), 0);
   la_run_ticket t[16];
-  int n = la_store_next_runs(st, t, 16, &err);
+  int n = la_store_next_runs(st, t, 16, NULL, &err);
   int64_t first = -1;
   for (int i = 0; i < n; i++)
     if (t[i].sweep_id == id && (first < 0 || t[i].run_id < first))
@@ -301,10 +301,126 @@ static void check_cancel_and_views(la_store *st, int64_t low, int64_t high) {
   json_t *sw = la_store_get_sweep(st, high, &rc, &err);
   CHECK(sw != NULL && json_is_object(json_object_get(sw, "counts")));
   json_decref(sw);
-  json_t *list = la_store_list_sweeps(st, &err);
+  json_t *list = la_store_list_sweeps(st, NULL, &err);
   CHECK_EQ_INT(json_array_size(json_object_get(list, "sweeps")), 3);
   json_decref(list);
   free_spec(s);
+}
+
+/* Per-user caps for the fair-share test: "bob" may run one at a time. */
+static int cap_bob(const char *user, void *ctx) {
+  (void)ctx;
+  return strcmp(user, "bob") == 0 ? 1 : -1;
+}
+
+/* Counts tickets per sweep and starts them (committed running). */
+static void start_all(la_store *st, la_run_ticket *t, int n, int64_t a, int *na,
+                      int *nb) {
+  la_err err;
+  *na = *nb = 0;
+  for (int i = 0; i < n; i++) {
+    *na += t[i].sweep_id == a;
+    *nb += t[i].sweep_id != a;
+    CHECK_EQ_INT(la_store_start_run(st, t[i].run_id, &err), 0);
+    la_run_ticket_clear(&t[i]);
+  }
+}
+
+/* Fair share between users, caps, pause, windows, owners and patches, on
+ * a database of their own. */
+static void check_fair_share(void) {
+  char path[300];
+  la_store *st;
+  la_err err;
+  la_run_ticket t[16];
+  int64_t a, b, c, q = -1;
+  int na, nb, n, rc;
+  /* alice's big sweep has the higher priority; bob's small one must not
+   * wait for it */
+  la_spec *big = make_spec("big", 12, 9, 0, 2),
+          *small = make_spec("small", 3, 0, 0, 2);
+  snprintf(path, sizeof path, "%s/fair.db", g_dir);
+  CHECK_EQ_INT(la_store_open(path, &st, &err), 0);
+  CHECK_EQ_INT(la_store_create_sweep(st, big, "alice", &a, &err), 0);
+  CHECK_EQ_INT(la_store_create_sweep(st, small, "bob", &b, &err), 0);
+  CHECK_EQ_INT(la_store_user_queued(st, "alice", &q, &err), 0);
+  CHECK_EQ_INT(q, 12);
+  n = la_store_next_runs(st, t, 4, NULL, &err);
+  CHECK_EQ_INT(n, 4);
+  CHECK(n == 4 && t[0].sweep_id == a && t[1].sweep_id == b &&
+        t[2].sweep_id == a && t[3].sweep_id == b);
+  CHECK(n == 4 && strcmp(t[0].owner, "alice") == 0 &&
+        strcmp(t[1].owner, "bob") == 0);
+  CHECK(n == 4 && t[0].run_id < t[2].run_id); /* never the same run twice */
+  start_all(st, t, n, a, &na, &nb);
+  CHECK_EQ_INT(na, 2);
+  CHECK_EQ_INT(nb, 2);
+  /* bob capped at one running: with two running, only alice gets runs */
+  la_pick_opts pick = {-1, cap_bob, NULL};
+  n = la_store_next_runs(st, t, 3, &pick, &err);
+  start_all(st, t, n, a, &na, &nb);
+  CHECK_EQ_INT(n, 3);
+  CHECK_EQ_INT(na, 3);
+  /* a paused sweep gives nothing */
+  CHECK_EQ_INT(la_store_set_paused(st, a, 1, &err), 0);
+  n = la_store_next_runs(st, t, 8, NULL, &err);
+  start_all(st, t, n, a, &na, &nb);
+  CHECK_EQ_INT(n, 1); /* bob's last run */
+  CHECK_EQ_INT(nb, 1);
+  json_t *sw = la_store_get_sweep(st, a, &rc, &err);
+  CHECK(sw != NULL && json_is_true(json_object_get(sw, "paused")));
+  CHECK(sw != NULL &&
+        strcmp(json_string_value(json_object_get(sw, "owner")), "alice") == 0);
+  CHECK(sw != NULL && json_is_null(json_object_get(sw, "window")));
+  json_decref(sw);
+  CHECK_EQ_INT(la_store_set_paused(st, a, 0, &err), 0);
+  /* a window from 22:00 to 07:00: closed at noon, open at 23:30 and 06:59 */
+  la_sweep_patch p;
+  memset(&p, 0, sizeof p);
+  p.has_window = 1;
+  p.window = (la_window){1, 22 * 60, 7 * 60, 1};
+  p.has_priority = 1, p.priority = -3;
+  CHECK_EQ_INT(la_store_patch_sweep(st, a, &p, &err), 0);
+  sw = la_store_get_sweep(st, a, &rc, &err);
+  json_t *w = sw ? json_object_get(sw, "window") : NULL;
+  CHECK(w != NULL &&
+        strcmp(json_string_value(json_object_get(w, "start")), "22:00") == 0);
+  CHECK(w != NULL && strcmp(json_string_value(json_object_get(w, "outside")),
+                            "requeue") == 0);
+  CHECK(sw != NULL &&
+        json_integer_value(json_object_get(sw, "priority")) == -3);
+  json_decref(sw);
+  la_pick_opts noon = {12 * 60, NULL, NULL}, night = {23 * 60 + 30, NULL, NULL},
+               dawn = {6 * 60 + 59, NULL, NULL};
+  CHECK_EQ_INT(la_store_next_runs(st, t, 1, &noon, &err), 0);
+  n = la_store_next_runs(st, t, 1, &night, &err);
+  CHECK_EQ_INT(n, 1);
+  CHECK(n == 1 && t[0].window.enabled && t[0].window.requeue &&
+        t[0].window.start_min == 22 * 60);
+  for (int i = 0; i < n; i++)
+    la_run_ticket_clear(&t[i]);
+  n = la_store_next_runs(st, t, 1, &dawn, &err);
+  CHECK_EQ_INT(n, 1);
+  for (int i = 0; i < n; i++)
+    la_run_ticket_clear(&t[i]);
+  /* owners: the list filtered by owner; sweeps from before owners adopted */
+  json_t *list = la_store_list_sweeps(st, "bob", &err);
+  CHECK_EQ_INT(json_array_size(json_object_get(list, "sweeps")), 1);
+  json_decref(list);
+  CHECK_EQ_INT(la_store_create_sweep(st, small, NULL, &c, &err), 0);
+  char owner[64] = "?";
+  CHECK_EQ_INT(la_store_sweep_owner(st, c, owner, sizeof owner), 0);
+  CHECK(strcmp(owner, "") == 0);
+  CHECK_EQ_INT(la_store_adopt_sweeps(st, "daemon-user", &err), 0);
+  CHECK_EQ_INT(la_store_sweep_owner(st, c, owner, sizeof owner), 0);
+  CHECK(strcmp(owner, "daemon-user") == 0);
+  CHECK_EQ_INT(la_store_sweep_owner(st, 999, owner, sizeof owner), LA_EINVAL);
+  CHECK_EQ_INT(la_store_set_paused(st, 999, 1, &err), LA_EINVAL);
+  CHECK_EQ_INT(la_store_cancel_sweep(st, c, &err), 0);
+  CHECK_EQ_INT(la_store_set_paused(st, c, 1, &err), 1); /* not active */
+  CHECK_EQ_INT(la_store_patch_sweep(st, c, &p, &err), 1);
+  la_store_close(st);
+  free_spec(big), free_spec(small);
 }
 
 int main(void) {
@@ -321,6 +437,7 @@ int main(void) {
   check_retry_and_requeue(st, high);
   check_cancel_and_views(st, low, high);
   la_store_close(st);
+  check_fair_share();
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

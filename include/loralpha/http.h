@@ -3,9 +3,9 @@
  *
  * One server listens on a TCP address, a Unix socket, or both. On the Unix
  * socket the kernel tells who the peer is (SO_PEERCRED); the request
- * carries that uid for the handler to map to a user. Each connection reads requests
- * with http-parser, one at a time (keep-alive, and pipelined requests are
- * answered in order: reading pauses while a request is being answered). A
+ * carries that uid for the handler to map to a user. Each connection reads
+ * requests with http-parser, one at a time (keep-alive, and pipelined requests
+ * are answered in order: reading pauses while a request is being answered). A
  * complete request is handed to the handler on the loop thread; the handler
  * answers with la_http_respond*, at once or later (from a timer, a
  * uv_queue_work callback ...), exactly once per request.
@@ -84,8 +84,8 @@ void la_http_limits_default(la_http_limits *lim);
 /* A server on loop that listens nowhere yet: add listeners with
  * la_http_server_listen_tcp / _unix. lim may be NULL for the defaults. */
 int la_http_server_new(uv_loop_t *loop, const la_http_limits *lim,
-                       la_http_handler handler, void *ctx,
-                       la_http_server **out, la_err *err);
+                       la_http_handler handler, void *ctx, la_http_server **out,
+                       la_err *err);
 
 /* Binds host:port (port 0 picks a free one) and listens. Returns 0 or an
  * LA_E code with err filled ("listen 127.0.0.1:7787: address already in

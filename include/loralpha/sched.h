@@ -1,10 +1,14 @@
 /*
  * sched.h: the scheduler and the local executor.
  *
- * Queued runs start in sweep-priority order, then first in first out, up to
- * max_workers overall and each sweep's max_parallel. A run is marked running
- * (committed) before its worker is spawned; each worker is a child process
- * (uv_spawn) of loralpha-worker with its config on stdin,
+ * Queued runs start by fair share between users (the user with the fewest
+ * running runs goes first, under the user's cap), then by sweep priority
+ * within a user, then first in first out, up to max_workers overall and
+ * each sweep's max_parallel, and only inside the daemon's and the sweep's
+ * start windows (checked every 15 s; outside a window with "requeue",
+ * running workers are stopped and their runs queued again). A run is marked
+ * running (committed) before its worker is spawned; each worker is a child
+ * process (uv_spawn) of loralpha-worker with its config on stdin,
  * OPENBLAS_NUM_THREADS set and a nice level. Its stdout JSON lines go to the
  * store as they arrive; the last few KiB of its stderr are kept for the
  * error of a failed run. When the worker has exited and both pipes are
@@ -18,6 +22,7 @@
 
 #include "loralpha/common.h"
 #include "loralpha/store.h"
+#include "loralpha/window.h"
 
 #include <stdint.h>
 #include <uv.h>
@@ -31,6 +36,10 @@ typedef struct la_sched_opts {
   int nice;                /* added niceness of workers, 0..19 */
   unsigned heartbeat_ms;   /* silent this long: killed (0: never) */
   unsigned flush_ms;       /* metric rows committed at least this often */
+  la_window window;        /* the daemon's start window (enabled 0: any) */
+  /* most runs user may have running (< 0: no limit); NULL: no limits */
+  int (*user_cap)(const char *user, void *ctx);
+  void *cap_ctx;
 } la_sched_opts;
 
 typedef struct la_sched_stats {
@@ -38,7 +47,8 @@ typedef struct la_sched_stats {
   uint64_t started;  /* workers spawned */
   uint64_t finished; /* runs ended done or diverged */
   uint64_t failed;   /* attempts that failed (retried or not) */
-  uint64_t killed;   /* workers killed (heartbeat, cancel, drain) */
+  uint64_t killed;   /* workers killed (heartbeat, cancel, drain, requeue) */
+  uint64_t requeued; /* workers stopped for a pause or a closed window */
   int max_busy;      /* most workers running at once since start */
 } la_sched_stats;
 
@@ -54,6 +64,17 @@ void la_sched_kick(la_sched *s);
 /* Stops the running workers of a sweep (its runs end 'cancelled'); the
  * store's queued runs must already be cancelled. */
 void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id);
+
+/* Stops the running workers of a sweep; their runs go back to the queue
+ * with the attempt not counted (a pause with running "requeue"). */
+void la_sched_requeue_sweep(la_sched *s, int64_t sweep_id);
+
+/* A sweep's window changed: running workers take it, and runs outside it
+ * that must not go on are requeued. */
+void la_sched_set_window(la_sched *s, int64_t sweep_id, const la_window *win);
+
+/* Workers running now for user's sweeps. */
+int la_sched_user_busy(const la_sched *s, const char *user);
 
 /* Graceful stop: nothing new starts, running workers are stopped and their
  * runs return to 'queued' (the attempt not counted), rows are flushed; then

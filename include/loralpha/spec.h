@@ -12,6 +12,7 @@
 #define LORALPHA_SPEC_H
 
 #include "loralpha/common.h"
+#include "loralpha/window.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -35,6 +36,7 @@ typedef struct la_spec {
   int priority;       /* higher starts first */
   int max_parallel;   /* 0: no per-sweep limit */
   int max_attempts;   /* tries per run before it stays failed */
+  la_window window;   /* hours its runs may start in (enabled 0: any) */
   uint64_t seed;      /* the sweep seed */
   json_t *normalized; /* owned: the spec with defaults filled, as stored */
   json_t *base;       /* owned: the worker config every run shares (without

@@ -19,6 +19,7 @@
 
 #include "loralpha/common.h"
 #include "loralpha/spec.h"
+#include "loralpha/window.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -42,8 +43,26 @@ typedef struct la_run_ticket {
   int64_t run_id, sweep_id;
   int attempts; /* attempts so far (before this one) */
   int max_attempts;
-  char *config; /* owned (free): the worker config JSON */
+  char *config;     /* owned (free): the worker config JSON */
+  char owner[64];   /* the sweep's owner */
+  la_window window; /* the sweep's start window */
 } la_run_ticket;
+
+/* How la_store_next_runs chooses among sweeps. */
+typedef struct la_pick_opts {
+  int minute; /* local minute of the day, for sweep windows; -1: ignore */
+  /* most runs user may have running at once (< 0: no limit), or NULL */
+  int (*user_cap)(const char *user, void *ctx);
+  void *ctx;
+} la_pick_opts;
+
+/* Changes to a sweep (PATCH): only the has_ fields apply. */
+typedef struct la_sweep_patch {
+  int has_priority, priority;
+  int has_max_parallel, max_parallel;
+  int has_window;
+  la_window window;
+} la_sweep_patch;
 
 typedef struct la_store_stats {
   uint64_t rows_written; /* metric rows committed since open */
@@ -64,17 +83,24 @@ int la_store_schema_version(const la_store *st);
  * partial metric rows are deleted, in one transaction. *n gets how many. */
 int la_store_requeue_running(la_store *st, int *n, la_err *err);
 
-/* Stores a sweep and all its runs (queued) in one transaction; *sweep_id is
- * the new id. */
-int la_store_create_sweep(la_store *st, const la_spec *spec, int64_t *sweep_id,
-                          la_err *err);
+/* Stores a sweep owned by owner and all its runs (queued) in one
+ * transaction; *sweep_id is the new id. */
+int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,
+                          int64_t *sweep_id, la_err *err);
 
-/* Up to max tickets of queued runs of active sweeps, in start order
- * (sweep priority descending, then run id), skipping sweeps that already run
- * max_parallel runs (running counts come from the database plus
- * extra_running[sweep] accounting is the caller's: it passes no more than it
- * can start). Returns the number filled, or a negative LA_E code. */
-int la_store_next_runs(la_store *st, la_run_ticket *out, int max, la_err *err);
+/* Sweeps without an owner (made before owners existed) become owner's. */
+int la_store_adopt_sweeps(la_store *st, const char *owner, la_err *err);
+
+/* Up to max tickets of queued runs, chosen fairly: among active sweeps
+ * that are not paused, are inside their window and have room under
+ * max_parallel, each next run goes to the user with the fewest running runs
+ * (under the user's cap), and within a user to the sweep of highest
+ * priority, then the oldest; within a sweep, runs start in id order.
+ * Running counts come from the database (the caller commits each start
+ * before asking again). pick may be NULL (no windows, no caps). Returns the
+ * number filled, or a negative LA_E code. */
+int la_store_next_runs(la_store *st, la_run_ticket *out, int max,
+                       const la_pick_opts *pick, la_err *err);
 void la_run_ticket_clear(la_run_ticket *t);
 
 /* queued -> running: attempts + 1, started_at, and the run's previous metric
@@ -101,6 +127,25 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
  * finished or cancelled. */
 int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err);
 
+/* Sets a sweep's paused flag. Returns 0, LA_EINVAL if there is no such
+ * sweep, or 1 if it is not active. */
+int la_store_set_paused(la_store *st, int64_t sweep_id, int paused,
+                        la_err *err);
+
+/* Applies p to an active sweep: 0, LA_EINVAL (no such sweep), 1 (not
+ * active). */
+int la_store_patch_sweep(la_store *st, int64_t sweep_id,
+                         const la_sweep_patch *p, la_err *err);
+
+/* The owner of a sweep into buf: 0, or LA_EINVAL if there is no such
+ * sweep. */
+int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
+                         size_t size);
+
+/* Queued runs of owner's sweeps into *n. */
+int la_store_user_queued(la_store *st, const char *owner, int64_t *n,
+                         la_err *err);
+
 /* The sweep's state ("active", "done", "cancelled") into buf; LA_EINVAL if
  * there is no such sweep. */
 int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
@@ -115,9 +160,9 @@ void la_store_stats_get(const la_store *st, la_store_stats *out);
 /* ---- reads for the API: each returns a new JSON value, or NULL with err
  * filled (LA_EINVAL in err->msg "not found" when the id does not exist). */
 
-/* The 1024 newest sweeps, newest first, with counts per state and
- * progress. */
-json_t *la_store_list_sweeps(la_store *st, la_err *err);
+/* The 1024 newest sweeps (of owner only, if not NULL), newest first, with
+ * counts per state and progress. */
+json_t *la_store_list_sweeps(la_store *st, const char *owner, la_err *err);
 /* One sweep with its counts and progress (not its spec: see
  * la_store_sweep_spec). NULL + rc LA_EINVAL if none. */
 json_t *la_store_get_sweep(la_store *st, int64_t id, int *rc, la_err *err);
