@@ -213,9 +213,11 @@ class Daemon:
         self.db = os.path.join(self.dir, "loralpha.db")
         self.port_file = os.path.join(self.dir, "port")
         self.log_path = os.path.join(self.dir, "serve.log")
+        self.state = os.path.join(self.dir, "state")
         cmd = [args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
                self.port_file, "--db", self.db, "--max-workers", str(max_workers),
-               "--max-runs", str(max_runs), "--worker", worker or args.worker]
+               "--max-runs", str(max_runs), "--worker", worker or args.worker,
+               "--state-dir", self.state]
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -230,7 +232,9 @@ class Daemon:
             try:
                 with open(self.port_file) as f:
                     txt = f.read().strip()
-                if txt:
+                with open(os.path.join(self.state, "token")) as f:
+                    self.token = f.read().strip()
+                if txt and self.token:
                     self.port = int(txt)
                     break
             except OSError:
@@ -252,6 +256,7 @@ class Daemon:
         try:
             data = json.dumps(body) if body is not None else None
             hdr = {"Content-Type": "application/json"} if body is not None else {}
+            hdr["Authorization"] = "Bearer " + self.token
             c.request(method, path, body=data, headers=hdr)
             r = c.getresponse()
             raw = r.read()
@@ -293,9 +298,10 @@ def stop_all(*_):
 
 # ---- wrk ---------------------------------------------------------------------------
 
-def run_wrk(args, url, duration):
+def run_wrk(args, url, duration, token):
     cmd = ["wrk", "-t%d" % args.wrk_threads, "-c%d" % args.connections,
-           "-d%ds" % duration, "--latency", "-s", args.lua, url]
+           "-d%ds" % duration, "--latency", "-H", "Authorization: Bearer " + token,
+           "-s", args.lua, url]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in p.stdout.splitlines():
         if line.startswith("DBENCH "):
@@ -347,7 +353,7 @@ def part_api(args, tmp, rows, raw):
         time.sleep(1.0)  # workers past their start-up
         base = "http://127.0.0.1:%d" % d.port
         targets = [("health", base + "/v1/health"), ("sweep", base + "/v1/sweeps/%d" % sid)]
-        run_wrk(args, targets[0][1], 2)  # warm-up, not reported
+        run_wrk(args, targets[0][1], 2, d.token)  # warm-up, not reported
         phases = [("2 workers training", True)]
         if not args.no_idle:
             phases.append(("idle (context)", False))
@@ -362,7 +368,7 @@ def part_api(args, tmp, rows, raw):
                 c0 = sum(proc_stat(d.pid))
                 with CpuWindow(pids) as w:
                     la = loadavg()
-                    r = run_wrk(args, url, args.duration)
+                    r = run_wrk(args, url, args.duration, d.token)
                 c1 = sum(proc_stat(d.pid))
                 r1 = rows_written(d)
                 r.update(endpoint=name, phase=label, cpu=w.text(), loadavg=la,

@@ -2,10 +2,16 @@
 
 Results counts checks, prints every failure with what was expected and what
 was seen, and its summary() is the closing `N passed, M failed` line.
-log() prints a timestamped line; wait_until() polls.
+log() prints a timestamped line; wait_until() polls. state_args() gives
+a daemon a state directory of its own (its Unix socket and token), and
+register_token() / auth() supply the token on TCP requests.
 """
+import os
 import threading
 import time
+
+# Bearer tokens of the daemons a test started, by TCP port.
+TOKENS = {}
 
 
 def short(v, n=800):
@@ -58,3 +64,48 @@ def wait_until(fn, timeout, interval=0.05):
         if time.monotonic() >= deadline:
             return None
         time.sleep(interval)
+
+
+def state_args(tmp, tag):
+    """`serve` flags giving a daemon its own state directory under tmp."""
+    return ["--state-dir", os.path.join(tmp, f"state.{tag}")]
+
+
+def read_token(argv, timeout=10):
+    """The token the daemon started with argv wrote in its state dir."""
+    state = argv[argv.index("--state-dir") + 1]
+    path = os.path.join(state, "token")
+
+    def ready():
+        try:
+            with open(path) as f:
+                t = f.read().strip()
+            return t if len(t) == 64 else None
+        except OSError:
+            return None
+    tok = wait_until(ready, timeout, 0.02)
+    if tok is None:
+        raise RuntimeError(f"no token in {path}")
+    return tok
+
+
+def register_token(port, token):
+    TOKENS[port] = token
+
+
+def auth(port, headers=None):
+    """headers plus the Authorization of the daemon on port (unless headers
+    set one already; None as its value sends none)."""
+    h = dict(headers or {})
+    if "Authorization" not in h and port in TOKENS:
+        h["Authorization"] = f"Bearer {TOKENS[port]}"
+    return {k: v for k, v in h.items() if v is not None}
+
+
+def auth_raw(port, data):
+    """A raw request (bytes) with the Authorization header of the daemon on
+    port added after each request's Host header."""
+    if port not in TOKENS:
+        return data
+    return data.replace(b"\r\nHost: ", b"\r\nAuthorization: Bearer %s\r\nHost: "
+                        % TOKENS[port].encode())

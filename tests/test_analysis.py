@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from harness import Results, wait_until
+from harness import Results, auth, read_token, register_token, state_args, wait_until
 
 R = Results()
 check = R.check
@@ -26,7 +26,7 @@ check = R.check
 
 def request(port, method, path, body=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    hdrs = {"Content-Type": "application/json"} if body is not None else {}
+    hdrs = auth(port, {"Content-Type": "application/json"} if body is not None else {})
     conn.request(method, path, body=json.dumps(body) if body is not None else None,
                  headers=hdrs)
     r = conn.getresponse()
@@ -59,15 +59,18 @@ def start_daemon(args, tmp, db, workers=2, worker=None):
     if os.path.exists(port_file):
         os.unlink(port_file)
     log = open(os.path.join(tmp, "daemon.log"), "a")
-    p = subprocess.Popen([args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
-                          port_file, "--db", db, "--worker", worker or args.worker,
-                          "--max-workers", str(workers)], stdin=subprocess.DEVNULL,
-                         stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+    argv = [args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
+            port_file, "--db", db, "--worker", worker or args.worker,
+            "--max-workers", str(workers), *state_args(tmp, "analysis")]
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                         cwd=tmp)
     got = wait_until(lambda: os.path.exists(port_file) and open(port_file).read().endswith("\n"), 15)
     if not got:
         p.kill()
         raise RuntimeError("daemon did not start")
-    return p, int(open(port_file).read())
+    port = int(open(port_file).read())
+    register_token(port, read_token(argv))
+    return p, port
 
 
 def close(a, b, rel=1e-9):

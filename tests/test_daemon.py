@@ -29,7 +29,8 @@ import threading
 import time
 import traceback
 
-from harness import Results, log, wait_until
+from harness import (Results, auth, auth_raw, log, read_token, register_token, state_args,
+                     wait_until)
 
 SQLITE3 = "/usr/bin/sqlite3"
 STATES = ["queued", "running", "done", "failed", "diverged", "cancelled"]
@@ -97,7 +98,7 @@ class Resp:
 def request(port, method, path, body=None, headers=None, timeout=15):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        hdrs = dict(headers or {})
+        hdrs = auth(port, headers)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
             hdrs.setdefault("Content-Type", "application/json")
@@ -118,7 +119,7 @@ def raw_exchange(port, data, timeout=5.0, close_write=False):
     out = b""
     try:
         if data:
-            s.sendall(data)
+            s.sendall(auth_raw(port, data))
         if close_write:
             s.shutdown(socket.SHUT_WR)
         deadline = time.monotonic() + timeout
@@ -231,7 +232,8 @@ class Daemon:
         self.known_children = set()
         cmd = [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
                self.port_file, "--db", db, "--worker", worker or ctx.worker,
-               "--max-workers", str(workers), *extra]
+               "--max-workers", str(workers),
+               *state_args(ctx.tmp, f"{Daemon.count}.{name}"), *extra]
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT, cwd=ctx.tmp)
@@ -252,6 +254,7 @@ class Daemon:
         if got is None or got == "exited":
             raise RuntimeError(f"daemon {name} did not start: {self.log_tail()}")
         self.port = int(got)
+        register_token(self.port, read_token(cmd))
         r = wait_until(lambda: self._health_ok(), 10)
         if not r:
             raise RuntimeError(f"daemon {name} does not answer /v1/health")
@@ -1383,8 +1386,9 @@ def case_bad_requests(ctx):
     resps = parse_responses(raw_exchange(port, chunked))
     R.check(resps and resps[0][0] == 201, "a valid chunked POST /v1/sweeps: 201", 201, resps)
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"POST /v1/sweeps HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              b"Expect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\n")
+    s.sendall(auth_raw(port, b"POST /v1/sweeps HTTP/1.1\r\nHost: x\r\n"
+                       b"Content-Type: application/json\r\nExpect: 100-continue\r\n"
+                       b"Content-Length: 2\r\nConnection: close\r\n\r\n"))
     first = s.recv(4096)
     s.sendall(b"{}")
     rest = b""
@@ -1419,7 +1423,7 @@ def case_bad_requests(ctx):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     sts = []
     for path in ("/v1/health", "/v1/sweeps/abc", "/metrics", "/v1/health"):
-        conn.request("GET", path)
+        conn.request("GET", path, headers=auth(port))
         rr = conn.getresponse()
         rr.read()
         sts.append(rr.status)
@@ -1462,7 +1466,8 @@ def case_bad_requests(ctx):
             s = socket.socket()
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             s.connect(("127.0.0.1", port))
-            s.sendall(b"GET /v1/runs/%d HTTP/1.1\r\nHost: x\r\n\r\n" % big_run)
+            s.sendall(auth_raw(port, b"GET /v1/runs/%d HTTP/1.1\r\nHost: x\r\n\r\n"
+                               % big_run))
             time.sleep(0.05)
             s.close()
         except OSError:

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from harness import Results
+from harness import Results, auth, read_token, register_token, state_args
 
 R = Results()
 check = R.check
@@ -26,7 +26,7 @@ check = R.check
 
 def get(port, path, method="GET"):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, path)
+    conn.request(method, path, headers=auth(port))
     r = conn.getresponse()
     body = r.read()
     conn.close()
@@ -63,14 +63,16 @@ def make_web(tmp):
 
 def start(args, tmp, web):
     port_file = os.path.join(tmp, "port")
-    p = subprocess.Popen([args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
-                          port_file, "--db", os.path.join(tmp, "d.db"), "--worker",
-                          args.worker, "--max-workers", "2", "--web", web],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    argv = [args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
+            port_file, "--db", os.path.join(tmp, "d.db"), "--worker",
+            args.worker, "--max-workers", "2", "--web", web, *state_args(tmp, "web")]
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, cwd=tmp)
     for _ in range(300):
         if os.path.exists(port_file) and open(port_file).read().endswith("\n"):
-            return p, int(open(port_file).read())
+            port = int(open(port_file).read())
+            register_token(port, read_token(argv))
+            return p, port
         time.sleep(0.02)
     p.kill()
     raise RuntimeError("daemon did not start")
@@ -107,7 +109,8 @@ SPEC = {"name": "curves", "task": {"task": "teacher", "d_in": 16, "d_out": 16, "
 
 def case_curves(port):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("POST", "/v1/sweeps", json.dumps(SPEC), {"Content-Type": "application/json"})
+    conn.request("POST", "/v1/sweeps", json.dumps(SPEC),
+                 auth(port, {"Content-Type": "application/json"}))
     sid = json.loads(conn.getresponse().read())["id"]
     conn.close()
     for _ in range(600):
