@@ -1,10 +1,12 @@
 /*
  * cli.c: the loralpha command-line client (see cli.h, docs/cli.md).
  *
- *   loralpha [--url URL] [--json] <command> [options]
+ *   loralpha [--url URL | --socket PATH] [--json] <command> [options]
  *
  * Every command is one or a few requests to the daemon's HTTP/JSON API
- * (docs/api.md) through one reused libcurl easy handle; answers are read
+ * (docs/api.md) through one reused libcurl easy handle, over the daemon's
+ * Unix socket (the kernel tells it who we are) or over TCP with a bearer
+ * token (see set_transport for which one is used); answers are read
  * into a growing buffer and parsed with jansson. Whatever the daemon
  * answers, the client prints what it can: a field that is missing or of
  * the wrong type shows as "-". Text from the daemon is printed with its
@@ -12,6 +14,8 @@
  */
 #include "loralpha/cli.h"
 
+#include "loralpha/common.h"
+#include "loralpha/paths.h"
 #include "loralpha/report.h"
 
 #include <curl/curl.h>
@@ -23,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +44,10 @@
 #define BAR_LINE_MAX 79 /* the bar's line fits an 80-column terminal */
 #define TBL_MAX_COLS 16
 #define MAX_RULES 8
+#define TOKEN_MAX 512 /* longest bearer token accepted, plus its NUL */
+#define SOCK_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+#define PRIORITY_MAX 1000     /* the spec's priority range, +-1000 */
+#define MAX_PARALLEL_MAX 1024 /* the spec's largest max_parallel */
 
 /* ---- options and the parsed command line ------------------------------ */
 
@@ -57,11 +67,21 @@ enum {
   O_VERSION,
   O_FORMAT,
   O_OUTPUT,
+  O_SOCKET,
+  O_TOKEN_FILE,
+  O_FINISH,
+  O_PRIORITY,
+  O_MAX_PARALLEL,
+  O_WINDOW,
+  O_OUTSIDE,
+  O_NO_WINDOW,
   O_COUNT
 };
 
 #define BIT(o) (1u << (o))
-#define GLOBAL_OPTS (BIT(O_URL) | BIT(O_JSON) | BIT(O_HELP) | BIT(O_VERSION))
+#define GLOBAL_OPTS                                                            \
+  (BIT(O_URL) | BIT(O_JSON) | BIT(O_HELP) | BIT(O_VERSION) | BIT(O_SOCKET) |   \
+   BIT(O_TOKEN_FILE))
 
 typedef struct opt_def {
   const char *name;
@@ -70,10 +90,14 @@ typedef struct opt_def {
 
 /* Every option, indexed by O_*. */
 static const opt_def opt_defs[O_COUNT] = {
-    {"--url", 1},     {"--json", 0},   {"--help", 0},   {"--wait", 0},
-    {"--timeout", 1}, {"--state", 1},  {"--rank", 1},   {"--alpha", 1},
-    {"--lr", 1},      {"--limit", 1},  {"--csv", 0},    {"--refresh", 0},
-    {"--version", 0}, {"--format", 1}, {"--output", 1},
+    {"--url", 1},      {"--json", 0},         {"--help", 0},
+    {"--wait", 0},     {"--timeout", 1},      {"--state", 1},
+    {"--rank", 1},     {"--alpha", 1},        {"--lr", 1},
+    {"--limit", 1},    {"--csv", 0},          {"--refresh", 0},
+    {"--version", 0},  {"--format", 1},       {"--output", 1},
+    {"--socket", 1},   {"--token-file", 1},   {"--finish", 0},
+    {"--priority", 1}, {"--max-parallel", 1}, {"--window", 1},
+    {"--outside", 1},  {"--no-window", 0},
 };
 
 /* Run states, in the API's order. */
@@ -105,9 +129,16 @@ struct cli {
   const char *val[O_COUNT]; /* option values as given ("" for a flag) */
   const char *arg;          /* the positional argument */
   const char *extra;        /* a second positional argument (an error) */
-  char url[1024];           /* the daemon's base URL, no trailing '/' */
-  long long id, rank, limit;
+  char url[1024];           /* the base URL, no trailing '/' (over the
+                               socket: http://localhost) */
+  char sock[SOCK_MAX];      /* the Unix socket's path; "" for TCP */
+  char where[1100];         /* "socket PATH" or the URL, for messages */
+  char no_sock[1100];       /* the default socket, looked for and absent */
+  char token[TOKEN_MAX];    /* the bearer token sent over TCP, or "" */
+  char token_from[1100];    /* where the token came from, for messages */
+  long long id, rank, limit, priority, max_parallel;
   double timeout, alpha, lr;
+  char win_start[6], win_end[6]; /* --window's "HH:MM" ends */
   CURL *curl;
   buf resp;    /* the body of the last answer */
   long status; /* its HTTP status */
@@ -172,7 +203,8 @@ static int usage_err(const cli *c, const char *fmt, ...) {
 /* Prints the help text. */
 static void print_usage(FILE *f) {
   fputs(
-      "usage: loralpha [--url URL] [--json] <command> [options]\n"
+      "usage: loralpha [--url URL | --socket PATH] [--json] <command> "
+      "[options]\n"
       "\n"
       "commands:\n"
       "  serve [options]          run the sweep daemon (loralpha serve "
@@ -183,6 +215,13 @@ static void print_usage(FILE *f) {
       "  show ID                  one sweep: state, progress, runs per state\n"
       "  wait ID [--timeout S]    follow a sweep until it ends\n"
       "  cancel ID                cancel a sweep\n"
+      "  pause ID [--finish]      start no more runs; running runs go back to\n"
+      "                           the queue (--finish: they finish)\n"
+      "  resume ID                undo pause\n"
+      "  set ID [--priority N] [--max-parallel N]\n"
+      "         [--window HH:MM-HH:MM [--outside finish|requeue]] "
+      "[--no-window]\n"
+      "                           change a sweep's scheduling\n"
       "  runs ID [--state S] [--rank R] [--alpha A] [--lr L] [--limit N]\n"
       "                           a sweep's runs (all, or the first N)\n"
       "  run RUN_ID [--csv]       one run: summary, eval and train curves\n"
@@ -192,14 +231,26 @@ static void print_usage(FILE *f) {
       "  report ID [--format html|md] [--output FILE]\n"
       "                           the morning report: the law, alpha*(r),\n"
       "                           heuristics' regret, drift, failed runs\n"
+      "  whoami                   who the daemon takes you for\n"
       "  version                  client and daemon versions\n"
       "\n"
       "global options (before or after the command):\n"
-      "  --url URL   the daemon (default: $LORALPHA_URL, else " DEFAULT_URL
-      ")\n"
-      "  --json      print the daemon's JSON answer as is (one document)\n"
-      "  --help      this help\n"
-      "  --version   the client's version (no daemon needed)\n"
+      "  --url URL          the daemon over TCP (default: $LORALPHA_URL)\n"
+      "  --token-file FILE  the bearer token for TCP (default: "
+      "$LORALPHA_TOKEN,\n"
+      "                     else the state directory's token file)\n"
+      "  --socket PATH      the daemon's Unix socket (default: "
+      "$LORALPHA_SOCKET,\n"
+      "                     else loralpha.sock in the state directory)\n"
+      "  --json             print the daemon's JSON answer as is (one "
+      "document)\n"
+      "  --help             this help\n"
+      "  --version          the client's version (no daemon needed)\n"
+      "With none of --url, --socket, --token-file, $LORALPHA_URL and\n"
+      "$LORALPHA_SOCKET, the client uses loralpha.sock in the state\n"
+      "directory if it exists, else " DEFAULT_URL ".\n"
+      "The state directory is $LORALPHA_STATE_DIR, else\n"
+      "$XDG_STATE_HOME/loralpha, else ~/.local/state/loralpha.\n"
       "\n"
       "exit codes: 0 ok; 1 the daemon said no, or the sweep ended cancelled\n"
       "or with failed runs; 2 usage error; 3 the daemon cannot be reached;\n"
@@ -491,11 +542,39 @@ static void setup_request(cli *c, const char *url, const char *method,
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "loralpha/" CLI_VERSION);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  if (strcmp(method, "POST") == 0) {
+  if (c->sock[0]) {
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+  }
+  if (strcmp(method, "GET") != 0) {
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    if (strcmp(method, "POST") != 0)
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
   }
+}
+
+/* The daemon cannot be reached: says where it was looked for and what to
+ * do, for the socket or for TCP. */
+static void unreachable(cli *c) {
+  long os_errno = 0;
+  curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+  if (c->sock[0] && os_errno == EACCES)
+    msg("cannot reach the daemon at %s: permission denied (the socket "
+        "belongs to another user? use --url with a token)",
+        c->where);
+  else if (c->sock[0])
+    msg("cannot reach the daemon at %s (is `loralpha serve` running?)",
+        c->where);
+  else if (c->no_sock[0])
+    msg("cannot reach the daemon at %s (is `loralpha serve` running? there "
+        "is no socket at %s either; set --socket, --url or LORALPHA_URL)",
+        c->where, c->no_sock);
+  else
+    msg("cannot reach the daemon at %s (is `loralpha serve` running? set "
+        "--url or LORALPHA_URL)",
+        c->where);
 }
 
 /* Why a request failed, printed; returns the exit code. */
@@ -508,15 +587,34 @@ static int transport_error(cli *c, CURLcode cc) {
     return fail("out of memory reading the daemon's answer");
   curl_easy_getinfo(c->curl, CURLINFO_CONNECT_TIME_T, &connected);
   if (cc == CURLE_OPERATION_TIMEDOUT && connected > 0)
-    msg("the daemon at %s did not answer within %ld s", c->url, HTTP_TIMEOUT_S);
+    msg("the daemon at %s did not answer within %ld s", c->where,
+        HTTP_TIMEOUT_S);
   else if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
            cc == CURLE_OPERATION_TIMEDOUT)
-    msg("cannot reach the daemon at %s (is `loralpha serve` running? set "
-        "--url or LORALPHA_URL)",
-        c->url);
+    unreachable(c);
   else
-    msg("no answer from the daemon at %s: %s (is --url right?)", c->url, why);
+    msg("no answer from the daemon at %s: %s (is %s right?)", c->where, why,
+        c->sock[0] ? "--socket" : "--url");
   return LA_CLI_UNREACHABLE;
+}
+
+/* The request headers, with the bearer token when there is one; NULL when
+ * out of memory. A new list: curl_slist_free_all it. */
+static struct curl_slist *make_headers(const cli *c) {
+  char auth[TOKEN_MAX + 32];
+  const char *lines[] = {"Accept: application/json",
+                         "Content-Type: application/json", "Expect:", auth};
+  struct curl_slist *hdrs = NULL, *h;
+  int n = c->token[0] ? 4 : 3;
+  snprintf(auth, sizeof auth, "Authorization: Bearer %s", c->token);
+  for (int i = 0; i < n; i++) {
+    if ((h = curl_slist_append(hdrs, lines[i])) == NULL) {
+      curl_slist_free_all(hdrs);
+      return NULL;
+    }
+    hdrs = h;
+  }
+  return hdrs;
 }
 
 /* One request to the daemon; fills c->resp and c->status. Returns 0, or an
@@ -524,20 +622,12 @@ static int transport_error(cli *c, CURLcode cc) {
 static int http(cli *c, const char *method, const char *path, const char *body,
                 size_t blen) {
   char url[2048];
-  struct curl_slist *hdrs = NULL, *h;
-  static const char *const lines[] = {
-      "Accept: application/json", "Content-Type: application/json", "Expect:"};
+  struct curl_slist *hdrs;
   CURLcode cc;
   int rc = 0;
   if ((size_t)snprintf(url, sizeof url, "%s%s", c->url, path) >= sizeof url)
     return fail("the request URL is too long");
-  for (int i = 0; i < 3; i++) {
-    if ((h = curl_slist_append(hdrs, lines[i])) == NULL) {
-      curl_slist_free_all(hdrs);
-      return fail("out of memory");
-    }
-    hdrs = h;
-  }
+  if ((hdrs = make_headers(c)) == NULL) return fail("out of memory");
   c->resp.len = 0, c->resp.over = 0, c->errbuf[0] = 0, c->status = 0;
   if (c->resp.p) c->resp.p[0] = 0;
   setup_request(c, url, method, body, blen, hdrs);
@@ -556,8 +646,38 @@ static void print_raw(const cli *c) {
   if (c->resp.len == 0 || c->resp.p[c->resp.len - 1] != '\n') putchar('\n');
 }
 
+/* The default token file's path, or a description when there is no
+ * default state directory. Returns out. */
+static const char *default_token_path(char *out, size_t n) {
+  char dir[1024];
+  if (la_paths_state_dir(dir, sizeof dir) ||
+      la_paths_join(out, n, dir, LA_TOKEN_NAME))
+    snprintf(out, n, "the token file of its state directory");
+  return out;
+}
+
+/* After a 401: how to be let in, given how this request was made. */
+static void auth_hint(const cli *c) {
+  char path[1100];
+  if (c->sock[0])
+    msg("the daemon at %s does not accept your user; ask its admin, or use "
+        "--url with --token-file FILE or LORALPHA_TOKEN",
+        c->where);
+  else if (c->token[0])
+    msg("the daemon at %s refused the token from %s: use --token-file FILE "
+        "or LORALPHA_TOKEN with a valid token, or its Unix socket (--socket "
+        "PATH)",
+        c->where, c->token_from);
+  else
+    msg("the daemon at %s needs a token and none was sent: use --token-file "
+        "FILE or LORALPHA_TOKEN (the daemon writes its user's token to the "
+        "file token in its state directory, by default %s), or its Unix "
+        "socket (--socket PATH)",
+        c->where, default_token_path(path, sizeof path));
+}
+
 /* A 4xx/5xx answer: "loralpha: code: message" (and, with --json, the body
- * on stdout). Returns LA_CLI_FAILED. */
+ * on stdout); after a 401, how to authenticate. Returns LA_CLI_FAILED. */
 static int server_error(cli *c) {
   json_t *j = json_loadb(c->resp.p ? c->resp.p : "", c->resp.len, 0, NULL);
   json_t *e = jget(j, "error");
@@ -570,6 +690,7 @@ static int server_error(cli *c) {
     msg("the daemon answered HTTP %ld: %s", c->status,
         c->resp.len ? clean(snippet, sizeof snippet, c->resp.p, 0)
                     : "(empty body)");
+  if (c->status == 401) auth_hint(c);
   json_decref(j);
   return LA_CLI_FAILED;
 }
@@ -588,7 +709,7 @@ static int call(cli *c, const char *method, const char *path, const char *body,
   *out = NULL;
   return fail("unexpected answer from the daemon at %s (HTTP %ld, not a JSON "
               "object)",
-              c->url, c->status);
+              c->where, c->status);
 }
 
 /* GET path as a JSON object. */
@@ -644,15 +765,38 @@ static void read_counts(const json_t *sweep, counts *k) {
     k->progress = k->total > 0 ? (double)k->finished / (double)k->total : 0;
 }
 
-/* One row of `list`: id, name, state, progress, done/total, failed, age. */
+/* The state to show: "paused" for an active sweep that is paused, else the
+ * daemon's state, or "-". A borrowed string. */
+static const char *shown_state(const json_t *s) {
+  const char *st = jstr(s, "state");
+  if (st && strcmp(st, "active") == 0 && jtrue(s, "paused")) return "paused";
+  return st ? st : "-";
+}
+
+/* A sweep's window as "22:00-06:00" (with ", outside finish" when long),
+ * or NULL when it has none. Returns out or NULL. */
+static const char *fmt_window(char *out, size_t n, const json_t *s, int lng) {
+  const json_t *w = jget(s, "window");
+  if (!json_is_object(w)) return NULL;
+  if (lng)
+    snprintf(out, n, "%.16s-%.16s, outside %.16s", jstrd(w, "start"),
+             jstrd(w, "end"), jstrd(w, "outside"));
+  else
+    snprintf(out, n, "%.16s-%.16s", jstrd(w, "start"), jstrd(w, "end"));
+  return out;
+}
+
+/* One row of `list`: id, name, owner, state, progress, done/total, failed,
+ * age, window. */
 static void sweep_row(table *t, const json_t *s, double now) {
   counts k;
   double created;
-  char age[32];
+  char age[32], win[64];
   read_counts(s, &k);
   cell_num(t, s, "id", "%g");
   cell_str(t, s, "name");
-  cell_str(t, s, "state");
+  cell_str(t, s, "owner");
+  tbl_add(t, "%s", shown_state(s));
   tbl_add(t, "%.0f%%", floor(k.progress * 100));
   tbl_add(t, "%lld/%lld", k.st[S_DONE], k.total);
   tbl_add(t, "%lld", k.st[S_FAILED]);
@@ -660,12 +804,17 @@ static void sweep_row(table *t, const json_t *s, double now) {
     tbl_add(t, "%s", fmt_dur(age, sizeof age, now - created));
   else
     tbl_add(t, "-");
+  if (fmt_window(win, sizeof win, s, 0))
+    tbl_add(t, "%s", win);
+  else
+    tbl_add(t, "-");
 }
 
 /* list: the sweeps, newest first. */
 static int cmd_list(cli *c) {
-  static const char *const head[] = {"ID",   "NAME",   "STATE", "PROGRESS",
-                                     "RUNS", "FAILED", "AGE"};
+  static const char *const head[] = {"ID",     "NAME",     "OWNER",
+                                     "STATE",  "PROGRESS", "RUNS",
+                                     "FAILED", "AGE",      "WINDOW"};
   json_t *ans = NULL, *s;
   size_t i;
   table t;
@@ -678,7 +827,7 @@ static int cmd_list(cli *c) {
     puts("no sweeps");
   } else {
     clock_gettime(CLOCK_REALTIME, &now);
-    tbl_init(&t, "rllrrrr");
+    tbl_init(&t, "rlllrrrrl");
     tbl_head(&t, head);
     json_array_foreach(jget(ans, "sweeps"), i, s) {
       sweep_row(&t, s, (double)now.tv_sec + now.tv_nsec * 1e-9);
@@ -700,6 +849,17 @@ static void kv(const char *key, const char *fmt, ...) {
   vsnprintf(text, sizeof text, fmt, ap);
   va_end(ap);
   printf("  %-12s %s\n", key, clean(out, sizeof out, text, 0));
+}
+
+/* Prints one line on stdout, printf-style and cleaned. */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+  char text[1024], out[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  puts(clean(out, sizeof out, text, 0));
 }
 
 /* A JSON value in compact form, cut at n - 1 bytes with "...". */
@@ -743,7 +903,8 @@ static void show_summary(const json_t *s, const counts *k) {
   double t0, t1;
   printf("sweep %s: ", fval(a, sizeof a, jget(s, "id"), "%g"));
   printf("%s\n", clean(b, sizeof b, jstr(s, "name"), 0));
-  kv("state", "%s, %.0f%% (%lld of %lld runs finished)", jstrd(s, "state"),
+  if (jstr(s, "owner")) kv("owner", "%s", jstr(s, "owner"));
+  kv("state", "%s, %.0f%% (%lld of %lld runs finished)", shown_state(s),
      floor(k->progress * 100), k->finished, k->total);
   kv("created", "%s", fmt_when(a, sizeof a, s, "created_at"));
   if (jnum(s, "finished_at", &t1) && jnum(s, "created_at", &t0))
@@ -754,6 +915,7 @@ static void show_summary(const json_t *s, const counts *k) {
      fval(b, sizeof b, jget(s, "max_parallel"), "%g"),
      fval(c, sizeof c, jget(s, "max_attempts"), "%g"),
      fval(d, sizeof d, jget(s, "seed"), "%.17g"));
+  if (fmt_window(a, sizeof a, s, 1)) kv("window", "%s", a);
   show_spec(jget(s, "spec"));
 }
 
@@ -803,6 +965,7 @@ typedef struct progress {
   double last_out; /* when a plain line was last printed */
   int printed;     /* a plain line was printed */
   size_t drawn;    /* width of the bar drawn last */
+  int paused;      /* the sweep was paused when last seen */
 } progress;
 
 /* Seconds left, estimated from the rate at which runs finished since the
@@ -819,13 +982,16 @@ static double eta(progress *p, const counts *k, double t) {
 }
 
 /* "52/72 runs finished, 2 running, 0 failed, ETA 1m05s" (without "runs"
- * when terse). */
+ * when terse; "paused" instead of the ETA when paused). */
 static void progress_text(char *out, size_t n, const counts *k, double eta_s,
-                          int terse) {
+                          int terse, int paused) {
   char e[32];
-  snprintf(out, n, "%lld/%lld %sfinished, %lld running, %lld failed, ETA %s",
+  snprintf(out, n, "%lld/%lld %sfinished, %lld running, %lld failed, %s%s",
            k->finished, k->total, terse ? "" : "runs ", k->st[S_RUNNING],
-           k->st[S_FAILED], eta_s < 0 ? "-" : fmt_dur(e, sizeof e, eta_s));
+           k->st[S_FAILED], paused ? "paused" : "ETA ",
+           paused      ? ""
+           : eta_s < 0 ? "-"
+                       : fmt_dur(e, sizeof e, eta_s));
 }
 
 /* Redraws the progress bar in place (\r, padded over the last one). */
@@ -838,7 +1004,7 @@ static void draw_bar(progress *p, const counts *k, double eta_s) {
   memset(bar, '#', (size_t)fill);
   memset(bar + fill, '.', (size_t)(BAR_WIDTH - fill));
   bar[BAR_WIDTH] = 0;
-  progress_text(text, sizeof text, k, eta_s, 1);
+  progress_text(text, sizeof text, k, eta_s, 1, p->paused);
   len = snprintf(line, sizeof line, "[%s] %3.0f%% %s", bar,
                  floor(k->progress * 100), text); /* cut at BAR_LINE_MAX */
   if (len < 0) return;
@@ -859,7 +1025,7 @@ static void show_progress(progress *p, long long id, const counts *k,
     return;
   }
   if (p->printed && t - p->last_out < PLAIN_EVERY_S) return;
-  progress_text(text, sizeof text, k, e, 0);
+  progress_text(text, sizeof text, k, e, 0, p->paused);
   printf("sweep %lld: %.0f%%, %s\n", id, floor(k->progress * 100), text);
   fflush(stdout);
   p->printed = 1, p->last_out = t;
@@ -914,6 +1080,7 @@ static int wait_sweep(cli *c, long long id) {
   for (;;) {
     if ((rc = get(c, path, &s))) break;
     read_counts(s, &k);
+    p.paused = strcmp(shown_state(s), "paused") == 0;
     t = mono();
     if (sweep_ended(s, &k)) {
       rc = wait_done(c, &p, id, s, &k);
@@ -1005,6 +1172,114 @@ static int cmd_cancel(cli *c) {
     print_raw(c);
   else
     printf("sweep %lld cancelled\n", c->id);
+  json_decref(ans);
+  return rc;
+}
+
+/* ---- identity and scheduling ------------------------------------------ */
+
+/* whoami: the user the daemon takes us for, and how it knows. */
+static int cmd_whoami(cli *c) {
+  json_t *w = NULL;
+  const char *via, *admin;
+  int rc = get(c, "/v1/whoami", &w);
+  if (rc) return rc;
+  if (c->val[O_JSON]) {
+    print_raw(c);
+  } else {
+    via = jstrd(w, "via");
+    admin = jtrue(w, "admin") ? " (admin)" : "";
+    if (strcmp(via, "socket") == 0 && c->sock[0])
+      say("%.128s%s via socket %s", jstrd(w, "user"), admin, c->sock);
+    else
+      say("%.128s%s via %.32s at %s", jstrd(w, "user"), admin, via, c->where);
+  }
+  json_decref(w);
+  return rc;
+}
+
+/* pause ID [--finish]: no run of the sweep starts; running runs go back to
+ * the queue, or with --finish run to their end. */
+static int cmd_pause(cli *c) {
+  const char *body = c->val[O_FINISH] ? "{\"running\":\"finish\"}"
+                                      : "{\"running\":\"requeue\"}";
+  char path[64];
+  json_t *ans = NULL;
+  int rc;
+  snprintf(path, sizeof path, "/v1/sweeps/%lld/pause", c->id);
+  if ((rc = call(c, "POST", path, body, strlen(body), &ans))) return rc;
+  if (c->val[O_JSON])
+    print_raw(c);
+  else if (c->val[O_FINISH])
+    printf("sweep %lld paused: running runs finish, no new run starts\n",
+           c->id);
+  else
+    printf("sweep %lld paused: running runs go back to the queue\n", c->id);
+  json_decref(ans);
+  return rc;
+}
+
+/* resume ID: runs of a paused sweep start again. */
+static int cmd_resume(cli *c) {
+  char path[64];
+  json_t *ans = NULL;
+  int rc;
+  snprintf(path, sizeof path, "/v1/sweeps/%lld/resume", c->id);
+  if ((rc = call(c, "POST", path, "", 0, &ans))) return rc;
+  if (c->val[O_JSON])
+    print_raw(c);
+  else
+    printf("sweep %lld resumed\n", c->id);
+  json_decref(ans);
+  return rc;
+}
+
+/* The PATCH body of `set`: the fields given on the command line. A new
+ * reference, or NULL when out of memory. */
+static json_t *set_body(const cli *c) {
+  json_t *b = json_object(), *w = NULL;
+  int bad = b == NULL;
+  if (!bad && c->val[O_PRIORITY])
+    bad |= json_object_set_new(b, "priority", json_integer(c->priority));
+  if (!bad && c->val[O_MAX_PARALLEL])
+    bad |=
+        json_object_set_new(b, "max_parallel", json_integer(c->max_parallel));
+  if (!bad && c->val[O_NO_WINDOW])
+    bad |= json_object_set_new(b, "window", json_null());
+  if (!bad && c->val[O_WINDOW]) {
+    w = json_pack("{s:s, s:s, s:s}", "start", c->win_start, "end", c->win_end,
+                  "outside", c->val[O_OUTSIDE] ? c->val[O_OUTSIDE] : "finish");
+    bad |= json_object_set_new(b, "window", w);
+  }
+  if (!bad) return b;
+  json_decref(b);
+  return NULL;
+}
+
+/* set ID [--priority N] [--max-parallel N] [--window ... | --no-window]:
+ * changes the sweep's scheduling; prints what it is now. */
+static int cmd_set(cli *c) {
+  char path[64], a[64], b[64], w[96];
+  json_t *body = set_body(c), *ans = NULL;
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  int rc;
+  snprintf(path, sizeof path, "/v1/sweeps/%lld", c->id);
+  if (text == NULL) {
+    rc = fail("out of memory");
+    goto cleanup;
+  }
+  if ((rc = call(c, "PATCH", path, text, strlen(text), &ans))) goto cleanup;
+  if (c->val[O_JSON]) {
+    print_raw(c);
+    goto cleanup;
+  }
+  say("sweep %lld: priority %s, max_parallel %s, window %s", c->id,
+      fval(a, sizeof a, jget(ans, "priority"), "%g"),
+      fval(b, sizeof b, jget(ans, "max_parallel"), "%g"),
+      fmt_window(w, sizeof w, ans, 1) ? w : "none");
+cleanup:
+  free(text);
+  json_decref(body);
   json_decref(ans);
   return rc;
 }
@@ -1587,7 +1862,7 @@ static int cmd_version(cli *c) {
     print_raw(c);
   } else {
     printf("daemon %s at %s: %s", clean(a, sizeof a, jstr(h, "version"), 0),
-           c->url, clean(b, sizeof b, jstr(h, "status"), 0));
+           c->where, clean(b, sizeof b, jstr(h, "status"), 0));
     printf(", schema %s", fval(a, sizeof a, jget(h, "schema_version"), "%g"));
     printf(", up %s",
            jnum(h, "uptime_s", &up) ? fmt_dur(d, sizeof d, up) : "-");
@@ -1678,6 +1953,11 @@ static const cmd_def commands[] = {
     {"show", cmd_show, 1, "sweep id", 0},
     {"wait", cmd_wait, 1, "sweep id", BIT(O_TIMEOUT)},
     {"cancel", cmd_cancel, 1, "sweep id", 0},
+    {"pause", cmd_pause, 1, "sweep id", BIT(O_FINISH)},
+    {"resume", cmd_resume, 1, "sweep id", 0},
+    {"set", cmd_set, 1, "sweep id",
+     BIT(O_PRIORITY) | BIT(O_MAX_PARALLEL) | BIT(O_WINDOW) | BIT(O_OUTSIDE) |
+         BIT(O_NO_WINDOW)},
     {"runs", cmd_runs, 1, "sweep id",
      BIT(O_STATE) | BIT(O_RANK) | BIT(O_ALPHA) | BIT(O_LR) | BIT(O_LIMIT)},
     {"run", cmd_run, 1, "run id", BIT(O_CSV)},
@@ -1685,6 +1965,7 @@ static const cmd_def commands[] = {
     {"recommend", cmd_recommend, 1, "sweep id", BIT(O_RANK) | BIT(O_LR)},
     {"report", cmd_report, 1, "sweep id", BIT(O_FORMAT) | BIT(O_OUTPUT)},
     {"version", cmd_version, 0, NULL, 0},
+    {"whoami", cmd_whoami, 0, NULL, 0},
 };
 
 /* Index of the option spelled by the len bytes at arg, or -1. */
@@ -1810,6 +2091,59 @@ static int opt_state(cli *c) {
                       "diverged, cancelled");
 }
 
+/* "HH:MM" (00:00..24:00, two digits each) at s into out[6] and its minute
+ * of the day (24:00 is 0) into *min; 0, or -1. */
+static int parse_hhmm(const char *s, char *out, int *min) {
+  int h, m;
+  for (int i = 0; i < 5; i++)
+    if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9')) return -1;
+  h = (s[0] - '0') * 10 + (s[1] - '0');
+  m = (s[3] - '0') * 10 + (s[4] - '0');
+  if (m > 59 || h > 24 || (h == 24 && m != 0)) return -1;
+  memcpy(out, s, 5);
+  out[5] = 0;
+  *min = (h * 60 + m) % 1440;
+  return 0;
+}
+
+/* --window HH:MM-HH:MM and --outside finish|requeue, and how they combine
+ * with --no-window. */
+static int opt_window(cli *c) {
+  const char *w = c->val[O_WINDOW], *o = c->val[O_OUTSIDE];
+  int start, end;
+  if (w && c->val[O_NO_WINDOW])
+    return usage_err(c, "--window and --no-window exclude each other");
+  if (o && !w) return usage_err(c, "--outside needs --window");
+  if (o && strcmp(o, "finish") != 0 && strcmp(o, "requeue") != 0)
+    return usage_err(c, "--outside must be finish or requeue");
+  if (w == NULL) return 0;
+  if (strlen(w) != 11 || w[5] != '-' || parse_hhmm(w, c->win_start, &start) ||
+      parse_hhmm(w + 6, c->win_end, &end))
+    return usage_err(c,
+                     "--window must be HH:MM-HH:MM in 24-hour time, e.g. "
+                     "22:00-06:00 (got '%.32s')",
+                     w);
+  if (start == end)
+    return usage_err(c, "--window: the start and the end are the same time "
+                        "(for no window, use --no-window)");
+  return 0;
+}
+
+/* The options of `set`: their values, and at least one of them. */
+static int set_opts(cli *c) {
+  int rc = opt_window(c);
+  if (!rc && c->val[O_PRIORITY])
+    rc = opt_int(c, O_PRIORITY, -PRIORITY_MAX, PRIORITY_MAX, &c->priority);
+  if (!rc && c->val[O_MAX_PARALLEL])
+    rc = opt_int(c, O_MAX_PARALLEL, 0, MAX_PARALLEL_MAX, &c->max_parallel);
+  if (rc || c->def->run != cmd_set) return rc;
+  if (!c->val[O_PRIORITY] && !c->val[O_MAX_PARALLEL] && !c->val[O_WINDOW] &&
+      !c->val[O_NO_WINDOW])
+    return usage_err(c, "nothing to set: give --priority, --max-parallel, "
+                        "--window or --no-window");
+  return 0;
+}
+
 /* The positional id of commands that take one: a positive integer. */
 static int parse_id(cli *c) {
   if (c->def->nargs == 0 || strcmp(c->def->arg, "FILE|-") == 0) return 0;
@@ -1829,6 +2163,7 @@ static int convert_args(cli *c) {
   if (!rc && c->val[O_LR]) rc = opt_pos(c, O_LR, 1e300, &c->lr);
   if (!rc && c->val[O_TIMEOUT]) rc = opt_pos(c, O_TIMEOUT, 1e9, &c->timeout);
   if (!rc && c->val[O_STATE]) rc = opt_state(c);
+  if (!rc) rc = set_opts(c);
   if (rc) return rc;
   if (c->def->run == cmd_recommend && !c->val[O_RANK])
     return usage_err(c, "--rank is required");
@@ -1839,16 +2174,97 @@ static int convert_args(cli *c) {
   return 0;
 }
 
-/* The daemon's base URL from --url, LORALPHA_URL or the default: an
- * http(s) URL with a host, kept without a trailing '/'. */
-static int set_url(cli *c) {
-  const char *u = c->val[O_URL], *env = getenv("LORALPHA_URL");
-  const char *from = "--url", *host;
-  size_t n;
-  if (u == NULL) {
-    int use_env = env && *env;
-    u = use_env ? env : DEFAULT_URL, from = use_env ? "LORALPHA_URL" : "url";
+/* Is the variable s set and non-empty? */
+static int is_set(const char *s) {
+  return s != NULL && s[0] != 0;
+}
+
+/* Is s one bearer token: 1..TOKEN_MAX-1 visible ASCII characters? */
+static int is_token(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n >= TOKEN_MAX) return 0;
+  for (; *s; s++)
+    if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f) return 0;
+  return 1;
+}
+
+/* The first line of the file at path, without its line end and trailing
+ * blanks, into out[n]. 0; LA_EIO if it cannot be read (*err: the errno);
+ * LA_EINVAL if the line is not one token. */
+static int read_token(const char *path, char *out, size_t n, int *err) {
+  char line[TOKEN_MAX + 2];
+  FILE *f = fopen(path, "r");
+  size_t len;
+  int rc = 0;
+  *err = errno;
+  if (f == NULL) return LA_EIO;
+  if (fgets(line, sizeof line, f) == NULL) {
+    *err = errno;
+    rc = ferror(f) ? LA_EIO : LA_EINVAL;
+    goto cleanup;
   }
+  len = strlen(line);
+  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+                     line[len - 1] == ' ' || line[len - 1] == '\t'))
+    line[--len] = 0;
+  if (!is_token(line) || len + 1 > n) {
+    rc = LA_EINVAL;
+    goto cleanup;
+  }
+  memcpy(out, line, len + 1);
+cleanup:
+  fclose(f);
+  return rc;
+}
+
+/* The token in the file at path (named `what` in messages). A file that
+ * does not exist or cannot be read is an error when required, and else
+ * means no token. Returns 0 or a usage error. */
+static int token_from_file(cli *c, const char *path, const char *what,
+                           int required) {
+  int err = 0;
+  int rc = read_token(path, c->token, sizeof c->token, &err);
+  if (rc == LA_EIO && !required &&
+      (err == ENOENT || err == EACCES || err == ENOTDIR))
+    return 0;
+  if (rc == LA_EIO)
+    return usage_err(c, "%s %.512s: cannot read it: %s", what, path,
+                     strerror(err));
+  if (rc)
+    return usage_err(c,
+                     "%s %.512s does not hold a token (one line of "
+                     "printable characters without spaces)",
+                     what, path);
+  snprintf(c->token_from, sizeof c->token_from, "%s %.512s", what, path);
+  return 0;
+}
+
+/* The bearer token for TCP: --token-file, else $LORALPHA_TOKEN, else the
+ * default state directory's token file if it can be read, else none. */
+static int set_token(cli *c) {
+  const char *env = getenv("LORALPHA_TOKEN");
+  char dir[1024], path[1100];
+  if (c->val[O_TOKEN_FILE])
+    return token_from_file(c, c->val[O_TOKEN_FILE], "--token-file", 1);
+  if (is_set(env)) {
+    if (!is_token(env))
+      return usage_err(c, "LORALPHA_TOKEN is not a token (printable "
+                          "characters without spaces)");
+    snprintf(c->token, sizeof c->token, "%s", env);
+    snprintf(c->token_from, sizeof c->token_from, "LORALPHA_TOKEN");
+    return 0;
+  }
+  if (la_paths_state_dir(dir, sizeof dir) ||
+      la_paths_join(path, sizeof path, dir, LA_TOKEN_NAME))
+    return 0;
+  return token_from_file(c, path, "the token file", 0);
+}
+
+/* TCP to u (from `from`: an http(s) URL with a host, kept without a
+ * trailing '/'), with the token of set_token. */
+static int use_tcp(cli *c, const char *u, const char *from) {
+  const char *host;
+  size_t n;
   for (const char *p = u; *p; p++)
     if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '?' || *p == '#')
       return usage_err(c, "%s: '%.64s' is not a URL", from, u);
@@ -1862,7 +2278,63 @@ static int set_url(cli *c) {
     return usage_err(c, "%s: '%.64s' has no host", from, u);
   while (n > 0 && c->url[n - 1] == '/')
     c->url[--n] = 0;
+  snprintf(c->where, sizeof c->where, "%s", c->url);
+  return set_token(c);
+}
+
+/* The Unix socket at path (from `from`); requests go to http://localhost
+ * through it, without a token: the daemon asks the kernel who we are. */
+static int use_socket(cli *c, const char *path, const char *from) {
+  if (path[0] == 0) return usage_err(c, "%s: the path is empty", from);
+  if (strlen(path) >= sizeof c->sock)
+    return usage_err(c,
+                     "%s: '%.64s...' is longer than a socket path may be "
+                     "(%zu bytes)",
+                     from, path, sizeof c->sock - 1);
+  snprintf(c->sock, sizeof c->sock, "%s", path);
+  snprintf(c->url, sizeof c->url, "http://localhost");
+  snprintf(c->where, sizeof c->where, "socket %s", path);
   return 0;
+}
+
+/* The default socket, used if it exists (*found = 1); else c->no_sock
+ * names where it was looked for. Returns 0 or a usage error. */
+static int default_socket(cli *c, int *found) {
+  char dir[1024], path[1100];
+  struct stat st;
+  *found = 0;
+  if (la_paths_state_dir(dir, sizeof dir) ||
+      la_paths_join(path, sizeof path, dir, LA_SOCKET_NAME))
+    return 0;
+  if (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    snprintf(c->no_sock, sizeof c->no_sock, "%s", path);
+    return 0;
+  }
+  *found = 1;
+  return use_socket(c, path, "the default socket");
+}
+
+/* How to reach the daemon. Options before variables: --url (TCP), or
+ * --socket; else $LORALPHA_URL (TCP); else, unless --token-file asks for
+ * TCP, $LORALPHA_SOCKET or the default socket if it exists; else TCP to
+ * DEFAULT_URL. Over TCP the token is --token-file's, else $LORALPHA_TOKEN,
+ * else the default token file's if it can be read. */
+static int set_transport(cli *c) {
+  const char *url = c->val[O_URL], *sock = c->val[O_SOCKET];
+  const char *env_url = getenv("LORALPHA_URL");
+  const char *env_sock = getenv("LORALPHA_SOCKET");
+  int rc, found;
+  if (url && sock) return usage_err(c, "--url and --socket exclude each other");
+  if (sock && c->val[O_TOKEN_FILE])
+    return usage_err(c, "--token-file is for TCP (--url), not for --socket");
+  if (url) return use_tcp(c, url, "--url");
+  if (sock) return use_socket(c, sock, "--socket");
+  if (is_set(env_url)) return use_tcp(c, env_url, "LORALPHA_URL");
+  if (!c->val[O_TOKEN_FILE]) {
+    if (is_set(env_sock)) return use_socket(c, env_sock, "LORALPHA_SOCKET");
+    if ((rc = default_socket(c, &found)) || found) return rc;
+  }
+  return use_tcp(c, DEFAULT_URL, "url");
 }
 
 /* Parses the whole command line; 0, a usage error, or -1 after --help or
@@ -1880,7 +2352,7 @@ static int parse_args(cli *c, int argc, char **argv) {
   }
   if (c->cmd == NULL) return usage_err(c, "missing command");
   if ((rc = check_command(c)) || (rc = convert_args(c))) return rc;
-  return set_url(c);
+  return set_transport(c);
 }
 
 int la_cli_main(int argc, char **argv) {
@@ -1893,6 +2365,11 @@ int la_cli_main(int argc, char **argv) {
     return fail("cannot initialise libcurl");
   if ((c.curl = curl_easy_init()) == NULL) {
     rc = fail("cannot initialise libcurl");
+    goto cleanup;
+  }
+  if (c.sock[0] && !(curl_version_info(CURLVERSION_NOW)->features &
+                     CURL_VERSION_UNIX_SOCKETS)) {
+    rc = fail("this libcurl cannot use Unix sockets: use --url with a token");
     goto cleanup;
   }
   rc = c.def->run(&c);

@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """End-to-end tests of the loralpha command-line client (docs/cli.md)
-against a real daemon, and against a fake one that answers oddly.
+against a real daemon, and against fake ones (on TCP and on a Unix socket)
+that answer oddly or record what the client sends.
 
     test_cli.py --loralpha PATH --worker PATH [--cli PATH] [--keep]
 
 --loralpha runs `serve`; --cli (default: the --loralpha path) runs the
-client commands. Starts its own daemon on 127.0.0.1 with port 0 in a
-temporary directory and stops it by PID at the end. Prints each failure with
-what was expected and what was found, and ends with the line
+client commands. Starts its own daemon on 127.0.0.1 with port 0 and its
+socket and token in a temporary state directory, and stops it by PID at
+the end. The client always runs with LORALPHA_STATE_DIR set to a directory
+of the test, so it never finds the user's own daemon. Prints each failure
+with what was expected and what was found, and ends with the line
 `N passed, M failed`. Exits non-zero on any failure. Standard library only.
 """
 import argparse
@@ -19,11 +22,14 @@ import json
 import math
 import os
 import pty
+import pwd
 import re
 import select
 import shutil
 import signal
 import socket
+import socketserver
+import stat
 import subprocess
 import sys
 import tempfile
@@ -83,13 +89,33 @@ class Ctx:
         self.proc = None
         self.port = None
         self.url = None
+        # The daemon's state directory (its socket and token); the client's
+        # default one is empty until the daemon starts.
+        self.state = os.path.join(self.tmp, "state")
+        self.empty = os.path.join(self.tmp, "empty-state")
+        os.mkdir(self.empty)
+        self.client_state = self.empty
+        self.token = None
+        self.sock = None
+        self.bob_token = self.bob_file = None
 
 
-def clean_env(extra=None):
-    """The environment for the client: no LORALPHA_URL, no proxies."""
+CLIENT_VARS = ("LORALPHA_URL", "LORALPHA_SOCKET", "LORALPHA_TOKEN", "LORALPHA_STATE_DIR",
+               "XDG_STATE_HOME")
+
+
+def clean_env(ctx, extra=None):
+    """The environment for the client: none of the user's LORALPHA_* or
+    proxy variables, LORALPHA_STATE_DIR the test's; extra may set or (with
+    None) remove variables."""
     env = {k: v for k, v in os.environ.items()
-           if k != "LORALPHA_URL" and not k.lower().endswith("_proxy")}
-    env.update(extra or {})
+           if k not in CLIENT_VARS and not k.lower().endswith("_proxy")}
+    env["LORALPHA_STATE_DIR"] = ctx.client_state
+    for k, v in (extra or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
     return env
 
 
@@ -109,7 +135,7 @@ def run_cli(ctx, *args, url=None, stdin=None, env=None, timeout=120):
     cmd += [str(a) for a in args]
     t0 = time.monotonic()
     p = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
-                       env=clean_env(env), timeout=timeout, cwd=ctx.tmp)
+                       env=clean_env(ctx, env), timeout=timeout, cwd=ctx.tmp)
     return Out(p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
 
 
@@ -118,7 +144,7 @@ def run_pty(ctx, args, timeout=60):
     master, slave = pty.openpty()
     p = subprocess.Popen([ctx.cli, "--url", ctx.url, *map(str, args)],
                          stdin=subprocess.DEVNULL, stdout=slave,
-                         stderr=subprocess.PIPE, env=clean_env(), cwd=ctx.tmp)
+                         stderr=subprocess.PIPE, env=clean_env(ctx), cwd=ctx.tmp)
     os.close(slave)
     out = b""
     deadline = time.monotonic() + timeout
@@ -144,10 +170,14 @@ def run_pty(ctx, args, timeout=60):
     return rc, out.decode("utf-8", "replace"), p.stderr.read().decode("utf-8", "replace")
 
 
-def request(port, method, path, body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+def request(ctx, method, path, body=None, token=None):
+    """One request to the daemon over TCP, with ctx's token unless another
+    is given; (status, JSON or None)."""
+    conn = http.client.HTTPConnection("127.0.0.1", ctx.port, timeout=30)
     try:
         hdrs = {}
+        if token or ctx.token:
+            hdrs["Authorization"] = "Bearer " + (token or ctx.token)
         if body is not None:
             body = json.dumps(body).encode()
             hdrs["Content-Type"] = "application/json"
@@ -165,7 +195,7 @@ def request(port, method, path, body=None):
 
 def api(ctx, path):
     """GET path on the daemon: its JSON (None unless 200)."""
-    st, j = request(ctx.port, "GET", path)
+    st, j = request(ctx, "GET", path)
     return j if st == 200 else None
 
 
@@ -178,14 +208,27 @@ def closed_port():
     return port
 
 
+def write_tokens(ctx):
+    """The daemon's tokens file: a second user, bob, with a token of his own."""
+    ctx.bob_token = os.urandom(32).hex()
+    path = os.path.join(ctx.tmp, "tokens")
+    with open(path, "w") as f:
+        f.write(f"# users who talk to the daemon over TCP\nbob {ctx.bob_token}\n")
+    os.chmod(path, 0o600)
+    ctx.bob_file = os.path.join(ctx.tmp, "bob.token")
+    with open(ctx.bob_file, "w") as f:
+        f.write(ctx.bob_token + "\n")
+    return path
+
+
 def start_daemon(ctx):
     port_file = os.path.join(ctx.tmp, "port")
     logf = open(os.path.join(ctx.tmp, "daemon.log"), "w")
-    ctx.proc = subprocess.Popen(
-        [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
-         "--db", os.path.join(ctx.tmp, "cli.db"), "--worker", ctx.worker,
-         "--max-workers", "2"],
-        stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=ctx.tmp)
+    cmd = [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
+           "--db", os.path.join(ctx.tmp, "cli.db"), "--worker", ctx.worker,
+           "--max-workers", "2", "--state-dir", ctx.state, "--tokens-file", write_tokens(ctx)]
+    ctx.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
+                                stderr=subprocess.STDOUT, cwd=ctx.tmp)
     logf.close()
 
     def ready():
@@ -203,7 +246,24 @@ def start_daemon(ctx):
         raise RuntimeError("the daemon did not start: " + daemon_log(ctx))
     ctx.port = int(got)
     ctx.url = f"http://127.0.0.1:{ctx.port}"
-    log(f"daemon pid {ctx.proc.pid} on {ctx.url}")
+    ctx.sock = os.path.join(ctx.state, "loralpha.sock")
+    ctx.token = read_token(os.path.join(ctx.state, "token"))
+    if ctx.token is None:
+        raise RuntimeError("the daemon wrote no token: " + daemon_log(ctx))
+    ctx.client_state = ctx.state
+    log(f"daemon pid {ctx.proc.pid} on {ctx.url} and {ctx.sock}")
+
+
+def read_token(path):
+    """The token file's one line, once it is complete (None if it never is)."""
+    def whole():
+        try:
+            with open(path) as f:
+                t = f.read()
+        except OSError:
+            return None
+        return t.strip() if t.endswith("\n") else None
+    return wait_until(whole, 10, 0.02)
 
 
 def daemon_log(ctx):
@@ -226,7 +286,7 @@ def stop_daemon(ctx):
 
 
 def submit_api(ctx, spec):
-    st, j = request(ctx.port, "POST", "/v1/sweeps", spec)
+    st, j = request(ctx, "POST", "/v1/sweeps", spec)
     if st != 201:
         raise RuntimeError(f"POST /v1/sweeps: {st} {j}")
     return j["id"]
@@ -312,6 +372,31 @@ def case_usage(ctx):
         (["submit", spec, "--timeout", "5"], "--timeout needs --wait"),
         (["--bogus", "list"], "--bogus: unknown option"),
         (["--json=1", "list"], "--json takes no value"),
+        (["pause"], "pause: missing sweep id"),
+        (["pause", "x"], "'x' is not a positive integer"),
+        (["pause", "1", "--priority", "3"], "--priority does not apply"),
+        (["resume", "1", "--finish"], "--finish does not apply"),
+        (["resume"], "missing sweep id"),
+        (["whoami", "3"], "unexpected argument"),
+        (["set", "1"], "nothing to set: give --priority, --max-parallel, --window or --no-window"),
+        (["set"], "missing sweep id"),
+        (["set", "1", "--priority", "x"], "set: --priority needs an integer"),
+        (["set", "1", "--priority", "1001"], "--priority must be an integer in -1000..1000"),
+        (["set", "1", "--max-parallel", "-1"], "--max-parallel must be an integer in 0..1024"),
+        (["set", "1", "--max-parallel", "2.5"], "--max-parallel needs an integer"),
+        (["set", "1", "--window", "22:00"], "--window must be HH:MM-HH:MM"),
+        (["set", "1", "--window", "24:01-06:00"], "--window must be HH:MM-HH:MM"),
+        (["set", "1", "--window", "22:00-06:60"], "--window must be HH:MM-HH:MM"),
+        (["set", "1", "--window", "22:00-6:00"], "--window must be HH:MM-HH:MM"),
+        (["set", "1", "--window", "10:00-10:00"], "the start and the end are the same time"),
+        (["set", "1", "--window", "00:00-24:00"], "the start and the end are the same time"),
+        (["set", "1", "--window", "22:00-06:00", "--no-window"], "exclude each other"),
+        (["set", "1", "--outside", "finish"], "--outside needs --window"),
+        (["set", "1", "--window", "22:00-06:00", "--outside", "later"],
+         "--outside must be finish or requeue"),
+        (["set", "1", "--priority"], "--priority needs a value"),
+        (["show", "1", "--no-window"], "--no-window does not apply"),
+        (["--socket", "/tmp/x.sock", "list"], "--url and --socket exclude each other"),
     ]
     for args, want in cases:
         r = run_cli(ctx, *args, url=dead)
@@ -324,6 +409,26 @@ def case_usage(ctx):
     for url in ("ftp://127.0.0.1:1", "http://", "http://a b"):
         r = run_cli(ctx, "list", url=url)
         R.eq(r.rc, 2, f"--url {url!r}: usage error")
+    bad_token = write_spec(ctx, "bad.token", "alice 0123abcd\n")
+    empty_token = write_spec(ctx, "empty.token", "")
+    for args, env, want in (
+            (["--socket", "/tmp/x.sock", "--token-file", bad_token, "list"], None,
+             "--token-file is for TCP (--url), not for --socket"),
+            (["--url", dead, "--token-file", os.path.join(ctx.tmp, "no.token"), "list"], None,
+             "--token-file " + os.path.join(ctx.tmp, "no.token") + ": cannot read it: No such file"),
+            (["--url", dead, "--token-file", bad_token, "list"], None,
+             f"--token-file {bad_token} does not hold a token"),
+            (["--url", dead, "--token-file", empty_token, "list"], None, "does not hold a token"),
+            (["--url", dead, "list"], {"LORALPHA_TOKEN": "two words"},
+             "LORALPHA_TOKEN is not a token"),
+            (["--socket", "", "list"], None, "--socket: the path is empty"),
+            (["--socket", "/tmp/" + "s" * 120, "list"], None,
+             "is longer than a socket path may be (107 bytes)"),
+            (["list"], {"LORALPHA_SOCKET": "/tmp/" + "s" * 120}, "LORALPHA_SOCKET: '/tmp/")):
+        r = run_cli(ctx, *args, url=False, env=env)
+        R.eq(r.rc, 2, f"{args} {env}: exit 2 (usage)")
+        R.check(want in r.err and r.err.count("\n") == 1, f"{args} {env}: one line names the problem",
+                want, r.err)
     r = run_cli(ctx, "submit", os.path.join(ctx.tmp, "no-such.json"), url=dead)
     R.eq(r.rc, 2, "submit of a missing file: exit 2")
     R.check("no-such.json" in r.err, "submit of a missing file: names the file", "no-such.json", r.err)
@@ -358,6 +463,39 @@ def case_unreachable(ctx):
     R.eq(r.rc, 3, "version without a daemon: exit 3")
     R.check("loralpha 0.1.0" in r.out, "version without a daemon: the client's version",
             "loralpha 0.1.0", r.out)
+    stale = os.path.join(ctx.tmp, "stale.sock")
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(stale)
+    s.close()  # the file stays, nothing listens
+    for path, env in ((os.path.join(ctx.tmp, "none.sock"), None), (stale, None),
+                      (stale, {"LORALPHA_SOCKET": stale})):
+        args = ["--socket", path, "list"] if env is None else ["list"]
+        r = run_cli(ctx, *args, url=False, env=env)
+        want = f"loralpha: cannot reach the daemon at socket {path} (is `loralpha serve` running?)"
+        R.eq(r.rc, 3, f"{args} {env}: exit 3 when nothing answers on the socket")
+        R.check(want in r.err, f"{args} {env}: the message names the socket", want, r.err)
+    state = os.path.join(ctx.tmp, "stale-state")
+    os.mkdir(state)
+    os.rename(stale, os.path.join(state, "loralpha.sock"))
+    r = run_cli(ctx, "list", url=False, env={"LORALPHA_STATE_DIR": state})
+    R.check(r.rc == 3 and f"at socket {state}/loralpha.sock (is" in r.err,
+            "a stale default socket: exit 3, the message names it", "socket .../loralpha.sock", r)
+    if not port_open(7787):
+        r = run_cli(ctx, "list", url=False)
+        want = ("loralpha: cannot reach the daemon at http://127.0.0.1:7787 (is `loralpha serve` "
+                f"running? there is no socket at {ctx.empty}/loralpha.sock either; "
+                "set --socket, --url or LORALPHA_URL)")
+        R.check(r.rc == 3 and want in r.err,
+                "no socket, no daemon on the default port: names both", want, r)
+
+
+def port_open(port):
+    """Does something listen on 127.0.0.1:port?"""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
 
 
 # ---- cases against the real daemon ------------------------------------------
@@ -468,12 +606,15 @@ def case_list_show(ctx, ids):
     r = run_cli(ctx, "list")
     R.eq(r.rc, 0, "list: exit 0")
     head, rows = table_rows(r.out, "ID")
-    R.eq(head, ["ID", "NAME", "STATE", "PROGRESS", "RUNS", "FAILED", "AGE"], "list: the header")
+    R.eq(head, ["ID", "NAME", "OWNER", "STATE", "PROGRESS", "RUNS", "FAILED", "AGE", "WINDOW"],
+         "list: the header")
     R.eq(len(rows), len(want["sweeps"]), "list: one row per sweep")
     for s, row in zip(want["sweeps"], rows):
-        exp = [str(s["id"]), s["name"], s["state"], f"{math.floor(s['progress'] * 100)}%",
+        exp = [str(s["id"]), s["name"], s.get("owner") or "-", s["state"],
+               f"{math.floor(s['progress'] * 100)}%",
                f"{s['counts']['done']}/{s['n_runs']}", str(s["counts"]["failed"])]
-        R.eq(row[:6], exp, f"list: the row of sweep {s['id']}")
+        R.eq(row[:7], exp, f"list: the row of sweep {s['id']}")
+        R.eq(row[8:], ["-"], f"list: sweep {s['id']} has no window")
     r = run_cli(ctx, "--json", "list")
     R.eq(parse_json(r.out), api(ctx, "/v1/sweeps"), "list --json: the GET /v1/sweeps document")
 
@@ -617,7 +758,7 @@ def case_analysis(ctx, ids):
     """Tables once the routes exist; the error path while they answer 404."""
     R.case = "analysis"
     sid = ids["quick"]
-    st, j = request(ctx.port, "GET", f"/v1/sweeps/{sid}/analysis")
+    st, j = request(ctx, "GET", f"/v1/sweeps/{sid}/analysis")
     r = run_cli(ctx, "analysis", sid)
     if st != 200:
         msg = (j or {}).get("error", {})
@@ -641,7 +782,7 @@ def case_analysis(ctx, ids):
         j2 = api(ctx, f"/v1/sweeps/{sid}/analysis")
         R.eq(got, j2, "analysis --json: GET /v1/sweeps/{id}/analysis")
     R.case = "recommend"
-    st, j = request(ctx.port, "GET", f"/v1/sweeps/{sid}/recommend?rank=16")
+    st, j = request(ctx, "GET", f"/v1/sweeps/{sid}/recommend?rank=16")
     r = run_cli(ctx, "recommend", sid, "--rank", "16")
     if st != 200:
         msg = (j or {}).get("error", {})
@@ -715,6 +856,112 @@ def case_env(ctx, ids):
     dead = f"http://127.0.0.1:{closed_port()}"
     r = run_cli(ctx, "show", ids["quick"], env={"LORALPHA_URL": dead})
     R.eq(r.rc, 0, "--url wins over LORALPHA_URL")
+
+
+# ---- identity, against the real daemon -----------------------------------------
+
+
+def case_whoami(ctx):
+    """whoami over the default socket, --socket, and TCP with each token."""
+    R.case = "whoami"
+    user = pwd.getpwuid(os.getuid()).pw_name
+    for args, env in (([], None), (["--socket", ctx.sock], {"LORALPHA_STATE_DIR": ctx.empty})):
+        r = run_cli(ctx, *args, "whoami", url=False, env=env)
+        R.check(r.rc == 0 and re.fullmatch(rf"{re.escape(user)}( \(admin\))? via socket "
+                                           rf"{re.escape(ctx.sock)}\n", r.out),
+                f"whoami {args}: the user, over the socket", f"{user} via socket {ctx.sock}", r)
+        r = run_cli(ctx, *args, "--json", "whoami", url=False, env=env)
+        j = parse_json(r.out) or {}
+        R.check(r.rc == 0 and j.get("user") == user and j.get("via") == "socket",
+                f"whoami --json {args}: user and via", {"user": user, "via": "socket"}, r)
+    r = run_cli(ctx, "whoami")
+    R.check(r.rc == 0 and re.fullmatch(rf"{re.escape(user)}( \(admin\))? via token at "
+                                       rf"{re.escape(ctx.url)}\n", r.out),
+            "whoami over TCP with the state directory's token", f"{user} via token", r)
+    r = run_cli(ctx, "whoami", env={"LORALPHA_TOKEN": ctx.token, "LORALPHA_STATE_DIR": ctx.empty})
+    R.check(r.rc == 0 and " via token at " in r.out, "whoami with LORALPHA_TOKEN", "via token", r)
+    r = run_cli(ctx, "--token-file", ctx.bob_file, "whoami")
+    R.eq((r.rc, r.out), (0, f"bob via token at {ctx.url}\n"), "whoami with bob's --token-file")
+    r = run_cli(ctx, "list", env={"LORALPHA_TOKEN": "0" * 64})
+    R.check(r.rc == 1 and "loralpha: unauthorized: " in r.err
+            and "refused the token from LORALPHA_TOKEN" in r.err,
+            "a bad token: exit 1, unauthorized, names where the token came from", "unauthorized", r)
+    r = run_cli(ctx, "show", "1", env={"LORALPHA_STATE_DIR": ctx.empty})
+    R.check(r.rc == 1 and "loralpha: unauthorized: " in r.err and "none was sent" in r.err
+            and "--token-file FILE or LORALPHA_TOKEN" in r.err,
+            "no token over TCP: exit 1, says how to authenticate", "unauthorized ... none was sent",
+            r)
+    st, _ = request(ctx, "GET", "/v1/sweeps", token="f" * 64)
+    R.eq(st, 401, "the daemon itself refuses a bad token")
+
+
+def sweep_counts(ctx, sid):
+    return (api(ctx, f"/v1/sweeps/{sid}") or {}).get("counts", {})
+
+
+def case_pause_set(ctx):
+    """pause (requeue, finish), resume and set round trips on a sweep of
+    the daemon's user, submitted over the socket; bob may not touch it."""
+    R.case = "pause-resume-set"
+    user = pwd.getpwuid(os.getuid()).pw_name
+    r = run_cli(ctx, "submit", write_spec(ctx, "long.json", LONG), url=False)
+    R.check(r.rc == 0 and r.out.strip().isdigit(), "submit over the default socket", "<id>", r)
+    if r.rc != 0 or not r.out.strip().isdigit():
+        return
+    sid = int(r.out)
+    R.eq((api(ctx, f"/v1/sweeps/{sid}") or {}).get("owner"), user, "the sweep's owner is the user")
+    wait_until(lambda: sweep_counts(ctx, sid).get("running") == 2, 20)
+    r = run_cli(ctx, "pause", sid, url=False)
+    R.eq((r.rc, r.out), (0, f"sweep {sid} paused: running runs go back to the queue\n"), "pause")
+    R.eq((api(ctx, f"/v1/sweeps/{sid}") or {}).get("paused"), True, "pause: the sweep is paused")
+    R.check(wait_until(lambda: sweep_counts(ctx, sid).get("running") == 0
+                       and sweep_counts(ctx, sid).get("queued") == 8, 20),
+            "pause: the running runs go back to the queue", {"running": 0, "queued": 8},
+            sweep_counts(ctx, sid))
+    r = run_cli(ctx, "list")
+    row = [x for x in table_rows(r.out, "ID")[1] if x[0] == str(sid)]
+    R.check(row and row[0][2:4] == [user, "paused"], "list: the owner and 'paused'",
+            [user, "paused"], row)
+    r = run_cli(ctx, "show", sid)
+    R.check(re.search(rf"\n  owner +{re.escape(user)}\n  state +paused, ", r.out),
+            "show: the owner and 'paused'", "owner, state paused", r.out)
+    r = run_cli(ctx, "resume", sid, url=False)
+    R.eq((r.rc, r.out), (0, f"sweep {sid} resumed\n"), "resume")
+    R.eq((api(ctx, f"/v1/sweeps/{sid}") or {}).get("paused"), False, "resume: not paused")
+    R.check(wait_until(lambda: sweep_counts(ctx, sid).get("running") == 2, 20),
+            "resume: runs start again", 2, sweep_counts(ctx, sid))
+    r = run_cli(ctx, "--json", "pause", sid, "--finish")
+    R.check(r.rc == 0 and (parse_json(r.out) or {}).get("paused") is True,
+            "pause --finish --json: the sweep, paused", {"paused": True}, r)
+    time.sleep(1)
+    R.eq(sweep_counts(ctx, sid).get("running"), 2, "pause --finish: running runs keep running")
+    r = run_cli(ctx, "resume", sid)
+    R.eq(r.rc, 0, "resume after pause --finish")
+    r = run_cli(ctx, "set", sid, "--priority", "5", "--max-parallel", "1", "--window",
+                "22:00-06:00", "--outside", "requeue")
+    s = api(ctx, f"/v1/sweeps/{sid}") or {}
+    R.eq((r.rc, r.out), (0, f"sweep {sid}: priority 5, max_parallel 1, window 22:00-06:00, "
+                            "outside requeue\n"), "set: the settings now")
+    R.eq([s.get("priority"), s.get("max_parallel"), s.get("window")],
+         [5, 1, {"start": "22:00", "end": "06:00", "outside": "requeue"}], "set: the daemon has them")
+    r = run_cli(ctx, "list")
+    row = [x for x in table_rows(r.out, "ID")[1] if x[0] == str(sid)]
+    R.check(row and row[0][-1] == "22:00-06:00", "list: the window", "22:00-06:00", row)
+    r = run_cli(ctx, "--json", "set", sid, "--no-window", "--priority", "-3")
+    s = api(ctx, f"/v1/sweeps/{sid}") or {}
+    R.check(r.rc == 0 and s.get("window") is None and s.get("priority") == -3
+            and (parse_json(r.out) or {}).get("window", 0) is None,
+            "set --no-window --json: no window, the sweep", {"window": None, "priority": -3}, r)
+    for cmd in (["cancel", sid], ["pause", sid], ["set", sid, "--priority", "9"]):
+        r = run_cli(ctx, "--token-file", ctx.bob_file, *cmd)
+        R.check(r.rc == 1 and r.err.startswith("loralpha: forbidden: "),
+                f"bob: {cmd} of another user's sweep: exit 1, forbidden", "loralpha: forbidden:", r)
+    r = run_cli(ctx, "--token-file", ctx.bob_file, "submit", write_spec(ctx, "small.json", SMALL))
+    bid = int(r.out) if r.rc == 0 and r.out.strip().isdigit() else None
+    R.eq((api(ctx, f"/v1/sweeps/{bid}") or {}).get("owner"), "bob", "bob's sweep is his")
+    r = run_cli(ctx, "cancel", sid, url=False)
+    R.eq(r.rc, 0, "cancel over the socket")
+    wait_until(lambda: sweep_counts(ctx, sid).get("running") == 0, 30)
 
 
 # ---- a fake daemon with odd answers -------------------------------------------
@@ -892,6 +1139,265 @@ def case_fake(ctx):
         srv.server_close()
 
 
+# ---- a fake daemon that knows users --------------------------------------------
+
+NIGHTLY = {"id": 4, "name": "nightly", "owner": "alice", "state": "active", "paused": True,
+           "priority": 5, "max_parallel": 2, "max_attempts": 2, "seed": 1, "n_runs": 8,
+           "created_at": time.time() - 70, "finished_at": None, "progress": 0.25,
+           "counts": {"queued": 6, "running": 0, "done": 2, "failed": 0, "diverged": 0,
+                      "cancelled": 0},
+           "window": {"start": "22:00", "end": "06:00", "outside": "requeue"}}
+FINISHED = {"id": 3, "name": "quick", "owner": "bob", "state": "done", "paused": False,
+            "priority": 0, "max_parallel": 0, "n_runs": 2, "created_at": time.time() - 600,
+            "progress": 1.0, "counts": {"queued": 0, "running": 0, "done": 2, "failed": 0,
+                                        "diverged": 0, "cancelled": 0}, "window": None}
+REFUSALS = {"401": (401, "unauthorized", "a valid identity is required"),
+            "403": (403, "forbidden", "sweep 4 belongs to alice"),
+            "429": (429, "user_limit", "bob has 100000 queued runs, the limit")}
+
+
+class Ident:
+    """What the fake daemon saw, (where, method, path, Authorization, body),
+    and how it answers ("ok" or a key of REFUSALS)."""
+    seen = []
+    lock = threading.Lock()
+    mode = "ok"
+
+
+class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+class IdentHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def route(self, method, path, where, body):
+        if Ident.mode in REFUSALS:
+            st, code, m = REFUSALS[Ident.mode]
+            return st, {"error": {"code": code, "message": m}}
+        if (method, path) == ("GET", "/v1/whoami"):
+            return 200, ({"user": "alice", "admin": False, "via": "socket"} if where == "socket"
+                         else {"user": "bob", "admin": True, "via": "token"})
+        if (method, path) == ("GET", "/v1/sweeps"):
+            return 200, {"sweeps": [NIGHTLY, FINISHED]}
+        if (method, path) == ("GET", "/v1/sweeps/4"):
+            return 200, NIGHTLY
+        if (method, path) == ("POST", "/v1/sweeps/4/pause"):
+            return 200, NIGHTLY
+        if (method, path) == ("POST", "/v1/sweeps/4/resume"):
+            return 200, dict(NIGHTLY, paused=False)
+        if (method, path) == ("PATCH", "/v1/sweeps/4"):
+            return 200, dict(NIGHTLY, **json.loads(body))
+        return 404, {"error": {"code": "not_found", "message": "no such route"}}
+
+    def answer(self, method):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n).decode() if n else ""
+        where = "socket" if isinstance(self.server, UnixHTTPServer) else "tcp"
+        with Ident.lock:
+            Ident.seen.append((where, method, self.path, self.headers.get("Authorization"), body))
+        status, doc = self.route(method, self.path, where, body)
+        data = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.answer("GET")
+
+    def do_POST(self):
+        self.answer("POST")
+
+    def do_PATCH(self):
+        self.answer("PATCH")
+
+
+def ident_run(ctx, *args, env=None):
+    """Runs the client against the fake; (its result, the requests seen)."""
+    with Ident.lock:
+        Ident.seen.clear()
+    r = run_cli(ctx, *args, url=False, env=env, timeout=30)
+    with Ident.lock:
+        return r, list(Ident.seen)
+
+
+def ident_dirs(ctx):
+    """A state directory (as $XDG_STATE_HOME/loralpha and as
+    $HOME/.local/state/loralpha) that will hold the fake's socket and a
+    token; and a token file of its own."""
+    xdg = os.path.join(ctx.tmp, "xdg")
+    state = os.path.join(xdg, "loralpha")
+    home = os.path.join(ctx.tmp, "home")
+    os.makedirs(state)
+    os.makedirs(os.path.join(home, ".local", "state"))
+    os.symlink(state, os.path.join(home, ".local", "state", "loralpha"))
+    with open(os.path.join(state, "token"), "w") as f:
+        f.write("statetok\n")
+    tokf = write_spec(ctx, "file.token", "filetok \r\nsecond line\n")
+    return xdg, state, home, tokf
+
+
+def case_ident_transport(ctx, tcp, sock, dirs):
+    """Which transport and token each combination of options and variables
+    picks (docs/cli.md, "Connecting")."""
+    R.case = "connecting"
+    xdg, state, home, tokf = dirs
+    cases = [
+        (["--url", tcp], {}, "tcp", None),
+        (["--url", tcp, "--token-file", tokf], {"LORALPHA_TOKEN": "envtok"}, "tcp", "Bearer filetok"),
+        (["--url", tcp], {"LORALPHA_TOKEN": "envtok", "LORALPHA_STATE_DIR": state}, "tcp",
+         "Bearer envtok"),
+        (["--url", tcp], {"LORALPHA_STATE_DIR": state}, "tcp", "Bearer statetok"),
+        ([], {"LORALPHA_URL": tcp, "LORALPHA_STATE_DIR": state}, "tcp", "Bearer statetok"),
+        ([], {"LORALPHA_STATE_DIR": state}, "socket", None),
+        ([], {"LORALPHA_STATE_DIR": state, "LORALPHA_TOKEN": "envtok"}, "socket", None),
+        ([], {"LORALPHA_STATE_DIR": None, "XDG_STATE_HOME": xdg}, "socket", None),
+        ([], {"LORALPHA_STATE_DIR": None, "HOME": home}, "socket", None),
+        (["--socket", sock], {"LORALPHA_TOKEN": "envtok"}, "socket", None),
+        (["--socket", sock], {"LORALPHA_URL": tcp}, "socket", None),
+        ([], {"LORALPHA_SOCKET": sock}, "socket", None),
+        (["--url", tcp], {"LORALPHA_SOCKET": sock}, "tcp", None),
+        ([], {"LORALPHA_URL": tcp, "LORALPHA_SOCKET": sock}, "tcp", None),
+    ]
+    for args, env, where, auth in cases:
+        r, seen = ident_run(ctx, *args, "--json", "whoami", env=env)
+        R.check(r.rc == 0 and [(x[0], x[1], x[2], x[3]) for x in seen]
+                == [(where, "GET", "/v1/whoami", auth)],
+                f"{args} {env}: one request over {where}, Authorization {auth}",
+                [(where, "GET", "/v1/whoami", auth)], (r, seen))
+    r, seen = ident_run(ctx, "--token-file", tokf, "list", env={"LORALPHA_STATE_DIR": state})
+    R.check(not seen and "at socket" not in r.err,
+            "--token-file without --url: TCP to the default URL, not the default socket",
+            "nothing on the socket", (r, seen))
+
+
+def case_ident_commands(ctx, tcp, sock):
+    """whoami, pause, resume, set, and list/show/wait of a paused sweep with
+    an owner and a window."""
+    R.case = "identity-commands"
+    r, _ = ident_run(ctx, "--socket", sock, "whoami")
+    R.eq((r.rc, r.out), (0, f"alice via socket {sock}\n"), "whoami over the socket")
+    r, _ = ident_run(ctx, "--url", tcp, "whoami")
+    R.eq((r.rc, r.out), (0, f"bob (admin) via token at {tcp}\n"), "whoami over TCP")
+    r, _ = ident_run(ctx, "--socket", sock, "--json", "whoami")
+    R.eq(parse_json(r.out), {"user": "alice", "admin": False, "via": "socket"}, "whoami --json")
+    for args, body, out in (
+            (["pause", "4"], {"running": "requeue"},
+             "sweep 4 paused: running runs go back to the queue\n"),
+            (["pause", "4", "--finish"], {"running": "finish"},
+             "sweep 4 paused: running runs finish, no new run starts\n")):
+        r, seen = ident_run(ctx, "--socket", sock, *args)
+        R.eq((r.rc, r.out), (0, out), f"{args}: exit 0, says what happens to running runs")
+        R.eq([(x[1], x[2], parse_json(x[4])) for x in seen],
+             [("POST", "/v1/sweeps/4/pause", body)], f"{args}: POST /v1/sweeps/4/pause {body}")
+    r, seen = ident_run(ctx, "--socket", sock, "resume", "4")
+    R.eq((r.rc, r.out), (0, "sweep 4 resumed\n"), "resume: exit 0")
+    R.eq([(x[1], x[2]) for x in seen], [("POST", "/v1/sweeps/4/resume")], "resume: the request")
+    for args, body, out in (
+            (["--priority", "-5", "--max-parallel", "2", "--window", "22:00-06:00", "--outside",
+              "requeue"], {"priority": -5, "max_parallel": 2,
+                           "window": {"start": "22:00", "end": "06:00", "outside": "requeue"}},
+             "sweep 4: priority -5, max_parallel 2, window 22:00-06:00, outside requeue\n"),
+            (["--window=01:30-05:00"],
+             {"window": {"start": "01:30", "end": "05:00", "outside": "finish"}},
+             "sweep 4: priority 5, max_parallel 2, window 01:30-05:00, outside finish\n"),
+            (["--no-window", "--priority=7"], {"priority": 7, "window": None},
+             "sweep 4: priority 7, max_parallel 2, window none\n"),
+            (["--window", "18:00-24:00", "--outside=finish"],
+             {"window": {"start": "18:00", "end": "24:00", "outside": "finish"}},
+             "sweep 4: priority 5, max_parallel 2, window 18:00-24:00, outside finish\n"),
+            (["--max-parallel", "0"], {"max_parallel": 0},
+             "sweep 4: priority 5, max_parallel 0, window 22:00-06:00, outside requeue\n")):
+        r, seen = ident_run(ctx, "--socket", sock, "set", "4", *args)
+        R.eq((r.rc, r.out), (0, out), f"set {args}: exit 0, the settings now")
+        R.eq([(x[1], x[2], parse_json(x[4])) for x in seen], [("PATCH", "/v1/sweeps/4", body)],
+             f"set {args}: PATCH /v1/sweeps/4 with the fields given")
+    for args, doc in ((["pause", "4"], NIGHTLY), (["resume", "4"], dict(NIGHTLY, paused=False)),
+                      (["set", "4", "--priority", "1"], dict(NIGHTLY, priority=1))):
+        r, _ = ident_run(ctx, "--socket", sock, "--json", *args)
+        R.eq(parse_json(r.out), json.loads(json.dumps(doc)), f"--json {args}: the sweep")
+    r, _ = ident_run(ctx, "--socket", sock, "list")
+    head, rows = table_rows(r.out, "ID")
+    R.eq(head, ["ID", "NAME", "OWNER", "STATE", "PROGRESS", "RUNS", "FAILED", "AGE", "WINDOW"],
+         "list: the owner and window columns")
+    R.eq([x[:7] + x[8:] for x in rows],
+         [["4", "nightly", "alice", "paused", "25%", "2/8", "0", "22:00-06:00"],
+          ["3", "quick", "bob", "done", "100%", "2/2", "0", "-"]],
+         "list: owner, paused (an active sweep that is paused), window")
+    r, _ = ident_run(ctx, "--socket", sock, "show", "4")
+    for pat in (r"\n  owner +alice\n", r"\n  state +paused, 25% \(2 of 8 runs finished\)\n",
+                r"\n  scheduling +priority 5, max_parallel 2,",
+                r"\n  window +22:00-06:00, outside requeue\n"):
+        R.check(re.search(pat, r.out), f"show: {pat}", pat, r.out)
+    r, _ = ident_run(ctx, "--socket", sock, "wait", "4", "--timeout", "1")
+    R.check(r.rc == 4 and re.match(r"sweep 4: 25%, 2/8 runs finished, 0 running, 0 failed, paused\n",
+                                   r.out), "wait on a paused sweep: 'paused' for the ETA",
+            "... 0 failed, paused", r)
+
+
+def case_ident_refusals(ctx, tcp, sock, dirs):
+    """401 (with how to authenticate, for each way of sending a token), 403
+    and 429."""
+    R.case = "identity-refusals"
+    xdg, state, home, tokf = dirs
+    Ident.mode = "401"
+    for args, env, hint in (
+            (["--url", tcp], {}, f"the daemon at {tcp} needs a token and none was sent: use "
+                                 "--token-file FILE or LORALPHA_TOKEN (the daemon writes its "
+                                 "user's token to the file token in its state directory, by "
+                                 f"default {ctx.empty}/token), or its Unix socket "
+                                 "(--socket PATH)"),
+            (["--url", tcp], {"LORALPHA_TOKEN": "envtok"},
+             f"the daemon at {tcp} refused the token from LORALPHA_TOKEN: use --token-file FILE "
+             "or LORALPHA_TOKEN with a valid token, or its Unix socket (--socket PATH)"),
+            (["--url", tcp, "--token-file", tokf], {},
+             f"refused the token from --token-file {tokf}:"),
+            ([], {"LORALPHA_URL": tcp, "LORALPHA_STATE_DIR": state},
+             f"refused the token from the token file {state}/token:"),
+            (["--socket", sock], {}, f"the daemon at socket {sock} does not accept your user")):
+        for cmd in (["whoami"], ["list"], ["pause", "4"]):
+            r, _ = ident_run(ctx, *args, *cmd, env=env)
+            R.eq(r.rc, 1, f"401, {args} {env} {cmd}: exit 1")
+            R.check("loralpha: unauthorized: a valid identity is required\n" in r.err
+                    and hint in r.err, f"401, {args} {env} {cmd}: says how to authenticate",
+                    hint, r.err)
+    r, _ = ident_run(ctx, "--url", tcp, "--json", "whoami")
+    R.check(r.rc == 1 and (parse_json(r.out) or {}).get("error", {}).get("code") == "unauthorized",
+            "401 with --json: the error document on stdout", "unauthorized", r)
+    Ident.mode = "403"
+    for cmd in (["cancel", "4"], ["pause", "4"], ["resume", "4"], ["set", "4", "--priority", "1"]):
+        r, _ = ident_run(ctx, "--url", tcp, *cmd)
+        R.check(r.rc == 1 and r.err == "loralpha: forbidden: sweep 4 belongs to alice\n",
+                f"403, {cmd}: exit 1 and the daemon's message", "forbidden", r)
+    Ident.mode = "429"
+    r, _ = ident_run(ctx, "--url", tcp, "submit", write_spec(ctx, "small.json", SMALL))
+    R.check(r.rc == 1 and "loralpha: user_limit: bob has 100000 queued runs" in r.err
+            and r.out == "", "429 on submit: exit 1 and the daemon's message", "user_limit", r)
+    Ident.mode = "ok"
+
+
+def case_ident(ctx):
+    dirs = ident_dirs(ctx)
+    sock = os.path.join(dirs[1], "loralpha.sock")
+    tsrv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), IdentHandler)
+    usrv = UnixHTTPServer(sock, IdentHandler)
+    for srv in (tsrv, usrv):
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+    tcp = f"http://127.0.0.1:{tsrv.server_address[1]}"
+    try:
+        case_ident_transport(ctx, tcp, sock, dirs)
+        case_ident_commands(ctx, tcp, sock)
+        case_ident_refusals(ctx, tcp, sock, dirs)
+    finally:
+        Ident.mode = "ok"
+        for srv in (tsrv, usrv):
+            srv.shutdown()
+            srv.server_close()
+
+
 # ---- main ------------------------------------------------------------------
 
 
@@ -907,6 +1413,7 @@ def main():
         case_usage(ctx)
         case_unreachable(ctx)
         case_fake(ctx)
+        case_ident(ctx)
         start_daemon(ctx)
         case_version(ctx)
         ids = case_submit(ctx)
@@ -921,6 +1428,8 @@ def main():
             lid = case_long(ctx)
             case_pages(ctx, lid)
             case_cancel(ctx, lid)
+            case_whoami(ctx)
+            case_pause_set(ctx)
     except Exception:
         R.check(False, "the test ran to the end", "no exception", traceback.format_exc())
         print(daemon_log(ctx))
