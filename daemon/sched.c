@@ -64,6 +64,11 @@ struct la_sched {
   la_sched_finish_hook hook;
   void *hook_ctx;
   la_sched_stats stats;
+  uint64_t starts; /* runs started, the clock of `served` */
+  struct {
+    char user[64];
+    uint64_t at; /* the value of starts when the user last had one */
+  } served[64];
 };
 
 static void sched_maybe_drained(la_sched *s);
@@ -537,6 +542,30 @@ static void spawn_failed(la_sched *s, worker *w, const char *why) {
             err.msg);
 }
 
+/* The scheduler's user_last for la_store_next_runs. */
+static uint64_t user_last(const char *user, void *ctx) {
+  la_sched *s = ctx;
+  for (size_t i = 0; i < sizeof s->served / sizeof s->served[0]; i++)
+    if (strcmp(s->served[i].user, user) == 0) return s->served[i].at;
+  return 0;
+}
+
+/* Notes that user has just had a run started (the oldest entry makes room
+ * for a new user). */
+static void note_served(la_sched *s, const char *user) {
+  size_t n = sizeof s->served / sizeof s->served[0], k = 0;
+  s->starts++;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(s->served[i].user, user) == 0) {
+      s->served[i].at = s->starts;
+      return;
+    }
+    if (s->served[i].at < s->served[k].at) k = i;
+  }
+  snprintf(s->served[k].user, sizeof s->served[k].user, "%s", user);
+  s->served[k].at = s->starts;
+}
+
 /* Starts one ticket: committed as running first, then spawned. */
 static void start_ticket(la_sched *s, const la_run_ticket *t) {
   la_err err;
@@ -556,6 +585,7 @@ static void start_ticket(la_sched *s, const la_run_ticket *t) {
   w->attempt = t->attempts + 1, w->max_attempts = t->max_attempts;
   memcpy(w->owner, t->owner, sizeof w->owner);
   w->window = t->window;
+  note_served(s, w->owner);
   w->last_output = uv_now(s->loop);
   if ((rc = spawn(w)) != 0) {
     spawn_failed(s, w, uv_strerror(rc));
@@ -577,7 +607,7 @@ static int user_cap(const char *user, void *ctx) {
 void la_sched_kick(la_sched *s) {
   la_run_ticket tickets[64];
   la_err err;
-  la_pick_opts pick = {la_minute_now(), user_cap, s};
+  la_pick_opts pick = {la_minute_now(), user_cap, user_last, s};
   int room = s->opts.max_workers - s->stats.busy, n;
   if (!la_window_open(&s->opts.window, pick.minute)) return;
   while (!s->draining && room > 0) {

@@ -403,6 +403,7 @@ typedef struct candidate {
 typedef struct user_load {
   char name[64];
   int running, cap; /* cap < 0: none */
+  uint64_t last;    /* when last served (0: never) */
 } user_load;
 
 /* Index of name in users (added if new), or -1 when the table is full. */
@@ -413,6 +414,7 @@ static int user_index(user_load *users, int *n, int max, const char *name) {
   snprintf(users[*n].name, sizeof users[*n].name, "%s", name);
   users[*n].running = 0;
   users[*n].cap = -1;
+  users[*n].last = 0;
   return (*n)++;
 }
 
@@ -451,20 +453,31 @@ static int load_candidates(la_store *st, const la_pick_opts *pick, candidate *c,
   }
   sqlite3_reset(q);
   if (rc != SQLITE_DONE && rc != SQLITE_ROW) return LA_EIO;
-  for (int i = 0; pick && pick->user_cap && i < *nu; i++)
-    users[i].cap = pick->user_cap(users[i].name, pick->ctx);
+  for (int i = 0; pick && i < *nu; i++) {
+    if (pick->user_cap) users[i].cap = pick->user_cap(users[i].name, pick->ctx);
+    if (pick->user_last)
+      users[i].last = pick->user_last(users[i].name, pick->ctx);
+  }
   return 0;
 }
 
 /* The next candidate to take a run from: that of the user with the fewest
- * running runs (ties: the user whose sweep comes first), or -1. */
+ * running runs, then the one served least recently, then the user whose
+ * sweep comes first; or -1. */
 static int pick_candidate(const candidate *c, int nc, const user_load *users) {
   int best = -1;
   for (int i = 0; i < nc; i++) {
-    const user_load *u = &users[c[i].user];
+    const user_load *u = &users[c[i].user], *b;
     if (c[i].done || c[i].room <= 0 || (u->cap >= 0 && u->running >= u->cap))
       continue;
-    if (best < 0 || u->running < users[c[best].user].running) best = i;
+    if (best < 0) {
+      best = i;
+      continue;
+    }
+    b = &users[c[best].user];
+    if (u->running < b->running ||
+        (u->running == b->running && u->last < b->last))
+      best = i;
   }
   return best;
 }
@@ -474,6 +487,7 @@ int la_store_next_runs(la_store *st, la_run_ticket *out, int max,
   candidate *c = malloc(256 * sizeof *c);
   user_load *users = malloc(256 * sizeof *users);
   int nc = 0, nu = 0, n = 0, rc;
+  uint64_t served = 0;
   if (c == NULL || users == NULL) {
     free(c), free(users);
     return la_errf(err, LA_ENOMEM, "database: out of memory");
@@ -494,6 +508,9 @@ int la_store_next_runs(la_store *st, la_run_ticket *out, int max,
     c[i].after = out[before].run_id;
     c[i].room--;
     users[c[i].user].running++;
+    for (int u = 0; u < nu; u++) /* later than anyone served before */
+      served = users[u].last > served ? users[u].last : served;
+    users[c[i].user].last = served + 1;
   }
   free(c);
   free(users);

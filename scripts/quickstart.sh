@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-bash scripts/build.sh build
+bash scripts/build.sh build -DLA_REQUIRE_WEB_TEST=OFF
 
 state="${LORALPHA_STATE_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/loralpha}"
 db="$state/loralpha.db"

@@ -313,6 +313,12 @@ static int cap_bob(const char *user, void *ctx) {
   return strcmp(user, "bob") == 0 ? 1 : -1;
 }
 
+/* alice was served more recently than bob. */
+static uint64_t last_alice(const char *user, void *ctx) {
+  (void)ctx;
+  return strcmp(user, "alice") == 0 ? 7 : 3;
+}
+
 /* Counts tickets per sweep and starts them (committed running). */
 static void start_all(la_store *st, la_run_ticket *t, int n, int64_t a, int *na,
                       int *nb) {
@@ -345,6 +351,12 @@ static void check_fair_share(void) {
   CHECK_EQ_INT(la_store_create_sweep(st, small, "bob", &b, &err), 0);
   CHECK_EQ_INT(la_store_user_queued(st, "alice", &q, &err), 0);
   CHECK_EQ_INT(q, 12);
+  /* equal running counts: the user served least recently goes first */
+  la_pick_opts rr = {-1, NULL, last_alice, NULL};
+  n = la_store_next_runs(st, t, 1, &rr, &err);
+  CHECK(n == 1 && t[0].sweep_id == b);
+  for (int i = 0; i < n; i++)
+    la_run_ticket_clear(&t[i]);
   n = la_store_next_runs(st, t, 4, NULL, &err);
   CHECK_EQ_INT(n, 4);
   CHECK(n == 4 && t[0].sweep_id == a && t[1].sweep_id == b &&
@@ -356,7 +368,7 @@ static void check_fair_share(void) {
   CHECK_EQ_INT(na, 2);
   CHECK_EQ_INT(nb, 2);
   /* bob capped at one running: with two running, only alice gets runs */
-  la_pick_opts pick = {-1, cap_bob, NULL};
+  la_pick_opts pick = {-1, cap_bob, NULL, NULL};
   n = la_store_next_runs(st, t, 3, &pick, &err);
   start_all(st, t, n, a, &na, &nb);
   CHECK_EQ_INT(n, 3);
@@ -390,8 +402,9 @@ static void check_fair_share(void) {
   CHECK(sw != NULL &&
         json_integer_value(json_object_get(sw, "priority")) == -3);
   json_decref(sw);
-  la_pick_opts noon = {12 * 60, NULL, NULL}, night = {23 * 60 + 30, NULL, NULL},
-               dawn = {6 * 60 + 59, NULL, NULL};
+  la_pick_opts noon = {12 * 60, NULL, NULL, NULL},
+               night = {23 * 60 + 30, NULL, NULL, NULL},
+               dawn = {6 * 60 + 59, NULL, NULL, NULL};
   CHECK_EQ_INT(la_store_next_runs(st, t, 1, &noon, &err), 0);
   n = la_store_next_runs(st, t, 1, &night, &err);
   CHECK_EQ_INT(n, 1);

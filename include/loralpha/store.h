@@ -53,6 +53,9 @@ typedef struct la_pick_opts {
   int minute; /* local minute of the day, for sweep windows; -1: ignore */
   /* most runs user may have running at once (< 0: no limit), or NULL */
   int (*user_cap)(const char *user, void *ctx);
+  /* when user last had a run started (larger: more recently; 0: never),
+   * to break ties between users round robin; or NULL */
+  uint64_t (*user_last)(const char *user, void *ctx);
   void *ctx;
 } la_pick_opts;
 
@@ -94,11 +97,11 @@ int la_store_adopt_sweeps(la_store *st, const char *owner, la_err *err);
 /* Up to max tickets of queued runs, chosen fairly: among active sweeps
  * that are not paused, are inside their window and have room under
  * max_parallel, each next run goes to the user with the fewest running runs
- * (under the user's cap), and within a user to the sweep of highest
- * priority, then the oldest; within a sweep, runs start in id order.
- * Running counts come from the database (the caller commits each start
- * before asking again). pick may be NULL (no windows, no caps). Returns the
- * number filled, or a negative LA_E code. */
+ * (under the user's cap; among equals, the one served least recently), and
+ * within a user to the sweep of highest priority, then the oldest; within a
+ * sweep, runs start in id order. Running counts come from the database (the
+ * caller commits each start before asking again). pick may be NULL (no windows,
+ * no caps). Returns the number filled, or a negative LA_E code. */
 int la_store_next_runs(la_store *st, la_run_ticket *out, int max,
                        const la_pick_opts *pick, la_err *err);
 void la_run_ticket_clear(la_run_ticket *t);
