@@ -361,6 +361,13 @@ static int load_file(const char *path, la_serve_config *c, given *g,
   return rc;
 }
 
+int la_serve_config_read_file(const char *path, la_serve_config *c,
+                              la_err *err) {
+  given g = {0, 0, 0};
+  set_defaults(c);
+  return load_file(path, c, &g, err);
+}
+
 /* ---- flags ---- */
 
 /* One flag with its value. */

@@ -1,10 +1,12 @@
 /*
  * test_examples.c: every example under examples/ stays valid as the code
- * changes. Sweep specs (files with a "grid") must pass la_spec_parse; run
- * configs must pass la_config_parse. Usage: test_examples EXAMPLES_DIR
+ * changes. Sweep specs (files with a "grid") must pass la_spec_parse;
+ * daemon configs (serve*.json) la_serve_config_read_file; run configs
+ * la_config_parse. Usage: test_examples EXAMPLES_DIR
  */
 #include "check.h"
 #include "loralpha/config.h"
+#include "loralpha/serve_config.h"
 #include "loralpha/spec.h"
 
 #include <dirent.h>
@@ -23,7 +25,12 @@ static void check_file(const char *path) {
     CHECK(root != NULL);
     return;
   }
-  if (json_object_get(root, "grid") != NULL) {
+  if (strncmp(strrchr(path, '/') ? strrchr(path, '/') + 1 : path, "serve",
+              5) == 0) {
+    la_serve_config c;
+    rc = la_serve_config_read_file(path, &c, &err);
+    la_serve_config_free(&c);
+  } else if (json_object_get(root, "grid") != NULL) {
     la_spec *spec = NULL;
     rc = la_spec_parse(root, NULL, &spec, &err);
     la_spec_free(spec);

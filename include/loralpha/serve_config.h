@@ -59,6 +59,11 @@ typedef struct la_serve_config {
 int la_serve_config_parse(int argc, char **argv, la_serve_config *c,
                           la_err *err);
 
+/* Only the config file's layer over the defaults: every key and value
+ * checked, nothing that depends on this machine (cores, groups, files). */
+int la_serve_config_read_file(const char *path, la_serve_config *c,
+                              la_err *err);
+
 /* The checks --check-config makes beyond parsing: the worker is an
  * executable, the dashboard has an index.html, the state directory and the
  * database's directory can be written, the tokens file is valid. */
