@@ -490,9 +490,17 @@ static void metrics(la_api *api, la_http_request *req) {
       "counter\nloralpha_attempts_failed_total %llu\n"
       "# HELP loralpha_workers_killed_total Workers stopped by the daemon.\n"
       "# TYPE loralpha_workers_killed_total "
-      "counter\nloralpha_workers_killed_total %llu\n",
+      "counter\nloralpha_workers_killed_total %llu\n"
+      "# HELP loralpha_workers_requeued_total Workers stopped for a pause or "
+      "a closed window (their runs queued again).\n"
+      "# TYPE loralpha_workers_requeued_total "
+      "counter\nloralpha_workers_requeued_total %llu\n"
+      "# HELP loralpha_http_unauthorized_total Requests answered 401.\n"
+      "# TYPE loralpha_http_unauthorized_total "
+      "counter\nloralpha_http_unauthorized_total %llu\n",
       ss.busy, api->max_workers, (unsigned long long)ss.started,
-      (unsigned long long)ss.failed, (unsigned long long)ss.killed);
+      (unsigned long long)ss.failed, (unsigned long long)ss.killed,
+      (unsigned long long)ss.requeued, (unsigned long long)api->unauthorized);
   put(&b, &len, &cap,
       "# HELP loralpha_rows_written_total Metric rows committed to the "
       "database.\n"

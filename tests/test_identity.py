@@ -350,6 +350,10 @@ def case_auth(ctx):
         R.eq(d.req("GET", path).status, 401, f"401 on {path} without a token")
     R.eq(d.req("POST", "/v1/sweeps", spec("x", 1, 10)).status, 401,
          "401 on a submit without a token")
+    m = d.req("GET", "/metrics", user="root").body.decode()
+    R.check("loralpha_http_unauthorized_total 10\n" in m, "/metrics counts the 401s",
+            "loralpha_http_unauthorized_total 10", [x for x in m.splitlines()
+                                                    if "unauthorized" in x])
     R.eq(d.sql("SELECT COUNT(*) FROM sweeps")[0][0], 0, "no sweep from unauthenticated calls")
     r = d.req("GET", "/v1/whoami", user="alice")
     R.eq(r.json, {"user": "alice", "admin": False, "via": "token"}, "whoami as alice")
@@ -552,6 +556,9 @@ def case_pause(ctx):
             d.states(a))
     R.eq(d.sql("SELECT MAX(attempts) FROM runs WHERE sweep_id = ?", (a,))[0][0], 0,
          "pause requeue: the stopped attempt is not counted")
+    m = d.req("GET", "/metrics", user="root").body.decode()
+    R.check("loralpha_workers_requeued_total 1\n" in m, "/metrics counts the requeued worker",
+            "loralpha_workers_requeued_total 1", [x for x in m.splitlines() if "requeued" in x])
     time.sleep(1.0)
     R.eq(d.states(a), {"queued": 2}, "paused: nothing starts")
     d.req("PATCH", f"/v1/sweeps/{a}", {"priority": 1}, user="alice")
