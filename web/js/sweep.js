@@ -1,5 +1,5 @@
-// The sweep page: header, cancel, loss curves, heatmap, α*(r), drift, run detail, runs table.
-import { getJSON, postJSON, allRuns, el, fmt, age, progressBar, countsText, viridis, PALETTE } from './api.js';
+// The sweep page: header, pause / resume / cancel, report, loss curves, heatmap, α*(r), drift, run detail, runs table.
+import { getJSON, postJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE } from './api.js';
 import { makePlot, dropPlot, getPlot, allPlots, logAxis } from './plot.js';
 
 const POLL_MS = 2000;
@@ -38,11 +38,35 @@ function renderHeader(s) {
   $('counts').textContent = `${countsText(s.counts)} · ${s.n_runs} runs · ${Math.floor(100 * s.progress)}% finished · created ${age(s.created_at)} ago`
     + (s.finished_at ? ` · finished ${age(s.finished_at)} ago` : '');
   if (s.spec && s.spec.description) $('desc').textContent = s.spec.description;
-  $('cancel').disabled = s.state !== 'active';
-  const rep = $('report');
-  rep.href = `/v1/sweeps/${s.id}/report`;
-  rep.setAttribute('download', `sweep-${s.id}-report.html`);
-  rep.title = `The morning report as one HTML file: the law, α*(r), the heuristics' regret, drift, failed runs (Markdown: /v1/sweeps/${s.id}/report?format=md, or loralpha report ${s.id})`;
+  const active = s.state === 'active';
+  $('paused').hidden = !(active && s.paused);
+  $('owner').textContent = s.owner != null ? `by ${s.owner}` + (signedInAs()?.user === s.owner ? ' (you)' : '') : '';
+  const w = $('window');
+  w.hidden = !s.window;
+  w.textContent = s.window ? windowText(s.window) : '';
+  // Pause while it runs, Resume while paused, Cancel while active; the daemon
+  // decides who may (403 otherwise). Without `paused` (an older daemon) neither shows.
+  const canPause = active && s.paused === false, canResume = active && s.paused === true;
+  if (!busy) {
+    $('pause').hidden = !canPause;
+    $('pause-mode-label').hidden = !canPause;
+    $('resume').hidden = !canResume;
+    $('cancel').disabled = !active;
+  }
+  const me = signedInAs();
+  const notYours = me && s.owner != null && me.user !== s.owner && !me.admin;
+  for (const b of ['pause', 'resume', 'cancel']) $(b).title = notYours ? `Only ${s.owner} (the owner) or an admin may change this sweep` : '';
+  $('report').title = `The morning report as one HTML file: the law, α*(r), the heuristics' regret, drift, failed runs (Markdown: /v1/sweeps/${s.id}/report?format=md, or loralpha report ${s.id})`;
+}
+
+/* An action's error in words; a 403 says whose sweep it is. */
+function actionError(verb, s, e) {
+  if (e.status === 403) {
+    const why = s.owner != null ? `it belongs to ${s.owner}, and only its owner or an admin may ${verb} it.` : e.message;
+    const me = signedInAs();
+    return `You${me ? ` (${me.user})` : ''} cannot ${verb} sweep #${s.id}: ${why}`;
+  }
+  return `Cannot ${verb} sweep #${s.id}: ${e.message}`;
 }
 
 let pollCount = 0;
@@ -65,19 +89,56 @@ async function poll() {
   setTimeout(poll, POLL_MS);
 }
 
-$('cancel').addEventListener('click', async () => {
+/* Runs one of the header's actions: buttons off meanwhile, then the sweep re-read. */
+let busy = false;
+async function act(verb, path, body, said) {
+  const s = S.sweep;
+  if (!s || busy) return;
+  busy = true;
+  for (const b of ['pause', 'resume', 'cancel']) $(b).disabled = true;
+  try {
+    const r = await postJSON(path, body);
+    message(said(r || {}));
+  } catch (e) {
+    message(actionError(verb, s, e), true);
+  }
+  busy = false;
+  for (const b of ['pause', 'resume']) $(b).disabled = false;
+  try { S.sweep = await getJSON(`/v1/sweeps/${sweepId}`); } catch { /* next poll */ }
+  renderHeader(S.sweep);
+  loadData(true);
+}
+
+$('cancel').addEventListener('click', () => {
   const s = S.sweep;
   if (!s) return;
   if (!confirm(`Cancel sweep #${s.id} "${s.name}"? Queued runs are dropped and running workers stopped.`)) return;
-  $('cancel').disabled = true;
+  act('cancel', `/v1/sweeps/${s.id}/cancel`, undefined, (r) => `Sweep #${r.id ?? s.id} is now ${r.state ?? 'cancelled'}.`);
+});
+$('pause').addEventListener('click', () => {
+  const s = S.sweep;
+  if (!s) return;
+  const running = $('pause-mode').value;
+  act('pause', `/v1/sweeps/${s.id}/pause`, { running }, () => `Sweep #${s.id} is paused: no new run starts`
+    + (running === 'requeue' ? '; its running runs were stopped and queued again.' : '; its running runs finish.'));
+});
+$('resume').addEventListener('click', () => {
+  const s = S.sweep;
+  if (!s) return;
+  act('resume', `/v1/sweeps/${s.id}/resume`, undefined, () => `Sweep #${s.id} is resumed: its queued runs start again.`);
+});
+$('report').addEventListener('click', async () => {
+  const s = S.sweep;
+  if (!s) return;
+  const b = $('report');
+  b.disabled = true;
   try {
-    const r = await postJSON(`/v1/sweeps/${s.id}/cancel`);
-    message(`Sweep #${r.id} is now ${r.state}.`);
+    const n = await download(`/v1/sweeps/${s.id}/report`, `sweep-${s.id}-report.html`);
+    message(`Report of sweep #${s.id} saved (${fmt(n / 1024, 3)} KiB).`);
   } catch (e) {
-    message(`Cancel failed: ${e.message}`, true);
+    message(`Cannot download the report of sweep #${s.id}: ${e.message}`, true);
   }
-  try { S.sweep = await getJSON(`/v1/sweeps/${sweepId}`); renderHeader(S.sweep); } catch { /* next poll */ }
-  loadData(true);
+  b.disabled = false;
 });
 
 /* ---- data -------------------------------------------------------------- */
@@ -653,6 +714,7 @@ async function start() {
     return;
   }
   try {
+    await whoami();
     S.sweep = await getJSON(`/v1/sweeps/${sweepId}`);
     renderHeader(S.sweep);
   } catch (e) {

@@ -1,17 +1,27 @@
 // The sweeps page: every sweep, refreshed every 2 s without reloading.
-import { getJSON, el, age, progressBar, countsText } from './api.js';
+import { getJSON, whoami, signedInAs, el, age, progressBar, countsText, windowText } from './api.js';
 
 const POLL_MS = 2000;
 const tbody = document.querySelector('#sweeps tbody');
 const status = document.getElementById('status');
 const health = document.getElementById('health');
 
+function stateCell(s) {
+  const td = el('td', { class: 'state' }, el('span', { class: `badge st-${s.state}`, text: s.state }));
+  if (s.paused) td.append(' ', el('span', { class: 'badge st-paused', title: 'No new run starts until the sweep is resumed', text: 'paused' }));
+  if (s.window) td.append(' ', el('span', { class: 'window', title: windowText(s.window), text: `⏲ ${s.window.start}–${s.window.end}` }));
+  return td;
+}
+
 function row(s) {
   const link = el('a', { href: `/sweep.html?id=${s.id}`, text: s.name });
-  const tr = el('tr', { 'data-id': s.id },
+  const me = signedInAs();
+  const mine = me && s.owner === me.user;
+  const tr = el('tr', { 'data-id': s.id, class: s.paused ? 'paused' : null },
     el('td', { class: 'num', text: String(s.id) }),
     el('td', {}, link),
-    el('td', {}, el('span', { class: `badge st-${s.state}`, text: s.state })),
+    el('td', { class: 'owner' + (mine ? ' mine' : ''), title: mine ? 'yours' : null, text: s.owner == null ? '–' : s.owner }),
+    stateCell(s),
     el('td', { class: 'wide' }, progressBar(s.counts, s.n_runs),
       el('span', { class: 'pct', text: `${Math.floor(100 * s.progress)}%` })),
     el('td', { class: 'num', text: String(s.n_runs) }),
@@ -28,8 +38,9 @@ async function refresh() {
     for (const s of sweeps) frag.append(row(s));
     tbody.replaceChildren(frag);
     const active = sweeps.filter((s) => s.state === 'active').length;
+    const paused = sweeps.filter((s) => s.state === 'active' && s.paused).length;
     status.textContent = sweeps.length
-      ? `${sweeps.length} sweep${sweeps.length === 1 ? '' : 's'}, ${active} active · updated ${new Date().toLocaleTimeString()}`
+      ? `${sweeps.length} sweep${sweeps.length === 1 ? '' : 's'}, ${active} active${paused ? ` (${paused} paused)` : ''} · updated ${new Date().toLocaleTimeString()}`
       : 'No sweeps yet.';
     status.classList.remove('error');
   } catch (e) {
@@ -43,4 +54,14 @@ async function refresh() {
   setTimeout(refresh, POLL_MS);
 }
 
-refresh();
+async function start() {
+  for (;;) {
+    try { await whoami(); break; } catch (e) {
+      status.textContent = `Cannot reach the daemon: ${e.message} (retrying)`;
+      status.classList.add('error');
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+  refresh();
+}
+start();
