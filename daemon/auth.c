@@ -206,11 +206,12 @@ static int parse_tokens(const char *path, char *text, token_ent **out,
     }
     for (size_t i = 0; i < n; i++)
       if (v[i].len == tl && memcmp(v[i].token, tok, tl) == 0) {
+        la_errf(err, LA_EINVAL,
+                "tokens file %s: line %d: token: the same token is given to "
+                "%s on an earlier line",
+                path, line, v[i].user);
         free(v);
-        return la_errf(err, LA_EINVAL,
-                       "tokens file %s: line %d: token: the same token is "
-                       "given to %s on an earlier line",
-                       path, line, v[i].user);
+        return LA_EINVAL;
       }
     if (n == cap) {
       token_ent *nv = realloc(v, (cap = cap ? 2 * cap : 8) * sizeof *v);
