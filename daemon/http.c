@@ -1087,3 +1087,29 @@ int la_http_query_get(const la_http_request *req, const char *name, char *buf,
   }
   return 0;
 }
+
+/* ---- connections from elsewhere --------------------------------------- */
+
+/* Serves fd, a connected stream socket (a socketpair's end in tests and
+ * the fuzz target), as if the listener had accepted it. */
+int la_http_server_adopt(la_http_server *s, uv_os_sock_t fd, la_err *err) {
+  http_conn *c;
+  int rc;
+  if (s->closing || (c = new_conn(s)) == NULL)
+    return la_errf(err, LA_ENOMEM, "adopt: server closing or out of memory");
+  if ((rc = uv_tcp_open(&c->tcp, fd)) != 0) {
+    close_conn(c);
+    return la_errf(err, LA_EIO, "adopt: %s", uv_strerror(rc));
+  }
+  s->stats.accepted++;
+  if (s->serving >= s->lim.max_connections) {
+    reject(c, 503, "too many connections");
+    return 0;
+  }
+  s->serving++;
+  c->serving = 1;
+  start_reading(c);
+  if (c->state == ST_READ)
+    uv_timer_start(&c->timer, on_timer, s->lim.idle_timeout_ms, 0);
+  return 0;
+}
