@@ -256,6 +256,7 @@ int la_store_requeue_running(la_store *st, int *n, la_err *err) {
   }
   sqlite3_reset(q);
   la_store_stmt(st, ST_REQUEUE);
+  if (rc == 0) la_testpoint("requeue");
   if (rc || la_store_exec(st, ST_REQUEUE) || la_store_commit(st)) {
     la_store_fail(st, err, "requeueing runs");
     la_store_rollback(st);
@@ -317,6 +318,7 @@ int la_store_create_sweep(la_store *st, const la_spec *spec, int64_t *sweep_id,
   if (rc == 0) rc = insert_sweep(st, spec, now, sweep_id);
   for (size_t i = 0; rc == 0 && i < spec->n_runs; i++)
     rc = insert_run(st, *sweep_id, spec, i, now);
+  if (rc == 0) la_testpoint("create");
   if (rc == 0) rc = la_store_commit(st);
   if (rc) {
     la_store_fail(st, err, "storing the sweep");

@@ -6,6 +6,7 @@
 #define LORALPHA_STORE_INTERNAL_H
 
 #include "loralpha/store.h"
+#include "loralpha/testpoint.h"
 
 #include <sqlite3.h>
 
