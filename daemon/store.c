@@ -2,6 +2,7 @@
  * store_read.c. */
 #include "store_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,17 @@ double la_store_now(void) {
 }
 
 int la_store_fail(la_store *st, la_err *err, const char *what) {
+  st->stats.errors++;
+  if (sqlite3_errcode(st->db) == SQLITE_FULL ||
+      sqlite3_system_errno(st->db) == ENOSPC) {
+    st->stats.full_errors++;
+    st->disk_full = 1;
+  }
   return la_errf(err, LA_EIO, "database: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+int la_store_disk_full(const la_store *st) {
+  return st->disk_full;
 }
 
 sqlite3_stmt *la_store_stmt(la_store *st, int which) {
@@ -132,6 +143,7 @@ int la_store_commit(la_store *st) {
   la_store_stmt(st, ST_COMMIT);
   if (la_store_exec(st, ST_COMMIT)) return LA_EIO;
   st->stats.transactions++;
+  st->disk_full = 0;
   return 0;
 }
 

@@ -64,6 +64,7 @@ struct la_store {
   la_pending *pending;
   size_t n_pending, cap_pending;
   la_store_stats stats;
+  int disk_full; /* see la_store_disk_full */
 };
 
 /* Unix time now, in seconds. */

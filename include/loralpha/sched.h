@@ -40,6 +40,7 @@ typedef struct la_sched_stats {
   uint64_t failed;   /* attempts that failed (retried or not) */
   uint64_t killed;   /* workers killed (heartbeat, cancel, drain) */
   int max_busy;      /* most workers running at once since start */
+  int kept; /* run ends kept for the flush timer: their commit failed */
 } la_sched_stats;
 
 /* A new scheduler on loop using store (both borrowed). Starts its flush and
