@@ -284,6 +284,8 @@ def https():
     http_seed("upgrade", 0, b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
     http_seed("truncated", 0, b"POST / HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"a\"")
     http_seed("lf-only", 2, b"GET /q?a=%2 HTTP/1.1\nHost: x\n\n")
+    http_seed("space-before-colon", 0, b"POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello")
+    http_seed("no-read-pipeline", 0, b"GET /defer HTTP/1.1\r\n\r\n" * 40)
 
 
 if __name__ == "__main__":
