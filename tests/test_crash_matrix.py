@@ -243,6 +243,10 @@ class Matrix:
             return True
         d = self.start(env)
         self.ensure_submitted()
+        if point == "analysis":
+            # a fit needs finished runs (slow builds may not have any yet)
+            wait_until(lambda: td.cli_val(self.db, "SELECT COUNT(*) FROM runs WHERE "
+                                                   "state = 'done'") > 0, 300, 0.2)
         n0 = marker_count(d.log_path, point)
         killer = Killer(d.log_path, point, n0 + 1, lambda: d.proc.pid, timeout=15)
         killer.start()
@@ -284,9 +288,6 @@ class Matrix:
             if kind == "random":
                 self.kill_random()
             elif kind == "analysis" and not self.sweep_ids().get("matrix-a"):
-                self.kill_random()
-            elif kind == "analysis" and td.cli_val(
-                    self.db, "SELECT COUNT(*) FROM runs WHERE state = 'done'") == 0:
                 self.kill_random()
             else:
                 self.kill_at(kind)

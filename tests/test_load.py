@@ -207,6 +207,7 @@ def main():
                        "busy sweep")
         wait_until(lambda: (d.sweep(sid) or {}).get("counts", {}).get("running") == 2, 20)
         done0 = (d.sweep(sid) or {}).get("counts", {}).get("done", 0)
+        rows0 = d.metrics()[0].get("loralpha_rows_written_total", 0)
 
         sampler = Sampler(d.proc.pid)
         sampler.start()
@@ -264,8 +265,10 @@ def main():
                 d.proc.returncode)
         R.eq(d.get("/v1/health").status, 200, "GET /v1/health after the load")
         done1 = (d.sweep(sid) or {}).get("counts", {}).get("done", 0)
-        R.check(done1 > done0, "the sweep kept running under load (runs finished)",
-                f"> {done0}", done1)
+        rows1 = d.metrics()[0].get("loralpha_rows_written_total", 0)
+        R.check(rows1 > rows0 and (d.sweep(sid) or {}).get("counts", {}).get("running") == 2,
+                "the sweep kept running under load (2 runs running, metric rows committed)",
+                f"> {rows0:.0f} rows", (rows1, (d.sweep(sid) or {}).get("counts")))
         s = sampler.samples
         warm = [v for t, v in s if t >= 10]
         R.check(len(warm) >= 5, "RSS sampled after the warm-up", ">= 5 samples", s)
@@ -279,7 +282,8 @@ def main():
               f"answered with their 4xx; latency p50 {load.get('p50_us', 0) / 1000:.2f} ms, "
               f"p99 {load.get('p99_us', 0) / 1000:.2f} ms, max {load.get('max_us', 0) / 1000:.1f} ms; "
               f"{bad.ok}/{bad.sent} malformed requests and {len(loris)} slow clients answered "
-              f"as expected; sweep runs done {done0} -> {done1}; VmRSS "
+              f"as expected; sweep runs done {done0} -> {done1}, metric rows committed "
+              f"{rows1 - rows0:.0f}; VmRSS "
               f"{s[0][1] / 1024 if s else 0:.1f} MB at start, {warm[0] / 1024 if warm else 0:.1f} "
               f"MB at 10 s, {max(warm) / 1024 if warm else 0:.1f} MB max after, "
               f"{s[-1][1] / 1024 if s else 0:.1f} MB at the end")
