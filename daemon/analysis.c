@@ -3,6 +3,7 @@
 #include "loralpha/analysis.h"
 
 #include "loralpha/fit.h"
+#include "loralpha/testpoint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -147,6 +148,7 @@ static void work(uv_work_t *req) {
   job *j = req->data;
   la_fit_opts o;
   json_t *cks = json_array();
+  la_testpoint("analysis");
   la_fit_opts_default(&o);
   o.n_boot = j->an->n_boot;
   o.seed = (uint64_t)j->sweep_id;

@@ -87,6 +87,20 @@ static int is_json_type(const char *ct) {
   return *ct == 0 || *ct == ';';
 }
 
+/* Answers a write the store refused: 507 disk_full when it ran out of
+ * space (the daemon keeps serving reads), else 500 database. */
+static void store_write_failed(la_api *api, la_http_request *req,
+                               const la_err *err) {
+  char msg[640];
+  if (!la_store_disk_full(api->store))
+    return la_http_respond_error(req, 500, "database", err->msg);
+  snprintf(msg, sizeof msg,
+           "%s: the database's disk is full; nothing was stored (reads "
+           "still work; retry when space is freed)",
+           err->msg);
+  la_http_respond_error(req, 507, "disk_full", msg);
+}
+
 /* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
 static void create_sweep(la_api *api, la_http_request *req,
                          const la_identity *who) {
@@ -129,7 +143,7 @@ static void create_sweep(la_api *api, la_http_request *req,
   }
   if (la_store_create_sweep(api->store, spec, who->user, &id, &err)) {
     la_spec_free(spec);
-    return la_http_respond_error(req, 500, "database", err.msg);
+    return store_write_failed(api, req, &err);
   }
   api->sweeps_created++;
   la_http_respond_json(req, 201,
@@ -423,14 +437,22 @@ static void list_runs(la_api *api, la_http_request *req, int64_t sweep) {
 
 static void health(la_api *api, la_http_request *req) {
   la_sched_stats ss;
+  la_store_stats st;
+  int full = la_store_disk_full(api->store);
   la_sched_stats_get(api->sched, &ss);
+  la_store_stats_get(api->store, &st);
   la_http_respond_json(
       req, 200,
-      json_pack("{s:s, s:s, s:f, s:i, s:i, s:i}", "status",
-                api->draining ? "draining" : "ok", "version", VERSION,
-                "uptime_s", la_time_unix() - api->started_at, "workers_busy",
-                ss.busy, "max_workers", api->max_workers, "schema_version",
-                la_store_schema_version(api->store)));
+      json_pack("{s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:i, s:I}", "status",
+                api->draining ? "draining"
+                : full        ? "disk_full"
+                              : "ok",
+                "version", VERSION, "uptime_s",
+                la_time_unix() - api->started_at, "workers_busy", ss.busy,
+                "max_workers", api->max_workers, "schema_version",
+                la_store_schema_version(api->store), "disk_full", full,
+                "run_ends_pending", ss.kept, "rows_pending",
+                (json_int_t)st.pending_rows));
 }
 
 /* Appends printf-style text to a growing buffer. */
@@ -440,15 +462,19 @@ static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
   va_list ap;
   int n;
-  if (*cap - *len < 512) {
+  va_start(ap, fmt);
+  n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n <= 0) return;
+  while (*cap - *len <= (size_t)n) {
     char *b = realloc(*buf, *cap * 2);
     if (b == NULL) return;
     *buf = b, *cap *= 2;
   }
   va_start(ap, fmt);
-  n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+  vsnprintf(*buf + *len, *cap - *len, fmt, ap);
   va_end(ap);
-  if (n > 0 && (size_t)n < *cap - *len) *len += (size_t)n;
+  *len += (size_t)n;
 }
 
 /* GET /metrics: the Prometheus text format. */
@@ -513,6 +539,19 @@ static void metrics(la_api *api, la_http_request *req) {
       "counter\nloralpha_sweeps_created_total %llu\n",
       (unsigned long long)st.rows_written, (unsigned long long)st.pending_rows,
       (unsigned long long)api->sweeps_created);
+  put(&b, &len, &cap,
+      "# HELP loralpha_db_disk_full 1 while database writes fail for want of "
+      "space.\n# TYPE loralpha_db_disk_full gauge\nloralpha_db_disk_full %d\n"
+      "# HELP loralpha_db_errors_total Database operations that failed.\n"
+      "# TYPE loralpha_db_errors_total counter\nloralpha_db_errors_total %llu\n"
+      "# HELP loralpha_db_full_errors_total Of which for want of space.\n"
+      "# TYPE loralpha_db_full_errors_total counter\n"
+      "loralpha_db_full_errors_total %llu\n"
+      "# HELP loralpha_run_ends_pending Run ends not yet committed (retried "
+      "on the flush timer).\n# TYPE loralpha_run_ends_pending gauge\n"
+      "loralpha_run_ends_pending %d\n",
+      la_store_disk_full(api->store), (unsigned long long)st.errors,
+      (unsigned long long)st.full_errors, ss.kept);
   put(&b, &len, &cap,
       "# HELP loralpha_http_requests_total HTTP requests answered, by status "
       "class.\n"

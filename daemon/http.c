@@ -10,6 +10,10 @@
  *               and unparsed bytes are held in c->rest (pipelining);
  *   ST_RESUME   answered; a zero timer will parse c->rest (never from inside
  *               la_http_respond, so the handler is not re-entered);
+ *   ST_WAIT     answered, but more than WRITE_BACKLOG bytes of answers are
+ *               still unsent (a client that pipelines and does not read):
+ *               reading and parsing wait until the writes drain, or the
+ *               connection closes at the idle deadline;
  *   ST_DRAIN    a final response is queued: the write side is shut down
  *               after it, what the client still sends is discarded, and the
  *               connection closes at EOF or at the linger deadline;
@@ -37,9 +41,10 @@
 #include <unistd.h>
 
 #define REQ_MAGIC 0x6c615271u
-#define FIELD_MAX 32      /* longest header name we need to recognise */
-#define LINE_OVERHEAD 16  /* method, spaces, version and CRLF */
-#define HEADER_OVERHEAD 4 /* ": " and CRLF per header */
+#define FIELD_MAX 32        /* longest header name we need to recognise */
+#define LINE_OVERHEAD 16    /* method, spaces, version and CRLF */
+#define HEADER_OVERHEAD 4   /* ": " and CRLF per header */
+#define WRITE_BACKLOG 65536 /* unsent answer bytes before parsing waits */
 
 /* A growable, always NUL-terminated byte buffer. */
 typedef struct dynbuf {
@@ -66,7 +71,14 @@ typedef struct http_req {
   int headers_done, keep_alive, head;
 } http_req;
 
-typedef enum { ST_READ, ST_PENDING, ST_RESUME, ST_DRAIN, ST_CLOSED } st_t;
+typedef enum {
+  ST_READ,
+  ST_PENDING,
+  ST_RESUME,
+  ST_WAIT,
+  ST_DRAIN,
+  ST_CLOSED
+} st_t;
 
 /* A connection's or listener's stream: TCP or a Unix socket. */
 typedef union stream_h {
@@ -139,6 +151,7 @@ static int on_message_complete(http_parser *p);
 static void on_timer(uv_timer_t *t);
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void on_write(uv_write_t *w, int status);
+static void continue_conn(http_conn *c);
 static void close_conn(http_conn *c);
 static void reject(http_conn *c, int status, const char *msg);
 
@@ -326,10 +339,14 @@ static int on_url(http_parser *p, const char *at, size_t n) {
   return 0;
 }
 
-/* A piece of a header name; only short names are remembered. */
+/* A piece of a header name; only short names are remembered. Whitespace
+ * in a name ("Content-Length :", which http-parser takes for the header)
+ * is refused, as RFC 7230 3.2.4 asks. */
 static int on_header_field(http_parser *p, const char *at, size_t n) {
   http_conn *c = p->data;
   http_req *r = c->req;
+  if (memchr(at, ' ', n) != NULL || memchr(at, '\t', n) != NULL)
+    return fail(c, 400, "whitespace in a header name");
   if (!r->field_open) {
     r->field_open = 1;
     r->field_len = 0;
@@ -538,7 +555,10 @@ static void on_write(uv_write_t *w, int status) {
   http_conn *c = wr->conn;
   free(wr);
   c->writes--;
-  if (status < 0 && status != UV_ECANCELED) close_conn(c);
+  if (status < 0 && status != UV_ECANCELED)
+    close_conn(c);
+  else if (c->state == ST_WAIT && !c->processing)
+    continue_conn(c); /* waits again if still too much is unsent */
 }
 
 /* Queues the response rs on c and counts it; -1 if it cannot be sent. */
@@ -664,6 +684,11 @@ static void finish_conn(http_conn *c) {
  * for the next request under the idle deadline. */
 static void continue_conn(http_conn *c) {
   c->state = ST_READ;
+  if (uv_stream_get_write_queue_size(&c->h.stream) > WRITE_BACKLOG) {
+    c->state = ST_WAIT; /* on_write carries on */
+    uv_timer_start(&c->timer, on_timer, c->srv->lim.idle_timeout_ms, 0);
+    return;
+  }
   if (c->processing) return; /* feed() carries on by itself */
   if (c->rest != NULL) {
     c->state = ST_RESUME;
@@ -755,7 +780,7 @@ static void dispatch(http_conn *c) {
 /* After parsing: hold the rest and stop reading while a request is
  * pending, or keep reading (idle deadline between requests). */
 static void after_feed(http_conn *c, const char *data, size_t len) {
-  if (c->state == ST_PENDING) {
+  if (c->state == ST_PENDING || c->state == ST_WAIT) {
     stop_reading(c);
     if (len == 0) return;
     assert(c->rest == NULL);
@@ -815,6 +840,7 @@ static void on_timer(uv_timer_t *t) {
       close_conn(c);
     break;
   case ST_RESUME: resume(c); break;
+  case ST_WAIT: close_conn(c); break; /* the client does not read */
   case ST_DRAIN: close_conn(c); break;
   default: break;
   }
@@ -1225,5 +1251,31 @@ int la_http_query_get(const la_http_request *req, const char *name, char *buf,
     q += seg;
     if (*q == '&') q++;
   }
+  return 0;
+}
+
+/* ---- connections from elsewhere --------------------------------------- */
+
+/* Serves fd, a connected stream socket (a socketpair's end in tests and
+ * the fuzz target), as if the listener had accepted it. */
+int la_http_server_adopt(la_http_server *s, uv_os_sock_t fd, la_err *err) {
+  http_conn *c;
+  int rc;
+  if (s->closing || (c = new_conn(s, 0)) == NULL)
+    return la_errf(err, LA_ENOMEM, "adopt: server closing or out of memory");
+  if ((rc = uv_tcp_open(&c->h.tcp, fd)) != 0) {
+    close_conn(c);
+    return la_errf(err, LA_EIO, "adopt: %s", uv_strerror(rc));
+  }
+  s->stats.accepted++;
+  if (s->serving >= s->lim.max_connections) {
+    reject(c, 503, "too many connections");
+    return 0;
+  }
+  s->serving++;
+  c->serving = 1;
+  start_reading(c);
+  if (c->state == ST_READ)
+    uv_timer_start(&c->timer, on_timer, s->lim.idle_timeout_ms, 0);
   return 0;
 }

@@ -50,6 +50,15 @@ typedef struct worker {
   stop_reason stop;
 } worker;
 
+/* A run's end that could not be committed (the disk was full): kept and
+ * committed again from the flush timer, in order. */
+typedef struct kept_finish {
+  struct kept_finish *next;
+  int64_t run_id, sweep_id;
+  la_run_result res; /* res.error points to error */
+  char *error;       /* owned, or NULL */
+} kept_finish;
+
 struct la_sched {
   uv_loop_t *loop;
   la_store *store;
@@ -69,9 +78,14 @@ struct la_sched {
     char user[64];
     uint64_t at; /* the value of starts when the user last had one */
   } served[64];
+  kept_finish *kept, **kept_tail; /* oldest first */
+  int store_down;                 /* a store failure was reported */
+  char store_msg[600];            /* the last store failure */
 };
 
 static void sched_maybe_drained(la_sched *s);
+static void note_store(la_sched *s);
+static int retry_finishes(la_sched *s);
 
 /* ---- setup ----------------------------------------------------------------
  */
@@ -104,12 +118,18 @@ static void free_env(char **env) {
   free(env);
 }
 
+/* Every flush_ms: the kept run ends, then the buffered rows. After a
+ * failure for want of space it also tries to start queued runs, so the
+ * first commit that works again ends the full state. */
 static void on_flush_timer(uv_timer_t *t) {
   la_sched *s = t->data;
   la_err err;
-  if (la_store_flush(s->store, &err))
-    fprintf(stderr, "loralpha serve: %s (rows kept for the next flush)\n",
-            err.msg);
+  int was_full = la_store_disk_full(s->store);
+  int rc = retry_finishes(s);
+  if (rc == 0 && (rc = la_store_flush(s->store, &err)) != 0)
+    snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
+  if (rc == 0 && was_full && !s->draining) la_sched_kick(s);
+  note_store(s);
 }
 
 static void on_beat_timer(uv_timer_t *t) {
@@ -180,12 +200,86 @@ int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
         opts->heartbeat_ms / 4 < 1000 ? opts->heartbeat_ms / 4 + 1 : 1000;
     uv_timer_start(&s->beat_timer, on_beat_timer, every, every);
   }
+  s->kept_tail = &s->kept;
   *out = s;
   return 0;
 }
 
 void la_sched_stats_get(const la_sched *s, la_sched_stats *out) {
   *out = s->stats;
+}
+
+/* ---- database trouble ----------------------------------------------------
+ */
+
+/* Logs the store's state when it changes: failing (with the last error and
+ * what the daemon does about it), or working again. */
+static void note_store(la_sched *s) {
+  int down = la_store_disk_full(s->store) || s->kept != NULL;
+  if (down && !s->store_down)
+    fprintf(stderr,
+            "loralpha serve: %s%s; run ends and rows are kept and written "
+            "again every %u ms, new sweeps are refused\n",
+            s->store_msg, la_store_disk_full(s->store) ? " (disk full)" : "",
+            s->opts.flush_ms);
+  else if (!down && s->store_down)
+    fprintf(stderr, "loralpha serve: database writable again: kept run ends "
+                    "and rows committed\n");
+  s->store_down = down;
+}
+
+/* Keeps a run's end whose commit failed, to commit it later. */
+static void keep_finish(la_sched *s, const worker *w,
+                        const la_run_result *res) {
+  kept_finish *k = calloc(1, sizeof *k);
+  if (k == NULL || (res->error && (k->error = strdup(res->error)) == NULL)) {
+    free(k);
+    fprintf(stderr,
+            "loralpha serve: run %lld: %s (out of memory: it stays "
+            "running until restart)\n",
+            (long long)w->run_id, s->store_msg);
+    return;
+  }
+  k->run_id = w->run_id, k->sweep_id = w->sweep_id, k->res = *res;
+  k->res.error = k->error;
+  *s->kept_tail = k;
+  s->kept_tail = &k->next;
+  s->stats.kept++;
+}
+
+/* Commits the kept run ends, oldest first; stops at the first failure. */
+static int retry_finishes(la_sched *s) {
+  la_err err;
+  kept_finish *k;
+  while ((k = s->kept) != NULL) {
+    if (la_store_finish_run(s->store, k->run_id, &k->res, &err)) {
+      snprintf(s->store_msg, sizeof s->store_msg, "run %lld: %s",
+               (long long)k->run_id, err.msg);
+      return LA_EIO;
+    }
+    if ((s->kept = k->next) == NULL) s->kept_tail = &s->kept;
+    s->stats.kept--;
+    if (s->hook && strcmp(k->res.state, "queued") != 0)
+      s->hook(k->sweep_id, s->hook_ctx);
+    free(k->error);
+    free(k);
+  }
+  return 0;
+}
+
+/* Commits a run's end after the kept ones, or keeps it behind them; 1 if
+ * it was committed. */
+static int finish_or_keep(la_sched *s, const worker *w,
+                          const la_run_result *res) {
+  la_err err;
+  if (retry_finishes(s) == 0 &&
+      la_store_finish_run(s->store, w->run_id, res, &err) == 0)
+    return 1;
+  if (s->kept == NULL) /* the kept ones went through, this one did not */
+    snprintf(s->store_msg, sizeof s->store_msg, "run %lld: %s",
+             (long long)w->run_id, err.msg);
+  keep_finish(s, w, res);
+  return 0;
 }
 
 void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
@@ -306,15 +400,12 @@ static void worker_maybe_finish(worker *w) {
   w->finished = 1;
   text = calloc(1, ERROR_BYTES);
   decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
-  if (la_store_finish_run(s->store, w->run_id, &res, &err))
-    fprintf(stderr,
-            "loralpha serve: run %lld: %s (it stays running until restart)\n",
-            (long long)w->run_id, err.msg);
+  if (finish_or_keep(s, w, &res) && s->hook && strcmp(res.state, "queued"))
+    s->hook(w->sweep_id, s->hook_ctx);
+  note_store(s);
   free(text);
   unlink_worker(s, w);
   s->stats.busy--;
-  if (s->hook && strcmp(res.state, "queued") != 0)
-    s->hook(w->sweep_id, s->hook_ctx);
   if (w->open_handles == 0) worker_free(w);
   if (s->draining)
     sched_maybe_drained(s);
@@ -408,7 +499,8 @@ static void on_stdout(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     w->last_output = uv_now(w->s->loop);
     consume(w, buf->base, (size_t)nread);
     la_store_stats_get(w->s->store, &ss);
-    if (ss.pending_rows > FLUSH_ROWS) on_flush_timer(&w->s->flush_timer);
+    if (ss.pending_rows > FLUSH_ROWS && !la_store_disk_full(w->s->store))
+      on_flush_timer(&w->s->flush_timer);
   }
   free(buf->base);
   if (nread < 0) {
@@ -566,8 +658,10 @@ static void note_served(la_sched *s, const char *user) {
   s->served[k].at = s->starts;
 }
 
-/* Starts one ticket: committed as running first, then spawned. */
-static void start_ticket(la_sched *s, const la_run_ticket *t) {
+/* Starts one ticket: committed as running first, then spawned. 0 when the
+ * run moved on (started, or its failed start recorded); -1 when nothing
+ * changed (the store refused the write, or out of memory). */
+static int start_ticket(la_sched *s, const la_run_ticket *t) {
   la_err err;
   worker *w = calloc(1, sizeof *w);
   int rc;
@@ -575,11 +669,14 @@ static void start_ticket(la_sched *s, const la_run_ticket *t) {
     free(w);
     fprintf(stderr, "loralpha serve: run %lld: cannot prepare its config\n",
             (long long)t->run_id);
-    return;
+    return -1;
   }
   if (la_store_start_run(s->store, t->run_id, &err)) {
-    fprintf(stderr, "loralpha serve: %s\n", err.msg);
-    return worker_free(w);
+    snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
+    if (!la_store_disk_full(s->store)) /* else note_store says it once */
+      fprintf(stderr, "loralpha serve: %s\n", err.msg);
+    worker_free(w);
+    return -1;
   }
   w->s = s, w->run_id = t->run_id, w->sweep_id = t->sweep_id;
   w->attempt = t->attempts + 1, w->max_attempts = t->max_attempts;
@@ -590,12 +687,13 @@ static void start_ticket(la_sched *s, const la_run_ticket *t) {
   if ((rc = spawn(w)) != 0) {
     spawn_failed(s, w, uv_strerror(rc));
     w->finished = 1; /* freed when its handles have closed */
-    return;
+    return 0;
   }
   w->next = s->workers, s->workers = w;
   s->stats.started++;
   if (++s->stats.busy > s->stats.max_busy) s->stats.max_busy = s->stats.busy;
   wire_up(w);
+  return 0;
 }
 
 /* The scheduler's user_cap for la_store_next_runs. */
@@ -608,17 +706,19 @@ void la_sched_kick(la_sched *s) {
   la_run_ticket tickets[64];
   la_err err;
   la_pick_opts pick = {la_minute_now(), user_cap, user_last, s};
-  int room = s->opts.max_workers - s->stats.busy, n;
+  int room = s->opts.max_workers - s->stats.busy, n, stuck;
   if (!la_window_open(&s->opts.window, pick.minute)) return;
   while (!s->draining && room > 0) {
     n = la_store_next_runs(s->store, tickets, room < 64 ? room : 64, &pick,
                            &err);
     if (n < 0) fprintf(stderr, "loralpha serve: %s\n", err.msg);
     if (n <= 0) return;
+    stuck = 0;
     for (int i = 0; i < n; i++) {
-      start_ticket(s, &tickets[i]);
+      stuck += start_ticket(s, &tickets[i]) != 0;
       la_run_ticket_clear(&tickets[i]);
     }
+    if (stuck == n) return; /* the same tickets would come back (disk full) */
     room = s->opts.max_workers - s->stats.busy;
   }
 }
@@ -661,7 +761,12 @@ static void on_timer_closed(uv_handle_t *h) {
 static void sched_maybe_drained(la_sched *s) {
   la_err err;
   if (!s->draining || s->workers != NULL || s->timers_open != 3) return;
-  if (la_store_flush(s->store, &err))
+  if (retry_finishes(s))
+    fprintf(stderr,
+            "loralpha serve: %s (%d run ends not committed: those "
+            "runs are requeued at the next start)\n",
+            s->store_msg, s->stats.kept);
+  else if (la_store_flush(s->store, &err))
     fprintf(stderr, "loralpha serve: %s\n", err.msg);
   uv_close((uv_handle_t *)&s->flush_timer, on_timer_closed);
   uv_close((uv_handle_t *)&s->beat_timer, on_timer_closed);
@@ -682,7 +787,13 @@ void la_sched_drain(la_sched *s, void (*done)(void *), void *arg) {
 }
 
 void la_sched_free(la_sched *s) {
+  kept_finish *k;
   if (s == NULL) return;
+  while ((k = s->kept) != NULL) {
+    s->kept = k->next;
+    free(k->error);
+    free(k);
+  }
   free(s->worker_path);
   free_env(s->env);
   free(s);

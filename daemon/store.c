@@ -2,6 +2,7 @@
  * store_read.c. */
 #include "store_internal.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -126,7 +127,17 @@ double la_store_now(void) {
 }
 
 int la_store_fail(la_store *st, la_err *err, const char *what) {
+  st->stats.errors++;
+  if (sqlite3_errcode(st->db) == SQLITE_FULL ||
+      sqlite3_system_errno(st->db) == ENOSPC) {
+    st->stats.full_errors++;
+    st->disk_full = 1;
+  }
   return la_errf(err, LA_EIO, "database: %s: %s", what, sqlite3_errmsg(st->db));
+}
+
+int la_store_disk_full(const la_store *st) {
+  return st->disk_full;
 }
 
 sqlite3_stmt *la_store_stmt(la_store *st, int which) {
@@ -153,6 +164,7 @@ int la_store_commit(la_store *st) {
   la_store_stmt(st, ST_COMMIT);
   if (la_store_exec(st, ST_COMMIT)) return LA_EIO;
   st->stats.transactions++;
+  st->disk_full = 0;
   return 0;
 }
 
@@ -277,6 +289,7 @@ int la_store_requeue_running(la_store *st, int *n, la_err *err) {
   }
   sqlite3_reset(q);
   la_store_stmt(st, ST_REQUEUE);
+  if (rc == 0) la_testpoint("requeue");
   if (rc || la_store_exec(st, ST_REQUEUE) || la_store_commit(st)) {
     la_store_fail(st, err, "requeueing runs");
     la_store_rollback(st);
@@ -352,6 +365,7 @@ int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,
   if (rc == 0) rc = insert_sweep(st, spec, owner, now, sweep_id);
   for (size_t i = 0; rc == 0 && i < spec->n_runs; i++)
     rc = insert_run(st, *sweep_id, spec, i, now);
+  if (rc == 0) la_testpoint("create");
   if (rc == 0) rc = la_store_commit(st);
   if (rc) {
     la_store_fail(st, err, "storing the sweep");

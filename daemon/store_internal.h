@@ -6,6 +6,7 @@
 #define LORALPHA_STORE_INTERNAL_H
 
 #include "loralpha/store.h"
+#include "loralpha/testpoint.h"
 
 #include <sqlite3.h>
 
@@ -76,6 +77,7 @@ struct la_store {
   la_pending *pending;
   size_t n_pending, cap_pending;
   la_store_stats stats;
+  int disk_full; /* see la_store_disk_full */
 };
 
 /* Unix time now, in seconds. */

@@ -151,8 +151,13 @@ void la_store_clear_pending(la_store *st) {
 }
 
 int la_store_flush(la_store *st, la_err *err) {
+  int rc;
   if (st->n_pending == 0) return 0;
-  if (la_store_begin(st) || la_store_write_pending(st) || la_store_commit(st)) {
+  rc = la_store_begin(st);
+  if (rc == 0) rc = la_store_write_pending(st);
+  if (rc == 0) la_testpoint("flush");
+  if (rc == 0) rc = la_store_commit(st);
+  if (rc) {
     la_store_fail(st, err, "writing metric rows");
     la_store_rollback(st);
     return LA_EIO; /* the rows stay pending for the next flush */
@@ -212,6 +217,7 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
   if (rc == 0) rc = la_store_write_pending(st);
   if (rc == 0) rc = update_run(st, run_id, res);
   if (rc == 0) rc = maybe_finish_sweep(st, run_id);
+  if (rc == 0) la_testpoint("finish");
   if (rc == 0) rc = la_store_commit(st);
   if (rc) {
     la_store_fail(st, err, "finishing a run");

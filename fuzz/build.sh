@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# build.sh [OUTDIR]: compiles the libFuzzer targets fuzz_config, fuzz_spec and
-# fuzz_npy with clang (-fsanitize=fuzzer,address,undefined) into OUTDIR
+# build.sh [OUTDIR]: compiles the libFuzzer targets fuzz_config, fuzz_spec,
+# fuzz_npy and fuzz_http with clang (-fsanitize=fuzzer,address,undefined) into OUTDIR
 # (default: fuzz/out next to this script). Works from any directory.
 set -euo pipefail
 
@@ -35,3 +35,4 @@ build fuzz_config "$here/fuzz_config.c" "${BASE[@]}"
 build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/daemon/spec.c" \
   "$root/daemon/window.c"
 build fuzz_npy "$here/fuzz_npy.c" "${BASE[@]}"
+build fuzz_http "$here/fuzz_http.c" "${BASE[@]}" "$root/daemon/http.c" -luv -lhttp_parser

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Regenerates the hand-written seed corpora in fuzz/corpus/ (config, spec,
-npy). The corpora are committed; run this only to rebuild them:
+npy, http). The corpora are committed; run this only to rebuild them:
 
     /usr/bin/python3 fuzz/make_corpus.py
 
@@ -234,9 +234,64 @@ def npys():
     put("npy", "empty.npy", b"")
 
 
+def http_seed(name, step, *requests):
+    """An HTTP seed: the first byte is fuzz_http's write size (0: at once),
+    then the requests as one byte stream."""
+    put("http", name, bytes([step]) + b"".join(requests))
+
+
+def https():
+    get = b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    body = b'{"name":"x","grid":{"rank":[1]}}'
+    post = (b"POST /v1/sweeps HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    chunked = (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\n1a;ext=1\r\n" + b"z" * 26 + b"\r\n0\r\nTrailer: t\r\n\r\n")
+    http_seed("get", 0, get)
+    http_seed("get-bytewise", 1, get)
+    http_seed("post-json", 7, post)
+    http_seed("chunked", 3, chunked)
+    http_seed("pipelined", 0, get, b"GET /defer HTTP/1.1\r\nHost: x\r\n\r\n", post,
+              b"HEAD /v1/health HTTP/1.1\r\n\r\n", chunked,
+              b"GET /q?a=1%202&b+c=%41 HTTP/1.1\r\nConnection: close\r\n\r\n")
+    http_seed("deferred-then-pipelined", 16, b"GET /defer HTTP/1.1\r\n\r\n" * 3, get)
+    http_seed("keepalive-http10", 0,
+              b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /x HTTP/1.0\r\n\r\n")
+    http_seed("expect-continue", 5, b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+              b"Content-Length: 3\r\n\r\nabc")
+    http_seed("absolute-target", 0, b"GET http://h:1/q?a=b#f HTTP/1.1\r\n\r\n"
+              b"OPTIONS * HTTP/1.1\r\n\r\n")
+    http_seed("auth-ctype", 0, b"PUT /err HTTP/1.1\r\nAuthorization: Bearer abc\r\n"
+              b"Content-Type: text/plain\r\nConnection: a, close\r\nContent-Length: 1\r\n\r\nx")
+    http_seed("huge-header", 64, b"GET / HTTP/1.1\r\nX-Pad: " + b"p" * 3000 + b"\r\n\r\n")
+    http_seed("many-headers", 0, b"GET / HTTP/1.1\r\n" +
+              b"".join(b"H%d: v\r\n" % i for i in range(300)) + b"\r\n")
+    http_seed("long-url", 0, b"GET /" + b"a" * 2100 + b" HTTP/1.1\r\n\r\n")
+    http_seed("body-too-large", 0, b"POST / HTTP/1.1\r\nContent-Length: 5000\r\n\r\n" + b"b" * 100)
+    http_seed("chunked-too-large", 200, b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+              b"400\r\n" + b"c" * 1024 + b"\r\n" + b"400\r\n" + b"c" * 1024 + b"\r\n" +
+              b"400\r\n" + b"c" * 1024 + b"\r\n" + b"400\r\n" + b"c" * 1024 + b"\r\n" +
+              b"400\r\n" + b"c" * 1024 + b"\r\n0\r\n\r\n")
+    http_seed("bad-chunk-size", 0, b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"zz\r\nxx\r\n0\r\n\r\n")
+    http_seed("cl-and-chunked", 0, b"POST / HTTP/1.1\r\nContent-Length: 3\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    http_seed("two-content-lengths", 0, b"POST / HTTP/1.1\r\nContent-Length: 1\r\n"
+              b"Content-Length: 2\r\n\r\nab")
+    http_seed("repeated-ctype", 0, b"GET / HTTP/1.1\r\nContent-Type: a\r\nContent-Type: b\r\n\r\n")
+    http_seed("bad-escape", 0, b"GET /a%zz%00 HTTP/1.1\r\n\r\n")
+    http_seed("garbage", 0, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(40)))
+    http_seed("upgrade", 0, b"GET / HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    http_seed("truncated", 0, b"POST / HTTP/1.1\r\nContent-Length: 50\r\n\r\n{\"a\"")
+    http_seed("lf-only", 2, b"GET /q?a=%2 HTTP/1.1\nHost: x\n\n")
+    http_seed("space-before-colon", 0, b"POST / HTTP/1.1\r\nContent-Length : 5\r\n\r\nhello")
+    http_seed("no-read-pipeline", 0, b"GET /defer HTTP/1.1\r\n\r\n" * 40)
+
+
 if __name__ == "__main__":
-    for sub in ("config", "spec", "npy"):
+    for sub in ("config", "spec", "npy", "http"):
         os.makedirs(os.path.join(C, sub), exist_ok=True)
     configs()
     specs()
     npys()
+    https()

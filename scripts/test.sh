@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh Debian 12 machine: install, build with
-# -Werror, run every test; then the same suite on an ASan+UBSan build.
+# -Werror, run every test; then the same suite on an ASan+UBSan build; then
+# the daemon's tests on a ThreadSanitizer build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test
@@ -18,3 +19,23 @@ bash scripts/build.sh build-asan -DLA_WERROR=ON -DLA_SANITIZE=ON -DCMAKE_BUILD_T
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -j 2)
+
+echo "== ThreadSanitizer build: the daemon's tests =="
+# The daemon's threads (uv_queue_work: analyses, curves) are under test; its
+# workers are the release build's (single-threaded, and much slower when
+# instrumented). Every report fails the run, also from a daemon whose exit
+# status a test does not look at: they are collected by log_path.
+bash scripts/build.sh build-tsan -DLA_WERROR=ON -DLA_TSAN=ON \
+  -DLA_TEST_WORKER="$PWD/build/loralpha-worker"
+tsan_logs="$PWD/build-tsan/tsan-reports"
+rm -rf "$tsan_logs"
+mkdir -p "$tsan_logs"
+export TSAN_OPTIONS="log_path=$tsan_logs/tsan:second_deadlock_stack=1"
+(cd build-tsan && ctest --output-on-failure -j 2 \
+  -E '^(model|optim|rng|metrics|npy|reference|worker_cli|web|load)$')
+if compgen -G "$tsan_logs/tsan*" >/dev/null; then
+  cat "$tsan_logs"/tsan*
+  echo "ThreadSanitizer: $(ls "$tsan_logs" | wc -l) report files in $tsan_logs" >&2
+  exit 1
+fi
+echo "ThreadSanitizer: no report"

@@ -120,6 +120,12 @@ void la_http_server_stats(const la_http_server *s, la_http_stats *out);
 void la_http_server_close(la_http_server *s, void (*on_closed)(void *),
                           void *arg);
 
+/* Serves fd, an already connected stream socket (e.g. one end of a
+ * socketpair), like a client the listener accepted: same limits, counters
+ * and handler. The server owns fd on success (closed with the connection);
+ * on failure fd is the caller's. Returns 0 or an LA_E code with err. */
+int la_http_server_adopt(la_http_server *s, uv_os_sock_t fd, la_err *err);
+
 /* Answers req with status, a Content-Type and a body of len bytes (copied).
  * Adds Content-Length, Connection (keep-alive unless the client asked to
  * close) and Date headers. req is freed: do not use it afterwards. */

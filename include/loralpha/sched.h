@@ -50,6 +50,7 @@ typedef struct la_sched_stats {
   uint64_t killed;   /* workers killed (heartbeat, cancel, drain, requeue) */
   uint64_t requeued; /* workers stopped for a pause or a closed window */
   int max_busy;      /* most workers running at once since start */
+  int kept; /* run ends kept for the flush timer: their commit failed */
 } la_sched_stats;
 
 /* A new scheduler on loop using store (both borrowed). Starts its flush and

@@ -71,6 +71,8 @@ typedef struct la_store_stats {
   uint64_t rows_written; /* metric rows committed since open */
   uint64_t transactions; /* write transactions committed since open */
   uint64_t pending_rows; /* buffered, not yet committed */
+  uint64_t errors;       /* database operations that failed since open */
+  uint64_t full_errors;  /* of which for want of space (disk or page limit) */
 } la_store_stats;
 
 /* Opens (creating if needed) the database at path, sets WAL mode and a busy
@@ -159,6 +161,11 @@ int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
 int la_store_count_states(la_store *st, int64_t counts[6], la_err *err);
 
 void la_store_stats_get(const la_store *st, la_store_stats *out);
+
+/* 1 from a write that failed for want of space (SQLITE_FULL: the disk or
+ * max_page_count; or ENOSPC under another error) until a later commit
+ * succeeds; 0 otherwise. Reads keep working while it is 1. */
+int la_store_disk_full(const la_store *st);
 
 /* ---- reads for the API: each returns a new JSON value, or NULL with err
  * filled (LA_EINVAL in err->msg "not found" when the id does not exist). */
