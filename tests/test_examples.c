@@ -25,8 +25,8 @@ static void check_file(const char *path) {
     CHECK(root != NULL);
     return;
   }
-  if (strncmp(strrchr(path, '/') ? strrchr(path, '/') + 1 : path, "serve",
-              5) == 0) {
+  if (strncmp(strrchr(path, '/') ? strrchr(path, '/') + 1 : path, "serve", 5) ==
+      0) {
     la_serve_config c;
     rc = la_serve_config_read_file(path, &c, &err);
     la_serve_config_free(&c);
