@@ -6,6 +6,7 @@
  *                  [--threads-per-worker T] [--worker PATH] [--nice N]
  *                  [--heartbeat SECONDS] [--max-runs N] [--max-body BYTES]
  *                  [--request-timeout SECONDS] [--web DIR] [--port-file FILE]
+ *                  [--executor local|slurm] [--slurm-* ...]
  *
  * See docs/daemon.md.
  */
@@ -13,7 +14,9 @@
 #include "loralpha/api.h"
 #include "loralpha/cli.h"
 #include "loralpha/http.h"
+#include "loralpha/ingest.h"
 #include "loralpha/sched.h"
+#include "loralpha/slurm.h"
 #include "loralpha/store.h"
 
 #include <errno.h>
@@ -38,6 +41,7 @@ typedef struct serve_opts {
   const char *port_file;
   char worker[PATH_MAX];
   char web[PATH_MAX]; /* the dashboard's directory ("" : none) */
+  la_slurm_opts slurm;
 } serve_opts;
 
 /* Everything the running daemon owns. */
@@ -47,6 +51,8 @@ typedef struct daemon_ctx {
   la_sched *sched;
   la_http_server *http;
   la_analyzer *analyzer;
+  la_slurm *slurm;
+  la_ingest ingest;
   char web_root[PATH_MAX];
   la_api api;
   uv_signal_t sigterm, sigint;
@@ -68,9 +74,10 @@ static void usage(FILE *f) {
       "  --max-body BYTES          largest request body (1048576)\n"
       "  --request-timeout SECONDS a request must arrive within (10)\n"
       "  --web DIR                 the dashboard's files (web/ of the source)\n"
-      "  --port-file FILE          write the port listened on to FILE\n"
-      "See docs/daemon.md.\n",
+      "  --port-file FILE          write the port listened on to FILE\n",
       f);
+  fputs(la_slurm_usage(), f);
+  fputs("See docs/daemon.md and docs/slurm.md.\n", f);
 }
 
 /* A long in [lo, hi] from argv, or -1 with a message. */
@@ -153,6 +160,7 @@ static void set_defaults(serve_opts *o) {
   o->max_runs = 100000;
   o->max_body = 1 << 20;
   o->request_timeout_s = 10;
+  la_slurm_opts_default(&o->slurm);
   dir_known = exe_dir(dir, sizeof dir) == 0;
   default_worker(o, dir_known ? dir : NULL);
   default_web(o, dir_known ? dir : NULL);
@@ -162,6 +170,10 @@ static void set_defaults(serve_opts *o) {
 static int parse_opt(const char *f, const char *v, serve_opts *o,
                      int *workers_given) {
   long x;
+  la_err err;
+  int rc = la_slurm_opt(&o->slurm, f, v, &err);
+  if (rc <= 0)
+    return rc ? fprintf(stderr, "loralpha serve: %s\n", err.msg), -1 : 0;
   if (strcmp(f, "--listen") == 0) return parse_listen(v, o);
   if (strcmp(f, "--db") == 0) return o->db = v, 0;
   if (strcmp(f, "--port-file") == 0) return o->port_file = v, 0;
@@ -207,6 +219,8 @@ static int parse_serve(int argc, char **argv, serve_opts *o) {
     if (parse_opt(argv[i], argv[i + 1], o, &workers_given)) return -1;
     i++;
   }
+  if (o->slurm.worker[0] == 0)
+    snprintf(o->slurm.worker, sizeof o->slurm.worker, "%s", o->worker);
   if (!workers_given)
     o->max_workers = cores / o->threads > 0 ? (int)(cores / o->threads) : 1;
   if (cores > 0 && (long)o->max_workers * o->threads > cores)
@@ -241,7 +255,57 @@ static void on_signal(uv_signal_t *h, int signum) {
   fprintf(stderr, "loralpha serve: signal %d: draining\n", signum);
   la_http_server_close(d->http, on_http_closed, NULL);
   d->http = NULL;
+  la_slurm_stop(d->slurm, on_http_closed, NULL);
   la_sched_drain(d->sched, on_drained, d);
+}
+
+/* The Slurm executor's hooks into the scheduler and the API. */
+static void slurm_kick(void *ctx) {
+  la_sched_kick(((daemon_ctx *)ctx)->sched);
+}
+
+static void slurm_finished(int64_t sweep_id, void *ctx) {
+  la_api_on_run_finished(sweep_id, &((daemon_ctx *)ctx)->api);
+}
+
+static void remote_kick(void *ctx) {
+  la_slurm_kick(ctx);
+}
+
+static int remote_owns(void *ctx, int64_t sweep_id) {
+  return la_slurm_owns(ctx, sweep_id);
+}
+
+static void remote_cancel(void *ctx, int64_t sweep_id) {
+  la_slurm_cancel_sweep(ctx, sweep_id);
+}
+
+/* The Slurm executor, re-attached to the jobs a previous daemon left. */
+static int start_slurm(daemon_ctx *d, const serve_opts *o, la_err *err) {
+  la_sched_remote r = {remote_kick, remote_owns, remote_cancel, NULL};
+  la_slurm_stats st;
+  if (la_slurm_new(d->loop, d->store, &o->slurm, &d->slurm, err)) return -1;
+  r.ctx = d->slurm;
+  la_sched_set_remote(d->sched, &r);
+  la_slurm_set_hooks(d->slurm, slurm_finished, slurm_kick, d);
+  la_slurm_stats_get(d->slurm, &st);
+  if (st.attached > 0)
+    fprintf(stderr, "loralpha serve: following %llu Slurm jobs\n",
+            (unsigned long long)st.attached);
+  return 0;
+}
+
+/* The URL workers on Slurm nodes report to, from the listen address. */
+static void set_report_url(daemon_ctx *d, const serve_opts *o) {
+  char host[256], url[512];
+  int any = strcmp(o->host, "0.0.0.0") == 0 || strcmp(o->host, "::") == 0;
+  if (!any || gethostname(host, sizeof host) != 0)
+    snprintf(host, sizeof host, "%s", o->host);
+  host[sizeof host - 1] = 0;
+  snprintf(url, sizeof url,
+           strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host,
+           la_http_server_port(d->http));
+  la_slurm_set_report_url(d->slurm, url);
 }
 
 static int write_port_file(const char *path, int port) {
@@ -260,8 +324,9 @@ static int start(daemon_ctx *d, const serve_opts *o) {
                       o->nice,   o->heartbeat_s * 1000u, 250};
   int requeued = 0;
   if (la_store_open(o->db, &d->store, &err) ||
-      la_store_requeue_running(d->store, &requeued, &err) ||
-      la_sched_new(d->loop, d->store, &so, &d->sched, &err))
+      la_store_requeue_local(d->store, &requeued, &err) ||
+      la_sched_new(d->loop, d->store, &so, &d->sched, &err) ||
+      start_slurm(d, o, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   if (la_analyzer_new(d->loop, d->store, 1000, &d->analyzer))
     return fprintf(stderr, "loralpha serve: out of memory\n"), -1;
@@ -279,10 +344,12 @@ static int start(daemon_ctx *d, const serve_opts *o) {
   la_http_limits_default(&lim);
   lim.max_body_bytes = (size_t)o->max_body;
   lim.request_timeout_ms = (unsigned)o->request_timeout_s * 1000u;
-  if (la_http_server_start(d->loop, o->host, o->port, &lim, la_api_handle,
-                           &d->api, &d->http, &err))
+  d->ingest.api = &d->api, d->ingest.slurm = d->slurm;
+  if (la_http_server_start(d->loop, o->host, o->port, &lim, la_ingest_route,
+                           &d->ingest, &d->http, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   d->api.http = d->http;
+  set_report_url(d, o);
   if (o->port_file &&
       write_port_file(o->port_file, la_http_server_port(d->http)))
     return fprintf(stderr, "loralpha serve: cannot write %s\n", o->port_file),
@@ -305,8 +372,10 @@ static int serve(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN); /* a client or worker gone mid-write is an EPIPE */
   d.loop = uv_default_loop();
   if (start(&d, &o)) {
+    if (d.slurm) la_slurm_stop(d.slurm, on_http_closed, NULL);
     if (d.sched)
       la_sched_drain(d.sched, NULL, NULL), uv_run(d.loop, UV_RUN_DEFAULT);
+    la_slurm_free(d.slurm);
     la_sched_free(d.sched);
     la_analyzer_free(d.analyzer);
     la_store_close(d.store);
@@ -319,6 +388,7 @@ static int serve(int argc, char **argv) {
   uv_signal_start(&d.sigint, on_signal, SIGINT);
   la_sched_kick(d.sched);
   uv_run(d.loop, UV_RUN_DEFAULT); /* ends when drained and analyses are done */
+  la_slurm_free(d.slurm);
   la_sched_free(d.sched);
   la_analyzer_free(d.analyzer);
   la_store_close(d.store);

@@ -59,6 +59,7 @@ struct la_sched {
   void *drain_arg;
   la_sched_finish_hook hook;
   void *hook_ctx;
+  la_sched_remote remote; /* another executor, if set */
   la_sched_stats stats;
 };
 
@@ -531,16 +532,24 @@ static void start_ticket(la_sched *s, const la_run_ticket *t) {
   wire_up(w);
 }
 
+void la_sched_set_remote(la_sched *s, const la_sched_remote *remote) {
+  s->remote = *remote;
+}
+
 void la_sched_kick(la_sched *s) {
   la_run_ticket tickets[64];
   la_err err;
-  int room = s->opts.max_workers - s->stats.busy, n;
-  while (!s->draining && room > 0) {
+  int room = s->opts.max_workers - s->stats.busy, n, started = 1;
+  if (!s->draining && s->remote.kick) s->remote.kick(s->remote.ctx);
+  while (!s->draining && room > 0 && started) {
     n = la_store_next_runs(s->store, tickets, room < 64 ? room : 64, &err);
     if (n < 0) fprintf(stderr, "loralpha serve: %s\n", err.msg);
     if (n <= 0) return;
+    started = 0;
     for (int i = 0; i < n; i++) {
-      start_ticket(s, &tickets[i]);
+      if (!s->remote.owns ||
+          !s->remote.owns(s->remote.ctx, tickets[i].sweep_id))
+        start_ticket(s, &tickets[i]), started++;
       la_run_ticket_clear(&tickets[i]);
     }
     room = s->opts.max_workers - s->stats.busy;
@@ -548,6 +557,7 @@ void la_sched_kick(la_sched *s) {
 }
 
 void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
+  if (s->remote.cancel) s->remote.cancel(s->remote.ctx, sweep_id);
   for (worker *w = s->workers; w != NULL; w = w->next) {
     if (w->sweep_id != sweep_id || w->exited || w->stop != STOP_NONE) continue;
     w->stop = STOP_CANCEL;

@@ -32,5 +32,5 @@ build() { # name sources...
 }
 
 build fuzz_config "$here/fuzz_config.c" "${BASE[@]}"
-build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/daemon/spec.c"
+build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/daemon/spec.c" "$root/daemon/slurm_spec.c"
 build fuzz_npy "$here/fuzz_npy.c" "${BASE[@]}"
