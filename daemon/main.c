@@ -13,6 +13,7 @@
 #include "loralpha/analysis.h"
 #include "loralpha/api.h"
 #include "loralpha/cli.h"
+#include "loralpha/cli_slurm.h"
 #include "loralpha/http.h"
 #include "loralpha/ingest.h"
 #include "loralpha/sched.h"
@@ -400,5 +401,6 @@ static int serve(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "serve") == 0)
     return serve(argc - 2, argv + 2);
+  if (la_cli_slurm_is(argc, argv)) return la_cli_slurm_main(argc, argv);
   return la_cli_main(argc, argv); /* every other command is a client's */
 }

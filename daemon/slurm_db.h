@@ -67,6 +67,10 @@ int la_sdb_live(la_store *st, la_sjob **out, size_t *n, la_err *err);
  * default when the spec names none), 0 when not, LA_EIO on failure. */
 int la_sdb_is_slurm(la_store *st, int64_t sweep, int default_slurm);
 
+/* The ids of the sweep's runs in expansion order into ids[n]. Returns 0,
+ * or LA_EIO (also when the sweep has another number of runs). */
+int la_sdb_run_ids(la_store *st, int64_t sweep, int64_t *ids, size_t n);
+
 /* The run's state into buf ("" if there is no such run). */
 void la_sdb_run_state(la_store *st, int64_t run_id, char *buf, size_t size);
 

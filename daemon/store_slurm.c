@@ -229,6 +229,19 @@ int la_sdb_is_slurm(la_store *st, int64_t sweep, int default_slurm) {
   return rc == SQLITE_ROW || rc == SQLITE_DONE ? yes : LA_EIO;
 }
 
+int la_sdb_run_ids(la_store *st, int64_t sweep, int64_t *ids, size_t n) {
+  sqlite3_stmt *q = prep(st, "SELECT id FROM runs WHERE sweep_id = ? ORDER "
+                             "BY idx");
+  size_t k = 0;
+  int rc;
+  if (q == NULL) return LA_EIO;
+  sqlite3_bind_int64(q, 1, sweep);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW && k < n)
+    ids[k++] = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  return rc == SQLITE_DONE && k == n ? 0 : LA_EIO;
+}
+
 void la_sdb_run_state(la_store *st, int64_t run_id, char *buf, size_t size) {
   sqlite3_stmt *q = prep(st, "SELECT state FROM runs WHERE id = ?");
   buf[0] = 0;

@@ -363,6 +363,53 @@ def case_restart(ctx, d):
     return d2
 
 
+def case_export(ctx):
+    """export-slurm writes a standalone array; sbatch runs it without a
+    daemon; import stores its results like a daemon's."""
+    R.case = "export"
+    out = os.path.join(ctx.tmp, "export")
+    sp = os.path.join(ctx.tmp, "export-spec.json")
+    with open(sp, "w") as f:
+        json.dump(spec("exported", [1, 2], [1, 8], 1000, max_parallel=3), f)
+    p = subprocess.run([ctx.loralpha, "export-slurm", sp, "--dir", out, "--partition",
+                        "debug", "--time", "5", "--sbatch-arg", "--comment=export"],
+                       capture_output=True, text=True, timeout=60)
+    R.eq(p.returncode, 0, "export-slurm exits 0")
+    scripts = [x.split()[1] for x in p.stdout.splitlines() if x.startswith("sbatch ")]
+    R.check(len(scripts) == 1, "one array script printed", 1, p.stdout + p.stderr)
+    with open(scripts[0]) as f:
+        text = f.read()
+    for want in ("#SBATCH --array=0-3%3", "#SBATCH --partition=debug",
+                 "#SBATCH --comment=export", "--report-url"):
+        R.check((want in text) == (want != "--report-url"), f"script and {want}", want, text)
+    bad = subprocess.run([ctx.loralpha, "export-slurm", sp, "--dir", out, "--time", "a b"],
+                         capture_output=True, text=True, timeout=60)
+    R.check(bad.returncode == 2 and "--time" in bad.stderr, "a bad --time is refused by name",
+            "exit 2 naming --time", bad.stderr)
+    job = subprocess.run(["sbatch", "--parsable", scripts[0]], env=ctx.env,
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+    done = wait_until(lambda: (q := squeue(ctx.env)) is not None and
+                      not [x for x in q if x[0] == job], 90, 0.2)
+    R.check(done, "the exported array ran", "empty queue", squeue(ctx.env))
+    db = os.path.join(ctx.tmp, "imported.db")
+    p = subprocess.run([ctx.loralpha, "import", out, "--db", db], capture_output=True,
+                       text=True, timeout=120)
+    R.eq(p.returncode, 0, "import exits 0")
+    R.check("4 of 4 runs finished" in p.stderr, "import reports 4 of 4", "4 of 4", p.stderr)
+    sid = int(p.stdout.strip() or 0)
+    R.eq([r["state"] for r in sql(db, f"SELECT state FROM runs WHERE sweep_id = {sid}")],
+         ["done"] * 4, "imported runs done")
+    R.eq(val(db, f"SELECT state FROM sweeps WHERE id = {sid}"), "done", "imported sweep done")
+    with open(os.path.join(out, "runs", "0.json")) as f:
+        cfg = f.read()
+    n = subprocess.run([ctx.worker, "--config", "-"], input=cfg, capture_output=True,
+                       text=True, timeout=60).stdout
+    want = sum(1 for x in n.splitlines() if json.loads(x)["type"] in ("train", "eval"))
+    R.eq(val(db, f"SELECT COUNT(*) FROM curve c JOIN runs r ON r.id = c.run_id WHERE "
+                 f"r.sweep_id = {sid} AND r.idx = 0"), want,
+         "imported curve equals the worker's records")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loralpha", required=True)
@@ -383,6 +430,7 @@ def main():
         case_kill(ctx, d)
         d = case_restart(ctx, d)
         R.eq(d.stop(), 0, "daemon stops cleanly")
+        case_export(ctx)
     except Exception:
         R.check(False, "no exception", None, traceback.format_exc())
         for d in ctx.daemons:
