@@ -333,11 +333,24 @@ def case_kill(ctx, d):
     R.eq(st, 200, "cancel the re-queued run's sweep")
 
 
+def steps_for(ctx, seconds):
+    """Steps of the test's rank-2 run that take about this long here (the
+    worker's speed differs a lot between builds)."""
+    cfg = dict(TASK, **METRICS, rank=2, alpha=2, lr=0.001, seed=1, steps=20000, batch=32)
+    t0 = time.monotonic()
+    subprocess.run([ctx.worker, "--config", "-"], input=json.dumps(cfg), capture_output=True,
+                   text=True, timeout=300, check=True)
+    rate = 20000 / max(time.monotonic() - t0, 1e-3)
+    return max(20000, int(rate * seconds) // 1000 * 1000)
+
+
 def case_restart(ctx, d):
     """A daemon restarted while jobs run re-attaches instead of submitting
     again; the workers' retries bridge the gap."""
     R.case = "restart"
-    sid = d.submit(spec("reattach", [1, 2], [2], 400_000, max_parallel=2))
+    steps = steps_for(ctx, 7)
+    log(f"runs of {steps} steps to restart the daemon under")
+    sid = d.submit(spec("reattach", [1, 2], [2], steps, max_parallel=2))
     runs = running_jobs(ctx, sid, 2)
     before = sql(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
                          f"ORDER BY run_id")
