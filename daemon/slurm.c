@@ -653,7 +653,14 @@ void la_slurm_set_hooks(la_slurm *sl, void (*finished)(int64_t, void *),
 }
 
 int la_slurm_owns(la_slurm *sl, int64_t sweep_id) {
-  return la_sdb_is_slurm(sl->store, sweep_id, sl->opts.default_slurm) == 1;
+  int k, yes;
+  for (k = 0; k < 16; k++)
+    if (sl->owner_sweep[k] == sweep_id) return sl->owner_slurm[k];
+  yes = la_sdb_is_slurm(sl->store, sweep_id, sl->opts.default_slurm);
+  if (yes < 0) return 1; /* unknown: not started locally now */
+  k = sl->owner_next++ % 16;
+  sl->owner_sweep[k] = sweep_id, sl->owner_slurm[k] = yes;
+  return yes;
 }
 
 void la_slurm_stats_get(const la_slurm *sl, la_slurm_stats *out) {

@@ -34,6 +34,9 @@ struct la_slurm {
   void (*finished)(int64_t, void *);
   void (*kick)(void *);
   void *hook_ctx;
+  int64_t owner_sweep[16]; /* sweeps whose executor is known (it never */
+  int owner_slurm[16];     /* changes): 1 Slurm, 0 local */
+  int owner_next;
   la_slurm_stats stats;
 };
 

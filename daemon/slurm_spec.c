@@ -65,7 +65,8 @@ static int check_sbatch_arg(const char *what, const char *s, la_err *err) {
                    what, s);
   for (int i = 0; own[i]; i++) {
     size_t n = strlen(own[i]);
-    if (strncmp(s, own[i], n) == 0 && (s[n] == 0 || s[n] == '='))
+    int short_opt = n == 2; /* "-oFILE" is -o with its value */
+    if (strncmp(s, own[i], n) == 0 && (short_opt || s[n] == 0 || s[n] == '='))
       return la_errf(err, LA_EINVAL, "%s: '%.64s' is set by loralpha itself",
                      what, s);
   }

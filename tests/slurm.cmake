@@ -4,3 +4,6 @@
 add_test(NAME slurm COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm.py
          --loralpha $<TARGET_FILE:loralpha> --worker $<TARGET_FILE:loralpha-worker>)
 set_tests_properties(slurm PROPERTIES TIMEOUT 400 RUN_SERIAL TRUE)
+
+# The executor's settings, spec fields and scripts (no cluster needed).
+la_daemon_test(slurm_spec)
