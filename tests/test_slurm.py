@@ -376,6 +376,31 @@ def case_restart(ctx, d):
     return d2
 
 
+def case_vanished(ctx, d, sid):
+    """A job Slurm no longer knows (as if a previous daemon had submitted it
+    and the cluster lost it): a failed attempt, the run re-queued and done
+    in a real array."""
+    R.case = "vanished"
+    R.eq(d.stop(), 0, "daemon stops")
+    run = val(ctx.db, f"SELECT MIN(id) FROM runs WHERE sweep_id = {sid}")
+    sql(ctx.db, f"UPDATE sweeps SET state = 'active', finished_at = NULL WHERE id = {sid}; "
+                f"UPDATE runs SET state = 'running' WHERE id = {run}; "
+                f"UPDATE slurm_jobs SET state = 'submitted', array_id = 999999, task = 0, "
+                f"token = '{'ab' * 32}' WHERE run_id = {run}")
+    d2 = Daemon(ctx, "vanished", port=d.port)
+    R.check("following 1 Slurm jobs" in d2.log(), "re-attaches to the lost job",
+            "following 1 Slurm jobs", d2.log())
+    d2.wait_sweep(sid, 60)
+    row = sql(ctx.db, f"SELECT r.state, r.attempts, j.array_id FROM runs r JOIN slurm_jobs j "
+                      f"ON j.run_id = r.id WHERE r.id = {run}")[0]
+    R.check(row["state"] == "done" and row["attempts"] == 2 and row["array_id"] != 999999,
+            "vanished job: run re-queued and done in a new array",
+            "done, 2 attempts, new array", row)
+    st, _, _ = ingest(d2.port, run, "ab" * 32, '{"type":"eval","step":1,"loss":1}\n')
+    R.eq(st, 403, "the lost job's token is revoked")
+    return d2
+
+
 def case_export(ctx):
     """export-slurm writes a standalone array; sbatch runs it without a
     daemon; import stores its results like a daemon's."""
@@ -438,10 +463,11 @@ def main():
     try:
         ctx.start_cluster()
         d = Daemon(ctx, "first")
-        case_sweep(ctx, d)
+        first = case_sweep(ctx, d)
         case_tokens_and_cancel(ctx, d)
         case_kill(ctx, d)
         d = case_restart(ctx, d)
+        d = case_vanished(ctx, d, first)
         R.eq(d.stop(), 0, "daemon stops cleanly")
         case_export(ctx)
     except Exception:
