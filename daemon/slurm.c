@@ -34,6 +34,7 @@ typedef struct cmd {
 } cmd;
 
 static void poll_start(la_slurm *sl);
+static int make_dirs(la_slurm_opts *o, la_err *err);
 static void submit_next(la_slurm *sl);
 static void maybe_stopped(la_slurm *sl);
 
@@ -212,11 +213,13 @@ void la_slurm_fail_attempt(la_slurm *sl, la_sjob *j, const char *slurm_state,
                        .final_eval_loss = NAN,
                        .best_eval_loss = NAN,
                        .wall_s = NAN};
-  char *text = malloc(8192), tail[LOG_TAIL + 1];
+  char *text = malloc(8192), tail[LOG_TAIL + 1], job[64] = "slurm";
   log_tail(sl, j, tail, sizeof tail);
+  if (j->array_id > 0)
+    snprintf(job, sizeof job, "slurm job %lld_%d", (long long)j->array_id,
+             j->task);
   if (text != NULL)
-    snprintf(text, 8192, "slurm job %lld_%d: %s%s%s%s%s",
-             (long long)j->array_id, j->task, why, j->error[0] ? ": " : "",
+    snprintf(text, 8192, "%s: %s%s%s%s%s", job, why, j->error[0] ? ": " : "",
              j->error, tail[0] ? "\n--- slurm log (last bytes) ---\n" : "",
              tail);
   res.error = text ? text : why;
@@ -310,8 +313,10 @@ static int make_batch(la_slurm *sl, int64_t sweep, int max_parallel,
                       la_sdb_run *runs, int n) {
   char(*tok)[LA_TOKEN_HEX + 1] = calloc((size_t)n, sizeof *tok);
   la_sbatch *b = calloc(1, sizeof *b);
-  la_err err;
+  la_err err, dir_err;
   int rc = tok && b && (b->runs = calloc((size_t)n, sizeof *b->runs)) ? 0 : -1;
+  if (!sl->dirs_ready && make_dirs(&sl->opts, &dir_err) == 0)
+    sl->dirs_ready = 1; /* created on first use: local-only daemons need none */
   for (int i = 0; rc == 0 && i < n; i++)
     rc = new_token(tok[i]);
   if (rc == 0) {
@@ -331,6 +336,10 @@ static int make_batch(la_slurm *sl, int64_t sweep, int max_parallel,
   }
   free(tok);
   if (rc) return batch_free(b), -1;
+  if (!sl->dirs_ready) {
+    batch_failed(sl, b, dir_err.msg);
+    return batch_free(b), 0;
+  }
   for (int i = 0; rc == 0 && i < n; i++)
     rc = write_run_files(sl, &runs[i], la_slurm_job(sl, runs[i].id)->token,
                          set->cpus_per_task);
@@ -379,15 +388,18 @@ static void on_sbatch(cmd *c) {
   la_slurm *sl = c->sl;
   la_sbatch *b = c->arg;
   la_err err;
-  char why[1024];
+  char why[1024], msg[1100];
   char *end;
   long long id = strtoll(c->buf[0], &end, 10);
   sl->submitting = 0;
   if (c->status != 0 || c->term_signal || id <= 0 ||
       (*end && *end != ';' && *end != '\n')) {
     cmd_status(c, why, sizeof why);
-    fprintf(stderr, "loralpha serve: sbatch %s: %s\n", b->script, why);
-    batch_failed(sl, b, why[0] == 'e' ? why : "sbatch failed");
+    if (c->status == 0 && !c->term_signal)
+      snprintf(why, sizeof why, "answered '%.200s', not a job id", c->buf[0]);
+    snprintf(msg, sizeof msg, "sbatch failed (%s)", why);
+    fprintf(stderr, "loralpha serve: %s: %s\n", b->script, msg);
+    batch_failed(sl, b, msg);
   } else if (la_sdb_submitted(sl->store, b->runs, b->n, id, &err)) {
     fprintf(stderr, "loralpha serve: array %lld: %s\n", id, err.msg);
   } else {
@@ -622,11 +634,15 @@ int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
   if (sl == NULL) return la_errf(err, LA_ENOMEM, "slurm: out of memory");
   sl->loop = loop, sl->store = store, sl->opts = *opts;
   snprintf(sl->url, sizeof sl->url, "%s", opts->report_url);
-  if ((rc = make_dirs(&sl->opts, err)) ||
-      (rc = la_sdb_live(store, &live, &n, err))) {
+  if ((rc = la_sdb_live(store, &live, &n, err)) != 0) {
     free(sl);
     return rc;
   }
+  if ((opts->default_slurm || n > 0) && (rc = make_dirs(&sl->opts, err))) {
+    free(live), free(sl);
+    return rc;
+  }
+  sl->dirs_ready = opts->default_slurm || n > 0;
   for (size_t i = 0; i < n; i++)
     if (add_job(sl, &live[i]) == NULL) rc = LA_ENOMEM;
   free(live);

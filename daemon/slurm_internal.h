@@ -29,6 +29,7 @@ struct la_slurm {
   int children;     /* child processes not yet reaped and closed */
   uv_timer_t poll_timer;
   int timer_open, stopping;
+  int dirs_ready; /* the directories exist and opts.dir is absolute */
   void (*stop_done)(void *);
   void *stop_arg;
   void (*finished)(int64_t, void *);

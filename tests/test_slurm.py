@@ -263,6 +263,19 @@ def case_sweep(ctx, d):
     return sid
 
 
+def case_sbatch_refused(ctx, d):
+    """sbatch refuses the array (no such partition): the runs fail with
+    sbatch's words, after their attempts."""
+    R.case = "sbatch"
+    sid = d.submit(spec("refused", [1], [1], 100, max_attempts=2,
+                        slurm={"partition": "nosuch"}))
+    d.wait_sweep(sid, 30)
+    rows = sql(ctx.db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
+    R.check(rows and rows[0]["state"] == "failed" and rows[0]["attempts"] == 2 and
+            "sbatch failed" in rows[0]["error"] and "partition" in rows[0]["error"],
+            "run failed after 2 attempts with sbatch's error", "failed, 2, sbatch ...", rows)
+
+
 def running_jobs(ctx, sid, n):
     """Waits for n runs of the sweep to be RUNNING in Slurm and to have sent
     rows; their run ids."""
@@ -464,6 +477,7 @@ def main():
         ctx.start_cluster()
         d = Daemon(ctx, "first")
         first = case_sweep(ctx, d)
+        case_sbatch_refused(ctx, d)
         case_tokens_and_cancel(ctx, d)
         case_kill(ctx, d)
         d = case_restart(ctx, d)
