@@ -660,7 +660,16 @@ int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
 }
 
 void la_slurm_set_report_url(la_slurm *sl, const char *url) {
+  static const char *const loopback[] = {"//127.", "//localhost", "//[::1]",
+                                         NULL};
   if (sl->url[0] == 0) snprintf(sl->url, sizeof sl->url, "%s", url);
+  for (int i = 0; sl->opts.default_slurm && loopback[i]; i++)
+    if (strstr(sl->url, loopback[i]) != NULL)
+      fprintf(stderr,
+              "loralpha serve: note: Slurm jobs report to %s, a loopback "
+              "address: only jobs on this machine reach it (see --listen "
+              "and --slurm-report-url)\n",
+              sl->url);
 }
 
 void la_slurm_set_hooks(la_slurm *sl, void (*finished)(int64_t, void *),

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -263,6 +264,45 @@ def case_sweep(ctx, d):
     return sid
 
 
+def case_worker_flags(ctx):
+    """The worker's report flags are checked by name; with no daemon to
+    take its lines it retries, then gives up with exit 1."""
+    R.case = "worker"
+    cfg = os.path.join(ctx.tmp, "w.json")
+    tok = os.path.join(ctx.tmp, "w.token")
+    with open(cfg, "w") as f:
+        json.dump(dict(TASK, rank=1, alpha=1, lr=0.001, steps=20, batch=32), f)
+    with open(tok, "w") as f:
+        f.write("ab" * 32 + "\n")
+    for args, name in ((["--report-url", "http://127.0.0.1:9/x"], "--report-token-file"),
+                       (["--report-url", "ftp://x", "--report-token-file", tok], "--report-url"),
+                       (["--report-url", "http://x/", "--report-token-file", tok,
+                         "--report-retry", "0"], "--report-retry"),
+                       (["--report-url", "http://x/", "--report-token-file",
+                         os.path.join(ctx.tmp, "none")], "--report-token-file")):
+        p = subprocess.run([ctx.worker, "--config", cfg, *args], capture_output=True,
+                           text=True, timeout=60)
+        R.check(p.returncode == 2 and name in p.stderr, f"worker refuses {args[-1]!r}",
+                f"exit 2 naming {name}", (p.returncode, p.stderr))
+    port = free_port()
+    t0 = time.monotonic()
+    p = subprocess.run([ctx.worker, "--config", cfg, "--report-url",
+                        f"http://127.0.0.1:{port}/v1/ingest/1", "--report-token-file", tok,
+                        "--report-retry", "2"], capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    R.check(p.returncode == 1 and "gave up" in p.stderr and 1.0 <= took < 10,
+            "no daemon: retried with backoff, then exit 1", "exit 1, gave up, ~2 s",
+            (p.returncode, round(took, 2), p.stderr))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def case_sbatch_refused(ctx, d):
     """sbatch refuses the array (no such partition): the runs fail with
     sbatch's words, after their attempts."""
@@ -474,6 +514,7 @@ def main():
     ctx = Ctx(args)
     t0 = time.monotonic()
     try:
+        case_worker_flags(ctx)
         ctx.start_cluster()
         d = Daemon(ctx, "first")
         first = case_sweep(ctx, d)
