@@ -105,6 +105,10 @@ static int cmd_run(la_slurm *sl, char **argv, void (*done)(cmd *), void *arg) {
   if (c == NULL) return UV_ENOMEM;
   c->sl = sl, c->done = done, c->arg = arg;
   c->buf[0] = calloc(1, 1), c->buf[1] = calloc(1, 1);
+  if (c->buf[0] == NULL || c->buf[1] == NULL) {
+    cmd_free(c);
+    return UV_ENOMEM;
+  }
   uv_pipe_init(sl->loop, &c->out, 0);
   uv_pipe_init(sl->loop, &c->err, 0);
   c->proc.data = c->out.data = c->err.data = c;
@@ -114,7 +118,8 @@ static int cmd_run(la_slurm *sl, char **argv, void (*done)(cmd *), void *arg) {
   io[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   io[2].data.stream = (uv_stream_t *)&c->err;
   memset(&o, 0, sizeof o);
-  o.file = argv[0], o.args = argv, o.env = environ, o.cwd = sl->opts.dir;
+  o.file = argv[0], o.args = argv, o.env = environ;
+  o.cwd = sl->dirs_ready ? sl->opts.dir : NULL;
   o.exit_cb = cmd_exit, o.stdio = io, o.stdio_count = 3;
   c->open = 3;
   sl->children++;
@@ -192,6 +197,7 @@ static void log_tail(const la_slurm *sl, const la_sjob *j, char *buf,
   long end;
   size_t n;
   buf[0] = 0;
+  if (j->array_id <= 0) return; /* never reached Slurm */
   snprintf(path, sizeof path, "%s/logs/%lld_%d.out", sl->opts.dir,
            (long long)j->array_id, j->task);
   if ((f = fopen(path, "rb")) == NULL) return;
