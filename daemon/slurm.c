@@ -473,13 +473,52 @@ static la_sjob *next_missing(la_slurm *sl) {
 
 static void check_missing(la_slurm *sl);
 
+/* The job's end as Slurm states it: a failed attempt. */
+static void job_ended(la_slurm *sl, la_sjob *j, const char *st,
+                      const char *code) {
+  char why[160];
+  snprintf(why, sizeof why, "ended %s (exit code %s) without a done record", st,
+           code[0] ? code : "?");
+  la_slurm_fail_attempt(sl, j, st, why);
+}
+
+/* sacct's answer "STATE|EXITCODE" about a job scontrol no longer knows;
+ * without accounting (sacct fails or knows nothing) the job vanished. */
+static void on_sacct(cmd *c) {
+  la_slurm *sl = c->sl;
+  la_sjob *j = la_slurm_job(sl, (int64_t)(intptr_t)c->arg);
+  char st[32] = "", code[32] = "";
+  if (j == NULL) return check_missing(sl);
+  if (c->status == 0 &&
+      sscanf(c->buf[0], "%31[A-Z_]%*[^|]|%31[0-9:]", st, code) >= 1 &&
+      terminal(st))
+    job_ended(sl, j, st, code);
+  else if (c->status == 0 && st[0])
+    snprintf(j->slurm_state, sizeof j->slurm_state, "%s", st);
+  else
+    la_slurm_fail_attempt(sl, j, "VANISHED", "the job vanished from Slurm");
+  check_missing(sl);
+}
+
+/* Asks sacct (clusters with accounting keep finished jobs longer). */
+static void ask_sacct(la_slurm *sl, la_sjob *j) {
+  char id[48];
+  snprintf(id, sizeof id, "%lld_%d", (long long)j->array_id, j->task);
+  char *argv[] = {"sacct",          "-n", "-X", "-P", "-o",
+                  "State,ExitCode", "-j", id,   NULL};
+  if (cmd_run(sl, argv, on_sacct, (void *)(intptr_t)j->run_id) != 0) {
+    la_slurm_fail_attempt(sl, j, "VANISHED", "the job vanished from Slurm");
+    check_missing(sl);
+  }
+}
+
 static void on_scontrol(cmd *c) {
   la_slurm *sl = c->sl;
   la_sjob *j = la_slurm_job(sl, (int64_t)(intptr_t)c->arg);
   char st[32] = "", code[32] = "", why[160];
   if (j == NULL) return check_missing(sl); /* ended meanwhile */
   if (strstr(c->buf[1], "Invalid job id") != NULL) {
-    la_slurm_fail_attempt(sl, j, "VANISHED", "the job vanished from Slurm");
+    return ask_sacct(sl, j);
   } else if (c->status != 0 || field(c->buf[0], "JobState", st, sizeof st)) {
     cmd_status(c, why, sizeof why);
     fprintf(stderr, "loralpha serve: scontrol: %s\n", why);
@@ -488,9 +527,7 @@ static void on_scontrol(cmd *c) {
     snprintf(j->slurm_state, sizeof j->slurm_state, "%s", st);
   } else {
     field(c->buf[0], "ExitCode", code, sizeof code);
-    snprintf(why, sizeof why, "ended %s (exit code %s) without a done record",
-             st, code[0] ? code : "?");
-    la_slurm_fail_attempt(sl, j, st, why);
+    job_ended(sl, j, st, code);
   }
   check_missing(sl);
 }

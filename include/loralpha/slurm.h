@@ -9,7 +9,8 @@
  * JSON lines to /v1/ingest/{run} with that token (worker/remote.c); the
  * daemon stores them as it stores a local worker's lines, and the done
  * record ends the run. Jobs are followed with squeue, and with scontrol
- * once they leave the queue: a job that ends without a done record
+ * (then sacct, where the cluster keeps accounting) once they leave the
+ * queue: a job that ends without a done record
  * (FAILED, NODE_FAIL, PREEMPTED, TIMEOUT, CANCELLED by someone else, or
  * vanished) is a failed attempt, re-queued while attempts remain. Cancelling
  * a sweep commits its runs cancelled, revokes their tokens and scancels the
