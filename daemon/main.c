@@ -260,53 +260,12 @@ static void on_signal(uv_signal_t *h, int signum) {
   la_sched_drain(d->sched, on_drained, d);
 }
 
-/* The Slurm executor's hooks into the scheduler and the API. */
-static void slurm_kick(void *ctx) {
-  la_sched_kick(((daemon_ctx *)ctx)->sched);
-}
-
-static void slurm_finished(int64_t sweep_id, void *ctx) {
-  la_api_on_run_finished(sweep_id, &((daemon_ctx *)ctx)->api);
-}
-
-static void remote_kick(void *ctx) {
-  la_slurm_kick(ctx);
-}
-
-static int remote_owns(void *ctx, int64_t sweep_id) {
-  return la_slurm_owns(ctx, sweep_id);
-}
-
-static void remote_cancel(void *ctx, int64_t sweep_id) {
-  la_slurm_cancel_sweep(ctx, sweep_id);
-}
-
-/* The Slurm executor, re-attached to the jobs a previous daemon left. */
+/* The Slurm executor, re-attached to the jobs a previous daemon left and
+ * joined to the scheduler. */
 static int start_slurm(daemon_ctx *d, const serve_opts *o, la_err *err) {
-  la_sched_remote r = {remote_kick, remote_owns, remote_cancel, NULL};
-  la_slurm_stats st;
   if (la_slurm_new(d->loop, d->store, &o->slurm, &d->slurm, err)) return -1;
-  r.ctx = d->slurm;
-  la_sched_set_remote(d->sched, &r);
-  la_slurm_set_hooks(d->slurm, slurm_finished, slurm_kick, d);
-  la_slurm_stats_get(d->slurm, &st);
-  if (st.attached > 0)
-    fprintf(stderr, "loralpha serve: following %llu Slurm jobs\n",
-            (unsigned long long)st.attached);
+  la_slurm_attach(d->slurm, d->sched, la_api_on_run_finished, &d->api);
   return 0;
-}
-
-/* The URL workers on Slurm nodes report to, from the listen address. */
-static void set_report_url(daemon_ctx *d, const serve_opts *o) {
-  char host[256], url[512];
-  int any = strcmp(o->host, "0.0.0.0") == 0 || strcmp(o->host, "::") == 0;
-  if (!any || gethostname(host, sizeof host) != 0)
-    snprintf(host, sizeof host, "%s", o->host);
-  host[sizeof host - 1] = 0;
-  snprintf(url, sizeof url,
-           strchr(host, ':') ? "http://[%s]:%d" : "http://%s:%d", host,
-           la_http_server_port(d->http));
-  la_slurm_set_report_url(d->slurm, url);
 }
 
 static int write_port_file(const char *path, int port) {
@@ -350,7 +309,7 @@ static int start(daemon_ctx *d, const serve_opts *o) {
                            &d->ingest, &d->http, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   d->api.http = d->http;
-  set_report_url(d, o);
+  la_slurm_listening(d->slurm, o->host, la_http_server_port(d->http));
   if (o->port_file &&
       write_port_file(o->port_file, la_http_server_port(d->http)))
     return fprintf(stderr, "loralpha serve: cannot write %s\n", o->port_file),

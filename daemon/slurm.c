@@ -186,7 +186,7 @@ void la_slurm_end_run(la_slurm *sl, la_sjob *j, const la_run_result *res,
             (long long)run);
   drop_job(sl, j);
   if (!requeued && sl->finished) sl->finished(sweep, sl->hook_ctx);
-  if (requeued && sl->kick && !sl->stopping) sl->kick(sl->hook_ctx);
+  if (requeued && sl->sched && !sl->stopping) la_sched_kick(sl->sched);
 }
 
 /* The last bytes of the job's Slurm log (DIR/logs/A_T.out) into buf. */
@@ -694,6 +694,7 @@ int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
     return la_errf(err, rc, "slurm: out of memory");
   }
   sl->stats.attached = n;
+  if (n > 0) fprintf(stderr, "loralpha serve: following %zu Slurm jobs\n", n);
   uv_timer_init(loop, &sl->poll_timer);
   sl->poll_timer.data = sl;
   sl->timer_open = 1;
@@ -702,10 +703,17 @@ int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
   return 0;
 }
 
-void la_slurm_set_report_url(la_slurm *sl, const char *url) {
+void la_slurm_listening(la_slurm *sl, const char *host, int port) {
   static const char *const loopback[] = {"//127.", "//localhost", "//[::1]",
                                          NULL};
-  if (sl->url[0] == 0) snprintf(sl->url, sizeof sl->url, "%s", url);
+  char name[256];
+  int any = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+  if (!any || gethostname(name, sizeof name) != 0)
+    snprintf(name, sizeof name, "%s", host);
+  name[sizeof name - 1] = 0;
+  if (sl->url[0] == 0)
+    snprintf(sl->url, sizeof sl->url,
+             strchr(name, ':') ? "http://[%s]:%d" : "http://%s:%d", name, port);
   for (int i = 0; sl->opts.default_slurm && loopback[i]; i++)
     if (strstr(sl->url, loopback[i]) != NULL)
       fprintf(stderr,
@@ -715,9 +723,23 @@ void la_slurm_set_report_url(la_slurm *sl, const char *url) {
               sl->url);
 }
 
-void la_slurm_set_hooks(la_slurm *sl, void (*finished)(int64_t, void *),
-                        void (*kick)(void *), void *ctx) {
-  sl->finished = finished, sl->kick = kick, sl->hook_ctx = ctx;
+static void remote_kick(void *ctx) {
+  la_slurm_kick(ctx);
+}
+
+static int remote_owns(void *ctx, int64_t sweep_id) {
+  return la_slurm_owns(ctx, sweep_id);
+}
+
+static void remote_cancel(void *ctx, int64_t sweep_id) {
+  la_slurm_cancel_sweep(ctx, sweep_id);
+}
+
+void la_slurm_attach(la_slurm *sl, la_sched *sched,
+                     la_sched_finish_hook finished, void *ctx) {
+  la_sched_remote r = {remote_kick, remote_owns, remote_cancel, sl};
+  sl->sched = sched, sl->finished = finished, sl->hook_ctx = ctx;
+  la_sched_set_remote(sched, &r);
 }
 
 int la_slurm_owns(la_slurm *sl, int64_t sweep_id) {

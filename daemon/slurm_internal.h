@@ -32,8 +32,8 @@ struct la_slurm {
   int dirs_ready; /* the directories exist and opts.dir is absolute */
   void (*stop_done)(void *);
   void *stop_arg;
-  void (*finished)(int64_t, void *);
-  void (*kick)(void *);
+  la_sched *sched; /* borrowed: kicked when a run is re-queued */
+  la_sched_finish_hook finished;
   void *hook_ctx;
   int64_t owner_sweep[16]; /* sweeps whose executor is known (it never */
   int owner_slurm[16];     /* changes): 1 Slurm, 0 local */

@@ -24,6 +24,7 @@
 
 #include "loralpha/common.h"
 #include "loralpha/http.h"
+#include "loralpha/sched.h"
 #include "loralpha/store.h"
 
 #include <jansson.h>
@@ -107,15 +108,17 @@ typedef struct la_slurm_stats {
 int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
                  la_slurm **out, la_err *err);
 
-/* The URL the workers POST to, when --slurm-report-url was not given (the
- * daemon knows its port only after listening). Copied. */
-void la_slurm_set_report_url(la_slurm *sl, const char *url);
+/* The daemon listens on host:port: the URL the workers POST to, unless
+ * --slurm-report-url gave one (the daemon knows its port only after
+ * listening; for 0.0.0.0 and :: the URL has the host's name). */
+void la_slurm_listening(la_slurm *sl, const char *host, int port);
 
-/* Called after a run's end has been committed (done, diverged, failed,
- * cancelled), like the scheduler's finish hook; and kick, called when a
- * run was re-queued (so that the scheduler starts it again). */
-void la_slurm_set_hooks(la_slurm *sl, void (*finished)(int64_t, void *),
-                        void (*kick)(void *), void *ctx);
+/* Joins the scheduler (borrowed): its kicks submit the queued runs of Slurm
+ * sweeps first and never start them locally, its cancels reach the runs in
+ * Slurm, and a run re-queued here kicks it. finished(sweep, ctx) is called
+ * after a run's end has been committed, like the scheduler's finish hook. */
+void la_slurm_attach(la_slurm *sl, la_sched *sched,
+                     la_sched_finish_hook finished, void *ctx);
 
 /* Submits the queued runs of Slurm sweeps (one array per sweep and batch).
  * Called by the scheduler before it starts local workers. */
