@@ -15,6 +15,7 @@
 
 #define OUT_CAP (4u << 20) /* bytes of a command's output kept */
 #define MAX_ARRAYS 4       /* arrays submitted per kick */
+#define MAX_SWEEPS 16      /* Slurm sweeps looked at per kick */
 #define LOG_TAIL 1500      /* bytes of a job's log quoted in its error */
 
 extern char **environ;
@@ -186,7 +187,7 @@ void la_slurm_end_run(la_slurm *sl, la_sjob *j, const la_run_result *res,
             (long long)run);
   drop_job(sl, j);
   if (!requeued && sl->finished) sl->finished(sweep, sl->hook_ctx);
-  if (requeued && sl->sched && !sl->stopping) la_sched_kick(sl->sched);
+  if (sl->sched && !sl->stopping) la_sched_kick(sl->sched); /* room again */
 }
 
 /* The last bytes of the job's Slurm log (DIR/logs/A_T.out) into buf. */
@@ -362,30 +363,35 @@ static int make_batch(la_slurm *sl, int64_t sweep, int max_parallel,
 }
 
 /* One sweep's next batch: 1 if one was made, 0 if none is due, -1. */
-static int kick_one(la_slurm *sl, la_sdb_run *runs) {
-  int64_t sweep;
-  int par, att, n, rc;
-  char *spec = NULL;
+/* One sweep's next array, of as many queued runs as it may still have in
+ * Slurm (--slurm-batch at once). 1 if one was made, 0 if none, -1. */
+static int kick_sweep(la_slurm *sl, const la_sdb_sweep *w, la_sdb_run *runs) {
+  int room = sl->opts.batch, n, rc;
   la_slurm_settings set;
-  rc = la_sdb_next_sweep(sl->store, sl->opts.default_slurm, &sweep, &par, &att,
-                         &spec);
-  if (rc <= 0) return rc < 0 ? -1 : 0;
-  la_slurm_settings_of(spec, &sl->opts.settings, &set);
-  free(spec);
-  n = la_sdb_queued(sl->store, sweep, runs, sl->opts.batch);
+  for (size_t i = 0; i < sl->n_jobs; i++)
+    room -= sl->jobs[i].sweep_id == w->id;
+  if (room <= 0) return 0;
+  la_slurm_settings_of(w->spec, &sl->opts.settings, &set);
+  n = la_sdb_queued(sl->store, w->id, runs, room);
   if (n <= 0) return n < 0 ? -1 : 0;
-  rc = make_batch(sl, sweep, par, att, &set, runs, n);
+  rc = make_batch(sl, w->id, w->max_parallel, w->max_attempts, &set, runs, n);
   for (int i = 0; i < n; i++)
     free(runs[i].config);
   return rc ? -1 : 1;
 }
 
 void la_slurm_kick(la_slurm *sl) {
-  la_sdb_run *runs;
+  la_sdb_sweep sw[MAX_SWEEPS];
+  la_sdb_run *runs = NULL;
+  int n, made = 0;
   if (sl->stopping) return;
-  runs = calloc((size_t)sl->opts.batch, sizeof *runs);
-  for (int i = 0; runs && i < MAX_ARRAYS; i++)
-    if (kick_one(sl, runs) <= 0) break;
+  n = la_sdb_slurm_sweeps(sl->store, sl->opts.default_slurm, sw, MAX_SWEEPS);
+  if (n < 0) fprintf(stderr, "loralpha serve: cannot read the Slurm sweeps\n");
+  if (n > 0) runs = calloc((size_t)sl->opts.batch, sizeof *runs);
+  for (int i = 0; runs && i < n && made < MAX_ARRAYS; i++)
+    made += kick_sweep(sl, &sw[i], runs) > 0;
+  for (int i = 0; i < n; i++)
+    free(sw[i].spec);
   free(runs);
   submit_next(sl);
 }

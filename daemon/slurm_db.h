@@ -30,11 +30,17 @@ typedef struct la_sdb_run {
   char *config; /* owned (free) */
 } la_sdb_run;
 
-/* The first active sweep (priority, then id) run by Slurm that has queued
- * runs: *sweep, its max_parallel and max_attempts, and its stored spec
- * (new string). Returns 1, 0 when there is none, or LA_EIO. */
-int la_sdb_next_sweep(la_store *st, int default_slurm, int64_t *sweep,
-                      int *max_parallel, int *max_attempts, char **spec);
+/* An active sweep run by Slurm. */
+typedef struct la_sdb_sweep {
+  int64_t id;
+  int max_parallel, max_attempts;
+  char *spec; /* owned (free): the stored spec */
+} la_sdb_sweep;
+
+/* Up to max active sweeps run by Slurm that have queued runs, in start
+ * order (priority, then id). Returns the count or a negative LA_E code. */
+int la_sdb_slurm_sweeps(la_store *st, int default_slurm, la_sdb_sweep *out,
+                        int max);
 
 /* Up to max queued runs of the sweep in id order into out. Returns the
  * count or a negative LA_E code. */

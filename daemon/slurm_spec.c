@@ -36,7 +36,8 @@ const char *la_slurm_usage(void) {
          "  --slurm-sbatch-arg OPT    one more sbatch option (repeatable)\n"
          "  --slurm-job-name NAME     the arrays' job name (loralpha)\n"
          "  --slurm-poll SECONDS      how often squeue is asked (5)\n"
-         "  --slurm-batch N           most runs in one array (1000)\n";
+         "  --slurm-batch N           most runs of a sweep in Slurm at once "
+         "(1000)\n";
 }
 
 /* Is s printable text without quotes or backslashes that a shell or an

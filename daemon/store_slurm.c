@@ -28,27 +28,31 @@ static int run_once(sqlite3_stmt *q) {
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : LA_EIO;
 }
 
-int la_sdb_next_sweep(la_store *st, int default_slurm, int64_t *sweep,
-                      int *max_parallel, int *max_attempts, char **spec) {
+int la_sdb_slurm_sweeps(la_store *st, int default_slurm, la_sdb_sweep *out,
+                        int max) {
   sqlite3_stmt *q = prep(
       st, "SELECT s.id, s.max_parallel, s.max_attempts, s.spec FROM sweeps s "
           "WHERE s.state = 'active' AND " IS_SLURM
           " AND EXISTS (SELECT 1 FROM runs r WHERE r.sweep_id = s.id AND "
-          "r.state = 'queued') ORDER BY s.priority DESC, s.id LIMIT 1");
-  int rc;
-  *spec = NULL;
+          "r.state = 'queued') ORDER BY s.priority DESC, s.id LIMIT ?2");
+  int n = 0, rc;
   if (q == NULL) return LA_EIO;
   sqlite3_bind_text(q, 1, default_slurm ? "slurm" : "local", -1, SQLITE_STATIC);
-  rc = sqlite3_step(q);
-  if (rc == SQLITE_ROW) {
-    *sweep = sqlite3_column_int64(q, 0);
-    *max_parallel = sqlite3_column_int(q, 1);
-    *max_attempts = sqlite3_column_int(q, 2);
-    *spec = strdup((const char *)sqlite3_column_text(q, 3));
+  sqlite3_bind_int(q, 2, max);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    out[n].id = sqlite3_column_int64(q, 0);
+    out[n].max_parallel = sqlite3_column_int(q, 1);
+    out[n].max_attempts = sqlite3_column_int(q, 2);
+    out[n].spec = strdup((const char *)sqlite3_column_text(q, 3));
+    if (out[n++].spec == NULL) break;
   }
   sqlite3_finalize(q);
-  if (rc == SQLITE_ROW) return *spec ? 1 : LA_ENOMEM;
-  return rc == SQLITE_DONE ? 0 : LA_EIO;
+  if (rc != SQLITE_DONE) {
+    for (int i = 0; i < n; i++)
+      free(out[i].spec);
+    return rc == SQLITE_ROW ? LA_ENOMEM : LA_EIO;
+  }
+  return n;
 }
 
 int la_sdb_queued(la_store *st, int64_t sweep, la_sdb_run *out, int max) {

@@ -117,6 +117,7 @@ class Daemon:
         cmd = [ctx.loralpha, "serve", "--listen", f"127.0.0.1:{port}", "--port-file",
                self.port_file, "--db", ctx.db, "--worker", ctx.worker, "--max-workers", "2",
                "--slurm-dir", ctx.sdir, "--slurm-poll", "1", "--slurm-partition", "debug",
+               "--slurm-batch", "3",
                *extra]
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
@@ -230,7 +231,8 @@ def local_lines(ctx, run_id):
 
 
 def case_sweep(ctx, d):
-    """A sweep through Slurm end to end: one array, throttled, all done."""
+    """A sweep through Slurm end to end: arrays of at most --slurm-batch 3
+    runs in Slurm at once, throttled with max_parallel, all done."""
     R.case = "sweep"
     t0 = time.monotonic()
     sid = d.submit(spec("e2e", [1, 2], [1, 8], 1000, max_parallel=2,
@@ -244,12 +246,12 @@ def case_sweep(ctx, d):
     jobs = sql(ctx.db, f"SELECT run_id, array_id, task, state, script FROM slurm_jobs "
                        f"WHERE sweep_id = {sid} ORDER BY run_id")
     R.eq(len(jobs), 4, "a slurm_jobs row per run")
-    R.eq(len({j["array_id"] for j in jobs}), 1, "one array for the batch")
-    R.eq([j["task"] for j in jobs], [0, 1, 2, 3], "array tasks in run order")
+    R.eq(len({j["array_id"] for j in jobs}), 2, "two arrays: 3 runs, then the fourth")
+    R.eq([j["task"] for j in jobs], [0, 1, 2, 0], "array tasks in run order")
     R.eq({j["state"] for j in jobs}, {"ended"}, "rows ended")
     with open(jobs[0]["script"]) as f:
         script = f.read()
-    for want in ("#SBATCH --array=0-3%2", "#SBATCH --partition=debug", "#SBATCH --time=10",
+    for want in ("#SBATCH --array=0-2%2", "#SBATCH --partition=debug", "#SBATCH --time=10",
                  "#SBATCH --cpus-per-task=1", "#SBATCH --comment=loralpha-test",
                  "#SBATCH --no-requeue"):
         R.check(want in script, f"script has {want}", want, script)

@@ -3,7 +3,8 @@
  *
  * Runs of sweeps whose executor is "slurm" (the spec's "executor", else the
  * daemon's --executor) go out as sbatch job arrays: one array per batch of
- * queued runs of one sweep, throttled with %K from the sweep's max_parallel.
+ * queued runs of one sweep (at most --slurm-batch runs of a sweep in Slurm
+ * at once), throttled with %K from the sweep's max_parallel.
  * Each run is committed as running, with a fresh random token and its row
  * in slurm_jobs, before sbatch is called. On the node the worker POSTs its
  * JSON lines to /v1/ingest/{run} with that token (worker/remote.c); the
@@ -53,7 +54,7 @@ typedef struct la_slurm_opts {
   char worker[4096];          /* the worker path on the nodes */
   char job_name[64];          /* --slurm-job-name */
   unsigned poll_ms;           /* --slurm-poll */
-  int batch;                  /* --slurm-batch: most runs in one array */
+  int batch;                  /* --slurm-batch: a sweep's runs in Slurm */
   la_slurm_settings settings; /* --slurm-partition, ... */
 } la_slurm_opts;
 
