@@ -263,6 +263,12 @@ def case_sweep(ctx, d):
             "spectra stored", ">0", 0)
     tok = os.path.join(ctx.sdir, "runs", f"{counts[0]['id']}.token")
     R.eq(oct(os.stat(tok).st_mode & 0o777), "0o600", "token file readable by its owner only")
+    local = spec("here", [1], [1, 2], 200)
+    del local["executor"]
+    lid = d.submit(local)
+    d.wait_sweep(lid, 60)
+    R.eq(val(ctx.db, f"SELECT COUNT(*) FROM slurm_jobs WHERE sweep_id = {lid}"), 0,
+         "a sweep without an executor runs locally on a --executor local daemon")
     return sid
 
 
@@ -442,7 +448,7 @@ def case_vanished(ctx, d, sid):
                 f"UPDATE runs SET state = 'running' WHERE id = {run}; "
                 f"UPDATE slurm_jobs SET state = 'submitted', array_id = 999999, task = 0, "
                 f"token = '{'ab' * 32}' WHERE run_id = {run}")
-    d2 = Daemon(ctx, "vanished", port=d.port)
+    d2 = Daemon(ctx, "vanished", port=d.port, extra=("--executor", "slurm"))
     R.check("following 1 Slurm jobs" in d2.log(), "re-attaches to the lost job",
             "following 1 Slurm jobs", d2.log())
     d2.wait_sweep(sid, 60)
@@ -453,6 +459,12 @@ def case_vanished(ctx, d, sid):
             "done, 2 attempts, new array", row)
     st, _, _ = ingest(d2.port, run, "ab" * 32, '{"type":"eval","step":1,"loss":1}\n')
     R.eq(st, 403, "the lost job's token is revoked")
+    default = spec("default", [1], [1], 200)
+    del default["executor"]
+    did = d2.submit(default)
+    d2.wait_sweep(did, 60)
+    R.eq(val(ctx.db, f"SELECT COUNT(*) FROM slurm_jobs WHERE sweep_id = {did}"), 1,
+         "a sweep without an executor goes to Slurm on a --executor slurm daemon")
     return d2
 
 
