@@ -64,7 +64,7 @@ static int valid_token(const char *t, size_t n) {
 
 /* The name of uid into buf ("uid1234" when the password database has
  * none). */
-static void user_of_uid(long uid, char *buf, size_t size) {
+void la_auth_user_of_uid(long uid, char *buf, size_t size) {
   struct passwd pw, *res = NULL;
   char tmp[4096];
   if (getpwuid_r((uid_t)uid, &pw, tmp, sizeof tmp, &res) == 0 && res != NULL &&
@@ -272,7 +272,7 @@ int la_auth_new(const la_auth_opts *o, la_auth **out, la_err *err) {
   la_auth *a = calloc(1, sizeof *a);
   int rc = 0;
   if (a == NULL) return la_errf(err, LA_ENOMEM, "auth: out of memory");
-  user_of_uid((long)geteuid(), a->self, sizeof a->self);
+  la_auth_user_of_uid((long)geteuid(), a->self, sizeof a->self);
   a->read_own_only = o->read_own_only;
   if (o->n_admins > 0 &&
       (a->admins = calloc(o->n_admins, sizeof *a->admins)) == NULL)
@@ -331,7 +331,7 @@ int la_auth_identify(const la_auth *a, const la_http_request *req,
   memset(id, 0, sizeof *id);
   if (req->via_unix) {
     if (req->peer_uid < 0) return -1;
-    user_of_uid(req->peer_uid, id->user, sizeof id->user);
+    la_auth_user_of_uid(req->peer_uid, id->user, sizeof id->user);
     id->via = LA_VIA_SOCKET;
     id->admin = is_admin(a, id->user);
     return 0;

@@ -3,15 +3,20 @@
  * every other command is the client (cli.c, docs/cli.md).
  *
  *   loralpha serve [--config FILE] [--check-config] [options]
+ *                  [--executor local|slurm] [--slurm-* ...]
  *
- * (serve_config.h has the options; docs/daemon.md explains them.)
+ * (serve_config.h has the options; docs/daemon.md and docs/slurm.md explain
+ * them.)
  */
 #include "loralpha/analysis.h"
 #include "loralpha/api.h"
 #include "loralpha/cli.h"
+#include "loralpha/cli_slurm.h"
 #include "loralpha/http.h"
+#include "loralpha/ingest.h"
 #include "loralpha/sched.h"
 #include "loralpha/serve_config.h"
+#include "loralpha/slurm.h"
 #include "loralpha/store.h"
 
 #include <errno.h>
@@ -34,6 +39,8 @@ typedef struct daemon_ctx {
   la_sched *sched;
   la_http_server *http;
   la_analyzer *analyzer;
+  la_slurm *slurm;
+  la_ingest ingest;
   char web_root[PATH_MAX];
   la_api api;
   uv_signal_t sigterm, sigint, sighup;
@@ -76,6 +83,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   fprintf(stderr, "loralpha serve: signal %d: draining\n", signum);
   la_http_server_close(d->http, on_http_closed, NULL);
   d->http = NULL;
+  la_slurm_stop(d->slurm, on_http_closed, NULL);
   la_sched_drain(d->sched, on_drained, d);
 }
 
@@ -127,14 +135,25 @@ static int start_auth(daemon_ctx *d, la_err *err) {
   return rc ? rc : la_auth_new(&ao, &d->auth, err);
 }
 
-/* The HTTP server on the Unix socket and/or TCP. */
+/* The Slurm executor, re-attached to the jobs a previous daemon left and
+ * joined to the scheduler. */
+static int start_slurm(daemon_ctx *d, la_err *err) {
+  if (la_slurm_new(d->loop, d->store, &d->cfg.slurm, &d->slurm, err)) return -1;
+  la_slurm_attach(d->slurm, d->sched, la_api_on_run_finished, &d->api);
+  return 0;
+}
+
+/* The HTTP server on the Unix socket and/or TCP; the ingest route of
+ * remote workers goes before the API. */
 static int start_http(daemon_ctx *d, la_err *err) {
   const la_serve_config *c = &d->cfg;
   la_http_limits lim;
   la_http_limits_default(&lim);
   lim.max_body_bytes = (size_t)c->max_body;
   lim.request_timeout_ms = (unsigned)c->request_timeout_s * 1000u;
-  if (la_http_server_new(d->loop, &lim, la_api_handle, &d->api, &d->http, err))
+  d->ingest.api = &d->api, d->ingest.slurm = d->slurm;
+  if (la_http_server_new(d->loop, &lim, la_ingest_route, &d->ingest, &d->http,
+                         err))
     return -1;
   d->api.http = d->http;
   if (!c->socket_off &&
@@ -143,6 +162,8 @@ static int start_http(daemon_ctx *d, la_err *err) {
     return -1;
   if (!c->tcp_off && la_http_server_listen_tcp(d->http, c->host, c->port, err))
     return -1;
+  if (!c->tcp_off)
+    la_slurm_listening(d->slurm, c->host, la_http_server_port(d->http));
   if (c->port_file[0] && !c->tcp_off &&
       write_port_file(c->port_file, la_http_server_port(d->http)))
     return la_errf(err, LA_EIO, "cannot write %s", c->port_file), -1;
@@ -160,8 +181,9 @@ static int start(daemon_ctx *d) {
   int requeued = 0;
   if (start_auth(d, &err) || la_store_open(c->db, &d->store, &err) ||
       la_store_adopt_sweeps(d->store, la_auth_daemon_user(d->auth), &err) ||
-      la_store_requeue_running(d->store, &requeued, &err) ||
-      la_sched_new(d->loop, d->store, &so, &d->sched, &err))
+      la_store_requeue_local(d->store, &requeued, &err) ||
+      la_sched_new(d->loop, d->store, &so, &d->sched, &err) ||
+      start_slurm(d, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   if (la_analyzer_new(d->loop, d->store, 1000, &d->analyzer))
     return fprintf(stderr, "loralpha serve: out of memory\n"), -1;
@@ -197,6 +219,7 @@ static int start(daemon_ctx *d) {
 
 /* Frees what start() made. */
 static void finish(daemon_ctx *d) {
+  la_slurm_free(d->slurm);
   la_sched_free(d->sched);
   la_analyzer_free(d->analyzer);
   la_store_close(d->store);
@@ -227,6 +250,7 @@ static int serve(int argc, char **argv) {
   d.loop = uv_default_loop();
   if (start(&d)) {
     if (d.http) la_http_server_close(d.http, on_http_closed, NULL);
+    if (d.slurm) la_slurm_stop(d.slurm, on_http_closed, NULL);
     if (d.sched) la_sched_drain(d.sched, NULL, NULL);
     uv_run(d.loop, UV_RUN_DEFAULT);
     finish(&d);
@@ -250,5 +274,6 @@ static int serve(int argc, char **argv) {
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "serve") == 0)
     return serve(argc - 2, argv + 2);
+  if (la_cli_slurm_is(argc, argv)) return la_cli_slurm_main(argc, argv);
   return la_cli_main(argc, argv); /* every other command is a client's */
 }

@@ -72,6 +72,7 @@ struct la_sched {
   void *drain_arg;
   la_sched_finish_hook hook;
   void *hook_ctx;
+  la_sched_remote remote; /* another executor, if set */
   la_sched_stats stats;
   uint64_t starts; /* runs started, the clock of `served` */
   struct {
@@ -696,18 +697,30 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
   return 0;
 }
 
+/* The scheduler's skip_sweep for la_store_next_runs: sweeps another
+ * executor runs are not started here. */
+static int remote_owns(int64_t sweep_id, void *ctx) {
+  la_sched *s = ctx;
+  return s->remote.owns != NULL && s->remote.owns(s->remote.ctx, sweep_id);
+}
+
 /* The scheduler's user_cap for la_store_next_runs. */
 static int user_cap(const char *user, void *ctx) {
   la_sched *s = ctx;
   return s->opts.user_cap ? s->opts.user_cap(user, s->opts.cap_ctx) : -1;
 }
 
+void la_sched_set_remote(la_sched *s, const la_sched_remote *remote) {
+  s->remote = *remote;
+}
+
 void la_sched_kick(la_sched *s) {
   la_run_ticket tickets[64];
   la_err err;
-  la_pick_opts pick = {la_minute_now(), user_cap, user_last, s};
+  la_pick_opts pick = {la_minute_now(), user_cap, user_last, remote_owns, s};
   int room = s->opts.max_workers - s->stats.busy, n, stuck;
   if (!la_window_open(&s->opts.window, pick.minute)) return;
+  if (!s->draining && s->remote.kick) s->remote.kick(s->remote.ctx);
   while (!s->draining && room > 0) {
     n = la_store_next_runs(s->store, tickets, room < 64 ? room : 64, &pick,
                            &err);
@@ -724,6 +737,7 @@ void la_sched_kick(la_sched *s) {
 }
 
 void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
+  if (s->remote.cancel) s->remote.cancel(s->remote.ctx, sweep_id);
   for (worker *w = s->workers; w != NULL; w = w->next) {
     if (w->sweep_id != sweep_id || w->exited || w->stop != STOP_NONE) continue;
     w->stop = STOP_CANCEL;

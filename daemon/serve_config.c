@@ -37,7 +37,7 @@
   "  --web DIR                 the dashboard's files (web/ of the source)\n"   \
   "  --port-file FILE          write the TCP port listened on to FILE\n"       \
   "Admins, read access, windows and per-user limits are set in the config\n"   \
-  "file. See docs/daemon.md.\n"
+  "file. See docs/daemon.md; the Slurm executor's options (docs/slurm.md):\n"
 
 /* What was set explicitly (flags or file), to derive the rest. */
 typedef struct given {
@@ -143,6 +143,7 @@ static void set_defaults(la_serve_config *c) {
   c->cores_allowed = c->cores = affinity_cores();
   c->user_default.max_workers = -1;
   c->user_default.max_queued_runs = -1;
+  la_slurm_opts_default(&c->slurm);
   if (la_paths_state_dir(c->state_dir, sizeof c->state_dir) != 0)
     c->state_dir[0] = 0; /* derive() asks for --state-dir */
   if (exe_dir(dir, sizeof dir) == 0) {
@@ -416,11 +417,15 @@ static int flag(const char *f, const char *v, la_serve_config *c, given *g,
     return parse_long(f, v, 1, 3600, &c->request_timeout_s, err);
   if (strcmp(f, "--max-body") == 0)
     return parse_long(f, v, 1024, 1 << 30, &c->max_body, err);
+  n = la_slurm_opt(&c->slurm, f, v, err); /* 0 taken, > 0 not its flag */
+  if (n <= 0) return (int)n;
   return la_errf(err, LA_EINVAL, "%.64s: unknown option (see --help)", f);
 }
 
 /* Settings that depend on others, and checks across settings. */
 static int derive(la_serve_config *c, const given *g, la_err *err) {
+  if (c->slurm.worker[0] == 0)
+    snprintf(c->slurm.worker, sizeof c->slurm.worker, "%s", c->worker);
   if (c->state_dir[0] == 0)
     return la_errf(err, LA_EINVAL,
                    "--state-dir: none given, and none of LORALPHA_STATE_DIR, "
@@ -485,6 +490,7 @@ int la_serve_config_parse(int argc, char **argv, la_serve_config *c,
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       fputs(USAGE, stdout);
+      fputs(la_slurm_usage(), stdout);
       return 1;
     }
     if (strcmp(argv[i], "--check-config") == 0) {

@@ -19,6 +19,7 @@
 #include "loralpha/spec.h"
 
 #include "loralpha/config.h"
+#include "loralpha/slurm.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -62,7 +63,8 @@ static const sfield k_top_fields[] = {
     {"scaling", K_ALL, 0},        {"metrics", K_ALL, 0},
     {"diverge_factor", K_ALL, 1}, {"priority", K_ALL, 0},
     {"max_parallel", K_ALL, 0},   {"max_attempts", K_ALL, 0},
-    {"window", K_ALL, 0},
+    {"window", K_ALL, 0},         {"executor", K_ALL, 0},
+    {"slurm", K_ALL, 0},
 };
 
 static const sfield k_task_fields[] = {
@@ -405,6 +407,7 @@ static int parse_top(builder *b, la_err *err) {
   if (!rc) rc = parse_window(b, err);
   if (!rc) rc = parse_sweep_seed(b, err);
   if (!rc) rc = parse_top_worker(b, err);
+  if (!rc) rc = la_slurm_spec_parse(b->spec, b->norm, err);
   return rc;
 }
 

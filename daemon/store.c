@@ -451,6 +451,8 @@ static int load_candidates(la_store *st, const la_pick_opts *pick, candidate *c,
     int u = user_index(users, nu, 256, (const char *)sqlite3_column_text(q, 4));
     if (u < 0 || (par > 0 && running >= par)) continue;
     k->id = sqlite3_column_int64(q, 0);
+    if (pick && pick->skip_sweep && pick->skip_sweep(k->id, pick->ctx))
+      continue;
     k->room = par > 0 ? par - running : INT_MAX;
     k->max_attempts = sqlite3_column_int(q, 2);
     k->user = u;

@@ -33,6 +33,6 @@ build() { # name sources...
 
 build fuzz_config "$here/fuzz_config.c" "${BASE[@]}"
 build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/daemon/spec.c" \
-  "$root/daemon/window.c"
+  "$root/daemon/window.c" "$root/daemon/slurm_spec.c"
 build fuzz_npy "$here/fuzz_npy.c" "${BASE[@]}"
 build fuzz_http "$here/fuzz_http.c" "${BASE[@]}" "$root/daemon/http.c" -luv -lhttp_parser

@@ -352,7 +352,7 @@ static void check_fair_share(void) {
   CHECK_EQ_INT(la_store_user_queued(st, "alice", &q, &err), 0);
   CHECK_EQ_INT(q, 12);
   /* equal running counts: the user served least recently goes first */
-  la_pick_opts rr = {-1, NULL, last_alice, NULL};
+  la_pick_opts rr = {-1, NULL, last_alice, NULL, NULL};
   n = la_store_next_runs(st, t, 1, &rr, &err);
   CHECK(n == 1 && t[0].sweep_id == b);
   for (int i = 0; i < n; i++)
@@ -368,7 +368,7 @@ static void check_fair_share(void) {
   CHECK_EQ_INT(na, 2);
   CHECK_EQ_INT(nb, 2);
   /* bob capped at one running: with two running, only alice gets runs */
-  la_pick_opts pick = {-1, cap_bob, NULL, NULL};
+  la_pick_opts pick = {-1, cap_bob, NULL, NULL, NULL};
   n = la_store_next_runs(st, t, 3, &pick, &err);
   start_all(st, t, n, a, &na, &nb);
   CHECK_EQ_INT(n, 3);
@@ -402,9 +402,9 @@ static void check_fair_share(void) {
   CHECK(sw != NULL &&
         json_integer_value(json_object_get(sw, "priority")) == -3);
   json_decref(sw);
-  la_pick_opts noon = {12 * 60, NULL, NULL, NULL},
-               night = {23 * 60 + 30, NULL, NULL, NULL},
-               dawn = {6 * 60 + 59, NULL, NULL, NULL};
+  la_pick_opts noon = {12 * 60, NULL, NULL, NULL, NULL},
+               night = {23 * 60 + 30, NULL, NULL, NULL, NULL},
+               dawn = {6 * 60 + 59, NULL, NULL, NULL, NULL};
   CHECK_EQ_INT(la_store_next_runs(st, t, 1, &noon, &err), 0);
   n = la_store_next_runs(st, t, 1, &night, &err);
   CHECK_EQ_INT(n, 1);

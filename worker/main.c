@@ -2,14 +2,19 @@
  * main.c: loralpha-worker, one LoRA training run.
  *
  *   loralpha-worker [--config FILE | --config -] [--check] [--summary]
+ *                   [--report-url URL --report-token-file FILE
+ *                    [--report-retry SECONDS]]
  *
  * Reads the JSON config (stdin when no file is given), trains, and streams
  * JSON lines on stdout. Errors go to stderr as one JSON line
  * {"type":"error","error":"<field>: <problem>"} with exit code 2 for an
- * invalid config or usage, 1 for a failure while running.
+ * invalid config or usage, 1 for a failure while running. With
+ * --report-url the records are POSTed to the daemon instead (remote.h);
+ * exit code 3 when the daemon refused them.
  */
 #include "loralpha/blas.h"
 #include "loralpha/config.h"
+#include "loralpha/remote.h"
 #include "loralpha/summary.h"
 #include "loralpha/task.h"
 #include "loralpha/train.h"
@@ -18,6 +23,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -25,9 +31,12 @@
 #define EXIT_RUN_FAILED 1
 
 typedef struct args {
-  const char *config; /* path, "-" or NULL (stdin) */
-  int check;          /* validate config and data, then exit */
-  int summary;        /* print a human-readable summary, not JSON lines */
+  const char *config;     /* path, "-" or NULL (stdin) */
+  int check;              /* validate config and data, then exit */
+  int summary;            /* print a human-readable summary, not JSON lines */
+  const char *report_url; /* POST records here (NULL: stdout) */
+  const char *token_file; /* the run's token for report_url */
+  double retry_s;         /* how long a batch is retried */
 } args;
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one:
@@ -85,15 +94,44 @@ static void usage(FILE *f) {
         "Trains one LoRA run from a JSON config (stdin by default) and writes\n"
         "one JSON record per line on stdout. --check validates the config and\n"
         "its data files and prints the effective config; --summary prints a\n"
-        "readable curve summary instead of records. See docs/worker.md.\n",
+        "readable curve summary instead of records. --report-url URL\n"
+        "--report-token-file FILE [--report-retry SECONDS] POSTs the records\n"
+        "to the daemon instead (docs/slurm.md). See docs/worker.md.\n",
         f);
+}
+
+/* The report options (--report-*); 1 when argv[*i] is not one of them. */
+static int parse_report(int argc, char **argv, int *i, args *a, la_err *err) {
+  const char *f = argv[*i];
+  char *end;
+  if (strncmp(f, "--report-", 9) != 0) return 1;
+  if (*i + 1 >= argc) return la_errf(err, -1, "%.64s: needs a value", f);
+  if (strcmp(f, "--report-url") == 0) {
+    a->report_url = argv[++*i];
+  } else if (strcmp(f, "--report-token-file") == 0) {
+    a->token_file = argv[++*i];
+  } else if (strcmp(f, "--report-retry") == 0) {
+    a->retry_s = strtod(argv[++*i], &end);
+    if (*end || end == argv[*i] || !(a->retry_s >= 1 && a->retry_s <= 86400))
+      return la_errf(err, -1,
+                     "--report-retry: '%.64s' is not a number of "
+                     "seconds in 1..86400",
+                     argv[*i]);
+  } else {
+    return la_errf(err, -1, "%.64s: unknown argument (see --help)", f);
+  }
+  return 0;
 }
 
 /* Parses argv; returns 0, 1 (help printed, exit 0) or -1 (usage error). */
 static int parse_args(int argc, char **argv, args *a, la_err *err) {
+  int rc;
   memset(a, 0, sizeof *a);
+  a->retry_s = 600;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--config") == 0) {
+    if ((rc = parse_report(argc, argv, &i, a, err)) <= 0) {
+      if (rc < 0) return -1;
+    } else if (strcmp(argv[i], "--config") == 0) {
       if (i + 1 >= argc)
         return la_errf(err, -1, "--config: needs a file path or -");
       a->config = argv[++i];
@@ -111,6 +149,10 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
       return la_errf(err, -1, "%.200s: unknown argument (see --help)", argv[i]);
     }
   }
+  if (!a->report_url != !a->token_file)
+    return la_errf(err, -1, "--report-url and --report-token-file go together");
+  if (a->report_url && a->summary)
+    return la_errf(err, -1, "--summary and --report-url exclude each other");
   return 0;
 }
 
@@ -142,6 +184,26 @@ static json_t *load_json(const char *path, la_err *err) {
     la_errf(err, LA_EINVAL, "config: invalid JSON at line %d, column %d: %s",
             je.line, je.column, je.text);
   return root;
+}
+
+/* Runs the trainer with its records POSTed to the daemon; a failure is also
+ * sent, as the error record the daemon keeps for the run. */
+static int train_remote(la_trainer *tr, const args *a, la_err *err) {
+  la_remote *r;
+  FILE *out;
+  int rc;
+  if (la_remote_open(a->report_url, a->token_file, a->retry_s, &r, &out, err))
+    return fail(EXIT_BAD_INPUT, err->msg);
+  rc = la_trainer_run(tr, out, err);
+  if (rc) {
+    json_t *rec = json_pack("{s:s, s:s}", "type", "error", "error", err->msg);
+    json_dumpf(rec, out, JSON_COMPACT);
+    fputc('\n', out);
+    json_decref(rec);
+    fail(EXIT_RUN_FAILED, err->msg);
+  }
+  if (la_remote_close(r, err)) return fail(EXIT_RUN_FAILED, err->msg);
+  return rc ? EXIT_RUN_FAILED : 0;
 }
 
 /* Runs the trainer, writing records to stdout, or (summary) to a temporary
@@ -182,6 +244,8 @@ static int run(const args *a) {
     code = 0;
   } else if (la_trainer_new(&cfg, &task, &tr, &err)) {
     code = fail(EXIT_RUN_FAILED, err.msg);
+  } else if (a->report_url) {
+    code = train_remote(tr, a, &err);
   } else {
     code = train(tr, a->summary, &err);
   }

@@ -76,6 +76,10 @@ const char *la_auth_token_path(const la_auth *a);
  * '-')? */
 int la_auth_valid_user(const char *name);
 
+/* The user name of uid into buf ("uid1234" when the password database
+ * has none). */
+void la_auth_user_of_uid(long uid, char *buf, size_t size);
+
 void la_auth_free(la_auth *a);
 
 #endif

@@ -90,6 +90,18 @@ typedef void (*la_sched_finish_hook)(int64_t sweep_id, void *ctx);
 void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
                               void *ctx);
 
+/* Another executor (the Slurm one): kick(ctx) is called first in every
+ * la_sched_kick to start what it runs; owns(ctx, sweep) says which sweeps'
+ * runs are its own (never started locally); cancel(ctx, sweep) is called by
+ * la_sched_cancel_sweep. */
+typedef struct la_sched_remote {
+  void (*kick)(void *ctx);
+  int (*owns)(void *ctx, int64_t sweep_id);
+  void (*cancel)(void *ctx, int64_t sweep_id);
+  void *ctx;
+} la_sched_remote;
+void la_sched_set_remote(la_sched *s, const la_sched_remote *remote);
+
 /* Frees a drained scheduler once its handles are closed (call after the
  * drain's done callback; the loop must run once more to close timers). */
 void la_sched_free(la_sched *s);

@@ -11,6 +11,7 @@
 
 #include "loralpha/auth.h"
 #include "loralpha/common.h"
+#include "loralpha/slurm.h"
 #include "loralpha/window.h"
 
 #include <limits.h>
@@ -52,6 +53,7 @@ typedef struct la_serve_config {
   la_user_limit user_default;
   la_user_limit *user_limits;
   size_t n_user_limits;
+  la_slurm_opts slurm; /* --executor and --slurm-* (docs/slurm.md) */
 } la_serve_config;
 
 /* Parses serve's argv (after "serve") into c. Returns 0, 1 when --help was

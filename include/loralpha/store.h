@@ -56,6 +56,9 @@ typedef struct la_pick_opts {
   /* when user last had a run started (larger: more recently; 0: never),
    * to break ties between users round robin; or NULL */
   uint64_t (*user_last)(const char *user, void *ctx);
+  /* 1 for a sweep whose runs are started elsewhere (another executor), or
+   * NULL */
+  int (*skip_sweep)(int64_t sweep_id, void *ctx);
   void *ctx;
 } la_pick_opts;
 

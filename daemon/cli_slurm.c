@@ -1,0 +1,365 @@
+/* cli_slurm.c: `loralpha export-slurm` and `loralpha import` (see
+ * cli_slurm.h, docs/slurm.md). */
+#include "loralpha/cli_slurm.h"
+
+#include "loralpha/auth.h"
+#include "loralpha/cli.h"
+#include "loralpha/slurm.h"
+#include "loralpha/spec.h"
+#include "loralpha/store.h"
+#include "slurm_db.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ARRAY_MAX 1000 /* runs per array script (Slurm's MaxArraySize 1001) */
+
+typedef struct xopts {
+  const char *cmd, *arg; /* the command and its positional argument */
+  const char *dir, *db;
+  la_slurm_opts so; /* settings, worker and job name */
+} xopts;
+
+static void usage(FILE *f) {
+  fputs("usage: loralpha export-slurm SPEC.json --dir DIR [--worker PATH]\n"
+        "           [--partition P] [--account A] [--time LIMIT]\n"
+        "           [--cpus-per-task N] [--sbatch-arg OPT]... [--job-name N]\n"
+        "       loralpha import DIR [--db FILE]\n"
+        "export-slurm writes the sweep as standalone sbatch array scripts;\n"
+        "import stores their results in a database. See docs/slurm.md.\n",
+        f);
+}
+
+static int usage_err(const char *cmd, const char *msg) {
+  fprintf(stderr, "loralpha %s: %s (see --help)\n", cmd, msg);
+  return LA_CLI_USAGE;
+}
+
+int la_cli_slurm_is(int argc, char **argv) {
+  return argc >= 2 && (strcmp(argv[1], "export-slurm") == 0 ||
+                       strcmp(argv[1], "import") == 0);
+}
+
+/* loralpha-worker beside this executable. */
+static void default_worker(char *out, size_t size) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  char *slash;
+  snprintf(out, size, "loralpha-worker");
+  if (n <= 0) return;
+  self[n] = 0;
+  if ((slash = strrchr(self, '/')) == NULL) return;
+  *slash = 0;
+  snprintf(out, size, "%.*s/loralpha-worker", (int)(size - 20), self);
+}
+
+/* One option with its value; 0 or a usage error. */
+static int parse_opt(xopts *o, const char *f, const char *v) {
+  static const char *const settings[] = {
+      "--partition",  "--account",  "--time",   "--cpus-per-task",
+      "--sbatch-arg", "--job-name", "--worker", NULL};
+  char flag[64];
+  la_err err;
+  int exp = strcmp(o->cmd, "export-slurm") == 0;
+  if (exp && strcmp(f, "--dir") == 0) return o->dir = v, 0;
+  if (!exp && strcmp(f, "--db") == 0) return o->db = v, 0;
+  for (int i = 0; exp && settings[i]; i++)
+    if (strcmp(f, settings[i]) == 0) {
+      snprintf(flag, sizeof flag, "--slurm-%s", f + 2);
+      if (la_slurm_opt(&o->so, flag, v, &err) == 0) return 0;
+      fprintf(stderr, "loralpha %s: --%s (see --help)\n", o->cmd,
+              err.msg + 8); /* the flag as given, without "slurm-" */
+      return LA_CLI_USAGE;
+    }
+  fprintf(stderr, "loralpha %s: %.64s: unknown option (see --help)\n", o->cmd,
+          f);
+  return LA_CLI_USAGE;
+}
+
+/* Parses the command line; 0, -1 after --help, or a usage error. */
+static int parse(int argc, char **argv, xopts *o) {
+  int rc;
+  memset(o, 0, sizeof *o);
+  la_slurm_opts_default(&o->so);
+  default_worker(o->so.worker, sizeof o->so.worker);
+  o->cmd = argv[1], o->db = "loralpha.db";
+  for (int i = 2; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+      return usage(stdout), -1;
+    if (argv[i][0] == '-' && argv[i][1]) {
+      if (i + 1 >= argc) return usage_err(o->cmd, "an option needs a value");
+      if ((rc = parse_opt(o, argv[i], argv[i + 1])) != 0) return rc;
+      i++;
+    } else if (o->arg == NULL) {
+      o->arg = argv[i];
+    } else {
+      return usage_err(o->cmd, "one argument only");
+    }
+  }
+  if (o->arg == NULL)
+    return usage_err(o->cmd, strcmp(o->cmd, "import") == 0
+                                 ? "missing the exported directory"
+                                 : "missing the spec file");
+  if (strcmp(o->cmd, "export-slurm") == 0 && o->dir == NULL)
+    return usage_err(o->cmd, "--dir is required");
+  return 0;
+}
+
+/* ---- export ---- */
+
+/* Makes dir and its subdirectories; its absolute path into abs. */
+static int make_tree(const char *dir, char *abs, size_t size) {
+  static const char *const sub[] = {"", "/runs", "/logs", "/out"};
+  char path[PATH_MAX + 16], real[PATH_MAX];
+  for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", i ? abs : dir, sub[i]);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+      fprintf(stderr, "loralpha export-slurm: cannot create %s: %s\n", path,
+              strerror(errno));
+      return -1;
+    }
+    if (i == 0 && (realpath(dir, real) == NULL || strlen(real) >= size ||
+                   strlen(real) >= 3000)) {
+      fprintf(stderr, "loralpha export-slurm: %s: unusable directory\n", dir);
+      return -1;
+    }
+    if (i == 0) memcpy(abs, real, strlen(real) + 1);
+  }
+  return 0;
+}
+
+/* The run configs (DIR/runs/<index>.json). */
+static int write_configs(const la_spec *spec, const char *dir, int threads) {
+  char path[PATH_MAX];
+  for (size_t i = 0; i < spec->n_runs; i++) {
+    json_t *cfg = la_spec_run_config(spec, i);
+    int rc = cfg ? 0 : -1;
+    snprintf(path, sizeof path, "%s/runs/%zu.json", dir, i);
+    if (cfg) json_object_set_new(cfg, "threads", json_integer(threads));
+    if (cfg) json_object_set_new(cfg, "run_id", json_integer((json_int_t)i));
+    if (rc == 0)
+      rc = json_dump_file(cfg, path, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(cfg);
+    if (rc) {
+      fprintf(stderr, "loralpha export-slurm: cannot write %s\n", path);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* The array scripts, ARRAY_MAX runs each; prints how to submit them. */
+static int write_scripts(const xopts *o, const la_spec *spec, const char *dir,
+                         const la_slurm_settings *set) {
+  int64_t ids[ARRAY_MAX];
+  char path[PATH_MAX];
+  for (size_t first = 0, k = 0; first < spec->n_runs; first += ARRAY_MAX, k++) {
+    int n = (int)(spec->n_runs - first < ARRAY_MAX ? spec->n_runs - first
+                                                   : ARRAY_MAX);
+    FILE *f;
+    int rc;
+    for (int i = 0; i < n; i++)
+      ids[i] = (int64_t)(first + (size_t)i);
+    snprintf(path, sizeof path, "%s/array-%zu.sbatch", dir, k);
+    if ((f = fopen(path, "w")) == NULL) return -1;
+    rc = la_slurm_write_script(f, dir, o->so.job_name, set, o->so.worker, NULL,
+                               ids, n, spec->max_parallel);
+    if (fclose(f) != 0 || rc != 0) return -1;
+    printf("sbatch %s\n", path);
+  }
+  return 0;
+}
+
+/* The spec file: parsed, validated and expanded. NULL after a message. */
+static la_spec *load_spec(const char *cmd, const char *path, json_t **raw) {
+  json_error_t je;
+  la_spec_limits lim;
+  la_spec *spec = NULL;
+  la_err err;
+  *raw = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  if (*raw == NULL) {
+    if (je.line > 0)
+      fprintf(stderr, "loralpha %s: %s: %s (line %d)\n", cmd, path, je.text,
+              je.line);
+    else
+      fprintf(stderr, "loralpha %s: %s\n", cmd, je.text);
+    return NULL;
+  }
+  la_spec_limits_default(&lim);
+  if (la_spec_parse(*raw, &lim, &spec, &err)) {
+    fprintf(stderr, "loralpha %s: %s: %s\n", cmd, path, err.msg);
+    json_decref(*raw), *raw = NULL;
+  }
+  return spec;
+}
+
+static int do_export(const xopts *o) {
+  json_t *raw = NULL;
+  la_spec *spec = load_spec(o->cmd, o->arg, &raw);
+  char dir[PATH_MAX], path[PATH_MAX + 16], *text = NULL;
+  la_slurm_settings set;
+  int rc = LA_CLI_FAILED;
+  if (spec == NULL) return LA_CLI_FAILED;
+  text = json_dumps(spec->normalized, JSON_COMPACT);
+  if (text == NULL || la_slurm_settings_of(text, &o->so.settings, &set)) {
+    fprintf(stderr, "loralpha export-slurm: out of memory\n");
+    goto cleanup;
+  }
+  if (make_tree(o->dir, dir, sizeof dir)) goto cleanup;
+  snprintf(path, sizeof path, "%s/spec.json", dir);
+  if (json_dump_file(raw, path, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) ||
+      write_configs(spec, dir, set.cpus_per_task) ||
+      write_scripts(o, spec, dir, &set)) {
+    fprintf(stderr, "loralpha export-slurm: cannot write into %s\n", dir);
+    goto cleanup;
+  }
+  fprintf(stderr,
+          "loralpha export-slurm: %zu runs of '%s' in %s; submit the "
+          "script(s) above, then: loralpha import %s --db FILE\n",
+          spec->n_runs, spec->name, dir, dir);
+  rc = LA_CLI_OK;
+cleanup:
+  free(text);
+  json_decref(raw);
+  la_spec_free(spec);
+  return rc;
+}
+
+/* ---- import ---- */
+
+/* The run's figures from its done record; 0, or -1 if it has none. */
+static int result_of(const json_t *done, la_run_result *res) {
+  const char *st = json_string_value(json_object_get(done, "status"));
+  const json_t *v;
+  if (st == NULL || (strcmp(st, "done") && strcmp(st, "diverged"))) return -1;
+  res->state = strcmp(st, "done") == 0 ? "done" : "diverged";
+  res->steps_done = json_integer_value(json_object_get(done, "steps"));
+  v = json_object_get(done, "best_step");
+  res->best_step = json_is_integer(v) ? json_integer_value(v) : -1;
+  v = json_object_get(done, "final_train_loss");
+  res->final_train_loss = json_is_number(v) ? json_number_value(v) : NAN;
+  v = json_object_get(done, "final_eval_loss");
+  res->final_eval_loss = json_is_number(v) ? json_number_value(v) : NAN;
+  v = json_object_get(done, "best_eval_loss");
+  res->best_eval_loss = json_is_number(v) ? json_number_value(v) : NAN;
+  v = json_object_get(done, "wall_s");
+  res->wall_s = json_is_number(v) ? json_number_value(v) : NAN;
+  return 0;
+}
+
+/* Reads one run's output lines into the store; *done gets its done record
+ * (new) if there is one. 0, or -1 with why filled. */
+static int read_output(la_store *st, int64_t run, FILE *f, json_t **done,
+                       char *why, size_t size) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  long no = 0;
+  int rc = 0;
+  while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
+    json_t *rec = json_loadb(line, (size_t)n, 0, NULL);
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    no++;
+    if (type == NULL) {
+      snprintf(why, size, "line %ld is not a JSON record", no);
+      rc = -1;
+    } else if (strcmp(type, "done") == 0) {
+      json_decref(*done);
+      *done = json_incref(rec);
+    } else if (la_store_add_record(st, run, rec)) {
+      snprintf(why, size, "line %ld: a record lacks its step or layer", no);
+      rc = -1;
+    }
+    json_decref(rec);
+  }
+  free(line);
+  return rc;
+}
+
+/* One run: its output file into the store and its end. */
+static int import_run(la_store *st, const char *dir, size_t idx, int64_t run,
+                      int *ok) {
+  la_run_result res = {.state = "failed",
+                       .steps_done = -1,
+                       .best_step = -1,
+                       .final_train_loss = NAN,
+                       .final_eval_loss = NAN,
+                       .best_eval_loss = NAN,
+                       .wall_s = NAN};
+  char path[PATH_MAX + 32], why[PATH_MAX + 128] = "";
+  json_t *done = NULL;
+  la_err err;
+  FILE *f;
+  int rc;
+  snprintf(path, sizeof path, "%s/out/%zu.jsonl", dir, idx);
+  if ((rc = la_store_start_run(st, run, &err)) != 0) {
+    fprintf(stderr, "loralpha import: %s\n", err.msg);
+    return rc;
+  }
+  if ((f = fopen(path, "r")) == NULL) {
+    snprintf(why, sizeof why, "no output: %s is missing (see %s/logs)", path,
+             dir);
+  } else {
+    if (read_output(st, run, f, &done, why, sizeof why) == 0 && done == NULL)
+      snprintf(why, sizeof why, "%s has no done record", path);
+    fclose(f);
+  }
+  if (why[0] == 0 && result_of(done, &res) != 0)
+    snprintf(why, sizeof why, "%s: the done record has no status", path);
+  res.error = why[0] ? why : NULL;
+  *ok += why[0] == 0;
+  json_decref(done);
+  if ((rc = la_store_finish_run(st, run, &res, &err)) != 0)
+    fprintf(stderr, "loralpha import: %s\n", err.msg);
+  return rc;
+}
+
+static int do_import(const xopts *o) {
+  char path[PATH_MAX + 16];
+  json_t *raw = NULL;
+  la_spec *spec;
+  la_store *st = NULL;
+  int64_t sweep, *ids = NULL;
+  la_err err;
+  int ok = 0, rc = LA_CLI_FAILED;
+  char owner[LA_USER_MAX];
+  la_auth_user_of_uid((long)geteuid(), owner, sizeof owner);
+  snprintf(path, sizeof path, "%s/spec.json", o->arg);
+  if ((spec = load_spec(o->cmd, path, &raw)) == NULL) return LA_CLI_FAILED;
+  if (la_store_open(o->db, &st, &err) ||
+      la_store_create_sweep(st, spec, owner, &sweep, &err)) {
+    fprintf(stderr, "loralpha import: %s\n", err.msg);
+    goto cleanup;
+  }
+  ids = calloc(spec->n_runs, sizeof *ids);
+  if (ids == NULL || la_sdb_run_ids(st, sweep, ids, spec->n_runs)) {
+    fprintf(stderr, "loralpha import: cannot read the sweep's runs\n");
+    goto cleanup;
+  }
+  for (size_t i = 0; i < spec->n_runs; i++)
+    if (import_run(st, o->arg, i, ids[i], &ok)) goto cleanup;
+  printf("%lld\n", (long long)sweep);
+  fprintf(stderr,
+          "loralpha import: sweep %lld '%s' in %s: %d of %zu runs finished\n",
+          (long long)sweep, spec->name, o->db, ok, spec->n_runs);
+  rc = LA_CLI_OK;
+cleanup:
+  free(ids);
+  la_store_close(st);
+  json_decref(raw);
+  la_spec_free(spec);
+  return rc;
+}
+
+int la_cli_slurm_main(int argc, char **argv) {
+  xopts o;
+  int rc = parse(argc, argv, &o);
+  if (rc) return rc < 0 ? LA_CLI_OK : rc;
+  return strcmp(o.cmd, "import") == 0 ? do_import(&o) : do_export(&o);
+}

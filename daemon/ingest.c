@@ -1,0 +1,166 @@
+/* ingest.c: POST /v1/ingest/{run_id}: a remote worker's JSON lines (see
+ * ingest.h, slurm.h, docs/slurm.md). */
+#include "loralpha/ingest.h"
+
+#include "slurm_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PREFIX "/v1/ingest/"
+#define FLUSH_ROWS 20000 /* flush early past this many pending rows */
+
+/* A positive decimal id of at most 18 digits, or -1. */
+static int64_t parse_run_id(const char *s) {
+  int64_t v = 0;
+  size_t n = strlen(s);
+  if (n == 0 || n > 18) return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v > 0 ? v : -1;
+}
+
+void la_ingest_route(la_http_request *req, void *ctx) {
+  la_ingest *in = ctx;
+  int64_t run;
+  if (strncmp(req->path, PREFIX, sizeof PREFIX - 1) != 0)
+    return la_api_handle(req, in->api);
+  if ((run = parse_run_id(req->path + sizeof PREFIX - 1)) < 0)
+    return la_http_respond_error(req, 404, "not_found",
+                                 "no such route (expected /v1/ingest/{run})");
+  if (req->method != LA_HTTP_POST)
+    return la_http_respond_error(req, 405, "method_not_allowed",
+                                 "only POST is allowed here");
+  la_slurm_ingest(in->slurm, req, run);
+}
+
+/* Compares two strings without stopping at the first difference. */
+static int same_token(const char *a, const char *b) {
+  size_t na = strlen(a), nb = strlen(b);
+  unsigned char d = na != nb;
+  for (size_t i = 0; i < na && i < nb; i++)
+    d |= (unsigned char)(a[i] ^ b[i]);
+  return d == 0 && na > 0;
+}
+
+/* The token of "Authorization: Bearer <token>", or NULL. */
+static const char *bearer(const char *h) {
+  if (strncasecmp(h, "Bearer ", 7) != 0) return NULL;
+  h += 7;
+  while (*h == ' ')
+    h++;
+  return *h ? h : NULL;
+}
+
+/* The body's lines as a new JSON array of records; NULL with msg filled. */
+static json_t *parse_lines(const la_http_request *req, char *msg, size_t size) {
+  json_t *recs = json_array();
+  const char *p = req->body, *end = req->body + req->body_len;
+  for (int line = 1; recs && p < end; line++) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    json_t *rec = n ? json_loadb(p, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    if (n && !json_is_string(json_object_get(rec, "type"))) {
+      snprintf(msg, size, "line %d: not a JSON record with a \"type\"", line);
+      json_decref(rec), json_decref(recs);
+      return NULL;
+    }
+    if (rec) json_array_append_new(recs, rec);
+    p += n + (nl != NULL);
+  }
+  if (recs == NULL) snprintf(msg, size, "out of memory");
+  return recs;
+}
+
+/* Number field of the done record, NaN when absent. */
+static double num(const json_t *o, const char *k) {
+  const json_t *v = json_object_get(o, k);
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* The run's end from its done record. */
+static void finish_done(la_slurm *sl, la_sjob *j, const json_t *done) {
+  const char *status = json_string_value(json_object_get(done, "status"));
+  const json_t *best = json_object_get(done, "best_step");
+  la_run_result res = {0};
+  if (status == NULL || (strcmp(status, "done") && strcmp(status, "diverged")))
+    return la_slurm_fail_attempt(sl, j, "", "the done record has no status");
+  res.state = strcmp(status, "done") == 0 ? "done" : "diverged";
+  res.steps_done = json_integer_value(json_object_get(done, "steps"));
+  res.best_step = json_is_integer(best) ? json_integer_value(best) : -1;
+  res.final_train_loss = num(done, "final_train_loss");
+  res.final_eval_loss = num(done, "final_eval_loss");
+  res.best_eval_loss = num(done, "best_eval_loss");
+  res.wall_s = num(done, "wall_s");
+  la_slurm_end_run(sl, j, &res, "");
+}
+
+/* Adds the records of a live job; answers the request. */
+static void ingest_records(la_slurm *sl, la_http_request *req, la_sjob *j,
+                           json_t *recs) {
+  const json_t *done = NULL;
+  la_store_stats ss;
+  la_err err;
+  size_t i;
+  json_t *rec;
+  json_array_foreach(recs, i, rec) {
+    const char *type = json_string_value(json_object_get(rec, "type"));
+    if (strcmp(type, "done") == 0) {
+      done = rec;
+    } else if (strcmp(type, "error") == 0) {
+      const char *e = json_string_value(json_object_get(rec, "error"));
+      snprintf(j->error, sizeof j->error, "%s", e ? e : "(no message)");
+    } else if (la_store_add_record(sl->store, j->run_id, rec)) {
+      sl->stats.rejected++;
+      la_slurm_fail_attempt(sl, j, "",
+                            "worker output rejected: a record "
+                            "lacks its step or layer");
+      return la_http_respond_error(req, 422, "invalid_record",
+                                   "a record lacks its step or layer");
+    }
+  }
+  sl->stats.ingested += json_array_size(recs);
+  la_store_stats_get(sl->store, &ss);
+  if (ss.pending_rows > FLUSH_ROWS && la_store_flush(sl->store, &err))
+    fprintf(stderr, "loralpha serve: %s\n", err.msg);
+  if (done != NULL) finish_done(sl, j, done);
+  la_http_respond_json(req, 200,
+                       json_pack("{s:I, s:b}", "accepted",
+                                 (json_int_t)json_array_size(recs), "finished",
+                                 done != NULL));
+}
+
+void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
+  const char *tok = bearer(req->authorization);
+  la_sjob *j = la_slurm_job(sl, run_id);
+  json_t *recs;
+  char msg[160];
+  if (tok == NULL) {
+    sl->stats.rejected++;
+    return la_http_respond_error(req, 401, "unauthorized",
+                                 "a run token is required: Authorization: "
+                                 "Bearer <token>");
+  }
+  if (j == NULL || !same_token(j->token, tok)) {
+    sl->stats.rejected++;
+    snprintf(msg, sizeof msg,
+             "the token is not the current token of run %lld (the run may "
+             "have ended, been cancelled or been started again)",
+             (long long)run_id);
+    return la_http_respond_error(req, 403, "forbidden", msg);
+  }
+  if (sl->stopping)
+    return la_http_respond_error(req, 503, "unavailable",
+                                 "the daemon is shutting down; try again");
+  if ((recs = parse_lines(req, msg, sizeof msg)) == NULL) {
+    sl->stats.rejected++;
+    return la_http_respond_error(req, 400, "bad_record", msg);
+  }
+  ingest_records(sl, req, j, recs);
+  json_decref(recs);
+}
