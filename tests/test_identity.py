@@ -546,7 +546,7 @@ def case_fairness(ctx):
 
 def case_pause(ctx):
     d = Daemon(ctx, "pause", workers=1)
-    a = d.submit(spec("pausable", 2, 200000), "alice")
+    a = d.submit(spec("pausable", 2, 100000), "alice")
     wait_until(lambda: d.states(a).get("running") == 1, 10)
     time.sleep(0.3)
     r = d.req("POST", f"/v1/sweeps/{a}/pause", user="alice")
@@ -569,7 +569,7 @@ def case_pause(ctx):
     time.sleep(0.3)
     r = d.req("POST", f"/v1/sweeps/{a}/pause", {"running": "finish"}, user="alice")
     R.eq(r.status, 200, "pause (finish)")
-    ok = wait_until(lambda: d.states(a).get("done") == 1, 60)
+    ok = wait_until(lambda: d.states(a).get("done") == 1, 180)
     R.check(ok, "pause finish: the running run finishes", "done 1", d.states(a))
     time.sleep(1.0)
     R.eq(d.states(a), {"done": 1, "queued": 1}, "pause finish: nothing new starts")
