@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,8 +23,6 @@ struct la_remote {
   char *buf; /* lines not yet sent */
   size_t len, cap;
   double last_send; /* monotonic seconds */
-  int failed;       /* 1: lines were lost (err filled) */
-  la_err err;
   FILE *stream;
 };
 
@@ -62,30 +61,34 @@ static long post_once(la_remote *r, const char *data, size_t n, char *why,
   return status;
 }
 
-/* Refused for good: say why on stderr as the worker's error line, and
- * stop the run. */
-static void refused(const char *why) {
-  fprintf(stderr,
-          "{\"type\":\"error\",\"error\":\"report: the daemon refused this "
-          "run's lines (%s)\"}\n",
-          why);
+/* The lines cannot be delivered: say why on stderr as the worker's error
+ * line, and stop the run at once (its lines would be lost). */
+static void stop_run(int code, const char *msg) {
+  json_t *rec =
+      json_pack("{s:s, s:s+}", "type", "error", "error", "report: ", msg);
+  if (rec != NULL) json_dumpf(rec, stderr, JSON_COMPACT);
+  fputc('\n', stderr);
   fflush(stderr);
-  _exit(LA_REMOTE_EXIT);
+  _exit(code);
 }
 
-/* Sends buf[0, n) with retries; 0, or -1 when the retry limit passed. */
-static int post(la_remote *r, const char *data, size_t n) {
+/* Sends data[0, n) with retries; returns once the daemon took it, else
+ * stops the run. */
+static void post(la_remote *r, const char *data, size_t n) {
   double start = now_s(), wait = BACKOFF_FIRST;
-  char why[256];
+  char why[256], msg[2600];
   for (;;) {
     long status = post_once(r, data, n, why, sizeof why);
-    if (status >= 200 && status < 300) return 0;
-    if (status != 0 && status != 408 && status != 429 && status < 500)
-      refused(why);
+    if (status >= 200 && status < 300) return;
+    if (status != 0 && status != 408 && status != 429 && status < 500) {
+      snprintf(msg, sizeof msg, "%s refused this run's lines (%s)", r->url,
+               why);
+      stop_run(LA_REMOTE_EXIT, msg);
+    }
     if (now_s() - start + wait > r->retry_s) {
-      la_errf(&r->err, LA_EIO, "report: %s gave up after %.0f s: %s", r->url,
-              now_s() - start, why);
-      return -1;
+      snprintf(msg, sizeof msg, "%s: gave up after %.0f s (%s)", r->url,
+               now_s() - start, why);
+      stop_run(1, msg);
     }
     sleep_s(wait);
     wait = wait * 2 < BACKOFF_MAX ? wait * 2 : BACKOFF_MAX;
@@ -98,10 +101,10 @@ static int send_lines(la_remote *r) {
   size_t n = end ? (size_t)(end - r->buf) + 1 : 0;
   r->last_send = now_s();
   if (n == 0) return 0;
-  if (!r->failed && post(r, r->buf, n)) r->failed = 1;
+  post(r, r->buf, n);
   memmove(r->buf, r->buf + n, r->len - n);
   r->len -= n;
-  return r->failed ? -1 : 0;
+  return 0;
 }
 
 static ssize_t cookie_write(void *cookie, const char *p, size_t n) {
@@ -190,8 +193,8 @@ int la_remote_open(const char *url, const char *token_file, double retry_s,
 int la_remote_close(la_remote *r, la_err *err) {
   int rc = 0;
   if (r == NULL) return 0;
-  if (r->stream != NULL) fclose(r->stream); /* sends the rest */
-  if (r->failed) rc = la_errf(err, LA_EIO, "%s", r->err.msg);
+  if (r->stream != NULL && fclose(r->stream) != 0) /* sends the rest */
+    rc = la_errf(err, LA_EIO, "report: out of memory for the last lines");
   curl_slist_free_all(r->headers);
   if (r->curl) curl_easy_cleanup(r->curl);
   curl_global_cleanup();

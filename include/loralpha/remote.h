@@ -8,8 +8,10 @@
  * have gathered, when a second has passed since the last batch, and at
  * close. A batch the daemon cannot take now (no connection, 408, 429, 5xx)
  * is sent again after 0.5 s, 1 s, 2 s ... (at most 30 s apart) until the
- * retry limit has passed; any other answer (401, 403, 4xx) means the daemon
- * no longer wants this run's lines, and the worker stops at once.
+ * retry limit has passed, and then the worker stops (exit 1: its lines
+ * would be lost); any other answer (401, 403, 4xx) means the daemon no
+ * longer wants this run's lines, and the worker stops at once (exit
+ * LA_REMOTE_EXIT). Either way its error line is on stderr.
  */
 #ifndef LORALPHA_REMOTE_H
 #define LORALPHA_REMOTE_H
@@ -30,7 +32,7 @@ int la_remote_open(const char *url, const char *token_file, double retry_s,
                    la_remote **out, FILE **stream, la_err *err);
 
 /* Sends what is left, closes the stream and frees the reporter. Returns 0,
- * or LA_EIO with err filled when lines could not be delivered. */
+ * or LA_EIO with err filled when the last lines could not be kept. */
 int la_remote_close(la_remote *r, la_err *err);
 
 #endif
