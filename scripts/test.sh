@@ -15,7 +15,7 @@ bash scripts/build.sh build -DLA_WERROR=ON -DLA_REQUIRE_WEB_TEST=ON
 
 echo "== ASan + UBSan build =="
 bash scripts/build.sh build-asan -DLA_WERROR=ON -DLA_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
-  -DLA_REQUIRE_WEB_TEST=ON
+  -DLA_REQUIRE_WEB_TEST=ON -DLA_RELIABILITY_WORKER="$PWD/build/loralpha-worker"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -j 2)

@@ -10,6 +10,6 @@ else()
   set(LA_LOAD_RSS)
 endif()
 add_test(NAME load COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_load.py
-         --loralpha $<TARGET_FILE:loralpha> --worker ${LA_DAEMON_TEST_WORKER}
+         --loralpha $<TARGET_FILE:loralpha> --worker ${LA_REL_TEST_WORKER}
          --seconds ${LA_LOAD_SECONDS} ${LA_LOAD_RSS})
 set_tests_properties(load PROPERTIES TIMEOUT 300)

@@ -7,5 +7,5 @@ else()
   set(LA_SECURITY_RSS)
 endif()
 add_test(NAME security COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_security.py
-         --loralpha $<TARGET_FILE:loralpha> --worker ${LA_DAEMON_TEST_WORKER} ${LA_SECURITY_RSS})
+         --loralpha $<TARGET_FILE:loralpha> --worker ${LA_REL_TEST_WORKER} ${LA_SECURITY_RSS})
 set_tests_properties(security PROPERTIES TIMEOUT 180)

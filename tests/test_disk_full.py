@@ -105,7 +105,11 @@ def full_episode(ctx, d, db, filler, sid, kill):
     # reads keep working
     for path in ("/v1/sweeps", f"/v1/sweeps/{sid}", f"/v1/sweeps/{sid}/runs", "/metrics"):
         R.eq(d.get(path).status, 200, f"disk full: GET {path} answers 200")
-    r = d.req("POST", "/v1/sweeps", spec("refused"))
+    # 16000 runs: megabytes to insert, more than the log's pages already on
+    # the disk (a small write may still fit in them)
+    big = td.make_spec("refused", [1, 2, 4, 8], [float(a) for a in range(1, 41)],
+                       [0.001 * k for k in range(1, 11)], 100, seeds=10, task=td.WIDE_TASK)
+    r = d.req("POST", "/v1/sweeps", big)
     shape = td.error_shape(r.body)
     R.check(r.status == 507 and shape and shape[0] == "disk_full" and "full" in shape[1],
             "disk full: a new sweep is refused with 507 disk_full", "507 disk_full", r)
