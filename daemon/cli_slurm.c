@@ -4,6 +4,7 @@
 
 #include "loralpha/auth.h"
 #include "loralpha/cli.h"
+#include "loralpha/paths.h"
 #include "loralpha/slurm.h"
 #include "loralpha/spec.h"
 #include "loralpha/store.h"
@@ -23,14 +24,16 @@
 typedef struct xopts {
   const char *cmd, *arg; /* the command and its positional argument */
   const char *dir, *db;
-  la_slurm_opts so; /* settings, worker and job name */
+  la_slurm_opts so;          /* settings, worker and job name */
+  char default_db[PATH_MAX]; /* the daemon's default database */
 } xopts;
 
 static void usage(FILE *f) {
   fputs("usage: loralpha export-slurm SPEC.json --dir DIR [--worker PATH]\n"
         "           [--partition P] [--account A] [--time LIMIT]\n"
         "           [--cpus-per-task N] [--sbatch-arg OPT]... [--job-name N]\n"
-        "       loralpha import DIR [--db FILE]\n"
+        "       loralpha import DIR [--db FILE]   (default: the daemon's,\n"
+        "                                          STATE/loralpha.db)\n"
         "export-slurm writes the sweep as standalone sbatch array scripts;\n"
         "import stores their results in a database. See docs/slurm.md.\n",
         f);
@@ -84,11 +87,17 @@ static int parse_opt(xopts *o, const char *f, const char *v) {
 
 /* Parses the command line; 0, -1 after --help, or a usage error. */
 static int parse(int argc, char **argv, xopts *o) {
+  char dir[PATH_MAX];
   int rc;
   memset(o, 0, sizeof *o);
   la_slurm_opts_default(&o->so);
   default_worker(o->so.worker, sizeof o->so.worker);
   o->cmd = argv[1], o->db = "loralpha.db";
+  /* the daemon's default database, so that `loralpha serve` sees the import */
+  if (la_paths_state_dir(dir, sizeof dir) == 0 &&
+      la_paths_join(o->default_db, sizeof o->default_db, dir, "loralpha.db") ==
+          0)
+    o->db = o->default_db;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
       return usage(stdout), -1;
@@ -332,6 +341,13 @@ static int do_import(const xopts *o) {
   la_auth_user_of_uid((long)geteuid(), owner, sizeof owner);
   snprintf(path, sizeof path, "%s/spec.json", o->arg);
   if ((spec = load_spec(o->cmd, path, &raw)) == NULL) return LA_CLI_FAILED;
+  if (o->db == o->default_db) { /* the daemon may not have made it yet */
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", o->default_db);
+    *strrchr(dir, '/') = 0;
+    if (la_paths_mkdir(dir) != 0)
+      fprintf(stderr, "loralpha import: %s: %s\n", dir, strerror(errno));
+  }
   if (la_store_open(o->db, &st, &err) ||
       la_store_create_sweep(st, spec, owner, &sweep, &err)) {
     fprintf(stderr, "loralpha import: %s\n", err.msg);

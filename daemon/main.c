@@ -14,6 +14,7 @@
 #include "loralpha/cli_slurm.h"
 #include "loralpha/http.h"
 #include "loralpha/ingest.h"
+#include "loralpha/paths.h"
 #include "loralpha/sched.h"
 #include "loralpha/serve_config.h"
 #include "loralpha/slurm.h"
@@ -106,33 +107,16 @@ static long queued_cap(const char *user, void *ctx) {
   return l->max_queued_runs;
 }
 
-/* Creates the state directory (and its parents) if missing. */
-static int make_state_dir(const char *dir, la_err *err) {
-  char buf[PATH_MAX];
-  size_t n = strlen(dir);
-  if (n == 0 || n >= sizeof buf)
-    return la_errf(err, LA_EINVAL, "state dir: bad path");
-  memcpy(buf, dir, n + 1);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = 0;
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-      return la_errf(err, LA_EIO, "state dir %s: %s", buf, strerror(errno));
-    *p = '/';
-  }
-  if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-    return la_errf(err, LA_EIO, "state dir %s: %s", buf, strerror(errno));
-  return 0;
-}
-
 /* Identities: the state directory, the daemon's token, the tokens file. */
 static int start_auth(daemon_ctx *d, la_err *err) {
   const la_serve_config *c = &d->cfg;
   la_auth_opts ao = {c->state_dir, c->tokens_file[0] ? c->tokens_file : NULL,
                      (const char *const *)c->admins, c->n_admins,
                      c->read_own_only};
-  int rc = make_state_dir(c->state_dir, err);
-  return rc ? rc : la_auth_new(&ao, &d->auth, err);
+  if (la_paths_mkdir(c->state_dir) != 0)
+    return la_errf(err, LA_EIO, "state dir %s: %s", c->state_dir,
+                   strerror(errno));
+  return la_auth_new(&ao, &d->auth, err);
 }
 
 /* The Slurm executor, re-attached to the jobs a previous daemon left and

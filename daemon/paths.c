@@ -1,8 +1,12 @@
 /* paths.c: the default state directory (see paths.h). */
 #include "loralpha/paths.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 /* Is s set and non-empty? */
 static int set(const char *s) {
@@ -26,4 +30,18 @@ int la_paths_state_dir(char *buf, size_t size) {
 int la_paths_join(char *buf, size_t size, const char *dir, const char *name) {
   int n = snprintf(buf, size, "%s/%s", dir, name);
   return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+int la_paths_mkdir(const char *dir) {
+  char buf[PATH_MAX];
+  size_t n = strlen(dir);
+  if (n == 0 || n >= sizeof buf) return errno = ENAMETOOLONG, -1;
+  memcpy(buf, dir, n + 1);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
