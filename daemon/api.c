@@ -552,6 +552,33 @@ static void metrics(la_api *api, la_http_request *req) {
       "loralpha_run_ends_pending %d\n",
       la_store_disk_full(api->store), (unsigned long long)st.errors,
       (unsigned long long)st.full_errors, ss.kept);
+  if (api->slurm != NULL) {
+    la_slurm_stats sl;
+    la_slurm_stats_get(api->slurm, &sl);
+    put(&b, &len, &cap,
+        "# HELP loralpha_slurm_arrays_total sbatch arrays submitted.\n"
+        "# TYPE loralpha_slurm_arrays_total counter\n"
+        "loralpha_slurm_arrays_total %llu\n"
+        "# HELP loralpha_slurm_runs_submitted_total Runs given to Slurm.\n"
+        "# TYPE loralpha_slurm_runs_submitted_total counter\n"
+        "loralpha_slurm_runs_submitted_total %llu\n"
+        "# HELP loralpha_slurm_records_ingested_total Records accepted from "
+        "remote workers.\n"
+        "# TYPE loralpha_slurm_records_ingested_total counter\n"
+        "loralpha_slurm_records_ingested_total %llu\n"
+        "# HELP loralpha_slurm_ingest_rejected_total Ingest requests refused.\n"
+        "# TYPE loralpha_slurm_ingest_rejected_total counter\n"
+        "loralpha_slurm_ingest_rejected_total %llu\n"
+        "# HELP loralpha_slurm_requeued_total Attempts that ended in Slurm "
+        "without a done record.\n"
+        "# TYPE loralpha_slurm_requeued_total counter\n"
+        "loralpha_slurm_requeued_total %llu\n"
+        "# HELP loralpha_slurm_jobs Jobs followed in Slurm now.\n"
+        "# TYPE loralpha_slurm_jobs gauge\nloralpha_slurm_jobs %d\n",
+        (unsigned long long)sl.arrays, (unsigned long long)sl.submitted,
+        (unsigned long long)sl.ingested, (unsigned long long)sl.rejected,
+        (unsigned long long)sl.requeued, sl.live);
+  }
   put(&b, &len, &cap,
       "# HELP loralpha_http_requests_total HTTP requests answered, by status "
       "class.\n"

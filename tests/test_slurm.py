@@ -263,6 +263,13 @@ def case_sweep(ctx, d):
     R.eq([c["n"] for c in counts], [want] * 4, "curve rows equal a local worker's records")
     R.check(val(ctx.db, f"SELECT COUNT(*) FROM spectra WHERE run_id = {counts[0]['id']}") > 0,
             "spectra stored", ">0", 0)
+    st, _, body = api(d.port, "GET", "/metrics")
+    m = dict(x.split(" ", 1) for x in body.decode().splitlines()
+             if x.startswith("loralpha_slurm"))
+    R.check(st == 200 and int(m.get("loralpha_slurm_runs_submitted_total", 0)) >= 4 and
+            int(m.get("loralpha_slurm_arrays_total", 0)) >= 2 and
+            int(m.get("loralpha_slurm_records_ingested_total", 0)) >= 4 * want,
+            "/metrics counts the arrays, runs and ingested records", ">= 4 runs, 2 arrays", m)
     tok = os.path.join(ctx.sdir, "runs", f"{counts[0]['id']}.token")
     R.eq(oct(os.stat(tok).st_mode & 0o777), "0o600", "token file readable by its owner only")
     local = spec("here", [1], [1, 2], 200)

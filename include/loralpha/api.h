@@ -14,6 +14,7 @@
 #include "loralpha/auth.h"
 #include "loralpha/http.h"
 #include "loralpha/sched.h"
+#include "loralpha/slurm.h"
 #include "loralpha/spec.h"
 #include "loralpha/store.h"
 
@@ -28,6 +29,7 @@ typedef struct la_api {
   const char *db_path;   /* borrowed: for read-only connections off the loop */
   const char *web_root;  /* borrowed: the dashboard's files (NULL: none) */
   la_auth *auth;         /* borrowed: identities and rights */
+  la_slurm *slurm;       /* borrowed: the Slurm executor (NULL: none) */
   /* most queued runs user may have (< 0: no limit), or NULL */
   long (*queued_cap)(const char *user, void *ctx);
   void *cap_ctx;
