@@ -165,7 +165,7 @@ static int start(daemon_ctx *d) {
   int requeued = 0;
   if (start_auth(d, &err) || la_store_open(c->db, &d->store, &err) ||
       la_store_adopt_sweeps(d->store, la_auth_daemon_user(d->auth), &err) ||
-      la_store_requeue_local(d->store, &requeued, &err) ||
+      la_store_requeue_running(d->store, &requeued, &err) ||
       la_sched_new(d->loop, d->store, &so, &d->sched, &err) ||
       start_slurm(d, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;

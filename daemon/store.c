@@ -14,6 +14,12 @@ extern const char *const la_migrations[];
 extern const int la_n_migrations;
 
 /* SQL of every cached statement, indexed by the st_* enum. */
+/* Runs left running by a previous daemon that it ran itself: those
+ * submitted to Slurm keep running there (slurm.c re-attaches to them). */
+#define LOCAL_RUNNING                                                          \
+  "state = 'running' AND id NOT IN (SELECT run_id FROM slurm_jobs WHERE "      \
+  "state = 'submitted')"
+
 static const char *const k_sql[N_STMT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
@@ -87,9 +93,9 @@ static const char *const k_sql[N_STMT] = {
     [ST_QUEUED_OF_SWEEP] = "SELECT id, attempts, config FROM runs WHERE "
                            "sweep_id = ?1 AND state = 'queued' AND id > ?3 "
                            "ORDER BY id LIMIT ?2",
-    [ST_RUNNING_IDS] = "SELECT id FROM runs WHERE state = 'running'",
+    [ST_RUNNING_IDS] = "SELECT id FROM runs WHERE " LOCAL_RUNNING,
     [ST_REQUEUE] = "UPDATE runs SET state = 'queued', attempts = max(attempts "
-                   "- 1, 0) WHERE state = 'running'",
+                   "- 1, 0) WHERE " LOCAL_RUNNING,
     [ST_CANCEL_SWEEP] = "UPDATE sweeps SET state = 'cancelled', finished_at = "
                         "? WHERE id = ? AND state = 'active'",
     [ST_CANCEL_RUNS] = "UPDATE runs SET state = 'cancelled', finished_at = ? "

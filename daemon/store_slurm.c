@@ -261,30 +261,3 @@ void la_sdb_run_state(la_store *st, int64_t run_id, char *buf, size_t size) {
     snprintf(buf, size, "%s", sqlite3_column_text(q, 0));
   sqlite3_finalize(q);
 }
-
-int la_store_requeue_local(la_store *st, int *n, la_err *err) {
-  static const char *const kept =
-      "state = 'running' AND id NOT IN (SELECT run_id FROM slurm_jobs WHERE "
-      "state = 'submitted')";
-  char sql[512];
-  sqlite3_stmt *q;
-  int rc = la_store_begin(st);
-  *n = 0;
-  snprintf(sql, sizeof sql, "SELECT id FROM runs WHERE %s", kept);
-  q = rc ? NULL : prep(st, sql);
-  while (q && rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
-    (*n)++;
-    rc = la_store_delete_rows(st, sqlite3_column_int64(q, 0));
-  }
-  sqlite3_finalize(q);
-  snprintf(sql, sizeof sql,
-           "UPDATE runs SET state = 'queued', attempts = max(attempts - 1, "
-           "0) WHERE %s",
-           kept);
-  if (q == NULL || rc || run_once(prep(st, sql)) || la_store_commit(st)) {
-    la_store_fail(st, err, "requeueing runs");
-    la_store_rollback(st);
-    return LA_EIO;
-  }
-  return 0;
-}

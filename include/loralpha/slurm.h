@@ -146,8 +146,4 @@ void la_slurm_free(la_slurm *sl);
 
 /* ---- the database side (store_slurm.c) ---- */
 
-/* Like la_store_requeue_running, but runs followed in Slurm (a slurm_jobs
- * row 'submitted') stay running: the executor re-attaches to them. */
-int la_store_requeue_local(la_store *st, int *n, la_err *err);
-
 #endif

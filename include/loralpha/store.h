@@ -88,7 +88,9 @@ void la_store_close(la_store *st);
 int la_store_schema_version(const la_store *st);
 
 /* Runs found 'running' (a daemon that died) become 'queued' again and their
- * partial metric rows are deleted, in one transaction. *n gets how many. */
+ * partial metric rows are deleted, in one transaction; runs submitted to
+ * Slurm stay running (the Slurm executor re-attaches to them). *n gets how
+ * many were requeued. */
 int la_store_requeue_running(la_store *st, int *n, la_err *err);
 
 /* Stores a sweep owned by owner and all its runs (queued) in one
