@@ -317,7 +317,13 @@ def compare(db, ref_db):
     R.eq(len(got), len(want), "as many runs as the reference")
     diff = [(g, w) for g, w in zip(got, want) if g != w]
     R.eq(diff, [], "every run equals the reference: grid point, seed, config, state, "
-                   "steps, final train/eval loss and best step, exactly")
+                   "steps, final train/eval loss and best step")
+    same = td.cli_val(db, "SELECT COUNT(*) FROM runs a JOIN ref.runs b ON a.sweep_id = "
+                          "b.sweep_id AND a.idx = b.idx WHERE a.final_train_loss IS "
+                          "b.final_train_loss AND a.final_eval_loss IS b.final_eval_loss AND "
+                          "a.best_eval_loss IS b.best_eval_loss", attach=ref_db)
+    R.eq(same, len(want), "final and best losses equal the reference's bit for bit "
+                          "(compared as SQLite REALs)")
     for table, key in (("curve", "run_id, kind, step"), ("spectra", "run_id, step, layer"),
                        ("drift", "run_id, step, layer"), ("layers", "run_id, layer"),
                        ("sharpness", "run_id, step")):
