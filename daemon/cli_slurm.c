@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,8 @@ typedef struct xopts {
 } xopts;
 
 static void usage(FILE *f) {
-  fputs("usage: loralpha export-slurm SPEC.json --dir DIR [--worker PATH]\n"
+  fputs("usage: loralpha export-slurm SPEC.json|SWEEP --dir DIR [--db FILE]\n"
+        "           [--worker PATH]\n"
         "           [--partition P] [--account A] [--time LIMIT]\n"
         "           [--cpus-per-task N] [--sbatch-arg OPT]... [--job-name N]\n"
         "       loralpha import DIR [--db FILE]   (default: the daemon's,\n"
@@ -71,7 +73,7 @@ static int parse_opt(xopts *o, const char *f, const char *v) {
   la_err err;
   int exp = strcmp(o->cmd, "export-slurm") == 0;
   if (exp && strcmp(f, "--dir") == 0) return o->dir = v, 0;
-  if (!exp && strcmp(f, "--db") == 0) return o->db = v, 0;
+  if (strcmp(f, "--db") == 0) return o->db = v, 0;
   for (int i = 0; exp && settings[i]; i++)
     if (strcmp(f, settings[i]) == 0) {
       snprintf(flag, sizeof flag, "--slurm-%s", f + 2);
@@ -186,12 +188,54 @@ static int write_scripts(const xopts *o, const la_spec *spec, const char *dir,
 }
 
 /* The spec file: parsed, validated and expanded. NULL after a message. */
-static la_spec *load_spec(const char *cmd, const char *path, json_t **raw) {
+/* A sweep id: 1..18 digits. */
+static int is_sweep_id(const char *s) {
+  size_t n = strspn(s, "0123456789");
+  return n > 0 && n <= 18 && s[n] == '\0' && strtoll(s, NULL, 10) > 0;
+}
+
+/* The stored spec of sweep id in db (opened read-only, so a daemon that
+ * writes it is not disturbed), parsed; NULL with a message. */
+static json_t *stored_spec(const char *cmd, const char *db, const char *id) {
+  sqlite3 *h = NULL;
+  sqlite3_stmt *q = NULL;
+  json_t *v = NULL;
+  int rc = sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL);
+  if (rc == SQLITE_OK) sqlite3_busy_timeout(h, 10000);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_prepare_v2(h, "SELECT spec FROM sweeps WHERE id = ?", -1, &q,
+                            NULL);
+  if (rc != SQLITE_OK) {
+    fprintf(stderr, "loralpha %s: %s: %s\n", cmd, db,
+            h ? sqlite3_errmsg(h) : "cannot open");
+  } else {
+    sqlite3_bind_int64(q, 1, strtoll(id, NULL, 10));
+    if ((rc = sqlite3_step(q)) == SQLITE_ROW)
+      v = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
+    if (rc == SQLITE_DONE)
+      fprintf(stderr, "loralpha %s: %s: no sweep %s\n", cmd, db, id);
+    else if (v == NULL)
+      fprintf(stderr, "loralpha %s: %s: sweep %s: %s\n", cmd, db, id,
+              rc == SQLITE_ROW ? "its stored spec is not JSON"
+                               : sqlite3_errmsg(h));
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(h);
+  return v;
+}
+
+/* The spec of a file, or (for a number) of that sweep in db. */
+static la_spec *load_spec(const char *cmd, const char *path, const char *db,
+                          json_t **raw) {
   json_error_t je;
   la_spec_limits lim;
   la_spec *spec = NULL;
   la_err err;
-  *raw = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  if (db != NULL && is_sweep_id(path) && access(path, F_OK) != 0) {
+    if ((*raw = stored_spec(cmd, db, path)) == NULL) return NULL;
+  } else {
+    *raw = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  }
   if (*raw == NULL) {
     if (je.line > 0)
       fprintf(stderr, "loralpha %s: %s: %s (line %d)\n", cmd, path, je.text,
@@ -210,7 +254,7 @@ static la_spec *load_spec(const char *cmd, const char *path, json_t **raw) {
 
 static int do_export(const xopts *o) {
   json_t *raw = NULL;
-  la_spec *spec = load_spec(o->cmd, o->arg, &raw);
+  la_spec *spec = load_spec(o->cmd, o->arg, o->db, &raw);
   char dir[PATH_MAX], path[PATH_MAX + 16], *text = NULL;
   la_slurm_settings set;
   int rc = LA_CLI_FAILED;
@@ -340,7 +384,8 @@ static int do_import(const xopts *o) {
   char owner[LA_USER_MAX];
   la_auth_user_of_uid((long)geteuid(), owner, sizeof owner);
   snprintf(path, sizeof path, "%s/spec.json", o->arg);
-  if ((spec = load_spec(o->cmd, path, &raw)) == NULL) return LA_CLI_FAILED;
+  if ((spec = load_spec(o->cmd, path, NULL, &raw)) == NULL)
+    return LA_CLI_FAILED;
   if (o->db == o->default_db) { /* the daemon may not have made it yet */
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", o->default_db);

@@ -514,6 +514,25 @@ def case_export(ctx):
     R.eq([r["state"] for r in sql(db, f"SELECT state FROM runs WHERE sweep_id = {sid}")],
          ["done"] * 4, "imported runs done")
     R.eq(val(db, f"SELECT state FROM sweeps WHERE id = {sid}"), "done", "imported sweep done")
+    R.eq(val(db, f"SELECT owner FROM sweeps WHERE id = {sid}"), "root",
+         "the imported sweep belongs to the importing user")
+    # a sweep already in a database, by its id: the same scripts as its spec
+    out2 = os.path.join(ctx.tmp, "export-by-id")
+    p = subprocess.run([ctx.loralpha, "export-slurm", str(sid), "--db", db, "--dir", out2,
+                        "--partition", "debug", "--time", "5", "--sbatch-arg",
+                        "--comment=export"], capture_output=True, text=True, timeout=60)
+    R.eq(p.returncode, 0, "export-slurm SWEEP (an id in --db) exits 0")
+    by_id = [x.split()[1] for x in p.stdout.splitlines() if x.startswith("sbatch ")]
+    with open(by_id[0] if by_id else os.devnull) as f:
+        text2 = f.read()
+    R.eq(text2.replace(out2, out), text, "export by sweep id writes the spec's script")
+    with open(os.path.join(out, "runs", "2.json")) as f1, \
+            open(os.path.join(out2, "runs", "2.json")) as f2:
+        R.eq(json.load(f2), json.load(f1), "export by sweep id: the same run configs")
+    p = subprocess.run([ctx.loralpha, "export-slurm", "987654", "--db", db, "--dir", out2],
+                       capture_output=True, text=True, timeout=60)
+    R.check(p.returncode == 1 and "no sweep 987654" in p.stderr,
+            "export-slurm of an unknown sweep id fails by name", "no sweep 987654", p.stderr)
     with open(os.path.join(out, "runs", "0.json")) as f:
         cfg = f.read()
     n = subprocess.run([ctx.worker, "--config", "-"], input=cfg, capture_output=True,
