@@ -286,26 +286,6 @@ cleanup:
 
 /* ---- import ---- */
 
-/* The run's figures from its done record; 0, or -1 if it has none. */
-static int result_of(const json_t *done, la_run_result *res) {
-  const char *st = json_string_value(json_object_get(done, "status"));
-  const json_t *v;
-  if (st == NULL || (strcmp(st, "done") && strcmp(st, "diverged"))) return -1;
-  res->state = strcmp(st, "done") == 0 ? "done" : "diverged";
-  res->steps_done = json_integer_value(json_object_get(done, "steps"));
-  v = json_object_get(done, "best_step");
-  res->best_step = json_is_integer(v) ? json_integer_value(v) : -1;
-  v = json_object_get(done, "final_train_loss");
-  res->final_train_loss = json_is_number(v) ? json_number_value(v) : NAN;
-  v = json_object_get(done, "final_eval_loss");
-  res->final_eval_loss = json_is_number(v) ? json_number_value(v) : NAN;
-  v = json_object_get(done, "best_eval_loss");
-  res->best_eval_loss = json_is_number(v) ? json_number_value(v) : NAN;
-  v = json_object_get(done, "wall_s");
-  res->wall_s = json_is_number(v) ? json_number_value(v) : NAN;
-  return 0;
-}
-
 /* Reads one run's output lines into the store; *done gets its done record
  * (new) if there is one. 0, or -1 with why filled. */
 static int read_output(la_store *st, int64_t run, FILE *f, json_t **done,
@@ -338,18 +318,13 @@ static int read_output(la_store *st, int64_t run, FILE *f, json_t **done,
 /* One run: its output file into the store and its end. */
 static int import_run(la_store *st, const char *dir, size_t idx, int64_t run,
                       int *ok) {
-  la_run_result res = {.state = "failed",
-                       .steps_done = -1,
-                       .best_step = -1,
-                       .final_train_loss = NAN,
-                       .final_eval_loss = NAN,
-                       .best_eval_loss = NAN,
-                       .wall_s = NAN};
+  la_run_result res;
   char path[PATH_MAX + 32], why[PATH_MAX + 128] = "";
   json_t *done = NULL;
   la_err err;
   FILE *f;
   int rc;
+  la_run_result_init(&res, "failed");
   snprintf(path, sizeof path, "%s/out/%zu.jsonl", dir, idx);
   if ((rc = la_store_start_run(st, run, &err)) != 0) {
     fprintf(stderr, "loralpha import: %s\n", err.msg);
@@ -363,7 +338,7 @@ static int import_run(la_store *st, const char *dir, size_t idx, int64_t run,
       snprintf(why, sizeof why, "%s has no done record", path);
     fclose(f);
   }
-  if (why[0] == 0 && result_of(done, &res) != 0)
+  if (why[0] == 0 && la_run_result_from_done(&res, done) != 0)
     snprintf(why, sizeof why, "%s: the done record has no status", path);
   res.error = why[0] ? why : NULL;
   *ok += why[0] == 0;

@@ -77,26 +77,12 @@ static json_t *parse_lines(const la_http_request *req, char *msg, size_t size) {
   return recs;
 }
 
-/* Number field of the done record, NaN when absent. */
-static double num(const json_t *o, const char *k) {
-  const json_t *v = json_object_get(o, k);
-  return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 /* The run's end from its done record. */
 static void finish_done(la_slurm *sl, la_sjob *j, const json_t *done) {
-  const char *status = json_string_value(json_object_get(done, "status"));
-  const json_t *best = json_object_get(done, "best_step");
-  la_run_result res = {0};
-  if (status == NULL || (strcmp(status, "done") && strcmp(status, "diverged")))
+  la_run_result res;
+  la_run_result_init(&res, NULL);
+  if (la_run_result_from_done(&res, done) != 0)
     return la_slurm_fail_attempt(sl, j, "", "the done record has no status");
-  res.state = strcmp(status, "done") == 0 ? "done" : "diverged";
-  res.steps_done = json_integer_value(json_object_get(done, "steps"));
-  res.best_step = json_is_integer(best) ? json_integer_value(best) : -1;
-  res.final_train_loss = num(done, "final_train_loss");
-  res.final_eval_loss = num(done, "final_eval_loss");
-  res.best_eval_loss = num(done, "best_eval_loss");
-  res.wall_s = num(done, "wall_s");
   la_slurm_end_run(sl, j, &res, "");
 }
 

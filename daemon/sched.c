@@ -343,39 +343,12 @@ static void failure_text(const worker *w, char *buf, size_t size) {
   append_tail(w, buf, size);
 }
 
-/* Number field of the done record, NaN when absent. */
-static double done_num(const worker *w, const char *k) {
-  const json_t *v = json_object_get(w->done, k);
-  return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-/* Fills res from the done record of a worker that exited cleanly. */
-static int result_from_done(const worker *w, la_run_result *res) {
-  const char *status = json_string_value(json_object_get(w->done, "status"));
-  if (status == NULL || (strcmp(status, "done") && strcmp(status, "diverged")))
-    return -1;
-  res->state = strcmp(status, "done") == 0 ? "done" : "diverged";
-  res->steps_done = json_integer_value(json_object_get(w->done, "steps"));
-  res->best_step =
-      json_is_integer(json_object_get(w->done, "best_step"))
-          ? json_integer_value(json_object_get(w->done, "best_step"))
-          : -1;
-  res->final_train_loss = done_num(w, "final_train_loss");
-  res->final_eval_loss = done_num(w, "final_eval_loss");
-  res->best_eval_loss = done_num(w, "best_eval_loss");
-  res->wall_s = done_num(w, "wall_s");
-  return 0;
-}
-
 /* Decides the run's state from how the worker ended. */
 static void decide(worker *w, la_run_result *res, char *err, size_t size) {
-  memset(res, 0, sizeof *res);
-  res->steps_done = res->best_step = -1;
-  res->final_train_loss = res->final_eval_loss = res->best_eval_loss = NAN;
-  res->wall_s = NAN;
+  la_run_result_init(res, NULL);
   if (w->stop != STOP_PROTOCOL && w->stop != STOP_HEARTBEAT &&
       w->exit_status == 0 && !w->term_signal && w->done != NULL &&
-      result_from_done(w, res) == 0) {
+      la_run_result_from_done(res, w->done) == 0) {
     w->s->stats.finished++; /* finished, even if a stop came too late */
   } else if (w->stop == STOP_CANCEL) {
     res->state = "cancelled";
@@ -617,16 +590,10 @@ static void wire_up(worker *w) {
 
 /* Records a run whose worker could not even start as a failed attempt. */
 static void spawn_failed(la_sched *s, worker *w, const char *why) {
-  la_run_result res = {.state =
-                           w->attempt < w->max_attempts ? "queued" : "failed",
-                       .steps_done = -1,
-                       .best_step = -1,
-                       .final_train_loss = NAN,
-                       .final_eval_loss = NAN,
-                       .best_eval_loss = NAN,
-                       .wall_s = NAN};
+  la_run_result res;
   char text[1024];
   la_err err;
+  la_run_result_init(&res, w->attempt < w->max_attempts ? "queued" : "failed");
   snprintf(text, sizeof text, "cannot start %s: %s", s->worker_path, why);
   res.error = text;
   s->stats.failed++;

@@ -214,13 +214,9 @@ static void log_tail(const la_slurm *sl, const la_sjob *j, char *buf,
 
 void la_slurm_fail_attempt(la_slurm *sl, la_sjob *j, const char *slurm_state,
                            const char *why) {
-  la_run_result res = {.steps_done = -1,
-                       .best_step = -1,
-                       .final_train_loss = NAN,
-                       .final_eval_loss = NAN,
-                       .best_eval_loss = NAN,
-                       .wall_s = NAN};
+  la_run_result res;
   char *text = malloc(8192), tail[LOG_TAIL + 1], job[64] = "slurm";
+  la_run_result_init(&res, NULL);
   log_tail(sl, j, tail, sizeof tail);
   if (j->array_id > 0)
     snprintf(job, sizeof job, "slurm job %lld_%d", (long long)j->array_id,
@@ -623,16 +619,11 @@ static void on_scancel(cmd *c) {
 }
 
 void la_slurm_cancel_sweep(la_slurm *sl, int64_t sweep_id) {
-  la_run_result res = {.state = "cancelled",
-                       .steps_done = -1,
-                       .best_step = -1,
-                       .final_train_loss = NAN,
-                       .final_eval_loss = NAN,
-                       .best_eval_loss = NAN,
-                       .wall_s = NAN};
+  la_run_result res;
   char *argv[66] = {"scancel"};
   char ids[64][24];
   int n = 0;
+  la_run_result_init(&res, "cancelled");
   for (size_t i = 0; i < sl->n_jobs;) {
     la_sjob *j = &sl->jobs[i];
     int64_t a = j->array_id;

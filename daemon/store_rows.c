@@ -353,3 +353,32 @@ int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
   sqlite3_reset(q);
   return rc;
 }
+
+void la_run_result_init(la_run_result *r, const char *state) {
+  memset(r, 0, sizeof *r);
+  r->state = state;
+  r->steps_done = r->best_step = -1;
+  r->final_train_loss = r->final_eval_loss = r->best_eval_loss = NAN;
+  r->wall_s = NAN;
+}
+
+/* Number field k of o, NaN when absent. */
+static double num_or_nan(const json_t *o, const char *k) {
+  const json_t *v = json_object_get(o, k);
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+int la_run_result_from_done(la_run_result *r, const json_t *done) {
+  const char *status = json_string_value(json_object_get(done, "status"));
+  const json_t *best = json_object_get(done, "best_step");
+  if (status == NULL || (strcmp(status, "done") && strcmp(status, "diverged")))
+    return -1;
+  r->state = strcmp(status, "done") == 0 ? "done" : "diverged";
+  r->steps_done = json_integer_value(json_object_get(done, "steps"));
+  r->best_step = json_is_integer(best) ? json_integer_value(best) : -1;
+  r->final_train_loss = num_or_nan(done, "final_train_loss");
+  r->final_eval_loss = num_or_nan(done, "final_eval_loss");
+  r->best_eval_loss = num_or_nan(done, "best_eval_loss");
+  r->wall_s = num_or_nan(done, "wall_s");
+  return 0;
+}

@@ -38,6 +38,15 @@ typedef struct la_run_result {
                        */
 } la_run_result;
 
+/* r as a result that knows nothing yet: state as given, counts -1, figures
+ * NaN, no error, the attempt counted. */
+void la_run_result_init(la_run_result *r, const char *state);
+
+/* Fills r from a worker's done record whose status is "done" or
+ * "diverged" (the state, steps, best step and final figures; absent
+ * figures NaN). 0, or -1 (r unchanged) for any other record. */
+int la_run_result_from_done(la_run_result *r, const json_t *done);
+
 /* A run the scheduler may start. */
 typedef struct la_run_ticket {
   int64_t run_id, sweep_id;
