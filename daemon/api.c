@@ -40,8 +40,7 @@ static int split_path(const char *path, route *r) {
   return 0;
 }
 
-/* A positive decimal id of at most 18 digits, or -1. */
-static int64_t parse_id(const char *s) {
+int64_t la_api_parse_id(const char *s) {
   int64_t v = 0;
   size_t n = strlen(s);
   if (n == 0 || n > 18) return -1;
@@ -1021,7 +1020,7 @@ static void list_sweeps(la_api *api, la_http_request *req,
 /* /v1/sweeps[/{id}[/...]] */
 static void sweeps_route(la_api *api, la_http_request *req, const route *r,
                          const la_identity *who) {
-  int64_t id = r->n >= 3 ? parse_id(r->seg[2]) : 0;
+  int64_t id = r->n >= 3 ? la_api_parse_id(r->seg[2]) : 0;
   if (r->n == 2) {
     if (req->method == LA_HTTP_POST) return create_sweep(api, req, who);
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET, POST");
@@ -1055,7 +1054,7 @@ static void sweeps_route(la_api *api, la_http_request *req, const route *r,
 /* GET /v1/runs/{id}[?points=N]: 404 also when its sweep may not be read. */
 static void get_run(la_api *api, la_http_request *req, const route *r,
                     const la_identity *who) {
-  int64_t id = parse_id(r->seg[2]);
+  int64_t id = la_api_parse_id(r->seg[2]);
   la_err err;
   char owner[LA_USER_MAX];
   int rc = 0, points;

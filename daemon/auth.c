@@ -306,13 +306,29 @@ int la_auth_reload(la_auth *a, la_err *err) {
   return 0;
 }
 
-/* Compares two tokens in time that depends only on their lengths. */
-static int token_equal(const token_ent *e, const char *t, size_t n) {
+int la_auth_secret_equal(const char *a, size_t na, const char *b, size_t nb) {
   unsigned char d = 0;
-  if (e->len != n) return 0;
-  for (size_t i = 0; i < n; i++)
-    d |= (unsigned char)(e->token[i] ^ t[i]);
+  if (na != nb || na == 0) return 0;
+  for (size_t i = 0; i < na; i++)
+    d |= (unsigned char)(a[i] ^ b[i]);
   return d == 0;
+}
+
+const char *la_auth_bearer(const char *header, size_t *len) {
+  const char *t;
+  size_t n;
+  if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0) return NULL;
+  t = header + 7 + strspn(header + 7, " ");
+  n = strlen(t);
+  while (n > 0 && t[n - 1] == ' ')
+    n--;
+  *len = n;
+  return n > 0 ? t : NULL;
+}
+
+/* Does table entry e hold token t (n bytes)? */
+static int token_equal(const token_ent *e, const char *t, size_t n) {
+  return la_auth_secret_equal(e->token, e->len, t, n);
 }
 
 /* Is name an admin? */
@@ -325,8 +341,8 @@ static int is_admin(const la_auth *a, const char *name) {
 
 int la_auth_identify(const la_auth *a, const la_http_request *req,
                      la_identity *id) {
-  const char *h = req->authorization, *t;
   const token_ent *hit = NULL;
+  const char *t;
   size_t n;
   memset(id, 0, sizeof *id);
   if (req->via_unix) {
@@ -336,11 +352,7 @@ int la_auth_identify(const la_auth *a, const la_http_request *req,
     id->admin = is_admin(a, id->user);
     return 0;
   }
-  if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) return -1;
-  t = h + 7 + strspn(h + 7, " ");
-  n = strlen(t);
-  while (n > 0 && t[n - 1] == ' ')
-    n--;
+  if ((t = la_auth_bearer(req->authorization, &n)) == NULL) return -1;
   /* every entry is compared, so timing does not tell which matched */
   if (token_equal(&a->own, t, n)) hit = &a->own;
   for (size_t i = 0; i < a->n_tokens; i++)

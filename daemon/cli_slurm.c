@@ -2,6 +2,7 @@
  * cli_slurm.h, docs/slurm.md). */
 #include "loralpha/cli_slurm.h"
 
+#include "loralpha/api.h"
 #include "loralpha/auth.h"
 #include "loralpha/cli.h"
 #include "loralpha/paths.h"
@@ -188,12 +189,6 @@ static int write_scripts(const xopts *o, const la_spec *spec, const char *dir,
 }
 
 /* The spec file: parsed, validated and expanded. NULL after a message. */
-/* A sweep id: 1..18 digits. */
-static int is_sweep_id(const char *s) {
-  size_t n = strspn(s, "0123456789");
-  return n > 0 && n <= 18 && s[n] == '\0' && strtoll(s, NULL, 10) > 0;
-}
-
 /* The stored spec of sweep id in db (opened read-only, so a daemon that
  * writes it is not disturbed), parsed; NULL with a message. */
 static json_t *stored_spec(const char *cmd, const char *db, const char *id) {
@@ -231,7 +226,7 @@ static la_spec *load_spec(const char *cmd, const char *path, const char *db,
   la_spec_limits lim;
   la_spec *spec = NULL;
   la_err err;
-  if (db != NULL && is_sweep_id(path) && access(path, F_OK) != 0) {
+  if (db != NULL && la_api_parse_id(path) > 0 && access(path, F_OK) != 0) {
     if ((*raw = stored_spec(cmd, db, path)) == NULL) return NULL;
   } else {
     *raw = json_load_file(path, JSON_REJECT_DUPLICATES, &je);

@@ -8,53 +8,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define PREFIX "/v1/ingest/"
 #define FLUSH_ROWS 20000 /* flush early past this many pending rows */
-
-/* A positive decimal id of at most 18 digits, or -1. */
-static int64_t parse_run_id(const char *s) {
-  int64_t v = 0;
-  size_t n = strlen(s);
-  if (n == 0 || n > 18) return -1;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v > 0 ? v : -1;
-}
 
 void la_ingest_route(la_http_request *req, void *ctx) {
   la_ingest *in = ctx;
   int64_t run;
   if (strncmp(req->path, PREFIX, sizeof PREFIX - 1) != 0)
     return la_api_handle(req, in->api);
-  if ((run = parse_run_id(req->path + sizeof PREFIX - 1)) < 0)
+  if ((run = la_api_parse_id(req->path + sizeof PREFIX - 1)) < 0)
     return la_http_respond_error(req, 404, "not_found",
                                  "no such route (expected /v1/ingest/{run})");
   if (req->method != LA_HTTP_POST)
     return la_http_respond_error(req, 405, "method_not_allowed",
                                  "only POST is allowed here");
   la_slurm_ingest(in->slurm, req, run);
-}
-
-/* Compares two strings without stopping at the first difference. */
-static int same_token(const char *a, const char *b) {
-  size_t na = strlen(a), nb = strlen(b);
-  unsigned char d = na != nb;
-  for (size_t i = 0; i < na && i < nb; i++)
-    d |= (unsigned char)(a[i] ^ b[i]);
-  return d == 0 && na > 0;
-}
-
-/* The token of "Authorization: Bearer <token>", or NULL. */
-static const char *bearer(const char *h) {
-  if (strncasecmp(h, "Bearer ", 7) != 0) return NULL;
-  h += 7;
-  while (*h == ' ')
-    h++;
-  return *h ? h : NULL;
 }
 
 /* The body's lines as a new JSON array of records; NULL with msg filled. */
@@ -122,7 +91,8 @@ static void ingest_records(la_slurm *sl, la_http_request *req, la_sjob *j,
 }
 
 void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
-  const char *tok = bearer(req->authorization);
+  size_t tok_len = 0;
+  const char *tok = la_auth_bearer(req->authorization, &tok_len);
   la_sjob *j = la_slurm_job(sl, run_id);
   json_t *recs;
   char msg[160];
@@ -132,7 +102,8 @@ void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
                                  "a run token is required: Authorization: "
                                  "Bearer <token>");
   }
-  if (j == NULL || !same_token(j->token, tok)) {
+  if (j == NULL ||
+      !la_auth_secret_equal(j->token, strlen(j->token), tok, tok_len)) {
     sl->stats.rejected++;
     snprintf(msg, sizeof msg,
              "the token is not the current token of run %lld (the run may "

@@ -54,6 +54,15 @@ int la_auth_reload(la_auth *a, la_err *err);
  * permissions and every line. Fills *n_tokens. */
 int la_auth_check_tokens_file(const char *path, size_t *n_tokens, la_err *err);
 
+/* The token of an "Authorization: Bearer TOKEN" header value, spaces
+ * around it skipped, with its length in *len; NULL if the value is not a
+ * bearer token. */
+const char *la_auth_bearer(const char *header, size_t *len);
+
+/* Are two secrets equal? Compared in time that depends only on their
+ * lengths; an empty secret equals nothing. */
+int la_auth_secret_equal(const char *a, size_t na, const char *b, size_t nb);
+
 /* The identity of req into *id; 0, or -1 if it has none. */
 int la_auth_identify(const la_auth *a, const la_http_request *req,
                      la_identity *id);
