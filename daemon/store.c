@@ -70,11 +70,11 @@ static const char *const k_sql[N_STMT] = {
         "runs x WHERE x.sweep_id = s.id AND x.state = 'running'), "
         "coalesce(s.owner, ''), s.window_start, s.window_end, "
         "s.window_requeue FROM sweeps s WHERE s.state = 'active' AND "
-        "s.paused = 0 AND (?1 < 0 OR s.window_start IS NULL OR CASE WHEN "
-        "s.window_start < s.window_end THEN ?1 >= s.window_start AND ?1 < "
-        "s.window_end ELSE ?1 >= s.window_start OR ?1 < s.window_end END) AND "
-        "EXISTS (SELECT 1 FROM runs q WHERE q.sweep_id = s.id AND q.state = "
-        "'queued') ORDER BY s.priority DESC, s.id LIMIT 256",
+        "s.paused = 0 AND (?1 < 0 OR " SQL_IN_WINDOW(
+            "?1") ") AND "
+                  "EXISTS (SELECT 1 FROM runs q WHERE q.sweep_id = s.id AND "
+                  "q.state = "
+                  "'queued') ORDER BY s.priority DESC, s.id LIMIT 256",
     [ST_USER_RUNNING] =
         "SELECT coalesce(s.owner, ''), COUNT(*) FROM runs r JOIN sweeps s ON "
         "s.id = r.sweep_id WHERE r.state = 'running' GROUP BY 1",

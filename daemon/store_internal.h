@@ -64,6 +64,14 @@ enum {
   "seed, n_runs, created_at, finished_at, window_start, window_end, "          \
   "window_requeue"
 
+/* SQL: sweep s may start runs at the local minute of the day in parameter
+ * m (no window: always; across midnight when start > end), as
+ * la_window_open decides in C. */
+#define SQL_IN_WINDOW(m)                                                       \
+  "(s.window_start IS NULL OR CASE WHEN s.window_start < s.window_end THEN " m \
+  " >= s.window_start AND " m " < s.window_end ELSE " m                        \
+  " >= s.window_start OR " m " < s.window_end END)"
+
 /* A worker record waiting for the next flush. */
 typedef struct la_pending {
   int64_t run_id;

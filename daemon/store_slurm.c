@@ -32,13 +32,12 @@ static int run_once(sqlite3_stmt *q) {
 int la_sdb_slurm_sweeps(la_store *st, int default_slurm, la_sdb_sweep *out,
                         int max) {
   sqlite3_stmt *q = prep(
-      st, "SELECT s.id, s.max_parallel, s.max_attempts, s.spec FROM sweeps s "
-          "WHERE s.state = 'active' AND s.paused = 0 AND " IS_SLURM
-          " AND (s.window_start IS NULL OR CASE WHEN s.window_start < "
-          "s.window_end THEN ?3 >= s.window_start AND ?3 < s.window_end ELSE "
-          "?3 >= s.window_start OR ?3 < s.window_end END)"
-          " AND EXISTS (SELECT 1 FROM runs r WHERE r.sweep_id = s.id AND "
-          "r.state = 'queued') ORDER BY s.priority DESC, s.id LIMIT ?2");
+      st,
+      "SELECT s.id, s.max_parallel, s.max_attempts, s.spec FROM sweeps s "
+      "WHERE s.state = 'active' AND s.paused = 0 AND " IS_SLURM
+      " AND " SQL_IN_WINDOW(
+          "?3") " AND EXISTS (SELECT 1 FROM runs r WHERE r.sweep_id = s.id AND "
+                "r.state = 'queued') ORDER BY s.priority DESC, s.id LIMIT ?2");
   int n = 0, rc;
   if (q == NULL) return LA_EIO;
   sqlite3_bind_text(q, 1, default_slurm ? "slurm" : "local", -1, SQLITE_STATIC);
