@@ -55,13 +55,8 @@ int la_cli_slurm_is(int argc, char **argv) {
 /* loralpha-worker beside this executable. */
 static void default_worker(char *out, size_t size) {
   char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-  char *slash;
   snprintf(out, size, "loralpha-worker");
-  if (n <= 0) return;
-  self[n] = 0;
-  if ((slash = strrchr(self, '/')) == NULL) return;
-  *slash = 0;
+  if (la_paths_exe_dir(self, sizeof self) != 0) return;
   snprintf(out, size, "%.*s/loralpha-worker", (int)(size - 20), self);
 }
 

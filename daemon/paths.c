@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Is s set and non-empty? */
 static int set(const char *s) {
@@ -44,4 +45,14 @@ int la_paths_mkdir(const char *dir) {
     *p = '/';
   }
   return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+int la_paths_exe_dir(char *buf, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+  char *slash;
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  if ((slash = strrchr(buf, '/')) == NULL) return -1;
+  *slash = 0;
+  return 0;
 }

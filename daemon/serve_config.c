@@ -105,17 +105,6 @@ static int parse_mode(const char *where, const char *s, unsigned *out,
   return 0;
 }
 
-/* The directory of this executable into dir; 0, or -1 if unknown. */
-static int exe_dir(char *dir, size_t size) {
-  ssize_t n = readlink("/proc/self/exe", dir, size - 1);
-  char *slash;
-  if (n <= 0) return -1;
-  dir[n] = 0;
-  if ((slash = strrchr(dir, '/')) == NULL) return -1;
-  *slash = 0;
-  return 0;
-}
-
 /* Cores in the daemon's CPU affinity (what it was allowed to use). */
 static int affinity_cores(void) {
   cpu_set_t set;
@@ -146,7 +135,7 @@ static void set_defaults(la_serve_config *c) {
   la_slurm_opts_default(&c->slurm);
   if (la_paths_state_dir(c->state_dir, sizeof c->state_dir) != 0)
     c->state_dir[0] = 0; /* derive() asks for --state-dir */
-  if (exe_dir(dir, sizeof dir) == 0) {
+  if (la_paths_exe_dir(dir, sizeof dir) == 0) {
     snprintf(c->worker, sizeof c->worker, "%.*s/loralpha-worker", PATH_MAX - 20,
              dir);
     snprintf(probe, sizeof probe, "%s/../web/index.html", dir);

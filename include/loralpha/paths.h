@@ -23,6 +23,10 @@ int la_paths_state_dir(char *buf, size_t size);
 /* dir/name into buf; 0, or -1 if it does not fit. */
 int la_paths_join(char *buf, size_t size, const char *dir, const char *name);
 
+/* The directory of the running executable into buf; 0, or -1 if unknown.
+ * (The daemon finds the worker and the dashboard beside it.) */
+int la_paths_exe_dir(char *buf, size_t size);
+
 /* Creates dir and its missing parents (mode 0755); 0, or -1 with errno. */
 int la_paths_mkdir(const char *dir);
 
