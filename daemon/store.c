@@ -331,8 +331,7 @@ static int insert_run(la_store *st, int64_t sweep_id, const la_spec *spec,
 }
 
 /* Inserts the sweep row; *id gets its id. */
-/* Binds a window's three columns from parameter i on (NULLs when none). */
-static void bind_window(sqlite3_stmt *q, int i, const la_window *w) {
+void la_store_bind_window(sqlite3_stmt *q, int i, const la_window *w) {
   if (w->enabled) {
     sqlite3_bind_int(q, i, w->start_min);
     sqlite3_bind_int(q, i + 1, w->end_min);
@@ -358,7 +357,7 @@ static int insert_sweep(la_store *st, const la_spec *spec, const char *owner,
   sqlite3_bind_int64(q, 7, (int64_t)spec->n_runs);
   sqlite3_bind_double(q, 8, now);
   sqlite3_bind_text(q, 9, owner, -1, SQLITE_TRANSIENT);
-  bind_window(q, 10, &spec->window);
+  la_store_bind_window(q, 10, &spec->window);
   if (la_store_exec(st, ST_INS_SWEEP)) return LA_EIO;
   *id = sqlite3_last_insert_rowid(st->db);
   return 0;

@@ -64,6 +64,10 @@ enum {
   "seed, n_runs, created_at, finished_at, window_start, window_end, "          \
   "window_requeue"
 
+/* Binds a window's three columns (start, end, requeue) to parameters i,
+ * i + 1, i + 2 (NULL, NULL, 0 when it is not enabled). */
+void la_store_bind_window(sqlite3_stmt *q, int i, const la_window *w);
+
 /* SQL: sweep s may start runs at the local minute of the day in parameter
  * m (no window: always; across midnight when start > end), as
  * la_window_open decides in C. */

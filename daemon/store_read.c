@@ -88,8 +88,7 @@ json_t *la_store_list_sweeps(la_store *st, const char *owner, la_err *err) {
     ids[n++] = sqlite3_column_int64(q, 0);
     json_array_append_new(arr, sweep_object(q));
   }
-  sqlite3_clear_bindings(q);
-  sqlite3_reset(q);
+  sqlite3_reset(q); /* la_store_stmt clears the bindings before next use */
   for (size_t i = 0; i < n; i++)
     add_counts(st, json_array_get(arr, i), ids[i]);
   (void)err;

@@ -239,13 +239,20 @@ static int sweep_active(la_store *st, int64_t sweep_id) {
   return active;
 }
 
-int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err) {
-  sqlite3_stmt *q;
-  int active = sweep_active(st, sweep_id), rc;
-  double now = la_store_now();
+/* 0 if the sweep is active, 1 if it is not, LA_EINVAL (err filled) if
+ * there is none: the answers of the calls that change a sweep. */
+static int need_active(la_store *st, int64_t sweep_id, la_err *err) {
+  int active = sweep_active(st, sweep_id);
   if (active < 0)
     return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
-  if (active == 0) return 1;
+  return active ? 0 : 1;
+}
+
+int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err) {
+  sqlite3_stmt *q;
+  int rc = need_active(st, sweep_id, err);
+  double now = la_store_now();
+  if (rc) return rc;
   rc = la_store_begin(st);
   q = la_store_stmt(st, ST_CANCEL_SWEEP);
   sqlite3_bind_double(q, 1, now);
@@ -266,11 +273,9 @@ int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err) {
 
 int la_store_set_paused(la_store *st, int64_t sweep_id, int paused,
                         la_err *err) {
-  int active = sweep_active(st, sweep_id);
   sqlite3_stmt *q;
-  if (active < 0)
-    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
-  if (active == 0) return 1;
+  int rc = need_active(st, sweep_id, err);
+  if (rc) return rc;
   q = la_store_stmt(st, ST_SET_PAUSED);
   sqlite3_bind_int(q, 1, paused != 0);
   sqlite3_bind_int64(q, 2, sweep_id);
@@ -281,22 +286,15 @@ int la_store_set_paused(la_store *st, int64_t sweep_id, int paused,
 
 int la_store_patch_sweep(la_store *st, int64_t sweep_id,
                          const la_sweep_patch *p, la_err *err) {
-  int active = sweep_active(st, sweep_id);
   sqlite3_stmt *q;
-  if (active < 0)
-    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
-  if (active == 0) return 1;
+  int rc = need_active(st, sweep_id, err);
+  if (rc) return rc;
   q = la_store_stmt(st, ST_PATCH_SWEEP);
   sqlite3_bind_int64(q, 1, sweep_id);
   if (p->has_priority) sqlite3_bind_int(q, 2, p->priority);
   if (p->has_max_parallel) sqlite3_bind_int(q, 3, p->max_parallel);
   sqlite3_bind_int(q, 4, p->has_window);
-  if (p->has_window && p->window.enabled) {
-    sqlite3_bind_int(q, 5, p->window.start_min);
-    sqlite3_bind_int(q, 6, p->window.end_min);
-  }
-  sqlite3_bind_int(q, 7,
-                   p->has_window && p->window.enabled && p->window.requeue);
+  if (p->has_window) la_store_bind_window(q, 5, &p->window);
   if (la_store_exec(st, ST_PATCH_SWEEP))
     return la_store_fail(st, err, "changing a sweep");
   return 0;
