@@ -66,6 +66,22 @@ def wait_until(fn, timeout, interval=0.05):
         time.sleep(interval)
 
 
+def wait_port(proc, port_file, timeout=15):
+    """The port a `serve --port-file` daemon wrote (a whole line), or None
+    if proc exited first or the timeout passed."""
+    def ready():
+        if proc.poll() is not None:
+            return "exited"
+        try:
+            with open(port_file) as f:
+                s = f.read()
+        except OSError:
+            return None
+        return s if s.endswith("\n") else None
+    got = wait_until(ready, timeout, 0.02)
+    return None if got in (None, "exited") else int(got)
+
+
 def state_args(tmp, tag):
     """`serve` flags giving a daemon its own state directory under tmp."""
     return ["--state-dir", os.path.join(tmp, f"state.{tag}")]

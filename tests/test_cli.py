@@ -29,7 +29,6 @@ import shutil
 import signal
 import socket
 import socketserver
-import stat
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import threading
 import time
 import traceback
 
-from harness import Results, log, wait_until
+from harness import Results, log, wait_port, wait_until
 
 STATES = ["queued", "running", "done", "failed", "diverged", "cancelled"]
 CSV_HEADER = ["step", "kind", "loss", "lr", "grad_norm_a", "grad_norm_b", "update_norm"]
@@ -231,20 +230,9 @@ def start_daemon(ctx):
                                 stderr=subprocess.STDOUT, cwd=ctx.tmp)
     logf.close()
 
-    def ready():
-        if ctx.proc.poll() is not None:
-            return "exited"
-        try:
-            with open(port_file) as f:
-                s = f.read()
-        except OSError:
-            return None
-        return s if s.endswith("\n") else None
-
-    got = wait_until(ready, 20, 0.02)
-    if got is None or got == "exited":
+    ctx.port = wait_port(ctx.proc, port_file, 20)
+    if ctx.port is None:
         raise RuntimeError("the daemon did not start: " + daemon_log(ctx))
-    ctx.port = int(got)
     ctx.url = f"http://127.0.0.1:{ctx.port}"
     ctx.sock = os.path.join(ctx.state, "loralpha.sock")
     ctx.token = read_token(os.path.join(ctx.state, "token"))
@@ -839,7 +827,7 @@ def case_cancel(ctx, lid):
     R.eq(r.rc, 1, "wait on a cancelled sweep: exit 1")
     R.check(r.out.splitlines()[-1:] and r.out.splitlines()[-1].startswith(f"sweep {lid} cancelled: 8 runs"),
             "wait on a cancelled sweep: says so", f"sweep {lid} cancelled: 8 runs ...", r.out)
-    s = wait_state(ctx, lid, ("cancelled",), 10)
+    wait_state(ctx, lid, ("cancelled",), 10)
     r = run_cli(ctx, "show", lid)
     R.check(re.search(r"state +cancelled", r.out), "show: the sweep is cancelled", "state cancelled", r.out)
     wait_until(lambda: (api(ctx, f"/v1/sweeps/{lid}") or {}).get("counts", {}).get("running") == 0, 30)

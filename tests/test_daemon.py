@@ -30,7 +30,7 @@ import time
 import traceback
 
 from harness import (Results, auth, auth_raw, log, read_token, register_token, state_args,
-                     wait_until)
+                     wait_port, wait_until)
 
 SQLITE3 = "/usr/bin/sqlite3"
 STATES = ["queued", "running", "done", "failed", "diverged", "cancelled"]
@@ -238,22 +238,9 @@ class Daemon:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT, cwd=ctx.tmp)
         ctx.daemons.append(self)
-        self.port = None
-
-        def port_ready():
-            if self.proc.poll() is not None:
-                return "exited"
-            try:
-                with open(self.port_file) as f:
-                    s = f.read()
-            except OSError:
-                return None
-            return s if s.endswith("\n") else None
-
-        got = wait_until(port_ready, 15, 0.02)
-        if got is None or got == "exited":
+        self.port = wait_port(self.proc, self.port_file)
+        if self.port is None:
             raise RuntimeError(f"daemon {name} did not start: {self.log_tail()}")
-        self.port = int(got)
         register_token(self.port, read_token(cmd))
         r = wait_until(lambda: self._health_ok(), 10)
         if not r:

@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 
-from harness import Results, log, wait_until
+from harness import Results, log, wait_port, wait_until
 
 R = Results()
 TOK = {"alice": "a" * 40 + "-alice-token", "bob": "b" * 40 + "-bob-token",
@@ -135,11 +135,9 @@ class Daemon:
         if expect_fail:
             self.proc.wait(15)
             return
-        got = wait_until(lambda: self.proc.poll() is not None or (
-            os.path.exists(self.port_file) and open(self.port_file).read().endswith("\n")), 15)
-        if not got or self.proc.poll() is not None:
+        self.port = wait_port(self.proc, self.port_file)
+        if self.port is None:
             raise RuntimeError(f"daemon {name} did not start: {self.log()}")
-        self.port = int(open(self.port_file).read())
         with open(os.path.join(self.state, "token")) as f:
             self.token = f.read().strip()
 

@@ -170,7 +170,7 @@ def case_limits(d, max_body):
     body += b" "
     st, out = status_of(p, b"POST /v1/sweeps HTTP/1.1\r\nHost: x\r\nContent-Type: "
                         b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-    R.eq(st, [413], f"a body of --max-body + 1 bytes: 413")
+    R.eq(st, [413], "a body of --max-body + 1 bytes: 413")
     line = b"GET /v1/health HTTP/1.1\r\n"
     pad = 16 * 1024 - len(line) - 200
     st, _ = status_of(p, line + b"X-Pad: " + b"p" * pad +

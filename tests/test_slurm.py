@@ -28,7 +28,7 @@ import time
 import traceback
 
 from harness import (Results, auth, log, read_token, register_token, state_args,
-                     wait_until)
+                     wait_port, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "slurm", "cluster.sh")
@@ -125,20 +125,9 @@ class Daemon:
                                      stderr=subprocess.STDOUT, cwd=ctx.tmp, env=ctx.env)
         ctx.daemons.append(self)
 
-        def ready():
-            if self.proc.poll() is not None:
-                return "exited"
-            try:
-                with open(self.port_file) as f:
-                    s = f.read()
-            except OSError:
-                return None
-            return s if s.endswith("\n") else None
-
-        got = wait_until(ready, 15, 0.02)
-        if got is None or got == "exited":
+        self.port = wait_port(self.proc, self.port_file)
+        if self.port is None:
             raise RuntimeError(f"daemon {name} did not start: {self.log()}")
-        self.port = int(got)
         register_token(self.port, read_token(cmd))
 
     def log(self):
@@ -364,7 +353,7 @@ def case_tokens_and_cancel(ctx, d):
     R.eq(st, 403, "a made-up token: 403")
     st, js, _ = ingest(d.port, a, tok_a, "not json\n")
     R.eq(st, 400, "a line that is not a record: 400")
-    R.eq(val(ctx.db, f"SELECT COUNT(*) FROM curve WHERE step = 99999999"), 0,
+    R.eq(val(ctx.db, "SELECT COUNT(*) FROM curve WHERE step = 99999999"), 0,
          "refused records are not stored")
     arrays = {r["array_id"] for r in sql(ctx.db, f"SELECT array_id FROM slurm_jobs "
                                                  f"WHERE sweep_id = {sid}")}
