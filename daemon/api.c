@@ -591,6 +591,31 @@ static void metrics(la_api *api, la_http_request *req) {
       "# HELP loralpha_uptime_seconds Seconds since the daemon started.\n"
       "# TYPE loralpha_uptime_seconds gauge\nloralpha_uptime_seconds %.3f\n",
       (unsigned long long)hs.connections, la_time_unix() - api->started_at);
+  put(&b, &len, &cap,
+      "# HELP loralpha_http_connections_unix Open Unix socket connections.\n"
+      "# TYPE loralpha_http_connections_unix gauge\n"
+      "loralpha_http_connections_unix %llu\n"
+      "# HELP loralpha_http_connections_unauthenticated Open TCP connections "
+      "that have not presented credentials yet.\n"
+      "# TYPE loralpha_http_connections_unauthenticated gauge\n"
+      "loralpha_http_connections_unauthenticated %llu\n"
+      "# HELP loralpha_http_connections_refused_total Connections refused "
+      "(503), by the limit that was full of authenticated connections.\n"
+      "# TYPE loralpha_http_connections_refused_total counter\n"
+      "loralpha_http_connections_refused_total{limit=\"total\"} %llu\n"
+      "loralpha_http_connections_refused_total{limit=\"peer\"} %llu\n"
+      "# HELP loralpha_http_connections_evicted_total Unauthenticated "
+      "connections closed to make room for a new one.\n"
+      "# TYPE loralpha_http_connections_evicted_total counter\n"
+      "loralpha_http_connections_evicted_total %llu\n"
+      "# HELP loralpha_http_unauthenticated_expired_total Unauthenticated "
+      "connections closed at their deadline to present credentials.\n"
+      "# TYPE loralpha_http_unauthenticated_expired_total counter\n"
+      "loralpha_http_unauthenticated_expired_total %llu\n",
+      (unsigned long long)hs.unix_connections,
+      (unsigned long long)hs.unauthenticated,
+      (unsigned long long)hs.refused_full, (unsigned long long)hs.refused_peer,
+      (unsigned long long)hs.evicted, (unsigned long long)hs.unauth_expired);
   la_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b, len);
   free(b);
 }
@@ -1091,6 +1116,7 @@ void la_api_handle(la_http_request *req, void *ctx) {
     return la_http_respond_error(req, 401, "unauthorized",
                                  "authentication required");
   }
+  la_http_request_authenticated(req);
   if (split_path(req->path, &r)) return not_found(req, "no such route");
   if (r.n == 1 && strcmp(r.seg[0], "metrics") == 0) {
     if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");

@@ -19,6 +19,19 @@
  *               connection closes at EOF or at the linger deadline;
  *   ST_CLOSED   uv_close called; memory is freed in the close callbacks.
  *
+ * Admission (on_connection, la_http_server_adopt): a new connection is
+ * counted against its listener's budget (tcp_open or unix_open) and its
+ * peer's count (struct peer, in a tsearch tree keyed by TCP address, IPv6
+ * /64 or Unix uid). A TCP connection starts unauthenticated: it is on the
+ * server's and its peer's unauthenticated lists (oldest first), and every
+ * deadline armed while it is (arm()) ends no later than c->deadline, its
+ * accept time plus unauth_timeout_ms. la_http_request_authenticated takes
+ * it off both lists for good. When a limit is reached the oldest
+ * unauthenticated connection of the peer (or of the server) is closed to
+ * make room; with none to close the newcomer is refused: answered 503 and
+ * closed after a short linger (at most REFUSED_LINGER of those at once, the
+ * rest closed without an answer), never counted in a budget.
+ *
  * Parser callbacks only record (they never write or close): a callback that
  * rejects the request sets c->err_status and returns -1, and feed() answers
  * once http_parser_execute has returned. on_message_complete pauses the
@@ -27,13 +40,16 @@
 #define _GNU_SOURCE /* struct ucred */
 #include "loralpha/http.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <http_parser.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -45,6 +61,8 @@
 #define LINE_OVERHEAD 16    /* method, spaces, version and CRLF */
 #define HEADER_OVERHEAD 4   /* ": " and CRLF per header */
 #define WRITE_BACKLOG 65536 /* unsent answer bytes before parsing waits */
+#define REFUSED_LINGER 64   /* refused connections lingering for their 503 */
+#define PEER_KEY 17         /* a peer's kind byte and up to 16 bytes */
 
 /* A growable, always NUL-terminated byte buffer. */
 typedef struct dynbuf {
@@ -56,6 +74,15 @@ typedef struct dynbuf {
 enum { H_CTYPE, H_AUTH, H_CONN, H_EXPECT, H_COUNT, H_NONE = H_COUNT };
 
 typedef struct http_conn http_conn;
+typedef TAILQ_HEAD(conn_list, http_conn) conn_list;
+
+/* One peer: a TCP address (IPv6: its /64) or a Unix uid, with its open
+ * connections and, oldest first, the unauthenticated ones among them. */
+typedef struct peer {
+  unsigned char key[PEER_KEY];
+  unsigned conns;
+  conn_list unauth;
+} peer;
 
 typedef struct http_req {
   la_http_request pub;
@@ -106,6 +133,11 @@ struct http_conn {
   int handles; /* open handles: stream and timer */
   int writes;  /* uv_write requests in flight */
   int processing, reading, serving, eof, shut_done;
+  peer *peer;        /* admitted: counted in its peer; else NULL */
+  int unauth;        /* on the unauthenticated lists */
+  int refused;       /* answered 503, lingering */
+  uint64_t deadline; /* loop time by which an unauth one must authenticate */
+  TAILQ_ENTRY(http_conn) u_all, u_peer; /* the unauthenticated lists */
 };
 
 struct la_http_server {
@@ -118,8 +150,13 @@ struct la_http_server {
   void *ctx;
   la_http_stats stats;
   http_conn *conns;
-  unsigned serving; /* connections counted against max_connections */
-  unsigned handles; /* listener + live connections */
+  unsigned tcp_open;     /* connections counted against max_connections */
+  unsigned unix_open;    /* against max_unix_connections */
+  unsigned unauth_open;  /* against max_unauthenticated */
+  unsigned refused_open; /* refused ones lingering (REFUSED_LINGER) */
+  void *peers;           /* tsearch tree of struct peer */
+  conn_list unauth;      /* unauthenticated connections, oldest first */
+  unsigned handles;      /* listener + live connections */
   int port, closing;
   void (*on_closed)(void *);
   void *closed_arg;
@@ -294,6 +331,33 @@ static void free_req(http_req *r) {
   free(r);
 }
 
+/* ---- deadlines -------------------------------------------------------- */
+
+/* Has c passed its deadline to authenticate? */
+static int expired(const http_conn *c) {
+  return c->unauth && uv_now(c->srv->loop) >= c->deadline;
+}
+
+/* Starts c's one timer for ms, but for an unauthenticated connection to
+ * end no later than its deadline to authenticate. */
+static void arm(http_conn *c, uint64_t ms) {
+  if (c->unauth) {
+    uint64_t now = uv_now(c->srv->loop);
+    uint64_t left = c->deadline > now ? c->deadline - now : 0;
+    if (left < ms) ms = left;
+  }
+  uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* How long a connection lingers after its final answer: the request
+ * timeout, or less for one without credentials. */
+static uint64_t linger_ms(const http_conn *c) {
+  const la_http_limits *l = &c->srv->lim;
+  if ((c->unauth || c->refused) && l->unauth_timeout_ms < l->request_timeout_ms)
+    return l->unauth_timeout_ms;
+  return l->request_timeout_ms;
+}
+
 /* ---- parser callbacks ------------------------------------------------- */
 
 /* Records why the request is rejected; returns -1 to stop the parser. */
@@ -326,7 +390,7 @@ static int on_message_begin(http_parser *p) {
   r->target = H_NONE;
   free_req(c->req);
   c->req = r;
-  uv_timer_start(&c->timer, on_timer, c->srv->lim.request_timeout_ms, 0);
+  arm(c, c->srv->lim.request_timeout_ms);
   return 0;
 }
 
@@ -609,6 +673,92 @@ static void on_conn_handle_closed(uv_handle_t *h) {
   release_handle(s);
 }
 
+/* ---- peers and budgets ------------------------------------------------ */
+
+/* Orders peers by key (for tsearch). */
+static int peer_cmp(const void *a, const void *b) {
+  return memcmp(((const peer *)a)->key, ((const peer *)b)->key, PEER_KEY);
+}
+
+/* The key of c's peer: 'u' and the uid on the Unix socket; '4' and the
+ * IPv4 address (also an IPv4-mapped IPv6 one); '6' and the /64 of an IPv6
+ * address; '?' for anything else (a socketpair). */
+static void peer_key(http_conn *c, unsigned char *key) {
+  struct sockaddr_storage ss;
+  int len = (int)sizeof ss;
+  memset(key, 0, PEER_KEY);
+  key[0] = '?';
+  if (c->via_unix) {
+    key[0] = 'u';
+    memcpy(key + 1, &c->peer_uid, sizeof c->peer_uid);
+    return;
+  }
+  if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET) {
+    key[0] = '4';
+    memcpy(key + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+  } else if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    key[0] = IN6_IS_ADDR_V4MAPPED(a) ? '4' : '6';
+    memcpy(key + 1, key[0] == '4' ? a->s6_addr + 12 : a->s6_addr,
+           key[0] == '4' ? 4 : 8);
+  }
+}
+
+/* The peer with key, or NULL when it has no connection open. */
+static peer *peer_find(la_http_server *s, const unsigned char *key) {
+  peer probe, **hit;
+  memcpy(probe.key, key, PEER_KEY);
+  hit = tfind(&probe, &s->peers, peer_cmp);
+  return hit != NULL ? *hit : NULL;
+}
+
+/* The peer with key, made if new; NULL when out of memory. */
+static peer *peer_get(la_http_server *s, const unsigned char *key) {
+  peer *p = peer_find(s, key), **hit;
+  if (p != NULL) return p;
+  if ((p = calloc(1, sizeof *p)) == NULL) return NULL;
+  memcpy(p->key, key, PEER_KEY);
+  TAILQ_INIT(&p->unauth);
+  hit = tsearch(p, &s->peers, peer_cmp);
+  if (hit == NULL || *hit != p) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Takes c off the unauthenticated lists: it has authenticated, or closes. */
+static void unauth_drop(http_conn *c) {
+  la_http_server *s = c->srv;
+  if (!c->unauth) return;
+  TAILQ_REMOVE(&s->unauth, c, u_all);
+  TAILQ_REMOVE(&c->peer->unauth, c, u_peer);
+  s->unauth_open--;
+  c->unauth = 0;
+}
+
+/* Uncounts a closing connection from its budget and its peer. */
+static void release_budget(http_conn *c) {
+  la_http_server *s = c->srv;
+  peer *p = c->peer;
+  unauth_drop(c);
+  if (c->refused) s->refused_open--;
+  c->refused = 0;
+  if (c->serving) {
+    if (c->via_unix)
+      s->unix_open--;
+    else
+      s->tcp_open--;
+  }
+  c->serving = 0;
+  c->peer = NULL;
+  if (p != NULL && --p->conns == 0) {
+    tdelete(p, &s->peers, peer_cmp);
+    free(p);
+  }
+}
+
 /* Closes c now (idempotent). A request with the handler is detached: its
  * response will be dropped. */
 static void close_conn(http_conn *c) {
@@ -627,7 +777,7 @@ static void close_conn(http_conn *c) {
     s->conns = c->next;
   if (c->next != NULL) c->next->prev = c->prev;
   s->stats.connections--;
-  if (c->serving) s->serving--;
+  release_budget(c);
   uv_close((uv_handle_t *)&c->h.stream, on_conn_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 }
@@ -677,7 +827,7 @@ static void finish_conn(http_conn *c) {
   }
   start_reading(c);
   if (c->state == ST_DRAIN)
-    uv_timer_start(&c->timer, on_timer, c->srv->lim.request_timeout_ms, 0);
+    uv_timer_start(&c->timer, on_timer, linger_ms(c), 0);
 }
 
 /* After a keep-alive response: parse held bytes from a zero timer, or wait
@@ -686,7 +836,7 @@ static void continue_conn(http_conn *c) {
   c->state = ST_READ;
   if (uv_stream_get_write_queue_size(&c->h.stream) > WRITE_BACKLOG) {
     c->state = ST_WAIT; /* on_write carries on */
-    uv_timer_start(&c->timer, on_timer, c->srv->lim.idle_timeout_ms, 0);
+    arm(c, c->srv->lim.idle_timeout_ms);
     return;
   }
   if (c->processing) return; /* feed() carries on by itself */
@@ -696,8 +846,7 @@ static void continue_conn(http_conn *c) {
     return;
   }
   start_reading(c);
-  if (c->state == ST_READ)
-    uv_timer_start(&c->timer, on_timer, c->srv->lim.idle_timeout_ms, 0);
+  if (c->state == ST_READ) arm(c, c->srv->lim.idle_timeout_ms);
 }
 
 /* Sends rs on c, then keeps the connection or closes it gracefully. */
@@ -794,7 +943,7 @@ static void after_feed(http_conn *c, const char *data, size_t len) {
   } else if (c->state == ST_READ) {
     start_reading(c);
     if (c->state == ST_READ && c->req == NULL)
-      uv_timer_start(&c->timer, on_timer, c->srv->lim.idle_timeout_ms, 0);
+      arm(c, c->srv->lim.idle_timeout_ms);
   }
 }
 
@@ -829,9 +978,12 @@ static void resume(http_conn *c) {
   free(rest);
 }
 
-/* The connection's one deadline: request (408), idle, resume or linger. */
+/* The connection's one deadline: request (408), idle, resume, linger, or
+ * the deadline to authenticate (408 if a request is half sent). */
 static void on_timer(uv_timer_t *t) {
   http_conn *c = t->data;
+  if ((c->state == ST_READ || c->state == ST_WAIT) && expired(c))
+    c->srv->stats.unauth_expired++;
   switch (c->state) {
   case ST_READ:
     if (c->req != NULL)
@@ -912,7 +1064,79 @@ static long peer_uid(http_conn *c) {
   return (long)cred.uid;
 }
 
-/* A client connects: serve it, or answer 503 past max_connections. */
+/* Refuses c: 503 and a short linger, or a plain close when too many
+ * refused ones linger already. */
+static void refuse(http_conn *c, const char *msg) {
+  la_http_server *s = c->srv;
+  if (s->refused_open >= REFUSED_LINGER) {
+    close_conn(c);
+    return;
+  }
+  s->refused_open++;
+  c->refused = 1;
+  reject(c, 503, msg);
+}
+
+/* Makes room for a new connection of peer p (NULL: none open) on c's
+ * listener by evicting the oldest unauthenticated connection of p, then
+ * of the server, where a limit is reached. 0, or -1 after refusing c. */
+static int make_room(http_conn *c, peer *p) {
+  la_http_server *s = c->srv;
+  const la_http_limits *l = &s->lim;
+  if (p != NULL && p->conns >= l->max_per_peer) {
+    if (TAILQ_EMPTY(&p->unauth)) {
+      s->stats.refused_peer++;
+      refuse(c, c->via_unix ? "too many connections from this user"
+                            : "too many connections from this address");
+      return -1;
+    }
+    s->stats.evicted++;
+    close_conn(TAILQ_FIRST(&p->unauth));
+  }
+  if (c->via_unix ? s->unix_open < l->max_unix_connections
+                  : s->tcp_open < l->max_connections &&
+                        s->unauth_open < l->max_unauthenticated)
+    return 0;
+  if (c->via_unix || TAILQ_EMPTY(&s->unauth)) {
+    s->stats.refused_full++;
+    refuse(c, "too many connections");
+    return -1;
+  }
+  s->stats.evicted++;
+  close_conn(TAILQ_FIRST(&s->unauth));
+  return 0;
+}
+
+/* Counts a new connection in (evicting, or refusing it, at a limit) and
+ * starts reading; a TCP one starts unauthenticated. */
+static void admit(http_conn *c) {
+  la_http_server *s = c->srv;
+  unsigned char key[PEER_KEY];
+  peer *p;
+  peer_key(c, key);
+  if (make_room(c, peer_find(s, key)) != 0) return;
+  if ((p = peer_get(s, key)) == NULL) {
+    close_conn(c);
+    return;
+  }
+  c->peer = p;
+  p->conns++;
+  c->serving = 1;
+  if (c->via_unix) {
+    s->unix_open++;
+  } else {
+    s->tcp_open++;
+    s->unauth_open++;
+    c->unauth = 1;
+    c->deadline = uv_now(s->loop) + s->lim.unauth_timeout_ms;
+    TAILQ_INSERT_TAIL(&s->unauth, c, u_all);
+    TAILQ_INSERT_TAIL(&p->unauth, c, u_peer);
+  }
+  start_reading(c);
+  if (c->state == ST_READ) arm(c, s->lim.idle_timeout_ms);
+}
+
+/* A client connects: serve it, evict for it, or refuse it (admit). */
 static void on_connection(uv_stream_t *ls, int status) {
   la_http_server *s = ls->data;
   int via_unix = ls == &s->unix_listener.stream;
@@ -927,15 +1151,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     c->peer_uid = peer_uid(c);
   else
     uv_tcp_nodelay(&c->h.tcp, 1);
-  if (s->serving >= s->lim.max_connections) {
-    reject(c, 503, "too many connections");
-    return;
-  }
-  s->serving++;
-  c->serving = 1;
-  start_reading(c);
-  if (c->state == ST_READ)
-    uv_timer_start(&c->timer, on_timer, s->lim.idle_timeout_ms, 0);
+  admit(c);
 }
 
 /* ---- server ----------------------------------------------------------- */
@@ -947,6 +1163,10 @@ void la_http_limits_default(la_http_limits *lim) {
   lim->request_timeout_ms = 10000;
   lim->idle_timeout_ms = 60000;
   lim->max_connections = 1024;
+  lim->max_unix_connections = 512;
+  lim->max_per_peer = 128;
+  lim->max_unauthenticated = 512;
+  lim->unauth_timeout_ms = 5000;
 }
 
 /* lim with zero fields replaced by the defaults (lim may be NULL). */
@@ -961,6 +1181,12 @@ static la_http_limits effective_limits(const la_http_limits *lim) {
     out.request_timeout_ms = d.request_timeout_ms;
   if (out.idle_timeout_ms == 0) out.idle_timeout_ms = d.idle_timeout_ms;
   if (out.max_connections == 0) out.max_connections = d.max_connections;
+  if (out.max_unix_connections == 0)
+    out.max_unix_connections = d.max_unix_connections;
+  if (out.max_per_peer == 0) out.max_per_peer = d.max_per_peer;
+  if (out.max_unauthenticated == 0)
+    out.max_unauthenticated = d.max_unauthenticated;
+  if (out.unauth_timeout_ms == 0) out.unauth_timeout_ms = d.unauth_timeout_ms;
   return out;
 }
 
@@ -1036,6 +1262,7 @@ int la_http_server_new(uv_loop_t *loop, const la_http_limits *lim,
     return la_errf(err, LA_ENOMEM, "server: out of memory");
   s->loop = loop;
   s->lim = effective_limits(lim);
+  TAILQ_INIT(&s->unauth);
   s->handler = handler;
   s->ctx = ctx;
   *out = s;
@@ -1151,6 +1378,8 @@ int la_http_server_port(const la_http_server *s) {
 /* A copy of the counters. */
 void la_http_server_stats(const la_http_server *s, la_http_stats *out) {
   *out = s->stats;
+  out->unauthenticated = s->unauth_open;
+  out->unix_connections = s->unix_open;
 }
 
 /* Frees a server with no handles left (none ever opened). */
@@ -1182,6 +1411,14 @@ void la_http_server_close(la_http_server *s, void (*on_closed)(void *),
 
 /* ---- handler API ------------------------------------------------------ */
 
+/* The connection of req presented credentials: it leaves the
+ * unauthenticated lists and keeps the normal deadlines. */
+void la_http_request_authenticated(la_http_request *req) {
+  http_req *r = req->internal;
+  assert(r != NULL && r->magic == REQ_MAGIC);
+  if (r->conn != NULL) unauth_drop(r->conn);
+}
+
 /* Answers req (or drops the answer if its connection has gone) and frees
  * it. Answering twice is a programming error. */
 void la_http_respond(la_http_request *req, int status, const char *content_type,
@@ -1195,7 +1432,7 @@ void la_http_respond(la_http_request *req, int status, const char *content_type,
                content_type,
                body ? body : "",
                body ? len : 0,
-               r->keep_alive && !c->srv->closing,
+               r->keep_alive && !c->srv->closing && !expired(c),
                r->head};
     assert(c->pending == r);
     c->pending = NULL;
@@ -1268,14 +1505,6 @@ int la_http_server_adopt(la_http_server *s, uv_os_sock_t fd, la_err *err) {
     return la_errf(err, LA_EIO, "adopt: %s", uv_strerror(rc));
   }
   s->stats.accepted++;
-  if (s->serving >= s->lim.max_connections) {
-    reject(c, 503, "too many connections");
-    return 0;
-  }
-  s->serving++;
-  c->serving = 1;
-  start_reading(c);
-  if (c->state == ST_READ)
-    uv_timer_start(&c->timer, on_timer, s->lim.idle_timeout_ms, 0);
+  admit(c);
   return 0;
 }

@@ -111,6 +111,7 @@ void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
              (long long)run_id);
     return la_http_respond_error(req, 403, "forbidden", msg);
   }
+  la_http_request_authenticated(req); /* a run's token is a credential */
   if (sl->stopping)
     return la_http_respond_error(req, 503, "unavailable",
                                  "the daemon is shutting down; try again");

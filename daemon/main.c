@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,6 +128,29 @@ static int start_slurm(daemon_ctx *d, la_err *err) {
   return 0;
 }
 
+/* Raises the soft limit on open files to what the connection budgets
+ * need (both budgets, 64 refused connections lingering, 256 for the
+ * database, listeners and workers' pipes), so the Unix socket's places
+ * never fail for want of descriptors; an error if the hard limit is lower. */
+static int raise_fd_limit(const la_serve_config *c, la_err *err) {
+  rlim_t need = (rlim_t)(c->max_conns + c->max_unix_conns + 64 + 256);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need) return 0;
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+    return la_errf(
+        err, LA_EINVAL,
+        "max_connections: %ld TCP and %ld Unix connections need %llu "
+        "open files, but the limit (RLIMIT_NOFILE) is %llu: lower "
+        "them, or raise the limit (ulimit -n, LimitNOFILE=)",
+        c->max_conns, c->max_unix_conns, (unsigned long long)need,
+        (unsigned long long)rl.rlim_max);
+  rl.rlim_cur = need;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return la_errf(err, LA_EIO, "setrlimit(RLIMIT_NOFILE): %s",
+                   strerror(errno));
+  return 0;
+}
+
 /* The HTTP server on the Unix socket and/or TCP; the ingest route of
  * remote workers goes before the API. */
 static int start_http(daemon_ctx *d, la_err *err) {
@@ -135,6 +159,12 @@ static int start_http(daemon_ctx *d, la_err *err) {
   la_http_limits_default(&lim);
   lim.max_body_bytes = (size_t)c->max_body;
   lim.request_timeout_ms = (unsigned)c->request_timeout_s * 1000u;
+  lim.max_connections = (unsigned)c->max_conns;
+  lim.max_unix_connections = (unsigned)c->max_unix_conns;
+  lim.max_per_peer = (unsigned)c->max_per_peer;
+  lim.max_unauthenticated = (unsigned)c->max_unauth;
+  lim.unauth_timeout_ms = (unsigned)c->unauth_timeout_s * 1000u;
+  if (raise_fd_limit(c, err)) return -1;
   d->ingest.api = &d->api, d->ingest.slurm = d->slurm;
   if (la_http_server_new(d->loop, &lim, la_ingest_route, &d->ingest, &d->http,
                          err))

@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <jansson.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +35,11 @@
   "  --max-runs N              most runs one sweep may have (100000)\n"        \
   "  --max-body BYTES          largest request body (1048576)\n"               \
   "  --request-timeout SECONDS a request must arrive within (10)\n"            \
+  "  --max-connections N       TCP connections at once (1024)\n"               \
+  "  --max-unix-connections N  Unix socket connections at once (512)\n"        \
+  "  --max-connections-per-peer N  per address or local user (128)\n"          \
+  "  --max-unauthenticated N   TCP connections without credentials (512)\n"    \
+  "  --unauthenticated-timeout SECONDS  to present credentials (5)\n"          \
   "  --web DIR                 the dashboard's files (web/ of the source)\n"   \
   "  --port-file FILE          write the TCP port listened on to FILE\n"       \
   "Admins, read access, windows and per-user limits are set in the config\n"   \
@@ -43,6 +49,35 @@
 typedef struct given {
   int workers, socket, db;
 } given;
+
+/* The connection settings: config key, flag, bounds and field. */
+static const struct conn_setting {
+  const char *key, *flag;
+  long lo, hi;
+  size_t off;
+} conn_settings[] = {
+    {"max_connections", "--max-connections", 1, 1 << 20,
+     offsetof(la_serve_config, max_conns)},
+    {"max_unix_connections", "--max-unix-connections", 1, 1 << 20,
+     offsetof(la_serve_config, max_unix_conns)},
+    {"max_connections_per_peer", "--max-connections-per-peer", 1, 1 << 20,
+     offsetof(la_serve_config, max_per_peer)},
+    {"max_unauthenticated", "--max-unauthenticated", 1, 1 << 20,
+     offsetof(la_serve_config, max_unauth)},
+    {"unauthenticated_timeout", "--unauthenticated-timeout", 1, 3600,
+     offsetof(la_serve_config, unauth_timeout_s)},
+};
+
+/* The connection settings' defaults: the HTTP server's. */
+static void conn_defaults(la_serve_config *c) {
+  la_http_limits l;
+  la_http_limits_default(&l);
+  c->max_conns = l.max_connections;
+  c->max_unix_conns = l.max_unix_connections;
+  c->max_per_peer = l.max_per_peer;
+  c->max_unauth = l.max_unauthenticated;
+  c->unauth_timeout_s = l.unauth_timeout_ms / 1000;
+}
 
 /* Copies s into a fixed buffer; error naming where if it does not fit. */
 static int set_str(char *dst, size_t size, const char *s, const char *where,
@@ -129,6 +164,7 @@ static void set_defaults(la_serve_config *c) {
   c->max_runs = 100000;
   c->max_body = 1 << 20;
   c->request_timeout_s = 10;
+  conn_defaults(c);
   c->cores_allowed = c->cores = affinity_cores();
   c->user_default.max_workers = -1;
   c->user_default.max_queued_runs = -1;
@@ -247,11 +283,27 @@ static int parse_admins(const json_t *v, la_serve_config *c, la_err *err) {
   return 0;
 }
 
+/* A connection setting from the file (v) or a flag (sv): 0, an LA_E
+ * code, or 1 when name is none of them. */
+static int conn_setting(const char *name, const json_t *v, const char *sv,
+                        la_serve_config *c, la_err *err) {
+  for (size_t i = 0; i < sizeof conn_settings / sizeof *conn_settings; i++) {
+    const struct conn_setting *cs = &conn_settings[i];
+    long *dst = (long *)((char *)c + cs->off);
+    if (strcmp(name, v != NULL ? cs->key : cs->flag) != 0) continue;
+    return v != NULL ? json_long(v, name, cs->lo, cs->hi, dst, err)
+                     : parse_long(name, sv, cs->lo, cs->hi, dst, err);
+  }
+  return 1;
+}
+
 /* One key of the config file. */
 static int config_key(const char *k, const json_t *v, la_serve_config *c,
                       given *g, la_err *err) {
   const char *s = "";
   long n;
+  int rc = conn_setting(k, v, NULL, c, err);
+  if (rc <= 0) return rc;
   if (strcmp(k, "listen") == 0)
     return json_str(v, k, &s, err) ? LA_EINVAL : parse_listen(k, s, c, err);
   if (strcmp(k, "socket") == 0) {
@@ -363,7 +415,8 @@ int la_serve_config_read_file(const char *path, la_serve_config *c,
 /* One flag with its value. */
 static int flag(const char *f, const char *v, la_serve_config *c, given *g,
                 la_err *err) {
-  long n;
+  long n = conn_setting(f, NULL, v, c, err);
+  if (n <= 0) return (int)n;
   if (strcmp(f, "--listen") == 0) return parse_listen(f, v, c, err);
   if (strcmp(f, "--socket") == 0) {
     g->socket = 1;
@@ -598,6 +651,10 @@ void la_serve_config_print(const la_serve_config *c, FILE *f) {
   json_object_set_new(o, "max_runs", json_integer(c->max_runs));
   json_object_set_new(o, "max_body", json_integer(c->max_body));
   json_object_set_new(o, "request_timeout", json_integer(c->request_timeout_s));
+  for (size_t i = 0; i < sizeof conn_settings / sizeof *conn_settings; i++)
+    json_object_set_new(
+        o, conn_settings[i].key,
+        json_integer(*(const long *)((const char *)c + conn_settings[i].off)));
   json_object_set_new(o, "worker", json_string(c->worker));
   json_object_set_new(o, "web", str_or_null(c->web));
   json_object_set_new(o, "window", la_window_to_json(&c->window));

@@ -10,6 +10,8 @@
  * loop runs between writes; after the last one the client shuts down its
  * write side and reads until the server closes.
  *
+ * A request with any Authorization header authenticates its connection
+ * (la_http_request_authenticated), so both kinds of connection are fuzzed.
  * Handler routes: /defer answers from a zero timer (a pipelined request
  * then waits in the server's buffer), /q reads query parameters, anything
  * else echoes method, path and body size. The limits are small (2 KiB of
@@ -59,6 +61,7 @@ static void handler(la_http_request *req, void *ctx) {
   char a[64], b[64], body[256];
   int n;
   (void)ctx;
+  if (req->authorization[0] != '\0') la_http_request_authenticated(req);
   if (strcmp(req->path, "/defer") == 0) {
     deferred *d = malloc(sizeof *d);
     if (d == NULL) abort();

@@ -12,6 +12,8 @@
  *   /q           la_http_query_get results for a fixed set of names;
  *   anything     echo: method, path, query, body, content type and
  *                authorization as JSON.
+ * A request with "Authorization: Bearer ok" authenticates its connection
+ * (la_http_request_authenticated); others leave it unauthenticated.
  * Limits are small (2 KiB headers, 4 KiB body, 500 ms request timeout,
  * 400 ms idle timeout, 8 connections) so the whole run takes seconds.
  */
@@ -124,11 +126,14 @@ static void route_stats(la_http_request *req, test_ctx *t) {
   la_http_server_stats(t->srv, &st);
   la_http_respond_json(
       req, 200,
-      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests",
+      json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests",
                 (json_int_t)st.requests, "c2", (json_int_t)st.by_class[2], "c4",
                 (json_int_t)st.by_class[4], "c5", (json_int_t)st.by_class[5],
                 "connections", (json_int_t)st.connections, "accepted",
-                (json_int_t)st.accepted, "rejected", (json_int_t)st.rejected));
+                (json_int_t)st.accepted, "rejected", (json_int_t)st.rejected,
+                "evicted", (json_int_t)st.evicted, "refused",
+                (json_int_t)st.refused_full, "unauthenticated",
+                (json_int_t)st.unauthenticated));
 }
 
 /* [rc, value or null] of la_http_query_get(name) with a size-byte buffer. */
@@ -154,6 +159,8 @@ static void route_query(la_http_request *req) {
 /* The test server's handler. */
 static void handler(la_http_request *req, void *arg) {
   test_ctx *t = arg;
+  if (strcmp(req->authorization, "Bearer ok") == 0)
+    la_http_request_authenticated(req);
   if (strcmp(req->path, "/defer") == 0) {
     route_defer(req, t);
   } else if (strcmp(req->path, "/hold") == 0) {
@@ -852,7 +859,8 @@ static long wait_quiet(int port) {
   return n;
 }
 
-/* Past max_connections a client gets 503 and is closed. */
+/* Past max_connections, all authenticated, a client gets 503 and is
+ * closed. */
 static void test_max_connections(int port) {
   response *r = malloc(sizeof *r);
   client *cl[MAX_CONNECTIONS], *extra;
@@ -860,7 +868,8 @@ static void test_max_connections(int port) {
   CHECK_EQ_INT(wait_quiet(port), 1);
   for (int i = 0; i < MAX_CONNECTIONS; i++) {
     cl[i] = connect_client(port);
-    send_str(cl[i], "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+    send_str(cl[i], "GET /c HTTP/1.1\r\nHost: t\r\n"
+                    "Authorization: Bearer ok\r\n\r\n");
     CHECK_EQ_INT(read_response(cl[i], r, 0), 0);
   }
   extra = connect_client(port);
@@ -971,6 +980,64 @@ static void test_stats(int port) {
   free(r);
 }
 
+/* The /stats counters asked on cl with the authenticating header. */
+static json_t *auth_stats(client *cl) {
+  response *r = malloc(sizeof *r);
+  json_t *j = NULL;
+  if (send_str(cl, "GET /stats HTTP/1.1\r\nAuthorization: Bearer ok\r\n\r\n") ==
+          0 &&
+      read_response(cl, r, 0) == 0)
+    j = body_json(r);
+  free(r);
+  return j;
+}
+
+/* Past max_connections with unauthenticated ones open, the newcomer is
+ * served and the oldest unauthenticated connection is closed instead; the
+ * authenticated ones are never chosen. */
+static void test_evict(int port) {
+  response *r = malloc(sizeof *r);
+  client *cl[MAX_CONNECTIONS - 1], *extra, *probe = connect_client(port);
+  json_t *a = NULL, *b;
+  long open = -1;
+  for (int i = 0; i < 100 && open != 1; i++) { /* only the probe is open */
+    if (i > 0) sleep_ms(20);
+    json_decref(a);
+    a = auth_stats(probe);
+    open = (long)json_integer_value(json_object_get(a, "connections"));
+  }
+  CHECK_EQ_INT(open, 1);
+  for (int i = 0; i < MAX_CONNECTIONS - 1; i++) {
+    cl[i] = connect_client(port);
+    send_str(cl[i], i == 0
+                        ? "GET /c HTTP/1.1\r\nAuthorization: Bearer ok\r\n\r\n"
+                        : "GET /c HTTP/1.1\r\nHost: t\r\n\r\n");
+    CHECK_EQ_INT(read_response(cl[i], r, 0), 0);
+  }
+  extra = connect_client(port);
+  send_str(extra, "GET /extra HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK_EQ_INT(read_response(extra, r, 0), 0);
+  CHECK_EQ_INT(r->status, 200);
+  CHECK(wait_eof(cl[1], NULL)); /* the oldest unauthenticated one */
+  send_str(cl[0], "GET /still HTTP/1.1\r\n\r\n");
+  CHECK_EQ_INT(read_response(cl[0], r, 0), 0);
+  CHECK_EQ_INT(r->status, 200);
+  b = auth_stats(probe);
+  CHECK(a != NULL && b != NULL);
+  CHECK_EQ_INT(delta(a, b, "evicted"), 1);
+  CHECK_EQ_INT(delta(a, b, "refused"), 0);
+  CHECK_EQ_INT(json_integer_value(json_object_get(b, "unauthenticated")),
+               MAX_CONNECTIONS - 2);
+  json_decref(a);
+  json_decref(b);
+  client_close(extra);
+  client_close(probe);
+  for (int i = 0; i < MAX_CONNECTIONS - 1; i++)
+    client_close(cl[i]);
+  CHECK_EQ_INT(wait_quiet(port), 1);
+  free(r);
+}
+
 /* Expect: 100-continue gets the interim answer before the body is sent. */
 static void test_expect_continue(int port) {
   response *r = malloc(sizeof *r);
@@ -1030,6 +1097,7 @@ static void *client_main(void *arg) {
   run_case("deferred response", test_deferred, p);
   run_case("client gone (deferred)", test_client_gone_deferred, p);
   run_case("max connections", test_max_connections, p);
+  run_case("eviction of the unauthenticated", test_evict, p);
   run_case("stats", test_stats, p);
   run_case("held, client gone", test_hold, p);
   uv_async_send(&a->ctx->done);
@@ -1069,8 +1137,15 @@ int main(void) {
   uv_loop_t loop;
   test_ctx t;
   la_err err = {""};
-  la_http_limits lim = {MAX_HEADER, MAX_BODY, REQUEST_TIMEOUT_MS,
-                        IDLE_TIMEOUT_MS, MAX_CONNECTIONS};
+  la_http_limits lim = {MAX_HEADER,
+                        MAX_BODY,
+                        REQUEST_TIMEOUT_MS,
+                        IDLE_TIMEOUT_MS,
+                        MAX_CONNECTIONS,
+                        0,
+                        0,
+                        0,
+                        0};
   client_args args;
   pthread_t th;
   int rc;

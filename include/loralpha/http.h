@@ -13,9 +13,26 @@
  * The server itself answers what never reaches the handler: 400 for a
  * request http-parser rejects, 413 for a body over max_body_bytes, 431 for
  * headers over max_header_bytes, 408 (then closes) for a client that does
- * not send a whole request within request_timeout_ms, 503 when
- * max_connections are open. Idle keep-alive connections are closed after
- * idle_timeout_ms. None of these block other connections.
+ * not send a whole request within request_timeout_ms, 503 when a
+ * connection is refused (below). Idle keep-alive connections are closed
+ * after idle_timeout_ms. None of these block other connections.
+ *
+ * Connections and credentials. TCP connections (and adopted ones) and Unix
+ * socket connections have separate budgets (max_connections and
+ * max_unix_connections): TCP clients never take the Unix socket's places.
+ * One peer (a TCP address, an IPv6 /64, or a Unix uid) holds at most
+ * max_per_peer connections. A TCP connection is unauthenticated until the
+ * handler calls la_http_request_authenticated on one of its requests; the
+ * Unix socket's connections are authenticated by the kernel from the start.
+ * An unauthenticated connection must be authenticated within
+ * unauth_timeout_ms of connecting (whichever of that and the request or
+ * idle deadline comes first closes it; 408 if a request is half sent), and
+ * at most max_unauthenticated are open. A new connection that would pass
+ * the peer's limit, the TCP budget or the unauthenticated cap evicts (closes
+ * at once) the oldest unauthenticated connection of that peer, resp. of all
+ * peers; only when there is none to evict is it refused (503). So clients
+ * without credentials cannot lock out those with them: they can only push
+ * each other out. Authenticated connections keep the normal deadlines.
  *
  * Memory: a request and its buffers belong to the server; they stay valid
  * until the handler responds, even if the client has gone (the response is
@@ -62,11 +79,15 @@ typedef struct la_http_request {
 typedef void (*la_http_handler)(la_http_request *req, void *ctx);
 
 typedef struct la_http_limits {
-  size_t max_header_bytes;     /* request line + headers; default 16 KiB */
-  size_t max_body_bytes;       /* default 1 MiB */
-  unsigned request_timeout_ms; /* whole request must arrive; default 10000 */
-  unsigned idle_timeout_ms;    /* keep-alive idle; default 60000 */
-  unsigned max_connections;    /* default 1024 */
+  size_t max_header_bytes;       /* request line + headers; default 16 KiB */
+  size_t max_body_bytes;         /* default 1 MiB */
+  unsigned request_timeout_ms;   /* whole request must arrive; default 10000 */
+  unsigned idle_timeout_ms;      /* keep-alive idle; default 60000 */
+  unsigned max_connections;      /* TCP (and adopted); default 1024 */
+  unsigned max_unix_connections; /* Unix socket; default 512 */
+  unsigned max_per_peer;         /* per TCP address / IPv6 /64 / uid; 128 */
+  unsigned max_unauthenticated;  /* TCP without credentials; default 512 */
+  unsigned unauth_timeout_ms;    /* to present credentials; default 5000 */
 } la_http_limits;
 
 /* Counters for the Prometheus endpoint. */
@@ -76,6 +97,12 @@ typedef struct la_http_stats {
   uint64_t connections; /* open now */
   uint64_t accepted;    /* since start */
   uint64_t rejected; /* answered by the server itself (400/408/413/431/503) */
+  uint64_t refused_full;     /* refused: the budget is full of authenticated */
+  uint64_t refused_peer;     /* refused: the peer's are all authenticated */
+  uint64_t evicted;          /* unauthenticated connections closed for others */
+  uint64_t unauth_expired;   /* unauthenticated ones closed at their deadline */
+  uint64_t unauthenticated;  /* unauthenticated connections open now */
+  uint64_t unix_connections; /* Unix socket connections open now */
 } la_http_stats;
 
 /* Fills lim with the defaults above. */
@@ -125,6 +152,12 @@ void la_http_server_close(la_http_server *s, void (*on_closed)(void *),
  * and handler. The server owns fd on success (closed with the connection);
  * on failure fd is the caller's. Returns 0 or an LA_E code with err. */
 int la_http_server_adopt(la_http_server *s, uv_os_sock_t fd, la_err *err);
+
+/* Records that req carried valid credentials (a token the handler
+ * accepted): its connection is authenticated from now on, with the normal
+ * deadlines, and is never evicted. Call it before answering req; harmless
+ * on the Unix socket and when called twice. */
+void la_http_request_authenticated(la_http_request *req);
 
 /* Answers req with status, a Content-Type and a body of len bytes (copied).
  * Adds Content-Length, Connection (keep-alive unless the client asked to

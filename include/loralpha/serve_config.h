@@ -46,6 +46,7 @@ typedef struct la_serve_config {
   int cores_allowed; /* cores in the daemon's CPU affinity */
   unsigned heartbeat_s;
   long max_runs, max_body, request_timeout_s;
+  long max_conns, max_unix_conns, max_per_peer, max_unauth, unauth_timeout_s;
   char worker[PATH_MAX];
   char web[PATH_MAX]; /* "" : no dashboard */
   char port_file[PATH_MAX];
