@@ -8,9 +8,10 @@ Against a real daemon (TCP on 127.0.0.1, a Unix socket of mode 0666):
   1. Hold: 1100 TCP connections without a token, a third each idle, with
      half a request sent, or after a request answered 401, from one address
      and then spread over 127.0.0.2..127.0.0.12, and once more while one
-     thread keeps opening new ones (never fewer than 1100 open). While they are open, root and a second
-     local user on the Unix socket and an authenticated TCP client from
-     127.0.0.1 are each answered 200, and /metrics counts the evictions.
+     thread keeps opening new ones (never fewer than 1100 open). While they
+     are open, root and a second local user on the Unix socket and an
+     authenticated TCP client from 127.0.0.1 are each answered 200, and
+     /metrics counts the evictions.
   2. Per peer (--max-connections-per-peer 16): the 17th authenticated
      connection of one address is refused 503, another address's is served;
      with 16 unauthenticated ones open, the 17th of that address is served
@@ -22,6 +23,10 @@ Against a real daemon (TCP on 127.0.0.1, a Unix socket of mode 0666):
      connected; an authenticated connection opened before them still
      serves after they are gone.
 
+  4. Settings: the five keys and flags are read from a config file and
+     the command line and printed by --check-config; out-of-range and
+     mistyped values are refused with the key or flag named.
+
 Every wait is for an event (an answer, the server's close) with a generous
 deadline; the test raises its own open-files limit for its sockets.
 """
@@ -30,6 +35,7 @@ import json
 import os
 import resource
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -354,6 +360,49 @@ def case_deadline(ctx):
     R.eq(d.stop(), 0, "deadline: daemon exits 0")
 
 
+def check_config(ctx, argv, config=None):
+    cmd = [ctx.loralpha, "serve", "--check-config", "--state-dir", ctx.path("cfg-state"),
+           "--worker", ctx.worker]
+    if config is not None:
+        path = ctx.path("cfg.json")
+        with open(path, "w") as f:
+            json.dump(config, f)
+        cmd += ["--config", path]
+    p = subprocess.run(cmd + argv, capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def case_settings(ctx):
+    keys = {"max_connections": 2048, "max_unix_connections": 64,
+            "max_connections_per_peer": 32, "max_unauthenticated": 100,
+            "unauthenticated_timeout": 3}
+    rc, out, err = check_config(ctx, ["--max-unauthenticated", "99"], keys)
+    got = json.loads(out) if rc == 0 else {}
+    want = dict(keys, max_unauthenticated=99)
+    R.eq({k: got.get(k) for k in keys}, want,
+         "settings: the config file's values, a flag overriding one, in the effective config")
+    rc, out, err = check_config(ctx, [])
+    got = json.loads(out) if rc == 0 else {}
+    R.eq({k: got.get(k) for k in keys},
+         {"max_connections": 1024, "max_unix_connections": 512,
+          "max_connections_per_peer": 128, "max_unauthenticated": 512,
+          "unauthenticated_timeout": 5}, "settings: the defaults")
+    bad = [(["--max-connections", "0"], None, "--max-connections: '0' is not an integer"),
+           (["--max-unix-connections", "x"], None, "--max-unix-connections: 'x'"),
+           (["--max-connections-per-peer", "1048577"], None, "--max-connections-per-peer:"),
+           (["--unauthenticated-timeout", "3601"], None, "--unauthenticated-timeout:"),
+           (["--max-unauthenticated", "-1"], None, "--max-unauthenticated:"),
+           ([], {"max_unauthenticated": "5"}, "max_unauthenticated: expected an integer"),
+           ([], {"unauthenticated_timeout": 0}, "unauthenticated_timeout: expected an integer "
+            "in 1..3600"),
+           ([], {"max_connections_per_peer": 1.5}, "max_connections_per_peer: expected"),
+           ([], {"max_unix_connections": None}, "max_unix_connections: expected")]
+    for argv, config, msg in bad:
+        rc, out, err = check_config(ctx, argv, config)
+        R.check(rc == 2 and msg in err, f"settings: {argv or config} is refused",
+                f"exit 2, '{msg}'", (rc, err.strip()[-300:]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--loralpha", required=True)
@@ -374,7 +423,8 @@ def main():
             user = users.add("u")
             for name, fn in (("hold", lambda: case_hold(ctx, user)),
                              ("peer", lambda: case_peer(ctx, user)),
-                             ("deadline", lambda: case_deadline(ctx))):
+                             ("deadline", lambda: case_deadline(ctx)),
+                             ("settings", lambda: case_settings(ctx))):
                 R.case = name
                 try:
                     fn()
