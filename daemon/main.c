@@ -249,6 +249,7 @@ static int serve(int argc, char **argv) {
   memset(&d, 0, sizeof d);
   rc = la_serve_config_parse(argc, argv, &d.cfg, &err);
   if (rc == 0 && d.cfg.check_only) rc = la_serve_config_check(&d.cfg, &err);
+  if (rc == 0 && d.cfg.check_only) rc = raise_fd_limit(&d.cfg, &err);
   if (rc == 1) return la_serve_config_free(&d.cfg), 0;
   if (rc) {
     fprintf(stderr, "loralpha serve: %s\n", err.msg);

@@ -360,7 +360,12 @@ def case_deadline(ctx):
     R.eq(d.stop(), 0, "deadline: daemon exits 0")
 
 
-def check_config(ctx, argv, config=None):
+def nofile(soft, hard):
+    """A preexec_fn giving the child that open-files limit."""
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def check_config(ctx, argv, config=None, limit=None):
     cmd = [ctx.loralpha, "serve", "--check-config", "--state-dir", ctx.path("cfg-state"),
            "--worker", ctx.worker]
     if config is not None:
@@ -368,7 +373,8 @@ def check_config(ctx, argv, config=None):
         with open(path, "w") as f:
             json.dump(config, f)
         cmd += ["--config", path]
-    p = subprocess.run(cmd + argv, capture_output=True, text=True, timeout=30)
+    p = subprocess.run(cmd + argv, capture_output=True, text=True, timeout=30,
+                       preexec_fn=limit)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -401,6 +407,30 @@ def case_settings(ctx):
         rc, out, err = check_config(ctx, argv, config)
         R.check(rc == 2 and msg in err, f"settings: {argv or config} is refused",
                 f"exit 2, '{msg}'", (rc, err.strip()[-300:]))
+    # the open-files limit: too low a hard limit is refused, a low soft one raised
+    rc, out, err = check_config(ctx, [], limit=nofile(1024, 1024))
+    R.check(rc == 2 and "need 1856 open files" in err and "RLIMIT_NOFILE" in err,
+            "settings: budgets over the hard open-files limit are refused", "exit 2",
+            (rc, err.strip()[-300:]))
+    rc, out, err = check_config(ctx, ["--max-connections", "512", "--max-unix-connections",
+                                      "128"], limit=nofile(1024, 1024))
+    R.eq(rc, 0, "settings: smaller budgets fit the same limit")
+    p = subprocess.Popen([ctx.loralpha, "serve", "--state-dir", ctx.path("fd-state"),
+                          "--listen", "none", "--worker", ctx.worker],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, preexec_fn=nofile(1024, 4096))
+
+    def soft_limit():
+        try:
+            with open(f"/proc/{p.pid}/limits") as f:
+                line = [ln for ln in f if ln.startswith("Max open files")][0]
+        except (OSError, IndexError):
+            return None
+        return int(line.split()[3]) if int(line.split()[3]) != 1024 else None
+    got = wait_until(soft_limit, 20)
+    R.eq(got, 1856, "settings: the daemon raises its soft open-files limit to its budgets")
+    p.terminate()
+    p.wait(20)
 
 
 def main():
