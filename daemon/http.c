@@ -30,7 +30,9 @@
  * unauthenticated connection of the peer (or of the server) is closed to
  * make room; with none to close the newcomer is refused: answered 503 and
  * closed after a short linger (at most REFUSED_LINGER of those at once, the
- * rest closed without an answer), never counted in a budget.
+ * rest closed without an answer), never counted in a budget. A listener
+ * accepts at most ACCEPT_BURST connections between two turns of the loop
+ * (on_turn), so reads are never starved by a flood of connections.
  *
  * Parser callbacks only record (they never write or close): a callback that
  * rejects the request sets c->err_status and returns -1, and feed() answers
@@ -62,6 +64,7 @@
 #define HEADER_OVERHEAD 4   /* ": " and CRLF per header */
 #define WRITE_BACKLOG 65536 /* unsent answer bytes before parsing waits */
 #define REFUSED_LINGER 64   /* refused connections lingering for their 503 */
+#define ACCEPT_BURST 32     /* accepts per listener before reads get a turn */
 #define PEER_KEY 17         /* a peer's kind byte and up to 16 bytes */
 
 /* A growable, always NUL-terminated byte buffer. */
@@ -156,7 +159,11 @@ struct la_http_server {
   unsigned refused_open; /* refused ones lingering (REFUSED_LINGER) */
   void *peers;           /* tsearch tree of struct peer */
   conn_list unauth;      /* unauthenticated connections, oldest first */
-  unsigned handles;      /* listener + live connections */
+  uv_check_t turn;       /* after a poll: resets burst, accepts deferred */
+  int has_turn;          /* turn initialised (at the first deferral) */
+  unsigned burst[2];     /* accepted since the last turn: TCP, Unix */
+  int deferred[2];       /* a connection waits in the listener's accept */
+  unsigned handles;      /* listeners, turn and live connections */
   int port, closing;
   void (*on_closed)(void *);
   void *closed_arg;
@@ -1136,12 +1143,10 @@ static void admit(http_conn *c) {
   if (c->state == ST_READ) arm(c, s->lim.idle_timeout_ms);
 }
 
-/* A client connects: serve it, evict for it, or refuse it (admit). */
-static void on_connection(uv_stream_t *ls, int status) {
-  la_http_server *s = ls->data;
-  int via_unix = ls == &s->unix_listener.stream;
-  http_conn *c;
-  if (status < 0 || s->closing || (c = new_conn(s, via_unix)) == NULL) return;
+/* Accepts the connection waiting on listener ls and admits it. */
+static void accept_one(la_http_server *s, uv_stream_t *ls, int via_unix) {
+  http_conn *c = new_conn(s, via_unix);
+  if (c == NULL) return;
   if (uv_accept(ls, &c->h.stream) != 0) {
     close_conn(c);
     return;
@@ -1152,6 +1157,47 @@ static void on_connection(uv_stream_t *ls, int status) {
   else
     uv_tcp_nodelay(&c->h.tcp, 1);
   admit(c);
+}
+
+/* Once per loop turn after a deferral: a new burst of accepts may start,
+ * beginning with the connections deferred. */
+static void on_turn(uv_check_t *h) {
+  la_http_server *s = h->data;
+  int any = 0;
+  s->burst[0] = s->burst[1] = 0;
+  for (int u = 0; u < 2 && !s->closing; u++) {
+    if (!s->deferred[u]) continue;
+    s->deferred[u] = 0;
+    s->burst[u]++;
+    any = 1;
+    accept_one(s, u ? &s->unix_listener.stream : &s->tcp_listener.stream, u);
+  }
+  if (!any) uv_check_stop(h);
+}
+
+/* A client connects. libuv accepts until the backlog is empty; past
+ * ACCEPT_BURST in one turn the connection is left in the listener (libuv
+ * stops polling it until uv_accept) and taken after this turn's reads, so
+ * a flood of connections cannot keep the daemon from reading requests
+ * (and a newcomer's credentials) while it evicts for the flood. */
+static void on_connection(uv_stream_t *ls, int status) {
+  la_http_server *s = ls->data;
+  int u = ls == &s->unix_listener.stream;
+  if (status < 0 || s->closing) return;
+  if (s->burst[u] >= ACCEPT_BURST) {
+    if (!s->has_turn) {
+      uv_check_init(s->loop, &s->turn);
+      uv_unref((uv_handle_t *)&s->turn);
+      s->turn.data = s;
+      s->has_turn = 1;
+      s->handles++;
+    }
+    s->deferred[u] = 1;
+    uv_check_start(&s->turn, on_turn);
+    return;
+  }
+  s->burst[u]++;
+  accept_one(s, ls, u);
 }
 
 /* ---- server ----------------------------------------------------------- */
@@ -1404,6 +1450,7 @@ void la_http_server_close(la_http_server *s, void (*on_closed)(void *),
     unlink(s->unix_path);
     uv_close((uv_handle_t *)&s->unix_listener.stream, on_listener_closed);
   }
+  if (s->has_turn) uv_close((uv_handle_t *)&s->turn, on_listener_closed);
   while (s->conns != NULL)
     close_conn(s->conns);
   if (s->handles == 0) free_idle(s);

@@ -18,7 +18,8 @@ Against a real daemon (TCP on 127.0.0.1, a Unix socket of mode 0666):
      and the address's oldest is closed; on the Unix socket root's 17th is
      refused while the second user's first is served.
   3. Deadline (--unauthenticated-timeout 2): an idle connection, one with
-     half a request (answered 408), one after a 401 and one that keeps
+     half a request (answered 408), one after a 401, one after a wrong
+     run token on the ingest route (403), and one that keeps
      sending requests without a token are all closed about 2 s after they
      connected; an authenticated connection opened before them still
      serves after they are gone.
@@ -316,11 +317,14 @@ def case_deadline(ctx):
     good = tcp(d.port)
     got, _ = ask(good, authed(d.port))
     R.eq(got[0], 200, "deadline: the authenticated connection is served")
-    idle, half, after401, busy = (tcp(d.port) for _ in range(4))
+    idle, half, after401, after403, busy = (tcp(d.port) for _ in range(5))
     t0 = time.monotonic()
     half.sendall(HALF)
     got, _ = ask(after401, NO_TOKEN)
     R.eq(got[0], 401, "deadline: a request without a token is 401")
+    got, _ = ask(after403, b"POST /v1/ingest/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                 + b"ab" * 32 + b"\r\nContent-Length: 2\r\n\r\n{}")
+    R.eq(got[0], 403, "deadline: a run token that is not one is 403 on the ingest route")
     out = {}
 
     def keep_asking():
@@ -338,7 +342,8 @@ def case_deadline(ctx):
     th = threading.Thread(target=keep_asking, daemon=True)
     th.start()
     for s, what in ((idle, "an idle connection"), (half, "half a request"),
-                    (after401, "a connection after its 401")):
+                    (after401, "a connection after its 401"),
+                    (after403, "a connection after a wrong run token")):
         waited, got = wait_closed(s, DEADLINE_S + 20)
         dt = time.monotonic() - t0
         R.check(waited is not None and DEADLINE_S - 0.3 <= dt <= DEADLINE_S + 20,
