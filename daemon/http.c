@@ -23,10 +23,11 @@
  * counted against its listener's budget (tcp_open or unix_open) and its
  * peer's count (struct peer, in a tsearch tree keyed by TCP address, IPv6
  * /64 or Unix uid). A TCP connection starts unauthenticated: it is on the
- * server's and its peer's unauthenticated lists (oldest first), and every
- * deadline armed while it is (arm()) ends no later than c->deadline, its
- * accept time plus unauth_timeout_ms. la_http_request_authenticated takes
- * it off both lists for good. When a limit is reached the oldest
+ * server's and its peer's unauthenticated lists (oldest first), every
+ * request, idle or wait deadline armed while it is (arm()) ends no later
+ * than c->deadline, its accept time plus unauth_timeout_ms, and its linger
+ * (linger_ms) is at most unauth_timeout_ms. la_http_request_authenticated
+ * takes it off both lists for good. When a limit is reached the oldest
  * unauthenticated connection of the peer (or of the server) is closed to
  * make room; with none to close the newcomer is refused: answered 503 and
  * closed after a short linger (at most REFUSED_LINGER of those at once, the
