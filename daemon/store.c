@@ -372,9 +372,9 @@ static int check_integrity(la_store *st, const char *path, la_err *err) {
                    cause);
   return la_errf(err, LA_EINVAL,
                  "database %s is damaged (PRAGMA quick_check: %s): refusing "
-                 "to start on it; restore a backup, or recover what it "
-                 "holds with: sqlite3 %s .recover | sqlite3 NEW.db",
-                 path, used ? found : cause, path);
+                 "to start on it; restore a backup (the sqlite3 shell's "
+                 ".recover may save part of it)",
+                 path, used ? found : cause);
 }
 
 /* 1 when path-suffix exists. */
