@@ -19,6 +19,7 @@
 #include "loralpha/serve_config.h"
 #include "loralpha/slurm.h"
 #include "loralpha/store.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -31,6 +32,10 @@
 #include <unistd.h>
 
 #define EXIT_USAGE 2
+#define EXIT_DATABASE 3 /* the database is refused: empty, damaged, newer */
+/* A leftover worker's time to exit on SIGTERM, then on SIGKILL. */
+#define LEFTOVER_TERM_MS 3000
+#define LEFTOVER_KILL_MS 2000
 
 /* Everything the running daemon owns. */
 typedef struct daemon_ctx {
@@ -184,17 +189,73 @@ static int start_http(daemon_ctx *d, la_err *err) {
   return 0;
 }
 
-/* Opens the store, requeues runs a previous daemon left running, starts
- * the scheduler and the server. */
+/* The growing list of la_store_local_workers' rows. */
+typedef struct leftovers {
+  la_leftover *w;
+  size_t n, cap;
+  int oom;
+} leftovers;
+
+static void add_leftover(int64_t run_id, int pid, uint64_t start_ticks,
+                         const char *boot_id, void *ctx) {
+  leftovers *l = ctx;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 16;
+    la_leftover *w = realloc(l->w, cap * sizeof *w);
+    if (w == NULL) {
+      l->oom = 1;
+      return;
+    }
+    l->w = w, l->cap = cap;
+  }
+  l->w[l->n].run_id = run_id;
+  l->w[l->n].id.pid = pid;
+  l->w[l->n].id.start_ticks = start_ticks;
+  snprintf(l->w[l->n].id.boot_id, sizeof l->w[l->n].id.boot_id, "%s", boot_id);
+  l->n++;
+}
+
+/* Ends the local workers a killed daemon left running (the store has their
+ * PIDs and start times), before their runs are requeued. */
+static int end_leftovers(daemon_ctx *d, la_err *err) {
+  leftovers l = {NULL, 0, 0, 0};
+  int ended;
+  if (la_store_local_workers(d->store, add_leftover, &l, err)) {
+    free(l.w);
+    return LA_EIO;
+  }
+  if (l.oom) {
+    free(l.w);
+    return la_errf(err, LA_ENOMEM, "leftover workers: out of memory");
+  }
+  ended = la_proc_end_leftovers(l.w, l.n, LEFTOVER_TERM_MS, LEFTOVER_KILL_MS,
+                                stderr);
+  if (ended > 0)
+    fprintf(stderr,
+            "loralpha serve: stopped %d leftover worker%s of a previous "
+            "daemon\n",
+            ended, ended == 1 ? "" : "s");
+  free(l.w);
+  return 0;
+}
+
+/* Opens the store, ends the workers and requeues the runs a previous daemon
+ * left running, starts the scheduler and the server. Returns 0, -1, or
+ * EXIT_DATABASE when the database is refused. */
 static int start(daemon_ctx *d) {
   const la_serve_config *c = &d->cfg;
   la_err err;
   la_sched_opts so = {
       c->worker, c->max_workers, c->threads, c->nice,  c->heartbeat_s * 1000u,
       250,       c->window,      user_cap,   (void *)c};
-  int requeued = 0;
-  if (start_auth(d, &err) || la_store_open(c->db, &d->store, &err) ||
-      la_store_adopt_sweeps(d->store, la_auth_daemon_user(d->auth), &err) ||
+  int requeued = 0, rc;
+  if (start_auth(d, &err))
+    return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
+  if ((rc = la_store_open(c->db, &d->store, &err)) != 0)
+    return fprintf(stderr, "loralpha serve: %s\n", err.msg),
+           rc == LA_EINVAL ? EXIT_DATABASE : -1;
+  if (la_store_adopt_sweeps(d->store, la_auth_daemon_user(d->auth), &err) ||
+      end_leftovers(d, &err) ||
       la_store_requeue_running(d->store, &requeued, &err) ||
       la_sched_new(d->loop, d->store, &so, &d->sched, &err) ||
       start_slurm(d, &err))
@@ -264,13 +325,13 @@ static int serve(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN); /* a client or worker gone mid-write is an EPIPE */
   d.loop = uv_default_loop();
-  if (start(&d)) {
+  if ((rc = start(&d)) != 0) {
     if (d.http) la_http_server_close(d.http, on_http_closed, NULL);
     if (d.slurm) la_slurm_stop(d.slurm, on_http_closed, NULL);
     if (d.sched) la_sched_drain(d.sched, NULL, NULL);
     uv_run(d.loop, UV_RUN_DEFAULT);
     finish(&d);
-    return 1;
+    return rc == EXIT_DATABASE ? EXIT_DATABASE : 1;
   }
   uv_signal_init(d.loop, &d.sigterm);
   uv_signal_init(d.loop, &d.sigint);

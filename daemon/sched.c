@@ -1,6 +1,8 @@
 /* sched.c: the scheduler and the local executor (see sched.h). */
 #include "loralpha/sched.h"
 
+#include "proc.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <signal.h>
@@ -8,12 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #define TAIL_BYTES 4096      /* stderr kept per worker */
 #define MAX_LINE (64u << 20) /* a longer stdout line is a protocol error */
 #define FLUSH_ROWS 20000     /* flush early past this many pending rows */
 #define ERROR_BYTES 8192
 #define WINDOW_CHECK_MS 15000 /* how often start windows are looked at */
+#define PROBE_MS 1000         /* disk full and idle: a probe write this often */
+#define DAEMON_PID_VAR "LORALPHA_DAEMON_PID"
 
 extern char **environ;
 
@@ -82,6 +87,8 @@ struct la_sched {
   kept_finish *kept, **kept_tail; /* oldest first */
   int store_down;                 /* a store failure was reported */
   char store_msg[600];            /* the last store failure */
+  uint64_t last_probe;            /* uv_now of the last la_store_probe */
+  char boot_id[LA_BOOT_ID_MAX];   /* "": workers' processes not recorded */
 };
 
 static void sched_maybe_drained(la_sched *s);
@@ -91,17 +98,22 @@ static int retry_finishes(la_sched *s);
 /* ---- setup ----------------------------------------------------------------
  */
 
-/* environ, with OPENBLAS_NUM_THREADS replaced by the configured threads. */
+/* environ, with OPENBLAS_NUM_THREADS replaced by the configured threads
+ * and LORALPHA_DAEMON_PID set to this process (the worker dies with it:
+ * worker/main.c). */
 static char **make_env(int threads) {
   size_t n = 0, k = 0;
   char **env;
   while (environ[n] != NULL)
     n++;
-  if ((env = calloc(n + 2, sizeof *env)) == NULL) return NULL;
+  if ((env = calloc(n + 3, sizeof *env)) == NULL) return NULL;
   for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0)
+    if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0 &&
+        strncmp(environ[i], DAEMON_PID_VAR "=", sizeof DAEMON_PID_VAR) != 0)
       env[k++] = strdup(environ[i]);
-  env[k] = malloc(48);
+  if ((env[k] = malloc(48)) != NULL)
+    snprintf(env[k], 48, DAEMON_PID_VAR "=%ld", (long)getpid());
+  env[++k] = malloc(48);
   if (env[k] != NULL) snprintf(env[k], 48, "OPENBLAS_NUM_THREADS=%d", threads);
   for (size_t i = 0; i <= k; i++)
     if (env[i] == NULL) {
@@ -125,11 +137,19 @@ static void free_env(char **env) {
 static void on_flush_timer(uv_timer_t *t) {
   la_sched *s = t->data;
   la_err err;
-  int was_full = la_store_disk_full(s->store);
-  int rc = retry_finishes(s);
+  int was_full = la_store_disk_full(s->store), rc;
+  note_store(s); /* a failure outside the scheduler (a refused sweep) */
+  rc = retry_finishes(s);
   if (rc == 0 && (rc = la_store_flush(s->store, &err)) != 0)
     snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
-  if (rc == 0 && was_full && !s->draining) la_sched_kick(s);
+  if (rc == 0 && la_store_disk_full(s->store) &&
+      uv_now(s->loop) - s->last_probe >= PROBE_MS) {
+    s->last_probe = uv_now(s->loop); /* nothing else to write: a probe */
+    if ((rc = la_store_probe(s->store, &err)) != 0)
+      snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
+  }
+  if (rc == 0 && was_full && !la_store_disk_full(s->store) && !s->draining)
+    la_sched_kick(s);
   note_store(s);
 }
 
@@ -202,6 +222,13 @@ int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
     uv_timer_start(&s->beat_timer, on_beat_timer, every, every);
   }
   s->kept_tail = &s->kept;
+  if (la_proc_boot_id(s->boot_id, err)) {
+    fprintf(stderr,
+            "loralpha serve: %s: workers' processes are not recorded (a "
+            "daemon started after a crash cannot end them)\n",
+            err->msg);
+    s->boot_id[0] = '\0';
+  }
   *out = s;
   return 0;
 }
@@ -221,11 +248,13 @@ static void note_store(la_sched *s) {
     fprintf(stderr,
             "loralpha serve: %s%s; run ends and rows are kept and written "
             "again every %u ms, new sweeps are refused\n",
-            s->store_msg, la_store_disk_full(s->store) ? " (disk full)" : "",
+            s->store_msg[0] ? s->store_msg : la_store_last_error(s->store),
+            la_store_disk_full(s->store) ? " (disk full)" : "",
             s->opts.flush_ms);
   else if (!down && s->store_down)
     fprintf(stderr, "loralpha serve: database writable again: kept run ends "
                     "and rows committed\n");
+  if (!down) s->store_msg[0] = '\0'; /* reported, or not a lasting state */
   s->store_down = down;
 }
 
@@ -588,6 +617,26 @@ static void wire_up(worker *w) {
   uv_read_start((uv_stream_t *)&w->err, on_alloc, on_stderr);
 }
 
+/* Records the new worker's process (PID, start time, boot) in the store, so
+ * that a daemon started after this one was killed can end it. Without a
+ * record the worker still dies with the daemon (PR_SET_PDEATHSIG). */
+static void record_process(la_sched *s, const worker *w) {
+  la_proc_id id;
+  la_err err;
+  int rc;
+  if (s->boot_id[0] == '\0') return;
+  rc = la_proc_identify(w->proc.pid, s->boot_id, &id, &err);
+  if (rc == 0)
+    rc = la_store_note_worker(s->store, w->run_id, id.pid, id.start_ticks,
+                              id.boot_id, &err);
+  else if (rc == LA_EINVAL) /* exited already: nothing to record */
+    return;
+  if (rc)
+    fprintf(stderr,
+            "loralpha serve: run %lld: worker pid %d not recorded: %s\n",
+            (long long)w->run_id, (int)w->proc.pid, err.msg);
+}
+
 /* Records a run whose worker could not even start as a failed attempt. */
 static void spawn_failed(la_sched *s, worker *w, const char *why) {
   la_run_result res;
@@ -643,6 +692,7 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
     snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
     if (!la_store_disk_full(s->store)) /* else note_store says it once */
       fprintf(stderr, "loralpha serve: %s\n", err.msg);
+    note_store(s);
     worker_free(w);
     return -1;
   }
@@ -657,6 +707,7 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
     w->finished = 1; /* freed when its handles have closed */
     return 0;
   }
+  record_process(s, w);
   w->next = s->workers, s->workers = w;
   s->stats.started++;
   if (++s->stats.busy > s->stats.max_busy) s->stats.max_busy = s->stats.busy;

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 extern const char *const la_migrations[];
 extern const int la_n_migrations;
@@ -90,6 +92,14 @@ static const char *const k_sql[N_STMT] = {
         "SELECT COUNT(*) FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
         "WHERE s.owner = ? AND s.state = 'active' AND r.state = 'queued'",
     [ST_ADOPT] = "UPDATE sweeps SET owner = ? WHERE owner IS NULL",
+    [ST_NOTE_WORKER] = "INSERT OR REPLACE INTO local_workers (run_id, pid, "
+                       "start_ticks, boot_id, started_at) VALUES (?, ?, ?, "
+                       "?, ?)",
+    [ST_LIST_WORKERS] = "SELECT run_id, pid, start_ticks, boot_id FROM "
+                        "local_workers ORDER BY run_id",
+    [ST_DEL_WORKER] = "DELETE FROM local_workers WHERE run_id = ?",
+    [ST_DEL_WORKERS] = "DELETE FROM local_workers",
+    [ST_PROBE] = "INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)",
     [ST_QUEUED_OF_SWEEP] = "SELECT id, attempts, config FROM runs WHERE "
                            "sweep_id = ?1 AND state = 'queued' AND id > ?3 "
                            "ORDER BY id LIMIT ?2",
@@ -132,14 +142,70 @@ double la_store_now(void) {
   return la_time_unix();
 }
 
+/* The name of an SQLite result code that says why a write failed, or
+ * NULL. */
+static const char *code_name(int code) {
+  static const struct {
+    int code;
+    const char *name;
+  } names[] = {
+      {SQLITE_FULL, "SQLITE_FULL"},
+      {SQLITE_IOERR, "SQLITE_IOERR"},
+      {SQLITE_IOERR_WRITE, "SQLITE_IOERR_WRITE"},
+      {SQLITE_IOERR_FSYNC, "SQLITE_IOERR_FSYNC"},
+      {SQLITE_IOERR_TRUNCATE, "SQLITE_IOERR_TRUNCATE"},
+      {SQLITE_IOERR_SHMSIZE, "SQLITE_IOERR_SHMSIZE"},
+      {SQLITE_IOERR_SHMMAP, "SQLITE_IOERR_SHMMAP"},
+      {SQLITE_IOERR_SHMOPEN, "SQLITE_IOERR_SHMOPEN"},
+      {SQLITE_IOERR_READ, "SQLITE_IOERR_READ"},
+      {SQLITE_IOERR_SHORT_READ, "SQLITE_IOERR_SHORT_READ"},
+      {SQLITE_CANTOPEN, "SQLITE_CANTOPEN"},
+      {SQLITE_READONLY, "SQLITE_READONLY"},
+      {SQLITE_BUSY, "SQLITE_BUSY"},
+      {SQLITE_CORRUPT, "SQLITE_CORRUPT"},
+      {SQLITE_NOTADB, "SQLITE_NOTADB"},
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].code == code) return names[i].name;
+  return NULL;
+}
+
+/* SQLite's message, its extended result code and, for an error of the
+ * file system, the errno behind it: "database or disk is full
+ * (SQLITE_FULL, extended code 13)", "disk I/O error (SQLITE_IOERR_WRITE,
+ * extended code 778; errno 28: No space left on device)". */
+static void describe(sqlite3 *db, char *buf, size_t size) {
+  int ext = sqlite3_extended_errcode(db), primary = ext & 0xff;
+  int sys = sqlite3_system_errno(db);
+  const char *name = code_name(ext);
+  int n = snprintf(buf, size, "%s (%s%sextended code %d", sqlite3_errmsg(db),
+                   name ? name : "", name ? ", " : "", ext);
+  if (n < 0 || (size_t)n >= size) return;
+  if (sys != 0 && (primary == SQLITE_IOERR || primary == SQLITE_FULL ||
+                   primary == SQLITE_CANTOPEN))
+    n += snprintf(buf + n, size - (size_t)n, "; errno %d: %s", sys,
+                  strerror(sys));
+  if ((size_t)n < size) snprintf(buf + n, size - (size_t)n, ")");
+}
+
 int la_store_fail(la_store *st, la_err *err, const char *what) {
+  char cause[320];
+  int primary = sqlite3_errcode(st->db), sys = sqlite3_system_errno(st->db);
   st->stats.errors++;
-  if (sqlite3_errcode(st->db) == SQLITE_FULL ||
-      sqlite3_system_errno(st->db) == ENOSPC) {
+  if (primary == SQLITE_FULL ||
+      ((primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) &&
+       (sys == ENOSPC || sys == EDQUOT))) {
     st->stats.full_errors++;
     st->disk_full = 1;
   }
-  return la_errf(err, LA_EIO, "database: %s: %s", what, sqlite3_errmsg(st->db));
+  describe(st->db, cause, sizeof cause);
+  snprintf(st->last_error, sizeof st->last_error, "database: %s: %s", what,
+           cause);
+  return la_errf(err, LA_EIO, "%s", st->last_error);
+}
+
+const char *la_store_last_error(const la_store *st) {
+  return st->last_error;
 }
 
 int la_store_disk_full(const la_store *st) {
@@ -214,7 +280,6 @@ static int configure(la_store *st, la_err *err) {
   static const char *const pragmas =
       "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
       "PRAGMA temp_store = MEMORY;";
-  sqlite3_busy_timeout(st->db, 5000);
   if (sqlite3_exec(st->db, pragmas, NULL, NULL, NULL))
     return la_store_fail(st, err, "setting WAL mode");
   return 0;
@@ -228,18 +293,135 @@ static int prepare_all(la_store *st, la_err *err) {
   return 0;
 }
 
+/* Refuses an existing file that is empty (*exists tells whether there is
+ * a file): SQLite would silently start a new database in it, hiding that
+ * the real one was lost. */
+static int check_not_empty(const char *path, int *exists, la_err *err) {
+  struct stat sb;
+  *exists = 0;
+  if (stat(path, &sb) != 0)
+    return errno == ENOENT
+               ? 0
+               : la_errf(err, LA_EIO, "database %s: %s", path, strerror(errno));
+  *exists = 1;
+  if (S_ISREG(sb.st_mode) && sb.st_size == 0)
+    return la_errf(err, LA_EINVAL,
+                   "database %s is an empty file (0 bytes), not a database: "
+                   "refusing to start on it (restore the database, or move "
+                   "the file away to have a new one created)",
+                   path);
+  return 0;
+}
+
+/* Makes a new database at path (WAL mode, no tables yet) without ever
+ * leaving an empty file there: it is made under a temporary name beside it
+ * (mode 0600) and linked into place. A file that appeared at path
+ * meanwhile is kept. */
+static int create_db(const char *path, la_err *err) {
+  char tmp[PATH_MAX + 16], side[PATH_MAX + 32];
+  sqlite3 *db = NULL;
+  int fd, rc;
+  if (snprintf(tmp, sizeof tmp, "%s.new-XXXXXX", path) >= (int)sizeof tmp)
+    return la_errf(err, LA_EINVAL, "database %.300s: path too long", path);
+  if ((fd = mkstemp(tmp)) < 0)
+    return la_errf(err, LA_EIO, "database %s: cannot create it: %s", path,
+                   strerror(errno));
+  close(fd);
+  rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+  if (rc != SQLITE_OK)
+    la_errf(err, LA_EIO, "database %s: cannot create it: %s", path,
+            db ? sqlite3_errmsg(db) : "out of memory");
+  sqlite3_close(db);
+  if (rc == SQLITE_OK && link(tmp, path) != 0 && errno != EEXIST &&
+      rename(tmp, path) != 0) /* no hard links on this file system */
+    rc = la_errf(err, LA_EIO, "database %s: cannot create it: %s", path,
+                 strerror(errno));
+  unlink(tmp);
+  snprintf(side, sizeof side, "%s-wal", tmp);
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", tmp);
+  unlink(side);
+  return rc == SQLITE_OK ? 0 : LA_EIO;
+}
+
+/* PRAGMA quick_check: 0 when the file is sound; LA_EINVAL (err says what
+ * it found) when it is damaged or not a database; LA_EIO when it cannot be
+ * read. */
+static int check_integrity(la_store *st, const char *path, la_err *err) {
+  char found[300] = "", cause[320];
+  size_t used = 0;
+  sqlite3_stmt *q = NULL;
+  int rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(4)", -1, &q, NULL);
+  if (rc == SQLITE_OK) rc = SQLITE_ROW;
+  while (rc == SQLITE_ROW && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+    const char *line = (const char *)sqlite3_column_text(q, 0);
+    if (line == NULL || strcmp(line, "ok") == 0 || used >= sizeof found - 1)
+      continue;
+    used += (size_t)snprintf(found + used, sizeof found - used, "%s%s",
+                             used ? "; " : "", line);
+  }
+  rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+  if (rc != SQLITE_OK) describe(st->db, cause, sizeof cause);
+  sqlite3_finalize(q);
+  if (rc == SQLITE_OK && used == 0) return 0;
+  if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_CORRUPT &&
+      (rc & 0xff) != SQLITE_NOTADB)
+    return la_errf(err, LA_EIO, "database %s: cannot be checked: %s", path,
+                   cause);
+  return la_errf(err, LA_EINVAL,
+                 "database %s is damaged (PRAGMA quick_check: %s): refusing "
+                 "to start on it; restore a backup (the sqlite3 shell's "
+                 ".recover may save part of it)",
+                 path, used ? found : cause);
+}
+
+/* 1 when path-suffix exists. */
+static int side_exists(const char *path, const char *suffix) {
+  char side[PATH_MAX + 8];
+  struct stat sb;
+  snprintf(side, sizeof side, "%s%s", path, suffix);
+  return stat(side, &sb) == 0;
+}
+
+/* Removes the empty -wal and the -shm that opening a refused database made
+ * beside it (it had none), so that the refusal leaves the files as they
+ * were. */
+static void drop_side_files(const char *path) {
+  char side[PATH_MAX + 8];
+  struct stat sb;
+  snprintf(side, sizeof side, "%s-wal", path);
+  if (stat(side, &sb) != 0 || sb.st_size != 0) return;
+  unlink(side);
+  snprintf(side, sizeof side, "%s-shm", path);
+  unlink(side);
+}
+
 int la_store_open(const char *path, la_store **out, la_err *err) {
   la_store *st = calloc(1, sizeof *st);
-  int rc;
+  int rc, exists, had_wal;
   *out = NULL;
   if (st == NULL) return la_errf(err, LA_ENOMEM, "database: out of memory");
+  if ((rc = check_not_empty(path, &exists, err)) != 0 ||
+      (!exists && (rc = create_db(path, err)) != 0)) {
+    free(st);
+    return rc;
+  }
+  had_wal = side_exists(path, "-wal");
   if (sqlite3_open_v2(path, &st->db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                          SQLITE_OPEN_NOMUTEX,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
     rc = la_errf(err, LA_EIO, "database %s: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : "cannot open");
     la_store_close(st);
+    return rc;
+  }
+  sqlite3_busy_timeout(st->db, 5000);
+  if ((rc = check_integrity(st, path, err)) != 0) { /* leave it as it is */
+    sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    la_store_close(st);
+    if (!had_wal) drop_side_files(path);
     return rc;
   }
   if ((rc = configure(st, err)) || (rc = migrate(st, err)) ||
@@ -296,7 +478,8 @@ int la_store_requeue_running(la_store *st, int *n, la_err *err) {
   sqlite3_reset(q);
   la_store_stmt(st, ST_REQUEUE);
   if (rc == 0) la_testpoint("requeue");
-  if (rc || la_store_exec(st, ST_REQUEUE) || la_store_commit(st)) {
+  if (rc || la_store_exec(st, ST_REQUEUE) ||
+      la_store_exec(st, ST_DEL_WORKERS) || la_store_commit(st)) {
     la_store_fail(st, err, "requeueing runs");
     la_store_rollback(st);
     return LA_EIO;
@@ -569,6 +752,54 @@ int la_store_start_run(la_store *st, int64_t run_id, la_err *err) {
     return rc == LA_EINVAL
                ? la_errf(err, rc, "run %lld is not queued", (long long)run_id)
                : la_store_fail(st, err, "starting a run");
+  }
+  return 0;
+}
+
+int la_store_note_worker(la_store *st, int64_t run_id, int pid,
+                         uint64_t start_ticks, const char *boot_id,
+                         la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_NOTE_WORKER);
+  int rc = la_store_begin(st);
+  sqlite3_bind_int64(q, 1, run_id);
+  sqlite3_bind_int(q, 2, pid);
+  sqlite3_bind_int64(q, 3, (int64_t)start_ticks);
+  sqlite3_bind_text(q, 4, boot_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_double(q, 5, la_store_now());
+  if (rc == 0) rc = la_store_exec(st, ST_NOTE_WORKER);
+  if (rc == 0) rc = la_store_commit(st);
+  if (rc) {
+    la_store_fail(st, err, "recording a worker's process");
+    la_store_rollback(st);
+    return LA_EIO;
+  }
+  return 0;
+}
+
+int la_store_local_workers(la_store *st, la_store_worker_fn each, void *ctx,
+                           la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_LIST_WORKERS);
+  int rc;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    const char *boot = (const char *)sqlite3_column_text(q, 3);
+    each(sqlite3_column_int64(q, 0), sqlite3_column_int(q, 1),
+         (uint64_t)sqlite3_column_int64(q, 2), boot ? boot : "", ctx);
+  }
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? 0
+                           : la_store_fail(st, err, "reading worker processes");
+}
+
+int la_store_probe(la_store *st, la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_PROBE);
+  int rc = la_store_begin(st);
+  sqlite3_bind_double(q, 1, la_store_now());
+  if (rc == 0) rc = la_store_exec(st, ST_PROBE);
+  if (rc == 0) rc = la_store_commit(st);
+  if (rc) {
+    la_store_fail(st, err, "probing for space");
+    la_store_rollback(st);
+    return LA_EIO;
   }
   return 0;
 }

@@ -45,6 +45,11 @@ enum {
   ST_SWEEP_OWNER,
   ST_USER_QUEUED,
   ST_ADOPT,
+  ST_NOTE_WORKER,
+  ST_LIST_WORKERS,
+  ST_DEL_WORKER,
+  ST_DEL_WORKERS,
+  ST_PROBE,
   RD_LIST_SWEEPS,
   RD_SWEEP_COUNTS,
   RD_GET_SWEEP,
@@ -89,7 +94,8 @@ struct la_store {
   la_pending *pending;
   size_t n_pending, cap_pending;
   la_store_stats stats;
-  int disk_full; /* see la_store_disk_full */
+  int disk_full;        /* see la_store_disk_full */
+  char last_error[512]; /* see la_store_last_error */
 };
 
 /* Unix time now, in seconds. */

@@ -217,6 +217,10 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
   if (rc == 0) rc = la_store_write_pending(st);
   if (rc == 0) rc = update_run(st, run_id, res);
   if (rc == 0) rc = maybe_finish_sweep(st, run_id);
+  if (rc == 0) { /* its worker has exited: nothing to end at a restart */
+    sqlite3_bind_int64(la_store_stmt(st, ST_DEL_WORKER), 1, run_id);
+    rc = la_store_exec(st, ST_DEL_WORKER);
+  }
   if (rc == 0) la_testpoint("finish");
   if (rc == 0) rc = la_store_commit(st);
   if (rc) {

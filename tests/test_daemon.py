@@ -842,7 +842,24 @@ def case_crash(ctx):
         (d.sweep(sid) or {}).get("counts", {})) and len(d.children()) == 2, 60, 0.02)
     R.check(ok, "crash sweep: 3+ runs done and 2 running before the kill", "done >= 3, running 2",
             (d.sweep(sid) or {}).get("counts"))
-    time.sleep(0.1)
+
+    # The kill lands on a known state: the daemon is stopped (SIGSTOP), so
+    # nothing commits between reading the database and the SIGKILL; a run
+    # that finished meanwhile is waited out (SIGCONT) rather than raced.
+    def frozen_with_two_running():
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            n = cli_val(db, f"SELECT COUNT(*) FROM runs WHERE sweep_id = {sid} "
+                            "AND state = 'running'")
+        except RuntimeError:  # stopped inside a write that readers wait for
+            n = None
+        if n == 2:
+            return True
+        os.kill(d.proc.pid, signal.SIGCONT)
+        return False
+    ok = wait_until(frozen_with_two_running, 60, 0.02)
+    R.check(ok, "crash sweep: the daemon stopped while the database shows 2 runs running",
+            "2 running", (d.sweep(sid) or {}).get("counts") if not ok else 2)
     kids = d.children()
     d.proc.kill()
     d.proc.wait()

@@ -100,8 +100,15 @@ def full_episode(ctx, d, db, filler, sid, kill):
     R.check(vals.get("loralpha_db_full_errors_total", 0) >= 1,
             "disk full: /metrics counts the failed writes", ">= 1",
             vals.get("loralpha_db_full_errors_total"))
-    R.check("(disk full)" in d.log_tail(100000), "disk full: the log says so",
-            "a line with '(disk full)'", d.log_tail())
+    # The log line is written by the daemon's next flush tick after the
+    # failure that /v1/health already shows: waited for, not assumed.
+    line = wait_until(lambda: next((ln for ln in d.log_tail(10 ** 7).splitlines()
+                                    if "(disk full)" in ln), None), 30)
+    R.check(line is not None, "disk full: the log says so", "a line with '(disk full)'",
+            d.log_tail())
+    R.check(line is not None and "database: " in line and "extended code" in line,
+            "disk full: the log line names SQLite's error and its code",
+            "database: <what>: <SQLite's message> (<code>, extended code N...)", line)
     # reads keep working
     for path in ("/v1/sweeps", f"/v1/sweeps/{sid}", f"/v1/sweeps/{sid}/runs", "/metrics"):
         R.eq(d.get(path).status, 200, f"disk full: GET {path} answers 200")

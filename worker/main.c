@@ -22,10 +22,13 @@
 #include <cblas.h>
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define EXIT_BAD_INPUT 2
 #define EXIT_RUN_FAILED 1
@@ -256,10 +259,34 @@ cleanup:
   return code;
 }
 
+/* A worker the daemon started (LORALPHA_DAEMON_PID names it) dies with it:
+ * the kernel sends SIGKILL when the parent exits, and a daemon that died
+ * before this call (the worker was reparented already) is caught by
+ * comparing the parent's PID. 0 to go on, 1 to exit now (the daemon is
+ * gone), -1 (err filled) when the request cannot be honoured. The kernel
+ * clears the parent-death signal when the credentials change: any setuid or
+ * setgid must come before this call. */
+static int die_with_daemon(la_err *err) {
+  const char *v = getenv("LORALPHA_DAEMON_PID");
+  char *end;
+  long pid;
+  if (v == NULL) return 0; /* started by hand or by Slurm */
+  pid = strtol(v, &end, 10);
+  if (end == v || *end != '\0' || pid <= 1)
+    return la_errf(err, -1, "LORALPHA_DAEMON_PID: '%.32s' is not a PID", v);
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+    return la_errf(err, -1, "prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+  return getppid() == (pid_t)pid ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   args a;
   la_err err = {{0}};
   int rc;
+  if ((rc = die_with_daemon(&err)) != 0)
+    return fail(EXIT_RUN_FAILED, rc > 0 ? "the daemon that started this "
+                                          "worker is gone: not training"
+                                        : err.msg);
   la_blas_tune(argv);
   rc = parse_args(argc, argv, &a, &err);
   if (rc > 0) return 0;

@@ -87,9 +87,13 @@ typedef struct la_store_stats {
   uint64_t full_errors;  /* of which for want of space (disk or page limit) */
 } la_store_stats;
 
-/* Opens (creating if needed) the database at path, sets WAL mode and a busy
- * timeout, and applies pending migrations. Returns 0 or an LA_E code with
- * err filled. */
+/* Opens the database at path, sets WAL mode and a busy timeout, and applies
+ * pending migrations. A missing file is created (under a temporary name,
+ * linked into place: never an empty file at path). An existing file must be
+ * a sound database: an empty (0-byte) file, a file that is not a database
+ * and one that PRAGMA quick_check finds damaged are refused with LA_EINVAL
+ * and left unchanged (so is a schema newer than this build's). Returns 0 or
+ * an LA_E code with err filled. */
 int la_store_open(const char *path, la_store **out, la_err *err);
 void la_store_close(la_store *st);
 
@@ -98,8 +102,10 @@ int la_store_schema_version(const la_store *st);
 
 /* Runs found 'running' (a daemon that died) become 'queued' again and their
  * partial metric rows are deleted, in one transaction; runs submitted to
- * Slurm stay running (the Slurm executor re-attaches to them). *n gets how
- * many were requeued. */
+ * Slurm stay running (the Slurm executor re-attaches to them). The records
+ * of local worker processes are deleted in the same transaction: end those
+ * processes first (la_store_local_workers). *n gets how many were
+ * requeued. */
 int la_store_requeue_running(la_store *st, int *n, la_err *err);
 
 /* Stores a sweep owned by owner and all its runs (queued) in one
@@ -175,6 +181,31 @@ int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
 int la_store_count_states(la_store *st, int64_t counts[6], la_err *err);
 
 void la_store_stats_get(const la_store *st, la_store_stats *out);
+
+/* Records the process of run_id's local worker (its PID, start time and
+ * boot: proc.h) in its own transaction, so that a daemon started after this
+ * one was killed can end it (la_store_local_workers). The row goes when the
+ * run ends (la_store_finish_run) or is requeued at start. */
+int la_store_note_worker(la_store *st, int64_t run_id, int pid,
+                         uint64_t start_ticks, const char *boot_id,
+                         la_err *err);
+
+/* Calls each for every recorded local worker process, in run order. */
+typedef void (*la_store_worker_fn)(int64_t run_id, int pid,
+                                   uint64_t start_ticks, const char *boot_id,
+                                   void *ctx);
+int la_store_local_workers(la_store *st, la_store_worker_fn each, void *ctx,
+                           la_err *err);
+
+/* A small write (one row, one transaction) that ends the disk_full state
+ * when it commits; the daemon makes it while the disk is full and nothing
+ * else waits to be written. 0, or LA_EIO with err filled. */
+int la_store_probe(la_store *st, la_err *err);
+
+/* The last failure as la_store_fail worded it ("database: <what>: <SQLite's
+ * message> (<code name>, extended code N[; errno E: <text>])"), or "".
+ * Borrowed; valid until the next failure. */
+const char *la_store_last_error(const la_store *st);
 
 /* 1 from a write that failed for want of space (SQLITE_FULL: the disk or
  * max_page_count; or ENOSPC under another error) until a later commit
