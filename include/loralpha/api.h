@@ -13,6 +13,7 @@
 #include "loralpha/analysis.h"
 #include "loralpha/auth.h"
 #include "loralpha/http.h"
+#include "loralpha/rights.h"
 #include "loralpha/sched.h"
 #include "loralpha/slurm.h"
 #include "loralpha/spec.h"
@@ -30,6 +31,7 @@ typedef struct la_api {
   const char *web_root;  /* borrowed: the dashboard's files (NULL: none) */
   la_auth *auth;         /* borrowed: identities and rights */
   la_slurm *slurm;       /* borrowed: the Slurm executor (NULL: none) */
+  int slurm_default;     /* 1: sweeps without "executor" go to Slurm */
   /* most queued runs user may have (< 0: no limit), or NULL */
   long (*queued_cap)(const char *user, void *ctx);
   void *cap_ctx;
