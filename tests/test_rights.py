@@ -7,6 +7,9 @@ Runs as root and plays second local users (tests/localusers.py): eve, the
 submitter; mallory, another user; dave, who runs a daemon of his own.
 Cases:
 
+  worker    loralpha-worker --run-as: as root it becomes the user (reads the
+            user's 0600 files, not root's); refused when not started as
+            root, for root, an unknown user, without a value or twice
   root      a daemon run as root, its Unix socket open to everyone: eve's
             npy sweeps naming a root-only 0600 file, a file of mallory's, a
             missing path and a directory each fail with the same "cannot be
@@ -287,8 +290,10 @@ def case_root(ctx):
                     "no shape/errno words", err)
             R.eq((run[3], run[4], run[5], d.curve_rows(run[0])), (None, None, None, 0),
                  f"{tag}: no loss value is stored")
-            line = re.search(r'\{"type":"error","error":"[^\n]*\}', err)
-            texts[tag] = line.group(0).replace(path, "PATH") if line else err
+            # the worker's message, whichever way the daemon kept it
+            line = re.search(r"npy\.x: PATH: cannot be read \([^)]*\)",
+                             err.replace(path, "PATH"))
+            texts[tag] = line.group(0) if line else err
         R.check(len(set(texts.values())) == 1 and len(texts) == 4,
                 "the four unreadable paths give one text", "one text", texts)
 
@@ -500,6 +505,53 @@ def case_export(ctx):
             "export into a new directory", "exit 0, spec.json", (p.returncode, p.stderr))
 
 
+# ---- the worker's --run-as -------------------------------------------------------------
+
+
+def case_worker(ctx):
+    eve, dave = ctx.eve, ctx.dave
+    files = make_layer(os.path.join(eve.home, "wdata"), seed=8)
+    give(eve, list(files.values()))
+    cfg = {"task": "npy", "npy": {"x": files["x"], "y": files["y"], "w0": [files["w0"]]},
+           "rank": 2, "alpha": 4, "lr": 0.01, "steps": 5, "batch": 32}
+    path = eve.write("wdata/run.json", json.dumps(cfg))
+
+    def worker(argv, user=None, stdin=None):
+        run = user.run if user else lambda a, **kw: subprocess.run(
+            a, capture_output=True, text=True, timeout=60, **kw)
+        if stdin is None:
+            return run([ctx.worker] + argv)
+        return run([ctx.worker] + argv, input=stdin, stdin=None)
+
+    p = worker(["--run-as", eve.name, "--config", path])
+    R.check(p.returncode == 0 and '"type":"done"' in p.stdout,
+            "root: --run-as eve reads eve's 0600 config and files and trains",
+            "exit 0, a done record", (p.returncode, p.stderr[-300:]))
+    secret = make_layer(os.path.join(ctx.shared, "rootonly-w"), seed=9)
+    os.chmod(secret["x"], 0o600)
+    other = dict(cfg, npy=dict(cfg["npy"], x=secret["x"]))
+    p = worker(["--run-as", eve.name], stdin=json.dumps(other))
+    R.check(p.returncode == 2 and "cannot be read" in p.stderr,
+            "root: --run-as eve cannot read a root-only file", "exit 2, cannot be read",
+            (p.returncode, p.stderr))
+    for argv, user, want in (
+            (["--run-as", dave.name, "--check"], eve, "only a worker started as root"),
+            (["--run-as", eve.name, "--check"], None, None),
+            (["--run-as", eve.name, "--check"], eve, None),  # as after a re-exec
+            (["--run-as", "root", "--check"], None, "is root"),
+            (["--run-as", "no-such-user-here", "--check"], None, "no local account"),
+            (["--check", "--run-as"], None, "needs one user name"),
+            (["--run-as", eve.name, "--run-as", eve.name, "--check"], None, "given once")):
+        p = worker(argv, user, stdin=json.dumps(cfg))
+        if want is None:
+            R.eq((p.returncode, p.stderr), (0, ""),
+                 f"{' '.join(argv)} as {user.name if user else 'root'}")
+        else:
+            R.check(p.returncode == 2 and want in p.stderr,
+                    f"{' '.join(argv)} as {user.name if user else 'root'} is refused",
+                    f"exit 2, {want}", (p.returncode, p.stderr))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loralpha", required=True)
@@ -522,8 +574,8 @@ def main():
     with open(ctx.tokens, "w") as f:
         f.write(f"lasecghost{os.getpid()} {GHOST_TOKEN}\n")
     os.chmod(ctx.tokens, 0o600)
-    cases = [("root", case_root), ("unpriv", case_unpriv), ("relative", case_relative),
-             ("export", case_export)]
+    cases = [("worker", case_worker), ("root", case_root), ("unpriv", case_unpriv),
+             ("relative", case_relative), ("export", case_export)]
     with localusers.LocalUsers("lart") as users:
         ctx.eve, ctx.mallory, ctx.dave = users.add("eve"), users.add("mal"), users.add("dave")
         try:
