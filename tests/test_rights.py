@@ -136,9 +136,10 @@ class Daemon:
         if user:
             self.proc = user.popen(argv, stdout=self.logf, stderr=subprocess.STDOUT)
         else:
+            env = dict(os.environ, LA_DAEMON_ONLY_SECRET="not-for-workers")
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
                                          stderr=subprocess.STDOUT, cwd=ctx.tmp,
-                                         start_new_session=True)
+                                         start_new_session=True, env=env)
         ctx.procs.append(self.proc)
         self.port = wait_port(self.proc, port_file, 30) if tcp else None
         if not wait_until(self.up, 30, 0.05):
@@ -309,6 +310,26 @@ def case_root(ctx):
                  "its supplementary groups are eve's, no more")
             R.check(b"--run-as" in got[2] and eve.name.encode() in got[2],
                     "the daemon started it with --run-as eve", "--run-as " + eve.name, got[2])
+            # what eve can see of her worker: nothing of the daemon's
+            # environment (unreadable while it is not dumpable, else hers)
+            p = eve.run([localusers.PYTHON, "-c",
+                         "import sys\ntry:\n  sys.stdout.write(open(sys.argv[1], 'rb')"
+                         ".read().replace(b'\\0', b'\\n').decode())\n"
+                         "except OSError as e:\n  print('unreadable', e.errno)",
+                         f"/proc/{got[0]}/environ"])
+            seen = p.stdout
+            R.check("LA_DAEMON_ONLY_SECRET" not in seen and
+                    (seen.startswith("unreadable") or f"HOME={eve.home}\n" in seen),
+                    "eve sees none of the daemon's environment in her worker's",
+                    "unreadable, or eve's HOME and no LA_DAEMON_ONLY_SECRET", seen)
+            try:
+                cwd = os.readlink(f"/proc/{got[0]}/cwd")
+            except OSError as e:
+                cwd = str(e)
+            R.eq(cwd, "/", "it runs in /, not in the daemon's directory")
+            fds = sorted(int(x) for x in os.listdir(f"/proc/{got[0]}/fd")) \
+                if os.path.isdir(f"/proc/{got[0]}/fd") else []
+            R.eq(fds[:3], [0, 1, 2], "it has its three pipes")
         if st == 201:
             d.cancel(eve, body["id"])
         st, body = d.post(eve, npy_spec("eve short", good, steps=60))
@@ -534,6 +555,30 @@ def case_worker(ctx):
     R.check(p.returncode == 2 and "cannot be read" in p.stderr,
             "root: --run-as eve cannot read a root-only file", "exit 2, cannot be read",
             (p.returncode, p.stderr))
+    # a worker that re-executes itself (OPENBLAS_NUM_THREADS unset: blas.h)
+    # is its user's to read: it must carry none of its starter's environment
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env["LA_DAEMON_ONLY_SECRET"] = "not-for-workers"
+    long_cfg = dict(cfg, steps=100000000, log_every=1000)
+    w = subprocess.Popen([ctx.worker, "--run-as", eve.name], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ctx.tmp)
+    ctx.procs.append(w)
+    w.stdin.write(json.dumps(long_cfg).encode())
+    w.stdin.close()
+    first = w.stdout.readline()
+    p = eve.run([localusers.PYTHON, "-c",
+                 "import sys\ntry:\n  sys.stdout.write(open(sys.argv[1], 'rb')"
+                 ".read().replace(b'\\0', b'\\n').decode())\n"
+                 "except OSError as e:\n  print('unreadable', e.errno)",
+                 f"/proc/{w.pid}/environ"])
+    w.kill()
+    w.wait()
+    R.check(first.startswith(b'{"type":"start"') and "LORALPHA_BLAS_REEXEC=1" in p.stdout
+            and f"HOME={eve.home}\n" in p.stdout and f"USER={eve.name}\n" in p.stdout
+            and "LA_DAEMON_ONLY_SECRET" not in p.stdout,
+            "after its re-exec the worker's environment is eve's, none of its starter's",
+            "readable; LORALPHA_BLAS_REEXEC=1, eve's HOME and USER, no LA_DAEMON_ONLY_SECRET",
+            (first[:80], p.stdout))
     for argv, user, want in (
             (["--run-as", dave.name, "--check"], eve, "only a worker started as root"),
             (["--run-as", eve.name, "--check"], None, None),

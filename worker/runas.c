@@ -51,6 +51,44 @@ static int verify(const struct passwd *pw, const gid_t *groups, int n,
   return 0;
 }
 
+/* Keeps of the starter's environment only what a worker reads (OpenBLAS,
+ * locale, sanitizers) and names the user: the daemon's environment is not
+ * the user's to see, and a worker that re-executes itself (blas.h) can be
+ * read by its user. 0 or -1. */
+static int own_environment(const struct passwd *pw) {
+  static const char *const keep[] = {"PATH=",
+                                     "LANG=",
+                                     "LC_",
+                                     "TZ=",
+                                     "OPENBLAS_",
+                                     "LORALPHA_",
+                                     "ASAN_OPTIONS=",
+                                     "UBSAN_OPTIONS=",
+                                     "LSAN_OPTIONS=",
+                                     "TSAN_OPTIONS=",
+                                     NULL};
+  char **saved;
+  size_t n = 0, k = 0;
+  int ok = 1;
+  while (environ[n] != NULL)
+    n++;
+  if ((saved = calloc(n + 1, sizeof *saved)) == NULL) return -1;
+  for (size_t i = 0; i < n; i++)
+    for (int j = 0; keep[j] != NULL; j++)
+      if (strncmp(environ[i], keep[j], strlen(keep[j])) == 0) {
+        saved[k++] = strdup(environ[i]);
+        break;
+      }
+  clearenv();
+  for (size_t i = 0; i < k; i++) /* putenv keeps the string */
+    ok = ok && saved[i] != NULL && putenv(saved[i]) == 0;
+  free(saved);
+  ok = ok && setenv("HOME", pw->pw_dir, 1) == 0 &&
+       setenv("USER", pw->pw_name, 1) == 0 &&
+       setenv("LOGNAME", pw->pw_name, 1) == 0;
+  return ok ? 0 : -1;
+}
+
 /* Takes pw's groups, gid and uid, then checks. */
 static int drop(const struct passwd *pw, la_err *err) {
   gid_t groups[MAX_GROUPS];
@@ -63,7 +101,16 @@ static int drop(const struct passwd *pw, la_err *err) {
       setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
     return la_errf(err, LA_EIO, "--run-as: cannot become %.64s: %s",
                    pw->pw_name, strerror(errno));
-  return verify(pw, groups, n, err);
+  if (verify(pw, groups, n, err)) return LA_EIO;
+  /* nothing of the starter's stays open (its fds should be close-on-exec;
+   * this does not rely on it) */
+  if (close_range(3, ~0u, 0) != 0)
+    for (long fd = 3, max = sysconf(_SC_OPEN_MAX); fd < max; fd++)
+      close((int)fd);
+  if (own_environment(pw))
+    return la_errf(err, LA_EIO, "--run-as: cannot set %.64s's environment",
+                   pw->pw_name);
+  return 0;
 }
 
 int la_runas(const char *user, la_err *err) {
