@@ -3,6 +3,7 @@
 
 #include "loralpha/curves.h"
 #include "loralpha/report.h"
+#include "loralpha/rights.h"
 
 #include <errno.h>
 #include <fcntl.h>

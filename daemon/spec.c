@@ -1111,7 +1111,6 @@ static void builder_free(builder *b) {
   free(b->cfg);
 }
 
-/* Parses and validates everything, up to the worker's defaults. */
 /* Every path of task.npy must be absolute: a worker must never resolve one
  * against a directory of the daemon's (docs/security.md). `loralpha
  * submit` makes a spec file's relative paths absolute. */
@@ -1138,6 +1137,7 @@ static int check_paths(const builder *b, la_err *err) {
   return 0;
 }
 
+/* Parses and validates everything, up to the worker's defaults. */
 static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
   int rc = parse_top(b, err);
   for (int s = 0; s < N_SEC && rc == 0; s++)

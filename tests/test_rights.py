@@ -337,6 +337,14 @@ def case_root(ctx):
         R.check(run is not None and run[1] == "done" and run[4] is not None,
                 "eve's own 0600 files train to the end, a loss stored", "done", run)
 
+        # Slurm jobs run as the daemon's user: not for eve's files
+        s = npy_spec("eve slurm", good)
+        s["executor"] = "slurm"
+        st, body = d.post(eve, s)
+        R.check(st == 403 and "Slurm jobs run as root" in json.dumps(body),
+                "eve naming files in a sweep for the Slurm executor: 403",
+                "403 Slurm jobs run as root", (st, body))
+
         # a token user without a local account
         st, body = d.tcp_post(GHOST_TOKEN, npy_spec("ghost npy", good))
         R.check(st == 422 and "no local account" in json.dumps(body),

@@ -13,7 +13,6 @@
 #include "loralpha/analysis.h"
 #include "loralpha/auth.h"
 #include "loralpha/http.h"
-#include "loralpha/rights.h"
 #include "loralpha/sched.h"
 #include "loralpha/slurm.h"
 #include "loralpha/spec.h"
