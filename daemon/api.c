@@ -3,6 +3,7 @@
 
 #include "loralpha/curves.h"
 #include "loralpha/report.h"
+#include "loralpha/rights.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +101,24 @@ static void store_write_failed(la_api *api, la_http_request *req,
   la_http_respond_error(req, 507, "disk_full", msg);
 }
 
+/* May who's spec name the data files it names (rights.h)? 0, or answered
+ * with 403 or 422. */
+static int files_refused(la_api *api, la_http_request *req,
+                         const la_identity *who, const la_spec *spec) {
+  const json_t *task = json_object_get(spec->normalized, "task");
+  const char *ex =
+      json_string_value(json_object_get(spec->normalized, "executor"));
+  int slurm = ex ? strcmp(ex, "slurm") == 0 : api->slurm_default, status;
+  la_err err;
+  if (!la_rights_names_files(json_object_get(task, "npy")) ||
+      la_rights_check_files(who->user, la_auth_daemon_user(api->auth), slurm,
+                            &status, &err) == 0)
+    return 0;
+  la_http_respond_error(req, status,
+                        status == 403 ? "forbidden" : "invalid_spec", err.msg);
+  return -1;
+}
+
 /* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
 static void create_sweep(la_api *api, la_http_request *req,
                          const la_identity *who) {
@@ -127,6 +146,7 @@ static void create_sweep(la_api *api, la_http_request *req,
     return la_http_respond_error(req, 422, "invalid_spec", err.msg);
   }
   json_decref(body);
+  if (files_refused(api, req, who, spec)) return la_spec_free(spec);
   cap = api->queued_cap ? api->queued_cap(who->user, api->cap_ctx) : -1;
   if (cap >= 0 && la_store_user_queued(api->store, who->user, &queued, &err)) {
     la_spec_free(spec);

@@ -17,6 +17,7 @@
 #include "loralpha/common.h"
 #include "loralpha/paths.h"
 #include "loralpha/report.h"
+#include "loralpha/rights.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -1134,6 +1135,35 @@ cleanup:
   return rc;
 }
 
+/* Makes the relative paths of the spec's task.npy absolute, against the
+ * working directory (rights.h): the daemon takes only absolute paths. A
+ * spec that is not JSON, or has no relative path, is sent as it is (the
+ * daemon says what is wrong with it). */
+static int absolute_paths(buf *spec) {
+  json_t *root = json_loadb(spec->p, spec->len, JSON_REJECT_DUPLICATES, NULL);
+  char cwd[PATH_MAX], *text = NULL;
+  int n = 0, rc = 0;
+  if (la_rights_names_files(
+          json_object_get(json_object_get(root, "task"), "npy")) &&
+      getcwd(cwd, sizeof cwd) == NULL)
+    rc = fail("submit: cannot find the working directory (needed for the "
+              "spec's relative paths): %s",
+              strerror(errno));
+  else if ((n = la_rights_absolute_paths(root, cwd)) > 0 &&
+           (text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17))) ==
+               NULL)
+    n = LA_ENOMEM;
+  json_decref(root);
+  if (n < 0) return fail("submit: out of memory");
+  if (text != NULL) {
+    spec->len = 0;
+    if (buf_put(spec, text, strlen(text)) != strlen(text))
+      rc = fail("submit: the spec with absolute paths is too large");
+    free(text);
+  }
+  return rc;
+}
+
 /* submit FILE|- [--wait]: posts the spec and prints the new sweep's id. */
 static int cmd_submit(cli *c) {
   buf spec = {0};
@@ -1141,6 +1171,7 @@ static int cmd_submit(cli *c) {
   long long id, runs;
   char name[160];
   int rc = read_spec(c, &spec);
+  if (rc == 0) rc = absolute_paths(&spec);
   if (rc) goto cleanup;
   if ((rc = call(c, "POST", "/v1/sweeps", spec.p, spec.len, &ans)))
     goto cleanup;

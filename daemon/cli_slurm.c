@@ -6,12 +6,14 @@
 #include "loralpha/auth.h"
 #include "loralpha/cli.h"
 #include "loralpha/paths.h"
+#include "loralpha/rights.h"
 #include "loralpha/slurm.h"
 #include "loralpha/spec.h"
 #include "loralpha/store.h"
 #include "slurm_db.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -120,41 +122,119 @@ static int parse(int argc, char **argv, xopts *o) {
 
 /* ---- export ---- */
 
-/* Makes dir and its subdirectories; its absolute path into abs. */
-static int make_tree(const char *dir, char *abs, size_t size) {
-  static const char *const sub[] = {"", "/runs", "/logs", "/out"};
-  char path[PATH_MAX + 16], real[PATH_MAX];
+/* The export directory, opened once: every file is made relative to these
+ * descriptors, so no one can swap a directory between check and write. */
+typedef struct xdir {
+  int top, runs;      /* DIR and DIR/runs, or -1 */
+  char abs[PATH_MAX]; /* DIR's absolute path, for the scripts */
+} xdir;
+
+/* Opens name (relative to at) as a directory of ours that no one else may
+ * write, not following a last symbolic link unless follow; -1 after a
+ * message naming shown. */
+static int open_own_dir(int at, const char *name, int follow,
+                        const char *shown) {
+  int fd = openat(
+      at, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0) {
+    fprintf(stderr, "loralpha export-slurm: %s: not a directory: %s\n", shown,
+            strerror(errno));
+  } else if (st.st_uid != geteuid()) {
+    fprintf(stderr,
+            "loralpha export-slurm: %s: refused: it belongs to uid %ld, not "
+            "to you; export into a directory of your own\n",
+            shown, (long)st.st_uid);
+  } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    fprintf(stderr,
+            "loralpha export-slurm: %s: refused: others may write in it "
+            "(mode %04o); export into a directory only you can write "
+            "(chmod go-w)\n",
+            shown, (unsigned)(st.st_mode & 07777));
+  } else {
+    return fd;
+  }
+  if (fd >= 0) close(fd);
+  return -1;
+}
+
+/* Makes dir (if new) and its subdirectories, each checked as ours and
+ * written by no one else; fills x. 0, or -1 after a message. */
+static int make_tree(const char *dir, xdir *x) {
+  static const char *const sub[] = {"runs", "logs", "out"};
+  char shown[PATH_MAX + 16];
+  x->top = x->runs = -1;
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "loralpha export-slurm: cannot create %s: %s\n", dir,
+            strerror(errno));
+    return -1;
+  }
+  if (realpath(dir, x->abs) == NULL || strlen(x->abs) >= 3000) {
+    fprintf(stderr, "loralpha export-slurm: %s: unusable directory\n", dir);
+    return -1;
+  }
+  if ((x->top = open_own_dir(AT_FDCWD, x->abs, 1, x->abs)) < 0) return -1;
   for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
-    snprintf(path, sizeof path, "%s%s", i ? abs : dir, sub[i]);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-      fprintf(stderr, "loralpha export-slurm: cannot create %s: %s\n", path,
+    int fd;
+    snprintf(shown, sizeof shown, "%s/%s", x->abs, sub[i]);
+    if (mkdirat(x->top, sub[i], 0755) != 0 && errno != EEXIST) {
+      fprintf(stderr, "loralpha export-slurm: cannot create %s: %s\n", shown,
               strerror(errno));
       return -1;
     }
-    if (i == 0 && (realpath(dir, real) == NULL || strlen(real) >= size ||
-                   strlen(real) >= 3000)) {
-      fprintf(stderr, "loralpha export-slurm: %s: unusable directory\n", dir);
-      return -1;
-    }
-    if (i == 0) memcpy(abs, real, strlen(real) + 1);
+    if ((fd = open_own_dir(x->top, sub[i], 0, shown)) < 0) return -1;
+    if (i == 0)
+      x->runs = fd;
+    else
+      close(fd);
   }
   return 0;
 }
 
+static void close_tree(xdir *x) {
+  if (x->top >= 0) close(x->top);
+  if (x->runs >= 0) close(x->runs);
+}
+
+/* A new file name in directory dfd, for writing: an existing entry of that
+ * name (a file of an earlier export, or a symbolic link) is removed, never
+ * written through. NULL with errno set. */
+static FILE *create_in(int dfd, const char *name) {
+  int fd;
+  FILE *f;
+  if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT) return NULL;
+  fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+              0644);
+  if (fd < 0) return NULL;
+  if ((f = fdopen(fd, "w")) == NULL) close(fd);
+  return f;
+}
+
+/* json (borrowed) into a new file name of dfd; 0 or -1. */
+static int dump_in(int dfd, const char *name, const json_t *json,
+                   size_t flags) {
+  FILE *f = create_in(dfd, name);
+  int rc;
+  if (f == NULL) return -1;
+  rc = json_dumpf(json, f, flags);
+  return fclose(f) != 0 || rc != 0 ? -1 : 0;
+}
+
 /* The run configs (DIR/runs/<index>.json). */
-static int write_configs(const la_spec *spec, const char *dir, int threads) {
-  char path[PATH_MAX];
+static int write_configs(const la_spec *spec, const xdir *x, int threads) {
+  char name[64];
   for (size_t i = 0; i < spec->n_runs; i++) {
     json_t *cfg = la_spec_run_config(spec, i);
     int rc = cfg ? 0 : -1;
-    snprintf(path, sizeof path, "%s/runs/%zu.json", dir, i);
+    snprintf(name, sizeof name, "%zu.json", i);
     if (cfg) json_object_set_new(cfg, "threads", json_integer(threads));
     if (cfg) json_object_set_new(cfg, "run_id", json_integer((json_int_t)i));
     if (rc == 0)
-      rc = json_dump_file(cfg, path, JSON_COMPACT | JSON_REAL_PRECISION(17));
+      rc = dump_in(x->runs, name, cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(cfg);
     if (rc) {
-      fprintf(stderr, "loralpha export-slurm: cannot write %s\n", path);
+      fprintf(stderr, "loralpha export-slurm: cannot write %s/runs/%s: %s\n",
+              x->abs, name, strerror(errno));
       return -1;
     }
   }
@@ -162,10 +242,10 @@ static int write_configs(const la_spec *spec, const char *dir, int threads) {
 }
 
 /* The array scripts, ARRAY_MAX runs each; prints how to submit them. */
-static int write_scripts(const xopts *o, const la_spec *spec, const char *dir,
+static int write_scripts(const xopts *o, const la_spec *spec, const xdir *x,
                          const la_slurm_settings *set) {
   int64_t ids[ARRAY_MAX];
-  char path[PATH_MAX];
+  char name[64];
   for (size_t first = 0, k = 0; first < spec->n_runs; first += ARRAY_MAX, k++) {
     int n = (int)(spec->n_runs - first < ARRAY_MAX ? spec->n_runs - first
                                                    : ARRAY_MAX);
@@ -173,12 +253,12 @@ static int write_scripts(const xopts *o, const la_spec *spec, const char *dir,
     int rc;
     for (int i = 0; i < n; i++)
       ids[i] = (int64_t)(first + (size_t)i);
-    snprintf(path, sizeof path, "%s/array-%zu.sbatch", dir, k);
-    if ((f = fopen(path, "w")) == NULL) return -1;
-    rc = la_slurm_write_script(f, dir, o->so.job_name, set, o->so.worker, NULL,
-                               ids, n, spec->max_parallel);
+    snprintf(name, sizeof name, "array-%zu.sbatch", k);
+    if ((f = create_in(x->top, name)) == NULL) return -1;
+    rc = la_slurm_write_script(f, x->abs, o->so.job_name, set, o->so.worker,
+                               NULL, ids, n, spec->max_parallel);
     if (fclose(f) != 0 || rc != 0) return -1;
-    printf("sbatch %s\n", path);
+    printf("sbatch %s/%s\n", x->abs, name);
   }
   return 0;
 }
@@ -217,14 +297,21 @@ static json_t *stored_spec(const char *cmd, const char *db, const char *id) {
 /* The spec of a file, or (for a number) of that sweep in db. */
 static la_spec *load_spec(const char *cmd, const char *path, const char *db,
                           json_t **raw) {
+  char cwd[PATH_MAX];
   json_error_t je;
   la_spec_limits lim;
   la_spec *spec = NULL;
   la_err err;
   if (db != NULL && la_api_parse_id(path) > 0 && access(path, F_OK) != 0) {
     if ((*raw = stored_spec(cmd, db, path)) == NULL) return NULL;
-  } else {
-    *raw = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+  } else if ((*raw = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) &&
+             (getcwd(cwd, sizeof cwd) == NULL ||
+              la_rights_absolute_paths(*raw, cwd) < 0)) {
+    fprintf(stderr, "loralpha %s: %s: cannot make its paths absolute\n", cmd,
+            path);
+    json_decref(*raw);
+    *raw = NULL;
+    return NULL;
   }
   if (*raw == NULL) {
     if (je.line > 0)
@@ -245,7 +332,8 @@ static la_spec *load_spec(const char *cmd, const char *path, const char *db,
 static int do_export(const xopts *o) {
   json_t *raw = NULL;
   la_spec *spec = load_spec(o->cmd, o->arg, o->db, &raw);
-  char dir[PATH_MAX], path[PATH_MAX + 16], *text = NULL;
+  char *text = NULL;
+  xdir x = {-1, -1, ""};
   la_slurm_settings set;
   int rc = LA_CLI_FAILED;
   if (spec == NULL) return LA_CLI_FAILED;
@@ -254,20 +342,22 @@ static int do_export(const xopts *o) {
     fprintf(stderr, "loralpha export-slurm: out of memory\n");
     goto cleanup;
   }
-  if (make_tree(o->dir, dir, sizeof dir)) goto cleanup;
-  snprintf(path, sizeof path, "%s/spec.json", dir);
-  if (json_dump_file(raw, path, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) ||
-      write_configs(spec, dir, set.cpus_per_task) ||
-      write_scripts(o, spec, dir, &set)) {
-    fprintf(stderr, "loralpha export-slurm: cannot write into %s\n", dir);
+  if (make_tree(o->dir, &x)) goto cleanup;
+  if (dump_in(x.top, "spec.json", raw,
+              JSON_INDENT(2) | JSON_REAL_PRECISION(17)) ||
+      write_configs(spec, &x, set.cpus_per_task) ||
+      write_scripts(o, spec, &x, &set)) {
+    fprintf(stderr, "loralpha export-slurm: cannot write into %s: %s\n", x.abs,
+            strerror(errno));
     goto cleanup;
   }
   fprintf(stderr,
           "loralpha export-slurm: %zu runs of '%s' in %s; submit the "
           "script(s) above, then: loralpha import %s --db FILE\n",
-          spec->n_runs, spec->name, dir, dir);
+          spec->n_runs, spec->name, x.abs, x.abs);
   rc = LA_CLI_OK;
 cleanup:
+  close_tree(&x);
   free(text);
   json_decref(raw);
   la_spec_free(spec);

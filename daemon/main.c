@@ -268,6 +268,7 @@ static int start(daemon_ctx *d) {
   d->api.db_path = c->db;
   d->api.auth = d->auth;
   d->api.slurm = d->slurm;
+  d->api.slurm_default = c->slurm.default_slurm;
   d->api.queued_cap = queued_cap, d->api.cap_ctx = (void *)c;
   if (c->web[0] && realpath(c->web, d->web_root) != NULL)
     d->api.web_root = d->web_root;

@@ -1,10 +1,13 @@
 /* sched.c: the scheduler and the local executor (see sched.h). */
 #include "loralpha/sched.h"
 
+#include "loralpha/auth.h"
+#include "loralpha/rights.h"
 #include "proc.h"
 
 #include <jansson.h>
 #include <math.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -570,10 +573,23 @@ static char *worker_config(const la_sched *s, const la_run_ticket *t) {
   return text;
 }
 
+/* Whom a root daemon's worker runs as (--run-as, docs/security.md): the
+ * sweep's owner if the password database knows them, else nobody; NULL
+ * (no change) when the daemon is not root or the owner is root. */
+static const char *run_as(const worker *w) {
+  struct passwd pw, *found = NULL;
+  char buf[4096];
+  if (geteuid() != 0) return NULL;
+  if (getpwnam_r(w->owner, &pw, buf, sizeof buf, &found) != 0 || !found)
+    return "nobody";
+  return pw.pw_uid == 0 ? NULL : w->owner;
+}
+
 /* uv_spawn with the three pipes; on failure every handle is closed. */
 static int spawn(worker *w) {
   la_sched *s = w->s;
-  char *args[] = {s->worker_path, NULL};
+  const char *user = run_as(w);
+  char *args[] = {s->worker_path, "--run-as", (char *)user, NULL};
   uv_stdio_container_t stdio[3];
   uv_process_options_t o;
   int rc;
@@ -591,6 +607,8 @@ static int spawn(worker *w) {
   memset(&o, 0, sizeof o);
   o.file = s->worker_path;
   o.args = args;
+  if (user == NULL) args[1] = NULL;
+  o.cwd = user ? "/" : NULL; /* nothing resolves against the daemon's */
   o.env = s->env;
   o.exit_cb = on_worker_exit;
   o.stdio = stdio;
@@ -651,6 +669,31 @@ static void spawn_failed(la_sched *s, worker *w, const char *why) {
             err.msg);
 }
 
+/* A run that names files its owner may not have read here (rights.h; a
+ * sweep stored before the rule): failed for good, never started. 1 when
+ * it was refused. */
+static int files_refused(la_sched *s, const worker *w) {
+  char self[LA_USER_MAX];
+  json_t *cfg;
+  la_run_result res;
+  la_err why, err;
+  int names, status;
+  if (strstr(w->config, "\"npy\"") == NULL) return 0; /* the usual case */
+  cfg = json_loads(w->config, 0, NULL);
+  names = la_rights_names_files(json_object_get(cfg, "npy"));
+  json_decref(cfg);
+  la_auth_user_of_uid((long)geteuid(), self, sizeof self);
+  if (!names || la_rights_check_files(w->owner, self, 0, &status, &why) == 0)
+    return 0;
+  la_run_result_init(&res, "failed");
+  res.error = why.msg;
+  s->stats.failed++;
+  if (la_store_finish_run(s->store, w->run_id, &res, &err))
+    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
+            err.msg);
+  return 1;
+}
+
 /* The scheduler's user_last for la_store_next_runs. */
 static uint64_t user_last(const char *user, void *ctx) {
   la_sched *s = ctx;
@@ -702,6 +745,7 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
   w->window = t->window;
   note_served(s, w->owner);
   w->last_output = uv_now(s->loop);
+  if (files_refused(s, w)) return worker_free(w), 0;
   if ((rc = spawn(w)) != 0) {
     spawn_failed(s, w, uv_strerror(rc));
     w->finished = 1; /* freed when its handles have closed */

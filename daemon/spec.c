@@ -1111,6 +1111,32 @@ static void builder_free(builder *b) {
   free(b->cfg);
 }
 
+/* Every path of task.npy must be absolute: a worker must never resolve one
+ * against a directory of the daemon's (docs/security.md). `loralpha
+ * submit` makes a spec file's relative paths absolute. */
+static int check_paths(const builder *b, la_err *err) {
+  json_t *npy = json_object_get(json_object_get(b->norm, "task"), "npy");
+  const char *key, *p;
+  json_t *v;
+  json_object_foreach(npy, key, v) {
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
+    for (size_t i = 0; i < n; i++) {
+      p = json_string_value(json_is_array(v) ? json_array_get(v, i) : v);
+      if (p != NULL && p[0] == '/') continue;
+      if (json_is_array(v))
+        return la_errf(err, LA_EINVAL,
+                       "task.npy.%.16s[%zu]: must be an absolute path "
+                       "(starting with '/')",
+                       key, i);
+      return la_errf(err, LA_EINVAL,
+                     "task.npy.%.16s: must be an absolute path (starting "
+                     "with '/')",
+                     key);
+    }
+  }
+  return 0;
+}
+
 /* Parses and validates everything, up to the worker's defaults. */
 static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
   int rc = parse_top(b, err);
@@ -1121,6 +1147,7 @@ static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
   if (!rc) rc = check_run_count(b, lim, err);
   if (!rc) rc = flatten(b, NULL, err);
   if (!rc) rc = validate_runs(b, err);
+  if (!rc) rc = check_paths(b, err);
   if (!rc) rc = worker_defaults(b, err);
   if (!rc) rc = fill_defaults(b, err);
   if (!rc) rc = flatten(b, b->defaults, err);

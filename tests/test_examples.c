@@ -1,11 +1,13 @@
 /*
  * test_examples.c: every example under examples/ stays valid as the code
- * changes. Sweep specs (files with a "grid") must pass la_spec_parse;
+ * changes. Sweep specs (files with a "grid") must pass la_spec_parse as
+ * `loralpha submit` sends them (relative npy paths made absolute);
  * daemon configs (serve*.json) la_serve_config_read_file; run configs
  * la_config_parse. Usage: test_examples EXAMPLES_DIR
  */
 #include "check.h"
 #include "loralpha/config.h"
+#include "loralpha/rights.h"
 #include "loralpha/serve_config.h"
 #include "loralpha/spec.h"
 
@@ -32,7 +34,8 @@ static void check_file(const char *path) {
     la_serve_config_free(&c);
   } else if (json_object_get(root, "grid") != NULL) {
     la_spec *spec = NULL;
-    rc = la_spec_parse(root, NULL, &spec, &err);
+    rc = la_rights_absolute_paths(root, "/work/dir") < 0;
+    if (rc == 0) rc = la_spec_parse(root, NULL, &spec, &err);
     la_spec_free(spec);
   } else {
     la_config cfg;

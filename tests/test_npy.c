@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_FILES 256
@@ -577,14 +578,22 @@ static void test_bad_files(void) {
 static void test_io_errors(void) {
   la_err err = {{0}};
   la_npy a;
-  char missing[128];
+  char missing[128], fifo[128];
   snprintf(missing, sizeof missing, "%s/missing.npy", g_dir);
   CHECK_INT(LA_EIO, la_npy_load(missing, &a, &err));
-  CHECK_MSG(missing, err.msg, "cannot open");
+  CHECK_MSG(missing, err.msg, "cannot be read");
   CHECK_INT(1, a.data == NULL && a.ndim == 0);
-  CHECK_INT(1, la_npy_load(g_dir, &a, &err) != 0);
-  CHECK_MSG(g_dir, err.msg, "");
+  /* a directory and a FIFO (not waited on) read like a missing path */
+  CHECK_INT(LA_EIO, la_npy_load(g_dir, &a, &err));
+  CHECK_MSG(g_dir, err.msg, "cannot be read");
   CHECK_INT(1, a.data == NULL && a.ndim == 0);
+  snprintf(fifo, sizeof fifo, "%s/fifo.npy", g_dir);
+  CHECK_INT(0, mkfifo(fifo, 0600));
+  CHECK_INT(LA_EIO, la_npy_load(fifo, &a, &err));
+  CHECK_MSG(fifo, err.msg, "cannot be read");
+  unlink(fifo);
+  CHECK_INT(LA_EIO, la_npy_load("/dev/zero", &a, &err));
+  CHECK_MSG("/dev/zero", err.msg, "cannot be read");
   CHECK_INT(LA_EINVAL, la_npy_load(missing, NULL, &err));
   CHECK_INT(LA_EIO, la_npy_load(missing, &a, NULL));
   la_npy_free(NULL);

@@ -516,6 +516,27 @@ static const bad_case k_bad[] = {
      "\"npy\": {\"x\": \"x.npy\", \"y\": \"y.npy\", \"w0\": [\"w.npy\"]}, "
      "\"data_seed\": 1}}",
      "task.data_seed", "does not apply"},
+    /* npy paths are absolute: never resolved against the daemon's cwd */
+    {"{\"task\": {\"task\": \"npy\", \"d_in\": null, \"d_out\": null, "
+     "\"npy\": {\"x\": \"x.npy\", \"y\": \"/d/y.npy\", \"w0\": "
+     "[\"/d/w.npy\"]}}}",
+     "task.npy.x", "must be an absolute path"},
+    {"{\"task\": {\"task\": \"npy\", \"d_in\": null, \"d_out\": null, "
+     "\"npy\": {\"x\": \"/d/x.npy\", \"y\": \"../y.npy\", \"w0\": "
+     "[\"/d/w.npy\"]}}}",
+     "task.npy.y", "must be an absolute path"},
+    {"{\"task\": {\"task\": \"npy\", \"d_in\": null, \"d_out\": null, "
+     "\"npy\": {\"x\": \"/d/x.npy\", \"y\": \"/d/y.npy\", \"w0\": "
+     "[\"/d/w.npy\", \"./w1.npy\"]}}}",
+     "task.npy.w0[1]", "must be an absolute path"},
+    {"{\"task\": {\"task\": \"npy\", \"d_in\": null, \"d_out\": null, "
+     "\"npy\": {\"x\": \"/d/x.npy\", \"y\": \"/d/y.npy\", \"w0\": "
+     "[\"/d/w.npy\"], \"a0\": [\"~/a.npy\"]}}}",
+     "task.npy.a0[0]", "must be an absolute path"},
+    {"{\"task\": {\"task\": \"npy\", \"d_in\": null, \"d_out\": null, "
+     "\"npy\": {\"x\": \"/d/x.npy\", \"y\": \"/d/y.npy\", \"w0\": "
+     "[\"/d/w.npy\"], \"x_eval\": \"xe.npy\", \"y_eval\": \"/d/ye.npy\"}}}",
+     "task.npy.x_eval", "must be an absolute path"},
     /* grid */
     {"{\"grid\": null}", "grid", "missing"},
     {"{\"grid\": [1]}", "grid", "object"},

@@ -320,9 +320,9 @@ def bad_cases(npy):
          "npy", ["object"]),
         # .npy files reached through the worker
         ("npy missing file", npy.config(x=npy.missing), "file", "npy.x",
-         [npy.missing, "cannot open"]),
+         [npy.missing, "cannot be read"]),
         ("npy x is a directory", npy.config(x=npy.d), "file", "npy.x",
-         [npy.d]),
+         [npy.d, "cannot be read"]),
         ("npy w0 do not chain", npy.config(w0=[npy.w0a, npy.w0b_nochain]),
          "file", "npy.w0[1]", [npy.w0b_nochain, "shape", "(4, 7)",
                                "(any, 8)" if False else "8"]),

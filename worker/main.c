@@ -3,18 +3,20 @@
  *
  *   loralpha-worker [--config FILE | --config -] [--check] [--summary]
  *                   [--report-url URL --report-token-file FILE
- *                    [--report-retry SECONDS]]
+ *                    [--report-retry SECONDS]] [--run-as USER]
  *
  * Reads the JSON config (stdin when no file is given), trains, and streams
  * JSON lines on stdout. Errors go to stderr as one JSON line
  * {"type":"error","error":"<field>: <problem>"} with exit code 2 for an
  * invalid config or usage, 1 for a failure while running. With
  * --report-url the records are POSTed to the daemon instead (remote.h);
- * exit code 3 when the daemon refused them.
+ * exit code 3 when the daemon refused them. --run-as USER (runas.h) gives
+ * up root for USER before anything else happens.
  */
 #include "loralpha/blas.h"
 #include "loralpha/config.h"
 #include "loralpha/remote.h"
+#include "loralpha/runas.h"
 #include "loralpha/summary.h"
 #include "loralpha/task.h"
 #include "loralpha/train.h"
@@ -40,6 +42,7 @@ typedef struct args {
   const char *report_url; /* POST records here (NULL: stdout) */
   const char *token_file; /* the run's token for report_url */
   double retry_s;         /* how long a batch is retried */
+  const char *run_as;     /* --run-as USER, or NULL */
 } args;
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one:
@@ -99,7 +102,9 @@ static void usage(FILE *f) {
         "its data files and prints the effective config; --summary prints a\n"
         "readable curve summary instead of records. --report-url URL\n"
         "--report-token-file FILE [--report-retry SECONDS] POSTs the records\n"
-        "to the daemon instead (docs/slurm.md). See docs/worker.md.\n",
+        "to the daemon instead (docs/slurm.md). --run-as USER (root only)\n"
+        "runs as USER, with USER's groups, before reading anything.\n"
+        "See docs/worker.md.\n",
         f);
 }
 
@@ -138,6 +143,10 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
       if (i + 1 >= argc)
         return la_errf(err, -1, "--config: needs a file path or -");
       a->config = argv[++i];
+    } else if (strcmp(argv[i], "--run-as") == 0) {
+      if (i + 1 >= argc || a->run_as != NULL)
+        return la_errf(err, -1, "--run-as: needs one user name, given once");
+      a->run_as = argv[++i]; /* done first thing in main */
     } else if (strcmp(argv[i], "--check") == 0) {
       a->check = 1;
     } else if (strcmp(argv[i], "--summary") == 0) {
@@ -279,10 +288,32 @@ static int die_with_daemon(la_err *err) {
   return getppid() == (pid_t)pid ? 0 : 1;
 }
 
+/* --run-as USER, before anything is opened or read (runas.h); the options
+ * that take a value are skipped as parse_args does. 0, or an exit code. */
+static int run_as_first(int argc, char **argv) {
+  la_err err = {{0}};
+  int rc;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--run-as") == 0) {
+      if (i + 1 >= argc) return 0; /* parse_args reports it */
+      rc = la_runas(argv[i + 1], &err);
+      if (rc == 0) return 0;
+      return fail(rc == LA_EINVAL ? EXIT_BAD_INPUT : EXIT_RUN_FAILED, err.msg);
+    }
+    if (strcmp(argv[i], "--config") == 0 ||
+        strncmp(argv[i], "--report-", 9) == 0)
+      i++;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   args a;
   la_err err = {{0}};
   int rc;
+  /* first: credentials change here (a parent-death signal set before it
+   * would be cleared by the kernel) */
+  if ((rc = run_as_first(argc, argv)) != 0) return rc;
   if ((rc = die_with_daemon(&err)) != 0)
     return fail(EXIT_RUN_FAILED, rc > 0 ? "the daemon that started this "
                                           "worker is gone: not training"

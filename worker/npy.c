@@ -23,6 +23,7 @@
 #include "loralpha/npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -768,6 +770,24 @@ cleanup:
   return rc;
 }
 
+/* Opens path for reading if it is a regular file this process may read.
+ * A missing path, a directory, a FIFO (opened without blocking), a device
+ * and a file without read permission get one message, so the error tells
+ * nothing about a path its reader cannot read (docs/security.md). */
+static int open_regular(const char *path, FILE **out, la_err *err) {
+  struct stat st;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  *out = NULL;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      (*out = fdopen(fd, "rb")) != NULL)
+    return 0;
+  if (fd >= 0) close(fd);
+  return la_errf(err, LA_EIO,
+                 "%s: cannot be read (it must be an existing regular file "
+                 "that uid %ld may read)",
+                 path, (long)geteuid());
+}
+
 /* Public: see npy.h. */
 int la_npy_load(const char *path, la_npy *out, la_err *err) {
   la_npy a;
@@ -778,9 +798,7 @@ int la_npy_load(const char *path, la_npy *out, la_err *err) {
                    path ? path : "(null)");
   memset(out, 0, sizeof *out);
   memset(&a, 0, sizeof a);
-  f = fopen(path, "rb");
-  if (f == NULL)
-    return la_errf(err, LA_EIO, "%s: cannot open: %s", path, strerror(errno));
+  if ((rc = open_regular(path, &f, err)) != 0) return rc;
   rc = load_stream(f, path, &a, err);
   fclose(f); /* read-only: a close error cannot lose data */
   if (rc == 0) *out = a;

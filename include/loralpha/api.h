@@ -30,6 +30,7 @@ typedef struct la_api {
   const char *web_root;  /* borrowed: the dashboard's files (NULL: none) */
   la_auth *auth;         /* borrowed: identities and rights */
   la_slurm *slurm;       /* borrowed: the Slurm executor (NULL: none) */
+  int slurm_default;     /* 1: sweeps without "executor" go to Slurm */
   /* most queued runs user may have (< 0: no limit), or NULL */
   long (*queued_cap)(const char *user, void *ctx);
   void *cap_ctx;

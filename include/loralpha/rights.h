@@ -1,0 +1,41 @@
+/*
+ * rights.h: with whose rights a sweep's data files are read
+ * (docs/security.md, "Files").
+ *
+ * A worker reads the files a spec names (task.npy). They are read only with
+ * rights their sweep's owner has:
+ *   - the daemon's own user: its workers run as it;
+ *   - a daemon running as root, local executor: each worker gives up root
+ *     for the owner (loralpha-worker --run-as), so an owner needs a local
+ *     account (the password database); without one, 422;
+ *   - anything else (a daemon not running as root, or Slurm jobs, which run
+ *     as the daemon's user): refused with 403.
+ * The check runs when a sweep is submitted, and again before each local
+ * run starts (a sweep stored by an older daemon is held to the same rule).
+ */
+#ifndef LORALPHA_RIGHTS_H
+#define LORALPHA_RIGHTS_H
+
+#include "loralpha/common.h"
+
+#include <jansson.h>
+
+/* Does npy (the task.npy object of a spec, or npy of a worker config;
+ * borrowed, may be NULL) name any file? */
+int la_rights_names_files(const json_t *npy);
+
+/* May a sweep of owner name data files on this daemon (run by daemon_user;
+ * slurm: its runs go to the Slurm executor)? 0, or LA_EINVAL with the
+ * HTTP status to answer (403 or 422) in *status and why, and what to do,
+ * in err. */
+int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
+                          int *status, la_err *err);
+
+/* Makes every relative path of spec's task.npy (spec borrowed, modified in
+ * place; anything not of that shape is left alone) absolute by joining it
+ * to cwd, a leading "./" dropped: what `loralpha submit` and
+ * `export-slurm` do, since the daemon takes only absolute paths. Returns
+ * how many paths changed, or LA_ENOMEM. */
+int la_rights_absolute_paths(json_t *spec, const char *cwd);
+
+#endif
