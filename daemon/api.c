@@ -705,6 +705,8 @@ static json_t *recommendation(const json_t *result, const recommend_req *rr) {
   json_object_set_new(o, "extrapolated", json_boolean(outside));
   json_object_set_new(o, "poor_fit",
                       json_boolean(json_is_true(json_object_get(sq, "poor"))));
+  /* runs the analysis left out for values that are not valid losses */
+  json_object_set(o, "excluded", json_object_get(result, "excluded"));
   return o;
 }
 

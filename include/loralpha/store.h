@@ -237,13 +237,18 @@ int la_store_sweep_shape(la_store *st, int64_t sweep_id, int *steps,
 
 /* A finished run's eval loss at a checkpoint, as fit points (+Inf for a run
  * that diverged before the checkpoint). full: the final eval loss. *pts is
- * new (free). Returns the count, or a negative LA_E code. */
+ * new (free). A run whose loss (or rank, lr, alpha) is unknown, not a
+ * number, not finite or negative (an old database, a hand edit) is left out
+ * and noted in excluded (borrowed array) as {"run_id", "step", "reason"}.
+ * Returns the count, or a negative LA_E code. */
 struct la_fit_point;
 long la_store_fit_points(la_store *st, int64_t sweep_id, int step, int full,
-                         struct la_fit_point **pts, la_err *err);
+                         struct la_fit_point **pts, json_t *excluded,
+                         la_err *err);
 
 /* Signal and drift at the last logged step, means over seeds and layers, per
- * (rank, lr, alpha) of done runs. New JSON array. */
+ * (rank, lr, alpha) of done runs with a valid final eval loss (non-finite
+ * means are null). New JSON array. */
 json_t *la_store_drift_table(la_store *st, int64_t sweep_id, la_err *err);
 
 /* Replaces the sweep's rows in alpha_star, fits and regret with those in
