@@ -115,13 +115,14 @@ static void ingest_records(la_slurm *sl, la_http_request *req, la_sjob *j,
                                  "finished", done != NULL));
 }
 
-/* Refuses a batch: the attempt fails with msg (nothing of it was stored). */
+/* Refuses a batch (nothing of it was stored); an invalid record (422) also
+ * fails the attempt with msg. */
 static void refuse(la_slurm *sl, la_http_request *req, la_sjob *j, int status,
                    const char *msg) {
   char why[600];
   sl->stats.rejected++;
   snprintf(why, sizeof why, "worker output rejected: %s", msg);
-  la_slurm_fail_attempt(sl, j, "", why);
+  if (status == 422) la_slurm_fail_attempt(sl, j, "", why);
   la_http_respond_error(req, status,
                         status == 400   ? "bad_record"
                         : status == 422 ? "invalid_record"
