@@ -39,6 +39,27 @@ static void batch_free(batch *b) {
   free(b->recs);
 }
 
+/* One line (n bytes at s) into *out: 0, or the HTTP status with msg. */
+static int parse_line(const char *s, size_t n, long line, la_record *out,
+                      char *msg, size_t size) {
+  json_error_t je;
+  json_t *o = NULL;
+  la_err err;
+  int rc;
+  if (n <= LA_RECORD_MAX_LINE)
+    o = json_loadb(s, n, JSON_REJECT_DUPLICATES, &je);
+  if (o == NULL) {
+    snprintf(msg, size, "line %ld: not a JSON record: %.200s", line,
+             n > LA_RECORD_MAX_LINE ? "too long" : je.text);
+    return 400;
+  }
+  rc = la_record_from_json(o, out, &err);
+  json_decref(o);
+  if (rc == 0) return 0;
+  snprintf(msg, size, "line %ld: %.440s", line, err.msg);
+  return rc == LA_ENOMEM ? 500 : 422;
+}
+
 /* Checks every line of the body into b (blank lines skipped): 0, or the
  * HTTP status (400: a line is not JSON, 422: a record is invalid, 500)
  * with msg naming the line, the field and the problem. Nothing is stored
@@ -49,33 +70,18 @@ static int parse_lines(const la_http_request *req, batch *b, char *msg,
   for (long line = 1; p < end; line++) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    json_error_t je;
-    json_t *o;
-    la_err err;
-    int rc;
-    p += n + (nl != NULL);
-    if (n == 0) continue;
-    if (b->n == b->cap) {
+    int status;
+    if (n > 0 && b->n == b->cap) {
       size_t cap = b->cap ? 2 * b->cap : 64;
       la_record *r = realloc(b->recs, cap * sizeof *r);
       if (r == NULL) return snprintf(msg, size, "out of memory"), 500;
       b->recs = r, b->cap = cap;
     }
-    o = n > LA_RECORD_MAX_LINE
-            ? NULL
-            : json_loadb(p - n - (nl != NULL), n, JSON_REJECT_DUPLICATES, &je);
-    if (o == NULL) {
-      snprintf(msg, size, "line %ld: not a JSON record: %.200s", line,
-               n > LA_RECORD_MAX_LINE ? "too long" : je.text);
-      return 400;
-    }
-    rc = la_record_from_json(o, &b->recs[b->n], &err);
-    json_decref(o);
-    if (rc) {
-      snprintf(msg, size, "line %ld: %.440s", line, err.msg);
-      return rc == LA_ENOMEM ? 500 : 422;
-    }
-    b->n++;
+    if (n > 0 &&
+        (status = parse_line(p, n, line, &b->recs[b->n], msg, size)) != 0)
+      return status;
+    b->n += n > 0;
+    p += n + (nl != NULL);
   }
   return 0;
 }

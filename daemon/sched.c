@@ -11,9 +11,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define TAIL_BYTES 4096             /* stderr kept per worker */
-#define MAX_LINE LA_RECORD_MAX_LINE /* a longer line is a protocol error */
-#define FLUSH_ROWS 20000 /* flush early past this many pending rows */
+#define TAIL_BYTES 4096      /* stderr kept per worker */
+#define MAX_LINE (4ul << 20) /* a longer stdout line is a protocol error */
+#define FLUSH_ROWS 20000     /* flush early past this many pending rows */
 #define ERROR_BYTES 8192
 #define WINDOW_CHECK_MS 15000 /* how often start windows are looked at */
 
@@ -122,9 +122,6 @@ static void free_env(char **env) {
   free(env);
 }
 
-/* Every flush_ms: the kept run ends, then the buffered rows. After a
- * failure for want of space it also tries to start queued runs, so the
- * first commit that works again ends the full state. */
 static void protocol_error(worker *w, const char *what);
 
 /* Stops the workers whose rows the database refused (the run fails). */
@@ -136,6 +133,9 @@ static void stop_refused(la_sched *s) {
       protocol_error(w, msg);
 }
 
+/* Every flush_ms: the kept run ends, then the buffered rows. After a
+ * failure for want of space it also tries to start queued runs, so the
+ * first commit that works again ends the full state. */
 static void on_flush_timer(uv_timer_t *t) {
   la_sched *s = t->data;
   la_err err;
@@ -429,6 +429,8 @@ static void protocol_error(worker *w, const char *what) {
   w->s->stats.killed++;
   if (!w->exited) uv_process_kill(&w->proc, SIGKILL);
 }
+
+_Static_assert(MAX_LINE == LA_RECORD_MAX_LINE, "one line limit");
 
 /* One complete stdout line: a checked record for the store. */
 static void handle_line(worker *w, const char *line, size_t len) {
