@@ -1,6 +1,6 @@
 /*
  * daemon_store.c: how many worker metric records per second the daemon's
- * SQLite store commits (la_store_add_record + la_store_flush), on a fresh
+ * SQLite store commits (la_store_take_record + la_store_flush), on a fresh
  * database file.
  *
  *   daemon_store [--db FILE] [--rows N] [--batch N] [--steps N] [--rank R]
@@ -12,9 +12,10 @@
  * log_every steps, an `eval` record at 0, every eval_every and the end, a
  * `spectra` record (rank singular values, one layer) every spectra_every and
  * the end, with realistic values formatted as the worker formats them
- * (%.10g). Records are parsed from their text lines (as the daemon's
- * handle_line does) outside the timed region, then the timed region is
- * exactly: la_store_add_record for `batch` records, then la_store_flush
+ * (%.10g). Records are parsed and checked from their text lines
+ * (la_record_parse, as the daemon's handle_line does) outside the timed
+ * region, then the timed region is
+ * exactly: la_store_take_record for `batch` records, then la_store_flush
  * (the daemon's 250 ms flush timer batches them the same way).
  *
  * "rows" are worker records, as loralpha_rows_written_total counts them; a
@@ -28,8 +29,8 @@
  *    "db_bytes", "wal_bytes", "mix": {...}, ...}
  * batch_ms is one add+flush of a batch: how long the daemon's event loop
  * would be blocked by that flush.
- * rows_per_s = rows / (add_s + flush_s). parse_rows_per_s is json_loadb of
- * the same lines, for scale (the daemon pays it too, before add_record).
+ * rows_per_s = rows / (add_s + flush_s). parse_rows_per_s is la_record_parse
+ * of the same lines, for scale (the daemon pays it too, before take_record).
  * cpu_s is this thread's CPU time over the timed region, instr_per_row its
  * instructions per row (null where hardware counters are unavailable, e.g.
  * in most VMs): both less sensitive than rows_per_s to a busy machine.
@@ -327,7 +328,7 @@ int main(int argc, char **argv) {
   long per_run, n_runs, next_run = 0, done = 0, sql_rows = 0, n_batches;
   long mix[4] = {0, 0, 0, 0};
   sim *w;
-  json_t **recs;
+  la_record *recs;
   int64_t *rec_run;
   double *flush_ms, t_add = 0, t_flush = 0, t_parse = 0, t_cpu = 0;
   int ctr = counter_open();
@@ -365,19 +366,20 @@ int main(int argc, char **argv) {
      * over the simulated workers, each line parsed as handle_line does */
     for (long i = 0; i < n; i++) {
       sim *x = &w[i % o.interleave];
-      int len, type;
+      int len, type, rc_parse;
       double tp;
+      la_err perr;
       while ((type = next_line(x, &o, line, sizeof line, &len)) < 0) {
         memset(x, 0, sizeof *x);
         x->run_id = ++next_run;
         x->rng = 0x9876 + (uint64_t)next_run;
       }
       tp = now_s();
-      recs[i] = json_loadb(line, (size_t)len, 0, NULL);
+      rc_parse = la_record_parse(line, (size_t)len, &recs[i], &perr);
       t_parse += now_s() - tp;
-      if (recs[i] == NULL || x->run_id > n_runs) {
-        fprintf(stderr, "daemon_store: internal error (record %ld)\n",
-                done + i);
+      if (rc_parse != 0 || x->run_id > n_runs) {
+        fprintf(stderr, "daemon_store: internal error (record %ld: %s)\n",
+                done + i, rc_parse ? perr.msg : "run");
         return 1;
       }
       rec_run[i] = x->run_id;
@@ -388,9 +390,9 @@ int main(int argc, char **argv) {
     c0 = cpu_s();
     t0 = now_s();
     for (long i = 0; i < n; i++)
-      if (la_store_add_record(st, rec_run[i], recs[i])) {
+      if (la_store_take_record(st, rec_run[i], &recs[i])) {
         fprintf(stderr,
-                "daemon_store: la_store_add_record rejected a record\n");
+                "daemon_store: la_store_take_record rejected a record\n");
         return 1;
       }
     t1 = now_s();
@@ -401,8 +403,6 @@ int main(int argc, char **argv) {
     t2 = now_s();
     t_cpu += cpu_s() - c0;
     counter_on(ctr, 0);
-    for (long i = 0; i < n; i++)
-      json_decref(recs[i]); /* the store has its own ref */
     t_add += t1 - t0;
     t_flush += t2 - t1;
     flush_ms[b] = 1e3 * (t2 - t0);

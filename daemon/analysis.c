@@ -32,8 +32,9 @@ typedef struct job {
   char scaling[16];
   la_fit_point *pts[N_CK];
   long n_pts[N_CK];
-  json_t *drift;  /* owned until moved into result */
-  json_t *result; /* owned */
+  json_t *drift;    /* owned until moved into result */
+  json_t *excluded; /* runs left out: owned until moved into result */
+  json_t *result;   /* owned */
   int status;
   la_err err;
   la_analysis_cb cb;
@@ -63,6 +64,7 @@ static void job_free(job *j) {
   for (int i = 0; i < N_CK; i++)
     free(j->pts[i]);
   json_decref(j->drift);
+  json_decref(j->excluded);
   json_decref(j->result);
   free(j);
 }
@@ -143,6 +145,13 @@ static json_t *checkpoint_json(const job *j, int c, const la_analysis *a) {
   return o;
 }
 
+/* A checkpoint whose points the fit refused: its error, no results. */
+static json_t *failed_checkpoint(const job *j, int c, const char *msg) {
+  return json_pack("{s:f, s:i, s:s, s:[], s:[], s:[]}", "fraction",
+                   j->ck_frac[c], "step", j->ck_step[c], "error", msg,
+                   "alpha_star", "fits", "regret");
+}
+
 /* On the pool: fit every checkpoint and build the result. */
 static void work(uv_work_t *req) {
   job *j = req->data;
@@ -155,19 +164,25 @@ static void work(uv_work_t *req) {
   o.scale_power = j->scale_power;
   for (int c = 0; c < j->n_ck && j->status == 0; c++) {
     la_analysis *a = NULL;
+    la_err e;
+    int rc;
     if (j->n_pts[c] == 0) continue;
-    if (la_fit_analyze(j->pts[c], (size_t)j->n_pts[c], &o, NULL, 0, &a,
-                       &j->err)) {
-      j->status = 500;
+    rc = la_fit_analyze(j->pts[c], (size_t)j->n_pts[c], &o, NULL, 0, &a, &e);
+    if (rc == LA_EINVAL) { /* this checkpoint's points: say so, go on */
+      json_array_append_new(cks, failed_checkpoint(j, c, e.msg));
+      continue;
+    }
+    if (rc) {
+      j->err = e, j->status = 500;
       break;
     }
     json_array_append_new(cks, checkpoint_json(j, c, a));
     la_analysis_free(a);
   }
-  j->result = json_pack("{s:I, s:f, s:s, s:i, s:o, s:O}", "sweep_id",
+  j->result = json_pack("{s:I, s:f, s:s, s:i, s:o, s:O, s:O}", "sweep_id",
                         (json_int_t)j->sweep_id, "computed_at", la_time_unix(),
                         "scaling", j->scaling, "steps", j->steps, "checkpoints",
-                        cks, "drift", j->drift);
+                        cks, "drift", j->drift, "excluded", j->excluded);
 }
 
 /* Back on the loop thread: store, answer, free. */
@@ -194,6 +209,7 @@ static void after_work(uv_work_t *req, int status) {
 static int load_input(job *j) {
   la_store *st = j->an->store;
   int last = -1;
+  if ((j->excluded = json_array()) == NULL) return 500;
   if (la_store_sweep_shape(st, j->sweep_id, &j->steps, &j->scale_power,
                            j->scaling, sizeof j->scaling, &j->err))
     return 404;
@@ -203,7 +219,7 @@ static int load_input(job *j) {
     if (step < 1 || step == last) continue;
     last = step;
     n = la_store_fit_points(st, j->sweep_id, step, k_fractions[c] == 1.0,
-                            &j->pts[j->n_ck], &j->err);
+                            &j->pts[j->n_ck], j->excluded, &j->err);
     if (n < 0) return 500;
     j->ck_step[j->n_ck] = step;
     j->ck_frac[j->n_ck] = k_fractions[c];

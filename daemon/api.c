@@ -408,15 +408,13 @@ static int query_int(const la_http_request *req, const char *name, int64_t lo,
 /* The filters of GET /v1/sweeps/{id}/runs; 0, or -1 with msg filled. */
 static int parse_filter(const la_http_request *req, la_run_filter *f,
                         char *state, char *msg, size_t size) {
-  static const char *const states[] = {
-      "queued", "running", "done", "failed", "diverged", "cancelled", NULL};
   int64_t v;
   int has;
   f->state = NULL, f->rank = 0, f->alpha = f->lr = NAN, f->limit = 100,
   f->after = 0;
   if ((has = la_http_query_get(req, "state", state, 16)) < 0) goto bad_state;
-  for (int i = 0; has && states[i]; i++)
-    if (strcmp(state, states[i]) == 0) f->state = states[i];
+  if (has && la_run_state_from_name(state) >= 0)
+    f->state = la_run_state_names[la_run_state_from_name(state)];
   if (has && f->state == NULL) goto bad_state;
   if ((has = query_int(req, "rank", 1, 1 << 20, &v)) < 0)
     return snprintf(msg, size, "rank: must be a positive integer"), -1;
@@ -498,9 +496,7 @@ static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
 
 /* GET /metrics: the Prometheus text format. */
 static void metrics(la_api *api, la_http_request *req) {
-  static const char *const names[6] = {"queued", "running",  "done",
-                                       "failed", "diverged", "cancelled"};
-  int64_t counts[6];
+  int64_t counts[LA_RUN_N_STATES];
   la_sched_stats ss;
   la_store_stats st;
   la_http_stats hs;
@@ -518,9 +514,9 @@ static void metrics(la_api *api, la_http_request *req) {
   la_http_server_stats(api->http, &hs);
   put(&b, &len, &cap,
       "# HELP loralpha_runs Runs by state.\n# TYPE loralpha_runs gauge\n");
-  for (int i = 0; i < 6; i++)
-    put(&b, &len, &cap, "loralpha_runs{state=\"%s\"} %lld\n", names[i],
-        (long long)counts[i]);
+  for (int i = 0; i < LA_RUN_N_STATES; i++)
+    put(&b, &len, &cap, "loralpha_runs{state=\"%s\"} %lld\n",
+        la_run_state_names[i], (long long)counts[i]);
   put(&b, &len, &cap,
       "# HELP loralpha_workers_busy Workers running now.\n# TYPE "
       "loralpha_workers_busy gauge\n"
@@ -750,6 +746,8 @@ static json_t *recommendation(const json_t *result, const recommend_req *rr) {
   json_object_set_new(o, "extrapolated", json_boolean(outside));
   json_object_set_new(o, "poor_fit",
                       json_boolean(json_is_true(json_object_get(sq, "poor"))));
+  /* runs the analysis left out for values that are not valid losses */
+  json_object_set(o, "excluded", json_object_get(result, "excluded"));
   return o;
 }
 

@@ -16,6 +16,7 @@
 
 #include "loralpha/common.h"
 #include "loralpha/paths.h"
+#include "loralpha/record.h"
 #include "loralpha/report.h"
 #include "loralpha/rights.h"
 
@@ -100,11 +101,6 @@ static const opt_def opt_defs[O_COUNT] = {
     {"--priority", 1}, {"--max-parallel", 1}, {"--window", 1},
     {"--outside", 1},  {"--no-window", 0},
 };
-
-/* Run states, in the API's order. */
-enum { S_QUEUED, S_RUNNING, S_DONE, S_FAILED, S_DIVERGED, S_CANCELLED };
-static const char *const run_states[6] = {"queued", "running",  "done",
-                                          "failed", "diverged", "cancelled"};
 
 /* A growing byte buffer, NUL-terminated when non-empty. */
 typedef struct buf {
@@ -743,10 +739,10 @@ static int add_query_num(cli *c, char *url, size_t n, const char *name,
 /* ---- sweeps: counts and progress -------------------------------------- */
 
 typedef struct counts {
-  long long st[6];    /* runs per state */
-  long long total;    /* all runs */
-  long long finished; /* runs no longer queued or running */
-  double progress;    /* finished / total, in [0, 1] */
+  long long st[LA_RUN_N_STATES]; /* runs per state */
+  long long total;               /* all runs */
+  long long finished;            /* runs no longer queued or running */
+  double progress;               /* finished / total, in [0, 1] */
 } counts;
 
 /* A sweep's counts, total and progress, tolerating missing fields. */
@@ -754,12 +750,12 @@ static void read_counts(const json_t *sweep, counts *k) {
   const json_t *cj = jget(sweep, "counts");
   long long v, sum = 0;
   double p;
-  for (int i = 0; i < 6; i++) {
-    k->st[i] = jint(cj, run_states[i], &v) && v >= 0 ? v : 0;
+  for (int i = 0; i < LA_RUN_N_STATES; i++) {
+    k->st[i] = jint(cj, la_run_state_names[i], &v) && v >= 0 ? v : 0;
     sum += k->st[i];
   }
   k->total = jint(sweep, "n_runs", &v) && v >= 0 ? v : sum;
-  k->finished = sum - k->st[S_QUEUED] - k->st[S_RUNNING];
+  k->finished = sum - k->st[LA_RUN_QUEUED] - k->st[LA_RUN_RUNNING];
   if (jnum(sweep, "progress", &p) && p >= 0 && p <= 1)
     k->progress = p;
   else
@@ -799,8 +795,8 @@ static void sweep_row(table *t, const json_t *s, double now) {
   cell_str(t, s, "owner");
   tbl_add(t, "%s", shown_state(s));
   tbl_add(t, "%.0f%%", floor(k.progress * 100));
-  tbl_add(t, "%lld/%lld", k.st[S_DONE], k.total);
-  tbl_add(t, "%lld", k.st[S_FAILED]);
+  tbl_add(t, "%lld/%lld", k.st[LA_RUN_DONE], k.total);
+  tbl_add(t, "%lld", k.st[LA_RUN_FAILED]);
   if (jnum(s, "created_at", &created))
     tbl_add(t, "%s", fmt_dur(age, sizeof age, now - created));
   else
@@ -926,8 +922,8 @@ static void show_counts(const counts *k) {
   table t;
   tbl_init(&t, "lr");
   tbl_head(&t, head);
-  for (int i = 0; i < 6; i++) {
-    tbl_add(&t, "%s", run_states[i]);
+  for (int i = 0; i < LA_RUN_N_STATES; i++) {
+    tbl_add(&t, "%s", la_run_state_names[i]);
     tbl_add(&t, "%lld", k->st[i]);
   }
   tbl_add(&t, "total");
@@ -988,8 +984,8 @@ static void progress_text(char *out, size_t n, const counts *k, double eta_s,
                           int terse, int paused) {
   char e[32];
   snprintf(out, n, "%lld/%lld %sfinished, %lld running, %lld failed, %s%s",
-           k->finished, k->total, terse ? "" : "runs ", k->st[S_RUNNING],
-           k->st[S_FAILED], paused ? "paused" : "ETA ",
+           k->finished, k->total, terse ? "" : "runs ", k->st[LA_RUN_RUNNING],
+           k->st[LA_RUN_FAILED], paused ? "paused" : "ETA ",
            paused      ? ""
            : eta_s < 0 ? "-"
                        : fmt_dur(e, sizeof e, eta_s));
@@ -1036,7 +1032,7 @@ static void show_progress(progress *p, long long id, const counts *k,
 static int sweep_ended(const json_t *s, const counts *k) {
   const char *st = jstr(s, "state");
   if (st) return strcmp(st, "active") != 0;
-  return k->total > 0 && k->st[S_QUEUED] + k->st[S_RUNNING] == 0;
+  return k->total > 0 && k->st[LA_RUN_QUEUED] + k->st[LA_RUN_RUNNING] == 0;
 }
 
 /* The sweep has ended: a last line, and 0 if it is done without failed
@@ -1045,7 +1041,7 @@ static int wait_done(cli *c, progress *p, long long id, const json_t *s,
                      const counts *k) {
   const char *st = jstr(s, "state");
   char name[32];
-  int ok = st && strcmp(st, "done") == 0 && k->st[S_FAILED] == 0;
+  int ok = st && strcmp(st, "done") == 0 && k->st[LA_RUN_FAILED] == 0;
   if (c->val[O_JSON]) {
     print_raw(c);
     return ok ? LA_CLI_OK : LA_CLI_FAILED;
@@ -1054,7 +1050,8 @@ static int wait_done(cli *c, progress *p, long long id, const json_t *s,
   printf("sweep %lld %s: %lld runs: %lld done, %lld diverged, %lld failed, "
          "%lld cancelled\n",
          id, clean(name, sizeof name, st ? st : "ended", 0), k->total,
-         k->st[S_DONE], k->st[S_DIVERGED], k->st[S_FAILED], k->st[S_CANCELLED]);
+         k->st[LA_RUN_DONE], k->st[LA_RUN_DIVERGED], k->st[LA_RUN_FAILED],
+         k->st[LA_RUN_CANCELLED]);
   return ok ? LA_CLI_OK : LA_CLI_FAILED;
 }
 
@@ -2116,8 +2113,7 @@ static int opt_pos(cli *c, int o, double max, double *out) {
 
 /* --state: one of the run states. */
 static int opt_state(cli *c) {
-  for (int i = 0; i < 6; i++)
-    if (strcmp(c->val[O_STATE], run_states[i]) == 0) return 0;
+  if (la_run_state_from_name(c->val[O_STATE]) >= 0) return 0;
   return usage_err(c, "--state must be one of queued, running, done, failed, "
                       "diverged, cancelled");
 }

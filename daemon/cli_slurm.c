@@ -366,30 +366,35 @@ cleanup:
 
 /* ---- import ---- */
 
-/* Reads one run's output lines into the store; *done gets its done record
- * (new) if there is one. 0, or -1 with why filled. */
-static int read_output(la_store *st, int64_t run, FILE *f, json_t **done,
-                       char *why, size_t size) {
+/* Reads one run's output lines into the store, each checked
+ * (la_record_parse); *done gets its done record if there is one, *error
+ * the message of its error record. 0, or -1 with why naming the line. */
+static int read_output(la_store *st, int64_t run, FILE *f, la_record *done,
+                       char *error, size_t esize, char *why, size_t size) {
   char *line = NULL;
   size_t cap = 0;
   ssize_t n;
   long no = 0;
   int rc = 0;
   while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
-    json_t *rec = json_loadb(line, (size_t)n, 0, NULL);
-    const char *type = json_string_value(json_object_get(rec, "type"));
+    la_record rec;
+    la_err err;
     no++;
-    if (type == NULL) {
-      snprintf(why, size, "line %ld is not a JSON record", no);
+    if (line[n - 1] == '\n') n--;
+    if (n == 0) continue;
+    if (la_record_parse(line, (size_t)n, &rec, &err) != 0) {
+      snprintf(why, size, "line %ld: %s", no, err.msg);
       rc = -1;
-    } else if (strcmp(type, "done") == 0) {
-      json_decref(*done);
-      *done = json_incref(rec);
-    } else if (la_store_add_record(st, run, rec)) {
-      snprintf(why, size, "line %ld: a record lacks its step or layer", no);
+    } else if (rec.type == LA_REC_DONE) {
+      la_record_clear(done);
+      la_record_move(done, &rec);
+    } else if (rec.type == LA_REC_ERROR) {
+      snprintf(error, esize, "%s", rec.u.error.error);
+      la_record_clear(&rec);
+    } else if (la_store_take_record(st, run, &rec)) {
+      snprintf(why, size, "line %ld: out of memory", no);
       rc = -1;
     }
-    json_decref(rec);
   }
   free(line);
   return rc;
@@ -399,8 +404,8 @@ static int read_output(la_store *st, int64_t run, FILE *f, json_t **done,
 static int import_run(la_store *st, const char *dir, size_t idx, int64_t run,
                       int *ok) {
   la_run_result res;
-  char path[PATH_MAX + 32], why[PATH_MAX + 128] = "";
-  json_t *done = NULL;
+  char path[PATH_MAX + 32], why[2 * PATH_MAX + 1200] = "", error[512] = "";
+  la_record done = {.type = LA_REC_EXTENSION};
   la_err err;
   FILE *f;
   int rc;
@@ -414,15 +419,20 @@ static int import_run(la_store *st, const char *dir, size_t idx, int64_t run,
     snprintf(why, sizeof why, "no output: %s is missing (see %s/logs)", path,
              dir);
   } else {
-    if (read_output(st, run, f, &done, why, sizeof why) == 0 && done == NULL)
-      snprintf(why, sizeof why, "%s has no done record", path);
+    char msg[640];
+    if (read_output(st, run, f, &done, error, sizeof error, msg, sizeof msg))
+      snprintf(why, sizeof why, "%s: %s", path, msg);
+    else if (done.type != LA_REC_DONE)
+      snprintf(why, sizeof why, "%s has no done record%s%s", path,
+               error[0] ? ": " : "", error);
     fclose(f);
   }
-  if (why[0] == 0 && la_run_result_from_done(&res, done) != 0)
-    snprintf(why, sizeof why, "%s: the done record has no status", path);
+  if (why[0] == 0) la_run_result_from_done(&res, &done);
+  if (why[0])
+    fprintf(stderr, "loralpha import: run %lld: %s\n", (long long)run, why);
   res.error = why[0] ? why : NULL;
   *ok += why[0] == 0;
-  json_decref(done);
+  la_record_clear(&done);
   if ((rc = la_store_finish_run(st, run, &res, &err)) != 0)
     fprintf(stderr, "loralpha import: %s\n", err.msg);
   return rc;

@@ -100,14 +100,24 @@ static void curves_sql(const la_curve_query *q, char *sql, size_t size) {
            LA_CURVES_MAX_RUNS);
 }
 
+/* Column i as a JSON number, or null when it is NULL, not a number or not
+ * finite (a value edited into the database by hand). */
+static json_t *num_col(sqlite3_stmt *s, int i) {
+  int t = sqlite3_column_type(s, i);
+  double x = sqlite3_column_double(s, i);
+  return (t == SQLITE_FLOAT || t == SQLITE_INTEGER) && isfinite(x)
+             ? json_real(x)
+             : json_null();
+}
+
 /* A new run entry from the current row. */
 static json_t *run_entry(sqlite3_stmt *s) {
-  return json_pack(
-      "{s:I, s:i, s:f, s:f, s:i, s:s, s:[], s:[]}", "id",
-      (json_int_t)sqlite3_column_int64(s, 0), "rank", sqlite3_column_int(s, 1),
-      "alpha", sqlite3_column_double(s, 2), "lr", sqlite3_column_double(s, 3),
-      "seed_index", sqlite3_column_int(s, 4), "state",
-      (const char *)sqlite3_column_text(s, 5), "step", "loss");
+  const char *state = (const char *)sqlite3_column_text(s, 5);
+  return json_pack("{s:I, s:i, s:o, s:o, s:i, s:s, s:[], s:[]}", "id",
+                   (json_int_t)sqlite3_column_int64(s, 0), "rank",
+                   sqlite3_column_int(s, 1), "alpha", num_col(s, 2), "lr",
+                   num_col(s, 3), "seed_index", sqlite3_column_int(s, 4),
+                   "state", state ? state : "?", "step", "loss");
 }
 
 /* Reads every curve into runs (one entry per run, points in step order). */
@@ -130,10 +140,7 @@ static int read_curves(sqlite3 *db, curves_job *j, json_t *runs) {
     }
     json_array_append_new(json_object_get(cur, "step"),
                           json_integer(sqlite3_column_int64(s, 6)));
-    json_array_append_new(json_object_get(cur, "loss"),
-                          sqlite3_column_type(s, 7) == SQLITE_NULL
-                              ? json_null()
-                              : json_real(sqlite3_column_double(s, 7)));
+    json_array_append_new(json_object_get(cur, "loss"), num_col(s, 7));
   }
   sqlite3_finalize(s);
   return 0;

@@ -5,6 +5,8 @@
  * what is missing or not a finite number shows as "–" or is left out. */
 #include "loralpha/report.h"
 
+#include "loralpha/record.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1131,20 +1133,24 @@ static void write_head(rep *r) {
 /* "N runs: done a, failed b, …" from the sweep's counts (or the runs when
  * it has none), nonzero states only, and the progress. */
 static void counts_text(const rep *r, sbuf *b) {
-  static const char *const st[] = {"done",      "failed",  "diverged",
-                                   "cancelled", "running", "queued"};
+  static const la_run_state order[LA_RUN_N_STATES] = {
+      LA_RUN_DONE,      LA_RUN_FAILED,  LA_RUN_DIVERGED,
+      LA_RUN_CANCELLED, LA_RUN_RUNNING, LA_RUN_QUEUED};
   const json_t *c = json_object_get(r->sweep, "counts");
   const char *sep = ": ";
-  long long k[6], total = 0;
+  long long k[LA_RUN_N_STATES], total = 0;
   double prog = jnum(r->sweep, "progress");
-  for (int i = 0; i < 6; i++) {
-    k[i] = json_is_object(c) ? jint(c, st[i], 0)
-                             : (long long)count_state(r->runs, st[i]);
+  for (int i = 0; i < LA_RUN_N_STATES; i++) {
+    const char *st = la_run_state_names[order[i]];
+    k[i] = json_is_object(c) ? jint(c, st, 0)
+                             : (long long)count_state(r->runs, st);
     total += k[i];
   }
   sb_add(b, "%lld runs", jint(r->sweep, "n_runs", total));
-  for (int i = 0; i < 6; i++)
-    if (k[i]) sb_add(b, "%s%s %lld", sep, st[i], k[i]), sep = ", ";
+  for (int i = 0; i < LA_RUN_N_STATES; i++)
+    if (k[i])
+      sb_add(b, "%s%s %lld", sep, la_run_state_names[order[i]], k[i]),
+          sep = ", ";
   if (isfinite(prog)) sb_add(b, " (%s%% finished)", fnum(100 * prog).s);
 }
 
@@ -1248,6 +1254,26 @@ static void summary_spec(rep *r, sbuf *b) {
 }
 
 /* The "Sweep" section: identity, counts, times, spec, analysis. */
+/* The runs the analysis left out (a loss that is not a finite number >= 0
+ * in the database), first 20 named. */
+static void excluded_note(rep *r) {
+  const json_t *ex = json_object_get(r->analysis, "excluded"), *e;
+  sbuf b = {{0}, 0};
+  size_t i, n = json_array_size(ex);
+  if (n == 0) return;
+  sb_add(&b, "Left out of the analysis (%zu):", n);
+  json_array_foreach(ex, i, e) {
+    if (i == 20) {
+      sb_add(&b, " and %zu more.", n - 20);
+      break;
+    }
+    sb_add(&b, "%s run %lld at step %lld: %s", i ? ";" : "",
+           jint(e, "run_id", -1), jint(e, "step", -1),
+           jstr(e, "reason") ? jstr(e, "reason") : "?");
+  }
+  note(r, b.s);
+}
+
 static void write_summary(rep *r) {
   static const char *const head[] = {"field", "value"};
   sbuf b = {{0}, 0};
@@ -1272,6 +1298,7 @@ static void write_summary(rep *r) {
     sb_add(&b, "not available yet");
   kv(r, "analysis", b.s);
   table_end(r);
+  excluded_note(r);
   section_end(r);
 }
 

@@ -2,6 +2,7 @@
 #include "loralpha/sched.h"
 
 #include "loralpha/auth.h"
+#include "loralpha/record.h"
 #include "loralpha/rights.h"
 #include "proc.h"
 
@@ -16,7 +17,7 @@
 #include <unistd.h>
 
 #define TAIL_BYTES 4096      /* stderr kept per worker */
-#define MAX_LINE (64u << 20) /* a longer stdout line is a protocol error */
+#define MAX_LINE (4ul << 20) /* a longer stdout line is a protocol error */
 #define FLUSH_ROWS 20000     /* flush early past this many pending rows */
 #define ERROR_BYTES 8192
 #define WINDOW_CHECK_MS 15000 /* how often start windows are looked at */
@@ -51,7 +52,8 @@ typedef struct worker {
   char tail[TAIL_BYTES]; /* the last bytes of stderr */
   size_t tail_len;
   char err_msg[512]; /* the worker's error line, or a protocol error */
-  json_t *done;      /* the done record (owned) */
+  la_record done;    /* the done record (owned; type done once there) */
+  long lines;        /* stdout lines read */
   int exited, term_signal, out_eof, err_eof, finished, open_handles;
   int64_t exit_status;
   uint64_t last_output; /* uv_now of the last byte on stdout */
@@ -134,6 +136,17 @@ static void free_env(char **env) {
   free(env);
 }
 
+static void protocol_error(worker *w, const char *what);
+
+/* Stops the workers whose rows the database refused (the run fails). */
+static void stop_refused(la_sched *s) {
+  char msg[256];
+  for (worker *w = s->workers; w != NULL; w = w->next)
+    if (!w->exited &&
+        la_store_run_refused(s->store, w->run_id, msg, sizeof msg))
+      protocol_error(w, msg);
+}
+
 /* Every flush_ms: the kept run ends, then the buffered rows. After a
  * failure for want of space it also tries to start queued runs, so the
  * first commit that works again ends the full state. */
@@ -154,6 +167,7 @@ static void on_flush_timer(uv_timer_t *t) {
   if (rc == 0 && was_full && !la_store_disk_full(s->store) && !s->draining)
     la_sched_kick(s);
   note_store(s);
+  stop_refused(s);
 }
 
 static void on_beat_timer(uv_timer_t *t) {
@@ -327,7 +341,7 @@ void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
 static void worker_free(worker *w) {
   free(w->config);
   free(w->line);
-  json_decref(w->done);
+  la_record_clear(&w->done);
   free(w);
 }
 
@@ -379,8 +393,8 @@ static void failure_text(const worker *w, char *buf, size_t size) {
 static void decide(worker *w, la_run_result *res, char *err, size_t size) {
   la_run_result_init(res, NULL);
   if (w->stop != STOP_PROTOCOL && w->stop != STOP_HEARTBEAT &&
-      w->exit_status == 0 && !w->term_signal && w->done != NULL &&
-      la_run_result_from_done(res, w->done) == 0) {
+      w->exit_status == 0 && !w->term_signal &&
+      la_run_result_from_done(res, &w->done) == 0) {
     w->s->stats.finished++; /* finished, even if a stop came too late */
   } else if (w->stop == STOP_CANCEL) {
     res->state = "cancelled";
@@ -447,25 +461,29 @@ static void protocol_error(worker *w, const char *what) {
   if (!w->exited) uv_process_kill(&w->proc, SIGKILL);
 }
 
-/* One complete stdout line: a JSON record for the store. */
+_Static_assert(MAX_LINE == LA_RECORD_MAX_LINE, "one line limit");
+
+/* One complete stdout line: a checked record for the store. */
 static void handle_line(worker *w, const char *line, size_t len) {
-  json_error_t je;
-  json_t *rec;
-  const char *type;
+  la_record rec;
+  la_err err;
+  char msg[sizeof w->err_msg];
   int rc;
+  w->lines++;
   if (len == 0 || w->stop == STOP_PROTOCOL) return;
-  rec = json_loadb(line, len, 0, &je);
-  type = json_string_value(json_object_get(rec, "type"));
-  if (rec == NULL || type == NULL) {
-    protocol_error(w, "a stdout line is not a JSON record");
-  } else if (strcmp(type, "done") == 0) {
-    json_decref(w->done);
-    w->done = json_incref(rec);
-  } else if ((rc = la_store_add_record(w->s->store, w->run_id, rec)) != 0) {
-    protocol_error(w, rc == LA_ENOMEM ? "out of memory buffering rows"
-                                      : "a record lacks its step or layer");
+  if ((rc = la_record_parse(line, len, &rec, &err)) != 0) {
+    snprintf(msg, sizeof msg, "stdout line %ld: %.440s", w->lines, err.msg);
+    return protocol_error(w, msg);
   }
-  json_decref(rec);
+  if (rec.type == LA_REC_DONE) {
+    la_record_clear(&w->done);
+    la_record_move(&w->done, &rec);
+  } else if (rec.type == LA_REC_ERROR) {
+    snprintf(w->err_msg, sizeof w->err_msg, "%s", rec.u.error.error);
+    la_record_clear(&rec);
+  } else if (la_store_take_record(w->s->store, w->run_id, &rec) != 0) {
+    protocol_error(w, "out of memory buffering rows");
+  }
 }
 
 /* Appends bytes to the partial line and handles every complete line. */
@@ -474,7 +492,7 @@ static void consume(worker *w, const char *p, size_t n) {
     const char *nl = memchr(p, '\n', n);
     size_t take = nl ? (size_t)(nl - p) : n;
     if (w->line_len + take > MAX_LINE) {
-      protocol_error(w, "a stdout line longer than 64 MiB");
+      protocol_error(w, "a stdout line longer than 4 MiB");
       return;
     }
     if (w->line_len == 0 && nl) {

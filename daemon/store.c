@@ -436,7 +436,7 @@ int la_store_open(const char *path, la_store **out, la_err *err) {
 void la_store_close(la_store *st) {
   if (st == NULL) return;
   for (size_t i = 0; i < st->n_pending; i++)
-    json_decref(st->pending[i].rec);
+    la_record_clear(&st->pending[i].rec);
   free(st->pending);
   for (int i = 0; i < N_STMT; i++)
     sqlite3_finalize(st->stmt[i]);
@@ -747,6 +747,7 @@ int la_store_start_run(la_store *st, int64_t run_id, la_err *err) {
   }
   if (rc == 0 && sqlite3_changes(st->db) != 1) rc = LA_EINVAL;
   if (rc == 0) rc = la_store_commit(st);
+  if (rc == 0) la_store_forget_refused(st, run_id);
   if (rc) {
     la_store_rollback(st);
     return rc == LA_EINVAL

@@ -74,34 +74,74 @@ int la_store_sweep_shape(la_store *st, int64_t sweep_id, int *steps,
   return 0;
 }
 
-/* The loss of one row of the points query at a checkpoint; 0 to keep. */
-static int point_loss(sqlite3_stmt *q, int step, int full, double *loss) {
+/* Column i as a finite number into *x; 0, or -1 (why filled) when it is
+ * NULL, text, a blob or not finite. */
+static int finite_col(sqlite3_stmt *q, int i, double *x, const char *what,
+                      char *why, size_t size) {
+  int t = sqlite3_column_type(q, i);
+  if (t == SQLITE_NULL) return snprintf(why, size, "%s is unknown", what), -1;
+  if (t != SQLITE_FLOAT && t != SQLITE_INTEGER)
+    return snprintf(why, size, "%s is not a number", what), -1;
+  *x = sqlite3_column_double(q, i);
+  if (!isfinite(*x))
+    return snprintf(why, size, "%s %g is not finite", what, *x), -1;
+  return 0;
+}
+
+/* The loss of one row of the points query at a checkpoint into pt; 0 to
+ * keep, -1 to exclude the run (why filled), 1 to leave it out silently (a
+ * diverged run without a loss there). A diverged run is +Inf. */
+static int point_loss(sqlite3_stmt *q, int step, int full, la_fit_point *pt,
+                      char *why, size_t size) {
   int diverged =
       strcmp((const char *)sqlite3_column_text(q, 4), "diverged") == 0;
   int64_t done =
       sqlite3_column_type(q, 5) == SQLITE_NULL ? 0 : sqlite3_column_int64(q, 5);
   int col = full ? 6 : 7;
+  if (sqlite3_column_int(q, 0) <= 0)
+    return snprintf(why, size, "rank is not positive"), -1;
+  if (finite_col(q, 1, &pt->lr, "lr", why, size) ||
+      finite_col(q, 2, &pt->alpha, "alpha", why, size))
+    return -1;
+  if (!(pt->lr > 0) || !(pt->alpha > 0))
+    return snprintf(why, size, "lr or alpha is not positive"), -1;
   if (diverged && (full || done < step)) {
-    *loss = INFINITY;
+    pt->loss = INFINITY;
     return 0;
   }
-  if (sqlite3_column_type(q, col) == SQLITE_NULL) return -1;
-  *loss = sqlite3_column_double(q, col);
+  if (diverged && sqlite3_column_type(q, col) == SQLITE_NULL)
+    return 1; /* the worker's null: a loss that was not finite */
+  if (finite_col(q, col, &pt->loss,
+                 full ? "the final eval loss" : "the eval loss", why, size))
+    return -1;
+  if (pt->loss < 0)
+    return snprintf(why, size, "%s %g is negative",
+                    full ? "the final eval loss" : "the eval loss", pt->loss),
+           -1;
   return 0;
 }
 
+/* Appends {"run_id", "step", "reason"} to excluded. */
+static void note_excluded(json_t *excluded, int64_t run, int step,
+                          const char *why) {
+  json_array_append_new(excluded,
+                        json_pack("{s:I, s:i, s:s}", "run_id", (json_int_t)run,
+                                  "step", step, "reason", why));
+}
+
 long la_store_fit_points(la_store *st, int64_t sweep_id, int step, int full,
-                         la_fit_point **pts, la_err *err) {
+                         la_fit_point **pts, json_t *excluded, la_err *err) {
   sqlite3_stmt *q = prepare(
       st,
       "SELECT r.rank, r.lr, r.alpha, r.seed_index, r.state, r.steps_done, "
       "r.final_eval_loss, (SELECT c.loss FROM curve c WHERE c.run_id = r.id "
-      "AND c.kind = 'eval' AND c.step <= ?2 ORDER BY c.step DESC LIMIT 1) "
-      "FROM runs r WHERE r.sweep_id = ?1 AND r.state IN ('done', 'diverged') "
-      "ORDER BY r.id",
+      "AND c.kind = 'eval' AND c.step <= ?2 ORDER BY c.step DESC LIMIT 1), "
+      "r.id FROM runs r WHERE r.sweep_id = ?1 AND r.state IN ('done', "
+      "'diverged') ORDER BY r.id",
       err);
   size_t n = 0, cap = 256;
   la_fit_point *p = malloc(cap * sizeof *p);
+  char why[128];
   if (q == NULL || p == NULL) {
     sqlite3_finalize(q);
     free(p);
@@ -110,10 +150,11 @@ long la_store_fit_points(la_store *st, int64_t sweep_id, int step, int full,
   sqlite3_bind_int64(q, 1, sweep_id);
   sqlite3_bind_int(q, 2, step);
   while (sqlite3_step(q) == SQLITE_ROW) {
-    la_fit_point pt = {sqlite3_column_int(q, 0), sqlite3_column_double(q, 1),
-                       sqlite3_column_double(q, 2), sqlite3_column_int(q, 3),
+    la_fit_point pt = {sqlite3_column_int(q, 0), 0, 0, sqlite3_column_int(q, 3),
                        0};
-    if (point_loss(q, step, full, &pt.loss)) continue;
+    int rc = point_loss(q, step, full, &pt, why, sizeof why);
+    if (rc < 0) note_excluded(excluded, sqlite3_column_int64(q, 8), step, why);
+    if (rc) continue;
     if (n == cap) {
       la_fit_point *bigger = realloc(p, 2 * cap * sizeof *p);
       if (bigger == NULL) break;
@@ -133,8 +174,11 @@ json_t *la_store_drift_table(la_store *st, int64_t sweep_id, la_err *err) {
       "AVG(r.final_eval_loss), AVG(d.drift_ratio), AVG(d.signal), "
       "AVG(d.mech_ratio), AVG(d.tf_signal), AVG(d.a_drift) FROM runs r JOIN "
       "drift d ON d.run_id = r.id AND d.step = (SELECT MAX(step) FROM drift "
-      "WHERE run_id = r.id) WHERE r.sweep_id = ? AND r.state = 'done' GROUP BY "
-      "r.rank, r.lr, r.alpha ORDER BY r.rank, r.lr, r.alpha",
+      "WHERE run_id = r.id) WHERE r.sweep_id = ? AND r.state = 'done' "
+      /* runs with a loss the analysis excludes are left out here too */
+      "AND typeof(r.final_eval_loss) IN ('real', 'integer') AND "
+      "r.final_eval_loss BETWEEN 0 AND 1e308 GROUP BY r.rank, r.lr, r.alpha "
+      "ORDER BY r.rank, r.lr, r.alpha",
       err);
   static const char *const keys[] = {
       "rank",        "lr",     "alpha",      "seeds",     "loss",
@@ -146,10 +190,12 @@ json_t *la_store_drift_table(la_store *st, int64_t sweep_id, la_err *err) {
   while (sqlite3_step(q) == SQLITE_ROW) {
     json_t *row = json_object();
     for (int i = 0; i < 10; i++) {
+      double x = sqlite3_column_double(q, i);
       json_t *v = sqlite3_column_type(q, i) == SQLITE_NULL ? json_null()
                   : (i == 0 || i == 3)
                       ? json_integer(sqlite3_column_int64(q, i))
-                      : json_real(sqlite3_column_double(q, i));
+                  : isfinite(x) ? json_real(x)
+                                : json_null();
       json_object_set_new(row, keys[i], v);
     }
     json_array_append_new(arr, row);

@@ -5,6 +5,7 @@
 #ifndef LORALPHA_STORE_INTERNAL_H
 #define LORALPHA_STORE_INTERNAL_H
 
+#include "loralpha/record.h"
 #include "loralpha/store.h"
 #include "loralpha/testpoint.h"
 
@@ -84,8 +85,20 @@ void la_store_bind_window(sqlite3_stmt *q, int i, const la_window *w);
 /* A worker record waiting for the next flush. */
 typedef struct la_pending {
   int64_t run_id;
-  json_t *rec; /* owned reference */
+  la_record rec; /* owned; an extension record once its run was refused */
 } la_pending;
+
+/* A run whose rows the database refused (a constraint): its rows were
+ * dropped, and it fails when it finishes (see la_store_run_refused). */
+typedef struct la_refused {
+  int64_t run_id;
+  char msg[200];
+} la_refused;
+#define LA_STORE_MAX_REFUSED 32
+
+/* la_store_write_pending's answer when it refused a run: the caller rolls
+ * the transaction back and writes again (without that run's rows). */
+#define LA_STORE_RETRY 1
 
 struct la_store {
   sqlite3 *db;
@@ -94,8 +107,10 @@ struct la_store {
   la_pending *pending;
   size_t n_pending, cap_pending;
   la_store_stats stats;
-  int disk_full;        /* see la_store_disk_full */
-  char last_error[512]; /* see la_store_last_error */
+  int disk_full;                            /* see la_store_disk_full */
+  char last_error[512];                     /* see la_store_last_error */
+  la_refused refused[LA_STORE_MAX_REFUSED]; /* oldest first */
+  size_t n_refused;
 };
 
 /* Unix time now, in seconds. */
@@ -106,8 +121,11 @@ int la_store_fail(la_store *st, la_err *err, const char *what);
 sqlite3_stmt *la_store_stmt(la_store *st, int which);
 /* Steps a statement that returns no rows; 0 or LA_EIO. */
 int la_store_exec(la_store *st, int which);
-/* Writes every pending row (inside the caller's transaction). */
+/* Writes every pending row (inside the caller's transaction): 0, LA_EIO,
+ * or LA_STORE_RETRY after refusing a run whose rows broke a constraint. */
 int la_store_write_pending(la_store *st);
+/* Forgets that the rows of run_id were refused (it starts again). */
+void la_store_forget_refused(la_store *st, int64_t run_id);
 /* Drops the pending rows after a commit that wrote them. */
 void la_store_clear_pending(la_store *st);
 /* Deletes every metric row of a run (inside the caller's transaction). */

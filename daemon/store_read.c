@@ -35,13 +35,11 @@ static json_t *row_object(sqlite3_stmt *q, int from) {
 
 /* Counts per state of one sweep, plus total and progress in [0, 1]. */
 static void add_counts(la_store *st, json_t *sweep, int64_t id) {
-  static const char *const names[] = {"queued", "running",  "done",
-                                      "failed", "diverged", "cancelled"};
   sqlite3_stmt *q = la_store_stmt(st, RD_SWEEP_COUNTS);
   json_t *c = json_object();
   int64_t total = 0, finished = 0;
-  for (int i = 0; i < 6; i++)
-    json_object_set_new(c, names[i], json_integer(0));
+  for (int i = 0; i < LA_RUN_N_STATES; i++)
+    json_object_set_new(c, la_run_state_names[i], json_integer(0));
   sqlite3_bind_int64(q, 1, id);
   while (sqlite3_step(q) == SQLITE_ROW) {
     const char *s = (const char *)sqlite3_column_text(q, 0);

@@ -7,171 +7,243 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Binds a JSON number (or NULL for null / missing / non-finite). */
-static void bind_num(sqlite3_stmt *q, int i, const json_t *rec, const char *k) {
-  const json_t *v = json_object_get(rec, k);
-  if (json_is_number(v) && isfinite(json_number_value(v)))
-    sqlite3_bind_double(q, i, json_number_value(v));
+/* Binds a double, or NULL when NaN (unknown). */
+static void bind_real(sqlite3_stmt *q, int i, double x) {
+  if (isfinite(x))
+    sqlite3_bind_double(q, i, x);
   else
     sqlite3_bind_null(q, i);
 }
 
-/* Binds a JSON integer (or NULL). */
-static void bind_int(sqlite3_stmt *q, int i, const json_t *rec, const char *k) {
-  const json_t *v = json_object_get(rec, k);
-  if (json_is_integer(v))
-    sqlite3_bind_int64(q, i, json_integer_value(v));
+/* Binds an integer, or NULL when negative (absent). */
+static void bind_count(sqlite3_stmt *q, int i, int64_t x) {
+  if (x >= 0)
+    sqlite3_bind_int64(q, i, x);
   else
     sqlite3_bind_null(q, i);
 }
 
-/* The record's "step" and (spectra) "layer": non-negative integers. */
-static int rec_index(const json_t *rec, const char *k) {
-  const json_t *v = json_object_get(rec, k);
-  return json_is_integer(v) && json_integer_value(v) >= 0 ? 0 : LA_EINVAL;
+/* Steps a cached insert to completion: SQLITE_DONE or the error code (a
+ * constraint tells a run's bad data from a database that cannot write). */
+static int insert(la_store *st, int which) {
+  int rc = sqlite3_step(st->stmt[which]);
+  sqlite3_reset(st->stmt[which]);
+  return rc == SQLITE_ROW ? SQLITE_DONE : rc;
 }
 
-static int write_curve(la_store *st, int64_t run, const json_t *rec,
-                       const char *kind) {
+static int write_curve(la_store *st, int64_t run, const la_record *r) {
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_CURVE);
   sqlite3_bind_int64(q, 1, run);
-  sqlite3_bind_text(q, 2, kind, -1, SQLITE_STATIC);
-  bind_int(q, 3, rec, "step");
-  bind_num(q, 4, rec, "loss");
-  bind_num(q, 5, rec, "lr");
-  bind_num(q, 6, rec, "grad_norm_a");
-  bind_num(q, 7, rec, "grad_norm_b");
-  bind_num(q, 8, rec, "update_norm");
-  return la_store_exec(st, ST_INS_CURVE);
-}
-
-static int write_layers(la_store *st, int64_t run, const json_t *rec) {
-  size_t i;
-  json_t *ly;
-  json_array_foreach(json_object_get(rec, "layers"), i, ly) {
-    sqlite3_stmt *q = la_store_stmt(st, ST_INS_LAYER);
-    sqlite3_bind_int64(q, 1, run);
-    bind_int(q, 2, ly, "layer");
-    bind_int(q, 3, ly, "d_in");
-    bind_int(q, 4, ly, "d_out");
-    bind_num(q, 5, ly, "sigma_max_w0");
-    bind_num(q, 6, ly, "target_norm");
-    if (la_store_exec(st, ST_INS_LAYER)) return LA_EIO;
+  sqlite3_bind_text(q, 2, r->type == LA_REC_TRAIN ? "train" : "eval", -1,
+                    SQLITE_STATIC);
+  sqlite3_bind_int64(q, 3, r->step);
+  bind_real(q, 4, r->u.train.loss);
+  if (r->type == LA_REC_TRAIN) {
+    bind_real(q, 5, r->u.train.lr);
+    bind_real(q, 6, r->u.train.grad_norm_a);
+    bind_real(q, 7, r->u.train.grad_norm_b);
+    bind_real(q, 8, r->u.train.update_norm);
   }
-  return 0;
+  return insert(st, ST_INS_CURVE);
 }
 
-static int write_spectra(la_store *st, int64_t run, const json_t *rec) {
-  static const char *const dk[] = {"signal",     "drift",      "drift_ratio",
-                                   "cos_target", "rel_err",    "tf_signal",
-                                   "tf_drift",   "mech_ratio", "a_drift"};
+static int write_layers(la_store *st, int64_t run, const la_record *r) {
+  for (size_t i = 0; i < r->u.start.n_layers; i++) {
+    const la_rec_layer *ly = &r->u.start.layers[i];
+    sqlite3_stmt *q = la_store_stmt(st, ST_INS_LAYER);
+    int rc;
+    sqlite3_bind_int64(q, 1, run);
+    sqlite3_bind_int64(q, 2, ly->layer);
+    sqlite3_bind_int64(q, 3, ly->d_in);
+    sqlite3_bind_int64(q, 4, ly->d_out);
+    bind_real(q, 5, ly->sigma_max_w0);
+    bind_real(q, 6, ly->target_norm);
+    if ((rc = insert(st, ST_INS_LAYER)) != SQLITE_DONE) return rc;
+  }
+  return SQLITE_DONE;
+}
+
+/* The singular values as a JSON array (%.10g, null for unknown), new
+ * string or NULL. */
+static char *sv_text(const la_record *r) {
+  size_t n = r->u.spectra.n_sv, cap = 2 + n * 18, len = 1;
+  char *s = malloc(cap);
+  if (s == NULL) return NULL;
+  s[0] = '[';
+  for (size_t i = 0; i < n; i++) {
+    double x = r->u.spectra.sv[i];
+    len +=
+        isfinite(x)
+            ? (size_t)snprintf(s + len, cap - len, "%s%.10g", i ? "," : "", x)
+            : (size_t)snprintf(s + len, cap - len, "%snull", i ? "," : "");
+  }
+  snprintf(s + len, cap - len, "]");
+  return s;
+}
+
+static int write_spectra(la_store *st, int64_t run, const la_record *r) {
+  const double dv[9] = {r->u.spectra.signal,      r->u.spectra.drift,
+                        r->u.spectra.drift_ratio, r->u.spectra.cos_target,
+                        r->u.spectra.rel_err,     r->u.spectra.tf_signal,
+                        r->u.spectra.tf_drift,    r->u.spectra.mech_ratio,
+                        r->u.spectra.a_drift};
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_SPECTRA);
-  char *sv =
-      json_dumps(json_object_get(rec, "sv"),
-                 JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+  char *sv = sv_text(r);
+  int rc;
   sqlite3_bind_int64(q, 1, run);
-  bind_int(q, 2, rec, "step");
-  bind_int(q, 3, rec, "layer");
-  bind_num(q, 4, rec, "sigma_max");
-  bind_num(q, 5, rec, "fro");
-  bind_num(q, 6, rec, "stable_rank");
-  if (sv != NULL) sqlite3_bind_text(q, 7, sv, -1, free);
-  if (la_store_exec(st, ST_INS_SPECTRA)) return LA_EIO;
+  sqlite3_bind_int64(q, 2, r->step);
+  sqlite3_bind_int64(q, 3, r->u.spectra.layer);
+  bind_real(q, 4, r->u.spectra.sigma_max);
+  bind_real(q, 5, r->u.spectra.fro);
+  bind_real(q, 6, r->u.spectra.stable_rank);
+  if (sv == NULL) return SQLITE_NOMEM;
+  sqlite3_bind_text(q, 7, sv, -1, free);
+  if ((rc = insert(st, ST_INS_SPECTRA)) != SQLITE_DONE) return rc;
   q = la_store_stmt(st, ST_INS_DRIFT);
   sqlite3_bind_int64(q, 1, run);
-  bind_int(q, 2, rec, "step");
-  bind_int(q, 3, rec, "layer");
+  sqlite3_bind_int64(q, 2, r->step);
+  sqlite3_bind_int64(q, 3, r->u.spectra.layer);
   for (int i = 0; i < 9; i++)
-    bind_num(q, 4 + i, rec, dk[i]);
-  return la_store_exec(st, ST_INS_DRIFT);
+    bind_real(q, 4 + i, dv[i]);
+  return insert(st, ST_INS_DRIFT);
 }
 
-static int write_sharpness(la_store *st, int64_t run, const json_t *rec) {
+static int write_sharpness(la_store *st, int64_t run, const la_record *r) {
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_SHARP);
   sqlite3_bind_int64(q, 1, run);
-  bind_int(q, 2, rec, "step");
-  bind_num(q, 3, rec, "lora");
-  bind_num(q, 4, rec, "full");
-  bind_num(q, 5, rec, "ratio");
-  bind_int(q, 6, rec, "lora_iters");
-  bind_int(q, 7, rec, "full_iters");
-  bind_int(q, 8, rec, "rows");
-  return la_store_exec(st, ST_INS_SHARP);
+  sqlite3_bind_int64(q, 2, r->step);
+  bind_real(q, 3, r->u.sharp.lora);
+  bind_real(q, 4, r->u.sharp.full);
+  bind_real(q, 5, r->u.sharp.ratio);
+  bind_count(q, 6, r->u.sharp.lora_iters);
+  bind_count(q, 7, r->u.sharp.full_iters);
+  bind_count(q, 8, r->u.sharp.rows);
+  return insert(st, ST_INS_SHARP);
 }
 
-/* One record into its table(s); the type was checked when it was added. */
-static int write_record(la_store *st, int64_t run, const json_t *rec) {
-  const char *type = json_string_value(json_object_get(rec, "type"));
-  if (strcmp(type, "train") == 0) return write_curve(st, run, rec, "train");
-  if (strcmp(type, "eval") == 0) return write_curve(st, run, rec, "eval");
-  if (strcmp(type, "start") == 0) return write_layers(st, run, rec);
-  if (strcmp(type, "spectra") == 0) return write_spectra(st, run, rec);
-  return write_sharpness(st, run, rec);
-}
-
-int la_store_add_record(la_store *st, int64_t run_id, const json_t *rec) {
-  const char *type = json_string_value(json_object_get(rec, "type"));
-  int needs_step = 1, needs_layer = 0;
-  if (type == NULL) return LA_EINVAL;
-  if (strcmp(type, "start") == 0) {
-    needs_step = 0;
-    if (!json_is_array(json_object_get(rec, "layers"))) return LA_EINVAL;
-  } else if (strcmp(type, "spectra") == 0) {
-    needs_layer = 1;
-  } else if (strcmp(type, "train") && strcmp(type, "eval") &&
-             strcmp(type, "sharpness")) {
-    return 0; /* done / error / unknown: not metric rows */
+/* One record into its table(s): SQLITE_DONE or the error code. */
+static int write_record(la_store *st, int64_t run, const la_record *r) {
+  switch (r->type) {
+  case LA_REC_TRAIN:
+  case LA_REC_EVAL: return write_curve(st, run, r);
+  case LA_REC_START: return write_layers(st, run, r);
+  case LA_REC_SPECTRA: return write_spectra(st, run, r);
+  case LA_REC_SHARPNESS: return write_sharpness(st, run, r);
+  default: return SQLITE_DONE; /* a refused run's dropped row */
   }
-  if ((needs_step && rec_index(rec, "step")) ||
-      (needs_layer && rec_index(rec, "layer")))
-    return LA_EINVAL;
+}
+
+int la_store_take_record(la_store *st, int64_t run_id, la_record *rec) {
+  if (rec->type != LA_REC_START && rec->type != LA_REC_TRAIN &&
+      rec->type != LA_REC_EVAL && rec->type != LA_REC_SPECTRA &&
+      rec->type != LA_REC_SHARPNESS) {
+    la_record_clear(rec); /* done / error / extension: not metric rows */
+    return 0;
+  }
   if (st->n_pending == st->cap_pending) {
     size_t cap = st->cap_pending ? 2 * st->cap_pending : 1024;
     la_pending *p = realloc(st->pending, cap * sizeof *p);
-    if (p == NULL) return LA_ENOMEM;
+    if (p == NULL) {
+      la_record_clear(rec);
+      return LA_ENOMEM;
+    }
     st->pending = p, st->cap_pending = cap;
   }
   st->pending[st->n_pending].run_id = run_id;
-  st->pending[st->n_pending++].rec = json_incref((json_t *)rec);
+  la_record_move(&st->pending[st->n_pending++].rec, rec);
   return 0;
 }
 
-int la_store_write_pending(la_store *st) {
+/* The refused entry of run_id, or NULL. */
+static la_refused *find_refused(const la_store *st, int64_t run_id) {
+  for (size_t i = 0; i < st->n_refused; i++)
+    if (st->refused[i].run_id == run_id) return (la_refused *)&st->refused[i];
+  return NULL;
+}
+
+int la_store_run_refused(const la_store *st, int64_t run_id, char *msg,
+                         size_t size) {
+  const la_refused *r = find_refused(st, run_id);
+  if (r != NULL && msg != NULL) snprintf(msg, size, "%s", r->msg);
+  return r != NULL;
+}
+
+void la_store_forget_refused(la_store *st, int64_t run_id) {
+  la_refused *r = find_refused(st, run_id);
+  if (r == NULL) return;
+  memmove(r, r + 1,
+          (size_t)(st->refused + st->n_refused - (r + 1)) * sizeof *r);
+  st->n_refused--;
+}
+
+/* Notes run_id as refused (the oldest note goes when the list is full) and
+ * drops its pending rows. */
+static void refuse_run(la_store *st, int64_t run_id, const char *why) {
+  la_refused *r = find_refused(st, run_id);
+  if (r == NULL) {
+    if (st->n_refused == LA_STORE_MAX_REFUSED)
+      la_store_forget_refused(st, st->refused[0].run_id);
+    r = &st->refused[st->n_refused++];
+    r->run_id = run_id;
+  }
+  snprintf(r->msg, sizeof r->msg, "the database refused its rows: %s", why);
   for (size_t i = 0; i < st->n_pending; i++)
-    if (write_record(st, st->pending[i].run_id, st->pending[i].rec))
-      return LA_EIO;
+    if (st->pending[i].run_id == run_id) la_record_clear(&st->pending[i].rec);
+  st->stats.errors++;
+}
+
+/* Is rc about the row's data (its run is at fault), not the database? */
+static int data_error(int rc) {
+  rc &= 0xff;
+  return rc == SQLITE_CONSTRAINT || rc == SQLITE_MISMATCH ||
+         rc == SQLITE_TOOBIG || rc == SQLITE_RANGE;
+}
+
+int la_store_write_pending(la_store *st) {
+  for (size_t i = 0; i < st->n_pending; i++) {
+    int rc = write_record(st, st->pending[i].run_id, &st->pending[i].rec);
+    if (rc == SQLITE_DONE) continue;
+    if (!data_error(rc)) return LA_EIO;
+    refuse_run(st, st->pending[i].run_id, sqlite3_errmsg(st->db));
+    return LA_STORE_RETRY;
+  }
   return 0;
 }
 
 void la_store_clear_pending(la_store *st) {
-  for (size_t i = 0; i < st->n_pending; i++)
-    json_decref(st->pending[i].rec);
-  st->stats.rows_written += st->n_pending;
+  for (size_t i = 0; i < st->n_pending; i++) {
+    st->stats.rows_written += st->pending[i].rec.type != LA_REC_EXTENSION;
+    la_record_clear(&st->pending[i].rec);
+  }
   st->n_pending = 0;
 }
 
+/* BEGIN, the pending rows, more (if not NULL), COMMIT: the write of every
+ * buffered row, again without a run whose rows the database refused. */
+static int write_all(la_store *st, int (*more)(la_store *, void *), void *arg) {
+  for (;;) {
+    int rc = la_store_begin(st);
+    if (rc == 0) rc = la_store_write_pending(st);
+    if (rc == LA_STORE_RETRY) {
+      la_store_rollback(st);
+      continue; /* each retry drops one run's rows: this ends */
+    }
+    if (rc == 0 && more != NULL) rc = more(st, arg);
+    if (rc == 0) la_testpoint(more ? "finish" : "flush");
+    if (rc == 0) rc = la_store_commit(st);
+    return rc ? LA_EIO : 0;
+  }
+}
+
 int la_store_flush(la_store *st, la_err *err) {
-  int rc;
   if (st->n_pending == 0) return 0;
-  rc = la_store_begin(st);
-  if (rc == 0) rc = la_store_write_pending(st);
-  if (rc == 0) la_testpoint("flush");
-  if (rc == 0) rc = la_store_commit(st);
-  if (rc) {
+  if (write_all(st, NULL, NULL)) {
     la_store_fail(st, err, "writing metric rows");
     la_store_rollback(st);
     return LA_EIO; /* the rows stay pending for the next flush */
   }
   la_store_clear_pending(st);
   return 0;
-}
-
-/* Binds a double, or NULL when NaN. */
-static void bind_real(sqlite3_stmt *q, int i, double x) {
-  if (isfinite(x))
-    sqlite3_bind_double(q, i, x);
-  else
-    sqlite3_bind_null(q, i);
 }
 
 /* UPDATE runs with the result (inside the caller's transaction). */
@@ -211,24 +283,45 @@ static int maybe_finish_sweep(la_store *st, int64_t run_id) {
   return la_store_exec(st, ST_SWEEP_DONE);
 }
 
-int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
-                        la_err *err) {
-  int rc = la_store_begin(st);
-  if (rc == 0) rc = la_store_write_pending(st);
-  if (rc == 0) rc = update_run(st, run_id, res);
-  if (rc == 0) rc = maybe_finish_sweep(st, run_id);
+/* The run's end for write_all: its row, then the sweep's. */
+typedef struct finish_arg {
+  int64_t run_id;
+  const la_run_result *res;
+  la_run_result failed; /* res when the run's rows were refused */
+  char why[200];
+} finish_arg;
+
+static int finish_rows(la_store *st, void *arg) {
+  finish_arg *f = arg;
+  const la_run_result *res = f->res;
+  int rc;
+  /* a run that ends well but whose rows the database refused failed */
+  if (strcmp(res->state, "done") == 0 || strcmp(res->state, "diverged") == 0)
+    if (la_store_run_refused(st, f->run_id, f->why, sizeof f->why)) {
+      f->failed = *res;
+      f->failed.state = "failed";
+      f->failed.error = f->why;
+      res = &f->failed;
+    }
+  rc = update_run(st, f->run_id, res);
+  if (rc == 0) rc = maybe_finish_sweep(st, f->run_id);
   if (rc == 0) { /* its worker has exited: nothing to end at a restart */
-    sqlite3_bind_int64(la_store_stmt(st, ST_DEL_WORKER), 1, run_id);
+    sqlite3_bind_int64(la_store_stmt(st, ST_DEL_WORKER), 1, f->run_id);
     rc = la_store_exec(st, ST_DEL_WORKER);
   }
-  if (rc == 0) la_testpoint("finish");
-  if (rc == 0) rc = la_store_commit(st);
-  if (rc) {
+  return rc;
+}
+
+int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
+                        la_err *err) {
+  finish_arg f = {.run_id = run_id, .res = res};
+  if (write_all(st, finish_rows, &f)) {
     la_store_fail(st, err, "finishing a run");
     la_store_rollback(st);
     return LA_EIO;
   }
   la_store_clear_pending(st);
+  if (strcmp(res->state, "queued") != 0) la_store_forget_refused(st, run_id);
   return 0;
 }
 
@@ -328,16 +421,14 @@ int la_store_user_queued(la_store *st, const char *owner, int64_t *n,
   return rc == SQLITE_ROW ? 0 : la_store_fail(st, err, "counting queued runs");
 }
 
-int la_store_count_states(la_store *st, int64_t counts[6], la_err *err) {
-  static const char *const names[6] = {"queued", "running",  "done",
-                                       "failed", "diverged", "cancelled"};
+int la_store_count_states(la_store *st, int64_t counts[LA_RUN_N_STATES],
+                          la_err *err) {
   sqlite3_stmt *q = la_store_stmt(st, ST_COUNT_STATES);
   int rc;
-  memset(counts, 0, 6 * sizeof counts[0]);
+  memset(counts, 0, LA_RUN_N_STATES * sizeof counts[0]);
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-    const char *s = (const char *)sqlite3_column_text(q, 0);
-    for (int i = 0; i < 6; i++)
-      if (strcmp(s, names[i]) == 0) counts[i] = sqlite3_column_int64(q, 1);
+    int i = la_run_state_from_name((const char *)sqlite3_column_text(q, 0));
+    if (i >= 0) counts[i] = sqlite3_column_int64(q, 1);
   }
   sqlite3_reset(q);
   return rc == SQLITE_DONE ? 0 : la_store_fail(st, err, "counting runs");
@@ -364,23 +455,14 @@ void la_run_result_init(la_run_result *r, const char *state) {
   r->wall_s = NAN;
 }
 
-/* Number field k of o, NaN when absent. */
-static double num_or_nan(const json_t *o, const char *k) {
-  const json_t *v = json_object_get(o, k);
-  return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-int la_run_result_from_done(la_run_result *r, const json_t *done) {
-  const char *status = json_string_value(json_object_get(done, "status"));
-  const json_t *best = json_object_get(done, "best_step");
-  if (status == NULL || (strcmp(status, "done") && strcmp(status, "diverged")))
-    return -1;
-  r->state = strcmp(status, "done") == 0 ? "done" : "diverged";
-  r->steps_done = json_integer_value(json_object_get(done, "steps"));
-  r->best_step = json_is_integer(best) ? json_integer_value(best) : -1;
-  r->final_train_loss = num_or_nan(done, "final_train_loss");
-  r->final_eval_loss = num_or_nan(done, "final_eval_loss");
-  r->best_eval_loss = num_or_nan(done, "best_eval_loss");
-  r->wall_s = num_or_nan(done, "wall_s");
+int la_run_result_from_done(la_run_result *r, const la_record *done) {
+  if (done == NULL || done->type != LA_REC_DONE) return LA_EINVAL;
+  r->state = done->u.done.status ? "diverged" : "done";
+  r->steps_done = done->u.done.steps;
+  r->best_step = done->u.done.best_step;
+  r->final_train_loss = done->u.done.final_train_loss;
+  r->final_eval_loss = done->u.done.final_eval_loss;
+  r->best_eval_loss = done->u.done.best_eval_loss;
+  r->wall_s = done->u.done.wall_s;
   return 0;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build.sh [OUTDIR]: compiles the libFuzzer targets fuzz_config, fuzz_spec,
-# fuzz_npy and fuzz_http with clang (-fsanitize=fuzzer,address,undefined) into OUTDIR
+# fuzz_npy, fuzz_http and fuzz_record with clang (-fsanitize=fuzzer,address,undefined) into OUTDIR
 # (default: fuzz/out next to this script). Works from any directory.
 set -euo pipefail
 
@@ -36,3 +36,4 @@ build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/daemon/spec.c" \
   "$root/daemon/window.c" "$root/daemon/slurm_spec.c"
 build fuzz_npy "$here/fuzz_npy.c" "${BASE[@]}"
 build fuzz_http "$here/fuzz_http.c" "${BASE[@]}" "$root/daemon/http.c" -luv -lhttp_parser
+build fuzz_record "$here/fuzz_record.c" "${BASE[@]}" "$root/worker/record.c"

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Regenerates the hand-written seed corpora in fuzz/corpus/ (config, spec,
-npy, http). The corpora are committed; run this only to rebuild them:
+npy, http, record). The corpora are committed; run this only to rebuild them:
 
     /usr/bin/python3 fuzz/make_corpus.py
 
@@ -288,10 +288,77 @@ def https():
     http_seed("no-read-pipeline", 0, b"GET /defer HTTP/1.1\r\n\r\n" * 40)
 
 
+LAYER = {"layer": 0, "d_in": 8, "d_out": 4, "sigma_max_w0": 1.5, "target_norm": 2.0}
+
+
+def records():
+    """Seeds for fuzz_record: one JSON line per record (a few files hold a
+    whole run, as a worker writes it), valid ones of every type and
+    invalid ones for every kind of check."""
+    valid = {
+        "start": {"type": "start", "run_id": 3, "config": {"task": "teacher", "rank": 2},
+                  "scale": 2.0, "blas_core": "Haswell", "params": 96, "n_train": 64,
+                  "n_eval": 16, "layers": [LAYER, dict(LAYER, layer=1, target_norm=None)]},
+        "start-min": {"type": "start", "layers": [{"layer": 0, "d_in": 1, "d_out": 1}]},
+        "train": {"type": "train", "step": 1, "loss": 0.5, "lr": 0.001, "lr_b": 0.004,
+                  "grad_norm_a": 0.1, "grad_norm_b": 0.2, "update_norm": 0.01},
+        "train-null": {"type": "train", "step": 7, "loss": None, "lr": 0},
+        "eval": {"type": "eval", "step": 0, "loss": 1.25},
+        "spectra": {"type": "spectra", "step": 50, "layer": 0, "sigma_max": 0.5, "fro": 0.7,
+                    "stable_rank": 1.9, "sv": [0.5, 0.49, None], "signal": 0.4, "drift": 0.1,
+                    "drift_ratio": 0.25, "cos_target": -0.3, "rel_err": 0.2,
+                    "tf_signal": 0.3, "tf_drift": 0.2, "mech_ratio": 0.6, "a_drift": 0.05},
+        "sharpness": {"type": "sharpness", "step": 0, "lora": -3.5, "full": 1.5,
+                      "ratio": None, "lora_iters": 20, "full_iters": 20, "rows": 256},
+        "done": {"type": "done", "status": "done", "steps": 300, "final_train_loss": 0.1,
+                 "final_eval_loss": 0.2, "best_eval_loss": 0.15, "best_step": 250,
+                 "wall_s": 1.5, "steps_per_s": 200.0},
+        "done-diverged": {"type": "done", "status": "diverged", "reason": "loss is not finite",
+                          "steps": 3, "final_train_loss": None, "best_step": -1},
+        "error": {"type": "error", "error": "npy: cannot read w0.npy"},
+        "extension": {"type": "x_tokens", "per_s": 1e6, "x_more": [1, {"a": None}]},
+    }
+    for name, rec in valid.items():
+        put("record", "valid-" + name + ".jsonl", js(rec) + "\n")
+    put("record", "valid-run.jsonl",
+        "".join(js(valid[k]) + "\n" for k in
+                ("start", "eval", "train", "spectra", "sharpness", "eval", "done")))
+    invalid = {
+        "layers-no-layer": '{"type":"start","layers":[{"d_in":8,"d_out":4}]}',
+        "layers-empty-entry": '{"type":"start","layers":[{}]}',
+        "layers-out-of-order": js({"type": "start", "layers": [dict(LAYER, layer=1)]}),
+        "layers-too-many": js({"type": "start",
+                               "layers": [dict(LAYER, layer=i) for i in range(9)]}),
+        "loss-negative": '{"type":"train","step":1,"loss":-1,"lr":0.1}',
+        "loss-inf": '{"type":"eval","step":1,"loss":1e400}',
+        "loss-nan": '{"type":"eval","step":1,"loss":NaN}',
+        "loss-string": '{"type":"eval","step":1,"loss":"0.5"}',
+        "step-negative": '{"type":"eval","step":-1,"loss":1}',
+        "step-real": '{"type":"eval","step":1.5,"loss":1}',
+        "step-huge": '{"type":"eval","step":9223372036854775808,"loss":1}',
+        "duplicate-key": '{"type":"eval","step":1,"loss":1,"loss":2}',
+        "unknown-field": '{"type":"eval","step":1,"loss":1,"los":1}',
+        "unknown-type": '{"type":"shape","step":1}',
+        "no-type": '{"step":1,"loss":1}',
+        "sv-negative": '{"type":"spectra","step":1,"layer":0,"sv":[1,-1]}',
+        "cos-out": '{"type":"spectra","step":1,"layer":0,"cos_target":2}',
+        "done-status": '{"type":"done","status":"ok","steps":3}',
+        "error-null": '{"type":"error","error":null}',
+        "nul-string": '{"type":"error","error":"a\\u0000b"}',
+        "not-object": '[1,2,3]',
+        "truncated": '{"type":"eval","step":1,"loss":1',
+        "trailing": '{"type":"eval","step":1,"loss":1} {}',
+        "deep": "[" * 3000 + "]" * 3000,
+    }
+    for name, line in invalid.items():
+        put("record", "invalid-" + name + ".jsonl", line + "\n")
+
+
 if __name__ == "__main__":
-    for sub in ("config", "spec", "npy", "http"):
+    for sub in ("config", "spec", "npy", "http", "record"):
         os.makedirs(os.path.join(C, sub), exist_ok=True)
     configs()
     specs()
     npys()
     https()
+    records()

@@ -1,4 +1,4 @@
-# Coverage-guided fuzzing (libFuzzer) of the config, sweep spec and .npy
+# Coverage-guided fuzzing (libFuzzer) of the config, sweep spec, .npy and record
 # parsers and of the HTTP server: a short run of each target (fuzz/run.sh, LA_FUZZ_SECONDS each).
 # Only in the non-sanitizer builds: the fuzz targets are compiled by
 # fuzz/build.sh with their own -fsanitize=fuzzer,address,undefined.

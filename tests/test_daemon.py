@@ -1016,7 +1016,7 @@ def case_failing_worker(ctx):
     os.chmod(script, 0o755)
     noisy = ctx.path("noisy-worker.sh")
     with open(noisy, "w") as f:
-        f.write("#!/bin/sh\ncat > /dev/null\necho '{\"type\":\"start\",\"layers\":[]}'\n"
+        f.write("#!/bin/sh\ncat > /dev/null\necho '{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":1,\"d_out\":1}]}'\n"
                 "echo 'Traceback: something broke in the noisy worker' >&2\nexit 3\n")
     os.chmod(noisy, 0o755)
 

@@ -18,6 +18,7 @@
 #define LORALPHA_STORE_H
 
 #include "loralpha/common.h"
+#include "loralpha/record.h"
 #include "loralpha/spec.h"
 #include "loralpha/window.h"
 
@@ -42,10 +43,10 @@ typedef struct la_run_result {
  * NaN, no error, the attempt counted. */
 void la_run_result_init(la_run_result *r, const char *state);
 
-/* Fills r from a worker's done record whose status is "done" or
- * "diverged" (the state, steps, best step and final figures; absent
- * figures NaN). 0, or -1 (r unchanged) for any other record. */
-int la_run_result_from_done(la_run_result *r, const json_t *done);
+/* Fills r from a checked done record (record.h): the state ("done" or
+ * "diverged"), steps, best step and final figures (unknown: NaN). 0, or
+ * LA_EINVAL (r unchanged) for a record of another type. */
+int la_run_result_from_done(la_run_result *r, const la_record *done);
 
 /* A run the scheduler may start. */
 typedef struct la_run_ticket {
@@ -132,10 +133,20 @@ void la_run_ticket_clear(la_run_ticket *t);
  * rows deleted; committed before returning. */
 int la_store_start_run(la_store *st, int64_t run_id, la_err *err);
 
-/* Buffers one worker record (start/train/eval/spectra/sharpness; others are
- * ignored) for run_id. Borrowed rec. Returns 0, or LA_EINVAL when the record
- * is malformed (the caller keeps it as the run's error). */
-int la_store_add_record(la_store *st, int64_t run_id, const json_t *rec);
+/* Buffers one checked worker record (la_record_parse) for run_id: start,
+ * train, eval, spectra and sharpness become rows, other types are dropped.
+ * Takes rec's contents (rec is left cleared). Returns 0 or LA_ENOMEM.
+ *
+ * Rows the database still refuses for their data (a constraint) fail only
+ * their run: the flush rolls back, drops that run's rows, notes the run
+ * (la_store_run_refused) and writes the others again; finishing that run
+ * then records it failed with the database's message. */
+int la_store_take_record(la_store *st, int64_t run_id, la_record *rec);
+
+/* 1 when the database refused rows of run_id since the run last started
+ * (msg gets why), else 0. */
+int la_store_run_refused(const la_store *st, int64_t run_id, char *msg,
+                         size_t size);
 
 /* Commits every buffered row in one transaction. */
 int la_store_flush(la_store *st, la_err *err);
@@ -176,9 +187,9 @@ int la_store_user_queued(la_store *st, const char *owner, int64_t *n,
 int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
                          size_t size);
 
-/* Counts of runs per state over all sweeps: queued, running, done, failed,
- * diverged, cancelled (in that order). */
-int la_store_count_states(la_store *st, int64_t counts[6], la_err *err);
+/* Counts of runs per state over all sweeps, indexed by la_run_state. */
+int la_store_count_states(la_store *st, int64_t counts[LA_RUN_N_STATES],
+                          la_err *err);
 
 void la_store_stats_get(const la_store *st, la_store_stats *out);
 
@@ -257,13 +268,18 @@ int la_store_sweep_shape(la_store *st, int64_t sweep_id, int *steps,
 
 /* A finished run's eval loss at a checkpoint, as fit points (+Inf for a run
  * that diverged before the checkpoint). full: the final eval loss. *pts is
- * new (free). Returns the count, or a negative LA_E code. */
+ * new (free). A run whose loss (or rank, lr, alpha) is unknown, not a
+ * number, not finite or negative (an old database, a hand edit) is left out
+ * and noted in excluded (borrowed array) as {"run_id", "step", "reason"}.
+ * Returns the count, or a negative LA_E code. */
 struct la_fit_point;
 long la_store_fit_points(la_store *st, int64_t sweep_id, int step, int full,
-                         struct la_fit_point **pts, la_err *err);
+                         struct la_fit_point **pts, json_t *excluded,
+                         la_err *err);
 
 /* Signal and drift at the last logged step, means over seeds and layers, per
- * (rank, lr, alpha) of done runs. New JSON array. */
+ * (rank, lr, alpha) of done runs with a valid final eval loss (non-finite
+ * means are null). New JSON array. */
 json_t *la_store_drift_table(la_store *st, int64_t sweep_id, la_err *err);
 
 /* Replaces the sweep's rows in alpha_star, fits and regret with those in

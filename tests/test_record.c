@@ -1,0 +1,229 @@
+/* test_record.c: the record protocol's parser (record.h) on a table of good
+ * records of every type and bad ones, each of which must be refused with an
+ * error that names its field; and the run states' names. */
+#include "check.h"
+#include "loralpha/record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A good line and the type it parses to. */
+typedef struct good {
+  const char *line;
+  la_rec_type type;
+} good;
+
+static const good k_good[] = {
+    {"{\"type\":\"start\",\"run_id\":7,\"config\":{\"task\":\"teacher\"},"
+     "\"scale\":2.5,\"blas_core\":\"Haswell\",\"params\":2048,\"n_train\":"
+     "4096,\"n_eval\":1024,\"layers\":[{\"layer\":0,\"d_in\":128,\"d_out\":"
+     "64,\"sigma_max_w0\":1.5,\"target_norm\":2},{\"layer\":1,\"d_in\":64,"
+     "\"d_out\":10,\"sigma_max_w0\":null}]}",
+     LA_REC_START},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":1,\"d_out\":1}]}",
+     LA_REC_START},
+    {"{\"type\":\"train\",\"step\":1,\"loss\":0.5,\"lr\":0.001,\"lr_b\":0.004,"
+     "\"grad_norm_a\":0.1,\"grad_norm_b\":0.2,\"update_norm\":0.01}",
+     LA_REC_TRAIN},
+    {"{\"type\":\"train\",\"step\":2,\"loss\":null,\"lr\":0}", LA_REC_TRAIN},
+    {"{\"type\":\"eval\",\"step\":0,\"loss\":0}", LA_REC_EVAL},
+    {"{\"type\":\"spectra\",\"step\":50,\"layer\":0,\"sigma_max\":0.5,\"fro\":"
+     "0.7,\"stable_rank\":1.9,\"sv\":[0.5,0.49,null],\"signal\":0.4,\"drift\":"
+     "0.1,\"drift_ratio\":0.25,\"cos_target\":-0.3,\"rel_err\":0.2,"
+     "\"tf_signal\":0.3,\"tf_drift\":0.2,\"mech_ratio\":0.6,\"a_drift\":0.05}",
+     LA_REC_SPECTRA},
+    {"{\"type\":\"sharpness\",\"step\":0,\"lora\":-3.5,\"full\":1.5,\"ratio\":"
+     "null,\"lora_iters\":20,\"full_iters\":20,\"rows\":256}",
+     LA_REC_SHARPNESS},
+    {"{\"type\":\"done\",\"status\":\"done\",\"steps\":300,"
+     "\"final_train_loss\":0.1,\"final_eval_loss\":0.2,\"best_eval_loss\":0.15,"
+     "\"best_step\":250,\"wall_s\":1.5,\"steps_per_s\":200}",
+     LA_REC_DONE},
+    {"{\"type\":\"done\",\"status\":\"diverged\",\"reason\":\"loss is not "
+     "finite\",\"steps\":3,\"final_train_loss\":null,\"best_step\":-1}",
+     LA_REC_DONE},
+    {"{\"type\":\"error\",\"error\":\"npy: cannot read w0.npy\"}",
+     LA_REC_ERROR},
+    {"{\"type\":\"x_tokens\",\"anything\":[1,{\"a\":null}]}", LA_REC_EXTENSION},
+    {"{\"type\":\"eval\",\"step\":3,\"loss\":1,\"x_note\":\"extensions are "
+     "ignored\"}",
+     LA_REC_EVAL},
+    {"  {\"type\":\"eval\",\"step\":3,\"loss\":1e2}  ", LA_REC_EVAL},
+};
+
+/* A bad line and a word its error must hold (the field, or the problem). */
+typedef struct bad {
+  const char *line;
+  const char *names;
+} bad;
+
+static const bad k_bad[] = {
+    /* the issue's case: a layers entry without its layer */
+    {"{\"type\":\"start\",\"layers\":[{\"d_in\":8,\"d_out\":4}]}",
+     "layers[0].layer: missing"},
+    {"{\"type\":\"start\",\"layers\":[{}]}", "layers[0].layer"},
+    {"{\"type\":\"start\",\"layers\":[1]}", "layers[0]"},
+    {"{\"type\":\"start\",\"layers\":[]}", "layers"},
+    {"{\"type\":\"start\"}", "layers: missing"},
+    {"{\"type\":\"start\",\"layers\":{\"layer\":0}}", "layers"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4},"
+     "{\"layer\":0,\"d_in\":8,\"d_out\":4}]}",
+     "layers[1].layer"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":0,\"d_out\":4}]}",
+     "layers[0].d_in"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
+     "\"sigma_max_w0\":-1}]}",
+     "sigma_max_w0: -1 is negative"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
+     "\"colour\":1}]}",
+     "layers[0].colour: unknown field"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4}],"
+     "\"config\":[]}",
+     "config"},
+    {"{\"type\":\"start\",\"run_id\":-2,\"layers\":[{\"layer\":0,\"d_in\":8,"
+     "\"d_out\":4}]}",
+     "run_id"},
+    {"{\"type\":\"start\",\"blas_core\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"layers\":[{\"layer\":0,\"d_in\":8,"
+     "\"d_out\":4}]}",
+     "blas_core: longer than"},
+    /* the issue's other case: a negative or non-finite loss */
+    {"{\"type\":\"train\",\"step\":1,\"loss\":-1,\"lr\":0.1}",
+     "train: loss: -1 is negative"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":-0.5}", "eval: loss: -0.5"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":1e999}", "not JSON"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":NaN}", "not JSON"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":\"0.5\"}", "loss: must be"},
+    {"{\"type\":\"eval\",\"step\":1}", "loss: missing"},
+    {"{\"type\":\"eval\",\"loss\":1}", "step: missing"},
+    {"{\"type\":\"eval\",\"step\":-1,\"loss\":1}", "step: -1"},
+    {"{\"type\":\"eval\",\"step\":1.5,\"loss\":1}", "step: must be an integer"},
+    {"{\"type\":\"eval\",\"step\":3000000000,\"loss\":1}", "step"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":1,\"los\":1}",
+     "los: unknown field"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":1,\"step\":2}", "duplicate"},
+    {"{\"type\":\"train\",\"step\":1,\"loss\":1}", "lr: missing"},
+    {"{\"type\":\"train\",\"step\":1,\"loss\":1,\"lr\":0.1,\"grad_norm_a\":-2}",
+     "grad_norm_a"},
+    {"{\"type\":\"spectra\",\"step\":1,\"sv\":[]}", "layer: missing"},
+    {"{\"type\":\"spectra\",\"step\":1,\"layer\":8}", "layer: 8 is outside"},
+    {"{\"type\":\"spectra\",\"step\":1,\"layer\":0,\"sv\":[1,-1]}", "sv[1]"},
+    {"{\"type\":\"spectra\",\"step\":1,\"layer\":0,\"sv\":\"1,2\"}", "sv"},
+    {"{\"type\":\"spectra\",\"step\":1,\"layer\":0,\"cos_target\":2}",
+     "cos_target: 2 is outside"},
+    {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1}", "full: missing"},
+    {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1,\"full\":1,\"rows\":-3}",
+     "rows"},
+    {"{\"type\":\"done\",\"steps\":3}", "status: missing"},
+    {"{\"type\":\"done\",\"status\":\"ok\",\"steps\":3}", "status"},
+    {"{\"type\":\"done\",\"status\":\"done\"}", "steps: missing"},
+    {"{\"type\":\"done\",\"status\":\"done\",\"steps\":3,\"final_eval_loss\":"
+     "-1}",
+     "final_eval_loss: -1 is negative"},
+    {"{\"type\":\"done\",\"status\":\"done\",\"steps\":3,\"best_step\":-2}",
+     "best_step"},
+    {"{\"type\":\"done\",\"status\":\"done\",\"steps\":3,\"reason\":7}",
+     "reason: must be a string"},
+    {"{\"type\":\"error\"}", "error: missing"},
+    {"{\"type\":\"error\",\"error\":null}", "error: must be a string"},
+    {"{\"type\":\"shape\"}", "type: 'shape' is not a record type"},
+    {"{\"type\":3}", "type: must be a string"},
+    {"{\"step\":1}", "type: missing"},
+    {"[1,2]", "not a JSON object"},
+    {"", "not JSON"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":1} {}", "not JSON"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":1", "not JSON"},
+};
+
+static void check_good(void) {
+  for (size_t i = 0; i < sizeof k_good / sizeof k_good[0]; i++) {
+    la_record r;
+    la_err err = {{0}};
+    int rc = la_record_parse(k_good[i].line, strlen(k_good[i].line), &r, &err);
+    if (rc) fprintf(stderr, "good line %zu refused: %s\n", i, err.msg);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(r.type, k_good[i].type);
+    la_record_clear(&r);
+  }
+}
+
+static void check_bad(void) {
+  for (size_t i = 0; i < sizeof k_bad / sizeof k_bad[0]; i++) {
+    la_record r;
+    la_err err = {{0}};
+    int rc = la_record_parse(k_bad[i].line, strlen(k_bad[i].line), &r, &err);
+    CHECK_EQ_INT(rc, LA_EINVAL);
+    if (strstr(err.msg, k_bad[i].names) == NULL)
+      fprintf(stderr,
+              "bad line %zu: %s\n    expected an error with: %s\n"
+              "    actual: %s\n",
+              i, k_bad[i].line, k_bad[i].names, err.msg);
+    CHECK(strstr(err.msg, k_bad[i].names) != NULL);
+    CHECK_EQ_INT(r.type, LA_REC_EXTENSION); /* nothing to clear */
+  }
+}
+
+/* The values of a parsed start and spectra record, and null as NaN. */
+static void check_values(void) {
+  la_record r;
+  la_err err;
+  const char *s = k_good[0].line;
+  CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
+  CHECK_EQ_INT(r.u.start.run_id, 7);
+  CHECK_EQ_INT(r.u.start.n_layers, 2);
+  CHECK_EQ_INT(r.u.start.layers[1].d_out, 10);
+  CHECK_CLOSE(r.u.start.layers[0].target_norm, 2.0, 0);
+  CHECK(isnan(r.u.start.layers[1].sigma_max_w0));
+  CHECK(isnan(r.u.start.layers[1].target_norm));
+  CHECK(strcmp(r.u.start.blas_core, "Haswell") == 0);
+  la_record_clear(&r);
+  la_record_clear(&r); /* twice is safe */
+  s = k_good[5].line;
+  CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
+  CHECK_EQ_INT(r.step, 50);
+  CHECK_EQ_INT(r.u.spectra.n_sv, 3);
+  CHECK_CLOSE(r.u.spectra.sv[1], 0.49, 0);
+  CHECK(isnan(r.u.spectra.sv[2]));
+  CHECK_CLOSE(r.u.spectra.cos_target, -0.3, 0);
+  la_record_clear(&r);
+  s = k_good[8].line;
+  CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
+  CHECK_EQ_INT(r.u.done.status, 1);
+  CHECK_EQ_INT(r.u.done.best_step, -1);
+  CHECK(isnan(r.u.done.final_train_loss) && isnan(r.u.done.wall_s));
+  CHECK(strcmp(r.u.done.reason, "loss is not finite") == 0);
+  la_record_clear(&r);
+}
+
+/* A line over the limit is refused before it is parsed. */
+static void check_limits(void) {
+  size_t n = LA_RECORD_MAX_LINE + 1;
+  char *big = malloc(n);
+  la_record r;
+  la_err err;
+  CHECK(big != NULL);
+  if (big == NULL) return;
+  memset(big, ' ', n);
+  CHECK_EQ_INT(la_record_parse(big, n, &r, &err), LA_EINVAL);
+  CHECK(strstr(err.msg, "longer than") != NULL);
+  free(big);
+}
+
+static void check_states(void) {
+  CHECK_EQ_INT(LA_RUN_N_STATES, 6);
+  CHECK(strcmp(la_run_state_names[LA_RUN_DIVERGED], "diverged") == 0);
+  CHECK_EQ_INT(la_run_state_from_name("cancelled"), LA_RUN_CANCELLED);
+  CHECK_EQ_INT(la_run_state_from_name("queued"), LA_RUN_QUEUED);
+  CHECK_EQ_INT(la_run_state_from_name("paused"), -1);
+  CHECK_EQ_INT(la_run_state_from_name(NULL), -1);
+  CHECK(strcmp(la_record_type_name(LA_REC_SHARPNESS), "sharpness") == 0);
+}
+
+int main(void) {
+  check_good();
+  check_bad();
+  check_values();
+  check_limits();
+  check_states();
+  return check_summary();
+}
