@@ -76,9 +76,9 @@ int la_paths_private_dir(const char *dir, unsigned mode, unsigned *was) {
     rc = -1;
   else if (st.st_uid != geteuid())
     rc = -1, errno = EPERM;
-  else if ((st.st_mode & 07777) != mode) {
+  else if ((st.st_mode & 05777) != mode) { /* a setgid bit stays */
     *was = (unsigned)(st.st_mode & 07777);
-    rc = fchmod(fd, (mode_t)mode) == 0 ? 1 : -1;
+    rc = fchmod(fd, (mode_t)mode | (st.st_mode & S_ISGID)) == 0 ? 1 : -1;
   }
   close(fd);
   return rc;

@@ -6,12 +6,14 @@ the test (localusers.py).
     test_statefiles.py --loralpha PATH --worker PATH [--keep]
 
 Cases:
-  private    a running daemon's database, -wal, -shm, state directory,
+  private    a running root daemon's database, -wal, -shm, state directory,
              token, listen file and Slurm run directory: the second user's
              open() and listdir() all fail with EACCES; the modes are
              0600/0700 (0710, 0711 for a socket the group, everyone may use,
              and then the user reaches the socket but nothing else); the
              port file is written through no planted symlink
+  user       the same for a daemon run by an ordinary user (eve), probed
+             by another (mal)
   fix        a state left world-readable (0644 files, 0755 directories,
              a -wal and -shm of a killed daemon): the next daemon makes them
              private and says so in its log; a token file its group can read
@@ -276,6 +278,40 @@ def case_private(ctx):
     R.check(not os.path.islink(d.port_file) and os.path.isfile(d.port_file),
             "the port file replaced the symlink", "regular file", os.path.islink(d.port_file))
     R.eq(d.stop(), 0, "daemon stops")
+
+
+# ---- user: the same for a daemon run by an ordinary user ----------------------------
+
+
+def case_user(ctx):
+    R.case = "user"
+    eve = ctx.eve
+    mallory = ctx.users.add("mal")
+    os.chmod(eve.home, 0o755)  # a home others may walk through: the modes inside matter
+    state = os.path.join(eve.home, "state")
+    port_file = os.path.join(eve.home, "port")
+    p = eve.popen([ctx.loralpha, "serve", "--state-dir", state, "--listen", "127.0.0.1:0",
+                   "--port-file", port_file, "--worker", ctx.worker, "--max-workers", "1"],
+                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        port = wait_port(p, port_file, 30)
+        if not R.check(port is not None, "eve's daemon starts", "a port",
+                       p.stderr.read().decode() if p.poll() is not None else "no port"):
+            return
+        st, _ = call(port, "GET", "/v1/whoami")
+        R.eq(st, 401, "eve's daemon answers")
+        db = os.path.join(state, "loralpha.db")
+        files = db_files(db) + [os.path.join(state, n) for n in ("token", "listen")]
+        for f in files:
+            R.eq((mode(f), os.stat(f).st_uid), ("0o600", eve.uid),
+                 f"{os.path.basename(f)}: eve's, mode 0600")
+        R.eq(mode(state), "0o710", "eve's state dir: 0710")
+        got = json.loads(mallory.run([localusers.PYTHON, "-c", PROBE, *files, state],
+                                     timeout=60).stdout or "{}")
+        R.eq(got, {f: "EACCES" for f in files + [state]},
+             "another user against eve's daemon: db, -wal, -shm, token, listen, state: EACCES")
+    finally:
+        localusers.stop(p)
 
 
 # ---- fix: a world-readable state from before ----------------------------------------
@@ -573,7 +609,7 @@ def main():
     with localusers.LocalUsers("lasf") as users:
         ctx = Ctx(args, users)
         try:
-            for name, fn in (("private", case_private), ("fix", case_fix),
+            for name, fn in (("private", case_private), ("user", case_user), ("fix", case_fix),
                              ("migrate", case_migrate), ("cli", case_cli),
                              ("slurm", case_slurm)):
                 if args.only and args.only != name:

@@ -39,9 +39,9 @@ int la_paths_mkdir(const char *dir);
 
 /* Makes dir with exactly mode (e.g. 0700), its missing parents with 0755.
  * An existing dir must be a directory owned by the effective user; its
- * mode becomes mode if it differs, and then *was holds the old one and 1 is
- * returned. 0 when made or already so; -1 with errno (EPERM: another user
- * owns it; ENOTDIR: not a directory). */
+ * mode becomes mode (keeping a setgid bit) if it differs, and then *was
+ * holds the old one and 1 is returned. 0 when made or already so; -1
+ * with errno (EPERM: another user owns it; ENOTDIR: not a directory). */
 int la_paths_private_dir(const char *dir, unsigned mode, unsigned *was);
 
 /* Takes every group and other permission away from the file at path (a
