@@ -138,7 +138,8 @@ static void log_mode(const char *what, const char *path, unsigned was,
 }
 
 /* The state directory (made, or its mode set) and the database files'
- * modes: nothing in them is for other users (docs/security.md). */
+ * modes: nothing in them is for other users (docs/security.md). The
+ * database may be a symlink; SQLite's -wal, -shm and -journal may not. */
 static int secure_state(const la_serve_config *c, la_err *err) {
   static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
   unsigned mode = state_dir_mode(c), was = 0;
@@ -155,7 +156,7 @@ static int secure_state(const la_serve_config *c, la_err *err) {
                    c->state_dir, c->socket_group, strerror(errno));
   for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
     snprintf(path, sizeof path, "%s%s", c->db, ext[i]);
-    if ((rc = la_paths_private_file(path, &was)) < 0)
+    if ((rc = la_paths_private_file(path, i == 0, &was)) < 0)
       return la_errf(err, LA_EIO, "database %s: cannot make it private: %s",
                      path, strerror(errno));
     if (rc > 0) log_mode("database", path, was, was & 0700);

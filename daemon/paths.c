@@ -84,13 +84,18 @@ int la_paths_private_dir(const char *dir, unsigned mode, unsigned *was) {
   return rc;
 }
 
-int la_paths_private_file(const char *path, unsigned *was) {
+int la_paths_private_file(const char *path, int follow, unsigned *was) {
   struct stat st;
   int rc = 0;
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+                          (follow ? 0 : O_NOFOLLOW));
   if (fd < 0) return errno == ENOENT ? 0 : -1;
   if (fstat(fd, &st) != 0)
     rc = -1;
+  else if (!S_ISREG(st.st_mode))
+    rc = -1, errno = EINVAL;
+  else if ((st.st_mode & 0077) && st.st_uid != geteuid())
+    rc = -1, errno = EPERM;
   else if (st.st_mode & 0077) {
     *was = (unsigned)(st.st_mode & 07777);
     rc = fchmod(fd, st.st_mode & 0700) == 0 ? 1 : -1;

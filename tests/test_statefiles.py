@@ -351,6 +351,18 @@ def case_fix(ctx):
     ctx.all_eacces(db_files(db) + [state, sdir],
                    "after: db, -wal, -shm, state dir, run dir: EACCES")
     R.eq(d.stop(), 0, "daemon stops")
+    # a -wal planted as a symlink: refused, and what it points to unchanged
+    victim = os.path.join(ctx.tmp, "victim-wal")
+    with open(victim, "w") as f:
+        f.write("not a wal\n")
+    os.chmod(victim, 0o644)
+    os.symlink(victim, db + "-wal")
+    bad = Daemon(ctx, "fix-wal", state=state, db=db, expect_fail=True)
+    R.check(bad.proc.returncode != 0 and f"database {db}-wal: cannot make it private" in
+            bad.log(), "a symlink at the -wal's path stops the daemon", "refused",
+            bad.log()[-400:])
+    R.eq(mode(victim), "0o644", "the symlink's target keeps its mode")
+    os.unlink(db + "-wal")
     # a token file its group can read may have been read: refused
     tok = os.path.join(state, "token")
     os.chmod(tok, 0o640)

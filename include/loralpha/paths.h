@@ -44,11 +44,12 @@ int la_paths_mkdir(const char *dir);
  * with errno (EPERM: another user owns it; ENOTDIR: not a directory). */
 int la_paths_private_dir(const char *dir, unsigned mode, unsigned *was);
 
-/* Takes every group and other permission away from the file at path (a
- * symlink is followed, as the program opening the file does). 1 when it had
- * some (the old mode in *was), 0 when it had none or does not exist, -1
- * with errno. */
-int la_paths_private_file(const char *path, unsigned *was);
+/* Takes every group and other permission away from the regular file at
+ * path (a symlink is followed only if follow is 1: else it is ELOOP). 1
+ * when it had some (the old mode in *was), 0 when it had none or does not
+ * exist, -1 with errno (EPERM: it had some and another user owns it;
+ * EINVAL: not a regular file). */
+int la_paths_private_file(const char *path, int follow, unsigned *was);
 
 /* Replaces path with a file holding text, made with mode whatever the
  * umask: written to a new file beside it (O_EXCL, so a planted symlink is
