@@ -2291,23 +2291,57 @@ static int url_parts(const cli *c, char *host, size_t size, long *port) {
   return rc;
 }
 
+/* Is there a TCP socket listening on port, and are all of them (any
+ * address, /proc/net/tcp and tcp6) uid's? A port its daemon left may have
+ * been taken by another user since. */
+static int port_listeners_are(long port, uid_t uid) {
+  static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+  char line[512];
+  int mine = 0, other = 0;
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+    FILE *f = fopen(tables[i], "r");
+    if (f == NULL) continue;
+    while (fgets(line, sizeof line, f) != NULL) {
+      unsigned lport, st;
+      unsigned long u;
+      if (sscanf(line,
+                 " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x "
+                 "%*x:%*x %*x %lu",
+                 &lport, &st, &u) != 3 ||
+          st != 0x0A /* LISTEN */ || lport != (unsigned long)port)
+        continue;
+      if ((uid_t)u == uid)
+        mine = 1;
+      else
+        other = 1;
+    }
+    fclose(f);
+  }
+  return mine && !other;
+}
+
 /* Does c->url lead to the daemon of the state directory dir? That daemon
  * wrote dir/listen ("HOST PORT PID"), is still running, listens on a
- * loopback address (or all addresses), and the URL names that port and a
- * loopback address it listens on, or localhost, which is then pinned to
- * that address (c->pin). 1 yes, 0 no. */
+ * loopback address (or all addresses), the sockets listening on that port
+ * are all its user's (the listen file's owner), and the URL names that
+ * port and a loopback address it listens on, or localhost, which is then
+ * pinned to that address (c->pin). 1 yes, 0 no. */
 static int url_is_own_daemon(cli *c, const char *dir) {
   char path[1100], lhost[256], uhost[256], addr[64];
   unsigned char lb[16], ub[16];
   long lport = 0, uport = 0, pid = 0;
   int lfam, ufam, got;
+  struct stat st;
   FILE *f;
   if (la_paths_join(path, sizeof path, dir, LA_LISTEN_NAME) ||
       (f = fopen(path, "r")) == NULL)
     return 0;
-  got = fscanf(f, "%255s %ld %ld", lhost, &lport, &pid);
+  got = fstat(fileno(f), &st) == 0
+            ? fscanf(f, "%255s %ld %ld", lhost, &lport, &pid)
+            : 0;
   fclose(f);
   if (got != 3 || pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM) ||
+      lport <= 0 || lport > 65535 || !port_listeners_are(lport, st.st_uid) ||
       !ip_literal(lhost, &lfam, lb) || !ip_local(lfam, lb, 1) ||
       url_parts(c, uhost, sizeof uhost, &uport) || uport != lport)
     return 0;

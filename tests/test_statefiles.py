@@ -25,7 +25,9 @@ Cases:
              that wrote it (its listen file): a plain loopback listener on
              another port, on another loopback address with the daemon's
              port, or on the daemon's port after it stopped receives no
-             Authorization header; the daemon's own URL (also as localhost)
+             Authorization header, nor another user's listener on the port
+             a listen file names with a live pid; the daemon's own URL (also
+             as localhost)
              does; --token-file and LORALPHA_TOKEN are always sent
   slurm      on a one-node Slurm cluster (tests/slurm/cluster.sh): a
              running job's token is stored only as its hash (no column, no
@@ -480,6 +482,53 @@ class Listener:
         self.sock.close()
 
 
+# Run as the second user: listens on 127.0.0.1 (port 0), prints the port,
+# answers one request and prints its headers as JSON.
+SQUAT = r'''
+import json, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+s.settimeout(120)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+c.settimeout(30)
+d = b""
+while b"\r\n\r\n" not in d:
+    chunk = c.recv(65536)
+    if not chunk:
+        break
+    d += chunk
+lines = d.split(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")[1:]
+print(json.dumps({k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}),
+      flush=True)
+c.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+c.close()
+'''
+
+
+def case_squat(ctx):
+    """A listen file naming a port another user listens on, with a live
+    pid (as after the daemon died and its pid was reused): no token."""
+    R.case = "cli"
+    state = os.path.join(ctx.tmp, "state-squat")
+    os.mkdir(state, 0o700)
+    with open(os.path.join(state, "token"), "w") as f:
+        f.write("squatted-state-token\n")
+    p = ctx.eve.popen([localusers.PYTHON, "-c", SQUAT], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(p.stdout.readline())
+        with open(os.path.join(state, "listen"), "w") as f:
+            f.write(f"127.0.0.1 {port} {os.getpid()}\n")
+        r = cli(ctx, state, "--url", f"http://127.0.0.1:{port}", "whoami")
+        got = p.stdout.readline()
+        R.check(got and "authorization" not in json.loads(got),
+                "another user's listener on the port of a listen file with a live pid gets "
+                "no token", "no Authorization", (got, r.stderr[-300:]))
+    finally:
+        localusers.stop(p)
+
+
 def cli(ctx, state, *args, env=None):
     e = dict(ctx.env, LORALPHA_STATE_DIR=state)
     e.update(env or {})
@@ -522,6 +571,7 @@ def case_cli(ctx):
             R.check(len(got) == 1 and got[0].get("authorization") == want,
                     f"{how}: a token the user names is sent to any URL", want,
                     (p.stderr[-300:], got))
+        case_squat(ctx)
         port = d.port
         R.eq(d.stop(), 0, "daemon stops")
         squatter = Listener("127.0.0.1", port)
