@@ -7,15 +7,17 @@ route of workers on Slurm nodes (docs/slurm.md).
 
 Needs no cluster: it starts `loralpha serve` on 127.0.0.1 (port 0) with a
 fresh database in a temporary directory, stores a sweep, then marks its
-runs as handed to Slurm with known tokens (as a daemon does before sbatch)
-and restarts the daemon, which re-attaches to them. squeue then fails (no
-SLURM_CONF), which the daemon takes as "no news", so the runs stay live
-while the benchmark POSTs train records to them in batches of --batch lines,
-round robin over --runs runs, from one client connection. It prints the
+runs as handed to Slurm with known tokens, stored as their SHA-256 (as a
+daemon does before sbatch) and restarts the daemon, which re-attaches to
+them. squeue then fails (no SLURM_CONF), which the daemon takes as "no
+news", so the runs stay live while the benchmark POSTs train records to
+them in batches of --batch lines, round robin over --runs runs, from one
+client connection. It prints the
 records per second and the mean batch latency, then checks that every
 record is in the database. Each daemon is stopped by its PID.
 """
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -87,8 +89,9 @@ def main():
             run = cur.lastrowid
             tokens[run] = f"{run:064x}"
             con.execute("INSERT INTO slurm_jobs (run_id, sweep_id, attempt, array_id, task, "
-                        "token, state, script, submitted_at) VALUES "
-                        "(?, ?, 1, 1, ?, ?, 'submitted', '-', 0)", (run, sid, i, tokens[run]))
+                        "token_sha256, state, script, submitted_at) VALUES "
+                        "(?, ?, 1, 1, ?, ?, 'submitted', '-', 0)",
+                        (run, sid, i, hashlib.sha256(tokens[run].encode()).hexdigest()))
         con.commit()
         con.close()
         p, port = start(loralpha, tmp, db, "bench")

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,14 +75,31 @@ void la_auth_user_of_uid(long uid, char *buf, size_t size) {
     snprintf(buf, size, "uid%ld", uid);
 }
 
-/* A file holding secrets must be a regular file that others cannot read. */
+int la_auth_sha256_hex(const void *s, size_t n, char out[LA_SHA256_HEX + 1]) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(s, n, md, &len, EVP_sha256(), NULL) != 1 ||
+      len != LA_SHA256_HEX / 2)
+    return -1;
+  for (unsigned i = 0; i < len; i++)
+    snprintf(out + 2 * i, 3, "%02x", md[i]);
+  return 0;
+}
+
+/* A file holding secrets must be a regular file that others cannot read;
+ * the daemon's own token (own = 1) not even its group. */
 static int check_secret_file(const char *what, const char *path, int fd,
-                             la_err *err) {
+                             int own, la_err *err) {
   struct stat st;
   if (fstat(fd, &st) != 0)
     return la_errf(err, LA_EIO, "%s %s: %s", what, path, strerror(errno));
   if (!S_ISREG(st.st_mode))
     return la_errf(err, LA_EINVAL, "%s %s: not a regular file", what, path);
+  if (own && (st.st_mode & 0077))
+    return la_errf(err, LA_EINVAL,
+                   "%s %s: readable by other users (mode %04o), so it may "
+                   "have been read: delete it and start again for a new one",
+                   what, path, (unsigned)(st.st_mode & 07777));
   if (st.st_mode & 0007)
     return la_errf(err, LA_EINVAL,
                    "%s %s: readable by other users (mode %04o); chmod o-rwx "
@@ -151,7 +169,7 @@ static int load_own_token(la_auth *a, const char *state_dir, la_err *err) {
   }
   if (fd < 0)
     return la_errf(err, LA_EIO, "token %s: %s", a->token_path, strerror(errno));
-  rc = check_secret_file("token", a->token_path, fd, err);
+  rc = check_secret_file("token", a->token_path, fd, 1, err);
   if (rc == 0 && read_all(fd, buf, sizeof buf, &len) != 0)
     rc = la_errf(err, LA_EIO, "token %s: %s", a->token_path, strerror(errno));
   close(fd);
@@ -240,7 +258,7 @@ static int load_tokens(const char *path, token_ent **out, size_t *n,
   int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return la_errf(err, LA_EIO, "tokens file %s: %s", path, strerror(errno));
-  if ((rc = check_secret_file("tokens file", path, fd, err)) != 0) {
+  if ((rc = check_secret_file("tokens file", path, fd, 0, err)) != 0) {
     close(fd);
     return rc;
   }

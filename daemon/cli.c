@@ -20,15 +20,18 @@
 #include "loralpha/report.h"
 #include "loralpha/rights.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -121,18 +124,22 @@ typedef struct cmd_def {
 } cmd_def;
 
 struct cli {
-  const char *cmd;          /* the command word as given */
-  const cmd_def *def;       /* its definition */
-  const char *val[O_COUNT]; /* option values as given ("" for a flag) */
-  const char *arg;          /* the positional argument */
-  const char *extra;        /* a second positional argument (an error) */
-  char url[1024];           /* the base URL, no trailing '/' (over the
-                               socket: http://localhost) */
-  char sock[SOCK_MAX];      /* the Unix socket's path; "" for TCP */
-  char where[1100];         /* "socket PATH" or the URL, for messages */
-  char no_sock[1100];       /* the default socket, looked for and absent */
-  char token[TOKEN_MAX];    /* the bearer token sent over TCP, or "" */
-  char token_from[1100];    /* where the token came from, for messages */
+  const char *cmd;            /* the command word as given */
+  const cmd_def *def;         /* its definition */
+  const char *val[O_COUNT];   /* option values as given ("" for a flag) */
+  const char *arg;            /* the positional argument */
+  const char *extra;          /* a second positional argument (an error) */
+  char url[1024];             /* the base URL, no trailing '/' (over the
+                                 socket: http://localhost) */
+  char sock[SOCK_MAX];        /* the Unix socket's path; "" for TCP */
+  char where[1100];           /* "socket PATH" or the URL, for messages */
+  char no_sock[1100];         /* the default socket, looked for and absent */
+  char token[TOKEN_MAX];      /* the bearer token sent over TCP, or "" */
+  char token_from[1100];      /* where the token came from, for messages */
+  char pin[320];              /* "localhost:PORT:ADDR" when the state dir's
+                                 token goes to localhost, else "" */
+  struct curl_slist *resolve; /* pin as a list for CURLOPT_RESOLVE */
+  int token_local;            /* the token is the state dir's own */
   long long id, rank, limit, priority, max_parallel;
   double timeout, alpha, lr;
   char win_start[6], win_end[6]; /* --window's "HH:MM" ends */
@@ -543,6 +550,12 @@ static void setup_request(cli *c, const char *url, const char *method,
     curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
     curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
   }
+  if (c->pin[0] || (c->token[0] && c->token_local)) {
+    /* the state dir's token goes straight to its daemon: no proxy, and
+     * localhost only to the address the daemon listens on */
+    curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+    if (c->resolve) curl_easy_setopt(h, CURLOPT_RESOLVE, c->resolve);
+  }
   if (strcmp(method, "GET") != 0) {
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
@@ -668,7 +681,8 @@ static void auth_hint(const cli *c) {
   else
     msg("the daemon at %s needs a token and none was sent: use --token-file "
         "FILE or LORALPHA_TOKEN (the daemon writes its user's token to the "
-        "file token in its state directory, by default %s), or its Unix "
+        "file token in its state directory, by default %s, which is sent "
+        "only to the loopback address that daemon listens on), or its Unix "
         "socket (--socket PATH)",
         c->where, default_token_path(path, sizeof path));
 }
@@ -2266,8 +2280,115 @@ static int token_from_file(cli *c, const char *path, const char *what,
   return 0;
 }
 
+/* An IP address literal into *fam and b; 1, or 0 if s is none. */
+static int ip_literal(const char *s, int *fam, unsigned char b[16]) {
+  if (inet_pton(AF_INET, s, b) == 1) return *fam = AF_INET, 1;
+  if (inet_pton(AF_INET6, s, b) == 1) return *fam = AF_INET6, 1;
+  return 0;
+}
+
+/* Is the address loopback (127/8, ::1) or, with any = 1, the wildcard? */
+static int ip_local(int fam, const unsigned char *b, int any) {
+  static const unsigned char zero[16];
+  if (fam == AF_INET) return b[0] == 127 || (any && memcmp(b, zero, 4) == 0);
+  return (memcmp(b, zero, 15) == 0 && b[15] == 1) ||
+         (any && memcmp(b, zero, 16) == 0);
+}
+
+/* The scheme, host (IPv6 without brackets) and port of c->url; 0 or -1. */
+static int url_parts(const cli *c, char *host, size_t size, long *port) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *h = NULL, *p = NULL;
+  size_t n;
+  int rc = -1;
+  if (u && curl_url_set(u, CURLUPART_URL, c->url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+      strcmp(scheme, "http") == 0 && (n = strlen(h)) > 0 && n < size) {
+    if (h[0] == '[' && h[n - 1] == ']')
+      snprintf(host, size, "%.*s", (int)(n - 2), h + 1);
+    else
+      snprintf(host, size, "%s", h);
+    *port = strtol(p, NULL, 10);
+    rc = 0;
+  }
+  curl_free(scheme), curl_free(h), curl_free(p);
+  curl_url_cleanup(u);
+  return rc;
+}
+
+/* Is there a TCP socket listening on port, and are all of them (any
+ * address, /proc/net/tcp and tcp6) uid's? A port its daemon left may have
+ * been taken by another user since. */
+static int port_listeners_are(long port, uid_t uid) {
+  static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+  char line[512];
+  int mine = 0, other = 0;
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+    FILE *f = fopen(tables[i], "r");
+    if (f == NULL) continue;
+    while (fgets(line, sizeof line, f) != NULL) {
+      unsigned lport, st;
+      unsigned long u;
+      if (sscanf(line,
+                 " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x %*x:%*x "
+                 "%*x:%*x %*x %lu",
+                 &lport, &st, &u) != 3 ||
+          st != 0x0A /* LISTEN */ || lport != (unsigned long)port)
+        continue;
+      if ((uid_t)u == uid)
+        mine = 1;
+      else
+        other = 1;
+    }
+    fclose(f);
+  }
+  return mine && !other;
+}
+
+/* Does c->url lead to the daemon of the state directory dir? That daemon
+ * wrote dir/listen ("HOST PORT PID"), is still running, listens on a
+ * loopback address (or all addresses), the sockets listening on that port
+ * are all its user's (the listen file's owner), and the URL names that
+ * port and a loopback address it listens on, or localhost, which is then
+ * pinned to that address (c->pin). 1 yes, 0 no. */
+static int url_is_own_daemon(cli *c, const char *dir) {
+  char path[1100], lhost[256], uhost[256], addr[64];
+  unsigned char lb[16], ub[16];
+  long lport = 0, uport = 0, pid = 0;
+  int lfam, ufam, got;
+  struct stat st;
+  FILE *f;
+  if (la_paths_join(path, sizeof path, dir, LA_LISTEN_NAME) ||
+      (f = fopen(path, "r")) == NULL)
+    return 0;
+  got = fstat(fileno(f), &st) == 0
+            ? fscanf(f, "%255s %ld %ld", lhost, &lport, &pid)
+            : 0;
+  fclose(f);
+  if (got != 3 || pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno != EPERM) ||
+      lport <= 0 || lport > 65535 || !port_listeners_are(lport, st.st_uid) ||
+      !ip_literal(lhost, &lfam, lb) || !ip_local(lfam, lb, 1) ||
+      url_parts(c, uhost, sizeof uhost, &uport) || uport != lport)
+    return 0;
+  if (strcasecmp(uhost, "localhost") == 0) {
+    if (!ip_local(lfam, lb, 0)) /* the wildcard: its family's loopback */
+      snprintf(lhost, sizeof lhost, "%s",
+               lfam == AF_INET ? "127.0.0.1" : "::1");
+    snprintf(addr, sizeof addr, lfam == AF_INET ? "%s" : "[%s]", lhost);
+    snprintf(c->pin, sizeof c->pin, "localhost:%ld:%s", lport, addr);
+    return 1;
+  }
+  if (!ip_literal(uhost, &ufam, ub) || ufam != lfam || !ip_local(ufam, ub, 0))
+    return 0;
+  return ip_local(lfam, lb, 0) ? memcmp(lb, ub, lfam == AF_INET ? 4 : 16) == 0
+                               : 1;
+}
+
 /* The bearer token for TCP: --token-file, else $LORALPHA_TOKEN, else the
- * default state directory's token file if it can be read, else none. */
+ * default state directory's token file if it can be read and the URL is
+ * its daemon's (url_is_own_daemon), else none. */
 static int set_token(cli *c) {
   const char *env = getenv("LORALPHA_TOKEN");
   char dir[1024], path[1100];
@@ -2282,8 +2403,10 @@ static int set_token(cli *c) {
     return 0;
   }
   if (la_paths_state_dir(dir, sizeof dir) ||
-      la_paths_join(path, sizeof path, dir, LA_TOKEN_NAME))
+      la_paths_join(path, sizeof path, dir, LA_TOKEN_NAME) ||
+      !url_is_own_daemon(c, dir))
     return 0;
+  c->token_local = 1;
   return token_from_file(c, path, "the token file", 0);
 }
 
@@ -2390,7 +2513,8 @@ int la_cli_main(int argc, char **argv) {
   if (rc) return rc < 0 ? LA_CLI_OK : rc;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return fail("cannot initialise libcurl");
-  if ((c.curl = curl_easy_init()) == NULL) {
+  if ((c.curl = curl_easy_init()) == NULL ||
+      (c.pin[0] && (c.resolve = curl_slist_append(NULL, c.pin)) == NULL)) {
     rc = fail("cannot initialise libcurl");
     goto cleanup;
   }
@@ -2404,6 +2528,7 @@ int la_cli_main(int argc, char **argv) {
     rc = fail("cannot write the output: %s", strerror(errno));
 cleanup:
   curl_easy_cleanup(c.curl);
+  curl_slist_free_all(c.resolve);
   curl_global_cleanup();
   free(c.resp.p);
   return rc;

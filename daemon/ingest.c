@@ -141,7 +141,7 @@ void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
   const char *tok = la_auth_bearer(req->authorization, &tok_len);
   la_sjob *j = la_slurm_job(sl, run_id);
   batch b = {NULL, 0, 0};
-  char msg[512];
+  char msg[512], hash[LA_SHA256_HEX + 1];
   int status;
   if (tok == NULL) {
     sl->stats.rejected++;
@@ -149,8 +149,11 @@ void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
                                  "a run token is required: Authorization: "
                                  "Bearer <token>");
   }
-  if (j == NULL ||
-      !la_auth_secret_equal(j->token, strlen(j->token), tok, tok_len)) {
+  /* only the token's hash is kept: the presented one is hashed and the
+   * hashes compared in constant time */
+  if (la_auth_sha256_hex(tok, tok_len, hash) != 0) hash[0] = 0;
+  if (j == NULL || !la_auth_secret_equal(j->token_sha256, LA_SHA256_HEX, hash,
+                                         strlen(hash))) {
     sl->stats.rejected++;
     snprintf(msg, sizeof msg,
              "the token is not the current token of run %lld (the run may "

@@ -52,6 +52,7 @@ typedef struct daemon_ctx {
   la_api api;
   uv_signal_t sigterm, sigint, sighup;
   int stopping;
+  int listen_written; /* STATE/listen is this daemon's */
 } daemon_ctx;
 
 /* ---- running ---- */
@@ -94,11 +95,79 @@ static void on_signal(uv_signal_t *h, int signum) {
   la_sched_drain(d->sched, on_drained, d);
 }
 
+/* The port, for scripts (not a secret: mode 0644); a symlink planted at
+ * the path is replaced, never followed. */
 static int write_port_file(const char *path, int port) {
-  FILE *f = fopen(path, "w");
-  if (f == NULL) return -1;
-  fprintf(f, "%d\n", port);
-  return fclose(f);
+  char text[32];
+  snprintf(text, sizeof text, "%d\n", port);
+  return la_paths_write_file(path, text, 0644);
+}
+
+/* STATE/listen: where this daemon listens ("HOST PORT PID"), so that the
+ * CLI sends the state directory's token there and nowhere else. */
+static int write_listen_file(daemon_ctx *d, la_err *err) {
+  char path[PATH_MAX], text[320];
+  if (la_paths_join(path, sizeof path, d->cfg.state_dir, LA_LISTEN_NAME))
+    return la_errf(err, LA_EINVAL, "state dir %s: path too long",
+                   d->cfg.state_dir);
+  if (d->cfg.tcp_off) return unlink(path), 0;
+  snprintf(text, sizeof text, "%s %d %ld\n", d->cfg.host,
+           la_http_server_port(d->http), (long)getpid());
+  if (la_paths_write_file(path, text, 0600) != 0)
+    return la_errf(err, LA_EIO, "%s: %s", path, strerror(errno));
+  d->listen_written = 1;
+  return 0;
+}
+
+/* The state directory's mode: the daemon's user's alone (0700), with the
+ * search bit (no listing, no reading) for the group or everyone when the
+ * socket inside it lets them connect. */
+static unsigned state_dir_mode(const la_serve_config *c) {
+  char sock[PATH_MAX];
+  unsigned m = 0700;
+  if (c->socket_off ||
+      la_paths_join(sock, sizeof sock, c->state_dir, LA_SOCKET_NAME) ||
+      strcmp(sock, c->socket) != 0)
+    return m;
+  if (c->socket_mode & 0020) m |= 0010;
+  if (c->socket_mode & 0002) m |= 0011;
+  return m;
+}
+
+/* Says in the log that a mode was narrowed (or given the socket's search
+ * bit). */
+static void log_mode(const char *what, const char *path, unsigned was,
+                     unsigned now) {
+  fprintf(stderr,
+          "loralpha serve: %s %s: mode %04o -> %04o (docs/security.md)\n", what,
+          path, was, now);
+}
+
+/* The state directory (made, or its mode set) and the database files'
+ * modes: nothing in them is for other users (docs/security.md). The
+ * database may be a symlink; SQLite's -wal, -shm and -journal may not. */
+static int secure_state(const la_serve_config *c, la_err *err) {
+  static const char *const ext[] = {"", "-wal", "-shm", "-journal"};
+  unsigned mode = state_dir_mode(c), was = 0;
+  char path[PATH_MAX + 16];
+  int rc = la_paths_private_dir(c->state_dir, mode, &was);
+  if (rc < 0)
+    return la_errf(err, LA_EIO, "state dir %s: %s%s", c->state_dir,
+                   strerror(errno),
+                   errno == EPERM ? " (another user owns it)" : "");
+  if (rc > 0) log_mode("state dir", c->state_dir, was, mode);
+  if ((mode & 0070) && !c->socket_off && c->socket_gid >= 0 &&
+      chown(c->state_dir, (uid_t)-1, (gid_t)c->socket_gid) != 0)
+    return la_errf(err, LA_EIO, "state dir %s: cannot give it group %s: %s",
+                   c->state_dir, c->socket_group, strerror(errno));
+  for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+    snprintf(path, sizeof path, "%s%s", c->db, ext[i]);
+    if ((rc = la_paths_private_file(path, i == 0, &was)) < 0)
+      return la_errf(err, LA_EIO, "database %s: cannot make it private: %s",
+                     path, strerror(errno));
+    if (rc > 0) log_mode("database", path, was, was & 0700);
+  }
+  return 0;
 }
 
 /* The scheduler's per-user cap on running runs. */
@@ -119,9 +188,7 @@ static int start_auth(daemon_ctx *d, la_err *err) {
   la_auth_opts ao = {c->state_dir, c->tokens_file[0] ? c->tokens_file : NULL,
                      (const char *const *)c->admins, c->n_admins,
                      c->read_own_only};
-  if (la_paths_mkdir(c->state_dir) != 0)
-    return la_errf(err, LA_EIO, "state dir %s: %s", c->state_dir,
-                   strerror(errno));
+  if (secure_state(c, err)) return -1;
   return la_auth_new(&ao, &d->auth, err);
 }
 
@@ -183,9 +250,12 @@ static int start_http(daemon_ctx *d, la_err *err) {
     return -1;
   if (!c->tcp_off)
     la_slurm_listening(d->slurm, c->host, la_http_server_port(d->http));
+  if (write_listen_file(d, err)) return -1;
   if (c->port_file[0] && !c->tcp_off &&
       write_port_file(c->port_file, la_http_server_port(d->http)))
-    return la_errf(err, LA_EIO, "cannot write %s", c->port_file), -1;
+    return la_errf(err, LA_EIO, "cannot write %s: %s", c->port_file,
+                   strerror(errno)),
+           -1;
   return 0;
 }
 
@@ -294,8 +364,12 @@ static int start(daemon_ctx *d) {
   return 0;
 }
 
-/* Frees what start() made. */
+/* Frees what start() made; a clean stop removes STATE/listen. */
 static void finish(daemon_ctx *d) {
+  char path[PATH_MAX];
+  if (d->listen_written &&
+      la_paths_join(path, sizeof path, d->cfg.state_dir, LA_LISTEN_NAME) == 0)
+    unlink(path);
   la_slurm_free(d->slurm);
   la_sched_free(d->sched);
   la_analyzer_free(d->analyzer);
@@ -325,6 +399,7 @@ static int serve(int argc, char **argv) {
     return 0;
   }
   signal(SIGPIPE, SIG_IGN); /* a client or worker gone mid-write is an EPIPE */
+  umask(077); /* what the daemon and its jobs create is theirs alone */
   d.loop = uv_default_loop();
   if ((rc = start(&d)) != 0) {
     if (d.http) la_http_server_close(d.http, on_http_closed, NULL);

@@ -1,11 +1,14 @@
-/* paths.c: the default state directory (see paths.h). */
+/* paths.c: the default state directory and its private files (see
+ * paths.h). */
 #include "loralpha/paths.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +48,92 @@ int la_paths_mkdir(const char *dir) {
     *p = '/';
   }
   return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Creates dir's missing parents (mode 0755); 0 or -1 with errno. */
+static int make_parents(const char *dir) {
+  char buf[PATH_MAX];
+  char *slash;
+  size_t n = strlen(dir);
+  if (n == 0 || n >= sizeof buf) return errno = ENAMETOOLONG, -1;
+  memcpy(buf, dir, n + 1);
+  while (n > 1 && buf[n - 1] == '/')
+    buf[--n] = 0;
+  if ((slash = strrchr(buf, '/')) == NULL || slash == buf) return 0;
+  *slash = 0;
+  return la_paths_mkdir(buf);
+}
+
+int la_paths_private_dir(const char *dir, unsigned mode, unsigned *was) {
+  struct stat st;
+  int fd, rc = 0;
+  if (make_parents(dir) != 0) return -1;
+  if (mkdir(dir, 0700) == 0) /* then widened to mode, never past it */
+    return chmod(dir, (mode_t)mode) == 0 ? 0 : -1;
+  if (errno != EEXIST) return -1;
+  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return -1;
+  if (fstat(fd, &st) != 0)
+    rc = -1;
+  else if (st.st_uid != geteuid())
+    rc = -1, errno = EPERM;
+  else if ((st.st_mode & 05777) != mode) { /* a setgid bit stays */
+    *was = (unsigned)(st.st_mode & 07777);
+    rc = fchmod(fd, (mode_t)mode | (st.st_mode & S_ISGID)) == 0 ? 1 : -1;
+  }
+  close(fd);
+  return rc;
+}
+
+int la_paths_private_file(const char *path, int follow, unsigned *was) {
+  struct stat st;
+  int rc = 0;
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+                          (follow ? 0 : O_NOFOLLOW));
+  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  if (fstat(fd, &st) != 0)
+    rc = -1;
+  else if (!S_ISREG(st.st_mode))
+    rc = -1, errno = EINVAL;
+  else if ((st.st_mode & 0077) && st.st_uid != geteuid())
+    rc = -1, errno = EPERM;
+  else if (st.st_mode & 0077) {
+    *was = (unsigned)(st.st_mode & 07777);
+    rc = fchmod(fd, st.st_mode & 0700) == 0 ? 1 : -1;
+  }
+  close(fd);
+  return rc;
+}
+
+int la_paths_write_file(const char *path, const char *text, unsigned mode) {
+  char tmp[PATH_MAX];
+  unsigned char r[8];
+  size_t n = strlen(text), off = 0;
+  int fd, err;
+  errno = 0;
+  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) return -1;
+  if (snprintf(tmp, sizeof tmp, "%s.%02x%02x%02x%02x%02x%02x%02x%02x", path,
+               r[0], r[1], r[2], r[3], r[4], r[5], r[6],
+               r[7]) >= (int)sizeof tmp)
+    return errno = ENAMETOOLONG, -1;
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  while (off < n) {
+    ssize_t w = write(fd, text + off, n - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  if (off < n)
+    err = errno ? errno : EIO;
+  else if (fchmod(fd, (mode_t)mode) != 0)
+    err = errno;
+  else
+    err = 0;
+  if (close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && rename(tmp, path) == 0) return 0;
+  if (err == 0) err = errno;
+  unlink(tmp);
+  return errno = err, -1;
 }
 
 int la_paths_exe_dir(char *buf, size_t size) {

@@ -1,5 +1,6 @@
 /* slurm.c: the Slurm executor: submission, following jobs, cancelling and
  * re-attaching (see slurm.h; the ingest route is in ingest.c). */
+#include "loralpha/paths.h"
 #include "slurm_internal.h"
 
 #include <errno.h>
@@ -274,7 +275,7 @@ static int write_run_files(const la_slurm *sl, const la_sdb_run *r,
   text = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
   snprintf(path, sizeof path, "%s/runs/%lld.json", sl->opts.dir,
            (long long)r->id);
-  rc = text ? write_file(path, text, 0644) : -1;
+  rc = text ? write_file(path, text, 0600) : -1;
   free(text);
   snprintf(path, sizeof path, "%s/runs/%lld.token", sl->opts.dir,
            (long long)r->id);
@@ -315,39 +316,45 @@ static int make_batch(la_slurm *sl, int64_t sweep, int max_parallel,
                       int max_attempts, const la_slurm_settings *set,
                       la_sdb_run *runs, int n) {
   char(*tok)[LA_TOKEN_HEX + 1] = calloc((size_t)n, sizeof *tok);
+  char(*hash)[LA_SHA256_HEX + 1] = calloc((size_t)n, sizeof *hash);
   la_sbatch *b = calloc(1, sizeof *b);
   la_err err, dir_err;
-  int rc = tok && b && (b->runs = calloc((size_t)n, sizeof *b->runs)) ? 0 : -1;
+  int wrc = 0;
+  int rc = tok && hash && b && (b->runs = calloc((size_t)n, sizeof *b->runs))
+               ? 0
+               : -1;
   if (!sl->dirs_ready && make_dirs(&sl->opts, &dir_err) == 0)
     sl->dirs_ready = 1; /* created on first use: local-only daemons need none */
   for (int i = 0; rc == 0 && i < n; i++)
-    rc = new_token(tok[i]);
+    rc = new_token(tok[i]) || la_auth_sha256_hex(tok[i], LA_TOKEN_HEX, hash[i]);
   if (rc == 0) {
     b->sweep_id = sweep, b->n = n;
     snprintf(b->script, sizeof b->script, "%s/batches/s%lld-r%lld-a%d.sbatch",
              sl->opts.dir, (long long)sweep, (long long)runs[0].id,
              runs[0].attempts + 1);
-    rc = la_sdb_claim(sl->store, sweep, runs, tok, n, b->script, &err);
+    rc = la_sdb_claim(sl->store, sweep, runs, hash, n, b->script, &err);
     if (rc) fprintf(stderr, "loralpha serve: %s\n", err.msg);
   }
   for (int i = 0; rc == 0 && i < n; i++) {
     la_sjob j = {.run_id = runs[i].id, .sweep_id = sweep, .task = i};
     j.attempt = runs[i].attempts + 1, j.max_attempts = max_attempts;
-    memcpy(j.token, tok[i], sizeof j.token);
+    memcpy(j.token_sha256, hash[i], sizeof j.token_sha256);
     b->runs[i] = runs[i].id;
     if (add_job(sl, &j) == NULL) rc = -1; /* the run stays running: restart */
   }
+  free(hash);
+  /* the clear tokens go only to the runs' token files */
+  for (int i = 0; rc == 0 && sl->dirs_ready && wrc == 0 && i < n; i++)
+    wrc = write_run_files(sl, &runs[i], tok[i], set->cpus_per_task);
+  if (tok) explicit_bzero(tok, (size_t)n * sizeof *tok);
   free(tok);
   if (rc) return batch_free(b), -1;
   if (!sl->dirs_ready) {
     batch_failed(sl, b, dir_err.msg);
     return batch_free(b), 0;
   }
-  for (int i = 0; rc == 0 && i < n; i++)
-    rc = write_run_files(sl, &runs[i], la_slurm_job(sl, runs[i].id)->token,
-                         set->cpus_per_task);
-  if (rc == 0) rc = write_batch_script(sl, b, set, max_parallel);
-  if (rc) {
+  if (wrc == 0) wrc = write_batch_script(sl, b, set, max_parallel);
+  if (wrc) {
     batch_failed(sl, b, "cannot write its files in the Slurm directory");
     return batch_free(b), 0;
   }
@@ -645,15 +652,26 @@ void la_slurm_cancel_sweep(la_slurm *sl, int64_t sweep_id) {
 
 /* ---- setup and stop ---- */
 
-/* Creates the executor's directories; the directory becomes absolute. */
+/* Creates the executor's directories, mode 0700 (the run tokens, configs
+ * and logs are the daemon's user's alone: its jobs run as it); looser
+ * existing ones are made so, and the log says it. The directory becomes
+ * absolute. */
 static int make_dirs(la_slurm_opts *o, la_err *err) {
   static const char *const sub[] = {"", "/runs", "/logs", "/batches", "/out"};
   char path[PATH_MAX], abs[PATH_MAX];
+  unsigned was = 0;
   for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+    int rc;
     snprintf(path, sizeof path, "%s%s", o->dir, sub[i]);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
-      return la_errf(err, LA_EIO, "--slurm-dir: cannot create %.300s: %s", path,
-                     strerror(errno));
+    if ((rc = la_paths_private_dir(path, 0700, &was)) < 0)
+      return la_errf(err, LA_EIO, "--slurm-dir: cannot create %.300s: %s%s",
+                     path, strerror(errno),
+                     errno == EPERM ? " (another user owns it)" : "");
+    if (rc > 0)
+      fprintf(stderr,
+              "loralpha serve: %s: mode %04o -> 0700 (the daemon's user "
+              "only)\n",
+              path, was);
     if (i == 0 && realpath(o->dir, abs) == NULL)
       return la_errf(err, LA_EIO, "--slurm-dir: %.300s: %s", o->dir,
                      strerror(errno));

@@ -5,11 +5,12 @@
 #ifndef LORALPHA_SLURM_DB_H
 #define LORALPHA_SLURM_DB_H
 
+#include "loralpha/auth.h"
 #include "loralpha/store.h"
 
 #include <stdint.h>
 
-#define LA_TOKEN_HEX 64 /* a token: 256 bits as hex */
+#define LA_TOKEN_HEX 64 /* a run token: 256 random bits as hex */
 
 /* A run in Slurm, as the executor follows it. */
 typedef struct la_sjob {
@@ -17,10 +18,10 @@ typedef struct la_sjob {
   int64_t array_id; /* 0 until sbatch answered */
   int task;         /* index in its array */
   int attempt, max_attempts;
-  char token[LA_TOKEN_HEX + 1];
-  int submitted;        /* 1: 'submitted', 0: 'submitting' */
-  char slurm_state[32]; /* last state seen ("" : none yet) */
-  char error[512];      /* the worker's error record, if it sent one */
+  char token_sha256[LA_SHA256_HEX + 1]; /* of its token (only this is kept) */
+  int submitted;                        /* 1: 'submitted', 0: 'submitting' */
+  char slurm_state[32];                 /* last state seen ("" : none yet) */
+  char error[512]; /* the worker's error record, if it sent one */
 } la_sjob;
 
 /* A queued run to submit. */
@@ -47,11 +48,11 @@ int la_sdb_slurm_sweeps(la_store *st, int default_slurm, la_sdb_sweep *out,
 int la_sdb_queued(la_store *st, int64_t sweep, la_sdb_run *out, int max);
 
 /* In one transaction, for each run: queued -> running (attempts + 1, its
- * rows deleted) and its slurm_jobs row 'submitting' with tokens[i] and task
- * i. A run that is no longer queued makes it fail (nothing changes).
- * Returns 0 or an LA_E code. */
+ * rows deleted) and its slurm_jobs row 'submitting' with hashes[i] (the
+ * SHA-256 of its token) and task i. A run that is no longer queued makes it
+ * fail (nothing changes). Returns 0 or an LA_E code. */
 int la_sdb_claim(la_store *st, int64_t sweep, const la_sdb_run *runs,
-                 char (*tokens)[LA_TOKEN_HEX + 1], int n, const char *script,
+                 char (*hashes)[LA_SHA256_HEX + 1], int n, const char *script,
                  la_err *err);
 
 /* The runs' rows: 'submitted' in array array_id. */

@@ -1,5 +1,6 @@
 /* store.c: the SQLite store, write side (see store.h); reads are in
  * store_read.c. */
+#include "loralpha/auth.h"
 #include "store_internal.h"
 
 #include <errno.h>
@@ -246,6 +247,27 @@ void la_store_rollback(la_store *st) {
   la_store_exec(st, ST_ROLLBACK);
 }
 
+/* la_sha256(text): its SHA-256 as hex (migration 006 hashes run tokens);
+ * NULL for NULL. */
+static void sql_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  char hex[LA_SHA256_HEX + 1];
+  const unsigned char *t = sqlite3_value_text(argv[0]);
+  (void)argc;
+  if (t == NULL) return sqlite3_result_null(ctx);
+  if (la_auth_sha256_hex(t, (size_t)sqlite3_value_bytes(argv[0]), hex) != 0)
+    return sqlite3_result_error(ctx, "SHA-256 failed", -1);
+  sqlite3_result_text(ctx, hex, LA_SHA256_HEX, SQLITE_TRANSIENT);
+}
+
+/* After migrations: what they replaced (clear run tokens) is overwritten
+ * in the file (secure_delete) and no old copy stays in the WAL. */
+static int scrub_after_migration(la_store *st) {
+  return sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+                      NULL) != SQLITE_OK ||
+         sqlite3_exec(st->db, "PRAGMA secure_delete = OFF", NULL, NULL, NULL) !=
+             SQLITE_OK;
+}
+
 /* Applies the migrations past the database's user_version. */
 static int migrate(la_store *st, la_err *err) {
   sqlite3_stmt *q;
@@ -259,6 +281,12 @@ static int migrate(la_store *st, la_err *err) {
                    "database: schema version %d is newer than this loralpha "
                    "knows (%d)",
                    have, la_n_migrations);
+  if (have < la_n_migrations &&
+      (sqlite3_create_function_v2(st->db, "la_sha256", 1,
+                                  SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                  sql_sha256, NULL, NULL, NULL) != SQLITE_OK ||
+       sqlite3_exec(st->db, "PRAGMA secure_delete = ON", NULL, NULL, NULL)))
+    return la_store_fail(st, err, "preparing the migrations");
   for (int v = have; v < la_n_migrations; v++) {
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
@@ -271,6 +299,8 @@ static int migrate(la_store *st, la_err *err) {
       return LA_EIO;
     }
   }
+  if (have < la_n_migrations && scrub_after_migration(st))
+    return la_store_fail(st, err, "checkpointing after the migrations");
   st->version = la_n_migrations;
   return 0;
 }
@@ -402,6 +432,7 @@ int la_store_open(const char *path, la_store **out, la_err *err) {
   la_store *st = calloc(1, sizeof *st);
   int rc, exists, had_wal;
   *out = NULL;
+  mode_t mask;
   if (st == NULL) return la_errf(err, LA_ENOMEM, "database: out of memory");
   if ((rc = check_not_empty(path, &exists, err)) != 0 ||
       (!exists && (rc = create_db(path, err)) != 0)) {
@@ -409,9 +440,13 @@ int la_store_open(const char *path, la_store **out, la_err *err) {
     return rc;
   }
   had_wal = side_exists(path, "-wal");
+  /* a new file is its owner's alone, and so are the -wal and -shm SQLite
+   * makes with the file's mode (docs/security.md) */
+  mask = umask(077);
   if (sqlite3_open_v2(path, &st->db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       NULL) != SQLITE_OK) {
+    umask(mask);
     rc = la_errf(err, LA_EIO, "database %s: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : "cannot open");
     la_store_close(st);
@@ -419,13 +454,15 @@ int la_store_open(const char *path, la_store **out, la_err *err) {
   }
   sqlite3_busy_timeout(st->db, 5000);
   if ((rc = check_integrity(st, path, err)) != 0) { /* leave it as it is */
+    umask(mask);
     sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     la_store_close(st);
     if (!had_wal) drop_side_files(path);
     return rc;
   }
-  if ((rc = configure(st, err)) || (rc = migrate(st, err)) ||
-      (rc = prepare_all(st, err))) {
+  rc = configure(st, err);
+  umask(mask);
+  if (rc || (rc = migrate(st, err)) || (rc = prepare_all(st, err))) {
     la_store_close(st);
     return rc;
   }

@@ -88,7 +88,7 @@ int la_sdb_queued(la_store *st, int64_t sweep, la_sdb_run *out, int max) {
 
 /* One run of a claim, inside the caller's transaction. */
 static int claim_one(la_store *st, sqlite3_stmt *start, sqlite3_stmt *ins,
-                     int64_t sweep, const la_sdb_run *r, const char *token,
+                     int64_t sweep, const la_sdb_run *r, const char *hash,
                      int task, const char *script, double now) {
   if (la_store_delete_rows(st, r->id)) return LA_EIO;
   sqlite3_reset(start);
@@ -101,14 +101,14 @@ static int claim_one(la_store *st, sqlite3_stmt *start, sqlite3_stmt *ins,
   sqlite3_bind_int64(ins, 2, sweep);
   sqlite3_bind_int(ins, 3, r->attempts + 1);
   sqlite3_bind_int(ins, 4, task);
-  sqlite3_bind_text(ins, 5, token, -1, SQLITE_STATIC);
+  sqlite3_bind_text(ins, 5, hash, -1, SQLITE_STATIC);
   sqlite3_bind_text(ins, 6, script, -1, SQLITE_STATIC);
   sqlite3_bind_double(ins, 7, now);
   return sqlite3_step(ins) == SQLITE_DONE ? 0 : LA_EIO;
 }
 
 int la_sdb_claim(la_store *st, int64_t sweep, const la_sdb_run *runs,
-                 char (*tokens)[LA_TOKEN_HEX + 1], int n, const char *script,
+                 char (*hashes)[LA_SHA256_HEX + 1], int n, const char *script,
                  la_err *err) {
   double now = la_store_now();
   sqlite3_stmt *start = prep(
@@ -116,11 +116,12 @@ int la_sdb_claim(la_store *st, int64_t sweep, const la_sdb_run *runs,
           "started_at = ?, finished_at = NULL, error = NULL WHERE id = ? AND "
           "state = 'queued'");
   sqlite3_stmt *ins = prep(
-      st, "INSERT OR REPLACE INTO slurm_jobs (run_id, sweep_id, attempt, "
-          "task, token, script, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
+      st,
+      "INSERT OR REPLACE INTO slurm_jobs (run_id, sweep_id, attempt, "
+      "task, token_sha256, script, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
   int rc = start && ins ? la_store_begin(st) : LA_EIO;
   for (int i = 0; rc == 0 && i < n; i++)
-    rc = claim_one(st, start, ins, sweep, &runs[i], tokens[i], i, script, now);
+    rc = claim_one(st, start, ins, sweep, &runs[i], hashes[i], i, script, now);
   if (rc == 0) rc = la_store_commit(st);
   sqlite3_finalize(start);
   sqlite3_finalize(ins);
@@ -157,9 +158,10 @@ int la_sdb_submitted(la_store *st, const int64_t *runs, int n, int64_t array_id,
 }
 
 int la_sdb_end(la_store *st, int64_t run_id, const char *slurm_state) {
-  sqlite3_stmt *q = prep(
-      st, "UPDATE slurm_jobs SET state = 'ended', token = '', ended_at = ?, "
-          "slurm_state = coalesce(?, slurm_state) WHERE run_id = ?");
+  sqlite3_stmt *q =
+      prep(st, "UPDATE slurm_jobs SET state = 'ended', token_sha256 = '', "
+               "ended_at = ?, "
+               "slurm_state = coalesce(?, slurm_state) WHERE run_id = ?");
   if (q == NULL) return LA_EIO;
   sqlite3_bind_double(q, 1, la_store_now());
   if (slurm_state && slurm_state[0])
@@ -185,7 +187,8 @@ static void read_job(sqlite3_stmt *q, la_sjob *j) {
   j->attempt = sqlite3_column_int(q, 2);
   j->array_id = sqlite3_column_int64(q, 3);
   j->task = sqlite3_column_int(q, 4);
-  snprintf(j->token, sizeof j->token, "%s", sqlite3_column_text(q, 5));
+  snprintf(j->token_sha256, sizeof j->token_sha256, "%s",
+           sqlite3_column_text(q, 5));
   j->submitted =
       strcmp((const char *)sqlite3_column_text(q, 6), "submitted") == 0;
   if (sqlite3_column_type(q, 7) == SQLITE_TEXT)
@@ -199,15 +202,16 @@ int la_sdb_live(la_store *st, la_sjob **out, size_t *n, la_err *err) {
   size_t cap = 0;
   int rc;
   *out = NULL, *n = 0;
-  if (run_once(prep(st, "UPDATE slurm_jobs SET state = 'ended', token = '', "
-                        "ended_at = coalesce(ended_at, unixepoch()) WHERE "
-                        "state <> 'ended' AND (SELECT state FROM runs WHERE "
-                        "id = run_id) IS NOT 'running'")))
+  if (run_once(prep(st, "UPDATE slurm_jobs SET state = 'ended', "
+                        "token_sha256 = '', ended_at = coalesce(ended_at, "
+                        "unixepoch()) WHERE state <> 'ended' AND (SELECT "
+                        "state FROM runs WHERE id = run_id) IS NOT "
+                        "'running'")))
     return la_store_fail(st, err, "reading Slurm jobs");
   q = prep(st, "SELECT j.run_id, j.sweep_id, j.attempt, coalesce(j.array_id, "
-               "0), j.task, j.token, j.state, j.slurm_state, s.max_attempts "
-               "FROM slurm_jobs j JOIN sweeps s ON s.id = j.sweep_id WHERE "
-               "j.state <> 'ended' ORDER BY j.run_id");
+               "0), j.task, j.token_sha256, j.state, j.slurm_state, "
+               "s.max_attempts FROM slurm_jobs j JOIN sweeps s ON s.id = "
+               "j.sweep_id WHERE j.state <> 'ended' ORDER BY j.run_id");
   if (q == NULL) return la_store_fail(st, err, "reading Slurm jobs");
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     if (*n == cap) {

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake pkg-config git libopenblas-dev libjansson-dev
-  libuv1-dev libhttp-parser-dev libsqlite3-dev sqlite3 curl libcurl4-openssl-dev)
+  libuv1-dev libhttp-parser-dev libsqlite3-dev sqlite3 curl libcurl4-openssl-dev
+  libssl-dev)
 TEST_PKGS=(python3 python3-numpy python3-torch clang-format chromium clang wrk
   slurmctld slurmd slurm-client munge)
 

@@ -1233,6 +1233,11 @@ def case_ident_transport(ctx, tcp, sock, dirs):
     picks (docs/cli.md, "Connecting")."""
     R.case = "connecting"
     xdg, state, home, tokf = dirs
+    port = int(tcp.rsplit(":", 1)[1])
+    listen = os.path.join(state, "listen")
+    # the state dir's token goes only where its daemon says it listens
+    with open(listen, "w") as f:
+        f.write(f"127.0.0.1 {port} {os.getpid()}\n")
     cases = [
         (["--url", tcp], {}, "tcp", None),
         (["--url", tcp, "--token-file", tokf], {"LORALPHA_TOKEN": "envtok"}, "tcp", "Bearer filetok"),
@@ -1256,6 +1261,23 @@ def case_ident_transport(ctx, tcp, sock, dirs):
                 == [(where, "GET", "/v1/whoami", auth)],
                 f"{args} {env}: one request over {where}, Authorization {auth}",
                 [(where, "GET", "/v1/whoami", auth)], (r, seen))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for text, why in ((f"127.0.0.1 {port + 1} {os.getpid()}\n", "another port"),
+                      (f"127.0.0.1 {port} {dead.pid}\n", "a daemon no longer running"),
+                      (None, "no listen file")):
+        if text is None:
+            os.unlink(listen)
+        else:
+            with open(listen, "w") as f:
+                f.write(text)
+        r, seen = ident_run(ctx, "--url", tcp, "--json", "whoami",
+                            env={"LORALPHA_STATE_DIR": state})
+        R.check(r.rc == 0 and [x[3] for x in seen] == [None],
+                f"state dir's listen file names {why}: its token is not sent", [None],
+                (r, seen))
+    with open(listen, "w") as f:
+        f.write(f"127.0.0.1 {port} {os.getpid()}\n")
     r, seen = ident_run(ctx, "--token-file", tokf, "list", env={"LORALPHA_STATE_DIR": state})
     R.check(not seen and "at socket" not in r.err,
             "--token-file without --url: TCP to the default URL, not the default socket",
@@ -1336,8 +1358,9 @@ def case_ident_refusals(ctx, tcp, sock, dirs):
             (["--url", tcp], {}, f"the daemon at {tcp} needs a token and none was sent: use "
                                  "--token-file FILE or LORALPHA_TOKEN (the daemon writes its "
                                  "user's token to the file token in its state directory, by "
-                                 f"default {ctx.empty}/token), or its Unix socket "
-                                 "(--socket PATH)"),
+                                 f"default {ctx.empty}/token, which is sent only to the "
+                                 "loopback address that daemon listens on), or its Unix "
+                                 "socket (--socket PATH)"),
             (["--url", tcp], {"LORALPHA_TOKEN": "envtok"},
              f"the daemon at {tcp} refused the token from LORALPHA_TOKEN: use --token-file FILE "
              "or LORALPHA_TOKEN with a valid token, or its Unix socket (--socket PATH)"),

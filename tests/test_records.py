@@ -26,6 +26,7 @@
      database error.)
 """
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -124,9 +125,11 @@ def slurm_runs(db, owners):
                 "'running', 1, 0)")
         run = sql(db, "SELECT max(id) AS id FROM runs")[0]["id"]
         token = f"{run:064x}"
-        sql(db, "INSERT INTO slurm_jobs (run_id, sweep_id, attempt, array_id, task, token, "
-                f"state, script, submitted_at) VALUES ({run}, {sid}, 1, {100 + i}, 0, "
-                f"'{token}', 'submitted', '-', 0)")
+        # the daemon keeps only the token's SHA-256 (docs/security.md)
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        sql(db, "INSERT INTO slurm_jobs (run_id, sweep_id, attempt, array_id, task, "
+                f"token_sha256, state, script, submitted_at) VALUES ({run}, {sid}, 1, "
+                f"{100 + i}, 0, '{digest}', 'submitted', '-', 0)")
         out[owner] = (run, token)
     return out
 

@@ -15,6 +15,7 @@ slurmctld, slurmd, slurm-client and munge (scripts/install-deps.sh --test).
 Standard library only; ends with `N passed, M failed`.
 """
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -445,7 +446,8 @@ def case_vanished(ctx, d, sid):
     sql(ctx.db, f"UPDATE sweeps SET state = 'active', finished_at = NULL WHERE id = {sid}; "
                 f"UPDATE runs SET state = 'running' WHERE id = {run}; "
                 f"UPDATE slurm_jobs SET state = 'submitted', array_id = 999999, task = 0, "
-                f"token = '{'ab' * 32}' WHERE run_id = {run}")
+                f"token_sha256 = '{hashlib.sha256(b'ab' * 32).hexdigest()}' "
+                f"WHERE run_id = {run}")
     d2 = Daemon(ctx, "vanished", port=d.port, extra=("--executor", "slurm"))
     R.check("following 1 Slurm jobs" in d2.log(), "re-attaches to the lost job",
             "following 1 Slurm jobs", d2.log())

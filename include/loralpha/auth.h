@@ -59,6 +59,13 @@ int la_auth_check_tokens_file(const char *path, size_t *n_tokens, la_err *err);
  * bearer token. */
 const char *la_auth_bearer(const char *header, size_t *len);
 
+#define LA_SHA256_HEX 64 /* a SHA-256 digest as hex digits */
+
+/* The SHA-256 of the n bytes at s (libcrypto), as 64 lowercase hex digits
+ * and a NUL, into out. 0, or -1 if libcrypto fails. Run tokens are stored
+ * only as this (docs/security.md). */
+int la_auth_sha256_hex(const void *s, size_t n, char out[LA_SHA256_HEX + 1]);
+
 /* Are two secrets equal? Compared in time that depends only on their
  * lengths; an empty secret equals nothing. */
 int la_auth_secret_equal(const char *a, size_t na, const char *b, size_t nb);
