@@ -395,6 +395,8 @@ def make_schema5(db, run, sweep, token):
             ALTER TABLE slurm_jobs ADD COLUMN token TEXT NOT NULL DEFAULT '';
             UPDATE slurm_jobs SET token = '{token}' WHERE run_id = {run};
             ALTER TABLE slurm_jobs DROP COLUMN token_sha256;
+            DROP TABLE IF EXISTS local_workers;  -- 007's tables
+            DROP TABLE IF EXISTS write_probe;
             PRAGMA user_version = 5;
         """)
     con.commit()
