@@ -90,8 +90,11 @@ def full_episode(ctx, d, db, filler, sid, kill):
     done_before = td.cli_val(db, "SELECT COUNT(*) FROM runs WHERE state = 'done'")
     size = fill(filler)
     log(f"filler: {size / 1e6:.1f} MB; {done_before} runs done before")
+    # A write fails once SQLite needs a page the filesystem has not given it:
+    # with log pages it may still reuse, that can take a while on a slow
+    # (sanitizer) build. Generous deadlines, here and below.
     h = wait_until(lambda: (lambda x: x if x and x.get("status") == "disk_full" else None)(
-        health(d)), 20)
+        health(d)), 120)
     R.check(h is not None and h.get("disk_full") is True,
             "disk full: /v1/health says status disk_full, disk_full true",
             "disk_full", health(d))
@@ -116,13 +119,13 @@ def full_episode(ctx, d, db, filler, sid, kill):
     # the disk (a small write may still fit in them)
     big = td.make_spec("refused", [1, 2, 4, 8], [float(a) for a in range(1, 41)],
                        [0.001 * k for k in range(1, 11)], 100, seeds=10, task=td.WIDE_TASK)
-    r = d.req("POST", "/v1/sweeps", big)
+    r = d.req("POST", "/v1/sweeps", big, timeout=120)
     shape = td.error_shape(r.body)
     R.check(r.status == 507 and shape and shape[0] == "disk_full" and "full" in shape[1],
             "disk full: a new sweep is refused with 507 disk_full", "507 disk_full", r)
     # runs end while the disk is full: their ends are kept, not committed
     h = wait_until(lambda: (lambda x: x if x and x.get("run_ends_pending", 0) >= 1 else None)(
-        health(d)), 60)
+        health(d)), 180)
     R.check(h is not None, "disk full: a run that ends is kept (run_ends_pending >= 1)",
             ">= 1", health(d))
     n1 = td.cli_val(db, "SELECT COUNT(*) FROM runs WHERE state = 'done'")
@@ -148,7 +151,7 @@ def full_episode(ctx, d, db, filler, sid, kill):
         d = td.Daemon(ctx, "full-restarted", db, 2)
     else:
         h = wait_until(lambda: (lambda x: x if x and x.get("status") == "ok" else None)(
-            health(d)), 20)
+            health(d)), 60)
         R.check(h is not None and h.get("disk_full") is False,
                 "space back: /v1/health status ok again", "ok", health(d))
         R.check("database writable again" in d.log_tail(100000),

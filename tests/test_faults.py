@@ -13,6 +13,10 @@ Cases, each against real daemons, real signals and real SQLite files:
                    down: the one whose PID and start time match is ended at
                    restart, before the runs are requeued; one whose start
                    time differs (a reused PID) is left alone.
+  leftover_users   (root: throwaway accounts) a root daemon ends a recorded
+                   leftover that runs as another user; a daemon run by that
+                   user cannot end root's process (the refusal is logged)
+                   and still ends its own.
   bad_db           a database with damaged pages, a 0-byte file and a text
                    file: serve refuses each with its message and exit code
                    3 and leaves the file as it was; a missing path is
@@ -35,6 +39,7 @@ import sys
 import time
 import traceback
 
+import localusers
 import test_daemon as td
 from harness import log, wait_until
 
@@ -216,6 +221,98 @@ def case_leftovers(ctx):
                 p.wait()
 
 
+def record(run_user, db, rows):
+    """Writes rows [(run_id, pid, start_ticks)] into local_workers with the
+    sqlite3 CLI, as run_user (None: root), so that the -wal the write makes
+    belongs to the database's owner."""
+    sql = "DELETE FROM local_workers; " + " ".join(
+        f"INSERT INTO local_workers VALUES ({r}, {p}, {t}, '{boot_id()}', 0);"
+        for r, p, t in rows)
+    argv = [td.SQLITE3, "-cmd", ".timeout 10000", db, sql]
+    p = (run_user.run(argv) if run_user else
+         subprocess.run(argv, capture_output=True, text=True, timeout=60))
+    if p.returncode != 0:
+        raise RuntimeError(f"sqlite3: {p.stderr.strip()}")
+
+
+def serve_as(user, ctx, tag, db):
+    """Starts `serve` as user on db (its state in user's home); (Popen, log
+    path) once it listens."""
+    port_file = os.path.join(user.home, f"port.{tag}")
+    logp = os.path.join(user.home, f"serve.{tag}.log")
+    logf = open(logp, "w")
+    os.chown(logp, user.uid, user.gid)
+    p = user.popen([ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
+                    "--db", db, "--worker", ctx.worker, "--max-workers", "1",
+                    "--state-dir", os.path.join(user.home, f"state.{tag}")],
+                   stdout=logf, stderr=subprocess.STDOUT)
+    logf.close()
+    if td.wait_port(p, port_file, 60) is None:
+        raise RuntimeError(f"serve as {user.name} did not start: {open(logp).read()}")
+    return p, logp
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
+
+
+def case_leftover_users(ctx):
+    ok, why = localusers.available()
+    if not ok:
+        log(f"leftover_users: {why}; skipped")
+        return
+    with localusers.LocalUsers("lafault") as users:
+        eve = users.add("eve")
+        eve_sleep = eve.popen(["sleep", "600"])
+        root_sleep = subprocess.Popen(["sleep", "600"])
+        try:
+            # A root daemon: eve's process is a recorded leftover.
+            db = ctx.path("root-users.db")
+            d = td.Daemon(ctx, "root-users", db, 1)
+            R.eq(d.stop(), 0, "root daemon exits 0")
+            record(None, db, [(1, eve_sleep.pid, start_time(eve_sleep.pid))])
+            d = td.Daemon(ctx, "root-users-again", db, 1)
+            try:
+                rc = eve_sleep.wait(60)
+            except subprocess.TimeoutExpired:
+                rc = None
+            R.eq(rc, -signal.SIGTERM, "a root daemon ends the leftover that runs as another user")
+            R.eq(d.stop(), 0, "root daemon exits 0 again")
+
+            # A daemon run by eve: root's process is recorded too, but not hers.
+            eve_sleep = eve.popen(["sleep", "600"])
+            edb = os.path.join(eve.home, "eve.db")
+            p, logp = serve_as(eve, ctx, "1", edb)
+            R.eq(stop(p), 0, "eve's daemon exits 0")
+            record(eve, edb, [(1, root_sleep.pid, start_time(root_sleep.pid)),
+                              (2, eve_sleep.pid, start_time(eve_sleep.pid))])
+            p, logp = serve_as(eve, ctx, "2", edb)
+            try:
+                rc = eve_sleep.wait(60)
+            except subprocess.TimeoutExpired:
+                rc = None
+            R.eq(rc, -signal.SIGTERM, "eve's daemon ends her own leftover")
+            R.check(root_sleep.poll() is None, "eve's daemon cannot end root's process",
+                    "running", root_sleep.returncode)
+            with open(logp) as f:
+                text = f.read()
+            R.check(f"run 1: cannot stop the worker a previous daemon left (pid {root_sleep.pid}): "
+                    "Operation not permitted" in text,
+                    "eve's daemon logs that it may not stop root's process",
+                    "... Operation not permitted", text)
+            R.eq(stop(p), 0, "eve's daemon exits 0 again")
+        finally:
+            for q in (eve_sleep, root_sleep):
+                if q.poll() is None:
+                    q.kill()
+                    q.wait()
+
+
 # ---- damaged and empty databases ------------------------------------------------
 
 
@@ -336,7 +433,7 @@ def case_disk_full_idle(ctx):
 
 
 CASES = [("workers_die", case_workers_die), ("leftovers", case_leftovers),
-         ("bad_db", case_bad_db), ("disk_full_idle", case_disk_full_idle)]
+         ("leftover_users", case_leftover_users), ("bad_db", case_bad_db), ("disk_full_idle", case_disk_full_idle)]
 
 
 def main():
