@@ -72,7 +72,8 @@ struct la_sched {
   void *drain_arg;
   la_sched_finish_hook hook;
   void *hook_ctx;
-  la_sched_remote remote; /* another executor, if set */
+  unsigned long long memory_limit; /* workers' --memory-limit (0: none) */
+  la_sched_remote remote;          /* another executor, if set */
   la_sched_stats stats;
   uint64_t starts; /* runs started, the clock of `served` */
   struct {
@@ -281,6 +282,10 @@ static int finish_or_keep(la_sched *s, const worker *w,
              (long long)w->run_id, err.msg);
   keep_finish(s, w, res);
   return 0;
+}
+
+void la_sched_set_memory_limit(la_sched *s, unsigned long long bytes) {
+  s->memory_limit = bytes;
 }
 
 void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
@@ -544,7 +549,8 @@ static char *worker_config(const la_sched *s, const la_run_ticket *t) {
 /* uv_spawn with the three pipes; on failure every handle is closed. */
 static int spawn(worker *w) {
   la_sched *s = w->s;
-  char *args[] = {s->worker_path, NULL};
+  char limit[32], flag[] = "--memory-limit";
+  char *args[] = {s->worker_path, flag, limit, NULL};
   uv_stdio_container_t stdio[3];
   uv_process_options_t o;
   int rc;
@@ -559,6 +565,8 @@ static int spawn(worker *w) {
   stdio[1].data.stream = (uv_stream_t *)&w->out;
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&w->err;
+  snprintf(limit, sizeof limit, "%llu", s->memory_limit);
+  if (s->memory_limit == 0) args[1] = NULL;
   memset(&o, 0, sizeof o);
   o.file = s->worker_path;
   o.args = args;
