@@ -3,6 +3,7 @@
 
 #include "loralpha/curves.h"
 #include "loralpha/report.h"
+#include "run_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -762,11 +763,11 @@ void la_api_on_run_finished(int64_t sweep_id, void *ctx) {
 
 /* ---- curves ---- */
 
-static void on_curves(json_t *result, int status, const char *msg, void *arg) {
+static void on_curves(const char *json, size_t len, int status, const char *msg,
+                      void *arg) {
   la_http_request *req = arg;
-  if (result == NULL)
-    return la_http_respond_error(req, status, "database", msg);
-  la_http_respond_json(req, 200, json_incref(result));
+  if (json == NULL) return la_http_respond_error(req, status, "database", msg);
+  la_http_respond(req, 200, "application/json", json, len);
 }
 
 /* points=N of a query: default def, clamped to [2, LA_CURVE_POINTS_MAX]; -1
@@ -800,6 +801,10 @@ static void curves(la_api *api, la_http_request *req, int64_t id) {
   if (query_num(req, "alpha", &q.alpha) < 0 || query_num(req, "lr", &q.lr) < 0)
     return la_http_respond_error(req, 400, "bad_query",
                                  "alpha, lr: must be numbers");
+  if (query_int(req, "after", 0, INT64_C(1) << 53, &q.after) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "after: must be a run id (a non-negative "
+                                 "integer, the previous page's next)");
   if (la_store_sweep_state(api->store, id, state, sizeof state))
     return not_found(req, "no such sweep");
   la_curves_get(api->loop, api->db_path, id, &q, on_curves, req);
@@ -1051,31 +1056,55 @@ static void sweeps_route(la_api *api, la_http_request *req, const route *r,
   not_found(req, "no such route");
 }
 
-/* GET /v1/runs/{id}[?points=N]: 404 also when its sweep may not be read. */
+/* A run being read off the loop: who asked, to check against the owner. */
+typedef struct run_req {
+  la_api *api;
+  la_http_request *req;
+  la_identity who;
+  int64_t id;
+} run_req;
+
+static void on_run(const char *json, size_t len, const char *owner, int status,
+                   const char *msg, void *arg) {
+  run_req *rr = arg;
+  char text[64];
+  if (json != NULL && !la_auth_can_read(rr->api->auth, &rr->who, owner)) {
+    snprintf(text, sizeof text, "run %lld not found", (long long)rr->id);
+    not_found(rr->req, text);
+  } else if (json != NULL) {
+    la_http_respond(rr->req, 200, "application/json", json, len);
+  } else {
+    la_http_respond_error(rr->req, status,
+                          status == 404 ? "not_found" : "database", msg);
+  }
+  free(rr);
+}
+
+/* GET /v1/runs/{id}[?points=N | ?after=STEP]: read on the thread pool,
+ * bounded (run_read.h); 404 also when its sweep may not be read. */
 static void get_run(la_api *api, la_http_request *req, const route *r,
                     const la_identity *who) {
-  int64_t id = la_api_parse_id(r->seg[2]);
-  la_err err;
-  char owner[LA_USER_MAX];
-  int rc = 0, points;
-  json_t *body;
+  la_run_query q = {la_api_parse_id(r->seg[2]), 0, INT64_MIN};
+  run_req *rr;
+  int has_after;
   if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-  if (id < 0) return not_found(req, "no such run (ids are positive integers)");
-  if ((points = query_points(req, 0)) < 0)
+  if (q.run_id < 0)
+    return not_found(req, "no such run (ids are positive integers)");
+  if ((q.points = query_points(req, 0)) < 0)
     return la_http_respond_error(req, 400, "bad_query",
                                  "points: must be an integer in 1..2000");
-  body = la_store_get_run(api->store, id, &rc, &err);
-  if (body != NULL &&
-      (la_store_sweep_owner(
-           api->store, json_integer_value(json_object_get(body, "sweep_id")),
-           owner, sizeof owner) != 0 ||
-       !la_auth_can_read(api->auth, who, owner))) {
-    json_decref(body);
-    snprintf(err.msg, sizeof err.msg, "run %lld not found", (long long)id);
-    return not_found(req, err.msg);
-  }
-  if (body && points > 0) la_curves_downsample_run(body, points);
-  respond_read(req, body, rc, &err);
+  has_after = query_int(req, "after", -1, INT64_C(1) << 53, &q.after);
+  if (has_after < 0 || (has_after && q.points > 0))
+    return la_http_respond_error(req, 400, "bad_query",
+                                 has_after < 0
+                                     ? "after: must be a step (an integer, "
+                                       "the previous page's next)"
+                                     : "after: pages are for full curves; "
+                                       "not with points");
+  if ((rr = malloc(sizeof *rr)) == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  rr->api = api, rr->req = req, rr->who = *who, rr->id = q.run_id;
+  la_run_read(api->loop, api->db_path, &q, on_run, rr);
 }
 
 void la_api_handle(la_http_request *req, void *ctx) {
