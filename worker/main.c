@@ -180,10 +180,11 @@ static void explain_oom(const args *a, const la_config *cfg, int rc,
   snprintf(was, sizeof was, "%s", err->msg);
   la_errf(err, LA_ENOMEM,
           "memory: the run needs more than its memory limit of %llu MiB "
-          "(the daemon's max_run_memory plus slack; estimate %llu MiB, "
-          "driven by %s): %.300s",
-          a->mem_limit >> 20, (unsigned long long)(est.bytes >> 20), est.field,
-          was);
+          "(the daemon's max_run_memory plus slack; estimate %llu MiB%s%s%s): "
+          "%.300s",
+          a->mem_limit >> 20, (unsigned long long)(est.bytes >> 20),
+          est.known ? ", driven by " : " without the npy files' data",
+          est.known ? est.field : "", "", was);
 }
 
 /* Prints the memory and rows estimate of cfg as one JSON line. */
