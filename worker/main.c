@@ -142,15 +142,17 @@ static int parse_bytes(const char *s, unsigned long long *out) {
   return 0;
 }
 
-/* Makes every OpenBLAS thread allocate its buffer now: one product large
- * enough to be split over all threads. OpenBLAS retries a failed buffer
- * allocation for ever, so under the cap it must never be the one to fail. */
+/* Makes every OpenBLAS thread allocate its buffer now: one product past
+ * OpenBLAS's thresholds for its small-matrix kernels and for splitting over
+ * threads (M N K > 2^20), yet of few flops (4 M). OpenBLAS retries a failed
+ * buffer allocation for ever, so under the cap it must never be the one to
+ * fail. */
 static int warm_blas(void) {
-  enum { N = 512 };
-  float *m = calloc((size_t)3 * N * N, sizeof *m);
+  enum { M = 256, K = 32 };
+  float *m = calloc((size_t)2 * M * K + (size_t)M * M, sizeof *m);
   if (m == NULL) return LA_ENOMEM;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, m, N,
-              m + N * N, N, 0, m + 2 * N * N, N);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, M, K, 1, m, K,
+              m + M * K, M, 0, m + 2 * M * K, M);
   free(m);
   return 0;
 }
