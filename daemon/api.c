@@ -3,6 +3,7 @@
 
 #include "loralpha/curves.h"
 #include "loralpha/report.h"
+#include "loralpha/testpoint.h"
 #include "run_read.h"
 
 #include <errno.h>
@@ -880,17 +881,24 @@ static void static_file(la_api *api, la_http_request *req) {
 
 /* ---- report ---- */
 
-/* A report being made: the request, the format, and what the report shows
- * besides the analysis (read before the analysis is computed). */
+/* A report being made: the request, the format, the sweep (read on the
+ * loop), then, on the thread pool, the runs and the report itself. */
 typedef struct report_req {
+  uv_work_t work;
   la_http_request *req;
   la_report_format fmt;
-  json_t *sweep, *runs; /* owned */
+  uv_loop_t *loop;     /* borrowed: the api's */
+  const char *db_path; /* borrowed: the api's */
+  int64_t id;
+  json_t *sweep, *analysis; /* owned; analysis a copy, or NULL: none yet */
+  char *buf;                /* the report, len bytes */
+  size_t len;
+  int status;
+  la_err err;
 } report_req;
 
-/* The sweep with its spec, and all its runs, for the report. */
+/* The sweep with its spec, for the report. */
 static int report_input(la_api *api, int64_t id, report_req *rr) {
-  la_run_filter f = {NULL, 0, NAN, NAN, 1000, 0};
   la_err err;
   int rc = 0;
   char *spec;
@@ -900,50 +908,70 @@ static int report_input(la_api *api, int64_t id, report_req *rr) {
   json_object_set_new(rr->sweep, "spec",
                       spec ? json_loads(spec, 0, NULL) : json_null());
   free(spec);
-  rr->runs = json_array();
-  for (;;) {
-    json_t *page = la_store_list_runs(api->store, id, &f, &rc, &err);
-    const json_t *next = json_object_get(page, "next");
-    if (page == NULL) return rc ? rc : LA_EIO;
-    json_array_extend(rr->runs, json_object_get(page, "runs"));
-    f.after = json_is_integer(next) ? json_integer_value(next) : -1;
-    json_decref(page);
-    if (f.after < 0) return 0;
-  }
+  return 0;
 }
 
 static void report_free(report_req *rr) {
   json_decref(rr->sweep);
-  json_decref(rr->runs);
+  json_decref(rr->analysis);
+  free(rr->buf);
   free(rr);
 }
 
-/* With the analysis (or none yet): writes the report into memory and
- * answers with it. */
-static void on_report_analysis(json_t *result, int status, const char *msg,
-                               void *arg) {
-  report_req *rr = arg;
-  char *buf = NULL;
-  size_t len = 0;
-  la_err err = {{0}};
-  FILE *mem = open_memstream(&buf, &len);
-  int rc =
-      mem ? la_report_write(rr->sweep, result, rr->runs, rr->fmt, mem, &err)
-          : LA_ENOMEM;
-  (void)msg;
+/* On the pool: the runs through a read-only connection, then the report
+ * into memory (a large sweep's report never holds the loop). */
+static void report_work(uv_work_t *w) {
+  report_req *rr = w->data;
+  sqlite3 *db = NULL;
+  json_t *runs = NULL;
+  FILE *mem;
+  la_testpoint("report");
+  if (sqlite3_open_v2(rr->db_path, &db, SQLITE_OPEN_READONLY, NULL) ==
+          SQLITE_OK &&
+      sqlite3_busy_timeout(db, 5000) == SQLITE_OK)
+    runs = la_run_read_sweep_runs(db, rr->id);
+  sqlite3_close(db);
+  if (runs == NULL) {
+    rr->status = 500;
+    la_errf(&rr->err, LA_EIO, "cannot read the sweep's runs");
+    return;
+  }
+  mem = open_memstream(&rr->buf, &rr->len);
+  if (mem == NULL ||
+      la_report_write(rr->sweep, rr->analysis, runs, rr->fmt, mem, &rr->err))
+    rr->status = 500;
   if (mem) fclose(mem);
-  if (status != 200 && status != 404)
-    la_http_respond_error(rr->req, status, "analysis", msg);
-  else if (rc)
+  json_decref(runs);
+}
+
+static void report_done(uv_work_t *w, int status) {
+  report_req *rr = w->data;
+  if (status != 0 || rr->status)
     la_http_respond_error(rr->req, 500, "report",
-                          err.msg[0] ? err.msg : "cannot write the report");
+                          rr->err.msg[0] ? rr->err.msg
+                                         : "cannot write the report");
   else
     la_http_respond(rr->req, 200,
                     rr->fmt == LA_REPORT_HTML ? "text/html; charset=utf-8"
                                               : "text/markdown; charset=utf-8",
-                    buf, len);
-  free(buf);
+                    rr->buf, rr->len);
   report_free(rr);
+}
+
+/* With the analysis (or none yet): the rest is made on the pool. */
+static void on_report_analysis(json_t *result, int status, const char *msg,
+                               void *arg) {
+  report_req *rr = arg;
+  if (status != 200 && status != 404) {
+    la_http_respond_error(rr->req, status, "analysis", msg);
+    return report_free(rr);
+  }
+  rr->analysis = result ? json_deep_copy(result) : NULL;
+  rr->work.data = rr;
+  if (uv_queue_work(rr->loop, &rr->work, report_work, report_done)) {
+    la_http_respond_error(rr->req, 500, "report", "cannot queue work");
+    report_free(rr);
+  }
 }
 
 /* GET /v1/sweeps/{id}/report[?format=html|md]: what `loralpha report`
@@ -958,7 +986,7 @@ static void report(la_api *api, la_http_request *req, int64_t id) {
                                  "format: must be html or md");
   if ((rr = calloc(1, sizeof *rr)) == NULL)
     return la_http_respond_error(req, 500, "internal", "out of memory");
-  rr->req = req;
+  rr->req = req, rr->loop = api->loop, rr->db_path = api->db_path, rr->id = id;
   rr->fmt = strcmp(fmt, "html") == 0 ? LA_REPORT_HTML : LA_REPORT_MARKDOWN;
   if ((rc = report_input(api, id, rr)) != 0) {
     report_free(rr);

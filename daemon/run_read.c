@@ -244,6 +244,22 @@ int la_run_read_curve(sqlite3 *db, int64_t run_id, const char *kind, int points,
   return curve_downsampled(db, run_id, kind, 2, points, part);
 }
 
+json_t *la_run_read_sweep_runs(sqlite3 *db, int64_t sweep_id) {
+  json_t *runs = json_array();
+  sqlite3_stmt *s = prepare(
+      db,
+      "SELECT id, idx, rank, alpha, lr, seed_index, seed, state, attempts, "
+      "started_at, finished_at, steps_done, final_train_loss, "
+      "final_eval_loss, best_eval_loss, best_step, wall_s, error FROM runs "
+      "WHERE sweep_id = ?1 ORDER BY id",
+      sweep_id, 0, 0, 0, NULL);
+  if (runs == NULL || append_rows(s, runs, NULL, NULL) != 0) {
+    json_decref(runs);
+    return NULL;
+  }
+  return runs;
+}
+
 /* ---- spectra and sharpness with points: the rows of <= points steps ---- */
 
 /* Keeps the rows of the first step of each of `points` equal step

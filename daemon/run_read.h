@@ -57,4 +57,9 @@ void la_run_read(uv_loop_t *loop, const char *db_path, const la_run_query *q,
 int la_run_read_curve(sqlite3 *db, int64_t run_id, const char *kind, int points,
                       json_t *part);
 
+/* Every run of sweep_id as GET /v1/sweeps/{id}/runs shows them, in id
+ * order (for the report, on the thread pool). New array, or NULL when the
+ * database failed. */
+json_t *la_run_read_sweep_runs(sqlite3 *db, int64_t sweep_id);
+
 #endif

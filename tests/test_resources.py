@@ -6,7 +6,8 @@
   1. A run with a million curve rows (inserted with sqlite3 into the
      daemon's real database): while GET /v1/runs/{id} is held at the
      `run_read` test point (on the thread pool), /v1/health answers and the
-     read is still in progress; the read then answers.
+     read is still in progress; the read then answers. The same for the
+     sweep's report at the `report` test point.
   2. points=N returns at most N points per curve, with the first and the
      last; the full curve comes in pages (after/next) of at most 10000 rows;
      the curves route pages its runs; the daemon's peak RSS stays within
@@ -82,7 +83,7 @@ def long_run_db(ctx):
 
 def case_read_off_loop(ctx, db, run_id):
     """The read held at the test point; health answers meanwhile."""
-    os.environ["LA_TEST_PAUSE"] = "run_read"
+    os.environ["LA_TEST_PAUSE"] = "run_read,report"
     os.environ["LA_TEST_PAUSE_MS"] = "20000"
     try:
         d = td.Daemon(ctx, "paused", db, 1)
@@ -107,6 +108,24 @@ def case_read_off_loop(ctx, db, run_id):
     r = out.get("r")
     R.check(r is not None and r.status == 200 and r.json["id"] == run_id,
             "the held read then answers 200 with the run", 200, r and r.status)
+
+    def report():
+        out["report"] = d.req("GET", "/v1/sweeps/1/report?format=md", timeout=300)
+
+    th = threading.Thread(target=report)
+    th.start()
+    held = wait_until(lambda: "testpoint report" in d.log_tail(100000), 60)
+    R.check(held, "the report reaches the report test point (on the pool)",
+            "testpoint report in the log", d.log_tail())
+    h = d.req("GET", "/v1/health", timeout=60)
+    in_progress = th.is_alive()
+    R.eq(h.status, 200, "/v1/health answers while the report is held")
+    R.check(in_progress, "the report was still in progress when health answered",
+            "report pending", out.get("report"))
+    th.join(300)
+    r = out.get("report")
+    R.check(r is not None and r.status == 200 and b"long" in r.body,
+            "the held report then answers 200", 200, r and (r.status, r.body[:200]))
     R.eq(d.stop(), 0, "paused daemon exits 0")
 
 
