@@ -4,6 +4,8 @@
 #include "loralpha/curves.h"
 #include "loralpha/report.h"
 #include "loralpha/rights.h"
+#include "loralpha/testpoint.h"
+#include "run_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -805,11 +807,11 @@ void la_api_on_run_finished(int64_t sweep_id, void *ctx) {
 
 /* ---- curves ---- */
 
-static void on_curves(json_t *result, int status, const char *msg, void *arg) {
+static void on_curves(const char *json, size_t len, int status, const char *msg,
+                      void *arg) {
   la_http_request *req = arg;
-  if (result == NULL)
-    return la_http_respond_error(req, status, "database", msg);
-  la_http_respond_json(req, 200, json_incref(result));
+  if (json == NULL) return la_http_respond_error(req, status, "database", msg);
+  la_http_respond(req, 200, "application/json", json, len);
 }
 
 /* points=N of a query: default def, clamped to [2, LA_CURVE_POINTS_MAX]; -1
@@ -843,6 +845,10 @@ static void curves(la_api *api, la_http_request *req, int64_t id) {
   if (query_num(req, "alpha", &q.alpha) < 0 || query_num(req, "lr", &q.lr) < 0)
     return la_http_respond_error(req, 400, "bad_query",
                                  "alpha, lr: must be numbers");
+  if (query_int(req, "after", 0, INT64_C(1) << 53, &q.after) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "after: must be a run id (a non-negative "
+                                 "integer, the previous page's next)");
   if (la_store_sweep_state(api->store, id, state, sizeof state))
     return not_found(req, "no such sweep");
   la_curves_get(api->loop, api->db_path, id, &q, on_curves, req);
@@ -918,17 +924,24 @@ static void static_file(la_api *api, la_http_request *req) {
 
 /* ---- report ---- */
 
-/* A report being made: the request, the format, and what the report shows
- * besides the analysis (read before the analysis is computed). */
+/* A report being made: the request, the format, the sweep (read on the
+ * loop), then, on the thread pool, the runs and the report itself. */
 typedef struct report_req {
+  uv_work_t work;
   la_http_request *req;
   la_report_format fmt;
-  json_t *sweep, *runs; /* owned */
+  uv_loop_t *loop;     /* borrowed: the api's */
+  const char *db_path; /* borrowed: the api's */
+  int64_t id;
+  json_t *sweep, *analysis; /* owned; analysis a copy, or NULL: none yet */
+  char *buf;                /* the report, len bytes */
+  size_t len;
+  int status;
+  la_err err;
 } report_req;
 
-/* The sweep with its spec, and all its runs, for the report. */
+/* The sweep with its spec, for the report. */
 static int report_input(la_api *api, int64_t id, report_req *rr) {
-  la_run_filter f = {NULL, 0, NAN, NAN, 1000, 0};
   la_err err;
   int rc = 0;
   char *spec;
@@ -938,50 +951,70 @@ static int report_input(la_api *api, int64_t id, report_req *rr) {
   json_object_set_new(rr->sweep, "spec",
                       spec ? json_loads(spec, 0, NULL) : json_null());
   free(spec);
-  rr->runs = json_array();
-  for (;;) {
-    json_t *page = la_store_list_runs(api->store, id, &f, &rc, &err);
-    const json_t *next = json_object_get(page, "next");
-    if (page == NULL) return rc ? rc : LA_EIO;
-    json_array_extend(rr->runs, json_object_get(page, "runs"));
-    f.after = json_is_integer(next) ? json_integer_value(next) : -1;
-    json_decref(page);
-    if (f.after < 0) return 0;
-  }
+  return 0;
 }
 
 static void report_free(report_req *rr) {
   json_decref(rr->sweep);
-  json_decref(rr->runs);
+  json_decref(rr->analysis);
+  free(rr->buf);
   free(rr);
 }
 
-/* With the analysis (or none yet): writes the report into memory and
- * answers with it. */
-static void on_report_analysis(json_t *result, int status, const char *msg,
-                               void *arg) {
-  report_req *rr = arg;
-  char *buf = NULL;
-  size_t len = 0;
-  la_err err = {{0}};
-  FILE *mem = open_memstream(&buf, &len);
-  int rc =
-      mem ? la_report_write(rr->sweep, result, rr->runs, rr->fmt, mem, &err)
-          : LA_ENOMEM;
-  (void)msg;
+/* On the pool: the runs through a read-only connection, then the report
+ * into memory (a large sweep's report never holds the loop). */
+static void report_work(uv_work_t *w) {
+  report_req *rr = w->data;
+  sqlite3 *db = NULL;
+  json_t *runs = NULL;
+  FILE *mem;
+  la_testpoint("report");
+  if (sqlite3_open_v2(rr->db_path, &db, SQLITE_OPEN_READONLY, NULL) ==
+          SQLITE_OK &&
+      sqlite3_busy_timeout(db, 5000) == SQLITE_OK)
+    runs = la_run_read_sweep_runs(db, rr->id);
+  sqlite3_close(db);
+  if (runs == NULL) {
+    rr->status = 500;
+    la_errf(&rr->err, LA_EIO, "cannot read the sweep's runs");
+    return;
+  }
+  mem = open_memstream(&rr->buf, &rr->len);
+  if (mem == NULL ||
+      la_report_write(rr->sweep, rr->analysis, runs, rr->fmt, mem, &rr->err))
+    rr->status = 500;
   if (mem) fclose(mem);
-  if (status != 200 && status != 404)
-    la_http_respond_error(rr->req, status, "analysis", msg);
-  else if (rc)
+  json_decref(runs);
+}
+
+static void report_done(uv_work_t *w, int status) {
+  report_req *rr = w->data;
+  if (status != 0 || rr->status)
     la_http_respond_error(rr->req, 500, "report",
-                          err.msg[0] ? err.msg : "cannot write the report");
+                          rr->err.msg[0] ? rr->err.msg
+                                         : "cannot write the report");
   else
     la_http_respond(rr->req, 200,
                     rr->fmt == LA_REPORT_HTML ? "text/html; charset=utf-8"
                                               : "text/markdown; charset=utf-8",
-                    buf, len);
-  free(buf);
+                    rr->buf, rr->len);
   report_free(rr);
+}
+
+/* With the analysis (or none yet): the rest is made on the pool. */
+static void on_report_analysis(json_t *result, int status, const char *msg,
+                               void *arg) {
+  report_req *rr = arg;
+  if (status != 200 && status != 404) {
+    la_http_respond_error(rr->req, status, "analysis", msg);
+    return report_free(rr);
+  }
+  rr->analysis = result ? json_deep_copy(result) : NULL;
+  rr->work.data = rr;
+  if (uv_queue_work(rr->loop, &rr->work, report_work, report_done)) {
+    la_http_respond_error(rr->req, 500, "report", "cannot queue work");
+    report_free(rr);
+  }
 }
 
 /* GET /v1/sweeps/{id}/report[?format=html|md]: what `loralpha report`
@@ -996,7 +1029,7 @@ static void report(la_api *api, la_http_request *req, int64_t id) {
                                  "format: must be html or md");
   if ((rr = calloc(1, sizeof *rr)) == NULL)
     return la_http_respond_error(req, 500, "internal", "out of memory");
-  rr->req = req;
+  rr->req = req, rr->loop = api->loop, rr->db_path = api->db_path, rr->id = id;
   rr->fmt = strcmp(fmt, "html") == 0 ? LA_REPORT_HTML : LA_REPORT_MARKDOWN;
   if ((rc = report_input(api, id, rr)) != 0) {
     report_free(rr);
@@ -1094,31 +1127,55 @@ static void sweeps_route(la_api *api, la_http_request *req, const route *r,
   not_found(req, "no such route");
 }
 
-/* GET /v1/runs/{id}[?points=N]: 404 also when its sweep may not be read. */
+/* A run being read off the loop: who asked, to check against the owner. */
+typedef struct run_req {
+  la_api *api;
+  la_http_request *req;
+  la_identity who;
+  int64_t id;
+} run_req;
+
+static void on_run(const char *json, size_t len, const char *owner, int status,
+                   const char *msg, void *arg) {
+  run_req *rr = arg;
+  char text[64];
+  if (json != NULL && !la_auth_can_read(rr->api->auth, &rr->who, owner)) {
+    snprintf(text, sizeof text, "run %lld not found", (long long)rr->id);
+    not_found(rr->req, text);
+  } else if (json != NULL) {
+    la_http_respond(rr->req, 200, "application/json", json, len);
+  } else {
+    la_http_respond_error(rr->req, status,
+                          status == 404 ? "not_found" : "database", msg);
+  }
+  free(rr);
+}
+
+/* GET /v1/runs/{id}[?points=N | ?after=STEP]: read on the thread pool,
+ * bounded (run_read.h); 404 also when its sweep may not be read. */
 static void get_run(la_api *api, la_http_request *req, const route *r,
                     const la_identity *who) {
-  int64_t id = la_api_parse_id(r->seg[2]);
-  la_err err;
-  char owner[LA_USER_MAX];
-  int rc = 0, points;
-  json_t *body;
+  la_run_query q = {la_api_parse_id(r->seg[2]), 0, INT64_MIN};
+  run_req *rr;
+  int has_after;
   if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-  if (id < 0) return not_found(req, "no such run (ids are positive integers)");
-  if ((points = query_points(req, 0)) < 0)
+  if (q.run_id < 0)
+    return not_found(req, "no such run (ids are positive integers)");
+  if ((q.points = query_points(req, 0)) < 0)
     return la_http_respond_error(req, 400, "bad_query",
                                  "points: must be an integer in 1..2000");
-  body = la_store_get_run(api->store, id, &rc, &err);
-  if (body != NULL &&
-      (la_store_sweep_owner(
-           api->store, json_integer_value(json_object_get(body, "sweep_id")),
-           owner, sizeof owner) != 0 ||
-       !la_auth_can_read(api->auth, who, owner))) {
-    json_decref(body);
-    snprintf(err.msg, sizeof err.msg, "run %lld not found", (long long)id);
-    return not_found(req, err.msg);
-  }
-  if (body && points > 0) la_curves_downsample_run(body, points);
-  respond_read(req, body, rc, &err);
+  has_after = query_int(req, "after", -1, INT64_C(1) << 53, &q.after);
+  if (has_after < 0 || (has_after && q.points > 0))
+    return la_http_respond_error(req, 400, "bad_query",
+                                 has_after < 0
+                                     ? "after: must be a step (an integer, "
+                                       "the previous page's next)"
+                                     : "after: pages are for full curves; "
+                                       "not with points");
+  if ((rr = malloc(sizeof *rr)) == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  rr->api = api, rr->req = req, rr->who = *who, rr->id = q.run_id;
+  la_run_read(api->loop, api->db_path, &q, on_run, rr);
 }
 
 void la_api_handle(la_http_request *req, void *ctx) {

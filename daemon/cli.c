@@ -1576,15 +1576,47 @@ static void csv_part(const json_t *r, const char *kind) {
   }
 }
 
-/* run RUN_ID [--csv]: the summary and curves, or the curves as CSV. */
-static int cmd_run(cli *c) {
-  char path[64];
-  json_t *r = NULL;
+/* Appends the arrays of page's part to r's (same keys). */
+static void extend_part(json_t *r, const json_t *page, const char *kind) {
+  const char *key;
+  json_t *arr, *mine = jget(jget(r, "curve"), kind);
+  json_object_foreach((json_t *)jget(jget(page, "curve"), kind), key, arr)
+      json_array_extend(json_object_get(mine, key), arr);
+}
+
+/* The whole run: the daemon answers a long curve in pages (after/next). */
+static int get_run_pages(cli *c, json_t **out) {
+  char path[96];
+  json_t *r = NULL, *page = NULL;
   int rc;
   snprintf(path, sizeof path, "/v1/runs/%lld", c->id);
   if ((rc = get(c, path, &r))) return rc;
+  while (json_is_integer(json_object_get(r, "next"))) {
+    snprintf(path, sizeof path, "/v1/runs/%lld?after=%lld", c->id,
+             (long long)json_integer_value(json_object_get(r, "next")));
+    if ((rc = get(c, path, &page))) break;
+    extend_part(r, page, "train");
+    extend_part(r, page, "eval");
+    json_array_extend(json_object_get(r, "spectra"), jget(page, "spectra"));
+    json_array_extend(json_object_get(r, "sharpness"), jget(page, "sharpness"));
+    json_object_set(r, "next", json_object_get(page, "next"));
+    json_decref(page);
+  }
+  *out = r;
+  return rc;
+}
+
+/* run RUN_ID [--csv]: the summary and curves, or the curves as CSV. */
+static int cmd_run(cli *c) {
+  json_t *r = NULL;
+  int rc;
+  if ((rc = get_run_pages(c, &r))) {
+    json_decref(r);
+    return rc;
+  }
   if (c->val[O_JSON]) {
-    print_raw(c);
+    json_dumpf(r, stdout, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    putchar('\n');
   } else if (c->val[O_CSV]) {
     puts("step,kind,loss,lr,grad_norm_a,grad_norm_b,update_norm");
     csv_part(r, "eval");

@@ -2,6 +2,7 @@
 #include "loralpha/curves.h"
 
 #include "loralpha/common.h"
+#include "run_read.h"
 
 #include <math.h>
 #include <sqlite3.h>
@@ -80,24 +81,28 @@ typedef struct curves_job {
   char *db_path;
   int64_t sweep_id;
   la_curve_query q;
-  json_t *result;
+  char *result; /* the answer, serialised */
   int status;
   char msg[256];
   la_curves_cb cb;
   void *arg;
 } curves_job;
 
-/* The query with only the filters set (fixed parameter numbers). */
+/* The runs of a page, with only the filters set (fixed parameter
+ * numbers); each run's curve is then read on its own, downsampled. */
 static void curves_sql(const la_curve_query *q, char *sql, size_t size) {
   snprintf(sql, size,
-           "SELECT r.id, r.rank, r.alpha, r.lr, r.seed_index, r.state, c.step, "
-           "c.loss FROM runs r JOIN curve c ON c.run_id = r.id AND c.kind = ?2 "
-           "WHERE r.sweep_id = ?1 AND r.id IN (SELECT id FROM runs WHERE "
-           "sweep_id = ?1%s%s%s ORDER BY id LIMIT %d) ORDER BY r.id, c.step",
+           "SELECT id, rank, alpha, lr, seed_index, state FROM runs WHERE "
+           "sweep_id = ?1 AND id > ?6%s%s%s ORDER BY id LIMIT %d",
            q->rank > 0 ? " AND rank = ?3" : "",
            isnan(q->alpha) ? "" : " AND abs(alpha - ?4) <= 1e-12 * abs(?4)",
            isnan(q->lr) ? "" : " AND abs(lr - ?5) <= 1e-12 * abs(?5)",
-           LA_CURVES_MAX_RUNS);
+           la_curves_page_runs(q->points));
+}
+
+int la_curves_page_runs(int points) {
+  int n = LA_CURVES_MAX_POINTS / (points > 2 ? points : 2);
+  return n < LA_CURVES_MAX_RUNS ? n : LA_CURVES_MAX_RUNS;
 }
 
 /* Column i as a JSON number, or null when it is NULL, not a number or not
@@ -120,40 +125,45 @@ static json_t *run_entry(sqlite3_stmt *s) {
                    "state", state ? state : "?", "step", "loss");
 }
 
-/* Reads every curve into runs (one entry per run, points in step order). */
-static int read_curves(sqlite3 *db, curves_job *j, json_t *runs) {
+/* Reads the page's runs into runs, each with its curve downsampled in one
+ * ordered pass (never the whole curve in memory); *last is the page's last
+ * run id. */
+static int read_curves(sqlite3 *db, curves_job *j, json_t *runs,
+                       int64_t *last) {
   sqlite3_stmt *s = NULL;
   char sql[1024];
-  json_t *cur = NULL;
-  int64_t cur_id = -1;
+  int rc = 0;
   curves_sql(&j->q, sql, sizeof sql);
   if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
   sqlite3_bind_int64(s, 1, j->sweep_id);
-  sqlite3_bind_text(s, 2, j->q.kind, -1, SQLITE_STATIC);
   if (j->q.rank > 0) sqlite3_bind_int(s, 3, j->q.rank);
   if (!isnan(j->q.alpha)) sqlite3_bind_double(s, 4, j->q.alpha);
   if (!isnan(j->q.lr)) sqlite3_bind_double(s, 5, j->q.lr);
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    if (sqlite3_column_int64(s, 0) != cur_id) {
-      cur_id = sqlite3_column_int64(s, 0);
-      json_array_append_new(runs, cur = run_entry(s));
-    }
-    json_array_append_new(json_object_get(cur, "step"),
-                          json_integer(sqlite3_column_int64(s, 6)));
-    json_array_append_new(json_object_get(cur, "loss"), num_col(s, 7));
+  sqlite3_bind_int64(s, 6, j->q.after);
+  while (rc == 0 && sqlite3_step(s) == SQLITE_ROW) {
+    json_t *cur = run_entry(s);
+    *last = sqlite3_column_int64(s, 0);
+    json_array_append_new(runs, cur);
+    rc = la_run_read_curve(db, *last, j->q.kind, j->q.points, cur);
   }
   sqlite3_finalize(s);
-  return 0;
+  return rc;
 }
 
 static void curves_work(uv_work_t *req) {
   curves_job *j = req->data;
   sqlite3 *db = NULL;
-  json_t *runs = json_array(), *r;
-  size_t i;
-  if (sqlite3_open_v2(j->db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
-          SQLITE_OK ||
-      sqlite3_busy_timeout(db, 5000) || read_curves(db, j, runs)) {
+  json_t *runs = json_array(), *page;
+  int64_t last = 0;
+  int rc = -1;
+  if (sqlite3_open_v2(j->db_path, &db, SQLITE_OPEN_READONLY, NULL) ==
+          SQLITE_OK &&
+      sqlite3_busy_timeout(db, 5000) == SQLITE_OK) {
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL); /* one snapshot */
+    rc = read_curves(db, j, runs, &last);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  }
+  if (rc) {
     j->status = 500;
     snprintf(j->msg, sizeof j->msg, "database: %s",
              db ? sqlite3_errmsg(db) : "cannot open");
@@ -162,9 +172,14 @@ static void curves_work(uv_work_t *req) {
     return;
   }
   sqlite3_close(db);
-  json_array_foreach(runs, i, r) downsample_part(r, j->q.points);
-  j->result = json_pack("{s:s, s:i, s:o}", "kind", j->q.kind, "points",
-                        j->q.points, "runs", runs);
+  page = json_pack("{s:s, s:i, s:o, s:o}", "kind", j->q.kind, "points",
+                   j->q.points, "runs", runs, "next",
+                   json_array_size(runs) ==
+                           (size_t)la_curves_page_runs(j->q.points)
+                       ? json_integer(last)
+                       : json_null());
+  j->result = page ? json_dumps(page, LA_RUN_JSON_FLAGS) : NULL;
+  json_decref(page);
 }
 
 static void curves_done(uv_work_t *req, int status) {
@@ -174,10 +189,10 @@ static void curves_done(uv_work_t *req, int status) {
   if (j->status == 0 && j->result == NULL)
     j->status = 500, snprintf(j->msg, sizeof j->msg, "out of memory");
   if (j->status)
-    j->cb(NULL, j->status, j->msg, j->arg);
+    j->cb(NULL, 0, j->status, j->msg, j->arg);
   else
-    j->cb(j->result, 200, NULL, j->arg);
-  json_decref(j->result);
+    j->cb(j->result, strlen(j->result), 200, NULL, j->arg);
+  free(j->result);
   free(j->db_path);
   free(j);
 }
@@ -187,11 +202,11 @@ void la_curves_get(uv_loop_t *loop, const char *db_path, int64_t sweep_id,
   curves_job *j = calloc(1, sizeof *j);
   if (j == NULL || (j->db_path = strdup(db_path)) == NULL) {
     free(j);
-    return cb(NULL, 500, "out of memory", arg);
+    return cb(NULL, 0, 500, "out of memory", arg);
   }
   j->req.data = j, j->sweep_id = sweep_id, j->q = *q, j->cb = cb, j->arg = arg;
   if (uv_queue_work(loop, &j->req, curves_work, curves_done)) {
     free(j->db_path), free(j);
-    cb(NULL, 500, "cannot queue work", arg);
+    cb(NULL, 0, 500, "cannot queue work", arg);
   }
 }

@@ -15,6 +15,7 @@
 #include "loralpha/http.h"
 #include "loralpha/ingest.h"
 #include "loralpha/paths.h"
+#include "loralpha/resources.h"
 #include "loralpha/sched.h"
 #include "loralpha/serve_config.h"
 #include "loralpha/slurm.h"
@@ -330,6 +331,8 @@ static int start(daemon_ctx *d) {
       la_sched_new(d->loop, d->store, &so, &d->sched, &err) ||
       start_slurm(d, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
+  la_sched_set_memory_limit(d->sched,
+                            c->max_run_memory + la_mem_slack(c->threads));
   if (la_analyzer_new(d->loop, d->store, 1000, &d->analyzer))
     return fprintf(stderr, "loralpha serve: out of memory\n"), -1;
   d->api.store = d->store, d->api.sched = d->sched,
@@ -347,6 +350,9 @@ static int start(daemon_ctx *d) {
   d->api.max_workers = c->max_workers;
   la_spec_limits_default(&d->api.limits);
   d->api.limits.max_runs = (size_t)c->max_runs;
+  d->api.limits.max_run_memory = c->max_run_memory;
+  d->api.limits.max_run_rows = (uint64_t)c->max_run_rows;
+  d->api.limits.max_sweep_rows = (uint64_t)c->max_sweep_rows;
   if (start_http(d, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   fprintf(stderr, "loralpha serve: socket %s, ",

@@ -82,7 +82,8 @@ struct la_sched {
   void *drain_arg;
   la_sched_finish_hook hook;
   void *hook_ctx;
-  la_sched_remote remote; /* another executor, if set */
+  unsigned long long memory_limit; /* workers' --memory-limit (0: none) */
+  la_sched_remote remote;          /* another executor, if set */
   la_sched_stats stats;
   uint64_t starts; /* runs started, the clock of `served` */
   struct {
@@ -327,6 +328,10 @@ static int finish_or_keep(la_sched *s, const worker *w,
              (long long)w->run_id, err.msg);
   keep_finish(s, w, res);
   return 0;
+}
+
+void la_sched_set_memory_limit(la_sched *s, unsigned long long bytes) {
+  s->memory_limit = bytes;
 }
 
 void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
@@ -607,7 +612,8 @@ static const char *run_as(const worker *w) {
 static int spawn(worker *w) {
   la_sched *s = w->s;
   const char *user = run_as(w);
-  char *args[] = {s->worker_path, "--run-as", (char *)user, NULL};
+  char limit[32], *args[6];
+  int n = 0;
   uv_stdio_container_t stdio[3];
   uv_process_options_t o;
   int rc;
@@ -622,10 +628,20 @@ static int spawn(worker *w) {
   stdio[1].data.stream = (uv_stream_t *)&w->out;
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&w->err;
+  args[n++] = s->worker_path;
+  if (user != NULL) {
+    args[n++] = "--run-as";
+    args[n++] = (char *)user;
+  }
+  if (s->memory_limit > 0) {
+    snprintf(limit, sizeof limit, "%llu", s->memory_limit);
+    args[n++] = "--memory-limit";
+    args[n++] = limit;
+  }
+  args[n] = NULL;
   memset(&o, 0, sizeof o);
   o.file = s->worker_path;
   o.args = args;
-  if (user == NULL) args[1] = NULL;
   o.cwd = user ? "/" : NULL; /* nothing resolves against the daemon's */
   o.env = s->env;
   o.exit_cb = on_worker_exit;

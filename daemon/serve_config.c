@@ -33,6 +33,8 @@
   "  --nice N                  added niceness of workers, 0..19 (10)\n"        \
   "  --heartbeat SECONDS       kill a worker silent this long (600; 0 off)\n"  \
   "  --max-runs N              most runs one sweep may have (100000)\n"        \
+  "  --max-run-memory SIZE     most memory one run may need, e.g. 4G\n"        \
+  "                            (RAM / (2 x max workers))\n"                    \
   "  --max-body BYTES          largest request body (1048576)\n"               \
   "  --request-timeout SECONDS a request must arrive within (10)\n"            \
   "  --max-connections N       TCP connections at once (1024)\n"               \
@@ -87,6 +89,28 @@ static int set_str(char *dst, size_t size, const char *s, const char *where,
     return la_errf(err, LA_EINVAL, "%s: longer than %zu bytes", where,
                    size - 1);
   memcpy(dst, s, n + 1);
+  return 0;
+}
+
+/* A size: bytes, or a number with K, M, G or T (powers of 1024), in
+ * 16M..2^50. */
+static int parse_size(const char *where, const char *s, unsigned long long *out,
+                      la_err *err) {
+  static const char units[] = "KMGT";
+  char *end;
+  unsigned long long v;
+  const char *u;
+  errno = 0;
+  v = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+  if (v > 0 && *end && end[1] == 0 && (u = strchr(units, *end)) != NULL &&
+      v < (1ull << 40))
+    v <<= 10 * (u - units + 1), end++;
+  if (errno || v == 0 || *end || v < (16ull << 20) || v > (1ull << 50))
+    return la_errf(err, LA_EINVAL,
+                   "%s: '%.32s' is not a size in 16M..1024T (bytes, or a "
+                   "number with K, M, G or T)",
+                   where, s);
+  *out = v;
   return 0;
 }
 
@@ -165,6 +189,8 @@ static void set_defaults(la_serve_config *c) {
   c->max_body = 1 << 20;
   c->request_timeout_s = 10;
   conn_defaults(c);
+  c->max_run_rows = 1000000;
+  c->max_sweep_rows = 250000000;
   c->cores_allowed = c->cores = affinity_cores();
   c->user_default.max_workers = -1;
   c->user_default.max_queued_runs = -1;
@@ -373,6 +399,20 @@ static int config_key(const char *k, const json_t *v, la_serve_config *c,
     return json_long(v, k, 1, 10000000, &c->max_runs, err);
   if (strcmp(k, "max_body") == 0)
     return json_long(v, k, 1024, 1 << 30, &c->max_body, err);
+  if (strcmp(k, "max_run_memory") == 0) {
+    char num[32];
+    if (json_is_integer(v))
+      snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+    else if (json_str(v, k, &s, err) == 0)
+      snprintf(num, sizeof num, "%.31s", s);
+    else
+      return LA_EINVAL;
+    return parse_size(k, num, &c->max_run_memory, err);
+  }
+  if (strcmp(k, "max_run_rows") == 0)
+    return json_long(v, k, 100, 1000000000, &c->max_run_rows, err);
+  if (strcmp(k, "max_sweep_rows") == 0)
+    return json_long(v, k, 100, 100000000000, &c->max_sweep_rows, err);
   if (strcmp(k, "request_timeout") == 0)
     return json_long(v, k, 1, 3600, &c->request_timeout_s, err);
   return la_errf(err, LA_EINVAL,
@@ -459,9 +499,21 @@ static int flag(const char *f, const char *v, la_serve_config *c, given *g,
     return parse_long(f, v, 1, 3600, &c->request_timeout_s, err);
   if (strcmp(f, "--max-body") == 0)
     return parse_long(f, v, 1024, 1 << 30, &c->max_body, err);
+  if (strcmp(f, "--max-run-memory") == 0)
+    return parse_size(f, v, &c->max_run_memory, err);
   n = la_slurm_opt(&c->slurm, f, v, err); /* 0 taken, > 0 not its flag */
   if (n <= 0) return (int)n;
   return la_errf(err, LA_EINVAL, "%.64s: unknown option (see --help)", f);
+}
+
+/* max_run_memory's default: every worker at its limit together needs at
+ * most half of the RAM, the rest being the system's and its users'. */
+static unsigned long long default_run_memory(const la_serve_config *c) {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  unsigned long long ram =
+      pages > 0 && size > 0 ? (unsigned long long)pages * size : 4ull << 30;
+  unsigned long long v = ram / (2ull * (unsigned)c->max_workers);
+  return v < (16ull << 20) ? 16ull << 20 : v;
 }
 
 /* Settings that depend on others, and checks across settings. */
@@ -512,8 +564,13 @@ static int derive(la_serve_config *c, const given *g, la_err *err) {
                      c->socket_group);
     c->socket_gid = (long)res->gr_gid;
   }
+  if (c->max_run_memory == 0) c->max_run_memory = default_run_memory(c);
+  if (c->user_default.max_queued_runs < 0)
+    c->user_default.max_queued_runs = c->max_runs;
   for (size_t i = 0; i < c->n_user_limits; i++) {
-    const la_user_limit *l = &c->user_limits[i];
+    la_user_limit *l = &c->user_limits[i];
+    if (l->max_queued_runs < 0)
+      l->max_queued_runs = c->user_default.max_queued_runs;
     if (l->max_workers > c->max_workers)
       return la_errf(err, LA_EINVAL,
                      "user_limits.%s.max_workers: %d is more than the "
@@ -650,6 +707,10 @@ void la_serve_config_print(const la_serve_config *c, FILE *f) {
   json_object_set_new(o, "heartbeat", json_integer(c->heartbeat_s));
   json_object_set_new(o, "max_runs", json_integer(c->max_runs));
   json_object_set_new(o, "max_body", json_integer(c->max_body));
+  json_object_set_new(o, "max_run_memory",
+                      json_integer((json_int_t)c->max_run_memory));
+  json_object_set_new(o, "max_run_rows", json_integer(c->max_run_rows));
+  json_object_set_new(o, "max_sweep_rows", json_integer(c->max_sweep_rows));
   json_object_set_new(o, "request_timeout", json_integer(c->request_timeout_s));
   for (size_t i = 0; i < sizeof conn_settings / sizeof *conn_settings; i++)
     json_object_set_new(

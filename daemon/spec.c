@@ -19,6 +19,7 @@
 #include "loralpha/spec.h"
 
 #include "loralpha/config.h"
+#include "loralpha/resources.h"
 #include "loralpha/slurm.h"
 
 #include <math.h>
@@ -160,6 +161,7 @@ typedef struct builder {
   json_t *base;     /* new: the flattened config without the grid and seed */
   json_t *defaults; /* new: the worker's defaults, as a config */
   la_config *cfg;   /* scratch for la_config_parse (large: on the heap) */
+  const la_spec_limits *lim; /* borrowed */
 } builder;
 
 /* ---- seeds ------------------------------------------------------------- */
@@ -184,6 +186,9 @@ uint64_t la_spec_run_seed(uint64_t sweep_seed, int rank, int seed_index) {
 /* The default limits (spec.h). */
 void la_spec_limits_default(la_spec_limits *lim) {
   lim->max_runs = 100000;
+  lim->max_run_memory = 0;
+  lim->max_run_rows = 1000000;
+  lim->max_sweep_rows = 250000000;
 }
 
 /* ---- field tables and unknown fields ------------------------------------ */
@@ -915,6 +920,38 @@ static int map_error(const builder *b, const char *msg, const size_t idx[N_AX],
   return la_errf(err, LA_EINVAL, "%s", msg);
 }
 
+/* Checks one run's config (b->cfg) against the memory and row limits; the
+ * error names the worker field that drives the figure. */
+static int check_resources(const builder *b, la_err *err) {
+  const la_spec_limits *lim = b->lim;
+  la_mem_estimate est;
+  const char *field;
+  uint64_t rows = la_config_rows(b->cfg, &field);
+  la_config_memory(b->cfg, &est);
+  if (lim->max_run_memory && est.bytes > lim->max_run_memory)
+    return la_errf(err, LA_EINVAL,
+                   "%s: a run of rank %d needs about %llu MiB, more than "
+                   "the daemon's max_run_memory of %llu MiB per run",
+                   est.field, b->cfg->rank,
+                   (unsigned long long)(est.bytes >> 20),
+                   (unsigned long long)(lim->max_run_memory >> 20));
+  if (lim->max_run_rows && rows > lim->max_run_rows)
+    return la_errf(err, LA_EINVAL,
+                   "%s: %d steps log up to %llu metric rows per run, more "
+                   "than the daemon's max_run_rows of %llu",
+                   field, b->cfg->steps, (unsigned long long)rows,
+                   (unsigned long long)lim->max_run_rows);
+  if (lim->max_sweep_rows && rows * b->n_runs > lim->max_sweep_rows)
+    return la_errf(err, LA_EINVAL,
+                   "%s: %llu runs x %llu metric rows = %llu rows, more than "
+                   "the daemon's max_sweep_rows of %llu per sweep",
+                   field, (unsigned long long)b->n_runs,
+                   (unsigned long long)rows,
+                   (unsigned long long)(rows * b->n_runs),
+                   (unsigned long long)lim->max_sweep_rows);
+  return 0;
+}
+
 /* Runs la_config_parse on the base config with grid values (ri, ai, li) and
  * the seed of their first run; its error is mapped to the spec's paths. */
 static int check_combo(builder *b, json_t *scratch, size_t ri, size_t ai,
@@ -929,7 +966,9 @@ static int check_combo(builder *b, json_t *scratch, size_t ri, size_t ai,
       json_object_set_new(scratch, "seed",
                           json_integer((json_int_t)run_seed(b, rank, 0))))
     return la_errf(err, LA_ENOMEM, "spec: out of memory");
-  if (la_config_parse(scratch, b->cfg, &werr) == 0) return 0;
+  if (la_config_parse(scratch, b->cfg, &werr) == 0 &&
+      check_resources(b, &werr) == 0)
+    return 0;
   return map_error(b, werr.msg, idx, err);
 }
 
@@ -1168,6 +1207,7 @@ int la_spec_parse(const json_t *spec, const la_spec_limits *lim, la_spec **out,
   b.ax[AX_RANK].name = "rank";
   b.ax[AX_ALPHA].name = "alpha";
   b.ax[AX_LR].name = "lr";
+  b.lim = lim;
   b.norm = json_object();
   b.cfg = malloc(sizeof *b.cfg);
   if (b.norm == NULL || b.cfg == NULL)

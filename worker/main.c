@@ -2,6 +2,7 @@
  * main.c: loralpha-worker, one LoRA training run.
  *
  *   loralpha-worker [--config FILE | --config -] [--check] [--summary]
+ *                   [--estimate] [--memory-limit BYTES]
  *                   [--report-url URL --report-token-file FILE
  *                    [--report-retry SECONDS]] [--run-as USER]
  *
@@ -16,6 +17,7 @@
 #include "loralpha/blas.h"
 #include "loralpha/config.h"
 #include "loralpha/remote.h"
+#include "loralpha/resources.h"
 #include "loralpha/runas.h"
 #include "loralpha/summary.h"
 #include "loralpha/task.h"
@@ -29,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +46,8 @@ typedef struct args {
   const char *token_file; /* the run's token for report_url */
   double retry_s;         /* how long a batch is retried */
   const char *run_as;     /* --run-as USER, or NULL */
+  int estimate;           /* print the memory estimate, then exit */
+  unsigned long long mem_limit; /* --memory-limit: RLIMIT_DATA (0: none) */
 } args;
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one:
@@ -104,7 +109,8 @@ static void usage(FILE *f) {
         "--report-token-file FILE [--report-retry SECONDS] POSTs the records\n"
         "to the daemon instead (docs/slurm.md). --run-as USER (root only)\n"
         "runs as USER, with USER's groups, before reading anything.\n"
-        "See docs/worker.md.\n",
+        "--estimate prints the run's memory estimate; --memory-limit\n"
+        "BYTES caps the worker's data (RLIMIT_DATA). See docs/worker.md.\n",
         f);
 }
 
@@ -131,6 +137,86 @@ static int parse_report(int argc, char **argv, int *i, args *a, la_err *err) {
   return 0;
 }
 
+/* A byte count in 1 MiB..2^50; -1 when s is not one. */
+static int parse_bytes(const char *s, unsigned long long *out) {
+  char *end;
+  unsigned long long v;
+  if (*s < '0' || *s > '9') return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno || *end || v < (1ull << 20) || v > (1ull << 50)) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Makes every OpenBLAS thread allocate its buffer now: one product past
+ * OpenBLAS's thresholds for its small-matrix kernels and for splitting over
+ * threads (M N K > 2^20), yet of few flops (4 M). OpenBLAS retries a failed
+ * buffer allocation for ever, so under the cap it must never be the one to
+ * fail. */
+static int warm_blas(void) {
+  enum { M = 256, K = 32 };
+  float *m = calloc((size_t)2 * M * K + (size_t)M * M, sizeof *m);
+  if (m == NULL) return LA_ENOMEM;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, M, K, 1, m, K,
+              m + M * K, M, 0, m + 2 * M * K, M);
+  free(m);
+  return 0;
+}
+
+/* Caps the worker's data segment and private mappings at limit bytes
+ * (RLIMIT_DATA: RLIMIT_AS would also count what the libraries map and what
+ * malloc's thread arenas reserve without using), after OpenBLAS has its
+ * buffers. */
+static int cap_memory(unsigned long long limit, la_err *err) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  /* a sanitizer's shadow memory is terabytes of data mappings: no cap */
+  (void)limit, (void)err, (void)warm_blas;
+  return 0;
+#else
+  struct rlimit rl = {(rlim_t)limit, (rlim_t)limit};
+  if (warm_blas())
+    return la_errf(err, LA_ENOMEM, "--memory-limit: out of memory");
+  if (setrlimit(RLIMIT_DATA, &rl) != 0)
+    return la_errf(err, LA_EIO, "--memory-limit: setrlimit: %s",
+                   strerror(errno));
+  return 0;
+#endif
+}
+
+/* An allocation failure under the cap said in words: the run outgrew its
+ * memory limit (the daemon's max_run_memory plus slack). */
+static void explain_oom(const args *a, const la_config *cfg, int rc,
+                        la_err *err) {
+  la_mem_estimate est;
+  char was[sizeof err->msg];
+  if (rc != LA_ENOMEM || a->mem_limit == 0) return;
+  la_config_memory(cfg, &est);
+  snprintf(was, sizeof was, "%s", err->msg);
+  la_errf(err, LA_ENOMEM,
+          "memory: the run needs more than its memory limit of %llu MiB "
+          "(the daemon's max_run_memory plus slack; estimate %llu MiB%s%s%s): "
+          "%.300s",
+          a->mem_limit >> 20, (unsigned long long)(est.bytes >> 20),
+          est.known ? ", driven by " : " without the npy files' data",
+          est.known ? est.field : "", "", was);
+}
+
+/* Prints the memory and rows estimate of cfg as one JSON line. */
+static void print_estimate(const la_config *cfg) {
+  la_mem_estimate est;
+  const char *rows_field;
+  uint64_t rows = la_config_rows(cfg, &rows_field);
+  json_t *o;
+  la_config_memory(cfg, &est);
+  o = json_pack("{s:I, s:s, s:b, s:I, s:s}", "memory_bytes",
+                (json_int_t)est.bytes, "memory_field", est.field, "known",
+                est.known, "rows", (json_int_t)rows, "rows_field", rows_field);
+  json_dumpf(o, stdout, JSON_COMPACT);
+  fputc('\n', stdout);
+  json_decref(o);
+}
+
 /* Parses argv; returns 0, 1 (help printed, exit 0) or -1 (usage error). */
 static int parse_args(int argc, char **argv, args *a, la_err *err) {
   int rc;
@@ -151,6 +237,13 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
       a->check = 1;
     } else if (strcmp(argv[i], "--summary") == 0) {
       a->summary = 1;
+    } else if (strcmp(argv[i], "--estimate") == 0) {
+      a->estimate = 1;
+    } else if (strcmp(argv[i], "--memory-limit") == 0) {
+      if (i + 1 >= argc || parse_bytes(argv[++i], &a->mem_limit))
+        return la_errf(err, -1,
+                       "--memory-limit: needs a number of bytes in "
+                       "1048576..2^50");
     } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
       usage(stdout);
       return 1;
@@ -200,7 +293,8 @@ static json_t *load_json(const char *path, la_err *err) {
 
 /* Runs the trainer with its records POSTed to the daemon; a failure is also
  * sent, as the error record the daemon keeps for the run. */
-static int train_remote(la_trainer *tr, const args *a, la_err *err) {
+static int train_remote(la_trainer *tr, const args *a, const la_config *cfg,
+                        la_err *err) {
   la_remote *r;
   FILE *out;
   int rc;
@@ -208,6 +302,7 @@ static int train_remote(la_trainer *tr, const args *a, la_err *err) {
     return fail(EXIT_BAD_INPUT, err->msg);
   rc = la_trainer_run(tr, out, err);
   if (rc) {
+    explain_oom(a, cfg, rc, err);
     json_t *rec = json_pack("{s:s, s:s}", "type", "error", "error", err->msg);
     json_dumpf(rec, out, JSON_COMPACT);
     fputc('\n', out);
@@ -220,12 +315,15 @@ static int train_remote(la_trainer *tr, const args *a, la_err *err) {
 
 /* Runs the trainer, writing records to stdout, or (summary) to a temporary
  * file that is then summarised on stdout. */
-static int train(la_trainer *tr, int summary, la_err *err) {
+static int train(la_trainer *tr, const args *a, const la_config *cfg,
+                 la_err *err) {
+  int summary = a->summary;
   FILE *out = summary ? tmpfile() : stdout;
   int rc;
   if (out == NULL)
     return fail(EXIT_RUN_FAILED, "summary: cannot create a temporary file");
   rc = la_trainer_run(tr, out, err);
+  explain_oom(a, cfg, rc, err);
   if (summary) {
     rewind(out);
     if (rc == 0) la_summary_print(out, stdout);
@@ -241,25 +339,40 @@ static int run(const args *a) {
   la_task task = {0};
   la_trainer *tr = NULL;
   json_t *root = load_json(a->config, &err);
-  int code = EXIT_BAD_INPUT;
+  int code = EXIT_BAD_INPUT, rc;
   if (root == NULL) return fail(code, err.msg);
-  if (la_config_parse(root, &cfg, &err) || la_task_build(&cfg, &task, &err)) {
+  if (la_config_parse(root, &cfg, &err)) {
     code = fail(EXIT_BAD_INPUT, err.msg);
     goto cleanup;
   }
+  if (a->estimate) {
+    print_estimate(&cfg);
+    code = 0;
+    goto cleanup;
+  }
   openblas_set_num_threads(cfg.threads);
+  if (a->mem_limit && cap_memory(a->mem_limit, &err)) {
+    code = fail(EXIT_RUN_FAILED, err.msg);
+    goto cleanup;
+  }
+  if ((rc = la_task_build(&cfg, &task, &err))) {
+    explain_oom(a, &cfg, rc, &err);
+    code = fail(rc == LA_ENOMEM ? EXIT_RUN_FAILED : EXIT_BAD_INPUT, err.msg);
+    goto cleanup;
+  }
   if (a->check) {
     json_t *eff = la_config_to_json(&cfg);
     json_dumpf(eff, stdout, JSON_COMPACT);
     fputc('\n', stdout);
     json_decref(eff);
     code = 0;
-  } else if (la_trainer_new(&cfg, &task, &tr, &err)) {
+  } else if ((rc = la_trainer_new(&cfg, &task, &tr, &err))) {
+    explain_oom(a, &cfg, rc, &err);
     code = fail(EXIT_RUN_FAILED, err.msg);
   } else if (a->report_url) {
-    code = train_remote(tr, a, &err);
+    code = train_remote(tr, a, &cfg, &err);
   } else {
-    code = train(tr, a->summary, &err);
+    code = train(tr, a, &cfg, &err);
   }
 cleanup:
   la_trainer_free(tr);

@@ -84,6 +84,10 @@ void la_sched_drain(la_sched *s, void (*done)(void *), void *arg);
 
 void la_sched_stats_get(const la_sched *s, la_sched_stats *out);
 
+/* Caps every local worker started from now on at bytes of data (its
+ * --memory-limit: RLIMIT_DATA); 0, the default, sets no cap. */
+void la_sched_set_memory_limit(la_sched *s, unsigned long long bytes);
+
 /* Called on the loop thread after a run's end has been committed (any
  * state), with the run's sweep. */
 typedef void (*la_sched_finish_hook)(int64_t sweep_id, void *ctx);

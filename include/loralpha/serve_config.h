@@ -47,6 +47,10 @@ typedef struct la_serve_config {
   unsigned heartbeat_s;
   long max_runs, max_body, request_timeout_s;
   long max_conns, max_unix_conns, max_per_peer, max_unauth, unauth_timeout_s;
+  /* bytes one run may need (0 until derived: RAM / (2 x max_workers)); the
+   * rows one run and one sweep may store (docs/daemon.md) */
+  unsigned long long max_run_memory;
+  long max_run_rows, max_sweep_rows;
   char worker[PATH_MAX];
   char web[PATH_MAX]; /* "" : no dashboard */
   char port_file[PATH_MAX];

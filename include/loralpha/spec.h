@@ -20,6 +20,9 @@
 
 typedef struct la_spec_limits {
   size_t max_runs; /* most runs one sweep may expand to (default 100000) */
+  /* 0: no check. Bytes one run may need (la_config_memory), metric rows
+   * one run and one sweep may store (la_config_rows). */
+  uint64_t max_run_memory, max_run_rows, max_sweep_rows;
 } la_spec_limits;
 
 /* One run of a sweep. */
@@ -45,7 +48,8 @@ typedef struct la_spec {
   la_spec_run *runs; /* (n_runs) in expansion order */
 } la_spec;
 
-/* Defaults: max_runs 100000. */
+/* Defaults: max_runs 100000, max_run_rows 1000000, max_sweep_rows
+ * 250000000, no memory limit (the daemon sets its own). */
 void la_spec_limits_default(la_spec_limits *lim);
 
 /* Validates spec (borrowed) and expands it. On success *out is a new spec to
