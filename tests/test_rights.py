@@ -92,11 +92,13 @@ def give(user, paths, mode=0o600):
 
 def npy_spec(name, files, steps=60, x=None):
     npy = {"x": x or files["x"], "y": files["y"], "w0": [files["w0"]]}
+    # a long run logs sparsely: its rows stay under serve's max_run_rows
+    log_every, eval_every = (10, 20) if steps < 10000 else (1000, 100000)
     return {"name": name, "task": {"task": "npy", "npy": npy},
             "grid": {"rank": [2], "alpha": [4.0], "lr": [0.01]}, "seeds": 1,
             "steps": steps, "batch": 32, "max_attempts": 1,
-            "metrics": {"log_every": 10, "eval_every": 20, "spectra_every": 0,
-                        "sharpness": False}}
+            "metrics": {"log_every": log_every, "eval_every": eval_every,
+                        "spectra_every": 0, "sharpness": False}}
 
 
 def teacher_spec(name, steps):
