@@ -3,7 +3,7 @@
  * every other command is the client (cli.c, docs/cli.md).
  *
  *   loralpha serve [--config FILE] [--check-config] [options]
- *                  [--executor local|slurm] [--slurm-* ...]
+ *                  [--executor LIST] [--slurm-* ...]
  *
  * (serve_config.h has the options; docs/daemon.md and docs/slurm.md explain
  * them.)
@@ -185,6 +185,7 @@ static int start(daemon_ctx *d) {
   d->api.max_workers = c->max_workers;
   la_spec_limits_default(&d->api.limits);
   d->api.limits.max_runs = (size_t)c->max_runs;
+  d->api.limits.slurm = &c->slurm; /* what a spec may ask of Slurm */
   if (start_http(d, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   fprintf(stderr, "loralpha serve: socket %s, ",

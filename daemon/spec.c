@@ -184,6 +184,7 @@ uint64_t la_spec_run_seed(uint64_t sweep_seed, int rank, int seed_index) {
 /* The default limits (spec.h). */
 void la_spec_limits_default(la_spec_limits *lim) {
   lim->max_runs = 100000;
+  lim->slurm = NULL;
 }
 
 /* ---- field tables and unknown fields ------------------------------------ */
@@ -394,7 +395,7 @@ static int parse_window(builder *b, la_err *err) {
 }
 
 /* Parses the fields of the top level that are not sections or the grid. */
-static int parse_top(builder *b, la_err *err) {
+static int parse_top(builder *b, const la_spec_limits *lim, la_err *err) {
   if (!json_is_object(b->spec))
     return la_errf(err, LA_EINVAL, "spec: must be a JSON object");
   int rc = check_keys(b->spec, "", "a sweep spec", k_top_fields,
@@ -407,7 +408,7 @@ static int parse_top(builder *b, la_err *err) {
   if (!rc) rc = parse_window(b, err);
   if (!rc) rc = parse_sweep_seed(b, err);
   if (!rc) rc = parse_top_worker(b, err);
-  if (!rc) rc = la_slurm_spec_parse(b->spec, b->norm, err);
+  if (!rc) rc = la_slurm_spec_parse(b->spec, b->norm, lim->slurm, err);
   return rc;
 }
 
@@ -1113,7 +1114,7 @@ static void builder_free(builder *b) {
 
 /* Parses and validates everything, up to the worker's defaults. */
 static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
-  int rc = parse_top(b, err);
+  int rc = parse_top(b, lim, err);
   for (int s = 0; s < N_SEC && rc == 0; s++)
     rc = parse_section(b, s, err);
   if (!rc) rc = parse_grid(b, err);

@@ -18,8 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct la_slurm_opts;
+
 typedef struct la_spec_limits {
   size_t max_runs; /* most runs one sweep may expand to (default 100000) */
+  /* borrowed: the daemon's Slurm options, which the spec's "executor" and
+   * "slurm" must keep to (slurm.h); NULL (the default): forms only */
+  const struct la_slurm_opts *slurm;
 } la_spec_limits;
 
 /* One run of a sweep. */
