@@ -694,6 +694,23 @@ static int make_dirs(la_slurm_opts *o, la_err *err) {
   return 0;
 }
 
+/* A worker path with a directory but not absolute ("bin/loralpha-worker")
+ * becomes absolute from the daemon's working directory: the jobs run in
+ * the Slurm directory. A bare name is looked up in the jobs' PATH. */
+static int absolute_worker(la_slurm_opts *o, la_err *err) {
+  char cwd[PATH_MAX], path[sizeof o->worker];
+  if (o->worker[0] == '/' || strchr(o->worker, '/') == NULL) return 0;
+  if (getcwd(cwd, sizeof cwd) == NULL ||
+      (size_t)snprintf(path, sizeof path, "%s/%s", cwd, o->worker) >=
+          sizeof path)
+    return la_errf(err, LA_EINVAL,
+                   "--slurm-worker: %.300s: cannot be made "
+                   "absolute",
+                   o->worker);
+  memcpy(o->worker, path, sizeof path);
+  return 0;
+}
+
 int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
                  la_slurm **out, la_err *err) {
   la_slurm *sl = calloc(1, sizeof *sl);
@@ -703,6 +720,10 @@ int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
   *out = NULL;
   if (sl == NULL) return la_errf(err, LA_ENOMEM, "slurm: out of memory");
   sl->loop = loop, sl->store = store, sl->opts = *opts;
+  if (opts->enabled && (rc = absolute_worker(&sl->opts, err)) != 0) {
+    free(sl);
+    return rc;
+  }
   snprintf(sl->url, sizeof sl->url, "%s", opts->report_url);
   if (opts->enabled && (rc = la_sdb_live(store, &live, &n, err)) != 0) {
     free(sl);

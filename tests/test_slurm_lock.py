@@ -158,8 +158,11 @@ class Daemon:
             return f.read()[-3000:]
 
     def stop(self):
-        stop(self.proc)
+        """SIGTERM; checks that the daemon exits 0 (a sanitizer's report
+        would not)."""
+        rc = stop(self.proc)
         self.logf.close()
+        R.eq(rc, 0, f"daemon {self.name} exits 0 on SIGTERM: {self.log()[-600:]}")
 
 
 def post(user, d, body):

@@ -1,8 +1,14 @@
 /*
  * slurm.h: the Slurm executor (docs/slurm.md).
  *
+ * Only a daemon whose config enables Slurm (--executor naming slurm) has
+ * one: elsewhere no Slurm command is ever started and specs asking for it
+ * are refused. Every sbatch setting comes from that config (defaults and
+ * named profiles); a spec only picks a profile, an allowed partition, and a
+ * time and CPUs within the config's maxima (la_slurm_resolve).
+ *
  * Runs of sweeps whose executor is "slurm" (the spec's "executor", else the
- * daemon's --executor) go out as sbatch job arrays: one array per batch of
+ * first of the daemon's) go out as sbatch job arrays: one array per batch of
  * queued runs of one sweep (at most --slurm-batch runs of a sweep in Slurm
  * at once), throttled with %K from the sweep's max_parallel.
  * Each run is committed as running, with a fresh random token and its row
