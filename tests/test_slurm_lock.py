@@ -12,8 +12,9 @@ daemon's PATH and record every call. Cases:
             `--executor local`: `"executor": "slurm"` and a "slurm" object
             are 422 naming the field, whatever they carry; a local sweep
             runs to the end; no Slurm command is ever called
-  policy    a root daemon whose config enables Slurm with partitions,
-            maxima and a profile: each attack (BASH_ENV through --export,
+  policy    daemons run as root and as alice whose config enables Slurm with
+            partitions,
+            maxima and profiles: each attack (BASH_ENV through --export,
             --wrap, --chdir, account, QoS, memory, environment, a partition
             outside the list or with a newline, time and CPUs over the
             maxima, an unknown profile, a newline in the name, the npy
@@ -240,15 +241,18 @@ ADMIN = {
 }
 
 
-def case_policy(ctx, eve):
-    """A Slurm-enabled root daemon: the attacks are refused, what the config
-    allows reaches sbatch."""
-    R.case = "policy"
+def case_policy(ctx, eve, owner=None):
+    """A Slurm-enabled daemon (run by root, or by owner): the attacks are
+    refused, what the config allows reaches sbatch."""
+    who = owner.name if owner else "root"
+    R.case = f"policy/{who}"
     marker = os.path.join(eve.home, "pwned")
     evil = eve.write("evil.sh", f"touch {marker}\n", 0o755)
     cfg = json.loads(json.dumps(ADMIN))
-    cfg["slurm"]["dir"] = os.path.join(ctx.tmp, "jobs")
-    d = Daemon(ctx, "policy", config=cfg)
+    cfg["slurm"]["dir"] = os.path.join(owner.home if owner else ctx.tmp, "jobs")
+    for name in os.listdir(ctx.calls_dir):
+        os.unlink(os.path.join(ctx.calls_dir, name))
+    d = Daemon(ctx, f"policy-{who}", config=cfg, owner=owner)
     s = dict(executor="slurm")
     attacks = [
         ("slurm.sbatch_args", "BASH_ENV through --export",
@@ -278,6 +282,9 @@ def case_policy(ctx, eve):
         refused(eve, d, npy, "task.task", "the npy task on Slurm")
         R.eq(ctx.calls_made(), [], "no refused spec reached a Slurm command")
         R.check(not os.path.exists(marker), "no attack created a file", "absent", marker)
+        R.check(not os.path.exists(cfg["slurm"]["dir"]),
+                "no attack made the daemon write a script (no Slurm directory yet)",
+                "absent", cfg["slurm"]["dir"])
 
         name = f"ok '$(touch {marker})' `touch {marker}`"
         st, js = post(eve, d, spec(name, executor="slurm", slurm={
@@ -399,6 +406,7 @@ def main():
             for name, fn in (("config", lambda: case_config(ctx)),
                              ("local", lambda: case_local(ctx, eve, alice)),
                              ("policy", lambda: case_policy(ctx, eve)),
+                             ("policy/alice", lambda: case_policy(ctx, eve, alice)),
                              ("export", lambda: case_export(ctx, eve))):
                 try:
                     fn()
