@@ -12,9 +12,9 @@ daemon's PATH and record every call. Cases:
             `--executor local`: `"executor": "slurm"` and a "slurm" object
             are 422 naming the field, whatever they carry; a local sweep
             runs to the end; no Slurm command is ever called
-  policy    daemons run as root and as alice whose config enables Slurm with
-            partitions,
-            maxima and profiles: each attack (BASH_ENV through --export,
+  policy    daemons run as root and as alice whose config enables Slurm
+            with partitions, maxima and profiles: each attack (BASH_ENV
+            through --export,
             --wrap, --chdir, account, QoS, memory, environment, a partition
             outside the list or with a newline, time and CPUs over the
             maxima, an unknown profile, a newline in the name, the npy
