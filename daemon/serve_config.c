@@ -323,9 +323,8 @@ static int config_key(const char *k, const json_t *v, la_serve_config *c,
     return json_long(v, k, 1024, 1 << 30, &c->max_body, err);
   if (strcmp(k, "request_timeout") == 0)
     return json_long(v, k, 1, 3600, &c->request_timeout_s, err);
-  if ((n = la_slurm_config_key(&c->slurm, k, v, err)) <=
-      0) /* executor, slurm */
-    return (int)n;
+  /* "executor" and "slurm": the Slurm executor's (slurm.h) */
+  if ((n = la_slurm_config_key(&c->slurm, k, v, err)) <= 0) return (int)n;
   return la_errf(err, LA_EINVAL,
                  "%.64s: unknown key (see docs/daemon.md for the config file)",
                  k);

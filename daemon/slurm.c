@@ -97,17 +97,15 @@ static void cmd_exit(uv_process_t *p, int64_t status, int sig) {
 
 /* Runs argv (argv[0] from PATH) in the executor's directory; done(c) is
  * called when it has exited and its output is read. Returns 0, or a libuv
- * error (done is then never called). */
+ * error (done is then never called): UV_EPERM, always, on a daemon whose
+ * config does not enable Slurm. */
 static int cmd_run(la_slurm *sl, char **argv, void (*done)(cmd *), void *arg) {
-  cmd *c = calloc(1, sizeof *c);
+  cmd *c;
   uv_stdio_container_t io[3];
   uv_process_options_t o;
   int rc;
-  if (!sl->opts.enabled) { /* no Slurm in the config: no Slurm command */
-    free(c);
-    return UV_EPERM;
-  }
-  if (c == NULL) return UV_ENOMEM;
+  if (!sl->opts.enabled) return UV_EPERM; /* no Slurm in the config */
+  if ((c = calloc(1, sizeof *c)) == NULL) return UV_ENOMEM;
   c->sl = sl, c->done = done, c->arg = arg;
   c->buf[0] = calloc(1, 1), c->buf[1] = calloc(1, 1);
   if (c->buf[0] == NULL || c->buf[1] == NULL) {
