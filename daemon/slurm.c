@@ -723,9 +723,17 @@ int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
     return rc;
   }
   snprintf(sl->url, sizeof sl->url, "%s", opts->report_url);
-  if (opts->enabled && (rc = la_sdb_live(store, &live, &n, err)) != 0) {
+  if ((rc = la_sdb_live(store, &live, &n, err)) != 0) {
     free(sl);
     return rc;
+  }
+  if (!opts->enabled && n > 0) { /* left by a daemon that had Slurm */
+    fprintf(stderr,
+            "loralpha serve: %zu Slurm jobs of an earlier daemon are not "
+            "followed: this config enables no Slurm executor (their runs stay "
+            "running until one that does starts)\n",
+            n);
+    free(live), live = NULL, n = 0;
   }
   if ((opts->default_slurm || n > 0) && (rc = make_dirs(&sl->opts, err))) {
     free(live), free(sl);

@@ -21,7 +21,9 @@ daemon's PATH and record every call. Cases:
             task) is 422 naming its field, creates no file and calls no
             sbatch; an allowed spec reaches the fake sbatch with exactly the
             admin's settings and the user's choices, --export=NONE, and the
-            sweep's name inert in a comment
+            sweep's name inert in a comment; then the same database under a
+            daemon without Slurm: the job left in Slurm is named in its log,
+            not followed, and no Slurm command is run
   config    serve --check-config prints the Slurm policy; bad admin
             settings (an --export line, a bad profile) are refused naming
             the key (exit 2)
@@ -36,6 +38,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -82,6 +85,8 @@ class Ctx:
             body += (f'for a; do last="$a"; done\n'
                      f'cp "$last" {self.calls_dir}/script.$$ 2>/dev/null\n'
                      'echo 4242\n')
+        elif tool == "squeue":  # every job it is asked about runs
+            body += 'echo "4242|0|RUNNING"\n'
         elif tool in ("scontrol", "sacct"):
             body += 'echo "Invalid job id specified" >&2\nexit 1\n'
         path = os.path.join(self.fakebin, tool)
@@ -120,6 +125,7 @@ class Daemon:
             os.chown(sock_dir, owner.uid, owner.gid)
         os.chmod(sock_dir, 0o755)
         self.sock = os.path.join(sock_dir, "loralpha.sock")
+        self.db = os.path.join(self.state, "loralpha.db")
         self.log_path = os.path.join(ctx.tmp, f"{name}.log")
         argv = [ctx.loralpha, "serve", "--listen", "none", "--socket", self.sock,
                 "--socket-mode", "0666", "--state-dir", self.state, "--worker",
@@ -315,9 +321,55 @@ def case_policy(ctx, eve, owner=None):
                 "the sweep's name is only in a comment", "one '# sweep' line", comment)
         R.check("export LANG='C.UTF-8'" in text, "the admin's environment is set",
                 "export LANG='C.UTF-8'", text)
+        left = leave_a_job(eve, d)
     finally:
         d.stop()
     R.check(not os.path.exists(marker), "nothing created the marker", "absent", marker)
+    if left:
+        restart_without_slurm(ctx, eve, d, owner)
+
+
+def leave_a_job(user, d):
+    """A sweep of user's whose job the daemon follows in Slurm ('submitted'
+    with the fake sbatch's id): True once it is so."""
+    st, js = post(user, d, spec("left", executor="slurm"))
+    R.check(st == 201, "a sweep with the defaults is accepted", 201, (st, js))
+    if st != 201:
+        return False
+    q = ("SELECT COUNT(*) FROM slurm_jobs WHERE state = 'submitted' AND "
+         f"array_id = 4242 AND sweep_id = {int(js['id'])}")
+    got = wait_until(lambda: sql(d.db, q) == 1, 30, 0.1)
+    R.check(got, "its job is submitted and followed", "1 'submitted' row", d.log())
+    return bool(got)
+
+
+def restart_without_slurm(ctx, user, d, owner):
+    """The same database under a daemon without Slurm: the job left in
+    Slurm is named in the log and not followed; no Slurm command is run."""
+    for name in os.listdir(ctx.calls_dir):
+        os.unlink(os.path.join(ctx.calls_dir, name))
+    d2 = Daemon(ctx, f"{d.name}-local", ["--executor", "local", "--db", d.db],
+                owner=owner)
+    try:
+        R.check("1 Slurm jobs of an earlier daemon are not followed" in d2.log(),
+                "the restarted local daemon names the job it does not follow",
+                "1 Slurm jobs ... not followed", d2.log())
+        st, js = post(user, d2, spec("after", executor="local"))
+        R.check(st == 201, "a local sweep is accepted", 201, (st, js))
+        if st == 201:
+            wait_sweep(user, d2, js["id"], ("done",))
+    finally:
+        d2.stop()
+    R.eq(ctx.calls_made(), [], "no Slurm command from the restarted local daemon")
+
+
+def sql(db, q):
+    """One value of a read-only query."""
+    c = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return c.execute(q).fetchone()[0]
+    finally:
+        c.close()
 
 
 def case_config(ctx):
