@@ -433,7 +433,7 @@ def case_restart(ctx, d):
     """A daemon restarted while jobs run re-attaches instead of submitting
     again; the workers' retries bridge the gap."""
     R.case = "restart"
-    steps = steps_for(ctx, 7)
+    steps = steps_for(ctx, 15)  # both runs must be seen sending at once, also under load
     log(f"runs of {steps} steps to restart the daemon under")
     sid = d.submit(spec("reattach", [1, 2], [2], steps, max_parallel=2))
     runs = running_jobs(ctx, sid, 2)
