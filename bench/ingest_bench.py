@@ -35,7 +35,8 @@ def start(loralpha, tmp, db, name):
     log = open(os.path.join(tmp, f"daemon.{name}.log"), "w")
     env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
     p = subprocess.Popen([loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
-                          port_file, "--db", db, "--slurm-dir", os.path.join(tmp, "jobs"),
+                          port_file, "--db", db, "--executor", "local,slurm",
+                          "--slurm-dir", os.path.join(tmp, "jobs"),
                           "--max-body", str(64 << 20)],
                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                          cwd=tmp, env=env)

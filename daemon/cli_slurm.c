@@ -29,14 +29,16 @@ typedef struct xopts {
   const char *cmd, *arg; /* the command and its positional argument */
   const char *dir, *db;
   la_slurm_opts so;          /* settings, worker and job name */
+  unsigned given;            /* LA_SLURM_G_* of the settings given as options */
   char default_db[PATH_MAX]; /* the daemon's default database */
 } xopts;
 
 static void usage(FILE *f) {
   fputs("usage: loralpha export-slurm SPEC.json|SWEEP --dir DIR [--db FILE]\n"
         "           [--worker PATH]\n"
-        "           [--partition P] [--account A] [--time LIMIT]\n"
-        "           [--cpus-per-task N] [--sbatch-arg OPT]... [--job-name N]\n"
+        "           [--partition P] [--account A] [--qos Q] [--mem SIZE]\n"
+        "           [--time LIMIT] [--cpus-per-task N] [--sbatch-arg OPT]...\n"
+        "           [--env NAME=VALUE]... [--job-name N]\n"
         "       loralpha import DIR [--db FILE]   (default: the daemon's,\n"
         "                                          STATE/loralpha.db)\n"
         "export-slurm writes the sweep as standalone sbatch array scripts;\n"
@@ -65,8 +67,20 @@ static void default_worker(char *out, size_t size) {
 /* One option with its value; 0 or a usage error. */
 static int parse_opt(xopts *o, const char *f, const char *v) {
   static const char *const settings[] = {
-      "--partition",  "--account",  "--time",   "--cpus-per-task",
-      "--sbatch-arg", "--job-name", "--worker", NULL};
+      "--partition",  "--account", "--qos",
+      "--mem",        "--time",    "--cpus-per-task",
+      "--sbatch-arg", "--env",     "--job-name",
+      "--worker",     NULL};
+  static const unsigned bits[] = {LA_SLURM_G_PARTITION,
+                                  LA_SLURM_G_ACCOUNT,
+                                  LA_SLURM_G_QOS,
+                                  LA_SLURM_G_MEM,
+                                  LA_SLURM_G_TIME,
+                                  LA_SLURM_G_CPUS,
+                                  LA_SLURM_G_ARGS,
+                                  LA_SLURM_G_ENV,
+                                  0,
+                                  0};
   char flag[64];
   la_err err;
   int exp = strcmp(o->cmd, "export-slurm") == 0;
@@ -75,6 +89,7 @@ static int parse_opt(xopts *o, const char *f, const char *v) {
   for (int i = 0; exp && settings[i]; i++)
     if (strcmp(f, settings[i]) == 0) {
       snprintf(flag, sizeof flag, "--slurm-%s", f + 2);
+      o->given |= bits[i];
       if (la_slurm_opt(&o->so, flag, v, &err) == 0) return 0;
       fprintf(stderr, "loralpha %s: --%s (see --help)\n", o->cmd,
               err.msg + 8); /* the flag as given, without "slurm-" */
@@ -91,6 +106,7 @@ static int parse(int argc, char **argv, xopts *o) {
   int rc;
   memset(o, 0, sizeof *o);
   la_slurm_opts_default(&o->so);
+  o->so.standalone = 1; /* the user's own scripts: the user's own choices */
   default_worker(o->so.worker, sizeof o->so.worker);
   o->cmd = argv[1], o->db = "loralpha.db";
   /* the daemon's default database, so that `loralpha serve` sees the import */
@@ -253,10 +269,12 @@ static int write_scripts(const xopts *o, const la_spec *spec, const xdir *x,
     int rc;
     for (int i = 0; i < n; i++)
       ids[i] = (int64_t)(first + (size_t)i);
+    la_slurm_script s = {
+        x->abs, o->so.job_name,    o->so.worker, NULL, set, spec->name, 0, ids,
+        n,      spec->max_parallel};
     snprintf(name, sizeof name, "array-%zu.sbatch", k);
     if ((f = create_in(x->top, name)) == NULL) return -1;
-    rc = la_slurm_write_script(f, x->abs, o->so.job_name, set, o->so.worker,
-                               NULL, ids, n, spec->max_parallel);
+    rc = la_slurm_write_script(f, &s);
     if (fclose(f) != 0 || rc != 0) return -1;
     printf("sbatch %s/%s\n", x->abs, name);
   }
@@ -329,20 +347,49 @@ static la_spec *load_spec(const char *cmd, const char *path, const char *db,
   return spec;
 }
 
+/* The settings: the options, the spec's slurm object over them, and the
+ * options the user gave over that. 0 or -1 after a message. */
+static int export_settings(const xopts *o, const la_spec *spec,
+                           la_slurm_settings *set) {
+  const la_slurm_settings *opt = &o->so.settings;
+  la_err err;
+  if (la_slurm_resolve(&o->so, json_object_get(spec->normalized, "slurm"), set,
+                       &err)) {
+    fprintf(stderr, "loralpha export-slurm: %s: %s\n", o->arg, err.msg);
+    return -1;
+  }
+  if (o->given & LA_SLURM_G_PARTITION)
+    memcpy(set->partition, opt->partition, sizeof set->partition);
+  if (o->given & LA_SLURM_G_TIME)
+    memcpy(set->time, opt->time, sizeof set->time);
+  if (o->given & LA_SLURM_G_CPUS) set->cpus_per_task = opt->cpus_per_task;
+  return 0;
+}
+
+/* Can dir go into #SBATCH lines (--output, --chdir)? */
+static int sbatch_dir(const char *dir) {
+  for (const char *p = dir; *p; p++)
+    if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f ||
+        strchr("'\"\\`$%", *p) != NULL) {
+      fprintf(stderr,
+              "loralpha export-slurm: --dir: %s: a path with spaces, quotes, "
+              "'$', '%%', '\\' or non-ASCII bytes cannot go into #SBATCH "
+              "lines\n",
+              dir);
+      return -1;
+    }
+  return 0;
+}
+
 static int do_export(const xopts *o) {
   json_t *raw = NULL;
   la_spec *spec = load_spec(o->cmd, o->arg, o->db, &raw);
-  char *text = NULL;
   xdir x = {-1, -1, ""};
   la_slurm_settings set;
   int rc = LA_CLI_FAILED;
   if (spec == NULL) return LA_CLI_FAILED;
-  text = json_dumps(spec->normalized, JSON_COMPACT);
-  if (text == NULL || la_slurm_settings_of(text, &o->so.settings, &set)) {
-    fprintf(stderr, "loralpha export-slurm: out of memory\n");
-    goto cleanup;
-  }
-  if (make_tree(o->dir, &x)) goto cleanup;
+  if (export_settings(o, spec, &set) || sbatch_dir(o->dir)) goto cleanup;
+  if (make_tree(o->dir, &x) || sbatch_dir(x.abs)) goto cleanup;
   if (dump_in(x.top, "spec.json", raw,
               JSON_INDENT(2) | JSON_REAL_PRECISION(17)) ||
       write_configs(spec, &x, set.cpus_per_task) ||
@@ -358,7 +405,6 @@ static int do_export(const xopts *o) {
   rc = LA_CLI_OK;
 cleanup:
   close_tree(&x);
-  free(text);
   json_decref(raw);
   la_spec_free(spec);
   return rc;

@@ -3,7 +3,7 @@
  * every other command is the client (cli.c, docs/cli.md).
  *
  *   loralpha serve [--config FILE] [--check-config] [options]
- *                  [--executor local|slurm] [--slurm-* ...]
+ *                  [--executor LIST] [--slurm-* ...]
  *
  * (serve_config.h has the options; docs/daemon.md and docs/slurm.md explain
  * them.)
@@ -353,6 +353,7 @@ static int start(daemon_ctx *d) {
   d->api.limits.max_run_memory = c->max_run_memory;
   d->api.limits.max_run_rows = (uint64_t)c->max_run_rows;
   d->api.limits.max_sweep_rows = (uint64_t)c->max_sweep_rows;
+  d->api.limits.slurm = &c->slurm; /* what a spec may ask of Slurm */
   if (start_http(d, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   fprintf(stderr, "loralpha serve: socket %s, ",

@@ -415,6 +415,8 @@ static int config_key(const char *k, const json_t *v, la_serve_config *c,
     return json_long(v, k, 100, 100000000000, &c->max_sweep_rows, err);
   if (strcmp(k, "request_timeout") == 0)
     return json_long(v, k, 1, 3600, &c->request_timeout_s, err);
+  /* "executor" and "slurm": the Slurm executor's (slurm.h) */
+  if ((n = la_slurm_config_key(&c->slurm, k, v, err)) <= 0) return (int)n;
   return la_errf(err, LA_EINVAL,
                  "%.64s: unknown key (see docs/daemon.md for the config file)",
                  k);
@@ -720,6 +722,7 @@ void la_serve_config_print(const la_serve_config *c, FILE *f) {
   json_object_set_new(o, "web", str_or_null(c->web));
   json_object_set_new(o, "window", la_window_to_json(&c->window));
   json_object_set_new(o, "user_limits", limits);
+  la_slurm_config_print(&c->slurm, o);
   json_dumpf(o, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
   fputc('\n', f);
   json_decref(o);

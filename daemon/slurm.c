@@ -98,13 +98,15 @@ static void cmd_exit(uv_process_t *p, int64_t status, int sig) {
 
 /* Runs argv (argv[0] from PATH) in the executor's directory; done(c) is
  * called when it has exited and its output is read. Returns 0, or a libuv
- * error (done is then never called). */
+ * error (done is then never called): UV_EPERM, always, on a daemon whose
+ * config does not enable Slurm. */
 static int cmd_run(la_slurm *sl, char **argv, void (*done)(cmd *), void *arg) {
-  cmd *c = calloc(1, sizeof *c);
+  cmd *c;
   uv_stdio_container_t io[3];
   uv_process_options_t o;
   int rc;
-  if (c == NULL) return UV_ENOMEM;
+  if (!sl->opts.enabled) return UV_EPERM; /* no Slurm in the config */
+  if ((c = calloc(1, sizeof *c)) == NULL) return UV_ENOMEM;
   c->sl = sl, c->done = done, c->arg = arg;
   c->buf[0] = calloc(1, 1), c->buf[1] = calloc(1, 1);
   if (c->buf[0] == NULL || c->buf[1] == NULL) {
@@ -289,11 +291,21 @@ cleanup:
 static int write_batch_script(const la_slurm *sl, const la_sbatch *b,
                               const la_slurm_settings *set, int throttle) {
   FILE *f = fopen(b->script, "w");
+  la_slurm_script s = {
+      sl->opts.dir, sl->opts.job_name, sl->opts.worker, sl->url, set,
+      b->name,      b->sweep_id,       b->runs,         b->n,    throttle};
   int rc;
   if (f == NULL) return -1;
-  rc = la_slurm_write_script(f, sl->opts.dir, sl->opts.job_name, set,
-                             sl->opts.worker, sl->url, b->runs, b->n, throttle);
+  rc = la_slurm_write_script(f, &s);
   return fclose(f) == 0 && rc == 0 ? 0 : -1;
+}
+
+/* The name of a stored spec (text) into buf ("" if it has none). */
+static void spec_name(const char *spec, char *buf, size_t size) {
+  json_t *j = json_loads(spec, 0, NULL);
+  const char *name = json_string_value(json_object_get(j, "name"));
+  snprintf(buf, size, "%s", name ? name : "");
+  json_decref(j);
 }
 
 static void batch_free(la_sbatch *b) {
@@ -311,10 +323,13 @@ static void batch_failed(la_slurm *sl, la_sbatch *b, const char *why) {
 }
 
 /* Claims n queued runs of the sweep, writes their files and queues their
- * array. 0, or -1 when nothing was claimed. */
-static int make_batch(la_slurm *sl, int64_t sweep, int max_parallel,
-                      int max_attempts, const la_slurm_settings *set,
+ * array; or, when refused says why the daemon's config no longer allows
+ * the sweep's settings, fails them at once (nothing written). 0, or -1
+ * when nothing was claimed. */
+static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
+                      const la_slurm_settings *set, const char *refused,
                       la_sdb_run *runs, int n) {
+  int64_t sweep = w->id;
   char(*tok)[LA_TOKEN_HEX + 1] = calloc((size_t)n, sizeof *tok);
   char(*hash)[LA_SHA256_HEX + 1] = calloc((size_t)n, sizeof *hash);
   la_sbatch *b = calloc(1, sizeof *b);
@@ -323,8 +338,9 @@ static int make_batch(la_slurm *sl, int64_t sweep, int max_parallel,
   int rc = tok && hash && b && (b->runs = calloc((size_t)n, sizeof *b->runs))
                ? 0
                : -1;
-  if (!sl->dirs_ready && make_dirs(&sl->opts, &dir_err) == 0)
+  if (!refused && !sl->dirs_ready && make_dirs(&sl->opts, &dir_err) == 0)
     sl->dirs_ready = 1; /* created on first use: local-only daemons need none */
+  if (rc == 0) spec_name(w->spec, b->name, sizeof b->name);
   for (int i = 0; rc == 0 && i < n; i++)
     rc = new_token(tok[i]) || la_auth_sha256_hex(tok[i], LA_TOKEN_HEX, hash[i]);
   if (rc == 0) {
@@ -337,23 +353,29 @@ static int make_batch(la_slurm *sl, int64_t sweep, int max_parallel,
   }
   for (int i = 0; rc == 0 && i < n; i++) {
     la_sjob j = {.run_id = runs[i].id, .sweep_id = sweep, .task = i};
-    j.attempt = runs[i].attempts + 1, j.max_attempts = max_attempts;
+    j.attempt = runs[i].attempts + 1, j.max_attempts = w->max_attempts;
+    if (refused) j.attempt = j.max_attempts; /* no retry helps */
     memcpy(j.token_sha256, hash[i], sizeof j.token_sha256);
     b->runs[i] = runs[i].id;
     if (add_job(sl, &j) == NULL) rc = -1; /* the run stays running: restart */
   }
   free(hash);
   /* the clear tokens go only to the runs' token files */
-  for (int i = 0; rc == 0 && sl->dirs_ready && wrc == 0 && i < n; i++)
+  for (int i = 0; rc == 0 && !refused && sl->dirs_ready && wrc == 0 && i < n;
+       i++)
     wrc = write_run_files(sl, &runs[i], tok[i], set->cpus_per_task);
   if (tok) explicit_bzero(tok, (size_t)n * sizeof *tok);
   free(tok);
   if (rc) return batch_free(b), -1;
+  if (refused) {
+    batch_failed(sl, b, refused);
+    return batch_free(b), 0;
+  }
   if (!sl->dirs_ready) {
     batch_failed(sl, b, dir_err.msg);
     return batch_free(b), 0;
   }
-  if (wrc == 0) wrc = write_batch_script(sl, b, set, max_parallel);
+  if (wrc == 0) wrc = write_batch_script(sl, b, set, w->max_parallel);
   if (wrc) {
     batch_failed(sl, b, "cannot write its files in the Slurm directory");
     return batch_free(b), 0;
@@ -365,19 +387,26 @@ static int make_batch(la_slurm *sl, int64_t sweep, int max_parallel,
   return 0;
 }
 
-/* One sweep's next batch: 1 if one was made, 0 if none is due, -1. */
 /* One sweep's next array, of as many queued runs as it may still have in
- * Slurm (--slurm-batch at once). 1 if one was made, 0 if none, -1. */
+ * Slurm (--slurm-batch at once), with the settings the daemon's config
+ * gives it now. 1 if one was made, 0 if none, -1. */
 static int kick_sweep(la_slurm *sl, const la_sdb_sweep *w, la_sdb_run *runs) {
   int room = sl->opts.batch, n, rc;
   la_slurm_settings set;
+  la_err err;
+  char why[sizeof err.msg + 96];
   for (size_t i = 0; i < sl->n_jobs; i++)
     room -= sl->jobs[i].sweep_id == w->id;
   if (room <= 0) return 0;
-  la_slurm_settings_of(w->spec, &sl->opts.settings, &set);
+  rc = la_slurm_settings_of(w->spec, &sl->opts, &set, &err);
+  if (rc)
+    snprintf(why, sizeof why,
+             "not submitted: the daemon's config does not allow the sweep's "
+             "Slurm settings: %s",
+             err.msg);
   n = la_sdb_queued(sl->store, w->id, runs, room);
   if (n <= 0) return n < 0 ? -1 : 0;
-  rc = make_batch(sl, w->id, w->max_parallel, w->max_attempts, &set, runs, n);
+  rc = make_batch(sl, w, &set, rc ? why : NULL, runs, n);
   for (int i = 0; i < n; i++)
     free(runs[i].config);
   return rc ? -1 : 1;
@@ -387,7 +416,7 @@ void la_slurm_kick(la_slurm *sl) {
   la_sdb_sweep sw[MAX_SWEEPS];
   la_sdb_run *runs = NULL;
   int n, made = 0;
-  if (sl->stopping) return;
+  if (sl->stopping || !sl->opts.enabled) return;
   n = la_sdb_slurm_sweeps(sl->store, sl->opts.default_slurm, sw, MAX_SWEEPS);
   if (n < 0) fprintf(stderr, "loralpha serve: cannot read the Slurm sweeps\n");
   if (n > 0) runs = calloc((size_t)sl->opts.batch, sizeof *runs);
@@ -436,7 +465,7 @@ static void submit_next(la_slurm *sl) {
   int rc;
   if (sl->submitting || sl->stopping || b == NULL) return;
   sl->queue = b->next;
-  char *argv[] = {"sbatch", "--parsable", b->script, NULL};
+  char *argv[] = {"sbatch", "--parsable", "--export=NONE", b->script, NULL};
   if ((rc = cmd_run(sl, argv, on_sbatch, b)) != 0) {
     snprintf(why, sizeof why, "cannot run sbatch: %s", uv_strerror(rc));
     batch_failed(sl, b, why);
@@ -682,6 +711,23 @@ static int make_dirs(la_slurm_opts *o, la_err *err) {
   return 0;
 }
 
+/* A worker path with a directory but not absolute ("bin/loralpha-worker")
+ * becomes absolute from the daemon's working directory: the jobs run in
+ * the Slurm directory. A bare name is looked up in the jobs' PATH. */
+static int absolute_worker(la_slurm_opts *o, la_err *err) {
+  char cwd[PATH_MAX], path[sizeof o->worker];
+  if (o->worker[0] == '/' || strchr(o->worker, '/') == NULL) return 0;
+  if (getcwd(cwd, sizeof cwd) == NULL ||
+      (size_t)snprintf(path, sizeof path, "%s/%s", cwd, o->worker) >=
+          sizeof path)
+    return la_errf(err, LA_EINVAL,
+                   "--slurm-worker: %.300s: cannot be made "
+                   "absolute",
+                   o->worker);
+  memcpy(o->worker, path, sizeof path);
+  return 0;
+}
+
 int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
                  la_slurm **out, la_err *err) {
   la_slurm *sl = calloc(1, sizeof *sl);
@@ -691,10 +737,22 @@ int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
   *out = NULL;
   if (sl == NULL) return la_errf(err, LA_ENOMEM, "slurm: out of memory");
   sl->loop = loop, sl->store = store, sl->opts = *opts;
+  if (opts->enabled && (rc = absolute_worker(&sl->opts, err)) != 0) {
+    free(sl);
+    return rc;
+  }
   snprintf(sl->url, sizeof sl->url, "%s", opts->report_url);
   if ((rc = la_sdb_live(store, &live, &n, err)) != 0) {
     free(sl);
     return rc;
+  }
+  if (!opts->enabled && n > 0) { /* left by a daemon that had Slurm */
+    fprintf(stderr,
+            "loralpha serve: %zu Slurm jobs of an earlier daemon are not "
+            "followed: this config enables no Slurm executor (their runs stay "
+            "running until one that does starts)\n",
+            n);
+    free(live), live = NULL, n = 0;
   }
   if ((opts->default_slurm || n > 0) && (rc = make_dirs(&sl->opts, err))) {
     free(live), free(sl);
@@ -713,7 +771,8 @@ int la_slurm_new(uv_loop_t *loop, la_store *store, const la_slurm_opts *opts,
   uv_timer_init(loop, &sl->poll_timer);
   sl->poll_timer.data = sl;
   sl->timer_open = 1;
-  uv_timer_start(&sl->poll_timer, on_poll_timer, 200, opts->poll_ms);
+  if (opts->enabled)
+    uv_timer_start(&sl->poll_timer, on_poll_timer, 200, opts->poll_ms);
   *out = sl;
   return 0;
 }

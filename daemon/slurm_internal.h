@@ -14,6 +14,7 @@ typedef struct la_sbatch {
   int n;
   int64_t *runs; /* (n) owned */
   char script[4200];
+  char name[129]; /* the sweep's, for a comment in the script */
 } la_sbatch;
 
 struct la_slurm {

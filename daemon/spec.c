@@ -189,6 +189,7 @@ void la_spec_limits_default(la_spec_limits *lim) {
   lim->max_run_memory = 0;
   lim->max_run_rows = 1000000;
   lim->max_sweep_rows = 250000000;
+  lim->slurm = NULL;
 }
 
 /* ---- field tables and unknown fields ------------------------------------ */
@@ -399,7 +400,7 @@ static int parse_window(builder *b, la_err *err) {
 }
 
 /* Parses the fields of the top level that are not sections or the grid. */
-static int parse_top(builder *b, la_err *err) {
+static int parse_top(builder *b, const la_spec_limits *lim, la_err *err) {
   if (!json_is_object(b->spec))
     return la_errf(err, LA_EINVAL, "spec: must be a JSON object");
   int rc = check_keys(b->spec, "", "a sweep spec", k_top_fields,
@@ -412,7 +413,7 @@ static int parse_top(builder *b, la_err *err) {
   if (!rc) rc = parse_window(b, err);
   if (!rc) rc = parse_sweep_seed(b, err);
   if (!rc) rc = parse_top_worker(b, err);
-  if (!rc) rc = la_slurm_spec_parse(b->spec, b->norm, err);
+  if (!rc) rc = la_slurm_spec_parse(b->spec, b->norm, lim->slurm, err);
   return rc;
 }
 
@@ -1178,7 +1179,7 @@ static int check_paths(const builder *b, la_err *err) {
 
 /* Parses and validates everything, up to the worker's defaults. */
 static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
-  int rc = parse_top(b, err);
+  int rc = parse_top(b, lim, err);
   for (int s = 0; s < N_SEC && rc == 0; s++)
     rc = parse_section(b, s, err);
   if (!rc) rc = parse_grid(b, err);

@@ -147,6 +147,9 @@ def specs():
                                                 "weight_decay": 0.1,
                                                 "loraplus_ratio": 2}},
     }
+    small["slurm"] = dict(small["smallest"], executor="slurm",
+                          slurm={"profile": "big", "partition": "debug",
+                                 "time": "1:30:00", "cpus_per_task": 2})
     for k, v in small.items():
         put("spec", "valid-" + k + ".json", js(v))
     invalid = {
@@ -169,6 +172,12 @@ def specs():
                     '"optimizer":{"name":"sgd","beta1":0.9}}',
         "threads": '{"name":"m","task":{"task":"teacher"},"grid":{"rank":[1],'
                    '"alpha":[1],"lr":[1]},"steps":1,"threads":4}',
+        "slurm-args": js({"name": "x $(id)", "executor": "slurm",
+                          "task": {"task": "teacher"},
+                          "grid": {"rank": [1], "alpha": [1], "lr": [1]},
+                          "steps": 1,
+                          "slurm": {"sbatch_args": ["--export=ALL,BASH_ENV=/e"],
+                                    "partition": "debug\n#SBATCH --wrap=id"}}),
     }
     for k, v in invalid.items():
         put("spec", "invalid-" + k + ".json", v)

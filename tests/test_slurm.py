@@ -41,6 +41,21 @@ TASK = {"task": "teacher", "d_in": 64, "d_out": 64, "n_train": 512, "n_eval": 12
 METRICS = {"log_every": 100, "eval_every": 500, "spectra_every": 1000, "sharpness": False}
 
 
+# The daemon's config: Slurm beside local workers; what specs may choose.
+ADMIN = {
+    "executor": "local,slurm",
+    "slurm": {
+        "partitions": ["debug"],
+        "max_time": "1:00:00",
+        "max_cpus_per_task": 2,
+        "defaults": {"partition": "debug", "time": "30",
+                     "sbatch": ["--comment=loralpha-test"],
+                     "env": {"LORALPHA_SITE": "test cluster"}},
+        "profiles": {"broken": {"partition": "nosuch"}},
+    },
+}
+
+
 def spec(name, ranks, alphas, steps, **extra):
     s = {"name": name, "executor": "slurm", "task": TASK,
          "grid": {"rank": ranks, "alpha": alphas, "lr": [0.001]}, "seeds": 1,
@@ -118,9 +133,8 @@ class Daemon:
         self.log_path = os.path.join(ctx.tmp, f"daemon.{name}.log")
         cmd = [ctx.loralpha, "serve", "--listen", f"127.0.0.1:{port}", "--port-file",
                self.port_file, "--db", ctx.db, "--worker", ctx.worker, "--max-workers", "2",
-               "--slurm-dir", ctx.sdir, "--slurm-poll", "1", "--slurm-partition", "debug",
-               "--slurm-batch", "3", *state_args(ctx.tmp, "slurm"),
-               *extra]
+               "--config", ctx.config, "--slurm-dir", ctx.sdir, "--slurm-poll", "1",
+               "--slurm-batch", "3", *state_args(ctx.tmp, "slurm"), *extra]
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT, cwd=ctx.tmp, env=ctx.env)
@@ -175,6 +189,9 @@ class Ctx:
         self.cluster = os.path.join(self.tmp, "cluster")
         self.sdir = os.path.join(self.tmp, "jobs")
         self.db = os.path.join(self.tmp, "slurm.db")
+        self.config = os.path.join(self.tmp, "serve.json")
+        with open(self.config, "w") as f:
+            json.dump(ADMIN, f)
         self.daemons = []
         self.env = dict(os.environ)
         self.cluster_up = False
@@ -227,9 +244,16 @@ def case_sweep(ctx, d):
     runs in Slurm at once, throttled with max_parallel, all done."""
     R.case = "sweep"
     t0 = time.monotonic()
+    st, js, _ = api(d.port, "POST", "/v1/sweeps", spec(
+        "bad", [1], [1], 10, slurm={"sbatch_args": ["--export=ALL,BASH_ENV=/x"]}))
+    R.check(st == 422 and js["error"]["message"].startswith("slurm.sbatch_args:"),
+            "a spec's sbatch_args: 422 naming the field", "422 slurm.sbatch_args", (st, js))
+    st, js, _ = api(d.port, "POST", "/v1/sweeps", spec(
+        "bad", [1], [1], 10, slurm={"time": "2:00:00"}))
+    R.check(st == 422 and js["error"]["message"].startswith("slurm.time:"),
+            "a time over max_time: 422 naming the field", "422 slurm.time", (st, js))
     sid = d.submit(spec("e2e", [1, 2], [1, 8], 1000, max_parallel=2,
-                        slurm={"cpus_per_task": 1, "time": "10",
-                               "sbatch_args": ["--comment=loralpha-test"]}))
+                        slurm={"cpus_per_task": 1, "time": "10"}))
     d.wait_sweep(sid, 90)
     log(f"4-run sweep through Slurm: {time.monotonic() - t0:.1f} s")
     runs = sql(ctx.db, f"SELECT id, state, attempts FROM runs WHERE sweep_id = {sid}")
@@ -243,9 +267,11 @@ def case_sweep(ctx, d):
     R.eq({j["state"] for j in jobs}, {"ended"}, "rows ended")
     with open(jobs[0]["script"]) as f:
         script = f.read()
-    for want in ("#SBATCH --array=0-2%2", "#SBATCH --partition=debug", "#SBATCH --time=10",
-                 "#SBATCH --cpus-per-task=1", "#SBATCH --comment=loralpha-test",
-                 "#SBATCH --no-requeue"):
+    for want in ("#SBATCH --array=0-2%2", "#SBATCH --partition=debug",
+                 "#SBATCH --time=0-00:10:00", "#SBATCH --cpus-per-task=1",
+                 "#SBATCH --comment=loralpha-test", "#SBATCH --no-requeue",
+                 "#SBATCH --export=NONE", f"#SBATCH --chdir={ctx.sdir}",
+                 "export LORALPHA_SITE='test cluster'"):
         R.check(want in script, f"script has {want}", want, script)
     counts = sql(ctx.db, f"SELECT r.id, (SELECT COUNT(*) FROM curve c WHERE c.run_id = r.id)"
                          f" AS n FROM runs r WHERE sweep_id = {sid} ORDER BY r.id")
@@ -311,11 +337,11 @@ def free_port():
 
 
 def case_sbatch_refused(ctx, d):
-    """sbatch refuses the array (no such partition): the runs fail with
-    sbatch's words, after their attempts."""
+    """sbatch refuses the array (the admin's profile names no real
+    partition): the runs fail with sbatch's words, after their attempts."""
     R.case = "sbatch"
     sid = d.submit(spec("refused", [1], [1], 100, max_attempts=2,
-                        slurm={"partition": "nosuch"}))
+                        slurm={"profile": "broken"}))
     d.wait_sweep(sid, 30)
     rows = sql(ctx.db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
     R.check(rows and rows[0]["state"] == "failed" and rows[0]["attempts"] == 2 and
@@ -408,7 +434,7 @@ def case_restart(ctx, d):
     """A daemon restarted while jobs run re-attaches instead of submitting
     again; the workers' retries bridge the gap."""
     R.case = "restart"
-    steps = steps_for(ctx, 7)
+    steps = steps_for(ctx, 15)  # both runs must be seen sending at once, also under load
     log(f"runs of {steps} steps to restart the daemon under")
     sid = d.submit(spec("reattach", [1, 2], [2], steps, max_parallel=2))
     runs = running_jobs(ctx, sid, 2)
@@ -448,7 +474,7 @@ def case_vanished(ctx, d, sid):
                 f"UPDATE slurm_jobs SET state = 'submitted', array_id = 999999, task = 0, "
                 f"token_sha256 = '{hashlib.sha256(b'ab' * 32).hexdigest()}' "
                 f"WHERE run_id = {run}")
-    d2 = Daemon(ctx, "vanished", port=d.port, extra=("--executor", "slurm"))
+    d2 = Daemon(ctx, "vanished", port=d.port, extra=("--executor", "slurm,local"))
     R.check("following 1 Slurm jobs" in d2.log(), "re-attaches to the lost job",
             "following 1 Slurm jobs", d2.log())
     d2.wait_sweep(sid, 60)

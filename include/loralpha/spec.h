@@ -18,11 +18,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct la_slurm_opts;
+
 typedef struct la_spec_limits {
   size_t max_runs; /* most runs one sweep may expand to (default 100000) */
   /* 0: no check. Bytes one run may need (la_config_memory), metric rows
    * one run and one sweep may store (la_config_rows). */
   uint64_t max_run_memory, max_run_rows, max_sweep_rows;
+  /* borrowed: the daemon's Slurm options, which the spec's "executor" and
+   * "slurm" must keep to (slurm.h); NULL (the default): forms only */
+  const struct la_slurm_opts *slurm;
 } la_spec_limits;
 
 /* One run of a sweep. */
