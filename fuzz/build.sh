@@ -22,7 +22,7 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined
         -I"$root/include")
 LIBS=(-ljansson -lm)
 BASE=("$root/worker/common.c" "$root/worker/rng.c" "$root/worker/npy.c"
-      "$root/worker/config.c")
+      "$root/worker/config.c" "$root/worker/resources.c")
 
 build() { # name sources...
   local name="$1"

@@ -76,7 +76,8 @@ class Daemon:
         self.log_path = os.path.join(tmp, f"daemon.{tag}.log")
         argv = [args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
                 self.port_file, "--db", db, "--worker", FAKE, "--max-workers", "2",
-                "--slurm-dir", os.path.join(tmp, "jobs"), *state_args(tmp, tag)]
+                "--executor", "local,slurm", "--slurm-dir", os.path.join(tmp, "jobs"),
+                *state_args(tmp, tag)]
         env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=open(self.log_path, "w"),
