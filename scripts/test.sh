@@ -30,6 +30,8 @@ bash scripts/build.sh build-tsan -DLA_WERROR=ON -DLA_TSAN=ON \
 tsan_logs="$PWD/build-tsan/tsan-reports"
 rm -rf "$tsan_logs"
 mkdir -p "$tsan_logs"
+# daemons some tests run as throwaway second users report here too
+chmod 1777 "$tsan_logs"
 export TSAN_OPTIONS="log_path=$tsan_logs/tsan:second_deadlock_stack=1"
 (cd build-tsan && ctest --output-on-failure -j 2 \
   -E '^(model|optim|rng|metrics|npy|reference|worker_cli|web|load)$')
