@@ -116,7 +116,7 @@ const longSpec = {
   task: { task: 'teacher', d_in: 128, d_out: 128 },
   grid: { rank: [4, 8], alpha: [8, 16, 32], lr: [0.001] },
   seeds: 2, steps: 10000000,
-  metrics: { eval_every: 1000, spectra_every: 10000, sharpness: false },
+  metrics: { log_every: 1000, eval_every: 1000, spectra_every: 10000, sharpness: false },
   window: WINDOW,
 };
 
