@@ -23,8 +23,10 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 echo "== ThreadSanitizer build: the daemon's tests =="
 # The daemon's threads (uv_queue_work: analyses, curves) are under test; its
 # workers are the release build's (single-threaded, and much slower when
-# instrumented). Every report fails the run, also from a daemon whose exit
-# status a test does not look at: they are collected by log_path.
+# instrumented). The worker's own tests are left out, and so is the base
+# library's test that runs OpenBLAS's uninstrumented threads (resources).
+# Every report fails the run, also from a daemon whose exit status a test
+# does not look at: they are collected by log_path.
 bash scripts/build.sh build-tsan -DLA_WERROR=ON -DLA_TSAN=ON \
   -DLA_TEST_WORKER="$PWD/build/loralpha-worker"
 tsan_logs="$PWD/build-tsan/tsan-reports"
@@ -34,7 +36,7 @@ mkdir -p "$tsan_logs"
 chmod 1777 "$tsan_logs"
 export TSAN_OPTIONS="log_path=$tsan_logs/tsan:second_deadlock_stack=1"
 (cd build-tsan && ctest --output-on-failure -j 2 \
-  -E '^(model|optim|rng|metrics|npy|reference|worker_cli|web|load)$')
+  -E '^(model|optim|rng|metrics|npy|resources|reference|worker_cli|web|load)$')
 if compgen -G "$tsan_logs/tsan*" >/dev/null; then
   cat "$tsan_logs"/tsan*
   echo "ThreadSanitizer: $(ls "$tsan_logs" | wc -l) report files in $tsan_logs" >&2
