@@ -2,11 +2,13 @@
 
 Results counts checks, prints every failure with what was expected and what
 was seen, and its summary() is the closing `N passed, M failed` line.
-log() prints a timestamped line; wait_until() polls. state_args() gives
+log() prints a timestamped line; wait_until() polls, wait_port() and
+wait_socket() wait for a daemon to listen. state_args() gives
 a daemon a state directory of its own (its Unix socket and token), and
 register_token() / auth() supply the token on TCP requests.
 """
 import os
+import socket
 import threading
 import time
 
@@ -80,6 +82,23 @@ def wait_port(proc, port_file, timeout=15):
         return s if s.endswith("\n") else None
     got = wait_until(ready, timeout, 0.02)
     return None if got in (None, "exited") else int(got)
+
+
+def wait_socket(proc, path, timeout=30):
+    """True once the Unix socket at path accepts a connection; False if
+    proc exited first or the timeout passed."""
+    def ready():
+        if proc.poll() is not None:
+            return "exited"
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(path)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return wait_until(ready, timeout, 0.05) is True
 
 
 def state_args(tmp, tag):

@@ -37,7 +37,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import struct
 import subprocess
@@ -46,7 +45,7 @@ import tempfile
 import time
 
 import localusers
-from harness import Results, log, wait_port, wait_until
+from harness import Results, log, wait_port, wait_socket, wait_until
 
 R = Results()
 D_IN, D_OUT, N = 12, 6, 160
@@ -144,20 +143,8 @@ class Daemon:
                                          start_new_session=True, env=env)
         ctx.procs.append(self.proc)
         self.port = wait_port(self.proc, port_file, 30) if tcp else None
-        if not wait_until(self.up, 30, 0.05):
+        if not wait_socket(self.proc, self.sock, 30):
             raise RuntimeError(f"daemon {name} did not start: {self.log()}")
-
-    def up(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"daemon exited: {self.log()}")
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(self.sock)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
 
     def log(self):
         with open(self.log_path) as f:

@@ -37,14 +37,13 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 
-from harness import Results, log, wait_until
+from harness import Results, log, wait_socket, wait_until
 from localusers import LocalUsers, available, stop
 
 R = Results()
@@ -145,20 +144,8 @@ class Daemon:
             env = dict(os.environ, PATH=ctx.path)
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env,
                                          cwd=ctx.tmp, start_new_session=True, **kw)
-        if not wait_until(self.ready, 20, 0.05):
+        if not wait_socket(self.proc, self.sock, 20):
             raise RuntimeError(f"daemon {name} did not start: {self.log()}")
-
-    def ready(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"daemon {self.name} exited: {self.log()}")
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(self.sock)
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
 
     def log(self):
         with open(self.log_path) as f:
