@@ -119,24 +119,6 @@ static const char *const k_sql[N_STMT] = {
                         "GROUP BY state",
     [RD_GET_SWEEP] = "SELECT " SWEEP_COLS " FROM sweeps WHERE id = ?",
     [RD_SWEEP_SPEC] = "SELECT spec FROM sweeps WHERE id = ?",
-    [RD_GET_RUN] = "SELECT id, sweep_id, idx, rank, alpha, lr, seed_index, "
-                   "seed, state, attempts, created_at, started_at, "
-                   "finished_at, steps_done, final_train_loss, "
-                   "final_eval_loss, best_eval_loss, best_step, wall_s, error, "
-                   "config FROM runs WHERE id = ?",
-    [RD_RUN_CURVE] = "SELECT kind, step, loss, lr, grad_norm_a, grad_norm_b, "
-                     "update_norm FROM curve WHERE run_id = ? ORDER BY kind, "
-                     "step",
-    [RD_RUN_LAYERS] = "SELECT layer, d_in, d_out, sigma_max_w0, target_norm "
-                      "FROM layers WHERE run_id = ? ORDER BY layer",
-    [RD_RUN_SPECTRA] =
-        "SELECT s.step, s.layer, s.sigma_max, s.fro, s.stable_rank, s.sv, "
-        "d.signal, d.drift, d.drift_ratio, d.cos_target, d.rel_err, "
-        "d.tf_signal, d.tf_drift, d.mech_ratio, d.a_drift FROM spectra s "
-        "LEFT JOIN drift d ON d.run_id = s.run_id AND d.step = s.step AND "
-        "d.layer = s.layer WHERE s.run_id = ? ORDER BY s.step, s.layer",
-    [RD_RUN_SHARP] = "SELECT step, lora, full, ratio, lora_iters, full_iters, "
-                     "rows FROM sharpness WHERE run_id = ? ORDER BY step",
 };
 
 double la_store_now(void) {

@@ -248,8 +248,6 @@ typedef struct la_run_filter {
 /* A page of a sweep's runs: {"runs": [...], "next": id or null}. */
 json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
                            const la_run_filter *f, int *rc, la_err *err);
-/* One run with its config, result, curve, layers, spectra, drift, sharpness. */
-json_t *la_store_get_run(la_store *st, int64_t run_id, int *rc, la_err *err);
 
 /* ---- the analysis' input and output (store_analysis.c) ---- */
 
