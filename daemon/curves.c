@@ -35,45 +35,6 @@ size_t la_downsample(const double *y, size_t n, size_t m, size_t *keep) {
   return k;
 }
 
-/* Keeps the entries idx[0..k) of every array in obj (same length n). */
-static void keep_entries(json_t *obj, const size_t *idx, size_t k, size_t n) {
-  const char *key;
-  json_t *arr;
-  json_object_foreach(obj, key, arr) {
-    json_t *out;
-    if (!json_is_array(arr) || json_array_size(arr) != n) continue;
-    out = json_array();
-    for (size_t i = 0; i < k; i++)
-      json_array_append(out, json_array_get(arr, idx[i]));
-    json_object_set_new(obj, key, out);
-  }
-}
-
-/* Downsamples one part ({"step": [...], "loss": [...], ...}). */
-static void downsample_part(json_t *part, int points) {
-  json_t *loss = json_object_get(part, "loss");
-  size_t n = json_array_size(loss), k;
-  double *y;
-  size_t *idx;
-  if (n <= (size_t)points) return;
-  y = malloc(n * sizeof *y), idx = malloc(n * sizeof *idx);
-  if (y && idx) {
-    for (size_t i = 0; i < n; i++) {
-      json_t *v = json_array_get(loss, i);
-      y[i] = json_is_number(v) ? json_number_value(v) : NAN;
-    }
-    k = la_downsample(y, n, (size_t)points, idx);
-    keep_entries(part, idx, k, n);
-  }
-  free(y), free(idx);
-}
-
-void la_curves_downsample_run(json_t *run, int points) {
-  json_t *curve = json_object_get(run, "curve");
-  downsample_part(json_object_get(curve, "train"), points);
-  downsample_part(json_object_get(curve, "eval"), points);
-}
-
 /* ---- GET /v1/sweeps/{id}/curves on the pool ---- */
 
 typedef struct curves_job {

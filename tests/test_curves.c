@@ -1,8 +1,7 @@
 /*
  * test_curves.c: la_downsample keeps at most m points, in order, always the
  * first and the last, every spike and dip (each bucket's extremes), and all
- * points when there are few; la_curves_downsample_run keeps the columns of
- * a run's curve aligned.
+ * points when there are few.
  */
 #include "check.h"
 #include "loralpha/curves.h"
@@ -52,33 +51,6 @@ static void check_nan(void) {
   CHECK(kept_nan);
 }
 
-static void check_run(void) {
-  json_t *run =
-      json_pack("{s:{s:{s:[], s:[], s:[]}, s:{s:[], s:[]}}}", "curve", "train",
-                "step", "loss", "lr", "eval", "step", "loss");
-  json_t *train = json_object_get(json_object_get(run, "curve"), "train");
-  for (int i = 0; i < 1000; i++) {
-    json_array_append_new(json_object_get(train, "step"), json_integer(i + 1));
-    json_array_append_new(json_object_get(train, "loss"),
-                          json_real(1.0 / (i + 1)));
-    json_array_append_new(json_object_get(train, "lr"), json_real(0.001));
-  }
-  la_curves_downsample_run(run, 50);
-  train = json_object_get(json_object_get(run, "curve"), "train");
-  size_t n = json_array_size(json_object_get(train, "step"));
-  CHECK(n <= 50 && n >= 47);
-  CHECK_EQ_INT(json_array_size(json_object_get(train, "loss")), n);
-  CHECK_EQ_INT(json_array_size(json_object_get(train, "lr")), n);
-  for (size_t i = 0; i < n; i++) { /* columns stay aligned: loss = 1 / step */
-    double step = (double)json_integer_value(
-        json_array_get(json_object_get(train, "step"), i));
-    CHECK_CLOSE(
-        json_real_value(json_array_get(json_object_get(train, "loss"), i)),
-        1.0 / step, 1e-15);
-  }
-  json_decref(run);
-}
-
 int main(void) {
   check_small();
   check_shape(1000, 200);
@@ -86,6 +58,5 @@ int main(void) {
   check_shape(203, 200);
   check_shape(10, 4);
   check_nan();
-  check_run();
   return check_summary();
 }

@@ -57,9 +57,4 @@ typedef void (*la_curves_cb)(const char *json, size_t len, int status,
 void la_curves_get(uv_loop_t *loop, const char *db_path, int64_t sweep_id,
                    const la_curve_query *q, la_curves_cb cb, void *arg);
 
-/* Downsamples the curve arrays of a run object in place (the "train" and
- * "eval" objects of GET /v1/runs/{id}): every array of a part keeps the
- * same points, chosen from its loss. */
-void la_curves_downsample_run(json_t *run, int points);
-
 #endif
