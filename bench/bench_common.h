@@ -7,8 +7,8 @@
 #define LA_BENCH_COMMON_H
 
 #include "loralpha/config.h"
-#include "loralpha/task.h"
-#include "loralpha/train.h"
+#include "task.h"
+#include "train.h"
 
 #include <cblas.h>
 #include <jansson.h>

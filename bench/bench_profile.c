@@ -19,8 +19,8 @@
  * step time here is a little above bench_worker's.
  */
 #include "bench_common.h"
-#include "loralpha/model.h"
-#include "loralpha/optim.h"
+#include "model.h"
+#include "optim.h"
 
 #include <math.h>
 

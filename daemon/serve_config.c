@@ -1,7 +1,7 @@
 /* serve_config.c: defaults, config file and flags of `loralpha serve` (see
  * serve_config.h and docs/daemon.md). */
 #define _GNU_SOURCE /* sched_getaffinity */
-#include "loralpha/serve_config.h"
+#include "serve_config.h"
 
 #include "loralpha/paths.h"
 
@@ -276,7 +276,7 @@ static int parse_user_limits(const json_t *v, la_serve_config *c, la_err *err) {
     if (strcmp(key, "default") == 0) {
       l = &c->user_default;
     } else {
-      if (!la_auth_valid_user(key))
+      if (!la_rights_valid_user(key))
         return la_errf(err, LA_EINVAL,
                        "%s: not a user name (1..63 of A-Z a-z 0-9 . _ -)",
                        where);
@@ -298,7 +298,7 @@ static int parse_admins(const json_t *v, la_serve_config *c, la_err *err) {
   if ((c->admins = calloc(json_array_size(v) + 1, sizeof *c->admins)) == NULL)
     return la_errf(err, LA_ENOMEM, "admins: out of memory");
   json_array_foreach(v, i, x) {
-    if (!json_is_string(x) || !la_auth_valid_user(json_string_value(x)))
+    if (!json_is_string(x) || !la_rights_valid_user(json_string_value(x)))
       return la_errf(err, LA_EINVAL,
                      "admins[%zu]: expected a user name (1..63 of A-Z a-z 0-9 "
                      ". _ -)",

@@ -1,5 +1,5 @@
 /* testpoint.c: pauses for crash tests (see testpoint.h). */
-#include "loralpha/testpoint.h"
+#include "testpoint.h"
 
 #include <stdio.h>
 #include <stdlib.h>

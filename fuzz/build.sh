@@ -19,10 +19,10 @@ fi
 CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined
         -fno-sanitize-recover=undefined -fno-omit-frame-pointer
         -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
-        -I"$root/include")
+        -I"$root/include" -I"$root/daemon")
 LIBS=(-ljansson -lm)
-BASE=("$root/worker/common.c" "$root/worker/rng.c" "$root/worker/npy.c"
-      "$root/worker/config.c" "$root/worker/resources.c")
+BASE=("$root/base/common.c" "$root/base/rng.c" "$root/base/npy.c"
+      "$root/base/config.c" "$root/base/resources.c")
 
 build() { # name sources...
   local name="$1"
@@ -32,8 +32,8 @@ build() { # name sources...
 }
 
 build fuzz_config "$here/fuzz_config.c" "${BASE[@]}"
-build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/daemon/spec.c" \
-  "$root/daemon/window.c" "$root/daemon/slurm_spec.c"
+build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/base/spec.c" \
+  "$root/base/window.c" "$root/base/slurm_settings.c"
 build fuzz_npy "$here/fuzz_npy.c" "${BASE[@]}"
-build fuzz_http "$here/fuzz_http.c" "${BASE[@]}" "$root/daemon/http.c" -luv -lhttp_parser
-build fuzz_record "$here/fuzz_record.c" "${BASE[@]}" "$root/worker/record.c"
+build fuzz_http "$here/fuzz_http.c" "${BASE[@]}" "$root/daemon/net/http.c" -luv -lhttp_parser
+build fuzz_record "$here/fuzz_record.c" "${BASE[@]}" "$root/base/record.c"

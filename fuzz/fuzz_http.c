@@ -1,6 +1,7 @@
 /*
- * fuzz_http.c: libFuzzer target for the daemon's HTTP server (daemon/http.c:
- * http-parser callbacks, limits, pipelining, chunked bodies, responses).
+ * fuzz_http.c: libFuzzer target for the daemon's HTTP server
+ * (daemon/net/http.c: http-parser callbacks, limits, pipelining, chunked
+ * bodies, responses).
  *
  * One server runs on a libuv loop in this process (its listener bound to
  * 127.0.0.1 port 0, never used). Each input is one client connection: a
@@ -21,7 +22,7 @@
  * HTTP/1.1, or a connection the server keeps open after the client's EOF
  * (abort after LOOP_TURNS loop turns).
  */
-#include "loralpha/http.h"
+#include "net/http.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
  * settings and the sbatch script built from them, which must hold the
  * sweep's name on one comment line only. Build with fuzz/build.sh.
  */
-#include "loralpha/slurm.h"
+#include "loralpha/slurm_settings.h"
 #include "loralpha/spec.h"
 
 #include <jansson.h>

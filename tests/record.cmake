@@ -1,4 +1,4 @@
-# The record protocol's parser (worker/record.c, docs/protocol.md): good
+# The record protocol's parser (base/record.c, docs/protocol.md): good
 # records of every type, bad ones refused with their field named.
 la_unit_test(record)
 # End to end: one bad record (ingest, a local worker's stdout, values edited

@@ -12,7 +12,7 @@ Kills come in two kinds:
   - at a random instant (uniform in KILL_WINDOW seconds after the daemon
     answers): during starts, flushes, finishes, between runs, anywhere;
   - at a named point, with the daemon started with LA_TEST_PAUSE=<point>
-    (include/loralpha/testpoint.h): it writes "testpoint <point>" to its log
+    (daemon/testpoint.h): it writes "testpoint <point>" to its log
     and sleeps inside the point; a watcher thread kills it then. Points:
     create (inside the transaction storing a submitted sweep), flush (inside
     a metric-row transaction), finish (inside the transaction that finishes

@@ -3,8 +3,8 @@
  * first and the last, every spike and dip (each bucket's extremes), and all
  * points when there are few.
  */
+#include "analysis/curves.h"
 #include "check.h"
-#include "loralpha/curves.h"
 
 #include <math.h>
 #include <stdlib.h>

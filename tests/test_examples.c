@@ -8,8 +8,8 @@
 #include "check.h"
 #include "loralpha/config.h"
 #include "loralpha/rights.h"
-#include "loralpha/serve_config.h"
 #include "loralpha/spec.h"
+#include "serve_config.h"
 
 #include <dirent.h>
 #include <jansson.h>

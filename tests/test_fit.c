@@ -1,13 +1,13 @@
 /*
- * test_fit.c: the analysis of a sweep (daemon/fit.c, docs/analysis.md).
- * Weighted least squares against hand-computed cases; the refined alpha*
- * on exact parabolas; synthetic sweeps with a known law alpha* = c0 r^p0
- * (recovery, interval coverage, flat and out-of-grid ranks, the sqrt law);
- * the heuristics' regret by hand; several lrs; determinism; bad input; and
- * the time of a large sweep.
+ * test_fit.c: the analysis of a sweep (daemon/analysis/fit.c,
+ * docs/analysis.md). Weighted least squares against hand-computed cases; the
+ * refined alpha* on exact parabolas; synthetic sweeps with a known law alpha* =
+ * c0 r^p0 (recovery, interval coverage, flat and out-of-grid ranks, the sqrt
+ * law); the heuristics' regret by hand; several lrs; determinism; bad input;
+ * and the time of a large sweep.
  */
+#include "analysis/fit.h"
 #include "check.h"
-#include "loralpha/fit.h"
 #include "loralpha/rng.h"
 
 #include <stdlib.h>

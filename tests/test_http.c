@@ -18,7 +18,7 @@
  * 400 ms idle timeout, 8 connections) so the whole run takes seconds.
  */
 #include "check.h"
-#include "loralpha/http.h"
+#include "net/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

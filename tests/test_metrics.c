@@ -4,10 +4,10 @@
  * the eigenvalues of an explicitly assembled Hessian.
  */
 #include "check.h"
-#include "loralpha/linalg.h"
-#include "loralpha/metrics.h"
-#include "loralpha/model.h"
+#include "linalg.h"
 #include "loralpha/rng.h"
+#include "metrics.h"
+#include "model.h"
 
 #include <cblas.h>
 #include <stdlib.h>

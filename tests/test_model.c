@@ -5,8 +5,8 @@
  * hand-computed values.
  */
 #include "check.h"
-#include "loralpha/model.h"
 #include "loralpha/rng.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>

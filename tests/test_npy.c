@@ -1,5 +1,5 @@
 /*
- * test_npy.c: tests for the .npy reader and writer (worker/npy.c).
+ * test_npy.c: tests for the .npy reader and writer (base/npy.c).
  *
  * Self-contained: every input file is built byte by byte in a fresh
  * directory under /tmp (removed at the end). Exits non-zero if any check

@@ -5,7 +5,7 @@
  * cosine schedule.
  */
 #include "check.h"
-#include "loralpha/optim.h"
+#include "optim.h"
 
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* test_report.c: the morning report (daemon/report.c). Builds a realistic
+/* test_report.c: the morning report (base/report.c). Builds a realistic
  * sweep, its runs and its analysis in code (4 ranks x 5 alphas x 2 seeds,
  * one failed run whose error holds <script> and &, diverged runs), writes
  * HTML and Markdown to memory and checks what they hold; then a missing

@@ -1,8 +1,8 @@
 /* test_resources.c: the memory and rows estimate of a run (resources.h). */
 #include "check.h"
 #include "loralpha/resources.h"
-#include "loralpha/task.h"
-#include "loralpha/train.h"
+#include "task.h"
+#include "train.h"
 
 #include <jansson.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * daemon's policy (errors name the field), the settings they resolve to,
  * and the sbatch scripts (run by bash here, with a stand-in worker). */
 #include "check.h"
-#include "loralpha/slurm.h"
+#include "loralpha/slurm_settings.h"
 #include "loralpha/spec.h"
 
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * test_spec.c: sweep specs (daemon/spec.c). Good specs expand in the
+ * test_spec.c: sweep specs (base/spec.c). Good specs expand in the
  * documented order into configs the worker accepts, with the documented
  * seeds and ranges; the normalized spec has every default and parses back to
  * the same runs; a table of bad specs is rejected, each error naming the

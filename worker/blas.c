@@ -1,5 +1,5 @@
 /* blas.c: picking OpenBLAS's kernels (see blas.h). */
-#include "loralpha/blas.h"
+#include "blas.h"
 
 #include <cblas.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* linalg.c: QR, singular values and bases on LAPACK (see linalg.h). */
-#include "loralpha/linalg.h"
+#include "linalg.h"
 
 #include <cblas.h>
 #include <math.h>

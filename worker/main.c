@@ -14,14 +14,14 @@
  * exit code 3 when the daemon refused them. --run-as USER (runas.h) gives
  * up root for USER before anything else happens.
  */
-#include "loralpha/blas.h"
+#include "blas.h"
 #include "loralpha/config.h"
-#include "loralpha/remote.h"
 #include "loralpha/resources.h"
-#include "loralpha/runas.h"
-#include "loralpha/summary.h"
-#include "loralpha/task.h"
-#include "loralpha/train.h"
+#include "remote.h"
+#include "runas.h"
+#include "summary.h"
+#include "task.h"
+#include "train.h"
 
 #include <cblas.h>
 #include <errno.h>

@@ -1,9 +1,9 @@
 /* metrics.c: spectra, signal/drift and sharpness (see metrics.h). */
-#include "loralpha/metrics.h"
+#include "metrics.h"
 
-#include "loralpha/linalg.h"
-#include "loralpha/model.h"
+#include "linalg.h"
 #include "loralpha/rng.h"
+#include "model.h"
 
 #include <cblas.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* model_d.c: the model in double precision (gradient checks, Hessian-vector
  * products). See model_impl.h. */
-#include "loralpha/model.h"
+#include "model.h"
 
 #include <cblas.h>
 

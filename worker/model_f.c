@@ -1,5 +1,5 @@
 /* model_f.c: the model in single precision (training). See model_impl.h. */
-#include "loralpha/model.h"
+#include "model.h"
 
 #include <cblas.h>
 

@@ -1,5 +1,5 @@
 /* optim.c: AdamW, SGD with momentum, and schedules (see optim.h). */
-#include "loralpha/optim.h"
+#include "optim.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* remote.c: a worker's records POSTed to the daemon (see remote.h). */
 #define _GNU_SOURCE /* fopencookie */
-#include "loralpha/remote.h"
+#include "remote.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* runas.c: dropping root for the sweep's owner (runas.h). */
 #define _GNU_SOURCE
-#include "loralpha/runas.h"
+#include "runas.h"
 
 #include <errno.h>
 #include <grp.h>

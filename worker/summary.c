@@ -1,5 +1,5 @@
 /* summary.c: the curve summary of a run's records (see summary.h). */
-#include "loralpha/summary.h"
+#include "summary.h"
 
 #include <jansson.h>
 #include <math.h>

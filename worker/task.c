@@ -1,10 +1,10 @@
 /* task.c: synthetic tasks and .npy tasks (see task.h). */
-#include "loralpha/task.h"
+#include "task.h"
 
-#include "loralpha/linalg.h"
-#include "loralpha/model.h"
+#include "linalg.h"
 #include "loralpha/npy.h"
 #include "loralpha/rng.h"
+#include "model.h"
 
 #include <math.h>
 #include <stdlib.h>

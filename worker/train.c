@@ -1,12 +1,12 @@
 /* train.c: the training loop and its JSON-lines output (see train.h). */
-#include "loralpha/train.h"
+#include "train.h"
 
-#include "loralpha/blas.h"
-#include "loralpha/linalg.h"
-#include "loralpha/metrics.h"
-#include "loralpha/model.h"
-#include "loralpha/optim.h"
+#include "blas.h"
+#include "linalg.h"
 #include "loralpha/rng.h"
+#include "metrics.h"
+#include "model.h"
+#include "optim.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -9,10 +9,12 @@
 #define LORALPHA_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define LA_MAX_LAYERS 8    /* most adapted layers in one network */
 #define LA_MAX_WIDTH 65536 /* widest layer accepted from any input */
 #define LA_PI 3.14159265358979323846
+#define LA_SHA256_HEX 64 /* a SHA-256 digest as hex digits */
 
 enum {
   LA_OK = 0,
@@ -35,6 +37,10 @@ const char *la_strerror(int rc);
  * `return la_errf(err, LA_EINVAL, "...")` reads naturally. */
 int la_errf(la_err *err, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A positive decimal id of at most 18 digits (a path segment, a file
+ * name), or -1. */
+int64_t la_parse_id(const char *s);
 
 /* Wall-clock time as Unix seconds. */
 double la_time_unix(void);

@@ -19,6 +19,9 @@
 #include "loralpha/common.h"
 
 #include <jansson.h>
+#include <stddef.h>
+
+#define LA_USER_MAX 64 /* longest user name, with its NUL */
 
 /* Does npy (the task.npy object of a spec, or npy of a worker config;
  * borrowed, may be NULL) name any file? */
@@ -37,5 +40,13 @@ int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
  * `export-slurm` do, since the daemon takes only absolute paths. Returns
  * how many paths changed, or LA_ENOMEM. */
 int la_rights_absolute_paths(json_t *spec, const char *cwd);
+
+/* Is name a valid user name (1..63 of [A-Za-z0-9._-], not starting with
+ * '-')? */
+int la_rights_valid_user(const char *name);
+
+/* The user name of uid into buf ("uid1234" when the password database
+ * has none). */
+void la_rights_user_of_uid(long uid, char *buf, size_t size);
 
 #endif

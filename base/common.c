@@ -1,0 +1,45 @@
+/* common.c: la_strerror and la_errf. */
+#include "loralpha/common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+const char *la_strerror(int rc) {
+  switch (rc) {
+  case LA_OK: return "ok";
+  case LA_ENOMEM: return "out of memory";
+  case LA_EINVAL: return "invalid input";
+  case LA_EIO: return "input/output error";
+  case LA_ENUMERIC: return "numerical routine failed";
+  case LA_ESHAPE: return "shape mismatch";
+  default: return "unknown error";
+  }
+}
+
+int la_errf(la_err *err, int rc, const char *fmt, ...) {
+  va_list ap;
+  if (err == NULL) return rc;
+  va_start(ap, fmt);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+double la_time_unix(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int64_t la_parse_id(const char *s) {
+  int64_t v = 0;
+  size_t n = strlen(s);
+  if (n == 0 || n > 18) return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v > 0 ? v : -1;
+}

@@ -1,0 +1,105 @@
+/* rights.c: whose rights read a sweep's data files (rights.h). */
+#include "loralpha/rights.h"
+
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int la_rights_names_files(const json_t *npy) {
+  return json_is_object(npy) && json_object_size(npy) > 0;
+}
+
+/* Does the password database know user? */
+static int has_account(const char *user) {
+  struct passwd pw, *found = NULL;
+  char buf[4096];
+  return getpwnam_r(user, &pw, buf, sizeof buf, &found) == 0 && found != NULL;
+}
+
+int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
+                          int *status, la_err *err) {
+  *status = 0;
+  if (strcmp(owner, daemon_user) == 0) return 0;
+  *status = 403;
+  if (geteuid() != 0)
+    return la_errf(err, LA_EINVAL,
+                   "task.npy: this daemon runs as %.64s and reads data files "
+                   "only for %.64s (it would read them with %.64s's rights, "
+                   "not %.64s's); run the worker yourself (loralpha-worker), "
+                   "or use a daemon run as root, which runs each worker as "
+                   "its sweep's owner (docs/security.md)",
+                   daemon_user, daemon_user, daemon_user, owner);
+  if (slurm)
+    return la_errf(err, LA_EINVAL,
+                   "task.npy: Slurm jobs run as %.64s, the daemon's user, so "
+                   "only %.64s may name data files in a sweep for the Slurm "
+                   "executor; use \"executor\": \"local\" (its workers run "
+                   "as %.64s)",
+                   daemon_user, daemon_user, owner);
+  if (!has_account(owner)) {
+    *status = 422;
+    return la_errf(err, LA_EINVAL,
+                   "task.npy: %.64s has no local account on this machine, so "
+                   "no worker can read files with %.64s's rights; data "
+                   "files need a local account (submit as that user over "
+                   "the Unix socket)",
+                   owner, owner);
+  }
+  *status = 0;
+  return 0;
+}
+
+/* Joins cwd and the relative path of string v; 1 when v was replaced, 0
+ * when it was absolute, empty or not a string, LA_ENOMEM. */
+static int absolute_one(json_t *v, const char *cwd) {
+  const char *p = json_string_value(v);
+  char *joined;
+  size_t n;
+  int rc;
+  if (p == NULL || p[0] == '/' || p[0] == 0) return 0;
+  if (strncmp(p, "./", 2) == 0) p += 2;
+  n = strlen(cwd) + strlen(p) + 2;
+  if ((joined = malloc(n)) == NULL) return LA_ENOMEM;
+  snprintf(joined, n, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", p);
+  rc = json_string_set(v, joined) ? LA_ENOMEM : 1;
+  free(joined);
+  return rc;
+}
+
+int la_rights_absolute_paths(json_t *spec, const char *cwd) {
+  json_t *npy = json_object_get(json_object_get(spec, "task"), "npy"), *v;
+  const char *key;
+  int n = 0, rc = 0;
+  json_object_foreach(npy, key, v) {
+    for (size_t i = 0; json_is_array(v) && i < json_array_size(v) && rc >= 0;
+         i++)
+      n += (rc = absolute_one(json_array_get(v, i), cwd)) > 0;
+    if (rc >= 0) n += (rc = absolute_one(v, cwd)) > 0;
+    if (rc < 0) return rc;
+  }
+  return n;
+}
+
+int la_rights_valid_user(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n >= LA_USER_MAX || name[0] == '-') return 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+void la_rights_user_of_uid(long uid, char *buf, size_t size) {
+  struct passwd pw, *res = NULL;
+  char tmp[4096];
+  if (getpwuid_r((uid_t)uid, &pw, tmp, sizeof tmp, &res) == 0 && res != NULL &&
+      la_rights_valid_user(res->pw_name))
+    snprintf(buf, size, "%s", res->pw_name);
+  else
+    snprintf(buf, size, "uid%ld", uid);
+}

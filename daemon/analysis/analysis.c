@@ -1,0 +1,272 @@
+/* analysis.c: the analysis of a sweep on libuv's thread pool (see
+ * analysis.h and docs/analysis.md). */
+#include "analysis/analysis.h"
+
+#include "analysis/fit.h"
+#include "testpoint.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_CK 3
+static const double k_fractions[N_CK] = {0.25, 0.5, 1.0};
+
+struct la_analyzer {
+  uv_loop_t *loop;
+  la_store *store;
+  int n_boot;
+  int busy;
+};
+
+/* One analysis in flight: its input (read on the loop thread), its output
+ * (computed on the pool), and whom to tell. */
+typedef struct job {
+  uv_work_t req;
+  la_analyzer *an;
+  int64_t sweep_id, finished;
+  double last_finish, scale_power;
+  int steps, n_ck, ck_step[N_CK];
+  double ck_frac[N_CK];
+  char scaling[16];
+  la_fit_point *pts[N_CK];
+  long n_pts[N_CK];
+  json_t *drift;    /* owned until moved into result */
+  json_t *excluded; /* runs left out: owned until moved into result */
+  json_t *result;   /* owned */
+  int status;
+  la_err err;
+  la_analysis_cb cb;
+  void *arg;
+} job;
+
+int la_analyzer_new(uv_loop_t *loop, la_store *store, int n_boot,
+                    la_analyzer **out) {
+  la_analyzer *a = calloc(1, sizeof *a);
+  *out = NULL;
+  if (a == NULL) return LA_ENOMEM;
+  json_object_seed(0); /* before any thread builds JSON objects */
+  a->loop = loop, a->store = store, a->n_boot = n_boot;
+  *out = a;
+  return 0;
+}
+
+int la_analyzer_busy(const la_analyzer *a) {
+  return a->busy;
+}
+
+void la_analyzer_free(la_analyzer *a) {
+  free(a);
+}
+
+static void job_free(job *j) {
+  for (int i = 0; i < N_CK; i++)
+    free(j->pts[i]);
+  json_decref(j->drift);
+  json_decref(j->excluded);
+  json_decref(j->result);
+  free(j);
+}
+
+/* JSON number or null. */
+static json_t *num(double x) {
+  return isfinite(x) ? json_real(x) : json_null();
+}
+
+static json_t *star_json(const la_alpha_star *s) {
+  json_t *o = json_object();
+  json_object_set_new(o, "rank", json_integer(s->rank));
+  json_object_set_new(o, "lr", num(s->lr));
+  json_object_set_new(o, "alpha_grid", num(s->alpha_grid));
+  json_object_set_new(o, "alpha", num(s->alpha));
+  json_object_set_new(o, "loss", num(s->loss));
+  json_object_set_new(o, "at_edge", json_boolean(s->at_edge));
+  json_object_set_new(o, "ci_lo", num(s->ci_lo));
+  json_object_set_new(o, "ci_hi", num(s->ci_hi));
+  json_object_set_new(o, "ill_determined", json_boolean(s->ill_determined));
+  json_object_set_new(o, "weight", num(s->weight));
+  json_object_set_new(o, "n_alpha", json_integer(s->n_alpha));
+  json_object_set_new(o, "seeds", json_integer(s->seeds));
+  return o;
+}
+
+static json_t *fit_json(const la_law_fit *f) {
+  json_t *o = json_object();
+  json_object_set_new(o, "lr", num(f->lr));
+  json_object_set_new(o, "method",
+                      json_string(f->method == 0 ? "free" : "sqrt"));
+  json_object_set_new(o, "c", num(f->c));
+  json_object_set_new(o, "c_lo", num(f->c_lo));
+  json_object_set_new(o, "c_hi", num(f->c_hi));
+  json_object_set_new(o, "p", num(f->p));
+  json_object_set_new(o, "p_lo", num(f->p_lo));
+  json_object_set_new(o, "p_hi", num(f->p_hi));
+  json_object_set_new(o, "r2", num(f->r2));
+  json_object_set_new(o, "n_used", json_integer(f->n_used));
+  json_object_set_new(o, "n_excluded", json_integer(f->n_excluded));
+  json_object_set_new(o, "poor", json_boolean(f->poor));
+  return o;
+}
+
+static json_t *regret_json(const la_regret *r, const la_heuristic *rules,
+                           size_t n_rules) {
+  json_t *o = json_object();
+  json_object_set_new(o, "rank", json_integer(r->rank));
+  json_object_set_new(o, "lr", num(r->lr));
+  json_object_set_new(o, "rule",
+                      json_string(r->rule >= 0 && (size_t)r->rule < n_rules
+                                      ? rules[r->rule].name
+                                      : "?"));
+  json_object_set_new(o, "alpha", num(r->alpha));
+  json_object_set_new(o, "loss", num(r->loss));
+  json_object_set_new(o, "best_loss", num(r->best_loss));
+  json_object_set_new(o, "regret", num(r->regret));
+  return o;
+}
+
+/* One checkpoint's analysis as JSON. */
+static json_t *checkpoint_json(const job *j, int c, const la_analysis *a) {
+  size_t n_rules;
+  const la_heuristic *rules = la_fit_heuristics(&n_rules);
+  json_t *o = json_object(), *stars = json_array(), *fits = json_array(),
+         *reg = json_array();
+  json_object_set_new(o, "fraction", json_real(j->ck_frac[c]));
+  json_object_set_new(o, "step", json_integer(j->ck_step[c]));
+  for (size_t i = 0; i < a->n_stars; i++)
+    json_array_append_new(stars, star_json(&a->stars[i]));
+  for (size_t i = 0; i < a->n_fits; i++)
+    json_array_append_new(fits, fit_json(&a->fits[i]));
+  for (size_t i = 0; i < a->n_regrets; i++)
+    json_array_append_new(reg, regret_json(&a->regrets[i], rules, n_rules));
+  json_object_set_new(o, "alpha_star", stars);
+  json_object_set_new(o, "fits", fits);
+  json_object_set_new(o, "regret", reg);
+  return o;
+}
+
+/* A checkpoint whose points the fit refused: its error, no results. */
+static json_t *failed_checkpoint(const job *j, int c, const char *msg) {
+  return json_pack("{s:f, s:i, s:s, s:[], s:[], s:[]}", "fraction",
+                   j->ck_frac[c], "step", j->ck_step[c], "error", msg,
+                   "alpha_star", "fits", "regret");
+}
+
+/* On the pool: fit every checkpoint and build the result. */
+static void work(uv_work_t *req) {
+  job *j = req->data;
+  la_fit_opts o;
+  json_t *cks = json_array();
+  la_testpoint("analysis");
+  la_fit_opts_default(&o);
+  o.n_boot = j->an->n_boot;
+  o.seed = (uint64_t)j->sweep_id;
+  o.scale_power = j->scale_power;
+  for (int c = 0; c < j->n_ck && j->status == 0; c++) {
+    la_analysis *a = NULL;
+    la_err e;
+    int rc;
+    if (j->n_pts[c] == 0) continue;
+    rc = la_fit_analyze(j->pts[c], (size_t)j->n_pts[c], &o, NULL, 0, &a, &e);
+    if (rc == LA_EINVAL) { /* this checkpoint's points: say so, go on */
+      json_array_append_new(cks, failed_checkpoint(j, c, e.msg));
+      continue;
+    }
+    if (rc) {
+      j->err = e, j->status = 500;
+      break;
+    }
+    json_array_append_new(cks, checkpoint_json(j, c, a));
+    la_analysis_free(a);
+  }
+  j->result = json_pack("{s:I, s:f, s:s, s:i, s:o, s:O, s:O}", "sweep_id",
+                        (json_int_t)j->sweep_id, "computed_at", la_time_unix(),
+                        "scaling", j->scaling, "steps", j->steps, "checkpoints",
+                        cks, "drift", j->drift, "excluded", j->excluded);
+}
+
+/* Back on the loop thread: store, answer, free. */
+static void after_work(uv_work_t *req, int status) {
+  job *j = req->data;
+  j->an->busy--;
+  if (status == UV_ECANCELED)
+    j->status = 500, la_errf(&j->err, LA_EIO, "analysis cancelled");
+  if (j->status == 0 && j->result == NULL)
+    j->status = 500, la_errf(&j->err, LA_ENOMEM, "analysis: out of memory");
+  if (j->status == 0 &&
+      la_store_save_analysis(j->an->store, j->sweep_id, j->result, j->finished,
+                             j->last_finish, &j->err))
+    fprintf(stderr, "loralpha serve: sweep %lld: %s\n", (long long)j->sweep_id,
+            j->err.msg);
+  if (j->status == 0)
+    j->cb(j->result, 200, NULL, j->arg);
+  else
+    j->cb(NULL, j->status, j->err.msg, j->arg);
+  job_free(j);
+}
+
+/* Reads what the analysis needs from the store; 0, or an HTTP status. */
+static int load_input(job *j) {
+  la_store *st = j->an->store;
+  int last = -1;
+  if ((j->excluded = json_array()) == NULL) return 500;
+  if (la_store_sweep_shape(st, j->sweep_id, &j->steps, &j->scale_power,
+                           j->scaling, sizeof j->scaling, &j->err))
+    return 404;
+  for (int c = 0; c < N_CK; c++) {
+    int step = (int)floor(k_fractions[c] * j->steps + 1e-9);
+    long n;
+    if (step < 1 || step == last) continue;
+    last = step;
+    n = la_store_fit_points(st, j->sweep_id, step, k_fractions[c] == 1.0,
+                            &j->pts[j->n_ck], j->excluded, &j->err);
+    if (n < 0) return 500;
+    j->ck_step[j->n_ck] = step;
+    j->ck_frac[j->n_ck] = k_fractions[c];
+    j->n_pts[j->n_ck++] = n;
+  }
+  if (j->n_ck == 0 || j->n_pts[j->n_ck - 1] == 0) {
+    la_errf(&j->err, LA_EINVAL,
+            "sweep %lld has no finished runs to analyse yet",
+            (long long)j->sweep_id);
+    return 404;
+  }
+  j->drift = la_store_drift_table(st, j->sweep_id, &j->err);
+  return j->drift ? 0 : 500;
+}
+
+/* Answers from the stored analysis; 1 if it did. */
+static int answer_cached(const char *text, la_analysis_cb cb, void *arg) {
+  json_t *v = json_loads(text, 0, NULL);
+  if (v == NULL) return 0;
+  cb(v, 200, NULL, arg);
+  json_decref(v);
+  return 1;
+}
+
+void la_analyzer_get(la_analyzer *a, int64_t sweep_id, int refresh,
+                     la_analysis_cb cb, void *arg) {
+  job *j = calloc(1, sizeof *j);
+  char *cached = NULL;
+  int rc;
+  if (j == NULL) return cb(NULL, 500, "analysis: out of memory", arg);
+  j->an = a, j->sweep_id = sweep_id, j->cb = cb, j->arg = arg;
+  j->req.data = j;
+  rc = la_store_analysis_state(a->store, sweep_id, &j->finished,
+                               &j->last_finish, &cached, &j->err);
+  if (rc == 0 && cached != NULL && !refresh && answer_cached(cached, cb, arg)) {
+    free(cached);
+    return job_free(j);
+  }
+  free(cached);
+  rc = rc == LA_EINVAL ? 404 : rc ? 500 : load_input(j);
+  if (rc == 0 && uv_queue_work(a->loop, &j->req, work, after_work) != 0) {
+    la_errf(&j->err, LA_EIO, "analysis: cannot queue work");
+    rc = 500;
+  }
+  if (rc) {
+    cb(NULL, rc, j->err.msg, arg);
+    return job_free(j);
+  }
+  a->busy++;
+}

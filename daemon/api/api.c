@@ -1,0 +1,1203 @@
+/* api.c: routes of the HTTP/JSON API (see api.h, docs/api.md). */
+#include "api/api.h"
+
+#include "analysis/curves.h"
+#include "loralpha/report.h"
+#include "loralpha/rights.h"
+#include "store/run_read.h"
+#include "testpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VERSION "0.1.0"
+
+/* A path split on '/': at most 4 segments, each NUL-terminated. */
+typedef struct route {
+  char seg[4][64];
+  int n;
+} route;
+
+/* Splits "/v1/sweeps/12/runs" into segments; -1 if too deep or too long. */
+static int split_path(const char *path, route *r) {
+  r->n = 0;
+  while (*path == '/')
+    path++;
+  while (*path) {
+    size_t len = strcspn(path, "/");
+    if (r->n == 4 || len >= sizeof r->seg[0] || len == 0) return -1;
+    memcpy(r->seg[r->n], path, len);
+    r->seg[r->n++][len] = 0;
+    path += len;
+    if (*path == '/') path++;
+  }
+  return 0;
+}
+
+static void method_not_allowed(la_http_request *req, const char *allow) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s is not allowed here (allowed: %s)",
+           req->method_name, allow);
+  la_http_respond_error(req, 405, "method_not_allowed", msg);
+}
+
+static void not_found(la_http_request *req, const char *what) {
+  la_http_respond_error(req, 404, "not_found", what);
+}
+
+/* Answers a store read: the JSON, 404 when the id does not exist, 500 when
+ * the database failed. */
+static void respond_read(la_http_request *req, json_t *body, int rc,
+                         const la_err *err) {
+  if (body != NULL) return la_http_respond_json(req, 200, body);
+  if (rc == LA_EINVAL) return not_found(req, err->msg);
+  la_http_respond_error(req, 500, "database", err->msg);
+}
+
+/* ---- sweeps ---- */
+
+/* Is a Content-Type application/json (any case, parameters allowed)? */
+static int is_json_type(const char *ct) {
+  static const char want[] = "application/json";
+  size_t n = sizeof want - 1;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  if (strncasecmp(ct, want, n) != 0) return 0;
+  ct += n;
+  while (*ct == ' ' || *ct == '\t')
+    ct++;
+  return *ct == 0 || *ct == ';';
+}
+
+/* Answers a write the store refused: 507 disk_full when it ran out of
+ * space (the daemon keeps serving reads), else 500 database. */
+static void store_write_failed(la_api *api, la_http_request *req,
+                               const la_err *err) {
+  char msg[640];
+  if (!la_store_disk_full(api->store))
+    return la_http_respond_error(req, 500, "database", err->msg);
+  snprintf(msg, sizeof msg,
+           "%s: the database's disk is full; nothing was stored (reads "
+           "still work; retry when space is freed)",
+           err->msg);
+  la_http_respond_error(req, 507, "disk_full", msg);
+}
+
+/* May who's spec name the data files it names (rights.h)? 0, or answered
+ * with 403 or 422. */
+static int files_refused(la_api *api, la_http_request *req,
+                         const la_identity *who, const la_spec *spec) {
+  const json_t *task = json_object_get(spec->normalized, "task");
+  const char *ex =
+      json_string_value(json_object_get(spec->normalized, "executor"));
+  int slurm = ex ? strcmp(ex, "slurm") == 0 : api->slurm_default, status;
+  la_err err;
+  if (!la_rights_names_files(json_object_get(task, "npy")) ||
+      la_rights_check_files(who->user, la_auth_daemon_user(api->auth), slurm,
+                            &status, &err) == 0)
+    return 0;
+  la_http_respond_error(req, status,
+                        status == 403 ? "forbidden" : "invalid_spec", err.msg);
+  return -1;
+}
+
+/* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
+static void create_sweep(la_api *api, la_http_request *req,
+                         const la_identity *who) {
+  json_error_t je;
+  json_t *body;
+  la_spec *spec = NULL;
+  la_err err;
+  int64_t id, queued;
+  char msg[512];
+  long cap;
+  if (api->draining)
+    return la_http_respond_error(req, 503, "unavailable",
+                                 "the daemon is shutting down");
+  if (req->content_type[0] && !is_json_type(req->content_type))
+    return la_http_respond_error(req, 415, "unsupported_media_type",
+                                 "the body must be application/json");
+  body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+  if (body == NULL) {
+    snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s",
+             je.line, je.column, je.text);
+    return la_http_respond_error(req, 400, "bad_json", msg);
+  }
+  if (la_spec_parse(body, &api->limits, &spec, &err)) {
+    json_decref(body);
+    return la_http_respond_error(req, 422, "invalid_spec", err.msg);
+  }
+  json_decref(body);
+  if (files_refused(api, req, who, spec)) return la_spec_free(spec);
+  cap = api->queued_cap ? api->queued_cap(who->user, api->cap_ctx) : -1;
+  if (cap >= 0 && la_store_user_queued(api->store, who->user, &queued, &err)) {
+    la_spec_free(spec);
+    return la_http_respond_error(req, 500, "database", err.msg);
+  }
+  if (cap >= 0 && queued + (int64_t)spec->n_runs > cap) {
+    snprintf(msg, sizeof msg,
+             "%s has %lld runs queued; %zu more would pass the limit of %ld "
+             "queued runs per user",
+             who->user, (long long)queued, spec->n_runs, cap);
+    la_spec_free(spec);
+    return la_http_respond_error(req, 429, "user_limit", msg);
+  }
+  if (la_store_create_sweep(api->store, spec, who->user, &id, &err)) {
+    la_spec_free(spec);
+    return store_write_failed(api, req, &err);
+  }
+  api->sweeps_created++;
+  la_http_respond_json(req, 201,
+                       json_pack("{s:I, s:s, s:s, s:I, s:s}", "id",
+                                 (json_int_t)id, "name", spec->name, "owner",
+                                 who->user, "runs", (json_int_t)spec->n_runs,
+                                 "state", "active"));
+  la_spec_free(spec);
+  la_sched_kick(api->sched);
+}
+
+/* GET /v1/sweeps/{id}: the sweep's row and counts, with its stored spec
+ * text spliced in as is (parsing and re-printing it would cost more than
+ * the rest of the request). */
+static void get_sweep(la_api *api, la_http_request *req, int64_t id) {
+  la_err err;
+  int rc = 0;
+  json_t *o = la_store_get_sweep(api->store, id, &rc, &err);
+  char *head, *spec, *body;
+  size_t hl, sl;
+  if (o == NULL) return respond_read(req, NULL, rc, &err);
+  head = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+  spec = la_store_sweep_spec(api->store, id);
+  json_decref(o);
+  hl = head ? strlen(head) : 0, sl = spec ? strlen(spec) : 4;
+  body = head ? malloc(hl + sl + 16) : NULL;
+  if (body == NULL) {
+    free(head), free(spec);
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  }
+  memcpy(body, head, hl - 1); /* without the closing brace */
+  snprintf(body + hl - 1, sl + 16, ",\"spec\":%s}", spec ? spec : "null");
+  la_http_respond(req, 200, "application/json", body, strlen(body));
+  free(head), free(spec), free(body);
+}
+
+/* POST /v1/sweeps/{id}/cancel. */
+static void cancel_sweep(la_api *api, la_http_request *req, int64_t id) {
+  la_err err;
+  int rc = la_store_cancel_sweep(api->store, id, &err);
+  if (rc == LA_EINVAL) return not_found(req, err.msg);
+  if (rc == 1)
+    return la_http_respond_error(
+        req, 409, "conflict",
+        "the sweep has already finished or been cancelled");
+  if (rc) return la_http_respond_error(req, 500, "database", err.msg);
+  la_sched_cancel_sweep(api->sched, id);
+  la_http_respond_json(
+      req, 200,
+      json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "cancelled"));
+}
+
+/* Answers the sweep as GET would (after a change). */
+static void respond_sweep(la_api *api, la_http_request *req, int64_t id) {
+  la_err err;
+  int rc = 0;
+  respond_read(req, la_store_get_sweep(api->store, id, &rc, &err), rc, &err);
+}
+
+/* An optional JSON object body (empty: NULL with 0); answers 400/415 and
+ * returns -1 when it is not one. */
+static int object_body(la_http_request *req, json_t **out) {
+  json_error_t je;
+  char msg[256];
+  *out = NULL;
+  if (req->body_len == 0) return 0;
+  if (req->content_type[0] && !is_json_type(req->content_type)) {
+    la_http_respond_error(req, 415, "unsupported_media_type",
+                          "the body must be application/json");
+    return -1;
+  }
+  *out = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+  if (*out == NULL) {
+    snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s",
+             je.line, je.column, je.text);
+    la_http_respond_error(req, 400, "bad_json", msg);
+    return -1;
+  }
+  if (!json_is_object(*out)) {
+    json_decref(*out);
+    la_http_respond_error(req, 400, "bad_json", "the body must be an object");
+    return -1;
+  }
+  return 0;
+}
+
+/* Answers the outcome of a store change: 404, 409 (not active), 500. */
+static int change_failed(la_http_request *req, int rc, const la_err *err,
+                         const char *verb) {
+  char msg[128];
+  if (rc == 0) return 0;
+  if (rc == LA_EINVAL) {
+    not_found(req, err->msg);
+  } else if (rc == 1) {
+    snprintf(msg, sizeof msg,
+             "the sweep has finished or been cancelled: it cannot be %s", verb);
+    la_http_respond_error(req, 409, "conflict", msg);
+  } else {
+    la_http_respond_error(req, 500, "database", err->msg);
+  }
+  return -1;
+}
+
+/* POST /v1/sweeps/{id}/pause [{"running": "requeue"|"finish"}]. */
+static void pause_sweep(la_api *api, la_http_request *req, int64_t id) {
+  json_t *body, *v;
+  const char *running = "requeue";
+  la_err err;
+  if (object_body(req, &body)) return;
+  v = body ? json_object_get(body, "running") : NULL;
+  if (body && (json_object_size(body) > (v ? 1u : 0u) ||
+               (v && (!json_is_string(v) ||
+                      (strcmp(json_string_value(v), "requeue") &&
+                       strcmp(json_string_value(v), "finish")))))) {
+    json_decref(body);
+    return la_http_respond_error(
+        req, 400, "bad_request",
+        "running: expected \"requeue\" (stop running runs and queue them "
+        "again) or \"finish\" (let them finish); no other fields");
+  }
+  if (v && strcmp(json_string_value(v), "finish") == 0) running = "finish";
+  json_decref(body);
+  if (change_failed(req, la_store_set_paused(api->store, id, 1, &err), &err,
+                    "paused"))
+    return;
+  if (strcmp(running, "requeue") == 0) la_sched_requeue_sweep(api->sched, id);
+  respond_sweep(api, req, id);
+}
+
+/* POST /v1/sweeps/{id}/resume. */
+static void resume_sweep(la_api *api, la_http_request *req, int64_t id) {
+  la_err err;
+  if (change_failed(req, la_store_set_paused(api->store, id, 0, &err), &err,
+                    "resumed"))
+    return;
+  la_sched_kick(api->sched);
+  respond_sweep(api, req, id);
+}
+
+/* Reads a PATCH body into p; answers 400 and returns -1 on a bad one. */
+static int parse_patch(la_http_request *req, const json_t *body,
+                       la_sweep_patch *p) {
+  const char *key;
+  json_t *v;
+  la_err err;
+  char msg[600];
+  memset(p, 0, sizeof *p);
+  if (body == NULL || json_object_size(body) == 0) {
+    la_http_respond_error(req, 400, "bad_request",
+                          "expected an object with any of priority, "
+                          "max_parallel, window");
+    return -1;
+  }
+  json_object_foreach((json_t *)body, key, v) {
+    if (strcmp(key, "priority") == 0) {
+      if (!json_is_integer(v) || json_integer_value(v) < -1000 ||
+          json_integer_value(v) > 1000) {
+        snprintf(msg, sizeof msg,
+                 "priority: expected an integer in "
+                 "-1000..1000");
+        goto bad;
+      }
+      p->has_priority = 1, p->priority = (int)json_integer_value(v);
+    } else if (strcmp(key, "max_parallel") == 0) {
+      if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+          json_integer_value(v) > 1024) {
+        snprintf(msg, sizeof msg,
+                 "max_parallel: expected an integer in "
+                 "0..1024 (0: no limit)");
+        goto bad;
+      }
+      p->has_max_parallel = 1, p->max_parallel = (int)json_integer_value(v);
+    } else if (strcmp(key, "window") == 0) {
+      if (la_window_from_json(v, "window", &p->window, &err)) {
+        snprintf(msg, sizeof msg, "%s", err.msg);
+        goto bad;
+      }
+      p->has_window = 1;
+    } else {
+      snprintf(msg, sizeof msg,
+               "%.64s: unknown field (expected priority, max_parallel, "
+               "window)",
+               key);
+      goto bad;
+    }
+  }
+  return 0;
+bad:
+  la_http_respond_error(req, 400, "bad_request", msg);
+  return -1;
+}
+
+/* PATCH /v1/sweeps/{id}. */
+static void patch_sweep(la_api *api, la_http_request *req, int64_t id) {
+  json_t *body;
+  la_sweep_patch p;
+  la_err err;
+  int rc;
+  if (object_body(req, &body)) return;
+  rc = parse_patch(req, body, &p);
+  json_decref(body);
+  if (rc) return;
+  if (change_failed(req, la_store_patch_sweep(api->store, id, &p, &err), &err,
+                    "changed"))
+    return;
+  if (p.has_window) la_sched_set_window(api->sched, id, &p.window);
+  la_sched_kick(api->sched);
+  respond_sweep(api, req, id);
+}
+
+/* GET /v1/whoami. */
+static void whoami(la_http_request *req, const la_identity *who) {
+  la_http_respond_json(
+      req, 200,
+      json_pack("{s:s, s:b, s:s}", "user", who->user, "admin", who->admin,
+                "via", who->via == LA_VIA_SOCKET ? "socket" : "token"));
+}
+
+/* ---- runs ---- */
+
+/* A finite number from a query parameter; 1 if set, 0 if absent, -1 bad. */
+static int query_num(const la_http_request *req, const char *name,
+                     double *out) {
+  char buf[64], *end;
+  int has = la_http_query_get(req, name, buf, sizeof buf);
+  if (has <= 0) return has;
+  errno = 0;
+  *out = strtod(buf, &end);
+  return end != buf && *end == 0 && errno == 0 && isfinite(*out) ? 1 : -1;
+}
+
+/* An integer in [lo, hi] from a query parameter; 1, 0 (absent) or -1. */
+static int query_int(const la_http_request *req, const char *name, int64_t lo,
+                     int64_t hi, int64_t *out) {
+  double x;
+  int has = query_num(req, name, &x);
+  if (has <= 0) return has;
+  if (x != floor(x) || x < (double)lo || x > (double)hi) return -1;
+  *out = (int64_t)x;
+  return 1;
+}
+
+/* The filters of GET /v1/sweeps/{id}/runs; 0, or -1 with msg filled. */
+static int parse_filter(const la_http_request *req, la_run_filter *f,
+                        char *state, char *msg, size_t size) {
+  int64_t v;
+  int has;
+  f->state = NULL, f->rank = 0, f->alpha = f->lr = NAN, f->limit = 100,
+  f->after = 0;
+  if ((has = la_http_query_get(req, "state", state, 16)) < 0) goto bad_state;
+  if (has && la_run_state_from_name(state) >= 0)
+    f->state = la_run_state_names[la_run_state_from_name(state)];
+  if (has && f->state == NULL) goto bad_state;
+  if ((has = query_int(req, "rank", 1, 1 << 20, &v)) < 0)
+    return snprintf(msg, size, "rank: must be a positive integer"), -1;
+  if (has) f->rank = (int)v;
+  if (query_num(req, "alpha", &f->alpha) < 0 ||
+      (!isnan(f->alpha) && f->alpha <= 0))
+    return snprintf(msg, size, "alpha: must be a positive number"), -1;
+  if (query_num(req, "lr", &f->lr) < 0 || (!isnan(f->lr) && f->lr <= 0))
+    return snprintf(msg, size, "lr: must be a positive number"), -1;
+  if (query_int(req, "limit", 1, 1000, &f->limit) < 0)
+    return snprintf(msg, size, "limit: must be an integer in 1..1000"), -1;
+  if (query_int(req, "after", 0, INT64_MAX / 2, &f->after) < 0)
+    return snprintf(msg, size,
+                    "after: must be a run id (a non-negative integer)"),
+           -1;
+  return 0;
+bad_state:
+  snprintf(msg, size,
+           "state: must be one of queued, running, done, failed, "
+           "diverged, cancelled");
+  return -1;
+}
+
+static void list_runs(la_api *api, la_http_request *req, int64_t sweep) {
+  la_run_filter f;
+  char state[16] = "", msg[160];
+  la_err err;
+  int rc = 0;
+  json_t *body;
+  if (parse_filter(req, &f, state, msg, sizeof msg))
+    return la_http_respond_error(req, 400, "bad_query", msg);
+  body = la_store_list_runs(api->store, sweep, &f, &rc, &err);
+  respond_read(req, body, rc, &err);
+}
+
+/* ---- health and metrics ---- */
+
+static void health(la_api *api, la_http_request *req) {
+  la_sched_stats ss;
+  la_store_stats st;
+  int full = la_store_disk_full(api->store);
+  la_sched_stats_get(api->sched, &ss);
+  la_store_stats_get(api->store, &st);
+  la_http_respond_json(
+      req, 200,
+      json_pack("{s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:i, s:I}", "status",
+                api->draining ? "draining"
+                : full        ? "disk_full"
+                              : "ok",
+                "version", VERSION, "uptime_s",
+                la_time_unix() - api->started_at, "workers_busy", ss.busy,
+                "max_workers", api->max_workers, "schema_version",
+                la_store_schema_version(api->store), "disk_full", full,
+                "run_ends_pending", ss.kept, "rows_pending",
+                (json_int_t)st.pending_rows));
+}
+
+/* Appends printf-style text to a growing buffer. */
+static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+  va_list ap;
+  int n;
+  va_start(ap, fmt);
+  n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n <= 0) return;
+  while (*cap - *len <= (size_t)n) {
+    char *b = realloc(*buf, *cap * 2);
+    if (b == NULL) return;
+    *buf = b, *cap *= 2;
+  }
+  va_start(ap, fmt);
+  vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+  va_end(ap);
+  *len += (size_t)n;
+}
+
+/* GET /metrics: the Prometheus text format. */
+static void metrics(la_api *api, la_http_request *req) {
+  int64_t counts[LA_RUN_N_STATES];
+  la_sched_stats ss;
+  la_store_stats st;
+  la_http_stats hs;
+  la_err err;
+  size_t len = 0, cap = 4096;
+  char *b = malloc(cap);
+  if (b == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  if (la_store_count_states(api->store, counts, &err)) {
+    free(b);
+    return la_http_respond_error(req, 500, "database", err.msg);
+  }
+  la_sched_stats_get(api->sched, &ss);
+  la_store_stats_get(api->store, &st);
+  la_http_server_stats(api->http, &hs);
+  put(&b, &len, &cap,
+      "# HELP loralpha_runs Runs by state.\n# TYPE loralpha_runs gauge\n");
+  for (int i = 0; i < LA_RUN_N_STATES; i++)
+    put(&b, &len, &cap, "loralpha_runs{state=\"%s\"} %lld\n",
+        la_run_state_names[i], (long long)counts[i]);
+  put(&b, &len, &cap,
+      "# HELP loralpha_workers_busy Workers running now.\n# TYPE "
+      "loralpha_workers_busy gauge\n"
+      "loralpha_workers_busy %d\n"
+      "# HELP loralpha_workers_max The most workers allowed at once.\n"
+      "# TYPE loralpha_workers_max gauge\nloralpha_workers_max %d\n"
+      "# HELP loralpha_workers_started_total Workers spawned.\n"
+      "# TYPE loralpha_workers_started_total "
+      "counter\nloralpha_workers_started_total %llu\n"
+      "# HELP loralpha_attempts_failed_total Run attempts that failed.\n"
+      "# TYPE loralpha_attempts_failed_total "
+      "counter\nloralpha_attempts_failed_total %llu\n"
+      "# HELP loralpha_workers_killed_total Workers stopped by the daemon.\n"
+      "# TYPE loralpha_workers_killed_total "
+      "counter\nloralpha_workers_killed_total %llu\n"
+      "# HELP loralpha_workers_requeued_total Workers stopped for a pause or "
+      "a closed window (their runs queued again).\n"
+      "# TYPE loralpha_workers_requeued_total "
+      "counter\nloralpha_workers_requeued_total %llu\n"
+      "# HELP loralpha_http_unauthorized_total Requests answered 401.\n"
+      "# TYPE loralpha_http_unauthorized_total "
+      "counter\nloralpha_http_unauthorized_total %llu\n",
+      ss.busy, api->max_workers, (unsigned long long)ss.started,
+      (unsigned long long)ss.failed, (unsigned long long)ss.killed,
+      (unsigned long long)ss.requeued, (unsigned long long)api->unauthorized);
+  put(&b, &len, &cap,
+      "# HELP loralpha_rows_written_total Metric rows committed to the "
+      "database.\n"
+      "# TYPE loralpha_rows_written_total counter\nloralpha_rows_written_total "
+      "%llu\n"
+      "# HELP loralpha_rows_pending Metric rows waiting for the next flush.\n"
+      "# TYPE loralpha_rows_pending gauge\nloralpha_rows_pending %llu\n"
+      "# HELP loralpha_sweeps_created_total Sweeps accepted since start.\n"
+      "# TYPE loralpha_sweeps_created_total "
+      "counter\nloralpha_sweeps_created_total %llu\n",
+      (unsigned long long)st.rows_written, (unsigned long long)st.pending_rows,
+      (unsigned long long)api->sweeps_created);
+  put(&b, &len, &cap,
+      "# HELP loralpha_db_disk_full 1 while database writes fail for want of "
+      "space.\n# TYPE loralpha_db_disk_full gauge\nloralpha_db_disk_full %d\n"
+      "# HELP loralpha_db_errors_total Database operations that failed.\n"
+      "# TYPE loralpha_db_errors_total counter\nloralpha_db_errors_total %llu\n"
+      "# HELP loralpha_db_full_errors_total Of which for want of space.\n"
+      "# TYPE loralpha_db_full_errors_total counter\n"
+      "loralpha_db_full_errors_total %llu\n"
+      "# HELP loralpha_run_ends_pending Run ends not yet committed (retried "
+      "on the flush timer).\n# TYPE loralpha_run_ends_pending gauge\n"
+      "loralpha_run_ends_pending %d\n",
+      la_store_disk_full(api->store), (unsigned long long)st.errors,
+      (unsigned long long)st.full_errors, ss.kept);
+  if (api->slurm != NULL) {
+    la_slurm_stats sl;
+    la_slurm_stats_get(api->slurm, &sl);
+    put(&b, &len, &cap,
+        "# HELP loralpha_slurm_arrays_total sbatch arrays submitted.\n"
+        "# TYPE loralpha_slurm_arrays_total counter\n"
+        "loralpha_slurm_arrays_total %llu\n"
+        "# HELP loralpha_slurm_runs_submitted_total Runs given to Slurm.\n"
+        "# TYPE loralpha_slurm_runs_submitted_total counter\n"
+        "loralpha_slurm_runs_submitted_total %llu\n"
+        "# HELP loralpha_slurm_records_ingested_total Records accepted from "
+        "remote workers.\n"
+        "# TYPE loralpha_slurm_records_ingested_total counter\n"
+        "loralpha_slurm_records_ingested_total %llu\n"
+        "# HELP loralpha_slurm_ingest_rejected_total Ingest requests refused.\n"
+        "# TYPE loralpha_slurm_ingest_rejected_total counter\n"
+        "loralpha_slurm_ingest_rejected_total %llu\n"
+        "# HELP loralpha_slurm_requeued_total Attempts that ended in Slurm "
+        "without a done record.\n"
+        "# TYPE loralpha_slurm_requeued_total counter\n"
+        "loralpha_slurm_requeued_total %llu\n"
+        "# HELP loralpha_slurm_jobs Jobs followed in Slurm now.\n"
+        "# TYPE loralpha_slurm_jobs gauge\nloralpha_slurm_jobs %d\n",
+        (unsigned long long)sl.arrays, (unsigned long long)sl.submitted,
+        (unsigned long long)sl.ingested, (unsigned long long)sl.rejected,
+        (unsigned long long)sl.requeued, sl.live);
+  }
+  put(&b, &len, &cap,
+      "# HELP loralpha_http_requests_total HTTP requests answered, by status "
+      "class.\n"
+      "# TYPE loralpha_http_requests_total counter\n");
+  for (int c = 1; c <= 5; c++)
+    put(&b, &len, &cap, "loralpha_http_requests_total{class=\"%dxx\"} %llu\n",
+        c, (unsigned long long)hs.by_class[c]);
+  put(&b, &len, &cap,
+      "# HELP loralpha_http_connections Open HTTP connections.\n"
+      "# TYPE loralpha_http_connections gauge\nloralpha_http_connections %llu\n"
+      "# HELP loralpha_uptime_seconds Seconds since the daemon started.\n"
+      "# TYPE loralpha_uptime_seconds gauge\nloralpha_uptime_seconds %.3f\n",
+      (unsigned long long)hs.connections, la_time_unix() - api->started_at);
+  put(&b, &len, &cap,
+      "# HELP loralpha_http_connections_unix Open Unix socket connections.\n"
+      "# TYPE loralpha_http_connections_unix gauge\n"
+      "loralpha_http_connections_unix %llu\n"
+      "# HELP loralpha_http_connections_unauthenticated Open TCP connections "
+      "that have not presented credentials yet.\n"
+      "# TYPE loralpha_http_connections_unauthenticated gauge\n"
+      "loralpha_http_connections_unauthenticated %llu\n"
+      "# HELP loralpha_http_connections_refused_total Connections refused "
+      "(503), by the limit that was full of authenticated connections.\n"
+      "# TYPE loralpha_http_connections_refused_total counter\n"
+      "loralpha_http_connections_refused_total{limit=\"total\"} %llu\n"
+      "loralpha_http_connections_refused_total{limit=\"peer\"} %llu\n"
+      "# HELP loralpha_http_connections_evicted_total Unauthenticated "
+      "connections closed to make room for a new one.\n"
+      "# TYPE loralpha_http_connections_evicted_total counter\n"
+      "loralpha_http_connections_evicted_total %llu\n"
+      "# HELP loralpha_http_unauthenticated_expired_total Unauthenticated "
+      "connections closed at their deadline to present credentials.\n"
+      "# TYPE loralpha_http_unauthenticated_expired_total counter\n"
+      "loralpha_http_unauthenticated_expired_total %llu\n",
+      (unsigned long long)hs.unix_connections,
+      (unsigned long long)hs.unauthenticated,
+      (unsigned long long)hs.refused_full, (unsigned long long)hs.refused_peer,
+      (unsigned long long)hs.evicted, (unsigned long long)hs.unauth_expired);
+  la_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b, len);
+  free(b);
+}
+
+/* ---- analysis ---- */
+
+/* Answers a request with an analysis result (arg is the request). */
+static void on_analysis(json_t *result, int status, const char *msg,
+                        void *arg) {
+  la_http_request *req = arg;
+  if (result == NULL)
+    return la_http_respond_error(req, status,
+                                 status == 404 ? "not_found" : "analysis", msg);
+  la_http_respond_json(req, 200, json_incref(result));
+}
+
+/* GET /v1/sweeps/{id}/analysis[?refresh=1] */
+static void analysis(la_api *api, la_http_request *req, int64_t id) {
+  char buf[8];
+  int refresh = la_http_query_get(req, "refresh", buf, sizeof buf) > 0 &&
+                strcmp(buf, "0") != 0 && strcmp(buf, "false") != 0;
+  la_analyzer_get(api->analyzer, id, refresh, on_analysis, req);
+}
+
+/* A pending recommendation: the request and what it asked. */
+typedef struct recommend_req {
+  la_http_request *req;
+  int rank;
+  double lr; /* NaN: the best-fitting lr */
+} recommend_req;
+
+/* Is fit f better than best: not poor beats poor, then the higher R^2. */
+static int better_fit(const json_t *f, const json_t *best) {
+  int poor = json_is_true(json_object_get(f, "poor"));
+  int best_poor = json_is_true(json_object_get(best, "poor"));
+  double r2 = json_number_value(json_object_get(f, "r2"));
+  if (poor != best_poor) return !poor;
+  return r2 > json_number_value(json_object_get(best, "r2"));
+}
+
+/* The fit with method m at lr (NaN: any lr) that has a coefficient and is
+ * best by better_fit; NULL if none. */
+static const json_t *pick_fit(const json_t *fits, const char *m, double lr) {
+  const json_t *best = NULL, *f;
+  size_t i;
+  json_array_foreach(fits, i, f) {
+    double flr = json_number_value(json_object_get(f, "lr"));
+    const char *fm = json_string_value(json_object_get(f, "method"));
+    if (fm == NULL || strcmp(fm, m) != 0) continue;
+    if (!isnan(lr) && fabs(flr - lr) > 1e-12 * fabs(lr)) continue;
+    if (!json_is_number(json_object_get(f, "c"))) continue;
+    if (best == NULL || better_fit(f, best)) best = f;
+  }
+  return best;
+}
+
+/* The tested ranks at lr, and whether rank lies outside them. */
+static json_t *tested_ranks(const json_t *stars, double lr, int rank,
+                            int *outside) {
+  json_t *ranks = json_array(), *s;
+  size_t i;
+  int lo = 0, hi = 0;
+  json_array_foreach(stars, i, s) {
+    int r = (int)json_integer_value(json_object_get(s, "rank"));
+    if (fabs(json_number_value(json_object_get(s, "lr")) - lr) > 1e-12 * lr)
+      continue;
+    json_array_append_new(ranks, json_integer(r));
+    if (lo == 0 || r < lo) lo = r;
+    if (r > hi) hi = r;
+  }
+  *outside = rank < lo || rank > hi;
+  return ranks;
+}
+
+static double jnum(const json_t *o, const char *k) {
+  const json_t *v = json_object_get(o, k);
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static json_t *jreal(double x) {
+  return isfinite(x) ? json_real(x) : json_null();
+}
+
+/* Builds the recommendation from the analysis; NULL if no usable fit. */
+static json_t *recommendation(const json_t *result, const recommend_req *rr) {
+  const json_t *cks = json_object_get(result, "checkpoints");
+  const json_t *ck = json_array_get(cks, json_array_size(cks) - 1);
+  const json_t *fits = json_object_get(ck, "fits");
+  const json_t *sq = pick_fit(fits, "sqrt", rr->lr), *fr;
+  double lr, rt = sqrt((double)rr->rank);
+  int outside;
+  json_t *o;
+  if (sq == NULL) return NULL;
+  lr = jnum(sq, "lr");
+  fr = pick_fit(fits, "free", lr);
+  o = json_object();
+  json_object_set_new(o, "rank", json_integer(rr->rank));
+  json_object_set_new(o, "lr", jreal(lr));
+  json_object_set_new(o, "scaling",
+                      json_incref(json_object_get(result, "scaling")));
+  json_object_set_new(o, "alpha", jreal(jnum(sq, "c") * rt));
+  json_object_set_new(o, "alpha_lo", jreal(jnum(sq, "c_lo") * rt));
+  json_object_set_new(o, "alpha_hi", jreal(jnum(sq, "c_hi") * rt));
+  json_object_set_new(o, "c", jreal(jnum(sq, "c")));
+  json_object_set_new(
+      o, "alpha_free",
+      jreal(fr ? jnum(fr, "c") * pow(rr->rank, jnum(fr, "p")) : NAN));
+  json_object_set_new(o, "p_free", jreal(fr ? jnum(fr, "p") : NAN));
+  json_object_set_new(
+      o, "tested_ranks",
+      tested_ranks(json_object_get(ck, "alpha_star"), lr, rr->rank, &outside));
+  json_object_set_new(o, "extrapolated", json_boolean(outside));
+  json_object_set_new(o, "poor_fit",
+                      json_boolean(json_is_true(json_object_get(sq, "poor"))));
+  /* runs the analysis left out for values that are not valid losses */
+  json_object_set(o, "excluded", json_object_get(result, "excluded"));
+  return o;
+}
+
+static void on_recommend(json_t *result, int status, const char *msg,
+                         void *arg) {
+  recommend_req *rr = arg;
+  json_t *o = result ? recommendation(result, rr) : NULL;
+  if (result == NULL)
+    la_http_respond_error(rr->req, status,
+                          status == 404 ? "not_found" : "analysis", msg);
+  else if (o == NULL)
+    la_http_respond_error(
+        rr->req, 404, "not_found",
+        "no usable fit at that lr: the law needs alpha* at 2 or more "
+        "ranks away from the grid's edges");
+  else
+    la_http_respond_json(rr->req, 200, o);
+  free(rr);
+}
+
+/* GET /v1/sweeps/{id}/recommend?rank=R[&lr=X] */
+static void recommend(la_api *api, la_http_request *req, int64_t id) {
+  recommend_req *rr;
+  int64_t rank = 0;
+  double lr = NAN;
+  if (query_int(req, "rank", 1, 1 << 20, &rank) <= 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "rank: required, a positive integer");
+  if (query_num(req, "lr", &lr) < 0 || (!isnan(lr) && lr <= 0))
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "lr: must be a positive number");
+  if ((rr = malloc(sizeof *rr)) == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  rr->req = req, rr->rank = (int)rank, rr->lr = lr;
+  la_analyzer_get(api->analyzer, id, 0, on_recommend, rr);
+}
+
+/* Logs the failure of an analysis nobody asked for. */
+static void on_background(json_t *result, int status, const char *msg,
+                          void *arg) {
+  (void)result, (void)arg;
+  if (status != 200 && status != 404)
+    fprintf(stderr, "loralpha serve: analysis failed: %s\n", msg);
+}
+
+void la_api_on_run_finished(int64_t sweep_id, void *ctx) {
+  la_api *api = ctx;
+  char state[16];
+  if (api->draining ||
+      la_store_sweep_state(api->store, sweep_id, state, sizeof state) ||
+      strcmp(state, "done") != 0)
+    return;
+  la_analyzer_get(api->analyzer, sweep_id, 0, on_background, NULL);
+}
+
+/* ---- curves ---- */
+
+static void on_curves(const char *json, size_t len, int status, const char *msg,
+                      void *arg) {
+  la_http_request *req = arg;
+  if (json == NULL) return la_http_respond_error(req, status, "database", msg);
+  la_http_respond(req, 200, "application/json", json, len);
+}
+
+/* points=N of a query: default def, clamped to [2, LA_CURVE_POINTS_MAX]; -1
+ * when malformed. */
+static int query_points(const la_http_request *req, int def) {
+  int64_t n = 0;
+  int has = query_int(req, "points", 1, LA_CURVE_POINTS_MAX, &n);
+  if (has <= 0) return has < 0 ? -1 : def;
+  return n < 2 ? 2 : (int)n;
+}
+
+/* GET /v1/sweeps/{id}/curves?kind=eval|train&points=N[&rank][&alpha][&lr] */
+static void curves(la_api *api, la_http_request *req, int64_t id) {
+  la_curve_query q;
+  char state[16];
+  int64_t rank = 0;
+  memset(&q, 0, sizeof q);
+  q.alpha = q.lr = NAN;
+  if (la_http_query_get(req, "kind", q.kind, sizeof q.kind) <= 0)
+    snprintf(q.kind, sizeof q.kind, "eval");
+  if (strcmp(q.kind, "eval") && strcmp(q.kind, "train"))
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "kind: must be eval or train");
+  if ((q.points = query_points(req, LA_CURVE_POINTS_DEFAULT)) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "points: must be an integer in 1..2000");
+  if (query_int(req, "rank", 1, 1 << 20, &rank) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "rank: must be a positive integer");
+  q.rank = (int)rank;
+  if (query_num(req, "alpha", &q.alpha) < 0 || query_num(req, "lr", &q.lr) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "alpha, lr: must be numbers");
+  if (query_int(req, "after", 0, INT64_C(1) << 53, &q.after) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "after: must be a run id (a non-negative "
+                                 "integer, the previous page's next)");
+  if (la_store_sweep_state(api->store, id, state, sizeof state))
+    return not_found(req, "no such sweep");
+  la_curves_get(api->loop, api->db_path, id, &q, on_curves, req);
+}
+
+/* ---- the dashboard's files ---- */
+
+static const char *content_type(const char *path) {
+  static const char *const map[][2] = {
+      {".html", "text/html; charset=utf-8"},
+      {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"},
+      {".css", "text/css; charset=utf-8"},
+      {".json", "application/json"},
+      {".svg", "image/svg+xml"},
+      {".png", "image/png"},
+      {".map", "application/json"},
+      {".txt", "text/plain; charset=utf-8"}};
+  const char *dot = strrchr(path, '.');
+  for (size_t i = 0; dot && i < sizeof map / sizeof map[0]; i++)
+    if (strcmp(dot, map[i][0]) == 0) return map[i][1];
+  return NULL;
+}
+
+/* Is the URL path safe to map under the web root: absolute, no empty or
+ * dot-led segments (no "..", no hidden files), at most PATH_MAX / 2? */
+static int safe_path(const char *p) {
+  size_t n = strlen(p);
+  if (p[0] != '/' || n > PATH_MAX / 2) return 0;
+  for (const char *s = p; *s; s++)
+    if (*s == '/' && (s[1] == '.' || s[1] == '/' || s[1] == '\\')) return 0;
+  return strchr(p, '\\') == NULL;
+}
+
+/* Reads a regular file of at most 16 MiB under root; new buffer or NULL. */
+static char *read_under(const char *root, const char *path, size_t *len) {
+  char full[PATH_MAX], real[PATH_MAX], *buf = NULL;
+  size_t rl = strlen(root);
+  struct stat st;
+  int fd;
+  if ((size_t)snprintf(full, sizeof full, "%s%s", root, path) >= sizeof full)
+    return NULL;
+  if (realpath(full, real) == NULL || strncmp(real, root, rl) != 0 ||
+      real[rl] != '/')
+    return NULL; /* outside the root, through a link or otherwise */
+  if ((fd = open(real, O_RDONLY | O_CLOEXEC)) < 0) return NULL;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= (16 << 20) &&
+      (buf = malloc((size_t)st.st_size + 1)) != NULL &&
+      read(fd, buf, (size_t)st.st_size) != (ssize_t)st.st_size) {
+    free(buf);
+    buf = NULL;
+  }
+  if (buf) *len = (size_t)st.st_size;
+  close(fd);
+  return buf;
+}
+
+/* GET of a dashboard file: "/" is index.html. */
+static void static_file(la_api *api, la_http_request *req) {
+  const char *path = strcmp(req->path, "/") == 0 ? "/index.html" : req->path;
+  const char *type = content_type(path);
+  size_t len = 0;
+  char *body;
+  if (api->web_root == NULL)
+    return not_found(req, "no such route (the dashboard is not installed)");
+  if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+  if (!safe_path(path) || type == NULL) return not_found(req, "no such file");
+  if ((body = read_under(api->web_root, path, &len)) == NULL)
+    return not_found(req, "no such file");
+  la_http_respond(req, 200, type, body, len);
+  free(body);
+}
+
+/* ---- report ---- */
+
+/* A report being made: the request, the format, the sweep (read on the
+ * loop), then, on the thread pool, the runs and the report itself. */
+typedef struct report_req {
+  uv_work_t work;
+  la_http_request *req;
+  la_report_format fmt;
+  uv_loop_t *loop;     /* borrowed: the api's */
+  const char *db_path; /* borrowed: the api's */
+  int64_t id;
+  json_t *sweep, *analysis; /* owned; analysis a copy, or NULL: none yet */
+  char *buf;                /* the report, len bytes */
+  size_t len;
+  int status;
+  la_err err;
+} report_req;
+
+/* The sweep with its spec, for the report. */
+static int report_input(la_api *api, int64_t id, report_req *rr) {
+  la_err err;
+  int rc = 0;
+  char *spec;
+  rr->sweep = la_store_get_sweep(api->store, id, &rc, &err);
+  if (rr->sweep == NULL) return rc;
+  spec = la_store_sweep_spec(api->store, id);
+  json_object_set_new(rr->sweep, "spec",
+                      spec ? json_loads(spec, 0, NULL) : json_null());
+  free(spec);
+  return 0;
+}
+
+static void report_free(report_req *rr) {
+  json_decref(rr->sweep);
+  json_decref(rr->analysis);
+  free(rr->buf);
+  free(rr);
+}
+
+/* On the pool: the runs through a read-only connection, then the report
+ * into memory (a large sweep's report never holds the loop). */
+static void report_work(uv_work_t *w) {
+  report_req *rr = w->data;
+  sqlite3 *db = NULL;
+  json_t *runs = NULL;
+  FILE *mem;
+  la_testpoint("report");
+  if (sqlite3_open_v2(rr->db_path, &db, SQLITE_OPEN_READONLY, NULL) ==
+          SQLITE_OK &&
+      sqlite3_busy_timeout(db, 5000) == SQLITE_OK)
+    runs = la_run_read_sweep_runs(db, rr->id);
+  sqlite3_close(db);
+  if (runs == NULL) {
+    rr->status = 500;
+    la_errf(&rr->err, LA_EIO, "cannot read the sweep's runs");
+    return;
+  }
+  mem = open_memstream(&rr->buf, &rr->len);
+  if (mem == NULL ||
+      la_report_write(rr->sweep, rr->analysis, runs, rr->fmt, mem, &rr->err))
+    rr->status = 500;
+  if (mem) fclose(mem);
+  json_decref(runs);
+}
+
+static void report_done(uv_work_t *w, int status) {
+  report_req *rr = w->data;
+  if (status != 0 || rr->status)
+    la_http_respond_error(rr->req, 500, "report",
+                          rr->err.msg[0] ? rr->err.msg
+                                         : "cannot write the report");
+  else
+    la_http_respond(rr->req, 200,
+                    rr->fmt == LA_REPORT_HTML ? "text/html; charset=utf-8"
+                                              : "text/markdown; charset=utf-8",
+                    rr->buf, rr->len);
+  report_free(rr);
+}
+
+/* With the analysis (or none yet): the rest is made on the pool. */
+static void on_report_analysis(json_t *result, int status, const char *msg,
+                               void *arg) {
+  report_req *rr = arg;
+  if (status != 200 && status != 404) {
+    la_http_respond_error(rr->req, status, "analysis", msg);
+    return report_free(rr);
+  }
+  rr->analysis = result ? json_deep_copy(result) : NULL;
+  rr->work.data = rr;
+  if (uv_queue_work(rr->loop, &rr->work, report_work, report_done)) {
+    la_http_respond_error(rr->req, 500, "report", "cannot queue work");
+    report_free(rr);
+  }
+}
+
+/* GET /v1/sweeps/{id}/report[?format=html|md]: what `loralpha report`
+ * writes, made by the daemon (the dashboard's download). */
+static void report(la_api *api, la_http_request *req, int64_t id) {
+  char fmt[16] = "html";
+  report_req *rr;
+  int rc;
+  if (la_http_query_get(req, "format", fmt, sizeof fmt) < 0 ||
+      (strcmp(fmt, "html") && strcmp(fmt, "md") && strcmp(fmt, "markdown")))
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "format: must be html or md");
+  if ((rr = calloc(1, sizeof *rr)) == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  rr->req = req, rr->loop = api->loop, rr->db_path = api->db_path, rr->id = id;
+  rr->fmt = strcmp(fmt, "html") == 0 ? LA_REPORT_HTML : LA_REPORT_MARKDOWN;
+  if ((rc = report_input(api, id, rr)) != 0) {
+    report_free(rr);
+    return rc == LA_EINVAL ? not_found(req, "no such sweep")
+                           : la_http_respond_error(req, 500, "database",
+                                                   "cannot read the sweep");
+  }
+  la_analyzer_get(api->analyzer, id, 0, on_report_analysis, rr);
+}
+
+/* ---- dispatch ---- */
+
+/* Answers 404 unless sweep id exists and who may read it (a sweep the
+ * caller may not read does not exist for them), or 403 when change is asked
+ * and who is neither its owner nor an admin. 0 when allowed. */
+static int sweep_access(la_api *api, la_http_request *req,
+                        const la_identity *who, int64_t id, int change) {
+  char owner[LA_USER_MAX], msg[256];
+  snprintf(msg, sizeof msg, "sweep %lld not found", (long long)id);
+  if (la_store_sweep_owner(api->store, id, owner, sizeof owner) != 0 ||
+      !la_auth_can_read(api->auth, who, owner)) {
+    not_found(req, msg);
+    return -1;
+  }
+  if (change && !la_auth_can_change(api->auth, who, owner)) {
+    snprintf(msg, sizeof msg,
+             "sweep %lld belongs to %s: only its owner or an admin may "
+             "change it",
+             (long long)id, owner);
+    la_http_respond_error(req, 403, "forbidden", msg);
+    return -1;
+  }
+  return 0;
+}
+
+/* A sweep's sub-resource: /v1/sweeps/{id}/NAME. */
+typedef struct sub_route {
+  const char *name;
+  la_http_method method;
+  int change; /* owner or admin only */
+  void (*fn)(la_api *, la_http_request *, int64_t);
+} sub_route;
+
+static const sub_route k_sweep_routes[] = {
+    {"runs", LA_HTTP_GET, 0, list_runs},
+    {"analysis", LA_HTTP_GET, 0, analysis},
+    {"recommend", LA_HTTP_GET, 0, recommend},
+    {"curves", LA_HTTP_GET, 0, curves},
+    {"report", LA_HTTP_GET, 0, report},
+    {"cancel", LA_HTTP_POST, 1, cancel_sweep},
+    {"pause", LA_HTTP_POST, 1, pause_sweep},
+    {"resume", LA_HTTP_POST, 1, resume_sweep},
+};
+
+/* GET /v1/sweeps: every sweep, or with read_access "owner" the caller's
+ * own (admins see all). */
+static void list_sweeps(la_api *api, la_http_request *req,
+                        const la_identity *who) {
+  la_err err;
+  const char *only = la_auth_can_read(api->auth, who, NULL) ? NULL : who->user;
+  respond_read(req, la_store_list_sweeps(api->store, only, &err), LA_EIO, &err);
+}
+
+/* /v1/sweeps[/{id}[/...]] */
+static void sweeps_route(la_api *api, la_http_request *req, const route *r,
+                         const la_identity *who) {
+  int64_t id = r->n >= 3 ? la_parse_id(r->seg[2]) : 0;
+  if (r->n == 2) {
+    if (req->method == LA_HTTP_POST) return create_sweep(api, req, who);
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET, POST");
+    return list_sweeps(api, req, who);
+  }
+  if (id < 0)
+    return not_found(req, "no such sweep (ids are positive integers)");
+  if (r->n == 3) {
+    if (req->method == LA_HTTP_PATCH) {
+      if (sweep_access(api, req, who, id, 1) == 0) patch_sweep(api, req, id);
+      return;
+    }
+    if (req->method != LA_HTTP_GET)
+      return method_not_allowed(req, "GET, PATCH");
+    if (sweep_access(api, req, who, id, 0) == 0) get_sweep(api, req, id);
+    return;
+  }
+  for (size_t i = 0;
+       r->n == 4 && i < sizeof k_sweep_routes / sizeof k_sweep_routes[0]; i++) {
+    const sub_route *sr = &k_sweep_routes[i];
+    if (strcmp(r->seg[3], sr->name) != 0) continue;
+    if (req->method != sr->method)
+      return method_not_allowed(req,
+                                sr->method == LA_HTTP_GET ? "GET" : "POST");
+    if (sweep_access(api, req, who, id, sr->change) == 0) sr->fn(api, req, id);
+    return;
+  }
+  not_found(req, "no such route");
+}
+
+/* A run being read off the loop: who asked, to check against the owner. */
+typedef struct run_req {
+  la_api *api;
+  la_http_request *req;
+  la_identity who;
+  int64_t id;
+} run_req;
+
+static void on_run(const char *json, size_t len, const char *owner, int status,
+                   const char *msg, void *arg) {
+  run_req *rr = arg;
+  char text[64];
+  if (json != NULL && !la_auth_can_read(rr->api->auth, &rr->who, owner)) {
+    snprintf(text, sizeof text, "run %lld not found", (long long)rr->id);
+    not_found(rr->req, text);
+  } else if (json != NULL) {
+    la_http_respond(rr->req, 200, "application/json", json, len);
+  } else {
+    la_http_respond_error(rr->req, status,
+                          status == 404 ? "not_found" : "database", msg);
+  }
+  free(rr);
+}
+
+/* GET /v1/runs/{id}[?points=N | ?after=STEP]: read on the thread pool,
+ * bounded (run_read.h); 404 also when its sweep may not be read. */
+static void get_run(la_api *api, la_http_request *req, const route *r,
+                    const la_identity *who) {
+  la_run_query q = {la_parse_id(r->seg[2]), 0, INT64_MIN};
+  run_req *rr;
+  int has_after;
+  if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+  if (q.run_id < 0)
+    return not_found(req, "no such run (ids are positive integers)");
+  if ((q.points = query_points(req, 0)) < 0)
+    return la_http_respond_error(req, 400, "bad_query",
+                                 "points: must be an integer in 1..2000");
+  has_after = query_int(req, "after", -1, INT64_C(1) << 53, &q.after);
+  if (has_after < 0 || (has_after && q.points > 0))
+    return la_http_respond_error(req, 400, "bad_query",
+                                 has_after < 0
+                                     ? "after: must be a step (an integer, "
+                                       "the previous page's next)"
+                                     : "after: pages are for full curves; "
+                                       "not with points");
+  if ((rr = malloc(sizeof *rr)) == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  rr->api = api, rr->req = req, rr->who = *who, rr->id = q.run_id;
+  la_run_read(api->loop, api->db_path, &q, on_run, rr);
+}
+
+void la_api_handle(la_http_request *req, void *ctx) {
+  la_api *api = ctx;
+  la_identity who;
+  route r;
+  if (req->method == LA_HTTP_HEAD) req->method = LA_HTTP_GET; /* body dropped */
+  if (strncmp(req->path, "/v1/", 4) != 0 && strcmp(req->path, "/v1") != 0 &&
+      strcmp(req->path, "/metrics") != 0)
+    return static_file(api, req);
+  if (api->auth == NULL || la_auth_identify(api->auth, req, &who) != 0) {
+    api->unauthorized++;
+    return la_http_respond_error(req, 401, "unauthorized",
+                                 "authentication required");
+  }
+  la_http_request_authenticated(req);
+  if (split_path(req->path, &r)) return not_found(req, "no such route");
+  if (r.n == 1 && strcmp(r.seg[0], "metrics") == 0) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return metrics(api, req);
+  }
+  if (r.n < 2 || strcmp(r.seg[0], "v1") != 0)
+    return not_found(req, "no such route");
+  if (r.n == 2 && strcmp(r.seg[1], "health") == 0) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return health(api, req);
+  }
+  if (r.n == 2 && strcmp(r.seg[1], "whoami") == 0) {
+    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
+    return whoami(req, &who);
+  }
+  if (strcmp(r.seg[1], "sweeps") == 0) return sweeps_route(api, req, &r, &who);
+  if (strcmp(r.seg[1], "runs") == 0 && r.n == 3)
+    return get_run(api, req, &r, &who);
+  not_found(req, "no such route");
+}

@@ -1,0 +1,910 @@
+/* sched.c: the scheduler and the local executor (see sched.h). */
+#include "sched/sched.h"
+
+#include "loralpha/record.h"
+#include "loralpha/rights.h"
+#include "net/auth.h"
+#include "sched/proc.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define TAIL_BYTES 4096      /* stderr kept per worker */
+#define MAX_LINE (4ul << 20) /* a longer stdout line is a protocol error */
+#define FLUSH_ROWS 20000     /* flush early past this many pending rows */
+#define ERROR_BYTES 8192
+#define WINDOW_CHECK_MS 15000 /* how often start windows are looked at */
+#define PROBE_MS 1000         /* disk full and idle: a probe write this often */
+#define DAEMON_PID_VAR "LORALPHA_DAEMON_PID"
+
+extern char **environ;
+
+typedef enum {
+  STOP_NONE,
+  STOP_HEARTBEAT,
+  STOP_CANCEL,
+  STOP_DRAIN,
+  STOP_REQUEUE, /* pause or a closed window: back to the queue */
+  STOP_PROTOCOL
+} stop_reason;
+
+/* One running worker process and its pipes. */
+typedef struct worker {
+  la_sched *s;
+  struct worker *next;
+  int64_t run_id, sweep_id;
+  int attempt, max_attempts; /* this attempt (1-based) and the limit */
+  char owner[64];            /* the sweep's owner */
+  la_window window;          /* the sweep's start window */
+  uv_process_t proc;
+  uv_pipe_t in, out, err;
+  uv_write_t wreq;
+  char *config; /* being written to stdin (owned) */
+  char *line;   /* partial stdout line (owned) */
+  size_t line_len, line_cap;
+  char tail[TAIL_BYTES]; /* the last bytes of stderr */
+  size_t tail_len;
+  char err_msg[512]; /* the worker's error line, or a protocol error */
+  la_record done;    /* the done record (owned; type done once there) */
+  long lines;        /* stdout lines read */
+  int exited, term_signal, out_eof, err_eof, finished, open_handles;
+  int64_t exit_status;
+  uint64_t last_output; /* uv_now of the last byte on stdout */
+  stop_reason stop;
+} worker;
+
+/* A run's end that could not be committed (the disk was full): kept and
+ * committed again from the flush timer, in order. */
+typedef struct kept_finish {
+  struct kept_finish *next;
+  int64_t run_id, sweep_id;
+  la_run_result res; /* res.error points to error */
+  char *error;       /* owned, or NULL */
+} kept_finish;
+
+struct la_sched {
+  uv_loop_t *loop;
+  la_store *store;
+  la_sched_opts opts;
+  char *worker_path;
+  char **env;      /* environ with OPENBLAS_NUM_THREADS set (owned) */
+  worker *workers; /* running, newest first */
+  uv_timer_t flush_timer, beat_timer, window_timer;
+  int timers_open, draining;
+  void (*drain_done)(void *);
+  void *drain_arg;
+  la_sched_finish_hook hook;
+  void *hook_ctx;
+  unsigned long long memory_limit; /* workers' --memory-limit (0: none) */
+  la_sched_remote remote;          /* another executor, if set */
+  la_sched_stats stats;
+  uint64_t starts; /* runs started, the clock of `served` */
+  struct {
+    char user[64];
+    uint64_t at; /* the value of starts when the user last had one */
+  } served[64];
+  kept_finish *kept, **kept_tail; /* oldest first */
+  int store_down;                 /* a store failure was reported */
+  char store_msg[600];            /* the last store failure */
+  uint64_t last_probe;            /* uv_now of the last la_store_probe */
+  char boot_id[LA_BOOT_ID_MAX];   /* "": workers' processes not recorded */
+};
+
+static void sched_maybe_drained(la_sched *s);
+static void note_store(la_sched *s);
+static int retry_finishes(la_sched *s);
+
+/* ---- setup ----------------------------------------------------------------
+ */
+
+/* environ, with OPENBLAS_NUM_THREADS replaced by the configured threads
+ * and LORALPHA_DAEMON_PID set to this process (the worker dies with it:
+ * worker/main.c). */
+static char **make_env(int threads) {
+  size_t n = 0, k = 0;
+  char **env;
+  while (environ[n] != NULL)
+    n++;
+  if ((env = calloc(n + 3, sizeof *env)) == NULL) return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21) != 0 &&
+        strncmp(environ[i], DAEMON_PID_VAR "=", sizeof DAEMON_PID_VAR) != 0)
+      env[k++] = strdup(environ[i]);
+  if ((env[k] = malloc(48)) != NULL)
+    snprintf(env[k], 48, DAEMON_PID_VAR "=%ld", (long)getpid());
+  env[++k] = malloc(48);
+  if (env[k] != NULL) snprintf(env[k], 48, "OPENBLAS_NUM_THREADS=%d", threads);
+  for (size_t i = 0; i <= k; i++)
+    if (env[i] == NULL) {
+      for (size_t j = 0; j <= k; j++)
+        free(env[j]);
+      free(env);
+      return NULL;
+    }
+  return env;
+}
+
+static void free_env(char **env) {
+  for (size_t i = 0; env && env[i]; i++)
+    free(env[i]);
+  free(env);
+}
+
+static void protocol_error(worker *w, const char *what);
+
+/* Stops the workers whose rows the database refused (the run fails). */
+static void stop_refused(la_sched *s) {
+  char msg[256];
+  for (worker *w = s->workers; w != NULL; w = w->next)
+    if (!w->exited &&
+        la_store_run_refused(s->store, w->run_id, msg, sizeof msg))
+      protocol_error(w, msg);
+}
+
+/* Every flush_ms: the kept run ends, then the buffered rows. After a
+ * failure for want of space it also tries to start queued runs, so the
+ * first commit that works again ends the full state. */
+static void on_flush_timer(uv_timer_t *t) {
+  la_sched *s = t->data;
+  la_err err;
+  int was_full = la_store_disk_full(s->store), rc;
+  note_store(s); /* a failure outside the scheduler (a refused sweep) */
+  rc = retry_finishes(s);
+  if (rc == 0 && (rc = la_store_flush(s->store, &err)) != 0)
+    snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
+  if (rc == 0 && la_store_disk_full(s->store) &&
+      uv_now(s->loop) - s->last_probe >= PROBE_MS) {
+    s->last_probe = uv_now(s->loop); /* nothing else to write: a probe */
+    if ((rc = la_store_probe(s->store, &err)) != 0)
+      snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
+  }
+  if (rc == 0 && was_full && !la_store_disk_full(s->store) && !s->draining)
+    la_sched_kick(s);
+  note_store(s);
+  stop_refused(s);
+}
+
+static void on_beat_timer(uv_timer_t *t) {
+  la_sched *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  for (worker *w = s->workers; w != NULL; w = w->next) {
+    if (w->exited || w->stop != STOP_NONE) continue;
+    if (now - w->last_output > s->opts.heartbeat_ms) {
+      w->stop = STOP_HEARTBEAT;
+      s->stats.killed++;
+      uv_process_kill(&w->proc, SIGKILL);
+    }
+  }
+}
+
+/* Stops a worker so that its run goes back to the queue (the attempt not
+ * counted). */
+static void stop_requeue(la_sched *s, worker *w) {
+  if (w->exited || w->stop != STOP_NONE) return;
+  w->stop = STOP_REQUEUE;
+  s->stats.killed++;
+  s->stats.requeued++;
+  uv_process_kill(&w->proc, SIGTERM);
+}
+
+/* Runs outside their window that must not go on: stopped and requeued;
+ * then whatever may start now starts. */
+static void check_windows(la_sched *s) {
+  int m = la_minute_now();
+  int daemon_closed = !la_window_open(&s->opts.window, m);
+  for (worker *w = s->workers; w != NULL; w = w->next) {
+    if (daemon_closed && s->opts.window.requeue) stop_requeue(s, w);
+    if (w->window.enabled && w->window.requeue &&
+        !la_window_open(&w->window, m))
+      stop_requeue(s, w);
+  }
+  la_sched_kick(s);
+}
+
+static void on_window_timer(uv_timer_t *t) {
+  check_windows(t->data);
+}
+
+int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
+                 la_sched **out, la_err *err) {
+  la_sched *s = calloc(1, sizeof *s);
+  *out = NULL;
+  if (s == NULL) return la_errf(err, LA_ENOMEM, "scheduler: out of memory");
+  s->loop = loop, s->store = store, s->opts = *opts;
+  s->worker_path = strdup(opts->worker_path);
+  s->env = make_env(opts->threads_per_worker);
+  if (s->worker_path == NULL || s->env == NULL) {
+    free(s->worker_path), free_env(s->env), free(s);
+    return la_errf(err, LA_ENOMEM, "scheduler: out of memory");
+  }
+  s->opts.worker_path = s->worker_path;
+  uv_timer_init(loop, &s->flush_timer);
+  uv_timer_init(loop, &s->beat_timer);
+  uv_timer_init(loop, &s->window_timer);
+  s->flush_timer.data = s->beat_timer.data = s->window_timer.data = s;
+  s->timers_open = 3;
+  uv_timer_start(&s->window_timer, on_window_timer, WINDOW_CHECK_MS,
+                 WINDOW_CHECK_MS);
+  uv_timer_start(&s->flush_timer, on_flush_timer, opts->flush_ms,
+                 opts->flush_ms);
+  if (opts->heartbeat_ms > 0) {
+    unsigned every =
+        opts->heartbeat_ms / 4 < 1000 ? opts->heartbeat_ms / 4 + 1 : 1000;
+    uv_timer_start(&s->beat_timer, on_beat_timer, every, every);
+  }
+  s->kept_tail = &s->kept;
+  if (la_proc_boot_id(s->boot_id, err)) {
+    fprintf(stderr,
+            "loralpha serve: %s: workers' processes are not recorded (a "
+            "daemon started after a crash cannot end them)\n",
+            err->msg);
+    s->boot_id[0] = '\0';
+  }
+  *out = s;
+  return 0;
+}
+
+void la_sched_stats_get(const la_sched *s, la_sched_stats *out) {
+  *out = s->stats;
+}
+
+/* ---- database trouble ----------------------------------------------------
+ */
+
+/* Logs the store's state when it changes: failing (with the last error and
+ * what the daemon does about it), or working again. */
+static void note_store(la_sched *s) {
+  int down = la_store_disk_full(s->store) || s->kept != NULL;
+  if (down && !s->store_down)
+    fprintf(stderr,
+            "loralpha serve: %s%s; run ends and rows are kept and written "
+            "again every %u ms, new sweeps are refused\n",
+            s->store_msg[0] ? s->store_msg : la_store_last_error(s->store),
+            la_store_disk_full(s->store) ? " (disk full)" : "",
+            s->opts.flush_ms);
+  else if (!down && s->store_down)
+    fprintf(stderr, "loralpha serve: database writable again: kept run ends "
+                    "and rows committed\n");
+  if (!down) s->store_msg[0] = '\0'; /* reported, or not a lasting state */
+  s->store_down = down;
+}
+
+/* Keeps a run's end whose commit failed, to commit it later. */
+static void keep_finish(la_sched *s, const worker *w,
+                        const la_run_result *res) {
+  kept_finish *k = calloc(1, sizeof *k);
+  if (k == NULL || (res->error && (k->error = strdup(res->error)) == NULL)) {
+    free(k);
+    fprintf(stderr,
+            "loralpha serve: run %lld: %s (out of memory: it stays "
+            "running until restart)\n",
+            (long long)w->run_id, s->store_msg);
+    return;
+  }
+  k->run_id = w->run_id, k->sweep_id = w->sweep_id, k->res = *res;
+  k->res.error = k->error;
+  *s->kept_tail = k;
+  s->kept_tail = &k->next;
+  s->stats.kept++;
+}
+
+/* Commits the kept run ends, oldest first; stops at the first failure. */
+static int retry_finishes(la_sched *s) {
+  la_err err;
+  kept_finish *k;
+  while ((k = s->kept) != NULL) {
+    if (la_store_finish_run(s->store, k->run_id, &k->res, &err)) {
+      snprintf(s->store_msg, sizeof s->store_msg, "run %lld: %s",
+               (long long)k->run_id, err.msg);
+      return LA_EIO;
+    }
+    if ((s->kept = k->next) == NULL) s->kept_tail = &s->kept;
+    s->stats.kept--;
+    if (s->hook && strcmp(k->res.state, "queued") != 0)
+      s->hook(k->sweep_id, s->hook_ctx);
+    free(k->error);
+    free(k);
+  }
+  return 0;
+}
+
+/* Commits a run's end after the kept ones, or keeps it behind them; 1 if
+ * it was committed. */
+static int finish_or_keep(la_sched *s, const worker *w,
+                          const la_run_result *res) {
+  la_err err;
+  if (retry_finishes(s) == 0 &&
+      la_store_finish_run(s->store, w->run_id, res, &err) == 0)
+    return 1;
+  if (s->kept == NULL) /* the kept ones went through, this one did not */
+    snprintf(s->store_msg, sizeof s->store_msg, "run %lld: %s",
+             (long long)w->run_id, err.msg);
+  keep_finish(s, w, res);
+  return 0;
+}
+
+void la_sched_set_memory_limit(la_sched *s, unsigned long long bytes) {
+  s->memory_limit = bytes;
+}
+
+void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
+                              void *ctx) {
+  s->hook = hook;
+  s->hook_ctx = ctx;
+}
+
+/* ---- a worker's end ---------------------------------------------------------
+ */
+
+static void worker_free(worker *w) {
+  free(w->config);
+  free(w->line);
+  la_record_clear(&w->done);
+  free(w);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  worker *w = h->data;
+  if (--w->open_handles == 0 && w->finished) worker_free(w);
+}
+
+/* Unlinks w from the running list. */
+static void unlink_worker(la_sched *s, worker *w) {
+  for (worker **p = &s->workers; *p != NULL; p = &(*p)->next)
+    if (*p == w) {
+      *p = w->next;
+      return;
+    }
+}
+
+/* The stderr tail, without the worker's own JSON error line if that is all
+ * it holds. */
+static void append_tail(const worker *w, char *buf, size_t size) {
+  size_t used = strlen(buf);
+  if (w->tail_len == 0 || (w->err_msg[0] && w->tail_len < 600 &&
+                           strstr(w->tail, "\"type\":\"error\"") != NULL))
+    return;
+  snprintf(buf + used, size - used, "\n--- stderr (last %zu bytes) ---\n%.*s",
+           w->tail_len, (int)w->tail_len, w->tail);
+}
+
+/* Why a failed attempt failed, in words, into buf. */
+static void failure_text(const worker *w, char *buf, size_t size) {
+  const la_sched *s = w->s;
+  if (w->stop == STOP_HEARTBEAT)
+    snprintf(buf, size, "no output for %u ms (heartbeat): worker killed",
+             s->opts.heartbeat_ms);
+  else if (w->stop == STOP_PROTOCOL)
+    snprintf(buf, size, "worker output rejected: %s", w->err_msg);
+  else if (w->term_signal)
+    snprintf(buf, size, "worker killed by signal %d%s%s", w->term_signal,
+             w->err_msg[0] ? ": " : "", w->err_msg);
+  else if (w->exit_status != 0)
+    snprintf(buf, size, "worker exited with status %lld%s%s",
+             (long long)w->exit_status, w->err_msg[0] ? ": " : "", w->err_msg);
+  else
+    snprintf(buf, size, "worker exited without a done record");
+  append_tail(w, buf, size);
+}
+
+/* Decides the run's state from how the worker ended. */
+static void decide(worker *w, la_run_result *res, char *err, size_t size) {
+  la_run_result_init(res, NULL);
+  if (w->stop != STOP_PROTOCOL && w->stop != STOP_HEARTBEAT &&
+      w->exit_status == 0 && !w->term_signal &&
+      la_run_result_from_done(res, &w->done) == 0) {
+    w->s->stats.finished++; /* finished, even if a stop came too late */
+  } else if (w->stop == STOP_CANCEL) {
+    res->state = "cancelled";
+  } else if (w->stop == STOP_DRAIN || w->stop == STOP_REQUEUE) {
+    res->state = "queued";
+    res->refund_attempt = 1;
+  } else {
+    failure_text(w, err, size);
+    res->error = err;
+    res->state = w->attempt < w->max_attempts ? "queued" : "failed";
+    w->s->stats.failed++;
+  }
+}
+
+/* Called when the process has exited and both output pipes are closed:
+ * commits the outcome, then frees the slot and starts what can start. */
+static void worker_maybe_finish(worker *w) {
+  la_sched *s = w->s;
+  la_run_result res;
+  la_err err;
+  char *text;
+  if (!w->exited || !w->out_eof || !w->err_eof || w->finished) return;
+  w->finished = 1;
+  text = calloc(1, ERROR_BYTES);
+  decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
+  if (finish_or_keep(s, w, &res) && s->hook && strcmp(res.state, "queued"))
+    s->hook(w->sweep_id, s->hook_ctx);
+  note_store(s);
+  free(text);
+  unlink_worker(s, w);
+  s->stats.busy--;
+  if (w->open_handles == 0) worker_free(w);
+  if (s->draining)
+    sched_maybe_drained(s);
+  else
+    la_sched_kick(s);
+}
+
+static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
+  worker *w = p->data;
+  w->exited = 1;
+  w->exit_status = status;
+  w->term_signal = term_signal;
+  uv_close((uv_handle_t *)p, on_handle_closed);
+  worker_maybe_finish(w);
+}
+
+/* ---- a worker's output ------------------------------------------------------
+ */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  (void)suggested;
+  buf->base = malloc(65536);
+  buf->len = buf->base ? 65536 : 0;
+}
+
+/* Stops a worker whose output cannot be trusted. */
+static void protocol_error(worker *w, const char *what) {
+  if (w->stop != STOP_NONE) return;
+  snprintf(w->err_msg, sizeof w->err_msg, "%s", what);
+  w->stop = STOP_PROTOCOL;
+  w->s->stats.killed++;
+  if (!w->exited) uv_process_kill(&w->proc, SIGKILL);
+}
+
+_Static_assert(MAX_LINE == LA_RECORD_MAX_LINE, "one line limit");
+
+/* One complete stdout line: a checked record for the store. */
+static void handle_line(worker *w, const char *line, size_t len) {
+  la_record rec;
+  la_err err;
+  char msg[sizeof w->err_msg];
+  int rc;
+  w->lines++;
+  if (len == 0 || w->stop == STOP_PROTOCOL) return;
+  if ((rc = la_record_parse(line, len, &rec, &err)) != 0) {
+    snprintf(msg, sizeof msg, "stdout line %ld: %.440s", w->lines, err.msg);
+    return protocol_error(w, msg);
+  }
+  if (rec.type == LA_REC_DONE) {
+    la_record_clear(&w->done);
+    la_record_move(&w->done, &rec);
+  } else if (rec.type == LA_REC_ERROR) {
+    snprintf(w->err_msg, sizeof w->err_msg, "%s", rec.u.error.error);
+    la_record_clear(&rec);
+  } else if (la_store_take_record(w->s->store, w->run_id, &rec) != 0) {
+    protocol_error(w, "out of memory buffering rows");
+  }
+}
+
+/* Appends bytes to the partial line and handles every complete line. */
+static void consume(worker *w, const char *p, size_t n) {
+  while (n > 0) {
+    const char *nl = memchr(p, '\n', n);
+    size_t take = nl ? (size_t)(nl - p) : n;
+    if (w->line_len + take > MAX_LINE) {
+      protocol_error(w, "a stdout line longer than 4 MiB");
+      return;
+    }
+    if (w->line_len == 0 && nl) {
+      handle_line(w, p, take); /* the common case: no copy */
+    } else {
+      if (w->line_len + take + 1 > w->line_cap) {
+        size_t cap = (w->line_len + take + 1) * 2;
+        char *q = realloc(w->line, cap);
+        if (q == NULL) return protocol_error(w, "out of memory reading output");
+        w->line = q, w->line_cap = cap;
+      }
+      memcpy(w->line + w->line_len, p, take);
+      w->line_len += take;
+      if (nl) {
+        handle_line(w, w->line, w->line_len);
+        w->line_len = 0;
+      }
+    }
+    p += take + (nl != NULL);
+    n -= take + (nl != NULL);
+  }
+}
+
+static void on_stdout(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  worker *w = st->data;
+  la_store_stats ss;
+  if (nread > 0) {
+    w->last_output = uv_now(w->s->loop);
+    consume(w, buf->base, (size_t)nread);
+    la_store_stats_get(w->s->store, &ss);
+    if (ss.pending_rows > FLUSH_ROWS && !la_store_disk_full(w->s->store))
+      on_flush_timer(&w->s->flush_timer);
+  }
+  free(buf->base);
+  if (nread < 0) {
+    if (w->line_len > 0)
+      handle_line(w, w->line, w->line_len); /* unterminated */
+    w->line_len = 0;
+    w->out_eof = 1;
+    uv_close((uv_handle_t *)st, on_handle_closed);
+    worker_maybe_finish(w);
+  }
+}
+
+/* Keeps the last TAIL_BYTES of stderr, and the worker's error message. */
+static void keep_tail(worker *w, const char *p, size_t n) {
+  if (n >= TAIL_BYTES) {
+    memcpy(w->tail, p + n - TAIL_BYTES, TAIL_BYTES);
+    w->tail_len = TAIL_BYTES;
+  } else {
+    size_t keep = w->tail_len + n > TAIL_BYTES ? TAIL_BYTES - n : w->tail_len;
+    memmove(w->tail, w->tail + w->tail_len - keep, keep);
+    memcpy(w->tail + keep, p, n);
+    w->tail_len = keep + n;
+  }
+  const char *line = p;
+  json_t *rec = json_loadb(line, n, JSON_DISABLE_EOF_CHECK, NULL);
+  const char *msg = json_string_value(json_object_get(rec, "error"));
+  if (msg != NULL) snprintf(w->err_msg, sizeof w->err_msg, "%s", msg);
+  json_decref(rec);
+}
+
+static void on_stderr(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  worker *w = st->data;
+  if (nread > 0) keep_tail(w, buf->base, (size_t)nread);
+  free(buf->base);
+  if (nread < 0) {
+    w->err_eof = 1;
+    uv_close((uv_handle_t *)st, on_handle_closed);
+    worker_maybe_finish(w);
+  }
+}
+
+static void on_config_written(uv_write_t *req, int status) {
+  worker *w = req->data;
+  (void)status; /* a worker that died early is reported by its exit */
+  free(w->config);
+  w->config = NULL;
+  uv_close((uv_handle_t *)&w->in, on_handle_closed);
+}
+
+/* ---- starting workers ---- */
+
+/* The ticket's config with the daemon's threads and the run id, as one line.
+ * New string or NULL. */
+static char *worker_config(const la_sched *s, const la_run_ticket *t) {
+  json_t *cfg = json_loads(t->config, 0, NULL);
+  char *text = NULL;
+  if (json_is_object(cfg)) {
+    json_object_set_new(cfg, "threads",
+                        json_integer(s->opts.threads_per_worker));
+    json_object_set_new(cfg, "run_id", json_integer(t->run_id));
+    text = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  }
+  json_decref(cfg);
+  return text;
+}
+
+/* Whom a root daemon's worker runs as (--run-as, docs/security.md): the
+ * sweep's owner if the password database knows them, else nobody; NULL
+ * (no change) when the daemon is not root or the owner is root. */
+static const char *run_as(const worker *w) {
+  struct passwd pw, *found = NULL;
+  char buf[4096];
+  if (geteuid() != 0) return NULL;
+  if (getpwnam_r(w->owner, &pw, buf, sizeof buf, &found) != 0 || !found)
+    return "nobody";
+  return pw.pw_uid == 0 ? NULL : w->owner;
+}
+
+/* uv_spawn with the three pipes; on failure every handle is closed. */
+static int spawn(worker *w) {
+  la_sched *s = w->s;
+  const char *user = run_as(w);
+  char limit[32], *args[6];
+  int n = 0;
+  uv_stdio_container_t stdio[3];
+  uv_process_options_t o;
+  int rc;
+  uv_pipe_init(s->loop, &w->in, 0);
+  uv_pipe_init(s->loop, &w->out, 0);
+  uv_pipe_init(s->loop, &w->err, 0);
+  w->proc.data = w->in.data = w->out.data = w->err.data = w;
+  w->open_handles = 4;
+  stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+  stdio[0].data.stream = (uv_stream_t *)&w->in;
+  stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[1].data.stream = (uv_stream_t *)&w->out;
+  stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[2].data.stream = (uv_stream_t *)&w->err;
+  args[n++] = s->worker_path;
+  if (user != NULL) {
+    args[n++] = "--run-as";
+    args[n++] = (char *)user;
+  }
+  if (s->memory_limit > 0) {
+    snprintf(limit, sizeof limit, "%llu", s->memory_limit);
+    args[n++] = "--memory-limit";
+    args[n++] = limit;
+  }
+  args[n] = NULL;
+  memset(&o, 0, sizeof o);
+  o.file = s->worker_path;
+  o.args = args;
+  o.cwd = user ? "/" : NULL; /* nothing resolves against the daemon's */
+  o.env = s->env;
+  o.exit_cb = on_worker_exit;
+  o.stdio = stdio;
+  o.stdio_count = 3;
+  rc = uv_spawn(s->loop, &w->proc, &o);
+  if (rc) {
+    uv_close((uv_handle_t *)&w->proc, on_handle_closed);
+    uv_close((uv_handle_t *)&w->in, on_handle_closed);
+    uv_close((uv_handle_t *)&w->out, on_handle_closed);
+    uv_close((uv_handle_t *)&w->err, on_handle_closed);
+  }
+  return rc;
+}
+
+/* After a successful spawn: nice, stdin, and reading both outputs. */
+static void wire_up(worker *w) {
+  uv_buf_t buf = uv_buf_init(w->config, (unsigned)strlen(w->config));
+  if (w->s->opts.nice > 0)
+    setpriority(PRIO_PROCESS, (id_t)w->proc.pid, w->s->opts.nice);
+  w->wreq.data = w;
+  if (uv_write(&w->wreq, (uv_stream_t *)&w->in, &buf, 1, on_config_written))
+    on_config_written(&w->wreq, -1);
+  uv_read_start((uv_stream_t *)&w->out, on_alloc, on_stdout);
+  uv_read_start((uv_stream_t *)&w->err, on_alloc, on_stderr);
+}
+
+/* Records the new worker's process (PID, start time, boot) in the store, so
+ * that a daemon started after this one was killed can end it. Without a
+ * record the worker still dies with the daemon (PR_SET_PDEATHSIG). */
+static void record_process(la_sched *s, const worker *w) {
+  la_proc_id id;
+  la_err err;
+  int rc;
+  if (s->boot_id[0] == '\0') return;
+  rc = la_proc_identify(w->proc.pid, s->boot_id, &id, &err);
+  if (rc == 0)
+    rc = la_store_note_worker(s->store, w->run_id, id.pid, id.start_ticks,
+                              id.boot_id, &err);
+  else if (rc == LA_EINVAL) /* exited already: nothing to record */
+    return;
+  if (rc)
+    fprintf(stderr,
+            "loralpha serve: run %lld: worker pid %d not recorded: %s\n",
+            (long long)w->run_id, (int)w->proc.pid, err.msg);
+}
+
+/* Records a run whose worker could not even start as a failed attempt. */
+static void spawn_failed(la_sched *s, worker *w, const char *why) {
+  la_run_result res;
+  char text[1024];
+  la_err err;
+  la_run_result_init(&res, w->attempt < w->max_attempts ? "queued" : "failed");
+  snprintf(text, sizeof text, "cannot start %s: %s", s->worker_path, why);
+  res.error = text;
+  s->stats.failed++;
+  if (la_store_finish_run(s->store, w->run_id, &res, &err))
+    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
+            err.msg);
+}
+
+/* A run that names files its owner may not have read here (rights.h; a
+ * sweep stored before the rule): failed for good, never started. 1 when
+ * it was refused. */
+static int files_refused(la_sched *s, const worker *w) {
+  char self[LA_USER_MAX];
+  json_t *cfg;
+  la_run_result res;
+  la_err why, err;
+  int names, status;
+  if (strstr(w->config, "\"npy\"") == NULL) return 0; /* the usual case */
+  cfg = json_loads(w->config, 0, NULL);
+  names = la_rights_names_files(json_object_get(cfg, "npy"));
+  json_decref(cfg);
+  la_rights_user_of_uid((long)geteuid(), self, sizeof self);
+  if (!names || la_rights_check_files(w->owner, self, 0, &status, &why) == 0)
+    return 0;
+  la_run_result_init(&res, "failed");
+  res.error = why.msg;
+  s->stats.failed++;
+  if (la_store_finish_run(s->store, w->run_id, &res, &err))
+    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
+            err.msg);
+  return 1;
+}
+
+/* The scheduler's user_last for la_store_next_runs. */
+static uint64_t user_last(const char *user, void *ctx) {
+  la_sched *s = ctx;
+  for (size_t i = 0; i < sizeof s->served / sizeof s->served[0]; i++)
+    if (strcmp(s->served[i].user, user) == 0) return s->served[i].at;
+  return 0;
+}
+
+/* Notes that user has just had a run started (the oldest entry makes room
+ * for a new user). */
+static void note_served(la_sched *s, const char *user) {
+  size_t n = sizeof s->served / sizeof s->served[0], k = 0;
+  s->starts++;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(s->served[i].user, user) == 0) {
+      s->served[i].at = s->starts;
+      return;
+    }
+    if (s->served[i].at < s->served[k].at) k = i;
+  }
+  snprintf(s->served[k].user, sizeof s->served[k].user, "%s", user);
+  s->served[k].at = s->starts;
+}
+
+/* Starts one ticket: committed as running first, then spawned. 0 when the
+ * run moved on (started, or its failed start recorded); -1 when nothing
+ * changed (the store refused the write, or out of memory). */
+static int start_ticket(la_sched *s, const la_run_ticket *t) {
+  la_err err;
+  worker *w = calloc(1, sizeof *w);
+  int rc;
+  if (w == NULL || (w->config = worker_config(s, t)) == NULL) {
+    free(w);
+    fprintf(stderr, "loralpha serve: run %lld: cannot prepare its config\n",
+            (long long)t->run_id);
+    return -1;
+  }
+  if (la_store_start_run(s->store, t->run_id, &err)) {
+    snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
+    if (!la_store_disk_full(s->store)) /* else note_store says it once */
+      fprintf(stderr, "loralpha serve: %s\n", err.msg);
+    note_store(s);
+    worker_free(w);
+    return -1;
+  }
+  w->s = s, w->run_id = t->run_id, w->sweep_id = t->sweep_id;
+  w->attempt = t->attempts + 1, w->max_attempts = t->max_attempts;
+  memcpy(w->owner, t->owner, sizeof w->owner);
+  w->window = t->window;
+  note_served(s, w->owner);
+  w->last_output = uv_now(s->loop);
+  if (files_refused(s, w)) return worker_free(w), 0;
+  if ((rc = spawn(w)) != 0) {
+    spawn_failed(s, w, uv_strerror(rc));
+    w->finished = 1; /* freed when its handles have closed */
+    return 0;
+  }
+  record_process(s, w);
+  w->next = s->workers, s->workers = w;
+  s->stats.started++;
+  if (++s->stats.busy > s->stats.max_busy) s->stats.max_busy = s->stats.busy;
+  wire_up(w);
+  return 0;
+}
+
+/* The scheduler's skip_sweep for la_store_next_runs: sweeps another
+ * executor runs are not started here. */
+static int remote_owns(int64_t sweep_id, void *ctx) {
+  la_sched *s = ctx;
+  return s->remote.owns != NULL && s->remote.owns(s->remote.ctx, sweep_id);
+}
+
+/* The scheduler's user_cap for la_store_next_runs. */
+static int user_cap(const char *user, void *ctx) {
+  la_sched *s = ctx;
+  return s->opts.user_cap ? s->opts.user_cap(user, s->opts.cap_ctx) : -1;
+}
+
+void la_sched_set_remote(la_sched *s, const la_sched_remote *remote) {
+  s->remote = *remote;
+}
+
+void la_sched_kick(la_sched *s) {
+  la_run_ticket tickets[64];
+  la_err err;
+  la_pick_opts pick = {la_minute_now(), user_cap, user_last, remote_owns, s};
+  int room = s->opts.max_workers - s->stats.busy, n, stuck;
+  if (!la_window_open(&s->opts.window, pick.minute)) return;
+  if (!s->draining && s->remote.kick) s->remote.kick(s->remote.ctx);
+  while (!s->draining && room > 0) {
+    n = la_store_next_runs(s->store, tickets, room < 64 ? room : 64, &pick,
+                           &err);
+    if (n < 0) fprintf(stderr, "loralpha serve: %s\n", err.msg);
+    if (n <= 0) return;
+    stuck = 0;
+    for (int i = 0; i < n; i++) {
+      stuck += start_ticket(s, &tickets[i]) != 0;
+      la_run_ticket_clear(&tickets[i]);
+    }
+    if (stuck == n) return; /* the same tickets would come back (disk full) */
+    room = s->opts.max_workers - s->stats.busy;
+  }
+}
+
+void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
+  if (s->remote.cancel) s->remote.cancel(s->remote.ctx, sweep_id);
+  for (worker *w = s->workers; w != NULL; w = w->next) {
+    if (w->sweep_id != sweep_id || w->exited || w->stop != STOP_NONE) continue;
+    w->stop = STOP_CANCEL;
+    s->stats.killed++;
+    uv_process_kill(&w->proc, SIGTERM);
+  }
+}
+
+void la_sched_requeue_sweep(la_sched *s, int64_t sweep_id) {
+  for (worker *w = s->workers; w != NULL; w = w->next)
+    if (w->sweep_id == sweep_id) stop_requeue(s, w);
+}
+
+void la_sched_set_window(la_sched *s, int64_t sweep_id, const la_window *win) {
+  for (worker *w = s->workers; w != NULL; w = w->next)
+    if (w->sweep_id == sweep_id) w->window = *win;
+  check_windows(s);
+}
+
+int la_sched_user_busy(const la_sched *s, const char *user) {
+  int n = 0;
+  for (const worker *w = s->workers; w != NULL; w = w->next)
+    if (!w->finished && strcmp(w->owner, user) == 0) n++;
+  return n;
+}
+
+/* ---- stopping ---- */
+
+static void on_timer_closed(uv_handle_t *h) {
+  la_sched *s = h->data;
+  if (--s->timers_open == 0 && s->drain_done) s->drain_done(s->drain_arg);
+}
+
+/* When draining and no worker is left: flush, close the timers, report. */
+static void sched_maybe_drained(la_sched *s) {
+  la_err err;
+  if (!s->draining || s->workers != NULL || s->timers_open != 3) return;
+  if (retry_finishes(s))
+    fprintf(stderr,
+            "loralpha serve: %s (%d run ends not committed: those "
+            "runs are requeued at the next start)\n",
+            s->store_msg, s->stats.kept);
+  else if (la_store_flush(s->store, &err))
+    fprintf(stderr, "loralpha serve: %s\n", err.msg);
+  uv_close((uv_handle_t *)&s->flush_timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->beat_timer, on_timer_closed);
+  uv_close((uv_handle_t *)&s->window_timer, on_timer_closed);
+}
+
+void la_sched_drain(la_sched *s, void (*done)(void *), void *arg) {
+  if (s->draining) return;
+  s->draining = 1;
+  s->drain_done = done, s->drain_arg = arg;
+  for (worker *w = s->workers; w != NULL; w = w->next) {
+    if (w->exited || w->stop != STOP_NONE) continue;
+    w->stop = STOP_DRAIN;
+    s->stats.killed++;
+    uv_process_kill(&w->proc, SIGTERM);
+  }
+  sched_maybe_drained(s);
+}
+
+void la_sched_free(la_sched *s) {
+  kept_finish *k;
+  if (s == NULL) return;
+  while ((k = s->kept) != NULL) {
+    s->kept = k->next;
+    free(k->error);
+    free(k);
+  }
+  free(s->worker_path);
+  free_env(s->env);
+  free(s);
+}

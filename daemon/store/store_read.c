@@ -1,0 +1,174 @@
+/* store_read.c: the store's reads for the API, as JSON (see store.h). */
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Column i of the current row as JSON; the text columns config, spec and sv
+ * hold JSON and are parsed. New reference. */
+static json_t *column_json(sqlite3_stmt *q, int i) {
+  const char *name = sqlite3_column_name(q, i);
+  switch (sqlite3_column_type(q, i)) {
+  case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(q, i));
+  case SQLITE_FLOAT: return json_real(sqlite3_column_double(q, i));
+  case SQLITE_NULL: return json_null();
+  default: break;
+  }
+  const char *text = (const char *)sqlite3_column_text(q, i);
+  if (strcmp(name, "config") == 0 || strcmp(name, "spec") == 0 ||
+      strcmp(name, "sv") == 0) {
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    return v ? v : json_null();
+  }
+  return json_string(text);
+}
+
+/* The current row as an object keyed by column name. New reference. */
+static json_t *row_object(sqlite3_stmt *q, int from) {
+  json_t *o = json_object();
+  for (int i = from; i < sqlite3_column_count(q); i++)
+    json_object_set_new(o, sqlite3_column_name(q, i), column_json(q, i));
+  return o;
+}
+
+/* Counts per state of one sweep, plus total and progress in [0, 1]. */
+static void add_counts(la_store *st, json_t *sweep, int64_t id) {
+  sqlite3_stmt *q = la_store_stmt(st, RD_SWEEP_COUNTS);
+  json_t *c = json_object();
+  int64_t total = 0, finished = 0;
+  for (int i = 0; i < LA_RUN_N_STATES; i++)
+    json_object_set_new(c, la_run_state_names[i], json_integer(0));
+  sqlite3_bind_int64(q, 1, id);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    const char *s = (const char *)sqlite3_column_text(q, 0);
+    int64_t n = sqlite3_column_int64(q, 1);
+    json_object_set_new(c, s, json_integer(n));
+    total += n;
+    if (strcmp(s, "queued") && strcmp(s, "running")) finished += n;
+  }
+  sqlite3_reset(q);
+  json_object_set_new(sweep, "counts", c);
+  json_object_set_new(sweep, "progress",
+                      json_real(total ? (double)finished / total : 1.0));
+}
+
+/* A sweep row as the API shows it: paused as a boolean, the window_
+ * columns as one window object (or null). New reference. */
+static json_t *sweep_object(sqlite3_stmt *q) {
+  json_t *o = row_object(q, 0);
+  la_window w = {0, 0, 0, 0};
+  json_t *s = json_object_get(o, "window_start");
+  if (json_is_integer(s)) {
+    w.enabled = 1;
+    w.start_min = (int)json_integer_value(s);
+    w.end_min = (int)json_integer_value(json_object_get(o, "window_end"));
+    w.requeue = json_integer_value(json_object_get(o, "window_requeue")) != 0;
+  }
+  json_object_del(o, "window_start");
+  json_object_del(o, "window_end");
+  json_object_del(o, "window_requeue");
+  json_object_set_new(o, "window", la_window_to_json(&w));
+  json_object_set_new(
+      o, "paused",
+      json_boolean(json_integer_value(json_object_get(o, "paused")) != 0));
+  return o;
+}
+
+json_t *la_store_list_sweeps(la_store *st, const char *owner, la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, RD_LIST_SWEEPS);
+  json_t *arr = json_array();
+  int64_t ids[1024];
+  size_t n = 0;
+  if (owner != NULL) sqlite3_bind_text(q, 1, owner, -1, SQLITE_TRANSIENT);
+  while (sqlite3_step(q) == SQLITE_ROW && n < 1024) {
+    ids[n++] = sqlite3_column_int64(q, 0);
+    json_array_append_new(arr, sweep_object(q));
+  }
+  sqlite3_reset(q); /* la_store_stmt clears the bindings before next use */
+  for (size_t i = 0; i < n; i++)
+    add_counts(st, json_array_get(arr, i), ids[i]);
+  (void)err;
+  return json_pack("{s:o}", "sweeps", arr);
+}
+
+json_t *la_store_get_sweep(la_store *st, int64_t id, int *rc, la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, RD_GET_SWEEP);
+  json_t *o = NULL;
+  sqlite3_bind_int64(q, 1, id);
+  if (sqlite3_step(q) == SQLITE_ROW) o = sweep_object(q);
+  sqlite3_reset(q);
+  if (o == NULL) {
+    *rc = la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)id);
+    return NULL;
+  }
+  add_counts(st, o, id);
+  *rc = 0;
+  return o;
+}
+
+char *la_store_sweep_spec(la_store *st, int64_t id) {
+  sqlite3_stmt *q = la_store_stmt(st, RD_SWEEP_SPEC);
+  char *text = NULL;
+  sqlite3_bind_int64(q, 1, id);
+  if (sqlite3_step(q) == SQLITE_ROW)
+    text = strdup((const char *)sqlite3_column_text(q, 0));
+  sqlite3_reset(q);
+  return text;
+}
+
+/* The runs query with only the filters f sets, so SQLite can use the
+ * (sweep_id, state, id) and (sweep_id, rank, ...) indexes. Parameters keep
+ * fixed numbers: 1 sweep, 2 after, 3 state, 4 rank, 5 alpha, 6 lr, 7 limit. */
+static void runs_sql(const la_run_filter *f, char *sql, size_t size) {
+  snprintf(
+      sql, size,
+      "SELECT id, idx, rank, alpha, lr, seed_index, seed, state, attempts, "
+      "started_at, finished_at, steps_done, final_train_loss, "
+      "final_eval_loss, best_eval_loss, best_step, wall_s, error FROM runs "
+      "WHERE sweep_id = ?1 AND id > ?2%s%s%s%s ORDER BY id LIMIT ?7",
+      f->state ? " AND state = ?3" : "", f->rank > 0 ? " AND rank = ?4" : "",
+      isnan(f->alpha) ? "" : " AND abs(alpha - ?5) <= 1e-12 * abs(?5)",
+      isnan(f->lr) ? "" : " AND abs(lr - ?6) <= 1e-12 * abs(?6)");
+}
+
+/* Binds the filters that are set. */
+static void bind_runs(sqlite3_stmt *q, int64_t sweep_id,
+                      const la_run_filter *f) {
+  sqlite3_bind_int64(q, 1, sweep_id);
+  sqlite3_bind_int64(q, 2, f->after);
+  if (f->state) sqlite3_bind_text(q, 3, f->state, -1, SQLITE_TRANSIENT);
+  if (f->rank > 0) sqlite3_bind_int(q, 4, f->rank);
+  if (!isnan(f->alpha)) sqlite3_bind_double(q, 5, f->alpha);
+  if (!isnan(f->lr)) sqlite3_bind_double(q, 6, f->lr);
+  sqlite3_bind_int64(q, 7, f->limit);
+}
+
+json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
+                           const la_run_filter *f, int *rc, la_err *err) {
+  sqlite3_stmt *q = NULL;
+  json_t *runs;
+  int64_t last = -1, n = 0;
+  char sql[768], state[16];
+  if (la_store_sweep_state(st, sweep_id, state, sizeof state)) {
+    *rc = la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+    return NULL;
+  }
+  runs_sql(f, sql, sizeof sql);
+  if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+    *rc = la_store_fail(st, err, "listing runs");
+    return NULL;
+  }
+  bind_runs(q, sweep_id, f);
+  runs = json_array();
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    last = sqlite3_column_int64(q, 0);
+    n++;
+    json_array_append_new(runs, row_object(q, 0));
+  }
+  sqlite3_finalize(q);
+  *rc = 0;
+  return json_pack("{s:o, s:o}", "runs", runs, "next",
+                   n == f->limit ? json_integer(last) : json_null());
+}
