@@ -96,7 +96,7 @@ static void set_defaults(la_config *c) {
   c->eps = 1e-8;
   c->momentum = 0.0;
   c->loraplus_ratio = 1.0;
-  c->schedule = LA_SCHED_CONSTANT;
+  c->schedule = LA_LR_CONSTANT;
   c->batch = 64;
   c->threads = 1;
   c->log_every = 1;

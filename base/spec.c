@@ -52,7 +52,7 @@ typedef struct sfield {
 #define K_NPY (1u << LA_TASK_NPY)
 #define K_ADAMW (1u << LA_OPT_ADAMW)
 #define K_SGD (1u << LA_OPT_SGD)
-#define K_COSINE (1u << LA_SCHED_COSINE)
+#define K_COSINE (1u << LA_LR_COSINE)
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 static const sfield k_top_fields[] = {
@@ -112,7 +112,7 @@ static const char *const k_daemon_fields[] = {"threads", "run_id", NULL};
 
 static const char *const k_task_kinds[] = {"teacher", "mlp", "npy", NULL};
 static const char *const k_opt_kinds[] = {"adamw", "sgd", NULL};
-static const char *const k_sched_kinds[] = {"constant", "cosine", NULL};
+static const char *const k_lr_schedules[] = {"constant", "cosine", NULL};
 
 /* A section of the spec whose fields become worker fields. */
 typedef struct section {
@@ -133,7 +133,7 @@ static const section k_sections[N_SEC] = {
     {"optimizer", "an optimizer", k_opt_fields, COUNT(k_opt_fields),
      k_opt_kinds, "name", "optimizer", LA_OPT_ADAMW, 1},
     {"schedule", "a schedule", k_sched_fields, COUNT(k_sched_fields),
-     k_sched_kinds, "name", "schedule", LA_SCHED_CONSTANT, 1},
+     k_lr_schedules, "name", "schedule", LA_LR_CONSTANT, 1},
     {"metrics", "a metrics", k_metric_fields, COUNT(k_metric_fields), NULL,
      NULL, NULL, 0, 0},
 };

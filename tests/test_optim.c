@@ -91,20 +91,20 @@ static void check_segments(void) {
 
 static void check_schedules(void) {
   la_config c = base_config();
-  c.schedule = LA_SCHED_CONSTANT, c.warmup_steps = 4;
+  c.schedule = LA_LR_CONSTANT, c.warmup_steps = 4;
   const double warm[] = {0, 0.25, 0.5, 0.75, 1, 1, 1};
   for (int k = 0; k < 7; k++)
-    CHECK_CLOSE(la_sched_factor(&c, k), warm[k], 1e-15);
-  c.schedule = LA_SCHED_COSINE, c.warmup_steps = 2, c.steps = 10;
-  CHECK_CLOSE(la_sched_factor(&c, 1), 0.5, 1e-15);
-  CHECK_CLOSE(la_sched_factor(&c, 2), 1.0, 1e-15);
-  CHECK_CLOSE(la_sched_factor(&c, 6), 0.5, 1e-12); /* progress 4/8 */
-  CHECK_CLOSE(la_sched_factor(&c, 4), 0.5 * (1 + cos(LA_PI * 0.25)), 1e-12);
-  CHECK_CLOSE(la_sched_factor(&c, 10), 0.0, 1e-12);
+    CHECK_CLOSE(la_lr_factor(&c, k), warm[k], 1e-15);
+  c.schedule = LA_LR_COSINE, c.warmup_steps = 2, c.steps = 10;
+  CHECK_CLOSE(la_lr_factor(&c, 1), 0.5, 1e-15);
+  CHECK_CLOSE(la_lr_factor(&c, 2), 1.0, 1e-15);
+  CHECK_CLOSE(la_lr_factor(&c, 6), 0.5, 1e-12); /* progress 4/8 */
+  CHECK_CLOSE(la_lr_factor(&c, 4), 0.5 * (1 + cos(LA_PI * 0.25)), 1e-12);
+  CHECK_CLOSE(la_lr_factor(&c, 10), 0.0, 1e-12);
   c.min_lr_ratio = 0.1;
-  CHECK_CLOSE(la_sched_factor(&c, 6), 0.1 + 0.9 * 0.5, 1e-12);
+  CHECK_CLOSE(la_lr_factor(&c, 6), 0.1 + 0.9 * 0.5, 1e-12);
   c.warmup_steps = 0;
-  CHECK_CLOSE(la_sched_factor(&c, 0), 1.0, 1e-15);
+  CHECK_CLOSE(la_lr_factor(&c, 0), 1.0, 1e-15);
 }
 
 int main(void) {

@@ -7,6 +7,7 @@
  */
 #include "check.h"
 #include "loralpha/store.h"
+#include "sched/fairshare.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -119,7 +120,7 @@ static void check_scheduling_order(la_store *st, int64_t *low, int64_t *high) {
   CHECK_EQ_INT(la_store_create_sweep(st, a, "alice", low, &err), 0);
   CHECK_EQ_INT(la_store_create_sweep(st, b, "alice", high, &err), 0);
   CHECK_EQ_INT(query_int("SELECT COUNT(*) FROM runs"), 7);
-  int n = la_store_next_runs(st, t, 16, NULL, &err);
+  int n = la_fairshare_next_runs(st, t, 16, NULL, &err);
   CHECK_EQ_INT(n, 5); /* 2 of "high" (max_parallel), then 3 of "low" */
   CHECK_EQ_INT(t[0].sweep_id, *high);
   CHECK_EQ_INT(t[1].sweep_id, *high);
@@ -129,7 +130,7 @@ static void check_scheduling_order(la_store *st, int64_t *low, int64_t *high) {
   CHECK_EQ_INT(t[0].max_attempts, 2);
   for (int i = 0; i < n; i++)
     la_run_ticket_clear(&t[i]);
-  n = la_store_next_runs(st, t, 1, NULL, &err);
+  n = la_fairshare_next_runs(st, t, 1, NULL, &err);
   CHECK_EQ_INT(n, 1);
   CHECK_EQ_INT(la_store_start_run(st, t[0].run_id, &err), 0);
   CHECK(la_store_start_run(st, t[0].run_id, &err) != 0); /* not queued now */
@@ -143,7 +144,7 @@ static void check_rows_and_finish(la_store *st, int64_t sweep) {
   la_err err;
   la_run_ticket t[8];
   char sql[256];
-  int n = la_store_next_runs(st, t, 8, NULL, &err);
+  int n = la_fairshare_next_runs(st, t, 8, NULL, &err);
   int64_t run = -1;
   for (int i = 0; i < n; i++) {
     if (t[i].sweep_id == sweep && run < 0) run = t[i].run_id;
@@ -220,7 +221,7 @@ static void check_retry_and_requeue(la_store *st, int64_t sweep) {
   la_err err;
   la_run_ticket t[8];
   char sql[200];
-  int n = la_store_next_runs(st, t, 8, NULL, &err), requeued = -1;
+  int n = la_fairshare_next_runs(st, t, 8, NULL, &err), requeued = -1;
   int64_t run = -1;
   for (int i = 0; i < n; i++) {
     if (t[i].sweep_id == sweep && run < 0) run = t[i].run_id;
@@ -278,7 +279,7 @@ static void check_cancel_and_views(la_store *st, int64_t low, int64_t high) {
   int64_t id;
   CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &id, &err), 0);
   la_run_ticket t[16];
-  int n = la_store_next_runs(st, t, 16, NULL, &err);
+  int n = la_fairshare_next_runs(st, t, 16, NULL, &err);
   int64_t first = -1;
   for (int i = 0; i < n; i++)
     if (t[i].sweep_id == id && (first < 0 || t[i].run_id < first))
@@ -360,11 +361,11 @@ static void check_fair_share(void) {
   CHECK_EQ_INT(q, 12);
   /* equal running counts: the user served least recently goes first */
   la_pick_opts rr = {-1, NULL, last_alice, NULL, NULL};
-  n = la_store_next_runs(st, t, 1, &rr, &err);
+  n = la_fairshare_next_runs(st, t, 1, &rr, &err);
   CHECK(n == 1 && t[0].sweep_id == b);
   for (int i = 0; i < n; i++)
     la_run_ticket_clear(&t[i]);
-  n = la_store_next_runs(st, t, 4, NULL, &err);
+  n = la_fairshare_next_runs(st, t, 4, NULL, &err);
   CHECK_EQ_INT(n, 4);
   CHECK(n == 4 && t[0].sweep_id == a && t[1].sweep_id == b &&
         t[2].sweep_id == a && t[3].sweep_id == b);
@@ -376,13 +377,13 @@ static void check_fair_share(void) {
   CHECK_EQ_INT(nb, 2);
   /* bob capped at one running: with two running, only alice gets runs */
   la_pick_opts pick = {-1, cap_bob, NULL, NULL, NULL};
-  n = la_store_next_runs(st, t, 3, &pick, &err);
+  n = la_fairshare_next_runs(st, t, 3, &pick, &err);
   start_all(st, t, n, a, &na, &nb);
   CHECK_EQ_INT(n, 3);
   CHECK_EQ_INT(na, 3);
   /* a paused sweep gives nothing */
   CHECK_EQ_INT(la_store_set_paused(st, a, 1, &err), 0);
-  n = la_store_next_runs(st, t, 8, NULL, &err);
+  n = la_fairshare_next_runs(st, t, 8, NULL, &err);
   start_all(st, t, n, a, &na, &nb);
   CHECK_EQ_INT(n, 1); /* bob's last run */
   CHECK_EQ_INT(nb, 1);
@@ -412,14 +413,14 @@ static void check_fair_share(void) {
   la_pick_opts noon = {12 * 60, NULL, NULL, NULL, NULL},
                night = {23 * 60 + 30, NULL, NULL, NULL, NULL},
                dawn = {6 * 60 + 59, NULL, NULL, NULL, NULL};
-  CHECK_EQ_INT(la_store_next_runs(st, t, 1, &noon, &err), 0);
-  n = la_store_next_runs(st, t, 1, &night, &err);
+  CHECK_EQ_INT(la_fairshare_next_runs(st, t, 1, &noon, &err), 0);
+  n = la_fairshare_next_runs(st, t, 1, &night, &err);
   CHECK_EQ_INT(n, 1);
   CHECK(n == 1 && t[0].window.enabled && t[0].window.requeue &&
         t[0].window.start_min == 22 * 60);
   for (int i = 0; i < n; i++)
     la_run_ticket_clear(&t[i]);
-  n = la_store_next_runs(st, t, 1, &dawn, &err);
+  n = la_fairshare_next_runs(st, t, 1, &dawn, &err);
   CHECK_EQ_INT(n, 1);
   for (int i = 0; i < n; i++)
     la_run_ticket_clear(&t[i]);
@@ -469,7 +470,7 @@ static void check_refused_run(void) {
   CHECK_EQ_INT(la_store_open(g_db, &st, &err), 0);
   CHECK_EQ_INT(la_store_create_sweep(st, sp, "alice", &sweep, &err), 0);
   free_spec(sp);
-  int n = la_store_next_runs(st, t, 64, NULL, &err), k = 0;
+  int n = la_fairshare_next_runs(st, t, 64, NULL, &err), k = 0;
   for (int i = 0; i < n; i++) {
     if (t[i].sweep_id == sweep && k < 3) run[k++] = t[i].run_id;
     la_run_ticket_clear(&t[i]);

@@ -99,10 +99,10 @@ double la_optim_step(la_optim *o, float *theta, const float *g, size_t n_a,
   return o->measure ? sqrt(un) : NAN;
 }
 
-double la_sched_factor(const la_config *cfg, long k) {
+double la_lr_factor(const la_config *cfg, long k) {
   long w = cfg->warmup_steps, total = cfg->steps;
   if (k < w) return (double)k / (double)(w > 1 ? w : 1);
-  if (cfg->schedule == LA_SCHED_CONSTANT) return 1.0;
+  if (cfg->schedule == LA_LR_CONSTANT) return 1.0;
   double progress = (double)(k - w) / (double)(total - w > 1 ? total - w : 1);
   double cosine = 0.5 * (1.0 + cos(LA_PI * progress));
   if (cosine < 0) cosine = 0;

@@ -39,6 +39,6 @@ double la_optim_step(la_optim *o, float *theta, const float *g, size_t n_a,
 /* The schedule's multiplier for the update with 0-based index k of a run of
  * `steps` updates (HuggingFace's get_cosine_schedule_with_warmup for
  * "cosine", with a floor of min_lr_ratio; 1 for "constant" after warmup). */
-double la_sched_factor(const la_config *cfg, long k);
+double la_lr_factor(const la_config *cfg, long k);
 
 #endif

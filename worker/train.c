@@ -190,7 +190,7 @@ static double compute_grad(la_trainer *tr) {
 /* The optimizer update with this step's learning rates; the update norm is
  * measured only for steps that write a train record. */
 static void apply_update(la_trainer *tr) {
-  double f = la_sched_factor(tr->cfg, tr->step);
+  double f = la_lr_factor(tr->cfg, tr->step);
   long k = tr->step + 1;
   tr->opt.measure = k % tr->cfg->log_every == 0 || k == tr->cfg->steps;
   tr->lr_a = tr->cfg->lr * f;

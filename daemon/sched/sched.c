@@ -4,6 +4,7 @@
 #include "loralpha/record.h"
 #include "loralpha/rights.h"
 #include "net/auth.h"
+#include "sched/fairshare.h"
 #include "sched/proc.h"
 
 #include <jansson.h>
@@ -728,7 +729,7 @@ static int files_refused(la_sched *s, const worker *w) {
   return 1;
 }
 
-/* The scheduler's user_last for la_store_next_runs. */
+/* The scheduler's user_last for la_fairshare_next_runs. */
 static uint64_t user_last(const char *user, void *ctx) {
   la_sched *s = ctx;
   for (size_t i = 0; i < sizeof s->served / sizeof s->served[0]; i++)
@@ -793,14 +794,14 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
   return 0;
 }
 
-/* The scheduler's skip_sweep for la_store_next_runs: sweeps another
+/* The scheduler's skip_sweep for la_fairshare_next_runs: sweeps another
  * executor runs are not started here. */
 static int remote_owns(int64_t sweep_id, void *ctx) {
   la_sched *s = ctx;
   return s->remote.owns != NULL && s->remote.owns(s->remote.ctx, sweep_id);
 }
 
-/* The scheduler's user_cap for la_store_next_runs. */
+/* The scheduler's user_cap for la_fairshare_next_runs. */
 static int user_cap(const char *user, void *ctx) {
   la_sched *s = ctx;
   return s->opts.user_cap ? s->opts.user_cap(user, s->opts.cap_ctx) : -1;
@@ -818,7 +819,7 @@ void la_sched_kick(la_sched *s) {
   if (!la_window_open(&s->opts.window, pick.minute)) return;
   if (!s->draining && s->remote.kick) s->remote.kick(s->remote.ctx);
   while (!s->draining && room > 0) {
-    n = la_store_next_runs(s->store, tickets, room < 64 ? room : 64, &pick,
+    n = la_fairshare_next_runs(s->store, tickets, room < 64 ? room : 64, &pick,
                            &err);
     if (n < 0) fprintf(stderr, "loralpha serve: %s\n", err.msg);
     if (n <= 0) return;

@@ -587,16 +587,17 @@ void la_run_ticket_clear(la_run_ticket *t) {
   memset(t, 0, sizeof *t);
 }
 
-/* Appends up to want queued runs of one sweep with ids above after to
- * out[*n]. */
-static int take_queued(la_store *st, int64_t sweep_id, int64_t after,
-                       int max_attempts, int want, la_run_ticket *out, int *n) {
+int la_store_queued_runs(la_store *st, int64_t sweep_id, int64_t after,
+                         int max_attempts, int want, la_run_ticket *out, int *n,
+                         la_err *err) {
   sqlite3_stmt *q = la_store_stmt(st, ST_QUEUED_OF_SWEEP);
+  int rc;
   sqlite3_bind_int64(q, 1, sweep_id);
   sqlite3_bind_int(q, 2, want);
   sqlite3_bind_int64(q, 3, after);
-  while (sqlite3_step(q) == SQLITE_ROW) {
-    la_run_ticket *t = &out[(*n)++];
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+    la_run_ticket *t = &out[*n];
+    memset(t, 0, sizeof *t);
     t->run_id = sqlite3_column_int64(q, 0);
     t->sweep_id = sweep_id;
     t->attempts = sqlite3_column_int(q, 1);
@@ -604,67 +605,51 @@ static int take_queued(la_store *st, int64_t sweep_id, int64_t after,
     t->config = strdup((const char *)sqlite3_column_text(q, 2));
     if (t->config == NULL) {
       sqlite3_reset(q);
-      return LA_ENOMEM;
+      return la_errf(err, LA_ENOMEM, "database: out of memory");
     }
+    (*n)++;
   }
   sqlite3_reset(q);
+  if (rc != SQLITE_DONE) return la_store_fail(st, err, "choosing runs");
   return 0;
 }
 
-/* A sweep that may start runs, as la_store_next_runs sees it. */
-typedef struct candidate {
-  int64_t id;
-  int room; /* runs it may still start (INT_MAX: no max_parallel) */
-  int max_attempts, user, done;
-  int64_t after; /* the last run id taken in this call */
-  la_window window;
-} candidate;
-
-/* Running runs per owner, for fair share. */
-typedef struct user_load {
-  char name[64];
-  int running, cap; /* cap < 0: none */
-  uint64_t last;    /* when last served (0: never) */
-} user_load;
-
-/* Index of name in users (added if new), or -1 when the table is full. */
-static int user_index(user_load *users, int *n, int max, const char *name) {
+/* The share_user of name (added if new), or NULL when the table is full. */
+static la_share_user *share_user(la_share_user *users, int *n,
+                                 const char *name) {
   for (int i = 0; i < *n; i++)
-    if (strcmp(users[i].name, name) == 0) return i;
-  if (*n == max) return -1;
+    if (strcmp(users[i].name, name) == 0) return &users[i];
+  if (*n == LA_SHARE_MAX) return NULL;
   snprintf(users[*n].name, sizeof users[*n].name, "%s", name);
   users[*n].running = 0;
-  users[*n].cap = -1;
-  users[*n].last = 0;
-  return (*n)++;
+  return &users[(*n)++];
 }
 
-/* The candidates and the users' running counts. */
-static int load_candidates(la_store *st, const la_pick_opts *pick, candidate *c,
-                           int *nc, user_load *users, int *nu) {
+int la_store_share_load(la_store *st, int minute, la_share_sweep *sweeps,
+                        int *n_sweeps, la_share_user *users, int *n_users,
+                        la_err *err) {
   sqlite3_stmt *q = la_store_stmt(st, ST_USER_RUNNING);
+  la_share_user *u;
   int rc;
-  while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-    int u = user_index(users, nu, 256, (const char *)sqlite3_column_text(q, 0));
-    if (u >= 0) users[u].running = sqlite3_column_int(q, 1);
-  }
+  *n_sweeps = *n_users = 0;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    if ((u = share_user(users, n_users,
+                        (const char *)sqlite3_column_text(q, 0))) != NULL)
+      u->running = sqlite3_column_int(q, 1);
   sqlite3_reset(q);
-  if (rc != SQLITE_DONE) return LA_EIO;
+  if (rc != SQLITE_DONE) return la_store_fail(st, err, "choosing runs");
   q = la_store_stmt(st, ST_ACTIVE_SWEEPS);
-  sqlite3_bind_int(q, 1, pick ? pick->minute : -1);
-  while ((rc = sqlite3_step(q)) == SQLITE_ROW && *nc < 256) {
-    candidate *k = &c[*nc];
+  sqlite3_bind_int(q, 1, minute);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n_sweeps < LA_SHARE_MAX) {
+    la_share_sweep *k = &sweeps[*n_sweeps];
     int par = sqlite3_column_int(q, 1), running = sqlite3_column_int(q, 3);
-    int u = user_index(users, nu, 256, (const char *)sqlite3_column_text(q, 4));
-    if (u < 0 || (par > 0 && running >= par)) continue;
+    const char *owner = (const char *)sqlite3_column_text(q, 4);
+    if (par > 0 && running >= par) continue;
+    if (share_user(users, n_users, owner) == NULL) continue;
     k->id = sqlite3_column_int64(q, 0);
-    if (pick && pick->skip_sweep && pick->skip_sweep(k->id, pick->ctx))
-      continue;
     k->room = par > 0 ? par - running : INT_MAX;
     k->max_attempts = sqlite3_column_int(q, 2);
-    k->user = u;
-    k->done = 0;
-    k->after = 0;
+    snprintf(k->owner, sizeof k->owner, "%s", owner);
     memset(&k->window, 0, sizeof k->window);
     if (sqlite3_column_type(q, 5) != SQLITE_NULL) {
       k->window.enabled = 1;
@@ -672,78 +657,12 @@ static int load_candidates(la_store *st, const la_pick_opts *pick, candidate *c,
       k->window.end_min = sqlite3_column_int(q, 6);
       k->window.requeue = sqlite3_column_int(q, 7);
     }
-    (*nc)++;
+    (*n_sweeps)++;
   }
   sqlite3_reset(q);
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return LA_EIO;
-  for (int i = 0; pick && i < *nu; i++) {
-    if (pick->user_cap) users[i].cap = pick->user_cap(users[i].name, pick->ctx);
-    if (pick->user_last)
-      users[i].last = pick->user_last(users[i].name, pick->ctx);
-  }
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+    return la_store_fail(st, err, "choosing runs");
   return 0;
-}
-
-/* The next candidate to take a run from: that of the user with the fewest
- * running runs, then the one served least recently, then the user whose
- * sweep comes first; or -1. */
-static int pick_candidate(const candidate *c, int nc, const user_load *users) {
-  int best = -1;
-  for (int i = 0; i < nc; i++) {
-    const user_load *u = &users[c[i].user], *b;
-    if (c[i].done || c[i].room <= 0 || (u->cap >= 0 && u->running >= u->cap))
-      continue;
-    if (best < 0) {
-      best = i;
-      continue;
-    }
-    b = &users[c[best].user];
-    if (u->running < b->running ||
-        (u->running == b->running && u->last < b->last))
-      best = i;
-  }
-  return best;
-}
-
-int la_store_next_runs(la_store *st, la_run_ticket *out, int max,
-                       const la_pick_opts *pick, la_err *err) {
-  candidate *c = malloc(256 * sizeof *c);
-  user_load *users = malloc(256 * sizeof *users);
-  int nc = 0, nu = 0, n = 0, rc;
-  uint64_t served = 0;
-  if (c == NULL || users == NULL) {
-    free(c), free(users);
-    return la_errf(err, LA_ENOMEM, "database: out of memory");
-  }
-  rc = load_candidates(st, pick, c, &nc, users, &nu);
-  while (rc == 0 && n < max) {
-    int i = pick_candidate(c, nc, users), before = n;
-    if (i < 0) break;
-    rc = take_queued(st, c[i].id, c[i].after, c[i].max_attempts, 1, out, &n);
-    if (rc == 0 && n == before) {
-      c[i].done = 1;
-      continue;
-    }
-    if (rc) break;
-    snprintf(out[before].owner, sizeof out[before].owner, "%s",
-             users[c[i].user].name);
-    out[before].window = c[i].window;
-    c[i].after = out[before].run_id;
-    c[i].room--;
-    users[c[i].user].running++;
-    for (int u = 0; u < nu; u++) /* later than anyone served before */
-      served = users[u].last > served ? users[u].last : served;
-    users[c[i].user].last = served + 1;
-  }
-  free(c);
-  free(users);
-  if (rc) {
-    for (int i = 0; i < n; i++)
-      la_run_ticket_clear(&out[i]);
-    return rc == LA_ENOMEM ? la_errf(err, rc, "database: out of memory")
-                           : la_store_fail(st, err, "choosing runs");
-  }
-  return n;
 }
 
 int la_store_adopt_sweeps(la_store *st, const char *owner, la_err *err) {

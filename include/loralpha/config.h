@@ -20,7 +20,7 @@ typedef enum { LA_ACT_IDENTITY, LA_ACT_RELU, LA_ACT_GELU, LA_ACT_TANH } la_act;
 typedef enum { LA_LOSS_MSE, LA_LOSS_CE } la_loss;
 typedef enum { LA_SCALING_PEFT, LA_SCALING_RSLORA } la_scaling;
 typedef enum { LA_OPT_ADAMW, LA_OPT_SGD } la_opt_kind;
-typedef enum { LA_SCHED_CONSTANT, LA_SCHED_COSINE } la_sched_kind;
+typedef enum { LA_LR_CONSTANT, LA_LR_COSINE } la_lr_schedule;
 
 #define LA_PATH_MAX 4096
 
@@ -53,7 +53,7 @@ typedef struct la_config {
   double lr, beta1, beta2, eps, weight_decay, momentum;
   int nesterov;
   double loraplus_ratio; /* lr of B = ratio * lr of A */
-  la_sched_kind schedule;
+  la_lr_schedule schedule;
   int warmup_steps;
   double min_lr_ratio;
   /* loop */

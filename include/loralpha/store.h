@@ -58,19 +58,22 @@ typedef struct la_run_ticket {
   la_window window; /* the sweep's start window */
 } la_run_ticket;
 
-/* How la_store_next_runs chooses among sweeps. */
-typedef struct la_pick_opts {
-  int minute; /* local minute of the day, for sweep windows; -1: ignore */
-  /* most runs user may have running at once (< 0: no limit), or NULL */
-  int (*user_cap)(const char *user, void *ctx);
-  /* when user last had a run started (larger: more recently; 0: never),
-   * to break ties between users round robin; or NULL */
-  uint64_t (*user_last)(const char *user, void *ctx);
-  /* 1 for a sweep whose runs are started elsewhere (another executor), or
-   * NULL */
-  int (*skip_sweep)(int64_t sweep_id, void *ctx);
-  void *ctx;
-} la_pick_opts;
+#define LA_SHARE_MAX 256 /* sweeps and users fair share considers at once */
+
+/* A sweep that may start runs now (la_store_share_load). */
+typedef struct la_share_sweep {
+  int64_t id;
+  int room; /* runs it may still start (INT_MAX: no max_parallel) */
+  int max_attempts;
+  char owner[64];
+  la_window window;
+} la_share_sweep;
+
+/* An owner's running runs (la_store_share_load). */
+typedef struct la_share_user {
+  char name[64];
+  int running;
+} la_share_user;
 
 /* Changes to a sweep (PATCH): only the has_ fields apply. */
 typedef struct la_sweep_patch {
@@ -117,16 +120,21 @@ int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,
 /* Sweeps without an owner (made before owners existed) become owner's. */
 int la_store_adopt_sweeps(la_store *st, const char *owner, la_err *err);
 
-/* Up to max tickets of queued runs, chosen fairly: among active sweeps
- * that are not paused, are inside their window and have room under
- * max_parallel, each next run goes to the user with the fewest running runs
- * (under the user's cap; among equals, the one served least recently), and
- * within a user to the sweep of highest priority, then the oldest; within a
- * sweep, runs start in id order. Running counts come from the database (the
- * caller commits each start before asking again). pick may be NULL (no windows,
- * no caps). Returns the number filled, or a negative LA_E code. */
-int la_store_next_runs(la_store *st, la_run_ticket *out, int max,
-                       const la_pick_opts *pick, la_err *err);
+/* Fair share's view of the queue (daemon/sched/fairshare.h makes the
+ * choice): the active sweeps that are not paused, are inside their window
+ * at minute (local minute of the day; -1: ignore windows), have queued runs
+ * and room under max_parallel, by priority then id (at most LA_SHARE_MAX);
+ * and the running runs of every owner. Returns 0 or LA_EIO. */
+int la_store_share_load(la_store *st, int minute, la_share_sweep *sweeps,
+                        int *n_sweeps, la_share_user *users, int *n_users,
+                        la_err *err);
+
+/* Appends up to want queued runs of sweep_id with ids above after, in id
+ * order, to out[*n] as tickets (owner and window left empty). Returns 0,
+ * LA_ENOMEM or LA_EIO (the tickets appended so far stay in out). */
+int la_store_queued_runs(la_store *st, int64_t sweep_id, int64_t after,
+                         int max_attempts, int want, la_run_ticket *out, int *n,
+                         la_err *err);
 void la_run_ticket_clear(la_run_ticket *t);
 
 /* queued -> running: attempts + 1, started_at, and the run's previous metric
