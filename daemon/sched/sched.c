@@ -820,7 +820,7 @@ void la_sched_kick(la_sched *s) {
   if (!s->draining && s->remote.kick) s->remote.kick(s->remote.ctx);
   while (!s->draining && room > 0) {
     n = la_fairshare_next_runs(s->store, tickets, room < 64 ? room : 64, &pick,
-                           &err);
+                               &err);
     if (n < 0) fprintf(stderr, "loralpha serve: %s\n", err.msg);
     if (n <= 0) return;
     stuck = 0;
