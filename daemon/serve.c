@@ -12,7 +12,7 @@
 
 #include "analysis/analysis.h"
 #include "api/api.h"
-#include "api/ingest.h"
+#include "daemon.h"
 #include "loralpha/paths.h"
 #include "loralpha/resources.h"
 #include "loralpha/store.h"
@@ -38,24 +38,6 @@
 #define LEFTOVER_TERM_MS 3000
 #define LEFTOVER_KILL_MS 2000
 
-/* Everything the running daemon owns. */
-typedef struct daemon_ctx {
-  uv_loop_t *loop;
-  la_serve_config cfg;
-  la_auth *auth;
-  la_store *store;
-  la_sched *sched;
-  la_http_server *http;
-  la_analyzer *analyzer;
-  la_slurm *slurm;
-  la_ingest ingest;
-  char web_root[PATH_MAX];
-  la_api api;
-  uv_signal_t sigterm, sigint, sighup;
-  int stopping;
-  int listen_written; /* STATE/listen is this daemon's */
-} daemon_ctx;
-
 /* ---- running ---- */
 
 static void on_http_closed(void *arg) {
@@ -64,7 +46,7 @@ static void on_http_closed(void *arg) {
 
 /* After the scheduler has drained: close what is left and let the loop end. */
 static void on_drained(void *arg) {
-  daemon_ctx *d = arg;
+  la_daemon *d = arg;
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
   uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -72,7 +54,7 @@ static void on_drained(void *arg) {
 
 /* SIGHUP: read the tokens file again. */
 static void on_sighup(uv_signal_t *h, int signum) {
-  daemon_ctx *d = h->data;
+  la_daemon *d = h->data;
   la_err err;
   (void)signum;
   if (la_auth_reload(d->auth, &err))
@@ -85,10 +67,10 @@ static void on_sighup(uv_signal_t *h, int signum) {
 /* SIGTERM / SIGINT: stop accepting, stop workers (their runs queued), exit 0.
  */
 static void on_signal(uv_signal_t *h, int signum) {
-  daemon_ctx *d = h->data;
+  la_daemon *d = h->data;
   if (d->stopping) return;
   d->stopping = 1;
-  d->api.draining = 1;
+  d->draining = 1;
   fprintf(stderr, "loralpha serve: signal %d: draining\n", signum);
   la_http_server_close(d->http, on_http_closed, NULL);
   d->http = NULL;
@@ -106,7 +88,7 @@ static int write_port_file(const char *path, int port) {
 
 /* STATE/listen: where this daemon listens ("HOST PORT PID"), so that the
  * CLI sends the state directory's token there and nowhere else. */
-static int write_listen_file(daemon_ctx *d, la_err *err) {
+static int write_listen_file(la_daemon *d, la_err *err) {
   char path[PATH_MAX], text[320];
   if (la_paths_join(path, sizeof path, d->cfg.state_dir, LA_LISTEN_NAME))
     return la_errf(err, LA_EINVAL, "state dir %s: path too long",
@@ -177,14 +159,8 @@ static int user_cap(const char *user, void *ctx) {
   return l->max_workers;
 }
 
-/* The API's per-user cap on queued runs. */
-static long queued_cap(const char *user, void *ctx) {
-  const la_user_limit *l = la_serve_config_limit(ctx, user);
-  return l->max_queued_runs;
-}
-
 /* Identities: the state directory, the daemon's token, the tokens file. */
-static int start_auth(daemon_ctx *d, la_err *err) {
+static int start_auth(la_daemon *d, la_err *err) {
   const la_serve_config *c = &d->cfg;
   la_auth_opts ao = {c->state_dir, c->tokens_file[0] ? c->tokens_file : NULL,
                      (const char *const *)c->admins, c->n_admins,
@@ -195,9 +171,9 @@ static int start_auth(daemon_ctx *d, la_err *err) {
 
 /* The Slurm executor, re-attached to the jobs a previous daemon left and
  * joined to the scheduler. */
-static int start_slurm(daemon_ctx *d, la_err *err) {
+static int start_slurm(la_daemon *d, la_err *err) {
   if (la_slurm_new(d->loop, d->store, &d->cfg.slurm, &d->slurm, err)) return -1;
-  la_slurm_attach(d->slurm, d->sched, la_api_on_run_finished, &d->api);
+  la_slurm_attach(d->slurm, d->sched, la_api_on_run_finished, d);
   return 0;
 }
 
@@ -224,9 +200,9 @@ static int raise_fd_limit(const la_serve_config *c, la_err *err) {
   return 0;
 }
 
-/* The HTTP server on the Unix socket and/or TCP; the ingest route of
- * remote workers goes before the API. */
-static int start_http(daemon_ctx *d, la_err *err) {
+/* The HTTP server on the Unix socket and/or TCP, answering by the API's
+ * route table. */
+static int start_http(la_daemon *d, la_err *err) {
   const la_serve_config *c = &d->cfg;
   la_http_limits lim;
   la_http_limits_default(&lim);
@@ -238,11 +214,8 @@ static int start_http(daemon_ctx *d, la_err *err) {
   lim.max_unauthenticated = (unsigned)c->max_unauth;
   lim.unauth_timeout_ms = (unsigned)c->unauth_timeout_s * 1000u;
   if (raise_fd_limit(c, err)) return -1;
-  d->ingest.api = &d->api, d->ingest.slurm = d->slurm;
-  if (la_http_server_new(d->loop, &lim, la_ingest_route, &d->ingest, &d->http,
-                         err))
+  if (la_http_server_new(d->loop, &lim, la_api_handle, d, &d->http, err))
     return -1;
-  d->api.http = d->http;
   if (!c->socket_off &&
       la_http_server_listen_unix(d->http, c->socket, c->socket_mode,
                                  c->socket_gid, err))
@@ -288,7 +261,7 @@ static void add_leftover(int64_t run_id, int pid, uint64_t start_ticks,
 
 /* Ends the local workers a killed daemon left running (the store has their
  * PIDs and start times), before their runs are requeued. */
-static int end_leftovers(daemon_ctx *d, la_err *err) {
+static int end_leftovers(la_daemon *d, la_err *err) {
   leftovers l = {NULL, 0, 0, 0};
   int ended;
   if (la_store_local_workers(d->store, add_leftover, &l, err)) {
@@ -313,7 +286,7 @@ static int end_leftovers(daemon_ctx *d, la_err *err) {
 /* Opens the store, ends the workers and requeues the runs a previous daemon
  * left running, starts the scheduler and the server. Returns 0, -1, or
  * EXIT_DATABASE when the database is refused. */
-static int start(daemon_ctx *d) {
+static int start(la_daemon *d) {
   const la_serve_config *c = &d->cfg;
   la_err err;
   la_sched_opts so = {
@@ -335,25 +308,16 @@ static int start(daemon_ctx *d) {
                             c->max_run_memory + la_mem_slack(c->threads));
   if (la_analyzer_new(d->loop, d->store, 1000, &d->analyzer))
     return fprintf(stderr, "loralpha serve: out of memory\n"), -1;
-  d->api.store = d->store, d->api.sched = d->sched,
-  d->api.analyzer = d->analyzer;
-  d->api.loop = d->loop;
-  d->api.db_path = c->db;
-  d->api.auth = d->auth;
-  d->api.slurm = d->slurm;
-  d->api.slurm_default = c->slurm.default_slurm;
-  d->api.queued_cap = queued_cap, d->api.cap_ctx = (void *)c;
-  if (c->web[0] && realpath(c->web, d->web_root) != NULL)
-    d->api.web_root = d->web_root;
-  la_sched_set_finish_hook(d->sched, la_api_on_run_finished, &d->api);
-  d->api.started_at = la_time_unix();
-  d->api.max_workers = c->max_workers;
-  la_spec_limits_default(&d->api.limits);
-  d->api.limits.max_runs = (size_t)c->max_runs;
-  d->api.limits.max_run_memory = c->max_run_memory;
-  d->api.limits.max_run_rows = (uint64_t)c->max_run_rows;
-  d->api.limits.max_sweep_rows = (uint64_t)c->max_sweep_rows;
-  d->api.limits.slurm = &c->slurm; /* what a spec may ask of Slurm */
+  if (c->web[0] && realpath(c->web, d->web_path) != NULL)
+    d->web_root = d->web_path;
+  la_sched_set_finish_hook(d->sched, la_api_on_run_finished, d);
+  d->started_at = la_time_unix();
+  la_spec_limits_default(&d->limits);
+  d->limits.max_runs = (size_t)c->max_runs;
+  d->limits.max_run_memory = c->max_run_memory;
+  d->limits.max_run_rows = (uint64_t)c->max_run_rows;
+  d->limits.max_sweep_rows = (uint64_t)c->max_sweep_rows;
+  d->limits.slurm = &c->slurm; /* what a spec may ask of Slurm */
   if (start_http(d, &err))
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
   fprintf(stderr, "loralpha serve: socket %s, ",
@@ -372,7 +336,7 @@ static int start(daemon_ctx *d) {
 }
 
 /* Frees what start() made; a clean stop removes STATE/listen. */
-static void finish(daemon_ctx *d) {
+static void finish(la_daemon *d) {
   char path[PATH_MAX];
   if (d->listen_written &&
       la_paths_join(path, sizeof path, d->cfg.state_dir, LA_LISTEN_NAME) == 0)
@@ -386,7 +350,7 @@ static void finish(daemon_ctx *d) {
 }
 
 int la_serve_main(int argc, char **argv) {
-  daemon_ctx d;
+  la_daemon d;
   la_err err;
   int rc;
   memset(&d, 0, sizeof d);

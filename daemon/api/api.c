@@ -80,10 +80,10 @@ static int is_json_type(const char *ct) {
 
 /* Answers a write the store refused: 507 disk_full when it ran out of
  * space (the daemon keeps serving reads), else 500 database. */
-static void store_write_failed(la_api *api, la_http_request *req,
+static void store_write_failed(la_daemon *d, la_http_request *req,
                                const la_err *err) {
   char msg[640];
-  if (!la_store_disk_full(api->store))
+  if (!la_store_disk_full(d->store))
     return la_http_respond_error(req, 500, "database", err->msg);
   snprintf(msg, sizeof msg,
            "%s: the database's disk is full; nothing was stored (reads "
@@ -94,15 +94,16 @@ static void store_write_failed(la_api *api, la_http_request *req,
 
 /* May who's spec name the data files it names (rights.h)? 0, or answered
  * with 403 or 422. */
-static int files_refused(la_api *api, la_http_request *req,
+static int files_refused(la_daemon *d, la_http_request *req,
                          const la_identity *who, const la_spec *spec) {
   const json_t *task = json_object_get(spec->normalized, "task");
   const char *ex =
       json_string_value(json_object_get(spec->normalized, "executor"));
-  int slurm = ex ? strcmp(ex, "slurm") == 0 : api->slurm_default, status;
+  int slurm = ex ? strcmp(ex, "slurm") == 0 : d->cfg.slurm.default_slurm,
+      status;
   la_err err;
   if (!la_rights_names_files(json_object_get(task, "npy")) ||
-      la_rights_check_files(who->user, la_auth_daemon_user(api->auth), slurm,
+      la_rights_check_files(who->user, la_auth_daemon_user(d->auth), slurm,
                             &status, &err) == 0)
     return 0;
   la_http_respond_error(req, status,
@@ -111,8 +112,8 @@ static int files_refused(la_api *api, la_http_request *req,
 }
 
 /* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
-static void create_sweep(la_api *api, la_http_request *req,
-                         const la_identity *who) {
+static void create_sweep(la_daemon *d, la_http_request *req,
+                         const la_identity *who, int64_t unused) {
   json_error_t je;
   json_t *body;
   la_spec *spec = NULL;
@@ -120,7 +121,7 @@ static void create_sweep(la_api *api, la_http_request *req,
   int64_t id, queued;
   char msg[512];
   long cap;
-  if (api->draining)
+  if (d->draining)
     return la_http_respond_error(req, 503, "unavailable",
                                  "the daemon is shutting down");
   if (req->content_type[0] && !is_json_type(req->content_type))
@@ -132,14 +133,14 @@ static void create_sweep(la_api *api, la_http_request *req,
              je.line, je.column, je.text);
     return la_http_respond_error(req, 400, "bad_json", msg);
   }
-  if (la_spec_parse(body, &api->limits, &spec, &err)) {
+  if (la_spec_parse(body, &d->limits, &spec, &err)) {
     json_decref(body);
     return la_http_respond_error(req, 422, "invalid_spec", err.msg);
   }
   json_decref(body);
-  if (files_refused(api, req, who, spec)) return la_spec_free(spec);
-  cap = api->queued_cap ? api->queued_cap(who->user, api->cap_ctx) : -1;
-  if (cap >= 0 && la_store_user_queued(api->store, who->user, &queued, &err)) {
+  if (files_refused(d, req, who, spec)) return la_spec_free(spec);
+  cap = la_serve_config_limit(&d->cfg, who->user)->max_queued_runs;
+  if (cap >= 0 && la_store_user_queued(d->store, who->user, &queued, &err)) {
     la_spec_free(spec);
     return la_http_respond_error(req, 500, "database", err.msg);
   }
@@ -151,32 +152,33 @@ static void create_sweep(la_api *api, la_http_request *req,
     la_spec_free(spec);
     return la_http_respond_error(req, 429, "user_limit", msg);
   }
-  if (la_store_create_sweep(api->store, spec, who->user, &id, &err)) {
+  if (la_store_create_sweep(d->store, spec, who->user, &id, &err)) {
     la_spec_free(spec);
-    return store_write_failed(api, req, &err);
+    return store_write_failed(d, req, &err);
   }
-  api->sweeps_created++;
+  d->sweeps_created++;
   la_http_respond_json(req, 201,
                        json_pack("{s:I, s:s, s:s, s:I, s:s}", "id",
                                  (json_int_t)id, "name", spec->name, "owner",
                                  who->user, "runs", (json_int_t)spec->n_runs,
                                  "state", "active"));
   la_spec_free(spec);
-  la_sched_kick(api->sched);
+  la_sched_kick(d->sched);
 }
 
 /* GET /v1/sweeps/{id}: the sweep's row and counts, with its stored spec
  * text spliced in as is (parsing and re-printing it would cost more than
  * the rest of the request). */
-static void get_sweep(la_api *api, la_http_request *req, int64_t id) {
+static void get_sweep(la_daemon *d, la_http_request *req,
+                      const la_identity *who, int64_t id) {
   la_err err;
   int rc = 0;
-  json_t *o = la_store_get_sweep(api->store, id, &rc, &err);
+  json_t *o = la_store_get_sweep(d->store, id, &rc, &err);
   char *head, *spec, *body;
   size_t hl, sl;
   if (o == NULL) return respond_read(req, NULL, rc, &err);
   head = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
-  spec = la_store_sweep_spec(api->store, id);
+  spec = la_store_sweep_spec(d->store, id);
   json_decref(o);
   hl = head ? strlen(head) : 0, sl = spec ? strlen(spec) : 4;
   body = head ? malloc(hl + sl + 16) : NULL;
@@ -191,26 +193,27 @@ static void get_sweep(la_api *api, la_http_request *req, int64_t id) {
 }
 
 /* POST /v1/sweeps/{id}/cancel. */
-static void cancel_sweep(la_api *api, la_http_request *req, int64_t id) {
+static void cancel_sweep(la_daemon *d, la_http_request *req,
+                         const la_identity *who, int64_t id) {
   la_err err;
-  int rc = la_store_cancel_sweep(api->store, id, &err);
+  int rc = la_store_cancel_sweep(d->store, id, &err);
   if (rc == LA_EINVAL) return not_found(req, err.msg);
   if (rc == 1)
     return la_http_respond_error(
         req, 409, "conflict",
         "the sweep has already finished or been cancelled");
   if (rc) return la_http_respond_error(req, 500, "database", err.msg);
-  la_sched_cancel_sweep(api->sched, id);
+  la_sched_cancel_sweep(d->sched, id);
   la_http_respond_json(
       req, 200,
       json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "cancelled"));
 }
 
 /* Answers the sweep as GET would (after a change). */
-static void respond_sweep(la_api *api, la_http_request *req, int64_t id) {
+static void respond_sweep(la_daemon *d, la_http_request *req, int64_t id) {
   la_err err;
   int rc = 0;
-  respond_read(req, la_store_get_sweep(api->store, id, &rc, &err), rc, &err);
+  respond_read(req, la_store_get_sweep(d->store, id, &rc, &err), rc, &err);
 }
 
 /* An optional JSON object body (empty: NULL with 0); answers 400/415 and
@@ -258,7 +261,8 @@ static int change_failed(la_http_request *req, int rc, const la_err *err,
 }
 
 /* POST /v1/sweeps/{id}/pause [{"running": "requeue"|"finish"}]. */
-static void pause_sweep(la_api *api, la_http_request *req, int64_t id) {
+static void pause_sweep(la_daemon *d, la_http_request *req,
+                        const la_identity *who, int64_t id) {
   json_t *body, *v;
   const char *running = "requeue";
   la_err err;
@@ -276,21 +280,22 @@ static void pause_sweep(la_api *api, la_http_request *req, int64_t id) {
   }
   if (v && strcmp(json_string_value(v), "finish") == 0) running = "finish";
   json_decref(body);
-  if (change_failed(req, la_store_set_paused(api->store, id, 1, &err), &err,
+  if (change_failed(req, la_store_set_paused(d->store, id, 1, &err), &err,
                     "paused"))
     return;
-  if (strcmp(running, "requeue") == 0) la_sched_requeue_sweep(api->sched, id);
-  respond_sweep(api, req, id);
+  if (strcmp(running, "requeue") == 0) la_sched_requeue_sweep(d->sched, id);
+  respond_sweep(d, req, id);
 }
 
 /* POST /v1/sweeps/{id}/resume. */
-static void resume_sweep(la_api *api, la_http_request *req, int64_t id) {
+static void resume_sweep(la_daemon *d, la_http_request *req,
+                         const la_identity *who, int64_t id) {
   la_err err;
-  if (change_failed(req, la_store_set_paused(api->store, id, 0, &err), &err,
+  if (change_failed(req, la_store_set_paused(d->store, id, 0, &err), &err,
                     "resumed"))
     return;
-  la_sched_kick(api->sched);
-  respond_sweep(api, req, id);
+  la_sched_kick(d->sched);
+  respond_sweep(d, req, id);
 }
 
 /* Reads a PATCH body into p; answers 400 and returns -1 on a bad one. */
@@ -347,7 +352,8 @@ bad:
 }
 
 /* PATCH /v1/sweeps/{id}. */
-static void patch_sweep(la_api *api, la_http_request *req, int64_t id) {
+static void patch_sweep(la_daemon *d, la_http_request *req,
+                        const la_identity *who, int64_t id) {
   json_t *body;
   la_sweep_patch p;
   la_err err;
@@ -356,16 +362,17 @@ static void patch_sweep(la_api *api, la_http_request *req, int64_t id) {
   rc = parse_patch(req, body, &p);
   json_decref(body);
   if (rc) return;
-  if (change_failed(req, la_store_patch_sweep(api->store, id, &p, &err), &err,
+  if (change_failed(req, la_store_patch_sweep(d->store, id, &p, &err), &err,
                     "changed"))
     return;
-  if (p.has_window) la_sched_set_window(api->sched, id, &p.window);
-  la_sched_kick(api->sched);
-  respond_sweep(api, req, id);
+  if (p.has_window) la_sched_set_window(d->sched, id, &p.window);
+  la_sched_kick(d->sched);
+  respond_sweep(d, req, id);
 }
 
 /* GET /v1/whoami. */
-static void whoami(la_http_request *req, const la_identity *who) {
+static void whoami(la_daemon *d, la_http_request *req, const la_identity *who,
+                   int64_t id) {
   la_http_respond_json(
       req, 200,
       json_pack("{s:s, s:b, s:s}", "user", who->user, "admin", who->admin,
@@ -429,7 +436,8 @@ bad_state:
   return -1;
 }
 
-static void list_runs(la_api *api, la_http_request *req, int64_t sweep) {
+static void list_runs(la_daemon *d, la_http_request *req,
+                      const la_identity *who, int64_t sweep) {
   la_run_filter f;
   char state[16] = "", msg[160];
   la_err err;
@@ -437,29 +445,29 @@ static void list_runs(la_api *api, la_http_request *req, int64_t sweep) {
   json_t *body;
   if (parse_filter(req, &f, state, msg, sizeof msg))
     return la_http_respond_error(req, 400, "bad_query", msg);
-  body = la_store_list_runs(api->store, sweep, &f, &rc, &err);
+  body = la_store_list_runs(d->store, sweep, &f, &rc, &err);
   respond_read(req, body, rc, &err);
 }
 
 /* ---- health and metrics ---- */
 
-static void health(la_api *api, la_http_request *req) {
+static void health(la_daemon *d, la_http_request *req, const la_identity *who,
+                   int64_t id) {
   la_sched_stats ss;
   la_store_stats st;
-  int full = la_store_disk_full(api->store);
-  la_sched_stats_get(api->sched, &ss);
-  la_store_stats_get(api->store, &st);
+  int full = la_store_disk_full(d->store);
+  la_sched_stats_get(d->sched, &ss);
+  la_store_stats_get(d->store, &st);
   la_http_respond_json(
       req, 200,
       json_pack("{s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:i, s:I}", "status",
-                api->draining ? "draining"
-                : full        ? "disk_full"
-                              : "ok",
-                "version", VERSION, "uptime_s",
-                la_time_unix() - api->started_at, "workers_busy", ss.busy,
-                "max_workers", api->max_workers, "schema_version",
-                la_store_schema_version(api->store), "disk_full", full,
-                "run_ends_pending", ss.kept, "rows_pending",
+                d->draining ? "draining"
+                : full      ? "disk_full"
+                            : "ok",
+                "version", VERSION, "uptime_s", la_time_unix() - d->started_at,
+                "workers_busy", ss.busy, "max_workers", d->cfg.max_workers,
+                "schema_version", la_store_schema_version(d->store),
+                "disk_full", full, "run_ends_pending", ss.kept, "rows_pending",
                 (json_int_t)st.pending_rows));
 }
 
@@ -486,7 +494,8 @@ static void put(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
 }
 
 /* GET /metrics: the Prometheus text format. */
-static void metrics(la_api *api, la_http_request *req) {
+static void metrics(la_daemon *d, la_http_request *req, const la_identity *who,
+                    int64_t id) {
   int64_t counts[LA_RUN_N_STATES];
   la_sched_stats ss;
   la_store_stats st;
@@ -496,13 +505,13 @@ static void metrics(la_api *api, la_http_request *req) {
   char *b = malloc(cap);
   if (b == NULL)
     return la_http_respond_error(req, 500, "internal", "out of memory");
-  if (la_store_count_states(api->store, counts, &err)) {
+  if (la_store_count_states(d->store, counts, &err)) {
     free(b);
     return la_http_respond_error(req, 500, "database", err.msg);
   }
-  la_sched_stats_get(api->sched, &ss);
-  la_store_stats_get(api->store, &st);
-  la_http_server_stats(api->http, &hs);
+  la_sched_stats_get(d->sched, &ss);
+  la_store_stats_get(d->store, &st);
+  la_http_server_stats(d->http, &hs);
   put(&b, &len, &cap,
       "# HELP loralpha_runs Runs by state.\n# TYPE loralpha_runs gauge\n");
   for (int i = 0; i < LA_RUN_N_STATES; i++)
@@ -530,9 +539,9 @@ static void metrics(la_api *api, la_http_request *req) {
       "# HELP loralpha_http_unauthorized_total Requests answered 401.\n"
       "# TYPE loralpha_http_unauthorized_total "
       "counter\nloralpha_http_unauthorized_total %llu\n",
-      ss.busy, api->max_workers, (unsigned long long)ss.started,
+      ss.busy, d->cfg.max_workers, (unsigned long long)ss.started,
       (unsigned long long)ss.failed, (unsigned long long)ss.killed,
-      (unsigned long long)ss.requeued, (unsigned long long)api->unauthorized);
+      (unsigned long long)ss.requeued, (unsigned long long)d->unauthorized);
   put(&b, &len, &cap,
       "# HELP loralpha_rows_written_total Metric rows committed to the "
       "database.\n"
@@ -544,7 +553,7 @@ static void metrics(la_api *api, la_http_request *req) {
       "# TYPE loralpha_sweeps_created_total "
       "counter\nloralpha_sweeps_created_total %llu\n",
       (unsigned long long)st.rows_written, (unsigned long long)st.pending_rows,
-      (unsigned long long)api->sweeps_created);
+      (unsigned long long)d->sweeps_created);
   put(&b, &len, &cap,
       "# HELP loralpha_db_disk_full 1 while database writes fail for want of "
       "space.\n# TYPE loralpha_db_disk_full gauge\nloralpha_db_disk_full %d\n"
@@ -556,11 +565,11 @@ static void metrics(la_api *api, la_http_request *req) {
       "# HELP loralpha_run_ends_pending Run ends not yet committed (retried "
       "on the flush timer).\n# TYPE loralpha_run_ends_pending gauge\n"
       "loralpha_run_ends_pending %d\n",
-      la_store_disk_full(api->store), (unsigned long long)st.errors,
+      la_store_disk_full(d->store), (unsigned long long)st.errors,
       (unsigned long long)st.full_errors, ss.kept);
-  if (api->slurm != NULL) {
+  if (d->slurm != NULL) {
     la_slurm_stats sl;
-    la_slurm_stats_get(api->slurm, &sl);
+    la_slurm_stats_get(d->slurm, &sl);
     put(&b, &len, &cap,
         "# HELP loralpha_slurm_arrays_total sbatch arrays submitted.\n"
         "# TYPE loralpha_slurm_arrays_total counter\n"
@@ -597,7 +606,7 @@ static void metrics(la_api *api, la_http_request *req) {
       "# TYPE loralpha_http_connections gauge\nloralpha_http_connections %llu\n"
       "# HELP loralpha_uptime_seconds Seconds since the daemon started.\n"
       "# TYPE loralpha_uptime_seconds gauge\nloralpha_uptime_seconds %.3f\n",
-      (unsigned long long)hs.connections, la_time_unix() - api->started_at);
+      (unsigned long long)hs.connections, la_time_unix() - d->started_at);
   put(&b, &len, &cap,
       "# HELP loralpha_http_connections_unix Open Unix socket connections.\n"
       "# TYPE loralpha_http_connections_unix gauge\n"
@@ -640,11 +649,12 @@ static void on_analysis(json_t *result, int status, const char *msg,
 }
 
 /* GET /v1/sweeps/{id}/analysis[?refresh=1] */
-static void analysis(la_api *api, la_http_request *req, int64_t id) {
+static void analysis(la_daemon *d, la_http_request *req, const la_identity *who,
+                     int64_t id) {
   char buf[8];
   int refresh = la_http_query_get(req, "refresh", buf, sizeof buf) > 0 &&
                 strcmp(buf, "0") != 0 && strcmp(buf, "false") != 0;
-  la_analyzer_get(api->analyzer, id, refresh, on_analysis, req);
+  la_analyzer_get(d->analyzer, id, refresh, on_analysis, req);
 }
 
 /* A pending recommendation: the request and what it asked. */
@@ -760,7 +770,8 @@ static void on_recommend(json_t *result, int status, const char *msg,
 }
 
 /* GET /v1/sweeps/{id}/recommend?rank=R[&lr=X] */
-static void recommend(la_api *api, la_http_request *req, int64_t id) {
+static void recommend(la_daemon *d, la_http_request *req,
+                      const la_identity *who, int64_t id) {
   recommend_req *rr;
   int64_t rank = 0;
   double lr = NAN;
@@ -773,7 +784,7 @@ static void recommend(la_api *api, la_http_request *req, int64_t id) {
   if ((rr = malloc(sizeof *rr)) == NULL)
     return la_http_respond_error(req, 500, "internal", "out of memory");
   rr->req = req, rr->rank = (int)rank, rr->lr = lr;
-  la_analyzer_get(api->analyzer, id, 0, on_recommend, rr);
+  la_analyzer_get(d->analyzer, id, 0, on_recommend, rr);
 }
 
 /* Logs the failure of an analysis nobody asked for. */
@@ -785,13 +796,13 @@ static void on_background(json_t *result, int status, const char *msg,
 }
 
 void la_api_on_run_finished(int64_t sweep_id, void *ctx) {
-  la_api *api = ctx;
+  la_daemon *d = ctx;
   char state[16];
-  if (api->draining ||
-      la_store_sweep_state(api->store, sweep_id, state, sizeof state) ||
+  if (d->draining ||
+      la_store_sweep_state(d->store, sweep_id, state, sizeof state) ||
       strcmp(state, "done") != 0)
     return;
-  la_analyzer_get(api->analyzer, sweep_id, 0, on_background, NULL);
+  la_analyzer_get(d->analyzer, sweep_id, 0, on_background, NULL);
 }
 
 /* ---- curves ---- */
@@ -813,7 +824,8 @@ static int query_points(const la_http_request *req, int def) {
 }
 
 /* GET /v1/sweeps/{id}/curves?kind=eval|train&points=N[&rank][&alpha][&lr] */
-static void curves(la_api *api, la_http_request *req, int64_t id) {
+static void curves(la_daemon *d, la_http_request *req, const la_identity *who,
+                   int64_t id) {
   la_curve_query q;
   char state[16];
   int64_t rank = 0;
@@ -838,9 +850,9 @@ static void curves(la_api *api, la_http_request *req, int64_t id) {
     return la_http_respond_error(req, 400, "bad_query",
                                  "after: must be a run id (a non-negative "
                                  "integer, the previous page's next)");
-  if (la_store_sweep_state(api->store, id, state, sizeof state))
+  if (la_store_sweep_state(d->store, id, state, sizeof state))
     return not_found(req, "no such sweep");
-  la_curves_get(api->loop, api->db_path, id, &q, on_curves, req);
+  la_curves_get(d->loop, d->cfg.db, id, &q, on_curves, req);
 }
 
 /* ---- the dashboard's files ---- */
@@ -896,16 +908,16 @@ static char *read_under(const char *root, const char *path, size_t *len) {
 }
 
 /* GET of a dashboard file: "/" is index.html. */
-static void static_file(la_api *api, la_http_request *req) {
+static void static_file(la_daemon *d, la_http_request *req) {
   const char *path = strcmp(req->path, "/") == 0 ? "/index.html" : req->path;
   const char *type = content_type(path);
   size_t len = 0;
   char *body;
-  if (api->web_root == NULL)
+  if (d->web_root == NULL)
     return not_found(req, "no such route (the dashboard is not installed)");
   if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
   if (!safe_path(path) || type == NULL) return not_found(req, "no such file");
-  if ((body = read_under(api->web_root, path, &len)) == NULL)
+  if ((body = read_under(d->web_root, path, &len)) == NULL)
     return not_found(req, "no such file");
   la_http_respond(req, 200, type, body, len);
   free(body);
@@ -919,8 +931,8 @@ typedef struct report_req {
   uv_work_t work;
   la_http_request *req;
   la_report_format fmt;
-  uv_loop_t *loop;     /* borrowed: the api's */
-  const char *db_path; /* borrowed: the api's */
+  uv_loop_t *loop;     /* borrowed: the daemon's */
+  const char *db_path; /* borrowed: the daemon's */
   int64_t id;
   json_t *sweep, *analysis; /* owned; analysis a copy, or NULL: none yet */
   char *buf;                /* the report, len bytes */
@@ -930,13 +942,13 @@ typedef struct report_req {
 } report_req;
 
 /* The sweep with its spec, for the report. */
-static int report_input(la_api *api, int64_t id, report_req *rr) {
+static int report_input(la_daemon *d, int64_t id, report_req *rr) {
   la_err err;
   int rc = 0;
   char *spec;
-  rr->sweep = la_store_get_sweep(api->store, id, &rc, &err);
+  rr->sweep = la_store_get_sweep(d->store, id, &rc, &err);
   if (rr->sweep == NULL) return rc;
-  spec = la_store_sweep_spec(api->store, id);
+  spec = la_store_sweep_spec(d->store, id);
   json_object_set_new(rr->sweep, "spec",
                       spec ? json_loads(spec, 0, NULL) : json_null());
   free(spec);
@@ -1008,7 +1020,8 @@ static void on_report_analysis(json_t *result, int status, const char *msg,
 
 /* GET /v1/sweeps/{id}/report[?format=html|md]: what `loralpha report`
  * writes, made by the daemon (the dashboard's download). */
-static void report(la_api *api, la_http_request *req, int64_t id) {
+static void report(la_daemon *d, la_http_request *req, const la_identity *who,
+                   int64_t id) {
   char fmt[16] = "html";
   report_req *rr;
   int rc;
@@ -1018,15 +1031,15 @@ static void report(la_api *api, la_http_request *req, int64_t id) {
                                  "format: must be html or md");
   if ((rr = calloc(1, sizeof *rr)) == NULL)
     return la_http_respond_error(req, 500, "internal", "out of memory");
-  rr->req = req, rr->loop = api->loop, rr->db_path = api->db_path, rr->id = id;
+  rr->req = req, rr->loop = d->loop, rr->db_path = d->cfg.db, rr->id = id;
   rr->fmt = strcmp(fmt, "html") == 0 ? LA_REPORT_HTML : LA_REPORT_MARKDOWN;
-  if ((rc = report_input(api, id, rr)) != 0) {
+  if ((rc = report_input(d, id, rr)) != 0) {
     report_free(rr);
     return rc == LA_EINVAL ? not_found(req, "no such sweep")
                            : la_http_respond_error(req, 500, "database",
                                                    "cannot read the sweep");
   }
-  la_analyzer_get(api->analyzer, id, 0, on_report_analysis, rr);
+  la_analyzer_get(d->analyzer, id, 0, on_report_analysis, rr);
 }
 
 /* ---- dispatch ---- */
@@ -1034,16 +1047,16 @@ static void report(la_api *api, la_http_request *req, int64_t id) {
 /* Answers 404 unless sweep id exists and who may read it (a sweep the
  * caller may not read does not exist for them), or 403 when change is asked
  * and who is neither its owner nor an admin. 0 when allowed. */
-static int sweep_access(la_api *api, la_http_request *req,
+static int sweep_access(la_daemon *d, la_http_request *req,
                         const la_identity *who, int64_t id, int change) {
   char owner[LA_USER_MAX], msg[256];
   snprintf(msg, sizeof msg, "sweep %lld not found", (long long)id);
-  if (la_store_sweep_owner(api->store, id, owner, sizeof owner) != 0 ||
-      !la_auth_can_read(api->auth, who, owner)) {
+  if (la_store_sweep_owner(d->store, id, owner, sizeof owner) != 0 ||
+      !la_auth_can_read(d->auth, who, owner)) {
     not_found(req, msg);
     return -1;
   }
-  if (change && !la_auth_can_change(api->auth, who, owner)) {
+  if (change && !la_auth_can_change(d->auth, who, owner)) {
     snprintf(msg, sizeof msg,
              "sweep %lld belongs to %s: only its owner or an admin may "
              "change it",
@@ -1054,71 +1067,18 @@ static int sweep_access(la_api *api, la_http_request *req,
   return 0;
 }
 
-/* A sweep's sub-resource: /v1/sweeps/{id}/NAME. */
-typedef struct sub_route {
-  const char *name;
-  la_http_method method;
-  int change; /* owner or admin only */
-  void (*fn)(la_api *, la_http_request *, int64_t);
-} sub_route;
-
-static const sub_route k_sweep_routes[] = {
-    {"runs", LA_HTTP_GET, 0, list_runs},
-    {"analysis", LA_HTTP_GET, 0, analysis},
-    {"recommend", LA_HTTP_GET, 0, recommend},
-    {"curves", LA_HTTP_GET, 0, curves},
-    {"report", LA_HTTP_GET, 0, report},
-    {"cancel", LA_HTTP_POST, 1, cancel_sweep},
-    {"pause", LA_HTTP_POST, 1, pause_sweep},
-    {"resume", LA_HTTP_POST, 1, resume_sweep},
-};
-
 /* GET /v1/sweeps: every sweep, or with read_access "owner" the caller's
  * own (admins see all). */
-static void list_sweeps(la_api *api, la_http_request *req,
-                        const la_identity *who) {
+static void list_sweeps(la_daemon *d, la_http_request *req,
+                        const la_identity *who, int64_t id) {
   la_err err;
-  const char *only = la_auth_can_read(api->auth, who, NULL) ? NULL : who->user;
-  respond_read(req, la_store_list_sweeps(api->store, only, &err), LA_EIO, &err);
-}
-
-/* /v1/sweeps[/{id}[/...]] */
-static void sweeps_route(la_api *api, la_http_request *req, const route *r,
-                         const la_identity *who) {
-  int64_t id = r->n >= 3 ? la_parse_id(r->seg[2]) : 0;
-  if (r->n == 2) {
-    if (req->method == LA_HTTP_POST) return create_sweep(api, req, who);
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET, POST");
-    return list_sweeps(api, req, who);
-  }
-  if (id < 0)
-    return not_found(req, "no such sweep (ids are positive integers)");
-  if (r->n == 3) {
-    if (req->method == LA_HTTP_PATCH) {
-      if (sweep_access(api, req, who, id, 1) == 0) patch_sweep(api, req, id);
-      return;
-    }
-    if (req->method != LA_HTTP_GET)
-      return method_not_allowed(req, "GET, PATCH");
-    if (sweep_access(api, req, who, id, 0) == 0) get_sweep(api, req, id);
-    return;
-  }
-  for (size_t i = 0;
-       r->n == 4 && i < sizeof k_sweep_routes / sizeof k_sweep_routes[0]; i++) {
-    const sub_route *sr = &k_sweep_routes[i];
-    if (strcmp(r->seg[3], sr->name) != 0) continue;
-    if (req->method != sr->method)
-      return method_not_allowed(req,
-                                sr->method == LA_HTTP_GET ? "GET" : "POST");
-    if (sweep_access(api, req, who, id, sr->change) == 0) sr->fn(api, req, id);
-    return;
-  }
-  not_found(req, "no such route");
+  const char *only = la_auth_can_read(d->auth, who, NULL) ? NULL : who->user;
+  respond_read(req, la_store_list_sweeps(d->store, only, &err), LA_EIO, &err);
 }
 
 /* A run being read off the loop: who asked, to check against the owner. */
 typedef struct run_req {
-  la_api *api;
+  la_daemon *d;
   la_http_request *req;
   la_identity who;
   int64_t id;
@@ -1128,7 +1088,7 @@ static void on_run(const char *json, size_t len, const char *owner, int status,
                    const char *msg, void *arg) {
   run_req *rr = arg;
   char text[64];
-  if (json != NULL && !la_auth_can_read(rr->api->auth, &rr->who, owner)) {
+  if (json != NULL && !la_auth_can_read(rr->d->auth, &rr->who, owner)) {
     snprintf(text, sizeof text, "run %lld not found", (long long)rr->id);
     not_found(rr->req, text);
   } else if (json != NULL) {
@@ -1142,14 +1102,11 @@ static void on_run(const char *json, size_t len, const char *owner, int status,
 
 /* GET /v1/runs/{id}[?points=N | ?after=STEP]: read on the thread pool,
  * bounded (run_read.h); 404 also when its sweep may not be read. */
-static void get_run(la_api *api, la_http_request *req, const route *r,
-                    const la_identity *who) {
-  la_run_query q = {la_parse_id(r->seg[2]), 0, INT64_MIN};
+static void get_run(la_daemon *d, la_http_request *req, const la_identity *who,
+                    int64_t id) {
+  la_run_query q = {id, 0, INT64_MIN};
   run_req *rr;
   int has_after;
-  if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-  if (q.run_id < 0)
-    return not_found(req, "no such run (ids are positive integers)");
   if ((q.points = query_points(req, 0)) < 0)
     return la_http_respond_error(req, 400, "bad_query",
                                  "points: must be an integer in 1..2000");
@@ -1163,41 +1120,139 @@ static void get_run(la_api *api, la_http_request *req, const route *r,
                                        "not with points");
   if ((rr = malloc(sizeof *rr)) == NULL)
     return la_http_respond_error(req, 500, "internal", "out of memory");
-  rr->api = api, rr->req = req, rr->who = *who, rr->id = q.run_id;
-  la_run_read(api->loop, api->db_path, &q, on_run, rr);
+  rr->d = d, rr->req = req, rr->who = *who, rr->id = id;
+  la_run_read(d->loop, d->cfg.db, &q, on_run, rr);
+}
+
+/* POST /v1/ingest/{run}: a Slurm worker's records, authenticated by the
+ * run's own token (slurm.h, docs/slurm.md). */
+static void ingest(la_daemon *d, la_http_request *req, const la_identity *who,
+                   int64_t id) {
+  la_slurm_ingest(d->slurm, req, id);
+}
+
+/* Who may use a route: any identified user; a user who may read (or
+ * change: owner or admin) the sweep {id}; or the bearer of run {id}'s
+ * token, checked by the route itself. */
+typedef enum {
+  ACCESS_USER,
+  ACCESS_READ,
+  ACCESS_CHANGE,
+  ACCESS_RUN
+} route_access;
+
+typedef void (*route_fn)(la_daemon *, la_http_request *, const la_identity *,
+                         int64_t);
+
+/* A route: a path of literal segments and at most one "{id}" (a positive
+ * id; anything else is answered 404 with bad_id), a method, who may use
+ * it, and its handler. */
+typedef struct api_route {
+  const char *path;
+  la_http_method method;
+  route_access access;
+  route_fn fn;
+  const char *bad_id; /* the 404 message for a path whose {id} is not one */
+} api_route;
+
+#define NO_SWEEP "no such sweep (ids are positive integers)"
+#define NO_RUN "no such run (ids are positive integers)"
+
+static const api_route k_routes[] = {
+    {"/metrics", LA_HTTP_GET, ACCESS_USER, metrics, NULL},
+    {"/v1/health", LA_HTTP_GET, ACCESS_USER, health, NULL},
+    {"/v1/whoami", LA_HTTP_GET, ACCESS_USER, whoami, NULL},
+    {"/v1/sweeps", LA_HTTP_GET, ACCESS_USER, list_sweeps, NULL},
+    {"/v1/sweeps", LA_HTTP_POST, ACCESS_USER, create_sweep, NULL},
+    {"/v1/sweeps/{id}", LA_HTTP_GET, ACCESS_READ, get_sweep, NO_SWEEP},
+    {"/v1/sweeps/{id}", LA_HTTP_PATCH, ACCESS_CHANGE, patch_sweep, NO_SWEEP},
+    {"/v1/sweeps/{id}/runs", LA_HTTP_GET, ACCESS_READ, list_runs, NO_SWEEP},
+    {"/v1/sweeps/{id}/analysis", LA_HTTP_GET, ACCESS_READ, analysis, NO_SWEEP},
+    {"/v1/sweeps/{id}/recommend", LA_HTTP_GET, ACCESS_READ, recommend,
+     NO_SWEEP},
+    {"/v1/sweeps/{id}/curves", LA_HTTP_GET, ACCESS_READ, curves, NO_SWEEP},
+    {"/v1/sweeps/{id}/report", LA_HTTP_GET, ACCESS_READ, report, NO_SWEEP},
+    {"/v1/sweeps/{id}/cancel", LA_HTTP_POST, ACCESS_CHANGE, cancel_sweep,
+     NO_SWEEP},
+    {"/v1/sweeps/{id}/pause", LA_HTTP_POST, ACCESS_CHANGE, pause_sweep,
+     NO_SWEEP},
+    {"/v1/sweeps/{id}/resume", LA_HTTP_POST, ACCESS_CHANGE, resume_sweep,
+     NO_SWEEP},
+    {"/v1/runs/{id}", LA_HTTP_GET, ACCESS_USER, get_run, NO_RUN},
+    {"/v1/ingest/{id}", LA_HTTP_POST, ACCESS_RUN, ingest,
+     "no such route (expected /v1/ingest/{run})"},
+};
+#define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
+
+/* Does the split path r have route t's shape? *id gets its {id} (0: none;
+ * -1: the segment is not an id). */
+static int path_matches(const char *path, const route *r, int64_t *id) {
+  route t;
+  if (split_path(path, &t) || t.n != r->n) return 0;
+  *id = 0;
+  for (int i = 0; i < t.n; i++) {
+    if (strcmp(t.seg[i], "{id}") == 0)
+      *id = la_parse_id(r->seg[i]);
+    else if (strcmp(t.seg[i], r->seg[i]) != 0)
+      return 0;
+  }
+  return 1;
+}
+
+static const char *method_name(la_http_method m) {
+  return m == LA_HTTP_GET     ? "GET"
+         : m == LA_HTTP_POST  ? "POST"
+         : m == LA_HTTP_PATCH ? "PATCH"
+                              : "DELETE";
+}
+
+/* Answers req by the route table: the route of its path and method, 405
+ * with the methods its path allows, or 404. who is NULL before the caller
+ * is identified: then only run-token routes are answered (1 is returned
+ * for the rest, to identify the caller first). */
+static int dispatch(la_daemon *d, la_http_request *req, const route *r,
+                    const la_identity *who) {
+  char allow[64] = "";
+  const api_route *found = NULL;
+  int64_t id = 0, rid;
+  for (size_t i = 0; i < N_ROUTES; i++) {
+    const api_route *t = &k_routes[i];
+    if (!path_matches(t->path, r, &rid)) continue;
+    if (who == NULL && t->access != ACCESS_RUN) return 1;
+    if (rid < 0) return not_found(req, t->bad_id), 0;
+    if (t->method == req->method) {
+      found = t, id = rid;
+      break;
+    }
+    snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+             allow[0] ? ", " : "", method_name(t->method));
+  }
+  if (found == NULL && allow[0]) return method_not_allowed(req, allow), 0;
+  if (found == NULL)
+    return who == NULL ? 1 : (not_found(req, "no such route"), 0);
+  if (found->access == ACCESS_READ || found->access == ACCESS_CHANGE)
+    if (sweep_access(d, req, who, id, found->access == ACCESS_CHANGE) != 0)
+      return 0;
+  found->fn(d, req, who, id);
+  return 0;
 }
 
 void la_api_handle(la_http_request *req, void *ctx) {
-  la_api *api = ctx;
+  la_daemon *d = ctx;
   la_identity who;
   route r;
   if (req->method == LA_HTTP_HEAD) req->method = LA_HTTP_GET; /* body dropped */
   if (strncmp(req->path, "/v1/", 4) != 0 && strcmp(req->path, "/v1") != 0 &&
       strcmp(req->path, "/metrics") != 0)
-    return static_file(api, req);
-  if (api->auth == NULL || la_auth_identify(api->auth, req, &who) != 0) {
-    api->unauthorized++;
+    return static_file(d, req);
+  /* routes of a run's token (ingest) answer before any user identity */
+  if (split_path(req->path, &r) == 0 && dispatch(d, req, &r, NULL) == 0) return;
+  if (d->auth == NULL || la_auth_identify(d->auth, req, &who) != 0) {
+    d->unauthorized++;
     return la_http_respond_error(req, 401, "unauthorized",
                                  "authentication required");
   }
   la_http_request_authenticated(req);
   if (split_path(req->path, &r)) return not_found(req, "no such route");
-  if (r.n == 1 && strcmp(r.seg[0], "metrics") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return metrics(api, req);
-  }
-  if (r.n < 2 || strcmp(r.seg[0], "v1") != 0)
-    return not_found(req, "no such route");
-  if (r.n == 2 && strcmp(r.seg[1], "health") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return health(api, req);
-  }
-  if (r.n == 2 && strcmp(r.seg[1], "whoami") == 0) {
-    if (req->method != LA_HTTP_GET) return method_not_allowed(req, "GET");
-    return whoami(req, &who);
-  }
-  if (strcmp(r.seg[1], "sweeps") == 0) return sweeps_route(api, req, &r, &who);
-  if (strcmp(r.seg[1], "runs") == 0 && r.n == 3)
-    return get_run(api, req, &r, &who);
-  not_found(req, "no such route");
+  dispatch(d, req, &r, &who);
 }

@@ -1,8 +1,8 @@
-/* ingest.c: POST /v1/ingest/{run_id}: a remote worker's JSON lines (see
- * ingest.h, slurm.h, docs/slurm.md). */
-#include "api/ingest.h"
-
+/* ingest.c: POST /v1/ingest/{run_id}: a Slurm worker's JSON lines,
+ * authenticated by its run's token (see slurm.h, docs/slurm.md). */
 #include "loralpha/record.h"
+#include "net/auth.h"
+#include "slurm/slurm.h"
 #include "slurm/slurm_internal.h"
 
 #include <math.h>
@@ -10,22 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PREFIX "/v1/ingest/"
 #define FLUSH_ROWS 20000 /* flush early past this many pending rows */
-
-void la_ingest_route(la_http_request *req, void *ctx) {
-  la_ingest *in = ctx;
-  int64_t run;
-  if (strncmp(req->path, PREFIX, sizeof PREFIX - 1) != 0)
-    return la_api_handle(req, in->api);
-  if ((run = la_parse_id(req->path + sizeof PREFIX - 1)) < 0)
-    return la_http_respond_error(req, 404, "not_found",
-                                 "no such route (expected /v1/ingest/{run})");
-  if (req->method != LA_HTTP_POST)
-    return la_http_respond_error(req, 405, "method_not_allowed",
-                                 "only POST is allowed here");
-  la_slurm_ingest(in->slurm, req, run);
-}
 
 /* A batch's checked records. */
 typedef struct batch {
