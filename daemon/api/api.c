@@ -1184,19 +1184,22 @@ static const api_route k_routes[] = {
 };
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
 
-/* Does the split path r have route t's shape? *id gets its {id} (0: none;
- * -1: the segment is not an id). */
-static int path_matches(const char *path, const route *r, int64_t *id) {
-  route t;
-  if (split_path(path, &t) || t.n != r->n) return 0;
+/* Does the split path r have the shape of pattern ("/v1/sweeps/{id}")?
+ * *id gets its {id} (0: none; -1: the segment is not an id). */
+static int path_matches(const char *pattern, const route *r, int64_t *id) {
+  const char *p = pattern;
   *id = 0;
-  for (int i = 0; i < t.n; i++) {
-    if (strcmp(t.seg[i], "{id}") == 0)
+  for (int i = 0; i < r->n; i++) {
+    size_t len;
+    if (*p++ != '/') return 0;
+    len = strcspn(p, "/");
+    if (len == 4 && memcmp(p, "{id}", 4) == 0)
       *id = la_parse_id(r->seg[i]);
-    else if (strcmp(t.seg[i], r->seg[i]) != 0)
+    else if (strlen(r->seg[i]) != len || memcmp(p, r->seg[i], len) != 0)
       return 0;
+    p += len;
   }
-  return 1;
+  return *p == 0;
 }
 
 static const char *method_name(la_http_method m) {
