@@ -631,7 +631,7 @@ typedef struct user_load {
 static int user_index(user_load *users, int *n, int max, const char *name) {
   for (int i = 0; i < *n; i++)
     if (strcmp(users[i].name, name) == 0) return i;
-  if (*n == max) return -1;
+  if (*n == max) return -1; /* an index: none */
   snprintf(users[*n].name, sizeof users[*n].name, "%s", name);
   users[*n].running = 0;
   users[*n].cap = -1;

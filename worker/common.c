@@ -13,6 +13,8 @@ const char *la_strerror(int rc) {
   case LA_EIO: return "input/output error";
   case LA_ENUMERIC: return "numerical routine failed";
   case LA_ESHAPE: return "shape mismatch";
+  case LA_ENOTFOUND: return "not found";
+  case LA_EPERM: return "not permitted";
   default: return "unknown error";
   }
 }

@@ -42,7 +42,8 @@ typedef struct la_api {
   uint64_t unauthorized; /* requests answered 401 */
 } la_api;
 
-/* A positive decimal id of at most 18 digits (a path segment), or -1. */
+/* A positive decimal id of at most 18 digits (a path segment), or -1 when s
+ * is not one (an id, not an error code). */
 int64_t la_api_parse_id(const char *s);
 
 /* The la_http_handler of the daemon; ctx is an la_api. */
