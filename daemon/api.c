@@ -71,7 +71,7 @@ static void not_found(la_http_request *req, const char *what) {
 static void respond_read(la_http_request *req, json_t *body, int rc,
                          const la_err *err) {
   if (body != NULL) return la_http_respond_json(req, 200, body);
-  if (rc == LA_EINVAL) return not_found(req, err->msg);
+  if (rc == LA_ENOTFOUND) return not_found(req, err->msg);
   la_http_respond_error(req, 500, "database", err->msg);
 }
 
@@ -206,7 +206,7 @@ static void get_sweep(la_api *api, la_http_request *req, int64_t id) {
 static void cancel_sweep(la_api *api, la_http_request *req, int64_t id) {
   la_err err;
   int rc = la_store_cancel_sweep(api->store, id, &err);
-  if (rc == LA_EINVAL) return not_found(req, err.msg);
+  if (rc == LA_ENOTFOUND) return not_found(req, err.msg);
   if (rc == 1)
     return la_http_respond_error(
         req, 409, "conflict",
@@ -258,7 +258,7 @@ static int change_failed(la_http_request *req, int rc, const la_err *err,
                          const char *verb) {
   char msg[128];
   if (rc == 0) return 0;
-  if (rc == LA_EINVAL) {
+  if (rc == LA_ENOTFOUND) {
     not_found(req, err->msg);
   } else if (rc == 1) {
     snprintf(msg, sizeof msg,
@@ -1041,9 +1041,9 @@ static void report(la_api *api, la_http_request *req, int64_t id) {
   rr->fmt = strcmp(fmt, "html") == 0 ? LA_REPORT_HTML : LA_REPORT_MARKDOWN;
   if ((rc = report_input(api, id, rr)) != 0) {
     report_free(rr);
-    return rc == LA_EINVAL ? not_found(req, "no such sweep")
-                           : la_http_respond_error(req, 500, "database",
-                                                   "cannot read the sweep");
+    return rc == LA_ENOTFOUND ? not_found(req, "no such sweep")
+                              : la_http_respond_error(req, 500, "database",
+                                                      "cannot read the sweep");
   }
   la_analyzer_get(api->analyzer, id, 0, on_report_analysis, rr);
 }

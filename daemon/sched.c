@@ -681,7 +681,7 @@ static void record_process(la_sched *s, const worker *w) {
   if (rc == 0)
     rc = la_store_note_worker(s->store, w->run_id, id.pid, id.start_ticks,
                               id.boot_id, &err);
-  else if (rc == LA_EINVAL) /* exited already: nothing to record */
+  else if (rc == LA_ENOTFOUND) /* exited already: nothing to record */
     return;
   if (rc)
     fprintf(stderr,

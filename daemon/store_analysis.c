@@ -38,7 +38,8 @@ int la_store_analysis_state(la_store *st, int64_t sweep_id, int64_t *finished,
   }
   sqlite3_finalize(q);
   if (!exists)
-    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+    return la_errf(err, LA_ENOTFOUND, "sweep %lld not found",
+                   (long long)sweep_id);
   q = prepare(st,
               "SELECT result FROM analyses WHERE sweep_id = ? AND finished = ? "
               "AND last_finish IS ?",
@@ -65,7 +66,8 @@ int la_store_sweep_shape(la_store *st, int64_t sweep_id, int *steps,
     spec = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
   sqlite3_finalize(q);
   if (spec == NULL)
-    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+    return la_errf(err, LA_ENOTFOUND, "sweep %lld not found",
+                   (long long)sweep_id);
   *steps = (int)json_integer_value(json_object_get(spec, "steps"));
   sc = json_string_value(json_object_get(spec, "scaling"));
   snprintf(scaling, size, "%s", sc ? sc : "peft");
