@@ -325,10 +325,10 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
   return 0;
 }
 
-/* 1 if the sweep is active, 0 if not, -1 if there is none. */
+/* 1 if the sweep is active, 0 if not, LA_ENOTFOUND if there is none. */
 static int sweep_active(la_store *st, int64_t sweep_id) {
   sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_EXISTS);
-  int active = -1;
+  int active = LA_ENOTFOUND;
   sqlite3_bind_int64(q, 1, sweep_id);
   if (sqlite3_step(q) == SQLITE_ROW)
     active = strcmp((const char *)sqlite3_column_text(q, 0), "active") == 0;
