@@ -14,6 +14,8 @@ const char *la_strerror(int rc) {
   case LA_EIO: return "input/output error";
   case LA_ENUMERIC: return "numerical routine failed";
   case LA_ESHAPE: return "shape mismatch";
+  case LA_ENOTFOUND: return "not found";
+  case LA_EPERM: return "not permitted";
   default: return "unknown error";
   }
 }
@@ -36,9 +38,9 @@ double la_time_unix(void) {
 int64_t la_parse_id(const char *s) {
   int64_t v = 0;
   size_t n = strlen(s);
-  if (n == 0 || n > 18) return -1;
+  if (n == 0 || n > 18) return -1; /* an id: none */
   for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return -1;
+    if (s[i] < '0' || s[i] > '9') return -1; /* an id: none */
     v = v * 10 + (s[i] - '0');
   }
   return v > 0 ? v : -1;

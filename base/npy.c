@@ -867,7 +867,8 @@ static size_t build_header(unsigned char *buf, int ndim, const size_t *shape) {
   return len;
 }
 
-/* Writes count floats little-endian, NPY_SAVE_CHUNK at a time. */
+/* Writes count floats little-endian, NPY_SAVE_CHUNK at a time; 0 or
+ * LA_EIO (errno says why). */
 static int write_f32le(FILE *f, const float *data, size_t count) {
   unsigned char chunk[NPY_SAVE_CHUNK * 4];
   size_t done, n, i;
@@ -878,7 +879,7 @@ static int write_f32le(FILE *f, const float *data, size_t count) {
       memcpy(&u, data + done + i, sizeof u);
       put_le32(chunk + 4 * i, u);
     }
-    if (fwrite(chunk, 4, n, f) != n) return -1;
+    if (fwrite(chunk, 4, n, f) != n) return LA_EIO;
   }
   return 0;
 }

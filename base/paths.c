@@ -27,35 +27,35 @@ int la_paths_state_dir(char *buf, size_t size) {
   else if (set(v = getenv("HOME")))
     n = snprintf(buf, size, "%s/.local/state/loralpha", v);
   else
-    return -1;
-  return n > 0 && (size_t)n < size ? 0 : -1;
+    return LA_EINVAL;
+  return n > 0 && (size_t)n < size ? 0 : LA_EINVAL;
 }
 
 int la_paths_join(char *buf, size_t size, const char *dir, const char *name) {
   int n = snprintf(buf, size, "%s/%s", dir, name);
-  return n > 0 && (size_t)n < size ? 0 : -1;
+  return n > 0 && (size_t)n < size ? 0 : LA_EINVAL;
 }
 
 int la_paths_mkdir(const char *dir) {
   char buf[PATH_MAX];
   size_t n = strlen(dir);
-  if (n == 0 || n >= sizeof buf) return errno = ENAMETOOLONG, -1;
+  if (n == 0 || n >= sizeof buf) return errno = ENAMETOOLONG, LA_EIO;
   memcpy(buf, dir, n + 1);
   for (char *p = buf + 1; *p; p++) {
     if (*p != '/') continue;
     *p = 0;
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return LA_EIO;
     *p = '/';
   }
-  return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+  return mkdir(buf, 0755) != 0 && errno != EEXIST ? LA_EIO : 0;
 }
 
-/* Creates dir's missing parents (mode 0755); 0 or -1 with errno. */
+/* Creates dir's missing parents (mode 0755); 0, or LA_EIO with errno. */
 static int make_parents(const char *dir) {
   char buf[PATH_MAX];
   char *slash;
   size_t n = strlen(dir);
-  if (n == 0 || n >= sizeof buf) return errno = ENAMETOOLONG, -1;
+  if (n == 0 || n >= sizeof buf) return errno = ENAMETOOLONG, LA_EIO;
   memcpy(buf, dir, n + 1);
   while (n > 1 && buf[n - 1] == '/')
     buf[--n] = 0;
@@ -67,18 +67,18 @@ static int make_parents(const char *dir) {
 int la_paths_private_dir(const char *dir, unsigned mode, unsigned *was) {
   struct stat st;
   int fd, rc = 0;
-  if (make_parents(dir) != 0) return -1;
+  if (make_parents(dir) != 0) return LA_EIO;
   if (mkdir(dir, 0700) == 0) /* then widened to mode, never past it */
-    return chmod(dir, (mode_t)mode) == 0 ? 0 : -1;
-  if (errno != EEXIST) return -1;
-  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return -1;
+    return chmod(dir, (mode_t)mode) == 0 ? 0 : LA_EIO;
+  if (errno != EEXIST) return LA_EIO;
+  if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) return LA_EIO;
   if (fstat(fd, &st) != 0)
-    rc = -1;
+    rc = LA_EIO;
   else if (st.st_uid != geteuid())
-    rc = -1, errno = EPERM;
+    rc = LA_EIO, errno = EPERM;
   else if ((st.st_mode & 05777) != mode) { /* a setgid bit stays */
     *was = (unsigned)(st.st_mode & 07777);
-    rc = fchmod(fd, (mode_t)mode | (st.st_mode & S_ISGID)) == 0 ? 1 : -1;
+    rc = fchmod(fd, (mode_t)mode | (st.st_mode & S_ISGID)) == 0 ? 1 : LA_EIO;
   }
   close(fd);
   return rc;
@@ -89,16 +89,16 @@ int la_paths_private_file(const char *path, int follow, unsigned *was) {
   int rc = 0;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
                           (follow ? 0 : O_NOFOLLOW));
-  if (fd < 0) return errno == ENOENT ? 0 : -1;
+  if (fd < 0) return errno == ENOENT ? 0 : LA_EIO;
   if (fstat(fd, &st) != 0)
-    rc = -1;
+    rc = LA_EIO;
   else if (!S_ISREG(st.st_mode))
-    rc = -1, errno = EINVAL;
+    rc = LA_EIO, errno = EINVAL;
   else if ((st.st_mode & 0077) && st.st_uid != geteuid())
-    rc = -1, errno = EPERM;
+    rc = LA_EIO, errno = EPERM;
   else if (st.st_mode & 0077) {
     *was = (unsigned)(st.st_mode & 07777);
-    rc = fchmod(fd, st.st_mode & 0700) == 0 ? 1 : -1;
+    rc = fchmod(fd, st.st_mode & 0700) == 0 ? 1 : LA_EIO;
   }
   close(fd);
   return rc;
@@ -110,13 +110,13 @@ int la_paths_write_file(const char *path, const char *text, unsigned mode) {
   size_t n = strlen(text), off = 0;
   int fd, err;
   errno = 0;
-  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) return -1;
+  if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) return LA_EIO;
   if (snprintf(tmp, sizeof tmp, "%s.%02x%02x%02x%02x%02x%02x%02x%02x", path,
                r[0], r[1], r[2], r[3], r[4], r[5], r[6],
                r[7]) >= (int)sizeof tmp)
-    return errno = ENAMETOOLONG, -1;
+    return errno = ENAMETOOLONG, LA_EIO;
   fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return -1;
+  if (fd < 0) return LA_EIO;
   while (off < n) {
     ssize_t w = write(fd, text + off, n - off);
     if (w < 0 && errno == EINTR) continue;
@@ -133,15 +133,15 @@ int la_paths_write_file(const char *path, const char *text, unsigned mode) {
   if (err == 0 && rename(tmp, path) == 0) return 0;
   if (err == 0) err = errno;
   unlink(tmp);
-  return errno = err, -1;
+  return errno = err, LA_EIO;
 }
 
 int la_paths_exe_dir(char *buf, size_t size) {
   ssize_t n = readlink("/proc/self/exe", buf, size - 1);
   char *slash;
-  if (n <= 0) return -1;
+  if (n <= 0) return LA_EIO;
   buf[n] = 0;
-  if ((slash = strrchr(buf, '/')) == NULL) return -1;
+  if ((slash = strrchr(buf, '/')) == NULL) return LA_EIO;
   *slash = 0;
   return 0;
 }

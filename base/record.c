@@ -13,7 +13,7 @@ const char *const la_run_state_names[LA_RUN_N_STATES] = {
 int la_run_state_from_name(const char *s) {
   for (int i = 0; s != NULL && i < LA_RUN_N_STATES; i++)
     if (strcmp(s, la_run_state_names[i]) == 0) return i;
-  return -1;
+  return -1; /* an index: none */
 }
 
 /* How a field's JSON value is checked and where it goes. */

@@ -401,10 +401,11 @@ static size_t distinct(rep *r, const json_t *arr, const char *key,
   return uniq(*out, gather(arr, key, fkey, fval, *out, 0, cap));
 }
 
-/* The index of the value near x in ascending v[0..n), or -1. */
+/* The index of the value near x in ascending v[0..n), or -1 when there is
+ * none (an index, not an error code). */
 static long index_of(const double *v, size_t n, double x) {
   size_t lo = 0, hi = n;
-  if (!isfinite(x)) return -1;
+  if (!isfinite(x)) return -1; /* an index: none */
   while (lo < hi) {
     size_t mid = lo + (hi - lo) / 2;
     if (v[mid] < x && !same(v[mid], x))

@@ -118,24 +118,24 @@ static const char *time_field(const char *s, long *out) {
 }
 
 /* Slurm's time formats into seconds: M, M:S, H:M:S, D-H, D-H:M, D-H:M:S
- * (fields after the first below 60). 0, or -1 when s is none of them or
- * longer than a year. */
+ * (fields after the first below 60). 0, or LA_EINVAL when s is none of
+ * them or longer than a year. */
 static int parse_time(const char *s, long *secs) {
   long f[3], days = 0;
   int n = 0;
   const char *p = s, *dash = strchr(s, '-');
   if (dash != NULL) {
-    if ((p = time_field(s, &days)) != dash) return -1;
+    if ((p = time_field(s, &days)) != dash) return LA_EINVAL;
     p = dash + 1;
   }
   while (n < 3) {
-    if ((p = time_field(p, &f[n])) == NULL) return -1;
-    if (n > 0 && f[n] >= 60) return -1;
+    if ((p = time_field(p, &f[n])) == NULL) return LA_EINVAL;
+    if (n > 0 && f[n] >= 60) return LA_EINVAL;
     n++;
     if (*p == 0) break;
-    if (*p++ != ':') return -1;
+    if (*p++ != ':') return LA_EINVAL;
   }
-  if (*p) return -1;
+  if (*p) return LA_EINVAL;
   if (dash != NULL) /* D-H, D-H:M, D-H:M:S */
     *secs = days * 86400 + f[0] * 3600 + (n > 1 ? f[1] * 60 : 0) +
             (n > 2 ? f[2] : 0);
@@ -145,7 +145,7 @@ static int parse_time(const char *s, long *secs) {
     *secs = f[0] * 60 + f[1];
   else /* H:M:S */
     *secs = f[0] * 3600 + f[1] * 60 + f[2];
-  return *secs > 0 && *secs <= MAX_TIME_S ? 0 : -1;
+  return *secs > 0 && *secs <= MAX_TIME_S ? 0 : LA_EINVAL;
 }
 
 /* Seconds as "D-HH:MM:SS", a form every Slurm reads. */

@@ -7,12 +7,12 @@
 
 int la_parse_hhmm(const char *s, int *minutes) {
   int h, m;
-  if (strlen(s) != 5 || s[2] != ':') return -1;
+  if (strlen(s) != 5 || s[2] != ':') return LA_EINVAL;
   for (int i = 0; i < 5; i++)
-    if (i != 2 && (s[i] < '0' || s[i] > '9')) return -1;
+    if (i != 2 && (s[i] < '0' || s[i] > '9')) return LA_EINVAL;
   h = (s[0] - '0') * 10 + (s[1] - '0');
   m = (s[3] - '0') * 10 + (s[4] - '0');
-  if (m > 59 || h > 24 || (h == 24 && m != 0)) return -1;
+  if (m > 59 || h > 24 || (h == 24 && m != 0)) return LA_EINVAL;
   *minutes = h * 60 + m;
   return 0;
 }

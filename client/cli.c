@@ -53,6 +53,7 @@
 #define SOCK_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
 #define PRIORITY_MAX 1000     /* the spec's priority range, +-1000 */
 #define MAX_PARALLEL_MAX 1024 /* the spec's largest max_parallel */
+#define SHOWN -1 /* parse_args printed --help or --version: exit 0 */
 
 /* ---- options and the parsed command line ------------------------------ */
 
@@ -985,10 +986,10 @@ static double eta(progress *p, const counts *k, double t) {
   double done, dt;
   if (!p->have0) {
     p->t0 = t, p->f0 = k->finished, p->have0 = 1;
-    return -1;
+    return -1; /* seconds: unknown */
   }
   done = (double)(k->finished - p->f0), dt = t - p->t0;
-  if (done <= 0 || dt <= 0) return -1;
+  if (done <= 0 || dt <= 0) return -1; /* seconds: unknown */
   return (double)(k->total - k->finished) * dt / done;
 }
 
@@ -2048,7 +2049,7 @@ static int find_opt(const char *arg, size_t len) {
     if (strlen(opt_defs[i].name) == len &&
         strncmp(arg, opt_defs[i].name, len) == 0)
       return i;
-  return -1;
+  return -1; /* an index: none */
 }
 
 /* One "--name[=value]" at argv[*i], taking the next word as its value when
@@ -2112,29 +2113,29 @@ static int check_command(cli *c) {
   return 0;
 }
 
-/* An integer: an optional '-' and 1..18 digits. 0, or -1. */
+/* An integer: an optional '-' and 1..18 digits. 0, or LA_EINVAL. */
 static int to_int(const char *s, long long *out) {
   int neg = s[0] == '-';
   const char *p = s + neg;
   size_t n = strlen(p);
   long long v = 0;
-  if (n == 0 || n > 18) return -1;
+  if (n == 0 || n > 18) return LA_EINVAL;
   for (; *p; p++) {
-    if (*p < '0' || *p > '9') return -1;
+    if (*p < '0' || *p > '9') return LA_EINVAL;
     v = v * 10 + (*p - '0');
   }
   *out = neg ? -v : v;
   return 0;
 }
 
-/* A number: 0 if finite, -1 if not a number, -2 if not finite. */
+/* A number (perhaps not finite: "inf", "nan", 1e999); 0, or LA_EINVAL. */
 static int to_num(const char *s, double *out) {
   char *end;
-  if (s[0] == 0 || s[0] == ' ' || s[0] == '\t' || s[0] == '\n') return -1;
+  if (s[0] == 0 || s[0] == ' ' || s[0] == '\t' || s[0] == '\n')
+    return LA_EINVAL;
   errno = 0;
   *out = strtod(s, &end);
-  if (*end != 0) return -1;
-  return isfinite(*out) ? 0 : -2;
+  return *end == 0 ? 0 : LA_EINVAL;
 }
 
 /* An integer option in [lo, hi], or a usage error. */
@@ -2149,9 +2150,8 @@ static int opt_int(cli *c, int o, long long lo, long long hi, long long *out) {
 /* A number option > 0 (and at most max), or a usage error. */
 static int opt_pos(cli *c, int o, double max, double *out) {
   const char *name = opt_defs[o].name;
-  int rc = to_num(c->val[o], out);
-  if (rc == -1) return usage_err(c, "%s needs a number", name);
-  if (rc == -2) return usage_err(c, "%s needs a finite number", name);
+  if (to_num(c->val[o], out)) return usage_err(c, "%s needs a number", name);
+  if (!isfinite(*out)) return usage_err(c, "%s needs a finite number", name);
   if (!(*out > 0) || *out > max)
     return usage_err(c, "%s must be a number in (0, %g]", name, max);
   return 0;
@@ -2165,14 +2165,14 @@ static int opt_state(cli *c) {
 }
 
 /* "HH:MM" (00:00..24:00, two digits each) at s into out[6] and its minute
- * of the day (24:00 is 0) into *min; 0, or -1. */
+ * of the day (24:00 is 0) into *min; 0, or LA_EINVAL. */
 static int parse_hhmm(const char *s, char *out, int *min) {
   int h, m;
   for (int i = 0; i < 5; i++)
-    if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9')) return -1;
+    if (i == 2 ? s[i] != ':' : (s[i] < '0' || s[i] > '9')) return LA_EINVAL;
   h = (s[0] - '0') * 10 + (s[1] - '0');
   m = (s[3] - '0') * 10 + (s[4] - '0');
-  if (m > 59 || h > 24 || (h == 24 && m != 0)) return -1;
+  if (m > 59 || h > 24 || (h == 24 && m != 0)) return LA_EINVAL;
   memcpy(out, s, 5);
   out[5] = 0;
   *min = (h * 60 + m) % 1440;
@@ -2327,12 +2327,13 @@ static int ip_local(int fam, const unsigned char *b, int any) {
          (any && memcmp(b, zero, 16) == 0);
 }
 
-/* The scheme, host (IPv6 without brackets) and port of c->url; 0 or -1. */
+/* The scheme, host (IPv6 without brackets) and port of c->url; 0, or
+ * LA_EINVAL when it is not an http URL. */
 static int url_parts(const cli *c, char *host, size_t size, long *port) {
   CURLU *u = curl_url();
   char *scheme = NULL, *h = NULL, *p = NULL;
   size_t n;
-  int rc = -1;
+  int rc = LA_EINVAL;
   if (u && curl_url_set(u, CURLUPART_URL, c->url, 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
       curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK &&
@@ -2519,18 +2520,18 @@ static int set_transport(cli *c) {
   return use_tcp(c, DEFAULT_URL, "url");
 }
 
-/* Parses the whole command line; 0, a usage error, or -1 after --help or
- * --version. */
+/* Parses the whole command line; 0, a usage error (an LA_CLI_* exit code),
+ * or SHOWN after --help or --version. */
 static int parse_args(cli *c, int argc, char **argv) {
   int rc = parse_words(c, argc, argv);
   if (rc) return rc;
   if (c->val[O_HELP] || (c->cmd && strcmp(c->cmd, "help") == 0)) {
     print_usage(stdout);
-    return -1;
+    return SHOWN;
   }
   if (c->val[O_VERSION]) {
     puts("loralpha " CLI_VERSION);
-    return -1;
+    return SHOWN;
   }
   if (c->cmd == NULL) return usage_err(c, "missing command");
   if ((rc = check_command(c)) || (rc = convert_args(c))) return rc;
@@ -2542,7 +2543,7 @@ int la_cli_main(int argc, char **argv) {
   int rc;
   memset(&c, 0, sizeof c);
   rc = parse_args(&c, argc, argv);
-  if (rc) return rc < 0 ? LA_CLI_OK : rc;
+  if (rc) return rc == SHOWN ? LA_CLI_OK : rc;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return fail("cannot initialise libcurl");
   if ((c.curl = curl_easy_init()) == NULL ||

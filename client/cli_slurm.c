@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define ARRAY_MAX 1000 /* runs per array script (Slurm's MaxArraySize 1001) */
+#define SHOWN -1       /* parse printed --help: exit 0 */
 
 typedef struct xopts {
   const char *cmd, *arg; /* the command and its positional argument */
@@ -98,7 +99,8 @@ static int parse_opt(xopts *o, const char *f, const char *v) {
   return LA_CLI_USAGE;
 }
 
-/* Parses the command line; 0, -1 after --help, or a usage error. */
+/* Parses the command line; 0, SHOWN after --help, or a usage error (an
+ * LA_CLI_* exit code). */
 static int parse(int argc, char **argv, xopts *o) {
   char dir[PATH_MAX];
   int rc;
@@ -114,7 +116,7 @@ static int parse(int argc, char **argv, xopts *o) {
     o->db = o->default_db;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
-      return usage(stdout), -1;
+      return usage(stdout), SHOWN;
     if (argv[i][0] == '-' && argv[i][1]) {
       if (i + 1 >= argc) return usage_err(o->cmd, "an option needs a value");
       if ((rc = parse_opt(o, argv[i], argv[i + 1])) != 0) return rc;
@@ -144,8 +146,8 @@ typedef struct xdir {
 } xdir;
 
 /* Opens name (relative to at) as a directory of ours that no one else may
- * write, not following a last symbolic link unless follow; -1 after a
- * message naming shown. */
+ * write, not following a last symbolic link unless follow: its descriptor,
+ * or -1 (no descriptor) after a message naming shown. */
 static int open_own_dir(int at, const char *name, int follow,
                         const char *shown) {
   int fd = openat(
@@ -169,11 +171,11 @@ static int open_own_dir(int at, const char *name, int follow,
     return fd;
   }
   if (fd >= 0) close(fd);
-  return -1;
+  return -1; /* a descriptor: none */
 }
 
 /* Makes dir (if new) and its subdirectories, each checked as ours and
- * written by no one else; fills x. 0, or -1 after a message. */
+ * written by no one else; fills x. 0, or LA_EIO after a message. */
 static int make_tree(const char *dir, xdir *x) {
   static const char *const sub[] = {"runs", "logs", "out"};
   char shown[PATH_MAX + 16];
@@ -181,22 +183,22 @@ static int make_tree(const char *dir, xdir *x) {
   if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
     fprintf(stderr, "loralpha export-slurm: cannot create %s: %s\n", dir,
             strerror(errno));
-    return -1;
+    return LA_EIO;
   }
   if (realpath(dir, x->abs) == NULL || strlen(x->abs) >= 3000) {
     fprintf(stderr, "loralpha export-slurm: %s: unusable directory\n", dir);
-    return -1;
+    return LA_EIO;
   }
-  if ((x->top = open_own_dir(AT_FDCWD, x->abs, 1, x->abs)) < 0) return -1;
+  if ((x->top = open_own_dir(AT_FDCWD, x->abs, 1, x->abs)) < 0) return LA_EIO;
   for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
     int fd;
     snprintf(shown, sizeof shown, "%s/%s", x->abs, sub[i]);
     if (mkdirat(x->top, sub[i], 0755) != 0 && errno != EEXIST) {
       fprintf(stderr, "loralpha export-slurm: cannot create %s: %s\n", shown,
               strerror(errno));
-      return -1;
+      return LA_EIO;
     }
-    if ((fd = open_own_dir(x->top, sub[i], 0, shown)) < 0) return -1;
+    if ((fd = open_own_dir(x->top, sub[i], 0, shown)) < 0) return LA_EIO;
     if (i == 0)
       x->runs = fd;
     else
@@ -224,22 +226,23 @@ static FILE *create_in(int dfd, const char *name) {
   return f;
 }
 
-/* json (borrowed) into a new file name of dfd; 0 or -1. */
+/* json (borrowed) into a new file name of dfd; 0, or LA_EIO with errno. */
 static int dump_in(int dfd, const char *name, const json_t *json,
                    size_t flags) {
   FILE *f = create_in(dfd, name);
   int rc;
-  if (f == NULL) return -1;
+  if (f == NULL) return LA_EIO;
   rc = json_dumpf(json, f, flags);
-  return fclose(f) != 0 || rc != 0 ? -1 : 0;
+  return fclose(f) != 0 || rc != 0 ? LA_EIO : 0;
 }
 
-/* The run configs (DIR/runs/<index>.json). */
+/* The run configs (DIR/runs/<index>.json); 0, or an LA_E* code after a
+ * message. */
 static int write_configs(const la_spec *spec, const xdir *x, int threads) {
   char name[64];
   for (size_t i = 0; i < spec->n_runs; i++) {
     json_t *cfg = la_spec_run_config(spec, i);
-    int rc = cfg ? 0 : -1;
+    int rc = cfg ? 0 : LA_ENOMEM;
     snprintf(name, sizeof name, "%zu.json", i);
     if (cfg) json_object_set_new(cfg, "threads", json_integer(threads));
     if (cfg) json_object_set_new(cfg, "run_id", json_integer((json_int_t)i));
@@ -249,13 +252,14 @@ static int write_configs(const la_spec *spec, const xdir *x, int threads) {
     if (rc) {
       fprintf(stderr, "loralpha export-slurm: cannot write %s/runs/%s: %s\n",
               x->abs, name, strerror(errno));
-      return -1;
+      return rc;
     }
   }
   return 0;
 }
 
-/* The array scripts, ARRAY_MAX runs each; prints how to submit them. */
+/* The array scripts, ARRAY_MAX runs each; prints how to submit them. 0, or
+ * LA_EIO with errno. */
 static int write_scripts(const xopts *o, const la_spec *spec, const xdir *x,
                          const la_slurm_settings *set) {
   int64_t ids[ARRAY_MAX];
@@ -271,9 +275,9 @@ static int write_scripts(const xopts *o, const la_spec *spec, const xdir *x,
         x->abs, o->so.job_name,    o->so.worker, NULL, set, spec->name, 0, ids,
         n,      spec->max_parallel};
     snprintf(name, sizeof name, "array-%zu.sbatch", k);
-    if ((f = create_in(x->top, name)) == NULL) return -1;
+    if ((f = create_in(x->top, name)) == NULL) return LA_EIO;
     rc = la_slurm_write_script(f, &s);
-    if (fclose(f) != 0 || rc != 0) return -1;
+    if (fclose(f) != 0 || rc != 0) return LA_EIO;
     printf("sbatch %s/%s\n", x->abs, name);
   }
   return 0;
@@ -346,15 +350,16 @@ static la_spec *load_spec(const char *cmd, const char *path, const char *db,
 }
 
 /* The settings: the options, the spec's slurm object over them, and the
- * options the user gave over that. 0 or -1 after a message. */
+ * options the user gave over that. 0, or an LA_E* code after a message. */
 static int export_settings(const xopts *o, const la_spec *spec,
                            la_slurm_settings *set) {
   const la_slurm_settings *opt = &o->so.settings;
   la_err err;
-  if (la_slurm_resolve(&o->so, json_object_get(spec->normalized, "slurm"), set,
-                       &err)) {
+  int rc = la_slurm_resolve(&o->so, json_object_get(spec->normalized, "slurm"),
+                            set, &err);
+  if (rc) {
     fprintf(stderr, "loralpha export-slurm: %s: %s\n", o->arg, err.msg);
-    return -1;
+    return rc;
   }
   if (o->given & LA_SLURM_G_PARTITION)
     memcpy(set->partition, opt->partition, sizeof set->partition);
@@ -364,7 +369,8 @@ static int export_settings(const xopts *o, const la_spec *spec,
   return 0;
 }
 
-/* Can dir go into #SBATCH lines (--output, --chdir)? */
+/* Can dir go into #SBATCH lines (--output, --chdir)? 0 if so, LA_EINVAL
+ * after a message if not. */
 static int sbatch_dir(const char *dir) {
   for (const char *p = dir; *p; p++)
     if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f ||
@@ -374,7 +380,7 @@ static int sbatch_dir(const char *dir) {
               "'$', '%%', '\\' or non-ASCII bytes cannot go into #SBATCH "
               "lines\n",
               dir);
-      return -1;
+      return LA_EINVAL;
     }
   return 0;
 }
@@ -412,7 +418,8 @@ cleanup:
 
 /* Reads one run's output lines into the store, each checked
  * (la_record_parse); *done gets its done record if there is one, *error
- * the message of its error record. 0, or -1 with why naming the line. */
+ * the message of its error record. 0, or an LA_E* code (LA_EINVAL: a bad
+ * line) with why naming the line. */
 static int read_output(la_store *st, int64_t run, FILE *f, la_record *done,
                        char *error, size_t esize, char *why, size_t size) {
   char *line = NULL;
@@ -428,7 +435,7 @@ static int read_output(la_store *st, int64_t run, FILE *f, la_record *done,
     if (n == 0) continue;
     if (la_record_parse(line, (size_t)n, &rec, &err) != 0) {
       snprintf(why, size, "line %ld: %s", no, err.msg);
-      rc = -1;
+      rc = LA_EINVAL;
     } else if (rec.type == LA_REC_DONE) {
       la_record_clear(done);
       la_record_move(done, &rec);
@@ -437,7 +444,7 @@ static int read_output(la_store *st, int64_t run, FILE *f, la_record *done,
       la_record_clear(&rec);
     } else if (la_store_take_record(st, run, &rec)) {
       snprintf(why, size, "line %ld: out of memory", no);
-      rc = -1;
+      rc = LA_ENOMEM;
     }
   }
   free(line);
@@ -530,6 +537,6 @@ cleanup:
 int la_cli_slurm_main(int argc, char **argv) {
   xopts o;
   int rc = parse(argc, argv, &o);
-  if (rc) return rc < 0 ? LA_CLI_OK : rc;
+  if (rc) return rc == SHOWN ? LA_CLI_OK : rc;
   return strcmp(o.cmd, "import") == 0 ? do_import(&o) : do_export(&o);
 }

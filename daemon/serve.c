@@ -165,14 +165,15 @@ static int start_auth(la_daemon *d, la_err *err) {
   la_auth_opts ao = {c->state_dir, c->tokens_file[0] ? c->tokens_file : NULL,
                      (const char *const *)c->admins, c->n_admins,
                      c->read_own_only};
-  if (secure_state(c, err)) return -1;
-  return la_auth_new(&ao, &d->auth, err);
+  int rc = secure_state(c, err);
+  return rc ? rc : la_auth_new(&ao, &d->auth, err);
 }
 
 /* The Slurm executor, re-attached to the jobs a previous daemon left and
  * joined to the scheduler. */
 static int start_slurm(la_daemon *d, la_err *err) {
-  if (la_slurm_new(d->loop, d->store, &d->cfg.slurm, &d->slurm, err)) return -1;
+  int rc = la_slurm_new(d->loop, d->store, &d->cfg.slurm, &d->slurm, err);
+  if (rc) return rc;
   la_slurm_attach(d->slurm, d->sched, la_api_on_run_finished, d);
   return 0;
 }
@@ -205,6 +206,7 @@ static int raise_fd_limit(const la_serve_config *c, la_err *err) {
 static int start_http(la_daemon *d, la_err *err) {
   const la_serve_config *c = &d->cfg;
   la_http_limits lim;
+  int rc;
   la_http_limits_default(&lim);
   lim.max_body_bytes = (size_t)c->max_body;
   lim.request_timeout_ms = (unsigned)c->request_timeout_s * 1000u;
@@ -213,23 +215,23 @@ static int start_http(la_daemon *d, la_err *err) {
   lim.max_per_peer = (unsigned)c->max_per_peer;
   lim.max_unauthenticated = (unsigned)c->max_unauth;
   lim.unauth_timeout_ms = (unsigned)c->unauth_timeout_s * 1000u;
-  if (raise_fd_limit(c, err)) return -1;
-  if (la_http_server_new(d->loop, &lim, la_api_handle, d, &d->http, err))
-    return -1;
+  if ((rc = raise_fd_limit(c, err))) return rc;
+  if ((rc = la_http_server_new(d->loop, &lim, la_api_handle, d, &d->http, err)))
+    return rc;
   if (!c->socket_off &&
-      la_http_server_listen_unix(d->http, c->socket, c->socket_mode,
-                                 c->socket_gid, err))
-    return -1;
-  if (!c->tcp_off && la_http_server_listen_tcp(d->http, c->host, c->port, err))
-    return -1;
+      (rc = la_http_server_listen_unix(d->http, c->socket, c->socket_mode,
+                                       c->socket_gid, err)))
+    return rc;
+  if (!c->tcp_off &&
+      (rc = la_http_server_listen_tcp(d->http, c->host, c->port, err)))
+    return rc;
   if (!c->tcp_off)
     la_slurm_listening(d->slurm, c->host, la_http_server_port(d->http));
-  if (write_listen_file(d, err)) return -1;
+  if ((rc = write_listen_file(d, err))) return rc;
   if (c->port_file[0] && !c->tcp_off &&
       write_port_file(c->port_file, la_http_server_port(d->http)))
     return la_errf(err, LA_EIO, "cannot write %s: %s", c->port_file,
-                   strerror(errno)),
-           -1;
+                   strerror(errno));
   return 0;
 }
 
@@ -284,8 +286,8 @@ static int end_leftovers(la_daemon *d, la_err *err) {
 }
 
 /* Opens the store, ends the workers and requeues the runs a previous daemon
- * left running, starts the scheduler and the server. Returns 0, -1, or
- * EXIT_DATABASE when the database is refused. */
+ * left running, starts the scheduler and the server. Returns 0, an LA_E*
+ * code after a message, or EXIT_DATABASE when the database is refused. */
 static int start(la_daemon *d) {
   const la_serve_config *c = &d->cfg;
   la_err err;
@@ -293,21 +295,22 @@ static int start(la_daemon *d) {
       c->worker, c->max_workers, c->threads, c->nice,  c->heartbeat_s * 1000u,
       250,       c->window,      user_cap,   (void *)c};
   int requeued = 0, rc;
-  if (start_auth(d, &err))
-    return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
+  if ((rc = start_auth(d, &err)) != 0)
+    return fprintf(stderr, "loralpha serve: %s\n", err.msg), rc;
   if ((rc = la_store_open(c->db, &d->store, &err)) != 0)
     return fprintf(stderr, "loralpha serve: %s\n", err.msg),
-           rc == LA_EINVAL ? EXIT_DATABASE : -1;
-  if (la_store_adopt_sweeps(d->store, la_auth_daemon_user(d->auth), &err) ||
-      end_leftovers(d, &err) ||
-      la_store_requeue_running(d->store, &requeued, &err) ||
-      la_sched_new(d->loop, d->store, &so, &d->sched, &err) ||
-      start_slurm(d, &err))
-    return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
+           rc == LA_EINVAL ? EXIT_DATABASE : rc;
+  if ((rc = la_store_adopt_sweeps(d->store, la_auth_daemon_user(d->auth),
+                                  &err)) ||
+      (rc = end_leftovers(d, &err)) ||
+      (rc = la_store_requeue_running(d->store, &requeued, &err)) ||
+      (rc = la_sched_new(d->loop, d->store, &so, &d->sched, &err)) ||
+      (rc = start_slurm(d, &err)))
+    return fprintf(stderr, "loralpha serve: %s\n", err.msg), rc;
   la_sched_set_memory_limit(d->sched,
                             c->max_run_memory + la_mem_slack(c->threads));
   if (la_analyzer_new(d->loop, d->store, 1000, &d->analyzer))
-    return fprintf(stderr, "loralpha serve: out of memory\n"), -1;
+    return fprintf(stderr, "loralpha serve: out of memory\n"), LA_ENOMEM;
   if (c->web[0] && realpath(c->web, d->web_path) != NULL)
     d->web_root = d->web_path;
   la_sched_set_finish_hook(d->sched, la_api_on_run_finished, d);
@@ -318,8 +321,8 @@ static int start(la_daemon *d) {
   d->limits.max_run_rows = (uint64_t)c->max_run_rows;
   d->limits.max_sweep_rows = (uint64_t)c->max_sweep_rows;
   d->limits.slurm = &c->slurm; /* what a spec may ask of Slurm */
-  if (start_http(d, &err))
-    return fprintf(stderr, "loralpha serve: %s\n", err.msg), -1;
+  if ((rc = start_http(d, &err)) != 0)
+    return fprintf(stderr, "loralpha serve: %s\n", err.msg), rc;
   fprintf(stderr, "loralpha serve: socket %s, ",
           c->socket_off ? "none" : c->socket);
   if (c->tcp_off)

@@ -9,6 +9,7 @@ bash scripts/install-deps.sh --test
 echo "== format =="
 bash scripts/check-format.sh
 bash scripts/check-layout.sh
+bash scripts/check-errors.sh
 
 echo "== release build (-Werror) =="
 bash scripts/build.sh build -DLA_WERROR=ON -DLA_REQUIRE_WEB_TEST=ON

@@ -111,13 +111,13 @@ static void test_wls(void) {
   CHECK_CLOSE(r2, 2.0 / 11, 1e-14);
   /* Degenerate: one distinct x, one weighted point, none, bad weights. */
   double xs[] = {1, 1, 1}, ys[] = {1, 2, 3}, ws[] = {1, 1, 1};
-  CHECK_EQ_INT(la_fit_wls(xs, ys, ws, 3, &a, &b, &r2), -1);
+  CHECK_EQ_INT(la_fit_wls(xs, ys, ws, 3, &a, &b, &r2), LA_EINVAL);
   double wz[] = {1, 0, 0, 0};
-  CHECK_EQ_INT(la_fit_wls(x, y, wz, 4, &a, &b, &r2), -1);
-  CHECK_EQ_INT(la_fit_wls(x, y, w1, 0, &a, &b, &r2), -1);
+  CHECK_EQ_INT(la_fit_wls(x, y, wz, 4, &a, &b, &r2), LA_EINVAL);
+  CHECK_EQ_INT(la_fit_wls(x, y, w1, 0, &a, &b, &r2), LA_EINVAL);
   double wn[] = {1, -1, 1, 1}, wnan[] = {1, NAN, 1, 1};
-  CHECK_EQ_INT(la_fit_wls(x, y, wn, 4, &a, &b, &r2), -1);
-  CHECK_EQ_INT(la_fit_wls(x, y, wnan, 4, &a, &b, &r2), -1);
+  CHECK_EQ_INT(la_fit_wls(x, y, wn, 4, &a, &b, &r2), LA_EINVAL);
+  CHECK_EQ_INT(la_fit_wls(x, y, wnan, 4, &a, &b, &r2), LA_EINVAL);
   /* Constant y: a perfect horizontal line. */
   double yc[] = {0.3, 0.3, 0.3, 0.3};
   CHECK_EQ_INT(la_fit_wls(x, yc, w1, 4, &a, &b, &r2), 0);

@@ -259,7 +259,7 @@ static void check_cancel_and_views(la_store *st, int64_t low, int64_t high) {
   char sql[200];
   CHECK_EQ_INT(la_store_cancel_sweep(st, low, &err), 0);
   CHECK_EQ_INT(la_store_cancel_sweep(st, low, &err), 1);
-  CHECK_EQ_INT(la_store_cancel_sweep(st, 424242, &err), LA_EINVAL);
+  CHECK_EQ_INT(la_store_cancel_sweep(st, 424242, &err), LA_ENOTFOUND);
   snprintf(
       sql, sizeof sql,
       "SELECT COUNT(*) FROM runs WHERE sweep_id = %lld AND state = 'queued'",
@@ -435,8 +435,9 @@ static void check_fair_share(void) {
   CHECK_EQ_INT(la_store_adopt_sweeps(st, "daemon-user", &err), 0);
   CHECK_EQ_INT(la_store_sweep_owner(st, c, owner, sizeof owner), 0);
   CHECK(strcmp(owner, "daemon-user") == 0);
-  CHECK_EQ_INT(la_store_sweep_owner(st, 999, owner, sizeof owner), LA_EINVAL);
-  CHECK_EQ_INT(la_store_set_paused(st, 999, 1, &err), LA_EINVAL);
+  CHECK_EQ_INT(la_store_sweep_owner(st, 999, owner, sizeof owner),
+               LA_ENOTFOUND);
+  CHECK_EQ_INT(la_store_set_paused(st, 999, 1, &err), LA_ENOTFOUND);
   CHECK_EQ_INT(la_store_cancel_sweep(st, c, &err), 0);
   CHECK_EQ_INT(la_store_set_paused(st, c, 1, &err), 1); /* not active */
   CHECK_EQ_INT(la_store_patch_sweep(st, c, &p, &err), 1);

@@ -12,10 +12,11 @@ static const char *const k_cores[] = {
     "Prescott",    "Core2",   "Penryn",   "Dunnington", "Nehalem",
     "Sandybridge", "Haswell", "SkylakeX", "Cooperlake", NULL};
 
+/* The index of core type name in k_cores, or -1 when it is none of them. */
 static int core_rank(const char *name) {
   for (int i = 0; name != NULL && k_cores[i] != NULL; i++)
     if (strcasecmp(name, k_cores[i]) == 0) return i;
-  return -1;
+  return -1; /* an index: not a core we know */
 }
 
 const char *la_blas_best_core(void) {

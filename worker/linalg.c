@@ -99,7 +99,7 @@ static double reorth(const double *Q, int k, int n, double *x, double *c) {
 /* sigma_max of the k x (k+1) upper bidiagonal [B_k, b_k e_k] (diagonal a,
  * superdiagonal b), padded with a zero row to a square (k+1) x (k+1): its
  * singular values are those of U_k^T W V_{k+1}, which also covers W of rank
- * below its width. */
+ * below its width. -1 (never a singular value) when the SVD fails. */
 static double bidiag_sigma_max(const double *a, const double *b, int k,
                                double *work, double *sv) {
   int K = k + 1;

@@ -114,12 +114,13 @@ static void usage(FILE *f) {
         f);
 }
 
-/* The report options (--report-*); 1 when argv[*i] is not one of them. */
+/* The report options (--report-*): 0, LA_EINVAL (err filled), or 1 when
+ * argv[*i] is not one of them. */
 static int parse_report(int argc, char **argv, int *i, args *a, la_err *err) {
   const char *f = argv[*i];
   char *end;
   if (strncmp(f, "--report-", 9) != 0) return 1;
-  if (*i + 1 >= argc) return la_errf(err, -1, "%.64s: needs a value", f);
+  if (*i + 1 >= argc) return la_errf(err, LA_EINVAL, "%.64s: needs a value", f);
   if (strcmp(f, "--report-url") == 0) {
     a->report_url = argv[++*i];
   } else if (strcmp(f, "--report-token-file") == 0) {
@@ -127,24 +128,24 @@ static int parse_report(int argc, char **argv, int *i, args *a, la_err *err) {
   } else if (strcmp(f, "--report-retry") == 0) {
     a->retry_s = strtod(argv[++*i], &end);
     if (*end || end == argv[*i] || !(a->retry_s >= 1 && a->retry_s <= 86400))
-      return la_errf(err, -1,
+      return la_errf(err, LA_EINVAL,
                      "--report-retry: '%.64s' is not a number of "
                      "seconds in 1..86400",
                      argv[*i]);
   } else {
-    return la_errf(err, -1, "%.64s: unknown argument (see --help)", f);
+    return la_errf(err, LA_EINVAL, "%.64s: unknown argument (see --help)", f);
   }
   return 0;
 }
 
-/* A byte count in 1 MiB..2^50; -1 when s is not one. */
+/* A byte count in 1 MiB..2^50; 0, or LA_EINVAL when s is not one. */
 static int parse_bytes(const char *s, unsigned long long *out) {
   char *end;
   unsigned long long v;
-  if (*s < '0' || *s > '9') return -1;
+  if (*s < '0' || *s > '9') return LA_EINVAL;
   errno = 0;
   v = strtoull(s, &end, 10);
-  if (errno || *end || v < (1ull << 20) || v > (1ull << 50)) return -1;
+  if (errno || *end || v < (1ull << 20) || v > (1ull << 50)) return LA_EINVAL;
   *out = v;
   return 0;
 }
@@ -217,21 +218,23 @@ static void print_estimate(const la_config *cfg) {
   json_decref(o);
 }
 
-/* Parses argv; returns 0, 1 (help printed, exit 0) or -1 (usage error). */
+/* Parses argv; returns 0, 1 (help printed, exit 0) or LA_EINVAL (a usage
+ * error, err filled). */
 static int parse_args(int argc, char **argv, args *a, la_err *err) {
   int rc;
   memset(a, 0, sizeof *a);
   a->retry_s = 600;
   for (int i = 1; i < argc; i++) {
     if ((rc = parse_report(argc, argv, &i, a, err)) <= 0) {
-      if (rc < 0) return -1;
+      if (rc < 0) return rc;
     } else if (strcmp(argv[i], "--config") == 0) {
       if (i + 1 >= argc)
-        return la_errf(err, -1, "--config: needs a file path or -");
+        return la_errf(err, LA_EINVAL, "--config: needs a file path or -");
       a->config = argv[++i];
     } else if (strcmp(argv[i], "--run-as") == 0) {
       if (i + 1 >= argc || a->run_as != NULL)
-        return la_errf(err, -1, "--run-as: needs one user name, given once");
+        return la_errf(err, LA_EINVAL,
+                       "--run-as: needs one user name, given once");
       a->run_as = argv[++i]; /* done first thing in main */
     } else if (strcmp(argv[i], "--check") == 0) {
       a->check = 1;
@@ -241,7 +244,7 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
       a->estimate = 1;
     } else if (strcmp(argv[i], "--memory-limit") == 0) {
       if (i + 1 >= argc || parse_bytes(argv[++i], &a->mem_limit))
-        return la_errf(err, -1,
+        return la_errf(err, LA_EINVAL,
                        "--memory-limit: needs a number of bytes in "
                        "1048576..2^50");
     } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -251,13 +254,16 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
       puts("loralpha-worker 0.1.0");
       return 1;
     } else {
-      return la_errf(err, -1, "%.200s: unknown argument (see --help)", argv[i]);
+      return la_errf(err, LA_EINVAL, "%.200s: unknown argument (see --help)",
+                     argv[i]);
     }
   }
   if (!a->report_url != !a->token_file)
-    return la_errf(err, -1, "--report-url and --report-token-file go together");
+    return la_errf(err, LA_EINVAL,
+                   "--report-url and --report-token-file go together");
   if (a->report_url && a->summary)
-    return la_errf(err, -1, "--summary and --report-url exclude each other");
+    return la_errf(err, LA_EINVAL,
+                   "--summary and --report-url exclude each other");
   return 0;
 }
 
@@ -385,7 +391,8 @@ cleanup:
  * the kernel sends SIGKILL when the parent exits, and a daemon that died
  * before this call (the worker was reparented already) is caught by
  * comparing the parent's PID. 0 to go on, 1 to exit now (the daemon is
- * gone), -1 (err filled) when the request cannot be honoured. The kernel
+ * gone), or an LA_E* code (err filled) when the request cannot be honoured
+ * (LA_EINVAL: a bad LORALPHA_DAEMON_PID; LA_EIO: prctl failed). The kernel
  * clears the parent-death signal when the credentials change: any setuid or
  * setgid must come before this call. */
 static int die_with_daemon(la_err *err) {
@@ -395,9 +402,10 @@ static int die_with_daemon(la_err *err) {
   if (v == NULL) return 0; /* started by hand or by Slurm */
   pid = strtol(v, &end, 10);
   if (end == v || *end != '\0' || pid <= 1)
-    return la_errf(err, -1, "LORALPHA_DAEMON_PID: '%.32s' is not a PID", v);
+    return la_errf(err, LA_EINVAL, "LORALPHA_DAEMON_PID: '%.32s' is not a PID",
+                   v);
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-    return la_errf(err, -1, "prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
+    return la_errf(err, LA_EIO, "prctl(PR_SET_PDEATHSIG): %s", strerror(errno));
   return getppid() == (pid_t)pid ? 0 : 1;
 }
 

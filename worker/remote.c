@@ -112,7 +112,7 @@ static ssize_t cookie_write(void *cookie, const char *p, size_t n) {
   if (r->len + n > r->cap) {
     size_t cap = (r->len + n) * 2;
     char *q = realloc(r->buf, cap);
-    if (q == NULL) return -1;
+    if (q == NULL) return -1; /* fopencookie's write: -1 on an error */
     r->buf = q, r->cap = cap;
   }
   memcpy(r->buf + r->len, p, n);

@@ -54,7 +54,7 @@ static int verify(const struct passwd *pw, const gid_t *groups, int n,
 /* Keeps of the starter's environment only what a worker reads (OpenBLAS,
  * locale, sanitizers) and names the user: the daemon's environment is not
  * the user's to see, and a worker that re-executes itself (blas.h) can be
- * read by its user. 0 or -1. */
+ * read by its user. 0, or LA_ENOMEM (a copy or setenv failed). */
 static int own_environment(const struct passwd *pw) {
   static const char *const keep[] = {"PATH=",
                                      "LANG=",
@@ -72,7 +72,7 @@ static int own_environment(const struct passwd *pw) {
   int ok = 1;
   while (environ[n] != NULL)
     n++;
-  if ((saved = calloc(n + 1, sizeof *saved)) == NULL) return -1;
+  if ((saved = calloc(n + 1, sizeof *saved)) == NULL) return LA_ENOMEM;
   for (size_t i = 0; i < n; i++)
     for (int j = 0; keep[j] != NULL; j++)
       if (strncmp(environ[i], keep[j], strlen(keep[j])) == 0) {
@@ -86,7 +86,7 @@ static int own_environment(const struct passwd *pw) {
   ok = ok && setenv("HOME", pw->pw_dir, 1) == 0 &&
        setenv("USER", pw->pw_name, 1) == 0 &&
        setenv("LOGNAME", pw->pw_name, 1) == 0;
-  return ok ? 0 : -1;
+  return ok ? 0 : LA_ENOMEM;
 }
 
 /* Takes pw's groups, gid and uid, then checks. */

@@ -85,7 +85,7 @@ int la_summary_print(FILE *in, FILE *out) {
     json_t *rec = json_loads(line, 0, NULL);
     const char *type = json_string_value(json_object_get(rec, "type"));
     if (!json_is_object(rec))
-      rc = -1;
+      rc = LA_EINVAL;
     else if (type && strcmp(type, "spectra") == 0)
       json_array_append(spectra, rec);
     else if (type && strcmp(type, "done") == 0) {

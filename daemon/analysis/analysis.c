@@ -226,7 +226,7 @@ static int load_input(job *j) {
     j->n_pts[j->n_ck++] = n;
   }
   if (j->n_ck == 0 || j->n_pts[j->n_ck - 1] == 0) {
-    la_errf(&j->err, LA_EINVAL,
+    la_errf(&j->err, LA_ENOTFOUND,
             "sweep %lld has no finished runs to analyse yet",
             (long long)j->sweep_id);
     return 404;
@@ -259,7 +259,7 @@ void la_analyzer_get(la_analyzer *a, int64_t sweep_id, int refresh,
     return job_free(j);
   }
   free(cached);
-  rc = rc == LA_EINVAL ? 404 : rc ? 500 : load_input(j);
+  rc = rc == LA_ENOTFOUND ? 404 : rc ? 500 : load_input(j);
   if (rc == 0 && uv_queue_work(a->loop, &j->req, work, after_work) != 0) {
     la_errf(&j->err, LA_EIO, "analysis: cannot queue work");
     rc = 500;

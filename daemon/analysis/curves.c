@@ -88,14 +88,14 @@ static json_t *run_entry(sqlite3_stmt *s) {
 
 /* Reads the page's runs into runs, each with its curve downsampled in one
  * ordered pass (never the whole curve in memory); *last is the page's last
- * run id. */
+ * run id. 0, or LA_EIO when the database failed. */
 static int read_curves(sqlite3 *db, curves_job *j, json_t *runs,
                        int64_t *last) {
   sqlite3_stmt *s = NULL;
   char sql[1024];
   int rc = 0;
   curves_sql(&j->q, sql, sizeof sql);
-  if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK) return LA_EIO;
   sqlite3_bind_int64(s, 1, j->sweep_id);
   if (j->q.rank > 0) sqlite3_bind_int(s, 3, j->q.rank);
   if (!isnan(j->q.alpha)) sqlite3_bind_double(s, 4, j->q.alpha);
@@ -116,7 +116,7 @@ static void curves_work(uv_work_t *req) {
   sqlite3 *db = NULL;
   json_t *runs = json_array(), *page;
   int64_t last = 0;
-  int rc = -1;
+  int rc = LA_EIO;
   if (sqlite3_open_v2(j->db_path, &db, SQLITE_OPEN_READONLY, NULL) ==
           SQLITE_OK &&
       sqlite3_busy_timeout(db, 5000) == SQLITE_OK) {

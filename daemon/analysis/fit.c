@@ -137,14 +137,14 @@ static double r_squared(double ss_res, double ss_tot, double sw, double ybar) {
 }
 
 /* Weighted means of x and y over the points with w > 0; returns the weight
- * sum, or -1 for a negative or non-finite weight or a non-finite x or y. */
+ * sum, or NaN for a negative or non-finite weight or a non-finite x or y. */
 static double wmeans(const double *x, const double *y, const double *w,
                      size_t n, double *xb, double *yb) {
   double sw = 0, sx = 0, sy = 0;
   for (size_t i = 0; i < n; i++) {
-    if (!(w[i] >= 0) || !isfinite(w[i])) return -1;
+    if (!(w[i] >= 0) || !isfinite(w[i])) return NAN;
     if (w[i] == 0) continue;
-    if (!isfinite(x[i]) || !isfinite(y[i])) return -1;
+    if (!isfinite(x[i]) || !isfinite(y[i])) return NAN;
     sw += w[i], sx += w[i] * x[i], sy += w[i] * y[i];
   }
   if (sw > 0) *xb = sx / sw, *yb = sy / sw;
@@ -154,15 +154,16 @@ static double wmeans(const double *x, const double *y, const double *w,
 int la_fit_wls(const double *x, const double *y, const double *w, size_t n,
                double *a, double *b, double *r2) {
   double xb = 0, yb = 0, sxx = 0, sxy = 0, syy = 0, ss_res = 0;
-  if (x == NULL || y == NULL || w == NULL || a == NULL || b == NULL) return -1;
+  if (x == NULL || y == NULL || w == NULL || a == NULL || b == NULL)
+    return LA_EINVAL;
   double sw = wmeans(x, y, w, n, &xb, &yb);
-  if (!(sw > 0)) return -1;
+  if (!(sw > 0)) return LA_EINVAL;
   for (size_t i = 0; i < n; i++) {
     if (w[i] == 0) continue;
     double dx = x[i] - xb, dy = y[i] - yb;
     sxx += w[i] * dx * dx, sxy += w[i] * dx * dy, syy += w[i] * dy * dy;
   }
-  if (!(sxx > 0) || !isfinite(sxx)) return -1; /* fewer than 2 distinct x */
+  if (!(sxx > 0) || !isfinite(sxx)) return LA_EINVAL; /* < 2 distinct x */
   *b = sxy / sxx;
   *a = yb - *b * xb;
   for (size_t i = 0; i < n; i++) {
@@ -175,12 +176,12 @@ int la_fit_wls(const double *x, const double *y, const double *w, size_t n,
 }
 
 /* y = a + 0.5 x by weighted least squares in a alone; r2 against the
- * weighted mean of y. Returns 0, or -1 without weight. */
+ * weighted mean of y. Returns 0, or LA_EINVAL without weight. */
 static int wls_sqrt(const double *x, const double *y, const double *w, size_t n,
                     double *a, double *r2) {
   double xb = 0, yb = 0, ss_res = 0, ss_tot = 0;
   double sw = wmeans(x, y, w, n, &xb, &yb);
-  if (!(sw > 0)) return -1;
+  if (!(sw > 0)) return LA_EINVAL;
   *a = yb - 0.5 * xb;
   for (size_t i = 0; i < n; i++) {
     if (w[i] == 0) continue;
@@ -322,7 +323,7 @@ static void *alloc_n(size_t a, size_t b, size_t size) {
   return calloc(n ? n : 1, size);
 }
 
-/* The working arrays sized from the grid; 0 or -1 (out of memory). */
+/* The working arrays sized from the grid; 0 or LA_ENOMEM. */
 static int alloc_work(fit_ctx *f) {
   size_t ng = f->n_groups, nc = f->n_cells, nb = f->nb;
   f->loss = alloc_n(f->n, 1, sizeof *f->loss);
@@ -340,7 +341,7 @@ static int alloc_work(fit_ctx *f) {
   f->tmp = alloc_n(nb > ng ? nb : ng, 1, sizeof *f->tmp);
   int ok = f->loss && f->cells && f->groups && f->lrs && f->mean && f->bmean &&
            f->ystar && f->w && f->logr && f->boot && f->bc && f->bp && f->tmp;
-  return ok ? 0 : -1;
+  return ok ? 0 : LA_ENOMEM;
 }
 
 /* Sorts the points and builds the grid and every working array. */

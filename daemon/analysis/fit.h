@@ -106,7 +106,9 @@ int la_fit_analyze(const la_fit_point *pts, size_t n, const la_fit_opts *o,
 void la_analysis_free(la_analysis *a);
 
 /* Weighted least squares of y = a + b x; fills a, b and r2 (weights w >= 0,
- * at least two distinct x with weight). Returns 0 or -1. Exposed for tests. */
+ * at least two distinct x with weight). Returns 0, or LA_EINVAL for a NULL
+ * pointer, a negative or non-finite weight, a non-finite x or y with weight,
+ * or fewer than two distinct x with weight. Exposed for tests. */
 int la_fit_wls(const double *x, const double *y, const double *w, size_t n,
                double *a, double *b, double *r2);
 

@@ -27,14 +27,15 @@ typedef struct route {
   int n;
 } route;
 
-/* Splits "/v1/sweeps/12/runs" into segments; -1 if too deep or too long. */
+/* Splits "/v1/sweeps/12/runs" into segments; 0, or LA_EINVAL if too deep or
+ * too long. */
 static int split_path(const char *path, route *r) {
   r->n = 0;
   while (*path == '/')
     path++;
   while (*path) {
     size_t len = strcspn(path, "/");
-    if (r->n == 4 || len >= sizeof r->seg[0] || len == 0) return -1;
+    if (r->n == 4 || len >= sizeof r->seg[0] || len == 0) return LA_EINVAL;
     memcpy(r->seg[r->n], path, len);
     r->seg[r->n++][len] = 0;
     path += len;
@@ -59,7 +60,7 @@ static void not_found(la_http_request *req, const char *what) {
 static void respond_read(la_http_request *req, json_t *body, int rc,
                          const la_err *err) {
   if (body != NULL) return la_http_respond_json(req, 200, body);
-  if (rc == LA_EINVAL) return not_found(req, err->msg);
+  if (rc == LA_ENOTFOUND) return not_found(req, err->msg);
   la_http_respond_error(req, 500, "database", err->msg);
 }
 
@@ -92,8 +93,8 @@ static void store_write_failed(la_daemon *d, la_http_request *req,
   la_http_respond_error(req, 507, "disk_full", msg);
 }
 
-/* May who's spec name the data files it names (rights.h)? 0, or answered
- * with 403 or 422. */
+/* May who's spec name the data files it names (rights.h)? 0 if so, else 1
+ * (true: refused) after answering 403 or 422. */
 static int files_refused(la_daemon *d, la_http_request *req,
                          const la_identity *who, const la_spec *spec) {
   const json_t *task = json_object_get(spec->normalized, "task");
@@ -108,7 +109,7 @@ static int files_refused(la_daemon *d, la_http_request *req,
     return 0;
   la_http_respond_error(req, status,
                         status == 403 ? "forbidden" : "invalid_spec", err.msg);
-  return -1;
+  return 1;
 }
 
 /* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
@@ -197,7 +198,7 @@ static void cancel_sweep(la_daemon *d, la_http_request *req,
                          const la_identity *who, int64_t id) {
   la_err err;
   int rc = la_store_cancel_sweep(d->store, id, &err);
-  if (rc == LA_EINVAL) return not_found(req, err.msg);
+  if (rc == LA_ENOTFOUND) return not_found(req, err.msg);
   if (rc == 1)
     return la_http_respond_error(
         req, 409, "conflict",
@@ -217,7 +218,7 @@ static void respond_sweep(la_daemon *d, la_http_request *req, int64_t id) {
 }
 
 /* An optional JSON object body (empty: NULL with 0); answers 400/415 and
- * returns -1 when it is not one. */
+ * returns LA_EINVAL when it is not one. */
 static int object_body(la_http_request *req, json_t **out) {
   json_error_t je;
   char msg[256];
@@ -226,29 +227,30 @@ static int object_body(la_http_request *req, json_t **out) {
   if (req->content_type[0] && !is_json_type(req->content_type)) {
     la_http_respond_error(req, 415, "unsupported_media_type",
                           "the body must be application/json");
-    return -1;
+    return LA_EINVAL;
   }
   *out = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
   if (*out == NULL) {
     snprintf(msg, sizeof msg, "malformed JSON at line %d, column %d: %s",
              je.line, je.column, je.text);
     la_http_respond_error(req, 400, "bad_json", msg);
-    return -1;
+    return LA_EINVAL;
   }
   if (!json_is_object(*out)) {
     json_decref(*out);
     la_http_respond_error(req, 400, "bad_json", "the body must be an object");
-    return -1;
+    return LA_EINVAL;
   }
   return 0;
 }
 
-/* Answers the outcome of a store change: 404, 409 (not active), 500. */
+/* Answers the outcome rc of a store change when it failed: 404, 409 (not
+ * active), 500. 0 when rc is 0, else 1 (true: answered). */
 static int change_failed(la_http_request *req, int rc, const la_err *err,
                          const char *verb) {
   char msg[128];
   if (rc == 0) return 0;
-  if (rc == LA_EINVAL) {
+  if (rc == LA_ENOTFOUND) {
     not_found(req, err->msg);
   } else if (rc == 1) {
     snprintf(msg, sizeof msg,
@@ -257,7 +259,7 @@ static int change_failed(la_http_request *req, int rc, const la_err *err,
   } else {
     la_http_respond_error(req, 500, "database", err->msg);
   }
-  return -1;
+  return 1;
 }
 
 /* POST /v1/sweeps/{id}/pause [{"running": "requeue"|"finish"}]. */
@@ -298,7 +300,8 @@ static void resume_sweep(la_daemon *d, la_http_request *req,
   respond_sweep(d, req, id);
 }
 
-/* Reads a PATCH body into p; answers 400 and returns -1 on a bad one. */
+/* Reads a PATCH body into p; answers 400 and returns LA_EINVAL on a bad
+ * one. */
 static int parse_patch(la_http_request *req, const json_t *body,
                        la_sweep_patch *p) {
   const char *key;
@@ -310,7 +313,7 @@ static int parse_patch(la_http_request *req, const json_t *body,
     la_http_respond_error(req, 400, "bad_request",
                           "expected an object with any of priority, "
                           "max_parallel, window");
-    return -1;
+    return LA_EINVAL;
   }
   json_object_foreach((json_t *)body, key, v) {
     if (strcmp(key, "priority") == 0) {
@@ -348,7 +351,7 @@ static int parse_patch(la_http_request *req, const json_t *body,
   return 0;
 bad:
   la_http_respond_error(req, 400, "bad_request", msg);
-  return -1;
+  return LA_EINVAL;
 }
 
 /* PATCH /v1/sweeps/{id}. */
@@ -381,7 +384,8 @@ static void whoami(la_daemon *d, la_http_request *req, const la_identity *who,
 
 /* ---- runs ---- */
 
-/* A finite number from a query parameter; 1 if set, 0 if absent, -1 bad. */
+/* A finite number from a query parameter; 1 if set, 0 if absent, LA_EINVAL
+ * if malformed. */
 static int query_num(const la_http_request *req, const char *name,
                      double *out) {
   char buf[64], *end;
@@ -389,21 +393,24 @@ static int query_num(const la_http_request *req, const char *name,
   if (has <= 0) return has;
   errno = 0;
   *out = strtod(buf, &end);
-  return end != buf && *end == 0 && errno == 0 && isfinite(*out) ? 1 : -1;
+  return end != buf && *end == 0 && errno == 0 && isfinite(*out) ? 1
+                                                                 : LA_EINVAL;
 }
 
-/* An integer in [lo, hi] from a query parameter; 1, 0 (absent) or -1. */
+/* An integer in [lo, hi] from a query parameter; 1, 0 (absent) or
+ * LA_EINVAL. */
 static int query_int(const la_http_request *req, const char *name, int64_t lo,
                      int64_t hi, int64_t *out) {
   double x;
   int has = query_num(req, name, &x);
   if (has <= 0) return has;
-  if (x != floor(x) || x < (double)lo || x > (double)hi) return -1;
+  if (x != floor(x) || x < (double)lo || x > (double)hi) return LA_EINVAL;
   *out = (int64_t)x;
   return 1;
 }
 
-/* The filters of GET /v1/sweeps/{id}/runs; 0, or -1 with msg filled. */
+/* The filters of GET /v1/sweeps/{id}/runs; 0, or LA_EINVAL with msg
+ * filled. */
 static int parse_filter(const la_http_request *req, la_run_filter *f,
                         char *state, char *msg, size_t size) {
   int64_t v;
@@ -415,25 +422,26 @@ static int parse_filter(const la_http_request *req, la_run_filter *f,
     f->state = la_run_state_names[la_run_state_from_name(state)];
   if (has && f->state == NULL) goto bad_state;
   if ((has = query_int(req, "rank", 1, 1 << 20, &v)) < 0)
-    return snprintf(msg, size, "rank: must be a positive integer"), -1;
+    return snprintf(msg, size, "rank: must be a positive integer"), LA_EINVAL;
   if (has) f->rank = (int)v;
   if (query_num(req, "alpha", &f->alpha) < 0 ||
       (!isnan(f->alpha) && f->alpha <= 0))
-    return snprintf(msg, size, "alpha: must be a positive number"), -1;
+    return snprintf(msg, size, "alpha: must be a positive number"), LA_EINVAL;
   if (query_num(req, "lr", &f->lr) < 0 || (!isnan(f->lr) && f->lr <= 0))
-    return snprintf(msg, size, "lr: must be a positive number"), -1;
+    return snprintf(msg, size, "lr: must be a positive number"), LA_EINVAL;
   if (query_int(req, "limit", 1, 1000, &f->limit) < 0)
-    return snprintf(msg, size, "limit: must be an integer in 1..1000"), -1;
+    return snprintf(msg, size, "limit: must be an integer in 1..1000"),
+           LA_EINVAL;
   if (query_int(req, "after", 0, INT64_MAX / 2, &f->after) < 0)
     return snprintf(msg, size,
                     "after: must be a run id (a non-negative integer)"),
-           -1;
+           LA_EINVAL;
   return 0;
 bad_state:
   snprintf(msg, size,
            "state: must be one of queued, running, done, failed, "
            "diverged, cancelled");
-  return -1;
+  return LA_EINVAL;
 }
 
 static void list_runs(la_daemon *d, la_http_request *req,
@@ -814,12 +822,12 @@ static void on_curves(const char *json, size_t len, int status, const char *msg,
   la_http_respond(req, 200, "application/json", json, len);
 }
 
-/* points=N of a query: default def, clamped to [2, LA_CURVE_POINTS_MAX]; -1
- * when malformed. */
+/* points=N of a query: default def, clamped to [2, LA_CURVE_POINTS_MAX];
+ * LA_EINVAL when malformed. */
 static int query_points(const la_http_request *req, int def) {
   int64_t n = 0;
   int has = query_int(req, "points", 1, LA_CURVE_POINTS_MAX, &n);
-  if (has <= 0) return has < 0 ? -1 : def;
+  if (has <= 0) return has < 0 ? LA_EINVAL : def;
   return n < 2 ? 2 : (int)n;
 }
 
@@ -1035,9 +1043,9 @@ static void report(la_daemon *d, la_http_request *req, const la_identity *who,
   rr->fmt = strcmp(fmt, "html") == 0 ? LA_REPORT_HTML : LA_REPORT_MARKDOWN;
   if ((rc = report_input(d, id, rr)) != 0) {
     report_free(rr);
-    return rc == LA_EINVAL ? not_found(req, "no such sweep")
-                           : la_http_respond_error(req, 500, "database",
-                                                   "cannot read the sweep");
+    return rc == LA_ENOTFOUND ? not_found(req, "no such sweep")
+                              : la_http_respond_error(req, 500, "database",
+                                                      "cannot read the sweep");
   }
   la_analyzer_get(d->analyzer, id, 0, on_report_analysis, rr);
 }
@@ -1046,7 +1054,8 @@ static void report(la_daemon *d, la_http_request *req, const la_identity *who,
 
 /* Answers 404 unless sweep id exists and who may read it (a sweep the
  * caller may not read does not exist for them), or 403 when change is asked
- * and who is neither its owner nor an admin. 0 when allowed. */
+ * and who is neither its owner nor an admin. 0 when allowed, else 1 (true:
+ * refused, answered). */
 static int sweep_access(la_daemon *d, la_http_request *req,
                         const la_identity *who, int64_t id, int change) {
   char owner[LA_USER_MAX], msg[256];
@@ -1054,7 +1063,7 @@ static int sweep_access(la_daemon *d, la_http_request *req,
   if (la_store_sweep_owner(d->store, id, owner, sizeof owner) != 0 ||
       !la_auth_can_read(d->auth, who, owner)) {
     not_found(req, msg);
-    return -1;
+    return 1;
   }
   if (change && !la_auth_can_change(d->auth, who, owner)) {
     snprintf(msg, sizeof msg,
@@ -1062,7 +1071,7 @@ static int sweep_access(la_daemon *d, la_http_request *req,
              "change it",
              (long long)id, owner);
     la_http_respond_error(req, 403, "forbidden", msg);
-    return -1;
+    return 1;
   }
   return 0;
 }

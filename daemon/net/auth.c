@@ -58,7 +58,7 @@ int la_auth_sha256_hex(const void *s, size_t n, char out[LA_SHA256_HEX + 1]) {
   unsigned int len = 0;
   if (EVP_Digest(s, n, md, &len, EVP_sha256(), NULL) != 1 ||
       len != LA_SHA256_HEX / 2)
-    return -1;
+    return LA_ENOMEM;
   for (unsigned i = 0; i < len; i++)
     snprintf(out + 2 * i, 3, "%02x", md[i]);
   return 0;
@@ -86,13 +86,14 @@ static int check_secret_file(const char *what, const char *path, int fd,
   return 0;
 }
 
-/* Reads at most size-1 bytes of an open file into buf (NUL-terminated). */
+/* Reads at most size-1 bytes of an open file into buf (NUL-terminated);
+ * 0, or LA_EIO with errno. */
 static int read_all(int fd, char *buf, size_t size, size_t *len) {
   size_t n = 0;
   while (n + 1 < size) {
     ssize_t r = read(fd, buf + n, size - 1 - n);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return -1;
+    if (r < 0) return LA_EIO;
     if (r == 0) break;
     n += (size_t)r;
   }
@@ -342,18 +343,18 @@ int la_auth_identify(const la_auth *a, const la_http_request *req,
   size_t n;
   memset(id, 0, sizeof *id);
   if (req->via_unix) {
-    if (req->peer_uid < 0) return -1;
+    if (req->peer_uid < 0) return LA_EPERM;
     la_rights_user_of_uid(req->peer_uid, id->user, sizeof id->user);
     id->via = LA_VIA_SOCKET;
     id->admin = is_admin(a, id->user);
     return 0;
   }
-  if ((t = la_auth_bearer(req->authorization, &n)) == NULL) return -1;
+  if ((t = la_auth_bearer(req->authorization, &n)) == NULL) return LA_EPERM;
   /* every entry is compared, so timing does not tell which matched */
   if (token_equal(&a->own, t, n)) hit = &a->own;
   for (size_t i = 0; i < a->n_tokens; i++)
     if (token_equal(&a->tokens[i], t, n) && hit == NULL) hit = &a->tokens[i];
-  if (hit == NULL) return -1;
+  if (hit == NULL) return LA_EPERM;
   snprintf(id->user, sizeof id->user, "%s", hit->user);
   id->via = LA_VIA_TOKEN;
   id->admin = is_admin(a, id->user);

@@ -59,7 +59,8 @@ int la_auth_check_tokens_file(const char *path, size_t *n_tokens, la_err *err);
 const char *la_auth_bearer(const char *header, size_t *len);
 
 /* The SHA-256 of the n bytes at s (libcrypto), as 64 lowercase hex digits
- * and a NUL, into out. 0, or -1 if libcrypto fails. Run tokens are stored
+ * and a NUL, into out. 0, or LA_ENOMEM if libcrypto fails (it fails only
+ * when an allocation does). Run tokens are stored
  * only as this (docs/security.md). */
 int la_auth_sha256_hex(const void *s, size_t n, char out[LA_SHA256_HEX + 1]);
 
@@ -67,7 +68,8 @@ int la_auth_sha256_hex(const void *s, size_t n, char out[LA_SHA256_HEX + 1]);
  * lengths; an empty secret equals nothing. */
 int la_auth_secret_equal(const char *a, size_t na, const char *b, size_t nb);
 
-/* The identity of req into *id; 0, or -1 if it has none. */
+/* The identity of req into *id; 0, or LA_EPERM if it has none (no peer
+ * uid, no bearer token, or a token no one holds). */
 int la_auth_identify(const la_auth *a, const la_http_request *req,
                      la_identity *id);
 

@@ -36,7 +36,7 @@
  * (on_turn), so reads are never starved by a flood of connections.
  *
  * Parser callbacks only record (they never write or close): a callback that
- * rejects the request sets c->err_status and returns -1, and feed() answers
+ * rejects the request sets c->err_status and returns STOP, and feed() answers
  * once http_parser_execute has returned. on_message_complete pauses the
  * parser so the request boundary is exact.
  */
@@ -67,6 +67,7 @@
 #define REFUSED_LINGER 64   /* refused connections lingering for their 503 */
 #define ACCEPT_BURST 32     /* accepts per listener before reads get a turn */
 #define PEER_KEY 17         /* a peer's kind byte and up to 16 bytes */
+#define STOP -1 /* a parser callback's non-zero: http_parser stops there */
 
 /* A growable, always NUL-terminated byte buffer. */
 typedef struct dynbuf {
@@ -212,7 +213,7 @@ static const http_parser_settings parser_settings = {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* Grows b to hold at least need bytes; -1 when out of memory. */
+/* Grows b to hold at least need bytes; 0 or LA_ENOMEM. */
 static int buf_reserve(dynbuf *b, size_t need) {
   size_t cap = b->cap ? b->cap : 64;
   char *p;
@@ -220,15 +221,15 @@ static int buf_reserve(dynbuf *b, size_t need) {
   while (cap < need)
     cap *= 2;
   p = realloc(b->p, cap);
-  if (p == NULL) return -1;
+  if (p == NULL) return LA_ENOMEM;
   b->p = p;
   b->cap = cap;
   return 0;
 }
 
-/* Appends n bytes to b, keeping it NUL-terminated; -1 when out of memory. */
+/* Appends n bytes to b, keeping it NUL-terminated; 0 or LA_ENOMEM. */
 static int buf_append(dynbuf *b, const char *s, size_t n) {
-  if (buf_reserve(b, b->len + n + 1) != 0) return -1;
+  if (buf_reserve(b, b->len + n + 1) != 0) return LA_ENOMEM;
   if (n > 0) memcpy(b->p + b->len, s, n);
   b->len += n;
   b->p[b->len] = '\0';
@@ -240,17 +241,18 @@ static const char *buf_str(const dynbuf *b) {
   return b->p ? b->p : "";
 }
 
-/* Value of a hex digit, or -1. */
+/* Value of a hex digit, or -1 when ch is not one (a value, not an error
+ * code). */
 static int hexval(int ch) {
   if (ch >= '0' && ch <= '9') return ch - '0';
   if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
   if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-  return -1;
+  return -1; /* a value: none */
 }
 
 /* Decodes the byte at s[*i] (advancing *i): a %XX escape, '+' as a space
- * when plus is set, else the byte itself. Returns the byte, or -1 for an
- * invalid escape or %00. */
+ * when plus is set, else the byte itself. Returns the byte, or -1 (a value,
+ * not an error code) for an invalid escape or %00. */
 static int decode_next(const char *s, size_t n, size_t *i, int plus) {
   int ch = (unsigned char)s[*i], hi, lo;
   if (ch == '+' && plus) {
@@ -261,26 +263,25 @@ static int decode_next(const char *s, size_t n, size_t *i, int plus) {
     (*i)++;
     return ch;
   }
-  if (*i + 2 >= n) return -1;
+  if (*i + 2 >= n) return -1; /* a byte: none */
   hi = hexval((unsigned char)s[*i + 1]);
   lo = hexval((unsigned char)s[*i + 2]);
-  if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+  if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1; /* a byte: none */
   *i += 3;
   return hi * 16 + lo;
 }
 
 /* Percent-decodes s[0..n) into out (size bytes, NUL-terminated). Returns 0,
- * -1 for a malformed escape, -2 when it does not fit. */
+ * or LA_EINVAL for a malformed escape or when it does not fit. */
 static int pct_decode(const char *s, size_t n, int plus, char *out,
                       size_t size) {
   size_t i = 0, o = 0;
   while (i < n) {
     int ch = decode_next(s, n, &i, plus);
-    if (ch < 0) return -1;
-    if (o + 1 >= size) return -2;
+    if (ch < 0 || o + 1 >= size) return LA_EINVAL;
     out[o++] = (char)ch;
   }
-  if (size == 0) return -2;
+  if (size == 0) return LA_EINVAL;
   out[o] = '\0';
   return 0;
 }
@@ -368,16 +369,16 @@ static uint64_t linger_ms(const http_conn *c) {
 
 /* ---- parser callbacks ------------------------------------------------- */
 
-/* Records why the request is rejected; returns -1 to stop the parser. */
+/* Records why the request is rejected; returns STOP for the parser. */
 static int fail(http_conn *c, int status, const char *msg) {
   if (c->err_status == 0) {
     c->err_status = status;
     c->err_msg = msg;
   }
-  return -1;
+  return STOP;
 }
 
-/* Counts n more header bytes; -1 (431) past max_header_bytes. */
+/* Counts n more header bytes; 0, or STOP (431) past max_header_bytes. */
 static int count_header(http_conn *c, size_t n) {
   http_req *r = c->req;
   r->header_bytes += n;
@@ -405,7 +406,7 @@ static int on_message_begin(http_parser *p) {
 /* A piece of the request target. */
 static int on_url(http_parser *p, const char *at, size_t n) {
   http_conn *c = p->data;
-  if (count_header(c, n) != 0) return -1;
+  if (count_header(c, n) != 0) return STOP;
   if (buf_append(&c->req->url, at, n) != 0)
     return fail(c, 500, "out of memory");
   return 0;
@@ -423,9 +424,9 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
     r->field_open = 1;
     r->field_len = 0;
     r->target = H_NONE;
-    if (count_header(c, HEADER_OVERHEAD) != 0) return -1;
+    if (count_header(c, HEADER_OVERHEAD) != 0) return STOP;
   }
-  if (count_header(c, n) != 0) return -1;
+  if (count_header(c, n) != 0) return STOP;
   if (r->field_len + n < FIELD_MAX) {
     memcpy(r->field + r->field_len, at, n);
     r->field_len += n;
@@ -469,8 +470,8 @@ static int begin_value(http_conn *c) {
 static int on_header_value(http_parser *p, const char *at, size_t n) {
   http_conn *c = p->data;
   http_req *r = c->req;
-  if (r->field_open && begin_value(c) != 0) return -1;
-  if (count_header(c, n) != 0) return -1;
+  if (r->field_open && begin_value(c) != 0) return STOP;
+  if (count_header(c, n) != 0) return STOP;
   if (r->target != H_NONE && buf_append(&r->hdr[r->target], at, n) != 0)
     return fail(c, 500, "out of memory");
   return 0;
@@ -532,7 +533,7 @@ static int on_headers_complete(http_parser *p) {
   http_req *r = c->req;
   int has_body = (p->flags & F_CHUNKED) || p->content_length > 0;
   r->headers_done = 1;
-  if (count_header(c, 2) != 0 || split_target(c) != 0) return -1;
+  if (count_header(c, 2) != 0 || split_target(c) != 0) return STOP;
   r->pub.method = map_method(p->method);
   r->pub.method_name = http_method_str((enum http_method)p->method);
   r->head = p->method == HTTP_HEAD;
@@ -633,7 +634,8 @@ static void on_write(uv_write_t *w, int status) {
     continue_conn(c); /* waits again if still too much is unsent */
 }
 
-/* Queues the response rs on c and counts it; -1 if it cannot be sent. */
+/* Queues the response rs on c and counts it; 0, or LA_ENOMEM or LA_EIO
+ * when it cannot be sent. */
 static int queue_response(http_conn *c, const resp *rs) {
   char date[160]; /* room for any int fields, to quiet -Wformat-truncation */
   size_t blen = rs->head || bodiless(rs->status) ? 0 : rs->len;
@@ -642,16 +644,16 @@ static int queue_response(http_conn *c, const resp *rs) {
   uv_buf_t b;
   http_date(date, sizeof date);
   hn = format_head(NULL, 0, rs, date);
-  if (hn < 0) return -1;
+  if (hn < 0) return LA_EIO;
   wr = malloc(sizeof *wr + (size_t)hn + 1 + blen);
-  if (wr == NULL) return -1;
+  if (wr == NULL) return LA_ENOMEM;
   format_head(wr->data, (size_t)hn + 1, rs, date);
   if (blen > 0) memcpy(wr->data + hn, rs->body, blen);
   wr->conn = c;
   b = uv_buf_init(wr->data, (unsigned)((size_t)hn + blen));
   if (uv_write(&wr->w, &c->h.stream, &b, 1, on_write) != 0) {
     free(wr);
-    return -1;
+    return LA_EIO;
   }
   c->writes++;
   c->srv->stats.requests++;
@@ -1062,13 +1064,16 @@ static http_conn *new_conn(la_http_server *s, int via_unix) {
   return c;
 }
 
-/* The uid of a Unix-socket peer as the kernel reports it, or -1. */
+/* The uid of a Unix-socket peer as the kernel reports it, or -1 when
+ * unknown (a uid, not an error code). */
 static long peer_uid(http_conn *c) {
   uv_os_fd_t fd;
   struct ucred cred;
   socklen_t len = sizeof cred;
-  if (uv_fileno((uv_handle_t *)&c->h.stream, &fd) != 0) return -1;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+  if (uv_fileno((uv_handle_t *)&c->h.stream, &fd) != 0)
+    return -1; /* a uid: none */
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return -1; /* a uid: none */
   return (long)cred.uid;
 }
 
@@ -1087,7 +1092,8 @@ static void refuse(http_conn *c, const char *msg) {
 
 /* Makes room for a new connection of peer p (NULL: none open) on c's
  * listener by evicting the oldest unauthenticated connection of p, then
- * of the server, where a limit is reached. 0, or -1 after refusing c. */
+ * of the server, where a limit is reached. 1 (true) when c was refused,
+ * else 0. */
 static int make_room(http_conn *c, peer *p) {
   la_http_server *s = c->srv;
   const la_http_limits *l = &s->lim;
@@ -1096,7 +1102,7 @@ static int make_room(http_conn *c, peer *p) {
       s->stats.refused_peer++;
       refuse(c, c->via_unix ? "too many connections from this user"
                             : "too many connections from this address");
-      return -1;
+      return 1;
     }
     s->stats.evicted++;
     close_conn(TAILQ_FIRST(&p->unauth));
@@ -1108,7 +1114,7 @@ static int make_room(http_conn *c, peer *p) {
   if (c->via_unix || TAILQ_EMPTY(&s->unauth)) {
     s->stats.refused_full++;
     refuse(c, "too many connections");
-    return -1;
+    return 1;
   }
   s->stats.evicted++;
   close_conn(TAILQ_FIRST(&s->unauth));
@@ -1531,7 +1537,7 @@ int la_http_query_get(const la_http_request *req, const char *name, char *buf,
     if (key_equals(q, klen, name)) {
       const char *v = eq != NULL ? eq + 1 : q + seg;
       size_t vlen = eq != NULL ? seg - klen - 1 : 0;
-      return pct_decode(v, vlen, 1, buf, size) == 0 ? 1 : -1;
+      return pct_decode(v, vlen, 1, buf, size) == 0 ? 1 : LA_EINVAL;
     }
     q += seg;
     if (*q == '&') q++;

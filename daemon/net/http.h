@@ -174,7 +174,7 @@ void la_http_respond_error(la_http_request *req, int status, const char *code,
                            const char *message);
 
 /* Value of query parameter name (percent-decoded) into buf; 1 if present,
- * 0 if absent, -1 if it does not fit or is malformed. */
+ * 0 if absent, LA_EINVAL if it does not fit or is malformed. */
 int la_http_query_get(const la_http_request *req, const char *name, char *buf,
                       size_t size);
 

@@ -37,7 +37,7 @@ int la_proc_boot_id(char buf[LA_BOOT_ID_MAX], la_err *err) {
 }
 
 /* The state letter (field 3) and start time (field 22) of /proc/PID/stat.
- * 0; LA_EINVAL when there is no such process; LA_EIO (err filled). */
+ * 0; LA_ENOTFOUND when there is no such process; LA_EIO (err filled). */
 static int read_stat(int pid, char *state, uint64_t *start, la_err *err) {
   char path[64], buf[1024], *p, *end;
   ssize_t n;
@@ -45,13 +45,13 @@ static int read_stat(int pid, char *state, uint64_t *start, la_err *err) {
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
   if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
     return errno == ENOENT || errno == ESRCH
-               ? LA_EINVAL
+               ? LA_ENOTFOUND
                : la_errf(err, LA_EIO, "%s: %s", path, strerror(errno));
   n = read(fd, buf, sizeof buf - 1);
   close(fd);
   if (n <= 0) /* ESRCH: it exited between the open and the read */
     return n < 0 && errno == ESRCH
-               ? LA_EINVAL
+               ? LA_ENOTFOUND
                : la_errf(err, LA_EIO, "%s: unreadable", path);
   buf[n] = '\0';
   /* the name (field 2) may hold spaces and parentheses: fields 3 on
@@ -74,9 +74,9 @@ int la_proc_identify(int pid, const char *boot_id, la_proc_id *out,
                      la_err *err) {
   char state;
   int rc;
-  if (pid <= 1) return LA_EINVAL;
+  if (pid <= 1) return LA_ENOTFOUND; /* never a worker */
   if ((rc = read_stat(pid, &state, &out->start_ticks, err)) != 0) return rc;
-  if (state == 'Z' || state == 'X') return LA_EINVAL;
+  if (state == 'Z' || state == 'X') return LA_ENOTFOUND;
   out->pid = pid;
   snprintf(out->boot_id, sizeof out->boot_id, "%s", boot_id);
   return 0;

@@ -33,8 +33,9 @@ typedef struct la_proc_id {
 int la_proc_boot_id(char buf[LA_BOOT_ID_MAX], la_err *err);
 
 /* The identity of the live process pid (its boot id from boot_id) into
- * out. 0; LA_EINVAL when there is no such process or it is a zombie; LA_EIO
- * (err filled) when /proc cannot be read. */
+ * out. 0; LA_ENOTFOUND when there is no such process (pid 0 and 1 are none
+ * for this) or it is a zombie; LA_EIO (err filled) when /proc cannot be
+ * read. */
 int la_proc_identify(int pid, const char *boot_id, la_proc_id *out,
                      la_err *err);
 

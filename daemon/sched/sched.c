@@ -682,7 +682,7 @@ static void record_process(la_sched *s, const worker *w) {
   if (rc == 0)
     rc = la_store_note_worker(s->store, w->run_id, id.pid, id.start_ticks,
                               id.boot_id, &err);
-  else if (rc == LA_EINVAL) /* exited already: nothing to record */
+  else if (rc == LA_ENOTFOUND) /* exited already: nothing to record */
     return;
   if (rc)
     fprintf(stderr,
@@ -754,25 +754,27 @@ static void note_served(la_sched *s, const char *user) {
 }
 
 /* Starts one ticket: committed as running first, then spawned. 0 when the
- * run moved on (started, or its failed start recorded); -1 when nothing
- * changed (the store refused the write, or out of memory). */
+ * run moved on (started, or its failed start recorded); when nothing
+ * changed, LA_ENOMEM or LA_EINVAL (its config cannot be prepared) or the
+ * store's code (it refused the write). */
 static int start_ticket(la_sched *s, const la_run_ticket *t) {
   la_err err;
   worker *w = calloc(1, sizeof *w);
   int rc;
   if (w == NULL || (w->config = worker_config(s, t)) == NULL) {
+    rc = w == NULL ? LA_ENOMEM : LA_EINVAL;
     free(w);
     fprintf(stderr, "loralpha serve: run %lld: cannot prepare its config\n",
             (long long)t->run_id);
-    return -1;
+    return rc;
   }
-  if (la_store_start_run(s->store, t->run_id, &err)) {
+  if ((rc = la_store_start_run(s->store, t->run_id, &err)) != 0) {
     snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
     if (!la_store_disk_full(s->store)) /* else note_store says it once */
       fprintf(stderr, "loralpha serve: %s\n", err.msg);
     note_store(s);
     worker_free(w);
-    return -1;
+    return rc;
   }
   w->s = s, w->run_id = t->run_id, w->sweep_id = t->sweep_id;
   w->attempt = t->attempts + 1, w->max_attempts = t->max_attempts;

@@ -238,13 +238,13 @@ void la_slurm_fail_attempt(la_slurm *sl, la_sjob *j, const char *slurm_state,
 
 /* ---- submitting ---- */
 
-/* 256 random bits as hex into tok; 0 or -1. */
+/* 256 random bits as hex into tok; 0, or LA_EIO (getrandom failed). */
 static int new_token(char tok[LA_TOKEN_HEX + 1]) {
   unsigned char b[LA_TOKEN_HEX / 2];
   size_t got = 0;
   while (got < sizeof b) {
     ssize_t n = getrandom(b + got, sizeof b - got, 0);
-    if (n < 0 && errno != EINTR) return -1;
+    if (n < 0 && errno != EINTR) return LA_EIO;
     if (n > 0) got += (size_t)n;
   }
   for (size_t i = 0; i < sizeof b; i++)
@@ -252,33 +252,34 @@ static int new_token(char tok[LA_TOKEN_HEX + 1]) {
   return 0;
 }
 
-/* Writes text to path with mode (replacing it); 0 or -1. */
+/* Writes text to path with mode (replacing it); 0 or LA_EIO. */
 static int write_file(const char *path, const char *text, mode_t mode) {
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
   size_t n = strlen(text), off = 0;
-  if (fd < 0) return -1;
+  if (fd < 0) return LA_EIO;
   while (off < n) {
     ssize_t w = write(fd, text + off, n - off);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) break;
     off += (size_t)w;
   }
-  return close(fd) == 0 && off == n ? 0 : -1;
+  return close(fd) == 0 && off == n ? 0 : LA_EIO;
 }
 
-/* The run's config (with its threads and run id) and token files. */
+/* The run's config (with its threads and run id) and token files; 0,
+ * LA_EINVAL (its stored config is not an object), LA_ENOMEM or LA_EIO. */
 static int write_run_files(const la_slurm *sl, const la_sdb_run *r,
                            const char *token, int threads) {
   char path[PATH_MAX], *text;
   json_t *cfg = json_loads(r->config, 0, NULL);
-  int rc = -1;
+  int rc = LA_EINVAL;
   if (!json_is_object(cfg)) goto cleanup;
   json_object_set_new(cfg, "threads", json_integer(threads));
   json_object_set_new(cfg, "run_id", json_integer(r->id));
   text = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
   snprintf(path, sizeof path, "%s/runs/%lld.json", sl->opts.dir,
            (long long)r->id);
-  rc = text ? write_file(path, text, 0600) : -1;
+  rc = text ? write_file(path, text, 0600) : LA_ENOMEM;
   free(text);
   snprintf(path, sizeof path, "%s/runs/%lld.token", sl->opts.dir,
            (long long)r->id);
@@ -288,7 +289,7 @@ cleanup:
   return rc;
 }
 
-/* The array's script; 0 or -1. */
+/* The array's script; 0 or LA_EIO. */
 static int write_batch_script(const la_slurm *sl, const la_sbatch *b,
                               const la_slurm_settings *set, int throttle) {
   FILE *f = fopen(b->script, "w");
@@ -296,9 +297,9 @@ static int write_batch_script(const la_slurm *sl, const la_sbatch *b,
       sl->opts.dir, sl->opts.job_name, sl->opts.worker, sl->url, set,
       b->name,      b->sweep_id,       b->runs,         b->n,    throttle};
   int rc;
-  if (f == NULL) return -1;
+  if (f == NULL) return LA_EIO;
   rc = la_slurm_write_script(f, &s);
-  return fclose(f) == 0 && rc == 0 ? 0 : -1;
+  return fclose(f) == 0 && rc == 0 ? 0 : LA_EIO;
 }
 
 /* The name of a stored spec (text) into buf ("" if it has none). */
@@ -325,8 +326,8 @@ static void batch_failed(la_slurm *sl, la_sbatch *b, const char *why) {
 
 /* Claims n queued runs of the sweep, writes their files and queues their
  * array; or, when refused says why the daemon's config no longer allows
- * the sweep's settings, fails them at once (nothing written). 0, or -1
- * when nothing was claimed. */
+ * the sweep's settings, fails them at once (nothing written). 0, or an
+ * LA_E* code when nothing was claimed. */
 static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
                       const la_slurm_settings *set, const char *refused,
                       la_sdb_run *runs, int n) {
@@ -338,12 +339,13 @@ static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
   int wrc = 0;
   int rc = tok && hash && b && (b->runs = calloc((size_t)n, sizeof *b->runs))
                ? 0
-               : -1;
+               : LA_ENOMEM;
   if (!refused && !sl->dirs_ready && make_dirs(&sl->opts, &dir_err) == 0)
     sl->dirs_ready = 1; /* created on first use: local-only daemons need none */
   if (rc == 0) spec_name(w->spec, b->name, sizeof b->name);
   for (int i = 0; rc == 0 && i < n; i++)
-    rc = new_token(tok[i]) || la_auth_sha256_hex(tok[i], LA_TOKEN_HEX, hash[i]);
+    if ((rc = new_token(tok[i])) == 0)
+      rc = la_auth_sha256_hex(tok[i], LA_TOKEN_HEX, hash[i]);
   if (rc == 0) {
     b->sweep_id = sweep, b->n = n;
     snprintf(b->script, sizeof b->script, "%s/batches/s%lld-r%lld-a%d.sbatch",
@@ -358,7 +360,7 @@ static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
     if (refused) j.attempt = j.max_attempts; /* no retry helps */
     memcpy(j.token_sha256, hash[i], sizeof j.token_sha256);
     b->runs[i] = runs[i].id;
-    if (add_job(sl, &j) == NULL) rc = -1; /* the run stays running: restart */
+    if (add_job(sl, &j) == NULL) rc = LA_ENOMEM; /* it stays running: restart */
   }
   free(hash);
   /* the clear tokens go only to the runs' token files */
@@ -367,7 +369,7 @@ static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
     wrc = write_run_files(sl, &runs[i], tok[i], set->cpus_per_task);
   if (tok) explicit_bzero(tok, (size_t)n * sizeof *tok);
   free(tok);
-  if (rc) return batch_free(b), -1;
+  if (rc) return batch_free(b), rc;
   if (refused) {
     batch_failed(sl, b, refused);
     return batch_free(b), 0;
@@ -390,7 +392,7 @@ static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
 
 /* One sweep's next array, of as many queued runs as it may still have in
  * Slurm (--slurm-batch at once), with the settings the daemon's config
- * gives it now. 1 if one was made, 0 if none, -1. */
+ * gives it now. 1 if one was made, 0 if none, or an LA_E* code. */
 static int kick_sweep(la_slurm *sl, const la_sdb_sweep *w, la_sdb_run *runs) {
   int room = sl->opts.batch, n, rc;
   la_slurm_settings set;
@@ -406,11 +408,11 @@ static int kick_sweep(la_slurm *sl, const la_sdb_sweep *w, la_sdb_run *runs) {
              "Slurm settings: %s",
              err.msg);
   n = la_sdb_queued(sl->store, w->id, runs, room);
-  if (n <= 0) return n < 0 ? -1 : 0;
+  if (n <= 0) return n;
   rc = make_batch(sl, w, &set, rc ? why : NULL, runs, n);
   for (int i = 0; i < n; i++)
     free(runs[i].config);
-  return rc ? -1 : 1;
+  return rc ? rc : 1;
 }
 
 void la_slurm_kick(la_slurm *sl) {
@@ -489,7 +491,8 @@ static int terminal(const char *st) {
   return 1;
 }
 
-/* A field "Key=value" of scontrol -o output into buf; 0 or -1. */
+/* A field "Key=value" of scontrol -o output into buf; 0, or LA_ENOTFOUND
+ * when text has no such field. */
 static int field(const char *text, const char *key, char *buf, size_t size) {
   size_t k = strlen(key);
   for (const char *p = text; (p = strstr(p, key)) != NULL; p += k) {
@@ -499,7 +502,7 @@ static int field(const char *text, const char *key, char *buf, size_t size) {
       return 0;
     }
   }
-  return -1;
+  return LA_ENOTFOUND;
 }
 
 /* The next followed job that left squeue and still needs scontrol. */

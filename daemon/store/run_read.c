@@ -108,16 +108,17 @@ static json_t *row_object(sqlite3_stmt *q) {
 }
 
 /* Appends every row of s as an object to arr; rows whose step (column 0)
- * keep() refuses are skipped. Finalizes s. */
+ * keep() refuses are skipped. Finalizes s. 0, or LA_EIO when the database
+ * failed (s NULL included). */
 typedef int (*keep_fn)(int64_t step, void *ctx);
 static int append_rows(sqlite3_stmt *s, json_t *arr, keep_fn keep, void *ctx) {
   int rc;
-  if (s == NULL) return -1;
+  if (s == NULL) return LA_EIO;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW)
     if (keep == NULL || keep(sqlite3_column_int64(s, 0), ctx))
       json_array_append_new(arr, row_object(s));
   sqlite3_finalize(s);
-  return rc == SQLITE_DONE ? 0 : -1;
+  return rc == SQLITE_DONE ? 0 : LA_EIO;
 }
 
 /* The single step a query gives, or NO_STEP when it gives none. */
@@ -165,19 +166,19 @@ static json_t *new_part(int ncols) {
   return part;
 }
 
-/* Appends the rows of the curve with step in (after, until]. */
+/* Appends the rows of the curve with step in (after, until]; 0 or LA_EIO. */
 static int curve_rows(sqlite3 *db, int64_t run, const char *kind, int ncols,
                       int64_t after, int64_t until, json_t *part) {
   sqlite3_stmt *s = prepare(db, k_curve_sql, run, after, until, 0, kind);
   crow r;
   int rc;
-  if (s == NULL) return -1;
+  if (s == NULL) return LA_EIO;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     crow_read(s, ncols, &r);
     crow_append(part, ncols, &r);
   }
   sqlite3_finalize(s);
-  return rc == SQLITE_DONE ? 0 : -1;
+  return rc == SQLITE_DONE ? 0 : LA_EIO;
 }
 
 /* One bucket's lowest and highest loss rows (a NULL loss, a diverged
@@ -208,7 +209,8 @@ static void bucket_add(bucket *b, const crow *r) {
   if (!r->null[1] && !b->hi.null[1] && r->v[1] > b->hi.v[1]) b->hi = *r;
 }
 
-/* The curve of kind with at most points rows, in one ordered pass. */
+/* The curve of kind with at most points rows, in one ordered pass; 0 or
+ * LA_EIO. */
 static int curve_downsampled(sqlite3 *db, int64_t run, const char *kind,
                              int ncols, int points, json_t *part) {
   if (points < 2) points = 2;
@@ -229,7 +231,7 @@ static int curve_downsampled(sqlite3 *db, int64_t run, const char *kind,
   hi = one_step(s);
   span = hi - lo - 1;
   if ((s = prepare(db, k_curve_sql, run, lo - 1, hi, 0, kind)) == NULL)
-    return -1;
+    return LA_EIO;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
     crow_read(s, ncols, &r);
     if (r.step == lo || r.step == hi) {
@@ -243,7 +245,7 @@ static int curve_downsampled(sqlite3 *db, int64_t run, const char *kind,
     bucket_add(&b, &r);
   }
   sqlite3_finalize(s);
-  return rc == SQLITE_DONE ? 0 : -1;
+  return rc == SQLITE_DONE ? 0 : LA_EIO;
 }
 
 int la_run_read_curve(sqlite3 *db, int64_t run_id, const char *kind, int points,
@@ -286,7 +288,8 @@ static int thin_keep(int64_t step, void *ctx) {
   return 1;
 }
 
-/* The rows of sql over the whole run, thinned to at most points steps. */
+/* The rows of sql over the whole run, thinned to at most points steps; 0 or
+ * LA_EIO. */
 static int thinned(sqlite3 *db, int64_t run, const char *table, const char *sql,
                    int points, json_t *arr) {
   char q[160];
@@ -294,7 +297,7 @@ static int thinned(sqlite3 *db, int64_t run, const char *table, const char *sql,
   snprintf(q, sizeof q, "SELECT min(step), max(step) FROM %s WHERE run_id = ?1",
            table);
   sqlite3_stmt *s = prepare(db, q, run, 0, 0, 0, NULL);
-  if (s == NULL) return -1;
+  if (s == NULL) return LA_EIO;
   if (sqlite3_step(s) == SQLITE_ROW &&
       sqlite3_column_type(s, 0) == SQLITE_INTEGER)
     t.lo = sqlite3_column_int64(s, 0), t.hi = sqlite3_column_int64(s, 1);
@@ -323,11 +326,12 @@ static int64_t page_end(sqlite3 *db, int64_t run, int64_t after) {
   return v < end ? v : end;
 }
 
-/* Reads the run row and its sweep's owner; 404 when there is none. */
+/* Reads the run row and its sweep's owner: 0; 1 with status 404 when there
+ * is none; LA_EIO when the database failed. */
 static int read_head(run_job *j) {
   sqlite3_stmt *s = prepare(j->db, k_run_sql, j->q.run_id, 0, 0, 0, NULL);
   int64_t sweep = 0;
-  if (s == NULL) return -1;
+  if (s == NULL) return LA_EIO;
   if (sqlite3_step(s) == SQLITE_ROW) {
     j->result = row_object(s);
     sweep = sqlite3_column_int64(s, 1);
@@ -340,14 +344,15 @@ static int read_head(run_job *j) {
     return 1;
   }
   if ((s = prepare(j->db, k_owner_sql, sweep, 0, 0, 0, NULL)) == NULL)
-    return -1;
+    return LA_EIO;
   if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
     snprintf(j->owner, sizeof j->owner, "%s", sqlite3_column_text(s, 0));
   sqlite3_finalize(s);
   return 0;
 }
 
-/* Everything but the head: curves, layers, spectra, sharpness. */
+/* Everything but the head: curves, layers, spectra, sharpness; 0, or
+ * LA_EIO when the database failed. */
 static int read_body(run_job *j) {
   sqlite3 *db = j->db;
   int64_t run = j->q.run_id, after = j->q.after, end = NO_STEP;
@@ -387,7 +392,7 @@ static void run_work(uv_work_t *req) {
   if (sqlite3_open_v2(j->db_path, &j->db, SQLITE_OPEN_READONLY, NULL) !=
           SQLITE_OK ||
       sqlite3_busy_timeout(j->db, 5000)) {
-    rc = -1;
+    rc = LA_EIO;
   } else {
     /* one read transaction: every part from the same snapshot */
     sqlite3_exec(j->db, "BEGIN", NULL, NULL, NULL);

@@ -52,7 +52,7 @@ void la_run_read(uv_loop_t *loop, const char *db_path, const la_run_query *q,
 
 /* Appends the curve kind ("train" or "eval") of run_id, at most points
  * points chosen as above, to the "step" and "loss" arrays of part; on db, a
- * connection of the calling thread. Returns 0, or -1 when the database
+ * connection of the calling thread. Returns 0, or LA_EIO when the database
  * failed (its message in sqlite3_errmsg). */
 int la_run_read_curve(sqlite3 *db, int64_t run_id, const char *kind, int points,
                       json_t *part);

@@ -38,7 +38,8 @@ int la_store_analysis_state(la_store *st, int64_t sweep_id, int64_t *finished,
   }
   sqlite3_finalize(q);
   if (!exists)
-    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+    return la_errf(err, LA_ENOTFOUND, "sweep %lld not found",
+                   (long long)sweep_id);
   q = prepare(st,
               "SELECT result FROM analyses WHERE sweep_id = ? AND finished = ? "
               "AND last_finish IS ?",
@@ -65,7 +66,8 @@ int la_store_sweep_shape(la_store *st, int64_t sweep_id, int *steps,
     spec = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
   sqlite3_finalize(q);
   if (spec == NULL)
-    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+    return la_errf(err, LA_ENOTFOUND, "sweep %lld not found",
+                   (long long)sweep_id);
   *steps = (int)json_integer_value(json_object_get(spec, "steps"));
   sc = json_string_value(json_object_get(spec, "scaling"));
   snprintf(scaling, size, "%s", sc ? sc : "peft");
@@ -74,23 +76,24 @@ int la_store_sweep_shape(la_store *st, int64_t sweep_id, int *steps,
   return 0;
 }
 
-/* Column i as a finite number into *x; 0, or -1 (why filled) when it is
- * NULL, text, a blob or not finite. */
+/* Column i as a finite number into *x; 0, or LA_EINVAL (why filled) when it
+ * is NULL, text, a blob or not finite. */
 static int finite_col(sqlite3_stmt *q, int i, double *x, const char *what,
                       char *why, size_t size) {
   int t = sqlite3_column_type(q, i);
-  if (t == SQLITE_NULL) return snprintf(why, size, "%s is unknown", what), -1;
+  if (t == SQLITE_NULL)
+    return snprintf(why, size, "%s is unknown", what), LA_EINVAL;
   if (t != SQLITE_FLOAT && t != SQLITE_INTEGER)
-    return snprintf(why, size, "%s is not a number", what), -1;
+    return snprintf(why, size, "%s is not a number", what), LA_EINVAL;
   *x = sqlite3_column_double(q, i);
   if (!isfinite(*x))
-    return snprintf(why, size, "%s %g is not finite", what, *x), -1;
+    return snprintf(why, size, "%s %g is not finite", what, *x), LA_EINVAL;
   return 0;
 }
 
 /* The loss of one row of the points query at a checkpoint into pt; 0 to
- * keep, -1 to exclude the run (why filled), 1 to leave it out silently (a
- * diverged run without a loss there). A diverged run is +Inf. */
+ * keep, LA_EINVAL to exclude the run (why filled), 1 to leave it out
+ * silently (a diverged run without a loss there). A diverged run is +Inf. */
 static int point_loss(sqlite3_stmt *q, int step, int full, la_fit_point *pt,
                       char *why, size_t size) {
   int diverged =
@@ -99,12 +102,12 @@ static int point_loss(sqlite3_stmt *q, int step, int full, la_fit_point *pt,
       sqlite3_column_type(q, 5) == SQLITE_NULL ? 0 : sqlite3_column_int64(q, 5);
   int col = full ? 6 : 7;
   if (sqlite3_column_int(q, 0) <= 0)
-    return snprintf(why, size, "rank is not positive"), -1;
+    return snprintf(why, size, "rank is not positive"), LA_EINVAL;
   if (finite_col(q, 1, &pt->lr, "lr", why, size) ||
       finite_col(q, 2, &pt->alpha, "alpha", why, size))
-    return -1;
+    return LA_EINVAL;
   if (!(pt->lr > 0) || !(pt->alpha > 0))
-    return snprintf(why, size, "lr or alpha is not positive"), -1;
+    return snprintf(why, size, "lr or alpha is not positive"), LA_EINVAL;
   if (diverged && (full || done < step)) {
     pt->loss = INFINITY;
     return 0;
@@ -113,11 +116,11 @@ static int point_loss(sqlite3_stmt *q, int step, int full, la_fit_point *pt,
     return 1; /* the worker's null: a loss that was not finite */
   if (finite_col(q, col, &pt->loss,
                  full ? "the final eval loss" : "the eval loss", why, size))
-    return -1;
+    return LA_EINVAL;
   if (pt->loss < 0)
     return snprintf(why, size, "%s %g is negative",
                     full ? "the final eval loss" : "the eval loss", pt->loss),
-           -1;
+           LA_EINVAL;
   return 0;
 }
 

@@ -100,7 +100,7 @@ json_t *la_store_get_sweep(la_store *st, int64_t id, int *rc, la_err *err) {
   if (sqlite3_step(q) == SQLITE_ROW) o = sweep_object(q);
   sqlite3_reset(q);
   if (o == NULL) {
-    *rc = la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)id);
+    *rc = la_errf(err, LA_ENOTFOUND, "sweep %lld not found", (long long)id);
     return NULL;
   }
   add_counts(st, o, id);
@@ -152,7 +152,8 @@ json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
   int64_t last = -1, n = 0;
   char sql[768], state[16];
   if (la_store_sweep_state(st, sweep_id, state, sizeof state)) {
-    *rc = la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+    *rc =
+        la_errf(err, LA_ENOTFOUND, "sweep %lld not found", (long long)sweep_id);
     return NULL;
   }
   runs_sql(f, sql, sizeof sql);

@@ -271,7 +271,7 @@ static int maybe_finish_sweep(la_store *st, int64_t run_id) {
   sqlite3_bind_int64(q, 1, run_id);
   if (sqlite3_step(q) == SQLITE_ROW) sweep = sqlite3_column_int64(q, 0);
   sqlite3_reset(q);
-  if (sweep < 0) return LA_EINVAL;
+  if (sweep < 0) return LA_ENOTFOUND;
   q = la_store_stmt(st, ST_SWEEP_LIVE);
   sqlite3_bind_int64(q, 1, sweep);
   if (sqlite3_step(q) == SQLITE_ROW) live = sqlite3_column_int64(q, 0);
@@ -325,10 +325,10 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
   return 0;
 }
 
-/* 1 if the sweep is active, 0 if not, -1 if there is none. */
+/* 1 if the sweep is active, 0 if not, LA_ENOTFOUND if there is none. */
 static int sweep_active(la_store *st, int64_t sweep_id) {
   sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_EXISTS);
-  int active = -1;
+  int active = LA_ENOTFOUND;
   sqlite3_bind_int64(q, 1, sweep_id);
   if (sqlite3_step(q) == SQLITE_ROW)
     active = strcmp((const char *)sqlite3_column_text(q, 0), "active") == 0;
@@ -336,12 +336,13 @@ static int sweep_active(la_store *st, int64_t sweep_id) {
   return active;
 }
 
-/* 0 if the sweep is active, 1 if it is not, LA_EINVAL (err filled) if
+/* 0 if the sweep is active, 1 if it is not, LA_ENOTFOUND (err filled) if
  * there is none: the answers of the calls that change a sweep. */
 static int need_active(la_store *st, int64_t sweep_id, la_err *err) {
   int active = sweep_active(st, sweep_id);
   if (active < 0)
-    return la_errf(err, LA_EINVAL, "sweep %lld not found", (long long)sweep_id);
+    return la_errf(err, LA_ENOTFOUND, "sweep %lld not found",
+                   (long long)sweep_id);
   return active ? 0 : 1;
 }
 
@@ -400,7 +401,7 @@ int la_store_patch_sweep(la_store *st, int64_t sweep_id,
 int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
                          size_t size) {
   sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_OWNER);
-  int rc = LA_EINVAL;
+  int rc = LA_ENOTFOUND;
   sqlite3_bind_int64(q, 1, sweep_id);
   if (sqlite3_step(q) == SQLITE_ROW) {
     snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));
@@ -437,7 +438,7 @@ int la_store_count_states(la_store *st, int64_t counts[LA_RUN_N_STATES],
 int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
                          size_t size) {
   sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_EXISTS);
-  int rc = LA_EINVAL;
+  int rc = LA_ENOTFOUND;
   sqlite3_bind_int64(q, 1, sweep_id);
   if (sqlite3_step(q) == SQLITE_ROW) {
     snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));

@@ -3,7 +3,11 @@
  *
  * Functions return 0 on success or a negative LA_E* code. Where a caller
  * needs words, the function also fills an la_err (a fixed buffer, so
- * reporting an error never allocates).
+ * reporting an error never allocates). A bare -1 is never an error code:
+ * it is LA_ENOMEM. A function whose result is a count, an index, an id or
+ * a descriptor may return -1 for "none"; one with a true/false meaning
+ * returns 1 or 0; its comment says so. (scripts/check-errors.sh enforces
+ * the first rule.)
  */
 #ifndef LORALPHA_COMMON_H
 #define LORALPHA_COMMON_H
@@ -18,11 +22,13 @@
 
 enum {
   LA_OK = 0,
-  LA_ENOMEM = -1,   /* allocation failed */
-  LA_EINVAL = -2,   /* invalid input (config field, file contents) */
-  LA_EIO = -3,      /* a file could not be opened, read or written */
-  LA_ENUMERIC = -4, /* a numerical routine (LAPACK) failed */
-  LA_ESHAPE = -5,   /* array shapes disagree */
+  LA_ENOMEM = -1,    /* allocation failed */
+  LA_EINVAL = -2,    /* invalid input (config field, file contents) */
+  LA_EIO = -3,       /* a file, socket, database or system call failed */
+  LA_ENUMERIC = -4,  /* a numerical routine (LAPACK) failed */
+  LA_ESHAPE = -5,    /* array shapes disagree */
+  LA_ENOTFOUND = -6, /* no such thing (sweep, run, process) */
+  LA_EPERM = -7,     /* not permitted: no identity, or not allowed */
 };
 
 /* A fixed-size error message; .msg is always NUL-terminated. */
@@ -39,7 +45,7 @@ int la_errf(la_err *err, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* A positive decimal id of at most 18 digits (a path segment, a file
- * name), or -1. */
+ * name), or -1 when s is not one (an id, not an error code). */
 int64_t la_parse_id(const char *s);
 
 /* Wall-clock time as Unix seconds. */

@@ -41,7 +41,8 @@ typedef enum la_run_state {
 /* The states' names ("queued" ... "cancelled"), indexed by la_run_state. */
 extern const char *const la_run_state_names[LA_RUN_N_STATES];
 
-/* The state named s, or -1. */
+/* The state named s (an index into la_run_state_names), or -1 when s
+ * names none: an index, not an error code. */
 int la_run_state_from_name(const char *s);
 
 /* ---- records ---- */

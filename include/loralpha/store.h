@@ -167,21 +167,21 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
                         la_err *err);
 
 /* Marks the sweep cancelled and its queued runs cancelled (one transaction).
- * Returns 0, LA_EINVAL if there is no such sweep, or 1 if it was already
+ * Returns 0, LA_ENOTFOUND if there is no such sweep, or 1 if it was already
  * finished or cancelled. */
 int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err);
 
-/* Sets a sweep's paused flag. Returns 0, LA_EINVAL if there is no such
+/* Sets a sweep's paused flag. Returns 0, LA_ENOTFOUND if there is no such
  * sweep, or 1 if it is not active. */
 int la_store_set_paused(la_store *st, int64_t sweep_id, int paused,
                         la_err *err);
 
-/* Applies p to an active sweep: 0, LA_EINVAL (no such sweep), 1 (not
+/* Applies p to an active sweep: 0, LA_ENOTFOUND (no such sweep), 1 (not
  * active). */
 int la_store_patch_sweep(la_store *st, int64_t sweep_id,
                          const la_sweep_patch *p, la_err *err);
 
-/* The owner of a sweep into buf: 0, or LA_EINVAL if there is no such
+/* The owner of a sweep into buf: 0, or LA_ENOTFOUND if there is no such
  * sweep. */
 int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
                          size_t size);
@@ -190,8 +190,8 @@ int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
 int la_store_user_queued(la_store *st, const char *owner, int64_t *n,
                          la_err *err);
 
-/* The sweep's state ("active", "done", "cancelled") into buf; LA_EINVAL if
- * there is no such sweep. */
+/* The sweep's state ("active", "done", "cancelled") into buf; 0, or
+ * LA_ENOTFOUND if there is no such sweep. */
 int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
                          size_t size);
 
@@ -232,7 +232,8 @@ const char *la_store_last_error(const la_store *st);
 int la_store_disk_full(const la_store *st);
 
 /* ---- reads for the API: each returns a new JSON value, or NULL with err
- * filled (LA_EINVAL in err->msg "not found" when the id does not exist). */
+ * filled (LA_ENOTFOUND, "not found" in err->msg, when the id does not
+ * exist). */
 
 /* The 1024 newest sweeps (of owner only, if not NULL), newest first, with
  * counts per state and progress. */

@@ -19,7 +19,7 @@ typedef struct la_window {
   int requeue;            /* outside: 1 stop and queue again, 0 finish */
 } la_window;
 
-/* Parses "HH:MM" (00:00..24:00) into minutes; 0 or -1. */
+/* Parses "HH:MM" (00:00..24:00) into minutes; 0 or LA_EINVAL. */
 int la_parse_hhmm(const char *s, int *minutes);
 
 /* Reads {"start": "HH:MM", "end": "HH:MM", "outside": "finish"|"requeue"}

@@ -1,0 +1,1 @@
+la_unit_test(common)
