@@ -752,13 +752,15 @@ int la_serve_config_read(int argc, char **argv, la_serve_config *c,
 }
 
 /* max_run_memory's default: every worker at its limit together needs at
- * most half of the RAM, the rest being the system's and its users'. */
+ * most half of the RAM, the rest being the system's and its users'; at
+ * least the setting's lowest value. */
 static unsigned long long default_run_memory(const la_serve_config *c) {
+  const setting *s = find_key(k_settings, N_SETTINGS, "max_run_memory");
   long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
   unsigned long long ram =
       pages > 0 && size > 0 ? (unsigned long long)pages * size : 4ull << 30;
   unsigned long long v = ram / (2ull * (unsigned)c->max_workers);
-  return v < (16ull << 20) ? 16ull << 20 : v;
+  return v < (unsigned long long)s->lo ? (unsigned long long)s->lo : v;
 }
 
 /* Settings that depend on others, and checks across settings. */
