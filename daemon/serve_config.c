@@ -572,6 +572,7 @@ static int read_admins(const json_t *v, la_serve_config *c, la_err *err) {
   return 0;
 }
 
+/* The admins as the file gives them. */
 static json_t *print_admins(const la_serve_config *c) {
   json_t *a = json_array();
   for (size_t i = 0; i < c->n_admins; i++)
@@ -584,6 +585,7 @@ static int read_window(const json_t *v, la_serve_config *c, la_err *err) {
   return la_window_from_json(v, "window", &c->window, err);
 }
 
+/* The window as the file gives it; null for none. */
 static json_t *print_window(const la_serve_config *c) {
   return la_window_to_json(&c->window);
 }
