@@ -2,9 +2,10 @@
  * serve_config.h: the configuration of `loralpha serve` (docs/daemon.md).
  *
  * Built in three layers: defaults, then a JSON config file (--config FILE;
- * unknown keys are errors), then command-line flags. Every value is
- * validated where it is read, and the errors name the flag or the config
- * key ("config /etc/loralpha.json: window.start: '25:00' is not HH:MM").
+ * unknown keys are errors), then command-line flags. Both are read from one
+ * table of settings (serve_config.c) with one check per value, and the
+ * errors name the flag or the config key ("config /etc/loralpha.json:
+ * nice: expected an integer in 0..19, not 20").
  */
 #ifndef LORALPHA_SERVE_CONFIG_H
 #define LORALPHA_SERVE_CONFIG_H
@@ -65,6 +66,14 @@ typedef struct la_serve_config {
  * printed to stdout, or an LA_E code with err filled. */
 int la_serve_config_parse(int argc, char **argv, la_serve_config *c,
                           la_err *err);
+
+/* The defaults, the config file (--config) and the flags over it, every
+ * key and value checked, but nothing derived from them or checked against
+ * this machine (cores, workers, groups, paths in the state directory):
+ * la_serve_config_parse before that. Returns 0, 1 when --help was printed,
+ * or an LA_E code with err filled. */
+int la_serve_config_read(int argc, char **argv, la_serve_config *c,
+                         la_err *err);
 
 /* Only the config file's layer over the defaults: every key and value
  * checked, nothing that depends on this machine (cores, groups, files). */
