@@ -262,17 +262,17 @@ static const char *text_of(const src *v, int integers, char *buf, size_t size) {
   return NULL;
 }
 
-/* A decimal integer in lo..hi: 0, or -1. */
+/* A decimal integer in lo..hi: 0, or LA_EINVAL. */
 static int parse_int(const char *s, long long lo, long long hi,
                      long long *out) {
   char *end;
   errno = 0;
   *out = strtoll(s, &end, 10);
-  return end == s || *end || errno || *out < lo || *out > hi ? -1 : 0;
+  return end == s || *end || errno || *out < lo || *out > hi ? LA_EINVAL : 0;
 }
 
 /* A size: bytes, or a number with K, M, G or T (powers of 1024), in
- * lo..hi: 0, or -1. */
+ * lo..hi: 0, or LA_EINVAL. */
 static int parse_size(const char *s, long long lo, long long hi,
                       unsigned long long *out) {
   static const char units[] = "KMGT";
@@ -285,24 +285,24 @@ static int parse_size(const char *s, long long lo, long long hi,
       v < (1ull << 40))
     v <<= 10 * (u - units + 1), end++;
   if (errno || *end || v < (unsigned long long)lo || v > (unsigned long long)hi)
-    return -1;
+    return LA_EINVAL;
   *out = v;
   return 0;
 }
 
 /* HOST:PORT or [IPv6]:PORT, the port in lo..hi, into c; or "none". 0, or
- * -1. */
+ * LA_EINVAL. */
 static int parse_listen(const char *s, long long lo, long long hi,
                         la_serve_config *c) {
   const char *colon = strrchr(s, ':'), *h = s;
   size_t hl;
   long long port;
   if (strcmp(s, "none") == 0) return c->tcp_off = 1, 0;
-  if (colon == NULL) return -1;
+  if (colon == NULL) return LA_EINVAL;
   hl = (size_t)(colon - s);
   if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') h = s + 1, hl -= 2;
   if (hl == 0 || hl >= sizeof c->host || parse_int(colon + 1, lo, hi, &port))
-    return -1;
+    return LA_EINVAL;
   memcpy(c->host, h, hl);
   c->host[hl] = 0;
   c->port = (int)port;
@@ -310,7 +310,7 @@ static int parse_listen(const char *s, long long lo, long long hi,
   return 0;
 }
 
-/* An octal mode up to hi with all of lo's bits: 0, or -1. */
+/* An octal mode up to hi with all of lo's bits: 0, or LA_EINVAL. */
 static int parse_mode(const char *s, long long lo, long long hi,
                       unsigned *out) {
   char *end;
@@ -319,25 +319,25 @@ static int parse_mode(const char *s, long long lo, long long hi,
   v = strtoul(s, &end, 8);
   if (end == s || *end || errno || v > (unsigned long)hi ||
       (v & (unsigned long)lo) != (unsigned long)lo)
-    return -1;
+    return LA_EINVAL;
   *out = (unsigned)v;
   return 0;
 }
 
-/* v as an integer in s's bounds: 0, or -1. A file's value must be a JSON
+/* v as an integer in s's bounds: 0, or LA_EINVAL. A file's value must be a JSON
  * integer (not "5", not 5.0). */
 static int int_of(const setting *s, const src *v, long long *out) {
   if (v->text != NULL) return parse_int(v->text, s->lo, s->hi, out);
-  if (!json_is_integer(v->json)) return -1;
+  if (!json_is_integer(v->json)) return LA_EINVAL;
   *out = json_integer_value(v->json);
-  return *out < s->lo || *out > s->hi ? -1 : 0;
+  return *out < s->lo || *out > s->hi ? LA_EINVAL : 0;
 }
 
 /* One of names: its index, or -1. */
 static int parse_enum(const char *s, const char *const *names) {
   for (int i = 0; names[i] != NULL; i++)
     if (strcmp(s, names[i]) == 0) return i;
-  return -1;
+  return -1; /* an index: none */
 }
 
 /* Stores x into an integer field of size bytes (int or long). */

@@ -11,7 +11,7 @@
  */
 #define _GNU_SOURCE /* sched_getaffinity, open_memstream */
 #include "check.h"
-#include "loralpha/serve_config.h"
+#include "serve_config.h"
 
 #include <fcntl.h>
 #include <jansson.h>
