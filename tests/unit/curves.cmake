@@ -1,0 +1,1 @@
+la_c_test(curves la_daemon)

@@ -1,0 +1,1 @@
+la_c_test(fit la_daemon)

@@ -1,0 +1,1 @@
+la_c_test(metrics la_core)

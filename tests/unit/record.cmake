@@ -1,0 +1,3 @@
+# The record protocol's parser (worker/record.c, docs/protocol.md): good
+# records of every type, bad ones refused with their field named.
+la_c_test(record la_base)

@@ -1,0 +1,1 @@
+la_c_test(report la_daemon)

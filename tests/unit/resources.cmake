@@ -1,0 +1,2 @@
+# A run's memory and rows estimate (worker/resources.c).
+la_c_test(resources la_core)

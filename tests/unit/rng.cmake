@@ -1,0 +1,1 @@
+la_c_test(rng la_base)

@@ -1,0 +1,2 @@
+# The Slurm executor's settings, spec fields and scripts (no cluster needed).
+la_c_test(slurm_spec la_daemon)

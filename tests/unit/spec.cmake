@@ -1,0 +1,1 @@
+la_c_test(spec la_daemon)

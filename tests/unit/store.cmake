@@ -1,0 +1,1 @@
+la_c_test(store la_daemon)
