@@ -3,4 +3,4 @@
 # scripts/install-deps.sh --test installs.
 add_test(NAME slurm COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm.py
          --loralpha $<TARGET_FILE:loralpha> --worker $<TARGET_FILE:loralpha-worker>)
-set_tests_properties(slurm PROPERTIES TIMEOUT 400 RUN_SERIAL TRUE)
+set_tests_properties(slurm PROPERTIES TIMEOUT 400 RUN_SERIAL TRUE LABELS "daemon;slurm;root")

@@ -3,4 +3,4 @@
 # sweep's analysis, recommend and report. Workers: fake_worker.py (here).
 add_test(NAME bad_records COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_records.py
          --loralpha $<TARGET_FILE:loralpha>)
-set_tests_properties(bad_records PROPERTIES TIMEOUT 300)
+set_tests_properties(bad_records PROPERTIES TIMEOUT 300 LABELS daemon)

@@ -8,4 +8,4 @@ else()
 endif()
 add_test(NAME security COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_security.py
          --loralpha $<TARGET_FILE:loralpha> --worker ${LA_REL_TEST_WORKER} ${LA_SECURITY_RSS})
-set_tests_properties(security PROPERTIES TIMEOUT 180 RESOURCE_LOCK daemon_workers)
+set_tests_properties(security PROPERTIES TIMEOUT 180 RESOURCE_LOCK daemon_workers LABELS daemon)

@@ -3,4 +3,4 @@
 # call (needs root for the accounts; no cluster).
 add_test(NAME slurm_lock COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm_lock.py
          --loralpha $<TARGET_FILE:loralpha> --worker $<TARGET_FILE:loralpha-worker>)
-set_tests_properties(slurm_lock PROPERTIES TIMEOUT 300)
+set_tests_properties(slurm_lock PROPERTIES TIMEOUT 300 LABELS "daemon;slurm;root")

@@ -4,4 +4,4 @@
 # a one-node cluster (tests/lib/slurm/cluster.sh), hence RUN_SERIAL.
 add_test(NAME statefiles COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_statefiles.py
          --loralpha $<TARGET_FILE:loralpha> --worker $<TARGET_FILE:loralpha-worker>)
-set_tests_properties(statefiles PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE)
+set_tests_properties(statefiles PROPERTIES TIMEOUT 600 RUN_SERIAL TRUE LABELS "daemon;slurm;root")
