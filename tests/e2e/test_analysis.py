@@ -8,41 +8,21 @@ turned into recommendations by GET /v1/sweeps/{id}/recommend.
     test_analysis.py --loralpha PATH --worker PATH
 """
 import argparse
-import http.client
-import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Results, auth, read_token, register_token, state_args, wait_until
+from harness import Ctx, Daemon, R, cli, wait_until
+from harness import request as http_request
 
-R = Results()
 check = R.check
 
 
 def request(port, method, path, body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    hdrs = auth(port, {"Content-Type": "application/json"} if body is not None else {})
-    conn.request(method, path, body=json.dumps(body) if body is not None else None,
-                 headers=hdrs)
-    r = conn.getresponse()
-    data = r.read()
-    conn.close()
-    try:
-        return r.status, json.loads(data)
-    except ValueError:
-        return r.status, data
-
-
-def sql(db, query):
-    out = subprocess.run(["sqlite3", "-json", "-cmd", ".timeout 5000", db, query],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out) if out.strip() else []
+    """(status, JSON or the raw body) of one request."""
+    r = http_request(port, method, path, body, timeout=60)
+    return r.status, r.json if r.json is not None else r.body
 
 
 SPEC = {
@@ -53,25 +33,6 @@ SPEC = {
     "seeds": 2, "steps": 120, "batch": 32,
     "metrics": {"log_every": 10, "eval_every": 10, "spectra_every": 60, "sharpness": False},
 }
-
-
-def start_daemon(args, tmp, db, workers=2, worker=None):
-    port_file = os.path.join(tmp, "port")
-    if os.path.exists(port_file):
-        os.unlink(port_file)
-    log = open(os.path.join(tmp, "daemon.log"), "a")
-    argv = [args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
-            port_file, "--db", db, "--worker", worker or args.worker,
-            "--max-workers", str(workers), *state_args(tmp, "analysis")]
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                         cwd=tmp)
-    got = wait_until(lambda: os.path.exists(port_file) and open(port_file).read().endswith("\n"), 15)
-    if not got:
-        p.kill()
-        raise RuntimeError("daemon did not start")
-    port = int(open(port_file).read())
-    register_token(port, read_token(argv))
-    return p, port
 
 
 def close(a, b, rel=1e-9):
@@ -85,10 +46,10 @@ def case_background_and_tables(port, db):
     done = wait_until(lambda: request(port, "GET", f"/v1/sweeps/{sid}")[1].get("state") == "done", 120)
     check(done, "sweep finishes", "done", request(port, "GET", f"/v1/sweeps/{sid}")[1])
     # analysed by itself, without a request
-    rows = wait_until(lambda: sql(db, f"SELECT * FROM fits WHERE sweep_id = {sid}"), 30)
+    rows = wait_until(lambda: cli(db, f"SELECT * FROM fits WHERE sweep_id = {sid}"), 30)
     check(rows and len(rows) == 6, "fits stored after the sweep finished (3 budgets x 2 methods)",
           6, rows and len(rows))
-    stars = sql(db, f"SELECT * FROM alpha_star WHERE sweep_id = {sid} AND fraction = 1 ORDER BY rank")
+    stars = cli(db, f"SELECT * FROM alpha_star WHERE sweep_id = {sid} AND fraction = 1 ORDER BY rank")
     check([s["rank"] for s in stars] == [2, 4, 8], "alpha_star has every rank", [2, 4, 8],
           [s["rank"] for s in stars])
     for s in stars:
@@ -97,14 +58,14 @@ def case_background_and_tables(port, db):
         if s["ci_lo"] is not None:
             check(s["ci_lo"] <= s["alpha"] * (1 + 1e-9) and s["alpha"] <= s["ci_hi"] * (1 + 1e-9),
                   f"rank {s['rank']}: refined alpha* inside its interval", "ci_lo <= alpha <= ci_hi", s)
-    reg = sql(db, f"SELECT * FROM heuristic_regret WHERE sweep_id = {sid}")
+    reg = cli(db, f"SELECT * FROM heuristic_regret WHERE sweep_id = {sid}")
     check(len(reg) == 9 and {r["rule"] for r in reg} == {"alpha=r", "alpha=2r", "rslora16"},
           "regret of three rules at three ranks", 9, len(reg))
     for r in reg:
         if r["regret"] is not None:
             check(r["regret"] >= -1e-12, f"regret never negative ({r['rank']}, {r['rule']})", ">= 0", r)
     # the best alpha of the analysis agrees with the best_alpha view
-    best = {b["rank"]: b["best_alpha"] for b in sql(
+    best = {b["rank"]: b["best_alpha"] for b in cli(
         db, f"SELECT rank, best_alpha FROM best_alpha WHERE sweep_id = {sid}")}
     for s in stars:
         check(close(best.get(s["rank"]), s["alpha_grid"]),
@@ -120,7 +81,7 @@ def case_api_matches_tables(port, db, sid):
     steps = [c["step"] for c in an["checkpoints"]]
     check(steps == [30, 60, 120], "checkpoint steps at 25/50/100% of 120", [30, 60, 120], steps)
     full = an["checkpoints"][-1]
-    table = {(f["method"]): f for f in sql(db, f"SELECT * FROM law_fits WHERE sweep_id = {sid}")}
+    table = {(f["method"]): f for f in cli(db, f"SELECT * FROM law_fits WHERE sweep_id = {sid}")}
     for f in full["fits"]:
         t = table.get(f["method"], {})
         for k in ("c", "c_lo", "c_hi", "p", "r2"):
@@ -172,25 +133,17 @@ def case_recommend(port, sid, full):
     check(st == 405, "POST analysis -> 405", 405, (st, e))
 
 
-def case_nothing_finished(args, tmp):
-    db = os.path.join(tmp, "idle.db")
-    sleeper = os.path.join(tmp, "sleeper.sh")
+def case_nothing_finished(ctx):
+    sleeper = os.path.join(ctx.tmp, "sleeper.sh")
     with open(sleeper, "w") as f:
         f.write("#!/bin/sh\nexec sleep 60\n")
     os.chmod(sleeper, 0o755)
-    p, port = start_daemon(args, tmp, db, 1, sleeper)
-    try:
-        st, ans = request(port, "POST", "/v1/sweeps", SPEC)
-        st, e = request(port, "GET", f"/v1/sweeps/{ans['id']}/analysis")
-        check(st == 404 and "no finished runs" in e["error"]["message"],
-              "analysis before any run finished -> 404 saying why", 404, (st, e))
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        subprocess.run(["pkill", "-f", sleeper])
+    d = Daemon(ctx, "idle", workers=1, worker=sleeper)
+    st, ans = request(d.port, "POST", "/v1/sweeps", SPEC)
+    st, e = request(d.port, "GET", f"/v1/sweeps/{ans['id']}/analysis")
+    check(st == 404 and "no finished runs" in e["error"]["message"],
+          "analysis before any run finished -> 404 saying why", 404, (st, e))
+    d.stop(10)
 
 
 def main():
@@ -198,22 +151,18 @@ def main():
     ap.add_argument("--loralpha", required=True)
     ap.add_argument("--worker", required=True)
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="la-analysis-")
-    db = os.path.join(tmp, "a.db")
-    p, port = start_daemon(args, tmp, db)
+    ctx = Ctx(args)
     try:
-        sid = case_background_and_tables(port, db)
-        full = case_api_matches_tables(port, db, sid)
-        case_recommend(port, sid, full)
-    finally:
-        p.send_signal(signal.SIGTERM)
+        d = Daemon(ctx, "analysis")
         try:
-            check(p.wait(20) == 0, "daemon drains and exits 0 on SIGTERM", 0, p.returncode)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            check(False, "daemon exits on SIGTERM", "exit", "timeout")
-    case_nothing_finished(args, tmp)
-    shutil.rmtree(tmp, ignore_errors=True)
+            sid = case_background_and_tables(d.port, d.db)
+            full = case_api_matches_tables(d.port, d.db, sid)
+            case_recommend(d.port, sid, full)
+        finally:
+            check(d.stop(20) == 0, "daemon drains and exits 0 on SIGTERM", 0, d.proc.returncode)
+        case_nothing_finished(ctx)
+    finally:
+        ctx.cleanup(keep=False)
     return R.summary()
 
 

@@ -29,12 +29,11 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (Results, auth, log, read_token, register_token, state_args,
-                     wait_port, wait_until)
+from harness import (Results, auth, cli, cli_val, log, read_token, register_token,
+                     state_args, wait_port, wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "..", "lib", "slurm", "cluster.sh")
-SQLITE3 = "/usr/bin/sqlite3"
 R = Results()
 
 TASK = {"task": "teacher", "d_in": 64, "d_out": 64, "n_train": 512, "n_eval": 128,
@@ -103,19 +102,6 @@ def ingest(port, run, token, body):
 
 
 # ---- the database and Slurm ------------------------------------------------------
-
-
-def sql(db, q):
-    p = subprocess.run([SQLITE3, "-json", "-cmd", ".timeout 10000", db, q],
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise RuntimeError(f"sqlite3 {q!r}: {p.stderr.strip()}")
-    return json.loads(p.stdout) if p.stdout.strip() else []
-
-
-def val(db, q):
-    rows = sql(db, q)
-    return next(iter(rows[0].values())) if rows else None
 
 
 def squeue(env):
@@ -257,10 +243,10 @@ def case_sweep(ctx, d):
                         slurm={"cpus_per_task": 1, "time": "10"}))
     d.wait_sweep(sid, 90)
     log(f"4-run sweep through Slurm: {time.monotonic() - t0:.1f} s")
-    runs = sql(ctx.db, f"SELECT id, state, attempts FROM runs WHERE sweep_id = {sid}")
+    runs = cli(ctx.db, f"SELECT id, state, attempts FROM runs WHERE sweep_id = {sid}")
     R.eq([(r["state"], r["attempts"]) for r in runs], [("done", 1)] * 4,
          "every run done in one attempt")
-    jobs = sql(ctx.db, f"SELECT run_id, array_id, task, state, script FROM slurm_jobs "
+    jobs = cli(ctx.db, f"SELECT run_id, array_id, task, state, script FROM slurm_jobs "
                        f"WHERE sweep_id = {sid} ORDER BY run_id")
     R.eq(len(jobs), 4, "a slurm_jobs row per run")
     R.eq(len({j["array_id"] for j in jobs}), 2, "two arrays: 3 runs, then the fourth")
@@ -274,11 +260,11 @@ def case_sweep(ctx, d):
                  "#SBATCH --export=NONE", f"#SBATCH --chdir={ctx.sdir}",
                  "export LORALPHA_SITE='test cluster'"):
         R.check(want in script, f"script has {want}", want, script)
-    counts = sql(ctx.db, f"SELECT r.id, (SELECT COUNT(*) FROM curve c WHERE c.run_id = r.id)"
+    counts = cli(ctx.db, f"SELECT r.id, (SELECT COUNT(*) FROM curve c WHERE c.run_id = r.id)"
                          f" AS n FROM runs r WHERE sweep_id = {sid} ORDER BY r.id")
     want = local_lines(ctx, counts[0]["id"])
     R.eq([c["n"] for c in counts], [want] * 4, "curve rows equal a local worker's records")
-    R.check(val(ctx.db, f"SELECT COUNT(*) FROM spectra WHERE run_id = {counts[0]['id']}") > 0,
+    R.check(cli_val(ctx.db, f"SELECT COUNT(*) FROM spectra WHERE run_id = {counts[0]['id']}") > 0,
             "spectra stored", ">0", 0)
     st, _, body = api(d.port, "GET", "/metrics")
     m = dict(x.split(" ", 1) for x in body.decode().splitlines()
@@ -293,7 +279,7 @@ def case_sweep(ctx, d):
     del local["executor"]
     lid = d.submit(local)
     d.wait_sweep(lid, 60)
-    R.eq(val(ctx.db, f"SELECT COUNT(*) FROM slurm_jobs WHERE sweep_id = {lid}"), 0,
+    R.eq(cli_val(ctx.db, f"SELECT COUNT(*) FROM slurm_jobs WHERE sweep_id = {lid}"), 0,
          "a sweep without an executor runs locally on a --executor local daemon")
     return sid
 
@@ -344,7 +330,7 @@ def case_sbatch_refused(ctx, d):
     sid = d.submit(spec("refused", [1], [1], 100, max_attempts=2,
                         slurm={"profile": "broken"}))
     d.wait_sweep(sid, 30)
-    rows = sql(ctx.db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
+    rows = cli(ctx.db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
     R.check(rows and rows[0]["state"] == "failed" and rows[0]["attempts"] == 2 and
             "sbatch failed" in rows[0]["error"] and "partition" in rows[0]["error"],
             "run failed after 2 attempts with sbatch's error", "failed, 2, sbatch ...", rows)
@@ -354,7 +340,7 @@ def running_jobs(ctx, sid, n):
     """Waits for n runs of the sweep to be RUNNING in Slurm and to have sent
     rows; their run ids."""
     def check():
-        rows = sql(ctx.db, f"SELECT j.run_id FROM slurm_jobs j WHERE j.sweep_id = {sid} "
+        rows = cli(ctx.db, f"SELECT j.run_id FROM slurm_jobs j WHERE j.sweep_id = {sid} "
                            f"AND j.slurm_state = 'RUNNING' AND j.state = 'submitted' AND "
                            f"EXISTS (SELECT 1 FROM curve c WHERE c.run_id = j.run_id)")
         return [r["run_id"] for r in rows] if len(rows) >= n else None
@@ -381,14 +367,14 @@ def case_tokens_and_cancel(ctx, d):
     R.eq(st, 403, "a made-up token: 403")
     st, js, _ = ingest(d.port, a, tok_a, "not json\n")
     R.eq(st, 400, "a line that is not a record: 400")
-    R.eq(val(ctx.db, "SELECT COUNT(*) FROM curve WHERE step = 99999999"), 0,
+    R.eq(cli_val(ctx.db, "SELECT COUNT(*) FROM curve WHERE step = 99999999"), 0,
          "refused records are not stored")
-    arrays = {r["array_id"] for r in sql(ctx.db, f"SELECT array_id FROM slurm_jobs "
+    arrays = {r["array_id"] for r in cli(ctx.db, f"SELECT array_id FROM slurm_jobs "
                                                  f"WHERE sweep_id = {sid}")}
     t0 = time.monotonic()
     st, js, raw = api(d.port, "POST", f"/v1/sweeps/{sid}/cancel")
     R.eq(st, 200, "cancel answers 200")
-    R.eq(sorted(r["state"] for r in sql(ctx.db, f"SELECT state FROM runs WHERE sweep_id = {sid}")),
+    R.eq(sorted(r["state"] for r in cli(ctx.db, f"SELECT state FROM runs WHERE sweep_id = {sid}")),
          ["cancelled", "cancelled"], "running Slurm runs cancelled")
     gone = wait_until(lambda: (q := squeue(ctx.env)) is not None and
                       not [x for x in q if int(x[0]) in arrays], 30, 0.1)
@@ -404,11 +390,11 @@ def case_kill(ctx, d):
     R.case = "kill"
     sid = d.submit(spec("killed", [2], [4], 5_000_000, max_attempts=2))
     run = running_jobs(ctx, sid, 1)[0]
-    first = val(ctx.db, f"SELECT array_id FROM slurm_jobs WHERE run_id = {run}")
+    first = cli_val(ctx.db, f"SELECT array_id FROM slurm_jobs WHERE run_id = {run}")
     t0 = time.monotonic()
     subprocess.run(["scancel", "--batch", "--signal=KILL", f"{first}_0"], env=ctx.env,
                    check=True, timeout=30)
-    again = wait_until(lambda: sql(ctx.db, f"SELECT j.array_id, j.attempt, r.state, "
+    again = wait_until(lambda: cli(ctx.db, f"SELECT j.array_id, j.attempt, r.state, "
                                            f"r.attempts FROM slurm_jobs j JOIN runs r ON "
                                            f"r.id = j.run_id WHERE j.run_id = {run} AND "
                                            f"j.attempt = 2 AND j.state = 'submitted'"), 60, 0.2)
@@ -439,7 +425,7 @@ def case_restart(ctx, d):
     log(f"runs of {steps} steps to restart the daemon under")
     sid = d.submit(spec("reattach", [1, 2], [2], steps, max_parallel=2))
     runs = running_jobs(ctx, sid, 2)
-    before = sql(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
+    before = cli(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
                          f"ORDER BY run_id")
     scripts = sorted(os.listdir(os.path.join(ctx.sdir, "batches")))
     R.eq(d.stop(), 0, "daemon stops cleanly with jobs in Slurm")
@@ -450,15 +436,15 @@ def case_restart(ctx, d):
     R.check("following 2 Slurm jobs" in d2.log(), "restart re-attaches to 2 jobs",
             "following 2 Slurm jobs", d2.log())
     d2.wait_sweep(sid, 120)
-    after = sql(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
+    after = cli(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
                         f"ORDER BY run_id")
     R.eq(after, before, "no job submitted again")
     R.eq(sorted(os.listdir(os.path.join(ctx.sdir, "batches"))), scripts, "no new script")
-    R.eq([r["attempts"] for r in sql(ctx.db, f"SELECT attempts FROM runs WHERE "
+    R.eq([r["attempts"] for r in cli(ctx.db, f"SELECT attempts FROM runs WHERE "
                                              f"sweep_id = {sid}")], [1, 1],
          "runs done in their first attempt")
     want = local_lines(ctx, runs[0])
-    R.eq(val(ctx.db, f"SELECT COUNT(*) FROM curve WHERE run_id = {runs[0]}"), want,
+    R.eq(cli_val(ctx.db, f"SELECT COUNT(*) FROM curve WHERE run_id = {runs[0]}"), want,
          "no records lost across the restart")
     return d2
 
@@ -469,8 +455,8 @@ def case_vanished(ctx, d, sid):
     in a real array."""
     R.case = "vanished"
     R.eq(d.stop(), 0, "daemon stops")
-    run = val(ctx.db, f"SELECT MIN(id) FROM runs WHERE sweep_id = {sid}")
-    sql(ctx.db, f"UPDATE sweeps SET state = 'active', finished_at = NULL WHERE id = {sid}; "
+    run = cli_val(ctx.db, f"SELECT MIN(id) FROM runs WHERE sweep_id = {sid}")
+    cli(ctx.db, f"UPDATE sweeps SET state = 'active', finished_at = NULL WHERE id = {sid}; "
                 f"UPDATE runs SET state = 'running' WHERE id = {run}; "
                 f"UPDATE slurm_jobs SET state = 'submitted', array_id = 999999, task = 0, "
                 f"token_sha256 = '{hashlib.sha256(b'ab' * 32).hexdigest()}' "
@@ -479,7 +465,7 @@ def case_vanished(ctx, d, sid):
     R.check("following 1 Slurm jobs" in d2.log(), "re-attaches to the lost job",
             "following 1 Slurm jobs", d2.log())
     d2.wait_sweep(sid, 60)
-    row = sql(ctx.db, f"SELECT r.state, r.attempts, j.array_id FROM runs r JOIN slurm_jobs j "
+    row = cli(ctx.db, f"SELECT r.state, r.attempts, j.array_id FROM runs r JOIN slurm_jobs j "
                       f"ON j.run_id = r.id WHERE r.id = {run}")[0]
     R.check(row["state"] == "done" and row["attempts"] == 2 and row["array_id"] != 999999,
             "vanished job: run re-queued and done in a new array",
@@ -490,7 +476,7 @@ def case_vanished(ctx, d, sid):
     del default["executor"]
     did = d2.submit(default)
     d2.wait_sweep(did, 60)
-    R.eq(val(ctx.db, f"SELECT COUNT(*) FROM slurm_jobs WHERE sweep_id = {did}"), 1,
+    R.eq(cli_val(ctx.db, f"SELECT COUNT(*) FROM slurm_jobs WHERE sweep_id = {did}"), 1,
          "a sweep without an executor goes to Slurm on a --executor slurm daemon")
     return d2
 
@@ -529,10 +515,10 @@ def case_export(ctx):
     R.eq(p.returncode, 0, "import exits 0")
     R.check("4 of 4 runs finished" in p.stderr, "import reports 4 of 4", "4 of 4", p.stderr)
     sid = int(p.stdout.strip() or 0)
-    R.eq([r["state"] for r in sql(db, f"SELECT state FROM runs WHERE sweep_id = {sid}")],
+    R.eq([r["state"] for r in cli(db, f"SELECT state FROM runs WHERE sweep_id = {sid}")],
          ["done"] * 4, "imported runs done")
-    R.eq(val(db, f"SELECT state FROM sweeps WHERE id = {sid}"), "done", "imported sweep done")
-    R.eq(val(db, f"SELECT owner FROM sweeps WHERE id = {sid}"), "root",
+    R.eq(cli_val(db, f"SELECT state FROM sweeps WHERE id = {sid}"), "done", "imported sweep done")
+    R.eq(cli_val(db, f"SELECT owner FROM sweeps WHERE id = {sid}"), "root",
          "the imported sweep belongs to the importing user")
     # a sweep already in a database, by its id: the same scripts as its spec
     out2 = os.path.join(ctx.tmp, "export-by-id")
@@ -556,7 +542,7 @@ def case_export(ctx):
     n = subprocess.run([ctx.worker, "--config", "-"], input=cfg, capture_output=True,
                        text=True, timeout=60).stdout
     want = sum(1 for x in n.splitlines() if json.loads(x)["type"] in ("train", "eval"))
-    R.eq(val(db, f"SELECT COUNT(*) FROM curve c JOIN runs r ON r.id = c.run_id WHERE "
+    R.eq(cli_val(db, f"SELECT COUNT(*) FROM curve c JOIN runs r ON r.id = c.run_id WHERE "
                  f"r.sweep_id = {sid} AND r.idx = 0"), want,
          "imported curve equals the worker's records")
 

@@ -43,12 +43,11 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as hs
 import localusers
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import test_daemon as td
 from harness import TOKENS, log, wait_until
 
-R = td.R
+R = hs.R
 HOLD = 1100
 PEER_LIMIT = 16
 DEADLINE_S = 2
@@ -196,7 +195,7 @@ def metric(d, name):
 
 def case_hold(ctx, user):
     sock_path = ctx.path("hold.sock")
-    d = td.Daemon(ctx, "hold", ctx.path("hold.db"), 1,
+    d = hs.Daemon(ctx, "hold", ctx.path("hold.db"), 1,
                   extra=["--socket", sock_path, "--socket-mode", "0666",
                          "--unauthenticated-timeout", "600", "--request-timeout", "600"])
     for what, sources in (("one address", ["127.0.0.1"]),
@@ -254,7 +253,7 @@ def case_hold(ctx, user):
 
 def case_peer(ctx, user):
     sock_path = ctx.path("peer.sock")
-    d = td.Daemon(ctx, "peer", ctx.path("peer.db"), 1,
+    d = hs.Daemon(ctx, "peer", ctx.path("peer.db"), 1,
                   extra=["--socket", sock_path, "--socket-mode", "0666",
                          "--max-connections-per-peer", str(PEER_LIMIT),
                          "--unauthenticated-timeout", "600"])
@@ -314,7 +313,7 @@ def case_peer(ctx, user):
 
 
 def case_deadline(ctx):
-    d = td.Daemon(ctx, "deadline", ctx.path("deadline.db"), 1,
+    d = hs.Daemon(ctx, "deadline", ctx.path("deadline.db"), 1,
                   extra=["--unauthenticated-timeout", str(DEADLINE_S)])
     good = tcp(d.port)
     got, _ = ask(good, authed(d.port))
@@ -452,7 +451,7 @@ def main():
         return 1
     got = raise_nofile(3 * HOLD + 512)
     R.check(got >= 2 * HOLD + 256, "the test's open-files limit", f">= {2 * HOLD + 256}", got)
-    ctx = td.Ctx(args)
+    ctx = hs.Ctx(args)
     os.chmod(ctx.tmp, 0o755)  # the second user reaches the sockets in it
     t0 = time.monotonic()
     try:

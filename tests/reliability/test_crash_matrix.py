@@ -32,12 +32,11 @@ import threading
 import time
 import traceback
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import test_daemon as td
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as hs
 from harness import log, wait_until
 
-R = td.R
+R = hs.R
 KILL_WINDOW = (0.02, 0.7)
 POINTS = ["create", "flush", "finish", "requeue", "analysis"]
 METRICS = {"log_every": 5, "eval_every": 100, "spectra_every": 1000,
@@ -50,14 +49,14 @@ RUN_FIELDS = ("sweep_id", "idx", "rank", "alpha", "lr", "seed_index", "seed", "c
 
 def specs():
     """Two sweeps: A on three ranks, B (submitted later) on one."""
-    a = td.make_spec("matrix-a", [1, 2, 4], [1.0, 8.0], [0.003], STEPS, seeds=3,
-                     task=td.WIDE_TASK, batch=64, metrics=METRICS)
-    b = td.make_spec("matrix-b", [2], [2.0, 16.0], [0.003], STEPS, seeds=3,
-                     task=td.WIDE_TASK, batch=64, metrics=METRICS)
+    a = hs.make_spec("matrix-a", [1, 2, 4], [1.0, 8.0], [0.003], STEPS, seeds=3,
+                     task=hs.WIDE_TASK, batch=64, metrics=METRICS)
+    b = hs.make_spec("matrix-b", [2], [2.0, 16.0], [0.003], STEPS, seeds=3,
+                     task=hs.WIDE_TASK, batch=64, metrics=METRICS)
     return a, b
 
 
-EXP = td.expected_rows(STEPS, METRICS["log_every"], METRICS["eval_every"],
+EXP = hs.expected_rows(STEPS, METRICS["log_every"], METRICS["eval_every"],
                        METRICS["spectra_every"], False)
 
 
@@ -97,19 +96,19 @@ class Killer(threading.Thread):
         if wait_until(lambda: marker_count(log_path, point) >= n, timeout, 0.005):
             pid = get_pid()
             if pid:
-                td.kill_pid(pid)
+                hs.kill_pid(pid)
                 self.fired = True
 
 
 def check_db(db, what):
     """Invariants that hold at any instant: every finished run has all its
     rows; no duplicate sweep or run."""
-    dup = td.cli(db, "SELECT name, COUNT(*) AS n FROM sweeps GROUP BY name HAVING n > 1")
+    dup = hs.cli(db, "SELECT name, COUNT(*) AS n FROM sweeps GROUP BY name HAVING n > 1")
     R.eq(dup, [], f"{what}: no sweep stored twice")
-    dup = td.cli(db, "SELECT sweep_id, idx, COUNT(*) AS n FROM runs GROUP BY sweep_id, idx "
+    dup = hs.cli(db, "SELECT sweep_id, idx, COUNT(*) AS n FROM runs GROUP BY sweep_id, idx "
                      "HAVING n > 1")
     R.eq(dup, [], f"{what}: no run stored twice")
-    bad = td.cli(db, "SELECT r.id, r.state, "
+    bad = hs.cli(db, "SELECT r.id, r.state, "
                      "(SELECT COUNT(*) FROM curve WHERE run_id = r.id AND kind = 'train') AS t, "
                      "(SELECT COUNT(*) FROM curve WHERE run_id = r.id AND kind = 'eval') AS e, "
                      "(SELECT COUNT(*) FROM spectra WHERE run_id = r.id) AS s "
@@ -123,7 +122,7 @@ def check_db(db, what):
 def reference(ctx):
     """The uninterrupted daemon's database."""
     db = ctx.path("ref.db")
-    d = td.Daemon(ctx, "ref", db, 2)
+    d = hs.Daemon(ctx, "ref", db, 2)
     a, b = specs()
     ia = d.submit(a, "reference A")
     ib = d.submit(b, "reference B")
@@ -150,7 +149,7 @@ class Matrix:
 
     def start(self, env=None):
         self.n += 1
-        self.d = with_env(env or {}, lambda: td.Daemon(self.ctx, f"crash{self.n}", self.db, 2))
+        self.d = with_env(env or {}, lambda: hs.Daemon(self.ctx, f"crash{self.n}", self.db, 2))
         return self.d
 
     def kill(self, kind):
@@ -166,7 +165,7 @@ class Matrix:
         check_db(self.db, f"after kill {sum(self.kills.values())} ({kind})")
 
     def sweep_ids(self):
-        rows = td.cli(self.db, "SELECT id, name FROM sweeps ORDER BY id") \
+        rows = hs.cli(self.db, "SELECT id, name FROM sweeps ORDER BY id") \
             if os.path.exists(self.db) else []
         return {r["name"]: r["id"] for r in rows}
 
@@ -177,7 +176,7 @@ class Matrix:
         ids = self.sweep_ids()
         if "matrix-a" not in ids:
             self.d.submit(a, "submit A")
-        elif "matrix-b" not in ids and td.cli_val(
+        elif "matrix-b" not in ids and hs.cli_val(
                 self.db, f"SELECT COUNT(*) FROM runs WHERE sweep_id = {ids['matrix-a']} "
                          "AND state = 'done'") >= 3:
             self.d.submit(b, "submit B")
@@ -186,7 +185,7 @@ class Matrix:
         ids = self.sweep_ids()
         if len(ids) < 2:
             return False
-        return td.cli_val(self.db, "SELECT COUNT(*) FROM sweeps WHERE state = 'done'") == 2
+        return hs.cli_val(self.db, "SELECT COUNT(*) FROM sweeps WHERE state = 'done'") == 2
 
     def kill_create(self):
         """Killed inside the transaction that stores a new sweep: after the
@@ -218,7 +217,7 @@ class Matrix:
         if point == "requeue":
             # The pause comes before the daemon listens: the constructor
             # fails when the watcher kills it.
-            path = os.path.join(self.ctx.tmp, f"daemon.{td.Daemon.count + 1}.crash{self.n + 1}.log")
+            path = os.path.join(self.ctx.tmp, f"daemon.{hs.Daemon.count + 1}.crash{self.n + 1}.log")
 
             def pid_of_next():
                 for p in os.listdir("/proc"):
@@ -247,7 +246,7 @@ class Matrix:
         self.ensure_submitted()
         if point == "analysis":
             # a fit needs finished runs (slow builds may not have any yet)
-            wait_until(lambda: td.cli_val(self.db, "SELECT COUNT(*) FROM runs WHERE "
+            wait_until(lambda: hs.cli_val(self.db, "SELECT COUNT(*) FROM runs WHERE "
                                                    "state = 'done'") > 0, 300, 0.2)
         n0 = marker_count(d.log_path, point)
         killer = Killer(d.log_path, point, n0 + 1, lambda: d.proc.pid, timeout=15)
@@ -311,16 +310,16 @@ def compare(db, ref_db):
     """The crashed database against the reference."""
     check_db(db, "end")
     cols = ", ".join(RUN_FIELDS)
-    R.eq(td.cli(db, "SELECT id, name, state, n_runs FROM sweeps ORDER BY id"),
-         td.cli(ref_db, "SELECT id, name, state, n_runs FROM sweeps ORDER BY id"),
+    R.eq(hs.cli(db, "SELECT id, name, state, n_runs FROM sweeps ORDER BY id"),
+         hs.cli(ref_db, "SELECT id, name, state, n_runs FROM sweeps ORDER BY id"),
          "sweeps equal the reference (ids, names, done, run counts)")
-    got = td.cli(db, f"SELECT {cols} FROM runs ORDER BY sweep_id, idx")
-    want = td.cli(ref_db, f"SELECT {cols} FROM runs ORDER BY sweep_id, idx")
+    got = hs.cli(db, f"SELECT {cols} FROM runs ORDER BY sweep_id, idx")
+    want = hs.cli(ref_db, f"SELECT {cols} FROM runs ORDER BY sweep_id, idx")
     R.eq(len(got), len(want), "as many runs as the reference")
     diff = [(g, w) for g, w in zip(got, want) if g != w]
     R.eq(diff, [], "every run equals the reference: grid point, seed, config, state, "
                    "steps, final train/eval loss and best step")
-    same = td.cli_val(db, "SELECT COUNT(*) FROM runs a JOIN ref.runs b ON a.sweep_id = "
+    same = hs.cli_val(db, "SELECT COUNT(*) FROM runs a JOIN ref.runs b ON a.sweep_id = "
                           "b.sweep_id AND a.idx = b.idx WHERE a.final_train_loss IS "
                           "b.final_train_loss AND a.final_eval_loss IS b.final_eval_loss AND "
                           "a.best_eval_loss IS b.best_eval_loss", attach=ref_db)
@@ -329,13 +328,13 @@ def compare(db, ref_db):
     for table, key in (("curve", "run_id, kind, step"), ("spectra", "run_id, step, layer"),
                        ("drift", "run_id, step, layer"), ("layers", "run_id, layer"),
                        ("sharpness", "run_id, step")):
-        n, ref_n = td.cli_val(db, f"SELECT COUNT(*) FROM {table}"), \
-            td.cli_val(ref_db, f"SELECT COUNT(*) FROM {table}")
+        n, ref_n = hs.cli_val(db, f"SELECT COUNT(*) FROM {table}"), \
+            hs.cli_val(ref_db, f"SELECT COUNT(*) FROM {table}")
         # rows joined on (sweep, idx) and the table's key, every column equal
-        same = td.cli_val(db, f"SELECT COUNT(*) FROM (SELECT r.sweep_id, r.idx, t.* FROM {table} t "
+        same = hs.cli_val(db, f"SELECT COUNT(*) FROM (SELECT r.sweep_id, r.idx, t.* FROM {table} t "
                               f"JOIN runs r ON r.id = t.run_id INTERSECT SELECT r.sweep_id, r.idx, "
                               f"t.* FROM ref.{table} t JOIN ref.runs r ON r.id = t.run_id)",
-                          attach=ref_db) if table != "curve" else td.cli_val(
+                          attach=ref_db) if table != "curve" else hs.cli_val(
             db, "SELECT COUNT(*) FROM (SELECT r.sweep_id, r.idx, t.kind, t.step, t.loss, t.lr, "
                 "t.grad_norm_a, t.grad_norm_b, t.update_norm FROM curve t JOIN runs r ON "
                 "r.id = t.run_id INTERSECT SELECT r.sweep_id, r.idx, t.kind, t.step, t.loss, "
@@ -345,9 +344,9 @@ def compare(db, ref_db):
                 f"none extra", f"{ref_n} rows, all equal", f"{n} rows, {same} equal")
     q = ("SELECT sweep_id, fraction, rank, lr, alpha, ci_lo, ci_hi, at_edge, ill_determined "
          "FROM alpha_star ORDER BY sweep_id, fraction, rank, lr")
-    R.eq(td.cli(db, q), td.cli(ref_db, q), "alpha_star of both sweeps equals the reference")
+    R.eq(hs.cli(db, q), hs.cli(ref_db, q), "alpha_star of both sweeps equals the reference")
     q = "SELECT sweep_id, method, c, p, r2, n FROM law_fits ORDER BY sweep_id, method, lr"
-    R.eq(td.cli(db, q), td.cli(ref_db, q), "law fits equal the reference")
+    R.eq(hs.cli(db, q), hs.cli(ref_db, q), "law fits equal the reference")
 
 
 def main():
@@ -357,7 +356,7 @@ def main():
     ap.add_argument("--kills", type=int, default=60, help="planned kills after the first")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    ctx = td.Ctx(args)
+    ctx = hs.Ctx(args)
     t0 = time.monotonic()
     try:
         R.case = "reference"

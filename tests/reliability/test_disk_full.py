@@ -22,20 +22,19 @@ import sys
 import time
 import traceback
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import test_daemon as td
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as hs
 from harness import log, wait_until
 
-R = td.R
+R = hs.R
 METRICS = {"log_every": 1, "eval_every": 50, "spectra_every": 500, "sharpness": False}
 STEPS = 5000
 FS_MB = 48
 
 
 def spec(name="full"):
-    return td.make_spec(name, [1, 2, 4], [1.0, 8.0], [0.003], STEPS, seeds=2,
-                        task=td.WIDE_TASK, batch=64, metrics=METRICS)
+    return hs.make_spec(name, [1, 2, 4], [1.0, 8.0], [0.003], STEPS, seeds=2,
+                        task=hs.WIDE_TASK, batch=64, metrics=METRICS)
 
 
 def mount_tmpfs(path):
@@ -74,9 +73,9 @@ def health(d):
 
 
 def done_runs_whole(db, what):
-    exp = td.expected_rows(STEPS, METRICS["log_every"], METRICS["eval_every"],
+    exp = hs.expected_rows(STEPS, METRICS["log_every"], METRICS["eval_every"],
                            METRICS["spectra_every"], False)
-    bad = td.cli(db, "SELECT r.id, "
+    bad = hs.cli(db, "SELECT r.id, "
                      "(SELECT COUNT(*) FROM curve WHERE run_id = r.id AND kind = 'train') AS t, "
                      "(SELECT COUNT(*) FROM curve WHERE run_id = r.id AND kind = 'eval') AS e "
                      "FROM runs r WHERE r.state = 'done' AND (t != %d OR e != %d)"
@@ -87,9 +86,9 @@ def done_runs_whole(db, what):
 def full_episode(ctx, d, db, filler, sid, kill):
     """Fills the disk while sid runs; checks the daemon's behaviour; frees
     the space (after a SIGKILL and restart when kill). Returns the daemon."""
-    wait_until(lambda: td.cli_val(db, f"SELECT COUNT(*) FROM runs WHERE sweep_id = {sid} "
+    wait_until(lambda: hs.cli_val(db, f"SELECT COUNT(*) FROM runs WHERE sweep_id = {sid} "
                                       "AND state = 'done'") >= (1 if not kill else 5), 120)
-    done_before = td.cli_val(db, "SELECT COUNT(*) FROM runs WHERE state = 'done'")
+    done_before = hs.cli_val(db, "SELECT COUNT(*) FROM runs WHERE state = 'done'")
     size = fill(filler)
     log(f"filler: {size / 1e6:.1f} MB; {done_before} runs done before")
     # A write fails once SQLite needs a page the filesystem has not given it:
@@ -119,10 +118,10 @@ def full_episode(ctx, d, db, filler, sid, kill):
         R.eq(d.get(path).status, 200, f"disk full: GET {path} answers 200")
     # 16000 runs: megabytes to insert, more than the log's pages already on
     # the disk (a small write may still fit in them)
-    big = td.make_spec("refused", [1, 2, 4, 8], [float(a) for a in range(1, 41)],
-                       [0.001 * k for k in range(1, 11)], 100, seeds=10, task=td.WIDE_TASK)
+    big = hs.make_spec("refused", [1, 2, 4, 8], [float(a) for a in range(1, 41)],
+                       [0.001 * k for k in range(1, 11)], 100, seeds=10, task=hs.WIDE_TASK)
     r = d.req("POST", "/v1/sweeps", big, timeout=120)
-    shape = td.error_shape(r.body)
+    shape = hs.error_shape(r.body)
     R.check(r.status == 507 and shape and shape[0] == "disk_full" and "full" in shape[1],
             "disk full: a new sweep is refused with 507 disk_full", "507 disk_full", r)
     # runs end while the disk is full: their ends are kept, not committed
@@ -130,9 +129,9 @@ def full_episode(ctx, d, db, filler, sid, kill):
         health(d)), 180)
     R.check(h is not None, "disk full: a run that ends is kept (run_ends_pending >= 1)",
             ">= 1", health(d))
-    n1 = td.cli_val(db, "SELECT COUNT(*) FROM runs WHERE state = 'done'")
+    n1 = hs.cli_val(db, "SELECT COUNT(*) FROM runs WHERE state = 'done'")
     time.sleep(1.0)
-    n2 = td.cli_val(db, "SELECT COUNT(*) FROM runs WHERE state = 'done'")
+    n2 = hs.cli_val(db, "SELECT COUNT(*) FROM runs WHERE state = 'done'")
     R.check(n1 == n2 and (health(d) or {}).get("status") == "disk_full",
             "disk full: no run becomes done while its end is kept", f"{n1} done, still full",
             (n2, health(d)))
@@ -150,7 +149,7 @@ def full_episode(ctx, d, db, filler, sid, kill):
     os.unlink(filler)
     log("filler removed")
     if kill:
-        d = td.Daemon(ctx, "full-restarted", db, 2)
+        d = hs.Daemon(ctx, "full-restarted", db, 2)
     else:
         h = wait_until(lambda: (lambda x: x if x and x.get("status") == "ok" else None)(
             health(d)), 60)
@@ -173,7 +172,7 @@ def main():
     if os.geteuid() != 0:
         print("test_disk_full.py: needs root to mount a tmpfs; skipped")
         return 77
-    ctx = td.Ctx(args)
+    ctx = hs.Ctx(args)
     mnt = ctx.path("fs")
     ok, why = mount_tmpfs(mnt)
     if not ok:
@@ -183,7 +182,7 @@ def main():
     try:
         R.case = "reference"
         ref_db = ctx.path("ref.db")
-        ref = td.Daemon(ctx, "ref", ref_db, 2)
+        ref = hs.Daemon(ctx, "ref", ref_db, 2)
         rid = ref.submit(spec(), "reference")
         ref.wait_sweep(rid, 180, what="reference")
         R.eq(ref.stop(), 0, "reference daemon exits 0")
@@ -191,7 +190,7 @@ def main():
 
         db = os.path.join(mnt, "full.db")
         filler = os.path.join(mnt, "filler")
-        d = td.Daemon(ctx, "full", db, 2)
+        d = hs.Daemon(ctx, "full", db, 2)
         sid = d.submit(spec(), "sweep on the small filesystem")
         R.case = "full, then space back"
         d = full_episode(ctx, d, db, filler, sid, kill=False)
@@ -199,22 +198,22 @@ def main():
         d = full_episode(ctx, d, db, filler, sid, kill=True)
         R.case = "end"
         d.wait_sweep(sid, 180, what="sweep after the disk was full")
-        R.eq(d.req("POST", "/v1/sweeps", td.make_spec("after", [1], [1], [0.01], 10)).status,
+        R.eq(d.req("POST", "/v1/sweeps", hs.make_spec("after", [1], [1], [0.01], 10)).status,
              201, "a new sweep is accepted again")
         R.eq(d.stop(), 0, "daemon exits 0")
         done_runs_whole(db, "end")
         cols = ("idx, rank, alpha, lr, seed, config, state, steps_done, final_train_loss, "
                 "final_eval_loss, best_eval_loss, best_step")
-        got = td.cli(db, f"SELECT {cols} FROM runs WHERE sweep_id = {sid} ORDER BY idx")
-        want = td.cli(ref_db, f"SELECT {cols} FROM runs ORDER BY idx")
+        got = hs.cli(db, f"SELECT {cols} FROM runs WHERE sweep_id = {sid} ORDER BY idx")
+        want = hs.cli(ref_db, f"SELECT {cols} FROM runs ORDER BY idx")
         R.eq(got, want, "runs and final losses equal a daemon that never ran out of space")
         q = ("SELECT COUNT(*) FROM (SELECT r.idx, c.kind, c.step, c.loss FROM curve c "
              "JOIN runs r ON r.id = c.run_id WHERE r.sweep_id = %d EXCEPT SELECT r.idx, c.kind, "
              "c.step, c.loss FROM ref.curve c JOIN ref.runs r ON r.id = c.run_id)" % sid)
-        R.eq(td.cli_val(db, q, attach=ref_db), 0, "no curve row differs from the reference")
-        R.eq(td.cli_val(db, f"SELECT COUNT(*) FROM curve c JOIN runs r ON r.id = c.run_id "
+        R.eq(hs.cli_val(db, q, attach=ref_db), 0, "no curve row differs from the reference")
+        R.eq(hs.cli_val(db, f"SELECT COUNT(*) FROM curve c JOIN runs r ON r.id = c.run_id "
                             f"WHERE r.sweep_id = {sid}"),
-             td.cli_val(ref_db, "SELECT COUNT(*) FROM curve"), "as many curve rows as the reference")
+             hs.cli_val(ref_db, "SELECT COUNT(*) FROM curve"), "as many curve rows as the reference")
     except Exception as e:
         R.check(False, "test ran to the end", "no exception", f"{e!r}\n{traceback.format_exc()}")
     finally:

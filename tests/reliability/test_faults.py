@@ -31,6 +31,7 @@ Every wait polls for a state with a generous deadline.
 """
 import argparse
 import hashlib
+import json
 import os
 import random
 import signal
@@ -40,12 +41,11 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as hs
 import localusers
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import test_daemon as td
 from harness import log, wait_until
 
-R = td.R
+R = hs.R
 
 # A run that writes its first records and then trains silently for half an
 # hour: an orphan of the old daemon would not even meet a closed pipe.
@@ -54,8 +54,8 @@ SILENT = {"log_every": 100000000, "eval_every": 0, "spectra_every": 0,
 
 
 def silent_spec(name, n_runs):
-    return td.make_spec(name, [1, 2, 4, 8][:n_runs], [1.0], [0.001], 100000000,
-                        task=td.WIDE_TASK, batch=64, metrics=SILENT)
+    return hs.make_spec(name, [1, 2, 4, 8][:n_runs], [1.0], [0.001], 100000000,
+                        task=hs.WIDE_TASK, batch=64, metrics=SILENT)
 
 
 def start_time(pid):
@@ -79,8 +79,8 @@ def running_workers(d, sid, n):
     from then on they write nothing for half an hour. Their PIDs."""
     def ready():
         c = (d.sweep(sid) or {}).get("counts", {})
-        kids = [p for p in d.children() if td.alive(p)]
-        started = td.cli_val(d.db, "SELECT COUNT(DISTINCT l.run_id) FROM layers l JOIN runs r "
+        kids = [p for p in d.children() if hs.alive(p)]
+        started = hs.cli_val(d.db, "SELECT COUNT(DISTINCT l.run_id) FROM layers l JOIN runs r "
                                    f"ON r.id = l.run_id WHERE r.sweep_id = {sid} "
                                    "AND r.state = 'running'")
         return kids if c.get("running") == n and len(kids) == n and started == n else None
@@ -97,7 +97,7 @@ def serve_once(ctx, tag, db, timeout=60):
     logp = ctx.path(f"serve.{tag}.log")
     cmd = [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--db", db,
            "--worker", ctx.worker, "--max-workers", "1",
-           *td.state_args(ctx.tmp, f"once.{tag}")]
+           *hs.state_args(ctx.tmp, f"once.{tag}")]
     with open(logp, "w") as logf:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
                              stderr=subprocess.STDOUT, cwd=ctx.tmp)
@@ -116,7 +116,7 @@ def serve_once(ctx, tag, db, timeout=60):
 
 def case_workers_die(ctx):
     db = ctx.path("die.db")
-    d = td.Daemon(ctx, "die", db, 2)
+    d = hs.Daemon(ctx, "die", db, 2)
     sid = d.submit(silent_spec("die", 2), "silent sweep")
     kids = running_workers(d, sid, 2)
     R.check(kids is not None, "two workers running before the kill", "2 PIDs", d.children())
@@ -124,20 +124,20 @@ def case_workers_die(ctx):
     d.proc.kill()
     d.proc.wait()
     R.eq(d.proc.returncode, -signal.SIGKILL, "daemon killed with SIGKILL")
-    gone = wait_until(lambda: not any(td.alive(p) for p in kids), 60)
+    gone = wait_until(lambda: not any(hs.alive(p) for p in kids), 60)
     R.check(gone, "every worker of the killed daemon exits (PR_SET_PDEATHSIG)",
-            "no live PID of " + repr(kids), [p for p in kids if td.alive(p)])
+            "no live PID of " + repr(kids), [p for p in kids if hs.alive(p)])
     for p in kids:
-        td.kill_pid(p)
+        hs.kill_pid(p)
 
     # The daemon died before the worker asked to die with it: the worker
     # sees a parent that is not the daemon named in its environment.
-    cfg = dict(td.WIDE_TASK, rank=1, alpha=1.0, lr=0.001, steps=20000, batch=64, **SILENT)
+    cfg = dict(hs.WIDE_TASK, rank=1, alpha=1.0, lr=0.001, steps=20000, batch=64, **SILENT)
     other = subprocess.Popen(["sleep", "600"])
     try:
         env = dict(os.environ, LORALPHA_DAEMON_PID=str(other.pid))
         t0 = time.monotonic()
-        p = subprocess.run([ctx.worker], input=td.json.dumps(cfg), env=env,
+        p = subprocess.run([ctx.worker], input=json.dumps(cfg), env=env,
                            capture_output=True, text=True, timeout=120)
         took = time.monotonic() - t0
         R.check(p.returncode == 1 and p.stdout == "",
@@ -145,13 +145,13 @@ def case_workers_die(ctx):
                 "a record", "exit 1, no stdout", (p.returncode, p.stdout[:200], f"{took:.1f} s"))
         env["LORALPHA_DAEMON_PID"] = str(os.getpid())
         cfg["steps"] = 10
-        p = subprocess.run([ctx.worker], input=td.json.dumps(cfg), env=env,
+        p = subprocess.run([ctx.worker], input=json.dumps(cfg), env=env,
                            capture_output=True, text=True, timeout=120)
         R.check(p.returncode == 0 and '"type":"done"' in p.stdout,
                 "a worker whose LORALPHA_DAEMON_PID is its parent trains", "exit 0 with done",
                 (p.returncode, p.stderr[-300:]))
         env["LORALPHA_DAEMON_PID"] = "12x"
-        p = subprocess.run([ctx.worker], input=td.json.dumps(cfg), env=env,
+        p = subprocess.run([ctx.worker], input=json.dumps(cfg), env=env,
                            capture_output=True, text=True, timeout=120)
         R.check(p.returncode == 1 and "LORALPHA_DAEMON_PID" in p.stderr,
                 "a malformed LORALPHA_DAEMON_PID is an error naming it",
@@ -166,19 +166,19 @@ def case_workers_die(ctx):
 
 def case_leftovers(ctx):
     db = ctx.path("left.db")
-    d = td.Daemon(ctx, "left", db, 2)
+    d = hs.Daemon(ctx, "left", db, 2)
     sid = d.submit(silent_spec("left", 2), "silent sweep")
     kids = running_workers(d, sid, 2) or []
-    rows = td.cli(db, "SELECT run_id, pid, start_ticks, boot_id FROM local_workers "
+    rows = hs.cli(db, "SELECT run_id, pid, start_ticks, boot_id FROM local_workers "
                       "ORDER BY run_id")
     want = sorted((p, start_time(p), boot_id()) for p in kids)
     R.eq(sorted((r["pid"], r["start_ticks"], r["boot_id"]) for r in rows), want,
          "local_workers holds each running worker's PID, start time and boot id")
     d.proc.kill()
     d.proc.wait()
-    wait_until(lambda: not any(td.alive(p) for p in kids), 60)
+    wait_until(lambda: not any(hs.alive(p) for p in kids), 60)
     for p in kids:
-        td.kill_pid(p)
+        hs.kill_pid(p)
     # While the daemon is down, two processes take the rows: one with its
     # real start time, one whose start time is off by one tick (as a
     # process that reused a recorded PID would be).
@@ -187,11 +187,11 @@ def case_leftovers(ctx):
     try:
         run_ids = [r["run_id"] for r in rows]
         R.eq(len(run_ids), 2, "two rows in local_workers before the restart")
-        td.cli(db, f"UPDATE local_workers SET pid = {match.pid}, "
+        hs.cli(db, f"UPDATE local_workers SET pid = {match.pid}, "
                    f"start_ticks = {start_time(match.pid)} WHERE run_id = {run_ids[0]}; "
                    f"UPDATE local_workers SET pid = {other.pid}, "
                    f"start_ticks = {start_time(other.pid) + 1} WHERE run_id = {run_ids[1]}")
-        d2 = td.Daemon(ctx, "left-restarted", db, 2)
+        d2 = hs.Daemon(ctx, "left-restarted", db, 2)
         try:
             rc = match.wait(60)
         except subprocess.TimeoutExpired:
@@ -210,11 +210,11 @@ def case_leftovers(ctx):
                 "leftovers are ended before the runs are requeued", "stopped, then requeued",
                 text)
         kids2 = running_workers(d2, sid, 2) or []
-        rows2 = td.cli(db, "SELECT pid FROM local_workers ORDER BY pid")
+        rows2 = hs.cli(db, "SELECT pid FROM local_workers ORDER BY pid")
         R.eq([r["pid"] for r in rows2], sorted(kids2),
              "after the restart local_workers holds the new workers only")
         R.eq(d2.stop(), 0, "restarted daemon exits 0")
-        R.eq(td.cli_val(db, "SELECT COUNT(*) FROM local_workers"), 0,
+        R.eq(hs.cli_val(db, "SELECT COUNT(*) FROM local_workers"), 0,
              "a drained daemon leaves no rows in local_workers")
     finally:
         for p in (match, other):
@@ -230,7 +230,7 @@ def record(run_user, db, rows):
     sql = "DELETE FROM local_workers; " + " ".join(
         f"INSERT INTO local_workers VALUES ({r}, {p}, {t}, '{boot_id()}', 0);"
         for r, p, t in rows)
-    argv = [td.SQLITE3, "-cmd", ".timeout 10000", db, sql]
+    argv = [hs.SQLITE3, "-cmd", ".timeout 10000", db, sql]
     p = (run_user.run(argv) if run_user else
          subprocess.run(argv, capture_output=True, text=True, timeout=60))
     if p.returncode != 0:
@@ -249,7 +249,7 @@ def serve_as(user, ctx, tag, db):
                     "--state-dir", os.path.join(user.home, f"state.{tag}")],
                    stdout=logf, stderr=subprocess.STDOUT)
     logf.close()
-    if td.wait_port(p, port_file, 60) is None:
+    if hs.wait_port(p, port_file, 60) is None:
         raise RuntimeError(f"serve as {user.name} did not start: {open(logp).read()}")
     return p, logp
 
@@ -275,10 +275,10 @@ def case_leftover_users(ctx):
         try:
             # A root daemon: eve's process is a recorded leftover.
             db = ctx.path("root-users.db")
-            d = td.Daemon(ctx, "root-users", db, 1)
+            d = hs.Daemon(ctx, "root-users", db, 1)
             R.eq(d.stop(), 0, "root daemon exits 0")
             record(None, db, [(1, eve_sleep.pid, start_time(eve_sleep.pid))])
-            d = td.Daemon(ctx, "root-users-again", db, 1)
+            d = hs.Daemon(ctx, "root-users-again", db, 1)
             try:
                 rc = eve_sleep.wait(60)
             except subprocess.TimeoutExpired:
@@ -320,14 +320,14 @@ def case_leftover_users(ctx):
 
 def case_bad_db(ctx):
     db = ctx.path("sound.db")
-    d = td.Daemon(ctx, "sound", db, 2)
+    d = hs.Daemon(ctx, "sound", db, 2)
     M = {"log_every": 1, "eval_every": 5, "spectra_every": 50, "sharpness": False}
-    sid = d.submit(td.make_spec("rows", [1, 2], [1.0, 2.0], [0.01], 1500, metrics=M))
+    sid = d.submit(hs.make_spec("rows", [1, 2], [1.0, 2.0], [0.01], 1500, metrics=M))
     d.wait_sweep(sid, 180)
     R.eq(d.stop(), 0, "daemon exits 0")
     size = os.path.getsize(db)
     R.check(size >= 40 * 4096, "the database has pages to damage", ">= 160 KiB", size)
-    d = td.Daemon(ctx, "sound-again", db, 1)
+    d = hs.Daemon(ctx, "sound-again", db, 1)
     R.eq(d.get("/v1/health").status, 200, "the sound database is served again")
     R.eq(d.stop(), 0, "daemon exits 0")
 
@@ -370,7 +370,7 @@ def case_bad_db(ctx):
     fresh = ctx.path("fresh")
     os.makedirs(fresh)
     path = os.path.join(fresh, "new.db")
-    d = td.Daemon(ctx, "fresh", path, 1)
+    d = hs.Daemon(ctx, "fresh", path, 1)
     R.eq(d.get("/v1/health").status, 200, "a missing path: the database is created and served")
     R.eq(d.stop(), 0, "daemon on a new database exits 0")
     R.eq(sorted(os.listdir(fresh)), ["new.db"],
@@ -394,8 +394,8 @@ def case_disk_full_idle(ctx):
     try:
         db = os.path.join(mnt, "idle.db")
         filler = os.path.join(mnt, "filler")
-        d = td.Daemon(ctx, "idle", db, 1)
-        small = td.make_spec("small", [1], [1.0], [0.01], 50)
+        d = hs.Daemon(ctx, "idle", db, 1)
+        small = hs.make_spec("small", [1], [1.0], [0.01], 50)
         size = tdf.fill(filler)
         log(f"filler: {size / 1e6:.1f} MB")
         r = d.req("POST", "/v1/sweeps", small)
@@ -445,7 +445,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     args = ap.parse_args()
-    ctx = td.Ctx(args)
+    ctx = hs.Ctx(args)
     t_start = time.monotonic()
     try:
         for name, fn in CASES:

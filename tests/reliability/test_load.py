@@ -32,12 +32,11 @@ import threading
 import time
 import traceback
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import test_daemon as td
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as hs
 from harness import auth, log, wait_until
 
-R = td.R
+R = hs.R
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRK_THREADS = 8
 RSS_GROWTH_MB = 8.0
@@ -106,10 +105,10 @@ class BadClients(threading.Thread):
             what, data, status = BAD_RAW[i % len(BAD_RAW)]
             i += 1
             try:
-                out = td.raw_exchange(self.port, data, timeout=5, close_write=status is None)
+                out = hs.raw_exchange(self.port, data, timeout=5, close_write=status is None)
             except OSError as e:
                 out = repr(e).encode()
-            resps = td.parse_responses(out) if out.startswith(b"HTTP/") else []
+            resps = hs.parse_responses(out) if out.startswith(b"HTTP/") else []
             self.sent += 1
             if status is None:
                 good = all(s in (400, 408) for s, _, _ in resps)
@@ -153,7 +152,7 @@ def slow_loris(port, n, out):
                 x[3] = time.monotonic() - t0
         time.sleep(0.2)
     for s, i, got, end in socks:
-        resps = td.parse_responses(got)
+        resps = hs.parse_responses(got)
         out.append((resps[0][0] if resps else None, end, i))
         s.close()
 
@@ -190,12 +189,12 @@ def main():
     if wrk is None:
         print("test_load.py: wrk not found (apt-get install wrk)", file=sys.stderr)
         return 1
-    ctx = td.Ctx(args)
+    ctx = hs.Ctx(args)
     t_start = time.monotonic()
     try:
-        d = td.Daemon(ctx, "load", ctx.path("load.db"), 2,
+        d = hs.Daemon(ctx, "load", ctx.path("load.db"), 2,
                       extra=["--request-timeout", "2"])
-        first = d.submit(td.make_spec("warm", [1], [1.0], [0.003], 3000, task=td.WIDE_TASK,
+        first = d.submit(hs.make_spec("warm", [1], [1.0], [0.003], 3000, task=hs.WIDE_TASK,
                                       batch=64, metrics={"log_every": 1, "eval_every": 100,
                                                          "spectra_every": 1000,
                                                          "sharpness": False}), "warm sweep")
@@ -203,8 +202,8 @@ def main():
         run_id = d.get(f"/v1/sweeps/{first}/runs").json["runs"][0]["id"]
         log(f"GET /v1/runs/{run_id}: {len(d.get(f'/v1/runs/{run_id}').body)} bytes")
         # the sweep that runs during the load: 2 workers busy for longer than it
-        sid = d.submit(td.make_spec("busy", [1, 2, 4, 8], [1.0, 4.0, 16.0], [0.003], 100000,
-                                    seeds=3, task=td.WIDE_TASK, batch=64,
+        sid = d.submit(hs.make_spec("busy", [1, 2, 4, 8], [1.0, 4.0, 16.0], [0.003], 100000,
+                                    seeds=3, task=hs.WIDE_TASK, batch=64,
                                     metrics={"log_every": 20, "eval_every": 500,
                                              "spectra_every": 5000, "sharpness": False}),
                        "busy sweep")

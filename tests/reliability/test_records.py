@@ -30,18 +30,13 @@ import hashlib
 import http.client
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Results, auth, log, read_token, register_token, state_args, wait_port, \
-    wait_until
+from harness import Ctx, Daemon, R, auth, cli, log, wait_until
 
-R = Results()
 FAKE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fake_worker.py")
 
 
@@ -64,44 +59,12 @@ def request(port, method, path, body=None, headers=None, raw=False):
         return r.status, data.decode("utf-8", "replace")
 
 
-def sql(db, query):
-    """The sqlite3 CLI on the daemon's file, as a user would run it."""
-    out = subprocess.run(["sqlite3", "-json", "-cmd", ".timeout 5000", db, query],
-                         capture_output=True, text=True, check=True).stdout
-    return json.loads(out) if out.strip() else []
-
-
-class Daemon:
-    def __init__(self, args, tmp, db, tag):
-        self.port_file = os.path.join(tmp, f"port.{tag}")
-        self.log_path = os.path.join(tmp, f"daemon.{tag}.log")
-        argv = [args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
-                self.port_file, "--db", db, "--worker", FAKE, "--max-workers", "2",
-                "--executor", "local,slurm", "--slurm-dir", os.path.join(tmp, "jobs"),
-                *state_args(tmp, tag)]
-        env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=open(self.log_path, "w"),
-                                     stderr=subprocess.STDOUT, cwd=tmp, env=env)
-        self.port = wait_port(self.proc, self.port_file, 30)
-        if self.port is None:
-            self.proc.kill()
-            raise RuntimeError(f"daemon {tag} did not start: {self.log()}")
-        register_token(self.port, read_token(argv))
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()[-2000:]
-
-    def stop(self):
-        """Stops this daemon (by its PID) and waits for it."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def daemon(ctx, db, tag):
+    """A daemon whose local workers are fake_worker.py, with the Slurm
+    executor on for the ingest route (no cluster: SLURM_CONF unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+    return Daemon(ctx, tag, db, 2, worker=FAKE, env=env,
+                  extra=["--executor", "local,slurm", "--slurm-dir", os.path.join(ctx.tmp, "jobs")])
 
 
 def ingest(port, run, token, lines):
@@ -119,17 +82,17 @@ def slurm_runs(db, owners):
                        "task": {"task": "teacher", "d_in": 8, "d_out": 8},
                        "grid": {"rank": [1], "alpha": [1], "lr": [0.01]}})
     for i, owner in enumerate(owners):
-        sql(db, f"INSERT INTO sweeps (name, spec, n_runs, seed, created_at, owner, "
+        cli(db, f"INSERT INTO sweeps (name, spec, n_runs, seed, created_at, owner, "
                 f"max_attempts) VALUES ('ingest-{owner}', '{spec}', 1, 1, 0, '{owner}', 1)")
-        sid = sql(db, "SELECT max(id) AS id FROM sweeps")[0]["id"]
-        sql(db, "INSERT INTO runs (sweep_id, idx, rank, alpha, lr, seed_index, seed, config, "
+        sid = cli(db, "SELECT max(id) AS id FROM sweeps")[0]["id"]
+        cli(db, "INSERT INTO runs (sweep_id, idx, rank, alpha, lr, seed_index, seed, config, "
                 f"state, attempts, created_at) VALUES ({sid}, 0, 1, 1, 0.01, 0, 1, '{{}}', "
                 "'running', 1, 0)")
-        run = sql(db, "SELECT max(id) AS id FROM runs")[0]["id"]
+        run = cli(db, "SELECT max(id) AS id FROM runs")[0]["id"]
         token = f"{run:064x}"
         # the daemon keeps only the token's SHA-256 (docs/security.md)
         digest = hashlib.sha256(token.encode()).hexdigest()
-        sql(db, "INSERT INTO slurm_jobs (run_id, sweep_id, attempt, array_id, task, "
+        cli(db, "INSERT INTO slurm_jobs (run_id, sweep_id, attempt, array_id, task, "
                 f"token_sha256, state, script, submitted_at) VALUES ({run}, {sid}, 1, "
                 f"{100 + i}, 0, '{digest}', 'submitted', '-', 0)")
         out[owner] = (run, token)
@@ -137,19 +100,19 @@ def slurm_runs(db, owners):
 
 
 def count(db, table, run):
-    return sql(db, f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = {run}")[0]["n"]
+    return cli(db, f"SELECT COUNT(*) AS n FROM {table} WHERE run_id = {run}")[0]["n"]
 
 
 def run_row(db, run):
-    return sql(db, f"SELECT state, error FROM runs WHERE id = {run}")[0]
+    return cli(db, f"SELECT state, error FROM runs WHERE id = {run}")[0]
 
 
-def case_ingest(args, tmp, db):
+def case_ingest(ctx, db):
     R.case = "ingest"
-    d = Daemon(args, tmp, db, "create")  # the schema
+    d = daemon(ctx, db, "create")  # the schema
     d.stop()
     runs = slurm_runs(db, ["alice", "bob", "carol", "dave"])
-    d = Daemon(args, tmp, db, "ingest")
+    d = daemon(ctx, db, "ingest")
     try:
         (ra, ta), (rb, tb), (rc, tc) = runs["alice"], runs["bob"], runs["carol"]
         st, body = ingest(d.port, ra, ta, [
@@ -171,7 +134,7 @@ def case_ingest(args, tmp, db):
         R.eq(st, 200, "then another user's valid batch: 200")
         ok = wait_until(lambda: count(db, "curve", rb) == 2 and count(db, "layers", rb) == 1, 30)
         R.check(ok, "its rows reach the database (later writes work)", "2 curve + 1 layers rows",
-                (count(db, "curve", rb), count(db, "layers", rb), d.log()))
+                (count(db, "curve", rb), count(db, "layers", rb), d.log_tail()))
         st, body = ingest(d.port, rb, tb, [{"type": "done", "status": "done", "steps": 1,
                                             "final_eval_loss": 0.6}])
         R.check(st == 200 and body.get("finished") is True, "its done record ends it", 200,
@@ -204,9 +167,9 @@ def case_ingest(args, tmp, db):
         d.stop()
 
 
-def case_local_worker(args, tmp, db):
+def case_local_worker(ctx, db):
     R.case = "local worker"
-    d = Daemon(args, tmp, db, "local")
+    d = daemon(ctx, db, "local")
     try:
         spec = {"name": "bad-line", "task": {"task": "teacher", "d_in": 8, "d_out": 8},
                 "grid": {"rank": [2], "alpha": [2], "lr": [0.01, 0.0777]}, "steps": 20,
@@ -217,7 +180,7 @@ def case_local_worker(args, tmp, db):
         ok = wait_until(lambda: request(d.port, "GET", f"/v1/sweeps/{sid}")[1]
                         .get("state") == "done", 60)
         R.check(ok, "the sweep ends", "done", request(d.port, "GET", f"/v1/sweeps/{sid}"))
-        rows = {round(r["lr"], 4): r for r in sql(
+        rows = {round(r["lr"], 4): r for r in cli(
             db, f"SELECT id, lr, state, error FROM runs WHERE sweep_id = {sid}")}
         bad, good = rows.get(0.0777, {}), rows.get(0.01, {})
         R.eq(bad.get("state"), "failed", "the run whose worker wrote a negative loss failed")
@@ -231,9 +194,9 @@ def case_local_worker(args, tmp, db):
         d.stop()
 
 
-def case_analysis(args, tmp, db):
+def case_analysis(ctx, db):
     R.case = "analysis"
-    d = Daemon(args, tmp, db, "analysis")
+    d = daemon(ctx, db, "analysis")
     try:
         spec = {"name": "law", "task": {"task": "teacher", "d_in": 8, "d_out": 8},
                 "grid": {"rank": [2, 4, 8], "alpha": {"log2": [0, 8], "num": 9}, "lr": [0.01]},
@@ -246,21 +209,21 @@ def case_analysis(args, tmp, db):
         R.check(ok, "the sweep is done", "done", request(d.port, "GET", f"/v1/sweeps/{sid}"))
         st, before = request(d.port, "GET", f"/v1/sweeps/{sid}/analysis")
         R.eq(st, 200, "analysis of the clean sweep")
-        ids = [r["id"] for r in sql(db, f"SELECT id FROM runs WHERE sweep_id = {sid} "
+        ids = [r["id"] for r in cli(db, f"SELECT id FROM runs WHERE sweep_id = {sid} "
                                         "AND rank = 4 ORDER BY id")]
         bad = {ids[0]: "-1", ids[1]: "'NaN'", ids[2]: "9e999"}
         for run, v in bad.items():
-            sql(db, f"UPDATE runs SET final_eval_loss = {v} WHERE id = {run}")
-        sql(db, f"UPDATE curve SET loss = -0.5 WHERE run_id = {ids[3]} AND kind = 'eval' "
+            cli(db, f"UPDATE runs SET final_eval_loss = {v} WHERE id = {run}")
+        cli(db, f"UPDATE curve SET loss = -0.5 WHERE run_id = {ids[3]} AND kind = 'eval' "
                 "AND step = 10")
         # no stored analysis (an old database): each request computes it
-        sql(db, f"DELETE FROM analyses WHERE sweep_id = {sid}")
+        cli(db, f"DELETE FROM analyses WHERE sweep_id = {sid}")
         st, rec = request(d.port, "GET", f"/v1/sweeps/{sid}/recommend?rank=4")
         R.eq(st, 200, "recommend: 200")
         got = {e["run_id"] for e in rec.get("excluded", [])} if isinstance(rec, dict) else set()
         R.check(set(bad) | {ids[3]} <= got, "recommend names every run left out",
                 sorted(set(bad) | {ids[3]}), rec)
-        sql(db, f"DELETE FROM analyses WHERE sweep_id = {sid}")
+        cli(db, f"DELETE FROM analyses WHERE sweep_id = {sid}")
         for fmt in ("md", "html"):
             st, text = request(d.port, "GET", f"/v1/sweeps/{sid}/report?format={fmt}", raw=True)
             R.eq(st, 200, f"report ({fmt}): 200")
@@ -282,9 +245,9 @@ def case_analysis(args, tmp, db):
         d.stop()
 
 
-def case_import(args, tmp, db):
+def case_import(ctx, db):
     R.case = "import"
-    d = os.path.join(tmp, "export")
+    d = ctx.path("export")
     os.makedirs(os.path.join(d, "out"))
     spec = {"name": "imported", "task": {"task": "teacher", "d_in": 8, "d_out": 8},
             "grid": {"rank": [2], "alpha": [1, 2, 4], "lr": [0.01]}, "steps": 10}
@@ -297,10 +260,10 @@ def case_import(args, tmp, db):
     for i, recs in enumerate(outs):
         with open(os.path.join(d, "out", f"{i}.jsonl"), "w") as f:
             f.write("".join(json.dumps(r) + "\n" for r in recs))
-    p = subprocess.run([args.loralpha, "import", d, "--db", db], capture_output=True,
+    p = subprocess.run([ctx.loralpha, "import", d, "--db", db], capture_output=True,
                        text=True, timeout=60)
     R.eq(p.returncode, 0, "import of a sweep with one bad output file exits 0")
-    rows = sql(db, "SELECT idx, state, error FROM runs ORDER BY idx") if os.path.exists(db) else []
+    rows = cli(db, "SELECT idx, state, error FROM runs ORDER BY idx") if os.path.exists(db) else []
     R.eq([r["state"] for r in rows], ["done", "failed", "done"],
          "only the run with the bad line failed")
     err = rows[1]["error"] if len(rows) > 1 else ""
@@ -308,7 +271,7 @@ def case_import(args, tmp, db):
             "its error names the file, the line and the field",
             "1.jsonl: line 1: start: layers[0].layer: missing", err)
     R.check("layers[0].layer" in p.stderr, "import says so on stderr", "layers[0].layer", p.stderr)
-    n = sql(db, "SELECT COUNT(*) AS n FROM curve")[0]["n"] if rows else 0
+    n = cli(db, "SELECT COUNT(*) AS n FROM curve")[0]["n"] if rows else 0
     R.eq(n, 2, "the other runs' rows are stored")
 
 
@@ -317,22 +280,20 @@ def main():
     ap.add_argument("--loralpha", required=True)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
-    args.loralpha = os.path.abspath(args.loralpha)
-    tmp = tempfile.mkdtemp(prefix="la-records-")
+    ctx = Ctx(args)
     try:
         for case, name in ((case_ingest, "ingest"), (case_local_worker, "local"),
                            (case_analysis, "analysis"), (case_import, "import")):
             log(f"case {name}")
             try:
-                case(args, tmp, os.path.join(tmp, f"{name}.db"))
+                case(ctx, ctx.path(f"{name}.db"))
             except Exception as e:  # a crash is a failure, the next case still runs
                 traceback.print_exc()
                 R.check(False, f"case {name} ran to its end", "no exception", repr(e))
     finally:
         if args.keep:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            log(f"kept {ctx.tmp}")
+        ctx.cleanup(args.keep)
     return R.summary()
 
 

@@ -31,12 +31,11 @@ import threading
 import time
 import traceback
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import test_daemon as td
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as hs
 from harness import log, wait_until
 
-R = td.R
+R = hs.R
 TRAIN_ROWS = 1000000
 EVAL_ROWS = 100000
 NO_RSS = False
@@ -60,8 +59,8 @@ def long_run_db(ctx):
     """A database with one finished run whose curve is TRAIN_ROWS train and
     EVAL_ROWS eval rows; (path, run id)."""
     db = ctx.path("long.db")
-    d = td.Daemon(ctx, "make", db, 1)
-    sid = d.submit(td.make_spec("long", [1], [1.0], [0.001], 2,
+    d = hs.Daemon(ctx, "make", db, 1)
+    sid = d.submit(hs.make_spec("long", [1], [1.0], [0.001], 2,
                                 metrics={"eval_every": 0, "spectra_every": 0,
                                          "sharpness": False}))
     d.wait_sweep(sid, 120)
@@ -88,7 +87,7 @@ def case_read_off_loop(ctx, db, run_id):
     os.environ["LA_TEST_PAUSE"] = "run_read,report"
     os.environ["LA_TEST_PAUSE_MS"] = "20000"
     try:
-        d = td.Daemon(ctx, "paused", db, 1)
+        d = hs.Daemon(ctx, "paused", db, 1)
     finally:
         del os.environ["LA_TEST_PAUSE"], os.environ["LA_TEST_PAUSE_MS"]
     out = {}
@@ -132,7 +131,7 @@ def case_read_off_loop(ctx, db, run_id):
 
 
 def case_bounded(ctx, db, run_id):
-    d = td.Daemon(ctx, "reads", db, 1)
+    d = hs.Daemon(ctx, "reads", db, 1)
     rss0 = mem(d.proc.pid, "VmRSS")
     for n in (2, 3, 10, 500):
         r = d.req("GET", f"/v1/runs/{run_id}?points={n}", timeout=300)
@@ -179,21 +178,21 @@ def case_bounded(ctx, db, run_id):
 
 
 def case_memory(ctx):
-    d = td.Daemon(ctx, "memory", ctx.path("mem.db"), 1,
+    d = hs.Daemon(ctx, "memory", ctx.path("mem.db"), 1,
                   extra=["--max-run-memory", "64M"])
-    big = td.make_spec("big", [4, 8], [1.0], [0.001], 2,
+    big = hs.make_spec("big", [4, 8], [1.0], [0.001], 2,
                        task={"task": "teacher", "d_in": 4096, "d_out": 4096,
                              "n_train": 256, "n_eval": 64})
     r = d.req("POST", "/v1/sweeps", big)
     R.check(r.status == 422 and "task.d_in" in txt(r) and "max_run_memory" in txt(r),
             "a spec over max_run_memory is 422 naming task.d_in and the limit",
             "422 task.d_in ... max_run_memory", (r.status, txt(r)))
-    data = dict(td.TINY_TASK, n_train=2000000)
-    r = d.req("POST", "/v1/sweeps", td.make_spec("data", [1], [1.0], [0.001], 2, task=data))
+    data = dict(hs.TINY_TASK, n_train=2000000)
+    r = d.req("POST", "/v1/sweeps", hs.make_spec("data", [1], [1.0], [0.001], 2, task=data))
     R.check(r.status == 422 and "task.n_train" in txt(r),
             "a spec whose data passes max_run_memory names task.n_train",
             "422 task.n_train", (r.status, txt(r)))
-    sid = d.submit(td.make_spec("small", [1, 2], [1.0], [0.001], 5), "a spec within")
+    sid = d.submit(hs.make_spec("small", [1, 2], [1.0], [0.001], 5), "a spec within")
     d.wait_sweep(sid, 120)
     R.eq(d.stop(), 0, "memory daemon exits 0")
 
@@ -215,16 +214,16 @@ def write_npy(path, shape):
 def case_worker_cap(ctx):
     """The cap is max_run_memory + 2 x 128 MiB + 64 MiB with one thread: 384
     MiB at 64M; the data needs 512 MiB."""
-    d = td.Daemon(ctx, "cap", ctx.path("cap.db"), 2,
+    d = hs.Daemon(ctx, "cap", ctx.path("cap.db"), 2,
                   extra=["--max-run-memory", "64M", "--threads-per-worker", "1"])
     x, y, w0 = ctx.path("x.npy"), ctx.path("y.npy"), ctx.path("w0.npy")
     write_npy(x, (2000000, 64))
     write_npy(y, (2000000, 4))
     write_npy(w0, (4, 64))
     task = {"task": "npy", "npy": {"x": x, "y": y, "w0": [w0]}}
-    big = d.submit(td.make_spec("npy-big", [1], [1.0], [0.001], 2, task=task,
+    big = d.submit(hs.make_spec("npy-big", [1], [1.0], [0.001], 2, task=task,
                                 max_attempts=1), "npy spec")
-    small = d.submit(td.make_spec("beside", [1], [1.0], [0.001], 20), "small spec")
+    small = d.submit(hs.make_spec("beside", [1], [1.0], [0.001], 20), "small spec")
     s = d.wait_sweep(big, 300, states=("done",))
     runs = d.get(f"/v1/sweeps/{big}/runs").json["runs"]
     R.check(runs[0]["state"] == "failed" and "memory limit" in (runs[0]["error"] or ""),
@@ -240,8 +239,8 @@ def case_rows(ctx):
     cfg = ctx.path("rows.json")
     with open(cfg, "w") as f:
         json.dump({"max_sweep_rows": 2000}, f)
-    d = td.Daemon(ctx, "rows", ctx.path("rows.db"), 1, extra=["--config", cfg])
-    spec = td.make_spec("many", [1, 2, 4, 8], [0.5, 1.0, 2.0], [0.001], 300,
+    d = hs.Daemon(ctx, "rows", ctx.path("rows.db"), 1, extra=["--config", cfg])
+    spec = hs.make_spec("many", [1, 2, 4, 8], [0.5, 1.0, 2.0], [0.001], 300,
                         metrics={"log_every": 1, "eval_every": 0, "spectra_every": 0,
                                  "sharpness": False})
     r = d.req("POST", "/v1/sweeps", spec)
@@ -249,7 +248,7 @@ def case_rows(ctx):
             "max_sweep_rows" in txt(r),
             "12 runs x 302 rows over max_sweep_rows 2000: 422 naming metrics.log_every",
             "422 metrics.log_every max_sweep_rows", (r.status, txt(r)))
-    long = td.make_spec("long", [1], [1.0], [0.001], 5000000,
+    long = hs.make_spec("long", [1], [1.0], [0.001], 5000000,
                         metrics={"log_every": 1, "eval_every": 0, "spectra_every": 0,
                                  "sharpness": False})
     r = d.req("POST", "/v1/sweeps", long)
@@ -258,7 +257,7 @@ def case_rows(ctx):
             (r.status, txt(r)))
     R.eq(d.stop(), 0, "rows daemon exits 0")
     out = subprocess.run([ctx.loralpha, "serve", "--check-config", "--max-runs", "5000",
-                          *td.state_args(ctx.tmp, "check")],
+                          *hs.state_args(ctx.tmp, "check")],
                          capture_output=True, text=True, timeout=60)
     eff = json.loads(out.stdout) if out.returncode == 0 else {}
     R.eq(eff.get("user_limits", {}).get("default", {}).get("max_queued_runs"), 5000,
@@ -277,7 +276,7 @@ def main():
     args = ap.parse_args()
     global NO_RSS
     NO_RSS = args.no_rss
-    ctx = td.Ctx(args)
+    ctx = hs.Ctx(args)
     t0 = time.monotonic()
     try:
         state = {}

@@ -28,12 +28,11 @@ import threading
 import time
 import traceback
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import test_daemon as td
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness as hs
 from harness import auth_raw, log, wait_until
 
-R = td.R
+R = hs.R
 NO_RSS = False  # --no-rss: sanitizer builds keep freed memory
 SECRET = b"secret-content-never-served"
 
@@ -121,7 +120,7 @@ def trickle(port, head, body, out):
         s.close()
     except OSError as e:
         got += repr(e).encode()
-    resps = td.parse_responses(got) if got.startswith(b"HTTP/") else []
+    resps = hs.parse_responses(got) if got.startswith(b"HTTP/") else []
     out.append((resps[0][0] if resps else None, time.monotonic() - t0, len(got)))
 
 
@@ -157,8 +156,8 @@ def case_slow_clients(d):
 
 
 def status_of(port, data):
-    out = td.raw_exchange(port, data, timeout=5)
-    resps = td.parse_responses(out) if out.startswith(b"HTTP/") else []
+    out = hs.raw_exchange(port, data, timeout=5)
+    resps = hs.parse_responses(out) if out.startswith(b"HTTP/") else []
     return [r[0] for r in resps], out
 
 
@@ -204,7 +203,7 @@ def case_framing(d):
         R.check(st == [400] and b"smuggled" not in out,
                 f"{what}: 400, connection closed, the request after it never run",
                 [400], (st, out[-200:]))
-    R.eq(td.error_shape(d.get("/v2/smuggled").body)[0], "not_found",
+    R.eq(hs.error_shape(d.get("/v2/smuggled").body)[0], "not_found",
          "the smuggled route does not exist (a 404 from it would mean it ran)")
 
 
@@ -251,15 +250,15 @@ def main():
     args = ap.parse_args()
     global NO_RSS
     NO_RSS = args.no_rss
-    ctx = td.Ctx(args)
+    ctx = hs.Ctx(args)
     t0 = time.monotonic()
     max_body = 8192
     try:
         web = make_web(ctx.tmp)
-        d = td.Daemon(ctx, "security", ctx.path("sec.db"), 1,
+        d = hs.Daemon(ctx, "security", ctx.path("sec.db"), 1,
                       extra=["--request-timeout", "2", "--max-body", str(max_body),
                              "--web", web])
-        sid = d.submit(td.make_spec("w", [1], [1.0], [0.003], 3000, task=td.WIDE_TASK,
+        sid = d.submit(hs.make_spec("w", [1], [1.0], [0.003], 3000, task=hs.WIDE_TASK,
                                     batch=64, metrics={"log_every": 1, "eval_every": 100,
                                                        "spectra_every": 1000,
                                                        "sharpness": False}), "a run to read")
