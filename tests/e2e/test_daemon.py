@@ -29,7 +29,7 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (Ctx, Daemon, R, SQLITE3, STATES, WIDE_TASK, alive, auth, auth_raw,
-                     children_of, cli, cli_val, error_shape, expected_rows, kill_pid, log,
+                     children_of, cli, cli_val, error_shape, expected_rows, freeze, kill_pid, log,
                      long_spec, make_spec, parse_responses, prom, raw_exchange, wait_until)
 
 
@@ -470,11 +470,13 @@ def case_crash(ctx):
     R.check(ok, "crash sweep: 3+ runs done and 2 running before the kill", "done >= 3, running 2",
             (d.sweep(sid) or {}).get("counts"))
 
-    # The kill lands on a known state: the daemon is stopped (SIGSTOP), so
-    # nothing commits between reading the database and the SIGKILL; a run
-    # that finished meanwhile is waited out (SIGCONT) rather than raced.
+    # The kill lands on a known state: the daemon is stopped (SIGSTOP, and
+    # every thread seen stopped), so nothing commits between reading the
+    # database and the SIGKILL; a run that finished meanwhile is waited out
+    # (SIGCONT) rather than raced.
     def frozen_with_two_running():
-        os.kill(d.proc.pid, signal.SIGSTOP)
+        if not freeze(d.proc.pid):
+            return False
         try:
             n = cli_val(db, f"SELECT COUNT(*) FROM runs WHERE sweep_id = {sid} "
                             "AND state = 'running'")

@@ -218,6 +218,34 @@ def alive(pid):
     return st is not None and st[0] != "Z"
 
 
+def freeze(pid, timeout=15):
+    """SIGSTOPs pid and waits until every thread of it is stopped (state T
+    in /proc/PID/task/*/stat): a signal is delivered when a thread next
+    leaves the kernel, so a write under way when kill() returns may still
+    land. Once all are stopped the process runs no code and writes nothing.
+    True when stopped; False (and SIGCONT) at the deadline."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped():
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return False
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    s = f.read()
+            except OSError:  # a thread that ended
+                continue
+            if s[s.rfind(")") + 2] not in "tT":
+                return False
+        return True
+    if wait_until(stopped, timeout, 0.002):
+        return True
+    os.kill(pid, signal.SIGCONT)
+    return False
+
+
 def kill_pid(pid, sig=signal.SIGKILL):
     try:
         os.kill(pid, sig)
