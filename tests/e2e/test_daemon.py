@@ -30,7 +30,7 @@ import traceback
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (Ctx, Daemon, R, SQLITE3, STATES, WIDE_TASK, alive, auth, auth_raw,
                      children_of, cli, cli_val, error_shape, expected_rows, freeze, kill_pid, log,
-                     long_spec, make_spec, parse_responses, prom, raw_exchange, wait_until)
+                     long_spec, make_spec, parse_responses, prom, raw_exchange, scaled, wait_until)
 
 
 def max_overlap(intervals):
@@ -714,7 +714,7 @@ def case_failing_worker(ctx):
     dt = time.monotonic() - t0
     rows = cli(db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
     R.check(len(rows) == 1 and rows[0]["state"] == "failed" and "heartbeat" in (rows[0]["error"] or "")
-            and dt < 8,
+            and dt < scaled(8),
             "a worker silent past --heartbeat 1 is killed: failed, error names the heartbeat",
             "failed within a few s, '...heartbeat...'", (rows, f"{dt:.1f} s"))
     R.check(not any(alive(p) for p in kids), "the silent worker was killed", "dead",
@@ -742,12 +742,12 @@ def case_drain(ctx):
     t0 = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
     try:
-        rc = d.proc.wait(10)
+        rc = d.proc.wait(scaled(10))
     except subprocess.TimeoutExpired:
-        rc = "still running after 10 s"
+        rc = f"still running after {scaled(10)} s"
     dt = time.monotonic() - t0
-    R.check(rc == 0 and dt < 5, "SIGTERM: the daemon exits 0 within a few seconds",
-            "exit 0 in < 5 s", f"{rc} after {dt:.2f} s; log: {d.log_tail(500)}")
+    R.check(rc == 0 and dt < scaled(5), "SIGTERM: the daemon exits 0 within a few seconds",
+            f"exit 0 in < {scaled(5)} s", f"{rc} after {dt:.2f} s; log: {d.log_tail(500)}")
     d.kill()
     R.check(not any(alive(p) for p in kids), "SIGTERM: no worker left behind", "none",
             [p for p in kids if alive(p)])
@@ -1070,13 +1070,13 @@ def case_bad_requests(ctx):
         r = d.get("/v1/health")
         lat.append((r.status, time.monotonic() - t0))
         time.sleep(0.1)
-    R.check(all(st == 200 and t < 1.0 for st, t in lat),
+    R.check(all(st == 200 and t < scaled(1.0) for st, t in lat),
             "a concurrent client is answered quickly while a slow client trickles",
-            "200 in < 1 s", lat)
+            f"200 in < {scaled(1.0)} s", lat)
     th.join(30)
     resps = parse_responses(slow.get("data", b""))
     R.check(resps and resps[0][0] == 408 and (error_shape(resps[0][2]) or ("",))[0] ==
-            "request_timeout" and slow.get("closed") and 1.5 < slow.get("elapsed", 0) < 5
+            "request_timeout" and slow.get("closed") and 1.5 < slow.get("elapsed", 0) < scaled(5)
             and slow.get("sent", 0) < 60,
             "slow client (1 byte / 0.25 s): 408 request_timeout after ~2 s "
             "(--request-timeout 2), then closed",

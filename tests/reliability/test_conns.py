@@ -45,7 +45,7 @@ import traceback
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as hs
 import localusers
-from harness import TOKENS, log, wait_until
+from harness import TOKENS, log, scaled, wait_until
 
 R = hs.R
 HOLD = 1100
@@ -170,7 +170,7 @@ def others_answered(d, sock_path, user, what):
     s = unix(sock_path)
     got, dt = ask(s, b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\n\r\n")
     s.close()
-    R.check(got[0] == 200 and dt < 10, f"{what}: root on the Unix socket is answered",
+    R.check(got[0] == 200 and dt < scaled(10), f"{what}: root on the Unix socket is answered",
             "200 within 10 s", (got[0], round(dt, 3), got[-1][:200]))
     t0 = time.monotonic()
     got = user.http(sock_path, "GET", "/v1/whoami")
@@ -180,7 +180,7 @@ def others_answered(d, sock_path, user, what):
             f"200 as {user.name}", (got[0], round(dt, 3), got[-1][:200]))
     s = tcp(d.port)
     got, dt = ask(s, authed(d.port, "/v1/whoami"))
-    R.check(got[0] == 200 and dt < 10,
+    R.check(got[0] == 200 and dt < scaled(10),
             f"{what}: an authenticated TCP client from 127.0.0.1 is answered",
             "200 within 10 s", (got[0], round(dt, 3), got[-1][:200]))
     got2, _ = ask(s, authed(d.port))
@@ -347,7 +347,7 @@ def case_deadline(ctx):
                     (after403, "a connection after a wrong run token")):
         waited, got = wait_closed(s, DEADLINE_S + 20)
         dt = time.monotonic() - t0
-        R.check(waited is not None and DEADLINE_S - 0.3 <= dt <= DEADLINE_S + 20,
+        R.check(waited is not None and DEADLINE_S - 0.3 <= dt <= DEADLINE_S + scaled(20),
                 f"deadline: {what} is closed at the deadline",
                 f"closed {DEADLINE_S} s after connecting", (waited and round(dt, 2), got[:100]))
         if s is half:

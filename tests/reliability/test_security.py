@@ -30,7 +30,7 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as hs
-from harness import auth_raw, log, wait_until
+from harness import auth_raw, log, scaled, wait_until
 
 R = hs.R
 NO_RSS = False  # --no-rss: sanitizer builds keep freed memory
@@ -75,9 +75,9 @@ def case_slow_reader(ctx, d, run_id):
     grown = rss_mb(d.proc.pid) - before
     log(f"slow reader: {sent // len(req)} requests of {size} bytes each sent, none read; "
         f"RSS +{grown:.1f} MB; health {lat}")
-    R.check(all(st == 200 and t < 1.0 for st, t in lat),
+    R.check(all(st == 200 and t < scaled(1.0) for st, t in lat),
             "a client that pipelines and never reads: others answered in < 1 s",
-            "200 in < 1 s", lat)
+            f"200 in < {scaled(1.0)} s", lat)
     R.check(grown < 32 or NO_RSS, "a client that pipelines and never reads: RSS grows < 32 MB "
             f"(its answers would be {sent // len(req) * size / 1e6:.0f} MB)", "< 32 MB",
             f"{grown:.1f} MB")
@@ -144,11 +144,11 @@ def case_slow_clients(d):
         time.sleep(0.02)
     for th in ths:
         th.join(20)
-    R.check(all(st == 200 and t < 1.0 for st, t in lat),
+    R.check(all(st == 200 and t < scaled(1.0) for st, t in lat),
             "120 slow clients at once: 50 other requests answered in < 1 s each",
-            "200 in < 1 s", [x for x in lat if not (x[0] == 200 and x[1] < 1.0)][:5])
+            f"200 in < {scaled(1.0)} s", [x for x in lat if not (x[0] == 200 and x[1] < scaled(1.0))][:5])
     R.eq(len(out), 120, "every slow client finished")
-    late = [x for x in out if not (x[0] == 408 and x[1] < 5.0)]
+    late = [x for x in out if not (x[0] == 408 and x[1] < scaled(5.0))]
     R.eq(late, [], "every slow client (headers or body) answered 408 and cut off within "
                    "5 s (--request-timeout 2)")
     log(f"slow clients: {len(out)} cut off after {min(x[1] for x in out):.1f} to "
