@@ -18,6 +18,9 @@ bash scripts/build.sh build-asan -DLA_WERROR=ON -DLA_SANITIZE=ON -DCMAKE_BUILD_T
   -DLA_REQUIRE_WEB_TEST=ON -DLA_RELIABILITY_WORKER="$PWD/build/loralpha-worker"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# The sanitizer builds' daemons are several times slower: the tests' own
+# deadlines (tests/lib/harness.py) are tripled, here and in the TSan stage.
+export LA_TEST_TIME_SCALE=3
 (cd build-asan && ctest --output-on-failure -j 2)
 
 echo "== ThreadSanitizer build: the daemon's tests =="
