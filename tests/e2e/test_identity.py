@@ -33,19 +33,17 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Results, log, wait_port, wait_until
+import harness
+from harness import Ctx, R, Resp, log, wait_until
 
-R = Results()
 TOK = {"alice": "a" * 40 + "-alice-token", "bob": "b" * 40 + "-bob-token",
        "carol": "c" * 40 + "-carol-token"}
 WIDE_TASK = {"task": "teacher", "d_in": 64, "d_out": 64, "n_train": 1024, "n_eval": 256}
@@ -84,18 +82,6 @@ def open_window(outside="finish"):
     return {"start": hhmm(m - 60), "end": hhmm(m + 120), "outside": outside}
 
 
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-        try:
-            self.json = json.loads(body)
-        except ValueError:
-            self.json = None
-
-    def __repr__(self):
-        return f"{self.status} {self.body[:300]!r}"
-
-
 class UnixConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout=15):
         super().__init__("localhost", timeout=timeout)
@@ -107,44 +93,20 @@ class UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-class Daemon:
-    """`loralpha serve` with a state directory of its own under the test's
-    temporary directory; TCP on a free loopback port."""
+class Daemon(harness.Daemon):
+    """harness.Daemon with the test's tokens file, one worker unless told,
+    and a state directory and database by name (a daemon started again
+    under a name finds its predecessor's socket and database)."""
 
     def __init__(self, ctx, name, extra=(), config=None, workers=1, expect_fail=False):
-        self.ctx, self.name = ctx, name
-        self.state = os.path.join(ctx.tmp, f"state-{name}")
-        self.db = os.path.join(ctx.tmp, f"{name}.db")
-        self.port_file = os.path.join(ctx.tmp, f"{name}.port")
-        self.log_path = os.path.join(ctx.tmp, f"{name}.log")
-        self.sock = os.path.join(self.state, "loralpha.sock")
-        argv = [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
-                self.port_file, "--state-dir", self.state, "--db", self.db, "--worker",
-                ctx.worker, "--max-workers", str(workers), "--tokens-file", ctx.tokens]
-        if config is not None:
-            path = os.path.join(ctx.tmp, f"{name}.json")
-            with open(path, "w") as f:
-                json.dump(config, f)
-            argv += ["--config", path]
-        argv += list(extra)
-        if os.path.exists(self.port_file):
-            os.unlink(self.port_file)
-        self.logf = open(self.log_path, "a")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=subprocess.STDOUT, cwd=ctx.tmp)
-        ctx.procs.append(self.proc)
-        if expect_fail:
-            self.proc.wait(15)
-            return
-        self.port = wait_port(self.proc, self.port_file)
-        if self.port is None:
-            raise RuntimeError(f"daemon {name} did not start: {self.log()}")
-        with open(os.path.join(self.state, "token")) as f:
-            self.token = f.read().strip()
+        state = os.path.join(ctx.tmp, f"state-{name}")
+        self.sock = os.path.join(state, "loralpha.sock")
+        super().__init__(ctx, name, os.path.join(ctx.tmp, f"{name}.db"), workers,
+                         extra=["--tokens-file", ctx.tokens, *extra], config=config,
+                         state=state, expect_fail=expect_fail)
 
     def log(self):
-        with open(self.log_path) as f:
-            return f.read()[-3000:]
+        return self.log_tail(3000)
 
     def req(self, method, path, body=None, user=None, token=None, via="tcp", headers=None):
         """A request as user (a tokens-file user, "root" for the daemon's
@@ -165,7 +127,7 @@ class Daemon:
         try:
             conn.request(method, path, body=data, headers=hdrs)
             r = conn.getresponse()
-            return Resp(r.status, dict(r.getheaders()), r.read())
+            return Resp(r.status, r.getheaders(), r.read())
         finally:
             conn.close()
 
@@ -185,16 +147,6 @@ class Daemon:
     def states(self, sid):
         return dict(self.sql("SELECT state, COUNT(*) FROM runs WHERE sweep_id = ? "
                              "GROUP BY state", (sid,)))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
 
 
 def as_nobody(sock_path, path):
@@ -338,7 +290,7 @@ def case_auth(ctx):
                               {"Authorization": "Basic YWxpY2U6cGFzcw=="})]:
         r = d.req("GET", "/v1/sweeps", token=tok, headers=extra)
         R.eq(r.status, 401, f"401 for {what}")
-        R.eq(r.headers.get("WWW-Authenticate"), 'Bearer realm="loralpha"',
+        R.eq(r.headers.get("www-authenticate"), 'Bearer realm="loralpha"',
              f"WWW-Authenticate for {what}")
         bodies.add(r.body)
     R.eq(len(bodies), 1, "every 401 has the same body (nothing tells why)")
@@ -609,9 +561,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("cases", nargs="*")
     args = ap.parse_args()
-    ctx = argparse.Namespace(loralpha=os.path.abspath(args.loralpha),
-                             worker=os.path.abspath(args.worker),
-                             tmp=tempfile.mkdtemp(prefix="loralpha-identity-"), procs=[])
+    ctx = Ctx(args)
     ctx.tokens = os.path.join(ctx.tmp, "tokens")
     with open(ctx.tokens, "w") as f:
         f.write("# user token\n" + "".join(f"{u} {t}\n" for u, t in TOK.items()))
@@ -628,14 +578,9 @@ def main():
             fn(ctx)
             log(f"case {name}: {time.monotonic() - t0:.1f} s")
     finally:
-        for p in ctx.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
         if args.keep:
             print(f"kept {ctx.tmp}")
-        else:
-            shutil.rmtree(ctx.tmp, ignore_errors=True)
+        ctx.cleanup(args.keep)
     return R.summary()
 
 

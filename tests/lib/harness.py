@@ -400,8 +400,8 @@ class Daemon:
     returns. Options: db (NAME.db in ctx.tmp if None), workers
     (--max-workers), worker (another loralpha-worker), extra (more serve
     flags), config (a dict written to a file given as --config), env (the
-    daemon's environment), state (its state directory), expect_fail (do not
-    wait: the daemon is to exit; wait() for its code)."""
+    daemon's environment), state (its state directory), expect_fail (the
+    daemon is to exit: waited for, its code in proc.returncode)."""
     count = 0
 
     def __init__(self, ctx, name, db=None, workers=2, worker=None, extra=(), config=None,
@@ -430,6 +430,7 @@ class Daemon:
                                      stderr=subprocess.STDOUT, cwd=ctx.tmp, env=env)
         ctx.daemons.append(self)
         if expect_fail:
+            self.wait(30)
             return
         self.port = wait_port(self.proc, self.port_file, 30)
         if self.port is None:
