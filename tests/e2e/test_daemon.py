@@ -25,12 +25,12 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (Ctx, Daemon, R, SQLITE3, STATES, WIDE_TASK, alive, auth, auth_raw,
                      children_of, cli, cli_val, error_shape, expected_rows, freeze, kill_pid, log,
-                     long_spec, make_spec, parse_responses, prom, raw_exchange, scaled, wait_until)
+                     long_spec, make_spec, parse_responses, prom, raw_exchange, run_cases, scaled,
+                     wait_until)
 
 
 def max_overlap(intervals):
@@ -1145,30 +1145,7 @@ def main():
     if not os.access(SQLITE3, os.X_OK):
         print(f"test_daemon.py: {SQLITE3} not found", file=sys.stderr)
         return 2
-    ctx = Ctx(args)
-    t_start = time.monotonic()
-    try:
-        for name, fn in CASES:
-            if args.only and args.only not in name:
-                continue
-            R.case = name
-            t0 = time.monotonic()
-            log(f"case {name}")
-            try:
-                fn(ctx)
-            except Exception as e:
-                R.check(False, "case ran to the end", "no exception",
-                        f"{e!r}\n{traceback.format_exc()}")
-            for dmn in ctx.daemons:
-                if dmn.proc.poll() is None:
-                    dmn.kill()
-            log(f"case {name}: {time.monotonic() - t0:.1f} s")
-    finally:
-        ctx.cleanup(args.keep)
-        if args.keep:
-            print(f"kept {ctx.tmp}")
-    log(f"total {time.monotonic() - t_start:.1f} s")
-    return R.summary()
+    return run_cases(Ctx(args), CASES, args.only, args.keep)
 
 
 if __name__ == "__main__":

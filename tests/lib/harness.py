@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import traceback
 
 # Bearer tokens of the daemons a test started, by TCP port.
 TOKENS = {}
@@ -614,3 +615,33 @@ def expected_rows(steps, log_every=1, eval_every=10, spectra_every=50,
     sharp = (1 + sum(1 for k in ks if every(k, sharpness_every) or k == steps)
              if sharpness else 0)
     return {"train": train, "eval": ev, "spectra": spectra, "sharpness": sharp}
+
+
+def run_cases(ctx, cases, only="", keep=False):
+    """Runs each (name, fn) of cases whose name contains only as fn(ctx): an
+    exception fails that case and the next one runs; daemons a case left
+    running are killed after it. Cleans ctx up (keeps its directory when
+    keep). Returns the exit code of R.summary()."""
+    t_start = time.monotonic()
+    try:
+        for name, fn in cases:
+            if only and only not in name:
+                continue
+            R.case = name
+            t0 = time.monotonic()
+            log(f"case {name}")
+            try:
+                fn(ctx)
+            except Exception as e:
+                R.check(False, "case ran to the end", "no exception",
+                        f"{e!r}\n{traceback.format_exc()}")
+            for dmn in ctx.daemons:
+                if dmn.proc.poll() is None:
+                    dmn.kill()
+            log(f"case {name}: {time.monotonic() - t0:.1f} s")
+    finally:
+        ctx.cleanup(keep)
+        if keep:
+            print(f"kept {ctx.tmp}")
+    log(f"total {time.monotonic() - t_start:.1f} s")
+    return R.summary()

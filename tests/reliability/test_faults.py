@@ -38,7 +38,6 @@ import signal
 import subprocess
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as hs
@@ -445,30 +444,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--only", default="", help="run only cases whose name contains this")
     args = ap.parse_args()
-    ctx = hs.Ctx(args)
-    t_start = time.monotonic()
-    try:
-        for name, fn in CASES:
-            if args.only and args.only not in name:
-                continue
-            R.case = name
-            t0 = time.monotonic()
-            log(f"case {name}")
-            try:
-                fn(ctx)
-            except Exception as e:
-                R.check(False, "case ran to the end", "no exception",
-                        f"{e!r}\n{traceback.format_exc()}")
-            for dmn in ctx.daemons:
-                if dmn.proc.poll() is None:
-                    dmn.kill()
-            log(f"case {name}: {time.monotonic() - t0:.1f} s")
-    finally:
-        ctx.cleanup(args.keep)
-        if args.keep:
-            print(f"kept {ctx.tmp}")
-    log(f"total {time.monotonic() - t_start:.1f} s")
-    return R.summary()
+    return hs.run_cases(hs.Ctx(args), CASES, args.only, args.keep)
 
 
 if __name__ == "__main__":
