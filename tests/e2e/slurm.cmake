@@ -4,4 +4,4 @@
 # starts one too); other tests run beside.
 add_test(NAME slurm COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_slurm.py
          --loralpha $<TARGET_FILE:loralpha> --worker $<TARGET_FILE:loralpha-worker>)
-set_tests_properties(slurm PROPERTIES TIMEOUT 400 RESOURCE_LOCK slurm_cluster LABELS "daemon;slurm;root")
+set_tests_properties(slurm PROPERTIES COST 60 TIMEOUT 400 RESOURCE_LOCK slurm_cluster LABELS "daemon;slurm;root")

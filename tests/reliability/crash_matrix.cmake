@@ -10,4 +10,4 @@ endif()
 add_test(NAME crash_matrix COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_crash_matrix.py
          --loralpha $<TARGET_FILE:loralpha> --worker ${LA_REL_TEST_WORKER}
          --kills ${LA_CRASH_KILLS})
-set_tests_properties(crash_matrix PROPERTIES TIMEOUT 600 RESOURCE_LOCK daemon_workers LABELS "daemon;slow")
+set_tests_properties(crash_matrix PROPERTIES COST 40 TIMEOUT 600 RESOURCE_LOCK daemon_workers LABELS "daemon;slow")

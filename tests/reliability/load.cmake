@@ -12,4 +12,4 @@ endif()
 add_test(NAME load COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_load.py
          --loralpha $<TARGET_FILE:loralpha> --worker ${LA_REL_TEST_WORKER}
          --seconds ${LA_LOAD_SECONDS} ${LA_LOAD_RSS})
-set_tests_properties(load PROPERTIES TIMEOUT 300 RESOURCE_LOCK daemon_workers LABELS "daemon;load;slow")
+set_tests_properties(load PROPERTIES COST 60 TIMEOUT 300 RESOURCE_LOCK daemon_workers LABELS "daemon;load;slow")

@@ -10,4 +10,4 @@ add_test(NAME resources_daemon
          COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_resources.py
                  --loralpha $<TARGET_FILE:loralpha> --worker ${LA_REL_TEST_WORKER}
                  ${LA_RESOURCES_RSS})
-set_tests_properties(resources_daemon PROPERTIES TIMEOUT 600 LABELS daemon)
+set_tests_properties(resources_daemon PROPERTIES COST 30 TIMEOUT 600 LABELS daemon)
