@@ -42,7 +42,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness
-from harness import Ctx, R, Resp, log, wait_until
+from harness import Ctx, R, Resp, closed_window, log, open_window, wait_until
 
 TOK = {"alice": "a" * 40 + "-alice-token", "bob": "b" * 40 + "-bob-token",
        "carol": "c" * 40 + "-carol-token"}
@@ -61,25 +61,12 @@ def spec(name, n_runs, steps, **top):
     return s
 
 
-def hhmm(minutes):
-    minutes %= 1440
-    return "%02d:%02d" % (minutes // 60, minutes % 60)
 
 
-def now_minute():
-    t = time.localtime()
-    return t.tm_hour * 60 + t.tm_min
 
 
-def closed_window(outside="finish"):
-    """A window that opens in two hours: closed now."""
-    m = now_minute()
-    return {"start": hhmm(m + 120), "end": hhmm(m + 180), "outside": outside}
 
 
-def open_window(outside="finish"):
-    m = now_minute()
-    return {"start": hhmm(m - 60), "end": hhmm(m + 120), "outside": outside}
 
 
 class UnixConnection(http.client.HTTPConnection):

@@ -21,6 +21,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -645,3 +646,48 @@ def run_cases(ctx, cases, only="", keep=False):
             print(f"kept {ctx.tmp}")
     log(f"total {time.monotonic() - t_start:.1f} s")
     return R.summary()
+
+
+# ---- sweep windows and data files -----------------------------------------------
+
+
+def hhmm(minutes):
+    """A minute of the day as "HH:MM"."""
+    minutes %= 1440
+    return "%02d:%02d" % (minutes // 60, minutes % 60)
+
+
+def now_minute():
+    t = time.localtime()
+    return t.tm_hour * 60 + t.tm_min
+
+
+def closed_window(outside="finish"):
+    """A window that opens in two hours: closed now."""
+    m = now_minute()
+    return {"start": hhmm(m + 120), "end": hhmm(m + 180), "outside": outside}
+
+
+def open_window(outside="finish"):
+    """A window that opened an hour ago: open now."""
+    m = now_minute()
+    return {"start": hhmm(m - 60), "end": hhmm(m + 120), "outside": outside}
+
+
+def write_npy(path, shape, values=None):
+    """A little-endian float32 .npy file (format 1.0) of shape holding
+    values (row-major), no numpy needed; without values all zeros, as a
+    sparse file (no disk used)."""
+    head = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % (
+        ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else ""))
+    pad = 64 - (10 + len(head) + 1) % 64
+    head = head + " " * pad + "\n"
+    with open(path, "wb") as f:
+        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
+        if values is not None:
+            f.write(struct.pack(f"<{len(values)}f", *values))
+        else:
+            n = 4
+            for s in shape:
+                n *= s
+            f.truncate(f.tell() + n)

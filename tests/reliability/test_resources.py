@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import sqlite3
-import struct
 import subprocess
 import sys
 import threading
@@ -33,7 +32,7 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as hs
-from harness import log, wait_until
+from harness import log, wait_until, write_npy
 
 R = hs.R
 TRAIN_ROWS = 1000000
@@ -197,18 +196,6 @@ def case_memory(ctx):
     R.eq(d.stop(), 0, "memory daemon exits 0")
 
 
-def write_npy(path, shape):
-    """A float32 .npy of shape, all zeros, as a sparse file (no disk used)."""
-    head = "{'descr': '<f4', 'fortran_order': False, 'shape': (%s), }" % (
-        ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else ""))
-    pad = 64 - (10 + len(head) + 1) % 64
-    head = head + " " * pad + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
-        n = 4
-        for s in shape:
-            n *= s
-        f.truncate(f.tell() + n)
 
 
 def case_worker_cap(ctx):

@@ -38,7 +38,6 @@ import re
 import shutil
 import signal
 import sqlite3
-import struct
 import subprocess
 import sys
 import tempfile
@@ -46,21 +45,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import localusers
-from harness import Results, log, wait_port, wait_socket, wait_until
+from harness import Results, log, wait_port, wait_socket, wait_until, write_npy
 
 R = Results()
 D_IN, D_OUT, N = 12, 6, 160
 GHOST_TOKEN = "g" * 40 + "-ghost-token"
 
 
-def write_npy(path, shape, values):
-    """A little-endian float32 .npy file (format 1.0), no numpy needed."""
-    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }" % shape
-    pad = 64 - (10 + len(header) + 1) % 64
-    header += " " * pad + "\n"
-    with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode())
-        f.write(struct.pack(f"<{len(values)}f", *values))
 
 
 def make_layer(d, seed=1):

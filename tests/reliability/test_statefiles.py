@@ -54,7 +54,7 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import localusers
-from harness import Results, log, wait_port, wait_until
+from harness import Results, closed_window, log, wait_port, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "..", "lib", "slurm", "cluster.sh")
@@ -90,12 +90,6 @@ def spec(name, steps, **extra):
     return s
 
 
-def closed_window():
-    """A window that opens in two hours: closed now (running runs finish)."""
-    t = time.localtime()
-    m = t.tm_hour * 60 + t.tm_min
-    hhmm = lambda x: "%02d:%02d" % ((x % 1440) // 60, x % 60)  # noqa: E731
-    return {"start": hhmm(m + 120), "end": hhmm(m + 180), "outside": "finish"}
 
 
 def mode(path):
