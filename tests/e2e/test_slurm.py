@@ -20,7 +20,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,12 +28,11 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (Results, auth, cli, cli_val, log, read_token, register_token,
-                     state_args, wait_port, wait_until)
+import harness
+from harness import R, auth, cli, cli_val, log, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "..", "lib", "slurm", "cluster.sh")
-R = Results()
 
 TASK = {"task": "teacher", "d_in": 64, "d_out": 64, "n_train": 512, "n_eval": 128,
         "target_rank": 4}
@@ -113,58 +111,20 @@ def squeue(env):
 # ---- the daemon ------------------------------------------------------------------
 
 
-class Daemon:
-    def __init__(self, ctx, name, port=0, extra=()):
-        self.ctx = ctx
-        self.port_file = os.path.join(ctx.tmp, f"port.{name}")
-        self.log_path = os.path.join(ctx.tmp, f"daemon.{name}.log")
-        cmd = [ctx.loralpha, "serve", "--listen", f"127.0.0.1:{port}", "--port-file",
-               self.port_file, "--db", ctx.db, "--worker", ctx.worker, "--max-workers", "2",
-               "--config", ctx.config, "--slurm-dir", ctx.sdir, "--slurm-poll", "1",
-               "--slurm-batch", "3", *state_args(ctx.tmp, "slurm"), *extra]
-        self.logf = open(self.log_path, "w")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
-                                     stderr=subprocess.STDOUT, cwd=ctx.tmp, env=ctx.env)
-        ctx.daemons.append(self)
+class Daemon(harness.Daemon):
+    """harness.Daemon on the test's database, config and Slurm directory
+    (polled every second, arrays of up to 3), in the cluster's environment,
+    with one state directory for all (a restarted daemon reads its
+    predecessor's); on port when given (its jobs report to it there)."""
 
-        self.port = wait_port(self.proc, self.port_file)
-        if self.port is None:
-            raise RuntimeError(f"daemon {name} did not start: {self.log()}")
-        register_token(self.port, read_token(cmd))
+    def __init__(self, ctx, name, port=0, extra=()):
+        super().__init__(ctx, name, ctx.db, 2, extra=[
+            "--config", ctx.config, "--slurm-dir", ctx.sdir, "--slurm-poll", "1",
+            "--slurm-batch", "3", *extra], env=ctx.env, state=os.path.join(ctx.tmp, "state.slurm"),
+            port=port)
 
     def log(self):
-        with open(self.log_path) as f:
-            return f.read()[-3000:]
-
-    def submit(self, s):
-        st, js, raw = api(self.port, "POST", "/v1/sweeps", s)
-        if not R.check(st == 201, f"sweep {s['name']} accepted", 201, raw):
-            raise RuntimeError("sweep refused")
-        return js["id"]
-
-    def wait_sweep(self, sid, timeout, states=("done",)):
-        last = [None]
-
-        def check():
-            st, js, _ = api(self.port, "GET", f"/v1/sweeps/{sid}")
-            last[0] = js and (js.get("state"), js.get("counts"))
-            return js if st == 200 and js["state"] in states else None
-
-        got = wait_until(check, timeout, 0.2)
-        R.check(got is not None, f"sweep {sid} reaches {states} within {timeout} s", states,
-                f"{last[0]}\n{self.log()}")
-        return got
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-        return self.proc.returncode
+        return self.log_tail(3000)
 
 
 class Ctx:

@@ -396,18 +396,19 @@ def cli_val(db, sql, attach=None):
 
 
 class Daemon:
-    """`loralpha serve` started for a test on 127.0.0.1 with a free port (its
-    --port-file), with a state directory (its token), a log file and a
+    """`loralpha serve` started for a test on 127.0.0.1 with a free port (read
+    from its --port-file), with a state directory (its token), a log file and a
     working directory under ctx.tmp; it answers /v1/health when this
     returns. Options: db (NAME.db in ctx.tmp if None), workers
     (--max-workers), worker (another loralpha-worker), extra (more serve
     flags), config (a dict written to a file given as --config), env (the
     daemon's environment), state (its state directory), expect_fail (the
-    daemon is to exit: waited for, its code in proc.returncode)."""
+    daemon is to exit: waited for, its code in proc.returncode), port (a
+    given one instead of a free one)."""
     count = 0
 
     def __init__(self, ctx, name, db=None, workers=2, worker=None, extra=(), config=None,
-                 env=None, state=None, expect_fail=False):
+                 env=None, state=None, expect_fail=False, port=0):
         Daemon.count += 1
         self.ctx = ctx
         self.name = name
@@ -418,7 +419,7 @@ class Daemon:
         self.state = state or os.path.join(ctx.tmp, f"state.{Daemon.count}.{name}")
         self.known_children = set()
         self.port = None
-        cmd = [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
+        cmd = [ctx.loralpha, "serve", "--listen", f"127.0.0.1:{port}", "--port-file",
                self.port_file, "--db", self.db, "--worker", worker or ctx.worker,
                "--max-workers", str(workers), "--state-dir", self.state]
         if config is not None:
