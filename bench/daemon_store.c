@@ -184,7 +184,7 @@ static long records_per_run(const opts *o) {
   return n + 1; /* eval at step 0 */
 }
 
-/* A sweep of n runs, built by hand (as tests/test_store.c does): the store
+/* A sweep of n runs, built by hand (as tests/unit/test_store.c does): the store
  * only needs the fields it writes. */
 static la_spec *make_spec(long n, const opts *o) {
   la_spec *s = calloc(1, sizeof *s);

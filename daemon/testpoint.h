@@ -8,7 +8,7 @@
  * LA_TEST_PAUSE_MS milliseconds (default 300), so that a test watching the
  * log can SIGKILL the daemon while it is inside that point (inside an open
  * write transaction, or while a fit runs). Without LA_TEST_PAUSE it does
- * nothing. tests/test_crash_matrix.py uses it.
+ * nothing. tests/reliability/test_crash_matrix.py uses it.
  */
 #ifndef LORALPHA_TESTPOINT_H
 #define LORALPHA_TESTPOINT_H

@@ -1,2 +1,0 @@
-add_test(NAME cli COMMAND ${LA_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/test_cli.py --loralpha $<TARGET_FILE:loralpha> --worker ${LA_DAEMON_TEST_WORKER})
-set_tests_properties(cli PROPERTIES TIMEOUT 300)

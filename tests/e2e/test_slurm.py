@@ -1,0 +1,545 @@
+#!/usr/bin/python3
+"""End-to-end test of the Slurm executor (docs/slurm.md) on a real one-node
+Slurm cluster.
+
+    test_slurm.py --loralpha PATH --worker PATH [--keep]
+
+Starts the cluster with tests/lib/slurm/cluster.sh in a temporary directory
+(munged, slurmctld and slurmd, on free ports), runs a sweep through it end
+to end, checks the ingest route's tokens, cancels a sweep, kills a job to
+see its run re-queued, restarts the daemon while jobs run to see it
+re-attach, round-trips export-slurm and import, and stops everything by
+PID at the end, also when a check fails. Needs root and Debian's
+slurmctld, slurmd, slurm-client and munge (scripts/install-deps.sh --test).
+
+Standard library only; ends with `N passed, M failed`.
+"""
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness
+from harness import R, auth, cli, cli_val, log, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLUSTER = os.path.join(HERE, "..", "lib", "slurm", "cluster.sh")
+
+TASK = {"task": "teacher", "d_in": 64, "d_out": 64, "n_train": 512, "n_eval": 128,
+        "target_rank": 4}
+METRICS = {"log_every": 100, "eval_every": 500, "spectra_every": 1000, "sharpness": False}
+
+
+# The daemon's config: Slurm beside local workers; what specs may choose.
+ADMIN = {
+    "executor": "local,slurm",
+    "slurm": {
+        "partitions": ["debug"],
+        "max_time": "1:00:00",
+        "max_cpus_per_task": 2,
+        "defaults": {"partition": "debug", "time": "30",
+                     "sbatch": ["--comment=loralpha-test"],
+                     "env": {"LORALPHA_SITE": "test cluster"}},
+        "profiles": {"broken": {"partition": "nosuch"}},
+    },
+}
+
+
+def spec(name, ranks, alphas, steps, **extra):
+    s = {"name": name, "executor": "slurm", "task": TASK,
+         "grid": {"rank": ranks, "alpha": alphas, "lr": [0.001]}, "seeds": 1,
+         "seed": 7, "steps": steps, "batch": 32, "metrics": METRICS}
+    s.update(extra)
+    return s
+
+
+# ---- HTTP ----------------------------------------------------------------------
+
+
+def call(port, method, path, body=None, headers=None, timeout=15):
+    """One request; (status, parsed JSON or None, raw body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+            hdrs.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=body.encode() if isinstance(body, str) else body,
+                     headers=hdrs)
+        r = conn.getresponse()
+        data = r.read()
+        try:
+            js = json.loads(data) if data else None
+        except ValueError:
+            js = None
+        return r.status, js, data
+    finally:
+        conn.close()
+
+
+def api(port, method, path, body=None):
+    """Every call of the daemon's own API goes through here (the place for
+    an Authorization header)."""
+    return call(port, method, path, body, auth(port))
+
+
+def ingest(port, run, token, body):
+    hdrs = {"Content-Type": "application/x-ndjson"}
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {token}"
+    return call(port, "POST", f"/v1/ingest/{run}", body, hdrs)
+
+
+# ---- the database and Slurm ------------------------------------------------------
+
+
+def squeue(env):
+    p = subprocess.run(["squeue", "-h", "-r", "-o", "%F|%K|%T"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    return [line.split("|") for line in p.stdout.split()] if p.returncode == 0 else None
+
+
+# ---- the daemon ------------------------------------------------------------------
+
+
+class Daemon(harness.Daemon):
+    """harness.Daemon on the test's database, config and Slurm directory
+    (polled every second, arrays of up to 3), in the cluster's environment,
+    with one state directory for all (a restarted daemon reads its
+    predecessor's); on port when given (its jobs report to it there)."""
+
+    def __init__(self, ctx, name, port=0, extra=()):
+        super().__init__(ctx, name, ctx.db, 2, extra=[
+            "--config", ctx.config, "--slurm-dir", ctx.sdir, "--slurm-poll", "1",
+            "--slurm-batch", "3", *extra], env=ctx.env, state=os.path.join(ctx.tmp, "state.slurm"),
+            port=port)
+
+    def log(self):
+        return self.log_tail(3000)
+
+
+class Ctx:
+    def __init__(self, args):
+        self.loralpha = os.path.abspath(args.loralpha)
+        self.worker = os.path.abspath(args.worker)
+        self.tmp = tempfile.mkdtemp(prefix="loralpha-slurm-test-")
+        os.chmod(self.tmp, 0o755)
+        self.cluster = os.path.join(self.tmp, "cluster")
+        self.sdir = os.path.join(self.tmp, "jobs")
+        self.db = os.path.join(self.tmp, "slurm.db")
+        self.config = os.path.join(self.tmp, "serve.json")
+        with open(self.config, "w") as f:
+            json.dump(ADMIN, f)
+        self.daemons = []
+        self.env = dict(os.environ)
+        self.cluster_up = False
+
+    def start_cluster(self):
+        t0 = time.monotonic()
+        p = subprocess.run(["bash", CLUSTER, "start", self.cluster], capture_output=True,
+                           text=True, timeout=120)
+        self.cluster_up = True  # stop even a half-started cluster
+        if p.returncode != 0:
+            raise RuntimeError(f"cluster.sh start failed: {p.stderr}")
+        key, _, value = p.stdout.strip().partition("=")
+        self.env[key] = value
+        log(f"cluster up in {time.monotonic() - t0:.1f} s ({value})")
+
+    def cleanup(self, keep):
+        for d in self.daemons:
+            if d.proc.poll() is None:
+                d.proc.kill()
+                d.proc.wait()
+        if self.cluster_up:
+            t0 = time.monotonic()
+            p = subprocess.run(["bash", CLUSTER, "stop", self.cluster], capture_output=True,
+                               text=True, timeout=120)
+            R.check(p.returncode == 0 and not os.path.exists(self.cluster),
+                    "cluster.sh stop ends the cluster and removes its directory", 0,
+                    p.stderr)
+            log(f"cluster down in {time.monotonic() - t0:.1f} s")
+        if keep:
+            log(f"kept {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---- cases -------------------------------------------------------------------------
+
+
+def local_lines(ctx, run_id):
+    """The train and eval records the worker writes for the run's config when
+    run here (the same binary, without Slurm)."""
+    cfg = os.path.join(ctx.sdir, "runs", f"{run_id}.json")
+    p = subprocess.run([ctx.worker, "--config", cfg], capture_output=True, text=True,
+                       timeout=120)
+    recs = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+    return sum(1 for r in recs if r["type"] in ("train", "eval"))
+
+
+def case_sweep(ctx, d):
+    """A sweep through Slurm end to end: arrays of at most --slurm-batch 3
+    runs in Slurm at once, throttled with max_parallel, all done."""
+    R.case = "sweep"
+    t0 = time.monotonic()
+    st, js, _ = api(d.port, "POST", "/v1/sweeps", spec(
+        "bad", [1], [1], 10, slurm={"sbatch_args": ["--export=ALL,BASH_ENV=/x"]}))
+    R.check(st == 422 and js["error"]["message"].startswith("slurm.sbatch_args:"),
+            "a spec's sbatch_args: 422 naming the field", "422 slurm.sbatch_args", (st, js))
+    st, js, _ = api(d.port, "POST", "/v1/sweeps", spec(
+        "bad", [1], [1], 10, slurm={"time": "2:00:00"}))
+    R.check(st == 422 and js["error"]["message"].startswith("slurm.time:"),
+            "a time over max_time: 422 naming the field", "422 slurm.time", (st, js))
+    sid = d.submit(spec("e2e", [1, 2], [1, 8], 1000, max_parallel=2,
+                        slurm={"cpus_per_task": 1, "time": "10"}))
+    d.wait_sweep(sid, 90)
+    log(f"4-run sweep through Slurm: {time.monotonic() - t0:.1f} s")
+    runs = cli(ctx.db, f"SELECT id, state, attempts FROM runs WHERE sweep_id = {sid}")
+    R.eq([(r["state"], r["attempts"]) for r in runs], [("done", 1)] * 4,
+         "every run done in one attempt")
+    jobs = cli(ctx.db, f"SELECT run_id, array_id, task, state, script FROM slurm_jobs "
+                       f"WHERE sweep_id = {sid} ORDER BY run_id")
+    R.eq(len(jobs), 4, "a slurm_jobs row per run")
+    R.eq(len({j["array_id"] for j in jobs}), 2, "two arrays: 3 runs, then the fourth")
+    R.eq([j["task"] for j in jobs], [0, 1, 2, 0], "array tasks in run order")
+    R.eq({j["state"] for j in jobs}, {"ended"}, "rows ended")
+    with open(jobs[0]["script"]) as f:
+        script = f.read()
+    for want in ("#SBATCH --array=0-2%2", "#SBATCH --partition=debug",
+                 "#SBATCH --time=0-00:10:00", "#SBATCH --cpus-per-task=1",
+                 "#SBATCH --comment=loralpha-test", "#SBATCH --no-requeue",
+                 "#SBATCH --export=NONE", f"#SBATCH --chdir={ctx.sdir}",
+                 "export LORALPHA_SITE='test cluster'"):
+        R.check(want in script, f"script has {want}", want, script)
+    counts = cli(ctx.db, f"SELECT r.id, (SELECT COUNT(*) FROM curve c WHERE c.run_id = r.id)"
+                         f" AS n FROM runs r WHERE sweep_id = {sid} ORDER BY r.id")
+    want = local_lines(ctx, counts[0]["id"])
+    R.eq([c["n"] for c in counts], [want] * 4, "curve rows equal a local worker's records")
+    R.check(cli_val(ctx.db, f"SELECT COUNT(*) FROM spectra WHERE run_id = {counts[0]['id']}") > 0,
+            "spectra stored", ">0", 0)
+    st, _, body = api(d.port, "GET", "/metrics")
+    m = dict(x.split(" ", 1) for x in body.decode().splitlines()
+             if x.startswith("loralpha_slurm"))
+    R.check(st == 200 and int(m.get("loralpha_slurm_runs_submitted_total", 0)) >= 4 and
+            int(m.get("loralpha_slurm_arrays_total", 0)) >= 2 and
+            int(m.get("loralpha_slurm_records_ingested_total", 0)) >= 4 * want,
+            "/metrics counts the arrays, runs and ingested records", ">= 4 runs, 2 arrays", m)
+    tok = os.path.join(ctx.sdir, "runs", f"{counts[0]['id']}.token")
+    R.eq(oct(os.stat(tok).st_mode & 0o777), "0o600", "token file readable by its owner only")
+    local = spec("here", [1], [1, 2], 200)
+    del local["executor"]
+    lid = d.submit(local)
+    d.wait_sweep(lid, 60)
+    R.eq(cli_val(ctx.db, f"SELECT COUNT(*) FROM slurm_jobs WHERE sweep_id = {lid}"), 0,
+         "a sweep without an executor runs locally on a --executor local daemon")
+    return sid
+
+
+def case_worker_flags(ctx):
+    """The worker's report flags are checked by name; with no daemon to
+    take its lines it retries, then gives up with exit 1."""
+    R.case = "worker"
+    cfg = os.path.join(ctx.tmp, "w.json")
+    tok = os.path.join(ctx.tmp, "w.token")
+    with open(cfg, "w") as f:
+        json.dump(dict(TASK, rank=1, alpha=1, lr=0.001, steps=20, batch=32), f)
+    with open(tok, "w") as f:
+        f.write("ab" * 32 + "\n")
+    for args, name in ((["--report-url", "http://127.0.0.1:9/x"], "--report-token-file"),
+                       (["--report-url", "ftp://x", "--report-token-file", tok], "--report-url"),
+                       (["--report-url", "http://x/", "--report-token-file", tok,
+                         "--report-retry", "0"], "--report-retry"),
+                       (["--report-url", "http://x/", "--report-token-file",
+                         os.path.join(ctx.tmp, "none")], "--report-token-file")):
+        p = subprocess.run([ctx.worker, "--config", cfg, *args], capture_output=True,
+                           text=True, timeout=60)
+        R.check(p.returncode == 2 and name in p.stderr, f"worker refuses {args[-1]!r}",
+                f"exit 2 naming {name}", (p.returncode, p.stderr))
+    port = free_port()
+    t0 = time.monotonic()
+    p = subprocess.run([ctx.worker, "--config", cfg, "--report-url",
+                        f"http://127.0.0.1:{port}/v1/ingest/1", "--report-token-file", tok,
+                        "--report-retry", "2"], capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - t0
+    R.check(p.returncode == 1 and "gave up" in p.stderr and 1.0 <= took < 10,
+            "no daemon: retried with backoff, then exit 1", "exit 1, gave up, ~2 s",
+            (p.returncode, round(took, 2), p.stderr))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def case_sbatch_refused(ctx, d):
+    """sbatch refuses the array (the admin's profile names no real
+    partition): the runs fail with sbatch's words, after their attempts."""
+    R.case = "sbatch"
+    sid = d.submit(spec("refused", [1], [1], 100, max_attempts=2,
+                        slurm={"profile": "broken"}))
+    d.wait_sweep(sid, 30)
+    rows = cli(ctx.db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
+    R.check(rows and rows[0]["state"] == "failed" and rows[0]["attempts"] == 2 and
+            "sbatch failed" in rows[0]["error"] and "partition" in rows[0]["error"],
+            "run failed after 2 attempts with sbatch's error", "failed, 2, sbatch ...", rows)
+
+
+def running_jobs(ctx, sid, n):
+    """Waits for n runs of the sweep to be RUNNING in Slurm and to have sent
+    rows; their run ids."""
+    def check():
+        rows = cli(ctx.db, f"SELECT j.run_id FROM slurm_jobs j WHERE j.sweep_id = {sid} "
+                           f"AND j.slurm_state = 'RUNNING' AND j.state = 'submitted' AND "
+                           f"EXISTS (SELECT 1 FROM curve c WHERE c.run_id = j.run_id)")
+        return [r["run_id"] for r in rows] if len(rows) >= n else None
+    got = wait_until(check, 60, 0.2)
+    R.check(got is not None, f"{n} runs of sweep {sid} running in Slurm", n, got)
+    if got is None:
+        raise RuntimeError("jobs did not start")
+    return got
+
+
+def case_tokens_and_cancel(ctx, d):
+    """The ingest route takes a run's own token only; cancel scancels."""
+    R.case = "cancel"
+    sid = d.submit(spec("long", [1, 2], [1], 5_000_000, max_parallel=2))
+    a, b = running_jobs(ctx, sid, 2)[:2]
+    with open(os.path.join(ctx.sdir, "runs", f"{a}.token")) as f:
+        tok_a = f.read().strip()
+    rec = json.dumps({"type": "train", "step": 99999999, "loss": 1.0}) + "\n"
+    st, js, _ = ingest(d.port, b, None, rec)
+    R.eq(st, 401, "ingest without a token: 401")
+    st, js, _ = ingest(d.port, b, tok_a, rec)
+    R.eq(st, 403, "run A's token into run B: 403")
+    st, js, _ = ingest(d.port, b, "0" * 64, rec)
+    R.eq(st, 403, "a made-up token: 403")
+    st, js, _ = ingest(d.port, a, tok_a, "not json\n")
+    R.eq(st, 400, "a line that is not a record: 400")
+    R.eq(cli_val(ctx.db, "SELECT COUNT(*) FROM curve WHERE step = 99999999"), 0,
+         "refused records are not stored")
+    arrays = {r["array_id"] for r in cli(ctx.db, f"SELECT array_id FROM slurm_jobs "
+                                                 f"WHERE sweep_id = {sid}")}
+    t0 = time.monotonic()
+    st, js, raw = api(d.port, "POST", f"/v1/sweeps/{sid}/cancel")
+    R.eq(st, 200, "cancel answers 200")
+    R.eq(sorted(r["state"] for r in cli(ctx.db, f"SELECT state FROM runs WHERE sweep_id = {sid}")),
+         ["cancelled", "cancelled"], "running Slurm runs cancelled")
+    gone = wait_until(lambda: (q := squeue(ctx.env)) is not None and
+                      not [x for x in q if int(x[0]) in arrays], 30, 0.1)
+    R.check(gone, "scancel: the sweep's jobs leave the queue", "empty", squeue(ctx.env))
+    log(f"cancel to empty queue: {time.monotonic() - t0:.2f} s")
+    st, js, _ = ingest(d.port, a, tok_a, rec)
+    R.eq(st, 403, "a cancelled run's token no longer ingests")
+
+
+def case_kill(ctx, d):
+    """A job killed in Slurm: its run is re-queued and goes out again in a
+    new array (attempt 2); then the sweep is cancelled."""
+    R.case = "kill"
+    sid = d.submit(spec("killed", [2], [4], 5_000_000, max_attempts=2))
+    run = running_jobs(ctx, sid, 1)[0]
+    first = cli_val(ctx.db, f"SELECT array_id FROM slurm_jobs WHERE run_id = {run}")
+    t0 = time.monotonic()
+    subprocess.run(["scancel", "--batch", "--signal=KILL", f"{first}_0"], env=ctx.env,
+                   check=True, timeout=30)
+    again = wait_until(lambda: cli(ctx.db, f"SELECT j.array_id, j.attempt, r.state, "
+                                           f"r.attempts FROM slurm_jobs j JOIN runs r ON "
+                                           f"r.id = j.run_id WHERE j.run_id = {run} AND "
+                                           f"j.attempt = 2 AND j.state = 'submitted'"), 60, 0.2)
+    R.check(again and again[0]["array_id"] != first and again[0]["state"] == "running",
+            "killed run re-queued and submitted again in a new array",
+            f"attempt 2, array != {first}", again)
+    log(f"kill to resubmitted: {time.monotonic() - t0:.1f} s")
+    st, _, _ = api(d.port, "POST", f"/v1/sweeps/{sid}/cancel")
+    R.eq(st, 200, "cancel the re-queued run's sweep")
+
+
+def steps_for(ctx, seconds):
+    """Steps of the test's rank-2 run that take about this long here (the
+    worker's speed differs a lot between builds)."""
+    cfg = dict(TASK, **METRICS, rank=2, alpha=2, lr=0.001, seed=1, steps=20000, batch=32)
+    t0 = time.monotonic()
+    subprocess.run([ctx.worker, "--config", "-"], input=json.dumps(cfg), capture_output=True,
+                   text=True, timeout=300, check=True)
+    rate = 20000 / max(time.monotonic() - t0, 1e-3)
+    return max(20000, int(rate * seconds) // 1000 * 1000)
+
+
+def case_restart(ctx, d):
+    """A daemon restarted while jobs run re-attaches instead of submitting
+    again; the workers' retries bridge the gap."""
+    R.case = "restart"
+    steps = steps_for(ctx, 15)  # both runs must be seen sending at once, also under load
+    log(f"runs of {steps} steps to restart the daemon under")
+    sid = d.submit(spec("reattach", [1, 2], [2], steps, max_parallel=2))
+    runs = running_jobs(ctx, sid, 2)
+    before = cli(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
+                         f"ORDER BY run_id")
+    scripts = sorted(os.listdir(os.path.join(ctx.sdir, "batches")))
+    R.eq(d.stop(), 0, "daemon stops cleanly with jobs in Slurm")
+    R.eq(len([x for x in squeue(ctx.env) or [] if int(x[0]) in
+              {b["array_id"] for b in before}]), 2, "jobs keep running while it is away")
+    time.sleep(1.5)
+    d2 = Daemon(ctx, "restarted", port=d.port)
+    R.check("following 2 Slurm jobs" in d2.log(), "restart re-attaches to 2 jobs",
+            "following 2 Slurm jobs", d2.log())
+    d2.wait_sweep(sid, 120)
+    after = cli(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
+                        f"ORDER BY run_id")
+    R.eq(after, before, "no job submitted again")
+    R.eq(sorted(os.listdir(os.path.join(ctx.sdir, "batches"))), scripts, "no new script")
+    R.eq([r["attempts"] for r in cli(ctx.db, f"SELECT attempts FROM runs WHERE "
+                                             f"sweep_id = {sid}")], [1, 1],
+         "runs done in their first attempt")
+    want = local_lines(ctx, runs[0])
+    R.eq(cli_val(ctx.db, f"SELECT COUNT(*) FROM curve WHERE run_id = {runs[0]}"), want,
+         "no records lost across the restart")
+    return d2
+
+
+def case_vanished(ctx, d, sid):
+    """A job Slurm no longer knows (as if a previous daemon had submitted it
+    and the cluster lost it): a failed attempt, the run re-queued and done
+    in a real array."""
+    R.case = "vanished"
+    R.eq(d.stop(), 0, "daemon stops")
+    run = cli_val(ctx.db, f"SELECT MIN(id) FROM runs WHERE sweep_id = {sid}")
+    cli(ctx.db, f"UPDATE sweeps SET state = 'active', finished_at = NULL WHERE id = {sid}; "
+                f"UPDATE runs SET state = 'running' WHERE id = {run}; "
+                f"UPDATE slurm_jobs SET state = 'submitted', array_id = 999999, task = 0, "
+                f"token_sha256 = '{hashlib.sha256(b'ab' * 32).hexdigest()}' "
+                f"WHERE run_id = {run}")
+    d2 = Daemon(ctx, "vanished", port=d.port, extra=("--executor", "slurm,local"))
+    R.check("following 1 Slurm jobs" in d2.log(), "re-attaches to the lost job",
+            "following 1 Slurm jobs", d2.log())
+    d2.wait_sweep(sid, 60)
+    row = cli(ctx.db, f"SELECT r.state, r.attempts, j.array_id FROM runs r JOIN slurm_jobs j "
+                      f"ON j.run_id = r.id WHERE r.id = {run}")[0]
+    R.check(row["state"] == "done" and row["attempts"] == 2 and row["array_id"] != 999999,
+            "vanished job: run re-queued and done in a new array",
+            "done, 2 attempts, new array", row)
+    st, _, _ = ingest(d2.port, run, "ab" * 32, '{"type":"eval","step":1,"loss":1}\n')
+    R.eq(st, 403, "the lost job's token is revoked")
+    default = spec("default", [1], [1], 200)
+    del default["executor"]
+    did = d2.submit(default)
+    d2.wait_sweep(did, 60)
+    R.eq(cli_val(ctx.db, f"SELECT COUNT(*) FROM slurm_jobs WHERE sweep_id = {did}"), 1,
+         "a sweep without an executor goes to Slurm on a --executor slurm daemon")
+    return d2
+
+
+def case_export(ctx):
+    """export-slurm writes a standalone array; sbatch runs it without a
+    daemon; import stores its results like a daemon's."""
+    R.case = "export"
+    out = os.path.join(ctx.tmp, "export")
+    sp = os.path.join(ctx.tmp, "export-spec.json")
+    with open(sp, "w") as f:
+        json.dump(spec("exported", [1, 2], [1, 8], 1000, max_parallel=3), f)
+    p = subprocess.run([ctx.loralpha, "export-slurm", sp, "--dir", out, "--partition",
+                        "debug", "--time", "5", "--sbatch-arg", "--comment=export"],
+                       capture_output=True, text=True, timeout=60)
+    R.eq(p.returncode, 0, "export-slurm exits 0")
+    scripts = [x.split()[1] for x in p.stdout.splitlines() if x.startswith("sbatch ")]
+    R.check(len(scripts) == 1, "one array script printed", 1, p.stdout + p.stderr)
+    with open(scripts[0]) as f:
+        text = f.read()
+    for want in ("#SBATCH --array=0-3%3", "#SBATCH --partition=debug",
+                 "#SBATCH --comment=export", "--report-url"):
+        R.check((want in text) == (want != "--report-url"), f"script and {want}", want, text)
+    bad = subprocess.run([ctx.loralpha, "export-slurm", sp, "--dir", out, "--time", "a b"],
+                         capture_output=True, text=True, timeout=60)
+    R.check(bad.returncode == 2 and "--time" in bad.stderr, "a bad --time is refused by name",
+            "exit 2 naming --time", bad.stderr)
+    job = subprocess.run(["sbatch", "--parsable", scripts[0]], env=ctx.env,
+                         capture_output=True, text=True, timeout=30).stdout.strip()
+    done = wait_until(lambda: (q := squeue(ctx.env)) is not None and
+                      not [x for x in q if x[0] == job], 90, 0.2)
+    R.check(done, "the exported array ran", "empty queue", squeue(ctx.env))
+    db = os.path.join(ctx.tmp, "imported.db")
+    p = subprocess.run([ctx.loralpha, "import", out, "--db", db], capture_output=True,
+                       text=True, timeout=120)
+    R.eq(p.returncode, 0, "import exits 0")
+    R.check("4 of 4 runs finished" in p.stderr, "import reports 4 of 4", "4 of 4", p.stderr)
+    sid = int(p.stdout.strip() or 0)
+    R.eq([r["state"] for r in cli(db, f"SELECT state FROM runs WHERE sweep_id = {sid}")],
+         ["done"] * 4, "imported runs done")
+    R.eq(cli_val(db, f"SELECT state FROM sweeps WHERE id = {sid}"), "done", "imported sweep done")
+    R.eq(cli_val(db, f"SELECT owner FROM sweeps WHERE id = {sid}"), "root",
+         "the imported sweep belongs to the importing user")
+    # a sweep already in a database, by its id: the same scripts as its spec
+    out2 = os.path.join(ctx.tmp, "export-by-id")
+    p = subprocess.run([ctx.loralpha, "export-slurm", str(sid), "--db", db, "--dir", out2,
+                        "--partition", "debug", "--time", "5", "--sbatch-arg",
+                        "--comment=export"], capture_output=True, text=True, timeout=60)
+    R.eq(p.returncode, 0, "export-slurm SWEEP (an id in --db) exits 0")
+    by_id = [x.split()[1] for x in p.stdout.splitlines() if x.startswith("sbatch ")]
+    with open(by_id[0] if by_id else os.devnull) as f:
+        text2 = f.read()
+    R.eq(text2.replace(out2, out), text, "export by sweep id writes the spec's script")
+    with open(os.path.join(out, "runs", "2.json")) as f1, \
+            open(os.path.join(out2, "runs", "2.json")) as f2:
+        R.eq(json.load(f2), json.load(f1), "export by sweep id: the same run configs")
+    p = subprocess.run([ctx.loralpha, "export-slurm", "987654", "--db", db, "--dir", out2],
+                       capture_output=True, text=True, timeout=60)
+    R.check(p.returncode == 1 and "no sweep 987654" in p.stderr,
+            "export-slurm of an unknown sweep id fails by name", "no sweep 987654", p.stderr)
+    with open(os.path.join(out, "runs", "0.json")) as f:
+        cfg = f.read()
+    n = subprocess.run([ctx.worker, "--config", "-"], input=cfg, capture_output=True,
+                       text=True, timeout=60).stdout
+    want = sum(1 for x in n.splitlines() if json.loads(x)["type"] in ("train", "eval"))
+    R.eq(cli_val(db, f"SELECT COUNT(*) FROM curve c JOIN runs r ON r.id = c.run_id WHERE "
+                 f"r.sweep_id = {sid} AND r.idx = 0"), want,
+         "imported curve equals the worker's records")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--loralpha", required=True)
+    ap.add_argument("--worker", required=True)
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0 or not shutil.which("slurmctld") or not shutil.which("munged"):
+        print("test_slurm: needs root and slurmctld, slurmd, slurm-client, munge "
+              "(scripts/install-deps.sh --test)")
+        return 1
+    ctx = Ctx(args)
+    t0 = time.monotonic()
+    try:
+        case_worker_flags(ctx)
+        ctx.start_cluster()
+        d = Daemon(ctx, "first")
+        first = case_sweep(ctx, d)
+        case_sbatch_refused(ctx, d)
+        case_tokens_and_cancel(ctx, d)
+        case_kill(ctx, d)
+        d = case_restart(ctx, d)
+        d = case_vanished(ctx, d, first)
+        R.eq(d.stop(), 0, "daemon stops cleanly")
+        case_export(ctx)
+    except Exception:
+        R.check(False, "no exception", None, traceback.format_exc())
+        for d in ctx.daemons:
+            print(f"--- {d.log_path}\n{d.log()}" if os.path.exists(d.log_path) else "")
+    finally:
+        ctx.cleanup(args.keep)
+    log(f"wall {time.monotonic() - t0:.1f} s")
+    return R.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,1 +1,0 @@
-la_daemon_test(fit)

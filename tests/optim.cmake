@@ -1,1 +1,0 @@
-la_unit_test(optim)

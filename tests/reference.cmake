@@ -1,1 +1,0 @@
-la_py_test(reference test_reference.py)

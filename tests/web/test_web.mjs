@@ -1,0 +1,493 @@
+#!/usr/bin/env node
+// Browser test of the web dashboard against a real `loralpha serve`:
+//   node tests/web/test_web.mjs --loralpha PATH --worker PATH [--artifacts DIR]
+// Starts the daemon on 127.0.0.1 (port 0) in a temp dir with its own state
+// directory (and so its own token), runs a small real sweep, then drives
+// Debian's chromium through playwright-core (web/node_modules): signing in
+// (no token, a wrong one, the right one, a #token= link, signing out), both
+// pages and their plots, the report download, pause / resume / cancel, and a
+// second user's 403.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const webDir = path.join(root, 'web');
+
+function parseArgs(argv) {
+  const a = { loralpha: null, worker: null, artifacts: null };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i].replace(/^--/, '');
+    if (!(k in a) || i + 1 >= argv.length) { console.error(`usage: test_web.mjs --loralpha PATH --worker PATH [--artifacts DIR] (bad: ${argv[i]})`); process.exit(2); }
+    a[k] = argv[++i];
+  }
+  if (!a.loralpha || !a.worker) { console.error('test_web.mjs: --loralpha and --worker are required'); process.exit(2); }
+  a.artifacts = path.resolve(a.artifacts || path.join(os.tmpdir(), 'loralpha-web-artifacts'));
+  a.loralpha = path.resolve(a.loralpha);
+  a.worker = path.resolve(a.worker);
+  return a;
+}
+const args = parseArgs(process.argv.slice(2));
+fs.mkdirSync(args.artifacts, { recursive: true });
+
+let passed = 0, failed = 0;
+function check(name, ok, expected, actual) {
+  if (ok) { passed++; console.log(`ok   ${name}`); }
+  else { failed++; console.log(`FAIL ${name}\n     expected: ${expected}\n     actual:   ${actual}`); }
+  return ok;
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'loralpha-web-'));
+const dbPath = path.join(tmp, 'web.db');
+const stateDir = path.join(tmp, 'state');
+const tokensFile = path.join(tmp, 'tokens');
+const BOB = { user: 'webtest-bob', token: 'b0b'.repeat(21) + 'b' };  // a second user, from the tokens file
+const WRONG = '0123456789abcdef'.repeat(4);
+const children = [];
+
+function startProc(cmd, argv, logName) {
+  const log = fs.openSync(path.join(tmp, logName), 'w');
+  const p = spawn(cmd, argv, { cwd: tmp, stdio: ['ignore', log, log] });
+  p.on('error', (e) => { p.spawnError = e; });
+  children.push(p);
+  return p;
+}
+
+async function waitFile(f, proc, ms) {
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    if (fs.existsSync(f)) { const s = fs.readFileSync(f, 'utf8').trim(); if (/^\d+$/.test(s)) return Number(s); }
+    if (proc.spawnError) throw new Error(`cannot start ${proc.spawnfile}: ${proc.spawnError.message}`);
+    if (proc.exitCode != null) throw new Error(`${proc.spawnfile} exited with ${proc.exitCode}`);
+    await sleep(50);
+  }
+  throw new Error(`no port in ${f} after ${ms} ms`);
+}
+
+async function stopAll() {
+  for (const p of children.reverse()) {
+    if (p.exitCode != null || p.signalCode != null) continue;
+    try { process.kill(p.pid, 'SIGTERM'); } catch { continue; }
+    const t0 = Date.now();
+    while (p.exitCode == null && p.signalCode == null && Date.now() - t0 < 10000) await sleep(50);
+    if (p.exitCode == null && p.signalCode == null) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+}
+
+let TOKEN = null;  // the daemon user's, read from <state dir>/token
+async function api(base, method, p, body, token = TOKEN) {
+  const headers = body ? { 'Content-Type': 'application/json' } : {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const res = await fetch(base + p, { method, headers, body: body ? JSON.stringify(body) : undefined });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not json */ }
+  return { status: res.status, json, text, type: res.headers.get('content-type') || '', auth: res.headers.get('www-authenticate') || '' };
+}
+
+const sql = (q) => {
+  try { return execFileSync('sqlite3', [dbPath, q], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim(); } catch (e) { return `sqlite3: ${String(e.stderr || e.message).trim()}`; }
+};
+async function waitSql(q, want, ms = 10000) {
+  let got = '';
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) { got = sql(q); if (got === want) break; await sleep(250); }
+  return got;
+}
+
+const smallSpec = {
+  name: 'web-test-small',
+  description: 'Browser test sweep: 3 ranks x 9 alphas x 2 lrs x 2 seeds.',
+  task: { task: 'teacher', d_in: 16, d_out: 16 },
+  grid: { rank: [1, 2, 4], alpha: { log2: [0, 8], num: 9 }, lr: [0.003, 0.01] },
+  seeds: 2, steps: 60,
+  metrics: { eval_every: 10, spectra_every: 20, sharpness: true },
+};
+// A run window open from 3 h ago to 3 h from now (local time, as the daemon's): shown, but no hindrance.
+const hhmm = (d) => `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+const WINDOW = { start: hhmm(new Date(Date.now() - 3 * 3600e3)), end: hhmm(new Date(Date.now() + 3 * 3600e3)), outside: 'finish' };
+const longSpec = {
+  name: 'web-test-long',
+  description: 'A sweep long enough to be paused, resumed and cancelled from its page.',
+  task: { task: 'teacher', d_in: 128, d_out: 128 },
+  grid: { rank: [4, 8], alpha: [8, 16, 32], lr: [0.001] },
+  seeds: 2, steps: 10000000,
+  metrics: { log_every: 1000, eval_every: 1000, spectra_every: 10000, sharpness: false },
+  window: WINDOW,
+};
+
+async function main() {
+  // ---- daemon ----------------------------------------------------------
+  const portFile = path.join(tmp, 'port');
+  fs.mkdirSync(stateDir, { mode: 0o700 });
+  fs.writeFileSync(tokensFile, `${BOB.user} ${BOB.token}\n`, { mode: 0o600 });
+  const daemon = startProc(args.loralpha, ['serve', '--listen', '127.0.0.1:0', '--port-file', portFile, '--db', dbPath,
+    '--state-dir', stateDir, '--tokens-file', tokensFile,
+    '--worker', args.worker, '--max-workers', '2', '--web', webDir], 'daemon.log');
+  const dport = await waitFile(portFile, daemon, 15000);
+  const api0 = `http://127.0.0.1:${dport}`;
+  const base = api0;
+  console.log(`daemon pid ${daemon.pid} on ${api0}, db ${dbPath}`);
+  const tokenPath = path.join(stateDir, 'token');
+  TOKEN = fs.existsSync(tokenPath) ? fs.readFileSync(tokenPath, 'utf8').trim() : '';
+  const tokenMode = fs.existsSync(tokenPath) ? (fs.statSync(tokenPath).mode & 0o777).toString(8) : 'missing';
+  check('the daemon wrote its token (64 hex, mode 600)', /^[0-9a-f]{64}$/.test(TOKEN) && tokenMode === '600', '64 hex chars, 600', `${TOKEN.length} chars, mode ${tokenMode}`);
+  const me = os.userInfo().username;
+
+  // ---- the API wants the token; the dashboard's files do not -------------
+  const noTok = await api(api0, 'GET', '/v1/sweeps', null, null);
+  check('API without a token: 401 unauthorized, WWW-Authenticate: Bearer',
+    noTok.status === 401 && noTok.json && noTok.json.error.code === 'unauthorized' && /^Bearer/.test(noTok.auth),
+    '401 unauthorized, Bearer', `${noTok.status} ${noTok.text.slice(0, 100)} [${noTok.auth}]`);
+  const badTok = await api(api0, 'GET', '/v1/health', null, WRONG);
+  check('API with a wrong token: 401', badTok.status === 401, 401, `${badTok.status} ${badTok.text.slice(0, 100)}`);
+  const who = await api(api0, 'GET', '/v1/whoami');
+  check('whoami with the token: the daemon\'s user', who.status === 200 && who.json.user === me && who.json.via === 'token',
+    `{"user":"${me}",...,"via":"token"}`, `${who.status} ${who.text}`);
+  const whoBob = await api(api0, 'GET', '/v1/whoami', null, BOB.token);
+  check('whoami with a tokens-file token: that user', whoBob.status === 200 && whoBob.json.user === BOB.user && whoBob.json.admin === false,
+    `{"user":"${BOB.user}","admin":false,...}`, `${whoBob.status} ${whoBob.text}`);
+  for (const f of ['/', '/index.html', '/sweep.html', '/app.css', '/js/api.js', '/node_modules/uplot/dist/uPlot.iife.min.js']) {
+    const r = await api(api0, 'GET', f, null, null);
+    check(`static ${f} without a token: 200`, r.status === 200, 200, r.status);
+  }
+
+  // ---- the small sweep: run it to the end, with its analysis -------------
+  const sub = await api(api0, 'POST', '/v1/sweeps', smallSpec);
+  check('submit small sweep', sub.status === 201, '201', `${sub.status} ${sub.text}`);
+  const sid = sub.json && sub.json.id;
+  let sw = null;
+  const t0 = Date.now();
+  while (Date.now() - t0 < 180000) {
+    sw = (await api(api0, 'GET', `/v1/sweeps/${sid}`)).json;
+    if (sw && sw.state !== 'active') break;
+    await sleep(250);
+  }
+  check('small sweep finishes done', sw && sw.state === 'done' && sw.counts.done === 108, 'state done, 108 done', JSON.stringify(sw && { state: sw.state, counts: sw.counts }));
+  check('the sweep has its owner, paused and window', sw && sw.owner === me && sw.paused === false && sw.window === null,
+    `owner ${me}, paused false, window null`, JSON.stringify(sw && { owner: sw.owner, paused: sw.paused, window: sw.window }));
+  let an = null;
+  for (let i = 0; i < 40; i++) { an = await api(api0, 'GET', `/v1/sweeps/${sid}/analysis`); if (an.status === 200) break; await sleep(250); }
+  check('analysis exists', an.status === 200 && an.json.checkpoints.length > 0, '200 with checkpoints', `${an.status} ${an.text.slice(0, 200)}`);
+
+  // ---- the routes the dashboard needs ----------------------------------
+  const idx = await api(base, 'GET', '/');
+  check('GET / serves index.html', idx.status === 200 && idx.type.startsWith('text/html') && idx.text.includes('/js/sweeps.js'), '200 text/html index', `${idx.status} ${idx.type}`);
+  const js = await api(base, 'GET', '/js/sweep.js');
+  check('GET /js/sweep.js is javascript', js.status === 200 && /javascript/.test(js.type), '200 text/javascript', `${js.status} ${js.type}`);
+  const cv = await api(base, 'GET', `/v1/sweeps/${sid}/curves?kind=eval&points=5`);
+  check('GET /curves downsamples', cv.status === 200 && cv.json.runs.length === 108 && cv.json.runs.every((r) => r.step.length <= 5 && r.step.length === r.loss.length),
+    '108 runs, <= 5 points each', `${cv.status} ${cv.json ? cv.json.runs.length + ' runs, max ' + Math.max(...cv.json.runs.map((r) => r.step.length)) + ' points' : cv.text.slice(0, 200)}`);
+
+  // ---- a long sweep, to pause, resume and cancel from its page -----------
+  const sub2 = await api(api0, 'POST', '/v1/sweeps', longSpec);
+  check('submit long sweep', sub2.status === 201, '201', `${sub2.status} ${sub2.text}`);
+  const lid = sub2.json && sub2.json.id;
+
+  // ---- browser ---------------------------------------------------------
+  const pwPath = path.join(webDir, 'node_modules', 'playwright-core', 'index.mjs');
+  const { chromium } = await import(pathToFileURL(pwPath).href);
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+  });
+  const requests = [];  // every request of every page: [url, authorization header]
+  try {
+    const newContext = () => browser.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
+    // expected: statuses whose "Failed to load resource" console lines are expected on this page
+    const newPage = async (ctx, expected = []) => {
+      const page = await ctx.newPage();
+      page.errors = [];
+      page.expected = expected;
+      page.on('console', (m) => {
+        if (m.type() !== 'error') return;
+        if (page.expected.some((st) => m.text().includes(`status of ${st} `))) return;
+        page.errors.push(`console: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));
+      page.on('requestfailed', (r) => { if (!r.url().startsWith('blob:')) page.errors.push(`requestfailed: ${r.url()}`); });
+      page.on('request', (r) => {
+        requests.push([r.url(), r.headers().authorization || '']);
+        const u = new URL(r.url());
+        if (u.protocol !== 'blob:' && u.hostname !== '127.0.0.1') page.errors.push(`outside request: ${r.url()}`);
+      });
+      return page;
+    };
+    const stored = (page) => page.evaluate(() => localStorage.getItem('loralpha.token'));
+    const visible = (page, sel) => page.isVisible(sel).catch(() => false);
+
+    // ---- signing in on the sweeps page ----------------------------------
+    const ctxA = await newContext();
+    const pa = await newPage(ctxA, [401]);
+    await pa.goto(`${base}/`);
+    const formUp = await pa.waitForSelector('#signin', { state: 'visible', timeout: 10000 }).then(() => true, () => false);
+    check('no token: the sign-in form instead of the sweeps', formUp && !(await visible(pa, '#sweeps')), 'form shown, table hidden',
+      `form ${formUp}, table ${await visible(pa, '#sweeps')}`);
+    const help = formUp ? await pa.textContent('#signin') : '';
+    check('the form says where the token is', help.includes('~/.local/state/loralpha/token') && /tokens file/.test(help), 'the token file and the tokens file', help);
+    const apiBefore = requests.filter(([u]) => new URL(u).pathname.startsWith('/v1/')).length;
+    check('no token: no API request sent', apiBefore === 0, 0, apiBefore);
+    await pa.fill('#signin-token', WRONG);
+    await pa.click('#signin button[type="submit"]');
+    await pa.waitForFunction(() => document.getElementById('signin-error').textContent !== '', null, { timeout: 10000 }).catch(() => {});
+    const wrongErr = await pa.textContent('#signin-error').catch(() => '');
+    check('wrong token: the form stays, with an error', await visible(pa, '#signin') && /does not accept/.test(wrongErr) && !(await visible(pa, '#sweeps')),
+      'form still shown, "does not accept"', wrongErr);
+    check('wrong token: not kept', (await stored(pa)) === null, null, await stored(pa));
+    await pa.fill('#signin-token', `  ${TOKEN}  `);
+    await pa.click('#signin button[type="submit"]');
+    const rowSel = `#sweeps tbody tr[data-id="${sid}"]`;
+    const listed = await pa.waitForSelector(rowSel, { timeout: 10000 }).then(() => true, () => false);
+    check('right token: the form goes, the sweeps show', listed && !(await visible(pa, '#signin')), 'sweeps listed, no form', `listed ${listed}`);
+    check('right token: kept in localStorage', (await stored(pa)) === TOKEN, 'the token', await stored(pa));
+    const whoText = await pa.textContent('#who-user').catch(() => '');
+    check('the signed-in user is shown', whoText.startsWith(me), me, whoText);
+    const rowText = listed ? await pa.textContent(rowSel) : '';
+    check('index lists the sweep', listed && rowText.includes(smallSpec.name) && rowText.includes('done'), `a row with ${smallSpec.name}, done`, rowText || 'no row');
+    const owner = listed ? await pa.textContent(`${rowSel} td.owner`) : '';
+    check('index shows the owner', owner === me, me, owner);
+    const win = await pa.textContent(`#sweeps tbody tr[data-id="${lid}"] .window`).catch(() => '');
+    check('index shows a sweep\'s run window', win === `⏲ ${WINDOW.start}–${WINDOW.end}`, `⏲ ${WINDOW.start}–${WINDOW.end}`, win);
+    const href = listed ? await pa.getAttribute(`${rowSel} a`, 'href') : null;
+    check('index row links to sweep.html', href === `/sweep.html?id=${sid}`, `/sweep.html?id=${sid}`, href);
+    pa.expected = [];  // from here on, a 401 is a failure
+    await pa.waitForTimeout(2500); // one poll: the live update must not break
+    const stillListed = await pa.$$eval('#sweeps tbody tr', (rs) => rs.length);
+    check('index polls without errors', stillListed === 2 && pa.errors.length === 0, '2 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
+    await pa.screenshot({ path: path.join(args.artifacts, 'index.png'), fullPage: true });
+    // sign out
+    await pa.click('#signout');
+    const outForm = await pa.waitForSelector('#signin', { state: 'visible', timeout: 10000 }).then(() => true, () => false);
+    check('sign out: the form again, the token forgotten', outForm && (await stored(pa)) === null && !(await visible(pa, '#sweeps')), 'form, no token',
+      `form ${outForm}, token ${await stored(pa)}`);
+    // a kept token the daemon no longer accepts
+    pa.expected = [401];
+    await pa.evaluate((t) => localStorage.setItem('loralpha.token', t), WRONG);
+    await pa.reload();
+    await pa.waitForSelector('#signin', { state: 'visible', timeout: 10000 }).catch(() => {});
+    await pa.waitForFunction(() => { const e = document.getElementById('signin-error'); return e && e.textContent !== ''; }, null, { timeout: 10000 }).catch(() => {});
+    const staleErr = await pa.textContent('#signin-error').catch(() => '');
+    check('a kept token that is refused: the form, with an error', /no longer accepts/.test(staleErr) && (await stored(pa)) === null, 'form with "no longer accepts", token dropped', staleErr);
+    check('sign-in page: no unexpected console errors', pa.errors.length === 0, 'none', JSON.stringify(pa.errors));
+    await pa.screenshot({ path: path.join(args.artifacts, 'signin.png'), fullPage: true });
+
+    // ---- a #token= link opens the sweep page, signed in ------------------
+    const ctx = await newContext();
+    const ps = await newPage(ctx);
+    await ps.goto(`${base}/sweep.html?id=${sid}#token=${TOKEN}`);
+    const ready = await ps.waitForFunction(() => window.__la && window.__la.ready, null, { timeout: 20000 }).then(() => true, () => false);
+    check('#token= link: the sweep page becomes ready', ready, 'window.__la.ready', ready);
+    check('#token= link: the token leaves the address bar', ps.url() === `${base}/sweep.html?id=${sid}`, `${base}/sweep.html?id=${sid}`, ps.url());
+    check('#token= link: the token is kept', (await stored(ps)) === TOKEN, 'the token', await stored(ps));
+    check('#token= link: no sign-in form', !(await visible(ps, '#signin')), 'no form', await visible(ps, '#signin'));
+    await ps.waitForTimeout(500);
+    const plots = await ps.evaluate(() => {
+      const out = {};
+      for (const [k, u] of window.__la.plots()) {
+        const c = u.ctx.canvas;
+        const img = u.ctx.getImageData(0, 0, c.width, c.height).data;
+        let ink = 0;
+        for (let i = 3; i < img.length; i += 16) if (img[i] > 0) ink++;
+        let values = 0;
+        for (let s = 1; s < u.data.length; s++) for (const v of u.data[s]) if (v != null && Number.isFinite(v)) values++;
+        out[k] = { series: u.series.length - 1, points: u.data[0].length, values, ink };
+      }
+      return out;
+    });
+    for (const k of ['loss', 'law', 'drift', 'signal', 'sigma', 'sharp']) {
+      const p = plots[k];
+      check(`plot ${k} has drawn data`, p && p.series > 0 && p.values > 0 && p.ink > 200, 'series > 0, values > 0, canvas ink > 200',
+        JSON.stringify(p || 'no plot'));
+    }
+    check('loss plot draws all 108 runs', plots.loss && plots.loss.series === 108, 108, plots.loss && plots.loss.series);
+    const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
+    check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
+    const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);
+    check('runs table lists the runs', tableRows === 108, 108, tableRows);
+    const head = await ps.textContent('#counts');
+    check('header shows counts', head.includes('108 done'), '"108 done"', head);
+    const ownerLabel = await ps.textContent('#owner');
+    check('header shows the owner', ownerLabel === `by ${me} (you)`, `by ${me} (you)`, ownerLabel);
+    const doneButtons = { pause: await visible(ps, '#pause'), resume: await visible(ps, '#resume'), cancel: await ps.isEnabled('#cancel') };
+    check('a finished sweep: no pause, no resume, no cancel', !doneButtons.pause && !doneButtons.resume && !doneButtons.cancel, 'all off', JSON.stringify(doneButtons));
+    // the report: fetched with the token, saved from a Blob
+    const [dl] = await Promise.all([ps.waitForEvent('download', { timeout: 15000 }).catch(() => null), ps.click('#report')]);
+    const dlPath = dl ? await dl.path().catch(() => null) : null;
+    const repText = dlPath ? fs.readFileSync(dlPath, 'utf8') : '';
+    check('the report downloads as HTML with plots', dl && dl.suggestedFilename() === `sweep-${sid}-report.html` && repText.includes('<svg') && /^<!doctype html/i.test(repText),
+      `sweep-${sid}-report.html, HTML with <svg`, dl ? `${dl.suggestedFilename()} ${repText.slice(0, 60)}` : 'no download');
+
+    // a filter changes the number of drawn series
+    const nSeries = () => ps.evaluate(() => { const u = window.__la.getPlot('loss'); return u ? u.series.length - 1 : 0; });
+    await ps.selectOption('#f-rank', '2');
+    await ps.waitForFunction(() => { const u = window.__la.getPlot('loss'); return u && u.series.length - 1 !== 108; }, null, { timeout: 10000 }).catch(() => {});
+    const afterRank = await nSeries();
+    check('rank filter: 36 curves', afterRank === 36, 36, afterRank);
+    await ps.selectOption('#f-seed', '0');
+    await ps.waitForFunction(() => { const u = window.__la.getPlot('loss'); return u && u.series.length - 1 !== 36; }, null, { timeout: 10000 }).catch(() => {});
+    const afterSeed = await nSeries();
+    check('seed filter: 18 curves', afterSeed === 18, 18, afterSeed);
+    // train curves
+    await ps.selectOption('#f-kind', 'train');
+    await ps.waitForFunction(() => window.__la.state.curves && window.__la.state.curves.kind === 'train', null, { timeout: 10000 }).catch(() => {});
+    const trainPts = await ps.evaluate(() => { const u = window.__la.getPlot('loss'); return u ? u.data[0].length : 0; });
+    check('train toggle draws train curves', trainPts > 7, '> 7 steps (train is logged every step)', trainPts);
+    // highlight from the legend
+    const legRun = await ps.getAttribute('#loss-legend [data-run]:nth-child(3)', 'data-run');
+    await ps.click('#loss-legend [data-run]:nth-child(3)');
+    await ps.waitForFunction((id) => document.getElementById('run-title').textContent.includes(`#${id}:`), legRun, { timeout: 10000 }).catch(() => {});
+    const runTitle = await ps.textContent('#run-title');
+    check('legend click highlights the run', runTitle.includes(`#${legRun}:`), `#${legRun}:`, runTitle);
+    // sort the table by final eval loss
+    await ps.click('#runs th[data-key="final_eval_loss"]');
+    const col = await ps.$$eval('#runs tbody tr', (rs) => rs.map((r) => Number(r.children[9].textContent)));
+    const sorted = col.length > 1 && col.every((v, i) => i === 0 || col[i - 1] <= v);
+    check('table sorts by final eval', sorted, 'ascending', JSON.stringify(col.slice(0, 6)));
+    check('sweep page: no console errors', ps.errors.length === 0, 'none', JSON.stringify(ps.errors));
+    await ps.screenshot({ path: path.join(args.artifacts, 'sweep.png'), fullPage: true });
+    await ps.close();
+
+    // the link leaves no history entry with the token: one step back is where the tab was before
+    const ph = await newPage(ctx);
+    await ph.goto(`${base}/#token=${TOKEN}`);
+    await ph.waitForSelector(rowSel, { timeout: 10000 }).catch(() => {});
+    const hUrl = ph.url();
+    await ph.goBack().catch(() => {});
+    const backUrl = ph.url();
+    check('#token= link: stripped from the history too', hUrl === `${base}/` && backUrl === 'about:blank', `${base}/, then back to about:blank`, `${hUrl}, then ${backUrl}`);
+    check('#token= on the sweeps page: no console errors', ph.errors.length === 0, 'none', JSON.stringify(ph.errors));
+    await ph.close();
+
+    // ---- a second user may look, but not pause someone else's sweep -------
+    const ctxB = await newContext();
+    const pb = await newPage(ctxB, [403]);
+    await pb.goto(`${base}/sweep.html?id=${lid}#token=${BOB.token}`);
+    await pb.waitForFunction(() => window.__la && window.__la.ready, null, { timeout: 20000 }).catch(() => {});
+    const bobWho = await pb.textContent('#who-user').catch(() => '');
+    check('second user: signed in as themselves', bobWho.startsWith(BOB.user), BOB.user, bobWho);
+    const bobOwner = await pb.textContent('#owner').catch(() => '');
+    check('second user: the header names the owner', bobOwner === `by ${me}`, `by ${me}`, bobOwner);
+    await pb.click('#pause').catch(() => {});
+    await pb.waitForFunction(() => document.getElementById('message').classList.contains('error'), null, { timeout: 10000 }).catch(() => {});
+    const forbidden = await pb.textContent('#message');
+    check('403: a readable message', forbidden.includes(`cannot pause sweep #${lid}`) && forbidden.includes(`belongs to ${me}`), `"cannot pause sweep #${lid}: it belongs to ${me}..."`, forbidden);
+    const stillRunning = await api(api0, 'GET', `/v1/sweeps/${lid}`);
+    check('403: the sweep is not paused', stillRunning.json && stillRunning.json.paused === false, false, stillRunning.json && stillRunning.json.paused);
+    check('second user page: no unexpected console errors', pb.errors.length === 0, 'none', JSON.stringify(pb.errors));
+    await pb.screenshot({ path: path.join(args.artifacts, 'sweep-forbidden.png'), fullPage: true });
+
+    // ---- pause, resume, then cancel the long sweep from its page ----------
+    const pc = await newPage(ctx);
+    await pc.goto(`${base}/sweep.html?id=${lid}`);
+    await pc.waitForFunction(() => window.__la && window.__la.ready, null, { timeout: 20000 }).catch(() => {});
+    const enabled = await pc.isEnabled('#cancel');
+    check('cancel button enabled on an active sweep', enabled, true, enabled);
+    const winText = await pc.textContent('#window');
+    check('the sweep page says the run window in words', winText.includes(`between ${WINDOW.start} and ${WINDOW.end}`) && winText.includes('running runs finish'),
+      `between ${WINDOW.start} and ${WINDOW.end} ... running runs finish`, winText);
+    const running = { pause: await visible(pc, '#pause'), resume: await visible(pc, '#resume') };
+    check('an active sweep: Pause shown, Resume not', running.pause && !running.resume, 'pause only', JSON.stringify(running));
+    await pc.selectOption('#pause-mode', 'finish');
+    await pc.click('#pause');
+    await pc.waitForSelector('#resume', { state: 'visible', timeout: 10000 }).catch(() => {});
+    const paused = { pause: await visible(pc, '#pause'), resume: await visible(pc, '#resume'), badge: await visible(pc, '#paused') };
+    check('after Pause: Resume shown, Pause not, a paused badge', !paused.pause && paused.resume && paused.badge, 'resume and badge', JSON.stringify(paused));
+    const pmsg = await pc.textContent('#message');
+    check('Pause says what it did', /is paused/.test(pmsg), '"is paused"', pmsg);
+    const apiPaused = await api(api0, 'GET', `/v1/sweeps/${lid}`);
+    check('API: the sweep is paused', apiPaused.json && apiPaused.json.paused === true && apiPaused.json.state === 'active', 'active, paused', JSON.stringify(apiPaused.json && { state: apiPaused.json.state, paused: apiPaused.json.paused }));
+    const dbPaused = await waitSql(`SELECT paused FROM sweeps WHERE id = ${Number(lid)}`, '1');
+    check('SQLite: the sweep is paused', dbPaused === '1', 1, dbPaused);
+    const listPaused = await api(api0, 'GET', '/v1/sweeps');
+    const item = listPaused.json && listPaused.json.sweeps.find((x) => x.id === lid);
+    check('the sweeps list says paused too', item && item.paused === true && item.owner === me, 'paused, owner', JSON.stringify(item && { paused: item.paused, owner: item.owner }));
+    await pc.screenshot({ path: path.join(args.artifacts, 'sweep-paused.png') });
+    const pl = await newPage(ctx);
+    await pl.goto(`${base}/`);
+    const badge = await pl.waitForSelector(`#sweeps tbody tr[data-id="${lid}"] .badge.st-paused`, { timeout: 10000 }).then(() => true, () => false);
+    check('the sweeps page shows it paused', badge, 'a paused badge in its row', badge);
+    check('sweeps page (signed in from the start): no console errors', pl.errors.length === 0, 'none', JSON.stringify(pl.errors));
+    await pl.close();
+    await pc.click('#resume');
+    await pc.waitForSelector('#pause', { state: 'visible', timeout: 10000 }).catch(() => {});
+    const resumed = { pause: await visible(pc, '#pause'), resume: await visible(pc, '#resume'), badge: await visible(pc, '#paused') };
+    check('after Resume: Pause shown again, no badge', resumed.pause && !resumed.resume && !resumed.badge, 'pause, no badge', JSON.stringify(resumed));
+    const apiResumed = await api(api0, 'GET', `/v1/sweeps/${lid}`);
+    check('API: the sweep runs again', apiResumed.json && apiResumed.json.paused === false, false, apiResumed.json && apiResumed.json.paused);
+    const dbResumed = await waitSql(`SELECT paused FROM sweeps WHERE id = ${Number(lid)}`, '0');
+    check('SQLite: the sweep is not paused', dbResumed === '0', 0, dbResumed);
+    let dialogSeen = '';
+    pc.once('dialog', (d) => { dialogSeen = d.type(); d.accept(); });
+    await pc.click('#cancel');
+    await pc.waitForFunction(() => /cancelled/.test(document.getElementById('message').textContent), null, { timeout: 15000 }).catch(() => {});
+    const msg = await pc.textContent('#message');
+    check('cancel asks for confirmation', dialogSeen === 'confirm', 'confirm', dialogSeen);
+    check('cancel shows the result', msg.includes('cancelled'), 'a message saying cancelled', msg);
+    const dbState = await waitSql(`SELECT state FROM sweeps WHERE id = ${Number(lid)}`, 'cancelled');
+    check('SQLite says the sweep is cancelled', dbState === 'cancelled', 'cancelled', dbState);
+    await pc.waitForSelector('#state.st-cancelled', { timeout: 5000 }).catch(() => {});
+    const after = { pause: await visible(pc, '#pause'), resume: await visible(pc, '#resume'), cancel: await pc.isEnabled('#cancel') };
+    check('a cancelled sweep: no pause, no resume, no cancel', !after.pause && !after.resume && !after.cancel, 'all off', JSON.stringify(after));
+    check('cancel page: no console errors', pc.errors.length === 0, 'none', JSON.stringify(pc.errors));
+    await pc.screenshot({ path: path.join(args.artifacts, 'sweep-cancelled.png'), fullPage: true });
+
+    // the token stops working while the page is open: the form, then the page carries on
+    pc.expected = [401];
+    await pc.evaluate((t) => localStorage.setItem('loralpha.token', t), WRONG);
+    const midForm = await pc.waitForSelector('#signin', { state: 'visible', timeout: 10000 }).then(() => true, () => false);
+    const midErr = await pc.textContent('#signin-error').catch(() => '');
+    check('a 401 while open: the sign-in form, with an error', midForm && /no longer accepts/.test(midErr) && !(await visible(pc, '#head')), 'form, "no longer accepts", page hidden', `form ${midForm}: ${midErr}`);
+    await pc.fill('#signin-token', TOKEN);
+    await pc.click('#signin button[type="submit"]');
+    const back = await pc.waitForSelector('#signin', { state: 'detached', timeout: 10000 }).then(() => true, () => false);
+    const t1 = Date.now();
+    const polled = await pc.waitForRequest((r) => new URL(r.url()).pathname === `/v1/sweeps/${lid}` && r.headers().authorization === `Bearer ${TOKEN}`, { timeout: 10000 }).then(() => true, () => false);
+    check('after signing in again the page carries on', back && polled && (await visible(pc, '#head')) && (await stored(pc)) === TOKEN, 'form gone, polling with the token',
+      `form gone ${back}, polled ${polled} after ${Date.now() - t1} ms`);
+    check('cancel page: no unexpected console errors at the end', pc.errors.length === 0, 'none', JSON.stringify(pc.errors));
+    // signing out in one tab signs out the others
+    const px = await newPage(ctx);
+    await px.goto(`${base}/`);
+    await px.waitForSelector(rowSel, { timeout: 10000 }).catch(() => {});
+    await pc.click('#signout');
+    const xForm = await px.waitForSelector('#signin', { state: 'visible', timeout: 10000 }).then(() => true, () => false);
+    check('sign out in one tab: the other shows the form, not the sweeps', xForm && !(await visible(px, '#sweeps')), 'form, no table', `form ${xForm}`);
+    check('other tab: no console errors', px.errors.length === 0, 'none', JSON.stringify(px.errors));
+
+    // ---- every request: on this host, the token only in headers -----------
+    const outside = requests.filter(([u]) => { const x = new URL(u); return x.protocol !== 'blob:' && x.hostname !== '127.0.0.1'; });
+    check('no request leaves the host', requests.length > 0 && outside.length === 0, 'all to 127.0.0.1', JSON.stringify(outside.slice(0, 5)));
+    const inUrl = requests.filter(([u]) => u.includes(TOKEN) || u.includes(BOB.token));
+    check('no token in a requested URL', inUrl.length === 0, 'none', JSON.stringify(inUrl.slice(0, 3)));
+    const apiReqs = requests.filter(([u]) => new URL(u).pathname.startsWith('/v1/'));
+    const bare = apiReqs.filter(([, a]) => !/^Bearer [0-9a-f]{64}$/.test(a));
+    check('every API request carries a bearer token', apiReqs.length > 20 && bare.length === 0, 'all', `${apiReqs.length} requests, ${bare.length} without: ${JSON.stringify(bare.slice(0, 3))}`);
+    const staticAuth = requests.filter(([u, a]) => !new URL(u).pathname.startsWith('/v1/') && a);
+    check('static files are fetched without the token', staticAuth.length === 0, 'none', JSON.stringify(staticAuth.slice(0, 3)));
+  } finally {
+    await browser.close();
+  }
+}
+
+let code = 0;
+try {
+  await main();
+} catch (e) {
+  failed++;
+  console.log(`FAIL test aborted\n     expected: no exception\n     actual:   ${e && e.stack ? e.stack : e}`);
+} finally {
+  await stopAll();
+}
+if (failed) {
+  const log = path.join(tmp, 'daemon.log');
+  if (fs.existsSync(log)) console.log(`daemon log (${log}):\n${fs.readFileSync(log, 'utf8').slice(-2000)}`);
+  code = 1;
+} else {
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(code);

@@ -1,1 +1,0 @@
-la_py_test(worker_cli test_worker_cli.py)
