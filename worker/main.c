@@ -154,15 +154,22 @@ static int parse_bytes(const char *s, unsigned long long *out) {
  * OpenBLAS's thresholds for its small-matrix kernels and for splitting over
  * threads (M N K > 2^20), yet of few flops (4 M). OpenBLAS retries a failed
  * buffer allocation for ever, so under the cap it must never be the one to
- * fail. */
+ * fail. Every worker the daemon starts pays for it, and its cost is mostly
+ * the first touch of fresh pages: the square shape and one zero matrix read
+ * as both factors touch few (39 page faults more than a worker without the
+ * cap, against 89 for 256 x 256 x 32 with three matrices; 0.6 ms less per
+ * worker here, bench/daemon_README.md). */
 static int warm_blas(void) {
-  enum { M = 256, K = 32 };
-  float *m = calloc((size_t)2 * M * K + (size_t)M * M, sizeof *m);
-  if (m == NULL) return LA_ENOMEM;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, M, K, 1, m, K,
-              m + M * K, M, 0, m + 2 * M * K, M);
-  free(m);
-  return 0;
+  enum { N = 128 };
+  float *ab = calloc((size_t)N * N, sizeof *ab);
+  float *c = calloc((size_t)N * N, sizeof *c);
+  int rc = ab != NULL && c != NULL ? 0 : LA_ENOMEM;
+  if (rc == 0)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, N, N, 1, ab, N,
+                ab, N, 0, c, N);
+  free(ab);
+  free(c);
+  return rc;
 }
 
 /* Caps the worker's data segment and private mappings at limit bytes
