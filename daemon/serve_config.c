@@ -43,7 +43,7 @@ typedef enum {
   T_SOCKET,  /* T_PATH, or "none" (socket_off) */
   T_LISTEN,  /* HOST:PORT or "none" (tcp_off); the port in lo..hi */
   T_SECTION, /* config file only: read and printed by its own functions */
-  T_SLURM,   /* the Slurm executor's key and flags (slurm.h) */
+  T_SLURM,   /* the Slurm executor's key and flags (slurm_settings.h) */
   T_CONFIG,  /* --config FILE: read before any other flag */
   T_SWITCH,  /* a flag without a value: sets an int to 1 */
 } stype;

@@ -1,4 +1,4 @@
-/* store_slurm.c: the Slurm executor's rows (slurm_db.h, slurm.h). The
+/* store_slurm.c: the Slurm executor's rows (slurm_db.h, slurm_settings.h). The
  * statements are prepared per call: none of them is on a hot path. */
 #include "loralpha/slurm_db.h"
 #include "loralpha/slurm_settings.h"

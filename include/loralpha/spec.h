@@ -26,7 +26,7 @@ typedef struct la_spec_limits {
    * one run and one sweep may store (la_config_rows). */
   uint64_t max_run_memory, max_run_rows, max_sweep_rows;
   /* borrowed: the daemon's Slurm options, which the spec's "executor" and
-   * "slurm" must keep to (slurm.h); NULL (the default): forms only */
+   * "slurm" must keep to (slurm_settings.h); NULL (the default): forms only */
   const struct la_slurm_opts *slurm;
 } la_spec_limits;
 
