@@ -37,7 +37,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Results, log, wait_port, wait_until
+from harness import Results, log, scaled, wait_port, wait_until
 
 STATES = ["queued", "running", "done", "failed", "diverged", "cancelled"]
 CSV_HEADER = ["step", "kind", "loss", "lr", "grad_norm_a", "grad_norm_b", "update_norm"]
@@ -135,7 +135,7 @@ def run_cli(ctx, *args, url=None, stdin=None, env=None, timeout=120):
     cmd += [str(a) for a in args]
     t0 = time.monotonic()
     p = subprocess.run(cmd, input=stdin, capture_output=True, text=True,
-                       env=clean_env(ctx, env), timeout=timeout, cwd=ctx.tmp)
+                       env=clean_env(ctx, env), timeout=scaled(timeout), cwd=ctx.tmp)
     return Out(p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
 
 
@@ -147,7 +147,7 @@ def run_pty(ctx, args, timeout=60):
                          stderr=subprocess.PIPE, env=clean_env(ctx), cwd=ctx.tmp)
     os.close(slave)
     out = b""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     try:
         while time.monotonic() < deadline:
             r, _, _ = select.select([master], [], [], 0.1)
@@ -268,7 +268,7 @@ def stop_daemon(ctx):
         return
     os.kill(ctx.proc.pid, signal.SIGTERM)
     try:
-        ctx.proc.wait(timeout=30)
+        ctx.proc.wait(timeout=scaled(30))
     except subprocess.TimeoutExpired:
         os.kill(ctx.proc.pid, signal.SIGKILL)
         ctx.proc.wait()
@@ -444,7 +444,7 @@ def case_unreachable(ctx):
         r = run_cli(ctx, *args, url=dead)
         R.eq(r.rc, 3, f"{args}: exit 3 when the daemon cannot be reached")
         R.check(want in r.err, f"{args}: the message says what to do", want, r.err)
-        R.check(r.elapsed < 20, f"{args}: gives up quickly", "< 20 s", r.elapsed)
+        R.check(r.elapsed < scaled(20), f"{args}: gives up quickly", "< 20 s", r.elapsed)
     r = run_cli(ctx, "list", url=False, env={"LORALPHA_URL": dead})
     R.eq(r.rc, 3, "LORALPHA_URL at a closed port: exit 3")
     R.check(dead in r.err, "LORALPHA_URL: the message names its URL", dead, r.err)
@@ -798,7 +798,8 @@ def case_long(ctx):
     wait_until(lambda: (api(ctx, f"/v1/sweeps/{lid}") or {}).get("counts", {}).get("running"), 20)
     r = run_cli(ctx, "wait", lid, "--timeout", "6.5")
     R.eq(r.rc, 4, "wait --timeout on an active sweep: exit 4")
-    R.check(5.5 < r.elapsed < 20, "wait --timeout 6.5: returns after about 6.5 s", 6.5, r.elapsed)
+    R.check(5.5 < r.elapsed < scaled(20), "wait --timeout 6.5: returns after about 6.5 s", 6.5,
+            r.elapsed)
     lines = r.out.splitlines()
     R.check(len(lines) >= 2 and all(re.match(rf"sweep {lid}: \d+%, \d+/8 runs finished, 2 running, "
                                              r"0 failed, ETA ", l) for l in lines),

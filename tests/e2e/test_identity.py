@@ -42,7 +42,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness
-from harness import Ctx, R, Resp, closed_window, log, open_window, wait_until
+from harness import Ctx, R, Resp, closed_window, log, open_window, scaled, wait_until
 
 TOK = {"alice": "a" * 40 + "-alice-token", "bob": "b" * 40 + "-bob-token",
        "carol": "c" * 40 + "-carol-token"}
@@ -155,7 +155,7 @@ def as_nobody(sock_path, path):
             "head,_,body=d.partition(b'\\r\\n\\r\\n')\n"
             "print(json.dumps([int(head.split()[1]), body.decode()]))\n")
     p = subprocess.run([sys.executable, "-c", code, sock_path, path], user=NOBODY, group=NOBODY,
-                       extra_groups=[], capture_output=True, text=True, timeout=20)
+                       extra_groups=[], capture_output=True, text=True, timeout=scaled(20))
     return json.loads(p.stdout) if p.stdout.strip() else ["error", p.stderr[-300:]]
 
 
@@ -171,7 +171,7 @@ def nobody_post(sock_path, path):
             "  d+=c\n"
             "print(d.decode())\n")
     p = subprocess.run([sys.executable, "-c", code, sock_path, path], user=NOBODY, group=NOBODY,
-                       extra_groups=[], capture_output=True, text=True, timeout=20)
+                       extra_groups=[], capture_output=True, text=True, timeout=scaled(20))
     return p.stdout
 
 
@@ -187,7 +187,7 @@ def case_config(ctx):
             with open(path, "w") as f:
                 f.write(config if isinstance(config, str) else json.dumps(config))
             argv += ["--config", path]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=20)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=scaled(20))
 
     good = {"listen": "127.0.0.1:7999", "socket_mode": "0600", "admins": ["carol"],
             "read_access": "owner", "cores": 2, "max_workers": 2, "threads_per_worker": 1,

@@ -34,6 +34,9 @@ import sys
 import tempfile
 import traceback
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import scaled  # noqa: E402
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -394,7 +397,7 @@ def run_worker(worker, cfg, dirpath, tag="run"):
     with open(path, "w") as fh:
         json.dump(cfg, fh)
     try:
-        p = subprocess.run([worker, "--config", path], capture_output=True, timeout=120)
+        p = subprocess.run([worker, "--config", path], capture_output=True, timeout=scaled(120))
     except (OSError, subprocess.SubprocessError) as e:
         CK.ok(False, f"{tag}: running the worker", repr(e), "exit code 0")
         return None, b""

@@ -29,7 +29,7 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness
-from harness import R, auth, cli, cli_val, log, wait_until
+from harness import R, auth, cli, cli_val, log, scaled, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "..", "lib", "slurm", "cluster.sh")
@@ -104,7 +104,7 @@ def ingest(port, run, token, body):
 
 def squeue(env):
     p = subprocess.run(["squeue", "-h", "-r", "-o", "%F|%K|%T"], env=env,
-                       capture_output=True, text=True, timeout=30)
+                       capture_output=True, text=True, timeout=scaled(30))
     return [line.split("|") for line in p.stdout.split()] if p.returncode == 0 else None
 
 
@@ -146,7 +146,7 @@ class Ctx:
     def start_cluster(self):
         t0 = time.monotonic()
         p = subprocess.run(["bash", CLUSTER, "start", self.cluster], capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=scaled(120))
         self.cluster_up = True  # stop even a half-started cluster
         if p.returncode != 0:
             raise RuntimeError(f"cluster.sh start failed: {p.stderr}")
@@ -162,7 +162,7 @@ class Ctx:
         if self.cluster_up:
             t0 = time.monotonic()
             p = subprocess.run(["bash", CLUSTER, "stop", self.cluster], capture_output=True,
-                               text=True, timeout=120)
+                               text=True, timeout=scaled(120))
             R.check(p.returncode == 0 and not os.path.exists(self.cluster),
                     "cluster.sh stop ends the cluster and removes its directory", 0,
                     p.stderr)
@@ -181,7 +181,7 @@ def local_lines(ctx, run_id):
     run here (the same binary, without Slurm)."""
     cfg = os.path.join(ctx.sdir, "runs", f"{run_id}.json")
     p = subprocess.run([ctx.worker, "--config", cfg], capture_output=True, text=True,
-                       timeout=120)
+                       timeout=scaled(120))
     recs = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
     return sum(1 for r in recs if r["type"] in ("train", "eval"))
 
@@ -261,14 +261,14 @@ def case_worker_flags(ctx):
                        (["--report-url", "http://x/", "--report-token-file",
                          os.path.join(ctx.tmp, "none")], "--report-token-file")):
         p = subprocess.run([ctx.worker, "--config", cfg, *args], capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=scaled(60))
         R.check(p.returncode == 2 and name in p.stderr, f"worker refuses {args[-1]!r}",
                 f"exit 2 naming {name}", (p.returncode, p.stderr))
     port = free_port()
     t0 = time.monotonic()
     p = subprocess.run([ctx.worker, "--config", cfg, "--report-url",
                         f"http://127.0.0.1:{port}/v1/ingest/1", "--report-token-file", tok,
-                        "--report-retry", "2"], capture_output=True, text=True, timeout=60)
+                        "--report-retry", "2"], capture_output=True, text=True, timeout=scaled(60))
     took = time.monotonic() - t0
     R.check(p.returncode == 1 and "gave up" in p.stderr and 1.0 <= took < 10,
             "no daemon: retried with backoff, then exit 1", "exit 1, gave up, ~2 s",
@@ -353,7 +353,7 @@ def case_kill(ctx, d):
     first = cli_val(ctx.db, f"SELECT array_id FROM slurm_jobs WHERE run_id = {run}")
     t0 = time.monotonic()
     subprocess.run(["scancel", "--batch", "--signal=KILL", f"{first}_0"], env=ctx.env,
-                   check=True, timeout=30)
+                   check=True, timeout=scaled(30))
     again = wait_until(lambda: cli(ctx.db, f"SELECT j.array_id, j.attempt, r.state, "
                                            f"r.attempts FROM slurm_jobs j JOIN runs r ON "
                                            f"r.id = j.run_id WHERE j.run_id = {run} AND "
@@ -451,7 +451,7 @@ def case_export(ctx):
         json.dump(spec("exported", [1, 2], [1, 8], 1000, max_parallel=3), f)
     p = subprocess.run([ctx.loralpha, "export-slurm", sp, "--dir", out, "--partition",
                         "debug", "--time", "5", "--sbatch-arg", "--comment=export"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=scaled(60))
     R.eq(p.returncode, 0, "export-slurm exits 0")
     scripts = [x.split()[1] for x in p.stdout.splitlines() if x.startswith("sbatch ")]
     R.check(len(scripts) == 1, "one array script printed", 1, p.stdout + p.stderr)
@@ -461,7 +461,7 @@ def case_export(ctx):
                  "#SBATCH --comment=export", "--report-url"):
         R.check((want in text) == (want != "--report-url"), f"script and {want}", want, text)
     bad = subprocess.run([ctx.loralpha, "export-slurm", sp, "--dir", out, "--time", "a b"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=scaled(60))
     R.check(bad.returncode == 2 and "--time" in bad.stderr, "a bad --time is refused by name",
             "exit 2 naming --time", bad.stderr)
     job = subprocess.run(["sbatch", "--parsable", scripts[0]], env=ctx.env,
@@ -471,7 +471,7 @@ def case_export(ctx):
     R.check(done, "the exported array ran", "empty queue", squeue(ctx.env))
     db = os.path.join(ctx.tmp, "imported.db")
     p = subprocess.run([ctx.loralpha, "import", out, "--db", db], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=scaled(120))
     R.eq(p.returncode, 0, "import exits 0")
     R.check("4 of 4 runs finished" in p.stderr, "import reports 4 of 4", "4 of 4", p.stderr)
     sid = int(p.stdout.strip() or 0)
@@ -484,7 +484,7 @@ def case_export(ctx):
     out2 = os.path.join(ctx.tmp, "export-by-id")
     p = subprocess.run([ctx.loralpha, "export-slurm", str(sid), "--db", db, "--dir", out2,
                         "--partition", "debug", "--time", "5", "--sbatch-arg",
-                        "--comment=export"], capture_output=True, text=True, timeout=60)
+                        "--comment=export"], capture_output=True, text=True, timeout=scaled(60))
     R.eq(p.returncode, 0, "export-slurm SWEEP (an id in --db) exits 0")
     by_id = [x.split()[1] for x in p.stdout.splitlines() if x.startswith("sbatch ")]
     with open(by_id[0] if by_id else os.devnull) as f:
@@ -494,7 +494,7 @@ def case_export(ctx):
             open(os.path.join(out2, "runs", "2.json")) as f2:
         R.eq(json.load(f2), json.load(f1), "export by sweep id: the same run configs")
     p = subprocess.run([ctx.loralpha, "export-slurm", "987654", "--db", db, "--dir", out2],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=scaled(60))
     R.check(p.returncode == 1 and "no sweep 987654" in p.stderr,
             "export-slurm of an unknown sweep id fails by name", "no sweep 987654", p.stderr)
     with open(os.path.join(out, "runs", "0.json")) as f:

@@ -380,7 +380,7 @@ def cli(db, sql, attach=None):
     if attach:
         cmd += ["-cmd", f"ATTACH '{attach}' AS ref"]
     cmd += [db, sql]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=scaled(60))
     if p.returncode != 0:
         raise RuntimeError(f"sqlite3 {sql!r}: {p.stderr.strip()}")
     out = p.stdout.strip()

@@ -379,7 +379,7 @@ def check_config(ctx, argv, config=None, limit=None):
         with open(path, "w") as f:
             json.dump(config, f)
         cmd += ["--config", path]
-    p = subprocess.run(cmd + argv, capture_output=True, text=True, timeout=30,
+    p = subprocess.run(cmd + argv, capture_output=True, text=True, timeout=scaled(30),
                        preexec_fn=limit)
     return p.returncode, p.stdout, p.stderr
 

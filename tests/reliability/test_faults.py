@@ -42,7 +42,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness as hs
 import localusers
-from harness import log, wait_until
+from harness import log, scaled, wait_until
 
 R = hs.R
 
@@ -137,7 +137,7 @@ def case_workers_die(ctx):
         env = dict(os.environ, LORALPHA_DAEMON_PID=str(other.pid))
         t0 = time.monotonic()
         p = subprocess.run([ctx.worker], input=json.dumps(cfg), env=env,
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=scaled(120))
         took = time.monotonic() - t0
         R.check(p.returncode == 1 and p.stdout == "",
                 "a worker whose LORALPHA_DAEMON_PID is not its parent exits 1 without "
@@ -145,7 +145,7 @@ def case_workers_die(ctx):
         env["LORALPHA_DAEMON_PID"] = str(os.getpid())
         cfg["steps"] = 10
         p = subprocess.run([ctx.worker], input=json.dumps(cfg), env=env,
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=scaled(120))
         R.check(p.returncode == 0 and '"type":"done"' in p.stdout,
                 "a worker whose LORALPHA_DAEMON_PID is its parent trains", "exit 0 with done",
                 (p.returncode, p.stderr[-300:]))
