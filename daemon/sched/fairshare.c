@@ -3,7 +3,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* A sweep in this choice: the store's view, its user, what was taken. */
 typedef struct candidate {
@@ -55,14 +54,10 @@ static int prepare(const la_pick_opts *pick, const la_share_sweep *sweeps,
         pick && pick->user_last ? pick->user_last(su[i].name, pick->ctx) : 0;
   }
   for (int i = 0; i < ns; i++) {
-    int u = 0;
     if (pick && pick->skip_sweep && pick->skip_sweep(sweeps[i].id, pick->ctx))
       continue;
-    while (u < nsu && strcmp(su[u].name, sweeps[i].owner) != 0)
-      u++;
-    if (u == nsu) continue; /* the store lists every owner it returns */
     c[nc].s = &sweeps[i];
-    c[nc].user = u;
+    c[nc].user = sweeps[i].owner;
     c[nc].room = sweeps[i].room;
     c[nc].done = 0;
     c[nc].after = 0;

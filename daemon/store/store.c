@@ -643,13 +643,13 @@ int la_store_share_load(la_store *st, int minute, la_share_sweep *sweeps,
   while ((rc = sqlite3_step(q)) == SQLITE_ROW && *n_sweeps < LA_SHARE_MAX) {
     la_share_sweep *k = &sweeps[*n_sweeps];
     int par = sqlite3_column_int(q, 1), running = sqlite3_column_int(q, 3);
-    const char *owner = (const char *)sqlite3_column_text(q, 4);
     if (par > 0 && running >= par) continue;
-    if (share_user(users, n_users, owner) == NULL) continue;
+    u = share_user(users, n_users, (const char *)sqlite3_column_text(q, 4));
+    if (u == NULL) continue;
+    k->owner = (int)(u - users);
     k->id = sqlite3_column_int64(q, 0);
     k->room = par > 0 ? par - running : INT_MAX;
     k->max_attempts = sqlite3_column_int(q, 2);
-    snprintf(k->owner, sizeof k->owner, "%s", owner);
     memset(&k->window, 0, sizeof k->window);
     if (sqlite3_column_type(q, 5) != SQLITE_NULL) {
       k->window.enabled = 1;

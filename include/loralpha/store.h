@@ -65,7 +65,7 @@ typedef struct la_share_sweep {
   int64_t id;
   int room; /* runs it may still start (INT_MAX: no max_parallel) */
   int max_attempts;
-  char owner[64];
+  int owner; /* its owner: an index into the users of the same load */
   la_window window;
 } la_share_sweep;
 
