@@ -1253,18 +1253,20 @@ void la_api_handle(la_http_request *req, void *ctx) {
   la_daemon *d = ctx;
   la_identity who;
   route r;
+  int bad_path;
   if (req->method == LA_HTTP_HEAD) req->method = LA_HTTP_GET; /* body dropped */
   if (strncmp(req->path, "/v1/", 4) != 0 && strcmp(req->path, "/v1") != 0 &&
       strcmp(req->path, "/metrics") != 0)
     return static_file(d, req);
   /* routes of a run's token (ingest) answer before any user identity */
-  if (split_path(req->path, &r) == 0 && dispatch(d, req, &r, NULL) == 0) return;
+  bad_path = split_path(req->path, &r) != 0;
+  if (!bad_path && dispatch(d, req, &r, NULL) == 0) return;
   if (d->auth == NULL || la_auth_identify(d->auth, req, &who) != 0) {
     d->unauthorized++;
     return la_http_respond_error(req, 401, "unauthorized",
                                  "authentication required");
   }
   la_http_request_authenticated(req);
-  if (split_path(req->path, &r)) return not_found(req, "no such route");
+  if (bad_path) return not_found(req, "no such route");
   dispatch(d, req, &r, &who);
 }
