@@ -47,15 +47,11 @@ def documented():
 
 def noauth(d, method, path, body=None):
     """A request with no credentials at all (TCP, no bearer token)."""
-    import http.client
-    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
-    try:
-        hdrs = {"Content-Type": "application/json"} if body is not None else {}
-        conn.request(method, path, body=body, headers=hdrs)
-        r = conn.getresponse()
-        return r.status, r.read()
-    finally:
-        conn.close()
+    headers = {"Authorization": None}  # None: harness sends no token
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    r = request(d.port, method, path, body, headers=headers)
+    return r.status, r.body
 
 
 def err_msg(r):
