@@ -398,9 +398,11 @@ int la_store_patch_sweep(la_store *st, int64_t sweep_id,
   return 0;
 }
 
-int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
-                         size_t size) {
-  sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_OWNER);
+/* The one text column that statement stmt (bound to a sweep id) reads
+ * into buf: 0, or LA_ENOTFOUND when the sweep has no row. */
+static int sweep_text(la_store *st, int stmt, int64_t sweep_id, char *buf,
+                      size_t size) {
+  sqlite3_stmt *q = la_store_stmt(st, stmt);
   int rc = LA_ENOTFOUND;
   sqlite3_bind_int64(q, 1, sweep_id);
   if (sqlite3_step(q) == SQLITE_ROW) {
@@ -409,6 +411,11 @@ int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
   }
   sqlite3_reset(q);
   return rc;
+}
+
+int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
+                         size_t size) {
+  return sweep_text(st, ST_SWEEP_OWNER, sweep_id, buf, size);
 }
 
 int la_store_user_queued(la_store *st, const char *owner, int64_t *n,
@@ -437,15 +444,7 @@ int la_store_count_states(la_store *st, int64_t counts[LA_RUN_N_STATES],
 
 int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
                          size_t size) {
-  sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_EXISTS);
-  int rc = LA_ENOTFOUND;
-  sqlite3_bind_int64(q, 1, sweep_id);
-  if (sqlite3_step(q) == SQLITE_ROW) {
-    snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));
-    rc = 0;
-  }
-  sqlite3_reset(q);
-  return rc;
+  return sweep_text(st, ST_SWEEP_EXISTS, sweep_id, buf, size);
 }
 
 void la_run_result_init(la_run_result *r, const char *state) {
