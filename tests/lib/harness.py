@@ -13,7 +13,10 @@ make_spec() and expected_rows() build sweeps and count their rows.
 
 Deadlines: every wait here (wait_until and what uses it, a daemon's stop)
 is multiplied by LA_TEST_TIME_SCALE (default 1), for slow machines and
-builds; scaled() applies it to a test's own deadlines.
+builds; scaled() applies it to a test's own deadlines. A wait for work that
+takes time (wait_progress(), Daemon.wait_sweep()) bounds the time without
+progress, not the whole wait: a machine busy with other work slows runs
+down, it does not stop them.
 """
 import http.client
 import json
@@ -21,6 +24,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import tempfile
@@ -99,6 +103,27 @@ def wait_until(fn, timeout, interval=0.05):
         if v:
             return v
         if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def wait_progress(fn, progress, stall, interval=0.1, cap=10):
+    """Polls fn until it returns a true value; returns it. Gives up (None)
+    when progress() has returned the same value for stall seconds (scaled),
+    or after cap times stall in all: progress() is what the awaited work
+    changes as it advances (rows written, runs finished)."""
+    start = time.monotonic()
+    last, since, looked = progress(), start, start
+    while True:
+        v = fn()
+        if v:
+            return v
+        now = time.monotonic()
+        if now - looked >= 1:  # progress() may cost more than fn()
+            p, looked = progress(), now
+            if p != last:
+                last, since = p, now
+        if now - since >= scaled(stall) or now - start >= scaled(stall) * cap:
             return None
         time.sleep(interval)
 
@@ -485,8 +510,27 @@ class Daemon:
         r = self.get(f"/v1/sweeps/{sid}")
         return r.json if r.status == 200 else None
 
+    def sweep_progress(self, sid):
+        """What a sweep's work changes as it advances: its runs' states and
+        the rows of its curves (read from the database file; None when it
+        cannot be read)."""
+        try:
+            con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)
+            try:
+                return con.execute(
+                    "SELECT (SELECT group_concat(state || ':' || attempts) FROM runs"
+                    " WHERE sweep_id = ?1),"
+                    " (SELECT COUNT(*) FROM curve WHERE run_id IN"
+                    " (SELECT id FROM runs WHERE sweep_id = ?1))", (sid,)).fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return None
+
     def wait_sweep(self, sid, timeout, states=("done",), what="sweep"):
-        """Waits for the sweep to reach one of states; the sweep JSON."""
+        """Waits for the sweep to reach one of states; the sweep JSON. It
+        fails when the sweep has made no progress (sweep_progress) for
+        timeout seconds (scaled), or after ten times that in all."""
         last = [None]
 
         def check():
@@ -496,12 +540,13 @@ class Daemon:
             last[0] = s
             return s if s and s["state"] in states else None
 
-        s = wait_until(check, timeout, 0.1)
+        s = wait_progress(check, lambda: self.sweep_progress(sid), timeout, 0.1)
         if s == "dead":
             R.check(False, f"{what}: daemon alive while waiting for sweep {sid}",
                     "running daemon", f"exited {self.proc.returncode}: {self.log_tail()}")
             raise RuntimeError("daemon died")
-        R.check(s is not None, f"{what}: sweep {sid} reaches {states} within {timeout} s",
+        R.check(s is not None,
+                f"{what}: sweep {sid} reaches {states} (no progress for {timeout} s)",
                 states, last[0] and (last[0]["state"], last[0]["counts"]))
         if s is None:
             raise RuntimeError(f"{what}: timeout")
