@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness
-from harness import R, auth, cli, cli_val, log, scaled, wait_until
+from harness import R, auth, cli, cli_val, log, scaled, wait_progress, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLUSTER = os.path.join(HERE, "..", "lib", "slurm", "cluster.sh")
@@ -296,16 +297,47 @@ def case_sbatch_refused(ctx, d):
             "run failed after 2 attempts with sbatch's error", "failed, 2, sbatch ...", rows)
 
 
-def running_jobs(ctx, sid, n):
+def run_workers(ctx, run):
+    """PIDs of the loralpha-worker processes training run (its token file is
+    on their command line)."""
+    tok = os.path.join(ctx.sdir, "runs", f"{run}.token").encode()
+    pids = []
+    for p in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if argv and argv[0].endswith(b"loralpha-worker") and tok in argv:
+            pids.append(int(p))
+    return pids
+
+
+def running_jobs(ctx, sid, n, on_seen=None):
     """Waits for n runs of the sweep to be RUNNING in Slurm and to have sent
-    rows; their run ids."""
+    rows; their run ids. on_seen(run) is called once for each such run when
+    it is first seen (before the others may have started)."""
+    seen = []
+
     def check():
         rows = cli(ctx.db, f"SELECT j.run_id FROM slurm_jobs j WHERE j.sweep_id = {sid} "
                            f"AND j.slurm_state = 'RUNNING' AND j.state = 'submitted' AND "
                            f"EXISTS (SELECT 1 FROM curve c WHERE c.run_id = j.run_id)")
-        return [r["run_id"] for r in rows] if len(rows) >= n else None
-    got = wait_until(check, 60, 0.2)
-    R.check(got is not None, f"{n} runs of sweep {sid} running in Slurm", n, got)
+        for r in rows:
+            if r["run_id"] not in seen:
+                seen.append(r["run_id"])
+                if on_seen:
+                    on_seen(r["run_id"])
+        return sorted(seen) if len(seen) >= n else None
+
+    def progress():  # the queue moving: jobs of earlier cases leaving, these starting
+        return (squeue(ctx.env), cli_val(ctx.db, "SELECT COUNT(*) FROM slurm_jobs"))
+    got = wait_progress(check, progress, 60, 0.2)
+    R.check(got is not None, f"{n} runs of sweep {sid} running in Slurm", n,
+            got or (cli(ctx.db, f"SELECT j.run_id, j.state, j.slurm_state, r.state AS run_state, "
+                                f"(SELECT COUNT(*) FROM curve c WHERE c.run_id = j.run_id) "
+                                f"AS rows FROM slurm_jobs j JOIN runs r ON r.id = j.run_id "
+                                f"WHERE j.sweep_id = {sid}"), squeue(ctx.env)))
     if got is None:
         raise RuntimeError("jobs did not start")
     return got
@@ -364,6 +396,12 @@ def case_kill(ctx, d):
     log(f"kill to resubmitted: {time.monotonic() - t0:.1f} s")
     st, _, _ = api(d.port, "POST", f"/v1/sweeps/{sid}/cancel")
     R.eq(st, 200, "cancel the re-queued run's sweep")
+    arrays = {r["array_id"] for r in cli(ctx.db, f"SELECT array_id FROM slurm_jobs "
+                                                 f"WHERE sweep_id = {sid}")}
+    gone = wait_until(lambda: (q := squeue(ctx.env)) is not None and
+                      not [x for x in q if int(x[0]) in arrays], 30, 0.1)
+    R.check(gone, "scancel: the killed sweep's jobs leave the queue (the next case needs "
+            "both CPUs)", "empty", squeue(ctx.env))
 
 
 def steps_for(ctx, seconds):
@@ -381,10 +419,36 @@ def case_restart(ctx, d):
     """A daemon restarted while jobs run re-attaches instead of submitting
     again; the workers' retries bridge the gap."""
     R.case = "restart"
-    steps = steps_for(ctx, 15)  # both runs must be seen sending at once, also under load
+    # Each run is stopped (SIGSTOP) as soon as it is seen sending, and goes on
+    # (SIGCONT) once the restarted daemon follows it: both are still running
+    # across the restart however slow the machine. A run must only outlast
+    # the test's poll that sees it.
+    steps = steps_for(ctx, 15)
     log(f"runs of {steps} steps to restart the daemon under")
     sid = d.submit(spec("reattach", [1, 2], [2], steps, max_parallel=2))
-    runs = running_jobs(ctx, sid, 2)
+    frozen = []
+
+    def freeze(run):
+        pids = run_workers(ctx, run)
+        R.eq(len(pids), 1, f"one worker process trains run {run}")
+        for p in pids:
+            os.kill(p, signal.SIGSTOP)
+        frozen.extend(pids)
+
+    try:
+        runs = running_jobs(ctx, sid, 2, freeze)
+        d2, before, scripts = restart_frozen(ctx, d, sid)
+    finally:
+        for p in frozen:
+            os.kill(p, signal.SIGCONT)
+    d2.wait_sweep(sid, 120)
+    check_restarted(ctx, sid, runs, before, scripts)
+    return d2
+
+
+def restart_frozen(ctx, d, sid):
+    """Stops the daemon while the sweep's jobs run, starts it again; the new
+    daemon, and the sweep's jobs and the batch scripts before the stop."""
     before = cli(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
                          f"ORDER BY run_id")
     scripts = sorted(os.listdir(os.path.join(ctx.sdir, "batches")))
@@ -395,7 +459,11 @@ def case_restart(ctx, d):
     d2 = Daemon(ctx, "restarted", port=d.port)
     R.check("following 2 Slurm jobs" in d2.log(), "restart re-attaches to 2 jobs",
             "following 2 Slurm jobs", d2.log())
-    d2.wait_sweep(sid, 120)
+    return d2, before, scripts
+
+
+def check_restarted(ctx, sid, runs, before, scripts):
+    """After the restart: the same jobs, no new script, no lost records."""
     after = cli(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid} "
                         f"ORDER BY run_id")
     R.eq(after, before, "no job submitted again")
@@ -406,7 +474,6 @@ def case_restart(ctx, d):
     want = local_lines(ctx, runs[0])
     R.eq(cli_val(ctx.db, f"SELECT COUNT(*) FROM curve WHERE run_id = {runs[0]}"), want,
          "no records lost across the restart")
-    return d2
 
 
 def case_vanished(ctx, d, sid):
