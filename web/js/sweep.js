@@ -414,9 +414,9 @@ function renderAnswers() {
   h.textContent = headline ? (weak ? `Uncertain: ${headline}` : headline) : '';
   h.classList.toggle('weak', weak);
   h.title = top && top.why ? `Why ${SOURCES[top.source] || top.source}: ${top.why}` : '';
-  const ruleNames = [...new Set(answers.flatMap((x) => (Array.isArray(x.rules) ? x.rules.map((r) => r.name) : [])))];
+  const names = [...new Set(answers.flatMap((x) => (Array.isArray(x.rules) ? x.rules.map((r) => r.name) : [])))];
   const head = el('tr', {}, ...['rank', 'α', 'interval', 'lr', 'loss', 'source'].map((t) => el('th', { text: t })),
-    ...ruleNames.map((n, i) => el('th', { title: `the α this rule gives, and the loss it would add against the answer's`, text: `${ruleStyle(n, i).label} would lose` })));
+    ...names.map((n) => el('th', { title: `the α this rule gives, and the loss it would add against the answer's`, text: `${ruleStyle(n, 0).label} would lose` })));
   $('answers').tHead.replaceChildren(head);
   const rows = answers.map((x) => {
     const flags = [x.at_edge ? 'at the grid\'s edge' : '', x.ill_determined ? 'ill-determined' : ''].filter(Boolean);
@@ -428,7 +428,7 @@ function renderAnswers() {
       el('td', { class: 'num', text: fmt(x.lr) }),
       el('td', { class: 'num', text: fmt(x.loss) }),
       el('td', { title: x.why || null, text: SOURCES[x.source] || fmt(x.source) }),
-      ...ruleNames.map((n) => {
+      ...names.map((n) => {
         const r = rules.get(n);
         if (!r) return el('td', { text: '–' });
         return el('td', { class: 'num', text: `α ${fmt(r.alpha, 3)}: ${r.loss_pct == null ? 'unknown' : `~${fmt(r.loss_pct, 2)}%`}` });
@@ -454,6 +454,12 @@ const BAND_FILL = 'rgba(31,119,180,0.2)';
 
 function ruleStyle(name, i) {
   return RULES[name] || { label: name.replace(/^alpha/, 'α'), color: PALETTE[(i + 3) % PALETTE.length] };
+}
+
+/* The rules the analysis' regret table lists, in its order (their colours follow it). */
+function ruleNames() {
+  const cp = lastCheckpoint();
+  return [...new Set((cp && cp.regret ? cp.regret : []).map((x) => x.rule))];
 }
 
 /* The analysis' last checkpoint (the full budget: the runs' final eval loss). */
@@ -484,9 +490,10 @@ function alphaMarkers(rank, lr) {
     out.push({ kind: 'star', name: 'alpha*', label: 'α*', alpha: star.alpha, lo: star.ci_lo, hi: star.ci_hi,
       color: STAR_COLOR, at_edge: star.at_edge, ill_determined: star.ill_determined });
   }
-  (cp.regret || []).filter((x) => x.rank === rank && x.lr === lr).forEach((x, i) => {
+  const names = ruleNames();
+  (cp.regret || []).filter((x) => x.rank === rank && x.lr === lr).forEach((x) => {
     if (!(x.alpha > 0)) return;
-    const st = ruleStyle(x.rule, i);
+    const st = ruleStyle(x.rule, names.indexOf(x.rule));
     out.push({ kind: 'rule', name: x.rule, label: st.label, alpha: x.alpha, regret: x.regret, color: st.color });
   });
   return out;
@@ -606,7 +613,7 @@ function renderAlphaView() {
     el('span', { class: 'mk' }, el('span', { class: 'mk-line', style: 'border-color:#1f77b4' }), 'mean over seeds'),
     el('span', { class: 'mk' }, el('span', { class: 'mk-band' }), 'min–max over seeds'),
     el('span', { class: 'mk' }, el('span', { class: 'mk-line', style: `border-color:${STAR_COLOR}` }), 'α* (shaded: its interval)'),
-    ...Object.values(RULES).map((r) => el('span', { class: 'mk' }, el('span', { class: 'mk-line dashed', style: `border-color:${r.color}` }), r.label)),
+    ...ruleNames().map((n, i) => ruleStyle(n, i)).map((r) => el('span', { class: 'mk' }, el('span', { class: 'mk-line dashed', style: `border-color:${r.color}` }), r.label)),
     el('span', { class: 'mk' }, el('span', { class: 'mk-x', text: '✕' }), 'a diverged or failed seed'));
 }
 $('av-lr').addEventListener('change', (e) => { S.avLr = Number(e.target.value); renderAlphaView(); });
@@ -783,6 +790,7 @@ $('law-lr').addEventListener('change', drawLaw);
 function drawLaw() {
   const box = $('law-plot'), note = $('law-note');
   const a = S.analysis;
+  $('law-help').hidden = !a;
   if (!a) { note.textContent = S.analysisError || 'No analysis yet.'; dropPlot('law', box); return; }
   const cp = a.checkpoints[Number($('law-cp').value)];
   const lr = Number($('law-lr').value);
@@ -808,11 +816,11 @@ function drawLaw() {
   add({ label: 'α* (excluded: edge / ill-determined)', stroke: '#999', paths: () => null, points: pts('#fff') }, x.map((r) => (starAt.has(r) && !used(starAt.get(r)) ? starAt.get(r).alpha : null)));
   let bandHi = -1, bandLo = -1;
   if (sqrt) {
-    add({ label: `√r law: ${fmt(sqrt.c, 3)}·√r${sqrt.poor ? ' (poor)' : ''}`, stroke: '#1f77b4', width: 2 }, law(sqrt.c, 0.5));
+    add({ label: `√r law: ${fmt(sqrt.c, 3)}·√r${sqrt.poor ? ' (poor)' : ''}`, stroke: sqrt.poor ? 'rgba(31,119,180,0.5)' : '#1f77b4', width: sqrt.poor ? 1 : 2 }, law(sqrt.c, 0.5));
     bandHi = add({ label: `√r band hi (c ${fmt(sqrt.c_hi, 3)})`, stroke: 'rgba(31,119,180,0.3)', width: 1 }, law(sqrt.c_hi, 0.5));
     bandLo = add({ label: `√r band lo (c ${fmt(sqrt.c_lo, 3)})`, stroke: 'rgba(31,119,180,0.3)', width: 1 }, law(sqrt.c_lo, 0.5));
   }
-  if (free) add({ label: `free law: ${fmt(free.c, 3)}·r^${fmt(free.p, 3)}${free.poor ? ' (poor)' : ''}`, stroke: '#d62728', width: 2 }, law(free.c, free.p));
+  if (free) add({ label: `free law: ${fmt(free.c, 3)}·r^${fmt(free.p, 3)}${free.poor ? ' (poor)' : ''}`, stroke: free.poor ? 'rgba(214,39,40,0.5)' : '#d62728', width: free.poor ? 1 : 2 }, law(free.c, free.p));
   // heuristics: alpha = coef * r^(power + scale power), the s = coef * r^power rules
   add({ label: 'α = r', stroke: '#7f7f7f', width: 1.5, dash: [6, 4] }, law(1, 0 + scalePow));
   add({ label: 'α = 2r', stroke: '#2ca02c', width: 1.5, dash: [6, 4] }, law(2, 0 + scalePow));
