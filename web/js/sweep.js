@@ -408,10 +408,11 @@ function renderAnswers() {
   box.hidden = !headline && !answers.length;
   if (box.hidden) return;
   const top = answers.reduce((m, x) => (!m || x.rank > m.rank ? x : m), null);
-  const weak = !!(top && (top.ill_determined || top.at_edge || top.alpha == null));
+  const shaky = !!(top && (top.ill_determined || top.at_edge));
+  const weak = shaky || !!(top && top.alpha == null);
   const h = $('headline');
   h.hidden = !headline;
-  h.textContent = headline ? (weak ? `Uncertain: ${headline}` : headline) : '';
+  h.textContent = headline ? (shaky ? `Uncertain: ${headline}` : headline) : '';
   h.classList.toggle('weak', weak);
   h.title = top && top.why ? `Why ${SOURCES[top.source] || top.source}: ${top.why}` : '';
   const names = [...new Set(answers.flatMap((x) => (Array.isArray(x.rules) ? x.rules.map((r) => r.name) : [])))];
