@@ -558,7 +558,7 @@ function markerNote(markers) {
         el('span', { class: 'mk-line', style: `border-color:${m.color}` }),
         `α* ${fmt(m.alpha, 3)}` + (m.lo > 0 && m.hi > 0 ? ` [${fmt(m.lo, 3)}, ${fmt(m.hi, 3)}]` : '') + (flags ? ` (${flags})` : '')));
     } else {
-      const loss = m.regret == null ? 'outside the grid' : `+${fmt(100 * m.regret, 3)}% loss`;
+      const loss = m.regret == null ? 'loss not known (outside the grid, or beside a diverged point)' : `+${fmt(100 * m.regret, 3)}% loss`;
       parts.push(el('span', { class: 'mk', 'data-marker': m.name, title: `${m.label} at this rank: its loss read off the curve against α*'s` },
         el('span', { class: 'mk-line dashed', style: `border-color:${m.color}` }), `${m.label} = ${fmt(m.alpha, 3)}: ${loss}`));
     }
@@ -623,9 +623,11 @@ function renderAlphaPanel(rank, lr, alphas, cells, rankBest) {
   const panel = $('alpha-panels').querySelector(`.panel[data-rank="${rank}"]`);
   const box = panel.querySelector('.plot');
   const mean = [], lo = [], hi = [], bad = [];
-  let here = null;
+  let here = null, nBad = 0, nRuns = 0;
   for (const a of alphas) {
     const c = cells.get(`${rank}|${lr}|${a}`);
+    nBad += c ? c.bad : 0;
+    nRuns += c ? c.total : 0;
     const ok = c && c.n && rankBest > 0;
     mean.push(ok ? c.mean / rankBest : null);
     lo.push(ok ? c.min / rankBest : null);
@@ -639,7 +641,8 @@ function renderAlphaPanel(rank, lr, alphas, cells, rankBest) {
   const note = panel.querySelector('.panel-note');
   if (!here) {
     title.textContent = `rank ${rank}`;
-    note.replaceChildren(`No finished run at lr ${fmt(lr)}.`);
+    const rest = nBad < nRuns ? ', the others have not finished' : '';
+    note.replaceChildren(nBad ? `No loss to show at lr ${fmt(lr)}: ${nBad} of its ${nRuns} runs diverged or failed${rest}.` : `No finished run at lr ${fmt(lr)} yet.`);
     dropPlot(`alpha-r${rank}`, box);
     return;
   }
@@ -654,7 +657,7 @@ function renderAlphaPanel(rank, lr, alphas, cells, rankBest) {
     cursor: { points: { show: false } },
     scales: {
       x: { time: false, distr: 3, range: () => [xmin, xmax] },
-      y: { distr: 3, range: (u, a, b) => [(a ?? 1) / 1.02, Math.max(b ?? 1, (a ?? 1) * 1.05) * 1.06] },
+      y: { distr: 3, range: (u, a, b) => [(a ?? 1) / 1.03, Math.max(b ?? 1, (a ?? 1) * 1.05) * 1.1] },
     },
     axes: [logAxis('α', 36), { ...logAxis('loss ÷ rank\'s best', 60), splits: ratioSplits, filter: (u, splits) => splits }],
     series: [{ label: 'α' },
