@@ -438,7 +438,7 @@ function renderAnswers() {
   $('answers').tBodies[0].replaceChildren(...rows);
   $('answer-note').textContent = answers.length
     ? 'One answer per tested rank: the α and lr with the lowest final loss. Source: measured α* (the grid\'s best, refined), or the law the sweep supports (hover for why). '
-      + 'Interval: the bootstrap interval over seeds (about 90 %). Each rule\'s column: the α it gives at that rank and the loss it would add in percent of the answer\'s ("unknown" when its α is outside the grid).'
+      + 'Interval: the bootstrap interval over seeds (about 90 %). Each rule\'s column: the α it gives at that rank and the loss it would add in percent of the answer\'s ("unknown" when it cannot be estimated: its α outside the grid, or beside a diverged point).'
     : '';
 }
 
@@ -501,7 +501,7 @@ function alphaMarkers(rank, lr) {
 }
 
 /* Draws the markers over a panel: the alpha* interval shaded, dashed rule
- * lines, alpha* solid on top, a red x at the top for diverged or failed seeds. */
+ * lines, alpha* solid on top, a red x at the bottom for diverged or failed seeds. */
 function drawMarkers(markers, badAlphas) {
   return (u) => {
     const ctx = u.ctx, dpr = devicePixelRatio;
@@ -566,6 +566,7 @@ function markerNote(markers) {
   return parts;
 }
 
+/* One panel (title, plot, note) per rank, made again only when the ranks change. */
 function buildAlphaPanels(ranks) {
   const box = $('alpha-panels');
   const key = ranks.join(',');
@@ -641,7 +642,7 @@ function renderAlphaPanel(rank, lr, alphas, cells, rankBest) {
   const note = panel.querySelector('.panel-note');
   if (!here) {
     title.textContent = `rank ${rank}`;
-    const rest = nBad < nRuns ? ', the others have not finished' : '';
+    const rest = nBad < nRuns ? ', the others have no loss yet' : '';
     note.replaceChildren(nBad ? `No loss to show at lr ${fmt(lr)}: ${nBad} of its ${nRuns} runs diverged or failed${rest}.` : `No finished run at lr ${fmt(lr)} yet.`);
     dropPlot(`alpha-r${rank}`, box);
     return;
@@ -699,7 +700,7 @@ function renderHeatmap() {
     const rb = bestOf.get(rank), rw = worstOf.get(rank);
     p.push(`<text x="0" y="${y0 + 12}" class="hm-title">rank ${rank}</text>`);
     if (rb != null) {
-      p.push(`<text x="${left}" y="${y0 + 12}" class="hm-lab hm-range" data-rank="${rank}">yellow ${fmt(rb, 3)} (this rank's best) · dark ${fmt(rw, 3)} (×${fmt(rw / rb, 3)})</text>`);
+      p.push(`<text x="${Math.max(left, 8 * `rank ${rank}`.length + 8)}" y="${y0 + 12}" class="hm-lab hm-range" data-rank="${rank}">yellow ${fmt(rb, 3)} (this rank's best) · dark ${fmt(rw, 3)} (×${fmt(rw / rb, 3)})</text>`);
     }
     lrs.forEach((lr, li) => {
       const y = y0 + top + (lrs.length - 1 - li) * ch;
