@@ -566,7 +566,19 @@ function markerNote(markers) {
   return parts;
 }
 
-/* One panel (title, plot, note) per rank, made again only when the ranks change. */
+/* The figures of the grid point under the cursor, in the line under a panel. */
+function readout(line, rank, lr, cells) {
+  return (u) => {
+    const i = u.cursor.idx;
+    const v = i == null ? null : u.data[1][i];
+    if (v == null) { line.textContent = ''; return; }
+    const c = cells.get(`${rank}|${lr}|${u.data[0][i]}`);
+    line.textContent = `α ${fmt(u.data[0][i], 3)}: ×${fmt(v, 4)} the rank's best (loss ${fmt(c.mean, 3)}, mean of ${c.n})`
+      + (c.n > 1 ? `, seeds ×${fmt(u.data[2][i], 4)} to ×${fmt(u.data[3][i], 4)}` : '') + (c.bad ? `, ${c.bad} diverged or failed` : '');
+  };
+}
+
+/* One panel (title, plot, readout, note) per rank, made again only when the ranks change. */
 function buildAlphaPanels(ranks) {
   const box = $('alpha-panels');
   const key = ranks.join(',');
@@ -574,7 +586,7 @@ function buildAlphaPanels(ranks) {
   for (const k of [...allPlots().keys()]) if (k.startsWith('alpha-r')) dropPlot(k, document.createElement('div'));
   box.dataset.ranks = key;
   box.replaceChildren(...ranks.map((r) => el('div', { class: 'panel', 'data-rank': r },
-    el('h3', { class: 'panel-title' }), el('div', { class: 'plot' }), el('p', { class: 'panel-note' }))));
+    el('h3', { class: 'panel-title' }), el('div', { class: 'plot' }), el('p', { class: 'panel-read' }), el('p', { class: 'panel-note' }))));
 }
 
 /* Ticks of a loss ratio axis: a few round ratios inside [min, max], so a
@@ -666,7 +678,7 @@ function renderAlphaPanel(rank, lr, alphas, cells, rankBest) {
       { label: 'min ÷ best', stroke: 'rgba(31,119,180,0)', width: 0, spanGaps: true, points: { show: false } },
       { label: 'max ÷ best', stroke: 'rgba(31,119,180,0)', width: 0, spanGaps: true, points: { show: false } }],
     bands: [{ series: [3, 2], fill: BAND_FILL }],
-    hooks: { draw: [drawMarkers(markers, bad)] },
+    hooks: { draw: [drawMarkers(markers, bad)], setCursor: [readout(panel.querySelector('.panel-read'), rank, lr, cells)] },
   }, [alphas, mean, lo, hi]);
 }
 
