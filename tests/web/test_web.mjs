@@ -178,8 +178,8 @@ async function failingSweep(api0) {
   return s;
 }
 
-/* Does a page's sweep badge and progress say what happened? (not green, not 100 %) */
-async function notGreen(page, badgeSel) {
+/* A badge as shown: its text, classes and background colour (red, grey or green). */
+async function badgeLook(page, badgeSel) {
   return page.$eval(badgeSel, (b) => ({ text: b.textContent, cls: b.className, bg: getComputedStyle(b).backgroundColor }));
 }
 
@@ -457,7 +457,7 @@ async function main() {
     check('index polls without errors', stillListed === 3 && pa.errors.length === 0, '3 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
     // the sweep whose every run failed: red 'failed', never a green 'done'
     const fRow = `#sweeps tbody tr[data-id="${fid}"]`;
-    const fBadge = await notGreen(pa, `${fRow} td.state .badge`).catch((e) => ({ text: String(e) }));
+    const fBadge = await badgeLook(pa, `${fRow} td.state .badge`).catch((e) => ({ text: String(e) }));
     check('index: a sweep whose every run failed shows failed (red), not done (green)',
       fBadge.text === 'failed' && /\bst-failed\b/.test(fBadge.cls) && fBadge.bg === 'rgb(251, 226, 226)',
       'failed, st-failed, background rgb(251, 226, 226)', JSON.stringify(fBadge));
@@ -564,7 +564,7 @@ async function main() {
     const pf = await newPage(ctx);
     await pf.goto(`${base}/sweep.html?id=${fid}`);
     await pf.waitForFunction(() => window.__la && window.__la.ready, null, { timeout: 20000 }).catch(() => {});
-    const fState = await notGreen(pf, '#state').catch((e) => ({ text: String(e) }));
+    const fState = await badgeLook(pf, '#state').catch((e) => ({ text: String(e) }));
     check('sweep page: a sweep whose every run failed shows failed (red), not done (green)',
       fState.text === 'failed' && /\bst-failed\b/.test(fState.cls) && fState.bg === 'rgb(251, 226, 226)', 'failed, st-failed, red background', JSON.stringify(fState));
     const fWhy = await pf.textContent('#sweep-error').catch(() => '');
@@ -658,7 +658,7 @@ async function main() {
     await pc.waitForSelector('#state.st-cancelled', { timeout: 5000 }).catch(() => {});
     const after = { pause: await visible(pc, '#pause'), resume: await visible(pc, '#resume'), cancel: await pc.isEnabled('#cancel') };
     check('a cancelled sweep: no pause, no resume, no cancel', !after.pause && !after.resume && !after.cancel, 'all off', JSON.stringify(after));
-    const cState = await notGreen(pc, '#state').catch((e) => ({ text: String(e) }));
+    const cState = await badgeLook(pc, '#state').catch((e) => ({ text: String(e) }));
     check('a cancelled sweep shows cancelled (grey), not done (green)', cState.text === 'cancelled' && !/st-done/.test(cState.cls) && cState.bg === 'rgb(236, 238, 241)',
       'cancelled, grey background', JSON.stringify(cState));
     const cCounts = await pc.textContent('#counts');
