@@ -5,8 +5,10 @@
 // directory (and so its own token), runs a small real sweep, then drives
 // Debian's chromium through playwright-core (web/node_modules): signing in
 // (no token, a wrong one, the right one, a #token= link, signing out), both
-// pages and their plots, the report download, pause / resume / cancel, and a
-// second user's 403.
+// pages and their plots (loss against α per rank with its markers, the
+// per-rank heatmap, the colour bar, R² explained, the answer), the report
+// download, pause / resume / cancel, a failed and a cancelled sweep shown as
+// what they are, and a second user's 403.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -40,6 +42,9 @@ function check(name, ok, expected, actual) {
   return ok;
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// LA_TEST_TIME_SCALE (1..100, as tests/lib/harness.py) stretches the waits added for slow builds.
+const TIME_SCALE = Math.min(100, Math.max(1, Number(process.env.LA_TEST_TIME_SCALE) || 1));
+const scaled = (ms) => ms * TIME_SCALE;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'loralpha-web-'));
 const dbPath = path.join(tmp, 'web.db');
@@ -120,6 +125,195 @@ const longSpec = {
   window: WINDOW,
 };
 
+/* A little-endian float32 .npy file (format 1.0, header padded to 64 bytes). */
+function writeNpy(file, shape, fill) {
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(', ')}), }`;
+  const header = dict + ' '.repeat((64 - ((10 + dict.length + 1) % 64)) % 64) + '\n';
+  const n = shape.reduce((a, b) => a * b, 1);
+  const buf = Buffer.alloc(10 + header.length + 4 * n);
+  buf.write('\x93NUMPY', 0, 'latin1');
+  buf[6] = 1; buf[7] = 0;
+  buf.writeUInt16LE(header.length, 8);
+  buf.write(header, 10, 'latin1');
+  for (let i = 0; i < n; i++) buf.writeFloatLE(fill(i), 10 + header.length + 4 * i);
+  fs.writeFileSync(file, buf);
+}
+
+/* A sweep whose every run fails, through the real daemon: an npy sweep
+ * submitted with its data in place but a run window closed now (so nothing
+ * starts), its data files then deleted, and the window removed. Each run's
+ * worker then cannot read its data and the run fails. Returns the sweep. */
+async function failingSweep(api0) {
+  const dir = path.join(tmp, 'npy');
+  fs.mkdirSync(dir, { recursive: true });
+  const files = { x: path.join(dir, 'x.npy'), y: path.join(dir, 'y.npy'), w0: path.join(dir, 'w0.npy') };
+  const noise = (i) => Math.sin(12.9898 * (i + 1)) * 0.5;
+  writeNpy(files.x, [256, 8], noise);
+  writeNpy(files.y, [256, 8], (i) => noise(i + 7));
+  writeNpy(files.w0, [8, 8], (i) => noise(i + 99) / 3);
+  const closed = { start: hhmm(new Date(Date.now() + 3 * 3600e3)), end: hhmm(new Date(Date.now() + 4 * 3600e3)), outside: 'finish' };
+  const spec = {
+    name: 'web-test-failing', description: 'Every run fails: its data files are gone when the runs start.',
+    task: { task: 'npy', npy: { x: files.x, y: files.y, w0: [files.w0] } },
+    grid: { rank: [1, 2], alpha: [1, 4], lr: [0.01] }, seeds: 1, steps: 20, batch: 32, max_attempts: 1,
+    metrics: { sharpness: false }, window: closed,
+  };
+  const sub = await api(api0, 'POST', '/v1/sweeps', spec);
+  check('submit the sweep that will fail', sub.status === 201, 201, `${sub.status} ${sub.text}`);
+  const id = sub.json && sub.json.id;
+  const before = (await api(api0, 'GET', `/v1/sweeps/${id}`)).json;
+  check('window closed: no run of it started', before && before.counts.queued === 4, '4 queued', JSON.stringify(before && before.counts));
+  for (const f of Object.values(files)) fs.rmSync(f);
+  const open = await api(api0, 'PATCH', `/v1/sweeps/${id}`, { window: null });
+  check('its window removed', open.status === 200, 200, `${open.status} ${open.text.slice(0, 200)}`);
+  let s = null;
+  const t0 = Date.now();
+  while (Date.now() - t0 < scaled(60000)) {
+    s = (await api(api0, 'GET', `/v1/sweeps/${id}`)).json;
+    if (s && s.state !== 'active') break;
+    await sleep(250);
+  }
+  check('every run of it failed', s && s.state !== 'active' && !s.counts.done && !s.counts.diverged && s.counts.failed > 0,
+    'finished, no run done or diverged, some failed', JSON.stringify(s && { state: s.state, counts: s.counts }));
+  return s;
+}
+
+/* A badge as shown: its text, classes and background colour (red, grey or green). */
+async function badgeLook(page, badgeSel) {
+  return page.$eval(badgeSel, (b) => ({ text: b.textContent, cls: b.className, bg: getComputedStyle(b).backgroundColor }));
+}
+
+/* The analysis' last checkpoint (the full budget). */
+const lastCp = (a) => a.checkpoints[a.checkpoints.length - 1];
+
+/* The loss-against-alpha view of the small sweep: a panel per rank with its
+ * data, its markers as the analysis lists them (alpha* drawn in its colour
+ * at its alpha), each rank normalised to its best, and the lr select. */
+async function checkAlphaView(ps, analysis, spec) {
+  const read = () => ps.evaluate(() => {
+    const v = window.__la.state.alphaView;
+    const out = { lr: v && v.lr, ranks: {} };
+    for (const [rank, p] of Object.entries(v ? v.ranks : {})) {
+      const u = window.__la.getPlot(`alpha-r${rank}`);
+      const star = p.markers.find((m) => m.kind === 'star');
+      let starInk = 0, values = 0;
+      if (u) {
+        for (const y of u.data[1]) if (y != null && Number.isFinite(y)) values++;
+        if (star) {
+          const cx = Math.round(u.valToPos(star.alpha, 'x', true));
+          const top = Math.round(u.bbox.top), h = Math.round(u.bbox.height);
+          const img = u.ctx.getImageData(cx - 1, top, 3, h).data;
+          for (let i = 0; i < img.length; i += 4) if (img[i] < 60 && img[i + 1] < 60 && img[i + 2] < 60 && img[i + 3] > 200) starInk++;
+          starInk /= h;
+        }
+      }
+      out.ranks[rank] = { plot: !!u, values, markers: p.markers.map((m) => `${m.name}@${m.alpha}`), y: p.y, starInk };
+    }
+    out.note = [...document.querySelectorAll('#alpha-panels .panel-note')].map((n) => n.textContent);
+    out.options = [...document.querySelectorAll('#av-lr option')].map((o) => Number(o.value));
+    return out;
+  });
+  const want = (lr) => {
+    const cp = lastCp(analysis);
+    const w = {};
+    for (const rank of spec.grid.rank) {
+      const st = cp.alpha_star.find((x) => x.rank === rank && x.lr === lr);
+      w[rank] = [...(st ? [`alpha*@${st.alpha}`] : []), ...cp.regret.filter((x) => x.rank === rank && x.lr === lr && x.alpha > 0).map((x) => `${x.rule}@${x.alpha}`)];
+    }
+    return w;
+  };
+  const v0 = await read();
+  check('loss vs α: an lr select with every lr', JSON.stringify(v0.options) === JSON.stringify(spec.grid.lr), JSON.stringify(spec.grid.lr), JSON.stringify(v0.options));
+  const mins = {};
+  const perLr = {};
+  // the default lr first, then the others
+  for (const lr of [v0.lr, ...spec.grid.lr.filter((x) => x !== v0.lr)]) {
+    if (lr !== v0.lr) {
+      await ps.selectOption('#av-lr', String(lr));
+      await ps.waitForFunction((x) => window.__la.state.alphaView && window.__la.state.alphaView.lr === x, lr, { timeout: 10000 }).catch(() => {});
+    }
+    const v = await read();
+    perLr[lr] = v;
+    const w = want(lr);
+    check(`loss vs α at lr ${lr}: the select switched the view`, v.lr === lr, lr, v.lr);
+    for (const rank of spec.grid.rank) {
+      const p = v.ranks[rank] || {};
+      check(`loss vs α, lr ${lr}, rank ${rank}: a plot with its 9 grid points`, p.plot && p.values === 9, 'a plot, 9 values', JSON.stringify({ plot: p.plot, values: p.values }));
+      check(`loss vs α, lr ${lr}, rank ${rank}: α* and every rule's α marked, as the analysis lists them`,
+        JSON.stringify(p.markers) === JSON.stringify(w[rank]) && w[rank].length >= 2, JSON.stringify(w[rank]), JSON.stringify(p.markers));
+      check(`loss vs α, lr ${lr}, rank ${rank}: α* drawn at its α`, p.starInk > 0.5, 'dark pixels over > 50% of the plot height at α*', p.starInk);
+      const ys = (p.y || []).filter((y) => y != null);
+      mins[rank] = Math.min(mins[rank] ?? Infinity, ...ys);
+    }
+  }
+  for (const rank of spec.grid.rank) {
+    check(`loss vs α, rank ${rank}: normalised to the rank's best (its lowest ratio over the lrs is 1)`, Math.abs(mins[rank] - 1) < 1e-12, 1, mins[rank]);
+  }
+  const [l0, l1] = spec.grid.lr;
+  const same = JSON.stringify(perLr[l0].ranks[1].y) === JSON.stringify(perLr[l1].ranks[1].y);
+  check('loss vs α: switching lr changes the curves', !same, 'different ratios at the two lrs', JSON.stringify([perLr[l0].ranks[1].y, perLr[l1].ranks[1].y]));
+  await ps.locator('#alpha-card').screenshot({ path: path.join(args.artifacts, 'loss-vs-alpha.png') });
+}
+
+/* The heatmap: every lr of every rank, each rank on its own colour scale
+ * (its cells reach both ends: yellow at its best, dark purple at its worst). */
+async function checkHeatmap(ps, spec) {
+  const rows = await ps.$$eval('#heatmap rect.cell[data-rel]', (rs) => rs.map((r) => ({ rank: r.dataset.rank, lr: r.dataset.lr, fill: r.getAttribute('fill') })));
+  for (const rank of spec.grid.rank) {
+    const mine = rows.filter((r) => r.rank === String(rank));
+    const fills = new Set(mine.map((r) => r.fill));
+    const lrs = new Set(mine.map((r) => r.lr));
+    check(`heatmap, rank ${rank}: every lr shown`, lrs.size === spec.grid.lr.length, spec.grid.lr.length, lrs.size);
+    check(`heatmap, rank ${rank}: its own colour scale, from its best (yellow) to its worst (dark purple)`,
+      fills.has('rgb(253,231,37)') && fills.has('rgb(68,1,84)'), 'rgb(253,231,37) and rgb(68,1,84) among its cells', JSON.stringify([...fills]));
+  }
+  const legend = await ps.textContent('#heatmap svg').catch(() => '');
+  check('heatmap: a legend says what the colour means', /rank's best/.test(legend) && /one scale per rank/.test(legend), '"rank\'s best", "one scale per rank"', legend.slice(-200));
+  await ps.locator('#heat-card').screenshot({ path: path.join(args.artifacts, 'heatmap.png') });
+}
+
+/* The curves' colour bar, and the law's R² explained where it is shown. */
+async function checkColorbarAndFits(ps, analysis) {
+  const cb = await ps.evaluate(() => {
+    const bar = document.querySelector('#loss-colorbar .cb-bar');
+    return { bg: bar ? getComputedStyle(bar).backgroundImage : '', ticks: [...document.querySelectorAll('#loss-colorbar .cb-tick')].map((t) => t.textContent),
+      visible: !!bar && bar.getBoundingClientRect().width > 100 };
+  });
+  check('curves: a colour bar of α, from the smallest to the largest', cb.visible && /linear-gradient/.test(cb.bg) && cb.ticks[0] === '1' && cb.ticks[cb.ticks.length - 1] === '256',
+    'a visible gradient with ticks 1 … 256', JSON.stringify(cb));
+  const fits = await ps.evaluate(() => ({
+    lr: Number(document.getElementById('law-lr').value),
+    spans: [...document.querySelectorAll('#law-note .fit')].map((f) => ({ method: f.dataset.method, poor: f.classList.contains('poor'), weight: getComputedStyle(f).fontWeight,
+      r2title: (f.querySelector('abbr.r2') || {}).title || '' })),
+    help: document.getElementById('law-help').textContent,
+  }));
+  const cp = lastCp(analysis);
+  const wantFits = cp.fits.filter((f) => f.lr === fits.lr).map((f) => `${f.method}:${f.poor}`).sort();
+  const gotFits = fits.spans.map((f) => `${f.method}:${f.poor}`).sort();
+  check('law: each fit shown, a poor one marked poor', JSON.stringify(gotFits) === JSON.stringify(wantFits), JSON.stringify(wantFits), JSON.stringify(gotFits));
+  check('law: every R² explained in its tooltip, no fit in bold', fits.spans.length > 0 && fits.spans.every((f) => f.r2title.length > 40 && Number(f.weight) < 600),
+    'a title on each R², font weight < 600', JSON.stringify(fits.spans));
+  check('law: a note says what R² and the intervals mean', /negative/.test(fits.help) && /2 ranks/.test(fits.help) && /bootstrap/.test(fits.help),
+    'negative R², 2 ranks, bootstrap', fits.help.slice(0, 120));
+}
+
+/* The one-line answer at the top: the analysis' headline and answers when it
+ * has them; no block at all when it has not (an older daemon). */
+async function checkHeadline(ps, analysis) {
+  const got = await ps.evaluate(() => ({
+    shown: !document.getElementById('answer').hidden,
+    headline: document.getElementById('headline').textContent,
+    rows: document.querySelectorAll('#answers tbody tr').length,
+  }));
+  if (typeof analysis.headline === 'string' && analysis.headline) {
+    const answers = Array.isArray(analysis.answers) ? analysis.answers : [];
+    check('the analysis\' headline at the top of the sweep page', got.shown && got.headline.endsWith(analysis.headline), analysis.headline, got.headline);
+    check('an answers table row per tested rank', got.rows === answers.length, answers.length, got.rows);
+  } else {
+    check('no headline in the analysis: the answer block hidden', !got.shown && got.rows === 0, 'hidden, no rows', JSON.stringify(got));
+  }
+}
+
 async function main() {
   // ---- daemon ----------------------------------------------------------
   const portFile = path.join(tmp, 'port');
@@ -173,6 +367,9 @@ async function main() {
   let an = null;
   for (let i = 0; i < 40; i++) { an = await api(api0, 'GET', `/v1/sweeps/${sid}/analysis`); if (an.status === 200) break; await sleep(250); }
   check('analysis exists', an.status === 200 && an.json.checkpoints.length > 0, '200 with checkpoints', `${an.status} ${an.text.slice(0, 200)}`);
+
+  const failedSweep = await failingSweep(api0);
+  const fid = failedSweep && failedSweep.id;
 
   // ---- the routes the dashboard needs ----------------------------------
   const idx = await api(base, 'GET', '/');
@@ -257,7 +454,15 @@ async function main() {
     pa.expected = [];  // from here on, a 401 is a failure
     await pa.waitForTimeout(2500); // one poll: the live update must not break
     const stillListed = await pa.$$eval('#sweeps tbody tr', (rs) => rs.length);
-    check('index polls without errors', stillListed === 2 && pa.errors.length === 0, '2 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
+    check('index polls without errors', stillListed === 3 && pa.errors.length === 0, '3 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
+    // the sweep whose every run failed: red 'failed', never a green 'done'
+    const fRow = `#sweeps tbody tr[data-id="${fid}"]`;
+    const fBadge = await badgeLook(pa, `${fRow} td.state .badge`).catch((e) => ({ text: String(e) }));
+    check('index: a sweep whose every run failed shows failed (red), not done (green)',
+      fBadge.text === 'failed' && /\bst-failed\b/.test(fBadge.cls) && fBadge.bg === 'rgb(251, 226, 226)',
+      'failed, st-failed, background rgb(251, 226, 226)', JSON.stringify(fBadge));
+    const fSegs = await pa.$$eval(`${fRow} .progress .seg`, (xs) => xs.map((x) => x.className)).catch(() => []);
+    check('index: its progress bar has no green segment', fSegs.length > 0 && fSegs.every((c) => !c.includes('st-done')), 'segments, none st-done', JSON.stringify(fSegs));
     await pa.screenshot({ path: path.join(args.artifacts, 'index.png'), fullPage: true });
     // sign out
     await pa.click('#signout');
@@ -304,6 +509,10 @@ async function main() {
         JSON.stringify(p || 'no plot'));
     }
     check('loss plot draws all 108 runs', plots.loss && plots.loss.series === 108, 108, plots.loss && plots.loss.series);
+    await checkAlphaView(ps, an.json, smallSpec);
+    await checkHeatmap(ps, smallSpec);
+    await checkColorbarAndFits(ps, an.json);
+    await checkHeadline(ps, an.json);
     const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
     check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
     const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);
@@ -350,6 +559,23 @@ async function main() {
     check('sweep page: no console errors', ps.errors.length === 0, 'none', JSON.stringify(ps.errors));
     await ps.screenshot({ path: path.join(args.artifacts, 'sweep.png'), fullPage: true });
     await ps.close();
+
+    // the sweep whose every run failed, on its own page: red, and why
+    const pf = await newPage(ctx);
+    await pf.goto(`${base}/sweep.html?id=${fid}`);
+    await pf.waitForFunction(() => window.__la && window.__la.ready, null, { timeout: 20000 }).catch(() => {});
+    const fState = await badgeLook(pf, '#state').catch((e) => ({ text: String(e) }));
+    check('sweep page: a sweep whose every run failed shows failed (red), not done (green)',
+      fState.text === 'failed' && /\bst-failed\b/.test(fState.cls) && fState.bg === 'rgb(251, 226, 226)', 'failed, st-failed, red background', JSON.stringify(fState));
+    const fWhy = await pf.textContent('#sweep-error').catch(() => '');
+    check('sweep page: it says why it failed', (await visible(pf, '#sweep-error')) && /cannot be read|npy/.test(fWhy), 'a visible line with the data error', fWhy);
+    const fNow = (await api(api0, 'GET', `/v1/sweeps/${fid}`)).json;
+    const fWant = `${Math.floor((100 * (fNow.counts.done + fNow.counts.diverged + fNow.counts.failed)) / fNow.n_runs)}% finished by themselves`;
+    const fCounts = await pf.textContent('#counts');
+    check('sweep page: its progress counts the runs that finished by themselves', fCounts.includes(fWant), fWant, fCounts);
+    check('failed sweep page: no console errors', pf.errors.length === 0, 'none', JSON.stringify(pf.errors));
+    await pf.screenshot({ path: path.join(args.artifacts, 'sweep-failed.png'), fullPage: true });
+    await pf.close();
 
     // the link leaves no history entry with the token: one step back is where the tab was before
     const ph = await newPage(ctx);
@@ -432,6 +658,12 @@ async function main() {
     await pc.waitForSelector('#state.st-cancelled', { timeout: 5000 }).catch(() => {});
     const after = { pause: await visible(pc, '#pause'), resume: await visible(pc, '#resume'), cancel: await pc.isEnabled('#cancel') };
     check('a cancelled sweep: no pause, no resume, no cancel', !after.pause && !after.resume && !after.cancel, 'all off', JSON.stringify(after));
+    const cState = await badgeLook(pc, '#state').catch((e) => ({ text: String(e) }));
+    check('a cancelled sweep shows cancelled (grey), not done (green)', cState.text === 'cancelled' && !/st-done/.test(cState.cls) && cState.bg === 'rgb(236, 238, 241)',
+      'cancelled, grey background', JSON.stringify(cState));
+    const cCounts = await pc.textContent('#counts');
+    const cPct = Number((/(\d+)% finished by themselves/.exec(cCounts) || [])[1]);
+    check('a cancelled sweep\'s progress is below 100%', cPct >= 0 && cPct < 100, '< 100% finished by themselves', cCounts);
     check('cancel page: no console errors', pc.errors.length === 0, 'none', JSON.stringify(pc.errors));
     await pc.screenshot({ path: path.join(args.artifacts, 'sweep-cancelled.png'), fullPage: true });
 
@@ -453,6 +685,14 @@ async function main() {
     const px = await newPage(ctx);
     await px.goto(`${base}/`);
     await px.waitForSelector(rowSel, { timeout: 10000 }).catch(() => {});
+    const cRow = `#sweeps tbody tr[data-id="${lid}"]`;
+    await px.waitForSelector(`${cRow} .badge.st-cancelled`, { timeout: 10000 }).catch(() => {});
+    const cList = await px.evaluate((sel) => {
+      const r = document.querySelector(sel);
+      return r ? { state: r.querySelector('td.state .badge').textContent, pct: r.querySelector('.pct').textContent } : null;
+    }, cRow);
+    check('index: the cancelled sweep shows cancelled, its progress below 100%', cList && cList.state === 'cancelled' && parseInt(cList.pct, 10) < 100,
+      'cancelled, < 100%', JSON.stringify(cList));
     await pc.click('#signout');
     const xForm = await px.waitForSelector('#signin', { state: 'visible', timeout: 10000 }).then(() => true, () => false);
     check('sign out in one tab: the other shows the form, not the sweeps', xForm && !(await visible(px, '#sweeps')), 'form, no table', `form ${xForm}`);

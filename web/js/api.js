@@ -282,6 +282,35 @@ export function progressBar(counts, total) {
   return bar;
 }
 
+/* What a sweep's state and progress say. state: the daemon's, except that a
+ * finished sweep none of whose runs ended done or diverged is 'failed' (as
+ * the daemon calls it; an older daemon said 'done'). progress: the share of
+ * runs that finished by themselves (done, diverged, failed), the API's
+ * "progress", counted here from "counts" so that a cancelled sweep never
+ * reads 100 % whichever daemon answers. */
+export function sweepStatus(s) {
+  const c = s.counts || {};
+  const own = (c.done || 0) + (c.diverged || 0) + (c.failed || 0);
+  const n = s.n_runs || 0;
+  let state = s.state;
+  if (state === 'done' && !(c.done || c.diverged) && n > 0) state = 'failed';
+  const progress = n ? own / n : 0;
+  // floor, so 99.5 % is not shown as 100 %
+  return { state, progress, pct: `${Math.floor(100 * progress)}%` };
+}
+
+/* A sweep's state in words, for the badge's tooltip. */
+export function stateTitle(state, s) {
+  const why = s && s.error ? `: ${s.error}` : '';
+  switch (state) {
+    case 'active': return 'Runs are queued or running';
+    case 'done': return 'Finished: at least one run ended done or diverged';
+    case 'failed': return `Failed: no run ended done or diverged (every run failed or was cancelled, or the daemon stopped the sweep because its runs kept failing)${why}`;
+    case 'cancelled': return 'Cancelled: its queued and running runs were stopped';
+    default: return state;
+  }
+}
+
 export function countsText(counts) {
   return STATES.filter((s) => counts[s]).map((s) => `${counts[s]} ${s}`).join(' · ') || 'no runs';
 }

@@ -1,5 +1,5 @@
-// The sweep page: header, pause / resume / cancel, report, loss curves, heatmap, α*(r), drift, run detail, runs table.
-import { getJSON, postJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE } from './api.js';
+// The sweep page: header, the answer, pause / resume / cancel, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
+import { getJSON, postJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE, sweepStatus, stateTitle } from './api.js';
 import { makePlot, dropPlot, getPlot, allPlots, logAxis } from './plot.js';
 
 const POLL_MS = 2000;
@@ -17,6 +17,7 @@ const S = {
   highlight: null, analysis: null, analysisError: null,
   sort: { key: 'id', dir: 1 }, drawn: { loss: 0 }, version: 0,
   alphaRange: [1, 1],
+  avLr: null, alphaView: null,
 };
 window.__la = { state: S, plots: allPlots, getPlot };
 
@@ -31,12 +32,19 @@ function message(text, isError = false) {
 function renderHeader(s) {
   document.title = `loralpha · ${s.name}`;
   $('title').textContent = `#${s.id} ${s.name}`;
+  const status = sweepStatus(s);
   const st = $('state');
-  st.textContent = s.state;
-  st.className = `badge st-${s.state}`;
+  st.textContent = status.state;
+  st.className = `badge st-${status.state}`;
+  st.title = stateTitle(status.state, s);
   $('progress').replaceChildren(progressBar(s.counts, s.n_runs));
-  $('counts').textContent = `${countsText(s.counts)} · ${s.n_runs} runs · ${Math.floor(100 * s.progress)}% finished · created ${age(s.created_at)} ago`
+  $('counts').textContent = `${countsText(s.counts)} · ${s.n_runs} runs · ${status.pct} finished by themselves (done, diverged or failed) · created ${age(s.created_at)} ago`
     + (s.finished_at ? ` · finished ${age(s.finished_at)} ago` : '');
+  const err = $('sweep-error');
+  // Why it failed: the daemon's word, else (an older daemon) the first failed run's error.
+  const why = s.error || (S.runs.find((r) => r.state === 'failed' && r.error) || {}).error;
+  err.hidden = !(status.state === 'failed' && why);
+  err.textContent = err.hidden ? '' : `Why it failed: ${why}`;
   if (s.spec && s.spec.description) $('desc').textContent = s.spec.description;
   const active = s.state === 'active';
   $('paused').hidden = !(active && s.paused);
@@ -151,6 +159,7 @@ async function loadData(force = false) {
       const runs = await allRuns(sweepId);
       S.runs = runs;
       S.byId = new Map(runs.map((r) => [r.id, r]));
+      if (S.sweep) renderHeader(S.sweep);  // a failed sweep's first error comes from its runs
       const alphas = runs.map((r) => r.alpha).filter((a) => a > 0);
       if (alphas.length) S.alphaRange = [Math.min(...alphas), Math.max(...alphas)];
       buildFilters();
@@ -160,6 +169,7 @@ async function loadData(force = false) {
         if (best) S.highlight = best.id;
       }
       renderHeatmap();
+      renderAlphaView();
       renderTable();
       await loadCurves(force);
       if (S.highlight != null && (force || !S.runDetail)) loadRun(S.highlight);
@@ -292,7 +302,7 @@ function drawLoss() {
   }))];
   S.drawn.loss = runs.length;
   S.version++;
-  $('loss-note').textContent = note + `${runs.length} curve${runs.length === 1 ? '' : 's'} (${S.kind} loss, log scale), coloured by α (dark: small α, yellow: large α).`;
+  $('loss-note').textContent = note + `${runs.length} curve${runs.length === 1 ? '' : 's'} (${S.kind} loss, log scale), coloured by α as the colour bar shows (dark purple: small α, yellow: large α).`;
   if (!runs.length) {
     dropPlot('loss', box, 'No run matches these filters (or none has started).');
   } else {
@@ -306,6 +316,28 @@ function drawLoss() {
     }, data);
   }
   renderLegend(runs);
+  renderColorbar();
+}
+
+/* The colour bar over the curves: what a line's colour says (its α, on a
+ * log scale from the sweep's smallest to its largest α). */
+function renderColorbar() {
+  const box = $('loss-colorbar');
+  const [lo, hi] = S.alphaRange;
+  const stops = [];
+  for (let i = 0; i <= 10; i++) stops.push(`${viridis(0.9 * i / 10)} ${i * 10}%`);
+  const alphas = uniqSorted(S.runs.map((r) => r.alpha)).filter((a) => a > 0);
+  const every = Math.max(1, Math.ceil(alphas.length / 9));
+  const ticks = alphas.filter((a, i) => i % every === 0 || i === alphas.length - 1).map((a) => {
+    const t = hi > lo ? Math.log(a / lo) / Math.log(hi / lo) : 0.5;
+    return el('span', { class: 'cb-tick', style: `left:${(100 * t).toFixed(2)}%`, text: fmt(a, 3) });
+  });
+  box.setAttribute('aria-label', `line colour: α from ${fmt(lo)} (dark purple) to ${fmt(hi)} (yellow), log scale`);
+  box.replaceChildren(
+    el('span', { class: 'cb-label', text: 'line colour: α' }),
+    el('div', { class: 'cb-scale' }, el('div', { class: 'cb-bar', style: `background:linear-gradient(to right, ${stops.join(', ')})` }),
+      el('div', { class: 'cb-ticks' }, ...ticks)),
+    el('span', { class: 'cb-label', text: S.highlight != null ? 'red: the highlighted run' : 'log scale' }));
 }
 
 function renderLegend(runs) {
@@ -332,41 +364,356 @@ function highlight(id) {
   if (S.highlight != null) loadRun(S.highlight);
 }
 
-/* ---- heatmap of final eval loss over (alpha, lr), per rank --------------- */
+/* ---- grid points: the final eval loss over seeds ----------------------- */
 
-function renderHeatmap() {
-  const box = $('heatmap');
+/* Every (rank, lr, alpha) grid point of the runs: n done runs with a finite
+ * final eval loss > 0, their mean, min and max; bad: diverged or failed runs;
+ * first: its first run's id. best: per rank, the lowest mean over all lrs. */
+function gridCells() {
   const cells = new Map();
   for (const r of S.runs) {
     const k = `${r.rank}|${r.lr}|${r.alpha}`;
     let c = cells.get(k);
-    if (!c) cells.set(k, c = { rank: r.rank, lr: r.lr, alpha: r.alpha, sum: 0, n: 0, bad: 0, total: 0, first: r.id });
+    if (!c) cells.set(k, c = { rank: r.rank, lr: r.lr, alpha: r.alpha, sum: 0, n: 0, min: Infinity, max: -Infinity, bad: 0, total: 0, first: r.id });
     c.total++;
-    if (r.state === 'done' && r.final_eval_loss != null && Number.isFinite(r.final_eval_loss)) { c.sum += r.final_eval_loss; c.n++; }
+    const l = r.final_eval_loss;
+    if (r.state === 'done' && l != null && Number.isFinite(l) && l > 0) {
+      c.sum += l; c.n++; c.min = Math.min(c.min, l); c.max = Math.max(c.max, l);
+    }
     if (r.state === 'diverged' || r.state === 'failed') c.bad++;
   }
+  const best = new Map(), worst = new Map();
+  for (const c of cells.values()) {
+    if (!c.n) continue;
+    c.mean = c.sum / c.n;
+    if (!(best.get(c.rank) <= c.mean)) best.set(c.rank, c.mean);
+    if (!(worst.get(c.rank) >= c.mean)) worst.set(c.rank, c.mean);
+  }
+  return { cells, best, worst };
+}
+
+/* ---- the answer: the analysis' headline and its answer per rank -------- */
+
+const SOURCES = { measured: 'measured α*', law_sqrt: '√r law', law_free: 'free law c·r^p' };
+
+/* The analysis' "headline" at the top of the page and its "answers" in a
+ * small table; the block stays hidden when the analysis has neither (an
+ * older daemon). A headline whose answer is ill-determined or at the grid's
+ * edge is shown small and marked uncertain, never in large type. */
+function renderAnswers() {
+  const a = S.analysis;
+  const answers = a && Array.isArray(a.answers) ? a.answers.filter((x) => x && typeof x === 'object') : [];
+  const headline = a && typeof a.headline === 'string' && a.headline ? a.headline : null;
+  const box = $('answer');
+  box.hidden = !headline && !answers.length;
+  if (box.hidden) return;
+  const top = answers.reduce((m, x) => (!m || x.rank > m.rank ? x : m), null);
+  const shaky = !!(top && (top.ill_determined || top.at_edge));
+  const weak = shaky || !!(top && top.alpha == null);
+  const h = $('headline');
+  h.hidden = !headline;
+  h.textContent = headline ? (shaky ? `Uncertain: ${headline}` : headline) : '';
+  h.classList.toggle('weak', weak);
+  h.title = top && top.why ? `Why ${SOURCES[top.source] || top.source}: ${top.why}` : '';
+  const names = [...new Set(answers.flatMap((x) => (Array.isArray(x.rules) ? x.rules.map((r) => r.name) : [])))];
+  const head = el('tr', {}, ...['rank', 'α', 'interval', 'lr', 'loss', 'source'].map((t) => el('th', { text: t })),
+    ...names.map((n) => el('th', { title: `the α this rule gives, and the loss it would add against the answer's`, text: `${ruleStyle(n, 0).label} would lose` })));
+  $('answers').tHead.replaceChildren(head);
+  const rows = answers.map((x) => {
+    const flags = [x.at_edge ? 'at the grid\'s edge' : '', x.ill_determined ? 'ill-determined' : ''].filter(Boolean);
+    const alphaCell = el('td', { class: 'num' }, fmt(x.alpha, 3), ...flags.map((f) => el('span', { class: 'flag', text: f })));
+    const rules = new Map((Array.isArray(x.rules) ? x.rules : []).map((r) => [r.name, r]));
+    return el('tr', { 'data-rank': x.rank, class: flags.length ? 'uncertain' : null },
+      el('td', { class: 'num', text: fmt(x.rank) }), alphaCell,
+      el('td', { class: 'num', text: x.alpha_lo != null || x.alpha_hi != null ? `[${fmt(x.alpha_lo, 3)}, ${fmt(x.alpha_hi, 3)}]` : '–' }),
+      el('td', { class: 'num', text: fmt(x.lr) }),
+      el('td', { class: 'num', text: fmt(x.loss) }),
+      el('td', { title: x.why || null, text: SOURCES[x.source] || fmt(x.source) }),
+      ...names.map((n) => {
+        const r = rules.get(n);
+        if (!r) return el('td', { text: '–' });
+        return el('td', { class: 'num', text: `α ${fmt(r.alpha, 3)}: ${r.loss_pct == null ? 'unknown' : `~${fmt(r.loss_pct, 2)}%`}` });
+      }));
+  });
+  $('answers').tBodies[0].replaceChildren(...rows);
+  $('answer-note').textContent = answers.length
+    ? 'One answer per tested rank: the α and lr with the lowest final loss. Source: measured α* (the grid\'s best, refined), or the law the sweep supports (hover for why). '
+      + 'Interval: the bootstrap interval over seeds (about 90 %). Each rule\'s column: the α it gives at that rank and the loss it would add in percent of the answer\'s ("unknown" when it cannot be estimated: its α outside the grid, or beside a diverged point).'
+    : '';
+}
+
+/* ---- final eval loss against alpha, one panel per rank ------------------ */
+
+// The rank-tied rules of the analysis' regret table, in words and colours.
+const RULES = {
+  'alpha=r': { label: 'α = r', color: '#7f7f7f' },
+  'alpha=2r': { label: 'α = 2r', color: '#2ca02c' },
+  rslora16: { label: 'rsLoRA α = 16', color: '#9467bd' },
+};
+const STAR_COLOR = '#111111';
+const BAND_FILL = 'rgba(31,119,180,0.2)';
+
+function ruleStyle(name, i) {
+  return RULES[name] || { label: name.replace(/^alpha/, 'α'), color: PALETTE[(i + 3) % PALETTE.length] };
+}
+
+/* The rules the analysis' regret table lists, in its order (their colours follow it). */
+function ruleNames() {
+  const cp = lastCheckpoint();
+  return [...new Set((cp && cp.regret ? cp.regret : []).map((x) => x.rule))];
+}
+
+/* The analysis' last checkpoint (the full budget: the runs' final eval loss). */
+function lastCheckpoint() {
+  const a = S.analysis;
+  return a && a.checkpoints && a.checkpoints.length ? a.checkpoints[a.checkpoints.length - 1] : null;
+}
+
+/* The lr shown first: the one of the answer for the largest rank (the
+ * headline's), else the lr of the largest rank's best grid point. */
+function defaultLr(cells) {
+  const ans = S.analysis && Array.isArray(S.analysis.answers) ? S.analysis.answers.filter((x) => x && x.lr != null) : [];
+  if (ans.length) return ans[ans.length - 1].lr;
+  let best = null;
+  for (const c of cells.values()) {
+    if (c.n && (!best || c.rank > best.rank || (c.rank === best.rank && c.mean < best.mean))) best = c;
+  }
+  return best ? best.lr : null;
+}
+
+/* The markers of one rank's panel at lr: alpha* with its interval, then each rule's alpha. */
+function alphaMarkers(rank, lr) {
+  const cp = lastCheckpoint();
+  if (!cp) return [];
+  const out = [];
+  const star = (cp.alpha_star || []).find((x) => x.rank === rank && x.lr === lr);
+  if (star && star.alpha > 0) {
+    out.push({ kind: 'star', name: 'alpha*', label: 'α*', alpha: star.alpha, lo: star.ci_lo, hi: star.ci_hi,
+      color: STAR_COLOR, at_edge: star.at_edge, ill_determined: star.ill_determined });
+  }
+  const names = ruleNames();
+  (cp.regret || []).filter((x) => x.rank === rank && x.lr === lr).forEach((x) => {
+    if (!(x.alpha > 0)) return;
+    const st = ruleStyle(x.rule, names.indexOf(x.rule));
+    out.push({ kind: 'rule', name: x.rule, label: st.label, alpha: x.alpha, regret: x.regret, color: st.color });
+  });
+  return out;
+}
+
+/* Draws the markers over a panel: the alpha* interval shaded, dashed rule
+ * lines, alpha* solid on top, a red x at the bottom for diverged or failed seeds. */
+function drawMarkers(markers, badAlphas) {
+  return (u) => {
+    const ctx = u.ctx, dpr = devicePixelRatio;
+    const { top, height, left, width } = u.bbox;
+    const X = (a) => u.valToPos(a, 'x', true);
+    const inside = (x) => x >= left - 1 && x <= left + width + 1;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    const star = markers.find((m) => m.kind === 'star');
+    if (star && star.lo > 0 && star.hi > 0) {
+      const x1 = X(star.lo), x2 = X(star.hi);
+      ctx.fillStyle = 'rgba(0,0,0,0.07)';
+      ctx.fillRect(Math.min(x1, x2), top, Math.abs(x2 - x1), height);
+    }
+    ctx.font = `${11 * dpr}px system-ui, sans-serif`;
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'alphabetic';
+    const ordered = [...markers.filter((m) => m.kind !== 'star'), ...(star ? [star] : [])];
+    ordered.forEach((m, i) => {
+      const x = X(m.alpha);
+      if (!inside(x)) return;
+      ctx.strokeStyle = m.color;
+      ctx.lineWidth = (m.kind === 'star' ? 2 : 1.5) * dpr;
+      ctx.setLineDash(m.kind === 'star' ? [] : [5 * dpr, 4 * dpr]);
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+      ctx.fillStyle = m.color;
+      const w = ctx.measureText(m.label).width;
+      const tx = x + 3 * dpr + w > left + width ? x - 3 * dpr - w : x + 3 * dpr;
+      ctx.fillText(m.label, tx, top + (12 + 12 * i) * dpr);
+    });
+    ctx.setLineDash([]);
+    ctx.fillStyle = '#d64545';
+    ctx.textAlign = 'center';
+    for (const a of badAlphas) {
+      const x = X(a);
+      if (inside(x)) ctx.fillText('✕', x, top + height - 4 * dpr);
+    }
+    ctx.restore();
+  };
+}
+
+/* The words under a panel: alpha* and each rule's loss against it. */
+function markerNote(markers) {
+  const parts = [];
+  for (const m of markers) {
+    if (m.kind === 'star') {
+      const flags = [m.at_edge ? 'at the grid\'s edge' : '', m.ill_determined ? 'ill-determined' : ''].filter(Boolean).join(', ');
+      parts.push(el('span', { class: 'mk', 'data-marker': m.name, title: 'α*: the grid α with the lowest mean loss, refined by a parabola; shaded: its bootstrap interval over seeds' },
+        el('span', { class: 'mk-line', style: `border-color:${m.color}` }),
+        `α* ${fmt(m.alpha, 3)}` + (m.lo > 0 && m.hi > 0 ? ` [${fmt(m.lo, 3)}, ${fmt(m.hi, 3)}]` : '') + (flags ? ` (${flags})` : '')));
+    } else {
+      const loss = m.regret == null ? 'loss not known (outside the grid, or beside a diverged point)' : `+${fmt(100 * m.regret, 3)}% loss`;
+      parts.push(el('span', { class: 'mk', 'data-marker': m.name, title: `${m.label} at this rank: its loss read off the curve against α*'s` },
+        el('span', { class: 'mk-line dashed', style: `border-color:${m.color}` }), `${m.label} = ${fmt(m.alpha, 3)}: ${loss}`));
+    }
+  }
+  return parts;
+}
+
+/* The figures of the grid point under the cursor, in the line under a panel. */
+function readout(line, rank, lr, cells) {
+  return (u) => {
+    const i = u.cursor.idx;
+    const v = i == null ? null : u.data[1][i];
+    if (v == null) { line.textContent = ''; return; }
+    const c = cells.get(`${rank}|${lr}|${u.data[0][i]}`);
+    line.textContent = `α ${fmt(u.data[0][i], 3)}: ×${fmt(v, 4)} the rank's best (loss ${fmt(c.mean, 3)}, mean of ${c.n})`
+      + (c.n > 1 ? `, seeds ×${fmt(u.data[2][i], 4)} to ×${fmt(u.data[3][i], 4)}` : '') + (c.bad ? `, ${c.bad} diverged or failed` : '');
+  };
+}
+
+/* One panel (title, plot, readout, note) per rank, made again only when the ranks change. */
+function buildAlphaPanels(ranks) {
+  const box = $('alpha-panels');
+  const key = ranks.join(',');
+  if (box.dataset.ranks === key) return;
+  for (const k of [...allPlots().keys()]) if (k.startsWith('alpha-r')) dropPlot(k, document.createElement('div'));
+  box.dataset.ranks = key;
+  box.replaceChildren(...ranks.map((r) => el('div', { class: 'panel', 'data-rank': r },
+    el('h3', { class: 'panel-title' }), el('div', { class: 'plot' }), el('p', { class: 'panel-read' }), el('p', { class: 'panel-note' }))));
+}
+
+/* Ticks of a loss ratio axis: a few round ratios inside [min, max], so a
+ * panel whose losses differ by 2 % gets ticks as well as one spanning 100×. */
+const RATIOS = [1, 1.001, 1.002, 1.005, 1.01, 1.02, 1.05, 1.1, 1.2, 1.5];
+for (let d = 1; d <= 1e12; d *= 10) RATIOS.push(2 * d, 3 * d, 5 * d, 7 * d, 10 * d, 15 * d);
+function ratioSplits(u, ai, min, max) {
+  const gap = Math.log(max / min) / 6;  // at most about 6 ticks, evenly apart in log
+  const t = [];
+  for (const v of RATIOS) if (v >= min && v <= max && (!t.length || Math.log(v / t[t.length - 1]) >= gap)) t.push(v);
+  return t;
+}
+
+function renderAlphaView() {
+  const { cells, best } = gridCells();
+  const ranks = uniqSorted(S.runs.map((r) => r.rank));
+  const lrs = uniqSorted(S.runs.map((r) => r.lr));
+  const alphas = uniqSorted(S.runs.map((r) => r.alpha)).filter((a) => a > 0);
+  const sel = $('av-lr');
+  const want = S.avLr != null && lrs.includes(S.avLr) ? S.avLr : defaultLr(cells);
+  sel.replaceChildren(...lrs.map((lr) => el('option', { value: String(lr), text: fmt(lr) })));
+  sel.disabled = lrs.length < 2;
+  if (want != null) sel.value = String(want);
+  const lr = Number(sel.value);
+  S.alphaView = { lr, ranks: {} };
+  if (!best.size) {
+    $('alpha-note').textContent = 'No finished run yet.';
+    buildAlphaPanels([]);
+    return;
+  }
+  buildAlphaPanels(ranks);
+  for (const rank of ranks) renderAlphaPanel(rank, lr, alphas, cells, best.get(rank));
+  const nSeeds = Math.max(0, ...[...cells.values()].map((c) => c.n));
+  $('alpha-note').textContent = `At lr ${fmt(lr)}, one panel per rank: each grid point's final eval loss divided by that rank's best mean loss over every α and lr (so 1 is the rank's best, 1.1 is 10% worse), log scales.`
+    + (nSeeds > 1 ? ' Band: the spread over seeds (lowest to highest).' : ' One seed per grid point: no spread to show.')
+    + (S.analysis ? ' Markers from the analysis at the full budget.' : ` No markers: ${S.analysisError || 'no analysis yet'}.`);
+  $('alpha-key').replaceChildren(
+    el('span', { class: 'mk' }, el('span', { class: 'mk-line', style: 'border-color:#1f77b4' }), 'mean over seeds'),
+    el('span', { class: 'mk' }, el('span', { class: 'mk-band' }), 'min–max over seeds'),
+    el('span', { class: 'mk' }, el('span', { class: 'mk-line', style: `border-color:${STAR_COLOR}` }), 'α* (shaded: its interval)'),
+    ...ruleNames().map((n, i) => ruleStyle(n, i)).map((r) => el('span', { class: 'mk' }, el('span', { class: 'mk-line dashed', style: `border-color:${r.color}` }), r.label)),
+    el('span', { class: 'mk' }, el('span', { class: 'mk-x', text: '✕' }), 'a diverged or failed seed'));
+}
+$('av-lr').addEventListener('change', (e) => { S.avLr = Number(e.target.value); renderAlphaView(); });
+
+function renderAlphaPanel(rank, lr, alphas, cells, rankBest) {
+  const panel = $('alpha-panels').querySelector(`.panel[data-rank="${rank}"]`);
+  const box = panel.querySelector('.plot');
+  const mean = [], lo = [], hi = [], bad = [];
+  let here = null, nBad = 0, nRuns = 0;
+  for (const a of alphas) {
+    const c = cells.get(`${rank}|${lr}|${a}`);
+    nBad += c ? c.bad : 0;
+    nRuns += c ? c.total : 0;
+    const ok = c && c.n && rankBest > 0;
+    mean.push(ok ? c.mean / rankBest : null);
+    lo.push(ok ? c.min / rankBest : null);
+    hi.push(ok ? c.max / rankBest : null);
+    if (c && c.bad) bad.push(a);
+    if (ok && (!here || c.mean < here.mean)) here = c;
+  }
+  const markers = alphaMarkers(rank, lr);
+  S.alphaView.ranks[rank] = { markers: markers.map(({ kind, name, alpha, color }) => ({ kind, name, alpha, color })), y: mean, bad };
+  const title = panel.querySelector('.panel-title');
+  const note = panel.querySelector('.panel-note');
+  if (!here) {
+    title.textContent = `rank ${rank}`;
+    const rest = nBad < nRuns ? ', the others have no loss yet' : '';
+    note.replaceChildren(nBad ? `No loss to show at lr ${fmt(lr)}: ${nBad} of its ${nRuns} runs diverged or failed${rest}.` : `No finished run at lr ${fmt(lr)} yet.`);
+    dropPlot(`alpha-r${rank}`, box);
+    return;
+  }
+  const off = here.mean / rankBest;
+  title.textContent = `rank ${rank} · best ${fmt(here.mean, 3)} at α ${fmt(here.alpha, 3)}` + (off > 1.0005 ? ` (×${fmt(off, 3)} the rank's best, which is at another lr)` : '');
+  note.replaceChildren(...markerNote(markers));
+  const xs = [...alphas, ...markers.flatMap((m) => [m.alpha, m.lo, m.hi])].filter((v) => v > 0 && Number.isFinite(v));
+  const xmin = Math.min(...xs) / 1.3, xmax = Math.max(...xs) * 1.3;
+  makePlot(`alpha-r${rank}`, box, {
+    height: 220,
+    legend: { show: false },
+    cursor: { points: { show: false } },
+    scales: {
+      x: { time: false, distr: 3, range: () => [xmin, xmax] },
+      y: { distr: 3, range: (u, a, b) => [(a ?? 1) / 1.03, Math.max(b ?? 1, (a ?? 1) * 1.05) * 1.1] },
+    },
+    axes: [logAxis('α', 36), { ...logAxis('loss ÷ rank\'s best', 60), splits: ratioSplits, filter: (u, splits) => splits }],
+    series: [{ label: 'α' },
+      { label: 'mean ÷ best', stroke: '#1f77b4', width: 2, spanGaps: true, points: { show: true, size: 5, fill: '#1f77b4' } },
+      { label: 'min ÷ best', stroke: 'rgba(31,119,180,0)', width: 0, spanGaps: true, points: { show: false } },
+      { label: 'max ÷ best', stroke: 'rgba(31,119,180,0)', width: 0, spanGaps: true, points: { show: false } }],
+    bands: [{ series: [3, 2], fill: BAND_FILL }],
+    hooks: { draw: [drawMarkers(markers, bad)], setCursor: [readout(panel.querySelector('.panel-read'), rank, lr, cells)] },
+  }, [alphas, mean, lo, hi]);
+}
+
+/* ---- heatmap of final eval loss over (alpha, lr), per rank --------------- */
+
+function renderHeatmap() {
+  const box = $('heatmap');
+  const { cells, best: bestOf, worst: worstOf } = gridCells();
   const ranks = uniqSorted(S.runs.map((r) => r.rank));
   const alphas = uniqSorted(S.runs.map((r) => r.alpha));
   const lrs = uniqSorted(S.runs.map((r) => r.lr));
-  const vals = [];
-  for (const c of cells.values()) if (c.n) { c.mean = c.sum / c.n; if (c.mean > 0) vals.push(Math.log(c.mean)); }
-  if (!vals.length) { box.replaceChildren(el('p', { class: 'empty', text: 'No finished run yet.' })); return; }
-  const lo = Math.min(...vals), hi = Math.max(...vals);
-  const col = (m) => viridis(hi > lo ? 1 - (Math.log(m) - lo) / (hi - lo) : 0.5); // yellow = lowest loss
+  if (!bestOf.size) { box.replaceChildren(el('p', { class: 'empty', text: 'No finished run yet.' })); return; }
+  // Each rank its own scale: t = 1 (yellow) at the rank's best mean, 0 (dark) at its worst, log in between.
+  const tOf = (c) => {
+    const lo = Math.log(bestOf.get(c.rank)), hi = Math.log(worstOf.get(c.rank));
+    return hi > lo ? 1 - (Math.log(c.mean) - lo) / (hi - lo) : 1;
+  };
 
   const width = Math.max(300, box.clientWidth || 480);
   const left = 64, top = 18, right = 10;
   const cw = Math.max(6, Math.min(44, Math.floor((width - left - right) / alphas.length)));
   const ch = Math.max(8, Math.min(28, Math.floor(160 / lrs.length)));
   const gridH = top + lrs.length * ch + 34;
-  const legendH = 46;
+  const legendH = 58;
   const H = ranks.length * gridH + legendH;
-  const W = left + alphas.length * cw + right;
+  const W = Math.max(400, left + alphas.length * cw + right);
   const p = [];
   p.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" class="heat-svg">`);
   ranks.forEach((rank, ri) => {
     const y0 = ri * gridH;
+    const rb = bestOf.get(rank), rw = worstOf.get(rank);
     p.push(`<text x="0" y="${y0 + 12}" class="hm-title">rank ${rank}</text>`);
+    if (rb != null) {
+      p.push(`<text x="${Math.max(left, 8 * `rank ${rank}`.length + 8)}" y="${y0 + 12}" class="hm-lab hm-range" data-rank="${rank}">yellow ${fmt(rb, 3)} (this rank's best) · dark ${fmt(rw, 3)} (×${fmt(rw / rb, 3)})</text>`);
+    }
     lrs.forEach((lr, li) => {
       const y = y0 + top + (lrs.length - 1 - li) * ch;
       p.push(`<text x="${left - 4}" y="${y + ch / 2 + 4}" text-anchor="end" class="hm-lab">${fmt(lr, 2)}</text>`);
@@ -377,10 +724,10 @@ function renderHeatmap() {
         const c = cells.get(`${rank}|${lr}|${a}`);
         const x = left + ai * cw;
         if (!c) return;
-        const fill = c.n ? col(c.mean) : '#e4e4e4';
-        const tip = `rank ${rank}, α ${fmt(a)}, lr ${fmt(lr)}: ` + (c.n ? `final eval loss ${fmt(c.mean)} (mean of ${c.n})` : 'no finished run')
+        const fill = c.n ? viridis(tOf(c)) : '#e4e4e4';
+        const tip = `rank ${rank}, α ${fmt(a)}, lr ${fmt(lr)}: ` + (c.n ? `final eval loss ${fmt(c.mean)} (mean of ${c.n}), ×${fmt(c.mean / rb, 3)} the rank's best` : 'no finished run')
           + (c.bad ? `, ${c.bad} diverged/failed` : '') + ` · ${c.total} runs`;
-        p.push(`<rect class="cell" x="${x}" y="${y}" width="${cw - 1}" height="${ch - 1}" fill="${fill}" data-rank="${rank}" data-alpha="${a}" data-lr="${lr}" data-run="${c.first}"${c === best ? ' stroke="#d62728" stroke-width="2"' : ''}><title>${tip}</title></rect>`);
+        p.push(`<rect class="cell" x="${x}" y="${y}" width="${cw - 1}" height="${ch - 1}" fill="${fill}" data-rank="${rank}" data-alpha="${a}" data-lr="${lr}" data-run="${c.first}"${c.n ? ` data-rel="${c.mean / rb}"` : ''}${c === best ? ' stroke="#d62728" stroke-width="2"' : ''}><title>${tip}</title></rect>`);
         if (c.bad) p.push(`<text x="${x + cw / 2}" y="${y + ch / 2 + 4}" text-anchor="middle" class="hm-x"${c.n ? '' : ' style="fill:#a52828"'}>✕</text>`);
       });
     });
@@ -394,14 +741,14 @@ function renderHeatmap() {
     p.push(`<text x="4" y="${y0 + top + (lrs.length * ch) / 2 + 4}" class="hm-axis">lr</text>`);
   });
   // colour legend
-  const ly = H - legendH + 10, lw = Math.min(240, W - left - right);
+  const ly = H - legendH + 10, lw = Math.min(240, alphas.length * cw);
   p.push('<defs><linearGradient id="hm-grad" x1="0" x2="1" y1="0" y2="0">');
   for (let i = 0; i <= 10; i++) p.push(`<stop offset="${i / 10}" stop-color="${viridis(1 - i / 10)}"/>`);
   p.push('</linearGradient></defs>');
-  p.push(`<rect x="${left}" y="${ly}" width="${lw}" height="10" fill="url(#hm-grad)"/>`);
-  p.push(`<text x="${left}" y="${ly + 24}" class="hm-lab">${fmt(Math.exp(lo))} (best)</text>`);
-  p.push(`<text x="${left + lw}" y="${ly + 24}" text-anchor="end" class="hm-lab">${fmt(Math.exp(hi))}</text>`);
-  p.push(`<text x="${left + lw / 2}" y="${ly + 24}" text-anchor="middle" class="hm-lab">final eval loss (log)</text>`);
+  p.push(`<rect x="${left}" y="${ly}" width="${lw}" height="10" fill="url(#hm-grad)" class="hm-colorbar"/>`);
+  p.push(`<text x="${left}" y="${ly + 24}" class="hm-lab">×1: the rank's best</text>`);
+  p.push(`<text x="${left + lw}" y="${ly + 24}" text-anchor="end" class="hm-lab">the rank's worst</text>`);
+  p.push(`<text x="${left}" y="${ly + 38}" class="hm-lab">colour: the cell's loss ÷ its rank's best (log scale, one scale per rank)</text>`);
   p.push('</svg>');
   box.innerHTML = p.join('');
 }
@@ -421,7 +768,7 @@ async function loadAnalysis() {
     // Nothing has finished: there is nothing to analyse yet (the daemon would answer 404).
     S.analysis = null;
     S.analysisError = 'No analysis yet: no run has finished.';
-    buildLawControls(); drawLaw(); drawDrift();
+    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderAlphaView();
     return;
   }
   try {
@@ -434,6 +781,8 @@ async function loadAnalysis() {
   buildLawControls();
   drawLaw();
   drawDrift();
+  renderAnswers();
+  renderAlphaView();
 }
 
 function buildLawControls() {
@@ -447,11 +796,9 @@ function buildLawControls() {
   lrSel.replaceChildren(...lrs.map((lr) => el('option', { value: String(lr), text: fmt(lr) })));
   if (lrs.map(String).includes(lrOld)) lrSel.value = lrOld;
   else {
-    // default: the lr whose free fit has the best R² at the last checkpoint
-    const cp = a.checkpoints[a.checkpoints.length - 1];
-    const fits = (cp ? cp.fits : []).filter((f) => f.method === 'sqrt' && !f.poor);
-    const bestLr = fits.length ? fits.reduce((b, f) => (f.r2 > b.r2 ? f : b)).lr : lrs[0];
-    if (bestLr != null) lrSel.value = String(bestLr);
+    // default: the lr of the best loss (the answer's), not of the best-looking fit
+    const bestLr = defaultLr(gridCells().cells);
+    lrSel.value = String(bestLr != null && lrs.includes(bestLr) ? bestLr : lrs[0]);
   }
 }
 $('law-cp').addEventListener('change', drawLaw);
@@ -460,6 +807,7 @@ $('law-lr').addEventListener('change', drawLaw);
 function drawLaw() {
   const box = $('law-plot'), note = $('law-note');
   const a = S.analysis;
+  $('law-help').hidden = !a;
   if (!a) { note.textContent = S.analysisError || 'No analysis yet.'; dropPlot('law', box); return; }
   const cp = a.checkpoints[Number($('law-cp').value)];
   const lr = Number($('law-lr').value);
@@ -485,11 +833,11 @@ function drawLaw() {
   add({ label: 'α* (excluded: edge / ill-determined)', stroke: '#999', paths: () => null, points: pts('#fff') }, x.map((r) => (starAt.has(r) && !used(starAt.get(r)) ? starAt.get(r).alpha : null)));
   let bandHi = -1, bandLo = -1;
   if (sqrt) {
-    add({ label: `√r law: ${fmt(sqrt.c, 3)}·√r${sqrt.poor ? ' (poor)' : ''}`, stroke: '#1f77b4', width: 2 }, law(sqrt.c, 0.5));
+    add({ label: `√r law: ${fmt(sqrt.c, 3)}·√r${sqrt.poor ? ' (poor)' : ''}`, stroke: sqrt.poor ? 'rgba(31,119,180,0.5)' : '#1f77b4', width: sqrt.poor ? 1 : 2 }, law(sqrt.c, 0.5));
     bandHi = add({ label: `√r band hi (c ${fmt(sqrt.c_hi, 3)})`, stroke: 'rgba(31,119,180,0.3)', width: 1 }, law(sqrt.c_hi, 0.5));
     bandLo = add({ label: `√r band lo (c ${fmt(sqrt.c_lo, 3)})`, stroke: 'rgba(31,119,180,0.3)', width: 1 }, law(sqrt.c_lo, 0.5));
   }
-  if (free) add({ label: `free law: ${fmt(free.c, 3)}·r^${fmt(free.p, 3)}${free.poor ? ' (poor)' : ''}`, stroke: '#d62728', width: 2 }, law(free.c, free.p));
+  if (free) add({ label: `free law: ${fmt(free.c, 3)}·r^${fmt(free.p, 3)}${free.poor ? ' (poor)' : ''}`, stroke: free.poor ? 'rgba(214,39,40,0.5)' : '#d62728', width: free.poor ? 1 : 2 }, law(free.c, free.p));
   // heuristics: alpha = coef * r^(power + scale power), the s = coef * r^power rules
   add({ label: 'α = r', stroke: '#7f7f7f', width: 1.5, dash: [6, 4] }, law(1, 0 + scalePow));
   add({ label: 'α = 2r', stroke: '#2ca02c', width: 1.5, dash: [6, 4] }, law(2, 0 + scalePow));
@@ -500,6 +848,7 @@ function drawLaw() {
     ctx.save();
     ctx.strokeStyle = '#444';
     ctx.lineWidth = 1.5 * devicePixelRatio;
+    ctx.setLineDash([]);  // not the last series' dash
     for (const s of stars) {
       if (!(s.ci_lo > 0 && s.ci_hi > 0)) continue;
       const cx = u.valToPos(s.rank, 'x', true);
@@ -520,11 +869,26 @@ function drawLaw() {
     series, bands,
     hooks: { draw: [errorBars] },
   }, data);
-  const parts = [`${Math.round(cp.fraction * 100)}% budget (step ${cp.step}), lr ${fmt(lr)}. Bars: bootstrap interval of α*.`];
-  if (free) parts.push(`Free fit: c = ${fmt(free.c, 3)} [${fmt(free.c_lo, 3)}, ${fmt(free.c_hi, 3)}], p = ${fmt(free.p, 3)} [${fmt(free.p_lo, 3)}, ${fmt(free.p_hi, 3)}], R² = ${fmt(free.r2, 3)}, ${free.n_used} ranks used, ${free.n_excluded} excluded${free.poor ? ' — poor fit' : ''}.`);
-  if (sqrt) parts.push(`√r fit: c = ${fmt(sqrt.c, 3)} [${fmt(sqrt.c_lo, 3)}, ${fmt(sqrt.c_hi, 3)}], R² = ${fmt(sqrt.r2, 3)}.`);
-  if (!free && !sqrt) parts.push('No law fitted at this lr.');
-  note.textContent = parts.join(' ');
+  const parts = [el('span', {}, `${Math.round(cp.fraction * 100)}% budget (step ${cp.step}), lr ${fmt(lr)}. Bars: bootstrap interval of α* (about 90 %). `)];
+  if (free) {
+    parts.push(fitLine(free, `Free fit: c = ${fmt(free.c, 3)} [${fmt(free.c_lo, 3)}, ${fmt(free.c_hi, 3)}], p = ${fmt(free.p, 3)} [${fmt(free.p_lo, 3)}, ${fmt(free.p_hi, 3)}]`,
+      free.n_used <= 2 ? 'R² of a free fit through 2 ranks: the line passes through both, so R² = 1 says nothing about the law' : R2_FREE));
+  }
+  if (sqrt) parts.push(fitLine(sqrt, `√r fit: c = ${fmt(sqrt.c, 3)} [${fmt(sqrt.c_lo, 3)}, ${fmt(sqrt.c_hi, 3)}]`, R2_SQRT));
+  if (!free && !sqrt) parts.push(el('span', {}, 'No law fitted at this lr.'));
+  note.replaceChildren(...parts);
+}
+
+const R2_FREE = 'R²: the share of the spread of log α* across ranks that the line c·r^p explains (1: every used α* on the line). Read it with the p interval; see the note under the plot.';
+const R2_SQRT = 'R² with p fixed at 0.5: how much better the √r line fits log α* than a flat line at their mean. Negative: a flat line would fit better, so the √r law does not describe these ranks.';
+
+/* One fit in the law's note: its figures, R² with what it means as a
+ * tooltip, and a poor fit shown dimmed with "poor fit" (never bold). */
+function fitLine(f, text, r2Help) {
+  const r2 = el('abbr', { class: 'r2', title: r2Help, text: `R² = ${fmt(f.r2, 3)}` });
+  return el('span', { class: 'fit' + (f.poor ? ' poor' : ''), 'data-method': f.method },
+    `${text}, `, r2, `, ${f.n_used} rank${f.n_used === 1 ? '' : 's'} used, ${f.n_excluded} excluded`,
+    f.poor ? el('span', { class: 'flag', title: 'too few ranks used, R² below 0.9 or too wide a p interval: do not trust this law', text: 'poor fit' }) : null, '. ');
 }
 
 /* ---- signal and drift -------------------------------------------------- */

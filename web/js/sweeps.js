@@ -1,13 +1,13 @@
 // The sweeps page: every sweep, refreshed every 2 s without reloading.
-import { getJSON, whoami, signedInAs, el, age, progressBar, countsText, windowText } from './api.js';
+import { getJSON, whoami, signedInAs, el, age, progressBar, countsText, windowText, sweepStatus, stateTitle } from './api.js';
 
 const POLL_MS = 2000;
 const tbody = document.querySelector('#sweeps tbody');
 const status = document.getElementById('status');
 const health = document.getElementById('health');
 
-function stateCell(s) {
-  const td = el('td', { class: 'state' }, el('span', { class: `badge st-${s.state}`, text: s.state }));
+function stateCell(s, st) {
+  const td = el('td', { class: 'state' }, el('span', { class: `badge st-${st.state}`, title: stateTitle(st.state, s), text: st.state }));
   if (s.paused) td.append(' ', el('span', { class: 'badge st-paused', title: 'No new run starts until the sweep is resumed', text: 'paused' }));
   if (s.window) td.append(' ', el('span', { class: 'window', title: windowText(s.window), text: `⏲ ${s.window.start}–${s.window.end}` }));
   return td;
@@ -17,13 +17,14 @@ function row(s) {
   const link = el('a', { href: `/sweep.html?id=${s.id}`, text: s.name });
   const me = signedInAs();
   const mine = me && s.owner === me.user;
+  const st = sweepStatus(s);
   const tr = el('tr', { 'data-id': s.id, class: s.paused ? 'paused' : null },
     el('td', { class: 'num', text: String(s.id) }),
     el('td', {}, link),
     el('td', { class: 'owner' + (mine ? ' mine' : ''), title: mine ? 'yours' : null, text: s.owner == null ? '–' : s.owner }),
-    stateCell(s),
+    stateCell(s, st),
     el('td', { class: 'wide' }, progressBar(s.counts, s.n_runs),
-      el('span', { class: 'pct', text: `${Math.floor(100 * s.progress)}%` })),
+      el('span', { class: 'pct', title: 'runs that finished by themselves (done, diverged or failed) of all runs', text: st.pct })),
     el('td', { class: 'num', text: String(s.n_runs) }),
     el('td', { class: 'counts', text: countsText(s.counts) }),
     el('td', { class: 'num', title: new Date(s.created_at * 1000).toLocaleString(), text: age(s.created_at) }));
