@@ -679,13 +679,19 @@ static int decade_ticks(const axis *a, const double *ms, int nm, int max,
  * them (or every whole multiple when that gives too few); else round
  * values. Returns the count (at most 16). */
 static int axis_ticks(const axis *a, int max, double *t) {
-  static const double m125[] = {1, 2, 5}, m19[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  static const double m125[] = {1, 2, 5}, m13[] = {1, 3};
+  static const double m19[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   double lb = log(a->base), k0 = ceil(log(a->lo) / lb - 1e-9);
   double k1 = floor(log(a->hi) / lb + 1e-9), step;
   int n = 0;
   if (a->base == 10 && k1 - k0 < 2) {
     n = decade_ticks(a, m125, 3, max, t);
-    if (n < 3) n = decade_ticks(a, m19, 9, max, t);
+    if (n == 0) n = decade_ticks(a, m13, 2, max, t);
+    if (n > 0 && n < 3) {
+      double u[16];
+      int k = decade_ticks(a, m19, 9, max, u);
+      if (k > n) memcpy(t, u, sizeof u), n = k;
+    }
     if (n >= 2) return n;
     n = 0;
   }
@@ -756,7 +762,7 @@ static void svg_axes(rep *r, const frame *f, const char *xl, const char *yl) {
          "text-anchor=\"middle\">%s</text>\n",
          px, g->pt, px, g->pb, px, g->pb + g->font + 4, fnum(t[i]).s);
   }
-  n = axis_ticks(&f->y, (g->pb - g->pt) / 40, t);
+  n = axis_ticks(&f->y, (g->pb - g->pt) / 36, t);
   for (int i = 0; i < n; i++) {
     double py = amap(&f->y, t[i]);
     emit(r,
@@ -1459,7 +1465,6 @@ static void summary_spec(rep *r, sbuf *b) {
   kv(r, "seeds", b->s);
 }
 
-/* The "Sweep" section: identity, counts, times, spec, analysis. */
 /* The runs the analysis left out (a loss that is not a finite number >= 0
  * in the database), first 20 named. */
 static void excluded_note(rep *r) {
@@ -1480,6 +1485,18 @@ static void excluded_note(rep *r) {
   note(r, b.s);
 }
 
+/* The summary's state row, flagged when the sweep failed or was
+ * cancelled (or nothing finished). */
+static void state_row(rep *r) {
+  int active;
+  row_begin(r);
+  cell(r, "state", CELL_KEY);
+  cell(r, jstr(r->sweep, "state"),
+       state_lead(r, &active) && !active ? CELL_FLAG : CELL_TEXT);
+  row_end(r);
+}
+
+/* The "Sweep" section: identity, counts, times, spec, analysis. */
 static void write_summary(rep *r) {
   static const char *const head[] = {"field", "value"};
   sbuf b = {{0}, 0};
@@ -1489,7 +1506,7 @@ static void write_summary(rep *r) {
   kv(r, "name", sweep_name(r));
   sb_add(&b, "%lld", jint(r->sweep, "id", -1));
   kv(r, "id", jint(r->sweep, "id", -1) >= 0 ? b.s : NULL);
-  kv(r, "state", jstr(r->sweep, "state"));
+  state_row(r);
   sb_clear(&b), counts_text(r, &b);
   kv(r, "runs", b.s);
   kv(r, "created", ftime_utc(jnum(r->sweep, "created_at")).s);
@@ -1511,9 +1528,10 @@ static void write_summary(rep *r) {
 /* ---- the answer ------------------------------------------------------ */
 
 static const char k_answer_intro[] =
-    "The α to use at each tested rank, at the lr whose α* has the lowest "
-    "loss: the measured α* with its interval, or the law the data support "
-    "where α* is not measured well. \"Would lose\": the extra loss each "
+    "The α to use at each tested rank and the lr it goes with (chosen by "
+    "loss, docs/analysis.md): the measured α* with its interval, or the law "
+    "the data support where α* is not measured well. \"Would lose\": the extra "
+    "loss each "
     "rank-tied rule's α is expected to leave against the answer, in percent "
     "of the answer's loss (– when it cannot be estimated, such as a rule's α "
     "outside the grid).";

@@ -1020,6 +1020,9 @@ static void test_states(void) {
       check_count(head, "· failed · 40 runs: failed 40 (", 1);
     }
     if (head && k == 1) check_count(head, "done 12, failed 3, cancelled 25", 1);
+    snprintf(want, sizeof want, "<tr><th>state</th><td%s>%s</td></tr>",
+             cases[k].lead && k != 3 ? " class=\"flag\"" : "", cases[k].state);
+    if (h) check_count(h, want, 1);
     if (head && k == 3) check_count(head, "class=\"state active\"", 1);
     free(h), free(m), free(head);
     json_decref(sweep);
