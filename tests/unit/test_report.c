@@ -238,6 +238,15 @@ static int count_str(const char *s, const char *needle) {
   return n;
 }
 
+/* needle occurs in s exactly want times; prints both counts and the
+ * needle when not. */
+static void check_count(const char *s, const char *needle, int want) {
+  int got = s ? count_str(s, needle) : -1;
+  if (got != want)
+    fprintf(stderr, "expected %d of \"%s\", found %d\n", want, needle, got);
+  CHECK_EQ_INT(got, want);
+}
+
 /* Opening tags "<tag" (followed by a space, '>' or '/') in s. */
 static int count_open(const char *s, const char *tag) {
   char pat[32];
@@ -498,12 +507,27 @@ static void test_malformed(void) {
   json_t *str = json_string("not a sweep"), *an = odd_analysis();
   json_t *runs = odd_runs(), *wrap = json_pack("{s:O}", "runs", runs);
   json_t *real = make_sweep(1, "peft", 40), *real_runs = make_runs(1);
+  json_t *an2 = make_analysis(1, "peft");
   const json_t *sweeps[] = {NULL, str, s_odd, real};
-  const json_t *ans[] = {NULL, str, an};
+  const json_t *ans[] = {NULL, str, an, an2};
   const json_t *rs[] = {NULL, str, runs, wrap, real_runs};
   CHECK(s_odd != NULL && an != NULL && runs != NULL && wrap != NULL);
+  /* answers of every odd kind; a headline that is not text */
+  json_object_set_new(
+      an, "answers",
+      json_loads("[1, null, {\"rank\": \"x\", \"rules\": 7, \"source\": "
+                 "\"law_free\", \"why\": \"\", \"lr\": 3}, {\"rules\": [1, "
+                 "{\"name\": 5}, {\"name\": \"alpha=r\", \"loss_pct\": "
+                 "\"NaN\", \"alpha\": -1.0}, {\"name\": \"alpha=2r\", "
+                 "\"loss_pct\": null, \"alpha\": null}], \"rank\": 1e308, "
+                 "\"alpha\": null, \"at_edge\": true, \"source\": 9}]",
+                 0, NULL));
+  CHECK_EQ_INT(json_array_size(json_object_get(an, "answers")), 4);
+  json_object_set_new(an, "headline", json_integer(5));
+  json_object_set_new(an2, "answers", json_string("none"));
+  json_object_set_new(an2, "headline", json_string("rank <b>1</b> & *x*"));
   for (size_t a = 0; a < 4; a++)
-    for (size_t b = 0; b < 3; b++)
+    for (size_t b = 0; b < 4; b++)
       for (size_t c = 0; c < 5; c++)
         for (int fmt = 0; fmt < 2; fmt++) {
           int rc = -99;
@@ -513,10 +537,13 @@ static void test_malformed(void) {
           CHECK(out != NULL);
           if (out && fmt == LA_REPORT_HTML) check_html_basics(out);
           if (out && a == 2) CHECK(strstr(out, "x y") != NULL);
+          if (out && b == 3 && fmt == LA_REPORT_HTML)
+            check_count(out, "rank &lt;b&gt;1&lt;/b&gt; &amp; *x*", 1);
           free(out);
         }
   json_decref(s_odd), json_decref(str), json_decref(an), json_decref(runs);
   json_decref(wrap), json_decref(real), json_decref(real_runs);
+  json_decref(an2);
 }
 
 /* Bad arguments and a stream that cannot be written. */
@@ -541,15 +568,6 @@ static void test_errors(void) {
 }
 
 /* ---- the answer, the loss plots, colours, fits, states, formats ------ */
-
-/* needle occurs in s exactly want times; prints both counts and the
- * needle when not. */
-static void check_count(const char *s, const char *needle, int want) {
-  int got = s ? count_str(s, needle) : -1;
-  if (got != want)
-    fprintf(stderr, "expected %d of \"%s\", found %d\n", want, needle, got);
-  CHECK_EQ_INT(got, want);
-}
 
 /* The part of s from the first from to the next to after it (malloc'd,
  * "" when from is missing). */
