@@ -2198,7 +2198,8 @@ static int loss_grid(rep *r, lgrid *G) {
   return 0;
 }
 
-/* The mean losses at lr as a table: a row per α, a column per rank. */
+/* The mean losses at lr as a table: a row per α, a column per rank, and
+ * a last row of α* at the full budget when there is an analysis. */
 static void loss_table(rep *r, const lgrid *G) {
   put(r, "| α |");
   for (size_t i = 0; i < G->nr; i++)
@@ -2217,6 +2218,15 @@ static void loss_table(rep *r, const lgrid *G) {
         emit(r, " %s (%d diverged) |", fnum(G->m[k]).s, G->dv[k]);
       else
         emit(r, " %s |", fnum(G->m[k]).s);
+    }
+    put(r, "\n");
+  }
+  if (r->full) {
+    put(r, "| α\\* (full budget) |");
+    for (size_t i = 0; i < G->nr; i++) {
+      star st;
+      emit(r, " %s |",
+           fnum(star_of(r, G->lr, G->rk[i], &st) ? st.alpha : NAN).s);
     }
     put(r, "\n");
   }

@@ -349,6 +349,7 @@ static void check_realistic_md(const char *m) {
   CHECK(strstr(m, "outside grid (α 1)") != NULL);
   CHECK(strstr(m, "| α | r = 1 | r = 2 | r = 4 | r = 8 |") != NULL);
   CHECK(strstr(m, "| 512 | diverged |") != NULL);
+  check_count(m, "| α\\* (full budget) | 8.21 | 12 | 17.6 | 25.8 |\n", 1);
   CHECK(strstr(m, "(1 diverged)") != NULL);
   CHECK(strstr(m, "| rank | lr | α | seeds | loss | drift ratio | signal |") !=
         NULL);
@@ -446,6 +447,7 @@ static void test_no_analysis(void) {
     CHECK_EQ_INT(rc, 0);
     if (m) CHECK(strstr(m, "The analysis is not available yet") != NULL);
     if (m) CHECK(strstr(m, "| α | r = 1 | r = 2 | r = 4 | r = 8 |") != NULL);
+    if (m) check_count(m, "(full budget)", 0);
     free(h), free(m);
   }
   json_decref(sweep), json_decref(runs), json_decref(odd);
