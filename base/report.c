@@ -62,15 +62,14 @@ static const char k_col_excl[] = "#999";    /* α* left out of the fits */
 static const char *const k_dashes[] = {"", "7 3", "2 3", "9 3 2 3"};
 
 /* The rank-tied rules drawn on the law plot and the loss plots: the LoRA
- * scale they set is s = coef * r^power (docs/analysis.md, fit.h); name is
- * the analysis' (its "regret" and "answers"). */
+ * scale they set is s = coef * r^power (docs/analysis.md, fit.h). */
 static const struct ref_rule {
-  const char *title, *name;
+  const char *title;
   double coef, power;
   const char *color, *dash;
-} k_refs[RANK_RULES] = {{"α = r", "alpha=r", 1, 0, "#7f7f7f", "6 4"},
-                        {"α = 2r", "alpha=2r", 2, 0, "#2ca02c", "6 4"},
-                        {"rsLoRA 16", "rslora16", 16, -0.5, "#9467bd", "2 3"}};
+} k_refs[RANK_RULES] = {{"α = r", 1, 0, "#7f7f7f", "6 4"},
+                        {"α = 2r", 2, 0, "#2ca02c", "6 4"},
+                        {"rsLoRA 16", 16, -0.5, "#9467bd", "2 3"}};
 
 static const char k_no_analysis[] =
     "The analysis is not available yet: no fits, α*(r), heuristics or "
@@ -115,8 +114,6 @@ static const char k_css[] =
     ".key{font-size:.9em;color:#333}\n"
     ".key span.sw{display:inline-block;width:26px;height:0;"
     "vertical-align:middle;margin:0 5px 0 12px;border-top:2px solid}\n"
-    ".key span.band{display:inline-block;width:16px;height:10px;"
-    "vertical-align:middle;margin:0 5px 0 12px;background:#e8e8e8}\n"
     ".headline{font-size:1.45em;font-weight:bold;margin:8px 0 6px}\n"
     ".state{border-left:5px solid #c0392b;background:#fdecea;"
     "padding:6px 10px;font-size:1.1em}\n"
@@ -188,12 +185,10 @@ typedef struct legend_item {
   int marker, line, band;
 } legend_item;
 
-/* A family of curves: y[g * nx + i] for group g (value g[g]) at x[i];
- * flag marks points drawn as crosses (diverged runs). */
+/* A family of curves: y[g * nx + i] for group g (value g[g]) at x[i]. */
 typedef struct curves {
-  const char *title, *xlabel, *ylabel, *group, *flag_label;
+  const char *title, *xlabel, *ylabel, *group;
   const double *x, *g, *y;
-  const unsigned char *flag;
   size_t nx, ng;
   int xbase, half; /* half: a narrow plot, two side by side */
   int by_alpha;    /* groups are α: viridis colours, else the palette */
@@ -958,40 +953,28 @@ static int curves_frame(const rep *r, const curves *c, frame *f) {
   return 1;
 }
 
-/* Curve g of c: its line, a dot per value, a cross per flagged point (at
- * the top of the plot when it has no value). */
+/* Curve g of c: its line and a dot per value. */
 static void curve_draw(rep *r, const curves *c, const frame *f, size_t g) {
   const double *y = c->y + g * c->nx;
   colour cc = group_colour(r, c, g);
   const char *col = cc.s, *dash = k_dashes[(g / N_PALETTE) % 4];
   if (c->by_alpha) dash = "";
   svg_line(r, f, c->x, y, c->nx, col, dash, 1.8);
-  for (size_t i = 0; i < c->nx; i++) {
-    int has = y[i] > 0 && isfinite(y[i]);
-    double px = amap(&f->x, c->x[i]);
-    if (!(c->x[i] > 0)) continue;
-    if (has) svg_marker(r, px, amap(&f->y, y[i]), MK_DOT, col);
-    if (c->flag && c->flag[g * c->nx + i])
-      svg_marker(r, px, has ? amap(&f->y, y[i]) : r->geo->pt + 8, MK_CROSS,
-                 col);
-  }
+  for (size_t i = 0; i < c->nx; i++)
+    if (c->x[i] > 0 && y[i] > 0 && isfinite(y[i]))
+      svg_marker(r, amap(&f->x, c->x[i]), amap(&f->y, y[i]), MK_DOT, col);
 }
 
-/* The legend items of c (the flag's first); returns how many there are. */
+/* The legend items of c; returns how many there are. */
 static int curves_legend(const rep *r, const curves *c, legend_item *it) {
-  int n = 0, has_flag = 0;
-  for (size_t i = 0; c->flag && i < c->ng * c->nx; i++)
-    has_flag |= c->flag[i] != 0;
-  if (has_flag)
-    snprintf(legend_at(it, n++, "#333", "", MK_CROSS, 0)->label,
-             sizeof it->label, "%s", c->flag_label);
+  int n = 0;
   for (size_t g = 0; g < c->ng && n < LEG_MAX; g++) {
     colour cc = group_colour(r, c, g);
     const char *dash = c->by_alpha ? "" : k_dashes[(g / N_PALETTE) % 4];
     snprintf(legend_at(it, n++, cc.s, dash, MK_DOT, 1)->label, sizeof it->label,
              "%s%s", c->group, fnum(c->g[g]).s);
   }
-  return (int)c->ng + has_flag;
+  return (int)c->ng;
 }
 
 /* A family of curves on log-log axes with a legend; a note when there is
@@ -2464,7 +2447,7 @@ static void slice_plot(rep *r, const dslice *s, const char *key,
   fill_slice(s, key, m);
   snprintf(title, sizeof title, "%s against %s at %s %s", name,
            vs_lr ? "lr" : "α", vs_lr ? "rank" : "lr", fnum(s->fval).s);
-  c.title = title, c.ylabel = name, c.flag_label = "";
+  c.title = title, c.ylabel = name;
   c.xlabel = vs_lr ? "learning rate" : "α", c.group = vs_lr ? "α = " : "r = ";
   c.x = s->xv, c.g = s->gv, c.y = m, c.nx = s->nx, c.ng = s->ng, c.half = 1;
   c.by_alpha = vs_lr;
