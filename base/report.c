@@ -247,7 +247,8 @@ static void emit(rep *r, const char *fmt, ...) {
 
 /* The replacement of byte c in the report's format, or NULL to keep it:
  * entities for HTML's specials (Markdown too, as it passes HTML through),
- * backslashes before Markdown's punctuation, spaces for control bytes. */
+ * backslashes before Markdown's punctuation (~ too: two of them on a line
+ * would strike the text between through), spaces for control bytes. */
 static const char *esc_of(const rep *r, unsigned char c, int keep_nl) {
   switch (c) {
   case '&': return "&amp;";
@@ -261,6 +262,7 @@ static const char *esc_of(const rep *r, unsigned char c, int keep_nl) {
   case '*': return r->md ? "\\*" : NULL;
   case '_': return r->md ? "\\_" : NULL;
   case '|': return r->md ? "\\|" : NULL;
+  case '~': return r->md ? "\\~" : NULL;
   default: return c < 0x20 || c == 0x7f ? " " : NULL;
   }
 }

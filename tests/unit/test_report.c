@@ -657,7 +657,7 @@ static void test_answer(void) {
     CHECK(strstr(h, "id=\"answer\"") < strstr(h, "id=\"sweep\""));
     check_count(m,
                 "## The answer\n\n**rank 8: α ≈ 25.8 [18.5, 36.2] at lr "
-                "0.001; α = 2r would lose ~4.1%**\n",
+                "0.001; α = 2r would lose \\~4.1%**\n",
                 1);
     check_count(m,
                 "| rank | α | interval | lr | loss | source | why | flags "
@@ -667,6 +667,7 @@ static void test_answer(void) {
                 "| 8 | 25.8 | [18.5, 36.2] | 0.001 | 0.0123 | measured "
                 "α\\* |",
                 1);
+    check_count(m, "| \\~4.1% (α 2) |", 1); /* ~ escaped: no strike */
   }
   free(h), free(m);
   /* the largest rank's α* is ill-determined: no large type, the reason */
