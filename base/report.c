@@ -108,7 +108,7 @@ static const char k_css[] =
     "figure svg{max-width:100%;height:auto;display:block}\n"
     "figcaption{font-size:.9em;color:#444;max-width:880px;margin:0 0 4px}\n"
     ".plots{display:flex;flex-wrap:wrap;gap:0 16px}\n"
-    ".plots figure{flex:0 1 560px;min-width:0}\n"
+    ".plots figure{flex:1 1 480px;min-width:0;max-width:560px}\n"
     ".ranks{display:flex;flex-wrap:wrap;gap:0 14px}\n"
     ".ranks figure{flex:0 1 344px;min-width:0;margin:4px 0 8px}\n"
     ".key{font-size:.9em;color:#333}\n"
