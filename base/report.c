@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_RUN_ROWS 200  /* rows of a run table before "… more" */
@@ -20,34 +21,55 @@
 #define MAX_RULES 8       /* heuristics shown */
 #define MAX_CELLS 4000000 /* cells of a (group x value) grid */
 
-#define LEG_MAX 16 /* legend entries of a plot */
+#define LEG_MAX 16   /* legend entries of a plot */
+#define RANK_RULES 3 /* the rank-tied rules marked on the loss plots */
 
 enum { CELL_TEXT, CELL_NUM, CELL_WORST, CELL_KEY, CELL_FLAG };
 enum { MK_NONE, MK_DOT, MK_SQUARE, MK_RING, MK_CROSS };
 
 /* The geometry of a plot in viewBox units: its size, the plot area, where
- * the legend starts at the right, and the font size. */
+ * the legend starts at the right, and the font size. Each SVG is drawn at
+ * its own size (width and height attributes: one unit is one CSS pixel)
+ * and only shrinks to fit a narrower page, so the font sizes below are
+ * what a reader sees at normal zoom. */
 typedef struct geom {
   int w, h, pl, pr, pt, pb, leg_x, font;
 } geom;
 
-static const geom k_wide = {800, 400, 76, 540, 14, 340, 556, 12};
-static const geom k_half = {560, 420, 82, 420, 14, 356, 432, 14};
+static const geom k_wide = {880, 430, 80, 570, 14, 350, 586, 14};
+static const geom k_half = {560, 430, 84, 420, 14, 356, 432, 14};
+static const geom k_small = {344, 280, 72, 334, 30, 216, 0, 13};
 
+/* The dashboard's colours, defined here once for the whole report: its
+ * categorical palette (web/js/api.js PALETTE: a colour per rank, by the
+ * rank's place among the sweep's ranks), its viridis stops (api.js
+ * VIRIDIS: α from small to large) and the colours of its law plot
+ * (web/js/sweep.js). tests/unit/test_report.c compares the first two with
+ * api.js. */
 static const char *const k_palette[] = {
     "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-    "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+#define N_PALETTE (sizeof k_palette / sizeof *k_palette)
+static const unsigned char k_viridis[][3] = {
+    {68, 1, 84},    {72, 40, 120},  {62, 74, 137},  {49, 104, 142},
+    {38, 130, 142}, {31, 158, 137}, {53, 183, 121}, {109, 205, 89},
+    {180, 222, 44}, {253, 231, 37}};
+#define N_VIRIDIS (sizeof k_viridis / sizeof *k_viridis)
+static const char k_col_sqrt[] = "#1f77b4"; /* the √r fit and its band */
+static const char k_col_free[] = "#d62728"; /* the free fit */
+static const char k_col_star[] = "#222";    /* α* */
+static const char k_col_excl[] = "#999";    /* α* left out of the fits */
 static const char *const k_dashes[] = {"", "7 3", "2 3", "9 3 2 3"};
 
-/* The rank-tied rules drawn on the law plot: the LoRA scale they set is
- * s = coef * r^power (docs/analysis.md, fit.h). */
+/* The rank-tied rules drawn on the law plot and the loss plots: the LoRA
+ * scale they set is s = coef * r^power (docs/analysis.md, fit.h). */
 static const struct ref_rule {
   const char *title;
   double coef, power;
   const char *color, *dash;
-} k_refs[] = {{"α = r", 1, 0, "#7f7f7f", "2 3"},
-              {"α = 2r", 2, 0, "#8c564b", "7 3"},
-              {"rsLoRA 16", 16, -0.5, "#2ca02c", "9 3 2 3"}};
+} k_refs[RANK_RULES] = {{"α = r", 1, 0, "#7f7f7f", "6 4"},
+                        {"α = 2r", 2, 0, "#2ca02c", "6 4"},
+                        {"rsLoRA 16", 16, -0.5, "#9467bd", "2 3"}};
 
 static const char k_no_analysis[] =
     "The analysis is not available yet: no fits, α*(r), heuristics or "
@@ -83,10 +105,19 @@ static const char k_css[] =
     "padding:6px 10px}\n"
     ".note{color:#555;font-style:italic}\n"
     "figure{margin:8px 0 18px;break-inside:avoid}\n"
-    "figure svg{width:100%;max-width:800px;height:auto;display:block}\n"
-    "figcaption{font-size:.85em;color:#444;max-width:800px;margin:0 0 4px}\n"
+    "figure svg{max-width:100%;height:auto;display:block}\n"
+    "figcaption{font-size:.9em;color:#444;max-width:880px;margin:0 0 4px}\n"
     ".plots{display:flex;flex-wrap:wrap;gap:0 16px}\n"
-    ".plots figure{flex:1 1 480px;min-width:0}\n"
+    ".plots figure{flex:1 1 480px;min-width:0;max-width:560px}\n"
+    ".ranks{display:flex;flex-wrap:wrap;gap:0 14px}\n"
+    ".ranks figure{flex:0 1 344px;min-width:0;margin:4px 0 8px}\n"
+    ".key{font-size:.9em;color:#333}\n"
+    ".key span.sw{display:inline-block;width:26px;height:0;"
+    "vertical-align:middle;margin:0 5px 0 12px;border-top:2px solid}\n"
+    ".headline{font-size:1.45em;font-weight:bold;margin:8px 0 6px}\n"
+    ".state{border-left:5px solid #c0392b;background:#fdecea;"
+    "padding:6px 10px;font-size:1.1em}\n"
+    ".state.active{border-color:#1f77b4;background:#eaf2fa}\n"
     "pre.err{white-space:pre-wrap;word-break:break-word;margin:0;"
     "font-size:.9em;max-width:640px}\n"
     "footer{margin-top:40px;color:#777;font-size:.8em}\n"
@@ -95,11 +126,11 @@ static const char k_css[] =
     "*{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\n";
 
 static const char k_nav[] =
-    "<nav><a href=\"#sweep\">Sweep</a> · <a href=\"#law\">The law</a> · "
+    "<a href=\"#sweep\">Sweep</a> · <a href=\"#law\">The law</a> · "
     "<a href=\"#alpha-star\">α*(r)</a> · <a href=\"#budget\">Budget</a> · "
     "<a href=\"#heuristics\">Heuristics</a> · <a href=\"#loss\">Loss "
     "against α</a> · <a href=\"#drift\">Signal and drift</a> · "
-    "<a href=\"#failed\">Failed runs</a></nav>\n";
+    "<a href=\"#failed\">Failed runs</a>";
 
 /* The report being written and what every section needs. */
 typedef struct rep {
@@ -112,6 +143,8 @@ typedef struct rep {
   const json_t *full;  /* the analysis' full-budget checkpoint, or NULL */
   const char *scaling; /* "peft" or "rslora" */
   double scale_power;  /* the sweep's alpha = s * r^scale_power */
+  double a_lo, a_hi;   /* the runs' α range (the viridis scale's ends) */
+  int has_answer;      /* the analysis has a headline or answers */
 } rep;
 
 /* A formatted number, returned by value. */
@@ -140,20 +173,25 @@ typedef struct frame {
   axis x, y;
 } frame;
 
+/* A colour as CSS text, returned by value. */
+typedef struct colour {
+  char s[24];
+} colour;
+
 typedef struct legend_item {
   char label[96];
-  const char *color, *dash;
+  colour color;
+  const char *dash;
   int marker, line, band;
 } legend_item;
 
-/* A family of curves: y[g * nx + i] for group g (value g[g]) at x[i];
- * flag marks points drawn as crosses (diverged runs). */
+/* A family of curves: y[g * nx + i] for group g (value g[g]) at x[i]. */
 typedef struct curves {
-  const char *title, *xlabel, *ylabel, *group, *flag_label;
+  const char *title, *xlabel, *ylabel, *group;
   const double *x, *g, *y;
-  const unsigned char *flag;
   size_t nx, ng;
   int xbase, half; /* half: a narrow plot, two side by side */
+  int by_alpha;    /* groups are α: viridis colours, else the palette */
 } curves;
 
 /* One α* point of the law plot. */
@@ -209,7 +247,8 @@ static void emit(rep *r, const char *fmt, ...) {
 
 /* The replacement of byte c in the report's format, or NULL to keep it:
  * entities for HTML's specials (Markdown too, as it passes HTML through),
- * backslashes before Markdown's punctuation, spaces for control bytes. */
+ * backslashes before Markdown's punctuation (~ too: two of them on a line
+ * would strike the text between through), spaces for control bytes. */
 static const char *esc_of(const rep *r, unsigned char c, int keep_nl) {
   switch (c) {
   case '&': return "&amp;";
@@ -223,6 +262,7 @@ static const char *esc_of(const rep *r, unsigned char c, int keep_nl) {
   case '*': return r->md ? "\\*" : NULL;
   case '_': return r->md ? "\\_" : NULL;
   case '|': return r->md ? "\\|" : NULL;
+  case '~': return r->md ? "\\~" : NULL;
   default: return c < 0x20 || c == 0x7f ? " " : NULL;
   }
 }
@@ -616,13 +656,42 @@ static int nice_ticks(const axis *a, double *t) {
   return n;
 }
 
-/* The tick values of a: powers of its base (every k-th, at most max), or
- * round values when fewer than two powers fall inside. Returns the count
- * (at most 16). */
+/* Ticks m * 10^k inside a for m in ms[0..nm); returns the count, or 0
+ * when there would be more than max. */
+static int decade_ticks(const axis *a, const double *ms, int nm, int max,
+                        double *t) {
+  int n = 0;
+  for (double k = floor(log10(a->lo)); k <= ceil(log10(a->hi)); k++)
+    for (int i = 0; i < nm; i++) {
+      double v = ms[i] * pow(10, k);
+      if (v < a->lo * (1 - 1e-9) || v > a->hi * (1 + 1e-9)) continue;
+      if (n == max || n == 16) return 0;
+      t[n++] = v;
+    }
+  return n;
+}
+
+/* The tick values of a: powers of its base (every k-th, at most max); on
+ * a base-10 axis with fewer than three powers inside, 1, 2 and 5 times
+ * them (or every whole multiple when that gives too few); else round
+ * values. Returns the count (at most 16). */
 static int axis_ticks(const axis *a, int max, double *t) {
+  static const double m125[] = {1, 2, 5}, m13[] = {1, 3};
+  static const double m19[] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
   double lb = log(a->base), k0 = ceil(log(a->lo) / lb - 1e-9);
   double k1 = floor(log(a->hi) / lb + 1e-9), step;
   int n = 0;
+  if (a->base == 10 && k1 - k0 < 2) {
+    n = decade_ticks(a, m125, 3, max, t);
+    if (n == 0) n = decade_ticks(a, m13, 2, max, t);
+    if (n > 0 && n < 3) {
+      double u[16];
+      int k = decade_ticks(a, m19, 9, max, u);
+      if (k > n) memcpy(t, u, sizeof u), n = k;
+    }
+    if (n >= 2) return n;
+    n = 0;
+  }
   if (k1 - k0 < 1) return nice_ticks(a, t);
   step = ceil((k1 - k0 + 1) / max);
   for (double k = ceil(k0 / step) * step; k <= k1 && n < 16; k += step)
@@ -635,25 +704,32 @@ static void put_dash(rep *r, const char *d) {
   if (d && *d) emit(r, " stroke-dasharray=\"%s\"", d);
 }
 
-/* Opens a figure: its caption (the title in bold, then the text), and
- * its SVG with the title and a clip path for the plot area. */
-static void figure_begin(rep *r, const char *title, const char *caption) {
+/* Opens the SVG of the current geometry, drawn at its own size (see
+ * geom), with its title and a clip path for the plot area. */
+static void svg_begin(rep *r, const char *title) {
   const geom *g = r->geo;
   r->n_svg++;
-  put(r, "<figure>\n<figcaption><b>");
-  put_text(r, title);
-  put(r, ".</b> ");
-  put_text(r, caption);
   emit(r,
-       "</figcaption>\n<svg viewBox=\"0 0 %d %d\" role=\"img\" "
-       "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"%d\">\n"
-       "<title>",
-       g->w, g->h, g->font);
+       "<svg viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
+       "role=\"img\" font-family=\"Helvetica, Arial, sans-serif\" "
+       "font-size=\"%d\">\n<title>",
+       g->w, g->h, g->w, g->h, g->font);
   put_text(r, title);
   emit(r,
        "</title>\n<defs><clipPath id=\"clip%d\"><rect x=\"%d\" y=\"%d\" "
        "width=\"%d\" height=\"%d\"/></clipPath></defs>\n",
        r->n_svg, g->pl, g->pt, g->pr - g->pl, g->pb - g->pt);
+}
+
+/* Opens a figure: its caption (the title in bold, then the text), and
+ * its SVG. */
+static void figure_begin(rep *r, const char *title, const char *caption) {
+  put(r, "<figure>\n<figcaption><b>");
+  put_text(r, title);
+  put(r, ".</b> ");
+  put_text(r, caption);
+  put(r, "</figcaption>\n");
+  svg_begin(r, title);
 }
 
 /* Opens the group of what is drawn inside the plot area. */
@@ -670,7 +746,7 @@ static void figure_end(rep *r) {
 static void svg_axes(rep *r, const frame *f, const char *xl, const char *yl) {
   const geom *g = r->geo;
   double t[16];
-  int n = axis_ticks(&f->x, 9, t);
+  int n = axis_ticks(&f->x, (g->pr - g->pl) / 48, t);
   emit(r,
        "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fff\" "
        "stroke=\"#999\"/>\n",
@@ -683,7 +759,7 @@ static void svg_axes(rep *r, const frame *f, const char *xl, const char *yl) {
          "text-anchor=\"middle\">%s</text>\n",
          px, g->pt, px, g->pb, px, g->pb + g->font + 4, fnum(t[i]).s);
   }
-  n = axis_ticks(&f->y, 8, t);
+  n = axis_ticks(&f->y, (g->pb - g->pt) / 36, t);
   for (int i = 0; i < n; i++) {
     double py = amap(&f->y, t[i]);
     emit(r,
@@ -698,7 +774,7 @@ static void svg_axes(rep *r, const frame *f, const char *xl, const char *yl) {
   emit(r,
        "</text>\n<text transform=\"translate(%d,%d) rotate(-90)\" "
        "text-anchor=\"middle\" font-size=\"%d\">",
-       g->font + 3, (g->pt + g->pb) / 2, g->font + 1);
+       g->font, (g->pt + g->pb) / 2, g->font + 1);
   put_text(r, yl);
   put(r, "</text>\n");
 }
@@ -778,16 +854,16 @@ static void legend_sample(rep *r, const legend_item *it, int y) {
     emit(r,
          "<rect x=\"%d\" y=\"%d\" width=\"28\" height=\"12\" fill=\"%s\" "
          "fill-opacity=\"0.18\"/>\n",
-         x, y - 6, it->color);
+         x, y - 6, it->color.s);
   if (it->line) {
     emit(r,
          "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
          "stroke-width=\"2\"",
-         x, y, x + 28, y, it->color);
+         x, y, x + 28, y, it->color.s);
     put_dash(r, it->dash);
     put(r, "/>\n");
   }
-  svg_marker(r, x + 14, y, it->marker, it->color);
+  svg_marker(r, x + 14, y, it->marker, it->color.s);
 }
 
 /* The legend at the right of the plot: n items, of which the first
@@ -811,10 +887,51 @@ static void svg_legend(rep *r, const legend_item *it, int n) {
 static legend_item *legend_at(legend_item *it, int i, const char *color,
                               const char *dash, int marker, int line) {
   legend_item *li = &it[i];
-  li->color = color, li->dash = dash, li->marker = marker, li->line = line;
+  snprintf(li->color.s, sizeof li->color.s, "%s", color);
+  li->dash = dash, li->marker = marker, li->line = line;
   li->band = 0;
   li->label[0] = '\0';
   return li;
+}
+
+/* The dashboard's viridis(t) (web/js/api.js): t in [0, 1] between its
+ * stops, each channel rounded to the nearest whole number. */
+static colour viridis(double t) {
+  colour c;
+  double x, f;
+  size_t i;
+  int ch[3];
+  if (!isfinite(t)) t = 0;
+  x = fmin(1, fmax(0, t)) * (double)(N_VIRIDIS - 1);
+  i = (size_t)fmin((double)(N_VIRIDIS - 2), floor(x));
+  f = x - (double)i;
+  for (int k = 0; k < 3; k++) {
+    double v = k_viridis[i][k], w = k_viridis[i + 1][k];
+    ch[k] = (int)floor(v + f * (w - v) + 0.5);
+  }
+  snprintf(c.s, sizeof c.s, "rgb(%d,%d,%d)", ch[0], ch[1], ch[2]);
+  return c;
+}
+
+/* The colour of α as the dashboard gives it (sweep.js alphaColor): the
+ * place of log α in the runs' α range, on 90% of the viridis scale. */
+static colour alpha_colour(const rep *r, double alpha) {
+  double t = r->a_hi > r->a_lo && alpha > 0
+                 ? log(alpha / r->a_lo) / log(r->a_hi / r->a_lo)
+                 : 0.5;
+  return viridis(t * 0.9);
+}
+
+/* The palette's colour of group g (the g-th rank). */
+static colour palette_colour(size_t g) {
+  colour c;
+  snprintf(c.s, sizeof c.s, "%s", k_palette[g % N_PALETTE]);
+  return c;
+}
+
+/* The colour of group g of c. */
+static colour group_colour(const rep *r, const curves *c, size_t g) {
+  return c->by_alpha ? alpha_colour(r, c->g[g]) : palette_colour(g);
 }
 
 /* Widens [*mn, *mx] to v when v is a positive finite number. */
@@ -838,37 +955,28 @@ static int curves_frame(const rep *r, const curves *c, frame *f) {
   return 1;
 }
 
-/* Curve g of c: its line, a dot per value, a cross per flagged point (at
- * the top of the plot when it has no value). */
+/* Curve g of c: its line and a dot per value. */
 static void curve_draw(rep *r, const curves *c, const frame *f, size_t g) {
   const double *y = c->y + g * c->nx;
-  const char *col = k_palette[g % 10], *dash = k_dashes[(g / 10) % 4];
+  colour cc = group_colour(r, c, g);
+  const char *col = cc.s, *dash = k_dashes[(g / N_PALETTE) % 4];
+  if (c->by_alpha) dash = "";
   svg_line(r, f, c->x, y, c->nx, col, dash, 1.8);
-  for (size_t i = 0; i < c->nx; i++) {
-    int has = y[i] > 0 && isfinite(y[i]);
-    double px = amap(&f->x, c->x[i]);
-    if (!(c->x[i] > 0)) continue;
-    if (has) svg_marker(r, px, amap(&f->y, y[i]), MK_DOT, col);
-    if (c->flag && c->flag[g * c->nx + i])
-      svg_marker(r, px, has ? amap(&f->y, y[i]) : r->geo->pt + 8, MK_CROSS,
-                 col);
-  }
+  for (size_t i = 0; i < c->nx; i++)
+    if (c->x[i] > 0 && y[i] > 0 && isfinite(y[i]))
+      svg_marker(r, amap(&f->x, c->x[i]), amap(&f->y, y[i]), MK_DOT, col);
 }
 
-/* The legend items of c (the flag's first); returns how many there are. */
-static int curves_legend(const curves *c, legend_item *it) {
-  int n = 0, has_flag = 0;
-  for (size_t i = 0; c->flag && i < c->ng * c->nx; i++)
-    has_flag |= c->flag[i] != 0;
-  if (has_flag)
-    snprintf(legend_at(it, n++, "#333", "", MK_CROSS, 0)->label,
-             sizeof it->label, "%s", c->flag_label);
-  for (size_t g = 0; g < c->ng && n < LEG_MAX; g++)
-    snprintf(
-        legend_at(it, n++, k_palette[g % 10], k_dashes[(g / 10) % 4], MK_DOT, 1)
-            ->label,
-        sizeof it->label, "%s%s", c->group, fnum(c->g[g]).s);
-  return (int)c->ng + has_flag;
+/* The legend items of c; returns how many there are. */
+static int curves_legend(const rep *r, const curves *c, legend_item *it) {
+  int n = 0;
+  for (size_t g = 0; g < c->ng && n < LEG_MAX; g++) {
+    colour cc = group_colour(r, c, g);
+    const char *dash = c->by_alpha ? "" : k_dashes[(g / N_PALETTE) % 4];
+    snprintf(legend_at(it, n++, cc.s, dash, MK_DOT, 1)->label, sizeof it->label,
+             "%s%s", c->group, fnum(c->g[g]).s);
+  }
+  return (int)c->ng;
 }
 
 /* A family of curves on log-log axes with a legend; a note when there is
@@ -890,7 +998,7 @@ static void plot_curves(rep *r, const curves *c, const char *caption) {
   for (size_t g = 0; g < c->ng; g++)
     curve_draw(r, c, &f, g);
   put(r, "</g>\n");
-  n = curves_legend(c, it);
+  n = curves_legend(r, c, it);
   svg_legend(r, it, n);
   figure_end(r);
 }
@@ -923,23 +1031,39 @@ static void ref_label(const rep *r, int k, char *buf, size_t size) {
     snprintf(buf, size, "rule %s: α = %s", k_refs[k].title, form);
 }
 
-/* The full budget's α* points at lr (the refined α, else the grid's);
- * returns the count, *out is malloc'd. */
+/* An α* entry of the analysis as a point: the refined α, else the
+ * grid's; returns whether it can sit on log axes. */
+static int star_read(const json_t *o, star *s) {
+  s->rank = jnum(o, "rank"), s->alpha = jnum(o, "alpha");
+  if (!(s->alpha > 0)) s->alpha = jnum(o, "alpha_grid");
+  s->lo = jnum(o, "ci_lo"), s->hi = jnum(o, "ci_hi");
+  s->edge = jtrue(o, "at_edge"), s->ill = jtrue(o, "ill_determined");
+  return s->rank > 0 && s->alpha > 0 && isfinite(s->alpha);
+}
+
+/* The full budget's α* points at lr; returns the count, *out is
+ * malloc'd. */
 static size_t law_points(rep *r, double lr, star **out) {
   const json_t *as = json_object_get(r->full, "alpha_star");
   size_t n = 0;
   *out = zalloc(r, json_array_size(as), sizeof **out);
   for (size_t i = 0; *out && i < json_array_size(as); i++) {
     const json_t *o = json_array_get(as, i);
-    star *s = &(*out)[n];
-    if (!same(jnum(o, "lr"), lr)) continue;
-    s->rank = jnum(o, "rank"), s->alpha = jnum(o, "alpha");
-    if (!(s->alpha > 0)) s->alpha = jnum(o, "alpha_grid");
-    s->lo = jnum(o, "ci_lo"), s->hi = jnum(o, "ci_hi");
-    s->edge = jtrue(o, "at_edge"), s->ill = jtrue(o, "ill_determined");
-    if (s->rank > 0 && s->alpha > 0 && isfinite(s->alpha)) n++;
+    if (same(jnum(o, "lr"), lr) && star_read(o, &(*out)[n])) n++;
   }
   return *out ? n : 0;
+}
+
+/* The full budget's α* of (lr, rank) into *s; returns whether there is
+ * one. */
+static int star_of(const rep *r, double lr, double rank, star *s) {
+  const json_t *as = json_object_get(r->full, "alpha_star");
+  for (size_t i = 0; i < json_array_size(as); i++) {
+    const json_t *o = json_array_get(as, i);
+    if (same(jnum(o, "lr"), lr) && same(jnum(o, "rank"), rank))
+      return star_read(o, s);
+  }
+  return 0;
 }
 
 /* The free and √r fits of one lr. */
@@ -983,18 +1107,18 @@ static int law_lines(rep *r, const frame *f, const law *L, legend_item *it,
     lo[e] = L->sc_lo * pow(xs[e], L->sp), hi[e] = L->sc_hi * pow(xs[e], L->sp);
     ys[e] = L->sc * pow(xs[e], L->sp);
   }
-  svg_band(r, f, xs, lo, hi, 2, "#ff7f0e");
-  svg_line(r, f, xs, ys, 2, "#e8590c", "8 4", 2.2);
+  svg_band(r, f, xs, lo, hi, 2, k_col_sqrt);
+  svg_line(r, f, xs, ys, 2, k_col_sqrt, "", 2.2);
   if (isfinite(L->sc)) {
-    legend_item *li = legend_at(it, n++, "#e8590c", "8 4", MK_NONE, 1);
+    legend_item *li = legend_at(it, n++, k_col_sqrt, "", MK_NONE, 1);
     li->band = isfinite(L->sc_lo) && isfinite(L->sc_hi);
     snprintf(li->label, sizeof li->label, "√r fit: α* = %s·√r", fnum(L->sc).s);
   }
   for (int e = 0; e < 2; e++)
     ys[e] = L->c * pow(xs[e], L->p);
-  svg_line(r, f, xs, ys, 2, "#1f5fa0", L->poor ? "3 3" : "", 2.4);
+  svg_line(r, f, xs, ys, 2, k_col_free, L->poor ? "3 3" : "", 2.4);
   if (isfinite(L->c) && isfinite(L->p))
-    snprintf(legend_at(it, n++, "#1f5fa0", L->poor ? "3 3" : "", 0, 1)->label,
+    snprintf(legend_at(it, n++, k_col_free, L->poor ? "3 3" : "", 0, 1)->label,
              sizeof it->label, "free fit: α* = %s·r^%s%s", fnum(L->c).s,
              fnum(L->p).s, L->poor ? " (poor)" : "");
   for (int k = 0; k < 3; k++) {
@@ -1010,7 +1134,7 @@ static int law_lines(rep *r, const frame *f, const law *L, legend_item *it,
 
 /* The marker and color of an α* point. */
 static int star_marker(const star *s, const char **color) {
-  *color = s->edge ? "#c0392b" : s->ill ? "#7f7f7f" : "#111";
+  *color = s->edge ? "#c0392b" : s->ill ? k_col_excl : k_col_star;
   return s->edge ? MK_SQUARE : s->ill ? MK_RING : MK_DOT;
 }
 
@@ -1034,15 +1158,16 @@ static void law_marks(rep *r, const frame *f, const star *pt, size_t n) {
   put(r, "</g>\n");
   for (size_t i = 0; i < n; i++) {
     double px = amap(&f->x, pt[i].rank), py = amap(&f->y, pt[i].alpha);
-    int left = px > r->geo->pr - 110;
+    int left = px > r->geo->pr - 140;
     if (!pt[i].edge && !pt[i].ill) continue;
     emit(r,
-         "<text x=\"%.1f\" y=\"%.1f\" font-size=\"11\" fill=\"%s\" "
+         "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%d\" fill=\"%s\" "
          "stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\" "
          "text-anchor=\"%s\">%s%s%s</text>\n",
          left ? px - 8 : px + 8, fmax(py - 7, r->geo->pt + 11),
-         pt[i].edge ? "#c0392b" : "#555", left ? "end" : "start",
-         pt[i].edge ? "at edge" : "", pt[i].edge && pt[i].ill ? ", " : "",
+         r->geo->font - 1, pt[i].edge ? "#c0392b" : "#555",
+         left ? "end" : "start", pt[i].edge ? "at edge" : "",
+         pt[i].edge && pt[i].ill ? ", " : "",
          pt[i].ill ? "ill-determined" : "");
   }
 }
@@ -1052,13 +1177,13 @@ static int law_point_legend(const star *pt, size_t n, legend_item *it) {
   int k = 0, edge = 0, ill = 0;
   for (size_t i = 0; i < n; i++)
     edge |= pt[i].edge, ill |= pt[i].ill;
-  snprintf(legend_at(it, k++, "#111", "", MK_DOT, 0)->label, sizeof it->label,
-           "α* with bootstrap interval");
+  snprintf(legend_at(it, k++, k_col_star, "", MK_DOT, 0)->label,
+           sizeof it->label, "α* with bootstrap interval");
   if (edge)
     snprintf(legend_at(it, k++, "#c0392b", "", MK_SQUARE, 0)->label,
              sizeof it->label, "α* at the grid's edge");
   if (ill)
-    snprintf(legend_at(it, k++, "#7f7f7f", "", MK_RING, 0)->label,
+    snprintf(legend_at(it, k++, k_col_excl, "", MK_RING, 0)->label,
              sizeof it->label, "α* ill-determined");
   return k;
 }
@@ -1094,43 +1219,6 @@ static void plot_law(rep *r, double lr, const law *L) {
 
 /* ---- header and summary --------------------------------------------- */
 
-/* The line under the title: id, state, when generated. */
-static void write_sub(rep *r) {
-  sbuf b = {{0}, 0};
-  const char *state = jstr(r->sweep, "state");
-  long long id = jint(r->sweep, "id", -1);
-  if (id >= 0) sb_add(&b, "Sweep #%lld · ", id);
-  sb_add(&b, "%s · report generated %s", state ? state : "state unknown",
-         ftime_utc(la_time_unix()).s);
-  put(r, r->md ? "" : "<p class=\"sub\">");
-  put_text(r, b.s);
-  put(r, r->md ? "\n\n" : "</p>\n");
-}
-
-/* The document's head (HTML: doctype, style, title, navigation). */
-static void write_head(rep *r) {
-  const char *name = sweep_name(r);
-  if (r->md) {
-    put(r, "# loralpha report: ");
-    put_text(r, name);
-    put(r, "\n\n");
-    write_sub(r);
-    return;
-  }
-  put(r, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
-         "\n<meta name=\"viewport\" content=\"width=device-width, "
-         "initial-scale=1\">\n<title>loralpha report: ");
-  put_text(r, name);
-  put(r, "</title>\n<style>\n");
-  put(r, k_css);
-  put(r, "</style>\n</head>\n<body>\n<header>\n<h1>loralpha report: ");
-  put_text(r, name);
-  put(r, "</h1>\n");
-  write_sub(r);
-  put(r, k_nav);
-  put(r, "</header>\n");
-}
-
 /* "N runs: done a, failed b, …" from the sweep's counts (or the runs when
  * it has none), nonzero states only, and the progress. */
 static void counts_text(const rep *r, sbuf *b) {
@@ -1153,6 +1241,114 @@ static void counts_text(const rep *r, sbuf *b) {
       sb_add(b, "%s%s %lld", sep, la_run_state_names[order[i]], k[i]),
           sep = ", ";
   if (isfinite(prog)) sb_add(b, " (%s%% finished)", fnum(100 * prog).s);
+}
+
+/* Whether no run of the sweep ended with a loss (none done or diverged)
+ * although some ended: a sweep that failed, whatever its state says. */
+static int nothing_finished(const rep *r) {
+  const json_t *c = json_object_get(r->sweep, "counts");
+  long long ok, ended;
+  if (json_is_object(c)) {
+    ok = jint(c, "done", 0) + jint(c, "diverged", 0);
+    ended = ok + jint(c, "failed", 0) + jint(c, "cancelled", 0);
+  } else {
+    ok = (long long)(count_state(r->runs, "done") +
+                     count_state(r->runs, "diverged"));
+    ended = ok + (long long)(count_state(r->runs, "failed") +
+                             count_state(r->runs, "cancelled"));
+  }
+  return ok == 0 && ended > 0;
+}
+
+/* What the banner under the title says of the sweep's state (NULL: no
+ * banner, it is done) and whether it is only news (still running). */
+static const char *state_lead(const rep *r, int *active) {
+  const char *st = jstr(r->sweep, "state");
+  *active = 0;
+  if (st && strcmp(st, "failed") == 0) return "This sweep failed.";
+  if (st && strcmp(st, "cancelled") == 0)
+    return "This sweep was cancelled: what follows is partial.";
+  if (st && strcmp(st, "active") == 0) {
+    *active = 1;
+    return "This sweep is still running: what follows is partial.";
+  }
+  if (nothing_finished(r))
+    return "No run of this sweep finished with a loss: every run failed or "
+           "was cancelled.";
+  return NULL;
+}
+
+/* The banner under the title when the sweep is not simply done: failed
+ * (with the sweep's error), cancelled, still running. */
+static void state_banner(rep *r) {
+  int active;
+  const char *lead = state_lead(r, &active), *e = jstr(r->sweep, "error");
+  if (lead == NULL) return;
+  if (r->md)
+    put(r, "> **");
+  else
+    emit(r, "<p class=\"state%s\"><strong>", active ? " active" : "");
+  put_text(r, lead);
+  put(r, r->md ? "**" : "</strong>");
+  if (e && *e) {
+    put(r, " Why: ");
+    put_text(r, e);
+  }
+  put(r, r->md ? "\n\n" : "</p>\n");
+}
+
+/* The line under the title: id, state, the runs' counts, when
+ * generated. */
+static void write_sub(rep *r) {
+  sbuf b = {{0}, 0};
+  const char *state = jstr(r->sweep, "state");
+  long long id = jint(r->sweep, "id", -1);
+  if (id >= 0) sb_add(&b, "Sweep #%lld · ", id);
+  sb_add(&b, "%s · ", state ? state : "state unknown");
+  counts_text(r, &b);
+  sb_add(&b, " · report generated %s", ftime_utc(la_time_unix()).s);
+  put(r, r->md ? "" : "<p class=\"sub\">");
+  put_text(r, b.s);
+  put(r, r->md ? "\n\n" : "</p>\n");
+  state_banner(r);
+}
+
+/* The navigation: a link per section (the answer's when there is one). */
+static void write_nav(rep *r) {
+  put(r, "<nav>");
+  if (r->has_answer) put(r, "<a href=\"#answer\">Answer</a> · ");
+  put(r, k_nav);
+  put(r, "</nav>\n");
+}
+
+/* The document's head (HTML: doctype, style, title, navigation). */
+static void write_head(rep *r) {
+  const char *name = sweep_name(r), *st = jstr(r->sweep, "state");
+  int active;
+  if (r->md) {
+    put(r, "# loralpha report: ");
+    put_text(r, name);
+    put(r, "\n\n");
+    write_sub(r);
+    return;
+  }
+  put(r, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
+         "\n<meta name=\"viewport\" content=\"width=device-width, "
+         "initial-scale=1\">\n<title>loralpha report: ");
+  put_text(r, name);
+  if (state_lead(r, &active) && !active) {
+    put(r, " (");
+    put_text(r, st && strcmp(st, "done") ? st : "nothing finished");
+    put(r, ")");
+  }
+  put(r, "</title>\n<style>\n");
+  put(r, k_css);
+  put(r, "</style>\n</head>\n<body>\n<header>\n<h1>loralpha report: ");
+  put_text(r, name);
+  put(r, "</h1>\n");
+  write_sub(r);
+  write_nav(r);
+  put(r, "</header>\n");
 }
 
 /* ", key value" when obj has key (a string, number or boolean). */
@@ -1254,7 +1450,6 @@ static void summary_spec(rep *r, sbuf *b) {
   kv(r, "seeds", b->s);
 }
 
-/* The "Sweep" section: identity, counts, times, spec, analysis. */
 /* The runs the analysis left out (a loss that is not a finite number >= 0
  * in the database), first 20 named. */
 static void excluded_note(rep *r) {
@@ -1275,6 +1470,18 @@ static void excluded_note(rep *r) {
   note(r, b.s);
 }
 
+/* The summary's state row, flagged when the sweep failed or was
+ * cancelled (or nothing finished). */
+static void state_row(rep *r) {
+  int active;
+  row_begin(r);
+  cell(r, "state", CELL_KEY);
+  cell(r, jstr(r->sweep, "state"),
+       state_lead(r, &active) && !active ? CELL_FLAG : CELL_TEXT);
+  row_end(r);
+}
+
+/* The "Sweep" section: identity, counts, times, spec, analysis. */
 static void write_summary(rep *r) {
   static const char *const head[] = {"field", "value"};
   sbuf b = {{0}, 0};
@@ -1284,7 +1491,7 @@ static void write_summary(rep *r) {
   kv(r, "name", sweep_name(r));
   sb_add(&b, "%lld", jint(r->sweep, "id", -1));
   kv(r, "id", jint(r->sweep, "id", -1) >= 0 ? b.s : NULL);
-  kv(r, "state", jstr(r->sweep, "state"));
+  state_row(r);
   sb_clear(&b), counts_text(r, &b);
   kv(r, "runs", b.s);
   kv(r, "created", ftime_utc(jnum(r->sweep, "created_at")).s);
@@ -1303,6 +1510,192 @@ static void write_summary(rep *r) {
   section_end(r);
 }
 
+/* ---- the answer ------------------------------------------------------ */
+
+static const char k_answer_intro[] =
+    "The α to use at each tested rank and the lr it goes with (chosen by "
+    "loss, docs/analysis.md): the measured α* with its interval, or the law "
+    "the data support where α* is not measured well. \"Would lose\": the extra "
+    "loss each "
+    "rank-tied rule's α is expected to leave against the answer, in percent "
+    "of the answer's loss (– when it cannot be estimated, such as a rule's α "
+    "outside the grid).";
+
+/* A rule's name for people (the built-in ones), else its own. */
+static const char *rule_title(const char *name) {
+  if (strcmp(name, "alpha=r") == 0) return "α = r";
+  if (strcmp(name, "alpha=2r") == 0) return "α = 2r";
+  if (strcmp(name, "rslora16") == 0) return "rsLoRA α = 16";
+  return name;
+}
+
+/* The analysis' field key (docs/analysis.md: top-level, for its last
+ * checkpoint; else in the full-budget checkpoint). Borrowed. */
+static const json_t *answer_field(const rep *r, const char *key) {
+  const json_t *v = json_object_get(r->analysis, key);
+  return v ? v : json_object_get(r->full, key);
+}
+
+/* The answers (an array, possibly empty) and the headline (or NULL). */
+static const json_t *answers_of(const rep *r) {
+  const json_t *a = answer_field(r, "answers");
+  return json_is_array(a) ? a : NULL;
+}
+
+static const char *headline_of(const rep *r) {
+  const char *h = json_string_value(answer_field(r, "headline"));
+  return h && *h ? h : NULL;
+}
+
+/* The answer of the largest rank (the headline's), or NULL. */
+static const json_t *headline_answer(const json_t *answers) {
+  const json_t *best = NULL;
+  double br = -INFINITY;
+  for (size_t i = 0; i < json_array_size(answers); i++) {
+    const json_t *o = json_array_get(answers, i);
+    if (jnum(o, "rank") > br) best = o, br = jnum(o, "rank");
+  }
+  return best;
+}
+
+/* A source's name for people: "measured", "law_sqrt", "law_free". */
+static const char *source_title(const char *src) {
+  if (src == NULL) return NULL;
+  if (strcmp(src, "measured") == 0) return "measured α*";
+  if (strcmp(src, "law_sqrt") == 0) return "√r law";
+  if (strcmp(src, "law_free") == 0) return "free fit c·r^p";
+  return src;
+}
+
+/* Appends to b why answer a should not be read in large type: its α* is
+ * ill-determined or at the grid's edge, or the fit it comes from is
+ * flagged poor. */
+static void answer_doubts(const rep *r, const json_t *a, sbuf *b) {
+  const char *src = jstr(a, "source");
+  const json_t *fit = NULL;
+  if (jtrue(a, "ill_determined"))
+    sb_add(b,
+           "%sthe loss is nearly flat in α at this rank (α* is "
+           "ill-determined: its interval spans more than 3 octaves)",
+           b->n ? "; " : "");
+  if (jtrue(a, "at_edge"))
+    sb_add(b,
+           "%sthe best α is at the grid's edge (the true α* may lie "
+           "beyond it)",
+           b->n ? "; " : "");
+  if (src && strcmp(src, "law_sqrt") == 0)
+    fit = find_fit(r->full, jnum(a, "lr"), "sqrt");
+  else if (src && strcmp(src, "law_free") == 0)
+    fit = find_fit(r->full, jnum(a, "lr"), "free");
+  if (jtrue(fit, "poor"))
+    sb_add(b, "%sthe %s it comes from is a poor fit", b->n ? "; " : "",
+           source_title(src));
+}
+
+/* The headline: in large type, or as a caution with the reasons. */
+static void answer_headline(rep *r, const char *text, const json_t *a) {
+  sbuf why = {{0}, 0};
+  answer_doubts(r, a, &why);
+  if (why.n == 0) {
+    put(r, r->md ? "**" : "<p class=\"headline\">");
+    put_text(r, text);
+    put(r, r->md ? "**\n\n" : "</p>\n");
+    return;
+  }
+  put(r, r->md ? "> **Read with care:** "
+               : "<p class=\"warn\"><strong>Read with care:</strong> ");
+  put_text(r, text);
+  put(r, ". Why: ");
+  put_text(r, why.s);
+  put(r, r->md ? ".\n\n" : ".</p>\n");
+}
+
+/* The distinct rule names of the answers, in order of first appearance
+ * (at most MAX_RULES); returns the count. */
+static int answer_rules(const json_t *answers, const char **names) {
+  int n = 0;
+  for (size_t i = 0; i < json_array_size(answers); i++) {
+    const json_t *rules = json_object_get(json_array_get(answers, i), "rules");
+    for (size_t k = 0; k < json_array_size(rules) && n < MAX_RULES; k++) {
+      const char *s = jstr(json_array_get(rules, k), "name");
+      int j = 0;
+      while (s && j < n && strcmp(names[j], s) != 0)
+        j++;
+      if (s && j == n) names[n++] = s;
+    }
+  }
+  return n;
+}
+
+/* Rule name's cell of answer a: "~4.1% (α 128)", "– (α 128)" or "–". */
+static void answer_rule_cell(rep *r, const json_t *a, const char *name) {
+  const json_t *rules = json_object_get(a, "rules"), *e = NULL;
+  sbuf b = {{0}, 0};
+  double pct, al;
+  for (size_t k = 0; k < json_array_size(rules) && e == NULL; k++) {
+    const char *s = jstr(json_array_get(rules, k), "name");
+    if (s && strcmp(s, name) == 0) e = json_array_get(rules, k);
+  }
+  pct = jnum(e, "loss_pct"), al = jnum(e, "alpha");
+  if (isfinite(pct))
+    sb_add(&b, "~%.*f%%", fabs(pct) < 10 ? 1 : 0, pct);
+  else
+    sb_add(&b, "–");
+  if (isfinite(al)) sb_add(&b, " (α %s)", fnum(al).s);
+  cell(r, b.s, CELL_NUM);
+}
+
+/* One row of the answers' table. */
+static void answer_row(rep *r, const json_t *a, const char **rules, int nr) {
+  sbuf b = {{0}, 0};
+  if (jtrue(a, "at_edge")) sb_add(&b, "at edge");
+  if (jtrue(a, "ill_determined"))
+    sb_add(&b, "%sill-determined", b.n ? ", " : "");
+  row_begin(r);
+  cell_num(r, jnum(a, "rank"));
+  cell_num(r, jnum(a, "alpha"));
+  cell(r, fint(jnum(a, "alpha_lo"), jnum(a, "alpha_hi")).s, CELL_NUM);
+  cell_num(r, jnum(a, "lr"));
+  cell_num(r, jnum(a, "loss"));
+  cell(r, source_title(jstr(a, "source")), CELL_TEXT);
+  cell(r, jstr(a, "why"), CELL_TEXT);
+  cell(r, b.s, CELL_FLAG);
+  for (int k = 0; k < nr; k++)
+    answer_rule_cell(r, a, rules[k]);
+  row_end(r);
+}
+
+/* The answers' table: a row per rank, a column per rule. */
+static void answer_table(rep *r, const json_t *answers) {
+  const char *rules[MAX_RULES],
+      *head[8 + MAX_RULES] = {"rank", "α",      "interval", "lr",
+                              "loss", "source", "why",      "flags"};
+  char titles[MAX_RULES][48];
+  int nr = answer_rules(answers, rules);
+  for (int k = 0; k < nr; k++) {
+    snprintf(titles[k], sizeof titles[k], "%s would lose",
+             rule_title(rules[k]));
+    head[8 + k] = titles[k];
+  }
+  para(r, k_answer_intro);
+  table_begin(r, head, 8 + nr);
+  for (size_t i = 0; i < json_array_size(answers); i++)
+    answer_row(r, json_array_get(answers, i), rules, nr);
+  table_end(r);
+}
+
+/* "The answer": the headline and the answer per rank, when the analysis
+ * has them (nothing otherwise). */
+static void write_answer(rep *r) {
+  const json_t *answers = answers_of(r);
+  const char *headline = headline_of(r);
+  if (!r->has_answer) return;
+  section_begin(r, "answer", "The answer");
+  if (headline) answer_headline(r, headline, headline_answer(answers));
+  if (json_array_size(answers) > 0) answer_table(r, answers);
+  section_end(r);
+}
+
 /* ---- the law -------------------------------------------------------- */
 
 /* The lrs of the full budget's fits and α* points, ascending; *out is
@@ -1318,22 +1711,41 @@ static size_t full_lrs(rep *r, double **out) {
   return uniq(*out, n);
 }
 
-/* The free law as a formula and its figures. */
+/* A fit's R², saying so when it is 1 by construction: a free fit
+ * through 2 ranks, a √r fit through 1 (free: the method is "free"). */
+static widestr r2_text(const json_t *fit, int free_fit) {
+  widestr w = {""};
+  long long used = jint(fit, "n_used", -1);
+  double r2 = jnum(fit, "r2");
+  if (used >= 0 && used <= (free_fit ? 2 : 1) && isfinite(r2))
+    snprintf(w.s, sizeof w.s, "%s (%lld rank%s: exact by construction)",
+             fnum(r2).s, used, used == 1 ? "" : "s");
+  else
+    snprintf(w.s, sizeof w.s, "%s", fnum(r2).s);
+  return w;
+}
+
+/* The free law as a formula and its figures: the formula in large type
+ * unless the fit is poor (then in plain type, marked). */
 static void law_free_text(rep *r, const json_t *fr) {
   sbuf b = {{0}, 0};
   numstr c = fnum(jnum(fr, "c")), p = fnum(jnum(fr, "p"));
   widestr ci = fint(jnum(fr, "c_lo"), jnum(fr, "c_hi"));
   widestr pi = fint(jnum(fr, "p_lo"), jnum(fr, "p_hi"));
+  int poor = jtrue(fr, "poor");
   if (!json_is_object(fr)) {
     para(r, r->md ? "- Free law: no fit at this lr." : "Free law: no fit.");
     return;
   }
   sb_add(&b, "c = %s%s%s, p = %s%s%s, R² = %s; %s ranks used, %s excluded", c.s,
-         *ci.s ? " " : "", ci.s, p.s, *pi.s ? " " : "", pi.s,
-         fnum(jnum(fr, "r2")).s, fnum(jnum(fr, "n_used")).s,
-         fnum(jnum(fr, "n_excluded")).s);
-  if (r->md)
+         *ci.s ? " " : "", ci.s, p.s, *pi.s ? " " : "", pi.s, r2_text(fr, 1).s,
+         fnum(jnum(fr, "n_used")).s, fnum(jnum(fr, "n_excluded")).s);
+  if (r->md && poor)
+    emit(r, "- Free law (poor fit): α\\* = %s · r^%s; ", c.s, p.s);
+  else if (r->md)
     emit(r, "- **Free law: α\\* = %s · r^%s**; ", c.s, p.s);
+  else if (poor)
+    emit(r, "<p>Free law (poor fit): α* = %s · r<sup>%s</sup>; ", c.s, p.s);
   else
     emit(r,
          "<p class=\"formula\">α* = <b>%s</b> · r<sup><b>%s</b></sup></p>\n<p>",
@@ -1351,26 +1763,45 @@ static void law_sqrt_text(rep *r, const json_t *sq) {
     para(r, r->md ? "- √r law: no fit at this lr." : "√r law: no fit.");
     return;
   }
-  sb_add(&b, "√r law: α* = %s · √r; c = %s%s%s, R² = %s; %s ranks used", c.s,
-         c.s, *ci.s ? " " : "", ci.s, fnum(jnum(sq, "r2")).s,
-         fnum(jnum(sq, "n_used")).s);
+  sb_add(&b, "√r law%s: α* = %s · √r; c = %s%s%s, R² = %s; %s ranks used",
+         jtrue(sq, "poor") ? " (poor fit)" : "", c.s, c.s, *ci.s ? " " : "",
+         ci.s, r2_text(sq, 0).s, fnum(jnum(sq, "n_used")).s);
   put(r, r->md ? "- " : "<p>");
   put_text(r, b.s);
   put(r, r->md ? "\n" : "</p>\n");
 }
 
-/* Appends why a fit is poor to b when its poor flag is set. */
-static void poor_reasons(sbuf *b, const json_t *fit, const char *what) {
+/* How to read R² and the intervals, under every table or text of fits. */
+static void fit_note(rep *r) {
+  note(r, "How to read the fits. R² is the share of the spread of log α* "
+          "across the ranks used (weighted as in the fit) that the line "
+          "explains: 1 when every rank lies on it, 0 when it does no better "
+          "than one α for every rank. The √r fit has p fixed at 0.5, so its "
+          "R² is negative when the √r line does worse than that flat line: "
+          "the data do not follow √r. A free fit through 2 ranks has R² = 1 "
+          "by construction (a line passes through any two points), which "
+          "says nothing about the law. Intervals [lo, hi] come from refitting "
+          "bootstrap resamples of the seeds; read them as roughly 90% "
+          "intervals (docs/analysis.md). A fit flagged poor is never shown "
+          "in large type.");
+}
+
+/* Appends why a fit is poor to b when its poor flag is set; min_used:
+ * the ranks the fit needs (3 for the free fit, 2 for the √r fit, whose
+ * p interval is not a reason). */
+static void poor_reasons(sbuf *b, const json_t *fit, const char *what,
+                         long long min_used) {
   double r2 = jnum(fit, "r2"), pw = jnum(fit, "p_hi") - jnum(fit, "p_lo");
   long long used = jint(fit, "n_used", -1);
   size_t start;
   if (!jtrue(fit, "poor")) return;
   sb_add(b, "%s%s: ", b->n ? " " : "", what);
   start = b->n;
-  if (used >= 0 && used < 3) sb_add(b, "only %lld ranks used", used);
+  if (used >= 0 && used < min_used)
+    sb_add(b, "only %lld rank%s used", used, used == 1 ? "" : "s");
   if (r2 < 0.9)
     sb_add(b, "%sR² %s below 0.9", b->n > start ? "; " : "", fnum(r2).s);
-  if (pw > 0.5)
+  if (min_used == 3 && pw > 0.5)
     sb_add(b, "%sp interval %s wide (over 0.5)", b->n > start ? "; " : "",
            fnum(pw).s);
   if (b->n == start) sb_add(b, "flagged poor by the analysis");
@@ -1380,8 +1811,8 @@ static void poor_reasons(sbuf *b, const json_t *fit, const char *what) {
 /* A warning when either fit at an lr is poor, with the reasons. */
 static void poor_warning(rep *r, const json_t *fr, const json_t *sq) {
   sbuf b = {{0}, 0};
-  poor_reasons(&b, fr, "free law");
-  poor_reasons(&b, sq, "√r law");
+  poor_reasons(&b, fr, "free law", 3);
+  poor_reasons(&b, sq, "√r law", 2);
   if (b.n == 0) return;
   put(r, r->md ? "- **Warning: poor fit.** "
                : "<p class=\"warn\"><strong>Warning: poor fit.</strong> ");
@@ -1428,6 +1859,7 @@ static void write_law(rep *r) {
            fnum(jnum(r->full, "step")).s,
            fnum(100 * jnum(r->full, "fraction")).s, r->scaling);
     para(r, b.s);
+    fit_note(r);
   }
   for (size_t i = 0; i < n; i++)
     law_for_lr(r, lrs[i]);
@@ -1491,9 +1923,10 @@ static void budget_row(rep *r, const json_t *ck, double lr) {
   cell(r, fint(jnum(fr, "c_lo"), jnum(fr, "c_hi")).s, CELL_NUM);
   cell_num(r, jnum(fr, "p"));
   cell(r, fint(jnum(fr, "p_lo"), jnum(fr, "p_hi")).s, CELL_NUM);
-  cell_num(r, jnum(fr, "r2"));
+  cell(r, r2_text(fr, 1).s, CELL_NUM);
   cell_num(r, jnum(sq, "c"));
   cell(r, fint(jnum(sq, "c_lo"), jnum(sq, "c_hi")).s, CELL_NUM);
+  cell(r, r2_text(sq, 0).s, CELL_NUM);
   sb_clear(&b);
   sb_add(&b, "%s / %s", fnum(jnum(fr, "n_used")).s,
          fnum(jnum(fr, "n_excluded")).s);
@@ -1504,17 +1937,12 @@ static void budget_row(rep *r, const json_t *ck, double lr) {
 
 /* "How the law moves with the budget": c and p per checkpoint and lr. */
 static void write_budget(rep *r) {
-  static const char *const head[] = {"budget",
-                                     "step",
-                                     "lr",
-                                     "c",
-                                     "c interval",
-                                     "p",
-                                     "p interval",
-                                     "R²",
-                                     "√r c",
-                                     "√r c interval",
-                                     "ranks used / excluded",
+  static const char *const head[] = {"budget",     "step",
+                                     "lr",         "c",
+                                     "c interval", "p",
+                                     "p interval", "R²",
+                                     "√r c",       "√r c interval",
+                                     "√r R²",      "ranks used / excluded",
                                      "fit"};
   const json_t *cks = json_object_get(r->analysis, "checkpoints");
   section_begin(r, "budget", "How the law moves with the budget");
@@ -1525,7 +1953,7 @@ static void write_budget(rep *r) {
   }
   para(r, "The free fit (c, p) and the √r fit's c at each checkpoint of the "
           "training budget (the last eval at or before that step).");
-  table_begin(r, head, 12);
+  table_begin(r, head, 13);
   for (size_t i = 0; i < json_array_size(cks); i++) {
     const json_t *ck = json_array_get(cks, i);
     double *lrs;
@@ -1535,6 +1963,7 @@ static void write_budget(rep *r) {
     free(lrs);
   }
   table_end(r);
+  fit_note(r);
   section_end(r);
 }
 
@@ -1553,14 +1982,6 @@ static int rule_names(const json_t *reg, const char **names) {
     if (k == n) names[n++] = s;
   }
   return n;
-}
-
-/* A rule's name for people (the built-in ones), else its own. */
-static const char *rule_title(const char *name) {
-  if (strcmp(name, "alpha=r") == 0) return "α = r";
-  if (strcmp(name, "alpha=2r") == 0) return "α = 2r";
-  if (strcmp(name, "rslora16") == 0) return "rsLoRA α = 16";
-  return name;
 }
 
 /* The regret entry of (lr, rank, rule), or NULL. */
@@ -1700,96 +2121,279 @@ static void write_heuristics(rep *r) {
 
 /* ---- loss against alpha --------------------------------------------- */
 
-/* Mean final eval loss over seeds per (rank i, alpha j) at lr from the
- * runs: m[i * na + j] (NaN where no run is done), dv[...] the diverged runs
- * there. Returns 0 or LA_ENOMEM. */
-static int loss_grid(rep *r, double lr, const double *rk, size_t nr,
-                     const double *al, size_t na, double *m,
-                     unsigned char *dv) {
-  int *cnt = zalloc(r, nr * na, sizeof *cnt);
+/* The loss of the runs at one lr on the (rank, α) grid: at k = i * na + j
+ * for rank rk[i] and α al[j], the mean final eval loss of the done runs
+ * over seeds (NaN where none is done), the smallest and largest of them
+ * (the seeds' spread) and the number of diverged runs. */
+typedef struct lgrid {
+  double lr;
+  double *rk, *al; /* ascending */
+  size_t nr, na;
+  double *m, *lo, *hi;
+  unsigned char *dv;
+} lgrid;
+
+/* What is marked on a rank's loss plot: its α* with the interval, and
+ * the α each rank-tied rule gives (NaN: not marked). */
+typedef struct rank_marks {
+  star st;
+  int has_star;
+  double rule[RANK_RULES];
+} rank_marks;
+
+static const char k_loss_key[] =
+    "Each plot is one rank with its own loss axis (so that every rank's "
+    "curve can be read, however small its losses). Line and dots: the mean "
+    "final eval loss of the done runs over seeds, in the rank's colour on "
+    "the dashboard; vertical bars: the range over seeds; crosses: a run "
+    "that diverged (at the top when every seed there diverged). Vertical "
+    "lines: α* at the full budget (grey band: its interval; grey line: "
+    "ill-determined or at the grid's edge) and the α of each rule:";
+
+/* Fills G's statistics from the done and diverged runs at G->lr.
+ * Returns 0 or LA_ENOMEM. */
+static int loss_grid(rep *r, lgrid *G) {
+  size_t na = G->na, n = G->nr * G->na;
+  int *cnt = zalloc(r, n, sizeof *cnt);
   if (cnt == NULL) return LA_ENOMEM;
+  for (size_t k = 0; k < n; k++)
+    G->lo[k] = INFINITY, G->hi[k] = -INFINITY;
   for (size_t k = 0; k < json_array_size(r->runs); k++) {
     const json_t *o = json_array_get(r->runs, k);
     const char *st = jstr(o, "state");
-    long i = index_of(rk, nr, jnum(o, "rank"));
-    long j = index_of(al, na, jnum(o, "alpha"));
+    long i = index_of(G->rk, G->nr, jnum(o, "rank"));
+    long j = index_of(G->al, na, jnum(o, "alpha"));
     double loss = jnum(o, "final_eval_loss");
-    if (i < 0 || j < 0 || st == NULL || !same(jnum(o, "lr"), lr)) continue;
-    if (strcmp(st, "diverged") == 0 && dv[i * na + j] < 255)
-      dv[i * na + j]++;
-    else if (strcmp(st, "done") == 0 && isfinite(loss))
-      m[i * na + j] += loss, cnt[i * na + j]++;
+    size_t c;
+    if (i < 0 || j < 0 || st == NULL || !same(jnum(o, "lr"), G->lr)) continue;
+    c = (size_t)i * na + (size_t)j;
+    if (strcmp(st, "diverged") == 0 && G->dv[c] < 255) {
+      G->dv[c]++;
+    } else if (strcmp(st, "done") == 0 && isfinite(loss)) {
+      G->m[c] += loss, cnt[c]++;
+      G->lo[c] = fmin(G->lo[c], loss), G->hi[c] = fmax(G->hi[c], loss);
+    }
   }
-  for (size_t i = 0; i < nr * na; i++)
-    m[i] = cnt[i] ? m[i] / cnt[i] : NAN;
+  for (size_t k = 0; k < n; k++)
+    if (cnt[k] == 0)
+      G->m[k] = G->lo[k] = G->hi[k] = NAN;
+    else
+      G->m[k] /= cnt[k];
   free(cnt);
   return 0;
 }
 
-/* The mean losses at lr as a table: a row per α, a column per rank. */
-static void loss_table(rep *r, const double *rk, size_t nr, const double *al,
-                       size_t na, const double *m, const unsigned char *dv) {
+/* The mean losses at lr as a table: a row per α, a column per rank, and
+ * a last row of α* at the full budget when there is an analysis. */
+static void loss_table(rep *r, const lgrid *G) {
   put(r, "| α |");
-  for (size_t i = 0; i < nr; i++)
-    emit(r, " r = %s |", fnum(rk[i]).s);
+  for (size_t i = 0; i < G->nr; i++)
+    emit(r, " r = %s |", fnum(G->rk[i]).s);
   put(r, "\n| --- |");
-  for (size_t i = 0; i < nr; i++)
+  for (size_t i = 0; i < G->nr; i++)
     put(r, " --- |");
   put(r, "\n");
-  for (size_t j = 0; j < na; j++) {
-    emit(r, "| %s |", fnum(al[j]).s);
-    for (size_t i = 0; i < nr; i++) {
-      size_t k = i * na + j;
-      if (dv[k] && !isfinite(m[k]))
+  for (size_t j = 0; j < G->na; j++) {
+    emit(r, "| %s |", fnum(G->al[j]).s);
+    for (size_t i = 0; i < G->nr; i++) {
+      size_t k = i * G->na + j;
+      if (G->dv[k] && !isfinite(G->m[k]))
         put(r, " diverged |");
-      else if (dv[k])
-        emit(r, " %s (%d diverged) |", fnum(m[k]).s, dv[k]);
+      else if (G->dv[k])
+        emit(r, " %s (%d diverged) |", fnum(G->m[k]).s, G->dv[k]);
       else
-        emit(r, " %s |", fnum(m[k]).s);
+        emit(r, " %s |", fnum(G->m[k]).s);
+    }
+    put(r, "\n");
+  }
+  if (r->full) {
+    put(r, "| α\\* (full budget) |");
+    for (size_t i = 0; i < G->nr; i++) {
+      star st;
+      emit(r, " %s |",
+           fnum(star_of(r, G->lr, G->rk[i], &st) ? st.alpha : NAN).s);
     }
     put(r, "\n");
   }
   put(r, "\n");
 }
 
-/* The mean losses at lr as a plot: a curve per rank against α. */
-static void loss_plot(rep *r, double lr, const double *rk, size_t nr,
-                      const double *al, size_t na, const double *m,
-                      const unsigned char *dv) {
-  char title[96];
-  curves c = {0};
-  snprintf(title, sizeof title, "Final eval loss against α at lr %s",
-           fnum(lr).s);
-  c.title = title, c.xlabel = "α", c.group = "r = ";
-  c.ylabel = "final eval loss (mean over seeds)";
-  c.flag_label = "diverged run";
-  c.x = al, c.g = rk, c.y = m, c.flag = dv, c.nx = na, c.ng = nr, c.xbase = 2;
-  plot_curves(r, &c,
-              "Mean final eval loss of the done runs over seeds, a curve per "
-              "rank. A cross marks a point where a run diverged; at the top "
-              "of the plot when every seed there diverged.");
+/* The marks of rank i of G: its α* and the rules' α (those within 16
+ * times the grid's ends; a rule further out would squeeze the grid). */
+static rank_marks rank_marks_of(const rep *r, const lgrid *G, size_t i) {
+  rank_marks mk;
+  double a0 = G->al[0] / 16, a1 = G->al[G->na - 1] * 16;
+  memset(&mk, 0, sizeof mk);
+  mk.has_star = star_of(r, G->lr, G->rk[i], &mk.st);
+  for (int k = 0; k < RANK_RULES; k++) {
+    double a = ref_alpha(r, k, G->rk[i]);
+    mk.rule[k] = a >= a0 && a <= a1 ? a : NAN;
+  }
+  return mk;
+}
+
+/* The axes of rank i's plot: the grid's α, the marks, and the rank's own
+ * losses (means and seed ranges). Returns 0 when it has no loss. */
+static int rank_frame(const rep *r, const lgrid *G, size_t i,
+                      const rank_marks *mk, frame *f) {
+  double xmn = INFINITY, xmx = -INFINITY, ymn = INFINITY, ymx = -INFINITY;
+  const geom *g = r->geo;
+  for (size_t j = 0; j < G->na; j++) {
+    size_t k = i * G->na + j;
+    widen(&xmn, &xmx, G->al[j]);
+    widen(&ymn, &ymx, G->m[k]);
+    widen(&ymn, &ymx, G->lo[k]);
+    widen(&ymn, &ymx, G->hi[k]);
+  }
+  if (mk->has_star) widen(&xmn, &xmx, mk->st.alpha);
+  for (int k = 0; k < RANK_RULES; k++)
+    widen(&xmn, &xmx, mk->rule[k]);
+  if (!(ymn <= ymx) || !(xmn <= xmx)) return 0;
+  f->x = axis_make(xmn, xmx, g->pl, g->pr, 2);
+  f->y = axis_make(ymn, ymx, g->pb, g->pt, 10);
+  return 1;
+}
+
+/* A vertical line at α = a across the plot, with a tooltip. */
+static void vline(rep *r, const frame *f, double a, const char *cls,
+                  const char *color, const char *dash, const char *tip) {
+  double px = amap(&f->x, a);
+  emit(r,
+       "<line class=\"%s\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
+       "stroke=\"%s\" stroke-width=\"1.6\"",
+       cls, px, r->geo->pt, px, r->geo->pb, color);
+  put_dash(r, dash);
+  put(r, "><title>");
+  put_text(r, tip);
+  put(r, "</title></line>\n");
+}
+
+/* α*'s interval as a grey band, α* and the rules' α as vertical lines. */
+static void rank_mark_lines(rep *r, const frame *f, const rank_marks *mk) {
+  sbuf b = {{0}, 0};
+  const star *s = &mk->st;
+  if (mk->has_star && s->lo > 0 && s->hi > 0 && isfinite(s->hi)) {
+    double a = amap(&f->x, s->lo), z = amap(&f->x, s->hi);
+    emit(r,
+         "<rect class=\"star-band\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
+         "height=\"%d\" fill=\"#000\" fill-opacity=\"0.08\"/>\n",
+         a, r->geo->pt, fmax(z - a, 1), r->geo->pb - r->geo->pt);
+  }
+  if (mk->has_star) {
+    sb_add(&b, "α* = %s %s%s%s", fnum(s->alpha).s, fint(s->lo, s->hi).s,
+           s->edge ? " (at the grid's edge)" : "",
+           s->ill ? " (ill-determined)" : "");
+    vline(r, f, s->alpha, "mark-star",
+          s->edge || s->ill ? k_col_excl : k_col_star, "", b.s);
+  }
+  for (int k = 0; k < RANK_RULES; k++) {
+    if (!isfinite(mk->rule[k])) continue;
+    sb_clear(&b);
+    sb_add(&b, "%s: α = %s", k_refs[k].title, fnum(mk->rule[k]).s);
+    vline(r, f, mk->rule[k], "mark-rule", k_refs[k].color, k_refs[k].dash, b.s);
+  }
+}
+
+/* Rank i's seed ranges, mean line, dots and diverged crosses. */
+static void rank_points(rep *r, const frame *f, const lgrid *G, size_t i,
+                        const char *col) {
+  const double *m = G->m + i * G->na, *lo = G->lo + i * G->na;
+  const double *hi = G->hi + i * G->na;
+  const unsigned char *dv = G->dv + i * G->na;
+  for (size_t j = 0; j < G->na; j++)
+    if (lo[j] > 0 && hi[j] > lo[j] && isfinite(hi[j]))
+      emit(r,
+           "<line class=\"spread\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+           "y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\" "
+           "stroke-opacity=\"0.45\"/>\n",
+           amap(&f->x, G->al[j]), amap(&f->y, lo[j]), amap(&f->x, G->al[j]),
+           amap(&f->y, hi[j]), col);
+  svg_line(r, f, G->al, m, G->na, col, "", 1.8);
+  for (size_t j = 0; j < G->na; j++) {
+    int has = m[j] > 0 && isfinite(m[j]);
+    double px = amap(&f->x, G->al[j]);
+    if (has) svg_marker(r, px, amap(&f->y, m[j]), MK_DOT, col);
+    if (dv[j])
+      svg_marker(r, px, has ? amap(&f->y, m[j]) : r->geo->pt + 8, MK_CROSS,
+                 col);
+  }
+}
+
+/* The loss of rank i against α at G's lr: a small plot of its own. */
+static void rank_plot(rep *r, const lgrid *G, size_t i) {
+  rank_marks mk = rank_marks_of(r, G, i);
+  colour col = palette_colour(i);
+  char title[128];
+  frame f;
+  r->geo = &k_small;
+  snprintf(title, sizeof title, "Loss against α, r = %s, lr %s",
+           fnum(G->rk[i]).s, fnum(G->lr).s);
+  if (!rank_frame(r, G, i, &mk, &f)) return;
+  put(r, "<figure>\n");
+  svg_begin(r, title);
+  svg_axes(r, &f, "α", "final eval loss");
+  clip_begin(r);
+  rank_mark_lines(r, &f, &mk);
+  rank_points(r, &f, G, i, col.s);
+  put(r, "</g>\n");
+  emit(r, "<text x=\"%d\" y=\"%d\" font-weight=\"bold\" fill=\"%s\">r = %s",
+       r->geo->pl, r->geo->pt - 10, col.s, fnum(G->rk[i]).s);
+  if (mk.has_star)
+    emit(r, "<tspan font-weight=\"normal\" fill=\"#444\"> · α* ≈ %s</tspan>",
+         fnum(mk.st.alpha).s);
+  put(r, "</text>\n");
+  figure_end(r);
+}
+
+/* The key of the rank plots: the text, then a sample of each rule's
+ * line. */
+static void rank_key(rep *r) {
+  put(r, "<p class=\"key\">");
+  put_text(r, k_loss_key);
+  emit(r, "<span class=\"sw\" style=\"border-color:%s\"></span>α*", k_col_star);
+  for (int k = 0; k < RANK_RULES; k++) {
+    emit(r,
+         "<span class=\"sw\" style=\"border-color:%s;border-top-style:%s\">"
+         "</span>",
+         k_refs[k].color, strcmp(k_refs[k].dash, "2 3") ? "dashed" : "dotted");
+    put_text(r, k_refs[k].title);
+  }
+  put(r, ".</p>\n");
+}
+
+/* The small plots of every rank at G's lr, with their key. */
+static void loss_plots(rep *r, const lgrid *G) {
+  char h[64];
+  snprintf(h, sizeof h, "Final eval loss against α at lr %s", fnum(G->lr).s);
+  subhead(r, h);
+  put(r, "<div class=\"ranks\">\n");
+  for (size_t i = 0; i < G->nr; i++)
+    rank_plot(r, G, i);
+  put(r, "</div>\n");
 }
 
 /* The loss against α at one lr, from the runs. */
 static void loss_for_lr(rep *r, double lr) {
-  double *rk, *al, *m = NULL;
-  unsigned char *dv = NULL;
-  size_t nr = distinct(r, r->runs, "rank", "lr", lr, &rk);
-  size_t na = distinct(r, r->runs, "alpha", "lr", lr, &al);
-  char h[64];
-  snprintf(h, sizeof h, "lr = %s", fnum(lr).s);
-  if (r->md) subhead(r, h);
-  if (nr > 0 && na > 0 && nr * na <= MAX_CELLS) {
-    m = zalloc(r, nr * na, sizeof *m);
-    dv = zalloc(r, nr * na, sizeof *dv);
+  lgrid G = {lr, NULL, NULL, 0, 0, NULL, NULL, NULL, NULL};
+  size_t n;
+  G.nr = distinct(r, r->runs, "rank", "lr", lr, &G.rk);
+  G.na = distinct(r, r->runs, "alpha", "lr", lr, &G.al);
+  n = G.nr * G.na;
+  if (G.nr > 0 && G.na > 0 && n <= MAX_CELLS) {
+    G.m = zalloc(r, n, sizeof *G.m), G.dv = zalloc(r, n, sizeof *G.dv);
+    G.lo = zalloc(r, n, sizeof *G.lo), G.hi = zalloc(r, n, sizeof *G.hi);
   }
-  if (m && dv && loss_grid(r, lr, rk, nr, al, na, m, dv) == 0) {
-    if (r->md)
-      loss_table(r, rk, nr, al, na, m, dv);
-    else
-      loss_plot(r, lr, rk, nr, al, na, m, dv);
+  if (G.m && G.dv && G.lo && G.hi && loss_grid(r, &G) == 0) {
+    if (r->md) {
+      char h[64];
+      snprintf(h, sizeof h, "lr = %s", fnum(lr).s);
+      subhead(r, h);
+      loss_table(r, &G);
+    } else {
+      loss_plots(r, &G);
+    }
   }
-  free(rk), free(al), free(m), free(dv);
+  free(G.rk), free(G.al), free(G.m), free(G.dv), free(G.lo), free(G.hi);
 }
 
 /* "Loss against alpha": per lr, from the runs. */
@@ -1802,6 +2406,7 @@ static void write_loss(rep *r) {
   else
     para(r, "Final eval loss of the done runs, mean over seeds; failed and "
             "unfinished runs are left out, diverged ones marked.");
+  if (n > 0 && !r->md) rank_key(r);
   for (size_t i = 0; i < n; i++)
     loss_for_lr(r, lrs[i]);
   free(lrs);
@@ -1844,9 +2449,10 @@ static void slice_plot(rep *r, const dslice *s, const char *key,
   fill_slice(s, key, m);
   snprintf(title, sizeof title, "%s against %s at %s %s", name,
            vs_lr ? "lr" : "α", vs_lr ? "rank" : "lr", fnum(s->fval).s);
-  c.title = title, c.ylabel = name, c.flag_label = "";
+  c.title = title, c.ylabel = name;
   c.xlabel = vs_lr ? "learning rate" : "α", c.group = vs_lr ? "α = " : "r = ";
   c.x = s->xv, c.g = s->gv, c.y = m, c.nx = s->nx, c.ng = s->ng, c.half = 1;
+  c.by_alpha = vs_lr;
   c.xbase = !vs_lr || s->xv[s->nx - 1] / s->xv[0] < 10 ? 2 : 10;
   plot_curves(r, &c,
               vs_lr ? "At the last logged step, mean over seeds and layers; "
@@ -2039,6 +2645,10 @@ static void rep_init(rep *r, const json_t *sweep, const json_t *analysis,
   if (sc == NULL) sc = jstr(r->spec, "scaling");
   r->scaling = sc && strcmp(sc, "rslora") == 0 ? "rslora" : "peft";
   r->scale_power = r->scaling[0] == 'r' ? 0.5 : 1.0;
+  r->a_lo = INFINITY, r->a_hi = -INFINITY;
+  for (size_t i = 0; i < json_array_size(r->runs); i++)
+    widen(&r->a_lo, &r->a_hi, jnum(json_array_get(r->runs, i), "alpha"));
+  r->has_answer = headline_of(r) != NULL || json_array_size(answers_of(r)) > 0;
 }
 
 /* The report, section by section (see report.h). */
@@ -2050,6 +2660,7 @@ int la_report_write(const json_t *sweep, const json_t *analysis,
     return la_errf(err, LA_EINVAL, "report: no output stream or bad format");
   rep_init(&r, sweep, analysis, runs, fmt, out);
   write_head(&r);
+  write_answer(&r);
   write_summary(&r);
   write_law(&r);
   write_star_table(&r);
@@ -2063,4 +2674,25 @@ int la_report_write(const json_t *sweep, const json_t *analysis,
   if (fflush(out) != 0 || ferror(out))
     return la_errf(err, LA_EIO, "report: writing failed");
   return 0;
+}
+
+int la_report_format_named(const char *name, la_report_format *fmt) {
+  if (name == NULL || fmt == NULL) return LA_EINVAL;
+  if (strcasecmp(name, "html") == 0) {
+    *fmt = LA_REPORT_HTML;
+    return 0;
+  }
+  if (strcasecmp(name, "md") == 0 || strcasecmp(name, "markdown") == 0) {
+    *fmt = LA_REPORT_MARKDOWN;
+    return 0;
+  }
+  return LA_EINVAL;
+}
+
+la_report_format la_report_format_of_path(const char *path) {
+  const char *dot = path ? strrchr(path, '.') : NULL;
+  la_report_format fmt = LA_REPORT_HTML;
+  if (dot == NULL || strchr(dot, '/') != NULL) return LA_REPORT_HTML;
+  if (la_report_format_named(dot + 1, &fmt) != 0) return LA_REPORT_HTML;
+  return fmt;
 }

@@ -1967,21 +1967,15 @@ static int fetch_analysis(cli *c, json_t **an) {
   return 0;
 }
 
-/* The report's format from --format (default: from --output's suffix). */
+/* The report's format: --format when given (html, md or markdown, any
+ * case), else --output's extension (.md or .markdown in any case:
+ * Markdown), else HTML (report.h). */
 static int report_format(cli *c, la_report_format *fmt) {
-  const char *f = c->val[O_FORMAT], *o = c->val[O_OUTPUT];
-  size_t n = o ? strlen(o) : 0;
-  *fmt = LA_REPORT_HTML;
-  if (f == NULL) {
-    if (n >= 3 && strcmp(o + n - 3, ".md") == 0) *fmt = LA_REPORT_MARKDOWN;
-    return 0;
-  }
-  if (strcmp(f, "html") == 0) return 0;
-  if (strcmp(f, "md") == 0 || strcmp(f, "markdown") == 0) {
-    *fmt = LA_REPORT_MARKDOWN;
-    return 0;
-  }
-  return usage_err(c, "--format must be html or md");
+  const char *f = c->val[O_FORMAT];
+  *fmt = la_report_format_of_path(c->val[O_OUTPUT]);
+  if (f != NULL && la_report_format_named(f, fmt) != 0)
+    return usage_err(c, "--format must be html or md");
+  return 0;
 }
 
 /* Writes the report to --output (or stdout). */

@@ -1031,16 +1031,17 @@ static void on_report_analysis(json_t *result, int status, const char *msg,
 static void report(la_daemon *d, la_http_request *req, const la_identity *who,
                    int64_t id) {
   char fmt[16] = "html";
+  la_report_format format;
   report_req *rr;
   int rc;
   if (la_http_query_get(req, "format", fmt, sizeof fmt) < 0 ||
-      (strcmp(fmt, "html") && strcmp(fmt, "md") && strcmp(fmt, "markdown")))
+      la_report_format_named(fmt, &format) != 0)
     return la_http_respond_error(req, 400, "bad_query",
                                  "format: must be html or md");
   if ((rr = calloc(1, sizeof *rr)) == NULL)
     return la_http_respond_error(req, 500, "internal", "out of memory");
   rr->req = req, rr->loop = d->loop, rr->db_path = d->cfg.db, rr->id = id;
-  rr->fmt = strcmp(fmt, "html") == 0 ? LA_REPORT_HTML : LA_REPORT_MARKDOWN;
+  rr->fmt = format;
   if ((rc = report_input(d, id, rr)) != 0) {
     report_free(rr);
     return rc == LA_ENOTFOUND ? not_found(req, "no such sweep")

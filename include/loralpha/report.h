@@ -6,6 +6,11 @@
  * content as tables and text, without the plots. Every field of the input
  * is optional: what is missing, null or of the wrong type is shown as "–"
  * or left out, and the report says when there is no analysis yet.
+ *
+ * It opens with the analysis' answer when it has one ("headline" and
+ * "answers", docs/analysis.md), says in its header when the sweep failed,
+ * was cancelled or is still running, and draws the loss against α in a
+ * small plot per rank, in the dashboard's colours.
  */
 #ifndef LORALPHA_REPORT_H
 #define LORALPHA_REPORT_H
@@ -27,5 +32,15 @@ typedef enum { LA_REPORT_HTML, LA_REPORT_MARKDOWN } la_report_format;
 int la_report_write(const json_t *sweep, const json_t *analysis,
                     const json_t *runs, la_report_format fmt, FILE *out,
                     la_err *err);
+
+/* The format called name, in any case: "html", or "md" / "markdown"
+ * (what `loralpha report --format` and the API's ?format= take). Sets
+ * *fmt and returns 0, or returns LA_EINVAL for any other name. */
+int la_report_format_named(const char *name, la_report_format *fmt);
+
+/* The format a file name asks for: Markdown when its extension (after
+ * the last '.' of its last component) is "md" or "markdown" in any case
+ * (x.md, X.MD, notes.Markdown), else HTML (x.html, x.htm, x, none). */
+la_report_format la_report_format_of_path(const char *path);
 
 #endif

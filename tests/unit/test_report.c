@@ -238,6 +238,15 @@ static int count_str(const char *s, const char *needle) {
   return n;
 }
 
+/* needle occurs in s exactly want times; prints both counts and the
+ * needle when not. */
+static void check_count(const char *s, const char *needle, int want) {
+  int got = s ? count_str(s, needle) : -1;
+  if (got != want)
+    fprintf(stderr, "expected %d of \"%s\", found %d\n", want, needle, got);
+  CHECK_EQ_INT(got, want);
+}
+
 /* Opening tags "<tag" (followed by a space, '>' or '/') in s. */
 static int count_open(const char *s, const char *tag) {
   char pat[32];
@@ -301,7 +310,7 @@ static void check_html_basics(const char *html) {
 /* The realistic HTML report: content, plots, escaping. */
 static void check_realistic_html(const char *h) {
   check_html_basics(h);
-  check_svgs(h, 4); /* the law, loss, drift ratio and signal at one lr */
+  check_svgs(h, 7); /* the law, loss per rank, drift ratio, signal */
   CHECK(strstr(h, "nightly-sqrt-law") != NULL);
   CHECK(strstr(h, "A &lt;teacher&gt; &amp; its rank.") != NULL);
   CHECK(strstr(h, "α* = <b>8.21</b> · r<sup><b>0.551</b></sup>") != NULL);
@@ -340,6 +349,7 @@ static void check_realistic_md(const char *m) {
   CHECK(strstr(m, "outside grid (α 1)") != NULL);
   CHECK(strstr(m, "| α | r = 1 | r = 2 | r = 4 | r = 8 |") != NULL);
   CHECK(strstr(m, "| 512 | diverged |") != NULL);
+  check_count(m, "| α\\* (full budget) | 8.21 | 12 | 17.6 | 25.8 |\n", 1);
   CHECK(strstr(m, "(1 diverged)") != NULL);
   CHECK(strstr(m, "| rank | lr | α | seeds | loss | drift ratio | signal |") !=
         NULL);
@@ -381,7 +391,7 @@ static void test_two_lrs(const char *path) {
   CHECK_EQ_INT(rc, 0);
   if (h) {
     check_html_basics(h);
-    check_svgs(h, 2 + 2 + 2 * 2 + 4 * 2);
+    check_svgs(h, 2 + 2 * N_RANK + 2 * 2 + 4 * 2);
     CHECK(strstr(h, "<strong>Warning: poor fit.</strong> free law: R² 0.71 "
                     "below 0.9; p interval 0.69 wide (over 0.5).") != NULL);
     CHECK(strstr(h, ">at edge</text>") != NULL);
@@ -428,7 +438,7 @@ static void test_no_analysis(void) {
     CHECK_EQ_INT(rc, 0);
     if (h) {
       check_html_basics(h);
-      check_svgs(h, 1);
+      check_svgs(h, N_RANK); /* the loss plots of the runs */
       CHECK(strstr(h, "The analysis is not available yet") != NULL);
       CHECK(strstr(h, "nightly-sqrt-law") != NULL);
       CHECK(strstr(h, "&lt;script&gt;") != NULL);
@@ -437,6 +447,7 @@ static void test_no_analysis(void) {
     CHECK_EQ_INT(rc, 0);
     if (m) CHECK(strstr(m, "The analysis is not available yet") != NULL);
     if (m) CHECK(strstr(m, "| α | r = 1 | r = 2 | r = 4 | r = 8 |") != NULL);
+    if (m) check_count(m, "(full budget)", 0);
     free(h), free(m);
   }
   json_decref(sweep), json_decref(runs), json_decref(odd);
@@ -498,12 +509,27 @@ static void test_malformed(void) {
   json_t *str = json_string("not a sweep"), *an = odd_analysis();
   json_t *runs = odd_runs(), *wrap = json_pack("{s:O}", "runs", runs);
   json_t *real = make_sweep(1, "peft", 40), *real_runs = make_runs(1);
+  json_t *an2 = make_analysis(1, "peft");
   const json_t *sweeps[] = {NULL, str, s_odd, real};
-  const json_t *ans[] = {NULL, str, an};
+  const json_t *ans[] = {NULL, str, an, an2};
   const json_t *rs[] = {NULL, str, runs, wrap, real_runs};
   CHECK(s_odd != NULL && an != NULL && runs != NULL && wrap != NULL);
+  /* answers of every odd kind; a headline that is not text */
+  json_object_set_new(
+      an, "answers",
+      json_loads("[1, null, {\"rank\": \"x\", \"rules\": 7, \"source\": "
+                 "\"law_free\", \"why\": \"\", \"lr\": 3}, {\"rules\": [1, "
+                 "{\"name\": 5}, {\"name\": \"alpha=r\", \"loss_pct\": "
+                 "\"NaN\", \"alpha\": -1.0}, {\"name\": \"alpha=2r\", "
+                 "\"loss_pct\": null, \"alpha\": null}], \"rank\": 1e308, "
+                 "\"alpha\": null, \"at_edge\": true, \"source\": 9}]",
+                 0, NULL));
+  CHECK_EQ_INT(json_array_size(json_object_get(an, "answers")), 4);
+  json_object_set_new(an, "headline", json_integer(5));
+  json_object_set_new(an2, "answers", json_string("none"));
+  json_object_set_new(an2, "headline", json_string("rank <b>1</b> & *x*"));
   for (size_t a = 0; a < 4; a++)
-    for (size_t b = 0; b < 3; b++)
+    for (size_t b = 0; b < 4; b++)
       for (size_t c = 0; c < 5; c++)
         for (int fmt = 0; fmt < 2; fmt++) {
           int rc = -99;
@@ -513,10 +539,13 @@ static void test_malformed(void) {
           CHECK(out != NULL);
           if (out && fmt == LA_REPORT_HTML) check_html_basics(out);
           if (out && a == 2) CHECK(strstr(out, "x y") != NULL);
+          if (out && b == 3 && fmt == LA_REPORT_HTML)
+            check_count(out, "rank &lt;b&gt;1&lt;/b&gt; &amp; *x*", 1);
           free(out);
         }
   json_decref(s_odd), json_decref(str), json_decref(an), json_decref(runs);
   json_decref(wrap), json_decref(real), json_decref(real_runs);
+  json_decref(an2);
 }
 
 /* Bad arguments and a stream that cannot be written. */
@@ -540,6 +569,532 @@ static void test_errors(void) {
   json_decref(sweep);
 }
 
+/* ---- the answer, the loss plots, colours, fits, states, formats ------ */
+
+/* The part of s from the first from to the next to after it (malloc'd,
+ * "" when from is missing). */
+static char *slice(const char *s, const char *from, const char *to) {
+  const char *a = strstr(s, from), *b = a ? strstr(a + strlen(from), to) : NULL;
+  size_t n = a ? (b ? (size_t)(b - a) : strlen(a)) : 0;
+  char *out = malloc(n + 1);
+  if (out == NULL) return NULL;
+  memcpy(out, a ? a : "", n);
+  out[n] = '\0';
+  return out;
+}
+
+/* The value of attribute name (name="...") after p and before end, as a
+ * number (NaN when missing). */
+static double attr_num(const char *p, const char *end, const char *name) {
+  char pat[40];
+  const char *q;
+  snprintf(pat, sizeof pat, " %s=\"", name);
+  q = strstr(p, pat);
+  return q && (end == NULL || q < end) ? strtod(q + strlen(pat), NULL) : NAN;
+}
+
+/* The answer per tested rank at lr 0.001 (docs/analysis.md, "answers"):
+ * measured α* from the full budget; rank `doubt` (if >= 0) ill-determined;
+ * loss_pct null for α = r at rank 1 (outside the grid). */
+static json_t *make_answers(int doubt) {
+  json_t *arr = json_array();
+  for (int i = 0; i < N_RANK; i++) {
+    json_t *st = make_star(i, 0, 1.0), *rules = json_array();
+    double a = json_real_value(json_object_get(st, "alpha"));
+    for (int k = 0; k < 3; k++) {
+      double ra = k_rules[k].coef * pow(k_ranks[i], k_rules[k].power + 1);
+      json_t *o = json_pack("{s:s, s:f}", "name", k_rules[k].name, "alpha", ra);
+      json_object_set_new(o, "loss_pct",
+                          i == 0 && k == 0 ? json_null()
+                                           : json_real(1.5 + 2.6 * k + i));
+      json_array_append_new(rules, o);
+    }
+    json_array_append_new(
+        arr, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f, s:s, s:s, s:b, s:b, "
+                       "s:o, s:s}",
+                       "rank", k_ranks[i], "alpha", a, "alpha_lo", a / 1.4,
+                       "alpha_hi", a * 1.4, "lr", 0.001, "loss", 0.0123,
+                       "source", "measured", "why",
+                       "tested rank: the measured α* & its interval",
+                       "ill_determined", i == doubt, "at_edge", 0, "rules",
+                       rules, "text", "rank"));
+    json_decref(st);
+  }
+  return arr;
+}
+
+static const char k_headline[] =
+    "rank 8: α ≈ 25.8 [18.5, 36.2] at lr 0.001; α = 2r would lose ~4.1%";
+
+/* The headline and the answers' table in HTML and Markdown when the
+ * analysis has them, in large type only when the answer is sound, and
+ * nothing of them when it has none. */
+static void test_answer(void) {
+  json_t *sweep = make_sweep(1, "peft", 40), *runs = make_runs(1);
+  json_t *an = make_analysis(1, "peft"), *bare = make_analysis(1, "peft");
+  int rc = -99;
+  char *h, *m;
+  json_object_set_new(an, "answers", make_answers(-1));
+  json_object_set_new(an, "headline", json_string(k_headline));
+  h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  CHECK(h != NULL && m != NULL);
+  if (h && m) {
+    check_html_basics(h);
+    check_count(h,
+                "<p class=\"headline\">rank 8: α ≈ 25.8 [18.5, 36.2] at lr "
+                "0.001; α = 2r would lose ~4.1%</p>",
+                1);
+    check_count(h, "<section id=\"answer\">", 1);
+    check_count(h, "<a href=\"#answer\">Answer</a>", 1);
+    check_count(h, "<th>α = 2r would lose</th>", 1);
+    check_count(h, "<th>rsLoRA α = 16 would lose</th>", 1);
+    check_count(h, "<td>measured α*</td>", 4);
+    check_count(h, "the measured α* &amp; its interval", 4);
+    check_count(h, "<td class=\"n\">~4.1% (α 2)</td>", 1);
+    check_count(h, "<td class=\"n\">– (α 1)</td>", 1);
+    check_count(h, "Read with care", 0);
+    CHECK(strstr(h, "id=\"answer\"") < strstr(h, "id=\"sweep\""));
+    check_count(m,
+                "## The answer\n\n**rank 8: α ≈ 25.8 [18.5, 36.2] at lr "
+                "0.001; α = 2r would lose \\~4.1%**\n",
+                1);
+    check_count(m,
+                "| rank | α | interval | lr | loss | source | why | flags "
+                "| α = r would lose | α = 2r would lose |",
+                1);
+    check_count(m,
+                "| 8 | 25.8 | [18.5, 36.2] | 0.001 | 0.0123 | measured "
+                "α\\* |",
+                1);
+    check_count(m, "| \\~4.1% (α 2) |", 1); /* ~ escaped: no strike */
+  }
+  free(h), free(m);
+  /* the largest rank's α* is ill-determined: no large type, the reason */
+  json_object_set_new(an, "answers", make_answers(3));
+  h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  if (h && m) {
+    check_count(h, "class=\"headline\"", 0);
+    check_count(h,
+                "<p class=\"warn\"><strong>Read with care:</strong> rank "
+                "8: α ≈ 25.8",
+                1);
+    check_count(h, "the loss is nearly flat in α at this rank", 1);
+    check_count(m, "> **Read with care:** rank 8: α ≈ 25.8", 1);
+  }
+  free(h), free(m);
+  /* no answer: no section, no link, no headline in either format */
+  h = render(sweep, bare, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, bare, runs, LA_REPORT_MARKDOWN, &rc);
+  if (h && m) {
+    check_count(h, "id=\"answer\"", 0);
+    check_count(h, "#answer", 0);
+    check_count(h, "class=\"headline\"", 0);
+    check_count(m, "The answer", 0);
+    check_count(m, "would lose", 0);
+  }
+  free(h), free(m);
+  json_decref(sweep), json_decref(runs), json_decref(an), json_decref(bare);
+}
+
+/* The smallest and largest final eval loss of the done runs of rank at
+ * lr. */
+static void rank_losses(const json_t *runs, int rank, double lr, double *lo,
+                        double *hi) {
+  *lo = INFINITY, *hi = -INFINITY;
+  for (size_t i = 0; i < json_array_size(runs); i++) {
+    const json_t *o = json_array_get(runs, i);
+    double x = json_number_value(json_object_get(o, "final_eval_loss"));
+    if (json_integer_value(json_object_get(o, "rank")) != rank ||
+        fabs(json_number_value(json_object_get(o, "lr")) - lr) > 1e-12 ||
+        strcmp(json_string_value(json_object_get(o, "state")), "done") != 0)
+      continue;
+    *lo = fmin(*lo, x), *hi = fmax(*hi, x);
+  }
+}
+
+/* The y tick values of svg (texts anchored at the end: the y axis);
+ * returns the count. */
+static int y_ticks(const char *svg, double *t, int cap) {
+  int n = 0;
+  for (const char *p = strstr(svg, "text-anchor=\"end\">"); p && n < cap;
+       p = strstr(p + 1, "text-anchor=\"end\">"))
+    t[n++] = strtod(p + strlen("text-anchor=\"end\">"), NULL);
+  return n;
+}
+
+/* The vertical extent in pixels of the polyline of colour col in svg
+ * (0 when there is none). */
+static double line_extent(const char *svg, const char *col) {
+  char pat[64];
+  const char *p, *q;
+  double lo = INFINITY, hi = -INFINITY;
+  snprintf(pat, sizeof pat, "<polyline fill=\"none\" stroke=\"%s\"", col);
+  p = strstr(svg, pat);
+  if (p == NULL || (p = strstr(p, "points=\"")) == NULL) return 0;
+  p += 8;
+  for (q = strchr(p, '"'); p && p < q;) {
+    char *e;
+    double y;
+    p = strchr(p, ',');
+    if (p == NULL || p > q) break;
+    y = strtod(p + 1, &e);
+    lo = fmin(lo, y), hi = fmax(hi, y);
+    p = e;
+  }
+  return hi >= lo ? hi - lo : 0;
+}
+
+/* The number in the <title> of the first element of class cls in svg
+ * whose title starts with prefix (NaN when there is none), and its x1. */
+static double mark(const char *svg, const char *cls, const char *prefix,
+                   double *x1) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "<line class=\"%s\"", cls);
+  for (const char *p = strstr(svg, pat); p; p = strstr(p + 1, pat)) {
+    const char *t = strstr(p, "<title>");
+    if (t && strncmp(t + 7, prefix, strlen(prefix)) == 0) {
+      *x1 = attr_num(p, t, "x1");
+      return strtod(t + 7 + strlen(prefix), NULL);
+    }
+  }
+  *x1 = NAN;
+  return NAN;
+}
+
+/* Reads the colours of web/js/api.js: PALETTE's strings into pal (returns
+ * their count) and VIRIDIS's stops into vir[*nv][3]. */
+static int read_dashboard_colours(char pal[][8], int cap, double vir[][3],
+                                  int *nv) {
+  FILE *f = fopen(LA_TEST_API_JS, "r");
+  static char js[65536];
+  size_t len;
+  int n = 0;
+  const char *p, *end;
+  *nv = 0;
+  CHECK(f != NULL);
+  if (f == NULL) return 0;
+  len = fread(js, 1, sizeof js - 1, f);
+  fclose(f);
+  js[len] = '\0';
+  p = strstr(js, "PALETTE = [");
+  end = p ? strchr(p, ']') : NULL;
+  for (p = p ? strchr(p, '\'') : NULL; p && p < end && n < cap;
+       p = strchr(p + 9, '\''))
+    if (sscanf(p + 1, "%7[#0-9a-fA-F]", pal[n]) == 1) n++;
+  p = strstr(js, "VIRIDIS = [");
+  end = p ? strstr(p, "]];") : NULL;
+  for (p = p ? strchr(p + 11, '[') : NULL; p && p < end && *nv < 16;
+       p = strchr(p + 1, '[')) {
+    if (sscanf(p, "[%lf, %lf, %lf]", &vir[*nv][0], &vir[*nv][1],
+               &vir[*nv][2]) == 3)
+      (*nv)++;
+  }
+  return n;
+}
+
+/* The dashboard's viridis(t) (api.js) from its stops, as "rgb(r,g,b)". */
+static void js_viridis(double t, double vir[][3], int nv, char *out,
+                       size_t size) {
+  double x = fmin(1, fmax(0, t)) * (nv - 1), f;
+  int i = (int)fmin(nv - 2, floor(x)), c[3];
+  f = x - i;
+  for (int k = 0; k < 3; k++)
+    c[k] = (int)floor(vir[i][k] + f * (vir[i + 1][k] - vir[i][k]) + 0.5);
+  snprintf(out, size, "rgb(%d,%d,%d)", c[0], c[1], c[2]);
+}
+
+/* One small plot of rank i at lr 0.001: its own y range around the
+ * rank's losses, a curve using most of its height, in the dashboard's
+ * colour, with α* and the three rules marked where they belong. */
+static void check_rank_plot(const char *h, const json_t *runs, const json_t *an,
+                            int i, const char *col) {
+  char title[96], *svg;
+  double t[16], lo, hi, x[4], v, pt, ph;
+  int n;
+  snprintf(title, sizeof title, "<title>Loss against α, r = %d, lr 0.001",
+           k_ranks[i]);
+  svg = slice(h, title, "</svg>");
+  CHECK(svg != NULL && *svg != '\0');
+  if (svg == NULL || *svg == '\0') {
+    fprintf(stderr, "no plot \"%s\"\n", title);
+    free(svg);
+    return;
+  }
+  rank_losses(runs, k_ranks[i], 0.001, &lo, &hi);
+  n = y_ticks(svg, t, 16);
+  if (n < 2) fprintf(stderr, "r = %d: %d y ticks\n", k_ranks[i], n);
+  CHECK(n >= 2);
+  for (int k = 0; k < n; k++) {
+    if (!(t[k] >= lo / 2 && t[k] <= hi * 2))
+      fprintf(stderr,
+              "r = %d: y tick %g outside [%g, %g] (its losses / 2, "
+              "* 2)\n",
+              k_ranks[i], t[k], lo / 2, hi * 2);
+    CHECK(t[k] >= lo / 2 && t[k] <= hi * 2);
+  }
+  pt = attr_num(svg, NULL, "y"), ph = attr_num(svg, NULL, "height");
+  v = line_extent(svg, col);
+  if (!(v > 0.5 * ph))
+    fprintf(stderr, "r = %d: curve of %s spans %g px of %g (from y %g)\n",
+            k_ranks[i], col, v, ph, pt);
+  CHECK(v > 0.5 * ph);
+  {
+    char pat[64];
+    snprintf(pat, sizeof pat, "font-weight=\"bold\" fill=\"%s\">r = %d", col,
+             k_ranks[i]);
+    check_count(svg, pat, 1);
+  }
+  check_count(svg, "class=\"mark-star\"", 1);
+  check_count(svg, "class=\"mark-rule\"", 3);
+  {
+    const json_t *ck = json_array_get(json_object_get(an, "checkpoints"), 2);
+    const json_t *st = json_array_get(json_object_get(ck, "alpha_star"), i);
+    double want = json_real_value(json_object_get(st, "alpha"));
+    CHECK_CLOSE(mark(svg, "mark-star", "α* = ", &x[0]), want, 0.006 * want);
+  }
+  CHECK_CLOSE(mark(svg, "mark-rule", "α = r: α = ", &x[1]), k_ranks[i], 1e-9);
+  CHECK_CLOSE(mark(svg, "mark-rule", "α = 2r: α = ", &x[2]), 2 * k_ranks[i],
+              1e-9);
+  CHECK_CLOSE(mark(svg, "mark-rule", "rsLoRA 16: α = ", &x[3]),
+              16 * sqrt(k_ranks[i]), 0.006 * 16 * sqrt(k_ranks[i]));
+  if (!(x[1] < x[2])) fprintf(stderr, "x of α = r %g, of 2r %g\n", x[1], x[2]);
+  CHECK(x[1] < x[2]); /* placed by α on the axis */
+  free(svg);
+}
+
+/* A small plot per rank, each on its own y range, in the dashboard's
+ * colours (read from web/js/api.js), with the markers; the drift curves
+ * per α in its viridis. */
+static void test_loss_plots(void) {
+  json_t *sweep = make_sweep(2, "peft", 80), *runs = make_runs(2);
+  json_t *an = make_analysis(2, "peft");
+  char pal[16][8], want[32], *svg;
+  double vir[16][3];
+  int nv, np = read_dashboard_colours(pal, 16, vir, &nv), rc = -99;
+  char *h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  CHECK_EQ_INT(np, 10);
+  CHECK_EQ_INT(nv, 10);
+  if (h && np >= N_RANK) {
+    for (int i = 0; i < N_RANK; i++)
+      check_rank_plot(h, runs, an, i, pal[i]);
+    check_count(h, "<title>Loss against α, r = ", 2 * N_RANK);
+  }
+  /* ten ranks: each its colour of the whole palette, in order */
+  {
+    json_t *ten = json_array();
+    char *t10, pat[64];
+    for (int i = 0; i < 10; i++)
+      for (int a = 0; a < 2; a++)
+        json_array_append_new(ten, make_run(1 + 2 * i + a, i + 1,
+                                            4.0 * (1 + 3 * a), 0.001, 0, "done",
+                                            0.01 * (1 + a + i), NULL));
+    t10 = render(sweep, NULL, ten, LA_REPORT_HTML, &rc);
+    for (int i = 0; t10 && i < np; i++) {
+      snprintf(pat, sizeof pat, "font-weight=\"bold\" fill=\"%.7s\">r = %d",
+               pal[i], i + 1);
+      check_count(t10, pat, 1);
+    }
+    free(t10);
+    json_decref(ten);
+  }
+  /* drift against lr at rank 8: a curve per α in viridis over the runs'
+   * α range (2 .. 512), as the dashboard colours α */
+  svg =
+      h ? slice(h, "<title>Drift ratio against lr at rank 8", "</svg>") : NULL;
+  for (int a = 0; svg && nv >= 2 && a < N_ALPHA; a++) {
+    char pat[64];
+    js_viridis(0.9 * log(k_alphas[a] / 2) / log(512.0 / 2), vir, nv, want,
+               sizeof want);
+    snprintf(pat, sizeof pat, "<polyline fill=\"none\" stroke=\"%s\"", want);
+    check_count(svg, pat, 1);
+  }
+  free(svg), free(h);
+  json_decref(sweep), json_decref(runs), json_decref(an);
+}
+
+/* Every plot is drawn at its own size with fonts that read at normal
+ * zoom: width and height equal to the viewBox's, a font of at least 13
+ * and no text under 12 units. */
+static void test_readable(void) {
+  json_t *sweep = make_sweep(2, "peft", 80), *runs = make_runs(2);
+  json_t *an = make_analysis(2, "peft");
+  int rc = -99, n = 0;
+  char *h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  for (const char *p = h ? strstr(h, "<svg ") : NULL; p;
+       p = strstr(p + 1, "<svg ")) {
+    const char *e = strchr(p, '>');
+    double vw = 0, vh = 0;
+    sscanf(strstr(p, "viewBox=\"") + 9, "0 0 %lf %lf", &vw, &vh);
+    CHECK_CLOSE(attr_num(p, e, "width"), vw, 1e-9);
+    CHECK_CLOSE(attr_num(p, e, "height"), vh, 1e-9);
+    CHECK(attr_num(p, e, "font-size") >= 13);
+    n++;
+  }
+  CHECK(n > 10);
+  for (const char *p = h ? strstr(h, " font-size=\"") : NULL; p;
+       p = strstr(p + 1, " font-size=\"")) {
+    double fs = strtod(p + 12, NULL);
+    if (fs < 12) fprintf(stderr, "font-size %g under 12\n", fs);
+    CHECK(fs >= 12);
+  }
+  if (h) check_count(h, "svg{width:100%", 0);
+  free(h);
+  json_decref(sweep), json_decref(runs), json_decref(an);
+}
+
+/* The note on R² and intervals follows the fits (the law, the budget
+ * table); a 2-rank free fit says its R² is exact by construction; a poor
+ * fit is never in large type. */
+static void test_fit_notes(void) {
+  json_t *sweep = make_sweep(2, "peft", 80), *runs = make_runs(2);
+  json_t *an = make_analysis(2, "peft");
+  const json_t *cks = json_object_get(an, "checkpoints");
+  json_t *fit = json_array_get(json_object_get(json_array_get(cks, 2), "fits"),
+                               0); /* lr 0.001 free */
+  int rc = -99;
+  char *h, *m, *budget, *law;
+  json_object_set_new(fit, "n_used", json_integer(2));
+  json_object_set_new(fit, "r2", json_real(1.0));
+  h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  budget = h ? slice(h, "<section id=\"budget\">", "</section>") : NULL;
+  law = h ? slice(h, "<section id=\"law\">", "</section>") : NULL;
+  if (budget && law && m) {
+    const char *t = strstr(budget, "</table>");
+    const char *nt = strstr(budget, "How to read the fits.");
+    CHECK(t != NULL && nt != NULL && nt > t); /* under the table */
+    check_count(budget,
+                "A free fit through 2 ranks has R² = 1 by "
+                "construction",
+                1);
+    check_count(budget, "its R² is negative when the √r line does worse", 1);
+    check_count(budget,
+                "Intervals [lo, hi] come from refitting bootstrap "
+                "resamples",
+                1);
+    check_count(law, "How to read the fits.", 1);
+    check_count(law, "R² = 1 (2 ranks: exact by construction)", 1);
+    check_count(budget, "<th>√r R²</th>", 1);
+    check_count(m, "How to read the fits.", 2);
+    /* lr 0.01's free fit is poor: plain type, marked; lr 0.001's large */
+    check_count(law, "<p class=\"formula\">", 1);
+    check_count(law, "<p>Free law (poor fit): α* = 4.11 · r<sup>0.31</sup>", 1);
+    check_count(m, "- Free law (poor fit): α\\* = 4.11 · r^0.31;", 1);
+    check_count(m, "**Free law: α\\* = 4.11", 0);
+  }
+  free(h), free(m), free(budget), free(law);
+  json_decref(sweep), json_decref(runs), json_decref(an);
+}
+
+/* A sweep whose runs all failed says so at the top, with why; so does a
+ * cancelled one, and one marked done with no run that finished with a
+ * loss; a done sweep has no such banner. */
+static void test_states(void) {
+  static const struct {
+    const char *state, *lead, *title;
+    int failed, cancelled, done;
+  } cases[] = {
+      {"failed", "This sweep failed.", " (failed)</title>", 40, 0, 0},
+      {"cancelled", "This sweep was cancelled: what follows is partial.",
+       " (cancelled)</title>", 3, 25, 12},
+      {"done", "No run of this sweep finished with a loss",
+       " (nothing finished)</title>", 40, 0, 0},
+      {"active", "This sweep is still running", "sqrt-law</title>", 0, 0, 4},
+      {"done", NULL, "sqrt-law</title>", 1, 0, 39}};
+  json_t *runs = json_array();
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    json_t *sweep = make_sweep(1, "peft", 40);
+    json_t *counts = json_pack(
+        "{s:i, s:i, s:i, s:i, s:i, s:i}", "queued",
+        40 - cases[k].failed - cases[k].cancelled - cases[k].done, "running", 0,
+        "done", cases[k].done, "failed", cases[k].failed, "diverged", 0,
+        "cancelled", cases[k].cancelled);
+    int rc = -99;
+    char *h, *m, *head, want[200];
+    json_object_set_new(sweep, "state", json_string(cases[k].state));
+    json_object_set_new(sweep, "counts", counts);
+    if (k == 0)
+      json_object_set_new(sweep, "error",
+                          json_string("stopped: 6 runs failed with the same "
+                                      "error: data file <x.npy> not found"));
+    h = render(sweep, NULL, runs, LA_REPORT_HTML, &rc);
+    m = render(sweep, NULL, runs, LA_REPORT_MARKDOWN, &rc);
+    head = h ? slice(h, "<head>", "</header>") : NULL;
+    if (head && m && cases[k].lead) {
+      snprintf(want, sizeof want, "<strong>%s", cases[k].lead);
+      check_count(head, want, 1);
+      snprintf(want, sizeof want, "> **%s", cases[k].lead);
+      check_count(m, want, 1);
+    } else if (head && m) {
+      check_count(head, "class=\"state", 0);
+      check_count(m, "> **", 0);
+    }
+    if (head) check_count(head, cases[k].title, 1);
+    if (head && k == 0) {
+      check_count(head,
+                  "<p class=\"state\"><strong>This sweep failed."
+                  "</strong> Why: stopped: 6 runs failed with the same "
+                  "error: data file &lt;x.npy&gt; not found</p>",
+                  1);
+      check_count(head, "· failed · 40 runs: failed 40 (", 1);
+    }
+    if (head && k == 1) check_count(head, "done 12, failed 3, cancelled 25", 1);
+    snprintf(want, sizeof want, "<tr><th>state</th><td%s>%s</td></tr>",
+             cases[k].lead && k != 3 ? " class=\"flag\"" : "", cases[k].state);
+    if (h) check_count(h, want, 1);
+    if (head && k == 3) check_count(head, "class=\"state active\"", 1);
+    free(h), free(m), free(head);
+    json_decref(sweep);
+  }
+  json_decref(runs);
+}
+
+/* The format of a name (--format, ?format=) and of a file name's
+ * extension (--output), in any case. */
+static void test_formats(void) {
+  static const struct {
+    const char *path;
+    la_report_format want;
+  } paths[] = {{"x.md", LA_REPORT_MARKDOWN},
+               {"X.MD", LA_REPORT_MARKDOWN},
+               {"a/b.Md", LA_REPORT_MARKDOWN},
+               {"n.markdown", LA_REPORT_MARKDOWN},
+               {"N.MARKDOWN", LA_REPORT_MARKDOWN},
+               {"x.html", LA_REPORT_HTML},
+               {"x.HTM", LA_REPORT_HTML},
+               {"x.md.html", LA_REPORT_HTML},
+               {"notes.md/report", LA_REPORT_HTML},
+               {"report", LA_REPORT_HTML},
+               {"x.mdx", LA_REPORT_HTML},
+               {"x.", LA_REPORT_HTML},
+               {NULL, LA_REPORT_HTML}};
+  static const char *const md[] = {"md", "MD", "markdown", "Markdown"};
+  static const char *const bad[] = {"", "pdf", "m", "mdx", "html5", NULL};
+  la_report_format f;
+  for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
+    la_report_format got = la_report_format_of_path(paths[i].path);
+    if (got != paths[i].want)
+      fprintf(stderr, "format of path %s\n",
+              paths[i].path ? paths[i].path : "(null)");
+    CHECK_EQ_INT(got, paths[i].want);
+  }
+  for (size_t i = 0; i < sizeof md / sizeof *md; i++) {
+    f = LA_REPORT_HTML;
+    CHECK_EQ_INT(la_report_format_named(md[i], &f), 0);
+    CHECK_EQ_INT(f, LA_REPORT_MARKDOWN);
+  }
+  f = LA_REPORT_MARKDOWN;
+  CHECK_EQ_INT(la_report_format_named("HTML", &f), 0);
+  CHECK_EQ_INT(f, LA_REPORT_HTML);
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    f = LA_REPORT_MARKDOWN;
+    CHECK_EQ_INT(la_report_format_named(bad[i], &f), LA_EINVAL);
+    CHECK_EQ_INT(f, LA_REPORT_MARKDOWN); /* untouched */
+  }
+}
+
 /* argv[1], argv[2]: where to write the HTML of the one-lr and two-lr
  * cases (optional). */
 int main(int argc, char **argv) {
@@ -549,5 +1104,11 @@ int main(int argc, char **argv) {
   test_no_analysis();
   test_malformed();
   test_errors();
+  test_answer();
+  test_loss_plots();
+  test_readable();
+  test_fit_notes();
+  test_states();
+  test_formats();
   return check_summary();
 }
