@@ -195,10 +195,15 @@ exec '{ctx.worker}' "$@" <<<"$cfg"
 
 
 def base_env(home, bin_dir):
-    """The blocks' environment: nothing of the test's but the locale."""
-    return {"HOME": home, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
-            "LANG": "C.UTF-8", "TERM": "dumb", "USER": os.environ.get("USER", "root"),
-            "LA_TEST_TIME_SCALE": str(harness.TIME_SCALE)}
+    """The blocks' environment: a reader's, with the test's time scale and
+    sanitizer options (a report of a sanitizer build fails its block)."""
+    env = {"HOME": home, "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+           "LANG": "C.UTF-8", "TERM": "dumb", "USER": os.environ.get("USER", "root"),
+           "LA_TEST_TIME_SCALE": str(harness.TIME_SCALE)}
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"):
+        if k in os.environ:
+            env[k] = os.environ[k]
+    return env
 
 
 def run_block(b, env, env_file, work, port, timeout):
