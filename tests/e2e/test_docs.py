@@ -276,7 +276,8 @@ def held_sweep(dmn):
 
     def ready():
         s = dmn.sweep(sid)
-        return s if s and s["counts"]["done"] == 15 and s["counts"]["running"] == 1 else None
+        c = s and s["counts"]
+        return s if c and c["done"] + c["diverged"] == 15 and c["running"] == 1 else None
     s = wait_until(ready, 120, 0.1)
     R.check(s is not None, "$SWEEP: 15 runs of ranks 1, 2, 4 done, the rank-8 run held "
             "running", "done 15, running 1", dmn.sweep(sid))
@@ -389,6 +390,8 @@ def check_install(ctx, args):
     shutil.copy(os.path.join(args.source, "web", "index.html"), bare)
     dmn = Daemon(installed, "no-uplot", extra=["--web", bare])
     text = dmn.log_tail(4000)
+    R.check(f"(files in {os.path.realpath(bare)})" in text,
+            "--web wins over the installed dashboard", f"files in {bare}", text)
     R.check("node_modules/uplot/dist/uPlot.iife.min.js is missing" in text
             and "npm ci" in text, "a dashboard without uPlot is named at start, with npm ci",
             "warning ... is missing (run `npm ci ...`)", text)
