@@ -350,6 +350,22 @@ def check_sql(args, db, sweep):
             [k for k, v in rows.items() if "[0.000, 0.000]" in json.dumps(v)])
 
 
+def web_files(source):
+    """Every path the dashboard loads: its pages, what their src= and href=
+    name on the daemon, and the modules the scripts import."""
+    web = os.path.join(source, "web")
+    paths = {"/"}
+    for name in os.listdir(web):
+        if name.endswith(".html"):
+            paths.add("/" + name)
+            with open(os.path.join(web, name)) as f:
+                paths.update(re.findall(r'(?:src|href)="(/[^"]*)"', f.read()))
+    for name in os.listdir(os.path.join(web, "js")):
+        with open(os.path.join(web, "js", name)) as f:
+            paths.update("/js/" + m for m in re.findall(r"from ['\"]\./([^'\"]+)['\"]", f.read()))
+    return paths
+
+
 def check_install(ctx, args):
     """cmake --install into a temporary prefix: the installed daemon finds
     its dashboard (pages, js/, uPlot) by itself, logs its link, and serves
@@ -372,18 +388,14 @@ def check_install(ctx, args):
             "share/loralpha/web", want, log_text)
     R.check("warning" not in log_text, "no warning about the installed dashboard", "none",
             log_text)
-    pages = {"/": b"<html", "/sweep.html": b"<html", "/app.css": b"",
-             "/js/sweep.js": b"", "/js/plot.js": b""}
-    with open(os.path.join(args.source, "web", "sweep.html")) as f:
-        for ref in re.findall(r'(?:src|href)="(/node_modules/[^"]+)"', f.read()):
-            pages[ref] = b""
-    for path, head in pages.items():
+    pages = web_files(args.source)
+    for path in pages:
         r = harness.request(dmn.port, "GET", path)
-        R.check(r.status == 200 and head in r.body[:4000],
+        R.check(r.status == 200 and len(r.body) > 0,
                 f"the installed daemon serves {path}", 200, (r.status, r.body[:200]))
     R.check(any("/node_modules/uplot/" in p for p in pages),
             "sweep.html loads uPlot from node_modules", "a /node_modules/uplot/ link",
-            list(pages))
+            sorted(pages))
     dmn.stop()
     bare = ctx.path("web-without-uplot")
     os.makedirs(bare)
