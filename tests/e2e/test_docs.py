@@ -306,7 +306,7 @@ def run_files(ctx, args, files, by_file, dmn, env0, work, keep):
             if k != "run":
                 continue
             t0 = time.monotonic()
-            code, out = run_block(b, env0, env_file, work, dmn.port, 300)
+            code, out = run_block(b, env0, env_file, work, dmn.port, 500)
             if code != 0:
                 print(f"--- {b.where}: the block ---\n" + "\n".join(b.lines)
                       + f"\n--- its output (exit {code}) ---\n{out[-6000:]}\n---", flush=True)
