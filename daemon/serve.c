@@ -285,6 +285,44 @@ static int end_leftovers(la_daemon *d, la_err *err) {
   return 0;
 }
 
+/* A file of the npm package the dashboard's pages load (web/package.json):
+ * without it the plots fail, so its absence is said at start. */
+#define WEB_UPLOT "node_modules/uplot/dist/uPlot.iife.min.js"
+
+/* Says on stderr where the dashboard is: its link (the TCP address, a
+ * wildcard host given as the loopback one) and its directory; that it has
+ * no uPlot (`npm ci` was not run in web/), or that there is none. */
+static void log_dashboard(const la_daemon *d) {
+  const la_serve_config *c = &d->cfg;
+  const char *host = c->host;
+  char probe[PATH_MAX + 64];
+  if (d->web_root == NULL) {
+    fprintf(stderr,
+            "loralpha serve: no dashboard: no directory with an index.html "
+            "(set --web DIR or \"web\" in the config)\n");
+    return;
+  }
+  if (strcmp(host, "0.0.0.0") == 0) host = "127.0.0.1";
+  if (strcmp(host, "::") == 0) host = "::1";
+  if (c->tcp_off)
+    fprintf(stderr,
+            "loralpha serve: dashboard not served: no TCP listener "
+            "(--listen none; files in %s)\n",
+            d->web_root);
+  else
+    fprintf(stderr,
+            "loralpha serve: dashboard at http://%s%s%s:%d/ (files in %s)\n",
+            strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+            la_http_server_port(d->http), d->web_root);
+  snprintf(probe, sizeof probe, "%.*s/%s", PATH_MAX, d->web_root, WEB_UPLOT);
+  if (access(probe, R_OK) != 0)
+    fprintf(stderr,
+            "loralpha serve: warning: the dashboard's plots will fail: %s "
+            "is missing (run `npm ci --omit=dev` in web/ of the source, then "
+            "build or install again)\n",
+            probe);
+}
+
 /* Opens the store, ends the workers and requeues the runs a previous daemon
  * left running, starts the scheduler and the server. Returns 0, an LA_E*
  * code after a message, or EXIT_DATABASE when the database is refused. */
@@ -335,6 +373,7 @@ static int start(la_daemon *d) {
           "%d runs requeued\n",
           c->db, la_store_schema_version(d->store), c->max_workers, c->threads,
           c->cores, requeued);
+  log_dashboard(d);
   return 0;
 }
 

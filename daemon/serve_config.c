@@ -157,7 +157,8 @@ static const setting k_settings[] = {
     {"worker", "--worker", "PATH", T_PATH, 0, 0, AT(worker), NULL,
      "loralpha-worker", "next to loralpha", NULL, NULL, NULL},
     {"web", "--web", "DIR", T_PATH, 0, 0, AT(web), NULL,
-     "the dashboard's files", "web/ of the source", NULL, NULL, NULL},
+     "the dashboard's files", "web/ of the source, or share/loralpha/web", NULL,
+     NULL, NULL},
     {NULL, "--port-file", "FILE", T_PATH, 0, 0, AT(port_file), NULL,
      "write the TCP port listened on to FILE", NULL, NULL, NULL, NULL},
     {"window", NULL, NULL, T_SECTION, 0, 0, 0, 0, NULL, NULL, NULL, NULL,
@@ -451,9 +452,27 @@ static int affinity_cores(void) {
   return n > 0 ? (int)n : 1;
 }
 
+/* The dashboard's files found from the directory dir of the running
+ * binary into c->web: web/ of the source tree when the binary is in a build
+ * directory beside it, else share/loralpha/web of the prefix it was
+ * installed to (cmake --install); left empty when neither has an
+ * index.html. An explicit --web or "web" replaces it later. */
+static void default_web(la_serve_config *c, const char *dir) {
+  static const char *const k_rel[] = {"../web", "../share/loralpha/web"};
+  char probe[PATH_MAX + 64];
+  for (size_t i = 0; i < sizeof k_rel / sizeof k_rel[0]; i++) {
+    snprintf(probe, sizeof probe, "%.*s/%s/index.html", PATH_MAX - 40, dir,
+             k_rel[i]);
+    if (access(probe, R_OK) == 0) {
+      snprintf(c->web, sizeof c->web, "%.*s/%s", PATH_MAX - 40, dir, k_rel[i]);
+      return;
+    }
+  }
+}
+
 /* The table's defaults, then those computed from this machine. */
 static void set_defaults(la_serve_config *c) {
-  char dir[PATH_MAX], probe[PATH_MAX + 32];
+  char dir[PATH_MAX];
   memset(c, 0, sizeof *c);
   for (size_t i = 0; i < N_SETTINGS; i++) {
     const setting *s = &k_settings[i];
@@ -472,9 +491,7 @@ static void set_defaults(la_serve_config *c) {
   if (la_paths_exe_dir(dir, sizeof dir) == 0) {
     snprintf(c->worker, sizeof c->worker, "%.*s/loralpha-worker", PATH_MAX - 20,
              dir);
-    snprintf(probe, sizeof probe, "%s/../web/index.html", dir);
-    if (access(probe, R_OK) == 0)
-      snprintf(c->web, sizeof c->web, "%.*s/../web", PATH_MAX - 16, dir);
+    default_web(c, dir);
   } else {
     snprintf(c->worker, sizeof c->worker, "loralpha-worker");
   }

@@ -132,7 +132,9 @@ static const path_row k_paths[] = {
     {"worker", "--worker", PATH_MAX, NULL,
      "`loralpha-worker` beside `loralpha`", "a path"},
     {"web", "--web", PATH_MAX, NULL,
-     "`web/` beside the build directory, if it has an `index.html`", "a path"},
+     "`web/` beside the build directory, else `../share/loralpha/web` from "
+     "`loralpha`'s directory (installed), whichever has an `index.html`",
+     "a path"},
     {"socket_group", NULL, LA_USER_MAX, "null", "the daemon's group",
      "a group name"},
     {NULL, "--port-file", PATH_MAX, NULL, "none", "a path"},
