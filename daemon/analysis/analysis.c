@@ -334,7 +334,9 @@ static void after_work(uv_work_t *req, int status) {
   job_free(j);
 }
 
-/* Reads what the analysis needs from the store; 0, or an HTTP status. */
+/* Reads what the analysis needs from the store; 0, or an HTTP status. A
+ * recommendation reads every checkpoint too (it fits only the last), so that
+ * its excluded names the same runs as the analysis'. */
 static int load_input(job *j) {
   la_store *st = j->an->store;
   int last = -1;
@@ -345,8 +347,7 @@ static int load_input(job *j) {
   for (int c = 0; c < N_CK; c++) {
     int step = (int)floor(k_fractions[c] * j->steps + 1e-9);
     long n;
-    if (step < 1 || step == last || (j->recommend && k_fractions[c] != 1.0))
-      continue;
+    if (step < 1 || step == last) continue;
     last = step;
     n = la_store_fit_points(st, j->sweep_id, step, k_fractions[c] == 1.0,
                             &j->pts[j->n_ck], j->excluded, &j->err);

@@ -486,14 +486,23 @@ static int measured(const la_analysis *a, const curve *c, const la_fit_opts *o,
   return 0;
 }
 
-/* The why of a law answer. */
+/* The why of a law answer; lr_ref: the rank whose loss chose the lr (0:
+ * the lr was asked for, -1: the first lr with a law). */
 static void law_why(const la_answer *ans, const char *law, int lo, int hi,
-                    char *out, size_t n) {
+                    int lr_ref, char *out, size_t n) {
   size_t len = 0;
+  put(out, n, &len, "rank %d was not tested at lr %g (", ans->rank, ans->lr);
+  if (lr_ref > 0)
+    put(out, n, &len,
+        "the lr with the lowest loss at rank %d, the nearest tested rank, "
+        "among the lrs with a law; ",
+        lr_ref);
+  else if (lr_ref == 0)
+    put(out, n, &len, "the lr asked for; ");
   put(out, n, &len,
-      "rank %d was not tested at lr %g (tested: %d to %d), so alpha comes "
-      "from the law fitted to the tested ranks' alpha*: %s",
-      ans->rank, ans->lr, lo, hi, law);
+      "tested there: %d to %d), so alpha comes from the law fitted to the "
+      "tested ranks' alpha*: %s",
+      lo, hi, law);
   if (ans->extrapolated)
     put(out, n, &len, "; rank %d is outside the tested ranks: extrapolated",
         ans->rank);
@@ -510,7 +519,8 @@ static void law_why(const la_answer *ans, const char *law, int lo, int hi,
 
 /* A rank not tested at ans->lr: the law. */
 static int from_law(const la_analysis *a, const la_fit_point *pts, size_t n,
-                    const la_fit_opts *o, la_answer *ans, la_err *err) {
+                    const la_fit_opts *o, int lr_ref, la_answer *ans,
+                    la_err *err) {
   char law[256];
   la_answer_source src;
   long k = pick_law(a, ans->lr, &src, law, sizeof law);
@@ -538,24 +548,26 @@ static int from_law(const la_analysis *a, const la_fit_point *pts, size_t n,
   law_rules(&c, ref ? ref->alpha_grid : NAN, ref ? ref->loss : NAN,
             o->scale_power, ans);
   curve_free(&c);
-  law_why(ans, law, lo, hi, ans->why, sizeof ans->why);
+  law_why(ans, law, lo, hi, lr_ref, ans->why, sizeof ans->why);
   return 0;
 }
 
 /* ---- entry points ------------------------------------------------------- */
 
 /* ans->lr from the lr asked for (NaN: the best by loss); *tested whether
- * the rank was tested there. */
+ * the rank was tested there, *lr_ref the rank whose loss chose the lr of an
+ * untested rank (0: asked for; -1: the first lr with a law). */
 static int choose_lr(const la_analysis *a, int rank, double lr, la_answer *ans,
-                     int *tested, la_err *err) {
+                     int *tested, int *lr_ref, la_err *err) {
+  *lr_ref = 0;
   if (!isnan(lr)) {
     if (isnan(ans->lr = match_lr(a, lr))) return lr_not_in_sweep(a, lr, err);
   } else if (isnan(ans->lr = best_lr(a, rank, 0))) {
-    int ref = nearest_rank(a, NAN, rank, 0);
-    ans->lr = best_lr(a, ref, 1);
+    *lr_ref = nearest_rank(a, NAN, rank, 0);
+    ans->lr = best_lr(a, *lr_ref, 1);
     for (size_t i = 0; isnan(ans->lr) && i < a->n_fits; i++)
       if (a->fits[i].method == 1 && isfinite(a->fits[i].c))
-        ans->lr = a->fits[i].lr;
+        ans->lr = a->fits[i].lr, *lr_ref = -1;
     if (isnan(ans->lr))
       return la_errf(err, LA_ENOTFOUND,
                      "no law at any lr: it needs alpha* at 1 or more ranks "
@@ -568,7 +580,7 @@ static int choose_lr(const la_analysis *a, int rank, double lr, la_answer *ans,
 int la_answer_get(const la_analysis *a, const la_fit_point *pts, size_t n,
                   const la_fit_opts *o, int rank, double lr, la_answer *ans,
                   la_err *err) {
-  int tested = 0, rc;
+  int tested = 0, lr_ref = 0, rc;
   long ks, kf;
   curve c = {0};
   if (a == NULL || o == NULL || ans == NULL || (n > 0 && pts == NULL))
@@ -578,12 +590,12 @@ int la_answer_get(const la_analysis *a, const la_fit_point *pts, size_t n,
   memset(ans, 0, sizeof *ans);
   ans->rank = rank;
   ans->alpha = ans->alpha_lo = ans->alpha_hi = ans->loss = NAN;
-  if ((rc = choose_lr(a, rank, lr, ans, &tested, err))) return rc;
+  if ((rc = choose_lr(a, rank, lr, ans, &tested, &lr_ref, err))) return rc;
   ks = find_fit(a, ans->lr, 1), kf = find_fit(a, ans->lr, 0);
   ans->sqrt_fit = ks >= 0 ? &a->fits[ks] : NULL;
   ans->free_fit = kf >= 0 ? &a->fits[kf] : NULL;
   if (!tested) {
-    rc = from_law(a, pts, n, o, ans, err);
+    rc = from_law(a, pts, n, o, lr_ref, ans, err);
   } else if ((rc = build_curve(pts, n, ans->lr, rank, &c)) != 0) {
     rc = la_errf(err, rc, "out of memory for a loss curve");
   } else {

@@ -208,6 +208,7 @@ static void test_best_loss_lr(void) {
   CHECK_HAS(ans.why, "the lr with the lowest loss there, of 3");
   ans = get(a, &l, &o, 128, NAN);
   CHECK_CLOSE(ans.lr, 3e-3, 1e-15);
+  CHECK_HAS(ans.why, "the lr with the lowest loss at rank 64, the nearest");
   /* an lr asked for is kept, even a worse one */
   ans = get(a, &l, &o, 16, 3e-4);
   CHECK_CLOSE(ans.lr, 3e-4, 1e-15);
