@@ -2021,9 +2021,8 @@ static int print_recommend(const json_t *a, long long rank) {
         "extrapolated from the law",
         rank, ranks);
   if (jtrue(a, "poor_fit"))
-    msg("warning: the law's fit is poor (the free fit: fewer than 3 ranks; "
-        "the sqrt(r) law: fewer than 2; either: R2 below 0.9; the free fit: "
-        "a p interval wider than 0.5): use alpha with care");
+    msg("warning: the law's fit is poor (too few ranks for it, R2 below 0.9, "
+        "or a wide p interval): use alpha with care");
   if (jtrue(a, "ill_determined"))
     msg("warning: alpha* at rank %lld is ill-determined (the loss is nearly "
         "flat in alpha): any alpha in the interval does about as well",
