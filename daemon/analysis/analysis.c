@@ -367,10 +367,15 @@ static int load_input(job *j) {
   return j->drift ? 0 : 500;
 }
 
-/* Answers from the stored analysis; 1 if it did. */
+/* Answers from the stored analysis; 1 if it did. One stored before
+ * analyses had answers (no "answers") is not used: it is computed again. */
 static int answer_cached(const char *text, la_analysis_cb cb, void *arg) {
   json_t *v = json_loads(text, 0, NULL);
   if (v == NULL) return 0;
+  if (!json_is_array(json_object_get(v, "answers"))) {
+    json_decref(v);
+    return 0;
+  }
   cb(v, 200, NULL, arg);
   json_decref(v);
   return 1;
