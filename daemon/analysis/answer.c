@@ -443,18 +443,10 @@ static int lrs_at(const la_analysis *a, int rank) {
   return n;
 }
 
-/* A rank tested at ans->lr: its measured alpha*. */
-static int measured(const la_analysis *a, const curve *c, const la_fit_opts *o,
-                    int asked, la_answer *ans) {
-  const la_alpha_star *s = find_star(a, ans->lr, ans->rank);
+/* The why of a measured answer s (asked: the lr was asked for). */
+static void measured_why(const la_analysis *a, const la_alpha_star *s,
+                         const la_fit_opts *o, int asked, la_answer *ans) {
   size_t len = 0, n = sizeof ans->why;
-  char law[256], v[32];
-  la_answer_source src;
-  long k = pick_law(a, ans->lr, &src, law, sizeof law);
-  ans->source = LA_ANSWER_MEASURED;
-  ans->alpha = s->alpha, ans->alpha_lo = s->ci_lo, ans->alpha_hi = s->ci_hi;
-  ans->loss = s->loss;
-  ans->ill_determined = s->ill_determined, ans->at_edge = s->at_edge;
   put(ans->why, n, &len, "rank %d was tested at lr %g (%s", ans->rank, ans->lr,
       asked ? "the lr asked for" : "the lr with the lowest loss there");
   if (!asked && lrs_at(a, ans->rank) > 1)
@@ -474,12 +466,27 @@ static int measured(const la_analysis *a, const curve *c, const la_fit_opts *o,
         "; its interval spans more than %g octaves: the loss is nearly flat "
         "in alpha here, so alpha matters little within it",
         o->max_ci_log2);
+}
+
+/* A rank tested at ans->lr: its measured alpha*, and the law's value for
+ * comparison at the end of the why. */
+static int measured(const la_analysis *a, const curve *c, const la_fit_opts *o,
+                    int asked, la_answer *ans) {
+  const la_alpha_star *s = find_star(a, ans->lr, ans->rank);
+  char law[256], v[32];
+  la_answer_source src;
+  long k = pick_law(a, ans->lr, &src, law, sizeof law);
+  size_t len;
+  ans->source = LA_ANSWER_MEASURED;
+  ans->alpha = s->alpha, ans->alpha_lo = s->ci_lo, ans->alpha_hi = s->ci_hi;
+  ans->loss = s->loss;
+  ans->ill_determined = s->ill_determined, ans->at_edge = s->at_edge;
+  measured_why(a, s, o, asked, ans);
+  len = strlen(ans->why);
   if (k >= 0) {
-    fmt_alpha(v, sizeof v,
-              a->fits[k].c * pow(ans->rank, src == LA_ANSWER_LAW_SQRT
-                                                ? 0.5
-                                                : a->fits[k].p));
-    put(ans->why, n, &len, " (the %s law would say %s)",
+    double p = src == LA_ANSWER_LAW_SQRT ? 0.5 : a->fits[k].p;
+    fmt_alpha(v, sizeof v, a->fits[k].c * pow(ans->rank, p));
+    put(ans->why, sizeof ans->why, &len, " (the %s law would say %s)",
         src == LA_ANSWER_LAW_SQRT ? "sqrt(r)" : "free", v);
   }
   measured_rules(a, c, ans);

@@ -235,7 +235,15 @@ static void test_measured_beats_law(void) {
   la_rng_init(&rng, 14, 0);
   for (int r = 1; r <= 64; r *= 2)
     add_rank(&l, 1e-3, r, r == 8 ? 400 : 4 * sqrt(r), 1.0, 0.001, &rng);
+  for (int e = -2; e <= 12; e++) /* rank 128: flat in alpha, noise only */
+    for (int s = 0; s < 5; s++)
+      add(&l, 128, 1e-3, ldexp(1.0, e), s, 1 + 0.01 * la_rng_normal(&rng));
   la_analysis *a = analyse(&l, &o);
+  la_answer flat = get(a, &l, &o, 128, NAN);
+  CHECK_STR(la_answer_source_name(flat.source), "measured");
+  CHECK_EQ_INT(flat.ill_determined, 1);
+  CHECK_HAS(flat.why, "nearly flat in alpha");
+  CHECK_HAS(flat.text, "ill-determined); ");
   la_answer ans = get(a, &l, &o, 8, NAN);
   CHECK_STR(la_answer_source_name(ans.source), "measured");
   CHECK_CLOSE(ans.alpha, 400, 0.2);
@@ -245,7 +253,7 @@ static void test_measured_beats_law(void) {
   size_t n = 0;
   la_err err = {{0}};
   CHECK_EQ_INT(la_answer_tested(a, l.p, l.n, &o, &all, &n, &err), 0);
-  CHECK_EQ_INT(n, 7);
+  CHECK_EQ_INT(n, 8);
   for (size_t i = 0; i < n; i++) {
     CHECK_EQ_INT(all[i].rank, 1 << i);
     CHECK_STR(la_answer_source_name(all[i].source), "measured");
