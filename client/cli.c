@@ -1831,7 +1831,95 @@ static void regret_table(const json_t *cp) {
   tbl_free(&t);
 }
 
-/* analysis ID [--refresh]: fits, alpha*(r) and regret tables. */
+/* A rule's loss_pct as a cell: "+4.1%", or "-" when unknown. */
+static void rule_cell(table *t, const json_t *r) {
+  double x;
+  if (jnum(r, "loss_pct", &x))
+    tbl_add(t, "%+.1f%%", x);
+  else
+    tbl_add(t, "-");
+}
+
+/* One row of the answers table: the answer, then one cell per rule. */
+static void answer_row(table *t, const json_t *a, const char **rules,
+                       int nrules) {
+  char v[64];
+  const char *src = jstr(a, "source");
+  cell_num(t, a, "rank", "%g");
+  cell_num(t, a, "lr", "%g");
+  cell_num(t, a, "alpha", "%.4g");
+  tbl_add(t, "%s", fint(v, sizeof v, a, "alpha_lo", "alpha_hi"));
+  cell_num(t, a, "loss", "%.4g");
+  tbl_add(t, "%s", src ? src : "-");
+  tbl_add(t, "%s%s%s", jtrue(a, "at_edge") ? "at grid edge" : "",
+          jtrue(a, "at_edge") && jtrue(a, "ill_determined") ? ", " : "",
+          jtrue(a, "ill_determined") ? "ill-determined" : "");
+  for (int k = 0; k < nrules; k++) {
+    const json_t *r, *hit = NULL;
+    size_t i;
+    json_array_foreach(jget(a, "rules"), i, r) {
+      const char *n = jstr(r, "name");
+      if (n && strcmp(n, rules[k]) == 0) hit = r;
+    }
+    rule_cell(t, hit);
+  }
+}
+
+/* The distinct rule names of every answer, in order (at most MAX_RULES). */
+static int answer_rules(const json_t *answers, const char **rules) {
+  int n = 0;
+  size_t i;
+  json_t *a, *r;
+  json_array_foreach(answers, i, a) {
+    size_t k;
+    json_array_foreach(jget(a, "rules"), k, r) {
+      const char *name = jstr(r, "name");
+      int j = 0;
+      if (name == NULL) continue;
+      while (j < n && strcmp(rules[j], name) != 0)
+        j++;
+      if (j == n && n < MAX_RULES) rules[n++] = name;
+    }
+  }
+  return n;
+}
+
+/* The headline and the answer of every tested rank (docs/analysis.md, "The
+ * answer"), before the tables they come from. */
+static void answers_table(const json_t *an) {
+  const json_t *answers = jget(an, "answers");
+  const char *rules[MAX_RULES],
+      *head[7 + MAX_RULES] = {"RANK", "LR",     "ALPHA", "INTERVAL",
+                              "LOSS", "SOURCE", "NOTE"};
+  char align[8 + MAX_RULES] = "rrrlrll", text[1024];
+  int nr = answer_rules(answers, rules);
+  size_t i;
+  json_t *a;
+  table t;
+  if (!json_is_array(answers)) return; /* a daemon from before answers */
+  printf("answer: %s\n\n",
+         jstr(an, "headline")
+             ? clean(text, sizeof text, jstr(an, "headline"), 0)
+             : "none (no rank has an alpha* yet)");
+  if (json_array_size(answers) == 0) return;
+  printf("the answer per tested rank at the full budget, at the lr with the "
+         "lowest loss there;\nthe rules' columns: their extra loss against "
+         "it (- outside the grid or diverged)\n");
+  for (int k = 0; k < nr; k++)
+    head[k + 7] = rules[k], align[k + 7] = 'r';
+  align[nr + 7] = 0;
+  tbl_init(&t, align);
+  tbl_head(&t, head);
+  json_array_foreach(answers, i, a) {
+    if (json_is_object(a)) answer_row(&t, a, rules, nr);
+  }
+  tbl_print(&t);
+  tbl_free(&t);
+  putchar('\n');
+}
+
+/* analysis ID [--refresh]: the answers, then fits, alpha*(r) and regret
+ * tables. */
 static int cmd_analysis(cli *c) {
   char path[96], a[64], b[64], w[64];
   json_t *an = NULL;
@@ -1848,6 +1936,7 @@ static int cmd_analysis(cli *c) {
          clean(a, sizeof a, jstr(an, "scaling"), 0),
          fval(b, sizeof b, jget(an, "steps"), "%g"),
          fmt_when(w, sizeof w, an, "computed_at"));
+  answers_table(an);
   fits_table(an);
   if ((cp = final_checkpoint(an)) != NULL) {
     alpha_table(cp);
@@ -1878,20 +1967,52 @@ static const char *rank_list(char *out, size_t n, const json_t *arr) {
   return out[0] ? out : "-";
 }
 
+/* The rules of an answer: each one's alpha and the loss it would add. */
+static void print_answer_rules(const json_t *a) {
+  char v[64], p[320], note[256];
+  const json_t *r;
+  size_t i;
+  if (json_array_size(jget(a, "rules")) == 0) return;
+  printf("  the rules, and the loss each would add against this answer:\n");
+  json_array_foreach(jget(a, "rules"), i, r) {
+    double x;
+    if (jnum(r, "loss_pct", &x))
+      snprintf(p, sizeof p, "%+.1f%%", x);
+    else
+      snprintf(
+          p, sizeof p, "unknown (%s)",
+          clean(note, sizeof note, jstr(r, "note") ? jstr(r, "note") : "-", 0));
+    printf("    %-10s alpha %-8s %s\n",
+           clean(note, sizeof note, jstrd(r, "name"), 0),
+           fnum(v, sizeof v, r, "alpha", "%.4g"), p);
+  }
+}
+
+/* The answer's source and why, and the laws' values for comparison. */
+static void print_answer_source(const json_t *a) {
+  char v[64], w[64], p[64], src[64], why[1024];
+  printf("  source: %s: %s\n", clean(src, sizeof src, jstr(a, "source"), 0),
+         clean(why, sizeof why, jstr(a, "why"), 0));
+  printf("  sqrt(r) law: alpha %s; free fit (c*r^p, p = %s): alpha %s\n",
+         fnum(v, sizeof v, a, "alpha_sqrt", "%.4g"),
+         fnum(p, sizeof p, a, "p_free", "%.3g"),
+         fnum(w, sizeof w, a, "alpha_free", "%.4g"));
+}
+
 /* Prints a recommendation; 1 if it holds no alpha. */
 static int print_recommend(const json_t *a, long long rank) {
-  char v[64], iv[64], lr[64], buf_ranks[512];
+  char iv[64], lr[64], buf_ranks[512], text[1024];
   const char *ranks;
   double alpha;
   if (!jnum(a, "alpha", &alpha))
     return fail("recommend: the daemon's answer holds no alpha");
-  printf("alpha %.4g for rank %lld, interval %s\n", alpha, rank,
-         fint(iv, sizeof iv, a, "alpha_lo", "alpha_hi"));
-  printf("  from the sqrt(r) law fit at lr %s, full budget\n",
+  if (jstr(a, "text"))
+    printf("%s\n", clean(text, sizeof text, jstr(a, "text"), 0));
+  printf("  alpha %.4g for rank %lld, interval %s, at lr %s\n", alpha, rank,
+         fint(iv, sizeof iv, a, "alpha_lo", "alpha_hi"),
          fnum(lr, sizeof lr, a, "lr", "%g"));
-  printf("  free fit (c*r^p, p = %s): alpha %s\n",
-         fnum(iv, sizeof iv, a, "p_free", "%.3g"),
-         fnum(v, sizeof v, a, "alpha_free", "%.4g"));
+  print_answer_source(a);
+  print_answer_rules(a);
   ranks = rank_list(buf_ranks, sizeof buf_ranks, jget(a, "tested_ranks"));
   printf("  tested ranks: %s\n", ranks);
   fflush(stdout);
@@ -1900,8 +2021,16 @@ static int print_recommend(const json_t *a, long long rank) {
         "extrapolated from the law",
         rank, ranks);
   if (jtrue(a, "poor_fit"))
-    msg("warning: the fit is poor (fewer than 3 ranks, R2 below 0.9 or a "
-        "wide p interval): use alpha with care");
+    msg("warning: the law's fit is poor (too few ranks for it, R2 below 0.9, "
+        "or a wide p interval): use alpha with care");
+  if (jtrue(a, "ill_determined"))
+    msg("warning: alpha* at rank %lld is ill-determined (the loss is nearly "
+        "flat in alpha): any alpha in the interval does about as well",
+        rank);
+  if (jtrue(a, "at_edge"))
+    msg("warning: alpha* at rank %lld is at the grid's edge: the best alpha "
+        "may lie beyond the grid",
+        rank);
   return LA_CLI_OK;
 }
 

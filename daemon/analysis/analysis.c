@@ -2,6 +2,7 @@
  * analysis.h and docs/analysis.md). */
 #include "analysis/analysis.h"
 
+#include "analysis/answer.h"
 #include "analysis/fit.h"
 #include "testpoint.h"
 
@@ -35,6 +36,10 @@ typedef struct job {
   json_t *drift;    /* owned until moved into result */
   json_t *excluded; /* runs left out: owned until moved into result */
   json_t *result;   /* owned */
+  json_t *answers;  /* the last checkpoint's: owned until moved into result */
+  int recommend;    /* 1: answer for rank at lr, not the whole analysis */
+  int rank;         /* recommend: the rank asked for */
+  double lr;        /* recommend: the lr asked for (NaN: by loss) */
   int status;
   la_err err;
   la_analysis_cb cb;
@@ -65,6 +70,7 @@ static void job_free(job *j) {
     free(j->pts[i]);
   json_decref(j->drift);
   json_decref(j->excluded);
+  json_decref(j->answers);
   json_decref(j->result);
   free(j);
 }
@@ -152,16 +158,79 @@ static json_t *failed_checkpoint(const job *j, int c, const char *msg) {
                    "alpha_star", "fits", "regret");
 }
 
+/* One rule of an answer. */
+static json_t *answer_rule_json(const la_answer_rule *r) {
+  json_t *o = json_object();
+  json_object_set_new(o, "name", json_string(r->name));
+  json_object_set_new(o, "alpha", num(r->alpha));
+  json_object_set_new(o, "loss_pct", num(r->loss_pct));
+  json_object_set_new(o, "note", r->note ? json_string(r->note) : json_null());
+  return o;
+}
+
+/* An answer (answer.h) as the contract's object. */
+static json_t *answer_json(const la_answer *a) {
+  json_t *o = json_object(), *rules = json_array();
+  json_object_set_new(o, "rank", json_integer(a->rank));
+  json_object_set_new(o, "alpha", num(a->alpha));
+  json_object_set_new(o, "alpha_lo", num(a->alpha_lo));
+  json_object_set_new(o, "alpha_hi", num(a->alpha_hi));
+  json_object_set_new(o, "lr", num(a->lr));
+  json_object_set_new(o, "loss", num(a->loss));
+  json_object_set_new(o, "source",
+                      json_string(la_answer_source_name(a->source)));
+  json_object_set_new(o, "why", json_string(a->why));
+  json_object_set_new(o, "ill_determined", json_boolean(a->ill_determined));
+  json_object_set_new(o, "at_edge", json_boolean(a->at_edge));
+  for (size_t i = 0; i < a->n_rules; i++)
+    json_array_append_new(rules, answer_rule_json(&a->rules[i]));
+  json_object_set_new(o, "rules", rules);
+  json_object_set_new(o, "text", json_string(a->text));
+  return o;
+}
+
+/* The answers of every tested rank of analysis a (of the n points pts)
+ * into j->answers; an error only for want of memory. */
+static int tested_answers(job *j, const la_analysis *a, const la_fit_point *pts,
+                          size_t n, const la_fit_opts *o) {
+  la_answer *ans = NULL;
+  size_t m = 0;
+  int rc = la_answer_tested(a, pts, n, o, &ans, &m, &j->err);
+  if (rc) return rc;
+  json_decref(j->answers);
+  j->answers = json_array();
+  for (size_t i = 0; i < m; i++)
+    json_array_append_new(j->answers, answer_json(&ans[i]));
+  free(ans);
+  return 0;
+}
+
+/* The analysis options of job j. */
+static void job_opts(const job *j, la_fit_opts *o) {
+  la_fit_opts_default(o);
+  o->n_boot = j->an->n_boot;
+  o->seed = (uint64_t)j->sweep_id;
+  o->scale_power = j->scale_power;
+}
+
+/* The whole result: checkpoints, then the answers of the last one (the
+ * headline is the largest tested rank's). */
+static json_t *result_json(job *j, json_t *cks) {
+  size_t n = json_array_size(j->answers);
+  json_t *head = json_object_get(json_array_get(j->answers, n - 1), "text");
+  if (j->answers == NULL) j->answers = json_array();
+  return json_pack("{s:I, s:f, s:s, s:i, s:o, s:O, s:O, s:O, s:O}", "sweep_id",
+                   (json_int_t)j->sweep_id, "computed_at", la_time_unix(),
+                   "scaling", j->scaling, "steps", j->steps, "checkpoints", cks,
+                   "drift", j->drift, "excluded", j->excluded, "answers",
+                   j->answers, "headline", n > 0 && head ? head : json_null());
+}
+
 /* On the pool: fit every checkpoint and build the result. */
-static void work(uv_work_t *req) {
-  job *j = req->data;
+static void work_analysis(job *j) {
   la_fit_opts o;
   json_t *cks = json_array();
-  la_testpoint("analysis");
-  la_fit_opts_default(&o);
-  o.n_boot = j->an->n_boot;
-  o.seed = (uint64_t)j->sweep_id;
-  o.scale_power = j->scale_power;
+  job_opts(j, &o);
   for (int c = 0; c < j->n_ck && j->status == 0; c++) {
     la_analysis *a = NULL;
     la_err e;
@@ -177,12 +246,72 @@ static void work(uv_work_t *req) {
       break;
     }
     json_array_append_new(cks, checkpoint_json(j, c, a));
+    if (c == j->n_ck - 1 &&
+        tested_answers(j, a, j->pts[c], (size_t)j->n_pts[c], &o))
+      j->status = 500;
     la_analysis_free(a);
   }
-  j->result = json_pack("{s:I, s:f, s:s, s:i, s:o, s:O, s:O}", "sweep_id",
-                        (json_int_t)j->sweep_id, "computed_at", la_time_unix(),
-                        "scaling", j->scaling, "steps", j->steps, "checkpoints",
-                        cks, "drift", j->drift, "excluded", j->excluded);
+  if (j->status != 0) return (void)json_decref(cks);
+  j->result = result_json(j, cks);
+}
+
+/* The ranks tested at lr, ascending (stars are by lr, then rank). */
+static json_t *tested_ranks(const la_analysis *a, double lr) {
+  json_t *r = json_array();
+  for (size_t i = 0; i < a->n_stars; i++)
+    if (a->stars[i].lr == lr)
+      json_array_append_new(r, json_integer(a->stars[i].rank));
+  return r;
+}
+
+/* The recommendation: the answer, then the fields that came before it. */
+static json_t *recommend_json(const job *j, const la_analysis *a,
+                              const la_answer *ans) {
+  json_t *o = answer_json(ans);
+  const la_law_fit *sq = ans->sqrt_fit, *fr = ans->free_fit;
+  double rt = sqrt((double)ans->rank);
+  json_object_set_new(o, "scaling", json_string(j->scaling));
+  json_object_set_new(o, "c", num(sq ? sq->c : NAN));
+  json_object_set_new(o, "alpha_sqrt", num(sq ? sq->c * rt : NAN));
+  json_object_set_new(o, "alpha_free",
+                      num(fr ? fr->c * pow(ans->rank, fr->p) : NAN));
+  json_object_set_new(o, "p_free", num(fr ? fr->p : NAN));
+  json_object_set_new(o, "tested_ranks", tested_ranks(a, ans->lr));
+  json_object_set_new(o, "extrapolated", json_boolean(ans->extrapolated));
+  json_object_set_new(o, "poor_fit", json_boolean(ans->poor_fit));
+  json_object_set(o, "excluded", j->excluded);
+  return o;
+}
+
+/* On the pool: the answer for one rank at the full budget. */
+static void work_recommend(job *j) {
+  la_fit_opts o;
+  la_analysis *a = NULL;
+  la_answer ans;
+  la_err e;
+  int c = j->n_ck - 1, rc;
+  size_t n = (size_t)j->n_pts[c];
+  job_opts(j, &o);
+  rc = la_fit_analyze(j->pts[c], n, &o, NULL, 0, &a, &e);
+  if (rc == 0)
+    rc = la_answer_get(a, j->pts[c], n, &o, j->rank, j->lr, &ans, &e);
+  if (rc == 0)
+    j->result = recommend_json(j, a, &ans);
+  else
+    j->err = e, j->status = rc == LA_EINVAL && a != NULL            ? 400
+                            : rc == LA_EINVAL || rc == LA_ENOTFOUND ? 404
+                                                                    : 500;
+  la_analysis_free(a);
+}
+
+/* On the pool: the job's work. */
+static void work(uv_work_t *req) {
+  job *j = req->data;
+  la_testpoint("analysis");
+  if (j->recommend)
+    work_recommend(j);
+  else
+    work_analysis(j);
 }
 
 /* Back on the loop thread: store, answer, free. */
@@ -193,7 +322,7 @@ static void after_work(uv_work_t *req, int status) {
     j->status = 500, la_errf(&j->err, LA_EIO, "analysis cancelled");
   if (j->status == 0 && j->result == NULL)
     j->status = 500, la_errf(&j->err, LA_ENOMEM, "analysis: out of memory");
-  if (j->status == 0 &&
+  if (j->status == 0 && !j->recommend &&
       la_store_save_analysis(j->an->store, j->sweep_id, j->result, j->finished,
                              j->last_finish, &j->err))
     fprintf(stderr, "loralpha serve: sweep %lld: %s\n", (long long)j->sweep_id,
@@ -205,7 +334,9 @@ static void after_work(uv_work_t *req, int status) {
   job_free(j);
 }
 
-/* Reads what the analysis needs from the store; 0, or an HTTP status. */
+/* Reads what the analysis needs from the store; 0, or an HTTP status. A
+ * recommendation reads every checkpoint too (it fits only the last), so that
+ * its excluded names the same runs as the analysis'. */
 static int load_input(job *j) {
   la_store *st = j->an->store;
   int last = -1;
@@ -231,14 +362,20 @@ static int load_input(job *j) {
             (long long)j->sweep_id);
     return 404;
   }
+  if (j->recommend) return 0; /* the answer needs no drift table */
   j->drift = la_store_drift_table(st, j->sweep_id, &j->err);
   return j->drift ? 0 : 500;
 }
 
-/* Answers from the stored analysis; 1 if it did. */
+/* Answers from the stored analysis; 1 if it did. One stored before
+ * analyses had answers (no "answers") is not used: it is computed again. */
 static int answer_cached(const char *text, la_analysis_cb cb, void *arg) {
   json_t *v = json_loads(text, 0, NULL);
   if (v == NULL) return 0;
+  if (!json_is_array(json_object_get(v, "answers"))) {
+    json_decref(v);
+    return 0;
+  }
   cb(v, 200, NULL, arg);
   json_decref(v);
   return 1;
@@ -262,6 +399,26 @@ void la_analyzer_get(la_analyzer *a, int64_t sweep_id, int refresh,
   rc = rc == LA_ENOTFOUND ? 404 : rc ? 500 : load_input(j);
   if (rc == 0 && uv_queue_work(a->loop, &j->req, work, after_work) != 0) {
     la_errf(&j->err, LA_EIO, "analysis: cannot queue work");
+    rc = 500;
+  }
+  if (rc) {
+    cb(NULL, rc, j->err.msg, arg);
+    return job_free(j);
+  }
+  a->busy++;
+}
+
+void la_analyzer_recommend(la_analyzer *a, int64_t sweep_id, int rank,
+                           double lr, la_analysis_cb cb, void *arg) {
+  job *j = calloc(1, sizeof *j);
+  int rc;
+  if (j == NULL) return cb(NULL, 500, "recommend: out of memory", arg);
+  j->an = a, j->sweep_id = sweep_id, j->cb = cb, j->arg = arg;
+  j->recommend = 1, j->rank = rank, j->lr = lr;
+  j->req.data = j;
+  rc = load_input(j);
+  if (rc == 0 && uv_queue_work(a->loop, &j->req, work, after_work) != 0) {
+    la_errf(&j->err, LA_EIO, "recommend: cannot queue work");
     rc = 500;
   }
   if (rc) {

@@ -33,6 +33,16 @@ int la_analyzer_new(uv_loop_t *loop, la_store *store, int n_boot,
 void la_analyzer_get(la_analyzer *a, int64_t sweep_id, int refresh,
                      la_analysis_cb cb, void *arg);
 
+/* The answer for rank at lr (NaN: the lr with the lowest loss) from the
+ * sweep's runs at the full budget (answer.h), with the fields of GET
+ * /v1/sweeps/{id}/recommend (docs/analysis.md). The fit is made afresh on
+ * the pool, with the analysis' seed and resamples, so it equals the
+ * analysis' last checkpoint; nothing is stored. cb as for la_analyzer_get,
+ * with status 400 for an lr that is not in the sweep (msg lists its lrs)
+ * and 404 for no such sweep, no finished run, or no law to answer from. */
+void la_analyzer_recommend(la_analyzer *a, int64_t sweep_id, int rank,
+                           double lr, la_analysis_cb cb, void *arg);
+
 /* Analyses being computed now. */
 int la_analyzer_busy(const la_analyzer *a);
 

@@ -568,12 +568,18 @@ static void fit_laws(const fit_ctx *f, const lr_run *L, const double *y,
   if (wls_sqrt(x, y, w, L->n, &a, &r) == 0) c[1] = exp(a), r2[1] = r;
 }
 
-/* Bootstrap intervals of c (both methods) and p (method 0) at lr run L. */
+/* Bootstrap intervals of c (both methods) and p (method 0) at lr run L,
+ * whose fits are F[0], F[1]; every resample's (c, p) also goes to law_boot. */
 static void law_intervals(fit_ctx *f, const lr_run *L, la_law_fit *F) {
+  size_t k = (size_t)(F - f->a->fits);
   for (size_t b = 0; b < f->nb; b++) {
     double c[2], p[2], r2[2];
     fit_laws(f, L, f->boot + b * f->n_groups + L->g0, c, p, r2);
     f->bc[b] = c[0], f->bc[f->nb + b] = c[1], f->bp[b] = p[0];
+    for (size_t m = 0; m < 2; m++) {
+      double *kb = f->a->law_boot + 2 * ((k + m) * f->nb + b);
+      kb[0] = c[m], kb[1] = p[m];
+    }
   }
   interval(f->bc, 1, f->nb, f->o->level, f->tmp, &F[0].c_lo, &F[0].c_hi);
   interval(f->bp, 1, f->nb, f->o->level, f->tmp, &F[0].p_lo, &F[0].p_hi);
@@ -670,6 +676,12 @@ static int alloc_analysis(fit_ctx *f, la_err *err) {
   f->a->regrets = alloc_n(f->n_groups, nr, sizeof *f->a->regrets);
   if (!f->a->stars || !f->a->fits || !f->a->regrets) goto nomem;
   f->a->n_regrets = f->n_groups * nr;
+  if (f->nb == 0) return 0;
+  f->a->law_boot = alloc_n(f->a->n_fits * f->nb, 2, sizeof *f->a->law_boot);
+  if (f->a->law_boot == NULL) goto nomem;
+  f->a->n_boot = f->nb;
+  for (size_t i = 0; i < 2 * f->a->n_fits * f->nb; i++)
+    f->a->law_boot[i] = NAN;
   return 0;
 nomem:
   return la_errf(err, LA_ENOMEM, "out of memory for the analysis");
@@ -730,5 +742,6 @@ void la_analysis_free(la_analysis *a) {
   free(a->stars);
   free(a->fits);
   free(a->regrets);
+  free(a->law_boot);
   free(a);
 }

@@ -81,6 +81,13 @@ typedef struct la_analysis {
   la_law_fit *fits; /* by lr: method 0 then 1 */
   size_t n_regrets;
   la_regret *regrets; /* by lr, rank, rule */
+  size_t n_boot;      /* resamples behind law_boot (0: no bootstrap) */
+  double *law_boot;   /* (c, p) of every resample's refit of every law:
+                         law_boot[2 * (k * n_boot + b)] is c and [.. + 1] p
+                         of fits[k] in resample b; NaN where the refit was
+                         impossible or not made (NULL when n_boot is 0).
+                         Lets a caller take the interval of c r^p at any r
+                         (answer.h) the way fits' own intervals are taken. */
 } la_analysis;
 
 /* A heuristic: the LoRA scale s it sets for rank r is coef * r^power

@@ -665,122 +665,23 @@ static void analysis(la_daemon *d, la_http_request *req, const la_identity *who,
   la_analyzer_get(d->analyzer, id, refresh, on_analysis, req);
 }
 
-/* A pending recommendation: the request and what it asked. */
-typedef struct recommend_req {
-  la_http_request *req;
-  int rank;
-  double lr; /* NaN: the best-fitting lr */
-} recommend_req;
-
-/* Is fit f better than best: not poor beats poor, then the higher R^2. */
-static int better_fit(const json_t *f, const json_t *best) {
-  int poor = json_is_true(json_object_get(f, "poor"));
-  int best_poor = json_is_true(json_object_get(best, "poor"));
-  double r2 = json_number_value(json_object_get(f, "r2"));
-  if (poor != best_poor) return !poor;
-  return r2 > json_number_value(json_object_get(best, "r2"));
-}
-
-/* The fit with method m at lr (NaN: any lr) that has a coefficient and is
- * best by better_fit; NULL if none. */
-static const json_t *pick_fit(const json_t *fits, const char *m, double lr) {
-  const json_t *best = NULL, *f;
-  size_t i;
-  json_array_foreach(fits, i, f) {
-    double flr = json_number_value(json_object_get(f, "lr"));
-    const char *fm = json_string_value(json_object_get(f, "method"));
-    if (fm == NULL || strcmp(fm, m) != 0) continue;
-    if (!isnan(lr) && fabs(flr - lr) > 1e-12 * fabs(lr)) continue;
-    if (!json_is_number(json_object_get(f, "c"))) continue;
-    if (best == NULL || better_fit(f, best)) best = f;
-  }
-  return best;
-}
-
-/* The tested ranks at lr, and whether rank lies outside them. */
-static json_t *tested_ranks(const json_t *stars, double lr, int rank,
-                            int *outside) {
-  json_t *ranks = json_array(), *s;
-  size_t i;
-  int lo = 0, hi = 0;
-  json_array_foreach(stars, i, s) {
-    int r = (int)json_integer_value(json_object_get(s, "rank"));
-    if (fabs(json_number_value(json_object_get(s, "lr")) - lr) > 1e-12 * lr)
-      continue;
-    json_array_append_new(ranks, json_integer(r));
-    if (lo == 0 || r < lo) lo = r;
-    if (r > hi) hi = r;
-  }
-  *outside = rank < lo || rank > hi;
-  return ranks;
-}
-
-static double jnum(const json_t *o, const char *k) {
-  const json_t *v = json_object_get(o, k);
-  return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
-static json_t *jreal(double x) {
-  return isfinite(x) ? json_real(x) : json_null();
-}
-
-/* Builds the recommendation from the analysis; NULL if no usable fit. */
-static json_t *recommendation(const json_t *result, const recommend_req *rr) {
-  const json_t *cks = json_object_get(result, "checkpoints");
-  const json_t *ck = json_array_get(cks, json_array_size(cks) - 1);
-  const json_t *fits = json_object_get(ck, "fits");
-  const json_t *sq = pick_fit(fits, "sqrt", rr->lr), *fr;
-  double lr, rt = sqrt((double)rr->rank);
-  int outside;
-  json_t *o;
-  if (sq == NULL) return NULL;
-  lr = jnum(sq, "lr");
-  fr = pick_fit(fits, "free", lr);
-  o = json_object();
-  json_object_set_new(o, "rank", json_integer(rr->rank));
-  json_object_set_new(o, "lr", jreal(lr));
-  json_object_set_new(o, "scaling",
-                      json_incref(json_object_get(result, "scaling")));
-  json_object_set_new(o, "alpha", jreal(jnum(sq, "c") * rt));
-  json_object_set_new(o, "alpha_lo", jreal(jnum(sq, "c_lo") * rt));
-  json_object_set_new(o, "alpha_hi", jreal(jnum(sq, "c_hi") * rt));
-  json_object_set_new(o, "c", jreal(jnum(sq, "c")));
-  json_object_set_new(
-      o, "alpha_free",
-      jreal(fr ? jnum(fr, "c") * pow(rr->rank, jnum(fr, "p")) : NAN));
-  json_object_set_new(o, "p_free", jreal(fr ? jnum(fr, "p") : NAN));
-  json_object_set_new(
-      o, "tested_ranks",
-      tested_ranks(json_object_get(ck, "alpha_star"), lr, rr->rank, &outside));
-  json_object_set_new(o, "extrapolated", json_boolean(outside));
-  json_object_set_new(o, "poor_fit",
-                      json_boolean(json_is_true(json_object_get(sq, "poor"))));
-  /* runs the analysis left out for values that are not valid losses */
-  json_object_set(o, "excluded", json_object_get(result, "excluded"));
-  return o;
-}
-
+/* Answers a request with a recommendation (arg is the request). */
 static void on_recommend(json_t *result, int status, const char *msg,
                          void *arg) {
-  recommend_req *rr = arg;
-  json_t *o = result ? recommendation(result, rr) : NULL;
+  la_http_request *req = arg;
   if (result == NULL)
-    la_http_respond_error(rr->req, status,
-                          status == 404 ? "not_found" : "analysis", msg);
-  else if (o == NULL)
-    la_http_respond_error(
-        rr->req, 404, "not_found",
-        "no usable fit at that lr: the law needs alpha* at 2 or more "
-        "ranks away from the grid's edges");
-  else
-    la_http_respond_json(rr->req, 200, o);
-  free(rr);
+    return la_http_respond_error(req, status,
+                                 status == 400   ? "bad_query"
+                                 : status == 404 ? "not_found"
+                                                 : "analysis",
+                                 msg);
+  la_http_respond_json(req, 200, json_incref(result));
 }
 
-/* GET /v1/sweeps/{id}/recommend?rank=R[&lr=X] */
+/* GET /v1/sweeps/{id}/recommend?rank=R[&lr=X]: the answer for rank R
+ * (daemon/analysis/answer.h); an lr not in the sweep is a 400 naming it. */
 static void recommend(la_daemon *d, la_http_request *req,
                       const la_identity *who, int64_t id) {
-  recommend_req *rr;
   int64_t rank = 0;
   double lr = NAN;
   if (query_int(req, "rank", 1, 1 << 20, &rank) <= 0)
@@ -789,10 +690,7 @@ static void recommend(la_daemon *d, la_http_request *req,
   if (query_num(req, "lr", &lr) < 0 || (!isnan(lr) && lr <= 0))
     return la_http_respond_error(req, 400, "bad_query",
                                  "lr: must be a positive number");
-  if ((rr = malloc(sizeof *rr)) == NULL)
-    return la_http_respond_error(req, 500, "internal", "out of memory");
-  rr->req = req, rr->rank = (int)rank, rr->lr = lr;
-  la_analyzer_get(d->analyzer, id, 0, on_recommend, rr);
+  la_analyzer_recommend(d->analyzer, id, (int)rank, lr, on_recommend, req);
 }
 
 /* Logs the failure of an analysis nobody asked for. */

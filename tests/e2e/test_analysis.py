@@ -2,8 +2,10 @@
 """test_analysis.py: the analysis over real HTTP against a real daemon and
 its SQLite file: computed by itself when a sweep finishes (no request),
 stored in the fits / alpha_star / regret tables the sqlite3 CLI reads,
-served by GET /v1/sweeps/{id}/analysis consistently with those tables, and
-turned into recommendations by GET /v1/sweeps/{id}/recommend.
+served by GET /v1/sweeps/{id}/analysis consistently with those tables, with
+an answer per tested rank and a headline, and turned into answers for any
+rank by GET /v1/sweeps/{id}/recommend (the same answers for tested ranks;
+an lr not in the sweep is a 400 that lists the sweep's lrs).
 
     test_analysis.py --loralpha PATH --worker PATH
 """
@@ -13,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Ctx, Daemon, R, cli, wait_until
+from harness import Ctx, Daemon, R, cli, log, wait_until
 from harness import request as http_request
 
 check = R.check
@@ -104,25 +106,97 @@ def case_api_matches_tables(port, db, sid):
     check(same and len(full["fits"]) == len(redo["checkpoints"][-1]["fits"]),
           "recomputing gives the same fits (seeded bootstrap)", full["fits"],
           redo["checkpoints"][-1]["fits"])
-    return full
+    case_answers(an, full)
+    # an analysis stored before answers existed is computed again, not served
+    cli(db, f"UPDATE analyses SET result = json_remove(result, '$.answers', '$.headline') "
+            f"WHERE sweep_id = {sid}")
+    st4, old = request(port, "GET", f"/v1/sweeps/{sid}/analysis")
+    check(st4 == 200 and old.get("answers") == redo["answers"]
+          and old.get("headline") == redo["headline"],
+          "a stored analysis without answers is recomputed", redo["answers"],
+          (st4, old.get("answers")))
+    return full, an["answers"]
 
 
-def case_recommend(port, sid, full):
+def case_answers(an, full):
+    """One measured answer per tested rank, read off the last checkpoint;
+    the headline is the largest rank's."""
+    answers = an.get("answers") or []
+    check([a["rank"] for a in answers] == [2, 4, 8], "answers: one per tested rank, ascending",
+          [2, 4, 8], [a.get("rank") for a in answers])
+    check(answers and an.get("headline") == answers[-1]["text"], "headline = the rank-8 answer's text",
+          answers and answers[-1]["text"], an.get("headline"))
+    check(str(an.get("headline")).startswith("rank 8: α ≈ "), "headline reads 'rank 8: α ≈ ...'",
+          "rank 8: α ≈ ...", an.get("headline"))
+    stars = {s["rank"]: s for s in full["alpha_star"]}
+    regret = {(g["rank"], g["rule"]): g["regret"] for g in full["regret"]}
+    for a in answers:
+        s = stars[a["rank"]]
+        check(a["source"] == "measured" and a["why"], f"rank {a['rank']}: measured, with a why",
+              "measured", (a["source"], a["why"]))
+        for k, sk in (("alpha", "alpha"), ("alpha_lo", "ci_lo"), ("alpha_hi", "ci_hi"),
+                      ("loss", "loss"), ("lr", "lr"), ("ill_determined", "ill_determined"),
+                      ("at_edge", "at_edge")):
+            check(a[k] == s[sk], f"rank {a['rank']}: answer {k} = alpha_star {sk}", s[sk], a[k])
+        names = [r["name"] for r in a["rules"]]
+        check(names == ["alpha=r", "alpha=2r", "rslora16"], f"rank {a['rank']}: the three rules",
+              ["alpha=r", "alpha=2r", "rslora16"], names)
+        for r in a["rules"]:
+            g = regret[(a["rank"], r["name"])]
+            want = None if g is None else 100 * g
+            check(want == r["loss_pct"] or (want is not None and r["loss_pct"] is not None
+                                            and close(want, r["loss_pct"], 1e-12)),
+                  f"rank {a['rank']} {r['name']}: loss_pct = 100 x regret", want, r["loss_pct"])
+            check((r["loss_pct"] is None) == (r["note"] is not None),
+                  f"rank {a['rank']} {r['name']}: a note exactly when loss_pct is null",
+                  "note iff null", r)
+
+
+def case_recommend(port, sid, full, answers):
     sq = [f for f in full["fits"] if f["method"] == "sqrt"][0]
+    fr = [f for f in full["fits"] if f["method"] == "free"][0]
     st, r = request(port, "GET", f"/v1/sweeps/{sid}/recommend?rank=16")
     check(st == 200, "recommend rank 16", 200, (st, r))
     if st != 200:
         return
-    check(close(r["alpha"], sq["c"] * 4.0, 1e-9), "alpha = c * sqrt(16)", sq["c"] * 4, r["alpha"])
-    check(close(r["alpha_lo"], sq["c_lo"] * 4.0, 1e-9) and close(r["alpha_hi"], sq["c_hi"] * 4.0, 1e-9),
-          "interval = [c_lo, c_hi] * sqrt(16)", (sq["c_lo"] * 4, sq["c_hi"] * 4),
-          (r["alpha_lo"], r["alpha_hi"]))
-    check(r["extrapolated"] is True and r["tested_ranks"] == [2, 4, 8], "rank 16 is extrapolated",
-          True, r)
+    # the law the data support: sqrt(r) when the free fit's p interval holds 0.5
+    holds = fr["p_lo"] is None or fr["p_lo"] <= 0.5 <= fr["p_hi"]
+    if holds:
+        check(r["source"] == "law_sqrt", "p's interval holds 0.5: the sqrt(r) law", "law_sqrt", r)
+        check(close(r["alpha"], sq["c"] * 4.0, 1e-9), "alpha = c * sqrt(16)", sq["c"] * 4, r["alpha"])
+        if sq["c_lo"] is not None:
+            check(close(r["alpha_lo"], sq["c_lo"] * 4.0, 1e-9)
+                  and close(r["alpha_hi"], sq["c_hi"] * 4.0, 1e-9),
+                  "interval = [c_lo, c_hi] * sqrt(16)", (sq["c_lo"] * 4, sq["c_hi"] * 4),
+                  (r["alpha_lo"], r["alpha_hi"]))
+    else:
+        check(r["source"] == "law_free" and "excludes 0.5" in r["why"],
+              "p's interval excludes 0.5: the free fit, saying why", "law_free", r)
+        want = fr["c"] * 16 ** fr["p"]
+        check(close(r["alpha"], want, 1e-9), "alpha = c * 16^p", want, r["alpha"])
+    log(f"rank 16: {r['text']} ({r['why']})")
+    check(close(r["alpha_sqrt"], sq["c"] * 4.0, 1e-9), "alpha_sqrt = c * sqrt(16)", sq["c"] * 4,
+          r["alpha_sqrt"])
+    check(r["extrapolated"] is True and r["tested_ranks"] == [2, 4, 8] and "extrapolated" in r["why"],
+          "rank 16 is extrapolated, and the why says so", True, r)
+    check(r["loss"] is None and r["text"].startswith("rank 16: α ≈ "),
+          "a law answer: no loss of its own, the one-line text", "loss null, 'rank 16: α ≈'", r)
+    check([x["name"] for x in r["rules"]] == ["alpha=r", "alpha=2r", "rslora16"],
+          "rank 16: the three rules", 3, r["rules"])
     st, r4 = request(port, "GET", f"/v1/sweeps/{sid}/recommend?rank=4&lr=0.003")
     check(st == 200 and r4["extrapolated"] is False, "rank 4 at lr 0.003 is not extrapolated", False, r4)
-    for q, code in (("rank=0", 400), ("rank=x", 400), ("", 400), ("rank=4&lr=-1", 400),
-                    ("rank=4&lr=0.5", 404)):
+    # a tested rank: the same answer as the analysis' (the same module, the same fit)
+    a4 = [a for a in answers if a["rank"] == 4][0]
+    st, r4 = request(port, "GET", f"/v1/sweeps/{sid}/recommend?rank=4")
+    check(st == 200, "recommend rank 4", 200, (st, r4))
+    for k in a4:
+        check(r4.get(k) == a4[k], f"recommend rank 4 {k} = the analysis' answer", a4[k], r4.get(k))
+    st, e = request(port, "GET", f"/v1/sweeps/{sid}/recommend?rank=4&lr=0.5")
+    m = (e.get("error") or {}).get("message", "") if isinstance(e, dict) else ""
+    check(st == 400 and e["error"]["code"] == "bad_query" and "lr 0.5 is not in the sweep" in m
+          and "its lrs are 0.003" in m, "lr not in the sweep -> 400 naming it and the sweep's lrs",
+          "400 lr 0.5 is not in the sweep: its lrs are 0.003", (st, e))
+    for q, code in (("rank=0", 400), ("rank=x", 400), ("", 400), ("rank=4&lr=-1", 400)):
         st, e = request(port, "GET", f"/v1/sweeps/{sid}/recommend?{q}")
         check(st == code and "error" in e, f"recommend?{q} -> {code}", code, (st, e))
     st, e = request(port, "GET", "/v1/sweeps/999/recommend?rank=4")
@@ -156,8 +230,8 @@ def main():
         d = Daemon(ctx, "analysis")
         try:
             sid = case_background_and_tables(d.port, d.db)
-            full = case_api_matches_tables(d.port, d.db, sid)
-            case_recommend(d.port, sid, full)
+            full, answers = case_api_matches_tables(d.port, d.db, sid)
+            case_recommend(d.port, sid, full, answers)
         finally:
             check(d.stop(20) == 0, "daemon drains and exits 0 on SIGTERM", 0, d.proc.returncode)
         case_nothing_finished(ctx)

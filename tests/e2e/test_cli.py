@@ -781,8 +781,12 @@ def case_analysis(ctx, ids):
                 "recommend error: the daemon's message", msg, r.err)
     else:
         R.eq(r.rc, 0, "recommend: exit 0")
-        R.check(r.out.startswith("alpha %.4g for rank 16" % j["alpha"]), "recommend: the alpha",
+        R.check(r.out.startswith(j["text"] + "\n"), "recommend: the one-line answer first",
+                j["text"], r.out)
+        R.check("\n  alpha %.4g for rank 16" % j["alpha"] in r.out, "recommend: the alpha",
                 "alpha %.4g for rank 16" % j["alpha"], r.out)
+        R.check(f"\n  source: {j['source']}: {j['why']}\n" in r.out, "recommend: the source and why",
+                f"source: {j['source']}: {j['why']}", r.out)
         if j.get("extrapolated"):
             R.check("extrapolated" in r.err, "recommend: rank 16 is outside the grid: warned",
                     "warning ... extrapolated", r.err)
@@ -984,11 +988,44 @@ DOC_ANALYSIS = {
                     {"rank": 8, "lr": 0.001, "rule": "alpha=2r", "alpha": None, "loss": None,
                      "best_loss": 0.012, "regret": None}]}],
     "drift": [{"rank": 4, "lr": 0.001, "alpha": 32.0, "seeds": 2, "loss": 0.0166,
-               "drift_ratio": 0.016, "signal": 5.65, "mech_ratio": 1.45, "tf_signal": 4.56}]}
+               "drift_ratio": 0.016, "signal": 5.65, "mech_ratio": 1.45, "tf_signal": 4.56}],
+    "answers": [
+        {"rank": 4, "alpha": 35.1, "alpha_lo": 24.0, "alpha_hi": 47.9, "lr": 0.001, "loss": 0.0166,
+         "source": "measured", "why": "rank 4 was tested at lr 0.001 (...)",
+         "ill_determined": False, "at_edge": False,
+         "rules": [{"name": "alpha=r", "alpha": 4.0, "loss_pct": 148.0, "note": None},
+                   {"name": "alpha=2r", "alpha": 8.0, "loss_pct": 80.7, "note": None},
+                   {"name": "rslora16", "alpha": 32.0, "loss_pct": 0.9, "note": None}],
+         "text": "rank 4: α ≈ 35.1 [24, 47.9] at lr 0.001 (measured); α = r would lose ~148%, "
+                 "α = 2r ~81%, rsLoRA α = 16 ~0.9%"},
+        {"rank": 8, "alpha": 256.0, "alpha_lo": 128.0, "alpha_hi": 256.0, "lr": 0.001, "loss": 0.012,
+         "source": "measured", "why": "rank 8 was tested at lr 0.001 (...)",
+         "ill_determined": True, "at_edge": True,
+         "rules": [{"name": "alpha=r", "alpha": 8.0, "loss_pct": 66.7, "note": None},
+                   {"name": "alpha=2r", "alpha": 16.0, "loss_pct": None,
+                    "note": "a run next to its alpha diverged"},
+                   {"name": "rslora16", "alpha": 45.25, "loss_pct": 30.2, "note": None}],
+         "text": "rank 8: α ≈ 256 [128, 256] at lr 0.001 (measured, at the grid's edge, "
+                 "ill-determined); α = r would lose ~67%, rsLoRA α = 16 ~30%"}],
+    "headline": "rank 8: α ≈ 256 [128, 256] at lr 0.001 (measured, at the grid's edge, "
+                "ill-determined); α = r would lose ~67%, rsLoRA α = 16 ~30%"}
 
-DOC_RECOMMEND = {"rank": 64, "lr": 0.001, "alpha": 71.2, "alpha_lo": 56.0, "alpha_hi": 89.6,
-                 "c": 8.9, "alpha_free": 88.0, "p_free": 0.55,
-                 "extrapolated": True, "tested_ranks": [1, 2, 4, 8], "poor_fit": True}
+# docs/analysis.md's recommend example (with a poor fit, for the warning)
+DOC_RECOMMEND = {
+    "rank": 64, "alpha": 71.2, "alpha_lo": 56.0, "alpha_hi": 89.6, "lr": 0.001, "loss": None,
+    "source": "law_sqrt",
+    "why": "rank 64 was not tested at lr 0.001 (...), so alpha comes from the law fitted to the "
+           "tested ranks' alpha*: the free fit's p = 0.55 [0.31, 0.8] holds 0.5, so the sqrt(r) law "
+           "(one parameter fewer, as good a fit) is used; rank 64 is outside the tested ranks: "
+           "extrapolated",
+    "ill_determined": False, "at_edge": False,
+    "rules": [{"name": "alpha=r", "alpha": 64.0, "loss_pct": 0.4, "note": None},
+              {"name": "alpha=2r", "alpha": 128.0, "loss_pct": 9.7, "note": None},
+              {"name": "rslora16", "alpha": 128.0, "loss_pct": 9.7, "note": None}],
+    "text": "rank 64: α ≈ 71.2 [56, 89.6] at lr 0.001 (√r law, extrapolated, poor fit); α = r would "
+            "lose ~0.4%, α = 2r ~9.7%, rsLoRA α = 16 ~9.7%",
+    "scaling": "peft", "c": 8.9, "alpha_sqrt": 71.2, "alpha_free": 80.8, "p_free": 0.55,
+    "extrapolated": True, "tested_ranks": [1, 2, 4, 8], "poor_fit": True, "excluded": []}
 
 ODD = {
     "/v1/sweeps": {"sweeps": [{"id": "x", "name": 5, "state": None, "counts": [1],
@@ -1014,7 +1051,10 @@ ODD = {
                               "drift": "x"},
     "/v1/sweeps/2/analysis": {"checkpoints": "none"},
     "/v1/sweeps/1/recommend": {"alpha": "x"},
-    "/v1/sweeps/2/recommend": {"alpha": 5, "tested_ranks": "x", "extrapolated": True},
+    "/v1/sweeps/2/recommend": {"alpha": 5, "tested_ranks": "x", "extrapolated": True,
+                               "rules": [{"name": "alpha=r", "alpha": 4, "loss_pct": None,
+                                          "note": "its alpha is outside the grid\x1b[2J"}, 5,
+                                         {"name": 7}], "why": ["x"], "text": 3},
     "/v1/health": {"version": 5},
     "POST /v1/sweeps": {"id": "nope"},
     "POST /v1/sweeps/1/cancel": [],
@@ -1090,6 +1130,9 @@ def case_fake(ctx):
         R.eq(len(table_rows(r.out, "ID")[1]), 6, "odd answers: a repeated next stops the pages")
         r = run_cli(ctx, "recommend", "1", "--rank", "4", url=url)
         R.check(r.rc == 1 and "no alpha" in r.err, "recommend without an alpha: exit 1", "rc 1", r)
+        r = run_cli(ctx, "recommend", "2", "--rank", "4", url=url)
+        R.check(r.rc == 0 and "\n    alpha=r    alpha 4        unknown (its alpha is outside the grid?[2J)\n"
+                in r.out, "recommend: a rule without a loss says why", "unknown (its alpha ...)", r)
         r = run_cli(ctx, "run", "2", "--csv", url=url)
         R.eq(r.out, ",".join(CSV_HEADER) + "\n0,eval,1.5,,,,\n10,eval,,,,,\n",
              "odd answers: run --csv leaves missing values empty")
@@ -1107,7 +1150,17 @@ def case_fake(ctx):
         Fake.mode = "doc"
         r = run_cli(ctx, "analysis", "1", url=url)
         R.eq(r.rc, 0, "documented analysis: exit 0")
-        for pat in (r"100% +300 +0\.001 +c\*r\^p +8\.2 +\[5\.1, 12\.9\] +0\.55 +\[0\.31, 0\.8\] +0\.970 +4 +ok",
+        R.check(r.out.startswith(
+            "analysis of sweep 1: peft scaling, 300 steps, computed ") and "\n\nanswer: "
+            + DOC_ANALYSIS["headline"] + "\n\n" in r.out, "documented analysis: the headline first",
+            DOC_ANALYSIS["headline"], r.out)
+        R.check(r.out.index("answer: ") < r.out.index("law fits"), "documented analysis: answer before fits",
+                "answer, then law fits", r.out)
+        for pat in (r"RANK +LR +ALPHA +INTERVAL +LOSS +SOURCE +NOTE +alpha=r +alpha=2r +rslora16\n",
+                    r"\n +4 +0\.001 +35\.1 +\[24, 47\.9\] +0\.0166 +measured +\+148\.0% +\+80\.7% +\+0\.9%\n",
+                    r"\n +8 +0\.001 +256 +\[128, 256\] +0\.012 +measured +at grid edge, ill-determined"
+                    r" +\+66\.7% +- +\+30\.2%\n",
+                    r"100% +300 +0\.001 +c\*r\^p +8\.2 +\[5\.1, 12\.9\] +0\.55 +\[0\.31, 0\.8\] +0\.970 +4 +ok",
                     r"100% +300 +0\.001 +c\*sqrt\(r\) +8\.9 +\[7, 11\.2\] +0\.5 +- +0\.950 +4 +ok",
                     r"50% +150 +0\.001 +c\*r\^p .* 2 \(\+2 excl\.\) +poor",
                     r"alpha\*\(r\) at step 300",
@@ -1118,10 +1171,14 @@ def case_fake(ctx):
             R.check(re.search(pat, r.out), f"documented analysis: {pat}", pat, r.out)
         r = run_cli(ctx, "recommend", "1", "--rank", "64", url=url)
         R.eq(r.rc, 0, "documented recommend: exit 0")
-        R.check(r.out.startswith("alpha 71.2 for rank 64, interval [56, 89.6]\n")
-                and "free fit (c*r^p, p = 0.55): alpha 88" in r.out
+        R.check(r.out.startswith(DOC_RECOMMEND["text"] + "\n"
+                                 "  alpha 71.2 for rank 64, interval [56, 89.6], at lr 0.001\n"
+                                 "  source: law_sqrt: " + DOC_RECOMMEND["why"] + "\n"
+                                 "  sqrt(r) law: alpha 71.2; free fit (c*r^p, p = 0.55): alpha 80.8\n")
+                and re.search(r"\n +alpha=r +alpha 64 +\+0\.4%\n +alpha=2r +alpha 128 +\+9\.7%\n", r.out)
                 and "tested ranks: 1, 2, 4, 8" in r.out,
-                "documented recommend: alpha, intervals, tested ranks", "alpha 71.2 ...", r.out)
+                "documented recommend: answer, source, alpha, the laws, rules, tested ranks",
+                "rank 64: α ≈ 71.2 ...", r.out)
         R.check("extrapolated" in r.err and "poor" in r.err, "documented recommend: the warnings",
                 "extrapolated, poor", r.err)
     finally:
