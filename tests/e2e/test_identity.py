@@ -16,10 +16,11 @@ the kernel names the caller (this test runs as root; a client run as
              SIGHUP re-reads the tokens file (a bad one keeps the old)
   socket     mode 0660 keeps other users out; 0666 lets nobody in, named by
              the kernel; a stale socket is replaced, a live one refused
-  owners     owner/admin rights: bob may not cancel, pause or patch alice's
-             sweep (403 naming the owner), the admin carol may; read_access
-             "owner" hides other users' sweeps and runs (404); queued-run
-             limits (429)
+  owners     owner/admin rights: bob may not cancel, pause, patch or delete
+             alice's sweep (403 naming the owner), the admin carol may;
+             read_access "owner" hides other users' sweeps and runs (404,
+             also to delete); owners and admins delete; queued-run limits
+             (429)
   fairness   one worker slot: bob's later 2-run sweep is not starved by
              alice's 6-run one; a per-user cap of 1 keeps alice's runs apart
              while bob's run beside them
@@ -381,13 +382,17 @@ def case_owners(ctx):
     for what, method, path, body in [("cancel", "POST", f"/v1/sweeps/{a}/cancel", None),
                                      ("pause", "POST", f"/v1/sweeps/{a}/pause", None),
                                      ("resume", "POST", f"/v1/sweeps/{a}/resume", None),
-                                     ("patch", "PATCH", f"/v1/sweeps/{a}", {"priority": 5})]:
+                                     ("patch", "PATCH", f"/v1/sweeps/{a}", {"priority": 5}),
+                                     ("delete", "DELETE", f"/v1/sweeps/{a}", None)]:
         r = d.req(method, path, body, user="bob")
         R.check(r.status == 403 and r.json["error"]["code"] == "forbidden" and
                 "belongs to alice" in r.json["error"]["message"],
                 f"bob may not {what} alice's sweep", "403 naming alice", r)
     R.eq(d.sql("SELECT state, paused, priority FROM sweeps WHERE id = ?", (a,)),
          [("active", 0, 0)], "refused changes changed nothing")
+    r = d.req("DELETE", f"/v1/sweeps/{a}", user="alice")
+    R.check(r.status == 409 and "cancel it first" in r.json["error"]["message"],
+            "alice's delete of her active sweep: 409, cancel it first", "409 cancel it first", r)
     r = d.req("POST", f"/v1/sweeps/{a}/pause", user="carol")
     R.eq((r.status, r.json.get("paused")), (200, True), "the admin carol pauses alice's sweep")
     r = d.req("POST", f"/v1/sweeps/{a}/resume", user="alice")
@@ -440,6 +445,20 @@ def case_owners(ctx):
     R.eq(d.req("POST", f"/v1/sweeps/{a}/cancel", user="bob").status, 404,
          "read_access owner: bob's cancel of an unseen sweep is 404")
     R.eq(d.req("GET", f"/v1/runs/{run_a}", user="alice").status, 200, "alice reads her run")
+    # deleting: an unseen sweep is 404 to bob; its owner and the admin may
+    r = d.req("DELETE", f"/v1/sweeps/{a}", user="bob")
+    R.eq(r.status, 404, "read_access owner: bob's delete of an unseen sweep is 404")
+    R.eq(d.sql("SELECT COUNT(*) FROM runs WHERE sweep_id = ?", (a,)), [(1,)],
+         "bob's refused delete removed nothing")
+    r = d.req("DELETE", f"/v1/sweeps/{b}", user="carol")
+    R.check(r.status == 200 and (r.json or {}).get("deleted", {}).get("runs") == 1,
+            "the admin carol deletes bob's sweep", "200, 1 run deleted", r)
+    r = d.req("DELETE", f"/v1/sweeps/{a}", user="alice")
+    R.check(r.status == 200 and (r.json or {}).get("deleted", {}).get("sweeps") == 1,
+            "alice deletes her own sweep", "200, the sweep deleted", r)
+    R.eq(d.sql("SELECT COUNT(*) FROM sweeps WHERE id IN (?, ?)", (a, b)), [(0,)],
+         "deleted sweeps are gone from the database")
+    R.eq(d.req("GET", f"/v1/sweeps/{a}", user="alice").status, 404, "a deleted sweep is 404")
     d.stop()
 
 
