@@ -243,14 +243,19 @@ def write_tokens(ctx):
     return path
 
 
-def start_daemon(ctx):
+def start_daemon(ctx, env=None):
+    """Starts the daemon (env: more variables for it) on the test's
+    database; a new start after a stop reuses it."""
     port_file = os.path.join(ctx.tmp, "port")
+    if os.path.exists(port_file):
+        os.unlink(port_file)
     logf = open(os.path.join(ctx.tmp, "daemon.log"), "w")
     cmd = [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
            "--db", os.path.join(ctx.tmp, "cli.db"), "--worker", ctx.worker,
            "--max-workers", "2", "--state-dir", ctx.state, "--tokens-file", write_tokens(ctx)]
     ctx.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, cwd=ctx.tmp)
+                                stderr=subprocess.STDOUT, cwd=ctx.tmp,
+                                env=dict(os.environ, **(env or {})))
     logf.close()
 
     ctx.port = wait_port(ctx.proc, port_file, 20)
@@ -862,6 +867,41 @@ def case_delete(ctx, nums, later):
     R.check(r.rc == 1 and "loralpha: not_found: " in r.err, "delete again: exit 1, not_found",
             "not_found", r)
     run_cli(ctx, "cancel", new)
+
+
+def case_delete_crash(ctx):
+    """A daemon killed (SIGKILL) inside a delete's transaction, after every
+    row went and before the commit, restarts with the sweep whole; the
+    delete then works."""
+    R.case = "delete-crash"
+    sid = submit_api(ctx, NUMS)
+    wait_state(ctx, sid, ("done",), 60)
+    api(ctx, f"/v1/sweeps/{sid}/analysis")
+    run_ids = [x["id"] for x in (api(ctx, f"/v1/sweeps/{sid}/runs") or {}).get("runs", [])]
+    before = sweep_rows(ctx, sid, run_ids)
+    stop_daemon(ctx)
+    start_daemon(ctx, {"LA_TEST_PAUSE": "delete", "LA_TEST_PAUSE_MS": "5000"})
+    answer = {}
+
+    def delete():
+        try:
+            answer["status"] = request(ctx, "DELETE", f"/v1/sweeps/{sid}")[0]
+        except OSError as e:
+            answer["status"] = repr(e)
+    t = threading.Thread(target=delete)
+    t.start()
+    held = wait_until(lambda: "testpoint delete" in daemon_log(ctx), 30)
+    R.check(held, "the delete reaches its test point (rows deleted, not committed)",
+            "testpoint delete", daemon_log(ctx))
+    os.kill(ctx.proc.pid, signal.SIGKILL)
+    ctx.proc.wait()
+    t.join(30)
+    R.check(not isinstance(answer.get("status"), int), "killed inside the delete: no answer",
+            "no answer", answer)
+    start_daemon(ctx)
+    R.eq(sweep_rows(ctx, sid, run_ids), before,
+         "after the crash the sweep and every row of it are still there")
+    delete_ok(ctx, sid, [], "after the restart")
 
 
 def case_list_show(ctx, ids):
@@ -1740,6 +1780,7 @@ def main():
             case_runs_csv(ctx, nums)
             case_local_write(ctx, nums)
             case_delete(ctx, nums, later)
+            case_delete_crash(ctx)
     except Exception:
         R.check(False, "the test ran to the end", "no exception", traceback.format_exc())
         print(daemon_log(ctx))
