@@ -1126,6 +1126,7 @@ static int wait_done(cli *c, progress *p, long long id, const json_t *s,
   const char *st = jstr(s, "state");
   char name[32];
   int ok = st && strcmp(st, "done") == 0 && k->st[LA_RUN_FAILED] == 0;
+  p->why[0] = 0; /* it has ended: nothing waits for a window */
   if (c->val[O_JSON]) {
     print_raw(c);
     return ok ? LA_CLI_OK : LA_CLI_FAILED;
@@ -2286,8 +2287,8 @@ static unsigned required_of(const cmd_def *def) {
   return 0;
 }
 
-/* Appends word to the help line being built in line (of width *len),
- * starting a new, indented one when it would pass 79 columns. */
+/* Appends word to the help line being built in line[n], printing it and
+ * starting a new, indented one when the word would pass 79 columns. */
 static void help_word(FILE *f, char *line, size_t n, const char *word) {
   size_t len = strlen(line);
   if (len + 1 + strlen(word) > 79 && len > 11) {
