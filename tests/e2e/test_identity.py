@@ -26,9 +26,10 @@ the kernel names the caller (this test runs as root; a client run as
              while bob's run beside them
   pause      pause (requeue: running runs back to the queue, attempt not
              counted; finish: the running run ends, nothing new starts),
-             resume; a window closed now holds a sweep, PATCH opens it, and
-             closing it again with "requeue" stops its run at once; a daemon
-             window closed now starts nothing
+             resume, was_paused of each; a window closed now holds a sweep,
+             PATCH opens it, and closing it again with "requeue" stops its
+             run at once; a daemon window closed now starts nothing, and
+             /v1/health and loralpha wait say so
 """
 import argparse
 import http.client
@@ -507,7 +508,8 @@ def case_pause(ctx):
     wait_until(lambda: d.states(a).get("running") == 1, 10)
     time.sleep(0.3)
     r = d.req("POST", f"/v1/sweeps/{a}/pause", user="alice")
-    R.eq((r.status, r.json.get("paused")), (200, True), "pause (requeue)")
+    R.eq((r.status, r.json.get("paused"), r.json.get("was_paused")), (200, True, False),
+         "pause (requeue): was_paused false")
     ok = wait_until(lambda: d.states(a) == {"queued": 2}, 10)
     R.check(ok, "pause requeue: the running run went back to the queue", {"queued": 2},
             d.states(a))
@@ -520,9 +522,16 @@ def case_pause(ctx):
     R.eq(d.states(a), {"queued": 2}, "paused: nothing starts")
     d.req("PATCH", f"/v1/sweeps/{a}", {"priority": 1}, user="alice")
     R.eq(d.states(a), {"queued": 2}, "a patch does not unpause")
+    r = d.req("POST", f"/v1/sweeps/{a}/pause", user="alice")
+    R.eq((r.status, r.json.get("paused"), r.json.get("was_paused")), (200, True, True),
+         "a second pause: 200, was_paused true")
     r = d.req("POST", f"/v1/sweeps/{a}/resume", user="alice")
     ok = wait_until(lambda: d.states(a).get("running") == 1, 10)
-    R.check(r.status == 200 and ok, "resume: a run starts again", "running 1", d.states(a))
+    R.check(r.status == 200 and ok and r.json.get("was_paused") is True,
+            "resume: a run starts again, was_paused true", "running 1", (d.states(a), r))
+    r = d.req("POST", f"/v1/sweeps/{a}/resume", user="alice")
+    R.eq((r.status, r.json.get("paused"), r.json.get("was_paused")), (200, False, False),
+         "a resume of a sweep that is not paused: 200, was_paused false")
     time.sleep(0.3)
     r = d.req("POST", f"/v1/sweeps/{a}/pause", {"running": "finish"}, user="alice")
     R.eq(r.status, 200, "pause (finish)")
@@ -553,10 +562,22 @@ def case_pause(ctx):
     d.stop()
 
     # the daemon's own window
-    d = Daemon(ctx, "daywindow", config={"window": closed_window()})
+    win = closed_window()
+    d = Daemon(ctx, "daywindow", config={"window": win})
     s = d.submit(spec("waits", 1, 100), "alice")
     time.sleep(1.5)
     R.eq(d.states(s), {"queued": 1}, "daemon window closed now: nothing starts")
+    h = d.req("GET", "/v1/health", user="alice").json or {}
+    R.check(h.get("window") == win and isinstance(h.get("minute"), int),
+            "/v1/health: the daemon's window and its minute of the day", win, h)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORALPHA_")}
+    env.update(LORALPHA_TOKEN=TOK["alice"], LORALPHA_STATE_DIR=ctx.tmp)
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "wait", str(s),
+                        "--timeout", "1"], capture_output=True, text=True, env=env,
+                       timeout=scaled(60))
+    want = f"waiting for the daemon's window {win['start']}-{win['end']}"
+    R.check(p.returncode == 4 and want in p.stdout, "loralpha wait: why the sweep waits",
+            want, (p.returncode, p.stdout, p.stderr))
     d.stop()
 
 
