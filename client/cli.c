@@ -14,11 +14,13 @@
  */
 #include "cli.h"
 
+#include "cli_json.h"
 #include "loralpha/common.h"
 #include "loralpha/paths.h"
 #include "loralpha/record.h"
 #include "loralpha/report.h"
 #include "loralpha/rights.h"
+#include "loralpha/window.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -32,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -45,8 +48,10 @@
 #define PAGE_MAX 1000                /* runs per page, the API's maximum */
 #define MAX_RANK (1LL << 20)         /* the API's largest rank filter */
 #define PLAIN_EVERY_S 5.0            /* progress lines when not a TTY */
-#define BAR_WIDTH 20
-#define BAR_LINE_MAX 79 /* the bar's line fits an 80-column terminal */
+#define BAR_MIN 10                   /* the bar's narrowest ... */
+#define BAR_MAX 100                  /* ... and widest, between its brackets */
+#define BAR_LINE_MAX 511    /* the widest terminal line the bar fills */
+#define HEALTH_EVERY_S 10.0 /* wait: how often the daemon's clock is read */
 #define TBL_MAX_COLS 16
 #define MAX_RULES 8
 #define TOKEN_MAX 512 /* longest bearer token accepted, plus its NUL */
@@ -189,6 +194,20 @@ static int fail(const char *fmt, ...) {
   return LA_CLI_FAILED;
 }
 
+/* msg(), returning LA_CLI_LOCAL: a local file or the output could not be
+ * written. */
+static int local_err(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+static int local_err(const char *fmt, ...) {
+  char text[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof text, fmt, ap);
+  va_end(ap);
+  msg("%s", text);
+  return LA_CLI_LOCAL;
+}
+
 /* A one-line usage error naming the command, returning LA_CLI_USAGE. */
 static int usage_err(const cli *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -205,62 +224,38 @@ static int usage_err(const cli *c, const char *fmt, ...) {
   return LA_CLI_USAGE;
 }
 
-/* Prints the help text. */
+static void print_commands(FILE *f);
+
+/* Prints the help text: the commands come from the command table
+ * (print_commands), so none can be left out. */
 static void print_usage(FILE *f) {
-  fputs(
-      "usage: loralpha [--url URL | --socket PATH] [--json] <command> "
-      "[options]\n"
-      "\n"
-      "commands:\n"
-      "  serve [options]          run the sweep daemon (loralpha serve "
-      "--help)\n"
-      "  submit FILE|- [--wait [--timeout S]]\n"
-      "                           submit a sweep spec; prints the sweep's id\n"
-      "  list                     the sweeps, newest first\n"
-      "  show ID                  one sweep: state, progress, runs per state\n"
-      "  wait ID [--timeout S]    follow a sweep until it ends\n"
-      "  cancel ID                cancel a sweep\n"
-      "  pause ID [--finish]      start no more runs; running runs go back to\n"
-      "                           the queue (--finish: they finish)\n"
-      "  resume ID                undo pause\n"
-      "  set ID [--priority N] [--max-parallel N]\n"
-      "         [--window HH:MM-HH:MM [--outside finish|requeue]] "
-      "[--no-window]\n"
-      "                           change a sweep's scheduling\n"
-      "  runs ID [--state S] [--rank R] [--alpha A] [--lr L] [--limit N]\n"
-      "                           a sweep's runs (all, or the first N)\n"
-      "  run RUN_ID [--csv]       one run: summary, eval and train curves\n"
-      "  analysis ID [--refresh]  law fits, alpha*(r), regret of heuristics\n"
-      "  recommend ID --rank R [--lr L]\n"
-      "                           the alpha to use at rank R\n"
-      "  report ID [--format html|md] [--output FILE]\n"
-      "                           the morning report: the law, alpha*(r),\n"
-      "                           heuristics' regret, drift, failed runs\n"
-      "  whoami                   who the daemon takes you for\n"
-      "  version                  client and daemon versions\n"
-      "\n"
-      "global options (before or after the command):\n"
-      "  --url URL          the daemon over TCP (default: $LORALPHA_URL)\n"
-      "  --token-file FILE  the bearer token for TCP (default: "
-      "$LORALPHA_TOKEN,\n"
-      "                     else the state directory's token file)\n"
-      "  --socket PATH      the daemon's Unix socket (default: "
-      "$LORALPHA_SOCKET,\n"
-      "                     else loralpha.sock in the state directory)\n"
-      "  --json             print the daemon's JSON answer as is (one "
-      "document)\n"
-      "  --help             this help\n"
-      "  --version          the client's version (no daemon needed)\n"
-      "With none of --url, --socket, --token-file, $LORALPHA_URL and\n"
-      "$LORALPHA_SOCKET, the client uses loralpha.sock in the state\n"
-      "directory if it exists, else " DEFAULT_URL ".\n"
-      "The state directory is $LORALPHA_STATE_DIR, else\n"
-      "$XDG_STATE_HOME/loralpha, else ~/.local/state/loralpha.\n"
-      "\n"
-      "exit codes: 0 ok; 1 the daemon said no, or the sweep ended cancelled\n"
-      "or with failed runs; 2 usage error; 3 the daemon cannot be reached;\n"
-      "4 wait --timeout expired. See docs/cli.md.\n",
-      f);
+  fputs("usage: loralpha [--url URL | --socket PATH] [--json] <command> "
+        "[options]\n",
+        f);
+  print_commands(f);
+  fputs("\n"
+        "global options (before or after the command):\n"
+        "  --url URL          the daemon over TCP (default: $LORALPHA_URL)\n"
+        "  --token-file FILE  the bearer token for TCP (default: "
+        "$LORALPHA_TOKEN,\n"
+        "                     else the state directory's token file)\n"
+        "  --socket PATH      the daemon's Unix socket (default: "
+        "$LORALPHA_SOCKET,\n"
+        "                     else loralpha.sock in the state directory)\n"
+        "  --json             print the daemon's JSON answer (one document)\n"
+        "  --help             this help\n"
+        "  --version          the client's version (no daemon needed)\n"
+        "With none of --url, --socket, --token-file, $LORALPHA_URL and\n"
+        "$LORALPHA_SOCKET, the client uses loralpha.sock in the state\n"
+        "directory if it exists, else " DEFAULT_URL ".\n"
+        "The state directory is $LORALPHA_STATE_DIR, else\n"
+        "$XDG_STATE_HOME/loralpha, else ~/.local/state/loralpha.\n"
+        "\n"
+        "exit codes: 0 ok; 1 the daemon said no, or the sweep ended cancelled\n"
+        "or with failed runs; 2 usage error; 3 the daemon cannot be reached;\n"
+        "4 wait --timeout expired; 5 a local file or the output could not be\n"
+        "written. See docs/cli.md.\n",
+        f);
 }
 
 /* ---- JSON access that tolerates anything ------------------------------- */
@@ -342,10 +337,7 @@ static const char *fval(char *out, size_t n, const json_t *v, const char *fmt) {
 
 /* x with the fewest digits (15..17) that read back exactly. */
 static void fmt_exact(char *out, size_t n, double x) {
-  for (int prec = 15; prec <= 17; prec++) {
-    snprintf(out, n, "%.*g", prec, x);
-    if (strtod(out, NULL) == x) return;
-  }
+  la_cli_shortest(out, n, x);
 }
 
 /* ---- time -------------------------------------------------------------- */
@@ -651,8 +643,14 @@ static int http(cli *c, const char *method, const char *path, const char *body,
   return rc;
 }
 
-/* Prints the last answer's body as is (with a final newline). */
+/* Prints the last answer's body: its JSON with numbers in their shortest
+ * exact form (cli_json.h), or, when it is not JSON, as is (with a final
+ * newline). */
 static void print_raw(const cli *c) {
+  json_t *j = c->resp.len ? json_loadb(c->resp.p, c->resp.len, 0, NULL) : NULL;
+  int rc = j ? la_cli_json_print(j, stdout) : LA_EINVAL;
+  json_decref(j);
+  if (rc != LA_EINVAL) return;
   if (c->resp.len) fwrite(c->resp.p, 1, c->resp.len, stdout);
   if (c->resp.len == 0 || c->resp.p[c->resp.len - 1] != '\n') putchar('\n');
 }
@@ -876,7 +874,7 @@ static void say(const char *fmt, ...) {
 
 /* A JSON value in compact form, cut at n - 1 bytes with "...". */
 static const char *compact(char *out, size_t n, const json_t *v) {
-  char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  char *s = la_cli_json_text(v);
   snprintf(out, n, "%s", s ? s : "-");
   if (s && strlen(s) >= n && n > 4) memcpy(out + n - 4, "...", 4);
   free(s);
@@ -970,14 +968,17 @@ static int cmd_show(cli *c) {
 /* ---- wait ------------------------------------------------------------- */
 
 typedef struct progress {
-  int tty;         /* redraw a bar in place */
-  int have0;       /* t0, f0 are set */
-  double t0;       /* the first observation */
-  long long f0;    /* runs finished then */
-  double last_out; /* when a plain line was last printed */
-  int printed;     /* a plain line was printed */
-  size_t drawn;    /* width of the bar drawn last */
-  int paused;      /* the sweep was paused when last seen */
+  int tty;          /* redraw a bar in place */
+  int have0;        /* t0, f0 are set */
+  double t0;        /* the first observation */
+  long long f0;     /* runs finished then */
+  double last_out;  /* when a plain line was last printed */
+  int printed;      /* a plain line was printed */
+  size_t drawn;     /* width of the bar drawn last */
+  int paused;       /* the sweep was paused when last seen */
+  char why[128];    /* why no run can start now ("waiting for ..."), or "" */
+  json_t *health;   /* the daemon's last /v1/health (owned), or NULL */
+  double health_at; /* when it was read (mono), 0: never */
 } progress;
 
 /* Seconds left, estimated from the rate at which runs finished since the
@@ -993,51 +994,119 @@ static double eta(progress *p, const counts *k, double t) {
   return (double)(k->total - k->finished) * dt / done;
 }
 
+/* The terminal's width: stdout's (TIOCGWINSZ), else $COLUMNS, else 80. */
+static int term_cols(void) {
+  struct winsize ws;
+  const char *e = getenv("COLUMNS");
+  char *end;
+  long n;
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+    return ws.ws_col;
+  if (e != NULL && (n = strtol(e, &end, 10)) > 0 && *end == 0 && n < 10000)
+    return (int)n;
+  return 80;
+}
+
+/* Is the window w (a sweep's or the daemon's, as the API gives it) closed
+ * at the local minute m? Then why says so, naming whose it is. */
+static int window_closed(const json_t *w, int m, const char *whose, char *why,
+                         size_t n) {
+  la_window win;
+  la_err err;
+  if (!json_is_object(w) || la_window_from_json(w, "window", &win, &err) ||
+      la_window_open(&win, m))
+    return 0;
+  snprintf(why, n, "waiting for the %s window %.8s-%.8s", whose,
+           jstrd(w, "start"), jstrd(w, "end"));
+  return 1;
+}
+
+/* Why the sweep's queued runs cannot start now, in p->why: its window or
+ * the daemon's is closed, by the daemon's clock (GET /v1/health: its
+ * window and local minute, read every HEALTH_EVERY_S); "" otherwise or
+ * when the daemon does not say. */
+static void window_wait(cli *c, progress *p, const json_t *s, const counts *k,
+                        double t) {
+  long long minute;
+  int m;
+  p->why[0] = 0;
+  if (k->st[LA_RUN_QUEUED] == 0) return;
+  if (p->health_at == 0 || t - p->health_at >= HEALTH_EVERY_S) {
+    json_decref(p->health);
+    p->health = NULL, p->health_at = t;
+    if (http(c, "GET", "/v1/health", NULL, 0) == 0 && c->status == 200)
+      p->health = json_loadb(c->resp.p ? c->resp.p : "", c->resp.len, 0, NULL);
+  }
+  if (!jint(p->health, "minute", &minute) || minute < 0 || minute >= 1440)
+    return;
+  m = (int)((minute + (long long)((t - p->health_at) / 60)) % 1440);
+  if (!window_closed(jget(s, "window"), m, "sweep's", p->why, sizeof p->why))
+    window_closed(jget(p->health, "window"), m, "daemon's", p->why,
+                  sizeof p->why);
+}
+
 /* "52/72 runs finished, 2 running, 0 failed, ETA 1m05s" (without "runs"
- * when terse; "paused" instead of the ETA when paused). */
+ * when terse); "paused", or why no run can start, instead of the ETA. */
 static void progress_text(char *out, size_t n, const counts *k, double eta_s,
-                          int terse, int paused) {
+                          int terse, const progress *p) {
   char e[32];
   snprintf(out, n, "%lld/%lld %sfinished, %lld running, %lld failed, %s%s",
            k->finished, k->total, terse ? "" : "runs ", k->st[LA_RUN_RUNNING],
-           k->st[LA_RUN_FAILED], paused ? "paused" : "ETA ",
-           paused      ? ""
-           : eta_s < 0 ? "-"
-                       : fmt_dur(e, sizeof e, eta_s));
+           k->st[LA_RUN_FAILED],
+           p->paused   ? "paused"
+           : p->why[0] ? p->why
+                       : "ETA ",
+           p->paused || p->why[0] ? ""
+           : eta_s < 0            ? "-"
+                                  : fmt_dur(e, sizeof e, eta_s));
 }
 
-/* Redraws the progress bar in place (\r, padded over the last one). */
+/* The bar's width between its brackets on a line of at most max columns
+ * beside text: as wide as fits, BAR_MIN..BAR_MAX; 0 (no bar) when even
+ * BAR_MIN leaves the text under 20 columns. */
+static int bar_width(int max, size_t text_len) {
+  int w = max - 8 - (int)text_len; /* "[", "] ", "100%", " " */
+  if (w > BAR_MAX) return BAR_MAX;
+  if (w >= BAR_MIN) return w;
+  return max - 8 - BAR_MIN >= 20 ? BAR_MIN : 0;
+}
+
+/* Redraws the progress bar in place (\r, padded over the last one), as
+ * wide as the terminal (term_cols) and cut to fit it. */
 static void draw_bar(progress *p, const counts *k, double eta_s) {
-  char text[200], line[BAR_LINE_MAX + 1], bar[BAR_WIDTH + 1];
-  int fill = 0, len;
+  char text[300], line[BAR_LINE_MAX + 1], bar[BAR_MAX + 1];
+  int max = term_cols() - 1, fill = 0, w, len;
+  if (max > BAR_LINE_MAX) max = BAR_LINE_MAX;
+  progress_text(text, sizeof text, k, eta_s, 1, p);
+  w = bar_width(max, strlen(text));
   if (k->total > 0)
-    fill = (int)((double)BAR_WIDTH * (double)k->finished / (double)k->total);
-  fill = fill < 0 ? 0 : fill > BAR_WIDTH ? BAR_WIDTH : fill;
+    fill = (int)((double)w * (double)k->finished / (double)k->total);
+  fill = fill < 0 ? 0 : fill > w ? w : fill;
   memset(bar, '#', (size_t)fill);
-  memset(bar + fill, '.', (size_t)(BAR_WIDTH - fill));
-  bar[BAR_WIDTH] = 0;
-  progress_text(text, sizeof text, k, eta_s, 1, p->paused);
-  len = snprintf(line, sizeof line, "[%s] %3.0f%% %s", bar,
-                 floor(k->progress * 100), text); /* cut at BAR_LINE_MAX */
+  memset(bar + fill, '.', (size_t)(w - fill));
+  bar[w] = 0;
+  len = snprintf(line, sizeof line, "%s%s%s%3.0f%% %s", w ? "[" : "", bar,
+                 w ? "] " : "", floor(k->progress * 100), text);
   if (len < 0) return;
-  len = printf("\r%s", line) - 1;
-  if (len > 0 && (size_t)len < p->drawn)
-    printf("%*s", (int)(p->drawn - (size_t)len), "");
-  if (len > 0) p->drawn = (size_t)len;
+  if (len > max) line[max > 0 ? max : 0] = 0, len = max > 0 ? max : 0;
+  printf("\r%s", line);
+  if ((size_t)len < p->drawn) printf("%*s", (int)(p->drawn - (size_t)len), "");
+  p->drawn = (size_t)len;
   fflush(stdout);
 }
 
 /* Shows progress: the bar on a TTY, else a line every PLAIN_EVERY_S. */
-static void show_progress(progress *p, long long id, const counts *k,
-                          double t) {
-  char text[200];
+static void show_progress(cli *c, progress *p, long long id, const json_t *s,
+                          const counts *k, double t) {
+  char text[300];
   double e = eta(p, k, t);
+  if (!p->tty && p->printed && t - p->last_out < PLAIN_EVERY_S) return;
+  if (!p->paused) window_wait(c, p, s, k, t);
   if (p->tty) {
     draw_bar(p, k, e);
     return;
   }
-  if (p->printed && t - p->last_out < PLAIN_EVERY_S) return;
-  progress_text(text, sizeof text, k, e, 0, p->paused);
+  progress_text(text, sizeof text, k, e, 0, p);
   printf("sweep %lld: %.0f%%, %s\n", id, floor(k->progress * 100), text);
   fflush(stdout);
   p->printed = 1, p->last_out = t;
@@ -1057,6 +1126,7 @@ static int wait_done(cli *c, progress *p, long long id, const json_t *s,
   const char *st = jstr(s, "state");
   char name[32];
   int ok = st && strcmp(st, "done") == 0 && k->st[LA_RUN_FAILED] == 0;
+  p->why[0] = 0; /* it has ended: nothing waits for a window */
   if (c->val[O_JSON]) {
     print_raw(c);
     return ok ? LA_CLI_OK : LA_CLI_FAILED;
@@ -1099,7 +1169,7 @@ static int wait_sweep(cli *c, long long id) {
       rc = wait_done(c, &p, id, s, &k);
       break;
     }
-    if (!c->val[O_JSON]) show_progress(&p, id, &k, t);
+    if (!c->val[O_JSON]) show_progress(c, &p, id, s, &k, t);
     if (c->timeout > 0 && t - start >= c->timeout) {
       rc = wait_timeout(c, &p, id);
       break;
@@ -1110,6 +1180,7 @@ static int wait_sweep(cli *c, long long id) {
              c->timeout > 0 ? start + c->timeout - t : 1.0));
   }
   json_decref(s);
+  json_decref(p.health);
   return rc;
 }
 
@@ -1162,8 +1233,7 @@ static int absolute_paths(buf *spec) {
               "spec's relative paths): %s",
               strerror(errno));
   else if ((n = la_rights_absolute_paths(root, cwd)) > 0 &&
-           (text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17))) ==
-               NULL)
+           (text = la_cli_json_text(root)) == NULL)
     n = LA_ENOMEM;
   json_decref(root);
   if (n < 0) return fail("submit: out of memory");
@@ -1219,6 +1289,33 @@ static int cmd_cancel(cli *c) {
   return rc;
 }
 
+/* delete ID: removes a finished or cancelled sweep and everything of it
+ * from the daemon's database (DELETE /v1/sweeps/{id}). */
+static int cmd_delete(cli *c) {
+  char path[64];
+  json_t *ans = NULL, *v;
+  const char *tbl;
+  long long runs = 0, rows = 0, n;
+  int rc;
+  snprintf(path, sizeof path, "/v1/sweeps/%lld", c->id);
+  if ((rc = call(c, "DELETE", path, NULL, 0, &ans))) return rc;
+  if (c->val[O_JSON]) {
+    print_raw(c);
+  } else {
+    json_object_foreach(jget(ans, "deleted"), tbl, v) {
+      if (!jval_int(v, &n) || n < 0 || strcmp(tbl, "sweeps") == 0) continue;
+      if (strcmp(tbl, "runs") == 0)
+        runs += n;
+      else
+        rows += n;
+    }
+    printf("sweep %lld deleted: %lld runs and %lld rows of their data\n", c->id,
+           runs, rows);
+  }
+  json_decref(ans);
+  return rc;
+}
+
 /* ---- identity and scheduling ------------------------------------------ */
 
 /* whoami: the user the daemon takes us for, and how it knows. */
@@ -1253,6 +1350,12 @@ static int cmd_pause(cli *c) {
   if ((rc = call(c, "POST", path, body, strlen(body), &ans))) return rc;
   if (c->val[O_JSON])
     print_raw(c);
+  else if (jtrue(ans, "was_paused") && c->val[O_FINISH])
+    printf("sweep %lld was already paused: nothing changed\n", c->id);
+  else if (jtrue(ans, "was_paused"))
+    printf("sweep %lld was already paused: running runs go back to the "
+           "queue\n",
+           c->id);
   else if (c->val[O_FINISH])
     printf("sweep %lld paused: running runs finish, no new run starts\n",
            c->id);
@@ -1271,6 +1374,8 @@ static int cmd_resume(cli *c) {
   if ((rc = call(c, "POST", path, "", 0, &ans))) return rc;
   if (c->val[O_JSON])
     print_raw(c);
+  else if (json_is_false(jget(ans, "was_paused")))
+    printf("sweep %lld was not paused: nothing to resume\n", c->id);
   else
     printf("sweep %lld resumed\n", c->id);
   json_decref(ans);
@@ -1425,6 +1530,73 @@ static void print_runs(const json_t *all) {
   tbl_free(&t);
 }
 
+/* The columns of `runs --csv`: the API's run fields, sweep_id first. */
+static const char *const run_csv_cols[] = {"sweep_id",
+                                           "id",
+                                           "idx",
+                                           "rank",
+                                           "alpha",
+                                           "lr",
+                                           "seed_index",
+                                           "seed",
+                                           "state",
+                                           "attempts",
+                                           "steps_done",
+                                           "final_train_loss",
+                                           "final_eval_loss",
+                                           "best_eval_loss",
+                                           "best_step",
+                                           "wall_s",
+                                           "started_at",
+                                           "finished_at",
+                                           "error"};
+#define N_RUN_CSV_COLS (sizeof run_csv_cols / sizeof run_csv_cols[0])
+
+static void csv_val(const json_t *v);
+
+/* A CSV text field (RFC 4180): quoted when it holds a comma, a quote or a
+ * line end, quotes doubled; control characters but line ends and tabs
+ * become '?'. */
+static void csv_text(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *t = malloc(n);
+  if (t == NULL) return;
+  clean(t, n, s, 1);
+  if (strpbrk(t, ",\"\r\n") == NULL) {
+    fputs(t, stdout);
+  } else {
+    putchar('"');
+    for (const char *p = t; *p; p++) {
+      if (*p == '"') putchar('"');
+      putchar(*p);
+    }
+    putchar('"');
+  }
+  free(t);
+}
+
+/* The runs as CSV: a header, then one row per run; null or missing fields
+ * are empty, numbers read back exactly (cli_json.h). */
+static void print_runs_csv(const cli *c, const json_t *all) {
+  size_t i;
+  json_t *r;
+  for (size_t k = 0; k < N_RUN_CSV_COLS; k++)
+    printf("%s%s", k ? "," : "", run_csv_cols[k]);
+  putchar('\n');
+  json_array_foreach(all, i, r) {
+    printf("%lld", c->id);
+    for (size_t k = 1; k < N_RUN_CSV_COLS; k++) {
+      const json_t *v = jget(r, run_csv_cols[k]);
+      putchar(',');
+      if (json_is_string(v))
+        csv_text(json_string_value(v));
+      else
+        csv_val(v);
+    }
+    putchar('\n');
+  }
+}
+
 /* runs ID [filters] [--limit N]: follows `next` until the limit. */
 static int cmd_runs(cli *c) {
   json_t *all = json_array(), *doc = NULL;
@@ -1439,8 +1611,11 @@ static int cmd_runs(cli *c) {
       rc = fail("out of memory");
       goto cleanup;
     }
-    json_dumpf(doc, stdout, JSON_COMPACT);
-    putchar('\n');
+    la_cli_json_print(doc, stdout);
+  } else if (c->val[O_CSV]) {
+    print_runs_csv(c, all);
+    if (next && c->limit > 0)
+      msg("runs: more runs match (raise --limit to see them)");
   } else {
     print_runs(all);
     if (next && c->limit > 0)
@@ -1616,8 +1791,7 @@ static int cmd_run(cli *c) {
     return rc;
   }
   if (c->val[O_JSON]) {
-    json_dumpf(r, stdout, JSON_COMPACT | JSON_REAL_PRECISION(12));
-    putchar('\n');
+    la_cli_json_print(r, stdout);
   } else if (c->val[O_CSV]) {
     puts("step,kind,loss,lr,grad_norm_a,grad_norm_b,update_norm");
     csv_part(r, "eval");
@@ -2107,16 +2281,21 @@ static int report_format(cli *c, la_report_format *fmt) {
   return 0;
 }
 
-/* Writes the report to --output (or stdout). */
+/* Writes the report to --output (or stdout); a file that cannot be
+ * written is LA_CLI_LOCAL. */
 static int write_report(cli *c, const json_t *sw, const json_t *an,
                         const json_t *runs, la_report_format fmt) {
   FILE *out = c->val[O_OUTPUT] ? fopen(c->val[O_OUTPUT], "w") : stdout;
   la_err err = {{0}};
   int rc;
   if (out == NULL)
-    return fail("cannot write %s: %s", c->val[O_OUTPUT], strerror(errno));
+    return local_err("report: cannot write %s: %s", c->val[O_OUTPUT],
+                     strerror(errno));
   rc = la_report_write(sw, an, runs, fmt, out, &err);
-  if (out != stdout && fclose(out) != 0 && rc == 0) rc = LA_EIO;
+  if (out != stdout && fclose(out) != 0 && rc == 0)
+    rc = la_errf(&err, LA_EIO, "%s: %s", c->val[O_OUTPUT], strerror(errno));
+  if (rc == LA_EIO)
+    return local_err("report: %s", err.msg[0] ? err.msg : "write failed");
   if (rc) return fail("report: %s", err.msg[0] ? err.msg : "write failed");
   if (c->val[O_OUTPUT]) msg("report written to %s", c->val[O_OUTPUT]);
   return LA_CLI_OK;
@@ -2157,14 +2336,149 @@ static const cmd_def commands[] = {
      BIT(O_PRIORITY) | BIT(O_MAX_PARALLEL) | BIT(O_WINDOW) | BIT(O_OUTSIDE) |
          BIT(O_NO_WINDOW)},
     {"runs", cmd_runs, 1, "sweep id",
-     BIT(O_STATE) | BIT(O_RANK) | BIT(O_ALPHA) | BIT(O_LR) | BIT(O_LIMIT)},
+     BIT(O_STATE) | BIT(O_RANK) | BIT(O_ALPHA) | BIT(O_LR) | BIT(O_LIMIT) |
+         BIT(O_CSV)},
     {"run", cmd_run, 1, "run id", BIT(O_CSV)},
     {"analysis", cmd_analysis, 1, "sweep id", BIT(O_REFRESH)},
     {"recommend", cmd_recommend, 1, "sweep id", BIT(O_RANK) | BIT(O_LR)},
     {"report", cmd_report, 1, "sweep id", BIT(O_FORMAT) | BIT(O_OUTPUT)},
     {"version", cmd_version, 0, NULL, 0},
     {"whoami", cmd_whoami, 0, NULL, 0},
+    {"delete", cmd_delete, 1, "sweep id", 0},
+    /* run by main.c before the client (run NULL; arg: their synopsis) */
+    {"serve", NULL, 0, "[options]", 0},
+    {"export-slurm", NULL, 0, "SPEC|SWEEP --dir DIR [options]", 0},
+    {"import", NULL, 0, "DIR [--db FILE]", 0},
 };
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+/* What each command does, for the help; by name. */
+static const struct {
+  const char *name, *what;
+} cmd_help[] = {
+    {"submit", "submit a sweep spec; prints the sweep's id"},
+    {"list", "the sweeps, newest first"},
+    {"show", "one sweep: state, progress, runs per state"},
+    {"wait", "follow a sweep until it ends"},
+    {"cancel", "cancel a sweep"},
+    {"pause", "start no more runs; running runs go back to the queue "
+              "(--finish: they finish)"},
+    {"resume", "undo pause"},
+    {"set", "change a sweep's scheduling"},
+    {"runs", "a sweep's runs (all, or the first N; --csv: as CSV)"},
+    {"run", "one run: summary, eval and train curves"},
+    {"analysis", "law fits, alpha*(r), regret of heuristics"},
+    {"recommend", "the alpha to use at rank R"},
+    {"report", "the morning report: the law, alpha*(r), heuristics' regret, "
+               "drift, failed runs"},
+    {"version", "client and daemon versions"},
+    {"whoami", "who the daemon takes you for"},
+    {"delete", "delete a finished or cancelled sweep with its runs and all "
+               "their data"},
+    {"serve", "run the sweep daemon (loralpha serve --help)"},
+    {"export-slurm", "a sweep as standalone sbatch array scripts, without a "
+                     "daemon (loralpha export-slurm --help)"},
+    {"import", "store an exported sweep's results in a database"},
+};
+
+/* What an option's value is, in the help ("VALUE" when not listed). */
+static const char *const opt_meta[O_COUNT] = {
+    [O_TIMEOUT] = "S",
+    [O_STATE] = "S",
+    [O_RANK] = "R",
+    [O_ALPHA] = "A",
+    [O_LR] = "L",
+    [O_LIMIT] = "N",
+    [O_FORMAT] = "html|md",
+    [O_OUTPUT] = "FILE",
+    [O_PRIORITY] = "N",
+    [O_MAX_PARALLEL] = "N",
+    [O_WINDOW] = "HH:MM-HH:MM",
+    [O_OUTSIDE] = "finish|requeue",
+};
+
+/* Options a command cannot do without (checked by convert_args). */
+static const struct {
+  cmd_fn run;
+  unsigned opts;
+} required_opts[] = {{cmd_recommend, BIT(O_RANK)}};
+
+/* The options def requires. */
+static unsigned required_of(const cmd_def *def) {
+  for (size_t i = 0; i < sizeof required_opts / sizeof required_opts[0]; i++)
+    if (required_opts[i].run == def->run) return required_opts[i].opts;
+  return 0;
+}
+
+/* Appends word to the help line being built in line[n], printing it and
+ * starting a new, indented one when the word would pass 79 columns. */
+static void help_word(FILE *f, char *line, size_t n, const char *word) {
+  size_t len = strlen(line);
+  if (len + 1 + strlen(word) > 79 && len > 11) {
+    fprintf(f, "%s\n", line);
+    snprintf(line, n, "         %s", word);
+  } else {
+    snprintf(line + len, n - len, " %s", word);
+  }
+}
+
+/* Prints what, wrapped at 79 columns in a column starting at 27, the
+ * first line after line (shorter than 27). */
+static void help_what(FILE *f, const char *line, const char *what) {
+  int col = 27;
+  fprintf(f, "%-27s", line);
+  while (*what) {
+    size_t w = strcspn(what, " ");
+    if (col > 27 && col + 1 + (int)w > 79) fprintf(f, "\n%27s", ""), col = 27;
+    if (col > 27) fputc(' ', f), col++;
+    fprintf(f, "%.*s", (int)w, what);
+    col += (int)w;
+    what += w;
+    while (*what == ' ')
+      what++;
+  }
+  fputc('\n', f);
+}
+
+/* One command's synopsis (its argument and options, from the table) and
+ * what it does. */
+static void help_command(FILE *f, const cmd_def *def) {
+  char line[512], word[96];
+  const char *what = NULL;
+  unsigned req = required_of(def);
+  snprintf(line, sizeof line, "  %s", def->name);
+  if (def->arg)
+    help_word(f, line, sizeof line,
+              strcmp(def->arg, "sweep id") == 0 ? "ID"
+              : strcmp(def->arg, "run id") == 0 ? "RUN_ID"
+                                                : def->arg);
+  for (int o = 0; o < O_COUNT; o++) {
+    const char *meta = opt_meta[o] ? opt_meta[o] : "VALUE";
+    if (!(def->opts & BIT(o))) continue;
+    snprintf(word, sizeof word, "%s%s%s%s%s", req & BIT(o) ? "" : "[",
+             opt_defs[o].name, opt_defs[o].has_value ? " " : "",
+             opt_defs[o].has_value ? meta : "", req & BIT(o) ? "" : "]");
+    help_word(f, line, sizeof line, word);
+  }
+  for (size_t i = 0; i < sizeof cmd_help / sizeof cmd_help[0]; i++)
+    if (strcmp(cmd_help[i].name, def->name) == 0) what = cmd_help[i].what;
+  if (what == NULL) {
+    fprintf(f, "%s\n", line);
+    return;
+  }
+  if (strlen(line) >= 27) fprintf(f, "%s\n", line), line[0] = 0;
+  help_what(f, line, what);
+}
+
+/* Every command of the table: the daemon's clients, then the others. */
+static void print_commands(FILE *f) {
+  fputs("\ncommands (each asks the daemon):\n", f);
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (commands[i].run) help_command(f, &commands[i]);
+  fputs("commands that run without a daemon:\n", f);
+  for (size_t i = 0; i < N_COMMANDS; i++)
+    if (!commands[i].run) help_command(f, &commands[i]);
+}
 
 /* Index of the option spelled by the len bytes at arg, or -1. */
 static int find_opt(const char *arg, size_t len) {
@@ -2224,6 +2538,9 @@ static int check_command(cli *c) {
   for (size_t i = 0; i < n && c->def == NULL; i++)
     if (strcmp(commands[i].name, c->cmd) == 0) c->def = &commands[i];
   if (c->def == NULL) return usage_err(c, "unknown command");
+  if (c->def->run == NULL)
+    return usage_err(c, "must be the first word: loralpha %s %s", c->def->name,
+                     c->def->arg);
   if (c->def->nargs == 1 && c->arg == NULL)
     return usage_err(c, "missing %s", c->def->arg);
   if (c->def->nargs == 0 && c->arg)
@@ -2361,8 +2678,9 @@ static int convert_args(cli *c) {
   if (!rc && c->val[O_STATE]) rc = opt_state(c);
   if (!rc) rc = set_opts(c);
   if (rc) return rc;
-  if (c->def->run == cmd_recommend && !c->val[O_RANK])
-    return usage_err(c, "--rank is required");
+  for (int o = 0; o < O_COUNT; o++)
+    if ((required_of(c->def) & BIT(o)) && !c->val[o])
+      return usage_err(c, "%s is required", opt_defs[o].name);
   if (c->val[O_TIMEOUT] && c->def->run == cmd_submit && !c->val[O_WAIT])
     return usage_err(c, "--timeout needs --wait");
   if (c->val[O_CSV] && c->val[O_JSON])
@@ -2680,8 +2998,8 @@ int la_cli_main(int argc, char **argv) {
     goto cleanup;
   }
   rc = c.def->run(&c);
-  if (fflush(stdout) != 0 && rc == LA_CLI_OK)
-    rc = fail("cannot write the output: %s", strerror(errno));
+  if ((fflush(stdout) != 0 || ferror(stdout)) && rc == LA_CLI_OK)
+    rc = local_err("cannot write the output: %s", strerror(errno));
 cleanup:
   curl_easy_cleanup(c.curl);
   curl_slist_free_all(c.resolve);

@@ -19,6 +19,9 @@ enum {
                              answer in time (the message says what to do) */
   LA_CLI_TIMEOUT = 4,     /* `wait --timeout` expired with the sweep still
                              active */
+  LA_CLI_LOCAL = 5,       /* a local file or the output could not be
+                             written (report --output, export-slurm --dir,
+                             import --db, stdout): the message names it */
 };
 
 /* Runs one client command. argv[0] is the program name and argv[1] the

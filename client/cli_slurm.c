@@ -393,13 +393,18 @@ static int do_export(const xopts *o) {
   int rc = LA_CLI_FAILED;
   if (spec == NULL) return LA_CLI_FAILED;
   if (export_settings(o, spec, &set) || sbatch_dir(o->dir)) goto cleanup;
-  if (make_tree(o->dir, &x) || sbatch_dir(x.abs)) goto cleanup;
+  if (make_tree(o->dir, &x)) {
+    rc = LA_CLI_LOCAL;
+    goto cleanup;
+  }
+  if (sbatch_dir(x.abs)) goto cleanup;
   if (dump_in(x.top, "spec.json", raw,
               JSON_INDENT(2) | JSON_REAL_PRECISION(17)) ||
       write_configs(spec, &x, set.cpus_per_task) ||
       write_scripts(o, spec, &x, &set)) {
     fprintf(stderr, "loralpha export-slurm: cannot write into %s: %s\n", x.abs,
             strerror(errno));
+    rc = LA_CLI_LOCAL;
     goto cleanup;
   }
   fprintf(stderr,
@@ -509,6 +514,7 @@ static int do_import(const xopts *o) {
     if (la_paths_mkdir(dir) != 0)
       fprintf(stderr, "loralpha import: %s: %s\n", dir, strerror(errno));
   }
+  rc = LA_CLI_LOCAL; /* from here on, failures are the database's */
   if (la_store_open(o->db, &st, &err) ||
       la_store_create_sweep(st, spec, owner, &sweep, &err)) {
     fprintf(stderr, "loralpha import: %s\n", err.msg);

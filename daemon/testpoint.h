@@ -2,7 +2,7 @@
  * testpoint.h: pauses at named points of the daemon, for crash tests only.
  *
  * When the environment variable LA_TEST_PAUSE lists a point's name (comma
- * separated: "flush", "finish", "create", "requeue", "analysis", and
+ * separated: "flush", "finish", "create", "requeue", "delete", "analysis", and
  * "run_read" and "report" on the thread pool),
  * la_testpoint(name) writes "testpoint NAME" on stderr and sleeps
  * LA_TEST_PAUSE_MS milliseconds (default 300), so that a test watching the

@@ -262,12 +262,36 @@ static int change_failed(la_http_request *req, int rc, const la_err *err,
   return 1;
 }
 
+/* Is the sweep paused now? 1, 0, or -1 when it cannot be read. */
+static int sweep_paused(la_daemon *d, int64_t id) {
+  la_err err;
+  int rc = 0;
+  json_t *o = la_store_get_sweep(d->store, id, &rc, &err);
+  int paused = o ? json_is_true(json_object_get(o, "paused")) : -1;
+  json_decref(o);
+  return paused;
+}
+
+/* Answers the sweep after a pause or resume, with "was_paused": whether it
+ * was paused before the request (so a client can tell a resume that
+ * changed nothing). */
+static void respond_pause(la_daemon *d, la_http_request *req, int64_t id,
+                          int was) {
+  la_err err;
+  int rc = 0;
+  json_t *o = la_store_get_sweep(d->store, id, &rc, &err);
+  if (o != NULL && was >= 0)
+    json_object_set_new(o, "was_paused", json_boolean(was));
+  respond_read(req, o, rc, &err);
+}
+
 /* POST /v1/sweeps/{id}/pause [{"running": "requeue"|"finish"}]. */
 static void pause_sweep(la_daemon *d, la_http_request *req,
                         const la_identity *who, int64_t id) {
   json_t *body, *v;
   const char *running = "requeue";
   la_err err;
+  int was;
   if (object_body(req, &body)) return;
   v = body ? json_object_get(body, "running") : NULL;
   if (body && (json_object_size(body) > (v ? 1u : 0u) ||
@@ -282,22 +306,42 @@ static void pause_sweep(la_daemon *d, la_http_request *req,
   }
   if (v && strcmp(json_string_value(v), "finish") == 0) running = "finish";
   json_decref(body);
+  was = sweep_paused(d, id);
   if (change_failed(req, la_store_set_paused(d->store, id, 1, &err), &err,
                     "paused"))
     return;
   if (strcmp(running, "requeue") == 0) la_sched_requeue_sweep(d->sched, id);
-  respond_sweep(d, req, id);
+  respond_pause(d, req, id, was);
 }
 
 /* POST /v1/sweeps/{id}/resume. */
 static void resume_sweep(la_daemon *d, la_http_request *req,
                          const la_identity *who, int64_t id) {
   la_err err;
+  int was = sweep_paused(d, id);
   if (change_failed(req, la_store_set_paused(d->store, id, 0, &err), &err,
                     "resumed"))
     return;
   la_sched_kick(d->sched);
-  respond_sweep(d, req, id);
+  respond_pause(d, req, id, was);
+}
+
+/* DELETE /v1/sweeps/{id}: a sweep that has ended, with its runs and all
+ * their rows (la_store_delete_sweep); 409 while anything of it may still
+ * write. Answers {"id", "deleted": {table: rows}}. */
+static void delete_sweep(la_daemon *d, la_http_request *req,
+                         const la_identity *who, int64_t id) {
+  json_t *deleted = NULL;
+  la_err err;
+  int rc = la_store_delete_sweep(d->store, id, &deleted, &err);
+  if (rc == LA_ENOTFOUND) return not_found(req, err.msg);
+  if (rc == 1) return la_http_respond_error(req, 409, "conflict", err.msg);
+  if (rc) return store_write_failed(d, req, &err);
+  fprintf(stderr, "loralpha serve: sweep %lld deleted by %s\n", (long long)id,
+          who->user);
+  la_http_respond_json(
+      req, 200,
+      json_pack("{s:I, s:o}", "id", (json_int_t)id, "deleted", deleted));
 }
 
 /* Reads a PATCH body into p; answers 400 and returns LA_EINVAL on a bad
@@ -468,7 +512,8 @@ static void health(la_daemon *d, la_http_request *req, const la_identity *who,
   la_store_stats_get(d->store, &st);
   la_http_respond_json(
       req, 200,
-      json_pack("{s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:i, s:I}", "status",
+      json_pack("{s:s, s:s, s:f, s:i, s:i, s:i, s:b, s:i, s:I, s:o, s:i}",
+                "status",
                 d->draining ? "draining"
                 : full      ? "disk_full"
                             : "ok",
@@ -476,7 +521,8 @@ static void health(la_daemon *d, la_http_request *req, const la_identity *who,
                 "workers_busy", ss.busy, "max_workers", d->cfg.max_workers,
                 "schema_version", la_store_schema_version(d->store),
                 "disk_full", full, "run_ends_pending", ss.kept, "rows_pending",
-                (json_int_t)st.pending_rows));
+                (json_int_t)st.pending_rows, "window",
+                la_window_to_json(&d->cfg.window), "minute", la_minute_now()));
 }
 
 /* Appends printf-style text to a growing buffer. */
@@ -1074,6 +1120,7 @@ static const api_route k_routes[] = {
     {"/v1/sweeps", LA_HTTP_POST, ACCESS_USER, create_sweep, NULL},
     {"/v1/sweeps/{id}", LA_HTTP_GET, ACCESS_READ, get_sweep, NO_SWEEP},
     {"/v1/sweeps/{id}", LA_HTTP_PATCH, ACCESS_CHANGE, patch_sweep, NO_SWEEP},
+    {"/v1/sweeps/{id}", LA_HTTP_DELETE, ACCESS_CHANGE, delete_sweep, NO_SWEEP},
     {"/v1/sweeps/{id}/runs", LA_HTTP_GET, ACCESS_READ, list_runs, NO_SWEEP},
     {"/v1/sweeps/{id}/analysis", LA_HTTP_GET, ACCESS_READ, analysis, NO_SWEEP},
     {"/v1/sweeps/{id}/recommend", LA_HTTP_GET, ACCESS_READ, recommend,

@@ -28,12 +28,15 @@ static const char *const k_sql[N_STMT] = {
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
     [ST_INS_SWEEP] =
-        "INSERT INTO sweeps (name, spec, priority, max_parallel, max_attempts, "
-        "seed, n_runs, created_at, owner, window_start, window_end, "
-        "window_requeue) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [ST_INS_RUN] = "INSERT INTO runs (sweep_id, idx, rank, alpha, lr, "
+        "INSERT INTO sweeps (id, name, spec, priority, max_parallel, "
+        "max_attempts, seed, n_runs, created_at, owner, window_start, "
+        "window_end, window_requeue) VALUES (" SQL_NEXT_ID(
+            "sweeps") ", "
+                      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [ST_INS_RUN] = "INSERT INTO runs (id, sweep_id, idx, rank, alpha, lr, "
                    "seed_index, seed, config, created_at) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   "VALUES (" SQL_NEXT_ID("runs") ", ?, ?, ?, ?, ?, ?, ?, ?, "
+                                                  "?)",
     [ST_INS_CURVE] = "INSERT OR REPLACE INTO curve (run_id, kind, step, loss, "
                      "lr, grad_norm_a, grad_norm_b, update_norm) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -335,7 +335,13 @@ int la_store_save_analysis(la_store *st, int64_t sweep_id, const json_t *result,
   double now = la_store_now();
   size_t i;
   json_t *ck;
-  int rc = la_store_begin(st);
+  char state[16];
+  int rc;
+  if (la_store_sweep_state(st, sweep_id, state, sizeof state) != 0)
+    return la_errf(err, LA_ENOTFOUND,
+                   "sweep %lld was deleted: its analysis is not stored",
+                   (long long)sweep_id);
+  rc = la_store_begin(st);
   if (rc == 0) rc = delete_analysis(st, sweep_id);
   json_array_foreach(json_object_get(result, "checkpoints"), i, ck) {
     if (rc == 0) rc = save_checkpoint(st, sweep_id, ck, now);

@@ -77,6 +77,13 @@ void la_store_bind_window(sqlite3_stmt *q, int i, const la_window *w);
   " >= s.window_start AND " m " < s.window_end ELSE " m                        \
   " >= s.window_start OR " m " < s.window_end END)"
 
+/* SQL: the id for a new row of table t ("sweeps" or "runs"): above every
+ * id in use and every id a deleted sweep had (schema/008_deleted_ids.sql),
+ * so no id is ever given twice. */
+#define SQL_NEXT_ID(t)                                                         \
+  "max(coalesce((SELECT max(id) FROM " t "), 0), coalesce((SELECT max_id "     \
+  "FROM deleted_ids WHERE tbl = '" t "'), 0)) + 1"
+
 /* A worker record waiting for the next flush. */
 typedef struct la_pending {
   int64_t run_id;

@@ -171,6 +171,15 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
  * finished or cancelled. */
 int la_store_cancel_sweep(la_store *st, int64_t sweep_id, la_err *err);
 
+/* Deletes a sweep that has ended, with its runs and every row of every
+ * table that refers to it or to its runs (found by their sweep_id and
+ * run_id columns), in one transaction, after flushing buffered rows.
+ * *deleted gets {"TABLE": rows deleted, ...} (new reference). Returns 0,
+ * LA_ENOTFOUND, 1 (err says why) while the sweep is active, a run of it is
+ * queued or running, or a Slurm job of it has not ended; or LA_EIO. */
+int la_store_delete_sweep(la_store *st, int64_t sweep_id, json_t **deleted,
+                          la_err *err);
+
 /* Sets a sweep's paused flag. Returns 0, LA_ENOTFOUND if there is no such
  * sweep, or 1 if it is not active. */
 int la_store_set_paused(la_store *st, int64_t sweep_id, int paused,
@@ -291,7 +300,8 @@ json_t *la_store_drift_table(la_store *st, int64_t sweep_id, la_err *err);
 
 /* Replaces the sweep's rows in alpha_star, fits and regret with those in
  * result (the analysis JSON, borrowed), and stores result itself with the
- * state it was computed from, in one transaction. */
+ * state it was computed from, in one transaction. LA_ENOTFOUND, storing
+ * nothing, when the sweep was deleted while its analysis ran. */
 int la_store_save_analysis(la_store *st, int64_t sweep_id, const json_t *result,
                            int64_t finished, double last_finish, la_err *err);
 

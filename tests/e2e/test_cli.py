@@ -29,17 +29,25 @@ import shutil
 import signal
 import socket
 import socketserver
+import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import Results, log, scaled, wait_port, wait_until
+from harness import Results, closed_window, log, scaled, wait_port, wait_until
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLI_C = os.path.join(HERE, "..", "..", "client", "cli.c")
 STATES = ["queued", "running", "done", "failed", "diverged", "cancelled"]
+RUN_CSV_COLS = ["sweep_id", "id", "idx", "rank", "alpha", "lr", "seed_index", "seed", "state",
+                "attempts", "steps_done", "final_train_loss", "final_eval_loss", "best_eval_loss",
+                "best_step", "wall_s", "started_at", "finished_at", "error"]
 CSV_HEADER = ["step", "kind", "loss", "lr", "grad_norm_a", "grad_norm_b", "update_norm"]
 
 # ---- results -------------------------------------------------------------
@@ -73,6 +81,11 @@ PAGES = {"name": "pages", "task": {"task": "teacher", "d_in": 8, "d_out": 8},
          "grid": {"rank": [1], "alpha": {"log2": [0, 10], "num": 1100}, "lr": [0.001]},
          "steps": 1, "metrics": {"sharpness": False}}
 
+# Numbers whose "%.17g" form is long: 0.0003 prints as 0.00029999999999999997.
+NUMS = {"name": "nums", "task": {"task": "teacher", "d_in": 16, "d_out": 16},
+        "grid": {"rank": [1], "alpha": [0.1, 0.3], "lr": [0.0003]},
+        "steps": 20, "metrics": {"log_every": 5, "eval_every": 10, "sharpness": False}}
+
 BAD_RANK = {"name": "bad", "task": {"task": "teacher", "d_in": 64, "d_out": 64},
             "grid": {"rank": [1, 2, 300], "alpha": [1], "lr": [0.001]}, "steps": 10}
 
@@ -101,7 +114,7 @@ class Ctx:
 
 
 CLIENT_VARS = ("LORALPHA_URL", "LORALPHA_SOCKET", "LORALPHA_TOKEN", "LORALPHA_STATE_DIR",
-               "XDG_STATE_HOME")
+               "XDG_STATE_HOME", "COLUMNS")
 
 
 def clean_env(ctx, extra=None):
@@ -139,12 +152,15 @@ def run_cli(ctx, *args, url=None, stdin=None, env=None, timeout=120):
     return Out(p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
 
 
-def run_pty(ctx, args, timeout=60):
-    """Runs the client with stdout on a pseudo-terminal; (rc, output, stderr)."""
+def run_pty(ctx, args, timeout=60, env=None, cols=0):
+    """Runs the client with stdout on a pseudo-terminal (cols columns wide;
+    0: the size a new one has, none); (rc, output, stderr)."""
     master, slave = pty.openpty()
+    if cols:
+        fcntl_winsize(slave, cols)
     p = subprocess.Popen([ctx.cli, "--url", ctx.url, *map(str, args)],
                          stdin=subprocess.DEVNULL, stdout=slave,
-                         stderr=subprocess.PIPE, env=clean_env(ctx), cwd=ctx.tmp)
+                         stderr=subprocess.PIPE, env=clean_env(ctx, env), cwd=ctx.tmp)
     os.close(slave)
     out = b""
     deadline = time.monotonic() + scaled(timeout)
@@ -168,6 +184,12 @@ def run_pty(ctx, args, timeout=60):
             p.wait()
         os.close(master)
     return rc, out.decode("utf-8", "replace"), p.stderr.read().decode("utf-8", "replace")
+
+
+def fcntl_winsize(fd, cols, rows=24):
+    """Sets a terminal's size (TIOCSWINSZ)."""
+    import fcntl
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def request(ctx, method, path, body=None, token=None):
@@ -221,14 +243,19 @@ def write_tokens(ctx):
     return path
 
 
-def start_daemon(ctx):
+def start_daemon(ctx, env=None):
+    """Starts the daemon (env: more variables for it) on the test's
+    database; a new start after a stop reuses it."""
     port_file = os.path.join(ctx.tmp, "port")
+    if os.path.exists(port_file):
+        os.unlink(port_file)
     logf = open(os.path.join(ctx.tmp, "daemon.log"), "w")
     cmd = [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
            "--db", os.path.join(ctx.tmp, "cli.db"), "--worker", ctx.worker,
            "--max-workers", "2", "--state-dir", ctx.state, "--tokens-file", write_tokens(ctx)]
     ctx.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
-                                stderr=subprocess.STDOUT, cwd=ctx.tmp)
+                                stderr=subprocess.STDOUT, cwd=ctx.tmp,
+                                env=dict(os.environ, **(env or {})))
     logf.close()
 
     ctx.port = wait_port(ctx.proc, port_file, 20)
@@ -385,6 +412,11 @@ def case_usage(ctx):
          "--outside must be finish or requeue"),
         (["set", "1", "--priority"], "--priority needs a value"),
         (["show", "1", "--no-window"], "--no-window does not apply"),
+        (["runs", "1", "--csv", "--json"], "exclude each other"),
+        (["delete"], "delete: missing sweep id"),
+        (["delete", "x"], "'x' is not a positive integer"),
+        (["delete", "1", "--finish"], "--finish does not apply"),
+        (["--json", "import", "/tmp"], "import: must be the first word"),
         (["--socket", "/tmp/x.sock", "list"], "--url and --socket exclude each other"),
     ]
     for args, want in cases:
@@ -429,6 +461,72 @@ def case_usage(ctx):
         R.eq(r.rc, 0, f"{args}: exit 0")
         R.check(r.out.startswith("usage: loralpha") and "recommend ID --rank R" in r.out,
                 f"{args}: usage on stdout", "usage: loralpha ...", r.out)
+
+
+def command_table():
+    """The command names of client/cli.c's command table, in its order."""
+    with open(CLI_C) as f:
+        text = f.read()
+    block = text[text.index("static const cmd_def commands[] = {"):]
+    block = block[:block.index("\n};")]
+    return re.findall(r'^\s*\{"([a-z-]+)", (?:cmd_\w+|NULL),', block, re.M)
+
+
+def case_help(ctx):
+    """--help lists every command of the command table (the help is made
+    from it), the ones main.c runs before the client too, within 79
+    columns, and the exit codes."""
+    R.case = "help"
+    names = command_table()
+    R.check({"submit", "runs", "delete", "serve", "export-slurm", "import"} <= set(names),
+            "the command table holds every command", "submit ... import", names)
+    with open(os.path.join(HERE, "..", "..", "client", "main.c")) as f:
+        dispatched = set(re.findall(r'strcmp\(argv\[1\], "([a-z-]+)"\)', f.read()))
+    with open(os.path.join(HERE, "..", "..", "client", "cli_slurm.c")) as f:
+        dispatched |= set(re.findall(r'strcmp\(argv\[1\], "([a-z-]+)"\)', f.read()))
+    R.check(dispatched and dispatched <= set(names),
+            "the commands main.c runs before the client are in the table", dispatched, names)
+    r = run_cli(ctx, "--help", url=False)
+    listed = re.findall(r"^  ([a-z][a-z-]*)(?: |$)", r.out, re.M)
+    R.eq([n for n in names if n not in listed], [], "--help lists every command of the table")
+    R.eq([n for n in listed if n not in names], [], "--help lists nothing but the table's commands")
+    R.check(max(len(x) for x in r.out.splitlines()) <= 79, "--help fits 79 columns", "<= 79",
+            max(r.out.splitlines(), key=len))
+    R.check(re.search(r"^  runs ID \[--state S\] .*\[--csv\]", r.out, re.M)
+            and re.search(r"^  recommend ID --rank R \[--lr L\]", r.out, re.M),
+            "--help: each command's options from the table (required ones without brackets)",
+            "runs ID [--state S] ... [--csv]; recommend ID --rank R [--lr L]", r.out)
+    R.check("5 a local file or the output could not be" in r.out, "--help: exit code 5",
+            "5 a local file ...", r.out)
+
+
+def case_local_write(ctx, sid):
+    """A local write that fails (a directory that does not exist, a full
+    device) exits 5, not 1, naming what could not be written."""
+    R.case = "local-write"
+    missing = os.path.join(ctx.tmp, "no-such-dir", "report.html")
+    r = run_cli(ctx, "report", sid, "--output", missing)
+    R.check(r.rc == 5 and f"cannot write {missing}" in r.err and r.out == "",
+            "report --output into a directory that does not exist: exit 5, names the file",
+            f"rc 5, cannot write {missing}", r)
+    R.check(not os.path.exists(os.path.dirname(missing)), "report: no directory made", False,
+            os.path.exists(os.path.dirname(missing)))
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([ctx.cli, "--url", ctx.url, "runs", str(sid), "--csv"], stdout=full,
+                           stderr=subprocess.PIPE, text=True, env=clean_env(ctx),
+                           timeout=scaled(60))
+    R.check(p.returncode == 5 and "loralpha: cannot write the output: " in p.stderr,
+            "runs --csv into a full device: exit 5, says so", "rc 5, cannot write the output",
+            (p.returncode, p.stderr))
+    deep = os.path.join(ctx.tmp, "no-such-dir", "jobs")
+    r = run_cli(ctx, "export-slurm", write_spec(ctx, "small.json", SMALL), "--dir", deep,
+                url=False)
+    R.check(r.rc == 5 and f"cannot create {deep}" in r.err,
+            "export-slurm --dir under a directory that does not exist: exit 5",
+            f"rc 5, cannot create {deep}", r)
+    r = run_cli(ctx, "report", 999999, "--output", missing)
+    R.check(r.rc == 1 and "loralpha: not_found: " in r.err,
+            "the daemon's refusal is still exit 1", "rc 1, not_found", r)
 
 
 def case_unreachable(ctx):
@@ -581,12 +679,229 @@ def case_wait_tty(ctx):
             f"<= {4 * elapsed + 4:.0f}", redraws)
     widths = [len(x) for x in re.split(r"[\r\n]+", out)]
     R.check(max(widths) <= 80, "wait on a TTY: the line fits 80 columns", "<= 80", max(widths))
-    R.check(re.search(r"\r\[[#.]{20}\] +\d+% \d+/72 finished, \d+ running, \d+ failed, ETA", out),
+    R.check(re.search(r"\r\[[#.]{10,}\] +\d+% \d+/72 finished, \d+ running, \d+ failed, ETA", out),
             "wait on a TTY: bar, runs done/total, running, failed, ETA", "[####....] ...", out[-2000:])
     R.check(re.search(r"ETA \d", out), "wait on a TTY: an ETA from the finish rate", "ETA <dur>", out[-3000:])
     R.check(out.rstrip().endswith("72 done, 0 diverged, 0 failed, 0 cancelled"),
             "wait on a TTY: the final line", "... 72 done ...", out[-500:])
     return sid
+
+
+def case_bar_width(ctx, sid):
+    """The bar is as wide as the terminal: TIOCGWINSZ, else $COLUMNS (the
+    sweep has ended, so wait draws its bar once and exits)."""
+    R.case = "wait-width"
+    for env, cols, want in (({"COLUMNS": "40"}, 0, 40), ({"COLUMNS": "200"}, 0, 200),
+                            ({"COLUMNS": "40"}, 200, 200), ({}, 120, 120)):
+        what = f"COLUMNS={env.get('COLUMNS')}, a {cols or 'size-less'}-column terminal"
+        rc, out, err = run_pty(ctx, ["wait", sid], env=env, cols=cols)
+        bars = [x for x in re.split(r"[\r\n]+", out) if x.strip() and not x.startswith("sweep ")]
+        R.check(rc == 0 and bars, f"{what}: a bar", "rc 0, a bar", (rc, out, err))
+        if not bars:
+            continue
+        widest = max(bars, key=len)
+        R.check(len(widest) <= want - 1, f"{what}: the bar's line fits {want} columns",
+                f"<= {want - 1}", (len(widest), widest))
+        m = re.search(r"\[([#.]+)\]", widest)
+        inner = len(m.group(1)) if m else 0
+        if want >= 120:
+            R.check(inner > 20 and len(widest) > 80, f"{what}: the bar uses the width",
+                    "> 20 marks, a line over 80", (inner, widest))
+        else:
+            R.check(inner == 10 and "100%" in widest, f"{what}: a narrow bar, cut to fit",
+                    "10 marks, 100%", widest)
+
+
+def case_wait_window(ctx):
+    """Outside its start window a sweep's ETA gives way to why it waits,
+    on a pipe and on a TTY; returns the (active) sweep's id."""
+    R.case = "wait-window"
+    spec = dict(SMALL, name="later", window=closed_window())
+    sid = submit_api(ctx, spec)
+    want = f"waiting for the sweep's window {spec['window']['start']}-{spec['window']['end']}"
+    r = run_cli(ctx, "wait", sid, "--timeout", "1")
+    R.check(r.rc == 4 and re.search(rf"^sweep {sid}: 0%, 0/6 runs finished, 0 running, 0 failed, "
+                                    rf"{re.escape(want)}$", r.out, re.M) and "ETA" not in r.out,
+            "wait outside the sweep's window: says why there is no ETA", want, r)
+    rc, out, err = run_pty(ctx, ["wait", sid, "--timeout", "1"], cols=120)
+    R.check(rc == 4 and want in out and "ETA" not in out, "wait on a TTY outside the window: "
+            "says why", want, (rc, out))
+    h = api(ctx, "/v1/health") or {}
+    R.check(h.get("window", 0) is None and isinstance(h.get("minute"), int)
+            and 0 <= h["minute"] < 1440, "/v1/health: the daemon's window and minute",
+            {"window": None, "minute": "0..1439"}, h)
+    return sid
+
+
+def case_numbers(ctx):
+    """Numbers print in their shortest exact form: 0.0003, not
+    0.00029999999999999997 ("%.17g"), in show, --json and CSV. Returns the
+    sweep's id (ended)."""
+    R.case = "numbers"
+    sid = submit_api(ctx, NUMS)
+    wait_state(ctx, sid, ("done",), 60)
+    r = run_cli(ctx, "show", sid)
+    R.check(r.rc == 0 and re.search(r"\n  grid +rank \[1\]  alpha \[0\.1,0\.3\]  lr \[0\.0003\]\n",
+                                    r.out), "show: the grid's numbers as written",
+            "grid rank [1]  alpha [0.1,0.3]  lr [0.0003]", r.out)
+    for args in (["--json", "show", sid], ["--json", "runs", sid], ["runs", sid, "--csv"]):
+        r = run_cli(ctx, *args)
+        R.check(r.rc == 0 and "0.0003" in r.out and "0.00029999999999999997" not in r.out
+                and "0.10000000000000001" not in r.out and "0.29999999999999999" not in r.out,
+                f"{args}: 0.0003, 0.1 and 0.3 in their shortest form", "0.0003", r.out[:3000])
+    r = run_cli(ctx, "--json", "show", sid)
+    R.eq(parse_json(r.out), api(ctx, f"/v1/sweeps/{sid}"), "show --json: the same document")
+    return sid
+
+
+def case_runs_csv(ctx, sid):
+    """runs --csv: a header and one RFC 4180 row per run, which Python's
+    csv module reads back into exactly the JSON runs (numbers exact, null
+    empty), a text with a comma, quotes and a line end quoted."""
+    R.case = "runs-csv"
+    runs = (api(ctx, f"/v1/sweeps/{sid}/runs?limit=1000") or {}).get("runs", [])
+    tricky = 'the worker said: "no", twice\nsecond line, too'
+    con = sqlite3.connect(os.path.join(ctx.tmp, "cli.db"), timeout=10)
+    with con:
+        con.execute("UPDATE runs SET error = ? WHERE id = ?", (tricky, runs[0]["id"]))
+    con.close()
+    runs = (api(ctx, f"/v1/sweeps/{sid}/runs?limit=1000") or {}).get("runs", [])
+    r = run_cli(ctx, "runs", sid, "--csv")
+    rows = list(csv.reader(io.StringIO(r.out)))
+    R.eq(r.rc, 0, "runs --csv: exit 0")
+    R.eq(rows[:1], [RUN_CSV_COLS], "runs --csv: the header (the API's fields, sweep_id first)")
+    R.eq(len(rows) - 1, len(runs), "runs --csv: one row per run")
+    for row, run in zip(rows[1:], runs):
+        got, want = {}, {}
+        for col, cell in zip(RUN_CSV_COLS, row):
+            v = sid if col == "sweep_id" else run.get(col)
+            want[col] = v
+            got[col] = (None if cell == "" else int(cell) if isinstance(v, int)
+                        else float(cell) if isinstance(v, float) else cell)
+        R.eq(got, want, f"runs --csv: run {run['id']} reads back as its JSON")
+    R.check('"the worker said: ""no"", twice\nsecond line, too"' in r.out,
+            "runs --csv: a text with a comma, quotes and a line end is quoted (RFC 4180)",
+            "quoted, quotes doubled", r.out[:1500])
+    r = run_cli(ctx, "runs", sid, "--csv", "--limit", "1")
+    R.check(r.rc == 0 and len(list(csv.reader(io.StringIO(r.out)))) == 2
+            and "more runs match" in r.err, "runs --csv --limit 1: the header and one row",
+            "2 rows, more runs match", r)
+
+
+def sweep_rows(ctx, sid, run_ids):
+    """Rows of the sweep or its runs in every table of the real SQLite file
+    with a sweep_id or run_id column (and the sweep's own), by table."""
+    con = sqlite3.connect(f"file:{os.path.join(ctx.tmp, 'cli.db')}?mode=ro", uri=True, timeout=10)
+    out = {}
+    try:
+        tables = [x[0] for x in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for t in tables:
+            cols = [c[1] for c in con.execute(f'PRAGMA table_info("{t}")')]
+            conds = [f"id = {int(sid)}"] if t == "sweeps" else []
+            if "sweep_id" in cols:
+                conds.append(f"sweep_id = {int(sid)}")
+            if "run_id" in cols and run_ids:
+                conds.append(f"run_id IN ({','.join(str(int(x)) for x in run_ids)})")
+            if conds:
+                out[t] = con.execute(f'SELECT COUNT(*) FROM "{t}" WHERE {" OR ".join(conds)}'
+                                     ).fetchone()[0]
+    finally:
+        con.close()
+    return out
+
+
+def delete_ok(ctx, sid, args, who):
+    """Deletes a sweep that has ended with `delete` (args: the client's
+    identity options) and checks that no row of it is left in any table."""
+    run_ids = [x["id"] for x in (api(ctx, f"/v1/sweeps/{sid}/runs?limit=1000") or {}).get("runs", [])]
+    api(ctx, f"/v1/sweeps/{sid}/analysis")  # stored before the count
+    before = sweep_rows(ctx, sid, run_ids)
+    R.check(before.get("sweeps") == 1 and before.get("runs") == len(run_ids) > 0
+            and before.get("curve", 0) > 0, f"{who}: the sweep's rows are there before",
+            "sweep, runs, curve rows", before)
+    r = run_cli(ctx, *args, "delete", sid)
+    rows = sum(n for t, n in before.items() if t not in ("sweeps", "runs"))
+    R.eq((r.rc, r.out), (0, f"sweep {sid} deleted: {len(run_ids)} runs and {rows} rows of their "
+                            "data\n"), f"{who}: delete, exit 0, what went")
+    after = sweep_rows(ctx, sid, run_ids)
+    R.eq({t: n for t, n in after.items() if n}, {},
+         f"{who}: no row of the sweep or its runs is left in any table ({len(after)} tables)")
+    st, j = request(ctx, "GET", f"/v1/sweeps/{sid}")
+    R.eq(st, 404, f"{who}: the deleted sweep is 404")
+
+
+def case_delete(ctx, nums, later):
+    """delete: refused for an active sweep (cancel first), for another
+    user's (403); by the owner and by an admin it removes every row; ids
+    are not given again."""
+    R.case = "delete"
+    r = run_cli(ctx, "delete", later)
+    R.check(r.rc == 1 and "loralpha: conflict: " in r.err and f"cancel it first (loralpha cancel "
+            f"{later})" in r.err, "delete of an active sweep: exit 1, cancel it first", "conflict", r)
+    R.eq(run_cli(ctx, "cancel", later).rc, 0, "cancel the sweep to delete")
+    R.check(wait_until(lambda: run_cli(ctx, "delete", later).rc == 0, 30),
+            "delete of the cancelled sweep: exit 0", 0, run_cli(ctx, "delete", later))
+    r = run_cli(ctx, "--token-file", ctx.bob_file, "delete", nums)
+    R.check(r.rc == 1 and r.err.startswith("loralpha: forbidden: ") and "belongs to" in r.err,
+            "bob's delete of another user's sweep: exit 1, forbidden", "loralpha: forbidden:", r)
+    R.eq(sweep_rows(ctx, nums, []).get("sweeps"), 1, "the refused delete removed nothing")
+    ids = []
+    for name in ("bob1.json", "bob2.json"):
+        r = run_cli(ctx, "--token-file", ctx.bob_file, "submit", write_spec(ctx, name, NUMS))
+        ids.append(int(r.out) if r.rc == 0 and r.out.strip().isdigit() else None)
+        R.check(ids[-1] and wait_state(ctx, ids[-1], ("done",), 60), "bob's sweep ends done",
+                "done", r)
+    if None in ids:
+        return
+    delete_ok(ctx, ids[0], ["--token-file", ctx.bob_file], "bob, the owner")
+    delete_ok(ctx, ids[1], [], "the daemon's user, an admin, on bob's sweep")
+    new = submit_api(ctx, SMALL)
+    R.check(new > ids[1], "after deleting the newest sweep, a new one gets a new id",
+            f"> {ids[1]}", new)
+    r = run_cli(ctx, "--json", "delete", nums)
+    j = parse_json(r.out) or {}
+    R.check(r.rc == 0 and j.get("id") == nums and j.get("deleted", {}).get("sweeps") == 1
+            and j.get("deleted", {}).get("runs") == 2, "delete --json: the daemon's answer",
+            {"id": nums, "deleted": {"sweeps": 1, "runs": 2}}, r)
+    r = run_cli(ctx, "delete", nums)
+    R.check(r.rc == 1 and "loralpha: not_found: " in r.err, "delete again: exit 1, not_found",
+            "not_found", r)
+    run_cli(ctx, "cancel", new)
+
+
+def case_delete_crash(ctx):
+    """A daemon killed (SIGKILL) inside a delete's transaction, after every
+    row went and before the commit, restarts with the sweep whole; the
+    delete then works."""
+    R.case = "delete-crash"
+    sid = submit_api(ctx, NUMS)
+    wait_state(ctx, sid, ("done",), 60)
+    api(ctx, f"/v1/sweeps/{sid}/analysis")
+    run_ids = [x["id"] for x in (api(ctx, f"/v1/sweeps/{sid}/runs") or {}).get("runs", [])]
+    before = sweep_rows(ctx, sid, run_ids)
+    stop_daemon(ctx)
+    start_daemon(ctx, {"LA_TEST_PAUSE": "delete", "LA_TEST_PAUSE_MS": "5000"})
+    answer = {}
+
+    def delete():
+        try:
+            answer["status"] = request(ctx, "DELETE", f"/v1/sweeps/{sid}")[0]
+        except OSError as e:
+            answer["status"] = repr(e)
+    t = threading.Thread(target=delete)
+    t.start()
+    held = wait_until(lambda: "testpoint delete" in daemon_log(ctx), 30)
+    R.check(held, "the delete reaches its test point (rows deleted, not committed)",
+            "testpoint delete", daemon_log(ctx))
+    os.kill(ctx.proc.pid, signal.SIGKILL)
+    ctx.proc.wait()
+    t.join(30)
+    R.check(not isinstance(answer.get("status"), int), "killed inside the delete: no answer",
+            "no answer", answer)
+    start_daemon(ctx)
+    R.eq(sweep_rows(ctx, sid, run_ids), before,
+         "after the crash the sweep and every row of it are still there")
+    delete_ok(ctx, sid, [], "after the restart")
 
 
 def case_list_show(ctx, ids):
@@ -908,6 +1223,15 @@ def case_pause_set(ctx):
     r = run_cli(ctx, "pause", sid, url=False)
     R.eq((r.rc, r.out), (0, f"sweep {sid} paused: running runs go back to the queue\n"), "pause")
     R.eq((api(ctx, f"/v1/sweeps/{sid}") or {}).get("paused"), True, "pause: the sweep is paused")
+    r = run_cli(ctx, "pause", sid, "--finish")
+    R.eq((r.rc, r.out), (0, f"sweep {sid} was already paused: nothing changed\n"),
+         "pause --finish of a paused sweep: exit 0, says nothing changed")
+    r = run_cli(ctx, "pause", sid)
+    R.eq((r.rc, r.out), (0, f"sweep {sid} was already paused: running runs go back to the "
+                            "queue\n"), "pause of a paused sweep: exit 0, says it was paused")
+    r = run_cli(ctx, "--json", "pause", sid)
+    R.check(r.rc == 0 and (parse_json(r.out) or {}).get("was_paused") is True,
+            "pause --json of a paused sweep: was_paused true", {"was_paused": True}, r)
     R.check(wait_until(lambda: sweep_counts(ctx, sid).get("running") == 0
                        and sweep_counts(ctx, sid).get("queued") == 8, 20),
             "pause: the running runs go back to the queue", {"running": 0, "queued": 8},
@@ -922,6 +1246,12 @@ def case_pause_set(ctx):
     r = run_cli(ctx, "resume", sid, url=False)
     R.eq((r.rc, r.out), (0, f"sweep {sid} resumed\n"), "resume")
     R.eq((api(ctx, f"/v1/sweeps/{sid}") or {}).get("paused"), False, "resume: not paused")
+    r = run_cli(ctx, "resume", sid)
+    R.eq((r.rc, r.out, r.err), (0, f"sweep {sid} was not paused: nothing to resume\n", ""),
+         "resume of a sweep that is not paused: exit 0, says so")
+    r = run_cli(ctx, "--json", "resume", sid)
+    R.check(r.rc == 0 and (parse_json(r.out) or {}).get("was_paused") is False,
+            "resume --json of a sweep that is not paused: was_paused false", {"was_paused": False}, r)
     R.check(wait_until(lambda: sweep_counts(ctx, sid).get("running") == 2, 20),
             "resume: runs start again", 2, sweep_counts(ctx, sid))
     r = run_cli(ctx, "--json", "pause", sid, "--finish")
@@ -1481,6 +1811,7 @@ def main():
     ctx = Ctx(args)
     try:
         case_usage(ctx)
+        case_help(ctx)
         case_unreachable(ctx)
         case_fake(ctx)
         case_ident(ctx)
@@ -1500,6 +1831,13 @@ def main():
             case_cancel(ctx, lid)
             case_whoami(ctx)
             case_pause_set(ctx)
+            case_bar_width(ctx, ids["quick"])
+            later = case_wait_window(ctx)
+            nums = case_numbers(ctx)
+            case_runs_csv(ctx, nums)
+            case_local_write(ctx, nums)
+            case_delete(ctx, nums, later)
+            case_delete_crash(ctx)
     except Exception:
         R.check(False, "the test ran to the end", "no exception", traceback.format_exc())
         print(daemon_log(ctx))

@@ -16,18 +16,20 @@ the kernel names the caller (this test runs as root; a client run as
              SIGHUP re-reads the tokens file (a bad one keeps the old)
   socket     mode 0660 keeps other users out; 0666 lets nobody in, named by
              the kernel; a stale socket is replaced, a live one refused
-  owners     owner/admin rights: bob may not cancel, pause or patch alice's
-             sweep (403 naming the owner), the admin carol may; read_access
-             "owner" hides other users' sweeps and runs (404); queued-run
-             limits (429)
+  owners     owner/admin rights: bob may not cancel, pause, patch or delete
+             alice's sweep (403 naming the owner), the admin carol may;
+             read_access "owner" hides other users' sweeps and runs (404,
+             also to delete); owners and admins delete; queued-run limits
+             (429)
   fairness   one worker slot: bob's later 2-run sweep is not starved by
              alice's 6-run one; a per-user cap of 1 keeps alice's runs apart
              while bob's run beside them
   pause      pause (requeue: running runs back to the queue, attempt not
              counted; finish: the running run ends, nothing new starts),
-             resume; a window closed now holds a sweep, PATCH opens it, and
-             closing it again with "requeue" stops its run at once; a daemon
-             window closed now starts nothing
+             resume, was_paused of each; a window closed now holds a sweep,
+             PATCH opens it, and closing it again with "requeue" stops its
+             run at once; a daemon window closed now starts nothing, and
+             /v1/health and loralpha wait say so
 """
 import argparse
 import http.client
@@ -381,13 +383,17 @@ def case_owners(ctx):
     for what, method, path, body in [("cancel", "POST", f"/v1/sweeps/{a}/cancel", None),
                                      ("pause", "POST", f"/v1/sweeps/{a}/pause", None),
                                      ("resume", "POST", f"/v1/sweeps/{a}/resume", None),
-                                     ("patch", "PATCH", f"/v1/sweeps/{a}", {"priority": 5})]:
+                                     ("patch", "PATCH", f"/v1/sweeps/{a}", {"priority": 5}),
+                                     ("delete", "DELETE", f"/v1/sweeps/{a}", None)]:
         r = d.req(method, path, body, user="bob")
         R.check(r.status == 403 and r.json["error"]["code"] == "forbidden" and
                 "belongs to alice" in r.json["error"]["message"],
                 f"bob may not {what} alice's sweep", "403 naming alice", r)
     R.eq(d.sql("SELECT state, paused, priority FROM sweeps WHERE id = ?", (a,)),
          [("active", 0, 0)], "refused changes changed nothing")
+    r = d.req("DELETE", f"/v1/sweeps/{a}", user="alice")
+    R.check(r.status == 409 and "cancel it first" in r.json["error"]["message"],
+            "alice's delete of her active sweep: 409, cancel it first", "409 cancel it first", r)
     r = d.req("POST", f"/v1/sweeps/{a}/pause", user="carol")
     R.eq((r.status, r.json.get("paused")), (200, True), "the admin carol pauses alice's sweep")
     r = d.req("POST", f"/v1/sweeps/{a}/resume", user="alice")
@@ -440,6 +446,20 @@ def case_owners(ctx):
     R.eq(d.req("POST", f"/v1/sweeps/{a}/cancel", user="bob").status, 404,
          "read_access owner: bob's cancel of an unseen sweep is 404")
     R.eq(d.req("GET", f"/v1/runs/{run_a}", user="alice").status, 200, "alice reads her run")
+    # deleting: an unseen sweep is 404 to bob; its owner and the admin may
+    r = d.req("DELETE", f"/v1/sweeps/{a}", user="bob")
+    R.eq(r.status, 404, "read_access owner: bob's delete of an unseen sweep is 404")
+    R.eq(d.sql("SELECT COUNT(*) FROM runs WHERE sweep_id = ?", (a,)), [(1,)],
+         "bob's refused delete removed nothing")
+    r = d.req("DELETE", f"/v1/sweeps/{b}", user="carol")
+    R.check(r.status == 200 and (r.json or {}).get("deleted", {}).get("runs") == 1,
+            "the admin carol deletes bob's sweep", "200, 1 run deleted", r)
+    r = d.req("DELETE", f"/v1/sweeps/{a}", user="alice")
+    R.check(r.status == 200 and (r.json or {}).get("deleted", {}).get("sweeps") == 1,
+            "alice deletes her own sweep", "200, the sweep deleted", r)
+    R.eq(d.sql("SELECT COUNT(*) FROM sweeps WHERE id IN (?, ?)", (a, b)), [(0,)],
+         "deleted sweeps are gone from the database")
+    R.eq(d.req("GET", f"/v1/sweeps/{a}", user="alice").status, 404, "a deleted sweep is 404")
     d.stop()
 
 
@@ -488,7 +508,8 @@ def case_pause(ctx):
     wait_until(lambda: d.states(a).get("running") == 1, 10)
     time.sleep(0.3)
     r = d.req("POST", f"/v1/sweeps/{a}/pause", user="alice")
-    R.eq((r.status, r.json.get("paused")), (200, True), "pause (requeue)")
+    R.eq((r.status, r.json.get("paused"), r.json.get("was_paused")), (200, True, False),
+         "pause (requeue): was_paused false")
     ok = wait_until(lambda: d.states(a) == {"queued": 2}, 10)
     R.check(ok, "pause requeue: the running run went back to the queue", {"queued": 2},
             d.states(a))
@@ -501,9 +522,16 @@ def case_pause(ctx):
     R.eq(d.states(a), {"queued": 2}, "paused: nothing starts")
     d.req("PATCH", f"/v1/sweeps/{a}", {"priority": 1}, user="alice")
     R.eq(d.states(a), {"queued": 2}, "a patch does not unpause")
+    r = d.req("POST", f"/v1/sweeps/{a}/pause", user="alice")
+    R.eq((r.status, r.json.get("paused"), r.json.get("was_paused")), (200, True, True),
+         "a second pause: 200, was_paused true")
     r = d.req("POST", f"/v1/sweeps/{a}/resume", user="alice")
     ok = wait_until(lambda: d.states(a).get("running") == 1, 10)
-    R.check(r.status == 200 and ok, "resume: a run starts again", "running 1", d.states(a))
+    R.check(r.status == 200 and ok and r.json.get("was_paused") is True,
+            "resume: a run starts again, was_paused true", "running 1", (d.states(a), r))
+    r = d.req("POST", f"/v1/sweeps/{a}/resume", user="alice")
+    R.eq((r.status, r.json.get("paused"), r.json.get("was_paused")), (200, False, False),
+         "a resume of a sweep that is not paused: 200, was_paused false")
     time.sleep(0.3)
     r = d.req("POST", f"/v1/sweeps/{a}/pause", {"running": "finish"}, user="alice")
     R.eq(r.status, 200, "pause (finish)")
@@ -534,10 +562,22 @@ def case_pause(ctx):
     d.stop()
 
     # the daemon's own window
-    d = Daemon(ctx, "daywindow", config={"window": closed_window()})
+    win = closed_window()
+    d = Daemon(ctx, "daywindow", config={"window": win})
     s = d.submit(spec("waits", 1, 100), "alice")
     time.sleep(1.5)
     R.eq(d.states(s), {"queued": 1}, "daemon window closed now: nothing starts")
+    h = d.req("GET", "/v1/health", user="alice").json or {}
+    R.check(h.get("window") == win and isinstance(h.get("minute"), int),
+            "/v1/health: the daemon's window and its minute of the day", win, h)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORALPHA_")}
+    env.update(LORALPHA_TOKEN=TOK["alice"], LORALPHA_STATE_DIR=ctx.tmp)
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "wait", str(s),
+                        "--timeout", "1"], capture_output=True, text=True, env=env,
+                       timeout=scaled(60))
+    want = f"waiting for the daemon's window {win['start']}-{win['end']}"
+    R.check(p.returncode == 4 and want in p.stdout, "loralpha wait: why the sweep waits",
+            want, (p.returncode, p.stdout, p.stderr))
     d.stop()
 
 

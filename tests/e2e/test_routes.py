@@ -25,7 +25,7 @@ API_MD = os.path.join(HERE, "..", "..", "docs", "api.md")
 ROUTES = [
     ("GET", "/metrics"), ("GET", "/v1/health"), ("GET", "/v1/whoami"),
     ("GET", "/v1/sweeps"), ("POST", "/v1/sweeps"),
-    ("GET", "/v1/sweeps/{id}"), ("PATCH", "/v1/sweeps/{id}"),
+    ("GET", "/v1/sweeps/{id}"), ("PATCH", "/v1/sweeps/{id}"), ("DELETE", "/v1/sweeps/{id}"),
     ("GET", "/v1/sweeps/{id}/runs"), ("GET", "/v1/sweeps/{id}/analysis"),
     ("GET", "/v1/sweeps/{id}/recommend"), ("GET", "/v1/sweeps/{id}/curves"),
     ("GET", "/v1/sweeps/{id}/report"), ("POST", "/v1/sweeps/{id}/cancel"),
@@ -78,7 +78,9 @@ def run(ctx):
     R.eq(documented(), set(ROUTES), "docs/api.md documents exactly the daemon's routes")
     d = Daemon(ctx, "routes", workers=1)
     sid = d.submit(make_spec("routes", [1], [1.0], [0.01], 5))
+    gone = d.submit(make_spec("to delete", [1], [1.0], [0.01], 5))
     d.wait_sweep(sid, 120)
+    d.wait_sweep(gone, 120)
     run_id = d.get(f"/v1/sweeps/{sid}/runs").json["runs"][0]["id"]
 
     # every route answers its method: not 404 or 405
@@ -87,7 +89,7 @@ def run(ctx):
               ("POST", "/v1/sweeps/{id}/pause"): {}}
     for method, path in ROUTES:
         real = path.replace("{id}", str(run_id if path.startswith(("/v1/runs", "/v1/ingest"))
-                                        else sid))
+                                        else gone if method == "DELETE" else sid))
         if path.endswith("/recommend"):
             real += "?rank=1"
         r = d.req(method, real, bodies.get((method, path)))
@@ -111,7 +113,8 @@ def run(ctx):
 
     # another method: 405 naming what the path allows
     for method, path, allowed in [
-            ("DELETE", "/v1/sweeps", "GET, POST"), ("PUT", f"/v1/sweeps/{sid}", "GET, PATCH"),
+            ("DELETE", "/v1/sweeps", "GET, POST"),
+            ("PUT", f"/v1/sweeps/{sid}", "GET, PATCH, DELETE"),
             ("POST", f"/v1/sweeps/{sid}/runs", "GET"), ("GET", f"/v1/sweeps/{sid}/cancel", "POST"),
             ("DELETE", f"/v1/runs/{run_id}", "GET"), ("POST", "/v1/health", "GET"),
             ("POST", "/metrics", "GET"), ("GET", f"/v1/ingest/{run_id}", "POST")]:

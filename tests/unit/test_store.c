@@ -2,8 +2,8 @@
  * test_store.c: the SQLite store on a real file: migrations, sweeps and
  * runs in transactions, scheduling order and limits, metric rows (read back
  * through a second connection, as the sqlite3 CLI would), finishing,
- * retries, requeueing after a crash, cancelling, the API's reads and the
- * best_alpha view.
+ * retries, requeueing after a crash, cancelling, deleting a sweep, the
+ * API's reads and the best_alpha view.
  */
 #include "check.h"
 #include "loralpha/store.h"
@@ -525,6 +525,104 @@ static void check_refused_run(void) {
   la_store_close(st);
 }
 
+/* Rows of the sweep or its runs left in any table with a sweep_id or a
+ * run_id column (and the sweep's own row). */
+static long long rows_left(int64_t sweep, int64_t run0, int64_t run1) {
+  static const char *const by_run[] = {"curve", "layers",    "spectra",
+                                       "drift", "sharpness", "local_workers"};
+  static const char *const by_sweep[] = {"alpha_star", "fits",       "regret",
+                                         "analyses",   "slurm_jobs", "runs"};
+  char sql[200];
+  long long n = 0;
+  for (size_t i = 0; i < sizeof by_run / sizeof by_run[0]; i++) {
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM %s WHERE run_id IN (%lld, %lld)", by_run[i],
+             (long long)run0, (long long)run1);
+    n += query_int(sql);
+  }
+  for (size_t i = 0; i < sizeof by_sweep / sizeof by_sweep[0]; i++) {
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE sweep_id = %lld",
+             by_sweep[i], (long long)sweep);
+    n += query_int(sql);
+  }
+  snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM sweeps WHERE id = %lld",
+           (long long)sweep);
+  return n + query_int(sql);
+}
+
+/* Deleting a sweep: refused while it is active, while a run of it still
+ * runs and while a Slurm job of it has not ended; then every row of it
+ * goes in one transaction, an analysis that finishes afterwards stores
+ * nothing, and its ids are never given again. */
+static void check_delete_sweep(void) {
+  la_store *st;
+  la_err err;
+  la_spec *sp = make_spec("delete", 2, 200, 0, 1);
+  int64_t sweep, next, run[2] = {-1, -1};
+  json_t *deleted = NULL, *empty = json_pack("{s:[]}", "checkpoints");
+  la_run_ticket t[64];
+  la_run_result cancelled = result("cancelled", 0.5);
+  char sql[300];
+  CHECK_EQ_INT(la_store_open(g_db, &st, &err), 0);
+  CHECK_EQ_INT(la_store_create_sweep(st, sp, "alice", &sweep, &err), 0);
+  int n = la_fairshare_next_runs(st, t, 64, NULL, &err), k = 0;
+  for (int i = 0; i < n; i++) {
+    if (t[i].sweep_id == sweep && k < 2) run[k++] = t[i].run_id;
+    la_run_ticket_clear(&t[i]);
+  }
+  CHECK_EQ_INT(k, 2);
+  CHECK_EQ_INT(la_store_delete_sweep(st, sweep, &deleted, &err), 1);
+  CHECK(strstr(err.msg, "cancel it first") != NULL);
+  CHECK_EQ_INT(la_store_start_run(st, run[0], &err), 0);
+  add(st, run[0],
+      "{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
+      "\"sigma_max_w0\":1.5,\"target_norm\":2}]}");
+  add(st, run[0], "{\"type\":\"eval\",\"step\":0,\"loss\":1.0}");
+  CHECK_EQ_INT(la_store_cancel_sweep(st, sweep, &err), 0);
+  CHECK_EQ_INT(la_store_delete_sweep(st, sweep, &deleted, &err), 1);
+  CHECK(strstr(err.msg, "1 run(s) whose worker is stopping") != NULL);
+  add(st, run[0], "{\"type\":\"eval\",\"step\":1,\"loss\":0.9}");
+  CHECK_EQ_INT(la_store_finish_run(st, run[0], &cancelled, &err), 0);
+  CHECK_EQ_INT(la_store_save_analysis(st, sweep, empty, 1, 1.0, &err), 0);
+  snprintf(sql, sizeof sql,
+           "INSERT INTO slurm_jobs (run_id, sweep_id, attempt, task, "
+           "token_sha256, state, script, submitted_at) VALUES (%lld, %lld, 1, "
+           "0, '', 'submitted', '', 0)",
+           (long long)run[1], (long long)sweep);
+  exec_sql(sql);
+  CHECK_EQ_INT(la_store_delete_sweep(st, sweep, &deleted, &err), 1);
+  CHECK(strstr(err.msg, "1 Slurm job(s) not yet ended") != NULL);
+  /* 2 runs, 2 curve rows, a layer, the analysis, the job, the sweep */
+  CHECK_EQ_INT(rows_left(sweep, run[0], run[1]), 8);
+  exec_sql("UPDATE slurm_jobs SET state = 'ended'");
+  CHECK_EQ_INT(la_store_delete_sweep(st, sweep, &deleted, &err), 0);
+  CHECK_EQ_INT(json_integer_value(json_object_get(deleted, "sweeps")), 1);
+  CHECK_EQ_INT(json_integer_value(json_object_get(deleted, "runs")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(deleted, "curve")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(deleted, "layers")), 1);
+  CHECK_EQ_INT(json_integer_value(json_object_get(deleted, "analyses")), 1);
+  CHECK_EQ_INT(json_integer_value(json_object_get(deleted, "slurm_jobs")), 1);
+  CHECK(json_object_get(deleted, "deleted_ids") == NULL);
+  CHECK_EQ_INT(rows_left(sweep, run[0], run[1]), 0);
+  json_decref(deleted);
+  /* an analysis that ends after the delete stores nothing */
+  CHECK_EQ_INT(la_store_save_analysis(st, sweep, empty, 1, 1.0, &err),
+               LA_ENOTFOUND);
+  CHECK_EQ_INT(rows_left(sweep, run[0], run[1]), 0);
+  CHECK_EQ_INT(la_store_delete_sweep(st, sweep, &deleted, &err), LA_ENOTFOUND);
+  /* the newest sweep was deleted: the next one still gets a new id */
+  CHECK_EQ_INT(la_store_create_sweep(st, sp, "alice", &next, &err), 0);
+  CHECK(next > sweep);
+  snprintf(sql, sizeof sql,
+           "SELECT MIN(id) > %lld FROM runs WHERE sweep_id = "
+           "%lld",
+           (long long)run[1], (long long)next);
+  CHECK_EQ_INT(query_int(sql), 1);
+  json_decref(empty);
+  free_spec(sp);
+  la_store_close(st);
+}
+
 int main(void) {
   la_store *st;
   la_err err;
@@ -540,6 +638,7 @@ int main(void) {
   check_cancel_and_views(st, low, high);
   la_store_close(st);
   check_refused_run();
+  check_delete_sweep();
   check_fair_share();
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
