@@ -65,6 +65,21 @@ static void test_fields(void) {
   CHECK(strcmp(f, "sharpness_batch") == 0);
 }
 
+/* Full-weight sharpness keeps Lanczos' basis: sharpness_iters vectors of
+ * every weight, in double (here 1024 x 1024, the largest part). */
+static void test_sharpness_basis(void) {
+  const char *f;
+#define SHARP                                                                  \
+  "{\"rank\": 4, \"alpha\": 1, \"lr\": 0.01, \"steps\": 10, \"task\": "        \
+  "\"teacher\", \"d_in\": 1024, \"d_out\": 1024, \"n_train\": 256, "           \
+  "\"n_eval\": 16, \"batch\": 16, \"sharpness_batch\": 16, "
+  uint64_t a = bytes_of(SHARP "\"sharpness_iters\": 2}", NULL);
+  uint64_t b = bytes_of(SHARP "\"sharpness_iters\": 50}", &f);
+#undef SHARP
+  CHECK_EQ_INT(b - a, 48ull * 8 * 1024 * 1024);
+  CHECK(strcmp(f, "d_in") == 0);
+}
+
 /* npy: the data come from files the estimate never sees. */
 static void test_npy(void) {
   la_config c;
@@ -135,6 +150,7 @@ int main(void) {
   test_data_term();
   test_fields();
   test_npy();
+  test_sharpness_basis();
   test_against_trainer();
   test_rows();
   test_slack();

@@ -2,8 +2,8 @@
  * test_store.c: the SQLite store on a real file: migrations, sweeps and
  * runs in transactions, scheduling order and limits, metric rows (read back
  * through a second connection, as the sqlite3 CLI would), finishing,
- * retries, requeueing after a crash, cancelling, the API's reads and the
- * best_alpha view.
+ * retries, requeueing after a crash, cancelling, the API's reads, the
+ * best_alpha view and the sharpness views.
  */
 #include "check.h"
 #include "loralpha/store.h"
@@ -315,6 +315,77 @@ static void check_cancel_and_views(la_store *st, int64_t low, int64_t high) {
   free_spec(s);
 }
 
+/* Sharpness rows keep each estimate's residual and converged flag (NULL
+ * for a record of an older worker); sharpness_converged blanks the
+ * unconverged values and sharpness_by_alpha averages only what is left of
+ * each finished run's last estimate. */
+static void check_sharpness_rows(la_store *st) {
+  static const char *const last[3] = {
+      "{\"type\":\"sharpness\",\"step\":5,\"lora\":3.0,\"full\":1.5,\"ratio\":"
+      "2.0,\"lora_iters\":12,\"lora_residual\":0.002,\"lora_converged\":true,"
+      "\"full_iters\":9,\"full_residual\":0.001,\"full_converged\":true}",
+      "{\"type\":\"sharpness\",\"step\":5,\"lora\":100.0,\"full\":2.5,"
+      "\"ratio\":40.0,\"lora_iters\":50,\"lora_residual\":7.5,"
+      "\"lora_converged\":false,\"full_iters\":20,\"full_residual\":0.002,"
+      "\"full_converged\":true}",
+      "{\"type\":\"sharpness\",\"step\":5,\"lora\":5.0,\"full\":2.0,\"ratio\":"
+      "2.5,\"lora_iters\":20,\"full_iters\":20}"}; /* an older worker's */
+  la_err err;
+  char sql[300];
+  la_spec *s = make_spec("sharp", 3, 9, 0, 1);
+  int64_t id, first = -1;
+  for (int i = 0; i < 3; i++)
+    s->runs[i].rank = 2, s->runs[i].alpha = 8, s->runs[i].seed_index = i;
+  CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &id, &err), 0);
+  la_run_ticket t[16];
+  int n = la_fairshare_next_runs(st, t, 16, NULL, &err);
+  for (int i = 0; i < n; i++)
+    if (t[i].sweep_id == id && (first < 0 || t[i].run_id < first))
+      first = t[i].run_id;
+  for (int i = 0; i < n; i++) {
+    if (t[i].sweep_id == id) {
+      int64_t run = t[i].run_id;
+      la_run_result r = result("done", 0.1);
+      CHECK_EQ_INT(la_store_start_run(st, run, &err), 0);
+      add(st, run, /* an earlier, unconverged one: not the last estimate */
+          "{\"type\":\"sharpness\",\"step\":0,\"lora\":-1.0,\"full\":0.5,"
+          "\"lora_residual\":3,\"lora_converged\":false,\"full_converged\":"
+          "false}");
+      add(st, run, last[run - first]);
+      CHECK_EQ_INT(la_store_finish_run(st, run, &r, &err), 0);
+    }
+    la_run_ticket_clear(&t[i]);
+  }
+  snprintf(sql, sizeof sql,
+           "SELECT lora_residual FROM sharpness WHERE run_id = %lld AND "
+           "step = 5 AND lora_converged = 0 AND full_converged = 1 AND "
+           "lora_iters = 50",
+           (long long)first + 1);
+  CHECK_CLOSE(query_real(sql), 7.5, 0);
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM sharpness WHERE run_id = %lld AND step = 5 "
+           "AND lora_converged IS NULL AND full_converged IS NULL AND "
+           "lora_residual IS NULL AND full_residual IS NULL",
+           (long long)first + 2);
+  CHECK_EQ_INT(query_int(sql), 1);
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM sharpness_converged WHERE run_id = %lld AND "
+           "step = 5 AND lora IS NULL AND ratio IS NULL AND full = 2.5",
+           (long long)first + 1);
+  CHECK_EQ_INT(query_int(sql), 1);
+  snprintf(sql, sizeof sql,
+           "SELECT lora FROM sharpness_by_alpha WHERE sweep_id = %lld AND "
+           "rank = 2 AND alpha = 8 AND lora_n = 2 AND lora_unconverged = 1",
+           (long long)id);
+  CHECK_CLOSE(query_real(sql), 4.0, 1e-12); /* (3 + 5) / 2, not 100 */
+  snprintf(sql, sizeof sql,
+           "SELECT full FROM sharpness_by_alpha WHERE sweep_id = %lld AND "
+           "full_n = 3 AND full_unconverged = 0 AND ratio_n = 2",
+           (long long)id);
+  CHECK_CLOSE(query_real(sql), 2.0, 1e-12);
+  free_spec(s);
+}
+
 /* Per-user caps for the fair-share test: "bob" may run one at a time. */
 static int cap_bob(const char *user, void *ctx) {
   (void)ctx;
@@ -538,6 +609,7 @@ int main(void) {
   check_rows_and_finish(st, high);
   check_retry_and_requeue(st, high);
   check_cancel_and_views(st, low, high);
+  check_sharpness_rows(st);
   la_store_close(st);
   check_refused_run();
   check_fair_share();
