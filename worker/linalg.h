@@ -46,7 +46,8 @@ typedef struct la_eig_top {
 } la_eig_top;
 
 /* The largest (algebraic) eigenvalue of the symmetric n x n operator op by
- * Lanczos with full reorthogonalisation (classical Gram-Schmidt, twice)
+ * Lanczos with full reorthogonalisation (classical Gram-Schmidt, a second
+ * pass when the first cancelled most of the vector)
  * from the unit vector v0 (borrowed): at most min(cap, n) products,
  * stopping as soon as the top Ritz pair's residual is <= tol |lambda|. A
  * residual r bounds the error: some eigenvalue of H lies within r of
