@@ -33,9 +33,9 @@ FROM sharpness;
 CREATE VIEW sharpness_by_alpha AS
 SELECT r.sweep_id, r.rank, r.lr, r.alpha,
        AVG(c.lora) AS lora, COUNT(c.lora) AS lora_n,
-       SUM(c.lora_converged = 0) AS lora_unconverged,
+       SUM(c.lora_converged IS 0) AS lora_unconverged,
        AVG(c.full) AS full, COUNT(c.full) AS full_n,
-       SUM(c.full_converged = 0) AS full_unconverged,
+       SUM(c.full_converged IS 0) AS full_unconverged,
        AVG(c.ratio) AS ratio, COUNT(c.ratio) AS ratio_n
 FROM runs r
 JOIN sharpness_converged c ON c.run_id = r.id

@@ -112,6 +112,62 @@ static void check_migrations(void) {
   CHECK(strcmp(mode, "wal") == 0);
 }
 
+extern const char *const la_migrations[];
+extern const int la_n_migrations;
+
+/* Migration 006's la_sha256, which a database migrated by hand needs. */
+static void fake_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc, (void)argv;
+  sqlite3_result_text(ctx, "0", 1, SQLITE_STATIC);
+}
+
+/* A database from before the sharpness flags (the migrations up to the one
+ * that adds them) with an old worker's row: the store migrates it, the row
+ * keeps its values with unknown (NULL) flags, and the summary keeps it. */
+static void check_sharpness_migration(void) {
+  char path[128];
+  sqlite3 *db = NULL;
+  la_store *st = NULL;
+  la_err err;
+  int v = 0;
+  snprintf(path, sizeof path, "%s/old.db", g_dir);
+  while (v < la_n_migrations &&
+         strstr(la_migrations[v], "ADD COLUMN lora_converged") == NULL)
+    v++;
+  CHECK(v < la_n_migrations);
+  CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_create_function(db, "la_sha256", 1, SQLITE_UTF8, NULL, fake_sha256,
+                          NULL, NULL);
+  for (int i = 0; i < v; i++)
+    CHECK_EQ_INT(sqlite3_exec(db, la_migrations[i], NULL, NULL, NULL),
+                 SQLITE_OK);
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO sweeps (id, name, spec, seed, n_runs, created_at, "
+           "owner) VALUES (1, 'old', '{}', 0, 1, 0, 'alice'); INSERT INTO "
+           "runs (id, sweep_id, idx, rank, alpha, lr, seed_index, seed, "
+           "config, created_at, state) VALUES (1, 1, 0, 4, 8, 0.001, 0, 0, "
+           "'{}', 0, 'done'); INSERT INTO sharpness (run_id, step, lora, "
+           "full, ratio, lora_iters, full_iters, rows) VALUES (1, 100, 6.0, "
+           "3.0, 2.0, 20, 20, 256); PRAGMA user_version = %d;",
+           v);
+  CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  CHECK_EQ_INT(la_store_open(path, &st, &err), 0);
+  CHECK_EQ_INT(la_store_schema_version(st), la_n_migrations);
+  la_store_close(st);
+  snprintf(g_db, sizeof g_db, "%s", path); /* query_* read g_db */
+  CHECK_EQ_INT(query_int("SELECT COUNT(*) FROM sharpness WHERE lora = 6 AND "
+                         "lora_iters = 20 AND lora_converged IS NULL AND "
+                         "full_converged IS NULL AND lora_residual IS NULL"),
+               1);
+  CHECK_CLOSE(query_real("SELECT lora FROM sharpness_by_alpha WHERE "
+                         "sweep_id = 1 AND lora_n = 1 AND lora_unconverged "
+                         "= 0"),
+              6.0, 0);
+  snprintf(g_db, sizeof g_db, "%s/t.db", g_dir);
+}
+
 /* Priority first, then FIFO; max_parallel per sweep. */
 static void check_scheduling_order(la_store *st, int64_t *low, int64_t *high) {
   la_err err;
@@ -613,6 +669,7 @@ int main(void) {
   la_store_close(st);
   check_refused_run();
   check_fair_share();
+  check_sharpness_migration();
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
