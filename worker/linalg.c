@@ -171,7 +171,8 @@ double la_sigma_max_f(const float *W, int m, int n) {
 /* The buffers of one Lanczos run: the basis, the tridiagonal T_k and
  * dstevr's workspace (20k and 10k), all from one allocation. */
 typedef struct lanczos {
-  double *Q;           /* (cap, n) row-major: the orthonormal basis q_j */
+  int keep;            /* 1: Q holds every q_j; 0: the last two only */
+  double *Q;           /* (cap or 2, n) row-major: the basis q_j */
   double *w, *c;       /* (n) the next vector, (cap) reorth coefficients */
   double *a, *b;       /* (cap) T's diagonal alpha_j and off-diagonal beta_j */
   double *d, *e;       /* (cap) copies of a and b that dstevr overwrites */
@@ -180,13 +181,15 @@ typedef struct lanczos {
   int *iwork, *isuppz; /* (10 cap), (2) */
 } lanczos;
 
-static int lanczos_alloc(lanczos *lz, int n, int cap) {
-  size_t nd = (size_t)cap * n + n + 28 * (size_t)cap;
+static int lanczos_alloc(lanczos *lz, int n, int cap, int keep) {
+  size_t rows = keep ? (size_t)cap : 2;
+  size_t nd = rows * n + n + 28 * (size_t)cap;
   memset(lz, 0, sizeof *lz);
+  lz->keep = keep;
   lz->Q = malloc(nd * sizeof(double));
   lz->iwork = malloc((10 * (size_t)cap + 2) * sizeof(int));
   if (lz->Q == NULL || lz->iwork == NULL) return LA_ENOMEM;
-  lz->w = lz->Q + (size_t)cap * n, lz->c = lz->w + n;
+  lz->w = lz->Q + rows * n, lz->c = lz->w + n;
   lz->a = lz->c + cap, lz->b = lz->a + cap, lz->d = lz->b + cap;
   lz->e = lz->d + cap, lz->ev = lz->e + cap, lz->z = lz->ev + cap;
   lz->work = lz->z + cap;
@@ -226,28 +229,40 @@ static double reorth_dgks(const double *Q, int k, int n, double *x, double *c) {
   return after;
 }
 
+/* Where q_j is kept: its own row, or one of two in turn. */
+static double *lanczos_row(const lanczos *lz, int n, int j) {
+  return lz->Q + (size_t)(lz->keep ? j : j & 1) * n;
+}
+
 /* Step j: w = H q_j - alpha_j q_j - beta_{j-1} q_{j-1}, orthogonalised
- * against q_0..q_j; beta_j = ||w||. */
+ * against q_0..q_j (or, without the basis, against q_j and q_{j-1} once
+ * more); beta_j = ||w||. */
 static int lanczos_step(lanczos *lz, la_symop op, void *ctx, int n, int j) {
-  double *q = lz->Q + (size_t)j * n;
+  double *q = lanczos_row(lz, n, j), *qp = j ? lanczos_row(lz, n, j - 1) : q;
   int rc = op(ctx, q, lz->w);
   if (rc) return rc;
   lz->a[j] = cblas_ddot(n, q, 1, lz->w, 1);
   cblas_daxpy(n, -lz->a[j], q, 1, lz->w, 1);
-  if (j > 0) cblas_daxpy(n, -lz->b[j - 1], q - n, 1, lz->w, 1);
-  lz->b[j] = reorth_dgks(lz->Q, j + 1, n, lz->w, lz->c);
+  if (j > 0) cblas_daxpy(n, -lz->b[j - 1], qp, 1, lz->w, 1);
+  if (lz->keep) {
+    lz->b[j] = reorth_dgks(lz->Q, j + 1, n, lz->w, lz->c);
+    return 0;
+  }
+  cblas_daxpy(n, -cblas_ddot(n, q, 1, lz->w, 1), q, 1, lz->w, 1);
+  if (j > 0) cblas_daxpy(n, -cblas_ddot(n, qp, 1, lz->w, 1), qp, 1, lz->w, 1);
+  lz->b[j] = cblas_dnrm2(n, lz->w, 1);
   return 0;
 }
 
 int la_lanczos_top(la_symop op, void *ctx, int n, const double *v0, int cap,
-                   double tol, la_eig_top *out) {
+                   double tol, int keep_basis, la_eig_top *out) {
   lanczos lz;
   double tnorm = 0, last = 0;
   int rc;
   out->lambda = out->residual = NAN, out->iters = 0, out->converged = 0;
   cap = cap < n ? cap : n;
   memset(&lz, 0, sizeof lz);
-  rc = cap < 1 ? LA_EINVAL : lanczos_alloc(&lz, n, cap);
+  rc = cap < 1 ? LA_EINVAL : lanczos_alloc(&lz, n, cap, keep_basis);
   if (rc) goto cleanup;
   memcpy(lz.Q, v0, (size_t)n * sizeof(double));
   for (int j = 0; j < cap; j++) {
@@ -265,9 +280,11 @@ int la_lanczos_top(la_symop op, void *ctx, int n, const double *v0, int cap,
       out->converged = 1;
       break;
     }
-    if (j + 1 < cap)
+    if (j + 1 < cap) {
+      double *next = lanczos_row(&lz, n, j + 1);
       for (int i = 0; i < n; i++)
-        lz.Q[(size_t)(j + 1) * n + i] = lz.w[i] / lz.b[j];
+        next[i] = lz.w[i] / lz.b[j];
+    }
   }
 cleanup:
   free(lz.Q);

@@ -46,16 +46,19 @@ typedef struct la_eig_top {
 } la_eig_top;
 
 /* The largest (algebraic) eigenvalue of the symmetric n x n operator op by
- * Lanczos with full reorthogonalisation (classical Gram-Schmidt, a second
- * pass when the first cancelled most of the vector)
- * from the unit vector v0 (borrowed): at most min(cap, n) products,
- * stopping as soon as the top Ritz pair's residual is <= tol |lambda|. A
- * residual r bounds the error: some eigenvalue of H lies within r of
- * lambda. Uses (min(cap, n) + 1) n doubles. Returns 0 (also when not
- * converged: see out->converged) or an LA_E code (op's own, LA_ENOMEM,
- * LA_ENUMERIC). */
+ * Lanczos from the unit vector v0 (borrowed): at most min(cap, n)
+ * products, stopping as soon as the top Ritz pair's residual is <= tol
+ * |lambda|. A residual r bounds the error: some eigenvalue of H lies
+ * within r of lambda (Paige's theorem keeps this true without full
+ * orthogonality). keep_basis 1: full reorthogonalisation against every
+ * q_j (classical Gram-Schmidt, a second pass when the first cancelled most
+ * of the vector), (min(cap, n) + 1) n doubles; 0: only the last two q_j
+ * are kept and w is orthogonalised against them once more, 3 n doubles
+ * (the top Ritz value still converges; copies of it may appear later).
+ * Returns 0 (also when not converged: see out->converged) or an LA_E code
+ * (op's own, LA_ENOMEM, LA_ENUMERIC, LA_EINVAL for n < 1). */
 int la_lanczos_top(la_symop op, void *ctx, int n, const double *v0, int cap,
-                   double tol, la_eig_top *out);
+                   double tol, int keep_basis, la_eig_top *out);
 
 /* Frobenius norm of n floats, accumulated in double. */
 double la_norm_f(const float *x, size_t n);

@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include "linalg.h"
+#include "loralpha/resources.h"
 #include "loralpha/rng.h"
 #include "model.h"
 
@@ -265,7 +266,8 @@ int la_sharpness(const la_sharp_in *in, int full, int iters, double tol,
   if (rc) goto cleanup;
   la_rng_init(&rng, seed, LA_STREAM_SHARPNESS);
   random_unit(&rng, v, h.n);
-  rc = la_lanczos_top(hvp_product, &op, (int)h.n, v, iters, tol, out);
+  rc = la_lanczos_top(hvp_product, &op, (int)h.n, v, iters, tol,
+                      la_sharpness_keeps_basis(iters, (double)h.n), out);
 cleanup:
   free(v);
   hvp_free(&h);
