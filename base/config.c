@@ -70,6 +70,7 @@ static const field k_fields[] = {
     {"sharpness", T_BOOL, OFF(sharpness), 0, 0, 0, NULL},
     {"sharpness_every", T_INT, OFF(sharpness_every), 0, 100000000, 0, NULL},
     {"sharpness_iters", T_INT, OFF(sharpness_iters), 1, 1000, 0, NULL},
+    {"sharpness_tol", T_DOUBLE, OFF(sharpness_tol), 1e-10, 0.5, 0, NULL},
     {"sharpness_batch", T_INT, OFF(sharpness_batch), 1, 1000000, 0, NULL},
     {"diverge_factor", T_DOUBLE, OFF(diverge_factor), 1, BIG, 1, NULL},
     {"run_id", T_SPECIAL, 0, 0, 0, 0, NULL},
@@ -103,7 +104,8 @@ static void set_defaults(la_config *c) {
   c->eval_every = 10;
   c->spectra_every = 50;
   c->sharpness = 1;
-  c->sharpness_iters = 20;
+  c->sharpness_iters = 50;
+  c->sharpness_tol = 1e-3;
   c->sharpness_batch = 256;
   c->diverge_factor = 100.0;
   c->run_id = -1;

@@ -23,13 +23,14 @@ typedef enum {
   K_NUMN,   /* the same, or null (NaN) */
   K_STR,    /* string of at most hi bytes -> char * (owned) */
   K_STATUS, /* "done" or "diverged" -> int64_t 0 / 1 */
+  K_BOOL,   /* true or false -> int64_t 1 / 0 */
   K_CONFIG, /* an object (informational); not kept */
   K_LAYERS, /* start.layers */
   K_SV      /* spectra.sv */
 } kind;
 
 /* One field of a record type. Absent optional fields are NaN (numbers),
- * -1 (integers) or NULL (strings). */
+ * -1 (integers, booleans) or NULL (strings). */
 typedef struct field {
   const char *name;
   kind k;
@@ -97,6 +98,10 @@ static const field k_sharp[] = {
     {"ratio", K_NUMN, R(u.sharp.ratio), -BIG, BIG, 0},
     {"lora_iters", K_INT, R(u.sharp.lora_iters), 0, STEPS, 0},
     {"full_iters", K_INT, R(u.sharp.full_iters), 0, STEPS, 0},
+    {"lora_residual", K_NUMN, R(u.sharp.lora_residual), 0, BIG, 0},
+    {"full_residual", K_NUMN, R(u.sharp.full_residual), 0, BIG, 0},
+    {"lora_converged", K_BOOL, R(u.sharp.lora_converged), 0, 0, 0},
+    {"full_converged", K_BOOL, R(u.sharp.full_converged), 0, 0, 0},
     {"rows", K_INT, R(u.sharp.rows), 0, STEPS, 0},
 };
 static const field k_done[] = {
@@ -259,7 +264,7 @@ static int get_sv(const json_t *v, la_record *r, const char *ctx, la_err *err) {
 /* Absent optional field f: its "unknown" value. */
 static void set_absent(const field *f, void *base) {
   char *p = (char *)base + f->off;
-  if (f->k == K_INT)
+  if (f->k == K_INT || f->k == K_BOOL)
     *(int64_t *)p = -1;
   else if (f->k == K_NUM || f->k == K_NUMN)
     *(double *)p = NAN;
@@ -284,6 +289,12 @@ static int get_field(const field *f, const json_t *v, void *base,
       return la_errf(err, LA_EINVAL,
                      "%sstatus: must be \"done\" or \"diverged\"", ctx);
     *(int64_t *)p = strcmp(s, "diverged") == 0;
+    return 0;
+  case K_BOOL:
+    if (!json_is_boolean(v))
+      return la_errf(err, LA_EINVAL, "%s%s: must be true or false", ctx,
+                     f->name);
+    *(int64_t *)p = json_is_true(v);
     return 0;
   }
   return la_errf(err, LA_EINVAL, "%s%s: unknown kind", ctx, f->name);

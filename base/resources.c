@@ -35,10 +35,17 @@ static double net_work(const shape *s, double n, int r) {
   return n * (s->act_cols + (double)s->L * r + 2 * s->dmax + r);
 }
 
+int la_sharpness_keeps_basis(int iters, double n) {
+  double k = iters < n ? iters : n;
+  return k * n * F8 <= (double)LA_SHARPNESS_BASIS_MAX;
+}
+
 /* The largest buffers that live only for a while: making the labels
  * (task.c), sharpness (metrics.c: theta, work, g1, g2, W0, v, w as doubles,
- * in full mode over every weight; the batch and a double net), one layer's
- * spectra. *why is the part whose field drives it. */
+ * in full mode over every weight, and Lanczos' basis of sharpness_iters
+ * such vectors while it fits LA_SHARPNESS_BASIS_MAX, else two, linalg.c; the
+ * batch and a double net), one layer's spectra. *why is the part whose field
+ * drives it. */
 static double passing(const la_config *c, const shape *s, double np, int *why) {
   double d0 = s->L ? s->dims[0] : 0, best = 0, sh, sp, full, rows;
   double ns = c->sharpness_batch < c->n_train ? c->sharpness_batch : c->n_train;
@@ -46,7 +53,10 @@ static double passing(const la_config *c, const shape *s, double np, int *why) {
   if (c->task != LA_TASK_NPY)
     best = F4 * (s->nw0 + net_work(s, LABEL_CHUNK, 0));
   if (c->sharpness) {
-    full = F8 * 7 * (s->nw0 > np ? s->nw0 : np);
+    double nmax = s->nw0 > np ? s->nw0 : np;
+    double basis = c->sharpness_iters < nmax ? c->sharpness_iters : nmax;
+    if (!la_sharpness_keeps_basis(c->sharpness_iters, nmax)) basis = 2;
+    full = F8 * (7 + basis) * nmax;
     rows = F8 * (ns * (d0 + s->ydim) + net_work(s, ns, c->rank));
     if ((sh = full + rows) > best)
       best = sh, *why = rows > full ? P_PASS : P_WEIGHTS;

@@ -96,7 +96,7 @@ static const sfield k_metric_fields[] = {
     {"log_every", K_ALL, 1},       {"eval_every", K_ALL, 1},
     {"spectra_every", K_ALL, 1},   {"sharpness", K_ALL, 1},
     {"sharpness_every", K_ALL, 1}, {"sharpness_iters", K_ALL, 1},
-    {"sharpness_batch", K_ALL, 1},
+    {"sharpness_batch", K_ALL, 1}, {"sharpness_tol", K_ALL, 1},
 };
 
 static const sfield k_grid_fields[] = {

@@ -330,6 +330,8 @@ static const char *fval(char *out, size_t n, const json_t *v, const char *fmt) {
     snprintf(out, n, fmt, json_number_value(v));
   else if (json_is_string(v))
     clean(out, n, json_string_value(v), 0);
+  else if (json_is_boolean(v))
+    snprintf(out, n, "%s", json_is_true(v) ? "yes" : "no");
   else
     snprintf(out, n, "-");
   return out;
@@ -1694,10 +1696,14 @@ static void run_extras(const json_t *r) {
                                    "target_norm"};
   static const char *const lh[] = {"LAYER", "D_IN", "D_OUT", "SIGMA_MAX_W0",
                                    "TARGET_NORM"};
-  static const char *const sk[] = {"step", "lora", "full", "ratio"};
-  static const char *const sh[] = {"STEP", "LORA", "FULL", "RATIO"};
+  static const char *const sk[] = {
+      "step",       "lora",       "full",           "ratio",
+      "lora_iters", "full_iters", "lora_converged", "full_converged"};
+  static const char *const sh[] = {"STEP",      "LORA",       "FULL",
+                                   "RATIO",     "LORA_ITERS", "FULL_ITERS",
+                                   "LORA_CONV", "FULL_CONV"};
   object_table("layers", jget(r, "layers"), lk, lh, "rrrrr");
-  object_table("sharpness", jget(r, "sharpness"), sk, sh, "rrrr");
+  object_table("sharpness", jget(r, "sharpness"), sk, sh, "rrrrrrrr");
   if (json_array_size(jget(r, "spectra")))
     printf("\nspectra: %zu records (see --json)\n",
            json_array_size(jget(r, "spectra")));

@@ -16,6 +16,12 @@ extern void dgesdd_(const char *jobz, const int *m, const int *n, double *a,
                     const int *lda, double *s, double *u, const int *ldu,
                     double *vt, const int *ldvt, double *work, const int *lwork,
                     int *iwork, int *info);
+extern void dstevr_(const char *jobz, const char *range, const int *n,
+                    double *d, double *e, const double *vl, const double *vu,
+                    const int *il, const int *iu, const double *abstol, int *m,
+                    double *w, double *z, const int *ldz, int *isuppz,
+                    double *work, const int *lwork, int *iwork,
+                    const int *liwork, int *info);
 
 /* dgeqrf on M (m, n) column-major with workspace query; tau gets n values. */
 static int geqrf(double *M, int m, int n, double *tau) {
@@ -158,6 +164,132 @@ double la_sigma_max_f(const float *W, int m, int n) {
   sigma = gkl_sigma_max(mem, m, n, mem + (size_t)m * n, kmax);
   free(mem);
   return sigma;
+}
+
+/* ---- Lanczos for the top eigenvalue of a symmetric operator ---- */
+
+/* The buffers of one Lanczos run: the basis, the tridiagonal T_k and
+ * dstevr's workspace (20k and 10k), all from one allocation. */
+typedef struct lanczos {
+  int keep;            /* 1: Q holds every q_j; 0: the last two only */
+  double *Q;           /* (cap or 2, n) row-major: the basis q_j */
+  double *w, *c;       /* (n) the next vector, (cap) reorth coefficients */
+  double *a, *b;       /* (cap) T's diagonal alpha_j and off-diagonal beta_j */
+  double *d, *e;       /* (cap) copies of a and b that dstevr overwrites */
+  double *ev, *z;      /* (cap) dstevr's eigenvalues and eigenvector */
+  double *work;        /* (20 cap) */
+  int *iwork, *isuppz; /* (10 cap), (2) */
+} lanczos;
+
+static int lanczos_alloc(lanczos *lz, int n, int cap, int keep) {
+  size_t rows = keep ? (size_t)cap : 2;
+  size_t nd = rows * n + n + 28 * (size_t)cap;
+  memset(lz, 0, sizeof *lz);
+  lz->keep = keep;
+  lz->Q = malloc(nd * sizeof(double));
+  lz->iwork = malloc((10 * (size_t)cap + 2) * sizeof(int));
+  if (lz->Q == NULL || lz->iwork == NULL) return LA_ENOMEM;
+  lz->w = lz->Q + rows * n, lz->c = lz->w + n;
+  lz->a = lz->c + cap, lz->b = lz->a + cap, lz->d = lz->b + cap;
+  lz->e = lz->d + cap, lz->ev = lz->e + cap, lz->z = lz->ev + cap;
+  lz->work = lz->z + cap;
+  lz->isuppz = lz->iwork + 10 * (size_t)cap;
+  return 0;
+}
+
+/* The largest eigenvalue of T_k (diagonal a, off-diagonal b) and the last
+ * component of its unit eigenvector, by LAPACK's dstevr for that one pair. */
+static int tridiag_top(lanczos *lz, int k, double *theta, double *last) {
+  int m = 0, info = 0, lwork = 20 * k, liwork = 10 * k;
+  double zero = 0;
+  memcpy(lz->d, lz->a, (size_t)k * sizeof(double));
+  memcpy(lz->e, lz->b, (size_t)k * sizeof(double));
+  dstevr_("V", "I", &k, lz->d, lz->e, &zero, &zero, &k, &k, &zero, &m, lz->ev,
+          lz->z, &k, lz->isuppz, lz->work, &lwork, lz->iwork, &liwork, &info);
+  if (info != 0 || m != 1) return LA_ENUMERIC;
+  *theta = lz->ev[0];
+  *last = lz->z[k - 1];
+  return 0;
+}
+
+/* Orthogonalises x against the rows of Q (k, n) by classical Gram-Schmidt,
+ * repeated only when the first pass cancelled most of x (the DGKS test:
+ * ||x|| fell below ||x_before|| / sqrt 2), which is when rounding may have
+ * left x short of orthogonal; returns ||x||. One pass reads the basis
+ * twice, so the test halves the cost when the basis is large. */
+static double reorth_dgks(const double *Q, int k, int n, double *x, double *c) {
+  double before = cblas_dnrm2(n, x, 1), after = before;
+  for (int pass = 0; pass < 2; pass++) {
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, k, n, 1, Q, n, x, 1, 0, c, 1);
+    cblas_dgemv(CblasRowMajor, CblasTrans, k, n, -1, Q, n, c, 1, 1, x, 1);
+    after = cblas_dnrm2(n, x, 1);
+    if (after > 0.7071067811865476 * before) break;
+    before = after;
+  }
+  return after;
+}
+
+/* Where q_j is kept: its own row, or one of two in turn. */
+static double *lanczos_row(const lanczos *lz, int n, int j) {
+  return lz->Q + (size_t)(lz->keep ? j : j & 1) * n;
+}
+
+/* Step j: w = H q_j - alpha_j q_j - beta_{j-1} q_{j-1}, orthogonalised
+ * against q_0..q_j (or, without the basis, against q_j and q_{j-1} once
+ * more); beta_j = ||w||. */
+static int lanczos_step(lanczos *lz, la_symop op, void *ctx, int n, int j) {
+  double *q = lanczos_row(lz, n, j), *qp = j ? lanczos_row(lz, n, j - 1) : q;
+  int rc = op(ctx, q, lz->w);
+  if (rc) return rc;
+  lz->a[j] = cblas_ddot(n, q, 1, lz->w, 1);
+  cblas_daxpy(n, -lz->a[j], q, 1, lz->w, 1);
+  if (j > 0) cblas_daxpy(n, -lz->b[j - 1], qp, 1, lz->w, 1);
+  if (lz->keep) {
+    lz->b[j] = reorth_dgks(lz->Q, j + 1, n, lz->w, lz->c);
+    return 0;
+  }
+  cblas_daxpy(n, -cblas_ddot(n, q, 1, lz->w, 1), q, 1, lz->w, 1);
+  if (j > 0) cblas_daxpy(n, -cblas_ddot(n, qp, 1, lz->w, 1), qp, 1, lz->w, 1);
+  lz->b[j] = cblas_dnrm2(n, lz->w, 1);
+  return 0;
+}
+
+int la_lanczos_top(la_symop op, void *ctx, int n, const double *v0, int cap,
+                   double tol, int keep_basis, la_eig_top *out) {
+  lanczos lz;
+  double tnorm = 0, last = 0;
+  int rc;
+  out->lambda = out->residual = NAN, out->iters = 0, out->converged = 0;
+  cap = cap < n ? cap : n;
+  memset(&lz, 0, sizeof lz);
+  rc = cap < 1 ? LA_EINVAL : lanczos_alloc(&lz, n, cap, keep_basis);
+  if (rc) goto cleanup;
+  memcpy(lz.Q, v0, (size_t)n * sizeof(double));
+  for (int j = 0; j < cap; j++) {
+    if ((rc = lanczos_step(&lz, op, ctx, n, j)) != 0) goto cleanup;
+    out->iters = j + 1;
+    if (!isfinite(lz.a[j]) || !isfinite(lz.b[j])) { /* a diverged point */
+      out->lambda = out->residual = NAN;
+      goto cleanup;
+    }
+    tnorm = fmax(tnorm, fabs(lz.a[j]) + lz.b[j] + (j ? lz.b[j - 1] : 0));
+    if ((rc = tridiag_top(&lz, j + 1, &out->lambda, &last)) != 0) goto cleanup;
+    out->residual = fabs(lz.b[j] * last);
+    /* invariant Krylov space (b ~ 0): lambda is an exact eigenvalue */
+    if (out->residual <= tol * fabs(out->lambda) || lz.b[j] <= 1e-14 * tnorm) {
+      out->converged = 1;
+      break;
+    }
+    if (j + 1 < cap) {
+      double *next = lanczos_row(&lz, n, j + 1);
+      for (int i = 0; i < n; i++)
+        next[i] = lz.w[i] / lz.b[j];
+    }
+  }
+cleanup:
+  free(lz.Q);
+  free(lz.iwork);
+  return rc;
 }
 
 double la_norm_f(const float *x, size_t n) {

@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include "linalg.h"
+#include "loralpha/resources.h"
 #include "loralpha/rng.h"
 #include "model.h"
 
@@ -121,8 +122,8 @@ int la_spectra_layer(const float *A, const float *B, const float *A0, int din,
 
 /* ---- sharpness ---- */
 
-/* A double-precision copy of the problem and the buffers power iteration
- * needs; theta/grad are flat (all A then all B, or all W). */
+/* A double-precision copy of the problem and the buffers a Hessian-vector
+ * product needs; theta/grad are flat (all A then all B, or all W). */
 typedef struct hvp {
   la_net_d net;
   size_t n;        /* parameters */
@@ -235,26 +236,16 @@ static void hvp_apply(hvp *h, const la_sharp_in *in, const double *v,
     out[i] = (h->g1[i] - h->g2[i]) / (2 * eps);
 }
 
-/* Power iteration on H - shift I from v (unit): at most iters products,
- * stopping at 1e-4 relative change. Returns the Rayleigh quotient of
- * H - shift I; adds the products used to *used. */
-static double power(hvp *h, const la_sharp_in *in, double shift, double *v,
-                    double *w, int iters, int *used) {
-  double lam = 0, prev = NAN;
-  for (int it = 0; it < iters; it++) {
-    double nw;
-    hvp_apply(h, in, v, w);
-    cblas_daxpy((int)h->n, -shift, v, 1, w, 1);
-    (*used)++;
-    lam = cblas_ddot((int)h->n, v, 1, w, 1);
-    nw = cblas_dnrm2((int)h->n, w, 1);
-    if (!(nw > 0) || !isfinite(nw)) break;
-    for (size_t i = 0; i < h->n; i++)
-      v[i] = w[i] / nw;
-    if (fabs(lam - prev) <= 1e-4 * fabs(lam)) break;
-    prev = lam;
-  }
-  return lam;
+/* The operator la_lanczos_top multiplies by: the problem and its data. */
+typedef struct hvp_op {
+  hvp *h;
+  const la_sharp_in *in;
+} hvp_op;
+
+static int hvp_product(void *ctx, const double *v, double *out) {
+  hvp_op *op = ctx;
+  hvp_apply(op->h, op->in, v, out);
+  return 0;
 }
 
 /* A unit Gaussian vector from the sharpness stream. */
@@ -264,28 +255,21 @@ static void random_unit(la_rng *rng, double *v, size_t n) {
   cblas_dscal((int)n, 1.0 / cblas_dnrm2((int)n, v, 1), v, 1);
 }
 
-int la_sharpness(const la_sharp_in *in, int full, int iters, uint64_t seed,
-                 double *lambda, int *iters_used) {
+int la_sharpness(const la_sharp_in *in, int full, int iters, double tol,
+                 uint64_t seed, la_eig_top *out) {
   hvp h;
+  hvp_op op = {&h, in};
   la_rng rng;
-  double *v = NULL, *w = NULL, lam;
+  double *v = NULL;
   int rc = hvp_init(&h, in, full);
-  if (rc == 0 &&
-      (!(v = malloc(h.n * sizeof *v)) || !(w = malloc(h.n * sizeof *w))))
-    rc = LA_ENOMEM;
+  if (rc == 0 && !(v = malloc(h.n * sizeof *v))) rc = LA_ENOMEM;
   if (rc) goto cleanup;
-  *iters_used = 0;
   la_rng_init(&rng, seed, LA_STREAM_SHARPNESS);
   random_unit(&rng, v, h.n);
-  lam = power(&h, in, 0, v, w, iters, iters_used);
-  if (lam < 0) { /* the dominant one is the most negative: shift past it */
-    random_unit(&rng, v, h.n);
-    lam += power(&h, in, lam, v, w, iters, iters_used);
-  }
-  *lambda = lam;
+  rc = la_lanczos_top(hvp_product, &op, (int)h.n, v, iters, tol,
+                      la_sharpness_keeps_basis(iters, (double)h.n), out);
 cleanup:
   free(v);
-  free(w);
   hvp_free(&h);
   return rc;
 }

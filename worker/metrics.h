@@ -15,13 +15,15 @@
  * which the output writes as null.
  *
  * Sharpness: the top Hessian eigenvalue of the loss on a fixed batch, by
- * power iteration on Hessian-vector products taken as central differences
- * of double-precision gradients, w.r.t. the LoRA parameters (A, B) or
- * w.r.t. the full weights W_l = W0_l + s B_l A_l.
+ * Lanczos (linalg.h) on Hessian-vector products taken as central
+ * differences of double-precision gradients, w.r.t. the LoRA parameters
+ * (A, B) or w.r.t. the full weights W_l = W0_l + s B_l A_l, with the
+ * residual that says whether it converged.
  */
 #ifndef LORALPHA_METRICS_H
 #define LORALPHA_METRICS_H
 
+#include "linalg.h"
 #include "loralpha/config.h"
 
 #include <stdint.h>
@@ -56,13 +58,13 @@ typedef struct la_sharp_in {
   int n, y_dim;
 } la_sharp_in;
 
-/* Top (largest) Hessian eigenvalue w.r.t. the LoRA parameters (full = 0) or
- * the full weights (full = 1), by power iteration from a unit Gaussian
- * vector drawn from seed, at most iters products, stopping early at 1e-4
- * relative change. When the eigenvalue of largest magnitude is negative, a
- * second power iteration on H - lambda_1 I finds the top one. *iters_used
- * gets the products used in all. Returns 0 or an LA_E code. */
-int la_sharpness(const la_sharp_in *in, int full, int iters, uint64_t seed,
-                 double *lambda, int *iters_used);
+/* Top (largest algebraic) Hessian eigenvalue w.r.t. the LoRA parameters
+ * (full = 0) or the full weights (full = 1), by la_lanczos_top from a unit
+ * Gaussian vector drawn from seed: at most iters products, stopping when
+ * the Ritz pair's residual is <= tol |lambda|. *out gets the estimate, its
+ * residual, the products used and whether it converged (a NaN estimate
+ * when the gradients were not finite). Returns 0 or an LA_E code. */
+int la_sharpness(const la_sharp_in *in, int full, int iters, double tol,
+                 uint64_t seed, la_eig_top *out);
 
 #endif

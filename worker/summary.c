@@ -52,6 +52,19 @@ static void print_done(const json_t *rec, FILE *out) {
             json_string_value(json_object_get(rec, "reason")));
 }
 
+/* The estimates, each marked when it did not converge. */
+static void print_sharpness(const json_t *rec, FILE *out) {
+  fprintf(
+      out, "sharpness at step %lld: lora %.4g%s, full %.4g%s, ratio %.4g\n",
+      json_integer_value(json_object_get(rec, "step")), num(rec, "lora"),
+      json_is_false(json_object_get(rec, "lora_converged")) ? " (not converged)"
+                                                            : "",
+      num(rec, "full"),
+      json_is_false(json_object_get(rec, "full_converged")) ? " (not converged)"
+                                                            : "",
+      num(rec, "ratio"));
+}
+
 /* Prints one record; spectra are held back until a later step replaces them. */
 static void print_record(const json_t *rec, FILE *out, double *last_train) {
   const char *type = json_string_value(json_object_get(rec, "type"));
@@ -69,9 +82,7 @@ static void print_record(const json_t *rec, FILE *out, double *last_train) {
             json_integer_value(json_object_get(rec, "step")), *last_train,
             num(rec, "loss"));
   else if (strcmp(type, "sharpness") == 0)
-    fprintf(out, "sharpness at step %lld: lora %.4g, full %.4g, ratio %.4g\n",
-            json_integer_value(json_object_get(rec, "step")), num(rec, "lora"),
-            num(rec, "full"), num(rec, "ratio"));
+    print_sharpness(rec, out);
   else if (strcmp(type, "done") == 0)
     print_done(rec, out);
 }

@@ -331,14 +331,27 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
   return rc;
 }
 
+/* One estimate's figures into rec as <name>, <name>_iters,
+ * <name>_residual and <name>_converged. */
+static void set_estimate(json_t *rec, const char *name, const la_eig_top *e) {
+  char key[32];
+  json_object_set_new(rec, name, jnum(e->lambda));
+  snprintf(key, sizeof key, "%s_iters", name);
+  json_object_set_new(rec, key, json_integer(e->iters));
+  snprintf(key, sizeof key, "%s_residual", name);
+  json_object_set_new(rec, key, jnum(e->residual));
+  snprintf(key, sizeof key, "%s_converged", name);
+  json_object_set_new(rec, key, json_boolean(e->converged));
+}
+
 /* Sharpness w.r.t. the LoRA parameters and the full weights on the first
  * sharpness_batch training rows, and their ratio. */
 static int emit_sharpness(la_trainer *tr, FILE *out) {
   const la_task *t = tr->task;
   const la_config *c = tr->cfg;
   int n = c->sharpness_batch < t->n_train ? c->sharpness_batch : t->n_train;
-  double lam_l = 0, lam_f = 0;
-  int it_l = 0, it_f = 0, rc;
+  la_eig_top el, ef;
+  int rc;
   la_sharp_in in = {t->L,
                     t->dims,
                     c->rank,
@@ -353,18 +366,19 @@ static int emit_sharpness(la_trainer *tr, FILE *out) {
                     n,
                     t->y_dim};
   uint64_t seed = c->seed ^ ((uint64_t)tr->step * 0x9E3779B97F4A7C15ULL);
-  if ((rc = la_sharpness(&in, 0, c->sharpness_iters, seed, &lam_l, &it_l)))
+  if ((rc = la_sharpness(&in, 0, c->sharpness_iters, c->sharpness_tol, seed,
+                         &el)))
     return rc;
-  if ((rc = la_sharpness(&in, 1, c->sharpness_iters, seed, &lam_f, &it_f)))
+  if ((rc = la_sharpness(&in, 1, c->sharpness_iters, c->sharpness_tol, seed,
+                         &ef)))
     return rc;
   json_t *rec = json_object();
   json_object_set_new(rec, "type", json_string("sharpness"));
   json_object_set_new(rec, "step", json_integer(tr->step));
-  json_object_set_new(rec, "lora", jnum(lam_l));
-  json_object_set_new(rec, "full", jnum(lam_f));
-  json_object_set_new(rec, "ratio", jnum(lam_f != 0 ? lam_l / lam_f : NAN));
-  json_object_set_new(rec, "lora_iters", json_integer(it_l));
-  json_object_set_new(rec, "full_iters", json_integer(it_f));
+  set_estimate(rec, "lora", &el);
+  set_estimate(rec, "full", &ef);
+  json_object_set_new(rec, "ratio",
+                      jnum(ef.lambda != 0 ? el.lambda / ef.lambda : NAN));
   json_object_set_new(rec, "rows", json_integer(n));
   emit(out, rec);
   return 0;

@@ -41,7 +41,8 @@ static const char k_spectra_nth[] =
     "SELECT step FROM spectra WHERE run_id = ?1 AND step > ?2 ORDER BY step, "
     "layer LIMIT 1 OFFSET ?4";
 static const char k_sharp_sql[] =
-    "SELECT step, lora, full, ratio, lora_iters, full_iters, rows FROM "
+    "SELECT step, lora, full, ratio, lora_iters, full_iters, rows, "
+    "lora_residual, lora_converged, full_residual, full_converged FROM "
     "sharpness WHERE run_id = ?1 AND step > ?2 AND step <= ?3 ORDER BY step";
 static const char k_sharp_nth[] =
     "SELECT step FROM sharpness WHERE run_id = ?1 AND step > ?2 ORDER BY "
@@ -80,12 +81,20 @@ static sqlite3_stmt *prepare(sqlite3 *db, const char *sql, int64_t run,
   return s;
 }
 
+/* Is name a flag column (sharpness' *_converged), shown as true / false? */
+static int is_flag(const char *name) {
+  size_t n = strlen(name);
+  return n > 10 && strcmp(name + n - 10, "_converged") == 0;
+}
+
 /* Column i of the current row as JSON; sv and config hold JSON text. */
 static json_t *column_json(sqlite3_stmt *q, int i) {
   const char *name = sqlite3_column_name(q, i), *text;
   json_t *v;
   switch (sqlite3_column_type(q, i)) {
-  case SQLITE_INTEGER: return json_integer(sqlite3_column_int64(q, i));
+  case SQLITE_INTEGER:
+    if (is_flag(name)) return json_boolean(sqlite3_column_int64(q, i) != 0);
+    return json_integer(sqlite3_column_int64(q, i));
   case SQLITE_FLOAT: /* an infinity edited in by hand is no JSON number */
     return isfinite(sqlite3_column_double(q, i))
                ? json_real(sqlite3_column_double(q, i))

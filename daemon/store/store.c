@@ -51,8 +51,10 @@ static const char *const k_sql[N_STMT] = {
                      "tf_signal, tf_drift, mech_ratio, a_drift) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_INS_SHARP] = "INSERT OR REPLACE INTO sharpness (run_id, step, lora, "
-                     "full, ratio, lora_iters, full_iters, rows) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     "full, ratio, lora_iters, full_iters, rows, "
+                     "lora_residual, lora_converged, full_residual, "
+                     "full_converged) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_DEL_CURVE] = "DELETE FROM curve WHERE run_id = ?",
     [ST_DEL_LAYERS] = "DELETE FROM layers WHERE run_id = ?",
     [ST_DEL_SPECTRA] = "DELETE FROM spectra WHERE run_id = ?",

@@ -118,6 +118,10 @@ static int write_sharpness(la_store *st, int64_t run, const la_record *r) {
   bind_count(q, 6, r->u.sharp.lora_iters);
   bind_count(q, 7, r->u.sharp.full_iters);
   bind_count(q, 8, r->u.sharp.rows);
+  bind_real(q, 9, r->u.sharp.lora_residual);
+  bind_count(q, 10, r->u.sharp.lora_converged);
+  bind_real(q, 11, r->u.sharp.full_residual);
+  bind_count(q, 12, r->u.sharp.full_converged);
   return insert(st, ST_INS_SHARP);
 }
 

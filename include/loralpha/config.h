@@ -61,9 +61,10 @@ typedef struct la_config {
   uint64_t seed, data_seed;
   int threads;
   int log_every, eval_every, spectra_every;
-  int sharpness;       /* bool: measure sharpness at start and end */
-  int sharpness_every; /* 0 = start and end only */
-  int sharpness_iters;
+  int sharpness;        /* bool: measure sharpness at start and end */
+  int sharpness_every;  /* 0 = start and end only */
+  int sharpness_iters;  /* Lanczos steps (Hessian-vector products) at most */
+  double sharpness_tol; /* stop at a residual <= tol |lambda| */
   int sharpness_batch;
   double diverge_factor;
   int64_t run_id; /* echoed in the start record; -1 if absent */

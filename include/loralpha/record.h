@@ -101,6 +101,8 @@ typedef struct la_record {
     struct {
       double lora, full, ratio;
       int64_t lora_iters, full_iters, rows;
+      double lora_residual, full_residual;    /* ||Hx - lambda x|| */
+      int64_t lora_converged, full_converged; /* 1, 0, -1: absent (unknown) */
     } sharp;
     struct {
       int64_t status; /* 0 done, 1 diverged */

@@ -30,6 +30,14 @@
 #define LA_MEM_BLAS_BUFFER (128ull << 20)
 #define LA_MEM_MARGIN (64ull << 20)
 
+/* Sharpness keeps Lanczos' whole basis (full reorthogonalisation) when it
+ * takes at most this many bytes, else two vectors (docs/metrics.md). */
+#define LA_SHARPNESS_BASIS_MAX (512ull << 20)
+
+/* Does sharpness keep the whole basis for n parameters and a cap of iters
+ * Lanczos steps? 1 or 0 (the worker's choice and the estimate's). */
+int la_sharpness_keeps_basis(int iters, double n);
+
 /* The slack above max_run_memory of a worker with `threads` BLAS threads:
  * threads + 1 OpenBLAS buffers and LA_MEM_MARGIN. */
 uint64_t la_mem_slack(int threads);

@@ -17,7 +17,7 @@ enum {
   LA_STREAM_TASK = 1,      /* synthetic data, base and target weights */
   LA_STREAM_INIT = 2,      /* the adapters' initial A */
   LA_STREAM_BATCH = 3,     /* mini-batch order */
-  LA_STREAM_SHARPNESS = 4, /* power-iteration start vectors */
+  LA_STREAM_SHARPNESS = 4, /* Lanczos start vectors (sharpness) */
 };
 
 typedef struct la_rng {

@@ -185,6 +185,17 @@ def case_sweep(ctx):
     steps_h = cli(db, f"SELECT group_concat(step) AS s FROM (SELECT step FROM sharpness "
                       f"WHERE run_id = {rows[0]['id']} ORDER BY step)")
     R.eq(steps_h[0]["s"], "0,50,100", "sharpness steps of a run")
+    flags = cli(db, "SELECT COUNT(*) AS n, SUM(lora_converged IS NULL OR full_converged IS NULL "
+                    "OR lora_residual < 0 OR full_residual < 0 OR lora_iters < 1) AS bad "
+                    f"FROM sharpness h JOIN runs r ON r.id = h.run_id WHERE r.sweep_id = {sid}")
+    R.check(flags[0]["n"] == 18 * 3 and flags[0]["bad"] == 0,
+            "sharpness rows keep the worker's residuals and converged flags (not NULL)",
+            {"n": 54, "bad": 0}, flags)
+    by_a = cli(db, f"SELECT COUNT(*) AS n, SUM(lora_n + lora_unconverged) AS runs "
+                   f"FROM sharpness_by_alpha WHERE sweep_id = {sid}")
+    R.check(by_a[0]["n"] == 9 and by_a[0]["runs"] == 18,
+            "sharpness_by_alpha: one row per (rank, alpha), every run's last estimate "
+            "counted once (used or left out as unconverged)", {"n": 9, "runs": 18}, by_a)
     lay = cli(db, f"SELECT d_in, d_out, sigma_max_w0 > 0 AS pos, target_norm > 0 AS tpos "
                   f"FROM layers WHERE run_id = {rows[0]['id']}")
     R.eq(lay, [{"d_in": 16, "d_out": 16, "pos": 1, "tpos": 1}], "layers row of a run")
@@ -234,6 +245,11 @@ def case_sweep(ctx):
         if not keys <= set(sp0) or not isinstance(sp0.get("sv"), list) \
                 or len(sp0.get("sv") or []) != x["rank"]:
             bad.append((x["id"], "spectra entry", sorted(sp0)))
+        sh0 = (j.get("sharpness") or [{}])[-1]
+        if not all(isinstance(sh0.get(k), bool) for k in ("lora_converged", "full_converged")) \
+                or not all(isinstance(sh0.get(k), (int, float)) and sh0[k] >= 0
+                           for k in ("lora_residual", "full_residual")):
+            bad.append((x["id"], "sharpness entry: flags true/false, residuals >= 0", sh0))
     R.check(not bad, "GET /v1/runs/{id}: curve, layers, spectra, sharpness as in the DB",
             "lengths as in the DB", bad)
 

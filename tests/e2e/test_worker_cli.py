@@ -616,7 +616,8 @@ def test_good_runs(w, npy):
                 "activation": "relu", "loss": "mse", "scaling": "peft",
                 "schedule": "constant", "threads": 1, "log_every": 1,
                 "eval_every": 10, "spectra_every": 50, "sharpness": True,
-                "sharpness_iters": 20, "diverge_factor": 100.0,
+                "sharpness_iters": 50, "sharpness_tol": 0.001,
+                "diverge_factor": 100.0,
                 "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0,
                 "n_train": 256, "n_eval": 1024, "target_rank": 4,
                 "widths": [16, 12], "rank": 4, "alpha": 8.0, "lr": 0.01,
@@ -645,6 +646,26 @@ def test_good_runs(w, npy):
     r = run_ok(w, "B/mlp run", mcfg)
     if r:
         check_order("B/mlp order", r[1], mcfg)
+    # Sharpness stopped by a cap of 2 Lanczos steps says so: converged
+    # false in the records, "(not converged)" in --summary.
+    scfg = with_(MLP, sharpness=True, sharpness_iters=2, eval_every=0)
+    r = run_ok(w, "B/sharpness capped at 2", scfg)
+    if r:
+        sh = [x for x in r[1] if x["type"] == "sharpness"]
+        check("B/sharpness capped at 2: records",
+              len(sh) == 2 and all(
+                  x.get(k + "_iters") == 2 and x.get(k + "_converged") is False
+                  and x.get(k + "_residual", -1) > 0
+                  for x in sh for k in ("lora", "full")),
+              "2 records, each estimate 2 iterations, converged false, "
+              "residual > 0", sh)
+    try:
+        rc, out, err = w.run_config(scfg, "file", ["--summary"])
+        check("B/sharpness capped at 2: --summary",
+              rc == 0 and out.count("(not converged)") == 4,
+              "4 estimates marked (not converged)", out[-400:])
+    except RuntimeError as e:
+        fail("B/sharpness capped at 2: --summary", "exit 0", str(e))
     ncfg = with_(npy.config(a0=[npy.a0a, npy.a0b]), eval_every=2,
                  spectra_every=0)
     r = run_ok(w, "B/npy run", ncfg)

@@ -1,7 +1,10 @@
 /*
  * test_metrics.c: spectra, signal/drift figures and sigma_max(W0) against
- * dense computations (forming dW and its SVD with LAPACK); sharpness against
- * the eigenvalues of an explicitly assembled Hessian.
+ * dense computations (forming dW and its SVD with LAPACK); Lanczos' top
+ * eigenvalue against LAPACK's dense eigenvalues of matrices with chosen
+ * spectra (near-degenerate, negative-dominant), with its stopping rule and
+ * converged flag; sharpness against the eigenvalues of an explicitly
+ * assembled Hessian (LoRA parameters and full weights).
  */
 #include "check.h"
 #include "linalg.h"
@@ -170,6 +173,190 @@ static void check_sigma_max(void) {
   check_sigma_max_case(20, 12, 1, 9);
 }
 
+/* All eigenvalues (ascending) of the symmetric n x n matrix H by dsyev. */
+static void dense_eigs(const double *H, int n, double *w) {
+  int info = 0, lwork = 64 * n;
+  double *a = malloc((size_t)n * n * sizeof *a),
+         *work = malloc((size_t)lwork * sizeof *work);
+  memcpy(a, H, (size_t)n * n * sizeof *a);
+  dsyev_("N", "U", &n, a, &n, w, work, &lwork, &info);
+  CHECK_EQ_INT(info, 0);
+  free(a), free(work);
+}
+
+/* H = Q diag(lam) Q^T with a Haar-random Q: a symmetric matrix whose
+ * spectrum the test chooses. */
+static double *with_spectrum(const double *lam, int n, uint64_t seed) {
+  la_rng rng;
+  double *Q = malloc((size_t)n * n * sizeof *Q),
+         *QL = malloc((size_t)n * n * sizeof *QL),
+         *H = malloc((size_t)n * n * sizeof *H);
+  la_rng_init(&rng, seed, 9);
+  CHECK_EQ_INT(la_orthonormal(&rng, n, n, Q), 0);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++)
+      QL[i * n + j] = Q[i * n + j] * lam[j];
+  mm(0, 1, n, n, n, 1, QL, Q, H);
+  for (int i = 0; i < n; i++) /* exactly symmetric */
+    for (int j = 0; j < i; j++)
+      H[i * n + j] = H[j * n + i] = 0.5 * (H[i * n + j] + H[j * n + i]);
+  free(Q), free(QL);
+  return H;
+}
+
+/* The operator of a dense matrix; nan_after > 0: products after that many
+ * are NaN (a diverged point); fail: every product fails with LA_ENOMEM. */
+typedef struct dense_op {
+  const double *H;
+  int n, calls, nan_after, fail;
+} dense_op;
+
+static int dense_apply(void *ctx, const double *v, double *out) {
+  dense_op *d = ctx;
+  if (d->fail) return LA_ENOMEM;
+  cblas_dgemv(CblasRowMajor, CblasNoTrans, d->n, d->n, 1, d->H, d->n, v, 1, 0,
+              out, 1);
+  if (d->nan_after > 0 && ++d->calls > d->nan_after) out[0] = NAN;
+  return 0;
+}
+
+static void unit_start(double *v, int n, uint64_t seed) {
+  la_rng rng;
+  la_rng_init(&rng, seed, 4);
+  for (int i = 0; i < n; i++)
+    v[i] = la_rng_normal(&rng);
+  cblas_dscal(n, 1.0 / cblas_dnrm2(n, v, 1), v, 1);
+}
+
+/* Lanczos on H = Q diag(lam) Q^T against dsyev's eigenvalues of H: the
+ * estimate is lambda_max (not the eigenvalue of largest magnitude),
+ * within tol |lambda_max| of it and never above it, some eigenvalue lies
+ * within the residual (the bound the residual promises), and it converged
+ * within cap. Returns the iterations. */
+static int check_lanczos_one(const char *name, const double *lam, int n,
+                             int cap, double tol, uint64_t seed, int keep) {
+  double *H = with_spectrum(lam, n, seed), *w = malloc(n * sizeof *w),
+         *v = malloc(n * sizeof *v);
+  dense_op op = {H, n, 0, 0, 0};
+  la_eig_top e;
+  dense_eigs(H, n, w);
+  unit_start(v, n, seed + 1);
+  CHECK_EQ_INT(la_lanczos_top(dense_apply, &op, n, v, cap, tol, keep, &e), 0);
+  double top = w[n - 1], err = fabs(e.lambda - top), near = err;
+  for (int i = 0; i < n; i++) /* the eigenvalue nearest the estimate */
+    near = fmin(near, fabs(e.lambda - w[i]));
+  if (!(e.converged && near <= e.residual + 1e-12 * fabs(top) &&
+        e.residual <= tol * fabs(e.lambda)))
+    fprintf(stderr,
+            "%s: lambda %.15g, dense top %.15g (error %.3g), residual %.3g "
+            "(tol |lambda| %.3g), iterations %d, converged %d, basis %s\n",
+            name, e.lambda, top, err, e.residual, tol * fabs(e.lambda), e.iters,
+            e.converged, keep ? "kept" : "not kept");
+  CHECK_EQ_INT(e.converged, 1);
+  CHECK(e.iters >= 1 && e.iters <= cap);
+  CHECK(e.residual <= tol * fabs(e.lambda));
+  CHECK_CLOSE(e.lambda, top, tol);
+  CHECK(e.lambda <= top + 1e-12 * fabs(top)); /* Ritz values never pass it */
+  /* the residual bounds the distance to the nearest eigenvalue */
+  CHECK(near <= e.residual + 1e-12 * fabs(top));
+  free(H), free(w), free(v);
+  return e.iters;
+}
+
+/* The case with the whole basis kept (full reorthogonalisation) and with
+ * two vectors only; the iterations of the first. */
+static int check_lanczos_case(const char *name, const double *lam, int n,
+                              int cap, double tol, uint64_t seed) {
+  check_lanczos_one(name, lam, n, cap, tol, seed, 0);
+  return check_lanczos_one(name, lam, n, cap, tol, seed, 1);
+}
+
+/* Spectra: a bulk in [lo, hi] and the chosen top (or bottom) values. */
+static void bulk(double *lam, int n, double lo, double hi, uint64_t seed) {
+  la_rng rng;
+  la_rng_init(&rng, seed, 7);
+  for (int i = 0; i < n; i++)
+    lam[i] = lo + (hi - lo) * (0.5 + 0.5 * tanh(la_rng_normal(&rng)));
+}
+
+static void check_lanczos(void) {
+  enum { N = 200 };
+  double lam[N];
+  int it;
+  /* separated top, a bulk below: converges long before n */
+  bulk(lam, N, -1, 1, 1);
+  lam[7] = 3;
+  it = check_lanczos_case("separated", lam, N, 50, 1e-8, 21);
+  CHECK(it < 50);
+  /* near-degenerate: lambda_1 = 5, lambda_2 = 5 (1 - 1e-3); at a tolerance
+   * far below the gap the estimate must be lambda_1, not between them */
+  bulk(lam, N, -2, 2, 2);
+  lam[3] = 5, lam[150] = 5 * (1 - 1e-3);
+  check_lanczos_case("near-degenerate, tol 1e-3", lam, N, 200, 1e-3, 22);
+  check_lanczos_case("near-degenerate, tol 1e-6", lam, N, 200, 1e-6, 23);
+  /* the same pair in a small problem, resolved to 1e-10 */
+  double small[12] = {5, 5 * (1 - 1e-3), 4.99, 1, 0.5, 0, -1, -3, -4, -4.9, -5};
+  check_lanczos_case("near-degenerate, n 12", small, 12, 50, 1e-10, 24);
+  /* negative-dominant: lambda_min = -10, lambda_max = 3 (power iteration's
+   * first pass would find -10) */
+  bulk(lam, N, -2, 2, 3);
+  lam[0] = -10, lam[1] = 3;
+  check_lanczos_case("negative-dominant", lam, N, 100, 1e-6, 25);
+  /* all negative: the top is the one nearest zero */
+  bulk(lam, N, -9, -2, 4);
+  lam[5] = -1;
+  check_lanczos_case("all negative", lam, N, 100, 1e-6, 26);
+  /* a degenerate top (lambda_1 = lambda_2 exactly) */
+  bulk(lam, N, -1, 1, 5);
+  lam[10] = lam[11] = 2;
+  check_lanczos_case("double top", lam, N, 100, 1e-8, 27);
+}
+
+/* The flag: false when the cap stops Lanczos before the rule is met, true
+ * when it is met; the zero operator converges at once; a NaN product gives
+ * a NaN estimate, unconverged; an operator's error is returned. */
+static void check_lanczos_flag(void) {
+  enum { N = 100 };
+  double lam[N], v[N], *H, zero[N * N];
+  dense_op op;
+  la_eig_top e;
+  bulk(lam, N, -2, 2, 8);
+  lam[0] = 2.5;
+  H = with_spectrum(lam, N, 31);
+  unit_start(v, N, 32);
+  op = (dense_op){H, N, 0, 0, 0};
+  for (int keep = 0; keep < 2; keep++) {
+    CHECK_EQ_INT(la_lanczos_top(dense_apply, &op, N, v, 2, 1e-6, keep, &e), 0);
+    CHECK_EQ_INT(e.iters, 2);
+    CHECK_EQ_INT(e.converged, 0);
+  }
+  if (!(e.residual > 1e-6 * fabs(e.lambda)))
+    fprintf(stderr, "cap 2: residual %.3g, expected > %.3g\n", e.residual,
+            1e-6 * fabs(e.lambda));
+  CHECK(e.residual > 1e-6 * fabs(e.lambda));
+  CHECK(e.lambda <= 2.5 + 1e-12); /* a Ritz value never passes lambda_max */
+  CHECK_EQ_INT(la_lanczos_top(dense_apply, &op, N, v, N, 1e-6, 1, &e), 0);
+  CHECK_EQ_INT(e.converged, 1);
+  CHECK(e.iters > 2 && e.iters < N);
+  CHECK_CLOSE(e.lambda, 2.5, 1e-6);
+  memset(zero, 0, sizeof zero);
+  op = (dense_op){zero, N, 0, 0, 0};
+  CHECK_EQ_INT(la_lanczos_top(dense_apply, &op, N, v, 20, 1e-6, 1, &e), 0);
+  CHECK_EQ_INT(e.converged, 1);
+  CHECK_EQ_INT(e.iters, 1);
+  CHECK_CLOSE(e.lambda, 0, 0);
+  CHECK_CLOSE(e.residual, 0, 0);
+  op = (dense_op){H, N, 0, 3, 0};
+  CHECK_EQ_INT(la_lanczos_top(dense_apply, &op, N, v, 20, 1e-12, 0, &e), 0);
+  CHECK(isnan(e.lambda) && isnan(e.residual));
+  CHECK_EQ_INT(e.converged, 0);
+  CHECK_EQ_INT(e.iters, 4);
+  op = (dense_op){H, N, 0, 0, 1};
+  CHECK_EQ_INT(la_lanczos_top(dense_apply, &op, N, v, 20, 1e-6, 1, &e),
+               LA_ENOMEM);
+  free(H);
+}
+
 /* The Hessian of the loss w.r.t. theta, assembled column by column from
  * central differences of double gradients; returns its top eigenvalue. */
 static double dense_top_eig(la_net_d *net, double *theta, double *grad, int np,
@@ -196,11 +383,12 @@ static double dense_top_eig(la_net_d *net, double *theta, double *grad, int np,
   return w[np - 1]; /* ascending: the top eigenvalue */
 }
 
-/* zero_b: B = 0 as at initialisation, where LoRA's Hessian has eigenvalues
- * in +- pairs and the dominant one may be negative. */
+/* Sharpness of a small tanh net against the dense Hessian's top
+ * eigenvalue, w.r.t. (A, B) and w.r.t. W = W0 + s B A. zero_b: B = 0 as at
+ * initialisation, where LoRA's Hessian has eigenvalues in +- pairs and the
+ * one of largest magnitude may be negative (seed 11: -26.8 against a top
+ * of 26.0): the estimate must still be the top one. */
 static void check_sharpness(int zero_b, double s, uint64_t seed) {
-  /* seed 11: the dominant eigenvalue is negative (-26.8 against a top of
-   * 26.0), so the shifted second power iteration is exercised. */
   enum { L = 2, R = 2, N = 8 };
   int dims[L + 1] = {4, 5, 3};
   float W0[L][20], A[L][10], B[L][10], X[N * 4], Y[N * 3];
@@ -223,9 +411,10 @@ static void check_sharpness(int zero_b, double s, uint64_t seed) {
               *Bp[L] = {B[0], B[1]};
   la_sharp_in in = {L,  dims, R, LA_ACT_TANH, LA_LOSS_MSE, s, W0p,
                     Ap, Bp,   X, Y,           N,           3};
-  double lam;
-  int it;
-  CHECK(la_sharpness(&in, 0, 1000, 3, &lam, &it) == 0);
+  la_eig_top el, ef, capped;
+  CHECK(la_sharpness(&in, 0, 1000, 1e-6, 3, &el) == 0);
+  CHECK(la_sharpness(&in, 1, 1000, 1e-6, 3, &ef) == 0);
+  CHECK(la_sharpness(&in, 0, 2, 1e-6, 3, &capped) == 0);
   /* theta = A_0, A_1, B_0, B_1 */
   la_net_d net;
   la_net_init_d(&net, L, dims, R, N, LA_ACT_TANH, LA_LOSS_MSE, s, 0);
@@ -243,8 +432,32 @@ static void check_sharpness(int zero_b, double s, uint64_t seed) {
     off += R * dims[l + 1];
   }
   double want = dense_top_eig(&net, th, g, off, Xd, Yd, N);
-  CHECK_CLOSE(lam, want, 2e-3);
   la_net_free_d(&net);
+  CHECK_CLOSE(el.lambda, want, 2e-3);
+  CHECK_EQ_INT(el.converged, 1);
+  CHECK(el.residual <= 1e-6 * fabs(el.lambda) && el.iters <= off);
+  CHECK_EQ_INT(capped.iters, 2);
+  CHECK_EQ_INT(capped.converged, 0);
+  CHECK(capped.residual > 1e-6 * fabs(capped.lambda));
+  /* theta = W_0, W_1 with W = W0 + s B A */
+  la_net_init_d(&net, L, dims, R, N, LA_ACT_TANH, LA_LOSS_MSE, s, 1);
+  off = 0;
+  for (int l = 0; l < L; l++) {
+    int din = dims[l], dout = dims[l + 1];
+    net.W0[l] = th + off, net.gW[l] = g + off;
+    for (int i = 0; i < dout; i++)
+      for (int j = 0; j < din; j++) {
+        double acc = 0;
+        for (int q = 0; q < R; q++)
+          acc += (double)B[l][i * R + q] * A[l][q * din + j];
+        th[off + i * din + j] = W0d[l][i * din + j] + s * acc;
+      }
+    off += din * dout;
+  }
+  want = dense_top_eig(&net, th, g, off, Xd, Yd, N);
+  la_net_free_d(&net);
+  CHECK_CLOSE(ef.lambda, want, 2e-3);
+  CHECK_EQ_INT(ef.converged, 1);
 }
 
 int main(void) {
@@ -256,5 +469,7 @@ int main(void) {
   check_sharpness(0, 1.5, 11);
   check_sharpness(1, 3.0, 12);
   check_sharpness(1, 0.5, 13);
+  check_lanczos();
+  check_lanczos_flag();
   return check_summary();
 }

@@ -49,6 +49,14 @@ static const good k_good[] = {
      "ignored\"}",
      LA_REC_EVAL},
     {"  {\"type\":\"eval\",\"step\":3,\"loss\":1e2}  ", LA_REC_EVAL},
+    {"{\"type\":\"sharpness\",\"step\":4,\"lora\":3.1,\"full\":1.6,\"ratio\":"
+     "1.94,\"lora_iters\":14,\"lora_residual\":0.0021,\"lora_converged\":"
+     "true,\"full_iters\":50,\"full_residual\":0.0094,\"full_converged\":"
+     "false,\"rows\":256}",
+     LA_REC_SHARPNESS},
+    {"{\"type\":\"sharpness\",\"step\":5,\"lora\":null,\"full\":null,"
+     "\"lora_residual\":null,\"full_residual\":0,\"lora_converged\":false}",
+     LA_REC_SHARPNESS},
 };
 
 /* A bad line and a word its error must hold (the field, or the problem). */
@@ -114,6 +122,24 @@ static const bad k_bad[] = {
     {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1}", "full: missing"},
     {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1,\"full\":1,\"rows\":-3}",
      "rows"},
+    {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1,\"full\":1,"
+     "\"lora_residual\":-0.5}",
+     "lora_residual: -0.5 is negative"},
+    {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1,\"full\":1,"
+     "\"full_residual\":\"small\"}",
+     "full_residual: must be a number or null"},
+    {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1,\"full\":1,"
+     "\"lora_converged\":1}",
+     "lora_converged: must be true or false"},
+    {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1,\"full\":1,"
+     "\"full_converged\":null}",
+     "full_converged: must be true or false"},
+    {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1,\"full\":1,"
+     "\"lora_converged\":\"true\"}",
+     "lora_converged: must be true or false"},
+    {"{\"type\":\"sharpness\",\"step\":1,\"lora\":1,\"full\":1,"
+     "\"converged\":true}",
+     "converged: unknown field"},
     {"{\"type\":\"done\",\"steps\":3}", "status: missing"},
     {"{\"type\":\"done\",\"status\":\"ok\",\"steps\":3}", "status"},
     {"{\"type\":\"done\",\"status\":\"done\"}", "steps: missing"},
@@ -195,6 +221,39 @@ static void check_values(void) {
   la_record_clear(&r);
 }
 
+/* Sharpness records with and without the residual fields: what an old
+ * worker leaves out is unknown (-1, NaN), not false. */
+static void check_sharpness(void) {
+  la_record r;
+  la_err err;
+  const char *s = k_good[6].line; /* old: no residuals, no flags */
+  CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
+  CHECK_CLOSE(r.u.sharp.lora, -3.5, 0);
+  CHECK_EQ_INT(r.u.sharp.lora_iters, 20);
+  CHECK(isnan(r.u.sharp.lora_residual) && isnan(r.u.sharp.full_residual));
+  CHECK_EQ_INT(r.u.sharp.lora_converged, -1);
+  CHECK_EQ_INT(r.u.sharp.full_converged, -1);
+  la_record_clear(&r);
+  s = k_good[13].line;
+  CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
+  CHECK_EQ_INT(r.step, 4);
+  CHECK_EQ_INT(r.u.sharp.lora_iters, 14);
+  CHECK_EQ_INT(r.u.sharp.full_iters, 50);
+  CHECK_CLOSE(r.u.sharp.lora_residual, 0.0021, 0);
+  CHECK_CLOSE(r.u.sharp.full_residual, 0.0094, 0);
+  CHECK_EQ_INT(r.u.sharp.lora_converged, 1);
+  CHECK_EQ_INT(r.u.sharp.full_converged, 0);
+  la_record_clear(&r);
+  s = k_good[14].line;
+  CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
+  CHECK(isnan(r.u.sharp.lora) && isnan(r.u.sharp.lora_residual));
+  CHECK_CLOSE(r.u.sharp.full_residual, 0, 0);
+  CHECK_EQ_INT(r.u.sharp.lora_converged, 0);
+  CHECK_EQ_INT(r.u.sharp.full_converged, -1);
+  CHECK_EQ_INT(r.u.sharp.lora_iters, -1);
+  la_record_clear(&r);
+}
+
 /* A line over the limit is refused before it is parsed. */
 static void check_limits(void) {
   size_t n = LA_RECORD_MAX_LINE + 1;
@@ -223,6 +282,7 @@ int main(void) {
   check_good();
   check_bad();
   check_values();
+  check_sharpness();
   check_limits();
   check_states();
   return check_summary();

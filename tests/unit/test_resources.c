@@ -65,6 +65,27 @@ static void test_fields(void) {
   CHECK(strcmp(f, "sharpness_batch") == 0);
 }
 
+/* Full-weight sharpness keeps Lanczos' basis: sharpness_iters vectors of
+ * every weight, in double (here 1024 x 1024, the largest part), while it
+ * fits LA_SHARPNESS_BASIS_MAX; beyond, two vectors whatever the cap. */
+static void test_sharpness_basis(void) {
+  const char *f;
+#define SHARP(d)                                                               \
+  "{\"rank\": 4, \"alpha\": 1, \"lr\": 0.01, \"steps\": 10, \"task\": "        \
+  "\"teacher\", \"d_in\": " d ", \"d_out\": " d ", \"n_train\": 256, "         \
+  "\"n_eval\": 16, \"batch\": 16, \"sharpness_batch\": 16, "
+  uint64_t a = bytes_of(SHARP("1024") "\"sharpness_iters\": 2}", NULL);
+  uint64_t b = bytes_of(SHARP("1024") "\"sharpness_iters\": 50}", &f);
+  CHECK_EQ_INT(b - a, 48ull * 8 * 1024 * 1024);
+  CHECK(strcmp(f, "d_in") == 0);
+  CHECK_EQ_INT(la_sharpness_keeps_basis(50, 1024.0 * 1024), 1);
+  CHECK_EQ_INT(la_sharpness_keeps_basis(50, 4096.0 * 4096), 0);
+  a = bytes_of(SHARP("4096") "\"sharpness_iters\": 2}", NULL);
+  b = bytes_of(SHARP("4096") "\"sharpness_iters\": 50}", NULL);
+  CHECK_EQ_INT(b, a);
+#undef SHARP
+}
+
 /* npy: the data come from files the estimate never sees. */
 static void test_npy(void) {
   la_config c;
@@ -135,6 +156,7 @@ int main(void) {
   test_data_term();
   test_fields();
   test_npy();
+  test_sharpness_basis();
   test_against_trainer();
   test_rows();
   test_slack();

@@ -394,7 +394,8 @@ static const char *k_base_normalized =
     "{\"name\": \"constant\", \"warmup_steps\": 0}, \"scaling\": \"peft\", "
     "\"metrics\": {\"log_every\": 1, \"eval_every\": 10, \"spectra_every\": "
     "50, \"sharpness\": true, \"sharpness_every\": 0, \"sharpness_iters\": "
-    "20, \"sharpness_batch\": 256}, \"diverge_factor\": 100.0, "
+    "50, \"sharpness_batch\": 256, \"sharpness_tol\": 0.001}, "
+    "\"diverge_factor\": 100.0, "
     "\"priority\": 0, \"max_parallel\": 0, \"max_attempts\": 2}";
 
 /* The normalized spec of s parses back to itself and to the same runs. */

@@ -3,7 +3,7 @@
  * runs in transactions, scheduling order and limits, metric rows (read back
  * through a second connection, as the sqlite3 CLI would), finishing,
  * retries, requeueing after a crash, cancelling, deleting a sweep, the
- * API's reads and the best_alpha view.
+ * API's reads, the best_alpha view and the sharpness views.
  */
 #include "check.h"
 #include "loralpha/store.h"
@@ -110,6 +110,62 @@ static void check_migrations(void) {
   sqlite3_finalize(q);
   sqlite3_close(db);
   CHECK(strcmp(mode, "wal") == 0);
+}
+
+extern const char *const la_migrations[];
+extern const int la_n_migrations;
+
+/* Migration 006's la_sha256, which a database migrated by hand needs. */
+static void fake_sha256(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  (void)argc, (void)argv;
+  sqlite3_result_text(ctx, "0", 1, SQLITE_STATIC);
+}
+
+/* A database from before the sharpness flags (the migrations up to the one
+ * that adds them) with an old worker's row: the store migrates it, the row
+ * keeps its values with unknown (NULL) flags, and the summary keeps it. */
+static void check_sharpness_migration(void) {
+  char path[128];
+  sqlite3 *db = NULL;
+  la_store *st = NULL;
+  la_err err;
+  int v = 0;
+  snprintf(path, sizeof path, "%s/old.db", g_dir);
+  while (v < la_n_migrations &&
+         strstr(la_migrations[v], "ADD COLUMN lora_converged") == NULL)
+    v++;
+  CHECK(v < la_n_migrations);
+  CHECK_EQ_INT(sqlite3_open(path, &db), SQLITE_OK);
+  sqlite3_create_function(db, "la_sha256", 1, SQLITE_UTF8, NULL, fake_sha256,
+                          NULL, NULL);
+  for (int i = 0; i < v; i++)
+    CHECK_EQ_INT(sqlite3_exec(db, la_migrations[i], NULL, NULL, NULL),
+                 SQLITE_OK);
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "INSERT INTO sweeps (id, name, spec, seed, n_runs, created_at, "
+           "owner) VALUES (1, 'old', '{}', 0, 1, 0, 'alice'); INSERT INTO "
+           "runs (id, sweep_id, idx, rank, alpha, lr, seed_index, seed, "
+           "config, created_at, state) VALUES (1, 1, 0, 4, 8, 0.001, 0, 0, "
+           "'{}', 0, 'done'); INSERT INTO sharpness (run_id, step, lora, "
+           "full, ratio, lora_iters, full_iters, rows) VALUES (1, 100, 6.0, "
+           "3.0, 2.0, 20, 20, 256); PRAGMA user_version = %d;",
+           v);
+  CHECK_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  CHECK_EQ_INT(la_store_open(path, &st, &err), 0);
+  CHECK_EQ_INT(la_store_schema_version(st), la_n_migrations);
+  la_store_close(st);
+  snprintf(g_db, sizeof g_db, "%s", path); /* query_* read g_db */
+  CHECK_EQ_INT(query_int("SELECT COUNT(*) FROM sharpness WHERE lora = 6 AND "
+                         "lora_iters = 20 AND lora_converged IS NULL AND "
+                         "full_converged IS NULL AND lora_residual IS NULL"),
+               1);
+  CHECK_CLOSE(query_real("SELECT lora FROM sharpness_by_alpha WHERE "
+                         "sweep_id = 1 AND lora_n = 1 AND lora_unconverged "
+                         "= 0"),
+              6.0, 0);
+  snprintf(g_db, sizeof g_db, "%s/t.db", g_dir);
 }
 
 /* Priority first, then FIFO; max_parallel per sweep. */
@@ -312,6 +368,77 @@ static void check_cancel_and_views(la_store *st, int64_t low, int64_t high) {
   json_t *list = la_store_list_sweeps(st, NULL, &err);
   CHECK_EQ_INT(json_array_size(json_object_get(list, "sweeps")), 3);
   json_decref(list);
+  free_spec(s);
+}
+
+/* Sharpness rows keep each estimate's residual and converged flag (NULL
+ * for a record of an older worker); sharpness_converged blanks the
+ * unconverged values and sharpness_by_alpha averages only what is left of
+ * each finished run's last estimate. */
+static void check_sharpness_rows(la_store *st) {
+  static const char *const last[3] = {
+      "{\"type\":\"sharpness\",\"step\":5,\"lora\":3.0,\"full\":1.5,\"ratio\":"
+      "2.0,\"lora_iters\":12,\"lora_residual\":0.002,\"lora_converged\":true,"
+      "\"full_iters\":9,\"full_residual\":0.001,\"full_converged\":true}",
+      "{\"type\":\"sharpness\",\"step\":5,\"lora\":100.0,\"full\":2.5,"
+      "\"ratio\":40.0,\"lora_iters\":50,\"lora_residual\":7.5,"
+      "\"lora_converged\":false,\"full_iters\":20,\"full_residual\":0.002,"
+      "\"full_converged\":true}",
+      "{\"type\":\"sharpness\",\"step\":5,\"lora\":5.0,\"full\":2.0,\"ratio\":"
+      "2.5,\"lora_iters\":20,\"full_iters\":20}"}; /* an older worker's */
+  la_err err;
+  char sql[300];
+  la_spec *s = make_spec("sharp", 3, 9, 0, 1);
+  int64_t id, first = -1;
+  for (int i = 0; i < 3; i++)
+    s->runs[i].rank = 2, s->runs[i].alpha = 8, s->runs[i].seed_index = i;
+  CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &id, &err), 0);
+  la_run_ticket t[16];
+  int n = la_fairshare_next_runs(st, t, 16, NULL, &err);
+  for (int i = 0; i < n; i++)
+    if (t[i].sweep_id == id && (first < 0 || t[i].run_id < first))
+      first = t[i].run_id;
+  for (int i = 0; i < n; i++) {
+    if (t[i].sweep_id == id) {
+      int64_t run = t[i].run_id;
+      la_run_result r = result("done", 0.1);
+      CHECK_EQ_INT(la_store_start_run(st, run, &err), 0);
+      add(st, run, /* an earlier, unconverged one: not the last estimate */
+          "{\"type\":\"sharpness\",\"step\":0,\"lora\":-1.0,\"full\":0.5,"
+          "\"lora_residual\":3,\"lora_converged\":false,\"full_converged\":"
+          "false}");
+      add(st, run, last[run - first]);
+      CHECK_EQ_INT(la_store_finish_run(st, run, &r, &err), 0);
+    }
+    la_run_ticket_clear(&t[i]);
+  }
+  snprintf(sql, sizeof sql,
+           "SELECT lora_residual FROM sharpness WHERE run_id = %lld AND "
+           "step = 5 AND lora_converged = 0 AND full_converged = 1 AND "
+           "lora_iters = 50",
+           (long long)first + 1);
+  CHECK_CLOSE(query_real(sql), 7.5, 0);
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM sharpness WHERE run_id = %lld AND step = 5 "
+           "AND lora_converged IS NULL AND full_converged IS NULL AND "
+           "lora_residual IS NULL AND full_residual IS NULL",
+           (long long)first + 2);
+  CHECK_EQ_INT(query_int(sql), 1);
+  snprintf(sql, sizeof sql,
+           "SELECT COUNT(*) FROM sharpness_converged WHERE run_id = %lld AND "
+           "step = 5 AND lora IS NULL AND ratio IS NULL AND full = 2.5",
+           (long long)first + 1);
+  CHECK_EQ_INT(query_int(sql), 1);
+  snprintf(sql, sizeof sql,
+           "SELECT lora FROM sharpness_by_alpha WHERE sweep_id = %lld AND "
+           "rank = 2 AND alpha = 8 AND lora_n = 2 AND lora_unconverged = 1",
+           (long long)id);
+  CHECK_CLOSE(query_real(sql), 4.0, 1e-12); /* (3 + 5) / 2, not 100 */
+  snprintf(sql, sizeof sql,
+           "SELECT full FROM sharpness_by_alpha WHERE sweep_id = %lld AND "
+           "full_n = 3 AND full_unconverged = 0 AND ratio_n = 2",
+           (long long)id);
+  CHECK_CLOSE(query_real(sql), 2.0, 1e-12);
   free_spec(s);
 }
 
@@ -636,10 +763,12 @@ int main(void) {
   check_rows_and_finish(st, high);
   check_retry_and_requeue(st, high);
   check_cancel_and_views(st, low, high);
+  check_sharpness_rows(st);
   la_store_close(st);
   check_refused_run();
   check_delete_sweep();
   check_fair_share();
+  check_sharpness_migration();
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
