@@ -152,9 +152,12 @@ def run_cli(ctx, *args, url=None, stdin=None, env=None, timeout=120):
     return Out(p.returncode, p.stdout, p.stderr, time.monotonic() - t0)
 
 
-def run_pty(ctx, args, timeout=60, env=None, cols=0):
+def run_pty(ctx, args, timeout=60, env=None, cols=0, progress=None):
     """Runs the client with stdout on a pseudo-terminal (cols columns wide;
-    0: the size a new one has, none); (rc, output, stderr)."""
+    0: the size a new one has, none); (rc, output, stderr). The client is
+    killed after timeout seconds (scaled); with progress, a callable whose
+    value changes as the awaited work advances, after timeout seconds
+    without a change instead."""
     master, slave = pty.openpty()
     if cols:
         fcntl_winsize(slave, cols)
@@ -164,8 +167,13 @@ def run_pty(ctx, args, timeout=60, env=None, cols=0):
     os.close(slave)
     out = b""
     deadline = time.monotonic() + scaled(timeout)
+    last, looked = progress() if progress else None, time.monotonic()
     try:
         while time.monotonic() < deadline:
+            if progress and time.monotonic() - looked >= 1:
+                now, looked = progress(), time.monotonic()
+                if now != last:
+                    last, deadline = now, looked + scaled(timeout)
             r, _, _ = select.select([master], [], [], 0.1)
             if r:
                 try:
@@ -670,7 +678,8 @@ def case_wait_tty(ctx):
     R.case = "wait-tty"
     sid = submit_api(ctx, QUICK)
     t0 = time.monotonic()
-    rc, out, err = run_pty(ctx, ["wait", sid], timeout=120)
+    rc, out, err = run_pty(ctx, ["wait", sid], timeout=120,
+                           progress=lambda: (api(ctx, f"/v1/sweeps/{sid}") or {}).get("counts"))
     elapsed = time.monotonic() - t0
     R.eq(rc, 0, "wait on a TTY: exit 0")
     redraws = out.count("\r[")
