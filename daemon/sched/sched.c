@@ -99,6 +99,7 @@ struct la_sched {
 };
 
 static void sched_maybe_drained(la_sched *s);
+static void stop_if_failed(la_sched *s, int64_t sweep_id);
 static void note_store(la_sched *s);
 static int retry_finishes(la_sched *s);
 
@@ -310,6 +311,7 @@ static int retry_finishes(la_sched *s) {
     s->stats.kept--;
     if (s->hook && strcmp(k->res.state, "queued") != 0)
       s->hook(k->sweep_id, s->hook_ctx);
+    if (k->res.error != NULL) stop_if_failed(s, k->sweep_id);
     free(k->error);
     free(k);
   }
@@ -426,8 +428,11 @@ static void worker_maybe_finish(worker *w) {
   w->finished = 1;
   text = calloc(1, ERROR_BYTES);
   decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
-  if (finish_or_keep(s, w, &res) && s->hook && strcmp(res.state, "queued"))
-    s->hook(w->sweep_id, s->hook_ctx);
+  if (finish_or_keep(s, w, &res)) {
+    if (s->hook && strcmp(res.state, "queued"))
+      s->hook(w->sweep_id, s->hook_ctx);
+    if (res.error != NULL) stop_if_failed(s, w->sweep_id);
+  }
   note_store(s);
   free(text);
   unlink_worker(s, w);
@@ -690,6 +695,16 @@ static void record_process(la_sched *s, const worker *w) {
             (long long)w->run_id, (int)w->proc.pid, err.msg);
 }
 
+/* A failed attempt may have stopped its sweep (its runs keep failing the
+ * same way: la_store_finish_run): its running workers are stopped too,
+ * their runs cancelled. */
+static void stop_if_failed(la_sched *s, int64_t sweep_id) {
+  char state[16];
+  if (la_store_sweep_state(s->store, sweep_id, state, sizeof state) == 0 &&
+      strcmp(state, "failed") == 0)
+    la_sched_cancel_sweep(s, sweep_id);
+}
+
 /* Records a run whose worker could not even start as a failed attempt. */
 static void spawn_failed(la_sched *s, worker *w, const char *why) {
   la_run_result res;
@@ -702,6 +717,8 @@ static void spawn_failed(la_sched *s, worker *w, const char *why) {
   if (la_store_finish_run(s->store, w->run_id, &res, &err))
     fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
             err.msg);
+  else
+    stop_if_failed(s, w->sweep_id);
 }
 
 /* A run that names files its owner may not have read here (rights.h; a
@@ -726,6 +743,8 @@ static int files_refused(la_sched *s, const worker *w) {
   if (la_store_finish_run(s->store, w->run_id, &res, &err))
     fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
             err.msg);
+  else
+    stop_if_failed(s, w->sweep_id);
   return 1;
 }
 
