@@ -1138,6 +1138,20 @@ static int expand(builder *b, la_spec **out, la_err *err) {
   return 0;
 }
 
+/* ---- field paths --------------------------------------------------------- */
+
+const char *la_spec_section_of(const char *worker_field) {
+  char name[64];
+  size_t n = strcspn(worker_field, ".[: ");
+  if (n == 0 || n >= sizeof name) return NULL;
+  memcpy(name, worker_field, n);
+  name[n] = '\0';
+  for (int s = 0; s < N_SEC; s++)
+    if (find_sfield(k_sections[s].fields, k_sections[s].n_fields, name))
+      return k_sections[s].key;
+  return NULL;
+}
+
 /* ---- entry points ------------------------------------------------------- */
 
 /* Releases what the builder owns. */

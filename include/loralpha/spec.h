@@ -71,6 +71,12 @@ void la_spec_free(la_spec *spec);
  * Built on demand so that a large sweep never holds every config at once. */
 json_t *la_spec_run_config(const la_spec *spec, size_t i);
 
+/* The section of the spec ("task", "optimizer", "schedule", "metrics")
+ * that holds the worker config field named at the start of worker_field
+ * ("npy.x: ..." gives "task": the spec's task.npy.x), or NULL when it is a
+ * top-level field of the spec or none. A borrowed constant. */
+const char *la_spec_section_of(const char *worker_field);
+
 /* Fills every run's config field (for tools and tests that want them all).
  * Returns 0 or LA_ENOMEM. */
 int la_spec_materialize(la_spec *spec);
