@@ -1189,6 +1189,16 @@ static int absolute_paths(buf *spec) {
   return rc;
 }
 
+/* Says that the daemon stored the sweep without the worker's check, and
+ * why (the answer's "check", docs/sweeps.md#checked-at-submit). */
+static void note_unchecked(const json_t *ans, long long id) {
+  const json_t *chk = jget(ans, "check");
+  const char *res = jstr(chk, "result");
+  char why[512];
+  if (res != NULL && strcmp(res, "skipped") == 0)
+    msg("sweep %lld: %s", id, clean(why, sizeof why, jstr(chk, "why"), 0));
+}
+
 /* submit FILE|- [--wait]: posts the spec and prints the new sweep's id. */
 static int cmd_submit(cli *c) {
   buf spec = {0};
@@ -1210,6 +1220,7 @@ static int cmd_submit(cli *c) {
   if (!c->val[O_JSON] && isatty(STDERR_FILENO) && jint(ans, "runs", &runs))
     msg("sweep %lld (%s): %lld runs queued", id,
         clean(name, sizeof name, jstr(ans, "name"), 0), runs);
+  if (!c->val[O_JSON] && isatty(STDERR_FILENO)) note_unchecked(ans, id);
   if (c->val[O_WAIT]) rc = wait_sweep(c, id);
 cleanup:
   free(spec.p);
