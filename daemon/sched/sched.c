@@ -811,7 +811,8 @@ static void note_served(la_sched *s, const char *user) {
 }
 
 /* Starts one ticket: committed as running first, then spawned. 0 when the
- * run moved on (started, or its failed start recorded); when nothing
+ * run moved on (started, its failed start recorded, or no longer queued:
+ * its sweep ended since the ticket was picked); when nothing
  * changed, LA_ENOMEM or LA_EINVAL (its config cannot be prepared) or the
  * store's code (it refused the write). */
 static int start_ticket(la_sched *s, const la_run_ticket *t) {
@@ -826,7 +827,12 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
             (long long)t->run_id);
     return rc;
   }
-  if ((rc = la_store_start_run(s->store, t->run_id, &err)) != 0) {
+  if ((rc = la_store_start_run(s->store, t->run_id, &err)) == LA_EINVAL) {
+    worker_free(w); /* no longer queued: its sweep ended since it was picked
+                       (cancelled, or stopped by a failure just before) */
+    return 0;
+  }
+  if (rc != 0) {
     snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
     if (!la_store_disk_full(s->store)) /* else note_store says it once */
       fprintf(stderr, "loralpha serve: %s\n", err.msg);
