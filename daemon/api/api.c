@@ -164,6 +164,29 @@ static void check_skipped(const la_daemon *d, const la_spec *spec, char *why,
     snprintf(why, size, "not checked at submit: check_timeout is 0");
 }
 
+/* Would n more queued runs pass user's max_queued_runs? 0 if not, else 1
+ * (true: answered 429, or 500 when the database failed). Asked before the
+ * checks (no check for a sweep that cannot be stored) and again after. */
+static int queue_full(la_daemon *d, la_http_request *req, const char *user,
+                      size_t n) {
+  long cap = la_serve_config_limit(&d->cfg, user)->max_queued_runs;
+  int64_t queued;
+  la_err err;
+  char msg[512];
+  if (cap < 0) return 0;
+  if (la_store_user_queued(d->store, user, &queued, &err)) {
+    la_http_respond_error(req, 500, "database", err.msg);
+    return 1;
+  }
+  if (queued + (int64_t)n <= cap) return 0;
+  snprintf(msg, sizeof msg,
+           "%s has %lld runs queued; %zu more would pass the limit of %ld "
+           "queued runs per user",
+           user, (long long)queued, n, cap);
+  la_http_respond_error(req, 429, "user_limit", msg);
+  return 1;
+}
+
 /* Stores the checked (or unchecked) sweep and answers 201, unless the
  * daemon is stopping or the user's queue is full. Frees sr. */
 static void submit_store(submit_req *sr) {
@@ -171,27 +194,14 @@ static void submit_store(submit_req *sr) {
   la_http_request *req = sr->req;
   const la_spec *spec = sr->spec;
   la_err err;
-  int64_t id, queued;
-  long cap = la_serve_config_limit(&d->cfg, sr->user)->max_queued_runs;
-  char msg[512];
+  int64_t id;
   json_t *check;
   if (d->draining) {
     la_http_respond_error(req, 503, "unavailable",
                           "the daemon is shutting down");
     return submit_free(sr);
   }
-  if (cap >= 0 && la_store_user_queued(d->store, sr->user, &queued, &err)) {
-    la_http_respond_error(req, 500, "database", err.msg);
-    return submit_free(sr);
-  }
-  if (cap >= 0 && queued + (int64_t)spec->n_runs > cap) {
-    snprintf(msg, sizeof msg,
-             "%s has %lld runs queued; %zu more would pass the limit of %ld "
-             "queued runs per user",
-             sr->user, (long long)queued, spec->n_runs, cap);
-    la_http_respond_error(req, 429, "user_limit", msg);
-    return submit_free(sr);
-  }
+  if (queue_full(d, req, sr->user, spec->n_runs)) return submit_free(sr);
   if (la_store_create_sweep(d->store, spec, sr->user, &id, &err)) {
     store_write_failed(d, req, &err);
     return submit_free(sr);
@@ -289,7 +299,9 @@ static void create_sweep(la_daemon *d, la_http_request *req,
     return la_http_respond_error(req, 422, "invalid_spec", err.msg);
   }
   json_decref(body);
-  if (files_refused(d, req, who, spec)) return la_spec_free(spec);
+  if (files_refused(d, req, who, spec) ||
+      queue_full(d, req, who->user, spec->n_runs))
+    return la_spec_free(spec);
   if ((sr = calloc(1, sizeof *sr)) == NULL) {
     la_spec_free(spec);
     return la_http_respond_error(req, 500, "internal", "out of memory");

@@ -102,6 +102,7 @@ struct la_sched {
 static void sched_maybe_drained(la_sched *s);
 static void stop_if_failed(la_sched *s, int64_t sweep_id);
 static void stop_checks(la_sched *s);
+static void start_waiting_checks(la_sched *s);
 static void note_store(la_sched *s);
 static int retry_finishes(la_sched *s);
 
@@ -934,7 +935,9 @@ int la_sched_user_busy(const la_sched *s, const char *user) {
  * directory, environment, memory cap and nice level). Its stdout (the
  * effective config) is not read; its stderr's error line is the answer.
  * Its handles: the process, the stdin and stderr pipes, the time limit's
- * timer; it is freed when all four have closed. */
+ * timer; it is freed when all four have closed. At most max_workers checks
+ * run at once (each may need a run's memory); the others wait in
+ * s->checks, oldest first, and start as places free up. */
 
 typedef struct check {
   la_sched *s;
@@ -943,10 +946,12 @@ typedef struct check {
   uv_pipe_t in, err;
   uv_timer_t timer;
   uv_write_t wreq;
-  char *config; /* being written to stdin (owned) */
+  char *config;            /* being written to stdin (owned) */
+  char owner[LA_USER_MAX]; /* whose worker it is started as */
   char tail[TAIL_BYTES];
   size_t tail_len;
   unsigned timeout_ms;
+  int started; /* 0: waiting for a place (at most max_workers run at once) */
   int open_handles, exited, err_eof, timed_out, killed, answered;
   int64_t status;
   int term_signal;
@@ -1000,6 +1005,7 @@ static void check_maybe_done(check *c) {
     check_error(c, msg, sizeof msg);
   }
   c->done(r, msg, c->ctx);
+  start_waiting_checks(s);
   if (s->draining) sched_maybe_drained(s);
 }
 
@@ -1050,11 +1056,21 @@ static void on_check_timeout(uv_timer_t *t) {
 
 /* Stops every check (the daemon is stopping): they answer skipped. */
 static void stop_checks(la_sched *s) {
-  for (check *c = s->checks; c != NULL; c = c->next)
+  check **p = &s->checks, *c;
+  while ((c = *p) != NULL) {
+    if (!c->started) { /* never started: answered now, nothing to close */
+      *p = c->next;
+      c->done(LA_CHECK_SKIPPED, "the daemon is stopping", c->ctx);
+      free(c->config);
+      free(c);
+      continue;
+    }
     if (!c->exited && !c->killed) {
       c->killed = 1;
       uv_process_kill(&c->proc, SIGKILL);
     }
+    p = &c->next;
+  }
 }
 
 /* uv_spawn of the check; on failure its handles are closed. */
@@ -1087,29 +1103,69 @@ static int check_spawn(check *c, const char *owner) {
   return rc;
 }
 
-int la_sched_check(la_sched *s, const char *owner, const char *config,
-                   unsigned timeout_ms, la_sched_check_cb done, void *ctx,
-                   la_err *err) {
-  check *c = calloc(1, sizeof *c);
+/* Starts c: spawned, its config written, its stderr read, its time limit
+ * set. 0, or uv_spawn's code (c's handles closed: freed soon). */
+static int check_start(check *c) {
+  la_sched *s = c->s;
   uv_buf_t buf;
   int rc;
-  if (s->draining) return la_errf(err, LA_EINVAL, "the daemon is stopping");
-  if (c == NULL || (c->config = worker_config(s, config, -1)) == NULL) {
-    free(c);
-    return la_errf(err, LA_ENOMEM, "check: out of memory");
-  }
-  c->s = s, c->done = done, c->ctx = ctx, c->timeout_ms = timeout_ms;
-  if ((rc = check_spawn(c, owner)) != 0) /* freed as its handles close */
-    return la_errf(err, LA_EIO, "cannot start %s: %s", s->worker_path,
-                   uv_strerror(rc));
+  c->started = 1;
+  if ((rc = check_spawn(c, c->owner)) != 0) return rc;
   if (s->opts.nice > 0)
     setpriority(PRIO_PROCESS, (id_t)c->proc.pid, s->opts.nice);
   buf = uv_buf_init(c->config, (unsigned)strlen(c->config));
   if (uv_write(&c->wreq, (uv_stream_t *)&c->in, &buf, 1, on_check_written))
     on_check_written(&c->wreq, -1);
   uv_read_start((uv_stream_t *)&c->err, on_alloc, on_check_stderr);
-  uv_timer_start(&c->timer, on_check_timeout, timeout_ms, 0);
-  c->next = s->checks, s->checks = c;
+  uv_timer_start(&c->timer, on_check_timeout, c->timeout_ms, 0);
+  return 0;
+}
+
+/* Starts the waiting checks there is room for, oldest first; one that
+ * cannot start answers skipped, saying why. */
+static void start_waiting_checks(la_sched *s) {
+  char msg[1024];
+  int running = 0, rc;
+  for (check *c = s->checks; c != NULL; c = c->next)
+    running += c->started;
+  for (check **p = &s->checks, *c; (c = *p) != NULL && !s->draining;) {
+    if (c->started || running >= s->opts.max_workers) {
+      p = &c->next;
+      continue;
+    }
+    if ((rc = check_start(c)) == 0) {
+      running++;
+      p = &c->next;
+      continue;
+    }
+    *p = c->next; /* its handles close: freed then */
+    snprintf(msg, sizeof msg, "cannot start %s: %s", s->worker_path,
+             uv_strerror(rc));
+    c->done(LA_CHECK_SKIPPED, msg, c->ctx);
+  }
+}
+
+int la_sched_check(la_sched *s, const char *owner, const char *config,
+                   unsigned timeout_ms, la_sched_check_cb done, void *ctx,
+                   la_err *err) {
+  check *c = calloc(1, sizeof *c), **tail = &s->checks;
+  int running = 0, rc;
+  if (s->draining) {
+    free(c);
+    return la_errf(err, LA_EINVAL, "the daemon is stopping");
+  }
+  if (c == NULL || (c->config = worker_config(s, config, -1)) == NULL) {
+    free(c);
+    return la_errf(err, LA_ENOMEM, "check: out of memory");
+  }
+  c->s = s, c->done = done, c->ctx = ctx, c->timeout_ms = timeout_ms;
+  snprintf(c->owner, sizeof c->owner, "%s", owner);
+  for (; *tail != NULL; tail = &(*tail)->next)
+    running += (*tail)->started;
+  if (running < s->opts.max_workers && (rc = check_start(c)) != 0)
+    return la_errf(err, LA_EIO, "cannot start %s: %s", s->worker_path,
+                   uv_strerror(rc)); /* c is freed as its handles close */
+  *tail = c;                         /* the newest last */
   return 0;
 }
 

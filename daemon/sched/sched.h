@@ -122,9 +122,11 @@ typedef void (*la_sched_check_cb)(la_check_result result, const char *msg,
  * child process: the loop never waits for it. It is killed after
  * timeout_ms. done(result, msg, ctx) is called once, on the loop. Returns
  * 0, or an LA_E* code with err filled (the worker cannot be started, the
- * scheduler is draining, out of memory): then done is never called. A
- * drain stops running checks (they answer LA_CHECK_SKIPPED) and waits for
- * them. */
+ * scheduler is draining, out of memory): then done is never called. At
+ * most max_workers checks run at once; the others wait, oldest first (one
+ * that then cannot start answers LA_CHECK_SKIPPED saying why). A drain
+ * stops running checks and answers waiting ones (LA_CHECK_SKIPPED) and
+ * waits for them. */
 int la_sched_check(la_sched *s, const char *owner, const char *config,
                    unsigned timeout_ms, la_sched_check_cb done, void *ctx,
                    la_err *err);

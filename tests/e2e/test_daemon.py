@@ -1280,6 +1280,43 @@ def case_fail_fast(ctx):
     R.eq(d.stop(), 0, "restarted daemon exits 0")
 
 
+# ---- case 14: checks take turns -------------------------------------------------------------
+
+
+def case_check_turns(ctx):
+    """Checks of concurrent submissions run at most max_workers at a time
+    (each may need a run's memory); the others wait their turn."""
+    silent = ctx.path("silent-check.sh")
+    with open(silent, "w") as f:
+        f.write("#!/bin/sh\ncat > /dev/null\nexec sleep 60\n")
+    os.chmod(silent, 0o755)
+    d = Daemon(ctx, "turns", ctx.path("turns.db"), 1, worker=silent,
+               extra=["--check-timeout", "1"])
+    answers, most = [], [0]
+    spec = make_spec("held", [1], [1.0], [0.01], 50, window=closed_window())
+    posters = [threading.Thread(target=lambda: answers.append(
+        d.req("POST", "/v1/sweeps", spec, timeout=scaled(30)))) for _ in range(3)]
+    t0 = time.monotonic()
+    for t in posters:
+        t.start()
+
+    def all_answered():
+        most[0] = max(most[0], len(d.children()))
+        return len(answers) == 3
+    wait_until(all_answered, scaled(30), 0.02)
+    took = time.monotonic() - t0
+    for t in posters:
+        t.join(scaled(5))
+    R.check(len(answers) == 3 and all(r.status == 201 and ((r.json or {}).get("check") or {})
+                                      .get("result") == "skipped" for r in answers),
+            "three submissions whose checks time out: all stored, unchecked",
+            "3 x 201 skipped", [(r.status, r.json) for r in answers])
+    R.check(most[0] == 1 and took >= 3.0,
+            "with max_workers 1 their checks ran one at a time (1 s each, in turn)",
+            "at most 1 check process, >= 3 s", (most[0], f"{took:.1f} s"))
+    R.eq(d.stop(), 0, "turns daemon exits 0")
+
+
 # ---- case 12: relative paths ----------------------------------------------------------------
 
 
@@ -1379,6 +1416,7 @@ CASES = [
     ("11 failing fast", case_fail_fast),
     ("12 relative paths", case_relative_paths),
     ("13 schema 7 migrated", case_migration),
+    ("14 checks take turns", case_check_turns),
 ]
 
 
