@@ -1331,8 +1331,8 @@ def case_relative_paths(ctx):
     r = d.req("POST", "/v1/sweeps", npy_spec("relative over the API", rel))
     code, msg = error_shape(r.body) or ("", "")
     R.check(r.status == 422 and code == "invalid_spec"
-            and "task.npy.w0[0]: must be an absolute path" in msg,
-            "the API refuses a relative path, naming the field", "422 task.npy.w0[0]: ...",
+            and "task.npy.x: must be an absolute path" in msg,
+            "the API refuses a relative path, naming the field", "422 task.npy.x: ...",
             (r.status, r.body))
     # the daemon's working directory is ctx.tmp, where data/x.npy is not
     p = subprocess.run([ctx.loralpha, "submit", "--json", "spec.json"], cwd=sub,
