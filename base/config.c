@@ -212,32 +212,70 @@ static int parse_path_list(const json_t *v, char (*dst)[LA_PATH_MAX], int *n,
   return 0;
 }
 
+/* The file paths of a config: the fields of the "npy" object, each one path
+ * or (list) one per layer, at off in la_config (and their count at n_off).
+ * The one list of path fields: the parser, la_config_each_path (the spec's
+ * check and the CLI) and the worker read it. */
+typedef struct path_field {
+  const char *name;
+  size_t off;
+  int list;
+  size_t n_off;
+} path_field;
+
+static const path_field k_npy_paths[] = {
+    {"x", OFF(npy_x), 0, 0},
+    {"y", OFF(npy_y), 0, 0},
+    {"x_eval", OFF(npy_x_eval), 0, 0},
+    {"y_eval", OFF(npy_y_eval), 0, 0},
+    {"w0", OFF(npy_w0), 1, OFF(npy_n_w0)},
+    {"a0", OFF(npy_a0), 1, OFF(npy_n_a0)},
+};
+#define N_NPY_PATHS (sizeof k_npy_paths / sizeof k_npy_paths[0])
+
 /* Parses the "npy" object: x, y, x_eval, y_eval, w0, a0. */
 static int parse_npy(const json_t *v, la_config *c, la_err *err) {
   const char *key;
   json_t *val;
+  char fname[32];
   if (!json_is_object(v))
     return la_errf(err, LA_EINVAL, "npy: must be an object");
   json_object_foreach((json_t *)v, key, val) {
-    int rc;
-    if (strcmp(key, "x") == 0)
-      rc = parse_path(val, c->npy_x, "npy.x", err);
-    else if (strcmp(key, "y") == 0)
-      rc = parse_path(val, c->npy_y, "npy.y", err);
-    else if (strcmp(key, "x_eval") == 0)
-      rc = parse_path(val, c->npy_x_eval, "npy.x_eval", err);
-    else if (strcmp(key, "y_eval") == 0)
-      rc = parse_path(val, c->npy_y_eval, "npy.y_eval", err);
-    else if (strcmp(key, "w0") == 0)
-      rc = parse_path_list(val, c->npy_w0, &c->npy_n_w0, "npy.w0", err);
-    else if (strcmp(key, "a0") == 0)
-      rc = parse_path_list(val, c->npy_a0, &c->npy_n_a0, "npy.a0", err);
-    else
-      rc = la_errf(
+    const path_field *f = NULL;
+    char *dst;
+    for (size_t i = 0; i < N_NPY_PATHS && f == NULL; i++)
+      if (strcmp(key, k_npy_paths[i].name) == 0) f = &k_npy_paths[i];
+    if (f == NULL)
+      return la_errf(
           err, LA_EINVAL,
           "npy.%.64s: unknown field (expected x, y, x_eval, y_eval, w0, a0)",
           key);
-    if (rc) return rc;
+    snprintf(fname, sizeof fname, "npy.%s", f->name);
+    dst = (char *)c + f->off;
+    if (f->list ? parse_path_list(val, (char(*)[LA_PATH_MAX])dst,
+                                  (int *)((char *)c + f->n_off), fname, err)
+                : parse_path(val, dst, fname, err))
+      return LA_EINVAL;
+  }
+  return 0;
+}
+
+int la_config_each_path(json_t *fields, la_config_path_fn fn, void *ctx) {
+  json_t *npy = json_object_get(fields, "npy"), *v;
+  char name[64];
+  int rc;
+  for (size_t i = 0; json_is_object(npy) && i < N_NPY_PATHS; i++) {
+    const path_field *f = &k_npy_paths[i];
+    if ((v = json_object_get(npy, f->name)) == NULL) continue;
+    if (!f->list || !json_is_array(v)) {
+      snprintf(name, sizeof name, "npy.%s", f->name);
+      if ((rc = fn(v, name, ctx)) != 0) return rc;
+      continue;
+    }
+    for (size_t k = 0; k < json_array_size(v); k++) {
+      snprintf(name, sizeof name, "npy.%s[%zu]", f->name, k);
+      if ((rc = fn(json_array_get(v, k), name, ctx)) != 0) return rc;
+    }
   }
   return 0;
 }

@@ -1,6 +1,8 @@
 /* rights.c: whose rights read a sweep's data files (rights.h). */
 #include "loralpha/rights.h"
 
+#include "loralpha/spec.h"
+
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,35 +53,35 @@ int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
   return 0;
 }
 
-/* Joins cwd and the relative path of string v; 1 when v was replaced, 0
- * when it was absolute, empty or not a string, LA_ENOMEM. */
-static int absolute_one(json_t *v, const char *cwd) {
+/* la_spec_each_path's step of la_rights_absolute_paths: joins the working
+ * directory and a relative path (a string); counts the paths replaced. */
+typedef struct abs_walk {
+  const char *cwd;
+  int n;
+} abs_walk;
+
+static int absolute_one(json_t *v, const char *field, void *ctx) {
+  abs_walk *w = ctx;
   const char *p = json_string_value(v);
   char *joined;
   size_t n;
   int rc;
+  (void)field;
   if (p == NULL || p[0] == '/' || p[0] == 0) return 0;
   if (strncmp(p, "./", 2) == 0) p += 2;
-  n = strlen(cwd) + strlen(p) + 2;
+  n = strlen(w->cwd) + strlen(p) + 2;
   if ((joined = malloc(n)) == NULL) return LA_ENOMEM;
-  snprintf(joined, n, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", p);
-  rc = json_string_set(v, joined) ? LA_ENOMEM : 1;
+  snprintf(joined, n, "%s%s%s", w->cwd, strcmp(w->cwd, "/") ? "/" : "", p);
+  rc = json_string_set(v, joined) ? LA_ENOMEM : 0;
   free(joined);
+  w->n += rc == 0;
   return rc;
 }
 
 int la_rights_absolute_paths(json_t *spec, const char *cwd) {
-  json_t *npy = json_object_get(json_object_get(spec, "task"), "npy"), *v;
-  const char *key;
-  int n = 0, rc = 0;
-  json_object_foreach(npy, key, v) {
-    for (size_t i = 0; json_is_array(v) && i < json_array_size(v) && rc >= 0;
-         i++)
-      n += (rc = absolute_one(json_array_get(v, i), cwd)) > 0;
-    if (rc >= 0) n += (rc = absolute_one(v, cwd)) > 0;
-    if (rc < 0) return rc;
-  }
-  return n;
+  abs_walk w = {cwd, 0};
+  int rc = la_spec_each_path(spec, absolute_one, &w);
+  return rc < 0 ? rc : w.n;
 }
 
 int la_rights_valid_user(const char *name) {

@@ -1138,6 +1138,20 @@ static int expand(builder *b, la_spec **out, la_err *err) {
   return 0;
 }
 
+/* ---- field paths --------------------------------------------------------- */
+
+const char *la_spec_section_of(const char *worker_field) {
+  char name[64];
+  size_t n = strcspn(worker_field, ".[: ");
+  if (n == 0 || n >= sizeof name) return NULL;
+  memcpy(name, worker_field, n);
+  name[n] = '\0';
+  for (int s = 0; s < N_SEC; s++)
+    if (find_sfield(k_sections[s].fields, k_sections[s].n_fields, name))
+      return k_sections[s].key;
+  return NULL;
+}
+
 /* ---- entry points ------------------------------------------------------- */
 
 /* Releases what the builder owns. */
@@ -1151,30 +1165,45 @@ static void builder_free(builder *b) {
   free(b->cfg);
 }
 
-/* Every path of task.npy must be absolute: a worker must never resolve one
+/* la_spec_each_path's walk of one section: its fields named from the
+ * spec's top ("task.npy.x"). */
+typedef struct section_walk {
+  const char *key; /* the section's key in the spec */
+  la_config_path_fn fn;
+  void *ctx;
+} section_walk;
+
+static int in_section(json_t *value, const char *field, void *ctx) {
+  const section_walk *w = ctx;
+  char path[96];
+  snprintf(path, sizeof path, "%s.%s", w->key, field);
+  return w->fn(value, path, w->ctx);
+}
+
+int la_spec_each_path(json_t *spec, la_config_path_fn fn, void *ctx) {
+  int rc;
+  for (int s = 0; s < N_SEC; s++) {
+    section_walk w = {k_sections[s].key, fn, ctx};
+    json_t *sec = json_object_get(spec, w.key);
+    if (json_is_object(sec) && (rc = la_config_each_path(sec, in_section, &w)))
+      return rc;
+  }
+  return 0;
+}
+
+/* la_spec_each_path's check that a path is absolute (ctx: the la_err). */
+static int must_be_absolute(json_t *value, const char *field, void *ctx) {
+  const char *p = json_string_value(value);
+  if (p != NULL && p[0] == '/') return 0;
+  return la_errf(ctx, LA_EINVAL,
+                 "%.96s: must be an absolute path (starting with '/')", field);
+}
+
+/* Every path of the spec must be absolute: a worker must never resolve one
  * against a directory of the daemon's (docs/security.md). `loralpha
  * submit` makes a spec file's relative paths absolute. */
 static int check_paths(const builder *b, la_err *err) {
-  json_t *npy = json_object_get(json_object_get(b->norm, "task"), "npy");
-  const char *key, *p;
-  json_t *v;
-  json_object_foreach(npy, key, v) {
-    size_t n = json_is_array(v) ? json_array_size(v) : 1;
-    for (size_t i = 0; i < n; i++) {
-      p = json_string_value(json_is_array(v) ? json_array_get(v, i) : v);
-      if (p != NULL && p[0] == '/') continue;
-      if (json_is_array(v))
-        return la_errf(err, LA_EINVAL,
-                       "task.npy.%.16s[%zu]: must be an absolute path "
-                       "(starting with '/')",
-                       key, i);
-      return la_errf(err, LA_EINVAL,
-                     "task.npy.%.16s: must be an absolute path (starting "
-                     "with '/')",
-                     key);
-    }
-  }
-  return 0;
+  return la_spec_each_path(b->norm, must_be_absolute, err);
 }
 
 /* Parses and validates everything, up to the worker's defaults. */

@@ -756,8 +756,9 @@ static int add_query_num(cli *c, char *url, size_t n, const char *name,
 typedef struct counts {
   long long st[LA_RUN_N_STATES]; /* runs per state */
   long long total;               /* all runs */
-  long long finished;            /* runs no longer queued or running */
-  double progress;               /* finished / total, in [0, 1] */
+  long long finished; /* runs that finished by themselves: done, diverged,
+                         failed (not cancelled) */
+  double progress;    /* finished / total, in [0, 1] */
 } counts;
 
 /* A sweep's counts, total and progress, tolerating missing fields. */
@@ -770,7 +771,8 @@ static void read_counts(const json_t *sweep, counts *k) {
     sum += k->st[i];
   }
   k->total = jint(sweep, "n_runs", &v) && v >= 0 ? v : sum;
-  k->finished = sum - k->st[LA_RUN_QUEUED] - k->st[LA_RUN_RUNNING];
+  k->finished =
+      k->st[LA_RUN_DONE] + k->st[LA_RUN_DIVERGED] + k->st[LA_RUN_FAILED];
   if (jnum(sweep, "progress", &p) && p >= 0 && p <= 1)
     k->progress = p;
   else
@@ -909,6 +911,18 @@ static void show_spec(const json_t *spec) {
      compact(g[2], sizeof g[2], jget(grid, "lr")));
 }
 
+/* `show`'s state line: the state, the share of runs that finished by
+ * themselves, the cancelled ones; and for a failed sweep, why. */
+static void show_state(const json_t *s, const counts *k) {
+  char cx[48] = "", why[2048];
+  if (k->st[LA_RUN_CANCELLED] > 0)
+    snprintf(cx, sizeof cx, ", %lld cancelled", k->st[LA_RUN_CANCELLED]);
+  kv("state", "%s, %.0f%% (%lld of %lld runs finished%s)", shown_state(s),
+     floor(k->progress * 100), k->finished, k->total, cx);
+  if (jstr(s, "error"))
+    kv("error", "%s", clean(why, sizeof why, jstr(s, "error"), 1));
+}
+
 /* The summary part of `show`: state, progress, times, scheduling. */
 static void show_summary(const json_t *s, const counts *k) {
   char a[64], b[64], c[64], d[64], w[32];
@@ -916,8 +930,7 @@ static void show_summary(const json_t *s, const counts *k) {
   printf("sweep %s: ", fval(a, sizeof a, jget(s, "id"), "%g"));
   printf("%s\n", clean(b, sizeof b, jstr(s, "name"), 0));
   if (jstr(s, "owner")) kv("owner", "%s", jstr(s, "owner"));
-  kv("state", "%s, %.0f%% (%lld of %lld runs finished)", shown_state(s),
-     floor(k->progress * 100), k->finished, k->total);
+  show_state(s, k);
   kv("created", "%s", fmt_when(a, sizeof a, s, "created_at"));
   if (jnum(s, "finished_at", &t1) && jnum(s, "created_at", &t0))
     kv("finished", "%s (took %s)", fmt_when(a, sizeof a, s, "finished_at"),
@@ -1248,6 +1261,16 @@ static int absolute_paths(buf *spec) {
   return rc;
 }
 
+/* Says that the daemon stored the sweep without the worker's check, and
+ * why (the answer's "check", docs/sweeps.md#checked-at-submit). */
+static void note_unchecked(const json_t *ans, long long id) {
+  const json_t *chk = jget(ans, "check");
+  const char *res = jstr(chk, "result");
+  char why[512];
+  if (res != NULL && strcmp(res, "skipped") == 0)
+    msg("sweep %lld: %s", id, clean(why, sizeof why, jstr(chk, "why"), 0));
+}
+
 /* submit FILE|- [--wait]: posts the spec and prints the new sweep's id. */
 static int cmd_submit(cli *c) {
   buf spec = {0};
@@ -1269,6 +1292,7 @@ static int cmd_submit(cli *c) {
   if (!c->val[O_JSON] && isatty(STDERR_FILENO) && jint(ans, "runs", &runs))
     msg("sweep %lld (%s): %lld runs queued", id,
         clean(name, sizeof name, jstr(ans, "name"), 0), runs);
+  if (!c->val[O_JSON] && isatty(STDERR_FILENO)) note_unchecked(ans, id);
   if (c->val[O_WAIT]) rc = wait_sweep(c, id);
 cleanup:
   free(spec.p);

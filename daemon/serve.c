@@ -347,6 +347,7 @@ static int start(la_daemon *d) {
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), rc;
   la_sched_set_memory_limit(d->sched,
                             c->max_run_memory + la_mem_slack(c->threads));
+  la_store_set_fail_limit(d->store, c->max_same_failures);
   if (la_analyzer_new(d->loop, d->store, 1000, &d->analyzer))
     return fprintf(stderr, "loralpha serve: out of memory\n"), LA_ENOMEM;
   if (c->web[0] && realpath(c->web, d->web_path) != NULL)

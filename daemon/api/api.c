@@ -112,16 +112,176 @@ static int files_refused(la_daemon *d, la_http_request *req,
   return 1;
 }
 
-/* POST /v1/sweeps: validate, expand, store in one transaction, 201. */
+/* ---- checks at submit (docs/sweeps.md#checked-at-submit) ---- */
+
+#define MAX_CHECKS 8 /* runs a submission checks at most */
+
+/* A sweep being submitted: validated, waiting for the worker's checks of
+ * some of its runs, then stored (submit_store). */
+typedef struct submit_req {
+  la_daemon *d;
+  la_http_request *req;
+  char user[LA_USER_MAX];
+  la_spec *spec;           /* owned */
+  size_t runs[MAX_CHECKS]; /* the runs to check, in order */
+  int n, next;             /* how many; the one being checked */
+  char skipped[640];       /* why the check was skipped ("": it ran) */
+} submit_req;
+
+static void submit_free(submit_req *sr) {
+  la_spec_free(sr->spec);
+  free(sr);
+}
+
+/* The runs whose configs are checked: the first run, and for a task with
+ * data files (whose shapes the rank must fit) the first run of each other
+ * rank, up to MAX_CHECKS. */
+static int runs_to_check(const la_spec *spec, size_t *runs) {
+  const json_t *task = json_object_get(spec->normalized, "task");
+  int n = 0, files = la_rights_names_files(json_object_get(task, "npy"));
+  for (size_t i = 0; i < spec->n_runs && n < MAX_CHECKS; i++) {
+    int seen = 0;
+    for (int k = 0; k < n && !seen; k++)
+      seen = spec->runs[runs[k]].rank == spec->runs[i].rank;
+    if (!seen && (n == 0 || files)) runs[n++] = i;
+    if (!files) break;
+  }
+  return n;
+}
+
+/* Why the spec is not checked at submit into why, or "" when it is. */
+static void check_skipped(const la_daemon *d, const la_spec *spec, char *why,
+                          size_t size) {
+  const char *ex =
+      json_string_value(json_object_get(spec->normalized, "executor"));
+  int slurm = ex ? strcmp(ex, "slurm") == 0 : d->cfg.slurm.default_slurm;
+  why[0] = '\0';
+  if (slurm)
+    snprintf(why, size,
+             "not checked at submit: a sweep for the Slurm executor runs on "
+             "the cluster's nodes, where its files are");
+  else if (d->cfg.check_timeout_s == 0)
+    snprintf(why, size, "not checked at submit: check_timeout is 0");
+}
+
+/* Would n more queued runs pass user's max_queued_runs? 0 if not, else 1
+ * (true: answered 429, or 500 when the database failed). Asked before the
+ * checks (no check for a sweep that cannot be stored) and again after. */
+static int queue_full(la_daemon *d, la_http_request *req, const char *user,
+                      size_t n) {
+  long cap = la_serve_config_limit(&d->cfg, user)->max_queued_runs;
+  int64_t queued;
+  la_err err;
+  char msg[512];
+  if (cap < 0) return 0;
+  if (la_store_user_queued(d->store, user, &queued, &err)) {
+    la_http_respond_error(req, 500, "database", err.msg);
+    return 1;
+  }
+  if (queued + (int64_t)n <= cap) return 0;
+  snprintf(msg, sizeof msg,
+           "%s has %lld runs queued; %zu more would pass the limit of %ld "
+           "queued runs per user",
+           user, (long long)queued, n, cap);
+  la_http_respond_error(req, 429, "user_limit", msg);
+  return 1;
+}
+
+/* Stores the checked (or unchecked) sweep and answers 201, unless the
+ * daemon is stopping or the user's queue is full. Frees sr. */
+static void submit_store(submit_req *sr) {
+  la_daemon *d = sr->d;
+  la_http_request *req = sr->req;
+  const la_spec *spec = sr->spec;
+  la_err err;
+  int64_t id;
+  json_t *check;
+  if (d->draining) {
+    la_http_respond_error(req, 503, "unavailable",
+                          "the daemon is shutting down");
+    return submit_free(sr);
+  }
+  if (queue_full(d, req, sr->user, spec->n_runs)) return submit_free(sr);
+  if (la_store_create_sweep(d->store, spec, sr->user, &id, &err)) {
+    store_write_failed(d, req, &err);
+    return submit_free(sr);
+  }
+  d->sweeps_created++;
+  check = sr->skipped[0]
+              ? json_pack("{s:s, s:s}", "result", "skipped", "why", sr->skipped)
+              : json_pack("{s:s, s:i}", "result", "passed", "runs", sr->n);
+  la_http_respond_json(req, 201,
+                       json_pack("{s:I, s:s, s:s, s:I, s:s, s:o}", "id",
+                                 (json_int_t)id, "name", spec->name, "owner",
+                                 sr->user, "runs", (json_int_t)spec->n_runs,
+                                 "state", "active", "check", check));
+  submit_free(sr);
+  la_sched_kick(d->sched);
+}
+
+/* Answers 422 check_failed: the worker's error, with its field as the
+ * spec names it (task.npy.x), and which run's config it was. Frees sr. */
+static void submit_refused(submit_req *sr, const char *why) {
+  const la_spec_run *r = &sr->spec->runs[sr->runs[sr->next]];
+  const char *section = la_spec_section_of(why);
+  char msg[1536];
+  snprintf(msg, sizeof msg,
+           "%s%s%.1200s (the worker's --check of run %zu: rank %d, alpha %g, "
+           "lr %g; nothing was stored)",
+           section ? section : "", section ? "." : "", why, sr->runs[sr->next],
+           r->rank, r->alpha, r->lr);
+  la_http_respond_error(sr->req, 422, "check_failed", msg);
+  submit_free(sr);
+}
+
+static void submit_check_next(submit_req *sr);
+
+static void on_submit_check(la_check_result result, const char *msg,
+                            void *ctx) {
+  submit_req *sr = ctx;
+  if (result == LA_CHECK_FAILED) return submit_refused(sr, msg);
+  if (result == LA_CHECK_SKIPPED) {
+    snprintf(sr->skipped, sizeof sr->skipped, "not checked at submit: %s", msg);
+    return submit_store(sr);
+  }
+  if (++sr->next < sr->n) return submit_check_next(sr);
+  submit_store(sr);
+}
+
+/* Starts the check of run sr->runs[sr->next] as the owner's worker; a check
+ * that cannot start leaves the sweep unchecked (stored, saying why). */
+static void submit_check_next(submit_req *sr) {
+  la_daemon *d = sr->d;
+  json_t *cfg = la_spec_run_config(sr->spec, sr->runs[sr->next]);
+  char *text =
+      cfg ? json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+  la_err err;
+  json_decref(cfg);
+  if (text == NULL) {
+    la_http_respond_error(sr->req, 500, "internal", "out of memory");
+    return submit_free(sr);
+  }
+  if (la_sched_check(d->sched, sr->user, text,
+                     (unsigned)d->cfg.check_timeout_s * 1000u, on_submit_check,
+                     sr, &err)) {
+    snprintf(sr->skipped, sizeof sr->skipped, "not checked at submit: %s",
+             err.msg);
+    free(text);
+    return submit_store(sr);
+  }
+  free(text);
+}
+
+/* POST /v1/sweeps: validate and expand; check runs' configs with the
+ * worker (off the loop); store in one transaction; 201. */
 static void create_sweep(la_daemon *d, la_http_request *req,
                          const la_identity *who, int64_t unused) {
   json_error_t je;
   json_t *body;
   la_spec *spec = NULL;
+  submit_req *sr;
   la_err err;
-  int64_t id, queued;
   char msg[512];
-  long cap;
   if (d->draining)
     return la_http_respond_error(req, 503, "unavailable",
                                  "the daemon is shutting down");
@@ -139,32 +299,19 @@ static void create_sweep(la_daemon *d, la_http_request *req,
     return la_http_respond_error(req, 422, "invalid_spec", err.msg);
   }
   json_decref(body);
-  if (files_refused(d, req, who, spec)) return la_spec_free(spec);
-  cap = la_serve_config_limit(&d->cfg, who->user)->max_queued_runs;
-  if (cap >= 0 && la_store_user_queued(d->store, who->user, &queued, &err)) {
+  if (files_refused(d, req, who, spec) ||
+      queue_full(d, req, who->user, spec->n_runs))
+    return la_spec_free(spec);
+  if ((sr = calloc(1, sizeof *sr)) == NULL) {
     la_spec_free(spec);
-    return la_http_respond_error(req, 500, "database", err.msg);
+    return la_http_respond_error(req, 500, "internal", "out of memory");
   }
-  if (cap >= 0 && queued + (int64_t)spec->n_runs > cap) {
-    snprintf(msg, sizeof msg,
-             "%s has %lld runs queued; %zu more would pass the limit of %ld "
-             "queued runs per user",
-             who->user, (long long)queued, spec->n_runs, cap);
-    la_spec_free(spec);
-    return la_http_respond_error(req, 429, "user_limit", msg);
-  }
-  if (la_store_create_sweep(d->store, spec, who->user, &id, &err)) {
-    la_spec_free(spec);
-    return store_write_failed(d, req, &err);
-  }
-  d->sweeps_created++;
-  la_http_respond_json(req, 201,
-                       json_pack("{s:I, s:s, s:s, s:I, s:s}", "id",
-                                 (json_int_t)id, "name", spec->name, "owner",
-                                 who->user, "runs", (json_int_t)spec->n_runs,
-                                 "state", "active"));
-  la_spec_free(spec);
-  la_sched_kick(d->sched);
+  sr->d = d, sr->req = req, sr->spec = spec;
+  snprintf(sr->user, sizeof sr->user, "%s", who->user);
+  check_skipped(d, spec, sr->skipped, sizeof sr->skipped);
+  sr->n = runs_to_check(spec, sr->runs);
+  if (sr->skipped[0] || sr->n == 0) return submit_store(sr);
+  submit_check_next(sr);
 }
 
 /* GET /v1/sweeps/{id}: the sweep's row and counts, with its stored spec

@@ -75,8 +75,9 @@ struct la_sched {
   la_store *store;
   la_sched_opts opts;
   char *worker_path;
-  char **env;      /* environ with OPENBLAS_NUM_THREADS set (owned) */
-  worker *workers; /* running, newest first */
+  char **env;           /* environ with OPENBLAS_NUM_THREADS set (owned) */
+  worker *workers;      /* running, newest first */
+  struct check *checks; /* --check of new sweeps running (la_sched_check) */
   uv_timer_t flush_timer, beat_timer, window_timer;
   int timers_open, draining;
   void (*drain_done)(void *);
@@ -99,6 +100,9 @@ struct la_sched {
 };
 
 static void sched_maybe_drained(la_sched *s);
+static void stop_if_failed(la_sched *s, int64_t sweep_id);
+static void stop_checks(la_sched *s);
+static void start_waiting_checks(la_sched *s);
 static void note_store(la_sched *s);
 static int retry_finishes(la_sched *s);
 
@@ -310,6 +314,7 @@ static int retry_finishes(la_sched *s) {
     s->stats.kept--;
     if (s->hook && strcmp(k->res.state, "queued") != 0)
       s->hook(k->sweep_id, s->hook_ctx);
+    if (k->res.error != NULL) stop_if_failed(s, k->sweep_id);
     free(k->error);
     free(k);
   }
@@ -365,6 +370,24 @@ static void unlink_worker(la_sched *s, worker *w) {
     }
 }
 
+/* The worker's error line in a stderr tail of len bytes (the last line
+ * that is a JSON object with "error": the worker's --check and its runs
+ * write one; it may have arrived in pieces) into buf. 1 when found. */
+static int tail_error(const char *tail, size_t len, char *buf, size_t size) {
+  const char *p = tail, *end = tail + len;
+  int found = 0;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    json_t *rec = json_loadb(p, n, 0, NULL);
+    const char *msg = json_string_value(json_object_get(rec, "error"));
+    if (msg != NULL) found = 1, snprintf(buf, size, "%s", msg);
+    json_decref(rec);
+    p += n + (nl != NULL);
+  }
+  return found;
+}
+
 /* The stderr tail, without the worker's own JSON error line if that is all
  * it holds. */
 static void append_tail(const worker *w, char *buf, size_t size) {
@@ -408,6 +431,8 @@ static void decide(worker *w, la_run_result *res, char *err, size_t size) {
     res->state = "queued";
     res->refund_attempt = 1;
   } else {
+    if (w->err_msg[0] == '\0')
+      tail_error(w->tail, w->tail_len, w->err_msg, sizeof w->err_msg);
     failure_text(w, err, size);
     res->error = err;
     res->state = w->attempt < w->max_attempts ? "queued" : "failed";
@@ -426,8 +451,11 @@ static void worker_maybe_finish(worker *w) {
   w->finished = 1;
   text = calloc(1, ERROR_BYTES);
   decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
-  if (finish_or_keep(s, w, &res) && s->hook && strcmp(res.state, "queued"))
-    s->hook(w->sweep_id, s->hook_ctx);
+  if (finish_or_keep(s, w, &res)) {
+    if (s->hook && strcmp(res.state, "queued"))
+      s->hook(w->sweep_id, s->hook_ctx);
+    if (res.error != NULL) stop_if_failed(s, w->sweep_id);
+  }
   note_store(s);
   free(text);
   unlink_worker(s, w);
@@ -582,15 +610,16 @@ static void on_config_written(uv_write_t *req, int status) {
 
 /* ---- starting workers ---- */
 
-/* The ticket's config with the daemon's threads and the run id, as one line.
- * New string or NULL. */
-static char *worker_config(const la_sched *s, const la_run_ticket *t) {
-  json_t *cfg = json_loads(t->config, 0, NULL);
+/* A run's config (JSON text) with the daemon's threads and the run id
+ * (none when run_id < 0), as one line. New string or NULL. */
+static char *worker_config(const la_sched *s, const char *config,
+                           int64_t run_id) {
+  json_t *cfg = json_loads(config, 0, NULL);
   char *text = NULL;
   if (json_is_object(cfg)) {
     json_object_set_new(cfg, "threads",
                         json_integer(s->opts.threads_per_worker));
-    json_object_set_new(cfg, "run_id", json_integer(t->run_id));
+    if (run_id >= 0) json_object_set_new(cfg, "run_id", json_integer(run_id));
     text = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
   }
   json_decref(cfg);
@@ -600,23 +629,53 @@ static char *worker_config(const la_sched *s, const la_run_ticket *t) {
 /* Whom a root daemon's worker runs as (--run-as, docs/security.md): the
  * sweep's owner if the password database knows them, else nobody; NULL
  * (no change) when the daemon is not root or the owner is root. */
-static const char *run_as(const worker *w) {
+static const char *run_as(const char *owner) {
   struct passwd pw, *found = NULL;
   char buf[4096];
   if (geteuid() != 0) return NULL;
-  if (getpwnam_r(w->owner, &pw, buf, sizeof buf, &found) != 0 || !found)
+  if (getpwnam_r(owner, &pw, buf, sizeof buf, &found) != 0 || !found)
     return "nobody";
-  return pw.pw_uid == 0 ? NULL : w->owner;
+  return pw.pw_uid == 0 ? NULL : owner;
+}
+
+/* How a worker of owner's sweep is started, for a run and for its check
+ * alike: the program, --run-as (a root daemon), --memory-limit, then extra
+ * (NULL: none); the daemon's worker environment; "/" as the directory when
+ * it runs as another user. */
+typedef struct spawn_args {
+  char *args[8];
+  char limit[32];
+  uv_process_options_t o;
+} spawn_args;
+
+static void worker_options(la_sched *s, const char *owner, const char *extra,
+                           spawn_args *a) {
+  const char *user = run_as(owner);
+  int n = 0;
+  a->args[n++] = s->worker_path;
+  if (user != NULL) {
+    a->args[n++] = "--run-as";
+    a->args[n++] = (char *)user;
+  }
+  if (s->memory_limit > 0) {
+    snprintf(a->limit, sizeof a->limit, "%llu", s->memory_limit);
+    a->args[n++] = "--memory-limit";
+    a->args[n++] = a->limit;
+  }
+  if (extra != NULL) a->args[n++] = (char *)extra;
+  a->args[n] = NULL;
+  memset(&a->o, 0, sizeof a->o);
+  a->o.file = s->worker_path;
+  a->o.args = a->args;
+  a->o.cwd = user ? "/" : NULL; /* nothing resolves against the daemon's */
+  a->o.env = s->env;
 }
 
 /* uv_spawn with the three pipes; on failure every handle is closed. */
 static int spawn(worker *w) {
   la_sched *s = w->s;
-  const char *user = run_as(w);
-  char limit[32], *args[6];
-  int n = 0;
+  spawn_args a;
   uv_stdio_container_t stdio[3];
-  uv_process_options_t o;
   int rc;
   uv_pipe_init(s->loop, &w->in, 0);
   uv_pipe_init(s->loop, &w->out, 0);
@@ -629,26 +688,11 @@ static int spawn(worker *w) {
   stdio[1].data.stream = (uv_stream_t *)&w->out;
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&w->err;
-  args[n++] = s->worker_path;
-  if (user != NULL) {
-    args[n++] = "--run-as";
-    args[n++] = (char *)user;
-  }
-  if (s->memory_limit > 0) {
-    snprintf(limit, sizeof limit, "%llu", s->memory_limit);
-    args[n++] = "--memory-limit";
-    args[n++] = limit;
-  }
-  args[n] = NULL;
-  memset(&o, 0, sizeof o);
-  o.file = s->worker_path;
-  o.args = args;
-  o.cwd = user ? "/" : NULL; /* nothing resolves against the daemon's */
-  o.env = s->env;
-  o.exit_cb = on_worker_exit;
-  o.stdio = stdio;
-  o.stdio_count = 3;
-  rc = uv_spawn(s->loop, &w->proc, &o);
+  worker_options(s, w->owner, NULL, &a);
+  a.o.exit_cb = on_worker_exit;
+  a.o.stdio = stdio;
+  a.o.stdio_count = 3;
+  rc = uv_spawn(s->loop, &w->proc, &a.o);
   if (rc) {
     uv_close((uv_handle_t *)&w->proc, on_handle_closed);
     uv_close((uv_handle_t *)&w->in, on_handle_closed);
@@ -690,6 +734,16 @@ static void record_process(la_sched *s, const worker *w) {
             (long long)w->run_id, (int)w->proc.pid, err.msg);
 }
 
+/* A failed attempt may have stopped its sweep (its runs keep failing the
+ * same way: la_store_finish_run): its running workers are stopped too,
+ * their runs cancelled. */
+static void stop_if_failed(la_sched *s, int64_t sweep_id) {
+  char state[16];
+  if (la_store_sweep_state(s->store, sweep_id, state, sizeof state) == 0 &&
+      strcmp(state, "failed") == 0)
+    la_sched_cancel_sweep(s, sweep_id);
+}
+
 /* Records a run whose worker could not even start as a failed attempt. */
 static void spawn_failed(la_sched *s, worker *w, const char *why) {
   la_run_result res;
@@ -702,6 +756,8 @@ static void spawn_failed(la_sched *s, worker *w, const char *why) {
   if (la_store_finish_run(s->store, w->run_id, &res, &err))
     fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
             err.msg);
+  else
+    stop_if_failed(s, w->sweep_id);
 }
 
 /* A run that names files its owner may not have read here (rights.h; a
@@ -726,6 +782,8 @@ static int files_refused(la_sched *s, const worker *w) {
   if (la_store_finish_run(s->store, w->run_id, &res, &err))
     fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
             err.msg);
+  else
+    stop_if_failed(s, w->sweep_id);
   return 1;
 }
 
@@ -754,21 +812,28 @@ static void note_served(la_sched *s, const char *user) {
 }
 
 /* Starts one ticket: committed as running first, then spawned. 0 when the
- * run moved on (started, or its failed start recorded); when nothing
+ * run moved on (started, its failed start recorded, or no longer queued:
+ * its sweep ended since the ticket was picked); when nothing
  * changed, LA_ENOMEM or LA_EINVAL (its config cannot be prepared) or the
  * store's code (it refused the write). */
 static int start_ticket(la_sched *s, const la_run_ticket *t) {
   la_err err;
   worker *w = calloc(1, sizeof *w);
   int rc;
-  if (w == NULL || (w->config = worker_config(s, t)) == NULL) {
+  if (w == NULL ||
+      (w->config = worker_config(s, t->config, t->run_id)) == NULL) {
     rc = w == NULL ? LA_ENOMEM : LA_EINVAL;
     free(w);
     fprintf(stderr, "loralpha serve: run %lld: cannot prepare its config\n",
             (long long)t->run_id);
     return rc;
   }
-  if ((rc = la_store_start_run(s->store, t->run_id, &err)) != 0) {
+  if ((rc = la_store_start_run(s->store, t->run_id, &err)) == LA_EINVAL) {
+    worker_free(w); /* no longer queued: its sweep ended since it was picked
+                       (cancelled, or stopped by a failure just before) */
+    return 0;
+  }
+  if (rc != 0) {
     snprintf(s->store_msg, sizeof s->store_msg, "%s", err.msg);
     if (!la_store_disk_full(s->store)) /* else note_store says it once */
       fprintf(stderr, "loralpha serve: %s\n", err.msg);
@@ -863,6 +928,247 @@ int la_sched_user_busy(const la_sched *s, const char *user) {
   return n;
 }
 
+/* ---- checks of new sweeps ----
+ *
+ * A check is the worker run with --check on one run's config, started as
+ * that run's worker would be (worker_options: the same program, user,
+ * directory, environment, memory cap and nice level). Its stdout (the
+ * effective config) is not read; its stderr's error line is the answer.
+ * Its handles: the process, the stdin and stderr pipes, the time limit's
+ * timer; it is freed when all four have closed. At most max_workers checks
+ * run at once (each may need a run's memory); the others wait in
+ * s->checks, oldest first, and start as places free up. */
+
+typedef struct check {
+  la_sched *s;
+  struct check *next;
+  uv_process_t proc;
+  uv_pipe_t in, err;
+  uv_timer_t timer;
+  uv_write_t wreq;
+  char *config;            /* being written to stdin (owned) */
+  char owner[LA_USER_MAX]; /* whose worker it is started as */
+  char tail[TAIL_BYTES];
+  size_t tail_len;
+  unsigned timeout_ms;
+  int started; /* 0: waiting for a place (at most max_workers run at once) */
+  int open_handles, exited, err_eof, timed_out, killed, answered;
+  int64_t status;
+  int term_signal;
+  la_sched_check_cb done;
+  void *ctx;
+} check;
+
+static void check_closed(uv_handle_t *h) {
+  check *c = h->data;
+  if (--c->open_handles == 0) {
+    free(c->config);
+    free(c);
+  }
+}
+
+/* The worker's error line in the check's stderr into buf, or the exit
+ * status and the stderr itself. */
+static void check_error(const check *c, char *buf, size_t size) {
+  if (!tail_error(c->tail, c->tail_len, buf, size))
+    snprintf(buf, size, "the worker's check exited with status %lld: %.*s",
+             (long long)c->status, (int)c->tail_len, c->tail);
+}
+
+/* When the process has exited and stderr is closed: the answer, once. */
+static void check_maybe_done(check *c) {
+  la_sched *s = c->s;
+  char msg[1024];
+  la_check_result r;
+  if (!c->exited || !c->err_eof || c->answered) return;
+  c->answered = 1;
+  for (check **p = &s->checks; *p != NULL; p = &(*p)->next)
+    if (*p == c) {
+      *p = c->next;
+      break;
+    }
+  uv_close((uv_handle_t *)&c->timer, check_closed);
+  if (c->timed_out) {
+    r = LA_CHECK_SKIPPED;
+    snprintf(msg, sizeof msg,
+             "the worker's check did not finish within %u s (check_timeout)",
+             c->timeout_ms / 1000);
+  } else if (c->killed || c->term_signal) {
+    r = LA_CHECK_SKIPPED;
+    snprintf(msg, sizeof msg, "the worker's check was stopped (signal %d)%s",
+             c->term_signal, c->killed ? ": the daemon is stopping" : "");
+  } else if (c->status == 0) {
+    r = LA_CHECK_PASSED;
+    msg[0] = '\0';
+  } else {
+    r = LA_CHECK_FAILED;
+    check_error(c, msg, sizeof msg);
+  }
+  c->done(r, msg, c->ctx);
+  start_waiting_checks(s);
+  if (s->draining) sched_maybe_drained(s);
+}
+
+static void on_check_exit(uv_process_t *p, int64_t status, int term_signal) {
+  check *c = p->data;
+  c->exited = 1;
+  c->status = status;
+  c->term_signal = term_signal;
+  uv_close((uv_handle_t *)p, check_closed);
+  check_maybe_done(c);
+}
+
+static void on_check_stderr(uv_stream_t *st, ssize_t nread,
+                            const uv_buf_t *buf) {
+  check *c = st->data;
+  if (nread > 0) { /* the last TAIL_BYTES */
+    size_t n = (size_t)nread;
+    if (n >= TAIL_BYTES) {
+      memcpy(c->tail, buf->base + n - TAIL_BYTES, TAIL_BYTES);
+      c->tail_len = TAIL_BYTES;
+    } else {
+      size_t keep = c->tail_len + n > TAIL_BYTES ? TAIL_BYTES - n : c->tail_len;
+      memmove(c->tail, c->tail + c->tail_len - keep, keep);
+      memcpy(c->tail + keep, buf->base, n);
+      c->tail_len = keep + n;
+    }
+  }
+  free(buf->base);
+  if (nread < 0) {
+    c->err_eof = 1;
+    uv_close((uv_handle_t *)st, check_closed);
+    check_maybe_done(c);
+  }
+}
+
+static void on_check_written(uv_write_t *req, int status) {
+  check *c = req->data;
+  (void)status; /* a worker that died early is reported by its exit */
+  uv_close((uv_handle_t *)&c->in, check_closed);
+}
+
+static void on_check_timeout(uv_timer_t *t) {
+  check *c = t->data;
+  if (c->exited) return;
+  c->timed_out = 1;
+  uv_process_kill(&c->proc, SIGKILL);
+}
+
+/* Stops every check (the daemon is stopping): they answer skipped. */
+static void stop_checks(la_sched *s) {
+  check **p = &s->checks, *c;
+  while ((c = *p) != NULL) {
+    if (!c->started) { /* never started: answered now, nothing to close */
+      *p = c->next;
+      c->done(LA_CHECK_SKIPPED, "the daemon is stopping", c->ctx);
+      free(c->config);
+      free(c);
+      continue;
+    }
+    if (!c->exited && !c->killed) {
+      c->killed = 1;
+      uv_process_kill(&c->proc, SIGKILL);
+    }
+    p = &c->next;
+  }
+}
+
+/* uv_spawn of the check; on failure its handles are closed. */
+static int check_spawn(check *c, const char *owner) {
+  la_sched *s = c->s;
+  spawn_args a;
+  uv_stdio_container_t stdio[3];
+  int rc;
+  uv_pipe_init(s->loop, &c->in, 0);
+  uv_pipe_init(s->loop, &c->err, 0);
+  uv_timer_init(s->loop, &c->timer);
+  c->proc.data = c->in.data = c->err.data = c->timer.data = c;
+  c->wreq.data = c;
+  c->open_handles = 4;
+  stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+  stdio[0].data.stream = (uv_stream_t *)&c->in;
+  stdio[1].flags = UV_IGNORE;
+  stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  stdio[2].data.stream = (uv_stream_t *)&c->err;
+  worker_options(s, owner, "--check", &a);
+  a.o.exit_cb = on_check_exit;
+  a.o.stdio = stdio;
+  a.o.stdio_count = 3;
+  if ((rc = uv_spawn(s->loop, &c->proc, &a.o)) != 0) {
+    uv_close((uv_handle_t *)&c->proc, check_closed);
+    uv_close((uv_handle_t *)&c->in, check_closed);
+    uv_close((uv_handle_t *)&c->err, check_closed);
+    uv_close((uv_handle_t *)&c->timer, check_closed);
+  }
+  return rc;
+}
+
+/* Starts c: spawned, its config written, its stderr read, its time limit
+ * set. 0, or uv_spawn's code (c's handles closed: freed soon). */
+static int check_start(check *c) {
+  la_sched *s = c->s;
+  uv_buf_t buf;
+  int rc;
+  c->started = 1;
+  if ((rc = check_spawn(c, c->owner)) != 0) return rc;
+  if (s->opts.nice > 0)
+    setpriority(PRIO_PROCESS, (id_t)c->proc.pid, s->opts.nice);
+  buf = uv_buf_init(c->config, (unsigned)strlen(c->config));
+  if (uv_write(&c->wreq, (uv_stream_t *)&c->in, &buf, 1, on_check_written))
+    on_check_written(&c->wreq, -1);
+  uv_read_start((uv_stream_t *)&c->err, on_alloc, on_check_stderr);
+  uv_timer_start(&c->timer, on_check_timeout, c->timeout_ms, 0);
+  return 0;
+}
+
+/* Starts the waiting checks there is room for, oldest first; one that
+ * cannot start answers skipped, saying why. */
+static void start_waiting_checks(la_sched *s) {
+  char msg[1024];
+  int running = 0, rc;
+  for (check *c = s->checks; c != NULL; c = c->next)
+    running += c->started;
+  for (check **p = &s->checks, *c; (c = *p) != NULL && !s->draining;) {
+    if (c->started || running >= s->opts.max_workers) {
+      p = &c->next;
+      continue;
+    }
+    if ((rc = check_start(c)) == 0) {
+      running++;
+      p = &c->next;
+      continue;
+    }
+    *p = c->next; /* its handles close: freed then */
+    snprintf(msg, sizeof msg, "cannot start %s: %s", s->worker_path,
+             uv_strerror(rc));
+    c->done(LA_CHECK_SKIPPED, msg, c->ctx);
+  }
+}
+
+int la_sched_check(la_sched *s, const char *owner, const char *config,
+                   unsigned timeout_ms, la_sched_check_cb done, void *ctx,
+                   la_err *err) {
+  check *c = calloc(1, sizeof *c), **tail = &s->checks;
+  int running = 0, rc;
+  if (s->draining) {
+    free(c);
+    return la_errf(err, LA_EINVAL, "the daemon is stopping");
+  }
+  if (c == NULL || (c->config = worker_config(s, config, -1)) == NULL) {
+    free(c);
+    return la_errf(err, LA_ENOMEM, "check: out of memory");
+  }
+  c->s = s, c->done = done, c->ctx = ctx, c->timeout_ms = timeout_ms;
+  snprintf(c->owner, sizeof c->owner, "%s", owner);
+  for (; *tail != NULL; tail = &(*tail)->next)
+    running += (*tail)->started;
+  if (running < s->opts.max_workers && (rc = check_start(c)) != 0)
+    return la_errf(err, LA_EIO, "cannot start %s: %s", s->worker_path,
+                   uv_strerror(rc)); /* c is freed as its handles close */
+  *tail = c;                         /* the newest last */
+  return 0;
+}
+
 /* ---- stopping ---- */
 
 static void on_timer_closed(uv_handle_t *h) {
@@ -873,7 +1179,9 @@ static void on_timer_closed(uv_handle_t *h) {
 /* When draining and no worker is left: flush, close the timers, report. */
 static void sched_maybe_drained(la_sched *s) {
   la_err err;
-  if (!s->draining || s->workers != NULL || s->timers_open != 3) return;
+  if (!s->draining || s->workers != NULL || s->checks != NULL ||
+      s->timers_open != 3)
+    return;
   if (retry_finishes(s))
     fprintf(stderr,
             "loralpha serve: %s (%d run ends not committed: those "
@@ -896,6 +1204,7 @@ void la_sched_drain(la_sched *s, void (*done)(void *), void *arg) {
     s->stats.killed++;
     uv_process_kill(&w->proc, SIGTERM);
   }
+  stop_checks(s);
   sched_maybe_drained(s);
 }
 

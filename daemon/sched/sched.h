@@ -106,6 +106,31 @@ typedef struct la_sched_remote {
 } la_sched_remote;
 void la_sched_set_remote(la_sched *s, const la_sched_remote *remote);
 
+/* How a worker's --check of a new sweep's run came out. */
+typedef enum {
+  LA_CHECK_PASSED,  /* exit 0: the config and its data files are usable */
+  LA_CHECK_FAILED,  /* msg: the worker's error ("npy.x: ...: cannot be read") */
+  LA_CHECK_SKIPPED, /* msg: why it did not run to the end (timed out,
+                       stopped with the daemon) */
+} la_check_result;
+typedef void (*la_sched_check_cb)(la_check_result result, const char *msg,
+                                  void *ctx);
+
+/* Runs `loralpha-worker --check` on config (a run's JSON config, borrowed)
+ * exactly as a run of owner's sweep would be started (the same program,
+ * --run-as user, directory, environment, memory cap and nice level), as a
+ * child process: the loop never waits for it. It is killed after
+ * timeout_ms. done(result, msg, ctx) is called once, on the loop. Returns
+ * 0, or an LA_E* code with err filled (the worker cannot be started, the
+ * scheduler is draining, out of memory): then done is never called. At
+ * most max_workers checks run at once; the others wait, oldest first (one
+ * that then cannot start answers LA_CHECK_SKIPPED saying why). A drain
+ * stops running checks and answers waiting ones (LA_CHECK_SKIPPED) and
+ * waits for them. */
+int la_sched_check(la_sched *s, const char *owner, const char *config,
+                   unsigned timeout_ms, la_sched_check_cb done, void *ctx,
+                   la_err *err);
+
 /* Frees a drained scheduler once its handles are closed (call after the
  * drain's done callback; the loop must run once more to close timers). */
 void la_sched_free(la_sched *s);

@@ -179,6 +179,15 @@ static void drop_job(la_slurm *sl, la_sjob *j) {
   sl->stats.live = (int)sl->n_jobs;
 }
 
+/* A failed attempt may have stopped its sweep (its runs keep failing the
+ * same way: la_store_finish_run): its other jobs are cancelled too. */
+static void stop_if_failed(la_slurm *sl, int64_t sweep) {
+  char state[16];
+  if (la_store_sweep_state(sl->store, sweep, state, sizeof state) == 0 &&
+      strcmp(state, "failed") == 0)
+    la_slurm_cancel_sweep(sl, sweep);
+}
+
 void la_slurm_end_run(la_slurm *sl, la_sjob *j, const la_run_result *res,
                       const char *slurm_state) {
   la_err err;
@@ -190,6 +199,8 @@ void la_slurm_end_run(la_slurm *sl, la_sjob *j, const la_run_result *res,
     fprintf(stderr, "loralpha serve: run %lld: cannot end its Slurm job row\n",
             (long long)run);
   drop_job(sl, j);
+  if (res->error != NULL && strcmp(res->state, "cancelled") != 0)
+    stop_if_failed(sl, sweep);
   if (!requeued && sl->finished) sl->finished(sweep, sl->hook_ctx);
   if (sl->sched && !sl->stopping) la_sched_kick(sl->sched); /* room again */
 }

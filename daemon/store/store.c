@@ -73,6 +73,22 @@ static const char *const k_sql[N_STMT] = {
                       "IN ('queued', 'running')",
     [ST_SWEEP_DONE] = "UPDATE sweeps SET state = 'done', finished_at = ? "
                       "WHERE id = ? AND state = 'active'",
+    [ST_SWEEP_ENDS] =
+        "SELECT coalesce(SUM(state IN ('done', 'diverged')), 0), "
+        "coalesce(SUM(state = 'failed'), 0), coalesce(SUM(state = "
+        "'cancelled'), 0), (SELECT error FROM runs WHERE sweep_id = ?1 AND "
+        "error IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1) FROM "
+        "runs WHERE sweep_id = ?1",
+    [ST_SWEEP_FAIL] = "UPDATE sweeps SET state = 'failed', finished_at = ?, "
+                      "error = ? WHERE id = ? AND state = 'active'",
+    [ST_SWEEP_STREAK] =
+        "UPDATE sweeps SET fail_streak = CASE WHEN fail_error IS ?2 THEN "
+        "fail_streak + 1 ELSE 1 END, fail_error = ?2 WHERE id = ?1 AND state "
+        "= 'active' RETURNING fail_streak",
+    [ST_SWEEP_CLEAN] = "UPDATE sweeps SET fail_streak = 0, fail_error = NULL "
+                       "WHERE id = ? AND fail_streak > 0",
+    [ST_SWEEP_HIT] =
+        "SELECT COUNT(*) FROM runs WHERE sweep_id = ? AND error = ?",
     [ST_ACTIVE_SWEEPS] =
         "SELECT s.id, s.max_parallel, s.max_attempts, (SELECT COUNT(*) FROM "
         "runs x WHERE x.sweep_id = s.id AND x.state = 'running'), "
@@ -110,8 +126,14 @@ static const char *const k_sql[N_STMT] = {
                            "sweep_id = ?1 AND state = 'queued' AND id > ?3 "
                            "ORDER BY id LIMIT ?2",
     [ST_RUNNING_IDS] = "SELECT id FROM runs WHERE " LOCAL_RUNNING,
-    [ST_REQUEUE] = "UPDATE runs SET state = 'queued', attempts = max(attempts "
-                   "- 1, 0) WHERE " LOCAL_RUNNING,
+    /* a run of a sweep that ended meanwhile (cancelled, or stopped for
+     * failing) is cancelled, never queued again */
+    [ST_REQUEUE] =
+        "UPDATE runs SET state = CASE WHEN (SELECT s.state FROM sweeps s "
+        "WHERE s.id = runs.sweep_id) = 'active' THEN 'queued' ELSE "
+        "'cancelled' END, finished_at = CASE WHEN (SELECT s.state FROM "
+        "sweeps s WHERE s.id = runs.sweep_id) = 'active' THEN NULL ELSE ?1 "
+        "END, attempts = max(attempts - 1, 0) WHERE " LOCAL_RUNNING,
     [ST_CANCEL_SWEEP] = "UPDATE sweeps SET state = 'cancelled', finished_at = "
                         "? WHERE id = ? AND state = 'active'",
     [ST_CANCEL_RUNS] = "UPDATE runs SET state = 'cancelled', finished_at = ? "
@@ -468,6 +490,10 @@ void la_store_close(la_store *st) {
   free(st);
 }
 
+void la_store_set_fail_limit(la_store *st, int n) {
+  st->fail_limit = n > 0 ? n : 0;
+}
+
 int la_store_schema_version(const la_store *st) {
   return st->version;
 }
@@ -500,7 +526,7 @@ int la_store_requeue_running(la_store *st, int *n, la_err *err) {
     rc = la_store_delete_rows(st, id);
   }
   sqlite3_reset(q);
-  la_store_stmt(st, ST_REQUEUE);
+  sqlite3_bind_double(la_store_stmt(st, ST_REQUEUE), 1, la_store_now());
   if (rc == 0) la_testpoint("requeue");
   if (rc || la_store_exec(st, ST_REQUEUE) ||
       la_store_exec(st, ST_DEL_WORKERS) || la_store_commit(st)) {

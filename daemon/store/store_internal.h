@@ -32,6 +32,11 @@ enum {
   ST_SWEEP_OF_RUN,
   ST_SWEEP_LIVE,
   ST_SWEEP_DONE,
+  ST_SWEEP_ENDS,
+  ST_SWEEP_FAIL,
+  ST_SWEEP_STREAK,
+  ST_SWEEP_CLEAN,
+  ST_SWEEP_HIT,
   ST_ACTIVE_SWEEPS,
   ST_QUEUED_OF_SWEEP,
   ST_RUNNING_IDS,
@@ -63,7 +68,7 @@ enum {
 #define SWEEP_COLS                                                             \
   "id, name, owner, state, paused, priority, max_parallel, max_attempts, "     \
   "seed, n_runs, created_at, finished_at, window_start, window_end, "          \
-  "window_requeue"
+  "window_requeue, error"
 
 /* Binds a window's three columns (start, end, requeue) to parameters i,
  * i + 1, i + 2 (NULL, NULL, 0 when it is not enabled). */
@@ -113,6 +118,7 @@ struct la_store {
   char last_error[512];                     /* see la_store_last_error */
   la_refused refused[LA_STORE_MAX_REFUSED]; /* oldest first */
   size_t n_refused;
+  int fail_limit; /* see la_store_set_fail_limit (0: never stop a sweep) */
 };
 
 /* Unix time now, in seconds. */

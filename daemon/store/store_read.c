@@ -33,7 +33,8 @@ static json_t *row_object(sqlite3_stmt *q, int from) {
   return o;
 }
 
-/* Counts per state of one sweep, plus total and progress in [0, 1]. */
+/* Counts per state of one sweep, plus total and progress in [0, 1]: the
+ * share of runs that finished by themselves (done, diverged, failed). */
 static void add_counts(la_store *st, json_t *sweep, int64_t id) {
   sqlite3_stmt *q = la_store_stmt(st, RD_SWEEP_COUNTS);
   json_t *c = json_object();
@@ -46,7 +47,10 @@ static void add_counts(la_store *st, json_t *sweep, int64_t id) {
     int64_t n = sqlite3_column_int64(q, 1);
     json_object_set_new(c, s, json_integer(n));
     total += n;
-    if (strcmp(s, "queued") && strcmp(s, "running")) finished += n;
+    /* runs that finished by themselves: a cancelled one did not */
+    if (strcmp(s, "done") == 0 || strcmp(s, "diverged") == 0 ||
+        strcmp(s, "failed") == 0)
+      finished += n;
   }
   sqlite3_reset(q);
   json_object_set_new(sweep, "counts", c);

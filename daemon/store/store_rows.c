@@ -268,23 +268,124 @@ static int update_run(la_store *st, int64_t run_id, const la_run_result *r) {
   return la_store_exec(st, ST_FINISH_RUN);
 }
 
-/* Marks the run's sweep done when nothing of it is queued or running. */
-static int maybe_finish_sweep(la_store *st, int64_t run_id) {
+/* The sweep of run_id, or -1 when there is no such run. */
+static int64_t sweep_of_run(la_store *st, int64_t run_id) {
   sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_OF_RUN);
-  int64_t sweep = -1, live = 1;
+  int64_t sweep = -1;
   sqlite3_bind_int64(q, 1, run_id);
   if (sqlite3_step(q) == SQLITE_ROW) sweep = sqlite3_column_int64(q, 0);
   sqlite3_reset(q);
-  if (sweep < 0) return LA_ENOTFOUND;
-  q = la_store_stmt(st, ST_SWEEP_LIVE);
+  return sweep;
+}
+
+/* Ends an active sweep as 'failed' with why, and cancels its queued runs
+ * (inside the caller's transaction). */
+static int fail_sweep(la_store *st, int64_t sweep, const char *why) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_FAIL);
+  double now = la_store_now();
+  sqlite3_bind_double(q, 1, now);
+  sqlite3_bind_text(q, 2, why, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(q, 3, sweep);
+  if (la_store_exec(st, ST_SWEEP_FAIL)) return LA_EIO;
+  q = la_store_stmt(st, ST_CANCEL_RUNS);
+  sqlite3_bind_double(q, 1, now);
+  sqlite3_bind_int64(q, 2, sweep);
+  return la_store_exec(st, ST_CANCEL_RUNS);
+}
+
+/* Ends the sweep when nothing of it is queued or running: 'done' when a
+ * run finished (done or diverged), else 'failed' saying so. */
+static int maybe_finish_sweep(la_store *st, int64_t sweep) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_LIVE);
+  int64_t live = 1, ok = 0, failed = 0, cancelled = 0;
+  char why[1024];
+  const char *last;
   sqlite3_bind_int64(q, 1, sweep);
   if (sqlite3_step(q) == SQLITE_ROW) live = sqlite3_column_int64(q, 0);
   sqlite3_reset(q);
   if (live > 0) return 0;
+  q = la_store_stmt(st, ST_SWEEP_ENDS);
+  sqlite3_bind_int64(q, 1, sweep);
+  if (sqlite3_step(q) != SQLITE_ROW) return sqlite3_reset(q), LA_EIO;
+  ok = sqlite3_column_int64(q, 0);
+  failed = sqlite3_column_int64(q, 1);
+  cancelled = sqlite3_column_int64(q, 2);
+  last = (const char *)sqlite3_column_text(q, 3);
+  snprintf(why, sizeof why,
+           "no run finished: %lld failed, %lld cancelled%s%.900s",
+           (long long)failed, (long long)cancelled,
+           last ? "; the last error: " : "", last ? last : "");
+  sqlite3_reset(q);
+  if (ok == 0) return fail_sweep(st, sweep, why);
   q = la_store_stmt(st, ST_SWEEP_DONE);
   sqlite3_bind_double(q, 1, la_store_now());
   sqlite3_bind_int64(q, 2, sweep);
   return la_store_exec(st, ST_SWEEP_DONE);
+}
+
+/* Counts a failed attempt with error text why against its active sweep:
+ * one more in a row when the last failed attempt had the same text, else
+ * the first. *streak gets the count (0 when the sweep is not active). */
+static int count_failure(la_store *st, int64_t sweep, const char *why,
+                         int *streak) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_STREAK);
+  int rc;
+  sqlite3_bind_int64(q, 1, sweep);
+  sqlite3_bind_text(q, 2, why, -1, SQLITE_TRANSIENT);
+  *streak = 0;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    *streak = sqlite3_column_int(q, 0);
+  sqlite3_reset(q);
+  return rc == SQLITE_DONE ? 0 : LA_EIO;
+}
+
+/* Stops the sweep whose runs failed streak times in a row with the same
+ * error why: 'failed', saying so, and its queued runs cancelled. */
+static int stop_sweep(la_store *st, int64_t sweep, const char *why,
+                      int streak) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_SWEEP_HIT);
+  int64_t runs = 0;
+  char *text;
+  size_t n = strlen(why) + 256;
+  int rc;
+  sqlite3_bind_int64(q, 1, sweep);
+  sqlite3_bind_text(q, 2, why, -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(q) == SQLITE_ROW) runs = sqlite3_column_int64(q, 0);
+  sqlite3_reset(q);
+  if ((text = malloc(n)) == NULL) return LA_ENOMEM;
+  snprintf(text, n,
+           "stopped: %d attempts in a row failed with the same error (%lld "
+           "run%s hit; max_same_failures is %d): %s",
+           streak, (long long)runs, runs == 1 ? "" : "s", st->fail_limit, why);
+  rc = fail_sweep(st, sweep, text);
+  free(text);
+  return rc;
+}
+
+/* The sweep's side of a run's end: a failed attempt counts towards
+ * stopping the sweep (*stopped 1 when it did), a finished run breaks the
+ * count, and a sweep with nothing left queued or running ends. */
+static int end_in_sweep(la_store *st, int64_t run_id, const la_run_result *r,
+                        int *stopped) {
+  int64_t sweep = sweep_of_run(st, run_id);
+  int failed =
+          r->error != NULL && !r->refund_attempt &&
+          (strcmp(r->state, "failed") == 0 || strcmp(r->state, "queued") == 0),
+      streak = 0, rc = 0;
+  *stopped = 0;
+  if (sweep < 0) return LA_ENOTFOUND;
+  if (failed) {
+    rc = count_failure(st, sweep, r->error, &streak);
+    if (rc == 0 && st->fail_limit > 0 && streak >= st->fail_limit) {
+      rc = stop_sweep(st, sweep, r->error, streak);
+      *stopped = rc == 0;
+    }
+  } else if (strcmp(r->state, "done") == 0 ||
+             strcmp(r->state, "diverged") == 0) {
+    sqlite3_bind_int64(la_store_stmt(st, ST_SWEEP_CLEAN), 1, sweep);
+    rc = la_store_exec(st, ST_SWEEP_CLEAN);
+  }
+  return rc ? rc : maybe_finish_sweep(st, sweep);
 }
 
 /* The run's end for write_all: its row, then the sweep's. */
@@ -293,6 +394,7 @@ typedef struct finish_arg {
   const la_run_result *res;
   la_run_result failed; /* res when the run's rows were refused */
   char why[200];
+  int stopped; /* the sweep was stopped (end_in_sweep) */
 } finish_arg;
 
 static int finish_rows(la_store *st, void *arg) {
@@ -308,7 +410,7 @@ static int finish_rows(la_store *st, void *arg) {
       res = &f->failed;
     }
   rc = update_run(st, f->run_id, res);
-  if (rc == 0) rc = maybe_finish_sweep(st, f->run_id);
+  if (rc == 0) rc = end_in_sweep(st, f->run_id, res, &f->stopped);
   if (rc == 0) { /* its worker has exited: nothing to end at a restart */
     sqlite3_bind_int64(la_store_stmt(st, ST_DEL_WORKER), 1, f->run_id);
     rc = la_store_exec(st, ST_DEL_WORKER);
@@ -326,6 +428,7 @@ int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
   }
   la_store_clear_pending(st);
   if (strcmp(res->state, "queued") != 0) la_store_forget_refused(st, run_id);
+  if (f.stopped) la_testpoint("stop");
   return 0;
 }
 

@@ -80,6 +80,15 @@ double la_config_scale(const la_config *cfg);
 /* A new JSON object with the effective configuration (defaults filled). */
 json_t *la_config_to_json(const la_config *cfg);
 
+/* Calls fn(value, field, ctx) for every file path that fields names:
+ * fields is an object holding worker config fields (a config, or a sweep
+ * spec's task section), field the path's name ("npy.x", "npy.w0[1]"),
+ * value its JSON value (borrowed; usually a string, which fn may replace
+ * with json_string_set). The path fields are those the config parser reads
+ * as files. Returns 0, or fn's first non-zero answer (the walk stops). */
+typedef int (*la_config_path_fn)(json_t *value, const char *field, void *ctx);
+int la_config_each_path(json_t *fields, la_config_path_fn fn, void *ctx);
+
 /* Names of enum values, for output. */
 const char *la_act_name(la_act a);
 const char *la_loss_name(la_loss l);

@@ -34,8 +34,9 @@ int la_rights_names_files(const json_t *npy);
 int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
                           int *status, la_err *err);
 
-/* Makes every relative path of spec's task.npy (spec borrowed, modified in
- * place; anything not of that shape is left alone) absolute by joining it
+/* Makes every relative file path of spec (la_spec_each_path: the worker's
+ * path fields, task.npy's; spec borrowed, modified in place; anything not
+ * of that shape is left alone) absolute by joining it
  * to cwd, a leading "./" dropped: what `loralpha submit` and
  * `export-slurm` do, since the daemon takes only absolute paths. Returns
  * how many paths changed, or LA_ENOMEM. */

@@ -12,6 +12,7 @@
 #define LORALPHA_SPEC_H
 
 #include "loralpha/common.h"
+#include "loralpha/config.h"
 #include "loralpha/window.h"
 
 #include <jansson.h>
@@ -70,6 +71,19 @@ void la_spec_free(la_spec *spec);
  * add keys but do not change values in place), or NULL when out of memory.
  * Built on demand so that a large sweep never holds every config at once. */
 json_t *la_spec_run_config(const la_spec *spec, size_t i);
+
+/* Calls fn(value, field, ctx) for every file path spec names (spec
+ * borrowed; fn may replace a string value with json_string_set), field
+ * its path in the spec ("task.npy.w0[0]"): the worker's path fields
+ * (la_config_each_path) in each section of the spec that holds worker
+ * fields. Returns 0 or fn's first non-zero answer. */
+int la_spec_each_path(json_t *spec, la_config_path_fn fn, void *ctx);
+
+/* The section of the spec ("task", "optimizer", "schedule", "metrics")
+ * that holds the worker config field named at the start of worker_field
+ * ("npy.x: ..." gives "task": the spec's task.npy.x), or NULL when it is a
+ * top-level field of the spec or none. A borrowed constant. */
+const char *la_spec_section_of(const char *worker_field);
 
 /* Fills every run's config field (for tools and tests that want them all).
  * Returns 0 or LA_ENOMEM. */

@@ -101,11 +101,17 @@ typedef struct la_store_stats {
 int la_store_open(const char *path, la_store **out, la_err *err);
 void la_store_close(la_store *st);
 
+/* A sweep stops ('failed') after n failed attempts in a row with the same
+ * error text (la_store_finish_run); 0 (the default) never stops one. */
+void la_store_set_fail_limit(la_store *st, int n);
+
 /* Schema version after migrations (number of migrations applied). */
 int la_store_schema_version(const la_store *st);
 
-/* Runs found 'running' (a daemon that died) become 'queued' again and their
- * partial metric rows are deleted, in one transaction; runs submitted to
+/* Runs found 'running' (a daemon that died) become 'queued' again (or
+ * 'cancelled' when their sweep is no longer active: cancelled or stopped
+ * meanwhile) and their partial metric rows are deleted, in one transaction;
+ * runs submitted to
  * Slurm stay running (the Slurm executor re-attaches to them). The records
  * of local worker processes are deleted in the same transaction: end those
  * processes first (la_store_local_workers). *n gets how many were
@@ -161,8 +167,14 @@ int la_store_flush(la_store *st, la_err *err);
 
 /* Flushes, then sets the run's final state and figures in the same
  * transaction; when the state is 'queued' (a retry) the run's rows are kept
- * until it starts again. If no run of the sweep is queued or running any
- * more, the sweep becomes 'done' (unless cancelled). */
+ * until it starts again. In the same transaction: a failed attempt (an
+ * error, the attempt counted) counts towards its active sweep's failures in
+ * a row with the same error text, and a run done or diverged sets that
+ * count back to 0; at la_store_set_fail_limit's n the sweep is stopped:
+ * 'failed', its "error" saying why, its queued runs cancelled (the caller
+ * then stops its running ones: la_store_sweep_state says 'failed'). If no
+ * run of an active sweep is queued or running any more, it ends: 'done'
+ * when a run is done or diverged, else 'failed' with an error saying so. */
 int la_store_finish_run(la_store *st, int64_t run_id, const la_run_result *res,
                         la_err *err);
 
@@ -199,8 +211,8 @@ int la_store_sweep_owner(la_store *st, int64_t sweep_id, char *buf,
 int la_store_user_queued(la_store *st, const char *owner, int64_t *n,
                          la_err *err);
 
-/* The sweep's state ("active", "done", "cancelled") into buf; 0, or
- * LA_ENOTFOUND if there is no such sweep. */
+/* The sweep's state ("active", "done", "failed", "cancelled") into buf; 0,
+ * or LA_ENOTFOUND if there is no such sweep. */
 int la_store_sweep_state(la_store *st, int64_t sweep_id, char *buf,
                          size_t size);
 

@@ -212,7 +212,7 @@ def case_nothing_finished(ctx):
     with open(sleeper, "w") as f:
         f.write("#!/bin/sh\nexec sleep 60\n")
     os.chmod(sleeper, 0o755)
-    d = Daemon(ctx, "idle", workers=1, worker=sleeper)
+    d = Daemon(ctx, "idle", workers=1, worker=sleeper, extra=["--check-timeout", "0"])
     st, ans = request(d.port, "POST", "/v1/sweeps", SPEC)
     st, e = request(d.port, "GET", f"/v1/sweeps/{ans['id']}/analysis")
     check(st == 404 and "no finished runs" in e["error"]["message"],

@@ -19,8 +19,10 @@ import glob
 import json
 import math
 import os
+import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -30,7 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import (Ctx, Daemon, R, SQLITE3, STATES, WIDE_TASK, alive, auth, auth_raw,
                      children_of, cli, cli_val, error_shape, expected_rows, freeze, kill_pid, log,
                      long_spec, make_spec, parse_responses, prom, raw_exchange, run_cases, scaled,
-                     wait_until)
+                     wait_until, write_npy, closed_window)
 
 
 def max_overlap(intervals):
@@ -444,6 +446,8 @@ def case_cancel(ctx):
     R.check(s.get("state") == "cancelled" and s.get("counts", {}).get("cancelled") == 6
             and s.get("finished_at") is not None,
             "GET /v1/sweeps/{id}: cancelled, counts.cancelled 6", "cancelled", s.get("counts"))
+    R.eq(s.get("progress"), 0.0,
+         "a cancelled sweep's progress counts no cancelled run as finished: 0, not 1")
     r = d.req("POST", f"/v1/sweeps/{sid}/cancel")
     R.check(r.status == 409 and (error_shape(r.body) or ("",))[0] == "conflict",
             "second cancel: 409 conflict", 409, r)
@@ -630,7 +634,7 @@ def case_worker_killed(ctx):
 
     sid = d.submit(long_spec("no-retry", 1, 5_000_000, max_attempts=1), "max_attempts 1 sweep")
     kill_one(sid)
-    d.wait_sweep(sid, 30, what="max_attempts 1 sweep")
+    d.wait_sweep(sid, 30, states=("failed",), what="max_attempts 1 sweep")
     row = cli(db, f"SELECT id, state, attempts, error FROM runs WHERE sweep_id = {sid}")
     ok = len(row) == 1 and row[0]["state"] == "failed" and row[0]["attempts"] == 1 \
         and "signal" in (row[0]["error"] or "") and "9" in (row[0]["error"] or "")
@@ -641,8 +645,14 @@ def case_worker_killed(ctx):
         R.check(j.get("state") == "failed" and j.get("error") == row[0]["error"],
                 "GET /v1/runs/{id} shows the failure", row[0]["error"], j.get("error"))
     s = d.sweep(sid) or {}
-    R.eq((s.get("state"), s.get("counts", {}).get("failed")), ("done", 1),
-         "a sweep whose runs failed ends done with counts.failed")
+    R.eq((s.get("state"), s.get("counts", {}).get("failed"), s.get("progress")),
+         ("failed", 1, 1.0),
+         "a sweep whose every run failed ends failed (not done), counts.failed 1, progress 1")
+    R.check("no run finished: 1 failed, 0 cancelled" in (s.get("error") or "")
+            and "signal 9" in (s.get("error") or ""),
+            "its error says no run finished, and the last run's error",
+            "'no run finished: 1 failed, 0 cancelled; the last error: ...signal 9...'",
+            s.get("error"))
     vals, _ = d.metrics()
     R.eq((vals.get("loralpha_attempts_failed_total"), vals.get('loralpha_runs{state="failed"}')),
          (2.0, 1.0), "metrics: attempts_failed_total 2, runs{failed} 1")
@@ -666,9 +676,17 @@ def case_failing_worker(ctx):
     os.chmod(noisy, 0o755)
 
     db = ctx.path("fail.db")
-    d = Daemon(ctx, "failing", db, 2, worker=script)
-    sid = d.submit(make_spec("fails", [1, 2], [1], [0.01], 50, max_attempts=3), "failing sweep")
-    d.wait_sweep(sid, 30, what="failing sweep")
+    # the check at submit would refuse it, and the sweep would stop after 5
+    # failures: both off, to see every attempt
+    d = Daemon(ctx, "failing", db, 2, worker=script,
+               extra=["--check-timeout", "0", "--max-same-failures", "0"])
+    r = d.req("POST", "/v1/sweeps", make_spec("fails", [1, 2], [1], [0.01], 50,
+                                              max_attempts=3))
+    R.eq((r.status, (r.json or {}).get("check")),
+         (201, {"result": "skipped", "why": "not checked at submit: check_timeout is 0"}),
+         "check_timeout 0: the sweep is stored unchecked, and the answer says so")
+    sid = (r.json or {}).get("id")
+    d.wait_sweep(sid, 30, states=("failed",), what="failing sweep")
     rows = cli(db, f"SELECT id, state, attempts, error FROM runs WHERE sweep_id = {sid} ORDER BY id")
     R.check(len(rows) == 2 and all(x["state"] == "failed" and x["attempts"] == 3 for x in rows),
             "runs of a failing worker end failed after max_attempts 3", "failed x2, attempts 3",
@@ -688,9 +706,9 @@ def case_failing_worker(ctx):
     R.eq(d.stop(), 0, "failing-worker daemon exits 0")
 
     db = ctx.path("noisy.db")
-    d = Daemon(ctx, "noisy", db, 1, worker=noisy)
+    d = Daemon(ctx, "noisy", db, 1, worker=noisy, extra=["--check-timeout", "0"])
     sid = d.submit(make_spec("noisy", [1], [1], [0.01], 50, max_attempts=1), "noisy sweep")
-    d.wait_sweep(sid, 30, what="noisy sweep")
+    d.wait_sweep(sid, 30, states=("failed",), what="noisy sweep")
     rows = cli(db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
     R.check(len(rows) == 1 and rows[0]["state"] == "failed"
             and "3" in (rows[0]["error"] or "")
@@ -700,9 +718,16 @@ def case_failing_worker(ctx):
     R.eq(d.stop(), 0, "noisy-worker daemon exits 0")
 
     db = ctx.path("missing.db")
-    d = Daemon(ctx, "missing", db, 2, worker=ctx.path("no-such-worker"))
-    sid = d.submit(make_spec("missing", [1, 2], [1], [0.01], 50), "missing-worker sweep")
-    d.wait_sweep(sid, 30, what="missing-worker sweep")
+    d = Daemon(ctx, "missing", db, 2, worker=ctx.path("no-such-worker"),
+               extra=["--max-same-failures", "0"])
+    r = d.req("POST", "/v1/sweeps", make_spec("missing", [1, 2], [1], [0.01], 50))
+    chk = (r.json or {}).get("check") or {}
+    R.check(r.status == 201 and chk.get("result") == "skipped"
+            and "no-such-worker" in (chk.get("why") or ""),
+            "a check that cannot start: the sweep is stored, the answer says why",
+            "201, check skipped naming the worker", (r.status, r.json))
+    sid = (r.json or {}).get("id")
+    d.wait_sweep(sid, 30, states=("failed",), what="missing-worker sweep")
     rows = cli(db, f"SELECT id, state, attempts, error FROM runs WHERE sweep_id = {sid}")
     R.check(len(rows) == 2 and all(x["state"] == "failed" and x["attempts"] == 2
                                    and "no-such-worker" in (x["error"] or "") for x in rows),
@@ -721,12 +746,36 @@ def case_failing_worker(ctx):
         f.write("#!/bin/sh\ncat > /dev/null\nexec sleep 60\n")
     os.chmod(silent, 0o755)
     db = ctx.path("heartbeat.db")
-    d = Daemon(ctx, "heartbeat", db, 1, worker=silent, extra=["--heartbeat", "1"])
+    d = Daemon(ctx, "heartbeat", db, 1, worker=silent,
+               extra=["--heartbeat", "1", "--check-timeout", "1"])
+    # its check never ends either: killed at check_timeout, the sweep is
+    # stored unchecked, and the loop answered others meanwhile
     t0 = time.monotonic()
-    sid = d.submit(make_spec("silent", [1], [1], [0.01], 50, max_attempts=1), "silent sweep")
+    answer = {}
+    poster = threading.Thread(target=lambda: answer.update(r=d.req(
+        "POST", "/v1/sweeps", make_spec("silent", [1], [1], [0.01], 50, max_attempts=1))))
+    poster.start()
+    checking = wait_until(lambda: d.children(), scaled(5), 0.02)
+    h0 = time.monotonic()
+    h = d.get("/v1/health")
+    h_dt = time.monotonic() - h0
+    R.check(checking and h.status == 200 and "r" not in answer,
+            "while a check runs, the daemon answers other requests",
+            "health 200 while the POST waits", (checking, h.status, f"{h_dt:.2f} s", answer))
+    poster.join(scaled(10))
+    r = answer.get("r")
+    chk = ((r and r.json) or {}).get("check") or {}
+    R.check(r is not None and r.status == 201 and chk.get("result") == "skipped"
+            and "did not finish within 1 s (check_timeout)" in (chk.get("why") or ""),
+            "a check past check_timeout is killed; the sweep is stored, saying so",
+            "201, check skipped: did not finish within 1 s", r and (r.status, r.json))
+    if r is None or r.status != 201:
+        raise RuntimeError("silent sweep not accepted")
+    sid = r.json["id"]
+    t0 = time.monotonic()
     wait_until(lambda: d.children(), 5, 0.02)
     kids = d.children()
-    d.wait_sweep(sid, 20, what="silent sweep")
+    d.wait_sweep(sid, 20, states=("failed",), what="silent sweep")
     dt = time.monotonic() - t0
     rows = cli(db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
     R.check(len(rows) == 1 and rows[0]["state"] == "failed" and "heartbeat" in (rows[0]["error"] or "")
@@ -1133,6 +1182,242 @@ def case_bad_requests(ctx):
         d.kill()
 
 
+# ---- case 11: failing fast ----------------------------------------------------------------
+
+NPY_D, NPY_N = 8, 64
+
+
+def npy_files(d, seed=1):
+    """w0 (NPY_D, NPY_D), x (NPY_N, NPY_D), y (NPY_N, NPY_D) in directory d."""
+    rng = random.Random(seed)
+    os.makedirs(d, exist_ok=True)
+    paths = {k: os.path.join(d, f"{k}.npy") for k in ("w0", "x", "y")}
+    write_npy(paths["w0"], (NPY_D, NPY_D), [rng.gauss(0, 0.3) for _ in range(NPY_D * NPY_D)])
+    write_npy(paths["x"], (NPY_N, NPY_D), [rng.gauss(0, 1) for _ in range(NPY_N * NPY_D)])
+    write_npy(paths["y"], (NPY_N, NPY_D), [rng.gauss(0, 1) for _ in range(NPY_N * NPY_D)])
+    return paths
+
+
+def npy_spec(name, paths, ranks=(1, 2), alphas=(1.0, 2.0), **top):
+    s = make_spec(name, list(ranks), list(alphas), [0.003], 40, batch=16,
+                  metrics={"log_every": 10, "eval_every": 20, "spectra_every": 0,
+                           "sharpness": False}, **top)
+    s["task"] = {"task": "npy", "npy": {"w0": [paths["w0"]], "x": paths["x"], "y": paths["y"]}}
+    return s
+
+
+def wait_log(d, text, timeout):
+    def seen():
+        with open(d.log_path, errors="replace") as f:
+            return text in f.read()
+    return wait_until(seen, timeout, 0.05)
+
+
+def case_fail_fast(ctx):
+    data = npy_files(ctx.path("npy-data"))
+    missing = ctx.path("npy-data/not-there.npy")
+    db = ctx.path("failfast.db")
+    d = Daemon(ctx, "failfast", db, 1, extra=["--max-same-failures", "3"])
+
+    # checked at submit, with the owner's worker: a missing data file and a
+    # rank the files cannot hold are refused, naming the field; nothing stored
+    r = d.req("POST", "/v1/sweeps", npy_spec("missing x", dict(data, x=missing)))
+    code, msg = error_shape(r.body) or ("", "")
+    R.check(r.status == 422 and code == "check_failed"
+            and f"task.npy.x: {missing}: cannot be read" in msg,
+            "a spec whose data file is missing: 422 check_failed with the worker's words",
+            f"422 check_failed 'task.npy.x: {missing}: cannot be read ...'", (r.status, r.body))
+    r = d.req("POST", "/v1/sweeps", npy_spec("rank too big", data, ranks=(1, 16)))
+    code, msg = error_shape(r.body) or ("", "")
+    R.check(r.status == 422 and code == "check_failed" and "rank: 16 exceeds" in msg
+            and "rank 16" in msg,
+            "each rank is checked against the files: rank 16 of 8 x 8 data is refused",
+            "422 'task.rank: 16 exceeds ... (the worker's --check of run N: rank 16 ...'",
+            (r.status, r.body))
+    R.eq(len((d.get("/v1/sweeps").json or {}).get("sweeps", [])), 0,
+         "refused at submit: no sweep stored")
+    r = d.req("POST", "/v1/sweeps", npy_spec("good files", data))
+    R.eq((r.status, (r.json or {}).get("check")), (201, {"result": "passed", "runs": 2}),
+         "a spec whose files are there: 201, one check per rank passed")
+    if r.status == 201:
+        d.wait_sweep(r.json["id"], 60, what="good npy sweep")
+
+    # runs that all fail the same way (their file went after the check): the
+    # sweep stops after max_same_failures 3, failed, the rest cancelled
+    gone = npy_files(ctx.path("npy-gone"), seed=2)
+    sid = d.submit(npy_spec("file goes", gone, ranks=(1, 2), alphas=(1.0, 2.0, 4.0, 8.0),
+                            window=closed_window()), "sweep whose file goes")
+    os.unlink(gone["x"])
+    r = d.req("PATCH", f"/v1/sweeps/{sid}", {"window": None},
+              headers={"Content-Type": "application/json"})
+    R.eq(r.status, 200, "its window opened (PATCH window null)")
+    s = d.wait_sweep(sid, 60, states=("failed", "done"), what="sweep whose file goes")
+    err = s.get("error") or ""
+    c = s.get("counts", {})
+    R.check(s["state"] == "failed"
+            and err.startswith("stopped: 3 attempts in a row failed with the same error")
+            and f"npy.x: {gone['x']}: cannot be read" in err,
+            "runs failing the same way: the sweep stops as failed after 3, its error says why",
+            "failed, 'stopped: 3 attempts in a row failed with the same error (...): ...'",
+            (s["state"], err))
+    R.check(c.get("queued") == 0 and c.get("running") == 0 and c.get("done") == 0
+            and c.get("failed", 0) >= 1 and c.get("failed", 0) + c.get("cancelled", 0) == 8,
+            "its other runs are cancelled, none left queued", "failed + cancelled = 8", c)
+    R.check(0 < s.get("progress", 1) < 1, "its progress counts only the failed runs: < 1",
+            "0 < progress < 1", s.get("progress"))
+    vals, _ = d.metrics()
+    R.eq(vals.get("loralpha_attempts_failed_total"), 3.0,
+         "exactly 3 attempts were made before it stopped")
+    R.eq(d.stop(), 0, "fail-fast daemon exits 0")
+
+    # the decision is committed before it is acted on: killed right after it,
+    # a restarted daemon finds the sweep failed and nothing queued or running
+    db = ctx.path("failfast-kill.db")
+    env = dict(os.environ, LA_TEST_PAUSE="stop", LA_TEST_PAUSE_MS="60000")
+    d = Daemon(ctx, "failfast-kill", db, 2, env=env,
+               extra=["--max-same-failures", "3", "--check-timeout", "0"])
+    sid = d.submit(npy_spec("missing, unchecked", dict(data, x=missing), ranks=(1, 2),
+                            alphas=(1.0, 2.0, 4.0, 8.0)), "unchecked sweep")
+    R.check(wait_log(d, "testpoint stop", scaled(60)), "the daemon decided to stop the sweep",
+            "'testpoint stop' in the log", d.log_tail())
+    before = cli(db, f"SELECT state, error FROM sweeps WHERE id = {sid}")
+    d.kill()
+    R.check(len(before) == 1 and before[0]["state"] == "failed",
+            "the decision is in the database before the daemon acts on it", "failed", before)
+    d = Daemon(ctx, "failfast-again", db, 2)
+    s = d.sweep(sid) or {}
+    c = s.get("counts", {})
+    R.check(s.get("state") == "failed" and before and s.get("error") == before[0]["error"]
+            and c.get("queued") == 0 and c.get("running") == 0
+            and c.get("failed", 0) + c.get("cancelled", 0) == 8,
+            "restarted after SIGKILL: the same state and error, nothing queued or running",
+            ("failed", before and before[0]["error"]), (s.get("state"), s.get("error"), c))
+    R.check(not d.children(), "the restarted daemon starts no worker for it", [], d.children())
+    R.eq(d.stop(), 0, "restarted daemon exits 0")
+
+
+# ---- case 14: checks take turns -------------------------------------------------------------
+
+
+def case_check_turns(ctx):
+    """Checks of concurrent submissions run at most max_workers at a time
+    (each may need a run's memory); the others wait their turn."""
+    silent = ctx.path("silent-check.sh")
+    with open(silent, "w") as f:
+        f.write("#!/bin/sh\ncat > /dev/null\nexec sleep 60\n")
+    os.chmod(silent, 0o755)
+    d = Daemon(ctx, "turns", ctx.path("turns.db"), 1, worker=silent,
+               extra=["--check-timeout", "1"])
+    answers, most = [], [0]
+    spec = make_spec("held", [1], [1.0], [0.01], 50, window=closed_window())
+    posters = [threading.Thread(target=lambda: answers.append(
+        d.req("POST", "/v1/sweeps", spec, timeout=scaled(30)))) for _ in range(3)]
+    t0 = time.monotonic()
+    for t in posters:
+        t.start()
+
+    def all_answered():
+        most[0] = max(most[0], len(d.children()))
+        return len(answers) == 3
+    wait_until(all_answered, scaled(30), 0.02)
+    took = time.monotonic() - t0
+    for t in posters:
+        t.join(scaled(5))
+    R.check(len(answers) == 3 and all(r.status == 201 and ((r.json or {}).get("check") or {})
+                                      .get("result") == "skipped" for r in answers),
+            "three submissions whose checks time out: all stored, unchecked",
+            "3 x 201 skipped", [(r.status, r.json) for r in answers])
+    R.check(most[0] == 1 and took >= 3.0,
+            "with max_workers 1 their checks ran one at a time (1 s each, in turn)",
+            "at most 1 check process, >= 3 s", (most[0], f"{took:.1f} s"))
+    R.eq(d.stop(), 0, "turns daemon exits 0")
+
+
+# ---- case 12: relative paths ----------------------------------------------------------------
+
+
+def case_relative_paths(ctx):
+    sub = ctx.path("submitter")
+    data = npy_files(os.path.join(sub, "data"), seed=3)
+    d = Daemon(ctx, "relative", ctx.path("relative.db"), 1)
+    rel = {k: os.path.relpath(v, sub) for k, v in data.items()}
+    spec_path = os.path.join(sub, "spec.json")
+    with open(spec_path, "w") as f:
+        json.dump(npy_spec("relative", rel, ranks=(1,), alphas=(1.0,)), f)
+    r = d.req("POST", "/v1/sweeps", npy_spec("relative over the API", rel))
+    code, msg = error_shape(r.body) or ("", "")
+    R.check(r.status == 422 and code == "invalid_spec"
+            and "task.npy.x: must be an absolute path" in msg,
+            "the API refuses a relative path, naming the field", "422 task.npy.x: ...",
+            (r.status, r.body))
+    # the daemon's working directory is ctx.tmp, where data/x.npy is not
+    p = subprocess.run([ctx.loralpha, "submit", "--json", "spec.json"], cwd=sub,
+                       env=dict(os.environ, LORALPHA_STATE_DIR=d.state),
+                       capture_output=True, text=True, timeout=scaled(60))
+    ans = json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else {}
+    R.check(p.returncode == 0 and (ans.get("check") or {}).get("result") == "passed",
+            "loralpha submit from the submitter's directory: accepted, its check passed",
+            "exit 0, check passed", (p.returncode, p.stdout, p.stderr))
+    if ans.get("id"):
+        s = d.wait_sweep(ans["id"], 60, what="relative sweep")
+        npy = ((s.get("spec") or {}).get("task") or {}).get("npy") or {}
+        R.eq((npy.get("x"), npy.get("y"), npy.get("w0")),
+             (data["x"], data["y"], [data["w0"]]),
+             "the CLI sent the paths resolved against its own working directory")
+    R.eq(d.stop(), 0, "relative-path daemon exits 0")
+
+
+# ---- case 13: a database of the previous schema -----------------------------------------------
+
+
+def case_migration(ctx):
+    schema = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schema")
+    db = ctx.path("schema7.db")
+    con = sqlite3.connect(db)
+    con.create_function("la_sha256", 1, lambda t: t)
+    for name in sorted(os.listdir(schema))[:7]:
+        with open(os.path.join(schema, name)) as f:
+            con.executescript(f.read())
+    con.executescript("""
+        PRAGMA user_version = 7;
+        INSERT INTO sweeps (id, name, spec, state, seed, n_runs, created_at, finished_at, owner)
+        VALUES (1, 'all failed', '{}', 'done', 1, 2, 1, 2, 'me'),
+               (2, 'one done', '{}', 'done', 1, 2, 1, 2, 'me'),
+               (3, 'cancelled', '{}', 'cancelled', 1, 1, 1, 2, 'me');
+        INSERT INTO runs (sweep_id, idx, rank, alpha, lr, seed_index, seed, config, state,
+                          created_at, finished_at, error)
+        VALUES (1, 0, 1, 1, 0.1, 0, 1, '{}', 'failed', 1, 2, 'boom early'),
+               (1, 1, 1, 2, 0.1, 0, 1, '{}', 'failed', 1, 3, 'boom late'),
+               (2, 0, 1, 1, 0.1, 0, 1, '{}', 'failed', 1, 2, 'boom'),
+               (2, 1, 1, 2, 0.1, 0, 1, '{}', 'done', 1, 2, NULL),
+               (3, 0, 1, 1, 0.1, 0, 1, '{}', 'cancelled', 1, 2, NULL);
+    """)
+    con.commit()
+    con.close()
+    d = Daemon(ctx, "schema7", db, 1)
+    R.eq((d.get("/v1/health").json or {}).get("schema_version"), 8,
+         "a schema-7 database is migrated to 8")
+    got = [(s["id"], s["state"], s.get("error"), s.get("progress"))
+           for s in sorted((d.get("/v1/sweeps").json or {}).get("sweeps", []),
+                           key=lambda s: s["id"])]
+    R.eq(got, [(1, "failed", "no run finished: 2 failed, 0 cancelled; the last error: boom late",
+                1.0),
+               (2, "done", None, 1.0), (3, "cancelled", None, 0.0)],
+         "migrated: a done sweep without a finished run is failed saying why; the rest kept")
+    view = cli(db, "SELECT sweep_id, state, failed, cancelled, progress, error "
+                   "FROM sweep_progress ORDER BY sweep_id")
+    R.check(len(view) == 3 and view[0]["state"] == "failed" and view[2]["progress"] == 0.0
+            and view[1]["progress"] == 1.0,
+            "the sweep_progress view reads the new table, with progress and error",
+            "3 rows: failed, done (1.0), cancelled (0.0)", view)
+    n = cli_val(db, "SELECT COUNT(*) FROM run_summary")
+    R.eq(n, 5, "run_summary still joins runs to sweeps")
+    sid = d.submit(make_spec("after migration", [1], [1.0], [0.01], 20), "new sweep")
+    s = d.wait_sweep(sid, 60, what="sweep after the migration")
+    R.eq((s["id"], s["state"]), (4, "done"), "new sweeps go on from the old ids")
+    R.eq(d.stop(), 0, "migrated daemon exits 0")
+
+
 # ---- main ---------------------------------------------------------------------------------
 
 CASES = [
@@ -1144,6 +1429,10 @@ CASES = [
     ("7 failing worker", case_failing_worker),
     ("8 SIGTERM drain", case_drain),
     ("9 bad requests", case_bad_requests),
+    ("11 failing fast", case_fail_fast),
+    ("12 relative paths", case_relative_paths),
+    ("13 schema 7 migrated", case_migration),
+    ("14 checks take turns", case_check_turns),
 ]
 
 

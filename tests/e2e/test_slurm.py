@@ -288,13 +288,27 @@ def case_sbatch_refused(ctx, d):
     """sbatch refuses the array (the admin's profile names no real
     partition): the runs fail with sbatch's words, after their attempts."""
     R.case = "sbatch"
-    sid = d.submit(spec("refused", [1], [1], 100, max_attempts=2,
-                        slurm={"profile": "broken"}))
-    d.wait_sweep(sid, 30)
+    r = d.req("POST", "/v1/sweeps", spec("refused", [1], [1], 100, max_attempts=2,
+                                          slurm={"profile": "broken"}))
+    chk = (r.json or {}).get("check") or {}
+    R.check(r.status == 201 and chk.get("result") == "skipped"
+            and "Slurm executor" in (chk.get("why") or ""),
+            "a sweep for Slurm is not checked at submit (its files are on the nodes), "
+            "and the answer says so", "201, check skipped: ... Slurm executor ...",
+            (r.status, r.json))
+    if r.status != 201:
+        raise RuntimeError("Slurm sweep not accepted")
+    sid = r.json["id"]
+    s = d.wait_sweep(sid, 30, states=("failed",))
     rows = cli(ctx.db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
     R.check(rows and rows[0]["state"] == "failed" and rows[0]["attempts"] == 2 and
             "sbatch failed" in rows[0]["error"] and "partition" in rows[0]["error"],
             "run failed after 2 attempts with sbatch's error", "failed, 2, sbatch ...", rows)
+    R.check("no run finished: 1 failed" in (s.get("error") or "")
+            and "sbatch failed" in (s.get("error") or ""),
+            "the sweep is failed, its error says no run finished, with sbatch's words",
+            "'no run finished: 1 failed, 0 cancelled; the last error: ...sbatch failed...'",
+            s.get("error"))
 
 
 def run_workers(ctx, run):

@@ -201,17 +201,27 @@ def case_memory(ctx):
 def case_worker_cap(ctx):
     """The cap is max_run_memory + 2 x 128 MiB + 64 MiB with one thread: 384
     MiB at 64M; the data needs 512 MiB."""
-    d = hs.Daemon(ctx, "cap", ctx.path("cap.db"), 2,
-                  extra=["--max-run-memory", "64M", "--threads-per-worker", "1"])
     x, y, w0 = ctx.path("x.npy"), ctx.path("y.npy"), ctx.path("w0.npy")
     write_npy(x, (2000000, 64))
     write_npy(y, (2000000, 4))
     write_npy(w0, (4, 64))
     task = {"task": "npy", "npy": {"x": x, "y": y, "w0": [w0]}}
-    big = d.submit(hs.make_spec("npy-big", [1], [1.0], [0.001], 2, task=task,
-                                max_attempts=1), "npy spec")
+    big_spec = hs.make_spec("npy-big", [1], [1.0], [0.001], 2, task=task, max_attempts=1)
+    # the worker's check at submit runs under the same cap: refused there
+    d = hs.Daemon(ctx, "cap-checked", ctx.path("cap-checked.db"), 2,
+                  extra=["--max-run-memory", "64M", "--threads-per-worker", "1"])
+    r = d.req("POST", "/v1/sweeps", big_spec)
+    R.check(r.status == 422 and "check_failed" in txt(r) and "memory limit of 384 MiB" in txt(r),
+            "the npy spec is refused at submit: its check hit the same memory limit",
+            "422 check_failed ... memory limit of 384 MiB ...", (r.status, txt(r)))
+    R.eq(d.stop(), 0, "checked cap daemon exits 0")
+    # unchecked (check_timeout 0), its run meets the cap
+    d = hs.Daemon(ctx, "cap", ctx.path("cap.db"), 2,
+                  extra=["--max-run-memory", "64M", "--threads-per-worker", "1",
+                         "--check-timeout", "0"])
+    big = d.submit(big_spec, "npy spec")
     small = d.submit(hs.make_spec("beside", [1], [1.0], [0.001], 20), "small spec")
-    s = d.wait_sweep(big, 300, states=("done",))
+    s = d.wait_sweep(big, 300, states=("failed",))
     runs = d.get(f"/v1/sweeps/{big}/runs").json["runs"]
     R.check(runs[0]["state"] == "failed" and "memory limit" in (runs[0]["error"] or ""),
             "the npy run fails with a message naming its memory limit",

@@ -105,7 +105,7 @@ class Daemon:
     """`loralpha serve` on a Unix socket of mode 0666 in a directory others
     may traverse; as root, or as user (a LocalUser) when given."""
 
-    def __init__(self, ctx, name, user=None, tcp=False, state=None):
+    def __init__(self, ctx, name, user=None, tcp=False, state=None, extra=()):
         self.ctx, self.user = ctx, user
         base = user.home if user else ctx.tmp
         self.state = state or os.path.join(base, f"state-{name}")
@@ -125,6 +125,7 @@ class Daemon:
                      "--tokens-file", ctx.tokens]
         else:
             argv += ["--listen", "none"]
+        argv += list(extra)
         self.logf = open(self.log_path, "w")
         if user:
             self.proc = user.popen(argv, stdout=self.logf, stderr=subprocess.STDOUT)
@@ -231,30 +232,15 @@ def watch_worker(d, sid, what):
 # ---- root ------------------------------------------------------------------------------
 
 
-def case_root(ctx):
-    eve, mallory = ctx.eve, ctx.mallory
-    d = Daemon(ctx, "root", tcp=True)
+def check_at_run(ctx, eve, good, unreadable, at_submit):
+    """Without the check at submit (check_timeout 0), the same paths fail
+    eve's runs with the same text, and nothing of them is stored."""
+    d = Daemon(ctx, "root-unchecked", extra=["--check-timeout", "0"])
     try:
-        good = make_layer(os.path.join(eve.home, "data"))
-        give(eve, list(good.values()))
-        rootdir = os.path.join(ctx.shared, "rootonly")
-        root_files = make_layer(rootdir, seed=2)
-        for p in root_files.values():
-            os.chmod(p, 0o600)
-        os.chmod(rootdir, 0o755)
-        mal = make_layer(os.path.join(mallory.home, "data"), seed=3)
-        give(mallory, list(mal.values()))
-        missing = os.path.join(ctx.shared, "nothing-here.npy")
-        directory = os.path.join(ctx.shared, "adir.npy")
-        os.makedirs(directory)
-        os.chmod(directory, 0o755)
-
         texts = {}
-        for tag, path in (("root-only 0600 file", root_files["x"]),
-                          ("mallory's 0600 file", mal["x"]),
-                          ("missing path", missing), ("directory", directory)):
+        for tag, path in unreadable:
             st, body = d.post(eve, npy_spec(f"eve {tag}", good, x=path))
-            if not R.eq(st, 201, f"eve's spec naming a {tag} is taken (checked by her worker)"):
+            if not R.eq(st, 201, f"unchecked: eve's spec naming a {tag} is taken"):
                 R.check(False, "answer", 201, body)
                 continue
             run = d.wait_end(body["id"])
@@ -276,8 +262,56 @@ def case_root(ctx):
             line = re.search(r"npy\.x: PATH: cannot be read \([^)]*\)",
                              err.replace(path, "PATH"))
             texts[tag] = line.group(0) if line else err
+        R.check(len(set(texts.values())) == 1 and len(texts) == 4
+                and set(texts.values()) == set(at_submit.values()),
+                "the four unreadable paths give one text when the runs fail, the same "
+                "as at submit", "one text", (texts, at_submit))
+    finally:
+        d.stop()
+
+
+
+def case_root(ctx):
+    eve, mallory = ctx.eve, ctx.mallory
+    d = Daemon(ctx, "root", tcp=True)
+    try:
+        good = make_layer(os.path.join(eve.home, "data"))
+        give(eve, list(good.values()))
+        rootdir = os.path.join(ctx.shared, "rootonly")
+        root_files = make_layer(rootdir, seed=2)
+        for p in root_files.values():
+            os.chmod(p, 0o600)
+        os.chmod(rootdir, 0o755)
+        mal = make_layer(os.path.join(mallory.home, "data"), seed=3)
+        give(mallory, list(mal.values()))
+        missing = os.path.join(ctx.shared, "nothing-here.npy")
+        directory = os.path.join(ctx.shared, "adir.npy")
+        os.makedirs(directory)
+        os.chmod(directory, 0o755)
+
+        unreadable = (("root-only 0600 file", root_files["x"]),
+                      ("mallory's 0600 file", mal["x"]),
+                      ("missing path", missing), ("directory", directory))
+        # checked at submit by a worker run as eve: refused, one text
+        texts = {}
+        for tag, path in unreadable:
+            st, body = d.post(eve, npy_spec(f"eve {tag}", good, x=path))
+            msg = ((body or {}).get("error") or {}).get("message", "") \
+                if isinstance(body, dict) else str(body)
+            R.check(st == 422 and "cannot be read" in msg and path in msg,
+                    f"{tag}: refused at submit by eve's worker's check, saying only that "
+                    "the path cannot be read", "422 ... cannot be read ...", (st, body))
+            R.check("shape" not in msg and "No such" not in msg and "directory" not in msg
+                    and "denied" not in msg,
+                    f"{tag}: the answer tells nothing of the path's shape, type or existence",
+                    "no shape/errno words", msg)
+            line = re.search(r"npy\.x: PATH: cannot be read \([^)]*\)",
+                             msg.replace(path, "PATH"))
+            texts[tag] = line.group(0) if line else msg
         R.check(len(set(texts.values())) == 1 and len(texts) == 4,
-                "the four unreadable paths give one text", "one text", texts)
+                "the four unreadable paths give one text at submit", "one text", texts)
+        R.eq(d.sql("SELECT COUNT(*) FROM sweeps")[0][0], 0, "nothing was stored")
+        check_at_run(ctx, eve, good, unreadable, texts)
 
         # eve's own 0600 files: the worker runs as eve, with eve's groups only
         st, body = d.post(eve, npy_spec("eve long", good, steps=100000000))

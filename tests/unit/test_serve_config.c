@@ -35,6 +35,8 @@ static const int_row k_ints[] = {
     {"threads_per_worker", "--threads-per-worker", 1, 256, "1", "1"},
     {"nice", "--nice", 0, 19, "10", "10"},
     {"heartbeat", "--heartbeat", 0, 604800, "600", "600"},
+    {"max_same_failures", "--max-same-failures", 0, 1000000, "5", "5"},
+    {"check_timeout", "--check-timeout", 0, 3600, "60", "60"},
     {"max_runs", "--max-runs", 1, 10000000, "100000", "100000"},
     {"max_body", "--max-body", 1024, 1073741824, "1048576", "1048576"},
     {"max_run_rows", NULL, 100, 1000000000, "1000000", "1000000"},

@@ -8,6 +8,7 @@
  */
 #include "check.h"
 #include "loralpha/config.h"
+#include "loralpha/rights.h"
 #include "loralpha/spec.h"
 
 #include <stdlib.h>
@@ -818,7 +819,58 @@ static void check_out_of_memory(const char *text) {
   json_decref(spec);
 }
 
+/* got equals want (NULL: none), or both are printed. */
+static void check_text(const char *got, const char *want) {
+  int same = got && want ? strcmp(got, want) == 0 : got == want;
+  if (!same)
+    printf("  expected: %s\n  actual:   %s\n", want ? want : "(null)",
+           got ? got : "(null)");
+  CHECK(same);
+}
+
+/* la_spec_each_path's walk into a string: "field=value;" per path. */
+static int list_path(json_t *v, const char *field, void *ctx) {
+  char *out = ctx;
+  size_t n = strlen(out);
+  snprintf(out + n, 512 - n, "%s=%s;", field,
+           json_is_string(v) ? json_string_value(v) : "?");
+  return 0;
+}
+
+/* Every path field the worker reads is walked, named as the spec names it,
+ * and relative ones become absolute against the submitter's directory; the
+ * worker's errors are placed in their section. */
+static void check_paths_walk(void) {
+  json_t *spec = json_loads(
+      "{\"task\": {\"task\": \"npy\", \"npy\": {\"x\": \"d/x.npy\", "
+      "\"y\": \"/abs/y.npy\", \"x_eval\": \"./xe.npy\", \"y_eval\": "
+      "\"ye.npy\", \"w0\": [\"w0.npy\", \"/w1.npy\"], \"a0\": [\"a.npy\", "
+      "\"b.npy\"]}}, \"grid\": {\"rank\": [1]}}",
+      0, NULL);
+  char seen[512] = "";
+  CHECK(spec != NULL);
+  CHECK_EQ_INT(la_spec_each_path(spec, list_path, seen), 0);
+  check_text(seen, "task.npy.x=d/x.npy;task.npy.y=/abs/y.npy;task.npy.x_eval="
+                   "./xe.npy;task.npy.y_eval=ye.npy;task.npy.w0[0]=w0.npy;"
+                   "task.npy.w0[1]=/w1.npy;task.npy.a0[0]=a.npy;task.npy.a0[1]"
+                   "=b.npy;");
+  CHECK_EQ_INT(la_rights_absolute_paths(spec, "/home/me"), 6);
+  seen[0] = '\0';
+  la_spec_each_path(spec, list_path, seen);
+  check_text(seen, "task.npy.x=/home/me/d/x.npy;task.npy.y=/abs/y.npy;"
+                   "task.npy.x_eval=/home/me/xe.npy;task.npy.y_eval=/home/me/"
+                   "ye.npy;task.npy.w0[0]=/home/me/w0.npy;task.npy.w0[1]=/"
+                   "w1.npy;task.npy.a0[0]=/home/me/a.npy;task.npy.a0[1]=/home/"
+                   "me/b.npy;");
+  json_decref(spec);
+  check_text(la_spec_section_of("npy.x: /d/x.npy: cannot be read"), "task");
+  check_text(la_spec_section_of("beta1: must be ..."), "optimizer");
+  check_text(la_spec_section_of("rank: 16 exceeds min(d_in, d_out)"), NULL);
+  check_text(la_spec_section_of(""), NULL);
+}
+
 int main(void) {
+  check_paths_walk();
   check_seed_formula();
   check_list_expansion();
   check_seeds();

@@ -440,6 +440,112 @@ static void check_sharpness_rows(la_store *st) {
            (long long)id);
   CHECK_CLOSE(query_real(sql), 2.0, 1e-12);
   free_spec(s);
+/* A text from a query on a second connection into buf ("" if none). */
+static const char *query_text(const char *sql, char *buf, size_t size) {
+  sqlite3 *db;
+  sqlite3_stmt *q;
+  buf[0] = '\0';
+  sqlite3_open_v2(g_db, &db, SQLITE_OPEN_READONLY, NULL);
+  if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK &&
+      sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0) != NULL)
+    snprintf(buf, size, "%s", (const char *)sqlite3_column_text(q, 0));
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return buf;
+}
+
+/* Starts run and ends its attempt failed (or retried) with error why. */
+static void fail_attempt(la_store *st, int64_t run, const char *state,
+                         const char *why) {
+  la_err err;
+  la_run_result r = result(state, NAN);
+  r.error = why;
+  CHECK_EQ_INT(la_store_start_run(st, run, &err), 0);
+  CHECK_EQ_INT(la_store_finish_run(st, run, &r, &err), 0);
+}
+
+/* The sweep's state, error and fail_streak as "state|error|streak". */
+static const char *sweep_row(int64_t id, char *buf, size_t size) {
+  char sql[160];
+  snprintf(sql, sizeof sql,
+           "SELECT state || '|' || coalesce(error, '') || '|' || fail_streak "
+           "FROM sweeps WHERE id = %lld",
+           (long long)id);
+  return query_text(sql, buf, size);
+}
+
+static void check_text_eq(const char *got, const char *want) {
+  if (strcmp(got, want) != 0)
+    printf("  expected: %s\n  actual:   %s\n", want, got);
+  CHECK(strcmp(got, want) == 0);
+}
+
+/* Failed attempts in a row with the same error stop a sweep at the limit
+ * (another error or a finished run starts the count again); a sweep with
+ * no run done ends failed; a run left running by a dead daemon in a sweep
+ * that ended meanwhile is cancelled at restart, not queued. */
+static void check_fail_fast(void) {
+  la_store *st;
+  la_err err;
+  int64_t a, b, c, first;
+  int requeued;
+  char buf[600], sql[300];
+  la_spec *s = make_spec("fails", 6, 0, 0, 3);
+  CHECK_EQ_INT(la_store_open(g_db, &st, &err), 0);
+  la_store_set_fail_limit(st, 3);
+  CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &a, &err), 0);
+  first = query_int("SELECT MAX(id) FROM runs") - 5;
+  fail_attempt(st, first, "queued", "boom");
+  fail_attempt(st, first, "queued", "boom");
+  check_text_eq(sweep_row(a, buf, sizeof buf), "active||2");
+  fail_attempt(st, first + 1, "queued", "other");
+  check_text_eq(sweep_row(a, buf, sizeof buf), "active||1");
+  la_run_result ok = result("done", 0.5);
+  CHECK_EQ_INT(la_store_start_run(st, first + 2, &err), 0);
+  CHECK_EQ_INT(la_store_finish_run(st, first + 2, &ok, &err), 0);
+  check_text_eq(sweep_row(a, buf, sizeof buf), "active||0");
+  fail_attempt(st, first + 3, "queued", "boom");
+  fail_attempt(st, first + 3, "queued", "boom");
+  CHECK_EQ_INT(la_store_start_run(st, first + 4, &err), 0); /* running */
+  fail_attempt(st, first, "failed", "boom");
+  check_text_eq(sweep_row(a, buf, sizeof buf),
+                "failed|stopped: 3 attempts in a row failed with the same "
+                "error (2 runs hit; max_same_failures is 3): boom|3");
+  snprintf(sql, sizeof sql,
+           "SELECT group_concat(state, ',') FROM (SELECT state FROM runs "
+           "WHERE sweep_id = %lld ORDER BY id)",
+           (long long)a);
+  check_text_eq(query_text(sql, buf, sizeof buf),
+                "failed,cancelled,done,cancelled,running,cancelled");
+  CHECK_EQ_INT(la_store_requeue_running(st, &requeued, &err), 0);
+  snprintf(sql, sizeof sql,
+           "SELECT state || ',' || (finished_at IS NOT NULL) FROM runs WHERE "
+           "id = %lld",
+           (long long)(first + 4));
+  check_text_eq(query_text(sql, buf, sizeof buf), "cancelled,1");
+  free_spec(s);
+  /* every run failed: the sweep ends failed, saying so */
+  s = make_spec("all fail", 2, 0, 0, 1);
+  la_store_set_fail_limit(st, 0);
+  CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &b, &err), 0);
+  first = query_int("SELECT MAX(id) FROM runs") - 1;
+  fail_attempt(st, first, "failed", "first error");
+  fail_attempt(st, first + 1, "failed", "last error");
+  check_text_eq(sweep_row(b, buf, sizeof buf),
+                "failed|no run finished: 2 failed, 0 cancelled; the last "
+                "error: last error|1");
+  free_spec(s);
+  /* one run diverged: done */
+  s = make_spec("one diverged", 2, 0, 0, 1);
+  CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &c, &err), 0);
+  first = query_int("SELECT MAX(id) FROM runs") - 1;
+  fail_attempt(st, first, "failed", "boom");
+  la_run_result dv = result("diverged", 9.0);
+  CHECK_EQ_INT(la_store_start_run(st, first + 1, &err), 0);
+  CHECK_EQ_INT(la_store_finish_run(st, first + 1, &dv, &err), 0);
+  check_text_eq(sweep_row(c, buf, sizeof buf), "done||0");
+  free_spec(s);
+  la_store_close(st);
 }
 
 /* Per-user caps for the fair-share test: "bob" may run one at a time. */
@@ -769,6 +875,7 @@ int main(void) {
   check_delete_sweep();
   check_fair_share();
   check_sharpness_migration();
+  check_fail_fast();
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
