@@ -440,6 +440,8 @@ static void check_sharpness_rows(la_store *st) {
            (long long)id);
   CHECK_CLOSE(query_real(sql), 2.0, 1e-12);
   free_spec(s);
+}
+
 /* A text from a query on a second connection into buf ("" if none). */
 static const char *query_text(const char *sql, char *buf, size_t size) {
   sqlite3 *db;
