@@ -28,14 +28,17 @@ bash scripts/build.sh build-asan -DLA_WERROR=ON -DLA_SANITIZE=ON -DCMAKE_BUILD_T
   -DLA_TEST_TIME_SCALE=$((3 * scale))
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd build-asan && ctest --output-on-failure -j 2)
+# The docs' commands (`docs`) are checked against the product once, above:
+# what they run, the other tests drive under the sanitizers too.
+(cd build-asan && ctest --output-on-failure -j 2 -LE '^docs$')
 
 echo "== ThreadSanitizer build: the daemon's tests =="
 # The daemon's threads (uv_queue_work: analyses, curves) are under test; its
 # workers are the release build's (single-threaded, and much slower when
 # instrumented). Left out by label (tests/CMakeLists.txt): the worker's own
 # tests (`worker`, among them the one that runs OpenBLAS's uninstrumented
-# threads), the browser (`web`) and wrk's load (`load`).
+# threads), the browser (`web`), wrk's load (`load`) and the docs'
+# commands (`docs`).
 # Every report fails the run, also from a daemon whose exit status a test
 # does not look at: they are collected by log_path.
 bash scripts/build.sh build-tsan -DLA_WERROR=ON -DLA_TSAN=ON \
@@ -46,7 +49,7 @@ mkdir -p "$tsan_logs"
 # daemons some tests run as throwaway second users report here too
 chmod 1777 "$tsan_logs"
 export TSAN_OPTIONS="log_path=$tsan_logs/tsan:second_deadlock_stack=1"
-(cd build-tsan && ctest --output-on-failure -j 2 -LE '^(worker|web|load)$')
+(cd build-tsan && ctest --output-on-failure -j 2 -LE '^(worker|web|load|docs)$')
 if compgen -G "$tsan_logs/tsan*" >/dev/null; then
   cat "$tsan_logs"/tsan*
   echo "ThreadSanitizer: $(ls "$tsan_logs" | wc -l) report files in $tsan_logs" >&2
