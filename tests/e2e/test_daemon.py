@@ -1395,8 +1395,9 @@ def case_migration(ctx):
     con.commit()
     con.close()
     d = Daemon(ctx, "schema7", db, 1)
-    R.eq((d.get("/v1/health").json or {}).get("schema_version"), 8,
-         "a schema-7 database is migrated to 8")
+    n = len([x for x in os.listdir(schema) if x.endswith(".sql")])
+    R.eq((d.get("/v1/health").json or {}).get("schema_version"), n,
+         f"a schema-7 database is migrated to the last schema ({n})")
     got = [(s["id"], s["state"], s.get("error"), s.get("progress"))
            for s in sorted((d.get("/v1/sweeps").json or {}).get("sweeps", []),
                            key=lambda s: s["id"])]

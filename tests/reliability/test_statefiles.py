@@ -372,30 +372,41 @@ def case_fix(ctx):
 # ---- migrate: clear tokens of a schema-5 database -----------------------------------
 
 
+SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "schema")
+
+
 def make_schema5(db, run, sweep, token):
-    """Turns the database back into schema 5 with run (of sweep) running in
-    Slurm under a clear token, as loralpha before 006 kept it."""
+    """Makes db a schema-5 database (schema/001-005, as loralpha before 006
+    made it) that holds the sweeps and runs it held, with run (of sweep)
+    running in Slurm under a clear token."""
+    cur = db + ".current"
+    os.replace(db, cur)
+    for ext in ("-wal", "-shm"):
+        if os.path.exists(db + ext):
+            os.replace(db + ext, cur + ext)
     con = sqlite3.connect(db)
-    old = con.execute("PRAGMA user_version").fetchone()[0] == 5  # a loralpha without 006
-    col = "token" if old else "token_sha256"
+    for name in sorted(x for x in os.listdir(SCHEMA) if x.endswith(".sql"))[:5]:
+        with open(os.path.join(SCHEMA, name)) as f:
+            con.executescript(f.read())
+    con.execute("ATTACH DATABASE ? AS cur", (cur,))
+    for table in ("sweeps", "runs"):
+        old = [r[1] for r in con.execute(f"PRAGMA main.table_info({table})")]
+        now = {r[1] for r in con.execute(f"PRAGMA cur.table_info({table})")}
+        cols = ", ".join(c for c in old if c in now)
+        con.execute(f"INSERT INTO main.{table} ({cols}) SELECT {cols} FROM cur.{table}")
     con.executescript(f"""
         UPDATE runs SET state = 'running', attempts = 1 WHERE id = {run};
-        INSERT INTO slurm_jobs (run_id, sweep_id, attempt, array_id, task, {col},
+        INSERT INTO slurm_jobs (run_id, sweep_id, attempt, array_id, task, token,
                                 state, script, submitted_at)
-            VALUES ({run}, {sweep}, 1, 999999, 0, '{token if old else ""}', 'submitted',
-                    '/nonexistent', 0);
+            VALUES ({run}, {sweep}, 1, 999999, 0, '{token}', 'submitted', '/nonexistent', 0);
+        PRAGMA user_version = 5;
     """)
-    if not old:
-        con.executescript(f"""
-            ALTER TABLE slurm_jobs ADD COLUMN token TEXT NOT NULL DEFAULT '';
-            UPDATE slurm_jobs SET token = '{token}' WHERE run_id = {run};
-            ALTER TABLE slurm_jobs DROP COLUMN token_sha256;
-            DROP TABLE IF EXISTS local_workers;  -- 007's tables
-            DROP TABLE IF EXISTS write_probe;
-            PRAGMA user_version = 5;
-        """)
     con.commit()
+    con.execute("DETACH DATABASE cur")
     con.close()
+    for ext in ("", "-wal", "-shm"):
+        if os.path.exists(cur + ext):
+            os.remove(cur + ext)
 
 
 def case_migrate(ctx):
