@@ -205,11 +205,14 @@ static int tested_answers(job *j, const la_analysis *a, const la_fit_point *pts,
   return 0;
 }
 
-/* The analysis options of job j. */
-static void job_opts(const job *j, la_fit_opts *o) {
+/* The analysis options of job j at checkpoint c: the bootstrap's seed is
+ * the sweep's id and the checkpoint's step (fit.h: each (rank, lr) then
+ * draws from a stream of its own), so a checkpoint's intervals depend on
+ * nothing but its own losses. */
+static void job_opts(const job *j, int c, la_fit_opts *o) {
   la_fit_opts_default(o);
   o->n_boot = j->an->n_boot;
-  o->seed = (uint64_t)j->sweep_id;
+  o->seed = (uint64_t)j->sweep_id ^ ((uint64_t)j->ck_step[c] << 32);
   o->scale_power = j->scale_power;
 }
 
@@ -230,12 +233,12 @@ static json_t *result_json(job *j, json_t *cks) {
 static void work_analysis(job *j) {
   la_fit_opts o;
   json_t *cks = json_array();
-  job_opts(j, &o);
   for (int c = 0; c < j->n_ck && j->status == 0; c++) {
     la_analysis *a = NULL;
     la_err e;
     int rc;
     if (j->n_pts[c] == 0) continue;
+    job_opts(j, c, &o);
     rc = la_fit_analyze(j->pts[c], (size_t)j->n_pts[c], &o, NULL, 0, &a, &e);
     if (rc == LA_EINVAL) { /* this checkpoint's points: say so, go on */
       json_array_append_new(cks, failed_checkpoint(j, c, e.msg));
@@ -291,7 +294,7 @@ static void work_recommend(job *j) {
   la_err e;
   int c = j->n_ck - 1, rc;
   size_t n = (size_t)j->n_pts[c];
-  job_opts(j, &o);
+  job_opts(j, c, &o);
   rc = la_fit_analyze(j->pts[c], n, &o, NULL, 0, &a, &e);
   if (rc == 0)
     rc = la_answer_get(a, j->pts[c], n, &o, j->rank, j->lr, &ans, &e);

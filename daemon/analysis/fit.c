@@ -12,10 +12,12 @@
  *  - A NaN or negative loss is invalid input (LA_EINVAL); only +Inf means a
  *    diverged run. Two points of the same (lr, rank, alpha, seed) are
  *    invalid too. User rules need a finite coef > 0 and a finite power.
- *  - The bootstrap draws from la_rng stream FIT_STREAM (5, after the
- *    worker's streams) seeded with opts->seed, resample by resample, cell by
- *    cell in sorted order, seed index = u64 % count (the modulo bias is
- *    below 2^-60 for any realistic seed count). n_boot < 2 means no
+ *  - The bootstrap of each (rank, lr) draws from la_rng stream FIT_STREAM
+ *    (5, after the worker's streams) seeded with a mix of opts->seed, the
+ *    rank and the lr's bits (group_seed), resample by resample, cell by cell
+ *    in alpha order, seed index = u64 % count (the modulo bias is below
+ *    2^-60 for any realistic seed count): a (rank, lr)'s intervals do not
+ *    change when other ranks or lrs join the sweep. n_boot < 2 means no
  *    bootstrap: no intervals (NaN), weight 1 for every usable rank, and
  *    nothing is ill-determined.
  *  - Small-sample correction: in a resample, a cell's mean deviates from
@@ -373,13 +375,15 @@ static void cell_means(const fit_ctx *f, double *m) {
   }
 }
 
-/* One bootstrap resample of every cell's mean: its n seeds drawn with
+/* One bootstrap resample of the means of cells c0..c0+n (one group): each
+ * cell's n seeds drawn with
  * replacement, the deviation from the cell's mean then scaled by
  * sqrt(n / (n - 1)) so that its variance is s^2 / n (the plain bootstrap's
  * is (n - 1) / n of that: 0.67 with 3 seeds). Cells with a diverged run are
  * not scaled (their mean is +Inf). */
-static void resample_means(const fit_ctx *f, la_rng *rng, double *m) {
-  for (size_t i = 0; i < f->n_cells; i++) {
+static void resample_means(const fit_ctx *f, size_t c0, int n, la_rng *rng,
+                           double *m) {
+  for (size_t i = c0; i < c0 + (size_t)n; i++) {
     const cell *c = &f->cells[i];
     const double *l = f->loss + c->off;
     double s = 0, mu = f->mean[i];
@@ -426,15 +430,6 @@ static double refine(const cell *c, const double *m, int n, int *best,
   return isnan(v) || v == x[1] ? c[b].alpha : exp(v);
 }
 
-/* log alpha* of every group from the cell means m. */
-static void log_stars(const fit_ctx *f, const double *m, double *out) {
-  for (size_t g = 0; g < f->n_groups; g++) {
-    const group *gr = &f->groups[g];
-    int b, e;
-    out[g] = log(refine(f->cells + gr->c0, m + gr->c0, gr->n_alpha, &b, &e));
-  }
-}
-
 /* The point estimates of every la_alpha_star (no interval or weight yet). */
 static void point_stars(fit_ctx *f) {
   cell_means(f, f->mean);
@@ -458,13 +453,35 @@ static void point_stars(fit_ctx *f) {
   }
 }
 
-/* nb resamples of every group's log alpha* into f->boot. */
+/* splitmix64's finaliser: a bijection of 64 bits that mixes them all. */
+static uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* The seed of group gr's resampling: the caller's seed, the rank and the
+ * lr's bits, and nothing else (not the group's place among the others). */
+static uint64_t group_seed(uint64_t seed, const group *gr) {
+  uint64_t lr;
+  memcpy(&lr, &gr->lr, sizeof lr);
+  return mix64(mix64(seed ^ mix64((uint64_t)gr->rank)) ^ lr);
+}
+
+/* nb resamples of every group's log alpha* into f->boot, each group from a
+ * stream of its own (group_seed): adding or removing a rank or an lr leaves
+ * every other group's resamples as they were. */
 static void run_bootstrap(fit_ctx *f) {
-  la_rng rng;
-  la_rng_init(&rng, f->o->seed, FIT_STREAM);
-  for (size_t b = 0; b < f->nb; b++) {
-    resample_means(f, &rng, f->bmean);
-    log_stars(f, f->bmean, f->boot + b * f->n_groups);
+  for (size_t g = 0; g < f->n_groups; g++) {
+    const group *gr = &f->groups[g];
+    la_rng rng;
+    la_rng_init(&rng, group_seed(f->o->seed, gr), FIT_STREAM);
+    for (size_t b = 0; b < f->nb; b++) {
+      resample_means(f, gr->c0, gr->n_alpha, &rng, f->bmean);
+      int best, edge;
+      f->boot[b * f->n_groups + g] = log(refine(
+          f->cells + gr->c0, f->bmean + gr->c0, gr->n_alpha, &best, &edge));
+    }
   }
 }
 

@@ -25,7 +25,8 @@ typedef struct la_fit_point {
 
 typedef struct la_fit_opts {
   int n_boot;         /* bootstrap resamples (default 1000; 0: no intervals) */
-  uint64_t seed;      /* bootstrap seed (default 0) */
+  uint64_t seed;      /* bootstrap seed (default 0); each (rank, lr)
+                         resamples from its own stream of it */
   double level;       /* interval level (default 0.95) */
   double max_ci_log2; /* a rank whose alpha* interval is wider than this many
                          octaves (log2 units) is ill-determined (default 3) */

@@ -575,6 +575,47 @@ static void test_determinism(void) {
   free(l.p);
 }
 
+/* A (rank, lr)'s resamples are its own: adding an lr leaves everything of
+ * the other lr bit-identical (stars, fits, regrets), and adding a rank
+ * leaves the other ranks' intervals as they were (their weights move: they
+ * are floored at the median variance over the ranks). */
+static void test_unrelated_cells(void) {
+  plist one = {0}, both = {0}, more = {0};
+  la_rng rng;
+  la_rng_init(&rng, 43, 0);
+  add_law(&one, 1e-3, 6, 0.3, 0.002, &rng);
+  la_rng_init(&rng, 43, 0);
+  add_law(&both, 1e-3, 6, 0.3, 0.002, &rng);
+  la_rng_init(&rng, 44, 0);
+  add_law(&both, 1e-2, 2, 0.5, 0.002, &rng);
+  la_rng_init(&rng, 43, 0);
+  add_law(&more, 1e-3, 6, 0.3, 0.002, &rng);
+  add_rank(&more, 1e-3, 128, 6 * pow(128, 0.3), 0.05, 0.002, -2, 12, 5, &rng);
+  la_fit_opts o = opts(300, 9);
+  la_analysis *a = analyse(&one, &o, NULL, 0);
+  la_analysis *b = analyse(&both, &o, NULL, 0);
+  la_analysis *c = analyse(&more, &o, NULL, 0);
+  /* lr 1e-3 sorts first: b's first 7 stars, 2 fits and 21 regrets */
+  la_analysis part = *b;
+  part.n_stars = a->n_stars, part.n_fits = a->n_fits;
+  part.n_regrets = a->n_regrets;
+  CHECK_EQ_INT(b->n_stars, 2 * a->n_stars);
+  CHECK(b->stars[0].lr == 1e-3 && b->fits[1].lr == 1e-3);
+  CHECK(same(a, &part));
+  CHECK_EQ_INT(c->n_stars, a->n_stars + 1);
+  for (size_t i = 0; i < a->n_stars; i++) {
+    CHECK(a->stars[i].rank == c->stars[i].rank);
+    CHECK(SAME_D(a->stars[i].ci_lo, c->stars[i].ci_lo));
+    CHECK(SAME_D(a->stars[i].ci_hi, c->stars[i].ci_hi));
+  }
+  la_analysis_free(a);
+  la_analysis_free(b);
+  la_analysis_free(c);
+  free(one.p);
+  free(both.p);
+  free(more.p);
+}
+
 /* One seed everywhere: no rank interval, equal weights, exact law. */
 static void test_single_seed(void) {
   plist l = {0};
@@ -708,6 +749,7 @@ int main(void) {
   test_regret_diverged();
   test_lrs();
   test_determinism();
+  test_unrelated_cells();
   test_single_seed();
   test_bad_input();
   test_speed();
