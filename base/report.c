@@ -1718,8 +1718,8 @@ static widestr r2_text(const json_t *fit, int free_fit) {
   long long used = jint(fit, "n_used", -1);
   double r2 = jnum(fit, "r2");
   if (used >= 0 && used <= (free_fit ? 2 : 1) && isfinite(r2))
-    snprintf(w.s, sizeof w.s, "%s (%lld rank%s: exact by construction)",
-             fnum(r2).s, used, used == 1 ? "" : "s");
+    snprintf(w.s, sizeof w.s, "%.16s (%d rank%s: exact by construction)",
+             fnum(r2).s, (int)used, used == 1 ? "" : "s");
   else
     snprintf(w.s, sizeof w.s, "%s", fnum(r2).s);
   return w;
