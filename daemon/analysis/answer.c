@@ -164,33 +164,21 @@ static int cmp_double(const void *pa, const void *pb) {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Type-7 quantile q of the n sorted values s (n >= 1), as fit.c. */
-static double quantile(const double *s, size_t n, double q) {
-  double h = q * (double)(n - 1);
-  size_t i = (size_t)h;
-  if (i + 1 >= n) return s[n - 1];
-  return s[i] + (h - (double)i) * (s[i + 1] - s[i]);
-}
-
 /* The percentile interval of c_b rank^p_b over law k's refits; NaN bounds
  * without any. Returns 0 or LA_ENOMEM. */
 static int law_interval(const la_analysis *a, long k, int rank, double level,
                         double *lo, double *hi) {
-  size_t m = 0, nb = a->n_boot;
+  size_t nb = a->n_boot;
   double *v;
   *lo = *hi = NAN;
   if (nb == 0 || a->law_boot == NULL) return 0;
-  if ((v = malloc(nb * sizeof *v)) == NULL) return LA_ENOMEM;
+  if ((v = malloc(2 * nb * sizeof *v)) == NULL) return LA_ENOMEM;
   for (size_t b = 0; b < nb; b++) {
     const double *cp = a->law_boot + 2 * ((size_t)k * nb + b);
     double x = cp[0] * pow(rank, cp[1]);
-    if (isfinite(x)) v[m++] = x;
+    v[b] = isfinite(x) ? x : NAN; /* left out */
   }
-  if (m > 0) {
-    qsort(v, m, sizeof *v, cmp_double);
-    *lo = quantile(v, m, 0.5 * (1 - level));
-    *hi = quantile(v, m, 1 - 0.5 * (1 - level));
-  }
+  la_fit_interval(v, 1, nb, level, v + nb, lo, hi);
   free(v);
   return 0;
 }

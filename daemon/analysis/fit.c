@@ -501,9 +501,7 @@ static double quantile(const double *s, size_t n, double q) {
   return s[i] + (h - (double)i) * (s[i + 1] - s[i]);
 }
 
-/* Percentile interval at level of v[0], v[stride], ... (n values, NaNs
- * skipped; NaN bounds when none is left); sorts into tmp. */
-static void interval(const double *v, size_t stride, size_t n, double level,
+void la_fit_interval(const double *v, size_t stride, size_t n, double level,
                      double *tmp, double *lo, double *hi) {
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
@@ -534,7 +532,8 @@ static void star_intervals(fit_ctx *f) {
     double lo, hi;
     f->w[g] = NAN;
     if (f->nb < 2 || f->groups[g].max_seeds < 2) continue;
-    interval(f->boot + g, f->n_groups, f->nb, f->o->level, f->tmp, &lo, &hi);
+    la_fit_interval(f->boot + g, f->n_groups, f->nb, f->o->level, f->tmp, &lo,
+                    &hi);
     s->ci_lo = exp(lo), s->ci_hi = exp(hi);
     s->ill_determined = (hi - lo) / log(2.0) > f->o->max_ci_log2;
     f->w[g] = variance(f->boot + g, f->n_groups, f->nb);
@@ -598,10 +597,10 @@ static void law_intervals(fit_ctx *f, const lr_run *L, la_law_fit *F) {
       kb[0] = c[m], kb[1] = p[m];
     }
   }
-  interval(f->bc, 1, f->nb, f->o->level, f->tmp, &F[0].c_lo, &F[0].c_hi);
-  interval(f->bp, 1, f->nb, f->o->level, f->tmp, &F[0].p_lo, &F[0].p_hi);
-  interval(f->bc + f->nb, 1, f->nb, f->o->level, f->tmp, &F[1].c_lo,
-           &F[1].c_hi);
+  la_fit_interval(f->bc, 1, f->nb, f->o->level, f->tmp, &F[0].c_lo, &F[0].c_hi);
+  la_fit_interval(f->bp, 1, f->nb, f->o->level, f->tmp, &F[0].p_lo, &F[0].p_hi);
+  la_fit_interval(f->bc + f->nb, 1, f->nb, f->o->level, f->tmp, &F[1].c_lo,
+                  &F[1].c_hi);
 }
 
 /* The two la_law_fit of lr run l (method 0 then 1) into F[0], F[1]. */

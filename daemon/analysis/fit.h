@@ -113,6 +113,12 @@ int la_fit_analyze(const la_fit_point *pts, size_t n, const la_fit_opts *o,
 
 void la_analysis_free(la_analysis *a);
 
+/* The percentile interval at level (type-7 quantiles) of v[0], v[stride],
+ * ... (n values, NaNs skipped; NaN bounds when none is left); sorts into
+ * tmp (n values). */
+void la_fit_interval(const double *v, size_t stride, size_t n, double level,
+                     double *tmp, double *lo, double *hi);
+
 /* Weighted least squares of y = a + b x; fills a, b and r2 (weights w >= 0,
  * at least two distinct x with weight). Returns 0, or LA_EINVAL for a NULL
  * pointer, a negative or non-finite weight, a non-finite x or y with weight,
