@@ -182,16 +182,22 @@ static void msg(const char *fmt, ...) {
   fprintf(stderr, "loralpha: %s\n", clean(out, sizeof out, text, 0));
 }
 
+/* msg() of fmt and ap, returning code. */
+static int vfail(int code, const char *fmt, va_list ap) {
+  char text[1024];
+  vsnprintf(text, sizeof text, fmt, ap);
+  msg("%s", text);
+  return code;
+}
+
 /* msg(), returning LA_CLI_FAILED. */
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...) {
-  char text[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
+  int code = vfail(LA_CLI_FAILED, fmt, ap);
   va_end(ap);
-  msg("%s", text);
-  return LA_CLI_FAILED;
+  return code;
 }
 
 /* msg(), returning LA_CLI_LOCAL: a local file or the output could not be
@@ -199,13 +205,11 @@ static int fail(const char *fmt, ...) {
 static int local_err(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 static int local_err(const char *fmt, ...) {
-  char text[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
+  int code = vfail(LA_CLI_LOCAL, fmt, ap);
   va_end(ap);
-  msg("%s", text);
-  return LA_CLI_LOCAL;
+  return code;
 }
 
 /* A one-line usage error naming the command, returning LA_CLI_USAGE. */
