@@ -526,7 +526,7 @@ static void law_why(const la_answer *ans, const char *law, int lo, int hi,
 }
 
 /* The usable ranks behind the laws of lr (0 when it has none). */
-static int kf_used(const la_analysis *a, double lr) {
+static int usable_ranks(const la_analysis *a, double lr) {
   long k = find_fit(a, lr, 1);
   return k >= 0 ? a->fits[k].n_used : 0;
 }
@@ -541,12 +541,14 @@ static int from_law(const la_analysis *a, const la_fit_point *pts, size_t n,
   int lo, hi, rc;
   const la_alpha_star *ref;
   curve c = {0};
-  if (k < 0)
+  if (k < 0) {
+    int u = usable_ranks(a, ans->lr);
     return la_errf(err, LA_ENOTFOUND,
                    "no law at lr %g for untested rank %d: a law needs alpha* "
                    "at 2 or more ranks inside the grid and well determined "
-                   "(3 for the free fit), and only %d are",
-                   ans->lr, ans->rank, kf_used(a, ans->lr));
+                   "(3 for the free fit), and %d %s",
+                   ans->lr, ans->rank, u, u == 1 ? "is" : "are");
+  }
   rank_span(a, ans->lr, &lo, &hi);
   ans->source = src;
   ans->alpha = a->fits[k].c *

@@ -7,7 +7,8 @@
  * best loss); a tested rank whose alpha* is far from the law (the answer is
  * the measured one); the rules' loss_pct against hand-computed values at
  * tested and untested ranks, with their notes and the one-line text; an lr
- * not in the sweep; no law at all.
+ * not in the sweep; no law at all; one usable rank (no law: the sqrt(r)
+ * law needs 2).
  */
 #include "analysis/answer.h"
 #include "check.h"
@@ -368,6 +369,33 @@ static void test_no_law(void) {
   free(l.p);
 }
 
+/* One usable rank (4; rank 2's alpha* is at the grid's edge): the sqrt(r)
+ * law needs 2, so it is insufficient and an untested rank has no answer,
+ * saying why; the tested ranks keep their measured answers. */
+static void test_one_usable_rank(void) {
+  plist l = {0};
+  la_fit_opts o = opts(0);
+  la_answer ans;
+  la_err err = {{0}};
+  add_exact(&l, 1e-3, 4, 4, 0, 7);
+  add_exact(&l, 1e-3, 2, 9, 0, 7);
+  la_analysis *a = analyse(&l, &o);
+  CHECK_EQ_INT(a->fits[1].n_used, 1);
+  CHECK(a->fits[1].insufficient && isnan(a->fits[1].c));
+  CHECK_EQ_INT(la_answer_get(a, l.p, l.n, &o, 8, NAN, &ans, &err),
+               LA_ENOTFOUND);
+  CHECK_HAS(err.msg, "no law at any lr for untested rank 8");
+  CHECK_EQ_INT(la_answer_get(a, l.p, l.n, &o, 8, 1e-3, &ans, &err),
+               LA_ENOTFOUND);
+  CHECK_HAS(err.msg, "no law at lr 0.001 for untested rank 8");
+  CHECK_HAS(err.msg, "and 1 is");
+  ans = get(a, &l, &o, 4, NAN);
+  CHECK_STR(la_answer_source_name(ans.source), "measured");
+  CHECK(ans.why[0] != 0 && strstr(ans.why, "law would say") == NULL);
+  la_analysis_free(a);
+  free(l.p);
+}
+
 int main(void) {
   test_free_law();
   test_sqrt_law();
@@ -376,5 +404,6 @@ int main(void) {
   test_rules_tested();
   test_rules_untested();
   test_no_law();
+  test_one_usable_rank();
   return check_summary();
 }
