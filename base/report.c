@@ -1711,17 +1711,21 @@ static size_t full_lrs(rep *r, double **out) {
   return uniq(*out, n);
 }
 
-/* A fit's R², saying so when it is 1 by construction: a free fit
- * through 2 ranks, a √r fit through 1 (free: the method is "free"). */
+/* A fit's residual scatter in octaves ("0.21 octaves"), with the free
+ * fit's R² after it (free_fit); "not fitted (2 ranks usable, needs 3)"
+ * when the analysis found too few ranks for it. The √r fit's R² is about
+ * the mean and may be negative, so only its scatter is shown. */
 static widestr r2_text(const json_t *fit, int free_fit) {
   widestr w = {""};
   long long used = jint(fit, "n_used", -1);
-  double r2 = jnum(fit, "r2");
-  if (used >= 0 && used <= (free_fit ? 2 : 1) && isfinite(r2))
-    snprintf(w.s, sizeof w.s, "%.16s (%d rank%s: exact by construction)",
-             fnum(r2).s, (int)used, used == 1 ? "" : "s");
+  if (jtrue(fit, "insufficient"))
+    snprintf(w.s, sizeof w.s, "not fitted (%lld rank%s usable, needs %d)", used,
+             used == 1 ? "" : "s", free_fit ? 3 : 2);
+  else if (free_fit)
+    snprintf(w.s, sizeof w.s, "%s octaves (R² %s)",
+             fnum(jnum(fit, "scatter_log2")).s, fnum(jnum(fit, "r2")).s);
   else
-    snprintf(w.s, sizeof w.s, "%s", fnum(r2).s);
+    snprintf(w.s, sizeof w.s, "%s octaves", fnum(jnum(fit, "scatter_log2")).s);
   return w;
 }
 
@@ -1737,9 +1741,16 @@ static void law_free_text(rep *r, const json_t *fr) {
     para(r, r->md ? "- Free law: no fit at this lr." : "Free law: no fit.");
     return;
   }
-  sb_add(&b, "c = %s%s%s, p = %s%s%s, R² = %s; %s ranks used, %s excluded", c.s,
-         *ci.s ? " " : "", ci.s, p.s, *pi.s ? " " : "", pi.s, r2_text(fr, 1).s,
-         fnum(jnum(fr, "n_used")).s, fnum(jnum(fr, "n_excluded")).s);
+  if (jtrue(fr, "insufficient")) {
+    sb_add(&b, "%sFree law: not fitted: %s.", r->md ? "- " : "",
+           jstr(fr, "reason") ? jstr(fr, "reason") : "too few ranks");
+    para(r, b.s);
+    return;
+  }
+  sb_add(&b, "c = %s%s%s, p = %s%s%s, scatter %s; %s ranks used, %s excluded",
+         c.s, *ci.s ? " " : "", ci.s, p.s, *pi.s ? " " : "", pi.s,
+         r2_text(fr, 1).s, fnum(jnum(fr, "n_used")).s,
+         fnum(jnum(fr, "n_excluded")).s);
   if (r->md && poor)
     emit(r, "- Free law (poor fit): α\\* = %s · r^%s; ", c.s, p.s);
   else if (r->md)
@@ -1763,7 +1774,13 @@ static void law_sqrt_text(rep *r, const json_t *sq) {
     para(r, r->md ? "- √r law: no fit at this lr." : "√r law: no fit.");
     return;
   }
-  sb_add(&b, "√r law%s: α* = %s · √r; c = %s%s%s, R² = %s; %s ranks used",
+  if (jtrue(sq, "insufficient")) {
+    sb_add(&b, "%s√r law: not fitted: %s.", r->md ? "- " : "",
+           jstr(sq, "reason") ? jstr(sq, "reason") : "too few ranks");
+    para(r, b.s);
+    return;
+  }
+  sb_add(&b, "√r law%s: α* = %s · √r; c = %s%s%s, scatter %s; %s ranks used",
          jtrue(sq, "poor") ? " (poor fit)" : "", c.s, c.s, *ci.s ? " " : "",
          ci.s, r2_text(sq, 0).s, fnum(jnum(sq, "n_used")).s);
   put(r, r->md ? "- " : "<p>");
@@ -1773,14 +1790,17 @@ static void law_sqrt_text(rep *r, const json_t *sq) {
 
 /* How to read R² and the intervals, under every table or text of fits. */
 static void fit_note(rep *r) {
-  note(r, "How to read the fits. R² is the share of the spread of log α* "
-          "across the ranks used (weighted as in the fit) that the line "
-          "explains: 1 when every rank lies on it, 0 when it does no better "
-          "than one α for every rank. The √r fit has p fixed at 0.5, so its "
-          "R² is negative when the √r line does worse than that flat line: "
-          "the data do not follow √r. A free fit through 2 ranks has R² = 1 "
-          "by construction (a line passes through any two points), which "
-          "says nothing about the law. Intervals [lo, hi] come from refitting "
+  note(r, "How to read the fits. The scatter is the RMS distance of the "
+          "ranks' α* from the law (weighted as in the fit), in octaves: 0.5 "
+          "means α* lies a factor √2 off the line, typically. The free fit's "
+          "R² is the share of the spread of log α* across the ranks used "
+          "that its line explains; the √r fit has p fixed at 0.5, so its R² "
+          "(in the analysis' JSON) is taken about the mean and is negative "
+          "when the √r line does worse than one α for every rank, which is "
+          "why only its scatter is shown. A law needs one rank more than its "
+          "parameters (the free fit 3, the √r fit 2): with fewer it is not "
+          "fitted, since a line through 2 points fits them exactly whatever "
+          "the law. Intervals [lo, hi] come from refitting "
           "bootstrap resamples of the seeds; read them as roughly 90% "
           "intervals (docs/analysis.md). A fit flagged poor is never shown "
           "in large type.");
@@ -1873,6 +1893,7 @@ static void write_law(rep *r) {
 static void star_row(rep *r, const json_t *o) {
   sbuf b = {{0}, 0};
   if (jtrue(o, "at_edge")) sb_add(&b, "at edge");
+  if (jtrue(o, "flat")) sb_add(&b, "%sflat", b.n ? ", " : "");
   if (jtrue(o, "ill_determined"))
     sb_add(&b, "%sill-determined", b.n ? ", " : "");
   row_begin(r);
@@ -1900,7 +1921,10 @@ static void write_star_table(rep *r) {
     para(r, "The grid α with the lowest mean eval loss over seeds, refined "
             "by a parabola in log α, with its bootstrap interval. At edge: "
             "the best α is the grid's smallest or largest (widen the grid); "
-            "ill-determined: the interval spans more than 3 octaves.");
+            "flat: the mean loss stays within 1% (or one standard error) of "
+            "the best over more than 2 octaves of α; ill-determined: the "
+            "bootstrap and flat intervals together span more than 3 "
+            "octaves.");
     table_begin(r, head, 8);
     for (size_t i = 0; i < json_array_size(as); i++)
       star_row(r, json_array_get(as, i));
@@ -1940,9 +1964,9 @@ static void write_budget(rep *r) {
   static const char *const head[] = {"budget",     "step",
                                      "lr",         "c",
                                      "c interval", "p",
-                                     "p interval", "R²",
+                                     "p interval", "scatter",
                                      "√r c",       "√r c interval",
-                                     "√r R²",      "ranks used / excluded",
+                                     "√r scatter", "ranks used / excluded",
                                      "fit"};
   const json_t *cks = json_object_get(r->analysis, "checkpoints");
   section_begin(r, "budget", "How the law moves with the budget");

@@ -1874,23 +1874,27 @@ static void fit_row(table *t, const json_t *cp, const json_t *f) {
   tbl_add(t, "%s", fint(v, sizeof v, f, "c_lo", "c_hi"));
   cell_num(t, f, "p", "%.3g");
   tbl_add(t, "%s", fint(v, sizeof v, f, "p_lo", "p_hi"));
-  cell_num(t, f, "r2", "%.3f");
+  cell_num(t, f, "scatter_log2", "%.2f");
   if (jint(f, "n_used", &used) && jint(f, "n_excluded", &excl) && excl > 0)
     tbl_add(t, "%lld (+%lld excl.)", used, excl);
   else
     cell_num(t, f, "n_used", "%g");
-  tbl_add(t, "%s", jtrue(f, "poor") ? "poor" : "ok");
+  tbl_add(t, "%s",
+          jtrue(f, "insufficient") ? "insufficient"
+          : jtrue(f, "poor")       ? "poor"
+                                   : "ok");
 }
 
 /* The law fits of every checkpoint and lr. */
 static void fits_table(const json_t *a) {
-  static const char *const head[] = {"BUDGET", "STEP",       "LR", "LAW",
-                                     "C",      "C_INTERVAL", "P",  "P_INTERVAL",
-                                     "R2",     "N",          "FIT"};
+  static const char *const head[] = {
+      "BUDGET", "STEP",       "LR",      "LAW", "C",  "C_INTERVAL",
+      "P",      "P_INTERVAL", "SCATTER", "N",   "FIT"};
   table t;
   size_t i, j;
   json_t *cp, *f;
-  printf("law fits: log alpha* = log c + p log r, per checkpoint and lr\n");
+  printf("law fits: log alpha* = log c + p log r, per checkpoint and lr "
+         "(SCATTER: RMS residual, octaves)\n");
   tbl_init(&t, "rrrlrlrlrrl");
   tbl_head(&t, head);
   json_array_foreach(jget(a, "checkpoints"), i, cp) {
@@ -1923,15 +1927,21 @@ static const json_t *final_checkpoint(const json_t *a) {
 static void alpha_row(table *t, const json_t *s) {
   char v[64];
   int edge = jtrue(s, "at_edge"), ill = jtrue(s, "ill_determined");
+  int flat = jtrue(s, "flat");
+  double d;
   cell_num(t, s, "rank", "%g");
   cell_num(t, s, "lr", "%g");
   cell_num(t, s, "alpha", "%.4g");
-  tbl_add(t, "%s", fint(v, sizeof v, s, "ci_lo", "ci_hi"));
+  if (jnum(s, "lo", &d)) /* the overall interval; older daemons: ci_lo */
+    tbl_add(t, "%s", fint(v, sizeof v, s, "lo", "hi"));
+  else
+    tbl_add(t, "%s", fint(v, sizeof v, s, "ci_lo", "ci_hi"));
   cell_num(t, s, "alpha_grid", "%g");
   cell_num(t, s, "loss", "%.4g");
   cell_num(t, s, "seeds", "%g");
-  tbl_add(t, "%s%s%s", edge ? "at grid edge" : "", edge && ill ? ", " : "",
-          ill ? "ill-determined" : "");
+  tbl_add(t, "%s%s%s%s%s", edge ? "at grid edge" : "",
+          edge && (ill || flat) ? ", " : "", flat ? "flat" : "",
+          flat && ill ? ", " : "", ill ? "ill-determined" : "");
 }
 
 /* alpha*(r) at one checkpoint. */

@@ -90,6 +90,11 @@ static json_t *star_json(const la_alpha_star *s) {
   json_object_set_new(o, "at_edge", json_boolean(s->at_edge));
   json_object_set_new(o, "ci_lo", num(s->ci_lo));
   json_object_set_new(o, "ci_hi", num(s->ci_hi));
+  json_object_set_new(o, "flat_lo", num(s->flat_lo));
+  json_object_set_new(o, "flat_hi", num(s->flat_hi));
+  json_object_set_new(o, "lo", num(s->lo));
+  json_object_set_new(o, "hi", num(s->hi));
+  json_object_set_new(o, "flat", json_boolean(s->flat));
   json_object_set_new(o, "ill_determined", json_boolean(s->ill_determined));
   json_object_set_new(o, "weight", num(s->weight));
   json_object_set_new(o, "n_alpha", json_integer(s->n_alpha));
@@ -109,8 +114,12 @@ static json_t *fit_json(const la_law_fit *f) {
   json_object_set_new(o, "p_lo", num(f->p_lo));
   json_object_set_new(o, "p_hi", num(f->p_hi));
   json_object_set_new(o, "r2", num(f->r2));
+  json_object_set_new(o, "scatter_log2", num(f->scatter_log2));
   json_object_set_new(o, "n_used", json_integer(f->n_used));
   json_object_set_new(o, "n_excluded", json_integer(f->n_excluded));
+  json_object_set_new(o, "insufficient", json_boolean(f->insufficient));
+  json_object_set_new(o, "reason",
+                      f->insufficient ? json_string(f->reason) : json_null());
   json_object_set_new(o, "poor", json_boolean(f->poor));
   return o;
 }

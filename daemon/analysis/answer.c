@@ -152,9 +152,10 @@ static long pick_law(const la_analysis *a, double lr, la_answer_source *src,
              F->p);
   else
     snprintf(why, n,
-             "only one rank's alpha* is inside the grid and well "
-             "determined: the free fit needs two, so the sqrt(r) law is "
-             "assumed");
+             "only %d ranks' alpha* are inside the grid and well "
+             "determined: the free fit needs 3 (its parameters + 1), so the "
+             "sqrt(r) law is assumed",
+             a->fits[ks].n_used);
   return ks;
 }
 
@@ -466,7 +467,7 @@ static int measured(const la_analysis *a, const curve *c, const la_fit_opts *o,
   long k = pick_law(a, ans->lr, &src, law, sizeof law);
   size_t len;
   ans->source = LA_ANSWER_MEASURED;
-  ans->alpha = s->alpha, ans->alpha_lo = s->ci_lo, ans->alpha_hi = s->ci_hi;
+  ans->alpha = s->alpha, ans->alpha_lo = s->lo, ans->alpha_hi = s->hi;
   ans->loss = s->loss;
   ans->ill_determined = s->ill_determined, ans->at_edge = s->at_edge;
   measured_why(a, s, o, asked, ans);
@@ -503,13 +504,19 @@ static void law_why(const la_answer *ans, const char *law, int lo, int hi,
         ans->rank);
   if (ans->poor_fit)
     put(out, n, &len,
-        "; that fit is poor (too few ranks, R2 below 0.9, or a wide p "
-        "interval): use alpha with care");
+        "; that fit is poor (R2 below 0.9, or a wide p interval): use "
+        "alpha with care");
   if (ans->ref_rank > 0)
     put(out, n, &len,
         "; the rules' losses are read off rank %d's loss curve, shifted so "
         "that its best alpha lands on this answer",
         ans->ref_rank);
+}
+
+/* The usable ranks behind the laws of lr (0 when it has none). */
+static int usable_ranks(const la_analysis *a, double lr) {
+  long k = find_fit(a, lr, 1);
+  return k >= 0 ? a->fits[k].n_used : 0;
 }
 
 /* A rank not tested at ans->lr: the law. */
@@ -522,11 +529,14 @@ static int from_law(const la_analysis *a, const la_fit_point *pts, size_t n,
   int lo, hi, rc;
   const la_alpha_star *ref;
   curve c = {0};
-  if (k < 0)
+  if (k < 0) {
+    int u = usable_ranks(a, ans->lr);
     return la_errf(err, LA_ENOTFOUND,
-                   "no law at lr %g: it needs alpha* at 1 or more ranks "
-                   "inside the grid and well determined (2 for the free fit)",
-                   ans->lr);
+                   "no law at lr %g for untested rank %d: a law needs alpha* "
+                   "at 2 or more ranks inside the grid and well determined "
+                   "(3 for the free fit), and %d %s",
+                   ans->lr, ans->rank, u, u == 1 ? "is" : "are");
+  }
   rank_span(a, ans->lr, &lo, &hi);
   ans->source = src;
   ans->alpha = a->fits[k].c *
@@ -565,8 +575,10 @@ static int choose_lr(const la_analysis *a, int rank, double lr, la_answer *ans,
         ans->lr = a->fits[i].lr, *lr_ref = -1;
     if (isnan(ans->lr))
       return la_errf(err, LA_ENOTFOUND,
-                     "no law at any lr: it needs alpha* at 1 or more ranks "
-                     "inside the grid and well determined");
+                     "no law at any lr for untested rank %d: a law needs "
+                     "alpha* at 2 or more ranks inside the grid and well "
+                     "determined",
+                     rank);
   }
   *tested = find_star(a, ans->lr, rank) != NULL;
   return 0;

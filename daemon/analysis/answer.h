@@ -7,8 +7,9 @@
  *  - lr: the one whose best mean loss is lowest at the rank (untested
  *    ranks: at the nearest tested rank, among the lrs with a law), or the
  *    one asked for, which must be in the sweep.
- *  - alpha: a rank tested at that lr gets its measured alpha* and interval
- *    (source "measured"); another rank gets the law the data support: the
+ *  - alpha: a rank tested at that lr gets its measured alpha* and overall
+ *    interval (fit.h: the bootstrap's and the flat set's hull; source
+ *    "measured"); another rank gets the law the data support: the
  *    sqrt(r) law when the free fit's p interval holds 0.5 (or p has no
  *    interval, or the free fit cannot be made), the free fit c r^p when the
  *    interval excludes 0.5.

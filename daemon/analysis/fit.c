@@ -18,8 +18,25 @@
  *    in alpha order, seed index = u64 % count (the modulo bias is below
  *    2^-60 for any realistic seed count): a (rank, lr)'s intervals do not
  *    change when other ranks or lrs join the sweep. n_boot < 2 means no
- *    bootstrap: no intervals (NaN), weight 1 for every usable rank, and
- *    nothing is ill-determined.
+ *    bootstrap: no bootstrap intervals (NaN); the flat set alone then gives
+ *    the overall interval, ill_determined and the weights.
+ *  - Flat optima: the flat set's level is the best mean plus the larger of
+ *    flat_tol x |best mean| and the best grid point's standard error over
+ *    seeds; its hull (every grid point under the level, however far) is
+ *    extended linearly in log alpha to the crossings, never past the grid
+ *    or a diverged neighbour, and widened to hold the refined alpha. The
+ *    overall interval [lo, hi] is the hull of it and the bootstrap's, and
+ *    ill_determined means [lo, hi] spans more than max_ci_log2 octaves
+ *    (before flat sets it was the bootstrap's alone). var(log alpha*) is the
+ *    larger of the bootstrap's variance and (flat width in log alpha / 2z)^2,
+ *    z the two-sided normal quantile of the level (1.96 at 95%): the
+ *    wider interval sets the weight, so a flat rank whose seeds happen to
+ *    agree cannot decide p.
+ *  - A law needs usable ranks >= its parameters + 1 (free 3, sqrt 2); with
+ *    fewer it is insufficient: c, p, intervals, r2 and scatter_log2 NaN,
+ *    law_boot NaN, poor set, reason filled. scatter_log2 is the weighted
+ *    RMS residual sqrt(sum w e^2 / sum w) / ln 2 (no degrees-of-freedom
+ *    correction).
  *  - Small-sample correction: in a resample, a cell's mean deviates from
  *    its point estimate by sqrt(n / (n - 1)) times the plain bootstrap's
  *    deviation (n seeds), so its bootstrap variance is the unbiased s^2 / n
@@ -34,11 +51,10 @@
  *  - Percentile intervals are type-7 quantiles (linear between order
  *    statistics); alpha*'s are taken in log alpha, then exponentiated.
  *  - A rank with one seed at every grid alpha has a zero-width bootstrap:
- *    its interval is reported as unknown (NaN, so never ill-determined)
- *    and so is var(log alpha*). Its weight is then the typical rank's
- *    (var = the floor above; a sweep in progress may have a second seed
- *    for some ranks only), or 1 when no rank of the lr has a known var
- *    (all single-seed, or no bootstrap: an unweighted fit). When no used
+ *    its bootstrap interval is reported as unknown (NaN) and its
+ *    var(log alpha*) is the flat set's. Only when neither is known (every
+ *    mean diverged) is its weight the typical rank's (var = the floor
+ *    above), or 1 when no rank of the lr has a known var. When no used
  *    rank of a fit has more than one seed, the law's intervals are NaN too
  *    (so `poor` then rests on n_used and R^2 alone).
  *  - Weighted R^2 is 1 - SS_res / SS_tot about the weighted mean of
@@ -56,6 +72,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -104,7 +121,7 @@ typedef struct fit_ctx {
   double *ystar, *w, *logr; /* per group: log alpha*, weight, log rank */
   double *boot;             /* nb x n_groups: log alpha* per resample */
   double *bc, *bp;          /* 2 x nb, nb: one lr's bootstrap c and p */
-  double *tmp;              /* max(nb, n_groups): room to sort */
+  double *tmp;              /* max(nb, n_cells): room to sort */
   la_analysis *a;
 } fit_ctx;
 
@@ -126,6 +143,8 @@ void la_fit_opts_default(la_fit_opts *o) {
   o->level = 0.95;
   o->max_ci_log2 = 3.0;
   o->scale_power = 1.0;
+  o->flat_tol = 0.01;
+  o->flat_octaves = 2.0;
 }
 
 /* ---- weighted least squares --------------------------------------------- */
@@ -209,6 +228,12 @@ static int validate_opts(const la_fit_opts *o, const la_heuristic *rules,
   if (!isfinite(o->scale_power))
     return la_errf(err, LA_EINVAL, "scale_power %g is not finite",
                    o->scale_power);
+  if (!(o->flat_tol >= 0) || !isfinite(o->flat_tol))
+    return la_errf(err, LA_EINVAL, "flat_tol %g is not a finite number >= 0",
+                   o->flat_tol);
+  if (!(o->flat_octaves > 0) || !isfinite(o->flat_octaves))
+    return la_errf(err, LA_EINVAL, "flat_octaves %g is not positive",
+                   o->flat_octaves);
   if (n_rules > 0 && rules == NULL)
     return la_errf(err, LA_EINVAL, "%zu rules but no rule array", n_rules);
   for (size_t i = 0; i < n_rules; i++)
@@ -340,7 +365,7 @@ static int alloc_work(fit_ctx *f) {
   f->boot = alloc_n(nb, ng, sizeof *f->boot);
   f->bc = alloc_n(nb, 2, sizeof *f->bc);
   f->bp = alloc_n(nb, 1, sizeof *f->bp);
-  f->tmp = alloc_n(nb > ng ? nb : ng, 1, sizeof *f->tmp);
+  f->tmp = alloc_n(nb > nc ? nb : nc, 1, sizeof *f->tmp);
   int ok = f->loss && f->cells && f->groups && f->lrs && f->mean && f->bmean &&
            f->ystar && f->w && f->logr && f->boot && f->bc && f->bp && f->tmp;
   return ok ? 0 : LA_ENOMEM;
@@ -453,6 +478,71 @@ static void point_stars(fit_ctx *f) {
   }
 }
 
+/* ---- the flat set ------------------------------------------------------- */
+
+/* Where the segment from (x0, m0) inside the level to (x1, m1) outside it
+ * crosses it, linearly; x0 when m1 is not finite. */
+static double crossing(double x0, double m0, double x1, double m1,
+                       double level) {
+  if (!isfinite(m1) || !(m1 > m0)) return x0;
+  return x0 + (level - m0) / (m1 - m0) * (x1 - x0);
+}
+
+void la_fit_flat_set(const double *x, const double *m, int n, double se,
+                     double tol, double *lo, double *hi) {
+  int b = 0, first = -1, last = -1;
+  *lo = *hi = NAN;
+  if (n < 1) return;
+  b = argmin(m, n);
+  if (!isfinite(m[b])) return;
+  double level = m[b] + fmax(tol * fabs(m[b]), isfinite(se) ? se : 0);
+  for (int i = 0; i < n; i++)
+    if (m[i] <= level) {
+      if (first < 0) first = i;
+      last = i;
+    }
+  *lo = first > 0
+            ? crossing(x[first], m[first], x[first - 1], m[first - 1], level)
+            : x[first];
+  *hi = last < n - 1
+            ? crossing(x[last], m[last], x[last + 1], m[last + 1], level)
+            : x[last];
+}
+
+/* Standard error over seeds of cell i's mean (0 with one seed or a diverged
+ * run). */
+static double cell_se(const fit_ctx *f, size_t i) {
+  const cell *c = &f->cells[i];
+  if (c->n < 2 || !isfinite(f->mean[i])) return 0;
+  double ss = 0;
+  for (int k = 0; k < c->n; k++) {
+    double d = f->loss[c->off + (size_t)k] - f->mean[i];
+    ss += d * d;
+  }
+  return sqrt(ss / (c->n - 1) / c->n);
+}
+
+/* The flat set of every alpha* (flat_lo, flat_hi and flat), in alpha; the
+ * hull also holds the refined alpha. */
+static void flat_sets(fit_ctx *f) {
+  double *x = f->tmp;
+  for (size_t g = 0; g < f->n_groups; g++) {
+    const group *gr = &f->groups[g];
+    la_alpha_star *s = &f->a->stars[g];
+    const double *m = f->mean + gr->c0;
+    double lo, hi;
+    for (int i = 0; i < gr->n_alpha; i++)
+      x[i] = f->cells[gr->c0 + (size_t)i].x;
+    la_fit_flat_set(x, m, gr->n_alpha,
+                    cell_se(f, gr->c0 + (size_t)argmin(m, gr->n_alpha)),
+                    f->o->flat_tol, &lo, &hi);
+    s->flat_lo = s->flat_hi = NAN;
+    if (isnan(lo)) continue;
+    s->flat_lo = fmin(exp(lo), s->alpha), s->flat_hi = fmax(exp(hi), s->alpha);
+    s->flat = log2(s->flat_hi / s->flat_lo) > f->o->flat_octaves;
+  }
+}
+
 /* splitmix64's finaliser: a bijection of 64 bits that mixes them all. */
 static uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -524,19 +614,50 @@ static double variance(const double *v, size_t stride, size_t n) {
   return ss / (double)(n - 1);
 }
 
-/* Interval and ill_determined of every alpha*; f->w gets var(log alpha*)
- * (NaN when unknown: no bootstrap, or a single seed everywhere). */
+/* The two-sided normal quantile of level: z with P(|Z| <= z) = level, by
+ * bisection on erfc (level in (0, 1)). */
+static double normal_z(double level) {
+  double lo = 0, hi = 40;
+  for (int i = 0; i < 200 && hi - lo > 1e-15; i++) {
+    double mid = 0.5 * (lo + hi);
+    if (erfc(mid / sqrt(2.0)) > 1 - level)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+/* The hull of two intervals, either of which may be unknown (NaN). */
+static void hull(double alo, double ahi, double blo, double bhi, double *lo,
+                 double *hi) {
+  *lo = isnan(alo) ? blo : isnan(blo) ? alo : fmin(alo, blo);
+  *hi = isnan(ahi) ? bhi : isnan(bhi) ? ahi : fmax(ahi, bhi);
+}
+
+/* Bootstrap interval, overall interval and ill_determined of every alpha*;
+ * f->w gets var(log alpha*): the larger of the bootstrap's and the flat
+ * set's, (its width in log alpha / 2z)^2 at the level's z (NaN when both
+ * are unknown). */
 static void star_intervals(fit_ctx *f) {
+  double z = normal_z(f->o->level);
   for (size_t g = 0; g < f->n_groups; g++) {
     la_alpha_star *s = &f->a->stars[g];
-    double lo, hi;
+    double lo, hi, vf = NAN;
     f->w[g] = NAN;
-    if (f->nb < 2 || f->groups[g].max_seeds < 2) continue;
-    la_fit_interval(f->boot + g, f->n_groups, f->nb, f->o->level, f->tmp, &lo,
-                    &hi);
-    s->ci_lo = exp(lo), s->ci_hi = exp(hi);
-    s->ill_determined = (hi - lo) / log(2.0) > f->o->max_ci_log2;
-    f->w[g] = variance(f->boot + g, f->n_groups, f->nb);
+    if (f->nb >= 2 && f->groups[g].max_seeds >= 2) {
+      la_fit_interval(f->boot + g, f->n_groups, f->nb, f->o->level, f->tmp, &lo,
+                      &hi);
+      s->ci_lo = exp(lo), s->ci_hi = exp(hi);
+      f->w[g] = variance(f->boot + g, f->n_groups, f->nb);
+    }
+    hull(s->ci_lo, s->ci_hi, s->flat_lo, s->flat_hi, &s->lo, &s->hi);
+    s->ill_determined = log2(s->hi / s->lo) > f->o->max_ci_log2;
+    if (!isnan(s->flat_lo)) {
+      vf = log(s->flat_hi / s->flat_lo) / (2 * z);
+      vf *= vf;
+    }
+    if (isnan(f->w[g]) || vf > f->w[g]) f->w[g] = vf;
   }
 }
 
@@ -568,20 +689,45 @@ static void lr_weights(fit_ctx *f, const lr_run *L) {
 
 /* ---- the law ------------------------------------------------------------ */
 
-/* Both laws at lr run L for log alpha* y (one per group of L): c[m], p[m]
- * and r2[m] for method m (NaN where a fit is impossible). */
+/* Usable ranks a law of method m needs: its parameters plus one. */
+static size_t min_used(int m) {
+  return m == 0 ? 3 : 2;
+}
+
+/* Weighted RMS of y - (a + b x) over the points with weight, in log2
+ * units (octaves). */
+static double scatter_log2(const double *x, const double *y, const double *w,
+                           size_t n, double a, double b) {
+  double sw = 0, ss = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (w[i] == 0) continue;
+    double e = y[i] - (a + b * x[i]);
+    sw += w[i], ss += w[i] * e * e;
+  }
+  return sw > 0 ? sqrt(ss / sw) / log(2.0) : NAN;
+}
+
+/* Both laws at lr run L for log alpha* y (one per group of L): c[m], p[m],
+ * r2[m] and sc[m] (scatter_log2) for method m; all NaN where a fit is
+ * impossible or has fewer usable ranks than min_used (sc may be NULL). */
 static void fit_laws(const fit_ctx *f, const lr_run *L, const double *y,
-                     double c[2], double p[2], double r2[2]) {
+                     double c[2], double p[2], double r2[2], double *sc) {
   const double *x = f->logr + L->g0, *w = f->w + L->g0;
-  double a, b, r;
+  double a, b, r, s[2] = {NAN, NAN};
   size_t used = 0;
   for (size_t i = 0; i < L->n; i++)
     used += w[i] > 0;
   c[0] = p[0] = r2[0] = NAN;
-  if (used >= 2 && la_fit_wls(x, y, w, L->n, &a, &b, &r) == 0)
+  if (used >= min_used(0) && la_fit_wls(x, y, w, L->n, &a, &b, &r) == 0) {
     c[0] = exp(a), p[0] = b, r2[0] = r;
-  c[1] = r2[1] = NAN, p[1] = 0.5;
-  if (wls_sqrt(x, y, w, L->n, &a, &r) == 0) c[1] = exp(a), r2[1] = r;
+    if (sc) s[0] = scatter_log2(x, y, w, L->n, a, b);
+  }
+  c[1] = p[1] = r2[1] = NAN;
+  if (used >= min_used(1) && wls_sqrt(x, y, w, L->n, &a, &r) == 0) {
+    c[1] = exp(a), p[1] = 0.5, r2[1] = r;
+    if (sc) s[1] = scatter_log2(x, y, w, L->n, a, 0.5);
+  }
+  if (sc) sc[0] = s[0], sc[1] = s[1];
 }
 
 /* Bootstrap intervals of c (both methods) and p (method 0) at lr run L,
@@ -590,7 +736,7 @@ static void law_intervals(fit_ctx *f, const lr_run *L, la_law_fit *F) {
   size_t k = (size_t)(F - f->a->fits);
   for (size_t b = 0; b < f->nb; b++) {
     double c[2], p[2], r2[2];
-    fit_laws(f, L, f->boot + b * f->n_groups + L->g0, c, p, r2);
+    fit_laws(f, L, f->boot + b * f->n_groups + L->g0, c, p, r2, NULL);
     f->bc[b] = c[0], f->bc[f->nb + b] = c[1], f->bp[b] = p[0];
     for (size_t m = 0; m < 2; m++) {
       double *kb = f->a->law_boot + 2 * ((k + m) * f->nb + b);
@@ -603,23 +749,37 @@ static void law_intervals(fit_ctx *f, const lr_run *L, la_law_fit *F) {
                   &F[1].c_hi);
 }
 
+/* Marks F (method m, used usable ranks) insufficient when used is below
+ * min_used(m), with the reason. */
+static void insufficient(la_law_fit *F, int used) {
+  int need = (int)min_used(F->method);
+  if (used >= need) return;
+  F->insufficient = F->poor = 1;
+  snprintf(F->reason, sizeof F->reason,
+           "%d usable rank%s (inside the grid and well determined); the %s "
+           "law needs %d (its parameters + 1)",
+           used, used == 1 ? "" : "s", F->method == 0 ? "free" : "sqrt(r)",
+           need);
+}
+
 /* The two la_law_fit of lr run l (method 0 then 1) into F[0], F[1]. */
 static void fit_lr(fit_ctx *f, size_t l, la_law_fit *F) {
   const lr_run *L = &f->lrs[l];
-  double c[2], p[2], r2[2];
+  double c[2], p[2], r2[2], sc[2];
   int used = 0, excluded = 0, varied = 0;
   for (size_t i = 0; i < L->n; i++) {
     int u = f->w[L->g0 + i] > 0;
     used += u, excluded += !u;
     varied += u && f->groups[L->g0 + i].max_seeds > 1;
   }
-  fit_laws(f, L, f->ystar + L->g0, c, p, r2);
+  fit_laws(f, L, f->ystar + L->g0, c, p, r2, sc);
   for (int m = 0; m < 2; m++)
     F[m] = (la_law_fit){.lr = f->groups[L->g0].lr,
                         .method = m,
                         .c = c[m],
                         .p = p[m],
                         .r2 = r2[m],
+                        .scatter_log2 = sc[m],
                         .n_used = used,
                         .n_excluded = excluded,
                         .c_lo = NAN,
@@ -628,8 +788,11 @@ static void fit_lr(fit_ctx *f, size_t l, la_law_fit *F) {
                         .p_hi = NAN};
   if (f->nb >= 2 && varied > 0) law_intervals(f, L, F);
   if (isnan(c[0])) F[0].c_lo = F[0].c_hi = F[0].p_lo = F[0].p_hi = NAN;
-  F[0].poor = used < 3 || !(r2[0] >= 0.9) || F[0].p_hi - F[0].p_lo > 0.5;
-  F[1].poor = used < 2 || !(r2[1] >= 0.9);
+  if (isnan(c[1])) F[1].c_lo = F[1].c_hi = NAN;
+  F[0].poor = !(r2[0] >= 0.9) || F[0].p_hi - F[0].p_lo > 0.5;
+  F[1].poor = !(r2[1] >= 0.9);
+  insufficient(&F[0], used);
+  insufficient(&F[1], used);
 }
 
 /* ---- heuristics --------------------------------------------------------- */
@@ -739,6 +902,7 @@ int la_fit_analyze(const la_fit_point *pts, size_t n, const la_fit_opts *o,
   if ((rc = prepare(&f, pts, err)) != 0 || (rc = alloc_analysis(&f, err)) != 0)
     goto done;
   point_stars(&f);
+  flat_sets(&f);
   run_bootstrap(&f);
   star_intervals(&f);
   for (size_t l = 0; l < f.n_lrs; l++) {

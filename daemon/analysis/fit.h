@@ -24,14 +24,20 @@ typedef struct la_fit_point {
 } la_fit_point;
 
 typedef struct la_fit_opts {
-  int n_boot;         /* bootstrap resamples (default 1000; 0: no intervals) */
-  uint64_t seed;      /* bootstrap seed (default 0); each (rank, lr)
-                         resamples from its own stream of it */
-  double level;       /* interval level (default 0.95) */
-  double max_ci_log2; /* a rank whose alpha* interval is wider than this many
-                         octaves (log2 units) is ill-determined (default 3) */
-  double scale_power; /* how the sweep's alpha maps to the LoRA scale s:
-                         s = alpha / r^scale_power (1: peft, 0.5: rslora) */
+  int n_boot;          /* bootstrap resamples (default 1000; 0: no intervals) */
+  uint64_t seed;       /* bootstrap seed (default 0); each (rank, lr)
+                          resamples from its own stream of it */
+  double level;        /* interval level (default 0.95) */
+  double max_ci_log2;  /* a rank whose alpha* interval is wider than this many
+                          octaves (log2 units) is ill-determined (default 3) */
+  double scale_power;  /* how the sweep's alpha maps to the LoRA scale s:
+                          s = alpha / r^scale_power (1: peft, 0.5: rslora) */
+  double flat_tol;     /* the flat set: alphas whose mean loss is within
+                          max(flat_tol x |best loss|, the best grid point's
+                          standard error over seeds) of the best (default
+                          0.01) */
+  double flat_octaves; /* a rank whose flat set spans more than this many
+                          octaves is flat (default 2) */
 } la_fit_opts;
 
 /* alpha* of one (rank, lr). */
@@ -46,8 +52,18 @@ typedef struct la_alpha_star {
   double loss;         /* mean loss at alpha_grid */
   int at_edge;         /* 1: the best grid alpha is the smallest or largest */
   double ci_lo, ci_hi; /* bootstrap interval of alpha (NaN without it) */
-  int ill_determined;  /* interval wider than max_ci_log2 octaves */
+  int ill_determined;  /* the overall interval [lo, hi] is wider than
+                          max_ci_log2 octaves (seeds disagree, or the loss
+                          is flat in alpha) */
   double weight; /* weight in the fit: 1 / var(log alpha*) (0: excluded) */
+  double flat_lo, flat_hi; /* the flat set's hull: grid alphas within the
+                              flat tolerance of the best loss, extended
+                              linearly in log alpha to where the curve
+                              crosses it (NaN when the best loss is not
+                              finite) */
+  double lo, hi;           /* overall interval: the hull of [ci_lo, ci_hi]
+                              and [flat_lo, flat_hi] */
+  int flat;                /* the flat set spans more than flat_octaves */
 } la_alpha_star;
 
 /* alpha* = c r^p at one lr; method 0: p free; 1: p fixed at 0.5. */
@@ -56,11 +72,18 @@ typedef struct la_law_fit {
   int method;
   double c, c_lo, c_hi;
   double p, p_lo, p_hi; /* method 1: p = 0.5 and no interval (NaN) */
-  double r2;            /* of the weighted fit in log-log */
+  double r2;            /* of the weighted fit in log-log (method 1: about
+                           the weighted mean of log alpha*; may be < 0) */
+  double scatter_log2;  /* weighted RMS residual of log2 alpha* about the
+                           law, in octaves */
   int n_used;           /* ranks in the fit */
   int n_excluded;       /* at the grid's edge or ill-determined */
-  int poor;             /* fewer than 3 ranks, r2 < 0.9, or p's interval
-                           wider than 0.5: do not trust extrapolations */
+  int insufficient;     /* fewer usable ranks than parameters + 1 (free: 3,
+                           sqrt: 2): c, p, their intervals, r2 and
+                           scatter_log2 are NaN, reason says why */
+  int poor;             /* insufficient, r2 < 0.9, or p's interval wider
+                           than 0.5: do not trust extrapolations */
+  char reason[128];     /* why the fit is insufficient ("" otherwise) */
 } la_law_fit;
 
 /* Loss at a heuristic's alpha against the loss at alpha*, per (rank, lr). */
@@ -102,7 +125,8 @@ typedef struct la_heuristic {
 /* The built-in rules: "alpha=r", "alpha=2r", "rslora16". n gets the count. */
 const la_heuristic *la_fit_heuristics(size_t *n);
 
-/* Defaults: n_boot 1000, seed 0, level 0.95, max_ci_log2 3, scale_power 1. */
+/* Defaults: n_boot 1000, seed 0, level 0.95, max_ci_log2 3, scale_power 1,
+ * flat_tol 0.01, flat_octaves 2. */
 void la_fit_opts_default(la_fit_opts *o);
 
 /* Analyses n points (borrowed) with extra user rules (may be NULL / 0).
@@ -125,5 +149,15 @@ void la_fit_interval(const double *v, size_t stride, size_t n, double level,
  * or fewer than two distinct x with weight. Exposed for tests. */
 int la_fit_wls(const double *x, const double *y, const double *w, size_t n,
                double *a, double *b, double *r2);
+
+/* The flat set of one loss curve: the n grid points x (log alpha,
+ * ascending) with mean losses m (+Inf: diverged) and the best point's
+ * standard error se (0 when unknown). Every point within
+ * max(tol x |best|, se) of the best mean is in it; its hull [*lo, *hi] (in
+ * log alpha) is extended from the outermost such point linearly towards its
+ * finite outer neighbour to where the curve crosses that level. NaN bounds
+ * when no mean is finite. Exposed for tests. */
+void la_fit_flat_set(const double *x, const double *m, int n, double se,
+                     double tol, double *lo, double *hi);
 
 #endif

@@ -256,11 +256,14 @@ static int insert_rows(la_store *st, const char *sql, const json_t *arr,
 static int save_checkpoint(la_store *st, int64_t sweep, const json_t *ck,
                            double now) {
   static const char *const star[] = {
-      "rank",  "lr",    "alpha_grid",     "alpha",  "loss", "at_edge",
-      "ci_lo", "ci_hi", "ill_determined", "weight", "seeds"};
-  static const char *const fit[] = {"lr",   "method", "c",          "c_lo",
-                                    "c_hi", "p",      "p_lo",       "p_hi",
-                                    "r2",   "n_used", "n_excluded", "poor"};
+      "rank",           "lr",      "alpha_grid", "alpha",
+      "loss",           "at_edge", "ci_lo",      "ci_hi",
+      "ill_determined", "weight",  "seeds",      "flat_lo",
+      "flat_hi",        "lo",      "hi",         "flat"};
+  static const char *const fit[] = {
+      "lr",           "method",       "c",     "c_lo",   "c_hi",       "p",
+      "p_lo",         "p_hi",         "r2",    "n_used", "n_excluded", "poor",
+      "scatter_log2", "insufficient", "reason"};
   static const char *const reg[] = {"rank", "lr",        "rule",  "alpha",
                                     "loss", "best_loss", "regret"};
   double f = json_number_value(json_object_get(ck, "fraction"));
@@ -269,15 +272,17 @@ static int save_checkpoint(la_store *st, int64_t sweep, const json_t *ck,
       st,
       "INSERT INTO alpha_star (sweep_id, fraction, step, rank, lr, "
       "alpha_grid, alpha, loss, at_edge, ci_lo, ci_hi, ill_determined, "
-      "weight, seeds) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-      json_object_get(ck, "alpha_star"), star, 11, sweep, f, step, 0);
+      "weight, seeds, flat_lo, flat_hi, lo, hi, flat) VALUES "
+      "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,coalesce(?, 0))",
+      json_object_get(ck, "alpha_star"), star, 16, sweep, f, step, 0);
   if (rc == 0)
     rc = insert_rows(
         st,
         "INSERT INTO fits (sweep_id, fraction, step, lr, method, c, c_lo, "
-        "c_hi, p, p_lo, p_hi, r2, n, n_excluded, poor, computed_at) VALUES "
-        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        json_object_get(ck, "fits"), fit, 12, sweep, f, step, now);
+        "c_hi, p, p_lo, p_hi, r2, n, n_excluded, poor, scatter_log2, "
+        "insufficient, reason, computed_at) VALUES "
+        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,coalesce(?, 0),?,?)",
+        json_object_get(ck, "fits"), fit, 15, sweep, f, step, now);
   if (rc == 0)
     rc = insert_rows(
         st,

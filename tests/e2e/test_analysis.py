@@ -5,11 +5,18 @@ stored in the fits / alpha_star / regret tables the sqlite3 CLI reads,
 served by GET /v1/sweeps/{id}/analysis consistently with those tables, with
 an answer per tested rank and a headline, and turned into answers for any
 rank by GET /v1/sweeps/{id}/recommend (the same answers for tested ranks;
-an lr not in the sweep is a 400 that lists the sweep's lrs).
+an lr not in the sweep is a 400 that lists the sweep's lrs). Every
+checkpoint follows the rules for flat optima (the flat set holds alpha*,
+[lo, hi] is its hull with the bootstrap interval, flat and ill_determined
+follow from their widths) and for too little data (a law with fewer usable
+ranks than its parameters + 1 is null with a reason; otherwise its
+scatter_log2 is the weighted RMS residual of the stars); the tables hold the
+same; an untested rank with no law at the full budget is a 404 saying why.
 
     test_analysis.py --loralpha PATH --worker PATH
 """
 import argparse
+import math
 import os
 import sys
 import time
@@ -83,13 +90,29 @@ def case_api_matches_tables(port, db, sid):
     steps = [c["step"] for c in an["checkpoints"]]
     check(steps == [30, 60, 120], "checkpoint steps at 25/50/100% of 120", [30, 60, 120], steps)
     full = an["checkpoints"][-1]
+    for c in an["checkpoints"]:
+        for s in c["alpha_star"]:
+            log(f"step {c['step']} rank {s['rank']}: alpha* {s['alpha']:.4g} ci [{s['ci_lo']}, {s['ci_hi']}] "
+                f"flat [{s['flat_lo']}, {s['flat_hi']}] flat {s['flat']} ill {s['ill_determined']} "
+                f"edge {s['at_edge']} loss {s['loss']:.4g} weight {s['weight']:.4g}")
     table = {(f["method"]): f for f in cli(db, f"SELECT * FROM law_fits WHERE sweep_id = {sid}")}
     for f in full["fits"]:
         t = table.get(f["method"], {})
-        for k in ("c", "c_lo", "c_hi", "p", "r2"):
+        for k in ("c", "c_lo", "c_hi", "p", "r2", "scatter_log2"):
             if f.get(k) is not None:
                 check(close(f[k], t.get(k), 1e-9), f"fit {f['method']} {k}: API equals law_fits",
                       t.get(k), f[k])
+        check(bool(t.get("insufficient")) == f["insufficient"] and t.get("reason") == f["reason"],
+              f"fit {f['method']}: insufficient and reason in law_fits as in the API",
+              (f["insufficient"], f["reason"]), (t.get("insufficient"), t.get("reason")))
+    rows = {s["rank"]: s for s in cli(db, f"SELECT * FROM alpha_star WHERE sweep_id = {sid} AND fraction = 1")}
+    for s in full["alpha_star"]:
+        t = rows.get(s["rank"], {})
+        for k in ("flat_lo", "flat_hi", "lo", "hi"):
+            check(close(s[k], t.get(k), 1e-9), f"rank {s['rank']} {k}: API equals the alpha_star table",
+                  s[k], t.get(k))
+        check(bool(t.get("flat")) == s["flat"], f"rank {s['rank']}: flat stored", s["flat"], t.get("flat"))
+    case_flat_and_scatter(an)
     check(an.get("drift") and all("drift_ratio" in d for d in an["drift"]),
           "drift table present", "rows with drift_ratio", an.get("drift", [])[:1])
     first = an["computed_at"]
@@ -118,6 +141,58 @@ def case_api_matches_tables(port, db, sid):
     return full, an["answers"]
 
 
+def case_flat_and_scatter(an):
+    """docs/analysis.md's rules, checked on every checkpoint: the flat set
+    holds alpha*, the overall interval is the hull of it and the bootstrap's,
+    flat and ill_determined follow from the widths (2 and 3 octaves), a law
+    with fewer usable ranks than its parameters + 1 is null with a reason,
+    and scatter_log2 is the weighted RMS residual of the stars in octaves."""
+    for c in an["checkpoints"]:
+        step = c["step"]
+        for s in c["alpha_star"]:
+            what = f"step {step} rank {s['rank']}"
+            check(s["flat_lo"] <= s["alpha"] * (1 + 1e-12) and s["alpha"] <= s["flat_hi"] * (1 + 1e-12),
+                  f"{what}: the flat set holds alpha*", "flat_lo <= alpha <= flat_hi", s)
+            lo = min(x for x in (s["ci_lo"], s["flat_lo"]) if x is not None)
+            hi = max(x for x in (s["ci_hi"], s["flat_hi"]) if x is not None)
+            check(close(s["lo"], lo, 1e-12) and close(s["hi"], hi, 1e-12),
+                  f"{what}: [lo, hi] is the hull of the bootstrap and flat intervals", (lo, hi),
+                  (s["lo"], s["hi"]))
+            check(s["flat"] == (math.log2(s["flat_hi"] / s["flat_lo"]) > 2),
+                  f"{what}: flat iff the flat set spans more than 2 octaves",
+                  math.log2(s["flat_hi"] / s["flat_lo"]), s["flat"])
+            check(s["ill_determined"] == (math.log2(s["hi"] / s["lo"]) > 3),
+                  f"{what}: ill-determined iff [lo, hi] spans more than 3 octaves",
+                  math.log2(s["hi"] / s["lo"]), s["ill_determined"])
+            check((s["weight"] == 0) == (s["at_edge"] or s["ill_determined"]),
+                  f"{what}: weight 0 exactly at the edge or ill-determined", s["weight"], s)
+        for f in c["fits"]:
+            what = f"step {step} {f['method']} fit"
+            need = 3 if f["method"] == "free" else 2
+            stars = [s for s in c["alpha_star"] if s["lr"] == f["lr"] and s["weight"] > 0]
+            check(f["n_used"] == len(stars), f"{what}: n_used counts the weighted ranks", len(stars),
+                  f["n_used"])
+            check(f["insufficient"] == (f["n_used"] < need),
+                  f"{what}: insufficient iff fewer than {need} usable ranks", f["n_used"] < need, f)
+            if f["insufficient"]:
+                nulls = {k: f[k] for k in ("c", "c_lo", "c_hi", "p", "p_lo", "p_hi", "r2", "scatter_log2")}
+                check(all(v is None for v in nulls.values()) and f["poor"],
+                      f"{what}: an insufficient law is null (and poor)", "all null", nulls)
+                check(f"{f['n_used']} usable rank" in (f["reason"] or "") and f"needs {need}" in f["reason"],
+                      f"{what}: the reason names the ranks it has and needs",
+                      f"{f['n_used']} usable rank ... needs {need}", f["reason"])
+                continue
+            check(f["reason"] is None, f"{what}: no reason when fitted", None, f["reason"])
+            sw = sum(s["weight"] for s in stars)
+            ss = sum(s["weight"] * (math.log(s["alpha"]) - math.log(f["c"]) - f["p"] * math.log(s["rank"])) ** 2
+                     for s in stars)
+            want = math.sqrt(ss / sw) / math.log(2)
+            check(close(f["scatter_log2"], want, 1e-9),
+                  f"{what}: scatter_log2 = weighted RMS residual of log2 alpha* ({len(stars)} ranks)",
+                  want, f["scatter_log2"])
+            log(f"{what}: scatter {f['scatter_log2']:.3f} octaves, r2 {f['r2']:.3f}, {f['n_used']} ranks")
+
+
 def case_answers(an, full):
     """One measured answer per tested rank, read off the last checkpoint;
     the headline is the largest rank's."""
@@ -134,7 +209,7 @@ def case_answers(an, full):
         s = stars[a["rank"]]
         check(a["source"] == "measured" and a["why"], f"rank {a['rank']}: measured, with a why",
               "measured", (a["source"], a["why"]))
-        for k, sk in (("alpha", "alpha"), ("alpha_lo", "ci_lo"), ("alpha_hi", "ci_hi"),
+        for k, sk in (("alpha", "alpha"), ("alpha_lo", "lo"), ("alpha_hi", "hi"),
                       ("loss", "loss"), ("lr", "lr"), ("ill_determined", "ill_determined"),
                       ("at_edge", "at_edge")):
             check(a[k] == s[sk], f"rank {a['rank']}: answer {k} = alpha_star {sk}", s[sk], a[k])
@@ -156,9 +231,22 @@ def case_recommend(port, sid, full, answers):
     sq = [f for f in full["fits"] if f["method"] == "sqrt"][0]
     fr = [f for f in full["fits"] if f["method"] == "free"][0]
     st, r = request(port, "GET", f"/v1/sweeps/{sid}/recommend?rank=16")
-    check(st == 200, "recommend rank 16", 200, (st, r))
-    if st != 200:
-        return
+    if sq["insufficient"]:
+        # too few usable ranks at the full budget for any law: no answer for
+        # an untested rank, and the message says why
+        m = (r.get("error") or {}).get("message", "") if isinstance(r, dict) else ""
+        check(st == 404 and "no law" in m and "untested rank 16" in m and "2 or more ranks" in m,
+              "no law at the full budget: recommend rank 16 -> 404 saying why",
+              "404 no law ... untested rank 16 ... 2 or more ranks", (st, r))
+        log(f"rank 16: no law at the full budget ({sq['reason']})")
+    else:
+        check(st == 200, "recommend rank 16", 200, (st, r))
+        case_law_answer(r, sq, fr)
+    case_recommend_tested(port, sid, answers)
+
+
+def case_law_answer(r, sq, fr):
+    """An untested rank's answer from the law (rank 16)."""
     # the law the data support: sqrt(r) when the free fit's p interval holds 0.5
     holds = fr["p_lo"] is None or fr["p_lo"] <= 0.5 <= fr["p_hi"]
     if holds:
@@ -183,6 +271,10 @@ def case_recommend(port, sid, full, answers):
           "a law answer: no loss of its own, the one-line text", "loss null, 'rank 16: α ≈'", r)
     check([x["name"] for x in r["rules"]] == ["alpha=r", "alpha=2r", "rslora16"],
           "rank 16: the three rules", 3, r["rules"])
+
+
+def case_recommend_tested(port, sid, answers):
+    """Tested ranks, bad queries and unknown sweeps."""
     st, r4 = request(port, "GET", f"/v1/sweeps/{sid}/recommend?rank=4&lr=0.003")
     check(st == 200 and r4["extrapolated"] is False, "rank 4 at lr 0.003 is not extrapolated", False, r4)
     # a tested rank: the same answer as the analysis' (the same module, the same fit)

@@ -7,7 +7,8 @@
  * best loss); a tested rank whose alpha* is far from the law (the answer is
  * the measured one); the rules' loss_pct against hand-computed values at
  * tested and untested ranks, with their notes and the one-line text; an lr
- * not in the sweep; no law at all.
+ * not in the sweep; no law at all; one usable rank (no law: the sqrt(r)
+ * law needs 2).
  */
 #include "analysis/answer.h"
 #include "check.h"
@@ -298,10 +299,15 @@ static void test_rules_tested(void) {
   CHECK(rule(&r8, "alpha=r")->note == NULL);
   CHECK_CLOSE(r4.alpha, 16, 1e-9);
   CHECK_CLOSE(r4.loss, 1.0, 1e-12);
-  CHECK_STR(r4.text, "rank 4: α ≈ 16 at lr 0.001 (measured); α = r diverges, "
-                     "α = 2r would lose ~10%, rsLoRA α = 16 ~10%");
-  CHECK_STR(r2.text, "rank 2: α ≈ 16 at lr 0.001 (measured); rsLoRA α = 16 "
-                     "would lose ~5.0%");
+  /* No bootstrap: the interval is the flat set's, the loss within 1% of
+   * the best: 10% up one octave either side, so 1/10 of an octave each way
+   * (16 x 2^-0.1 = 14.9, 16 x 2^0.1 = 17.1). */
+  CHECK_CLOSE(r4.alpha_lo, 16 * pow(2, -0.1), 1e-9);
+  CHECK_CLOSE(r4.alpha_hi, 16 * pow(2, 0.1), 1e-9);
+  CHECK_STR(r4.text, "rank 4: α ≈ 16 [14.9, 17.1] at lr 0.001 (measured); α = "
+                     "r diverges, α = 2r would lose ~10%, rsLoRA α = 16 ~10%");
+  CHECK_STR(r2.text, "rank 2: α ≈ 16 [14.9, 17.1] at lr 0.001 (measured); "
+                     "rsLoRA α = 16 would lose ~5.0%");
   la_analysis_free(a);
   free(l.p);
 }
@@ -321,7 +327,7 @@ static void test_rules_untested(void) {
   la_analysis *a = analyse(&l, &o);
   la_answer ans = get(a, &l, &o, 32, NAN);
   CHECK_STR(la_answer_source_name(ans.source), "law_sqrt");
-  CHECK_HAS(ans.why, "has no interval");
+  CHECK_HAS(ans.why, "the free fit needs 3");
   CHECK_CLOSE(ans.alpha, 8 * sqrt(32), 1e-9);
   CHECK(isnan(ans.alpha_lo) && isnan(ans.alpha_hi));
   CHECK_EQ_INT(ans.ref_rank, 16);
@@ -363,6 +369,33 @@ static void test_no_law(void) {
   free(l.p);
 }
 
+/* One usable rank (4; rank 2's alpha* is at the grid's edge): the sqrt(r)
+ * law needs 2, so it is insufficient and an untested rank has no answer,
+ * saying why; the tested ranks keep their measured answers. */
+static void test_one_usable_rank(void) {
+  plist l = {0};
+  la_fit_opts o = opts(0);
+  la_answer ans;
+  la_err err = {{0}};
+  add_exact(&l, 1e-3, 4, 4, 0, 7);
+  add_exact(&l, 1e-3, 2, 9, 0, 7);
+  la_analysis *a = analyse(&l, &o);
+  CHECK_EQ_INT(a->fits[1].n_used, 1);
+  CHECK(a->fits[1].insufficient && isnan(a->fits[1].c));
+  CHECK_EQ_INT(la_answer_get(a, l.p, l.n, &o, 8, NAN, &ans, &err),
+               LA_ENOTFOUND);
+  CHECK_HAS(err.msg, "no law at any lr for untested rank 8");
+  CHECK_EQ_INT(la_answer_get(a, l.p, l.n, &o, 8, 1e-3, &ans, &err),
+               LA_ENOTFOUND);
+  CHECK_HAS(err.msg, "no law at lr 0.001 for untested rank 8");
+  CHECK_HAS(err.msg, "and 1 is");
+  ans = get(a, &l, &o, 4, NAN);
+  CHECK_STR(la_answer_source_name(ans.source), "measured");
+  CHECK(ans.why[0] != 0 && strstr(ans.why, "law would say") == NULL);
+  la_analysis_free(a);
+  free(l.p);
+}
+
 int main(void) {
   test_free_law();
   test_sqrt_law();
@@ -371,5 +404,6 @@ int main(void) {
   test_rules_tested();
   test_rules_untested();
   test_no_law();
+  test_one_usable_rank();
   return check_summary();
 }

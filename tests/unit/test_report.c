@@ -137,19 +137,20 @@ static void add_fits(json_t *fits, int l, double f) {
   double c = 8.2137 * (0.5 + 0.5 * f), p = 0.5512 + 0.2 * (1 - f);
   if (l == 1) c *= 0.5, p = 0.31;
   json_array_append_new(
-      fits,
-      json_pack("{s:f, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, "
-                "s:i, s:b}",
-                "lr", k_lrs[l], "method", "free", "c", c, "c_lo", c * 0.79,
-                "c_hi", c * 1.27, "p", p, "p_lo", l ? 0.02 : p - 0.13, "p_hi",
-                l ? 0.71 : p + 0.13, "r2", l ? 0.71 : 0.981, "n_used", 3,
-                "n_excluded", 1, "poor", l == 1));
-  json_array_append_new(
-      fits, json_pack("{s:f, s:s, s:f, s:f, s:f, s:f, s:n, s:n, s:f, s:i, "
+      fits, json_pack("{s:f, s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, "
                       "s:i, s:b}",
+                      "lr", k_lrs[l], "method", "free", "c", c, "c_lo",
+                      c * 0.79, "c_hi", c * 1.27, "p", p, "p_lo",
+                      l ? 0.02 : p - 0.13, "p_hi", l ? 0.71 : p + 0.13, "r2",
+                      l ? 0.71 : 0.981, "scatter_log2", l ? 0.93 : 0.214,
+                      "n_used", 3, "n_excluded", 1, "poor", l == 1));
+  json_array_append_new(
+      fits, json_pack("{s:f, s:s, s:f, s:f, s:f, s:f, s:n, s:n, s:f, s:f, "
+                      "s:i, s:i, s:b}",
                       "lr", k_lrs[l], "method", "sqrt", "c", c * 1.084, "c_lo",
                       c * 0.94, "c_hi", c * 1.25, "p", 0.5, "p_lo", "p_hi",
-                      "r2", 0.962, "n_used", 3, "n_excluded", 1, "poor", 0));
+                      "r2", 0.962, "scatter_log2", 0.251, "n_used", 3,
+                      "n_excluded", 1, "poor", 0));
 }
 
 /* The regret of each rule at (rank i, lr l), read off the model loss. */
@@ -315,8 +316,10 @@ static void check_realistic_html(const char *h) {
   CHECK(strstr(h, "A &lt;teacher&gt; &amp; its rank.") != NULL);
   CHECK(strstr(h, "α* = <b>8.21</b> · r<sup><b>0.551</b></sup>") != NULL);
   CHECK(strstr(h, "c = 8.21 [6.49, 10.4], p = 0.551 [0.421, 0.681]") != NULL);
-  CHECK(strstr(h, "R² = 0.981; 3 ranks used, 1 excluded") != NULL);
-  CHECK(strstr(h, "√r law: α* = 8.9 · √r; c = 8.9 [7.72, 10.3]") != NULL);
+  CHECK(strstr(h, "scatter 0.214 octaves (R² 0.981); 3 ranks used, 1 "
+                  "excluded") != NULL);
+  CHECK(strstr(h, "√r law: α* = 8.9 · √r; c = 8.9 [7.72, 10.3], scatter "
+                  "0.251 octaves; 3 ranks used") != NULL);
   CHECK(strstr(h, "poor fit") == NULL);
   CHECK(strstr(h, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; "
                   "rm -rf") != NULL);
@@ -944,9 +947,9 @@ static void test_readable(void) {
   json_decref(sweep), json_decref(runs), json_decref(an);
 }
 
-/* The note on R² and intervals follows the fits (the law, the budget
- * table); a 2-rank free fit says its R² is exact by construction; a poor
- * fit is never in large type. */
+/* The note on the scatter, R² and intervals follows the fits (the law,
+ * the budget table); a free fit the analysis found 2 ranks too few for is
+ * not fitted and says why; a poor fit is never in large type. */
 static void test_fit_notes(void) {
   json_t *sweep = make_sweep(2, "peft", 80), *runs = make_runs(2);
   json_t *an = make_analysis(2, "peft");
@@ -956,7 +959,11 @@ static void test_fit_notes(void) {
   int rc = -99;
   char *h, *m, *budget, *law;
   json_object_set_new(fit, "n_used", json_integer(2));
-  json_object_set_new(fit, "r2", json_real(1.0));
+  json_object_set_new(fit, "insufficient", json_true());
+  json_object_set_new(fit, "reason",
+                      json_string("2 usable ranks (inside the grid and well "
+                                  "determined); the free law needs 3 (its "
+                                  "parameters + 1)"));
   h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
   m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
   budget = h ? slice(h, "<section id=\"budget\">", "</section>") : NULL;
@@ -965,21 +972,21 @@ static void test_fit_notes(void) {
     const char *t = strstr(budget, "</table>");
     const char *nt = strstr(budget, "How to read the fits.");
     CHECK(t != NULL && nt != NULL && nt > t); /* under the table */
-    check_count(budget,
-                "A free fit through 2 ranks has R² = 1 by "
-                "construction",
-                1);
-    check_count(budget, "its R² is negative when the √r line does worse", 1);
+    check_count(budget, "a line through 2 points fits them exactly", 1);
+    check_count(budget, "is negative when the √r line does worse", 1);
+    check_count(budget, "The scatter is the RMS distance", 1);
     check_count(budget,
                 "Intervals [lo, hi] come from refitting bootstrap "
                 "resamples",
                 1);
     check_count(law, "How to read the fits.", 1);
-    check_count(law, "R² = 1 (2 ranks: exact by construction)", 1);
-    check_count(budget, "<th>√r R²</th>", 1);
+    check_count(law, "Free law: not fitted: 2 usable ranks", 1);
+    check_count(budget, "not fitted (2 ranks usable, needs 3)", 1);
+    check_count(budget, "<th>√r scatter</th>", 1);
     check_count(m, "How to read the fits.", 2);
-    /* lr 0.01's free fit is poor: plain type, marked; lr 0.001's large */
-    check_count(law, "<p class=\"formula\">", 1);
+    /* lr 0.01's free fit is poor: plain type, marked; lr 0.001's is not
+     * fitted: no formula in large type at all */
+    check_count(law, "<p class=\"formula\">", 0);
     check_count(law, "<p>Free law (poor fit): α* = 4.11 · r<sup>0.31</sup>", 1);
     check_count(m, "- Free law (poor fit): α\\* = 4.11 · r^0.31;", 1);
     check_count(m, "**Free law: α\\* = 4.11", 0);

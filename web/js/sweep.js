@@ -871,21 +871,28 @@ function drawLaw() {
   }, data);
   const parts = [el('span', {}, `${Math.round(cp.fraction * 100)}% budget (step ${cp.step}), lr ${fmt(lr)}. Bars: bootstrap interval of α* (about 90 %). `)];
   if (free) {
-    parts.push(fitLine(free, `Free fit: c = ${fmt(free.c, 3)} [${fmt(free.c_lo, 3)}, ${fmt(free.c_hi, 3)}], p = ${fmt(free.p, 3)} [${fmt(free.p_lo, 3)}, ${fmt(free.p_hi, 3)}]`,
-      free.n_used <= 2 ? 'R² of a free fit through 2 ranks: the line passes through both, so R² = 1 says nothing about the law' : R2_FREE));
+    parts.push(fitLine(free, `Free fit: c = ${fmt(free.c, 3)} [${fmt(free.c_lo, 3)}, ${fmt(free.c_hi, 3)}], p = ${fmt(free.p, 3)} [${fmt(free.p_lo, 3)}, ${fmt(free.p_hi, 3)}]`, R2_FREE));
   }
   if (sqrt) parts.push(fitLine(sqrt, `√r fit: c = ${fmt(sqrt.c, 3)} [${fmt(sqrt.c_lo, 3)}, ${fmt(sqrt.c_hi, 3)}]`, R2_SQRT));
   if (!free && !sqrt) parts.push(el('span', {}, 'No law fitted at this lr.'));
   note.replaceChildren(...parts);
 }
 
-const R2_FREE = 'R²: the share of the spread of log α* across ranks that the line c·r^p explains (1: every used α* on the line). Read it with the p interval; see the note under the plot.';
-const R2_SQRT = 'R² with p fixed at 0.5: how much better the √r line fits log α* than a flat line at their mean. Negative: a flat line would fit better, so the √r law does not describe these ranks.';
+const R2_FREE = 'Scatter: the RMS distance of the used α* from the line c·r^p, in octaves (0.5: a factor √2 off, typically); R² in brackets is the share of the spread of log α* across ranks that the line explains. Read them with the p interval; see the note under the plot.';
+const R2_SQRT = 'Scatter: the RMS distance of the used α* from the √r line, in octaves (0.5: a factor √2 off, typically). Its R² (about the mean, negative when a flat line fits better) is in the analysis\' JSON only.';
 
-/* One fit in the law's note: its figures, R² with what it means as a
- * tooltip, and a poor fit shown dimmed with "poor fit" (never bold). */
+/* One fit in the law's note: its figures, its scatter (and the free fit's
+ * R²) with what they mean as a tooltip, a poor fit shown dimmed with "poor
+ * fit" (never bold), and a fit with too few ranks as not fitted, with why. */
 function fitLine(f, text, r2Help) {
-  const r2 = el('abbr', { class: 'r2', title: r2Help, text: `R² = ${fmt(f.r2, 3)}` });
+  if (f.insufficient) {
+    return el('span', { class: 'fit poor', 'data-method': f.method },
+      `${f.method === 'free' ? 'Free' : '√r'} fit: not fitted: `,
+      el('abbr', { class: 'r2', title: 'A law needs one rank more than its parameters (the free fit 3, the √r fit 2): through fewer, a line fits them exactly whatever the law.', text: f.reason || 'too few ranks' }),
+      f.poor ? el('span', { class: 'flag', title: 'too few ranks used: no law at this lr', text: 'poor fit' }) : null, '. ');
+  }
+  const figs = `scatter ${fmt(f.scatter_log2, 2)} octaves${f.method === 'free' ? ` (R² ${fmt(f.r2, 3)})` : ''}`;
+  const r2 = el('abbr', { class: 'r2', title: r2Help, text: figs });
   return el('span', { class: 'fit' + (f.poor ? ' poor' : ''), 'data-method': f.method },
     `${text}, `, r2, `, ${f.n_used} rank${f.n_used === 1 ? '' : 's'} used, ${f.n_excluded} excluded`,
     f.poor ? el('span', { class: 'flag', title: 'too few ranks used, R² below 0.9 or too wide a p interval: do not trust this law', text: 'poor fit' }) : null, '. ');
