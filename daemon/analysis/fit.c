@@ -747,6 +747,7 @@ int la_fit_analyze(const la_fit_point *pts, size_t n, const la_fit_opts *o,
     fit_lr(&f, l, f.a->fits + 2 * l);
   }
   regrets(&f);
+  if (f.nb > 0) f.a->star_boot = f.boot, f.boot = NULL;
   *out = f.a;
   f.a = NULL;
 done:
@@ -760,5 +761,6 @@ void la_analysis_free(la_analysis *a) {
   free(a->fits);
   free(a->regrets);
   free(a->law_boot);
+  free(a->star_boot);
   free(a);
 }

@@ -89,6 +89,11 @@ typedef struct la_analysis {
                          impossible or not made (NULL when n_boot is 0).
                          Lets a caller take the interval of c r^p at any r
                          (answer.h) the way fits' own intervals are taken. */
+  double *star_boot;  /* log alpha* of every resample: star_boot[b * n_stars
+                         + i] is stars[i]'s in resample b (NULL when n_boot
+                         is 0). Lets a caller refit anything built on
+                         alpha* (joint.h's alpha-lr slope) resample by
+                         resample. */
 } la_analysis;
 
 /* A heuristic: the LoRA scale s it sets for rank r is coef * r^power
