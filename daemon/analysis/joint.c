@@ -287,17 +287,13 @@ static void fit_slope(jctx *c, const jpt *p, size_t n, la_joint_slope *s) {
   s->hi = quantile(c->v, m, 1 - 0.5 * (1 - c->level));
 }
 
-/* How many stars of a have a distinct lr (rank 0: any rank). */
+/* How many lrs rank was tested at (one alpha* per (rank, lr)), or with
+ * rank 0 how many distinct lrs the analysis has (its stars are by lr). */
 static int count_lrs(const la_analysis *a, int rank) {
   int n = 0;
-  for (size_t i = 0; i < a->n_stars; i++) {
-    const la_alpha_star *s = &a->stars[i];
-    int seen = 0;
-    if (rank != 0 && s->rank != rank) continue;
-    for (size_t k = 0; k < i && !seen; k++)
-      seen = a->stars[k].lr == s->lr && (rank == 0 || a->stars[k].rank == rank);
-    n += !seen;
-  }
+  for (size_t i = 0; i < a->n_stars; i++)
+    n += rank != 0 ? a->stars[i].rank == rank
+                   : i == 0 || a->stars[i].lr != a->stars[i - 1].lr;
   return n;
 }
 
