@@ -1696,6 +1696,60 @@ static void write_answer(rep *r) {
   section_end(r);
 }
 
+/* ---- the joint optimum ----------------------------------------------- */
+
+static const char k_joint_intro[] =
+    "Per rank, the grid point (α, lr) with the lowest mean loss: the best lr "
+    "and α* there with its interval (docs/analysis.md, \"The joint "
+    "optimum\"). Slope: of log α* against log lr across the lrs, with its "
+    "bootstrap interval; −1 means only α·lr matters, 0 that α* does not "
+    "depend on lr. \"lr at edge\": the best lr is the smallest or largest "
+    "tested, so the best may lie beyond the lr grid.";
+
+/* One rank's row of the joint optimum's table. */
+static void joint_row(rep *r, const json_t *o) {
+  const json_t *t = json_object_get(o, "tradeoff");
+  sbuf b = {{0}, 0};
+  if (jtrue(o, "lr_at_edge")) sb_add(&b, "lr at edge");
+  if (jtrue(o, "alpha_at_edge")) sb_add(&b, "%sα at edge", b.n ? ", " : "");
+  if (jtrue(o, "ill_determined"))
+    sb_add(&b, "%sill-determined", b.n ? ", " : "");
+  row_begin(r);
+  cell_num(r, jnum(o, "rank"));
+  cell_num(r, jnum(o, "lr"));
+  cell_num(r, jnum(o, "alpha"));
+  cell(r, fint(jnum(o, "alpha_lo"), jnum(o, "alpha_hi")).s, CELL_NUM);
+  cell_num(r, jnum(o, "loss"));
+  cell_num(r, jnum(t, "slope"));
+  cell(r, fint(jnum(t, "slope_lo"), jnum(t, "slope_hi")).s, CELL_NUM);
+  cell(r, jstr(t, "text"), CELL_TEXT);
+  cell(r, b.s, CELL_FLAG);
+  row_end(r);
+}
+
+/* "The joint optimum (α, lr)" at the full budget, when the analysis has
+ * it (nothing otherwise): the pooled trade-off, then a row per rank. */
+static void write_joint(rep *r) {
+  static const char *const head[] = {"rank",           "best lr",   "α*",
+                                     "interval",       "loss",      "slope",
+                                     "slope interval", "trade-off", "flags"};
+  const json_t *jt = json_object_get(r->full, "joint");
+  const json_t *ranks = json_object_get(jt, "ranks");
+  sbuf b = {{0}, 0};
+  if (json_array_size(ranks) == 0) return;
+  section_begin(r, "joint", "The joint optimum (α, lr)");
+  if (jstr(json_object_get(jt, "tradeoff"), "text")) {
+    sb_add(&b, "All ranks: %s.", jstr(json_object_get(jt, "tradeoff"), "text"));
+    para(r, b.s);
+  }
+  para(r, k_joint_intro);
+  table_begin(r, head, 9);
+  for (size_t i = 0; i < json_array_size(ranks); i++)
+    joint_row(r, json_array_get(ranks, i));
+  table_end(r);
+  section_end(r);
+}
+
 /* ---- the law -------------------------------------------------------- */
 
 /* The lrs of the full budget's fits and α* points, ascending; *out is
@@ -2685,6 +2739,7 @@ int la_report_write(const json_t *sweep, const json_t *analysis,
   rep_init(&r, sweep, analysis, runs, fmt, out);
   write_head(&r);
   write_answer(&r);
+  write_joint(&r);
   write_summary(&r);
   write_law(&r);
   write_star_table(&r);

@@ -2136,6 +2136,51 @@ static void answers_table(const json_t *an) {
   putchar('\n');
 }
 
+/* One rank's row of the joint optimum table. */
+static void joint_row(table *t, const json_t *r) {
+  char v[64];
+  const json_t *tr = jget(r, "tradeoff");
+  int le = jtrue(r, "lr_at_edge"), ae = jtrue(r, "alpha_at_edge");
+  cell_num(t, r, "rank", "%g");
+  cell_num(t, r, "lr", "%g");
+  cell_num(t, r, "alpha", "%.4g");
+  tbl_add(t, "%s", fint(v, sizeof v, r, "alpha_lo", "alpha_hi"));
+  cell_num(t, r, "loss", "%.4g");
+  cell_num(t, tr, "slope", "%.2f");
+  tbl_add(t, "%s", fint(v, sizeof v, tr, "slope_lo", "slope_hi"));
+  tbl_add(t, "%s", jstr(tr, "verdict") ? jstr(tr, "verdict") : "-");
+  tbl_add(t, "%s%s%s", le ? "lr at grid edge" : "", le && ae ? ", " : "",
+          ae ? "alpha at grid edge" : "");
+}
+
+/* The joint (alpha, lr) optimum per rank and the alpha-lr trade-off of
+ * one checkpoint (docs/analysis.md, "The joint optimum"). */
+static void joint_table(const json_t *cp) {
+  static const char *const head[] = {"RANK",           "BEST_LR", "ALPHA*",
+                                     "INTERVAL",       "LOSS",    "SLOPE",
+                                     "SLOPE_INTERVAL", "VERDICT", "NOTE"};
+  const json_t *jt = jget(cp, "joint");
+  char v[32], text[512];
+  table t;
+  size_t i;
+  json_t *r;
+  if (!json_is_object(jt)) return; /* a daemon from before the joint */
+  printf("\njoint optimum over (alpha, lr) per rank at step %s; slope: of log "
+         "alpha* against log lr\n",
+         fnum(v, sizeof v, cp, "step", "%g"));
+  tbl_init(&t, "rrrlrrlll");
+  tbl_head(&t, head);
+  json_array_foreach(jget(jt, "ranks"), i, r) {
+    if (json_is_object(r)) joint_row(&t, r);
+  }
+  tbl_print(&t);
+  tbl_free(&t);
+  printf("alpha-lr trade-off, all ranks: %s\n",
+         jstr(jget(jt, "tradeoff"), "text")
+             ? clean(text, sizeof text, jstr(jget(jt, "tradeoff"), "text"), 0)
+             : "-");
+}
+
 /* analysis ID [--refresh]: the answers, then fits, alpha*(r) and regret
  * tables. */
 static int cmd_analysis(cli *c) {
@@ -2159,6 +2204,7 @@ static int cmd_analysis(cli *c) {
   if ((cp = final_checkpoint(an)) != NULL) {
     alpha_table(cp);
     regret_table(cp);
+    joint_table(cp);
   }
   if (json_array_size(jget(an, "drift")))
     printf("\nsignal and drift: %zu rows (see --json)\n",

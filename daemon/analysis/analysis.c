@@ -4,6 +4,7 @@
 
 #include "analysis/answer.h"
 #include "analysis/fit.h"
+#include "analysis/joint.h"
 #include "testpoint.h"
 
 #include <math.h>
@@ -140,6 +141,57 @@ static json_t *regret_json(const la_regret *r, const la_heuristic *rules,
   return o;
 }
 
+/* A slope of log alpha* against log lr (joint.h) as JSON. */
+static json_t *slope_json(const la_joint_slope *t) {
+  json_t *o = json_object();
+  json_object_set_new(o, "slope", num(t->slope));
+  json_object_set_new(o, "slope_lo", num(t->lo));
+  json_object_set_new(o, "slope_hi", num(t->hi));
+  json_object_set_new(o, "n_points", json_integer(t->n_points));
+  json_object_set_new(o, "n_ranks", json_integer(t->n_ranks));
+  json_object_set_new(o, "n_lrs", json_integer(t->n_lrs));
+  json_object_set_new(o, "verdict",
+                      json_string(la_joint_verdict_name(t->verdict)));
+  json_object_set_new(o, "text", json_string(t->text));
+  return o;
+}
+
+/* One rank's joint optimum as JSON. */
+static json_t *joint_rank_json(const la_joint_rank *r) {
+  json_t *o = json_object();
+  json_object_set_new(o, "rank", json_integer(r->rank));
+  json_object_set_new(o, "lr", num(r->lr));
+  json_object_set_new(o, "lr_at_edge", json_boolean(r->lr_at_edge));
+  json_object_set_new(o, "n_lrs", json_integer(r->n_lrs));
+  json_object_set_new(o, "alpha_grid", num(r->alpha_grid));
+  json_object_set_new(o, "alpha", num(r->alpha));
+  json_object_set_new(o, "alpha_lo", num(r->alpha_lo));
+  json_object_set_new(o, "alpha_hi", num(r->alpha_hi));
+  json_object_set_new(o, "alpha_at_edge", json_boolean(r->alpha_at_edge));
+  json_object_set_new(o, "ill_determined", json_boolean(r->ill_determined));
+  json_object_set_new(o, "loss", num(r->loss));
+  json_object_set_new(o, "tradeoff", slope_json(&r->tradeoff));
+  return o;
+}
+
+/* The joint (alpha, lr) optimum and the trade-off of analysis a, at the
+ * analysis' level; NULL when out of memory. */
+static json_t *joint_json(const la_analysis *a) {
+  la_fit_opts o;
+  la_joint *jt = NULL;
+  la_err e;
+  json_t *ranks;
+  la_fit_opts_default(&o);
+  if (la_joint_compute(a, o.level, &jt, &e) != 0) return NULL;
+  ranks = json_array();
+  for (size_t i = 0; i < jt->n_ranks; i++)
+    json_array_append_new(ranks, joint_rank_json(&jt->ranks[i]));
+  json_t *out = json_pack("{s:o, s:o}", "ranks", ranks, "tradeoff",
+                          slope_json(&jt->pooled));
+  la_joint_free(jt);
+  return out;
+}
+
 /* One checkpoint's analysis as JSON. */
 static json_t *checkpoint_json(const job *j, int c, const la_analysis *a) {
   size_t n_rules;
@@ -157,14 +209,15 @@ static json_t *checkpoint_json(const job *j, int c, const la_analysis *a) {
   json_object_set_new(o, "alpha_star", stars);
   json_object_set_new(o, "fits", fits);
   json_object_set_new(o, "regret", reg);
+  json_object_set_new(o, "joint", joint_json(a));
   return o;
 }
 
 /* A checkpoint whose points the fit refused: its error, no results. */
 static json_t *failed_checkpoint(const job *j, int c, const char *msg) {
-  return json_pack("{s:f, s:i, s:s, s:[], s:[], s:[]}", "fraction",
+  return json_pack("{s:f, s:i, s:s, s:[], s:[], s:[], s:n}", "fraction",
                    j->ck_frac[c], "step", j->ck_step[c], "error", msg,
-                   "alpha_star", "fits", "regret");
+                   "alpha_star", "fits", "regret", "joint");
 }
 
 /* One rule of an answer. */
@@ -379,12 +432,23 @@ static int load_input(job *j) {
   return j->drift ? 0 : 500;
 }
 
+/* Does every checkpoint of the stored analysis v have "joint"? */
+static int has_joint(const json_t *v) {
+  size_t i;
+  json_t *cp;
+  json_array_foreach(json_object_get(v, "checkpoints"), i, cp) {
+    if (json_object_get(cp, "joint") == NULL) return 0;
+  }
+  return 1;
+}
+
 /* Answers from the stored analysis; 1 if it did. One stored before
- * analyses had answers (no "answers") is not used: it is computed again. */
+ * analyses had answers (no "answers") or the joint optimum (a checkpoint
+ * without "joint") is not used: it is computed again. */
 static int answer_cached(const char *text, la_analysis_cb cb, void *arg) {
   json_t *v = json_loads(text, 0, NULL);
   if (v == NULL) return 0;
-  if (!json_is_array(json_object_get(v, "answers"))) {
+  if (!json_is_array(json_object_get(v, "answers")) || !has_joint(v)) {
     json_decref(v);
     return 0;
   }

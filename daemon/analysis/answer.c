@@ -24,6 +24,8 @@
  */
 #include "analysis/answer.h"
 
+#include "analysis/joint.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -411,9 +413,14 @@ static void answer_text(la_answer *ans) {
 /* ---- the two kinds of answer -------------------------------------------- */
 
 /* The lr with the lowest best loss at rank among those (all when
- * need_law is 0) whose law exists; NaN when none. */
+ * need_law is 0: the joint optimum's, joint.h) whose law exists; NaN when
+ * none. */
 static double best_lr(const la_analysis *a, int rank, int need_law) {
   const la_alpha_star *best = NULL;
+  if (!need_law) {
+    best = la_joint_best(a, rank);
+    return best ? best->lr : NAN;
+  }
   for (size_t i = 0; i < a->n_stars; i++) {
     const la_alpha_star *s = &a->stars[i];
     long k = find_fit(a, s->lr, 1);

@@ -614,9 +614,7 @@ static double variance(const double *v, size_t stride, size_t n) {
   return ss / (double)(n - 1);
 }
 
-/* The two-sided normal quantile of level: z with P(|Z| <= z) = level, by
- * bisection on erfc (level in (0, 1)). */
-static double normal_z(double level) {
+double la_fit_normal_z(double level) {
   double lo = 0, hi = 40;
   for (int i = 0; i < 200 && hi - lo > 1e-15; i++) {
     double mid = 0.5 * (lo + hi);
@@ -640,7 +638,7 @@ static void hull(double alo, double ahi, double blo, double bhi, double *lo,
  * set's, (its width in log alpha / 2z)^2 at the level's z (NaN when both
  * are unknown). */
 static void star_intervals(fit_ctx *f) {
-  double z = normal_z(f->o->level);
+  double z = la_fit_normal_z(f->o->level);
   for (size_t g = 0; g < f->n_groups; g++) {
     la_alpha_star *s = &f->a->stars[g];
     double lo, hi, vf = NAN;
@@ -910,6 +908,7 @@ int la_fit_analyze(const la_fit_point *pts, size_t n, const la_fit_opts *o,
     fit_lr(&f, l, f.a->fits + 2 * l);
   }
   regrets(&f);
+  if (f.nb > 0) f.a->star_boot = f.boot, f.boot = NULL;
   *out = f.a;
   f.a = NULL;
 done:
@@ -923,5 +922,6 @@ void la_analysis_free(la_analysis *a) {
   free(a->fits);
   free(a->regrets);
   free(a->law_boot);
+  free(a->star_boot);
   free(a);
 }

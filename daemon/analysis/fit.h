@@ -112,6 +112,11 @@ typedef struct la_analysis {
                          impossible or not made (NULL when n_boot is 0).
                          Lets a caller take the interval of c r^p at any r
                          (answer.h) the way fits' own intervals are taken. */
+  double *star_boot;  /* log alpha* of every resample: star_boot[b * n_stars
+                         + i] is stars[i]'s in resample b (NULL when n_boot
+                         is 0). Lets a caller refit anything built on
+                         alpha* (joint.h's alpha-lr slope) resample by
+                         resample. */
 } la_analysis;
 
 /* A heuristic: the LoRA scale s it sets for rank r is coef * r^power
@@ -142,6 +147,10 @@ void la_analysis_free(la_analysis *a);
  * tmp (n values). */
 void la_fit_interval(const double *v, size_t stride, size_t n, double level,
                      double *tmp, double *lo, double *hi);
+
+/* The two-sided normal quantile of level: z with P(|Z| <= z) = level (1.96
+ * at 0.95), by bisection on erfc (level in (0, 1)). */
+double la_fit_normal_z(double level);
 
 /* Weighted least squares of y = a + b x; fills a, b and r2 (weights w >= 0,
  * at least two distinct x with weight). Returns 0, or LA_EINVAL for a NULL

@@ -12,6 +12,8 @@ follow from their widths) and for too little data (a law with fewer usable
 ranks than its parameters + 1 is null with a reason; otherwise its
 scatter_log2 is the weighted RMS residual of the stars); the tables hold the
 same; an untested rank with no law at the full budget is a 404 saying why.
+The joint (alpha, lr) optimum per checkpoint with one lr and with three (the
+answers take its lr).
 
     test_analysis.py --loralpha PATH --worker PATH
 """
@@ -299,6 +301,104 @@ def case_recommend_tested(port, sid, answers):
     check(st == 405, "POST analysis -> 405", 405, (st, e))
 
 
+def check_joint_rank(jr, star, where):
+    """One rank's joint optimum against its alpha* at the best lr."""
+    for k, sk in (("alpha", "alpha"), ("alpha_grid", "alpha_grid"), ("alpha_lo", "lo"),
+                  ("alpha_hi", "hi"), ("alpha_at_edge", "at_edge"),
+                  ("ill_determined", "ill_determined"), ("loss", "loss")):
+        check(jr[k] == star[sk], f"{where}: joint {k} = alpha_star {sk}", star[sk], jr[k])
+
+
+def case_joint_one_lr(port, db, sid, full, answers):
+    """One lr: the joint optimum is that lr's alpha* at every rank, at the lr
+    grid's edge, no trade-off; the answers take the same lr; a stored
+    analysis without "joint" is computed again."""
+    jt = full.get("joint") or {}
+    ranks = jt.get("ranks") or []
+    check([r["rank"] for r in ranks] == [2, 4, 8], "joint: one entry per rank, ascending",
+          [2, 4, 8], [r.get("rank") for r in ranks])
+    stars = {s["rank"]: s for s in full["alpha_star"]}
+    by_rank = {a["rank"]: a for a in answers}
+    for r in ranks:
+        check(r["lr"] == 0.003 and r["lr_at_edge"] is True and r["n_lrs"] == 1,
+              f"rank {r['rank']}: lr 0.003, at the lr grid's edge (one lr)", (0.003, True, 1),
+              (r["lr"], r["lr_at_edge"], r["n_lrs"]))
+        check_joint_rank(r, stars[r["rank"]], f"rank {r['rank']}")
+        check(by_rank[r["rank"]]["lr"] == r["lr"], f"rank {r['rank']}: the answer's lr = the joint lr",
+              r["lr"], by_rank[r["rank"]]["lr"])
+        t = r["tradeoff"]
+        check(t["slope"] is None and t["slope_lo"] is None and t["verdict"] == "none"
+              and t["text"] == "one lr only: no α–lr trade-off to measure",
+              f"rank {r['rank']}: no trade-off with one lr", "null, none, 'one lr only'", t)
+    pooled = jt.get("tradeoff") or {}
+    check(pooled.get("slope") is None and pooled.get("verdict") == "none" and pooled.get("n_lrs") == 1,
+          "pooled trade-off: none with one lr", "null / none / 1", pooled)
+    st, an = request(port, "GET", f"/v1/sweeps/{sid}/analysis")
+    check(st == 200 and all("joint" in c for c in an["checkpoints"]), "every checkpoint has joint",
+          True, [list(c) for c in an.get("checkpoints", [])])
+    cli(db, f"UPDATE analyses SET result = json_remove(result, '$.checkpoints[2].joint') "
+            f"WHERE sweep_id = {sid}")
+    st, again = request(port, "GET", f"/v1/sweeps/{sid}/analysis")
+    check(st == 200 and again["checkpoints"][2].get("joint") == jt
+          and again["computed_at"] > an["computed_at"],
+          "a stored analysis without joint is computed again (the same joint)", jt,
+          (st, again.get("computed_at"), again["checkpoints"][2].get("joint")))
+
+
+JOINT_SPEC = {
+    "name": "analysis-joint",
+    "task": {"task": "teacher", "d_in": 16, "d_out": 16, "n_train": 256, "n_eval": 64,
+             "target_rank": 4, "target_scale": 2.0, "noise": 0.01},
+    "grid": {"rank": [2, 4], "alpha": {"log2": [0, 10], "num": 6}, "lr": [0.001, 0.003, 0.01]},
+    "seeds": 2, "steps": 60, "batch": 32,
+    "metrics": {"log_every": 10, "eval_every": 10, "spectra_every": 60, "sharpness": False},
+}
+
+
+def case_joint_three_lrs(port):
+    """Three lrs: per rank the lr whose alpha* has the lowest loss, its
+    lr_at_edge, a slope per rank and pooled fitted over the alpha* inside
+    the grid, with an interval (2 seeds, bootstrap) and a verdict."""
+    st, ans = request(port, "POST", "/v1/sweeps", JOINT_SPEC)
+    check(st == 201, "the three-lr sweep accepted", 201, (st, ans))
+    sid = ans["id"]
+    done = wait_until(lambda: request(port, "GET", f"/v1/sweeps/{sid}")[1].get("state") == "done", 120)
+    check(done, "the three-lr sweep finishes", "done", request(port, "GET", f"/v1/sweeps/{sid}")[1])
+    st, an = request(port, "GET", f"/v1/sweeps/{sid}/analysis")
+    check(st == 200, "analysis of the three-lr sweep", 200, (st, an))
+    if st != 200:
+        return
+    full = an["checkpoints"][-1]
+    jt = full["joint"]
+    verdicts = {"none", "alpha_lr", "alpha", "undecided", "steeper", "between", "rising"}
+    answers = {a["rank"]: a for a in an["answers"]}
+    for r in jt["ranks"]:
+        mine = [s for s in full["alpha_star"] if s["rank"] == r["rank"]]
+        best = min(mine, key=lambda s: (s["loss"] if s["loss"] is not None else float("inf"), s["lr"]))
+        check(r["lr"] == best["lr"] and r["n_lrs"] == 3, f"rank {r['rank']}: the lr of the lowest loss",
+              best["lr"], r["lr"])
+        check_joint_rank(r, best, f"rank {r['rank']} (3 lrs)")
+        check(r["lr_at_edge"] == (r["lr"] in (0.001, 0.01)), f"rank {r['rank']}: lr_at_edge",
+              r["lr"] in (0.001, 0.01), r["lr_at_edge"])
+        check(answers[r["rank"]]["lr"] == r["lr"], f"rank {r['rank']}: the answer's lr = the joint lr",
+              r["lr"], answers[r["rank"]]["lr"])
+        t = r["tradeoff"]
+        inside = [s for s in mine if not s["at_edge"]]
+        check(t["n_points"] == (len(inside) if len(inside) >= 2 else 0) and t["verdict"] in verdicts
+              and t["text"], f"rank {r['rank']}: the slope uses the alpha* inside the grid",
+              len(inside), t)
+        if len(inside) >= 2:
+            check(t["slope"] is not None and t["verdict"] != "none", f"rank {r['rank']}: a slope",
+                  "a number", t)
+            if t["slope_lo"] is not None:
+                check(t["slope_lo"] <= t["slope_hi"], f"rank {r['rank']}: slope_lo <= slope_hi",
+                      "lo <= hi", t)
+        log(f"rank {r['rank']}: best lr {r['lr']}, alpha {r['alpha']}; {t['text']}")
+    log(f"all ranks: {jt['tradeoff']['text']}")
+    check(jt["tradeoff"]["n_lrs"] == 3 and jt["tradeoff"]["verdict"] in verdicts,
+          "pooled trade-off over 3 lrs", 3, jt["tradeoff"])
+
+
 def case_nothing_finished(ctx):
     sleeper = os.path.join(ctx.tmp, "sleeper.sh")
     with open(sleeper, "w") as f:
@@ -324,6 +424,8 @@ def main():
             sid = case_background_and_tables(d.port, d.db)
             full, answers = case_api_matches_tables(d.port, d.db, sid)
             case_recommend(d.port, sid, full, answers)
+            case_joint_one_lr(d.port, d.db, sid, full, answers)
+            case_joint_three_lrs(d.port)
         finally:
             check(d.stop(20) == 0, "daemon drains and exits 0 on SIGTERM", 0, d.proc.returncode)
         case_nothing_finished(ctx)

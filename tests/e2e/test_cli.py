@@ -1083,9 +1083,14 @@ def case_analysis(ctx, ids):
         R.eq(r.rc, 0, "analysis: exit 0")
         titles = ["law fits"]
         if j.get("checkpoints"):
-            titles += ["alpha*(r) at step", "regret of the heuristics"]
+            titles += ["alpha*(r) at step", "regret of the heuristics",
+                       "joint optimum over (alpha, lr) per rank"]
         for title in titles:
             R.check(title in r.out, f"analysis: the {title} table", title, r.out)
+        jt = (j.get("checkpoints") or [{}])[-1].get("joint")
+        if jt:
+            line = f"alpha-lr trade-off, all ranks: {jt['tradeoff']['text']}"
+            R.check(line in r.out, "analysis: the pooled trade-off in words", line, r.out)
         fits = [f for cp in j.get("checkpoints", []) for f in cp.get("fits", [])]
         for f in fits:
             if isinstance(f.get("c"), (int, float)):

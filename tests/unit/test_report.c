@@ -701,6 +701,65 @@ static void test_answer(void) {
   json_decref(sweep), json_decref(runs), json_decref(an), json_decref(bare);
 }
 
+/* The joint optimum section (docs/analysis.md, "The joint optimum"): the
+ * pooled trade-off in words and a row per rank with its flags, in HTML and
+ * Markdown, after the answer; nothing when the full budget has no joint. */
+static void test_joint(void) {
+  json_t *sweep = make_sweep(1, "peft", 40), *runs = make_runs(1);
+  json_t *an = make_analysis(1, "peft"), *bare = make_analysis(1, "peft");
+  json_t *cks = json_object_get(an, "checkpoints");
+  json_t *full = json_array_get(cks, json_array_size(cks) - 1);
+  const char *pooled = "α* falls as lr^-0.92 [-1.10, -0.75]: α·lr is roughly "
+                       "what matters";
+  int rc = -99;
+  char *h, *m;
+  json_object_set_new(
+      full, "joint",
+      json_pack("{s:[{s:i, s:f, s:b, s:f, s:f, s:f, s:b, s:b, s:f, "
+                "s:{s:f, s:f, s:f, s:s, s:s}}], s:{s:f, s:f, s:f, s:s, s:s}}",
+                "ranks", "rank", 8, "lr", 0.003, "lr_at_edge", 1, "alpha", 25.8,
+                "alpha_lo", 18.5, "alpha_hi", 36.2, "alpha_at_edge", 0,
+                "ill_determined", 0, "loss", 0.0123, "tradeoff", "slope", -0.9,
+                "slope_lo", -1.2, "slope_hi", -0.7, "verdict", "alpha_lr",
+                "text", "α* falls as lr^-0.90 & so on", "tradeoff", "slope",
+                -0.92, "slope_lo", -1.1, "slope_hi", -0.75, "verdict",
+                "alpha_lr", "text", pooled));
+  json_object_set_new(an, "answers", make_answers(-1));
+  json_object_set_new(an, "headline", json_string(k_headline));
+  h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  CHECK(h != NULL && m != NULL);
+  if (h && m) {
+    check_html_basics(h);
+    check_count(h, "<section id=\"joint\">", 1);
+    check_count(h,
+                "<p>All ranks: α* falls as lr^-0.92 [-1.10, -0.75]: α·lr is "
+                "roughly what matters.</p>",
+                1);
+    check_count(h,
+                "<td class=\"n\">8</td><td class=\"n\">0.003</td><td "
+                "class=\"n\">25.8</td><td class=\"n\">[18.5, 36.2]</td>",
+                1);
+    check_count(h, "<td>α* falls as lr^-0.90 &amp; so on</td>", 1);
+    check_count(h, "<td class=\"flag\">lr at edge</td>", 1);
+    CHECK(strstr(h, "id=\"answer\"") < strstr(h, "id=\"joint\""));
+    check_count(m, "## The joint optimum (α, lr)", 1);
+    check_count(m,
+                "| 8 | 0.003 | 25.8 | [18.5, 36.2] | 0.0123 | -0.9 | [-1.2, "
+                "-0.7] |",
+                1);
+  }
+  free(h), free(m);
+  h = render(sweep, bare, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, bare, runs, LA_REPORT_MARKDOWN, &rc);
+  if (h && m) {
+    check_count(h, "id=\"joint\"", 0);
+    check_count(m, "joint optimum", 0);
+  }
+  free(h), free(m);
+  json_decref(sweep), json_decref(runs), json_decref(an), json_decref(bare);
+}
+
 /* The smallest and largest final eval loss of the done runs of rank at
  * lr. */
 static void rank_losses(const json_t *runs, int rank, double lr, double *lo,
@@ -1112,6 +1171,7 @@ int main(int argc, char **argv) {
   test_malformed();
   test_errors();
   test_answer();
+  test_joint();
   test_loss_plots();
   test_readable();
   test_fit_notes();

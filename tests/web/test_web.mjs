@@ -314,6 +314,29 @@ async function checkHeadline(ps, analysis) {
   }
 }
 
+/* The joint (α, lr) optimum under the answer: the pooled trade-off in words
+ * and a row per rank with its best lr, as the full budget's "joint" says. */
+async function checkJoint(ps, analysis) {
+  const jt = lastCp(analysis).joint;
+  const got = await ps.evaluate(() => ({
+    shown: !document.getElementById('joint').hidden,
+    tradeoff: document.getElementById('joint-tradeoff').textContent,
+    rows: [...document.querySelectorAll('#joint-table tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
+  }));
+  const ranks = jt && Array.isArray(jt.ranks) ? jt.ranks : [];
+  check('joint optimum: shown with a row per rank', got.shown && got.rows.length === ranks.length && ranks.length > 0,
+    ranks.length, JSON.stringify(got.rows));
+  check('joint optimum: the pooled trade-off in words', jt && got.tradeoff === `α–lr trade-off, all ranks: ${jt.tradeoff.text}`,
+    jt && jt.tradeoff.text, got.tradeoff);
+  ranks.forEach((r, i) => {
+    const row = got.rows[i] || [];
+    const want = [String(r.rank), String(r.lr)];
+    check(`joint optimum rank ${r.rank}: its best lr (${r.lr_at_edge ? 'at the lr grid\'s edge' : 'inside'}) and its trade-off`,
+      row[0] === want[0] && row[1].startsWith(want[1]) && row[1].includes('edge') === !!r.lr_at_edge && row[6] === r.tradeoff.text,
+      JSON.stringify([...want, r.tradeoff.text]), JSON.stringify(row));
+  });
+}
+
 async function main() {
   // ---- daemon ----------------------------------------------------------
   const portFile = path.join(tmp, 'port');
@@ -513,6 +536,7 @@ async function main() {
     await checkHeatmap(ps, smallSpec);
     await checkColorbarAndFits(ps, an.json);
     await checkHeadline(ps, an.json);
+    await checkJoint(ps, an.json);
     const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
     check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
     const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);

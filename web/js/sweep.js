@@ -1,4 +1,4 @@
-// The sweep page: header, the answer, pause / resume / cancel, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
+// The sweep page: header, the answer, the joint (α, lr) optimum, pause / resume / cancel, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
 import { getJSON, postJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE, sweepStatus, stateTitle } from './api.js';
 import { makePlot, dropPlot, getPlot, allPlots, logAxis } from './plot.js';
 
@@ -442,6 +442,42 @@ function renderAnswers() {
     : '';
 }
 
+/* ---- the joint (alpha, lr) optimum and the alpha-lr trade-off ---------- */
+
+/* The full budget's "joint" (docs/analysis.md, "The joint optimum"): the
+ * pooled trade-off in words and a row per rank (its best lr, alpha* there,
+ * the slope of log alpha* against log lr); hidden when the analysis has
+ * none (an older daemon, no checkpoint). */
+function renderJoint() {
+  const cp = lastCheckpoint();
+  const jt = cp && cp.joint && typeof cp.joint === 'object' ? cp.joint : null;
+  const ranks = jt && Array.isArray(jt.ranks) ? jt.ranks.filter((x) => x && typeof x === 'object') : [];
+  const box = $('joint');
+  box.hidden = !ranks.length;
+  if (box.hidden) return;
+  const pooled = jt.tradeoff && typeof jt.tradeoff.text === 'string' ? jt.tradeoff.text : '';
+  $('joint-tradeoff').textContent = pooled ? `α–lr trade-off, all ranks: ${pooled}` : '';
+  const ival = (lo, hi, d) => (lo != null || hi != null ? `[${fmt(lo, d)}, ${fmt(hi, d)}]` : '–');
+  $('joint-table').tHead.replaceChildren(el('tr', {}, ...['rank', 'best lr', 'α*', 'interval', 'loss', 'slope', 'trade-off']
+    .map((t) => el('th', { text: t }))));
+  $('joint-table').tBodies[0].replaceChildren(...ranks.map((x) => {
+    const t = x.tradeoff && typeof x.tradeoff === 'object' ? x.tradeoff : {};
+    const lrFlags = x.lr_at_edge ? ['at the lr grid\'s edge'] : [];
+    const aFlags = [x.alpha_at_edge ? 'at the α grid\'s edge' : '', x.ill_determined ? 'ill-determined' : ''].filter(Boolean);
+    return el('tr', { 'data-rank': x.rank },
+      el('td', { class: 'num', text: fmt(x.rank) }),
+      el('td', { class: 'num' }, fmt(x.lr), ...lrFlags.map((f) => el('span', { class: 'flag', text: f }))),
+      el('td', { class: 'num' }, fmt(x.alpha, 3), ...aFlags.map((f) => el('span', { class: 'flag', text: f }))),
+      el('td', { class: 'num', text: ival(x.alpha_lo, x.alpha_hi, 3) }),
+      el('td', { class: 'num', text: fmt(x.loss) }),
+      el('td', { class: 'num', text: t.slope == null ? '–' : `${fmt(t.slope, 2)} ${ival(t.slope_lo, t.slope_hi, 2)}` }),
+      el('td', { text: typeof t.text === 'string' ? t.text : '–' }));
+  }));
+  $('joint-note').textContent = 'Joint optimum: per rank, the (α, lr) of the lowest final loss (the answer\'s lr). '
+    + 'Slope: of log α* against log lr across the lrs, with its bootstrap interval; −1 means only α·lr matters, 0 that α* does not depend on lr. '
+    + 'At the lr grid\'s edge: the best lr is the smallest or largest tested, so the best may lie beyond the grid.';
+}
+
 /* ---- final eval loss against alpha, one panel per rank ------------------ */
 
 // The rank-tied rules of the analysis' regret table, in words and colours.
@@ -768,7 +804,7 @@ async function loadAnalysis() {
     // Nothing has finished: there is nothing to analyse yet (the daemon would answer 404).
     S.analysis = null;
     S.analysisError = 'No analysis yet: no run has finished.';
-    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderAlphaView();
+    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderJoint(); renderAlphaView();
     return;
   }
   try {
@@ -782,6 +818,7 @@ async function loadAnalysis() {
   drawLaw();
   drawDrift();
   renderAnswers();
+  renderJoint();
   renderAlphaView();
 }
 
