@@ -5,6 +5,7 @@
  *                   [--estimate] [--memory-limit BYTES]
  *                   [--report-url URL --report-token-file FILE
  *                    [--report-retry SECONDS]] [--run-as USER]
+ *   loralpha-worker --serve [--memory-limit BYTES] [--run-as USER]
  *
  * Reads the JSON config (stdin when no file is given), trains, and streams
  * JSON lines on stdout. Errors go to stderr as one JSON line
@@ -12,7 +13,10 @@
  * invalid config or usage, 1 for a failure while running. With
  * --report-url the records are POSTed to the daemon instead (remote.h);
  * exit code 3 when the daemon refused them. --run-as USER (runas.h) gives
- * up root for USER before anything else happens.
+ * up root for USER before anything else happens. --serve trains many runs
+ * one after another, each from a request line on stdin, keeping the last
+ * task's data and weights for the next run of the same task (task.h,
+ * la_task_cache; docs/worker.md "Serving many runs").
  */
 #include "blas.h"
 #include "loralpha/config.h"
@@ -37,6 +41,7 @@
 
 #define EXIT_BAD_INPUT 2
 #define EXIT_RUN_FAILED 1
+#define SERVE_LINE_MAX (16ul << 20) /* a longer request line is refused */
 
 typedef struct args {
   const char *config;     /* path, "-" or NULL (stdin) */
@@ -48,6 +53,7 @@ typedef struct args {
   const char *run_as;     /* --run-as USER, or NULL */
   int estimate;           /* print the memory estimate, then exit */
   unsigned long long mem_limit; /* --memory-limit: RLIMIT_DATA (0: none) */
+  int serve;                    /* --serve: runs from request lines */
 } args;
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one:
@@ -87,16 +93,22 @@ static void utf8_sanitize(char *msg) {
   }
 }
 
-/* Writes {"type":"error","error":msg} on stderr; returns code. */
-static int fail(int code, const char *msg) {
+/* Writes the record {"type":"error","error":msg} as one line on f. */
+static void put_error(FILE *f, const char *msg) {
   char clean[sizeof(la_err)];
   json_t *rec;
   snprintf(clean, sizeof clean, "%s", msg);
   utf8_sanitize(clean);
   rec = json_pack("{s:s, s:s}", "type", "error", "error", clean);
-  json_dumpf(rec, stderr, JSON_COMPACT);
+  json_dumpf(rec, f, JSON_COMPACT);
   json_decref(rec);
-  fputc('\n', stderr);
+  fputc('\n', f);
+  fflush(f);
+}
+
+/* Writes {"type":"error","error":msg} on stderr; returns code. */
+static int fail(int code, const char *msg) {
+  put_error(stderr, msg);
   return code;
 }
 
@@ -110,7 +122,9 @@ static void usage(FILE *f) {
         "to the daemon instead (docs/slurm.md). --run-as USER (root only)\n"
         "runs as USER, with USER's groups, before reading anything.\n"
         "--estimate prints the run's memory estimate; --memory-limit\n"
-        "BYTES caps the worker's data (RLIMIT_DATA). See docs/worker.md.\n",
+        "BYTES caps the worker's data (RLIMIT_DATA). --serve trains one run\n"
+        "per request line on stdin ({\"type\":\"run\",\"config\":{...}}),\n"
+        "each ending with its done or error record. See docs/worker.md.\n",
         f);
 }
 
@@ -249,6 +263,8 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
       a->summary = 1;
     } else if (strcmp(argv[i], "--estimate") == 0) {
       a->estimate = 1;
+    } else if (strcmp(argv[i], "--serve") == 0) {
+      a->serve = 1;
     } else if (strcmp(argv[i], "--memory-limit") == 0) {
       if (i + 1 >= argc || parse_bytes(argv[++i], &a->mem_limit))
         return la_errf(err, LA_EINVAL,
@@ -271,6 +287,11 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
   if (a->report_url && a->summary)
     return la_errf(err, LA_EINVAL,
                    "--summary and --report-url exclude each other");
+  if (a->serve &&
+      (a->config || a->check || a->summary || a->estimate || a->report_url))
+    return la_errf(err, LA_EINVAL,
+                   "--serve: runs come from stdin; --config, --check, "
+                   "--summary, --estimate and --report-url do not apply");
   return 0;
 }
 
@@ -316,10 +337,7 @@ static int train_remote(la_trainer *tr, const args *a, const la_config *cfg,
   rc = la_trainer_run(tr, out, err);
   if (rc) {
     explain_oom(a, cfg, rc, err);
-    json_t *rec = json_pack("{s:s, s:s}", "type", "error", "error", err->msg);
-    json_dumpf(rec, out, JSON_COMPACT);
-    fputc('\n', out);
-    json_decref(rec);
+    put_error(out, err->msg);
     fail(EXIT_RUN_FAILED, err->msg);
   }
   if (la_remote_close(r, err)) return fail(EXIT_RUN_FAILED, err->msg);
@@ -394,6 +412,72 @@ cleanup:
   return code;
 }
 
+/* The run of one request line (--serve): its records on stdout, ending
+ * with done, or with an error record when the request, the config, the
+ * task or the training fails. The task is kept in tc for the next run. */
+static void serve_one(const args *a, la_task_cache *tc, const char *line,
+                      size_t len) {
+  la_err err = {{0}};
+  la_config cfg;
+  la_trainer *tr = NULL;
+  const la_task *task;
+  json_error_t je;
+  json_t *req = NULL, *config;
+  const char *type;
+  int rc = LA_EINVAL, hit;
+  if (len > SERVE_LINE_MAX) {
+    la_errf(&err, LA_EINVAL, "request: longer than %lu bytes", SERVE_LINE_MAX);
+    goto done;
+  }
+  req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+  if (req == NULL) {
+    la_errf(&err, LA_EINVAL, "request: invalid JSON at column %d: %s",
+            je.column, je.text);
+    goto done;
+  }
+  type = json_string_value(json_object_get(req, "type"));
+  config = json_object_get(req, "config");
+  if (!json_is_object(req) || type == NULL || strcmp(type, "run") != 0) {
+    la_errf(&err, LA_EINVAL, "request: type: must be \"run\"");
+    goto done;
+  }
+  if (!json_is_object(config) || json_object_size(req) != 2) {
+    la_errf(&err, LA_EINVAL,
+            "request: must be {\"type\":\"run\",\"config\":{...}}");
+    goto done;
+  }
+  if ((rc = la_config_parse(config, &cfg, &err)) != 0) goto done;
+  openblas_set_num_threads(cfg.threads);
+  rc = la_task_cache_get(tc, &cfg, &task, &hit, &err);
+  if (rc == 0) rc = la_trainer_new(&cfg, task, &tr, &err);
+  if (rc == 0) rc = la_trainer_run(tr, stdout, &err);
+  if (rc) explain_oom(a, &cfg, rc, &err);
+done:
+  if (rc) put_error(stdout, err.msg);
+  fflush(stdout);
+  la_trainer_free(tr);
+  json_decref(req);
+}
+
+/* --serve: one run per request line on stdin until its end. */
+static int serve(const args *a) {
+  la_task_cache tc;
+  la_err err = {{0}};
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  memset(&tc, 0, sizeof tc);
+  if (a->mem_limit && cap_memory(a->mem_limit, &err))
+    return fail(EXIT_RUN_FAILED, err.msg);
+  while ((n = getline(&line, &cap, stdin)) > 0) {
+    if (n == 1 && line[0] == '\n') continue;
+    serve_one(a, &tc, line, (size_t)n);
+  }
+  free(line);
+  la_task_cache_free(&tc);
+  return 0;
+}
+
 /* A worker the daemon started (LORALPHA_DAEMON_PID names it) dies with it:
  * the kernel sends SIGKILL when the parent exits, and a daemon that died
  * before this call (the worker was reparented already) is caught by
@@ -450,5 +534,5 @@ int main(int argc, char **argv) {
   rc = parse_args(argc, argv, &a, &err);
   if (rc > 0) return 0;
   if (rc < 0) return fail(EXIT_BAD_INPUT, err.msg);
-  return run(&a);
+  return a.serve ? serve(&a) : run(&a);
 }

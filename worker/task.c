@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define LABEL_CHUNK 1024
 
@@ -346,4 +347,93 @@ void la_task_free(la_task *t) {
   free(t->X_eval);
   free(t->Y_eval);
   memset(t, 0, sizeof *t);
+}
+
+/* ---- a task kept between runs ---- */
+
+int la_task_same(const la_config *a, const la_config *b) {
+  if (a->task != b->task || a->loss != b->loss) return 0;
+  if (a->task != LA_TASK_NPY) /* the generator's inputs */
+    return a->n_layers == b->n_layers &&
+           memcmp(a->widths, b->widths, sizeof a->widths) == 0 &&
+           (a->n_layers < 2 || a->activation == b->activation) &&
+           a->n_train == b->n_train && a->n_eval == b->n_eval &&
+           a->input_decay == b->input_decay &&
+           a->target_rank == b->target_rank &&
+           a->target_scale == b->target_scale &&
+           a->target_decay == b->target_decay && a->noise == b->noise &&
+           a->data_seed == b->data_seed;
+  if (a->eval_fraction != b->eval_fraction || a->npy_n_w0 != b->npy_n_w0 ||
+      a->npy_n_a0 != b->npy_n_a0 || (a->npy_n_a0 > 0 && a->rank != b->rank))
+    return 0;
+  if (strcmp(a->npy_x, b->npy_x) || strcmp(a->npy_y, b->npy_y) ||
+      strcmp(a->npy_x_eval, b->npy_x_eval) ||
+      strcmp(a->npy_y_eval, b->npy_y_eval))
+    return 0;
+  for (int l = 0; l < a->npy_n_w0; l++)
+    if (strcmp(a->npy_w0[l], b->npy_w0[l])) return 0;
+  for (int l = 0; l < a->npy_n_a0; l++)
+    if (strcmp(a->npy_a0[l], b->npy_a0[l])) return 0;
+  return 1;
+}
+
+/* The identity of the files cfg's task reads into files; their count, or
+ * -1 when one cannot be looked at (then the task is built anew, and the
+ * build says what is wrong with the file). */
+static int file_ids(const la_config *c, la_task_file *files) {
+  const char *paths[4 + 2 * LA_MAX_LAYERS];
+  int n = 0, k = 0;
+  if (c->task != LA_TASK_NPY) return 0;
+  paths[n++] = c->npy_x, paths[n++] = c->npy_y;
+  if (c->npy_x_eval[0]) paths[n++] = c->npy_x_eval;
+  if (c->npy_y_eval[0]) paths[n++] = c->npy_y_eval;
+  for (int l = 0; l < c->npy_n_w0; l++)
+    paths[n++] = c->npy_w0[l];
+  for (int l = 0; l < c->npy_n_a0; l++)
+    paths[n++] = c->npy_a0[l];
+  for (; k < n; k++) {
+    struct stat st;
+    if (stat(paths[k], &st) != 0) return -1; /* a count: not known */
+    files[k] = (la_task_file){
+        (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+        (unsigned long long)st.st_size,
+        (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+            (unsigned long long)st.st_mtim.tv_nsec};
+  }
+  return n;
+}
+
+int la_task_cache_get(la_task_cache *tc, la_config *cfg, const la_task **out,
+                      int *hit, la_err *err) {
+  la_task_file now[4 + 2 * LA_MAX_LAYERS];
+  int n = file_ids(cfg, now), rc;
+  *hit = tc->valid && n >= 0 && n == tc->n_files &&
+         memcmp(now, tc->files, (size_t)n * sizeof *now) == 0 &&
+         la_task_same(&tc->parsed, cfg);
+  if (*hit) {
+    la_config parsed = *cfg;
+    if (cfg->task == LA_TASK_NPY &&
+        (rc = check_npy_config(cfg, &tc->task, err)) != 0) {
+      *cfg = parsed;
+      return rc; /* this run's rank or batch: the task stays good */
+    }
+    *out = &tc->task;
+    return 0;
+  }
+  la_task_cache_free(tc);
+  tc->parsed = *cfg;
+  if ((rc = la_task_build(cfg, &tc->task, err)) != 0) {
+    la_task_cache_free(tc);
+    return rc;
+  }
+  tc->n_files = n < 0 ? 0 : n;
+  memcpy(tc->files, now, (size_t)tc->n_files * sizeof *now);
+  tc->valid = n >= 0;
+  *out = &tc->task;
+  return 0;
+}
+
+void la_task_cache_free(la_task_cache *tc) {
+  la_task_free(&tc->task);
+  tc->valid = 0, tc->n_files = 0;
 }

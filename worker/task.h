@@ -39,4 +39,40 @@ int la_task_build(la_config *cfg, la_task *t, la_err *err);
 
 void la_task_free(la_task *t);
 
+/* Whether configs a and b, as parsed, describe the same task: every field
+ * la_task_build reads for their task is equal (synthetic: the generator's
+ * shapes, sizes, target, noise and data_seed; npy: the paths, loss and
+ * eval_fraction), but rank and batch, which it only checks against the
+ * data (rank counts when A0 files are given: their shape is the rank's).
+ * Files are compared by path only (la_task_cache looks at their contents'
+ * identity). */
+int la_task_same(const la_config *a, const la_config *b);
+
+/* One task kept for the next run of a worker that serves many
+ * (loralpha-worker --serve): the config it was built from, as parsed, and
+ * the identity of every file it read (device, inode, size, modification
+ * time). */
+typedef struct la_task_file {
+  unsigned long long dev, ino, size, mtime_ns;
+} la_task_file;
+
+typedef struct la_task_cache {
+  int valid;
+  la_config parsed;
+  la_task task;
+  la_task_file files[4 + 2 * LA_MAX_LAYERS];
+  int n_files;
+} la_task_cache;
+
+/* The task of cfg (as parsed; filled as la_task_build fills it): the kept
+ * one when cfg describes the same task (la_task_same) and its files are
+ * unchanged, else one built anew, the kept one freed first. *hit says
+ * which. Returns 0 or an LA_E code with err filled, as la_task_build (the
+ * checks against the data run on a hit too); after an error nothing is
+ * kept. *out is borrowed from the cache. */
+int la_task_cache_get(la_task_cache *tc, la_config *cfg, const la_task **out,
+                      int *hit, la_err *err);
+
+void la_task_cache_free(la_task_cache *tc);
+
 #endif

@@ -747,6 +747,78 @@ def test_divergence(w):
               "last train loss > 1.5 x the first", [x["loss"] for x in t])
 
 
+# ------------------------------------------------------------ --serve
+
+def split_runs(out):
+    """--serve's stdout as one list of lines per run: each ends with its
+    done or error record."""
+    runs, cur = [], []
+    for line in out.split("\n"):
+        if not line:
+            continue
+        cur.append(line)
+        if line.startswith('{"type":"done"') or line.startswith('{"type":"error"'):
+            runs.append(cur)
+            cur = []
+    if cur:
+        runs.append(cur)
+    return runs
+
+
+def test_serve(w, npy):
+    """One worker serves runs one after another: each run's records equal
+    the same config's one-shot run (timing aside), whether its task is kept
+    from the run before or built anew; a bad request, config or task fails
+    that run only, with an error record on stdout."""
+    good = [with_(TEACHER, run_id=1),
+            with_(TEACHER, alpha=64, lr=0.003, seed=2, run_id=2),  # the task kept
+            with_(TEACHER, data_seed=3, run_id=3),  # a new task
+            with_(MLP, activation="gelu", run_id=4),
+            npy.config(),
+            with_(npy.config(), rank=1, alpha=2, lr=0.03),  # the npy task kept
+            with_(TEACHER, lr=1e3, alpha=1e4, steps=400)]  # diverges, goes on
+    bad = [(b"not json", "request: invalid JSON"),
+           (json.dumps({"type": "stop"}).encode(), 'request: type: must be "run"'),
+           (json.dumps({"type": "run", "config": TEACHER, "x": 1}).encode(),
+            "request: must be"),
+           (json.dumps({"type": "run", "config": with_(TEACHER, los=1)}).encode(),
+            "los: unknown field"),
+           (json.dumps({"type": "run", "config": with_(npy.config(), rank=7)}).encode(),
+            "rank: 7 exceeds"),
+           (json.dumps({"type": "run", "config": npy.config(x=npy.missing)}).encode(),
+            "npy.x: ")]
+    lines, want = [], []
+    for i, cfg in enumerate(good):
+        lines.append(json.dumps({"type": "run", "config": cfg}).encode())
+        want.append(("good", cfg))
+        if i < len(bad):  # a bad request between every two good ones
+            lines.append(bad[i][0])
+            want.append(("bad", bad[i][1]))
+    rc, out, err = w.run(["--serve"], stdin=b"\n".join(lines) + b"\n\n")
+    check("S/--serve exits 0 at the end of its input", rc == 0 and err == "",
+          "exit 0, empty stderr", (describe_rc(rc), err[:300]))
+    runs = split_runs(out)
+    check("S/one record group per request", len(runs) == len(want), len(want),
+          [r[-1][:80] for r in runs])
+    for k, ((kind, what), got) in enumerate(zip(want, runs)):
+        case = f"S/request {k + 1} ({kind})"
+        if kind == "bad":
+            rec = json.loads(got[-1])
+            check(case, len(got) == 1 and rec.get("type") == "error" and
+                  what in rec.get("error", ""),
+                  f"one error record: {what}...", got)
+            continue
+        r = run_ok(w, case + " one-shot", what)
+        if r:
+            check(case + ": records equal the one-shot run's",
+                  strip_timing("\n".join(got)) == strip_timing(r[0].rstrip("\n")),
+                  r[0][:300], "\n".join(got)[:300])
+    rc, out, err = w.run(["--serve", "--config", w.write_config(TEACHER)])
+    check("S/--serve with --config is a usage error",
+          rc == 2 and "--serve: runs come from stdin" in err, "exit 2, --serve: ...",
+          (describe_rc(rc), err[:300]))
+
+
 # ------------------------------------------------------------ determinism
 
 def losses(recs):
@@ -805,7 +877,8 @@ def main():
         for test in (lambda: test_bad_inputs(w, npy),
                      lambda: test_good_runs(w, npy),
                      lambda: test_divergence(w),
-                     lambda: test_determinism(w)):
+                     lambda: test_determinism(w),
+                     lambda: test_serve(w, npy)):
             try:
                 test()
             except Exception as e:  # a bug in a check must not hide others
