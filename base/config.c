@@ -474,12 +474,36 @@ const char *la_loss_name(la_loss l) {
   return k_losses[l];
 }
 
-/* Adds the task's shape fields to the effective config object. */
+/* Adds the task's own shape fields to the effective config object, as the
+ * parser takes them back: d_in and d_out (teacher), widths (mlp), the npy
+ * object's paths (npy; their shapes come from the files). */
 static void shape_to_json(const la_config *c, json_t *o) {
-  json_t *w = json_array();
-  for (int i = 0; i <= c->n_layers; i++)
-    json_array_append_new(w, json_integer(c->widths[i]));
-  json_object_set_new(o, "widths", w);
+  if (c->task == LA_TASK_TEACHER) {
+    json_object_set_new(o, "d_in", json_integer(c->widths[0]));
+    json_object_set_new(o, "d_out", json_integer(c->widths[1]));
+  } else if (c->task == LA_TASK_MLP) {
+    json_t *w = json_array();
+    for (int i = 0; i <= c->n_layers; i++)
+      json_array_append_new(w, json_integer(c->widths[i]));
+    json_object_set_new(o, "widths", w);
+  } else {
+    json_t *npy = json_object();
+    for (size_t i = 0; i < N_NPY_PATHS; i++) {
+      const path_field *f = &k_npy_paths[i];
+      const char *p = (const char *)c + f->off;
+      if (!f->list) {
+        if (*p) json_object_set_new(npy, f->name, json_string(p));
+        continue;
+      }
+      int n = *(const int *)((const char *)c + f->n_off);
+      if (n == 0) continue;
+      json_t *a = json_array();
+      for (int k = 0; k < n; k++)
+        json_array_append_new(a, json_string(p + (size_t)k * LA_PATH_MAX));
+      json_object_set_new(npy, f->name, a);
+    }
+    json_object_set_new(o, "npy", npy);
+  }
 }
 
 json_t *la_config_to_json(const la_config *c) {

@@ -595,11 +595,13 @@ def test_good_runs(w, npy):
         check("B/start echoes run_id and config",
               start.get("run_id") == 42 and
               start.get("config", {}).get("lr") == 0.01 and
-              start.get("config", {}).get("widths") == [16, 12] and
+              start.get("config", {}).get("d_in") == 16 and
+              start.get("config", {}).get("d_out") == 12 and
+              "widths" not in start.get("config", {}) and
               start.get("n_train") == 256 and start.get("n_eval") == 64 and
               start.get("params") == 4 * 16 + 12 * 4 and
               abs(start.get("scale", 0) - 2.0) < 1e-12,
-              "run_id 42, lr 0.01, widths [16,12], n 256/64, params 112, "
+              "run_id 42, lr 0.01, d_in 16, d_out 12, n 256/64, params 112, "
               "scale 2", {k: start.get(k) for k in
                           ("run_id", "n_train", "n_eval", "params", "scale")})
 
@@ -620,7 +622,7 @@ def test_good_runs(w, npy):
                 "diverge_factor": 100.0,
                 "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "seed": 0,
                 "n_train": 256, "n_eval": 1024, "target_rank": 4,
-                "widths": [16, 12], "rank": 4, "alpha": 8.0, "lr": 0.01,
+                "d_in": 16, "d_out": 12, "rank": 4, "alpha": 8.0, "lr": 0.01,
                 "steps": 5}
         diff = {k: (v, eff.get(k, "<missing>")) for k, v in want.items()
                 if eff.get(k, "<missing>") != v}
@@ -634,6 +636,15 @@ def test_good_runs(w, npy):
     if r and r2:
         check("B/--check stdin == file", r[0] == r2[0], r[0][:200],
               r2[0][:200])
+    # The effective config is a config: fed back, it gives itself (teacher,
+    # mlp and npy, whose shape fields differ).
+    for name, c in (("teacher", minimal), ("mlp", MLP)):
+        ra = run_ok(w, f"B/--check {name}", c, "file", ["--check"])
+        rb = ra and run_ok(w, f"B/--check {name} fed back", ra[1][0], "file",
+                           ["--check"])
+        if ra and rb:
+            check(f"B/--check {name}: effective config parses to itself",
+                  ra[1][0] == rb[1][0], ra[1][0], rb[1][0])
     # --check's effective config equals the start record's config.
     r3 = run_ok(w, "B/--check full config", cfg, "file", ["--check"])
     if r3 and r_file:
@@ -679,6 +690,14 @@ def test_good_runs(w, npy):
               all("target_norm" not in l for l in s.get("layers", [])),
               "32/8 rows, layers 6->8->4 without target_norm",
               (s.get("n_train"), s.get("n_eval"), s.get("layers")))
+        rn = run_ok(w, "B/--check npy start config", s.get("config", {}),
+                    "file", ["--check"])
+        if rn:
+            check("B/npy start config is a config (npy paths, no widths)",
+                  rn[1][0] == s.get("config") and
+                  "widths" not in rn[1][0] and
+                  rn[1][0].get("npy", {}).get("a0") == [npy.a0a, npy.a0b],
+                  s.get("config"), rn[1][0])
         spec = [x for x in r[1] if x["type"] == "spectra"]
         check("B/npy spectra target-free",
               spec and all("signal" not in x and "tf_signal" in x

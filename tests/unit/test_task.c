@@ -112,11 +112,6 @@ static void check_fields(const char *base_text, int *changed) {
   built = base;
   CHECK_EQ_INT(la_task_build(&built, &t0, &err), 0);
   eff = la_config_to_json(&base);
-  if (base.task == LA_TASK_TEACHER) { /* the effective config says widths */
-    json_object_del(eff, "widths");
-    json_object_set_new(eff, "d_in", json_integer(base.widths[0]));
-    json_object_set_new(eff, "d_out", json_integer(base.widths[1]));
-  }
   json_object_foreach(eff, key, v) {
     for (size_t k = 0; (nv = other_value(key, v, k)) != NULL; k++) {
       json_t *mod = json_deep_copy(eff);
