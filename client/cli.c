@@ -14,8 +14,8 @@
  */
 #include "cli.h"
 
-#include "cli_json.h"
 #include "loralpha/common.h"
+#include "loralpha/json_text.h"
 #include "loralpha/paths.h"
 #include "loralpha/record.h"
 #include "loralpha/report.h"
@@ -343,7 +343,7 @@ static const char *fval(char *out, size_t n, const json_t *v, const char *fmt) {
 
 /* x with the fewest digits (15..17) that read back exactly. */
 static void fmt_exact(char *out, size_t n, double x) {
-  la_cli_shortest(out, n, x);
+  la_json_shortest(out, n, x);
 }
 
 /* ---- time -------------------------------------------------------------- */
@@ -650,11 +650,11 @@ static int http(cli *c, const char *method, const char *path, const char *body,
 }
 
 /* Prints the last answer's body: its JSON with numbers in their shortest
- * exact form (cli_json.h), or, when it is not JSON, as is (with a final
- * newline). */
+ * exact form (loralpha/json_text.h), or, when it is not JSON, as is (with a
+ * final newline). */
 static void print_raw(const cli *c) {
   json_t *j = c->resp.len ? json_loadb(c->resp.p, c->resp.len, 0, NULL) : NULL;
-  int rc = j ? la_cli_json_print(j, stdout) : LA_EINVAL;
+  int rc = j ? la_json_print(j, stdout) : LA_EINVAL;
   json_decref(j);
   if (rc != LA_EINVAL) return;
   if (c->resp.len) fwrite(c->resp.p, 1, c->resp.len, stdout);
@@ -882,7 +882,7 @@ static void say(const char *fmt, ...) {
 
 /* A JSON value in compact form, cut at n - 1 bytes with "...". */
 static const char *compact(char *out, size_t n, const json_t *v) {
-  char *s = la_cli_json_text(v);
+  char *s = la_json_text(v);
   snprintf(out, n, "%s", s ? s : "-");
   if (s && strlen(s) >= n && n > 4) memcpy(out + n - 4, "...", 4);
   free(s);
@@ -1252,7 +1252,7 @@ static int absolute_paths(buf *spec) {
               "spec's relative paths): %s",
               strerror(errno));
   else if ((n = la_rights_absolute_paths(root, cwd)) > 0 &&
-           (text = la_cli_json_text(root)) == NULL)
+           (text = la_json_text(root)) == NULL)
     n = LA_ENOMEM;
   json_decref(root);
   if (n < 0) return fail("submit: out of memory");
@@ -1606,7 +1606,7 @@ static void csv_text(const char *s) {
 }
 
 /* The runs as CSV: a header, then one row per run; null or missing fields
- * are empty, numbers read back exactly (cli_json.h). */
+ * are empty, numbers read back exactly (loralpha/json_text.h). */
 static void print_runs_csv(const cli *c, const json_t *all) {
   size_t i;
   json_t *r;
@@ -1641,7 +1641,7 @@ static int cmd_runs(cli *c) {
       rc = fail("out of memory");
       goto cleanup;
     }
-    la_cli_json_print(doc, stdout);
+    la_json_print(doc, stdout);
   } else if (c->val[O_CSV]) {
     print_runs_csv(c, all);
     if (next && c->limit > 0)
@@ -1825,7 +1825,7 @@ static int cmd_run(cli *c) {
     return rc;
   }
   if (c->val[O_JSON]) {
-    la_cli_json_print(r, stdout);
+    la_json_print(r, stdout);
   } else if (c->val[O_CSV]) {
     puts("step,kind,loss,lr,grad_norm_a,grad_norm_b,update_norm");
     csv_part(r, "eval");

@@ -2,6 +2,7 @@
 #include "analysis/curves.h"
 
 #include "loralpha/common.h"
+#include "loralpha/json_text.h"
 #include "store/run_read.h"
 
 #include <math.h>
@@ -139,7 +140,7 @@ static void curves_work(uv_work_t *req) {
                            (size_t)la_curves_page_runs(j->q.points)
                        ? json_integer(last)
                        : json_null());
-  j->result = page ? json_dumps(page, LA_RUN_JSON_FLAGS) : NULL;
+  j->result = page ? la_json_text(page) : NULL;
   json_decref(page);
 }
 

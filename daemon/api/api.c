@@ -2,6 +2,7 @@
 #include "api/api.h"
 
 #include "analysis/curves.h"
+#include "loralpha/json_text.h"
 #include "loralpha/report.h"
 #include "loralpha/rights.h"
 #include "store/run_read.h"
@@ -253,8 +254,7 @@ static void on_submit_check(la_check_result result, const char *msg,
 static void submit_check_next(submit_req *sr) {
   la_daemon *d = sr->d;
   json_t *cfg = la_spec_run_config(sr->spec, sr->runs[sr->next]);
-  char *text =
-      cfg ? json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+  char *text = cfg ? la_json_text(cfg) : NULL;
   la_err err;
   json_decref(cfg);
   if (text == NULL) {
@@ -325,7 +325,7 @@ static void get_sweep(la_daemon *d, la_http_request *req,
   char *head, *spec, *body;
   size_t hl, sl;
   if (o == NULL) return respond_read(req, NULL, rc, &err);
-  head = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+  head = la_json_text(o);
   spec = la_store_sweep_spec(d->store, id);
   json_decref(o);
   hl = head ? strlen(head) : 0, sl = spec ? strlen(spec) : 4;

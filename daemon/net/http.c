@@ -43,6 +43,8 @@
 #define _GNU_SOURCE /* struct ucred */
 #include "net/http.h"
 
+#include "loralpha/json_text.h"
+
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -1498,9 +1500,7 @@ void la_http_respond(la_http_request *req, int status, const char *content_type,
 
 /* Answers req with body as compact JSON; steals the reference. */
 void la_http_respond_json(la_http_request *req, int status, json_t *body) {
-  char *s = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY |
-                                                JSON_REAL_PRECISION(12))
-                         : NULL;
+  char *s = body != NULL ? la_json_text(body) : NULL;
   json_decref(body);
   if (s == NULL) {
     la_http_respond_error(req, 500, "internal_error",

@@ -1,6 +1,7 @@
 /* sched.c: the scheduler and the local executor (see sched.h). */
 #include "sched/sched.h"
 
+#include "loralpha/json_text.h"
 #include "loralpha/record.h"
 #include "loralpha/rights.h"
 #include "net/auth.h"
@@ -620,7 +621,7 @@ static char *worker_config(const la_sched *s, const char *config,
     json_object_set_new(cfg, "threads",
                         json_integer(s->opts.threads_per_worker));
     if (run_id >= 0) json_object_set_new(cfg, "run_id", json_integer(run_id));
-    text = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    text = la_json_text(cfg);
   }
   json_decref(cfg);
   return text;

@@ -1,5 +1,6 @@
 /* slurm.c: the Slurm executor: submission, following jobs, cancelling and
  * re-attaching (see slurm.h; the ingest route is in ingest.c). */
+#include "loralpha/json_text.h"
 #include "loralpha/paths.h"
 #include "net/auth.h"
 #include "slurm/slurm_internal.h"
@@ -287,7 +288,7 @@ static int write_run_files(const la_slurm *sl, const la_sdb_run *r,
   if (!json_is_object(cfg)) goto cleanup;
   json_object_set_new(cfg, "threads", json_integer(threads));
   json_object_set_new(cfg, "run_id", json_integer(r->id));
-  text = json_dumps(cfg, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  text = la_json_text(cfg);
   snprintf(path, sizeof path, "%s/runs/%lld.json", sl->opts.dir,
            (long long)r->id);
   rc = text ? write_file(path, text, 0600) : LA_ENOMEM;

@@ -3,6 +3,7 @@
 #include "store/run_read.h"
 
 #include "loralpha/common.h"
+#include "loralpha/json_text.h"
 #include "testpoint.h"
 
 #include <math.h>
@@ -417,7 +418,7 @@ static void run_work(uv_work_t *req) {
   }
   sqlite3_close(j->db);
   j->db = NULL;
-  if (j->result) j->text = json_dumps(j->result, LA_RUN_JSON_FLAGS);
+  if (j->result) j->text = la_json_text(j->result);
   json_decref(j->result);
   j->result = NULL;
 }

@@ -35,11 +35,6 @@ typedef struct la_run_query {
   int64_t after;
 } la_run_query;
 
-/* How the pool threads serialise answers: as la_http_respond_json does,
- * but off the loop. */
-#define LA_RUN_JSON_FLAGS                                                      \
-  (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(12))
-
 /* json (len bytes): the run object, serialised on the pool (borrowed during
  * the call), and owner: its sweep's owner, to check on the loop; or json
  * NULL with an HTTP status (404: no such run) and a message. */

@@ -1,5 +1,6 @@
 /* store.c: the SQLite store, write side (see store.h); reads are in
  * store_read.c. */
+#include "loralpha/json_text.h"
 #include "net/auth.h"
 #include "store/store_internal.h"
 
@@ -543,9 +544,7 @@ static int insert_run(la_store *st, int64_t sweep_id, const la_spec *spec,
   const la_spec_run *r = &spec->runs[idx];
   json_t *config =
       r->config ? json_incref(r->config) : la_spec_run_config(spec, idx);
-  char *cfg = config
-                  ? json_dumps(config, JSON_COMPACT | JSON_REAL_PRECISION(17))
-                  : NULL;
+  char *cfg = config ? la_json_text(config) : NULL;
   json_decref(config);
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_RUN);
   int rc;
@@ -577,8 +576,7 @@ void la_store_bind_window(sqlite3_stmt *q, int i, const la_window *w) {
 
 static int insert_sweep(la_store *st, const la_spec *spec, const char *owner,
                         double now, int64_t *id) {
-  char *text =
-      json_dumps(spec->normalized, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  char *text = la_json_text(spec->normalized);
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_SWEEP);
   if (text == NULL) return LA_ENOMEM;
   sqlite3_bind_text(q, 1, spec->name, -1, SQLITE_TRANSIENT);

@@ -1,6 +1,7 @@
 /* store_analysis.c: the analysis' input from, and output to, the store
  * (see store.h). Not on a hot path: statements are prepared per call. */
 #include "analysis/fit.h"
+#include "loralpha/json_text.h"
 #include "store/store_internal.h"
 
 #include <math.h>
@@ -315,7 +316,7 @@ static int delete_analysis(la_store *st, int64_t sweep) {
 static int insert_result(la_store *st, int64_t sweep, const json_t *result,
                          int64_t finished, double last_finish, double now) {
   sqlite3_stmt *q = NULL;
-  char *text = json_dumps(result, JSON_COMPACT | JSON_REAL_PRECISION(17));
+  char *text = la_json_text(result);
   int ok = text != NULL &&
            sqlite3_prepare_v2(
                st->db,

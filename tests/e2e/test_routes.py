@@ -7,6 +7,7 @@ the methods the path allows; a path whose id is not one gets its route's
 404; an unknown path gets 404 once the caller is known and 401 before;
 every user route is 401 without credentials, while the ingest route of
 Slurm workers answers for itself (its run token) before any user identity.
+Every real in the answers is written in its shortest exact form.
 
     test_routes.py --loralpha PATH --worker PATH [--keep]
 """
@@ -74,6 +75,31 @@ def main():
     return R.summary()
 
 
+NUMBER = re.compile(rb'(?<=[:,\[])-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[,\]}])')
+
+
+def digits(token):
+    """The significant digits of a decimal number's text."""
+    mant = re.split(r"[eE]", token)[0].lstrip("-").replace(".", "")
+    return len(mant.strip("0")) or 1
+
+
+def check_numbers(d, path):
+    """Every number outside strings in GET path's body reads back as the
+    value it names with no more digits than the shortest form (Python's
+    repr) needs."""
+    body = d.get(path).body
+    bad = []
+    n = 0
+    for m in NUMBER.finditer(re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', body)):
+        t = m.group().decode()
+        n += 1
+        if ("." in t or "e" in t.lower()) and digits(t) > digits(repr(float(t))):
+            bad.append((t, repr(float(t))))
+    R.check(n > 0 and not bad, f"GET {path}: every real in its shortest exact form",
+            "none longer than needed", bad[:5] or f"{n} numbers")
+
+
 def run(ctx):
     R.eq(documented(), set(ROUTES), "docs/api.md documents exactly the daemon's routes")
     d = Daemon(ctx, "routes", workers=1)
@@ -82,6 +108,18 @@ def run(ctx):
     d.wait_sweep(sid, 120)
     d.wait_sweep(gone, 120)
     run_id = d.get(f"/v1/sweeps/{sid}/runs").json["runs"][0]["id"]
+
+    # numbers: 0.0003 is 0.0003 in the spec, and every real of a sweep, its
+    # runs, a run and the analysis is as short as it reads back exactly
+    num = d.submit(make_spec("numbers", [1, 2], [0.1, 3.0], [0.0003], 5))
+    d.wait_sweep(num, 120)
+    body = d.get(f"/v1/sweeps/{num}").body
+    R.check(b"0.0003" in body and b"0.00029999" not in body,
+            "the spec's lr 0.0003 is served as 0.0003", "0.0003", body[:300])
+    num_run = d.get(f"/v1/sweeps/{num}/runs").json["runs"][0]["id"]
+    for path in (f"/v1/sweeps/{num}", f"/v1/sweeps/{num}/runs", f"/v1/runs/{num_run}",
+                 f"/v1/sweeps/{num}/analysis", f"/v1/sweeps/{num}/curves"):
+        check_numbers(d, path)
 
     # every route answers its method: not 404 or 405
     bodies = {("POST", "/v1/sweeps"): make_spec("routes2", [1], [1.0], [0.01], 5),

@@ -1,6 +1,6 @@
-/* cli_json.c: JSON text with numbers in their shortest exact form (see
- * cli_json.h). */
-#include "cli_json.h"
+/* json_text.c: JSON text with numbers in their shortest exact form (see
+ * loralpha/json_text.h). */
+#include "loralpha/json_text.h"
 
 #include "loralpha/common.h"
 
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void la_cli_shortest(char *out, size_t n, double x) {
+void la_json_shortest(char *out, size_t n, double x) {
   for (int prec = 15; prec <= 17; prec++) {
     snprintf(out, n, "%.*g", prec, x);
     if (strtod(out, NULL) == x) return;
@@ -74,7 +74,7 @@ static void put_string(text *t, const char *s, size_t n) {
 /* A real: shortest exact digits, with ".0" when they read as an integer. */
 static void put_real(text *t, double x) {
   char s[40];
-  la_cli_shortest(s, sizeof s, x);
+  la_json_shortest(s, sizeof s, x);
   puts_(t, s);
   if (strpbrk(s, ".eEn") == NULL) puts_(t, ".0"); /* n: nan, inf */
 }
@@ -124,7 +124,7 @@ static void put_value(text *t, const json_t *v) {
   }
 }
 
-char *la_cli_json_text(const json_t *v) {
+char *la_json_text(const json_t *v) {
   text t = {NULL, 0, 0, 0};
   if (v == NULL) return NULL;
   put_value(&t, v);
@@ -133,8 +133,8 @@ char *la_cli_json_text(const json_t *v) {
   return NULL;
 }
 
-int la_cli_json_print(const json_t *v, FILE *f) {
-  char *s = la_cli_json_text(v);
+int la_json_print(const json_t *v, FILE *f) {
+  char *s = la_json_text(v);
   int rc = 0;
   if (s == NULL) return LA_ENOMEM;
   if (fputs(s, f) == EOF || fputc('\n', f) == EOF) rc = LA_EIO;
