@@ -29,6 +29,16 @@ int la_errf(la_err *err, int rc, const char *fmt, ...) {
   return rc;
 }
 
+void la_appendf(char *out, size_t n, size_t *len, const char *fmt, ...) {
+  va_list ap;
+  int k;
+  if (*len + 1 >= n) return;
+  va_start(ap, fmt);
+  k = vsnprintf(out + *len, n - *len, fmt, ap);
+  va_end(ap);
+  if (k > 0) *len = *len + (size_t)k < n ? *len + (size_t)k : n - 1;
+}
+
 double la_time_unix(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);

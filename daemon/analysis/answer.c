@@ -351,35 +351,22 @@ static const char *rule_words(const char *name) {
   return name;
 }
 
-/* Appends printf output to out (length *len, size n), truncating. */
-static void put(char *out, size_t n, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void put(char *out, size_t n, size_t *len, const char *fmt, ...) {
-  va_list ap;
-  int k;
-  if (*len + 1 >= n) return;
-  va_start(ap, fmt);
-  k = vsnprintf(out + *len, n - *len, fmt, ap);
-  va_end(ap);
-  if (k > 0) *len = *len + (size_t)k < n ? *len + (size_t)k : n - 1;
-}
-
 /* The source's tag in the one-line answer. */
 static void source_tag(const la_answer *ans, char *out, size_t n) {
   size_t len = 0;
   if (ans->source == LA_ANSWER_MEASURED) {
-    put(out, n, &len, "measured%s%s",
-        ans->at_edge ? ", at the grid's edge" : "",
-        ans->ill_determined ? ", ill-determined" : "");
+    la_appendf(out, n, &len, "measured%s%s",
+               ans->at_edge ? ", at the grid's edge" : "",
+               ans->ill_determined ? ", ill-determined" : "");
     return;
   }
   if (ans->source == LA_ANSWER_LAW_SQRT)
-    put(out, n, &len, "√r law");
+    la_appendf(out, n, &len, "√r law");
   else
-    put(out, n, &len, "law c·r^%.2f", ans->free_fit ? ans->free_fit->p : NAN);
-  put(out, n, &len, "%s%s", ans->extrapolated ? ", extrapolated" : "",
-      ans->poor_fit ? ", poor fit" : "");
+    la_appendf(out, n, &len, "law c·r^%.2f",
+               ans->free_fit ? ans->free_fit->p : NAN);
+  la_appendf(out, n, &len, "%s%s", ans->extrapolated ? ", extrapolated" : "",
+             ans->poor_fit ? ", poor fit" : "");
 }
 
 /* The one-line answer into ans->text. */
@@ -391,21 +378,22 @@ static void answer_text(la_answer *ans) {
   fmt_alpha(lo, sizeof lo, ans->alpha_lo);
   fmt_alpha(hi, sizeof hi, ans->alpha_hi);
   source_tag(ans, tag, sizeof tag);
-  put(ans->text, n, &len, "rank %d: α ≈ %s", ans->rank, a);
+  la_appendf(ans->text, n, &len, "rank %d: α ≈ %s", ans->rank, a);
   if (isfinite(ans->alpha_lo) && isfinite(ans->alpha_hi))
-    put(ans->text, n, &len, " [%s, %s]", lo, hi);
-  put(ans->text, n, &len, " at lr %g (%s)", ans->lr, tag);
+    la_appendf(ans->text, n, &len, " [%s, %s]", lo, hi);
+  la_appendf(ans->text, n, &len, " at lr %g (%s)", ans->lr, tag);
   for (size_t k = 0; k < ans->n_rules; k++) {
     const la_answer_rule *R = &ans->rules[k];
     if (isnan(R->loss_pct)) continue;
-    put(ans->text, n, &len, "%s%s", first ? "; " : ", ", rule_words(R->name));
+    la_appendf(ans->text, n, &len, "%s%s", first ? "; " : ", ",
+               rule_words(R->name));
     first = 0;
     if (R->loss_pct == INFINITY) {
-      put(ans->text, n, &len, " diverges");
+      la_appendf(ans->text, n, &len, " diverges");
       continue;
     }
     fmt_pct(pct, sizeof pct, R->loss_pct);
-    put(ans->text, n, &len, "%s %s", said ? "" : " would lose", pct);
+    la_appendf(ans->text, n, &len, "%s %s", said ? "" : " would lose", pct);
     said = 1;
   }
 }
@@ -443,22 +431,26 @@ static int lrs_at(const la_analysis *a, int rank) {
 static void measured_why(const la_analysis *a, const la_alpha_star *s,
                          const la_fit_opts *o, int asked, la_answer *ans) {
   size_t len = 0, n = sizeof ans->why;
-  put(ans->why, n, &len, "rank %d was tested at lr %g (%s", ans->rank, ans->lr,
-      asked ? "the lr asked for" : "the lr with the lowest loss there");
+  la_appendf(ans->why, n, &len, "rank %d was tested at lr %g (%s", ans->rank,
+             ans->lr,
+             asked ? "the lr asked for" : "the lr with the lowest loss there");
   if (!asked && lrs_at(a, ans->rank) > 1)
-    put(ans->why, n, &len, ", of %d", lrs_at(a, ans->rank));
-  put(ans->why, n, &len,
+    la_appendf(ans->why, n, &len, ", of %d", lrs_at(a, ans->rank));
+  la_appendf(
+      ans->why, n, &len,
       "), so alpha is its measured alpha* (%d grid alphas, %d seeds), not "
       "a law's value",
       s->n_alpha, s->seeds);
   if (!isfinite(s->loss))
-    put(ans->why, n, &len, "; every alpha diverged at this rank and lr");
+    la_appendf(ans->why, n, &len, "; every alpha diverged at this rank and lr");
   if (s->at_edge)
-    put(ans->why, n, &len,
+    la_appendf(
+        ans->why, n, &len,
         "; the best alpha is at the grid's edge, so the true alpha* may lie "
         "beyond it (widen the grid)");
   if (s->ill_determined)
-    put(ans->why, n, &len,
+    la_appendf(
+        ans->why, n, &len,
         "; its interval spans more than %g octaves: the loss is nearly flat "
         "in alpha here, so alpha matters little within it",
         o->max_ci_log2);
@@ -482,8 +474,8 @@ static int measured(const la_analysis *a, const curve *c, const la_fit_opts *o,
   if (k >= 0) {
     double p = src == LA_ANSWER_LAW_SQRT ? 0.5 : a->fits[k].p;
     fmt_alpha(v, sizeof v, a->fits[k].c * pow(ans->rank, p));
-    put(ans->why, sizeof ans->why, &len, " (the %s law would say %s)",
-        src == LA_ANSWER_LAW_SQRT ? "sqrt(r)" : "free", v);
+    la_appendf(ans->why, sizeof ans->why, &len, " (the %s law would say %s)",
+               src == LA_ANSWER_LAW_SQRT ? "sqrt(r)" : "free", v);
   }
   measured_rules(a, c, ans);
   return 0;
@@ -494,27 +486,32 @@ static int measured(const la_analysis *a, const curve *c, const la_fit_opts *o,
 static void law_why(const la_answer *ans, const char *law, int lo, int hi,
                     int lr_ref, char *out, size_t n) {
   size_t len = 0;
-  put(out, n, &len, "rank %d was not tested at lr %g (", ans->rank, ans->lr);
+  la_appendf(out, n, &len, "rank %d was not tested at lr %g (", ans->rank,
+             ans->lr);
   if (lr_ref > 0)
-    put(out, n, &len,
+    la_appendf(
+        out, n, &len,
         "the lr with the lowest loss at rank %d, the nearest tested rank, "
         "among the lrs with a law; ",
         lr_ref);
   else if (lr_ref == 0)
-    put(out, n, &len, "the lr asked for; ");
-  put(out, n, &len,
+    la_appendf(out, n, &len, "the lr asked for; ");
+  la_appendf(
+      out, n, &len,
       "tested there: %d to %d), so alpha comes from the law fitted to the "
       "tested ranks' alpha*: %s",
       lo, hi, law);
   if (ans->extrapolated)
-    put(out, n, &len, "; rank %d is outside the tested ranks: extrapolated",
-        ans->rank);
+    la_appendf(out, n, &len,
+               "; rank %d is outside the tested ranks: extrapolated",
+               ans->rank);
   if (ans->poor_fit)
-    put(out, n, &len,
-        "; that fit is poor (R2 below 0.9, or a wide p interval): use "
-        "alpha with care");
+    la_appendf(out, n, &len,
+               "; that fit is poor (R2 below 0.9, or a wide p interval): use "
+               "alpha with care");
   if (ans->ref_rank > 0)
-    put(out, n, &len,
+    la_appendf(
+        out, n, &len,
         "; the rules' losses are read off rank %d's loss curve, shifted so "
         "that its best alpha lands on this answer",
         ans->ref_rank);

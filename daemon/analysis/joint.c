@@ -103,20 +103,6 @@ static double centred_slope(const jpt *p, size_t n, const double *y, int *ranks,
 
 /* ---- the verdict -------------------------------------------------------- */
 
-/* Appends printf output to out (size n, length *len), truncating. */
-static void put(char *out, size_t n, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void put(char *out, size_t n, size_t *len, const char *fmt, ...) {
-  va_list ap;
-  int k;
-  if (*len + 1 >= n) return;
-  va_start(ap, fmt);
-  k = vsnprintf(out + *len, n - *len, fmt, ap);
-  va_end(ap);
-  if (k > 0) *len = *len + (size_t)k < n ? *len + (size_t)k : n - 1;
-}
-
 /* The verdict of slope b with interval [lo, hi] (NaN: b +- NO_CI_HALF). */
 static la_joint_verdict classify(double b, double lo, double hi) {
   int known = isfinite(lo) && isfinite(hi);
@@ -138,10 +124,10 @@ static void slope_text(la_joint_slope *s, int pooled) {
   size_t len = 0, n = sizeof s->text;
   s->verdict = classify(s->slope, s->lo, s->hi);
   if (s->verdict == LA_JOINT_NONE) {
-    put(s->text, n, &len, "%s: no α–lr trade-off to measure",
-        s->n_lrs < 2 ? "one lr only"
-        : pooled     ? "no rank has α* inside the grid at 2 or more lrs"
-                     : "fewer than 2 lrs have α* inside the grid");
+    la_appendf(s->text, n, &len, "%s: no α–lr trade-off to measure",
+               s->n_lrs < 2 ? "one lr only"
+               : pooled     ? "no rank has α* inside the grid at 2 or more lrs"
+                            : "fewer than 2 lrs have α* inside the grid");
     return;
   }
   if (isfinite(s->lo) && isfinite(s->hi))
@@ -150,33 +136,35 @@ static void slope_text(la_joint_slope *s, int pooled) {
     snprintf(e, sizeof e, "lr^%.2f (no interval)", s->slope);
   switch (s->verdict) {
   case LA_JOINT_ALPHA_LR:
-    put(s->text, n, &len, "α* falls as %s: α·lr is roughly what matters", e);
+    la_appendf(s->text, n, &len, "α* falls as %s: α·lr is roughly what matters",
+               e);
     break;
   case LA_JOINT_ALPHA:
-    put(s->text, n, &len,
-        "α* hardly moves with lr (%s): α and lr can be tuned apart", e);
+    la_appendf(s->text, n, &len,
+               "α* hardly moves with lr (%s): α and lr can be tuned apart", e);
     break;
   case LA_JOINT_UNDECIDED:
-    put(s->text, n, &len,
-        "α* goes as %s: too uncertain to tell whether α·lr or α alone "
-        "matters (more seeds or lrs would tell)",
-        e);
+    la_appendf(s->text, n, &len,
+               "α* goes as %s: too uncertain to tell whether α·lr or α alone "
+               "matters (more seeds or lrs would tell)",
+               e);
     break;
   case LA_JOINT_STEEPER:
-    put(s->text, n, &len,
-        "α* falls faster than 1/lr (%s): a larger lr wants a more than "
-        "proportionally smaller α",
-        e);
+    la_appendf(s->text, n, &len,
+               "α* falls faster than 1/lr (%s): a larger lr wants a more than "
+               "proportionally smaller α",
+               e);
     break;
   case LA_JOINT_BETWEEN:
-    put(s->text, n, &len,
+    la_appendf(
+        s->text, n, &len,
         "α* falls as %s, more slowly than 1/lr: neither α·lr nor α alone "
         "is what matters",
         e);
     break;
   default:
-    put(s->text, n, &len, "α* rises with lr (%s): a larger lr wants a larger α",
-        e);
+    la_appendf(s->text, n, &len,
+               "α* rises with lr (%s): a larger lr wants a larger α", e);
     break;
   }
 }

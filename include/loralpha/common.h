@@ -44,6 +44,11 @@ const char *la_strerror(int rc);
 int la_errf(la_err *err, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* printf-style: appends to out (size n, holding *len bytes), truncating
+ * at n - 1; *len follows what out holds. */
+void la_appendf(char *out, size_t n, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* A positive decimal id of at most 18 digits (a path segment, a file
  * name), or -1 when s is not one (an id, not an error code). */
 int64_t la_parse_id(const char *s);

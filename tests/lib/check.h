@@ -8,6 +8,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static int check_failures, check_passes;
 
@@ -46,6 +47,34 @@ static int check_failures, check_passes;
       check_passes++;                                                          \
     }                                                                          \
   } while (0)
+
+/* Two strings are equal (a NULL is never equal). */
+#define CHECK_STR(a, b)                                                        \
+  do {                                                                         \
+    const char *cs_a = (a), *cs_b = (b);                                       \
+    if (cs_a == NULL || cs_b == NULL || strcmp(cs_a, cs_b) != 0) {             \
+      check_failures++;                                                        \
+      fprintf(stderr, "%s:%d: %s = \"%s\", expected \"%s\"\n", __FILE__,       \
+              __LINE__, #a, cs_a ? cs_a : "(null)", cs_b ? cs_b : "(null)");   \
+    } else {                                                                   \
+      check_passes++;                                                          \
+    }                                                                          \
+  } while (0)
+
+/* text contains part (has = 1) or does not (has = 0). */
+#define CHECK_CONTAINS_(text, part, has)                                       \
+  do {                                                                         \
+    const char *ct_ = (text), *cp_ = (part);                                   \
+    if ((ct_ != NULL && strstr(ct_, cp_) != NULL) != (has)) {                  \
+      check_failures++;                                                        \
+      fprintf(stderr, "%s:%d: \"%s\" %s in:\n%s\n", __FILE__, __LINE__, cp_,   \
+              (has) ? "not" : "should not be", ct_ ? ct_ : "(null)");          \
+    } else {                                                                   \
+      check_passes++;                                                          \
+    }                                                                          \
+  } while (0)
+#define CHECK_HAS(text, part) CHECK_CONTAINS_(text, part, 1)
+#define CHECK_LACKS(text, part) CHECK_CONTAINS_(text, part, 0)
 
 static inline int check_summary(void) {
   printf("%d passed, %d failed\n", check_passes, check_failures);

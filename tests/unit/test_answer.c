@@ -12,54 +12,11 @@
  */
 #include "analysis/answer.h"
 #include "check.h"
+#include "fit_points.h"
 #include "loralpha/rng.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Checks that haystack contains needle, printing both when not. */
-#define CHECK_HAS(haystack, needle)                                            \
-  do {                                                                         \
-    const char *h_ = (haystack), *n_ = (needle);                               \
-    if (strstr(h_, n_) == NULL) {                                              \
-      check_failures++;                                                        \
-      fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__,     \
-              __LINE__, h_, n_);                                               \
-    } else {                                                                   \
-      check_passes++;                                                          \
-    }                                                                          \
-  } while (0)
-
-/* Checks two strings are equal, printing both when not. */
-#define CHECK_STR(a, b)                                                        \
-  do {                                                                         \
-    const char *a_ = (a), *b_ = (b);                                           \
-    if (a_ == NULL || b_ == NULL || strcmp(a_, b_) != 0) {                     \
-      check_failures++;                                                        \
-      fprintf(stderr, "%s:%d: %s = \"%s\", expected \"%s\"\n", __FILE__,       \
-              __LINE__, #a, a_ ? a_ : "(null)", b_ ? b_ : "(null)");           \
-    } else {                                                                   \
-      check_passes++;                                                          \
-    }                                                                          \
-  } while (0)
-
-/* A growable list of points. */
-typedef struct plist {
-  la_fit_point *p;
-  size_t n, cap;
-} plist;
-
-/* Appends one point (aborts when out of memory: this is a test). */
-static void add(plist *l, int rank, double lr, double alpha, int seed,
-                double loss) {
-  if (l->n == l->cap) {
-    l->cap = l->cap ? 2 * l->cap : 256;
-    l->p = realloc(l->p, l->cap * sizeof *l->p);
-    if (l->p == NULL) abort();
-  }
-  l->p[l->n++] = (la_fit_point){
-      .rank = rank, .lr = lr, .alpha = alpha, .seed_index = seed, .loss = loss};
-}
 
 /* One rank on the grid 2^-2 .. 2^12: base (1 + 0.05 (ln alpha -
  * ln astar)^2 + sigma N(0, 1)) at 5 seeds. */

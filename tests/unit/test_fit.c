@@ -8,6 +8,7 @@
  */
 #include "analysis/fit.h"
 #include "check.h"
+#include "fit_points.h"
 #include "loralpha/rng.h"
 
 #include <stdlib.h>
@@ -15,24 +16,6 @@
 #include <time.h>
 
 #define LN2 0.69314718055994530942
-
-/* A growable list of points. */
-typedef struct plist {
-  la_fit_point *p;
-  size_t n, cap;
-} plist;
-
-/* Appends one point (aborts when out of memory: this is a test). */
-static void add(plist *l, int rank, double lr, double alpha, int seed,
-                double loss) {
-  if (l->n == l->cap) {
-    l->cap = l->cap ? 2 * l->cap : 256;
-    l->p = realloc(l->p, l->cap * sizeof *l->p);
-    if (l->p == NULL) abort();
-  }
-  l->p[l->n++] = (la_fit_point){
-      .rank = rank, .lr = lr, .alpha = alpha, .seed_index = seed, .loss = loss};
-}
 
 /* The bowl used throughout: 1 + k (log alpha - log astar)^2. */
 static double bowl(double alpha, double astar, double k) {

@@ -39,18 +39,6 @@
 #define MAX_HEADER 2048
 #define MAX_BODY 4096
 
-#define CHECK_STR(a, b)                                                        \
-  do {                                                                         \
-    const char *cs_a = (a), *cs_b = (b);                                       \
-    if (cs_a == NULL || strcmp(cs_a, cs_b) != 0) {                             \
-      check_failures++;                                                        \
-      fprintf(stderr, "%s:%d: %s = \"%s\", expected \"%s\"\n", __FILE__,       \
-              __LINE__, #a, cs_a ? cs_a : "(null)", cs_b);                     \
-    } else {                                                                   \
-      check_passes++;                                                          \
-    }                                                                          \
-  } while (0)
-
 #define CHECK_RANGE(v, lo, hi)                                                 \
   do {                                                                         \
     double cr_v = (double)(v);                                                 \

@@ -18,45 +18,15 @@
 #include "analysis/answer.h"
 #include "analysis/joint.h"
 #include "check.h"
+#include "fit_points.h"
 #include "loralpha/rng.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-/* Checks that haystack contains needle, printing both when not. */
-#define CHECK_HAS(haystack, needle)                                            \
-  do {                                                                         \
-    const char *h_ = (haystack), *n_ = (needle);                               \
-    if (strstr(h_, n_) == NULL) {                                              \
-      check_failures++;                                                        \
-      fprintf(stderr, "%s:%d: \"%s\" does not contain \"%s\"\n", __FILE__,     \
-              __LINE__, h_, n_);                                               \
-    } else {                                                                   \
-      check_passes++;                                                          \
-    }                                                                          \
-  } while (0)
-
 #define N_LR 5
 /* The sweep's lrs: 2^-13 .. 2^-9 (1.2e-4 .. 2e-3), exact in binary. */
 static const double k_lrs[N_LR] = {0x1p-13, 0x1p-12, 0x1p-11, 0x1p-10, 0x1p-9};
-
-/* A growable list of points. */
-typedef struct plist {
-  la_fit_point *p;
-  size_t n, cap;
-} plist;
-
-/* Appends one point (aborts when out of memory: this is a test). */
-static void add(plist *l, int rank, double lr, double alpha, int seed,
-                double loss) {
-  if (l->n == l->cap) {
-    l->cap = l->cap ? 2 * l->cap : 256;
-    l->p = realloc(l->p, l->cap * sizeof *l->p);
-    if (l->p == NULL) abort();
-  }
-  l->p[l->n++] = (la_fit_point){
-      .rank = rank, .lr = lr, .alpha = alpha, .seed_index = seed, .loss = loss};
-}
 
 /* One rank's surface (top of the file) at the lrs lrs[0 .. n_lr) and
  * alpha = 2^-2 .. 2^14, with seeds seeds each: the loss times

@@ -11,39 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CHECK_HAS(text, part)                                                  \
-  do {                                                                         \
-    if (strstr((text), (part)) == NULL) {                                      \
-      check_failures++;                                                        \
-      fprintf(stderr, "%s:%d: '%s' not in:\n%s\n", __FILE__, __LINE__, part,   \
-              text);                                                           \
-    } else {                                                                   \
-      check_passes++;                                                          \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_LACKS(text, part)                                                \
-  do {                                                                         \
-    if (strstr((text), (part)) != NULL) {                                      \
-      check_failures++;                                                        \
-      fprintf(stderr, "%s:%d: '%s' should not be in:\n%s\n", __FILE__,         \
-              __LINE__, part, text);                                           \
-    } else {                                                                   \
-      check_passes++;                                                          \
-    }                                                                          \
-  } while (0)
-
-#define CHECK_STR(a, b)                                                        \
-  do {                                                                         \
-    if (strcmp((a), (b)) != 0) {                                               \
-      check_failures++;                                                        \
-      fprintf(stderr, "%s:%d: %s = '%s', expected '%s'\n", __FILE__, __LINE__, \
-              #a, (a), (b));                                                   \
-    } else {                                                                   \
-      check_passes++;                                                          \
-    }                                                                          \
-  } while (0)
-
 static const char *k_base =
     "{\"name\":\"s\",\"task\":{\"task\":\"teacher\",\"d_in\":16,\"d_out\":16},"
     "\"grid\":{\"rank\":[1,2],\"alpha\":[1],\"lr\":[0.001]},\"steps\":10";

@@ -88,18 +88,6 @@ static const char *cfg_str(const la_spec_run *r, const char *key) {
   return s ? s : "(none)";
 }
 
-#define CHECK_STR(a, b)                                                        \
-  do {                                                                         \
-    const char *sa_ = (a), *sb_ = (b);                                         \
-    if (sa_ == NULL || strcmp(sa_, sb_) != 0) {                                \
-      check_failures++;                                                        \
-      fprintf(stderr, "%s:%d: %s = \"%s\", expected \"%s\"\n", __FILE__,       \
-              __LINE__, #a, sa_ ? sa_ : "(null)", sb_);                        \
-    } else {                                                                   \
-      check_passes++;                                                          \
-    }                                                                          \
-  } while (0)
-
 /* splitmix64 chained over (sweep seed, rank, seed index), written out
  * independently of spec.c from the formula in docs/sweeps.md. */
 static uint64_t ref_seed(uint64_t s, uint64_t rank, uint64_t idx) {
