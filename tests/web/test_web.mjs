@@ -722,6 +722,48 @@ async function main() {
     check('sign out in one tab: the other shows the form, not the sweeps', xForm && !(await visible(px, '#sweeps')), 'form, no table', `form ${xForm}`);
     check('other tab: no console errors', px.errors.length === 0, 'none', JSON.stringify(px.errors));
 
+    // ---- delete the cancelled sweep: not by another user, then by its owner -
+    const pbd = await newPage(ctxB, [403]);
+    await pbd.goto(`${base}/sweep.html?id=${lid}#token=${BOB.token}`);
+    await pbd.waitForSelector('#delete', { state: 'visible', timeout: 20000 }).catch(() => {});
+    pbd.once('dialog', (d) => d.accept());
+    await pbd.click('#delete').catch(() => {});
+    await pbd.waitForFunction(() => document.getElementById('message').classList.contains('error'), null, { timeout: 10000 }).catch(() => {});
+    const bobDel = await pbd.textContent('#message');
+    check('delete by another user: 403 in words', bobDel.includes(`cannot delete sweep #${lid}`) && bobDel.includes(`belongs to ${me}`),
+      `"cannot delete sweep #${lid}: it belongs to ${me}..."`, bobDel);
+    check('delete by another user: the sweep is still there', sql(`SELECT count(*) FROM sweeps WHERE id = ${Number(lid)}`) === '1', '1 row',
+      sql(`SELECT count(*) FROM sweeps WHERE id = ${Number(lid)}`));
+    check('delete by another user: no unexpected console errors', pbd.errors.length === 0, 'none', JSON.stringify(pbd.errors));
+    await pbd.close();
+    const pd = await newPage(ctx, [409]);
+    await pd.goto(`${base}/sweep.html?id=${lid}#token=${TOKEN}`);
+    const delShown = await pd.waitForSelector('#delete', { state: 'visible', timeout: 20000 }).then(() => true, () => false);
+    check('an ended sweep shows Delete (an active one does not)', delShown && !(await visible(pd, '#cancel:enabled')), 'Delete shown, Cancel off', delShown);
+    let delDialog = '';
+    pd.on('dialog', (d) => { delDialog = d.message(); d.accept(); });
+    // a cancelled sweep whose worker is still being stopped answers 409: retry until it has stopped
+    let delMsg = '';
+    for (const t0 = Date.now(); Date.now() - t0 < 60000;) {
+      await pd.click('#delete');
+      await pd.waitForFunction(() => /deleted|cannot delete/i.test(document.getElementById('message').textContent), null, { timeout: 15000 }).catch(() => {});
+      delMsg = await pd.textContent('#message');
+      if (!/still has/.test(delMsg)) break;
+      await pd.evaluate(() => { document.getElementById('message').textContent = ''; });
+      await sleep(500);
+    }
+    check('delete asks first, naming what goes', /Delete sweep #\d+ .*cannot be undone/.test(delDialog), 'a confirm naming the sweep', delDialog);
+    check('delete: the page says so', delMsg.includes(`Sweep #${lid}`) && delMsg.includes('is deleted'), `"Sweep #${lid} ... is deleted with its N runs."`, delMsg);
+    const gone = [sql(`SELECT count(*) FROM sweeps WHERE id = ${Number(lid)}`), sql(`SELECT count(*) FROM runs WHERE sweep_id = ${Number(lid)}`)];
+    check('delete: SQLite has neither the sweep nor its runs', gone[0] === '0' && gone[1] === '0', '0 and 0', JSON.stringify(gone));
+    const cardsHidden = await pd.evaluate(() => [...document.querySelectorAll('main > section.card:not(#head)')].every((c) => c.hidden));
+    check('delete: the page stops showing the sweep', cardsHidden && !(await visible(pd, '#delete')), 'cards and buttons hidden', cardsHidden);
+    await pd.click('text=Back to the sweeps');
+    await pd.waitForSelector(rowSel, { timeout: 10000 }).catch(() => {});
+    const rowGone = await pd.$(`#sweeps tbody tr[data-id="${lid}"]`);
+    check('delete: the sweeps page no longer lists it', rowGone === null, 'no row', rowGone === null ? 'none' : 'a row');
+    check('delete page: no unexpected console errors', pd.errors.length === 0, 'none', JSON.stringify(pd.errors));
+
     // ---- every request: on this host, the token only in headers -----------
     const outside = requests.filter(([u]) => { const x = new URL(u); return x.protocol !== 'blob:' && x.hostname !== '127.0.0.1'; });
     check('no request leaves the host', requests.length > 0 && outside.length === 0, 'all to 127.0.0.1', JSON.stringify(outside.slice(0, 5)));

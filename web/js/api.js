@@ -100,6 +100,7 @@ async function request(method, path, body) {
 
 export const getJSON = (path) => request('GET', path);
 export const postJSON = (path, body) => request('POST', path, body);
+export const deleteJSON = (path) => request('DELETE', path);
 
 /* Fetches path with the token and saves it as a file named filename. */
 export async function download(path, filename) {

@@ -1,5 +1,5 @@
-// The sweep page: header, the answer, the joint (α, lr) optimum, pause / resume / cancel, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
-import { getJSON, postJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE, sweepStatus, stateTitle } from './api.js';
+// The sweep page: header, the answer, the joint (α, lr) optimum, pause / resume / cancel / delete, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
+import { getJSON, postJSON, deleteJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE, sweepStatus, stateTitle } from './api.js';
 import { makePlot, dropPlot, getPlot, allPlots, logAxis } from './plot.js';
 
 const POLL_MS = 2000;
@@ -60,10 +60,11 @@ function renderHeader(s) {
     $('pause-mode-label').hidden = !canPause;
     $('resume').hidden = !canResume;
     $('cancel').disabled = !active;
+    $('delete').hidden = active;
   }
   const me = signedInAs();
   const notYours = me && s.owner != null && me.user !== s.owner && !me.admin;
-  for (const b of ['pause', 'resume', 'cancel']) $(b).title = notYours ? `Only ${s.owner} (the owner) or an admin may change this sweep` : '';
+  for (const b of ['pause', 'resume', 'cancel', 'delete']) $(b).title = notYours ? `Only ${s.owner} (the owner) or an admin may change this sweep` : '';
   $('report').title = `The morning report as one HTML file: the law, α*(r), the heuristics' regret, drift, failed runs (Markdown: /v1/sweeps/${s.id}/report?format=md, or loralpha report ${s.id})`;
 }
 
@@ -78,7 +79,9 @@ function actionError(verb, s, e) {
 }
 
 let pollCount = 0;
+let deleted = false;  // the sweep is gone: stop polling
 async function poll() {
+  if (deleted) return;
   try {
     const s = await getJSON(`/v1/sweeps/${sweepId}`);
     const prev = S.sweep;
@@ -103,7 +106,7 @@ async function act(verb, path, body, said) {
   const s = S.sweep;
   if (!s || busy) return;
   busy = true;
-  for (const b of ['pause', 'resume', 'cancel']) $(b).disabled = true;
+  for (const b of ['pause', 'resume', 'cancel', 'delete']) $(b).disabled = true;
   try {
     const r = await postJSON(path, body);
     message(said(r || {}));
@@ -111,7 +114,7 @@ async function act(verb, path, body, said) {
     message(actionError(verb, s, e), true);
   }
   busy = false;
-  for (const b of ['pause', 'resume']) $(b).disabled = false;
+  for (const b of ['pause', 'resume', 'delete']) $(b).disabled = false;
   try { S.sweep = await getJSON(`/v1/sweeps/${sweepId}`); } catch { /* next poll */ }
   renderHeader(S.sweep);
   loadData(true);
@@ -122,6 +125,26 @@ $('cancel').addEventListener('click', () => {
   if (!s) return;
   if (!confirm(`Cancel sweep #${s.id} "${s.name}"? Queued runs are dropped and running workers stopped.`)) return;
   act('cancel', `/v1/sweeps/${s.id}/cancel`, undefined, (r) => `Sweep #${r.id ?? s.id} is now ${r.state ?? 'cancelled'}.`);
+});
+$('delete').addEventListener('click', async () => {
+  const s = S.sweep;
+  if (!s || busy || s.state === 'active') return;
+  if (!confirm(`Delete sweep #${s.id} "${s.name}" and everything it measured (runs, curves, spectra, analysis)? This cannot be undone.`)) return;
+  busy = true;
+  for (const b of ['pause', 'resume', 'cancel', 'delete']) $(b).disabled = true;
+  try {
+    const r = await deleteJSON(`/v1/sweeps/${s.id}`);
+    deleted = true;
+    const n = r && r.deleted ? r.deleted.runs : undefined;
+    for (const c of document.querySelectorAll('main > section.card:not(#head), main > div')) c.hidden = true;
+    for (const b of ['pause', 'resume', 'cancel', 'delete', 'report', 'pause-mode-label']) $(b).hidden = true;
+    message(`Sweep #${s.id} "${s.name}" is deleted${n !== undefined ? ` with its ${n} run${n === 1 ? '' : 's'}` : ''}.`);
+    $('message').append(' ', el('a', { href: './', text: 'Back to the sweeps' }));
+  } catch (e) {
+    message(actionError('delete', s, e), true);
+    $('delete').disabled = false;
+  }
+  busy = false;
 });
 $('pause').addEventListener('click', () => {
   const s = S.sweep;
