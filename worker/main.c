@@ -19,6 +19,8 @@
  * la_task_cache; docs/worker.md "Serving many runs").
  */
 #include "blas.h"
+#include "command.h"
+#include "loralpha/command.h"
 #include "loralpha/config.h"
 #include "loralpha/resources.h"
 #include "remote.h"
@@ -372,6 +374,10 @@ static int run(const args *a) {
   json_t *root = load_json(a->config, &err);
   int code = EXIT_BAD_INPUT, rc;
   if (root == NULL) return fail(code, err.msg);
+  if (la_command_is(root)) { /* a user's trainer: checked, or run instead */
+    code = la_worker_command(root, a->check, a->mem_limit);
+    goto cleanup;
+  }
   if (la_config_parse(root, &cfg, &err)) {
     code = fail(EXIT_BAD_INPUT, err.msg);
     goto cleanup;

@@ -2,6 +2,7 @@
 #include "api/api.h"
 
 #include "analysis/curves.h"
+#include "loralpha/command.h"
 #include "loralpha/report.h"
 #include "loralpha/rights.h"
 #include "store/run_read.h"
@@ -93,23 +94,47 @@ static void store_write_failed(la_daemon *d, la_http_request *req,
   la_http_respond_error(req, 507, "disk_full", msg);
 }
 
+/* Do the spec's runs go to the Slurm executor (its executor, or the
+ * daemon's default)? 1 or 0. */
+static int runs_on_slurm(const la_daemon *d, const la_spec *spec) {
+  const char *ex =
+      json_string_value(json_object_get(spec->normalized, "executor"));
+  return ex ? strcmp(ex, "slurm") == 0 : d->cfg.slurm.default_slurm;
+}
+
+/* Answers a refusal of rights.h (status 403 or 422, why in err); 1. */
+static int rights_refusal(la_http_request *req, int status, const la_err *err) {
+  la_http_respond_error(req, status,
+                        status == 403 ? "forbidden" : "invalid_spec", err->msg);
+  return 1;
+}
+
 /* May who's spec name the data files it names (rights.h)? 0 if so, else 1
  * (true: refused) after answering 403 or 422. */
 static int files_refused(la_daemon *d, la_http_request *req,
                          const la_identity *who, const la_spec *spec) {
   const json_t *task = json_object_get(spec->normalized, "task");
-  const char *ex =
-      json_string_value(json_object_get(spec->normalized, "executor"));
-  int slurm = ex ? strcmp(ex, "slurm") == 0 : d->cfg.slurm.default_slurm,
-      status;
+  int status;
   la_err err;
   if (!la_rights_names_files(json_object_get(task, "npy")) ||
-      la_rights_check_files(who->user, la_auth_daemon_user(d->auth), slurm,
-                            &status, &err) == 0)
+      la_rights_check_files(who->user, la_auth_daemon_user(d->auth),
+                            runs_on_slurm(d, spec), &status, &err) == 0)
     return 0;
-  la_http_respond_error(req, status,
-                        status == 403 ? "forbidden" : "invalid_spec", err.msg);
-  return 1;
+  return rights_refusal(req, status, &err);
+}
+
+/* May who's spec have a command task (rights.h, la_rights_check_command)?
+ * 0 if so (or it has none), else 1 (true: refused) after answering 403 or
+ * 422. */
+static int command_refused(la_daemon *d, la_http_request *req,
+                           const la_identity *who, const la_spec *spec) {
+  int status;
+  la_err err;
+  if (!la_command_is(json_object_get(spec->normalized, "task")) ||
+      la_rights_check_command(who->user, la_auth_daemon_user(d->auth),
+                              runs_on_slurm(d, spec), &status, &err) == 0)
+    return 0;
+  return rights_refusal(req, status, &err);
 }
 
 /* ---- checks at submit (docs/sweeps.md#checked-at-submit) ---- */
@@ -299,7 +324,7 @@ static void create_sweep(la_daemon *d, la_http_request *req,
     return la_http_respond_error(req, 422, "invalid_spec", err.msg);
   }
   json_decref(body);
-  if (files_refused(d, req, who, spec) ||
+  if (files_refused(d, req, who, spec) || command_refused(d, req, who, spec) ||
       queue_full(d, req, who->user, spec->n_runs))
     return la_spec_free(spec);
   if ((sr = calloc(1, sizeof *sr)) == NULL) {
