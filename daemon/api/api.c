@@ -1250,6 +1250,23 @@ static void get_run(la_daemon *d, la_http_request *req, const la_identity *who,
   la_run_read(d->loop, d->cfg.db, &q, on_run, rr);
 }
 
+/* GET /v1/runs/{id}/log: a command task's run log (at most 64 KiB and a
+ * line, read on the loop); 404 also when its sweep may not be read. */
+static void get_run_log(la_daemon *d, la_http_request *req,
+                        const la_identity *who, int64_t id) {
+  char owner[LA_USER_MAX], msg[64];
+  la_err err;
+  int rc = 0;
+  json_t *o =
+      la_store_get_run_log(d->store, id, owner, sizeof owner, &rc, &err);
+  if (o != NULL && !la_auth_can_read(d->auth, who, owner)) {
+    json_decref(o);
+    snprintf(msg, sizeof msg, "run %lld not found", (long long)id);
+    return not_found(req, msg);
+  }
+  respond_read(req, o, rc, &err);
+}
+
 /* POST /v1/ingest/{run}: a Slurm worker's records, authenticated by the
  * run's own token (slurm.h, docs/slurm.md). */
 static void ingest(la_daemon *d, la_http_request *req, const la_identity *who,
@@ -1306,6 +1323,7 @@ static const api_route k_routes[] = {
     {"/v1/sweeps/{id}/resume", LA_HTTP_POST, ACCESS_CHANGE, resume_sweep,
      NO_SWEEP},
     {"/v1/runs/{id}", LA_HTTP_GET, ACCESS_USER, get_run, NO_RUN},
+    {"/v1/runs/{id}/log", LA_HTTP_GET, ACCESS_USER, get_run_log, NO_RUN},
     {"/v1/ingest/{id}", LA_HTTP_POST, ACCESS_RUN, ingest,
      "no such route (expected /v1/ingest/{run})"},
 };

@@ -104,6 +104,10 @@ int64_t la_cmd_time_limit(const la_cmd *c) {
   return c->time_limit;
 }
 
+uint64_t la_cmd_log_bytes(const la_cmd *c) {
+  return c->log_bytes;
+}
+
 int64_t la_cmd_max_records(const la_cmd *c) {
   return c->max_records;
 }
@@ -135,6 +139,7 @@ char *la_cmd_log_text(const la_cmd *c) {
   for (uint64_t i = 0; i < kept; i++)
     out[len++] = c->tail[(start + i) % LA_CMD_LOG_TAIL];
   out[len] = '\0';
+  la_utf8_sanitize(out, len); /* a JSON string, and no NUL inside */
   return out;
 }
 

@@ -64,12 +64,13 @@ int la_cmd_count_record(la_cmd *c);
 int64_t la_cmd_time_limit(const la_cmd *c);
 int64_t la_cmd_max_records(const la_cmd *c);
 
-/* Keeps n bytes of the trainer's log. */
+/* Keeps n bytes of the trainer's log; how many it was given in all. */
 void la_cmd_log(la_cmd *c, const char *p, size_t n);
+uint64_t la_cmd_log_bytes(const la_cmd *c);
 
 /* The kept log as text: its head, a line saying how many bytes were left
- * out (if any), its tail. A new string (free) or NULL when there is none
- * or memory ran out. */
+ * out (if any), its tail, as valid UTF-8 (la_utf8_sanitize). A new string
+ * (free) or NULL when there is none or memory ran out. */
 char *la_cmd_log_text(const la_cmd *c);
 
 /* Releases c (NULL is fine) once its timer has closed. */

@@ -458,6 +458,18 @@ static void decide(worker *w, la_run_result *res, char *err, size_t size) {
   }
 }
 
+/* Keeps a command task's run log (sched/command.h), if it wrote one. */
+static void keep_log(la_sched *s, const worker *w) {
+  char *text = la_cmd_log_text(w->cmd);
+  la_err err;
+  if (text != NULL &&
+      la_store_put_run_log(s->store, w->run_id, w->attempt,
+                           la_cmd_log_bytes(w->cmd), text, &err))
+    fprintf(stderr, "loralpha serve: run %lld: its log is not kept: %s\n",
+            (long long)w->run_id, err.msg);
+  free(text);
+}
+
 /* Called when the process has exited and both output pipes are closed:
  * commits the outcome, then frees the slot and starts what can start. */
 static void worker_maybe_finish(worker *w) {
@@ -467,6 +479,7 @@ static void worker_maybe_finish(worker *w) {
   char *text;
   if (!w->exited || !w->out_eof || !w->err_eof || w->finished) return;
   w->finished = 1;
+  if (w->cmd != NULL) keep_log(s, w);
   text = calloc(1, ERROR_BYTES);
   decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
   if (finish_or_keep(s, w, &res)) {

@@ -106,11 +106,20 @@ def case_records(ctx):
         R.check(r["final_eval_loss"] is not None and abs(r["final_eval_loss"] - 1.0 / (1 + 20))
                 < 1e-9, f"run {r['id']}: the done record's figures",
                 1.0 / 21, r["final_eval_loss"])
+        lg = d.get(f"/v1/runs/{r['id']}/log")
+        text = (lg.json or {}).get("log", "") if lg.status == 200 else ""
+        R.check("trainer starts: mode ok\n" in text and "a line on stderr\n" in text
+                and lg.json.get("attempt") == 1,
+                f"run {r['id']}: GET /v1/runs/{{id}}/log has its stdout and stderr",
+                "200, both lines, attempt 1", (lg.status, lg.body[:300]))
         spectra = cli(d.db, f"SELECT COUNT(*) AS n FROM spectra WHERE run_id = {r['id']}")
         R.eq(spectra[0]["n"], 0, f"run {r['id']}: no spectra sent, none stored")
     a = d.get(f"/v1/sweeps/{sid}/analysis")
     R.check(a.status == 200, "the analysis of a sweep without spectra or sharpness answers",
             200, (a.status, a.body[:300]))
+    r = d.get("/v1/runs/999/log")
+    R.check(r.status == 404 and b"no log" in r.body, "a run without a log: 404",
+            "404 'no log'", (r.status, r.body[:200]))
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
@@ -171,6 +180,14 @@ def case_limits(ctx):
             "a 20 MB log flood: the run's log is kept bounded (its tail)",
             "failed, error < 10000 bytes ending with 'last line'",
             (r["state"], len(r["error"] or ""), (r["error"] or "")[-100:]))
+    lg = d.get(f"/v1/runs/{r['id']}/log").json or {}
+    text = lg.get("log", "")
+    R.check(lg.get("bytes", 0) > 20 * 2 ** 20 and len(text) < 66 * 1024
+            and text.startswith("trainer starts") and text.endswith("last line\n")
+            and "bytes of the log left out" in text,
+            "the flood's log: its head and tail, what was left out said, under 66 KiB",
+            "bytes > 20 MiB, kept < 66 KiB, head, '... left out ...', 'last line'",
+            (lg.get("bytes"), len(text), text[:40], text[-40:]))
     r = runs_of(d, many)[0]
     R.check(r["state"] == "failed" and "more than 100 records" in (r["error"] or ""),
             "a flood of records stops at max_run_rows", "failed, 'more than 100 records'",
