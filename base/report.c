@@ -2607,7 +2607,9 @@ static void write_drift(rep *r) {
   if (r->analysis == NULL)
     note(r, k_no_analysis_short);
   else if (json_array_size(d) == 0)
-    note(r, "No drift figures (no done run logged spectra yet).");
+    note(r, "No drift figures: no done run sent spectra records (the worker "
+            "sends them when metrics.spectra_every > 0; a trainer of its own "
+            "may, docs/protocol.md).");
   else if (r->md)
     drift_table(r, d);
   else

@@ -1,4 +1,6 @@
-/* store_log.c: command task runs' logs (store.h, la_store_put_run_log). */
+/* store_log.c: command task runs' logs (store.h, la_store_put_run_log)
+ * and what a sweep's done runs measured (la_store_measured), which tells a
+ * trainer of one's own what its records leave out. */
 #include "store/store_internal.h"
 
 #include <stdio.h>
@@ -52,6 +54,37 @@ json_t *la_store_get_run_log(la_store *st, int64_t run_id, char *owner,
                   "task that has ended)",
                   (long long)run_id);
   }
+  sqlite3_finalize(q);
+  return o;
+}
+
+json_t *la_store_measured(la_store *st, int64_t sweep_id, la_err *err) {
+  sqlite3_stmt *q = NULL;
+  json_t *o = NULL;
+  if (sqlite3_prepare_v2(
+          st->db,
+          "SELECT COUNT(*), "
+          "SUM(EXISTS (SELECT 1 FROM spectra WHERE run_id = r.id)), "
+          "SUM(EXISTS (SELECT 1 FROM drift WHERE run_id = r.id AND "
+          "tf_signal IS NOT NULL)), "
+          "SUM(EXISTS (SELECT 1 FROM drift WHERE run_id = r.id AND "
+          "signal IS NOT NULL)), "
+          "SUM(EXISTS (SELECT 1 FROM sharpness WHERE run_id = r.id)) "
+          "FROM runs r WHERE r.sweep_id = ? AND r.state = 'done'",
+          -1, &q, NULL)) {
+    la_store_fail(st, err, "reading what runs measured");
+    return NULL;
+  }
+  sqlite3_bind_int64(q, 1, sweep_id);
+  if (sqlite3_step(q) == SQLITE_ROW)
+    o = json_pack("{s:I, s:I, s:I, s:I, s:I}", "done_runs",
+                  (json_int_t)sqlite3_column_int64(q, 0), "spectra",
+                  (json_int_t)sqlite3_column_int64(q, 1), "signal_drift",
+                  (json_int_t)sqlite3_column_int64(q, 2), "target",
+                  (json_int_t)sqlite3_column_int64(q, 3), "sharpness",
+                  (json_int_t)sqlite3_column_int64(q, 4));
+  else
+    la_store_fail(st, err, "reading what runs measured");
   sqlite3_finalize(q);
   return o;
 }

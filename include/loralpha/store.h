@@ -329,4 +329,10 @@ int la_store_put_run_log(la_store *st, int64_t run_id, int attempt,
 json_t *la_store_get_run_log(la_store *st, int64_t run_id, char *owner,
                              size_t size, int *rc, la_err *err);
 
+/* What the done runs of a sweep measured: {"done_runs", "spectra" (runs
+ * with spectra rows), "signal_drift" (with target-free figures), "target"
+ * (with target-aware ones), "sharpness"} as counts of runs; a new object,
+ * or NULL (LA_EIO, err filled). */
+json_t *la_store_measured(la_store *st, int64_t sweep_id, la_err *err);
+
 #endif

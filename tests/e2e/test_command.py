@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import R, Ctx, Daemon, alive, cli, run_cases, scaled, wait_until  # noqa: E402
 
 TRAINER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trainer.py")
+SOURCE = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 PYTHON = "/usr/bin/python3"
 
 
@@ -115,8 +116,17 @@ def case_records(ctx):
         spectra = cli(d.db, f"SELECT COUNT(*) AS n FROM spectra WHERE run_id = {r['id']}")
         R.eq(spectra[0]["n"], 0, f"run {r['id']}: no spectra sent, none stored")
     a = d.get(f"/v1/sweeps/{sid}/analysis")
-    R.check(a.status == 200, "the analysis of a sweep without spectra or sharpness answers",
-            200, (a.status, a.body[:300]))
+    m = (a.json or {}).get("measured") or {}
+    R.check(a.status == 200 and m.get("done_runs") == 4 and m.get("spectra") == 0
+            and [x.split(":")[0] for x in m.get("lacks", [])]
+            == ["spectra", "signal_drift", "sharpness"],
+            "the analysis of a sweep without spectra or sharpness answers, saying what it lacks",
+            "200, measured: 4 done runs, lacks spectra, signal_drift, sharpness",
+            (a.status, m or a.body[:300]))
+    rp = d.get(f"/v1/sweeps/{sid}/report?format=markdown")
+    R.check(rp.status == 200 and b"no done run sent spectra records" in rp.body,
+            "the report says the sweep has no spectra", "200, 'no done run sent spectra'",
+            (rp.status, rp.body[:200]))
     r = d.get("/v1/runs/999/log")
     R.check(r.status == 404 and b"no log" in r.body, "a run without a log: 404",
             "404 'no log'", (r.status, r.body[:200]))
@@ -271,12 +281,50 @@ def case_bad_specs(ctx):
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
+# ---- case 6: the example, with the Python reporter ---------------------------
+
+
+def case_example(ctx):
+    """examples/sweep-command.json (its paths pointed at this tree) runs
+    examples/trainers/toy_lora.py, which reports through
+    python/loralpha_reporter.py: every record passes the daemon's parser,
+    spectra are stored, and the analysis and the report answer."""
+    with open(os.path.join(SOURCE, "examples", "sweep-command.json")) as f:
+        s = json.loads(f.read().replace("/usr/local/share/loralpha", SOURCE))
+    s["task"]["command"]["cwd"] = ctx.tmp
+    d = Daemon(ctx, "example", workers=2)
+    sid = d.submit(s)
+    d.wait_sweep(sid, scaled(120))
+    rows = runs_of(d, sid)
+    R.eq(sorted({r["state"] for r in rows}), ["done"], "every run of the example ends done")
+    n = cli(d.db, "SELECT COUNT(*) AS n FROM spectra WHERE run_id IN "
+                  f"(SELECT id FROM runs WHERE sweep_id = {sid})")[0]["n"]
+    R.eq(n, len(rows) * 6, "the reporter's spectra are stored (6 per run)")
+    drift = cli(d.db, "SELECT COUNT(*) AS n FROM drift WHERE mech_ratio IS NOT NULL AND run_id IN "
+                      f"(SELECT id FROM runs WHERE sweep_id = {sid})")[0]["n"]
+    R.eq(drift, len(rows) * 6, "its signal/drift figures are stored")
+    a = d.get(f"/v1/sweeps/{sid}/analysis")
+    cps = (a.json or {}).get("checkpoints") or [{}] if a.status == 200 else [{}]
+    stars = cps[-1].get("alpha_star")
+    R.check(a.status == 200 and stars, "the analysis answers with alpha*(r)", "200, alpha_star",
+            (a.status, a.body[:300]))
+    m = (a.json or {}).get("measured") or {}
+    R.eq((m.get("spectra"), m.get("signal_drift"), m.get("target"),
+          [x.split(":")[0] for x in m.get("lacks", [])]),
+         (len(rows), len(rows), 0, ["sharpness"]), "measured: spectra sent, sharpness lacking")
+    r = d.get(f"/v1/sweeps/{sid}/report")
+    R.check(r.status == 200 and len(r.body) > 1000, "the report answers", 200,
+            (r.status, r.body[:200]))
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
 CASES = [
     ("1 records", case_records),
     ("2 failures", case_failures),
     ("3 limits", case_limits),
     ("4 cancel", case_cancel),
     ("5 bad specs", case_bad_specs),
+    ("6 example", case_example),
 ]
 
 
