@@ -458,13 +458,14 @@ static void decide(worker *w, la_run_result *res, char *err, size_t size) {
   }
 }
 
-/* Keeps a command task's run log (sched/command.h), if it wrote one. */
+/* Keeps a command task's run log (sched/command.h); empty if it wrote
+ * nothing. */
 static void keep_log(la_sched *s, const worker *w) {
   char *text = la_cmd_log_text(w->cmd);
   la_err err;
-  if (text != NULL &&
-      la_store_put_run_log(s->store, w->run_id, w->attempt,
-                           la_cmd_log_bytes(w->cmd), text, &err))
+  if (text == NULL && la_cmd_log_bytes(w->cmd) > 0) return; /* no memory */
+  if (la_store_put_run_log(s->store, w->run_id, w->attempt,
+                           la_cmd_log_bytes(w->cmd), text ? text : "", &err))
     fprintf(stderr, "loralpha serve: run %lld: its log is not kept: %s\n",
             (long long)w->run_id, err.msg);
   free(text);

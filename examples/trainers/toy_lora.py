@@ -9,8 +9,9 @@ Fits LoRA (PEFT's convention: s = alpha / r, A uniform in +-1/sqrt(d_in), B
 zero) on a frozen random D x D layer to a rank-2 shift, with Adam on a
 fixed data set, and reports through loralpha_reporter: start, the train
 loss of every update, the eval loss every 10 updates, the spectra and
-signal/drift of dW = s B A every 10 updates, done. Run by hand, it writes
-the records on stdout.
+signal/drift of dW = s B A every 10 updates, done; and a line of progress
+every 10 updates on stderr (the run's log). Run by hand, it writes the
+records on stdout.
 """
 import argparse
 import math
@@ -104,8 +105,11 @@ def main():
         opt.step([A, B], [gA, gB])
         rep.train(step, loss, a.lr)
         if step % 10 == 0 or step == a.steps:
-            rep.eval(step, loss_and_grads(w0, A, B, s, Xe, Ye)[0])
+            ev = loss_and_grads(w0, A, B, s, Xe, Ye)[0]
+            rep.eval(step, ev)
             rep.spectra(step, 0, lr.lora_figures(A, B, A0, s))
+            print(f"step {step}: train loss {loss:.4g}, eval loss {ev:.4g}",
+                  file=sys.stderr, flush=True)
     rep.done(a.steps)
 
 

@@ -127,6 +127,10 @@ def case_records(ctx):
     R.check(rp.status == 200 and b"no done run sent spectra records" in rp.body,
             "the report says the sweep has no spectra", "200, 'no done run sent spectra'",
             (rp.status, rp.body[:200]))
+    r = d.req("DELETE", f"/v1/sweeps/{sid}")
+    R.check(r.status == 200 and (r.json or {}).get("deleted", {}).get("run_logs") == 4,
+            "deleting the sweep deletes its runs' logs", "200, run_logs: 4",
+            (r.status, r.body[:300]))
     r = d.get("/v1/runs/999/log")
     R.check(r.status == 404 and b"no log" in r.body, "a run without a log: 404",
             "404 'no log'", (r.status, r.body[:200]))
