@@ -25,8 +25,8 @@ static float *matrix(const json_t *m, size_t *rows, size_t *cols) {
   if ((out = malloc(*rows * *cols * sizeof *out)) == NULL) return NULL;
   for (size_t i = 0; i < *rows; i++)
     for (size_t j = 0; j < *cols; j++)
-      out[i * *cols + j] = (float)json_number_value(
-          json_array_get(json_array_get(m, i), j));
+      out[i * *cols + j] =
+          (float)json_number_value(json_array_get(json_array_get(m, i), j));
   return out;
 }
 
@@ -54,10 +54,9 @@ int main(void) {
     json_array_append_new(sv, num(sp.sv[i]));
   out = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "sigma_max",
                   num(sp.sigma_max), "fro", num(sp.fro), "stable_rank",
-                  num(sp.stable_rank), "sv", sv, "tf_signal",
-                  num(sp.tf_signal), "tf_drift", num(sp.tf_drift),
-                  "mech_ratio", num(sp.mech_ratio), "a_drift",
-                  num(sp.a_drift));
+                  num(sp.stable_rank), "sv", sv, "tf_signal", num(sp.tf_signal),
+                  "tf_drift", num(sp.tf_drift), "mech_ratio",
+                  num(sp.mech_ratio), "a_drift", num(sp.a_drift));
   json_dumpf(out, stdout, JSON_REAL_PRECISION(17));
   putchar('\n');
   json_decref(out);
