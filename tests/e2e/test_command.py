@@ -20,6 +20,7 @@ specs get 422 naming the field. Ends with `N passed, M failed`.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -115,6 +116,14 @@ def case_records(ctx):
                 "200, both lines, attempt 1", (lg.status, lg.body[:300]))
         spectra = cli(d.db, f"SELECT COUNT(*) AS n FROM spectra WHERE run_id = {r['id']}")
         R.eq(spectra[0]["n"], 0, f"run {r['id']}: no spectra sent, none stored")
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "show", str(sid)],
+                       capture_output=True, text=True, timeout=scaled(60),
+                       env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    R.check(p.returncode == 0 and "command, 20 steps, batch 64, peft scaling" in p.stdout
+            and f"{PYTHON} {TRAINER} --rank {{rank}} --alpha {{alpha}}" in p.stdout
+            and "optimizer" not in p.stdout,
+            "loralpha show: the command and its templates, no optimizer",
+            "'command, 20 steps ...', the argv", (p.returncode, p.stdout[-600:], p.stderr))
     a = d.get(f"/v1/sweeps/{sid}/analysis")
     m = (a.json or {}).get("measured") or {}
     R.check(a.status == 200 and m.get("done_runs") == 4 and m.get("spectra") == 0
@@ -127,6 +136,11 @@ def case_records(ctx):
     R.check(rp.status == 200 and b"no done run sent spectra records" in rp.body,
             "the report says the sweep has no spectra", "200, 'no done run sent spectra'",
             (rp.status, rp.body[:200]))
+    want = [b"| **task** | command: /usr/bin/python3 " + TRAINER.encode() + b" --rank {rank}",
+            b"the trainer's own optimizer and schedule", b"| **not measured** | spectra: "]
+    R.check(rp.status == 200 and all(w in rp.body for w in want) and b"adamw" not in rp.body,
+            "the report's summary: the command, no optimizer of the worker's, what was not "
+            "measured", want, [w in rp.body for w in want] + [b"adamw" in rp.body])
     r = d.req("DELETE", f"/v1/sweeps/{sid}")
     R.check(r.status == 200 and (r.json or {}).get("deleted", {}).get("run_logs") == 4,
             "deleting the sweep deletes its runs' logs", "200, run_logs: 4",
