@@ -1,4 +1,4 @@
-/* common.c: la_strerror and la_errf. */
+/* common.c: la_strerror, la_errf, ids, time and UTF-8 (common.h). */
 #include "loralpha/common.h"
 
 #include <stdarg.h>
@@ -54,4 +54,42 @@ int64_t la_parse_id(const char *s) {
     v = v * 10 + (s[i] - '0');
   }
   return v > 0 ? v : -1;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4; at most n bytes), or 0 if
+ * it is not one: no overlong forms, no surrogates, nothing past U+10FFFF,
+ * no NUL. */
+static int utf8_len(const unsigned char *s, size_t n) {
+  unsigned c = s[0], cp;
+  int len;
+  if (c == 0) return 0;
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2, cp = c & 0x1F;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3, cp = c & 0x0F;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4, cp = c & 0x07;
+  else
+    return 0;
+  if ((size_t)len > n) return 0;
+  for (int i = 1; i < len; i++) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if ((len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+      (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+    return 0;
+  return len;
+}
+
+void la_utf8_sanitize(char *text, size_t n) {
+  unsigned char *s = (unsigned char *)text;
+  for (size_t i = 0; i < n;) {
+    int len = utf8_len(s + i, n - i);
+    if (len == 0)
+      s[i++] = '?';
+    else
+      i += (size_t)len;
+  }
 }

@@ -1362,6 +1362,17 @@ static void sb_field(sbuf *b, const json_t *o, const char *key) {
     sb_add(b, ", %s %s", key, json_is_true(v) ? "yes" : "no");
 }
 
+/* A command task: its program and first arguments (templates as given). */
+static void command_text(const json_t *task, sbuf *b) {
+  const json_t *argv =
+      json_object_get(json_object_get(task, "command"), "argv");
+  size_t n = json_array_size(argv);
+  sb_add(b, "command:");
+  for (size_t i = 0; i < n && i < 8; i++)
+    sb_add(b, " %.200s", json_string_value(json_array_get(argv, i)));
+  if (n > 8) sb_add(b, " … (%zu arguments)", n - 1);
+}
+
 /* The task: its kind, shape and the fields that shape the data. */
 static void task_text(const json_t *task, sbuf *b) {
   static const char *const keys[] = {
@@ -1370,6 +1381,8 @@ static void task_text(const json_t *task, sbuf *b) {
       "noise",       "eval_fraction", "data_seed"};
   const json_t *w = json_object_get(task, "widths");
   const char *kind = jstr(task, "task");
+  if (kind != NULL && strcmp(kind, "command") == 0)
+    return command_text(task, b);
   sb_add(b, "%s", kind ? kind : "unknown task");
   if (json_array_size(w) > 0) {
     sb_add(b, ", widths ");
@@ -1388,6 +1401,15 @@ static void task_text(const json_t *task, sbuf *b) {
 static void training_text(const rep *r, sbuf *b) {
   const json_t *opt = json_object_get(r->spec, "optimizer");
   const json_t *sch = json_object_get(r->spec, "schedule");
+  const char *kind = jstr(json_object_get(r->spec, "task"), "task");
+  if (kind != NULL && strcmp(kind, "command") == 0) {
+    sb_add(b,
+           "%s steps, batch %s, the trainer's own optimizer and schedule, "
+           "%s scaling",
+           fnum(jnum(r->spec, "steps")).s, fnum(jnum(r->spec, "batch")).s,
+           r->scaling);
+    return;
+  }
   sb_add(b, "%s steps, batch %s, %s", fnum(jnum(r->spec, "steps")).s,
          fnum(jnum(r->spec, "batch")).s, name_of(opt, "adamw"));
   sb_field(b, opt, "weight_decay");
@@ -1432,6 +1454,19 @@ static void seeds_text(const json_t *spec, sbuf *b) {
     sb_add(b, " (sweep seed %lld)", jint(spec, "seed", 0));
 }
 
+/* The analysis' measured.lacks (docs/analysis.md): what no done run sent,
+ * as a row, when something is lacking. */
+static void measured_row(rep *r, sbuf *b) {
+  const json_t *lacks =
+      json_object_get(json_object_get(r->analysis, "measured"), "lacks");
+  if (json_array_size(lacks) == 0) return;
+  sb_clear(b);
+  for (size_t i = 0; i < json_array_size(lacks); i++)
+    sb_add(b, "%s%s", i ? "; " : "",
+           json_string_value(json_array_get(lacks, i)));
+  kv(r, "not measured", b->s);
+}
+
 /* The summary rows of the spec: description, task, training, grid. */
 static void summary_spec(rep *r, sbuf *b) {
   const json_t *grid = json_object_get(r->spec, "grid");
@@ -1448,6 +1483,7 @@ static void summary_spec(rep *r, sbuf *b) {
   kv(r, "grid", b->s);
   sb_clear(b), seeds_text(r->spec, b);
   kv(r, "seeds", b->s);
+  measured_row(r, b);
 }
 
 /* The runs the analysis left out (a loss that is not a finite number >= 0
@@ -2607,7 +2643,9 @@ static void write_drift(rep *r) {
   if (r->analysis == NULL)
     note(r, k_no_analysis_short);
   else if (json_array_size(d) == 0)
-    note(r, "No drift figures (no done run logged spectra yet).");
+    note(r, "No drift figures: no done run sent spectra records (the worker "
+            "sends them when metrics.spectra_every > 0; a trainer of its own "
+            "may, docs/protocol.md).");
   else if (r->md)
     drift_table(r, d);
   else

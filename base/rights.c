@@ -53,6 +53,38 @@ int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
   return 0;
 }
 
+int la_rights_check_command(const char *owner, const char *daemon_user,
+                            int slurm, int *status, la_err *err) {
+  *status = 422;
+  if (slurm)
+    return la_errf(err, LA_EINVAL,
+                   "executor: the command task runs on the local executor "
+                   "only; use \"executor\": \"local\"");
+  *status = 0;
+  if (strcmp(owner, daemon_user) == 0) return 0;
+  *status = 403;
+  if (geteuid() != 0)
+    return la_errf(err, LA_EINVAL,
+                   "task.command: this daemon runs as %.64s and runs "
+                   "programs only for %.64s (the program would run with "
+                   "%.64s's rights, not %.64s's); run your trainer with a "
+                   "daemon of your own, or use a daemon run as root, which "
+                   "runs each trainer as its sweep's owner "
+                   "(docs/security.md)",
+                   daemon_user, daemon_user, daemon_user, owner);
+  if (!has_account(owner)) {
+    *status = 422;
+    return la_errf(err, LA_EINVAL,
+                   "task.command: %.64s has no local account on this "
+                   "machine, so no program can run with %.64s's rights; "
+                   "the command task needs a local account (submit as that "
+                   "user over the Unix socket)",
+                   owner, owner);
+  }
+  *status = 0;
+  return 0;
+}
+
 /* la_spec_each_path's step of la_rights_absolute_paths: joins the working
  * directory and a relative path (a string); counts the paths replaced. */
 typedef struct abs_walk {

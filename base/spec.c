@@ -18,6 +18,7 @@
  */
 #include "loralpha/spec.h"
 
+#include "loralpha/command.h"
 #include "loralpha/config.h"
 #include "loralpha/resources.h"
 #include "loralpha/slurm_settings.h"
@@ -50,6 +51,9 @@ typedef struct sfield {
 #define K_SYN ((1u << LA_TASK_TEACHER) | (1u << LA_TASK_MLP))
 #define K_LAYERS ((1u << LA_TASK_MLP) | (1u << LA_TASK_NPY))
 #define K_NPY (1u << LA_TASK_NPY)
+#define TASK_COMMAND (LA_TASK_NPY + 1) /* the spec's own task kind */
+#define K_CMD (1u << TASK_COMMAND)
+#define K_BUILT (K_ALL & ~K_CMD) /* the worker's tasks */
 #define K_ADAMW (1u << LA_OPT_ADAMW)
 #define K_SGD (1u << LA_OPT_SGD)
 #define K_COSINE (1u << LA_LR_COSINE)
@@ -69,14 +73,15 @@ static const sfield k_top_fields[] = {
 };
 
 static const sfield k_task_fields[] = {
-    {"task", K_ALL, 0},          {"d_in", K_ALL, 0},
-    {"d_out", K_ALL, 0},         {"widths", K_ALL, 0},
-    {"npy", K_ALL, 0},           {"activation", K_LAYERS, 1},
-    {"loss", K_ALL, 1},          {"n_train", K_SYN, 1},
+    {"task", K_ALL, 0},          {"d_in", K_BUILT, 0},
+    {"d_out", K_BUILT, 0},       {"widths", K_BUILT, 0},
+    {"npy", K_BUILT, 0},         {"activation", K_LAYERS, 1},
+    {"loss", K_BUILT, 1},        {"n_train", K_SYN, 1},
     {"n_eval", K_SYN, 1},        {"input_decay", K_SYN, 1},
     {"target_rank", K_SYN, 1},   {"target_scale", K_SYN, 1},
     {"target_decay", K_SYN, 1},  {"noise", K_SYN, 1},
     {"eval_fraction", K_NPY, 1}, {"data_seed", K_SYN, 1},
+    {"command", K_CMD, 0},       {"params", K_CMD, 0},
 };
 
 static const sfield k_opt_fields[] = {
@@ -110,7 +115,8 @@ static const char *const k_top_worker[] = {"scaling", "steps", "batch",
 /* Worker fields the daemon sets itself. */
 static const char *const k_daemon_fields[] = {"threads", "run_id", NULL};
 
-static const char *const k_task_kinds[] = {"teacher", "mlp", "npy", NULL};
+static const char *const k_task_kinds[] = {"teacher", "mlp", "npy", "command",
+                                           NULL};
 static const char *const k_opt_kinds[] = {"adamw", "sgd", NULL};
 static const char *const k_lr_schedules[] = {"constant", "cosine", NULL};
 
@@ -1021,7 +1027,8 @@ static json_t *complete_section(const builder *b, int si) {
   for (size_t i = 0; out != NULL && i < s->n_fields; i++) {
     const sfield *f = &s->fields[i];
     json_t *v = json_object_get(given, f->name); /* borrowed */
-    int fill = v == NULL && f->fill && (f->kinds & (1u << b->kind[si]));
+    int fill = v == NULL && f->fill && b->defaults != NULL &&
+               (f->kinds & (1u << b->kind[si]));
     if (fill) v = json_object_get(b->defaults, f->name);
     /* a default missing: la_config_to_json ran out of memory */
     if ((fill && v == NULL) ||
@@ -1044,12 +1051,13 @@ static int fill_defaults(builder *b, la_err *err) {
     int si = -1;
     for (int s = 0; s < N_SEC; s++)
       if (strcmp(key, k_sections[s].key) == 0) si = s;
+    if (si >= 0 && v == NULL && b->defaults == NULL) continue; /* command */
     if (si >= 0) {
       json_t *sec = complete_section(b, si); /* new, stolen below */
       rc = json_object_set_new(norm, key, sec) ? LA_ENOMEM : 0;
       continue;
     }
-    if (v == NULL && k_top_fields[i].fill) {
+    if (v == NULL && k_top_fields[i].fill && b->defaults != NULL) {
       v = json_object_get(b->defaults, key);
       if (v == NULL) rc = LA_ENOMEM; /* see complete_section */
     }
@@ -1206,14 +1214,72 @@ static int check_paths(const builder *b, la_err *err) {
   return la_spec_each_path(b->norm, must_be_absolute, err);
 }
 
+/* ---- the command task (command.h) ---------------------------------------- */
+
+/* A section the command task has no use for (the trainer chooses its
+ * optimizer, schedule and measurements): refused when given. */
+static int no_section(builder *b, int si, la_err *err) {
+  if (json_object_get(b->spec, k_sections[si].key) == NULL) return 0;
+  return la_errf(err, LA_EINVAL,
+                 "%s: does not apply to task 'command' (the trainer "
+                 "chooses; pass its settings in task.params)",
+                 k_sections[si].key);
+}
+
+/* The top-level run values a command task passes on: steps (required),
+ * batch and scaling, checked as the worker would; diverge_factor is the
+ * trainer's business (its done record says when a run diverged). */
+static int check_command_top(const builder *b, la_err *err) {
+  const json_t *steps = json_object_get(b->norm, "steps"),
+               *batch = json_object_get(b->norm, "batch");
+  const char *sc = json_string_value(json_object_get(b->norm, "scaling"));
+  if (json_object_get(b->spec, "diverge_factor") != NULL)
+    return la_errf(err, LA_EINVAL,
+                   "diverge_factor: does not apply to task 'command' (the "
+                   "trainer's done record says whether a run diverged)");
+  if (!json_is_integer(steps) || json_integer_value(steps) < 1 ||
+      json_integer_value(steps) > 100000000)
+    return la_errf(err, LA_EINVAL, "steps: must be an integer in 1..100000000");
+  if (!json_is_integer(batch) || json_integer_value(batch) < 1 ||
+      json_integer_value(batch) > 1000000)
+    return la_errf(err, LA_EINVAL, "batch: must be an integer in 1..1000000");
+  if (sc == NULL || (strcmp(sc, "peft") != 0 && strcmp(sc, "rslora") != 0))
+    return la_errf(err, LA_EINVAL, "scaling: must be one of 'peft', 'rslora'");
+  return 0;
+}
+
+/* The rest of a command task's spec: its task (la_command_check_spec), the
+ * normalized spec in canonical order, and the configs' base, which carries
+ * the daemon's max_run_rows as the run's record limit. */
+static int parse_command(builder *b, const la_spec_limits *lim, la_err *err) {
+  json_t *task = NULL; /* new */
+  int rc = check_command_top(b, err);
+  if (rc == 0)
+    rc = la_command_check_spec(json_object_get(b->norm, "task"),
+                               lim->max_run_memory, &task, err);
+  if (rc == 0 && json_object_set_new(b->norm, "task", task))
+    rc = la_errf(err, LA_ENOMEM, "spec: out of memory");
+  if (rc == 0) rc = fill_defaults(b, err); /* b->defaults NULL: order only */
+  if (rc == 0) rc = flatten(b, NULL, err);
+  if (rc == 0 && lim->max_run_rows &&
+      json_object_set_new(b->base, "max_records",
+                          json_integer((json_int_t)lim->max_run_rows)))
+    rc = la_errf(err, LA_ENOMEM, "spec: out of memory");
+  return rc;
+}
+
 /* Parses and validates everything, up to the worker's defaults. */
 static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
   int rc = parse_top(b, lim, err);
   for (int s = 0; s < N_SEC && rc == 0; s++)
-    rc = parse_section(b, s, err);
+    rc = s > SEC_TASK && b->kind[SEC_TASK] == TASK_COMMAND
+             ? no_section(b, s, err)
+             : parse_section(b, s, err);
   if (!rc) rc = parse_grid(b, err);
   if (!rc) rc = parse_seeds(b, err);
   if (!rc) rc = check_run_count(b, lim, err);
+  if (!rc && b->kind[SEC_TASK] == TASK_COMMAND)
+    return parse_command(b, lim, err);
   if (!rc) rc = flatten(b, NULL, err);
   if (!rc) rc = validate_runs(b, err);
   if (!rc) rc = check_paths(b, err);

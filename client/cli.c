@@ -14,6 +14,7 @@
  */
 #include "cli.h"
 
+#include "loralpha/command.h"
 #include "loralpha/common.h"
 #include "loralpha/json_text.h"
 #include "loralpha/paths.h"
@@ -889,6 +890,25 @@ static const char *compact(char *out, size_t n, const json_t *v) {
   return out;
 }
 
+/* `show`'s task lines for a command task (its settings, then the program
+ * and its argument templates); 1 when the task is one, else 0. */
+static int show_command(const json_t *spec, const json_t *task,
+                        const char *seeds) {
+  const json_t *argv = jget(jget(task, "command"), "argv");
+  char a[64], b[64], line[1024] = "";
+  if (!la_command_is(task)) return 0;
+  kv("task", "command, %s steps, batch %s, %s scaling, seeds %s",
+     fnum(a, sizeof a, spec, "steps", "%g"),
+     fnum(b, sizeof b, spec, "batch", "%g"), jstrd(spec, "scaling"), seeds);
+  for (size_t i = 0; i < json_array_size(argv); i++) {
+    size_t used = strlen(line);
+    snprintf(line + used, sizeof line - used, "%s%s", i ? " " : "",
+             json_string_value(json_array_get(argv, i)));
+  }
+  kv("command", "%s", clean(line, sizeof line, line, 0));
+  return 1;
+}
+
 /* The spec part of `show`: name, task, training and the grid. */
 static void show_spec(const json_t *spec) {
   const json_t *task = jget(spec, "task"), *grid = jget(spec, "grid");
@@ -905,10 +925,11 @@ static void show_spec(const json_t *spec) {
     snprintf(s, sizeof s, "%lld", nseeds);
   else
     snprintf(s, sizeof s, "-");
-  kv("task", "%s, %s steps, batch %s, %s scaling, %s optimizer, seeds %s",
-     jstrd(task, "task"), fnum(a, sizeof a, spec, "steps", "%g"),
-     fnum(b, sizeof b, spec, "batch", "%g"), jstrd(spec, "scaling"),
-     jstrd(jget(spec, "optimizer"), "name"), s);
+  if (!show_command(spec, task, s))
+    kv("task", "%s, %s steps, batch %s, %s scaling, %s optimizer, seeds %s",
+       jstrd(task, "task"), fnum(a, sizeof a, spec, "steps", "%g"),
+       fnum(b, sizeof b, spec, "batch", "%g"), jstrd(spec, "scaling"),
+       jstrd(jget(spec, "optimizer"), "name"), s);
   kv("grid", "rank %s  alpha %s  lr %s",
      compact(g[0], sizeof g[0], jget(grid, "rank")),
      compact(g[1], sizeof g[1], jget(grid, "alpha")),

@@ -19,6 +19,8 @@
  * la_task_cache; docs/worker.md "Serving many runs").
  */
 #include "blas.h"
+#include "command.h"
+#include "loralpha/command.h"
 #include "loralpha/config.h"
 #include "loralpha/resources.h"
 #include "remote.h"
@@ -56,49 +58,12 @@ typedef struct args {
   int serve;                    /* --serve: runs from request lines */
 } args;
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one:
- * no overlong forms, no surrogates, nothing past U+10FFFF. */
-static int utf8_len(const unsigned char *s) {
-  unsigned c = s[0], cp;
-  int n;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    n = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF)
-    n = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4)
-    n = 4, cp = c & 0x07;
-  else
-    return 0;
-  for (int i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;
-  return n;
-}
-
-/* Replaces every byte that is not part of valid UTF-8 with '?', so a message
- * quoting a user's bytes (a path, a truncated field name) is still JSON. */
-static void utf8_sanitize(char *msg) {
-  unsigned char *s = (unsigned char *)msg;
-  while (*s) {
-    int n = utf8_len(s);
-    if (n == 0)
-      *s++ = '?';
-    else
-      s += n;
-  }
-}
-
 /* Writes the record {"type":"error","error":msg} as one line on f. */
 static void put_error(FILE *f, const char *msg) {
   char clean[sizeof(la_err)];
   json_t *rec;
   snprintf(clean, sizeof clean, "%s", msg);
-  utf8_sanitize(clean);
+  la_utf8_sanitize(clean, strlen(clean));
   rec = json_pack("{s:s, s:s}", "type", "error", "error", clean);
   json_dumpf(rec, f, JSON_COMPACT);
   json_decref(rec);
@@ -372,6 +337,10 @@ static int run(const args *a) {
   json_t *root = load_json(a->config, &err);
   int code = EXIT_BAD_INPUT, rc;
   if (root == NULL) return fail(code, err.msg);
+  if (la_command_is(root)) { /* a user's trainer: checked, or run instead */
+    code = la_worker_command(root, a->check, a->mem_limit);
+    goto cleanup;
+  }
   if (la_config_parse(root, &cfg, &err)) {
     code = fail(EXIT_BAD_INPUT, err.msg);
     goto cleanup;

@@ -35,6 +35,7 @@ typedef struct job {
   la_fit_point *pts[N_CK];
   long n_pts[N_CK];
   json_t *drift;    /* owned until moved into result */
+  json_t *measured; /* what the runs measured (measured_json): owned */
   json_t *excluded; /* runs left out: owned until moved into result */
   json_t *result;   /* owned */
   json_t *answers;  /* the last checkpoint's: owned until moved into result */
@@ -70,6 +71,7 @@ static void job_free(job *j) {
   for (int i = 0; i < N_CK; i++)
     free(j->pts[i]);
   json_decref(j->drift);
+  json_decref(j->measured);
   json_decref(j->excluded);
   json_decref(j->answers);
   json_decref(j->result);
@@ -318,6 +320,8 @@ static void work_analysis(job *j) {
   }
   if (j->status != 0) return (void)json_decref(cks);
   j->result = result_json(j, cks);
+  if (j->result != NULL && j->measured != NULL)
+    json_object_set(j->result, "measured", j->measured);
 }
 
 /* The ranks tested at lr, ascending (stars are by lr, then rank). */
@@ -399,6 +403,36 @@ static void after_work(uv_work_t *req, int status) {
   job_free(j);
 }
 
+/* One measurement no done run has: its words for "lacks". */
+static int lacks(json_t *list, const char *what) {
+  return json_array_append_new(list, json_string(what));
+}
+
+/* What the sweep's done runs measured (la_store_measured) with "lacks":
+ * the optional measurements none of them sent, and what is missing for
+ * want of them (docs/protocol.md), so that a trainer of one's own that
+ * sends only losses gets an analysis that says so rather than failing. A
+ * new object, or NULL (err filled). */
+static json_t *measured_json(la_store *st, int64_t sweep_id, la_err *err) {
+  json_t *m = la_store_measured(st, sweep_id, err), *l = json_array();
+  int rc = m == NULL || l == NULL || json_object_set(m, "lacks", l);
+  if (!rc && json_integer_value(json_object_get(m, "spectra")) == 0)
+    rc = lacks(l, "spectra: no done run sent spectra records, so there are no "
+                  "singular values of dW (docs/protocol.md)");
+  if (!rc && json_integer_value(json_object_get(m, "signal_drift")) == 0)
+    rc = lacks(l, "signal_drift: no done run sent target-free signal and "
+                  "drift (tf_signal, tf_drift, mech_ratio, a_drift), so the "
+                  "drift table and plots are empty");
+  if (!rc && json_integer_value(json_object_get(m, "sharpness")) == 0)
+    rc = lacks(l, "sharpness: no done run sent sharpness records, so there "
+                  "is no sharpness by alpha");
+  json_decref(l);
+  if (rc == 0) return m;
+  if (m != NULL) la_errf(err, LA_ENOMEM, "analysis: out of memory");
+  json_decref(m);
+  return NULL;
+}
+
 /* Reads what the analysis needs from the store; 0, or an HTTP status. A
  * recommendation reads every checkpoint too (it fits only the last), so that
  * its excluded names the same runs as the analysis'. */
@@ -429,7 +463,8 @@ static int load_input(job *j) {
   }
   if (j->recommend) return 0; /* the answer needs no drift table */
   j->drift = la_store_drift_table(st, j->sweep_id, &j->err);
-  return j->drift ? 0 : 500;
+  if (j->drift != NULL) j->measured = measured_json(st, j->sweep_id, &j->err);
+  return j->drift && j->measured ? 0 : 500;
 }
 
 /* Does every checkpoint of the stored analysis v have "joint"? */
@@ -448,7 +483,8 @@ static int has_joint(const json_t *v) {
 static int answer_cached(const char *text, la_analysis_cb cb, void *arg) {
   json_t *v = json_loads(text, 0, NULL);
   if (v == NULL) return 0;
-  if (!json_is_array(json_object_get(v, "answers")) || !has_joint(v)) {
+  if (!json_is_array(json_object_get(v, "answers")) || !has_joint(v) ||
+      json_object_get(v, "measured") == NULL) {
     json_decref(v);
     return 0;
   }

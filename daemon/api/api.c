@@ -2,6 +2,7 @@
 #include "api/api.h"
 
 #include "analysis/curves.h"
+#include "loralpha/command.h"
 #include "loralpha/json_text.h"
 #include "loralpha/report.h"
 #include "loralpha/rights.h"
@@ -94,23 +95,47 @@ static void store_write_failed(la_daemon *d, la_http_request *req,
   la_http_respond_error(req, 507, "disk_full", msg);
 }
 
+/* Do the spec's runs go to the Slurm executor (its executor, or the
+ * daemon's default)? 1 or 0. */
+static int runs_on_slurm(const la_daemon *d, const la_spec *spec) {
+  const char *ex =
+      json_string_value(json_object_get(spec->normalized, "executor"));
+  return ex ? strcmp(ex, "slurm") == 0 : d->cfg.slurm.default_slurm;
+}
+
+/* Answers a refusal of rights.h (status 403 or 422, why in err); 1. */
+static int rights_refusal(la_http_request *req, int status, const la_err *err) {
+  la_http_respond_error(req, status,
+                        status == 403 ? "forbidden" : "invalid_spec", err->msg);
+  return 1;
+}
+
 /* May who's spec name the data files it names (rights.h)? 0 if so, else 1
  * (true: refused) after answering 403 or 422. */
 static int files_refused(la_daemon *d, la_http_request *req,
                          const la_identity *who, const la_spec *spec) {
   const json_t *task = json_object_get(spec->normalized, "task");
-  const char *ex =
-      json_string_value(json_object_get(spec->normalized, "executor"));
-  int slurm = ex ? strcmp(ex, "slurm") == 0 : d->cfg.slurm.default_slurm,
-      status;
+  int status;
   la_err err;
   if (!la_rights_names_files(json_object_get(task, "npy")) ||
-      la_rights_check_files(who->user, la_auth_daemon_user(d->auth), slurm,
-                            &status, &err) == 0)
+      la_rights_check_files(who->user, la_auth_daemon_user(d->auth),
+                            runs_on_slurm(d, spec), &status, &err) == 0)
     return 0;
-  la_http_respond_error(req, status,
-                        status == 403 ? "forbidden" : "invalid_spec", err.msg);
-  return 1;
+  return rights_refusal(req, status, &err);
+}
+
+/* May who's spec have a command task (rights.h, la_rights_check_command)?
+ * 0 if so (or it has none), else 1 (true: refused) after answering 403 or
+ * 422. */
+static int command_refused(la_daemon *d, la_http_request *req,
+                           const la_identity *who, const la_spec *spec) {
+  int status;
+  la_err err;
+  if (!la_command_is(json_object_get(spec->normalized, "task")) ||
+      la_rights_check_command(who->user, la_auth_daemon_user(d->auth),
+                              runs_on_slurm(d, spec), &status, &err) == 0)
+    return 0;
+  return rights_refusal(req, status, &err);
 }
 
 /* ---- checks at submit (docs/sweeps.md#checked-at-submit) ---- */
@@ -299,7 +324,7 @@ static void create_sweep(la_daemon *d, la_http_request *req,
     return la_http_respond_error(req, 422, "invalid_spec", err.msg);
   }
   json_decref(body);
-  if (files_refused(d, req, who, spec) ||
+  if (files_refused(d, req, who, spec) || command_refused(d, req, who, spec) ||
       queue_full(d, req, who->user, spec->n_runs))
     return la_spec_free(spec);
   if ((sr = calloc(1, sizeof *sr)) == NULL) {
@@ -1225,6 +1250,23 @@ static void get_run(la_daemon *d, la_http_request *req, const la_identity *who,
   la_run_read(d->loop, d->cfg.db, &q, on_run, rr);
 }
 
+/* GET /v1/runs/{id}/log: a command task's run log (at most 64 KiB and a
+ * line, read on the loop); 404 also when its sweep may not be read. */
+static void get_run_log(la_daemon *d, la_http_request *req,
+                        const la_identity *who, int64_t id) {
+  char owner[LA_USER_MAX], msg[64];
+  la_err err;
+  int rc = 0;
+  json_t *o =
+      la_store_get_run_log(d->store, id, owner, sizeof owner, &rc, &err);
+  if (o != NULL && !la_auth_can_read(d->auth, who, owner)) {
+    json_decref(o);
+    snprintf(msg, sizeof msg, "run %lld not found", (long long)id);
+    return not_found(req, msg);
+  }
+  respond_read(req, o, rc, &err);
+}
+
 /* POST /v1/ingest/{run}: a Slurm worker's records, authenticated by the
  * run's own token (slurm.h, docs/slurm.md). */
 static void ingest(la_daemon *d, la_http_request *req, const la_identity *who,
@@ -1281,6 +1323,7 @@ static const api_route k_routes[] = {
     {"/v1/sweeps/{id}/resume", LA_HTTP_POST, ACCESS_CHANGE, resume_sweep,
      NO_SWEEP},
     {"/v1/runs/{id}", LA_HTTP_GET, ACCESS_USER, get_run, NO_RUN},
+    {"/v1/runs/{id}/log", LA_HTTP_GET, ACCESS_USER, get_run_log, NO_RUN},
     {"/v1/ingest/{id}", LA_HTTP_POST, ACCESS_RUN, ingest,
      "no such route (expected /v1/ingest/{run})"},
 };

@@ -5,6 +5,7 @@
 #include "loralpha/record.h"
 #include "loralpha/rights.h"
 #include "net/auth.h"
+#include "sched/command.h"
 #include "sched/fairshare.h"
 #include "sched/proc.h"
 
@@ -34,7 +35,8 @@ typedef enum {
   STOP_CANCEL,
   STOP_DRAIN,
   STOP_REQUEUE, /* pause or a closed window: back to the queue */
-  STOP_PROTOCOL
+  STOP_PROTOCOL,
+  STOP_TIME_LIMIT /* a command task's time limit (sched/command.h) */
 } stop_reason;
 
 /* One running worker process and its pipes. */
@@ -60,6 +62,7 @@ typedef struct worker {
   int64_t exit_status;
   uint64_t last_output; /* uv_now of the last byte on stdout */
   stop_reason stop;
+  la_cmd *cmd; /* a command task's run (owned), or NULL */
 } worker;
 
 /* A run's end that could not be committed (the disk was full): kept and
@@ -145,6 +148,15 @@ static void free_env(char **env) {
 
 static void protocol_error(worker *w, const char *what);
 
+/* Sends sig to a worker: to its process, or to a command task's whole
+ * process group (sched/command.h). */
+static void kill_worker(worker *w, int sig) {
+  if (w->cmd != NULL)
+    la_cmd_signal(w->cmd, sig);
+  else
+    uv_process_kill(&w->proc, sig);
+}
+
 /* Stops the workers whose rows the database refused (the run fails). */
 static void stop_refused(la_sched *s) {
   char msg[256];
@@ -185,7 +197,7 @@ static void on_beat_timer(uv_timer_t *t) {
     if (now - w->last_output > s->opts.heartbeat_ms) {
       w->stop = STOP_HEARTBEAT;
       s->stats.killed++;
-      uv_process_kill(&w->proc, SIGKILL);
+      kill_worker(w, SIGKILL);
     }
   }
 }
@@ -197,7 +209,7 @@ static void stop_requeue(la_sched *s, worker *w) {
   w->stop = STOP_REQUEUE;
   s->stats.killed++;
   s->stats.requeued++;
-  uv_process_kill(&w->proc, SIGTERM);
+  kill_worker(w, SIGTERM);
 }
 
 /* Runs outside their window that must not go on: stopped and requeued;
@@ -351,6 +363,7 @@ void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
  */
 
 static void worker_free(worker *w) {
+  la_cmd_free(w->cmd);
   free(w->config);
   free(w->line);
   la_record_clear(&w->done);
@@ -406,6 +419,11 @@ static void failure_text(const worker *w, char *buf, size_t size) {
   if (w->stop == STOP_HEARTBEAT)
     snprintf(buf, size, "no output for %u ms (heartbeat): worker killed",
              s->opts.heartbeat_ms);
+  else if (w->stop == STOP_TIME_LIMIT)
+    snprintf(buf, size,
+             "time limit of %lld s (task.command.time_limit) passed: "
+             "stopped",
+             (long long)la_cmd_time_limit(w->cmd));
   else if (w->stop == STOP_PROTOCOL)
     snprintf(buf, size, "worker output rejected: %s", w->err_msg);
   else if (w->term_signal)
@@ -423,7 +441,7 @@ static void failure_text(const worker *w, char *buf, size_t size) {
 static void decide(worker *w, la_run_result *res, char *err, size_t size) {
   la_run_result_init(res, NULL);
   if (w->stop != STOP_PROTOCOL && w->stop != STOP_HEARTBEAT &&
-      w->exit_status == 0 && !w->term_signal &&
+      w->stop != STOP_TIME_LIMIT && w->exit_status == 0 && !w->term_signal &&
       la_run_result_from_done(res, &w->done) == 0) {
     w->s->stats.finished++; /* finished, even if a stop came too late */
   } else if (w->stop == STOP_CANCEL) {
@@ -441,6 +459,19 @@ static void decide(worker *w, la_run_result *res, char *err, size_t size) {
   }
 }
 
+/* Keeps a command task's run log (sched/command.h); empty if it wrote
+ * nothing. */
+static void keep_log(la_sched *s, const worker *w) {
+  char *text = la_cmd_log_text(w->cmd);
+  la_err err;
+  if (text == NULL && la_cmd_log_bytes(w->cmd) > 0) return; /* no memory */
+  if (la_store_put_run_log(s->store, w->run_id, w->attempt,
+                           la_cmd_log_bytes(w->cmd), text ? text : "", &err))
+    fprintf(stderr, "loralpha serve: run %lld: its log is not kept: %s\n",
+            (long long)w->run_id, err.msg);
+  free(text);
+}
+
 /* Called when the process has exited and both output pipes are closed:
  * commits the outcome, then frees the slot and starts what can start. */
 static void worker_maybe_finish(worker *w) {
@@ -450,6 +481,7 @@ static void worker_maybe_finish(worker *w) {
   char *text;
   if (!w->exited || !w->out_eof || !w->err_eof || w->finished) return;
   w->finished = 1;
+  if (w->cmd != NULL) keep_log(s, w);
   text = calloc(1, ERROR_BYTES);
   decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
   if (finish_or_keep(s, w, &res)) {
@@ -473,6 +505,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
   w->exited = 1;
   w->exit_status = status;
   w->term_signal = term_signal;
+  if (w->cmd != NULL) la_cmd_exited(w->cmd);
   uv_close((uv_handle_t *)p, on_handle_closed);
   worker_maybe_finish(w);
 }
@@ -493,7 +526,7 @@ static void protocol_error(worker *w, const char *what) {
   snprintf(w->err_msg, sizeof w->err_msg, "%s", what);
   w->stop = STOP_PROTOCOL;
   w->s->stats.killed++;
-  if (!w->exited) uv_process_kill(&w->proc, SIGKILL);
+  if (!w->exited) kill_worker(w, SIGKILL);
 }
 
 _Static_assert(MAX_LINE == LA_RECORD_MAX_LINE, "one line limit");
@@ -508,6 +541,13 @@ static void handle_line(worker *w, const char *line, size_t len) {
   if (len == 0 || w->stop == STOP_PROTOCOL) return;
   if ((rc = la_record_parse(line, len, &rec, &err)) != 0) {
     snprintf(msg, sizeof msg, "stdout line %ld: %.440s", w->lines, err.msg);
+    return protocol_error(w, msg);
+  }
+  if (w->cmd != NULL && la_cmd_count_record(w->cmd)) {
+    la_record_clear(&rec);
+    snprintf(msg, sizeof msg,
+             "more than %lld records (the daemon's max_run_rows)",
+             (long long)la_cmd_max_records(w->cmd));
     return protocol_error(w, msg);
   }
   if (rec.type == LA_REC_DONE) {
@@ -593,6 +633,7 @@ static void keep_tail(worker *w, const char *p, size_t n) {
 static void on_stderr(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   worker *w = st->data;
   if (nread > 0) keep_tail(w, buf->base, (size_t)nread);
+  if (nread > 0 && w->cmd != NULL) la_cmd_log(w->cmd, buf->base, (size_t)nread);
   free(buf->base);
   if (nread < 0) {
     w->err_eof = 1;
@@ -690,6 +731,7 @@ static int spawn(worker *w) {
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&w->err;
   worker_options(s, w->owner, NULL, &a);
+  if (w->cmd != NULL) a.o.flags |= UV_PROCESS_DETACHED; /* its own group */
   a.o.exit_cb = on_worker_exit;
   a.o.stdio = stdio;
   a.o.stdio_count = 3;
@@ -708,6 +750,7 @@ static void wire_up(worker *w) {
   uv_buf_t buf = uv_buf_init(w->config, (unsigned)strlen(w->config));
   if (w->s->opts.nice > 0)
     setpriority(PRIO_PROCESS, (id_t)w->proc.pid, w->s->opts.nice);
+  if (w->cmd != NULL) la_cmd_started(w->cmd, w->proc.pid);
   w->wreq.data = w;
   if (uv_write(&w->wreq, (uv_stream_t *)&w->in, &buf, 1, on_config_written))
     on_config_written(&w->wreq, -1);
@@ -745,40 +788,14 @@ static void stop_if_failed(la_sched *s, int64_t sweep_id) {
     la_sched_cancel_sweep(s, sweep_id);
 }
 
-/* Records a run whose worker could not even start as a failed attempt. */
-static void spawn_failed(la_sched *s, worker *w, const char *why) {
+/* Ends a run's attempt that never started (state "queued" or "failed"),
+ * with why as its error. 1. */
+static int end_unstarted(la_sched *s, const worker *w, const char *state,
+                         const char *why) {
   la_run_result res;
-  char text[1024];
   la_err err;
-  la_run_result_init(&res, w->attempt < w->max_attempts ? "queued" : "failed");
-  snprintf(text, sizeof text, "cannot start %s: %s", s->worker_path, why);
-  res.error = text;
-  s->stats.failed++;
-  if (la_store_finish_run(s->store, w->run_id, &res, &err))
-    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
-            err.msg);
-  else
-    stop_if_failed(s, w->sweep_id);
-}
-
-/* A run that names files its owner may not have read here (rights.h; a
- * sweep stored before the rule): failed for good, never started. 1 when
- * it was refused. */
-static int files_refused(la_sched *s, const worker *w) {
-  char self[LA_USER_MAX];
-  json_t *cfg;
-  la_run_result res;
-  la_err why, err;
-  int names, status;
-  if (strstr(w->config, "\"npy\"") == NULL) return 0; /* the usual case */
-  cfg = json_loads(w->config, 0, NULL);
-  names = la_rights_names_files(json_object_get(cfg, "npy"));
-  json_decref(cfg);
-  la_rights_user_of_uid((long)geteuid(), self, sizeof self);
-  if (!names || la_rights_check_files(w->owner, self, 0, &status, &why) == 0)
-    return 0;
-  la_run_result_init(&res, "failed");
-  res.error = why.msg;
+  la_run_result_init(&res, state);
+  res.error = why;
   s->stats.failed++;
   if (la_store_finish_run(s->store, w->run_id, &res, &err))
     fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
@@ -786,6 +803,73 @@ static int files_refused(la_sched *s, const worker *w) {
   else
     stop_if_failed(s, w->sweep_id);
   return 1;
+}
+
+/* Records a run whose worker could not even start as a failed attempt. */
+static void spawn_failed(la_sched *s, worker *w, const char *why) {
+  char text[1024];
+  snprintf(text, sizeof text, "cannot start %s: %s", s->worker_path, why);
+  end_unstarted(s, w, w->attempt < w->max_attempts ? "queued" : "failed", text);
+}
+
+/* Fails a run for good before it starts, with why as its error; 1. */
+static int refuse_run(la_sched *s, const worker *w, const char *why) {
+  return end_unstarted(s, w, "failed", why);
+}
+
+/* A run that names files its owner may not have read here, or a command
+ * task's run whose owner may not run programs here (rights.h; a sweep
+ * stored before the rule or by another daemon): failed for good, never
+ * started. 1 when it was refused. */
+static int files_refused(la_sched *s, const worker *w) {
+  char self[LA_USER_MAX];
+  json_t *cfg;
+  la_err why;
+  int names, status;
+  if (w->cmd == NULL && strstr(w->config, "\"npy\"") == NULL)
+    return 0; /* the usual case */
+  cfg = json_loads(w->config, 0, NULL);
+  names = la_rights_names_files(json_object_get(cfg, "npy"));
+  json_decref(cfg);
+  la_rights_user_of_uid((long)geteuid(), self, sizeof self);
+  if (w->cmd != NULL &&
+      la_rights_check_command(w->owner, self, 0, &status, &why) != 0)
+    return refuse_run(s, w, why.msg);
+  if (!names || la_rights_check_files(w->owner, self, 0, &status, &why) == 0)
+    return 0;
+  return refuse_run(s, w, why.msg);
+}
+
+/* A command task's run passed its time limit: stopped (its group: SIGTERM,
+ * then SIGKILL), the attempt failed. */
+static void cmd_time_limit(void *ctx) {
+  worker *w = ctx;
+  if (w->exited || w->stop != STOP_NONE) return;
+  w->stop = STOP_TIME_LIMIT;
+  w->s->stats.killed++;
+  kill_worker(w, SIGTERM);
+}
+
+/* A command task's trainer exited but a runaway descendant (one that left
+ * its process group) holds its pipes: they are read no further. */
+static void cmd_linger(void *ctx) {
+  worker *w = ctx;
+  uv_buf_t none = uv_buf_init(NULL, 0);
+  if (!w->out_eof) {
+    uv_read_stop((uv_stream_t *)&w->out);
+    on_stdout((uv_stream_t *)&w->out, UV_EOF, &none);
+  }
+  if (!w->err_eof) {
+    uv_read_stop((uv_stream_t *)&w->err);
+    on_stderr((uv_stream_t *)&w->err, UV_EOF, &none);
+  }
+}
+
+/* The command part of w's run (sched/command.h), when it is a command
+ * task's. 0, or LA_ENOMEM. */
+static int command_part(la_sched *s, worker *w) {
+  static const la_cmd_hooks hooks = {cmd_time_limit, cmd_linger};
+  return la_cmd_new(s->loop, w->config, &hooks, w, &w->cmd);
 }
 
 /* The scheduler's user_last for la_fairshare_next_runs. */
@@ -822,8 +906,10 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
   worker *w = calloc(1, sizeof *w);
   int rc;
   if (w == NULL ||
-      (w->config = worker_config(s, t->config, t->run_id)) == NULL) {
-    rc = w == NULL ? LA_ENOMEM : LA_EINVAL;
+      (w->config = worker_config(s, t->config, t->run_id)) == NULL ||
+      command_part(s, w)) {
+    rc = w == NULL || w->config != NULL ? LA_ENOMEM : LA_EINVAL;
+    if (w != NULL) free(w->config);
     free(w);
     fprintf(stderr, "loralpha serve: run %lld: cannot prepare its config\n",
             (long long)t->run_id);
@@ -907,7 +993,7 @@ void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
     if (w->sweep_id != sweep_id || w->exited || w->stop != STOP_NONE) continue;
     w->stop = STOP_CANCEL;
     s->stats.killed++;
-    uv_process_kill(&w->proc, SIGTERM);
+    kill_worker(w, SIGTERM);
   }
 }
 
@@ -1203,7 +1289,7 @@ void la_sched_drain(la_sched *s, void (*done)(void *), void *arg) {
     if (w->exited || w->stop != STOP_NONE) continue;
     w->stop = STOP_DRAIN;
     s->stats.killed++;
-    uv_process_kill(&w->proc, SIGTERM);
+    kill_worker(w, SIGTERM);
   }
   stop_checks(s);
   sched_maybe_drained(s);

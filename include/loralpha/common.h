@@ -53,6 +53,11 @@ void la_appendf(char *out, size_t n, size_t *len, const char *fmt, ...)
  * name), or -1 when s is not one (an id, not an error code). */
 int64_t la_parse_id(const char *s);
 
+/* Replaces every byte of text[0..n) that is not part of valid UTF-8 (and
+ * every NUL) with '?', so that text quoting outside bytes is still a JSON
+ * string. */
+void la_utf8_sanitize(char *text, size_t n);
+
 /* Wall-clock time as Unix seconds. */
 double la_time_unix(void);
 

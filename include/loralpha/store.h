@@ -317,4 +317,22 @@ json_t *la_store_drift_table(la_store *st, int64_t sweep_id, la_err *err);
 int la_store_save_analysis(la_store *st, int64_t sweep_id, const json_t *result,
                            int64_t finished, double last_finish, la_err *err);
 
+/* Keeps a command task's run log (store_log.c, schema/016_run_logs.sql):
+ * text (what was kept, valid UTF-8) of the bytes the trainer wrote in its
+ * attempt, replacing an earlier attempt's. 0 or LA_EIO. */
+int la_store_put_run_log(la_store *st, int64_t run_id, int attempt,
+                         uint64_t bytes, const char *text, la_err *err);
+
+/* A run's log as {"run_id", "attempt", "bytes", "log"} (a new object) and
+ * its sweep's owner into owner (size bytes), or NULL with *rc LA_ENOTFOUND
+ * (no such run, or one without a log: the same words) or LA_EIO. */
+json_t *la_store_get_run_log(la_store *st, int64_t run_id, char *owner,
+                             size_t size, int *rc, la_err *err);
+
+/* What the done runs of a sweep measured: {"done_runs", "spectra" (runs
+ * with spectra rows), "signal_drift" (with target-free figures), "target"
+ * (with target-aware ones), "sharpness"} as counts of runs; a new object,
+ * or NULL (LA_EIO, err filled). */
+json_t *la_store_measured(la_store *st, int64_t sweep_id, la_err *err);
+
 #endif

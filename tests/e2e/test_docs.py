@@ -23,8 +23,8 @@ with a reason.
 
 The ```sh blocks run in bash (`set -eo pipefail`), a block at a time, with
 what a reader has after the README's build:
-  - the working directory is a scratch directory holding examples/, web/
-    and scripts/ of the tree and build/ (the binaries under test);
+  - the working directory is a scratch directory holding examples/, web/,
+    scripts/ and python/ of the tree and build/ (the binaries under test);
     `loralpha` and `loralpha-worker` are on PATH;
   - HOME is a fresh directory, and one daemon (started here, on a free
     loopback port) has its state in ~/.local/state/loralpha: the Unix
@@ -164,7 +164,7 @@ def scratch(ctx, args):
     work, home, bin_dir = ctx.path("work"), ctx.path("home"), ctx.path("bin")
     for d in (work, home, bin_dir):
         os.makedirs(d)
-    for name in ("examples", "web", "scripts"):
+    for name in ("examples", "web", "scripts", "python"):
         os.symlink(os.path.join(args.source, name), os.path.join(work, name))
     os.symlink(args.build, os.path.join(work, "build"))
     os.symlink(ctx.loralpha, os.path.join(bin_dir, "loralpha"))

@@ -31,7 +31,7 @@ ROUTES = [
     ("GET", "/v1/sweeps/{id}/recommend"), ("GET", "/v1/sweeps/{id}/curves"),
     ("GET", "/v1/sweeps/{id}/report"), ("POST", "/v1/sweeps/{id}/cancel"),
     ("POST", "/v1/sweeps/{id}/pause"), ("POST", "/v1/sweeps/{id}/resume"),
-    ("GET", "/v1/runs/{id}"), ("POST", "/v1/ingest/{id}"),
+    ("GET", "/v1/runs/{id}"), ("GET", "/v1/runs/{id}/log"), ("POST", "/v1/ingest/{id}"),
 ]
 
 
@@ -137,7 +137,12 @@ def run(ctx):
                 ("POST", "/v1/sweeps/{id}/cancel"): 409,  # already finished
                 ("POST", "/v1/sweeps/{id}/pause"): 409,
                 ("POST", "/v1/sweeps/{id}/resume"): 409}.get((method, path), 200)
-        if path.endswith("/recommend") and r.status == 404:
+        if path.endswith("/log") and r.status == 404:
+            # the route answered: a built-in worker's run keeps no trainer log
+            R.check("log" in (err_msg(r) or ""), f"{method} {real}: its own 404",
+                    "no log ...", err_msg(r))
+            want = 404
+        elif path.endswith("/recommend") and r.status == 404:
             # the route answered: this tiny sweep has no law to recommend from
             R.check("no law" in (err_msg(r) or ""), f"{method} {real}: its own 404",
                     "no law at lr ...", err_msg(r))

@@ -25,6 +25,12 @@ Cases:
   export    export-slurm --dir: links planted in the directory are replaced,
             their targets unchanged; a directory of another user's, or one
             others may write, is refused and nothing is written into it
+  command   the command task (a program the user names): on a daemon run
+            as root, eve's trainer runs with her uids, gids and groups, in
+            her home, without the daemon's environment or descriptors, and
+            cannot read a root-only file; a token user without an account
+            gets 422; on dave's daemon eve's command sweep is 403 and dave's
+            own runs as dave
 
 Exit 77 (skipped) when local accounts cannot be made (not root).
 """
@@ -441,6 +447,102 @@ def case_unpriv(ctx):
         d.stop()
 
 
+# ---- command tasks -------------------------------------------------------------------------
+
+SELF_REPORT = r"""
+import json, os, sys
+fds = {}
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        fds[fd] = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass
+fds = sorted(int(k) for k, v in fds.items() if not v.startswith("/proc/"))
+try:
+    open(sys.argv[1]).read()
+    secret = "read"
+except OSError as e:
+    secret = type(e).__name__
+print(json.dumps({"uids": os.getresuid(), "gids": os.getresgid(),
+                  "groups": sorted(os.getgroups()), "cwd": os.getcwd(), "fds": fds,
+                  "env": sorted(os.environ), "home": os.environ.get("HOME"),
+                  "user": os.environ.get("USER"), "secret": secret}))
+out = os.fdopen(3, "w")
+out.write('{"type":"start","layers":[{"layer":0,"d_in":2,"d_out":2}]}\n')
+out.write('{"type":"eval","step":1,"loss":0.5}\n')
+out.write('{"type":"done","status":"done","steps":1,"final_eval_loss":0.5}\n')
+"""
+
+
+def command_spec(name, script, secret):
+    return {"name": name, "task": {"task": "command", "command": {
+                "argv": [localusers.PYTHON, script, secret]}},
+            "grid": {"rank": [2], "alpha": [4.0], "lr": [0.001]}, "steps": 1,
+            "max_attempts": 1}
+
+
+def self_report(d, run_id):
+    """What the trainer said of itself (its log's first line), or {}."""
+    rows = d.sql("SELECT log FROM run_logs WHERE run_id = ?", (run_id,))
+    try:
+        return json.loads(rows[0][0].splitlines()[0])
+    except (IndexError, ValueError):
+        return {}
+
+
+def case_command(ctx):
+    eve, dave = ctx.eve, ctx.dave
+    script = os.path.join(ctx.shared, "self_report.py")
+    with open(script, "w") as f:
+        f.write(SELF_REPORT)
+    os.chmod(script, 0o755)
+    secret = os.path.join(ctx.shared, "root-secret")
+    with open(secret, "w") as f:
+        f.write("root only\n")
+    os.chmod(secret, 0o600)
+    d = Daemon(ctx, "command-root", tcp=True)
+    try:
+        st, body = d.post(eve, command_spec("eve command", script, secret))
+        run = d.wait_end(body["id"]) if st == 201 else None
+        R.check(run is not None and run[1] == "done", "eve's command sweep on a root daemon "
+                "runs", "201, done", (st, body, run))
+        me = self_report(d, run[0]) if run else {}
+        groups = sorted(set(os.getgrouplist(eve.name, eve.gid)))
+        R.eq((me.get("uids"), me.get("gids"), me.get("groups")),
+             ([eve.uid] * 3, [eve.gid] * 3, groups),
+             "her trainer runs with eve's uids, gids and groups (real, effective, saved)")
+        R.eq((me.get("cwd"), me.get("home"), me.get("user")), (eve.home, eve.home, eve.name),
+             "in her home, with her HOME and USER")
+        R.check("LA_DAEMON_ONLY_SECRET" not in me.get("env", ["LA_DAEMON_ONLY_SECRET"]),
+                "none of the daemon's environment reaches it", "no LA_DAEMON_ONLY_SECRET",
+                me.get("env"))
+        R.eq(me.get("fds"), [0, 1, 2, 3, 4], "its descriptors: stdin, log, log, records, "
+             "parameters; nothing of the daemon's")
+        R.eq(me.get("secret"), "PermissionError", "it cannot read a root-only 0600 file")
+        st, body = d.tcp_post(GHOST_TOKEN, command_spec("ghost command", script, secret))
+        msg = json.dumps(body)
+        R.check(st == 422 and "task.command" in msg and "no local account" in msg,
+                "a token user without a local account: 422 naming task.command",
+                "422 task.command: ... no local account ...", (st, body))
+    finally:
+        d.stop()
+    d = Daemon(ctx, "command-dave", user=dave)
+    try:
+        st, body = d.post(eve, command_spec("eve on dave's", script, secret))
+        msg = json.dumps(body)
+        R.check(st == 403 and "task.command" in msg and f"runs as {dave.name}" in msg,
+                "eve's command sweep on dave's daemon: 403 naming task.command, saying why",
+                f"403 task.command: ... runs as {dave.name} ...", (st, body))
+        st, body = d.post(dave, command_spec("dave's own", script, secret))
+        run = d.wait_end(body["id"]) if st == 201 else None
+        me = self_report(d, run[0]) if run else {}
+        R.check(run is not None and run[1] == "done" and me.get("uids") == [dave.uid] * 3,
+                "dave's own command sweep runs, as dave", "done, dave's uid",
+                (st, run, me.get("uids")))
+    finally:
+        d.stop()
+
+
 # ---- relative paths ----------------------------------------------------------------------
 
 
@@ -645,7 +747,8 @@ def main():
         f.write(f"lasecghost{os.getpid()} {GHOST_TOKEN}\n")
     os.chmod(ctx.tokens, 0o600)
     cases = [("worker", case_worker), ("root", case_root), ("unpriv", case_unpriv),
-             ("relative", case_relative), ("export", case_export)]
+             ("relative", case_relative), ("export", case_export),
+             ("command", case_command)]
     with localusers.LocalUsers("lart") as users:
         ctx.eve, ctx.mallory, ctx.dave = users.add("eve"), users.add("mal"), users.add("dave")
         try:

@@ -4,9 +4,12 @@
  * seeds and ranges; the normalized spec has every default and parses back to
  * the same runs; a table of bad specs is rejected, each error naming the
  * field path and the problem; a 100,000-run spec parses quickly and one more
- * run is refused.
+ * run is refused. The command task: its run configs expand into the
+ * templates filled with each run's values, and its bad specs are refused
+ * naming the field.
  */
 #include "check.h"
+#include "loralpha/command.h"
 #include "loralpha/config.h"
 #include "loralpha/rights.h"
 #include "loralpha/spec.h"
@@ -857,6 +860,209 @@ static void check_paths_walk(void) {
   check_text(la_spec_section_of(""), NULL);
 }
 
+/* ---- the command task (base/command.c, its part of spec.c) ---- */
+
+/* A command sweep that every bad spec below patches. */
+static const char *k_cmd_base =
+    "{\"name\": \"cmd\", \"task\": {\"task\": \"command\", \"command\": "
+    "{\"argv\": [\"/usr/bin/python3\", \"/opt/t.py\", \"--rank={rank}\", "
+    "\"{alpha}\", \"{lr}\", \"{seed}\", \"{steps}\", \"{run_id}\", "
+    "\"{model}-{{x}}\"], \"cwd\": \"/tmp\", \"env\": {\"RUN\": "
+    "\"r{rank}\"}, \"memory_limit\": \"64M\"}, \"params\": {\"model\": "
+    "\"tiny\"}}, \"grid\": {\"rank\": [2, 8], \"alpha\": [16, 0.5], "
+    "\"lr\": [0.001]}, \"steps\": 50}";
+
+/* The good spec: 4 runs; run 1 (rank 2, alpha 0.5) expands as written. */
+static void check_command_good(void) {
+  json_t *spec = J(k_cmd_base), *cfg, *params;
+  la_spec *s = NULL;
+  la_command c;
+  la_err err = {{0}};
+  int rc = la_spec_parse(spec, NULL, &s, &err);
+  CHECK_EQ_INT(rc, 0);
+  if (rc) {
+    fprintf(stderr, "  error: %s\n", err.msg);
+    json_decref(spec);
+    return;
+  }
+  CHECK_EQ_INT(s->n_runs, 4);
+  const json_t *cmd =
+      json_object_get(json_object_get(s->normalized, "task"), "command");
+  CHECK_EQ_INT(json_integer_value(json_object_get(cmd, "time_limit")),
+               LA_CMD_TIME_LIMIT);
+  CHECK_EQ_INT(json_integer_value(json_object_get(cmd, "memory_limit")),
+               64 << 20);
+  CHECK(json_object_get(s->normalized, "optimizer") == NULL);
+  CHECK(json_object_get(s->normalized, "metrics") == NULL);
+  cfg = la_spec_run_config(s, 1);
+  json_object_set_new(cfg, "run_id", json_integer(77));
+  json_object_set_new(cfg, "threads", json_integer(2));
+  CHECK_EQ_INT(json_integer_value(json_object_get(cfg, "max_records")),
+               1000000);
+  rc = la_command_from_config(cfg, &c, &err);
+  CHECK_EQ_INT(rc, 0);
+  if (rc == 0) {
+    const char *want[] = {"/usr/bin/python3",
+                          "/opt/t.py",
+                          "--rank=2",
+                          "0.5",
+                          "0.001",
+                          NULL,
+                          "50",
+                          "77",
+                          "tiny-{x}"};
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->runs[1].seed);
+    want[5] = seed;
+    for (int i = 0; i < 9; i++)
+      check_text(c.argv[i], want[i]);
+    CHECK(c.argv[9] == NULL);
+    check_text(c.env[0], "RUN=r2");
+    CHECK(c.env[1] == NULL);
+    check_text(c.cwd, "/tmp");
+    CHECK_EQ_INT(c.memory_limit, 64 << 20);
+    CHECK_EQ_INT(c.time_limit, LA_CMD_TIME_LIMIT);
+    la_command_clear(&c);
+  } else {
+    fprintf(stderr, "  error: %s\n", err.msg);
+  }
+  params = la_command_params(cfg);
+  CHECK_EQ_INT(json_integer_value(json_object_get(params, "run_id")), 77);
+  CHECK_EQ_INT(json_integer_value(json_object_get(params, "rank")), 2);
+  CHECK_CLOSE(json_number_value(json_object_get(params, "alpha")), 0.5, 0);
+  CHECK_EQ_INT(json_integer_value(json_object_get(params, "threads")), 2);
+  check_text(json_string_value(
+                 json_object_get(json_object_get(params, "params"), "model")),
+             "tiny");
+  CHECK(json_object_get(params, "command") == NULL);
+  json_decref(params);
+  json_decref(cfg);
+  la_spec_free(s);
+  json_decref(spec);
+}
+
+static const bad_case k_cmd_bad[] = {
+    {"{\"task\": {\"command\": null}}", "task.command", "missing"},
+    {"{\"task\": {\"command\": []}}", "task.command", "object"},
+    {"{\"task\": {\"command\": {\"argv\": null}}}", "task.command.argv",
+     "missing"},
+    {"{\"task\": {\"command\": {\"argv\": []}}}", "task.command.argv",
+     "non-empty"},
+    {"{\"task\": {\"command\": {\"argv\": \"/bin/true\"}}}",
+     "task.command.argv", "non-empty list"},
+    {"{\"task\": {\"command\": {\"argv\": [\"python3\", \"t.py\"]}}}",
+     "task.command.argv[0]", "absolute path"},
+    {"{\"task\": {\"command\": {\"argv\": [\"/bin/{rank}\"]}}}",
+     "task.command.argv[0]", "placeholders"},
+    {"{\"task\": {\"command\": {\"argv\": [\"/bin/true\", \"{rnak}\"]}}}",
+     "task.command.argv[1]", "unknown placeholder {rnak}"},
+    {"{\"task\": {\"command\": {\"argv\": [\"/bin/true\", \"{rank\"]}}}",
+     "task.command.argv[1]", "without its '}'"},
+    {"{\"task\": {\"command\": {\"argv\": [\"/bin/true\", \"a}b\"]}}}",
+     "task.command.argv[1]", "without its '{'"},
+    {"{\"task\": {\"command\": {\"argv\": [\"/bin/true\", \"{}\"]}}}",
+     "task.command.argv[1]", "not a placeholder"},
+    {"{\"task\": {\"command\": {\"argv\": [\"/bin/true\", 3]}}}",
+     "task.command.argv[1]", "string"},
+    {"{\"task\": {\"command\": {\"argv\": [\"/bin/true\", \"a\\nb\"]}}}",
+     "task.command.argv[1]", "control character"},
+    {"{\"task\": {\"command\": {\"cwd\": \"exp\"}}}", "task.command.cwd",
+     "absolute path"},
+    {"{\"task\": {\"command\": {\"cwd\": 1}}}", "task.command.cwd", "string"},
+    {"{\"task\": {\"command\": {\"env\": {\"A-B\": \"x\"}}}}",
+     "task.command.env.A-B", "variable name"},
+    {"{\"task\": {\"command\": {\"env\": {\"LORALPHA_RECORD_FD\": \"5\"}}}}",
+     "task.command.env.LORALPHA_RECORD_FD", "set by the daemon"},
+    {"{\"task\": {\"command\": {\"env\": {\"X\": \"{nope}\"}}}}",
+     "task.command.env.X", "unknown placeholder"},
+    {"{\"task\": {\"command\": {\"env\": {\"X\": 1}}}}", "task.command.env.X",
+     "string"},
+    {"{\"task\": {\"command\": {\"env\": []}}}", "task.command.env", "object"},
+    {"{\"task\": {\"command\": {\"time_limit\": 0}}}",
+     "task.command.time_limit", "seconds"},
+    {"{\"task\": {\"command\": {\"time_limit\": 1.5}}}",
+     "task.command.time_limit", "whole number"},
+    {"{\"task\": {\"command\": {\"time_limit\": 2592001}}}",
+     "task.command.time_limit", "1..2592000"},
+    {"{\"task\": {\"command\": {\"time_limit\": \"1h\"}}}",
+     "task.command.time_limit", "seconds"},
+    {"{\"task\": {\"command\": {\"memory_limit\": \"8X\"}}}",
+     "task.command.memory_limit", "size"},
+    {"{\"task\": {\"command\": {\"memory_limit\": 1024}}}",
+     "task.command.memory_limit", "outside"},
+    {"{\"task\": {\"command\": {\"memory_limit\": -5}}}",
+     "task.command.memory_limit", "bytes"},
+    {"{\"task\": {\"command\": {\"shell\": true}}}", "task.command.shell",
+     "not a command field"},
+    {"{\"task\": {\"params\": {\"rank\": 3}}}", "task.params.rank",
+     "run value"},
+    {"{\"task\": {\"params\": {\"Model\": 3}}}", "task.params.Model",
+     "parameter name"},
+    {"{\"task\": {\"params\": {\"m\": [1]}}}", "task.params.m", "number"},
+    {"{\"task\": {\"params\": 3}}", "task.params", "object"},
+    {"{\"task\": {\"d_in\": 3}}", "task.d_in", "does not apply"},
+    {"{\"task\": {\"npy\": {\"x\": \"/x.npy\"}}}", "task.npy",
+     "does not apply"},
+    {"{\"optimizer\": \"sgd\"}", "optimizer", "does not apply"},
+    {"{\"metrics\": {\"log_every\": 2}}", "metrics", "does not apply"},
+    {"{\"schedule\": \"cosine\"}", "schedule", "does not apply"},
+    {"{\"diverge_factor\": 5}", "diverge_factor", "does not apply"},
+    {"{\"steps\": 0}", "steps", "integer"},
+    {"{\"batch\": \"x\"}", "batch", "integer"},
+    {"{\"scaling\": \"x\"}", "scaling", "peft"},
+};
+
+static void check_command_bad(void) {
+  json_t *base = J(k_cmd_base);
+  for (size_t i = 0; i < sizeof k_cmd_bad / sizeof k_cmd_bad[0]; i++) {
+    json_t *patch = J(k_cmd_bad[i].patch), *spec = merge(base, patch);
+    check_bad_case((int)i, &k_cmd_bad[i], spec, NULL);
+    json_decref(patch);
+    json_decref(spec);
+  }
+  printf("%zu bad command specs in the table\n",
+         sizeof k_cmd_bad / sizeof k_cmd_bad[0]);
+  json_decref(base);
+}
+
+/* A memory limit above the daemon's max_run_memory is refused, naming it. */
+static void check_command_memory_cap(void) {
+  json_t *spec = J(k_cmd_base);
+  la_spec_limits lim;
+  la_spec *s = NULL;
+  la_err err = {{0}};
+  la_spec_limits_default(&lim);
+  lim.max_run_memory = 32ull << 20;
+  CHECK_EQ_INT(la_spec_parse(spec, &lim, &s, &err), LA_EINVAL);
+  CHECK(strstr(err.msg, "task.command.memory_limit: 64 MiB") == err.msg);
+  CHECK(strstr(err.msg, "max_run_memory") != NULL);
+  if (strstr(err.msg, "max_run_memory") == NULL)
+    fprintf(stderr, "  got: %s\n", err.msg);
+  la_spec_free(s);
+  json_decref(spec);
+}
+
+/* Reals take their shortest exact form; integers stay integers. */
+static void check_command_number_text(void) {
+  json_t *cfg = J("{\"task\": \"command\", \"command\": {\"argv\": "
+                  "[\"/bin/echo\", \"{alpha}\", \"{lr}\", \"{rank}\", "
+                  "\"{scaling}\", \"{flag}\"]}, \"params\": {\"flag\": "
+                  "true}, \"alpha\": 0.1, \"lr\": 3e-05, \"rank\": 4, "
+                  "\"scaling\": \"rslora\"}");
+  la_command c;
+  la_err err;
+  CHECK_EQ_INT(la_command_from_config(cfg, &c, &err), 0);
+  if (c.argv != NULL) {
+    check_text(c.argv[1], "0.1");
+    check_text(c.argv[2], "3e-05");
+    check_text(c.argv[3], "4");
+    check_text(c.argv[4], "rslora");
+    check_text(c.argv[5], "true");
+  }
+  la_command_clear(&c);
+  json_decref(cfg);
+}
+
 int main(void) {
   check_paths_walk();
   check_seed_formula();
@@ -880,5 +1086,10 @@ int main(void) {
       "16, \"optimizer\": {\"name\": \"sgd\", \"momentum\": 0.5}, "
       "\"schedule\": \"cosine\", \"metrics\": {\"log_every\": 2}, "
       "\"diverge_factor\": 50}");
+  check_command_good();
+  check_command_bad();
+  check_command_memory_cap();
+  check_command_number_text();
+  check_out_of_memory(k_cmd_base);
   return check_summary();
 }

@@ -763,8 +763,9 @@ static void check_refused_run(void) {
 /* Rows of the sweep or its runs left in any table with a sweep_id or a
  * run_id column (and the sweep's own row). */
 static long long rows_left(int64_t sweep, int64_t run0, int64_t run1) {
-  static const char *const by_run[] = {"curve", "layers",    "spectra",
-                                       "drift", "sharpness", "local_workers"};
+  static const char *const by_run[] = {"curve",   "layers",    "spectra",
+                                       "drift",   "sharpness", "local_workers",
+                                       "run_logs"};
   static const char *const by_sweep[] = {"alpha_star", "fits",       "regret",
                                          "analyses",   "slurm_jobs", "runs"};
   char sql[200];

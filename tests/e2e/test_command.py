@@ -1,0 +1,360 @@
+#!/usr/bin/python3
+"""End-to-end tests of the command task: a user's own trainer (a real Python
+script) run per run by `loralpha serve` (docs/sweeps.md "The command task",
+docs/protocol.md "Your own trainer").
+
+    test_command.py --loralpha PATH --worker PATH [--keep] [--only NAME]
+
+Each case starts a daemon on 127.0.0.1 and submits command sweeps whose
+trainer is tests/e2e/trainer.py (one behaviour per sweep, chosen by its
+task.params.mode). Checked: the trainer's argv, environment, parameters on
+stdin and in LORALPHA_PARAMS_FILE, its records on fd 3 stored as any
+worker's; exit codes, signals, a missing done record and garbage on fd 3
+fail the attempt (retried while attempts remain) with the trainer's log
+tail in the error; a silent trainer is killed at the heartbeat and a slow
+one at its time limit, with its child; cancel ends the whole process group
+(a trainer and child that ignore SIGTERM are killed after the grace); a flood of log
+output is kept bounded and a flood of records stops at max_run_rows; bad
+specs get 422 naming the field. Ends with `N passed, M failed`.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import R, Ctx, Daemon, alive, cli, run_cases, scaled, wait_until  # noqa: E402
+
+TRAINER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trainer.py")
+SOURCE = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+PYTHON = "/usr/bin/python3"
+
+
+def spec(ctx, name, mode, steps=20, ranks=(4,), alphas=(8.0,), **top):
+    """A command sweep running trainer.py in mode, its cwd ctx.tmp; the
+    trainer's notes go to ctx.tmp/NAME."""
+    os.makedirs(os.path.join(ctx.tmp, name), exist_ok=True)
+    s = {"name": name,
+         "task": {"task": "command",
+                  "command": {"argv": [PYTHON, TRAINER, "--rank", "{rank}", "--alpha",
+                                       "{alpha}", "--lr={lr}", "--seed", "{seed}",
+                                       "--steps", "{steps}", "--run", "{run_id}",
+                                       "--mode", "{mode}", "--out",
+                                       os.path.join(ctx.tmp, name)],
+                              "cwd": ctx.tmp,
+                              "env": {"TRAINER_TAG": "r{rank}-{mode}"},
+                              "time_limit": 600},
+                  "params": {"mode": mode, "width": 8}},
+         "grid": {"rank": list(ranks), "alpha": list(alphas), "lr": [0.01]},
+         "steps": steps, "max_attempts": 1}
+    s.update(top)
+    return s
+
+
+def runs_of(d, sid):
+    return cli(d.db, f"SELECT * FROM runs WHERE sweep_id = {sid} ORDER BY id")
+
+
+def report(ctx, name, run_id):
+    """What trainer.py wrote about itself (argv, env, params), or None."""
+    try:
+        with open(os.path.join(ctx.tmp, name, f"run{run_id}.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def pids_of(ctx, name, run_id):
+    """The trainer's and its child's pids, once both are written."""
+    try:
+        with open(os.path.join(ctx.tmp, name, f"pids{run_id}")) as f:
+            p = [int(x) for x in f.read().split()]
+        return p if len(p) == 2 else None
+    except (OSError, ValueError):
+        return None
+
+
+# ---- case 1: records, argv, environment, parameters ---------------------------
+
+
+def case_records(ctx):
+    d = Daemon(ctx, "records", workers=2)
+    sid = d.submit(spec(ctx, "ok", "ok", steps=20, ranks=(2, 4), alphas=(0.5, 8.0)))
+    d.wait_sweep(sid, scaled(60))
+    rows = runs_of(d, sid)
+    R.eq([r["state"] for r in rows], ["done"] * 4, "every run of the trainer ends done")
+    for r in rows:
+        rep = report(ctx, "ok", r["id"])
+        want_argv = ["--rank", str(r["rank"]), "--alpha", "%g" % r["alpha"], "--lr=0.01",
+                     "--seed", str(r["seed"]), "--steps", "20", "--run", str(r["id"]),
+                     "--mode", "ok", "--out", os.path.join(ctx.tmp, "ok")]
+        R.eq(rep and rep["argv"], want_argv, f"run {r['id']}: argv is the template filled")
+        R.eq(rep and rep["env"], {"TRAINER_TAG": f"r{r['rank']}-ok",
+                                  "LORALPHA_RECORD_FD": "3", "LORALPHA_RUN_ID": str(r["id"]),
+                                  "LORALPHA_PARAMS_FILE": "/dev/fd/4"},
+             f"run {r['id']}: the spec's env and the protocol's variables")
+        want = {"run_id": r["id"], "rank": r["rank"], "alpha": r["alpha"], "lr": 0.01,
+                "seed": r["seed"], "steps": 20, "batch": 64, "scaling": "peft",
+                "params": {"mode": "ok", "width": 8}}
+        got = rep and {k: v for k, v in rep["params"].items() if k != "threads"}
+        R.eq(got, want, f"run {r['id']}: parameters on stdin (= the params file)")
+        R.eq(rep and rep["cwd"], ctx.tmp, f"run {r['id']}: working directory")
+        curve = cli(d.db, f"SELECT kind, COUNT(*) AS n FROM curve WHERE run_id = {r['id']} "
+                          "GROUP BY kind ORDER BY kind")
+        R.eq([(c["kind"], c["n"]) for c in curve], [("eval", 2), ("train", 20)],
+             f"run {r['id']}: its records are stored (curve rows)")
+        R.check(r["final_eval_loss"] is not None and abs(r["final_eval_loss"] - 1.0 / (1 + 20))
+                < 1e-9, f"run {r['id']}: the done record's figures",
+                1.0 / 21, r["final_eval_loss"])
+        lg = d.get(f"/v1/runs/{r['id']}/log")
+        text = (lg.json or {}).get("log", "") if lg.status == 200 else ""
+        R.check("trainer starts: mode ok\n" in text and "a line on stderr\n" in text
+                and lg.json.get("attempt") == 1,
+                f"run {r['id']}: GET /v1/runs/{{id}}/log has its stdout and stderr",
+                "200, both lines, attempt 1", (lg.status, lg.body[:300]))
+        spectra = cli(d.db, f"SELECT COUNT(*) AS n FROM spectra WHERE run_id = {r['id']}")
+        R.eq(spectra[0]["n"], 0, f"run {r['id']}: no spectra sent, none stored")
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "show", str(sid)],
+                       capture_output=True, text=True, timeout=scaled(60),
+                       env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    R.check(p.returncode == 0 and "command, 20 steps, batch 64, peft scaling" in p.stdout
+            and f"{PYTHON} {TRAINER} --rank {{rank}} --alpha {{alpha}}" in p.stdout
+            and "optimizer" not in p.stdout,
+            "loralpha show: the command and its templates, no optimizer",
+            "'command, 20 steps ...', the argv", (p.returncode, p.stdout[-600:], p.stderr))
+    a = d.get(f"/v1/sweeps/{sid}/analysis")
+    m = (a.json or {}).get("measured") or {}
+    R.check(a.status == 200 and m.get("done_runs") == 4 and m.get("spectra") == 0
+            and [x.split(":")[0] for x in m.get("lacks", [])]
+            == ["spectra", "signal_drift", "sharpness"],
+            "the analysis of a sweep without spectra or sharpness answers, saying what it lacks",
+            "200, measured: 4 done runs, lacks spectra, signal_drift, sharpness",
+            (a.status, m or a.body[:300]))
+    rp = d.get(f"/v1/sweeps/{sid}/report?format=markdown")
+    R.check(rp.status == 200 and b"no done run sent spectra records" in rp.body,
+            "the report says the sweep has no spectra", "200, 'no done run sent spectra'",
+            (rp.status, rp.body[:200]))
+    want = [b"| **task** | command: /usr/bin/python3 " + TRAINER.encode() + b" --rank {rank}",
+            b"the trainer's own optimizer and schedule", b"| **not measured** | spectra: "]
+    R.check(rp.status == 200 and all(w in rp.body for w in want) and b"adamw" not in rp.body,
+            "the report's summary: the command, no optimizer of the worker's, what was not "
+            "measured", want, [w in rp.body for w in want] + [b"adamw" in rp.body])
+    r = d.req("DELETE", f"/v1/sweeps/{sid}")
+    R.check(r.status == 200 and (r.json or {}).get("deleted", {}).get("run_logs") == 4,
+            "deleting the sweep deletes its runs' logs", "200, run_logs: 4",
+            (r.status, r.body[:300]))
+    r = d.get("/v1/runs/999/log")
+    R.check(r.status == 404 and b"no log" in r.body, "a run without a log: 404",
+            "404 'no log'", (r.status, r.body[:200]))
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+# ---- case 2: failures --------------------------------------------------------
+
+
+def case_failures(ctx):
+    d = Daemon(ctx, "failures", workers=2)
+    sids = {m: d.submit(spec(ctx, m, m, max_attempts=2 if m == "exit3" else 1))
+            for m in ("exit3", "abort", "nodone", "garbage")}
+    for m, sid in sids.items():
+        d.wait_sweep(sid, scaled(60), states=("done", "failed", "cancelled"), what=m)
+    want = {"exit3": ("worker exited with status 3", 2),
+            "abort": ("worker killed by signal 6", 1),
+            "nodone": ("worker exited without a done record", 1),
+            "garbage": ("worker output rejected: stdout line 2", 1)}
+    for m, (words, attempts) in want.items():
+        r = runs_of(d, sids[m])[0]
+        R.check(r["state"] == "failed" and words in (r["error"] or ""),
+                f"{m}: the attempt fails saying why", f"failed, '{words}'",
+                (r["state"], (r["error"] or "")[:400]))
+        R.eq(r["attempts"], attempts, f"{m}: attempts (retried while attempts remain)")
+    err = runs_of(d, sids["exit3"])[0]["error"] or ""
+    R.check("trainer says: giving up" in err, "exit3: the trainer's log tail is in the error",
+            "'trainer says: giving up'", err[-300:])
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+# ---- case 3: a hung trainer, a slow one, a flood ------------------------------
+
+
+def case_limits(ctx):
+    d = Daemon(ctx, "limits", workers=2, extra=["--heartbeat", "3"],
+               config={"max_run_rows": 100})
+    hang = d.submit(spec(ctx, "hang", "hang"))
+    slow = spec(ctx, "slow", "slow")
+    slow["task"]["command"]["time_limit"] = 3
+    slow = d.submit(slow)
+    flood = d.submit(spec(ctx, "flood", "flood_log"))
+    many = d.submit(spec(ctx, "many", "flood_records"))
+    t0 = time.monotonic()
+    for sid in (hang, slow, flood, many):
+        d.wait_sweep(sid, scaled(60), states=("done", "failed"))
+    r = runs_of(d, hang)[0]
+    R.check(r["state"] == "failed" and "heartbeat" in (r["error"] or ""),
+            "a silent trainer is killed at the heartbeat", "failed, '...heartbeat...'",
+            (r["state"], (r["error"] or "")[:300]))
+    pids = pids_of(ctx, "hang", r["id"])
+    R.check(pids is not None and wait_until(lambda: not any(alive(p) for p in pids), scaled(10)),
+            "the hung trainer's child dies with it (its process group)", "both gone",
+            pids and [(p, alive(p)) for p in pids])
+    r = runs_of(d, slow)[0]
+    R.check(r["state"] == "failed" and "time limit of 3 s" in (r["error"] or ""),
+            "a trainer past its time limit is stopped", "failed, 'time limit of 3 s'",
+            (r["state"], (r["error"] or "")[:300]))
+    r = runs_of(d, flood)[0]
+    R.check(r["state"] == "failed" and len(r["error"] or "") < 10000 and "last line" in r["error"],
+            "a 20 MB log flood: the run's log is kept bounded (its tail)",
+            "failed, error < 10000 bytes ending with 'last line'",
+            (r["state"], len(r["error"] or ""), (r["error"] or "")[-100:]))
+    lg = d.get(f"/v1/runs/{r['id']}/log").json or {}
+    text = lg.get("log", "")
+    R.check(lg.get("bytes", 0) > 20 * 2 ** 20 and len(text) < 66 * 1024
+            and text.startswith("trainer starts") and text.endswith("last line\n")
+            and "bytes of the log left out" in text,
+            "the flood's log: its head and tail, what was left out said, under 66 KiB",
+            "bytes > 20 MiB, kept < 66 KiB, head, '... left out ...', 'last line'",
+            (lg.get("bytes"), len(text), text[:40], text[-40:]))
+    r = runs_of(d, many)[0]
+    R.check(r["state"] == "failed" and "more than 100 records" in (r["error"] or ""),
+            "a flood of records stops at max_run_rows", "failed, 'more than 100 records'",
+            (r["state"], (r["error"] or "")[:300]))
+    R.check(time.monotonic() - t0 < scaled(40), "all four end within the deadlines",
+            "< 40 s", f"{time.monotonic() - t0:.1f} s")
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+# ---- case 4: cancel ends the process group -----------------------------------
+
+
+def case_cancel(ctx):
+    d = Daemon(ctx, "cancel", workers=1)
+    sid = d.submit(spec(ctx, "child", "child"))
+    run = wait_until(lambda: next((r for r in runs_of(d, sid) if r["state"] == "running"),
+                                  None), scaled(30))
+    pids = run and wait_until(lambda: pids_of(ctx, "child", run["id"]), scaled(30))
+    R.check(bool(pids) and all(alive(p) for p in pids),
+            "the trainer and its child (both ignore SIGTERM) run", "two live pids", pids)
+    if not pids:
+        return
+    t0 = time.monotonic()
+    r = d.req("POST", f"/v1/sweeps/{sid}/cancel")
+    R.eq(r.status, 200, "cancel answers 200")
+    gone = wait_until(lambda: not any(alive(p) for p in pids), scaled(20))
+    dt = time.monotonic() - t0
+    R.check(gone and dt >= 4, "cancel: SIGTERM to the group, SIGKILL after the 5 s grace "
+            "(both ignore SIGTERM)", "both gone, after >= 4 s",
+            ([(p, alive(p)) for p in pids], f"{dt:.1f} s"))
+    d.wait_sweep(sid, scaled(30), states=("cancelled",))
+    R.eq(runs_of(d, sid)[0]["state"], "cancelled", "the run ends cancelled")
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+# ---- case 5: bad specs -------------------------------------------------------
+
+
+def case_bad_specs(ctx):
+    d = Daemon(ctx, "bad", workers=1)
+    cases = [
+        ({"argv": ["python3", TRAINER]}, "task.command.argv[0]", "absolute path"),
+        ({"argv": []}, "task.command.argv", "non-empty"),
+        ({"argv": [PYTHON, TRAINER, "{rnak}"]}, "task.command.argv[2]",
+         "unknown placeholder {rnak}"),
+        ({"argv": [PYTHON], "time_limit": 0}, "task.command.time_limit", "seconds"),
+        ({"argv": [PYTHON], "time_limit": "1h"}, "task.command.time_limit", "seconds"),
+        ({"argv": [PYTHON], "memory_limit": "lots"}, "task.command.memory_limit", "size"),
+        ({"argv": [PYTHON], "cwd": "runs"}, "task.command.cwd", "absolute path"),
+        ({"argv": [PYTHON], "env": {"LORALPHA_RECORD_FD": "1"}},
+         "task.command.env.LORALPHA_RECORD_FD", "daemon"),
+        ({"argv": [PYTHON], "shell": "bash"}, "task.command.shell", "not a command field"),
+    ]
+    for cmd, field, words in cases:
+        s = spec(ctx, "bad", "ok")
+        s["task"]["command"] = cmd
+        r = d.req("POST", "/v1/sweeps", s)
+        msg = (r.json or {}).get("error", {}).get("message", "") if r.json else ""
+        R.check(r.status == 422 and msg.startswith(field + ":") and words in msg,
+                f"bad command {json.dumps(cmd)[:80]}: 422 naming {field}",
+                f"422 '{field}: ...{words}...'", (r.status, msg or r.body[:300]))
+    s = spec(ctx, "bad", "ok", optimizer="sgd")
+    r = d.req("POST", "/v1/sweeps", s)
+    R.check(r.status == 422 and b"optimizer: does not apply" in r.body,
+            "optimizer in a command sweep: 422 naming it", 422, (r.status, r.body[:300]))
+    s = spec(ctx, "bad", "ok")
+    s["task"]["command"]["argv"][0] = "/nonexistent/python3"
+    r = d.req("POST", "/v1/sweeps", s)
+    R.check(r.status == 422 and b"task.command.argv[0]: /nonexistent/python3" in r.body
+            and b"check_failed" in r.body,
+            "a program that does not exist: 422 check_failed at submit, naming argv[0]",
+            "422 check_failed 'task.command.argv[0]: ...'", (r.status, r.body[:300]))
+    s = spec(ctx, "bad", "ok")
+    s["task"]["command"]["cwd"] = "/nonexistent"
+    r = d.req("POST", "/v1/sweeps", s)
+    R.check(r.status == 422 and b"task.command.cwd: /nonexistent" in r.body,
+            "a working directory that does not exist: 422 at submit, naming cwd",
+            "422 'task.command.cwd: ...'", (r.status, r.body[:300]))
+    n = cli(d.db, "SELECT COUNT(*) AS n FROM sweeps")[0]["n"]
+    R.eq(n, 0, "nothing of a refused spec is stored")
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+# ---- case 6: the example, with the Python reporter ---------------------------
+
+
+def case_example(ctx):
+    """examples/sweep-command.json (its paths pointed at this tree) runs
+    examples/trainers/toy_lora.py, which reports through
+    python/loralpha_reporter.py: every record passes the daemon's parser,
+    spectra are stored, and the analysis and the report answer."""
+    with open(os.path.join(SOURCE, "examples", "sweep-command.json")) as f:
+        s = json.loads(f.read().replace("/usr/local/share/loralpha", SOURCE))
+    s["task"]["command"]["cwd"] = ctx.tmp
+    d = Daemon(ctx, "example", workers=2)
+    sid = d.submit(s)
+    d.wait_sweep(sid, scaled(120))
+    rows = runs_of(d, sid)
+    R.eq(sorted({r["state"] for r in rows}), ["done"], "every run of the example ends done")
+    n = cli(d.db, "SELECT COUNT(*) AS n FROM spectra WHERE run_id IN "
+                  f"(SELECT id FROM runs WHERE sweep_id = {sid})")[0]["n"]
+    R.eq(n, len(rows) * 6, "the reporter's spectra are stored (6 per run)")
+    drift = cli(d.db, "SELECT COUNT(*) AS n FROM drift WHERE mech_ratio IS NOT NULL AND run_id IN "
+                      f"(SELECT id FROM runs WHERE sweep_id = {sid})")[0]["n"]
+    R.eq(drift, len(rows) * 6, "its signal/drift figures are stored")
+    a = d.get(f"/v1/sweeps/{sid}/analysis")
+    cps = (a.json or {}).get("checkpoints") or [{}] if a.status == 200 else [{}]
+    stars = cps[-1].get("alpha_star")
+    R.check(a.status == 200 and stars, "the analysis answers with alpha*(r)", "200, alpha_star",
+            (a.status, a.body[:300]))
+    m = (a.json or {}).get("measured") or {}
+    R.eq((m.get("spectra"), m.get("signal_drift"), m.get("target"),
+          [x.split(":")[0] for x in m.get("lacks", [])]),
+         (len(rows), len(rows), 0, ["sharpness"]), "measured: spectra sent, sharpness lacking")
+    r = d.get(f"/v1/sweeps/{sid}/report")
+    R.check(r.status == 200 and len(r.body) > 1000, "the report answers", 200,
+            (r.status, r.body[:200]))
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+CASES = [
+    ("1 records", case_records),
+    ("2 failures", case_failures),
+    ("3 limits", case_limits),
+    ("4 cancel", case_cancel),
+    ("5 bad specs", case_bad_specs),
+    ("6 example", case_example),
+]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--loralpha", required=True)
+    ap.add_argument("--worker", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--only", default="", help="run only cases whose name contains this")
+    args = ap.parse_args()
+    return run_cases(Ctx(args), CASES, args.only, args.keep)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

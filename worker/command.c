@@ -1,0 +1,186 @@
+/* command.c: the worker as a command task's launcher (command.h). */
+#define _GNU_SOURCE
+#include "command.h"
+
+#include "loralpha/command.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXIT_BAD 2       /* the command cannot be used */
+#define EXIT_NO_EXEC 127 /* it could not be started */
+#define ENV_EXTRA 3      /* the LORALPHA_ variables the trainer gets */
+
+extern char **environ;
+
+/* Writes {"type":"error","error":msg} on stderr (the daemon reads it as
+ * the run's error) and returns code. */
+static int fail(int code, const la_err *err) {
+  json_t *rec = json_pack("{s:s, s:s}", "type", "error", "error", err->msg);
+  char *text = rec ? json_dumps(rec, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+  fprintf(stderr, "%s\n", text ? text : "{\"type\":\"error\",\"error\":\"?\"}");
+  fflush(stderr);
+  free(text);
+  json_decref(rec);
+  return code;
+}
+
+/* The working directory: the command's, or the user's home ("/" without
+ * one). */
+static const char *work_dir(const la_command *c) {
+  const struct passwd *pw;
+  if (c->cwd != NULL) return c->cwd;
+  pw = getpwuid(getuid());
+  return pw != NULL && pw->pw_dir != NULL && pw->pw_dir[0] == '/' ? pw->pw_dir
+                                                                  : "/";
+}
+
+/* Can this user use the directory and run the program? 0, or LA_EINVAL. */
+static int check_usable(const la_command *c, la_err *err) {
+  struct stat st;
+  const char *dir = work_dir(c);
+  if (stat(dir, &st) != 0 || (S_ISDIR(st.st_mode) && access(dir, X_OK) != 0))
+    return la_errf(err, LA_EINVAL, "command.cwd: %.300s: %s", dir,
+                   strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return la_errf(err, LA_EINVAL, "command.cwd: %.300s: not a directory", dir);
+  if (stat(c->argv[0], &st) != 0)
+    return la_errf(err, LA_EINVAL, "command.argv[0]: %.300s: %s", c->argv[0],
+                   strerror(errno));
+  if (!S_ISREG(st.st_mode) || access(c->argv[0], X_OK) != 0)
+    return la_errf(err, LA_EINVAL,
+                   "command.argv[0]: %.300s: not a program this user may run",
+                   c->argv[0]);
+  return 0;
+}
+
+/* Does entry "NAME=..." set a variable of list (NULL-terminated)? */
+static int overridden(const char *entry, char *const *list) {
+  size_t n = strcspn(entry, "=");
+  for (size_t i = 0; list[i] != NULL; i++)
+    if (strncmp(list[i], entry, n) == 0 && list[i][n] == '=') return 1;
+  return 0;
+}
+
+/* The trainer's environment: the worker's (less its own re-exec marker and
+ * the variables the command sets), the command's, then the protocol's. A
+ * new array of borrowed and new strings (never freed: the process execs or
+ * exits), or NULL. */
+static char **trainer_env(const la_command *c, const json_t *config) {
+  size_t n = 0, k = 0, m = 0;
+  char **env, run_id[64];
+  while (environ[n] != NULL)
+    n++;
+  while (c->env[m] != NULL)
+    m++;
+  if ((env = calloc(n + m + ENV_EXTRA + 1, sizeof *env)) == NULL) return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], "LORALPHA_", 9) != 0 &&
+        !overridden(environ[i], c->env))
+      env[k++] = environ[i];
+  for (size_t i = 0; i < m; i++)
+    env[k++] = c->env[i];
+  snprintf(run_id, sizeof run_id, "LORALPHA_RUN_ID=%lld",
+           (long long)json_integer_value(json_object_get(config, "run_id")));
+  env[k++] = strdup(run_id);
+  env[k++] = "LORALPHA_RECORD_FD=3";
+  env[k++] = "LORALPHA_PARAMS_FILE=/dev/fd/4";
+  return env[k - 3] != NULL ? env : NULL;
+}
+
+/* The parameters in a memory file on fd LA_CMD_PARAMS_FD and, opened
+ * again (its own offset), on stdin. 0, or LA_EIO. */
+static int params_fds(const json_t *config, la_err *err) {
+  json_t *p = la_command_params(config);
+  char *text = p ? json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+  char path[64];
+  size_t len = text ? strlen(text) : 0;
+  int fd = text ? memfd_create("loralpha-params", 0) : -1, in = -1, rc = 0;
+  json_decref(p);
+  if (fd < 0 || write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+    rc = la_errf(err, LA_EIO, "command: cannot write the parameters: %s",
+                 text ? strerror(errno) : "out of memory");
+  free(text);
+  if (rc == 0 && fd != LA_CMD_PARAMS_FD &&
+      (dup2(fd, LA_CMD_PARAMS_FD) < 0 || close(fd) != 0))
+    rc = la_errf(err, LA_EIO, "command: dup2: %s", strerror(errno));
+  snprintf(path, sizeof path, "/proc/self/fd/%d", LA_CMD_PARAMS_FD);
+  if (rc == 0 && ((in = open(path, O_RDONLY)) < 0 || dup2(in, 0) < 0))
+    rc = la_errf(err, LA_EIO, "command: cannot open the parameters: %s",
+                 strerror(errno));
+  if (in > 0) close(in);
+  return rc;
+}
+
+/* The trainer's descriptors: records on 3 (the worker's stdout), the log
+ * on 1 and 2 (the worker's stderr), the parameters on 0 and 4, nothing
+ * else. 0, or LA_EIO. */
+static int trainer_fds(const json_t *config, la_err *err) {
+  int rc = params_fds(config, err);
+  if (rc) return rc;
+  if (dup2(1, LA_CMD_RECORD_FD) < 0 || dup2(2, 1) < 0)
+    return la_errf(err, LA_EIO, "command: dup2: %s", strerror(errno));
+  if (close_range(LA_CMD_PARAMS_FD + 1, ~0u, 0) != 0)
+    for (long fd = LA_CMD_PARAMS_FD + 1, max = sysconf(_SC_OPEN_MAX); fd < max;
+         fd++)
+      close((int)fd);
+  return 0;
+}
+
+/* Caps the trainer's data (RLIMIT_DATA) at limit bytes (0: none). */
+static int cap_data(unsigned long long limit, la_err *err) {
+  struct rlimit rl = {(rlim_t)limit, (rlim_t)limit};
+  if (limit == 0 || setrlimit(RLIMIT_DATA, &rl) == 0) return 0;
+  return la_errf(err, LA_EIO, "command.memory_limit: setrlimit: %s",
+                 strerror(errno));
+}
+
+/* Everything before the exec; 0, or an exit code after the error. */
+static int prepare(const la_command *c, const json_t *config,
+                   unsigned long long daemon_limit, char ***env, la_err *err) {
+  const char *dir = work_dir(c);
+  if (check_usable(c, err)) return fail(EXIT_BAD, err);
+  if ((*env = trainer_env(c, config)) == NULL) {
+    la_errf(err, LA_ENOMEM, "command: out of memory");
+    return fail(EXIT_BAD, err);
+  }
+  if (chdir(dir) != 0) {
+    la_errf(err, LA_EIO, "command.cwd: %.300s: %s", dir, strerror(errno));
+    return fail(EXIT_BAD, err);
+  }
+  if (cap_data(c->memory_limit ? c->memory_limit : daemon_limit, err) ||
+      trainer_fds(config, err))
+    return fail(EXIT_BAD, err);
+  return 0;
+}
+
+int la_worker_command(const json_t *config, int check,
+                      unsigned long long daemon_limit) {
+  la_command c;
+  la_err err = {{0}};
+  char **env = NULL;
+  int code;
+  if (la_command_from_config(config, &c, &err)) return fail(EXIT_BAD, &err);
+  if (check) {
+    code = check_usable(&c, &err) ? fail(EXIT_BAD, &err) : 0;
+    la_command_clear(&c);
+    return code;
+  }
+  if ((code = prepare(&c, config, daemon_limit, &env, &err)) != 0) {
+    la_command_clear(&c);
+    return code;
+  }
+  execve(c.argv[0], c.argv, env);
+  la_errf(&err, LA_EIO, "command.argv[0]: %.300s: cannot be run: %s", c.argv[0],
+          strerror(errno));
+  la_command_clear(&c);
+  return fail(EXIT_NO_EXEC, &err);
+}

@@ -1,0 +1,30 @@
+/*
+ * command.h: the worker as the launcher of a command task's trainer
+ * (include/loralpha/command.h, docs/sweeps.md "The command task").
+ *
+ * The daemon starts a command task's run exactly as a built-in run: the
+ * worker, with --run-as OWNER for a root daemon (runas.h: the same drop of
+ * root, checked) and --memory-limit, its config on stdin. Seeing the
+ * command task, the worker does not train: it expands the command
+ * (la_command_from_config), arranges the trainer's descriptors (records on
+ * fd 3, which is the worker's stdout pipe; the trainer's stdout and stderr
+ * both on the worker's stderr pipe, the run's log; the parameters on stdin
+ * and on fd 4), its environment, directory and memory limit, and replaces
+ * itself with the trainer (execve): the process the daemon watches, signals
+ * and times is the trainer.
+ */
+#ifndef LORALPHA_WORKER_COMMAND_H
+#define LORALPHA_WORKER_COMMAND_H
+
+#include <jansson.h>
+
+/* Runs the command task of config (borrowed; a command task's run config).
+ * check: only checks, as the run's user, that the working directory and
+ * the program are usable, and returns. daemon_limit: the worker's
+ * --memory-limit (0: none), the cap when the spec gives no memory_limit.
+ * Returns an exit code (0: checked) after writing an error record on
+ * stderr; on success without check it does not return. */
+int la_worker_command(const json_t *config, int check,
+                      unsigned long long daemon_limit);
+
+#endif
