@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define EXIT_BAD 2       /* the command cannot be used */
@@ -156,10 +157,58 @@ static int prepare(const la_command *c, const json_t *config,
     la_errf(err, LA_EIO, "command.cwd: %.300s: %s", dir, strerror(errno));
     return fail(EXIT_BAD, err);
   }
-  if (cap_data(c->memory_limit ? c->memory_limit : daemon_limit, err) ||
-      trainer_fds(config, err))
-    return fail(EXIT_BAD, err);
+  if (trainer_fds(config, err)) return fail(EXIT_BAD, err);
   return 0;
+}
+
+/* The error record of a failed execve, made before the memory cap (after
+ * it nothing may allocate: a sanitizer's own mappings would fail): split
+ * where the errno's words go. A new string, or NULL. */
+static char *exec_error_record(const char *program, size_t *split) {
+  char msg[512];
+  json_t *rec;
+  char *text, *mark;
+  snprintf(msg, sizeof msg, "command.argv[0]: %.300s: cannot be run: \x01",
+           program);
+  la_utf8_sanitize(msg, strlen(msg) - 1);
+  rec = json_pack("{s:s, s:s}", "type", "error", "error", msg);
+  text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+  json_decref(rec);
+  if (text == NULL || (mark = strstr(text, "\\u0001")) == NULL) {
+    free(text);
+    return NULL;
+  }
+  *split = (size_t)(mark - text);
+  return text;
+}
+
+/* Caps the memory, then becomes the trainer; when execve fails, writes
+ * the error record (without allocating) and exits 127. Returns an exit
+ * code only when it fails before the cap. */
+static int exec_trainer(const la_command *c, char **env,
+                        unsigned long long limit) {
+  size_t split = 0;
+  char *rec = exec_error_record(c->argv[0], &split);
+  const char *why;
+  la_err err;
+  if (rec == NULL) {
+    la_errf(&err, LA_ENOMEM, "command: out of memory");
+    return fail(EXIT_BAD, &err);
+  }
+  if (cap_data(limit, &err)) {
+    free(rec);
+    return fail(EXIT_BAD, &err);
+  }
+  execve(c->argv[0], c->argv, env);
+  why = strerror(errno);
+  {
+    struct iovec v[4] = {{rec, split},
+                         {(char *)why, strlen(why)},
+                         {rec + split + 6, strlen(rec + split + 6)},
+                         {(char *)"\n", 1}};
+    (void)writev(2, v, 4); /* nothing more to do if stderr is gone */
+  }
+  _exit(EXIT_NO_EXEC); /* under the cap: no exit handler may allocate */
 }
 
 int la_worker_command(const json_t *config, int check,
@@ -178,9 +227,7 @@ int la_worker_command(const json_t *config, int check,
     la_command_clear(&c);
     return code;
   }
-  execve(c.argv[0], c.argv, env);
-  la_errf(&err, LA_EIO, "command.argv[0]: %.300s: cannot be run: %s", c.argv[0],
-          strerror(errno));
+  code = exec_trainer(&c, env, c.memory_limit ? c.memory_limit : daemon_limit);
   la_command_clear(&c);
-  return fail(EXIT_NO_EXEC, &err);
+  return code;
 }

@@ -336,6 +336,38 @@ def case_example(ctx):
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
+# ---- case 7: a killed daemon's trainer leaves a child; the next one ends it ----
+
+
+def case_orphans(ctx):
+    """A daemon killed with SIGKILL takes its trainer along (the parent-death
+    signal), but not the trainer's child, left in the trainer's process
+    group; the next daemon on the same database ends that group at start."""
+    db = ctx.path("orphans.db")
+    d = Daemon(ctx, "orphans", db=db, workers=1)
+    sid = d.submit(spec(ctx, "orphan", "orphan"))
+    run = wait_until(lambda: next((r for r in runs_of(d, sid) if r["state"] == "running"),
+                                  None), scaled(30))
+    pids = run and wait_until(lambda: pids_of(ctx, "orphan", run["id"]), scaled(30))
+    if not R.check(bool(pids), "the trainer and its child run", "two pids", pids):
+        return
+    trainer, child = pids
+    d.proc.kill()
+    d.proc.wait()
+    gone = wait_until(lambda: not alive(trainer), scaled(10))
+    R.check(gone and alive(child), "the daemon killed: its trainer dies with it, the "
+            "trainer's child is left", "trainer gone, child alive",
+            (alive(trainer), alive(child)))
+    d2 = Daemon(ctx, "orphans2", db=db, workers=1)
+    R.check(wait_until(lambda: not alive(child), scaled(15)),
+            "the next daemon ends the left trainer's process group at start",
+            "child gone", alive(child))
+    R.check("previous daemon left" in d2.log_tail(4000),
+            "and says so in its log", "'... a previous daemon left ...'", d2.log_tail(600))
+    d2.req("POST", f"/v1/sweeps/{sid}/cancel")
+    R.eq(d2.stop(), 0, "daemon exits 0")
+
+
 CASES = [
     ("1 records", case_records),
     ("2 failures", case_failures),
@@ -343,6 +375,7 @@ CASES = [
     ("4 cancel", case_cancel),
     ("5 bad specs", case_bad_specs),
     ("6 example", case_example),
+    ("7 orphans", case_orphans),
 ]
 
 
