@@ -30,7 +30,7 @@ ROUTES = [
     ("GET", "/v1/sweeps/{id}/recommend"), ("GET", "/v1/sweeps/{id}/curves"),
     ("GET", "/v1/sweeps/{id}/report"), ("POST", "/v1/sweeps/{id}/cancel"),
     ("POST", "/v1/sweeps/{id}/pause"), ("POST", "/v1/sweeps/{id}/resume"),
-    ("GET", "/v1/runs/{id}"), ("POST", "/v1/ingest/{id}"),
+    ("GET", "/v1/runs/{id}"), ("GET", "/v1/runs/{id}/log"), ("POST", "/v1/ingest/{id}"),
 ]
 
 
@@ -103,6 +103,11 @@ def run(ctx):
             # the route answered: this tiny sweep has no law to recommend from
             R.check("no law" in (err_msg(r) or ""), f"{method} {real}: its own 404",
                     "no law at lr ...", err_msg(r))
+            want = 404
+        elif path.endswith("/log") and r.status == 404:
+            # the route answered: a teacher run keeps no log (command tasks' do)
+            R.check("no log" in (err_msg(r) or ""), f"{method} {real}: its own 404",
+                    "run N: no log ...", err_msg(r))
             want = 404
         else:
             R.check(r.status == want, f"{method} {real}: status", want, (r.status, err_msg(r)))
