@@ -55,14 +55,16 @@ int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
 
 int la_rights_check_command(const char *owner, const char *daemon_user,
                             int slurm, int *status, la_err *err) {
-  *status = 422;
-  if (slurm)
-    return la_errf(err, LA_EINVAL,
-                   "executor: the command task runs on the local executor "
-                   "only; use \"executor\": \"local\"");
   *status = 0;
   if (strcmp(owner, daemon_user) == 0) return 0;
   *status = 403;
+  if (slurm)
+    return la_errf(err, LA_EINVAL,
+                   "task.command: Slurm jobs run as %.64s, the daemon's user, "
+                   "so only %.64s may send a command task to the Slurm "
+                   "executor; use \"executor\": \"local\" (its trainers "
+                   "run as their sweep's owner on a daemon run as root)",
+                   daemon_user, daemon_user);
   if (geteuid() != 0)
     return la_errf(err, LA_EINVAL,
                    "task.command: this daemon runs as %.64s and runs "

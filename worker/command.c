@@ -3,21 +3,27 @@
 #include "command.h"
 
 #include "loralpha/command.h"
+#include "loralpha/record.h"
+#include "remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#define EXIT_BAD 2       /* the command cannot be used */
-#define EXIT_NO_EXEC 127 /* it could not be started */
-#define ENV_EXTRA 3      /* the LORALPHA_ variables the trainer gets */
+#define EXIT_BAD 2        /* the command cannot be used */
+#define EXIT_RUN_FAILED 1 /* it ran and failed */
+#define EXIT_NO_EXEC 127  /* it could not be started */
+#define ENV_EXTRA 3       /* the LORALPHA_ variables the trainer gets */
 
 extern char **environ;
 
@@ -120,13 +126,17 @@ static int params_fds(const json_t *config, la_err *err) {
   return rc;
 }
 
-/* The trainer's descriptors: records on 3 (the worker's stdout), the log
- * on 1 and 2 (the worker's stderr), the parameters on 0 and 4, nothing
- * else. 0, or LA_EIO. */
-static int trainer_fds(const json_t *config, la_err *err) {
-  int rc = params_fds(config, err);
-  if (rc) return rc;
-  if (dup2(1, LA_CMD_RECORD_FD) < 0 || dup2(2, 1) < 0)
+/* The trainer's descriptors: records on 3 (records: the worker's stdout,
+ * or the pipe to the worker that reports them), the parameters on 0 and 4,
+ * its stdout on the worker's stderr too when merge_log (the run's log),
+ * nothing else. 0, or LA_EIO. */
+static int trainer_fds(const json_t *config, int records, int merge_log,
+                       la_err *err) {
+  int rc;
+  if (records != LA_CMD_RECORD_FD && dup2(records, LA_CMD_RECORD_FD) < 0)
+    return la_errf(err, LA_EIO, "command: dup2: %s", strerror(errno));
+  if ((rc = params_fds(config, err)) != 0) return rc;
+  if (merge_log && dup2(2, 1) < 0)
     return la_errf(err, LA_EIO, "command: dup2: %s", strerror(errno));
   if (close_range(LA_CMD_PARAMS_FD + 1, ~0u, 0) != 0)
     for (long fd = LA_CMD_PARAMS_FD + 1, max = sysconf(_SC_OPEN_MAX); fd < max;
@@ -144,8 +154,8 @@ static int cap_data(unsigned long long limit, la_err *err) {
 }
 
 /* Everything before the exec; 0, or an exit code after the error. */
-static int prepare(const la_command *c, const json_t *config,
-                   unsigned long long daemon_limit, char ***env, la_err *err) {
+static int prepare(const la_command *c, const json_t *config, int records,
+                   char ***env, la_err *err) {
   const char *dir = work_dir(c);
   if (check_usable(c, err)) return fail(EXIT_BAD, err);
   if ((*env = trainer_env(c, config)) == NULL) {
@@ -156,31 +166,198 @@ static int prepare(const la_command *c, const json_t *config,
     la_errf(err, LA_EIO, "command.cwd: %.300s: %s", dir, strerror(errno));
     return fail(EXIT_BAD, err);
   }
-  if (cap_data(c->memory_limit ? c->memory_limit : daemon_limit, err) ||
-      trainer_fds(config, err))
+  if (trainer_fds(config, records, records == 1, err))
     return fail(EXIT_BAD, err);
   return 0;
 }
 
+/* The error record of a failed execve, made before the memory cap (after
+ * it nothing may allocate: a sanitizer's own mappings would fail): split
+ * where the errno's words go. A new string, or NULL. */
+static char *exec_error_record(const char *program, size_t *split) {
+  char msg[512];
+  json_t *rec;
+  char *text, *mark;
+  snprintf(msg, sizeof msg, "command.argv[0]: %.300s: cannot be run: \x01",
+           program);
+  la_utf8_sanitize(msg, strlen(msg) - 1);
+  rec = json_pack("{s:s, s:s}", "type", "error", "error", msg);
+  text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+  json_decref(rec);
+  if (text == NULL || (mark = strstr(text, "\\u0001")) == NULL) {
+    free(text);
+    return NULL;
+  }
+  *split = (size_t)(mark - text);
+  return text;
+}
+
+/* Caps the memory, then becomes the trainer; when execve fails, writes
+ * the error record (without allocating) and exits 127. Returns an exit
+ * code only when it fails before the cap. */
+static int exec_trainer(const la_command *c, char **env,
+                        unsigned long long limit) {
+  size_t split = 0;
+  char *rec = exec_error_record(c->argv[0], &split);
+  const char *why;
+  la_err err;
+  if (rec == NULL) {
+    la_errf(&err, LA_ENOMEM, "command: out of memory");
+    return fail(EXIT_BAD, &err);
+  }
+  if (cap_data(limit, &err)) {
+    free(rec);
+    return fail(EXIT_BAD, &err);
+  }
+  execve(c->argv[0], c->argv, env);
+  why = strerror(errno);
+  {
+    struct iovec v[4] = {{rec, split},
+                         {(char *)why, strlen(why)},
+                         {rec + split + 6, strlen(rec + split + 6)},
+                         {(char *)"\n", 1}};
+    (void)writev(2, v, 4); /* nothing more to do if stderr is gone */
+  }
+  _exit(EXIT_NO_EXEC); /* under the cap: no exit handler may allocate */
+}
+
+/* ---- records reported over HTTP (a Slurm job's worker) ---- */
+
+static volatile sig_atomic_t g_timed_out; /* the time limit passed */
+static volatile pid_t g_trainer;          /* its process group */
+
+static void on_alarm(int sig) {
+  (void)sig;
+  g_timed_out = 1;
+  if (g_trainer > 0) kill(-g_trainer, SIGKILL);
+}
+
+/* The trainer as a child in its own process group, with records on a
+ * pipe whose read end is *rd. Its pid, or -1 (err filled). */
+static pid_t start_child(const la_command *c, const json_t *config,
+                         unsigned long long limit, int *rd, la_err *err) {
+  int p[2];
+  pid_t pid;
+  char **env = NULL;
+  if (pipe2(p, O_CLOEXEC) != 0) {
+    la_errf(err, LA_EIO, "command: pipe: %s", strerror(errno));
+    return -1; /* a pid: none (err filled) */
+  }
+  if ((pid = fork()) == 0) {
+    int code;
+    setpgid(0, 0);
+    code = prepare(c, config, p[1], &env, err);
+    _exit(code ? code : exec_trainer(c, env, limit));
+  }
+  close(p[1]);
+  if (pid < 0) {
+    close(p[0]);
+    la_errf(err, LA_EIO, "command: fork: %s", strerror(errno));
+    return -1; /* a pid: none (err filled) */
+  }
+  *rd = p[0];
+  return pid;
+}
+
+/* Copies the trainer's record lines from rd to out: 0; 1 at a line longer
+ * than LA_RECORD_MAX_LINE bytes, 2 past max lines (0: no limit); LA_EIO. */
+static int forward(int rd, FILE *out, int64_t max) {
+  static char line[LA_RECORD_MAX_LINE + 2];
+  FILE *in = fdopen(rd, "r");
+  int64_t lines = 0;
+  int rc = in ? 0 : LA_EIO;
+  while (rc == 0 && fgets(line, sizeof line, in) != NULL) {
+    size_t n = strlen(line);
+    if (n == sizeof line - 1 && line[n - 1] != '\n')
+      rc = 1;
+    else if (++lines > max && max > 0)
+      rc = 2;
+    else
+      fputs(line, out);
+  }
+  if (in != NULL) fclose(in);
+  return rc;
+}
+
+/* The trainer's end in words (after a failure) into err; its exit code.
+ * stopped: forward's answer. */
+static int trainer_end(int status, int stopped, const la_command *c,
+                       la_err *err) {
+  if (stopped == 1)
+    la_errf(err, LA_EINVAL, "command: a record line longer than %u bytes",
+            LA_RECORD_MAX_LINE);
+  else if (stopped == 2)
+    la_errf(err, LA_EINVAL,
+            "more than %lld records (the daemon's max_run_rows)",
+            (long long)c->max_records);
+  else if (g_timed_out)
+    la_errf(err, LA_EIO,
+            "time limit of %lld s (task.command.time_limit) passed: stopped",
+            (long long)c->time_limit);
+  else if (WIFSIGNALED(status))
+    la_errf(err, LA_EIO, "trainer killed by signal %d", WTERMSIG(status));
+  else if (WEXITSTATUS(status) != 0)
+    la_errf(err, LA_EIO, "trainer exited with status %d", WEXITSTATUS(status));
+  else
+    return 0;
+  return WIFSIGNALED(status)               ? 128 + WTERMSIG(status)
+         : WEXITSTATUS(status) && !stopped ? WEXITSTATUS(status)
+                                           : EXIT_RUN_FAILED;
+}
+
+/* Runs the trainer as a child and POSTs its records (remote.h); a failure
+ * is sent too, as the run's error record. Its exit code. */
+static int run_reported(const la_command *c, const json_t *config,
+                        unsigned long long limit, const la_cmd_report *rep) {
+  la_remote *r;
+  FILE *out;
+  la_err err = {{0}};
+  int rd = -1, status = 0, stopped, code;
+  pid_t pid;
+  if (la_remote_open(rep->url, rep->token_file, rep->retry_s, &r, &out, &err))
+    return fail(EXIT_BAD, &err);
+  if ((pid = start_child(c, config, limit, &rd, &err)) < 0) {
+    la_remote_close(r, NULL);
+    return fail(EXIT_BAD, &err);
+  }
+  g_trainer = pid;
+  signal(SIGALRM, on_alarm);
+  alarm((unsigned)c->time_limit);
+  stopped = forward(rd, out, c->max_records);
+  if (stopped) kill(-pid, SIGKILL);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  alarm(0);
+  kill(-pid, SIGKILL); /* what is left of its group */
+  if ((code = trainer_end(status, stopped > 0 ? stopped : 0, c, &err)) != 0) {
+    json_t *rec = json_pack("{s:s, s:s}", "type", "error", "error", err.msg);
+    fail(code, &err);
+    if (rec != NULL) json_dumpf(rec, out, JSON_COMPACT);
+    fputc('\n', out);
+    json_decref(rec);
+  }
+  if (la_remote_close(r, &err)) return fail(EXIT_RUN_FAILED, &err);
+  return code;
+}
+
 int la_worker_command(const json_t *config, int check,
-                      unsigned long long daemon_limit) {
+                      unsigned long long daemon_limit,
+                      const la_cmd_report *report) {
   la_command c;
   la_err err = {{0}};
   char **env = NULL;
+  unsigned long long limit;
   int code;
   if (la_command_from_config(config, &c, &err)) return fail(EXIT_BAD, &err);
+  limit = c.memory_limit ? c.memory_limit : daemon_limit;
   if (check) {
     code = check_usable(&c, &err) ? fail(EXIT_BAD, &err) : 0;
-    la_command_clear(&c);
-    return code;
+  } else if (report != NULL) {
+    code = run_reported(&c, config, limit, report);
+  } else {
+    code = prepare(&c, config, 1, &env, &err);
+    if (code == 0) code = exec_trainer(&c, env, limit);
   }
-  if ((code = prepare(&c, config, daemon_limit, &env, &err)) != 0) {
-    la_command_clear(&c);
-    return code;
-  }
-  execve(c.argv[0], c.argv, env);
-  la_errf(&err, LA_EIO, "command.argv[0]: %.300s: cannot be run: %s", c.argv[0],
-          strerror(errno));
   la_command_clear(&c);
-  return fail(EXIT_NO_EXEC, &err);
+  return code;
 }

@@ -18,13 +18,25 @@
 
 #include <jansson.h>
 
+/* Where a Slurm job's worker POSTs the records (--report-url, remote.h). */
+typedef struct la_cmd_report {
+  const char *url, *token_file;
+  double retry_s;
+} la_cmd_report;
+
 /* Runs the command task of config (borrowed; a command task's run config).
  * check: only checks, as the run's user, that the working directory and
  * the program are usable, and returns. daemon_limit: the worker's
  * --memory-limit (0: none), the cap when the spec gives no memory_limit.
- * Returns an exit code (0: checked) after writing an error record on
- * stderr; on success without check it does not return. */
+ * report NULL: the worker becomes the trainer (execve; it returns only on
+ * failure). report given (a Slurm job's worker): the trainer runs as a
+ * child in its own process group, its records are read from a pipe on
+ * its fd 3 and POSTed, its stdout and stderr are the job's; the worker
+ * kills the group at the time limit and when the trainer exits, sends an
+ * error record for a failed trainer, and exits with the trainer's code.
+ * Returns an exit code after writing an error record on stderr. */
 int la_worker_command(const json_t *config, int check,
-                      unsigned long long daemon_limit);
+                      unsigned long long daemon_limit,
+                      const la_cmd_report *report);
 
 #endif

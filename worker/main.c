@@ -338,7 +338,9 @@ static int run(const args *a) {
   int code = EXIT_BAD_INPUT, rc;
   if (root == NULL) return fail(code, err.msg);
   if (la_command_is(root)) { /* a user's trainer: checked, or run instead */
-    code = la_worker_command(root, a->check, a->mem_limit);
+    la_cmd_report rep = {a->report_url, a->token_file, a->retry_s};
+    code = la_worker_command(root, a->check, a->mem_limit,
+                             a->report_url ? &rep : NULL);
     goto cleanup;
   }
   if (la_config_parse(root, &cfg, &err)) {

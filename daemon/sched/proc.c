@@ -7,9 +7,18 @@
  * pidfds are missing (ENOSYS: a kernel older than 5.3) the PID is checked
  * and then signalled. Waiting polls the pidfds, which become readable when
  * their process exits (or checks the identities every 10 ms without them).
+ *
+ * A command task's trainer leads a process group of its own (its id is the
+ * trainer's PID). Its whole group is signalled: while the leader is alive
+ * and is the recorded process, and when the leader is gone but its group
+ * still has members (a trainer killed with the daemon leaves its children
+ * behind): the kernel gives no process a PID that is still some group's
+ * id, so a group with that id and no process with that PID is what is left
+ * of the recorded trainer's. A group is waited for until it has no member.
  */
 #include "sched/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -36,9 +45,11 @@ int la_proc_boot_id(char buf[LA_BOOT_ID_MAX], la_err *err) {
   return 0;
 }
 
-/* The state letter (field 3) and start time (field 22) of /proc/PID/stat.
+/* The state letter (field 3), start time (field 22) and, when pgrp is not
+ * NULL, the process group (field 5) of /proc/PID/stat.
  * 0; LA_ENOTFOUND when there is no such process; LA_EIO (err filled). */
-static int read_stat(int pid, char *state, uint64_t *start, la_err *err) {
+static int read_stat(int pid, char *state, uint64_t *start, long *pgrp,
+                     la_err *err) {
   char path[64], buf[1024], *p, *end;
   ssize_t n;
   int fd;
@@ -64,6 +75,7 @@ static int read_stat(int pid, char *state, uint64_t *start, la_err *err) {
     if ((p = strchr(p, ' ')) == NULL)
       return la_errf(err, LA_EIO, "%s: unexpected format", path);
     p++;
+    if (field == 4 && pgrp != NULL) *pgrp = strtol(p, NULL, 10);
   }
   *start = strtoull(p, &end, 10);
   if (end == p) return la_errf(err, LA_EIO, "%s: unexpected format", path);
@@ -75,7 +87,8 @@ int la_proc_identify(int pid, const char *boot_id, la_proc_id *out,
   char state;
   int rc;
   if (pid <= 1) return LA_ENOTFOUND; /* never a worker */
-  if ((rc = read_stat(pid, &state, &out->start_ticks, err)) != 0) return rc;
+  if ((rc = read_stat(pid, &state, &out->start_ticks, NULL, err)) != 0)
+    return rc;
   if (state == 'Z' || state == 'X') return LA_ENOTFOUND;
   out->pid = pid;
   snprintf(out->boot_id, sizeof out->boot_id, "%s", boot_id);
@@ -96,15 +109,50 @@ typedef struct target {
   const la_leftover *w;
   int fd;    /* its pidfd, or -1 (no pidfds: by PID) */
   int alive; /* signalled and not seen gone yet */
+  int group; /* its process group is signalled too (a trainer's) */
 } target;
 
-/* Sends sig to t; 0, or an errno value. */
+/* Sends sig to t, and then to its group: 0, or an errno value (the
+ * group's, for a group: its leader may be gone already). */
 static int send_sig(const target *t, int sig) {
-  int rc = t->fd >= 0 ? pidfd_send_signal(t->fd, sig, NULL, 0)
-                      : kill(t->w->id.pid, sig);
-  return rc == 0 ? 0 : errno;
+  int rc = 0;
+  if (t->fd >= 0)
+    rc = pidfd_send_signal(t->fd, sig, NULL, 0) == 0 ? 0 : errno;
+  else if (!t->group)
+    rc = kill(t->w->id.pid, sig) == 0 ? 0 : errno;
+  if (t->group) rc = kill(-t->w->id.pid, sig) == 0 ? 0 : errno;
+  return rc;
 }
 
+/* Does the process group pgid have a member that is not a zombie? 1 or
+ * 0 (a group whose processes all exited, waiting to be reaped, is gone). */
+static int group_exists(int pgid) {
+  DIR *d = opendir("/proc");
+  struct dirent *e;
+  int found = 0;
+  if (d == NULL) return kill(-pgid, 0) == 0 || errno == EPERM;
+  while (!found && (e = readdir(d)) != NULL) {
+    char state;
+    uint64_t start;
+    long pgrp = 0;
+    la_err err;
+    int pid = (int)la_parse_id(e->d_name);
+    found = pid > 0 && read_stat(pid, &state, &start, &pgrp, &err) == 0 &&
+            pgrp == pgid && state != 'Z' && state != 'X';
+  }
+  closedir(d);
+  return found;
+}
+
+/* Is the process id names a zombie (it exited; its parent has not reaped
+ * it)? 1 or 0. */
+static int is_zombie(const la_proc_id *id) {
+  char state;
+  uint64_t start;
+  la_err err;
+  return read_stat(id->pid, &state, &start, NULL, &err) == 0 &&
+         start == id->start_ticks && (state == 'Z' || state == 'X');
+}
 /* Opens t's pidfd and checks its identity; 1 when it is alive and ours to
  * signal, 0 when it is gone or another process has its PID. */
 static int target_open(target *t, const char *boot_id) {
@@ -115,11 +163,15 @@ static int target_open(target *t, const char *boot_id) {
       strcmp(id->boot_id, boot_id) != 0)
     return 0;
   t->fd = pidfd_open((pid_t)id->pid, 0);
-  if (t->fd < 0 && errno != ENOSYS) return 0; /* ESRCH: gone */
-  if (same_process(id, boot_id)) return 1;
+  t->group = 0;
+  if (t->fd < 0 && errno != ENOSYS) /* ESRCH: gone; its group may be left */
+    return t->group = group_exists(id->pid);
+  if (same_process(id, boot_id))
+    return t->group = getpgid((pid_t)id->pid) == (pid_t)id->pid, 1;
+  t->group = is_zombie(id) && group_exists(id->pid); /* its PID is held */
   if (t->fd >= 0) close(t->fd);
   t->fd = -1;
-  return 0;
+  return t->group;
 }
 
 static uint64_t now_ms(void) {
@@ -137,6 +189,13 @@ static int wait_gone(target *t, size_t n, unsigned ms, const char *boot_id) {
     uint64_t now = now_ms();
     for (size_t i = 0; i < n; i++) {
       if (!t[i].alive) continue;
+      if (t[i].group) { /* gone when no member is left */
+        if (group_exists(t[i].w->id.pid))
+          left++;
+        else
+          t[i].alive = 0;
+        continue;
+      }
       if (t[i].fd < 0 && !same_process(&t[i].w->id, boot_id)) {
         t[i].alive = 0;
         continue;

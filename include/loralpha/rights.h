@@ -35,11 +35,12 @@ int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
                           int *status, la_err *err);
 
 /* May a sweep of owner have a command task (command.h) on this daemon
- * (run by daemon_user; slurm: its runs would go to the Slurm executor)?
- * The program runs with the owner's rights only: as the daemon's user
- * when that is the owner, else as the owner under a root daemon (which
- * needs the owner's local account). 0, or LA_EINVAL with the HTTP status
- * (403 or 422) in *status and why in err. */
+ * (run by daemon_user; slurm: its runs would go to the Slurm executor,
+ * whose jobs run as daemon_user)? The program runs with the owner's rights
+ * only: as the daemon's user when that is the owner (on either executor),
+ * else as the owner under a root daemon, locally (which needs the owner's
+ * local account). 0, or LA_EINVAL with the HTTP status (403 or 422) in
+ * *status and why in err. */
 int la_rights_check_command(const char *owner, const char *daemon_user,
                             int slurm, int *status, la_err *err);
 

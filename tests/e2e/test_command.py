@@ -336,6 +336,71 @@ def case_example(ctx):
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
+# ---- case 7: a killed daemon's trainer leaves a child; the next one ends it ----
+
+
+def case_orphans(ctx):
+    """A daemon killed with SIGKILL takes its trainer along (the parent-death
+    signal), but not the trainer's child, left in the trainer's process
+    group; the next daemon on the same database ends that group at start."""
+    db = ctx.path("orphans.db")
+    d = Daemon(ctx, "orphans", db=db, workers=1)
+    sid = d.submit(spec(ctx, "orphan", "orphan"))
+    run = wait_until(lambda: next((r for r in runs_of(d, sid) if r["state"] == "running"),
+                                  None), scaled(30))
+    pids = run and wait_until(lambda: pids_of(ctx, "orphan", run["id"]), scaled(30))
+    if not R.check(bool(pids), "the trainer and its child run", "two pids", pids):
+        return
+    trainer, child = pids
+    d.proc.kill()
+    d.proc.wait()
+    gone = wait_until(lambda: not alive(trainer), scaled(10))
+    R.check(gone and alive(child), "the daemon killed: its trainer dies with it, the "
+            "trainer's child is left", "trainer gone, child alive",
+            (alive(trainer), alive(child)))
+    d2 = Daemon(ctx, "orphans2", db=db, workers=1)
+    R.check(wait_until(lambda: not alive(child), scaled(15)),
+            "the next daemon ends the left trainer's process group at start",
+            "child gone", alive(child))
+    R.check("previous daemon left" in d2.log_tail(4000),
+            "and says so in its log", "'... a previous daemon left ...'", d2.log_tail(600))
+    d2.req("POST", f"/v1/sweeps/{sid}/cancel")
+    R.eq(d2.stop(), 0, "daemon exits 0")
+
+
+# ---- case 8: export-slurm and import run command tasks too -------------------
+
+
+def case_export(ctx):
+    """`loralpha export-slurm` writes array scripts whose worker runs the
+    command task's trainer with its records in out/N.jsonl; run here as
+    Slurm would (SLURM_ARRAY_TASK_ID) and imported, they are runs."""
+    with open(os.path.join(SOURCE, "examples", "sweep-command.json")) as f:
+        s = json.loads(f.read().replace("/usr/local/share/loralpha", SOURCE))
+    s["task"]["command"]["cwd"] = ctx.tmp
+    s["grid"]["rank"], s["grid"]["alpha"] = [2], [1.0, 4.0]
+    spec_path, out = ctx.path("export.json"), ctx.path("export")
+    with open(spec_path, "w") as f:
+        json.dump(s, f)
+    p = subprocess.run([ctx.loralpha, "export-slurm", spec_path, "--dir", out],
+                       capture_output=True, text=True, timeout=scaled(60))
+    if not R.check(p.returncode == 0, "export-slurm writes a command sweep's scripts", 0,
+                   (p.returncode, p.stderr[-400:])):
+        return
+    for task in (0, 1):
+        q = subprocess.run(["/bin/bash", os.path.join(out, "array-0.sbatch")],
+                           capture_output=True, text=True, timeout=scaled(60),
+                           env=dict(os.environ, SLURM_ARRAY_TASK_ID=str(task)))
+        R.eq(q.returncode, 0, f"array task {task} runs the trainer ({q.stderr[-300:]})")
+    db = ctx.path("imported.db")
+    p = subprocess.run([ctx.loralpha, "import", out, "--db", db], capture_output=True,
+                       text=True, timeout=scaled(60))
+    rows = cli(db, "SELECT state, (SELECT COUNT(*) FROM spectra WHERE run_id = runs.id) AS n "
+                   "FROM runs ORDER BY id") if p.returncode == 0 else []
+    R.eq([(r["state"], r["n"]) for r in rows], [("done", 6), ("done", 6)],
+         "imported: both runs done, with the reporter's spectra")
+
+
 CASES = [
     ("1 records", case_records),
     ("2 failures", case_failures),
@@ -343,6 +408,8 @@ CASES = [
     ("4 cancel", case_cancel),
     ("5 bad specs", case_bad_specs),
     ("6 example", case_example),
+    ("7 orphans", case_orphans),
+    ("8 export-slurm", case_export),
 ]
 
 

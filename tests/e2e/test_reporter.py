@@ -9,8 +9,9 @@ gives the worker's figures (la_spectra_layer, through the spectra_ref
 helper) to 1e-6 (relative above 1); with torch installed, its torch path
 too (else that part is skipped, saying so). The Reporter writes the
 protocol's lines: non-finite numbers as null, a misspelt field refused,
-at most 8 layers, done with the last and best losses. Ends with
-`N passed, M failed`.
+at most 8 layers, done with the last and best losses. With torch,
+PeftLoraTracker on modules shaped as PEFT's finds the layers and gives the
+worker's figures. Ends with `N passed, M failed`.
 """
 import argparse
 import io
@@ -127,6 +128,60 @@ def check_reporter(lr):
             R.check(True, f"{what} is refused", exc.__name__, e)
 
 
+def check_tracker(args, lr):
+    """PeftLoraTracker on modules shaped as PEFT's LoRA layers (lora_A and
+    lora_B ModuleDicts of Linear, scaling, base_layer): the layers in
+    order, W0's sigma_max, A0 kept, and figures equal to the worker's."""
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed: PeftLoraTracker is not checked")
+        return
+    nn = torch.nn
+
+    class Lora(nn.Module):
+        def __init__(self, d_in, d_out, r, alpha):
+            super().__init__()
+            self.base_layer = nn.Linear(d_in, d_out)
+            self.lora_A = nn.ModuleDict({"default": nn.Linear(d_in, r, bias=False)})
+            self.lora_B = nn.ModuleDict({"default": nn.Linear(r, d_out, bias=False)})
+            nn.init.zeros_(self.lora_B["default"].weight)
+            self.scaling = {"default": alpha / r}
+
+    torch.manual_seed(3)
+    model = nn.Sequential(Lora(12, 8, 4, 16.0), nn.ReLU(), Lora(8, 5, 4, 16.0))
+    tr = lr.PeftLoraTracker(model)
+    layers = tr.start_layers()
+    R.eq([(x["d_in"], x["d_out"]) for x in layers], [(12, 8), (8, 5)],
+         "tracker: the LoRA layers in module order, with W0's shape")
+    w0 = model[0].base_layer.weight.detach().double()
+    R.check(close(layers[0]["sigma_max_w0"], float(torch.linalg.svdvals(w0)[0])),
+            "tracker: sigma_max of W0", float(torch.linalg.svdvals(w0)[0]),
+            layers[0]["sigma_max_w0"])
+    with torch.no_grad():
+        for m in (model[0], model[2]):
+            m.lora_A["default"].weight.add_(0.05 * torch.randn_like(m.lora_A["default"].weight))
+            m.lora_B["default"].weight.normal_(0, 0.1)
+    figs = tr.figures()
+    for i, m in enumerate((model[0], model[2])):
+        a = m.lora_A["default"].weight.tolist()
+        b = m.lora_B["default"].weight.tolist()
+        a0 = tr.layers[i][3].float().tolist()
+        p = subprocess.run([args.ref], input=json.dumps({"A": a, "B": b, "A0": a0, "s": 4.0}),
+                           capture_output=True, text=True, timeout=60)
+        compare(figs[i], json.loads(p.stdout), f"tracker layer {i}")
+    buf = io.StringIO()
+    tr.report(lr.Reporter(buf), 7)
+    R.eq([(json.loads(x)["step"], json.loads(x)["layer"]) for x in buf.getvalue().splitlines()],
+         [(7, 0), (7, 1)], "tracker.report: a spectra record per layer")
+    try:
+        lr.PeftLoraTracker(nn.Sequential(*[Lora(4, 4, 2, 2.0) for _ in range(9)]))
+        R.check(False, "nine LoRA layers are refused", "ValueError", "accepted")
+    except ValueError as e:
+        R.check("names=" in str(e), "nine LoRA layers are refused, saying how to choose",
+                "ValueError ... names=[...]", e)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ref", required=True)
@@ -136,6 +191,7 @@ def main():
     import loralpha_reporter as lr
     check_figures(args, lr)
     check_reporter(lr)
+    check_tracker(args, lr)
     return R.summary()
 
 

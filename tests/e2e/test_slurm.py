@@ -245,6 +245,36 @@ def case_sweep(ctx, d):
     return sid
 
 
+def case_command(ctx, d):
+    """A command task through Slurm: examples/sweep-command.json (pointed at
+    this tree) runs the example trainer in the array's jobs, whose worker
+    POSTs its records (the Python reporter's, spectra included) to the
+    daemon; a trainer past its time limit fails with the limit named."""
+    R.case = "command"
+    source = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+    with open(os.path.join(source, "examples", "sweep-command.json")) as f:
+        s = json.loads(f.read().replace("/usr/local/share/loralpha", source))
+    s["task"]["command"]["cwd"] = ctx.tmp
+    s["grid"]["rank"], s["grid"]["alpha"] = [1, 2], [1.0, 4.0]
+    s.update(executor="slurm", slurm={"time": "10"})
+    t0 = time.monotonic()
+    sid = d.submit(s)
+    d.wait_sweep(sid, 90)
+    log(f"4-run command sweep through Slurm: {time.monotonic() - t0:.1f} s")
+    runs = cli(ctx.db, f"SELECT id, state, (SELECT COUNT(*) FROM spectra WHERE run_id = runs.id)"
+                       f" AS n FROM runs WHERE sweep_id = {sid} ORDER BY id")
+    R.eq([(r["state"], r["n"]) for r in runs], [("done", 6)] * 4,
+         "command runs done through Slurm, with the reporter's spectra")
+    slow = dict(s, name="slow", grid={"rank": [1], "alpha": [1.0], "lr": [0.01]})
+    slow["task"] = json.loads(json.dumps(s["task"]))
+    slow["task"]["command"].update(argv=["/bin/sleep", "60"], time_limit=2)
+    sid = d.submit(dict(slow, max_attempts=1))
+    d.wait_sweep(sid, 90, states=("failed",))
+    err = cli_val(ctx.db, f"SELECT error FROM runs WHERE sweep_id = {sid}") or ""
+    R.check("time limit of 2 s" in err, "a trainer past its time limit on Slurm fails, "
+            "naming the limit", "'time limit of 2 s'", err[:300])
+
+
 def case_worker_flags(ctx):
     """The worker's report flags are checked by name; with no daemon to
     take its lines it retries, then gives up with exit 1."""
@@ -605,6 +635,7 @@ def main():
         ctx.start_cluster()
         d = Daemon(ctx, "first")
         first = case_sweep(ctx, d)
+        case_command(ctx, d)
         case_sbatch_refused(ctx, d)
         case_tokens_and_cancel(ctx, d)
         case_kill(ctx, d)

@@ -10,7 +10,8 @@ variables, its working directory, and the parameters it read on stdin,
 checked equal to LORALPHA_PARAMS_FILE's) and then, by mode: ok (start,
 train and eval records, done), exit3, abort, nodone, garbage (a line that
 is not JSON), hang (silent, with a child), slow (records every 0.2 s for
-ever), child (records for ever, with a child; both ignore SIGTERM),
+ever), child (records for ever, with a child; both ignore SIGTERM), orphan
+(records for ever, with a child),
 flood_log (20 MB of log, then exit 1), flood_records (train records
 without end). Children's pids go to DIR/pids<ID>.
 """
@@ -74,10 +75,12 @@ def main():
     elif mode == "hang":
         spawn_child(out_dir, run, ignore_term=False)
         time.sleep(100000)
-    elif mode in ("slow", "child"):
+    elif mode in ("slow", "child", "orphan"):
         if mode == "child":
             spawn_child(out_dir, run, ignore_term=True)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if mode == "orphan":
+            spawn_child(out_dir, run, ignore_term=False)
         k = 0
         while True:
             k += 1

@@ -1063,7 +1063,23 @@ static void check_command_number_text(void) {
   json_decref(cfg);
 }
 
+/* Whose command tasks a daemon runs (rights.h): its own user's on either
+ * executor; another's never on Slurm (its jobs run as the daemon's user). */
+static void check_command_rights(void) {
+  la_err err = {{0}};
+  int status = -1;
+  CHECK_EQ_INT(la_rights_check_command("alice", "alice", 1, &status, &err), 0);
+  CHECK_EQ_INT(status, 0);
+  CHECK_EQ_INT(la_rights_check_command("bob", "alice", 1, &status, &err),
+               LA_EINVAL);
+  CHECK_EQ_INT(status, 403);
+  CHECK(strncmp(err.msg, "task.command: Slurm jobs run as alice", 37) == 0);
+  if (strncmp(err.msg, "task.command: Slurm jobs run as alice", 37) != 0)
+    printf("  actual: %s\n", err.msg);
+}
+
 int main(void) {
+  check_command_rights();
   check_paths_walk();
   check_seed_formula();
   check_list_expansion();
