@@ -74,6 +74,7 @@ void *la_pool_take_expired(la_pool *p, uint64_t now) {
 }
 
 int la_pool_remove(la_pool *p, void *worker) {
+  if (p == NULL) return 0;
   for (size_t i = 0; i < p->n; i++)
     if (p->v[i].worker == worker) {
       take_at(p, i);

@@ -55,7 +55,7 @@ void *la_pool_take_oldest(la_pool *p);
 void *la_pool_take_expired(la_pool *p, uint64_t now);
 
 /* Takes worker out of the pool if it is there (it exited while idle). 1
- * when it was there, 0 when not. */
+ * when it was there, 0 when not (or p is NULL: no pool). */
 int la_pool_remove(la_pool *p, void *worker);
 
 /* Idle workers now. */

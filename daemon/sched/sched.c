@@ -520,10 +520,7 @@ static void worker_maybe_finish(worker *w) {
   la_sched *s = w->s;
   if (!w->exited || !w->out_eof || !w->err_eof || w->finished) return;
   w->finished = 1;
-  if (w->has_run)
-    run_end(w);
-  else if (s->pool != NULL)
-    la_pool_remove(s->pool, w); /* it died while idle */
+  if (w->has_run) run_end(w);
   unlink_worker(s, w);
   if (w->open_handles == 0) worker_free(w);
   if (s->draining)
@@ -539,6 +536,7 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
   w->term_signal = term_signal;
   uv_close((uv_handle_t *)p, on_handle_closed);
   if (w->warm) retire(w); /* its stdin, open until now */
+  if (w->warm && !w->has_run) la_pool_remove(w->s->pool, w); /* died idle */
   worker_maybe_finish(w);
 }
 
@@ -571,8 +569,10 @@ static void handle_line(worker *w, const char *line, size_t len) {
   int rc;
   w->lines++;
   if (len == 0 || w->stop == STOP_PROTOCOL) return;
-  if (!w->has_run || w->run_over) /* a warm worker between runs */
+  if (!w->has_run || w->run_over) { /* a warm worker between runs */
+    if (!w->has_run) la_pool_remove(w->s->pool, w); /* never to be taken */
     return protocol_error(w, "output outside a run");
+  }
   if ((rc = la_record_parse(line, len, &rec, &err)) != 0) {
     snprintf(msg, sizeof msg, "stdout line %ld: %.440s", w->lines, err.msg);
     return protocol_error(w, msg);

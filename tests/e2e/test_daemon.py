@@ -1556,6 +1556,24 @@ def case_warm_pool(ctx):
     R.eq(vals.get("loralpha_attempts_failed_total"), 1.0, "one failed attempt: the killed run's")
     R.eq(d.stop(), 0, "pool daemon exits 0")
 
+    # a worker whose memory grew past worker_max_rss_growth is retired: a
+    # tiny task, then one with 16 MiB of data on the same worker
+    db = ctx.path("rss.db")
+    d = Daemon(ctx, "rss", db, 1, extra=["--worker-max-rss-growth", "4M",
+                                         "--worker-idle-timeout", "600"])
+    big = dict(WIDE_TASK, n_train=32768, n_eval=256)
+    pid = []
+    for name, task in (("small", None), ("big", big), ("after", None)):
+        sid = d.submit(make_spec(name, [1], [1.0], [0.01], 5, task=task), f"{name} sweep")
+        d.wait_sweep(sid, 30, what=f"{name} sweep")
+        pid.append(runs_of(db, f"sweep_id = {sid}")[0]["worker_pid"])
+    R.check(pid[0] == pid[1] and pid[2] != pid[1],
+            "worker_max_rss_growth 4M: the worker that loaded 16 MiB more is retired after "
+            "that run, the next sweep gets a new one", "small = big != after", pid)
+    R.check(wait_until(lambda: not alive(pid[1]), 10), "the retired worker exited",
+            "not alive", pid[1])
+    R.eq(d.stop(), 0, "rss daemon exits 0")
+
 
 def case_warm_owners(ctx):
     """Two owners never share a warm worker; idle workers exit after
