@@ -3,7 +3,7 @@
 against one process per run and against one PyTorch process.
 
     nice -n 10 /usr/bin/python3 bench/sweep_bench.py [--build DIR] [--only study,fixed]
-        [--rounds 1] [--workers 2] [--fixed-runs 360] [--torch-threads N]
+        [--rounds 1] [--workers 2] [--fixed-runs 360] [--torch-threads 1]
         [--tmp DIR] [--json FILE] [--keep]
 
 Builds nothing: BUILD_DIR (default ./build) must hold loralpha and
@@ -237,8 +237,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=1, help="study rounds (1)")
     ap.add_argument("--workers", type=int, default=2, help="the study's --max-workers (2)")
     ap.add_argument("--fixed-runs", type=int, default=360, help="one-step runs (360)")
-    ap.add_argument("--torch-threads", type=int, default=os.cpu_count() or 1,
-                    help="PyTorch's threads (the CPUs)")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="PyTorch's threads (1: its fastest for these sizes here)")
     args = dbn.parse_common(ap)
     for exe in (args.loralpha, args.worker):
         if not os.access(exe, os.X_OK):
