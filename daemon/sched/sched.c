@@ -975,7 +975,6 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
   w->last_output = uv_now(s->loop);
   w->has_run = 1;
   if (files_refused(s, w)) return worker_free(w), 0;
-  s->stats.runs++;
   if (s->pool != NULL && (idle = la_pool_take(s->pool, w->owner)) != NULL)
     return hand_over(idle, w), 0;
   if (s->pool != NULL) make_room(s);

@@ -60,7 +60,6 @@ typedef struct la_sched_opts {
 typedef struct la_sched_stats {
   int busy;          /* workers running now */
   uint64_t started;  /* worker processes spawned */
-  uint64_t runs;     /* runs handed to workers (warm: > started) */
   uint64_t finished; /* runs ended done or diverged */
   uint64_t failed;   /* attempts that failed (retried or not) */
   uint64_t killed;   /* workers killed (heartbeat, cancel, drain, requeue) */
