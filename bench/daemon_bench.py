@@ -207,7 +207,7 @@ class Daemon:
     PID."""
     live = []
 
-    def __init__(self, args, tmp, tag, max_workers, worker=None, max_runs=100000):
+    def __init__(self, args, tmp, tag, max_workers, worker=None, max_runs=100000, extra=()):
         self.dir = os.path.join(tmp, tag)
         os.makedirs(self.dir, exist_ok=True)
         self.db = os.path.join(self.dir, "loralpha.db")
@@ -217,7 +217,7 @@ class Daemon:
         cmd = [args.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file",
                self.port_file, "--db", self.db, "--max-workers", str(max_workers),
                "--max-runs", str(max_runs), "--worker", worker or args.worker,
-               "--state-dir", self.state]
+               "--state-dir", self.state] + list(extra)
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -467,8 +467,11 @@ def direct_runs(args, tmp, configs, parallel):
 
 def sched_daemon_round(args, tmp, tag, spec, n):
     """One daemon with --max-workers 2 runs the sweep; returns its figures
-    and the configs it ran (as the daemon hands them to the worker)."""
-    d = Daemon(args, tmp, tag, max_workers=2, max_runs=max(n, 100000))
+    and the configs it ran (as the daemon hands them to the worker). One
+    worker process per run (--worker-mode process), as the direct runs it
+    is compared with: bench/sweep_bench.py measures warm workers."""
+    d = Daemon(args, tmp, tag, max_workers=2, max_runs=max(n, 100000),
+               extra=["--worker-mode", "process"])
     try:
         with CpuWindow(lambda: [d.pid] + d.children()) as w:
             la = loadavg()
@@ -629,6 +632,40 @@ def print_table(rows):
             print("  ".join("-" * x for x in w) + "  " + "-" * 10)
 
 
+def parse_common(ap):
+    """Adds --tmp, --json and --keep to ap, parses, and sets args.loralpha
+    and args.worker from args.build. The parsed args."""
+    ap.add_argument("--tmp", default=None, help="where databases go (a new temporary dir)")
+    ap.add_argument("--json", default=None, help="write every raw record to FILE (JSON lines)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+    args.loralpha = os.path.join(args.build, "loralpha")
+    args.worker = os.path.join(args.build, "loralpha-worker")
+    return args
+
+
+def run_parts(args, tmp, parts, table):
+    """Runs each part named in parts (table: name -> fn(args, tmp, rows,
+    raw)); then stops every daemon, writes the raw records to --json and
+    removes tmp unless --keep. Returns the table rows."""
+    rows, raw = [], []
+    try:
+        for p in parts:
+            table[p](args, tmp, rows, raw)
+    except KeyboardInterrupt:
+        print("interrupted")
+    finally:
+        stop_all()
+        if args.json:
+            with open(args.json, "w") as f:
+                for r in raw:
+                    f.write(json.dumps(r) + "\n")
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -647,14 +684,7 @@ def main():
     ap.add_argument("--sched-runs", type=int, default=2000)
     ap.add_argument("--sched-timeout", type=int, default=900)
     ap.add_argument("--rss-runs", type=int, default=100000)
-    ap.add_argument("--tmp", default=None, help="where databases go (a new temporary dir)")
-    ap.add_argument("--json", default=None, help="write every raw record to FILE (JSON lines)")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    args = ap.parse_args()
-
-    args.build = os.path.abspath(args.build)
-    args.loralpha = os.path.join(args.build, "loralpha")
-    args.worker = os.path.join(args.build, "loralpha-worker")
+    args = parse_common(ap)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     need = [args.loralpha, args.worker] if set(parts) & {"api", "sched", "rss"} else []
     for exe in need:
@@ -667,22 +697,9 @@ def main():
     print("daemon_bench: %s, %d CPUs (%s), Linux %s, load %s" % (
         platform.node(), os.cpu_count() or 0, cpu_model(), platform.release(), loadavg()))
     print("  build %s, databases in %s (%s)" % (args.build, tmp, fs_type(tmp)))
-    rows, raw = [], []
     t0 = time.monotonic()
-    try:
-        for p in parts:
-            {"api": part_api, "store": part_store, "sched": part_sched,
-             "rss": part_rss}[p](args, tmp, rows, raw)
-    except KeyboardInterrupt:
-        print("interrupted")
-    finally:
-        stop_all()
-        if args.json:
-            with open(args.json, "w") as f:
-                for r in raw:
-                    f.write(json.dumps(r) + "\n")
-        if not args.keep:
-            shutil.rmtree(tmp, ignore_errors=True)
+    rows = run_parts(args, tmp, parts, {"api": part_api, "store": part_store,
+                                        "sched": part_sched, "rss": part_rss})
     print()
     print("daemon_bench: %.0f s, %d CPUs, load average now %s; all figures from this run" % (
         time.monotonic() - t0, os.cpu_count() or 0, loadavg()))

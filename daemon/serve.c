@@ -329,9 +329,19 @@ static void log_dashboard(const la_daemon *d) {
 static int start(la_daemon *d) {
   const la_serve_config *c = &d->cfg;
   la_err err;
-  la_sched_opts so = {
-      c->worker, c->max_workers, c->threads, c->nice,  c->heartbeat_s * 1000u,
-      250,       c->window,      user_cap,   (void *)c};
+  la_sched_opts so = {c->worker,
+                      c->max_workers,
+                      c->threads,
+                      c->nice,
+                      c->heartbeat_s * 1000u,
+                      250,
+                      c->window,
+                      user_cap,
+                      (void *)c,
+                      !c->worker_process,
+                      c->worker_max_runs,
+                      c->worker_max_rss_growth,
+                      (unsigned)c->worker_idle_s * 1000u};
   int requeued = 0, rc;
   if ((rc = start_auth(d, &err)) != 0)
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), rc;

@@ -81,6 +81,7 @@ static int read_user_limits(const json_t *v, la_serve_config *c, la_err *err);
 static json_t *print_user_limits(const la_serve_config *c);
 
 static const char *const k_access[] = {"all", "owner", NULL};
+static const char *const k_worker_mode[] = {"warm", "process", NULL};
 
 #define AT(f) offsetof(la_serve_config, f), sizeof(((la_serve_config *)0)->f)
 #define AT_LIMIT(f) offsetof(la_user_limit, f), sizeof(((la_user_limit *)0)->f)
@@ -125,6 +126,20 @@ static const setting k_settings[] = {
     {"heartbeat", "--heartbeat", "SECONDS", T_INT, 0, 7 * 86400,
      AT(heartbeat_s), "600", "kill a worker silent this long (0: never)", NULL,
      NULL, NULL, NULL},
+    {"worker_mode", "--worker-mode", "warm|process", T_ENUM, 0, 0,
+     AT(worker_process), "warm",
+     "warm: a worker trains many runs of one owner; process: one per run", NULL,
+     k_worker_mode, NULL, NULL},
+    {"worker_max_runs", "--worker-max-runs", "N", T_INT, 1, 1000000000,
+     AT(worker_max_runs), "1000", "runs a warm worker trains, then exits", NULL,
+     NULL, NULL, NULL},
+    {"worker_max_rss_growth", "--worker-max-rss-growth", "SIZE", T_SIZE,
+     1ll << 20, 1ll << 50, AT(worker_max_rss_growth), "512M",
+     "a warm worker whose memory grew more since its first run exits", NULL,
+     NULL, NULL, NULL},
+    {"worker_idle_timeout", "--worker-idle-timeout", "SECONDS", T_INT, 1, 86400,
+     AT(worker_idle_s), "30", "an idle warm worker exits after", NULL, NULL,
+     NULL, NULL},
     {"max_same_failures", "--max-same-failures", "N", T_INT, 0, 1000000,
      AT(max_same_failures), "5",
      "stop a sweep after N failed attempts in a row with the same error (0: "

@@ -47,7 +47,11 @@ typedef struct la_serve_config {
   int cores_allowed; /* cores in the daemon's CPU affinity */
   unsigned heartbeat_s;
   int max_same_failures; /* failed attempts in a row that stop a sweep */
-  int check_timeout_s;   /* the worker's --check at submit (0: none) */
+  int worker_process;    /* worker_mode: 0 "warm", 1 "process" */
+  long worker_max_runs;  /* runs a warm worker trains */
+  unsigned long long worker_max_rss_growth; /* bytes, then it is retired */
+  int worker_idle_s;   /* an idle warm worker is closed after */
+  int check_timeout_s; /* the worker's --check at submit (0: none) */
   long max_runs, max_body, request_timeout_s;
   long max_conns, max_unix_conns, max_per_peer, max_unauth, unauth_timeout_s;
   /* bytes one run may need (0 until derived: RAM / (2 x max_workers)); the

@@ -3,6 +3,7 @@
 #include "command.h"
 
 #include "loralpha/command.h"
+#include "loralpha/json_text.h"
 #include "loralpha/record.h"
 #include "remote.h"
 
@@ -106,7 +107,7 @@ static char **trainer_env(const la_command *c, const json_t *config) {
  * again (its own offset), on stdin. 0, or LA_EIO. */
 static int params_fds(const json_t *config, la_err *err) {
   json_t *p = la_command_params(config);
-  char *text = p ? json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+  char *text = p ? la_json_text(p) : NULL;
   char path[64];
   size_t len = text ? strlen(text) : 0;
   int fd = text ? memfd_create("loralpha-params", 0) : -1, in = -1, rc = 0;

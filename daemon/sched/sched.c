@@ -7,6 +7,7 @@
 #include "net/auth.h"
 #include "sched/command.h"
 #include "sched/fairshare.h"
+#include "sched/pool.h"
 #include "sched/proc.h"
 
 #include <jansson.h>
@@ -39,7 +40,12 @@ typedef enum {
   STOP_TIME_LIMIT /* a command task's time limit (sched/command.h) */
 } stop_reason;
 
-/* One running worker process and its pipes. */
+/* One worker process and its pipes, and the run it trains. A one-run
+ * worker (process mode) has its run from spawn to exit; a warm one
+ * (pool.h) has a run from its request to its done or error record (has_run)
+ * and between runs waits in the pool or, closing, for its exit. The run's
+ * fields (run_id to window, err_msg, done, stop, last_output) are reset for
+ * each run a warm worker takes. */
 typedef struct worker {
   la_sched *s;
   struct worker *next;
@@ -63,6 +69,14 @@ typedef struct worker {
   uint64_t last_output; /* uv_now of the last byte on stdout */
   stop_reason stop;
   la_cmd *cmd; /* a command task's run (owned), or NULL */
+  /* the process across its runs (warm workers) */
+  int warm;      /* a --serve process: its stdin stays open between runs */
+  int has_run;   /* a run is current (busy); else idle or closing */
+  int run_over;  /* its done or error record came: ended after this read */
+  int in_closed; /* stdin closed (warm: the worker exits at its end) */
+  long runs_served;
+  unsigned long long rss_base; /* RSS after its first run, bytes */
+  la_proc_id id;               /* its identity (id.pid 0: not known) */
 } worker;
 
 /* A run's end that could not be committed (the disk was full): kept and
@@ -90,6 +104,7 @@ struct la_sched {
   void *hook_ctx;
   unsigned long long memory_limit; /* workers' --memory-limit (0: none) */
   la_sched_remote remote;          /* another executor, if set */
+  la_pool *pool;                   /* idle warm workers (opts.warm) */
   la_sched_stats stats;
   uint64_t starts; /* runs started, the clock of `served` */
   struct {
@@ -147,6 +162,7 @@ static void free_env(char **env) {
 }
 
 static void protocol_error(worker *w, const char *what);
+static void retire(worker *w);
 
 /* Sends sig to a worker: to its process, or to a command task's whole
  * process group (sched/command.h). */
@@ -161,7 +177,7 @@ static void kill_worker(worker *w, int sig) {
 static void stop_refused(la_sched *s) {
   char msg[256];
   for (worker *w = s->workers; w != NULL; w = w->next)
-    if (!w->exited &&
+    if (!w->exited && w->has_run &&
         la_store_run_refused(s->store, w->run_id, msg, sizeof msg))
       protocol_error(w, msg);
 }
@@ -187,13 +203,16 @@ static void on_flush_timer(uv_timer_t *t) {
     la_sched_kick(s);
   note_store(s);
   stop_refused(s);
+  if (s->pool != NULL) /* idle warm workers that waited long enough */
+    for (worker *w; (w = la_pool_take_expired(s->pool, uv_now(s->loop)));)
+      retire(w);
 }
 
 static void on_beat_timer(uv_timer_t *t) {
   la_sched *s = t->data;
   uint64_t now = uv_now(s->loop);
   for (worker *w = s->workers; w != NULL; w = w->next) {
-    if (w->exited || w->stop != STOP_NONE) continue;
+    if (w->exited || !w->has_run || w->stop != STOP_NONE) continue;
     if (now - w->last_output > s->opts.heartbeat_ms) {
       w->stop = STOP_HEARTBEAT;
       s->stats.killed++;
@@ -205,7 +224,7 @@ static void on_beat_timer(uv_timer_t *t) {
 /* Stops a worker so that its run goes back to the queue (the attempt not
  * counted). */
 static void stop_requeue(la_sched *s, worker *w) {
-  if (w->exited || w->stop != STOP_NONE) return;
+  if (w->exited || !w->has_run || w->stop != STOP_NONE) return;
   w->stop = STOP_REQUEUE;
   s->stats.killed++;
   s->stats.requeued++;
@@ -238,8 +257,13 @@ int la_sched_new(uv_loop_t *loop, la_store *store, const la_sched_opts *opts,
   s->loop = loop, s->store = store, s->opts = *opts;
   s->worker_path = strdup(opts->worker_path);
   s->env = make_env(opts->threads_per_worker);
-  if (s->worker_path == NULL || s->env == NULL) {
-    free(s->worker_path), free_env(s->env), free(s);
+  if (opts->warm) {
+    la_pool_opts po = {opts->worker_max_runs, opts->max_rss_growth,
+                       opts->idle_ms};
+    s->pool = la_pool_new(&po);
+  }
+  if (s->worker_path == NULL || s->env == NULL || (opts->warm && !s->pool)) {
+    free(s->worker_path), free_env(s->env), la_pool_free(s->pool), free(s);
     return la_errf(err, LA_ENOMEM, "scheduler: out of memory");
   }
   s->opts.worker_path = s->worker_path;
@@ -426,6 +450,9 @@ static void failure_text(const worker *w, char *buf, size_t size) {
              (long long)la_cmd_time_limit(w->cmd));
   else if (w->stop == STOP_PROTOCOL)
     snprintf(buf, size, "worker output rejected: %s", w->err_msg);
+  else if (!w->exited) /* a warm worker's run that ended with its error */
+    snprintf(buf, size, "worker error: %s",
+             w->err_msg[0] ? w->err_msg : "a done record that cannot be used");
   else if (w->term_signal)
     snprintf(buf, size, "worker killed by signal %d%s%s", w->term_signal,
              w->err_msg[0] ? ": " : "", w->err_msg);
@@ -472,17 +499,13 @@ static void keep_log(la_sched *s, const worker *w) {
   free(text);
 }
 
-/* Called when the process has exited and both output pipes are closed:
- * commits the outcome, then frees the slot and starts what can start. */
-static void worker_maybe_finish(worker *w) {
+/* Commits the outcome of w's run and frees its slot. */
+static void run_end(worker *w) {
   la_sched *s = w->s;
   la_run_result res;
   la_err err;
-  char *text;
-  if (!w->exited || !w->out_eof || !w->err_eof || w->finished) return;
-  w->finished = 1;
-  if (w->cmd != NULL) keep_log(s, w);
-  text = calloc(1, ERROR_BYTES);
+  char *text = calloc(1, ERROR_BYTES);
+  w->has_run = 0;
   decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
   if (finish_or_keep(s, w, &res)) {
     if (s->hook && strcmp(res.state, "queued"))
@@ -491,8 +514,47 @@ static void worker_maybe_finish(worker *w) {
   }
   note_store(s);
   free(text);
-  unlink_worker(s, w);
   s->stats.busy--;
+}
+
+/* Closes a warm worker's stdin: it exits at the end of its input. */
+static void retire(worker *w) {
+  if (w->in_closed) return;
+  w->in_closed = 1;
+  uv_close((uv_handle_t *)&w->in, on_handle_closed);
+}
+
+/* A warm worker's run ended with its done or error record: committed;
+ * the worker goes back to the pool, or is retired when it is worn out,
+ * stopping or the daemon drains. Then what can start, starts. */
+static void warm_run_over(worker *w) {
+  la_sched *s = w->s;
+  unsigned long long rss;
+  const char *worn;
+  w->run_over = 0;
+  run_end(w);
+  rss = la_pool_rss(w->proc.pid);
+  if (++w->runs_served == 1) w->rss_base = rss;
+  worn = la_pool_worn(s->pool, w->runs_served, w->rss_base, rss);
+  if (s->draining || w->stop != STOP_NONE || w->exited || worn != NULL ||
+      la_pool_put(s->pool, w, w->owner, uv_now(s->loop)) != 0)
+    retire(w);
+  if (s->draining)
+    sched_maybe_drained(s);
+  else
+    la_sched_kick(s);
+}
+
+/* Called when the process has exited and both output pipes are closed:
+ * commits the outcome of its run if it had one, then frees the slot and
+ * starts what can start. */
+static void worker_maybe_finish(worker *w) {
+  la_sched *s = w->s;
+  if (!w->exited || !w->out_eof || !w->err_eof || w->finished) return;
+  w->finished = 1;
+  if (w->cmd != NULL) keep_log(s, w);
+  if (w->has_run) run_end(w);
+  unlink_worker(s, w);
   if (w->open_handles == 0) worker_free(w);
   if (s->draining)
     sched_maybe_drained(s);
@@ -507,6 +569,8 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int term_signal) {
   w->term_signal = term_signal;
   if (w->cmd != NULL) la_cmd_exited(w->cmd);
   uv_close((uv_handle_t *)p, on_handle_closed);
+  if (w->warm) retire(w); /* its stdin, open until now */
+  if (w->warm && !w->has_run) la_pool_remove(w->s->pool, w); /* died idle */
   worker_maybe_finish(w);
 }
 
@@ -539,6 +603,10 @@ static void handle_line(worker *w, const char *line, size_t len) {
   int rc;
   w->lines++;
   if (len == 0 || w->stop == STOP_PROTOCOL) return;
+  if (!w->has_run || w->run_over) { /* a warm worker between runs */
+    if (!w->has_run) la_pool_remove(w->s->pool, w); /* never to be taken */
+    return protocol_error(w, "output outside a run");
+  }
   if ((rc = la_record_parse(line, len, &rec, &err)) != 0) {
     snprintf(msg, sizeof msg, "stdout line %ld: %.440s", w->lines, err.msg);
     return protocol_error(w, msg);
@@ -550,12 +618,23 @@ static void handle_line(worker *w, const char *line, size_t len) {
              (long long)la_cmd_max_records(w->cmd));
     return protocol_error(w, msg);
   }
+  if (rec.type == LA_REC_START && rec.u.start.run_id >= 0 &&
+      rec.u.start.run_id != w->run_id) { /* records go to the run they name */
+    snprintf(msg, sizeof msg,
+             "stdout line %ld: start: run_id: %lld is not the worker's run "
+             "%lld",
+             w->lines, (long long)rec.u.start.run_id, (long long)w->run_id);
+    la_record_clear(&rec);
+    return protocol_error(w, msg);
+  }
   if (rec.type == LA_REC_DONE) {
     la_record_clear(&w->done);
     la_record_move(&w->done, &rec);
+    w->run_over = w->warm;
   } else if (rec.type == LA_REC_ERROR) {
     snprintf(w->err_msg, sizeof w->err_msg, "%s", rec.u.error.error);
     la_record_clear(&rec);
+    w->run_over = w->warm; /* serve mode: the run's error, on stdout */
   } else if (la_store_take_record(w->s->store, w->run_id, &rec) != 0) {
     protocol_error(w, "out of memory buffering rows");
   }
@@ -600,6 +679,8 @@ static void on_stdout(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     la_store_stats_get(w->s->store, &ss);
     if (ss.pending_rows > FLUSH_ROWS && !la_store_disk_full(w->s->store))
       on_flush_timer(&w->s->flush_timer);
+    if (w->run_over && w->has_run && w->stop != STOP_PROTOCOL)
+      warm_run_over(w); /* after the whole read: nothing of it is lost */
   }
   free(buf->base);
   if (nread < 0) {
@@ -647,23 +728,31 @@ static void on_config_written(uv_write_t *req, int status) {
   (void)status; /* a worker that died early is reported by its exit */
   free(w->config);
   w->config = NULL;
-  uv_close((uv_handle_t *)&w->in, on_handle_closed);
+  if (!w->warm) uv_close((uv_handle_t *)&w->in, on_handle_closed);
 }
 
 /* ---- starting workers ---- */
 
 /* A run's config (JSON text) with the daemon's threads and the run id
- * (none when run_id < 0), as one line. New string or NULL. */
+ * (none when run_id < 0), as one line; for a warm worker (warm 1) the
+ * request line {"type":"run","config":{...}} and its newline. New string
+ * or NULL. */
 static char *worker_config(const la_sched *s, const char *config,
-                           int64_t run_id) {
-  json_t *cfg = json_loads(config, 0, NULL);
-  char *text = NULL;
+                           int64_t run_id, int warm) {
+  json_t *cfg = json_loads(config, 0, NULL), *req = NULL;
+  char *text = NULL, *line;
   if (json_is_object(cfg)) {
     json_object_set_new(cfg, "threads",
                         json_integer(s->opts.threads_per_worker));
     if (run_id >= 0) json_object_set_new(cfg, "run_id", json_integer(run_id));
-    text = la_json_text(cfg);
+    req = warm ? json_pack("{s:s, s:O}", "type", "run", "config", cfg) : NULL;
+    text = la_json_text(req ? req : cfg);
   }
+  if (warm && text != NULL) {
+    if ((line = realloc(text, strlen(text) + 2)) != NULL) strcat(line, "\n");
+    text = line != NULL ? line : (free(text), NULL);
+  }
+  json_decref(req);
   json_decref(cfg);
   return text;
 }
@@ -730,7 +819,7 @@ static int spawn(worker *w) {
   stdio[1].data.stream = (uv_stream_t *)&w->out;
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&w->err;
-  worker_options(s, w->owner, NULL, &a);
+  worker_options(s, w->owner, w->warm ? "--serve" : NULL, &a);
   if (w->cmd != NULL) a.o.flags |= UV_PROCESS_DETACHED; /* its own group */
   a.o.exit_cb = on_worker_exit;
   a.o.stdio = stdio;
@@ -745,15 +834,20 @@ static int spawn(worker *w) {
   return rc;
 }
 
-/* After a successful spawn: nice, stdin, and reading both outputs. */
-static void wire_up(worker *w) {
+/* Writes the run's config (a warm worker's request line) to stdin. */
+static void send_config(worker *w) {
   uv_buf_t buf = uv_buf_init(w->config, (unsigned)strlen(w->config));
-  if (w->s->opts.nice > 0)
-    setpriority(PRIO_PROCESS, (id_t)w->proc.pid, w->s->opts.nice);
-  if (w->cmd != NULL) la_cmd_started(w->cmd, w->proc.pid);
   w->wreq.data = w;
   if (uv_write(&w->wreq, (uv_stream_t *)&w->in, &buf, 1, on_config_written))
     on_config_written(&w->wreq, -1);
+}
+
+/* After a successful spawn: nice, stdin, and reading both outputs. */
+static void wire_up(worker *w) {
+  if (w->s->opts.nice > 0)
+    setpriority(PRIO_PROCESS, (id_t)w->proc.pid, w->s->opts.nice);
+  if (w->cmd != NULL) la_cmd_started(w->cmd, w->proc.pid);
+  send_config(w);
   uv_read_start((uv_stream_t *)&w->out, on_alloc, on_stdout);
   uv_read_start((uv_stream_t *)&w->err, on_alloc, on_stderr);
 }
@@ -761,15 +855,15 @@ static void wire_up(worker *w) {
 /* Records the new worker's process (PID, start time, boot) in the store, so
  * that a daemon started after this one was killed can end it. Without a
  * record the worker still dies with the daemon (PR_SET_PDEATHSIG). */
-static void record_process(la_sched *s, const worker *w) {
-  la_proc_id id;
+static void record_process(la_sched *s, worker *w) {
   la_err err;
-  int rc;
+  int rc = 0;
   if (s->boot_id[0] == '\0') return;
-  rc = la_proc_identify(w->proc.pid, s->boot_id, &id, &err);
+  if (w->id.pid == 0) /* known from its first run for a warm worker */
+    rc = la_proc_identify(w->proc.pid, s->boot_id, &w->id, &err);
   if (rc == 0)
-    rc = la_store_note_worker(s->store, w->run_id, id.pid, id.start_ticks,
-                              id.boot_id, &err);
+    rc = la_store_note_worker(s->store, w->run_id, w->id.pid, w->id.start_ticks,
+                              w->id.boot_id, &err);
   else if (rc == LA_ENOTFOUND) /* exited already: nothing to record */
     return;
   if (rc)
@@ -829,7 +923,8 @@ static int files_refused(la_sched *s, const worker *w) {
   if (w->cmd == NULL && strstr(w->config, "\"npy\"") == NULL)
     return 0; /* the usual case */
   cfg = json_loads(w->config, 0, NULL);
-  names = la_rights_names_files(json_object_get(cfg, "npy"));
+  names = la_rights_names_files(
+      json_object_get(w->warm ? json_object_get(cfg, "config") : cfg, "npy"));
   json_decref(cfg);
   la_rights_user_of_uid((long)geteuid(), self, sizeof self);
   if (w->cmd != NULL &&
@@ -872,6 +967,21 @@ static int command_part(la_sched *s, worker *w) {
   return la_cmd_new(s->loop, w->config, &hooks, w, &w->cmd);
 }
 
+/* w's config and command part for ticket t. A command task's run has a
+ * process of its own (its worker execs the trainer); any other run goes to
+ * a warm worker when the daemon keeps them (worker_mode "warm"). 0,
+ * LA_EINVAL (the config cannot be prepared) or LA_ENOMEM. */
+static int prepare(la_sched *s, worker *w, const la_run_ticket *t) {
+  if ((w->config = worker_config(s, t->config, t->run_id, 0)) == NULL)
+    return LA_EINVAL;
+  if (command_part(s, w)) return LA_ENOMEM;
+  if (s->pool == NULL || w->cmd != NULL) return 0;
+  w->warm = 1;
+  free(w->config);
+  w->config = worker_config(s, t->config, t->run_id, 1);
+  return w->config == NULL ? LA_EINVAL : 0;
+}
+
 /* The scheduler's user_last for la_fairshare_next_runs. */
 static uint64_t user_last(const char *user, void *ctx) {
   la_sched *s = ctx;
@@ -896,6 +1006,35 @@ static void note_served(la_sched *s, const char *user) {
   s->served[k].at = s->starts;
 }
 
+/* Gives the run of new (a worker not started: its run's fields) to the
+ * idle warm worker w of the same owner, and frees new. */
+static void hand_over(worker *w, worker *new) {
+  la_sched *s = w->s;
+  w->run_id = new->run_id, w->sweep_id = new->sweep_id;
+  w->attempt = new->attempt, w->max_attempts = new->max_attempts;
+  w->window = new->window;
+  w->config = new->config, new->config = NULL;
+  w->err_msg[0] = '\0', w->tail_len = 0, w->lines = 0;
+  la_record_clear(&w->done);
+  w->stop = STOP_NONE;
+  w->has_run = 1;
+  w->last_output = uv_now(s->loop);
+  worker_free(new);
+  record_process(s, w);
+  send_config(w);
+  if (++s->stats.busy > s->stats.max_busy) s->stats.max_busy = s->stats.busy;
+}
+
+/* Before a new warm worker starts: at most max_workers processes, busy or
+ * idle, so the idle worker that waited longest makes room. */
+static void make_room(la_sched *s) {
+  worker *w;
+  if ((size_t)s->stats.busy + la_pool_idle(s->pool) <
+      (size_t)s->opts.max_workers)
+    return;
+  if ((w = la_pool_take_oldest(s->pool)) != NULL) retire(w);
+}
+
 /* Starts one ticket: committed as running first, then spawned. 0 when the
  * run moved on (started, its failed start recorded, or no longer queued:
  * its sweep ended since the ticket was picked); when nothing
@@ -903,12 +1042,10 @@ static void note_served(la_sched *s, const char *user) {
  * store's code (it refused the write). */
 static int start_ticket(la_sched *s, const la_run_ticket *t) {
   la_err err;
-  worker *w = calloc(1, sizeof *w);
+  worker *w = calloc(1, sizeof *w), *idle;
   int rc;
-  if (w == NULL ||
-      (w->config = worker_config(s, t->config, t->run_id)) == NULL ||
-      command_part(s, w)) {
-    rc = w == NULL || w->config != NULL ? LA_ENOMEM : LA_EINVAL;
+  if (w == NULL || (rc = prepare(s, w, t)) != 0) {
+    if (w == NULL) rc = LA_ENOMEM;
     if (w != NULL) free(w->config);
     free(w);
     fprintf(stderr, "loralpha serve: run %lld: cannot prepare its config\n",
@@ -934,7 +1071,11 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
   w->window = t->window;
   note_served(s, w->owner);
   w->last_output = uv_now(s->loop);
+  w->has_run = 1;
   if (files_refused(s, w)) return worker_free(w), 0;
+  if (w->warm && (idle = la_pool_take(s->pool, w->owner)) != NULL)
+    return hand_over(idle, w), 0;
+  if (s->pool != NULL) make_room(s);
   if ((rc = spawn(w)) != 0) {
     spawn_failed(s, w, uv_strerror(rc));
     w->finished = 1; /* freed when its handles have closed */
@@ -990,7 +1131,9 @@ void la_sched_kick(la_sched *s) {
 void la_sched_cancel_sweep(la_sched *s, int64_t sweep_id) {
   if (s->remote.cancel) s->remote.cancel(s->remote.ctx, sweep_id);
   for (worker *w = s->workers; w != NULL; w = w->next) {
-    if (w->sweep_id != sweep_id || w->exited || w->stop != STOP_NONE) continue;
+    if (w->sweep_id != sweep_id || w->exited || !w->has_run ||
+        w->stop != STOP_NONE)
+      continue;
     w->stop = STOP_CANCEL;
     s->stats.killed++;
     kill_worker(w, SIGTERM);
@@ -1011,7 +1154,7 @@ void la_sched_set_window(la_sched *s, int64_t sweep_id, const la_window *win) {
 int la_sched_user_busy(const la_sched *s, const char *user) {
   int n = 0;
   for (const worker *w = s->workers; w != NULL; w = w->next)
-    if (!w->finished && strcmp(w->owner, user) == 0) n++;
+    if (w->has_run && strcmp(w->owner, user) == 0) n++;
   return n;
 }
 
@@ -1241,7 +1384,7 @@ int la_sched_check(la_sched *s, const char *owner, const char *config,
     free(c);
     return la_errf(err, LA_EINVAL, "the daemon is stopping");
   }
-  if (c == NULL || (c->config = worker_config(s, config, -1)) == NULL) {
+  if (c == NULL || (c->config = worker_config(s, config, -1, 0)) == NULL) {
     free(c);
     return la_errf(err, LA_ENOMEM, "check: out of memory");
   }
@@ -1285,8 +1428,11 @@ void la_sched_drain(la_sched *s, void (*done)(void *), void *arg) {
   if (s->draining) return;
   s->draining = 1;
   s->drain_done = done, s->drain_arg = arg;
+  if (s->pool != NULL) /* idle warm workers: closed, they exit */
+    for (worker *w; (w = la_pool_take_oldest(s->pool)) != NULL;)
+      retire(w);
   for (worker *w = s->workers; w != NULL; w = w->next) {
-    if (w->exited || w->stop != STOP_NONE) continue;
+    if (w->exited || !w->has_run || w->stop != STOP_NONE) continue;
     w->stop = STOP_DRAIN;
     s->stats.killed++;
     kill_worker(w, SIGTERM);
@@ -1305,5 +1451,6 @@ void la_sched_free(la_sched *s) {
   }
   free(s->worker_path);
   free_env(s->env);
+  la_pool_free(s->pool);
   free(s);
 }

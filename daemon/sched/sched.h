@@ -16,6 +16,16 @@
  * together with its last rows: done, diverged, or failed (retried while
  * attempts < max_attempts, and then failed with its error). A worker silent
  * for heartbeat_ms is killed and counts as a failed attempt.
+ *
+ * With warm workers (opts.warm, pool.h) a worker is a `loralpha-worker
+ * --serve` process that trains one run after another: each run is one
+ * request line on its stdin, and the run ends with its done or error record
+ * on stdout (the same parser, heartbeat and commit as above); the process
+ * then waits in the pool for the next run of the same owner, until it is
+ * worn out or idle too long (its stdin is closed and it exits). Whatever
+ * stops a run early (cancel, pause, a closed window, the heartbeat, a
+ * protocol error, a drain) kills its process, as it does a one-run worker:
+ * the pool loses it. A process that dies during a run fails that run only.
  */
 #ifndef LORALPHA_SCHED_H
 #define LORALPHA_SCHED_H
@@ -40,11 +50,16 @@ typedef struct la_sched_opts {
   /* most runs user may have running (< 0: no limit); NULL: no limits */
   int (*user_cap)(const char *user, void *ctx);
   void *cap_ctx;
+  /* warm workers (pool.h; 0 in every field: one process per run) */
+  int warm;                          /* worker_mode "warm" */
+  long worker_max_runs;              /* runs a warm worker serves */
+  unsigned long long max_rss_growth; /* bytes of RSS growth it may show */
+  unsigned idle_ms;                  /* an idle warm worker is closed */
 } la_sched_opts;
 
 typedef struct la_sched_stats {
   int busy;          /* workers running now */
-  uint64_t started;  /* workers spawned */
+  uint64_t started;  /* worker processes spawned */
   uint64_t finished; /* runs ended done or diverged */
   uint64_t failed;   /* attempts that failed (retried or not) */
   uint64_t killed;   /* workers killed (heartbeat, cancel, drain, requeue) */

@@ -19,7 +19,7 @@ static const char k_run_sql[] =
     "SELECT id, sweep_id, idx, rank, alpha, lr, seed_index, seed, state, "
     "attempts, created_at, started_at, finished_at, steps_done, "
     "final_train_loss, final_eval_loss, best_eval_loss, best_step, wall_s, "
-    "error, config FROM runs WHERE id = ?1";
+    "error, config, worker_pid FROM runs WHERE id = ?1";
 static const char k_owner_sql[] = "SELECT owner FROM sweeps WHERE id = ?1";
 static const char k_layers_sql[] =
     "SELECT layer, d_in, d_out, sigma_max_w0, target_norm FROM layers "

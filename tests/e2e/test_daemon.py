@@ -350,8 +350,11 @@ def case_sweep(ctx):
     R.eq(vals.get("loralpha_rows_written_total"), float(rows_db),
          "rows_written_total = rows in curve + spectra + sharpness + layers")
     R.eq(vals.get("loralpha_rows_pending"), 0.0, "rows_pending 0 when idle")
-    R.eq(vals.get("loralpha_workers_started_total"), float(total),
-         "workers_started_total = runs (no retries)")
+    pids = cli_val(db, "SELECT COUNT(DISTINCT worker_pid) FROM runs")
+    R.eq(vals.get("loralpha_workers_started_total"), float(pids),
+         "workers_started_total = the worker processes the runs name (warm: reused)")
+    R.check(1 <= pids <= 2, "warm workers: the 30 runs were trained by at most max_workers 2 "
+            "processes (none exited, no retries)", "1 or 2", pids)
     R.eq(vals.get("loralpha_attempts_failed_total"), 0.0, "attempts_failed_total 0")
     R.eq(vals.get("loralpha_workers_killed_total"), 0.0, "workers_killed_total 0")
     R.eq(vals.get("loralpha_sweeps_created_total"), 3.0, "sweeps_created_total 3")
@@ -678,8 +681,11 @@ def case_failing_worker(ctx):
     db = ctx.path("fail.db")
     # the check at submit would refuse it, and the sweep would stop after 5
     # failures: both off, to see every attempt
+    # (these scripts train one run each, reading their config to its end:
+    # one process per run)
     d = Daemon(ctx, "failing", db, 2, worker=script,
-               extra=["--check-timeout", "0", "--max-same-failures", "0"])
+               extra=["--check-timeout", "0", "--max-same-failures", "0",
+                      "--worker-mode", "process"])
     r = d.req("POST", "/v1/sweeps", make_spec("fails", [1, 2], [1], [0.01], 50,
                                               max_attempts=3))
     R.eq((r.status, (r.json or {}).get("check")),
@@ -706,7 +712,8 @@ def case_failing_worker(ctx):
     R.eq(d.stop(), 0, "failing-worker daemon exits 0")
 
     db = ctx.path("noisy.db")
-    d = Daemon(ctx, "noisy", db, 1, worker=noisy, extra=["--check-timeout", "0"])
+    d = Daemon(ctx, "noisy", db, 1, worker=noisy,
+               extra=["--check-timeout", "0", "--worker-mode", "process"])
     sid = d.submit(make_spec("noisy", [1], [1], [0.01], 50, max_attempts=1), "noisy sweep")
     d.wait_sweep(sid, 30, states=("failed",), what="noisy sweep")
     rows = cli(db, f"SELECT state, attempts, error FROM runs WHERE sweep_id = {sid}")
@@ -1421,6 +1428,186 @@ def case_migration(ctx):
 
 # ---- main ---------------------------------------------------------------------------------
 
+# ---- case 15: warm workers ---------------------------------------------------------------
+
+
+def stored_results(db):
+    """Everything a sweep's runs stored but the timing, keyed by the run's
+    place in its sweep: each table's rows, in order."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        out = {"runs": con.execute(
+            "SELECT idx, state, attempts, steps_done, final_train_loss, final_eval_loss, "
+            "best_eval_loss, best_step, error FROM runs ORDER BY idx").fetchall()}
+        for t in ("curve", "spectra", "drift", "sharpness", "layers"):
+            cols = [c[1] for c in con.execute(f"PRAGMA table_info({t})") if c[1] != "run_id"]
+            out[t] = con.execute(
+                f"SELECT r.idx, {', '.join('t.' + c for c in cols)} FROM {t} t "
+                f"JOIN runs r ON r.id = t.run_id ORDER BY r.idx, {', '.join('t.' + c for c in cols)}"
+            ).fetchall()
+        return out
+    finally:
+        con.close()
+
+
+def runs_of(db, where):
+    return cli(db, f"SELECT id, state, attempts, worker_pid, error FROM runs WHERE {where} "
+                   "ORDER BY started_at, id")
+
+
+def case_warm_same_numbers(ctx):
+    """A sweep on warm workers stores the same numbers as on one process per
+    run, and its runs share the processes."""
+    spec = make_spec("same", [1, 2, 4], [1.0, 8.0], [0.01, 0.003], 120, seeds=2,
+                     metrics={"log_every": 5, "eval_every": 20, "spectra_every": 40,
+                              "sharpness": True, "sharpness_every": 60})
+    got = {}
+    for mode in ("warm", "process"):
+        db = ctx.path(f"same-{mode}.db")
+        d = Daemon(ctx, f"same-{mode}", db, 2, extra=["--worker-mode", mode])
+        sid = d.submit(dict(spec), f"{mode} sweep")
+        d.wait_sweep(sid, 60, what=f"{mode} sweep")
+        vals, _ = d.metrics()
+        pids = cli_val(db, "SELECT COUNT(DISTINCT worker_pid) FROM runs")
+        nulls = cli_val(db, "SELECT COUNT(*) FROM runs WHERE worker_pid IS NULL")
+        j = d.get(f"/v1/runs/{cli_val(db, 'SELECT MIN(id) FROM runs')}").json or {}
+        R.check(isinstance(j.get("worker_pid"), int) and j["worker_pid"] > 1,
+                f"{mode}: GET /v1/runs/{{id}} names its worker_pid", "a PID", j.get("worker_pid"))
+        R.eq((vals.get("loralpha_workers_started_total"), nulls), (float(pids), 0),
+             f"{mode}: every run names its worker process; workers_started_total counts them")
+        got[mode] = (stored_results(db), pids)
+        R.eq(d.stop(), 0, f"{mode} daemon exits 0")
+    n = len(got["process"][0]["runs"])
+    R.eq(got["process"][1], n, "process mode: one process per run (24 distinct PIDs)")
+    R.check(1 <= got["warm"][1] <= 2, "warm mode: the 24 runs share at most max_workers 2 processes",
+            "1 or 2", got["warm"][1])
+    for t in got["warm"][0]:
+        w, p = got["warm"][0][t], got["process"][0][t]
+        R.check(w == p and len(p) > 0, f"warm and process mode store the same {t} rows "
+                "(every value equal)", f"{len(p)} rows as in process mode",
+                f"{len(w)} rows, first difference: "
+                f"{next(((a, b) for a, b in zip(w, p) if a != b), None)}")
+
+
+def case_warm_pool(ctx):
+    """Recycling after worker_max_runs, a warm worker taking the next sweep of
+    its owner, cancel of a warm worker's run, kill -9 of a warm worker."""
+    db = ctx.path("pool.db")
+    d = Daemon(ctx, "pool", db, 1, extra=["--worker-max-runs", "3", "--worker-idle-timeout", "600"])
+    a = d.submit(make_spec("recycle", [1], [1.0], [0.01], 30, seeds=7), "7-run sweep")
+    d.wait_sweep(a, 60, what="7-run sweep")
+    rows = runs_of(db, f"sweep_id = {a}")
+    groups = []
+    for x in rows:
+        if groups and groups[-1][0] == x["worker_pid"]:
+            groups[-1][1] += 1
+        else:
+            groups.append([x["worker_pid"], 1])
+    R.eq([g[1] for g in groups], [3, 3, 1],
+         "worker_max_runs 3: runs in start order come in groups of 3 per worker process")
+    R.eq(len({g[0] for g in groups}), 3, "three distinct processes for 7 runs")
+    gone = wait_until(lambda: not any(alive(g[0]) for g in groups[:2]), 10)
+    R.check(gone, "the two worn-out workers exited", "not alive",
+            [(g[0], alive(g[0])) for g in groups[:2]])
+    last = groups[-1][0] if groups else None
+    R.check(last is not None and alive(last), "the last worker waits, idle, for the next run",
+            "alive", last)
+
+    # the idle worker takes the owner's next sweep; a cancel kills it
+    b = d.submit(long_spec("cancel-warm", 1, 5_000_000), "long sweep")
+    run_b = cli_val(db, f"SELECT id FROM runs WHERE sweep_id = {b}")
+    on = wait_until(lambda: (d.get(f"/v1/runs/{run_b}").json or {}).get("state") == "running", 20)
+    pid_b = (d.get(f"/v1/runs/{run_b}").json or {}).get("worker_pid")
+    R.check(on and pid_b == last, "the owner's next sweep runs on the idle warm worker",
+            last, pid_b)
+    r = d.req("POST", f"/v1/sweeps/{b}/cancel")
+    R.eq(r.status, 200, "cancel during a warm worker's run: 200")
+    ok = wait_until(lambda: (d.sweep(b) or {}).get("state") == "cancelled"
+                    and not alive(pid_b), 10)
+    R.check(ok, "the cancelled run's warm worker is killed and the sweep cancelled",
+            "cancelled, worker gone", ((d.sweep(b) or {}).get("state"), alive(pid_b)))
+    R.eq([x["state"] for x in runs_of(db, f"sweep_id = {b}")], ["cancelled"],
+         "its run ends cancelled")
+
+    # kill -9 of a warm worker in the middle of a run: only that run fails, and is retried
+    c = d.submit(make_spec("before", [1], [1.0], [0.01], 30), "short sweep")
+    d.wait_sweep(c, 30, what="short sweep")
+    pid_c = runs_of(db, f"sweep_id = {c}")[0]["worker_pid"]
+    e = d.submit(long_spec("kill-warm", 1, 5_000_000), "long sweep to kill")
+    run_e = cli_val(db, f"SELECT id FROM runs WHERE sweep_id = {e}")
+    on = wait_until(lambda: (d.get(f"/v1/runs/{run_e}").json or {}).get("state") == "running", 20)
+    pid_e = (d.get(f"/v1/runs/{run_e}").json or {}).get("worker_pid")
+    R.check(on and pid_e == pid_c, "the long run is on the short sweep's warm worker", pid_c, pid_e)
+    kill_pid(pid_e, signal.SIGKILL)
+
+    def retried():
+        j = d.get(f"/v1/runs/{run_e}").json or {}
+        return j if j.get("state") == "running" and j.get("attempts") == 2 else None
+    j = wait_until(retried, 20) or {}
+    R.check(j.get("worker_pid") not in (None, pid_e),
+            "the killed worker's run is retried (attempt 2) on a new worker",
+            f"running, attempts 2, a PID other than {pid_e}",
+            (j.get("state"), j.get("attempts"), j.get("worker_pid")))
+    R.eq([(x["state"], x["attempts"]) for x in runs_of(db, f"sweep_id IN ({a}, {c})")],
+         [("done", 1)] * 8, "the other sweeps' runs are untouched: done at their first attempt")
+    d.req("POST", f"/v1/sweeps/{e}/cancel")
+    d.wait_sweep(e, 20, states=("cancelled",), what="killed sweep, cancelled")
+    vals, _ = d.metrics()
+    R.eq(vals.get("loralpha_attempts_failed_total"), 1.0, "one failed attempt: the killed run's")
+    R.eq(d.stop(), 0, "pool daemon exits 0")
+
+    # a worker whose memory grew past worker_max_rss_growth is retired: a
+    # tiny task, then one with 16 MiB of data on the same worker
+    db = ctx.path("rss.db")
+    d = Daemon(ctx, "rss", db, 1, extra=["--worker-max-rss-growth", "4M",
+                                         "--worker-idle-timeout", "600"])
+    big = dict(WIDE_TASK, n_train=32768, n_eval=256)
+    pid = []
+    for name, task in (("small", None), ("big", big), ("after", None)):
+        sid = d.submit(make_spec(name, [1], [1.0], [0.01], 5, task=task), f"{name} sweep")
+        d.wait_sweep(sid, 30, what=f"{name} sweep")
+        pid.append(runs_of(db, f"sweep_id = {sid}")[0]["worker_pid"])
+    R.check(pid[0] == pid[1] and pid[2] != pid[1],
+            "worker_max_rss_growth 4M: the worker that loaded 16 MiB more is retired after "
+            "that run, the next sweep gets a new one", "small = big != after", pid)
+    R.check(wait_until(lambda: not alive(pid[1]), 10), "the retired worker exited",
+            "not alive", pid[1])
+    R.eq(d.stop(), 0, "rss daemon exits 0")
+
+
+def case_warm_owners(ctx):
+    """Two owners never share a warm worker; idle workers exit after
+    worker_idle_timeout."""
+    tokens = ctx.path("warm-tokens")
+    tok = {"alice": "a" * 40, "bob": "b" * 40}
+    with open(tokens, "w") as f:
+        f.write("".join(f"{u} {t}\n" for u, t in tok.items()))
+    os.chmod(tokens, 0o600)
+    db = ctx.path("owners.db")
+    d = Daemon(ctx, "owners", db, 2, extra=["--tokens-file", tokens, "--worker-idle-timeout", "2"])
+    sids = {}
+    for u in ("alice", "bob"):
+        r = d.req("POST", "/v1/sweeps", make_spec(f"of-{u}", [1, 2], [1.0, 4.0], [0.01], 40,
+                                                  seeds=2),
+                  headers={"Authorization": f"Bearer {tok[u]}"})
+        R.eq(r.status, 201, f"{u}'s sweep accepted")
+        sids[u] = (r.json or {}).get("id")
+    for u, sid in sids.items():
+        d.wait_sweep(sid, 60, what=f"{u}'s sweep")
+    pids = {u: [x["worker_pid"] for x in runs_of(db, f"sweep_id = {sid}")]
+            for u, sid in sids.items()}
+    R.check(not set(pids["alice"]) & set(pids["bob"]),
+            "no worker process trained runs of both owners", "disjoint PID sets", pids)
+    R.check(len(set(pids["alice"])) + len(set(pids["bob"])) < 16,
+            "warm workers were reused (fewer processes than the 16 runs)", "< 16",
+            {u: len(set(v)) for u, v in pids.items()})
+    every = set(pids["alice"]) | set(pids["bob"])
+    gone = wait_until(lambda: not any(alive(p) for p in every), scaled(15))
+    R.check(gone, "idle workers exit after worker_idle_timeout 2 s", "none alive",
+            [p for p in every if alive(p)])
+    R.eq(d.stop(), 0, "owners daemon exits 0")
+
+
 CASES = [
     ("1/2/10 sweep, concurrency, metrics", case_sweep),
     ("3 priority", case_priority),
@@ -1434,6 +1621,9 @@ CASES = [
     ("12 relative paths", case_relative_paths),
     ("13 schema 7 migrated", case_migration),
     ("14 checks take turns", case_check_turns),
+    ("15 warm and process mode store the same numbers", case_warm_same_numbers),
+    ("16 warm worker pool: recycle, cancel, kill -9", case_warm_pool),
+    ("17 warm workers per owner, idle timeout", case_warm_owners),
 ]
 
 

@@ -180,12 +180,24 @@ HELD_SEED = 4242  # the data_seed that marks the held sweep's runs
 def held_worker(ctx):
     """The daemon's worker: the real one, except that a run of rank 8 with
     data_seed HELD_SEED (only $SWEEP has it) waits while the file HOLD
-    exists, so that $SWEEP stays active with its other runs finished."""
+    exists, so that $SWEEP stays active with its other runs finished. A
+    warm worker (--serve) gets its request lines through a loop that holds
+    that run's line; the real worker is exec'd, so the daemon is still its
+    parent."""
     hold = ctx.path("HOLD")
     path = ctx.path("held-worker")
     write_exe(path, f"""#!/bin/bash
+held() {{
+  grep -Eq '"rank": *8[,}}]' <<<"$1" && grep -Eq '"data_seed": *{HELD_SEED}[,}}]' <<<"$1"
+}}
+if [[ " $* " == *" --serve "* ]]; then
+  exec '{ctx.worker}' "$@" < <(while IFS= read -r line; do
+    if held "$line"; then while [ -e '{hold}' ]; do sleep 0.1; done; fi
+    printf '%s\\n' "$line"
+  done)
+fi
 cfg=$(cat)
-if grep -Eq '"rank": *8[,}}]' <<<"$cfg" && grep -Eq '"data_seed": *{HELD_SEED}[,}}]' <<<"$cfg"; then
+if held "$cfg"; then
   while [ -e '{hold}' ]; do sleep 0.1; done
 fi
 exec '{ctx.worker}' "$@" <<<"$cfg"

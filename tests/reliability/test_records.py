@@ -64,7 +64,8 @@ def daemon(ctx, db, tag):
     executor on for the ingest route (no cluster: SLURM_CONF unset)."""
     env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
     return Daemon(ctx, tag, db, 2, worker=FAKE, env=env,
-                  extra=["--executor", "local,slurm", "--slurm-dir", os.path.join(ctx.tmp, "jobs")])
+                  extra=["--executor", "local,slurm", "--slurm-dir", os.path.join(ctx.tmp, "jobs"),
+                         "--worker-mode", "process"])
 
 
 def ingest(port, run, token, lines):
