@@ -21,6 +21,7 @@
 #include "blas.h"
 #include "loralpha/config.h"
 #include "loralpha/resources.h"
+#include "pack.h"
 #include "remote.h"
 #include "runas.h"
 #include "summary.h"
@@ -56,59 +57,9 @@ typedef struct args {
   int serve;                    /* --serve: runs from request lines */
 } args;
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one:
- * no overlong forms, no surrogates, nothing past U+10FFFF. */
-static int utf8_len(const unsigned char *s) {
-  unsigned c = s[0], cp;
-  int n;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    n = 2, cp = c & 0x1F;
-  else if (c >= 0xE0 && c <= 0xEF)
-    n = 3, cp = c & 0x0F;
-  else if (c >= 0xF0 && c <= 0xF4)
-    n = 4, cp = c & 0x07;
-  else
-    return 0;
-  for (int i = 1; i < n; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3F);
-  }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-      (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-    return 0;
-  return n;
-}
-
-/* Replaces every byte that is not part of valid UTF-8 with '?', so a message
- * quoting a user's bytes (a path, a truncated field name) is still JSON. */
-static void utf8_sanitize(char *msg) {
-  unsigned char *s = (unsigned char *)msg;
-  while (*s) {
-    int n = utf8_len(s);
-    if (n == 0)
-      *s++ = '?';
-    else
-      s += n;
-  }
-}
-
-/* Writes the record {"type":"error","error":msg} as one line on f. */
-static void put_error(FILE *f, const char *msg) {
-  char clean[sizeof(la_err)];
-  json_t *rec;
-  snprintf(clean, sizeof clean, "%s", msg);
-  utf8_sanitize(clean);
-  rec = json_pack("{s:s, s:s}", "type", "error", "error", clean);
-  json_dumpf(rec, f, JSON_COMPACT);
-  json_decref(rec);
-  fputc('\n', f);
-  fflush(f);
-}
-
 /* Writes {"type":"error","error":msg} on stderr; returns code. */
 static int fail(int code, const char *msg) {
-  put_error(stderr, msg);
+  la_put_error(stderr, -1, msg);
   return code;
 }
 
@@ -337,7 +288,7 @@ static int train_remote(la_trainer *tr, const args *a, const la_config *cfg,
   rc = la_trainer_run(tr, out, err);
   if (rc) {
     explain_oom(a, cfg, rc, err);
-    put_error(out, err->msg);
+    la_put_error(out, -1, err->msg);
     fail(EXIT_RUN_FAILED, err->msg);
   }
   if (la_remote_close(r, err)) return fail(EXIT_RUN_FAILED, err->msg);
@@ -437,8 +388,13 @@ static void serve_one(const args *a, la_task_cache *tc, const char *line,
   }
   type = json_string_value(json_object_get(req, "type"));
   config = json_object_get(req, "config");
+  if (json_is_object(req) && type != NULL && strcmp(type, "pack") == 0) {
+    la_pack_serve(req, tc, stdout); /* its runs' records and errors */
+    rc = 0;
+    goto done;
+  }
   if (!json_is_object(req) || type == NULL || strcmp(type, "run") != 0) {
-    la_errf(&err, LA_EINVAL, "request: type: must be \"run\"");
+    la_errf(&err, LA_EINVAL, "request: type: must be \"run\" or \"pack\"");
     goto done;
   }
   if (!json_is_object(config) || json_object_size(req) != 2) {
@@ -453,7 +409,7 @@ static void serve_one(const args *a, la_task_cache *tc, const char *line,
   if (rc == 0) rc = la_trainer_run(tr, stdout, &err);
   if (rc) explain_oom(a, &cfg, rc, &err);
 done:
-  if (rc) put_error(stdout, err.msg);
+  if (rc) la_put_error(stdout, -1, err.msg);
   fflush(stdout);
   la_trainer_free(tr);
   json_decref(req);
