@@ -529,9 +529,11 @@ void la_pack_serve(const json_t *req, la_task_cache *tc, FILE *out) {
       la_put_error(out, -1, err.msg);
       return;
     }
-  if (check_run_ids(raw, n, &err) ||
-      (cfgs = malloc((size_t)n * sizeof *cfgs)) == NULL) {
-    la_put_error(out, -1, cfgs ? err.msg : "pack: out of memory");
+  if (check_run_ids(raw, n, &err) == 0 &&
+      (cfgs = malloc((size_t)n * sizeof *cfgs)) == NULL)
+    la_errf(&err, LA_ENOMEM, "pack: out of memory");
+  if (cfgs == NULL) {
+    la_put_error(out, -1, err.msg);
     return;
   }
   m = parse_all(raw, cfgs, n, out);
