@@ -44,8 +44,13 @@ typedef struct field {
 #define BIG 1e300
 #define STEPS LA_RECORD_MAX_STEP
 
+/* Fields of every record type. */
+static const field k_common[] = {
+    {"run_id", K_INT, R(run_id), 0, 9.0e15, 0},
+};
+#define N_COMMON (sizeof k_common / sizeof k_common[0])
+
 static const field k_start[] = {
-    {"run_id", K_INT, R(u.start.run_id), 0, 9.0e15, 0},
     {"config", K_CONFIG, 0, 0, 0, 0},
     {"scale", K_NUMN, R(u.start.scale), 0, BIG, 0},
     {"blas_core", K_STR, R(u.start.blas_core), 0, LA_RECORD_MAX_NAME, 0},
@@ -300,8 +305,16 @@ static int get_field(const field *f, const json_t *v, void *base,
   return la_errf(err, LA_EINVAL, "%s%s: unknown kind", ctx, f->name);
 }
 
-/* Names the first member of o that is neither a field of fs, nor one of
- * the skip members the caller took ("type"), nor an extension. */
+/* Whether key is a member of every record, which the caller took ("type"
+ * and the common fields): 1 or 0. */
+static int is_common(const char *key) {
+  for (size_t i = 0; i < N_COMMON; i++)
+    if (strcmp(key, k_common[i].name) == 0) return 1;
+  return strcmp(key, "type") == 0;
+}
+
+/* Names the first member of o that is neither a field of fs, nor (skip) a
+ * member of every record the caller took, nor an extension. */
 static int unknown_field(const json_t *o, const field *fs, size_t n,
                          const char *ctx, size_t skip, la_err *err) {
   const char *key;
@@ -310,7 +323,7 @@ static int unknown_field(const json_t *o, const field *fs, size_t n,
     size_t i = 0;
     while (i < n && strcmp(key, fs[i].name) != 0)
       i++;
-    if (i == n && (skip == 0 || strcmp(key, "type") != 0) && !is_ext(key))
+    if (i == n && (skip == 0 || !is_common(key)) && !is_ext(key))
       return la_errf(err, LA_EINVAL,
                      "%s%.64s: unknown field (extensions are named x_...)", ctx,
                      key);
@@ -318,8 +331,9 @@ static int unknown_field(const json_t *o, const field *fs, size_t n,
   return 0;
 }
 
-/* Checks o's members against fs and fills base; skip members (1: "type")
- * are the caller's. Extension members are ignored. */
+/* Checks o's members against fs and fills base; skip members ("type" and
+ * the common fields present) are the caller's. Extension members are
+ * ignored. */
 static int get_fields(const json_t *o, const field *fs, size_t n, void *base,
                       const char *ctx, size_t skip, la_err *err) {
   size_t seen = skip;
@@ -340,6 +354,24 @@ static int get_fields(const json_t *o, const field *fs, size_t n, void *base,
   return 0;
 }
 
+/* The fields of every record into out; *taken counts the members of o
+ * they and "type" account for. */
+static int get_common(const json_t *o, la_record *out, const char *ctx,
+                      size_t *taken, la_err *err) {
+  int rc;
+  *taken = 1; /* "type" */
+  for (size_t i = 0; i < N_COMMON; i++) {
+    const json_t *v = json_object_get(o, k_common[i].name);
+    if (v == NULL) {
+      set_absent(&k_common[i], out);
+      continue;
+    }
+    ++*taken;
+    if ((rc = get_field(&k_common[i], v, out, ctx, err)) != 0) return rc;
+  }
+  return 0;
+}
+
 /* The record type named s, or -1. */
 static int type_of(const char *s) {
   for (int t = 0; t < LA_REC_EXTENSION; t++)
@@ -350,6 +382,7 @@ static int type_of(const char *s) {
 int la_record_from_json(const json_t *obj, la_record *out, la_err *err) {
   const char *ts = json_string_value(json_object_get(obj, "type"));
   char ctx[32];
+  size_t taken;
   int t, rc;
   memset(out, 0, sizeof *out);
   out->type = LA_REC_EXTENSION;
@@ -369,7 +402,9 @@ int la_record_from_json(const json_t *obj, la_record *out, la_err *err) {
   out->type = (la_rec_type)t;
   out->step = -1;
   snprintf(ctx, sizeof ctx, "%s: ", k_types[t].name);
-  rc = get_fields(obj, k_types[t].fields, k_types[t].n, out, ctx, 1, err);
+  rc = get_common(obj, out, ctx, &taken, err);
+  if (rc == 0)
+    rc = get_fields(obj, k_types[t].fields, k_types[t].n, out, ctx, taken, err);
   if (rc) la_record_clear(out);
   return rc;
 }

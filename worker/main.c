@@ -23,6 +23,7 @@
 #include "loralpha/command.h"
 #include "loralpha/config.h"
 #include "loralpha/resources.h"
+#include "pack.h"
 #include "remote.h"
 #include "runas.h"
 #include "summary.h"
@@ -58,22 +59,9 @@ typedef struct args {
   int serve;                    /* --serve: runs from request lines */
 } args;
 
-/* Writes the record {"type":"error","error":msg} as one line on f. */
-static void put_error(FILE *f, const char *msg) {
-  char clean[sizeof(la_err)];
-  json_t *rec;
-  snprintf(clean, sizeof clean, "%s", msg);
-  la_utf8_sanitize(clean, strlen(clean));
-  rec = json_pack("{s:s, s:s}", "type", "error", "error", clean);
-  json_dumpf(rec, f, JSON_COMPACT);
-  json_decref(rec);
-  fputc('\n', f);
-  fflush(f);
-}
-
 /* Writes {"type":"error","error":msg} on stderr; returns code. */
 static int fail(int code, const char *msg) {
-  put_error(stderr, msg);
+  la_put_error(stderr, -1, msg);
   return code;
 }
 
@@ -302,7 +290,7 @@ static int train_remote(la_trainer *tr, const args *a, const la_config *cfg,
   rc = la_trainer_run(tr, out, err);
   if (rc) {
     explain_oom(a, cfg, rc, err);
-    put_error(out, err->msg);
+    la_put_error(out, -1, err->msg);
     fail(EXIT_RUN_FAILED, err->msg);
   }
   if (la_remote_close(r, err)) return fail(EXIT_RUN_FAILED, err->msg);
@@ -408,8 +396,13 @@ static void serve_one(const args *a, la_task_cache *tc, const char *line,
   }
   type = json_string_value(json_object_get(req, "type"));
   config = json_object_get(req, "config");
+  if (json_is_object(req) && type != NULL && strcmp(type, "pack") == 0) {
+    la_pack_serve(req, tc, stdout); /* its runs' records and errors */
+    rc = 0;
+    goto done;
+  }
   if (!json_is_object(req) || type == NULL || strcmp(type, "run") != 0) {
-    la_errf(&err, LA_EINVAL, "request: type: must be \"run\"");
+    la_errf(&err, LA_EINVAL, "request: type: must be \"run\" or \"pack\"");
     goto done;
   }
   if (!json_is_object(config) || json_object_size(req) != 2) {
@@ -424,7 +417,7 @@ static void serve_one(const args *a, la_task_cache *tc, const char *line,
   if (rc == 0) rc = la_trainer_run(tr, stdout, &err);
   if (rc) explain_oom(a, &cfg, rc, &err);
 done:
-  if (rc) put_error(stdout, err.msg);
+  if (rc) la_put_error(stdout, -1, err.msg);
   fflush(stdout);
   la_trainer_free(tr);
   json_decref(req);

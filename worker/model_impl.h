@@ -114,6 +114,16 @@ static void act_backward(la_act act, const LA_REAL *z, const LA_REAL *h,
   }
 }
 
+void LA_SUF(la_act_forward)(la_act act, const LA_REAL *z, LA_REAL *h,
+                            LA_REAL *cdf, size_t n) {
+  act_forward(act, z, h, cdf, n);
+}
+
+void LA_SUF(la_act_backward)(la_act act, const LA_REAL *z, const LA_REAL *h,
+                             const LA_REAL *cdf, LA_REAL *g, size_t n) {
+  act_backward(act, z, h, cdf, g, n);
+}
+
 /* One layer forward: z = H W0^T (+ s (H A^T) B^T), H (n, din). */
 static void layer_forward(net_t *net, int l, const LA_REAL *H, int n) {
   int din = net->dims[l], dout = net->dims[l + 1], r = net->r;

@@ -61,3 +61,11 @@ void LA_SUF(la_net_backward)(LA_SUF(la_net) * net);
 /* forward + loss + backward. Returns the loss. */
 double LA_SUF(la_net_loss_grad)(LA_SUF(la_net) * net, const LA_REAL *X,
                                 const LA_REAL *Y, int n);
+
+/* The activation between layers on n elements, as forward and backward
+ * apply it (for a driver that runs the layers itself, pack.h): h = act(z),
+ * gelu keeping Phi(z) in cdf; and g *= act'(z) given h and cdf. */
+void LA_SUF(la_act_forward)(la_act act, const LA_REAL *z, LA_REAL *h,
+                            LA_REAL *cdf, size_t n);
+void LA_SUF(la_act_backward)(la_act act, const LA_REAL *z, const LA_REAL *h,
+                             const LA_REAL *cdf, LA_REAL *g, size_t n);

@@ -17,6 +17,15 @@
 #define EVAL_CHUNK 1024
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
 
+/* Running figures of a run, for the done record. */
+typedef struct run_state {
+  double train0, eval0, last_train, last_eval, best_eval;
+  long best_step;
+  const char *status, *reason;
+  double t0; /* when the run began */
+  int over;  /* 1 once diverged or at its last step */
+} run_state;
+
 struct la_trainer {
   const la_config *cfg; /* borrowed */
   const la_task *task;  /* borrowed */
@@ -35,6 +44,8 @@ struct la_trainer {
   long step; /* updates done */
   double lr_a, lr_b, grad_norm_a, grad_norm_b, update_norm;
   size_t tensor_bytes;
+  run_state st;
+  int tag; /* 1: every record carries the run's run_id (packs) */
 };
 
 /* JSON number, or null for NaN/Inf (JSON has neither). */
@@ -42,8 +53,11 @@ static json_t *jnum(double x) {
   return isfinite(x) ? json_real(x) : json_null();
 }
 
-/* Writes one record and releases it. */
-static void emit(FILE *out, json_t *rec) {
+/* Writes one record of tr's run and releases it; a tagged run's records
+ * all carry its run_id. */
+static void emit(const la_trainer *tr, FILE *out, json_t *rec) {
+  if (tr->tag && json_object_get(rec, "run_id") == NULL)
+    json_object_set_new(rec, "run_id", json_integer(tr->cfg->run_id));
   json_dumpf(rec, out, JSON_FLAGS);
   fputc('\n', out);
   fflush(out);
@@ -200,6 +214,24 @@ static void apply_update(la_trainer *tr) {
   tr->step++;
 }
 
+void la_trainer_next_batch(la_trainer *tr, const float **X, const float **Y) {
+  next_batch(tr);
+  *X = tr->Xb;
+  *Y = tr->Yb;
+}
+
+la_net_f *la_trainer_net(la_trainer *tr) {
+  return &tr->net;
+}
+
+void la_trainer_tag(la_trainer *tr) {
+  tr->tag = 1;
+}
+
+void la_trainer_update(la_trainer *tr) {
+  apply_update(tr);
+}
+
 double la_trainer_step(la_trainer *tr) {
   double loss = compute_grad(tr);
   apply_update(tr);
@@ -219,12 +251,18 @@ double la_trainer_eval(la_trainer *tr) {
 
 /* ---- the run and its records ---- */
 
-/* Running figures of a run, for the done record. */
-typedef struct run_state {
-  double train0, eval0, last_train, last_eval, best_eval;
-  long best_step;
-  const char *status, *reason;
-} run_state;
+void la_put_error(FILE *f, int64_t run_id, const char *msg) {
+  char clean[sizeof(la_err)];
+  json_t *rec;
+  snprintf(clean, sizeof clean, "%s", msg);
+  la_utf8_sanitize(clean, strlen(clean));
+  rec = json_pack("{s:s, s:s}", "type", "error", "error", clean);
+  if (run_id >= 0) json_object_set_new(rec, "run_id", json_integer(run_id));
+  json_dumpf(rec, f, JSON_COMPACT);
+  json_decref(rec);
+  fputc('\n', f);
+  fflush(f);
+}
 
 static double now_s(void) {
   struct timespec ts;
@@ -263,7 +301,7 @@ static void emit_start(la_trainer *tr, FILE *out) {
     json_array_append_new(layers, ly);
   }
   json_object_set_new(rec, "layers", layers);
-  emit(out, rec);
+  emit(tr, out, rec);
 }
 
 /* A train record for update `step` (loss from before it). */
@@ -279,7 +317,7 @@ static void emit_train(la_trainer *tr, FILE *out, long step, double loss) {
   json_object_set_new(rec, "grad_norm_b",
                       jnum(la_norm_f(tr->grad + tr->n_a, tr->n_b)));
   json_object_set_new(rec, "update_norm", jnum(tr->update_norm));
-  emit(out, rec);
+  emit(tr, out, rec);
 }
 
 static void emit_eval(la_trainer *tr, FILE *out, double loss) {
@@ -287,7 +325,7 @@ static void emit_eval(la_trainer *tr, FILE *out, double loss) {
   json_object_set_new(rec, "type", json_string("eval"));
   json_object_set_new(rec, "step", json_integer(tr->step));
   json_object_set_new(rec, "loss", jnum(loss));
-  emit(out, rec);
+  emit(tr, out, rec);
 }
 
 /* One spectra record per layer. */
@@ -325,7 +363,7 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
     json_object_set_new(rec, "tf_drift", jnum(sp.tf_drift));
     json_object_set_new(rec, "mech_ratio", jnum(sp.mech_ratio));
     json_object_set_new(rec, "a_drift", jnum(sp.a_drift));
-    emit(out, rec);
+    emit(tr, out, rec);
   }
   free(sv);
   return rc;
@@ -380,7 +418,7 @@ static int emit_sharpness(la_trainer *tr, FILE *out) {
   json_object_set_new(rec, "ratio",
                       jnum(ef.lambda != 0 ? el.lambda / ef.lambda : NAN));
   json_object_set_new(rec, "rows", json_integer(n));
-  emit(out, rec);
+  emit(tr, out, rec);
   return 0;
 }
 
@@ -398,7 +436,7 @@ static void emit_done(la_trainer *tr, FILE *out, const run_state *st,
   json_object_set_new(rec, "wall_s", json_real(wall));
   json_object_set_new(rec, "steps_per_s",
                       json_real(wall > 0 ? tr->step / wall : 0));
-  emit(out, rec);
+  emit(tr, out, rec);
 }
 
 /* Is loss a divergence against its start value? Sets the reason. */
@@ -432,10 +470,11 @@ static int every(long k, int n) {
   return n > 0 && k % n == 0;
 }
 
-/* One step of the run with its records; 1 when the run diverged. */
-static int run_step(la_trainer *tr, FILE *out, run_state *st, int *rc) {
+/* The records after the update of a step whose loss (before the update)
+ * is loss and whose gradient is in tr->grad; 1 when the run diverged. */
+static int after_grad(la_trainer *tr, FILE *out, run_state *st, double loss,
+                      int *rc) {
   const la_config *c = tr->cfg;
-  double loss = compute_grad(tr);
   int last;
   if (tr->step == 0) st->train0 = loss;
   st->last_train = loss;
@@ -458,18 +497,44 @@ static int run_step(la_trainer *tr, FILE *out, run_state *st, int *rc) {
   return 0;
 }
 
-int la_trainer_run(la_trainer *tr, FILE *out, la_err *err) {
-  run_state st = {NAN, NAN, NAN, NAN, INFINITY, -1, "done", NULL};
-  double t0 = now_s();
+/* A failure of the metrics at tr's step, in words. */
+static int metrics_failed(const la_trainer *tr, int rc, la_err *err) {
+  return la_errf(err, rc, "metrics failed at step %ld: %s", tr->step,
+                 la_strerror(rc));
+}
+
+int la_trainer_begin(la_trainer *tr, FILE *out, la_err *err) {
+  run_state *st = &tr->st;
   int rc = 0;
+  *st = (run_state){NAN, NAN, NAN, NAN, INFINITY, -1, "done", NULL, now_s(), 0};
   emit_start(tr, out);
-  if (do_eval(tr, out, &st)) st.status = "diverged";
-  if (st.reason == NULL && tr->cfg->sharpness) rc = emit_sharpness(tr, out);
-  while (rc == 0 && st.reason == NULL && tr->step < tr->cfg->steps)
-    if (run_step(tr, out, &st, &rc)) st.status = "diverged";
-  if (rc)
-    return la_errf(err, rc, "metrics failed at step %ld: %s", tr->step,
-                   la_strerror(rc));
-  emit_done(tr, out, &st, now_s() - t0);
+  if (do_eval(tr, out, st)) st->status = "diverged";
+  if (st->reason == NULL && tr->cfg->sharpness) rc = emit_sharpness(tr, out);
+  st->over = st->reason != NULL || tr->step >= tr->cfg->steps;
+  return rc ? metrics_failed(tr, rc, err) : 0;
+}
+
+int la_trainer_advance(la_trainer *tr, FILE *out, double loss, la_err *err) {
+  run_state *st = &tr->st;
+  int rc = 0;
+  if (after_grad(tr, out, st, loss, &rc)) st->status = "diverged";
+  st->over = st->reason != NULL || tr->step >= tr->cfg->steps;
+  return rc ? metrics_failed(tr, rc, err) : 0;
+}
+
+int la_trainer_over(const la_trainer *tr) {
+  return tr->st.over;
+}
+
+void la_trainer_finish(la_trainer *tr, FILE *out) {
+  emit_done(tr, out, &tr->st, now_s() - tr->st.t0);
+}
+
+int la_trainer_run(la_trainer *tr, FILE *out, la_err *err) {
+  int rc = la_trainer_begin(tr, out, err);
+  while (rc == 0 && !la_trainer_over(tr))
+    rc = la_trainer_advance(tr, out, compute_grad(tr), err);
+  if (rc) return rc;
+  la_trainer_finish(tr, out);
   return 0;
 }

@@ -8,6 +8,7 @@
 #define LORALPHA_TRAIN_H
 
 #include "loralpha/config.h"
+#include "model.h"
 #include "task.h"
 
 #include <stddef.h>
@@ -29,6 +30,41 @@ double la_trainer_step(la_trainer *tr);
  * records to out, one JSON object per line, flushed per line. Returns 0 when
  * the run finished (done or diverged), else an LA_E code with err filled. */
 int la_trainer_run(la_trainer *tr, FILE *out, la_err *err);
+
+/* The whole run in steps, as la_trainer_run takes them, for a driver that
+ * computes the gradients itself (pack.h): la_trainer_begin writes start,
+ * the step-0 eval and sharpness; then, while !la_trainer_over, the driver
+ * puts the gradient of the batch of la_trainer_next_batch into the net's
+ * gA and gB (la_trainer_net) and la_trainer_advance applies the update and
+ * writes that step's records; la_trainer_finish writes done. begin and
+ * advance return 0 or an LA_E code with err filled (the metrics failed:
+ * the run ends there, without done). */
+int la_trainer_begin(la_trainer *tr, FILE *out, la_err *err);
+int la_trainer_advance(la_trainer *tr, FILE *out, double loss, la_err *err);
+/* 1 when the run has diverged or taken its last step, else 0. */
+int la_trainer_over(const la_trainer *tr);
+void la_trainer_finish(la_trainer *tr, FILE *out);
+
+/* The optimizer update of the gradient in the net's gA and gB, without
+ * records (la_trainer_step's second half). */
+void la_trainer_update(la_trainer *tr);
+
+/* Gathers the next mini-batch: *X (batch, d_in) and *Y (batch, y_dim),
+ * the trainer's buffers, valid until the next call. */
+void la_trainer_next_batch(la_trainer *tr, const float **X, const float **Y);
+
+/* The trainer's net: its parameters A, B, the gradients gA, gB it is
+ * trained on, the scaling s (borrowed). */
+la_net_f *la_trainer_net(la_trainer *tr);
+
+/* Makes every record of the run carry its run_id (a pack's runs share one
+ * output). */
+void la_trainer_tag(la_trainer *tr);
+
+/* Writes the record {"type":"error","error":msg} (with "run_id" when
+ * run_id >= 0) as one line on f and flushes it; bytes of msg that are not
+ * UTF-8 become '?'. */
+void la_put_error(FILE *f, int64_t run_id, const char *msg);
 
 /* Bytes of the tensors this run holds: task data and weights, parameters,
  * gradients, optimizer state, activations. */

@@ -618,12 +618,12 @@ static void handle_line(worker *w, const char *line, size_t len) {
              (long long)la_cmd_max_records(w->cmd));
     return protocol_error(w, msg);
   }
-  if (rec.type == LA_REC_START && rec.u.start.run_id >= 0 &&
-      rec.u.start.run_id != w->run_id) { /* records go to the run they name */
+  if (rec.run_id >= 0 && rec.run_id != w->run_id) {
+    /* records go to the run they name */
     snprintf(msg, sizeof msg,
-             "stdout line %ld: start: run_id: %lld is not the worker's run "
-             "%lld",
-             w->lines, (long long)rec.u.start.run_id, (long long)w->run_id);
+             "stdout line %ld: %s: run_id: %lld is not the worker's run %lld",
+             w->lines, la_record_type_name(rec.type), (long long)rec.run_id,
+             (long long)w->run_id);
     la_record_clear(&rec);
     return protocol_error(w, msg);
   }

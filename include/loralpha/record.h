@@ -77,10 +77,10 @@ typedef struct la_rec_layer {
  * then; integers left out are -1. */
 typedef struct la_record {
   la_rec_type type;
-  int64_t step; /* train, eval, spectra, sharpness */
+  int64_t run_id; /* every type: the run it belongs to; -1: absent */
+  int64_t step;   /* train, eval, spectra, sharpness */
   union {
     struct {
-      int64_t run_id; /* -1: absent */
       double scale;
       int64_t params, n_train, n_eval;
       char *blas_core; /* owned, or NULL */

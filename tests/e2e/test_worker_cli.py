@@ -838,6 +838,90 @@ def test_serve(w, npy):
           (describe_rc(rc), err[:300]))
 
 
+def records_by_run(out):
+    """--serve's stdout as {run_id: [record, ...]}, run_id taken off every
+    record but start and timing off done; records without run_id under
+    None."""
+    runs = {}
+    for line in out.split("\n"):
+        if not line:
+            continue
+        r = json.loads(line)
+        rid = r.get("run_id")
+        if r["type"] != "start":
+            r.pop("run_id", None)
+        for k in TIMING_FIELDS:
+            r.pop(k, None)
+        runs.setdefault(rid, []).append(r)
+    return runs
+
+
+def test_serve_pack(w, npy):
+    """Packs through --serve: every run of an exact pack gives the records of
+    its one-shot run (timing aside), every record carrying its run_id; a
+    diverging run leaves the pack, the others go on; a stacked pack gives
+    the same records with losses within 1e-4; a pack whose runs differ in a
+    shared field fails every run naming the field; a run request after the
+    packs is served as before."""
+    teach = [with_(TEACHER, run_id=11), with_(TEACHER, alpha=64, lr=0.003, run_id=12),
+             with_(TEACHER, lr=1e3, alpha=1e4, steps=400, run_id=13),  # diverges
+             with_(TEACHER, optimizer="sgd", lr=0.3, momentum=0.9, steps=12,
+                   run_id=14),
+             with_(TEACHER, schedule="cosine", warmup_steps=4, loraplus_ratio=4,
+                   weight_decay=0.01, run_id=15)]
+    mlp = [with_(MLP, activation="gelu", loss="ce", widths=[16, 8, 8, 4],
+                 run_id=21 + i, alpha=a) for i, a in enumerate((1, 16, 256))]
+    npys = [with_(npy.config(), run_id=31), with_(npy.config(), alpha=64, run_id=32)]
+    stacked = [with_(r, run_id=r["run_id"] + 40) for r in mlp]
+    bad = [with_(TEACHER, run_id=41), with_(TEACHER, batch=16, run_id=42)]
+    reqs = [{"type": "pack", "configs": teach}, {"type": "pack", "configs": mlp},
+            {"type": "pack", "configs": npys},
+            {"type": "pack", "configs": stacked, "stack": True},
+            {"type": "pack", "configs": bad},
+            {"type": "run", "config": with_(TEACHER, run_id=51)}]
+    rc, out, err = w.run(["--serve"], stdin="".join(
+        json.dumps(q) + "\n" for q in reqs).encode())
+    check("P/--serve with packs exits 0", rc == 0 and err == "",
+          "exit 0, empty stderr", (describe_rc(rc), err[:300]))
+    lines = [json.loads(x) for x in out.split("\n") if x]
+    last = next((i for i, x in enumerate(lines) if x.get("run_id") == 51), 0)
+    untagged = [x for x in lines[:last] if "run_id" not in x]
+    check("P/every record of a pack carries its run_id",
+          last > 0 and not untagged, "run_id on every record before run 51's",
+          untagged[:2])
+    runs = records_by_run(out)
+    for cfg in teach + mlp + npys + stacked + [reqs[-1]["config"]]:
+        rid = cfg["run_id"]
+        one = run_ok(w, f"P/run {rid} one-shot", cfg)
+        if not one:
+            continue
+        want = [x for v in records_by_run(one[0]).values() for x in v]
+        got = runs.get(rid, []) + (runs.get(None, []) if rid == 51 else [])
+        if cfg in stacked:
+            same = len(got) == len(want) and all(
+                a["type"] == b["type"] and
+                (a.get("loss") is None) == (b.get("loss") is None) and
+                abs(a.get("loss", 0) or 0) * 1e-4 >=
+                abs((a.get("loss", 0) or 0) - (b.get("loss", 0) or 0))
+                for a, b in zip(want, got))
+            check(f"P/stacked run {rid}: records, losses within 1e-4", same,
+                  want[:2], got[:2])
+        else:
+            check(f"P/run {rid}: records equal the one-shot run's",
+                  got == want, json.dumps(want)[:300], json.dumps(got)[:300])
+    check("P/the diverging run ends diverged, the others done",
+          runs.get(13, [{}])[-1].get("status") == "diverged" and
+          all(runs.get(r, [{}])[-1].get("status") == "done" for r in (11, 12, 14, 15)),
+          "13 diverged, 11/12/14/15 done",
+          [runs.get(r, [{}])[-1].get("status") for r in (11, 12, 13, 14, 15)])
+    for rid in (41, 42):
+        got = runs.get(rid, [])
+        check(f"P/run {rid} of a pack with a differing shared field fails",
+              len(got) == 1 and got[0]["type"] == "error" and
+              "configs[1].batch: 16 differs from configs[0]'s 32" in got[0]["error"],
+              "one error naming configs[1].batch", got[:2])
+
+
 # ------------------------------------------------------------ determinism
 
 def losses(recs):
@@ -897,7 +981,8 @@ def main():
                      lambda: test_good_runs(w, npy),
                      lambda: test_divergence(w),
                      lambda: test_determinism(w),
-                     lambda: test_serve(w, npy)):
+                     lambda: test_serve(w, npy),
+                     lambda: test_serve_pack(w, npy)):
             try:
                 test()
             except Exception as e:  # a bug in a check must not hide others

@@ -57,6 +57,20 @@ static const good k_good[] = {
     {"{\"type\":\"sharpness\",\"step\":5,\"lora\":null,\"full\":null,"
      "\"lora_residual\":null,\"full_residual\":0,\"lora_converged\":false}",
      LA_REC_SHARPNESS},
+    /* run_id on every type (the records of a pack's runs) */
+    {"{\"type\":\"train\",\"step\":1,\"loss\":0.5,\"lr\":0.001,"
+     "\"run_id\":12}",
+     LA_REC_TRAIN},
+    {"{\"type\":\"eval\",\"run_id\":0,\"step\":0,\"loss\":0}", LA_REC_EVAL},
+    {"{\"type\":\"spectra\",\"step\":5,\"layer\":0,\"run_id\":3}",
+     LA_REC_SPECTRA},
+    {"{\"type\":\"sharpness\",\"step\":0,\"lora\":1,\"full\":1,"
+     "\"run_id\":3}",
+     LA_REC_SHARPNESS},
+    {"{\"type\":\"done\",\"status\":\"done\",\"steps\":3,\"run_id\":3}",
+     LA_REC_DONE},
+    {"{\"type\":\"error\",\"error\":\"x\",\"run_id\":9000000000000000}",
+     LA_REC_ERROR},
 };
 
 /* A bad line and a word its error must hold (the field, or the problem). */
@@ -91,6 +105,16 @@ static const bad k_bad[] = {
     {"{\"type\":\"start\",\"run_id\":-2,\"layers\":[{\"layer\":0,\"d_in\":8,"
      "\"d_out\":4}]}",
      "run_id"},
+    {"{\"type\":\"train\",\"step\":1,\"loss\":0.5,\"lr\":0.1,\"run_id\":-1}",
+     "train: run_id: -1 is outside"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":0.5,\"run_id\":\"7\"}",
+     "eval: run_id: must be an integer"},
+    {"{\"type\":\"done\",\"status\":\"done\",\"steps\":3,\"run_id\":1.5}",
+     "done: run_id: must be an integer"},
+    {"{\"type\":\"error\",\"error\":\"x\",\"run_id\":9000000000000001}",
+     "error: run_id: 9000000000000001 is outside"},
+    {"{\"type\":\"eval\",\"step\":1,\"loss\":0.5,\"run_ids\":7}",
+     "eval: run_ids: unknown field"},
     {"{\"type\":\"start\",\"blas_core\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\",\"layers\":[{\"layer\":0,\"d_in\":8,"
      "\"d_out\":4}]}",
@@ -195,7 +219,7 @@ static void check_values(void) {
   la_err err;
   const char *s = k_good[0].line;
   CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
-  CHECK_EQ_INT(r.u.start.run_id, 7);
+  CHECK_EQ_INT(r.run_id, 7);
   CHECK_EQ_INT(r.u.start.n_layers, 2);
   CHECK_EQ_INT(r.u.start.layers[1].d_out, 10);
   CHECK_CLOSE(r.u.start.layers[0].target_norm, 2.0, 0);
@@ -218,6 +242,12 @@ static void check_values(void) {
   CHECK_EQ_INT(r.u.done.best_step, -1);
   CHECK(isnan(r.u.done.final_train_loss) && isnan(r.u.done.wall_s));
   CHECK(strcmp(r.u.done.reason, "loss is not finite") == 0);
+  CHECK_EQ_INT(r.run_id, -1); /* absent */
+  la_record_clear(&r);
+  s = "{\"type\":\"train\",\"step\":1,\"loss\":0.5,\"lr\":0.1,\"run_id\":12}";
+  CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
+  CHECK_EQ_INT(r.run_id, 12);
+  CHECK_EQ_INT(r.step, 1);
   la_record_clear(&r);
 }
 

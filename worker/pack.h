@@ -1,0 +1,81 @@
+/*
+ * pack.h: K runs of one task trained in one pass ("a pack of variants").
+ *
+ * The runs of a pack share every field that shapes the pass (the task and
+ * its data, rank, seed, batch, threads: la_pack_field_shared) and may differ
+ * in the per-run scalars (alpha, scaling, lr, the optimizer's fields, LoRA+
+ * ratio, schedule, steps, what is logged and when, diverge_factor, run_id).
+ * Each step gathers one batch for all of them and computes what does not
+ * depend on the variant once: the first layer's frozen product X W0^T (for
+ * a one-layer task, the whole frozen product). The rest runs in one of two
+ * ways:
+ *   exact (stack = 0): every other product per variant, in the shapes of a
+ *     run alone, so each variant's records are bit-identical to its run
+ *     trained alone (OpenBLAS's result for an element depends on the
+ *     product's shape, so stacking changes the last bits);
+ *   stacked (stack = 1): the variants' first-layer adapters in one product
+ *     X [A_1; ...; A_K]^T and their gradients in one [gu_1 ... gu_K]^T X;
+ *     deeper layers stack the variants' activations (K batch, d) against
+ *     each frozen matrix, forward and backward. Faster; the same numbers up
+ *     to rounding, which training can amplify.
+ * Each variant is a trainer (train.h) of its own: its records
+ * (every one carrying its run_id), its optimizer, its evaluation, metrics
+ * and divergence. A variant that diverges, ends, or whose metrics fail
+ * leaves the pack; the others go on unchanged. docs/worker.md ("Packed
+ * variants") says which numbers equal a run trained alone.
+ */
+#ifndef LORALPHA_PACK_H
+#define LORALPHA_PACK_H
+
+#include "loralpha/config.h"
+#include "task.h"
+
+#include <jansson.h>
+#include <stdio.h>
+
+#define LA_PACK_MAX 64 /* most runs in one pack */
+
+typedef struct la_pack la_pack;
+
+/* Whether the config field named name (a top-level key of a worker config)
+ * must be equal across a pack's runs: 1 shared, 0 per run, -1 not a config
+ * field (an index, not an error code). */
+int la_pack_field_shared(const char *name);
+
+/* Checks that the n configs, raw (borrowed JSON objects) and parsed, can
+ * form a pack: every shared field equal to the first config's (the
+ * effective value, defaults filled; npy compared as given), every run_id
+ * given and distinct. LA_EINVAL with "configs[i].field: ..." in err. */
+int la_pack_check(const json_t *const *raw, const la_config *cfgs, int n,
+                  la_err *err);
+
+/* A pack of the n configs (copied; checked by la_pack_check, each filled by
+ * its task as la_task_build fills it) on task (borrowed: it must outlive
+ * the pack), exact or stacked (stack). Returns 0 or an LA_E code with err
+ * filled; *out is new, for la_pack_free. */
+int la_pack_new(const la_config *cfgs, int n, const la_task *task, int stack,
+                la_pack **out, la_err *err);
+
+/* Trains every run of the pack to its end, writing each run's records on
+ * out, all with its run_id: start ... done, or an error record when its
+ * metrics fail. Returns 0 (every run ended with done or error). */
+int la_pack_run(la_pack *p, FILE *out);
+
+/* One packed update of every run still training, without records (the
+ * benchmark's step); returns the first live run's batch loss. */
+double la_pack_step(la_pack *p);
+
+void la_pack_free(la_pack *p);
+
+/* A pack request (borrowed JSON: {"type":"pack","configs":[...]} with an
+ * optional "stack": true|false, of loralpha-worker --serve) trained on
+ * out: configs that fail to parse
+ * get their own error record and stay out; a shared field that differs, or
+ * a task or pack that cannot be built, fails every run with one message;
+ * every run ends with its done or error record. A request that cannot be
+ * split into runs (other members, configs not an array of 1..LA_PACK_MAX
+ * objects, a run_id missing, invalid or repeated) gets one error record without
+ * run_id. The task is taken from and left in tc. */
+void la_pack_serve(const json_t *req, la_task_cache *tc, FILE *out);
+
+#endif
