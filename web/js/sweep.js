@@ -1,4 +1,4 @@
-// The sweep page: header, the answer, the joint (α, lr) optimum, pause / resume / cancel, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
+// The sweep page: header, the answer, the joint (α, lr) optimum, the paper's claims, pause / resume / cancel, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
 import { getJSON, postJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE, sweepStatus, stateTitle } from './api.js';
 import { makePlot, dropPlot, getPlot, allPlots, logAxis } from './plot.js';
 
@@ -478,6 +478,49 @@ function renderJoint() {
     + 'At the lr grid\'s edge: the best lr is the smallest or largest tested, so the best may lie beyond the grid.';
 }
 
+/* ---- the paper's claims ------------------------------------------------ */
+
+/* The analysis' "claims" (docs/analysis.md, "The three claims"): each
+ * claim's verdict in words, and a row per rank with LoRA / full sharpness
+ * at alpha* and the alpha path's drift and mechanism ratios over the lr
+ * path's at the same loss change, with their intervals; hidden when the
+ * analysis has none (an older daemon). */
+function renderClaims() {
+  const cl = S.analysis && S.analysis.claims && typeof S.analysis.claims === 'object' ? S.analysis.claims : null;
+  const box = $('claims');
+  box.hidden = !cl;
+  if (box.hidden) return;
+  const obj = (o) => (o && typeof o === 'object' ? o : {});
+  const sh = obj(cl.sharpness), dr = obj(cl.drift);
+  const line = (n, c) => `Claim ${n} (${typeof c.verdict === 'string' ? c.verdict : 'missing'}): ${typeof c.text === 'string' ? c.text : '–'}`;
+  $('claims-1').textContent = line(1, sh);
+  $('claims-2').textContent = line(2, dr);
+  $('claims-3').textContent = 'Claim 3 (the law per lr and budget): see the law across lr and budget.';
+  const ratio = (o) => {
+    const x = obj(o);
+    if (x.ratio == null) return typeof x.missing === 'string' ? `– (${x.missing})` : '–';
+    return x.ratio_lo != null ? `${fmt(x.ratio, 3)}× [${fmt(x.ratio_lo, 3)}, ${fmt(x.ratio_hi, 3)}]` : `${fmt(x.ratio, 3)}×`;
+  };
+  const byRank = new Map();
+  const row = (rank) => {
+    if (!byRank.has(rank)) byRank.set(rank, { rank });
+    return byRank.get(rank);
+  };
+  for (const x of Array.isArray(sh.ranks) ? sh.ranks : []) if (x && typeof x === 'object') row(x.rank).sharp = x;
+  for (const x of Array.isArray(dr.ranks) ? dr.ranks : []) if (x && typeof x === 'object') row(x.rank).drift = x;
+  const rows = [...byRank.values()].sort((a, b) => a.rank - b.rank);
+  $('claims-table').tHead.replaceChildren(el('tr', {}, ...['rank', 'LoRA / full sharpness at α*', 'drift ratio: α path / lr path', 'mechanism ratio: α path / lr path']
+    .map((t) => el('th', { text: t }))));
+  $('claims-table').tBodies[0].replaceChildren(...rows.map((x) => el('tr', { 'data-rank': x.rank },
+    el('td', { class: 'num', text: fmt(x.rank) }),
+    el('td', { class: 'num', text: x.sharp ? ratio(x.sharp) : '–' }),
+    el('td', { class: 'num', text: x.drift ? ratio(x.drift.drift_ratio) : '–' }),
+    el('td', { class: 'num', text: x.drift ? ratio(x.drift.mech_ratio) : '–' }))));
+  $('claims-note').textContent = 'Claim 1: LoRA\'s sharpness over the full weights\' at each rank\'s α* (its best lr), converged estimates only; below 1: LoRA\'s landscape is flatter. '
+    + 'Claim 2: from the smallest lr and α, raising α and raising lr compared at the same loss change; below 1: raising α brought less drift. '
+    + 'Intervals: bootstrap over seeds.';
+}
+
 /* ---- final eval loss against alpha, one panel per rank ------------------ */
 
 // The rank-tied rules of the analysis' regret table, in words and colours.
@@ -804,7 +847,7 @@ async function loadAnalysis() {
     // Nothing has finished: there is nothing to analyse yet (the daemon would answer 404).
     S.analysis = null;
     S.analysisError = 'No analysis yet: no run has finished.';
-    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderJoint(); renderAlphaView();
+    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderJoint(); renderClaims(); renderAlphaView();
     return;
   }
   try {
@@ -819,6 +862,7 @@ async function loadAnalysis() {
   drawDrift();
   renderAnswers();
   renderJoint();
+  renderClaims();
   renderAlphaView();
 }
 
