@@ -347,6 +347,10 @@ async function checkClaims(ps, analysis) {
     c2: document.getElementById('claims-2').textContent,
     c3: document.getElementById('claims-3').textContent,
     rows: [...document.querySelectorAll('#claims-table tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
+    plot1: document.querySelectorAll('#claims-plot-1 canvas').length,
+    plot1Series: document.querySelectorAll('#claims-plot-1 .u-legend .u-series').length,
+    plot2: document.querySelectorAll('#claims-plot-2 canvas').length
+      + document.querySelectorAll('#claims-plot-2 p.empty').length,
   }));
   check('claims: the panel is shown', cl && got.shown, 'shown', JSON.stringify(got));
   if (!cl) return;
@@ -357,6 +361,10 @@ async function checkClaims(ps, analysis) {
   check('claims: claim 3\'s place', got.c3.startsWith('Claim 3'), 'Claim 3 ...', got.c3);
   const ranks = [...new Set([...cl.sharpness.ranks, ...cl.drift.ranks].map((r) => r.rank))].sort((a, b) => a - b);
   check('claims: a row per rank', got.rows.length === ranks.length && ranks.length > 0, ranks.length, JSON.stringify(got.rows));
+  const plotted = cl.sharpness.ranks.filter((r) => r.along_alpha.some((p) => p.ratio > 0)).length;
+  check('claims: claim 1\'s plot, a line per rank with a ratio', plotted ? got.plot1 === 1 && got.plot1Series === plotted + 1 : got.plot1 === 0,
+    plotted, JSON.stringify([got.plot1, got.plot1Series]));
+  check('claims: claim 2\'s plot or why there is none', got.plot2 === 1, 1, got.plot2);
   for (const r of cl.sharpness.ranks) {
     const row = got.rows.find((x) => x[0] === String(r.rank)) || [];
     const want = r.ratio == null ? '–' : `${fmt3(r.ratio)}×`;

@@ -516,9 +516,53 @@ function renderClaims() {
     el('td', { class: 'num', text: x.sharp ? ratio(x.sharp) : '–' }),
     el('td', { class: 'num', text: x.drift ? ratio(x.drift.drift_ratio) : '–' }),
     el('td', { class: 'num', text: x.drift ? ratio(x.drift.mech_ratio) : '–' }))));
+  claimPlots(sh, dr);
   $('claims-note').textContent = 'Claim 1: LoRA\'s sharpness over the full weights\' at each rank\'s α* (its best lr), converged estimates only; below 1: LoRA\'s landscape is flatter. '
     + 'Claim 2: from the smallest lr and α, raising α and raising lr compared at the same loss change; below 1: raising α brought less drift. '
     + 'Intervals: bootstrap over seeds.';
+}
+
+/* The claims' two small plots: LoRA / full sharpness against alpha at each
+ * rank's best lr (a line per rank), and the drift ratio (the mechanism
+ * ratio without a target) against the loss change on the two paths of the
+ * largest rank that has them. */
+function claimPlots(sh, dr) {
+  const arr = (v) => (Array.isArray(v) ? v.filter((x) => x && typeof x === 'object') : []);
+  const pos = (v) => (v > 0 && Number.isFinite(v) ? v : null);
+  const r1 = arr(sh.ranks).filter((r) => arr(r.along_alpha).some((p) => pos(p.ratio)));
+  const b1 = $('claims-plot-1'), b2 = $('claims-plot-2');
+  if (!r1.length) dropPlot('claims1', b1, 'Claim 1: no sharpness ratio to plot.');
+  else {
+    const x = uniqSorted(r1.flatMap((r) => arr(r.along_alpha).map((p) => p.alpha)));
+    const data = [x, ...r1.map((r) => x.map((a) => {
+      const p = arr(r.along_alpha).find((q) => q.alpha === a);
+      return p ? pos(p.ratio) : null;
+    }))];
+    makePlot('claims1', b1, {
+      height: 240, scales: { x: { time: false, distr: 3 }, y: { distr: 3 } },
+      axes: [logAxis('α', 40), logAxis('LoRA / full sharpness', 60)],
+      series: [{ label: 'α' }, ...r1.map((r, i) => ({ label: `r=${r.rank}`, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: true, size: 4 } }))],
+    }, data);
+  }
+  const key = dr.drift_ratio && dr.drift_ratio.ratio != null ? 'drift_ratio' : 'mech_ratio';
+  const r2 = arr(dr.ranks).filter((r) => r[key] && r[key].ratio != null).pop();
+  if (!r2) {
+    dropPlot('claims2', b2, 'Claim 2: no comparison to plot.');
+    return;
+  }
+  const paths = [arr(r2.along_alpha), arr(r2.along_lr)].map((ps) => ps.filter((p) => p.down && Number.isFinite(p.loss_change)));
+  const x = uniqSorted(paths.flatMap((ps) => ps.map((p) => p.loss_change)));
+  const data = [x, ...paths.map((ps) => x.map((v) => {
+    const p = ps.find((q) => q.loss_change === v);
+    return p ? pos(p[key]) : null;
+  }))];
+  makePlot('claims2', b2, {
+    height: 240, scales: { x: { time: false }, y: { distr: 3 } },
+    axes: [{ label: `loss change from the base (rank ${r2.rank})` }, logAxis(key === 'drift_ratio' ? 'drift ratio' : 'mechanism ratio', 60)],
+    series: [{ label: 'loss change' },
+      { label: 'raising α', stroke: PALETTE[0], width: 1.5, spanGaps: true, points: { show: true, size: 4 } },
+      { label: 'raising lr', stroke: PALETTE[1], width: 1.5, spanGaps: true, dash: [6, 4], points: { show: true, size: 4 } }],
+  }, data);
 }
 
 /* ---- final eval loss against alpha, one panel per rank ------------------ */
