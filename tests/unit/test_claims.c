@@ -133,6 +133,11 @@ static json_t *claims(const rlist *l, int n_boot) {
   return out;
 }
 
+/* The first rank's object of claim key ("sharpness", "drift") in c. */
+static json_t *rank0(const json_t *c, const char *key) {
+  return json_array_get(json_object_get(json_object_get(c, key), "ranks"), 0);
+}
+
 static json_t *simulate(const sim *s, int n_boot) {
   rlist l = {0};
   for (int i = 0; i < s->n_ranks; i++)
@@ -262,28 +267,22 @@ static void test_missing(void) {
              "the sweep measured no sharpness");
   check_text(json_object_get(c, "sharpness"), "text",
              "claim 1 cannot be tested on this sweep");
-  check_text(json_array_get(
-                 json_object_get(json_object_get(c, "sharpness"), "ranks"), 0),
-             "missing", "no sharpness estimate at α*");
+  check_text(rank0(c, "sharpness"), "missing", "no sharpness estimate at α*");
   json_decref(c);
 
   s = k_base, s.sharpness = 2;
   c = simulate(&s, 50);
   check_text(json_object_get(c, "sharpness"), "missing", "no converged");
-  check_text(json_array_get(
-                 json_object_get(json_object_get(c, "sharpness"), "ranks"), 0),
-             "missing", "3 LoRA and 0 full estimates of 3 runs left out");
+  check_text(rank0(c, "sharpness"), "missing",
+             "3 LoRA and 0 full estimates of 3 runs left out");
   json_decref(c);
 
   s = k_base, s.n_lr = 1;
   c = simulate(&s, 50);
   check_text(json_object_get(c, "drift"), "verdict", "missing");
   check_text(json_object_get(c, "drift"), "missing", "one lr only");
-  check_text(json_object_get(
-                 json_array_get(
-                     json_object_get(json_object_get(c, "drift"), "ranks"), 0),
-                 "drift_ratio"),
-             "missing", "α 1 was tested at one lr only");
+  check_text(json_object_get(rank0(c, "drift"), "drift_ratio"), "missing",
+             "α 1 was tested at one lr only");
   json_decref(c);
 
   /* no drift ratio (no known target): the verdict from the mechanism
@@ -332,20 +331,11 @@ static void test_identity(void) {
     l.r[i] = l.r[i + 1], l.r[i + 1] = t;
   }
   json_t *a = simulate(&one, 200), *b = claims(&l, 200);
-  json_t *ra = json_array_get(
-             json_object_get(json_object_get(a, "sharpness"), "ranks"), 0),
-         *rb = json_array_get(
-             json_object_get(json_object_get(b, "sharpness"), "ranks"), 0);
+  json_t *ra = rank0(a, "sharpness"), *rb = rank0(b, "sharpness");
   CHECK_CLOSE(num(ra, "ratio_lo"), num(rb, "ratio_lo"), 0);
   CHECK_CLOSE(num(ra, "ratio_hi"), num(rb, "ratio_hi"), 0);
-  json_t *da = json_object_get(
-             json_array_get(
-                 json_object_get(json_object_get(a, "drift"), "ranks"), 0),
-             "drift_ratio"),
-         *db = json_object_get(
-             json_array_get(
-                 json_object_get(json_object_get(b, "drift"), "ranks"), 0),
-             "drift_ratio");
+  json_t *da = json_object_get(rank0(a, "drift"), "drift_ratio"),
+         *db = json_object_get(rank0(b, "drift"), "drift_ratio");
   CHECK_CLOSE(num(da, "ratio_lo"), num(db, "ratio_lo"), 0);
   CHECK_CLOSE(num(da, "ratio_hi"), num(db, "ratio_hi"), 0);
   json_decref(a), json_decref(b), free(l.r);
