@@ -20,6 +20,7 @@
 #define ERR_BYTES 600     /* and at most this many bytes of it */
 #define MAX_RULES 8       /* heuristics shown */
 #define MAX_CELLS 4000000 /* cells of a (group x value) grid */
+#define MAX_PATH 64       /* points of a claim-2 path that are plotted */
 
 #define LEG_MAX 16   /* legend entries of a plot */
 #define RANK_RULES 3 /* the rank-tied rules marked on the loss plots */
@@ -2653,6 +2654,185 @@ static void write_drift(rep *r) {
   section_end(r);
 }
 
+/* ---- the three claims ---------------------------------------------- */
+
+static const char k_claims_intro[] =
+    "What this sweep says about the paper's three claims (docs/analysis.md, "
+    "\"The three claims\"): intervals are bootstrap intervals over seeds, "
+    "figures across ranks geometric means of the ranks' figures.";
+
+/* Claim 1's plot: LoRA / full sharpness against α at each rank's best lr,
+ * a curve per rank. */
+static void claim1_plot(rep *r, const json_t *ranks) {
+  size_t nr = json_array_size(ranks), cap = 0, nx = 0;
+  double *xs, *g, *y = NULL;
+  for (size_t i = 0; i < nr; i++)
+    cap += json_array_size(
+        json_object_get(json_array_get(ranks, i), "along_alpha"));
+  xs = zalloc(r, cap + 1, sizeof *xs), g = zalloc(r, nr + 1, sizeof *g);
+  for (size_t i = 0; xs && i < nr; i++)
+    nx = gather(json_object_get(json_array_get(ranks, i), "along_alpha"),
+                "alpha", NULL, 0, xs, nx, cap);
+  nx = uniq(xs, nx);
+  if (xs && g && nx > 0 && nr * nx <= MAX_CELLS)
+    y = zalloc(r, nr * nx, sizeof *y);
+  for (size_t i = 0; y && i < nr; i++) {
+    const json_t *o = json_array_get(ranks, i), *al;
+    al = json_object_get(o, "along_alpha");
+    g[i] = jnum(o, "rank");
+    for (size_t k = 0; k < nx; k++)
+      y[i * nx + k] = NAN;
+    for (size_t k = 0; k < json_array_size(al); k++) {
+      long x = index_of(xs, nx, jnum(json_array_get(al, k), "alpha"));
+      if (x >= 0) y[i * nx + (size_t)x] = jnum(json_array_get(al, k), "ratio");
+    }
+  }
+  if (y) {
+    curves c = {"LoRA / full sharpness against α",
+                "α",
+                "LoRA / full",
+                "r = ",
+                xs,
+                g,
+                y,
+                nx,
+                nr,
+                2,
+                1,
+                0};
+    plot_curves(r, &c,
+                "Geometric mean over seeds of each run's last converged "
+                "estimates, at each rank's best lr; below 1: LoRA's "
+                "landscape is flatter.");
+  }
+  free(xs), free(g), free(y);
+}
+
+/* Claim 1's table: a row per rank at α*. */
+static void claim1_table(rep *r, const json_t *ranks) {
+  static const char *const head[] = {"rank",     "lr",   "α*",
+                                     "LoRA",     "full", "LoRA / full",
+                                     "interval", "runs", "missing"};
+  table_begin(r, head, 9);
+  for (size_t i = 0; i < json_array_size(ranks); i++) {
+    const json_t *o = json_array_get(ranks, i);
+    row_begin(r);
+    cell_num(r, jnum(o, "rank"));
+    cell_num(r, jnum(o, "lr"));
+    cell_num(r, jnum(o, "alpha_grid"));
+    cell_num(r, jnum(o, "lora"));
+    cell_num(r, jnum(o, "full"));
+    cell_num(r, jnum(o, "ratio"));
+    cell(r, fint(jnum(o, "ratio_lo"), jnum(o, "ratio_hi")).s, CELL_NUM);
+    cell_int(r, o, "n");
+    cell(r, jstr(o, "missing") ? jstr(o, "missing") : "", CELL_TEXT);
+    row_end(r);
+  }
+  table_end(r);
+}
+
+/* Claim 2's plot: the metric (drift ratio, else the mechanism ratio)
+ * against the loss change on both paths of the largest rank that has
+ * them. */
+static void claim2_plot(rep *r, const json_t *ranks, const char *key) {
+  const json_t *o = NULL;
+  double xs[2 * MAX_PATH], g[2] = {1, 2}, y[4 * MAX_PATH];
+  size_t nx = 0;
+  for (size_t i = json_array_size(ranks); i-- > 0 && o == NULL;)
+    if (isfinite(jnum(json_object_get(json_array_get(ranks, i), key), "ratio")))
+      o = json_array_get(ranks, i);
+  if (o == NULL) return;
+  const json_t *p[2] = {json_object_get(o, "along_alpha"),
+                        json_object_get(o, "along_lr")};
+  for (int j = 0; j < 2; j++)
+    nx = gather(p[j], "loss_change", NULL, 0, xs, nx, 2 * MAX_PATH);
+  nx = uniq(xs, nx);
+  for (size_t k = 0; k < 2 * nx; k++)
+    y[k] = NAN;
+  for (int j = 0; j < 2; j++)
+    for (size_t k = 0; k < json_array_size(p[j]); k++) {
+      const json_t *e = json_array_get(p[j], k);
+      long x = index_of(xs, nx, jnum(e, "loss_change"));
+      if (x >= 0 && jtrue(e, "down"))
+        y[(size_t)j * nx + (size_t)x] = jnum(e, key);
+    }
+  char title[96];
+  snprintf(title, sizeof title, "%s against the loss change at rank %s",
+           strcmp(key, "drift_ratio") == 0 ? "Drift ratio" : "Mechanism ratio",
+           fnum(jnum(o, "rank")).s);
+  curves c = {
+      title, "loss change from the base", key, "path ", xs, g, y, nx, 2, 10, 1,
+      0};
+  plot_curves(r, &c,
+              "Path 1 raises α at the base lr, path 2 raises lr at the base "
+              "α; down to each path's lowest loss. Claim 2: path 1 lies "
+              "below path 2.");
+}
+
+/* Claim 2's table: a row per rank and metric. */
+static void claim2_table(rep *r, const json_t *ranks) {
+  static const char *const head[] = {
+      "rank",     "metric",        "loss change",    "α path / lr path",
+      "interval", "α path / base", "lr path / base", "missing"};
+  static const char *const keys[] = {"drift_ratio", "mech_ratio"};
+  table_begin(r, head, 8);
+  for (size_t i = 0; i < json_array_size(ranks); i++)
+    for (int m = 0; m < 2; m++) {
+      const json_t *o = json_array_get(ranks, i);
+      const json_t *x = json_object_get(o, keys[m]);
+      row_begin(r);
+      cell_num(r, jnum(o, "rank"));
+      cell(r, m ? "mechanism ratio" : "drift ratio", CELL_TEXT);
+      cell_num(r, jnum(x, "loss_change"));
+      cell_num(r, jnum(x, "ratio"));
+      cell(r, fint(jnum(x, "ratio_lo"), jnum(x, "ratio_hi")).s, CELL_NUM);
+      cell_num(r, jnum(x, "alpha_fold"));
+      cell_num(r, jnum(x, "lr_fold"));
+      cell(r, jstr(x, "missing") ? jstr(x, "missing") : "", CELL_TEXT);
+      row_end(r);
+    }
+  table_end(r);
+}
+
+/* One claim's verdict in a paragraph. */
+static void claim_para(rep *r, const char *title, const json_t *o) {
+  sbuf b = {{0}, 0};
+  sb_add(&b, "%s — %s: %s.", title,
+         jstr(o, "verdict") ? jstr(o, "verdict") : "missing",
+         jstr(o, "text") ? jstr(o, "text") : "not computed");
+  para(r, b.s);
+}
+
+/* "The three claims", when the analysis has them (nothing otherwise). */
+static void write_claims(rep *r) {
+  const json_t *cl = json_object_get(r->analysis, "claims");
+  const json_t *sh = json_object_get(cl, "sharpness");
+  const json_t *dr = json_object_get(cl, "drift");
+  if (!json_is_object(cl)) return;
+  section_begin(r, "claims", "The three claims");
+  para(r, k_claims_intro);
+  subhead(r, "Claim 1: LoRA smooths the loss landscape");
+  claim_para(r, "Claim 1", sh);
+  if (json_array_size(json_object_get(sh, "ranks"))) {
+    if (!r->md) claim1_plot(r, json_object_get(sh, "ranks"));
+    claim1_table(r, json_object_get(sh, "ranks"));
+  }
+  subhead(r, "Claim 2: raising α amplifies the signal without the drift "
+             "that raising lr brings");
+  claim_para(r, "Claim 2", dr);
+  if (json_array_size(json_object_get(dr, "ranks"))) {
+    if (!r->md)
+      claim2_plot(r, json_object_get(dr, "ranks"),
+                  isfinite(jnum(json_object_get(dr, "drift_ratio"), "ratio"))
+                      ? "drift_ratio"
+                      : "mech_ratio");
+    claim2_table(r, json_object_get(dr, "ranks"));
+  }
+  subhead(r, "Claim 3: the law per lr and budget");
+  para(r, "Claim 3 — see the section on the law across lr and budget.");
+  section_end(r);
+}
+
 /* ---- failed runs ---------------------------------------------------- */
 
 /* The bytes of error s to show: up to ERR_LINES lines and ERR_BYTES
@@ -2785,6 +2965,7 @@ int la_report_write(const json_t *sweep, const json_t *analysis,
   write_heuristics(&r);
   write_loss(&r);
   write_drift(&r);
+  write_claims(&r);
   write_failed(&r);
   write_tail(&r);
   if (r.rc) return la_errf(err, r.rc, "report: out of memory (incomplete)");

@@ -2202,6 +2202,27 @@ static void joint_table(const json_t *cp) {
              : "-");
 }
 
+/* The verdicts on the paper's claims (docs/analysis.md, "The three
+ * claims"), one line each. */
+static void claims_lines(const json_t *an) {
+  static const char *const keys[] = {"sharpness", "drift"};
+  static const char *const what[] = {
+      "claim 1, LoRA vs full sharpness at alpha*",
+      "claim 2, raising alpha vs raising lr at the same loss change"};
+  const json_t *cl = jget(an, "claims");
+  char text[1024];
+  if (!json_is_object(cl)) return; /* a daemon from before the claims */
+  printf("\nthe paper's claims on this sweep:\n");
+  for (int k = 0; k < 2; k++) {
+    const json_t *o = jget(cl, keys[k]);
+    printf("  %s: %s: %s\n", what[k],
+           jstr(o, "verdict") ? jstr(o, "verdict") : "-",
+           clean(text, sizeof text, jstr(o, "text"), 0));
+  }
+  printf("  claim 3, the law per lr and budget: see the law across lr and "
+         "budget\n");
+}
+
 /* analysis ID [--refresh]: the answers, then fits, alpha*(r) and regret
  * tables. */
 static int cmd_analysis(cli *c) {
@@ -2227,6 +2248,7 @@ static int cmd_analysis(cli *c) {
     regret_table(cp);
     joint_table(cp);
   }
+  claims_lines(an);
   if (json_array_size(jget(an, "drift")))
     printf("\nsignal and drift: %zu rows (see --json)\n",
            json_array_size(jget(an, "drift")));

@@ -3,6 +3,7 @@
 #include "analysis/analysis.h"
 
 #include "analysis/answer.h"
+#include "analysis/claims.h"
 #include "analysis/fit.h"
 #include "analysis/joint.h"
 #include "testpoint.h"
@@ -39,9 +40,12 @@ typedef struct job {
   json_t *excluded; /* runs left out: owned until moved into result */
   json_t *result;   /* owned */
   json_t *answers;  /* the last checkpoint's: owned until moved into result */
-  int recommend;    /* 1: answer for rank at lr, not the whole analysis */
-  int rank;         /* recommend: the rank asked for */
-  double lr;        /* recommend: the lr asked for (NaN: by loss) */
+  la_claim_run *claim_runs; /* the claims' runs (owned) */
+  long n_claim_runs;
+  json_t *claims; /* claims 1 and 2: owned until moved into result */
+  int recommend;  /* 1: answer for rank at lr, not the whole analysis */
+  int rank;       /* recommend: the rank asked for */
+  double lr;      /* recommend: the lr asked for (NaN: by loss) */
   int status;
   la_err err;
   la_analysis_cb cb;
@@ -74,6 +78,8 @@ static void job_free(job *j) {
   json_decref(j->measured);
   json_decref(j->excluded);
   json_decref(j->answers);
+  json_decref(j->claims);
+  free(j->claim_runs);
   json_decref(j->result);
   free(j);
 }
@@ -293,6 +299,16 @@ static json_t *result_json(job *j, json_t *cks) {
                    j->answers, "headline", n > 0 && head ? head : json_null());
 }
 
+/* Claims 1 and 2 (claims.h) from the full budget's analysis a (NULL when
+ * its points were refused) into j->claims, with the bootstrap of options
+ * o; an error only for want of memory. */
+static int claims_of(job *j, const la_analysis *a, const la_fit_opts *o) {
+  la_claims_opts co = {.n_boot = o->n_boot, .seed = o->seed, .level = o->level};
+  json_decref(j->claims), j->claims = NULL;
+  return la_claims_compute(a, j->claim_runs, (size_t)j->n_claim_runs, &co,
+                           &j->claims, &j->err);
+}
+
 /* On the pool: fit every checkpoint and build the result. */
 static void work_analysis(job *j) {
   la_fit_opts o;
@@ -306,6 +322,7 @@ static void work_analysis(job *j) {
     rc = la_fit_analyze(j->pts[c], (size_t)j->n_pts[c], &o, NULL, 0, &a, &e);
     if (rc == LA_EINVAL) { /* this checkpoint's points: say so, go on */
       json_array_append_new(cks, failed_checkpoint(j, c, e.msg));
+      if (c == j->n_ck - 1 && claims_of(j, NULL, &o)) j->status = 500;
       continue;
     }
     if (rc) {
@@ -314,7 +331,8 @@ static void work_analysis(job *j) {
     }
     json_array_append_new(cks, checkpoint_json(j, c, a));
     if (c == j->n_ck - 1 &&
-        tested_answers(j, a, j->pts[c], (size_t)j->n_pts[c], &o))
+        (tested_answers(j, a, j->pts[c], (size_t)j->n_pts[c], &o) ||
+         claims_of(j, a, &o)))
       j->status = 500;
     la_analysis_free(a);
   }
@@ -322,6 +340,8 @@ static void work_analysis(job *j) {
   j->result = result_json(j, cks);
   if (j->result != NULL && j->measured != NULL)
     json_object_set(j->result, "measured", j->measured);
+  if (j->result && j->claims)
+    json_object_set_new(j->result, "claims", j->claims), j->claims = NULL;
 }
 
 /* The ranks tested at lr, ascending (stars are by lr, then rank). */
@@ -464,7 +484,10 @@ static int load_input(job *j) {
   if (j->recommend) return 0; /* the answer needs no drift table */
   j->drift = la_store_drift_table(st, j->sweep_id, &j->err);
   if (j->drift != NULL) j->measured = measured_json(st, j->sweep_id, &j->err);
-  return j->drift && j->measured ? 0 : 500;
+  if (j->drift == NULL || j->measured == NULL) return 500;
+  j->n_claim_runs =
+      la_store_claim_runs(st, j->sweep_id, &j->claim_runs, &j->err);
+  return j->n_claim_runs < 0 ? 500 : 0;
 }
 
 /* Does every checkpoint of the stored analysis v have "joint"? */
@@ -478,13 +501,15 @@ static int has_joint(const json_t *v) {
 }
 
 /* Answers from the stored analysis; 1 if it did. One stored before
- * analyses had answers (no "answers") or the joint optimum (a checkpoint
- * without "joint") is not used: it is computed again. */
+ * analyses had answers (no "answers"), the joint optimum (a checkpoint
+ * without "joint") or the claims (no "claims") is not used: it is computed
+ * again. */
 static int answer_cached(const char *text, la_analysis_cb cb, void *arg) {
   json_t *v = json_loads(text, 0, NULL);
   if (v == NULL) return 0;
   if (!json_is_array(json_object_get(v, "answers")) || !has_joint(v) ||
-      json_object_get(v, "measured") == NULL) {
+      json_object_get(v, "measured") == NULL ||
+      json_object_get(v, "claims") == NULL) {
     json_decref(v);
     return 0;
   }

@@ -1,5 +1,6 @@
 /* store_analysis.c: the analysis' input from, and output to, the store
  * (see store.h). Not on a hot path: statements are prepared per call. */
+#include "analysis/claims.h"
 #include "analysis/fit.h"
 #include "loralpha/json_text.h"
 #include "store/store_internal.h"
@@ -361,4 +362,59 @@ int la_store_save_analysis(la_store *st, int64_t sweep_id, const json_t *result,
     return LA_EIO;
   }
   return 0;
+}
+
+/* A column as a double, NaN when NULL. */
+static double col_or_nan(sqlite3_stmt *q, int i) {
+  return sqlite3_column_type(q, i) == SQLITE_NULL ? NAN
+                                                  : sqlite3_column_double(q, i);
+}
+
+long la_store_claim_runs(la_store *st, int64_t sweep_id,
+                         struct la_claim_run **out, la_err *err) {
+  sqlite3_stmt *q = prepare(
+      st,
+      "SELECT r.rank, r.lr, r.alpha, r.seed_index, r.final_eval_loss, "
+      "c.run_id IS NOT NULL, c.lora, c.full, c.lora_converged IS 0, "
+      "c.full_converged IS 0, "
+      "(SELECT AVG(d.drift_ratio) FROM drift d WHERE d.run_id = r.id AND "
+      "d.step = (SELECT MAX(step) FROM drift WHERE run_id = r.id)), "
+      "(SELECT AVG(d.mech_ratio) FROM drift d WHERE d.run_id = r.id AND "
+      "d.step = (SELECT MAX(step) FROM drift WHERE run_id = r.id)) "
+      "FROM runs r LEFT JOIN sharpness_converged c ON c.run_id = r.id AND "
+      "c.step = (SELECT MAX(step) FROM sharpness WHERE run_id = r.id) "
+      "WHERE r.sweep_id = ? AND r.state = 'done' AND "
+      "typeof(r.final_eval_loss) IN ('real', 'integer') AND "
+      "r.final_eval_loss BETWEEN 0 AND 1e308 ORDER BY r.id",
+      err);
+  la_claim_run *v = NULL;
+  size_t n = 0, cap = 0;
+  *out = NULL;
+  if (q == NULL) return LA_EIO;
+  sqlite3_bind_int64(q, 1, sweep_id);
+  while (sqlite3_step(q) == SQLITE_ROW) {
+    if (n == cap) {
+      la_claim_run *g = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof *v);
+      if (g == NULL) {
+        free(v), sqlite3_finalize(q);
+        return la_errf(err, LA_ENOMEM, "claims: out of memory");
+      }
+      v = g;
+    }
+    v[n++] = (la_claim_run){.rank = sqlite3_column_int(q, 0),
+                            .lr = sqlite3_column_double(q, 1),
+                            .alpha = sqlite3_column_double(q, 2),
+                            .seed_index = sqlite3_column_int(q, 3),
+                            .loss = sqlite3_column_double(q, 4),
+                            .has_sharpness = sqlite3_column_int(q, 5),
+                            .lora = col_or_nan(q, 6),
+                            .full = col_or_nan(q, 7),
+                            .lora_unconverged = sqlite3_column_int(q, 8),
+                            .full_unconverged = sqlite3_column_int(q, 9),
+                            .drift_ratio = col_or_nan(q, 10),
+                            .mech_ratio = col_or_nan(q, 11)};
+  }
+  sqlite3_finalize(q);
+  *out = v;
+  return (long)n;
 }

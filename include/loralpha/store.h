@@ -310,6 +310,16 @@ long la_store_fit_points(la_store *st, int64_t sweep_id, int step, int full,
  * means are null). New JSON array. */
 json_t *la_store_drift_table(la_store *st, int64_t sweep_id, la_err *err);
 
+/* The done runs of a sweep with a valid final eval loss (as the drift
+ * table), for the claims (analysis/claims.h): each run's last sharpness
+ * estimate as the view sharpness_converged gives it (unconverged values
+ * NaN and flagged), and its drift and mechanism ratios at its last logged
+ * step, means over layers. *out is new (free), in run id order. Returns the
+ * count, or a negative LA_E code. */
+struct la_claim_run;
+long la_store_claim_runs(la_store *st, int64_t sweep_id,
+                         struct la_claim_run **out, la_err *err);
+
 /* Replaces the sweep's rows in alpha_star, fits and regret with those in
  * result (the analysis JSON, borrowed), and stores result itself with the
  * state it was computed from, in one transaction. LA_ENOTFOUND, storing

@@ -13,7 +13,8 @@ ranks than its parameters + 1 is null with a reason; otherwise its
 scatter_log2 is the weighted RMS residual of the stars); the tables hold the
 same; an untested rank with no law at the full budget is a 404 saying why.
 The joint (alpha, lr) optimum per checkpoint with one lr and with three (the
-answers take its lr).
+answers take its lr). Claims 1 and 2 on a sweep with sharpness and two lrs,
+recomputed from the store's rows.
 
     test_analysis.py --loralpha PATH --worker PATH
 """
@@ -399,6 +400,125 @@ def case_joint_three_lrs(port):
           "pooled trade-off over 3 lrs", 3, jt["tradeoff"])
 
 
+CLAIMS_SPEC = {
+    "name": "analysis-claims",
+    "task": {"task": "teacher", "d_in": 16, "d_out": 16, "n_train": 256, "n_eval": 64,
+             "target_rank": 4, "target_scale": 2.0, "noise": 0.01},
+    "grid": {"rank": [2, 4], "alpha": {"log2": [0, 9], "num": 4}, "lr": [0.001, 0.01]},
+    "seeds": 2, "steps": 60, "batch": 32,
+    "metrics": {"log_every": 10, "eval_every": 10, "spectra_every": 60, "sharpness": True},
+}
+
+
+def claims_path_ratio(cells, base, path_a, path_l, key):
+    """Claim 2's point comparison (docs/analysis.md) of metric key: the
+    alpha path's value over the lr path's at the shared loss change."""
+    def means(c):
+        rows = [r for r in cells.get(c, []) if r[key] is not None]
+        if not rows:
+            return None, None
+        return (sum(r["loss"] for r in rows) / len(rows), sum(r[key] for r in rows) / len(rows))
+    pts = [means(c) for c in [base] + path_a], [means(c) for c in [base] + path_l]
+    if pts[0][0][0] is None:
+        return None
+    L0 = pts[0][0][0]
+    downs = []
+    for p in pts:
+        best = 0
+        for t in range(1, len(p)):
+            if p[t][0] is None:
+                p = p[:t]
+                break
+            if p[t][0] < p[best][0]:
+                best = t
+        downs.append(p[:best + 1])
+    if min(len(d) for d in downs) < 2:
+        return None
+    dc = min(L0 - d[-1][0] for d in downs)
+    vals = []
+    for d in downs:
+        for t in range(1, len(d)):
+            d1, d0 = L0 - d[t][0], L0 - d[t - 1][0]
+            if d1 >= dc:
+                w = (dc - d0) / (d1 - d0) if d1 > d0 else 1
+                vals.append(d[t - 1][1] + max(0, min(1, w)) * (d[t][1] - d[t - 1][1]))
+                break
+    return vals[0] / vals[1] if vals[1] > 0 else None
+
+
+def case_claims(port, db):
+    """Claims 1 and 2 on a real sweep with sharpness on and two lrs: every
+    figure recomputed here from the store's rows (the view
+    sharpness_converged, the drift table), the intervals holding them, and
+    verdicts and texts present."""
+    st, ans = request(port, "POST", "/v1/sweeps", CLAIMS_SPEC)
+    check(st == 201, "the claims sweep accepted", 201, (st, ans))
+    sid = ans["id"]
+    done = wait_until(lambda: request(port, "GET", f"/v1/sweeps/{sid}")[1].get("state") == "done", 180)
+    check(done, "the claims sweep finishes", "done", request(port, "GET", f"/v1/sweeps/{sid}")[1])
+    st, an = request(port, "GET", f"/v1/sweeps/{sid}/analysis")
+    check(st == 200 and "claims" in an, "the analysis has claims", 200, (st, list(an)))
+    if st != 200 or "claims" not in an:
+        return
+    cl = an["claims"]
+    check(cl["law"] is None, "claim 3 is not in claims", None, cl.get("law"))
+    runs = cli(db, f"""SELECT r.rank, r.lr, r.alpha, r.final_eval_loss AS loss, c.lora, c.full,
+        (SELECT AVG(drift_ratio) FROM drift d WHERE d.run_id = r.id
+           AND d.step = (SELECT MAX(step) FROM drift WHERE run_id = r.id)) AS drift_ratio,
+        (SELECT AVG(mech_ratio) FROM drift d WHERE d.run_id = r.id
+           AND d.step = (SELECT MAX(step) FROM drift WHERE run_id = r.id)) AS mech_ratio
+        FROM runs r LEFT JOIN sharpness_converged c ON c.run_id = r.id
+         AND c.step = (SELECT MAX(step) FROM sharpness WHERE run_id = r.id)
+        WHERE r.sweep_id = {sid} AND r.state = 'done'""")
+    cells = {}
+    for r in runs:
+        cells.setdefault((r["rank"], r["lr"], r["alpha"]), []).append(r)
+    joint = {j["rank"]: j for j in an["checkpoints"][-1]["joint"]["ranks"]}
+    sh = cl["sharpness"]
+    check(len(sh["ranks"]) == 2 and sh["verdict"] in ("supported", "contradicted", "undecided", "missing")
+          and sh["text"], "claim 1: two ranks and a verdict", 2, sh)
+    logs = []
+    for r in sh["ranks"]:
+        j = joint[r["rank"]]
+        check(r["lr"] == j["lr"] and r["alpha_grid"] == j["alpha_grid"],
+              f"claim 1 rank {r['rank']}: at the joint optimum's lr and grid alpha", (j["lr"], j["alpha_grid"]),
+              (r["lr"], r["alpha_grid"]))
+        logs = [math.log(x["lora"] / x["full"]) for x in cells[(r["rank"], r["lr"], r["alpha_grid"])]
+                if x["lora"] is not None and x["full"] is not None and x["lora"] > 0 and x["full"] > 0]
+        want = math.exp(sum(logs) / len(logs)) if logs else None
+        check(close(r["ratio"], want, 1e-9) or (want is None and r["ratio"] is None),
+              f"claim 1 rank {r['rank']}: the ratio from sharpness_converged", want, r["ratio"])
+        if len(logs) >= 2:
+            check(r["ratio_lo"] <= r["ratio"] * (1 + 1e-9) and r["ratio"] <= r["ratio_hi"] * (1 + 1e-9),
+                  f"claim 1 rank {r['rank']}: the interval holds the ratio", r["ratio"],
+                  (r["ratio_lo"], r["ratio_hi"]))
+        check(len(r["along_alpha"]) == 4, f"claim 1 rank {r['rank']}: 4 alphas along alpha", 4,
+              len(r["along_alpha"]))
+    dr = cl["drift"]
+    check(dr["verdict"] in ("supported", "contradicted", "alike", "missing") and dr["text"],
+          "claim 2: a verdict and a text", "a verdict", dr)
+    for r in dr["ranks"]:
+        base = (r["rank"], 0.001, 1.0)
+        pa = [(r["rank"], 0.001, a) for a in (8.0, 64.0, 512.0)]
+        pl = [(r["rank"], 0.01, 1.0)]
+        check((r["lr"], r["alpha"]) == (0.001, 1.0) and len(r["along_alpha"]) == 4 and len(r["along_lr"]) == 2,
+              f"claim 2 rank {r['rank']}: base and paths", (0.001, 1.0, 4, 2),
+              (r["lr"], r["alpha"], len(r["along_alpha"]), len(r["along_lr"])))
+        for key in ("drift_ratio", "mech_ratio"):
+            want = claims_path_ratio(cells, base, pa, pl, key)
+            got = r[key]
+            check(close(got.get("ratio"), want, 1e-9) or (want is None and got.get("ratio") is None
+                                                          and got.get("missing")),
+                  f"claim 2 rank {r['rank']} {key}: ratio from the drift rows", want, got)
+            if got.get("ratio_lo") is not None:
+                check(got["ratio_lo"] <= got["ratio"] * (1 + 1e-9) <= got["ratio_hi"] * (1 + 2e-9),
+                      f"claim 2 rank {r['rank']} {key}: the interval holds the ratio", got["ratio"],
+                      (got["ratio_lo"], got["ratio_hi"]))
+    log(f"claim 1: {sh['text']}")
+    log(f"claim 2: {dr['text']}")
+    return sid
+
+
 def case_nothing_finished(ctx):
     sleeper = os.path.join(ctx.tmp, "sleeper.sh")
     with open(sleeper, "w") as f:
@@ -426,6 +546,7 @@ def main():
             case_recommend(d.port, sid, full, answers)
             case_joint_one_lr(d.port, d.db, sid, full, answers)
             case_joint_three_lrs(d.port)
+            case_claims(d.port, d.db)
         finally:
             check(d.stop(20) == 0, "daemon drains and exits 0 on SIGTERM", 0, d.proc.returncode)
         case_nothing_finished(ctx)

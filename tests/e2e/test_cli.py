@@ -1091,6 +1091,13 @@ def case_analysis(ctx, ids):
         if jt:
             line = f"alpha-lr trade-off, all ranks: {jt['tradeoff']['text']}"
             R.check(line in r.out, "analysis: the pooled trade-off in words", line, r.out)
+        cl = j.get("claims")
+        R.check(isinstance(cl, dict), "analysis: the claims are in the analysis", "an object", cl)
+        for key, what in (("sharpness", "claim 1, LoRA vs full sharpness at alpha*"),
+                          ("drift", "claim 2, raising alpha vs raising lr at the same loss change")):
+            if isinstance(cl, dict):
+                line = f"  {what}: {cl[key]['verdict']}: {cl[key]['text']}\n"
+                R.check(line in r.out, f"analysis: the verdict line of {key}", line, r.out)
         fits = [f for cp in j.get("checkpoints", []) for f in cp.get("fits", [])]
         for f in fits:
             if isinstance(f.get("c"), (int, float)):

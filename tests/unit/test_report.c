@@ -760,6 +760,79 @@ static void test_joint(void) {
   json_decref(sweep), json_decref(runs), json_decref(an), json_decref(bare);
 }
 
+/* The three claims section (docs/analysis.md, "The three claims"): each
+ * claim's verdict in words, claim 1's plot along α and table at α*, claim
+ * 2's plot against the loss change and table, claim 3's place; plots in
+ * HTML only; nothing when the analysis has no claims. */
+static void test_claims(void) {
+  static const char claims[] =
+      "{\"sharpness\": {\"verdict\": \"supported\", \"text\": \"at α*, LoRA's "
+      "sharpness is 0.3× [0.2, 0.4] the full weights'\", \"ranks\": "
+      "[{\"rank\": "
+      "8, \"lr\": 0.003, \"alpha_grid\": 16.0, \"lora\": 3.0, \"full\": 10.0, "
+      "\"ratio\": 0.3, \"ratio_lo\": 0.2, \"ratio_hi\": 0.4, \"n\": 2, "
+      "\"missing\": null, \"along_alpha\": [{\"alpha\": 4.0, \"ratio\": 0.2}, "
+      "{\"alpha\": 16.0, \"ratio\": 0.3}, {\"alpha\": 64.0, \"ratio\": "
+      "0.5}]}]}, \"drift\": {\"verdict\": \"alike\", \"text\": \"raising α "
+      "acts like raising lr here\", \"drift_ratio\": {\"ratio\": 0.9}, "
+      "\"ranks\": [{\"rank\": 8, \"along_alpha\": [{\"loss_change\": 0.0, "
+      "\"drift_ratio\": 0.2, \"down\": true}, {\"loss_change\": 0.1, "
+      "\"drift_ratio\": 0.25, \"down\": true}], \"along_lr\": "
+      "[{\"loss_change\": 0.0, \"drift_ratio\": 0.2, \"down\": true}, "
+      "{\"loss_change\": 0.2, \"drift_ratio\": 0.3, \"down\": true}], "
+      "\"drift_ratio\": {\"loss_change\": 0.1, \"ratio\": 0.9, \"ratio_lo\": "
+      "0.7, \"ratio_hi\": 1.2, \"alpha_fold\": 1.25, \"lr_fold\": 1.4, "
+      "\"missing\": null}, \"mech_ratio\": {\"missing\": \"no mechanism ratio "
+      "recorded\"}}]}, \"law\": null}";
+  json_t *sweep = make_sweep(1, "peft", 40), *runs = make_runs(1);
+  json_t *an = make_analysis(1, "peft"), *bare = make_analysis(1, "peft");
+  int rc = -99;
+  char *h, *m;
+  json_object_set_new(an, "claims", json_loads(claims, 0, NULL));
+  CHECK(json_is_object(json_object_get(an, "claims")));
+  h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  CHECK(h != NULL && m != NULL);
+  if (h && m) {
+    check_html_basics(h);
+    check_count(h, "<section id=\"claims\">", 1);
+    check_count(h, "<h2>The three claims</h2>", 1);
+    check_count(h,
+                "<p>Claim 1 — supported: at α*, LoRA&#39;s sharpness is 0.3× "
+                "[0.2, 0.4] the full weights&#39;.</p>",
+                1);
+    check_count(h,
+                "<p>Claim 2 — alike: raising α acts like raising lr "
+                "here.</p>",
+                1);
+    check_count(h, "LoRA / full sharpness against α",
+                2); /* heading, svg title */
+    check_count(h, "Drift ratio against the loss change at rank 8", 2);
+    check_count(h,
+                "<td class=\"n\">8</td><td class=\"n\">0.003</td><td "
+                "class=\"n\">16</td><td class=\"n\">3</td><td "
+                "class=\"n\">10</td><td class=\"n\">0.3</td><td "
+                "class=\"n\">[0.2, 0.4]</td>",
+                1);
+    check_count(h, "<td>no mechanism ratio recorded</td>", 1);
+    check_count(h, "<h3>Claim 3: the law per lr and budget</h3>", 1);
+    check_count(m, "## The three claims", 1);
+    check_count(m, "### Claim 1: LoRA smooths the loss landscape", 1);
+    check_count(m, "| 8 | drift ratio | 0.1 | 0.9 | [0.7, 1.2] | 1.25 | 1.4 |",
+                1);
+    check_count(m, "LoRA / full sharpness against α", 0);
+  }
+  free(h), free(m);
+  h = render(sweep, bare, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, bare, runs, LA_REPORT_MARKDOWN, &rc);
+  if (h && m) {
+    check_count(h, "id=\"claims\"", 0);
+    check_count(m, "The three claims", 0);
+  }
+  free(h), free(m);
+  json_decref(sweep), json_decref(runs), json_decref(an), json_decref(bare);
+}
+
 /* The smallest and largest final eval loss of the done runs of rank at
  * lr. */
 static void rank_losses(const json_t *runs, int rank, double lr, double *lo,
@@ -1172,6 +1245,7 @@ int main(int argc, char **argv) {
   test_errors();
   test_answer();
   test_joint();
+  test_claims();
   test_loss_plots();
   test_readable();
   test_fit_notes();

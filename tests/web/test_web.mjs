@@ -337,6 +337,48 @@ async function checkJoint(ps, analysis) {
   });
 }
 
+/* The paper's claims under the joint optimum: each claim's verdict in words
+ * and a row per rank, as the analysis' "claims" says. */
+async function checkClaims(ps, analysis) {
+  const cl = analysis.claims;
+  const got = await ps.evaluate(() => ({
+    shown: !document.getElementById('claims').hidden,
+    c1: document.getElementById('claims-1').textContent,
+    c2: document.getElementById('claims-2').textContent,
+    c3: document.getElementById('claims-3').textContent,
+    rows: [...document.querySelectorAll('#claims-table tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
+    plot1: document.querySelectorAll('#claims-plot-1 canvas').length,
+    plot1Series: document.querySelectorAll('#claims-plot-1 .u-legend .u-series').length,
+    plot2: document.querySelectorAll('#claims-plot-2 canvas').length
+      + document.querySelectorAll('#claims-plot-2 p.empty').length,
+  }));
+  check('claims: the panel is shown', cl && got.shown, 'shown', JSON.stringify(got));
+  if (!cl) return;
+  const w1 = `Claim 1 (${cl.sharpness.verdict}): ${cl.sharpness.text}`;
+  const w2 = `Claim 2 (${cl.drift.verdict}): ${cl.drift.text}`;
+  check('claims: claim 1\'s verdict in words', got.c1 === w1, w1, got.c1);
+  check('claims: claim 2\'s verdict in words', got.c2 === w2, w2, got.c2);
+  check('claims: claim 3\'s place', got.c3.startsWith('Claim 3'), 'Claim 3 ...', got.c3);
+  const ranks = [...new Set([...cl.sharpness.ranks, ...cl.drift.ranks].map((r) => r.rank))].sort((a, b) => a - b);
+  check('claims: a row per rank', got.rows.length === ranks.length && ranks.length > 0, ranks.length, JSON.stringify(got.rows));
+  const plotted = cl.sharpness.ranks.filter((r) => r.along_alpha.some((p) => p.ratio > 0)).length;
+  check('claims: claim 1\'s plot, a line per rank with a ratio', plotted ? got.plot1 === 1 && got.plot1Series === plotted + 1 : got.plot1 === 0,
+    plotted, JSON.stringify([got.plot1, got.plot1Series]));
+  check('claims: claim 2\'s plot or why there is none', got.plot2 === 1, 1, got.plot2);
+  for (const r of cl.sharpness.ranks) {
+    const row = got.rows.find((x) => x[0] === String(r.rank)) || [];
+    const want = r.ratio == null ? '–' : `${fmt3(r.ratio)}×`;
+    check(`claims rank ${r.rank}: LoRA / full sharpness at α*`, row[1] !== undefined && row[1].startsWith(want), want, JSON.stringify(row));
+  }
+}
+
+/* x as the dashboard's fmt(x, 3) writes it (web/js/api.js). */
+function fmt3(x) {
+  const a = Math.abs(x);
+  if (Number.isInteger(x) && a < 1e6) return String(x);
+  return a >= 1e4 || a < 1e-3 ? x.toExponential(1) : String(Number(x.toPrecision(3)));
+}
+
 async function main() {
   // ---- daemon ----------------------------------------------------------
   const portFile = path.join(tmp, 'port');
@@ -537,6 +579,7 @@ async function main() {
     await checkColorbarAndFits(ps, an.json);
     await checkHeadline(ps, an.json);
     await checkJoint(ps, an.json);
+    await checkClaims(ps, an.json);
     const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
     check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
     const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);

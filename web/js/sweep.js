@@ -1,4 +1,4 @@
-// The sweep page: header, the answer, the joint (α, lr) optimum, pause / resume / cancel / delete, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
+// The sweep page: header, the answer, the joint (α, lr) optimum, the paper's claims, pause / resume / cancel / delete, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
 import { getJSON, postJSON, deleteJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE, sweepStatus, stateTitle } from './api.js';
 import { makePlot, dropPlot, getPlot, allPlots, logAxis } from './plot.js';
 
@@ -501,6 +501,93 @@ function renderJoint() {
     + 'At the lr grid\'s edge: the best lr is the smallest or largest tested, so the best may lie beyond the grid.';
 }
 
+/* ---- the paper's claims ------------------------------------------------ */
+
+/* The analysis' "claims" (docs/analysis.md, "The three claims"): each
+ * claim's verdict in words, and a row per rank with LoRA / full sharpness
+ * at alpha* and the alpha path's drift and mechanism ratios over the lr
+ * path's at the same loss change, with their intervals; hidden when the
+ * analysis has none (an older daemon). */
+function renderClaims() {
+  const cl = S.analysis && S.analysis.claims && typeof S.analysis.claims === 'object' ? S.analysis.claims : null;
+  const box = $('claims');
+  box.hidden = !cl;
+  if (box.hidden) return;
+  const obj = (o) => (o && typeof o === 'object' ? o : {});
+  const sh = obj(cl.sharpness), dr = obj(cl.drift);
+  const line = (n, c) => `Claim ${n} (${typeof c.verdict === 'string' ? c.verdict : 'missing'}): ${typeof c.text === 'string' ? c.text : '–'}`;
+  $('claims-1').textContent = line(1, sh);
+  $('claims-2').textContent = line(2, dr);
+  $('claims-3').textContent = 'Claim 3 (the law per lr and budget): see the law across lr and budget.';
+  const ratio = (o) => {
+    const x = obj(o);
+    if (x.ratio == null) return typeof x.missing === 'string' ? `– (${x.missing})` : '–';
+    return x.ratio_lo != null ? `${fmt(x.ratio, 3)}× [${fmt(x.ratio_lo, 3)}, ${fmt(x.ratio_hi, 3)}]` : `${fmt(x.ratio, 3)}×`;
+  };
+  const byRank = new Map();
+  const row = (rank) => {
+    if (!byRank.has(rank)) byRank.set(rank, { rank });
+    return byRank.get(rank);
+  };
+  for (const x of Array.isArray(sh.ranks) ? sh.ranks : []) if (x && typeof x === 'object') row(x.rank).sharp = x;
+  for (const x of Array.isArray(dr.ranks) ? dr.ranks : []) if (x && typeof x === 'object') row(x.rank).drift = x;
+  const rows = [...byRank.values()].sort((a, b) => a.rank - b.rank);
+  $('claims-table').tHead.replaceChildren(el('tr', {}, ...['rank', 'LoRA / full sharpness at α*', 'drift ratio: α path / lr path', 'mechanism ratio: α path / lr path']
+    .map((t) => el('th', { text: t }))));
+  $('claims-table').tBodies[0].replaceChildren(...rows.map((x) => el('tr', { 'data-rank': x.rank },
+    el('td', { class: 'num', text: fmt(x.rank) }),
+    el('td', { class: 'num', text: x.sharp ? ratio(x.sharp) : '–' }),
+    el('td', { class: 'num', text: x.drift ? ratio(x.drift.drift_ratio) : '–' }),
+    el('td', { class: 'num', text: x.drift ? ratio(x.drift.mech_ratio) : '–' }))));
+  claimPlots(sh, dr);
+  $('claims-note').textContent = 'Claim 1: LoRA\'s sharpness over the full weights\' at each rank\'s α* (its best lr), converged estimates only; below 1: LoRA\'s landscape is flatter. '
+    + 'Claim 2: from the smallest lr and α, raising α and raising lr compared at the same loss change; below 1: raising α brought less drift. '
+    + 'Intervals: bootstrap over seeds.';
+}
+
+/* The claims' two small plots: LoRA / full sharpness against alpha at each
+ * rank's best lr (a line per rank), and the drift ratio (the mechanism
+ * ratio without a target) against the loss change on the two paths of the
+ * largest rank that has them. */
+function claimPlots(sh, dr) {
+  const arr = (v) => (Array.isArray(v) ? v.filter((x) => x && typeof x === 'object') : []);
+  const pos = (v) => (v > 0 && Number.isFinite(v) ? v : null);
+  const r1 = arr(sh.ranks).filter((r) => arr(r.along_alpha).some((p) => pos(p.ratio)));
+  const b1 = $('claims-plot-1'), b2 = $('claims-plot-2');
+  if (!r1.length) dropPlot('claims1', b1, 'Claim 1: no sharpness ratio to plot.');
+  else {
+    const x = uniqSorted(r1.flatMap((r) => arr(r.along_alpha).map((p) => p.alpha)));
+    const data = [x, ...r1.map((r) => x.map((a) => {
+      const p = arr(r.along_alpha).find((q) => q.alpha === a);
+      return p ? pos(p.ratio) : null;
+    }))];
+    makePlot('claims1', b1, {
+      height: 240, scales: { x: { time: false, distr: 3 }, y: { distr: 3 } },
+      axes: [logAxis('α', 40), logAxis('LoRA / full sharpness', 60)],
+      series: [{ label: 'α' }, ...r1.map((r, i) => ({ label: `r=${r.rank}`, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: true, size: 4 } }))],
+    }, data);
+  }
+  const key = dr.drift_ratio && dr.drift_ratio.ratio != null ? 'drift_ratio' : 'mech_ratio';
+  const r2 = arr(dr.ranks).filter((r) => r[key] && r[key].ratio != null).pop();
+  if (!r2) {
+    dropPlot('claims2', b2, 'Claim 2: no comparison to plot.');
+    return;
+  }
+  const paths = [arr(r2.along_alpha), arr(r2.along_lr)].map((ps) => ps.filter((p) => p.down && Number.isFinite(p.loss_change)));
+  const x = uniqSorted(paths.flatMap((ps) => ps.map((p) => p.loss_change)));
+  const data = [x, ...paths.map((ps) => x.map((v) => {
+    const p = ps.find((q) => q.loss_change === v);
+    return p ? pos(p[key]) : null;
+  }))];
+  makePlot('claims2', b2, {
+    height: 240, scales: { x: { time: false }, y: { distr: 3 } },
+    axes: [{ label: `loss change from the base (rank ${r2.rank})` }, logAxis(key === 'drift_ratio' ? 'drift ratio' : 'mechanism ratio', 60)],
+    series: [{ label: 'loss change' },
+      { label: 'raising α', stroke: PALETTE[0], width: 1.5, spanGaps: true, points: { show: true, size: 4 } },
+      { label: 'raising lr', stroke: PALETTE[1], width: 1.5, spanGaps: true, dash: [6, 4], points: { show: true, size: 4 } }],
+  }, data);
+}
+
 /* ---- final eval loss against alpha, one panel per rank ------------------ */
 
 // The rank-tied rules of the analysis' regret table, in words and colours.
@@ -827,7 +914,7 @@ async function loadAnalysis() {
     // Nothing has finished: there is nothing to analyse yet (the daemon would answer 404).
     S.analysis = null;
     S.analysisError = 'No analysis yet: no run has finished.';
-    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderJoint(); renderAlphaView();
+    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderJoint(); renderClaims(); renderAlphaView();
     return;
   }
   try {
@@ -842,6 +929,7 @@ async function loadAnalysis() {
   drawDrift();
   renderAnswers();
   renderJoint();
+  renderClaims();
   renderAlphaView();
 }
 
