@@ -248,6 +248,7 @@ static void test_study_surface(void) {
   CHECK(has(s->verdict, "at lr 0.001: p below 0.5 at every budget (250–1000 "
                         "steps) (p 0.1"));
   CHECK(has(s->verdict, "; c_sqrt ∝ (lr·steps)^"));
+  printf("the study's surface: %s\n", s->verdict);
   la_surface_free(s);
 }
 
