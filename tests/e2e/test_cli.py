@@ -1091,6 +1091,22 @@ def case_analysis(ctx, ids):
         if jt:
             line = f"alpha-lr trade-off, all ranks: {jt['tradeoff']['text']}"
             R.check(line in r.out, "analysis: the pooled trade-off in words", line, r.out)
+        ls = j.get("law_surface")
+        if ls:
+            R.check("the law across lr and budget" in r.out and f"verdict: {ls['verdict']}" in r.out
+                    and f"c_sqrt: {ls['c_sqrt_trend']['text']}" in r.out,
+                    "analysis: the law surface's table, trend and verdict", ls["verdict"], r.out)
+            for c in ls["cells"]:
+                if c["p"] is None:
+                    cell = "insufficient (n %d)" % c["n_used"]
+                else:
+                    cell = "%.2f %s" % (c["p"], "-" if c["p_lo"] is None else
+                                        "[%.4g, %.4g]" % (c["p_lo"], c["p_hi"]))
+                    cell += {True: " ✓", False: " ✗", None: ""}[c["sqrt_compatible"]]
+                row = [ln for ln in r.out.splitlines() if ln.startswith("%g " % c["lr"])
+                       or ln.lstrip().startswith("%g  " % c["lr"])]
+                R.check(any(cell in ln for ln in row), f"analysis: the cell (lr {c['lr']}, "
+                        f"step {c['step']}) in its lr's row", cell, row)
         fits = [f for cp in j.get("checkpoints", []) for f in cp.get("fits", [])]
         for f in fits:
             if isinstance(f.get("c"), (int, float)):
