@@ -337,6 +337,37 @@ async function checkJoint(ps, analysis) {
   });
 }
 
+/* The law across lr and budget under the joint optimum: the verdict, a row
+ * per lr, a cell per budget with p and the √r mark, as "law_surface" says. */
+async function checkSurface(ps, analysis) {
+  const ls = analysis.law_surface;
+  const got = await ps.evaluate(() => ({
+    shown: !document.getElementById('surface').hidden,
+    verdict: document.getElementById('surface-verdict').textContent,
+    note: document.getElementById('surface-note').textContent,
+    rows: [...document.querySelectorAll('#surface-table tbody tr')].map((tr) => ({
+      lr: Number(tr.dataset.lr), cells: [...tr.cells].slice(1).map((c) => [Number(c.dataset.step), c.textContent]) })),
+  }));
+  const cells = ls && Array.isArray(ls.cells) ? ls.cells : [];
+  const lrs = [...new Set(cells.map((c) => c.lr))];
+  check('law surface: shown with a row per lr', got.shown && got.rows.length === lrs.length && lrs.length > 0,
+    lrs.length, JSON.stringify(got.rows));
+  check('law surface: the verdict', ls && got.verdict === `The √r law across lr and budget: ${ls.verdict}`,
+    ls && ls.verdict, got.verdict);
+  check('law surface: the trend of c_sqrt in words', ls && got.note.includes(`√r coefficient: ${ls.c_sqrt_trend.text}.`),
+    ls && ls.c_sqrt_trend.text, got.note);
+  cells.forEach((c) => {
+    const row = got.rows.find((r) => r.lr === c.lr);
+    const td = row && row.cells.find(([st]) => st === c.step);
+    const text = td ? td[1] : '';
+    const ok = c.p == null ? text.startsWith('too few ranks')
+      : text.startsWith(String(Number(c.p.toPrecision(2)))) && text.endsWith(c.sqrt_compatible === true ? ' ✓'
+        : c.sqrt_compatible === false ? ' ✗' : ']') === (c.sqrt_compatible != null || c.p_lo != null);
+    check(`law surface cell (lr ${c.lr}, step ${c.step}): p and the √r mark`, ok,
+      JSON.stringify([c.p, c.p_lo, c.p_hi, c.sqrt_compatible]), text);
+  });
+}
+
 async function main() {
   // ---- daemon ----------------------------------------------------------
   const portFile = path.join(tmp, 'port');
@@ -537,6 +568,7 @@ async function main() {
     await checkColorbarAndFits(ps, an.json);
     await checkHeadline(ps, an.json);
     await checkJoint(ps, an.json);
+    await checkSurface(ps, an.json);
     const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
     check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
     const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);
