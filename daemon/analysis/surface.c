@@ -85,7 +85,8 @@ static int reserve(la_surface *s, size_t n) {
 
 /* 1, 0 or -1 (unknown): does the free fit F's p interval hold 0.5? */
 static int compatible(const la_law_fit *F) {
-  if (F->insufficient || isnan(F->p_lo) || isnan(F->p_hi)) return -1;
+  if (F->insufficient || isnan(F->p_lo) || isnan(F->p_hi))
+    return -1; /* a tri-state, not an error: unknown */
   return F->p_lo - HOLD_TOL <= 0.5 && 0.5 <= F->p_hi + HOLD_TOL;
 }
 
