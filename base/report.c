@@ -1787,6 +1787,69 @@ static void write_joint(rep *r) {
   section_end(r);
 }
 
+/* ---- the law across lr and budget ----------------------------------- */
+
+static const char k_surface_intro[] =
+    "The law α* = c·r^p fitted in every (lr, budget) cell: p of the free "
+    "fit with its bootstrap interval, whether that interval holds 0.5 (the "
+    "√r law), and the √r law's coefficient c_sqrt (docs/analysis.md, \"The "
+    "law across lr and budget\"). Below the table: how c_sqrt and p move "
+    "with the learning budget lr·steps.";
+
+/* One (lr, checkpoint) cell's row. */
+static void surface_row(rep *r, const json_t *o) {
+  const json_t *ok = json_object_get(o, "sqrt_compatible");
+  row_begin(r);
+  cell_num(r, jnum(o, "lr"));
+  cell_int(r, o, "step");
+  cell_num(r, jnum(o, "lr_steps"));
+  cell_num(r, jnum(o, "p"));
+  cell(r, fint(jnum(o, "p_lo"), jnum(o, "p_hi")).s, CELL_NUM);
+  cell(r,
+       json_is_true(ok)           ? "✓ holds 0.5"
+       : json_is_false(ok)        ? "✗ excludes 0.5"
+       : jtrue(o, "insufficient") ? "too few ranks"
+                                  : "no interval",
+       CELL_FLAG);
+  cell_num(r, jnum(o, "c_sqrt"));
+  cell(r, fint(jnum(o, "c_sqrt_lo"), jnum(o, "c_sqrt_hi")).s, CELL_NUM);
+  cell_int(r, o, "n_used");
+  row_end(r);
+}
+
+/* "The law across lr and budget", when the analysis has it (nothing
+ * otherwise): the verdict, a row per cell, the two trends. */
+static void write_surface(rep *r) {
+  static const char *const head[] = {"lr",     "steps",           "lr·steps",
+                                     "p",      "p interval",      "√r law",
+                                     "c_sqrt", "c_sqrt interval", "ranks used"};
+  const json_t *ls = json_object_get(r->analysis, "law_surface");
+  const json_t *cells = json_object_get(ls, "cells");
+  sbuf b = {{0}, 0};
+  if (json_array_size(cells) == 0) return;
+  section_begin(r, "law-surface", "The law across lr and budget");
+  if (jstr(ls, "verdict")) { /* up to 2 KiB: put whole, not through sbuf */
+    put(r, r->md ? "" : "<p>");
+    put_text(r, "Verdict: ");
+    put_text(r, jstr(ls, "verdict"));
+    put(r, r->md ? ".\n\n" : ".</p>\n");
+  }
+  para(r, k_surface_intro);
+  table_begin(r, head, 9);
+  for (size_t i = 0; i < json_array_size(cells); i++)
+    surface_row(r, json_array_get(cells, i));
+  table_end(r);
+  sb_add(&b, "√r coefficient: %s. p: %s.",
+         jstr(json_object_get(ls, "c_sqrt_trend"), "text")
+             ? jstr(json_object_get(ls, "c_sqrt_trend"), "text")
+             : "-",
+         jstr(json_object_get(ls, "p_trend"), "text")
+             ? jstr(json_object_get(ls, "p_trend"), "text")
+             : "-");
+  para(r, b.s);
+  section_end(r);
+}
+
 /* ---- the law -------------------------------------------------------- */
 
 /* The lrs of the full budget's fits and α* points, ascending; *out is
@@ -2829,7 +2892,9 @@ static void write_claims(rep *r) {
     claim2_table(r, json_object_get(dr, "ranks"));
   }
   subhead(r, "Claim 3: the law per lr and budget");
-  para(r, "Claim 3 — see the section on the law across lr and budget.");
+  claim_para(r, "Claim 3", json_object_get(cl, "law"));
+  para(r, "Its table is in the section \"The law across lr and budget\" "
+          "above.");
   section_end(r);
 }
 
@@ -2958,6 +3023,7 @@ int la_report_write(const json_t *sweep, const json_t *analysis,
   write_head(&r);
   write_answer(&r);
   write_joint(&r);
+  write_surface(&r);
   write_summary(&r);
   write_law(&r);
   write_star_table(&r);

@@ -2202,25 +2202,115 @@ static void joint_table(const json_t *cp) {
              : "-");
 }
 
+/* The distinct steps of the law surface's cells, ascending (at most
+ * max). */
+static int surface_steps(const json_t *cells, long long *steps, int max) {
+  int n = 0;
+  size_t i;
+  json_t *c;
+  long long st;
+  json_array_foreach(cells, i, c) {
+    int k = 0;
+    if (!jint(c, "step", &st)) continue;
+    while (k < n && steps[k] < st)
+      k++;
+    if ((k < n && steps[k] == st) || n == max) continue;
+    memmove(steps + k + 1, steps + k, (size_t)(n - k) * sizeof *steps);
+    steps[k] = st, n++;
+  }
+  return n;
+}
+
+/* One cell of the law surface's table: "0.55 [0.31, 0.8] ✓" (✓: p's
+ * interval holds 0.5, ✗: it does not), "insufficient", or "-" when the
+ * sweep has no such cell. */
+static void surface_cell(table *t, const json_t *c) {
+  char v[64];
+  const json_t *ok = jget(c, "sqrt_compatible");
+  double p;
+  if (c == NULL)
+    tbl_add(t, "-");
+  else if (!jnum(c, "p", &p))
+    tbl_add(t, "insufficient (n %s)",
+            fval(v, sizeof v, jget(c, "n_used"), "%g"));
+  else
+    tbl_add(t, "%.2f %s%s", p, fint(v, sizeof v, c, "p_lo", "p_hi"),
+            json_is_true(ok)    ? " ✓"
+            : json_is_false(ok) ? " ✗"
+                                : "");
+}
+
+/* The cell of the law surface at (lr, step), or NULL. */
+static const json_t *surface_at(const json_t *cells, double lr, long long st) {
+  size_t i;
+  json_t *c;
+  double l;
+  long long s;
+  json_array_foreach(cells, i, c) {
+    if (jnum(c, "lr", &l) && jint(c, "step", &s) && l == lr && s == st)
+      return c;
+  }
+  return NULL;
+}
+
+/* The law across lr and budget (docs/analysis.md): p per lr (rows) and
+ * checkpoint step (columns) with its interval and whether it holds 0.5,
+ * the trends of c_sqrt and p against lr*steps, and the verdict. */
+static void surface_table(const json_t *an) {
+  const json_t *ls = jget(an, "law_surface"), *cells = jget(ls, "cells");
+  const char *head[TBL_MAX_COLS] = {"LR"};
+  char names[TBL_MAX_COLS][32], align[TBL_MAX_COLS + 1] = "r", text[2048];
+  long long steps[TBL_MAX_COLS - 1];
+  int ns = surface_steps(cells, steps, TBL_MAX_COLS - 1);
+  double prev = NAN, lr;
+  size_t i;
+  json_t *c;
+  table t;
+  if (!json_is_object(ls)) return; /* a daemon from before the surface */
+  printf("\nthe law across lr and budget: p of alpha* = c r^p per lr and "
+         "step, its interval,\nand whether it holds 0.5 (✓: the sqrt(r) law "
+         "fits; ✗: it does not)\n");
+  for (int k = 0; k < ns; k++) {
+    snprintf(names[k], sizeof names[k], "STEP %lld", steps[k]);
+    head[k + 1] = names[k], align[k + 1] = 'l';
+  }
+  align[ns + 1] = 0;
+  tbl_init(&t, align);
+  tbl_head(&t, head);
+  json_array_foreach(cells, i, c) {
+    if (!jnum(c, "lr", &lr) || lr == prev) continue;
+    prev = lr;
+    tbl_add(&t, "%g", lr);
+    for (int k = 0; k < ns; k++)
+      surface_cell(&t, surface_at(cells, lr, steps[k]));
+  }
+  if (ns > 0) tbl_print(&t);
+  tbl_free(&t);
+  printf("c_sqrt: %s\n",
+         clean(text, sizeof text, jstrd(jget(ls, "c_sqrt_trend"), "text"), 0));
+  printf("p: %s\n",
+         clean(text, sizeof text, jstrd(jget(ls, "p_trend"), "text"), 0));
+  printf("verdict: %s\n", clean(text, sizeof text, jstrd(ls, "verdict"), 0));
+}
+
 /* The verdicts on the paper's claims (docs/analysis.md, "The three
  * claims"), one line each. */
 static void claims_lines(const json_t *an) {
-  static const char *const keys[] = {"sharpness", "drift"};
+  static const char *const keys[] = {"sharpness", "drift", "law"};
   static const char *const what[] = {
       "claim 1, LoRA vs full sharpness at alpha*",
-      "claim 2, raising alpha vs raising lr at the same loss change"};
+      "claim 2, raising alpha vs raising lr at the same loss change",
+      "claim 3, the law per lr and budget (table above)"};
   const json_t *cl = jget(an, "claims");
   char text[1024];
   if (!json_is_object(cl)) return; /* a daemon from before the claims */
   printf("\nthe paper's claims on this sweep:\n");
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < 3; k++) {
     const json_t *o = jget(cl, keys[k]);
     printf("  %s: %s: %s\n", what[k],
            jstr(o, "verdict") ? jstr(o, "verdict") : "-",
            clean(text, sizeof text, jstr(o, "text"), 0));
   }
-  printf("  claim 3, the law per lr and budget: see the law across lr and "
-         "budget\n");
 }
 
 /* analysis ID [--refresh]: the answers, then fits, alpha*(r) and regret
@@ -2248,6 +2338,7 @@ static int cmd_analysis(cli *c) {
     regret_table(cp);
     joint_table(cp);
   }
+  surface_table(an);
   claims_lines(an);
   if (json_array_size(jget(an, "drift")))
     printf("\nsignal and drift: %zu rows (see --json)\n",

@@ -6,6 +6,7 @@
 #include "analysis/claims.h"
 #include "analysis/fit.h"
 #include "analysis/joint.h"
+#include "analysis/surface.h"
 #include "testpoint.h"
 
 #include <math.h>
@@ -42,10 +43,11 @@ typedef struct job {
   json_t *answers;  /* the last checkpoint's: owned until moved into result */
   la_claim_run *claim_runs; /* the claims' runs (owned) */
   long n_claim_runs;
-  json_t *claims; /* claims 1 and 2: owned until moved into result */
-  int recommend;  /* 1: answer for rank at lr, not the whole analysis */
-  int rank;       /* recommend: the rank asked for */
-  double lr;      /* recommend: the lr asked for (NaN: by loss) */
+  json_t *claims;      /* claims 1 and 2: owned until moved into result */
+  la_surface *surface; /* the law across lr and budget: owned */
+  int recommend;       /* 1: answer for rank at lr, not the whole analysis */
+  int rank;            /* recommend: the rank asked for */
+  double lr;           /* recommend: the lr asked for (NaN: by loss) */
   int status;
   la_err err;
   la_analysis_cb cb;
@@ -81,6 +83,7 @@ static void job_free(job *j) {
   json_decref(j->claims);
   free(j->claim_runs);
   json_decref(j->result);
+  la_surface_free(j->surface);
   free(j);
 }
 
@@ -200,6 +203,64 @@ static json_t *joint_json(const la_analysis *a) {
   return out;
 }
 
+/* One (lr, checkpoint) cell of the law surface as JSON. */
+static json_t *surface_cell_json(const la_surface_cell *c) {
+  json_t *o = json_object();
+  json_object_set_new(o, "lr", num(c->lr));
+  json_object_set_new(o, "step", json_integer(c->step));
+  json_object_set_new(o, "fraction", num(c->fraction));
+  json_object_set_new(o, "lr_steps", num(c->lr_steps));
+  json_object_set_new(o, "p", num(c->p));
+  json_object_set_new(o, "p_lo", num(c->p_lo));
+  json_object_set_new(o, "p_hi", num(c->p_hi));
+  json_object_set_new(o, "c", num(c->c));
+  json_object_set_new(o, "c_lo", num(c->c_lo));
+  json_object_set_new(o, "c_hi", num(c->c_hi));
+  json_object_set_new(o, "c_sqrt", num(c->c_sqrt));
+  json_object_set_new(o, "c_sqrt_lo", num(c->c_sqrt_lo));
+  json_object_set_new(o, "c_sqrt_hi", num(c->c_sqrt_hi));
+  json_object_set_new(o, "n_used", json_integer(c->n_used));
+  json_object_set_new(o, "insufficient", json_boolean(c->insufficient));
+  json_object_set_new(o, "reason",
+                      c->insufficient ? json_string(c->reason) : json_null());
+  json_object_set_new(o, "poor", json_boolean(c->poor));
+  json_object_set_new(
+      o, "sqrt_compatible",
+      c->sqrt_compatible < 0 ? json_null() : json_boolean(c->sqrt_compatible));
+  return o;
+}
+
+/* A trend of the law surface as JSON. */
+static json_t *surface_trend_json(const la_surface_trend *t) {
+  json_t *o = json_object();
+  json_object_set_new(o, "slope", num(t->slope));
+  json_object_set_new(o, "slope_lo", num(t->lo));
+  json_object_set_new(o, "slope_hi", num(t->hi));
+  json_object_set_new(o, "intercept", num(t->intercept));
+  json_object_set_new(o, "n_cells", json_integer(t->n_cells));
+  json_object_set_new(o, "n_budgets", json_integer(t->n_budgets));
+  json_object_set_new(o, "insufficient", json_boolean(t->insufficient));
+  json_object_set_new(o, "reason",
+                      t->insufficient ? json_string(t->reason) : json_null());
+  json_object_set_new(o, "text", json_string(t->text));
+  return o;
+}
+
+/* The law across lr and budget (surface.h) as JSON; NULL when out of
+ * memory. */
+static json_t *surface_json(la_surface *s) {
+  json_t *cells;
+  if (s == NULL || la_surface_compute(s) != 0) return NULL;
+  cells = json_array();
+  for (size_t i = 0; i < s->n_cells; i++)
+    json_array_append_new(cells, surface_cell_json(&s->cells[i]));
+  return json_pack("{s:o, s:o, s:o, s:i, s:i, s:s}", "cells", cells,
+                   "c_sqrt_trend", surface_trend_json(&s->c_trend), "p_trend",
+                   surface_trend_json(&s->p_trend), "n_compatible",
+                   s->n_compatible, "n_decided", s->n_decided, "verdict",
+                   s->verdict);
+}
+
 /* One checkpoint's analysis as JSON. */
 static json_t *checkpoint_json(const job *j, int c, const la_analysis *a) {
   size_t n_rules;
@@ -291,12 +352,41 @@ static void job_opts(const job *j, int c, la_fit_opts *o) {
 static json_t *result_json(job *j, json_t *cks) {
   size_t n = json_array_size(j->answers);
   json_t *head = json_object_get(json_array_get(j->answers, n - 1), "text");
+  json_t *surface = surface_json(j->surface), *out;
   if (j->answers == NULL) j->answers = json_array();
-  return json_pack("{s:I, s:f, s:s, s:i, s:o, s:O, s:O, s:O, s:O}", "sweep_id",
-                   (json_int_t)j->sweep_id, "computed_at", la_time_unix(),
-                   "scaling", j->scaling, "steps", j->steps, "checkpoints", cks,
-                   "drift", j->drift, "excluded", j->excluded, "answers",
-                   j->answers, "headline", n > 0 && head ? head : json_null());
+  out = json_pack("{s:I, s:f, s:s, s:i, s:o, s:O, s:O, s:O, s:O}", "sweep_id",
+                  (json_int_t)j->sweep_id, "computed_at", la_time_unix(),
+                  "scaling", j->scaling, "steps", j->steps, "checkpoints", cks,
+                  "drift", j->drift, "excluded", j->excluded, "answers",
+                  j->answers, "headline", n > 0 && head ? head : json_null());
+  if (out == NULL || surface == NULL) {
+    json_decref(surface);
+    json_decref(out);
+    return NULL;
+  }
+  json_object_set_new(out, "law_surface", surface);
+  return out;
+}
+
+/* Claim 3 (the law per lr and budget) into claims' "law", from the law
+ * surface: "supported" when p = 0.5 fits in every cell that decides,
+ * "contradicted" in none, "mixed" in some, "missing" when no cell decides;
+ * its text is the surface's verdict. */
+static void claim3(json_t *claims, const json_t *surface) {
+  json_int_t yes = json_integer_value(json_object_get(surface, "n_compatible"));
+  json_int_t n = json_integer_value(json_object_get(surface, "n_decided"));
+  const char *text = json_string_value(json_object_get(surface, "verdict"));
+  const char *v = n == 0     ? "missing"
+                  : yes == n ? "supported"
+                  : yes == 0 ? "contradicted"
+                             : "mixed";
+  json_t *law = json_pack("{s:s, s:I, s:I, s:s}", "verdict", v, "n_compatible",
+                          yes, "n_decided", n, "text", text ? text : "");
+  if (law != NULL && n == 0)
+    json_object_set_new(law, "missing",
+                        json_string("no (lr, checkpoint) cell has a free law "
+                                    "with an interval for p"));
+  if (law != NULL) json_object_set_new(claims, "law", law);
 }
 
 /* Claims 1 and 2 (claims.h) from the full budget's analysis a (NULL when
@@ -313,6 +403,11 @@ static int claims_of(job *j, const la_analysis *a, const la_fit_opts *o) {
 static void work_analysis(job *j) {
   la_fit_opts o;
   json_t *cks = json_array();
+  la_fit_opts_default(&o);
+  if (la_surface_new((size_t)j->an->n_boot, o.level, &j->surface) != 0) {
+    la_errf(&j->err, LA_ENOMEM, "analysis: out of memory");
+    j->status = 500;
+  }
   for (int c = 0; c < j->n_ck && j->status == 0; c++) {
     la_analysis *a = NULL;
     la_err e;
@@ -330,6 +425,8 @@ static void work_analysis(job *j) {
       break;
     }
     json_array_append_new(cks, checkpoint_json(j, c, a));
+    if (la_surface_add(j->surface, j->ck_step[c], j->ck_frac[c], a))
+      j->status = 500, la_errf(&j->err, LA_ENOMEM, "analysis: out of memory");
     if (c == j->n_ck - 1 &&
         (tested_answers(j, a, j->pts[c], (size_t)j->n_pts[c], &o) ||
          claims_of(j, a, &o)))
@@ -340,8 +437,10 @@ static void work_analysis(job *j) {
   j->result = result_json(j, cks);
   if (j->result != NULL && j->measured != NULL)
     json_object_set(j->result, "measured", j->measured);
-  if (j->result && j->claims)
+  if (j->result && j->claims) {
+    claim3(j->claims, json_object_get(j->result, "law_surface"));
     json_object_set_new(j->result, "claims", j->claims), j->claims = NULL;
+  }
 }
 
 /* The ranks tested at lr, ascending (stars are by lr, then rank). */
@@ -502,14 +601,15 @@ static int has_joint(const json_t *v) {
 
 /* Answers from the stored analysis; 1 if it did. One stored before
  * analyses had answers (no "answers"), the joint optimum (a checkpoint
- * without "joint") or the claims (no "claims") is not used: it is computed
- * again. */
+ * without "joint"), the claims (no "claims") or the law surface (no
+ * "law_surface") is not used: it is computed again. */
 static int answer_cached(const char *text, la_analysis_cb cb, void *arg) {
   json_t *v = json_loads(text, 0, NULL);
   if (v == NULL) return 0;
   if (!json_is_array(json_object_get(v, "answers")) || !has_joint(v) ||
       json_object_get(v, "measured") == NULL ||
-      json_object_get(v, "claims") == NULL) {
+      json_object_get(v, "claims") == NULL ||
+      !json_is_object(json_object_get(v, "law_surface"))) {
     json_decref(v);
     return 0;
   }

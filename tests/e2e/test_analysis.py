@@ -344,6 +344,56 @@ def case_joint_one_lr(port, db, sid, full, answers):
           and again["computed_at"] > an["computed_at"],
           "a stored analysis without joint is computed again (the same joint)", jt,
           (st, again.get("computed_at"), again["checkpoints"][2].get("joint")))
+    check_law_surface(again, [0.003], "one lr")
+    cli(db, f"UPDATE analyses SET result = json_remove(result, '$.law_surface') WHERE sweep_id = {sid}")
+    st, third = request(port, "GET", f"/v1/sweeps/{sid}/analysis")
+    check(st == 200 and third.get("law_surface") == again["law_surface"]
+          and third["computed_at"] > again["computed_at"],
+          "a stored analysis without law_surface is computed again (the same surface)",
+          again["law_surface"], (st, third.get("law_surface")))
+
+
+def check_law_surface(an, lrs, where):
+    """The law surface (docs/analysis.md, "The law across lr and budget"):
+    one cell per (lr, checkpoint), each the fits of that checkpoint and lr,
+    sqrt_compatible by the rule, cells by lr then step, a verdict naming
+    every lr."""
+    ls = an.get("law_surface") or {}
+    cells = ls.get("cells") or []
+    want = []
+    for cp in an["checkpoints"]:
+        fits = {(f["lr"], f["method"]): f for f in cp["fits"]}
+        for lr in sorted({f["lr"] for f in cp["fits"]}):
+            want.append((lr, cp["step"], fits[(lr, "free")], fits[(lr, "sqrt")]))
+    want.sort(key=lambda w: (w[0], w[1]))
+    check([(c["lr"], c["step"]) for c in cells] == [(w[0], w[1]) for w in want],
+          f"{where}: one cell per (lr, checkpoint), by lr then step",
+          [(w[0], w[1]) for w in want], [(c.get("lr"), c.get("step")) for c in cells])
+    for c, (lr, step, fr, sq) in zip(cells, want):
+        got = (c["p"], c["p_lo"], c["p_hi"], c["c"], c["c_sqrt"], c["c_sqrt_lo"], c["c_sqrt_hi"],
+               c["n_used"], c["insufficient"])
+        exp = (fr["p"], fr["p_lo"], fr["p_hi"], fr["c"], sq["c"], sq["c_lo"], sq["c_hi"],
+               fr["n_used"], fr["insufficient"])
+        check(got == exp, f"{where}: cell (lr {lr}, step {step}) = its fits", exp, got)
+        check(abs(c["lr_steps"] - lr * step) <= 1e-12 * lr * step, f"{where}: lr_steps",
+              lr * step, c["lr_steps"])
+        rule = (None if fr["insufficient"] or fr["p_lo"] is None
+                else fr["p_lo"] - 1e-9 <= 0.5 <= fr["p_hi"] + 1e-9)
+        check(c["sqrt_compatible"] == rule, f"{where}: sqrt_compatible of (lr {lr}, step {step})",
+              rule, c["sqrt_compatible"])
+    decided = [c for c in cells if c["sqrt_compatible"] is not None]
+    check(ls.get("n_decided") == len(decided)
+          and ls.get("n_compatible") == sum(c["sqrt_compatible"] for c in decided),
+          f"{where}: n_decided, n_compatible", len(decided), (ls.get("n_decided"), ls.get("n_compatible")))
+    for k in ("c_sqrt_trend", "p_trend"):
+        t = ls.get(k) or {}
+        ok = (t.get("insufficient") is True and t.get("slope") is None and t.get("reason")) or \
+             (t.get("insufficient") is False and t.get("slope") is not None and t.get("n_cells", 0) >= 3)
+        check(ok and t.get("text"), f"{where}: {k} fitted, or insufficient with a reason", "a trend", t)
+    v = ls.get("verdict") or ""
+    check(all(f"at lr {lr:g}:" in v for lr in lrs) or v.startswith("no (lr, budget) cell"),
+          f"{where}: the verdict names every lr", lrs, v)
+    log(f"{where}: {v}")
 
 
 JOINT_SPEC = {
@@ -369,6 +419,7 @@ def case_joint_three_lrs(port):
     check(st == 200, "analysis of the three-lr sweep", 200, (st, an))
     if st != 200:
         return
+    check_law_surface(an, [0.001, 0.003, 0.01], "three lrs")
     full = an["checkpoints"][-1]
     jt = full["joint"]
     verdicts = {"none", "alpha_lr", "alpha", "undecided", "steeper", "between", "rising"}
@@ -461,7 +512,15 @@ def case_claims(port, db):
     if st != 200 or "claims" not in an:
         return
     cl = an["claims"]
-    check(cl["law"] is None, "claim 3 is not in claims", None, cl.get("law"))
+    ls = an.get("law_surface") or {}
+    law = cl.get("law") or {}
+    nc, nd = ls.get("n_compatible"), ls.get("n_decided")
+    want = ("missing" if not nd else "supported" if nc == nd else
+            "contradicted" if nc == 0 else "mixed")
+    check(law.get("verdict") == want and law.get("text") == ls.get("verdict") and
+          law.get("n_compatible") == nc and law.get("n_decided") == nd,
+          "claim 3 is the law surface's: its verdict from the cells that decide, its text the "
+          "surface's verdict", (want, nc, nd, ls.get("verdict")), law)
     runs = cli(db, f"""SELECT r.rank, r.lr, r.alpha, r.final_eval_loss AS loss, c.lora, c.full,
         (SELECT AVG(drift_ratio) FROM drift d WHERE d.run_id = r.id
            AND d.step = (SELECT MAX(step) FROM drift WHERE run_id = r.id)) AS drift_ratio,

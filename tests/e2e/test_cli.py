@@ -1091,10 +1091,27 @@ def case_analysis(ctx, ids):
         if jt:
             line = f"alpha-lr trade-off, all ranks: {jt['tradeoff']['text']}"
             R.check(line in r.out, "analysis: the pooled trade-off in words", line, r.out)
+        ls = j.get("law_surface")
+        if ls:
+            R.check("the law across lr and budget" in r.out and f"verdict: {ls['verdict']}" in r.out
+                    and f"c_sqrt: {ls['c_sqrt_trend']['text']}" in r.out,
+                    "analysis: the law surface's table, trend and verdict", ls["verdict"], r.out)
+            for c in ls["cells"]:
+                if c["p"] is None:
+                    cell = "insufficient (n %d)" % c["n_used"]
+                else:
+                    cell = "%.2f %s" % (c["p"], "-" if c["p_lo"] is None else
+                                        "[%.4g, %.4g]" % (c["p_lo"], c["p_hi"]))
+                    cell += {True: " ✓", False: " ✗", None: ""}[c["sqrt_compatible"]]
+                row = [ln for ln in r.out.splitlines() if ln.startswith("%g " % c["lr"])
+                       or ln.lstrip().startswith("%g  " % c["lr"])]
+                R.check(any(cell in ln for ln in row), f"analysis: the cell (lr {c['lr']}, "
+                        f"step {c['step']}) in its lr's row", cell, row)
         cl = j.get("claims")
         R.check(isinstance(cl, dict), "analysis: the claims are in the analysis", "an object", cl)
         for key, what in (("sharpness", "claim 1, LoRA vs full sharpness at alpha*"),
-                          ("drift", "claim 2, raising alpha vs raising lr at the same loss change")):
+                          ("drift", "claim 2, raising alpha vs raising lr at the same loss change"),
+                          ("law", "claim 3, the law per lr and budget (table above)")):
             if isinstance(cl, dict):
                 line = f"  {what}: {cl[key]['verdict']}: {cl[key]['text']}\n"
                 R.check(line in r.out, f"analysis: the verdict line of {key}", line, r.out)

@@ -783,7 +783,9 @@ static void test_claims(void) {
       "\"drift_ratio\": {\"loss_change\": 0.1, \"ratio\": 0.9, \"ratio_lo\": "
       "0.7, \"ratio_hi\": 1.2, \"alpha_fold\": 1.25, \"lr_fold\": 1.4, "
       "\"missing\": null}, \"mech_ratio\": {\"missing\": \"no mechanism ratio "
-      "recorded\"}}]}, \"law\": null}";
+      "recorded\"}}]}, \"law\": {\"verdict\": \"mixed\", \"n_compatible\": "
+      "1, \"n_decided\": 2, \"text\": \"√r law (p = 0.5) compatible in 1 of 2 "
+      "cells\"}}";
   json_t *sweep = make_sweep(1, "peft", 40), *runs = make_runs(1);
   json_t *an = make_analysis(1, "peft"), *bare = make_analysis(1, "peft");
   int rc = -99;
@@ -816,6 +818,13 @@ static void test_claims(void) {
                 1);
     check_count(h, "<td>no mechanism ratio recorded</td>", 1);
     check_count(h, "<h3>Claim 3: the law per lr and budget</h3>", 1);
+    check_count(h,
+                "<p>Claim 3 — mixed: √r law (p = 0.5) compatible in 1 of 2 "
+                "cells.</p>",
+                1);
+    check_count(h, "Its table is in the section", 1);
+    check_count(
+        m, "Claim 3 — mixed: √r law (p = 0.5) compatible in 1 of 2 cells.", 1);
     check_count(m, "## The three claims", 1);
     check_count(m, "### Claim 1: LoRA smooths the loss landscape", 1);
     check_count(m, "| 8 | drift ratio | 0.1 | 0.9 | [0.7, 1.2] | 1.25 | 1.4 |",
@@ -828,6 +837,75 @@ static void test_claims(void) {
   if (h && m) {
     check_count(h, "id=\"claims\"", 0);
     check_count(m, "The three claims", 0);
+  }
+  free(h), free(m);
+  json_decref(sweep), json_decref(runs), json_decref(an), json_decref(bare);
+}
+
+/* The law across lr and budget (docs/analysis.md): the verdict, a row per
+ * (lr, checkpoint) cell with p, its interval and the sqrt(r) mark, the two
+ * trends, in HTML and Markdown, after the joint optimum; nothing without
+ * law_surface. */
+static void test_surface(void) {
+  json_t *sweep = make_sweep(1, "peft", 40), *runs = make_runs(1);
+  json_t *an = make_analysis(1, "peft"), *bare = make_analysis(1, "peft");
+  int rc = -99;
+  char *h, *m;
+  json_t *cells = json_pack(
+      "[{s:f, s:i, s:f, s:f, s:f, s:f, s:b, s:f, s:f, s:f, s:i, s:b},"
+      " {s:f, s:i, s:f, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:i, s:b}]",
+      "lr", 0.001, "step", 300, "lr_steps", 0.3, "p", 0.25, "p_lo", 0.1, "p_hi",
+      0.4, "sqrt_compatible", 0, "c_sqrt", 8.9, "c_sqrt_lo", 7.0, "c_sqrt_hi",
+      11.2, "n_used", 4, "insufficient", 0, "lr", 0.001, "step", 150,
+      "lr_steps", 0.15, "p", "p_lo", "p_hi", "sqrt_compatible", "c_sqrt",
+      "c_sqrt_lo", "c_sqrt_hi", "n_used", 2, "insufficient", 1);
+  json_object_set_new(
+      an, "law_surface",
+      json_pack("{s:o, s:{s:s}, s:{s:s}, s:s}", "cells", cells, "c_sqrt_trend",
+                "text", "c_sqrt against lr·steps: 1 usable cell", "p_trend",
+                "text", "p against lr·steps: 1 usable cell", "verdict",
+                "√r law (p = 0.5) compatible in 0 of 1 cells: at lr 0.001: too "
+                "few usable ranks at 150 steps, p below 0.5 at 300 steps (p "
+                "0.25) & more"));
+  h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  CHECK(h != NULL && m != NULL);
+  if (h && m) {
+    check_html_basics(h);
+    check_count(h, "<section id=\"law-surface\">", 1);
+    check_count(h, "<h2>The law across lr and budget</h2>", 1);
+    check_count(h,
+                "<p>Verdict: √r law (p = 0.5) compatible in 0 of 1 cells: at "
+                "lr 0.001: too few usable ranks at 150 steps, p below 0.5 at "
+                "300 steps (p 0.25) &amp; more.</p>",
+                1);
+    check_count(h,
+                "<td class=\"n\">0.001</td><td class=\"n\">300</td><td "
+                "class=\"n\">0.3</td><td class=\"n\">0.25</td><td "
+                "class=\"n\">[0.1, 0.4]</td><td class=\"flag\">✗ excludes "
+                "0.5</td><td class=\"n\">8.9</td><td class=\"n\">[7, "
+                "11.2]</td><td class=\"n\">4</td>",
+                1);
+    check_count(h, "<td class=\"flag\">too few ranks</td>", 1);
+    check_count(h,
+                "<p>√r coefficient: c_sqrt against lr·steps: 1 usable cell. "
+                "p: p against lr·steps: 1 usable cell.</p>",
+                1);
+    CHECK(strstr(h, "id=\"joint\"") == NULL ||
+          strstr(h, "id=\"joint\"") < strstr(h, "id=\"law-surface\""));
+    check_count(m, "## The law across lr and budget", 1);
+    check_count(m, "Verdict: √r law (p = 0.5) compatible in 0 of 1 cells", 1);
+    check_count(m,
+                "| 0.001 | 300 | 0.3 | 0.25 | [0.1, 0.4] | ✗ excludes 0.5 | "
+                "8.9 | [7, 11.2] | 4 |",
+                1);
+  }
+  free(h), free(m);
+  h = render(sweep, bare, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, bare, runs, LA_REPORT_MARKDOWN, &rc);
+  if (h && m) {
+    check_count(h, "id=\"law-surface\"", 0);
+    check_count(m, "across lr and budget", 0);
   }
   free(h), free(m);
   json_decref(sweep), json_decref(runs), json_decref(an), json_decref(bare);
@@ -1246,6 +1324,7 @@ int main(int argc, char **argv) {
   test_answer();
   test_joint();
   test_claims();
+  test_surface();
   test_loss_plots();
   test_readable();
   test_fit_notes();

@@ -358,7 +358,9 @@ async function checkClaims(ps, analysis) {
   const w2 = `Claim 2 (${cl.drift.verdict}): ${cl.drift.text}`;
   check('claims: claim 1\'s verdict in words', got.c1 === w1, w1, got.c1);
   check('claims: claim 2\'s verdict in words', got.c2 === w2, w2, got.c2);
-  check('claims: claim 3\'s place', got.c3.startsWith('Claim 3'), 'Claim 3 ...', got.c3);
+  const law = cl.law || {};
+  const want3 = `Claim 3 (${law.verdict}): ${law.text} (the table: “The law across lr and budget”, above)`;
+  check('claims: claim 3 is the law surface\'s verdict', got.c3 === want3, want3, got.c3);
   const ranks = [...new Set([...cl.sharpness.ranks, ...cl.drift.ranks].map((r) => r.rank))].sort((a, b) => a - b);
   check('claims: a row per rank', got.rows.length === ranks.length && ranks.length > 0, ranks.length, JSON.stringify(got.rows));
   const plotted = cl.sharpness.ranks.filter((r) => r.along_alpha.some((p) => p.ratio > 0)).length;
@@ -377,6 +379,37 @@ function fmt3(x) {
   const a = Math.abs(x);
   if (Number.isInteger(x) && a < 1e6) return String(x);
   return a >= 1e4 || a < 1e-3 ? x.toExponential(1) : String(Number(x.toPrecision(3)));
+}
+
+/* The law across lr and budget under the joint optimum: the verdict, a row
+ * per lr, a cell per budget with p and the √r mark, as "law_surface" says. */
+async function checkSurface(ps, analysis) {
+  const ls = analysis.law_surface;
+  const got = await ps.evaluate(() => ({
+    shown: !document.getElementById('surface').hidden,
+    verdict: document.getElementById('surface-verdict').textContent,
+    note: document.getElementById('surface-note').textContent,
+    rows: [...document.querySelectorAll('#surface-table tbody tr')].map((tr) => ({
+      lr: Number(tr.dataset.lr), cells: [...tr.cells].slice(1).map((c) => [Number(c.dataset.step), c.textContent]) })),
+  }));
+  const cells = ls && Array.isArray(ls.cells) ? ls.cells : [];
+  const lrs = [...new Set(cells.map((c) => c.lr))];
+  check('law surface: shown with a row per lr', got.shown && got.rows.length === lrs.length && lrs.length > 0,
+    lrs.length, JSON.stringify(got.rows));
+  check('law surface: the verdict', ls && got.verdict === `The √r law across lr and budget: ${ls.verdict}`,
+    ls && ls.verdict, got.verdict);
+  check('law surface: the trend of c_sqrt in words', ls && got.note.includes(`√r coefficient: ${ls.c_sqrt_trend.text}.`),
+    ls && ls.c_sqrt_trend.text, got.note);
+  cells.forEach((c) => {
+    const row = got.rows.find((r) => r.lr === c.lr);
+    const td = row && row.cells.find(([st]) => st === c.step);
+    const text = td ? td[1] : '';
+    const ok = c.p == null ? text.startsWith('too few ranks')
+      : text.startsWith(String(Number(c.p.toPrecision(2)))) && text.endsWith(c.sqrt_compatible === true ? ' ✓'
+        : c.sqrt_compatible === false ? ' ✗' : ']') === (c.sqrt_compatible != null || c.p_lo != null);
+    check(`law surface cell (lr ${c.lr}, step ${c.step}): p and the √r mark`, ok,
+      JSON.stringify([c.p, c.p_lo, c.p_hi, c.sqrt_compatible]), text);
+  });
 }
 
 async function main() {
@@ -580,6 +613,7 @@ async function main() {
     await checkHeadline(ps, an.json);
     await checkJoint(ps, an.json);
     await checkClaims(ps, an.json);
+    await checkSurface(ps, an.json);
     const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
     check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
     const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);

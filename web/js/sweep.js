@@ -1,4 +1,4 @@
-// The sweep page: header, the answer, the joint (α, lr) optimum, the paper's claims, pause / resume / cancel / delete, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
+// The sweep page: header, the answer, the joint (α, lr) optimum, the law across lr and budget, the paper's claims, pause / resume / cancel / delete, report, final loss against α per rank, loss curves, heatmap, α*(r), drift, run detail, runs table.
 import { getJSON, postJSON, deleteJSON, download, whoami, signedInAs, allRuns, el, fmt, age, progressBar, countsText, windowText, viridis, PALETTE, sweepStatus, stateTitle } from './api.js';
 import { makePlot, dropPlot, getPlot, allPlots, logAxis } from './plot.js';
 
@@ -501,6 +501,44 @@ function renderJoint() {
     + 'At the lr grid\'s edge: the best lr is the smallest or largest tested, so the best may lie beyond the grid.';
 }
 
+/* ---- the law across lr and budget --------------------------------------- */
+
+/* One cell of the surface's table: p with its interval and a mark for the
+ * sqrt(r) law (check: its interval holds 0.5; cross: it does not). */
+function surfaceCell(c) {
+  if (!c) return el('td', { class: 'num', text: '–' });
+  const td = el('td', { class: 'num', 'data-step': c.step });
+  if (c.p == null) { td.textContent = `too few ranks (${fmt(c.n_used)})`; return td; }
+  const ival = c.p_lo != null ? ` [${fmt(c.p_lo, 2)}, ${fmt(c.p_hi, 2)}]` : '';
+  const mark = c.sqrt_compatible === true ? ' ✓' : c.sqrt_compatible === false ? ' ✗' : '';
+  td.textContent = `${fmt(c.p, 2)}${ival}${mark}`;
+  td.title = `lr·steps ${fmt(c.lr_steps)}; √r coefficient ${fmt(c.c_sqrt, 3)}`
+    + (c.c_sqrt_lo != null ? ` [${fmt(c.c_sqrt_lo, 3)}, ${fmt(c.c_sqrt_hi, 3)}]` : '') + `; ${fmt(c.n_used)} ranks used`;
+  return td;
+}
+
+/* The analysis' "law_surface" (docs/analysis.md, "The law across lr and
+ * budget"): the verdict, p per lr (rows) and budget (columns), the trends
+ * of c_sqrt and p in words; hidden when the analysis has none. */
+function renderSurface() {
+  const ls = S.analysis && S.analysis.law_surface && typeof S.analysis.law_surface === 'object' ? S.analysis.law_surface : null;
+  const cells = ls && Array.isArray(ls.cells) ? ls.cells.filter((c) => c && typeof c === 'object') : [];
+  const box = $('surface');
+  box.hidden = !cells.length;
+  if (box.hidden) return;
+  const steps = uniqSorted(cells.map((c) => c.step));
+  const lrs = uniqSorted(cells.map((c) => c.lr));
+  $('surface-verdict').textContent = `The √r law across lr and budget: ${typeof ls.verdict === 'string' ? ls.verdict : '–'}`;
+  $('surface-table').tHead.replaceChildren(el('tr', {}, el('th', { text: 'lr ↓ steps →' }),
+    ...steps.map((s) => el('th', { text: fmt(s) }))));
+  $('surface-table').tBodies[0].replaceChildren(...lrs.map((lr) => el('tr', { 'data-lr': lr },
+    el('td', { class: 'num', text: fmt(lr) }),
+    ...steps.map((s) => surfaceCell(cells.find((c) => c.lr === lr && c.step === s))))));
+  const trend = (t) => (t && typeof t.text === 'string' ? t.text : '–');
+  $('surface-note').textContent = `p of α* = c·r^p per lr and budget with its bootstrap interval; ✓: it holds 0.5 (the √r law fits), ✗: it does not. `
+    + `√r coefficient: ${trend(ls.c_sqrt_trend)}. p: ${trend(ls.p_trend)}.`;
+}
+
 /* ---- the paper's claims ------------------------------------------------ */
 
 /* The analysis' "claims" (docs/analysis.md, "The three claims"): each
@@ -518,7 +556,7 @@ function renderClaims() {
   const line = (n, c) => `Claim ${n} (${typeof c.verdict === 'string' ? c.verdict : 'missing'}): ${typeof c.text === 'string' ? c.text : '–'}`;
   $('claims-1').textContent = line(1, sh);
   $('claims-2').textContent = line(2, dr);
-  $('claims-3').textContent = 'Claim 3 (the law per lr and budget): see the law across lr and budget.';
+  $('claims-3').textContent = `${line(3, obj(cl.law))} (the table: “The law across lr and budget”, above)`;
   const ratio = (o) => {
     const x = obj(o);
     if (x.ratio == null) return typeof x.missing === 'string' ? `– (${x.missing})` : '–';
@@ -914,7 +952,7 @@ async function loadAnalysis() {
     // Nothing has finished: there is nothing to analyse yet (the daemon would answer 404).
     S.analysis = null;
     S.analysisError = 'No analysis yet: no run has finished.';
-    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderJoint(); renderClaims(); renderAlphaView();
+    buildLawControls(); drawLaw(); drawDrift(); renderAnswers(); renderJoint(); renderSurface(); renderClaims(); renderAlphaView();
     return;
   }
   try {
@@ -929,6 +967,7 @@ async function loadAnalysis() {
   drawDrift();
   renderAnswers();
   renderJoint();
+  renderSurface();
   renderClaims();
   renderAlphaView();
 }
