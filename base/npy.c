@@ -770,11 +770,8 @@ cleanup:
   return rc;
 }
 
-/* Opens path for reading if it is a regular file this process may read.
- * A missing path, a directory, a FIFO (opened without blocking), a device
- * and a file without read permission get one message, so the error tells
- * nothing about a path its reader cannot read (docs/security.md). */
-static int open_regular(const char *path, FILE **out, la_err *err) {
+/* Public: see npy.h. */
+int la_open_regular(const char *path, FILE **out, la_err *err) {
   struct stat st;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   *out = NULL;
@@ -798,7 +795,7 @@ int la_npy_load(const char *path, la_npy *out, la_err *err) {
                    path ? path : "(null)");
   memset(out, 0, sizeof *out);
   memset(&a, 0, sizeof a);
-  if ((rc = open_regular(path, &f, err)) != 0) return rc;
+  if ((rc = la_open_regular(path, &f, err)) != 0) return rc;
   rc = load_stream(f, path, &a, err);
   fclose(f); /* read-only: a close error cannot lose data */
   if (rc == 0) *out = a;
@@ -867,9 +864,8 @@ static size_t build_header(unsigned char *buf, int ndim, const size_t *shape) {
   return len;
 }
 
-/* Writes count floats little-endian, NPY_SAVE_CHUNK at a time; 0 or
- * LA_EIO (errno says why). */
-static int write_f32le(FILE *f, const float *data, size_t count) {
+/* Public: see npy.h. NPY_SAVE_CHUNK floats per fwrite. */
+int la_write_f32le(FILE *f, const float *data, size_t count) {
   unsigned char chunk[NPY_SAVE_CHUNK * 4];
   size_t done, n, i;
   uint32_t u;
@@ -899,7 +895,7 @@ int la_npy_save_f32(const char *path, const float *data, int ndim,
   f = fopen(path, "wb");
   if (f == NULL)
     return la_errf(err, LA_EIO, "%s: cannot create: %s", path, strerror(errno));
-  fail = fwrite(hdr, 1, hlen, f) != hlen || write_f32le(f, data, count) != 0;
+  fail = fwrite(hdr, 1, hlen, f) != hlen || la_write_f32le(f, data, count) != 0;
   fail = fclose(f) != 0 || fail;
   if (!fail) return 0;
   rc = la_errf(err, LA_EIO, "%s: write failed: %s", path, strerror(errno));
