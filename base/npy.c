@@ -42,7 +42,7 @@
 #define NPY_GROWTH_DIGITS 21             /* numpy's room to grow shape[0] */
 #define NPY_TOK_MAX 32                   /* longest string token kept */
 #define NPY_SAVE_CHUNK 4096              /* floats encoded per fwrite */
-#define NPY_SUPPORTED "'<f4', '<f8', '<i4', '<i8', '|i1' and '|u1'"
+#define NPY_SUPPORTED "'<f4', '<f8', '<i4', '<i8', '<u2', '|i1' and '|u1'"
 
 /* Token kinds produced by the header tokenizer. */
 enum npy_tok_type { TK_END, TK_PUNCT, TK_STR, TK_INT, TK_NAME, TK_BAD };
@@ -85,8 +85,8 @@ typedef struct npy_dtype {
 } npy_dtype;
 
 static const npy_dtype npy_dtypes[] = {
-    {"f4", 'f', 4, 0}, {"f8", 'f', 8, 0}, {"i4", 'i', 4, 0},
-    {"i8", 'i', 8, 0}, {"i1", 'i', 1, 0}, {"u1", 'i', 1, 1},
+    {"f4", 'f', 4, 0}, {"f8", 'f', 8, 0}, {"i4", 'i', 4, 0}, {"i8", 'i', 8, 0},
+    {"i1", 'i', 1, 0}, {"u1", 'i', 1, 1}, {"u2", 'i', 2, 1},
 };
 
 /* ---------------------------------------------------------------- bytes */
@@ -697,6 +697,7 @@ static int64_t load_int(const unsigned char *p, const npy_dtype *dt) {
   uint64_t u;
   if (dt->itemsize == 1)
     return dt->is_unsigned || p[0] < 0x80 ? (int64_t)p[0] : (int64_t)p[0] - 256;
+  if (dt->itemsize == 2) return (int64_t)((uint32_t)p[0] | (uint32_t)p[1] << 8);
   if (dt->itemsize == 4) {
     u = get_le32(p);
     return u < 0x80000000u ? (int64_t)u : (int64_t)u - ((int64_t)1 << 32);

@@ -27,7 +27,7 @@
 
 #define ST_META "__metadata__"
 #define ST_CHUNK 32768 /* bytes read per fread */
-#define ST_ALIGN 8         /* header padding on write */
+#define ST_ALIGN 8     /* header padding on write */
 #define ST_LOADED "F32, F16 and BF16"
 
 /* A dtype the format knows: its size, and whether it is loaded. */
@@ -177,9 +177,10 @@ static const st_dtype *find_dtype(const char *name) {
   return NULL;
 }
 
-/* A non-negative JSON integer as uint64, or -1 when v is none. */
+/* A non-negative JSON integer as uint64: 0, or LA_EINVAL when v is none
+ * (the caller words the error). */
 static int get_uint(const json_t *v, uint64_t *out) {
-  if (!json_is_integer(v) || json_integer_value(v) < 0) return -1;
+  if (!json_is_integer(v) || json_integer_value(v) < 0) return LA_EINVAL;
   *out = (uint64_t)json_integer_value(v);
   return 0;
 }

@@ -2,6 +2,7 @@
 #include "train.h"
 
 #include "blas.h"
+#include "gpt.h"
 #include "linalg.h"
 #include "loralpha/rng.h"
 #include "metrics.h"
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #define EVAL_CHUNK 1024
+#define ADP_MAX (LA_GPT_MAX_LAYERS * LA_GPT_N_MODULES) /* adapters at most */
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
 
 struct la_trainer {
@@ -26,7 +28,15 @@ struct la_trainer {
   float *theta;    /* (n_a + n_b): A_0..A_{L-1}, then B_0..B_{L-1} */
   float *grad;     /* (n_a + n_b), same layout */
   float *A0;       /* (n_a) the initial A, for target-free drift */
-  float *A[LA_MAX_LAYERS], *B[LA_MAX_LAYERS];
+  int n_adp;       /* adapters: one per layer (mlp), per module (gpt) */
+  float *A[ADP_MAX], *B[ADP_MAX];
+  int din[ADP_MAX], dout[ADP_MAX]; /* of adapter k's layer */
+  const float *W[ADP_MAX];         /* its frozen weight (for sigma_max) */
+  const char *mod[ADP_MAX];        /* gpt: its module's name */
+  int blk[ADP_MAX];                /* gpt: its block */
+  /* task gpt */
+  la_gpt_f gpt;
+  int *tok, *tgt; /* (batch, context) the windows of a step or eval */
   la_optim opt;
   float *Xb, *Yb; /* (batch, d0), (batch, y_dim) */
   uint32_t *perm; /* (n_train) this epoch's order */
@@ -55,18 +65,39 @@ static void init_adapters(la_trainer *tr) {
   la_rng rng;
   const la_task *t = tr->task;
   la_rng_init(&rng, tr->cfg->seed, LA_STREAM_INIT);
-  for (int l = 0; l < t->L; l++) {
-    size_t na = (size_t)tr->cfg->rank * t->dims[l];
-    double bound = 1.0 / sqrt((double)t->dims[l]);
-    if (t->A0[l] != NULL) {
+  for (int l = 0; l < tr->n_adp; l++) {
+    size_t na = (size_t)tr->cfg->rank * tr->din[l];
+    double bound = 1.0 / sqrt((double)tr->din[l]);
+    if (t->gpt == NULL && t->A0[l] != NULL) {
       memcpy(tr->A[l], t->A0[l], na * sizeof(float));
     } else {
       for (size_t i = 0; i < na; i++)
         tr->A[l][i] = (float)(bound * (2.0 * la_rng_uniform(&rng) - 1.0));
     }
-    memset(tr->B[l], 0, (size_t)t->dims[l + 1] * tr->cfg->rank * sizeof(float));
+    memset(tr->B[l], 0, (size_t)tr->dout[l] * tr->cfg->rank * sizeof(float));
   }
   memcpy(tr->A0, tr->theta, tr->n_a * sizeof(float));
+}
+
+/* Task gpt: the model's weights are the task's base (never written: the
+ * model writes weights only in full mode); its adapters, in (block,
+ * module) order, are the trainer's A[k], B[k]. */
+static void bind_gpt(la_trainer *tr) {
+  la_gpt_f *g = &tr->gpt;
+  la_gpt_bind_f(&g->sh, tr->task->gpt->params, &g->w);
+  la_gpt_bind_adapters_f(g, tr->theta, tr->grad);
+  tr->n_adp = 0;
+  for (int l = 0; l < g->sh.L; l++)
+    for (int m = 0; m < LA_GPT_N_MODULES; m++) {
+      float *W, *b;
+      int k = tr->n_adp;
+      if (!(g->targets & 1u << m)) continue;
+      tr->A[k] = (float *)g->A[l][m], tr->B[k] = (float *)g->Bm[l][m];
+      la_gpt_module_weight_f(g, l, m, &W, &b);
+      la_gpt_module_dims(g->sh.C, m, &tr->din[k], &tr->dout[k]);
+      tr->W[k] = W, tr->mod[k] = la_gpt_module_name(m), tr->blk[k] = l;
+      tr->n_adp++;
+    }
 }
 
 /* Points A[l], B[l] and the net's parameter/gradient pointers into the flat
@@ -74,9 +105,13 @@ static void init_adapters(la_trainer *tr) {
 static void bind_params(la_trainer *tr) {
   const la_task *t = tr->task;
   size_t oa = 0, ob = tr->n_a;
+  if (t->gpt) return bind_gpt(tr);
+  tr->n_adp = t->L;
   for (int l = 0; l < t->L; l++) {
     tr->A[l] = tr->theta + oa;
     tr->B[l] = tr->theta + ob;
+    tr->din[l] = t->dims[l], tr->dout[l] = t->dims[l + 1];
+    tr->W[l] = t->W0[l];
     tr->net.W0[l] = t->W0[l];
     tr->net.A[l] = tr->A[l];
     tr->net.B[l] = tr->B[l];
@@ -87,10 +122,22 @@ static void bind_params(la_trainer *tr) {
   }
 }
 
+/* Task gpt's tensor bytes: base, tokens, adapters and their state, the
+ * model's workspace, the windows. */
+static size_t count_gpt_bytes(const la_trainer *tr) {
+  const la_gpt_data *d = tr->task->gpt;
+  size_t np = tr->n_a + tr->n_b,
+         win = (size_t)tr->cfg->batch * tr->cfg->context;
+  size_t f = la_gpt_param_count(&d->sh) + la_gpt_work_count_f(&tr->gpt) +
+             np * (tr->cfg->optimizer == LA_OPT_ADAMW ? 4 : 3) + tr->n_a;
+  return f * sizeof(float) + (d->n_train + d->n_eval + 2 * win) * sizeof(int);
+}
+
 /* Counts the tensor bytes: task arrays, parameters, state, workspace. */
 static size_t count_bytes(const la_trainer *tr) {
   const la_task *t = tr->task;
   size_t f = 0, np = tr->n_a + tr->n_b, dmax = 0, act = 0;
+  if (t->gpt) return count_gpt_bytes(tr);
   for (int l = 0; l < t->L; l++) {
     f += (size_t)t->dims[l] * t->dims[l + 1];
     act += 2 * (size_t)t->dims[l + 1] + (size_t)tr->cfg->rank;
@@ -104,12 +151,35 @@ static size_t count_bytes(const la_trainer *tr) {
   return f * sizeof(float) + (size_t)t->n_train * sizeof(uint32_t);
 }
 
+/* Task gpt's buffers: adapters, optimizer, the model's workspace. */
+static int alloc_gpt(la_trainer *tr) {
+  const la_config *c = tr->cfg;
+  la_gpt_shape sh = tr->task->gpt->sh;
+  size_t np, win = (size_t)c->batch * c->context;
+  sh.NH = c->n_head;
+  np = la_gpt_adapter_count(&sh, c->rank, c->target_modules);
+  tr->n_a = la_gpt_adapter_a_count(&sh, c->rank, c->target_modules);
+  tr->n_b = np - tr->n_a;
+  tr->theta = calloc(np, sizeof(float));
+  tr->grad = calloc(np, sizeof(float));
+  tr->A0 = calloc(tr->n_a, sizeof(float));
+  tr->tok = malloc(win * sizeof(int));
+  tr->tgt = malloc(win * sizeof(int));
+  if (!tr->theta || !tr->grad || !tr->A0 || !tr->tok || !tr->tgt)
+    return LA_ENOMEM;
+  if (la_gpt_init_f(&tr->gpt, &sh, c->batch, c->context, c->rank,
+                    c->target_modules, tr->s, 0))
+    return LA_ENOMEM;
+  return la_optim_init(&tr->opt, c, np);
+}
+
 /* Allocates every buffer of the trainer. */
 static int alloc_trainer(la_trainer *tr) {
   const la_task *t = tr->task;
   const la_config *c = tr->cfg;
   size_t np;
   int n_max = c->batch > EVAL_CHUNK ? c->batch : EVAL_CHUNK;
+  if (t->gpt) return alloc_gpt(tr);
   for (int l = 0; l < t->L; l++) {
     tr->n_a += (size_t)c->rank * t->dims[l];
     tr->n_b += (size_t)t->dims[l + 1] * c->rank;
@@ -146,7 +216,8 @@ int la_trainer_new(const la_config *cfg, const la_task *task, la_trainer **out,
   bind_params(tr);
   init_adapters(tr);
   la_rng_init(&tr->batch_rng, cfg->seed, LA_STREAM_BATCH);
-  la_rng_permutation(&tr->batch_rng, tr->perm, (size_t)task->n_train);
+  if (task->gpt == NULL)
+    la_rng_permutation(&tr->batch_rng, tr->perm, (size_t)task->n_train);
   tr->tensor_bytes = count_bytes(tr);
   *out = tr;
   return 0;
@@ -155,6 +226,8 @@ int la_trainer_new(const la_config *cfg, const la_task *task, la_trainer **out,
 void la_trainer_free(la_trainer *tr) {
   if (tr == NULL) return;
   la_net_free_f(&tr->net);
+  la_gpt_free_f(&tr->gpt);
+  free(tr->tok), free(tr->tgt);
   la_optim_free(&tr->opt);
   free(tr->theta), free(tr->grad), free(tr->A0);
   free(tr->Xb), free(tr->Yb), free(tr->perm);
@@ -183,6 +256,14 @@ static void next_batch(la_trainer *tr) {
 
 /* Forward and backward on the next batch, without the update. */
 static double compute_grad(la_trainer *tr) {
+  if (tr->task->gpt) {
+    double loss;
+    la_gpt_sample(tr->task->gpt, &tr->batch_rng, tr->cfg->context,
+                  tr->cfg->batch, tr->tok, tr->tgt);
+    loss = la_gpt_forward_f(&tr->gpt, tr->tok, tr->tgt, tr->cfg->batch);
+    la_gpt_backward_f(&tr->gpt);
+    return loss;
+  }
   next_batch(tr);
   return la_net_loss_grad_f(&tr->net, tr->Xb, tr->Yb, tr->cfg->batch);
 }
@@ -209,6 +290,8 @@ double la_trainer_step(la_trainer *tr) {
 double la_trainer_eval(la_trainer *tr) {
   const la_task *t = tr->task;
   double sum = 0;
+  if (t->gpt)
+    return la_gpt_eval_f(&tr->gpt, t->gpt, tr->cfg->n_eval, tr->tok, tr->tgt);
   for (int i0 = 0; i0 < t->n_eval; i0 += tr->net.n_max) {
     int m = t->n_eval - i0 < tr->net.n_max ? t->n_eval - i0 : tr->net.n_max;
     la_net_forward_f(&tr->net, t->X_eval + (size_t)i0 * t->dims[0], m);
@@ -232,7 +315,25 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The start record: effective config, shapes and sigma_max(W0) per layer. */
+/* Task gpt: the name of adapter k's module ("h.3.attn.c_attn") as the
+ * extension field x_module of rec. */
+static void set_module(json_t *rec, const la_trainer *tr, int k) {
+  char name[48];
+  snprintf(name, sizeof name, "h.%d.%s", tr->blk[k], tr->mod[k]);
+  json_object_set_new(rec, "x_module", json_string(name));
+}
+
+/* Task gpt: the model's sizes, for the start record. */
+static json_t *gpt_model_json(const la_trainer *tr) {
+  const la_gpt_shape *sh = &tr->gpt.sh;
+  return json_pack("{si,si,si,si,si,si,si}", "vocab", sh->V, "positions",
+                   sh->maxT, "width", sh->C, "blocks", sh->L, "heads", sh->NH,
+                   "context", tr->gpt.T, "base_params",
+                   (int)la_gpt_param_count(sh));
+}
+
+/* The start record: effective config, shapes and sigma_max(W0) per layer
+ * (per adapted module for task gpt). */
 static void emit_start(la_trainer *tr, FILE *out) {
   const la_task *t = tr->task;
   json_t *rec = json_object(), *layers = json_array();
@@ -246,14 +347,26 @@ static void emit_start(la_trainer *tr, FILE *out) {
                       json_integer((json_int_t)(tr->n_a + tr->n_b)));
   json_object_set_new(rec, "n_train", json_integer(t->n_train));
   json_object_set_new(rec, "n_eval", json_integer(t->n_eval));
-  for (int l = 0; l < t->L; l++) {
+  if (t->gpt) { /* tokens, and the eval windows */
+    json_object_set_new(rec, "n_train",
+                        json_integer((json_int_t)t->gpt->n_train));
+    json_object_set_new(rec, "n_eval",
+                        json_integer((json_int_t)la_gpt_eval_windows(
+                            t->gpt, tr->cfg->context, tr->cfg->n_eval)));
+  }
+  if (t->gpt) json_object_set_new(rec, "x_model", gpt_model_json(tr));
+  for (int l = 0; l < tr->n_adp; l++) {
     json_t *ly = json_object();
     json_object_set_new(ly, "layer", json_integer(l));
-    json_object_set_new(ly, "d_in", json_integer(t->dims[l]));
-    json_object_set_new(ly, "d_out", json_integer(t->dims[l + 1]));
-    json_object_set_new(
-        ly, "sigma_max_w0",
-        jnum(la_sigma_max_f(t->W0[l], t->dims[l + 1], t->dims[l])));
+    json_object_set_new(ly, "d_in", json_integer(tr->din[l]));
+    json_object_set_new(ly, "d_out", json_integer(tr->dout[l]));
+    json_object_set_new(/* gpt: W is (in, out), the same singular values */
+                        ly, "sigma_max_w0",
+                        jnum(t->gpt ? la_sigma_max_f(tr->W[l], tr->din[l],
+                                                     tr->dout[l])
+                                    : la_sigma_max_f(tr->W[l], tr->dout[l],
+                                                     tr->din[l])));
+    if (t->gpt) set_module(ly, tr, l);
     if (t->has_target) {
       double t2 = 0;
       for (int i = 0; i < t->target_rank; i++)
@@ -297,17 +410,20 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
   double *sv = malloc((size_t)r * sizeof *sv);
   size_t oa = 0;
   if (sv == NULL) return LA_ENOMEM;
-  for (int l = 0; rc == 0 && l < t->L; l++) {
+  for (int l = 0; rc == 0 && l < tr->n_adp; l++) {
     la_spectra sp = {.sv = sv};
-    rc = la_spectra_layer(
-        tr->A[l], tr->B[l], tr->A0 + oa, t->dims[l], t->dims[l + 1], r, tr->s,
-        t->has_target ? t->U[l] : NULL, t->V[l], t->S[l], t->target_rank, &sp);
-    oa += (size_t)r * t->dims[l];
+    int tg = t->has_target;
+    rc = la_spectra_layer(tr->A[l], tr->B[l], tr->A0 + oa, tr->din[l],
+                          tr->dout[l], r, tr->s, tg ? t->U[l] : NULL,
+                          tg ? t->V[l] : NULL, tg ? t->S[l] : NULL,
+                          t->target_rank, &sp);
+    oa += (size_t)r * tr->din[l];
     if (rc) break;
     json_t *rec = json_object(), *arr = json_array();
     json_object_set_new(rec, "type", json_string("spectra"));
     json_object_set_new(rec, "step", json_integer(tr->step));
     json_object_set_new(rec, "layer", json_integer(l));
+    if (t->gpt) set_module(rec, tr, l);
     json_object_set_new(rec, "sigma_max", jnum(sp.sigma_max));
     json_object_set_new(rec, "fro", jnum(sp.fro));
     json_object_set_new(rec, "stable_rank", jnum(sp.stable_rank));

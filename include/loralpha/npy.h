@@ -3,13 +3,13 @@
  * and 3.0).
  *
  * Accepted on read: little-endian (or byte-order-free) dtypes '<f4', '<f8',
- * '<i4', '<i8' (also '|i1', '|u1'), C order (fortran_order False), 1 to 4
- * dimensions, every dimension > 0, a header that is a well-formed Python
- * dict literal with exactly the keys 'descr', 'fortran_order' and 'shape',
- * and a data section of exactly prod(shape) * itemsize bytes. Values are
- * converted to float (float32); f8 values that overflow float, NaN and Inf
- * are rejected with the index of the first bad element. Integer dtypes must
- * be exactly representable as float (|v| <= 2^24).
+ * '<i4', '<i8', '<u2' (also '|i1', '|u1'), C order (fortran_order False), 1 to
+ * 4 dimensions, every dimension > 0, a header that is a well-formed Python dict
+ * literal with exactly the keys 'descr', 'fortran_order' and 'shape', and a
+ * data section of exactly prod(shape) * itemsize bytes. Values are converted to
+ * float (float32); f8 values that overflow float, NaN and Inf are rejected with
+ * the index of the first bad element. Integer dtypes must be exactly
+ * representable as float (|v| <= 2^24).
  *
  * Every error message starts with the file's path, so a user knows which of
  * many files is wrong.

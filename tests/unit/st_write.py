@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """st_write.py DIR: safetensors files written the way the safetensors
-library lays them out (struct + json, as Debian has no safetensors
-package), with numpy and torch doing the dtype conversions, and beside each
+library lays them out (examples/gpt/make_base.py: struct + json, as
+Debian has no safetensors package), with numpy and torch doing the dtype
+conversions, and beside each
 the values it holds as float32 .npy files, for test_safetensors.c.
 
 DIR/mixed.safetensors  f32 (2, 3), f16 (5,) with a subnormal, the largest
@@ -10,28 +11,15 @@ DIR/mixed.safetensors  f32 (2, 3), f16 (5,) with a subnormal, the largest
                        __metadata__, the header padded with spaces to 8
 DIR/<name>.npy         the float32 values of each float tensor
 """
-import json
-import struct
+import os
 import sys
 
 import numpy as np
 import torch
 
-
-def write(path, tensors, metadata):
-    """tensors: list of (name, dtype, shape, raw bytes), in file order."""
-    header, data, at = {}, b"", 0
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    for name, dtype, shape, raw in tensors:
-        header[name] = {"dtype": dtype, "shape": list(shape),
-                        "data_offsets": [at, at + len(raw)]}
-        data += raw
-        at += len(raw)
-    text = json.dumps(header, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "examples", "gpt"))
+from make_base import write_raw as write  # noqa: E402
 
 
 def main():
