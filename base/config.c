@@ -39,6 +39,7 @@ static const field k_fields[] = {
     {"context", T_INT, OFF(context), 1, 65536, 0, NULL},
     {"vocab_size", T_INT, OFF(vocab_size), 2, LA_GPT_MAX_VOCAB, 0, NULL},
     {"target_modules", T_SPECIAL, 0, 0, 0, 0, NULL},
+    {"pretrain", T_BOOL, OFF(pretrain), 0, 0, 0, NULL},
     {"activation", T_ENUM, OFF(activation), 0, 0, 0, k_acts},
     {"loss", T_ENUM, OFF(loss), 0, 0, 0, k_losses},
     {"n_train", T_INT, OFF(n_train), 1, 10000000, 0, NULL},
@@ -425,10 +426,14 @@ static const field *find_field(const char *name) {
   return NULL;
 }
 
-/* Checks that every required field was present. */
+/* Checks that every required field was present (pretraining has no
+ * adapters: no rank or alpha). */
 static int check_required(const json_t *root, la_err *err) {
+  int pre = json_is_true(json_object_get(root, "pretrain"));
   for (int i = 0; k_required[i] != NULL; i++)
-    if (json_object_get(root, k_required[i]) == NULL)
+    if (json_object_get(root, k_required[i]) == NULL &&
+        !(pre && (strcmp(k_required[i], "rank") == 0 ||
+                  strcmp(k_required[i], "alpha") == 0)))
       return la_errf(err, LA_EINVAL, "%s: required field is missing",
                      k_required[i]);
   return 0;
@@ -533,6 +538,8 @@ static int check_gpt(const json_t *root, la_config *c, la_err *err) {
                    "sharpness: not measured for task 'gpt' (set it false)");
   c->sharpness = 0;
   c->loss = LA_LOSS_CE;
+  if (c->pretrain && c->rank == 0) /* no adapters: valid placeholders */
+    c->rank = 1, c->alpha = 1;
   return 0;
 }
 
@@ -570,6 +577,8 @@ static int check_ranks(la_config *c, la_err *err) {
 static int check_cross(const json_t *root, la_config *c, la_err *err) {
   int rc = check_task_shape(root, c, err);
   if (rc) return rc;
+  if (c->pretrain && c->task != LA_TASK_GPT)
+    return la_errf(err, LA_EINVAL, "pretrain: only for task 'gpt'");
   if (c->task == LA_TASK_NPY) {
     if ((rc = check_npy(c, err))) return rc;
   } else if (c->task == LA_TASK_GPT) {

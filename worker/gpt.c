@@ -77,8 +77,7 @@ size_t la_gpt_adapter_count(const la_gpt_shape *sh, int r, unsigned targets) {
   return (size_t)r * (in + out) * (size_t)sh->L;
 }
 
-size_t la_gpt_adapter_a_count(const la_gpt_shape *sh, int r,
-                              unsigned targets) {
+size_t la_gpt_adapter_a_count(const la_gpt_shape *sh, int r, unsigned targets) {
   size_t in, out;
   module_sums(sh->C, targets, &in, &out);
   return (size_t)r * in * (size_t)sh->L;

@@ -5,6 +5,7 @@
 #include "gpt.h"
 #include "linalg.h"
 #include "loralpha/rng.h"
+#include "loralpha/safetensors.h"
 #include "metrics.h"
 #include "model.h"
 #include "optim.h"
@@ -76,7 +77,7 @@ static void init_adapters(la_trainer *tr) {
     }
     memset(tr->B[l], 0, (size_t)tr->dout[l] * tr->cfg->rank * sizeof(float));
   }
-  memcpy(tr->A0, tr->theta, tr->n_a * sizeof(float));
+  if (!tr->cfg->pretrain) memcpy(tr->A0, tr->theta, tr->n_a * sizeof(float));
 }
 
 /* Task gpt: the model's weights are the task's base (never written: the
@@ -84,6 +85,12 @@ static void init_adapters(la_trainer *tr) {
  * module) order, are the trainer's A[k], B[k]. */
 static void bind_gpt(la_trainer *tr) {
   la_gpt_f *g = &tr->gpt;
+  if (tr->cfg->pretrain) { /* the weights are theta, trained in a copy */
+    la_gpt_bind_f(&g->sh, tr->theta, &g->w);
+    la_gpt_bind_f(&g->sh, tr->grad, &g->gw);
+    g->gslab = tr->grad;
+    return;
+  }
   la_gpt_bind_f(&g->sh, tr->task->gpt->params, &g->w);
   la_gpt_bind_adapters_f(g, tr->theta, tr->grad);
   tr->n_adp = 0;
@@ -129,7 +136,8 @@ static size_t count_gpt_bytes(const la_trainer *tr) {
   size_t np = tr->n_a + tr->n_b,
          win = (size_t)tr->cfg->batch * tr->cfg->context;
   size_t f = la_gpt_param_count(&d->sh) + la_gpt_work_count_f(&tr->gpt) +
-             np * (tr->cfg->optimizer == LA_OPT_ADAMW ? 4 : 3) + tr->n_a;
+             np * (tr->cfg->optimizer == LA_OPT_ADAMW ? 4 : 3) +
+             (tr->cfg->pretrain ? 0 : tr->n_a);
   return f * sizeof(float) + (d->n_train + d->n_eval + 2 * win) * sizeof(int);
 }
 
@@ -157,18 +165,25 @@ static int alloc_gpt(la_trainer *tr) {
   la_gpt_shape sh = tr->task->gpt->sh;
   size_t np, win = (size_t)c->batch * c->context;
   sh.NH = c->n_head;
-  np = la_gpt_adapter_count(&sh, c->rank, c->target_modules);
-  tr->n_a = la_gpt_adapter_a_count(&sh, c->rank, c->target_modules);
-  tr->n_b = np - tr->n_a;
-  tr->theta = calloc(np, sizeof(float));
+  if (c->pretrain) { /* every weight at lr, from the base's values */
+    np = tr->n_a = la_gpt_param_count(&sh), tr->n_b = 0;
+    if ((tr->theta = malloc(np * sizeof(float))) != NULL)
+      memcpy(tr->theta, tr->task->gpt->params, np * sizeof(float));
+  } else {
+    np = la_gpt_adapter_count(&sh, c->rank, c->target_modules);
+    tr->n_a = la_gpt_adapter_a_count(&sh, c->rank, c->target_modules);
+    tr->n_b = np - tr->n_a;
+    tr->theta = calloc(np, sizeof(float));
+  }
   tr->grad = calloc(np, sizeof(float));
-  tr->A0 = calloc(tr->n_a, sizeof(float));
+  tr->A0 = calloc(c->pretrain ? 1 : tr->n_a, sizeof(float));
   tr->tok = malloc(win * sizeof(int));
   tr->tgt = malloc(win * sizeof(int));
   if (!tr->theta || !tr->grad || !tr->A0 || !tr->tok || !tr->tgt)
     return LA_ENOMEM;
-  if (la_gpt_init_f(&tr->gpt, &sh, c->batch, c->context, c->rank,
-                    c->target_modules, tr->s, 0))
+  if (la_gpt_init_f(&tr->gpt, &sh, c->batch, c->context,
+                    c->pretrain ? 0 : c->rank, c->target_modules, tr->s,
+                    c->pretrain))
     return LA_ENOMEM;
   return la_optim_init(&tr->opt, c, np);
 }
@@ -588,4 +603,43 @@ int la_trainer_run(la_trainer *tr, FILE *out, la_err *err) {
                    la_strerror(rc));
   emit_done(tr, out, &st, now_s() - t0);
   return 0;
+}
+
+int la_trainer_save_gpt(const la_trainer *tr, const char *path, la_err *err) {
+  const la_gpt_shape *sh = &tr->gpt.sh;
+  la_st_out *out;
+  char(*names)[48];
+  const float *p = tr->theta;
+  json_t *meta;
+  int n = 0, rc;
+  if (!tr->cfg->pretrain || tr->task->gpt == NULL)
+    return la_errf(err, LA_EINVAL, "pretrain: not a pretraining run");
+  for (size_t i = 0; i < tr->n_a; i++)
+    if (!isfinite(tr->theta[i]))
+      return la_errf(err, LA_EINVAL,
+                     "%s: not written: the weights are not finite (the run "
+                     "diverged)",
+                     path);
+  out = calloc((size_t)LA_GPT_N_TENSORS * sh->L, sizeof *out);
+  names = calloc((size_t)LA_GPT_N_TENSORS * sh->L, sizeof *names);
+  meta = json_pack("{ss,ss,s:o}", "format", "pt", "loralpha", "pretrain",
+                   "steps", json_sprintf("%ld", tr->step));
+  if (out == NULL || names == NULL || meta == NULL) {
+    rc = la_errf(err, LA_ENOMEM, "%s: out of memory", path);
+    goto cleanup;
+  }
+  for (int k = 0; k < LA_GPT_N_TENSORS; k++)
+    for (int l = 0; l < (la_gpt_tensor_per_layer(k) ? sh->L : 1); l++, n++) {
+      la_gpt_tensor_name(k, l, names[n], sizeof names[n]);
+      out[n].name = names[n];
+      out[n].ndim = la_gpt_tensor_shape(sh, k, out[n].shape);
+      out[n].data = p;
+      p += out[n].shape[0] * (out[n].ndim == 2 ? out[n].shape[1] : 1);
+    }
+  rc = la_st_save(path, out, n, meta, err);
+cleanup:
+  json_decref(meta);
+  free(out);
+  free(names);
+  return rc;
 }

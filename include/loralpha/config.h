@@ -69,6 +69,7 @@ typedef struct la_config {
   int context;             /* T: tokens per window */
   int vocab_size;          /* gpt tokens: ids are < vocab_size (text: 256) */
   unsigned target_modules; /* LA_GPT_* bits */
+  int pretrain;            /* gpt: train every weight, no adapters */
   /* adapter */
   int rank;
   double alpha;

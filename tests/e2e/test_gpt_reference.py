@@ -179,11 +179,12 @@ class Ref:
         return self
 
 
-def run_worker(worker, cfg, d):
+def run_worker(worker, cfg, d, *flags):
     path = os.path.join(d, "run.json")
     with open(path, "w") as fh:
         json.dump(cfg, fh)
-    p = subprocess.run([worker, "--config", path], capture_output=True, timeout=scaled(300))
+    p = subprocess.run([worker, "--config", path, *flags], capture_output=True,
+                       timeout=scaled(300))
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
@@ -231,6 +232,97 @@ def case(worker, tmp, name, rng, V, C, L, NH, T, targets, extra=None):
     print(f"{name}: 50 steps, worst train-loss difference {worst:.2e} relative", flush=True)
 
 
+class PretrainRef(Ref):
+    """Pretraining: every base tensor trained with one AdamW group."""
+
+    def __init__(self, cfg, base, tokens):
+        cfg = dict(cfg, target_modules=[], rank=1, alpha=1)
+        super().__init__(cfg, base, tokens)
+        for v in self.W.values():
+            v.requires_grad_(True)
+
+    def run(self):
+        c = self.cfg
+        opt = torch.optim.AdamW(list(self.W.values()), lr=c["lr"], betas=(0.9, 0.999),
+                                eps=1e-8, weight_decay=c.get("weight_decay", 0.0))
+        rng = ref.Xoshiro256ss(c.get("seed", 0), ref.STREAM_BATCH)
+        span, T = len(self.train) - self.T, self.T
+        self.losses = {}
+        for k in range(c["steps"]):
+            starts = [rng.next() % span for _ in range(c["batch"])]
+            opt.zero_grad()
+            loss = self.loss(torch.tensor([self.train[s:s + T] for s in starts]),
+                             torch.tensor([self.train[s + 1:s + T + 1] for s in starts]))
+            loss.backward()
+            opt.step()
+            self.losses[k + 1] = loss.item()
+        return self
+
+
+def read_f32(path):
+    """The F32 tensors of a safetensors file, by name."""
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    n = int.from_bytes(raw[:8], "little")
+    head = json.loads(raw[8:8 + n])
+    return {k: np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                             dtype="<f4").reshape(v["shape"])
+            for k, v in head.items() if k != "__metadata__"}, head.get("__metadata__")
+
+
+def pretrain(worker, tmp, rng):
+    """--pretrain: every weight trained (losses as torch's over 30 steps),
+    the weights written in GPT-2's names as torch's final weights, and the
+    file usable as a base."""
+    d = os.path.join(tmp, "pretrain")
+    os.makedirs(d)
+    base = make_base(rng, 256, 20, 32, 2)
+    write_f32(os.path.join(d, "base.safetensors"), base)
+    text = make_text(rng, 2000)
+    with open(os.path.join(d, "train.txt"), "wb") as fh:
+        fh.write(text)
+    out = os.path.join(d, "out.safetensors")
+    cfg = {"task": "gpt", "gpt": {"base": os.path.join(d, "base.safetensors"),
+                                  "text": os.path.join(d, "train.txt")},
+           "n_head": 4, "context": 16, "lr": 2e-3, "steps": 30, "batch": 3,
+           "seed": 4, "weight_decay": 0.01, "threads": 1}
+    rc, o, err = run_worker(worker, cfg, d, "--pretrain", out)
+    if not CK.ok(rc == 0, f"pretrain: worker exit code (stderr: {err.strip()})", rc, 0):
+        return
+    got = {r["step"]: r["loss"] for r in map(json.loads, o.splitlines()) if r["type"] == "train"}
+    want = PretrainRef(cfg, base, list(text)).run()
+    for k, v in want.losses.items():
+        CK.close(f"pretrain: train loss at step {k}", got.get(k), v, TOL_LOSS)
+    tensors, meta = read_f32(out)
+    CK.ok(sorted(tensors) == sorted(base), "pretrain: the written tensors' names",
+          sorted(tensors)[:3], sorted(base)[:3])
+    CK.ok(meta == {"format": "pt", "loralpha": "pretrain", "steps": "30"},
+          "pretrain: metadata", meta, "format pt, loralpha pretrain, steps 30")
+    # Adam's update is m / sqrt(v): an entry whose gradient is zero up to
+    # rounding steps either way. The key part of c_attn's bias is one: it
+    # adds q . b_k to every score of a row, which the softmax ignores. It
+    # is left out; the rest is compared by each tensor's relative distance.
+    worst, moved = 0.0, 0.0
+    for k in base:
+        if k not in tensors:
+            continue
+        w, g = want.W[k].detach().numpy(), tensors[k]
+        if k.endswith("c_attn.bias"):
+            w, g = np.delete(w, np.s_[32:64]), np.delete(g, np.s_[32:64])
+        worst = max(worst, float(np.linalg.norm(g - w) / np.linalg.norm(w)))
+        moved = max(moved, float(np.linalg.norm(want.W[k].detach().numpy() - base[k])
+                                 / np.linalg.norm(w)))
+    print(f"pretrain: 30 steps, weights within {worst:.1e} (relative), moved {moved:.1e}")
+    CK.ok(worst < 1e-4 and moved > 1e-2, "pretrain: weights as torch's (relative "
+          "distance) and moved from the base", (worst, moved), "< 1e-4, > 1e-2")
+    cfg2 = dict(cfg, gpt=dict(cfg["gpt"], base=out), rank=2, alpha=4, steps=3)
+    rc, o, err = run_worker(worker, cfg2, d)
+    CK.ok(rc == 0, f"pretrain: the written file is a base (stderr: {err.strip()})", rc, 0)
+    rc, o, err = run_worker(worker, dict(cfg, pretrain=True), d)
+    CK.ok(rc != 0 and "needs --pretrain OUT" in err, "pretrain without an output",
+          err.strip(), "pretrain: needs --pretrain OUT.safetensors ...")
+
+
 def refused(worker, tmp):
     """A base whose c_fc weight has the nn.Linear orientation is refused,
     naming the tensor and the expected shape."""
@@ -264,6 +356,7 @@ def main():
              {"schedule": "cosine", "warmup_steps": 5, "weight_decay": 0.01})
         case(worker, tmp, "wider_mlp", rng, 300, 64, 3, 2, 24,
              ["mlp.c_fc", "mlp.c_proj"])
+        pretrain(worker, tmp, rng)
         refused(worker, tmp)
     print(f"{CK.passed} passed, {CK.failed} failed")
     sys.exit(1 if CK.failed else 0)
