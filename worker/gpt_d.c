@@ -7,6 +7,6 @@
 #define LA_REAL double
 #define LA_SUF(x) x##_d
 #define GEMM cblas_dgemm
-#define EXP exp
+#define EXPNEG exp
 #define TANH tanh
 #include "gpt_impl.h"

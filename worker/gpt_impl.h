@@ -1,7 +1,7 @@
 /*
  * gpt_impl.h: the GPT model's code for one precision. Included by gpt_f.c
- * and gpt_d.c with LA_REAL, LA_SUF, GEMM, EXP, TANH, SQRT and LOG of that
- * precision set; see gpt.h. Every op is a forward/backward pair on raw
+ * and gpt_d.c with LA_REAL, LA_SUF, GEMM, EXPNEG (e^x for x <= 0) and TANH
+ * of that precision set; see gpt.h. Every op is a forward/backward pair on raw
  * pointers; backward adds into weight gradients and writes (or, where
  * the comment says so, adds into) input gradients.
  */
@@ -244,7 +244,9 @@ static void attn_forward(const gpt_t *g, real *y, real *att, const real *qkv,
         for (int j = 1; j <= i; j++)
           mx = row[j] > mx ? row[j] : mx;
         for (int j = 0; j <= i; j++)
-          sum += (row[j] = EXP(row[j] - mx));
+          row[j] = EXPNEG(row[j] - mx);
+        for (int j = 0; j <= i; j++)
+          sum += row[j];
         for (int j = 0; j <= i; j++)
           row[j] /= sum;
         for (int j = i + 1; j < T; j++)
@@ -311,7 +313,9 @@ static double softmax_ce(real *probs, const int *tgt, int N, int V) {
     for (int v = 1; v < V; v++)
       mx = row[v] > mx ? row[v] : mx;
     for (int v = 0; v < V; v++)
-      sum += (row[v] = EXP(row[v] - mx));
+      row[v] = EXPNEG(row[v] - mx);
+    for (int v = 0; v < V; v++)
+      sum += row[v];
     for (int v = 0; v < V; v++)
       row[v] /= sum;
     loss -= log((double)row[tgt[i]] > 0 ? (double)row[tgt[i]] : 1e-300);
