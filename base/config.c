@@ -533,10 +533,13 @@ static int check_gpt(const json_t *root, la_config *c, la_err *err) {
                    "vocab_size: gpt.text is read as bytes (vocabulary 256)");
   if (tokens && !json_object_get(root, "vocab_size"))
     return la_errf(err, LA_EINVAL, "vocab_size: required with gpt.tokens");
-  if (json_is_true(json_object_get(root, "sharpness")))
+  if (!json_object_get(root, "sharpness")) /* costly: asked for only */
+    c->sharpness = 0;
+  if (!json_object_get(root, "sharpness_batch")) /* windows, not rows */
+    c->sharpness_batch = c->batch;
+  if (c->pretrain && c->sharpness)
     return la_errf(err, LA_EINVAL,
-                   "sharpness: not measured for task 'gpt' (set it false)");
-  c->sharpness = 0;
+                   "sharpness: not measured when pretraining (no adapters)");
   c->loss = LA_LOSS_CE;
   if (c->pretrain && c->rank == 0) /* no adapters: valid placeholders */
     c->rank = 1, c->alpha = 1;

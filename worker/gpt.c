@@ -2,8 +2,11 @@
 #include "gpt.h"
 
 #include "loralpha/npy.h"
+#include "loralpha/resources.h"
 #include "loralpha/safetensors.h"
+#include "metrics.h"
 
+#include <cblas.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -405,4 +408,142 @@ double la_gpt_eval_f(la_gpt_f *g, const la_gpt_data *d, int max_windows,
     sum += la_gpt_forward_f(g, tok, tgt, nb) * nb;
   }
   return sum / (double)n;
+}
+
+/* ---- sharpness ---- */
+
+/* A sharpness measurement's double-precision model and buffers. */
+typedef struct gpt_hvp {
+  const la_gpt_sharp_in *in;
+  int full;
+  la_gpt_d g;
+  double *w, *gw;       /* (param_count) weights and their gradients */
+  double *ad, *gad;     /* (adapters) LoRA mode: where g's adapters are */
+  double *theta, *work; /* (n) the point, and theta +- eps v */
+  double *g1, *g2;      /* (n) gradients */
+  double *seg[LA_GPT_MAX_LAYERS * LA_GPT_N_MODULES]; /* full: adapted W */
+  double *gseg[LA_GPT_MAX_LAYERS * LA_GPT_N_MODULES];
+  size_t seg_n[LA_GPT_MAX_LAYERS * LA_GPT_N_MODULES];
+  int n_seg;
+  size_t n;
+  int *tok, *tgt;
+  double eps;
+} gpt_hvp;
+
+static void hvp_free(gpt_hvp *h) {
+  la_gpt_free_d(&h->g);
+  free(h->w), free(h->gw), free(h->ad), free(h->gad), free(h->theta);
+  free(h->work), free(h->g1), free(h->g2), free(h->tok), free(h->tgt);
+}
+
+/* Full mode: W <- W + s (B A)^T for every adapted module, and the list of
+ * those weights (the parameters of the full-weight Hessian). */
+static void hvp_merge(gpt_hvp *h) {
+  const la_gpt_sharp_in *in = h->in;
+  size_t oa = 0, ob = la_gpt_adapter_a_count(&in->sh, in->r, in->targets);
+  for (int l = 0; l < in->sh.L; l++)
+    for (int m = 0; m < LA_GPT_N_MODULES; m++) {
+      double *W, *b;
+      int din, dout;
+      if (!(in->targets & 1u << m)) continue;
+      la_gpt_module_dims(in->sh.C, m, &din, &dout);
+      la_gpt_module_weight_d(&h->g, l, m, &W, &b);
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasTrans, din, dout, in->r,
+                  in->s, h->ad + oa, din, h->ad + ob, in->r, 1, W, dout);
+      (void)b;
+      h->seg[h->n_seg] = W, h->gseg[h->n_seg] = h->gw + (W - h->w);
+      h->seg_n[h->n_seg++] = (size_t)din * dout;
+      h->n += (size_t)din * dout;
+      oa += (size_t)in->r * din, ob += (size_t)in->r * dout;
+    }
+}
+
+/* The windows: the first n_win of the training split at 0, T, 2T, ... */
+static void hvp_windows(gpt_hvp *h) {
+  const la_gpt_sharp_in *in = h->in;
+  size_t T = (size_t)in->T;
+  for (size_t i = 0; i < (size_t)in->n_win * T; i++) {
+    h->tok[i] = in->d->train[i];
+    h->tgt[i] = in->d->train[i + 1];
+  }
+}
+
+static int hvp_init(gpt_hvp *h, const la_gpt_sharp_in *in, int full) {
+  size_t np = la_gpt_param_count(&in->sh), win = (size_t)in->n_win * in->T;
+  size_t na = la_gpt_adapter_count(&in->sh, in->r, in->targets);
+  memset(h, 0, sizeof *h);
+  h->in = in, h->full = full;
+  h->w = malloc(np * sizeof(double)), h->gw = malloc(np * sizeof(double));
+  h->ad = malloc(na * sizeof(double)), h->gad = malloc(na * sizeof(double));
+  h->tok = malloc(win * sizeof(int)), h->tgt = malloc(win * sizeof(int));
+  if (!h->w || !h->gw || !h->ad || !h->gad || !h->tok || !h->tgt)
+    return LA_ENOMEM;
+  if (la_gpt_init_d(&h->g, &in->sh, in->n_win, in->T, full ? 0 : in->r,
+                    in->targets, in->s, full))
+    return LA_ENOMEM;
+  for (size_t i = 0; i < np; i++)
+    h->w[i] = in->d->params[i];
+  for (size_t i = 0; i < na; i++)
+    h->ad[i] = in->theta[i];
+  la_gpt_bind_d(&in->sh, h->w, &h->g.w);
+  la_gpt_bind_d(&in->sh, h->gw, &h->g.gw);
+  h->g.gslab = h->gw;
+  hvp_windows(h);
+  if (full)
+    hvp_merge(h);
+  else
+    h->n = na;
+  h->theta = malloc(h->n * sizeof(double));
+  h->work = malloc(h->n * sizeof(double));
+  h->g1 = malloc(h->n * sizeof(double)), h->g2 = malloc(h->n * sizeof(double));
+  if (!h->theta || !h->work || !h->g1 || !h->g2) return LA_ENOMEM;
+  if (full)
+    for (int k = 0, at = 0; k < h->n_seg; at += (int)h->seg_n[k], k++)
+      memcpy(h->theta + at, h->seg[k], h->seg_n[k] * sizeof(double));
+  else
+    memcpy(h->theta, h->ad, na * sizeof(double));
+  double nt = cblas_dnrm2((int)h->n, h->theta, 1);
+  h->eps = 1e-5 * (nt > 1 ? nt : 1);
+  return 0;
+}
+
+/* The gradient at x (n) into g. */
+static void hvp_grad(gpt_hvp *h, const double *x, double *g) {
+  size_t at = 0;
+  if (!h->full) {
+    memcpy(h->ad, x, h->n * sizeof(double));
+    la_gpt_bind_adapters_d(&h->g, h->ad, g);
+  } else {
+    for (int k = 0; k < h->n_seg; at += h->seg_n[k], k++)
+      memcpy(h->seg[k], x + at, h->seg_n[k] * sizeof(double));
+  }
+  la_gpt_forward_d(&h->g, h->tok, h->tgt, h->in->n_win);
+  la_gpt_backward_d(&h->g);
+  for (int k = 0, at2 = 0; h->full && k < h->n_seg;
+       at2 += (int)h->seg_n[k], k++)
+    memcpy(g + at2, h->gseg[k], h->seg_n[k] * sizeof(double));
+}
+
+/* out = H v by (g(theta + eps v) - g(theta - eps v)) / (2 eps). */
+static int hvp_product(void *ctx, const double *v, double *out) {
+  gpt_hvp *h = ctx;
+  for (size_t i = 0; i < h->n; i++)
+    h->work[i] = h->theta[i] + h->eps * v[i];
+  hvp_grad(h, h->work, h->g1);
+  for (size_t i = 0; i < h->n; i++)
+    h->work[i] = h->theta[i] - h->eps * v[i];
+  hvp_grad(h, h->work, h->g2);
+  for (size_t i = 0; i < h->n; i++)
+    out[i] = (h->g1[i] - h->g2[i]) / (2 * h->eps);
+  return 0;
+}
+
+int la_gpt_sharpness(const la_gpt_sharp_in *in, int full, int iters, double tol,
+                     uint64_t seed, la_eig_top *out) {
+  gpt_hvp h;
+  int rc = hvp_init(&h, in, full);
+  if (rc == 0)
+    rc = la_sharpness_top(hvp_product, &h, h.n, iters, tol, seed, out);
+  hvp_free(&h);
+  return rc;
 }

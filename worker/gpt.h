@@ -26,6 +26,7 @@
 #ifndef LORALPHA_GPT_H
 #define LORALPHA_GPT_H
 
+#include "linalg.h"
 #include "loralpha/common.h"
 #include "loralpha/config.h"
 #include "loralpha/rng.h"
@@ -119,5 +120,24 @@ size_t la_gpt_eval_windows(const la_gpt_data *d, int T, int max_windows);
 /* Mean loss over those windows, g->B at a time (tok, tgt: (B, T) scratch). */
 double la_gpt_eval_f(la_gpt_f *g, const la_gpt_data *d, int max_windows,
                      int *tok, int *tgt);
+
+/* What a sharpness measurement of task gpt needs (all borrowed). */
+typedef struct la_gpt_sharp_in {
+  const la_gpt_data *d;
+  la_gpt_shape sh; /* with NH */
+  int T, r;
+  unsigned targets;
+  double s;
+  const float *theta; /* the adapters: all A, then all B ((block, module)) */
+  int n_win;          /* the first n_win training windows at 0, T, 2T, ... */
+} la_gpt_sharp_in;
+
+/* The top Hessian eigenvalue of the loss on those windows w.r.t. the LoRA
+ * parameters (full 0) or w.r.t. the adapted modules' full weights
+ * W + s (B A)^T (full 1), as la_sharpness (metrics.h): Lanczos on central
+ * differences of double-precision gradients from a unit Gaussian vector
+ * of seed's sharpness stream. Returns 0 or an LA_E code. */
+int la_gpt_sharpness(const la_gpt_sharp_in *in, int full, int iters, double tol,
+                     uint64_t seed, la_eig_top *out);
 
 #endif

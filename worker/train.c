@@ -475,6 +475,44 @@ static void set_estimate(json_t *rec, const char *name, const la_eig_top *e) {
   json_object_set_new(rec, key, json_boolean(e->converged));
 }
 
+/* The sharpness record of two estimates on rows rows. */
+static void emit_sharp_rec(la_trainer *tr, FILE *out, const la_eig_top *el,
+                           const la_eig_top *ef, int rows) {
+  json_t *rec = json_object();
+  json_object_set_new(rec, "type", json_string("sharpness"));
+  json_object_set_new(rec, "step", json_integer(tr->step));
+  set_estimate(rec, "lora", el);
+  set_estimate(rec, "full", ef);
+  json_object_set_new(rec, "ratio",
+                      jnum(ef->lambda != 0 ? el->lambda / ef->lambda : NAN));
+  json_object_set_new(rec, "rows", json_integer(rows));
+  emit(out, rec);
+}
+
+/* Task gpt: sharpness on the first sharpness_batch training windows (rows
+ * counts windows), w.r.t. the adapters and the adapted modules' full
+ * weights. */
+static int emit_gpt_sharpness(la_trainer *tr, FILE *out) {
+  const la_config *c = tr->cfg;
+  const la_gpt_data *d = tr->task->gpt;
+  size_t avail = (d->n_train - 1) / (size_t)c->context;
+  la_gpt_sharp_in in = {
+      d,     tr->gpt.sh, c->context, c->rank, c->target_modules,
+      tr->s, tr->theta,  0};
+  uint64_t seed = c->seed ^ ((uint64_t)tr->step * 0x9E3779B97F4A7C15ULL);
+  la_eig_top el, ef;
+  int rc;
+  in.n_win =
+      (size_t)c->sharpness_batch < avail ? c->sharpness_batch : (int)avail;
+  if ((rc = la_gpt_sharpness(&in, 0, c->sharpness_iters, c->sharpness_tol, seed,
+                             &el)) ||
+      (rc = la_gpt_sharpness(&in, 1, c->sharpness_iters, c->sharpness_tol, seed,
+                             &ef)))
+    return rc;
+  emit_sharp_rec(tr, out, &el, &ef, in.n_win);
+  return 0;
+}
+
 /* Sharpness w.r.t. the LoRA parameters and the full weights on the first
  * sharpness_batch training rows, and their ratio. */
 static int emit_sharpness(la_trainer *tr, FILE *out) {
@@ -483,6 +521,7 @@ static int emit_sharpness(la_trainer *tr, FILE *out) {
   int n = c->sharpness_batch < t->n_train ? c->sharpness_batch : t->n_train;
   la_eig_top el, ef;
   int rc;
+  if (t->gpt) return emit_gpt_sharpness(tr, out);
   la_sharp_in in = {t->L,
                     t->dims,
                     c->rank,
@@ -503,15 +542,7 @@ static int emit_sharpness(la_trainer *tr, FILE *out) {
   if ((rc = la_sharpness(&in, 1, c->sharpness_iters, c->sharpness_tol, seed,
                          &ef)))
     return rc;
-  json_t *rec = json_object();
-  json_object_set_new(rec, "type", json_string("sharpness"));
-  json_object_set_new(rec, "step", json_integer(tr->step));
-  set_estimate(rec, "lora", &el);
-  set_estimate(rec, "full", &ef);
-  json_object_set_new(rec, "ratio",
-                      jnum(ef.lambda != 0 ? el.lambda / ef.lambda : NAN));
-  json_object_set_new(rec, "rows", json_integer(n));
-  emit(out, rec);
+  emit_sharp_rec(tr, out, &el, &ef, n);
   return 0;
 }
 

@@ -81,6 +81,20 @@ def make_text(rng, n):
     return bytes(out[:n])
 
 
+def setup(tmp, name, rng, V, maxT, C, L, n_text):
+    """A case's directory with a base and a text; (dir, base, text, the
+    config's gpt object)."""
+    d = os.path.join(tmp, name)
+    os.makedirs(d)
+    base = make_base(rng, V, maxT, C, L)
+    write_f32(os.path.join(d, "base.safetensors"), base, {"format": "pt"})
+    text = make_text(rng, n_text)
+    with open(os.path.join(d, "train.txt"), "wb") as fh:
+        fh.write(text)
+    return d, base, text, {"base": os.path.join(d, "base.safetensors"),
+                           "text": os.path.join(d, "train.txt")}
+
+
 class Ref:
     """The run in float64."""
 
@@ -189,15 +203,8 @@ def run_worker(worker, cfg, d, *flags):
 
 
 def case(worker, tmp, name, rng, V, C, L, NH, T, targets, extra=None):
-    d = os.path.join(tmp, name)
-    os.makedirs(d)
-    base = make_base(rng, V, T + 4, C, L)
-    write_f32(os.path.join(d, "base.safetensors"), base, {"format": "pt"})
-    text = make_text(rng, 3000)
-    with open(os.path.join(d, "train.txt"), "wb") as fh:
-        fh.write(text)
-    cfg = {"task": "gpt", "gpt": {"base": os.path.join(d, "base.safetensors"),
-                                  "text": os.path.join(d, "train.txt")},
+    d, base, text, files = setup(tmp, name, rng, V, T + 4, C, L, 3000)
+    cfg = {"task": "gpt", "gpt": files,
            "n_head": NH, "context": T, "target_modules": targets, "rank": 4,
            "alpha": 8, "lr": 3e-3, "steps": 50, "batch": 3, "seed": 17,
            "eval_every": 10, "spectra_every": 25, "n_eval": 12, "threads": 1}
@@ -230,6 +237,78 @@ def case(worker, tmp, name, rng, V, C, L, NH, T, targets, extra=None):
           f"{name}: module name", spectra[0].get("x_module") if spectra else None,
           f"h.0.{MODULES[want.mods[0]]}")
     print(f"{name}: 50 steps, worst train-loss difference {worst:.2e} relative", flush=True)
+
+
+def top_eig(H):
+    return float(torch.linalg.eigvalsh(H).max())
+
+
+def sharpness_ref(r, n_win):
+    """The dense Hessians' top eigenvalues on the first n_win windows, w.r.t.
+    the adapters (A, B) and w.r.t. the adapted weights W + s (B A)^T."""
+    T = r.T
+    tok = torch.tensor([r.train[w * T:w * T + T] for w in range(n_win)])
+    tgt = torch.tensor([r.train[w * T + 1:w * T + T + 1] for w in range(n_win)])
+    keys = sorted(r.A)
+    A0 = [r.A[k].detach().clone() for k in keys]
+    B0 = [r.B[k].detach().clone() for k in keys]
+    sizes = [a.numel() for a in A0] + [b.numel() for b in B0]
+
+    def f_lora(theta):
+        parts = torch.split(theta, sizes)
+        for i, k in enumerate(keys):
+            r.A[k] = parts[i].view_as(A0[i])
+            r.B[k] = parts[len(keys) + i].view_as(B0[i])
+        return r.loss(tok, tgt)
+
+    theta = torch.cat([x.reshape(-1) for x in A0 + B0])
+    lam_lora = top_eig(torch.autograd.functional.hessian(f_lora, theta))
+    names = [f"h.{l}.{MODULES[m]}.weight" for l, m in keys]
+    W0 = {n: r.W[n].clone() for n in names}
+    eff = [W0[n] + r.s * (B0[i] @ A0[i]).T for i, n in enumerate(names)]
+    saved = (dict(r.A), dict(r.B))
+    r.A, r.B = {}, {}
+
+    def f_full(theta):
+        for n, part in zip(names, torch.split(theta, [e.numel() for e in eff])):
+            r.W[n] = part.view_as(W0[n])
+        return r.loss(tok, tgt)
+
+    lam_full = top_eig(torch.autograd.functional.hessian(
+        f_full, torch.cat([e.reshape(-1) for e in eff])))
+    r.W.update(W0)
+    r.A, r.B = saved
+    for i, k in enumerate(keys):
+        r.A[k], r.B[k] = A0[i].requires_grad_(True), B0[i].requires_grad_(True)
+    return lam_lora, lam_full
+
+
+def sharpness(worker, tmp, rng):
+    """sharpness: the worker's Lanczos estimates at the start and the end
+    against the dense Hessians' top eigenvalues from torch."""
+    d, base, text, files = setup(tmp, "sharpness", rng, 256, 10, 8, 1, 600)
+    cfg = {"task": "gpt", "gpt": files,
+           "n_head": 2, "context": 6, "target_modules": ["c_attn"], "rank": 2,
+           "alpha": 4, "lr": 0.02, "steps": 8, "batch": 2, "seed": 9,
+           "sharpness": True, "sharpness_batch": 3, "sharpness_iters": 300,
+           "sharpness_tol": 1e-7, "threads": 1}
+    rc, out, err = run_worker(worker, cfg, d)
+    if not CK.ok(rc == 0, f"sharpness: worker exit code (stderr: {err.strip()})", rc, 0):
+        return
+    recs = {r["step"]: r for r in map(json.loads, out.splitlines()) if r["type"] == "sharpness"}
+    CK.ok(sorted(recs) == [0, 8], "sharpness: records at 0 and the end", sorted(recs), [0, 8])
+    ref_run = Ref(cfg, base, list(text))
+    want0 = sharpness_ref(ref_run, 3)
+    ref_run.run()
+    want8 = sharpness_ref(ref_run, 3)
+    for step, (wl, wf) in ((0, want0), (8, want8)):
+        if step not in recs:
+            continue
+        CK.close(f"sharpness: lora at step {step}", recs[step]["lora"], wl, 1e-3)
+        CK.close(f"sharpness: full at step {step}", recs[step]["full"], wf, 1e-3)
+        CK.ok(recs[step]["rows"] == 3, f"sharpness: rows at step {step}", recs[step]["rows"], 3)
+    print(f"sharpness: lora {recs.get(8, {}).get('lora')} vs {want8[0]:.6g}, "
+          f"full {recs.get(8, {}).get('full')} vs {want8[1]:.6g}", flush=True)
 
 
 class PretrainRef(Ref):
@@ -274,16 +353,9 @@ def pretrain(worker, tmp, rng):
     """--pretrain: every weight trained (losses as torch's over 30 steps),
     the weights written in GPT-2's names as torch's final weights, and the
     file usable as a base."""
-    d = os.path.join(tmp, "pretrain")
-    os.makedirs(d)
-    base = make_base(rng, 256, 20, 32, 2)
-    write_f32(os.path.join(d, "base.safetensors"), base)
-    text = make_text(rng, 2000)
-    with open(os.path.join(d, "train.txt"), "wb") as fh:
-        fh.write(text)
+    d, base, text, files = setup(tmp, "pretrain", rng, 256, 20, 32, 2, 2000)
     out = os.path.join(d, "out.safetensors")
-    cfg = {"task": "gpt", "gpt": {"base": os.path.join(d, "base.safetensors"),
-                                  "text": os.path.join(d, "train.txt")},
+    cfg = {"task": "gpt", "gpt": files,
            "n_head": 4, "context": 16, "lr": 2e-3, "steps": 30, "batch": 3,
            "seed": 4, "weight_decay": 0.01, "threads": 1}
     rc, o, err = run_worker(worker, cfg, d, "--pretrain", out)
@@ -357,6 +429,7 @@ def main():
         case(worker, tmp, "wider_mlp", rng, 300, 64, 3, 2, 24,
              ["mlp.c_fc", "mlp.c_proj"])
         pretrain(worker, tmp, rng)
+        sharpness(worker, tmp, rng)
         refused(worker, tmp)
     print(f"{CK.passed} passed, {CK.failed} failed")
     sys.exit(1 if CK.failed else 0)
