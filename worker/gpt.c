@@ -1,4 +1,5 @@
-/* gpt.c: the gpt task's shapes, tensor names and data (see gpt.h). */
+/* gpt.c: the gpt task's shapes, tensor names, data, windows and sharpness
+ * (see gpt.h). */
 #include "gpt.h"
 
 #include "loralpha/npy.h"
