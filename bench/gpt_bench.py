@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """gpt_bench.py: the task gpt LoRA step against the same step in PyTorch,
-one thread each, and the worker's peak memory against its tensors.
+one thread each, both on the OpenBLAS kernels the worker runs with
+(OPENBLAS_CORETYPE, unless set), and the worker's peak memory against its
+tensors.
 
     /usr/bin/python3 bench/gpt_bench.py [BUILD_DIR] [--shapes small,wide]
         [--rounds N] [--min-time S] [--repeats N]
@@ -31,15 +33,23 @@ import sys
 import tempfile
 import time
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "examples", "gpt"))
+from run_bench import worker_core  # noqa: E402
+
+# Both sides on one thread and on the OpenBLAS kernels the worker runs with
+# (it replaces a fallback core OpenBLAS picked for a CPU it does not know;
+# torch calls the same system OpenBLAS), set before torch loads it.
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 os.environ["OMP_NUM_THREADS"] = "1"
+BUILD = sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else "build"
+os.environ.setdefault("OPENBLAS_CORETYPE", worker_core(BUILD))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "examples", "gpt"))
 from make_base import gpt2_base, write_f32  # noqa: E402
 
 # name: (C, L, NH, T, batch, V, r)
@@ -151,6 +161,7 @@ def main():
             held = mem["rss_peak"] - mem["rss_base"]
             rows.append((name, C, L, T, B, w, t, t / w, held / mem["tensor_bytes"],
                          mem["tensor_bytes"] / 2**20))
+    print("OPENBLAS_CORETYPE=%s for both sides" % os.environ["OPENBLAS_CORETYPE"])
     print("| shape | C | blocks | context | batch | worker ms | torch ms | torch / worker "
           "| peak RSS above base / tensor bytes | tensor MiB |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
