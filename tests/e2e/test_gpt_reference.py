@@ -413,6 +413,11 @@ def refused(worker, tmp):
     CK.ok(rc != 0, "refused: exit code", rc, "non-zero")
     want = "tensor 'h.0.mlp.c_fc.weight' must have shape (16, 64)"
     CK.ok(want in err, "refused: message", err.strip(), want)
+    req = json.dumps({"type": "run", "config": dict(cfg, pretrain=True)})
+    p = subprocess.run([worker, "--serve"], input=req + "\n", capture_output=True,
+                       text=True, timeout=scaled(60))
+    want = '"error":"pretrain: not with --serve"'
+    CK.ok(want in p.stdout, "refused: pretraining under --serve", p.stdout.strip(), want)
 
 
 def main():
