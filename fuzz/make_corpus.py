@@ -41,6 +41,13 @@ def configs():
     valid = {
         "min-teacher": {"task": "teacher", "d_in": 8, "d_out": 8, "rank": 2,
                         "alpha": 4, "lr": 0.01, "steps": 10},
+        "gpt": {"task": "gpt", "gpt": {"base": "b.safetensors", "text": "t.txt"},
+                "n_head": 2, "context": 16, "target_modules": ["c_attn", "c_proj"],
+                "rank": 2, "alpha": 4, "lr": 0.01, "steps": 10},
+        "gpt-tokens-pretrain": {"task": "gpt", "gpt": {
+            "base": "b.safetensors", "tokens": "t.npy", "tokens_eval": "e.npy"},
+            "vocab_size": 500, "n_head": 4, "pretrain": True, "lr": 0.01,
+            "steps": 10},
         "teacher-all": {"task": "teacher", "d_in": 16, "d_out": 12,
                         "n_train": 64, "n_eval": 32, "input_decay": 1.0,
                         "target_rank": 3, "target_scale": 1.5,
