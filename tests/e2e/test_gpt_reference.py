@@ -395,6 +395,40 @@ def pretrain(worker, tmp, rng):
           err.strip(), "pretrain: needs --pretrain OUT.safetensors ...")
 
 
+def tokens(worker, tmp, rng):
+    """gpt.tokens: uint16 ids from a .npy with vocab_size, an eval file of
+    int32 ids; losses as torch's; an id >= vocab_size is refused naming
+    the file's field."""
+    d, base, _, files = setup(tmp, "tokens", rng, 300, 20, 16, 1, 10)
+    ids = rng.integers(0, 290, 1500)
+    np.save(os.path.join(d, "train.npy"), ids.astype("<u2"))
+    np.save(os.path.join(d, "eval.npy"), ids[:200].astype("<i4"))
+    cfg = {"task": "gpt", "gpt": {"base": files["base"],
+                                  "tokens": os.path.join(d, "train.npy"),
+                                  "tokens_eval": os.path.join(d, "eval.npy")},
+           "vocab_size": 290, "n_head": 2, "context": 12, "target_modules": ["c_fc"],
+           "rank": 3, "alpha": 6, "lr": 5e-3, "steps": 20, "batch": 2, "seed": 2,
+           "eval_every": 5, "n_eval": 8, "threads": 1}
+    rc, out, err = run_worker(worker, cfg, d)
+    if not CK.ok(rc == 0, f"tokens: worker exit code (stderr: {err.strip()})", rc, 0):
+        return
+    recs = [json.loads(x) for x in out.splitlines()]
+    ref_run = Ref(dict(cfg, eval_fraction=0.0), base, [int(x) for x in ids])
+    ref_run.eval = [int(x) for x in ids[:200]]
+    want = ref_run.run()
+    for r in recs:
+        if r["type"] == "train":
+            CK.close(f"tokens: train loss at step {r['step']}", r["loss"],
+                     want.losses[r["step"]], TOL_LOSS)
+        if r["type"] == "eval":
+            CK.close(f"tokens: eval loss at step {r['step']}", r["loss"],
+                     want.evals.get(r["step"]), TOL_LOSS)
+    rc, out, err = run_worker(worker, dict(cfg, vocab_size=100), d)
+    want_msg = "gpt.tokens: token id"
+    CK.ok(rc == 2 and want_msg in err and "vocab_size 100" in err,
+          "tokens: an id past vocab_size", err.strip(), want_msg + " ... vocab_size 100")
+
+
 def refused(worker, tmp):
     """A base whose c_fc weight has the nn.Linear orientation is refused,
     naming the tensor and the expected shape."""
@@ -435,6 +469,7 @@ def main():
              ["mlp.c_fc", "mlp.c_proj"])
         pretrain(worker, tmp, rng)
         sharpness(worker, tmp, rng)
+        tokens(worker, tmp, rng)
         refused(worker, tmp)
     print(f"{CK.passed} passed, {CK.failed} failed")
     sys.exit(1 if CK.failed else 0)
