@@ -112,7 +112,10 @@ static void bind_gpt(la_trainer *tr) {
 static void bind_params(la_trainer *tr) {
   const la_task *t = tr->task;
   size_t oa = 0, ob = tr->n_a;
-  if (t->gpt) return bind_gpt(tr);
+  if (t->gpt) {
+    bind_gpt(tr);
+    return;
+  }
   tr->n_adp = t->L;
   for (int l = 0; l < t->L; l++) {
     tr->A[l] = tr->theta + oa;
