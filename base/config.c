@@ -18,7 +18,7 @@ typedef struct field {
   const char *const *names; /* T_ENUM: value names, NULL-terminated */
 } field;
 
-static const char *const k_tasks[] = {"teacher", "mlp", "npy", NULL};
+static const char *const k_tasks[] = {"teacher", "mlp", "npy", "gpt", NULL};
 static const char *const k_acts[] = {"identity", "relu", "gelu", "tanh", NULL};
 static const char *const k_losses[] = {"mse", "ce", NULL};
 static const char *const k_scalings[] = {"peft", "rslora", NULL};
@@ -34,6 +34,12 @@ static const field k_fields[] = {
     {"d_out", T_SPECIAL, 0, 0, 0, 0, NULL},
     {"widths", T_SPECIAL, 0, 0, 0, 0, NULL},
     {"npy", T_SPECIAL, 0, 0, 0, 0, NULL},
+    {"gpt", T_SPECIAL, 0, 0, 0, 0, NULL},
+    {"n_head", T_INT, OFF(n_head), 1, 1024, 0, NULL},
+    {"context", T_INT, OFF(context), 1, 65536, 0, NULL},
+    {"vocab_size", T_INT, OFF(vocab_size), 2, LA_GPT_MAX_VOCAB, 0, NULL},
+    {"target_modules", T_SPECIAL, 0, 0, 0, 0, NULL},
+    {"pretrain", T_BOOL, OFF(pretrain), 0, 0, 0, NULL},
     {"activation", T_ENUM, OFF(activation), 0, 0, 0, k_acts},
     {"loss", T_ENUM, OFF(loss), 0, 0, 0, k_losses},
     {"n_train", T_INT, OFF(n_train), 1, 10000000, 0, NULL},
@@ -90,6 +96,10 @@ static void set_defaults(la_config *c) {
   c->target_rank = 4;
   c->target_scale = 1.0;
   c->eval_fraction = 0.2;
+  c->n_head = 1; /* required for gpt; 1 keeps other tasks' configs valid */
+  c->context = 128;
+  c->vocab_size = 256;
+  c->target_modules = LA_GPT_C_ATTN;
   c->scaling = LA_SCALING_PEFT;
   c->optimizer = LA_OPT_ADAMW;
   c->beta1 = 0.9;
@@ -212,10 +222,11 @@ static int parse_path_list(const json_t *v, char (*dst)[LA_PATH_MAX], int *n,
   return 0;
 }
 
-/* The file paths of a config: the fields of the "npy" object, each one path
- * or (list) one per layer, at off in la_config (and their count at n_off).
- * The one list of path fields: the parser, la_config_each_path (the spec's
- * check and the CLI) and the worker read it. */
+/* The file paths of a config: the fields of the "npy" and "gpt" objects,
+ * each one path or (list) one per layer, at off in la_config (and their
+ * count at n_off). The one list of path fields: the parser,
+ * la_config_each_path (the spec's check and the CLI) and the worker read
+ * it. */
 typedef struct path_field {
   const char *name;
   size_t off;
@@ -233,24 +244,48 @@ static const path_field k_npy_paths[] = {
 };
 #define N_NPY_PATHS (sizeof k_npy_paths / sizeof k_npy_paths[0])
 
-/* Parses the "npy" object: x, y, x_eval, y_eval, w0, a0. */
-static int parse_npy(const json_t *v, la_config *c, la_err *err) {
+static const path_field k_gpt_paths[] = {
+    {"base", OFF(gpt_base), 0, 0},
+    {"text", OFF(gpt_text), 0, 0},
+    {"text_eval", OFF(gpt_text_eval), 0, 0},
+    {"tokens", OFF(gpt_tokens), 0, 0},
+    {"tokens_eval", OFF(gpt_tokens_eval), 0, 0},
+};
+#define N_GPT_PATHS (sizeof k_gpt_paths / sizeof k_gpt_paths[0])
+
+/* An object of path fields: "npy" (x, y, x_eval, y_eval, w0, a0) or "gpt"
+ * (base, text, text_eval, tokens, tokens_eval). */
+typedef struct path_object {
+  const char *name;
+  const path_field *fields;
+  size_t n;
+  const char *expected; /* the field names, for the message */
+} path_object;
+
+static const path_object k_path_objects[] = {
+    {"npy", k_npy_paths, N_NPY_PATHS, "x, y, x_eval, y_eval, w0, a0"},
+    {"gpt", k_gpt_paths, N_GPT_PATHS,
+     "base, text, text_eval, tokens, tokens_eval"},
+};
+#define N_PATH_OBJECTS (sizeof k_path_objects / sizeof k_path_objects[0])
+
+/* Parses one path object (po) into the config. */
+static int parse_path_object(const path_object *po, const json_t *v,
+                             la_config *c, la_err *err) {
   const char *key;
   json_t *val;
-  char fname[32];
+  char fname[48];
   if (!json_is_object(v))
-    return la_errf(err, LA_EINVAL, "npy: must be an object");
+    return la_errf(err, LA_EINVAL, "%s: must be an object", po->name);
   json_object_foreach((json_t *)v, key, val) {
     const path_field *f = NULL;
     char *dst;
-    for (size_t i = 0; i < N_NPY_PATHS && f == NULL; i++)
-      if (strcmp(key, k_npy_paths[i].name) == 0) f = &k_npy_paths[i];
+    for (size_t i = 0; i < po->n && f == NULL; i++)
+      if (strcmp(key, po->fields[i].name) == 0) f = &po->fields[i];
     if (f == NULL)
-      return la_errf(
-          err, LA_EINVAL,
-          "npy.%.64s: unknown field (expected x, y, x_eval, y_eval, w0, a0)",
-          key);
-    snprintf(fname, sizeof fname, "npy.%s", f->name);
+      return la_errf(err, LA_EINVAL, "%s.%.64s: unknown field (expected %s)",
+                     po->name, key, po->expected);
+    snprintf(fname, sizeof fname, "%s.%s", po->name, f->name);
     dst = (char *)c + f->off;
     if (f->list ? parse_path_list(val, (char(*)[LA_PATH_MAX])dst,
                                   (int *)((char *)c + f->n_off), fname, err)
@@ -260,24 +295,81 @@ static int parse_npy(const json_t *v, la_config *c, la_err *err) {
   return 0;
 }
 
-int la_config_each_path(json_t *fields, la_config_path_fn fn, void *ctx) {
-  json_t *npy = json_object_get(fields, "npy"), *v;
+/* Calls fn for every path of one path object in fields. */
+static int each_path_of(const path_object *po, json_t *fields,
+                        la_config_path_fn fn, void *ctx) {
+  json_t *obj = json_object_get(fields, po->name), *v;
   char name[64];
   int rc;
-  for (size_t i = 0; json_is_object(npy) && i < N_NPY_PATHS; i++) {
-    const path_field *f = &k_npy_paths[i];
-    if ((v = json_object_get(npy, f->name)) == NULL) continue;
+  for (size_t i = 0; json_is_object(obj) && i < po->n; i++) {
+    const path_field *f = &po->fields[i];
+    if ((v = json_object_get(obj, f->name)) == NULL) continue;
     if (!f->list || !json_is_array(v)) {
-      snprintf(name, sizeof name, "npy.%s", f->name);
+      snprintf(name, sizeof name, "%s.%s", po->name, f->name);
       if ((rc = fn(v, name, ctx)) != 0) return rc;
       continue;
     }
     for (size_t k = 0; k < json_array_size(v); k++) {
-      snprintf(name, sizeof name, "npy.%s[%zu]", f->name, k);
+      snprintf(name, sizeof name, "%s.%s[%zu]", po->name, f->name, k);
       if ((rc = fn(json_array_get(v, k), name, ctx)) != 0) return rc;
     }
   }
   return 0;
+}
+
+int la_config_each_path(json_t *fields, la_config_path_fn fn, void *ctx) {
+  int rc;
+  for (size_t i = 0; i < N_PATH_OBJECTS; i++)
+    if ((rc = each_path_of(&k_path_objects[i], fields, fn, ctx)) != 0)
+      return rc;
+  return 0;
+}
+
+/* The names target_modules accepts, as PEFT matches them against a GPT-2's
+ * module names (a name matches a module whose full name ends with it):
+ * "c_proj" is both attn.c_proj and mlp.c_proj. The first name of each
+ * module is the one the effective config lists. */
+typedef struct target_name {
+  const char *name;
+  unsigned bits;
+} target_name;
+
+static const target_name k_targets[] = {
+    {"attn.c_attn", LA_GPT_C_ATTN},
+    {"attn.c_proj", LA_GPT_ATTN_PROJ},
+    {"mlp.c_fc", LA_GPT_C_FC},
+    {"mlp.c_proj", LA_GPT_MLP_PROJ},
+    {"c_attn", LA_GPT_C_ATTN},
+    {"c_fc", LA_GPT_C_FC},
+    {"c_proj", LA_GPT_ATTN_PROJ | LA_GPT_MLP_PROJ},
+};
+#define N_TARGETS (sizeof k_targets / sizeof k_targets[0])
+
+/* Parses "target_modules": a non-empty array of module names. */
+static int parse_targets(const json_t *v, la_config *c, la_err *err) {
+  size_t n = json_array_size(v);
+  if (!json_is_array(v) || n == 0 || n > 16)
+    return la_errf(err, LA_EINVAL,
+                   "target_modules: must be an array of 1 to 16 module names");
+  c->target_modules = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *s = json_string_value(json_array_get(v, i));
+    size_t k = 0;
+    while (s != NULL && k < N_TARGETS && strcmp(s, k_targets[k].name) != 0)
+      k++;
+    if (s == NULL || k == N_TARGETS)
+      return la_errf(err, LA_EINVAL,
+                     "target_modules[%zu]: unknown module '%.64s' (expected "
+                     "c_attn, c_proj, c_fc, attn.c_attn, attn.c_proj, "
+                     "mlp.c_fc or mlp.c_proj)",
+                     i, s ? s : "(not a string)");
+    c->target_modules |= k_targets[k].bits;
+  }
+  return 0;
+}
+
+const char *la_gpt_module_name(int m) {
+  return m >= 0 && m < LA_GPT_N_MODULES ? k_targets[m].name : "?";
 }
 
 /* Parses "widths": 2..LA_MAX_LAYERS+1 positive integers. */
@@ -314,7 +406,11 @@ static int parse_dim(const char *name, const json_t *v, la_config *c,
 static int parse_special(const char *name, const json_t *v, la_config *c,
                          la_err *err) {
   if (strcmp(name, "widths") == 0) return parse_widths(v, c, err);
-  if (strcmp(name, "npy") == 0) return parse_npy(v, c, err);
+  if (strcmp(name, "npy") == 0)
+    return parse_path_object(&k_path_objects[0], v, c, err);
+  if (strcmp(name, "gpt") == 0)
+    return parse_path_object(&k_path_objects[1], v, c, err);
+  if (strcmp(name, "target_modules") == 0) return parse_targets(v, c, err);
   if (strcmp(name, "run_id") == 0) {
     if (!json_is_integer(v) || json_integer_value(v) < 0)
       return la_errf(err, LA_EINVAL, "run_id: must be a non-negative integer");
@@ -330,12 +426,32 @@ static const field *find_field(const char *name) {
   return NULL;
 }
 
-/* Checks that every required field was present. */
+/* Checks that every required field was present (pretraining has no
+ * adapters: no rank or alpha). */
 static int check_required(const json_t *root, la_err *err) {
+  int pre = json_is_true(json_object_get(root, "pretrain"));
   for (int i = 0; k_required[i] != NULL; i++)
-    if (json_object_get(root, k_required[i]) == NULL)
+    if (json_object_get(root, k_required[i]) == NULL &&
+        !(pre && (strcmp(k_required[i], "rank") == 0 ||
+                  strcmp(k_required[i], "alpha") == 0)))
       return la_errf(err, LA_EINVAL, "%s: required field is missing",
                      k_required[i]);
+  return 0;
+}
+
+/* Task gpt: the model's shapes come from gpt.base; no shape fields. */
+static int check_gpt_shape(const json_t *root, int has_w, int has_d,
+                           la_err *err) {
+  if (has_d || has_w || json_object_get(root, "npy"))
+    return la_errf(err, LA_EINVAL,
+                   "%s: not a field of task 'gpt' (shapes come from gpt.base)",
+                   has_w   ? "widths"
+                   : has_d ? (json_object_get(root, "d_in") ? "d_in" : "d_out")
+                           : "npy");
+  if (!json_object_get(root, "gpt"))
+    return la_errf(err, LA_EINVAL, "gpt: required for task 'gpt'");
+  if (!json_object_get(root, "n_head"))
+    return la_errf(err, LA_EINVAL, "n_head: required for task 'gpt'");
   return 0;
 }
 
@@ -344,6 +460,10 @@ static int check_task_shape(const json_t *root, la_config *c, la_err *err) {
   int has_w = json_object_get(root, "widths") != NULL;
   int has_d = json_object_get(root, "d_in") || json_object_get(root, "d_out");
   int has_npy = json_object_get(root, "npy") != NULL;
+  if (c->task == LA_TASK_GPT) return check_gpt_shape(root, has_w, has_d, err);
+  if (json_object_get(root, "gpt"))
+    return la_errf(err, LA_EINVAL, "gpt: not a field of task '%s'",
+                   k_tasks[c->task]);
   if (c->task == LA_TASK_TEACHER) {
     if (has_w || has_npy)
       return la_errf(err, LA_EINVAL,
@@ -392,6 +512,40 @@ static int check_npy(la_config *c, la_err *err) {
   return 0;
 }
 
+/* Checks the gpt task's files and the fields that go with them. */
+static int check_gpt(const json_t *root, la_config *c, la_err *err) {
+  int text = c->gpt_text[0] != 0, tokens = c->gpt_tokens[0] != 0;
+  if (c->gpt_base[0] == 0)
+    return la_errf(err, LA_EINVAL, "gpt.base: required (a safetensors file)");
+  if (text == tokens)
+    return la_errf(err, LA_EINVAL,
+                   "gpt.%s: give one of gpt.text (bytes) and gpt.tokens (a "
+                   ".npy of token ids)",
+                   text ? "tokens" : "text");
+  if (c->gpt_text_eval[0] && !text)
+    return la_errf(err, LA_EINVAL,
+                   "gpt.text_eval: goes with gpt.text (use gpt.tokens_eval)");
+  if (c->gpt_tokens_eval[0] && !tokens)
+    return la_errf(err, LA_EINVAL,
+                   "gpt.tokens_eval: goes with gpt.tokens (use gpt.text_eval)");
+  if (text && json_object_get(root, "vocab_size") && c->vocab_size != 256)
+    return la_errf(err, LA_EINVAL,
+                   "vocab_size: gpt.text is read as bytes (vocabulary 256)");
+  if (tokens && !json_object_get(root, "vocab_size"))
+    return la_errf(err, LA_EINVAL, "vocab_size: required with gpt.tokens");
+  if (!json_object_get(root, "sharpness")) /* costly: asked for only */
+    c->sharpness = 0;
+  if (!json_object_get(root, "sharpness_batch")) /* windows, not rows */
+    c->sharpness_batch = c->batch;
+  if (c->pretrain && c->sharpness)
+    return la_errf(err, LA_EINVAL,
+                   "sharpness: not measured when pretraining (no adapters)");
+  c->loss = LA_LOSS_CE;
+  if (c->pretrain && c->rank == 0) /* no adapters: valid placeholders */
+    c->rank = 1, c->alpha = 1;
+  return 0;
+}
+
 /* Rank checks that need only the config's widths. */
 static int check_ranks(la_config *c, la_err *err) {
   for (int l = 0; l < c->n_layers; l++) {
@@ -426,8 +580,12 @@ static int check_ranks(la_config *c, la_err *err) {
 static int check_cross(const json_t *root, la_config *c, la_err *err) {
   int rc = check_task_shape(root, c, err);
   if (rc) return rc;
+  if (c->pretrain && c->task != LA_TASK_GPT)
+    return la_errf(err, LA_EINVAL, "pretrain: only for task 'gpt'");
   if (c->task == LA_TASK_NPY) {
     if ((rc = check_npy(c, err))) return rc;
+  } else if (c->task == LA_TASK_GPT) {
+    if ((rc = check_gpt(root, c, err))) return rc;
   } else if ((rc = check_ranks(c, err))) {
     return rc;
   }
@@ -435,7 +593,7 @@ static int check_cross(const json_t *root, la_config *c, la_err *err) {
     return la_errf(err, LA_EINVAL, "warmup_steps: %d exceeds steps = %d",
                    c->warmup_steps, c->steps);
   if (c->loss == LA_LOSS_CE && c->task != LA_TASK_NPY &&
-      c->widths[c->n_layers] < 2)
+      c->task != LA_TASK_GPT && c->widths[c->n_layers] < 2)
     return la_errf(err, LA_EINVAL,
                    "loss: 'ce' needs at least 2 output classes");
   if (c->noise > 0 && c->loss == LA_LOSS_CE)
@@ -474,9 +632,31 @@ const char *la_loss_name(la_loss l) {
   return k_losses[l];
 }
 
+/* The path object po of c as JSON: its paths that are given, lists as
+ * arrays. */
+static json_t *paths_to_json(const path_object *po, const la_config *c) {
+  json_t *obj = json_object();
+  for (size_t i = 0; i < po->n; i++) {
+    const path_field *f = &po->fields[i];
+    const char *p = (const char *)c + f->off;
+    if (!f->list) {
+      if (*p) json_object_set_new(obj, f->name, json_string(p));
+      continue;
+    }
+    int n = *(const int *)((const char *)c + f->n_off);
+    if (n == 0) continue;
+    json_t *a = json_array();
+    for (int k = 0; k < n; k++)
+      json_array_append_new(a, json_string(p + (size_t)k * LA_PATH_MAX));
+    json_object_set_new(obj, f->name, a);
+  }
+  return obj;
+}
+
 /* Adds the task's own shape fields to the effective config object, as the
  * parser takes them back: d_in and d_out (teacher), widths (mlp), the npy
- * object's paths (npy; their shapes come from the files). */
+ * object's paths (npy; their shapes come from the files), the gpt object's
+ * paths and the target modules (gpt; its shapes are the base's). */
 static void shape_to_json(const la_config *c, json_t *o) {
   if (c->task == LA_TASK_TEACHER) {
     json_object_set_new(o, "d_in", json_integer(c->widths[0]));
@@ -486,23 +666,15 @@ static void shape_to_json(const la_config *c, json_t *o) {
     for (int i = 0; i <= c->n_layers; i++)
       json_array_append_new(w, json_integer(c->widths[i]));
     json_object_set_new(o, "widths", w);
+  } else if (c->task == LA_TASK_GPT) {
+    json_t *w = json_array();
+    for (int m = 0; m < LA_GPT_N_MODULES; m++)
+      if (c->target_modules & 1u << m)
+        json_array_append_new(w, json_string(k_targets[m].name));
+    json_object_set_new(o, "target_modules", w);
+    json_object_set_new(o, "gpt", paths_to_json(&k_path_objects[1], c));
   } else {
-    json_t *npy = json_object();
-    for (size_t i = 0; i < N_NPY_PATHS; i++) {
-      const path_field *f = &k_npy_paths[i];
-      const char *p = (const char *)c + f->off;
-      if (!f->list) {
-        if (*p) json_object_set_new(npy, f->name, json_string(p));
-        continue;
-      }
-      int n = *(const int *)((const char *)c + f->n_off);
-      if (n == 0) continue;
-      json_t *a = json_array();
-      for (int k = 0; k < n; k++)
-        json_array_append_new(a, json_string(p + (size_t)k * LA_PATH_MAX));
-      json_object_set_new(npy, f->name, a);
-    }
-    json_object_set_new(o, "npy", npy);
+    json_object_set_new(o, "npy", paths_to_json(&k_path_objects[0], c));
   }
 }
 

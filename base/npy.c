@@ -42,7 +42,7 @@
 #define NPY_GROWTH_DIGITS 21             /* numpy's room to grow shape[0] */
 #define NPY_TOK_MAX 32                   /* longest string token kept */
 #define NPY_SAVE_CHUNK 4096              /* floats encoded per fwrite */
-#define NPY_SUPPORTED "'<f4', '<f8', '<i4', '<i8', '|i1' and '|u1'"
+#define NPY_SUPPORTED "'<f4', '<f8', '<i4', '<i8', '<u2', '|i1' and '|u1'"
 
 /* Token kinds produced by the header tokenizer. */
 enum npy_tok_type { TK_END, TK_PUNCT, TK_STR, TK_INT, TK_NAME, TK_BAD };
@@ -85,8 +85,8 @@ typedef struct npy_dtype {
 } npy_dtype;
 
 static const npy_dtype npy_dtypes[] = {
-    {"f4", 'f', 4, 0}, {"f8", 'f', 8, 0}, {"i4", 'i', 4, 0},
-    {"i8", 'i', 8, 0}, {"i1", 'i', 1, 0}, {"u1", 'i', 1, 1},
+    {"f4", 'f', 4, 0}, {"f8", 'f', 8, 0}, {"i4", 'i', 4, 0}, {"i8", 'i', 8, 0},
+    {"i1", 'i', 1, 0}, {"u1", 'i', 1, 1}, {"u2", 'i', 2, 1},
 };
 
 /* ---------------------------------------------------------------- bytes */
@@ -697,6 +697,7 @@ static int64_t load_int(const unsigned char *p, const npy_dtype *dt) {
   uint64_t u;
   if (dt->itemsize == 1)
     return dt->is_unsigned || p[0] < 0x80 ? (int64_t)p[0] : (int64_t)p[0] - 256;
+  if (dt->itemsize == 2) return (int64_t)((uint32_t)p[0] | (uint32_t)p[1] << 8);
   if (dt->itemsize == 4) {
     u = get_le32(p);
     return u < 0x80000000u ? (int64_t)u : (int64_t)u - ((int64_t)1 << 32);
@@ -770,11 +771,8 @@ cleanup:
   return rc;
 }
 
-/* Opens path for reading if it is a regular file this process may read.
- * A missing path, a directory, a FIFO (opened without blocking), a device
- * and a file without read permission get one message, so the error tells
- * nothing about a path its reader cannot read (docs/security.md). */
-static int open_regular(const char *path, FILE **out, la_err *err) {
+/* Public: see npy.h. */
+int la_open_regular(const char *path, FILE **out, la_err *err) {
   struct stat st;
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   *out = NULL;
@@ -798,7 +796,7 @@ int la_npy_load(const char *path, la_npy *out, la_err *err) {
                    path ? path : "(null)");
   memset(out, 0, sizeof *out);
   memset(&a, 0, sizeof a);
-  if ((rc = open_regular(path, &f, err)) != 0) return rc;
+  if ((rc = la_open_regular(path, &f, err)) != 0) return rc;
   rc = load_stream(f, path, &a, err);
   fclose(f); /* read-only: a close error cannot lose data */
   if (rc == 0) *out = a;
@@ -867,9 +865,8 @@ static size_t build_header(unsigned char *buf, int ndim, const size_t *shape) {
   return len;
 }
 
-/* Writes count floats little-endian, NPY_SAVE_CHUNK at a time; 0 or
- * LA_EIO (errno says why). */
-static int write_f32le(FILE *f, const float *data, size_t count) {
+/* Public: see npy.h. NPY_SAVE_CHUNK floats per fwrite. */
+int la_write_f32le(FILE *f, const float *data, size_t count) {
   unsigned char chunk[NPY_SAVE_CHUNK * 4];
   size_t done, n, i;
   uint32_t u;
@@ -899,7 +896,7 @@ int la_npy_save_f32(const char *path, const float *data, int ndim,
   f = fopen(path, "wb");
   if (f == NULL)
     return la_errf(err, LA_EIO, "%s: cannot create: %s", path, strerror(errno));
-  fail = fwrite(hdr, 1, hlen, f) != hlen || write_f32le(f, data, count) != 0;
+  fail = fwrite(hdr, 1, hlen, f) != hlen || la_write_f32le(f, data, count) != 0;
   fail = fclose(f) != 0 || fail;
   if (!fail) return 0;
   rc = la_errf(err, LA_EIO, "%s: write failed: %s", path, strerror(errno));

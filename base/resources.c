@@ -15,8 +15,13 @@ typedef struct shape {
   double nw0, dmax, act_cols; /* sum din*dout, widest, sum act_mul*dout */
 } shape;
 
+/* Whether c's sizes come from its files (tasks npy and gpt). */
+static int from_files(const la_config *c) {
+  return c->task == LA_TASK_NPY || c->task == LA_TASK_GPT;
+}
+
 static void get_shape(const la_config *c, shape *s) {
-  s->L = c->task == LA_TASK_NPY ? 0 : c->n_layers;
+  s->L = from_files(c) ? 0 : c->n_layers;
   s->act_mul = c->activation == LA_ACT_GELU ? 3 : 2;
   s->nw0 = s->dmax = s->act_cols = 0;
   for (int l = 0; l <= s->L; l++) {
@@ -50,8 +55,7 @@ static double passing(const la_config *c, const shape *s, double np, int *why) {
   double d0 = s->L ? s->dims[0] : 0, best = 0, sh, sp, full, rows;
   double ns = c->sharpness_batch < c->n_train ? c->sharpness_batch : c->n_train;
   *why = P_WEIGHTS;
-  if (c->task != LA_TASK_NPY)
-    best = F4 * (s->nw0 + net_work(s, LABEL_CHUNK, 0));
+  if (!from_files(c)) best = F4 * (s->nw0 + net_work(s, LABEL_CHUNK, 0));
   if (c->sharpness) {
     double nmax = s->nw0 > np ? s->nw0 : np;
     double basis = c->sharpness_iters < nmax ? c->sharpness_iters : nmax;
@@ -78,6 +82,7 @@ static const char *part_field(const la_config *c, int i) {
       "widths", "target_rank", "n_train", "rank", "batch", "sharpness_batch"};
   if (i == P_WEIGHTS && c->task == LA_TASK_TEACHER) return "d_in";
   if (i == P_WEIGHTS && c->task == LA_TASK_NPY) return "npy.w0";
+  if (i == P_WEIGHTS && c->task == LA_TASK_GPT) return "gpt.base";
   return names[i];
 }
 
@@ -85,7 +90,7 @@ void la_config_memory(const la_config *c, la_mem_estimate *out) {
   shape s;
   double part[N_PARTS] = {0}, na = 0, nb = 0, np, total = LA_MEM_BASE;
   double nmax = c->batch > EVAL_CHUNK ? c->batch : EVAL_CHUNK;
-  int big = 0, npy = c->task == LA_TASK_NPY, why = P_WEIGHTS;
+  int big = 0, npy = from_files(c), why = P_WEIGHTS;
   get_shape(c, &s);
   for (int l = 0; l < s.L; l++) {
     na += (double)c->rank * s.dims[l];
@@ -125,7 +130,9 @@ static double logged(int steps, int every) {
 }
 
 uint64_t la_config_rows(const la_config *c, const char **field) {
-  int layers = c->task == LA_TASK_NPY ? LA_MAX_LAYERS : c->n_layers;
+  int layers = c->task == LA_TASK_NPY   ? LA_MAX_LAYERS
+               : c->task == LA_TASK_GPT ? LA_GPT_MAX_LAYERS * LA_GPT_N_MODULES
+                                        : c->n_layers;
   double train = logged(c->steps, c->log_every);
   double eval = logged(c->steps, c->eval_every);
   double spectra = 2.0 * layers * logged(c->steps, c->spectra_every);

@@ -132,6 +132,25 @@ static inline void bench_step_work(void *ctx) {
   R->last_loss = la_trainer_step(R->tr);
 }
 
+/* ---- memory -------------------------------------------------------------- */
+
+/* A "Vm...:  N kB" field of /proc/self/status in bytes, or -1. */
+static inline long long bench_status_bytes(const char *field) {
+  char line[256];
+  size_t fl = strlen(field);
+  long long v = -1;
+  FILE *f = fopen("/proc/self/status", "r");
+  if (f == NULL) return -1;
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
+      v = atoll(line + fl + 1) * 1024;
+      break;
+    }
+  }
+  fclose(f);
+  return v;
+}
+
 /* ---- timing ----------------------------------------------------------------
  */
 

@@ -84,23 +84,6 @@ static json_t *bench_sgemm(int m, int n, int k, int trans_b,
 
 /* ---- memory -------------------------------------------------------------- */
 
-/* A "Vm...:  N kB" field of /proc/self/status in bytes, or -1. */
-static long long proc_status_bytes(const char *field) {
-  char line[256];
-  size_t fl = strlen(field);
-  long long v = -1;
-  FILE *f = fopen("/proc/self/status", "r");
-  if (f == NULL) return -1;
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, field, fl) == 0 && line[fl] == ':') {
-      v = atoll(line + fl + 1) * 1024;
-      break;
-    }
-  }
-  fclose(f);
-  return v;
-}
-
 /* The child's side: a fresh process measures one run of the shape and prints
  * one JSON object. rss_base is VmRSS before anything of the run exists (the
  * config is parsed but no task or trainer built); the run is task build,
@@ -120,18 +103,18 @@ static int mem_child(const bench_shape *s, int steps) {
     fprintf(stderr, "bench_worker: %s: %s\n", s->name, err.msg);
     return 1;
   }
-  base = proc_status_bytes("VmRSS");
+  base = bench_status_bytes("VmRSS");
   if (la_task_build(&cfg, &task, &err) ||
       la_trainer_new(&cfg, &task, &tr, &err)) {
     fprintf(stderr, "bench_worker: %s: %s\n", s->name, err.msg);
     return 1;
   }
-  after_task = proc_status_bytes("VmRSS");
+  after_task = bench_status_bytes("VmRSS");
   la_trainer_eval(tr);
   for (int i = 0; i < steps; i++)
     la_trainer_step(tr);
   la_trainer_eval(tr);
-  peak = proc_status_bytes("VmHWM");
+  peak = bench_status_bytes("VmHWM");
   getrusage(RUSAGE_SELF, &ru);
   o = json_object();
   json_object_set_new(o, "tensor_bytes",

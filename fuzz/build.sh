@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build.sh [OUTDIR]: compiles the libFuzzer targets fuzz_config, fuzz_spec,
-# fuzz_npy, fuzz_http and fuzz_record with clang (-fsanitize=fuzzer,address,undefined) into OUTDIR
+# fuzz_npy, fuzz_http, fuzz_record and fuzz_safetensors with clang (-fsanitize=fuzzer,address,undefined) into OUTDIR
 # (default: fuzz/out next to this script). Works from any directory.
 set -euo pipefail
 
@@ -22,7 +22,8 @@ CFLAGS=(-g -O1 -fsanitize=fuzzer,address,undefined
         -I"$root/include" -I"$root/daemon")
 LIBS=(-ljansson -lm)
 BASE=("$root/base/common.c" "$root/base/rng.c" "$root/base/npy.c"
-      "$root/base/config.c" "$root/base/resources.c")
+      "$root/base/config.c" "$root/base/resources.c"
+      "$root/base/safetensors.c" "$root/base/json_text.c")
 
 build() { # name sources...
   local name="$1"
@@ -38,3 +39,4 @@ build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/base/spec.c" \
 build fuzz_npy "$here/fuzz_npy.c" "${BASE[@]}"
 build fuzz_http "$here/fuzz_http.c" "${BASE[@]}" "$root/daemon/net/http.c" -luv -lhttp_parser
 build fuzz_record "$here/fuzz_record.c" "${BASE[@]}" "$root/base/record.c"
+build fuzz_safetensors "$here/fuzz_safetensors.c" "${BASE[@]}"

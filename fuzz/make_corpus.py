@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Regenerates the hand-written seed corpora in fuzz/corpus/ (config, spec,
-npy, http, record). The corpora are committed; run this only to rebuild them:
+npy, http, record, safetensors). The corpora are committed; run this only to rebuild them:
 
     /usr/bin/python3 fuzz/make_corpus.py
 
@@ -41,6 +41,13 @@ def configs():
     valid = {
         "min-teacher": {"task": "teacher", "d_in": 8, "d_out": 8, "rank": 2,
                         "alpha": 4, "lr": 0.01, "steps": 10},
+        "gpt": {"task": "gpt", "gpt": {"base": "b.safetensors", "text": "t.txt"},
+                "n_head": 2, "context": 16, "target_modules": ["c_attn", "c_proj"],
+                "rank": 2, "alpha": 4, "lr": 0.01, "steps": 10},
+        "gpt-tokens-pretrain": {"task": "gpt", "gpt": {
+            "base": "b.safetensors", "tokens": "t.npy", "tokens_eval": "e.npy"},
+            "vocab_size": 500, "n_head": 4, "pretrain": True, "lr": 0.01,
+            "steps": 10},
         "teacher-all": {"task": "teacher", "d_in": 16, "d_out": 12,
                         "n_train": 64, "n_eval": 32, "input_decay": 1.0,
                         "target_rank": 3, "target_scale": 1.5,
@@ -243,6 +250,52 @@ def npys():
     put("npy", "empty.npy", b"")
 
 
+def st_file(entries, data, meta=None, pad=True):
+    """A safetensors file: entries maps names to (dtype, shape, [b, e])."""
+    h = {} if meta is None else {"__metadata__": meta}
+    for name, (dt, shape, offs) in entries.items():
+        h[name] = {"dtype": dt, "shape": list(shape), "data_offsets": offs}
+    text = js(h).encode()
+    if pad:
+        text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def safetensors():
+    f4 = np.arange(6, dtype="<f4").tobytes()
+    f2 = np.array([1, 6e-8, -2], dtype="<f2").tobytes()
+    bf = b"\x80\x3f\x00\x40"  # bf16 1.0, 2.0
+    put("safetensors", "valid-gpt-tiny.safetensors", st_file({
+        "wte.weight": ("F32", (2, 2), [0, 16]),
+        "ln_f.bias": ("F16", (3,), [16, 22]),
+        "ln_f.weight": ("BF16", (2,), [22, 26]),
+        "h.0.attn.bias": ("I64", (1,), [26, 34]),
+    }, f4[:16] + f2 + bf + struct.pack("<q", 7), {"format": "pt"}))
+    put("safetensors", "valid-scalar-empty.safetensors", st_file({
+        "s": ("F32", (), [0, 4]), "e": ("F32", (0, 4), [4, 4])}, f4[:4]))
+    put("safetensors", "valid-unpadded.safetensors",
+        st_file({"w": ("F32", (6,), [0, 24])}, f4, pad=False))
+    put("safetensors", "bad-gap.safetensors", st_file({
+        "a": ("F32", (1,), [0, 4]), "b": ("F32", (1,), [8, 12])}, f4[:12]))
+    put("safetensors", "bad-overlap.safetensors", st_file({
+        "a": ("F32", (2,), [0, 8]), "b": ("F32", (1,), [4, 8])}, f4[:8]))
+    put("safetensors", "bad-trailing.safetensors",
+        st_file({"a": ("F32", (1,), [0, 4])}, f4))
+    put("safetensors", "bad-span.safetensors",
+        st_file({"a": ("F32", (2,), [0, 4])}, f4[:4]))
+    put("safetensors", "bad-overflow.safetensors", st_file(
+        {"a": ("F32", (1 << 62, 1 << 62), [0, 4])}, f4[:4]))
+    put("safetensors", "bad-nan.safetensors", st_file(
+        {"a": ("F32", (1,), [0, 4])}, struct.pack("<f", float("nan"))))
+    put("safetensors", "bad-dtype.safetensors",
+        st_file({"a": ("C64", (1,), [0, 8])}, f4[:8]))
+    put("safetensors", "bad-meta.safetensors",
+        st_file({}, b"", {"k": 1}))
+    put("safetensors", "bad-hlen.safetensors", struct.pack("<Q", 1 << 60) + b"{}")
+    put("safetensors", "bad-json.safetensors", struct.pack("<Q", 5) + b'{"a":')
+    put("safetensors", "empty.safetensors", b"")
+
+
 def http_seed(name, step, *requests):
     """An HTTP seed: the first byte is fuzz_http's write size (0: at once),
     then the requests as one byte stream."""
@@ -364,10 +417,11 @@ def records():
 
 
 if __name__ == "__main__":
-    for sub in ("config", "spec", "npy", "http", "record"):
+    for sub in ("config", "spec", "npy", "http", "record", "safetensors"):
         os.makedirs(os.path.join(C, sub), exist_ok=True)
     configs()
     specs()
     npys()
     https()
     records()
+    safetensors()

@@ -2,7 +2,7 @@
 # run.sh [SECONDS_EACH] [OUTDIR]: builds the fuzz targets (build.sh) and runs
 # each for SECONDS_EACH seconds (default 60) on a copy of its seed corpus.
 #
-#   OUTDIR/fuzz_{config,spec,npy,http,record} the binaries
+#   OUTDIR/fuzz_{config,spec,npy,http,record,safetensors} the binaries
 #   OUTDIR/corpus/<target>/            working corpus: the repo's seeds plus
 #                                      what libFuzzer found (kept between
 #                                      runs; the repo's fuzz/corpus is never
@@ -33,7 +33,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 failed=0
 summary=()
-for target in config spec npy http record; do
+for target in config spec npy http record safetensors; do
   bin="$out/fuzz_$target"
   corpus="$out/corpus/$target"
   art="$out/artifacts/$target"
@@ -52,6 +52,7 @@ for target in config spec npy http record; do
     config | spec) flags+=(-dict="$here/dict/json.dict") ;;
     http) flags+=(-dict="$here/dict/http.dict") ;;
     record) flags+=(-dict="$here/dict/record.dict") ;;
+    safetensors) flags+=(-dict="$here/dict/safetensors.dict") ;;
   esac
   # shellcheck disable=SC2086
   "$bin" "${flags[@]}" ${LA_FUZZ_FLAGS:-} "$corpus" >"$log" 2>&1

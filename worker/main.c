@@ -57,6 +57,7 @@ typedef struct args {
   int estimate;           /* print the memory estimate, then exit */
   unsigned long long mem_limit; /* --memory-limit: RLIMIT_DATA (0: none) */
   int serve;                    /* --serve: runs from request lines */
+  const char *pretrain;         /* --pretrain OUT: the weights' file */
 } args;
 
 /* Writes {"type":"error","error":msg} on stderr; returns code. */
@@ -77,7 +78,9 @@ static void usage(FILE *f) {
         "--estimate prints the run's memory estimate; --memory-limit\n"
         "BYTES caps the worker's data (RLIMIT_DATA). --serve trains one run\n"
         "per request line on stdin ({\"type\":\"run\",\"config\":{...}}),\n"
-        "each ending with its done or error record. See docs/worker.md.\n",
+        "each ending with its done or error record. --pretrain OUT trains\n"
+        "every weight of a task gpt config's base and writes them to OUT\n"
+        "(safetensors). See docs/worker.md.\n",
         f);
 }
 
@@ -218,6 +221,11 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
       a->estimate = 1;
     } else if (strcmp(argv[i], "--serve") == 0) {
       a->serve = 1;
+    } else if (strcmp(argv[i], "--pretrain") == 0) {
+      if (i + 1 >= argc || a->pretrain != NULL)
+        return la_errf(err, LA_EINVAL,
+                       "--pretrain: needs one output path (.safetensors)");
+      a->pretrain = argv[++i];
     } else if (strcmp(argv[i], "--memory-limit") == 0) {
       if (i + 1 >= argc || parse_bytes(argv[++i], &a->mem_limit))
         return la_errf(err, LA_EINVAL,
@@ -240,11 +248,12 @@ static int parse_args(int argc, char **argv, args *a, la_err *err) {
   if (a->report_url && a->summary)
     return la_errf(err, LA_EINVAL,
                    "--summary and --report-url exclude each other");
-  if (a->serve &&
-      (a->config || a->check || a->summary || a->estimate || a->report_url))
+  if (a->serve && (a->config || a->check || a->summary || a->estimate ||
+                   a->report_url || a->pretrain))
     return la_errf(err, LA_EINVAL,
                    "--serve: runs come from stdin; --config, --check, "
-                   "--summary, --estimate and --report-url do not apply");
+                   "--summary, --estimate, --report-url and --pretrain do "
+                   "not apply");
   return 0;
 }
 
@@ -316,6 +325,15 @@ static int train(la_trainer *tr, const args *a, const la_config *cfg,
   return rc ? fail(EXIT_RUN_FAILED, err->msg) : 0;
 }
 
+/* A config that says pretrain needs --pretrain OUT (where the weights go). */
+static int check_pretrain(const args *a, const la_config *cfg, la_err *err) {
+  if (cfg->pretrain && a->pretrain == NULL)
+    return la_errf(err, LA_EINVAL,
+                   "pretrain: needs --pretrain OUT.safetensors (where the "
+                   "trained weights go)");
+  return 0;
+}
+
 /* Validates everything a run needs, then trains or (check) prints. */
 static int run(const args *a) {
   la_err err = {{0}};
@@ -331,7 +349,8 @@ static int run(const args *a) {
                              a->report_url ? &rep : NULL);
     goto cleanup;
   }
-  if (la_config_parse(root, &cfg, &err)) {
+  if (a->pretrain) json_object_set_new(root, "pretrain", json_true());
+  if (la_config_parse(root, &cfg, &err) || check_pretrain(a, &cfg, &err)) {
     code = fail(EXIT_BAD_INPUT, err.msg);
     goto cleanup;
   }
@@ -364,6 +383,9 @@ static int run(const args *a) {
   } else {
     code = train(tr, a, &cfg, &err);
   }
+  if (code == 0 && a->pretrain && !a->check &&
+      la_trainer_save_gpt(tr, a->pretrain, &err))
+    code = fail(EXIT_RUN_FAILED, err.msg);
 cleanup:
   la_trainer_free(tr);
   la_task_free(&task);
@@ -411,6 +433,10 @@ static void serve_one(const args *a, la_task_cache *tc, const char *line,
     goto done;
   }
   if ((rc = la_config_parse(config, &cfg, &err)) != 0) goto done;
+  if (cfg.pretrain) { /* --serve has no place for the weights */
+    rc = la_errf(&err, LA_EINVAL, "pretrain: not with --serve");
+    goto done;
+  }
   openblas_set_num_threads(cfg.threads);
   rc = la_task_cache_get(tc, &cfg, &task, &hit, &err);
   if (rc == 0) rc = la_trainer_new(&cfg, task, &tr, &err);

@@ -255,21 +255,27 @@ static void random_unit(la_rng *rng, double *v, size_t n) {
   cblas_dscal((int)n, 1.0 / cblas_dnrm2((int)n, v, 1), v, 1);
 }
 
+int la_sharpness_top(la_symop op, void *ctx, size_t n, int iters, double tol,
+                     uint64_t seed, la_eig_top *out) {
+  la_rng rng;
+  double *v = malloc((n ? n : 1) * sizeof *v);
+  int rc;
+  if (v == NULL) return LA_ENOMEM;
+  la_rng_init(&rng, seed, LA_STREAM_SHARPNESS);
+  random_unit(&rng, v, n);
+  rc = la_lanczos_top(op, ctx, (int)n, v, iters, tol,
+                      la_sharpness_keeps_basis(iters, (double)n), out);
+  free(v);
+  return rc;
+}
+
 int la_sharpness(const la_sharp_in *in, int full, int iters, double tol,
                  uint64_t seed, la_eig_top *out) {
   hvp h;
   hvp_op op = {&h, in};
-  la_rng rng;
-  double *v = NULL;
   int rc = hvp_init(&h, in, full);
-  if (rc == 0 && !(v = malloc(h.n * sizeof *v))) rc = LA_ENOMEM;
-  if (rc) goto cleanup;
-  la_rng_init(&rng, seed, LA_STREAM_SHARPNESS);
-  random_unit(&rng, v, h.n);
-  rc = la_lanczos_top(hvp_product, &op, (int)h.n, v, iters, tol,
-                      la_sharpness_keeps_basis(iters, (double)h.n), out);
-cleanup:
-  free(v);
+  if (rc == 0)
+    rc = la_sharpness_top(hvp_product, &op, h.n, iters, tol, seed, out);
   hvp_free(&h);
   return rc;
 }

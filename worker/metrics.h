@@ -67,4 +67,10 @@ typedef struct la_sharp_in {
 int la_sharpness(const la_sharp_in *in, int full, int iters, double tol,
                  uint64_t seed, la_eig_top *out);
 
+/* The Lanczos part of a sharpness estimate for any Hessian-vector product
+ * op of n parameters: from a unit Gaussian vector of seed's sharpness
+ * stream, as la_sharpness. Returns 0 or an LA_E code. */
+int la_sharpness_top(la_symop op, void *ctx, size_t n, int iters, double tol,
+                     uint64_t seed, la_eig_top *out);
+
 #endif

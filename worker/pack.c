@@ -35,6 +35,12 @@ static const struct {
     {"noise", 1},
     {"eval_fraction", 1},
     {"data_seed", 1},
+    {"gpt", 1},
+    {"n_head", 1},
+    {"context", 1},
+    {"vocab_size", 1},
+    {"target_modules", 1},
+    {"pretrain", 1},
     /* the pass's shapes, A's init and the batch order */
     {"rank", 1},
     {"seed", 1},
@@ -146,6 +152,10 @@ int la_pack_check(const json_t *const *raw, const la_config *cfgs, int n,
     return la_errf(err, LA_EINVAL, "configs: %d runs (a pack holds 1..%d)", n,
                    LA_PACK_MAX);
   if ((rc = check_run_ids(raw, n, err))) return rc;
+  if (cfgs[0].task == LA_TASK_GPT)
+    return la_errf(err, LA_EINVAL,
+                   "configs[0].task: a pack holds runs of task teacher, mlp or "
+                   "npy, not gpt (send its runs one at a time)");
   if ((e0 = la_config_to_json(&cfgs[0])) == NULL)
     return la_errf(err, LA_ENOMEM, "pack: out of memory");
   for (int i = 0; rc == 0 && i < n; i++)

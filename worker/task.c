@@ -323,9 +323,17 @@ static int build_npy(la_config *c, la_task *t, la_err *err) {
   return rc;
 }
 
+/* Task gpt: its data, owned by the task. */
+static int build_gpt(la_config *c, la_task *t, la_err *err) {
+  if ((t->gpt = calloc(1, sizeof *t->gpt)) == NULL)
+    return la_errf(err, LA_ENOMEM, "gpt: out of memory");
+  return la_gpt_data_load(c, t->gpt, err);
+}
+
 int la_task_build(la_config *c, la_task *t, la_err *err) {
   memset(t, 0, sizeof *t);
   if (c->task == LA_TASK_NPY) return build_npy(c, t, err);
+  if (c->task == LA_TASK_GPT) return build_gpt(c, t, err);
   t->L = c->n_layers;
   memcpy(t->dims, c->widths, sizeof t->dims);
   t->y_dim = c->loss == LA_LOSS_CE ? 1 : t->dims[t->L];
@@ -346,13 +354,29 @@ void la_task_free(la_task *t) {
   free(t->Y_train);
   free(t->X_eval);
   free(t->Y_eval);
+  if (t->gpt) la_gpt_data_free(t->gpt);
+  free(t->gpt);
   memset(t, 0, sizeof *t);
 }
 
 /* ---- a task kept between runs ---- */
 
+/* Task gpt: the files and the split (context, n_head, vocab_size, rank and
+ * batch are checked against the data by la_gpt_check, on a hit too). */
+static int gpt_same(const la_config *a, const la_config *b) {
+  return strcmp(a->gpt_base, b->gpt_base) == 0 &&
+         strcmp(a->gpt_text, b->gpt_text) == 0 &&
+         strcmp(a->gpt_text_eval, b->gpt_text_eval) == 0 &&
+         strcmp(a->gpt_tokens, b->gpt_tokens) == 0 &&
+         strcmp(a->gpt_tokens_eval, b->gpt_tokens_eval) == 0 &&
+         (a->gpt_text_eval[0] || a->gpt_tokens_eval[0] ||
+          a->eval_fraction == b->eval_fraction);
+}
+
 int la_task_same(const la_config *a, const la_config *b) {
-  if (a->task != b->task || a->loss != b->loss) return 0;
+  if (a->task != b->task) return 0;
+  if (a->task == LA_TASK_GPT) return gpt_same(a, b);
+  if (a->loss != b->loss) return 0;
   if (a->task != LA_TASK_NPY) /* the generator's inputs */
     return a->n_layers == b->n_layers &&
            memcmp(a->widths, b->widths, sizeof a->widths) == 0 &&
@@ -377,12 +401,16 @@ int la_task_same(const la_config *a, const la_config *b) {
   return 1;
 }
 
-/* The identity of the files cfg's task reads into files; their count, or
- * -1 when one cannot be looked at (then the task is built anew, and the
- * build says what is wrong with the file). */
-static int file_ids(const la_config *c, la_task_file *files) {
-  const char *paths[4 + 2 * LA_MAX_LAYERS];
-  int n = 0, k = 0;
+/* The paths of the files cfg's task reads into paths; their count. */
+static int task_paths(const la_config *c, const char **paths) {
+  int n = 0;
+  if (c->task == LA_TASK_GPT) {
+    const char *g[5] = {c->gpt_base, c->gpt_text, c->gpt_text_eval,
+                        c->gpt_tokens, c->gpt_tokens_eval};
+    for (int i = 0; i < 5; i++)
+      if (g[i][0]) paths[n++] = g[i];
+    return n;
+  }
   if (c->task != LA_TASK_NPY) return 0;
   paths[n++] = c->npy_x, paths[n++] = c->npy_y;
   if (c->npy_x_eval[0]) paths[n++] = c->npy_x_eval;
@@ -391,6 +419,15 @@ static int file_ids(const la_config *c, la_task_file *files) {
     paths[n++] = c->npy_w0[l];
   for (int l = 0; l < c->npy_n_a0; l++)
     paths[n++] = c->npy_a0[l];
+  return n;
+}
+
+/* The identity of the files cfg's task reads into files; their count, or
+ * -1 when one cannot be looked at (then the task is built anew, and the
+ * build says what is wrong with the file). */
+static int file_ids(const la_config *c, la_task_file *files) {
+  const char *paths[LA_TASK_MAX_FILES];
+  int n = task_paths(c, paths), k = 0;
   for (; k < n; k++) {
     struct stat st;
     if (stat(paths[k], &st) != 0) return -1; /* a count: not known */
@@ -405,7 +442,7 @@ static int file_ids(const la_config *c, la_task_file *files) {
 
 int la_task_cache_get(la_task_cache *tc, la_config *cfg, const la_task **out,
                       int *hit, la_err *err) {
-  la_task_file now[4 + 2 * LA_MAX_LAYERS];
+  la_task_file now[LA_TASK_MAX_FILES];
   int n = file_ids(cfg, now), rc;
   *hit = tc->valid && n >= 0 && n == tc->n_files &&
          memcmp(now, tc->files, (size_t)n * sizeof *now) == 0 &&
@@ -416,6 +453,10 @@ int la_task_cache_get(la_task_cache *tc, la_config *cfg, const la_task **out,
         (rc = check_npy_config(cfg, &tc->task, err)) != 0) {
       *cfg = parsed;
       return rc; /* this run's rank or batch: the task stays good */
+    }
+    if (cfg->task == LA_TASK_GPT) {
+      if ((rc = la_gpt_check(cfg, tc->task.gpt, err)) != 0) return rc;
+      cfg->n_layers = tc->task.gpt->sh.L;
     }
     *out = &tc->task;
     return 0;

@@ -9,10 +9,13 @@
  *   to every layer (task B). mse: y = f_B(x) + noise; ce: y = argmax f_B(x).
  * npy: W0 per layer, X, Y (and optionally A0 per layer, and an eval split)
  *   from .npy files, shapes checked against each other.
+ * gpt: a GPT-2 base from safetensors and token streams (gpt.h); L, dims and
+ *   the arrays above stay empty.
  */
 #ifndef LORALPHA_TASK_H
 #define LORALPHA_TASK_H
 
+#include "gpt.h"
 #include "loralpha/config.h"
 
 typedef struct la_task {
@@ -29,6 +32,7 @@ typedef struct la_task {
   double *U[LA_MAX_LAYERS];    /* (d_out, k) orthonormal columns */
   double *V[LA_MAX_LAYERS];    /* (d_in, k) orthonormal columns */
   double *S[LA_MAX_LAYERS];    /* (k) singular values */
+  la_gpt_data *gpt;            /* task gpt: owned, else NULL */
 } la_task;
 
 /* Builds the task described by cfg. For npy, also fills cfg's widths,
@@ -42,10 +46,11 @@ void la_task_free(la_task *t);
 /* Whether configs a and b, as parsed, describe the same task: every field
  * la_task_build reads for their task is equal (synthetic: the generator's
  * shapes, sizes, target, noise and data_seed; npy: the paths, loss and
- * eval_fraction), but rank and batch, which it only checks against the
- * data (rank counts when A0 files are given: their shape is the rank's).
- * Files are compared by path only (la_task_cache looks at their contents'
- * identity). */
+ * eval_fraction; gpt: the paths, and eval_fraction without an eval file),
+ * but rank and batch (gpt: rank, n_head, context, vocab_size), which it only
+ * checks against the data (rank counts when A0 files are given: their shape is
+ * the rank's). Files are compared by path only (la_task_cache looks at their
+ * contents' identity). */
 int la_task_same(const la_config *a, const la_config *b);
 
 /* One task kept for the next run of a worker that serves many
@@ -56,11 +61,13 @@ typedef struct la_task_file {
   unsigned long long dev, ino, size, mtime_ns;
 } la_task_file;
 
+#define LA_TASK_MAX_FILES (4 + 2 * LA_MAX_LAYERS)
+
 typedef struct la_task_cache {
   int valid;
   la_config parsed;
   la_task task;
-  la_task_file files[4 + 2 * LA_MAX_LAYERS];
+  la_task_file files[LA_TASK_MAX_FILES];
   int n_files;
 } la_task_cache;
 

@@ -2,8 +2,10 @@
 #include "train.h"
 
 #include "blas.h"
+#include "gpt.h"
 #include "linalg.h"
 #include "loralpha/rng.h"
+#include "loralpha/safetensors.h"
 #include "metrics.h"
 #include "model.h"
 #include "optim.h"
@@ -15,6 +17,7 @@
 #include <time.h>
 
 #define EVAL_CHUNK 1024
+#define ADP_MAX (LA_GPT_MAX_LAYERS * LA_GPT_N_MODULES) /* adapters at most */
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
 
 /* Running figures of a run, for the done record. */
@@ -35,7 +38,15 @@ struct la_trainer {
   float *theta;    /* (n_a + n_b): A_0..A_{L-1}, then B_0..B_{L-1} */
   float *grad;     /* (n_a + n_b), same layout */
   float *A0;       /* (n_a) the initial A, for target-free drift */
-  float *A[LA_MAX_LAYERS], *B[LA_MAX_LAYERS];
+  int n_adp;       /* adapters: one per layer (mlp), per module (gpt) */
+  float *A[ADP_MAX], *B[ADP_MAX];
+  int din[ADP_MAX], dout[ADP_MAX]; /* of adapter k's layer */
+  const float *W[ADP_MAX];         /* its frozen weight (for sigma_max) */
+  const char *mod[ADP_MAX];        /* gpt: its module's name */
+  int blk[ADP_MAX];                /* gpt: its block */
+  /* task gpt */
+  la_gpt_f gpt;
+  int *tok, *tgt; /* (batch, context) the windows of a step or eval */
   la_optim opt;
   float *Xb, *Yb; /* (batch, d0), (batch, y_dim) */
   uint32_t *perm; /* (n_train) this epoch's order */
@@ -69,18 +80,45 @@ static void init_adapters(la_trainer *tr) {
   la_rng rng;
   const la_task *t = tr->task;
   la_rng_init(&rng, tr->cfg->seed, LA_STREAM_INIT);
-  for (int l = 0; l < t->L; l++) {
-    size_t na = (size_t)tr->cfg->rank * t->dims[l];
-    double bound = 1.0 / sqrt((double)t->dims[l]);
-    if (t->A0[l] != NULL) {
+  for (int l = 0; l < tr->n_adp; l++) {
+    size_t na = (size_t)tr->cfg->rank * tr->din[l];
+    double bound = 1.0 / sqrt((double)tr->din[l]);
+    if (t->gpt == NULL && t->A0[l] != NULL) {
       memcpy(tr->A[l], t->A0[l], na * sizeof(float));
     } else {
       for (size_t i = 0; i < na; i++)
         tr->A[l][i] = (float)(bound * (2.0 * la_rng_uniform(&rng) - 1.0));
     }
-    memset(tr->B[l], 0, (size_t)t->dims[l + 1] * tr->cfg->rank * sizeof(float));
+    memset(tr->B[l], 0, (size_t)tr->dout[l] * tr->cfg->rank * sizeof(float));
   }
-  memcpy(tr->A0, tr->theta, tr->n_a * sizeof(float));
+  if (!tr->cfg->pretrain) memcpy(tr->A0, tr->theta, tr->n_a * sizeof(float));
+}
+
+/* Task gpt: the model's weights are the task's base (never written: the
+ * model writes weights only in full mode); its adapters, in (block,
+ * module) order, are the trainer's A[k], B[k]. */
+static void bind_gpt(la_trainer *tr) {
+  la_gpt_f *g = &tr->gpt;
+  if (tr->cfg->pretrain) { /* the weights are theta, trained in a copy */
+    la_gpt_bind_f(&g->sh, tr->theta, &g->w);
+    la_gpt_bind_f(&g->sh, tr->grad, &g->gw);
+    g->gslab = tr->grad;
+    return;
+  }
+  la_gpt_bind_f(&g->sh, tr->task->gpt->params, &g->w);
+  la_gpt_bind_adapters_f(g, tr->theta, tr->grad);
+  tr->n_adp = 0;
+  for (int l = 0; l < g->sh.L; l++)
+    for (int m = 0; m < LA_GPT_N_MODULES; m++) {
+      float *W, *b;
+      int k = tr->n_adp;
+      if (!(g->targets & 1u << m)) continue;
+      tr->A[k] = (float *)g->A[l][m], tr->B[k] = (float *)g->Bm[l][m];
+      la_gpt_module_weight_f(g, l, m, &W, &b);
+      la_gpt_module_dims(g->sh.C, m, &tr->din[k], &tr->dout[k]);
+      tr->W[k] = W, tr->mod[k] = la_gpt_module_name(m), tr->blk[k] = l;
+      tr->n_adp++;
+    }
 }
 
 /* Points A[l], B[l] and the net's parameter/gradient pointers into the flat
@@ -88,9 +126,16 @@ static void init_adapters(la_trainer *tr) {
 static void bind_params(la_trainer *tr) {
   const la_task *t = tr->task;
   size_t oa = 0, ob = tr->n_a;
+  if (t->gpt) {
+    bind_gpt(tr);
+    return;
+  }
+  tr->n_adp = t->L;
   for (int l = 0; l < t->L; l++) {
     tr->A[l] = tr->theta + oa;
     tr->B[l] = tr->theta + ob;
+    tr->din[l] = t->dims[l], tr->dout[l] = t->dims[l + 1];
+    tr->W[l] = t->W0[l];
     tr->net.W0[l] = t->W0[l];
     tr->net.A[l] = tr->A[l];
     tr->net.B[l] = tr->B[l];
@@ -101,10 +146,23 @@ static void bind_params(la_trainer *tr) {
   }
 }
 
+/* Task gpt's tensor bytes: base, tokens, adapters and their state, the
+ * model's workspace, the windows. */
+static size_t count_gpt_bytes(const la_trainer *tr) {
+  const la_gpt_data *d = tr->task->gpt;
+  size_t np = tr->n_a + tr->n_b,
+         win = (size_t)tr->cfg->batch * tr->cfg->context;
+  size_t f = la_gpt_param_count(&d->sh) + la_gpt_work_count_f(&tr->gpt) +
+             np * (tr->cfg->optimizer == LA_OPT_ADAMW ? 4 : 3) +
+             (tr->cfg->pretrain ? 0 : tr->n_a);
+  return f * sizeof(float) + (d->n_train + d->n_eval + 2 * win) * sizeof(int);
+}
+
 /* Counts the tensor bytes: task arrays, parameters, state, workspace. */
 static size_t count_bytes(const la_trainer *tr) {
   const la_task *t = tr->task;
   size_t f = 0, np = tr->n_a + tr->n_b, dmax = 0, act = 0;
+  if (t->gpt) return count_gpt_bytes(tr);
   for (int l = 0; l < t->L; l++) {
     f += (size_t)t->dims[l] * t->dims[l + 1];
     act += 2 * (size_t)t->dims[l + 1] + (size_t)tr->cfg->rank;
@@ -118,12 +176,42 @@ static size_t count_bytes(const la_trainer *tr) {
   return f * sizeof(float) + (size_t)t->n_train * sizeof(uint32_t);
 }
 
+/* Task gpt's buffers: adapters, optimizer, the model's workspace. */
+static int alloc_gpt(la_trainer *tr) {
+  const la_config *c = tr->cfg;
+  la_gpt_shape sh = tr->task->gpt->sh;
+  size_t np, win = (size_t)c->batch * c->context;
+  sh.NH = c->n_head;
+  if (c->pretrain) { /* every weight at lr, from the base's values */
+    np = tr->n_a = la_gpt_param_count(&sh), tr->n_b = 0;
+    if ((tr->theta = malloc(np * sizeof(float))) != NULL)
+      memcpy(tr->theta, tr->task->gpt->params, np * sizeof(float));
+  } else {
+    np = la_gpt_adapter_count(&sh, c->rank, c->target_modules);
+    tr->n_a = la_gpt_adapter_a_count(&sh, c->rank, c->target_modules);
+    tr->n_b = np - tr->n_a;
+    tr->theta = calloc(np, sizeof(float));
+  }
+  tr->grad = calloc(np, sizeof(float));
+  tr->A0 = calloc(c->pretrain ? 1 : tr->n_a, sizeof(float));
+  tr->tok = malloc(win * sizeof(int));
+  tr->tgt = malloc(win * sizeof(int));
+  if (!tr->theta || !tr->grad || !tr->A0 || !tr->tok || !tr->tgt)
+    return LA_ENOMEM;
+  if (la_gpt_init_f(&tr->gpt, &sh, c->batch, c->context,
+                    c->pretrain ? 0 : c->rank, c->target_modules, tr->s,
+                    c->pretrain))
+    return LA_ENOMEM;
+  return la_optim_init(&tr->opt, c, np);
+}
+
 /* Allocates every buffer of the trainer. */
 static int alloc_trainer(la_trainer *tr) {
   const la_task *t = tr->task;
   const la_config *c = tr->cfg;
   size_t np;
   int n_max = c->batch > EVAL_CHUNK ? c->batch : EVAL_CHUNK;
+  if (t->gpt) return alloc_gpt(tr);
   for (int l = 0; l < t->L; l++) {
     tr->n_a += (size_t)c->rank * t->dims[l];
     tr->n_b += (size_t)t->dims[l + 1] * c->rank;
@@ -160,7 +248,8 @@ int la_trainer_new(const la_config *cfg, const la_task *task, la_trainer **out,
   bind_params(tr);
   init_adapters(tr);
   la_rng_init(&tr->batch_rng, cfg->seed, LA_STREAM_BATCH);
-  la_rng_permutation(&tr->batch_rng, tr->perm, (size_t)task->n_train);
+  if (task->gpt == NULL)
+    la_rng_permutation(&tr->batch_rng, tr->perm, (size_t)task->n_train);
   tr->tensor_bytes = count_bytes(tr);
   *out = tr;
   return 0;
@@ -169,6 +258,8 @@ int la_trainer_new(const la_config *cfg, const la_task *task, la_trainer **out,
 void la_trainer_free(la_trainer *tr) {
   if (tr == NULL) return;
   la_net_free_f(&tr->net);
+  la_gpt_free_f(&tr->gpt);
+  free(tr->tok), free(tr->tgt);
   la_optim_free(&tr->opt);
   free(tr->theta), free(tr->grad), free(tr->A0);
   free(tr->Xb), free(tr->Yb), free(tr->perm);
@@ -197,6 +288,14 @@ static void next_batch(la_trainer *tr) {
 
 /* Forward and backward on the next batch, without the update. */
 static double compute_grad(la_trainer *tr) {
+  if (tr->task->gpt) {
+    double loss;
+    la_gpt_sample(tr->task->gpt, &tr->batch_rng, tr->cfg->context,
+                  tr->cfg->batch, tr->tok, tr->tgt);
+    loss = la_gpt_forward_f(&tr->gpt, tr->tok, tr->tgt, tr->cfg->batch);
+    la_gpt_backward_f(&tr->gpt);
+    return loss;
+  }
   next_batch(tr);
   return la_net_loss_grad_f(&tr->net, tr->Xb, tr->Yb, tr->cfg->batch);
 }
@@ -241,6 +340,8 @@ double la_trainer_step(la_trainer *tr) {
 double la_trainer_eval(la_trainer *tr) {
   const la_task *t = tr->task;
   double sum = 0;
+  if (t->gpt)
+    return la_gpt_eval_f(&tr->gpt, t->gpt, tr->cfg->n_eval, tr->tok, tr->tgt);
   for (int i0 = 0; i0 < t->n_eval; i0 += tr->net.n_max) {
     int m = t->n_eval - i0 < tr->net.n_max ? t->n_eval - i0 : tr->net.n_max;
     la_net_forward_f(&tr->net, t->X_eval + (size_t)i0 * t->dims[0], m);
@@ -270,7 +371,25 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The start record: effective config, shapes and sigma_max(W0) per layer. */
+/* Task gpt: the name of adapter k's module ("h.3.attn.c_attn") as the
+ * extension field x_module of rec. */
+static void set_module(json_t *rec, const la_trainer *tr, int k) {
+  char name[48];
+  snprintf(name, sizeof name, "h.%d.%s", tr->blk[k], tr->mod[k]);
+  json_object_set_new(rec, "x_module", json_string(name));
+}
+
+/* Task gpt: the model's sizes, for the start record. */
+static json_t *gpt_model_json(const la_trainer *tr) {
+  const la_gpt_shape *sh = &tr->gpt.sh;
+  return json_pack("{si,si,si,si,si,si,si}", "vocab", sh->V, "positions",
+                   sh->maxT, "width", sh->C, "blocks", sh->L, "heads", sh->NH,
+                   "context", tr->gpt.T, "base_params",
+                   (int)la_gpt_param_count(sh));
+}
+
+/* The start record: effective config, shapes and sigma_max(W0) per layer
+ * (per adapted module for task gpt). */
 static void emit_start(la_trainer *tr, FILE *out) {
   const la_task *t = tr->task;
   json_t *rec = json_object(), *layers = json_array();
@@ -284,14 +403,26 @@ static void emit_start(la_trainer *tr, FILE *out) {
                       json_integer((json_int_t)(tr->n_a + tr->n_b)));
   json_object_set_new(rec, "n_train", json_integer(t->n_train));
   json_object_set_new(rec, "n_eval", json_integer(t->n_eval));
-  for (int l = 0; l < t->L; l++) {
+  if (t->gpt) { /* tokens, and the eval windows */
+    json_object_set_new(rec, "n_train",
+                        json_integer((json_int_t)t->gpt->n_train));
+    json_object_set_new(rec, "n_eval",
+                        json_integer((json_int_t)la_gpt_eval_windows(
+                            t->gpt, tr->cfg->context, tr->cfg->n_eval)));
+  }
+  if (t->gpt) json_object_set_new(rec, "x_model", gpt_model_json(tr));
+  for (int l = 0; l < tr->n_adp; l++) {
     json_t *ly = json_object();
     json_object_set_new(ly, "layer", json_integer(l));
-    json_object_set_new(ly, "d_in", json_integer(t->dims[l]));
-    json_object_set_new(ly, "d_out", json_integer(t->dims[l + 1]));
-    json_object_set_new(
-        ly, "sigma_max_w0",
-        jnum(la_sigma_max_f(t->W0[l], t->dims[l + 1], t->dims[l])));
+    json_object_set_new(ly, "d_in", json_integer(tr->din[l]));
+    json_object_set_new(ly, "d_out", json_integer(tr->dout[l]));
+    json_object_set_new(/* gpt: W is (in, out), the same singular values */
+                        ly, "sigma_max_w0",
+                        jnum(t->gpt ? la_sigma_max_f(tr->W[l], tr->din[l],
+                                                     tr->dout[l])
+                                    : la_sigma_max_f(tr->W[l], tr->dout[l],
+                                                     tr->din[l])));
+    if (t->gpt) set_module(ly, tr, l);
     if (t->has_target) {
       double t2 = 0;
       for (int i = 0; i < t->target_rank; i++)
@@ -335,17 +466,20 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
   double *sv = malloc((size_t)r * sizeof *sv);
   size_t oa = 0;
   if (sv == NULL) return LA_ENOMEM;
-  for (int l = 0; rc == 0 && l < t->L; l++) {
+  for (int l = 0; rc == 0 && l < tr->n_adp; l++) {
     la_spectra sp = {.sv = sv};
-    rc = la_spectra_layer(
-        tr->A[l], tr->B[l], tr->A0 + oa, t->dims[l], t->dims[l + 1], r, tr->s,
-        t->has_target ? t->U[l] : NULL, t->V[l], t->S[l], t->target_rank, &sp);
-    oa += (size_t)r * t->dims[l];
+    int tg = t->has_target;
+    rc = la_spectra_layer(tr->A[l], tr->B[l], tr->A0 + oa, tr->din[l],
+                          tr->dout[l], r, tr->s, tg ? t->U[l] : NULL,
+                          tg ? t->V[l] : NULL, tg ? t->S[l] : NULL,
+                          t->target_rank, &sp);
+    oa += (size_t)r * tr->din[l];
     if (rc) break;
     json_t *rec = json_object(), *arr = json_array();
     json_object_set_new(rec, "type", json_string("spectra"));
     json_object_set_new(rec, "step", json_integer(tr->step));
     json_object_set_new(rec, "layer", json_integer(l));
+    if (t->gpt) set_module(rec, tr, l);
     json_object_set_new(rec, "sigma_max", jnum(sp.sigma_max));
     json_object_set_new(rec, "fro", jnum(sp.fro));
     json_object_set_new(rec, "stable_rank", jnum(sp.stable_rank));
@@ -382,6 +516,44 @@ static void set_estimate(json_t *rec, const char *name, const la_eig_top *e) {
   json_object_set_new(rec, key, json_boolean(e->converged));
 }
 
+/* The sharpness record of two estimates on rows rows. */
+static void emit_sharp_rec(la_trainer *tr, FILE *out, const la_eig_top *el,
+                           const la_eig_top *ef, int rows) {
+  json_t *rec = json_object();
+  json_object_set_new(rec, "type", json_string("sharpness"));
+  json_object_set_new(rec, "step", json_integer(tr->step));
+  set_estimate(rec, "lora", el);
+  set_estimate(rec, "full", ef);
+  json_object_set_new(rec, "ratio",
+                      jnum(ef->lambda != 0 ? el->lambda / ef->lambda : NAN));
+  json_object_set_new(rec, "rows", json_integer(rows));
+  emit(tr, out, rec);
+}
+
+/* Task gpt: sharpness on the first sharpness_batch training windows (rows
+ * counts windows), w.r.t. the adapters and the adapted modules' full
+ * weights. */
+static int emit_gpt_sharpness(la_trainer *tr, FILE *out) {
+  const la_config *c = tr->cfg;
+  const la_gpt_data *d = tr->task->gpt;
+  size_t avail = (d->n_train - 1) / (size_t)c->context;
+  la_gpt_sharp_in in = {
+      d,     tr->gpt.sh, c->context, c->rank, c->target_modules,
+      tr->s, tr->theta,  0};
+  uint64_t seed = c->seed ^ ((uint64_t)tr->step * 0x9E3779B97F4A7C15ULL);
+  la_eig_top el, ef;
+  int rc;
+  in.n_win =
+      (size_t)c->sharpness_batch < avail ? c->sharpness_batch : (int)avail;
+  if ((rc = la_gpt_sharpness(&in, 0, c->sharpness_iters, c->sharpness_tol, seed,
+                             &el)) ||
+      (rc = la_gpt_sharpness(&in, 1, c->sharpness_iters, c->sharpness_tol, seed,
+                             &ef)))
+    return rc;
+  emit_sharp_rec(tr, out, &el, &ef, in.n_win);
+  return 0;
+}
+
 /* Sharpness w.r.t. the LoRA parameters and the full weights on the first
  * sharpness_batch training rows, and their ratio. */
 static int emit_sharpness(la_trainer *tr, FILE *out) {
@@ -390,6 +562,7 @@ static int emit_sharpness(la_trainer *tr, FILE *out) {
   int n = c->sharpness_batch < t->n_train ? c->sharpness_batch : t->n_train;
   la_eig_top el, ef;
   int rc;
+  if (t->gpt) return emit_gpt_sharpness(tr, out);
   la_sharp_in in = {t->L,
                     t->dims,
                     c->rank,
@@ -410,15 +583,7 @@ static int emit_sharpness(la_trainer *tr, FILE *out) {
   if ((rc = la_sharpness(&in, 1, c->sharpness_iters, c->sharpness_tol, seed,
                          &ef)))
     return rc;
-  json_t *rec = json_object();
-  json_object_set_new(rec, "type", json_string("sharpness"));
-  json_object_set_new(rec, "step", json_integer(tr->step));
-  set_estimate(rec, "lora", &el);
-  set_estimate(rec, "full", &ef);
-  json_object_set_new(rec, "ratio",
-                      jnum(ef.lambda != 0 ? el.lambda / ef.lambda : NAN));
-  json_object_set_new(rec, "rows", json_integer(n));
-  emit(tr, out, rec);
+  emit_sharp_rec(tr, out, &el, &ef, n);
   return 0;
 }
 
@@ -537,4 +702,43 @@ int la_trainer_run(la_trainer *tr, FILE *out, la_err *err) {
   if (rc) return rc;
   la_trainer_finish(tr, out);
   return 0;
+}
+
+int la_trainer_save_gpt(const la_trainer *tr, const char *path, la_err *err) {
+  const la_gpt_shape *sh = &tr->gpt.sh;
+  la_st_out *out;
+  char(*names)[48];
+  const float *p = tr->theta;
+  json_t *meta;
+  int n = 0, rc;
+  if (!tr->cfg->pretrain || tr->task->gpt == NULL)
+    return la_errf(err, LA_EINVAL, "pretrain: not a pretraining run");
+  for (size_t i = 0; i < tr->n_a; i++)
+    if (!isfinite(tr->theta[i]))
+      return la_errf(err, LA_EINVAL,
+                     "%s: not written: the weights are not finite (the run "
+                     "diverged)",
+                     path);
+  out = calloc((size_t)LA_GPT_N_TENSORS * sh->L, sizeof *out);
+  names = calloc((size_t)LA_GPT_N_TENSORS * sh->L, sizeof *names);
+  meta = json_pack("{ss,ss,s:o}", "format", "pt", "loralpha", "pretrain",
+                   "steps", json_sprintf("%ld", tr->step));
+  if (out == NULL || names == NULL || meta == NULL) {
+    rc = la_errf(err, LA_ENOMEM, "%s: out of memory", path);
+    goto cleanup;
+  }
+  for (int k = 0; k < LA_GPT_N_TENSORS; k++)
+    for (int l = 0; l < (la_gpt_tensor_per_layer(k) ? sh->L : 1); l++, n++) {
+      la_gpt_tensor_name(k, l, names[n], sizeof names[n]);
+      out[n].name = names[n];
+      out[n].ndim = la_gpt_tensor_shape(sh, k, out[n].shape);
+      out[n].data = p;
+      p += out[n].shape[0] * (out[n].ndim == 2 ? out[n].shape[1] : 1);
+    }
+  rc = la_st_save(path, out, n, meta, err);
+cleanup:
+  json_decref(meta);
+  free(out);
+  free(names);
+  return rc;
 }

@@ -73,6 +73,12 @@ size_t la_trainer_tensor_bytes(const la_trainer *tr);
 /* Mean loss over the eval split with the current parameters. */
 double la_trainer_eval(la_trainer *tr);
 
+/* A pretraining run (task gpt, pretrain): writes the trained weights to
+ * path as safetensors in GPT-2's names and layout (F32, Conv1D (in, out);
+ * metadata: format "pt", loralpha "pretrain", steps), loadable as gpt.base.
+ * Returns 0 or an LA_E code with err filled. */
+int la_trainer_save_gpt(const la_trainer *tr, const char *path, la_err *err);
+
 void la_trainer_free(la_trainer *tr);
 
 #endif

@@ -15,7 +15,23 @@
 #include <jansson.h>
 #include <stdint.h>
 
-typedef enum { LA_TASK_TEACHER, LA_TASK_MLP, LA_TASK_NPY } la_task_kind;
+typedef enum {
+  LA_TASK_TEACHER,
+  LA_TASK_MLP,
+  LA_TASK_NPY,
+  LA_TASK_GPT
+} la_task_kind;
+
+/* The linear (Conv1D) modules of a GPT-2 block, as target_modules bits. */
+enum {
+  LA_GPT_C_ATTN = 1u << 0,    /* attn.c_attn: (C, 3C) */
+  LA_GPT_ATTN_PROJ = 1u << 1, /* attn.c_proj: (C, C) */
+  LA_GPT_C_FC = 1u << 2,      /* mlp.c_fc: (C, 4C) */
+  LA_GPT_MLP_PROJ = 1u << 3,  /* mlp.c_proj: (4C, C) */
+  LA_GPT_N_MODULES = 4
+};
+#define LA_GPT_MAX_VOCAB (1 << 20)
+#define LA_GPT_MAX_LAYERS 48 /* most blocks in a gpt base */
 typedef enum { LA_ACT_IDENTITY, LA_ACT_RELU, LA_ACT_GELU, LA_ACT_TANH } la_act;
 typedef enum { LA_LOSS_MSE, LA_LOSS_CE } la_loss;
 typedef enum { LA_SCALING_PEFT, LA_SCALING_RSLORA } la_scaling;
@@ -43,7 +59,17 @@ typedef struct la_config {
   char npy_w0[LA_MAX_LAYERS][LA_PATH_MAX];
   char npy_a0[LA_MAX_LAYERS][LA_PATH_MAX];
   int npy_n_w0, npy_n_a0;
-  double eval_fraction; /* npy without x_eval: last fraction of X held out */
+  double eval_fraction; /* npy without x_eval: last fraction of X held out;
+                           gpt without an eval file: of the tokens */
+  /* gpt task: paths (empty string = not given) */
+  char gpt_base[LA_PATH_MAX]; /* safetensors, GPT-2 names */
+  char gpt_text[LA_PATH_MAX], gpt_text_eval[LA_PATH_MAX];     /* bytes */
+  char gpt_tokens[LA_PATH_MAX], gpt_tokens_eval[LA_PATH_MAX]; /* .npy */
+  int n_head;              /* attention heads */
+  int context;             /* T: tokens per window */
+  int vocab_size;          /* gpt tokens: ids are < vocab_size (text: 256) */
+  unsigned target_modules; /* LA_GPT_* bits */
+  int pretrain;            /* gpt: train every weight, no adapters */
   /* adapter */
   int rank;
   double alpha;
@@ -88,6 +114,10 @@ json_t *la_config_to_json(const la_config *cfg);
  * as files. Returns 0, or fn's first non-zero answer (the walk stops). */
 typedef int (*la_config_path_fn)(json_t *value, const char *field, void *ctx);
 int la_config_each_path(json_t *fields, la_config_path_fn fn, void *ctx);
+
+/* The name of GPT module m (0..LA_GPT_N_MODULES-1, bit 1 << m of
+ * target_modules): "attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj". */
+const char *la_gpt_module_name(int m);
 
 /* Names of enum values, for output. */
 const char *la_act_name(la_act a);

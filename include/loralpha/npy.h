@@ -3,13 +3,13 @@
  * and 3.0).
  *
  * Accepted on read: little-endian (or byte-order-free) dtypes '<f4', '<f8',
- * '<i4', '<i8' (also '|i1', '|u1'), C order (fortran_order False), 1 to 4
- * dimensions, every dimension > 0, a header that is a well-formed Python
- * dict literal with exactly the keys 'descr', 'fortran_order' and 'shape',
- * and a data section of exactly prod(shape) * itemsize bytes. Values are
- * converted to float (float32); f8 values that overflow float, NaN and Inf
- * are rejected with the index of the first bad element. Integer dtypes must
- * be exactly representable as float (|v| <= 2^24).
+ * '<i4', '<i8', '<u2' (also '|i1', '|u1'), C order (fortran_order False), 1 to
+ * 4 dimensions, every dimension > 0, a header that is a well-formed Python dict
+ * literal with exactly the keys 'descr', 'fortran_order' and 'shape', and a
+ * data section of exactly prod(shape) * itemsize bytes. Values are converted to
+ * float (float32); f8 values that overflow float, NaN and Inf are rejected with
+ * the index of the first bad element. Integer dtypes must be exactly
+ * representable as float (|v| <= 2^24).
  *
  * Every error message starts with the file's path, so a user knows which of
  * many files is wrong.
@@ -20,6 +20,7 @@
 #include "loralpha/common.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define LA_NPY_MAX_DIMS 4
 
@@ -43,5 +44,19 @@ void la_npy_free(la_npy *out);
  * LA_EIO / LA_EINVAL with err filled. */
 int la_npy_save_f32(const char *path, const float *data, int ndim,
                     const size_t *shape, la_err *err);
+
+/* Writes count floats to f as little-endian float32 (the data of a '<f4'
+ * .npy or an F32 safetensors tensor). Returns 0 or LA_EIO (errno says
+ * why). */
+int la_write_f32le(FILE *f, const float *data, size_t count);
+
+/* Opens path for reading if it is a regular file this process may read
+ * (*out: a new stream to fclose). A missing path, a directory, a FIFO
+ * (opened without blocking), a device and a file without read permission
+ * get one message, so the error tells nothing about a path its reader
+ * cannot read (docs/security.md). Returns 0 or LA_EIO with err filled.
+ * Every reader of a user's data file (.npy, safetensors, text) opens it
+ * with this. */
+int la_open_regular(const char *path, FILE **out, la_err *err);
 
 #endif

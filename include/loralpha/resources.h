@@ -46,8 +46,9 @@ uint64_t la_mem_slack(int threads);
 typedef struct la_mem_estimate {
   uint64_t bytes;    /* peak resident bytes, LA_MEM_BASE included */
   const char *field; /* the config field behind the largest part (static) */
-  int known;         /* 0 for task npy: its sizes come from its files, so
-                        bytes counts only what the config fixes */
+  int known;         /* 0 for tasks npy and gpt: their sizes come from
+                        their files, so bytes counts only what the config
+                        fixes */
 } la_mem_estimate;
 
 /* Estimates the peak memory of a run of cfg (validated by

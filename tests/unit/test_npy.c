@@ -264,15 +264,17 @@ static void check_ints(int line, const char *name, const char *descr, int width,
   la_npy_free(&a);
 }
 
-/* '<i8', '<i4', '|u1', '<u1', '>u1', '|i1' conversions, including the 2^24
- * boundaries. */
+/* '<i8', '<i4', '<u2', '|u1', '<u1', '>u1', '|i1' conversions, including
+ * the 2^24 boundaries and uint16's top (token ids). */
 static void test_ints(void) {
   static const int64_t i8[5] = {-16777216, 16777216, 0, 123456, -7};
   static const int64_t i4[4] = {-16777216, 5, 16777216, -1};
   static const int64_t u1[5] = {0, 1, 127, 128, 255};
   static const int64_t i1[4] = {-128, -1, 0, 127};
+  static const int64_t u2[4] = {0, 255, 50256, 65535};
   check_ints(__LINE__, "i8.npy", "<i8", 8, i8, 5);
   check_ints(__LINE__, "i4.npy", "<i4", 4, i4, 4);
+  check_ints(__LINE__, "u2.npy", "<u2", 2, u2, 4);
   check_ints(__LINE__, "u1.npy", "|u1", 1, u1, 5);
   check_ints(__LINE__, "u1le.npy", "<u1", 1, u1, 5);
   check_ints(__LINE__, "u1be.npy", ">u1", 1, u1, 5);

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "loralpha/config.h"
 #include "loralpha/npy.h"
+#include "loralpha/safetensors.h"
 #include "task.h"
 
 #include <stdlib.h>
@@ -33,8 +34,20 @@ static int same_mem(const void *a, const void *b, size_t bytes) {
   return memcmp(a, b, bytes) == 0;
 }
 
+/* Whether two gpt tasks' data are the same (both absent counts). */
+static int same_gpt(const la_gpt_data *a, const la_gpt_data *b) {
+  if (a == NULL || b == NULL) return a == b;
+  return memcmp(&a->sh, &b->sh, sizeof a->sh) == 0 &&
+         a->n_train == b->n_train && a->n_eval == b->n_eval &&
+         same_mem(a->params, b->params,
+                  la_gpt_param_count(&a->sh) * sizeof(float)) &&
+         same_mem(a->train, b->train, a->n_train * sizeof(int)) &&
+         same_mem(a->eval, b->eval, a->n_eval * sizeof(int));
+}
+
 /* Whether two built tasks hold the same shapes and bytes. */
 static int same_task(const la_task *a, const la_task *b) {
+  if (!same_gpt(a->gpt, b->gpt)) return 0;
   if (a->L != b->L || memcmp(a->dims, b->dims, sizeof a->dims) != 0 ||
       a->y_dim != b->y_dim || a->n_train != b->n_train ||
       a->n_eval != b->n_eval || a->has_target != b->has_target ||
@@ -148,6 +161,85 @@ static void save(const char *name, const float *data, size_t rows, size_t cols,
   CHECK_EQ_INT(la_npy_save_f32(path, data, 2, shape, &err), 0);
 }
 
+/* A GPT base of 2 blocks, width 8, 256 tokens, 12 positions at path, its
+ * values from seed; a text file of n bytes at tpath. */
+static void save_gpt(const char *path, const char *tpath, int seed, int n) {
+  la_gpt_shape sh = {256, 12, 8, 2, 0};
+  la_st_out out[LA_GPT_N_TENSORS * 2];
+  char names[LA_GPT_N_TENSORS * 2][48];
+  float *w = malloc(la_gpt_param_count(&sh) * sizeof(float)), *p = w;
+  la_err err = {{0}};
+  int k2 = 0;
+  FILE *f;
+  for (size_t i = 0; i < la_gpt_param_count(&sh); i++)
+    w[i] = (float)((int)((i * 7 + (size_t)seed) % 13) - 6) / 10;
+  for (int k = 0; k < LA_GPT_N_TENSORS; k++)
+    for (int l = 0; l < (la_gpt_tensor_per_layer(k) ? sh.L : 1); l++) {
+      la_st_out *o = &out[k2];
+      la_gpt_tensor_name(k, l, names[k2], sizeof names[k2]);
+      o->name = names[k2++];
+      o->ndim = la_gpt_tensor_shape(&sh, k, o->shape);
+      o->data = p;
+      p += o->shape[0] * (o->ndim == 2 ? o->shape[1] : 1);
+    }
+  CHECK_EQ_INT(la_st_save(path, out, k2, NULL, &err), 0);
+  free(w);
+  f = fopen(tpath, "wb");
+  for (int i = 0; f && i < n; i++)
+    fputc("the cat sat on a mat. "[i % 22], f);
+  if (f) fclose(f);
+}
+
+/* A gpt task: a hit for another alpha, context and n_head; a context the
+ * base cannot hold fails that run only; a rewritten base is read again. */
+static void check_cache_gpt(void) {
+  char pb[256], pt[256], text[1200];
+  la_task_cache tc;
+  la_config cfg;
+  la_err err = {{0}};
+  const la_task *t;
+  int hit = -1;
+  snprintf(pb, sizeof pb, "%s/base.safetensors", g_dir);
+  snprintf(pt, sizeof pt, "%s/train.txt", g_dir);
+  save_gpt(pb, pt, 1, 200);
+  memset(&tc, 0, sizeof tc);
+#define GPT_CFG(ctx, heads)                                                    \
+  snprintf(text, sizeof text,                                                  \
+           "{\"task\":\"gpt\",\"gpt\":{\"base\":\"%s\",\"text\":\"%s\"},"      \
+           "\"n_head\":%d,\"context\":%d,\"rank\":2,\"alpha\":4,\"lr\":0.01,"  \
+           "\"steps\":2,\"batch\":2}",                                         \
+           pb, pt, heads, ctx)
+  GPT_CFG(8, 2);
+  CHECK_EQ_INT(parse(text, &cfg), 0);
+  CHECK_EQ_INT(la_task_cache_get(&tc, &cfg, &t, &hit, &err), 0);
+  if (err.msg[0]) fprintf(stderr, "  %s\n", err.msg);
+  CHECK_EQ_INT(hit, 0);
+  CHECK(t->gpt != NULL && t->gpt->sh.C == 8 && t->gpt->sh.L == 2);
+  CHECK_EQ_INT(cfg.n_layers, 2);
+  CHECK(t->gpt && t->gpt->n_train + t->gpt->n_eval == 200);
+  GPT_CFG(10, 4);
+  CHECK_EQ_INT(parse(text, &cfg), 0);
+  CHECK_EQ_INT(la_task_cache_get(&tc, &cfg, &t, &hit, &err), 0);
+  CHECK_EQ_INT(hit, 1);
+  GPT_CFG(13, 4); /* more than the 12 positions: this run fails */
+  CHECK_EQ_INT(parse(text, &cfg), 0);
+  CHECK_EQ_INT(la_task_cache_get(&tc, &cfg, &t, &hit, &err), LA_EINVAL);
+  CHECK(strncmp(err.msg, "context: 13 exceeds", 19) == 0);
+  CHECK_EQ_INT(tc.valid, 1);
+  GPT_CFG(8, 3); /* 3 heads do not divide 8 */
+  CHECK_EQ_INT(parse(text, &cfg), 0);
+  CHECK_EQ_INT(la_task_cache_get(&tc, &cfg, &t, &hit, &err), LA_EINVAL);
+  CHECK(strncmp(err.msg, "n_head: 3 does not divide", 25) == 0);
+  save_gpt(pb, pt, 2, 300); /* rewritten: read again */
+  GPT_CFG(8, 2);
+  CHECK_EQ_INT(parse(text, &cfg), 0);
+  CHECK_EQ_INT(la_task_cache_get(&tc, &cfg, &t, &hit, &err), 0);
+  CHECK_EQ_INT(hit, 0);
+  CHECK(t->gpt && t->gpt->n_train + t->gpt->n_eval == 300);
+  la_task_cache_free(&tc);
+#undef GPT_CFG
+}
+
 /* An npy task: hit with another alpha, lr and seed; a checked rank the
  * data cannot hold fails that run only; a rewritten file is read again. */
 static void check_cache_npy(void) {
@@ -256,10 +348,23 @@ int main(void) {
                "\"steps\":5,\"n_train\":40,\"n_eval\":12,\"batch\":8,"
                "\"target_rank\":2,\"data_seed\":4}",
                &changed);
+  {
+    char pb[256], pt[256], text[1024];
+    snprintf(pb, sizeof pb, "%s/fields.safetensors", g_dir);
+    snprintf(pt, sizeof pt, "%s/fields.txt", g_dir);
+    save_gpt(pb, pt, 3, 160);
+    snprintf(text, sizeof text,
+             "{\"task\":\"gpt\",\"gpt\":{\"base\":\"%s\",\"text\":\"%s\"},"
+             "\"n_head\":2,\"context\":8,\"rank\":2,\"alpha\":4,"
+             "\"lr\":0.01,\"steps\":3,\"batch\":2,\"n_eval\":4}",
+             pb, pt);
+    check_fields(text, &changed);
+  }
   printf("fields changed and compared: %d\n", changed);
-  CHECK(changed >= 60); /* about 40 fields per config, most of them twice */
+  CHECK(changed >= 90); /* about 45 fields per config, most of them thrice */
   check_cache_synthetic();
   check_cache_npy();
+  check_cache_gpt();
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
   return check_summary();
