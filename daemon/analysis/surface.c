@@ -466,7 +466,7 @@ int la_surface_compute(la_surface *s) {
   size_t m;
   if (s == NULL) return LA_EINVAL;
   m = s->n_cells ? s->n_cells : 1;
-  qsort(s->cells, s->n_cells, sizeof *s->cells, cmp_cell);
+  if (s->n_cells > 0) qsort(s->cells, s->n_cells, sizeof *s->cells, cmp_cell);
   t.idx = malloc(m * sizeof *t.idx);
   t.x = malloc(m * sizeof *t.x);
   t.y = malloc(m * sizeof *t.y);

@@ -17,7 +17,6 @@ one at its time limit, with its child; cancel ends the whole process group
 output is kept bounded and a flood of records stops at max_run_rows; bad
 specs get 422 naming the field. Ends with `N passed, M failed`.
 """
-import argparse
 import json
 import os
 import subprocess
@@ -25,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import R, Ctx, Daemon, alive, cli, run_cases, scaled, wait_until  # noqa: E402
+from harness import R, cases_main, Daemon, alive, cli, scaled, wait_until  # noqa: E402
 
 TRAINER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "trainer.py")
 SOURCE = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -414,14 +413,7 @@ CASES = [
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--loralpha", required=True)
-    ap.add_argument("--worker", required=True)
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--only", default="", help="run only cases whose name contains this")
-    args = ap.parse_args()
-    return run_cases(Ctx(args), CASES, args.only, args.keep)
-
+    return cases_main(__doc__, CASES)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,6 @@ failure with what was expected and what was found, and ends with the line
 Standard library only. The database is checked with the sqlite3 CLI
 (/usr/bin/sqlite3), the way users query it.
 """
-import argparse
 import http.client
 import glob
 import json
@@ -29,9 +28,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (Ctx, Daemon, R, SQLITE3, STATES, WIDE_TASK, alive, auth, auth_raw,
+from harness import (cases_main, Daemon, R, SQLITE3, STATES, WIDE_TASK, alive, auth, auth_raw,
                      children_of, cli, cli_val, error_shape, expected_rows, freeze, kill_pid, log,
-                     long_spec, make_spec, parse_responses, prom, raw_exchange, run_cases, scaled,
+                     long_spec, make_spec, parse_responses, prom, raw_exchange, scaled,
                      wait_until, write_npy, closed_window)
 
 
@@ -1628,21 +1627,10 @@ CASES = [
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--loralpha", required=True)
-    ap.add_argument("--worker", required=True)
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--only", default="", help="run only cases whose name contains this")
-    args = ap.parse_args()
-    for p in (args.loralpha, args.worker):
-        if not os.access(p, os.X_OK):
-            print(f"test_daemon.py: {p} is not executable", file=sys.stderr)
-            return 2
     if not os.access(SQLITE3, os.X_OK):
         print(f"test_daemon.py: {SQLITE3} not found", file=sys.stderr)
         return 2
-    return run_cases(Ctx(args), CASES, args.only, args.keep)
-
+    return cases_main(__doc__, CASES)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,6 +20,8 @@ down, it does not stop them.
 """
 import http.client
 import json
+import argparse
+import sys
 import os
 import shutil
 import signal
@@ -662,6 +664,23 @@ def expected_rows(steps, log_every=1, eval_every=10, spectra_every=50,
     sharp = (1 + sum(1 for k in ks if every(k, sharpness_every) or k == steps)
              if sharpness else 0)
     return {"train": train, "eval": ev, "spectra": spectra, "sharpness": sharp}
+
+
+def cases_main(doc, cases):
+    """The main of a test file made of cases: --loralpha, --worker, --keep
+    and --only (a case runs when its name contains it); runs them with
+    run_cases and returns its exit code (2 when a binary is missing)."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--loralpha", required=True)
+    ap.add_argument("--worker", required=True)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--only", default="", help="run only cases whose name contains this")
+    args = ap.parse_args()
+    for p in (args.loralpha, args.worker):
+        if not os.access(p, os.X_OK):
+            print(f"{os.path.basename(sys.argv[0])}: {p} is not executable", file=sys.stderr)
+            return 2
+    return run_cases(Ctx(args), cases, args.only, args.keep)
 
 
 def run_cases(ctx, cases, only="", keep=False):

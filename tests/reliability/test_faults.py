@@ -29,7 +29,6 @@ Cases, each against real daemons, real signals and real SQLite files:
 
 Every wait polls for a state with a generous deadline.
 """
-import argparse
 import hashlib
 import json
 import os
@@ -438,14 +437,7 @@ CASES = [("workers_die", case_workers_die), ("leftovers", case_leftovers),
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--loralpha", required=True)
-    ap.add_argument("--worker", required=True)
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--only", default="", help="run only cases whose name contains this")
-    args = ap.parse_args()
-    return hs.run_cases(hs.Ctx(args), CASES, args.only, args.keep)
-
+    return hs.cases_main(__doc__, CASES)
 
 if __name__ == "__main__":
     sys.exit(main())
