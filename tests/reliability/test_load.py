@@ -251,8 +251,12 @@ def main():
             load.get("bad_bad", 0)
         R.eq(load.get("good_bad"), 0, "wrk: no good request answered with another status")
         R.eq(load.get("bad_bad"), 0, "wrk: every bad request answered with its error status")
-        R.check(load.get("good_ok", 0) > 1000 and load.get("bad_ok", 0) > 1000,
-                "wrk: over 1000 good and 1000 bad requests answered", "> 1000 each", load)
+        # a floor for "the load was real" that holds on a slow (sanitizer)
+        # build on a busy machine: what a 20 s window gives is not the point
+        floor = 1000 / hs.TIME_SCALE
+        R.check(load.get("good_ok", 0) > floor and load.get("bad_ok", 0) > floor,
+                f"wrk: over {floor:.0f} good and {floor:.0f} bad requests answered",
+                f"> {floor:.0f} each", load)
         R.eq([load.get(k) for k in ("connect", "read", "write", "timeout")], [0, 0, 0, 0],
              "wrk: no connect, read, write or timeout error")
         R.check(total >= load.get("requests", 0) - WRK_THREADS,
@@ -260,9 +264,10 @@ def main():
                 load.get("requests"), total)
         R.eq(bad.wrong, [], "Python bad clients: each answered as expected")
         R.check(bad.sent > 20, "Python bad clients sent requests throughout", "> 20", bad.sent)
-        R.check(loris and all(st == 408 and end is not None and end < 6 for st, end, _ in loris),
+        R.check(loris and all(st == 408 and end is not None and end < hs.scaled(6)
+                              for st, end, _ in loris),
                 "slow clients: each answered 408 and cut off within ~2 s (--request-timeout 2)",
-                "408 within 6 s", loris[:5])
+                f"408 within {hs.scaled(6):g} s", loris[:5])
         R.check(d.proc.poll() is None, "the daemon is alive after the load", "running",
                 d.proc.returncode)
         R.eq(d.get("/v1/health").status, 200, "GET /v1/health after the load")
