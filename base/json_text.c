@@ -4,6 +4,7 @@
 
 #include "loralpha/common.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,10 @@ static void put_value(text *t, const json_t *v) {
   case JSON_FALSE: return puts_(t, "false");
   case JSON_NULL: return puts_(t, "null");
   }
+}
+
+json_t *la_json_num(double x) {
+  return isfinite(x) ? json_real(x) : json_null();
 }
 
 char *la_json_text(const json_t *v) {

@@ -4,6 +4,7 @@
 #include "blas.h"
 #include "gpt.h"
 #include "linalg.h"
+#include "loralpha/json_text.h"
 #include "loralpha/rng.h"
 #include "loralpha/safetensors.h"
 #include "metrics.h"
@@ -58,11 +59,6 @@ struct la_trainer {
   run_state st;
   int tag; /* 1: every record carries the run's run_id (packs) */
 };
-
-/* JSON number, or null for NaN/Inf (JSON has neither). */
-static json_t *jnum(double x) {
-  return isfinite(x) ? json_real(x) : json_null();
-}
 
 /* Writes one record of tr's run and releases it; a tagged run's records
  * all carry its run_id. */
@@ -397,7 +393,7 @@ static void emit_start(la_trainer *tr, FILE *out) {
   if (tr->cfg->run_id >= 0)
     json_object_set_new(rec, "run_id", json_integer(tr->cfg->run_id));
   json_object_set_new(rec, "config", la_config_to_json(tr->cfg));
-  json_object_set_new(rec, "scale", jnum(tr->s));
+  json_object_set_new(rec, "scale", la_json_num(tr->s));
   json_object_set_new(rec, "blas_core", json_string(la_blas_core()));
   json_object_set_new(rec, "params",
                       json_integer((json_int_t)(tr->n_a + tr->n_b)));
@@ -418,16 +414,17 @@ static void emit_start(la_trainer *tr, FILE *out) {
     json_object_set_new(ly, "d_out", json_integer(tr->dout[l]));
     json_object_set_new(/* gpt: W is (in, out), the same singular values */
                         ly, "sigma_max_w0",
-                        jnum(t->gpt ? la_sigma_max_f(tr->W[l], tr->din[l],
-                                                     tr->dout[l])
-                                    : la_sigma_max_f(tr->W[l], tr->dout[l],
-                                                     tr->din[l])));
+                        la_json_num(t->gpt
+                                        ? la_sigma_max_f(tr->W[l], tr->din[l],
+                                                         tr->dout[l])
+                                        : la_sigma_max_f(tr->W[l], tr->dout[l],
+                                                         tr->din[l])));
     if (t->gpt) set_module(ly, tr, l);
     if (t->has_target) {
       double t2 = 0;
       for (int i = 0; i < t->target_rank; i++)
         t2 += t->S[l][i] * t->S[l][i];
-      json_object_set_new(ly, "target_norm", jnum(sqrt(t2)));
+      json_object_set_new(ly, "target_norm", la_json_num(sqrt(t2)));
     }
     json_array_append_new(layers, ly);
   }
@@ -440,14 +437,15 @@ static void emit_train(la_trainer *tr, FILE *out, long step, double loss) {
   json_t *rec = json_object();
   json_object_set_new(rec, "type", json_string("train"));
   json_object_set_new(rec, "step", json_integer(step));
-  json_object_set_new(rec, "loss", jnum(loss));
-  json_object_set_new(rec, "lr", jnum(tr->lr_a));
+  json_object_set_new(rec, "loss", la_json_num(loss));
+  json_object_set_new(rec, "lr", la_json_num(tr->lr_a));
   if (tr->cfg->loraplus_ratio != 1.0)
-    json_object_set_new(rec, "lr_b", jnum(tr->lr_b));
-  json_object_set_new(rec, "grad_norm_a", jnum(la_norm_f(tr->grad, tr->n_a)));
+    json_object_set_new(rec, "lr_b", la_json_num(tr->lr_b));
+  json_object_set_new(rec, "grad_norm_a",
+                      la_json_num(la_norm_f(tr->grad, tr->n_a)));
   json_object_set_new(rec, "grad_norm_b",
-                      jnum(la_norm_f(tr->grad + tr->n_a, tr->n_b)));
-  json_object_set_new(rec, "update_norm", jnum(tr->update_norm));
+                      la_json_num(la_norm_f(tr->grad + tr->n_a, tr->n_b)));
+  json_object_set_new(rec, "update_norm", la_json_num(tr->update_norm));
   emit(tr, out, rec);
 }
 
@@ -455,7 +453,7 @@ static void emit_eval(la_trainer *tr, FILE *out, double loss) {
   json_t *rec = json_object();
   json_object_set_new(rec, "type", json_string("eval"));
   json_object_set_new(rec, "step", json_integer(tr->step));
-  json_object_set_new(rec, "loss", jnum(loss));
+  json_object_set_new(rec, "loss", la_json_num(loss));
   emit(tr, out, rec);
 }
 
@@ -480,23 +478,23 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
     json_object_set_new(rec, "step", json_integer(tr->step));
     json_object_set_new(rec, "layer", json_integer(l));
     if (t->gpt) set_module(rec, tr, l);
-    json_object_set_new(rec, "sigma_max", jnum(sp.sigma_max));
-    json_object_set_new(rec, "fro", jnum(sp.fro));
-    json_object_set_new(rec, "stable_rank", jnum(sp.stable_rank));
+    json_object_set_new(rec, "sigma_max", la_json_num(sp.sigma_max));
+    json_object_set_new(rec, "fro", la_json_num(sp.fro));
+    json_object_set_new(rec, "stable_rank", la_json_num(sp.stable_rank));
     for (int i = 0; i < r; i++)
-      json_array_append_new(arr, jnum(sv[i]));
+      json_array_append_new(arr, la_json_num(sv[i]));
     json_object_set_new(rec, "sv", arr);
     if (sp.has_target) {
-      json_object_set_new(rec, "signal", jnum(sp.signal));
-      json_object_set_new(rec, "drift", jnum(sp.drift));
-      json_object_set_new(rec, "drift_ratio", jnum(sp.drift_ratio));
-      json_object_set_new(rec, "cos_target", jnum(sp.cos_target));
-      json_object_set_new(rec, "rel_err", jnum(sp.rel_err));
+      json_object_set_new(rec, "signal", la_json_num(sp.signal));
+      json_object_set_new(rec, "drift", la_json_num(sp.drift));
+      json_object_set_new(rec, "drift_ratio", la_json_num(sp.drift_ratio));
+      json_object_set_new(rec, "cos_target", la_json_num(sp.cos_target));
+      json_object_set_new(rec, "rel_err", la_json_num(sp.rel_err));
     }
-    json_object_set_new(rec, "tf_signal", jnum(sp.tf_signal));
-    json_object_set_new(rec, "tf_drift", jnum(sp.tf_drift));
-    json_object_set_new(rec, "mech_ratio", jnum(sp.mech_ratio));
-    json_object_set_new(rec, "a_drift", jnum(sp.a_drift));
+    json_object_set_new(rec, "tf_signal", la_json_num(sp.tf_signal));
+    json_object_set_new(rec, "tf_drift", la_json_num(sp.tf_drift));
+    json_object_set_new(rec, "mech_ratio", la_json_num(sp.mech_ratio));
+    json_object_set_new(rec, "a_drift", la_json_num(sp.a_drift));
     emit(tr, out, rec);
   }
   free(sv);
@@ -507,11 +505,11 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
  * <name>_residual and <name>_converged. */
 static void set_estimate(json_t *rec, const char *name, const la_eig_top *e) {
   char key[32];
-  json_object_set_new(rec, name, jnum(e->lambda));
+  json_object_set_new(rec, name, la_json_num(e->lambda));
   snprintf(key, sizeof key, "%s_iters", name);
   json_object_set_new(rec, key, json_integer(e->iters));
   snprintf(key, sizeof key, "%s_residual", name);
-  json_object_set_new(rec, key, jnum(e->residual));
+  json_object_set_new(rec, key, la_json_num(e->residual));
   snprintf(key, sizeof key, "%s_converged", name);
   json_object_set_new(rec, key, json_boolean(e->converged));
 }
@@ -524,8 +522,9 @@ static void emit_sharp_rec(la_trainer *tr, FILE *out, const la_eig_top *el,
   json_object_set_new(rec, "step", json_integer(tr->step));
   set_estimate(rec, "lora", el);
   set_estimate(rec, "full", ef);
-  json_object_set_new(rec, "ratio",
-                      jnum(ef->lambda != 0 ? el->lambda / ef->lambda : NAN));
+  json_object_set_new(
+      rec, "ratio",
+      la_json_num(ef->lambda != 0 ? el->lambda / ef->lambda : NAN));
   json_object_set_new(rec, "rows", json_integer(rows));
   emit(tr, out, rec);
 }
@@ -594,9 +593,9 @@ static void emit_done(la_trainer *tr, FILE *out, const run_state *st,
   json_object_set_new(rec, "status", json_string(st->status));
   if (st->reason) json_object_set_new(rec, "reason", json_string(st->reason));
   json_object_set_new(rec, "steps", json_integer(tr->step));
-  json_object_set_new(rec, "final_train_loss", jnum(st->last_train));
-  json_object_set_new(rec, "final_eval_loss", jnum(st->last_eval));
-  json_object_set_new(rec, "best_eval_loss", jnum(st->best_eval));
+  json_object_set_new(rec, "final_train_loss", la_json_num(st->last_train));
+  json_object_set_new(rec, "final_eval_loss", la_json_num(st->last_eval));
+  json_object_set_new(rec, "best_eval_loss", la_json_num(st->best_eval));
   json_object_set_new(rec, "best_step", json_integer(st->best_step));
   json_object_set_new(rec, "wall_s", json_real(wall));
   json_object_set_new(rec, "steps_per_s",

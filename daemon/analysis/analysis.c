@@ -7,6 +7,7 @@
 #include "analysis/fit.h"
 #include "analysis/joint.h"
 #include "analysis/surface.h"
+#include "loralpha/json_text.h"
 #include "testpoint.h"
 
 #include <math.h>
@@ -87,28 +88,23 @@ static void job_free(job *j) {
   free(j);
 }
 
-/* JSON number or null. */
-static json_t *num(double x) {
-  return isfinite(x) ? json_real(x) : json_null();
-}
-
 static json_t *star_json(const la_alpha_star *s) {
   json_t *o = json_object();
   json_object_set_new(o, "rank", json_integer(s->rank));
-  json_object_set_new(o, "lr", num(s->lr));
-  json_object_set_new(o, "alpha_grid", num(s->alpha_grid));
-  json_object_set_new(o, "alpha", num(s->alpha));
-  json_object_set_new(o, "loss", num(s->loss));
+  json_object_set_new(o, "lr", la_json_num(s->lr));
+  json_object_set_new(o, "alpha_grid", la_json_num(s->alpha_grid));
+  json_object_set_new(o, "alpha", la_json_num(s->alpha));
+  json_object_set_new(o, "loss", la_json_num(s->loss));
   json_object_set_new(o, "at_edge", json_boolean(s->at_edge));
-  json_object_set_new(o, "ci_lo", num(s->ci_lo));
-  json_object_set_new(o, "ci_hi", num(s->ci_hi));
-  json_object_set_new(o, "flat_lo", num(s->flat_lo));
-  json_object_set_new(o, "flat_hi", num(s->flat_hi));
-  json_object_set_new(o, "lo", num(s->lo));
-  json_object_set_new(o, "hi", num(s->hi));
+  json_object_set_new(o, "ci_lo", la_json_num(s->ci_lo));
+  json_object_set_new(o, "ci_hi", la_json_num(s->ci_hi));
+  json_object_set_new(o, "flat_lo", la_json_num(s->flat_lo));
+  json_object_set_new(o, "flat_hi", la_json_num(s->flat_hi));
+  json_object_set_new(o, "lo", la_json_num(s->lo));
+  json_object_set_new(o, "hi", la_json_num(s->hi));
   json_object_set_new(o, "flat", json_boolean(s->flat));
   json_object_set_new(o, "ill_determined", json_boolean(s->ill_determined));
-  json_object_set_new(o, "weight", num(s->weight));
+  json_object_set_new(o, "weight", la_json_num(s->weight));
   json_object_set_new(o, "n_alpha", json_integer(s->n_alpha));
   json_object_set_new(o, "seeds", json_integer(s->seeds));
   return o;
@@ -116,17 +112,17 @@ static json_t *star_json(const la_alpha_star *s) {
 
 static json_t *fit_json(const la_law_fit *f) {
   json_t *o = json_object();
-  json_object_set_new(o, "lr", num(f->lr));
+  json_object_set_new(o, "lr", la_json_num(f->lr));
   json_object_set_new(o, "method",
                       json_string(f->method == 0 ? "free" : "sqrt"));
-  json_object_set_new(o, "c", num(f->c));
-  json_object_set_new(o, "c_lo", num(f->c_lo));
-  json_object_set_new(o, "c_hi", num(f->c_hi));
-  json_object_set_new(o, "p", num(f->p));
-  json_object_set_new(o, "p_lo", num(f->p_lo));
-  json_object_set_new(o, "p_hi", num(f->p_hi));
-  json_object_set_new(o, "r2", num(f->r2));
-  json_object_set_new(o, "scatter_log2", num(f->scatter_log2));
+  json_object_set_new(o, "c", la_json_num(f->c));
+  json_object_set_new(o, "c_lo", la_json_num(f->c_lo));
+  json_object_set_new(o, "c_hi", la_json_num(f->c_hi));
+  json_object_set_new(o, "p", la_json_num(f->p));
+  json_object_set_new(o, "p_lo", la_json_num(f->p_lo));
+  json_object_set_new(o, "p_hi", la_json_num(f->p_hi));
+  json_object_set_new(o, "r2", la_json_num(f->r2));
+  json_object_set_new(o, "scatter_log2", la_json_num(f->scatter_log2));
   json_object_set_new(o, "n_used", json_integer(f->n_used));
   json_object_set_new(o, "n_excluded", json_integer(f->n_excluded));
   json_object_set_new(o, "insufficient", json_boolean(f->insufficient));
@@ -140,24 +136,24 @@ static json_t *regret_json(const la_regret *r, const la_heuristic *rules,
                            size_t n_rules) {
   json_t *o = json_object();
   json_object_set_new(o, "rank", json_integer(r->rank));
-  json_object_set_new(o, "lr", num(r->lr));
+  json_object_set_new(o, "lr", la_json_num(r->lr));
   json_object_set_new(o, "rule",
                       json_string(r->rule >= 0 && (size_t)r->rule < n_rules
                                       ? rules[r->rule].name
                                       : "?"));
-  json_object_set_new(o, "alpha", num(r->alpha));
-  json_object_set_new(o, "loss", num(r->loss));
-  json_object_set_new(o, "best_loss", num(r->best_loss));
-  json_object_set_new(o, "regret", num(r->regret));
+  json_object_set_new(o, "alpha", la_json_num(r->alpha));
+  json_object_set_new(o, "loss", la_json_num(r->loss));
+  json_object_set_new(o, "best_loss", la_json_num(r->best_loss));
+  json_object_set_new(o, "regret", la_json_num(r->regret));
   return o;
 }
 
 /* A slope of log alpha* against log lr (joint.h) as JSON. */
 static json_t *slope_json(const la_joint_slope *t) {
   json_t *o = json_object();
-  json_object_set_new(o, "slope", num(t->slope));
-  json_object_set_new(o, "slope_lo", num(t->lo));
-  json_object_set_new(o, "slope_hi", num(t->hi));
+  json_object_set_new(o, "slope", la_json_num(t->slope));
+  json_object_set_new(o, "slope_lo", la_json_num(t->lo));
+  json_object_set_new(o, "slope_hi", la_json_num(t->hi));
   json_object_set_new(o, "n_points", json_integer(t->n_points));
   json_object_set_new(o, "n_ranks", json_integer(t->n_ranks));
   json_object_set_new(o, "n_lrs", json_integer(t->n_lrs));
@@ -171,16 +167,16 @@ static json_t *slope_json(const la_joint_slope *t) {
 static json_t *joint_rank_json(const la_joint_rank *r) {
   json_t *o = json_object();
   json_object_set_new(o, "rank", json_integer(r->rank));
-  json_object_set_new(o, "lr", num(r->lr));
+  json_object_set_new(o, "lr", la_json_num(r->lr));
   json_object_set_new(o, "lr_at_edge", json_boolean(r->lr_at_edge));
   json_object_set_new(o, "n_lrs", json_integer(r->n_lrs));
-  json_object_set_new(o, "alpha_grid", num(r->alpha_grid));
-  json_object_set_new(o, "alpha", num(r->alpha));
-  json_object_set_new(o, "alpha_lo", num(r->alpha_lo));
-  json_object_set_new(o, "alpha_hi", num(r->alpha_hi));
+  json_object_set_new(o, "alpha_grid", la_json_num(r->alpha_grid));
+  json_object_set_new(o, "alpha", la_json_num(r->alpha));
+  json_object_set_new(o, "alpha_lo", la_json_num(r->alpha_lo));
+  json_object_set_new(o, "alpha_hi", la_json_num(r->alpha_hi));
   json_object_set_new(o, "alpha_at_edge", json_boolean(r->alpha_at_edge));
   json_object_set_new(o, "ill_determined", json_boolean(r->ill_determined));
-  json_object_set_new(o, "loss", num(r->loss));
+  json_object_set_new(o, "loss", la_json_num(r->loss));
   json_object_set_new(o, "tradeoff", slope_json(&r->tradeoff));
   return o;
 }
@@ -206,19 +202,19 @@ static json_t *joint_json(const la_analysis *a) {
 /* One (lr, checkpoint) cell of the law surface as JSON. */
 static json_t *surface_cell_json(const la_surface_cell *c) {
   json_t *o = json_object();
-  json_object_set_new(o, "lr", num(c->lr));
+  json_object_set_new(o, "lr", la_json_num(c->lr));
   json_object_set_new(o, "step", json_integer(c->step));
-  json_object_set_new(o, "fraction", num(c->fraction));
-  json_object_set_new(o, "lr_steps", num(c->lr_steps));
-  json_object_set_new(o, "p", num(c->p));
-  json_object_set_new(o, "p_lo", num(c->p_lo));
-  json_object_set_new(o, "p_hi", num(c->p_hi));
-  json_object_set_new(o, "c", num(c->c));
-  json_object_set_new(o, "c_lo", num(c->c_lo));
-  json_object_set_new(o, "c_hi", num(c->c_hi));
-  json_object_set_new(o, "c_sqrt", num(c->c_sqrt));
-  json_object_set_new(o, "c_sqrt_lo", num(c->c_sqrt_lo));
-  json_object_set_new(o, "c_sqrt_hi", num(c->c_sqrt_hi));
+  json_object_set_new(o, "fraction", la_json_num(c->fraction));
+  json_object_set_new(o, "lr_steps", la_json_num(c->lr_steps));
+  json_object_set_new(o, "p", la_json_num(c->p));
+  json_object_set_new(o, "p_lo", la_json_num(c->p_lo));
+  json_object_set_new(o, "p_hi", la_json_num(c->p_hi));
+  json_object_set_new(o, "c", la_json_num(c->c));
+  json_object_set_new(o, "c_lo", la_json_num(c->c_lo));
+  json_object_set_new(o, "c_hi", la_json_num(c->c_hi));
+  json_object_set_new(o, "c_sqrt", la_json_num(c->c_sqrt));
+  json_object_set_new(o, "c_sqrt_lo", la_json_num(c->c_sqrt_lo));
+  json_object_set_new(o, "c_sqrt_hi", la_json_num(c->c_sqrt_hi));
   json_object_set_new(o, "n_used", json_integer(c->n_used));
   json_object_set_new(o, "insufficient", json_boolean(c->insufficient));
   json_object_set_new(o, "reason",
@@ -233,10 +229,10 @@ static json_t *surface_cell_json(const la_surface_cell *c) {
 /* A trend of the law surface as JSON. */
 static json_t *surface_trend_json(const la_surface_trend *t) {
   json_t *o = json_object();
-  json_object_set_new(o, "slope", num(t->slope));
-  json_object_set_new(o, "slope_lo", num(t->lo));
-  json_object_set_new(o, "slope_hi", num(t->hi));
-  json_object_set_new(o, "intercept", num(t->intercept));
+  json_object_set_new(o, "slope", la_json_num(t->slope));
+  json_object_set_new(o, "slope_lo", la_json_num(t->lo));
+  json_object_set_new(o, "slope_hi", la_json_num(t->hi));
+  json_object_set_new(o, "intercept", la_json_num(t->intercept));
   json_object_set_new(o, "n_cells", json_integer(t->n_cells));
   json_object_set_new(o, "n_budgets", json_integer(t->n_budgets));
   json_object_set_new(o, "insufficient", json_boolean(t->insufficient));
@@ -293,8 +289,8 @@ static json_t *failed_checkpoint(const job *j, int c, const char *msg) {
 static json_t *answer_rule_json(const la_answer_rule *r) {
   json_t *o = json_object();
   json_object_set_new(o, "name", json_string(r->name));
-  json_object_set_new(o, "alpha", num(r->alpha));
-  json_object_set_new(o, "loss_pct", num(r->loss_pct));
+  json_object_set_new(o, "alpha", la_json_num(r->alpha));
+  json_object_set_new(o, "loss_pct", la_json_num(r->loss_pct));
   json_object_set_new(o, "note", r->note ? json_string(r->note) : json_null());
   return o;
 }
@@ -303,11 +299,11 @@ static json_t *answer_rule_json(const la_answer_rule *r) {
 static json_t *answer_json(const la_answer *a) {
   json_t *o = json_object(), *rules = json_array();
   json_object_set_new(o, "rank", json_integer(a->rank));
-  json_object_set_new(o, "alpha", num(a->alpha));
-  json_object_set_new(o, "alpha_lo", num(a->alpha_lo));
-  json_object_set_new(o, "alpha_hi", num(a->alpha_hi));
-  json_object_set_new(o, "lr", num(a->lr));
-  json_object_set_new(o, "loss", num(a->loss));
+  json_object_set_new(o, "alpha", la_json_num(a->alpha));
+  json_object_set_new(o, "alpha_lo", la_json_num(a->alpha_lo));
+  json_object_set_new(o, "alpha_hi", la_json_num(a->alpha_hi));
+  json_object_set_new(o, "lr", la_json_num(a->lr));
+  json_object_set_new(o, "loss", la_json_num(a->loss));
   json_object_set_new(o, "source",
                       json_string(la_answer_source_name(a->source)));
   json_object_set_new(o, "why", json_string(a->why));
@@ -459,11 +455,11 @@ static json_t *recommend_json(const job *j, const la_analysis *a,
   const la_law_fit *sq = ans->sqrt_fit, *fr = ans->free_fit;
   double rt = sqrt((double)ans->rank);
   json_object_set_new(o, "scaling", json_string(j->scaling));
-  json_object_set_new(o, "c", num(sq ? sq->c : NAN));
-  json_object_set_new(o, "alpha_sqrt", num(sq ? sq->c * rt : NAN));
+  json_object_set_new(o, "c", la_json_num(sq ? sq->c : NAN));
+  json_object_set_new(o, "alpha_sqrt", la_json_num(sq ? sq->c * rt : NAN));
   json_object_set_new(o, "alpha_free",
-                      num(fr ? fr->c * pow(ans->rank, fr->p) : NAN));
-  json_object_set_new(o, "p_free", num(fr ? fr->p : NAN));
+                      la_json_num(fr ? fr->c * pow(ans->rank, fr->p) : NAN));
+  json_object_set_new(o, "p_free", la_json_num(fr ? fr->p : NAN));
   json_object_set_new(o, "tested_ranks", tested_ranks(a, ans->lr));
   json_object_set_new(o, "extrapolated", json_boolean(ans->extrapolated));
   json_object_set_new(o, "poor_fit", json_boolean(ans->poor_fit));

@@ -31,6 +31,7 @@
 #include "analysis/claims.h"
 
 #include "analysis/joint.h"
+#include "loralpha/json_text.h"
 #include "loralpha/rng.h"
 
 #include <math.h>
@@ -62,11 +63,6 @@ typedef struct est {
   double v, lo, hi; /* NaN when unknown */
   double *boot;     /* nb log values, NaN where unknown (owned) */
 } est;
-
-/* JSON number or null. */
-static json_t *jnum(double x) {
-  return isfinite(x) ? json_real(x) : json_null();
-}
 
 /* ---- cells -------------------------------------------------------------- */
 
@@ -214,19 +210,19 @@ static void fmt_ratio(const est *e, char *buf, size_t n) {
 /* Adds the ratio fields name, name_lo, name_hi of e to o. */
 static void set_est(json_t *o, const char *name, const est *e) {
   char k[48];
-  json_object_set_new(o, name, jnum(e->v));
+  json_object_set_new(o, name, la_json_num(e->v));
   snprintf(k, sizeof k, "%s_lo", name);
-  json_object_set_new(o, k, jnum(e->lo));
+  json_object_set_new(o, k, la_json_num(e->lo));
   snprintf(k, sizeof k, "%s_hi", name);
-  json_object_set_new(o, k, jnum(e->hi));
+  json_object_set_new(o, k, la_json_num(e->hi));
 }
 
 /* A cell's sharpness as JSON. */
 static json_t *sharp_json(const cell *k, const sharp *s) {
   json_t *o = json_object();
   json_object_set_new(o, "alpha", json_real(k->alpha));
-  json_object_set_new(o, "lora", jnum(s->lora));
-  json_object_set_new(o, "full", jnum(s->full));
+  json_object_set_new(o, "lora", la_json_num(s->lora));
+  json_object_set_new(o, "full", la_json_num(s->full));
   set_est(o, "ratio", &s->ratio);
   json_object_set_new(o, "n", json_integer(s->n));
   json_object_set_new(o, "seeds", json_integer(s->seeds));
@@ -273,9 +269,9 @@ static int rank_sharp(const ctx *c, const la_alpha_star *best, json_t *ranks,
   json_object_set_new(o, "rank", json_integer(best->rank));
   json_object_set_new(o, "lr", json_real(best->lr));
   json_object_set_new(o, "alpha_grid", json_real(best->alpha_grid));
-  json_object_set_new(o, "alpha", jnum(best->alpha));
-  json_object_set_new(o, "lora", jnum(s_at.lora));
-  json_object_set_new(o, "full", jnum(s_at.full));
+  json_object_set_new(o, "alpha", la_json_num(best->alpha));
+  json_object_set_new(o, "lora", la_json_num(s_at.lora));
+  json_object_set_new(o, "full", la_json_num(s_at.full));
   set_est(o, "ratio", at);
   json_object_set_new(o, "n", json_integer(s_at.n));
   json_object_set_new(o, "side", json_string(side(at)));
@@ -551,10 +547,10 @@ static int rank_metric(const ctx *c, const paths *ps, int m, est *e,
   }
   if (isfinite(r.ratio)) interval(c, e), interval(c, &fa), interval(c, &fl);
   json_t *o = json_object();
-  json_object_set_new(o, "loss_change", jnum(r.dc));
-  json_object_set_new(o, "base", jnum(r.vb));
-  json_object_set_new(o, "alpha_value", jnum(r.va));
-  json_object_set_new(o, "lr_value", jnum(r.vl));
+  json_object_set_new(o, "loss_change", la_json_num(r.dc));
+  json_object_set_new(o, "base", la_json_num(r.vb));
+  json_object_set_new(o, "alpha_value", la_json_num(r.va));
+  json_object_set_new(o, "lr_value", la_json_num(r.vl));
   set_est(o, "ratio", e);
   set_est(o, "alpha_fold", &fa);
   set_est(o, "lr_fold", &fl);
@@ -584,9 +580,10 @@ static int path_json(const ctx *c, const paths *ps, int j, json_t *arr) {
     json_array_append_new(
         arr, json_pack("{s:f, s:f, s:i, s:o, s:o, s:o, s:o, s:b}", "alpha",
                        k->alpha, "lr", k->lr, "seeds", (int)k->n, "loss",
-                       jnum(L[pidx(ps, j, t)]), "loss_change",
-                       jnum(L[0] - L[pidx(ps, j, t)]), "drift_ratio", jnum(dr),
-                       "mech_ratio", jnum(mr), "down", t < down));
+                       la_json_num(L[pidx(ps, j, t)]), "loss_change",
+                       la_json_num(L[0] - L[pidx(ps, j, t)]), "drift_ratio",
+                       la_json_num(dr), "mech_ratio", la_json_num(mr), "down",
+                       t < down));
   }
   free(L);
   return 0;

@@ -24,6 +24,11 @@ void la_json_shortest(char *out, size_t n, double x);
  * la_json_shortest form: a new string (free), or NULL when out of memory. */
 char *la_json_text(const json_t *v);
 
+/* x as a JSON real, or null when it is not finite (NaN, inf): how the
+ * daemon and the worker write a number that may be unknown. New reference
+ * (NULL when out of memory). */
+json_t *la_json_num(double x);
+
 /* Writes la_json_text(v) and a newline to f; 0, or LA_ENOMEM / LA_EIO. */
 int la_json_print(const json_t *v, FILE *f);
 
