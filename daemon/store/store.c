@@ -62,8 +62,8 @@ static const char *const k_sql[N_STMT] = {
     [ST_DEL_DRIFT] = "DELETE FROM drift WHERE run_id = ?",
     [ST_DEL_SHARP] = "DELETE FROM sharpness WHERE run_id = ?",
     [ST_START_RUN] = "UPDATE runs SET state = 'running', attempts = attempts + "
-                     "1, started_at = ?, finished_at = NULL, error = NULL "
-                     "WHERE id = ? AND state = 'queued'",
+                     "1, started_at = ?, finished_at = NULL, error = NULL, "
+                     "worker_pid = NULL WHERE id = ? AND state = 'queued'",
     [ST_FINISH_RUN] =
         "UPDATE runs SET state = ?, finished_at = ?, steps_done = ?, "
         "final_train_loss = ?, final_eval_loss = ?, best_eval_loss = ?, "

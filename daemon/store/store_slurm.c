@@ -113,8 +113,8 @@ int la_sdb_claim(la_store *st, int64_t sweep, const la_sdb_run *runs,
   double now = la_store_now();
   sqlite3_stmt *start = prep(
       st, "UPDATE runs SET state = 'running', attempts = attempts + 1, "
-          "started_at = ?, finished_at = NULL, error = NULL WHERE id = ? AND "
-          "state = 'queued'");
+          "started_at = ?, finished_at = NULL, error = NULL, worker_pid = NULL "
+          "WHERE id = ? AND state = 'queued'");
   sqlite3_stmt *ins = prep(
       st,
       "INSERT OR REPLACE INTO slurm_jobs (run_id, sweep_id, attempt, "

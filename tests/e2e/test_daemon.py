@@ -1488,6 +1488,13 @@ def case_warm_same_numbers(ctx):
                 f"{next(((a, b) for a, b in zip(w, p) if a != b), None)}")
 
 
+def running_pid(d, run_id):
+    """The PID of run_id's worker once the run is running and its worker is
+    recorded (a new attempt shows no PID until then), else None."""
+    j = d.get(f"/v1/runs/{run_id}").json or {}
+    return j.get("worker_pid") if j.get("state") == "running" else None
+
+
 def case_warm_pool(ctx):
     """Recycling after worker_max_runs, a warm worker taking the next sweep of
     its owner, cancel of a warm worker's run, kill -9 of a warm worker."""
@@ -1515,7 +1522,7 @@ def case_warm_pool(ctx):
     # the idle worker takes the owner's next sweep; a cancel kills it
     b = d.submit(long_spec("cancel-warm", 1, 5_000_000), "long sweep")
     run_b = cli_val(db, f"SELECT id FROM runs WHERE sweep_id = {b}")
-    on = wait_until(lambda: (d.get(f"/v1/runs/{run_b}").json or {}).get("state") == "running", 20)
+    on = wait_until(lambda: running_pid(d, run_b), 20)
     pid_b = (d.get(f"/v1/runs/{run_b}").json or {}).get("worker_pid")
     R.check(on and pid_b == last, "the owner's next sweep runs on the idle warm worker",
             last, pid_b)
@@ -1534,14 +1541,15 @@ def case_warm_pool(ctx):
     pid_c = runs_of(db, f"sweep_id = {c}")[0]["worker_pid"]
     e = d.submit(long_spec("kill-warm", 1, 5_000_000), "long sweep to kill")
     run_e = cli_val(db, f"SELECT id FROM runs WHERE sweep_id = {e}")
-    on = wait_until(lambda: (d.get(f"/v1/runs/{run_e}").json or {}).get("state") == "running", 20)
+    on = wait_until(lambda: running_pid(d, run_e), 20)
     pid_e = (d.get(f"/v1/runs/{run_e}").json or {}).get("worker_pid")
     R.check(on and pid_e == pid_c, "the long run is on the short sweep's warm worker", pid_c, pid_e)
     kill_pid(pid_e, signal.SIGKILL)
 
     def retried():
         j = d.get(f"/v1/runs/{run_e}").json or {}
-        return j if j.get("state") == "running" and j.get("attempts") == 2 else None
+        return j if (j.get("state") == "running" and j.get("attempts") == 2
+                     and j.get("worker_pid") is not None) else None
     j = wait_until(retried, 20) or {}
     R.check(j.get("worker_pid") not in (None, pid_e),
             "the killed worker's run is retried (attempt 2) on a new worker",
