@@ -2,6 +2,7 @@
  * fields per record type (see record.h and docs/protocol.md). */
 #include "loralpha/record.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ typedef enum {
   K_NUM,    /* finite number in [lo, hi] -> double */
   K_NUMN,   /* the same, or null (NaN) */
   K_STR,    /* string of at most hi bytes -> char * (owned) */
+  K_NAME,   /* the same, 1..hi bytes of [A-Za-z0-9._/:-] */
   K_STATUS, /* "done" or "diverged" -> int64_t 0 / 1 */
   K_BOOL,   /* true or false -> int64_t 1 / 0 */
   K_CONFIG, /* an object (informational); not kept */
@@ -60,11 +62,12 @@ static const field k_start[] = {
     {"layers", K_LAYERS, 0, 0, 0, 1},
 };
 static const field k_layer[] = {
-    {"layer", K_INT, L(layer), 0, LA_MAX_LAYERS - 1, 1},
+    {"layer", K_INT, L(layer), 0, LA_RECORD_MAX_LAYERS - 1, 1},
     {"d_in", K_INT, L(d_in), 1, LA_MAX_WIDTH, 1},
     {"d_out", K_INT, L(d_out), 1, LA_MAX_WIDTH, 1},
     {"sigma_max_w0", K_NUMN, L(sigma_max_w0), 0, BIG, 0},
     {"target_norm", K_NUMN, L(target_norm), 0, BIG, 0},
+    {"module", K_NAME, L(module), 0, LA_RECORD_MAX_MODULE, 0},
 };
 static const field k_train[] = {
     {"step", K_INT, R(step), 0, STEPS, 1},
@@ -81,7 +84,7 @@ static const field k_eval[] = {
 };
 static const field k_spectra[] = {
     {"step", K_INT, R(step), 0, STEPS, 1},
-    {"layer", K_INT, R(u.spectra.layer), 0, LA_MAX_LAYERS - 1, 1},
+    {"layer", K_INT, R(u.spectra.layer), 0, LA_RECORD_MAX_LAYERS - 1, 1},
     {"sigma_max", K_NUMN, R(u.spectra.sigma_max), 0, BIG, 0},
     {"fro", K_NUMN, R(u.spectra.fro), 0, BIG, 0},
     {"stable_rank", K_NUMN, R(u.spectra.stable_rank), 0, BIG, 0},
@@ -203,6 +206,24 @@ static int get_str(const field *f, const json_t *v, char **out, const char *ctx,
   return 0;
 }
 
+/* A name (a module's): 1..hi bytes of letters, digits and ._/:- */
+static int get_name(const field *f, const json_t *v, char **out,
+                    const char *ctx, la_err *err) {
+  const char *s = json_string_value(v);
+  size_t n = json_string_length(v);
+  if (s == NULL || n == 0 || n > (size_t)f->hi)
+    return la_errf(err, LA_EINVAL, "%s%s: must be a string of 1..%.0f bytes",
+                   ctx, f->name, f->hi);
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) &&
+        (s[i] == '\0' || strchr("._/:-", s[i]) == NULL))
+      return la_errf(err, LA_EINVAL,
+                     "%s%s: byte %zu is not a letter, a digit or one of "
+                     "._/:-",
+                     ctx, f->name, i);
+  return get_str(f, v, out, ctx, err);
+}
+
 /* The echoed config: an object of at most 256 members, informational (the
  * daemon keeps the config it sent, not this copy). */
 static int get_config(const json_t *v, const char *ctx, la_err *err) {
@@ -215,15 +236,16 @@ static int get_config(const json_t *v, const char *ctx, la_err *err) {
 static int get_fields(const json_t *o, const field *fs, size_t n, void *base,
                       const char *ctx, size_t skip, la_err *err);
 
-/* start.layers: 1..LA_MAX_LAYERS objects, layer i first with "layer": i. */
+/* start.layers: 1..LA_RECORD_MAX_LAYERS objects, layer i first with
+ * "layer": i. */
 static int get_layers(const json_t *v, la_record *r, const char *ctx,
                       la_err *err) {
   size_t n = json_array_size(v);
   char sub[64];
-  if (!json_is_array(v) || n < 1 || n > LA_MAX_LAYERS)
+  if (!json_is_array(v) || n < 1 || n > LA_RECORD_MAX_LAYERS)
     return la_errf(err, LA_EINVAL,
                    "%slayers: must be an array of 1..%d layer objects", ctx,
-                   LA_MAX_LAYERS);
+                   LA_RECORD_MAX_LAYERS);
   if ((r->u.start.layers = calloc(n, sizeof(la_rec_layer))) == NULL)
     return la_errf(err, LA_ENOMEM, "%slayers: out of memory", ctx);
   r->u.start.n_layers = n;
@@ -285,6 +307,7 @@ static int get_field(const field *f, const json_t *v, void *base,
   case K_NUM:
   case K_NUMN: return get_num(f, v, (double *)p, ctx, err);
   case K_STR: return get_str(f, v, (char **)p, ctx, err);
+  case K_NAME: return get_name(f, v, (char **)p, ctx, err);
   case K_CONFIG: return get_config(v, ctx, err);
   case K_LAYERS: return get_layers(v, base, ctx, err);
   case K_SV: return get_sv(v, base, ctx, err);
@@ -430,6 +453,9 @@ void la_record_clear(la_record *r) {
   switch (r->type) {
   case LA_REC_START:
     free(r->u.start.blas_core);
+    for (size_t i = 0; r->u.start.layers != NULL && i < r->u.start.n_layers;
+         i++)
+      free(r->u.start.layers[i].module);
     free(r->u.start.layers);
     break;
   case LA_REC_SPECTRA: free(r->u.spectra.sv); break;

@@ -1,6 +1,7 @@
 /* rights.c: whose rights read a sweep's data files (rights.h). */
 #include "loralpha/rights.h"
 
+#include "loralpha/config.h"
 #include "loralpha/spec.h"
 
 #include <pwd.h>
@@ -9,8 +10,20 @@
 #include <string.h>
 #include <unistd.h>
 
-int la_rights_names_files(const json_t *npy) {
-  return json_is_object(npy) && json_object_size(npy) > 0;
+/* la_config_each_path's step of la_rights_files_field: the first path's
+ * object ("npy" of "npy.x"), and stop. */
+static int first_path(json_t *v, const char *field, void *ctx) {
+  const char **out = ctx;
+  (void)v;
+  *out = strncmp(field, "gpt.", 4) == 0 ? "gpt" : "npy";
+  return 1;
+}
+
+const char *la_rights_files_field(const json_t *fields) {
+  const char *found = NULL;
+  if (json_is_object(fields))
+    la_config_each_path((json_t *)fields, first_path, &found);
+  return found;
 }
 
 /* Does the password database know user? */
@@ -20,34 +33,35 @@ static int has_account(const char *user) {
   return getpwnam_r(user, &pw, buf, sizeof buf, &found) == 0 && found != NULL;
 }
 
-int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
-                          int *status, la_err *err) {
+int la_rights_check_files(const char *field, const char *owner,
+                          const char *daemon_user, int slurm, int *status,
+                          la_err *err) {
   *status = 0;
   if (strcmp(owner, daemon_user) == 0) return 0;
   *status = 403;
   if (geteuid() != 0)
     return la_errf(err, LA_EINVAL,
-                   "task.npy: this daemon runs as %.64s and reads data files "
+                   "task.%s: this daemon runs as %.64s and reads data files "
                    "only for %.64s (it would read them with %.64s's rights, "
                    "not %.64s's); run the worker yourself (loralpha-worker), "
                    "or use a daemon run as root, which runs each worker as "
                    "its sweep's owner (docs/security.md)",
-                   daemon_user, daemon_user, daemon_user, owner);
+                   field, daemon_user, daemon_user, daemon_user, owner);
   if (slurm)
     return la_errf(err, LA_EINVAL,
-                   "task.npy: Slurm jobs run as %.64s, the daemon's user, so "
+                   "task.%s: Slurm jobs run as %.64s, the daemon's user, so "
                    "only %.64s may name data files in a sweep for the Slurm "
                    "executor; use \"executor\": \"local\" (its workers run "
                    "as %.64s)",
-                   daemon_user, daemon_user, owner);
+                   field, daemon_user, daemon_user, owner);
   if (!has_account(owner)) {
     *status = 422;
     return la_errf(err, LA_EINVAL,
-                   "task.npy: %.64s has no local account on this machine, so "
+                   "task.%s: %.64s has no local account on this machine, so "
                    "no worker can read files with %.64s's rights; data "
                    "files need a local account (submit as that user over "
                    "the Unix socket)",
-                   owner, owner);
+                   field, owner, owner);
   }
   *status = 0;
   return 0;

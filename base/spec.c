@@ -51,9 +51,14 @@ typedef struct sfield {
 #define K_SYN ((1u << LA_TASK_TEACHER) | (1u << LA_TASK_MLP))
 #define K_LAYERS ((1u << LA_TASK_MLP) | (1u << LA_TASK_NPY))
 #define K_NPY (1u << LA_TASK_NPY)
-#define TASK_COMMAND (LA_TASK_NPY + 1) /* the spec's own task kind */
+#define K_GPT (1u << LA_TASK_GPT)
+#define TASK_COMMAND (LA_TASK_GPT + 1) /* the spec's own task kind */
 #define K_CMD (1u << TASK_COMMAND)
-#define K_BUILT (K_ALL & ~K_CMD) /* the worker's tasks */
+#define K_BUILT (K_ALL & ~K_CMD)   /* the worker's tasks */
+#define K_DENSE (K_BUILT & ~K_GPT) /* the worker's tasks of dense layers */
+/* sfield.fill: 1 for every kind; FILL_NOT_GPT: not for task gpt, whose
+ * default follows another field (sharpness_batch: batch) */
+#define FILL_NOT_GPT 2
 #define K_ADAMW (1u << LA_OPT_ADAMW)
 #define K_SGD (1u << LA_OPT_SGD)
 #define K_COSINE (1u << LA_LR_COSINE)
@@ -73,15 +78,18 @@ static const sfield k_top_fields[] = {
 };
 
 static const sfield k_task_fields[] = {
-    {"task", K_ALL, 0},          {"d_in", K_BUILT, 0},
-    {"d_out", K_BUILT, 0},       {"widths", K_BUILT, 0},
-    {"npy", K_BUILT, 0},         {"activation", K_LAYERS, 1},
-    {"loss", K_BUILT, 1},        {"n_train", K_SYN, 1},
-    {"n_eval", K_SYN, 1},        {"input_decay", K_SYN, 1},
-    {"target_rank", K_SYN, 1},   {"target_scale", K_SYN, 1},
-    {"target_decay", K_SYN, 1},  {"noise", K_SYN, 1},
-    {"eval_fraction", K_NPY, 1}, {"data_seed", K_SYN, 1},
-    {"command", K_CMD, 0},       {"params", K_CMD, 0},
+    {"task", K_ALL, 0},          {"d_in", K_DENSE, 0},
+    {"d_out", K_DENSE, 0},       {"widths", K_DENSE, 0},
+    {"npy", K_DENSE, 0},         {"gpt", K_GPT, 0},
+    {"n_head", K_GPT, 0},        {"context", K_GPT, 1},
+    {"vocab_size", K_GPT, 0},    {"target_modules", K_GPT, 1},
+    {"activation", K_LAYERS, 1}, {"loss", K_DENSE, 1},
+    {"n_train", K_SYN, 1},       {"n_eval", K_SYN | K_GPT, 1},
+    {"input_decay", K_SYN, 1},   {"target_rank", K_SYN, 1},
+    {"target_scale", K_SYN, 1},  {"target_decay", K_SYN, 1},
+    {"noise", K_SYN, 1},         {"eval_fraction", K_NPY | K_GPT, 1},
+    {"data_seed", K_SYN, 1},     {"command", K_CMD, 0},
+    {"params", K_CMD, 0},
 };
 
 static const sfield k_opt_fields[] = {
@@ -98,10 +106,14 @@ static const sfield k_sched_fields[] = {
 };
 
 static const sfield k_metric_fields[] = {
-    {"log_every", K_ALL, 1},       {"eval_every", K_ALL, 1},
-    {"spectra_every", K_ALL, 1},   {"sharpness", K_ALL, 1},
-    {"sharpness_every", K_ALL, 1}, {"sharpness_iters", K_ALL, 1},
-    {"sharpness_batch", K_ALL, 1}, {"sharpness_tol", K_ALL, 1},
+    {"log_every", K_ALL, 1},
+    {"eval_every", K_ALL, 1},
+    {"spectra_every", K_ALL, 1},
+    {"sharpness", K_ALL, 1},
+    {"sharpness_every", K_ALL, 1},
+    {"sharpness_iters", K_ALL, 1},
+    {"sharpness_batch", K_ALL, FILL_NOT_GPT},
+    {"sharpness_tol", K_ALL, 1},
 };
 
 static const sfield k_grid_fields[] = {
@@ -115,8 +127,8 @@ static const char *const k_top_worker[] = {"scaling", "steps", "batch",
 /* Worker fields the daemon sets itself. */
 static const char *const k_daemon_fields[] = {"threads", "run_id", NULL};
 
-static const char *const k_task_kinds[] = {"teacher", "mlp", "npy", "command",
-                                           NULL};
+static const char *const k_task_kinds[] = {"teacher", "mlp",     "npy",
+                                           "gpt",     "command", NULL};
 static const char *const k_opt_kinds[] = {"adamw", "sgd", NULL};
 static const char *const k_lr_schedules[] = {"constant", "cosine", NULL};
 
@@ -846,12 +858,17 @@ static uint64_t run_seed(const builder *b, int rank, size_t si) {
 
 /* ---- worker configs ----------------------------------------------------- */
 
+/* Does field f have a worker default, for a sweep of task kind task? */
+static int has_fill(const sfield *f, int task) {
+  return f->fill == 1 || (f->fill == FILL_NOT_GPT && task != LA_TASK_GPT);
+}
+
 /* Whether field f (NULL: not a table field) with value v may be left out
  * of the configs: it has a worker default and v equals it (defs: the
  * worker's defaults; NULL keeps every field). */
 static int is_default(const sfield *f, const char *name, const json_t *v,
-                      const json_t *defs) {
-  return defs != NULL && f != NULL && f->fill &&
+                      const json_t *defs, int task) {
+  return defs != NULL && f != NULL && has_fill(f, task) &&
          json_equal(v, json_object_get(defs, name));
 }
 
@@ -859,14 +876,14 @@ static int is_default(const sfield *f, const char *name, const json_t *v,
  * worker names (the kind field becomes the section's worker field), but
  * none that is_default leaves out. */
 static int flatten_section(json_t *cfg, const section *s, const json_t *sec,
-                           const json_t *defs) {
+                           const json_t *defs, int task) {
   const char *key;
   json_t *val;
   json_object_foreach((json_t *)sec, key, val) {
     const sfield *f = find_sfield(s->fields, s->n_fields, key);
     const char *name =
         s->kind_key && strcmp(key, s->kind_key) == 0 ? s->flat_kind : key;
-    if (is_default(f, name, val, defs)) continue;
+    if (is_default(f, name, val, defs, task)) continue;
     if (json_object_set(cfg, name, val)) return LA_ENOMEM; /* borrowed */
   }
   return 0;
@@ -882,14 +899,15 @@ static int flatten(builder *b, const json_t *defs, la_err *err) {
   if (b->base == NULL) return la_errf(err, LA_ENOMEM, "spec: out of memory");
   for (int s = 0; s < N_SEC; s++) {
     const json_t *sec = json_object_get(b->norm, k_sections[s].key);
-    if (sec != NULL && flatten_section(b->base, &k_sections[s], sec, defs))
+    if (sec != NULL &&
+        flatten_section(b->base, &k_sections[s], sec, defs, b->kind[SEC_TASK]))
       return la_errf(err, LA_ENOMEM, "spec: out of memory");
   }
   for (int i = 0; k_top_worker[i] != NULL; i++) {
     const char *key = k_top_worker[i];
     const sfield *f = find_sfield(k_top_fields, COUNT(k_top_fields), key);
     json_t *v = json_object_get(b->norm, key); /* borrowed */
-    if (v == NULL || is_default(f, key, v, defs)) continue;
+    if (v == NULL || is_default(f, key, v, defs, b->kind[SEC_TASK])) continue;
     if (json_object_set(b->base, key, v))
       return la_errf(err, LA_ENOMEM, "spec: out of memory");
   }
@@ -1003,11 +1021,17 @@ static int validate_runs(builder *b, la_err *err) {
  * b->defaults (so they are never written down twice). */
 static int worker_defaults(builder *b, la_err *err) {
   la_err werr;
-  /* new; npy: the worker checks no shapes without reading the files */
+  /* new; npy and gpt: the worker checks no shapes without reading the files;
+   * gpt has defaults of its own (sharpness off) */
   json_t *min =
-      json_pack("{s:s, s:{s:s, s:s, s:[s]}, s:i, s:f, s:f, s:i}", "task", "npy",
-                "npy", "x", "x.npy", "y", "y.npy", "w0", "w0.npy", "rank", 1,
-                "alpha", 1.0, "lr", 1.0, "steps", 1);
+      b->kind[SEC_TASK] == LA_TASK_GPT
+          ? json_pack("{s:s, s:{s:s, s:s}, s:i, s:i, s:f, s:f, s:i}", "task",
+                      "gpt", "gpt", "base", "base.safetensors", "text",
+                      "text.txt", "n_head", 1, "rank", 1, "alpha", 1.0, "lr",
+                      1.0, "steps", 1)
+          : json_pack("{s:s, s:{s:s, s:s, s:[s]}, s:i, s:f, s:f, s:i}", "task",
+                      "npy", "npy", "x", "x.npy", "y", "y.npy", "w0", "w0.npy",
+                      "rank", 1, "alpha", 1.0, "lr", 1.0, "steps", 1);
   int rc = min == NULL ? LA_ENOMEM : la_config_parse(min, b->cfg, &werr);
   json_decref(min);
   if (rc == 0) b->defaults = la_config_to_json(b->cfg);
@@ -1027,8 +1051,8 @@ static json_t *complete_section(const builder *b, int si) {
   for (size_t i = 0; out != NULL && i < s->n_fields; i++) {
     const sfield *f = &s->fields[i];
     json_t *v = json_object_get(given, f->name); /* borrowed */
-    int fill = v == NULL && f->fill && b->defaults != NULL &&
-               (f->kinds & (1u << b->kind[si]));
+    int fill = v == NULL && has_fill(f, b->kind[SEC_TASK]) &&
+               b->defaults != NULL && (f->kinds & (1u << b->kind[si]));
     if (fill) v = json_object_get(b->defaults, f->name);
     /* a default missing: la_config_to_json ran out of memory */
     if ((fill && v == NULL) ||
@@ -1057,7 +1081,8 @@ static int fill_defaults(builder *b, la_err *err) {
       rc = json_object_set_new(norm, key, sec) ? LA_ENOMEM : 0;
       continue;
     }
-    if (v == NULL && k_top_fields[i].fill && b->defaults != NULL) {
+    if (v == NULL && has_fill(&k_top_fields[i], b->kind[SEC_TASK]) &&
+        b->defaults != NULL) {
       v = json_object_get(b->defaults, key);
       if (v == NULL) rc = LA_ENOMEM; /* see complete_section */
     }

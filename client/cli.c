@@ -1258,16 +1258,15 @@ cleanup:
   return rc;
 }
 
-/* Makes the relative paths of the spec's task.npy absolute, against the
- * working directory (rights.h): the daemon takes only absolute paths. A
- * spec that is not JSON, or has no relative path, is sent as it is (the
- * daemon says what is wrong with it). */
+/* Makes the relative paths of the spec's task.npy and task.gpt absolute,
+ * against the working directory (rights.h): the daemon takes only absolute
+ * paths. A spec that is not JSON, or has no relative path, is sent as it is
+ * (the daemon says what is wrong with it). */
 static int absolute_paths(buf *spec) {
   json_t *root = json_loadb(spec->p, spec->len, JSON_REJECT_DUPLICATES, NULL);
   char cwd[PATH_MAX], *text = NULL;
   int n = 0, rc = 0;
-  if (la_rights_names_files(
-          json_object_get(json_object_get(root, "task"), "npy")) &&
+  if (la_rights_files_field(json_object_get(root, "task")) != NULL &&
       getcwd(cwd, sizeof cwd) == NULL)
     rc = fail("submit: cannot find the working directory (needed for the "
               "spec's relative paths): %s",

@@ -29,7 +29,10 @@ import time
 __all__ = ["params", "Reporter", "lora_figures", "PeftLoraTracker",
            "LoralphaCallback", "MAX_LAYERS"]
 
-MAX_LAYERS = 8  # adapted layers a start record may list
+MAX_LAYERS = 256  # adapted layers a start record may list
+MAX_MODULE = 200  # bytes of a layer's module name
+_MODULE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                          "0123456789._/:-")
 
 _TRAIN_KEYS = ("lr_b", "grad_norm_a", "grad_norm_b", "update_norm")
 _SPECTRA_KEYS = ("sigma_max", "fro", "stable_rank", "sv", "signal", "drift",
@@ -94,14 +97,20 @@ class Reporter:
 
     def start(self, layers, run_id=None, scale=None, params=None, n_train=None,
               n_eval=None, config=None):
-        """Once, first. layers: per adapted layer (at most 8), a (d_in, d_out)
-        pair or a dict with d_in, d_out and optionally sigma_max_w0."""
+        """Once, first. layers: per adapted layer (at most 256), a (d_in,
+        d_out) pair or a dict with d_in, d_out and optionally sigma_max_w0
+        and module (its name: 1..200 letters, digits and ._/:-)."""
         if not 1 <= len(layers) <= MAX_LAYERS:
             raise ValueError(f"start: 1 to {MAX_LAYERS} layers, not {len(layers)}")
         out = []
         for i, l in enumerate(layers):
             d = dict(l) if isinstance(l, dict) else {"d_in": l[0], "d_out": l[1]}
             d = {k: _clean(v) for k, v in d.items()}
+            m = d.get("module")
+            if m is not None and (not isinstance(m, str) or not 1 <= len(m) <= MAX_MODULE
+                                  or not set(m) <= _MODULE_CHARS):
+                raise ValueError(f"start: layers[{i}].module {m!r}: 1 to {MAX_MODULE} "
+                                 "letters, digits and ._/:-")
             d["layer"] = i
             out.append(d)
         rec = {"type": "start", "layers": out}
@@ -293,7 +302,7 @@ def _figures_torch(A, B, A0, s):
 class PeftLoraTracker:
     """The LoRA layers of a PEFT model (modules with lora_A, lora_B and
     scaling for the adapter, and a base layer's weight W0), in module order,
-    at most 8 (name them with names=[...] to choose). Keeps each A at the
+    at most 256 (name them with names=[...] to choose). Keeps each A at the
     start (A0) for the signal/drift figures. Needs torch."""
 
     def __init__(self, model, adapter="default", names=None):
@@ -316,14 +325,15 @@ class PeftLoraTracker:
                              f"{MAX_LAYERS}: choose some with names=[...]")
 
     def start_layers(self):
-        """The start record's layers: d_in, d_out and sigma_max(W0)."""
+        """The start record's layers: d_in, d_out, sigma_max(W0) and the
+        module's name in the model."""
         import torch
         out = []
-        for _, _, w0, _ in self.layers:
+        for name, _, w0, _ in self.layers:
             with torch.no_grad():
                 smax = float(torch.linalg.matrix_norm(w0.detach().to(torch.float64), ord=2))
             out.append({"d_in": int(w0.shape[1]), "d_out": int(w0.shape[0]),
-                        "sigma_max_w0": smax})
+                        "sigma_max_w0": smax, "module": name})
         return out
 
     def figures(self):

@@ -367,12 +367,14 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Task gpt: the name of adapter k's module ("h.3.attn.c_attn") as the
- * extension field x_module of rec. */
-static void set_module(json_t *rec, const la_trainer *tr, int k) {
+/* Task gpt: the name of adapter k's module ("h.3.attn.c_attn") as field
+ * key of rec ("module" of a start record's layer; "x_module", an extension
+ * for the reader of the lines, in a spectra record). */
+static void set_module(json_t *rec, const la_trainer *tr, int k,
+                       const char *key) {
   char name[48];
   snprintf(name, sizeof name, "h.%d.%s", tr->blk[k], tr->mod[k]);
-  json_object_set_new(rec, "x_module", json_string(name));
+  json_object_set_new(rec, key, json_string(name));
 }
 
 /* Task gpt: the model's sizes, for the start record. */
@@ -419,7 +421,7 @@ static void emit_start(la_trainer *tr, FILE *out) {
                                                          tr->dout[l])
                                         : la_sigma_max_f(tr->W[l], tr->dout[l],
                                                          tr->din[l])));
-    if (t->gpt) set_module(ly, tr, l);
+    if (t->gpt) set_module(ly, tr, l, "module");
     if (t->has_target) {
       double t2 = 0;
       for (int i = 0; i < t->target_rank; i++)
@@ -477,7 +479,7 @@ static int emit_spectra(la_trainer *tr, FILE *out) {
     json_object_set_new(rec, "type", json_string("spectra"));
     json_object_set_new(rec, "step", json_integer(tr->step));
     json_object_set_new(rec, "layer", json_integer(l));
-    if (t->gpt) set_module(rec, tr, l);
+    if (t->gpt) set_module(rec, tr, l, "x_module");
     json_object_set_new(rec, "sigma_max", la_json_num(sp.sigma_max));
     json_object_set_new(rec, "fro", la_json_num(sp.fro));
     json_object_set_new(rec, "stable_rank", la_json_num(sp.stable_rank));

@@ -114,11 +114,12 @@ static int rights_refusal(la_http_request *req, int status, const la_err *err) {
  * (true: refused) after answering 403 or 422. */
 static int files_refused(la_daemon *d, la_http_request *req,
                          const la_identity *who, const la_spec *spec) {
-  const json_t *task = json_object_get(spec->normalized, "task");
+  const char *field =
+      la_rights_files_field(json_object_get(spec->normalized, "task"));
   int status;
   la_err err;
-  if (!la_rights_names_files(json_object_get(task, "npy")) ||
-      la_rights_check_files(who->user, la_auth_daemon_user(d->auth),
+  if (field == NULL ||
+      la_rights_check_files(field, who->user, la_auth_daemon_user(d->auth),
                             runs_on_slurm(d, spec), &status, &err) == 0)
     return 0;
   return rights_refusal(req, status, &err);
@@ -164,7 +165,7 @@ static void submit_free(submit_req *sr) {
  * rank, up to MAX_CHECKS. */
 static int runs_to_check(const la_spec *spec, size_t *runs) {
   const json_t *task = json_object_get(spec->normalized, "task");
-  int n = 0, files = la_rights_names_files(json_object_get(task, "npy"));
+  int n = 0, files = la_rights_files_field(task) != NULL;
   for (size_t i = 0; i < spec->n_runs && n < MAX_CHECKS; i++) {
     int seen = 0;
     for (int k = 0; k < n && !seen; k++)

@@ -919,18 +919,20 @@ static int files_refused(la_sched *s, const worker *w) {
   char self[LA_USER_MAX];
   json_t *cfg;
   la_err why;
-  int names, status;
-  if (w->cmd == NULL && strstr(w->config, "\"npy\"") == NULL)
+  const char *field;
+  int status;
+  if (w->cmd == NULL && strstr(w->config, "\"npy\"") == NULL &&
+      strstr(w->config, "\"gpt\"") == NULL)
     return 0; /* the usual case */
   cfg = json_loads(w->config, 0, NULL);
-  names = la_rights_names_files(
-      json_object_get(w->warm ? json_object_get(cfg, "config") : cfg, "npy"));
-  json_decref(cfg);
+  field = la_rights_files_field(w->warm ? json_object_get(cfg, "config") : cfg);
+  json_decref(cfg); /* field is a static string */
   la_rights_user_of_uid((long)geteuid(), self, sizeof self);
   if (w->cmd != NULL &&
       la_rights_check_command(w->owner, self, 0, &status, &why) != 0)
     return refuse_run(s, w, why.msg);
-  if (!names || la_rights_check_files(w->owner, self, 0, &status, &why) == 0)
+  if (field == NULL ||
+      la_rights_check_files(field, w->owner, self, 0, &status, &why) == 0)
     return 0;
   return refuse_run(s, w, why.msg);
 }

@@ -22,8 +22,8 @@ static const char k_run_sql[] =
     "error, config, worker_pid FROM runs WHERE id = ?1";
 static const char k_owner_sql[] = "SELECT owner FROM sweeps WHERE id = ?1";
 static const char k_layers_sql[] =
-    "SELECT layer, d_in, d_out, sigma_max_w0, target_norm FROM layers "
-    "WHERE run_id = ?1 ORDER BY layer LIMIT 64";
+    "SELECT layer, d_in, d_out, sigma_max_w0, target_norm, module FROM "
+    "layers WHERE run_id = ?1 ORDER BY layer LIMIT 256";
 /* Rows with step in (?2, ?3], and the step of the ?4-th row after ?2. */
 static const char k_curve_sql[] =
     "SELECT step, loss, lr, grad_norm_a, grad_norm_b, update_norm FROM curve "

@@ -43,7 +43,8 @@ static const char *const k_sql[N_STMT] = {
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     [ST_INS_LAYER] =
         "INSERT OR REPLACE INTO layers (run_id, layer, d_in, "
-        "d_out, sigma_max_w0, target_norm) VALUES (?, ?, ?, ?, ?, ?)",
+        "d_out, sigma_max_w0, target_norm, module) VALUES (?, ?, ?, ?, ?, ?, "
+        "?)",
     [ST_INS_SPECTRA] = "INSERT OR REPLACE INTO spectra (run_id, step, layer, "
                        "sigma_max, fro, stable_rank, sv) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",

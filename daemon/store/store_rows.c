@@ -58,6 +58,10 @@ static int write_layers(la_store *st, int64_t run, const la_record *r) {
     sqlite3_bind_int64(q, 4, ly->d_out);
     bind_real(q, 5, ly->sigma_max_w0);
     bind_real(q, 6, ly->target_norm);
+    if (ly->module != NULL)
+      sqlite3_bind_text(q, 7, ly->module, -1, SQLITE_TRANSIENT);
+    else
+      sqlite3_bind_null(q, 7);
     if ((rc = insert(st, ST_INS_LAYER)) != SQLITE_DONE) return rc;
   }
   return SQLITE_DONE;

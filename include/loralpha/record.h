@@ -66,11 +66,15 @@ typedef enum la_rec_type {
 #define LA_RECORD_MAX_REASON 512      /* bytes of done.reason */
 #define LA_RECORD_MAX_ERROR 4096      /* bytes of error.error */
 #define LA_RECORD_MAX_NAME 64         /* bytes of start.blas_core */
+#define LA_RECORD_MAX_LAYERS 256      /* entries of start.layers */
+#define LA_RECORD_MAX_MODULE 200      /* bytes of a layer's module name */
 
 /* One layer of a start record. Numbers: NaN when null or absent. */
 typedef struct la_rec_layer {
   int64_t layer, d_in, d_out;
   double sigma_max_w0, target_norm;
+  char *module; /* owned: the adapted module's name ("h.0.attn.c_attn"), or
+                   NULL when the trainer names none */
 } la_rec_layer;
 
 /* A parsed record. Numbers the protocol lets be null (or leave out) are NaN

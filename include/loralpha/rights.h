@@ -2,8 +2,8 @@
  * rights.h: with whose rights a sweep's data files are read
  * (docs/security.md, "Files").
  *
- * A worker reads the files a spec names (task.npy). They are read only with
- * rights their sweep's owner has:
+ * A worker reads the files a spec names (task.npy, task.gpt). They are read
+ * only with rights their sweep's owner has:
  *   - the daemon's own user: its workers run as it;
  *   - a daemon running as root, local executor: each worker gives up root
  *     for the owner (loralpha-worker --run-as), so an owner needs a local
@@ -23,16 +23,18 @@
 
 #define LA_USER_MAX 64 /* longest user name, with its NUL */
 
-/* Does npy (the task.npy object of a spec, or npy of a worker config;
- * borrowed, may be NULL) name any file? */
-int la_rights_names_files(const json_t *npy);
+/* Does fields (a spec's task section, or a worker config; borrowed, may
+ * be NULL) name any file (la_config_each_path: the npy and gpt objects)?
+ * The object that does ("npy" or "gpt"), or NULL. */
+const char *la_rights_files_field(const json_t *fields);
 
-/* May a sweep of owner name data files on this daemon (run by daemon_user;
- * slurm: its runs go to the Slurm executor)? 0, or LA_EINVAL with the
- * HTTP status to answer (403 or 422) in *status and why, and what to do,
- * in err. */
-int la_rights_check_files(const char *owner, const char *daemon_user, int slurm,
-                          int *status, la_err *err);
+/* May a sweep of owner name data files (in task.<field>) on this daemon
+ * (run by daemon_user; slurm: its runs go to the Slurm executor)? 0, or
+ * LA_EINVAL with the HTTP status to answer (403 or 422) in *status and
+ * why, and what to do, in err. */
+int la_rights_check_files(const char *field, const char *owner,
+                          const char *daemon_user, int slurm, int *status,
+                          la_err *err);
 
 /* May a sweep of owner have a command task (command.h) on this daemon
  * (run by daemon_user; slurm: its runs would go to the Slurm executor,
@@ -45,11 +47,11 @@ int la_rights_check_command(const char *owner, const char *daemon_user,
                             int slurm, int *status, la_err *err);
 
 /* Makes every relative file path of spec (la_spec_each_path: the worker's
- * path fields, task.npy's; spec borrowed, modified in place; anything not
- * of that shape is left alone) absolute by joining it
- * to cwd, a leading "./" dropped: what `loralpha submit` and
- * `export-slurm` do, since the daemon takes only absolute paths. Returns
- * how many paths changed, or LA_ENOMEM. */
+ * path fields, task.npy's and task.gpt's; spec borrowed, modified in place;
+ * anything not of that shape is left alone) absolute by joining it to cwd, a
+ * leading "./" dropped: what `loralpha submit` and `export-slurm` do, since the
+ * daemon takes only absolute paths. Returns how many paths changed, or
+ * LA_ENOMEM. */
 int la_rights_absolute_paths(json_t *spec, const char *cwd);
 
 /* Is name a valid user name (1..63 of [A-Za-z0-9._-], not starting with

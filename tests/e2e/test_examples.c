@@ -1,7 +1,8 @@
 /*
  * test_examples.c: every example under examples/ stays valid as the code
- * changes. Sweep specs (files with a "grid") must pass la_spec_parse as
- * `loralpha submit` sends them (relative npy paths made absolute);
+ * changes (examples/, examples/npy/, examples/gpt/). Sweep specs (files
+ * with a "grid") must pass la_spec_parse as `loralpha submit` sends them
+ * (relative npy and gpt paths made absolute);
  * daemon configs (serve*.json) la_serve_config_read_file; run configs
  * la_config_parse. Usage: test_examples EXAMPLES_DIR
  */
@@ -74,6 +75,8 @@ int main(int argc, char **argv) {
   n = check_dir(argv[1]);
   snprintf(sub, sizeof sub, "%s/npy", argv[1]);
   n += check_dir(sub);
+  snprintf(sub, sizeof sub, "%s/gpt", argv[1]);
+  CHECK(check_dir(sub) >= 4); /* run, pretrain and two sweeps */
   CHECK(n >= 6);
   return check_summary();
 }

@@ -9,7 +9,8 @@ gives the worker's figures (la_spectra_layer, through the spectra_ref
 helper) to 1e-6 (relative above 1); with torch installed, its torch path
 too (else that part is skipped, saying so). The Reporter writes the
 protocol's lines: non-finite numbers as null, a misspelt field refused,
-at most 8 layers, done with the last and best losses. With torch,
+at most 256 layers with valid module names, done with the last and best
+losses. With torch,
 PeftLoraTracker on modules shaped as PEFT's finds the layers and gives the
 worker's figures. Ends with `N passed, M failed`.
 """
@@ -95,7 +96,8 @@ def check_figures(args, lr):
 def check_reporter(lr):
     buf = io.StringIO()
     rep = lr.Reporter(buf)
-    rep.start([(4, 3), {"d_in": 3, "d_out": 2, "sigma_max_w0": 1.5}], run_id=5)
+    rep.start([(4, 3), {"d_in": 3, "d_out": 2, "sigma_max_w0": 1.5,
+                        "module": "model.layers.0.q_proj"}], run_id=5)
     rep.eval(0, 2.0)
     rep.train(1, float("nan"), 0.01, grad_norm_a=float("inf"), x_tokens=7)
     rep.eval(1, 1.0)
@@ -107,7 +109,8 @@ def check_reporter(lr):
     R.eq([x["type"] for x in lines], ["start", "eval", "train", "eval", "eval", "spectra",
                                       "done"], "the records, one line each")
     R.eq(lines[0]["layers"], [{"d_in": 4, "d_out": 3, "layer": 0},
-                              {"d_in": 3, "d_out": 2, "sigma_max_w0": 1.5, "layer": 1}],
+                              {"d_in": 3, "d_out": 2, "sigma_max_w0": 1.5,
+                               "module": "model.layers.0.q_proj", "layer": 1}],
          "start: the layers numbered in order")
     R.eq((lines[2]["loss"], lines[2]["grad_norm_a"], lines[2]["x_tokens"]), (None, None, 7),
          "train: non-finite numbers are null, extensions kept")
@@ -120,7 +123,11 @@ def check_reporter(lr):
             "no NaN or Infinity in the output", "none", buf.getvalue()[:200])
     for what, fn, exc in (
             ("a misspelt train field", lambda: rep.train(1, 1.0, 0.1, grad_norm=1), TypeError),
-            ("nine layers", lambda: rep.start([(2, 2)] * 9), ValueError)):
+            ("257 layers", lambda: rep.start([(2, 2)] * 257), ValueError),
+            ("a module name with a space",
+             lambda: rep.start([{"d_in": 2, "d_out": 2, "module": "a b"}]), ValueError),
+            ("an empty module name",
+             lambda: rep.start([{"d_in": 2, "d_out": 2, "module": ""}]), ValueError)):
         try:
             fn()
             R.check(False, f"{what} is refused", exc.__name__, "accepted")
@@ -152,8 +159,8 @@ def check_tracker(args, lr):
     model = nn.Sequential(Lora(12, 8, 4, 16.0), nn.ReLU(), Lora(8, 5, 4, 16.0))
     tr = lr.PeftLoraTracker(model)
     layers = tr.start_layers()
-    R.eq([(x["d_in"], x["d_out"]) for x in layers], [(12, 8), (8, 5)],
-         "tracker: the LoRA layers in module order, with W0's shape")
+    R.eq([(x["d_in"], x["d_out"], x["module"]) for x in layers], [(12, 8, "0"), (8, 5, "2")],
+         "tracker: the LoRA layers in module order, with W0's shape and the module's name")
     w0 = model[0].base_layer.weight.detach().double()
     R.check(close(layers[0]["sigma_max_w0"], float(torch.linalg.svdvals(w0)[0])),
             "tracker: sigma_max of W0", float(torch.linalg.svdvals(w0)[0]),
@@ -174,11 +181,13 @@ def check_tracker(args, lr):
     tr.report(lr.Reporter(buf), 7)
     R.eq([(json.loads(x)["step"], json.loads(x)["layer"]) for x in buf.getvalue().splitlines()],
          [(7, 0), (7, 1)], "tracker.report: a spectra record per layer")
+    many = lr.PeftLoraTracker(nn.Sequential(*[Lora(4, 4, 2, 2.0) for _ in range(12)]))
+    R.eq(len(many.start_layers()), 12, "tracker: twelve LoRA layers (past the old limit of 8)")
     try:
-        lr.PeftLoraTracker(nn.Sequential(*[Lora(4, 4, 2, 2.0) for _ in range(9)]))
-        R.check(False, "nine LoRA layers are refused", "ValueError", "accepted")
+        lr.PeftLoraTracker(nn.Sequential(*[Lora(2, 2, 1, 2.0) for _ in range(257)]))
+        R.check(False, "257 LoRA layers are refused", "ValueError", "accepted")
     except ValueError as e:
-        R.check("names=" in str(e), "nine LoRA layers are refused, saying how to choose",
+        R.check("names=" in str(e), "257 LoRA layers are refused, saying how to choose",
                 "ValueError ... names=[...]", e)
 
 

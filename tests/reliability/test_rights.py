@@ -16,9 +16,11 @@ Cases:
             read" text and no loss stored; eve's own 0600 files train, in a
             worker whose uids, gids and groups are eve's (read from /proc
             while it runs); a token user without a local account may not
-            name files (422) and its workers run as nobody, never as root
+            name files (422) and its workers run as nobody, never as root;
+            task gpt's base and text are read the same way (a root-only
+            base refused at submit, eve's own trains)
   unpriv    a daemon run as dave: eve naming any path (hers, dave's, a
-            world-readable one) is refused 403 saying why; eve's sweep
+            world-readable one; npy or gpt) is refused 403 saying why; eve's sweep
             without files and dave's own npy sweep run
   relative  relative npy paths: 422 naming the field over the API; `loralpha
             submit` makes them absolute against its working directory
@@ -85,6 +87,31 @@ def give(user, paths, mode=0o600):
         os.chmod(p, mode)
     d = os.path.dirname(paths[0])
     os.chown(d, user.uid, user.gid)
+
+
+MAKE_BASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples",
+                         "gpt", "make_base.py")
+
+
+def make_gpt(d, seed=1):
+    """A tiny GPT-2-shaped base and a text in directory d; their paths."""
+    os.makedirs(d, exist_ok=True)
+    paths = {"base": os.path.join(d, "base.safetensors"), "text": os.path.join(d, "text.txt")}
+    subprocess.run(["/usr/bin/python3", MAKE_BASE, paths["base"], "--width", "16", "--blocks",
+                    "1", "--positions", "32", "--seed", str(seed)], check=True,
+                   stdout=subprocess.DEVNULL)
+    with open(paths["text"], "w") as f:
+        f.write("the quick brown fox jumps over the lazy dog. " * 40)
+    return paths
+
+
+def gpt_spec(name, files, base=None):
+    return {"name": name, "task": {"task": "gpt", "gpt": {"base": base or files["base"],
+                                                          "text": files["text"]},
+                                   "n_head": 2, "context": 16, "n_eval": 4},
+            "grid": {"rank": [2], "alpha": [4.0], "lr": [0.01]}, "seeds": 1,
+            "steps": 20, "batch": 4, "max_attempts": 1,
+            "metrics": {"eval_every": 10, "spectra_every": 0}}
 
 
 def npy_spec(name, files, steps=60, x=None):
@@ -319,6 +346,24 @@ def case_root(ctx):
         R.eq(d.sql("SELECT COUNT(*) FROM sweeps")[0][0], 0, "nothing was stored")
         check_at_run(ctx, eve, good, unreadable, texts)
 
+        # task gpt: its base and text are read by eve's worker, as npy's are
+        egpt = make_gpt(os.path.join(eve.home, "gpt"))
+        give(eve, list(egpt.values()))
+        rgpt = make_gpt(os.path.join(ctx.shared, "rootgpt"), seed=2)
+        for p in rgpt.values():
+            os.chmod(p, 0o600)
+        os.chmod(os.path.dirname(rgpt["base"]), 0o755)
+        st, body = d.post(eve, gpt_spec("eve gpt root base", egpt, base=rgpt["base"]))
+        msg = json.dumps(body)
+        R.check(st == 422 and "gpt.base" in msg and "cannot be read" in msg,
+                "eve's gpt sweep naming a root-only 0600 base: refused at submit by eve's "
+                "worker's check (cannot be read)", "422 gpt.base ... cannot be read", (st, body))
+        st, body = d.post(eve, gpt_spec("eve gpt", egpt))
+        run = d.wait_end(body["id"]) if st == 201 else None
+        R.check(run is not None and run[1] == "done" and run[4] is not None,
+                "eve's gpt sweep on her own 0600 base and text trains to the end", "done",
+                (st, body, run))
+
         # eve's own 0600 files: the worker runs as eve, with eve's groups only
         st, body = d.post(eve, npy_spec("eve long", good, steps=100000000))
         R.eq(st, 201, "eve's spec naming her own files")
@@ -411,6 +456,13 @@ def case_unpriv(ctx):
                     "docs/security.md" in msg,
                     f"eve naming {tag} on dave's daemon: 403 saying why and what to do",
                     f"403 ... runs as {dave.name} ...", (st, body))
+        egpt = make_gpt(os.path.join(eve.home, "gpt3"), seed=7)
+        give(eve, list(egpt.values()))
+        st, body = d.post(eve, gpt_spec("eve gpt", egpt))
+        msg = json.dumps(body)
+        R.check(st == 403 and f"task.gpt: this daemon runs as {dave.name}" in msg,
+                "eve's gpt sweep on dave's daemon: 403 naming task.gpt, saying why",
+                f"403 task.gpt: this daemon runs as {dave.name} ...", (st, body))
         R.eq(d.sql("SELECT COUNT(*) FROM sweeps")[0][0], 0, "nothing was stored")
         st, body = d.post(eve, teacher_spec("eve teacher", 50))
         run = d.wait_end(body["id"]) if st == 201 else None

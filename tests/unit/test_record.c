@@ -1,6 +1,7 @@
 /* test_record.c: the record protocol's parser (record.h) on a table of good
  * records of every type and bad ones, each of which must be refused with an
- * error that names its field; and the run states' names. */
+ * error that names its field; start records of up to 256 named layers; and
+ * the run states' names. */
 #include "check.h"
 #include "loralpha/record.h"
 
@@ -17,7 +18,8 @@ static const good k_good[] = {
     {"{\"type\":\"start\",\"run_id\":7,\"config\":{\"task\":\"teacher\"},"
      "\"scale\":2.5,\"blas_core\":\"Haswell\",\"params\":2048,\"n_train\":"
      "4096,\"n_eval\":1024,\"layers\":[{\"layer\":0,\"d_in\":128,\"d_out\":"
-     "64,\"sigma_max_w0\":1.5,\"target_norm\":2},{\"layer\":1,\"d_in\":64,"
+     "64,\"sigma_max_w0\":1.5,\"target_norm\":2,\"module\":"
+     "\"base_model.h.0.attn.c_attn\"},{\"layer\":1,\"d_in\":64,"
      "\"d_out\":10,\"sigma_max_w0\":null}]}",
      LA_REC_START},
     {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":1,\"d_out\":1}]}",
@@ -138,7 +140,20 @@ static const bad k_bad[] = {
     {"{\"type\":\"train\",\"step\":1,\"loss\":1,\"lr\":0.1,\"grad_norm_a\":-2}",
      "grad_norm_a"},
     {"{\"type\":\"spectra\",\"step\":1,\"sv\":[]}", "layer: missing"},
-    {"{\"type\":\"spectra\",\"step\":1,\"layer\":8}", "layer: 8 is outside"},
+    {"{\"type\":\"spectra\",\"step\":1,\"layer\":256}",
+     "layer: 256 is outside"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
+     "\"module\":\"\"}]}",
+     "layers[0].module: must be a string of 1..200 bytes"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
+     "\"module\":7}]}",
+     "layers[0].module: must be a string"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
+     "\"module\":\"h.0 attn\"}]}",
+     "layers[0].module: byte 3 is not a letter"},
+    {"{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,\"d_out\":4,"
+     "\"module\":\"<b>\"}]}",
+     "layers[0].module: byte 0"},
     {"{\"type\":\"spectra\",\"step\":1,\"layer\":0,\"sv\":[1,-1]}", "sv[1]"},
     {"{\"type\":\"spectra\",\"step\":1,\"layer\":0,\"sv\":\"1,2\"}", "sv"},
     {"{\"type\":\"spectra\",\"step\":1,\"layer\":0,\"cos_target\":2}",
@@ -226,6 +241,9 @@ static void check_values(void) {
   CHECK(isnan(r.u.start.layers[1].sigma_max_w0));
   CHECK(isnan(r.u.start.layers[1].target_norm));
   CHECK(strcmp(r.u.start.blas_core, "Haswell") == 0);
+  CHECK(r.u.start.layers[0].module != NULL &&
+        strcmp(r.u.start.layers[0].module, "base_model.h.0.attn.c_attn") == 0);
+  CHECK(r.u.start.layers[1].module == NULL); /* absent */
   la_record_clear(&r);
   la_record_clear(&r); /* twice is safe */
   s = k_good[5].line;
@@ -248,6 +266,47 @@ static void check_values(void) {
   CHECK_EQ_INT(la_record_parse(s, strlen(s), &r, &err), 0);
   CHECK_EQ_INT(r.run_id, 12);
   CHECK_EQ_INT(r.step, 1);
+  la_record_clear(&r);
+}
+
+/* A start record may list LA_RECORD_MAX_LAYERS (256) layers, each with
+ * its module (a GPT-2 of 48 blocks adapting 4 modules has 192), not one
+ * more; a failure part-way through frees the names already read. */
+static void check_many_layers(void) {
+  for (int n = LA_RECORD_MAX_LAYERS; n <= LA_RECORD_MAX_LAYERS + 1; n++) {
+    json_t *ls = json_array(), *rec;
+    for (int i = 0; i < n; i++) {
+      char name[32];
+      snprintf(name, sizeof name, "h.%d.mlp.c_fc", i);
+      json_array_append_new(ls, json_pack("{si,si,si,ss}", "layer", i, "d_in",
+                                          8, "d_out", 32, "module", name));
+    }
+    rec = json_pack("{ss,so}", "type", "start", "layers", ls);
+    char *text = json_dumps(rec, JSON_COMPACT);
+    la_record r;
+    la_err err = {{0}};
+    int rc = la_record_parse(text, strlen(text), &r, &err);
+    if (n == LA_RECORD_MAX_LAYERS) {
+      CHECK_EQ_INT(rc, 0);
+      CHECK_EQ_INT(r.u.start.n_layers, n);
+      CHECK(rc == 0 &&
+            strcmp(r.u.start.layers[n - 1].module, "h.255.mlp.c_fc") == 0);
+    } else {
+      CHECK_EQ_INT(rc, LA_EINVAL);
+      CHECK(strstr(err.msg, "1..256 layer objects") != NULL);
+    }
+    la_record_clear(&r);
+    free(text);
+    json_decref(rec);
+  }
+  /* layer 1's d_in fails after layer 0's module was read (no leak: ASan) */
+  const char *line = "{\"type\":\"start\",\"layers\":[{\"layer\":0,\"d_in\":8,"
+                     "\"d_out\":4,\"module\":\"a\"},{\"layer\":1,\"d_in\":0,"
+                     "\"d_out\":4,\"module\":\"b\"}]}";
+  la_record r;
+  la_err err = {{0}};
+  CHECK_EQ_INT(la_record_parse(line, strlen(line), &r, &err), LA_EINVAL);
+  CHECK(strstr(err.msg, "layers[1].d_in") != NULL);
   la_record_clear(&r);
 }
 
@@ -312,6 +371,7 @@ int main(void) {
   check_good();
   check_bad();
   check_values();
+  check_many_layers();
   check_sharpness();
   check_limits();
   check_states();

@@ -6,7 +6,8 @@
  * field path and the problem; a 100,000-run spec parses quickly and one more
  * run is refused. The command task: its run configs expand into the
  * templates filled with each run's values, and its bad specs are refused
- * naming the field.
+ * naming the field. Task gpt: its fields and its own defaults reach the
+ * configs, and its bad specs are refused naming the field.
  */
 #include "check.h"
 #include "loralpha/command.h"
@@ -654,17 +655,22 @@ static void check_bad_case(int i, const bad_case *c, json_t *spec,
   if (rc == 0 && s != (la_spec *)&s) la_spec_free(s);
 }
 
-static void check_bad_table(void) {
-  json_t *base = J(k_base);
-  for (size_t i = 0; i < sizeof k_bad / sizeof k_bad[0]; i++) {
-    json_t *patch = J(k_bad[i].patch);
-    json_t *spec = merge(base, patch);
-    check_bad_case((int)i, &k_bad[i], spec, NULL);
+/* Every case of a table: its patch of base_text is refused as it says. */
+static void check_bad_patches(const char *base_text, const bad_case *cases,
+                              size_t n, const char *what) {
+  json_t *base = J(base_text);
+  for (size_t i = 0; i < n; i++) {
+    json_t *patch = J(cases[i].patch), *spec = merge(base, patch);
+    check_bad_case((int)i, &cases[i], spec, NULL);
     json_decref(patch);
     json_decref(spec);
   }
-  printf("%zu bad specs in the table\n", sizeof k_bad / sizeof k_bad[0]);
+  printf("%zu bad %s specs in the table\n", n, what);
   json_decref(base);
+}
+
+static void check_bad_table(void) {
+  check_bad_patches(k_base, k_bad, sizeof k_bad / sizeof k_bad[0], "teacher");
 }
 
 /* Lengths: name 128 bytes is fine, 129 is not; description 4096 / 4097;
@@ -1013,16 +1019,8 @@ static const bad_case k_cmd_bad[] = {
 };
 
 static void check_command_bad(void) {
-  json_t *base = J(k_cmd_base);
-  for (size_t i = 0; i < sizeof k_cmd_bad / sizeof k_cmd_bad[0]; i++) {
-    json_t *patch = J(k_cmd_bad[i].patch), *spec = merge(base, patch);
-    check_bad_case((int)i, &k_cmd_bad[i], spec, NULL);
-    json_decref(patch);
-    json_decref(spec);
-  }
-  printf("%zu bad command specs in the table\n",
-         sizeof k_cmd_bad / sizeof k_cmd_bad[0]);
-  json_decref(base);
+  check_bad_patches(k_cmd_base, k_cmd_bad,
+                    sizeof k_cmd_bad / sizeof k_cmd_bad[0], "command");
 }
 
 /* A memory limit above the daemon's max_run_memory is refused, naming it. */
@@ -1065,6 +1063,118 @@ static void check_command_number_text(void) {
 
 /* Whose command tasks a daemon runs (rights.h): its own user's on either
  * executor; another's never on Slurm (its jobs run as the daemon's user). */
+/* A gpt sweep (the base and text need not exist: the worker reads them,
+ * at submit and at run time). */
+static const char *k_gpt_base =
+    "{\"name\": \"gpt\", \"task\": {\"task\": \"gpt\", \"gpt\": {\"base\": "
+    "\"/d/base.safetensors\", \"text\": \"/d/text.txt\"}, \"n_head\": 4, "
+    "\"context\": 32}, \"grid\": {\"rank\": [1, 4], \"alpha\": [2, 8], "
+    "\"lr\": [0.001]}, \"steps\": 20, \"batch\": 8}";
+
+/* Task gpt: its fields reach every config; its defaults (sharpness off,
+ * target_modules c_attn, context) are the worker's gpt defaults;
+ * sharpness_batch follows batch (not filled with a number); fields of
+ * other tasks are refused; the files are named for the rights check. */
+static void check_gpt(void) {
+  la_spec *s = parse_ok(k_gpt_base, NULL);
+  if (s == NULL) return;
+  const la_spec_run *r = &s->runs[3];
+  const json_t *task = json_object_get(s->normalized, "task");
+  const json_t *met = json_object_get(s->normalized, "metrics");
+  CHECK_EQ_INT(s->n_runs, 4);
+  CHECK_STR(cfg_str(r, "task"), "gpt");
+  CHECK_EQ_INT(cfg_int(r, "rank"), 4);
+  CHECK_EQ_INT(cfg_int(r, "n_head"), 4);
+  CHECK_EQ_INT(cfg_int(r, "context"), 32);
+  CHECK_STR(json_string_value(
+                json_object_get(json_object_get(r->config, "gpt"), "base")),
+            "/d/base.safetensors");
+  CHECK(json_is_false(json_object_get(met, "sharpness")));
+  CHECK(json_object_get(met, "sharpness_batch") == NULL);
+  CHECK(json_object_get(r->config, "sharpness_batch") == NULL);
+  CHECK(json_object_get(task, "loss") == NULL);
+  CHECK(json_object_get(task, "n_train") == NULL);
+  CHECK(json_object_get(task, "vocab_size") == NULL);
+  CHECK_EQ_INT(json_array_size(json_object_get(task, "target_modules")), 1);
+  CHECK_STR(json_string_value(
+                json_array_get(json_object_get(task, "target_modules"), 0)),
+            "attn.c_attn");
+  CHECK_EQ_INT(json_integer_value(json_object_get(task, "n_eval")), 1024);
+  CHECK_STR(la_rights_files_field(task), "gpt");
+  CHECK_STR(la_rights_files_field(r->config), "gpt");
+  json_t *teacher = J("{\"task\": \"teacher\", \"d_in\": 4}");
+  CHECK(la_rights_files_field(teacher) == NULL);
+  CHECK(la_rights_files_field(NULL) == NULL);
+  json_decref(teacher);
+  la_config *c = effective(r);
+  if (c != NULL) {
+    CHECK_EQ_INT(c->sharpness_batch, 8); /* the batch, as the worker sets */
+    CHECK_EQ_INT(c->sharpness, 0);
+    CHECK_EQ_INT(c->target_modules, LA_GPT_C_ATTN);
+    free(c);
+  }
+  check_configs_parse(s);
+  check_reparse(s);
+  la_spec_free(s);
+
+  /* given values reach the configs, sharpness_batch included */
+  s = parse_ok(
+      "{\"name\": \"gpt2\", \"task\": {\"task\": \"gpt\", \"gpt\": {\"base\": "
+      "\"/d/b.safetensors\", \"tokens\": \"/d/t.npy\", \"tokens_eval\": "
+      "\"/d/e.npy\"}, \"n_head\": 2, \"vocab_size\": 500, \"target_modules\": "
+      "[\"c_attn\", \"c_proj\", \"c_fc\"], \"n_eval\": 7}, \"grid\": "
+      "{\"rank\": [2], \"alpha\": [4], \"lr\": [0.01]}, \"steps\": 5, "
+      "\"batch\": 4, \"metrics\": {\"sharpness\": true, \"sharpness_batch\": "
+      "2}}",
+      NULL);
+  if (s != NULL) {
+    r = &s->runs[0];
+    CHECK_EQ_INT(cfg_int(r, "vocab_size"), 500);
+    CHECK_EQ_INT(cfg_int(r, "sharpness_batch"), 2);
+    CHECK_EQ_INT(cfg_int(r, "n_eval"), 7);
+    CHECK_EQ_INT(json_array_size(json_object_get(r->config, "target_modules")),
+                 3);
+    CHECK(json_is_true(json_object_get(r->config, "sharpness")));
+    check_configs_parse(s);
+    check_reparse(s);
+    la_spec_free(s);
+  }
+}
+
+/* Bad gpt specs: patches of k_gpt_base. */
+static const bad_case k_gpt_bad[] = {
+    {"{\"task\": {\"n_head\": null}}", "task.n_head", "required"},
+    {"{\"task\": {\"gpt\": null}}", "task.gpt", "required"},
+    {"{\"task\": {\"gpt\": {\"base\": null}}}", "task.gpt.base", "required"},
+    {"{\"task\": {\"gpt\": {\"base\": \"b.safetensors\"}}}", "task.gpt.base",
+     "must be an absolute path"},
+    {"{\"task\": {\"gpt\": {\"text_eval\": \"e.txt\"}}}", "task.gpt.text_eval",
+     "must be an absolute path"},
+    {"{\"task\": {\"gpt\": {\"tokens\": \"/t.npy\"}}}", "task.gpt.tokens",
+     "one of"},
+    {"{\"task\": {\"gpt\": {\"weights\": \"/w\"}}}", "task.gpt.weights",
+     "unknown field"},
+    {"{\"task\": {\"d_in\": 8}}", "task.d_in", "does not apply"},
+    {"{\"task\": {\"widths\": [8, 8]}}", "task.widths", "does not apply"},
+    {"{\"task\": {\"npy\": {\"x\": \"/x.npy\"}}}", "task.npy",
+     "does not apply"},
+    {"{\"task\": {\"loss\": \"mse\"}}", "task.loss", "does not apply"},
+    {"{\"task\": {\"n_train\": 100}}", "task.n_train", "does not apply"},
+    {"{\"task\": {\"pretrain\": true}}", "task.pretrain", "not a task field"},
+    {"{\"task\": {\"target_modules\": [\"q_proj\"]}}", "task.target_modules[0]",
+     "unknown module 'q_proj'"},
+    {"{\"task\": {\"vocab_size\": 300}}", "task.vocab_size", "256"},
+    {"{\"task\": {\"context\": 0}}", "task.context", "below the minimum"},
+    {"{\"task\": {\"n_head\": 0}}", "task.n_head", "below the minimum"},
+    {"{\"metrics\": {\"sharpness\": true, \"sharpness_batch\": 0}}",
+     "metrics.sharpness_batch", "below the minimum"},
+};
+
+static void check_gpt_bad(void) {
+  check_bad_patches(k_gpt_base, k_gpt_bad,
+                    sizeof k_gpt_bad / sizeof k_gpt_bad[0], "gpt");
+}
+
 static void check_command_rights(void) {
   la_err err = {{0}};
   int status = -1;
@@ -1107,5 +1217,8 @@ int main(void) {
   check_command_memory_cap();
   check_command_number_text();
   check_out_of_memory(k_cmd_base);
+  check_gpt();
+  check_gpt_bad();
+  check_out_of_memory(k_gpt_base);
   return check_summary();
 }
