@@ -1167,6 +1167,7 @@ async function loadRun(id) {
 
   const spectra = run.spectra || [];
   const layers = uniqSorted(spectra.map((s) => s.layer));
+  const moduleOf = new Map((run.layers || []).filter((l) => l.module).map((l) => [l.layer, l.module]));
   const steps = uniqSorted(spectra.map((s) => s.step));
   if (steps.length) {
     const si = new Map(steps.map((v, i) => [v, i]));
@@ -1176,7 +1177,7 @@ async function loadRun(id) {
       const y = new Array(steps.length).fill(null);
       for (const s of spectra) if (s.layer === l) y[si.get(s.step)] = s.sigma_max;
       data.push(y);
-      series.push({ label: `σ_max(ΔW) layer ${l}`, stroke: PALETTE[k % PALETTE.length], width: 2, spanGaps: true, points: { show: true, size: 5 } });
+      series.push({ label: `σ_max(ΔW) ${moduleOf.has(l) ? moduleOf.get(l) : `layer ${l}`}`, stroke: PALETTE[k % PALETTE.length], width: 2, spanGaps: true, points: { show: true, size: 5 } });
     });
     makePlot('sigma', $('sigma-plot'), {
       height: 260, scales: { x: { time: false } },
