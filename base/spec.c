@@ -21,6 +21,7 @@
 #include "loralpha/command.h"
 #include "loralpha/config.h"
 #include "loralpha/resources.h"
+#include "loralpha/search.h"
 #include "loralpha/slurm_settings.h"
 
 #include <math.h>
@@ -74,7 +75,7 @@ static const sfield k_top_fields[] = {
     {"diverge_factor", K_ALL, 1}, {"priority", K_ALL, 0},
     {"max_parallel", K_ALL, 0},   {"max_attempts", K_ALL, 0},
     {"window", K_ALL, 0},         {"executor", K_ALL, 0},
-    {"slurm", K_ALL, 0},
+    {"slurm", K_ALL, 0},          {"search", K_ALL, 0},
 };
 
 static const sfield k_task_fields[] = {
@@ -180,6 +181,7 @@ typedef struct builder {
   json_t *defaults; /* new: the worker's defaults, as a config */
   la_config *cfg;   /* scratch for la_config_parse (large: on the heap) */
   const la_spec_limits *lim; /* borrowed */
+  la_search search;
 } builder;
 
 /* ---- seeds ------------------------------------------------------------- */
@@ -784,6 +786,18 @@ static int parse_grid(builder *b, la_err *err) {
   return 0;
 }
 
+/* The optional search along alpha (search.h), against the grid's alphas;
+ * the normalized spec gets it with every field when the spec has it. */
+static int parse_search(builder *b, la_err *err) {
+  const json_t *v = json_object_get(b->spec, "search");
+  const axis *ax = &b->ax[AX_ALPHA];
+  int rc = la_search_parse(v, ax->v, ax->n, &b->search, err);
+  if (rc == 0 && v != NULL &&
+      json_object_set_new(b->norm, "search", la_search_to_json(&b->search)))
+    rc = la_errf(err, LA_ENOMEM, "search: out of memory");
+  return rc;
+}
+
 /* ---- seeds and the run count -------------------------------------------- */
 
 /* Parses a list of seeds: distinct integers in 0 .. 2^53 - 1. */
@@ -842,12 +856,21 @@ static int check_run_count(builder *b, const la_spec_limits *lim, la_err *err) {
   const axis *ax = b->ax;
   uint64_t n = (uint64_t)ax[AX_RANK].n * ax[AX_ALPHA].n * ax[AX_LR].n;
   b->n_runs = n * b->n_seeds; /* at most 10^12 * 1000: no overflow */
-  if (b->n_runs <= lim->max_runs) return 0;
+  if (b->n_runs > lim->max_runs)
+    return la_errf(err, LA_EINVAL,
+                   "grid: %zu x %zu x %zu ranks/alphas/lrs x %zu seeds = %llu "
+                   "runs exceeds the maximum of %zu",
+                   ax[AX_RANK].n, ax[AX_ALPHA].n, ax[AX_LR].n, b->n_seeds,
+                   (unsigned long long)b->n_runs, lim->max_runs);
+  /* a search adds runs: the most it may reach counts too */
+  n = (uint64_t)ax[AX_RANK].n * ax[AX_LR].n * (uint64_t)b->search.max_points *
+      b->n_seeds;
+  if (b->search.kind == LA_SEARCH_GRID || n <= lim->max_runs) return 0;
   return la_errf(err, LA_EINVAL,
-                 "grid: %zu x %zu x %zu ranks/alphas/lrs x %zu seeds = %llu "
-                 "runs exceeds the maximum of %zu",
-                 ax[AX_RANK].n, ax[AX_ALPHA].n, ax[AX_LR].n, b->n_seeds,
-                 (unsigned long long)b->n_runs, lim->max_runs);
+                 "search.max_points: %zu x %zu ranks/lrs x %d alphas at most "
+                 "x %zu seeds = %llu runs may exceed the maximum of %zu",
+                 ax[AX_RANK].n, ax[AX_LR].n, b->search.max_points, b->n_seeds,
+                 (unsigned long long)n, lim->max_runs);
 }
 
 /* The worker seed of the runs of rank with seed index si. */
@@ -1161,6 +1184,7 @@ static int expand(builder *b, la_spec **out, la_err *err) {
   s->max_attempts = b->max_attempts;
   s->window = b->window;
   s->seed = b->seed;
+  s->search = b->search;
   s->normalized = b->norm; /* moved */
   b->norm = NULL;
   s->base = b->base; /* moved */
@@ -1301,6 +1325,7 @@ static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
              ? no_section(b, s, err)
              : parse_section(b, s, err);
   if (!rc) rc = parse_grid(b, err);
+  if (!rc) rc = parse_search(b, err);
   if (!rc) rc = parse_seeds(b, err);
   if (!rc) rc = check_run_count(b, lim, err);
   if (!rc && b->kind[SEC_TASK] == TASK_COMMAND)

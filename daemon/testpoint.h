@@ -2,8 +2,8 @@
  * testpoint.h: pauses at named points of the daemon, for crash tests only.
  *
  * When the environment variable LA_TEST_PAUSE lists a point's name (comma
- * separated: "flush", "finish", "create", "requeue", "delete", "analysis", and
- * "run_read" and "report" on the thread pool),
+ * separated: "flush", "finish", "create", "requeue", "delete", "search",
+ * "analysis", and "run_read" and "report" on the thread pool),
  * la_testpoint(name) writes "testpoint NAME" on stderr and sleeps
  * LA_TEST_PAUSE_MS milliseconds (default 300), so that a test watching the
  * log can SIGKILL the daemon while it is inside that point (inside an open

@@ -123,6 +123,13 @@ struct la_store {
 
 /* Unix time now, in seconds. */
 double la_store_now(void);
+
+/* After run run_id of sweep ended for good (done, diverged, failed): when
+ * the sweep searches along alpha and the run's cell has nothing queued or
+ * running left, decides the cell's next step and writes it, with its new
+ * runs (store_search.c), in the caller's transaction. 0 or LA_EIO /
+ * LA_ENOMEM. */
+int la_store_search_after_run(la_store *st, int64_t sweep, int64_t run_id);
 /* Fills err with "database: <what>: <sqlite message>"; returns LA_EIO. */
 int la_store_fail(la_store *st, la_err *err, const char *what);
 /* The cached statement, reset and with bindings cleared. */

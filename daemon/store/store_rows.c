@@ -368,7 +368,8 @@ static int stop_sweep(la_store *st, int64_t sweep, const char *why,
 
 /* The sweep's side of a run's end: a failed attempt counts towards
  * stopping the sweep (*stopped 1 when it did), a finished run breaks the
- * count, and a sweep with nothing left queued or running ends. */
+ * count, a searching sweep decides its run's cell's next step
+ * (store_search.c), and a sweep with nothing left queued or running ends. */
 static int end_in_sweep(la_store *st, int64_t run_id, const la_run_result *r,
                         int *stopped) {
   int64_t sweep = sweep_of_run(st, run_id);
@@ -389,6 +390,9 @@ static int end_in_sweep(la_store *st, int64_t run_id, const la_run_result *r,
     sqlite3_bind_int64(la_store_stmt(st, ST_SWEEP_CLEAN), 1, sweep);
     rc = la_store_exec(st, ST_SWEEP_CLEAN);
   }
+  if (rc == 0 && !*stopped && strcmp(r->state, "queued") != 0 &&
+      strcmp(r->state, "cancelled") != 0)
+    rc = la_store_search_after_run(st, sweep, run_id);
   return rc ? rc : maybe_finish_sweep(st, sweep);
 }
 

@@ -13,6 +13,7 @@
 
 #include "loralpha/common.h"
 #include "loralpha/config.h"
+#include "loralpha/search.h"
 #include "loralpha/window.h"
 
 #include <jansson.h>
@@ -47,6 +48,7 @@ typedef struct la_spec {
   int max_attempts;   /* tries per run before it stays failed */
   la_window window;   /* hours its runs may start in (enabled 0: any) */
   uint64_t seed;      /* the sweep seed */
+  la_search search;   /* how its runs are spent along alpha (search.h) */
   json_t *normalized; /* owned: the spec with defaults filled, as stored */
   json_t *base;       /* owned: the worker config every run shares (without
                          rank, alpha, lr and seed); read-only */

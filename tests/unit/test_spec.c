@@ -438,6 +438,35 @@ cleanup:
   json_decref(want);
 }
 
+/* A search object: in the normalized spec with every field (its defaults
+ * from the grid's alphas, listed in any order), parsed back the same; the
+ * runs are the grid's (the search adds more as runs end). */
+static void check_search_spec(void) {
+  json_t *in = J(k_base), *patch = J("{\"grid\": {\"alpha\": [256, 1, 16]}, "
+                                     "\"search\": {\"strategy\": "
+                                     "\"bracket\", \"tolerance\": 0.25}}");
+  json_t *spec = merge(in, patch);
+  la_spec *s = NULL;
+  la_err err;
+  if (la_spec_parse(spec, NULL, &s, &err) != 0 || la_spec_materialize(s)) {
+    CHECK_STR(err.msg, "(parsed)");
+  } else {
+    const json_t *se = json_object_get(s->normalized, "search");
+    CHECK_EQ_INT(s->search.kind, LA_SEARCH_BRACKET);
+    CHECK_EQ_INT(json_object_size(se), 6);
+    CHECK_CLOSE(json_number_value(json_object_get(se, "tolerance")), 0.25, 0);
+    CHECK_CLOSE(json_number_value(json_object_get(se, "step")), 4, 1e-12);
+    CHECK_CLOSE(json_number_value(json_object_get(se, "alpha_min")), 1.0 / 64,
+                0);
+    CHECK_EQ_INT(s->n_runs, 9);
+    check_reparse(s);
+  }
+  la_spec_free(s);
+  json_decref(spec);
+  json_decref(patch);
+  json_decref(in);
+}
+
 /* One rejected spec: a merge patch of k_base, the path the error must start
  * with (followed by ':') and a word it must contain. */
 typedef struct bad_case {
@@ -467,6 +496,12 @@ static const bad_case k_bad[] = {
     {"{\"batch\": 5000}", "batch", "exceeds n_train"},
     {"{\"diverge_factor\": 1}", "diverge_factor", "minimum"},
     {"{\"scaling\": \"sqrt\"}", "scaling", "unknown value"},
+    {"{\"search\": {\"strategy\": \"bracket\", \"tolerance\": 0}}",
+     "search.tolerance", "outside"},
+    {"{\"search\": \"bracket\"}", "search", "object"},
+    {"{\"search\": {\"strategy\": \"bracket\", \"max_points\": 64}, "
+     "\"seeds\": 1000}",
+     "search.max_points", "may exceed the maximum of 100000"},
     /* task */
     {"{\"task\": null}", "task", "missing"},
     {"{\"task\": \"teacher\"}", "task", "object"},
@@ -1199,6 +1234,7 @@ int main(void) {
   check_small_ranges();
   check_mlp_sections();
   check_normalized();
+  check_search_spec();
   check_bad_table();
   check_lengths();
   check_exact_messages();

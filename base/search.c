@@ -1,0 +1,326 @@
+/* search.c: a sweep's search along α: its settings and the bracket's next
+ * step (search.h, docs/sweeps.md "search"). */
+#include "loralpha/search.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GOLDEN 0.3819660112501051 /* 2 - the golden ratio */
+#define DEF_TOLERANCE 0.5         /* octaves */
+#define DEF_MAX_POINTS 16
+#define DEF_MARGIN 6.0 /* octaves past the grid's ends by default */
+#define MAX_STEP 16.0  /* octaves */
+#define ALPHA_CAP 1e12
+
+static const char *const k_kinds[] = {"grid", "bracket", NULL};
+static const char *const k_fields[] = {"strategy",  "tolerance", "max_points",
+                                       "alpha_min", "alpha_max", "step",
+                                       NULL};
+
+/* A number field of the search object: absent (def kept), or finite in
+ * (lo, hi]. */
+static int get_num(const json_t *v, const char *key, double lo, double hi,
+                   double *out, la_err *err) {
+  const json_t *x = json_object_get(v, key);
+  double d;
+  if (x == NULL) return 0;
+  d = json_number_value(x);
+  if (!json_is_number(x) || !isfinite(d))
+    return la_errf(err, LA_EINVAL, "search.%s: must be a number", key);
+  if (!(d > lo) || d > hi)
+    return la_errf(err, LA_EINVAL, "search.%s: %g is outside (%g, %g]", key, d,
+                   lo, hi);
+  *out = d;
+  return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The grid's α values (any order) sorted into a new array, or NULL. */
+static double *sorted_copy(const double *alphas, size_t n) {
+  double *s = malloc(n * sizeof *s);
+  if (s == NULL) return NULL;
+  memcpy(s, alphas, n * sizeof *s);
+  qsort(s, n, sizeof *s, cmp_double);
+  return s;
+}
+
+/* The widest gap between neighbouring α values (sorted), in octaves (2 for
+ * one). */
+static double widest_gap(const double *alphas, size_t n) {
+  double gap = n > 1 ? 0 : 2;
+  for (size_t i = 1; i < n; i++) {
+    double g = log2(alphas[i] / alphas[i - 1]);
+    gap = g > gap ? g : gap;
+  }
+  return gap < MAX_STEP ? gap : MAX_STEP;
+}
+
+/* The strategy's name into *kind. */
+static int get_kind(const json_t *v, la_search_kind *kind, la_err *err) {
+  const char *name = json_string_value(json_object_get(v, "strategy"));
+  if (json_object_get(v, "strategy") == NULL)
+    return la_errf(err, LA_EINVAL,
+                   "search.strategy: required field is missing");
+  for (int i = 0; name != NULL && k_kinds[i] != NULL; i++)
+    if (strcmp(name, k_kinds[i]) == 0) {
+      *kind = (la_search_kind)i;
+      return 0;
+    }
+  return la_errf(err, LA_EINVAL,
+                 "search.strategy: must be \"grid\" or \"bracket\"");
+}
+
+/* Unknown keys, and keys of bracket in a grid search. */
+static int check_keys(const json_t *v, la_search_kind kind, la_err *err) {
+  const char *key;
+  json_t *val;
+  json_object_foreach((json_t *)v, key, val) {
+    int known = 0;
+    for (int i = 0; k_fields[i] != NULL && !known; i++)
+      known = strcmp(key, k_fields[i]) == 0;
+    if (!known)
+      return la_errf(err, LA_EINVAL,
+                     "search.%.64s: not a search field (expected strategy, "
+                     "tolerance, max_points, alpha_min, alpha_max or step)",
+                     key);
+    if (kind == LA_SEARCH_GRID && strcmp(key, "strategy") != 0)
+      return la_errf(err, LA_EINVAL,
+                     "search.%s: applies to strategy \"bracket\" only", key);
+  }
+  return 0;
+}
+
+/* la_search_parse on the grid's α values sorted. */
+static int parse_sorted(const json_t *v, const double *alphas, size_t n,
+                        la_search *out, la_err *err) {
+  const json_t *mp;
+  int rc;
+  memset(out, 0, sizeof *out);
+  out->kind = LA_SEARCH_GRID;
+  out->tolerance = DEF_TOLERANCE;
+  out->max_points = DEF_MAX_POINTS;
+  out->alpha_min = alphas[0] / exp2(DEF_MARGIN);
+  out->alpha_max = fmin(alphas[n - 1] * exp2(DEF_MARGIN), ALPHA_CAP);
+  out->step = widest_gap(alphas, n);
+  if (v == NULL) return 0;
+  if (!json_is_object(v))
+    return la_errf(err, LA_EINVAL, "search: must be an object");
+  if ((rc = get_kind(v, &out->kind, err)) ||
+      (rc = check_keys(v, out->kind, err)))
+    return rc;
+  if ((rc = get_num(v, "tolerance", 0, 8, &out->tolerance, err)) ||
+      (rc = get_num(v, "step", 0, MAX_STEP, &out->step, err)) ||
+      (rc = get_num(v, "alpha_min", 0, ALPHA_CAP, &out->alpha_min, err)) ||
+      (rc = get_num(v, "alpha_max", 0, ALPHA_CAP, &out->alpha_max, err)))
+    return rc;
+  if ((mp = json_object_get(v, "max_points")) != NULL) {
+    json_int_t m = json_integer_value(mp);
+    if (!json_is_integer(mp) || m < 2 || m > LA_SEARCH_MAX_POINTS)
+      return la_errf(err, LA_EINVAL,
+                     "search.max_points: must be an integer in 2..%d",
+                     LA_SEARCH_MAX_POINTS);
+    out->max_points = (int)m;
+  }
+  if (out->kind == LA_SEARCH_GRID) return 0;
+  if ((size_t)out->max_points < n)
+    return la_errf(err, LA_EINVAL,
+                   "search.max_points: %d is fewer than the grid's %zu alpha "
+                   "values (the search starts from all of them)",
+                   out->max_points, n);
+  if (out->alpha_min > alphas[0])
+    return la_errf(err, LA_EINVAL,
+                   "search.alpha_min: %g is above the grid's smallest alpha "
+                   "%g",
+                   out->alpha_min, alphas[0]);
+  if (out->alpha_max < alphas[n - 1])
+    return la_errf(err, LA_EINVAL,
+                   "search.alpha_max: %g is below the grid's largest alpha %g",
+                   out->alpha_max, alphas[n - 1]);
+  return 0;
+}
+
+int la_search_parse(const json_t *v, const double *alphas, size_t n,
+                    la_search *out, la_err *err) {
+  double *sorted = sorted_copy(alphas, n);
+  int rc;
+  if (sorted == NULL) return la_errf(err, LA_ENOMEM, "search: out of memory");
+  rc = parse_sorted(v, sorted, n, out, err);
+  free(sorted);
+  return rc;
+}
+
+int la_search_from_stored(const json_t *v, la_search *out, la_err *err) {
+  double ends[2] = {1, 1}; /* a grid search has no bounds */
+  const json_t *lo = json_object_get(v, "alpha_min"),
+               *hi = json_object_get(v, "alpha_max");
+  if (json_is_number(lo) && json_is_number(hi))
+    ends[0] = json_number_value(lo), ends[1] = json_number_value(hi);
+  if (!(ends[0] > 0) || !(ends[1] >= ends[0]))
+    return la_errf(err, LA_EINVAL,
+                   "search: alpha_min and alpha_max are "
+                   "not an interval");
+  return parse_sorted(v, ends, 2, out, err);
+}
+
+json_t *la_search_to_json(const la_search *s) {
+  if (s->kind == LA_SEARCH_GRID) return json_pack("{ss}", "strategy", "grid");
+  return json_pack("{ss, sf, si, sf, sf, sf}", "strategy", k_kinds[s->kind],
+                   "tolerance", s->tolerance, "max_points", s->max_points,
+                   "alpha_min", s->alpha_min, "alpha_max", s->alpha_max, "step",
+                   s->step);
+}
+
+/* ---- the bracket's next step ---- */
+
+/* The points sorted by α (insertion sort: a cell has at most 64). */
+static void sort_points(const la_search_point *in, size_t n,
+                        la_search_point *out) {
+  for (size_t i = 0; i < n; i++) {
+    size_t j = i;
+    while (j > 0 && out[j - 1].alpha > in[i].alpha) {
+      out[j] = out[j - 1];
+      j--;
+    }
+    out[j] = in[i];
+  }
+}
+
+/* Fills the step's fields; its why from fmt. */
+static void say(la_search_step *o, la_search_action a, double alpha,
+                const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void say(la_search_step *o, la_search_action a, double alpha,
+                const char *kind, const char *fmt, ...) {
+  va_list ap;
+  o->action = a;
+  o->alpha = a == LA_SEARCH_ADD ? alpha : NAN;
+  snprintf(o->kind, sizeof o->kind, "%s", kind);
+  va_start(ap, fmt);
+  vsnprintf(o->why, sizeof o->why, fmt, ap);
+  va_end(ap);
+}
+
+/* The parabola's vertex through (x, f) at a, b, c in log2 α, or NAN. */
+static double vertex(const la_search_point *p, size_t b) {
+  double xa = log2(p[b - 1].alpha), xb = log2(p[b].alpha),
+         xc = log2(p[b + 1].alpha);
+  double fa = p[b - 1].loss, fb = p[b].loss, fc = p[b + 1].loss;
+  double num =
+      (xb - xa) * (xb - xa) * (fb - fc) - (xb - xc) * (xb - xc) * (fb - fa);
+  double den = (xb - xa) * (fb - fc) - (xb - xc) * (fb - fa);
+  if (!isfinite(fa) || !isfinite(fc) || !(fabs(den) > 0)) return NAN;
+  return xb - 0.5 * num / den;
+}
+
+/* Is x (log2 α) at least gap octaves from every point? */
+static int clear_of(const la_search_point *p, size_t n, double x, double gap) {
+  for (size_t i = 0; i < n; i++)
+    if (fabs(log2(p[i].alpha) - x) < gap) return 0;
+  return 1;
+}
+
+/* The best point at an end of the points: one step past it (no further
+ * than the limit), or done when it is at the limit. */
+static void extend(const la_search *s, const la_search_point *p, size_t b,
+                   la_search_step *o) {
+  int down = b == 0;
+  double limit = down ? s->alpha_min : s->alpha_max;
+  double next = p[b].alpha * exp2(down ? -s->step : s->step);
+  if (down ? next < limit : next > limit) next = limit;
+  if (fabs(log2(next / p[b].alpha)) > 1e-9) {
+    say(o, LA_SEARCH_ADD, next, down ? "extend_down" : "extend_up",
+        "the best alpha %g is the %s tried: trying %g, %.3g octaves %s",
+        p[b].alpha, down ? "smallest" : "largest", next,
+        fabs(log2(next / p[b].alpha)), down ? "below" : "above");
+    return;
+  }
+  say(o, LA_SEARCH_DONE, NAN, "limit",
+      "the best alpha %g is at search.%s: alpha* is at the edge of what the "
+      "spec allows",
+      p[b].alpha, down ? "alpha_min" : "alpha_max");
+}
+
+void la_search_next(const la_search *s, const la_search_point *pts, size_t n,
+                    la_search_step *o) {
+  la_search_point p[LA_SEARCH_MAX_POINTS + 1];
+  size_t b = 0;
+  double xa, xb, xc, x;
+  memset(o, 0, sizeof *o);
+  if (n == 0) {
+    say(o, LA_SEARCH_DONE, NAN, "diverged", "no alpha was tried");
+    return;
+  }
+  if (n > LA_SEARCH_MAX_POINTS + 1) n = LA_SEARCH_MAX_POINTS + 1;
+  sort_points(pts, n, p);
+  for (size_t i = 1; i < n; i++)
+    if (p[i].loss < p[b].loss) b = i; /* ties: the smaller alpha */
+  o->best = p[b].alpha;
+  o->lo = b > 0 ? p[b - 1].alpha : p[b].alpha;
+  o->hi = b + 1 < n ? p[b + 1].alpha : p[b].alpha;
+  if (!isfinite(p[b].loss)) { /* every alpha diverged or failed */
+    double next = fmax(p[0].alpha * exp2(-s->step), s->alpha_min);
+    if ((int)n < s->max_points && log2(p[0].alpha / next) > 1e-9) {
+      say(o, LA_SEARCH_ADD, next, "extend_down",
+          "every alpha tried diverged or failed: trying %g, below the "
+          "smallest",
+          next);
+      return;
+    }
+    say(o, LA_SEARCH_DONE, NAN, "diverged",
+        "every alpha tried diverged or failed, down to %g", p[0].alpha);
+    return;
+  }
+  if ((int)n >= s->max_points) {
+    say(o, LA_SEARCH_DONE, NAN, "max_points",
+        "%zu alpha values tried (search.max_points): the best is %g in [%g, "
+        "%g]",
+        n, p[b].alpha, o->lo, o->hi);
+    return;
+  }
+  if (b == 0 || b + 1 == n) {
+    extend(s, p, b, o);
+    return;
+  }
+  xa = log2(p[b - 1].alpha), xb = log2(p[b].alpha), xc = log2(p[b + 1].alpha);
+  if (xc - xa <= s->tolerance * (1 + 1e-12)) {
+    say(o, LA_SEARCH_DONE, NAN, "converged",
+        "alpha* %g is bracketed by %g and %g, %.3g octaves apart (search."
+        "tolerance %g)",
+        p[b].alpha, p[b - 1].alpha, p[b + 1].alpha, xc - xa, s->tolerance);
+    return;
+  }
+  x = vertex(p, b);
+  if (isfinite(x) && x > xa && x < xc && clear_of(p, n, x, 0.1 * (xc - xa))) {
+    say(o, LA_SEARCH_ADD, exp2(x), "parabolic",
+        "the parabola through alpha %g, %g, %g (in log alpha) has its "
+        "vertex at %g",
+        p[b - 1].alpha, p[b].alpha, p[b + 1].alpha, exp2(x));
+    return;
+  }
+  if (isfinite(x) && x > xa && x < xc) {
+    /* the vertex is at the best point: close the bracket with a probe
+     * half a tolerance beside it, on the vertex's side (else the wider) */
+    int up = x > xb || (x == xb && xc - xb > xb - xa);
+    double probe = xb + (up ? 0.5 : -0.5) * s->tolerance;
+    if ((up ? probe < xc : probe > xa) &&
+        clear_of(p, n, probe, 0.05 * s->tolerance)) {
+      say(o, LA_SEARCH_ADD, exp2(probe), "probe",
+          "the parabola's vertex is at the best alpha %g: trying %g, half "
+          "a tolerance %s, to close the bracket",
+          p[b].alpha, exp2(probe), up ? "above" : "below");
+      return;
+    }
+  }
+  x = xc - xb > xb - xa ? xb + GOLDEN * (xc - xb) : xb - GOLDEN * (xb - xa);
+  say(o, LA_SEARCH_ADD, exp2(x), "golden",
+      "golden-section step into the wider side of the bracket [%g, %g] "
+      "around %g",
+      p[b - 1].alpha, p[b + 1].alpha, p[b].alpha);
+}

@@ -1,0 +1,235 @@
+/*
+ * store_search.c: a sweep's search along α, decided where its runs end
+ * (search.h, docs/sweeps.md "search", schema/015_search.sql).
+ *
+ * When the last queued or running run of a cell (rank, lr) of a searching
+ * sweep ends, the cell's points (mean final eval loss per α over its
+ * seeds) go to la_search_next, and its decision is written in the same
+ * transaction as that run's end: a row of search_decisions and, for an
+ * added α, a queued run per seed (the cell's own configs with the new
+ * alpha). So a decision is committed before it is acted on, and a daemon
+ * killed at any moment finds either the run still running (its attempt is
+ * retried) or the run ended with its decision and new runs: never the one
+ * without the other.
+ */
+#include "loralpha/json_text.h"
+#include "loralpha/search.h"
+#include "store/store_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One prepared statement for this call: with ?1 sweep, ?2 rank, ?3 lr. */
+static sqlite3_stmt *cell_stmt(la_store *st, const char *sql, int64_t sweep,
+                               int rank, double lr) {
+  sqlite3_stmt *q = NULL;
+  if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) return NULL;
+  sqlite3_bind_int64(q, 1, sweep);
+  sqlite3_bind_int(q, 2, rank);
+  sqlite3_bind_double(q, 3, lr);
+  return q;
+}
+
+/* One integer of sql on the cell, or -1 (LA_EIO) when the database
+ * failed. */
+static int64_t cell_count(la_store *st, const char *sql, int64_t sweep,
+                          int rank, double lr) {
+  sqlite3_stmt *q = cell_stmt(st, sql, sweep, rank, lr);
+  int64_t v = LA_EIO;
+  if (q != NULL && sqlite3_step(q) == SQLITE_ROW)
+    v = sqlite3_column_int64(q, 0);
+  sqlite3_finalize(q);
+  return v;
+}
+
+/* The sweep's search when it is active and searches: 1, else 0 (grid,
+ * not active), or LA_EIO. */
+static int sweep_search(la_store *st, int64_t sweep, la_search *s) {
+  sqlite3_stmt *q = NULL;
+  json_t *spec = NULL;
+  la_err err;
+  int rc = LA_EIO;
+  if (sqlite3_prepare_v2(st->db,
+                         "SELECT spec FROM sweeps WHERE id = ?1 AND state = "
+                         "'active' AND instr(spec, '\"search\"') > 0",
+                         -1, &q, NULL) != SQLITE_OK)
+    return LA_EIO;
+  sqlite3_bind_int64(q, 1, sweep);
+  switch (sqlite3_step(q)) {
+  case SQLITE_DONE: rc = 0; break;
+  case SQLITE_ROW:
+    spec = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
+    rc = la_search_from_stored(json_object_get(spec, "search"), s, &err) == 0 &&
+         s->kind != LA_SEARCH_GRID;
+    json_decref(spec);
+    break;
+  default: break;
+  }
+  sqlite3_finalize(q);
+  return rc;
+}
+
+/* The cell's points: per alpha, the mean final eval loss of its seeds, or
+ * INFINITY when one diverged or failed. *n gets their count. */
+static int cell_points(la_store *st, int64_t sweep, int rank, double lr,
+                       la_search_point *p, size_t *n) {
+  sqlite3_stmt *q = cell_stmt(
+      st,
+      "SELECT alpha, COUNT(*), SUM(state = 'done' AND final_eval_loss IS NOT "
+      "NULL), AVG(final_eval_loss) FROM runs WHERE sweep_id = ?1 AND rank = "
+      "?2 AND lr = ?3 GROUP BY alpha ORDER BY alpha",
+      sweep, rank, lr);
+  int rc;
+  *n = 0;
+  if (q == NULL) return LA_EIO;
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW &&
+         *n < LA_SEARCH_MAX_POINTS + 1) {
+    int all = sqlite3_column_int(q, 1) == sqlite3_column_int(q, 2);
+    p[*n].alpha = sqlite3_column_double(q, 0);
+    p[*n].loss = all ? sqlite3_column_double(q, 3) : INFINITY;
+    (*n)++;
+  }
+  sqlite3_finalize(q);
+  return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : LA_EIO;
+}
+
+/* Binds a number, or NULL when it is not finite. */
+static void bind_num(sqlite3_stmt *q, int i, double v) {
+  if (isfinite(v))
+    sqlite3_bind_double(q, i, v);
+  else
+    sqlite3_bind_null(q, i);
+}
+
+/* The decision's row. */
+static int write_decision(la_store *st, int64_t sweep, int rank, double lr,
+                          int64_t run_id, size_t points,
+                          const la_search_step *d) {
+  sqlite3_stmt *q = NULL;
+  int ok;
+  if (sqlite3_prepare_v2(
+          st->db,
+          "INSERT INTO search_decisions (sweep_id, seq, rank, lr, run_id, "
+          "action, kind, alpha, best, lo, hi, points, why, created_at) VALUES "
+          "(?1, (SELECT coalesce(max(seq), 0) + 1 FROM search_decisions WHERE "
+          "sweep_id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+          -1, &q, NULL) != SQLITE_OK)
+    return LA_EIO;
+  sqlite3_bind_int64(q, 1, sweep);
+  sqlite3_bind_int(q, 2, rank);
+  sqlite3_bind_double(q, 3, lr);
+  sqlite3_bind_int64(q, 4, run_id);
+  sqlite3_bind_text(q, 5, d->action == LA_SEARCH_ADD ? "add" : "done", -1,
+                    SQLITE_STATIC);
+  sqlite3_bind_text(q, 6, d->kind, -1, SQLITE_TRANSIENT);
+  bind_num(q, 7, d->alpha);
+  bind_num(q, 8, d->best);
+  bind_num(q, 9, d->lo);
+  bind_num(q, 10, d->hi);
+  sqlite3_bind_int64(q, 11, (int64_t)points);
+  sqlite3_bind_text(q, 12, d->why, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_double(q, 13, la_store_now());
+  ok = sqlite3_step(q) == SQLITE_DONE;
+  sqlite3_finalize(q);
+  return ok ? 0 : LA_EIO;
+}
+
+/* The worker config text of template with its alpha replaced, or NULL. */
+static char *config_with_alpha(const char *template, double alpha) {
+  json_t *c = json_loads(template, 0, NULL);
+  char *text = NULL;
+  if (c != NULL && json_object_set_new(c, "alpha", json_real(alpha)) == 0)
+    text = la_json_text(c);
+  json_decref(c);
+  return text;
+}
+
+/* A queued run of alpha per seed of the cell: the configs of the cell's
+ * first run of each seed with alpha replaced; the sweep's n_runs grows. */
+static int add_runs(la_store *st, int64_t sweep, int rank, double lr,
+                    double alpha) {
+  sqlite3_stmt *t = cell_stmt(
+      st,
+      "SELECT seed_index, seed, config FROM runs WHERE id IN (SELECT min(id) "
+      "FROM runs WHERE sweep_id = ?1 AND rank = ?2 AND lr = ?3 GROUP BY "
+      "seed_index) ORDER BY seed_index",
+      sweep, rank, lr);
+  sqlite3_stmt *bump = NULL;
+  double now = la_store_now();
+  int64_t idx = cell_count(st, "SELECT max(idx) FROM runs WHERE sweep_id = ?1",
+                           sweep, rank, lr);
+  int rc = t == NULL || idx < 0 ? LA_EIO : 0, added = 0, step = SQLITE_DONE;
+  while (rc == 0 && (step = sqlite3_step(t)) == SQLITE_ROW) {
+    sqlite3_stmt *q = la_store_stmt(st, ST_INS_RUN);
+    char *cfg =
+        config_with_alpha((const char *)sqlite3_column_text(t, 2), alpha);
+    if (cfg == NULL) {
+      rc = LA_ENOMEM;
+      break;
+    }
+    sqlite3_bind_int64(q, 1, sweep);
+    sqlite3_bind_int64(q, 2, idx + 1 + added); /* after the sweep's runs */
+    sqlite3_bind_int(q, 3, rank);
+    sqlite3_bind_double(q, 4, alpha);
+    sqlite3_bind_double(q, 5, lr);
+    sqlite3_bind_int(q, 6, sqlite3_column_int(t, 0));
+    sqlite3_bind_int64(q, 7, sqlite3_column_int64(t, 1));
+    sqlite3_bind_text(q, 8, cfg, -1, free);
+    sqlite3_bind_double(q, 9, now);
+    rc = la_store_exec(st, ST_INS_RUN) ? LA_EIO : 0;
+    added++;
+  }
+  if (rc == 0 && step != SQLITE_DONE) rc = LA_EIO;
+  sqlite3_finalize(t);
+  if (rc == 0 &&
+      sqlite3_prepare_v2(st->db,
+                         "UPDATE sweeps SET n_runs = n_runs + ?2 WHERE id = ?1",
+                         -1, &bump, NULL) != SQLITE_OK)
+    rc = LA_EIO;
+  if (rc == 0) {
+    sqlite3_bind_int64(bump, 1, sweep);
+    sqlite3_bind_int(bump, 2, added);
+    rc = sqlite3_step(bump) == SQLITE_DONE ? 0 : LA_EIO;
+  }
+  sqlite3_finalize(bump);
+  return rc;
+}
+
+int la_store_search_after_run(la_store *st, int64_t sweep, int64_t run_id) {
+  la_search s;
+  la_search_point p[LA_SEARCH_MAX_POINTS + 1];
+  la_search_step d;
+  sqlite3_stmt *q = NULL;
+  size_t n;
+  int rank, rc = sweep_search(st, sweep, &s);
+  double lr;
+  if (rc <= 0) return rc;
+  if (sqlite3_prepare_v2(st->db, "SELECT rank, lr FROM runs WHERE id = ?1", -1,
+                         &q, NULL) != SQLITE_OK)
+    return LA_EIO;
+  sqlite3_bind_int64(q, 1, run_id);
+  rc = sqlite3_step(q) == SQLITE_ROW ? 0 : LA_EIO;
+  rank = sqlite3_column_int(q, 0), lr = sqlite3_column_double(q, 1);
+  sqlite3_finalize(q);
+  if (rc) return rc;
+  int64_t live = cell_count(st,
+                            "SELECT COUNT(*) FROM runs WHERE sweep_id = ?1 AND "
+                            "rank = ?2 AND lr = ?3 AND state IN ('queued', "
+                            "'running')",
+                            sweep, rank, lr);
+  int64_t done = cell_count(st,
+                            "SELECT COUNT(*) FROM search_decisions WHERE "
+                            "sweep_id = ?1 AND rank = ?2 AND lr = ?3 AND "
+                            "action = 'done'",
+                            sweep, rank, lr);
+  if (live < 0 || done < 0) return LA_EIO;
+  if (live > 0 || done > 0) return 0; /* not yet; or decided for good */
+  if ((rc = cell_points(st, sweep, rank, lr, p, &n)) != 0) return rc;
+  la_search_next(&s, p, n, &d);
+  rc = write_decision(st, sweep, rank, lr, run_id, n, &d);
+  if (rc == 0 && d.action == LA_SEARCH_ADD)
+    rc = add_runs(st, sweep, rank, lr, d.alpha);
+  if (rc == 0) la_testpoint("search");
+  return rc;
+}

@@ -1,0 +1,91 @@
+/*
+ * search.h: how a sweep spends its runs along α (docs/sweeps.md "search").
+ *
+ * A sweep's "search" object names a strategy. "grid" (the default) runs
+ * every grid value. "bracket" takes the grid's α values as the start of a
+ * search in log α per cell (rank, lr): after every seed of every α tried in
+ * the cell has ended, la_search_next looks at the mean final eval loss per
+ * α and either adds one α (tried with every seed, paired as the grid's
+ * are), or says the cell is done:
+ *   - the best α at the smallest (largest) α tried: the next α is `step`
+ *     octaves below (above) it, no further than alpha_min (alpha_max);
+ *     at the limit the cell is done;
+ *   - else the best α has a neighbour on each side, the bracket: when it is
+ *     at most `tolerance` octaves wide the cell is done, else the next α is
+ *     the vertex of the parabola through the three points (in log α) when
+ *     it falls inside the bracket away from the points tried; when the
+ *     vertex is the best point itself, a probe half a tolerance beside it
+ *     (closing the bracket); else the golden-section point of the
+ *     bracket's wider side;
+ *   - when every α tried diverged (or failed), the next is `step` octaves
+ *     below the smallest;
+ *   - never more than max_points α values in a cell.
+ * The answer depends only on the points (a pure function), so a daemon
+ * that decides again after a crash decides the same; the daemon stores
+ * each decision with the run's end, in one transaction (store.h).
+ *
+ * Pure code: jansson and libm only.
+ */
+#ifndef LORALPHA_SEARCH_H
+#define LORALPHA_SEARCH_H
+
+#include "loralpha/common.h"
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef enum { LA_SEARCH_GRID, LA_SEARCH_BRACKET } la_search_kind;
+
+typedef struct la_search {
+  la_search_kind kind;
+  double tolerance; /* bracket: done when at most this many octaves wide */
+  int max_points;   /* bracket: α values per cell at most */
+  double alpha_min; /* bracket: the smallest α it may try */
+  double alpha_max; /* bracket: the largest α it may try */
+  double step;      /* bracket: octaves past the edge per extension */
+} la_search;
+
+#define LA_SEARCH_MAX_POINTS 64
+
+/* The search of a sweep from its "search" field v (borrowed; NULL: grid)
+ * and the grid's α values (n >= 1, any order): validated, defaults filled
+ * in *out. 0, or LA_EINVAL with "search.<field>: <problem>" (LA_ENOMEM)
+ * in err. */
+int la_search_parse(const json_t *v, const double *alphas, size_t n,
+                    la_search *out, la_err *err);
+
+/* The search of a stored normalized spec's "search" object v (every field
+ * given; NULL: grid), checked as la_search_parse checks it. */
+int la_search_from_stored(const json_t *v, la_search *out, la_err *err);
+
+/* s as the normalized spec's "search" object (every field); a new object,
+ * or NULL when out of memory. */
+json_t *la_search_to_json(const la_search *s);
+
+/* One α tried in a cell: the mean over its seeds' final eval losses
+ * (INFINITY when a seed diverged or failed). */
+typedef struct la_search_point {
+  double alpha, loss;
+} la_search_point;
+
+typedef enum { LA_SEARCH_ADD, LA_SEARCH_DONE } la_search_action;
+
+/* A decision: add alpha, or the cell is done; why in words; the bracket
+ * [lo, hi] around the best α (or the edge the best α is at). */
+typedef struct la_search_step {
+  la_search_action action;
+  double alpha;  /* ADD: the α to try next */
+  double best;   /* the best α so far */
+  double lo, hi; /* the bracket around it: its neighbours */
+  char kind[16]; /* "extend_down", "extend_up", "parabolic", "probe",
+                    "golden", "converged", "limit", "max_points",
+                    "diverged" */
+  char why[256];
+} la_search_step;
+
+/* The next step of bracket search s for a cell's points (n >= 1, any
+ * order; alphas distinct). */
+void la_search_next(const la_search *s, const la_search_point *pts, size_t n,
+                    la_search_step *out);
+
+#endif

@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+"""The search along alpha (docs/sweeps.md "search"): a sweep with
+"search": {"strategy": "bracket"} run by a real daemon over HTTP, with a
+real SQLite file.
+
+    test_search.py --loralpha PATH --worker PATH [--keep] [--only NAME]
+
+Checked: every cell (rank, lr) ends with one `done` decision, its last;
+each decision equals what an independent implementation of the documented
+rule (ref_next below, written from docs/sweeps.md, not from the C) decides
+from the cell's points as they were then (the mean final eval loss of each
+alpha's seeds, from the runs table); every added alpha has a run per seed,
+with the grid's seeds (paired) and the grid's config but for alpha; the
+sweep's n_runs counts them; search_cells names the best alpha. A daemon
+SIGKILLed inside the transaction that writes a decision (test point
+"search"), then restarted, reaches the very same decisions as one never
+killed. A bad search object is refused with 422 naming the field.
+Ends with `N passed, M failed`.
+"""
+import json
+import math
+import os
+import signal
+import sys
+import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import R, cases_main, Daemon, cli, cli_val, kill_pid, wait_until  # noqa: E402
+
+GOLDEN = 0.3819660112501051
+GRID = [1.0, 16.0, 256.0, 4096.0]
+
+
+def spec(name, **search):
+    s = {"strategy": "bracket"}
+    s.update(search)
+    return {"name": name,
+            "task": {"task": "teacher", "d_in": 32, "d_out": 32, "n_train": 512,
+                     "n_eval": 128, "target_rank": 4, "target_scale": 2.0},
+            "grid": {"rank": [1, 4], "alpha": GRID, "lr": [0.001]},
+            "seeds": 2, "steps": 200, "batch": 32,
+            "metrics": {"log_every": 50, "eval_every": 50, "spectra_every": 0,
+                        "sharpness": False},
+            "search": s}
+
+
+def ref_next(s, pts):
+    """The bracket's next step, from docs/sweeps.md: (action, kind, alpha)."""
+    p = sorted(pts)
+    n = len(p)
+    x = [math.log2(a) for a, _ in p]
+    f = [v for _, v in p]
+    b = min(range(n), key=lambda i: (f[i], i))
+    if math.isinf(f[b]):
+        nxt = max(p[0][0] * 2 ** -s["step"], s["alpha_min"])
+        if n < s["max_points"] and math.log2(p[0][0] / nxt) > 1e-9:
+            return ("add", "extend_down", nxt)
+        return ("done", "diverged", None)
+    if n >= s["max_points"]:
+        return ("done", "max_points", None)
+    if b == 0 or b == n - 1:
+        down = b == 0
+        nxt = p[b][0] * 2 ** (-s["step"] if down else s["step"])
+        nxt = max(nxt, s["alpha_min"]) if down else min(nxt, s["alpha_max"])
+        if abs(math.log2(nxt / p[b][0])) > 1e-9:
+            return ("add", "extend_down" if down else "extend_up", nxt)
+        return ("done", "limit", None)
+    xa, xb, xc = x[b - 1], x[b], x[b + 1]
+    if xc - xa <= s["tolerance"] * (1 + 1e-12):
+        return ("done", "converged", None)
+    fa, fb, fc = f[b - 1], f[b], f[b + 1]
+    den = (xb - xa) * (fb - fc) - (xb - xc) * (fb - fa)
+    v = None
+    if math.isfinite(fa) and math.isfinite(fc) and den != 0:
+        v = xb - 0.5 * ((xb - xa) ** 2 * (fb - fc) - (xb - xc) ** 2 * (fb - fa)) / den
+    if v is not None and xa < v < xc and all(abs(xi - v) >= 0.1 * (xc - xa) for xi in x):
+        return ("add", "parabolic", 2 ** v)
+    if v is not None and xa < v < xc:
+        up = v > xb or (v == xb and xc - xb > xb - xa)
+        probe = xb + (0.5 if up else -0.5) * s["tolerance"]
+        if (probe < xc if up else probe > xa) and \
+                all(abs(xi - probe) >= 0.05 * s["tolerance"] for xi in x):
+            return ("add", "probe", 2 ** probe)
+    g = xb + GOLDEN * (xc - xb) if xc - xb > xb - xa else xb - GOLDEN * (xb - xa)
+    return ("add", "golden", 2 ** g)
+
+
+def decisions(db, sid):
+    return cli(db, f"SELECT * FROM search_decisions WHERE sweep_id = {sid} ORDER BY seq")
+
+
+def cell_losses(db, sid, rank, lr):
+    """alpha -> the mean final eval loss of its seeds (inf if one did not end done)."""
+    out = {}
+    for r in cli(db, f"SELECT alpha, state, final_eval_loss FROM runs WHERE sweep_id = {sid} "
+                     f"AND rank = {rank} AND lr = {lr}"):
+        out.setdefault(r["alpha"], []).append(
+            r["final_eval_loss"] if r["state"] == "done" and r["final_eval_loss"] is not None
+            else math.inf)
+    return {a: sum(v) / len(v) for a, v in out.items()}
+
+
+def check_sweep(d, sid, what):
+    """The decisions against ref_next; paired runs; n_runs; search_cells."""
+    stored = json.loads(cli_val(d.db, f"SELECT spec FROM sweeps WHERE id = {sid}"))
+    s = stored["search"]
+    rows = decisions(d.db, sid)
+    cells = sorted({(x["rank"], x["lr"]) for x in rows})
+    R.eq(cells, [(1, 0.001), (4, 0.001)], f"{what}: decisions for both cells")
+    mismatches = []
+    for rank, lr in cells:
+        mine = [x for x in rows if (x["rank"], x["lr"]) == (rank, lr)]
+        R.eq([x["action"] for x in mine].count("done"), 1,
+             f"{what}: rank {rank}: one done decision")
+        R.eq(mine[-1]["action"], "done", f"{what}: rank {rank}: the done decision is the last")
+        loss = cell_losses(d.db, sid, rank, lr)
+        tried = list(GRID)
+        for x in mine:
+            want = ref_next(s, [(a, loss[a]) for a in tried])
+            got = (x["action"], x["kind"], x["alpha"])
+            same = want[:2] == got[:2] and (want[2] is None) == (got[2] is None) and \
+                (want[2] is None or abs(math.log2(want[2] / got[2])) < 1e-9)
+            if not same:
+                mismatches.append((rank, x["seq"], want, got))
+            if x["action"] == "add":
+                tried.append(x["alpha"])
+        R.eq(sorted(tried), sorted(loss), f"{what}: rank {rank}: the cell's alphas are the "
+             "grid's and the added ones")
+        best = min(loss, key=lambda a: loss[a])
+        cell = cli(d.db, f"SELECT best_alpha FROM search_cells WHERE sweep_id = {sid} AND "
+                         f"rank = {rank}")
+        R.check(cell and abs(cell[0]["best_alpha"] - best) < 1e-9 * best,
+                f"{what}: rank {rank}: search_cells names the best alpha", best, cell)
+    R.check(not mismatches, f"{what}: every decision is the documented rule's "
+            "(an independent implementation)", "none differ", mismatches)
+    # paired seeds, configs equal but for alpha
+    runs = cli(d.db, f"SELECT rank, lr, alpha, seed_index, seed, config FROM runs "
+                     f"WHERE sweep_id = {sid}")
+    seeds = {}
+    bad = []
+    for r in runs:
+        seeds.setdefault((r["rank"], r["lr"], r["seed_index"]), set()).add(r["seed"])
+        cfg = json.loads(r["config"])
+        if cfg.get("alpha") != r["alpha"]:
+            bad.append((r["alpha"], cfg.get("alpha")))
+    R.check(all(len(v) == 1 for v in seeds.values()),
+            f"{what}: every alpha of a cell has the same seed per seed index (paired)",
+            "one seed each", {str(k): sorted(v) for k, v in seeds.items() if len(v) != 1})
+    R.eq(bad, [], f"{what}: every run's config carries its alpha")
+    per = {}
+    for r in runs:
+        per.setdefault((r["rank"], r["alpha"]), []).append(r["seed_index"])
+    R.check(all(sorted(v) == [0, 1] for v in per.values()),
+            f"{what}: every alpha tried has a run per seed", "[0, 1] each",
+            {str(k): v for k, v in per.items() if sorted(v) != [0, 1]})
+    R.eq(cli_val(d.db, f"SELECT n_runs FROM sweeps WHERE id = {sid}"), len(runs),
+         f"{what}: the sweep's n_runs counts the added runs")
+    # per cell, in order (cells interleave as their runs end)
+    return {rank: [(x["action"], x["kind"], x["alpha"]) for x in rows if x["rank"] == rank]
+            for rank in sorted({x["rank"] for x in rows})}
+
+
+def case_bracket(ctx):
+    d = Daemon(ctx, "bracket", workers=2)
+    sid = d.submit(spec("bracket"), "bracket sweep")
+    d.wait_sweep(sid, 120, what="bracket sweep")
+    norm = (d.get(f"/v1/sweeps/{sid}").json or {}).get("spec", {}).get("search", {})
+    R.eq(sorted(norm), ["alpha_max", "alpha_min", "max_points", "step", "strategy",
+                        "tolerance"], "the stored spec shows the search with every field")
+    ctx.reference = check_sweep(d, sid, "bracket")
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+def case_crash(ctx):
+    """SIGKILL inside a decision's transaction, restart, same decisions."""
+    db = ctx.path("crash.db")
+    env = dict(os.environ, LA_TEST_PAUSE="search", LA_TEST_PAUSE_MS="3000")
+    d = Daemon(ctx, "crash", db, workers=2, env=env)
+    sid = d.submit(spec("bracket"), "bracket sweep to kill")
+
+    def at_point():
+        try:
+            with open(d.log_path) as f:
+                return "testpoint search\n" in f.read()
+        except OSError:
+            return False
+    hit = wait_until(at_point, 120, 0.005)
+    R.check(hit, "the daemon reaches the search test point", True, d.log_tail(400))
+    if not hit:
+        return
+    kill_pid(d.proc.pid, signal.SIGKILL)
+    d.proc.wait()
+    d.kill()
+    R.eq(cli_val(db, f"SELECT COUNT(*) FROM search_decisions WHERE sweep_id = {sid}"), 0,
+         "killed inside the first decision's transaction: no decision stored")
+    d2 = Daemon(ctx, "crash-restart", db, workers=2)
+    d2.wait_sweep(sid, 120, what="the killed sweep, resumed")
+    got = check_sweep(d2, sid, "resumed")
+    want = getattr(ctx, "reference", None)
+    R.check(want is not None and got == want,
+            "the resumed search reaches the same decisions, cell by cell, as the one "
+            "never killed", want, got)
+    dup = cli(db, "SELECT sweep_id, idx, COUNT(*) AS n FROM runs GROUP BY 1, 2 HAVING n > 1")
+    R.eq(dup, [], "no run stored twice")
+    R.eq(d2.stop(), 0, "daemon exits 0")
+
+
+def case_refused(ctx):
+    d = Daemon(ctx, "search-bad", workers=1)
+    for patch, field in (({"tolerance": 0}, "search.tolerance"),
+                         ({"max_points": 3}, "search.max_points"),
+                         ({"alpha_max": 100}, "search.alpha_max"),
+                         ({"strategy": "random"}, "search.strategy")):
+        r = d.req("POST", "/v1/sweeps", spec("bad", **patch))
+        msg = ((r.json or {}).get("error") or {}).get("message", "")
+        R.check(r.status == 422 and msg.startswith(field + ":"),
+                f"a spec with {patch} is refused naming {field}", f"422 {field}: ...",
+                (r.status, msg))
+    R.eq(cli_val(d.db, "SELECT COUNT(*) FROM sweeps"), 0, "nothing refused was stored")
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+CASES = [("1 bracket search end to end", case_bracket),
+         ("2 killed inside a decision", case_crash),
+         ("3 bad search objects", case_refused)]
+
+if __name__ == "__main__":
+    sys.exit(cases_main(__doc__, CASES))
