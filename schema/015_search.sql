@@ -27,28 +27,18 @@ CREATE TABLE search_decisions (
   PRIMARY KEY (sweep_id, seq)
 ) WITHOUT ROWID;
 
--- One row per searched cell: how far its search is, and where alpha* is.
+-- One row per searched cell: how far its search is (from its last
+-- decision), and what it ran.
 CREATE VIEW search_cells AS
-SELECT d.sweep_id, d.rank, d.lr,
-       COUNT(*) AS decisions,
-       SUM(d.action = 'add') AS added,
-       MAX(d.action = 'done') AS done,
-       (SELECT x.kind FROM search_decisions x WHERE x.sweep_id = d.sweep_id
-          AND x.rank = d.rank AND x.lr = d.lr ORDER BY x.seq DESC LIMIT 1)
-         AS last_kind,
-       (SELECT x.best FROM search_decisions x WHERE x.sweep_id = d.sweep_id
-          AND x.rank = d.rank AND x.lr = d.lr ORDER BY x.seq DESC LIMIT 1)
-         AS best_alpha,
-       (SELECT x.lo FROM search_decisions x WHERE x.sweep_id = d.sweep_id
-          AND x.rank = d.rank AND x.lr = d.lr ORDER BY x.seq DESC LIMIT 1)
-         AS lo,
-       (SELECT x.hi FROM search_decisions x WHERE x.sweep_id = d.sweep_id
-          AND x.rank = d.rank AND x.lr = d.lr ORDER BY x.seq DESC LIMIT 1)
-         AS hi,
-       (SELECT COUNT(DISTINCT r.alpha) FROM runs r WHERE r.sweep_id = d.sweep_id
-          AND r.rank = d.rank AND r.lr = d.lr) AS alphas,
+SELECT c.sweep_id, c.rank, c.lr, c.decisions, c.added, c.done,
+       l.kind AS last_kind, l.best AS best_alpha, l.lo, l.hi,
+       (SELECT COUNT(DISTINCT r.alpha) FROM runs r WHERE r.sweep_id = c.sweep_id
+          AND r.rank = c.rank AND r.lr = c.lr) AS alphas,
        (SELECT COALESCE(SUM(r.steps_done), 0) FROM runs r
-          WHERE r.sweep_id = d.sweep_id AND r.rank = d.rank AND r.lr = d.lr)
+          WHERE r.sweep_id = c.sweep_id AND r.rank = c.rank AND r.lr = c.lr)
          AS run_steps
-FROM search_decisions d
-GROUP BY d.sweep_id, d.rank, d.lr;
+FROM (SELECT sweep_id, rank, lr, COUNT(*) AS decisions,
+             SUM(action = 'add') AS added, MAX(action = 'done') AS done,
+             MAX(seq) AS last_seq
+      FROM search_decisions GROUP BY sweep_id, rank, lr) c
+JOIN search_decisions l ON l.sweep_id = c.sweep_id AND l.seq = c.last_seq;
