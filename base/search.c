@@ -227,9 +227,10 @@ static int clear_of(const la_search_point *p, size_t n, double x, double gap) {
 }
 
 /* The best point at an end of the points: one step past it (no further
- * than the limit), or done when it is at the limit. */
-static void extend(const la_search *s, const la_search_point *p, size_t b,
-                   la_search_step *o) {
+ * than the limit); at the limit, golden-section steps towards its one
+ * neighbour until they are within the tolerance, then done. */
+static void extend(const la_search *s, const la_search_point *p, size_t n,
+                   size_t b, la_search_step *o) {
   int down = b == 0;
   double limit = down ? s->alpha_min : s->alpha_max;
   double next = p[b].alpha * exp2(down ? -s->step : s->step);
@@ -240,6 +241,16 @@ static void extend(const la_search *s, const la_search_point *p, size_t b,
         p[b].alpha, down ? "smallest" : "largest", next,
         fabs(log2(next / p[b].alpha)), down ? "below" : "above");
     return;
+  }
+  if (n > 1) {
+    double xb = log2(p[b].alpha), xq = log2(p[down ? 1 : n - 2].alpha);
+    if (fabs(xq - xb) > s->tolerance * (1 + 1e-12)) {
+      say(o, LA_SEARCH_ADD, exp2(xb + GOLDEN * (xq - xb)), "edge",
+          "the best alpha %g is at search.%s: golden-section step towards "
+          "its neighbour %g",
+          p[b].alpha, down ? "alpha_min" : "alpha_max", exp2(xq));
+      return;
+    }
   }
   say(o, LA_SEARCH_DONE, NAN, "limit",
       "the best alpha %g is at search.%s: alpha* is at the edge of what the "
@@ -285,7 +296,7 @@ void la_search_next(const la_search *s, const la_search_point *pts, size_t n,
     return;
   }
   if (b == 0 || b + 1 == n) {
-    extend(s, p, b, o);
+    extend(s, p, n, b, o);
     return;
   }
   xa = log2(p[b - 1].alpha), xb = log2(p[b].alpha), xc = log2(p[b + 1].alpha);

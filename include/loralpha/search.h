@@ -9,7 +9,8 @@
  * are), or says the cell is done:
  *   - the best α at the smallest (largest) α tried: the next α is `step`
  *     octaves below (above) it, no further than alpha_min (alpha_max);
- *     at the limit the cell is done;
+ *     at the limit, golden-section steps towards its neighbour until they
+ *     are within `tolerance` octaves, then the cell is done;
  *   - else the best α has a neighbour on each side, the bracket: when it is
  *     at most `tolerance` octaves wide the cell is done, else the next α is
  *     the vertex of the parabola through the three points (in log α) when

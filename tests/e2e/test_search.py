@@ -64,6 +64,10 @@ def ref_next(s, pts):
         nxt = max(nxt, s["alpha_min"]) if down else min(nxt, s["alpha_max"])
         if abs(math.log2(nxt / p[b][0])) > 1e-9:
             return ("add", "extend_down" if down else "extend_up", nxt)
+        if n > 1:
+            xq = x[1] if down else x[n - 2]
+            if abs(xq - x[b]) > s["tolerance"] * (1 + 1e-12):
+                return ("add", "edge", 2 ** (x[b] + GOLDEN * (xq - x[b])))
         return ("done", "limit", None)
     xa, xb, xc = x[b - 1], x[b], x[b + 1]
     if xc - xa <= s["tolerance"] * (1 + 1e-12):
