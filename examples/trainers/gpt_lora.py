@@ -56,7 +56,7 @@ What it does, as loralpha-worker's task gpt does it (docs/worker.md
 
 The same seed and threads give the same records (but the timing fields of
 done). To make it yours, replace load_base and GPT with your model and
-DATA with your data; keep add_lora's module shape and the reporter calls.
+Data with your data; keep add_lora's module shape and the reporter calls.
 Needs python3-torch (no transformers, no peft).
 """
 import argparse
@@ -119,7 +119,8 @@ class Bad(Exception):
 def settings(argv):
     """The run's settings: each from argv when given there, else the
     daemon's parameters (run values, then task.params), else its default."""
-    ap = argparse.ArgumentParser(prog="gpt_lora.py", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="gpt_lora.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     for name, (kind, _) in SETTINGS.items():
         ap.add_argument("--" + name.replace("_", "-"), dest=name, type=kind)
     given = vars(ap.parse_args(argv))
@@ -152,8 +153,8 @@ def check(s):
     positive = ("rank", "alpha", "lr", "steps", "batch", "context", "n_head", "n_eval",
                 "threads", "diverge_factor")
     for k in positive:
-        if not s[k] > 0:
-            raise Bad(f"{k}: must be > 0, not {s[k]}")
+        if not (s[k] > 0 and math.isfinite(s[k])):
+            raise Bad(f"{k}: must be a finite number > 0, not {s[k]}")
     for k in ("eval_every", "spectra_every", "seed", "weight_decay"):
         if s[k] < 0:
             raise Bad(f"{k}: must be >= 0, not {s[k]}")
@@ -368,7 +369,7 @@ def peft_match(name, targets):
 
 
 def add_lora(model, targets, r, alpha, rslora, gen):
-    """Freezes the model and wraps every Conv1D that targets name (in module
+    """Freezes the model and wraps every Conv1D that targets names (in module
     order: block by block, attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj)
     in a LoraConv1D; their names, in order."""
     for p in model.parameters():
@@ -390,13 +391,13 @@ def add_lora(model, targets, r, alpha, rslora, gen):
 # ---- the data: a text as bytes -------------------------------------------------
 
 
-class DATA:
+class Data:
     """The text's bytes split as the worker splits them: the last
     eval_fraction is eval, the rest train."""
 
     def __init__(self, path, eval_fraction, T, n_eval):
         with open(path, "rb") as f:
-            tokens = torch.tensor(list(f.read()), dtype=torch.long)
+            tokens = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8).long()
         ne = int(len(tokens) * eval_fraction)
         self.train, self.eval = tokens[:len(tokens) - ne], tokens[len(tokens) - ne:]
         self.T = T
@@ -431,30 +432,42 @@ def norm(tensors):
     return math.sqrt(sum(float((t.grad.double() ** 2).sum()) for t in tensors))
 
 
-def train(s, rep):
-    torch.set_num_threads(s["threads"])
+def build(s):
+    """The base with its adapters, the data and the adapters' tracker."""
     model = load_base(s["base"], s["n_head"])
-    data = DATA(s["text"], s["eval_fraction"], s["context"], s["n_eval"])
+    data = Data(s["text"], s["eval_fraction"], s["context"], s["n_eval"])
     if s["context"] > model.sizes["positions"]:
         raise Bad(f"context: {s['context']} exceeds the base's "
                   f"{model.sizes['positions']} positions (wpe)")
-    if int(data.train.max()) >= model.sizes["vocab"]:
-        raise Bad(f"text: a byte value {int(data.train.max())} is past the base's "
-                  f"vocabulary of {model.sizes['vocab']}")
-    init = torch.Generator().manual_seed(s["seed"])              # A's initialisation
-    windows = torch.Generator().manual_seed(s["seed"] + 1)       # the batches
+    top = max(int(data.train.max()), int(data.eval.max()))
+    if top >= model.sizes["vocab"]:
+        raise Bad(f"text: a byte value {top} is past the base's vocabulary of "
+                  f"{model.sizes['vocab']}")
+    init = torch.Generator().manual_seed(s["seed"])  # A's initialisation
     names = add_lora(model, s["target_modules"], s["rank"], s["alpha"],
                      s["scaling"] == "rslora", init)
-    track = lr.PeftLoraTracker(model, names=names)
+    return model, data, lr.PeftLoraTracker(model, names=names)
+
+
+def report_start(rep, s, model, data, track, n_params):
+    """The start record: the adapted modules (names, widths, sigma_max of
+    W0), s, the splits' sizes and the effective settings."""
+    config = {k: (",".join(v) if isinstance(v, list) else v) for k, v in s.items()}
+    rep.start(track.start_layers(), scale=track.layers[0][1].scaling["default"],
+              n_train=len(data.train), n_eval=len(data.eval_tok), params=n_params,
+              config=dict(config, trainer="gpt_lora.py", **model.sizes))
+
+
+def train(s, rep):
+    """The run: records from start to done."""
+    torch.set_num_threads(s["threads"])
+    model, data, track = build(s)
     A = [m.lora_A["default"].weight for _, m, _, _ in track.layers]
     B = [m.lora_B["default"].weight for _, m, _, _ in track.layers]
     opt = torch.optim.AdamW(A + B, lr=s["lr"], betas=(0.9, 0.999), eps=1e-8,
                             weight_decay=s["weight_decay"])
-    scale = track.layers[0][1].scaling["default"]
-    config = {k: (",".join(v) if isinstance(v, list) else v) for k, v in s.items()}
-    rep.start(track.start_layers(), scale=scale, n_train=len(data.train),
-              n_eval=len(data.eval_tok), params=sum(p.numel() for p in A + B),
-              config=dict(config, trainer="gpt_lora.py", **model.sizes))
+    windows = torch.Generator().manual_seed(s["seed"] + 1)  # the batches
+    report_start(rep, s, model, data, track, sum(p.numel() for p in A + B))
     eval0 = evaluate(model, data, s["batch"])
     rep.eval(0, eval0)
     first = None
@@ -470,10 +483,10 @@ def train(s, rep):
             return rep.done(step - 1, status="diverged",
                             reason="loss is not finite" if not math.isfinite(value)
                             else "loss grew past diverge_factor times its start")
-        if step % s["log_every"] == 0 or step == s["steps"]:
+        last = step == s["steps"]
+        if step % s["log_every"] == 0 or last:
             rep.train(step, value, s["lr"], grad_norm_a=norm(A), grad_norm_b=norm(B))
         opt.step()
-        last = step == s["steps"]
         if (s["eval_every"] and step % s["eval_every"] == 0) or last:
             ev = evaluate(model, data, s["batch"])
             rep.eval(step, ev)
@@ -481,7 +494,8 @@ def train(s, rep):
                   file=sys.stderr, flush=True)
             if not math.isfinite(ev) or ev > s["diverge_factor"] * eval0:
                 return rep.done(step, status="diverged",
-                                reason="eval loss grew past diverge_factor times its start")
+                                reason="eval loss is not finite or grew past "
+                                "diverge_factor times its start")
         if (s["spectra_every"] and step % s["spectra_every"] == 0) or last:
             track.report(rep, step)
     return rep.done(s["steps"])
