@@ -396,6 +396,7 @@ def case_gpt_example(ctx):
     with open(os.path.join(SOURCE, "examples", "sweep-command-gpt.json")) as f:
         s = json.loads(f.read().replace("/usr/local/share/loralpha", SOURCE))
     s["task"]["command"]["cwd"] = ctx.tmp
+    s["task"]["command"]["memory_limit"] = "512M"  # under max_run_memory on 2 GiB of RAM
     s["task"]["params"].update({"base": "base.safetensors", "context": 16, "n_head": 2,
                                 "n_eval": 8, "eval_every": 10, "spectra_every": 10})
     s["grid"] = {"rank": [1, 4], "alpha": [2.0, 16.0], "lr": [0.01]}
