@@ -24,7 +24,8 @@ at the end), log_every 1, n_eval 32, eval_fraction 0.2, weight_decay 0,
 diverge_factor 100, threads 1.
 
 What it does, as loralpha-worker's task gpt does it (docs/worker.md
-"Task gpt"), so that the two can be compared run for run:
+"Task gpt": the same model, splits and eval windows; its own draws of A
+and of the batches, from torch's generators), so that the two compare:
 
 - The base: a safetensors file in GPT-2's layout (examples/gpt/make_base.py
   writes an untrained one, `loralpha-worker --pretrain` trains it), read
