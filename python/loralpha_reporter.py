@@ -326,13 +326,17 @@ class PeftLoraTracker:
 
     def start_layers(self):
         """The start record's layers: d_in, d_out, sigma_max(W0) and the
-        module's name in the model."""
+        module's name in the model. The widths are A's and B's (A is
+        (r, d_in), B (d_out, r) whatever W0's orientation: nn.Linear's
+        (d_out, d_in), or GPT-2's Conv1D (d_in, d_out) under PEFT's
+        fan_in_fan_out)."""
         import torch
         out = []
-        for name, _, w0, _ in self.layers:
+        for name, m, w0, a0 in self.layers:
             with torch.no_grad():
                 smax = float(torch.linalg.matrix_norm(w0.detach().to(torch.float64), ord=2))
-            out.append({"d_in": int(w0.shape[1]), "d_out": int(w0.shape[0]),
+            out.append({"d_in": int(a0.shape[1]),
+                        "d_out": int(m.lora_B[self.adapter].weight.shape[0]),
                         "sigma_max_w0": smax, "module": name})
         return out
 
@@ -360,35 +364,58 @@ def _callback_base():
 
 
 class LoralphaCallback(_callback_base()):
-    """A HuggingFace TrainerCallback that reports a Trainer's run: start
-    (with the PEFT model's LoRA layers), train records from its logs
-    (loss, learning_rate), eval records from its evaluations (eval_loss),
-    spectra every spectra_every steps, and done at the end."""
+    """A HuggingFace TrainerCallback that reports a Trainer's run as the
+    worker reports its own: start (with the PEFT model's LoRA layers) when
+    training begins, a train record per log (its loss and learning_rate,
+    at the Trainer's logging_steps), an eval record per evaluation
+    (eval_loss), spectra of every LoRA layer every spectra_every steps and
+    at the last step (0: only at the last), and done at the end. Only the
+    main process of a distributed run reports (state.is_world_process_zero),
+    so a run on several GPUs writes each record once."""
 
     def __init__(self, reporter=None, spectra_every=0, adapter="default", names=None):
-        self.reporter = reporter or Reporter()
+        if not (isinstance(spectra_every, int) and spectra_every >= 0):
+            raise ValueError(f"spectra_every: an integer >= 0, not {spectra_every!r}")
+        self.reporter = reporter if reporter is not None else Reporter()
         self.spectra_every = spectra_every
         self.adapter, self.names = adapter, names
         self.tracker = None
+        self._spectra_step = None  # the step of the last spectra records
+
+    @staticmethod
+    def _main(state):
+        return getattr(state, "is_world_process_zero", True)
 
     def on_train_begin(self, args, state, control, model=None, **kw):
+        if not self._main(state):
+            return
+        if model is None:
+            raise ValueError("LoralphaCallback.on_train_begin: no model given")
         self.tracker = PeftLoraTracker(model, self.adapter, self.names)
+        self._spectra_step = None
         self.reporter.start(self.tracker.start_layers())
-        if self.spectra_every:
-            self.tracker.report(self.reporter, 0)
 
     def on_log(self, args, state, control, logs=None, **kw):
-        if logs and "loss" in logs:
+        if self._main(state) and logs and "loss" in logs:
             self.reporter.train(state.global_step, logs["loss"],
                                 logs.get("learning_rate", 0.0))
 
     def on_evaluate(self, args, state, control, metrics=None, **kw):
-        if metrics and "eval_loss" in metrics:
+        if self._main(state) and metrics and "eval_loss" in metrics:
             self.reporter.eval(state.global_step, metrics["eval_loss"])
 
+    def _spectra(self, step):
+        if self.tracker is not None and step != self._spectra_step:
+            self.tracker.report(self.reporter, step)
+            self._spectra_step = step
+
     def on_step_end(self, args, state, control, **kw):
-        if self.spectra_every and state.global_step % self.spectra_every == 0:
-            self.tracker.report(self.reporter, state.global_step)
+        if (self._main(state) and self.spectra_every
+                and state.global_step % self.spectra_every == 0):
+            self._spectra(state.global_step)
 
     def on_train_end(self, args, state, control, **kw):
+        if not self._main(state):
+            return
+        self._spectra(state.global_step)
         self.reporter.done(state.global_step)

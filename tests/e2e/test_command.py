@@ -15,7 +15,15 @@ tail in the error; a silent trainer is killed at the heartbeat and a slow
 one at its time limit, with its child; cancel ends the whole process group
 (a trainer and child that ignore SIGTERM are killed after the grace); a flood of log
 output is kept bounded and a flood of records stops at max_run_rows; bad
-specs get 422 naming the field. Ends with `N passed, M failed`.
+specs get 422 naming the field. The example PyTorch trainer
+(examples/trainers/gpt_lora.py) runs a small version of
+examples/sweep-command-gpt.json on a tiny GPT-2 base pretrained here on
+the GPL: every run done, its modules named in the layers table with the
+worker's shapes, eval losses falling, alpha* per rank, the report; its
+step-0 eval loss equals loralpha-worker task gpt's (to 1e-5) on the same
+base and text (the same model and eval windows), and the script run by
+hand with a run's values gives that run's curve exactly. Ends with
+`N passed, M failed`.
 """
 import json
 import os
@@ -337,6 +345,142 @@ def case_example(ctx):
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
+# ---- case 9: the PyTorch example on a small GPT-2 ---------------------------
+
+
+def tiny_gpt_base(ctx):
+    """A GPT-2 of width 32 and 2 blocks (examples/gpt/make_base.py),
+    pretrained by loralpha-worker --pretrain for 60 steps on the GPL, as
+    base.safetensors in ctx.tmp."""
+    subprocess.run([PYTHON, os.path.join(SOURCE, "examples", "gpt", "make_base.py"),
+                    ctx.path("init.safetensors"), "--width", "32", "--blocks", "2",
+                    "--positions", "64", "--seed", "3"], check=True,
+                   stdout=subprocess.DEVNULL, timeout=scaled(60))
+    cfg = {"task": "gpt", "gpt": {"base": ctx.path("init.safetensors"),
+                                  "text": "/usr/share/common-licenses/GPL-3"},
+           "pretrain": True, "n_head": 2, "context": 16, "lr": 0.01, "steps": 60,
+           "batch": 8, "eval_every": 60, "n_eval": 8, "log_every": 60}
+    with open(ctx.path("pretrain.json"), "w") as f:
+        json.dump(cfg, f)
+    p = subprocess.run([ctx.worker, "--pretrain", ctx.path("base.safetensors"), "--config",
+                        ctx.path("pretrain.json")], capture_output=True, text=True,
+                       timeout=scaled(120))
+    return R.check(p.returncode == 0 and os.path.exists(ctx.path("base.safetensors")),
+                   "a tiny GPT-2 base pretrained on the GPL", "exit 0, the base written",
+                   (p.returncode, p.stderr[-400:]))
+
+
+def worker_step0(ctx, params):
+    """loralpha-worker task gpt on the base and text of params: its start
+    record's layers and its step-0 eval loss."""
+    cfg = {"task": "gpt", "gpt": {"base": ctx.path("base.safetensors"), "text": params["text"]},
+           "n_head": params["n_head"], "context": params["context"], "n_eval": params["n_eval"],
+           "target_modules": params["target_modules"].split(","),
+           "rank": 4, "alpha": 8, "lr": 0.003, "steps": 1, "batch": 4, "seed": 1}
+    with open(ctx.path("worker-gpt.json"), "w") as f:
+        json.dump(cfg, f)
+    p = subprocess.run([ctx.worker, "--config", ctx.path("worker-gpt.json")],
+                       capture_output=True, text=True, timeout=scaled(120))
+    recs = [json.loads(x) for x in p.stdout.splitlines() if x.startswith("{")]
+    start = next((r for r in recs if r["type"] == "start"), {})
+    ev0 = next((r["loss"] for r in recs if r["type"] == "eval" and r["step"] == 0), None)
+    return start.get("layers", []), ev0
+
+
+def case_gpt_example(ctx):
+    """examples/sweep-command-gpt.json, small (2 ranks x 2 alphas, 20 steps,
+    context 16), its paths pointed at this tree and its base relative to
+    cwd: examples/trainers/gpt_lora.py fine-tunes the tiny base on the MPL."""
+    if not tiny_gpt_base(ctx):
+        return
+    with open(os.path.join(SOURCE, "examples", "sweep-command-gpt.json")) as f:
+        s = json.loads(f.read().replace("/usr/local/share/loralpha", SOURCE))
+    s["task"]["command"]["cwd"] = ctx.tmp
+    s["task"]["command"]["memory_limit"] = "512M"  # under max_run_memory on 2 GiB of RAM
+    s["task"]["params"].update({"base": "base.safetensors", "context": 16, "n_head": 2,
+                                "n_eval": 8, "eval_every": 10, "spectra_every": 10})
+    s["grid"] = {"rank": [1, 4], "alpha": [2.0, 16.0], "lr": [0.01]}
+    s["steps"], s["batch"] = 20, 4
+    params = s["task"]["params"]
+    d = Daemon(ctx, "gpt-example", workers=2)
+    sid = d.submit(s)
+    d.wait_sweep(sid, scaled(120), states=("done", "failed"))
+    rows = runs_of(d, sid)
+    R.eq([(r["state"], r["error"]) for r in rows], [("done", None)] * 4,
+         "every run of the PyTorch example ends done")
+    modules = [f"h.{b}.{m}" for b in range(2)
+               for m in ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")]
+    layers = cli(d.db, "SELECT run_id, group_concat(module, ',') AS mods FROM "
+                       "(SELECT * FROM layers ORDER BY run_id, layer) WHERE run_id IN "
+                       f"(SELECT id FROM runs WHERE sweep_id = {sid}) GROUP BY run_id")
+    R.eq([x["mods"] for x in layers], [",".join(modules)] * 4,
+         "the layers table names the adapted modules (layers.module), in order")
+    w_layers, w_ev0 = worker_step0(ctx, params)
+    mine = cli(d.db, "SELECT module, d_in, d_out, sigma_max_w0 FROM layers WHERE run_id = "
+                     f"{rows[0]['id']} ORDER BY layer")
+    same = len(mine) == len(w_layers) and all(
+        (a["module"], a["d_in"], a["d_out"]) == (b["module"], b["d_in"], b["d_out"])
+        and abs(a["sigma_max_w0"] - b["sigma_max_w0"]) <= 1e-4 * b["sigma_max_w0"]
+        for a, b in zip(mine, w_layers))
+    R.check(same, "the script's modules, widths and sigma_max(W0) are the worker's",
+            [(x["module"], x["d_in"], x["d_out"]) for x in w_layers],
+            [(x["module"], x["d_in"], x["d_out"]) for x in mine])
+    for r in rows:
+        ev = cli(d.db, f"SELECT step, loss FROM curve WHERE run_id = {r['id']} "
+                       "AND kind = 'eval' ORDER BY step")
+        steps = [e["step"] for e in ev]
+        R.check(steps == [0, 10, 20] and ev[-1]["loss"] < ev[0]["loss"],
+                f"run {r['id']} (rank {r['rank']}, alpha {r['alpha']:g}): eval losses "
+                "stored at 0, 10, 20, the last below step 0's", "steps [0, 10, 20], falling",
+                [(e["step"], round(e["loss"], 5)) for e in ev])
+        rel = abs(ev[0]["loss"] - w_ev0) / w_ev0 if ev and w_ev0 else None
+        R.check(rel is not None and rel <= 1e-5,
+                f"run {r['id']}: the script's step-0 eval loss (B = 0: the base's) equals "
+                "loralpha-worker task gpt's on the same base and text (1e-5 relative)",
+                w_ev0, (ev and ev[0]["loss"], rel))
+    n = cli(d.db, "SELECT COUNT(*) AS n FROM drift WHERE mech_ratio IS NOT NULL AND run_id IN "
+                  f"(SELECT id FROM runs WHERE sweep_id = {sid})")[0]["n"]
+    R.eq(n, 4 * 2 * len(modules), "signal/drift of every module at steps 10 and 20")
+    lg = d.get(f"/v1/runs/{rows[0]['id']}/log")
+    R.check(lg.status == 200 and "step 20/20: train loss" in (lg.json or {}).get("log", ""),
+            "the run's log has the script's progress lines (stderr)", "'step 20/20: ...'",
+            (lg.status, lg.body[:300]))
+    a = d.get(f"/v1/sweeps/{sid}/analysis")
+    cps = ((a.json or {}).get("checkpoints") or [{}]) if a.status == 200 else [{}]
+    ranks = sorted({x.get("rank") for x in cps[-1].get("alpha_star") or []})
+    R.check(ranks == [1, 4], "the analysis gives alpha* for both ranks", [1, 4],
+            (a.status, ranks, a.body[:300]))
+    rp = d.get(f"/v1/sweeps/{sid}/report?format=md")
+    want = [b"# loralpha report: own-trainer-gpt", b"gpt\_lora.py", b"## The answer"]
+    R.check(rp.status == 200 and all(w in rp.body for w in want),
+            "the report renders (Markdown)", want, (rp.status, rp.body[:300]))
+    # the same run by hand, its values as flags: the stored curve, exactly
+    r = rows[-1]
+    argv = [PYTHON, os.path.join(SOURCE, "examples", "trainers", "gpt_lora.py"),
+            "--rank", str(r["rank"]), "--alpha", repr(r["alpha"]), "--lr", "0.01",
+            "--seed", str(r["seed"]), "--steps", "20", "--batch", "4"]
+    for k, v in params.items():
+        argv += ["--" + k.replace("_", "-"), str(v)]
+    p = subprocess.run(argv, cwd=ctx.tmp, capture_output=True, text=True,
+                       timeout=scaled(120))
+    by_hand = [(x["step"], x["loss"]) for x in map(json.loads, p.stdout.splitlines())
+               if x["type"] == "eval"] if p.returncode == 0 else p.stderr[-300:]
+    stored = [(e["step"], e["loss"]) for e in
+              cli(d.db, f"SELECT step, loss FROM curve WHERE run_id = {r['id']} "
+                        "AND kind = 'eval' ORDER BY step")]
+    R.eq(by_hand, stored, "gpt_lora.py by hand with a run's values as flags gives that "
+         "run's eval curve exactly (deterministic; flags = the daemon's parameters)")
+    p = subprocess.run(argv[:2] + ["--rank", "4", "--alpha", "8", "--lr", "0.01",
+                                   "--steps", "2", "--base", "missing.safetensors"],
+                       cwd=ctx.tmp, capture_output=True, text=True, timeout=scaled(120))
+    err = [json.loads(x) for x in p.stdout.splitlines()]
+    R.check(p.returncode == 2 and err and err[-1]["type"] == "error"
+            and "missing.safetensors" in err[-1]["error"],
+            "a missing base: an error record naming it, exit 2",
+            "exit 2, error '...missing.safetensors...'", (p.returncode, p.stdout[-300:]))
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
 # ---- case 7: a killed daemon's trainer leaves a child; the next one ends it ----
 
 
@@ -411,6 +555,7 @@ CASES = [
     ("6 example", case_example),
     ("7 orphans", case_orphans),
     ("8 export-slurm", case_export),
+    ("9 gpt example", case_gpt_example),
 ]
 
 

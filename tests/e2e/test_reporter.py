@@ -12,7 +12,12 @@ protocol's lines: non-finite numbers as null, a misspelt field refused,
 at most 256 layers with valid module names, done with the last and best
 losses. With torch,
 PeftLoraTracker on modules shaped as PEFT's finds the layers and gives the
-worker's figures. Ends with `N passed, M failed`.
+worker's figures (d_in and d_out from A and B, also around a Conv1D whose
+W0 is (in, out)); LoralphaCallback, driven as a HuggingFace Trainer drives
+it (duck-typed args, state and control: transformers is not installed),
+sends start, train, eval, spectra every spectra_every steps and at the
+last, and done, and nothing from a process that is not the main one.
+Ends with `N passed, M failed`.
 """
 import argparse
 import io
@@ -135,6 +140,27 @@ def check_reporter(lr):
             R.check(True, f"{what} is refused", exc.__name__, e)
 
 
+def peft_lora_class(torch):
+    """A module shaped as PEFT's LoRA layer (lora_A and lora_B ModuleDicts
+    of Linear, scaling, base_layer: an nn.Linear, or with conv1d=True a
+    GPT-2 Conv1D-like layer whose weight is (in, out))."""
+    nn = torch.nn
+
+    class Lora(nn.Module):
+        def __init__(self, d_in, d_out, r, alpha, conv1d=False):
+            super().__init__()
+            self.base_layer = nn.Linear(d_in, d_out)
+            if conv1d:
+                self.base_layer.weight = nn.Parameter(torch.randn(d_in, d_out))
+                self.fan_in_fan_out = True
+            self.lora_A = nn.ModuleDict({"default": nn.Linear(d_in, r, bias=False)})
+            self.lora_B = nn.ModuleDict({"default": nn.Linear(r, d_out, bias=False)})
+            nn.init.zeros_(self.lora_B["default"].weight)
+            self.scaling = {"default": alpha / r}
+
+    return Lora
+
+
 def check_tracker(args, lr):
     """PeftLoraTracker on modules shaped as PEFT's LoRA layers (lora_A and
     lora_B ModuleDicts of Linear, scaling, base_layer): the layers in
@@ -145,16 +171,7 @@ def check_tracker(args, lr):
         print("torch is not installed: PeftLoraTracker is not checked")
         return
     nn = torch.nn
-
-    class Lora(nn.Module):
-        def __init__(self, d_in, d_out, r, alpha):
-            super().__init__()
-            self.base_layer = nn.Linear(d_in, d_out)
-            self.lora_A = nn.ModuleDict({"default": nn.Linear(d_in, r, bias=False)})
-            self.lora_B = nn.ModuleDict({"default": nn.Linear(r, d_out, bias=False)})
-            nn.init.zeros_(self.lora_B["default"].weight)
-            self.scaling = {"default": alpha / r}
-
+    Lora = peft_lora_class(torch)
     torch.manual_seed(3)
     model = nn.Sequential(Lora(12, 8, 4, 16.0), nn.ReLU(), Lora(8, 5, 4, 16.0))
     tr = lr.PeftLoraTracker(model)
@@ -181,6 +198,13 @@ def check_tracker(args, lr):
     tr.report(lr.Reporter(buf), 7)
     R.eq([(json.loads(x)["step"], json.loads(x)["layer"]) for x in buf.getvalue().splitlines()],
          [(7, 0), (7, 1)], "tracker.report: a spectra record per layer")
+    conv = lr.PeftLoraTracker(nn.Sequential(Lora(6, 18, 2, 4.0, conv1d=True)))
+    w0 = conv.layers[0][2].detach().double()
+    R.eq([(x["d_in"], x["d_out"]) for x in conv.start_layers()], [(6, 18)],
+         "tracker: a Conv1D base (W0 (in, out), fan_in_fan_out) gives d_in, d_out of A and B")
+    R.check(close(conv.start_layers()[0]["sigma_max_w0"], float(torch.linalg.svdvals(w0)[0])),
+            "tracker: sigma_max of a Conv1D's W0", float(torch.linalg.svdvals(w0)[0]),
+            conv.start_layers()[0]["sigma_max_w0"])
     many = lr.PeftLoraTracker(nn.Sequential(*[Lora(4, 4, 2, 2.0) for _ in range(12)]))
     R.eq(len(many.start_layers()), 12, "tracker: twelve LoRA layers (past the old limit of 8)")
     try:
@@ -189,6 +213,83 @@ def check_tracker(args, lr):
     except ValueError as e:
         R.check("names=" in str(e), "257 LoRA layers are refused, saying how to choose",
                 "ValueError ... names=[...]", e)
+
+
+class Obj:
+    """A duck-typed stand-in for the Trainer's args, state and control."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def check_callback(lr):
+    """LoralphaCallback driven as a HuggingFace Trainer drives it: a model of
+    PEFT-shaped modules, logs every step, an evaluation at steps 0, 3 and
+    5, spectra_every 2 over 5 steps."""
+    try:
+        import torch
+    except ImportError:
+        print("torch is not installed: LoralphaCallback is not checked")
+        return
+    Lora = peft_lora_class(torch)
+    torch.manual_seed(5)
+    model = torch.nn.Module()
+    model.q = Lora(8, 8, 2, 4.0)
+    model.mlp = torch.nn.Sequential(Lora(8, 16, 2, 4.0, conv1d=True))
+    buf = io.StringIO()
+    cb = lr.LoralphaCallback(lr.Reporter(buf), spectra_every=2)
+    args, control = Obj(logging_steps=1), Obj()
+    state = Obj(global_step=0, is_world_process_zero=True)
+    cb.on_train_begin(args, state, control, model=model)
+    cb.on_evaluate(args, state, control, metrics={"eval_loss": 2.5, "epoch": 0})
+    for step in range(1, 6):
+        with torch.no_grad():
+            for m in (model.q, model.mlp[0]):
+                m.lora_B["default"].weight.add_(0.1)
+        state.global_step = step
+        cb.on_step_end(args, state, control, model=model)
+        cb.on_log(args, state, control, logs={"loss": 3.0 - step / 10, "learning_rate": 1e-3,
+                                              "epoch": step / 5})
+        if step in (3, 5):
+            cb.on_evaluate(args, state, control, metrics={"eval_loss": 2.5 - step / 10})
+    cb.on_log(args, state, control, logs={"train_runtime": 1.0, "train_loss": 2.7})
+    cb.on_train_end(args, state, control, model=model)
+    lines = [json.loads(x) for x in buf.getvalue().splitlines()]
+    kinds = [(x["type"], x.get("step"), x.get("layer")) for x in lines]
+    want = [("start", None, None), ("eval", 0, None)]
+    for step in range(1, 6):
+        want += [("spectra", step, 0), ("spectra", step, 1)] if step in (2, 4) else []
+        want += [("train", step, None)] + ([("eval", step, None)] if step in (3, 5) else [])
+    want += [("spectra", 5, 0), ("spectra", 5, 1), ("done", None, None)]
+    R.eq(kinds, want, "callback: start, eval at 0, train per log, eval per evaluation, "
+         "spectra every 2 steps and at the last, done")
+    R.eq([(x["module"], x["d_in"], x["d_out"]) for x in lines[0]["layers"]],
+         [("q", 8, 8), ("mlp.0", 8, 16)], "callback: start names the model's LoRA modules")
+    train = [x for x in lines if x["type"] == "train"]
+    R.eq([(x["loss"], x["lr"]) for x in train[:2]], [(2.9, 1e-3), (2.8, 1e-3)],
+         "callback: train records carry the log's loss and learning_rate")
+    sp = [x for x in lines if x["type"] == "spectra" and x["step"] == 4]
+    R.check(len(sp) == 2 and all(x["sigma_max"] > 0 and x["tf_signal"] > 0 for x in sp),
+            "callback: spectra of the updated adapters", "sigma_max, tf_signal > 0", sp)
+    d = lines[-1]
+    R.eq((d["status"], d["steps"], d["final_train_loss"], d["final_eval_loss"],
+          d["best_eval_loss"], d["best_step"]), ("done", 5, 2.5, 2.0, 2.0, 5),
+         "callback: done with the steps, the last train and eval losses, the best")
+    quiet = io.StringIO()
+    other = lr.LoralphaCallback(lr.Reporter(quiet), spectra_every=1)
+    st = Obj(global_step=0, is_world_process_zero=False)
+    other.on_train_begin(args, st, control, model=model)
+    st.global_step = 1
+    other.on_step_end(args, st, control)
+    other.on_log(args, st, control, logs={"loss": 1.0, "learning_rate": 1e-3})
+    other.on_evaluate(args, st, control, metrics={"eval_loss": 1.0})
+    other.on_train_end(args, st, control)
+    R.eq(quiet.getvalue(), "", "callback: a process that is not the main one writes nothing")
+    try:
+        lr.LoralphaCallback(lr.Reporter(io.StringIO()), spectra_every=-1)
+        R.check(False, "callback: spectra_every -1 is refused", "ValueError", "accepted")
+    except ValueError as e:
+        R.check(True, "callback: spectra_every -1 is refused", "ValueError", e)
 
 
 def main():
@@ -201,6 +302,7 @@ def main():
     check_figures(args, lr)
     check_reporter(lr)
     check_tracker(args, lr)
+    check_callback(lr)
     return R.summary()
 
 
