@@ -1388,6 +1388,74 @@ static int cmd_whoami(cli *c) {
   return rc;
 }
 
+/* search ID: the sweep's search along alpha: what it spent, where each
+ * cell's alpha* is, and its decisions (GET /v1/sweeps/{id}/search). */
+static int cmd_search(cli *c) {
+  static const char *const cells_head[] = {
+      "RANK", "LR", "STATE", "LAST", "BEST", "BRACKET", "ALPHAS", "STEPS"};
+  static const char *const dec_head[] = {"SEQ",  "RANK",  "LR",   "DO",
+                                         "KIND", "ALPHA", "BEST", "WHY"};
+  char path[64], a[64], b[64];
+  json_t *o = NULL;
+  const json_t *x, *sp;
+  size_t i;
+  table t;
+  int rc;
+  snprintf(path, sizeof path, "/v1/sweeps/%lld/search", c->id);
+  if ((rc = get(c, path, &o))) return rc;
+  if (c->val[O_JSON]) {
+    print_raw(c);
+    json_decref(o);
+    return 0;
+  }
+  sp = jget(o, "spent");
+  printf("search of sweep %lld: %s; %s runs, %s run-steps, %s CPU-seconds\n",
+         c->id, jstrd(jget(o, "search"), "strategy"),
+         fval(a, sizeof a, jget(sp, "runs"), "%g"),
+         fval(b, sizeof b, jget(sp, "run_steps"), "%g"),
+         fval(path, sizeof path, jget(sp, "cpu_s"), "%.1f"));
+  if (json_array_size(jget(o, "cells")) == 0) {
+    printf("(a grid: every alpha of the grid runs; no decisions)\n");
+    json_decref(o);
+    return 0;
+  }
+  printf(
+      "\ncells: the best alpha and its neighbours (from the last decision)\n");
+  tbl_init(&t, "rrllrlrr");
+  tbl_head(&t, cells_head);
+  json_array_foreach(jget(o, "cells"), i, x) {
+    cell_num(&t, x, "rank", "%g");
+    cell_num(&t, x, "lr", "%g");
+    long long done = 0;
+    tbl_add(&t, "%s", jint(x, "done", &done) && done ? "done" : "searching");
+    cell_str(&t, x, "last_kind");
+    cell_num(&t, x, "best_alpha", "%.4g");
+    tbl_add(&t, "[%s, %s]", fval(a, sizeof a, jget(x, "lo"), "%.4g"),
+            fval(b, sizeof b, jget(x, "hi"), "%.4g"));
+    cell_num(&t, x, "alphas", "%g");
+    cell_num(&t, x, "run_steps", "%g");
+  }
+  tbl_print(&t);
+  tbl_free(&t);
+  printf("\ndecisions, in order\n");
+  tbl_init(&t, "rrrllrrl");
+  tbl_head(&t, dec_head);
+  json_array_foreach(jget(o, "decisions"), i, x) {
+    cell_num(&t, x, "seq", "%g");
+    cell_num(&t, x, "rank", "%g");
+    cell_num(&t, x, "lr", "%g");
+    cell_str(&t, x, "action");
+    cell_str(&t, x, "kind");
+    cell_num(&t, x, "alpha", "%.4g");
+    cell_num(&t, x, "best", "%.4g");
+    cell_str(&t, x, "why");
+  }
+  tbl_print(&t);
+  tbl_free(&t);
+  json_decref(o);
+  return 0;
+}
+
 /* pause ID [--finish]: no run of the sweep starts; running runs go back to
  * the queue, or with --finish run to their end. */
 static int cmd_pause(cli *c) {
@@ -2565,6 +2633,7 @@ static const cmd_def commands[] = {
     {"analysis", cmd_analysis, 1, "sweep id", BIT(O_REFRESH)},
     {"recommend", cmd_recommend, 1, "sweep id", BIT(O_RANK) | BIT(O_LR)},
     {"report", cmd_report, 1, "sweep id", BIT(O_FORMAT) | BIT(O_OUTPUT)},
+    {"search", cmd_search, 1, "sweep id", 0},
     {"version", cmd_version, 0, NULL, 0},
     {"whoami", cmd_whoami, 0, NULL, 0},
     {"delete", cmd_delete, 1, "sweep id", 0},
@@ -2594,6 +2663,8 @@ static const struct {
     {"recommend", "the alpha to use at rank R"},
     {"report", "the morning report: the law, alpha*(r), heuristics' regret, "
                "drift, failed runs"},
+    {"search", "a sweep's search along alpha: spent, alpha* per cell, "
+               "decisions"},
     {"version", "client and daemon versions"},
     {"whoami", "who the daemon takes you for"},
     {"delete", "delete a finished or cancelled sweep with its runs and all "

@@ -1268,6 +1268,18 @@ static void get_run_log(la_daemon *d, la_http_request *req,
   respond_read(req, o, rc, &err);
 }
 
+/* GET /v1/sweeps/{id}/search: its search along alpha, what it spent and
+ * decided (store.h, la_store_get_search; read on the loop: a few rows per
+ * cell). */
+static void get_search(la_daemon *d, la_http_request *req,
+                       const la_identity *who, int64_t id) {
+  la_err err;
+  int rc = 0;
+  json_t *o = la_store_get_search(d->store, id, &rc, &err);
+  (void)who; /* ACCESS_READ: checked by the router */
+  respond_read(req, o, rc, &err);
+}
+
 /* POST /v1/ingest/{run}: a Slurm worker's records, authenticated by the
  * run's own token (slurm.h, docs/slurm.md). */
 static void ingest(la_daemon *d, la_http_request *req, const la_identity *who,
@@ -1317,6 +1329,7 @@ static const api_route k_routes[] = {
      NO_SWEEP},
     {"/v1/sweeps/{id}/curves", LA_HTTP_GET, ACCESS_READ, curves, NO_SWEEP},
     {"/v1/sweeps/{id}/report", LA_HTTP_GET, ACCESS_READ, report, NO_SWEEP},
+    {"/v1/sweeps/{id}/search", LA_HTTP_GET, ACCESS_READ, get_search, NO_SWEEP},
     {"/v1/sweeps/{id}/cancel", LA_HTTP_POST, ACCESS_CHANGE, cancel_sweep,
      NO_SWEEP},
     {"/v1/sweeps/{id}/pause", LA_HTTP_POST, ACCESS_CHANGE, pause_sweep,

@@ -177,3 +177,67 @@ json_t *la_store_list_runs(la_store *st, int64_t sweep_id,
   return json_pack("{s:o, s:o}", "runs", runs, "next",
                    n == f->limit ? json_integer(last) : json_null());
 }
+
+/* Every row of sql (?1 = id) as objects appended to arr; 0, or LA_EIO. */
+static int rows_into(la_store *st, const char *sql, int64_t id, json_t *arr) {
+  sqlite3_stmt *q = NULL;
+  int rc;
+  if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) return LA_EIO;
+  sqlite3_bind_int64(q, 1, id);
+  while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+    json_array_append_new(arr, row_object(q, 0));
+  sqlite3_finalize(q);
+  return rc == SQLITE_DONE ? 0 : LA_EIO;
+}
+
+json_t *la_store_get_search(la_store *st, int64_t sweep_id, int *rc,
+                            la_err *err) {
+  char *text = la_store_sweep_spec(st, sweep_id);
+  json_t *spec, *se, *o, *spent = json_array(), *cells = json_array(),
+                         *dec = json_array();
+  if (text == NULL) {
+    *rc =
+        la_errf(err, LA_ENOTFOUND, "sweep %lld not found", (long long)sweep_id);
+    json_decref(spent), json_decref(cells), json_decref(dec);
+    return NULL;
+  }
+  spec = json_loads(text, 0, NULL);
+  free(text);
+  se = json_object_get(spec, "search");
+  se = se ? json_incref(se) : json_pack("{ss}", "strategy", "grid");
+  o = json_pack("{s:I, s:o}", "sweep_id", (json_int_t)sweep_id, "search", se);
+  json_decref(spec);
+  *rc = o == NULL ? LA_ENOMEM : 0;
+  if (*rc == 0)
+    *rc = rows_into(st,
+                    "SELECT COUNT(*) AS runs, COALESCE(SUM(steps_done), 0) AS "
+                    "run_steps, COALESCE(SUM(wall_s), 0) AS cpu_s, "
+                    "COUNT(DISTINCT rank || ' ' || lr || ' ' || alpha) AS "
+                    "points FROM runs WHERE sweep_id = ?1",
+                    sweep_id, spent);
+  if (*rc == 0)
+    *rc = rows_into(st,
+                    "SELECT rank, lr, decisions, added, done, last_kind, "
+                    "best_alpha, lo, hi, alphas, run_steps FROM search_cells "
+                    "WHERE sweep_id = ?1 ORDER BY lr, rank",
+                    sweep_id, cells);
+  if (*rc == 0)
+    *rc = rows_into(st,
+                    "SELECT seq, rank, lr, run_id, action, kind, alpha, best, "
+                    "lo, hi, points, why, created_at FROM search_decisions "
+                    "WHERE sweep_id = ?1 ORDER BY seq",
+                    sweep_id, dec);
+  if (*rc == 0) {
+    json_object_set(o, "spent", json_array_get(spent, 0));
+    json_object_set(o, "cells", cells);
+    json_object_set(o, "decisions", dec);
+  }
+  json_decref(spent), json_decref(cells), json_decref(dec);
+  if (*rc == 0) return o;
+  json_decref(o);
+  if (*rc == LA_ENOMEM)
+    la_errf(err, LA_ENOMEM, "out of memory");
+  else
+    la_store_fail(st, err, "reading a search");
+  return NULL;
+}

@@ -327,11 +327,21 @@ long la_store_claim_runs(la_store *st, int64_t sweep_id,
 int la_store_save_analysis(la_store *st, int64_t sweep_id, const json_t *result,
                            int64_t finished, double last_finish, la_err *err);
 
-/* Keeps a command task's run log (store_log.c, schema/016_run_logs.sql):
+/* Keeps a command task's run log (store_log.c, schema/012_run_logs.sql):
  * text (what was kept, valid UTF-8) of the bytes the trainer wrote in its
  * attempt, replacing an earlier attempt's. 0 or LA_EIO. */
 int la_store_put_run_log(la_store *st, int64_t run_id, int attempt,
                          uint64_t bytes, const char *text, la_err *err);
+
+/* A sweep's search along alpha (docs/api.md, GET /v1/sweeps/{id}/search):
+ * {"sweep_id", "search" (the spec's search object, or {"strategy":
+ * "grid"}), "spent" ({"runs", "run_steps", "cpu_s" (the runs' wall_s,
+ * one thread each), "points" (distinct rank, lr, alpha)}), "cells" (the
+ * search_cells view's rows of the sweep), "decisions" (search_decisions'
+ * rows, in order)}. NULL with *rc LA_ENOTFOUND (no such sweep), LA_EIO or
+ * LA_ENOMEM and err filled. */
+json_t *la_store_get_search(la_store *st, int64_t sweep_id, int *rc,
+                            la_err *err);
 
 /* A run's log as {"run_id", "attempt", "bytes", "log"} (a new object) and
  * its sweep's owner into owner (size bytes), or NULL with *rc LA_ENOTFOUND

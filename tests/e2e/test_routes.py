@@ -29,7 +29,8 @@ ROUTES = [
     ("GET", "/v1/sweeps/{id}"), ("PATCH", "/v1/sweeps/{id}"), ("DELETE", "/v1/sweeps/{id}"),
     ("GET", "/v1/sweeps/{id}/runs"), ("GET", "/v1/sweeps/{id}/analysis"),
     ("GET", "/v1/sweeps/{id}/recommend"), ("GET", "/v1/sweeps/{id}/curves"),
-    ("GET", "/v1/sweeps/{id}/report"), ("POST", "/v1/sweeps/{id}/cancel"),
+    ("GET", "/v1/sweeps/{id}/report"), ("GET", "/v1/sweeps/{id}/search"),
+    ("POST", "/v1/sweeps/{id}/cancel"),
     ("POST", "/v1/sweeps/{id}/pause"), ("POST", "/v1/sweeps/{id}/resume"),
     ("GET", "/v1/runs/{id}"), ("GET", "/v1/runs/{id}/log"), ("POST", "/v1/ingest/{id}"),
 ]

@@ -14,13 +14,16 @@ with the grid's seeds (paired) and the grid's config but for alpha; the
 sweep's n_runs counts them; search_cells names the best alpha. A daemon
 SIGKILLed inside the transaction that writes a decision (test point
 "search"), then restarted, reaches the very same decisions as one never
-killed. A bad search object is refused with 422 naming the field.
+killed. GET /v1/sweeps/{id}/search and `loralpha search` show the cells,
+the decisions and what was spent. A bad search object is refused with 422
+naming the field.
 Ends with `N passed, M failed`.
 """
 import json
 import math
 import os
 import signal
+import subprocess
 import sys
 import threading
 
@@ -172,6 +175,31 @@ def case_bracket(ctx):
     R.eq(sorted(norm), ["alpha_max", "alpha_min", "max_points", "step", "strategy",
                         "tolerance"], "the stored spec shows the search with every field")
     ctx.reference = check_sweep(d, sid, "bracket")
+    # the API and the CLI show the same decisions and cells
+    j = d.get(f"/v1/sweeps/{sid}/search").json or {}
+    rows = decisions(d.db, sid)
+    R.eq([(x["seq"], x["kind"], x["alpha"]) for x in j.get("decisions", [])],
+         [(x["seq"], x["kind"], x["alpha"]) for x in rows],
+         "GET /v1/sweeps/{id}/search: the decisions, in order")
+    R.eq([(x["rank"], x["done"]) for x in j.get("cells", [])], [(1, 1), (4, 1)],
+         "GET /v1/sweeps/{id}/search: both cells, done")
+    steps = cli_val(d.db, f"SELECT SUM(steps_done) FROM runs WHERE sweep_id = {sid}")
+    R.eq((j.get("spent") or {}).get("run_steps"), steps,
+         "GET /v1/sweeps/{id}/search: run-steps spent")
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "search",
+                        str(sid)], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    R.check(p.returncode == 0 and "bracket" in p.stdout and
+            p.stdout.count("converged") + p.stdout.count("limit") >= 2,
+            "loralpha search: the cells and the decisions", "exit 0, bracket ...",
+            (p.returncode, p.stdout[:600], p.stderr[:200]))
+    g = d.submit(dict(spec("plain grid"), search={"strategy": "grid"}), "grid sweep")
+    d.wait_sweep(g, 60, what="grid sweep")
+    j = d.get(f"/v1/sweeps/{g}/search").json or {}
+    R.eq(((j.get("search") or {}).get("strategy"), j.get("cells"), j.get("decisions"),
+          (j.get("spent") or {}).get("runs")), ("grid", [], [], 16),
+         "a grid sweep's search: no cells, no decisions, its 16 runs spent")
+    R.eq(d.get("/v1/sweeps/999/search").status, 404, "no such sweep: 404")
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
