@@ -541,9 +541,10 @@ static int check_gpt(const json_t *root, la_config *c, la_err *err) {
     return la_errf(err, LA_EINVAL,
                    "sharpness: not measured when pretraining (no adapters)");
   c->loss = LA_LOSS_CE;
-  if (c->pretrain &&
-      c->rank == 0) /* no adapters: values that pass the checks */
-    c->rank = 1, c->alpha = 1;
+  if (c->pretrain) { /* no adapters: values that pass the checks */
+    if (c->rank == 0) c->rank = 1;
+    if (!(c->alpha > 0)) c->alpha = 1;
+  }
   return 0;
 }
 

@@ -34,6 +34,7 @@ build() { # name sources...
 
 build fuzz_config "$here/fuzz_config.c" "${BASE[@]}"
 build fuzz_spec "$here/fuzz_spec.c" "${BASE[@]}" "$root/base/spec.c" \
+  "$root/base/search.c" \
   "$root/base/command.c" \
   "$root/base/window.c" "$root/base/slurm_settings.c"
 build fuzz_npy "$here/fuzz_npy.c" "${BASE[@]}"

@@ -10,6 +10,7 @@
  */
 #include "loralpha/record.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,15 +28,27 @@ static int ok_step(int64_t s) {
   return s >= 0 && s <= LA_RECORD_MAX_STEP;
 }
 
+/* A module name: absent, or 1..LA_RECORD_MAX_MODULE bytes of letters,
+ * digits and ._/:- */
+static int ok_module(const char *m) {
+  size_t n = m ? strlen(m) : 1;
+  if (n < 1 || n > LA_RECORD_MAX_MODULE) return 0;
+  for (size_t i = 0; m && i < n; i++)
+    if (!isalnum((unsigned char)m[i]) && strchr("._/:-", m[i]) == NULL)
+      return 0;
+  return 1;
+}
+
 static int ok_start(const la_record *r) {
-  if (r->u.start.n_layers < 1 || r->u.start.n_layers > LA_MAX_LAYERS) return 0;
+  if (r->u.start.n_layers < 1 || r->u.start.n_layers > LA_RECORD_MAX_LAYERS)
+    return 0;
   if (r->u.start.blas_core && strlen(r->u.start.blas_core) > LA_RECORD_MAX_NAME)
     return 0;
   for (size_t i = 0; i < r->u.start.n_layers; i++) {
     const la_rec_layer *l = &r->u.start.layers[i];
     if (l->layer != (int64_t)i || l->d_in < 1 || l->d_in > LA_MAX_WIDTH ||
         l->d_out < 1 || l->d_out > LA_MAX_WIDTH || !nonneg(l->sigma_max_w0) ||
-        !nonneg(l->target_norm))
+        !nonneg(l->target_norm) || !ok_module(l->module))
       return 0;
   }
   return nonneg(r->u.start.scale);
@@ -43,7 +56,7 @@ static int ok_start(const la_record *r) {
 
 static int ok_spectra(const la_record *r) {
   if (!ok_step(r->step) || r->u.spectra.layer < 0 ||
-      r->u.spectra.layer >= LA_MAX_LAYERS ||
+      r->u.spectra.layer >= LA_RECORD_MAX_LAYERS ||
       r->u.spectra.n_sv > LA_RECORD_MAX_SV)
     return 0;
   for (size_t i = 0; i < r->u.spectra.n_sv; i++)
