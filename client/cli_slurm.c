@@ -345,6 +345,16 @@ static la_spec *load_spec(const char *cmd, const char *path, const char *db,
   if (la_spec_parse(*raw, &lim, &spec, &err)) {
     fprintf(stderr, "loralpha %s: %s: %s\n", cmd, path, err.msg);
     json_decref(*raw), *raw = NULL;
+  } else if (spec->search.kind != LA_SEARCH_GRID) {
+    /* a search decides as runs end: only a daemon can (docs/sweeps.md) */
+    fprintf(stderr,
+            "loralpha %s: %s: search: a sweep that searches along alpha "
+            "needs the daemon, which decides as its runs end; %s runs "
+            "grids (drop \"search\", or submit it to a daemon with the "
+            "Slurm executor)\n",
+            cmd, path, cmd);
+    la_spec_free(spec), spec = NULL;
+    json_decref(*raw), *raw = NULL;
   }
   return spec;
 }

@@ -535,6 +535,14 @@ def case_local_write(ctx, sid):
     r = run_cli(ctx, "report", 999999, "--output", missing)
     R.check(r.rc == 1 and "loralpha: not_found: " in r.err,
             "the daemon's refusal is still exit 1", "rc 1, not_found", r)
+    searching = dict(SMALL, search={"strategy": "bracket"})
+    out = os.path.join(ctx.tmp, "export-search")
+    r = run_cli(ctx, "export-slurm", write_spec(ctx, "search.json", searching), "--dir", out,
+                url=False)
+    R.check(r.rc != 0 and "search: a sweep that searches along alpha needs the daemon" in r.err
+            and not os.path.exists(out),
+            "export-slurm of a searching sweep is refused, saying why; nothing written",
+            "rc != 0, search: ... needs the daemon", r)
 
 
 def case_unreachable(ctx):
