@@ -337,6 +337,34 @@ async function checkJoint(ps, analysis) {
   });
 }
 
+/* A searching sweep's page: the search card with a row per cell (its best
+ * alpha as GET /search says) and a plot of the alphas each cell added. */
+async function checkSearchPage(base, ctx, newPage, id, search) {
+  const page = await newPage(ctx);
+  await page.goto(`${base}/sweep.html?id=${id}`);
+  const shown = await page.waitForFunction(() => !document.getElementById('search-card').hidden
+    && document.querySelectorAll('#search-table tbody tr').length > 0, null, { timeout: 20000 }).then(() => true, () => false);
+  const got = await page.evaluate(() => ({
+    note: document.getElementById('search-note').textContent,
+    rows: [...document.querySelectorAll('#search-table tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
+    plot: (() => { const u = window.__la.getPlot('search'); return u ? { series: u.series.length - 1, values: u.data.slice(1).flat().filter((v) => v != null).length } : null; })(),
+  }));
+  const cells = search ? search.cells : [];
+  const added = search ? search.decisions.filter((d) => d.action === 'add').length : -1;
+  check('search card: shown with a row per cell', shown && got.rows.length === cells.length, cells.length, JSON.stringify(got.rows));
+  cells.forEach((c, i) => {
+    const row = got.rows[i] || [];
+    check(`search card rank ${c.rank}: done, its best alpha`, row[0] === String(c.rank) && row[2] === 'done' && Number(row[4]) > 0
+      && Math.abs(Math.log2(Number(row[4]) / c.best_alpha)) < 0.01, `${c.rank} done ${c.best_alpha}`, JSON.stringify(row));
+  });
+  check('search card: the note says the strategy and what was spent', got.note.startsWith('Strategy bracket') && got.note.includes(`${search.spent.runs} runs`),
+    `Strategy bracket ... ${search && search.spent.runs} runs`, got.note);
+  check('search plot: a series per cell, a point per added alpha', got.plot && got.plot.series === cells.length && got.plot.values === added,
+    `${cells.length} series, ${added} points`, JSON.stringify(got.plot));
+  check('search page: no errors', page.errors.length === 0, 'none', JSON.stringify(page.errors));
+  await page.close();
+}
+
 /* The paper's claims under the joint optimum: each claim's verdict in words
  * and a row per rank, as the analysis' "claims" says. */
 async function checkClaims(ps, analysis) {
@@ -469,6 +497,21 @@ async function main() {
   const failedSweep = await failingSweep(api0);
   const fid = failedSweep && failedSweep.id;
 
+  // ---- a sweep that searches along alpha (docs/sweeps.md, "search") ------
+  const subS = await api(api0, 'POST', '/v1/sweeps', { ...smallSpec, name: 'web-test-search', grid: { rank: [1, 4], alpha: [1, 16, 256], lr: [0.01] }, search: { strategy: 'bracket', tolerance: 1 } });
+  check('submit a bracket sweep', subS.status === 201, '201', `${subS.status} ${subS.text}`);
+  const searchId = subS.json && subS.json.id;
+  let swS = null;
+  const tS = Date.now();
+  while (Date.now() - tS < 180000) {
+    swS = (await api(api0, 'GET', `/v1/sweeps/${searchId}`)).json;
+    if (swS && swS.state !== 'active') break;
+    await sleep(250);
+  }
+  const searchJson = (await api(api0, 'GET', `/v1/sweeps/${searchId}/search`)).json;
+  check('the bracket sweep ends done with its search decided', swS && swS.state === 'done' && searchJson && searchJson.cells.length === 2 && searchJson.cells.every((c) => c.done),
+    'done, 2 cells done', JSON.stringify(swS && { state: swS.state, cells: searchJson && searchJson.cells }));
+
   // ---- the routes the dashboard needs ----------------------------------
   const idx = await api(base, 'GET', '/');
   check('GET / serves index.html', idx.status === 200 && idx.type.startsWith('text/html') && idx.text.includes('/js/sweeps.js'), '200 text/html index', `${idx.status} ${idx.type}`);
@@ -552,7 +595,7 @@ async function main() {
     pa.expected = [];  // from here on, a 401 is a failure
     await pa.waitForTimeout(2500); // one poll: the live update must not break
     const stillListed = await pa.$$eval('#sweeps tbody tr', (rs) => rs.length);
-    check('index polls without errors', stillListed === 3 && pa.errors.length === 0, '3 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
+    check('index polls without errors', stillListed === 4 && pa.errors.length === 0, '4 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
     // the sweep whose every run failed: red 'failed', never a green 'done'
     const fRow = `#sweeps tbody tr[data-id="${fid}"]`;
     const fBadge = await badgeLook(pa, `${fRow} td.state .badge`).catch((e) => ({ text: String(e) }));
@@ -614,6 +657,8 @@ async function main() {
     await checkJoint(ps, an.json);
     await checkClaims(ps, an.json);
     await checkSurface(ps, an.json);
+    check('a grid sweep\'s page: no search card', !(await visible(ps, '#search-card')), 'hidden', await visible(ps, '#search-card'));
+    await checkSearchPage(base, ctx, newPage, searchId, searchJson);
     const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
     check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
     const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);

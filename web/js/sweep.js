@@ -94,6 +94,7 @@ async function poll() {
       await loadData(true);
       if (finishedNow || pollCount % (every * 3) === 0) loadAnalysis();
     }
+    if (finishedNow || (s.state === 'active' && pollCount % every === 0)) loadSearch();
   } catch (e) {
     message(`Cannot read sweep ${sweepId}: ${e.message}`, true);
   }
@@ -499,6 +500,59 @@ function renderJoint() {
   $('joint-note').textContent = 'Joint optimum: per rank, the (α, lr) of the lowest final loss (the answer\'s lr). '
     + 'Slope: of log α* against log lr across the lrs, with its bootstrap interval; −1 means only α·lr matters, 0 that α* does not depend on lr. '
     + 'At the lr grid\'s edge: the best lr is the smallest or largest tested, so the best may lie beyond the grid.';
+}
+
+/* ---- the search along alpha (GET /v1/sweeps/{id}/search) --------------- */
+
+/* Reads and shows the sweep's search when its spec has one (else the card
+ * stays hidden). */
+async function loadSearch() {
+  const se = S.sweep && S.sweep.spec && S.sweep.spec.search;
+  if (!se || se.strategy === 'grid') { $('search-card').hidden = true; return; }
+  try {
+    S.search = await getJSON(`/v1/sweeps/${sweepId}/search`);
+  } catch (e) {
+    $('search-card').hidden = false;
+    $('search-note').textContent = `Cannot read the search: ${e.message}`;
+    return;
+  }
+  renderSearch();
+}
+
+function renderSearch() {
+  const o = S.search && typeof S.search === 'object' ? S.search : {};
+  const arr = (a) => (Array.isArray(a) ? a.filter((x) => x && typeof x === 'object') : []);
+  const cells = arr(o.cells), decs = arr(o.decisions);
+  const se = o.search && typeof o.search === 'object' ? o.search : {};
+  const sp = o.spent && typeof o.spent === 'object' ? o.spent : {};
+  $('search-card').hidden = false;
+  $('search-note').textContent = `Strategy ${se.strategy || '?'} (tolerance ${fmt(se.tolerance)} octaves, at most ${fmt(se.max_points)} α per cell, α in [${fmt(se.alpha_min)}, ${fmt(se.alpha_max)}]): `
+    + `${fmt(sp.runs)} runs, ${fmt(sp.run_steps)} run-steps, ${fmt(sp.cpu_s, 3)} CPU-seconds so far; `
+    + `${cells.filter((c) => c.done).length} of ${cells.length} cells done.`;
+  $('search-table').tHead.replaceChildren(el('tr', {}, ...['rank', 'lr', 'state', 'last step', 'best α', 'bracket', 'α tried', 'run-steps']
+    .map((t) => el('th', { text: t }))));
+  $('search-table').tBodies[0].replaceChildren(...cells.map((c) => el('tr', { 'data-rank': c.rank },
+    el('td', { class: 'num', text: fmt(c.rank) }),
+    el('td', { class: 'num', text: fmt(c.lr) }),
+    el('td', { text: c.done ? 'done' : 'searching' }),
+    el('td', { text: typeof c.last_kind === 'string' ? c.last_kind : '–' }),
+    el('td', { class: 'num', text: fmt(c.best_alpha, 4) }),
+    el('td', { class: 'num', text: `[${fmt(c.lo, 4)}, ${fmt(c.hi, 4)}]` }),
+    el('td', { class: 'num', text: fmt(c.alphas) }),
+    el('td', { class: 'num', text: fmt(c.run_steps) }))));
+  // the alphas each cell added, in its order of decisions (x: its nth decision)
+  const keys = cells.map((c) => `${c.rank} ${c.lr}`);
+  const per = new Map(keys.map((k) => [k, []]));
+  for (const d of decs) if (d.action === 'add' && Number.isFinite(d.alpha) && per.has(`${d.rank} ${d.lr}`)) per.get(`${d.rank} ${d.lr}`).push(d.alpha);
+  const n = Math.max(0, ...[...per.values()].map((a) => a.length));
+  if (!n) { dropPlot('search', $('search-plot'), 'No α added yet: the grid\'s start values are running.'); return; }
+  const x = Array.from({ length: n }, (_, i) => i + 1);
+  const data = [x, ...keys.map((k) => x.map((i) => per.get(k)[i - 1] ?? null))];
+  makePlot('search', $('search-plot'), {
+    height: 260, scales: { x: { time: false }, y: { distr: 3 } },
+    axes: [{ label: 'the cell\'s nth added α' }, logAxis('α added', 60)],
+    series: [{ label: 'step' }, ...cells.map((c, i) => ({ label: `r=${c.rank} lr=${fmt(c.lr)}`, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: true, size: 6 } }))],
+  }, data);
 }
 
 /* ---- the law across lr and budget --------------------------------------- */
@@ -1282,6 +1336,7 @@ async function start() {
   }
   await loadData(false);
   await loadAnalysis();
+  await loadSearch();
   window.__la.ready = true;
   setTimeout(poll, POLL_MS);
 }
