@@ -1316,9 +1316,12 @@ static void write_sub(rep *r) {
 
 /* The navigation: a link per section (the answer's when there is one). */
 static void write_nav(rep *r) {
+  const json_t *ss = json_object_get(r->sweep, "search_state");
   put(r, "<nav>");
   if (r->has_answer) put(r, "<a href=\"#answer\">Answer</a> · ");
   put(r, k_nav);
+  if (json_array_size(json_object_get(ss, "cells")) > 0)
+    put(r, " · <a href=\"#search\">Search along α</a>");
   put(r, "</nav>\n");
 }
 
@@ -2982,6 +2985,62 @@ static void write_failed(rep *r) {
   section_end(r);
 }
 
+/* ---- the search along alpha ---------------------------------------- */
+
+static const char k_search_intro[] =
+    "The sweep searched along α (docs/sweeps.md, \"search\"): in each "
+    "cell (rank, lr), after every seed of every α tried had ended, the "
+    "daemon added one α (extending past an edge, or closing the bracket "
+    "around the best α by parabolic, probe and golden-section steps) until "
+    "the bracket was within the tolerance. A cell's best α is the one with "
+    "the lowest mean final eval loss among those it ran; the bracket is its "
+    "two neighbours.";
+
+/* One cell's row. */
+static void search_row(rep *r, const json_t *o) {
+  row_begin(r);
+  cell_int(r, o, "rank");
+  cell_num(r, jnum(o, "lr"));
+  cell(r, jint(o, "done", 0) ? "done" : "searching", CELL_FLAG);
+  cell(r, jstr(o, "last_kind") ? jstr(o, "last_kind") : "–", CELL_TEXT);
+  cell_num(r, jnum(o, "best_alpha"));
+  cell(r, fint(jnum(o, "lo"), jnum(o, "hi")).s, CELL_NUM);
+  cell_int(r, o, "alphas");
+  cell_int(r, o, "run_steps");
+  row_end(r);
+}
+
+/* "Search along α", for a sweep whose search has cells (the sweep's
+ * "search_state": GET /v1/sweeps/{id}/search); nothing otherwise. */
+static void write_search(rep *r) {
+  static const char *const head[] = {"rank",    "lr",       "state",
+                                     "last",    "best α",   "bracket",
+                                     "α tried", "run-steps"};
+  const json_t *ss = json_object_get(r->sweep, "search_state");
+  const json_t *cells = json_object_get(ss, "cells");
+  const json_t *se = json_object_get(ss, "search"), *sp;
+  sbuf b = {{0}, 0};
+  if (json_array_size(cells) == 0) return;
+  sp = json_object_get(ss, "spent");
+  section_begin(r, "search", "Search along α");
+  sb_add(&b,
+         "Strategy %s, tolerance %s octaves, at most %lld α per cell; "
+         "spent %lld runs, %lld run-steps, %s CPU-seconds; %lld "
+         "decisions.",
+         jstr(se, "strategy") ? jstr(se, "strategy") : "?",
+         fnum(jnum(se, "tolerance")).s, jint(se, "max_points", -1),
+         jint(sp, "runs", 0), jint(sp, "run_steps", 0),
+         fnum(jnum(sp, "cpu_s")).s,
+         (long long)json_array_size(json_object_get(ss, "decisions")));
+  para(r, b.s);
+  para(r, k_search_intro);
+  table_begin(r, head, 8);
+  for (size_t i = 0; i < json_array_size(cells); i++)
+    search_row(r, json_array_get(cells, i));
+  table_end(r);
+  section_end(r);
+}
+
 /* The end of the document. */
 static void write_tail(rep *r) {
   if (r->md) return;
@@ -3032,6 +3091,7 @@ int la_report_write(const json_t *sweep, const json_t *analysis,
   write_loss(&r);
   write_drift(&r);
   write_claims(&r);
+  write_search(&r);
   write_failed(&r);
   write_tail(&r);
   if (r.rc) return la_errf(err, r.rc, "report: out of memory (incomplete)");

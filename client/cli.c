@@ -2546,6 +2546,22 @@ static int cmd_version(cli *c) {
 /* ---- report ------------------------------------------------------------- */
 
 /* The sweep's analysis, or NULL (and 0) when the daemon has none yet. */
+/* The sweep's search along alpha into sw's "search_state" for the report
+ * (GET /v1/sweeps/{id}/search); a daemon without the route (404) leaves it
+ * out. 0, or an exit code. */
+static int fetch_search(cli *c, json_t *sw) {
+  char path[96];
+  json_t *ss;
+  int rc;
+  snprintf(path, sizeof path, "/v1/sweeps/%lld/search", c->id);
+  if ((rc = http(c, "GET", path, NULL, 0))) return rc;
+  if (c->status == 404) return 0;
+  if (c->status < 200 || c->status > 299) return server_error(c);
+  ss = json_loadb(c->resp.p ? c->resp.p : "", c->resp.len, 0, NULL);
+  if (ss != NULL) json_object_set_new(sw, "search_state", ss);
+  return 0;
+}
+
 static int fetch_analysis(cli *c, json_t **an) {
   char path[96];
   int rc;
@@ -2602,6 +2618,7 @@ static int cmd_report(cli *c) {
   if (runs == NULL) return fail("out of memory");
   snprintf(path, sizeof path, "/v1/sweeps/%lld", c->id);
   if (rc == 0) rc = get(c, path, &sw);
+  if (rc == 0) rc = fetch_search(c, sw);
   if (rc == 0) rc = fetch_analysis(c, &an);
   c->limit = 0;
   if (rc == 0) rc = fetch_runs(c, runs, &next);

@@ -1066,7 +1066,7 @@ typedef struct report_req {
   la_err err;
 } report_req;
 
-/* The sweep with its spec, for the report. */
+/* The sweep with its spec and its search's state, for the report. */
 static int report_input(la_daemon *d, int64_t id, report_req *rr) {
   la_err err;
   int rc = 0;
@@ -1077,6 +1077,9 @@ static int report_input(la_daemon *d, int64_t id, report_req *rr) {
   json_object_set_new(rr->sweep, "spec",
                       spec ? json_loads(spec, 0, NULL) : json_null());
   free(spec);
+  /* its search along alpha (a few rows per cell; none for a grid) */
+  json_object_set_new(rr->sweep, "search_state",
+                      la_store_get_search(d->store, id, &rc, &err));
   return 0;
 }
 

@@ -194,6 +194,19 @@ def case_bracket(ctx):
             p.stdout.count("converged") + p.stdout.count("limit") >= 2,
             "loralpha search: the cells and the decisions", "exit 0, bracket ...",
             (p.returncode, p.stdout[:600], p.stderr[:200]))
+    # the report (the daemon's and the CLI's): a section with a row per cell
+    md = d.get(f"/v1/sweeps/{sid}/report?format=md").body.decode()
+    sec = md.split("## Search along α", 1)[1] if "## Search along α" in md else ""
+    R.check(sec and all(f"| {c['rank']} | " in sec for c in j.get("cells", [])) and
+            f"{(j.get('spent') or {}).get('runs')} runs" in sec,
+            "GET /v1/sweeps/{id}/report?format=md: a search section, a row per cell",
+            "## Search along α ... | 1 | ... | 4 |", sec[:500] or md[-500:])
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "report",
+                        str(sid), "--format", "md"], capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    R.check(p.returncode == 0 and "## Search along α" in p.stdout,
+            "loralpha report --format md: the search section too", "exit 0, section",
+            (p.returncode, p.stderr[:300]))
     g = d.submit(dict(spec("plain grid"), search={"strategy": "grid"}), "grid sweep")
     d.wait_sweep(g, 60, what="grid sweep")
     j = d.get(f"/v1/sweeps/{g}/search").json or {}
@@ -201,6 +214,8 @@ def case_bracket(ctx):
           (j.get("spent") or {}).get("runs")), ("grid", [], [], 16),
          "a grid sweep's search: no cells, no decisions, its 16 runs spent")
     R.eq(d.get("/v1/sweeps/999/search").status, 404, "no such sweep: 404")
+    R.check("Search along α" not in d.get(f"/v1/sweeps/{g}/report?format=md").body.decode(),
+            "a grid sweep's report has no search section", "absent", "present")
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
