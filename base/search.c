@@ -15,10 +15,12 @@
 #define MAX_STEP 16.0  /* octaves */
 #define ALPHA_CAP 1e12
 
-static const char *const k_kinds[] = {"grid", "bracket", NULL};
+static const char *const k_kinds[] = {"grid", "bracket", "law", NULL};
 static const char *const k_fields[] = {"strategy",  "tolerance", "max_points",
                                        "alpha_min", "alpha_max", "step",
-                                       NULL};
+                                       "law_ranks", "widen",     NULL};
+#define DEF_LAW_RANKS 3
+#define DEF_WIDEN 1.0 /* octaves */
 
 /* A number field of the search object: absent (def kept), or finite in
  * (lo, hi]. */
@@ -74,7 +76,7 @@ static int get_kind(const json_t *v, la_search_kind *kind, la_err *err) {
       return 0;
     }
   return la_errf(err, LA_EINVAL,
-                 "search.strategy: must be \"grid\" or \"bracket\"");
+                 "search.strategy: must be \"grid\", \"bracket\" or \"law\"");
 }
 
 /* Unknown keys, and keys of bracket in a grid search. */
@@ -88,11 +90,18 @@ static int check_keys(const json_t *v, la_search_kind kind, la_err *err) {
     if (!known)
       return la_errf(err, LA_EINVAL,
                      "search.%.64s: not a search field (expected strategy, "
-                     "tolerance, max_points, alpha_min, alpha_max or step)",
+                     "tolerance, max_points, alpha_min, alpha_max, step, "
+                     "law_ranks or widen)",
                      key);
     if (kind == LA_SEARCH_GRID && strcmp(key, "strategy") != 0)
       return la_errf(err, LA_EINVAL,
-                     "search.%s: applies to strategy \"bracket\" only", key);
+                     "search.%s: applies to strategies \"bracket\" and "
+                     "\"law\" only",
+                     key);
+    if (kind == LA_SEARCH_BRACKET &&
+        (strcmp(key, "law_ranks") == 0 || strcmp(key, "widen") == 0))
+      return la_errf(err, LA_EINVAL,
+                     "search.%s: applies to strategy \"law\" only", key);
   }
   return 0;
 }
@@ -109,6 +118,8 @@ static int parse_sorted(const json_t *v, const double *alphas, size_t n,
   out->alpha_min = alphas[0] / exp2(DEF_MARGIN);
   out->alpha_max = fmin(alphas[n - 1] * exp2(DEF_MARGIN), ALPHA_CAP);
   out->step = widest_gap(alphas, n);
+  out->law_ranks = DEF_LAW_RANKS;
+  out->widen = DEF_WIDEN;
   if (v == NULL) return 0;
   if (!json_is_object(v))
     return la_errf(err, LA_EINVAL, "search: must be an object");
@@ -120,6 +131,14 @@ static int parse_sorted(const json_t *v, const double *alphas, size_t n,
       (rc = get_num(v, "alpha_min", 0, ALPHA_CAP, &out->alpha_min, err)) ||
       (rc = get_num(v, "alpha_max", 0, ALPHA_CAP, &out->alpha_max, err)))
     return rc;
+  if ((rc = get_num(v, "widen", 0, MAX_STEP, &out->widen, err))) return rc;
+  if ((mp = json_object_get(v, "law_ranks")) != NULL) {
+    json_int_t k = json_integer_value(mp);
+    if (!json_is_integer(mp) || k < 2 || k > 64)
+      return la_errf(err, LA_EINVAL,
+                     "search.law_ranks: must be an integer in 2..64");
+    out->law_ranks = (int)k;
+  }
   if ((mp = json_object_get(v, "max_points")) != NULL) {
     json_int_t m = json_integer_value(mp);
     if (!json_is_integer(mp) || m < 2 || m > LA_SEARCH_MAX_POINTS)
@@ -170,11 +189,76 @@ int la_search_from_stored(const json_t *v, la_search *out, la_err *err) {
 }
 
 json_t *la_search_to_json(const la_search *s) {
+  json_t *o;
   if (s->kind == LA_SEARCH_GRID) return json_pack("{ss}", "strategy", "grid");
-  return json_pack("{ss, sf, si, sf, sf, sf}", "strategy", k_kinds[s->kind],
-                   "tolerance", s->tolerance, "max_points", s->max_points,
-                   "alpha_min", s->alpha_min, "alpha_max", s->alpha_max, "step",
-                   s->step);
+  o = json_pack("{ss, sf, si, sf, sf, sf}", "strategy", k_kinds[s->kind],
+                "tolerance", s->tolerance, "max_points", s->max_points,
+                "alpha_min", s->alpha_min, "alpha_max", s->alpha_max, "step",
+                s->step);
+  if (o != NULL && s->kind == LA_SEARCH_LAW &&
+      (json_object_set_new(o, "law_ranks", json_integer(s->law_ranks)) ||
+       json_object_set_new(o, "widen", json_real(s->widen)))) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+int la_search_law_rank_max(const la_search *s, const int *ranks, size_t n) {
+  int best = 0;
+  /* the k-th smallest distinct: the smallest value with k distinct values
+   * at or below it (n is small: a grid's ranks) */
+  for (size_t i = 0; i < n; i++) {
+    int below = 0;
+    for (size_t j = 0; j < n; j++) {
+      int dup = 0;
+      for (size_t k = 0; k < j && !dup; k++)
+        dup = ranks[k] == ranks[j];
+      below += !dup && ranks[j] <= ranks[i];
+    }
+    if (below == s->law_ranks && (best == 0 || ranks[i] < best))
+      best = ranks[i];
+  }
+  return best;
+}
+
+int la_search_law_fit(const double *rank, const double *alpha, size_t n,
+                      la_search_law *out) {
+  double mx = 0, my = 0, sxx = 0, sxy = 0, ss = 0;
+  memset(out, 0, sizeof *out);
+  for (size_t i = 0; i < n; i++) {
+    if (!(rank[i] > 0) || !(alpha[i] > 0) || !isfinite(alpha[i]))
+      return LA_EINVAL;
+    mx += log2(rank[i]) / (double)n, my += log2(alpha[i]) / (double)n;
+  }
+  for (size_t i = 0; i < n; i++) {
+    double dx = log2(rank[i]) - mx;
+    sxx += dx * dx, sxy += dx * (log2(alpha[i]) - my);
+  }
+  if (n < 2 || !(sxx > 0)) return LA_EINVAL;
+  out->p = sxy / sxx;
+  out->log2c = my - out->p * mx;
+  for (size_t i = 0; i < n; i++) {
+    double r = log2(alpha[i]) - (out->log2c + out->p * log2(rank[i]));
+    ss += r * r;
+  }
+  out->scatter = n > 2 ? sqrt(ss / (double)(n - 2)) : 0;
+  out->n = n;
+  return 0;
+}
+
+int la_search_law_start(const la_search *s, const la_search_law *L, int rank,
+                        double out[3]) {
+  double x = L->log2c + L->p * log2((double)rank);
+  double h = s->widen + 2 * L->scatter, lo = log2(s->alpha_min),
+         hi = log2(s->alpha_max);
+  double c[3] = {x - h, x, x + h};
+  int n = 0;
+  for (int i = 0; i < 3; i++) {
+    double v = c[i] < lo ? lo : c[i] > hi ? hi : c[i];
+    if (n == 0 || fabs(v - log2(out[n - 1])) > 1e-9) out[n++] = exp2(v);
+  }
+  return n;
 }
 
 /* ---- the bracket's next step ---- */

@@ -792,6 +792,12 @@ static int parse_search(builder *b, la_err *err) {
   const json_t *v = json_object_get(b->spec, "search");
   const axis *ax = &b->ax[AX_ALPHA];
   int rc = la_search_parse(v, ax->v, ax->n, &b->search, err);
+  if (rc == 0 && b->search.kind == LA_SEARCH_LAW &&
+      (size_t)b->search.law_ranks >= b->ax[AX_RANK].n)
+    return la_errf(err, LA_EINVAL,
+                   "search.law_ranks: %d is not fewer than the grid's %zu "
+                   "ranks (the law measures that many and predicts the rest)",
+                   b->search.law_ranks, b->ax[AX_RANK].n);
   if (rc == 0 && v != NULL &&
       json_object_set_new(b->norm, "search", la_search_to_json(&b->search)))
     rc = la_errf(err, LA_ENOMEM, "search: out of memory");

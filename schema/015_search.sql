@@ -15,8 +15,9 @@ CREATE TABLE search_decisions (
   run_id     INTEGER,            -- the run whose end led to it
   action     TEXT    NOT NULL CHECK (action IN ('add', 'done')),
   kind       TEXT    NOT NULL,   -- extend_down, extend_up, edge, parabolic,
-                                 -- probe, golden; converged, limit,
-                                 -- max_points, diverged
+                                 -- probe, golden, law (a start from the
+                                 -- law: best, lo, hi its prediction);
+                                 -- converged, limit, max_points, diverged
   alpha      REAL,               -- add: the alpha added (NULL for done)
   best       REAL,               -- the best alpha of the cell then
   lo         REAL,               -- its neighbours: the bracket

@@ -576,7 +576,7 @@ void la_store_bind_window(sqlite3_stmt *q, int i, const la_window *w) {
 }
 
 static int insert_sweep(la_store *st, const la_spec *spec, const char *owner,
-                        double now, int64_t *id) {
+                        double now, size_t n_runs, int64_t *id) {
   char *text = la_json_text(spec->normalized);
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_SWEEP);
   if (text == NULL) return LA_ENOMEM;
@@ -586,7 +586,7 @@ static int insert_sweep(la_store *st, const la_spec *spec, const char *owner,
   sqlite3_bind_int(q, 4, spec->max_parallel);
   sqlite3_bind_int(q, 5, spec->max_attempts);
   sqlite3_bind_int64(q, 6, (int64_t)spec->seed);
-  sqlite3_bind_int64(q, 7, (int64_t)spec->n_runs);
+  sqlite3_bind_int64(q, 7, (int64_t)n_runs);
   sqlite3_bind_double(q, 8, now);
   sqlite3_bind_text(q, 9, owner, -1, SQLITE_TRANSIENT);
   la_store_bind_window(q, 10, &spec->window);
@@ -595,13 +595,30 @@ static int insert_sweep(la_store *st, const la_spec *spec, const char *owner,
   return 0;
 }
 
+/* The largest rank whose runs are stored with the sweep: all of them,
+ * except under a law search, whose larger ranks start from the law. */
+static int stored_rank_max(const la_spec *spec) {
+  int *ranks, top = INT_MAX;
+  if (spec->search.kind != LA_SEARCH_LAW || spec->n_runs == 0) return top;
+  if ((ranks = malloc(spec->n_runs * sizeof *ranks)) == NULL) return top;
+  for (size_t i = 0; i < spec->n_runs; i++)
+    ranks[i] = spec->runs[i].rank;
+  top = la_search_law_rank_max(&spec->search, ranks, spec->n_runs);
+  free(ranks);
+  return top > 0 ? top : INT_MAX;
+}
+
 int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,
                           int64_t *sweep_id, la_err *err) {
   double now = la_store_now();
+  int top = stored_rank_max(spec);
+  size_t n = 0;
   int rc = la_store_begin(st);
-  if (rc == 0) rc = insert_sweep(st, spec, owner, now, sweep_id);
+  for (size_t i = 0; i < spec->n_runs; i++)
+    n += spec->runs[i].rank <= top;
+  if (rc == 0) rc = insert_sweep(st, spec, owner, now, n, sweep_id);
   for (size_t i = 0; rc == 0 && i < spec->n_runs; i++)
-    rc = insert_run(st, *sweep_id, spec, i, now);
+    if (spec->runs[i].rank <= top) rc = insert_run(st, *sweep_id, spec, i, now);
   if (rc == 0) la_testpoint("create");
   if (rc == 0) rc = la_store_commit(st);
   if (rc) {

@@ -14,9 +14,12 @@
  */
 #include "loralpha/json_text.h"
 #include "loralpha/search.h"
+#include "loralpha/spec.h"
 #include "store/store_internal.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -135,6 +138,21 @@ static int write_decision(la_store *st, int64_t sweep, int rank, double lr,
   return ok ? 0 : LA_EIO;
 }
 
+/* The sweep's n_runs: every run it holds now. 0 or LA_EIO. */
+static int recount(la_store *st, int64_t sweep) {
+  sqlite3_stmt *q = NULL;
+  int rc;
+  if (sqlite3_prepare_v2(st->db,
+                         "UPDATE sweeps SET n_runs = (SELECT COUNT(*) FROM "
+                         "runs WHERE sweep_id = ?1) WHERE id = ?1",
+                         -1, &q, NULL) != SQLITE_OK)
+    return LA_EIO;
+  sqlite3_bind_int64(q, 1, sweep);
+  rc = sqlite3_step(q) == SQLITE_DONE ? 0 : LA_EIO;
+  sqlite3_finalize(q);
+  return rc;
+}
+
 /* The worker config text of template with its alpha replaced, or NULL. */
 static char *config_with_alpha(const char *template, double alpha) {
   json_t *c = json_loads(template, 0, NULL);
@@ -155,7 +173,6 @@ static int add_runs(la_store *st, int64_t sweep, int rank, double lr,
       "FROM runs WHERE sweep_id = ?1 AND rank = ?2 AND lr = ?3 GROUP BY "
       "seed_index) ORDER BY seed_index",
       sweep, rank, lr);
-  sqlite3_stmt *bump = NULL;
   double now = la_store_now();
   int64_t idx = cell_count(st, "SELECT max(idx) FROM runs WHERE sweep_id = ?1",
                            sweep, rank, lr);
@@ -182,17 +199,175 @@ static int add_runs(la_store *st, int64_t sweep, int rank, double lr,
   }
   if (rc == 0 && step != SQLITE_DONE) rc = LA_EIO;
   sqlite3_finalize(t);
-  if (rc == 0 &&
-      sqlite3_prepare_v2(st->db,
-                         "UPDATE sweeps SET n_runs = n_runs + ?2 WHERE id = ?1",
-                         -1, &bump, NULL) != SQLITE_OK)
-    rc = LA_EIO;
-  if (rc == 0) {
-    sqlite3_bind_int64(bump, 1, sweep);
-    sqlite3_bind_int(bump, 2, added);
-    rc = sqlite3_step(bump) == SQLITE_DONE ? 0 : LA_EIO;
+  return rc == 0 ? recount(st, sweep) : rc;
+}
+
+/* ---- law: the larger ranks start from the law of the smaller ones ---- */
+
+/* One queued run of spec's run i (its rank, lr, seed) with alpha, at
+ * position idx. */
+static int add_spec_run(la_store *st, int64_t sweep, const la_spec *spec,
+                        size_t i, double alpha, int64_t idx) {
+  const la_spec_run *r = &spec->runs[i];
+  json_t *cfg = la_spec_run_config(spec, i);
+  char *text = NULL;
+  sqlite3_stmt *q = la_store_stmt(st, ST_INS_RUN);
+  if (cfg != NULL && json_object_set_new(cfg, "alpha", json_real(alpha)) == 0)
+    text = la_json_text(cfg);
+  json_decref(cfg);
+  if (text == NULL) return LA_ENOMEM;
+  sqlite3_bind_int64(q, 1, sweep);
+  sqlite3_bind_int64(q, 2, idx);
+  sqlite3_bind_int(q, 3, r->rank);
+  sqlite3_bind_double(q, 4, alpha);
+  sqlite3_bind_double(q, 5, r->lr);
+  sqlite3_bind_int(q, 6, r->seed_index);
+  sqlite3_bind_int64(q, 7, (int64_t)r->seed);
+  sqlite3_bind_text(q, 8, text, -1, free);
+  sqlite3_bind_double(q, 9, la_store_now());
+  return la_store_exec(st, ST_INS_RUN) ? LA_EIO : 0;
+}
+
+/* The cell's best alpha (lowest finite mean loss), or 0 when none. */
+static double cell_best(la_store *st, int64_t sweep, int rank, double lr) {
+  la_search_point p[LA_SEARCH_MAX_POINTS + 1];
+  size_t n;
+  double best = 0, loss = INFINITY;
+  if (cell_points(st, sweep, rank, lr, p, &n)) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (p[i].loss < loss) loss = p[i].loss, best = p[i].alpha;
+  return best;
+}
+
+/* The stored spec of the sweep, parsed without the daemon's limits (it
+ * was accepted under them), or NULL. */
+static la_spec *stored_spec(la_store *st, int64_t sweep) {
+  char *text = la_store_sweep_spec(st, sweep);
+  json_t *j = text ? json_loads(text, 0, NULL) : NULL;
+  la_spec_limits lim;
+  la_spec *spec = NULL;
+  la_err err;
+  free(text);
+  la_spec_limits_default(&lim);
+  lim.max_runs = SIZE_MAX, lim.max_run_rows = 0, lim.max_sweep_rows = 0;
+  if (j == NULL || la_spec_parse(j, &lim, &spec, &err) != 0) spec = NULL;
+  json_decref(j);
+  return spec;
+}
+
+/* Starts rank's cell at lr: a run per seed of each start alpha, each
+ * alpha a decision of kind law. */
+static int law_start_rank(la_store *st, int64_t sweep, const la_spec *spec,
+                          const la_search *s, const la_search_law *L,
+                          const char *from, int rank, double lr,
+                          int64_t run_id) {
+  double a[3], x = L->log2c + L->p * log2((double)rank);
+  double h = s->widen + 2 * L->scatter;
+  int n = la_search_law_start(s, L, rank, a), rc = 0;
+  int64_t idx = cell_count(st, "SELECT max(idx) FROM runs WHERE sweep_id = ?1",
+                           sweep, rank, lr);
+  if (idx < 0) return LA_EIO;
+  for (int k = 0; k < n && rc == 0; k++) {
+    la_search_step d = {.action = LA_SEARCH_ADD, .alpha = a[k]};
+    d.best = exp2(x), d.lo = exp2(x - h), d.hi = exp2(x + h);
+    snprintf(d.kind, sizeof d.kind, "law");
+    snprintf(d.why, sizeof d.why,
+             "the law through ranks %s (alpha* = %.4g r^%.3g, scatter "
+             "%.2g octaves) predicts %.4g at rank %d: starting at %.4g",
+             from, exp2(L->log2c), L->p, L->scatter, exp2(x), rank, a[k]);
+    rc = write_decision(st, sweep, rank, lr, run_id, 0, &d);
+    for (size_t i = 0; rc == 0 && i < spec->n_runs; i++)
+      if (spec->runs[i].rank == rank && spec->runs[i].lr == lr &&
+          spec->runs[i].alpha == spec->runs[0].alpha)
+        rc = add_spec_run(st, sweep, spec, i, a[k], ++idx);
   }
-  sqlite3_finalize(bump);
+  return rc == 0 ? recount(st, sweep) : rc;
+}
+
+/* Starts rank's cell at lr from the grid's alphas (no law to predict
+ * from): a run per seed of each, each alpha a decision of kind law. */
+static int grid_start_rank(la_store *st, int64_t sweep, const la_spec *spec,
+                           int rank, double lr, int64_t run_id) {
+  int rc = 0;
+  int64_t idx = cell_count(st, "SELECT max(idx) FROM runs WHERE sweep_id = ?1",
+                           sweep, rank, lr);
+  double last = NAN;
+  if (idx < 0) return LA_EIO;
+  for (size_t i = 0; rc == 0 && i < spec->n_runs; i++) {
+    const la_spec_run *r = &spec->runs[i];
+    if (r->rank != rank || r->lr != lr) continue;
+    if (r->alpha != last) {
+      la_search_step d = {.action = LA_SEARCH_ADD,
+                          .alpha = r->alpha,
+                          .best = NAN,
+                          .lo = NAN,
+                          .hi = NAN};
+      snprintf(d.kind, sizeof d.kind, "law");
+      snprintf(d.why, sizeof d.why,
+               "no law to predict from (fewer than two law ranks ended with "
+               "a finite loss): starting rank %d at the grid's alpha %.4g",
+               rank, r->alpha);
+      rc = write_decision(st, sweep, rank, lr, run_id, 0, &d);
+      last = r->alpha;
+    }
+    if (rc == 0) rc = add_spec_run(st, sweep, spec, i, r->alpha, ++idx);
+  }
+  return rc == 0 ? recount(st, sweep) : rc;
+}
+
+/* Under a law search, once every law rank's cell at lr is done (and the
+ * law not yet applied there): fits the law to their best alphas and starts
+ * every larger rank's cell at lr from its prediction. */
+static int law_phase(la_store *st, int64_t sweep, double lr, int64_t run_id,
+                     const la_search *s) {
+  la_spec *spec;
+  int ranks[256], n = 0, top, rc = 0;
+  double rr[256], aa[256];
+  size_t nf = 0;
+  char from[256] = "";
+  la_search_law L;
+  if (cell_count(st,
+                 "SELECT COUNT(*) FROM search_decisions WHERE sweep_id = ?1 "
+                 "AND lr = ?3 AND kind = 'law' AND ?2 = ?2",
+                 sweep, 0, lr) != 0)
+    return 0; /* applied already (or the database failed: the next end) */
+  if ((spec = stored_spec(st, sweep)) == NULL) return LA_EIO;
+  for (size_t i = 0; i < spec->n_runs && n < 256; i++) {
+    int seen = 0;
+    for (int k = 0; k < n && !seen; k++)
+      seen = ranks[k] == spec->runs[i].rank;
+    if (!seen) ranks[n++] = spec->runs[i].rank;
+  }
+  top = la_search_law_rank_max(s, ranks, (size_t)n);
+  for (int k = 0; k < n && rc == 0; k++) {
+    if (ranks[k] > top) continue;
+    if (cell_count(st,
+                   "SELECT COUNT(*) FROM search_decisions WHERE sweep_id = ?1 "
+                   "AND rank = ?2 AND lr = ?3 AND action = 'done'",
+                   sweep, ranks[k], lr) != 1)
+      rc = 1; /* a law rank still searching */
+    else if ((aa[nf] = cell_best(st, sweep, ranks[k], lr)) > 0) {
+      size_t used = strlen(from);
+      snprintf(from + used, sizeof from - used, "%s%d", nf ? ", " : "",
+               ranks[k]);
+      rr[nf++] = ranks[k];
+    }
+  }
+  if (rc == 1)
+    rc = 0; /* not yet */
+  else if (la_search_law_fit(rr, aa, nf, &L) != 0) {
+    /* no law (fewer than two ranks ended finite): the grid's start */
+    L = (la_search_law){0};
+    rc = 0;
+    for (int k = 0; k < n && rc == 0; k++)
+      if (ranks[k] > top)
+        rc = grid_start_rank(st, sweep, spec, ranks[k], lr, run_id);
+  } else {
+    for (int k = 0; k < n && rc == 0; k++)
+      if (ranks[k] > top)
+        rc = law_start_rank(st, sweep, spec, s, &L, from, ranks[k], lr, run_id);
+  }
+  la_spec_free(spec);
   return rc;
 }
 
@@ -226,10 +401,18 @@ int la_store_search_after_run(la_store *st, int64_t sweep, int64_t run_id) {
   if (live < 0 || done < 0) return LA_EIO;
   if (live > 0 || done > 0) return 0; /* not yet; or decided for good */
   if ((rc = cell_points(st, sweep, rank, lr, p, &n)) != 0) return rc;
+  if (s.kind == LA_SEARCH_LAW &&
+      cell_count(st,
+                 "SELECT COUNT(*) FROM search_decisions WHERE sweep_id = ?1 "
+                 "AND rank = ?2 AND lr = ?3 AND kind = 'law'",
+                 sweep, rank, lr) > 0)
+    s.step = s.widen; /* a cell the law started: steps of its own width */
   la_search_next(&s, p, n, &d);
   rc = write_decision(st, sweep, rank, lr, run_id, n, &d);
   if (rc == 0 && d.action == LA_SEARCH_ADD)
     rc = add_runs(st, sweep, rank, lr, d.alpha);
+  if (rc == 0 && d.action == LA_SEARCH_DONE && s.kind == LA_SEARCH_LAW)
+    rc = law_phase(st, sweep, lr, run_id, &s);
   if (rc == 0) la_testpoint("search");
   return rc;
 }

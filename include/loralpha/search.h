@@ -21,6 +21,10 @@
  *   - when every α tried diverged (or failed), the next is `step` octaves
  *     below the smallest;
  *   - never more than max_points α values in a cell.
+ * "law" searches the law_ranks smallest ranks so, then fits α* = c·r^p to
+ * their best α (la_search_law_fit) and starts each larger rank from the
+ * prediction and widen + 2 scatter octaves around it (la_search_law_start),
+ * which then searches as "bracket" with steps of widen octaves.
  * The answer depends only on the points (a pure function), so a daemon
  * that decides again after a crash decides the same; the daemon stores
  * each decision with the run's end, in one transaction (store.h).
@@ -35,7 +39,11 @@
 #include <jansson.h>
 #include <stddef.h>
 
-typedef enum { LA_SEARCH_GRID, LA_SEARCH_BRACKET } la_search_kind;
+typedef enum {
+  LA_SEARCH_GRID,
+  LA_SEARCH_BRACKET,
+  LA_SEARCH_LAW
+} la_search_kind;
 
 typedef struct la_search {
   la_search_kind kind;
@@ -44,6 +52,8 @@ typedef struct la_search {
   double alpha_min; /* bracket: the smallest α it may try */
   double alpha_max; /* bracket: the largest α it may try */
   double step;      /* bracket: octaves past the edge per extension */
+  int law_ranks;    /* law: how many of the smallest ranks go first */
+  double widen;     /* law: octaves on each side of the prediction */
 } la_search;
 
 #define LA_SEARCH_MAX_POINTS 64
@@ -62,6 +72,30 @@ int la_search_from_stored(const json_t *v, la_search *out, la_err *err);
 /* s as the normalized spec's "search" object (every field); a new object,
  * or NULL when out of memory. */
 json_t *la_search_to_json(const la_search *s);
+
+/* A law search's largest law rank: the law_ranks-th smallest of the
+ * distinct ranks (n >= law_ranks, any order); the ranks above it start
+ * when the law is known. */
+int la_search_law_rank_max(const la_search *s, const int *ranks, size_t n);
+
+/* The law α* = c·r^p through the law ranks' best α (least squares in
+ * log2 r, log2 α), with the RMS of its residuals in octaves (0 for two
+ * ranks). */
+typedef struct la_search_law {
+  double log2c, p, scatter;
+  size_t n;
+} la_search_law;
+
+/* Fits the law to n >= 2 (rank, best alpha) pairs; 0, or LA_EINVAL when
+ * the ranks are all equal or a value is not positive. */
+int la_search_law_fit(const double *rank, const double *alpha, size_t n,
+                      la_search_law *out);
+
+/* The α values a rank's search starts from under the law: the prediction
+ * and `widen` + 2 scatter octaves on each side of it, clamped to
+ * [alpha_min, alpha_max], distinct; their count (1..3) in out[]. */
+int la_search_law_start(const la_search *s, const la_search_law *L, int rank,
+                        double out[3]);
 
 /* One α tried in a cell: the mean over its seeds' final eval losses
  * (INFINITY when a seed diverged or failed). */

@@ -275,9 +275,76 @@ def case_refused(ctx):
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
+def law_fit(ranks, alphas):
+    """Least squares of log2 alpha on log2 r: (log2 c, p, scatter)."""
+    x = [math.log2(r) for r in ranks]
+    y = [math.log2(a) for a in alphas]
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    sxx = sum((v - mx) ** 2 for v in x)
+    p = sum((a - mx) * (b - my) for a, b in zip(x, y)) / sxx
+    c = my - p * mx
+    res = [b - (c + p * a) for a, b in zip(x, y)]
+    scatter = math.sqrt(sum(r * r for r in res) / (len(x) - 2)) if len(x) > 2 else 0.0
+    return c, p, scatter
+
+
+def case_law(ctx):
+    """strategy law: ranks 1, 2, 4 searched first; ranks 8 and 16 start
+    from the law's prediction, then search on their own."""
+    d = Daemon(ctx, "law", workers=2)
+    body = spec("law", law_ranks=3, widen=1)
+    body["search"]["strategy"] = "law"
+    body["grid"]["rank"] = [1, 2, 4, 8, 16]
+    sid = d.submit(body, "law sweep")
+    first = cli(d.db, f"SELECT DISTINCT rank FROM runs WHERE sweep_id = {sid} ORDER BY rank")
+    R.eq([x["rank"] for x in first if x["rank"] > 4], [],
+         "at submit only the law ranks' runs are stored (ranks 8 and 16 wait for the law)")
+    d.wait_sweep(sid, 180, what="law sweep")
+    stored = json.loads(cli_val(d.db, f"SELECT spec FROM sweeps WHERE id = {sid}"))
+    s = stored["search"]
+    rows = decisions(d.db, sid)
+    best = {}
+    for rank in (1, 2, 4):
+        loss = cell_losses(d.db, sid, rank, 0.001)
+        best[rank] = min(loss, key=lambda a: (loss[a], a))
+    c, p, sc = law_fit(list(best), [best[r] for r in best])
+    bad = []
+    for rank in (8, 16):
+        mine = [x for x in rows if x["rank"] == rank]
+        law = [x for x in mine if x["kind"] == "law"]
+        xh = c + p * math.log2(rank)
+        h = s["widen"] + 2 * sc
+        want = [min(max(v, math.log2(s["alpha_min"])), math.log2(s["alpha_max"]))
+                for v in (xh - h, xh, xh + h)]
+        got = [math.log2(x["alpha"]) for x in law]
+        if len(got) != 3 or any(abs(a - b) > 1e-9 for a, b in zip(got, want)):
+            bad.append((rank, want, got))
+        # then the bracket from the law's start, with steps of the law's width
+        loss = cell_losses(d.db, sid, rank, 0.001)
+        tried = [x["alpha"] for x in law]
+        s_cell = dict(s, step=s["widen"])
+        for x in mine[3:]:
+            want2 = ref_next(s_cell, [(a, loss[a]) for a in tried])
+            got2 = (x["action"], x["kind"], x["alpha"])
+            if want2[:2] != got2[:2] or (want2[2] is None) != (got2[2] is None) or \
+                    (want2[2] is not None and abs(math.log2(want2[2] / got2[2])) > 1e-9):
+                bad.append((rank, x["seq"], want2, got2))
+            if x["action"] == "add":
+                tried.append(x["alpha"])
+        R.eq(mine[-1]["action"], "done", f"law: rank {rank}'s search ends done")
+    R.check(not bad, "law: ranks 8 and 16 start at the law's prediction (fitted here, "
+            "independently) and its interval, then search by the documented rule",
+            "none differ", bad)
+    R.eq(cli_val(d.db, f"SELECT n_runs FROM sweeps WHERE id = {sid}"),
+         cli_val(d.db, f"SELECT COUNT(*) FROM runs WHERE sweep_id = {sid}"),
+         "law: n_runs counts every run")
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
 CASES = [("1 bracket search end to end", case_bracket),
          ("2 killed inside a decision", case_crash),
-         ("3 bad search objects", case_refused)]
+         ("3 bad search objects", case_refused),
+         ("4 law: small ranks first, then the prediction", case_law)]
 
 if __name__ == "__main__":
     sys.exit(cases_main(__doc__, CASES))

@@ -139,6 +139,11 @@ static const bad k_bad[] = {
      "outside"},
     {"{\"strategy\": \"bracket\", \"step\": 0}", "search.step", "outside"},
     {"{\"strategy\": \"bracket\", \"step\": 17}", "search.step", "outside"},
+    {"{\"strategy\": \"bracket\", \"law_ranks\": 3}", "search.law_ranks",
+     "\"law\" only"},
+    {"{\"strategy\": \"grid\", \"widen\": 1}", "search.widen", "only"},
+    {"{\"strategy\": \"law\", \"law_ranks\": 1}", "search.law_ranks", "2..64"},
+    {"{\"strategy\": \"law\", \"widen\": 0}", "search.widen", "outside"},
 };
 
 static void check_bad(void) {
@@ -268,6 +273,43 @@ static void check_divergence_and_cap(void) {
   CHECK_STR(last.kind, "max_points");
 }
 
+/* The law: a least-squares line in (log2 r, log2 alpha), its scatter, the
+ * k-th smallest distinct rank, and the start values around a prediction,
+ * clamped and distinct. */
+static void check_law(void) {
+  la_search s = bracket(4, k_coarse);
+  la_search_law L;
+  double r[4] = {1, 2, 4, 8}, a[4], st[3];
+  int ranks[] = {8, 1, 4, 1, 2, 16, 2};
+  for (int i = 0; i < 4; i++) /* alpha* = 20 r^0.5 exactly */
+    a[i] = 20 * sqrt(r[i]);
+  CHECK_EQ_INT(la_search_law_fit(r, a, 4, &L), 0);
+  CHECK_CLOSE(L.p, 0.5, 1e-12);
+  CHECK_CLOSE(exp2(L.log2c), 20, 1e-9);
+  CHECK_CLOSE(L.scatter, 0, 1e-12);
+  a[3] *= 2; /* one octave off at rank 8 */
+  CHECK_EQ_INT(la_search_law_fit(r, a, 4, &L), 0);
+  /* by hand: x = 0..3, y = log2 20 + x/2 + (0,0,0,1); slope 0.5 + 0.3 */
+  CHECK_CLOSE(L.p, 0.8, 1e-12);
+  CHECK(L.scatter > 0.3 && L.scatter < 0.6);
+  CHECK_EQ_INT(la_search_law_fit(r, a, 1, &L), LA_EINVAL);
+  double same[2] = {4, 4};
+  CHECK_EQ_INT(la_search_law_fit(same, a, 2, &L), LA_EINVAL);
+  s.law_ranks = 3;
+  CHECK_EQ_INT(la_search_law_rank_max(&s, ranks, 7), 4);
+  s.law_ranks = 2;
+  CHECK_EQ_INT(la_search_law_rank_max(&s, ranks, 7), 2);
+  s.widen = 1;
+  L = (la_search_law){.log2c = log2(20), .p = 0.5, .scatter = 0.25, .n = 3};
+  CHECK_EQ_INT(la_search_law_start(&s, &L, 16, st), 3);
+  CHECK_CLOSE(st[1], 80, 1e-9);
+  CHECK_CLOSE(log2(st[2] / st[1]), 1.5, 1e-12); /* widen + 2 scatter */
+  CHECK_CLOSE(log2(st[1] / st[0]), 1.5, 1e-12);
+  s.alpha_max = 80; /* the top two clamp to the limit: two values */
+  CHECK_EQ_INT(la_search_law_start(&s, &L, 16, st), 2);
+  CHECK_CLOSE(st[1], 80, 1e-9);
+}
+
 int main(void) {
   check_defaults();
   check_bad();
@@ -279,5 +321,6 @@ int main(void) {
   check_flat();
   check_extends();
   check_divergence_and_cap();
+  check_law();
   return check_summary();
 }

@@ -499,6 +499,8 @@ static const bad_case k_bad[] = {
     {"{\"search\": {\"strategy\": \"bracket\", \"tolerance\": 0}}",
      "search.tolerance", "outside"},
     {"{\"search\": \"bracket\"}", "search", "object"},
+    {"{\"search\": {\"strategy\": \"law\", \"law_ranks\": 3}}",
+     "search.law_ranks", "not fewer than the grid's 3 ranks"},
     {"{\"search\": {\"strategy\": \"bracket\", \"max_points\": 64}, "
      "\"seeds\": 1000}",
      "search.max_points", "may exceed the maximum of 100000"},
