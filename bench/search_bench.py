@@ -4,7 +4,7 @@ on the same task, ranks, lrs, seeds and steps, in the same run.
 
     nice -n 10 /usr/bin/python3 bench/search_bench.py [--build DIR]
         [--tasks teacher,mlp,gpt] [--workers 2] [--tolerance 0.5]
-        [--tmp DIR] [--keep]
+        [--strategy bracket|law] [--law-ranks 3] [--tmp DIR] [--keep]
 
 For each task, one daemon (127.0.0.1, port 0, fresh database; stopped by
 its PID, bench/daemon_bench.py's Daemon) runs the grid sweep: alpha over
@@ -12,7 +12,8 @@ its PID, bench/daemon_bench.py's Daemon) runs the grid sweep: alpha over
 the grid's alphas every four octaves (2^0, 2^4, 2^8, 2^12) and
 "search": {"strategy": "bracket", "tolerance": T, "alpha_min": 1,
 "alpha_max": 2^14} (the grid's own range, so both look at the same
-alphas). Printed per task, from the two databases and the two analyses:
+alphas); with --strategy law, "law" with "law_ranks": K instead (the
+smallest K ranks bracketed, the others started from the law). Printed per task, from the two databases and the two analyses:
 
   - runs, run-steps (sum of steps_done) and CPU-seconds (sum of the runs'
     wall_s: one thread each), and the bracket's share of the grid's;
@@ -141,9 +142,12 @@ def bench_task(args, tmp, name, rows_out):
     if task is None:
         task = gpt_task(args, tmp)
     grid = spec("grid-" + name, task, ranks, lrs, steps, batch, {"log2": [0, 14], "num": 29})
+    search = {"strategy": args.strategy, "tolerance": args.tolerance, "alpha_min": 1,
+              "alpha_max": 2.0 ** 14}
+    if args.strategy == "law":
+        search["law_ranks"] = args.law_ranks
     brk = spec("bracket-" + name, task, ranks, lrs, steps, batch, {"log2": [0, 12], "num": 4},
-               {"strategy": "bracket", "tolerance": args.tolerance, "alpha_min": 1,
-                "alpha_max": 2.0 ** 14})
+               search)
     g_rows, g_an, g_wall = run_sweep(args, tmp, "grid-" + name, grid)
     b_rows, b_an, b_wall = run_sweep(args, tmp, "bracket-" + name, brk)
     g_best, b_best = cell_best(g_rows), cell_best(b_rows)
@@ -158,8 +162,8 @@ def bench_task(args, tmp, name, rows_out):
     print("| sweep | runs | run-steps | CPU s | wall s |")
     print("| --- | --- | --- | --- | --- |")
     print("| grid | %d | %d | %.1f | %.1f |" % (len(g_rows), g_steps, g_cpu, g_wall))
-    print("| bracket | %d | %d (%.0f%%) | %.1f (%.0f%%) | %.1f |" % (
-        len(b_rows), b_steps, 100.0 * b_steps / g_steps, b_cpu, 100.0 * b_cpu / max(g_cpu, 1e-9),
+    print("| %s | %d | %d (%.0f%%) | %.1f (%.0f%%) | %.1f |" % (
+        args.strategy, len(b_rows), b_steps, 100.0 * b_steps / g_steps, b_cpu, 100.0 * b_cpu / max(g_cpu, 1e-9),
         b_wall))
     print("\n| rank | lr | grid alpha* | bracket alpha* | octaves apart | alphas run |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -189,6 +193,8 @@ def main():
     ap.add_argument("--tasks", default="teacher,mlp,gpt")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tolerance", type=float, default=0.5)
+    ap.add_argument("--strategy", default="bracket", choices=["bracket", "law"])
+    ap.add_argument("--law-ranks", type=int, default=3)
     ap.add_argument("--tmp")
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args()
