@@ -134,9 +134,10 @@ static int parse_sorted(const json_t *v, const double *alphas, size_t n,
   if ((rc = get_num(v, "widen", 0, MAX_STEP, &out->widen, err))) return rc;
   if ((mp = json_object_get(v, "law_ranks")) != NULL) {
     json_int_t k = json_integer_value(mp);
-    if (!json_is_integer(mp) || k < 2 || k > 64)
+    if (!json_is_integer(mp) || k < 2 || k > LA_SEARCH_MAX_LAW_RANKS)
       return la_errf(err, LA_EINVAL,
-                     "search.law_ranks: must be an integer in 2..64");
+                     "search.law_ranks: must be an integer in 2..%d",
+                     LA_SEARCH_MAX_LAW_RANKS);
     out->law_ranks = (int)k;
   }
   if ((mp = json_object_get(v, "max_points")) != NULL) {
@@ -202,24 +203,6 @@ json_t *la_search_to_json(const la_search *s) {
     return NULL;
   }
   return o;
-}
-
-int la_search_law_rank_max(const la_search *s, const int *ranks, size_t n) {
-  int best = 0;
-  /* the k-th smallest distinct: the smallest value with k distinct values
-   * at or below it (n is small: a grid's ranks) */
-  for (size_t i = 0; i < n; i++) {
-    int below = 0;
-    for (size_t j = 0; j < n; j++) {
-      int dup = 0;
-      for (size_t k = 0; k < j && !dup; k++)
-        dup = ranks[k] == ranks[j];
-      below += !dup && ranks[j] <= ranks[i];
-    }
-    if (below == s->law_ranks && (best == 0 || ranks[i] < best))
-      best = ranks[i];
-  }
-  return best;
 }
 
 int la_search_law_fit(const double *rank, const double *alpha, size_t n,

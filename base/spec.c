@@ -1152,6 +1152,25 @@ static void make_runs(const builder *b, la_spec *s) {
           make_run(b, &s->runs[k++], idx, si);
 }
 
+static int cmp_int(const void *a, const void *b) {
+  int x = *(const int *)a, y = *(const int *)b;
+  return (x > y) - (x < y);
+}
+
+int *la_spec_ranks(const la_spec *spec, size_t *n) {
+  int *r = spec->n_runs ? malloc(spec->n_runs * sizeof *r) : NULL;
+  size_t k = 0;
+  *n = 0;
+  if (r == NULL) return NULL;
+  for (size_t i = 0; i < spec->n_runs; i++)
+    r[i] = spec->runs[i].rank;
+  qsort(r, spec->n_runs, sizeof *r, cmp_int);
+  for (size_t i = 0; i < spec->n_runs; i++)
+    if (k == 0 || r[i] != r[k - 1]) r[k++] = r[i];
+  *n = k;
+  return r;
+}
+
 json_t *la_spec_run_config(const la_spec *s, size_t i) {
   const la_spec_run *r = &s->runs[i];
   json_t *c = json_copy(s->base); /* shallow: leaves shared, read-only */

@@ -539,6 +539,22 @@ int la_store_requeue_running(la_store *st, int *n, la_err *err) {
   return 0;
 }
 
+int la_store_insert_run(la_store *st, int64_t sweep_id, int64_t idx,
+                        const la_spec_run *r, char *config, double now) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_INS_RUN);
+  if (config == NULL) return LA_ENOMEM;
+  sqlite3_bind_int64(q, 1, sweep_id);
+  sqlite3_bind_int64(q, 2, idx);
+  sqlite3_bind_int(q, 3, r->rank);
+  sqlite3_bind_double(q, 4, r->alpha);
+  sqlite3_bind_double(q, 5, r->lr);
+  sqlite3_bind_int(q, 6, r->seed_index);
+  sqlite3_bind_int64(q, 7, (int64_t)r->seed);
+  sqlite3_bind_text(q, 8, config, -1, free);
+  sqlite3_bind_double(q, 9, now);
+  return la_store_exec(st, ST_INS_RUN);
+}
+
 /* Inserts one run of a sweep (inside the caller's transaction). */
 static int insert_run(la_store *st, int64_t sweep_id, const la_spec *spec,
                       size_t idx, double now) {
@@ -547,20 +563,7 @@ static int insert_run(la_store *st, int64_t sweep_id, const la_spec *spec,
       r->config ? json_incref(r->config) : la_spec_run_config(spec, idx);
   char *cfg = config ? la_json_text(config) : NULL;
   json_decref(config);
-  sqlite3_stmt *q = la_store_stmt(st, ST_INS_RUN);
-  int rc;
-  if (cfg == NULL) return LA_ENOMEM;
-  sqlite3_bind_int64(q, 1, sweep_id);
-  sqlite3_bind_int64(q, 2, (int64_t)idx);
-  sqlite3_bind_int(q, 3, r->rank);
-  sqlite3_bind_double(q, 4, r->alpha);
-  sqlite3_bind_double(q, 5, r->lr);
-  sqlite3_bind_int(q, 6, r->seed_index);
-  sqlite3_bind_int64(q, 7, (int64_t)r->seed);
-  sqlite3_bind_text(q, 8, cfg, -1, free);
-  sqlite3_bind_double(q, 9, now);
-  rc = la_store_exec(st, ST_INS_RUN);
-  return rc;
+  return la_store_insert_run(st, sweep_id, (int64_t)idx, r, cfg, now);
 }
 
 /* Inserts the sweep row; *id gets its id. */
@@ -596,16 +599,17 @@ static int insert_sweep(la_store *st, const la_spec *spec, const char *owner,
 }
 
 /* The largest rank whose runs are stored with the sweep: all of them,
- * except under a law search, whose larger ranks start from the law. */
+ * except under a law search, whose ranks above its law_ranks smallest
+ * start from the law (the spec has more ranks than law_ranks). */
 static int stored_rank_max(const la_spec *spec) {
+  size_t n;
   int *ranks, top = INT_MAX;
-  if (spec->search.kind != LA_SEARCH_LAW || spec->n_runs == 0) return top;
-  if ((ranks = malloc(spec->n_runs * sizeof *ranks)) == NULL) return top;
-  for (size_t i = 0; i < spec->n_runs; i++)
-    ranks[i] = spec->runs[i].rank;
-  top = la_search_law_rank_max(&spec->search, ranks, spec->n_runs);
+  if (spec->search.kind != LA_SEARCH_LAW) return top;
+  if ((ranks = la_spec_ranks(spec, &n)) == NULL) return top;
+  if ((size_t)spec->search.law_ranks <= n)
+    top = ranks[spec->search.law_ranks - 1];
   free(ranks);
-  return top > 0 ? top : INT_MAX;
+  return top;
 }
 
 int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,

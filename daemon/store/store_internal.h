@@ -124,6 +124,13 @@ struct la_store {
 /* Unix time now, in seconds. */
 double la_store_now(void);
 
+/* Inserts a queued run of sweep_id at position idx with r's rank, alpha,
+ * lr, seed index and seed (r->config unused) and worker config text
+ * config (owned: freed; NULL is LA_ENOMEM), created at now, inside the
+ * caller's transaction. 0, or LA_EIO / LA_ENOMEM. */
+int la_store_insert_run(la_store *st, int64_t sweep_id, int64_t idx,
+                        const la_spec_run *r, char *config, double now);
+
 /* After run run_id of sweep ended for good (done, diverged, failed): when
  * the sweep searches along alpha and the run's cell has nothing queued or
  * running left, decides the cell's next step and writes it, with its new

@@ -178,24 +178,15 @@ static int add_runs(la_store *st, int64_t sweep, int rank, double lr,
                            sweep, rank, lr);
   int rc = t == NULL || idx < 0 ? LA_EIO : 0, added = 0, step = SQLITE_DONE;
   while (rc == 0 && (step = sqlite3_step(t)) == SQLITE_ROW) {
-    sqlite3_stmt *q = la_store_stmt(st, ST_INS_RUN);
-    char *cfg =
-        config_with_alpha((const char *)sqlite3_column_text(t, 2), alpha);
-    if (cfg == NULL) {
-      rc = LA_ENOMEM;
-      break;
-    }
-    sqlite3_bind_int64(q, 1, sweep);
-    sqlite3_bind_int64(q, 2, idx + 1 + added); /* after the sweep's runs */
-    sqlite3_bind_int(q, 3, rank);
-    sqlite3_bind_double(q, 4, alpha);
-    sqlite3_bind_double(q, 5, lr);
-    sqlite3_bind_int(q, 6, sqlite3_column_int(t, 0));
-    sqlite3_bind_int64(q, 7, sqlite3_column_int64(t, 1));
-    sqlite3_bind_text(q, 8, cfg, -1, free);
-    sqlite3_bind_double(q, 9, now);
-    rc = la_store_exec(st, ST_INS_RUN) ? LA_EIO : 0;
-    added++;
+    la_spec_run r = {.rank = rank,
+                     .alpha = alpha,
+                     .lr = lr,
+                     .seed_index = sqlite3_column_int(t, 0),
+                     .seed = (uint64_t)sqlite3_column_int64(t, 1)};
+    /* after the sweep's runs */
+    rc = la_store_insert_run(
+        st, sweep, idx + 1 + added++, &r,
+        config_with_alpha((const char *)sqlite3_column_text(t, 2), alpha), now);
   }
   if (rc == 0 && step != SQLITE_DONE) rc = LA_EIO;
   sqlite3_finalize(t);
@@ -208,24 +199,14 @@ static int add_runs(la_store *st, int64_t sweep, int rank, double lr,
  * position idx. */
 static int add_spec_run(la_store *st, int64_t sweep, const la_spec *spec,
                         size_t i, double alpha, int64_t idx) {
-  const la_spec_run *r = &spec->runs[i];
+  la_spec_run r = spec->runs[i];
   json_t *cfg = la_spec_run_config(spec, i);
   char *text = NULL;
-  sqlite3_stmt *q = la_store_stmt(st, ST_INS_RUN);
   if (cfg != NULL && json_object_set_new(cfg, "alpha", json_real(alpha)) == 0)
     text = la_json_text(cfg);
   json_decref(cfg);
-  if (text == NULL) return LA_ENOMEM;
-  sqlite3_bind_int64(q, 1, sweep);
-  sqlite3_bind_int64(q, 2, idx);
-  sqlite3_bind_int(q, 3, r->rank);
-  sqlite3_bind_double(q, 4, alpha);
-  sqlite3_bind_double(q, 5, r->lr);
-  sqlite3_bind_int(q, 6, r->seed_index);
-  sqlite3_bind_int64(q, 7, (int64_t)r->seed);
-  sqlite3_bind_text(q, 8, text, -1, free);
-  sqlite3_bind_double(q, 9, la_store_now());
-  return la_store_exec(st, ST_INS_RUN) ? LA_EIO : 0;
+  r.alpha = alpha;
+  return la_store_insert_run(st, sweep, idx, &r, text, la_store_now());
 }
 
 /* The cell's best alpha (lowest finite mean loss), or 0 when none. */
@@ -321,26 +302,25 @@ static int grid_start_rank(la_store *st, int64_t sweep, const la_spec *spec,
 static int law_phase(la_store *st, int64_t sweep, double lr, int64_t run_id,
                      const la_search *s) {
   la_spec *spec;
-  int ranks[256], n = 0, top, rc = 0;
-  double rr[256], aa[256];
-  size_t nf = 0;
-  char from[256] = "";
+  int *ranks, rc = 0;
+  double rr[LA_SEARCH_MAX_LAW_RANKS], aa[LA_SEARCH_MAX_LAW_RANKS];
+  size_t n, nf = 0, law = (size_t)s->law_ranks;
+  char from[512] = "";
   la_search_law L;
+  /* ?2 (the rank) is not used: the law is applied once per lr */
   if (cell_count(st,
                  "SELECT COUNT(*) FROM search_decisions WHERE sweep_id = ?1 "
-                 "AND lr = ?3 AND kind = 'law' AND ?2 = ?2",
+                 "AND lr = ?3 AND kind = 'law'",
                  sweep, 0, lr) != 0)
     return 0; /* applied already (or the database failed: the next end) */
   if ((spec = stored_spec(st, sweep)) == NULL) return LA_EIO;
-  for (size_t i = 0; i < spec->n_runs && n < 256; i++) {
-    int seen = 0;
-    for (int k = 0; k < n && !seen; k++)
-      seen = ranks[k] == spec->runs[i].rank;
-    if (!seen) ranks[n++] = spec->runs[i].rank;
+  if ((ranks = la_spec_ranks(spec, &n)) == NULL || n <= law) {
+    free(ranks);
+    la_spec_free(spec);
+    return ranks == NULL ? LA_ENOMEM : 0;
   }
-  top = la_search_law_rank_max(s, ranks, (size_t)n);
-  for (int k = 0; k < n && rc == 0; k++) {
-    if (ranks[k] > top) continue;
+  /* ranks[0 .. law) are the law ranks (ascending), the rest start from it */
+  for (size_t k = 0; k < law && rc == 0; k++) {
     if (cell_count(st,
                    "SELECT COUNT(*) FROM search_decisions WHERE sweep_id = ?1 "
                    "AND rank = ?2 AND lr = ?3 AND action = 'done'",
@@ -357,16 +337,13 @@ static int law_phase(la_store *st, int64_t sweep, double lr, int64_t run_id,
     rc = 0; /* not yet */
   else if (la_search_law_fit(rr, aa, nf, &L) != 0) {
     /* no law (fewer than two ranks ended finite): the grid's start */
-    L = (la_search_law){0};
-    rc = 0;
-    for (int k = 0; k < n && rc == 0; k++)
-      if (ranks[k] > top)
-        rc = grid_start_rank(st, sweep, spec, ranks[k], lr, run_id);
+    for (size_t k = law; k < n && rc == 0; k++)
+      rc = grid_start_rank(st, sweep, spec, ranks[k], lr, run_id);
   } else {
-    for (int k = 0; k < n && rc == 0; k++)
-      if (ranks[k] > top)
-        rc = law_start_rank(st, sweep, spec, s, &L, from, ranks[k], lr, run_id);
+    for (size_t k = law; k < n && rc == 0; k++)
+      rc = law_start_rank(st, sweep, spec, s, &L, from, ranks[k], lr, run_id);
   }
+  free(ranks);
   la_spec_free(spec);
   return rc;
 }

@@ -57,6 +57,7 @@ typedef struct la_search {
 } la_search;
 
 #define LA_SEARCH_MAX_POINTS 64
+#define LA_SEARCH_MAX_LAW_RANKS 64 /* law_ranks at most */
 
 /* The search of a sweep from its "search" field v (borrowed; NULL: grid)
  * and the grid's α values (n >= 1, any order): validated, defaults filled
@@ -72,11 +73,6 @@ int la_search_from_stored(const json_t *v, la_search *out, la_err *err);
 /* s as the normalized spec's "search" object (every field); a new object,
  * or NULL when out of memory. */
 json_t *la_search_to_json(const la_search *s);
-
-/* A law search's largest law rank: the law_ranks-th smallest of the
- * distinct ranks (n >= law_ranks, any order); the ranks above it start
- * when the law is known. */
-int la_search_law_rank_max(const la_search *s, const int *ranks, size_t n);
 
 /* The law α* = c·r^p through the law ranks' best α (least squares in
  * log2 r, log2 α), with the RMS of its residuals in octaves (0 for two

@@ -74,6 +74,10 @@ void la_spec_free(la_spec *spec);
  * Built on demand so that a large sweep never holds every config at once. */
 json_t *la_spec_run_config(const la_spec *spec, size_t i);
 
+/* The distinct ranks of spec's runs, ascending: a new array (free it) with
+ * their count in *n, or NULL when out of memory (or there are no runs). */
+int *la_spec_ranks(const la_spec *spec, size_t *n);
+
 /* Calls fn(value, field, ctx) for every file path spec names (spec
  * borrowed; fn may replace a string value with json_string_set), field
  * its path in the spec ("task.npy.w0[0]"): the worker's path fields

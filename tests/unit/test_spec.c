@@ -462,6 +462,25 @@ static void check_search_spec(void) {
     check_reparse(s);
   }
   la_spec_free(s);
+  s = NULL;
+  /* the distinct ranks, ascending, whatever the grid's order */
+  json_t *ranked = J("{\"grid\": {\"rank\": [8, 1, 4, 2, 16]}, \"seeds\": 2, "
+                     "\"search\": {\"strategy\": \"law\"}}");
+  json_t *spec2 = merge(in, ranked);
+  if (la_spec_parse(spec2, NULL, &s, &err) != 0) {
+    CHECK_STR(err.msg, "(parsed)");
+  } else {
+    size_t n = 0;
+    int *r = la_spec_ranks(s, &n);
+    CHECK_EQ_INT(n, 5);
+    CHECK(r != NULL && r[0] == 1 && r[1] == 2 && r[2] == 4 && r[3] == 8 &&
+          r[4] == 16);
+    CHECK_EQ_INT(s->search.law_ranks, 3); /* law ranks 1, 2, 4 */
+    free(r);
+  }
+  json_decref(spec2);
+  json_decref(ranked);
+  la_spec_free(s);
   json_decref(spec);
   json_decref(patch);
   json_decref(in);
