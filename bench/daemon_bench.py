@@ -291,6 +291,17 @@ class Daemon:
             Daemon.live.remove(self)
 
 
+def submit_and_wait(d, spec, poll=0.05):
+    """POSTs spec to daemon d and polls until the sweep is no longer active;
+    the sweep's id."""
+    st, sw = d.request("POST", "/v1/sweeps", spec)
+    if st != 201:
+        raise RuntimeError("POST /v1/sweeps: %d %s" % (st, sw))
+    while d.request("GET", "/v1/sweeps/%d" % sw["id"])[1]["state"] == "active":
+        time.sleep(poll)
+    return sw["id"]
+
+
 def stop_all(*_):
     for d in list(Daemon.live):
         d.stop()

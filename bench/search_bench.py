@@ -89,16 +89,9 @@ def run_sweep(args, tmp, tag, body):
     d = dbn.Daemon(args, tmp, tag, args.workers, max_runs=100000, extra=["--nice", "0"])
     try:
         t0 = time.time()
-        st, sw = d.request("POST", "/v1/sweeps", body)
-        if st != 201:
-            raise RuntimeError("POST /v1/sweeps: %d %s" % (st, sw))
-        while True:
-            st, s = d.request("GET", "/v1/sweeps/%d" % sw["id"])
-            if s["state"] != "active":
-                break
-            time.sleep(0.1)
+        sid = dbn.submit_and_wait(d, body, poll=0.1)
         wall = time.time() - t0
-        st, an = d.request("GET", "/v1/sweeps/%d/analysis" % sw["id"])
+        st, an = d.request("GET", "/v1/sweeps/%d/analysis" % sid)
     finally:
         d.stop()
     db = sqlite3.connect("file:%s?mode=ro" % d.db, uri=True)

@@ -69,14 +69,7 @@ def sweep_round(args, tmp, tag, spec, mode, workers):
         with dbn.CpuWindow(lambda: [d.pid] + d.children()) as w:
             c0 = dbn.proc_stat(d.pid)
             t0 = time.time()
-            st, sw = d.request("POST", "/v1/sweeps", spec)
-            if st != 201:
-                raise RuntimeError("POST /v1/sweeps: %d %s" % (st, sw))
-            while True:
-                st, s = d.request("GET", "/v1/sweeps/%d" % sw["id"])
-                if s["state"] != "active":
-                    break
-                time.sleep(0.05)
+            sid = dbn.submit_and_wait(d, spec)
             c1 = dbn.proc_stat(d.pid)
             # warm workers still alive: their own CPU (the reaped ones' is in c1[1])
             live = sum(sum(dbn.proc_stat(k)) for k in d.children())
@@ -85,7 +78,7 @@ def sweep_round(args, tmp, tag, spec, mode, workers):
     db = sqlite3.connect("file:%s?mode=ro" % d.db, uri=True)
     try:
         finished = db.execute("SELECT finished_at FROM sweeps WHERE id = ?",
-                              (sw["id"],)).fetchone()[0]
+                              (sid,)).fetchone()[0]
         n, done, wall_s, pids = db.execute(
             "SELECT COUNT(*), SUM(state = 'done'), SUM(wall_s), COUNT(DISTINCT worker_pid) "
             "FROM runs").fetchone()

@@ -2546,6 +2546,18 @@ static int cmd_version(cli *c) {
 /* ---- report ------------------------------------------------------------- */
 
 /* The sweep's analysis, or NULL (and 0) when the daemon has none yet. */
+/* GET path for an answer that may be missing: *out the parsed body, or
+ * NULL on 404 (an older daemon, or nothing yet). 0, or an exit code. */
+static int get_optional(cli *c, const char *path, json_t **out) {
+  int rc;
+  *out = NULL;
+  if ((rc = http(c, "GET", path, NULL, 0))) return rc;
+  if (c->status == 404) return 0;
+  if (c->status < 200 || c->status > 299) return server_error(c);
+  *out = json_loadb(c->resp.p ? c->resp.p : "", c->resp.len, 0, NULL);
+  return 0;
+}
+
 /* The sweep's search along alpha into sw's "search_state" for the report
  * (GET /v1/sweeps/{id}/search); a daemon without the route (404) leaves it
  * out. 0, or an exit code. */
@@ -2554,27 +2566,18 @@ static int fetch_search(cli *c, json_t *sw) {
   json_t *ss;
   int rc;
   snprintf(path, sizeof path, "/v1/sweeps/%lld/search", c->id);
-  if ((rc = http(c, "GET", path, NULL, 0))) return rc;
-  if (c->status == 404) return 0;
-  if (c->status < 200 || c->status > 299) return server_error(c);
-  ss = json_loadb(c->resp.p ? c->resp.p : "", c->resp.len, 0, NULL);
-  if (ss != NULL) json_object_set_new(sw, "search_state", ss);
-  return 0;
+  if ((rc = get_optional(c, path, &ss)) == 0 && ss != NULL)
+    json_object_set_new(sw, "search_state", ss);
+  return rc;
 }
 
 static int fetch_analysis(cli *c, json_t **an) {
   char path[96];
   int rc;
-  *an = NULL;
   snprintf(path, sizeof path, "/v1/sweeps/%lld/analysis", c->id);
-  if ((rc = http(c, "GET", path, NULL, 0))) return rc;
-  if (c->status == 404) {
+  if ((rc = get_optional(c, path, an)) == 0 && c->status == 404)
     msg("note: no analysis yet (the report shows what there is)");
-    return 0;
-  }
-  if (c->status < 200 || c->status > 299) return server_error(c);
-  *an = json_loadb(c->resp.p ? c->resp.p : "", c->resp.len, 0, NULL);
-  return 0;
+  return rc;
 }
 
 /* The report's format: --format when given (html, md or markdown, any

@@ -41,9 +41,8 @@ static double all_diverge(double x) {
 /* Runs the bracket from the grid alphas to its end: the points and the
  * last step. Returns the number of points. */
 static size_t run(const la_search *s, const double *grid, size_t ng, loss_fn f,
-                  la_search_point *p, la_search_step *last, int *adds) {
+                  la_search_point *p, la_search_step *last) {
   size_t n = 0;
-  *adds = 0;
   for (size_t i = 0; i < ng; i++)
     p[n].alpha = grid[i], p[n].loss = f(log2(grid[i])), n++;
   for (int guard = 0; guard < 200; guard++) {
@@ -57,7 +56,6 @@ static size_t run(const la_search *s, const double *grid, size_t ng, loss_fn f,
         return n;
       }
     p[n].alpha = last->alpha, p[n].loss = f(log2(last->alpha)), n++;
-    (*adds)++;
   }
   check_failures++;
   fprintf(stderr, "the search did not end in 200 steps\n");
@@ -170,9 +168,8 @@ static void check_converges(loss_fn f, const char *name, double center) {
   la_search s = bracket(4, k_coarse);
   la_search_point p[LA_SEARCH_MAX_POINTS + 1];
   la_search_step last;
-  int adds;
   g_center = center;
-  size_t n = run(&s, k_coarse, 4, f, p, &last, &adds);
+  size_t n = run(&s, k_coarse, 4, f, p, &last);
   printf("%-12s center 2^%-5g: %zu points, %s: %s\n", name, center, n,
          last.kind, last.why);
   CHECK_STR(last.kind, "converged");
@@ -187,9 +184,8 @@ static void check_flat(void) {
   la_search s = bracket(4, k_coarse);
   la_search_point p[LA_SEARCH_MAX_POINTS + 1];
   la_search_step last;
-  int adds;
   g_center = 7.0;
-  size_t n = run(&s, k_coarse, 4, flat_bottom, p, &last, &adds);
+  size_t n = run(&s, k_coarse, 4, flat_bottom, p, &last);
   printf("flat bottom: %zu points, %s: %s\n", n, last.kind, last.why);
   CHECK_STR(last.kind, "converged");
   CHECK(log2(last.best) >= 5.5 - 1e-9 && log2(last.best) <= 8.5 + 1e-9);
@@ -221,9 +217,8 @@ static void check_extends(void) {
   la_search s = bracket(4, k_coarse);
   la_search_point p[LA_SEARCH_MAX_POINTS + 1];
   la_search_step last;
-  int adds;
   g_center = 14.2; /* 2^14.2: above 4096 = 2^12 */
-  size_t n = run(&s, k_coarse, 4, parabola, p, &last, &adds);
+  size_t n = run(&s, k_coarse, 4, parabola, p, &last);
   CHECK_STR(last.kind, "converged");
   CHECK(log2(last.lo) <= 14.2 && log2(last.hi) >= 14.2);
   int up = 0;
@@ -232,13 +227,13 @@ static void check_extends(void) {
   CHECK(up >= 1);
   /* below the grid */
   g_center = -2.5;
-  n = run(&s, k_coarse, 4, parabola, p, &last, &adds);
+  n = run(&s, k_coarse, 4, parabola, p, &last);
   CHECK_STR(last.kind, "converged");
   CHECK(log2(last.lo) <= -2.5 && log2(last.hi) >= -2.5);
   /* past the limit: done, at the edge */
   s.alpha_max = 4096 * 8; /* 2^15 */
   g_center = 20;
-  n = run(&s, k_coarse, 4, parabola, p, &last, &adds);
+  n = run(&s, k_coarse, 4, parabola, p, &last);
   CHECK_STR(last.kind, "limit");
   CHECK(strstr(last.why, "alpha_max") != NULL);
   CHECK_CLOSE(last.best, 32768, 0); /* 2^16 would pass 2^15: 2^15 tried */
@@ -252,35 +247,33 @@ static void check_divergence_and_cap(void) {
   la_search s = bracket(4, k_coarse);
   la_search_point p[LA_SEARCH_MAX_POINTS + 1];
   la_search_step last;
-  int adds;
   g_center = 8.7;
-  run(&s, k_coarse, 4, diverge_above, p, &last, &adds);
+  run(&s, k_coarse, 4, diverge_above, p, &last);
   CHECK_STR(last.kind, "converged");
   CHECK(log2(last.best) <= 9);
   s.alpha_min = 1.0 / 16; /* 2^-4: below 1, one step of 4 octaves */
-  size_t n = run(&s, k_coarse, 4, all_diverge, p, &last, &adds);
+  size_t n = run(&s, k_coarse, 4, all_diverge, p, &last);
   CHECK_STR(last.kind, "limit"); /* 2^-4 is finite and the lowest allowed */
   CHECK_CLOSE(last.best, 1.0 / 16, 0);
   s.alpha_min = 1.0 / 4; /* 2^-2: tried (the step clamped), diverges too */
-  n = run(&s, k_coarse, 4, all_diverge, p, &last, &adds);
+  n = run(&s, k_coarse, 4, all_diverge, p, &last);
   CHECK_STR(last.kind, "diverged");
   CHECK_EQ_INT(n, 5);
   s = bracket(4, k_coarse);
   s.max_points = 5;
   g_center = 6.1;
-  n = run(&s, k_coarse, 4, parabola, p, &last, &adds);
+  n = run(&s, k_coarse, 4, parabola, p, &last);
   CHECK_EQ_INT(n, 5);
   CHECK_STR(last.kind, "max_points");
 }
 
-/* The law: a least-squares line in (log2 r, log2 alpha), its scatter, the
- * k-th smallest distinct rank, and the start values around a prediction,
- * clamped and distinct. */
+/* The law: a least-squares line in (log2 r, log2 alpha), its scatter, and
+ * the start values around a prediction, clamped and distinct (the law
+ * ranks, the smallest distinct ones: test_spec's la_spec_ranks). */
 static void check_law(void) {
   la_search s = bracket(4, k_coarse);
   la_search_law L;
   double r[4] = {1, 2, 4, 8}, a[4], st[3];
-  int ranks[] = {8, 1, 4, 1, 2, 16, 2};
   for (int i = 0; i < 4; i++) /* alpha* = 20 r^0.5 exactly */
     a[i] = 20 * sqrt(r[i]);
   CHECK_EQ_INT(la_search_law_fit(r, a, 4, &L), 0);
@@ -295,10 +288,6 @@ static void check_law(void) {
   CHECK_EQ_INT(la_search_law_fit(r, a, 1, &L), LA_EINVAL);
   double same[2] = {4, 4};
   CHECK_EQ_INT(la_search_law_fit(same, a, 2, &L), LA_EINVAL);
-  s.law_ranks = 3;
-  CHECK_EQ_INT(la_search_law_rank_max(&s, ranks, 7), 4);
-  s.law_ranks = 2;
-  CHECK_EQ_INT(la_search_law_rank_max(&s, ranks, 7), 2);
   s.widen = 1;
   L = (la_search_law){.log2c = log2(20), .p = 0.5, .scatter = 0.25, .n = 3};
   CHECK_EQ_INT(la_search_law_start(&s, &L, 16, st), 3);

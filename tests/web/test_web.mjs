@@ -139,6 +139,19 @@ function writeNpy(file, shape, fill) {
   fs.writeFileSync(file, buf);
 }
 
+/* The sweep once it has ended (its state no longer active), polled every
+ * 250 ms for at most ms; the last answer read if it has not. */
+async function sweepEnd(a, id, ms) {
+  let sw = null;
+  const t0 = Date.now();
+  while (Date.now() - t0 < ms) {
+    sw = (await api(a, 'GET', `/v1/sweeps/${id}`)).json;
+    if (sw && sw.state !== 'active') break;
+    await sleep(250);
+  }
+  return sw;
+}
+
 /* A sweep whose every run fails, through the real daemon: an npy sweep
  * submitted with its data in place but a run window closed now (so nothing
  * starts), its data files then deleted, and the window removed. Each run's
@@ -166,13 +179,7 @@ async function failingSweep(api0) {
   for (const f of Object.values(files)) fs.rmSync(f);
   const open = await api(api0, 'PATCH', `/v1/sweeps/${id}`, { window: null });
   check('its window removed', open.status === 200, 200, `${open.status} ${open.text.slice(0, 200)}`);
-  let s = null;
-  const t0 = Date.now();
-  while (Date.now() - t0 < scaled(60000)) {
-    s = (await api(api0, 'GET', `/v1/sweeps/${id}`)).json;
-    if (s && s.state !== 'active') break;
-    await sleep(250);
-  }
+  const s = await sweepEnd(api0, id, scaled(60000));
   check('every run of it failed', s && s.state !== 'active' && !s.counts.done && !s.counts.diverged && s.counts.failed > 0,
     'finished, no run done or diverged, some failed', JSON.stringify(s && { state: s.state, counts: s.counts }));
   return s;
@@ -480,13 +487,7 @@ async function main() {
   const sub = await api(api0, 'POST', '/v1/sweeps', smallSpec);
   check('submit small sweep', sub.status === 201, '201', `${sub.status} ${sub.text}`);
   const sid = sub.json && sub.json.id;
-  let sw = null;
-  const t0 = Date.now();
-  while (Date.now() - t0 < 180000) {
-    sw = (await api(api0, 'GET', `/v1/sweeps/${sid}`)).json;
-    if (sw && sw.state !== 'active') break;
-    await sleep(250);
-  }
+  const sw = await sweepEnd(api0, sid, 180000);
   check('small sweep finishes done', sw && sw.state === 'done' && sw.counts.done === 108, 'state done, 108 done', JSON.stringify(sw && { state: sw.state, counts: sw.counts }));
   check('the sweep has its owner, paused and window', sw && sw.owner === me && sw.paused === false && sw.window === null,
     `owner ${me}, paused false, window null`, JSON.stringify(sw && { owner: sw.owner, paused: sw.paused, window: sw.window }));
@@ -501,13 +502,7 @@ async function main() {
   const subS = await api(api0, 'POST', '/v1/sweeps', { ...smallSpec, name: 'web-test-search', grid: { rank: [1, 4], alpha: [1, 16, 256], lr: [0.01] }, search: { strategy: 'bracket', tolerance: 1 } });
   check('submit a bracket sweep', subS.status === 201, '201', `${subS.status} ${subS.text}`);
   const searchId = subS.json && subS.json.id;
-  let swS = null;
-  const tS = Date.now();
-  while (Date.now() - tS < 180000) {
-    swS = (await api(api0, 'GET', `/v1/sweeps/${searchId}`)).json;
-    if (swS && swS.state !== 'active') break;
-    await sleep(250);
-  }
+  const swS = await sweepEnd(api0, searchId, 180000);
   const searchJson = (await api(api0, 'GET', `/v1/sweeps/${searchId}/search`)).json;
   check('the bracket sweep ends done with its search decided', swS && swS.state === 'done' && searchJson && searchJson.cells.length === 2 && searchJson.cells.every((c) => c.done),
     'done, 2 cells done', JSON.stringify(swS && { state: swS.state, cells: searchJson && searchJson.cells }));
