@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""sweep_bench.py: sweeps end to end through `loralpha serve`, warm workers
-against one process per run and against one PyTorch process.
+"""sweep_bench.py: sweeps end to end through `loralpha serve`: packs on warm
+workers (the default), warm workers without packs and one process per run,
+against each other and against one PyTorch process.
 
-    nice -n 10 /usr/bin/python3 bench/sweep_bench.py [--build DIR] [--only study,fixed]
+    nice -n 10 /usr/bin/python3 bench/sweep_bench.py [--build DIR] [--only study,quick,fixed]
         [--rounds 1] [--workers 2] [--fixed-runs 360] [--torch-threads 1]
         [--tmp DIR] [--json FILE] [--keep]
 
@@ -15,10 +16,11 @@ process share the machine at the niceness the script was started with.
 
   study  the 180-run sqrt(r) study of issue 13 (teacher d=128, target rank
          16, ranks 1..32, alpha 2^0..2^14, lr 1e-4, 2 seeds, 300 steps,
-         no sharpness): POST to the sweep's end with warm workers
-         (worker_mode warm), with one process per run (process), and the
-         same runs in one PyTorch process (bench/torch_sweep.py), each
-         round in that order; the ratios are of the medians
+         no sharpness): POST to the sweep's end in each daemon mode (MODES:
+         packed, stacked, warm, process) and the same runs in one PyTorch
+         process (bench/torch_sweep.py), each round in that order; the
+         ratios are of the medians
+  quick  examples/sweep-quick.json (195 runs) in each daemon mode
   fixed  the fixed cost of a 1-step run of the same task: a warm worker
          fed the runs directly (loralpha-worker --serve), the one-run
          worker started per run, and the daemon with one worker slot in
@@ -54,6 +56,19 @@ STUDY = {
 }
 
 
+# The daemon's modes: packs of exact and of stacked variants on warm
+# workers, warm workers without packs, and one process per run without packs
+# (the path before warm workers and packs, kept as settings).
+MODES = {
+    "packed": [],
+    "stacked": ["--pack-mode", "stacked"],
+    "warm": ["--pack-max", "1"],
+    "process": ["--worker-mode", "process", "--pack-max", "1"],
+}
+QUICK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples",
+                     "sweep-quick.json")
+
+
 def fixed_spec(n):
     """n one-step runs of the study's task (n a multiple of 90)."""
     s = json.loads(json.dumps(STUDY))
@@ -64,7 +79,7 @@ def fixed_spec(n):
 def sweep_round(args, tmp, tag, spec, mode, workers):
     """One fresh daemon in mode runs spec; its figures and its runs."""
     d = dbn.Daemon(args, tmp, tag, workers, max_runs=100000,
-                   extra=["--worker-mode", mode, "--nice", "0"])
+                   extra=MODES[mode] + ["--nice", "0"])
     try:
         with dbn.CpuWindow(lambda: [d.pid] + d.children()) as w:
             c0 = dbn.proc_stat(d.pid)
@@ -120,34 +135,77 @@ def torch_round(args, tmp, configs):
     return r
 
 
-def part_study(args, tmp, rows, raw):
-    res = {"warm": [], "process": [], "torch": []}
-    same = None
+def same_losses(a, b, rel):
+    """Whether two modes' runs (idx, final eval loss, config) have the same
+    final losses: equal (rel 0) or within rel of each other."""
+    if [x[0] for x in a] != [x[0] for x in b]:
+        return False
+    return all(x[1] == y[1] if rel == 0 else abs(x[1] - y[1]) <= rel * abs(y[1])
+               for x, y in zip(a, b))
+
+
+def mode_rows(rows, part, med, n, got, args):
+    """The table's rows of one part: each mode's median time and the
+    ratios that matter."""
+    runs = {m: got[m][-1] for m in got}
+    same = "final losses equal to process mode's" if same_losses(
+        runs["packed"], runs["process"], 0) else "final losses DIFFERENT from process mode's"
+    close = "within 1e-4 of" if same_losses(runs["stacked"], runs["process"], 1e-4) \
+        else "NOT within 1e-4 of"
+    rows.append(("%s: packs (default)" % part, med["packed"], "s",
+                 "%d runs, %d worker slots, %d processes; %s" % (
+                     n, args.workers, med["packed_procs"], same)))
+    rows.append(("%s: stacked packs" % part, med["stacked"], "s",
+                 "final losses %s process mode's (relative)" % close))
+    rows.append(("%s: warm workers, no packs" % part, med["warm"], "s", ""))
+    rows.append(("%s: one process per run" % part, med["process"], "s",
+                 "the path before warm workers and packs"))
+    rows.append(("%s: process / packs" % part, med["process"] / med["packed"], "x",
+                 "wall-time ratio, same invocation%s" % (
+                     " (goal of issue 13: >= 5)" if part == "quick" else "")))
+    rows.append(("%s: warm / packs" % part, med["warm"] / med["packed"], "x",
+                 "wall-time ratio, same invocation"))
+
+
+def mode_rounds(args, tmp, part, spec, torch=False):
+    """args.rounds rounds of spec in every mode (and PyTorch on the process
+    mode's configs); each mode's figures, runs and median time."""
+    res = {m: [] for m in list(MODES) + (["torch"] if torch else [])}
+    got = {m: [] for m in MODES}
     for k in range(args.rounds):
-        w, runs_w = sweep_round(args, tmp, "study%dw" % k, STUDY, "warm", args.workers)
-        p, runs_p = sweep_round(args, tmp, "study%dp" % k, STUDY, "process", args.workers)
-        same = [x[:2] for x in runs_w] == [x[:2] for x in runs_p]
-        t = torch_round(args, tmp, [x[2] for x in runs_p])
-        res["warm"].append(w)
-        res["process"].append(p)
-        res["torch"].append(t)
-    raw.append(dict(part="study", **res))
+        for m in MODES:
+            r, runs = sweep_round(args, tmp, "%s%d-%s" % (part, k, m), spec, m, args.workers)
+            res[m].append(r)
+            got[m].append(runs)
+        if torch:
+            res["torch"].append(torch_round(args, tmp, [x[2] for x in got["process"][-1]]))
     med = {m: statistics.median(r["t_s"] for r in v) for m, v in res.items()}
-    n = res["warm"][0]["runs"]
-    rows.append(("study: warm workers", med["warm"], "s", "%d runs, %d worker slots, "
-                 "%d processes; final losses %s process mode's" % (
-                     n, args.workers, res["warm"][-1]["processes"],
-                     "equal to" if same else "DIFFERENT from")))
-    rows.append(("study: one process per run", med["process"], "s",
-                 "%d processes" % res["process"][-1]["processes"]))
+    med["packed_procs"] = res["packed"][-1]["processes"]
+    return res, got, med
+
+
+def part_study(args, tmp, rows, raw):
+    res, got, med = mode_rounds(args, tmp, "study", STUDY, torch=True)
+    raw.append(dict(part="study", **res))
+    mode_rows(rows, "study", med, res["packed"][0]["runs"], got, args)
     rows.append(("study: PyTorch, one process", med["torch"], "s",
                  "a Python loop, %d threads, data built once" % args.torch_threads))
-    rows.append(("study: process / warm", med["process"] / med["warm"], "x",
-                 "wall-time ratio, same invocation"))
-    rows.append(("study: PyTorch / warm", med["torch"] / med["warm"], "x",
+    rows.append(("study: PyTorch / packs", med["torch"] / med["packed"], "x",
                  "wall-time ratio, same invocation (goal of issue 13: >= 10)"))
+    rows.append(("study: PyTorch / stacked packs", med["torch"] / med["stacked"], "x",
+                 "wall-time ratio, same invocation"))
+    rows.append(("study: PyTorch / warm, no packs", med["torch"] / med["warm"], "x",
+                 "wall-time ratio, same invocation"))
     rows.append(("study: PyTorch / process", med["torch"] / med["process"], "x",
                  "wall-time ratio, same invocation"))
+
+
+def part_quick(args, tmp, rows, raw):
+    with open(QUICK) as f:
+        spec = json.load(f)
+    res, got, med = mode_rounds(args, tmp, "quick", spec)
+    raw.append(dict(part="quick", **res))
+    mode_rows(rows, "quick", med, res["packed"][0]["runs"], got, args)
 
 
 def direct_serve(args, configs):
@@ -226,8 +284,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="./build", help="build directory (./build)")
-    ap.add_argument("--only", default="study,fixed", help="parts (study,fixed)")
-    ap.add_argument("--rounds", type=int, default=1, help="study rounds (1)")
+    ap.add_argument("--only", default="study,quick,fixed", help="parts (study,quick,fixed)")
+    ap.add_argument("--rounds", type=int, default=1, help="study and quick rounds (1)")
     ap.add_argument("--workers", type=int, default=2, help="the study's --max-workers (2)")
     ap.add_argument("--fixed-runs", type=int, default=360, help="one-step runs (360)")
     ap.add_argument("--torch-threads", type=int, default=1,
@@ -243,7 +301,8 @@ def main():
         os.nice(0), dbn.loadavg()), flush=True)
     t0 = time.monotonic()
     rows = dbn.run_parts(args, tmp, [x.strip() for x in args.only.split(",") if x.strip()],
-                         {"study": part_study, "fixed": part_fixed})
+                         {"study": part_study, "quick": part_quick,
+                          "fixed": part_fixed})
     print()
     print("sweep_bench: %.0f s; load average now %s; all figures from this run" % (
         time.monotonic() - t0, dbn.loadavg()))

@@ -341,7 +341,9 @@ static int start(la_daemon *d) {
                       !c->worker_process,
                       c->worker_max_runs,
                       c->worker_max_rss_growth,
-                      (unsigned)c->worker_idle_s * 1000u};
+                      (unsigned)c->worker_idle_s * 1000u,
+                      c->pack_max,
+                      c->pack_stacked};
   int requeued = 0, rc;
   if ((rc = start_auth(d, &err)) != 0)
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), rc;

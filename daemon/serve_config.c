@@ -16,6 +16,7 @@
 #define _GNU_SOURCE /* sched_getaffinity */
 #include "serve_config.h"
 
+#include "loralpha/packing.h"
 #include "loralpha/paths.h"
 
 #include <assert.h>
@@ -82,6 +83,7 @@ static json_t *print_user_limits(const la_serve_config *c);
 
 static const char *const k_access[] = {"all", "owner", NULL};
 static const char *const k_worker_mode[] = {"warm", "process", NULL};
+static const char *const k_pack_mode[] = {"exact", "stacked", NULL};
 
 #define AT(f) offsetof(la_serve_config, f), sizeof(((la_serve_config *)0)->f)
 #define AT_LIMIT(f) offsetof(la_user_limit, f), sizeof(((la_user_limit *)0)->f)
@@ -140,6 +142,14 @@ static const setting k_settings[] = {
     {"worker_idle_timeout", "--worker-idle-timeout", "SECONDS", T_INT, 1, 86400,
      AT(worker_idle_s), "30", "an idle warm worker exits after", NULL, NULL,
      NULL, NULL},
+    {"pack_max", "--pack-max", "N", T_INT, 1, LA_PACK_MAX, AT(pack_max), "16",
+     "most runs one worker trains at once, as a pack (1: none)", NULL, NULL,
+     NULL, NULL},
+    {"pack_mode", "--pack-mode", "exact|stacked", T_ENUM, 0, 0,
+     AT(pack_stacked), "exact",
+     "exact: a pack's records equal its runs trained alone; stacked: faster, "
+     "equal up to rounding",
+     NULL, k_pack_mode, NULL, NULL},
     {"max_same_failures", "--max-same-failures", "N", T_INT, 0, 1000000,
      AT(max_same_failures), "5",
      "stop a sweep after N failed attempts in a row with the same error (0: "

@@ -51,6 +51,8 @@ typedef struct la_serve_config {
   long worker_max_runs;  /* runs a warm worker trains */
   unsigned long long worker_max_rss_growth; /* bytes, then it is retired */
   int worker_idle_s;   /* an idle warm worker is closed after */
+  int pack_max;        /* most runs in one pack (1: no packs) */
+  int pack_stacked;    /* pack_mode: 0 "exact", 1 "stacked" */
   int check_timeout_s; /* the worker's --check at submit (0: none) */
   long max_runs, max_body, request_timeout_s;
   long max_conns, max_unix_conns, max_per_peer, max_unauth, unauth_timeout_s;

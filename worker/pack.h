@@ -28,26 +28,13 @@
 #define LORALPHA_PACK_H
 
 #include "loralpha/config.h"
+#include "loralpha/packing.h"
 #include "task.h"
 
 #include <jansson.h>
 #include <stdio.h>
 
-#define LA_PACK_MAX 64 /* most runs in one pack */
-
 typedef struct la_pack la_pack;
-
-/* Whether the config field named name (a top-level key of a worker config)
- * must be equal across a pack's runs: 1 shared, 0 per run, -1 not a config
- * field (an index, not an error code). */
-int la_pack_field_shared(const char *name);
-
-/* Checks that the n configs, raw (borrowed JSON objects) and parsed, can
- * form a pack: every shared field equal to the first config's (the
- * effective value, defaults filled; npy compared as given), every run_id
- * given and distinct. LA_EINVAL with "configs[i].field: ..." in err. */
-int la_pack_check(const json_t *const *raw, const la_config *cfgs, int n,
-                  la_err *err);
 
 /* A pack of the n configs (copied; checked by la_pack_check, each filled by
  * its task as la_task_build fills it) on task (borrowed: it must outlive

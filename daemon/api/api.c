@@ -763,12 +763,19 @@ static void metrics(la_daemon *d, la_http_request *req, const la_identity *who,
       "a closed window (their runs queued again).\n"
       "# TYPE loralpha_workers_requeued_total "
       "counter\nloralpha_workers_requeued_total %llu\n"
+      "# HELP loralpha_packs_total Packs of two or more runs sent to "
+      "workers.\n"
+      "# TYPE loralpha_packs_total counter\nloralpha_packs_total %llu\n"
+      "# HELP loralpha_packed_runs_total Runs trained in packs.\n"
+      "# TYPE loralpha_packed_runs_total counter\n"
+      "loralpha_packed_runs_total %llu\n"
       "# HELP loralpha_http_unauthorized_total Requests answered 401.\n"
       "# TYPE loralpha_http_unauthorized_total "
       "counter\nloralpha_http_unauthorized_total %llu\n",
       ss.busy, d->cfg.max_workers, (unsigned long long)ss.started,
       (unsigned long long)ss.failed, (unsigned long long)ss.killed,
-      (unsigned long long)ss.requeued, (unsigned long long)d->unauthorized);
+      (unsigned long long)ss.requeued, (unsigned long long)ss.packs,
+      (unsigned long long)ss.packed_runs, (unsigned long long)d->unauthorized);
   put(&b, &len, &cap,
       "# HELP loralpha_rows_written_total Metric rows committed to the "
       "database.\n"

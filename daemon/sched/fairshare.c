@@ -66,6 +66,14 @@ static int prepare(const la_pick_opts *pick, const la_share_sweep *sweeps,
   return nc;
 }
 
+/* How many more runs of candidate c's sweep may start now (its room and
+ * its user's cap; INT_MAX when neither limits). */
+static int room_beside(const candidate *c, const user_load *u) {
+  int room = c->room;
+  if (u->cap >= 0 && u->cap - u->running < room) room = u->cap - u->running;
+  return room > 0 ? room : 0;
+}
+
 int la_fairshare_next_runs(la_store *st, la_run_ticket *out, int max,
                            const la_pick_opts *pick, la_err *err) {
   la_share_sweep *sweeps = malloc(LA_SHARE_MAX * sizeof *sweeps);
@@ -97,6 +105,7 @@ int la_fairshare_next_runs(la_store *st, la_run_ticket *out, int max,
     c[i].after = out[before].run_id;
     c[i].room--;
     users[c[i].user].running++;
+    out[before].room = room_beside(&c[i], &users[c[i].user]);
     for (int u = 0; u < nsu; u++) /* later than anyone served before */
       served = users[u].last > served ? users[u].last : served;
     users[c[i].user].last = served + 1;

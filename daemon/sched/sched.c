@@ -1,8 +1,11 @@
 /* sched.c: the scheduler and the local executor (see sched.h). */
 #include "sched/sched.h"
 
+#include "loralpha/config.h"
 #include "loralpha/json_text.h"
+#include "loralpha/packing.h"
 #include "loralpha/record.h"
+#include "loralpha/resources.h"
 #include "loralpha/rights.h"
 #include "net/auth.h"
 #include "sched/command.h"
@@ -40,19 +43,33 @@ typedef enum {
   STOP_TIME_LIMIT /* a command task's time limit (sched/command.h) */
 } stop_reason;
 
-/* One worker process and its pipes, and the run it trains. A one-run
- * worker (process mode) has its run from spawn to exit; a warm one
- * (pool.h) has a run from its request to its done or error record (has_run)
- * and between runs waits in the pool or, closing, for its exit. The run's
- * fields (run_id to window, err_msg, done, stop, last_output) are reset for
- * each run a warm worker takes. */
+/* A run a worker trains: its one run, or one of the runs of a pack. */
+typedef struct wrun {
+  int64_t run_id;
+  int attempt, max_attempts; /* this attempt (1-based) and the limit */
+  char err_msg[512];         /* its error record, or why it alone was stopped */
+  la_record done;            /* its done record (owned; type done once there) */
+  int over;         /* its done or error record came (a request's run) */
+  int ended;        /* its end is committed */
+  stop_reason stop; /* a stop of this run alone (its rows refused) */
+} wrun;
+
+/* One worker process and its pipes, and the runs it trains. A one-run
+ * worker (process mode) has its run from spawn to exit; a request (a warm
+ * worker's run, or a pack) lasts until each of its runs has had its done
+ * or error record (has_run), and each run's end is committed as its record
+ * comes. A warm one (pool.h) then waits in the pool or, closing, for its
+ * exit. The request's fields (runs to window, err_msg, stop, last_output)
+ * are reset for each request a warm worker takes. The runs of a pack are
+ * of one sweep (one owner, one window). */
 typedef struct worker {
   la_sched *s;
   struct worker *next;
-  int64_t run_id, sweep_id;
-  int attempt, max_attempts; /* this attempt (1-based) and the limit */
-  char owner[64];            /* the sweep's owner */
-  la_window window;          /* the sweep's start window */
+  wrun *runs; /* (nruns) owned */
+  int nruns;
+  int64_t sweep_id;
+  char owner[64];   /* the sweep's owner */
+  la_window window; /* the sweep's start window */
   uv_process_t proc;
   uv_pipe_t in, out, err;
   uv_write_t wreq;
@@ -62,7 +79,6 @@ typedef struct worker {
   char tail[TAIL_BYTES]; /* the last bytes of stderr */
   size_t tail_len;
   char err_msg[512]; /* the worker's error line, or a protocol error */
-  la_record done;    /* the done record (owned; type done once there) */
   long lines;        /* stdout lines read */
   int exited, term_signal, out_eof, err_eof, finished, open_handles;
   int64_t exit_status;
@@ -70,9 +86,10 @@ typedef struct worker {
   stop_reason stop;
   la_cmd *cmd; /* a command task's run (owned), or NULL */
   /* the process across its runs (warm workers) */
-  int warm;      /* a --serve process: its stdin stays open between runs */
-  int has_run;   /* a run is current (busy); else idle or closing */
-  int run_over;  /* its done or error record came: ended after this read */
+  int serve;     /* a --serve process: runs come as request lines */
+  int warm;      /* and its stdin stays open between requests */
+  int has_run;   /* a request is current (busy); else idle or closing */
+  int run_over;  /* every run of it had its record: over after this read */
   int in_closed; /* stdin closed (warm: the worker exits at its end) */
   long runs_served;
   unsigned long long rss_base; /* RSS after its first run, bytes */
@@ -173,13 +190,29 @@ static void kill_worker(worker *w, int sig) {
     uv_process_kill(&w->proc, sig);
 }
 
-/* Stops the workers whose rows the database refused (the run fails). */
+/* Stops run r of w, whose rows the database refused: r fails. A worker
+ * that trains other runs beside it (a pack) cannot stop r alone: it is
+ * killed, and its other runs go back to the queue (the attempt not
+ * counted). */
+static void stop_run(worker *w, wrun *r, const char *msg) {
+  if (r->ended || r->stop != STOP_NONE) return;
+  if (w->nruns == 1) return protocol_error(w, msg);
+  snprintf(r->err_msg, sizeof r->err_msg, "%s", msg);
+  r->stop = STOP_PROTOCOL;
+  if (w->stop != STOP_NONE || w->exited) return;
+  w->stop = STOP_REQUEUE;
+  w->s->stats.killed++;
+  kill_worker(w, SIGKILL);
+}
+
+/* Stops the runs whose rows the database refused (the run fails). */
 static void stop_refused(la_sched *s) {
   char msg[256];
   for (worker *w = s->workers; w != NULL; w = w->next)
-    if (!w->exited && w->has_run &&
-        la_store_run_refused(s->store, w->run_id, msg, sizeof msg))
-      protocol_error(w, msg);
+    for (int i = 0; !w->exited && w->has_run && i < w->nruns; i++)
+      if (!w->runs[i].ended &&
+          la_store_run_refused(s->store, w->runs[i].run_id, msg, sizeof msg))
+        stop_run(w, &w->runs[i], msg);
 }
 
 /* Every flush_ms: the kept run ends, then the buffered rows. After a
@@ -318,8 +351,8 @@ static void note_store(la_sched *s) {
   s->store_down = down;
 }
 
-/* Keeps a run's end whose commit failed, to commit it later. */
-static void keep_finish(la_sched *s, const worker *w,
+/* Keeps the end of run r of w whose commit failed, to commit it later. */
+static void keep_finish(la_sched *s, const worker *w, const wrun *r,
                         const la_run_result *res) {
   kept_finish *k = calloc(1, sizeof *k);
   if (k == NULL || (res->error && (k->error = strdup(res->error)) == NULL)) {
@@ -327,10 +360,10 @@ static void keep_finish(la_sched *s, const worker *w,
     fprintf(stderr,
             "loralpha serve: run %lld: %s (out of memory: it stays "
             "running until restart)\n",
-            (long long)w->run_id, s->store_msg);
+            (long long)r->run_id, s->store_msg);
     return;
   }
-  k->run_id = w->run_id, k->sweep_id = w->sweep_id, k->res = *res;
+  k->run_id = r->run_id, k->sweep_id = w->sweep_id, k->res = *res;
   k->res.error = k->error;
   *s->kept_tail = k;
   s->kept_tail = &k->next;
@@ -358,18 +391,18 @@ static int retry_finishes(la_sched *s) {
   return 0;
 }
 
-/* Commits a run's end after the kept ones, or keeps it behind them; 1 if
- * it was committed. */
-static int finish_or_keep(la_sched *s, const worker *w,
+/* Commits the end of run r of w after the kept ones, or keeps it behind
+ * them; 1 if it was committed. */
+static int finish_or_keep(la_sched *s, const worker *w, const wrun *r,
                           const la_run_result *res) {
   la_err err;
   if (retry_finishes(s) == 0 &&
-      la_store_finish_run(s->store, w->run_id, res, &err) == 0)
+      la_store_finish_run(s->store, r->run_id, res, &err) == 0)
     return 1;
   if (s->kept == NULL) /* the kept ones went through, this one did not */
     snprintf(s->store_msg, sizeof s->store_msg, "run %lld: %s",
-             (long long)w->run_id, err.msg);
-  keep_finish(s, w, res);
+             (long long)r->run_id, err.msg);
+  keep_finish(s, w, r, res);
   return 0;
 }
 
@@ -386,11 +419,20 @@ void la_sched_set_finish_hook(la_sched *s, la_sched_finish_hook hook,
 /* ---- a worker's end ---------------------------------------------------------
  */
 
+/* Frees w's runs (a warm worker's, before its next request). */
+static void free_runs(worker *w) {
+  for (int i = 0; i < w->nruns; i++)
+    la_record_clear(&w->runs[i].done);
+  free(w->runs);
+  w->runs = NULL;
+  w->nruns = 0;
+}
+
 static void worker_free(worker *w) {
   la_cmd_free(w->cmd);
   free(w->config);
   free(w->line);
-  la_record_clear(&w->done);
+  free_runs(w);
   free(w);
 }
 
@@ -428,60 +470,78 @@ static int tail_error(const char *tail, size_t len, char *buf, size_t size) {
 
 /* The stderr tail, without the worker's own JSON error line if that is all
  * it holds. */
-static void append_tail(const worker *w, char *buf, size_t size) {
+static void append_tail(const worker *w, const char *msg, char *buf,
+                        size_t size) {
   size_t used = strlen(buf);
-  if (w->tail_len == 0 || (w->err_msg[0] && w->tail_len < 600 &&
+  if (w->tail_len == 0 || (msg[0] && w->tail_len < 600 &&
                            strstr(w->tail, "\"type\":\"error\"") != NULL))
     return;
   snprintf(buf + used, size - used, "\n--- stderr (last %zu bytes) ---\n%.*s",
            w->tail_len, (int)w->tail_len, w->tail);
 }
 
-/* Why a failed attempt failed, in words, into buf. */
-static void failure_text(const worker *w, char *buf, size_t size) {
+/* How run r of w was stopped: its own stop; else, unless its record came
+ * first, the worker's. */
+static stop_reason run_stop(const worker *w, const wrun *r) {
+  return r->stop != STOP_NONE || r->over ? r->stop : w->stop;
+}
+
+/* Why run r's failed attempt failed, in words, into buf. */
+static void failure_text(const worker *w, const wrun *r, char *buf,
+                         size_t size) {
   const la_sched *s = w->s;
-  if (w->stop == STOP_HEARTBEAT)
+  stop_reason stop = run_stop(w, r);
+  const char *msg = r->err_msg[0] ? r->err_msg : w->err_msg;
+  if (stop == STOP_HEARTBEAT)
     snprintf(buf, size, "no output for %u ms (heartbeat): worker killed",
              s->opts.heartbeat_ms);
-  else if (w->stop == STOP_TIME_LIMIT)
+  else if (stop == STOP_TIME_LIMIT)
     snprintf(buf, size,
              "time limit of %lld s (task.command.time_limit) passed: "
              "stopped",
              (long long)la_cmd_time_limit(w->cmd));
-  else if (w->stop == STOP_PROTOCOL)
-    snprintf(buf, size, "worker output rejected: %s", w->err_msg);
-  else if (!w->exited) /* a warm worker's run that ended with its error */
+  else if (stop == STOP_PROTOCOL)
+    snprintf(buf, size, "worker output rejected: %s", msg);
+  else if (r->over || !w->exited) /* a request's run that ended with its
+                                     error record */
     snprintf(buf, size, "worker error: %s",
-             w->err_msg[0] ? w->err_msg : "a done record that cannot be used");
+             msg[0] ? msg : "a done record that cannot be used");
   else if (w->term_signal)
     snprintf(buf, size, "worker killed by signal %d%s%s", w->term_signal,
-             w->err_msg[0] ? ": " : "", w->err_msg);
+             msg[0] ? ": " : "", msg);
   else if (w->exit_status != 0)
     snprintf(buf, size, "worker exited with status %lld%s%s",
-             (long long)w->exit_status, w->err_msg[0] ? ": " : "", w->err_msg);
+             (long long)w->exit_status, msg[0] ? ": " : "", msg);
   else
     snprintf(buf, size, "worker exited without a done record");
-  append_tail(w, buf, size);
+  if (w->nruns > 1 && !r->over && stop != STOP_PROTOCOL) {
+    size_t used = strlen(buf);
+    snprintf(buf + used, size - used, " (a pack of %d runs)", w->nruns);
+  }
+  append_tail(w, msg, buf, size);
 }
 
-/* Decides the run's state from how the worker ended. */
-static void decide(worker *w, la_run_result *res, char *err, size_t size) {
+/* Decides run r's state from its record, or from how its worker ended. */
+static void decide(worker *w, wrun *r, la_run_result *res, char *err,
+                   size_t size) {
+  stop_reason stop = run_stop(w, r);
   la_run_result_init(res, NULL);
-  if (w->stop != STOP_PROTOCOL && w->stop != STOP_HEARTBEAT &&
-      w->stop != STOP_TIME_LIMIT && w->exit_status == 0 && !w->term_signal &&
-      la_run_result_from_done(res, &w->done) == 0) {
+  if (stop != STOP_PROTOCOL && stop != STOP_HEARTBEAT &&
+      stop != STOP_TIME_LIMIT &&
+      (r->over || (w->exit_status == 0 && !w->term_signal)) &&
+      la_run_result_from_done(res, &r->done) == 0) {
     w->s->stats.finished++; /* finished, even if a stop came too late */
-  } else if (w->stop == STOP_CANCEL) {
+  } else if (stop == STOP_CANCEL) {
     res->state = "cancelled";
-  } else if (w->stop == STOP_DRAIN || w->stop == STOP_REQUEUE) {
+  } else if (stop == STOP_DRAIN || stop == STOP_REQUEUE) {
     res->state = "queued";
     res->refund_attempt = 1;
   } else {
     if (w->err_msg[0] == '\0')
       tail_error(w->tail, w->tail_len, w->err_msg, sizeof w->err_msg);
-    failure_text(w, err, size);
+    failure_text(w, r, err, size);
     res->error = err;
-    res->state = w->attempt < w->max_attempts ? "queued" : "failed";
+    res->state = r->attempt < r->max_attempts ? "queued" : "failed";
     w->s->stats.failed++;
   }
 }
@@ -492,29 +552,44 @@ static void keep_log(la_sched *s, const worker *w) {
   char *text = la_cmd_log_text(w->cmd);
   la_err err;
   if (text == NULL && la_cmd_log_bytes(w->cmd) > 0) return; /* no memory */
-  if (la_store_put_run_log(s->store, w->run_id, w->attempt,
+  if (la_store_put_run_log(s->store, w->runs[0].run_id, w->runs[0].attempt,
                            la_cmd_log_bytes(w->cmd), text ? text : "", &err))
     fprintf(stderr, "loralpha serve: run %lld: its log is not kept: %s\n",
-            (long long)w->run_id, err.msg);
+            (long long)w->runs[0].run_id, err.msg);
   free(text);
 }
 
-/* Commits the outcome of w's run and frees its slot. */
-static void run_end(worker *w) {
+/* Commits the outcome of run r of w. */
+static void run_end(worker *w, wrun *r) {
   la_sched *s = w->s;
   la_run_result res;
   la_err err;
   char *text = calloc(1, ERROR_BYTES);
-  w->has_run = 0;
-  decide(w, &res, text ? text : err.msg, text ? ERROR_BYTES : sizeof err.msg);
-  if (finish_or_keep(s, w, &res)) {
+  r->ended = 1;
+  decide(w, r, &res, text ? text : err.msg,
+         text ? ERROR_BYTES : sizeof err.msg);
+  if (finish_or_keep(s, w, r, &res)) {
     if (s->hook && strcmp(res.state, "queued"))
       s->hook(w->sweep_id, s->hook_ctx);
     if (res.error != NULL) stop_if_failed(s, w->sweep_id);
   }
   note_store(s);
   free(text);
-  s->stats.busy--;
+}
+
+/* Commits the runs of w's request whose record came. */
+static void end_over_runs(worker *w) {
+  for (int i = 0; i < w->nruns; i++)
+    if (w->runs[i].over && !w->runs[i].ended) run_end(w, &w->runs[i]);
+}
+
+/* Ends w's request: every run not ended yet is committed from how the
+ * worker ended, and its slot is free. */
+static void request_end(worker *w) {
+  for (int i = 0; i < w->nruns; i++)
+    if (!w->runs[i].ended) run_end(w, &w->runs[i]);
+  w->has_run = 0;
+  w->s->stats.busy--;
 }
 
 /* Closes a warm worker's stdin: it exits at the end of its input. */
@@ -524,21 +599,25 @@ static void retire(worker *w) {
   uv_close((uv_handle_t *)&w->in, on_handle_closed);
 }
 
-/* A warm worker's run ended with its done or error record: committed;
- * the worker goes back to the pool, or is retired when it is worn out,
- * stopping or the daemon drains. Then what can start, starts. */
-static void warm_run_over(worker *w) {
+/* Every run of w's request had its done or error record: committed; a warm
+ * worker goes back to the pool, or is retired when it is worn out,
+ * stopping or the daemon drains (a pack's process without a pool exits at
+ * the end of its input). Then what can start, starts. */
+static void request_over(worker *w) {
   la_sched *s = w->s;
   unsigned long long rss;
   const char *worn;
   w->run_over = 0;
-  run_end(w);
-  rss = la_pool_rss(w->proc.pid);
-  if (++w->runs_served == 1) w->rss_base = rss;
-  worn = la_pool_worn(s->pool, w->runs_served, w->rss_base, rss);
-  if (s->draining || w->stop != STOP_NONE || w->exited || worn != NULL ||
-      la_pool_put(s->pool, w, w->owner, uv_now(s->loop)) != 0)
-    retire(w);
+  request_end(w);
+  if (w->warm) {
+    rss = la_pool_rss(w->proc.pid);
+    if (w->runs_served == 0) w->rss_base = rss;
+    w->runs_served += w->nruns;
+    worn = la_pool_worn(s->pool, w->runs_served, w->rss_base, rss);
+    if (s->draining || w->stop != STOP_NONE || w->exited || worn != NULL ||
+        la_pool_put(s->pool, w, w->owner, uv_now(s->loop)) != 0)
+      retire(w);
+  }
   if (s->draining)
     sched_maybe_drained(s);
   else
@@ -546,14 +625,14 @@ static void warm_run_over(worker *w) {
 }
 
 /* Called when the process has exited and both output pipes are closed:
- * commits the outcome of its run if it had one, then frees the slot and
- * starts what can start. */
+ * commits the outcome of its runs if it had a request, then frees the slot
+ * and starts what can start. */
 static void worker_maybe_finish(worker *w) {
   la_sched *s = w->s;
   if (!w->exited || !w->out_eof || !w->err_eof || w->finished) return;
   w->finished = 1;
   if (w->cmd != NULL) keep_log(s, w);
-  if (w->has_run) run_end(w);
+  if (w->has_run) request_end(w);
   unlink_worker(s, w);
   if (w->open_handles == 0) worker_free(w);
   if (s->draining)
@@ -595,11 +674,22 @@ static void protocol_error(worker *w, const char *what) {
 
 _Static_assert(MAX_LINE == LA_RECORD_MAX_LINE, "one line limit");
 
+/* The run of w's request a record names (run_id < 0: the worker's one
+ * run), or NULL when it names none still training. */
+static wrun *line_run(worker *w, int64_t run_id) {
+  if (run_id < 0) return w->nruns == 1 && !w->runs[0].over ? w->runs : NULL;
+  for (int i = 0; i < w->nruns; i++)
+    if (w->runs[i].run_id == run_id)
+      return w->runs[i].over ? NULL : &w->runs[i];
+  return NULL;
+}
+
 /* One complete stdout line: a checked record for the store. */
 static void handle_line(worker *w, const char *line, size_t len) {
   la_record rec;
   la_err err;
   char msg[sizeof w->err_msg];
+  wrun *r;
   int rc;
   w->lines++;
   if (len == 0 || w->stop == STOP_PROTOCOL) return;
@@ -618,25 +708,47 @@ static void handle_line(worker *w, const char *line, size_t len) {
              (long long)la_cmd_max_records(w->cmd));
     return protocol_error(w, msg);
   }
-  if (rec.run_id >= 0 && rec.run_id != w->run_id) {
-    /* records go to the run they name */
+  if (rec.run_id < 0 && w->nruns > 1) { /* a pack's lines name their run */
+    if (rec.type == LA_REC_ERROR) {     /* the request failed as a whole */
+      snprintf(w->err_msg, sizeof w->err_msg, "%s", rec.u.error.error);
+      la_record_clear(&rec);
+      for (int i = 0; i < w->nruns; i++)
+        w->runs[i].over = 1;
+      w->run_over = 1;
+      return;
+    }
     snprintf(msg, sizeof msg,
-             "stdout line %ld: %s: run_id: %lld is not the worker's run %lld",
-             w->lines, la_record_type_name(rec.type), (long long)rec.run_id,
-             (long long)w->run_id);
+             "stdout line %ld: %s: run_id: required from a "
+             "pack",
+             w->lines, la_record_type_name(rec.type));
+    la_record_clear(&rec);
+    return protocol_error(w, msg);
+  }
+  if ((r = line_run(w, rec.run_id)) == NULL) {
+    /* records go to the run they name, until its end */
+    snprintf(msg, sizeof msg,
+             "stdout line %ld: %s: run_id: %lld is not a run the worker "
+             "trains now",
+             w->lines, la_record_type_name(rec.type), (long long)rec.run_id);
     la_record_clear(&rec);
     return protocol_error(w, msg);
   }
   if (rec.type == LA_REC_DONE) {
-    la_record_clear(&w->done);
-    la_record_move(&w->done, &rec);
-    w->run_over = w->warm;
+    la_record_clear(&r->done);
+    la_record_move(&r->done, &rec);
+    r->over = w->serve;
   } else if (rec.type == LA_REC_ERROR) {
-    snprintf(w->err_msg, sizeof w->err_msg, "%s", rec.u.error.error);
+    snprintf(r->err_msg, sizeof r->err_msg, "%s", rec.u.error.error);
     la_record_clear(&rec);
-    w->run_over = w->warm; /* serve mode: the run's error, on stdout */
-  } else if (la_store_take_record(w->s->store, w->run_id, &rec) != 0) {
-    protocol_error(w, "out of memory buffering rows");
+    r->over = w->serve; /* serve mode: the run's error, on stdout */
+  } else if (la_store_take_record(w->s->store, r->run_id, &rec) != 0) {
+    return protocol_error(w, "out of memory buffering rows");
+  }
+  if (r->over) {
+    int live = 0;
+    for (int i = 0; i < w->nruns; i++)
+      live += !w->runs[i].over;
+    w->run_over = live == 0;
   }
 }
 
@@ -679,8 +791,8 @@ static void on_stdout(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     la_store_stats_get(w->s->store, &ss);
     if (ss.pending_rows > FLUSH_ROWS && !la_store_disk_full(w->s->store))
       on_flush_timer(&w->s->flush_timer);
-    if (w->run_over && w->has_run && w->stop != STOP_PROTOCOL)
-      warm_run_over(w); /* after the whole read: nothing of it is lost */
+    if (w->has_run) end_over_runs(w); /* after the whole read: nothing of */
+    if (w->run_over && w->has_run) request_over(w); /* it is lost */
   }
   free(buf->base);
   if (nread < 0) {
@@ -819,7 +931,7 @@ static int spawn(worker *w) {
   stdio[1].data.stream = (uv_stream_t *)&w->out;
   stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
   stdio[2].data.stream = (uv_stream_t *)&w->err;
-  worker_options(s, w->owner, w->warm ? "--serve" : NULL, &a);
+  worker_options(s, w->owner, w->serve ? "--serve" : NULL, &a);
   if (w->cmd != NULL) a.o.flags |= UV_PROCESS_DETACHED; /* its own group */
   a.o.exit_cb = on_worker_exit;
   a.o.stdio = stdio;
@@ -861,15 +973,16 @@ static void record_process(la_sched *s, worker *w) {
   if (s->boot_id[0] == '\0') return;
   if (w->id.pid == 0) /* known from its first run for a warm worker */
     rc = la_proc_identify(w->proc.pid, s->boot_id, &w->id, &err);
-  if (rc == 0)
-    rc = la_store_note_worker(s->store, w->run_id, w->id.pid, w->id.start_ticks,
-                              w->id.boot_id, &err);
-  else if (rc == LA_ENOTFOUND) /* exited already: nothing to record */
-    return;
-  if (rc)
-    fprintf(stderr,
-            "loralpha serve: run %lld: worker pid %d not recorded: %s\n",
-            (long long)w->run_id, (int)w->proc.pid, err.msg);
+  if (rc == LA_ENOTFOUND) return; /* exited already: nothing to record */
+  for (int i = 0; rc == 0 && i < w->nruns; i++)
+    if ((rc = la_store_note_worker(s->store, w->runs[i].run_id, w->id.pid,
+                                   w->id.start_ticks, w->id.boot_id, &err)))
+      fprintf(stderr,
+              "loralpha serve: run %lld: worker pid %d not recorded: %s\n",
+              (long long)w->runs[i].run_id, (int)w->proc.pid, err.msg);
+  if (rc && w->nruns == 0)
+    fprintf(stderr, "loralpha serve: worker pid %d not recorded: %s\n",
+            (int)w->proc.pid, err.msg);
 }
 
 /* A failed attempt may have stopped its sweep (its runs keep failing the
@@ -882,40 +995,46 @@ static void stop_if_failed(la_sched *s, int64_t sweep_id) {
     la_sched_cancel_sweep(s, sweep_id);
 }
 
-/* Ends a run's attempt that never started (state "queued" or "failed"),
- * with why as its error. 1. */
-static int end_unstarted(la_sched *s, const worker *w, const char *state,
-                         const char *why) {
+/* Ends the attempt of run r of w that never started (state "queued" or
+ * "failed"), with why as its error. 1. */
+static int end_unstarted(la_sched *s, const worker *w, wrun *r,
+                         const char *state, const char *why) {
   la_run_result res;
   la_err err;
   la_run_result_init(&res, state);
   res.error = why;
+  r->ended = 1;
   s->stats.failed++;
-  if (la_store_finish_run(s->store, w->run_id, &res, &err))
-    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)w->run_id,
+  if (la_store_finish_run(s->store, r->run_id, &res, &err))
+    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)r->run_id,
             err.msg);
   else
     stop_if_failed(s, w->sweep_id);
   return 1;
 }
 
-/* Records a run whose worker could not even start as a failed attempt. */
+/* Records the runs of a worker that could not even start as failed
+ * attempts. */
 static void spawn_failed(la_sched *s, worker *w, const char *why) {
   char text[1024];
   snprintf(text, sizeof text, "cannot start %s: %s", s->worker_path, why);
-  end_unstarted(s, w, w->attempt < w->max_attempts ? "queued" : "failed", text);
+  for (int i = 0; i < w->nruns; i++)
+    end_unstarted(s, w, &w->runs[i],
+                  w->runs[i].attempt < w->runs[i].max_attempts ? "queued"
+                                                               : "failed",
+                  text);
 }
 
-/* Fails a run for good before it starts, with why as its error; 1. */
-static int refuse_run(la_sched *s, const worker *w, const char *why) {
-  return end_unstarted(s, w, "failed", why);
+/* Fails w's run for good before it starts, with why as its error; 1. */
+static int refuse_run(la_sched *s, worker *w, const char *why) {
+  return end_unstarted(s, w, &w->runs[0], "failed", why);
 }
 
 /* A run that names files its owner may not have read here, or a command
  * task's run whose owner may not run programs here (rights.h; a sweep
  * stored before the rule or by another daemon): failed for good, never
  * started. 1 when it was refused. */
-static int files_refused(la_sched *s, const worker *w) {
+static int files_refused(la_sched *s, worker *w) {
   char self[LA_USER_MAX];
   json_t *cfg;
   la_err why;
@@ -978,7 +1097,7 @@ static int prepare(la_sched *s, worker *w, const la_run_ticket *t) {
     return LA_EINVAL;
   if (command_part(s, w)) return LA_ENOMEM;
   if (s->pool == NULL || w->cmd != NULL) return 0;
-  w->warm = 1;
+  w->warm = w->serve = 1;
   free(w->config);
   w->config = worker_config(s, t->config, t->run_id, 1);
   return w->config == NULL ? LA_EINVAL : 0;
@@ -1008,16 +1127,17 @@ static void note_served(la_sched *s, const char *user) {
   s->served[k].at = s->starts;
 }
 
-/* Gives the run of new (a worker not started: its run's fields) to the
- * idle warm worker w of the same owner, and frees new. */
+/* Gives the request of new (a worker not started: its runs and config) to
+ * the idle warm worker w of the same owner, and frees new. */
 static void hand_over(worker *w, worker *new) {
   la_sched *s = w->s;
-  w->run_id = new->run_id, w->sweep_id = new->sweep_id;
-  w->attempt = new->attempt, w->max_attempts = new->max_attempts;
+  free_runs(w);
+  w->runs = new->runs, w->nruns = new->nruns;
+  new->runs = NULL, new->nruns = 0;
+  w->sweep_id = new->sweep_id;
   w->window = new->window;
   w->config = new->config, new->config = NULL;
   w->err_msg[0] = '\0', w->tail_len = 0, w->lines = 0;
-  la_record_clear(&w->done);
   w->stop = STOP_NONE;
   w->has_run = 1;
   w->last_output = uv_now(s->loop);
@@ -1037,19 +1157,176 @@ static void make_room(la_sched *s) {
   if ((w = la_pool_take_oldest(s->pool)) != NULL) retire(w);
 }
 
-/* Starts one ticket: committed as running first, then spawned. 0 when the
- * run moved on (started, its failed start recorded, or no longer queued:
- * its sweep ended since the ticket was picked); when nothing
- * changed, LA_ENOMEM or LA_EINVAL (its config cannot be prepared) or the
- * store's code (it refused the write). */
+/* ---- packs ----
+ *
+ * A run that starts may take queued runs of its sweep along into a pack
+ * (docs/daemon.md "Packs"): runs of its rank and seed on their first
+ * attempt whose configs pack with its own (la_pack_check, the worker's own
+ * check), at most pack_max in all, no more than its sweep's max_parallel
+ * and its owner's cap leave room for, and no more than fit the workers'
+ * memory cap together. */
+
+/* A run's config as its worker gets it (the daemon's threads, its run_id),
+ * parsed into cfg; NULL when it is not one a pack can hold (a command
+ * task's) or out of memory. */
+static json_t *pack_config(const la_sched *s, const char *config,
+                           int64_t run_id, la_config *cfg) {
+  json_t *j = json_loads(config, 0, NULL);
+  la_err err;
+  if (!json_is_object(j) ||
+      json_object_set_new(j, "threads",
+                          json_integer(s->opts.threads_per_worker)) ||
+      json_object_set_new(j, "run_id", json_integer(run_id)) ||
+      la_config_parse(j, cfg, &err) != 0) {
+    json_decref(j);
+    return NULL;
+  }
+  return j;
+}
+
+/* The worker memory a pack needs beside what its first run needs: the
+ * runs share their task and the process (LA_MEM_BASE), each holds what it
+ * holds alone. Conservative: a run's estimate counts the task's data too. */
+static uint64_t pack_extra_memory(const la_config *cfg) {
+  la_mem_estimate est;
+  la_config_memory(cfg, &est);
+  return est.bytes > LA_MEM_BASE ? est.bytes - LA_MEM_BASE : 0;
+}
+
+/* Moves into mates[] (cleared first) the queued runs that join t's pack;
+ * returns how many (0: t trains alone). A failure to read them only means
+ * no pack. cfgs and raw are work space for LA_PACK_MAX runs. */
+static int find_mates(la_sched *s, const la_run_ticket *t, la_run_ticket *mates,
+                      la_config *cfgs, json_t **raw) {
+  la_run_ticket cand[LA_PACK_MAX];
+  la_err err;
+  int want = s->opts.pack_max - 1, nc = 0, n = 0;
+  uint64_t memory;
+  if (want > t->room) want = t->room;
+  if (want <= 0 || t->attempts > 0 ||
+      (raw[0] = pack_config(s, t->config, t->run_id, &cfgs[0])) == NULL)
+    return 0;
+  memory = pack_extra_memory(&cfgs[0]) + LA_MEM_BASE;
+  if (cfgs[0].task == LA_TASK_GPT ||
+      la_store_pack_mates(s->store, t, s->opts.pack_max - 1, cand, &nc, &err) !=
+          0)
+    nc = 0; /* gpt runs train alone; a failed read: no pack this time */
+  for (int i = 0; i < nc; i++) {
+    const json_t *pair[2] = {raw[0], NULL};
+    la_config two[2];
+    uint64_t more;
+    if (n < want && (raw[n + 1] = pack_config(s, cand[i].config, cand[i].run_id,
+                                              &cfgs[n + 1])) != NULL) {
+      pair[1] = raw[n + 1];
+      two[0] = cfgs[0], two[1] = cfgs[n + 1];
+      more = pack_extra_memory(&cfgs[n + 1]);
+      if (la_pack_check(pair, two, 2, &err) == 0 &&
+          (s->memory_limit == 0 || memory + more <= s->memory_limit)) {
+        memory += more;
+        mates[n++] = cand[i];
+        continue;
+      }
+      json_decref(raw[n + 1]);
+      raw[n + 1] = NULL;
+    }
+    la_run_ticket_clear(&cand[i]);
+  }
+  return n;
+}
+
+/* Puts run_id, started but never sent to a worker, back in the queue (the
+ * attempt not counted). */
+static void end_refunded(la_sched *s, int64_t run_id) {
+  la_run_result res;
+  la_err err;
+  la_run_result_init(&res, "queued");
+  res.refund_attempt = 1;
+  if (la_store_finish_run(s->store, run_id, &res, &err))
+    fprintf(stderr, "loralpha serve: run %lld: %s\n", (long long)run_id,
+            err.msg);
+}
+
+/* The request line of a pack of w's runs from their configs raw (run_id
+ * and threads set): {"type":"pack","configs":[...]} with "stack" when the
+ * daemon stacks, and its newline. New string or NULL. */
+static char *pack_line(const la_sched *s, json_t *const *raw, int n) {
+  json_t *configs = json_array(), *req;
+  char *text, *line;
+  for (int i = 0; i < n; i++)
+    json_array_append(configs, raw[i]);
+  req = json_pack("{s:s, s:o, s:b}", "type", "pack", "configs", configs,
+                  "stack", s->opts.pack_stack);
+  text = req ? la_json_text(req) : NULL;
+  json_decref(req);
+  if (text == NULL || (line = realloc(text, strlen(text) + 2)) == NULL)
+    return free(text), NULL;
+  return strcat(line, "\n");
+}
+
+/* Makes w (its first run started, config prepared) the worker of a pack:
+ * starts the mates (those no longer queued stay out) and replaces w's
+ * config with the pack's request line. Without room for another run, or
+ * when the line cannot be made (the runs then train one by one, from the
+ * queue), w stays a one-run worker. */
+static void form_pack(la_sched *s, worker *w, const la_run_ticket *t) {
+  la_run_ticket *mates = calloc(LA_PACK_MAX, sizeof *mates);
+  la_config *cfgs = calloc(LA_PACK_MAX, sizeof *cfgs);
+  json_t **raw = calloc(LA_PACK_MAX, sizeof *raw);
+  json_t *sent[LA_PACK_MAX]; /* the started runs' configs (borrowed) */
+  wrun *runs = NULL;
+  la_err err;
+  int nm = 0, n = 1;
+  char *line = NULL;
+  if (mates != NULL && cfgs != NULL && raw != NULL)
+    nm = find_mates(s, t, mates, cfgs, raw);
+  if (nm > 0) runs = calloc((size_t)nm + 1, sizeof *runs);
+  for (int i = 0; runs != NULL && i < nm; i++) {
+    if (la_store_start_run(s->store, mates[i].run_id, &err) != 0)
+      continue; /* no longer queued, or not written: it stays as it is */
+    runs[n].run_id = mates[i].run_id;
+    runs[n].attempt = mates[i].attempts + 1;
+    runs[n].max_attempts = mates[i].max_attempts;
+    sent[n++] = raw[i + 1];
+  }
+  if (n > 1) {
+    sent[0] = raw[0];
+    if ((line = pack_line(s, sent, n)) == NULL)
+      for (int i = 1; i < n; i++) /* back to the queue, the attempt not
+                                     counted: they train later */
+        end_refunded(s, runs[i].run_id);
+  }
+  if (line != NULL) {
+    runs[0] = w->runs[0];
+    free(w->runs);
+    w->runs = runs, w->nruns = n, runs = NULL;
+    free(w->config);
+    w->config = line;
+    w->serve = 1;
+    s->stats.packs++;
+    s->stats.packed_runs += (uint64_t)n;
+  }
+  for (int i = 0; raw != NULL && i < LA_PACK_MAX; i++)
+    json_decref(raw[i]);
+  for (int i = 0; mates != NULL && i < nm; i++)
+    la_run_ticket_clear(&mates[i]);
+  free(runs), free(raw), free(cfgs), free(mates);
+}
+
+/* Starts one ticket: committed as running first (with the runs of its
+ * pack), then spawned or handed to an idle warm worker. 0 when the run
+ * moved on (started, its failed start recorded, or no longer queued: its
+ * sweep ended since the ticket was picked); when nothing changed,
+ * LA_ENOMEM or LA_EINVAL (its config cannot be prepared) or the store's
+ * code (it refused the write). */
 static int start_ticket(la_sched *s, const la_run_ticket *t) {
   la_err err;
   worker *w = calloc(1, sizeof *w), *idle;
   int rc;
+  if (w != NULL && (w->runs = calloc(1, sizeof *w->runs)) == NULL)
+    free(w), w = NULL;
   if (w == NULL || (rc = prepare(s, w, t)) != 0) {
     if (w == NULL) rc = LA_ENOMEM;
-    if (w != NULL) free(w->config);
-    free(w);
+    if (w != NULL) worker_free(w);
     fprintf(stderr, "loralpha serve: run %lld: cannot prepare its config\n",
             (long long)t->run_id);
     return rc;
@@ -1067,14 +1344,17 @@ static int start_ticket(la_sched *s, const la_run_ticket *t) {
     worker_free(w);
     return rc;
   }
-  w->s = s, w->run_id = t->run_id, w->sweep_id = t->sweep_id;
-  w->attempt = t->attempts + 1, w->max_attempts = t->max_attempts;
+  w->s = s, w->sweep_id = t->sweep_id, w->nruns = 1;
+  w->runs[0].run_id = t->run_id;
+  w->runs[0].attempt = t->attempts + 1;
+  w->runs[0].max_attempts = t->max_attempts;
   memcpy(w->owner, t->owner, sizeof w->owner);
   w->window = t->window;
   note_served(s, w->owner);
   w->last_output = uv_now(s->loop);
   w->has_run = 1;
   if (files_refused(s, w)) return worker_free(w), 0;
+  if (w->cmd == NULL && s->opts.pack_max > 1) form_pack(s, w, t);
   if (w->warm && (idle = la_pool_take(s->pool, w->owner)) != NULL)
     return hand_over(idle, w), 0;
   if (s->pool != NULL) make_room(s);
@@ -1113,11 +1393,13 @@ void la_sched_kick(la_sched *s) {
   la_err err;
   la_pick_opts pick = {la_minute_now(), user_cap, user_last, remote_owns, s};
   int room = s->opts.max_workers - s->stats.busy, n, stuck;
+  int per = s->opts.pack_max > 1 ? 1 : 64; /* a pack's runs count before the
+                                              next choice */
   if (!la_window_open(&s->opts.window, pick.minute)) return;
   if (!s->draining && s->remote.kick) s->remote.kick(s->remote.ctx);
   while (!s->draining && room > 0) {
-    n = la_fairshare_next_runs(s->store, tickets, room < 64 ? room : 64, &pick,
-                               &err);
+    n = la_fairshare_next_runs(s->store, tickets, room < per ? room : per,
+                               &pick, &err);
     if (n < 0) fprintf(stderr, "loralpha serve: %s\n", err.msg);
     if (n <= 0) return;
     stuck = 0;
@@ -1156,7 +1438,8 @@ void la_sched_set_window(la_sched *s, int64_t sweep_id, const la_window *win) {
 int la_sched_user_busy(const la_sched *s, const char *user) {
   int n = 0;
   for (const worker *w = s->workers; w != NULL; w = w->next)
-    if (w->has_run && strcmp(w->owner, user) == 0) n++;
+    for (int i = 0; w->has_run && i < w->nruns; i++)
+      n += !w->runs[i].ended && strcmp(w->owner, user) == 0;
   return n;
 }
 

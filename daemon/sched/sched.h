@@ -26,6 +26,15 @@
  * stops a run early (cancel, pause, a closed window, the heartbeat, a
  * protocol error, a drain) kills its process, as it does a one-run worker:
  * the pool loses it. A process that dies during a run fails that run only.
+ *
+ * With packs (opts.pack_max > 1, docs/daemon.md "Packs") a run that starts
+ * takes along queued runs of its sweep, rank and seed on their first
+ * attempt whose configs pack with its own (loralpha/packing.h), as many as
+ * pack_max, the sweep's max_parallel, the owner's cap and the memory cap
+ * allow; the worker (a --serve process, warm or not) gets them as one
+ * {"type":"pack"} request. Its records are routed by run_id; each run's end
+ * is committed as its done or error record comes; a stop of the sweep
+ * stops the pack; a process that dies fails each run still training.
  */
 #ifndef LORALPHA_SCHED_H
 #define LORALPHA_SCHED_H
@@ -55,16 +64,22 @@ typedef struct la_sched_opts {
   long worker_max_runs;              /* runs a warm worker serves */
   unsigned long long max_rss_growth; /* bytes of RSS growth it may show */
   unsigned idle_ms;                  /* an idle warm worker is closed */
+  /* packs (docs/daemon.md "Packs"): most runs one worker trains at once
+   * (1: none), and whether their products are stacked */
+  int pack_max;
+  int pack_stack;
 } la_sched_opts;
 
 typedef struct la_sched_stats {
-  int busy;          /* workers running now */
-  uint64_t started;  /* worker processes spawned */
-  uint64_t finished; /* runs ended done or diverged */
-  uint64_t failed;   /* attempts that failed (retried or not) */
-  uint64_t killed;   /* workers killed (heartbeat, cancel, drain, requeue) */
-  uint64_t requeued; /* workers stopped for a pause or a closed window */
-  int max_busy;      /* most workers running at once since start */
+  int busy;             /* workers running now */
+  uint64_t started;     /* worker processes spawned */
+  uint64_t finished;    /* runs ended done or diverged */
+  uint64_t failed;      /* attempts that failed (retried or not) */
+  uint64_t killed;      /* workers killed (heartbeat, cancel, drain, requeue) */
+  uint64_t requeued;    /* workers stopped for a pause or a closed window */
+  int max_busy;         /* most workers running at once since start */
+  uint64_t packs;       /* packs of 2 or more runs sent to workers */
+  uint64_t packed_runs; /* the runs in them */
   int kept; /* run ends kept for the flush timer: their commit failed */
 } la_sched_stats;
 

@@ -127,6 +127,13 @@ static const char *const k_sql[N_STMT] = {
     [ST_QUEUED_OF_SWEEP] = "SELECT id, attempts, config FROM runs WHERE "
                            "sweep_id = ?1 AND state = 'queued' AND id > ?3 "
                            "ORDER BY id LIMIT ?2",
+    /* first attempts of the leader's sweep, rank and seed (a retried run
+     * trains alone) */
+    [ST_PACK_MATES] = "SELECT r.id, r.attempts, r.config FROM runs r, runs l "
+                      "WHERE l.id = ?1 AND r.sweep_id = l.sweep_id AND "
+                      "r.state = 'queued' AND r.rank = l.rank AND r.seed = "
+                      "l.seed AND r.attempts = 0 AND r.id <> l.id ORDER BY "
+                      "r.id LIMIT ?2",
     [ST_RUNNING_IDS] = "SELECT id FROM runs WHERE " LOCAL_RUNNING,
     /* a run of a sweep that ended meanwhile (cancelled, or stopped for
      * failing) is cancelled, never queued again */
@@ -638,14 +645,11 @@ void la_run_ticket_clear(la_run_ticket *t) {
   memset(t, 0, sizeof *t);
 }
 
-int la_store_queued_runs(la_store *st, int64_t sweep_id, int64_t after,
-                         int max_attempts, int want, la_run_ticket *out, int *n,
-                         la_err *err) {
-  sqlite3_stmt *q = la_store_stmt(st, ST_QUEUED_OF_SWEEP);
+/* Appends the tickets of query q's rows (id, attempts, config) to out[*n]. */
+static int tickets_of(la_store *st, sqlite3_stmt *q, int64_t sweep_id,
+                      int max_attempts, la_run_ticket *out, int *n,
+                      la_err *err) {
   int rc;
-  sqlite3_bind_int64(q, 1, sweep_id);
-  sqlite3_bind_int(q, 2, want);
-  sqlite3_bind_int64(q, 3, after);
   while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
     la_run_ticket *t = &out[*n];
     memset(t, 0, sizeof *t);
@@ -663,6 +667,24 @@ int la_store_queued_runs(la_store *st, int64_t sweep_id, int64_t after,
   sqlite3_reset(q);
   if (rc != SQLITE_DONE) return la_store_fail(st, err, "choosing runs");
   return 0;
+}
+
+int la_store_queued_runs(la_store *st, int64_t sweep_id, int64_t after,
+                         int max_attempts, int want, la_run_ticket *out, int *n,
+                         la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_QUEUED_OF_SWEEP);
+  sqlite3_bind_int64(q, 1, sweep_id);
+  sqlite3_bind_int(q, 2, want);
+  sqlite3_bind_int64(q, 3, after);
+  return tickets_of(st, q, sweep_id, max_attempts, out, n, err);
+}
+
+int la_store_pack_mates(la_store *st, const la_run_ticket *leader, int want,
+                        la_run_ticket *out, int *n, la_err *err) {
+  sqlite3_stmt *q = la_store_stmt(st, ST_PACK_MATES);
+  sqlite3_bind_int64(q, 1, leader->run_id);
+  sqlite3_bind_int(q, 2, want);
+  return tickets_of(st, q, leader->sweep_id, leader->max_attempts, out, n, err);
 }
 
 /* The share_user of name (added if new), or NULL when the table is full. */

@@ -56,6 +56,9 @@ typedef struct la_run_ticket {
   char *config;     /* owned (free): the worker config JSON */
   char owner[64];   /* the sweep's owner */
   la_window window; /* the sweep's start window */
+  int room;         /* more runs of its sweep that may start beside it now (the
+                       sweep's max_parallel and its owner's cap; INT_MAX: no limit;
+                       set by la_fairshare_next_runs) */
 } la_run_ticket;
 
 #define LA_SHARE_MAX 256 /* sweeps and users fair share considers at once */
@@ -141,6 +144,14 @@ int la_store_share_load(la_store *st, int minute, la_share_sweep *sweeps,
 int la_store_queued_runs(la_store *st, int64_t sweep_id, int64_t after,
                          int max_attempts, int want, la_run_ticket *out, int *n,
                          la_err *err);
+
+/* Appends up to want runs that may join leader's pack to out[*n] as
+ * tickets (owner and window left empty): queued runs of its sweep with its
+ * rank and seed, on their first attempt (a retried run trains alone), in id
+ * order; whether their configs pack is the caller's check
+ * (loralpha/packing.h). Returns 0, LA_ENOMEM or LA_EIO. */
+int la_store_pack_mates(la_store *st, const la_run_ticket *leader, int want,
+                        la_run_ticket *out, int *n, la_err *err);
 void la_run_ticket_clear(la_run_ticket *t);
 
 /* queued -> running: attempts + 1, started_at, and the run's previous metric

@@ -88,7 +88,7 @@ def case_sweep(ctx):
                      "sharpness": True, "sharpness_every": 50}
     exp = expected_rows(steps, 7, 15, 40, True, 50)
     db = ctx.path("sweep.db")
-    d = Daemon(ctx, "sweep", db, 2)
+    d = Daemon(ctx, "sweep", db, 2, extra=["--pack-max", "1"])  # a worker a run
     poll = Poller(d)
     poll.start()
     spec = make_spec("basic", [1, 2, 4], [1, 4, 16], [0.01], steps, seeds=2, metrics=M)
@@ -479,13 +479,13 @@ def case_crash(ctx):
     ref_db, db = ctx.path("crash-ref.db"), ctx.path("crash.db")
     exp = expected_rows(25000, 25, 500, 5000, False)
     t0 = time.monotonic()
-    ref = Daemon(ctx, "crash-ref", ref_db, 2)
+    ref = Daemon(ctx, "crash-ref", ref_db, 2, extra=["--pack-max", "1"])
     rid = ref.submit(crash_spec(), "reference sweep")
     ref.wait_sweep(rid, 120, what="reference sweep")
     R.eq(ref.stop(), 0, "reference daemon exits 0")
     log(f"reference sweep took {time.monotonic() - t0:.1f} s")
 
-    d = Daemon(ctx, "crash", db, 2)
+    d = Daemon(ctx, "crash", db, 2, extra=["--pack-max", "1"])
     sid = d.submit(crash_spec(), "crash sweep")
     ok = wait_until(lambda: (lambda c: c.get("done", 0) >= 3 and c.get("running", 0) == 2)(
         (d.sweep(sid) or {}).get("counts", {})) and len(d.children()) == 2, 60, 0.02)
@@ -1223,7 +1223,7 @@ def case_fail_fast(ctx):
     data = npy_files(ctx.path("npy-data"))
     missing = ctx.path("npy-data/not-there.npy")
     db = ctx.path("failfast.db")
-    d = Daemon(ctx, "failfast", db, 1, extra=["--max-same-failures", "3"])
+    d = Daemon(ctx, "failfast", db, 1, extra=["--max-same-failures", "3", "--pack-max", "1"])
 
     # checked at submit, with the owner's worker: a missing data file and a
     # rank the files cannot hold are refused, naming the field; nothing stored
@@ -1455,15 +1455,20 @@ def runs_of(db, where):
 
 
 def case_warm_same_numbers(ctx):
-    """A sweep on warm workers stores the same numbers as on one process per
-    run, and its runs share the processes."""
-    spec = make_spec("same", [1, 2, 4], [1.0, 8.0], [0.01, 0.003], 120, seeds=2,
+    """A sweep on warm workers, and in packs (warm or not), stores the same
+    numbers as on one process per run; warm runs share the processes, and a
+    pack's runs (one rank and seed) share one."""
+    spec = make_spec("same", [1, 2, 4], [1.0, 8.0, 4096.0], [0.01, 0.003], 120, seeds=2,
                      metrics={"log_every": 5, "eval_every": 20, "spectra_every": 40,
                               "sharpness": True, "sharpness_every": 60})
+    modes = {"process": ["--worker-mode", "process", "--pack-max", "1"],
+             "warm": ["--pack-max", "1"],
+             "packed": [],
+             "packed-process": ["--worker-mode", "process"]}
     got = {}
-    for mode in ("warm", "process"):
+    for mode, extra in modes.items():
         db = ctx.path(f"same-{mode}.db")
-        d = Daemon(ctx, f"same-{mode}", db, 2, extra=["--worker-mode", mode])
+        d = Daemon(ctx, f"same-{mode}", db, 2, extra=extra)
         sid = d.submit(dict(spec), f"{mode} sweep")
         d.wait_sweep(sid, 60, what=f"{mode} sweep")
         vals, _ = d.metrics()
@@ -1474,18 +1479,32 @@ def case_warm_same_numbers(ctx):
                 f"{mode}: GET /v1/runs/{{id}} names its worker_pid", "a PID", j.get("worker_pid"))
         R.eq((vals.get("loralpha_workers_started_total"), nulls), (float(pids), 0),
              f"{mode}: every run names its worker process; workers_started_total counts them")
-        got[mode] = (stored_results(db), pids)
+        shared = cli(db, "SELECT rank, seed, COUNT(DISTINCT worker_pid) AS pids FROM runs "
+                         "GROUP BY rank, seed ORDER BY rank, seed")
+        got[mode] = (stored_results(db), pids, shared)
         R.eq(d.stop(), 0, f"{mode} daemon exits 0")
     n = len(got["process"][0]["runs"])
-    R.eq(got["process"][1], n, "process mode: one process per run (24 distinct PIDs)")
-    R.check(1 <= got["warm"][1] <= 2, "warm mode: the 24 runs share at most max_workers 2 processes",
+    R.eq(got["process"][1], n, "process mode: one process per run (36 distinct PIDs)")
+    R.check(1 <= got["warm"][1] <= 2, "warm mode: the 36 runs share at most max_workers 2 processes",
             "1 or 2", got["warm"][1])
-    for t in got["warm"][0]:
-        w, p = got["warm"][0][t], got["process"][0][t]
-        R.check(w == p and len(p) > 0, f"warm and process mode store the same {t} rows "
-                "(every value equal)", f"{len(p)} rows as in process mode",
-                f"{len(w)} rows, first difference: "
-                f"{next(((a, b) for a, b in zip(w, p) if a != b), None)}")
+    groups = got["packed-process"][2]
+    R.check(got["packed-process"][1] == 6 and len(groups) == 6
+            and all(g["pids"] == 1 for g in groups),
+            "packed, one process per pack: each (rank, seed)'s 6 runs were trained by one "
+            "process, 6 in all", "6 packs of 6", (got["packed-process"][1], groups))
+    R.check(1 <= got["packed"][1] <= 2 and all(g["pids"] == 1 for g in got["packed"][2]),
+            "packed on warm workers: at most 2 processes, each (rank, seed) on one",
+            "1 or 2, one each", (got["packed"][1], got["packed"][2]))
+    states = {r[1] for r in got["process"][0]["runs"]}
+    R.check({"done", "diverged"} <= states, "the sweep has runs that diverge (alpha 4096) beside "
+            "runs that end done, in the same packs", "done and diverged", states)
+    for mode in ("warm", "packed", "packed-process"):
+        for t in got[mode][0]:
+            w, p = got[mode][0][t], got["process"][0][t]
+            R.check(w == p and len(p) > 0, f"{mode} and one process per run store the same {t} "
+                    "rows (every value equal)", f"{len(p)} rows as in process mode",
+                    f"{len(w)} rows, first difference: "
+                    f"{next(((a, b) for a, b in zip(w, p) if a != b), None)}")
 
 
 def running_pid(d, run_id):
@@ -1614,6 +1633,75 @@ def case_warm_owners(ctx):
             [p for p in every if alive(p)])
     R.eq(d.stop(), 0, "owners daemon exits 0")
 
+# ---- case 18: packs ---------------------------------------------------------------------
+
+def case_packs(ctx):
+    """Packs (docs/daemon.md "Packs"): at most pack_max runs of one rank and
+    seed in one worker, and no more than max_parallel leaves room for; a pack
+    killed with SIGKILL fails each of its runs' attempt and each is retried
+    alone; a cancel stops a pack's process and every run of it."""
+    db = ctx.path("packs.db")
+    d = Daemon(ctx, "packs", db, 1, extra=["--worker-mode", "process", "--pack-max", "3"])
+    quiet = {"log_every": 500, "eval_every": 100000, "spectra_every": 0, "sharpness": False}
+
+    def long_pack(name, **top):
+        return make_spec(name, [4], [1.0, 2.0, 4.0, 8.0], [0.001], 5_000_000, task=WIDE_TASK,
+                         batch=64, metrics=quiet, **top)
+
+    def running(sid, n):
+        rows = runs_of(d.db, f"sweep_id = {sid} AND state = 'running' AND worker_pid IS NOT NULL")
+        return rows if len(rows) == n else None
+
+    sid = d.submit(long_pack("killed pack"), "sweep of 4 runs")
+    rows = wait_until(lambda: running(sid, 3), 30, 0.02) or []
+    pids = {r["worker_pid"] for r in rows}
+    R.check(len(rows) == 3 and len(pids) == 1 and d.children() == list(pids),
+            "pack_max 3: 3 of the sweep's 4 runs train together in one worker process",
+            "3 running runs, one PID, the daemon's only child", (rows, d.children()))
+    R.eq((d.sweep(sid) or {}).get("counts", {}).get("queued"), 1, "the 4th run waits in the queue")
+    packed = [r["id"] for r in rows]
+    for p in pids:
+        kill_pid(p, signal.SIGKILL)
+    again = wait_until(lambda: running(sid, 1), 30, 0.02) or []
+    after = {r["id"]: r for r in runs_of(d.db, f"sweep_id = {sid}")}
+    R.check(len(again) == 1 and again[0]["id"] == packed[0] and again[0]["attempts"] == 2
+            and again[0]["worker_pid"] not in pids,
+            "the killed pack's first run is retried alone (attempt 2, a new process)",
+            f"run {packed[0]} alone, attempts 2", again)
+    R.check(all(after[i]["state"] == "queued" and after[i]["attempts"] == 1
+                and "killed by signal 9 (a pack of 3 runs)" in (after[i]["error"] or "")
+                for i in packed[1:]),
+            "its other runs wait for their own retry, the error naming the signal and the pack",
+            "queued, attempts 1, 'worker killed by signal 9 (a pack of 3 runs)'",
+            [after[i] for i in packed[1:]])
+    d.req("POST", f"/v1/sweeps/{sid}/cancel")
+    wait_until(lambda: not d.children(), 30)
+
+    # max_parallel 2 leaves room for packs of 2 only
+    sid = d.submit(make_spec("max_parallel", [2], [1.0, 2.0, 4.0, 8.0], [0.01], 200,
+                             max_parallel=2), "max_parallel 2 sweep")
+    d.wait_sweep(sid, 60, what="max_parallel 2 sweep")
+    sizes = cli(d.db, f"SELECT worker_pid, COUNT(*) AS n, MIN(state) AS state FROM runs "
+                      f"WHERE sweep_id = {sid} GROUP BY worker_pid ORDER BY MIN(id)")
+    R.check([(g["n"], g["state"]) for g in sizes] == [(2, "done"), (2, "done")],
+            "max_parallel 2: the 4 runs trained as 2 packs of 2, all done", "[2, 2] done", sizes)
+
+    # a cancel stops a pack: its process ends, its runs are cancelled
+    sid = d.submit(long_pack("cancelled pack"), "sweep to cancel")
+    rows = wait_until(lambda: running(sid, 3), 30, 0.02) or []
+    pid = rows[0]["worker_pid"] if rows else None
+    r = d.req("POST", f"/v1/sweeps/{sid}/cancel")
+    R.eq(r.status, 200, "cancel of a sweep whose pack is running: 200")
+    ended = wait_until(lambda: pid and not alive(pid) and (d.sweep(sid) or {}).get(
+        "counts", {}).get("cancelled") == 4, 30)
+    R.check(ended, "the pack's process is gone and all 4 runs are cancelled",
+            "4 cancelled, pid gone", ((d.sweep(sid) or {}).get("counts"), pid, pid and alive(pid)))
+    vals, _ = d.metrics()
+    R.eq((vals.get("loralpha_packs_total"), vals.get("loralpha_packed_runs_total")),
+         (4.0, 10.0), "/metrics: 4 packs (3, 2, 2 and 3 runs) of 10 runs in all; the retried "
+         "run trained alone")
+    R.eq(d.stop(), 0, "packs daemon exits 0")
+
 
 CASES = [
     ("1/2/10 sweep, concurrency, metrics", case_sweep),
@@ -1631,6 +1719,7 @@ CASES = [
     ("15 warm and process mode store the same numbers", case_warm_same_numbers),
     ("16 warm worker pool: recycle, cancel, kill -9", case_warm_pool),
     ("17 warm workers per owner, idle timeout", case_warm_owners),
+    ("18 packs: limits, a killed pack, cancel", case_packs),
 ]
 
 

@@ -859,6 +859,59 @@ static void check_delete_sweep(void) {
   la_store_close(st);
 }
 
+/* The mates of a pack: queued runs of the leader's sweep, rank and seed on
+ * their first attempt, in id order, at most want; and fair share's room
+ * beside a ticket (max_parallel less what runs). */
+static void check_pack_mates(void) {
+  char path[300];
+  la_store *st;
+  la_err err;
+  la_run_ticket t[8], m[8];
+  la_run_result res;
+  int64_t sw;
+  int n = 0;
+  la_spec *s = make_spec("mates", 8, 0, 5, 2);
+  for (int i = 0; i < 8; i++) { /* rank 4 seed 100 at 0, 2, 4, 6 */
+    s->runs[i].rank = i < 7 ? 4 : 8;
+    s->runs[i].seed = i % 2 ? 101 : 100;
+  }
+  s->runs[6].rank = 8;
+  snprintf(path, sizeof path, "%s/mates.db", g_dir);
+  CHECK_EQ_INT(la_store_open(path, &st, &err), 0);
+  CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &sw, &err), 0);
+  CHECK_EQ_INT(la_fairshare_next_runs(st, t, 1, NULL, &err), 1);
+  CHECK_EQ_INT(t[0].room, 4); /* max_parallel 5, this one picked */
+  CHECK_EQ_INT(la_store_pack_mates(st, &t[0], 1, m, &n, &err), 0);
+  CHECK(n == 1 && m[0].run_id == t[0].run_id + 2); /* want bounds it */
+  for (int i = 0; i < n; i++)
+    la_run_ticket_clear(&m[i]);
+  n = 0;
+  CHECK_EQ_INT(la_store_pack_mates(st, &t[0], 8, m, &n, &err), 0);
+  CHECK_EQ_INT(n, 2); /* runs 2 and 4: same rank and seed; 6 is rank 8 */
+  CHECK(n == 2 && m[0].run_id == t[0].run_id + 2 &&
+        m[1].run_id == t[0].run_id + 4 && m[0].sweep_id == sw &&
+        m[0].config != NULL && m[0].attempts == 0);
+  for (int i = 0; i < n; i++)
+    la_run_ticket_clear(&m[i]);
+  /* run 2 failed an attempt (queued again, attempts 1): it trains alone;
+   * run 4 is running: not queued */
+  CHECK_EQ_INT(la_store_start_run(st, t[0].run_id + 2, &err), 0);
+  la_run_result_init(&res, "queued");
+  res.error = "worker killed by signal 9";
+  CHECK_EQ_INT(la_store_finish_run(st, t[0].run_id + 2, &res, &err), 0);
+  CHECK_EQ_INT(la_store_start_run(st, t[0].run_id + 4, &err), 0);
+  n = 0;
+  CHECK_EQ_INT(la_store_pack_mates(st, &t[0], 8, m, &n, &err), 0);
+  CHECK_EQ_INT(n, 0);
+  la_run_ticket_clear(&t[0]);
+  /* room: 1 running of max_parallel 5, one more picked: 3 beside it */
+  CHECK_EQ_INT(la_fairshare_next_runs(st, t, 1, NULL, &err), 1);
+  CHECK_EQ_INT(t[0].room, 3);
+  la_run_ticket_clear(&t[0]);
+  la_store_close(st);
+  free_spec(s);
+}
+
 int main(void) {
   la_store *st;
   la_err err;
@@ -879,6 +932,7 @@ int main(void) {
   check_fair_share();
   check_sharpness_migration();
   check_fail_fast();
+  check_pack_mates();
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
   if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
