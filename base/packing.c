@@ -1,6 +1,8 @@
 /* packing.c: which runs can share a pack (see packing.h). */
 #include "loralpha/packing.h"
 
+#include "loralpha/resources.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,4 +157,10 @@ int la_pack_check(const json_t *const *raw, const la_config *cfgs, int n,
     rc = check_shared(raw, e0, &cfgs[i], i, err);
   json_decref(e0);
   return rc;
+}
+
+uint64_t la_pack_run_memory(const la_config *cfg) {
+  la_mem_estimate est;
+  la_config_memory(cfg, &est);
+  return est.bytes > LA_MEM_BASE ? est.bytes - LA_MEM_BASE : 0;
 }

@@ -964,12 +964,12 @@ static void write_env(FILE *f, const la_slurm_settings *set) {
 
 /* The worker's command. */
 static void write_command(FILE *f, const la_slurm_script *s) {
-  if (s->url != NULL) {
+  if (s->url != NULL) { /* the worker puts each run's id for {run} */
     fputs("exec ", f), put_quoted(f, s->worker);
     fputs(" --config ", f), put_quoted(f, s->dir);
     fputs("/runs/\"$run\".json \\\n  --report-url ", f), put_quoted(f, s->url);
-    fputs("/v1/ingest/\"$run\" \\\n  --report-token-file ", f);
-    put_quoted(f, s->dir), fputs("/runs/\"$run\".token\n", f);
+    fputs("\"/v1/ingest/{run}\" \\\n  --report-token-file ", f);
+    put_quoted(f, s->dir), fputs("\"/runs/{run}.token\"\n", f);
     return;
   }
   fputs("out=", f), put_quoted(f, s->dir), fputs("/out\n", f);
@@ -987,7 +987,8 @@ int la_slurm_write_script(FILE *f, const la_slurm_script *s) {
     return LA_EINVAL;
   fprintf(f, "#!/bin/bash\n");
   write_sbatch_lines(f, s);
-  fprintf(f, "# loralpha: one run per array task (docs/slurm.md)\n");
+  fprintf(f, "# loralpha: one run, or one pack of runs, per array task "
+             "(docs/slurm.md)\n");
   if (s->sweep_id > 0) fprintf(f, "# sweep %lld", (long long)s->sweep_id);
   if (s->sweep_name != NULL) {
     fputs(s->sweep_id > 0 ? ": " : "# sweep: ", f);

@@ -175,6 +175,8 @@ static int start_slurm(la_daemon *d, la_err *err) {
   int rc = la_slurm_new(d->loop, d->store, &d->cfg.slurm, &d->slurm, err);
   if (rc) return rc;
   la_slurm_attach(d->slurm, d->sched, la_api_on_run_finished, d);
+  la_slurm_set_packs(d->slurm, d->cfg.pack_max, d->cfg.pack_stacked,
+                     d->cfg.max_run_memory);
   return 0;
 }
 
@@ -343,7 +345,8 @@ static int start(la_daemon *d) {
                       c->worker_max_rss_growth,
                       (unsigned)c->worker_idle_s * 1000u,
                       c->pack_max,
-                      c->pack_stacked};
+                      c->pack_stacked,
+                      c->max_run_memory};
   int requeued = 0, rc;
   if ((rc = start_auth(d, &err)) != 0)
     return fprintf(stderr, "loralpha serve: %s\n", err.msg), rc;

@@ -20,6 +20,7 @@
  */
 #include "blas.h"
 #include "command.h"
+#include "fanout.h"
 #include "loralpha/command.h"
 #include "loralpha/config.h"
 #include "loralpha/resources.h"
@@ -33,6 +34,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,15 +336,96 @@ static int check_pretrain(const args *a, const la_config *cfg, la_err *err) {
   return 0;
 }
 
+/* A pack request given as the config ({"type":"pack","configs":[...]},
+ * docs/worker.md "Packed variants"): its runs trained in one pass, their
+ * records on stdout or, with --report-url, each POSTed as its run's (the
+ * URL and token file with "{run}" for the run's id: fanout.h). */
+static int run_pack(const args *a, const json_t *root) {
+  const json_t *configs = json_object_get(root, "configs");
+  const json_t *raw[LA_PACK_MAX];
+  int64_t ids[LA_PACK_MAX];
+  la_task_cache tc;
+  la_fanout *f = NULL;
+  la_err err = {{0}};
+  FILE *out = stdout;
+  int n = (int)json_array_size(configs), rc = 0;
+  memset(&tc, 0, sizeof tc);
+  if (a->check || a->summary || a->estimate || a->pretrain)
+    return fail(EXIT_BAD_INPUT,
+                "config: a pack request is trained as it is: not with "
+                "--check, --summary, --estimate or --pretrain");
+  if (a->mem_limit && cap_memory(a->mem_limit, &err))
+    return fail(EXIT_RUN_FAILED, err.msg);
+  if (a->report_url) { /* its runs' ids name their reporters */
+    if (n < 1 || n > LA_PACK_MAX)
+      return fail(EXIT_BAD_INPUT, "configs: a pack holds 1..64 runs");
+    for (int i = 0; i < n; i++)
+      if (!json_is_object(raw[i] = json_array_get(configs, (size_t)i)))
+        return fail(EXIT_BAD_INPUT, "configs: each run's config is an object");
+    if (la_pack_check_run_ids(raw, n, &err))
+      return fail(EXIT_BAD_INPUT, err.msg);
+    for (int i = 0; i < n; i++)
+      ids[i] = json_integer_value(json_object_get(raw[i], "run_id"));
+    if (la_fanout_open(a->report_url, a->token_file, a->retry_s, ids, n, &f,
+                       &out, &err))
+      return fail(EXIT_BAD_INPUT, err.msg);
+  }
+  la_pack_serve(root, &tc, out); /* every run ends with done or error */
+  fflush(out);
+  if (f != NULL) rc = la_fanout_close(f, &err);
+  la_task_cache_free(&tc);
+  return rc ? fail(EXIT_RUN_FAILED, err.msg) : 0;
+}
+
+/* Is root a pack request? */
+static int is_pack(const json_t *root) {
+  const char *type = json_string_value(json_object_get(root, "type"));
+  return type != NULL && strcmp(type, "pack") == 0;
+}
+
+/* a's report URL and token file for the run of root: "{run}" in them
+ * replaced by its run_id (the Slurm executor names them so). 0, or
+ * LA_EINVAL (err filled). */
+static int report_for_run(args *a, const json_t *root, char *url,
+                          size_t url_size, char *token, size_t token_size,
+                          la_err *err) {
+  const json_t *id = json_object_get(root, "run_id");
+  int rc;
+  if (a->report_url == NULL || (strstr(a->report_url, "{run}") == NULL &&
+                                strstr(a->token_file, "{run}") == NULL))
+    return 0;
+  if (!json_is_integer(id) || json_integer_value(id) < 0)
+    return la_errf(err, LA_EINVAL,
+                   "run_id: needed for \"{run}\" in --report-url and "
+                   "--report-token-file");
+  if ((rc = la_fanout_subst(a->report_url, json_integer_value(id), url,
+                            url_size, err)) ||
+      (rc = la_fanout_subst(a->token_file, json_integer_value(id), token,
+                            token_size, err)))
+    return rc;
+  a->report_url = url, a->token_file = token;
+  return 0;
+}
+
 /* Validates everything a run needs, then trains or (check) prints. */
-static int run(const args *a) {
+static int run(const args *given) {
   la_err err = {{0}};
   la_config cfg;
   la_task task = {0};
   la_trainer *tr = NULL;
-  json_t *root = load_json(a->config, &err);
+  json_t *root = load_json(given->config, &err);
+  args copy = *given, *a = &copy;
+  char url[2048], token[PATH_MAX];
   int code = EXIT_BAD_INPUT, rc;
   if (root == NULL) return fail(code, err.msg);
+  if (is_pack(root)) {
+    code = run_pack(a, root);
+    goto cleanup;
+  }
+  if (report_for_run(a, root, url, sizeof url, token, sizeof token, &err)) {
+    code = fail(EXIT_BAD_INPUT, err.msg);
+    goto cleanup;
+  }
   if (la_command_is(root)) { /* a user's trainer: checked, or run instead */
     la_cmd_report rep = {a->report_url, a->token_file, a->retry_s};
     code = la_worker_command(root, a->check, a->mem_limit,

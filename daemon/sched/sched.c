@@ -1184,15 +1184,6 @@ static json_t *pack_config(const la_sched *s, const char *config,
   return j;
 }
 
-/* The worker memory a pack needs beside what its first run needs: the
- * runs share their task and the process (LA_MEM_BASE), each holds what it
- * holds alone. Conservative: a run's estimate counts the task's data too. */
-static uint64_t pack_extra_memory(const la_config *cfg) {
-  la_mem_estimate est;
-  la_config_memory(cfg, &est);
-  return est.bytes > LA_MEM_BASE ? est.bytes - LA_MEM_BASE : 0;
-}
-
 /* Moves into mates[] (cleared first) the queued runs that join t's pack;
  * returns how many (0: t trains alone). A failure to read them only means
  * no pack. cfgs and raw are work space for LA_PACK_MAX runs. */
@@ -1206,7 +1197,7 @@ static int find_mates(la_sched *s, const la_run_ticket *t, la_run_ticket *mates,
   if (want <= 0 || t->attempts > 0 ||
       (raw[0] = pack_config(s, t->config, t->run_id, &cfgs[0])) == NULL)
     return 0;
-  memory = pack_extra_memory(&cfgs[0]) + LA_MEM_BASE;
+  memory = la_pack_run_memory(&cfgs[0]) + LA_MEM_BASE;
   if (cfgs[0].task == LA_TASK_GPT ||
       la_store_pack_mates(s->store, t, s->opts.pack_max - 1, cand, &nc, &err) !=
           0)
@@ -1219,9 +1210,9 @@ static int find_mates(la_sched *s, const la_run_ticket *t, la_run_ticket *mates,
                                               &cfgs[n + 1])) != NULL) {
       pair[1] = raw[n + 1];
       two[0] = cfgs[0], two[1] = cfgs[n + 1];
-      more = pack_extra_memory(&cfgs[n + 1]);
+      more = la_pack_run_memory(&cfgs[n + 1]);
       if (la_pack_check(pair, two, 2, &err) == 0 &&
-          (s->memory_limit == 0 || memory + more <= s->memory_limit)) {
+          (s->opts.pack_memory == 0 || memory + more <= s->opts.pack_memory)) {
         memory += more;
         mates[n++] = cand[i];
         continue;

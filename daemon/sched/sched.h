@@ -68,6 +68,7 @@ typedef struct la_sched_opts {
    * (1: none), and whether their products are stacked */
   int pack_max;
   int pack_stack;
+  uint64_t pack_memory; /* a pack's memory estimate at most (0: any) */
 } la_sched_opts;
 
 typedef struct la_sched_stats {

@@ -1,7 +1,10 @@
 /* slurm.c: the Slurm executor: submission, following jobs, cancelling and
  * re-attaching (see slurm.h; the ingest route is in ingest.c). */
+#include "loralpha/config.h"
 #include "loralpha/json_text.h"
+#include "loralpha/packing.h"
 #include "loralpha/paths.h"
+#include "loralpha/resources.h"
 #include "net/auth.h"
 #include "slurm/slurm_internal.h"
 
@@ -301,13 +304,43 @@ cleanup:
   return rc;
 }
 
+/* The pack request of the k runs (their config file is named after the
+ * first: runs/FIRST.json), their configs with threads and run ids; 0,
+ * LA_EINVAL, LA_ENOMEM or LA_EIO. */
+static int write_pack_file(const la_slurm *sl, const la_sdb_run *runs, int k,
+                           int threads) {
+  json_t *configs = json_array(), *req;
+  char path[PATH_MAX], *text;
+  int rc = configs ? 0 : LA_ENOMEM;
+  for (int i = 0; rc == 0 && i < k; i++) {
+    json_t *cfg = json_loads(runs[i].config, 0, NULL);
+    if (!json_is_object(cfg)) rc = LA_EINVAL;
+    json_object_set_new(cfg, "threads", json_integer(threads));
+    json_object_set_new(cfg, "run_id", json_integer(runs[i].id));
+    if (rc == 0 && json_array_append_new(configs, cfg)) rc = LA_ENOMEM;
+    if (rc) json_decref(cfg);
+  }
+  req = rc == 0 ? json_pack("{s:s, s:O, s:b}", "type", "pack", "configs",
+                            configs, "stack", sl->pack_stack)
+                : NULL;
+  text = req ? la_json_text(req) : NULL;
+  if (rc == 0 && text == NULL) rc = LA_ENOMEM;
+  snprintf(path, sizeof path, "%s/runs/%lld.json", sl->opts.dir,
+           (long long)runs[0].id);
+  if (rc == 0) rc = write_file(path, text, 0600);
+  free(text);
+  json_decref(req);
+  json_decref(configs);
+  return rc;
+}
+
 /* The array's script; 0 or LA_EIO. */
 static int write_batch_script(const la_slurm *sl, const la_sbatch *b,
                               const la_slurm_settings *set, int throttle) {
   FILE *f = fopen(b->script, "w");
   la_slurm_script s = {
-      sl->opts.dir, sl->opts.job_name, sl->opts.worker, sl->url, set,
-      b->name,      b->sweep_id,       b->runs,         b->n,    throttle};
+      sl->opts.dir, sl->opts.job_name, sl->opts.worker, sl->url,   set,
+      b->name,      b->sweep_id,       b->first,        b->ntasks, throttle};
   int rc;
   if (f == NULL) return LA_EIO;
   rc = la_slurm_write_script(f, &s);
@@ -325,6 +358,7 @@ static void spec_name(const char *spec, char *buf, size_t size) {
 static void batch_free(la_sbatch *b) {
   if (b == NULL) return;
   free(b->runs);
+  free(b->first);
   free(b);
 }
 
@@ -349,7 +383,8 @@ static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
   la_sbatch *b = calloc(1, sizeof *b);
   la_err err, dir_err;
   int wrc = 0;
-  int rc = tok && hash && b && (b->runs = calloc((size_t)n, sizeof *b->runs))
+  int rc = tok && hash && b && (b->runs = calloc((size_t)n, sizeof *b->runs)) &&
+                   (b->first = calloc((size_t)n, sizeof *b->first))
                ? 0
                : LA_ENOMEM;
   if (!refused && !sl->dirs_ready && make_dirs(&sl->opts, &dir_err) == 0)
@@ -367,18 +402,26 @@ static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
     if (rc) fprintf(stderr, "loralpha serve: %s\n", err.msg);
   }
   for (int i = 0; rc == 0 && i < n; i++) {
-    la_sjob j = {.run_id = runs[i].id, .sweep_id = sweep, .task = i};
+    la_sjob j = {.run_id = runs[i].id, .sweep_id = sweep, .task = runs[i].task};
     j.attempt = runs[i].attempts + 1, j.max_attempts = w->max_attempts;
     if (refused) j.attempt = j.max_attempts; /* no retry helps */
     memcpy(j.token_sha256, hash[i], sizeof j.token_sha256);
     b->runs[i] = runs[i].id;
+    if (i == 0 || runs[i].task != runs[i - 1].task)
+      b->first[b->ntasks++] = runs[i].id;
     if (add_job(sl, &j) == NULL) rc = LA_ENOMEM; /* it stays running: restart */
   }
   free(hash);
   /* the clear tokens go only to the runs' token files */
-  for (int i = 0; rc == 0 && !refused && sl->dirs_ready && wrc == 0 && i < n;
-       i++)
-    wrc = write_run_files(sl, &runs[i], tok[i], set->cpus_per_task);
+  for (int i = 0, k; rc == 0 && !refused && sl->dirs_ready && wrc == 0 && i < n;
+       i += k) {
+    for (k = 1; i + k < n && runs[i + k].task == runs[i].task;)
+      k++; /* the runs of task runs[i].task */
+    for (int m = 0; wrc == 0 && m < k; m++)
+      wrc = write_run_files(sl, &runs[i + m], tok[i + m], set->cpus_per_task);
+    if (wrc == 0 && k > 1) /* a pack: its request replaces the first's */
+      wrc = write_pack_file(sl, &runs[i], k, set->cpus_per_task);
+  }
   if (tok) explicit_bzero(tok, (size_t)n * sizeof *tok);
   free(tok);
   if (rc) return batch_free(b), rc;
@@ -402,6 +445,77 @@ static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
   return 0;
 }
 
+/* Whether run j may join the pack of leader i: both on their first
+ * attempt, of one rank and seed, and their configs pack (la_pack_check);
+ * cfg[1] is filled with j's parsed config. */
+static int may_join(json_t *const *raw, const la_sdb_run *runs, int i, int j,
+                    la_config *cfg) {
+  const json_t *pair[2] = {raw[i], raw[j]};
+  la_err err;
+  if (runs[j].attempts > 0 || raw[j] == NULL ||
+      !json_equal(json_object_get(raw[i], "rank"),
+                  json_object_get(raw[j], "rank")) ||
+      !json_equal(json_object_get(raw[i], "seed"),
+                  json_object_get(raw[j], "seed")) ||
+      la_config_parse(raw[j], &cfg[1], &err) != 0)
+    return 0;
+  return la_pack_check(pair, cfg, 2, &err) == 0;
+}
+
+/* Orders runs[0..n) so that each array task's runs are next to each other
+ * and numbers the tasks (runs[].task): a run on its first attempt takes
+ * along later runs that may join its pack (may_join), at most pack_max,
+ * while their memory estimate fits; a sweep with max_parallel packs
+ * nothing (its throttle counts tasks). Returns the number of tasks. */
+static int group_packs(const la_slurm *sl, const la_sdb_sweep *w,
+                       la_sdb_run *runs, int n) {
+  la_sdb_run *order = calloc((size_t)n, sizeof *order);
+  json_t **raw = calloc((size_t)n, sizeof *raw);
+  la_config *cfg = calloc(2, sizeof *cfg);
+  char *used = calloc((size_t)n, 1);
+  int k = 0, tasks = 0;
+  la_err err;
+  if (order == NULL || raw == NULL || cfg == NULL || used == NULL ||
+      sl->pack_max < 2 || w->max_parallel > 0) {
+    for (int i = 0; i < n; i++)
+      runs[i].task = i;
+    k = n, tasks = n;
+    goto out;
+  }
+  for (int i = 0; i < n; i++)
+    if (runs[i].attempts == 0 &&
+        (raw[i] = json_loads(runs[i].config, 0, NULL)) != NULL)
+      json_object_set_new(raw[i], "run_id", json_integer(runs[i].id));
+  for (int i = 0; i < n; i++) {
+    int size = 1;
+    uint64_t memory = 0;
+    if (used[i]) continue;
+    used[i] = 1;
+    order[k] = runs[i];
+    order[k++].task = tasks;
+    if (raw[i] != NULL && la_config_parse(raw[i], &cfg[0], &err) == 0)
+      memory = LA_MEM_BASE + la_pack_run_memory(&cfg[0]);
+    for (int j = i + 1; memory > 0 && j < n && size < sl->pack_max; j++) {
+      if (used[j] || !may_join(raw, runs, i, j, cfg) ||
+          (sl->pack_memory > 0 &&
+           memory + la_pack_run_memory(&cfg[1]) > sl->pack_memory))
+        continue;
+      memory += la_pack_run_memory(&cfg[1]);
+      used[j] = 1;
+      order[k] = runs[j];
+      order[k++].task = tasks;
+      size++;
+    }
+    tasks++;
+  }
+  memcpy(runs, order, (size_t)n * sizeof *runs);
+out:
+  for (int i = 0; raw != NULL && i < n; i++)
+    json_decref(raw[i]);
+  free(order), free(raw), free(cfg), free(used);
+  return tasks;
+}
+
 /* One sweep's next array, of as many queued runs as it may still have in
  * Slurm (--slurm-batch at once), with the settings the daemon's config
  * gives it now. 1 if one was made, 0 if none, or an LA_E* code. */
@@ -421,6 +535,7 @@ static int kick_sweep(la_slurm *sl, const la_sdb_sweep *w, la_sdb_run *runs) {
              err.msg);
   n = la_sdb_queued(sl->store, w->id, runs, room);
   if (n <= 0) return n;
+  group_packs(sl, w, runs, n);
   rc = make_batch(sl, w, &set, rc ? why : NULL, runs, n);
   for (int i = 0; i < n; i++)
     free(runs[i].config);
@@ -830,6 +945,11 @@ void la_slurm_attach(la_slurm *sl, la_sched *sched,
   la_sched_remote r = {remote_kick, remote_owns, remote_cancel, sl};
   sl->sched = sched, sl->finished = finished, sl->hook_ctx = ctx;
   la_sched_set_remote(sched, &r);
+}
+
+void la_slurm_set_packs(la_slurm *sl, int pack_max, int stack,
+                        uint64_t memory) {
+  sl->pack_max = pack_max, sl->pack_stack = stack, sl->pack_memory = memory;
 }
 
 int la_slurm_owns(la_slurm *sl, int64_t sweep_id) {

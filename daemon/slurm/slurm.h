@@ -74,6 +74,11 @@ void la_slurm_attach(la_slurm *sl, la_sched *sched,
  * Called by the scheduler before it starts local workers. */
 void la_slurm_kick(la_slurm *sl);
 
+/* Packs on Slurm (docs/slurm.md "Packs"): at most pack_max runs (1: none)
+ * in one array task, stacked or exact, whose estimate fits memory bytes
+ * (0: no bound). Defaults: no packs. */
+void la_slurm_set_packs(la_slurm *sl, int pack_max, int stack, uint64_t memory);
+
 /* Is the sweep of this run one the Slurm executor runs? */
 int la_slurm_owns(la_slurm *sl, int64_t sweep_id);
 

@@ -12,7 +12,10 @@ typedef struct la_sbatch {
   struct la_sbatch *next;
   int64_t sweep_id;
   int n;
-  int64_t *runs; /* (n) owned */
+  int64_t *runs;  /* (n) owned */
+  int ntasks;     /* array tasks: a run or a pack each */
+  int64_t *first; /* (ntasks) owned: each task's first run, which names its
+                     config file */
   char script[4200];
   char name[129]; /* the sweep's, for a comment in the script */
 } la_sbatch;
@@ -39,6 +42,8 @@ struct la_slurm {
   int64_t owner_sweep[16]; /* sweeps whose executor is known (it never */
   int owner_slurm[16];     /* changes): 1 Slurm, 0 local */
   int owner_next;
+  int pack_max, pack_stack; /* packs (la_slurm_set_packs) */
+  uint64_t pack_memory;     /* a pack's memory estimate at most (0: any) */
   la_slurm_stats stats;
 };
 

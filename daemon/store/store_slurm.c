@@ -121,7 +121,8 @@ int la_sdb_claim(la_store *st, int64_t sweep, const la_sdb_run *runs,
       "task, token_sha256, script, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?)");
   int rc = start && ins ? la_store_begin(st) : LA_EIO;
   for (int i = 0; rc == 0 && i < n; i++)
-    rc = claim_one(st, start, ins, sweep, &runs[i], hashes[i], i, script, now);
+    rc = claim_one(st, start, ins, sweep, &runs[i], hashes[i], runs[i].task,
+                   script, now);
   if (rc == 0) rc = la_store_commit(st);
   sqlite3_finalize(start);
   sqlite3_finalize(ins);

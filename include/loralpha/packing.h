@@ -37,4 +37,10 @@ int la_pack_check_run_ids(const json_t *const *raw, int n, la_err *err);
 int la_pack_check(const json_t *const *raw, const la_config *cfgs, int n,
                   la_err *err);
 
+/* The memory a run of cfg adds to a pack beside the process (its estimate,
+ * la_config_memory, less LA_MEM_BASE): a pack of runs c_1..c_K needs at
+ * most LA_MEM_BASE plus the sum of theirs (conservative: each counts the
+ * task's data, which the pack holds once). */
+uint64_t la_pack_run_memory(const la_config *cfg);
+
 #endif

@@ -28,6 +28,8 @@ typedef struct la_sdb_run {
   int64_t id;
   int attempts;
   char *config; /* owned (free) */
+  int task;     /* its array task (la_sdb_claim; the runs of a pack share
+                   one) */
 } la_sdb_run;
 
 /* An active sweep run by Slurm. */
@@ -48,8 +50,8 @@ int la_sdb_queued(la_store *st, int64_t sweep, la_sdb_run *out, int max);
 
 /* In one transaction, for each run: queued -> running (attempts + 1, its
  * rows deleted) and its slurm_jobs row 'submitting' with hashes[i] (the
- * SHA-256 of its token) and task i. A run that is no longer queued makes it
- * fail (nothing changes). Returns 0 or an LA_E code. */
+ * SHA-256 of its token) and its task (runs[i].task). A run that is no longer
+ * queued makes it fail (nothing changes). Returns 0 or an LA_E code. */
 int la_sdb_claim(la_store *st, int64_t sweep, const la_sdb_run *runs,
                  char (*hashes)[LA_SHA256_HEX + 1], int n, const char *script,
                  la_err *err);

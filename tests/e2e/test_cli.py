@@ -260,7 +260,8 @@ def start_daemon(ctx, env=None):
     logf = open(os.path.join(ctx.tmp, "daemon.log"), "w")
     cmd = [ctx.loralpha, "serve", "--listen", "127.0.0.1:0", "--port-file", port_file,
            "--db", os.path.join(ctx.tmp, "cli.db"), "--worker", ctx.worker,
-           "--max-workers", "2", "--state-dir", ctx.state, "--tokens-file", write_tokens(ctx)]
+           "--max-workers", "2", "--state-dir", ctx.state, "--tokens-file", write_tokens(ctx),
+           "--pack-max", "1"]  # one run per worker: the checks count "2 running"
     ctx.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=subprocess.STDOUT, cwd=ctx.tmp,
                                 env=dict(os.environ, **(env or {})))

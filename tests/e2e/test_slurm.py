@@ -245,6 +245,45 @@ def case_sweep(ctx, d):
     return sid
 
 
+def case_packs(ctx, d):
+    """Packs through Slurm: a sweep's runs of one rank and seed train in one
+    array task, whose config file is the pack's request; each run is still
+    its own (its token, records and state), equal to the run trained alone."""
+    R.case = "packs"
+    # the 3 runs fill --slurm-batch 3: one array of one pack
+    sid = d.submit(spec("packs", [1], [1, 4, 16], 300, slurm={"cpus_per_task": 1, "time": "10"}))
+    d.wait_sweep(sid, 120)
+    jobs = cli(ctx.db, f"SELECT run_id, array_id, task, state FROM slurm_jobs "
+                       f"WHERE sweep_id = {sid} ORDER BY run_id")
+    R.eq([(j["task"], j["state"]) for j in jobs], [(0, "ended")] * 3,
+         "one array task trained the 3 runs of the rank and seed")
+    R.eq(len({j["array_id"] for j in jobs}), 1, "one array")
+    runs = cli(ctx.db, f"SELECT id, state, attempts, final_eval_loss, steps_done, config "
+                       f"FROM runs WHERE sweep_id = {sid} ORDER BY id")
+    R.eq([(r["state"], r["attempts"]) for r in runs], [("done", 1)] * 3,
+         "every run done in one attempt")
+    with open(os.path.join(ctx.sdir, "runs", f"{runs[0]['id']}.json")) as f:
+        req = json.load(f)
+    R.eq((req.get("type"), [c.get("run_id") for c in req.get("configs", [])]),
+         ("pack", [r["id"] for r in runs[:3]]),
+         "the first task's config file is the request of its pack of 3")
+    # the job's environment (--export=NONE): OpenBLAS's own kernel choice
+    env = {"PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1"}
+    for r in runs:
+        cfg = dict(json.loads(r["config"]), threads=1, run_id=r["id"])
+        p = subprocess.run([ctx.worker], input=json.dumps(cfg), capture_output=True, text=True,
+                           timeout=scaled(120), env=env)
+        done = [json.loads(x) for x in p.stdout.splitlines() if '"type":"done"' in x]
+        alone = (done[0].get("final_eval_loss"), done[0].get("steps")) if done else None
+        R.check(alone is not None and alone[0] == r["final_eval_loss"]
+                and alone[1] == r["steps_done"],
+                f"run {r['id']}: its final eval loss equals the run trained alone (bit for bit)",
+                alone, (r["final_eval_loss"], r["steps_done"]))
+    counts = cli(ctx.db, f"SELECT r.id, (SELECT COUNT(*) FROM curve c WHERE c.run_id = r.id)"
+                         f" AS n FROM runs r WHERE sweep_id = {sid} ORDER BY r.id")
+    R.eq(len({c["n"] for c in counts}), 1, "every run of the packs stored its whole curve")
+
+
 def case_command(ctx, d):
     """A command task through Slurm: examples/sweep-command.json (pointed at
     this tree) runs the example trainer in the array's jobs, whose worker
@@ -342,9 +381,9 @@ def case_sbatch_refused(ctx, d):
 
 
 def run_workers(ctx, run):
-    """PIDs of the loralpha-worker processes training run (its token file is
-    on their command line)."""
-    tok = os.path.join(ctx.sdir, "runs", f"{run}.token").encode()
+    """PIDs of the loralpha-worker processes training run alone (its config
+    file is on their command line)."""
+    tok = os.path.join(ctx.sdir, "runs", f"{run}.json").encode()
     pids = []
     for p in os.listdir("/proc"):
         try:
@@ -635,6 +674,7 @@ def main():
         ctx.start_cluster()
         d = Daemon(ctx, "first")
         first = case_sweep(ctx, d)
+        case_packs(ctx, d)
         case_command(ctx, d)
         case_sbatch_refused(ctx, d)
         case_tokens_and_cancel(ctx, d)

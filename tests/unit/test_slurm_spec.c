@@ -361,8 +361,9 @@ static void test_script(void) {
   CHECK_HAS(buf, "export MSG='it'\\''s $HOME'\n");
   CHECK_HAS(buf, "export OPENBLAS_NUM_THREADS=8\n");
   CHECK_HAS(buf, "runs=(7 9 12)\n");
-  CHECK_HAS(buf, "--report-url 'http://h:1'/v1/ingest/\"$run\"");
-  CHECK_HAS(buf, "--report-token-file '/jobs'/runs/\"$run\".token");
+  /* the worker puts each run's id for {run} (a pack has several) */
+  CHECK_HAS(buf, "--report-url 'http://h:1'\"/v1/ingest/{run}\"");
+  CHECK_HAS(buf, "--report-token-file '/jobs'\"/runs/{run}.token\"");
   free(buf);
 
   /* what could not be quoted into an #SBATCH line is refused */
