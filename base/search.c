@@ -490,16 +490,16 @@ static void law_text(char *text, size_t size, double lr, const char *state,
   else if (strcmp(state, "no_law") == 0)
     snprintf(text, size,
              "at lr %g: no law (fewer than two law ranks ended with a finite "
-             "loss): %d larger ranks started from the grid's alpha values",
-             lr, started);
+             "loss): %d larger rank%s started from the grid's alpha values",
+             lr, started, started == 1 ? "" : "s");
   else
     snprintf(text, size,
              "at lr %g: the law through ranks %s (alpha* = %.4g r^%.3g, "
-             "scatter %.2g octaves) predicted %d larger ranks; the alpha* "
+             "scatter %.2g octaves) predicted %d larger rank%s; the alpha* "
              "found fell inside the predicted interval at %d of the %d "
              "decided",
-             lr, from, exp2(L->log2c), L->p, L->scatter, started, inside,
-             decided);
+             lr, from, exp2(L->log2c), L->p, L->scatter, started,
+             started == 1 ? "" : "s", inside, decided);
 }
 
 /* The entry of one lr: its law ranks (the cells the law did not start),
