@@ -539,8 +539,8 @@ static json_t *law_entry(const json_t *cells, const json_t *decisions,
                    num_or_null(fitted ? exp2(L.log2c) : NAN), "p",
                    num_or_null(fitted ? L.p : NAN), "scatter",
                    num_or_null(fitted ? L.scatter : NAN), "predictions", pred,
-                   "started", started, "decided", decided, "inside", inside,
-                   "text", text);
+                   "n_started", started, "n_decided", decided, "n_inside",
+                   inside, "text", text);
 }
 
 json_t *la_search_law_report(const json_t *cells, const json_t *decisions) {

@@ -104,8 +104,8 @@ int la_search_law_start(const la_search *s, const la_search_law *L, int rank,
  * rank the law started: {"rank", "predicted", "lo", "hi" (its first law
  * decision's best, lo, hi), "found" (the cell's α* once done), "done",
  * "off_octaves" (log2 found/predicted), "miss_octaves" (octaves outside
- * [lo, hi], 0 inside), "inside"}: null until found), "started",
- * "decided", "inside" (counts of those rows), "text"}. A new array, or
+ * [lo, hi], 0 inside), "inside"}: null until found), "n_started",
+ * "n_decided", "n_inside" (counts of those rows), "text"}. A new array, or
  * NULL when out of memory. */
 json_t *la_search_law_report(const json_t *cells, const json_t *decisions);
 

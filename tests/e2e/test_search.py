@@ -396,7 +396,7 @@ def check_law_report(ctx, d, sid, s, best, rows):
                 for x in law_rows for y in e.get("predictions", []) if x["rank"] == y["rank"]),
             "law: the predicted alpha is the one the law decisions stored", "equal",
             [(x["rank"], x["best"]) for x in law_rows])
-    R.eq((e.get("started"), e.get("decided"), e.get("inside")),
+    R.eq((e.get("n_started"), e.get("n_decided"), e.get("n_inside")),
          (2, 2, sum(1 for w in want if w[7])), "law: started, decided, inside counted")
     p_ = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "search",
                          str(sid)], capture_output=True, text=True, timeout=60,

@@ -313,6 +313,78 @@ static void check_law(void) {
   CHECK_CLOSE(st[1], 80, 1e-9);
 }
 
+/* A number of o, or NAN. */
+static double jnum(const json_t *o, const char *key) {
+  const json_t *v = json_object_get(o, key);
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* la_search_law_report on hand-made cells and decisions: an lr whose law
+ * ranks still search is waiting (a diverged cell and a searching one have
+ * no alpha*); at an lr the law started, c and p are the law through the
+ * law ranks' alpha*, a rank found on the interval's end is inside, and a
+ * rank still searching has no finding yet. */
+static void check_law_report_cases(void) {
+  json_t *cells = json_loads(
+      "[{\"rank\": 1, \"lr\": 0.001, \"done\": 1, \"last_kind\": "
+      "\"converged\", \"best_alpha\": 10.0}, {\"rank\": 2, \"lr\": 0.001, "
+      "\"done\": 1, \"last_kind\": \"diverged\", \"best_alpha\": 1.0}, "
+      "{\"rank\": 4, \"lr\": 0.001, \"done\": 0, \"last_kind\": \"golden\", "
+      "\"best_alpha\": 20.0}, {\"rank\": 1, \"lr\": 0.01, \"done\": 1, "
+      "\"last_kind\": \"converged\", \"best_alpha\": 8.0}, {\"rank\": 2, "
+      "\"lr\": 0.01, \"done\": 1, \"last_kind\": \"converged\", "
+      "\"best_alpha\": 16.0}, {\"rank\": 4, \"lr\": 0.01, \"done\": 1, "
+      "\"last_kind\": \"limit\", \"best_alpha\": 64.0}, {\"rank\": 8, "
+      "\"lr\": 0.01, \"done\": 0, \"last_kind\": \"law\", \"best_alpha\": "
+      "45.0}]",
+      0, NULL);
+  json_t *dec = json_loads(
+      "[{\"rank\": 4, \"lr\": 0.01, \"kind\": \"law\", \"best\": 32.0, "
+      "\"lo\": 16.0, \"hi\": 64.0}, {\"rank\": 4, \"lr\": 0.01, \"kind\": "
+      "\"law\", \"best\": 32.0, \"lo\": 16.0, \"hi\": 64.0}, {\"rank\": 8, "
+      "\"lr\": 0.01, \"kind\": \"law\", \"best\": 45.0, \"lo\": 22.5, "
+      "\"hi\": 90.0}, {\"rank\": 4, \"lr\": 0.01, \"kind\": \"golden\", "
+      "\"best\": 64.0, \"lo\": 32.0, \"hi\": 64.0}]",
+      0, NULL);
+  json_t *law = la_search_law_report(cells, dec);
+  const json_t *w = json_array_get(law, 0), *f = json_array_get(law, 1), *x;
+  CHECK_EQ_INT(json_array_size(law), 2);
+  CHECK_CLOSE(jnum(w, "lr"), 0.001, 0);
+  CHECK_STR(json_string_value(json_object_get(w, "state")), "waiting");
+  CHECK_EQ_INT(json_array_size(json_object_get(w, "law_ranks")), 3);
+  CHECK_CLOSE(
+      jnum(json_array_get(json_object_get(w, "law_ranks"), 0), "alpha_star"),
+      10, 0);
+  for (size_t i = 1; i < 3; i++) /* diverged; still searching */
+    CHECK(json_is_null(json_object_get(
+        json_array_get(json_object_get(w, "law_ranks"), i), "alpha_star")));
+  CHECK(json_is_null(json_object_get(w, "c")));
+  CHECK_EQ_INT(json_array_size(json_object_get(w, "predictions")), 0);
+  CHECK_STR(json_string_value(json_object_get(f, "state")), "fitted");
+  CHECK_CLOSE(jnum(f, "c"), 8, 1e-12); /* through (1, 8) and (2, 16) */
+  CHECK_CLOSE(jnum(f, "p"), 1, 1e-12);
+  CHECK_EQ_INT(json_array_size(json_object_get(f, "law_ranks")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(f, "n_started")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(f, "n_decided")), 1);
+  CHECK_EQ_INT(json_integer_value(json_object_get(f, "n_inside")), 1);
+  x = json_array_get(json_object_get(f, "predictions"), 0);
+  CHECK_CLOSE(jnum(x, "predicted"), 32, 0); /* the first law decision's */
+  CHECK_CLOSE(jnum(x, "found"), 64, 0);
+  CHECK(json_is_true(json_object_get(x, "inside"))); /* on hi: inside */
+  CHECK_CLOSE(jnum(x, "miss_octaves"), 0, 0);
+  CHECK_CLOSE(jnum(x, "off_octaves"), 1, 1e-12);
+  x = json_array_get(json_object_get(f, "predictions"), 1);
+  CHECK(json_is_false(json_object_get(x, "done")));
+  CHECK(json_is_null(json_object_get(x, "found")));
+  CHECK(json_is_null(json_object_get(x, "inside")));
+  CHECK(strstr(json_string_value(json_object_get(f, "text")),
+               "inside the predicted interval at 1 of the 1 decided") != NULL);
+  json_decref(law);
+  law = la_search_law_report(json_array_get(dec, 99), dec); /* no cells */
+  CHECK(json_is_array(law) && json_array_size(law) == 0);
+  json_decref(law), json_decref(cells), json_decref(dec);
+}
+
 /* ---- a law sweep through the store ---- */
 
 static char g_dir[64];
@@ -416,11 +488,6 @@ static const json_t *cell_of(const json_t *o, int rank) {
   return NULL;
 }
 
-static double jnum(const json_t *o, const char *key) {
-  const json_t *v = json_object_get(o, key);
-  return json_is_number(v) ? json_number_value(v) : NAN;
-}
-
 /* alpha* = 20 sqrt(r) at the law ranks and rank 8; rank 16's is 3 octaves
  * above the law's line: outside the interval. */
 static double star_law(int rank) {
@@ -452,9 +519,9 @@ static void check_law_report(void) {
   CHECK_CLOSE(jnum(law, "scatter"), L.scatter, 1e-12);
   CHECK_EQ_INT(json_array_size(json_object_get(law, "law_ranks")), 3);
   CHECK_EQ_INT(json_array_size(json_object_get(law, "predictions")), 2);
-  CHECK_EQ_INT(json_integer_value(json_object_get(law, "started")), 2);
-  CHECK_EQ_INT(json_integer_value(json_object_get(law, "decided")), 2);
-  CHECK_EQ_INT(json_integer_value(json_object_get(law, "inside")), 1);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_started")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_decided")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_inside")), 1);
   h = 1 + 2 * L.scatter; /* widen + 2 scatter */
   json_array_foreach(json_object_get(law, "predictions"), i, row) {
     int rank = (int)json_integer_value(json_object_get(row, "rank"));
@@ -568,8 +635,8 @@ static void check_law_fallback(const char *name, double (*star)(int)) {
   CHECK_STR(json_string_value(json_object_get(law, "state")), "no_law");
   CHECK(json_is_null(json_object_get(law, "c")));
   CHECK(json_is_null(json_object_get(law, "p")));
-  CHECK_EQ_INT(json_integer_value(json_object_get(law, "started")), 2);
-  CHECK_EQ_INT(json_integer_value(json_object_get(law, "decided")), 0);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_started")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_decided")), 0);
   json_array_foreach(json_object_get(law, "predictions"), i, row) {
     CHECK(json_is_null(json_object_get(row, "predicted")));
     CHECK(json_is_null(json_object_get(row, "inside")));
@@ -594,6 +661,7 @@ int main(void) {
   check_extends();
   check_divergence_and_cap();
   check_law();
+  check_law_report_cases();
   g_star = star_law;
   check_law_report();
   check_law_fallback("none", star_none);
