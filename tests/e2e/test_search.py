@@ -463,6 +463,16 @@ def case_law_fallback(ctx):
           [x.get("alpha_star") for x in law[0].get("law_ranks", [])]),
          ("no_law", None, None, [None, None], [None, None, None]),
          "GET /search: no_law, no c and p, no prediction, no law rank's alpha*")
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "search",
+                        str(sid)], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    sec = p.stdout.split("law: the prediction against what was found", 1)
+    sec = sec[1].split("decisions, in order", 1)[0] if len(sec) == 2 else ""
+    rows_ = [ln.split() for ln in sec.splitlines() if ln.split()[:1] in (["8"], ["16"])]
+    R.check(p.returncode == 0 and "no law (fewer than two law ranks" in sec and
+            [r[:3] for r in rows_] == [["8", "10", "-"], ["16", "10", "-"]],
+            "loralpha search: no law in words, ranks 8 and 16 without a prediction",
+            "no law ...; 8 10 - ...; 16 10 - ...", (p.returncode, sec[:600]))
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
