@@ -223,13 +223,13 @@ static void submit_store(submit_req *sr) {
   la_err err;
   int64_t id;
   json_t *check;
+  size_t stored = la_store_submit_runs(spec); /* a law search: fewer */
   if (d->draining) {
     la_http_respond_error(req, 503, "unavailable",
                           "the daemon is shutting down");
     return submit_free(sr);
   }
-  if (queue_full(d, req, sr->user, la_store_submit_runs(spec)))
-    return submit_free(sr);
+  if (queue_full(d, req, sr->user, stored)) return submit_free(sr);
   if (la_store_create_sweep(d->store, spec, sr->user, &id, &err)) {
     store_write_failed(d, req, &err);
     return submit_free(sr);
@@ -238,12 +238,12 @@ static void submit_store(submit_req *sr) {
   check = sr->skipped[0]
               ? json_pack("{s:s, s:s}", "result", "skipped", "why", sr->skipped)
               : json_pack("{s:s, s:i}", "result", "passed", "runs", sr->n);
-  la_http_respond_json(
-      req, 201,
-      json_pack("{s:I, s:s, s:s, s:I, s:I, s:s, s:o}", "id", (json_int_t)id,
-                "name", spec->name, "owner", sr->user, "runs",
-                (json_int_t)la_store_submit_runs(spec), "grid_runs",
-                (json_int_t)spec->n_runs, "state", "active", "check", check));
+  la_http_respond_json(req, 201,
+                       json_pack("{s:I, s:s, s:s, s:I, s:I, s:s, s:o}", "id",
+                                 (json_int_t)id, "name", spec->name, "owner",
+                                 sr->user, "runs", (json_int_t)stored,
+                                 "grid_runs", (json_int_t)spec->n_runs, "state",
+                                 "active", "check", check));
   submit_free(sr);
   la_sched_kick(d->sched);
 }

@@ -20,7 +20,8 @@ naming the field. Under "law": POST answers the runs stored (the law
 ranks') and the grid's size; GET /search's law sets each larger rank's
 prediction (the law fitted here, independently) beside the alpha* found,
 and `loralpha search` and the report show it; with no law (every alpha of
-the law ranks diverges) the larger ranks start from the grid's alphas.
+the law ranks diverges) the larger ranks start from the grid's alphas;
+max_queued_runs is asked of the runs stored at submit.
 Ends with `N passed, M failed`.
 """
 import json
@@ -422,13 +423,19 @@ def case_law_fallback(ctx):
     """strategy law with no law: at lr 10 every alpha of the law ranks
     diverges, so ranks 8 and 16 start from the grid's alphas (kind law, no
     prediction), with the grid's runs per seed; GET /search says no_law."""
-    d = Daemon(ctx, "law-fallback", workers=2)
+    # max_queued_runs 30: the law ranks' 24 runs pass, the grid's 40 would not
+    d = Daemon(ctx, "law-fallback", workers=2,
+               config={"user_limits": {"default": {"max_queued_runs": 30}}})
     body = spec("law without a law", law_ranks=3, widen=1, alpha_min=1)
     body["search"]["strategy"] = "law"
     body["grid"]["rank"] = [1, 2, 4, 8, 16]
     body["grid"]["lr"] = [10.0]
-    sid = d.submit(body, "law sweep that diverges")
+    sid = d.submit(body, "law sweep that diverges (24 runs queued, under the cap of 30)")
     d.wait_sweep(sid, 180, what="law sweep without a law")
+    r = d.req("POST", "/v1/sweeps", dict(body, search={"strategy": "bracket"}))
+    R.check(r.status == 429 and "40 more" in ((r.json or {}).get("error") or {}).get("message", ""),
+            "the same grid as a bracket search queues all its 40 runs: refused by the cap of 30",
+            "429 ... 40 more ...", r)
     rows = decisions(d.db, sid)
     small = [(x["rank"], x["kind"]) for x in rows if x["rank"] <= 4]
     R.eq(sorted(small), [(1, "diverged"), (2, "diverged"), (4, "diverged")],
