@@ -3010,6 +3010,54 @@ static void search_row(rep *r, const json_t *o) {
   row_end(r);
 }
 
+static const char k_law_intro[] =
+    "The law searched its smallest ranks first, fitted α* = c·r^p to what "
+    "they found, and started each larger rank from the prediction and an "
+    "interval around it (widen + 2 × the fit's scatter octaves on each "
+    "side), searching on from there. Each row sets that prediction beside "
+    "the α* the rank's own search found: inside the interval, or outside "
+    "it by how many octaves.";
+
+/* One larger rank's row: its prediction beside what it found. */
+static void law_row(rep *r, const json_t *e, const json_t *o) {
+  const json_t *in = json_object_get(o, "inside");
+  row_begin(r);
+  cell_int(r, o, "rank");
+  cell_num(r, jnum(e, "lr"));
+  cell_num(r, jnum(o, "predicted"));
+  cell(r, fint(jnum(o, "lo"), jnum(o, "hi")).s, CELL_NUM);
+  if (json_is_true(json_object_get(o, "done")))
+    cell_num(r, jnum(o, "found"));
+  else
+    cell(r, "searching", CELL_TEXT);
+  cell(r, json_is_boolean(in) ? (json_is_true(in) ? "yes" : "no") : "–",
+       json_is_false(in) ? CELL_FLAG : CELL_TEXT);
+  cell_num(r, jnum(o, "miss_octaves"));
+  row_end(r);
+}
+
+/* "The law's prediction against what was found", for a law search (the
+ * search state's "law"): per lr its words and a row per larger rank. */
+static void write_search_law(rep *r, const json_t *entries) {
+  static const char *const head[] = {
+      "rank",     "lr",     "predicted α",        "interval",
+      "α* found", "inside", "missed by (octaves)"};
+  const json_t *e;
+  size_t i;
+  if (json_array_size(entries) == 0) return;
+  subhead(r, "The law's prediction against what was found");
+  para(r, k_law_intro);
+  json_array_foreach(entries, i, e) {
+    const json_t *rows = json_object_get(e, "predictions");
+    para(r, jstr(e, "text"));
+    if (json_array_size(rows) == 0) continue;
+    table_begin(r, head, 7);
+    for (size_t k = 0; k < json_array_size(rows); k++)
+      law_row(r, e, json_array_get(rows, k));
+    table_end(r);
+  }
+}
+
 /* "Search along α", for a sweep whose search has cells (the sweep's
  * "search_state": GET /v1/sweeps/{id}/search); nothing otherwise. */
 static void write_search(rep *r) {
@@ -3038,6 +3086,7 @@ static void write_search(rep *r) {
   for (size_t i = 0; i < json_array_size(cells); i++)
     search_row(r, json_array_get(cells, i));
   table_end(r);
+  write_search_law(r, json_object_get(ss, "law"));
   section_end(r);
 }
 

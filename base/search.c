@@ -1,5 +1,6 @@
-/* search.c: a sweep's search along α: its settings and the bracket's next
- * step (search.h, docs/sweeps.md "search"). */
+/* search.c: a sweep's search along α: its settings, the bracket's next
+ * step, the law's fit and starts, and the law's prediction against what
+ * was found (search.h, docs/sweeps.md "search"). */
 #include "loralpha/search.h"
 
 #include <math.h>
@@ -401,4 +402,163 @@ void la_search_next(const la_search *s, const la_search_point *pts, size_t n,
       "golden-section step into the wider side of the bracket [%g, %g] "
       "around %g",
       p[b - 1].alpha, p[b + 1].alpha, p[b].alpha);
+}
+
+/* ---- the law's prediction against what was found ---- */
+
+/* A number field of o, or NAN when absent or null. */
+static double num_of(const json_t *o, const char *key) {
+  const json_t *v = json_object_get(o, key);
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* A number as JSON: null when not finite. */
+static json_t *num_or_null(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* The first decision of kind law of the cell (rank, lr), or NULL. */
+static const json_t *law_decision(const json_t *decisions, double rank,
+                                  double lr) {
+  size_t i;
+  const json_t *d;
+  json_array_foreach(decisions, i, d) {
+    const char *kind = json_string_value(json_object_get(d, "kind"));
+    if (kind != NULL && strcmp(kind, "law") == 0 && num_of(d, "rank") == rank &&
+        num_of(d, "lr") == lr)
+      return d;
+  }
+  return NULL;
+}
+
+/* The α* a done cell found: its best α, or NAN while it searches or when
+ * every α it tried diverged. */
+static double cell_found(const json_t *c) {
+  const char *kind = json_string_value(json_object_get(c, "last_kind"));
+  const json_t *done = json_object_get(c, "done");
+  if (!json_is_integer(done) || json_integer_value(done) == 0) return NAN;
+  if (kind != NULL && strcmp(kind, "diverged") == 0) return NAN;
+  return num_of(c, "best_alpha");
+}
+
+/* One larger rank's row: the law decision d's prediction and interval
+ * beside what the cell c found; *inside counts it when it fell inside. */
+static json_t *prediction_row(const json_t *c, const json_t *d, int *inside,
+                              int *decided) {
+  double pred = num_of(d, "best"), lo = num_of(d, "lo"), hi = num_of(d, "hi");
+  double found = cell_found(c), off = NAN, miss = NAN;
+  json_t *in = json_null();
+  if (isfinite(found) && isfinite(pred) && lo > 0 && hi > 0) {
+    off = log2(found / pred);
+    miss = found < lo * (1 - 1e-9)   ? log2(lo / found)
+           : found > hi * (1 + 1e-9) ? log2(found / hi)
+                                     : 0;
+    in = json_boolean(miss == 0);
+    *inside += miss == 0;
+    (*decided)++;
+  }
+  return json_pack("{s:O, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "rank",
+                   json_object_get(c, "rank"), "predicted", num_or_null(pred),
+                   "lo", num_or_null(lo), "hi", num_or_null(hi), "found",
+                   num_or_null(found), "done",
+                   json_boolean(json_integer_value(json_object_get(c, "done"))),
+                   "off_octaves", num_or_null(off), "miss_octaves",
+                   num_or_null(miss), "inside", in);
+}
+
+/* The law through the law ranks' α* (rr, aa: n of them) into L and its
+ * words into from ("1, 2, 4"); 0, or LA_EINVAL when it cannot be fitted. */
+static int refit(const double *rr, const double *aa, size_t n, la_search_law *L,
+                 char *from, size_t size) {
+  size_t used = 0;
+  from[0] = '\0';
+  for (size_t i = 0; i < n && used < size; i++)
+    used += (size_t)snprintf(from + used, size - used, "%s%g", i ? ", " : "",
+                             rr[i]);
+  return la_search_law_fit(rr, aa, n, L);
+}
+
+/* The words of an lr's entry into text. */
+static void law_text(char *text, size_t size, double lr, const char *state,
+                     const la_search_law *L, const char *from, int started,
+                     int inside, int decided) {
+  if (strcmp(state, "waiting") == 0)
+    snprintf(text, size,
+             "at lr %g: the law ranks are still searching; no larger rank "
+             "was started yet",
+             lr);
+  else if (strcmp(state, "no_law") == 0)
+    snprintf(text, size,
+             "at lr %g: no law (fewer than two law ranks ended with a finite "
+             "loss): %d larger rank%s started from the grid's alpha values",
+             lr, started, started == 1 ? "" : "s");
+  else
+    snprintf(text, size,
+             "at lr %g: the law through ranks %s (alpha* = %.4g r^%.3g, "
+             "scatter %.2g octaves) predicted %d larger rank%s; the alpha* "
+             "found fell inside the predicted interval at %d of the %d "
+             "decided",
+             lr, from, exp2(L->log2c), L->p, L->scatter, started,
+             started == 1 ? "" : "s", inside, decided);
+}
+
+/* The entry of one lr: its law ranks (the cells the law did not start),
+ * the law refitted to their α*, and a row per rank the law started. */
+static json_t *law_entry(const json_t *cells, const json_t *decisions,
+                         double lr) {
+  double rr[LA_SEARCH_MAX_LAW_RANKS], aa[LA_SEARCH_MAX_LAW_RANKS];
+  json_t *small = json_array(), *pred = json_array();
+  size_t i, nf = 0;
+  int inside = 0, decided = 0, predicted = 0, started = 0, fitted;
+  la_search_law L = {0};
+  char from[512], text[768];
+  const char *state;
+  const json_t *c;
+  json_array_foreach(cells, i, c) {
+    const json_t *d;
+    double rank = num_of(c, "rank"), found = cell_found(c);
+    if (num_of(c, "lr") != lr) continue;
+    if ((d = law_decision(decisions, rank, lr)) != NULL) {
+      started++;
+      predicted += isfinite(num_of(d, "best"));
+      json_array_append_new(pred, prediction_row(c, d, &inside, &decided));
+      continue;
+    }
+    json_array_append_new(small, json_pack("{s:O, s:o}", "rank",
+                                           json_object_get(c, "rank"),
+                                           "alpha_star", num_or_null(found)));
+    if (isfinite(found) && nf < LA_SEARCH_MAX_LAW_RANKS)
+      rr[nf] = rank, aa[nf++] = found;
+  }
+  state = started == 0 ? "waiting" : predicted > 0 ? "fitted" : "no_law";
+  fitted = refit(rr, aa, nf, &L, from, sizeof from) == 0 &&
+           strcmp(state, "fitted") == 0;
+  law_text(text, sizeof text, lr, state, &L, from, started, inside, decided);
+  return json_pack("{s:f, s:s, s:o, s:o, s:o, s:o, s:o, s:i, s:i, s:i, s:s}",
+                   "lr", lr, "state", state, "law_ranks", small, "c",
+                   num_or_null(fitted ? exp2(L.log2c) : NAN), "p",
+                   num_or_null(fitted ? L.p : NAN), "scatter",
+                   num_or_null(fitted ? L.scatter : NAN), "predictions", pred,
+                   "n_started", started, "n_decided", decided, "n_inside",
+                   inside, "text", text);
+}
+
+json_t *la_search_law_report(const json_t *cells, const json_t *decisions) {
+  json_t *out = json_array(), *e;
+  size_t i;
+  const json_t *c;
+  if (out == NULL) return NULL;
+  json_array_foreach(cells, i, c) {
+    double lr = num_of(c, "lr");
+    int seen = 0;
+    for (size_t k = 0; k < i && !seen; k++)
+      seen = num_of(json_array_get(cells, k), "lr") == lr;
+    if (seen || !isfinite(lr)) continue;
+    if ((e = law_entry(cells, decisions, lr)) == NULL ||
+        json_array_append_new(out, e)) {
+      json_decref(out);
+      return NULL;
+    }
+  }
+  return out;
 }

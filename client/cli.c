@@ -1295,12 +1295,25 @@ static void note_unchecked(const json_t *ans, long long id) {
     msg("sweep %lld: %s", id, clean(why, sizeof why, jstr(chk, "why"), 0));
 }
 
+/* "sweep 3 (quick): 24 runs queued", and when the grid is larger (a law
+ * search: its larger ranks start from the law) how much larger. */
+static void note_queued(const json_t *ans, long long id, long long runs) {
+  long long grid;
+  char name[160];
+  clean(name, sizeof name, jstr(ans, "name"), 0);
+  if (jint(ans, "grid_runs", &grid) && grid > runs)
+    msg("sweep %lld (%s): %lld runs queued of the grid's %lld (the larger "
+        "ranks' runs are stored when the law starts them)",
+        id, name, runs, grid);
+  else
+    msg("sweep %lld (%s): %lld runs queued", id, name, runs);
+}
+
 /* submit FILE|- [--wait]: posts the spec and prints the new sweep's id. */
 static int cmd_submit(cli *c) {
   buf spec = {0};
   json_t *ans = NULL;
   long long id, runs;
-  char name[160];
   int rc = read_spec(c, &spec);
   if (rc == 0) rc = absolute_paths(&spec);
   if (rc) goto cleanup;
@@ -1314,8 +1327,7 @@ static int cmd_submit(cli *c) {
   if (c->val[O_JSON] && !c->val[O_WAIT]) print_raw(c);
   fflush(stdout);
   if (!c->val[O_JSON] && isatty(STDERR_FILENO) && jint(ans, "runs", &runs))
-    msg("sweep %lld (%s): %lld runs queued", id,
-        clean(name, sizeof name, jstr(ans, "name"), 0), runs);
+    note_queued(ans, id, runs);
   if (!c->val[O_JSON] && isatty(STDERR_FILENO)) note_unchecked(ans, id);
   if (c->val[O_WAIT]) rc = wait_sweep(c, id);
 cleanup:
@@ -1388,6 +1400,43 @@ static int cmd_whoami(cli *c) {
   return rc;
 }
 
+/* A law search's prediction against what was found (the answer's "law"):
+ * per lr its words, and a row per rank the law started. */
+static void print_law(const json_t *law) {
+  static const char *const head[] = {"RANK",  "LR",     "PREDICTED", "INTERVAL",
+                                     "FOUND", "INSIDE", "MISSED BY"};
+  char a[64], b[64], text[1024];
+  const json_t *e, *x;
+  size_t i, k;
+  table t;
+  if (json_array_size(law) == 0) return;
+  printf("\nlaw: the prediction against what was found\n");
+  json_array_foreach(law, i, e) {
+    printf("%s\n", clean(text, sizeof text, jstrd(e, "text"), 0));
+    if (json_array_size(jget(e, "predictions")) == 0) continue;
+    tbl_init(&t, "rrrrrlr");
+    tbl_head(&t, head);
+    json_array_foreach(jget(e, "predictions"), k, x) {
+      cell_num(&t, x, "rank", "%g");
+      cell_num(&t, e, "lr", "%g");
+      cell_num(&t, x, "predicted", "%.4g");
+      tbl_add(&t, "[%s, %s]", fval(a, sizeof a, jget(x, "lo"), "%.4g"),
+              fval(b, sizeof b, jget(x, "hi"), "%.4g"));
+      if (jtrue(x, "done"))
+        cell_num(&t, x, "found", "%.4g");
+      else
+        tbl_add(&t, "searching");
+      cell_num(&t, x, "inside", "%g");
+      tbl_add(&t, "%s",
+              json_is_number(jget(x, "miss_octaves"))
+                  ? fval(a, sizeof a, jget(x, "miss_octaves"), "%.2f oct")
+                  : "-");
+    }
+    tbl_print(&t);
+    tbl_free(&t);
+  }
+}
+
 /* search ID: the sweep's search along alpha: what it spent, where each
  * cell's alpha* is, and its decisions (GET /v1/sweeps/{id}/search). */
 static int cmd_search(cli *c) {
@@ -1437,6 +1486,7 @@ static int cmd_search(cli *c) {
   }
   tbl_print(&t);
   tbl_free(&t);
+  print_law(jget(o, "law"));
   printf("\ndecisions, in order\n");
   tbl_init(&t, "rrrllrrl");
   tbl_head(&t, dec_head);

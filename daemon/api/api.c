@@ -223,12 +223,13 @@ static void submit_store(submit_req *sr) {
   la_err err;
   int64_t id;
   json_t *check;
+  size_t stored = la_store_submit_runs(spec); /* a law search: fewer */
   if (d->draining) {
     la_http_respond_error(req, 503, "unavailable",
                           "the daemon is shutting down");
     return submit_free(sr);
   }
-  if (queue_full(d, req, sr->user, spec->n_runs)) return submit_free(sr);
+  if (queue_full(d, req, sr->user, stored)) return submit_free(sr);
   if (la_store_create_sweep(d->store, spec, sr->user, &id, &err)) {
     store_write_failed(d, req, &err);
     return submit_free(sr);
@@ -238,10 +239,11 @@ static void submit_store(submit_req *sr) {
               ? json_pack("{s:s, s:s}", "result", "skipped", "why", sr->skipped)
               : json_pack("{s:s, s:i}", "result", "passed", "runs", sr->n);
   la_http_respond_json(req, 201,
-                       json_pack("{s:I, s:s, s:s, s:I, s:s, s:o}", "id",
+                       json_pack("{s:I, s:s, s:s, s:I, s:I, s:s, s:o}", "id",
                                  (json_int_t)id, "name", spec->name, "owner",
-                                 sr->user, "runs", (json_int_t)spec->n_runs,
-                                 "state", "active", "check", check));
+                                 sr->user, "runs", (json_int_t)stored,
+                                 "grid_runs", (json_int_t)spec->n_runs, "state",
+                                 "active", "check", check));
   submit_free(sr);
   la_sched_kick(d->sched);
 }
@@ -326,7 +328,7 @@ static void create_sweep(la_daemon *d, la_http_request *req,
   }
   json_decref(body);
   if (files_refused(d, req, who, spec) || command_refused(d, req, who, spec) ||
-      queue_full(d, req, who->user, spec->n_runs))
+      queue_full(d, req, who->user, la_store_submit_runs(spec)))
     return la_spec_free(spec);
   if ((sr = calloc(1, sizeof *sr)) == NULL) {
     la_spec_free(spec);

@@ -619,15 +619,22 @@ static int stored_rank_max(const la_spec *spec) {
   return top;
 }
 
+size_t la_store_submit_runs(const la_spec *spec) {
+  int top = stored_rank_max(spec);
+  size_t n = 0;
+  for (size_t i = 0; i < spec->n_runs; i++)
+    n += spec->runs[i].rank <= top;
+  return n;
+}
+
 int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,
                           int64_t *sweep_id, la_err *err) {
   double now = la_store_now();
   int top = stored_rank_max(spec);
-  size_t n = 0;
   int rc = la_store_begin(st);
-  for (size_t i = 0; i < spec->n_runs; i++)
-    n += spec->runs[i].rank <= top;
-  if (rc == 0) rc = insert_sweep(st, spec, owner, now, n, sweep_id);
+  if (rc == 0)
+    rc = insert_sweep(st, spec, owner, now, la_store_submit_runs(spec),
+                      sweep_id);
   for (size_t i = 0; rc == 0 && i < spec->n_runs; i++)
     if (spec->runs[i].rank <= top) rc = insert_run(st, *sweep_id, spec, i, now);
   if (rc == 0) la_testpoint("create");

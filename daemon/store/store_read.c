@@ -1,4 +1,5 @@
 /* store_read.c: the store's reads for the API, as JSON (see store.h). */
+#include "loralpha/search.h"
 #include "store/store_internal.h"
 
 #include <math.h>
@@ -190,6 +191,17 @@ static int rows_into(la_store *st, const char *sql, int64_t id, json_t *arr) {
   return rc == SQLITE_DONE ? 0 : LA_EIO;
 }
 
+/* Under a law search, o's "law": its prediction against what was found
+ * (search.h, la_search_law_report). 0 or LA_ENOMEM. */
+static int law_into(json_t *o, const json_t *cells, const json_t *dec) {
+  const char *kind = json_string_value(
+      json_object_get(json_object_get(o, "search"), "strategy"));
+  if (kind == NULL || strcmp(kind, "law") != 0) return 0;
+  return json_object_set_new(o, "law", la_search_law_report(cells, dec))
+             ? LA_ENOMEM
+             : 0;
+}
+
 json_t *la_store_get_search(la_store *st, int64_t sweep_id, int *rc,
                             la_err *err) {
   char *text = la_store_sweep_spec(st, sweep_id);
@@ -231,6 +243,7 @@ json_t *la_store_get_search(la_store *st, int64_t sweep_id, int *rc,
     json_object_set(o, "spent", json_array_get(spent, 0));
     json_object_set(o, "cells", cells);
     json_object_set(o, "decisions", dec);
+    *rc = law_into(o, cells, dec);
   }
   json_decref(spent), json_decref(cells), json_decref(dec);
   if (*rc == 0) return o;

@@ -93,6 +93,22 @@ int la_search_law_fit(const double *rank, const double *alpha, size_t n,
 int la_search_law_start(const la_search *s, const la_search_law *L, int rank,
                         double out[3]);
 
+/* The law's prediction against what was found (docs/api.md, GET
+ * /v1/sweeps/{id}/search, "law"), from a law search's cells and decisions
+ * (that answer's arrays, borrowed): an entry per lr of the cells, in their
+ * order: {"lr", "state" ("waiting": no larger rank started yet; "fitted";
+ * "no_law": the larger ranks started from the grid), "law_ranks" ([{"rank",
+ * "alpha_star"}]: the cells the law did not start, alpha_star null while
+ * searching or when all diverged), "c", "p", "scatter" (the law refitted
+ * to them by la_search_law_fit; null unless fitted), "predictions" (per
+ * rank the law started: {"rank", "predicted", "lo", "hi" (its first law
+ * decision's best, lo, hi), "found" (the cell's α* once done), "done",
+ * "off_octaves" (log2 found/predicted), "miss_octaves" (octaves outside
+ * [lo, hi], 0 inside), "inside"}: null until found), "n_started",
+ * "n_decided", "n_inside" (counts of those rows), "text"}. A new array, or
+ * NULL when out of memory. */
+json_t *la_search_law_report(const json_t *cells, const json_t *decisions);
+
 /* One α tried in a cell: the mean over its seeds' final eval losses
  * (INFINITY when a seed diverged or failed). */
 typedef struct la_search_point {

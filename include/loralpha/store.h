@@ -121,10 +121,16 @@ int la_store_schema_version(const la_store *st);
  * requeued. */
 int la_store_requeue_running(la_store *st, int *n, la_err *err);
 
-/* Stores a sweep owned by owner and all its runs (queued) in one
- * transaction; *sweep_id is the new id. */
+/* Stores a sweep owned by owner and its runs (queued) in one
+ * transaction: all of them, or under a law search those of its law ranks
+ * (la_store_submit_runs); *sweep_id is the new id. */
 int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,
                           int64_t *sweep_id, la_err *err);
+
+/* How many of spec's runs la_store_create_sweep stores: spec->n_runs, but
+ * under a law search only the runs of its law_ranks smallest ranks (the
+ * larger ranks' runs are stored when the law starts them). */
+size_t la_store_submit_runs(const la_spec *spec);
 
 /* Sweeps without an owner (made before owners existed) become owner's. */
 int la_store_adopt_sweeps(la_store *st, const char *owner, la_err *err);
@@ -349,7 +355,8 @@ int la_store_put_run_log(la_store *st, int64_t run_id, int attempt,
  * "grid"}), "spent" ({"runs", "run_steps", "cpu_s" (the runs' wall_s,
  * one thread each), "points" (distinct rank, lr, alpha)}), "cells" (the
  * search_cells view's rows of the sweep), "decisions" (search_decisions'
- * rows, in order)}. NULL with *rc LA_ENOTFOUND (no such sweep), LA_EIO or
+ * rows, in order), and under a law search "law" (search.h,
+ * la_search_law_report)}. NULL with *rc LA_ENOTFOUND (no such sweep), LA_EIO or
  * LA_ENOMEM and err filled. */
 json_t *la_store_get_search(la_store *st, int64_t sweep_id, int *rc,
                             la_err *err);

@@ -16,7 +16,12 @@ SIGKILLed inside the transaction that writes a decision (test point
 "search"), then restarted, reaches the very same decisions as one never
 killed. GET /v1/sweeps/{id}/search and `loralpha search` show the cells,
 the decisions and what was spent. A bad search object is refused with 422
-naming the field.
+naming the field. Under "law": POST answers the runs stored (the law
+ranks') and the grid's size; GET /search's law sets each larger rank's
+prediction (the law fitted here, independently) beside the alpha* found,
+and `loralpha search` and the report show it; with no law (every alpha of
+the law ranks diverges) the larger ranks start from the grid's alphas;
+max_queued_runs is asked of the runs stored at submit.
 Ends with `N passed, M failed`.
 """
 import json
@@ -295,10 +300,18 @@ def case_law(ctx):
     body = spec("law", law_ranks=3, widen=1)
     body["search"]["strategy"] = "law"
     body["grid"]["rank"] = [1, 2, 4, 8, 16]
-    sid = d.submit(body, "law sweep")
+    r = d.req("POST", "/v1/sweeps", body)
+    ans = r.json or {}
+    sid = ans.get("id")
     first = cli(d.db, f"SELECT DISTINCT rank FROM runs WHERE sweep_id = {sid} ORDER BY rank")
     R.eq([x["rank"] for x in first if x["rank"] > 4], [],
          "at submit only the law ranks' runs are stored (ranks 8 and 16 wait for the law)")
+    stored = cli_val(d.db, f"SELECT COUNT(*) FROM runs WHERE sweep_id = {sid}")
+    R.eq((r.status, ans.get("runs"), ans.get("grid_runs"), stored), (201, 24, 40, 24),
+         "POST /v1/sweeps under law: runs are the 24 stored (3 law ranks x 4 alphas x 2 "
+         "seeds), grid_runs the grid's 40")
+    R.eq((d.sweep(sid) or {}).get("n_runs"), ans.get("runs"),
+         "GET /v1/sweeps/{id}'s n_runs at submit equals the POST answer's runs")
     d.wait_sweep(sid, 180, what="law sweep")
     stored = json.loads(cli_val(d.db, f"SELECT spec FROM sweeps WHERE id = {sid}"))
     s = stored["search"]
@@ -338,13 +351,143 @@ def case_law(ctx):
     R.eq(cli_val(d.db, f"SELECT n_runs FROM sweeps WHERE id = {sid}"),
          cli_val(d.db, f"SELECT COUNT(*) FROM runs WHERE sweep_id = {sid}"),
          "law: n_runs counts every run")
+    check_law_report(ctx, d, sid, s, best, rows)
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+def check_law_report(ctx, d, sid, s, best, rows):
+    """GET /search's law against the law fitted here to the law ranks'
+    alpha* and each larger rank's own alpha* (search_cells); the CLI and
+    the report show the same rows."""
+    j = d.get(f"/v1/sweeps/{sid}/search").json or {}
+    law = j.get("law") or []
+    R.eq([(e.get("lr"), e.get("state")) for e in law], [(0.001, "fitted")],
+         "GET /search under law: one law entry, fitted")
+    e = law[0] if law else {}
+    c, p, sc = law_fit(list(best), [best[r] for r in best])
+    R.check(e and abs(math.log2(e["c"]) - c) < 1e-9 and abs(e["p"] - p) < 1e-9 and
+            abs(e["scatter"] - sc) < 1e-9,
+            "law: c, p and scatter are the law through the law ranks' alpha* (fitted here)",
+            (2 ** c, p, sc), (e.get("c"), e.get("p"), e.get("scatter")))
+    R.eq([(x["rank"], x["alpha_star"]) for x in e.get("law_ranks", [])],
+         [(r, best[r]) for r in (1, 2, 4)], "law: the law ranks with their alpha*")
+    h = s["widen"] + 2 * sc
+    want, bad = [], []
+    for rank in (8, 16):
+        x = c + p * math.log2(rank)
+        found = cli_val(d.db, f"SELECT best_alpha FROM search_cells WHERE sweep_id = {sid} "
+                              f"AND rank = {rank}")
+        lo, hi = x - h, x + h
+        fx = math.log2(found)
+        miss = 0.0 if lo - 1e-9 <= fx <= hi + 1e-9 else (lo - fx if fx < lo else fx - hi)
+        want.append((rank, x, lo, hi, found, fx - x, miss, miss == 0.0))
+    got = [(y["rank"], math.log2(y["predicted"]), math.log2(y["lo"]), math.log2(y["hi"]),
+            y["found"], y["off_octaves"], y["miss_octaves"], y["inside"])
+           for y in e.get("predictions", [])]
+    if len(got) != len(want):
+        bad.append(("rows", len(want), len(got)))
+    for w, g in zip(want, got):
+        if w[0] != g[0] or w[7] != g[7] or w[4] != g[4] or \
+                any(abs(a - b) > 1e-9 for a, b in zip(w[1:4] + w[5:7], g[1:4] + g[5:7])):
+            bad.append((w, g))
+    R.check(not bad, "law: each larger rank's prediction, interval, alpha* found, offset and "
+            "miss as computed here from the law and search_cells", want, got)
+    law_rows = [x for x in rows if x["kind"] == "law"]
+    R.check(all(abs(x["best"] - y["predicted"]) < 1e-9 * x["best"]
+                for x in law_rows for y in e.get("predictions", []) if x["rank"] == y["rank"]),
+            "law: the predicted alpha is the one the law decisions stored", "equal",
+            [(x["rank"], x["best"]) for x in law_rows])
+    R.eq((e.get("n_started"), e.get("n_decided"), e.get("n_inside")),
+         (2, 2, sum(1 for w in want if w[7])), "law: started, decided, inside counted")
+    p_ = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "search",
+                         str(sid)], capture_output=True, text=True, timeout=60,
+                        env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    sec = p_.stdout.split("law: the prediction against what was found", 1)
+    sec = sec[1].split("decisions, in order", 1)[0] if len(sec) == 2 else ""
+    lines = [ln.split() for ln in sec.splitlines()]
+    ranks = [ln[0] for ln in lines if ln and ln[0] in ("8", "16")]
+    R.check(p_.returncode == 0 and e.get("text", "?") in sec and ranks == ["8", "16"] and
+            all(("yes" if w[7] else "no") in ln for w in want for ln in lines
+                if ln and ln[0] == str(w[0])),
+            "loralpha search: the law's words and a row per larger rank, inside yes/no",
+            [e.get("text"), [(w[0], w[7]) for w in want]], (p_.returncode, sec[:800]))
+    md = d.get(f"/v1/sweeps/{sid}/report?format=md").body.decode()
+    sub = md.split("### The law's prediction against what was found", 1)
+    sub = sub[1].split("\n## ", 1)[0] if len(sub) == 2 else ""
+    R.check(sub.count("| 8 | 0.001 |") == 1 and sub.count("| 16 | 0.001 |") == 1,
+            "the report: the law subsection, a row per larger rank", "| 8 | ... | 16 |",
+            sub[:800] or md[-800:])
+
+
+def case_law_fallback(ctx):
+    """strategy law with no law: at lr 10 every alpha of the law ranks
+    diverges, so ranks 8 and 16 start from the grid's alphas (kind law, no
+    prediction), with the grid's runs per seed; GET /search says no_law."""
+    # max_queued_runs 30: the law ranks' 24 runs pass, the grid's 40 would not
+    d = Daemon(ctx, "law-fallback", workers=2,
+               config={"user_limits": {"default": {"max_queued_runs": 30}}})
+    body = spec("law without a law", law_ranks=3, widen=1, alpha_min=1)
+    body["search"]["strategy"] = "law"
+    body["grid"]["rank"] = [1, 2, 4, 8, 16]
+    body["grid"]["lr"] = [10.0]
+    sid = d.submit(body, "law sweep that diverges (24 runs queued, under the cap of 30)")
+    d.wait_sweep(sid, 180, what="law sweep without a law")
+    r = d.req("POST", "/v1/sweeps", dict(body, search={"strategy": "bracket"}))
+    R.check(r.status == 429 and "40 more" in ((r.json or {}).get("error") or {}).get("message", ""),
+            "the same grid as a bracket search queues all its 40 runs: refused by the cap of 30",
+            "429 ... 40 more ...", r)
+    rows = decisions(d.db, sid)
+    small = [(x["rank"], x["kind"]) for x in rows if x["rank"] <= 4]
+    R.eq(sorted(small), [(1, "diverged"), (2, "diverged"), (4, "diverged")],
+         "the law ranks: every alpha diverged, each done at once (alpha_min is the grid's)",
+         )
+    starts = {rank: [(x["action"], x["alpha"], x["best"], x["lo"], x["hi"])
+                     for x in rows if x["rank"] == rank and x["kind"] == "law"]
+              for rank in (8, 16)}
+    want = [("add", a, None, None, None) for a in GRID]
+    R.eq(starts, {8: want, 16: want},
+         "no law: ranks 8 and 16 start from the grid's alphas, decisions of kind law "
+         "without a prediction")
+    R.check(all("no law to predict from" in x["why"] for x in rows if x["kind"] == "law"),
+            "no law: each start says why", "no law to predict from ...",
+            [x["why"] for x in rows if x["kind"] == "law"][:2])
+    stored = json.loads(cli_val(d.db, f"SELECT spec FROM sweeps WHERE id = {sid}"))
+    grid = cli(d.db, f"SELECT rank, alpha, seed_index, seed, config FROM runs WHERE "
+                     f"sweep_id = {sid} AND rank >= 8 AND alpha IN (1, 16, 256, 4096)")
+    R.eq(sorted((x["rank"], x["alpha"], x["seed_index"]) for x in grid),
+         sorted((r, a, i) for r in (8, 16) for a in GRID for i in (0, 1)),
+         "no law: a run per seed of each grid alpha at ranks 8 and 16")
+    seeds = {(x["rank"], x["seed_index"]) for x in grid}
+    R.eq(len({(x["rank"], x["seed_index"], x["seed"]) for x in grid}), len(seeds),
+         "no law: the started runs are paired (one seed per rank and seed index)")
+    R.check(all(json.loads(x["config"]).get("alpha") == x["alpha"] and
+                json.loads(x["config"]).get("rank") == x["rank"] for x in grid),
+            "no law: each run's config carries its rank and alpha", True, grid[:1])
+    R.eq(stored["search"]["strategy"], "law", "the stored spec keeps the strategy")
+    law = (d.get(f"/v1/sweeps/{sid}/search").json or {}).get("law") or [{}]
+    R.eq((law[0].get("state"), law[0].get("c"), law[0].get("p"),
+          [x.get("predicted") for x in law[0].get("predictions", [])],
+          [x.get("alpha_star") for x in law[0].get("law_ranks", [])]),
+         ("no_law", None, None, [None, None], [None, None, None]),
+         "GET /search: no_law, no c and p, no prediction, no law rank's alpha*")
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "search",
+                        str(sid)], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    sec = p.stdout.split("law: the prediction against what was found", 1)
+    sec = sec[1].split("decisions, in order", 1)[0] if len(sec) == 2 else ""
+    rows_ = [ln.split() for ln in sec.splitlines() if ln.split()[:1] in (["8"], ["16"])]
+    R.check(p.returncode == 0 and "no law (fewer than two law ranks" in sec and
+            [r[:3] for r in rows_] == [["8", "10", "-"], ["16", "10", "-"]],
+            "loralpha search: no law in words, ranks 8 and 16 without a prediction",
+            "no law ...; 8 10 - ...; 16 10 - ...", (p.returncode, sec[:600]))
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
 CASES = [("1 bracket search end to end", case_bracket),
          ("2 killed inside a decision", case_crash),
          ("3 bad search objects", case_refused),
-         ("4 law: small ranks first, then the prediction", case_law)]
+         ("4 law: small ranks first, then the prediction", case_law),
+         ("5 law without a law: the grid's start", case_law_fallback)]
 
 if __name__ == "__main__":
     sys.exit(cases_main(__doc__, CASES))

@@ -2,8 +2,9 @@
  * sweep, its runs and its analysis in code (4 ranks x 5 alphas x 2 seeds,
  * one failed run whose error holds <script> and &, diverged runs), writes
  * HTML and Markdown to memory and checks what they hold; then a missing
- * analysis, odd input of every kind and write errors. With a path as
- * argv[1], the realistic HTML is also written there to look at. */
+ * analysis, odd input of every kind and write errors; the search
+ * section's law subsection (the prediction against what was found). With a path
+ * as argv[1], the realistic HTML is also written there to look at. */
 #include "check.h"
 #include "loralpha/report.h"
 
@@ -1314,6 +1315,68 @@ static void test_formats(void) {
 
 /* argv[1], argv[2]: where to write the HTML of the one-lr and two-lr
  * cases (optional). */
+/* The search section of a law search (docs/analysis.md, "Searched
+ * sweeps"): its subsection sets each larger rank's prediction beside the
+ * alpha* found, in words per lr and a row per rank, the miss flagged; a
+ * rank still searching says so; a bracket search has no such
+ * subsection. */
+static void test_search_law(void) {
+  static const char state[] =
+      "{\"search\": {\"strategy\": \"law\", \"tolerance\": 0.5, "
+      "\"max_points\": 16}, \"spent\": {\"runs\": 64, \"run_steps\": 6400, "
+      "\"cpu_s\": 1.5}, \"cells\": [{\"rank\": 8, \"lr\": 0.001, \"done\": "
+      "1, \"last_kind\": \"converged\", \"best_alpha\": 56.6, \"lo\": 50.0, "
+      "\"hi\": 64.0, \"alphas\": 6, \"run_steps\": 1200}], \"decisions\": "
+      "[], \"law\": [{\"lr\": 0.001, \"state\": \"fitted\", \"c\": 19.0, "
+      "\"p\": 0.5, \"scatter\": 0.01, \"text\": \"at lr 0.001: the law "
+      "through ranks 1, 2, 4 predicted 3 larger ranks & so on\", "
+      "\"predictions\": [{\"rank\": 8, \"predicted\": 54.0, \"lo\": 26.5, "
+      "\"hi\": 110.0, \"found\": 56.6, \"done\": true, \"miss_octaves\": "
+      "0.0, \"inside\": true}, {\"rank\": 16, \"predicted\": 76.4, \"lo\": "
+      "37.5, \"hi\": 155.6, \"found\": 612.0, \"done\": true, "
+      "\"miss_octaves\": 1.98, \"inside\": false}, {\"rank\": 32, "
+      "\"predicted\": 108.0, \"lo\": 53.0, \"hi\": 220.0, \"found\": null, "
+      "\"done\": false, \"miss_octaves\": null, \"inside\": null}]}]}";
+  json_t *sweep = make_sweep(1, "peft", 40), *runs = make_runs(1);
+  json_t *an = make_analysis(1, "peft"), *ss = json_loads(state, 0, NULL);
+  int rc = -99;
+  char *h, *m;
+  CHECK(ss != NULL);
+  json_object_set(sweep, "search_state", ss);
+  h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
+  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  CHECK(h != NULL && m != NULL);
+  if (h && m) {
+    check_html_basics(h);
+    check_count(m, "### The law's prediction against what was found", 1);
+    check_count(m,
+                "at lr 0.001: the law through ranks 1, 2, 4 predicted 3 "
+                "larger ranks &amp; so on",
+                1);
+    check_count(m, "| 8 | 0.001 | 54 | [26.5, 110] | 56.6 | yes | 0 |", 1);
+    check_count(m, "| 16 | 0.001 | 76.4 | [37.5, 156] | 612 | no | 1.98 |", 1);
+    check_count(m, "| 32 | 0.001 | 108 | [53, 220] | searching | – | – |", 1);
+    check_count(h, "<h3>The law&#39;s prediction against what was found</h3>",
+                1);
+    check_count(h, "predicted 3 larger ranks &amp; so on", 1);
+    check_count(h, "<td class=\"flag\">no</td>", 1);
+    CHECK(strstr(h, "id=\"search\"") < strstr(h, "prediction against"));
+  }
+  free(h), free(m);
+  json_object_del(ss, "law");
+  json_object_set_new(json_object_get(ss, "search"), "strategy",
+                      json_string("bracket"));
+  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  CHECK(m != NULL);
+  if (m) {
+    check_count(m, "## Search along α", 1);
+    check_count(m, "prediction against what was found", 0);
+  }
+  free(m);
+  json_decref(ss);
+  json_decref(sweep), json_decref(runs), json_decref(an);
+}
+
 int main(int argc, char **argv) {
   test_realistic(argc > 1 ? argv[1] : NULL);
   test_two_lrs(argc > 2 ? argv[2] : NULL);
@@ -1330,5 +1393,6 @@ int main(int argc, char **argv) {
   test_fit_notes();
   test_states();
   test_formats();
+  test_search_law();
   return check_summary();
 }

@@ -9,13 +9,27 @@
  * clamped to alpha_min/alpha_max) and stops there, stops at max_points,
  * steps down when everything diverges, and gives the same steps for the
  * points in any order.
+ *
+ * A law sweep driven through the real store (a SQLite file, every run
+ * started and finished as the daemon does, with a final loss of known
+ * minimum per rank): the law's prediction beside what was found
+ * (la_search_law_report, as GET /v1/sweeps/{id}/search gives it) against
+ * an independent fit, inside and outside the interval; and the law's
+ * grid fallback when fewer than two law ranks end with a finite loss
+ * (all of them diverged; only one finite): the larger ranks start from
+ * the grid's α values with every seed, decisions of kind law without a
+ * prediction, and then search on their own.
  */
 #include "check.h"
 #include "loralpha/search.h"
+#include "loralpha/store.h"
 
 #include <math.h>
+#include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef double (*loss_fn)(double x); /* x = log2 alpha */
 
@@ -299,7 +313,343 @@ static void check_law(void) {
   CHECK_CLOSE(st[1], 80, 1e-9);
 }
 
+/* A number of o, or NAN. */
+static double jnum(const json_t *o, const char *key) {
+  const json_t *v = json_object_get(o, key);
+  return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* la_search_law_report on hand-made cells and decisions: an lr whose law
+ * ranks still search is waiting (a diverged cell and a searching one have
+ * no alpha*); at an lr the law started, c and p are the law through the
+ * law ranks' alpha*, a rank found on the interval's end is inside, and a
+ * rank still searching has no finding yet. */
+static void check_law_report_cases(void) {
+  json_t *cells = json_loads(
+      "[{\"rank\": 1, \"lr\": 0.001, \"done\": 1, \"last_kind\": "
+      "\"converged\", \"best_alpha\": 10.0}, {\"rank\": 2, \"lr\": 0.001, "
+      "\"done\": 1, \"last_kind\": \"diverged\", \"best_alpha\": 1.0}, "
+      "{\"rank\": 4, \"lr\": 0.001, \"done\": 0, \"last_kind\": \"golden\", "
+      "\"best_alpha\": 20.0}, {\"rank\": 1, \"lr\": 0.01, \"done\": 1, "
+      "\"last_kind\": \"converged\", \"best_alpha\": 8.0}, {\"rank\": 2, "
+      "\"lr\": 0.01, \"done\": 1, \"last_kind\": \"converged\", "
+      "\"best_alpha\": 16.0}, {\"rank\": 4, \"lr\": 0.01, \"done\": 1, "
+      "\"last_kind\": \"limit\", \"best_alpha\": 64.0}, {\"rank\": 8, "
+      "\"lr\": 0.01, \"done\": 0, \"last_kind\": \"law\", \"best_alpha\": "
+      "45.0}]",
+      0, NULL);
+  json_t *dec = json_loads(
+      "[{\"rank\": 4, \"lr\": 0.01, \"kind\": \"law\", \"best\": 32.0, "
+      "\"lo\": 16.0, \"hi\": 64.0}, {\"rank\": 4, \"lr\": 0.01, \"kind\": "
+      "\"law\", \"best\": 32.0, \"lo\": 16.0, \"hi\": 64.0}, {\"rank\": 8, "
+      "\"lr\": 0.01, \"kind\": \"law\", \"best\": 45.0, \"lo\": 22.5, "
+      "\"hi\": 90.0}, {\"rank\": 4, \"lr\": 0.01, \"kind\": \"golden\", "
+      "\"best\": 64.0, \"lo\": 32.0, \"hi\": 64.0}]",
+      0, NULL);
+  json_t *law = la_search_law_report(cells, dec);
+  const json_t *w = json_array_get(law, 0), *f = json_array_get(law, 1), *x;
+  CHECK_EQ_INT(json_array_size(law), 2);
+  CHECK_CLOSE(jnum(w, "lr"), 0.001, 0);
+  CHECK_STR(json_string_value(json_object_get(w, "state")), "waiting");
+  CHECK_EQ_INT(json_array_size(json_object_get(w, "law_ranks")), 3);
+  CHECK_CLOSE(
+      jnum(json_array_get(json_object_get(w, "law_ranks"), 0), "alpha_star"),
+      10, 0);
+  for (size_t i = 1; i < 3; i++) /* diverged; still searching */
+    CHECK(json_is_null(json_object_get(
+        json_array_get(json_object_get(w, "law_ranks"), i), "alpha_star")));
+  CHECK(json_is_null(json_object_get(w, "c")));
+  CHECK_EQ_INT(json_array_size(json_object_get(w, "predictions")), 0);
+  CHECK_STR(json_string_value(json_object_get(f, "state")), "fitted");
+  CHECK_CLOSE(jnum(f, "c"), 8, 1e-12); /* through (1, 8) and (2, 16) */
+  CHECK_CLOSE(jnum(f, "p"), 1, 1e-12);
+  CHECK_EQ_INT(json_array_size(json_object_get(f, "law_ranks")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(f, "n_started")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(f, "n_decided")), 1);
+  CHECK_EQ_INT(json_integer_value(json_object_get(f, "n_inside")), 1);
+  x = json_array_get(json_object_get(f, "predictions"), 0);
+  CHECK_CLOSE(jnum(x, "predicted"), 32, 0); /* the first law decision's */
+  CHECK_CLOSE(jnum(x, "found"), 64, 0);
+  CHECK(json_is_true(json_object_get(x, "inside"))); /* on hi: inside */
+  CHECK_CLOSE(jnum(x, "miss_octaves"), 0, 0);
+  CHECK_CLOSE(jnum(x, "off_octaves"), 1, 1e-12);
+  x = json_array_get(json_object_get(f, "predictions"), 1);
+  CHECK(json_is_false(json_object_get(x, "done")));
+  CHECK(json_is_null(json_object_get(x, "found")));
+  CHECK(json_is_null(json_object_get(x, "inside")));
+  CHECK(strstr(json_string_value(json_object_get(f, "text")),
+               "inside the predicted interval at 1 of the 1 decided") != NULL);
+  json_decref(law);
+  law = la_search_law_report(json_array_get(dec, 99), dec); /* no cells */
+  CHECK(json_is_array(law) && json_array_size(law) == 0);
+  json_decref(law), json_decref(cells), json_decref(dec);
+}
+
+/* ---- a law sweep through the store ---- */
+
+static char g_dir[64];
+
+/* The final eval loss of a run at (rank, alpha): a parabola in log2 alpha
+ * around log2 of g_star(rank), or INFINITY (diverged). */
+static double (*g_star)(int rank);
+static double run_loss(int rank, double alpha) {
+  double c = g_star(rank), d;
+  if (!(c > 0)) return INFINITY;
+  d = log2(alpha) - log2(c);
+  return 1.0 + d * d / 4;
+}
+
+/* The law sweep's spec: ranks 1..16 (1, 2, 4 the law ranks), the grid's
+ * alphas 1, 16, 256, 4096, two seeds; extra search fields from more. */
+static la_spec *law_spec(const char *more) {
+  char text[1024];
+  json_t *j;
+  la_spec *spec = NULL;
+  la_spec_limits lim;
+  la_err err;
+  snprintf(text, sizeof text,
+           "{\"name\": \"law\", \"task\": {\"task\": \"teacher\", "
+           "\"d_in\": 32, \"d_out\": 32, \"target_rank\": 4}, \"grid\": "
+           "{\"rank\": [1, 2, 4, 8, 16], \"alpha\": [1, 16, 256, 4096], "
+           "\"lr\": [0.001]}, \"seeds\": 2, \"steps\": 100, \"search\": "
+           "{\"strategy\": \"law\", \"law_ranks\": 3, \"widen\": 1%s}}",
+           more);
+  j = json_loads(text, 0, NULL);
+  la_spec_limits_default(&lim);
+  CHECK(j != NULL);
+  if (j && la_spec_parse(j, &lim, &spec, &err) != 0)
+    fprintf(stderr, "law spec: %s\n", err.msg);
+  json_decref(j);
+  return spec;
+}
+
+/* Runs every queued run of the sweep, as the daemon would, until none is
+ * left: started, then ended done with run_loss (or diverged). Returns how
+ * many ran. */
+static int drive(la_store *st, int64_t sweep) {
+  la_run_ticket t[64];
+  la_err err;
+  int total = 0, n;
+  do {
+    n = 0;
+    CHECK_EQ_INT(la_store_queued_runs(st, sweep, 0, 1, 64, t, &n, &err), 0);
+    for (int i = 0; i < n; i++) {
+      json_t *c = json_loads(t[i].config, 0, NULL);
+      double loss =
+          run_loss((int)json_integer_value(json_object_get(c, "rank")),
+                   json_number_value(json_object_get(c, "alpha")));
+      la_run_result r;
+      la_run_result_init(&r, isfinite(loss) ? "done" : "diverged");
+      r.steps_done = 100, r.final_eval_loss = isfinite(loss) ? loss : NAN;
+      CHECK_EQ_INT(la_store_start_run(st, t[i].run_id, &err), 0);
+      CHECK_EQ_INT(la_store_finish_run(st, t[i].run_id, &r, &err), 0);
+      json_decref(c);
+      la_run_ticket_clear(&t[i]);
+    }
+    total += n;
+  } while (n > 0 && total < 4000);
+  return total;
+}
+
+/* A new store at name in g_dir with the law sweep of more stored and run
+ * to its end; its GET /search answer (a new object). */
+static json_t *law_sweep(const char *name, const char *more, la_store **st,
+                         int64_t *sweep) {
+  char path[128];
+  la_spec *spec = law_spec(more);
+  la_err err;
+  int rc;
+  json_t *o = NULL;
+  snprintf(path, sizeof path, "%s/%s.db", g_dir, name);
+  *st = NULL;
+  if (spec == NULL || la_store_open(path, st, &err) != 0) {
+    CHECK(!"the store opens and the spec parses");
+    la_spec_free(spec);
+    return NULL;
+  }
+  CHECK_EQ_INT(la_store_create_sweep(*st, spec, "alice", sweep, &err), 0);
+  /* only the law ranks' runs at first: 3 ranks x 4 alphas x 2 seeds */
+  CHECK_EQ_INT(la_store_submit_runs(spec), 24);
+  CHECK_EQ_INT(spec->n_runs, 40);
+  la_spec_free(spec);
+  drive(*st, *sweep);
+  o = la_store_get_search(*st, *sweep, &rc, &err);
+  CHECK_EQ_INT(rc, 0);
+  return o;
+}
+
+/* The cell (rank, lr 0.001) of a search answer, or NULL. */
+static const json_t *cell_of(const json_t *o, int rank) {
+  size_t i;
+  const json_t *c;
+  json_array_foreach(json_object_get(o, "cells"), i,
+                     c) if (json_integer_value(json_object_get(c, "rank")) ==
+                            rank) return c;
+  return NULL;
+}
+
+/* alpha* = 20 sqrt(r) at the law ranks and rank 8; rank 16's is 3 octaves
+ * above the law's line: outside the interval. */
+static double star_law(int rank) {
+  return 20 * sqrt(rank) * (rank == 16 ? 8 : 1);
+}
+
+/* The law's prediction against what was found: the law refitted to the
+ * law ranks' alpha* (here independently) predicts rank 8 and 16 as the
+ * daemon's law decisions did; rank 8's alpha* falls inside the interval,
+ * rank 16's 3 octaves above the line, outside by what the interval
+ * lacks. */
+static void check_law_report(void) {
+  la_store *st;
+  int64_t sweep;
+  json_t *o = law_sweep("law", "", &st, &sweep);
+  const json_t *law = json_array_get(json_object_get(o, "law"), 0), *row;
+  double rr[3] = {1, 2, 4}, aa[3], h;
+  la_search_law L;
+  size_t i;
+  CHECK_EQ_INT(json_array_size(json_object_get(o, "law")), 1);
+  CHECK_STR(json_string_value(json_object_get(law, "state")), "fitted");
+  for (int k = 0; k < 3; k++) /* the law ranks' alpha*, found */
+    aa[k] = jnum(cell_of(o, (int)rr[k]), "best_alpha");
+  CHECK_EQ_INT(la_search_law_fit(rr, aa, 3, &L), 0);
+  /* found within the tolerance of the true minimum: p near 0.5 */
+  CHECK(fabs(L.p - 0.5) < 0.3);
+  CHECK_CLOSE(jnum(law, "c"), exp2(L.log2c), 1e-12);
+  CHECK_CLOSE(jnum(law, "p"), L.p, 1e-12);
+  CHECK_CLOSE(jnum(law, "scatter"), L.scatter, 1e-12);
+  CHECK_EQ_INT(json_array_size(json_object_get(law, "law_ranks")), 3);
+  CHECK_EQ_INT(json_array_size(json_object_get(law, "predictions")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_started")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_decided")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_inside")), 1);
+  h = 1 + 2 * L.scatter; /* widen + 2 scatter */
+  json_array_foreach(json_object_get(law, "predictions"), i, row) {
+    int rank = (int)json_integer_value(json_object_get(row, "rank"));
+    double x = L.log2c + L.p * log2(rank);
+    double found = jnum(cell_of(o, rank), "best_alpha");
+    CHECK_CLOSE(log2(jnum(row, "predicted")), x, 1e-9);
+    CHECK_CLOSE(log2(jnum(row, "lo")), x - h, 1e-9);
+    CHECK_CLOSE(log2(jnum(row, "hi")), x + h, 1e-9);
+    CHECK_CLOSE(jnum(row, "found"), found, 0);
+    CHECK_CLOSE(jnum(row, "off_octaves"), log2(found) - x, 1e-9);
+    CHECK(json_is_true(json_object_get(row, "done")));
+    if (rank == 8) {
+      CHECK(json_is_true(json_object_get(row, "inside")));
+      CHECK_CLOSE(jnum(row, "miss_octaves"), 0, 0);
+    } else {
+      CHECK_EQ_INT(rank, 16);
+      CHECK(json_is_false(json_object_get(row, "inside")));
+      CHECK_CLOSE(jnum(row, "miss_octaves"), log2(found) - (x + h), 1e-9);
+      CHECK(jnum(row, "miss_octaves") > 0.5);
+      /* the search widened past the interval to the true alpha* */
+      CHECK(fabs(log2(found / star_law(16))) < 0.5);
+    }
+  }
+  CHECK(strstr(json_string_value(json_object_get(law, "text")),
+               "inside the predicted interval at 1 of the 2") != NULL);
+  json_decref(o);
+  la_store_close(st);
+}
+
+/* How many of the law spec's runs of ranks 8 and 16 the store of name
+ * holds with their alpha, seed index and seed. */
+static int grid_runs_stored(const char *name) {
+  la_spec *spec = law_spec("");
+  sqlite3 *db = NULL;
+  sqlite3_stmt *q = NULL;
+  char path[128];
+  int found = 0;
+  snprintf(path, sizeof path, "%s/%s.db", g_dir, name);
+  if (spec == NULL || sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ||
+      sqlite3_prepare_v2(db,
+                         "SELECT COUNT(*) FROM runs WHERE rank = ?1 AND alpha "
+                         "= ?2 AND seed_index = ?3 AND seed = ?4",
+                         -1, &q, NULL)) {
+    CHECK(!"the store can be read");
+    found = -1;
+  }
+  for (size_t i = 0; found >= 0 && i < spec->n_runs; i++) {
+    const la_spec_run *r = &spec->runs[i];
+    if (r->rank < 8) continue;
+    sqlite3_bind_int(q, 1, r->rank);
+    sqlite3_bind_double(q, 2, r->alpha);
+    sqlite3_bind_int(q, 3, r->seed_index);
+    sqlite3_bind_int64(q, 4, (sqlite3_int64)r->seed);
+    if (sqlite3_step(q) == SQLITE_ROW) found += sqlite3_column_int(q, 0);
+    sqlite3_reset(q);
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  la_spec_free(spec);
+  return found;
+}
+
+/* Every alpha of the law ranks diverges: no law. */
+static double star_none(int rank) {
+  return rank <= 4 ? 0 : 20 * sqrt(rank);
+}
+/* Only rank 1 ends finite: one law rank is fewer than two. */
+static double star_one(int rank) {
+  return rank == 2 || rank == 4 ? 0 : 20 * sqrt(rank);
+}
+
+/* The law's grid fallback: each larger rank starts from the grid's alphas
+ * (a decision of kind law without a prediction per alpha, a run per seed
+ * of each, paired with the grid's seeds), then searches as the bracket
+ * does to its own alpha*; the report says no law. */
+static void check_law_fallback(const char *name, double (*star)(int)) {
+  static const double grid[4] = {1, 16, 256, 4096};
+  la_store *st;
+  int64_t sweep;
+  json_t *o;
+  const json_t *law, *d, *row;
+  size_t i;
+  g_star = star;
+  /* alpha_min at the grid's smallest: a law rank that diverges everywhere
+   * is done at once */
+  o = law_sweep(name, ", \"alpha_min\": 1", &st, &sweep);
+  for (int rank = 8; rank <= 16; rank *= 2) {
+    int starts = 0, first = -1, seq = 0;
+    json_array_foreach(json_object_get(o, "decisions"), i, d) {
+      if (json_integer_value(json_object_get(d, "rank")) != rank) continue;
+      seq++;
+      if (strcmp(json_string_value(json_object_get(d, "kind")), "law") != 0)
+        continue;
+      if (first < 0) first = seq;
+      CHECK_CLOSE(jnum(d, "alpha"), grid[starts < 4 ? starts : 3], 0);
+      CHECK(json_is_null(json_object_get(d, "best")));
+      CHECK(strstr(json_string_value(json_object_get(d, "why")),
+                   "no law to predict from") != NULL);
+      starts++;
+    }
+    CHECK_EQ_INT(starts, 4); /* the grid's four alphas, first */
+    CHECK_EQ_INT(first, 1);
+    const json_t *c = cell_of(o, rank);
+    CHECK(c != NULL && json_integer_value(json_object_get(c, "done")) == 1);
+    CHECK(fabs(log2(jnum(c, "best_alpha") / star(rank))) < 0.5);
+  }
+  /* every grid run of a larger rank was stored: its alpha, seed index
+   * and seed (the spec's, paired with the cell's added alphas) */
+  CHECK_EQ_INT(grid_runs_stored(name), 2 * 4 * 2); /* 2 ranks, 4 alphas */
+  law = json_array_get(json_object_get(o, "law"), 0);
+  CHECK_STR(json_string_value(json_object_get(law, "state")), "no_law");
+  CHECK(json_is_null(json_object_get(law, "c")));
+  CHECK(json_is_null(json_object_get(law, "p")));
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_started")), 2);
+  CHECK_EQ_INT(json_integer_value(json_object_get(law, "n_decided")), 0);
+  json_array_foreach(json_object_get(law, "predictions"), i, row) {
+    CHECK(json_is_null(json_object_get(row, "predicted")));
+    CHECK(json_is_null(json_object_get(row, "inside")));
+    CHECK(jnum(row, "found") > 0);
+  }
+  json_decref(o);
+  la_store_close(st);
+}
+
 int main(void) {
+  char cmd[96];
+  snprintf(g_dir, sizeof g_dir, "/tmp/la-search-XXXXXX");
+  if (mkdtemp(g_dir) == NULL) return 1;
   check_defaults();
   check_bad();
   check_parabolic();
@@ -311,5 +661,12 @@ int main(void) {
   check_extends();
   check_divergence_and_cap();
   check_law();
+  check_law_report_cases();
+  g_star = star_law;
+  check_law_report();
+  check_law_fallback("none", star_none);
+  check_law_fallback("one", star_one);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
   return check_summary();
 }

@@ -372,6 +372,47 @@ async function checkSearchPage(base, ctx, newPage, id, search) {
   await page.close();
 }
 
+/* A law search's page: under the search card, the law's prediction against
+ * what was found, as GET /search's law says (its words, a row per rank the
+ * law started with its prediction, interval, alpha* found and inside), and
+ * a plot with the law ranks' alpha*, the law, the predictions and what was
+ * found; the bracket sweep's page has none of it. */
+async function checkSearchLaw(base, ctx, newPage, id, search, bracketId) {
+  const page = await newPage(ctx);
+  await page.goto(`${base}/sweep.html?id=${id}`);
+  const shown = await page.waitForFunction(() => !document.getElementById('search-law').hidden
+    && document.querySelectorAll('#search-law-table tbody tr').length > 0, null, { timeout: 20000 }).then(() => true, () => false);
+  const got = await page.evaluate(() => ({
+    note: document.getElementById('search-law-note').textContent,
+    rows: [...document.querySelectorAll('#search-law-table tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
+    plot: (() => { const u = window.__la.getPlot('searchlaw'); return u ? { series: u.series.length - 1, data: u.data.slice(1) } : null; })(),
+  }));
+  const e = search && search.law && search.law[0];
+  const preds = e ? e.predictions : [];
+  check('law card: shown with a row per rank the law started', shown && got.rows.length === preds.length && preds.length > 0,
+    preds.length, JSON.stringify(got.rows));
+  check('law card: the law in words', e && got.note.includes(e.text), e && e.text, got.note);
+  const near = (txt, v) => Number.isFinite(v) && Math.abs(Math.log2(Number(txt) / v)) < 0.01;
+  preds.forEach((x, i) => {
+    const row = got.rows[i] || [];
+    check(`law card rank ${x.rank}: predicted, interval, found, inside`, row[0] === String(x.rank) && near(row[2], x.predicted)
+      && row[3].startsWith('[') && near(row[4], x.found) && row[5] === (x.inside ? 'yes' : 'no'),
+      JSON.stringify([x.rank, x.predicted, x.found, x.inside]), JSON.stringify(row));
+  });
+  const d = got.plot ? got.plot.data : [];
+  const found = (d[3] || []).filter((v) => v != null), law = (d[0] || []).filter((v) => v != null);
+  check('law plot: the law ranks\' alpha*, the law, a prediction and an alpha* found per started rank',
+    got.plot && got.plot.series === 4 && law.length === e.law_ranks.length && found.length === preds.length
+      && preds.every((x) => found.some((v) => Math.abs(v - x.found) < 1e-9 * x.found)),
+    `4 series, ${e && e.law_ranks.length} law ranks, ${preds.length} found`, JSON.stringify(got.plot));
+  check('law page: no errors', page.errors.length === 0, 'none', JSON.stringify(page.errors));
+  if (shown) await page.locator('#search-law').screenshot({ path: path.join(args.artifacts, 'search-law.png') });
+  await page.goto(`${base}/sweep.html?id=${bracketId}`);
+  await page.waitForFunction(() => !document.getElementById('search-card').hidden, null, { timeout: 20000 }).catch(() => null);
+  check('a bracket sweep\'s page: no law part', await page.evaluate(() => document.getElementById('search-law').hidden), true, 'shown');
+  await page.close();
+}
+
 /* The paper's claims under the joint optimum: each claim's verdict in words
  * and a row per rank, as the analysis' "claims" says. */
 async function checkClaims(ps, analysis) {
@@ -507,6 +548,15 @@ async function main() {
   check('the bracket sweep ends done with its search decided', swS && swS.state === 'done' && searchJson && searchJson.cells.length === 2 && searchJson.cells.every((c) => c.done),
     'done, 2 cells done', JSON.stringify(swS && { state: swS.state, cells: searchJson && searchJson.cells }));
 
+  const subL = await api(api0, 'POST', '/v1/sweeps', { ...smallSpec, name: 'web-test-law', grid: { rank: [1, 2, 4, 8], alpha: [1, 16, 256], lr: [0.01] }, search: { strategy: 'law', law_ranks: 3, tolerance: 1 } });
+  check('submit a law sweep: runs are the law ranks\' 18, grid_runs the grid\'s 24', subL.status === 201 && subL.json.runs === 18 && subL.json.grid_runs === 24,
+    '201, 18, 24', `${subL.status} ${subL.text}`);
+  const lawId = subL.json && subL.json.id;
+  const swL = await sweepEnd(api0, lawId, 180000);
+  const lawJson = (await api(api0, 'GET', `/v1/sweeps/${lawId}/search`)).json;
+  check('the law sweep ends done with its law fitted', swL && swL.state === 'done' && lawJson && lawJson.law && lawJson.law[0].state === 'fitted'
+    && lawJson.law[0].predictions.length === 1 && lawJson.law[0].predictions[0].done, 'done, fitted, rank 8 done', JSON.stringify(lawJson && lawJson.law));
+
   // ---- the routes the dashboard needs ----------------------------------
   const idx = await api(base, 'GET', '/');
   check('GET / serves index.html', idx.status === 200 && idx.type.startsWith('text/html') && idx.text.includes('/js/sweeps.js'), '200 text/html index', `${idx.status} ${idx.type}`);
@@ -590,7 +640,7 @@ async function main() {
     pa.expected = [];  // from here on, a 401 is a failure
     await pa.waitForTimeout(2500); // one poll: the live update must not break
     const stillListed = await pa.$$eval('#sweeps tbody tr', (rs) => rs.length);
-    check('index polls without errors', stillListed === 4 && pa.errors.length === 0, '4 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
+    check('index polls without errors', stillListed === 5 && pa.errors.length === 0, '5 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
     // the sweep whose every run failed: red 'failed', never a green 'done'
     const fRow = `#sweeps tbody tr[data-id="${fid}"]`;
     const fBadge = await badgeLook(pa, `${fRow} td.state .badge`).catch((e) => ({ text: String(e) }));
@@ -654,6 +704,7 @@ async function main() {
     await checkSurface(ps, an.json);
     check('a grid sweep\'s page: no search card', !(await visible(ps, '#search-card')), 'hidden', await visible(ps, '#search-card'));
     await checkSearchPage(base, ctx, newPage, searchId, searchJson);
+    await checkSearchLaw(base, ctx, newPage, lawId, lawJson, searchId);
     const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
     check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
     const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);

@@ -540,6 +540,7 @@ function renderSearch() {
     el('td', { class: 'num', text: `[${fmt(c.lo, 4)}, ${fmt(c.hi, 4)}]` }),
     el('td', { class: 'num', text: fmt(c.alphas) }),
     el('td', { class: 'num', text: fmt(c.run_steps) }))));
+  renderSearchLaw(o);
   // the alphas each cell added, in its order of decisions (x: its nth decision)
   const keys = cells.map((c) => `${c.rank} ${c.lr}`);
   const per = new Map(keys.map((k) => [k, []]));
@@ -552,6 +553,75 @@ function renderSearch() {
     height: 260, scales: { x: { time: false }, y: { distr: 3 } },
     axes: [{ label: 'the cell\'s nth added α' }, logAxis('α added', 60)],
     series: [{ label: 'step' }, ...cells.map((c, i) => ({ label: `r=${c.rank} lr=${fmt(c.lr)}`, stroke: PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: true, size: 6 } }))],
+  }, data);
+}
+
+/* Vertical bars with end ticks on plot u (a draw hook): one per {x, lo,
+ * hi} with both ends positive, in color, width and tick half-width in CSS
+ * pixels. */
+function drawBars(u, bars, color, width, tick) {
+  const ctx = u.ctx, w = tick * devicePixelRatio;
+  ctx.save();
+  ctx.strokeStyle = color;
+  ctx.lineWidth = width * devicePixelRatio;
+  ctx.setLineDash([]); // not the last series' dash
+  for (const b of bars) {
+    if (!(b.lo > 0 && b.hi > 0)) continue;
+    const cx = u.valToPos(b.x, 'x', true);
+    const y1 = u.valToPos(b.lo, 'y', true), y2 = u.valToPos(b.hi, 'y', true);
+    ctx.beginPath();
+    ctx.moveTo(cx, y1); ctx.lineTo(cx, y2);
+    ctx.moveTo(cx - w, y1); ctx.lineTo(cx + w, y1);
+    ctx.moveTo(cx - w, y2); ctx.lineTo(cx + w, y2);
+    ctx.stroke();
+  }
+  ctx.restore();
+}
+
+/* A law search's prediction against what was found (GET /search's "law",
+ * docs/analysis.md): per lr its words, a row per rank the law started, and
+ * a plot of the first lr with predictions: the law ranks' alpha* and the
+ * law's line, each larger rank's predicted interval as a bar beside the
+ * alpha* it found. Hidden for other strategies. */
+function renderSearchLaw(o) {
+  const box = $('search-law');
+  const entries = Array.isArray(o.law) ? o.law.filter((e) => e && typeof e === 'object') : [];
+  box.hidden = !entries.length;
+  if (!entries.length) { dropPlot('searchlaw', $('search-law-plot')); return; }
+  const rowsOf = (e) => (Array.isArray(e.predictions) ? e.predictions.filter((x) => x && typeof x === 'object') : []);
+  $('search-law-note').textContent = entries.map((e) => (typeof e.text === 'string' ? e.text : '')).join(' ');
+  $('search-law-table').tHead.replaceChildren(el('tr', {}, ...['rank', 'lr', 'predicted α', 'interval', 'α* found', 'inside', 'missed by (octaves)']
+    .map((t) => el('th', { text: t }))));
+  $('search-law-table').tBodies[0].replaceChildren(...entries.flatMap((e) => rowsOf(e).map((x) => el('tr', { 'data-rank': x.rank, class: x.inside === false ? 'miss' : null },
+    el('td', { class: 'num', text: fmt(x.rank) }),
+    el('td', { class: 'num', text: fmt(e.lr) }),
+    el('td', { class: 'num', text: fmt(x.predicted, 4) }),
+    el('td', { class: 'num', text: x.predicted == null ? '–' : `[${fmt(x.lo, 4)}, ${fmt(x.hi, 4)}]` }),
+    el('td', { class: 'num', text: x.done ? fmt(x.found, 4) : 'searching' }),
+    el('td', { text: x.inside === true ? 'yes' : x.inside === false ? 'no' : '–' }),
+    el('td', { class: 'num', text: fmt(x.miss_octaves, 2) })))));
+  const e = entries.find((y) => rowsOf(y).length > 0);
+  if (!e) { dropPlot('searchlaw', $('search-law-plot'), 'No rank was started from the law yet: the law ranks are still searching.'); return; }
+  const small = (Array.isArray(e.law_ranks) ? e.law_ranks : []).filter((x) => x && Number.isFinite(x.rank));
+  const big = rowsOf(e).filter((x) => Number.isFinite(x.rank));
+  const x = [...new Set([...small, ...big].map((y) => y.rank))].sort((p, q) => p - q);
+  const at = (list, key) => x.map((r) => { const y = list.find((z) => z.rank === r); return y && Number.isFinite(y[key]) && y[key] > 0 ? y[key] : null; });
+  const fitted = Number.isFinite(e.c) && Number.isFinite(e.p) && e.c > 0;
+  const pts = (fill, stroke) => ({ show: true, size: 9, fill, stroke });
+  const series = [{ label: 'rank' },
+    { label: 'law ranks\' α*', stroke: '#222', paths: () => null, points: pts('#222', '#222') },
+    { label: fitted ? `law: ${fmt(e.c, 3)}·r^${fmt(e.p, 3)}` : 'no law', stroke: '#1f77b4', width: 1.5, dash: [6, 4], points: { show: false } },
+    { label: 'predicted α', stroke: '#1f77b4', paths: () => null, points: pts('#fff', '#1f77b4') },
+    { label: 'α* found', stroke: '#d62728', paths: () => null, points: pts('#d62728', '#d62728') }];
+  const data = [x, at(small, 'alpha_star'), x.map((r) => (fitted ? e.c * Math.pow(r, e.p) : null)), at(big, 'predicted'), at(big, 'found')];
+  // the predicted interval of each larger rank
+  const bars = (u) => drawBars(u, big.map((b) => ({ x: b.rank, lo: b.lo, hi: b.hi })), '#1f77b4', 2, 5);
+  const ys = [...data.slice(1).flat(), ...big.flatMap((b) => [b.lo, b.hi])].filter((v) => Number.isFinite(v) && v > 0);
+  makePlot('searchlaw', $('search-law-plot'), {
+    height: 300,
+    scales: { x: { time: false, distr: 3 }, y: { distr: 3, range: () => [Math.min(...ys) / 1.5, Math.max(...ys) * 1.5] } },
+    axes: [logAxis(`rank r (lr ${fmt(e.lr)})`, 40), logAxis('α', 60)],
+    series, hooks: { draw: [bars] },
   }, data);
 }
 
@@ -1084,25 +1154,7 @@ function drawLaw() {
   add({ label: 'α = 2r', stroke: '#2ca02c', width: 1.5, dash: [6, 4] }, law(2, 0 + scalePow));
   add({ label: 'rsLoRA α = 16 (s = α/√r)', stroke: '#9467bd', width: 1.5, dash: [2, 3] }, law(16, -0.5 + scalePow));
   const bands = bandHi > 0 ? [{ series: [bandHi, bandLo], fill: 'rgba(31,119,180,0.12)' }] : [];
-  const errorBars = (u) => {
-    const ctx = u.ctx;
-    ctx.save();
-    ctx.strokeStyle = '#444';
-    ctx.lineWidth = 1.5 * devicePixelRatio;
-    ctx.setLineDash([]);  // not the last series' dash
-    for (const s of stars) {
-      if (!(s.ci_lo > 0 && s.ci_hi > 0)) continue;
-      const cx = u.valToPos(s.rank, 'x', true);
-      const y1 = u.valToPos(s.ci_lo, 'y', true), y2 = u.valToPos(s.ci_hi, 'y', true);
-      const w = 4 * devicePixelRatio;
-      ctx.beginPath();
-      ctx.moveTo(cx, y1); ctx.lineTo(cx, y2);
-      ctx.moveTo(cx - w, y1); ctx.lineTo(cx + w, y1);
-      ctx.moveTo(cx - w, y2); ctx.lineTo(cx + w, y2);
-      ctx.stroke();
-    }
-    ctx.restore();
-  };
+  const errorBars = (u) => drawBars(u, stars.map((s) => ({ x: s.rank, lo: s.ci_lo, hi: s.ci_hi })), '#444', 1.5, 4);
   makePlot('law', box, {
     height: 340,
     scales: { x: { time: false, distr: 3 }, y: { distr: 3 } },
