@@ -17,14 +17,12 @@
 #ifndef LORALPHA_SCHED_COMMAND_H
 #define LORALPHA_SCHED_COMMAND_H
 
+#include "loralpha/command.h"
 #include "loralpha/common.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-
-#define LA_CMD_GRACE_MS 5000  /* SIGTERM to SIGKILL */
-#define LA_CMD_LINGER_MS 2000 /* pipes kept open after the trainer exits */
 
 typedef struct la_cmd la_cmd;
 

@@ -6,7 +6,8 @@ Slurm cluster.
 
 Starts the cluster with tests/lib/slurm/cluster.sh in a temporary directory
 (munged, slurmctld and slurmd, on free ports), runs a sweep through it end
-to end, checks the ingest route's tokens, cancels a sweep, kills a job to
+to end, keeps a command task's log as the local executor does, checks
+the ingest routes' tokens, cancels a sweep, kills a job to
 see its run re-queued, restarts the daemon while jobs run to see it
 re-attach, round-trips export-slurm and import, and stops everything by
 PID at the end, also when a check fails. Needs root and Debian's
@@ -98,6 +99,14 @@ def ingest(port, run, token, body):
     if token is not None:
         hdrs["Authorization"] = f"Bearer {token}"
     return call(port, "POST", f"/v1/ingest/{run}", body, hdrs)
+
+
+def ingest_log(port, run, token, body, query="", ctype="text/plain"):
+    """POST /v1/ingest/{run}/log (a command task's trainer's log)."""
+    hdrs = {"Content-Type": ctype}
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {token}"
+    return call(port, "POST", f"/v1/ingest/{run}/log{query}", body, hdrs)
 
 
 # ---- the database and Slurm ------------------------------------------------------
@@ -273,6 +282,90 @@ def case_command(ctx, d):
     err = cli_val(ctx.db, f"SELECT error FROM runs WHERE sweep_id = {sid}") or ""
     R.check("time limit of 2 s" in err, "a trainer past its time limit on Slurm fails, "
             "naming the limit", "'time limit of 2 s'", err[:300])
+    run = cli_val(ctx.db, f"SELECT id FROM runs WHERE sweep_id = {sid}")
+    st, js, _ = api(d.port, "GET", f"/v1/runs/{run}/log")
+    R.eq((st, js and js.get("attempt"), js and js.get("bytes"), js and js.get("log")),
+         (200, 1, 0, ""), "the stopped trainer's log is sent all the same (sleep wrote nothing)")
+
+
+TRAINER = os.path.join(HERE, "trainer.py")
+
+
+def trainer_spec(ctx, name, mode, **top):
+    """A command sweep of one run of tests/e2e/trainer.py in mode (as
+    test_command.py runs it locally)."""
+    out = os.path.join(ctx.tmp, name)
+    os.makedirs(out, exist_ok=True)
+    s = {"name": name,
+         "task": {"task": "command",
+                  "command": {"argv": ["/usr/bin/python3", TRAINER, "--rank", "{rank}",
+                                       "--alpha", "{alpha}", "--lr={lr}", "--seed", "{seed}",
+                                       "--steps", "{steps}", "--run", "{run_id}", "--mode",
+                                       mode, "--out", out],
+                              "cwd": ctx.tmp, "time_limit": 120,
+                              # the same order of stdout and stderr under
+                              # both executors (their environments differ)
+                              "env": {"PYTHONUNBUFFERED": "1"}}},
+         "grid": {"rank": [4], "alpha": [8.0], "lr": [0.01]}, "steps": 20,
+         "max_attempts": 1, "executor": "slurm", "slurm": {"time": "10"}}
+    s.update(top)
+    return s
+
+
+def run_log(d, sid):
+    """The one run of the sweep, and GET /v1/runs/{id}/log's answer."""
+    run = cli(d.db, f"SELECT id, state, error FROM runs WHERE sweep_id = {sid}")[0]
+    st, js, raw = api(d.port, "GET", f"/v1/runs/{run['id']}/log")
+    return run, st, js or {}
+
+
+def case_command_log(ctx, d):
+    """A command task's trainer's stdout and stderr on Slurm are kept as the
+    run's log exactly as on the local executor: the same trainer writing
+    170 KB (more than the 64 KiB kept) gives the same head, left-out line
+    and tail, byte for byte, and the same byte count; the job's Slurm log
+    still has all of it; a failed trainer's log is kept too."""
+    R.case = "command log"
+    slurm = d.submit(trainer_spec(ctx, "chatty-slurm", "chatty"))
+    local = trainer_spec(ctx, "chatty-local", "chatty")
+    del local["executor"], local["slurm"]
+    local = d.submit(local)
+    failed = d.submit(trainer_spec(ctx, "exit3-slurm", "exit3"))
+    d.wait_sweep(slurm, 90)
+    d.wait_sweep(local, 90)
+    d.wait_sweep(failed, 90, states=("failed",))
+    (rs, st_s, ls), (rl, st_l, ll) = run_log(d, slurm), run_log(d, local)
+    R.eq((rs["state"], st_s, ls.get("attempt")), ("done", 200, 1),
+         "the Slurm run is done and has its log (attempt 1)")
+    R.eq((rl["state"], st_l), ("done", 200), "the local run is done and has its log")
+    R.check(ls.get("bytes") == ll.get("bytes") and ls.get("bytes", 0) > 160_000,
+            "the same bytes written in all on Slurm as locally (> 160 KB)",
+            ll.get("bytes"), ls.get("bytes"))
+    text = ls.get("log", "")
+    R.check(text == ll.get("log"), "the Slurm run's log equals the local run's, byte for byte",
+            (len(ll.get("log", "")), ll.get("log", "")[:60]), (len(text), text[:60]))
+    left = ls.get("bytes", 0) - 16384 - 49152
+    mark = f"\n[... {left} bytes of the log left out ...]\n"
+    R.check(text.startswith("trainer starts: mode chatty\na line on stderr\nstdout line 0000 ")
+            and mark in text and text.endswith(f"stdout line 2999 {'o' * 40}\nchatty ends\n")
+            and len(text) == 16384 + len(mark) + 49152,
+            "its head (stderr and stdout interleaved), the left-out line, its tail",
+            f"'trainer starts...', {mark!r}, '...chatty ends', 64 KiB + the line",
+            (text[:80], len(text), text[-60:]))
+    R.check("stdout line 1500 " not in text, "the middle of the log is left out",
+            "no 'stdout line 1500'", text.count("stdout line 1500"))
+    job = cli(ctx.db, f"SELECT array_id, task FROM slurm_jobs WHERE run_id = {rs['id']}")[0]
+    with open(os.path.join(ctx.sdir, "logs", f"{job['array_id']}_{job['task']}.out"),
+              errors="replace") as f:
+        joblog = f.read()
+    R.check("stdout line 1500 " in joblog and "chatty ends" in joblog,
+            "the job's Slurm log still has the whole output (the worker echoes it)",
+            "'stdout line 1500', 'chatty ends'", joblog[-200:])
+    rf, st_f, lf = run_log(d, failed)
+    R.check(rf["state"] == "failed" and st_f == 200 and
+            "trainer says: giving up\n" in lf.get("log", "") and lf.get("attempt") == 1,
+            "a failed trainer's log is kept on Slurm too",
+            "failed, 200, 'trainer says: giving up'", (rf["state"], st_f, lf))
 
 
 def case_worker_flags(ctx):
@@ -387,6 +480,33 @@ def running_jobs(ctx, sid, n, on_seen=None):
     return got
 
 
+def check_log_route(d, a, b, tok_a):
+    """POST /v1/ingest/{run}/log takes a run's own token only, text/plain,
+    with ?bytes=N, at most a kept log's size; it stores the bytes as text."""
+    for args, want, what in (
+            ((b, None, "x", "?bytes=1"), 401, "no token"),
+            ((b, tok_a, "x", "?bytes=1"), 403, "run A's token into run B's log"),
+            ((a, "0" * 64, "x", "?bytes=1"), 403, "a made-up token"),
+            ((a, tok_a, "x", "?bytes=1", "application/json"), 415, "not text/plain"),
+            ((a, tok_a, "x", ""), 400, "no bytes="),
+            ((a, tok_a, "x", "?bytes=-1"), 400, "bytes=-1"),
+            ((a, tok_a, "x" * (16384 + 96 + 49152 + 1), "?bytes=99999999"), 413,
+             "a log over 64 KiB and the left-out line"),
+            ((a, tok_a, "xyz", "?bytes=5"), 422, "bytes=5 with 3 bytes (a small log is whole)")):
+        st, js, _ = ingest_log(d.port, *args)
+        R.check(st == want, f"log route, {what}: {want}", want,
+                (st, js and js.get("error")))
+    st, js, _ = api(d.port, "GET", f"/v1/runs/{a}/log")
+    R.eq(st, 404, "refused logs are not stored")
+    body = b"line one\n\xff\x00 bytes of the job\n"
+    st, js, _ = ingest_log(d.port, a, tok_a, body, f"?bytes={len(body)}")
+    R.eq((st, js), (200, {"run_id": a, "attempt": 1, "bytes": len(body), "kept": len(body)}),
+         "the run's own token stores its log")
+    st, js, _ = api(d.port, "GET", f"/v1/runs/{a}/log")
+    R.eq((st, js and js.get("log")), (200, "line one\n?? bytes of the job\n"),
+         "the log is kept as text: bytes that are not UTF-8 (and NUL) as '?'")
+
+
 def case_tokens_and_cancel(ctx, d):
     """The ingest route takes a run's own token only; cancel scancels."""
     R.case = "cancel"
@@ -403,6 +523,7 @@ def case_tokens_and_cancel(ctx, d):
     R.eq(st, 403, "a made-up token: 403")
     st, js, _ = ingest(d.port, a, tok_a, "not json\n")
     R.eq(st, 400, "a line that is not a record: 400")
+    check_log_route(d, a, b, tok_a)
     R.eq(cli_val(ctx.db, "SELECT COUNT(*) FROM curve WHERE step = 99999999"), 0,
          "refused records are not stored")
     arrays = {r["array_id"] for r in cli(ctx.db, f"SELECT array_id FROM slurm_jobs "
@@ -636,6 +757,7 @@ def main():
         d = Daemon(ctx, "first")
         first = case_sweep(ctx, d)
         case_command(ctx, d)
+        case_command_log(ctx, d)
         case_sbatch_refused(ctx, d)
         case_tokens_and_cancel(ctx, d)
         case_kill(ctx, d)
