@@ -364,7 +364,10 @@ static int pump_read(pump *p, int i, int fd) {
   static char buf[65536];
   ssize_t n = read(fd, buf, sizeof buf);
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
-  if (n > 0 && i == 0) record_bytes(p, buf, (size_t)n);
+  if (n > 0 && i == 0) {
+    record_bytes(p, buf, (size_t)n);
+    fflush(p->out); /* to the reporter's batches (1 s, 256 KiB), not 4 KiB */
+  }
   if (n > 0 && i == 1) log_bytes(p, buf, (size_t)n);
   if (n <= 0 && i == 0 && p->len > 0 && !p->stopped)
     record_line(p, g_line, p->len); /* an unterminated last line */

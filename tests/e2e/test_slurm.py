@@ -368,6 +368,27 @@ def case_command_log(ctx, d):
             "failed, 200, 'trainer says: giving up'", (rf["state"], st_f, lf))
 
 
+def case_command_term(ctx, d):
+    """A job told to stop (SIGTERM to its worker, as Slurm's time limit or
+    scancel sends it) stops its trainer's group and still sends the log and
+    the reason while the run's token is live."""
+    R.case = "command term"
+    sid = d.submit(trainer_spec(ctx, "term-slurm", "slow"))
+    run = running_jobs(ctx, sid, 1)[0]
+    job = cli(ctx.db, f"SELECT array_id, task FROM slurm_jobs WHERE run_id = {run}")[0]
+    subprocess.run(["scancel", "--batch", "--signal=TERM", f"{job['array_id']}_{job['task']}"],
+                   env=ctx.env, check=True, timeout=scaled(30))
+    d.wait_sweep(sid, 60, states=("failed",))
+    r, st, lg = run_log(d, sid)
+    R.check("the job was stopped (SIGTERM" in (r["error"] or ""),
+            "the run fails with the stop named", "'the job was stopped (SIGTERM ...'",
+            (r["error"] or "")[:300])
+    R.check(st == 200 and lg.get("log", "").startswith(
+        "trainer starts: mode slow\na line on stderr\n") and lg.get("attempt") == 1,
+            "the stopped trainer's log is kept", "200, 'trainer starts: mode slow...'",
+            (st, lg))
+
+
 def case_worker_flags(ctx):
     """The worker's report flags are checked by name; with no daemon to
     take its lines it retries, then gives up with exit 1."""
@@ -758,6 +779,7 @@ def main():
         first = case_sweep(ctx, d)
         case_command(ctx, d)
         case_command_log(ctx, d)
+        case_command_term(ctx, d)
         case_sbatch_refused(ctx, d)
         case_tokens_and_cancel(ctx, d)
         case_kill(ctx, d)
