@@ -324,16 +324,19 @@ def case_command_log(ctx, d):
     run's log exactly as on the local executor: the same trainer writing
     170 KB (more than the 64 KiB kept) gives the same head, left-out line
     and tail, byte for byte, and the same byte count; the job's Slurm log
-    still has all of it; a failed trainer's log is kept too."""
+    still has all of it; a failed trainer's log is kept too, and a 20 MB
+    flood's is its head and tail."""
     R.case = "command log"
     slurm = d.submit(trainer_spec(ctx, "chatty-slurm", "chatty"))
     local = trainer_spec(ctx, "chatty-local", "chatty")
     del local["executor"], local["slurm"]
     local = d.submit(local)
     failed = d.submit(trainer_spec(ctx, "exit3-slurm", "exit3"))
+    flood = d.submit(trainer_spec(ctx, "flood-slurm", "flood_log"))
     d.wait_sweep(slurm, 90)
     d.wait_sweep(local, 90)
     d.wait_sweep(failed, 90, states=("failed",))
+    d.wait_sweep(flood, 120, states=("failed",))
     (rs, st_s, ls), (rl, st_l, ll) = run_log(d, slurm), run_log(d, local)
     R.eq((rs["state"], st_s, ls.get("attempt")), ("done", 200, 1),
          "the Slurm run is done and has its log (attempt 1)")
@@ -366,6 +369,14 @@ def case_command_log(ctx, d):
             "trainer says: giving up\n" in lf.get("log", "") and lf.get("attempt") == 1,
             "a failed trainer's log is kept on Slurm too",
             "failed, 200, 'trainer says: giving up'", (rf["state"], st_f, lf))
+    rf, st_f, lf = run_log(d, flood)
+    text = lf.get("log", "")
+    R.check(st_f == 200 and lf.get("bytes", 0) > 20 * 2 ** 20 and len(text) < 66 * 1024
+            and text.startswith("trainer starts: mode flood_log\na line on stderr\n")
+            and text.endswith("x\nlast line\n") and "bytes of the log left out" in text,
+            "a 20 MB flood on Slurm: the run's log is its head and tail, under 66 KiB",
+            "bytes > 20 MiB, kept < 66 KiB, head, '... left out ...', 'last line'",
+            (st_f, lf.get("bytes"), len(text), text[:60], text[-40:]))
 
 
 def case_command_term(ctx, d):
