@@ -4,11 +4,12 @@ Slurm cluster.
 
     test_slurm.py --loralpha PATH --worker PATH [--keep]
 
-Starts the cluster with tests/lib/slurm/cluster.sh in a temporary directory
-(munged, slurmctld and slurmd, on free ports), runs a sweep through it end
-to end, keeps a command task's log as the local executor does, checks
-the ingest routes' tokens, cancels a sweep, kills a job to
-see its run re-queued, restarts the daemon while jobs run to see it
+Checks the job's worker's side of a command task's log against a stand-in
+HTTP server, then starts the cluster with tests/lib/slurm/cluster.sh in a
+temporary directory (munged, slurmctld and slurmd, on free ports), runs a
+sweep through it end to end, keeps a command task's log as the local
+executor does, checks the ingest routes' tokens, cancels a sweep, kills a
+job to see its run re-queued, restarts the daemon while jobs run to see it
 re-attach, round-trips export-slurm and import, and stops everything by
 PID at the end, also when a check fails. Needs root and Debian's
 slurmctld, slurmd, slurm-client and munge (scripts/install-deps.sh --test).
@@ -18,6 +19,7 @@ Standard library only; ends with `N passed, M failed`.
 import argparse
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import shutil
@@ -26,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -431,6 +434,100 @@ def case_worker_flags(ctx):
             (p.returncode, round(took, 2), p.stderr))
 
 
+class Sink(http.server.BaseHTTPRequestHandler):
+    """A stand-in for the daemon's ingest routes: keeps every POST (path,
+    content type, body) in server.seen and answers the log's POSTs with
+    server.log_answers, in turn (then 200), the records' with 200."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        srv = self.server
+        srv.seen.append((self.path, self.headers.get("Content-Type"), body))
+        st = srv.log_answers.pop(0) if "/log" in self.path and srv.log_answers else 200
+        self.send_response(st)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def bounded(log):
+    """What is kept of a log (docs/sweeps.md, base/logbound.c), computed
+    here from the whole of it."""
+    if len(log) <= 16384 + 49152:
+        return log
+    return (log[:16384] + f"\n[... {len(log) - 16384 - 49152} bytes of the log left out "
+            f"...]\n".encode() + log[-49152:])
+
+
+def worker_log_run(ctx, log_answers):
+    """A command task's run by the worker in report mode against a Sink
+    answering the log's POSTs so: (exit code, stderr bytes, the POSTs)."""
+    out = os.path.join(ctx.tmp, "worker-log")
+    os.makedirs(out, exist_ok=True)
+    cfg = {"task": "command", "run_id": 7, "rank": 4, "alpha": 8.0, "lr": 0.01, "seed": 1,
+           "steps": 20, "batch": 64, "scaling": "peft", "params": {},
+           "command": {"argv": ["/usr/bin/python3", TRAINER, "--rank", "{rank}", "--alpha",
+                                "{alpha}", "--lr={lr}", "--seed", "{seed}", "--steps",
+                                "{steps}", "--run", "{run_id}", "--mode", "chatty",
+                                "--out", out],
+                       "cwd": ctx.tmp, "time_limit": 60, "env": {"PYTHONUNBUFFERED": "1"}}}
+    path, tok = os.path.join(out, "run.json"), os.path.join(out, "token")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    with open(tok, "w") as f:
+        f.write("t" * 64 + "\n")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    srv.seen, srv.log_answers = [], list(log_answers)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        p = subprocess.run([ctx.worker, "--config", path, "--report-url",
+                            f"http://127.0.0.1:{srv.server_address[1]}/v1/ingest/7",
+                            "--report-token-file", tok, "--report-retry", "20"],
+                           capture_output=True, timeout=scaled(120))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    return p.returncode, p.stderr, srv.seen
+
+
+def case_worker_log(ctx):
+    """The worker's side of a Slurm command task's log, against a stand-in
+    for the daemon: the trainer's stdout and stderr are copied whole to the
+    worker's stderr (the job's log) and sent once, bounded exactly as the
+    rule says, as text/plain with their byte count, retried after a 503,
+    before the done record (the last line of the last batch); a refused
+    log is said on stderr and the run still ends with its done record."""
+    R.case = "worker log"
+    code, err, seen = worker_log_run(ctx, [503, 200])
+    logs = [i for i, (path, _, _) in enumerate(seen) if "/log" in path]
+    recs = [i for i, (path, _, _) in enumerate(seen) if path == "/v1/ingest/7"]
+    R.eq((code, len(logs)), (0, 2), "exit 0; the log POSTed twice (a 503, then 200)")
+    if len(logs) != 2 or not recs:
+        return
+    path, ctype, body = seen[logs[1]]
+    R.eq((path, ctype), (f"/v1/ingest/7/log?bytes={len(err)}", "text/plain; charset=utf-8"),
+         "the log's URL gives the bytes the trainer wrote (all of them on stderr)")
+    R.check(len(err) > 160_000 and body == bounded(err) and seen[logs[0]][2] == body,
+            "the log sent is the trainer's whole output bounded (head, left-out line, tail)",
+            (len(bounded(err)), bounded(err)[-30:]), (len(err), len(body), body[-30:]))
+    last = seen[recs[-1]][2].splitlines()
+    R.check(recs[-1] > logs[1] and json.loads(last[-1])["type"] == "done" and
+            not any(b'"done"' in seen[i][2] for i in recs[:-1]),
+            "the done record comes after the log, last", "log, then done last",
+            ([(seen[i][0], len(seen[i][2])) for i in range(len(seen))], last[-1:]))
+    code, err, seen = worker_log_run(ctx, [403])
+    R.check(code == 0 and b"the trainer's log is not kept" in err and
+            json.loads(seen[-1][2].splitlines()[-1])["type"] == "done",
+            "a refused log is said and the run still ends done", "exit 0, said, done",
+            (code, err[-300:], seen[-1][2][-100:]))
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -785,6 +882,7 @@ def main():
     t0 = time.monotonic()
     try:
         case_worker_flags(ctx)
+        case_worker_log(ctx)
         ctx.start_cluster()
         d = Daemon(ctx, "first")
         first = case_sweep(ctx, d)
