@@ -464,17 +464,19 @@ def bounded(log):
             f"...]\n".encode() + log[-49152:])
 
 
-def worker_log_run(ctx, log_answers):
-    """A command task's run by the worker in report mode against a Sink
-    answering the log's POSTs so: (exit code, stderr bytes, the POSTs)."""
+def worker_log_run(ctx, log_answers, argv=None):
+    """A command task's run (argv, else trainer.py in mode chatty) by the
+    worker in report mode against a Sink answering the log's POSTs so:
+    (exit code, stderr bytes, the POSTs, the largest resident size in KiB
+    of the worker and its trainer)."""
     out = os.path.join(ctx.tmp, "worker-log")
     os.makedirs(out, exist_ok=True)
     cfg = {"task": "command", "run_id": 7, "rank": 4, "alpha": 8.0, "lr": 0.01, "seed": 1,
            "steps": 20, "batch": 64, "scaling": "peft", "params": {},
-           "command": {"argv": ["/usr/bin/python3", TRAINER, "--rank", "{rank}", "--alpha",
-                                "{alpha}", "--lr={lr}", "--seed", "{seed}", "--steps",
-                                "{steps}", "--run", "{run_id}", "--mode", "chatty",
-                                "--out", out],
+           "command": {"argv": argv or ["/usr/bin/python3", TRAINER, "--rank", "{rank}",
+                                        "--alpha", "{alpha}", "--lr={lr}", "--seed", "{seed}",
+                                        "--steps", "{steps}", "--run", "{run_id}", "--mode",
+                                        "chatty", "--out", out],
                        "cwd": ctx.tmp, "time_limit": 60, "env": {"PYTHONUNBUFFERED": "1"}}}
     path, tok = os.path.join(out, "run.json"), os.path.join(out, "token")
     with open(path, "w") as f:
@@ -486,25 +488,34 @@ def worker_log_run(ctx, log_answers):
     th = threading.Thread(target=srv.serve_forever, daemon=True)
     th.start()
     try:
-        p = subprocess.run([ctx.worker, "--config", path, "--report-url",
-                            f"http://127.0.0.1:{srv.server_address[1]}/v1/ingest/7",
-                            "--report-token-file", tok, "--report-retry", "20"],
-                           capture_output=True, timeout=scaled(120))
+        with tempfile.TemporaryFile() as errf:
+            p = subprocess.Popen([ctx.worker, "--config", path, "--report-url",
+                                  f"http://127.0.0.1:{srv.server_address[1]}/v1/ingest/7",
+                                  "--report-token-file", tok, "--report-retry", "20"],
+                                 stdout=subprocess.DEVNULL, stderr=errf)
+            # os.wait4 (not Popen's wait) for the worker's resource usage
+            ended = wait_until(lambda: (r := os.wait4(p.pid, os.WNOHANG))[0] and r, 120)
+            if not ended:
+                p.kill()
+                ended = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(ended[1])
+            usage = ended[2]
+            errf.seek(0)
+            err = errf.read()
     finally:
         srv.shutdown()
         srv.server_close()
-    return p.returncode, p.stderr, srv.seen
-
-
+    return p.returncode, err, srv.seen, usage.ru_maxrss
 def case_worker_log(ctx):
     """The worker's side of a Slurm command task's log, against a stand-in
     for the daemon: the trainer's stdout and stderr are copied whole to the
     worker's stderr (the job's log) and sent once, bounded exactly as the
     rule says, as text/plain with their byte count, retried after a 503,
     before the done record (the last line of the last batch); a refused
-    log is said on stderr and the run still ends with its done record."""
+    log is said on stderr and the run still ends with its done record; a
+    40 MiB flood leaves the worker's memory as it was."""
     R.case = "worker log"
-    code, err, seen = worker_log_run(ctx, [503, 200])
+    code, err, seen, rss = worker_log_run(ctx, [503, 200])
     logs = [i for i, (path, _, _) in enumerate(seen) if "/log" in path]
     recs = [i for i, (path, _, _) in enumerate(seen) if path == "/v1/ingest/7"]
     R.eq((code, len(logs)), (0, 2), "exit 0; the log POSTed twice (a 503, then 200)")
@@ -521,11 +532,29 @@ def case_worker_log(ctx):
             not any(b'"done"' in seen[i][2] for i in recs[:-1]),
             "the done record comes after the log, last", "log, then done last",
             ([(seen[i][0], len(seen[i][2])) for i in range(len(seen))], last[-1:]))
-    code, err, seen = worker_log_run(ctx, [403])
+    code, err, seen, _ = worker_log_run(ctx, [403])
     R.check(code == 0 and b"the trainer's log is not kept" in err and
             json.loads(seen[-1][2].splitlines()[-1])["type"] == "done",
             "a refused log is said and the run still ends done", "exit 0, said, done",
             (code, err[-300:], seen[-1][2][-100:]))
+    # a shell trainer (small beside the worker): 40 MiB of log, then 11 bytes;
+    # the resident peak wait4 gives also counts the test's own image, which
+    # the child had until it ran the worker: a worker that held the flood
+    # would pass it by far more than the margin
+    _, _, _, small_rss = worker_log_run(ctx, [], ["/bin/sh", "-c", "echo small"])
+    code, err, seen, flood_rss = worker_log_run(ctx, [], [
+        "/bin/sh", "-c", "head -c 41943040 /dev/zero | tr '\\0' x; echo; echo last line"])
+    n = 40 * 2 ** 20 + 11
+    sent = [(path, b) for path, _, b in seen if "/log" in path]
+    R.check(code == 0 and len(err) == n and sent == [(f"/v1/ingest/7/log?bytes={n}",
+                                                      bounded(err))],
+            "a 40 MiB flood: all of it on stderr, its head and tail sent",
+            f"exit 0, {n} bytes, one log of 64 KiB and the line",
+            (code, len(err), [(path, len(b)) for path, b in sent]))
+    R.check(flood_rss - small_rss < 4 * 1024,
+            "the flood costs the worker no memory beyond its bounds (its peak resident "
+            "size within 4 MiB of a run writing 6 bytes)", f"< {small_rss + 4 * 1024} KiB",
+            flood_rss)
 
 
 def free_port():
