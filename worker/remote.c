@@ -14,6 +14,7 @@
 #define BATCH_SECONDS 1.0        /* or when this long has passed */
 #define BACKOFF_FIRST 0.5
 #define BACKOFF_MAX 30.0
+#define LOG_RETRY_MAX 60.0 /* the log is retried this long at most */
 
 struct la_remote {
   CURL *curl;
@@ -73,12 +74,13 @@ static void stop_run(int code, const char *msg) {
   _exit(code);
 }
 
-/* Sends data[0, n) to url (the handle's) with retries: 0 once the daemon
- * took it; else msg says why (what: what was sent) and the answer is
- * LA_REMOTE_EXIT when the daemon refused it, 1 when it could not be
- * reached within the retry limit. */
+/* Sends data[0, n) to url (the handle's) with retries for up to limit
+ * seconds: 0 once the daemon took it; else msg says why (what: what was
+ * sent) and the answer is LA_REMOTE_EXIT when the daemon refused it, 1
+ * when it could not be reached in time. */
 static int post_retry(la_remote *r, const char *url, const char *what,
-                      const char *data, size_t n, char *msg, size_t size) {
+                      const char *data, size_t n, double limit, char *msg,
+                      size_t size) {
   double start = now_s(), wait = BACKOFF_FIRST;
   char why[256];
   for (;;) {
@@ -88,7 +90,7 @@ static int post_retry(la_remote *r, const char *url, const char *what,
       snprintf(msg, size, "%s refused this run's %s (%s)", url, what, why);
       return LA_REMOTE_EXIT;
     }
-    if (now_s() - start + wait > r->retry_s) {
+    if (now_s() - start + wait > limit) {
       snprintf(msg, size, "%s: gave up after %.0f s (%s)", url, now_s() - start,
                why);
       return 1;
@@ -102,7 +104,8 @@ static int post_retry(la_remote *r, const char *url, const char *what,
  * stops the run. */
 static void post(la_remote *r, const char *data, size_t n) {
   char msg[2600];
-  int code = post_retry(r, r->url, "lines", data, n, msg, sizeof msg);
+  int code =
+      post_retry(r, r->url, "lines", data, n, r->retry_s, msg, sizeof msg);
   if (code != 0) stop_run(code, msg);
 }
 
@@ -187,7 +190,9 @@ int la_remote_send_log(la_remote *r, const char *text, size_t n, uint64_t bytes,
            (unsigned long long)bytes);
   curl_easy_setopt(r->curl, CURLOPT_URL, url);
   curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->log_headers);
-  code = post_retry(r, url, "log", text, n, msg, sizeof msg);
+  code = post_retry(r, url, "log", text, n,
+                    r->retry_s < LOG_RETRY_MAX ? r->retry_s : LOG_RETRY_MAX,
+                    msg, sizeof msg);
   curl_easy_setopt(r->curl, CURLOPT_URL, r->url);
   curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
   return code == 0 ? 0 : la_errf(err, LA_EIO, "report: %s", msg);

@@ -16,8 +16,9 @@
  * A command task's worker also sends its trainer's log, bounded
  * (loralpha/logbound.h), once: la_remote_send_log POSTs it as text/plain
  * to the report URL's /log (POST /v1/ingest/{run}/log?bytes=N) with the
- * same token and the same retries, but a log the daemon refuses or cannot
- * take is only said, never a reason to stop: the records matter more.
+ * same token and the same retries (for 60 s at most: the run's end waits
+ * behind it), but a log the daemon refuses or cannot take is only said,
+ * never a reason to stop: the records matter more.
  */
 #ifndef LORALPHA_REMOTE_H
 #define LORALPHA_REMOTE_H
@@ -39,7 +40,8 @@ int la_remote_open(const char *url, const char *token_file, double retry_s,
                    la_remote **out, FILE **stream, la_err *err);
 
 /* Sends text[0, n), the kept log of a trainer that wrote bytes bytes in
- * all, to the report URL's /log, with the retries of the lines. 0, or
+ * all, to the report URL's /log, with the retries of the lines (at most
+ * 60 s). 0, or
  * LA_EIO with err filled (refused, or the daemon not reached in time);
  * the reporter stays usable either way. */
 int la_remote_send_log(la_remote *r, const char *text, size_t n, uint64_t bytes,

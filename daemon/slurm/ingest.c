@@ -246,7 +246,7 @@ void la_slurm_ingest_log(la_slurm *sl, la_http_request *req, int64_t run_id) {
   la_utf8_sanitize(text, req->body_len); /* bytes from the job: text only */
   if (la_store_put_run_log(sl->store, run_id, j->attempt, bytes, text, &err)) {
     free(text);
-    return la_http_respond_error(req, 500, "internal", err.msg);
+    return la_http_respond_error(req, 500, "database", err.msg);
   }
   free(text);
   la_http_respond_json(req, 200,
