@@ -413,7 +413,8 @@ static void pump_run(pump *p, pid_t pid, int fds[2], int *status) {
 }
 
 /* The trainer's end in words (after a failure) into err; its exit code.
- * stopped: the pump's. */
+ * stopped: the pump's. A trainer that exits 0 after a SIGTERM has
+ * finished (its done record counts). */
 static int trainer_end(int status, int stopped, const la_command *c,
                        la_err *err) {
   if (stopped == 1)
@@ -427,7 +428,7 @@ static int trainer_end(int status, int stopped, const la_command *c,
     la_errf(err, LA_EIO,
             "time limit of %lld s (task.command.time_limit) passed: stopped",
             (long long)c->time_limit);
-  else if (g_term)
+  else if (g_term && (WIFSIGNALED(status) || WEXITSTATUS(status) != 0))
     la_errf(err, LA_EIO,
             "the job was stopped (SIGTERM: cancelled, or past its Slurm time "
             "limit), and its trainer with it");
