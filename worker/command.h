@@ -31,9 +31,13 @@ typedef struct la_cmd_report {
  * report NULL: the worker becomes the trainer (execve; it returns only on
  * failure). report given (a Slurm job's worker): the trainer runs as a
  * child in its own process group, its records are read from a pipe on
- * its fd 3 and POSTed, its stdout and stderr are the job's; the worker
- * kills the group at the time limit and when the trainer exits, sends an
- * error record for a failed trainer, and exits with the trainer's code.
+ * its fd 3 and POSTed (its done record held back to the end), its stdout
+ * and stderr from another pipe, kept bounded (loralpha/logbound.h) and
+ * copied to the worker's stderr (the job's log); the worker kills the
+ * group at the time limit, on SIGTERM (after LA_CMD_GRACE_MS) and when
+ * the trainer exits, then POSTs the kept log (la_remote_send_log), then
+ * the done record, or an error record for a failed trainer, and exits
+ * with the trainer's code.
  * Returns an exit code after writing an error record on stderr. */
 int la_worker_command(const json_t *config, int check,
                       unsigned long long daemon_limit,

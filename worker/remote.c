@@ -14,10 +14,12 @@
 #define BATCH_SECONDS 1.0        /* or when this long has passed */
 #define BACKOFF_FIRST 0.5
 #define BACKOFF_MAX 30.0
+#define LOG_RETRY_MAX 60.0 /* the log is retried this long at most */
 
 struct la_remote {
   CURL *curl;
-  struct curl_slist *headers;
+  struct curl_slist *headers;     /* of the records */
+  struct curl_slist *log_headers; /* of the log */
   char url[2048];
   double retry_s;
   char *buf; /* lines not yet sent */
@@ -72,27 +74,39 @@ static void stop_run(int code, const char *msg) {
   _exit(code);
 }
 
-/* Sends data[0, n) with retries; returns once the daemon took it, else
- * stops the run. */
-static void post(la_remote *r, const char *data, size_t n) {
+/* Sends data[0, n) to url (the handle's) with retries for up to limit
+ * seconds: 0 once the daemon took it; else msg says why (what: what was
+ * sent) and the answer is LA_REMOTE_EXIT when the daemon refused it, 1
+ * when it could not be reached in time. */
+static int post_retry(la_remote *r, const char *url, const char *what,
+                      const char *data, size_t n, double limit, char *msg,
+                      size_t size) {
   double start = now_s(), wait = BACKOFF_FIRST;
-  char why[256], msg[2600];
+  char why[256];
   for (;;) {
     long status = post_once(r, data, n, why, sizeof why);
-    if (status >= 200 && status < 300) return;
+    if (status >= 200 && status < 300) return 0;
     if (status != 0 && status != 408 && status != 429 && status < 500) {
-      snprintf(msg, sizeof msg, "%s refused this run's lines (%s)", r->url,
-               why);
-      stop_run(LA_REMOTE_EXIT, msg);
+      snprintf(msg, size, "%s refused this run's %s (%s)", url, what, why);
+      return LA_REMOTE_EXIT;
     }
-    if (now_s() - start + wait > r->retry_s) {
-      snprintf(msg, sizeof msg, "%s: gave up after %.0f s (%s)", r->url,
-               now_s() - start, why);
-      stop_run(1, msg);
+    if (now_s() - start + wait > limit) {
+      snprintf(msg, size, "%s: gave up after %.0f s (%s)", url, now_s() - start,
+               why);
+      return 1;
     }
     sleep_s(wait);
     wait = wait * 2 < BACKOFF_MAX ? wait * 2 : BACKOFF_MAX;
   }
+}
+
+/* Sends data[0, n) with retries; returns once the daemon took it, else
+ * stops the run. */
+static void post(la_remote *r, const char *data, size_t n) {
+  char msg[2600];
+  int code =
+      post_retry(r, r->url, "lines", data, n, r->retry_s, msg, sizeof msg);
+  if (code != 0) stop_run(code, msg);
 }
 
 /* Sends every complete line gathered so far. */
@@ -154,7 +168,10 @@ static int setup_curl(la_remote *r, const char *tok, la_err *err) {
   if ((r->curl = curl_easy_init()) == NULL ||
       (r->headers = curl_slist_append(NULL, auth)) == NULL ||
       (r->headers = curl_slist_append(
-           r->headers, "Content-Type: application/x-ndjson")) == NULL)
+           r->headers, "Content-Type: application/x-ndjson")) == NULL ||
+      (r->log_headers = curl_slist_append(NULL, auth)) == NULL ||
+      (r->log_headers = curl_slist_append(
+           r->log_headers, "Content-Type: text/plain; charset=utf-8")) == NULL)
     return la_errf(err, LA_ENOMEM, "report: out of memory");
   curl_easy_setopt(r->curl, CURLOPT_URL, r->url);
   curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
@@ -163,6 +180,22 @@ static int setup_curl(la_remote *r, const char *tok, la_err *err) {
   curl_easy_setopt(r->curl, CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(r->curl, CURLOPT_NOSIGNAL, 1L);
   return 0;
+}
+
+int la_remote_send_log(la_remote *r, const char *text, size_t n, uint64_t bytes,
+                       la_err *err) {
+  char url[sizeof r->url + 48], msg[2600];
+  int code;
+  snprintf(url, sizeof url, "%s/log?bytes=%llu", r->url,
+           (unsigned long long)bytes);
+  curl_easy_setopt(r->curl, CURLOPT_URL, url);
+  curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->log_headers);
+  code = post_retry(r, url, "log", text, n,
+                    r->retry_s < LOG_RETRY_MAX ? r->retry_s : LOG_RETRY_MAX,
+                    msg, sizeof msg);
+  curl_easy_setopt(r->curl, CURLOPT_URL, r->url);
+  curl_easy_setopt(r->curl, CURLOPT_HTTPHEADER, r->headers);
+  return code == 0 ? 0 : la_errf(err, LA_EIO, "report: %s", msg);
 }
 
 int la_remote_open(const char *url, const char *token_file, double retry_s,
@@ -196,6 +229,7 @@ int la_remote_close(la_remote *r, la_err *err) {
   if (r->stream != NULL && fclose(r->stream) != 0) /* sends the rest */
     rc = la_errf(err, LA_EIO, "report: out of memory for the last lines");
   curl_slist_free_all(r->headers);
+  curl_slist_free_all(r->log_headers);
   if (r->curl) curl_easy_cleanup(r->curl);
   curl_global_cleanup();
   free(r->buf);

@@ -1299,6 +1299,14 @@ static void ingest(la_daemon *d, la_http_request *req, const la_identity *who,
   la_slurm_ingest(d->slurm, req, id);
 }
 
+/* POST /v1/ingest/{run}/log: a Slurm command task's trainer's log, with
+ * the run's own token (slurm.h, docs/slurm.md). */
+static void ingest_log(la_daemon *d, la_http_request *req,
+                       const la_identity *who, int64_t id) {
+  (void)who; /* ACCESS_RUN: the route checks the run's token */
+  la_slurm_ingest_log(d->slurm, req, id);
+}
+
 /* Who may use a route: any identified user; a user who may read (or
  * change: owner or admin) the sweep {id}; or the bearer of run {id}'s
  * token, checked by the route itself. */
@@ -1352,6 +1360,8 @@ static const api_route k_routes[] = {
     {"/v1/runs/{id}/log", LA_HTTP_GET, ACCESS_USER, get_run_log, NO_RUN},
     {"/v1/ingest/{id}", LA_HTTP_POST, ACCESS_RUN, ingest,
      "no such route (expected /v1/ingest/{run})"},
+    {"/v1/ingest/{id}/log", LA_HTTP_POST, ACCESS_RUN, ingest_log,
+     "no such route (expected /v1/ingest/{run}/log)"},
 };
 #define N_ROUTES (sizeof k_routes / sizeof k_routes[0])
 

@@ -215,7 +215,9 @@ static const http_parser_settings parser_settings = {
 
 /* ---- small helpers ---------------------------------------------------- */
 
-/* Grows b to hold at least need bytes; 0 or LA_ENOMEM. */
+/* Grows b to hold at least need bytes (more than it holds), still
+ * NUL-terminated (a body reserved by its Content-Length: 0 is ""); 0 or
+ * LA_ENOMEM. */
 static int buf_reserve(dynbuf *b, size_t need) {
   size_t cap = b->cap ? b->cap : 64;
   char *p;
@@ -224,6 +226,7 @@ static int buf_reserve(dynbuf *b, size_t need) {
     cap *= 2;
   p = realloc(b->p, cap);
   if (p == NULL) return LA_ENOMEM;
+  p[b->len] = '\0';
   b->p = p;
   b->cap = cap;
   return 0;

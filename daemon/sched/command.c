@@ -8,6 +8,7 @@
 #include "sched/command.h"
 
 #include "loralpha/command.h"
+#include "loralpha/logbound.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -27,9 +28,7 @@ struct la_cmd {
   int64_t time_limit;  /* seconds */
   int64_t max_records; /* 0: no limit */
   int64_t records;     /* records counted */
-  char head[LA_CMD_LOG_HEAD];
-  char tail[LA_CMD_LOG_TAIL]; /* a ring: the byte after the newest first */
-  uint64_t log_bytes;         /* bytes of log seen */
+  la_logbound log;     /* the trainer's stdout and stderr, bounded */
 };
 
 static void on_timer(uv_timer_t *t) {
@@ -105,7 +104,7 @@ int64_t la_cmd_time_limit(const la_cmd *c) {
 }
 
 uint64_t la_cmd_log_bytes(const la_cmd *c) {
-  return c->log_bytes;
+  return c->log.bytes;
 }
 
 int64_t la_cmd_max_records(const la_cmd *c) {
@@ -113,34 +112,11 @@ int64_t la_cmd_max_records(const la_cmd *c) {
 }
 
 void la_cmd_log(la_cmd *c, const char *p, size_t n) {
-  while (n > 0 && c->log_bytes < LA_CMD_LOG_HEAD) {
-    c->head[c->log_bytes++] = *p++;
-    n--;
-  }
-  for (size_t i = 0; i < n; i++) /* the tail, in a ring */
-    c->tail[(c->log_bytes++ - LA_CMD_LOG_HEAD) % LA_CMD_LOG_TAIL] = p[i];
+  la_logbound_add(&c->log, p, n);
 }
 
 char *la_cmd_log_text(const la_cmd *c) {
-  uint64_t in_tail =
-      c->log_bytes > LA_CMD_LOG_HEAD ? c->log_bytes - LA_CMD_LOG_HEAD : 0;
-  uint64_t kept = in_tail < LA_CMD_LOG_TAIL ? in_tail : LA_CMD_LOG_TAIL;
-  size_t head = c->log_bytes < LA_CMD_LOG_HEAD ? c->log_bytes : LA_CMD_LOG_HEAD;
-  size_t start = (size_t)((in_tail - kept) % LA_CMD_LOG_TAIL), len = 0;
-  char *out;
-  if (c->log_bytes == 0) return NULL;
-  if ((out = malloc(head + kept + 96)) == NULL) return NULL;
-  memcpy(out, c->head, head);
-  len = head;
-  if (in_tail > kept)
-    len += (size_t)snprintf(out + len, 96,
-                            "\n[... %llu bytes of the log left out ...]\n",
-                            (unsigned long long)(in_tail - kept));
-  for (uint64_t i = 0; i < kept; i++)
-    out[len++] = c->tail[(start + i) % LA_CMD_LOG_TAIL];
-  out[len] = '\0';
-  la_utf8_sanitize(out, len); /* a JSON string, and no NUL inside */
-  return out;
+  return la_logbound_text(&c->log);
 }
 
 static void on_closed(uv_handle_t *h) {

@@ -11,22 +11,18 @@
  * what is left of its group is killed, and pipes a runaway descendant
  * still holds are given up after LA_CMD_LINGER_MS; its records are
  * counted against the spec's limit; its log (the trainer's stdout and
- * stderr) is kept, bounded: the first LA_CMD_LOG_HEAD and the last
- * LA_CMD_LOG_TAIL bytes.
+ * stderr) is kept, bounded (loralpha/logbound.h: the first LA_LOG_HEAD
+ * and the last LA_LOG_TAIL bytes).
  */
 #ifndef LORALPHA_SCHED_COMMAND_H
 #define LORALPHA_SCHED_COMMAND_H
 
+#include "loralpha/command.h"
 #include "loralpha/common.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
-
-#define LA_CMD_GRACE_MS 5000  /* SIGTERM to SIGKILL */
-#define LA_CMD_LINGER_MS 2000 /* pipes kept open after the trainer exits */
-#define LA_CMD_LOG_HEAD 16384 /* the log's first bytes kept */
-#define LA_CMD_LOG_TAIL 49152 /* and its last */
 
 typedef struct la_cmd la_cmd;
 
@@ -68,9 +64,9 @@ int64_t la_cmd_max_records(const la_cmd *c);
 void la_cmd_log(la_cmd *c, const char *p, size_t n);
 uint64_t la_cmd_log_bytes(const la_cmd *c);
 
-/* The kept log as text: its head, a line saying how many bytes were left
- * out (if any), its tail, as valid UTF-8 (la_utf8_sanitize). A new string
- * (free) or NULL when there is none or memory ran out. */
+/* The kept log as text (la_logbound_text): its head, a line saying how
+ * many bytes were left out (if any), its tail, as valid UTF-8. A new
+ * string (free) or NULL when there is none or memory ran out. */
 char *la_cmd_log_text(const la_cmd *c);
 
 /* Releases c (NULL is fine) once its timer has closed. */

@@ -1,14 +1,18 @@
-/* ingest.c: POST /v1/ingest/{run_id}: a Slurm worker's JSON lines,
- * authenticated by its run's token (see slurm.h, docs/slurm.md). */
+/* ingest.c: POST /v1/ingest/{run_id}: a Slurm worker's JSON lines, and
+ * POST /v1/ingest/{run_id}/log: its trainer's log (a command task's),
+ * both authenticated by the run's token (see slurm.h, docs/slurm.md). */
+#include "loralpha/logbound.h"
 #include "loralpha/record.h"
 #include "net/auth.h"
 #include "slurm/slurm.h"
 #include "slurm/slurm_internal.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define FLUSH_ROWS 20000 /* flush early past this many pending rows */
 
@@ -121,18 +125,20 @@ static void refuse(la_slurm *sl, la_http_request *req, la_sjob *j, int status,
                         msg);
 }
 
-void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
+/* The followed job of run_id whose current token req presents; else NULL,
+ * with req answered 401 (no token) or 403 (not this run's current token),
+ * or 503 while the daemon stops. */
+static la_sjob *token_job(la_slurm *sl, la_http_request *req, int64_t run_id) {
   size_t tok_len = 0;
   const char *tok = la_auth_bearer(req->authorization, &tok_len);
   la_sjob *j = la_slurm_job(sl, run_id);
-  batch b = {NULL, 0, 0};
   char msg[512], hash[LA_SHA256_HEX + 1];
-  int status;
   if (tok == NULL) {
     sl->stats.rejected++;
-    return la_http_respond_error(req, 401, "unauthorized",
-                                 "a run token is required: Authorization: "
-                                 "Bearer <token>");
+    la_http_respond_error(req, 401, "unauthorized",
+                          "a run token is required: Authorization: "
+                          "Bearer <token>");
+    return NULL;
   }
   /* only the token's hash is kept: the presented one is hashed and the
    * hashes compared in constant time */
@@ -144,12 +150,24 @@ void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
              "the token is not the current token of run %lld (the run may "
              "have ended, been cancelled or been started again)",
              (long long)run_id);
-    return la_http_respond_error(req, 403, "forbidden", msg);
+    la_http_respond_error(req, 403, "forbidden", msg);
+    return NULL;
   }
   la_http_request_authenticated(req); /* a run's token is a credential */
-  if (sl->stopping)
-    return la_http_respond_error(req, 503, "unavailable",
-                                 "the daemon is shutting down; try again");
+  if (sl->stopping) {
+    la_http_respond_error(req, 503, "unavailable",
+                          "the daemon is shutting down; try again");
+    return NULL;
+  }
+  return j;
+}
+
+void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
+  la_sjob *j = token_job(sl, req, run_id);
+  batch b = {NULL, 0, 0};
+  char msg[512];
+  int status;
+  if (j == NULL) return;
   if (la_store_run_refused(sl->store, run_id, msg, sizeof msg))
     return refuse(sl, req, j, 422, msg);
   if ((status = parse_lines(req, &b, msg, sizeof msg)) != 0)
@@ -157,4 +175,83 @@ void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id) {
   else
     ingest_records(sl, req, j, &b);
   batch_free(&b);
+}
+
+/* ---- POST /v1/ingest/{run}/log ---- */
+
+/* Is the Content-Type text/plain (any parameters)? */
+static int is_text_type(const char *type) {
+  size_t n = strlen("text/plain");
+  return strncasecmp(type, "text/plain", n) == 0 &&
+         (type[n] == 0 || type[n] == ';' || type[n] == ' ');
+}
+
+/* Checks a log upload: 0 with *bytes (the query's bytes=), or the HTTP
+ * status with msg. The body must be what la_logbound_text gives of a log
+ * of that many bytes: all of it when it fits in head and tail, else at
+ * most LA_LOG_TEXT_MAX bytes. */
+static int check_log(const la_http_request *req, uint64_t *bytes, char *msg,
+                     size_t size) {
+  char buf[32], *end = buf;
+  unsigned long long n = 0;
+  int has = la_http_query_get(req, "bytes", buf, sizeof buf);
+  if (!is_text_type(req->content_type))
+    return snprintf(msg, size,
+                    "Content-Type: '%.64s': the log is sent as text/plain",
+                    req->content_type),
+           415;
+  errno = 0;
+  if (has > 0 && buf[0] >= '0' && buf[0] <= '9') n = strtoull(buf, &end, 10);
+  if (end == buf || *end || errno || n > (1ull << 53))
+    return snprintf(msg, size,
+                    "bytes: the query must give the bytes the trainer wrote "
+                    "in all, an integer from 0 to 2^53 (?bytes=N)"),
+           400;
+  if (req->body_len > LA_LOG_TEXT_MAX)
+    return snprintf(msg, size,
+                    "the log: %zu bytes; a kept log has at most %d (its "
+                    "first %d and last %d bytes and a line between)",
+                    req->body_len, LA_LOG_TEXT_MAX, LA_LOG_HEAD, LA_LOG_TAIL),
+           413;
+  if (n <= LA_LOG_HEAD + LA_LOG_TAIL && req->body_len != n)
+    return snprintf(msg, size,
+                    "bytes: %llu, but the log sent has %zu bytes (a log of "
+                    "at most %d bytes is kept whole)",
+                    n, req->body_len, LA_LOG_HEAD + LA_LOG_TAIL),
+           422;
+  *bytes = n;
+  return 0;
+}
+
+void la_slurm_ingest_log(la_slurm *sl, la_http_request *req, int64_t run_id) {
+  la_sjob *j = token_job(sl, req, run_id);
+  uint64_t bytes = 0;
+  char msg[512], *text;
+  la_err err;
+  int status;
+  if (j == NULL) return;
+  if ((status = check_log(req, &bytes, msg, sizeof msg)) != 0) {
+    sl->stats.rejected++;
+    return la_http_respond_error(req, status,
+                                 status == 415   ? "unsupported_media_type"
+                                 : status == 413 ? "payload_too_large"
+                                 : status == 400 ? "bad_query"
+                                                 : "invalid_log",
+                                 msg);
+  }
+  if ((text = malloc(req->body_len + 1)) == NULL)
+    return la_http_respond_error(req, 500, "internal", "out of memory");
+  memcpy(text, req->body, req->body_len);
+  text[req->body_len] = '\0';
+  la_utf8_sanitize(text, req->body_len); /* bytes from the job: text only */
+  if (la_store_put_run_log(sl->store, run_id, j->attempt, bytes, text, &err)) {
+    free(text);
+    return la_http_respond_error(req, 500, "database", err.msg);
+  }
+  free(text);
+  la_http_respond_json(req, 200,
+                       json_pack("{s:I, s:i, s:I, s:I}", "run_id",
+                                 (json_int_t)run_id, "attempt", j->attempt,
+                                 "bytes", (json_int_t)bytes, "kept",
+                                 (json_int_t)req->body_len));
 }

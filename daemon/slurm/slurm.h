@@ -15,9 +15,10 @@
  * in slurm_jobs, before sbatch is called. On the node the worker POSTs its
  * JSON lines to /v1/ingest/{run} with that token (worker/remote.c); the
  * daemon stores them as it stores a local worker's lines, and the done
- * record ends the run. Jobs are followed with squeue, and with scontrol
- * (then sacct, where the cluster keeps accounting) once they leave the
- * queue: a job that ends without a done record
+ * record ends the run. A command task's worker first POSTs its trainer's
+ * log, bounded, to /v1/ingest/{run}/log with the same token. Jobs are followed
+ * with squeue, and with scontrol (then sacct, where the cluster keeps
+ * accounting) once they leave the queue: a job that ends without a done record
  * (FAILED, NODE_FAIL, PREEMPTED, TIMEOUT, CANCELLED by someone else, or
  * vanished) is a failed attempt, re-queued while attempts remain. Cancelling
  * a sweep commits its runs cancelled, revokes their tokens and scancels the
@@ -88,6 +89,11 @@ void la_slurm_cancel_sweep(la_slurm *sl, int64_t sweep_id);
 
 /* Answers POST /v1/ingest/{run_id} (docs/slurm.md). */
 void la_slurm_ingest(la_slurm *sl, la_http_request *req, int64_t run_id);
+
+/* Answers POST /v1/ingest/{run_id}/log (docs/slurm.md): a command task's
+ * trainer's log, bounded on the node as locally (loralpha/logbound.h),
+ * kept as the run's log of its current attempt (la_store_put_run_log). */
+void la_slurm_ingest_log(la_slurm *sl, la_http_request *req, int64_t run_id);
 
 /* Stops polling and submitting; jobs keep running in Slurm. done(arg) is
  * called once every child process has exited and every handle is closed. */

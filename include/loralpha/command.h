@@ -34,6 +34,8 @@
 #define LA_CMD_MIN_MEMORY (16ull << 20) /* the smallest memory limit */
 #define LA_CMD_RECORD_FD 3              /* where the trainer writes records */
 #define LA_CMD_PARAMS_FD 4              /* the parameters file's descriptor */
+#define LA_CMD_GRACE_MS 5000            /* a stop: SIGTERM to SIGKILL */
+#define LA_CMD_LINGER_MS 2000 /* pipes read on after the trainer exits */
 
 /* Is config (a run's config or a spec's task object; borrowed, may be
  * NULL) a command task's? 1 or 0. */

@@ -33,6 +33,7 @@ ROUTES = [
     ("POST", "/v1/sweeps/{id}/cancel"),
     ("POST", "/v1/sweeps/{id}/pause"), ("POST", "/v1/sweeps/{id}/resume"),
     ("GET", "/v1/runs/{id}"), ("GET", "/v1/runs/{id}/log"), ("POST", "/v1/ingest/{id}"),
+    ("POST", "/v1/ingest/{id}/log"),
 ]
 
 
@@ -133,6 +134,7 @@ def run(ctx):
             real += "?rank=1"
         r = d.req(method, real, bodies.get((method, path)))
         want = {("POST", "/v1/ingest/{id}"): 403,  # a user's token is no run's
+                ("POST", "/v1/ingest/{id}/log"): 403,
                 ("POST", "/v1/sweeps"): 201,
                 ("PATCH", "/v1/sweeps/{id}"): 409,  # a finished sweep
                 ("POST", "/v1/sweeps/{id}/cancel"): 409,  # already finished
@@ -166,7 +168,8 @@ def run(ctx):
             ("PUT", f"/v1/sweeps/{sid}", "GET, PATCH, DELETE"),
             ("POST", f"/v1/sweeps/{sid}/runs", "GET"), ("GET", f"/v1/sweeps/{sid}/cancel", "POST"),
             ("DELETE", f"/v1/runs/{run_id}", "GET"), ("POST", "/v1/health", "GET"),
-            ("POST", "/metrics", "GET"), ("GET", f"/v1/ingest/{run_id}", "POST")]:
+            ("POST", "/metrics", "GET"), ("GET", f"/v1/ingest/{run_id}", "POST"),
+            ("GET", f"/v1/ingest/{run_id}/log", "POST")]:
         r = d.req(method, path, {} if method in ("POST", "PUT") else None)
         msg = err_msg(r) or ""
         R.check(r.status == 405 and msg.endswith(f"(allowed: {allowed})"),
@@ -220,6 +223,13 @@ def run(ctx):
     R.eq(st, 405, "GET /v1/ingest/{run} without credentials: 405 (its route answers)")
     st, body = noauth(d, "POST", "/v1/ingest/x", "")
     R.eq(st, 404, "POST /v1/ingest/x without credentials: 404 (its route answers)")
+    st, body = noauth(d, "POST", f"/v1/ingest/{run_id}/log?bytes=0", "")
+    R.check(st == 401 and b"run token" in body, "POST /v1/ingest/{run}/log without a token: "
+            "401, a run token is required", (401, "run token"), (st, body[:200]))
+    st, body = noauth(d, "POST", "/v1/ingest/x/log", "")
+    R.check(st == 404 and b"expected /v1/ingest/{run}/log" in body,
+            "POST /v1/ingest/x/log without credentials: its route's 404",
+            (404, "expected /v1/ingest/{run}/log"), (st, body[:200]))
     r = request(d.port, "POST", f"/v1/ingest/{run_id}", "",
                 headers={"Authorization": "Bearer " + "0" * 64})
     R.check(r.status == 403, "POST /v1/ingest/{run} with a wrong token: 403", 403,

@@ -4,10 +4,12 @@ Slurm cluster.
 
     test_slurm.py --loralpha PATH --worker PATH [--keep]
 
-Starts the cluster with tests/lib/slurm/cluster.sh in a temporary directory
-(munged, slurmctld and slurmd, on free ports), runs a sweep through it end
-to end, checks the ingest route's tokens, cancels a sweep, kills a job to
-see its run re-queued, restarts the daemon while jobs run to see it
+Checks the job's worker's side of a command task's log against a stand-in
+HTTP server, then starts the cluster with tests/lib/slurm/cluster.sh in a
+temporary directory (munged, slurmctld and slurmd, on free ports), runs a
+sweep through it end to end, keeps a command task's log as the local
+executor does, checks the ingest routes' tokens, cancels a sweep, kills a
+job to see its run re-queued, restarts the daemon while jobs run to see it
 re-attach, round-trips export-slurm and import, and stops everything by
 PID at the end, also when a check fails. Needs root and Debian's
 slurmctld, slurmd, slurm-client and munge (scripts/install-deps.sh --test).
@@ -17,6 +19,7 @@ Standard library only; ends with `N passed, M failed`.
 import argparse
 import hashlib
 import http.client
+import http.server
 import json
 import os
 import shutil
@@ -25,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -98,6 +102,14 @@ def ingest(port, run, token, body):
     if token is not None:
         hdrs["Authorization"] = f"Bearer {token}"
     return call(port, "POST", f"/v1/ingest/{run}", body, hdrs)
+
+
+def ingest_log(port, run, token, body, query="", ctype="text/plain"):
+    """POST /v1/ingest/{run}/log (a command task's trainer's log)."""
+    hdrs = {"Content-Type": ctype}
+    if token is not None:
+        hdrs["Authorization"] = f"Bearer {token}"
+    return call(port, "POST", f"/v1/ingest/{run}/log{query}", body, hdrs)
 
 
 # ---- the database and Slurm ------------------------------------------------------
@@ -312,6 +324,122 @@ def case_command(ctx, d):
     err = cli_val(ctx.db, f"SELECT error FROM runs WHERE sweep_id = {sid}") or ""
     R.check("time limit of 2 s" in err, "a trainer past its time limit on Slurm fails, "
             "naming the limit", "'time limit of 2 s'", err[:300])
+    run = cli_val(ctx.db, f"SELECT id FROM runs WHERE sweep_id = {sid}")
+    st, js, _ = api(d.port, "GET", f"/v1/runs/{run}/log")
+    R.eq((st, js and js.get("attempt"), js and js.get("bytes"), js and js.get("log")),
+         (200, 1, 0, ""), "the stopped trainer's log is sent all the same (sleep wrote nothing)")
+
+
+TRAINER = os.path.join(HERE, "trainer.py")
+
+
+def trainer_spec(ctx, name, mode, **top):
+    """A command sweep of one run of tests/e2e/trainer.py in mode (as
+    test_command.py runs it locally)."""
+    out = os.path.join(ctx.tmp, name)
+    os.makedirs(out, exist_ok=True)
+    s = {"name": name,
+         "task": {"task": "command",
+                  "command": {"argv": ["/usr/bin/python3", TRAINER, "--rank", "{rank}",
+                                       "--alpha", "{alpha}", "--lr={lr}", "--seed", "{seed}",
+                                       "--steps", "{steps}", "--run", "{run_id}", "--mode",
+                                       mode, "--out", out],
+                              "cwd": ctx.tmp, "time_limit": 120,
+                              # the same order of stdout and stderr under
+                              # both executors (their environments differ)
+                              "env": {"PYTHONUNBUFFERED": "1"}}},
+         "grid": {"rank": [4], "alpha": [8.0], "lr": [0.01]}, "steps": 20,
+         "max_attempts": 1, "executor": "slurm", "slurm": {"time": "10"}}
+    s.update(top)
+    return s
+
+
+def run_log(d, sid):
+    """The one run of the sweep, and GET /v1/runs/{id}/log's answer."""
+    run = cli(d.db, f"SELECT id, state, error FROM runs WHERE sweep_id = {sid}")[0]
+    st, js, raw = api(d.port, "GET", f"/v1/runs/{run['id']}/log")
+    return run, st, js or {}
+
+
+def case_command_log(ctx, d):
+    """A command task's trainer's stdout and stderr on Slurm are kept as the
+    run's log exactly as on the local executor: the same trainer writing
+    170 KB (more than the 64 KiB kept) gives the same head, left-out line
+    and tail, byte for byte, and the same byte count; the job's Slurm log
+    still has all of it; a failed trainer's log is kept too, and a 20 MB
+    flood's is its head and tail."""
+    R.case = "command log"
+    slurm = d.submit(trainer_spec(ctx, "chatty-slurm", "chatty"))
+    local = trainer_spec(ctx, "chatty-local", "chatty")
+    del local["executor"], local["slurm"]
+    local = d.submit(local)
+    failed = d.submit(trainer_spec(ctx, "exit3-slurm", "exit3"))
+    flood = d.submit(trainer_spec(ctx, "flood-slurm", "flood_log"))
+    d.wait_sweep(slurm, 90)
+    d.wait_sweep(local, 90)
+    d.wait_sweep(failed, 90, states=("failed",))
+    d.wait_sweep(flood, 120, states=("failed",))
+    (rs, st_s, ls), (rl, st_l, ll) = run_log(d, slurm), run_log(d, local)
+    R.eq((rs["state"], st_s, ls.get("attempt")), ("done", 200, 1),
+         "the Slurm run is done and has its log (attempt 1)")
+    R.eq((rl["state"], st_l), ("done", 200), "the local run is done and has its log")
+    R.check(ls.get("bytes") == ll.get("bytes") and ls.get("bytes", 0) > 160_000,
+            "the same bytes written in all on Slurm as locally (> 160 KB)",
+            ll.get("bytes"), ls.get("bytes"))
+    text = ls.get("log", "")
+    R.check(text == ll.get("log"), "the Slurm run's log equals the local run's, byte for byte",
+            (len(ll.get("log", "")), ll.get("log", "")[:60]), (len(text), text[:60]))
+    left = ls.get("bytes", 0) - 16384 - 49152
+    mark = f"\n[... {left} bytes of the log left out ...]\n"
+    R.check(text.startswith("trainer starts: mode chatty\na line on stderr\nstdout line 0000 ")
+            and mark in text and text.endswith(f"stdout line 2999 {'o' * 40}\nchatty ends\n")
+            and len(text) == 16384 + len(mark) + 49152,
+            "its head (stderr and stdout interleaved), the left-out line, its tail",
+            f"'trainer starts...', {mark!r}, '...chatty ends', 64 KiB + the line",
+            (text[:80], len(text), text[-60:]))
+    R.check("stdout line 1500 " not in text, "the middle of the log is left out",
+            "no 'stdout line 1500'", text.count("stdout line 1500"))
+    job = cli(ctx.db, f"SELECT array_id, task FROM slurm_jobs WHERE run_id = {rs['id']}")[0]
+    with open(os.path.join(ctx.sdir, "logs", f"{job['array_id']}_{job['task']}.out"),
+              errors="replace") as f:
+        joblog = f.read()
+    R.check("stdout line 1500 " in joblog and "chatty ends" in joblog,
+            "the job's Slurm log still has the whole output (the worker echoes it)",
+            "'stdout line 1500', 'chatty ends'", joblog[-200:])
+    rf, st_f, lf = run_log(d, failed)
+    R.check(rf["state"] == "failed" and st_f == 200 and
+            "trainer says: giving up\n" in lf.get("log", "") and lf.get("attempt") == 1,
+            "a failed trainer's log is kept on Slurm too",
+            "failed, 200, 'trainer says: giving up'", (rf["state"], st_f, lf))
+    rf, st_f, lf = run_log(d, flood)
+    text = lf.get("log", "")
+    R.check(st_f == 200 and lf.get("bytes", 0) > 20 * 2 ** 20 and len(text) < 66 * 1024
+            and text.startswith("trainer starts: mode flood_log\na line on stderr\n")
+            and text.endswith("x\nlast line\n") and "bytes of the log left out" in text,
+            "a 20 MB flood on Slurm: the run's log is its head and tail, under 66 KiB",
+            "bytes > 20 MiB, kept < 66 KiB, head, '... left out ...', 'last line'",
+            (st_f, lf.get("bytes"), len(text), text[:60], text[-40:]))
+
+
+def case_command_term(ctx, d):
+    """A job told to stop (SIGTERM to its worker, as Slurm's time limit or
+    scancel sends it) stops its trainer's group and still sends the log and
+    the reason while the run's token is live."""
+    R.case = "command term"
+    sid = d.submit(trainer_spec(ctx, "term-slurm", "slow"))
+    run = running_jobs(ctx, sid, 1)[0]
+    job = cli(ctx.db, f"SELECT array_id, task FROM slurm_jobs WHERE run_id = {run}")[0]
+    subprocess.run(["scancel", "--batch", "--signal=TERM", f"{job['array_id']}_{job['task']}"],
+                   env=ctx.env, check=True, timeout=scaled(30))
+    d.wait_sweep(sid, 60, states=("failed",))
+    r, st, lg = run_log(d, sid)
+    R.check("the job was stopped (SIGTERM" in (r["error"] or ""),
+            "the run fails with the stop named", "'the job was stopped (SIGTERM ...'",
+            (r["error"] or "")[:300])
+    R.check(st == 200 and lg.get("log", "").startswith(
+        "trainer starts: mode slow\na line on stderr\n") and lg.get("attempt") == 1,
+            "the stopped trainer's log is kept", "200, 'trainer starts: mode slow...'",
+            (st, lg))
 
 
 def case_worker_flags(ctx):
@@ -343,6 +471,129 @@ def case_worker_flags(ctx):
     R.check(p.returncode == 1 and "gave up" in p.stderr and 1.0 <= took < 10,
             "no daemon: retried with backoff, then exit 1", "exit 1, gave up, ~2 s",
             (p.returncode, round(took, 2), p.stderr))
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """A stand-in for the daemon's ingest routes: keeps every POST (path,
+    content type, body) in server.seen and answers the log's POSTs with
+    server.log_answers, in turn (then 200), the records' with 200."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        srv = self.server
+        srv.seen.append((self.path, self.headers.get("Content-Type"), body))
+        st = srv.log_answers.pop(0) if "/log" in self.path and srv.log_answers else 200
+        self.send_response(st)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args):
+        pass
+
+
+def bounded(log):
+    """What is kept of a log (docs/sweeps.md, base/logbound.c), computed
+    here from the whole of it."""
+    if len(log) <= 16384 + 49152:
+        return log
+    return (log[:16384] + f"\n[... {len(log) - 16384 - 49152} bytes of the log left out "
+            f"...]\n".encode() + log[-49152:])
+
+
+def worker_log_run(ctx, log_answers, argv=None):
+    """A command task's run (argv, else trainer.py in mode chatty) by the
+    worker in report mode against a Sink answering the log's POSTs so:
+    (exit code, stderr bytes, the POSTs, the largest resident size in KiB
+    of the worker and its trainer)."""
+    out = os.path.join(ctx.tmp, "worker-log")
+    os.makedirs(out, exist_ok=True)
+    cfg = {"task": "command", "run_id": 7, "rank": 4, "alpha": 8.0, "lr": 0.01, "seed": 1,
+           "steps": 20, "batch": 64, "scaling": "peft", "params": {},
+           "command": {"argv": argv or ["/usr/bin/python3", TRAINER, "--rank", "{rank}",
+                                        "--alpha", "{alpha}", "--lr={lr}", "--seed", "{seed}",
+                                        "--steps", "{steps}", "--run", "{run_id}", "--mode",
+                                        "chatty", "--out", out],
+                       "cwd": ctx.tmp, "time_limit": 60, "env": {"PYTHONUNBUFFERED": "1"}}}
+    path, tok = os.path.join(out, "run.json"), os.path.join(out, "token")
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    with open(tok, "w") as f:
+        f.write("t" * 64 + "\n")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    srv.seen, srv.log_answers = [], list(log_answers)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        with tempfile.TemporaryFile() as errf:
+            p = subprocess.Popen([ctx.worker, "--config", path, "--report-url",
+                                  f"http://127.0.0.1:{srv.server_address[1]}/v1/ingest/7",
+                                  "--report-token-file", tok, "--report-retry", "20"],
+                                 stdout=subprocess.DEVNULL, stderr=errf)
+            # os.wait4 (not Popen's wait) for the worker's resource usage
+            ended = wait_until(lambda: (r := os.wait4(p.pid, os.WNOHANG))[0] and r, 120)
+            if not ended:
+                p.kill()
+                ended = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(ended[1])
+            usage = ended[2]
+            errf.seek(0)
+            err = errf.read()
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    return p.returncode, err, srv.seen, usage.ru_maxrss
+def case_worker_log(ctx):
+    """The worker's side of a Slurm command task's log, against a stand-in
+    for the daemon: the trainer's stdout and stderr are copied whole to the
+    worker's stderr (the job's log) and sent once, bounded exactly as the
+    rule says, as text/plain with their byte count, retried after a 503,
+    before the done record (the last line of the last batch); a refused
+    log is said on stderr and the run still ends with its done record; a
+    40 MiB flood leaves the worker's memory as it was."""
+    R.case = "worker log"
+    code, err, seen, rss = worker_log_run(ctx, [503, 200])
+    logs = [i for i, (path, _, _) in enumerate(seen) if "/log" in path]
+    recs = [i for i, (path, _, _) in enumerate(seen) if path == "/v1/ingest/7"]
+    R.eq((code, len(logs)), (0, 2), "exit 0; the log POSTed twice (a 503, then 200)")
+    if len(logs) != 2 or not recs:
+        return
+    path, ctype, body = seen[logs[1]]
+    R.eq((path, ctype), (f"/v1/ingest/7/log?bytes={len(err)}", "text/plain; charset=utf-8"),
+         "the log's URL gives the bytes the trainer wrote (all of them on stderr)")
+    R.check(len(err) > 160_000 and body == bounded(err) and seen[logs[0]][2] == body,
+            "the log sent is the trainer's whole output bounded (head, left-out line, tail)",
+            (len(bounded(err)), bounded(err)[-30:]), (len(err), len(body), body[-30:]))
+    last = seen[recs[-1]][2].splitlines()
+    R.check(recs[-1] > logs[1] and json.loads(last[-1])["type"] == "done" and
+            not any(b'"done"' in seen[i][2] for i in recs[:-1]),
+            "the done record comes after the log, last", "log, then done last",
+            ([(seen[i][0], len(seen[i][2])) for i in range(len(seen))], last[-1:]))
+    code, err, seen, _ = worker_log_run(ctx, [403])
+    R.check(code == 0 and b"the trainer's log is not kept" in err and
+            json.loads(seen[-1][2].splitlines()[-1])["type"] == "done",
+            "a refused log is said and the run still ends done", "exit 0, said, done",
+            (code, err[-300:], seen[-1][2][-100:]))
+    # a shell trainer (small beside the worker): 40 MiB of log, then 11 bytes;
+    # the resident peak wait4 gives also counts the test's own image, which
+    # the child had until it ran the worker: a worker that held the flood
+    # would pass it by far more than the margin
+    _, _, _, small_rss = worker_log_run(ctx, [], ["/bin/sh", "-c", "echo small"])
+    code, err, seen, flood_rss = worker_log_run(ctx, [], [
+        "/bin/sh", "-c", "head -c 41943040 /dev/zero | tr '\\0' x; echo; echo last line"])
+    n = 40 * 2 ** 20 + 11
+    sent = [(path, b) for path, _, b in seen if "/log" in path]
+    R.check(code == 0 and len(err) == n and sent == [(f"/v1/ingest/7/log?bytes={n}",
+                                                      bounded(err))],
+            "a 40 MiB flood: all of it on stderr, its head and tail sent",
+            f"exit 0, {n} bytes, one log of 64 KiB and the line",
+            (code, len(err), [(path, len(b)) for path, b in sent]))
+    R.check(flood_rss - small_rss < 4 * 1024,
+            "the flood costs the worker no memory beyond its bounds (its peak resident "
+            "size within 4 MiB of a run writing 6 bytes)", f"< {small_rss + 4 * 1024} KiB",
+            flood_rss)
 
 
 def free_port():
@@ -426,6 +677,33 @@ def running_jobs(ctx, sid, n, on_seen=None):
     return got
 
 
+def check_log_route(d, a, b, tok_a):
+    """POST /v1/ingest/{run}/log takes a run's own token only, text/plain,
+    with ?bytes=N, at most a kept log's size; it stores the bytes as text."""
+    for args, want, what in (
+            ((b, None, "x", "?bytes=1"), 401, "no token"),
+            ((b, tok_a, "x", "?bytes=1"), 403, "run A's token into run B's log"),
+            ((a, "0" * 64, "x", "?bytes=1"), 403, "a made-up token"),
+            ((a, tok_a, "x", "?bytes=1", "application/json"), 415, "not text/plain"),
+            ((a, tok_a, "x", ""), 400, "no bytes="),
+            ((a, tok_a, "x", "?bytes=-1"), 400, "bytes=-1"),
+            ((a, tok_a, "x" * (16384 + 96 + 49152 + 1), "?bytes=99999999"), 413,
+             "a log over 64 KiB and the left-out line"),
+            ((a, tok_a, "xyz", "?bytes=5"), 422, "bytes=5 with 3 bytes (a small log is whole)")):
+        st, js, _ = ingest_log(d.port, *args)
+        R.check(st == want, f"log route, {what}: {want}", want,
+                (st, js and js.get("error")))
+    st, js, _ = api(d.port, "GET", f"/v1/runs/{a}/log")
+    R.eq(st, 404, "refused logs are not stored")
+    body = b"line one\n\xff\x00 bytes of the job\n"
+    st, js, _ = ingest_log(d.port, a, tok_a, body, f"?bytes={len(body)}")
+    R.eq((st, js), (200, {"run_id": a, "attempt": 1, "bytes": len(body), "kept": len(body)}),
+         "the run's own token stores its log")
+    st, js, _ = api(d.port, "GET", f"/v1/runs/{a}/log")
+    R.eq((st, js and js.get("log")), (200, "line one\n?? bytes of the job\n"),
+         "the log is kept as text: bytes that are not UTF-8 (and NUL) as '?'")
+
+
 def case_tokens_and_cancel(ctx, d):
     """The ingest route takes a run's own token only; cancel scancels."""
     R.case = "cancel"
@@ -442,6 +720,7 @@ def case_tokens_and_cancel(ctx, d):
     R.eq(st, 403, "a made-up token: 403")
     st, js, _ = ingest(d.port, a, tok_a, "not json\n")
     R.eq(st, 400, "a line that is not a record: 400")
+    check_log_route(d, a, b, tok_a)
     R.eq(cli_val(ctx.db, "SELECT COUNT(*) FROM curve WHERE step = 99999999"), 0,
          "refused records are not stored")
     arrays = {r["array_id"] for r in cli(ctx.db, f"SELECT array_id FROM slurm_jobs "
@@ -671,11 +950,14 @@ def main():
     t0 = time.monotonic()
     try:
         case_worker_flags(ctx)
+        case_worker_log(ctx)
         ctx.start_cluster()
         d = Daemon(ctx, "first")
         first = case_sweep(ctx, d)
         case_packs(ctx, d)
         case_command(ctx, d)
+        case_command_log(ctx, d)
+        case_command_term(ctx, d)
         case_sbatch_refused(ctx, d)
         case_tokens_and_cancel(ctx, d)
         case_kill(ctx, d)

@@ -13,7 +13,8 @@ is not JSON), hang (silent, with a child), slow (records every 0.2 s for
 ever), child (records for ever, with a child; both ignore SIGTERM), orphan
 (records for ever, with a child),
 flood_log (20 MB of log, then exit 1), flood_records (train records
-without end). Children's pids go to DIR/pids<ID>.
+without end), chatty (as ok, after 3000 numbered lines on stdout and 30 on
+stderr, about 170 KB in a fixed order, and a last line on stderr). Children's pids go to DIR/pids<ID>.
 """
 import json
 import os
@@ -72,6 +73,12 @@ def main():
         os.abort()
     elif mode == "nodone":
         sys.exit(0)
+    elif mode == "chatty":
+        for k in range(3000):
+            print(f"stdout line {k:04d} " + "o" * 40, flush=True)
+            if k % 100 == 0:
+                print(f"stderr line {k:04d}", file=sys.stderr, flush=True)
+        print("chatty ends", file=sys.stderr, flush=True)
     elif mode == "hang":
         spawn_child(out_dir, run, ignore_term=False)
         time.sleep(100000)
