@@ -65,7 +65,7 @@ def daemon(ctx, db, tag):
     env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
     return Daemon(ctx, tag, db, 2, worker=FAKE, env=env,
                   extra=["--executor", "local,slurm", "--slurm-dir", os.path.join(ctx.tmp, "jobs"),
-                         "--worker-mode", "process"])
+                         "--worker-mode", "process", "--pack-max", "1"])  # it trains one run
 
 
 def ingest(port, run, token, lines):
