@@ -2682,6 +2682,26 @@ static int cmd_report(cli *c) {
   return rc;
 }
 
+/* log RUN_ID: a command task's run log (GET /v1/runs/{id}/log) on stdout,
+ * as the trainer wrote it (bounded); --json: the route's document. */
+static int cmd_log(cli *c) {
+  char path[64];
+  json_t *r = NULL;
+  const char *text;
+  int rc;
+  snprintf(path, sizeof path, "/v1/runs/%lld/log", c->id);
+  if ((rc = get(c, path, &r))) return rc;
+  text = json_string_value(json_object_get(r, "log"));
+  if (c->val[O_JSON]) {
+    la_json_print(r, stdout);
+  } else if (text != NULL && text[0]) {
+    fputs(text, stdout);
+    if (text[strlen(text) - 1] != '\n') putchar('\n');
+  }
+  json_decref(r);
+  return 0;
+}
+
 /* ---- the command line ---------------------------------------------------- */
 
 /* The commands, their argument and the options each takes. */
@@ -2700,6 +2720,7 @@ static const cmd_def commands[] = {
      BIT(O_STATE) | BIT(O_RANK) | BIT(O_ALPHA) | BIT(O_LR) | BIT(O_LIMIT) |
          BIT(O_CSV)},
     {"run", cmd_run, 1, "run id", BIT(O_CSV)},
+    {"log", cmd_log, 1, "run id", 0},
     {"analysis", cmd_analysis, 1, "sweep id", BIT(O_REFRESH)},
     {"recommend", cmd_recommend, 1, "sweep id", BIT(O_RANK) | BIT(O_LR)},
     {"report", cmd_report, 1, "sweep id", BIT(O_FORMAT) | BIT(O_OUTPUT)},

@@ -121,6 +121,12 @@ def case_records(ctx):
                 and lg.json.get("attempt") == 1,
                 f"run {r['id']}: GET /v1/runs/{{id}}/log has its stdout and stderr",
                 "200, both lines, attempt 1", (lg.status, lg.body[:300]))
+        p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "log",
+                            str(r["id"])], capture_output=True, text=True, timeout=scaled(60),
+                           env=dict(os.environ, LORALPHA_TOKEN=d.token))
+        R.check(p.returncode == 0 and p.stdout == text + ("" if text.endswith("\n") else "\n"),
+                f"run {r['id']}: loralpha log prints the same log", text[:200],
+                (p.returncode, p.stdout[:200], p.stderr[-200:]))
         spectra = cli(d.db, f"SELECT COUNT(*) AS n FROM spectra WHERE run_id = {r['id']}")
         R.eq(spectra[0]["n"], 0, f"run {r['id']}: no spectra sent, none stored")
     p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "show", str(sid)],
@@ -155,6 +161,12 @@ def case_records(ctx):
     r = d.get("/v1/runs/999/log")
     R.check(r.status == 404 and b"no log" in r.body, "a run without a log: 404",
             "404 'no log'", (r.status, r.body[:200]))
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "log", "999"],
+                       capture_output=True, text=True, timeout=scaled(60),
+                       env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    R.check(p.returncode == 1 and "not_found" in p.stderr and "no log" in p.stderr,
+            "loralpha log of a run without a log: exit 1, the daemon's words",
+            "1, 'loralpha: not_found: ... no log ...'", (p.returncode, p.stderr[-200:]))
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
