@@ -33,8 +33,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (R, cases_main, Daemon, cli, cli_val, kill_pid, scaled,  # noqa: E402
-                     wait_until)
+from harness import (R, cases_main, closed_window, Daemon, cli, cli_val,  # noqa: E402
+                     kill_pid, scaled, wait_until)
 
 GOLDEN = 0.3819660112501051
 GRID = [1.0, 16.0, 256.0, 4096.0]
@@ -300,6 +300,7 @@ def case_law(ctx):
     body = spec("law", law_ranks=3, widen=1)
     body["search"]["strategy"] = "law"
     body["grid"]["rank"] = [1, 2, 4, 8, 16]
+    body["window"] = closed_window()  # nothing runs until the checks at submit are done
     r = d.req("POST", "/v1/sweeps", body)
     ans = r.json or {}
     sid = ans.get("id")
@@ -312,6 +313,9 @@ def case_law(ctx):
          "seeds), grid_runs the grid's 40")
     R.eq((d.sweep(sid) or {}).get("n_runs"), ans.get("runs"),
          "GET /v1/sweeps/{id}'s n_runs at submit equals the POST answer's runs")
+    r = d.req("PATCH", f"/v1/sweeps/{sid}", {"window": None},
+              headers={"Content-Type": "application/json"})
+    R.eq(r.status, 200, "the law sweep's window opened (PATCH window null)")
     d.wait_sweep(sid, 180, what="law sweep")
     stored = json.loads(cli_val(d.db, f"SELECT spec FROM sweeps WHERE id = {sid}"))
     s = stored["search"]
