@@ -169,22 +169,76 @@ VEC static void embed_backward(real *dwte, real *dwpe, const real *d,
   }
 }
 
+/* The reductions below keep LANES partial results, element c going to
+ * lane c % LANES, and combine the lanes at the end: a fixed order that
+ * the compiler turns into vector operations (a single running sum or
+ * maximum it may not reorder, so it would stay scalar). */
+#define LANES 8
+
+/* The sum of x[0..n). */
+static inline real lane_sum(const real *x, int n) {
+  real acc[LANES] = {0}, s = 0;
+  int c = 0;
+  for (; c + LANES <= n; c += LANES)
+    for (int k = 0; k < LANES; k++)
+      acc[k] += x[c + k];
+  for (int k = 0; k < LANES; k++)
+    s += acc[k];
+  for (; c < n; c++)
+    s += x[c];
+  return s;
+}
+
+/* The sum of x[c] y[c] over c < n. */
+static inline real lane_dot(const real *x, const real *y, int n) {
+  real acc[LANES] = {0}, s = 0;
+  int c = 0;
+  for (; c + LANES <= n; c += LANES)
+    for (int k = 0; k < LANES; k++)
+      acc[k] += x[c + k] * y[c + k];
+  for (int k = 0; k < LANES; k++)
+    s += acc[k];
+  for (; c < n; c++)
+    s += x[c] * y[c];
+  return s;
+}
+
+/* The largest of x[0..n), n >= 1. */
+static inline real lane_max(const real *x, int n) {
+  real acc[LANES], mx;
+  int c = 0;
+  for (int k = 0; k < LANES; k++)
+    acc[k] = x[0];
+  for (; c + LANES <= n; c += LANES)
+    for (int k = 0; k < LANES; k++)
+      acc[k] = x[c + k] > acc[k] ? x[c + k] : acc[k];
+  mx = acc[0];
+  for (int k = 1; k < LANES; k++)
+    mx = acc[k] > mx ? acc[k] : mx;
+  for (; c < n; c++)
+    mx = x[c] > mx ? x[c] : mx;
+  return mx;
+}
+
 /* out = (x - mean) * rstd * w + b per row; keeps mean and rstd. */
 VEC static void ln_forward(real *out, real *mean, real *rstd, const real *x,
                            const real *w, const real *b, int N, int C) {
   for (int i = 0; i < N; i++) {
     const real *xi = x + (size_t)i * C;
-    real *o = out + (size_t)i * C;
-    double m = 0, v = 0;
-    for (int c = 0; c < C; c++)
-      m += xi[c];
-    m /= C;
-    for (int c = 0; c < C; c++)
+    real *o = out + (size_t)i * C, acc[LANES] = {0}, m, v = 0, rs;
+    int c = 0;
+    m = lane_sum(xi, C) / (real)C;
+    for (; c + LANES <= C; c += LANES)
+      for (int k = 0; k < LANES; k++)
+        acc[k] += (xi[c + k] - m) * (xi[c + k] - m);
+    for (int k = 0; k < LANES; k++)
+      v += acc[k];
+    for (; c < C; c++)
       v += (xi[c] - m) * (xi[c] - m);
-    real rs = (real)(1.0 / sqrt(v / C + LA_GPT_LN_EPS));
-    for (int c = 0; c < C; c++)
-      o[c] = ((xi[c] - (real)m) * rs) * w[c] + b[c];
-    mean[i] = (real)m, rstd[i] = rs;
+    rs = (real)(1.0 / sqrt((double)v / C + LA_GPT_LN_EPS));
+    for (c = 0; c < C; c++)
+      o[c] = ((xi[c] - m) * rs) * w[c] + b[c];
+    mean[i] = m, rstd[i] = rs;
   }
 }
 
@@ -194,18 +248,28 @@ VEC static void ln_backward(real *dx, real *dw, real *db, const real *dout,
                             const real *rstd, int N, int C) {
   for (int i = 0; i < N; i++) {
     const real *di = dout + (size_t)i * C, *xi = x + (size_t)i * C;
-    real *dxi = dx + (size_t)i * C;
-    double dm = 0, dnm = 0;
-    for (int c = 0; c < C; c++) {
-      real nrm = (xi[c] - mean[i]) * rstd[i], dn = w[c] * di[c];
-      dm += dn, dnm += dn * nrm;
+    real *dxi = dx + (size_t)i * C, mi = mean[i], rs = rstd[i];
+    real am[LANES] = {0}, anm[LANES] = {0}, dm = 0, dnm = 0;
+    int c = 0;
+    for (; c + LANES <= C; c += LANES)
+      for (int k = 0; k < LANES; k++) {
+        real dn = w[c + k] * di[c + k];
+        am[k] += dn, anm[k] += dn * ((xi[c + k] - mi) * rs);
+      }
+    for (int k = 0; k < LANES; k++)
+      dm += am[k], dnm += anm[k];
+    for (; c < C; c++) {
+      real dn = w[c] * di[c];
+      dm += dn, dnm += dn * ((xi[c] - mi) * rs);
     }
-    dm /= C, dnm /= C;
-    for (int c = 0; c < C; c++) {
-      real nrm = (xi[c] - mean[i]) * rstd[i], dn = w[c] * di[c];
-      dxi[c] += (dn - (real)dm - nrm * (real)dnm) * rstd[i];
-      if (dw) dw[c] += nrm * di[c], db[c] += di[c];
+    dm /= (real)C, dnm /= (real)C;
+    for (c = 0; c < C; c++) {
+      real nrm = (xi[c] - mi) * rs, dn = w[c] * di[c];
+      dxi[c] += (dn - dm - nrm * dnm) * rs;
     }
+    if (dw)
+      for (c = 0; c < C; c++)
+        dw[c] += (xi[c] - mi) * rs * di[c], db[c] += di[c];
   }
 }
 
@@ -263,13 +327,10 @@ VEC static void attn_forward(const gpt_t *g, real *y, real *att,
       }
       for (int i = 0; i < T; i++) {
         int end = i - i % tb + tb < T ? i - i % tb + tb : T; /* block's keys */
-        real *row = P + (size_t)i * T, mx = row[0], sum = 0;
-        for (int j = 1; j <= i; j++)
-          mx = row[j] > mx ? row[j] : mx;
+        real *row = P + (size_t)i * T, mx = lane_max(row, i + 1), sum;
         for (int j = 0; j <= i; j++)
           row[j] = EXPNEG(row[j] - mx);
-        for (int j = 0; j <= i; j++)
-          sum += row[j];
+        sum = lane_sum(row, i + 1);
         for (int j = 0; j <= i; j++)
           row[j] /= sum;
         for (int j = i + 1; j < end; j++)
@@ -305,9 +366,7 @@ VEC static void attn_backward(gpt_t *g, real *dqkv, const real *dy,
       for (int i = 0; i < T; i++) { /* softmax backward, masked */
         int end = i - i % tb + tb < T ? i - i % tb + tb : T;
         const real *p = P + (size_t)i * T;
-        real *d = dP + (size_t)i * T, dot = 0;
-        for (int j = 0; j <= i; j++)
-          dot += p[j] * d[j];
+        real *d = dP + (size_t)i * T, dot = lane_dot(p, d, i + 1);
         for (int j = 0; j <= i; j++)
           d[j] = p[j] * (d[j] - dot);
         for (int j = i + 1; j < end; j++)
@@ -347,13 +406,10 @@ VEC static void gelu_backward(real *d, const real *x, size_t n) {
 VEC static double softmax_ce(real *probs, const int *tgt, int N, int V) {
   double loss = 0;
   for (int i = 0; i < N; i++) {
-    real *row = probs + (size_t)i * V, mx = row[0], sum = 0;
-    for (int v = 1; v < V; v++)
-      mx = row[v] > mx ? row[v] : mx;
+    real *row = probs + (size_t)i * V, mx = lane_max(row, V), sum;
     for (int v = 0; v < V; v++)
       row[v] = EXPNEG(row[v] - mx);
-    for (int v = 0; v < V; v++)
-      sum += row[v];
+    sum = lane_sum(row, V);
     for (int v = 0; v < V; v++)
       row[v] /= sum;
     loss -= log((double)row[tgt[i]] > 0 ? (double)row[tgt[i]] : 1e-300);
@@ -470,6 +526,7 @@ VEC void LA_SUF(la_gpt_backward)(gpt_t *g) {
 }
 
 #undef VEC
+#undef LANES
 #undef NT
 #undef TR
 #undef RM
