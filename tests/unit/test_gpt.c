@@ -5,9 +5,12 @@
  * entropy and the tied output), the position embedding, the LayerNorms,
  * causal attention and its softmax (c_attn), GELU (c_fc), the output
  * projections, and both LoRA branches (A and B) of every module, with
- * rank r adapters and all base weights differentiated at once. Then the
- * causal mask (a later token changes no earlier output), the float model
- * against the double one, and the safetensors names and shapes of a base.
+ * rank r adapters and all base weights differentiated at once, with the
+ * attention's products in one block of rows and in blocks of 2, 2 and 1;
+ * LoRA alone (backward stops in the first block at the lowest adapted
+ * module) with each module as the lowest. Then the causal mask (a later
+ * token changes no earlier output), the float model against the double
+ * one, and the safetensors names and shapes of a base.
  */
 #include "check.h"
 #include "gpt.h"
