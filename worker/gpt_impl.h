@@ -18,7 +18,8 @@
  * loader picks the one the CPU runs (GCC's target_clones, an ifunc).
  * GELU's tanh takes about three times longer with SSE2. The two differ
  * in rounding only (FMA rounds a * b + c once). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
+    defined(__GLIBC__)
 #define VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define VEC
