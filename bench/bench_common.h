@@ -160,6 +160,13 @@ static inline double bench_now(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The CPU seconds the process has used (all its threads). */
+static inline double bench_cpu_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static inline int bench_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -178,13 +185,15 @@ typedef void (*bench_work_fn)(void *ctx);
 typedef struct bench_timing {
   long warmup_units;
   int repeats;
-  long units[BENCH_MAX_REPEATS]; /* units done in each repeat */
-  double ms[BENCH_MAX_REPEATS];  /* its ms per unit */
+  long units[BENCH_MAX_REPEATS];    /* units done in each repeat */
+  double ms[BENCH_MAX_REPEATS];     /* its ms per unit */
+  double cpu_ms[BENCH_MAX_REPEATS]; /* its CPU ms per unit */
   double ms_median;
 } bench_timing;
 
 /* Runs fn for `warmup` seconds (and at least 3 times), then `repeats` times
- * for at least min_time seconds each; per repeat, the ms per unit. */
+ * for at least min_time seconds each; per repeat, the ms per unit (wall
+ * and CPU). */
 static inline void bench_time(bench_work_fn fn, void *ctx, double warmup,
                               double min_time, int repeats, bench_timing *t) {
   double t0 = bench_now();
@@ -198,25 +207,29 @@ static inline void bench_time(bench_work_fn fn, void *ctx, double warmup,
   t->repeats = repeats;
   for (int i = 0; i < repeats; i++) {
     long u = 0;
-    double s0 = bench_now(), el;
+    double s0 = bench_now(), c0 = bench_cpu_now(), el;
     do {
       fn(ctx);
       u++;
     } while ((el = bench_now() - s0) < min_time);
     t->units[i] = u;
     t->ms[i] = 1e3 * el / (double)u;
+    t->cpu_ms[i] = 1e3 * (bench_cpu_now() - c0) / (double)u;
   }
   t->ms_median = bench_median(t->ms, repeats);
 }
 
 static inline json_t *bench_timing_json(const bench_timing *t) {
   json_t *o = json_object(), *ms = json_array(), *units = json_array();
+  json_t *cpu = json_array();
   for (int i = 0; i < t->repeats; i++) {
     json_array_append_new(ms, json_real(t->ms[i]));
+    json_array_append_new(cpu, json_real(t->cpu_ms[i]));
     json_array_append_new(units, json_integer(t->units[i]));
   }
   json_object_set_new(o, "warmup_units", json_integer(t->warmup_units));
   json_object_set_new(o, "repeat_ms", ms);
+  json_object_set_new(o, "repeat_cpu_ms", cpu);
   json_object_set_new(o, "repeat_units", units);
   return o;
 }

@@ -8,8 +8,9 @@
  * shape with its base and text). Prints one JSON line: the median ms of
  * one la_trainer_step (the next windows, forward, loss, backward, AdamW)
  * over the repeats, each of at least --min-time seconds after --warmup
- * seconds of steps; la_trainer_tensor_bytes; VmRSS before the task is
- * built (rss_base) and VmHWM after the steps (rss_peak).
+ * seconds of steps, and per repeat the wall and the CPU ms of a step
+ * (repeat_ms, repeat_cpu_ms); la_trainer_tensor_bytes; VmRSS before the
+ * task is built (rss_base) and VmHWM after the steps (rss_peak).
  */
 #include "bench_common.h"
 

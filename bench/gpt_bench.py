@@ -16,8 +16,9 @@ attention, F.gelu(approximate="tanh"), tied LM head, F.cross_entropy,
 torch.optim.AdamW; a step is the windows' gather, zero_grad, forward,
 backward and the update. Rounds alternate worker and torch; the medians are
 pooled. Prints a table: ms per step of each, their ratio (torch / worker:
-above 1 the worker is faster), and the worker's peak RSS above its base
-against la_trainer_tensor_bytes.
+above 1 the worker is faster), the same in CPU time (each process's, all
+its threads: what a loaded machine's waits for a core leave out), and the
+worker's peak RSS above its base against la_trainer_tensor_bytes.
 
 | shape | width C | blocks | heads | context | batch | vocabulary | rank |
 | small | 128 | 4 | 4 | 128 | 8 | 256 | 8 |
@@ -106,12 +107,13 @@ class TorchStep:
 
 
 def time_torch(ts, warmup, min_time, repeats):
+    """Per repeat, the wall ms and the CPU ms (the process's) of a step."""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < warmup:
         ts.step()
-    out = []
+    out, cpu = [], []
     for _ in range(repeats):
-        n, s0 = 0, time.perf_counter()
+        n, s0, c0 = 0, time.perf_counter(), time.process_time()
         while True:
             ts.step()
             n += 1
@@ -119,7 +121,8 @@ def time_torch(ts, warmup, min_time, repeats):
             if el >= min_time:
                 break
         out.append(1e3 * el / n)
-    return out
+        cpu.append(1e3 * (time.process_time() - c0) / n)
+    return out, cpu
 
 
 def main():
@@ -150,23 +153,29 @@ def main():
             with open(cpath, "w") as fh:
                 json.dump(cfg, fh)
             ts = TorchStep(base, list(text), NH, T, B, r, 2 * r)
-            wms, tms, mem = [], [], None
+            wms, tms, wcpu, tcpu, mem = [], [], [], [], None
             for _ in range(a.rounds):
                 p = subprocess.run([exe, cpath, "--min-time", str(a.min_time), "--repeats",
                                     str(a.repeats)], capture_output=True, text=True, check=True)
                 mem = json.loads(p.stdout)
                 wms += mem["repeat_ms"]
-                tms += time_torch(ts, 0.5, a.min_time, a.repeats)
+                wcpu += mem["repeat_cpu_ms"]
+                tw, tc = time_torch(ts, 0.5, a.min_time, a.repeats)
+                tms += tw
+                tcpu += tc
             w, t = statistics.median(wms), statistics.median(tms)
+            wc, tc = statistics.median(wcpu), statistics.median(tcpu)
             held = mem["rss_peak"] - mem["rss_base"]
-            rows.append((name, C, L, T, B, w, t, t / w, held / mem["tensor_bytes"],
-                         mem["tensor_bytes"] / 2**20))
+            rows.append((name, C, L, T, B, w, t, t / w, wc, tc, tc / wc,
+                         held / mem["tensor_bytes"], mem["tensor_bytes"] / 2**20))
     print("OPENBLAS_CORETYPE=%s for both sides" % os.environ["OPENBLAS_CORETYPE"])
     print("| shape | C | blocks | context | batch | worker ms | torch ms | torch / worker "
+          "| worker CPU ms | torch CPU ms | CPU ratio "
           "| peak RSS above base / tensor bytes | tensor MiB |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print("| %s | %d | %d | %d | %d | %.1f | %.1f | %.2f | %.2f | %.1f |" % r)
+        print("| %s | %d | %d | %d | %d | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %.2f | %.1f |"
+              % r)
 
 
 if __name__ == "__main__":

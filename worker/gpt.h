@@ -35,6 +35,10 @@
 
 #define LA_GPT_N_TENSORS 16 /* kinds of tensor in a la_gpt_w */
 #define LA_GPT_LN_EPS 1e-5
+/* Rows of a block of the causal attention's products: a block of queries
+ * is multiplied with only the keys it sees (the first i0 + rows), which
+ * at T = 128 leaves 5/8 of the full T x T products. */
+#define LA_GPT_ATT_ROWS 32
 
 /* The sizes of a model, from its base weights. */
 typedef struct la_gpt_shape {

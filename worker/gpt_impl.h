@@ -13,6 +13,18 @@
 #define TR CblasTrans
 #define RM CblasRowMajor
 
+/* The element-wise loops (GELU, the softmaxes, LayerNorm) are built twice:
+ * for the x86-64 baseline (SSE2) and for x86-64-v3 (AVX2 and FMA), and the
+ * loader picks the one the CPU runs (GCC's target_clones, an ifunc).
+ * GELU's tanh takes about three times longer with SSE2. The two differ
+ * in rounding only (FMA rounds a * b + c once). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
+    defined(__GLIBC__)
+#define VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VEC
+#endif
+
 typedef LA_SUF(la_gpt) gpt_t;
 typedef LA_SUF(la_gpt_w) gptw_t;
 typedef LA_REAL real;
@@ -122,6 +134,7 @@ int LA_SUF(la_gpt_init)(gpt_t *g, const la_gpt_shape *sh, int B, int T, int r,
   g->targets = r ? targets : 0;
   g->s = (real)s;
   g->full = full;
+  g->tb = LA_GPT_ATT_ROWS;
   g->mem = malloc(carve(g, NULL) * sizeof(real));
   if (g->mem == NULL) return LA_ENOMEM;
   carve(g, g->mem);
@@ -136,8 +149,8 @@ void LA_SUF(la_gpt_free)(gpt_t *g) {
 /* ---- ops ---- */
 
 /* enc[b,t] = wte[tok[b,t]] + wpe[t]. */
-static void embed_forward(real *enc, const int *tok, const real *wte,
-                          const real *wpe, int N, int T, int C) {
+VEC static void embed_forward(real *enc, const int *tok, const real *wte,
+                              const real *wpe, int N, int T, int C) {
   for (int i = 0; i < N; i++) {
     const real *te = wte + (size_t)tok[i] * C, *pe = wpe + (size_t)(i % T) * C;
     real *o = enc + (size_t)i * C;
@@ -147,8 +160,8 @@ static void embed_forward(real *enc, const int *tok, const real *wte,
 }
 
 /* dwte[tok] += d, dwpe[t] += d. */
-static void embed_backward(real *dwte, real *dwpe, const real *d,
-                           const int *tok, int N, int T, int C) {
+VEC static void embed_backward(real *dwte, real *dwpe, const real *d,
+                               const int *tok, int N, int T, int C) {
   for (int i = 0; i < N; i++) {
     real *te = dwte + (size_t)tok[i] * C, *pe = dwpe + (size_t)(i % T) * C;
     const real *di = d + (size_t)i * C;
@@ -157,43 +170,107 @@ static void embed_backward(real *dwte, real *dwpe, const real *d,
   }
 }
 
+/* The reductions below keep LANES partial results, element c going to
+ * lane c % LANES, and combine the lanes at the end: a fixed order that
+ * the compiler turns into vector operations (a single running sum or
+ * maximum it may not reorder, so it would stay scalar). */
+#define LANES 8
+
+/* The sum of x[0..n). */
+static inline real lane_sum(const real *x, int n) {
+  real acc[LANES] = {0}, s = 0;
+  int c = 0;
+  for (; c + LANES <= n; c += LANES)
+    for (int k = 0; k < LANES; k++)
+      acc[k] += x[c + k];
+  for (int k = 0; k < LANES; k++)
+    s += acc[k];
+  for (; c < n; c++)
+    s += x[c];
+  return s;
+}
+
+/* The sum of x[c] y[c] over c < n. */
+static inline real lane_dot(const real *x, const real *y, int n) {
+  real acc[LANES] = {0}, s = 0;
+  int c = 0;
+  for (; c + LANES <= n; c += LANES)
+    for (int k = 0; k < LANES; k++)
+      acc[k] += x[c + k] * y[c + k];
+  for (int k = 0; k < LANES; k++)
+    s += acc[k];
+  for (; c < n; c++)
+    s += x[c] * y[c];
+  return s;
+}
+
+/* The largest of x[0..n), n >= 1. */
+static inline real lane_max(const real *x, int n) {
+  real acc[LANES], mx;
+  int c = 0;
+  for (int k = 0; k < LANES; k++)
+    acc[k] = x[0];
+  for (; c + LANES <= n; c += LANES)
+    for (int k = 0; k < LANES; k++)
+      acc[k] = x[c + k] > acc[k] ? x[c + k] : acc[k];
+  mx = acc[0];
+  for (int k = 1; k < LANES; k++)
+    mx = acc[k] > mx ? acc[k] : mx;
+  for (; c < n; c++)
+    mx = x[c] > mx ? x[c] : mx;
+  return mx;
+}
+
 /* out = (x - mean) * rstd * w + b per row; keeps mean and rstd. */
-static void ln_forward(real *out, real *mean, real *rstd, const real *x,
-                       const real *w, const real *b, int N, int C) {
+VEC static void ln_forward(real *out, real *mean, real *rstd, const real *x,
+                           const real *w, const real *b, int N, int C) {
   for (int i = 0; i < N; i++) {
     const real *xi = x + (size_t)i * C;
-    real *o = out + (size_t)i * C;
-    double m = 0, v = 0;
-    for (int c = 0; c < C; c++)
-      m += xi[c];
-    m /= C;
-    for (int c = 0; c < C; c++)
+    real *o = out + (size_t)i * C, acc[LANES] = {0}, m, v = 0, rs;
+    int c = 0;
+    m = lane_sum(xi, C) / (real)C;
+    for (; c + LANES <= C; c += LANES)
+      for (int k = 0; k < LANES; k++)
+        acc[k] += (xi[c + k] - m) * (xi[c + k] - m);
+    for (int k = 0; k < LANES; k++)
+      v += acc[k];
+    for (; c < C; c++)
       v += (xi[c] - m) * (xi[c] - m);
-    real rs = (real)(1.0 / sqrt(v / C + LA_GPT_LN_EPS));
-    for (int c = 0; c < C; c++)
-      o[c] = ((xi[c] - (real)m) * rs) * w[c] + b[c];
-    mean[i] = (real)m, rstd[i] = rs;
+    rs = (real)(1.0 / sqrt((double)v / C + LA_GPT_LN_EPS));
+    for (c = 0; c < C; c++)
+      o[c] = ((xi[c] - m) * rs) * w[c] + b[c];
+    mean[i] = m, rstd[i] = rs;
   }
 }
 
 /* dx += LayerNorm's input gradient for dout; dw, db += (full only). */
-static void ln_backward(real *dx, real *dw, real *db, const real *dout,
-                        const real *x, const real *w, const real *mean,
-                        const real *rstd, int N, int C) {
+VEC static void ln_backward(real *dx, real *dw, real *db, const real *dout,
+                            const real *x, const real *w, const real *mean,
+                            const real *rstd, int N, int C) {
   for (int i = 0; i < N; i++) {
     const real *di = dout + (size_t)i * C, *xi = x + (size_t)i * C;
-    real *dxi = dx + (size_t)i * C;
-    double dm = 0, dnm = 0;
-    for (int c = 0; c < C; c++) {
-      real nrm = (xi[c] - mean[i]) * rstd[i], dn = w[c] * di[c];
-      dm += dn, dnm += dn * nrm;
+    real *dxi = dx + (size_t)i * C, mi = mean[i], rs = rstd[i];
+    real am[LANES] = {0}, anm[LANES] = {0}, dm = 0, dnm = 0;
+    int c = 0;
+    for (; c + LANES <= C; c += LANES)
+      for (int k = 0; k < LANES; k++) {
+        real dn = w[c + k] * di[c + k];
+        am[k] += dn, anm[k] += dn * ((xi[c + k] - mi) * rs);
+      }
+    for (int k = 0; k < LANES; k++)
+      dm += am[k], dnm += anm[k];
+    for (; c < C; c++) {
+      real dn = w[c] * di[c];
+      dm += dn, dnm += dn * ((xi[c] - mi) * rs);
     }
-    dm /= C, dnm /= C;
-    for (int c = 0; c < C; c++) {
-      real nrm = (xi[c] - mean[i]) * rstd[i], dn = w[c] * di[c];
-      dxi[c] += (dn - (real)dm - nrm * (real)dnm) * rstd[i];
-      if (dw) dw[c] += nrm * di[c], db[c] += di[c];
+    dm /= (real)C, dnm /= (real)C;
+    for (c = 0; c < C; c++) {
+      real nrm = (xi[c] - mi) * rs, dn = w[c] * di[c];
+      dxi[c] += (dn - dm - nrm * dnm) * rs;
     }
+    if (dw)
+      for (c = 0; c < C; c++)
+        dw[c] += (xi[c] - mi) * rs * di[c], db[c] += di[c];
   }
 }
 
@@ -209,12 +286,13 @@ static void linear_forward(const gpt_t *g, real *y, real *u, const real *x,
   GEMM(RM, NT, TR, N, out, g->r, g->s, u, g->r, B, g->r, 1, y, out);
 }
 
-/* For dy: dx = dy W^T (+ s dy B A); gA, gB written; dW, db += (full). */
+/* For dy: dx = dy W^T (+ s dy B A) unless dx is NULL; gA, gB written;
+ * dW, db += (full). */
 static void linear_backward(gpt_t *g, real *dx, real *dW, real *db,
                             const real *dy, const real *x, const real *u,
                             const real *W, const real *A, const real *B,
                             real *gA, real *gB, int N, int in, int out) {
-  GEMM(RM, NT, TR, N, in, out, 1, dy, out, W, out, 0, dx, in);
+  if (dx != NULL) GEMM(RM, NT, TR, N, in, out, 1, dy, out, W, out, 0, dx, in);
   if (dW != NULL) {
     GEMM(RM, TR, NT, in, out, N, 1, x, in, dy, out, 1, dW, out);
     for (int i = 0; i < N; i++)
@@ -225,42 +303,53 @@ static void linear_backward(gpt_t *g, real *dx, real *dW, real *db,
   GEMM(RM, TR, NT, out, g->r, N, g->s, dy, out, u, g->r, 0, gB, g->r);
   GEMM(RM, NT, NT, N, g->r, out, g->s, dy, out, B, g->r, 0, g->du, g->r);
   GEMM(RM, TR, NT, g->r, in, N, 1, g->du, g->r, x, in, 0, gA, in);
-  GEMM(RM, NT, NT, N, in, g->r, 1, g->du, g->r, A, in, 1, dx, in);
+  if (dx != NULL)
+    GEMM(RM, NT, NT, N, in, g->r, 1, g->du, g->r, A, in, 1, dx, in);
 }
 
 /* Causal self-attention of every (window, head): att = softmax(q k^T /
- * sqrt(hs)) with j > i masked, y = att v. qkv (N, 3C), y (N, C). */
-static void attn_forward(const gpt_t *g, real *y, real *att, const real *qkv,
-                         int nb) {
+ * sqrt(hs)) with j > i masked, y = att v. qkv (N, 3C), y (N, C). The
+ * products go by blocks of g->tb query rows, each against the keys it
+ * sees; att's entries right of a block's keys are never read. */
+VEC static void attn_forward(const gpt_t *g, real *y, real *att,
+                             const real *qkv, int nb) {
   int T = g->T, C = g->sh.C, NH = g->sh.NH, hs = C / NH, C3 = 3 * C;
+  int tb = g->tb;
   real scale = (real)(1.0 / sqrt((double)hs));
   for (int b = 0; b < nb; b++)
     for (int h = 0; h < NH; h++) {
       const real *q = qkv + (size_t)b * T * C3 + h * hs;
       real *P = att + ((size_t)b * NH + h) * T * T;
-      GEMM(RM, NT, TR, T, T, hs, scale, q, C3, q + C, C3, 0, P, T);
+      real *yh = y + (size_t)b * T * C + h * hs;
+      for (int i0 = 0; i0 < T; i0 += tb) {
+        int m = T - i0 < tb ? T - i0 : tb;
+        GEMM(RM, NT, TR, m, i0 + m, hs, scale, q + (size_t)i0 * C3, C3, q + C,
+             C3, 0, P + (size_t)i0 * T, T);
+      }
       for (int i = 0; i < T; i++) {
-        real *row = P + (size_t)i * T, mx = row[0], sum = 0;
-        for (int j = 1; j <= i; j++)
-          mx = row[j] > mx ? row[j] : mx;
+        int end = i - i % tb + tb < T ? i - i % tb + tb : T; /* block's keys */
+        real *row = P + (size_t)i * T, mx = lane_max(row, i + 1), sum;
         for (int j = 0; j <= i; j++)
           row[j] = EXPNEG(row[j] - mx);
-        for (int j = 0; j <= i; j++)
-          sum += row[j];
+        sum = lane_sum(row, i + 1);
         for (int j = 0; j <= i; j++)
           row[j] /= sum;
-        for (int j = i + 1; j < T; j++)
+        for (int j = i + 1; j < end; j++)
           row[j] = 0;
       }
-      GEMM(RM, NT, NT, T, hs, T, 1, P, T, q + 2 * C, C3, 0,
-           y + (size_t)b * T * C + h * hs, C);
+      for (int i0 = 0; i0 < T; i0 += tb) {
+        int m = T - i0 < tb ? T - i0 : tb;
+        GEMM(RM, NT, NT, m, hs, i0 + m, 1, P + (size_t)i0 * T, T, q + 2 * C, C3,
+             0, yh + (size_t)i0 * C, C);
+      }
     }
 }
 
 /* dqkv from dy (N, C) through attention (dqkv written). */
-static void attn_backward(gpt_t *g, real *dqkv, const real *dy, const real *att,
-                          const real *qkv, int nb) {
+VEC static void attn_backward(gpt_t *g, real *dqkv, const real *dy,
+                              const real *att, const real *qkv, int nb) {
   int T = g->T, C = g->sh.C, NH = g->sh.NH, hs = C / NH, C3 = 3 * C;
+  int tb = g->tb;
   real scale = (real)(1.0 / sqrt((double)hs)), *dP = g->datt;
   for (int b = 0; b < nb; b++)
     for (int h = 0; h < NH; h++) {
@@ -268,27 +357,36 @@ static void attn_backward(gpt_t *g, real *dqkv, const real *dy, const real *att,
       const real *P = att + ((size_t)b * NH + h) * T * T;
       const real *dyh = dy + (size_t)b * T * C + h * hs;
       real *dq = dqkv + (size_t)b * T * C3 + h * hs;
-      GEMM(RM, NT, TR, T, T, hs, 1, dyh, C, q + 2 * C, C3, 0, dP, T);
-      GEMM(RM, TR, NT, T, hs, T, 1, P, T, dyh, C, 0, dq + 2 * C, C3);
+      for (int i0 = 0; i0 < T; i0 += tb) {
+        int m = T - i0 < tb ? T - i0 : tb;
+        GEMM(RM, NT, TR, m, i0 + m, hs, 1, dyh + (size_t)i0 * C, C, q + 2 * C,
+             C3, 0, dP + (size_t)i0 * T, T);
+        GEMM(RM, TR, NT, m, hs, T - i0, 1, P + (size_t)i0 * T + i0, T,
+             dyh + (size_t)i0 * C, C, 0, dq + 2 * C + (size_t)i0 * C3, C3);
+      }
       for (int i = 0; i < T; i++) { /* softmax backward, masked */
+        int end = i - i % tb + tb < T ? i - i % tb + tb : T;
         const real *p = P + (size_t)i * T;
-        real *d = dP + (size_t)i * T, dot = 0;
-        for (int j = 0; j <= i; j++)
-          dot += p[j] * d[j];
+        real *d = dP + (size_t)i * T, dot = lane_dot(p, d, i + 1);
         for (int j = 0; j <= i; j++)
           d[j] = p[j] * (d[j] - dot);
-        for (int j = i + 1; j < T; j++)
+        for (int j = i + 1; j < end; j++)
           d[j] = 0;
       }
-      GEMM(RM, NT, NT, T, hs, T, scale, dP, T, q + C, C3, 0, dq, C3);
-      GEMM(RM, TR, NT, T, hs, T, scale, dP, T, q, C3, 0, dq + C, C3);
+      for (int i0 = 0; i0 < T; i0 += tb) {
+        int m = T - i0 < tb ? T - i0 : tb;
+        GEMM(RM, NT, NT, m, hs, i0 + m, scale, dP + (size_t)i0 * T, T, q + C,
+             C3, 0, dq + (size_t)i0 * C3, C3);
+        GEMM(RM, TR, NT, m, hs, T - i0, scale, dP + (size_t)i0 * T + i0, T,
+             q + (size_t)i0 * C3, C3, 0, dq + C + (size_t)i0 * C3, C3);
+      }
     }
 }
 
 #define GELU_K ((real)0.7978845608028654) /* sqrt(2 / pi) */
 
 /* GPT-2's GELU: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-static void gelu_forward(real *out, const real *x, size_t n) {
+VEC static void gelu_forward(real *out, const real *x, size_t n) {
   for (size_t i = 0; i < n; i++) {
     real v = x[i], cube = (real)0.044715 * v * v * v;
     out[i] = (real)0.5 * v * (1 + TANH(GELU_K * (v + cube)));
@@ -296,7 +394,7 @@ static void gelu_forward(real *out, const real *x, size_t n) {
 }
 
 /* d *= gelu'(x), in place. */
-static void gelu_backward(real *d, const real *x, size_t n) {
+VEC static void gelu_backward(real *d, const real *x, size_t n) {
   for (size_t i = 0; i < n; i++) {
     real v = x[i], cube = (real)0.044715 * v * v * v;
     real th = TANH(GELU_K * (v + cube)), sech2 = 1 - th * th;
@@ -306,16 +404,13 @@ static void gelu_backward(real *d, const real *x, size_t n) {
 }
 
 /* probs = softmax(logits) in place per row; the mean of -log p[tgt]. */
-static double softmax_ce(real *probs, const int *tgt, int N, int V) {
+VEC static double softmax_ce(real *probs, const int *tgt, int N, int V) {
   double loss = 0;
   for (int i = 0; i < N; i++) {
-    real *row = probs + (size_t)i * V, mx = row[0], sum = 0;
-    for (int v = 1; v < V; v++)
-      mx = row[v] > mx ? row[v] : mx;
+    real *row = probs + (size_t)i * V, mx = lane_max(row, V), sum;
     for (int v = 0; v < V; v++)
       row[v] = EXPNEG(row[v] - mx);
-    for (int v = 0; v < V; v++)
-      sum += row[v];
+    sum = lane_sum(row, V);
     for (int v = 0; v < V; v++)
       row[v] /= sum;
     loss -= log((double)row[tgt[i]] > 0 ? (double)row[tgt[i]] : 1e-300);
@@ -335,7 +430,7 @@ static void module_forward(gpt_t *g, int l, int m, real *y, const real *x,
                  out);
 }
 
-/* Module m of layer l backward: dx from dy. */
+/* Module m of layer l backward: dx from dy (dx NULL: not computed). */
 static void module_backward(gpt_t *g, int l, int m, real *dx, const real *dy,
                             const real *x, int N) {
   real *W, *b, *dW = NULL, *db = NULL;
@@ -347,7 +442,7 @@ static void module_backward(gpt_t *g, int l, int m, real *dx, const real *dy,
 }
 
 /* One block forward: x (N, C) in, ly->res3 out. */
-static void block_forward(gpt_t *g, int l, const real *x, int nb) {
+VEC static void block_forward(gpt_t *g, int l, const real *x, int nb) {
   LA_SUF(la_gpt_layer) *y = &g->ly[l];
   int N = nb * g->T, C = g->sh.C;
   size_t NC = (size_t)N * C;
@@ -367,19 +462,30 @@ static void block_forward(gpt_t *g, int l, const real *x, int nb) {
     y->res3[i] += y->res2[i];
 }
 
-/* One block backward: g->dres holds d res3 on entry, d x on return. */
-static void block_backward(gpt_t *g, int l, const real *x, int nb) {
+/* One block backward: g->dres holds d res3 on entry, d x on return. The
+ * first block of a LoRA run (not full) stops at its lowest adapted
+ * module: nothing below it has a gradient to take, and d x is not
+ * computed. */
+VEC static void block_backward(gpt_t *g, int l, const real *x, int nb) {
   LA_SUF(la_gpt_layer) *y = &g->ly[l];
-  int N = nb * g->T, C = g->sh.C, f = g->full;
+  int N = nb * g->T, C = g->sh.C, f = g->full, stop = -1;
   size_t o = (size_t)l * C;
-  module_backward(g, l, 3, g->dbig, g->dres, y->fch_gelu, N);
+  if (l == 0 && !f) /* the lowest adapted module (4: none) */
+    for (stop = 0; stop < LA_GPT_N_MODULES && !(g->targets & 1u << stop);)
+      stop++;
+  if (stop == LA_GPT_N_MODULES) return;
+  module_backward(g, l, 3, stop < 3 ? g->dbig : NULL, g->dres, y->fch_gelu, N);
+  if (stop == 3) return;
   gelu_backward(g->dbig, y->fch, (size_t)N * 4 * C);
-  module_backward(g, l, 2, g->dx, g->dbig, y->ln2, N);
+  module_backward(g, l, 2, stop < 2 ? g->dx : NULL, g->dbig, y->ln2, N);
+  if (stop == 2) return;
   ln_backward(g->dres, f ? g->gw.ln2w + o : NULL, f ? g->gw.ln2b + o : NULL,
               g->dx, y->res2, g->w.ln2w + o, y->ln2_mean, y->ln2_rstd, N, C);
-  module_backward(g, l, 1, g->dx, g->dres, y->atty, N);
+  module_backward(g, l, 1, stop < 1 ? g->dx : NULL, g->dres, y->atty, N);
+  if (stop == 1) return;
   attn_backward(g, g->dqkv, g->dx, y->att, y->qkv, nb);
-  module_backward(g, l, 0, g->dx, g->dqkv, y->ln1, N);
+  module_backward(g, l, 0, stop < 0 ? g->dx : NULL, g->dqkv, y->ln1, N);
+  if (stop == 0) return;
   ln_backward(g->dres, f ? g->gw.ln1w + o : NULL, f ? g->gw.ln1b + o : NULL,
               g->dx, x, g->w.ln1w + o, y->ln1_mean, y->ln1_rstd, N, C);
 }
@@ -399,7 +505,7 @@ double LA_SUF(la_gpt_forward)(gpt_t *g, const int *tok, const int *tgt,
   return softmax_ce(g->probs, tgt, N, V);
 }
 
-void LA_SUF(la_gpt_backward)(gpt_t *g) {
+VEC void LA_SUF(la_gpt_backward)(gpt_t *g) {
   int nb = g->nb, N = nb * g->T, C = g->sh.C, V = g->sh.V, f = g->full;
   const real *x = g->sh.L ? g->ly[g->sh.L - 1].res3 : g->enc;
   real invN = (real)1 / N;
@@ -420,6 +526,8 @@ void LA_SUF(la_gpt_backward)(gpt_t *g) {
   if (f) embed_backward(g->gw.wte, g->gw.wpe, g->dres, g->tok, N, g->T, C);
 }
 
+#undef VEC
+#undef LANES
 #undef NT
 #undef TR
 #undef RM

@@ -44,6 +44,7 @@ typedef struct LA_SUF(la_gpt) {
   int r;               /* adapter rank (0: none) */
   unsigned targets;    /* adapted modules, LA_GPT_* bits */
   int full;            /* 1: gradients of every base weight */
+  int tb;              /* attention's row blocks (init: LA_GPT_ATT_ROWS) */
   LA_REAL s;           /* LoRA scaling */
   LA_SUF(la_gpt_w) w;  /* base weights (borrowed slab) */
   LA_SUF(la_gpt_w) gw; /* their gradients (borrowed slab; full mode) */

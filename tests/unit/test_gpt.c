@@ -5,9 +5,12 @@
  * entropy and the tied output), the position embedding, the LayerNorms,
  * causal attention and its softmax (c_attn), GELU (c_fc), the output
  * projections, and both LoRA branches (A and B) of every module, with
- * rank r adapters and all base weights differentiated at once. Then the
- * causal mask (a later token changes no earlier output), the float model
- * against the double one, and the safetensors names and shapes of a base.
+ * rank r adapters and all base weights differentiated at once, with the
+ * attention's products in one block of rows and in blocks of 2, 2 and 1;
+ * LoRA alone (backward stops in the first block at the lowest adapted
+ * module) with each module as the lowest. Then the causal mask (a later
+ * token changes no earlier output), the float model against the double
+ * one, and the safetensors names and shapes of a base.
  */
 #include "check.h"
 #include "gpt.h"
@@ -34,11 +37,13 @@ typedef struct fixture {
   int tok[NB * T], tgt[NB * T];
 } fixture;
 
-static void setup(fixture *f, uint64_t seed) {
+/* The model with adapters on targets; full: every base weight's gradient
+ * too. */
+static void setup_on(fixture *f, uint64_t seed, unsigned targets, int full) {
   la_rng rng;
   la_rng_init(&rng, seed, 77);
   f->nw = la_gpt_param_count(&k_sh);
-  f->nt = la_gpt_adapter_count(&k_sh, R, 0xf);
+  f->nt = la_gpt_adapter_count(&k_sh, R, targets);
   f->w = malloc(f->nw * sizeof(double));
   f->gw = calloc(f->nw, sizeof(double));
   f->theta = malloc(f->nt * sizeof(double));
@@ -51,11 +56,15 @@ static void setup(fixture *f, uint64_t seed) {
     f->tok[i] = (int)(la_rng_u64(&rng) % V);
     f->tgt[i] = (int)(la_rng_u64(&rng) % V);
   }
-  CHECK_EQ_INT(la_gpt_init_d(&f->g, &k_sh, NB, T, R, 0xf, 1.7, 1), 0);
+  CHECK_EQ_INT(la_gpt_init_d(&f->g, &k_sh, NB, T, R, targets, 1.7, full), 0);
   la_gpt_bind_d(&k_sh, f->w, &f->g.w);
   la_gpt_bind_d(&k_sh, f->gw, &f->g.gw);
   f->g.gslab = f->gw;
   la_gpt_bind_adapters_d(&f->g, f->theta, f->gtheta);
+}
+
+static void setup(fixture *f, uint64_t seed) {
+  setup_on(f, seed, 0xf, 1);
 }
 
 static void teardown(fixture *f) {
@@ -86,8 +95,33 @@ static void check_entries(fixture *f, const char *op, double *x,
   }
 }
 
-/* Every tensor kind of the base and every adapter. */
-static void check_gradients(void) {
+/* Every adapter of f's model, every module's branch on its own. */
+static void check_adapters(fixture *f, unsigned targets) {
+  size_t na = la_gpt_adapter_a_count(&k_sh, R, targets);
+  check_entries(f, "lora A (all modules)", f->theta, f->gtheta, na);
+  check_entries(f, "lora B (all modules)", f->theta + na, f->gtheta + na,
+                f->nt - na);
+  for (int l = 0; l < L; l++)
+    for (int m = 0; m < LA_GPT_N_MODULES; m++) {
+      int in, out;
+      char name[64];
+      if (!(targets & 1u << m)) continue;
+      la_gpt_module_dims(C, m, &in, &out);
+      snprintf(name, sizeof name, "lora A of h.%d.%s", l,
+               la_gpt_module_name(m));
+      check_entries(f, name, (double *)f->g.A[l][m], f->g.gA[l][m],
+                    (size_t)R * in);
+      snprintf(name, sizeof name, "lora B of h.%d.%s", l,
+               la_gpt_module_name(m));
+      check_entries(f, name, (double *)f->g.Bm[l][m], f->g.gB[l][m],
+                    (size_t)R * out);
+    }
+}
+
+/* Every tensor kind of the base and every adapter, with the attention's
+ * products in blocks of tb query rows (T: one block; 2: blocks of 2, 2
+ * and 1 rows). */
+static void check_gradients(int tb) {
   static const char *const ops[LA_GPT_N_TENSORS] = {
       "wte (embedding, tied LM head, cross-entropy)",
       "wpe (position embedding)",
@@ -106,8 +140,9 @@ static void check_gradients(void) {
       "ln_f.weight (final LayerNorm)",
       "ln_f.bias (final LayerNorm)"};
   fixture f;
-  size_t off = 0, na;
+  size_t off = 0;
   setup(&f, 1);
+  f.g.tb = tb;
   loss(&f);
   la_gpt_backward_d(&f.g);
   for (int k = 0; k < LA_GPT_N_TENSORS; k++) {
@@ -115,25 +150,26 @@ static void check_gradients(void) {
     check_entries(&f, ops[k], f.w + off, f.gw + off, n);
     off += n;
   }
-  na = la_gpt_adapter_a_count(&k_sh, R, 0xf);
-  check_entries(&f, "lora A (all modules)", f.theta, f.gtheta, na);
-  check_entries(&f, "lora B (all modules)", f.theta + na, f.gtheta + na,
-                f.nt - na);
-  for (int l = 0; l < L; l++) /* every module's branch on its own */
-    for (int m = 0; m < LA_GPT_N_MODULES; m++) {
-      int in, out;
-      char name[64];
-      la_gpt_module_dims(C, m, &in, &out);
-      snprintf(name, sizeof name, "lora A of h.%d.%s", l,
-               la_gpt_module_name(m));
-      check_entries(&f, name, (double *)f.g.A[l][m], f.g.gA[l][m],
-                    (size_t)R * in);
-      snprintf(name, sizeof name, "lora B of h.%d.%s", l,
-               la_gpt_module_name(m));
-      check_entries(&f, name, (double *)f.g.Bm[l][m], f.g.gB[l][m],
-                    (size_t)R * out);
-    }
+  check_adapters(&f, 0xf);
   teardown(&f);
+}
+
+/* LoRA alone (no base gradients): backward stops in the first block at
+ * its lowest adapted module; every adapter's gradient is still right,
+ * for each module as the lowest. */
+static void check_lora_only(void) {
+  static const unsigned sets[] = {
+      LA_GPT_C_ATTN | LA_GPT_MLP_PROJ, LA_GPT_ATTN_PROJ | LA_GPT_C_FC,
+      LA_GPT_C_FC | LA_GPT_MLP_PROJ, LA_GPT_MLP_PROJ};
+  for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+    fixture f;
+    setup_on(&f, 5 + k, sets[k], 0);
+    f.g.tb = 2;
+    loss(&f);
+    la_gpt_backward_d(&f.g);
+    check_adapters(&f, sets[k]);
+    teardown(&f);
+  }
 }
 
 /* Changing the last token of a window changes none of the earlier
@@ -202,7 +238,9 @@ static void check_names(void) {
 }
 
 int main(void) {
-  check_gradients();
+  check_gradients(T);
+  check_gradients(2);
+  check_lora_only();
   check_causal();
   check_float();
   check_names();
