@@ -63,7 +63,7 @@ static ssize_t fan_write(void *c, const char *buf, size_t size) {
       if (f->len + take + 1 > f->cap) {
         size_t cap = (f->len + take + 1) * 2;
         char *q = realloc(f->line, cap);
-        if (q == NULL) return -1;
+        if (q == NULL) return -1; /* fopencookie: a write error */
         f->line = q, f->cap = cap;
       }
       memcpy(f->line + f->len, buf + i, take);
