@@ -192,8 +192,10 @@ def main():
     ctx = hs.Ctx(args)
     t_start = time.monotonic()
     try:
+        # one run per worker: the sweep must outlast the load however fast
+        # packs would train it
         d = hs.Daemon(ctx, "load", ctx.path("load.db"), 2,
-                      extra=["--request-timeout", "2"])
+                      extra=["--request-timeout", "2", "--pack-max", "1"])
         first = d.submit(hs.make_spec("warm", [1], [1.0], [0.003], 3000, task=hs.WIDE_TASK,
                                       batch=64, metrics={"log_every": 1, "eval_every": 100,
                                                          "spectra_every": 1000,
@@ -273,12 +275,9 @@ def main():
         R.eq(d.get("/v1/health").status, 200, "GET /v1/health after the load")
         done1 = (d.sweep(sid) or {}).get("counts", {}).get("done", 0)
         rows1 = d.metrics()[0].get("loralpha_rows_written_total", 0)
-        R.check(rows1 > rows0 and (d.sweep(sid) or {}).get("counts", {}).get("running", 0) >= 2
-                and len(d.children()) == 2,
-                "the sweep kept running under load (2 workers training its runs, metric rows "
-                "committed)",
-                f"> {rows0:.0f} rows, 2 workers",
-                (rows1, (d.sweep(sid) or {}).get("counts"), len(d.children())))
+        R.check(rows1 > rows0 and (d.sweep(sid) or {}).get("counts", {}).get("running") == 2,
+                "the sweep kept running under load (2 runs running, metric rows committed)",
+                f"> {rows0:.0f} rows", (rows1, (d.sweep(sid) or {}).get("counts")))
         s = sampler.samples
         warm = [v for t, v in s if t >= 10]
         R.check(len(warm) >= 5, "RSS sampled after the warm-up", ">= 5 samples", s)
