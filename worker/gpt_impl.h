@@ -19,7 +19,9 @@
  * GELU's tanh takes about three times longer with SSE2. The two differ
  * in rounding only (FMA rounds a * b + c once). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
-    defined(__GLIBC__)
+    defined(__GLIBC__) && !defined(__SANITIZE_THREAD__)
+/* (not under ThreadSanitizer: the ifunc's resolver runs while the loader
+ * relocates, before TSan's runtime is up, and crashes the program) */
 #define VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define VEC

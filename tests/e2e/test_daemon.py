@@ -1662,7 +1662,9 @@ def case_packs(ctx):
     packed = [r["id"] for r in rows]
     for p in pids:
         kill_pid(p, signal.SIGKILL)
-    again = wait_until(lambda: running(sid, 1), 30, 0.02) or []
+    # the pack's runs end one by one: wait for the retry itself (attempt 2)
+    again = wait_until(lambda: [r for r in running(sid, 1) or [] if r["attempts"] == 2],
+                       30, 0.02) or []
     after = {r["id"]: r for r in runs_of(d.db, f"sweep_id = {sid}")}
     R.check(len(again) == 1 and again[0]["id"] == packed[0] and again[0]["attempts"] == 2
             and again[0]["worker_pid"] not in pids,
