@@ -164,3 +164,23 @@ uint64_t la_pack_run_memory(const la_config *cfg) {
   la_config_memory(cfg, &est);
   return est.bytes > LA_MEM_BASE ? est.bytes - LA_MEM_BASE : 0;
 }
+
+int la_pack_joins(const json_t *raw0, const la_config *cfg0, const json_t *raw,
+                  la_config *cfg, uint64_t *memory, uint64_t limit) {
+  const json_t *pair[2] = {raw0, raw};
+  json_t *e0;
+  la_err err;
+  uint64_t more;
+  int ok;
+  if (la_config_parse(raw, cfg, &err) != 0 || cfg0->task == LA_TASK_GPT ||
+      la_pack_check_run_ids(pair, 2, &err) != 0 ||
+      (e0 = la_config_to_json(cfg0)) == NULL)
+    return 0;
+  ok = check_shared(pair, e0, cfg0, 0, &err) == 0 && /* as la_pack_check */
+       check_shared(pair, e0, cfg, 1, &err) == 0;
+  json_decref(e0);
+  more = la_pack_run_memory(cfg);
+  if (!ok || (limit > 0 && *memory + more > limit)) return 0;
+  *memory += more;
+  return 1;
+}

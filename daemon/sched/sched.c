@@ -846,23 +846,37 @@ static void on_config_written(uv_write_t *req, int status) {
 /* ---- starting workers ---- */
 
 /* A run's config (JSON text) with the daemon's threads and the run id
- * (none when run_id < 0), as one line; for a warm worker (warm 1) the
- * request line {"type":"run","config":{...}} and its newline. New string
- * or NULL. */
+ * (none when run_id < 0), as its worker gets it; NULL when it is not an
+ * object. */
+static json_t *run_json(const la_sched *s, const char *config, int64_t run_id) {
+  json_t *cfg = json_loads(config, 0, NULL);
+  if (!json_is_object(cfg)) return json_decref(cfg), NULL;
+  json_object_set_new(cfg, "threads", json_integer(s->opts.threads_per_worker));
+  if (run_id >= 0) json_object_set_new(cfg, "run_id", json_integer(run_id));
+  return cfg;
+}
+
+/* A request (borrowed JSON) as one line with its newline; new string or
+ * NULL. */
+static char *request_line(const json_t *req) {
+  char *text = req ? la_json_text(req) : NULL, *line;
+  if (text == NULL || (line = realloc(text, strlen(text) + 2)) == NULL)
+    return free(text), NULL;
+  return strcat(line, "\n");
+}
+
+/* run_json as one line; for a warm worker (warm 1) the request line
+ * {"type":"run","config":{...}} and its newline. New string or NULL. */
 static char *worker_config(const la_sched *s, const char *config,
                            int64_t run_id, int warm) {
-  json_t *cfg = json_loads(config, 0, NULL), *req = NULL;
-  char *text = NULL, *line;
-  if (json_is_object(cfg)) {
-    json_object_set_new(cfg, "threads",
-                        json_integer(s->opts.threads_per_worker));
-    if (run_id >= 0) json_object_set_new(cfg, "run_id", json_integer(run_id));
-    req = warm ? json_pack("{s:s, s:O}", "type", "run", "config", cfg) : NULL;
-    text = la_json_text(req ? req : cfg);
-  }
-  if (warm && text != NULL) {
-    if ((line = realloc(text, strlen(text) + 2)) != NULL) strcat(line, "\n");
-    text = line != NULL ? line : (free(text), NULL);
+  json_t *cfg = run_json(s, config, run_id), *req = NULL;
+  char *text;
+  if (cfg == NULL) return NULL;
+  if (!warm) {
+    text = la_json_text(cfg);
+  } else {
+    req = json_pack("{s:s, s:O}", "type", "run", "config", cfg);
+    text = request_line(req);
   }
   json_decref(req);
   json_decref(cfg);
@@ -1166,57 +1180,33 @@ static void make_room(la_sched *s) {
  * and its owner's cap leave room for, and no more than fit the workers'
  * memory cap together. */
 
-/* A run's config as its worker gets it (the daemon's threads, its run_id),
- * parsed into cfg; NULL when it is not one a pack can hold (a command
- * task's) or out of memory. */
-static json_t *pack_config(const la_sched *s, const char *config,
-                           int64_t run_id, la_config *cfg) {
-  json_t *j = json_loads(config, 0, NULL);
-  la_err err;
-  if (!json_is_object(j) ||
-      json_object_set_new(j, "threads",
-                          json_integer(s->opts.threads_per_worker)) ||
-      json_object_set_new(j, "run_id", json_integer(run_id)) ||
-      la_config_parse(j, cfg, &err) != 0) {
-    json_decref(j);
-    return NULL;
-  }
-  return j;
-}
-
-/* Moves into mates[] (cleared first) the queued runs that join t's pack;
+/* Moves into mates[] the queued runs that join t's pack (la_pack_joins);
  * returns how many (0: t trains alone). A failure to read them only means
- * no pack. cfgs and raw are work space for LA_PACK_MAX runs. */
+ * no pack. raw (LA_PACK_MAX) gets the configs as the worker gets them,
+ * t's first; cfg is work space for two parsed configs. */
 static int find_mates(la_sched *s, const la_run_ticket *t, la_run_ticket *mates,
-                      la_config *cfgs, json_t **raw) {
+                      la_config *cfg, json_t **raw) {
   la_run_ticket cand[LA_PACK_MAX];
   la_err err;
   int want = s->opts.pack_max - 1, nc = 0, n = 0;
   uint64_t memory;
   if (want > t->room) want = t->room;
   if (want <= 0 || t->attempts > 0 ||
-      (raw[0] = pack_config(s, t->config, t->run_id, &cfgs[0])) == NULL)
-    return 0;
-  memory = la_pack_run_memory(&cfgs[0]) + LA_MEM_BASE;
-  if (cfgs[0].task == LA_TASK_GPT ||
-      la_store_pack_mates(s->store, t, s->opts.pack_max - 1, cand, &nc, &err) !=
-          0)
-    nc = 0; /* gpt runs train alone; a failed read: no pack this time */
+      (raw[0] = run_json(s, t->config, t->run_id)) == NULL ||
+      la_config_parse(raw[0], &cfg[0], &err) != 0 || cfg[0].task == LA_TASK_GPT)
+    return 0; /* gpt and command runs train alone */
+  memory = LA_MEM_BASE + la_pack_run_memory(&cfg[0]);
+  if (la_store_pack_mates(s->store, t, s->opts.pack_max - 1, cand, &nc, &err))
+    nc = 0; /* a failed read: no pack this time */
   for (int i = 0; i < nc; i++) {
-    const json_t *pair[2] = {raw[0], NULL};
-    la_config two[2];
-    uint64_t more;
-    if (n < want && (raw[n + 1] = pack_config(s, cand[i].config, cand[i].run_id,
-                                              &cfgs[n + 1])) != NULL) {
-      pair[1] = raw[n + 1];
-      two[0] = cfgs[0], two[1] = cfgs[n + 1];
-      more = la_pack_run_memory(&cfgs[n + 1]);
-      if (la_pack_check(pair, two, 2, &err) == 0 &&
-          (s->opts.pack_memory == 0 || memory + more <= s->opts.pack_memory)) {
-        memory += more;
-        mates[n++] = cand[i];
-        continue;
-      }
+    if (n < want &&
+        (raw[n + 1] = run_json(s, cand[i].config, cand[i].run_id)) != NULL &&
+        la_pack_joins(raw[0], &cfg[0], raw[n + 1], &cfg[1], &memory,
+                      s->opts.pack_memory)) {
+      mates[n++] = cand[i];
+      continue;
+    }
+    if (n < want) {
       json_decref(raw[n + 1]);
       raw[n + 1] = NULL;
     }
@@ -1242,16 +1232,14 @@ static void end_refunded(la_sched *s, int64_t run_id) {
  * daemon stacks, and its newline. New string or NULL. */
 static char *pack_line(const la_sched *s, json_t *const *raw, int n) {
   json_t *configs = json_array(), *req;
-  char *text, *line;
+  char *line;
   for (int i = 0; i < n; i++)
     json_array_append(configs, raw[i]);
   req = json_pack("{s:s, s:o, s:b}", "type", "pack", "configs", configs,
                   "stack", s->opts.pack_stack);
-  text = req ? la_json_text(req) : NULL;
+  line = request_line(req);
   json_decref(req);
-  if (text == NULL || (line = realloc(text, strlen(text) + 2)) == NULL)
-    return free(text), NULL;
-  return strcat(line, "\n");
+  return line;
 }
 
 /* Makes w (its first run started, config prepared) the worker of a pack:
@@ -1261,7 +1249,7 @@ static char *pack_line(const la_sched *s, json_t *const *raw, int n) {
  * queue), w stays a one-run worker. */
 static void form_pack(la_sched *s, worker *w, const la_run_ticket *t) {
   la_run_ticket *mates = calloc(LA_PACK_MAX, sizeof *mates);
-  la_config *cfgs = calloc(LA_PACK_MAX, sizeof *cfgs);
+  la_config *cfgs = calloc(2, sizeof *cfgs);
   json_t **raw = calloc(LA_PACK_MAX, sizeof *raw);
   json_t *sent[LA_PACK_MAX]; /* the started runs' configs (borrowed) */
   wrun *runs = NULL;

@@ -445,21 +445,17 @@ static int make_batch(la_slurm *sl, const la_sdb_sweep *w,
   return 0;
 }
 
-/* Whether run j may join the pack of leader i: both on their first
- * attempt, of one rank and seed, and their configs pack (la_pack_check);
- * cfg[1] is filled with j's parsed config. */
+/* Whether run j may join the pack of leader i (parsed: cfg[0]): both on
+ * their first attempt, of one rank and seed, and la_pack_joins (cfg[1]
+ * gets j's parsed config, *memory grows by its part). */
 static int may_join(json_t *const *raw, const la_sdb_run *runs, int i, int j,
-                    la_config *cfg) {
-  const json_t *pair[2] = {raw[i], raw[j]};
-  la_err err;
-  if (runs[j].attempts > 0 || raw[j] == NULL ||
-      !json_equal(json_object_get(raw[i], "rank"),
-                  json_object_get(raw[j], "rank")) ||
-      !json_equal(json_object_get(raw[i], "seed"),
-                  json_object_get(raw[j], "seed")) ||
-      la_config_parse(raw[j], &cfg[1], &err) != 0)
-    return 0;
-  return la_pack_check(pair, cfg, 2, &err) == 0;
+                    la_config *cfg, uint64_t *memory, uint64_t limit) {
+  return runs[j].attempts == 0 && raw[j] != NULL &&
+         json_equal(json_object_get(raw[i], "rank"),
+                    json_object_get(raw[j], "rank")) &&
+         json_equal(json_object_get(raw[i], "seed"),
+                    json_object_get(raw[j], "seed")) &&
+         la_pack_joins(raw[i], &cfg[0], raw[j], &cfg[1], memory, limit);
 }
 
 /* Orders runs[0..n) so that each array task's runs are next to each other
@@ -496,11 +492,8 @@ static int group_packs(const la_slurm *sl, const la_sdb_sweep *w,
     if (raw[i] != NULL && la_config_parse(raw[i], &cfg[0], &err) == 0)
       memory = LA_MEM_BASE + la_pack_run_memory(&cfg[0]);
     for (int j = i + 1; memory > 0 && j < n && size < sl->pack_max; j++) {
-      if (used[j] || !may_join(raw, runs, i, j, cfg) ||
-          (sl->pack_memory > 0 &&
-           memory + la_pack_run_memory(&cfg[1]) > sl->pack_memory))
+      if (used[j] || !may_join(raw, runs, i, j, cfg, &memory, sl->pack_memory))
         continue;
-      memory += la_pack_run_memory(&cfg[1]);
       used[j] = 1;
       order[k] = runs[j];
       order[k++].task = tasks;

@@ -43,4 +43,13 @@ int la_pack_check(const json_t *const *raw, const la_config *cfgs, int n,
  * task's data, which the pack holds once). */
 uint64_t la_pack_run_memory(const la_config *cfg);
 
+/* Whether the run of config raw (borrowed JSON with its run_id) may join
+ * the pack led by raw0 (parsed: cfg0): raw parses (into *cfg), the pair
+ * passes la_pack_check, and its la_pack_run_memory added to *memory (the
+ * pack's estimate so far) stays within limit (0: any); then *memory grows
+ * by it. 1 or 0. The daemon's scheduler and its Slurm executor form packs
+ * with this one rule. */
+int la_pack_joins(const json_t *raw0, const la_config *cfg0, const json_t *raw,
+                  la_config *cfg, uint64_t *memory, uint64_t limit);
+
 #endif

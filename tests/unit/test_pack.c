@@ -283,6 +283,43 @@ static void check_fields(void) {
   json_decref(o), json_decref(o2);
 }
 
+/* la_pack_joins, the daemon's rule for forming packs: the same verdicts as
+ * la_pack_check on the pair, and the memory estimate bounded and grown by
+ * the joining run's la_pack_run_memory. */
+static void check_joins(void) {
+  json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:f, s:f, s:i, s:i}", "task",
+                        "teacher", "d_in", 8, "d_out", 8, "rank", 2, "alpha",
+                        1.0, "lr", 0.1, "steps", 3, "run_id", 1);
+  json_t *o2 = json_deep_copy(o);
+  la_config c0, c1;
+  la_err err;
+  uint64_t memory, more;
+  CHECK_EQ_INT(la_config_parse(o, &c0, &err), 0);
+  json_object_set_new(o2, "run_id", json_integer(2));
+  json_object_set_new(o2, "alpha", json_real(64));
+  CHECK_EQ_INT(la_config_parse(o2, &c1, &err), 0);
+  more = la_pack_run_memory(&c1);
+  CHECK(more > 0);
+  memory = 100;
+  CHECK_EQ_INT(la_pack_joins(o, &c0, o2, &c1, &memory, 0), 1); /* no bound */
+  CHECK(memory == 100 + more);
+  memory = 100;
+  CHECK_EQ_INT(la_pack_joins(o, &c0, o2, &c1, &memory, 100 + more), 1);
+  memory = 100;
+  CHECK_EQ_INT(la_pack_joins(o, &c0, o2, &c1, &memory, 99 + more), 0);
+  CHECK(memory == 100);                               /* refused: unchanged */
+  json_object_set_new(o2, "batch", json_integer(16)); /* a shared field */
+  CHECK_EQ_INT(la_pack_joins(o, &c0, o2, &c1, &memory, 0), 0);
+  json_object_del(o2, "batch");
+  json_object_set_new(o2, "run_id", json_integer(1)); /* the leader's id */
+  CHECK_EQ_INT(la_pack_joins(o, &c0, o2, &c1, &memory, 0), 0);
+  json_object_set_new(o2, "run_id", json_integer(2));
+  json_object_set_new(o2, "lr", json_string("fast")); /* does not parse */
+  CHECK_EQ_INT(la_pack_joins(o, &c0, o2, &c1, &memory, 0), 0);
+  CHECK(memory == 100);
+  json_decref(o), json_decref(o2);
+}
+
 /* A request through la_pack_serve: a config that fails gets its own error
  * record and the others train; a shared field that differs fails every
  * run; a request without run_ids gets one error without run_id. */
@@ -339,6 +376,7 @@ int main(void) {
     check_case(&k_cases[i], 1);
   }
   check_fields();
+  check_joins();
   check_serve();
   for (int i = 0; i < 3; i++) {
     snprintf(path, sizeof path, "%s/%s", g_dir,
