@@ -124,9 +124,13 @@ static const char *const k_sql[N_STMT] = {
     [ST_DEL_WORKER] = "DELETE FROM local_workers WHERE run_id = ?",
     [ST_DEL_WORKERS] = "DELETE FROM local_workers",
     [ST_PROBE] = "INSERT OR REPLACE INTO write_probe (id, at) VALUES (1, ?)",
-    [ST_QUEUED_OF_SWEEP] = "SELECT id, attempts, config FROM runs WHERE "
-                           "sweep_id = ?1 AND state = 'queued' AND id > ?3 "
-                           "ORDER BY id LIMIT ?2",
+    /* largest rank first (schema/016_run_order.sql), then id; ?3 is the
+     * last run taken in this pick (0: none) */
+    [ST_QUEUED_OF_SWEEP] =
+        "SELECT id, attempts, config FROM runs WHERE sweep_id = ?1 AND state "
+        "= 'queued' AND (?3 = 0 OR rank < (SELECT rank FROM runs WHERE id = "
+        "?3) OR (rank = (SELECT rank FROM runs WHERE id = ?3) AND id > ?3)) "
+        "ORDER BY rank DESC, id LIMIT ?2",
     /* first attempts of the leader's sweep, rank and seed (a retried run
      * trains alone) */
     [ST_PACK_MATES] = "SELECT r.id, r.attempts, r.config FROM runs r, runs l "

@@ -144,8 +144,9 @@ int la_store_share_load(la_store *st, int minute, la_share_sweep *sweeps,
                         int *n_sweeps, la_share_user *users, int *n_users,
                         la_err *err);
 
-/* Appends up to want queued runs of sweep_id with ids above after, in id
- * order, to out[*n] as tickets (owner and window left empty). Returns 0,
+/* Appends up to want queued runs of sweep_id that come after run after (0:
+ * from the first) in start order, largest rank first and then id, to
+ * out[*n] as tickets (owner and window left empty). Returns 0,
  * LA_ENOMEM or LA_EIO (the tickets appended so far stay in out). */
 int la_store_queued_runs(la_store *st, int64_t sweep_id, int64_t after,
                          int max_attempts, int want, la_run_ticket *out, int *n,

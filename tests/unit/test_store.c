@@ -180,8 +180,10 @@ static void check_scheduling_order(la_store *st, int64_t *low, int64_t *high) {
   CHECK_EQ_INT(n, 5); /* 2 of "high" (max_parallel), then 3 of "low" */
   CHECK_EQ_INT(t[0].sweep_id, *high);
   CHECK_EQ_INT(t[1].sweep_id, *high);
-  CHECK(t[0].run_id < t[1].run_id);
+  /* within a sweep the largest rank first (make_spec: rank i + 1) */
+  CHECK(t[0].run_id > t[1].run_id);
   CHECK_EQ_INT(t[2].sweep_id, *low);
+  CHECK(n == 5 && t[2].run_id > t[3].run_id && t[3].run_id > t[4].run_id);
   CHECK(t[2].config != NULL && strstr(t[2].config, "\"teacher\"") != NULL);
   CHECK_EQ_INT(t[0].max_attempts, 2);
   for (int i = 0; i < n; i++)
@@ -606,7 +608,8 @@ static void check_fair_share(void) {
         t[2].sweep_id == a && t[3].sweep_id == b);
   CHECK(n == 4 && strcmp(t[0].owner, "alice") == 0 &&
         strcmp(t[1].owner, "bob") == 0);
-  CHECK(n == 4 && t[0].run_id < t[2].run_id); /* never the same run twice */
+  /* never the same run twice; the largest rank first */
+  CHECK(n == 4 && t[0].run_id > t[2].run_id);
   start_all(st, t, n, a, &na, &nb);
   CHECK_EQ_INT(na, 2);
   CHECK_EQ_INT(nb, 2);
@@ -871,11 +874,10 @@ static void check_pack_mates(void) {
   int64_t sw;
   int n = 0;
   la_spec *s = make_spec("mates", 8, 0, 5, 2);
-  for (int i = 0; i < 8; i++) { /* rank 4 seed 100 at 0, 2, 4, 6 */
-    s->runs[i].rank = i < 7 ? 4 : 8;
+  for (int i = 0; i < 8; i++) { /* rank 4 seed 100 at 0, 2, 4 */
+    s->runs[i].rank = i < 6 ? 4 : 2; /* rank 2 after: run 0 starts first */
     s->runs[i].seed = i % 2 ? 101 : 100;
   }
-  s->runs[6].rank = 8;
   snprintf(path, sizeof path, "%s/mates.db", g_dir);
   CHECK_EQ_INT(la_store_open(path, &st, &err), 0);
   CHECK_EQ_INT(la_store_create_sweep(st, s, "alice", &sw, &err), 0);
@@ -887,7 +889,7 @@ static void check_pack_mates(void) {
     la_run_ticket_clear(&m[i]);
   n = 0;
   CHECK_EQ_INT(la_store_pack_mates(st, &t[0], 8, m, &n, &err), 0);
-  CHECK_EQ_INT(n, 2); /* runs 2 and 4: same rank and seed; 6 is rank 8 */
+  CHECK_EQ_INT(n, 2); /* runs 2 and 4: same rank and seed; 6 is rank 2 */
   CHECK(n == 2 && m[0].run_id == t[0].run_id + 2 &&
         m[1].run_id == t[0].run_id + 4 && m[0].sweep_id == sw &&
         m[0].config != NULL && m[0].attempts == 0);
