@@ -874,7 +874,7 @@ static void check_pack_mates(void) {
   int64_t sw;
   int n = 0;
   la_spec *s = make_spec("mates", 8, 0, 5, 2);
-  for (int i = 0; i < 8; i++) { /* rank 4 seed 100 at 0, 2, 4 */
+  for (int i = 0; i < 8; i++) {      /* rank 4 seed 100 at 0, 2, 4 */
     s->runs[i].rank = i < 6 ? 4 : 2; /* rank 2 after: run 0 starts first */
     s->runs[i].seed = i % 2 ? 101 : 100;
   }
