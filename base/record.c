@@ -9,7 +9,8 @@
 #include <string.h>
 
 const char *const la_run_state_names[LA_RUN_N_STATES] = {
-    "queued", "running", "done", "failed", "diverged", "cancelled"};
+    "queued",   "running",   "done",    "failed",
+    "diverged", "cancelled", "waiting", "stopped"};
 
 int la_run_state_from_name(const char *s) {
   for (int i = 0; s != NULL && i < LA_RUN_N_STATES; i++)

@@ -1224,8 +1224,8 @@ static void plot_law(rep *r, double lr, const law *L) {
  * it has none), nonzero states only, and the progress. */
 static void counts_text(const rep *r, sbuf *b) {
   static const la_run_state order[LA_RUN_N_STATES] = {
-      LA_RUN_DONE,      LA_RUN_FAILED,  LA_RUN_DIVERGED,
-      LA_RUN_CANCELLED, LA_RUN_RUNNING, LA_RUN_QUEUED};
+      LA_RUN_DONE,      LA_RUN_STOPPED, LA_RUN_FAILED,  LA_RUN_DIVERGED,
+      LA_RUN_CANCELLED, LA_RUN_RUNNING, LA_RUN_WAITING, LA_RUN_QUEUED};
   const json_t *c = json_object_get(r->sweep, "counts");
   const char *sep = ": ";
   long long k[LA_RUN_N_STATES], total = 0;

@@ -16,12 +16,15 @@
 #define MAX_STEP 16.0  /* octaves */
 #define ALPHA_CAP 1e12
 
-static const char *const k_kinds[] = {"grid", "bracket", "law", NULL};
-static const char *const k_fields[] = {"strategy",  "tolerance", "max_points",
-                                       "alpha_min", "alpha_max", "step",
-                                       "law_ranks", "widen",     NULL};
+static const char *const k_kinds[] = {"grid", "bracket", "law", "halving",
+                                      NULL};
+static const char *const k_fields[] = {
+    "strategy",  "tolerance", "max_points", "alpha_min", "alpha_max", "step",
+    "law_ranks", "widen",     "eta",        "rungs",     NULL};
 #define DEF_LAW_RANKS 3
 #define DEF_WIDEN 1.0 /* octaves */
+#define DEF_ETA 3.0
+#define MAX_ETA 64.0
 
 /* A number field of the search object: absent (def kept), or finite in
  * (lo, hi]. */
@@ -77,7 +80,31 @@ static int get_kind(const json_t *v, la_search_kind *kind, la_err *err) {
       return 0;
     }
   return la_errf(err, LA_EINVAL,
-                 "search.strategy: must be \"grid\", \"bracket\" or \"law\"");
+                 "search.strategy: must be \"grid\", \"bracket\", \"law\" "
+                 "or \"halving\"");
+}
+
+/* Whether field key applies to strategy kind. */
+static int field_of(const char *key, la_search_kind kind) {
+  int halving = strcmp(key, "eta") == 0 || strcmp(key, "rungs") == 0,
+      law = strcmp(key, "law_ranks") == 0 || strcmp(key, "widen") == 0;
+  if (strcmp(key, "strategy") == 0) return 1;
+  switch (kind) {
+  case LA_SEARCH_GRID: return 0;
+  case LA_SEARCH_HALVING: return halving;
+  case LA_SEARCH_BRACKET: return !halving && !law;
+  case LA_SEARCH_LAW: return !halving;
+  }
+  return 0;
+}
+
+/* The strategies field key applies to, in words. */
+static const char *owners_of(const char *key) {
+  if (strcmp(key, "eta") == 0 || strcmp(key, "rungs") == 0)
+    return "strategy \"halving\" only";
+  if (strcmp(key, "law_ranks") == 0 || strcmp(key, "widen") == 0)
+    return "strategy \"law\" only";
+  return "strategies \"bracket\" and \"law\" only";
 }
 
 /* Unknown keys, and keys of bracket in a grid search. */
@@ -92,18 +119,46 @@ static int check_keys(const json_t *v, la_search_kind kind, la_err *err) {
       return la_errf(err, LA_EINVAL,
                      "search.%.64s: not a search field (expected strategy, "
                      "tolerance, max_points, alpha_min, alpha_max, step, "
-                     "law_ranks or widen)",
+                     "law_ranks, widen, eta or rungs)",
                      key);
-    if (kind == LA_SEARCH_GRID && strcmp(key, "strategy") != 0)
-      return la_errf(err, LA_EINVAL,
-                     "search.%s: applies to strategies \"bracket\" and "
-                     "\"law\" only",
-                     key);
-    if (kind == LA_SEARCH_BRACKET &&
-        (strcmp(key, "law_ranks") == 0 || strcmp(key, "widen") == 0))
-      return la_errf(err, LA_EINVAL,
-                     "search.%s: applies to strategy \"law\" only", key);
+    if (!field_of(key, kind))
+      return la_errf(err, LA_EINVAL, "search.%s: applies to %s", key,
+                     owners_of(key));
   }
+  return 0;
+}
+
+/* halving's rungs: 1..LA_SEARCH_MAX_RUNGS fractions of steps in (0, 1),
+ * rising (default: 1/eta^k for k = n..1, n = 2). */
+static int get_rungs(const json_t *v, la_search *out, la_err *err) {
+  const json_t *r = json_object_get(v, "rungs");
+  size_t n = json_array_size(r);
+  if (r == NULL) {
+    out->n_rungs = 2;
+    out->rungs[0] = 1 / (out->eta * out->eta), out->rungs[1] = 1 / out->eta;
+    return 0;
+  }
+  if (!json_is_array(r) || n < 1 || n > LA_SEARCH_MAX_RUNGS)
+    return la_errf(err, LA_EINVAL,
+                   "search.rungs: must be an array of 1..%d fractions of "
+                   "steps",
+                   LA_SEARCH_MAX_RUNGS);
+  for (size_t i = 0; i < n; i++) {
+    const json_t *x = json_array_get(r, i);
+    double f = json_number_value(x);
+    if (!json_is_number(x) || !(f > 0) || !(f < 1))
+      return la_errf(err, LA_EINVAL,
+                     "search.rungs[%zu]: must be a number in (0, 1) (a "
+                     "fraction of steps; the end is not a rung)",
+                     i);
+    if (i > 0 && !(f > out->rungs[i - 1]))
+      return la_errf(err, LA_EINVAL,
+                     "search.rungs[%zu]: %g is not above rungs[%zu] %g (rungs "
+                     "rise)",
+                     i, f, i - 1, out->rungs[i - 1]);
+    out->rungs[i] = f;
+  }
+  out->n_rungs = (int)n;
   return 0;
 }
 
@@ -121,6 +176,7 @@ static int parse_sorted(const json_t *v, const double *alphas, size_t n,
   out->step = widest_gap(alphas, n);
   out->law_ranks = DEF_LAW_RANKS;
   out->widen = DEF_WIDEN;
+  out->eta = DEF_ETA;
   if (v == NULL) return 0;
   if (!json_is_object(v))
     return la_errf(err, LA_EINVAL, "search: must be an object");
@@ -133,6 +189,8 @@ static int parse_sorted(const json_t *v, const double *alphas, size_t n,
       (rc = get_num(v, "alpha_max", 0, ALPHA_CAP, &out->alpha_max, err)))
     return rc;
   if ((rc = get_num(v, "widen", 0, MAX_STEP, &out->widen, err))) return rc;
+  if ((rc = get_num(v, "eta", 1, MAX_ETA, &out->eta, err))) return rc;
+  if (out->kind == LA_SEARCH_HALVING) return get_rungs(v, out, err);
   if ((mp = json_object_get(v, "law_ranks")) != NULL) {
     json_int_t k = json_integer_value(mp);
     if (!json_is_integer(mp) || k < 2 || k > LA_SEARCH_MAX_LAW_RANKS)
@@ -190,9 +248,23 @@ int la_search_from_stored(const json_t *v, la_search *out, la_err *err) {
   return parse_sorted(v, ends, 2, out, err);
 }
 
+/* halving's object: strategy, eta and rungs. */
+static json_t *halving_json(const la_search *s) {
+  json_t *r = json_array();
+  for (int i = 0; r != NULL && i < s->n_rungs; i++)
+    if (json_array_append_new(r, json_real(s->rungs[i]))) {
+      json_decref(r);
+      return NULL;
+    }
+  return r ? json_pack("{ss, sf, so}", "strategy", "halving", "eta", s->eta,
+                       "rungs", r)
+           : NULL;
+}
+
 json_t *la_search_to_json(const la_search *s) {
   json_t *o;
   if (s->kind == LA_SEARCH_GRID) return json_pack("{ss}", "strategy", "grid");
+  if (s->kind == LA_SEARCH_HALVING) return halving_json(s);
   o = json_pack("{ss, sf, si, sf, sf, sf}", "strategy", k_kinds[s->kind],
                 "tolerance", s->tolerance, "max_points", s->max_points,
                 "alpha_min", s->alpha_min, "alpha_max", s->alpha_max, "step",

@@ -804,6 +804,27 @@ static int parse_search(builder *b, la_err *err) {
   return rc;
 }
 
+/* halving's rungs against the runs' steps (in the normalized spec): each
+ * at a step of its own, in 1 .. steps - 1. */
+static int check_rungs(builder *b, la_err *err) {
+  const la_search *s = &b->search;
+  json_int_t steps = json_integer_value(json_object_get(b->norm, "steps"));
+  long last = 0;
+  if (s->kind != LA_SEARCH_HALVING) return 0;
+  for (int k = 0; k < s->n_rungs; k++) {
+    long st = lround(s->rungs[k] * (double)steps);
+    if (st < 1 || st >= steps || st <= last)
+      return la_errf(err, LA_EINVAL,
+                     "search.rungs[%d]: %g of %lld steps is step %ld, %s", k,
+                     s->rungs[k], (long long)steps, st,
+                     st < 1        ? "before the first step"
+                     : st >= steps ? "not before the end"
+                                   : "not after the rung before it");
+    last = st;
+  }
+  return 0;
+}
+
 /* ---- seeds and the run count -------------------------------------------- */
 
 /* Parses a list of seeds: distinct integers in 0 .. 2^53 - 1. */
@@ -871,7 +892,9 @@ static int check_run_count(builder *b, const la_spec_limits *lim, la_err *err) {
   /* a search adds runs: the most it may reach counts too */
   n = (uint64_t)ax[AX_RANK].n * ax[AX_LR].n * (uint64_t)b->search.max_points *
       b->n_seeds;
-  if (b->search.kind == LA_SEARCH_GRID || n <= lim->max_runs) return 0;
+  if (b->search.kind == LA_SEARCH_GRID || b->search.kind == LA_SEARCH_HALVING ||
+      n <= lim->max_runs)
+    return 0; /* halving adds no run */
   return la_errf(err, LA_EINVAL,
                  "search.max_points: %zu x %zu ranks/lrs x %d alphas at most "
                  "x %zu seeds = %llu runs may exceed the maximum of %zu",
@@ -1328,6 +1351,11 @@ static int check_command_top(const builder *b, la_err *err) {
 static int parse_command(builder *b, const la_spec_limits *lim, la_err *err) {
   json_t *task = NULL; /* new */
   int rc = check_command_top(b, err);
+  if (rc == 0 && b->search.kind == LA_SEARCH_HALVING)
+    rc = la_errf(err, LA_EINVAL,
+                 "search.strategy: \"halving\" does not apply to task "
+                 "'command' (loralpha cannot stop and replay a trainer of "
+                 "its own)");
   if (rc == 0)
     rc = la_command_check_spec(json_object_get(b->norm, "task"),
                                lim->max_run_memory, &task, err);
@@ -1360,6 +1388,7 @@ static int parse_all(builder *b, const la_spec_limits *lim, la_err *err) {
   if (!rc) rc = check_paths(b, err);
   if (!rc) rc = worker_defaults(b, err);
   if (!rc) rc = fill_defaults(b, err);
+  if (!rc) rc = check_rungs(b, err);
   if (!rc) rc = flatten(b, b->defaults, err);
   return rc;
 }

@@ -776,8 +776,8 @@ static void read_counts(const json_t *sweep, counts *k) {
     sum += k->st[i];
   }
   k->total = jint(sweep, "n_runs", &v) && v >= 0 ? v : sum;
-  k->finished =
-      k->st[LA_RUN_DONE] + k->st[LA_RUN_DIVERGED] + k->st[LA_RUN_FAILED];
+  k->finished = k->st[LA_RUN_DONE] + k->st[LA_RUN_DIVERGED] +
+                k->st[LA_RUN_FAILED] + k->st[LA_RUN_STOPPED];
   if (jnum(sweep, "progress", &p) && p >= 0 && p <= 1)
     k->progress = p;
   else
@@ -969,13 +969,15 @@ static void show_summary(const json_t *s, const counts *k) {
   show_spec(jget(s, "spec"));
 }
 
-/* The runs of a sweep per state, and the total. */
+/* The runs of a sweep per state, and the total; waiting and stopped (a
+ * halving search's) only when there are such runs. */
 static void show_counts(const counts *k) {
   static const char *const head[] = {"STATE", "RUNS"};
   table t;
   tbl_init(&t, "lr");
   tbl_head(&t, head);
   for (int i = 0; i < LA_RUN_N_STATES; i++) {
+    if ((i == LA_RUN_WAITING || i == LA_RUN_STOPPED) && k->st[i] == 0) continue;
     tbl_add(&t, "%s", la_run_state_names[i]);
     tbl_add(&t, "%lld", k->st[i]);
   }
@@ -1156,7 +1158,9 @@ static void show_progress(cli *c, progress *p, long long id, const json_t *s,
 static int sweep_ended(const json_t *s, const counts *k) {
   const char *st = jstr(s, "state");
   if (st) return strcmp(st, "active") != 0;
-  return k->total > 0 && k->st[LA_RUN_QUEUED] + k->st[LA_RUN_RUNNING] == 0;
+  return k->total > 0 &&
+         k->st[LA_RUN_QUEUED] + k->st[LA_RUN_RUNNING] + k->st[LA_RUN_WAITING] ==
+             0;
 }
 
 /* The sweep has ended: a last line, and 0 if it is done without failed
@@ -1173,10 +1177,13 @@ static int wait_done(cli *c, progress *p, long long id, const json_t *s,
   }
   if (p->tty) draw_bar(p, k, 0), putchar('\n');
   printf("sweep %lld %s: %lld runs: %lld done, %lld diverged, %lld failed, "
-         "%lld cancelled\n",
+         "%lld cancelled",
          id, clean(name, sizeof name, st ? st : "ended", 0), k->total,
          k->st[LA_RUN_DONE], k->st[LA_RUN_DIVERGED], k->st[LA_RUN_FAILED],
          k->st[LA_RUN_CANCELLED]);
+  if (k->st[LA_RUN_STOPPED] > 0) /* halving */
+    printf(", %lld stopped early", k->st[LA_RUN_STOPPED]);
+  putchar('\n');
   return ok ? LA_CLI_OK : LA_CLI_FAILED;
 }
 

@@ -57,11 +57,17 @@ static const char *const k_sql[N_STMT] = {
                      "lora_residual, lora_converged, full_residual, "
                      "full_converged) "
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    [ST_DEL_CURVE] = "DELETE FROM curve WHERE run_id = ?",
-    [ST_DEL_LAYERS] = "DELETE FROM layers WHERE run_id = ?",
-    [ST_DEL_SPECTRA] = "DELETE FROM spectra WHERE run_id = ?",
-    [ST_DEL_DRIFT] = "DELETE FROM drift WHERE run_id = ?",
-    [ST_DEL_SHARP] = "DELETE FROM sharpness WHERE run_id = ?",
+/* a run's rows from its current stint: all of them, or those past its
+ * resume_at (a promoted halving run keeps its earlier stints' rows) */
+#define PAST_RESUME                                                            \
+  " AND step > (SELECT CASE resume_at WHEN 0 THEN -1 ELSE resume_at END "      \
+  "FROM runs WHERE id = ?1)"
+    [ST_DEL_CURVE] = "DELETE FROM curve WHERE run_id = ?1" PAST_RESUME,
+    [ST_DEL_LAYERS] = "DELETE FROM layers WHERE run_id = ?1 AND (SELECT "
+                      "resume_at FROM runs WHERE id = ?1) = 0",
+    [ST_DEL_SPECTRA] = "DELETE FROM spectra WHERE run_id = ?1" PAST_RESUME,
+    [ST_DEL_DRIFT] = "DELETE FROM drift WHERE run_id = ?1" PAST_RESUME,
+    [ST_DEL_SHARP] = "DELETE FROM sharpness WHERE run_id = ?1" PAST_RESUME,
     [ST_START_RUN] = "UPDATE runs SET state = 'running', attempts = attempts + "
                      "1, started_at = ?, finished_at = NULL, error = NULL, "
                      "worker_pid = NULL WHERE id = ? AND state = 'queued'",
@@ -72,7 +78,7 @@ static const char *const k_sql[N_STMT] = {
         "WHERE id = ?",
     [ST_SWEEP_OF_RUN] = "SELECT sweep_id FROM runs WHERE id = ?",
     [ST_SWEEP_LIVE] = "SELECT COUNT(*) FROM runs WHERE sweep_id = ? AND state "
-                      "IN ('queued', 'running')",
+                      "IN ('queued', 'running', 'waiting')",
     [ST_SWEEP_DONE] = "UPDATE sweeps SET state = 'done', finished_at = ? "
                       "WHERE id = ? AND state = 'active'",
     [ST_SWEEP_ENDS] =
@@ -150,7 +156,7 @@ static const char *const k_sql[N_STMT] = {
     [ST_CANCEL_SWEEP] = "UPDATE sweeps SET state = 'cancelled', finished_at = "
                         "? WHERE id = ? AND state = 'active'",
     [ST_CANCEL_RUNS] = "UPDATE runs SET state = 'cancelled', finished_at = ? "
-                       "WHERE sweep_id = ? AND state = 'queued'",
+                       "WHERE sweep_id = ? AND state IN ('queued', 'waiting')",
     [ST_SWEEP_EXISTS] = "SELECT state FROM sweeps WHERE id = ?",
     [ST_COUNT_STATES] = "SELECT state, COUNT(*) FROM runs GROUP BY state",
     [RD_LIST_SWEEPS] = "SELECT " SWEEP_COLS " FROM sweeps WHERE ?1 IS NULL "
@@ -516,7 +522,9 @@ void la_store_stats_get(const la_store *st, la_store_stats *out) {
   out->pending_rows = st->n_pending;
 }
 
-/* Deletes every metric row of a run (inside the caller's transaction). */
+/* Deletes the metric rows of a run's current stint: every row, or for a
+ * promoted halving run those past its resume_at (inside the caller's
+ * transaction). */
 int la_store_delete_rows(la_store *st, int64_t run_id) {
   static const int del[] = {ST_DEL_CURVE, ST_DEL_LAYERS, ST_DEL_SPECTRA,
                             ST_DEL_DRIFT, ST_DEL_SHARP};
@@ -641,6 +649,8 @@ int la_store_create_sweep(la_store *st, const la_spec *spec, const char *owner,
                       sweep_id);
   for (size_t i = 0; rc == 0 && i < spec->n_runs; i++)
     if (spec->runs[i].rank <= top) rc = insert_run(st, *sweep_id, spec, i, now);
+  if (rc == 0 && spec->search.kind == LA_SEARCH_HALVING)
+    rc = la_store_halving_start(st, *sweep_id, &spec->search);
   if (rc == 0) la_testpoint("create");
   if (rc == 0) rc = la_store_commit(st);
   if (rc) {

@@ -138,6 +138,20 @@ int la_store_insert_run(la_store *st, int64_t sweep_id, int64_t idx,
  * runs (store_search.c), in the caller's transaction. 0 or LA_EIO /
  * LA_ENOMEM. */
 int la_store_search_after_run(la_store *st, int64_t sweep, int64_t run_id);
+
+/* A new halving sweep's runs (just inserted): each rank's plan
+ * (halving.h), each run's first stint stopping at its rank's first rung
+ * (runs.stop_at and the config's stop_at), in the caller's transaction
+ * (store_halving.c). 0 or LA_EIO. */
+int la_store_halving_start(la_store *st, int64_t sweep, const la_search *s);
+
+/* After run run_id of halving sweep s ended a stint (done, diverged,
+ * failed): a run done at its stop waits; then its rank's cells are
+ * decided (la_halving_decide) and each decision is written and acted on
+ * (promoted cells queued to their next stop, stopped ones 'stopped'), in
+ * the caller's transaction. 0 or LA_EIO / LA_ENOMEM. */
+int la_store_halving_after_run(la_store *st, int64_t sweep, int64_t run_id,
+                               const la_search *s);
 /* Fills err with "database: <what>: <sqlite message>"; returns LA_EIO. */
 int la_store_fail(la_store *st, la_err *err, const char *what);
 /* The cached statement, reset and with bindings cleared. */
@@ -151,7 +165,8 @@ int la_store_write_pending(la_store *st);
 void la_store_forget_refused(la_store *st, int64_t run_id);
 /* Drops the pending rows after a commit that wrote them. */
 void la_store_clear_pending(la_store *st);
-/* Deletes every metric row of a run (inside the caller's transaction). */
+/* Deletes the metric rows of a run's current stint (all, or past its
+ * resume_at), inside the caller's transaction. */
 int la_store_delete_rows(la_store *st, int64_t run_id);
 int la_store_begin(la_store *st);
 int la_store_commit(la_store *st);

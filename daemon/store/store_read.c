@@ -35,7 +35,8 @@ static json_t *row_object(sqlite3_stmt *q, int from) {
 }
 
 /* Counts per state of one sweep, plus total and progress in [0, 1]: the
- * share of runs that finished by themselves (done, diverged, failed). */
+ * share of runs that finished by themselves (done, diverged, failed,
+ * stopped by a halving search). */
 static void add_counts(la_store *st, json_t *sweep, int64_t id) {
   sqlite3_stmt *q = la_store_stmt(st, RD_SWEEP_COUNTS);
   json_t *c = json_object();
@@ -50,7 +51,7 @@ static void add_counts(la_store *st, json_t *sweep, int64_t id) {
     total += n;
     /* runs that finished by themselves: a cancelled one did not */
     if (strcmp(s, "done") == 0 || strcmp(s, "diverged") == 0 ||
-        strcmp(s, "failed") == 0)
+        strcmp(s, "failed") == 0 || strcmp(s, "stopped") == 0)
       finished += n;
   }
   sqlite3_reset(q);

@@ -365,6 +365,8 @@ int la_store_search_after_run(la_store *st, int64_t sweep, int64_t run_id) {
   rank = sqlite3_column_int(q, 0), lr = sqlite3_column_double(q, 1);
   sqlite3_finalize(q);
   if (rc) return rc;
+  if (s.kind == LA_SEARCH_HALVING)
+    return la_store_halving_after_run(st, sweep, run_id, &s);
   int64_t live = cell_count(st,
                             "SELECT COUNT(*) FROM runs WHERE sweep_id = ?1 AND "
                             "rank = ?2 AND lr = ?3 AND state IN ('queued', "

@@ -35,10 +35,12 @@ typedef enum la_run_state {
   LA_RUN_FAILED,
   LA_RUN_DIVERGED,
   LA_RUN_CANCELLED,
+  LA_RUN_WAITING, /* halving: at a rung, its cell not decided yet */
+  LA_RUN_STOPPED, /* halving: its cell stopped at a rung (a normal end) */
   LA_RUN_N_STATES
 } la_run_state;
 
-/* The states' names ("queued" ... "cancelled"), indexed by la_run_state. */
+/* The states' names ("queued" ... "stopped"), indexed by la_run_state. */
 extern const char *const la_run_state_names[LA_RUN_N_STATES];
 
 /* The state named s (an index into la_run_state_names), or -1 when s

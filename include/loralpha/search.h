@@ -25,6 +25,7 @@
  * their best α (la_search_law_fit) and starts each larger rank from the
  * prediction and widen + 2 scatter octaves around it (la_search_law_start),
  * which then searches as "bracket" with steps of widen octaves.
+ * "halving" adds no α: it stops the grid's runs early (halving.h).
  * The answer depends only on the points (a pure function), so a daemon
  * that decides again after a crash decides the same; the daemon stores
  * each decision with the run's end, in one transaction (store.h).
@@ -42,8 +43,11 @@
 typedef enum {
   LA_SEARCH_GRID,
   LA_SEARCH_BRACKET,
-  LA_SEARCH_LAW
+  LA_SEARCH_LAW,
+  LA_SEARCH_HALVING
 } la_search_kind;
+
+#define LA_SEARCH_MAX_RUNGS 8 /* halving: rungs at most */
 
 typedef struct la_search {
   la_search_kind kind;
@@ -54,6 +58,9 @@ typedef struct la_search {
   double step;      /* bracket: octaves past the edge per extension */
   int law_ranks;    /* law: how many of the smallest ranks go first */
   double widen;     /* law: octaves on each side of the prediction */
+  double eta;       /* halving: a rung keeps the best 1/eta of its cells */
+  int n_rungs;      /* halving: rungs before the end */
+  double rungs[LA_SEARCH_MAX_RUNGS]; /* halving: fractions of steps, rising */
 } la_search;
 
 #define LA_SEARCH_MAX_POINTS 64

@@ -116,7 +116,8 @@ def case_sweep(ctx):
             sorted(set(poll.health_busy)))
 
     R.eq(s["counts"], {"queued": 0, "running": 0, "done": 18, "failed": 0,
-                       "diverged": 0, "cancelled": 0}, "GET /v1/sweeps/{id} counts")
+                       "diverged": 0, "cancelled": 0, "waiting": 0, "stopped": 0},
+         "GET /v1/sweeps/{id} counts")
     R.eq((s["n_runs"], s["progress"], s["finished_at"] is not None),
          (18, 1.0, True), "GET /v1/sweeps/{id}: n_runs, progress, finished_at")
     sp = s.get("spec") or {}

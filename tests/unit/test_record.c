@@ -358,7 +358,9 @@ static void check_limits(void) {
 }
 
 static void check_states(void) {
-  CHECK_EQ_INT(LA_RUN_N_STATES, 6);
+  CHECK_EQ_INT(LA_RUN_N_STATES, 8);
+  CHECK_EQ_INT(la_run_state_from_name("stopped"), LA_RUN_STOPPED);
+  CHECK_EQ_INT(la_run_state_from_name("waiting"), LA_RUN_WAITING);
   CHECK(strcmp(la_run_state_names[LA_RUN_DIVERGED], "diverged") == 0);
   CHECK_EQ_INT(la_run_state_from_name("cancelled"), LA_RUN_CANCELLED);
   CHECK_EQ_INT(la_run_state_from_name("queued"), LA_RUN_QUEUED);

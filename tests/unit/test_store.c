@@ -323,10 +323,11 @@ static void check_cancel_and_views(la_store *st, int64_t low, int64_t high) {
       "SELECT COUNT(*) FROM runs WHERE sweep_id = %lld AND state = 'queued'",
       (long long)low);
   CHECK_EQ_INT(query_int(sql), 0);
-  int64_t counts[6];
+  int64_t counts[LA_RUN_N_STATES], total = 0;
   CHECK_EQ_INT(la_store_count_states(st, counts, &err), 0);
-  CHECK_EQ_INT(
-      counts[0] + counts[1] + counts[2] + counts[3] + counts[4] + counts[5], 7);
+  for (int i = 0; i < LA_RUN_N_STATES; i++)
+    total += counts[i];
+  CHECK_EQ_INT(total, 7);
   /* best_alpha: rank 1, two alphas with two seeds each; one diverged point */
   la_spec *s = make_spec("alphas", 6, 0, 0, 1);
   double alphas[6] = {1, 1, 4, 4, 16, 16},

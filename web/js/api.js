@@ -265,7 +265,10 @@ export function age(seconds) {
   return `${(s / 86400).toFixed(1)} d`;
 }
 
-export const STATES = ['done', 'failed', 'diverged', 'cancelled', 'running', 'queued'];
+/* Run states in the order bars and lists show them; "stopped" (a normal
+ * end: a halving search stopped its cell at a rung) and "waiting" (at a
+ * rung, its cell not decided yet) occur in halving sweeps only. */
+export const STATES = ['done', 'stopped', 'failed', 'diverged', 'cancelled', 'running', 'waiting', 'queued'];
 
 /* A stacked progress bar of a sweep's run counts. */
 export function progressBar(counts, total) {
@@ -286,12 +289,12 @@ export function progressBar(counts, total) {
 /* What a sweep's state and progress say. state: the daemon's, except that a
  * finished sweep none of whose runs ended done or diverged is 'failed' (as
  * the daemon calls it; an older daemon said 'done'). progress: the share of
- * runs that finished by themselves (done, diverged, failed), the API's
+ * runs that finished by themselves (done, diverged, failed, stopped), the API's
  * "progress", counted here from "counts" so that a cancelled sweep never
  * reads 100 % whichever daemon answers. */
 export function sweepStatus(s) {
   const c = s.counts || {};
-  const own = (c.done || 0) + (c.diverged || 0) + (c.failed || 0);
+  const own = (c.done || 0) + (c.diverged || 0) + (c.failed || 0) + (c.stopped || 0);
   const n = s.n_runs || 0;
   let state = s.state;
   if (state === 'done' && !(c.done || c.diverged) && n > 0) state = 'failed';
