@@ -7,7 +7,10 @@ Drives the real binary:
   B. good runs: --config and stdin agree, --check prints the effective
      config, every line is JSON, records come in the documented order;
   C. divergence is a normal outcome (exit 0, status "diverged", a reason);
-  D. determinism with threads 1, and a different seed changes the losses.
+  D. determinism with threads 1, and a different seed changes the losses;
+  T. stints (stop_at, resume_at): three stints send, together, the records
+     of the run trained in one go, line for line (teacher, sgd, mlp, gpt, a
+     pack), and a diverging run diverges in its stint as in one go.
 
 Usage: /usr/bin/python3 tests/e2e/test_worker_cli.py --worker build/loralpha-worker
 Prints each failure (case, expected, actual); the last line is
@@ -1010,7 +1013,8 @@ def stint_cases(d):
           "target_modules": ["c_attn", "c_fc"], "rank": 2, "alpha": 4,
           "lr": 0.01, "steps": 12, "batch": 4, "n_eval": 4, "eval_every": 5,
           "spectra_every": 3, "sharpness": True, "sharpness_iters": 3,
-          "sharpness_batch": 2, "schedule": "cosine", "warmup_steps": 2},
+          "sharpness_batch": 2, "sharpness_every": 3, "schedule": "cosine",
+          "warmup_steps": 2},
          4, 7),
         ("pack of 3 variants", pack, 6, 13),
     ]
@@ -1051,7 +1055,7 @@ def check_stint_run(case, out, resume, stop, runs):
               "train, eval, spectra", sorted(at_stop))
 
 
-def test_stints(w, npy):
+def test_stints(w):
     """Stints (docs/worker.md "Stints"): a run cut at S1 and S2 into three
     worker processes (stop_at S1; resume_at S1, stop_at S2; resume_at S2)
     sends, put together, every step record of the run trained in one go,
@@ -1102,6 +1106,35 @@ def test_stints(w, npy):
             check(case + ": stop_at = steps, resume_at 0 is the run itself",
                   drop_stint_echo(same[0]) == drop_stint_echo(one[0]),
                   strip_timing(one[0])[:300], strip_timing(same[0])[:300])
+
+
+def test_stint_diverges(w):
+    """A run that diverges at update 28 (sgd, lr 1): cut at 10, its second
+    stint (resume_at 10, stop_at 40) diverges as the run in one go does,
+    with the same records after step 10 and the same done record."""
+    cfg = with_(TEACHER, steps=60, optimizer="sgd", lr=1, momentum=0.9,
+                eval_every=4, spectra_every=6, sharpness_iters=4)
+    case = "T/diverging run"
+    one = run_ok(w, case + " in one go", cfg)
+    parts = [run_ok(w, case + " stint 1", with_(cfg, stop_at=10)),
+             run_ok(w, case + " stint 2", with_(cfg, resume_at=10, stop_at=40))]
+    if not one or not all(parts):
+        return
+    done = json.loads(done_lines(one[0])[0])
+    check(case + " diverges after update 10 and before 40",
+          done["status"] == "diverged" and 10 < done["steps"] < 39,
+          "diverged, 10 < steps < 39", done)
+    check(case + ": stint 1 is done at 10",
+          json.loads(done_lines(parts[0][0])[0]).get("steps") == 10,
+          "steps 10", done_lines(parts[0][0]))
+    want, _ = step_lines(one[0])
+    got, _ = step_lines(parts[1][0])
+    want = {k: v for k, v in want.items() if k[2] > 10}
+    check(case + ": stint 2's records are the run's after step 10",
+          got == want, sorted(want)[-3:], sorted(got)[-3:])
+    check(case + ": stint 2's done record is the run's",
+          done_lines(parts[1][0]) == done_lines(one[0]), done_lines(one[0]),
+          done_lines(parts[1][0]))
 
 
 def done_lines(out):
@@ -1185,7 +1218,8 @@ def main():
                      lambda: test_determinism(w),
                      lambda: test_serve(w, npy),
                      lambda: test_serve_pack(w, npy),
-                     lambda: test_stints(w, npy)):
+                     lambda: test_stints(w),
+                     lambda: test_stint_diverges(w)):
             try:
                 test()
             except Exception as e:  # a bug in a check must not hide others
