@@ -67,6 +67,8 @@ static const field k_fields[] = {
     {"min_lr_ratio", T_DOUBLE, OFF(min_lr_ratio), 0, 1, 0, NULL},
     {"steps", T_INT, OFF(steps), 1, 100000000, 0, NULL},
     {"batch", T_INT, OFF(batch), 1, 1000000, 0, NULL},
+    {"stop_at", T_INT, OFF(stop_at), 0, 100000000, 0, NULL},
+    {"resume_at", T_INT, OFF(resume_at), 0, 100000000, 0, NULL},
     {"seed", T_U64, OFF(seed), 0, 0, 0, NULL},
     {"data_seed", T_U64, OFF(data_seed), 0, 0, 0, NULL},
     {"threads", T_INT, OFF(threads), 1, 256, 0, NULL},
@@ -578,6 +580,21 @@ static int check_ranks(la_config *c, la_err *err) {
   return 0;
 }
 
+/* A stint's bounds: stop_at within the run, resume_at before the stint's
+ * stop (docs/worker.md "Stints"). */
+static int check_stint(const la_config *c, la_err *err) {
+  if (c->stop_at > c->steps)
+    return la_errf(err, LA_EINVAL, "stop_at: must be at most steps (%d)",
+                   c->steps);
+  if (c->stop_at > 0 && c->resume_at >= c->stop_at)
+    return la_errf(err, LA_EINVAL, "resume_at: must be below stop_at (%d)",
+                   c->stop_at);
+  if (c->resume_at >= c->steps)
+    return la_errf(err, LA_EINVAL, "resume_at: must be below steps (%d)",
+                   c->steps);
+  return 0;
+}
+
 /* Checks between fields once all are known. */
 static int check_cross(const json_t *root, la_config *c, la_err *err) {
   int rc = check_task_shape(root, c, err);
@@ -594,6 +611,7 @@ static int check_cross(const json_t *root, la_config *c, la_err *err) {
   if (c->warmup_steps > c->steps)
     return la_errf(err, LA_EINVAL, "warmup_steps: %d exceeds steps = %d",
                    c->warmup_steps, c->steps);
+  if ((rc = check_stint(c, err))) return rc;
   if (c->loss == LA_LOSS_CE && c->task != LA_TASK_NPY &&
       c->task != LA_TASK_GPT && c->widths[c->n_layers] < 2)
     return la_errf(err, LA_EINVAL,

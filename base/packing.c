@@ -41,6 +41,9 @@ static const struct {
     {"seed", 1},
     {"batch", 1},
     {"threads", 1},
+    /* the stint: every run of a pack stops and resumes at the same step */
+    {"stop_at", 1},
+    {"resume_at", 1},
     /* per run */
     {"alpha", 0},
     {"scaling", 0},

@@ -407,6 +407,20 @@ static int report_for_run(args *a, const json_t *root, char *url,
   return 0;
 }
 
+/* A command task's trainer is the user's own program: the worker cannot
+ * stop it at an update or replay it, so a stint's fields are refused. 0, or
+ * LA_EINVAL (err filled). */
+static int check_command_stint(const json_t *root, la_err *err) {
+  static const char *const keys[] = {"stop_at", "resume_at"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    if (json_object_get(root, keys[i]) != NULL)
+      return la_errf(err, LA_EINVAL,
+                     "%s: not for task 'command' (its trainer is the user's "
+                     "own program: the worker cannot stop or resume it)",
+                     keys[i]);
+  return 0;
+}
+
 /* Validates everything a run needs, then trains or (check) prints. */
 static int run(const args *given) {
   la_err err = {{0}};
@@ -428,8 +442,10 @@ static int run(const args *given) {
   }
   if (la_command_is(root)) { /* a user's trainer: checked, or run instead */
     la_cmd_report rep = {a->report_url, a->token_file, a->retry_s};
-    code = la_worker_command(root, a->check, a->mem_limit,
-                             a->report_url ? &rep : NULL);
+    code = check_command_stint(root, &err)
+               ? fail(EXIT_BAD_INPUT, err.msg)
+               : la_worker_command(root, a->check, a->mem_limit,
+                                   a->report_url ? &rep : NULL);
     goto cleanup;
   }
   if (a->pretrain) json_object_set_new(root, "pretrain", json_true());

@@ -2,7 +2,8 @@
  * pack.h: K runs of one task trained in one pass ("a pack of variants").
  *
  * The runs of a pack share every field that shapes the pass (the task and
- * its data, rank, seed, batch, threads: la_pack_field_shared) and may differ
+ * its data, rank, seed, batch, threads, and the stint's stop_at and
+ * resume_at: la_pack_field_shared) and may differ
  * in the per-run scalars (alpha, scaling, lr, the optimizer's fields, LoRA+
  * ratio, schedule, steps, what is logged and when, diverge_factor, run_id).
  * Each step gathers one batch for all of them and computes what does not

@@ -296,12 +296,26 @@ static double compute_grad(la_trainer *tr) {
   return la_net_loss_grad_f(&tr->net, tr->Xb, tr->Yb, tr->cfg->batch);
 }
 
+/* The update the run ends with: stop_at (a stint), else steps. Its records
+ * are those of a run's last step. */
+static long end_step(const la_config *c) {
+  return c->stop_at > 0 ? c->stop_at : c->steps;
+}
+
+/* Does step k send its records? Not when an earlier stint sent them
+ * (k <= resume_at, a replayed step). */
+static int sends(const la_config *c, long k) {
+  return c->resume_at == 0 || k > c->resume_at;
+}
+
 /* The optimizer update with this step's learning rates; the update norm is
- * measured only for steps that write a train record. */
+ * measured only for steps that write a train record (it changes no
+ * parameter: optim.c). */
 static void apply_update(la_trainer *tr) {
   double f = la_lr_factor(tr->cfg, tr->step);
   long k = tr->step + 1;
-  tr->opt.measure = k % tr->cfg->log_every == 0 || k == tr->cfg->steps;
+  tr->opt.measure = sends(tr->cfg, k) &&
+                    (k % tr->cfg->log_every == 0 || k == end_step(tr->cfg));
   tr->lr_a = tr->cfg->lr * f;
   tr->lr_b = tr->lr_a * tr->cfg->loraplus_ratio;
   tr->update_norm =
@@ -619,10 +633,11 @@ static int diverged(const la_trainer *tr, run_state *st, double loss,
   return 0;
 }
 
-/* Evaluates, records the eval loss and the best so far; 1 if diverged. */
+/* Evaluates, records the eval loss (a replayed step's is not sent) and
+ * the best so far; 1 if diverged. */
 static int do_eval(la_trainer *tr, FILE *out, run_state *st) {
   double e = la_trainer_eval(tr);
-  emit_eval(tr, out, e);
+  if (sends(tr->cfg, tr->step)) emit_eval(tr, out, e);
   st->last_eval = e;
   if (tr->step == 0) st->eval0 = e;
   if (isfinite(e) && (e < st->best_eval || st->best_step < 0)) {
@@ -637,7 +652,10 @@ static int every(long k, int n) {
 }
 
 /* The records after the update of a step whose loss (before the update)
- * is loss and whose gradient is in tr->grad; 1 when the run diverged. */
+ * is loss and whose gradient is in tr->grad; 1 when the run diverged. A
+ * replayed step (resume_at) sends nothing; it still evaluates, for the
+ * done record's best eval loss, but measures no spectra or sharpness
+ * (neither changes training: sharpness draws from its own seeded stream). */
 static int after_grad(la_trainer *tr, FILE *out, run_state *st, double loss,
                       int *rc) {
   const la_config *c = tr->cfg;
@@ -646,15 +664,16 @@ static int after_grad(la_trainer *tr, FILE *out, run_state *st, double loss,
   st->last_train = loss;
   if (diverged(tr, st, loss, st->train0)) { /* reported, never applied */
     tr->lr_a = tr->lr_b = tr->update_norm = NAN;
-    emit_train(tr, out, tr->step + 1, loss);
+    if (sends(c, tr->step + 1)) emit_train(tr, out, tr->step + 1, loss);
     return 1;
   }
   apply_update(tr);
-  last = tr->step == c->steps;
-  if (every(tr->step, c->log_every) || last)
+  last = tr->step == end_step(c);
+  if (sends(c, tr->step) && (every(tr->step, c->log_every) || last))
     emit_train(tr, out, tr->step, loss);
   if ((every(tr->step, c->eval_every) || last) && do_eval(tr, out, st))
     return 1;
+  if (!sends(c, tr->step)) return 0;
   if ((every(tr->step, c->spectra_every) || last) &&
       (*rc = emit_spectra(tr, out)))
     return 0;
@@ -675,8 +694,9 @@ int la_trainer_begin(la_trainer *tr, FILE *out, la_err *err) {
   *st = (run_state){NAN, NAN, NAN, NAN, INFINITY, -1, "done", NULL, now_s(), 0};
   emit_start(tr, out);
   if (do_eval(tr, out, st)) st->status = "diverged";
-  if (st->reason == NULL && tr->cfg->sharpness) rc = emit_sharpness(tr, out);
-  st->over = st->reason != NULL || tr->step >= tr->cfg->steps;
+  if (st->reason == NULL && tr->cfg->sharpness && sends(tr->cfg, 0))
+    rc = emit_sharpness(tr, out);
+  st->over = st->reason != NULL || tr->step >= end_step(tr->cfg);
   return rc ? metrics_failed(tr, rc, err) : 0;
 }
 
@@ -684,7 +704,7 @@ int la_trainer_advance(la_trainer *tr, FILE *out, double loss, la_err *err) {
   run_state *st = &tr->st;
   int rc = 0;
   if (after_grad(tr, out, st, loss, &rc)) st->status = "diverged";
-  st->over = st->reason != NULL || tr->step >= tr->cfg->steps;
+  st->over = st->reason != NULL || tr->step >= end_step(tr->cfg);
   return rc ? metrics_failed(tr, rc, err) : 0;
 }
 

@@ -28,7 +28,10 @@ double la_trainer_step(la_trainer *tr);
 
 /* The whole run: writes start, train, eval, spectra, sharpness and done
  * records to out, one JSON object per line, flushed per line. Returns 0 when
- * the run finished (done or diverged), else an LA_E code with err filled. */
+ * the run finished (done or diverged), else an LA_E code with err filled.
+ * A stint (config stop_at, resume_at) trains exactly as the whole run does,
+ * ends after update stop_at with the records of a last step, and sends no
+ * record of a step <= resume_at (start and done are always sent). */
 int la_trainer_run(la_trainer *tr, FILE *out, la_err *err);
 
 /* The whole run in steps, as la_trainer_run takes them, for a driver that

@@ -84,6 +84,11 @@ typedef struct la_config {
   double min_lr_ratio;
   /* loop */
   int steps, batch;
+  int stop_at;   /* 0, or the last update of this stint (1..steps): the run
+                    trains as one of `steps` updates, stops after this one
+                    and takes its end measurements there */
+  int resume_at; /* 0, or updates 1..resume_at were recorded by an earlier
+                    stint: replayed exactly, no record of step <= it sent */
   uint64_t seed, data_seed;
   int threads;
   int log_every, eval_every, spectra_every;

@@ -7,7 +7,10 @@ Drives the real binary:
   B. good runs: --config and stdin agree, --check prints the effective
      config, every line is JSON, records come in the documented order;
   C. divergence is a normal outcome (exit 0, status "diverged", a reason);
-  D. determinism with threads 1, and a different seed changes the losses.
+  D. determinism with threads 1, and a different seed changes the losses;
+  T. stints (stop_at, resume_at): three stints send, together, the records
+     of the run trained in one go, line for line (teacher, sgd, mlp, gpt, a
+     pack), and a diverging run diverges in its stint as in one go.
 
 Usage: /usr/bin/python3 tests/e2e/test_worker_cli.py --worker build/loralpha-worker
 Prints each failure (case, expected, actual); the last line is
@@ -386,6 +389,29 @@ def bad_cases(npy):
         ("n_eval data too large",
          with_(T, d_in=8192, n_train=10, n_eval=10000000, batch=1),
          "file", "n_eval", ["too large"]),
+        # stints (docs/worker.md "Stints")
+        ("stop_at above steps", with_(T, stop_at=21), "file", "stop_at",
+         ["must be at most steps (20)"]),
+        ("stop_at negative", with_(T, stop_at=-1), "file", "stop_at",
+         ["minimum"]),
+        ("stop_at not an integer", with_(T, stop_at=5.0), "file", "stop_at",
+         ["integer"]),
+        ("resume_at at stop_at", with_(T, stop_at=5, resume_at=5), "file",
+         "resume_at", ["must be below stop_at (5)"]),
+        ("resume_at past stop_at", with_(T, stop_at=5, resume_at=9), "stdin",
+         "resume_at", ["must be below stop_at (5)"]),
+        ("resume_at at steps", with_(T, resume_at=20), "file", "resume_at",
+         ["must be below steps (20)"]),
+        ("resume_at negative", with_(T, resume_at=-2), "file", "resume_at",
+         ["minimum"]),
+        ("stop_at of a command task",
+         {"task": "command", "command": {"argv": ["/bin/true"]},
+          "rank": 4, "alpha": 8, "lr": 0.01, "steps": 20, "stop_at": 5},
+         "file", "stop_at", ["not for task 'command'"]),
+        ("resume_at of a command task",
+         {"task": "command", "command": {"argv": ["/bin/true"]},
+          "rank": 4, "alpha": 8, "lr": 0.01, "steps": 20, "resume_at": 5},
+         "stdin", "resume_at", ["not for task 'command'"]),
     ]
     return cases
 
@@ -922,6 +948,215 @@ def test_serve_pack(w, npy):
               "one error naming configs[1].batch", got[:2])
 
 
+# ------------------------------------------------------------ stints
+
+STEP_TYPES = ("train", "eval", "spectra", "sharpness")
+
+
+def step_lines(out):
+    """The step records of stdout as {(run_id, type, step, layer): line},
+    the line as the worker wrote it (its numbers as text), and a list of
+    the keys seen twice."""
+    got, twice = {}, []
+    for line in out.split("\n"):
+        if not line:
+            continue
+        r = json.loads(line)
+        if r["type"] not in STEP_TYPES:
+            continue
+        key = (r.get("run_id"), r["type"], r["step"], r.get("layer"))
+        if key in got:
+            twice.append(key)
+        got[key] = line
+    return got, twice
+
+
+def tiny_gpt(d):
+    """Task gpt's files for a tiny GPT-2 (width 16, 2 blocks) under d: the
+    config's gpt object."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "..", "examples", "gpt"))
+    from make_base import gpt2_base, write_f32
+    rng = np.random.default_rng(7)
+    base = os.path.join(d, "stint_base.safetensors")
+    write_f32(base, gpt2_base(rng, 256, 32, 16, 2), {"format": "pt"})
+    text = os.path.join(d, "stint_text.txt")
+    words = [b"alpha", b"rank", b"lora", b"scale", b"loss", b"step", b"the"]
+    with open(text, "wb") as f:
+        f.write(b" ".join(words[i] for i in rng.integers(0, 7, 900)))
+    return {"base": base, "text": text}
+
+
+def stint_cases(d):
+    """(name, config, S1, S2): eval_every divides neither stop; spectra and
+    sharpness on in most."""
+    pack = {"type": "pack", "configs": [
+        with_(TEACHER, steps=24, log_every=3, eval_every=4, spectra_every=5,
+              alpha=a, lr=lr, run_id=60 + i, sharpness=(i == 1),
+              sharpness_iters=4)
+        for i, (a, lr) in enumerate(((1, 0.03), (16, 0.01), (64, 0.002)))]}
+    return [
+        ("teacher adamw cosine warmup",
+         with_(TEACHER, steps=30, schedule="cosine", warmup_steps=5,
+               min_lr_ratio=0.1, log_every=2, eval_every=7, spectra_every=4,
+               sharpness_every=9, sharpness_iters=5, loraplus_ratio=2), 10, 19),
+        ("teacher sgd momentum",
+         with_(TEACHER, steps=24, optimizer="sgd", momentum=0.9, nesterov=True,
+               lr=0.05, log_every=1, eval_every=5, spectra_every=6,
+               sharpness=False), 7, 13),
+        ("mlp gelu 3 layers",
+         with_(MLP, widths=[16, 8, 8, 6], activation="gelu", steps=20,
+               log_every=4, eval_every=3, spectra_every=5, sharpness_every=6,
+               sharpness_iters=4), 5, 11),
+        ("gpt",
+         {"task": "gpt", "gpt": tiny_gpt(d), "n_head": 2, "context": 8,
+          "target_modules": ["c_attn", "c_fc"], "rank": 2, "alpha": 4,
+          "lr": 0.01, "steps": 12, "batch": 4, "n_eval": 4, "eval_every": 5,
+          "spectra_every": 3, "sharpness": True, "sharpness_iters": 3,
+          "sharpness_batch": 2, "sharpness_every": 3, "schedule": "cosine",
+          "warmup_steps": 2},
+         4, 7),
+        ("pack of 3 variants", pack, 6, 13),
+    ]
+
+
+def with_stint(config, **kw):
+    """config with stint fields (in each run of a pack request)."""
+    if config.get("type") == "pack":
+        return dict(config, configs=[with_(c, **kw) for c in config["configs"]])
+    return with_(config, **kw)
+
+
+def check_stint_run(case, out, resume, stop, runs):
+    """A stint's own shape: one start first, one done last per run, done at
+    stop with status done, no step record at or before resume (but step 0
+    when resume is 0), and a run's end measurements at stop (train, eval,
+    spectra)."""
+    recs = [json.loads(x) for x in out.split("\n") if x]
+    for rid in runs:
+        mine = [r for r in recs if r.get("run_id") == rid or rid is None]
+        types = [r["type"] for r in mine]
+        check(f"{case} run {rid}: start first, done last",
+              types[:1] == ["start"] and types[-1:] == ["done"] and
+              types.count("start") == 1 and types.count("done") == 1,
+              "start ... done", types[:2] + types[-2:])
+        done = mine[-1]
+        check(f"{case} run {rid}: done at step {stop}",
+              done.get("status") == "done" and done.get("steps") == stop,
+              f"status done, steps {stop}",
+              {k: done.get(k) for k in ("status", "steps", "reason")})
+        early = [(r["type"], r["step"]) for r in mine
+                 if r["type"] in STEP_TYPES and resume and r["step"] <= resume]
+        check(f"{case} run {rid}: no record at a step <= {resume}", not early,
+              "none", early[:5])
+        at_stop = {r["type"] for r in mine if r.get("step") == stop}
+        check(f"{case} run {rid}: end measurements at {stop}",
+              {"train", "eval", "spectra"} <= at_stop,
+              "train, eval, spectra", sorted(at_stop))
+
+
+def test_stints(w):
+    """Stints (docs/worker.md "Stints"): a run cut at S1 and S2 into three
+    worker processes (stop_at S1; resume_at S1, stop_at S2; resume_at S2)
+    sends, put together, every step record of the run trained in one go,
+    each line the same text, plus only the end measurements at S1 and S2;
+    the last stint's done record is the run's; stop_at = steps with
+    resume_at 0 is the run itself."""
+    for name, cfg, s1, s2 in stint_cases(w.tmp):
+        case = f"T/{name}"
+        one = run_ok(w, case + " in one go", cfg)
+        parts = [run_ok(w, f"{case} stint 1", with_stint(cfg, stop_at=s1)),
+                 run_ok(w, f"{case} stint 2",
+                        with_stint(cfg, resume_at=s1, stop_at=s2)),
+                 run_ok(w, f"{case} stint 3", with_stint(cfg, resume_at=s2))]
+        if not one or not all(parts):
+            continue
+        runs = [c["run_id"] for c in cfg["configs"]] \
+            if cfg.get("type") == "pack" else [None]
+        steps = (cfg["configs"][0] if runs != [None] else cfg)["steps"]
+        for (resume, stop), p in zip(((0, s1), (s1, s2), (s2, steps)), parts):
+            check_stint_run(f"{case} stint {resume}..{stop}", p[0], resume,
+                            stop, runs)
+        want, _ = step_lines(one[0])
+        union, twice = {}, []
+        for p in parts:
+            got, dup = step_lines(p[0])
+            twice += dup + [k for k in got if k in union]
+            union.update(got)
+        check(case + ": no step record sent twice", not twice, "none",
+              twice[:5])
+        missing = [k for k in want if k not in union]
+        differ = [k for k in want if k in union and union[k] != want[k]]
+        extra = sorted({k for k in union if k not in want},
+                       key=lambda k: (str(k[0]), k[2], k[1], k[3] or 0))
+        check(case + ": every record of the run in one go is sent",
+              not missing, "none missing", missing[:5])
+        check(case + ": the stints' records equal the run's, as text",
+              not differ, [want[k][:200] for k in differ[:2]],
+              [union[k][:200] for k in differ[:2]])
+        check(case + f": extra records only at the stops {s1}, {s2}",
+              all(k[2] in (s1, s2) for k in extra), f"steps in {{{s1}, {s2}}}",
+              [k[1:3] for k in extra if k[2] not in (s1, s2)][:5])
+        check(case + ": the last stint's done records are the run's",
+              done_lines(parts[2][0]) == done_lines(one[0]),
+              done_lines(one[0])[:1], done_lines(parts[2][0])[:1])
+        same = run_ok(w, case + " stop_at = steps",
+                      with_stint(cfg, stop_at=steps, resume_at=0))
+        if same:
+            check(case + ": stop_at = steps, resume_at 0 is the run itself",
+                  drop_stint_echo(same[0]) == drop_stint_echo(one[0]),
+                  strip_timing(one[0])[:300], strip_timing(same[0])[:300])
+
+
+def test_stint_diverges(w):
+    """A run that diverges at update 28 (sgd, lr 1): cut at 10, its second
+    stint (resume_at 10, stop_at 40) diverges as the run in one go does,
+    with the same records after step 10 and the same done record."""
+    cfg = with_(TEACHER, steps=60, optimizer="sgd", lr=1, momentum=0.9,
+                eval_every=4, spectra_every=6, sharpness_iters=4)
+    case = "T/diverging run"
+    one = run_ok(w, case + " in one go", cfg)
+    parts = [run_ok(w, case + " stint 1", with_(cfg, stop_at=10)),
+             run_ok(w, case + " stint 2", with_(cfg, resume_at=10, stop_at=40))]
+    if not one or not all(parts):
+        return
+    done = json.loads(done_lines(one[0])[0])
+    check(case + " diverges after update 10 and before 40",
+          done["status"] == "diverged" and 10 < done["steps"] < 39,
+          "diverged, 10 < steps < 39", done)
+    check(case + ": stint 1 is done at 10",
+          json.loads(done_lines(parts[0][0])[0]).get("steps") == 10,
+          "steps 10", done_lines(parts[0][0]))
+    want, _ = step_lines(one[0])
+    got, _ = step_lines(parts[1][0])
+    want = {k: v for k, v in want.items() if k[2] > 10}
+    check(case + ": stint 2's records are the run's after step 10",
+          got == want, sorted(want)[-3:], sorted(got)[-3:])
+    check(case + ": stint 2's done record is the run's",
+          done_lines(parts[1][0]) == done_lines(one[0]), done_lines(one[0]),
+          done_lines(parts[1][0]))
+
+
+def done_lines(out):
+    """The done records of stdout, timing aside, as text."""
+    return [x for x in strip_timing(out).split("\n")
+            if json.loads(x or "{}").get("type") == "done"]
+
+
+def drop_stint_echo(out):
+    """stdout without timing and without the start records' echo of
+    stop_at and resume_at."""
+    lines = []
+    for line in strip_timing(out).split("\n"):
+        if line.startswith('{"type":"start"'):
+            r = json.loads(line)
+            r["config"].pop("stop_at", None)
+            r["config"].pop("resume_at", None)
+            line = json.dumps(r, sort_keys=True)
+        lines.append(line)
+    return lines
+
+
 # ------------------------------------------------------------ determinism
 
 def losses(recs):
@@ -982,7 +1217,9 @@ def main():
                      lambda: test_divergence(w),
                      lambda: test_determinism(w),
                      lambda: test_serve(w, npy),
-                     lambda: test_serve_pack(w, npy)):
+                     lambda: test_serve_pack(w, npy),
+                     lambda: test_stints(w),
+                     lambda: test_stint_diverges(w)):
             try:
                 test()
             except Exception as e:  # a bug in a check must not hide others

@@ -233,6 +233,32 @@ static void check_case(const pack_case *c, int stack) {
   free(buf);
 }
 
+/* A stint's fields are shared: a pack's runs stop and resume at the same
+ * update (raw = {o, o2}, a valid pair parsed into c). */
+static void check_stint_fields(const json_t *const *raw, json_t *o, json_t *o2,
+                               la_config *c) {
+  la_err err = {{0}};
+  CHECK_EQ_INT(la_pack_field_shared("stop_at"), 1);
+  CHECK_EQ_INT(la_pack_field_shared("resume_at"), 1);
+  json_object_set_new(o2, "stop_at", json_integer(2));
+  CHECK_EQ_INT(la_config_parse(o2, &c[1], &err), 0);
+  CHECK_EQ_INT(la_pack_check(raw, c, 2, &err), LA_EINVAL);
+  if (strstr(err.msg, "configs[1].stop_at: 2 differs from configs[0]'s 0") ==
+      NULL)
+    fprintf(stderr, "message: %s\n", err.msg);
+  CHECK(strstr(err.msg, "configs[1].stop_at: 2 differs from configs[0]'s 0") !=
+        NULL);
+  json_object_set_new(o, "stop_at", json_integer(2));
+  json_object_set_new(o2, "resume_at", json_integer(1));
+  CHECK_EQ_INT(la_config_parse(o, &c[0], &err), 0);
+  CHECK_EQ_INT(la_config_parse(o2, &c[1], &err), 0);
+  CHECK_EQ_INT(la_pack_check(raw, c, 2, &err), LA_EINVAL);
+  CHECK(strstr(err.msg, "configs[1].resume_at: 1 differs") != NULL);
+  json_object_set_new(o, "resume_at", json_integer(1));
+  CHECK_EQ_INT(la_config_parse(o, &c[0], &err), 0);
+  CHECK_EQ_INT(la_pack_check(raw, c, 2, &err), 0); /* the same stint */
+}
+
 /* Every field of the config is classified, and the pack's checks name the
  * field and the run. */
 static void check_fields(void) {
@@ -280,6 +306,7 @@ static void check_fields(void) {
   json_object_set_new(o2, "seed", json_integer(0));
   CHECK_EQ_INT(la_config_parse(o2, &c[1], &err), 0);
   CHECK_EQ_INT(la_pack_check(raw, c, 2, &err), 0); /* alpha is per run */
+  check_stint_fields(raw, o, o2, c);
   json_decref(o), json_decref(o2);
 }
 
