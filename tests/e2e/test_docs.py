@@ -32,8 +32,9 @@ what a reader has after the README's build:
   - localhost:7787 and 127.0.0.1:7787 are that daemon's port;
   - curl fails on an HTTP error (--fail-with-body is added), so a 401 or
     415 fails its block;
-  - the placeholders $SWEEP (an active sweep with finished runs at ranks 1,
-    2 and 4, its rank-8 run held running by this test) and $RUN (one of its
+  - the placeholders $SWEEP (an active sweep with finished runs at ranks 2,
+    4 and 8, its rank-1 run held running by this test: the daemon starts a
+    sweep's largest rank first) and $RUN (one of its
     finished runs) are set; a variable a block sets stays set for the later
     blocks of the same file (one shell session per file);
   - after each file, the sweeps its blocks left active are cancelled.
@@ -178,8 +179,9 @@ HELD_SEED = 4242  # the data_seed that marks the held sweep's runs
 
 
 def held_worker(ctx):
-    """The daemon's worker: the real one, except that a run of rank 8 with
-    data_seed HELD_SEED (only $SWEEP has it) waits while the file HOLD
+    """The daemon's worker: the real one, except that a run of rank 1 with
+    data_seed HELD_SEED (only $SWEEP has it; a run, not the spec's check,
+    which has no run_id) waits while the file HOLD
     exists, so that $SWEEP stays active with its other runs finished. A
     warm worker (--serve) gets its request lines through a loop that holds
     that run's line; the real worker is exec'd, so the daemon is still its
@@ -188,7 +190,8 @@ def held_worker(ctx):
     path = ctx.path("held-worker")
     write_exe(path, f"""#!/bin/bash
 held() {{
-  grep -Eq '"rank": *8[,}}]' <<<"$1" && grep -Eq '"data_seed": *{HELD_SEED}[,}}]' <<<"$1"
+  grep -Eq '"rank": *1[,}}]' <<<"$1" && grep -Eq '"data_seed": *{HELD_SEED}[,}}]' <<<"$1" &&
+    grep -q '"run_id"' <<<"$1"
 }}
 if [[ " $* " == *" --serve "* ]]; then
   exec '{ctx.worker}' "$@" < <(while IFS= read -r line; do
@@ -277,10 +280,11 @@ def check_markings(files, source):
 
 
 def held_sweep(dmn):
-    """$SWEEP: ranks 1, 2, 4 finished, a rank-8 run held running; and $RUN."""
+    """$SWEEP: ranks 2, 4, 8 finished, a rank-1 run held running (largest
+    rank first, one at a time); and $RUN."""
     task = {"task": "teacher", "d_in": 24, "d_out": 24, "n_train": 256, "n_eval": 64,
             "target_rank": 4, "data_seed": HELD_SEED}
-    spec = harness.make_spec("docs-held", [1, 2, 4, 8], [2, 4, 8, 16, 32], [0.003], 80,
+    spec = harness.make_spec("docs-held", [1, 2, 4, 8], [4, 8, 16, 32, 64], [0.003], 80,
                              seeds=1, task=task, max_parallel=1,
                              metrics={"log_every": 10, "eval_every": 20, "spectra_every": 40,
                                       "sharpness": False})
@@ -291,7 +295,7 @@ def held_sweep(dmn):
         c = s and s["counts"]
         return s if c and c["done"] + c["diverged"] == 15 and c["running"] == 1 else None
     s = wait_until(ready, 120, 0.1)
-    R.check(s is not None, "$SWEEP: 15 runs of ranks 1, 2, 4 done, the rank-8 run held "
+    R.check(s is not None, "$SWEEP: 15 runs of ranks 2, 4, 8 done, the rank-1 run held "
             "running", "done 15, running 1", dmn.sweep(sid))
     if s is None:
         raise RuntimeError("the held sweep did not get ready")
@@ -345,10 +349,10 @@ def check_sql(args, db, sweep):
         text = p.stdout.strip().replace("]\n[", ",")
         rows[name] = json.loads(text) if text else []
     n_null = harness.cli_val(db, f"SELECT COUNT(*) FROM heuristic_regret WHERE sweep_id = {sweep} "
-                             "AND regret IS NULL AND rule = 'alpha=r' AND rank = 1")
-    R.eq(n_null, 1, "a NULL to show: alpha = r at rank 1 is outside $SWEEP's grid (2..32)")
+                             "AND regret IS NULL AND rule = 'alpha=r' AND rank = 2")
+    R.eq(n_null, 1, "a NULL to show: alpha = r at rank 2 is outside $SWEEP's grid (4..64)")
     got = [x for x in rows.get("regret.sql", [])
-           if x["sweep_id"] == sweep and x["rank"] == 1 and x["rule"] == "alpha=r"]
+           if x["sweep_id"] == sweep and x["rank"] == 2 and x["rule"] == "alpha=r"]
     R.check(len(got) == 1 and got[0]["regret"] == "-" and got[0]["loss"] == "-",
             "regret.sql shows the rule outside the grid with regret and loss '-' (not 0.0%)",
             "regret '-', loss '-'", got)
