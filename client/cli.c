@@ -1444,6 +1444,67 @@ static void print_law(const json_t *law) {
   }
 }
 
+/* A halving search (the answer's "halving"): per rank its rungs, per
+ * (rank, lr) the alpha found, and the decisions in order. */
+static void print_halving(const json_t *h) {
+  static const char *const found_head[] = {"RANK", "LR",      "ALPHA*",
+                                           "LOSS", "AT STEP", "AT END"};
+  static const char *const dec_head[] = {"SEQ",   "RANK", "RUNG", "ALPHA", "LR",
+                                         "PLACE", "DO",   "KIND", "WHY"};
+  const json_t *x, *r;
+  size_t i, k;
+  table t;
+  printf("\nrungs per rank: step (cells that may reach it -> promoted)\n");
+  json_array_foreach(jget(h, "plan"), i, x) {
+    long long rank = 0, cells = 0, steps = 0, v;
+    jint(x, "rank", &rank), jint(x, "cells", &cells), jint(x, "steps", &steps);
+    printf("  rank %lld: %lld cells:", rank, cells);
+    json_array_foreach(jget(x, "rungs"), k, r) {
+      long long step = jint(r, "step", &v) ? v : 0,
+                reach = jint(r, "reach", &v) ? v : 0,
+                up = jint(r, "promote", &v) ? v : 0;
+      printf(" step %lld (%lld -> %lld),", step, reach, up);
+    }
+    printf(" the end at %lld\n", steps);
+  }
+  printf("\nfound: the best alpha at the deepest step each lr reached\n");
+  tbl_init(&t, "rrrrrl");
+  tbl_head(&t, found_head);
+  json_array_foreach(jget(h, "found"), i, x) {
+    long long n = 0;
+    cell_num(&t, x, "rank", "%g");
+    cell_num(&t, x, "lr", "%g");
+    cell_num(&t, x, "alpha_star", "%.4g");
+    cell_num(&t, x, "loss", "%.4g");
+    cell_num(&t, x, "step", "%g");
+    jint(x, "cells_at_end", &n);
+    if (jtrue(x, "at_end"))
+      tbl_add(&t, "yes (%lld cell%s)", n, n == 1 ? "" : "s");
+    else
+      tbl_add(&t, "no");
+  }
+  tbl_print(&t);
+  tbl_free(&t);
+  printf("\ndecisions, in order\n");
+  tbl_init(&t, "rrrrrrlll");
+  tbl_head(&t, dec_head);
+  json_array_foreach(jget(h, "decisions"), i, x) {
+    char a[32], b[32];
+    cell_num(&t, x, "seq", "%g");
+    cell_num(&t, x, "rank", "%g");
+    cell_num(&t, x, "rung", "%g");
+    cell_num(&t, x, "alpha", "%.4g");
+    cell_num(&t, x, "lr", "%g");
+    tbl_add(&t, "%s/%s", fval(a, sizeof a, jget(x, "place"), "%g"),
+            fval(b, sizeof b, jget(x, "reached"), "%g"));
+    cell_str(&t, x, "action");
+    cell_str(&t, x, "kind");
+    cell_str(&t, x, "why");
+  }
+  tbl_print(&t);
+  tbl_free(&t);
+}
+
 /* search ID: the sweep's search along alpha: what it spent, where each
  * cell's alpha* is, and its decisions (GET /v1/sweeps/{id}/search). */
 static int cmd_search(cli *c) {
@@ -1470,6 +1531,11 @@ static int cmd_search(cli *c) {
          fval(a, sizeof a, jget(sp, "runs"), "%g"),
          fval(b, sizeof b, jget(sp, "run_steps"), "%g"),
          fval(path, sizeof path, jget(sp, "cpu_s"), "%.1f"));
+  if (json_is_object(jget(o, "halving"))) {
+    print_halving(jget(o, "halving"));
+    json_decref(o);
+    return 0;
+  }
   if (json_array_size(jget(o, "cells")) == 0) {
     printf("(a grid: every alpha of the grid runs; no decisions)\n");
     json_decref(o);

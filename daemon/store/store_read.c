@@ -1,4 +1,5 @@
 /* store_read.c: the store's reads for the API, as JSON (see store.h). */
+#include "loralpha/halving.h"
 #include "loralpha/search.h"
 #include "store/store_internal.h"
 
@@ -192,6 +193,94 @@ static int rows_into(la_store *st, const char *sql, int64_t id, json_t *arr) {
   return rc == SQLITE_DONE ? 0 : LA_EIO;
 }
 
+/* Under a halving search, o's "halving": per rank its plan, its cells (the
+ * halving_cells view), its decisions (halving_decisions) and per (rank,
+ * lr) the alpha found (the best cell at the deepest step its cells
+ * reached). 0, LA_EIO or LA_ENOMEM. */
+static int halving_into(la_store *st, json_t *o, int64_t sweep) {
+  const json_t *se = json_object_get(o, "search");
+  const char *kind = json_string_value(json_object_get(se, "strategy"));
+  json_t *h, *plans = json_array(), *cells = json_array(), *dec = json_array(),
+             *found = json_array(), *ranks = json_array();
+  la_search s;
+  la_err err;
+  size_t i;
+  json_t *r;
+  int rc = 0;
+  if (kind == NULL || strcmp(kind, "halving") != 0) {
+    json_decref(plans), json_decref(cells), json_decref(dec);
+    json_decref(found), json_decref(ranks);
+    return 0;
+  }
+  if (la_search_from_stored(se, &s, &err) != 0) rc = LA_EIO;
+  if (rc == 0)
+    rc = rows_into(st,
+                   "SELECT rank, COUNT(DISTINCT printf('%!.17g %!.17g', "
+                   "alpha, lr)) AS cells, max(json_extract(config, "
+                   "'$.steps')) AS steps FROM runs WHERE sweep_id = ?1 GROUP "
+                   "BY rank ORDER BY rank",
+                   sweep, ranks);
+  json_array_foreach(ranks, i, r) {
+    la_halving_plan p;
+    json_t *rungs = json_array();
+    la_halving_plan_of(&s, (int)json_integer_value(json_object_get(r, "cells")),
+                       (int)json_integer_value(json_object_get(r, "steps")),
+                       &p);
+    for (int k = 0; k < p.n; k++)
+      json_array_append_new(rungs,
+                            json_pack("{s:i, s:i, s:i, s:i}", "rung", k + 1,
+                                      "step", p.step[k], "reach", p.reach[k],
+                                      "promote", p.promote[k]));
+    json_object_set_new(r, "rungs", rungs);
+    json_array_append(plans, r);
+  }
+  if (rc == 0)
+    rc = rows_into(st,
+                   "SELECT rank, lr, alpha, seeds, promotions, state, "
+                   "steps_done, eval_loss, run_steps, cpu_s FROM "
+                   "halving_cells WHERE sweep_id = ?1 ORDER BY rank, lr, alpha",
+                   sweep, cells);
+  if (rc == 0)
+    rc = rows_into(st,
+                   "SELECT seq, rank, alpha, lr, rung, step, loss, place, "
+                   "reached, promoted, quota, action, kind, next_stop, run_id, "
+                   "why, created_at FROM halving_decisions WHERE sweep_id = ?1 "
+                   "ORDER BY seq",
+                   sweep, dec);
+  /* a cell's deepest step: its end when done, else its last rung's */
+  if (rc == 0)
+    rc = rows_into(
+        st,
+        "WITH c AS (SELECT h.rank, h.lr, h.alpha, h.state = 'done' AS ended, "
+        "CASE WHEN h.state = 'done' THEN h.steps_done ELSE (SELECT max(d.step) "
+        "FROM halving_decisions d WHERE d.sweep_id = h.sweep_id AND d.rank = "
+        "h.rank AND d.alpha = h.alpha AND d.lr = h.lr) END AS step, CASE WHEN "
+        "h.state = 'done' THEN h.eval_loss ELSE (SELECT d.loss FROM "
+        "halving_decisions d WHERE d.sweep_id = h.sweep_id AND d.rank = h.rank "
+        "AND d.alpha = h.alpha AND d.lr = h.lr ORDER BY d.step DESC LIMIT 1) "
+        "END AS loss FROM halving_cells h WHERE h.sweep_id = ?1), b AS (SELECT "
+        "*, row_number() OVER (PARTITION BY rank, lr ORDER BY ended DESC, step "
+        "DESC, loss IS NULL, loss, alpha) AS k, COUNT(*) FILTER (WHERE ended) "
+        "OVER (PARTITION BY rank, lr) AS at_end FROM c WHERE step IS NOT NULL) "
+        "SELECT rank, lr, alpha AS alpha_star, loss, step, ended AS at_end, "
+        "at_end AS cells_at_end FROM b WHERE k = 1 ORDER BY rank, lr",
+        sweep, found);
+  h = json_pack("{s:o, s:o, s:o, s:o}", "plan", plans, "cells", cells,
+                "decisions", dec, "found", found);
+  json_decref(ranks);
+  if (h == NULL) return LA_ENOMEM;
+  if (rc == 0) {
+    json_t *f;
+    json_array_foreach(found, i, f) /* 0/1 as JSON booleans */
+        json_object_set_new(
+            f, "at_end",
+            json_boolean(json_integer_value(json_object_get(f, "at_end"))));
+  }
+  if (rc == 0 && json_object_set_new(o, "halving", h)) return LA_ENOMEM;
+  if (rc) json_decref(h);
+  return rc;
+}
+
 /* Under a law search, o's "law": its prediction against what was found
  * (search.h, la_search_law_report). 0 or LA_ENOMEM. */
 static int law_into(json_t *o, const json_t *cells, const json_t *dec) {
@@ -223,8 +312,10 @@ json_t *la_store_get_search(la_store *st, int64_t sweep_id, int *rc,
   *rc = o == NULL ? LA_ENOMEM : 0;
   if (*rc == 0)
     *rc = rows_into(st,
-                    "SELECT COUNT(*) AS runs, COALESCE(SUM(steps_done), 0) AS "
-                    "run_steps, COALESCE(SUM(wall_s), 0) AS cpu_s, "
+                    "SELECT COUNT(*) AS runs, COALESCE(SUM(steps_done), 0) + "
+                    "COALESCE(SUM(earlier_steps), 0) AS run_steps, "
+                    "COALESCE(SUM(wall_s), 0) + COALESCE(SUM(earlier_wall_s), "
+                    "0) AS cpu_s, "
                     "COUNT(DISTINCT rank || ' ' || lr || ' ' || alpha) AS "
                     "points FROM runs WHERE sweep_id = ?1",
                     sweep_id, spent);
@@ -246,6 +337,7 @@ json_t *la_store_get_search(la_store *st, int64_t sweep_id, int *rc,
     json_object_set(o, "decisions", dec);
     *rc = law_into(o, cells, dec);
   }
+  if (*rc == 0) *rc = halving_into(st, o, sweep_id);
   json_decref(spent), json_decref(cells), json_decref(dec);
   if (*rc == 0) return o;
   json_decref(o);

@@ -21,7 +21,14 @@ ranks') and the grid's size; GET /search's law sets each larger rank's
 prediction (the law fitted here, independently) beside the alpha* found,
 and `loralpha search` and the report show it; with no law (every alpha of
 the law ranks diverges) the larger ranks start from the grid's alphas;
-max_queued_runs is asked of the runs stored at submit.
+max_queued_runs is asked of the runs stored at submit. Under "halving":
+the cells promoted at each rung are those of a synchronous successive
+halving written here from docs/sweeps.md (on the losses stored at the
+rungs); the promoted cells' runs train to the end, the others end stopped
+at a rung; a promoted run's eval curve over its stints equals the run
+trained in one go by the worker alone; GET /search's plan, found and
+spent, and `loralpha search`; a daemon SIGKILLed inside the transaction
+of the first halving decisions, then restarted, takes the same decisions.
 Ends with `N passed, M failed`.
 """
 import json
@@ -487,11 +494,193 @@ def case_law_fallback(ctx):
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
+# ---- halving -------------------------------------------------------------------
+
+H_ALPHAS = [1.0, 4.0, 16.0, 64.0, 256.0, 1024.0]
+H_LRS = [0.001, 0.01]
+
+
+def halving_spec(name):
+    """12 cells a rank (6 alphas x 2 lrs), 2 seeds, 90 steps: rungs at steps
+    10 and 30 (eta 3: 12 -> 4 -> 1)."""
+    return {"name": name,
+            "task": {"task": "teacher", "d_in": 32, "d_out": 32, "n_train": 512,
+                     "n_eval": 128, "target_rank": 4, "target_scale": 2.0},
+            "grid": {"rank": [1, 4], "alpha": H_ALPHAS, "lr": H_LRS},
+            "seeds": 2, "steps": 90, "batch": 32,
+            "metrics": {"log_every": 10, "eval_every": 20, "spectra_every": 0,
+                        "sharpness": False},
+            "search": {"strategy": "halving", "eta": 3}}
+
+
+def halving_reference(db, sid):
+    """Synchronous successive halving written from docs/sweeps.md, on the
+    losses the runs left in the curve table: per rank, the cells promoted at
+    each rung and the cells that go to the end. {rank: [set per rung...,
+    set at the end]}."""
+    out = {}
+    for rank in (1, 4):
+        cells = [(a, lr) for lr in H_LRS for a in H_ALPHAS]
+        reach, per = len(cells), []
+        alive = cells
+        for step in (10, 30):
+            if reach < 2:
+                break
+            loss = {}
+            for a, lr in alive:
+                rows = cli(db, f"SELECT r.state, c.loss FROM runs r LEFT JOIN curve c ON "
+                               f"c.run_id = r.id AND c.kind = 'eval' AND c.step = {step} "
+                               f"WHERE r.sweep_id = {sid} AND r.rank = {rank} AND "
+                               f"r.alpha = {a} AND r.lr = {lr}")
+                v = [x["loss"] for x in rows]
+                loss[(a, lr)] = (sum(v) / len(v) if all(x is not None for x in v)
+                                 else math.inf)
+            keep = max(1, len(alive) // 3)
+            order = sorted(alive, key=lambda c: (loss[c], c[0], c[1]))
+            alive = [c for c in order[:keep] if math.isfinite(loss[c])]
+            per.append(set(alive))
+            reach = max(1, reach // 3)
+        out[rank] = per
+    return out
+
+
+def halving_outcome(db, sid):
+    """What the daemon decided: {rank: [promoted set per rung...]} and the
+    sorted decisions (rank, rung, alpha, lr, action)."""
+    rows = cli(db, f"SELECT * FROM halving_decisions WHERE sweep_id = {sid} ORDER BY seq")
+    per = {}
+    for x in rows:
+        lst = per.setdefault(x["rank"], [set(), set()])
+        if x["action"] == "promote":
+            lst[x["rung"] - 1].add((x["alpha"], x["lr"]))
+    dec = sorted((x["rank"], x["rung"], x["alpha"], x["lr"], x["action"]) for x in rows)
+    return per, dec
+
+
+def run_alone(ctx, cfg):
+    """The worker's records for config cfg trained in one go: eval step ->
+    loss."""
+    cfg = dict(cfg, stop_at=0, resume_at=0)
+    p = subprocess.run([ctx.worker], input=json.dumps(cfg), capture_output=True,
+                       text=True, timeout=scaled(120))
+    recs = [json.loads(ln) for ln in p.stdout.splitlines() if ln.startswith("{")]
+    return {r["step"]: r["loss"] for r in recs if r.get("type") == "eval"}
+
+
+def case_halving(ctx):
+    d = Daemon(ctx, "halving", workers=2)
+    sid = d.submit(halving_spec("halving"), "halving sweep")
+    d.wait_sweep(sid, 120, what="halving sweep")
+    db = d.db
+    want = halving_reference(db, sid)
+    got, dec = halving_outcome(db, sid)
+    R.eq({r: [sorted(x) for x in v] for r, v in got.items()},
+         {r: [sorted(x) for x in v] for r, v in want.items()},
+         "halving: the cells promoted at each rung are synchronous successive halving's "
+         "(an independent implementation, on the stored losses)")
+    ctx.halving_ref = dec
+    # every cell decided once per rung it reached; the rest stopped
+    R.eq(len(dec), len(set(dec)), "halving: no decision taken twice")
+    end = cli(db, f"SELECT rank, alpha, lr, COUNT(*) AS n FROM runs WHERE sweep_id = {sid} "
+                  f"AND state = 'done' GROUP BY 1, 2, 3")
+    R.eq(sorted((x["rank"], x["alpha"], x["lr"], x["n"]) for x in end),
+         sorted((r, a, lr, 2) for r, v in want.items() for a, lr in v[-1]),
+         "halving: the cells promoted at the last rung train to the end (both seeds done)")
+    bad = cli(db, f"SELECT id, state, steps_done, stop_at FROM runs WHERE sweep_id = {sid} "
+                  f"AND NOT (state = 'done' AND steps_done = 90 OR state = 'stopped' AND "
+                  f"steps_done IN (10, 30) AND steps_done = stop_at OR state = 'diverged')")
+    R.eq(bad, [], "halving: every other run ended stopped at a rung (or diverged)")
+    # a promoted run's stitched curve is the run trained in one go
+    runs = cli(db, f"SELECT id, config FROM runs WHERE sweep_id = {sid} AND state = 'done' "
+                   f"ORDER BY id LIMIT 2")
+    for r in runs:
+        stored = {x["step"]: x["loss"] for x in
+                  cli(db, f"SELECT step, loss FROM curve WHERE run_id = {r['id']} "
+                          f"AND kind = 'eval' ORDER BY step")}
+        alone = run_alone(ctx, json.loads(r["config"]))
+        R.check(alone and all(stored.get(k) == v for k, v in alone.items()),
+                f"halving: run {r['id']}'s eval curve over its three stints equals the run "
+                "trained in one go, at every eval step", alone, stored)
+        R.eq(sorted(set(stored) - set(alone)), [10, 30],
+             f"halving: run {r['id']} has the evals at its two stops besides")
+    # what it spent; the API, the view and the CLI agree
+    j = d.get(f"/v1/sweeps/{sid}/search").json or {}
+    steps = cli_val(db, f"SELECT SUM(steps_done + earlier_steps) FROM runs WHERE "
+                        f"sweep_id = {sid}")
+    R.eq((j.get("spent") or {}).get("run_steps"), steps,
+         "GET /search: run-steps spent add every stint")
+    R.check(steps < 0.5 * 48 * 90, "halving: under half the grid's run-steps",
+            f"< {0.5 * 48 * 90}", steps)
+    h = j.get("halving") or {}
+    R.eq([[(g["step"], g["reach"], g["promote"]) for g in x["rungs"]] for x in h.get("plan", [])],
+         [[(10, 12, 4), (30, 4, 1)]] * 2, "GET /search: each rank's plan")
+    found = {(x["rank"], x["lr"]): x for x in h.get("found", [])}
+    for rank, v in want.items():
+        (a, lr), = v[-1]
+        f = found.get((rank, lr)) or {}
+        R.eq((f.get("alpha_star"), f.get("at_end"), f.get("step")), (a, True, 90),
+             f"GET /search: rank {rank} lr {lr}: found the cell that went to the end")
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "search",
+                        str(sid)], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    R.check(p.returncode == 0 and "rank 1: 12 cells: step 10 (12 -> 4), step 30 (4 -> 1),"
+            " the end at 90" in p.stdout and "outranked" in p.stdout,
+            "loralpha search: the rungs, what was found, the decisions", "exit 0 ...",
+            (p.returncode, p.stdout[:800], p.stderr[:200]))
+    s = d.get(f"/v1/sweeps/{sid}").json or {}
+    R.eq((s.get("state"), (s.get("counts") or {}).get("waiting")), ("done", 0),
+         "halving: the sweep is done, no run left waiting")
+    R.eq(d.stop(), 0, "daemon exits 0")
+
+
+def case_halving_crash(ctx):
+    """SIGKILL inside the transaction of the first halving decisions,
+    restart: the same decisions as the sweep never killed."""
+    db = ctx.path("halving-crash.db")
+    env = dict(os.environ, LA_TEST_PAUSE="search", LA_TEST_PAUSE_MS="20000")
+    d = Daemon(ctx, "halving-crash", db, workers=2, env=env)
+    sid = d.submit(halving_spec("halving"), "halving sweep to kill")
+
+    def at_point():
+        try:
+            with open(d.log_path) as f:
+                return "testpoint search\n" in f.read()
+        except OSError:
+            return False
+    hit = wait_until(at_point, scaled(120), 0.005)
+    R.check(hit, "the daemon reaches the search test point", True, d.log_tail(400))
+    if not hit:
+        return
+    kill_pid(d.proc.pid, signal.SIGKILL)
+    d.proc.wait()
+    d.kill()
+    R.eq(cli_val(db, f"SELECT COUNT(*) FROM halving_decisions WHERE sweep_id = {sid}"), 0,
+         "killed inside the first decisions' transaction: no decision stored")
+    d2 = Daemon(ctx, "halving-restart", db, workers=2)
+    d2.wait_sweep(sid, 120, what="the killed halving sweep, resumed")
+    _, got = halving_outcome(db, sid)
+    want = getattr(ctx, "halving_ref", None)
+    if want is None:  # case 6 did not run (--only)
+        ref = Daemon(ctx, "halving-ref", ctx.path("halving-ref.db"), workers=2)
+        rid = ref.submit(halving_spec("halving"), "reference halving sweep")
+        ref.wait_sweep(rid, 120, what="reference halving sweep")
+        _, want = halving_outcome(ref.db, rid)
+        ref.stop()
+    R.check(want is not None and got == want,
+            "the resumed halving sweep takes the same decisions as the one never killed",
+            want, got)
+    R.eq(cli(db, f"SELECT id FROM runs WHERE sweep_id = {sid} AND state IN ('queued', "
+                 f"'running', 'waiting')"), [], "nothing left queued, running or waiting")
+    R.eq(d2.stop(), 0, "daemon exits 0")
+
+
 CASES = [("1 bracket search end to end", case_bracket),
          ("2 killed inside a decision", case_crash),
          ("3 bad search objects", case_refused),
          ("4 law: small ranks first, then the prediction", case_law),
-         ("5 law without a law: the grid's start", case_law_fallback)]
+         ("5 law without a law: the grid's start", case_law_fallback),
+         ("6 halving end to end", case_halving),
+         ("7 halving killed inside a decision", case_halving_crash)]
 
 if __name__ == "__main__":
     sys.exit(cases_main(__doc__, CASES))

@@ -328,6 +328,57 @@ static int drive(la_store *st, sqlite3 *db, int64_t sweep) {
   return total;
 }
 
+/* An integer field of o. */
+static long long jint(const json_t *o, const char *key) {
+  return json_integer_value(json_object_get(o, key));
+}
+
+/* GET /v1/sweeps/{id}/search's answer for the sweep: what it spent, each
+ * rank's plan, and per (rank, lr) what it found: at lr 1e-3 alpha 32 at
+ * the end; at lr 0.01 no cell went past step 30, where 32 was its best. */
+static void check_answer(la_store *st, int64_t sweep) {
+  int rc;
+  la_err err;
+  size_t i;
+  const json_t *x;
+  json_t *o = la_store_get_search(st, sweep, &rc, &err);
+  const json_t *h = json_object_get(o, "halving");
+  CHECK_EQ_INT(rc, 0);
+  CHECK_EQ_INT(jint(json_object_get(o, "spent"), "run_steps"),
+               88 * 10 + 28 * 30 + 8 * 90);
+  CHECK_EQ_INT(json_array_size(json_object_get(h, "plan")), 2);
+  json_array_foreach(json_object_get(h, "plan"), i, x) {
+    const json_t *r1 = json_array_get(json_object_get(x, "rungs"), 0),
+                 *r2 = json_array_get(json_object_get(x, "rungs"), 1);
+    CHECK_EQ_INT(jint(x, "cells"), 22);
+    CHECK(jint(r1, "step") == 10 && jint(r1, "reach") == 22 &&
+          jint(r1, "promote") == 7);
+    CHECK(jint(r2, "step") == 30 && jint(r2, "reach") == 7 &&
+          jint(r2, "promote") == 2);
+  }
+  CHECK_EQ_INT(json_array_size(json_object_get(h, "cells")), 44);
+  CHECK_EQ_INT(json_array_size(json_object_get(h, "decisions")), 58);
+  CHECK_EQ_INT(json_array_size(json_object_get(h, "found")), 4);
+  json_array_foreach(json_object_get(h, "found"), i, x) {
+    double lr = json_number_value(json_object_get(x, "lr"));
+    CHECK_CLOSE(json_number_value(json_object_get(x, "alpha_star")), 32, 0);
+    if (lr < 0.005) {
+      CHECK(json_is_true(json_object_get(x, "at_end")));
+      CHECK_EQ_INT(jint(x, "step"), 90);
+      CHECK_EQ_INT(jint(x, "cells_at_end"), 2);
+      CHECK_CLOSE(json_number_value(json_object_get(x, "loss")),
+                  stint_loss(32, 1e-3, 90), 1e-12);
+    } else {
+      CHECK(json_is_false(json_object_get(x, "at_end")));
+      CHECK_EQ_INT(jint(x, "step"), 30);
+      CHECK_EQ_INT(jint(x, "cells_at_end"), 0);
+      CHECK_CLOSE(json_number_value(json_object_get(x, "loss")),
+                  stint_loss(32, 1e-2, 30), 1e-12);
+    }
+  }
+  json_decref(o);
+}
+
 static void check_store(void) {
   char path[128], sql[256];
   la_spec *spec = halving_spec();
@@ -386,6 +437,7 @@ static void check_store(void) {
                2 * 20);
   CHECK_EQ_INT(q_int(db, "SELECT COUNT(*) FROM sweeps WHERE state = 'done'"),
                1);
+  check_answer(st, sweep);
   sqlite3_close(db);
   la_store_close(st);
   la_spec_free(spec);
