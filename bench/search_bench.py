@@ -4,7 +4,8 @@ on the same task, ranks, lrs, seeds and steps, in the same run.
 
     nice -n 10 /usr/bin/python3 bench/search_bench.py [--build DIR]
         [--tasks teacher,mlp,gpt] [--workers 2] [--tolerance 0.5]
-        [--strategy bracket|law] [--law-ranks 3] [--tmp DIR] [--keep]
+        [--strategy bracket|law|halving] [--law-ranks 3] [--eta 3]
+        [--rungs 0.037,0.111,0.333] [--tmp DIR] [--keep]
 
 For each task, one daemon (127.0.0.1, port 0, fresh database; stopped by
 its PID, bench/daemon_bench.py's Daemon) runs the grid sweep: alpha over
@@ -13,10 +14,18 @@ the grid's alphas every four octaves (2^0, 2^4, 2^8, 2^12) and
 "search": {"strategy": "bracket", "tolerance": T, "alpha_min": 1,
 "alpha_max": 2^14} (the grid's own range, so both look at the same
 alphas); with --strategy law, "law" with "law_ranks": K instead (the
-smallest K ranks bracketed, the others started from the law). Printed per task, from the two databases and the two analyses:
+smallest K ranks bracketed, the others started from the law); with
+--strategy halving, the grid's own sweep (all 29 alphas) with "search":
+{"strategy": "halving", "eta": E, "rungs": [...]}: successive halving over
+each rank's (alpha, lr) cells, its alpha* per cell the best alpha at the
+deepest step that lr's cells reached (GET /search's halving.found; the end
+when a cell of that lr went to the end). Printed per task, from the two
+databases and the two analyses:
 
-  - runs, run-steps (sum of steps_done) and CPU-seconds (sum of the runs'
-    wall_s: one thread each), and the bracket's share of the grid's;
+  - runs, run-steps (sum of steps_done, and of every earlier stint of a
+    halving run: its replays count) and CPU-seconds (sum of the runs'
+    wall_s over their stints: one thread each), and the search's share of
+    the grid's;
   - per cell (rank, lr): alpha* of each (the alpha with the lowest mean
     final eval loss over seeds among those it ran), and how many cells
     agree within one grid step (half an octave);
@@ -85,22 +94,25 @@ def spec(name, task, ranks, lrs, steps, batch, alpha, search=None):
 
 
 def run_sweep(args, tmp, tag, body):
-    """Runs body to its end in a fresh daemon: (rows of runs, analysis, wall s)."""
+    """Runs body to its end in a fresh daemon: (rows of runs, analysis, wall s,
+    the search answer)."""
     d = dbn.Daemon(args, tmp, tag, args.workers, max_runs=100000, extra=["--nice", "0"])
     try:
         t0 = time.time()
         sid = dbn.submit_and_wait(d, body, poll=0.1)
         wall = time.time() - t0
         st, an = d.request("GET", "/v1/sweeps/%d/analysis" % sid)
+        st, se = d.request("GET", "/v1/sweeps/%d/search" % sid)
     finally:
         d.stop()
     db = sqlite3.connect("file:%s?mode=ro" % d.db, uri=True)
     try:
-        rows = db.execute("SELECT rank, lr, alpha, state, final_eval_loss, steps_done, wall_s "
+        rows = db.execute("SELECT rank, lr, alpha, state, final_eval_loss, "
+                          "steps_done + earlier_steps, wall_s + earlier_wall_s "
                           "FROM runs").fetchall()
     finally:
         db.close()
-    return rows, an, wall
+    return rows, an, wall, se
 
 
 def cell_best(rows):
@@ -141,9 +153,18 @@ def bench_task(args, tmp, name, rows_out):
         search["law_ranks"] = args.law_ranks
     brk = spec("bracket-" + name, task, ranks, lrs, steps, batch, {"log2": [0, 12], "num": 4},
                search)
-    g_rows, g_an, g_wall = run_sweep(args, tmp, "grid-" + name, grid)
-    b_rows, b_an, b_wall = run_sweep(args, tmp, "bracket-" + name, brk)
+    if args.strategy == "halving":
+        search = {"strategy": "halving", "eta": args.eta}
+        if args.rungs:
+            search["rungs"] = [float(x) for x in args.rungs.split(",")]
+        brk = spec("halving-" + name, task, ranks, lrs, steps, batch,
+                   {"log2": [0, 14], "num": 29}, search)
+    g_rows, g_an, g_wall, _ = run_sweep(args, tmp, "grid-" + name, grid)
+    b_rows, b_an, b_wall, b_se = run_sweep(args, tmp, args.strategy + "-" + name, brk)
     g_best, b_best = cell_best(g_rows), cell_best(b_rows)
+    if args.strategy == "halving":
+        b_best = {(f["rank"], f["lr"]): f["alpha_star"]
+                  for f in ((b_se or {}).get("halving") or {}).get("found", [])}
     agree = [c for c in g_best if c in b_best and
              abs(math.log2(b_best[c] / g_best[c])) <= 0.5 + 1e-9]
     g_steps = sum(r[5] or 0 for r in g_rows)
@@ -158,7 +179,7 @@ def bench_task(args, tmp, name, rows_out):
     print("| %s | %d | %d (%.0f%%) | %.1f (%.0f%%) | %.1f |" % (
         args.strategy, len(b_rows), b_steps, 100.0 * b_steps / g_steps, b_cpu, 100.0 * b_cpu / max(g_cpu, 1e-9),
         b_wall))
-    print("\n| rank | lr | grid alpha* | bracket alpha* | octaves apart | alphas run |")
+    print("\n| rank | lr | grid alpha* | %s alpha* | octaves apart | alphas run |" % args.strategy)
     print("| --- | --- | --- | --- | --- | --- |")
     for c in sorted(g_best):
         n_alpha = len({r[2] for r in b_rows if (r[0], r[1]) == c})
@@ -168,7 +189,8 @@ def bench_task(args, tmp, name, rows_out):
     print("\ncells within one grid step (0.5 octave): %d of %d (%.0f%%)" % (
         len(agree), len(g_best), 100.0 * len(agree) / max(len(g_best), 1)))
     gl, bl = law(g_an), law(b_an)
-    print("\n| lr | grid c [interval] | bracket c | inside | grid p [interval] | bracket p | inside |")
+    print("\n| lr | grid c [interval] | %s c | inside | grid p [interval] | %s p | inside |"
+          % (args.strategy, args.strategy))
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for lr in sorted(gl):
         g, b = gl[lr], bl.get(lr, (None,) * 6)
@@ -186,7 +208,9 @@ def main():
     ap.add_argument("--tasks", default="teacher,mlp,gpt")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--tolerance", type=float, default=0.5)
-    ap.add_argument("--strategy", default="bracket", choices=["bracket", "law"])
+    ap.add_argument("--strategy", default="bracket", choices=["bracket", "law", "halving"])
+    ap.add_argument("--eta", type=float, default=3.0)
+    ap.add_argument("--rungs", default="", help="halving: fractions of steps, comma separated")
     ap.add_argument("--law-ranks", type=int, default=3)
     ap.add_argument("--tmp")
     ap.add_argument("--keep", action="store_true")
