@@ -7,7 +7,8 @@ Slurm cluster.
 Checks the job's worker's side of a command task's log against a stand-in
 HTTP server, then starts the cluster with tests/lib/slurm/cluster.sh in a
 temporary directory (munged, slurmctld and slurmd, on free ports), runs a
-sweep through it end to end, keeps a command task's log as the local
+sweep through it end to end, trains packs and a halving search (its
+promoted stint a replay in a later array), keeps a command task's log as the local
 executor does, checks the ingest routes' tokens, cancels a sweep, kills a
 job to see its run re-queued, restarts the daemon while jobs run to see it
 re-attach, round-trips export-slurm and import, and stops everything by
@@ -294,6 +295,45 @@ def case_packs(ctx, d):
     counts = cli(ctx.db, f"SELECT r.id, (SELECT COUNT(*) FROM curve c WHERE c.run_id = r.id)"
                          f" AS n FROM runs r WHERE sweep_id = {sid} ORDER BY r.id")
     R.eq(len({c["n"] for c in counts}), 1, "every run of the packs stored its whole curve")
+
+
+def case_halving(ctx, d):
+    """A halving search through Slurm: the first stints (to the rung) run as
+    array tasks, the daemon decides as their records arrive, the promoted
+    run's next stint (a replay to the end) is a task of a later array; its
+    final eval loss equals the run trained alone in one go."""
+    R.case = "halving"
+    # 4 cells, rung at round(270 / 9) = 30: one promoted, straight to the end
+    sid = d.submit(spec("halving", [1], [1, 4, 16, 64], 270,
+                        slurm={"cpus_per_task": 1, "time": "10"},
+                        search={"strategy": "halving"}))
+    d.wait_sweep(sid, 120)
+    runs = cli(ctx.db, f"SELECT id, state, steps_done, earlier_steps, resume_at, "
+                       f"final_eval_loss, config FROM runs WHERE sweep_id = {sid} ORDER BY id")
+    R.eq(sorted((r["state"], r["steps_done"], r["earlier_steps"]) for r in runs),
+         [("done", 270, 30), ("stopped", 30, 0), ("stopped", 30, 0), ("stopped", 30, 0)],
+         "one run promoted and trained to the end, three stopped at step 30")
+    dec = cli(ctx.db, f"SELECT action FROM halving_decisions WHERE sweep_id = {sid}")
+    R.eq(sorted(x["action"] for x in dec), ["promote", "stop", "stop", "stop"],
+         "a decision per cell at the rung")
+    jobs = cli(ctx.db, f"SELECT run_id, array_id FROM slurm_jobs WHERE sweep_id = {sid}")
+    done = [r for r in runs if r["state"] == "done"]
+    R.check(done and len({j["array_id"] for j in jobs if j["run_id"] == done[0]["id"]}) >= 1
+            and len({j["array_id"] for j in jobs}) >= 2,
+            "the promoted stint ran in an array of its own, after the first stints'",
+            ">= 2 arrays", jobs)
+    env = {"PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1"}
+    for r in done:
+        cfg = dict(json.loads(r["config"]), threads=1, run_id=r["id"], stop_at=0, resume_at=0)
+        p = subprocess.run([ctx.worker], input=json.dumps(cfg), capture_output=True, text=True,
+                           timeout=scaled(120), env=env)
+        end = [json.loads(x) for x in p.stdout.splitlines() if '"type":"done"' in x]
+        alone = end[0].get("final_eval_loss") if end else None
+        R.eq(alone, r["final_eval_loss"],
+             f"run {r['id']}: after its replay its final eval loss is the run trained alone's")
+        n = cli_val(ctx.db, f"SELECT COUNT(*) FROM curve WHERE run_id = {r['id']} AND "
+                            f"kind = 'eval' AND step <= 30")
+        R.check(n and n >= 2, f"run {r['id']}: its first stint's evals kept", ">= 2", n)
 
 
 def case_command(ctx, d):
@@ -955,6 +995,7 @@ def main():
         d = Daemon(ctx, "first")
         first = case_sweep(ctx, d)
         case_packs(ctx, d)
+        case_halving(ctx, d)
         case_command(ctx, d)
         case_command_log(ctx, d)
         case_command_term(ctx, d)
