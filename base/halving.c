@@ -113,9 +113,9 @@ static int decide_one(const la_search *s, const la_halving_plan *plan, int k,
   d->action = LA_HALVING_STOP;
   if (p >= cap)
     say(d, "outranked",
-        "place %d of %d at step %d: %d cells are better and rung %d promotes "
+        "place %d of %d at step %d: %d cell%s better and rung %d promotes "
         "%d",
-        p + 1, m, plan->step[k], p, k + 1, cap);
+        p + 1, m, plan->step[k], p, p == 1 ? " is" : "s are", k + 1, cap);
   else if (is_closed)
     say(d, "closed",
         "place %d of %d at step %d: rung %d closed promoting the best %d",
