@@ -729,11 +729,20 @@ function renderHalvingPlot(plan, cells, decs) {
   const span = Math.max(...steps), pad = 0.04 * span, losses = all.map((p) => p.loss);
   makePlot('halving', $('search-halving-plot'), {
     height: 320,
-    scales: { x: { time: false, range: () => [Math.max(0, Math.min(...x) - pad), Math.max(...x) + pad] }, y: { distr: 3, range: () => [Math.min(...losses) / 1.5, Math.max(...losses) * 1.5] } },
+    scales: { x: { time: false, range: () => [Math.max(0, Math.min(...x) - pad), Math.max(...x) + pad] }, y: { distr: 3, range: () => halvingRange(losses) } },
     axes: [{ label: 'step (the rungs and the end)' }, logAxis('eval loss, mean over seeds', 60)],
     series: [{ label: 'step' }, ...tracks.map((t, i) => ({ label: `r=${t.rank}`, stroke: color(i), fill: color(i), width: 1.5, paths: () => null, points: { show: false } }))],
     hooks: { draw: [draw] },
   }, data);
+}
+
+/* The y range of the plot of the decisions (log): the losses with a
+ * margin, and a tenth of the height more above them for the rungs'
+ * labels. */
+function halvingRange(losses) {
+  const min = Math.min(...losses), max = Math.max(...losses), pad = Math.max(1.5, Math.pow(max / min, 0.04));
+  const lo = min / pad, hi = max * pad;
+  return [lo, hi * Math.pow(hi / lo, 1 / 9)];
 }
 
 /* The marks the plot of the decisions uses, as a key above it. */
@@ -756,7 +765,6 @@ function drawHalving(u, tracks, xOf, color, rungLines, ends) {
   const marks = [...rungLines, ...ends.map((st) => [st, 'the end'])];
   for (const [s, label] of marks) {
     ctx.beginPath(); ctx.moveTo(px(s), top); ctx.lineTo(px(s), top + height); ctx.stroke();
-    ctx.fillText(label, px(s), top + 12 * dpr);
   }
   ctx.setLineDash([]);
   const shown = tracks.map((t, i) => ({ t, i })).filter(({ i }) => u.series[i + 1].show);
@@ -772,6 +780,9 @@ function drawHalving(u, tracks, xOf, color, rungLines, ends) {
   }
   ctx.globalAlpha = 1; ctx.lineWidth = 1.5 * dpr;
   for (const { t, i } of shown) for (const c of t.cells) for (const p of c.pts) halvingMark(ctx, px(xOf(c, p)), py(p.loss), p.how, color(i), dpr);
+  // the rungs' labels, in the headroom the y range leaves above the marks
+  ctx.fillStyle = '#667085';
+  for (const [s, label] of marks) ctx.fillText(label, px(s), top + 12 * dpr);
   ctx.restore();
 }
 
