@@ -1320,7 +1320,8 @@ static void write_nav(rep *r) {
   put(r, "<nav>");
   if (r->has_answer) put(r, "<a href=\"#answer\">Answer</a> · ");
   put(r, k_nav);
-  if (json_array_size(json_object_get(ss, "cells")) > 0)
+  if (json_array_size(json_object_get(ss, "cells")) > 0 ||
+      json_is_object(json_object_get(ss, "halving")))
     put(r, " · <a href=\"#search\">Search along α</a>");
   put(r, "</nav>\n");
 }
@@ -3058,8 +3059,125 @@ static void write_search_law(rep *r, const json_t *entries) {
   }
 }
 
-/* "Search along α", for a sweep whose search has cells (the sweep's
- * "search_state": GET /v1/sweeps/{id}/search); nothing otherwise. */
+/* ---- a halving search ---------------------------------------------- */
+
+static const char k_halving_intro[] =
+    "The sweep searched by successive halving (docs/sweeps.md, "
+    "\"halving\"): each rank's cells (α, lr) trained to its first rung, and "
+    "each rung promoted the best 1/eta of the cells that reached it (by the "
+    "mean eval loss of their seeds there) to the next rung or to the end; "
+    "the others stopped there. α* is, per (rank, lr), the best cell at the "
+    "deepest step any of that lr's cells reached: the end, for an lr with a "
+    "cell promoted to it.";
+
+static const char k_halving_plan[] =
+    "Each rank's rungs: at step s, n → k means that at most n cells reach "
+    "the rung and it promotes k of them.";
+
+/* The rank's plan (GET /search's halving.plan) in one line: its cells,
+ * each rung's step, reach and promoted, and how many of its cells reached
+ * the end (cells: halving.cells). */
+static void halving_plan_line(rep *r, const json_t *p, const json_t *cells) {
+  sbuf b = {{0}, 0};
+  const json_t *g, *c;
+  long long rank = jint(p, "rank", -1), at_end = 0;
+  size_t i;
+  json_array_foreach(cells, i, c) {
+    const char *st = jstr(c, "state");
+    at_end += jint(c, "rank", -2) == rank && st && strcmp(st, "done") == 0;
+  }
+  sb_add(&b, "Rank %lld: %lld cells", rank, jint(p, "cells", 0));
+  json_array_foreach(json_object_get(p, "rungs"), i, g) {
+    sb_add(&b, "; step %lld: %lld → %lld", jint(g, "step", 0),
+           jint(g, "reach", 0), jint(g, "promote", 0));
+  }
+  sb_add(&b, "; the end at step %lld: reached by %lld cell%s.",
+         jint(p, "steps", 0), at_end, at_end == 1 ? "" : "s");
+  para(r, b.s);
+}
+
+/* One (rank, lr)'s row of what was found (halving.found). */
+static void halving_found_row(rep *r, const json_t *f) {
+  sbuf b = {{0}, 0};
+  long long n = jint(f, "cells_at_end", 0);
+  if (jtrue(f, "at_end"))
+    sb_add(&b, "yes (%lld cell%s)", n, n == 1 ? "" : "s");
+  else
+    sb_add(&b, "no");
+  row_begin(r);
+  cell_int(r, f, "rank");
+  cell_num(r, jnum(f, "lr"));
+  cell_num(r, jnum(f, "alpha_star"));
+  cell_num(r, jnum(f, "loss"));
+  cell_int(r, f, "step");
+  cell(r, b.s, jtrue(f, "at_end") ? CELL_TEXT : CELL_FLAG);
+  row_end(r);
+}
+
+/* The halving summary line: settings, what was spent against the run-steps
+ * of the full grid (each cell's seeds × its rank's steps), the cells at
+ * the end and the decisions. */
+static void halving_summary(rep *r, const json_t *ss, const json_t *h) {
+  const json_t *se = json_object_get(ss, "search"),
+               *sp = json_object_get(ss, "spent"), *x;
+  const json_t *cells = json_object_get(h, "cells");
+  sbuf b = {{0}, 0};
+  double grid = 0, spent = jnum(sp, "run_steps");
+  long long at_end = 0;
+  size_t i, k;
+  sb_add(&b, "Strategy halving, eta %s, rungs at", fnum(jnum(se, "eta")).s);
+  json_array_foreach(json_object_get(se, "rungs"), i, x) {
+    sb_add(&b, "%s %s", i ? "," : "", fnum(json_number_value(x)).s);
+  }
+  json_array_foreach(cells, i, x) {
+    const json_t *p;
+    json_array_foreach(json_object_get(h, "plan"), k, p) {
+      if (jint(p, "rank", -1) == jint(x, "rank", -2))
+        grid += (double)jint(x, "seeds", 0) * (double)jint(p, "steps", 0);
+    }
+    at_end += jstr(x, "state") && strcmp(jstr(x, "state"), "done") == 0;
+  }
+  sb_add(&b, " of the steps; spent %lld runs, %s run-steps",
+         jint(sp, "runs", 0), fnum(spent).s);
+  if (grid > 0 && isfinite(spent))
+    sb_add(&b, " (%s%% of the %s the full grid trains)",
+           fnum(100 * spent / grid).s, fnum(grid).s);
+  sb_add(&b,
+         ", %s CPU-seconds; %lld of %zu cells reached the end; %zu "
+         "decisions.",
+         fnum(jnum(sp, "cpu_s")).s, at_end, json_array_size(cells),
+         json_array_size(json_object_get(h, "decisions")));
+  para(r, b.s);
+}
+
+/* "Search along α" for a halving search (the search state's "halving"):
+ * the summary, what was found per (rank, lr) and each rank's plan. */
+static void write_search_halving(rep *r, const json_t *ss, const json_t *h) {
+  static const char *const head[] = {"rank", "lr",      "α*",
+                                     "loss", "at step", "at the end"};
+  const json_t *found = json_object_get(h, "found"), *x;
+  size_t i;
+  section_begin(r, "search", "Search along α");
+  halving_summary(r, ss, h);
+  para(r, k_halving_intro);
+  if (json_array_size(found) == 0) {
+    note(r, "No cell has reached its first rung yet.");
+  } else {
+    table_begin(r, head, 6);
+    json_array_foreach(found, i, x) halving_found_row(r, x);
+    table_end(r);
+  }
+  subhead(r, "The rungs");
+  note(r, k_halving_plan);
+  json_array_foreach(json_object_get(h, "plan"), i, x) {
+    halving_plan_line(r, x, json_object_get(h, "cells"));
+  }
+  section_end(r);
+}
+
+/* "Search along α", for a sweep whose search has cells or is a halving
+ * search (the sweep's "search_state": GET /v1/sweeps/{id}/search);
+ * nothing otherwise. */
 static void write_search(rep *r) {
   static const char *const head[] = {"rank",    "lr",       "state",
                                      "last",    "best α",   "bracket",
@@ -3068,6 +3186,10 @@ static void write_search(rep *r) {
   const json_t *cells = json_object_get(ss, "cells");
   const json_t *se = json_object_get(ss, "search"), *sp;
   sbuf b = {{0}, 0};
+  if (json_is_object(json_object_get(ss, "halving"))) {
+    write_search_halving(r, ss, json_object_get(ss, "halving"));
+    return;
+  }
   if (json_array_size(cells) == 0) return;
   sp = json_object_get(ss, "spent");
   section_begin(r, "search", "Search along α");

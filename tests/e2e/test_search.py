@@ -627,10 +627,48 @@ def case_halving(ctx):
             " the end at 90" in p.stdout and "outranked" in p.stdout,
             "loralpha search: the rungs, what was found, the decisions", "exit 0 ...",
             (p.returncode, p.stdout[:800], p.stderr[:200]))
+    check_halving_report(ctx, d, sid, j)
     s = d.get(f"/v1/sweeps/{sid}").json or {}
     R.eq((s.get("state"), (s.get("counts") or {}).get("waiting")), ("done", 0),
          "halving: the sweep is done, no run left waiting")
     R.eq(d.stop(), 0, "daemon exits 0")
+
+
+def report_num(x):
+    """A number as the report writes it (base/report.c fnum)."""
+    if x is None:
+        return "–"
+    return f"{x:.0f}" if 1000 <= abs(x) < 1e6 else f"{x:.3g}"
+
+
+def check_halving_report(ctx, d, sid, j):
+    """The report's "Search along α" of a halving sweep, the daemon's and
+    the CLI's (Markdown): the settings and what was spent, a row per (rank,
+    lr) equal to GET /search's found, and each rank's rungs."""
+    h = j.get("halving") or {}
+    want = [f"| {f['rank']} | {report_num(f['lr'])} | {report_num(f['alpha_star'])} | "
+            f"{report_num(f['loss'])} | {f['step']} | "
+            + (f"yes ({f['cells_at_end']} cell{'' if f['cells_at_end'] == 1 else 's'})"
+               if f["at_end"] else "no") + " |" for f in h.get("found", [])]
+    p = subprocess.run([ctx.loralpha, "--url", f"http://127.0.0.1:{d.port}", "report",
+                        str(sid), "--format", "md"], capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, LORALPHA_TOKEN=d.token))
+    for name, md in (("GET /v1/sweeps/{id}/report?format=md",
+                      d.get(f"/v1/sweeps/{sid}/report?format=md").body.decode()),
+                     ("loralpha report --format md", p.stdout)):
+        sec = md.split("## Search along α", 1)[1] if "## Search along α" in md else ""
+        sec = sec.split("\n## ", 1)[0]
+        rows = [ln for ln in sec.splitlines()
+                if ln.startswith("| ") and not ln.startswith(("| rank", "| ---"))]
+        R.eq(rows, want, f"{name}: the halving section's rows are GET /search's found")
+        spent = j.get("spent") or {}
+        head = (f"Strategy halving, eta 3, rungs at 0.111, 0.333 of the steps; spent "
+                f"{spent.get('runs')} runs, {report_num(spent.get('run_steps'))} run-steps")
+        plan = ("Rank 1: 12 cells; step 10: 12 → 4; step 30: 4 → 1; the end at step 90: "
+                "reached by 1 cell.")
+        R.check(head in sec and plan in sec and "Rank 4: 12 cells; step 10: 12 → 4" in sec,
+                f"{name}: the halving section's settings, spending and rungs",
+                [head, plan], sec[:1200] or md[-600:])
 
 
 def case_halving_crash(ctx):

@@ -1315,6 +1315,37 @@ static void test_formats(void) {
 
 /* argv[1], argv[2]: where to write the HTML of the one-lr and two-lr
  * cases (optional). */
+/* A one-lr sweep whose "search_state" is the JSON text state, with its
+ * runs and analysis, and its report in HTML (h, its basics checked) and
+ * Markdown (m); all owned (search_fixture_free). */
+typedef struct search_fixture {
+  json_t *sweep, *runs, *an, *ss;
+  char *h, *m;
+} search_fixture;
+
+/* The fixture's report in fmt (NULL on failure; the caller frees it). */
+static char *search_render(const search_fixture *f, la_report_format fmt) {
+  int rc = -99;
+  return render(f->sweep, f->an, f->runs, fmt, &rc);
+}
+
+static void search_fixture_init(search_fixture *f, const char *state) {
+  f->sweep = make_sweep(1, "peft", 40), f->runs = make_runs(1);
+  f->an = make_analysis(1, "peft"), f->ss = json_loads(state, 0, NULL);
+  CHECK(f->ss != NULL);
+  json_object_set(f->sweep, "search_state", f->ss);
+  f->h = search_render(f, LA_REPORT_HTML);
+  f->m = search_render(f, LA_REPORT_MARKDOWN);
+  CHECK(f->h != NULL && f->m != NULL);
+  if (f->h) check_html_basics(f->h);
+}
+
+static void search_fixture_free(search_fixture *f) {
+  free(f->h), free(f->m);
+  json_decref(f->ss), json_decref(f->sweep);
+  json_decref(f->runs), json_decref(f->an);
+}
+
 /* The search section of a law search (docs/analysis.md, "Searched
  * sweeps"): its subsection sets each larger rank's prediction beside the
  * alpha* found, in words per lr and a row per rank, the miss flagged; a
@@ -1337,17 +1368,11 @@ static void test_search_law(void) {
       "\"miss_octaves\": 1.98, \"inside\": false}, {\"rank\": 32, "
       "\"predicted\": 108.0, \"lo\": 53.0, \"hi\": 220.0, \"found\": null, "
       "\"done\": false, \"miss_octaves\": null, \"inside\": null}]}]}";
-  json_t *sweep = make_sweep(1, "peft", 40), *runs = make_runs(1);
-  json_t *an = make_analysis(1, "peft"), *ss = json_loads(state, 0, NULL);
-  int rc = -99;
+  search_fixture fx;
   char *h, *m;
-  CHECK(ss != NULL);
-  json_object_set(sweep, "search_state", ss);
-  h = render(sweep, an, runs, LA_REPORT_HTML, &rc);
-  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
-  CHECK(h != NULL && m != NULL);
+  search_fixture_init(&fx, state);
+  h = fx.h, m = fx.m;
   if (h && m) {
-    check_html_basics(h);
     check_count(m, "### The law's prediction against what was found", 1);
     check_count(m,
                 "at lr 0.001: the law through ranks 1, 2, 4 predicted 3 "
@@ -1362,19 +1387,86 @@ static void test_search_law(void) {
     check_count(h, "<td class=\"flag\">no</td>", 1);
     CHECK(strstr(h, "id=\"search\"") < strstr(h, "prediction against"));
   }
-  free(h), free(m);
-  json_object_del(ss, "law");
-  json_object_set_new(json_object_get(ss, "search"), "strategy",
+  json_object_del(fx.ss, "law");
+  json_object_set_new(json_object_get(fx.ss, "search"), "strategy",
                       json_string("bracket"));
-  m = render(sweep, an, runs, LA_REPORT_MARKDOWN, &rc);
+  m = search_render(&fx, LA_REPORT_MARKDOWN);
   CHECK(m != NULL);
   if (m) {
     check_count(m, "## Search along α", 1);
     check_count(m, "prediction against what was found", 0);
   }
   free(m);
-  json_decref(ss);
-  json_decref(sweep), json_decref(runs), json_decref(an);
+  search_fixture_free(&fx);
+}
+
+/* The search section of a halving search (docs/cli.md, "report"): its
+ * settings and what it spent against the full grid, a row per (rank, lr)
+ * of what was found (at the end or not), a line per rank of its rungs; a
+ * halving search with no cell at a rung yet says so. No bracket table. */
+static void test_search_halving(void) {
+  static const char state[] =
+      "{\"search\": {\"strategy\": \"halving\", \"eta\": 3.0, \"rungs\": "
+      "[0.3333333333333333]}, \"spent\": {\"runs\": 12, \"run_steps\": 540, "
+      "\"cpu_s\": 0.25}, \"cells\": [], \"decisions\": [], \"halving\": "
+      "{\"plan\": [{\"rank\": 1, \"cells\": 3, \"steps\": 90, \"rungs\": "
+      "[{\"rung\": 1, \"step\": 30, \"reach\": 3, \"promote\": 1}]}, "
+      "{\"rank\": 4, \"cells\": 3, \"steps\": 90, \"rungs\": [{\"rung\": 1, "
+      "\"step\": 30, \"reach\": 3, \"promote\": 1}]}], \"cells\": ["
+      "{\"rank\": 1, \"lr\": 0.001, \"alpha\": 4.0, \"seeds\": 2, \"state\": "
+      "\"stopped\"}, {\"rank\": 1, \"lr\": 0.001, \"alpha\": 16.0, \"seeds\": "
+      "2, \"state\": \"done\"}, {\"rank\": 1, \"lr\": 0.001, \"alpha\": 64.0, "
+      "\"seeds\": 2, \"state\": \"stopped\"}, {\"rank\": 4, \"lr\": 0.001, "
+      "\"alpha\": 4.0, \"seeds\": 2, \"state\": \"stopped\"}, {\"rank\": 4, "
+      "\"lr\": 0.001, \"alpha\": 16.0, \"seeds\": 2, \"state\": \"stopped\"}, "
+      "{\"rank\": 4, \"lr\": 0.001, \"alpha\": 64.0, \"seeds\": 2, \"state\": "
+      "\"training\"}], \"decisions\": [{\"seq\": 1}, {\"seq\": 2}, {\"seq\": "
+      "3}, {\"seq\": 4}, {\"seq\": 5}, {\"seq\": 6}], \"found\": [{\"rank\": "
+      "1, \"lr\": 0.001, \"alpha_star\": 16.0, \"loss\": 0.0412, \"step\": "
+      "90, \"at_end\": true, \"cells_at_end\": 1}, {\"rank\": 4, \"lr\": "
+      "0.001, \"alpha_star\": 64.0, \"loss\": 0.12, \"step\": 30, \"at_end\": "
+      "false, \"cells_at_end\": 0}]}}";
+  search_fixture fx;
+  char *h, *m;
+  search_fixture_init(&fx, state);
+  h = fx.h, m = fx.m;
+  if (h && m) {
+    check_count(m, "## Search along α", 1);
+    check_count(m,
+                "Strategy halving, eta 3, rungs at 0.333 of the steps; spent "
+                "12 runs, 540 run-steps (50% of the 1080 the full grid "
+                "trains), 0.25 CPU-seconds; 1 of 6 cells reached the end; 6 "
+                "decisions.",
+                1);
+    check_count(m, "| rank | lr | α\\* | loss | at step | at the end |", 1);
+    check_count(m, "| 1 | 0.001 | 16 | 0.0412 | 90 | yes (1 cell) |", 1);
+    check_count(m, "| 4 | 0.001 | 64 | 0.12 | 30 | no |", 1);
+    check_count(m, "### The rungs", 1);
+    check_count(m,
+                "Rank 1: 3 cells; step 30: 3 → 1; the end at step 90: "
+                "reached by 1 cell.",
+                1);
+    check_count(m,
+                "Rank 4: 3 cells; step 30: 3 → 1; the end at step 90: "
+                "reached by 0 cells.",
+                1);
+    check_count(m, "α tried", 0); /* no bracket table */
+    check_count(h, "<a href=\"#search\">Search along α</a>", 1);
+    check_count(h, "<td class=\"flag\">no</td>", 1);
+    check_count(h, "<td>yes (1 cell)</td>", 1);
+    check_count(h, "<h3>The rungs</h3>", 1);
+    CHECK(strstr(h, "id=\"search\"") < strstr(h, "Rank 4: 3 cells"));
+  }
+  json_array_clear(json_object_get(json_object_get(fx.ss, "halving"), "found"));
+  m = search_render(&fx, LA_REPORT_MARKDOWN);
+  CHECK(m != NULL);
+  if (m) {
+    check_count(m, "## Search along α", 1);
+    check_count(m, "No cell has reached its first rung yet.", 1);
+    check_count(m, "| at the end |", 0);
+  }
+  free(m);
+  search_fixture_free(&fx);
 }
 
 int main(int argc, char **argv) {
@@ -1394,5 +1486,6 @@ int main(int argc, char **argv) {
   test_states();
   test_formats();
   test_search_law();
+  test_search_halving();
   return check_summary();
 }

@@ -413,6 +413,68 @@ async function checkSearchLaw(base, ctx, newPage, id, search, bracketId) {
   await page.close();
 }
 
+/* A halving search's page (docs/dashboard.md, "Search along α"): the card's
+ * note says the strategy and what was spent; a row per (rank, lr) of what
+ * was found equal to GET /search's halving.found; the plot of the decisions
+ * with a series per rank, as many finite points as the decisions' and the
+ * done cells' losses (each rank its own), and its marks drawn in each
+ * rank's colour; the bracket's table and plot hidden; no page errors. Then
+ * the bracket sweep's page shows no halving part. */
+async function checkHalvingPage(base, ctx, newPage, id, search, bracketId) {
+  const page = await newPage(ctx);
+  await page.goto(`${base}/sweep.html?id=${id}`);
+  const shown = await page.waitForFunction(() => !document.getElementById('search-halving').hidden
+    && document.querySelectorAll('#search-found-table tbody tr').length > 0, null, { timeout: 20000 }).then(() => true, () => false);
+  const got = await page.evaluate(() => ({
+    note: document.getElementById('search-note').textContent,
+    bracket: !document.getElementById('search-bracket').hidden,
+    rows: [...document.querySelectorAll('#search-found-table tbody tr')].map((tr) => [...tr.cells].map((c) => c.textContent)),
+    plot: (() => {
+      const u = window.__la.getPlot('halving');
+      if (!u) return null;
+      const img = u.ctx.getImageData(0, 0, u.ctx.canvas.width, u.ctx.canvas.height).data;
+      const ink = u.series.slice(1).map((s) => {
+        const [r, g, b] = [1, 3, 5].map((k) => parseInt(s._stroke.slice(k, k + 2), 16));
+        let n = 0;
+        for (let i = 0; i < img.length; i += 4) if (img[i] === r && img[i + 1] === g && img[i + 2] === b && img[i + 3] === 255) n++;
+        return n;
+      });
+      return { series: u.series.length - 1, labels: u.series.slice(1).map((s) => s.label), values: u.data.slice(1).map((ys) => ys.filter((v) => v != null && Number.isFinite(v)).length), ink };
+    })(),
+  }));
+  const h = (search && search.halving) || { found: [], cells: [], decisions: [] };
+  const near = (txt, v) => Number.isFinite(v) && Math.abs(Number(txt) / v - 1) < 6e-3;  // fmt: 3 or 4 significant digits
+  check('halving card: shown with a row per (rank, lr) found, the bracket\'s part hidden', shown && !got.bracket && got.rows.length === h.found.length && h.found.length === 4,
+    `${h.found.length} rows (4), bracket hidden`, JSON.stringify({ bracket: got.bracket, rows: got.rows }));
+  h.found.forEach((f, i) => {
+    const row = got.rows[i] || [];
+    const end = f.at_end ? `yes (${f.cells_at_end} cell${f.cells_at_end === 1 ? '' : 's'} reached it)` : 'no';
+    check(`halving found rank ${f.rank} lr ${f.lr}: alpha*, its loss, its step, at the end`, row[0] === String(f.rank) && row[1] === String(f.lr)
+      && near(row[2], f.alpha_star) && near(row[3], f.loss) && row[4] === String(f.step) && row[5] === end,
+      JSON.stringify([f.rank, f.lr, f.alpha_star, f.loss, f.step, end]), JSON.stringify(row));
+  });
+  const atEnd = h.cells.filter((c) => c.state === 'done').length;
+  check('halving card: the note says the strategy, what was spent and the cells at the end',
+    got.note.startsWith('Strategy halving (eta 3,') && got.note.includes(`${search.spent.runs} runs`) && got.note.includes(`${atEnd} of ${h.cells.length} cells reached the end`)
+      && got.note.includes('rank 1: 12 cells, step 10 (12 → 4), step 30 (4 → 1), the end at 90'),
+    `Strategy halving (eta 3, ... ${search && search.spent.runs} runs ... ${atEnd} of ${h.cells.length} cells reached the end ... rank 1: 12 cells, step 10 (12 → 4), ...`, got.note);
+  const ranks = [...new Set(h.cells.map((c) => c.rank))].sort((a, b) => a - b);
+  const want = ranks.map((r) => h.decisions.filter((d) => d.rank === r && Number.isFinite(d.loss) && d.loss > 0).length
+    + h.cells.filter((c) => c.rank === r && c.state === 'done' && Number.isFinite(c.eval_loss) && c.eval_loss > 0).length);
+  check('halving plot: a series per rank, a point per decision\'s loss and per done cell\'s final loss',
+    got.plot && JSON.stringify(got.plot.labels) === JSON.stringify(ranks.map((r) => `r=${r}`)) && JSON.stringify(got.plot.values) === JSON.stringify(want) && want.every((n) => n > 12),
+    `labels ${JSON.stringify(ranks.map((r) => `r=${r}`))}, points ${JSON.stringify(want)}`, JSON.stringify(got.plot && { labels: got.plot.labels, values: got.plot.values }));
+  check('halving plot: each rank\'s marks drawn in its colour', got.plot && got.plot.ink.length === ranks.length && got.plot.ink.every((n) => n >= 20),
+    '>= 20 pixels of each rank\'s colour', JSON.stringify(got.plot && got.plot.ink));
+  check('halving page: no errors', page.errors.length === 0, 'none', JSON.stringify(page.errors));
+  if (shown) await page.locator('#search-card').screenshot({ path: path.join(args.artifacts, 'search-halving.png') });
+  await page.goto(`${base}/sweep.html?id=${bracketId}`);
+  await page.waitForFunction(() => !document.getElementById('search-card').hidden, null, { timeout: 20000 }).catch(() => null);
+  const br = await page.evaluate(() => ({ halving: !document.getElementById('search-halving').hidden, bracket: !document.getElementById('search-bracket').hidden }));
+  check('a bracket sweep\'s page: its table and plot, no halving part', br.bracket && !br.halving, '{"halving":false,"bracket":true}', JSON.stringify(br));
+  await page.close();
+}
+
 /* The paper's claims under the joint optimum: each claim's verdict in words
  * and a row per rank, as the analysis' "claims" says. */
 async function checkClaims(ps, analysis) {
@@ -557,6 +619,18 @@ async function main() {
   check('the law sweep ends done with its law fitted', swL && swL.state === 'done' && lawJson && lawJson.law && lawJson.law[0].state === 'fitted'
     && lawJson.law[0].predictions.length === 1 && lawJson.law[0].predictions[0].done, 'done, fitted, rank 8 done', JSON.stringify(lawJson && lawJson.law));
 
+  // a halving search: 12 cells a rank (6 alphas x 2 lrs), rungs at steps 10 and 30 (12 -> 4 -> 1)
+  const subH = await api(api0, 'POST', '/v1/sweeps', { ...smallSpec, name: 'web-test-halving', task: { task: 'teacher', d_in: 32, d_out: 32 },
+    grid: { rank: [1, 4], alpha: [1, 4, 16, 64, 256, 1024], lr: [0.003, 0.03] }, steps: 90,
+    metrics: { eval_every: 10, spectra_every: 0, sharpness: false }, search: { strategy: 'halving' } });
+  check('submit a halving sweep', subH.status === 201, '201', `${subH.status} ${subH.text}`);
+  const halvingId = subH.json && subH.json.id;
+  const swH = await sweepEnd(api0, halvingId, scaled(180000));
+  const halvingJson = (await api(api0, 'GET', `/v1/sweeps/${halvingId}/search`)).json;
+  check('the halving sweep ends done with a cell per (rank, alpha, lr) and what it found per (rank, lr)',
+    swH && swH.state === 'done' && halvingJson && halvingJson.halving && halvingJson.halving.cells.length === 24 && halvingJson.halving.found.length === 4,
+    'done, 24 cells, 4 found', JSON.stringify(swH && { state: swH.state, counts: swH.counts, found: halvingJson && halvingJson.halving && halvingJson.halving.found }));
+
   // ---- the routes the dashboard needs ----------------------------------
   const idx = await api(base, 'GET', '/');
   check('GET / serves index.html', idx.status === 200 && idx.type.startsWith('text/html') && idx.text.includes('/js/sweeps.js'), '200 text/html index', `${idx.status} ${idx.type}`);
@@ -640,7 +714,7 @@ async function main() {
     pa.expected = [];  // from here on, a 401 is a failure
     await pa.waitForTimeout(2500); // one poll: the live update must not break
     const stillListed = await pa.$$eval('#sweeps tbody tr', (rs) => rs.length);
-    check('index polls without errors', stillListed === 5 && pa.errors.length === 0, '5 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
+    check('index polls without errors', stillListed === 6 && pa.errors.length === 0, '6 rows, no errors', `${stillListed} rows, errors ${JSON.stringify(pa.errors)}`);
     // the sweep whose every run failed: red 'failed', never a green 'done'
     const fRow = `#sweeps tbody tr[data-id="${fid}"]`;
     const fBadge = await badgeLook(pa, `${fRow} td.state .badge`).catch((e) => ({ text: String(e) }));
@@ -705,6 +779,7 @@ async function main() {
     check('a grid sweep\'s page: no search card', !(await visible(ps, '#search-card')), 'hidden', await visible(ps, '#search-card'));
     await checkSearchPage(base, ctx, newPage, searchId, searchJson);
     await checkSearchLaw(base, ctx, newPage, lawId, lawJson, searchId);
+    await checkHalvingPage(base, ctx, newPage, halvingId, halvingJson, searchId);
     const cells = await ps.$$eval('#heatmap rect.cell', (r) => r.length);
     check('heatmap has a cell per (rank, lr, alpha)', cells === 54, 54, cells);
     const tableRows = await ps.$$eval('#runs tbody tr', (r) => r.length);

@@ -526,6 +526,10 @@ function renderSearch() {
   const se = o.search && typeof o.search === 'object' ? o.search : {};
   const sp = o.spent && typeof o.spent === 'object' ? o.spent : {};
   $('search-card').hidden = false;
+  const halving = se.strategy === 'halving';
+  $('search-bracket').hidden = halving;
+  $('search-halving').hidden = !halving;
+  if (halving) { renderHalving(o, se, sp); return; }
   $('search-note').textContent = `Strategy ${se.strategy || '?'} (tolerance ${fmt(se.tolerance)} octaves, at most ${fmt(se.max_points)} α per cell, α in [${fmt(se.alpha_min)}, ${fmt(se.alpha_max)}]): `
     + `${fmt(sp.runs)} runs, ${fmt(sp.run_steps)} run-steps, ${fmt(sp.cpu_s, 3)} CPU-seconds so far; `
     + `${cells.filter((c) => c.done).length} of ${cells.length} cells done.`;
@@ -623,6 +627,175 @@ function renderSearchLaw(o) {
     axes: [logAxis(`rank r (lr ${fmt(e.lr)})`, 40), logAxis('α', 60)],
     series, hooks: { draw: [bars] },
   }, data);
+}
+
+/* ---- a halving search (GET /search's "halving", docs/sweeps.md) --------- */
+
+const isPos = (v) => Number.isFinite(v) && v > 0;
+
+/* A halving search: the note (settings, what was spent, the plan per
+ * rank), the table of what was found per (rank, lr) and the plot of the
+ * decisions. o is GET /search's answer, se its search, sp its spent. */
+function renderHalving(o, se, sp) {
+  const h = o.halving && typeof o.halving === 'object' ? o.halving : {};
+  const arr = (a) => (Array.isArray(a) ? a.filter((x) => x && typeof x === 'object') : []);
+  const plan = arr(h.plan), cells = arr(h.cells), decs = arr(h.decisions), found = arr(h.found);
+  $('search-note').textContent = halvingNote(se, sp, plan, cells);
+  $('search-found-table').tHead.replaceChildren(el('tr', {}, ...['rank', 'lr', 'α*', 'its loss', 'at step', 'at the end']
+    .map((t) => el('th', { text: t }))));
+  $('search-found-table').tBodies[0].replaceChildren(...found.map((f) => el('tr', { 'data-rank': f.rank },
+    el('td', { class: 'num', text: fmt(f.rank) }),
+    el('td', { class: 'num', text: fmt(f.lr) }),
+    el('td', { class: 'num', text: fmt(f.alpha_star, 4) }),
+    el('td', { class: 'num', text: fmt(f.loss, 4) }),
+    el('td', { class: 'num', text: fmt(f.step) }),
+    el('td', { text: f.at_end === true ? `yes (${fmt(f.cells_at_end)} cell${f.cells_at_end === 1 ? '' : 's'} reached it)` : 'no' }))));
+  renderHalvingPlot(plan, cells, decs);
+}
+
+/* The halving note in words: settings, spent (against the full grid's
+ * run-steps), cells at the end, and each rank's plan. */
+function halvingNote(se, sp, plan, cells) {
+  const steps = new Map(plan.map((p) => [p.rank, p.steps]));
+  const grid = cells.reduce((a, c) => a + (Number(c.seeds) || 0) * (Number(steps.get(c.rank)) || 0), 0);
+  const rungs = Array.isArray(se.rungs) ? se.rungs.map((x) => fmt(x, 3)).join(', ') : '–';
+  const atEnd = cells.filter((c) => c.state === 'done').length;
+  const pct = grid > 0 && Number.isFinite(sp.run_steps) ? ` (${fmt(100 * sp.run_steps / grid, 3)}% of the ${fmt(grid)} the full grid trains)` : '';
+  const ranks = plan.map((p) => `rank ${fmt(p.rank)}: ${fmt(p.cells)} cells`
+    + (Array.isArray(p.rungs) ? p.rungs : []).map((g) => `, step ${fmt(g.step)} (${fmt(g.reach)} → ${fmt(g.promote)})`).join('')
+    + `, the end at ${fmt(p.steps)}`);
+  return `Strategy halving (eta ${fmt(se.eta, 3)}, rungs at ${rungs} of the steps): `
+    + `${fmt(sp.runs)} runs, ${fmt(sp.run_steps)} run-steps${pct}, ${fmt(sp.cpu_s, 3)} CPU-seconds so far; `
+    + `${atEnd} of ${cells.length} cells reached the end. Rungs: step (cells that may reach it → promoted): ${ranks.join('; ') || '–'}.`;
+}
+
+/* Per rank, each cell's points in step order: its loss at each rung it
+ * was decided at (how: 'promote' or 'stop') and, once done, its mean final
+ * eval loss at its last step (how: 'end'); only positive finite losses.
+ * [{rank, cells: [{key, pts: [{step, loss, how}]}]}] by rank. */
+function halvingTracks(cells, decs) {
+  const ranks = uniqSorted(cells.map((c) => c.rank).filter(Number.isFinite));
+  const byKey = new Map(cells.map((c) => [`${c.rank} ${c.lr} ${c.alpha}`, { key: `${c.lr} ${c.alpha}`, lr: c.lr, alpha: c.alpha, pts: [] }]));
+  for (const d of decs) {
+    const c = byKey.get(`${d.rank} ${d.lr} ${d.alpha}`);
+    if (c && isPos(d.loss) && Number.isFinite(d.step)) c.pts.push({ step: d.step, loss: d.loss, how: d.action === 'stop' ? 'stop' : 'promote' });
+  }
+  for (const c of cells) {
+    if (c.state === 'done' && isPos(c.eval_loss) && Number.isFinite(c.steps_done)) byKey.get(`${c.rank} ${c.lr} ${c.alpha}`).pts.push({ step: c.steps_done, loss: c.eval_loss, how: 'end' });
+  }
+  for (const c of byKey.values()) c.pts.sort((a, b) => a.step - b.step);
+  return ranks.map((r) => ({ rank: r, cells: cells.filter((c) => c.rank === r).map((c) => byKey.get(`${c.rank} ${c.lr} ${c.alpha}`)) }));
+}
+
+/* Where a cell sits beside its step: the sweep's (lr, alpha) pairs in
+ * order spread over half the narrowest gap between the steps shown.
+ * Returns key -> offset in steps. */
+function halvingDodge(tracks, steps) {
+  const pairs = new Map();
+  for (const t of tracks) for (const c of t.cells) pairs.set(c.key, c);
+  const order = [...pairs.values()].sort((a, b) => a.lr - b.lr || a.alpha - b.alpha).map((c) => c.key);
+  let gap = steps.length > 1 ? Infinity : Math.max(1, steps[0] || 1) * 0.4;
+  for (let i = 1; i < steps.length; i++) gap = Math.min(gap, steps[i] - steps[i - 1]);
+  const w = 0.5 * gap, n = order.length;
+  return new Map(order.map((k, i) => [k, n > 1 ? (i / (n - 1) - 0.5) * w : 0]));
+}
+
+/* The plot of the decisions: x the step (the rungs and the end), y the
+ * eval loss (log), a series per rank whose points are its cells' (beside
+ * their step, see halvingDodge); uPlot draws the axes and the legend, the
+ * draw hook each cell's line and its marks (promoted filled, stopped
+ * open, the end a square). */
+function renderHalvingPlot(plan, cells, decs) {
+  const tracks = halvingTracks(cells, decs);
+  const rungs = new Map();  // step -> its rung's number
+  for (const p of plan) for (const g of (Array.isArray(p.rungs) ? p.rungs : [])) if (Number.isFinite(g.step) && !rungs.has(g.step)) rungs.set(g.step, g.rung);
+  const rungSteps = uniqSorted([...rungs.keys()]);
+  const ends = uniqSorted(plan.map((p) => p.steps).filter(Number.isFinite));
+  const all = tracks.flatMap((t) => t.cells.flatMap((c) => c.pts));
+  $('search-halving-key').replaceChildren(...halvingKey());
+  if (!all.length) { dropPlot('halving', $('search-halving-plot'), 'No cell has reached its first rung yet.'); return; }
+  const steps = uniqSorted([...rungSteps, ...ends, ...all.map((p) => p.step)]);
+  const dodge = halvingDodge(tracks, steps);
+  const xOf = (c, p) => p.step + dodge.get(c.key);
+  const x = uniqSorted(tracks.flatMap((t) => t.cells.flatMap((c) => c.pts.map((p) => xOf(c, p)))));
+  const at = new Map(x.map((v, i) => [v, i]));
+  const data = [x, ...tracks.map((t) => {
+    const ys = x.map(() => null);
+    for (const c of t.cells) for (const p of c.pts) ys[at.get(xOf(c, p))] = p.loss;
+    return ys;
+  })];
+  const color = (i) => PALETTE[i % PALETTE.length];
+  const draw = (u) => drawHalving(u, tracks, xOf, color, rungSteps.map((st) => [st, `rung ${rungs.get(st)}`]), ends);
+  const span = Math.max(...steps), pad = 0.04 * span, losses = all.map((p) => p.loss);
+  makePlot('halving', $('search-halving-plot'), {
+    height: 320,
+    scales: { x: { time: false, range: () => [Math.max(0, Math.min(...x) - pad), Math.max(...x) + pad] }, y: { distr: 3, range: () => halvingRange(losses) } },
+    axes: [{ label: 'step (the rungs and the end)' }, logAxis('eval loss, mean over seeds', 60)],
+    series: [{ label: 'step' }, ...tracks.map((t, i) => ({ label: `r=${t.rank}`, stroke: color(i), fill: color(i), width: 1.5, paths: () => null, points: { show: false } }))],
+    hooks: { draw: [draw] },
+  }, data);
+}
+
+/* The y range of the plot of the decisions (log): the losses with a
+ * margin, and a tenth of the height more above them for the rungs'
+ * labels. */
+function halvingRange(losses) {
+  const min = Math.min(...losses), max = Math.max(...losses), pad = Math.max(1.5, Math.pow(max / min, 0.04));
+  const lo = min / pad, hi = max * pad;
+  return [lo, hi * Math.pow(hi / lo, 1 / 9)];
+}
+
+/* The marks the plot of the decisions uses, as a key above it. */
+function halvingKey() {
+  const mark = (cls, text) => el('span', { class: 'mk' }, el('span', { class: `hv-mark ${cls}` }), text);
+  return [mark('hv-promote', 'promoted at that rung'), mark('hv-stop', 'stopped there'), mark('hv-end', 'its loss at the end'),
+    el('span', { class: 'mk' }, el('span', { class: 'mk-line dashed', style: 'border-color:#98a2b3' }), 'a rung, and the end')];
+}
+
+/* Draws on the plot of the decisions: a dashed line at each rung ([step,
+ * label]) and at the end's steps, then each shown rank's cells (a thin line through its points),
+ * then their marks on top. */
+function drawHalving(u, tracks, xOf, color, rungLines, ends) {
+  const ctx = u.ctx, dpr = devicePixelRatio, { left, top, width, height } = u.bbox;
+  const px = (v) => u.valToPos(v, 'x', true), py = (v) => u.valToPos(v, 'y', true);
+  ctx.save();
+  ctx.beginPath(); ctx.rect(left, top, width, height); ctx.clip();
+  ctx.setLineDash([4 * dpr, 4 * dpr]); ctx.strokeStyle = '#98a2b3'; ctx.lineWidth = dpr;
+  ctx.fillStyle = '#667085'; ctx.font = `${11 * dpr}px system-ui, sans-serif`; ctx.textAlign = 'center';
+  const marks = [...rungLines, ...ends.map((st) => [st, 'the end'])];
+  for (const [s, label] of marks) {
+    ctx.beginPath(); ctx.moveTo(px(s), top); ctx.lineTo(px(s), top + height); ctx.stroke();
+  }
+  ctx.setLineDash([]);
+  const shown = tracks.map((t, i) => ({ t, i })).filter(({ i }) => u.series[i + 1].show);
+  ctx.globalAlpha = 0.45; ctx.lineWidth = dpr;
+  for (const { t, i } of shown) {
+    ctx.strokeStyle = color(i);
+    for (const c of t.cells) {
+      if (c.pts.length < 2) continue;
+      ctx.beginPath();
+      c.pts.forEach((p, k) => (k ? ctx.lineTo(px(xOf(c, p)), py(p.loss)) : ctx.moveTo(px(xOf(c, p)), py(p.loss))));
+      ctx.stroke();
+    }
+  }
+  ctx.globalAlpha = 1; ctx.lineWidth = 1.5 * dpr;
+  for (const { t, i } of shown) for (const c of t.cells) for (const p of c.pts) halvingMark(ctx, px(xOf(c, p)), py(p.loss), p.how, color(i), dpr);
+  // the rungs' labels, in the headroom the y range leaves above the marks
+  ctx.fillStyle = '#667085';
+  for (const [s, label] of marks) ctx.fillText(label, px(s), top + 12 * dpr);
+  ctx.restore();
+}
+
+/* One mark at (cx, cy) in canvas pixels: promote a filled circle, stop an
+ * open one, end a filled square with a dark edge. */
+function halvingMark(ctx, cx, cy, how, color, dpr) {
+  const r = (how === 'end' ? 4.5 : 3.5) * dpr;
+  ctx.beginPath();
+  if (how === 'end') ctx.rect(cx - r, cy - r, 2 * r, 2 * r);
+  else ctx.arc(cx, cy, r, 0, 2 * Math.PI);
+  ctx.fillStyle = how === 'stop' ? '#fff' : color;
+  ctx.strokeStyle = how === 'end' ? '#1d2330' : color;
+  ctx.fill(); ctx.stroke();
 }
 
 /* ---- the law across lr and budget --------------------------------------- */
