@@ -522,6 +522,13 @@ void la_store_stats_get(const la_store *st, la_store_stats *out) {
   out->pending_rows = st->n_pending;
 }
 
+void la_store_bind_real(sqlite3_stmt *q, int i, double x) {
+  if (isfinite(x))
+    sqlite3_bind_double(q, i, x);
+  else
+    sqlite3_bind_null(q, i);
+}
+
 /* Deletes the metric rows of a run's current stint: every row, or for a
  * promoted halving run those past its resume_at (inside the caller's
  * transaction). */

@@ -199,14 +199,6 @@ static int read_decisions(la_store *st, int64_t sweep, int rank,
   return rc == SQLITE_DONE ? 0 : LA_EIO;
 }
 
-/* Binds a number, or NULL when it is not finite. */
-static void bind_num(sqlite3_stmt *q, int i, double v) {
-  if (isfinite(v))
-    sqlite3_bind_double(q, i, v);
-  else
-    sqlite3_bind_null(q, i);
-}
-
 /* Writes decision d on cell c of the rank, taken at run_id's end. */
 static int write_decision(la_store *st, int64_t sweep, int rank,
                           const la_halving_plan *plan, const la_halving_cell *c,
@@ -229,7 +221,7 @@ static int write_decision(la_store *st, int64_t sweep, int rank,
   sqlite3_bind_double(q, 4, c->lr);
   sqlite3_bind_int(q, 5, d->rung + 1);
   sqlite3_bind_int(q, 6, plan->step[d->rung]);
-  bind_num(q, 7, d->loss);
+  la_store_bind_real(q, 7, d->loss);
   sqlite3_bind_int(q, 8, d->place);
   sqlite3_bind_int(q, 9, d->reached);
   sqlite3_bind_int(q, 10, d->promoted);

@@ -152,6 +152,8 @@ int la_store_halving_start(la_store *st, int64_t sweep, const la_search *s);
  * the caller's transaction. 0 or LA_EIO / LA_ENOMEM. */
 int la_store_halving_after_run(la_store *st, int64_t sweep, int64_t run_id,
                                const la_search *s);
+/* Binds a double, or NULL when it is not finite (unknown). */
+void la_store_bind_real(sqlite3_stmt *q, int i, double x);
 /* Fills err with "database: <what>: <sqlite message>"; returns LA_EIO. */
 int la_store_fail(la_store *st, la_err *err, const char *what);
 /* The cached statement, reset and with bindings cleared. */

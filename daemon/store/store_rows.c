@@ -7,14 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Binds a double, or NULL when NaN (unknown). */
-static void bind_real(sqlite3_stmt *q, int i, double x) {
-  if (isfinite(x))
-    sqlite3_bind_double(q, i, x);
-  else
-    sqlite3_bind_null(q, i);
-}
-
 /* Binds an integer, or NULL when negative (absent). */
 static void bind_count(sqlite3_stmt *q, int i, int64_t x) {
   if (x >= 0)
@@ -37,12 +29,12 @@ static int write_curve(la_store *st, int64_t run, const la_record *r) {
   sqlite3_bind_text(q, 2, r->type == LA_REC_TRAIN ? "train" : "eval", -1,
                     SQLITE_STATIC);
   sqlite3_bind_int64(q, 3, r->step);
-  bind_real(q, 4, r->u.train.loss);
+  la_store_bind_real(q, 4, r->u.train.loss);
   if (r->type == LA_REC_TRAIN) {
-    bind_real(q, 5, r->u.train.lr);
-    bind_real(q, 6, r->u.train.grad_norm_a);
-    bind_real(q, 7, r->u.train.grad_norm_b);
-    bind_real(q, 8, r->u.train.update_norm);
+    la_store_bind_real(q, 5, r->u.train.lr);
+    la_store_bind_real(q, 6, r->u.train.grad_norm_a);
+    la_store_bind_real(q, 7, r->u.train.grad_norm_b);
+    la_store_bind_real(q, 8, r->u.train.update_norm);
   }
   return insert(st, ST_INS_CURVE);
 }
@@ -56,8 +48,8 @@ static int write_layers(la_store *st, int64_t run, const la_record *r) {
     sqlite3_bind_int64(q, 2, ly->layer);
     sqlite3_bind_int64(q, 3, ly->d_in);
     sqlite3_bind_int64(q, 4, ly->d_out);
-    bind_real(q, 5, ly->sigma_max_w0);
-    bind_real(q, 6, ly->target_norm);
+    la_store_bind_real(q, 5, ly->sigma_max_w0);
+    la_store_bind_real(q, 6, ly->target_norm);
     if (ly->module != NULL)
       sqlite3_bind_text(q, 7, ly->module, -1, SQLITE_TRANSIENT);
     else
@@ -97,9 +89,9 @@ static int write_spectra(la_store *st, int64_t run, const la_record *r) {
   sqlite3_bind_int64(q, 1, run);
   sqlite3_bind_int64(q, 2, r->step);
   sqlite3_bind_int64(q, 3, r->u.spectra.layer);
-  bind_real(q, 4, r->u.spectra.sigma_max);
-  bind_real(q, 5, r->u.spectra.fro);
-  bind_real(q, 6, r->u.spectra.stable_rank);
+  la_store_bind_real(q, 4, r->u.spectra.sigma_max);
+  la_store_bind_real(q, 5, r->u.spectra.fro);
+  la_store_bind_real(q, 6, r->u.spectra.stable_rank);
   if (sv == NULL) return SQLITE_NOMEM;
   sqlite3_bind_text(q, 7, sv, -1, free);
   if ((rc = insert(st, ST_INS_SPECTRA)) != SQLITE_DONE) return rc;
@@ -108,7 +100,7 @@ static int write_spectra(la_store *st, int64_t run, const la_record *r) {
   sqlite3_bind_int64(q, 2, r->step);
   sqlite3_bind_int64(q, 3, r->u.spectra.layer);
   for (int i = 0; i < 9; i++)
-    bind_real(q, 4 + i, dv[i]);
+    la_store_bind_real(q, 4 + i, dv[i]);
   return insert(st, ST_INS_DRIFT);
 }
 
@@ -116,15 +108,15 @@ static int write_sharpness(la_store *st, int64_t run, const la_record *r) {
   sqlite3_stmt *q = la_store_stmt(st, ST_INS_SHARP);
   sqlite3_bind_int64(q, 1, run);
   sqlite3_bind_int64(q, 2, r->step);
-  bind_real(q, 3, r->u.sharp.lora);
-  bind_real(q, 4, r->u.sharp.full);
-  bind_real(q, 5, r->u.sharp.ratio);
+  la_store_bind_real(q, 3, r->u.sharp.lora);
+  la_store_bind_real(q, 4, r->u.sharp.full);
+  la_store_bind_real(q, 5, r->u.sharp.ratio);
   bind_count(q, 6, r->u.sharp.lora_iters);
   bind_count(q, 7, r->u.sharp.full_iters);
   bind_count(q, 8, r->u.sharp.rows);
-  bind_real(q, 9, r->u.sharp.lora_residual);
+  la_store_bind_real(q, 9, r->u.sharp.lora_residual);
   bind_count(q, 10, r->u.sharp.lora_converged);
-  bind_real(q, 11, r->u.sharp.full_residual);
+  la_store_bind_real(q, 11, r->u.sharp.full_residual);
   bind_count(q, 12, r->u.sharp.full_converged);
   return insert(st, ST_INS_SHARP);
 }
@@ -261,11 +253,11 @@ static int update_run(la_store *st, int64_t run_id, const la_run_result *r) {
   sqlite3_bind_text(q, 1, r->state, -1, SQLITE_STATIC);
   if (finished) sqlite3_bind_double(q, 2, la_store_now());
   if (r->steps_done >= 0) sqlite3_bind_int64(q, 3, r->steps_done);
-  bind_real(q, 4, r->final_train_loss);
-  bind_real(q, 5, r->final_eval_loss);
-  bind_real(q, 6, r->best_eval_loss);
+  la_store_bind_real(q, 4, r->final_train_loss);
+  la_store_bind_real(q, 5, r->final_eval_loss);
+  la_store_bind_real(q, 6, r->best_eval_loss);
   if (r->best_step >= 0) sqlite3_bind_int64(q, 7, r->best_step);
-  bind_real(q, 8, r->wall_s);
+  la_store_bind_real(q, 8, r->wall_s);
   if (r->error) sqlite3_bind_text(q, 9, r->error, -1, SQLITE_TRANSIENT);
   sqlite3_bind_int(q, 10, r->refund_attempt ? 1 : 0);
   sqlite3_bind_int64(q, 11, run_id);

@@ -97,14 +97,6 @@ static int cell_points(la_store *st, int64_t sweep, int rank, double lr,
   return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : LA_EIO;
 }
 
-/* Binds a number, or NULL when it is not finite. */
-static void bind_num(sqlite3_stmt *q, int i, double v) {
-  if (isfinite(v))
-    sqlite3_bind_double(q, i, v);
-  else
-    sqlite3_bind_null(q, i);
-}
-
 /* The decision's row. */
 static int write_decision(la_store *st, int64_t sweep, int rank, double lr,
                           int64_t run_id, size_t points,
@@ -126,10 +118,10 @@ static int write_decision(la_store *st, int64_t sweep, int rank, double lr,
   sqlite3_bind_text(q, 5, d->action == LA_SEARCH_ADD ? "add" : "done", -1,
                     SQLITE_STATIC);
   sqlite3_bind_text(q, 6, d->kind, -1, SQLITE_TRANSIENT);
-  bind_num(q, 7, d->alpha);
-  bind_num(q, 8, d->best);
-  bind_num(q, 9, d->lo);
-  bind_num(q, 10, d->hi);
+  la_store_bind_real(q, 7, d->alpha);
+  la_store_bind_real(q, 8, d->best);
+  la_store_bind_real(q, 9, d->lo);
+  la_store_bind_real(q, 10, d->hi);
   sqlite3_bind_int64(q, 11, (int64_t)points);
   sqlite3_bind_text(q, 12, d->why, -1, SQLITE_TRANSIENT);
   sqlite3_bind_double(q, 13, la_store_now());

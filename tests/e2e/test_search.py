@@ -231,13 +231,15 @@ def case_bracket(ctx):
     R.eq(d.stop(), 0, "daemon exits 0")
 
 
-def case_crash(ctx):
-    """SIGKILL inside a decision's transaction, restart, same decisions."""
-    db = ctx.path("crash.db")
+def killed_at_search(ctx, name, body, table):
+    """A daemon on NAME.db SIGKILLed while it pauses at the test point
+    "search" (inside the transaction of its first decisions) on the sweep
+    of body; the sweep's id, or None when it never got there."""
+    db = ctx.path(f"{name}.db")
     # the pause is long: the kill must land inside it on a busy machine
     env = dict(os.environ, LA_TEST_PAUSE="search", LA_TEST_PAUSE_MS="20000")
-    d = Daemon(ctx, "crash", db, workers=2, env=env)
-    sid = d.submit(spec("bracket"), "bracket sweep to kill")
+    d = Daemon(ctx, name, db, workers=2, env=env)
+    sid = d.submit(body, f"{name}: the sweep to kill")
 
     def at_point():
         try:
@@ -246,14 +248,23 @@ def case_crash(ctx):
         except OSError:
             return False
     hit = wait_until(at_point, scaled(120), 0.005)
-    R.check(hit, "the daemon reaches the search test point", True, d.log_tail(400))
+    R.check(hit, f"{name}: the daemon reaches the search test point", True, d.log_tail(400))
     if not hit:
-        return
+        return None
     kill_pid(d.proc.pid, signal.SIGKILL)
     d.proc.wait()
     d.kill()
-    R.eq(cli_val(db, f"SELECT COUNT(*) FROM search_decisions WHERE sweep_id = {sid}"), 0,
-         "killed inside the first decision's transaction: no decision stored")
+    R.eq(cli_val(db, f"SELECT COUNT(*) FROM {table} WHERE sweep_id = {sid}"), 0,
+         f"{name}: killed inside the first decisions' transaction: no decision stored")
+    return sid
+
+
+def case_crash(ctx):
+    """SIGKILL inside a decision's transaction, restart, same decisions."""
+    db = ctx.path("crash.db")
+    sid = killed_at_search(ctx, "crash", spec("bracket"), "search_decisions")
+    if sid is None:
+        return
     d2 = Daemon(ctx, "crash-restart", db, workers=2)
     d2.wait_sweep(sid, 120, what="the killed sweep, resumed")
     got = check_sweep(d2, sid, "resumed")
@@ -675,25 +686,9 @@ def case_halving_crash(ctx):
     """SIGKILL inside the transaction of the first halving decisions,
     restart: the same decisions as the sweep never killed."""
     db = ctx.path("halving-crash.db")
-    env = dict(os.environ, LA_TEST_PAUSE="search", LA_TEST_PAUSE_MS="20000")
-    d = Daemon(ctx, "halving-crash", db, workers=2, env=env)
-    sid = d.submit(halving_spec("halving"), "halving sweep to kill")
-
-    def at_point():
-        try:
-            with open(d.log_path) as f:
-                return "testpoint search\n" in f.read()
-        except OSError:
-            return False
-    hit = wait_until(at_point, scaled(120), 0.005)
-    R.check(hit, "the daemon reaches the search test point", True, d.log_tail(400))
-    if not hit:
+    sid = killed_at_search(ctx, "halving-crash", halving_spec("halving"), "halving_decisions")
+    if sid is None:
         return
-    kill_pid(d.proc.pid, signal.SIGKILL)
-    d.proc.wait()
-    d.kill()
-    R.eq(cli_val(db, f"SELECT COUNT(*) FROM halving_decisions WHERE sweep_id = {sid}"), 0,
-         "killed inside the first decisions' transaction: no decision stored")
     d2 = Daemon(ctx, "halving-restart", db, workers=2)
     d2.wait_sweep(sid, 120, what="the killed halving sweep, resumed")
     _, got = halving_outcome(db, sid)
