@@ -33,8 +33,15 @@ FS_MB = 48
 
 
 def spec(name="full"):
-    return hs.make_spec(name, [1, 2, 4], [1.0, 8.0], [0.003], STEPS, seeds=2,
+    return hs.make_spec(name, [1, 2, 4], [1.0, 8.0], [0.003], STEPS, seeds=3,
                         task=hs.WIDE_TASK, batch=64, metrics=METRICS)
+
+
+# One run per worker: the sweep's 18 runs end one by one, so that both
+# episodes fill the disk while runs still have thousands of rows to write
+# (packs would end the runs of a rank and seed together, and the sweep's
+# last, smallest ranks could end before SQLite needs a page it lacks).
+ONE_BY_ONE = ["--pack-max", "1"]
 
 
 def mount_tmpfs(path):
@@ -156,7 +163,7 @@ def full_episode(ctx, d, db, filler, sid, kill):
     os.unlink(filler)
     log("filler removed")
     if kill:
-        d = hs.Daemon(ctx, "full-restarted", db, 2)
+        d = hs.Daemon(ctx, "full-restarted", db, 2, extra=ONE_BY_ONE)
     else:
         h = wait_until(lambda: (lambda x: x if x and x.get("status") == "ok" else None)(
             health(d)), 60)
@@ -197,7 +204,7 @@ def main():
 
         db = os.path.join(mnt, "full.db")
         filler = os.path.join(mnt, "filler")
-        d = hs.Daemon(ctx, "full", db, 2)
+        d = hs.Daemon(ctx, "full", db, 2, extra=ONE_BY_ONE)
         sid = d.submit(spec(), "sweep on the small filesystem")
         R.case = "full, then space back"
         d = full_episode(ctx, d, db, filler, sid, kill=False)
