@@ -9,4 +9,8 @@
 #define ERF erff
 #define EXP expf
 #define TANH tanhf
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define LA_MSE_SSE /* loss_mse's SSE2 path (model_impl.h) */
+#endif
 #include "model_impl.h"

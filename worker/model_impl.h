@@ -124,22 +124,30 @@ void LA_SUF(la_act_backward)(la_act act, const LA_REAL *z, const LA_REAL *h,
   act_backward(act, z, h, cdf, g, n);
 }
 
-/* One layer forward: z = H W0^T (+ s (H A^T) B^T), H (n, din). */
-static void layer_forward(net_t *net, int l, const LA_REAL *H, int n) {
+/* One layer forward: z = H W0^T (+ s (H A^T) B^T), H (n, din); with
+ * frozen != NULL, H W0^T is frozen (n, dout), computed by the caller. */
+static void layer_forward(net_t *net, int l, const LA_REAL *H, int n,
+                          const LA_REAL *frozen) {
   int din = net->dims[l], dout = net->dims[l + 1], r = net->r;
-  GEMM(RM, NT, TR, n, dout, din, 1, H, din, net->W0[l], din, 0, net->z[l],
-       dout);
+  if (frozen)
+    memcpy(net->z[l], frozen, (size_t)n * dout * sizeof *frozen);
+  else
+    GEMM(RM, NT, TR, n, dout, din, 1, H, din, net->W0[l], din, 0, net->z[l],
+         dout);
   if (net->full) return;
   GEMM(RM, NT, TR, n, r, din, 1, H, din, net->A[l], din, 0, net->u[l], r);
   GEMM(RM, NT, TR, n, dout, r, net->s, net->u[l], r, net->B[l], r, 1, net->z[l],
        dout);
 }
 
-const LA_REAL *LA_SUF(la_net_forward)(net_t *net, const LA_REAL *X, int n) {
+/* la_net_forward and la_net_forward_shared: z0, when not NULL, is the
+ * first layer's frozen product. */
+static const LA_REAL *forward(net_t *net, const LA_REAL *X, const LA_REAL *z0,
+                              int n) {
   net->h[0] = (LA_REAL *)X;
   net->n_last = n;
   for (int l = 0; l < net->L; l++) {
-    layer_forward(net, l, net->h[l], n);
+    layer_forward(net, l, net->h[l], n, l == 0 ? z0 : NULL);
     if (l + 1 < net->L) {
       act_forward(net->act, net->z[l], net->h[l + 1], net->cdf[l],
                   (size_t)n * net->dims[l + 1]);
@@ -148,15 +156,62 @@ const LA_REAL *LA_SUF(la_net_forward)(net_t *net, const LA_REAL *X, int n) {
   return net->z[net->L - 1];
 }
 
+const LA_REAL *LA_SUF(la_net_forward)(net_t *net, const LA_REAL *X, int n) {
+  return forward(net, X, NULL, n);
+}
+
+const LA_REAL *LA_SUF(la_net_forward_shared)(net_t *net, const LA_REAL *X,
+                                             const LA_REAL *z0, int n) {
+  return forward(net, X, z0, n);
+}
+
+#ifdef LA_MSE_SSE
+/* The sums loss_mse takes of 16 whole blocks of 64 squares (z - y)^2, side
+ * by side: part[b] gets block b's, summed in the same order from 0 as one
+ * block alone (lane k of acc[q] is block 4 q + k; a 4x4 transpose turns four
+ * blocks' consecutive squares into four steps of those lanes). With gz,
+ * also gz = scale (z - y). A block's sum is a chain of dependent adds; 16
+ * chains at once keep the adder busy, with the same bits. */
+static void mse_group16(const float *z, const float *y, float *gz, float scale,
+                        float *part) {
+  __m128 acc[4], vs = _mm_set1_ps(scale);
+  for (int q = 0; q < 4; q++)
+    acc[q] = _mm_setzero_ps();
+  for (size_t i = 0; i < 64; i += 4)
+    for (int q = 0; q < 4; q++) {
+      __m128 sq[4];
+      for (int b = 0; b < 4; b++) {
+        size_t at = (size_t)(4 * q + b) * 64 + i;
+        __m128 d = _mm_sub_ps(_mm_loadu_ps(z + at), _mm_loadu_ps(y + at));
+        if (gz) _mm_storeu_ps(gz + at, _mm_mul_ps(vs, d));
+        sq[b] = _mm_mul_ps(d, d);
+      }
+      _MM_TRANSPOSE4_PS(sq[0], sq[1], sq[2], sq[3]);
+      for (int k = 0; k < 4; k++)
+        acc[q] = _mm_add_ps(acc[q], sq[k]);
+    }
+  for (int q = 0; q < 4; q++)
+    _mm_storeu_ps(part + 4 * q, acc[q]);
+}
+#endif
+
 /* Mean squared error over all elements; gradient 2 (z - y) / (n d). Sums
  * blocks of 64 squares in LA_REAL, then the blocks in double. */
 static double loss_mse(net_t *net, const LA_REAL *Y, int want_grad) {
-  size_t m = (size_t)net->n_last * net->dims[net->L];
+  size_t m = (size_t)net->n_last * net->dims[net->L], start = 0;
   const LA_REAL *restrict z = net->z[net->L - 1];
   LA_REAL *restrict gz = net->gz;
   LA_REAL scale = (LA_REAL)(2.0 / (double)m);
   double sum = 0;
-  for (size_t i0 = 0; i0 < m; i0 += 64) {
+#ifdef LA_MSE_SSE
+  for (float part[16]; start + 16 * 64 <= m; start += 16 * 64) {
+    mse_group16(z + start, Y + start, want_grad ? gz + start : NULL, scale,
+                part);
+    for (int b = 0; b < 16; b++)
+      sum += (double)part[b];
+  }
+#endif
+  for (size_t i0 = start; i0 < m; i0 += 64) {
     size_t end = i0 + 64 < m ? i0 + 64 : m;
     LA_REAL part = 0;
     for (size_t i = i0; i < end; i++) {

@@ -49,6 +49,14 @@ void LA_SUF(la_net_free)(LA_SUF(la_net) * net);
 const LA_REAL *LA_SUF(la_net_forward)(LA_SUF(la_net) * net, const LA_REAL *X,
                                       int n);
 
+/* la_net_forward with the first layer's frozen product X W0_0^T given as
+ * z0 (n, dims[1]), computed once by the caller for runs that share X and
+ * W0_0 (pack.h); the output is bit for bit la_net_forward's when z0 is
+ * what its GEMM gives. */
+const LA_REAL *LA_SUF(la_net_forward_shared)(LA_SUF(la_net) * net,
+                                             const LA_REAL *X,
+                                             const LA_REAL *z0, int n);
+
 /* Loss of the last forward's output against Y ((n, dims[L]) for mse, (n) class
  * indices for ce), accumulated in double. With want_grad, also stores dL/dz of
  * the output layer for backward. */
