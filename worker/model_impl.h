@@ -55,6 +55,16 @@ void LA_SUF(la_net_free)(net_t *net) {
   net->mem = NULL;
 }
 
+void LA_SUF(la_net_share_workspace)(net_t *net, const net_t *from) {
+  free(net->mem);
+  net->mem = NULL;
+  memcpy(net->z, from->z, sizeof net->z);
+  memcpy(net->h, from->h, sizeof net->h);
+  memcpy(net->u, from->u, sizeof net->u);
+  memcpy(net->cdf, from->cdf, sizeof net->cdf);
+  net->gz = from->gz, net->gh = from->gh, net->gu = from->gu;
+}
+
 /* h = max(z, 0) without branches (a mispredicted branch per element costs
  * more than the rest of the loop); NaN and -0 give +0 as before. */
 static void relu_forward(const LA_REAL *restrict z, LA_REAL *restrict h,

@@ -69,13 +69,16 @@ static size_t layout(la_pack *p, float *base) {
   return off;
 }
 
-/* Makes the trainers, one per config, each tagging its records. */
+/* Makes the trainers, one per config, each tagging its records; exact,
+ * their nets share the first one's workspace (they compute one after
+ * another, grads_exact). */
 static int make_trainers(la_pack *p, la_err *err) {
   int rc;
   for (int k = 0; k < p->K; k++) {
     if ((rc = la_trainer_new(&p->cfg[k], p->t, &p->tr[k], err))) return rc;
     la_trainer_tag(p->tr[k]);
     p->net[k] = la_trainer_net(p->tr[k]);
+    if (k > 0 && !p->stack) la_net_share_workspace_f(p->net[k], p->net[0]);
   }
   return 0;
 }
