@@ -9,8 +9,89 @@
 #define ERF erff
 #define EXP expf
 #define TANH tanhf
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#define LA_MSE_SSE /* loss_mse's SSE2 path (model_impl.h) */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* MSE_GROUP16 (loss_mse, model_impl.h): the sums of 16 whole blocks of 64
+ * squares (z - y)^2 side by side, part[b] getting block b's summed in the
+ * same order from 0 as the block alone, and with gz, gz = scale (z - y).
+ * A block's sum is a chain of dependent adds, slow one at a time; here a
+ * vector lane is a block (a transpose turns the blocks' consecutive squares
+ * into steps of their lanes), so the chains run side by side with the same
+ * bits. SSE2 (4 blocks a vector) or AVX (8), as the CPU has. */
+static void mse_group16_sse2(const float *z, const float *y, float *gz,
+                             float scale, float *part) {
+  __m128 acc[4], vs = _mm_set1_ps(scale);
+  for (int q = 0; q < 4; q++)
+    acc[q] = _mm_setzero_ps();
+  for (size_t i = 0; i < 64; i += 4)
+    for (int q = 0; q < 4; q++) {
+      __m128 sq[4];
+      for (int b = 0; b < 4; b++) {
+        size_t at = (size_t)(4 * q + b) * 64 + i;
+        __m128 d = _mm_sub_ps(_mm_loadu_ps(z + at), _mm_loadu_ps(y + at));
+        if (gz) _mm_storeu_ps(gz + at, _mm_mul_ps(vs, d));
+        sq[b] = _mm_mul_ps(d, d);
+      }
+      _MM_TRANSPOSE4_PS(sq[0], sq[1], sq[2], sq[3]);
+      for (int k = 0; k < 4; k++)
+        acc[q] = _mm_add_ps(acc[q], sq[k]);
+    }
+  for (int q = 0; q < 4; q++)
+    _mm_storeu_ps(part + 4 * q, acc[q]);
+}
+
+/* r[k] lane b = r[b] lane k, for 8 vectors of 8. */
+__attribute__((target("avx"))) static void transpose8(__m256 *r) {
+  __m256 t[8], u[8];
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+  }
+  for (int k = 0; k < 8; k += 4) {
+    u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+    u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xEE);
+    u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+    u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xEE);
+  }
+  for (int k = 0; k < 4; k++) {
+    r[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
+    r[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
+  }
+}
+
+__attribute__((target("avx"))) static void
+mse_group16_avx(const float *z, const float *y, float *gz, float scale,
+                float *part) {
+  __m256 acc[2], vs = _mm256_set1_ps(scale);
+  for (int q = 0; q < 2; q++)
+    acc[q] = _mm256_setzero_ps();
+  for (size_t i = 0; i < 64; i += 8)
+    for (int q = 0; q < 2; q++) {
+      __m256 sq[8];
+      for (int b = 0; b < 8; b++) {
+        size_t at = (size_t)(8 * q + b) * 64 + i;
+        __m256 d =
+            _mm256_sub_ps(_mm256_loadu_ps(z + at), _mm256_loadu_ps(y + at));
+        if (gz) _mm256_storeu_ps(gz + at, _mm256_mul_ps(vs, d));
+        sq[b] = _mm256_mul_ps(d, d);
+      }
+      transpose8(sq);
+      for (int k = 0; k < 8; k++)
+        acc[q] = _mm256_add_ps(acc[q], sq[k]);
+    }
+  for (int q = 0; q < 2; q++)
+    _mm256_storeu_ps(part + 8 * q, acc[q]);
+}
+
+static void mse_group16(const float *z, const float *y, float *gz, float scale,
+                        float *part) {
+  if (__builtin_cpu_supports("avx"))
+    mse_group16_avx(z, y, gz, scale, part);
+  else
+    mse_group16_sse2(z, y, gz, scale, part);
+}
+#define MSE_GROUP16 mse_group16
 #endif
 #include "model_impl.h"

@@ -175,47 +175,19 @@ const LA_REAL *LA_SUF(la_net_forward_shared)(net_t *net, const LA_REAL *X,
   return forward(net, X, z0, n);
 }
 
-#ifdef LA_MSE_SSE
-/* The sums loss_mse takes of 16 whole blocks of 64 squares (z - y)^2, side
- * by side: part[b] gets block b's, summed in the same order from 0 as one
- * block alone (lane k of acc[q] is block 4 q + k; a 4x4 transpose turns four
- * blocks' consecutive squares into four steps of those lanes). With gz,
- * also gz = scale (z - y). A block's sum is a chain of dependent adds; 16
- * chains at once keep the adder busy, with the same bits. */
-static void mse_group16(const float *z, const float *y, float *gz, float scale,
-                        float *part) {
-  __m128 acc[4], vs = _mm_set1_ps(scale);
-  for (int q = 0; q < 4; q++)
-    acc[q] = _mm_setzero_ps();
-  for (size_t i = 0; i < 64; i += 4)
-    for (int q = 0; q < 4; q++) {
-      __m128 sq[4];
-      for (int b = 0; b < 4; b++) {
-        size_t at = (size_t)(4 * q + b) * 64 + i;
-        __m128 d = _mm_sub_ps(_mm_loadu_ps(z + at), _mm_loadu_ps(y + at));
-        if (gz) _mm_storeu_ps(gz + at, _mm_mul_ps(vs, d));
-        sq[b] = _mm_mul_ps(d, d);
-      }
-      _MM_TRANSPOSE4_PS(sq[0], sq[1], sq[2], sq[3]);
-      for (int k = 0; k < 4; k++)
-        acc[q] = _mm_add_ps(acc[q], sq[k]);
-    }
-  for (int q = 0; q < 4; q++)
-    _mm_storeu_ps(part + 4 * q, acc[q]);
-}
-#endif
-
 /* Mean squared error over all elements; gradient 2 (z - y) / (n d). Sums
- * blocks of 64 squares in LA_REAL, then the blocks in double. */
+ * blocks of 64 squares in LA_REAL, then the blocks in double. MSE_GROUP16,
+ * where the precision has one (model_f.c), does 16 whole blocks at once
+ * with the same bits. */
 static double loss_mse(net_t *net, const LA_REAL *Y, int want_grad) {
   size_t m = (size_t)net->n_last * net->dims[net->L], start = 0;
   const LA_REAL *restrict z = net->z[net->L - 1];
   LA_REAL *restrict gz = net->gz;
   LA_REAL scale = (LA_REAL)(2.0 / (double)m);
   double sum = 0;
-#ifdef LA_MSE_SSE
-  for (float part[16]; start + 16 * 64 <= m; start += 16 * 64) {
-    mse_group16(z + start, Y + start, want_grad ? gz + start : NULL, scale,
+#ifdef MSE_GROUP16
+  for (LA_REAL part[16]; start + 16 * 64 <= m; start += 16 * 64) {
+    MSE_GROUP16(z + start, Y + start, want_grad ? gz + start : NULL, scale,
                 part);
     for (int b = 0; b < 16; b++)
       sum += (double)part[b];
