@@ -13,35 +13,6 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
-/* MSE_GROUP16 (loss_mse, model_impl.h): the sums of 16 whole blocks of 64
- * squares (z - y)^2 side by side, part[b] getting block b's summed in the
- * same order from 0 as the block alone, and with gz, gz = scale (z - y).
- * A block's sum is a chain of dependent adds, slow one at a time; here a
- * vector lane is a block (a transpose turns the blocks' consecutive squares
- * into steps of their lanes), so the chains run side by side with the same
- * bits. SSE2 (4 blocks a vector) or AVX (8), as the CPU has. */
-static void mse_group16_sse2(const float *z, const float *y, float *gz,
-                             float scale, float *part) {
-  __m128 acc[4], vs = _mm_set1_ps(scale);
-  for (int q = 0; q < 4; q++)
-    acc[q] = _mm_setzero_ps();
-  for (size_t i = 0; i < 64; i += 4)
-    for (int q = 0; q < 4; q++) {
-      __m128 sq[4];
-      for (int b = 0; b < 4; b++) {
-        size_t at = (size_t)(4 * q + b) * 64 + i;
-        __m128 d = _mm_sub_ps(_mm_loadu_ps(z + at), _mm_loadu_ps(y + at));
-        if (gz) _mm_storeu_ps(gz + at, _mm_mul_ps(vs, d));
-        sq[b] = _mm_mul_ps(d, d);
-      }
-      _MM_TRANSPOSE4_PS(sq[0], sq[1], sq[2], sq[3]);
-      for (int k = 0; k < 4; k++)
-        acc[q] = _mm_add_ps(acc[q], sq[k]);
-    }
-  for (int q = 0; q < 4; q++)
-    _mm_storeu_ps(part + 4 * q, acc[q]);
-}
-
 /* r[k] lane b = r[b] lane k, for 8 vectors of 8. */
 __attribute__((target("avx"))) static void transpose8(__m256 *r) {
   __m256 t[8], u[8];
@@ -61,6 +32,13 @@ __attribute__((target("avx"))) static void transpose8(__m256 *r) {
   }
 }
 
+/* MSE_GROUP16 (loss_mse, model_impl.h): the sums of 16 whole blocks of 64
+ * squares (z - y)^2 side by side, part[b] getting block b's summed in the
+ * same order from 0 as the block alone, and with gz, gz = scale (z - y).
+ * A block's sum is a chain of dependent adds, slow one at a time; here a
+ * vector lane is a block (a transpose turns the blocks' consecutive squares
+ * into steps of their lanes), so the chains run side by side with the same
+ * bits. AVX, 8 blocks a vector, where the CPU has it (MSE_GROUP16_OK). */
 __attribute__((target("avx"))) static void
 mse_group16_avx(const float *z, const float *y, float *gz, float scale,
                 float *part) {
@@ -85,13 +63,8 @@ mse_group16_avx(const float *z, const float *y, float *gz, float scale,
     _mm256_storeu_ps(part + 8 * q, acc[q]);
 }
 
-static void mse_group16(const float *z, const float *y, float *gz, float scale,
-                        float *part) {
-  if (__builtin_cpu_supports("avx"))
-    mse_group16_avx(z, y, gz, scale, part);
-  else
-    mse_group16_sse2(z, y, gz, scale, part);
-}
-#define MSE_GROUP16 mse_group16
+#define MSE_GROUP16 mse_group16_avx
+#define MSE_GROUP16_OK __builtin_cpu_supports("avx")
 #endif
+
 #include "model_impl.h"

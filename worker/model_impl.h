@@ -177,8 +177,8 @@ const LA_REAL *LA_SUF(la_net_forward_shared)(net_t *net, const LA_REAL *X,
 
 /* Mean squared error over all elements; gradient 2 (z - y) / (n d). Sums
  * blocks of 64 squares in LA_REAL, then the blocks in double. MSE_GROUP16,
- * where the precision has one (model_f.c), does 16 whole blocks at once
- * with the same bits. */
+ * where the precision and the CPU have it (model_f.c), does 16 whole
+ * blocks at once with the same bits. */
 static double loss_mse(net_t *net, const LA_REAL *Y, int want_grad) {
   size_t m = (size_t)net->n_last * net->dims[net->L], start = 0;
   const LA_REAL *restrict z = net->z[net->L - 1];
@@ -186,7 +186,8 @@ static double loss_mse(net_t *net, const LA_REAL *Y, int want_grad) {
   LA_REAL scale = (LA_REAL)(2.0 / (double)m);
   double sum = 0;
 #ifdef MSE_GROUP16
-  for (LA_REAL part[16]; start + 16 * 64 <= m; start += 16 * 64) {
+  for (LA_REAL part[16]; MSE_GROUP16_OK && start + 16 * 64 <= m;
+       start += 16 * 64) {
     MSE_GROUP16(z + start, Y + start, want_grad ? gz + start : NULL, scale,
                 part);
     for (int b = 0; b < 16; b++)
