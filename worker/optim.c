@@ -37,10 +37,10 @@ void la_optim_free(la_optim *o) {
  *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps).
  * Without `measure` the loop has no reduction and vectorises; both loops do
  * the same float operations, so the parameters do not depend on it, nor
- * on which of VEC's builds runs (vec.h). */
-VEC static double adamw_segment(la_optim *o, float *restrict p,
-                                const float *restrict g, float *restrict m,
-                                float *restrict v, size_t n, double lr) {
+ * on which of VEC_WIDE's builds runs (vec.h). */
+VEC_WIDE static double adamw_segment(la_optim *o, float *restrict p,
+                                     const float *restrict g, float *restrict m,
+                                     float *restrict v, size_t n, double lr) {
   double bc1 = 1.0 - pow(o->beta1, (double)o->t);
   double bc2s = sqrt(1.0 - pow(o->beta2, (double)o->t));
   const float decay = (float)(1.0 - lr * o->weight_decay);

@@ -16,8 +16,15 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
     defined(__GLIBC__) && !defined(__SANITIZE_THREAD__)
 #define VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
+/* VEC with a third build for x86-64-v4 (AVX-512), for loops bound by
+ * division and square root (AdamW), which it does 16 lanes at a time. A CPU
+ * that has AVX-512 runs OpenBLAS's AVX-512 kernels too (blas.h), so these
+ * loops do not lower its clock on their own. */
+#define VEC_WIDE                                                               \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define VEC
+#define VEC_WIDE
 #endif
 
 #endif
