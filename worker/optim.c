@@ -32,39 +32,53 @@ void la_optim_free(la_optim *o) {
   o->m = o->v = NULL;
 }
 
-/* AdamW on one segment, in torch's order of operations:
+/* AdamW's per-step constants (adamw_segment). */
+typedef struct adamw_k {
+  float decay, step, b1c, b2, b2c, bc2s, eps;
+} adamw_k;
+
+/* AdamW on n entries, in torch's order of operations:
  *   p *= 1 - lr wd;  m = m + (1-b1)(g - m);  v = b2 v + (1-b2) g^2;
- *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps).
- * Without `measure` the loop has no reduction and vectorises; both loops do
- * the same float operations, so the parameters do not depend on it, nor
- * on which of VEC_WIDE's builds runs (vec.h). */
-VEC_WIDE static double adamw_segment(la_optim *o, float *restrict p,
-                                     const float *restrict g, float *restrict m,
-                                     float *restrict v, size_t n, double lr) {
+ *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps);
+ * each entry's change p_new - p_old into d. No reduction: it vectorises, in
+ * any of VEC_WIDE's builds (vec.h) with the same bits. */
+VEC_WIDE static void adamw_chunk(const adamw_k *k, float *restrict p,
+                                 const float *restrict g, float *restrict m,
+                                 float *restrict v, float *restrict d,
+                                 size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float gi = g[i], old = p[i], mi = m[i] + k->b1c * (gi - m[i]);
+    float vi = k->b2 * v[i] + k->b2c * gi * gi;
+    m[i] = mi, v[i] = vi;
+    p[i] = old * k->decay - k->step * mi / (sqrtf(vi) / k->bc2s + k->eps);
+    d[i] = p[i] - old;
+  }
+}
+
+#define ADAMW_CHUNK 4096
+
+/* AdamW on one segment (adamw_chunk), chunk by chunk; with `measure`, the
+ * sum of the squared changes in double, in entry order. */
+static double adamw_segment(la_optim *o, float *p, const float *g, float *m,
+                            float *v, size_t n, double lr) {
   double bc1 = 1.0 - pow(o->beta1, (double)o->t);
   double bc2s = sqrt(1.0 - pow(o->beta2, (double)o->t));
-  const float decay = (float)(1.0 - lr * o->weight_decay);
-  const float step = (float)(lr / bc1), b1c = (float)(1.0 - o->beta1);
-  const float b2 = (float)o->beta2, b2c = (float)(1.0 - o->beta2);
-  const float bc2s_f = (float)bc2s, eps = (float)o->eps;
+  adamw_k k = {(float)(1.0 - lr * o->weight_decay),
+               (float)(lr / bc1),
+               (float)(1.0 - o->beta1),
+               (float)o->beta2,
+               (float)(1.0 - o->beta2),
+               (float)bc2s,
+               (float)o->eps};
+  float d[ADAMW_CHUNK];
   double un = 0;
-  if (!o->measure) {
-    for (size_t i = 0; i < n; i++) {
-      float gi = g[i], mi = m[i] + b1c * (gi - m[i]);
-      float vi = b2 * v[i] + b2c * gi * gi;
-      m[i] = mi, v[i] = vi;
-      p[i] = p[i] * decay - step * mi / (sqrtf(vi) / bc2s_f + eps);
-    }
-    return NAN;
+  for (size_t i0 = 0; i0 < n; i0 += ADAMW_CHUNK) {
+    size_t len = n - i0 < ADAMW_CHUNK ? n - i0 : ADAMW_CHUNK;
+    adamw_chunk(&k, p + i0, g + i0, m + i0, v + i0, d, len);
+    for (size_t i = 0; o->measure && i < len; i++)
+      un += (double)d[i] * (double)d[i];
   }
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i], old = p[i], mi = m[i] + b1c * (gi - m[i]);
-    float vi = b2 * v[i] + b2c * gi * gi;
-    m[i] = mi, v[i] = vi;
-    p[i] = old * decay - step * mi / (sqrtf(vi) / bc2s_f + eps);
-    un += (double)(p[i] - old) * (double)(p[i] - old);
-  }
-  return un;
+  return o->measure ? un : NAN;
 }
 
 /* SGD on one segment (torch's rule, dampening 0): g += wd p; buf = g on the
