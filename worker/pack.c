@@ -24,6 +24,7 @@ struct la_pack {
   int n, r;          /* batch rows, rank */
   int stack;         /* 1: adapters and deeper layers stacked (see pack.h) */
   float *mem;        /* the workspace below, one allocation */
+  float *ze;         /* (n_eval, d1) X_eval W0_0^T, shared (K > 1) */
   float *z0;         /* (n, d1) X W0_0^T, shared; the rest is stacked only */
   float *a0, *ga0;   /* (K r, d0) the live runs' A_0 and its gradient */
   float *u0, *gu0;   /* (n, K r) X a0^T and its gradient */
@@ -50,6 +51,7 @@ static size_t layout(la_pack *p, float *base) {
   } while (0)
   for (int l = 0; l <= t->L; l++)
     dmax = (size_t)t->dims[l] > dmax ? (size_t)t->dims[l] : dmax;
+  if (K > 1) TAKE(p->ze, (size_t)t->n_eval * t->dims[1]);
   TAKE(p->z0, n * t->dims[1]);
   if (!p->stack) return off; /* exact: each run works in its own net */
   TAKE(p->a0, K * r * t->dims[0]);
@@ -69,9 +71,9 @@ static size_t layout(la_pack *p, float *base) {
   return off;
 }
 
-/* Makes the trainers, one per config, each tagging its records; exact,
- * their nets share the first one's workspace (they compute one after
- * another, grads_exact). */
+/* Makes the trainers, one per config, each tagging its records and
+ * evaluating from the shared ze; exact, their nets share the first one's
+ * workspace (they compute one after another, grads_exact). */
 static int make_trainers(la_pack *p, la_err *err) {
   int rc;
   for (int k = 0; k < p->K; k++) {
@@ -79,6 +81,8 @@ static int make_trainers(la_pack *p, la_err *err) {
     la_trainer_tag(p->tr[k]);
     p->net[k] = la_trainer_net(p->tr[k]);
     if (k > 0 && !p->stack) la_net_share_workspace_f(p->net[k], p->net[0]);
+    if (k == 0 && p->ze) la_trainer_eval_frozen(p->tr[0], p->ze);
+    if (p->ze) la_trainer_share_eval(p->tr[k], p->ze);
   }
   return 0;
 }
