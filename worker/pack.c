@@ -24,7 +24,7 @@ struct la_pack {
   int n, r;          /* batch rows, rank */
   int stack;         /* 1: adapters and deeper layers stacked (see pack.h) */
   float *mem;        /* the workspace below, one allocation */
-  float *ze;         /* (n_eval, d1) X_eval W0_0^T, shared (K > 1) */
+  float *ze;         /* (n_eval, d1) X_eval W0_0^T, shared, or NULL */
   float *z0;         /* (n, d1) X W0_0^T, shared; the rest is stacked only */
   float *a0, *ga0;   /* (K r, d0) the live runs' A_0 and its gradient */
   float *u0, *gu0;   /* (n, K r) X a0^T and its gradient */
@@ -36,6 +36,17 @@ struct la_pack {
   float *gu;                 /* (K n, r) */
   la_net_f view;             /* the loss of one run's slice */
 };
+
+/* Whether p's runs evaluate from one shared frozen product ze: with more
+ * than one run, and when ze is no larger than the eval split (X_eval,
+ * Y_eval), which the pack's memory estimate counts once per run though
+ * the pack holds it once (packing.h), so ze stays within the estimate
+ * (not task npy, whose estimate leaves its data out). */
+static int share_eval(const la_pack *p) {
+  const la_task *t = p->t;
+  return p->K > 1 && p->cfg[0].task != LA_TASK_NPY &&
+         t->dims[1] <= t->dims[0] + t->y_dim;
+}
 
 /* Floats of the workspace of p (with base != NULL, also lays it out
  * there). */
@@ -51,7 +62,7 @@ static size_t layout(la_pack *p, float *base) {
   } while (0)
   for (int l = 0; l <= t->L; l++)
     dmax = (size_t)t->dims[l] > dmax ? (size_t)t->dims[l] : dmax;
-  if (K > 1) TAKE(p->ze, (size_t)t->n_eval * t->dims[1]);
+  if (share_eval(p)) TAKE(p->ze, (size_t)t->n_eval * t->dims[1]);
   TAKE(p->z0, n * t->dims[1]);
   if (!p->stack) return off; /* exact: each run works in its own net */
   TAKE(p->a0, K * r * t->dims[0]);
