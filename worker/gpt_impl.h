@@ -13,19 +13,11 @@
 #define TR CblasTrans
 #define RM CblasRowMajor
 
-/* The element-wise loops (GELU, the softmaxes, LayerNorm) are built twice:
- * for the x86-64 baseline (SSE2) and for x86-64-v3 (AVX2 and FMA), and the
- * loader picks the one the CPU runs (GCC's target_clones, an ifunc).
- * GELU's tanh takes about three times longer with SSE2. The two differ
- * in rounding only (FMA rounds a * b + c once). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&         \
-    defined(__GLIBC__) && !defined(__SANITIZE_THREAD__)
-/* (not under ThreadSanitizer: the ifunc's resolver runs while the loader
- * relocates, before TSan's runtime is up, and crashes the program) */
-#define VEC __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VEC
-#endif
+/* The element-wise loops (GELU, the softmaxes, LayerNorm) are built twice
+ * (VEC, vec.h): GELU's tanh takes about three times longer with SSE2. The
+ * two differ in rounding only (this file is built with -ffp-contract=fast:
+ * FMA rounds a * b + c once). */
+#include "vec.h"
 
 typedef LA_SUF(la_gpt) gpt_t;
 typedef LA_SUF(la_gpt_w) gptw_t;
@@ -528,7 +520,6 @@ VEC void LA_SUF(la_gpt_backward)(gpt_t *g) {
   if (f) embed_backward(g->gw.wte, g->gw.wpe, g->dres, g->tok, N, g->T, C);
 }
 
-#undef VEC
 #undef LANES
 #undef NT
 #undef TR

@@ -55,6 +55,16 @@ void LA_SUF(la_net_free)(net_t *net) {
   net->mem = NULL;
 }
 
+void LA_SUF(la_net_share_workspace)(net_t *net, const net_t *from) {
+  free(net->mem);
+  net->mem = NULL;
+  memcpy(net->z, from->z, sizeof net->z);
+  memcpy(net->h, from->h, sizeof net->h);
+  memcpy(net->u, from->u, sizeof net->u);
+  memcpy(net->cdf, from->cdf, sizeof net->cdf);
+  net->gz = from->gz, net->gh = from->gh, net->gu = from->gu;
+}
+
 /* h = max(z, 0) without branches (a mispredicted branch per element costs
  * more than the rest of the loop); NaN and -0 give +0 as before. */
 static void relu_forward(const LA_REAL *restrict z, LA_REAL *restrict h,
@@ -124,22 +134,30 @@ void LA_SUF(la_act_backward)(la_act act, const LA_REAL *z, const LA_REAL *h,
   act_backward(act, z, h, cdf, g, n);
 }
 
-/* One layer forward: z = H W0^T (+ s (H A^T) B^T), H (n, din). */
-static void layer_forward(net_t *net, int l, const LA_REAL *H, int n) {
+/* One layer forward: z = H W0^T (+ s (H A^T) B^T), H (n, din); with
+ * frozen != NULL, H W0^T is frozen (n, dout), computed by the caller. */
+static void layer_forward(net_t *net, int l, const LA_REAL *H, int n,
+                          const LA_REAL *frozen) {
   int din = net->dims[l], dout = net->dims[l + 1], r = net->r;
-  GEMM(RM, NT, TR, n, dout, din, 1, H, din, net->W0[l], din, 0, net->z[l],
-       dout);
+  if (frozen)
+    memcpy(net->z[l], frozen, (size_t)n * dout * sizeof *frozen);
+  else
+    GEMM(RM, NT, TR, n, dout, din, 1, H, din, net->W0[l], din, 0, net->z[l],
+         dout);
   if (net->full) return;
   GEMM(RM, NT, TR, n, r, din, 1, H, din, net->A[l], din, 0, net->u[l], r);
   GEMM(RM, NT, TR, n, dout, r, net->s, net->u[l], r, net->B[l], r, 1, net->z[l],
        dout);
 }
 
-const LA_REAL *LA_SUF(la_net_forward)(net_t *net, const LA_REAL *X, int n) {
+/* la_net_forward and la_net_forward_shared: z0, when not NULL, is the
+ * first layer's frozen product. */
+static const LA_REAL *forward(net_t *net, const LA_REAL *X, const LA_REAL *z0,
+                              int n) {
   net->h[0] = (LA_REAL *)X;
   net->n_last = n;
   for (int l = 0; l < net->L; l++) {
-    layer_forward(net, l, net->h[l], n);
+    layer_forward(net, l, net->h[l], n, l == 0 ? z0 : NULL);
     if (l + 1 < net->L) {
       act_forward(net->act, net->z[l], net->h[l + 1], net->cdf[l],
                   (size_t)n * net->dims[l + 1]);
@@ -148,15 +166,35 @@ const LA_REAL *LA_SUF(la_net_forward)(net_t *net, const LA_REAL *X, int n) {
   return net->z[net->L - 1];
 }
 
+const LA_REAL *LA_SUF(la_net_forward)(net_t *net, const LA_REAL *X, int n) {
+  return forward(net, X, NULL, n);
+}
+
+const LA_REAL *LA_SUF(la_net_forward_shared)(net_t *net, const LA_REAL *X,
+                                             const LA_REAL *z0, int n) {
+  return forward(net, X, z0, n);
+}
+
 /* Mean squared error over all elements; gradient 2 (z - y) / (n d). Sums
- * blocks of 64 squares in LA_REAL, then the blocks in double. */
+ * blocks of 64 squares in LA_REAL, then the blocks in double. MSE_GROUP16,
+ * where the precision and the CPU have it (model_f.c), does 16 whole
+ * blocks at once with the same bits. */
 static double loss_mse(net_t *net, const LA_REAL *Y, int want_grad) {
-  size_t m = (size_t)net->n_last * net->dims[net->L];
+  size_t m = (size_t)net->n_last * net->dims[net->L], start = 0;
   const LA_REAL *restrict z = net->z[net->L - 1];
   LA_REAL *restrict gz = net->gz;
   LA_REAL scale = (LA_REAL)(2.0 / (double)m);
   double sum = 0;
-  for (size_t i0 = 0; i0 < m; i0 += 64) {
+#ifdef MSE_GROUP16
+  for (LA_REAL part[16]; MSE_GROUP16_OK && start + 16 * 64 <= m;
+       start += 16 * 64) {
+    MSE_GROUP16(z + start, Y + start, want_grad ? gz + start : NULL, scale,
+                part);
+    for (int b = 0; b < 16; b++)
+      sum += (double)part[b];
+  }
+#endif
+  for (size_t i0 = start; i0 < m; i0 += 64) {
     size_t end = i0 + 64 < m ? i0 + 64 : m;
     LA_REAL part = 0;
     for (size_t i = i0; i < end; i++) {

@@ -44,10 +44,25 @@ int LA_SUF(la_net_init)(LA_SUF(la_net) * net, int L, const int *dims, int r,
 /* Releases the workspace. Safe on a zeroed net. */
 void LA_SUF(la_net_free)(LA_SUF(la_net) * net);
 
+/* Releases net's workspace and makes it work in from's, a net of the same
+ * layers, rank, activation and n_max: for nets that never compute at the
+ * same time and keep nothing in it between calls (pack.h), so that one
+ * workspace stays in cache. from's workspace must outlive net's use. */
+void LA_SUF(la_net_share_workspace)(LA_SUF(la_net) * net,
+                                    const LA_SUF(la_net) * from);
+
 /* Forward pass on X (n, dims[0]), n <= n_max. Returns the output (n, dims[L]),
  * a buffer of the net's valid until the next call. */
 const LA_REAL *LA_SUF(la_net_forward)(LA_SUF(la_net) * net, const LA_REAL *X,
                                       int n);
+
+/* la_net_forward with the first layer's frozen product X W0_0^T given as
+ * z0 (n, dims[1]), computed once by the caller for runs that share X and
+ * W0_0 (pack.h); the output is bit for bit la_net_forward's when z0 is
+ * what its GEMM gives. */
+const LA_REAL *LA_SUF(la_net_forward_shared)(LA_SUF(la_net) * net,
+                                             const LA_REAL *X,
+                                             const LA_REAL *z0, int n);
 
 /* Loss of the last forward's output against Y ((n, dims[L]) for mse, (n) class
  * indices for ce), accumulated in double. With want_grad, also stores dL/dz of

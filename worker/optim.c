@@ -1,6 +1,8 @@
 /* optim.c: AdamW, SGD with momentum, and schedules (see optim.h). */
 #include "optim.h"
 
+#include "vec.h"
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -30,55 +32,99 @@ void la_optim_free(la_optim *o) {
   o->m = o->v = NULL;
 }
 
-/* AdamW on one segment, in torch's order of operations:
+/* The optimizers update a segment chunk by chunk: a chunk's update has no
+ * reduction and vectorises (VEC, VEC_WIDE: vec.h, the same bits in every
+ * build) and keeps each entry's change p_new - p_old; on steps that measure
+ * the update, the changes' squares are then summed in double in entry
+ * order, as one loop over the segment would. */
+#define CHUNK 1024
+
+/* un plus the squares of d's n entries, in double, in order. */
+static double add_squares(double un, const float *d, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    un += (double)d[i] * (double)d[i];
+  return un;
+}
+
+/* AdamW's per-step constants (adamw_segment). */
+typedef struct adamw_k {
+  float decay, step, b1c, b2, b2c, bc2s, eps;
+} adamw_k;
+
+/* AdamW on n entries, in torch's order of operations:
  *   p *= 1 - lr wd;  m = m + (1-b1)(g - m);  v = b2 v + (1-b2) g^2;
- *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps).
- * Without `measure` the loop has no reduction and vectorises; both loops do
- * the same float operations, so the parameters do not depend on it. */
-static double adamw_segment(la_optim *o, float *restrict p,
-                            const float *restrict g, float *restrict m,
-                            float *restrict v, size_t n, double lr) {
+ *   p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps);
+ * each entry's change into d. */
+VEC_WIDE static void adamw_chunk(const adamw_k *k, float *restrict p,
+                                 const float *restrict g, float *restrict m,
+                                 float *restrict v, float *restrict d,
+                                 size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float gi = g[i], old = p[i], mi = m[i] + k->b1c * (gi - m[i]);
+    float vi = k->b2 * v[i] + k->b2c * gi * gi;
+    m[i] = mi, v[i] = vi;
+    p[i] = old * k->decay - k->step * mi / (sqrtf(vi) / k->bc2s + k->eps);
+    d[i] = p[i] - old;
+  }
+}
+
+/* AdamW on one segment; with `measure`, the sum of the squared changes. */
+static double adamw_segment(la_optim *o, float *p, const float *g, float *m,
+                            float *v, size_t n, double lr) {
   double bc1 = 1.0 - pow(o->beta1, (double)o->t);
   double bc2s = sqrt(1.0 - pow(o->beta2, (double)o->t));
-  const float decay = (float)(1.0 - lr * o->weight_decay);
-  const float step = (float)(lr / bc1), b1c = (float)(1.0 - o->beta1);
-  const float b2 = (float)o->beta2, b2c = (float)(1.0 - o->beta2);
-  const float bc2s_f = (float)bc2s, eps = (float)o->eps;
+  adamw_k k = {(float)(1.0 - lr * o->weight_decay),
+               (float)(lr / bc1),
+               (float)(1.0 - o->beta1),
+               (float)o->beta2,
+               (float)(1.0 - o->beta2),
+               (float)bc2s,
+               (float)o->eps};
+  float d[CHUNK];
   double un = 0;
-  if (!o->measure) {
-    for (size_t i = 0; i < n; i++) {
-      float gi = g[i], mi = m[i] + b1c * (gi - m[i]);
-      float vi = b2 * v[i] + b2c * gi * gi;
-      m[i] = mi, v[i] = vi;
-      p[i] = p[i] * decay - step * mi / (sqrtf(vi) / bc2s_f + eps);
-    }
-    return NAN;
-  }
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i], old = p[i], mi = m[i] + b1c * (gi - m[i]);
-    float vi = b2 * v[i] + b2c * gi * gi;
-    m[i] = mi, v[i] = vi;
-    p[i] = old * decay - step * mi / (sqrtf(vi) / bc2s_f + eps);
-    un += (double)(p[i] - old) * (double)(p[i] - old);
+  for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
+    size_t len = n - i0 < CHUNK ? n - i0 : CHUNK;
+    adamw_chunk(&k, p + i0, g + i0, m + i0, v + i0, d, len);
+    if (o->measure) un = add_squares(un, d, len);
   }
   return un;
 }
 
-/* SGD on one segment (torch's rule, dampening 0): g += wd p; buf = g on the
- * first step, else mu buf + g; nesterov: g += mu buf, else g = buf. */
+/* SGD's per-step constants (sgd_segment); first: the step is the first. */
+typedef struct sgd_k {
+  float mu, wd, lr;
+  int first, nesterov;
+} sgd_k;
+
+/* SGD on n entries (torch's rule, dampening 0): g += wd p; buf = g on the
+ * first step, else mu buf + g; nesterov: g += mu buf, else g = buf; p -= lr
+ * g; each entry's change into d. */
+VEC static void sgd_chunk(const sgd_k *k, float *restrict p,
+                          const float *restrict g, float *restrict buf,
+                          float *restrict d, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    float gi = g[i] + k->wd * p[i], s = gi;
+    if (k->mu != 0) {
+      buf[i] = k->first ? gi : k->mu * buf[i] + gi;
+      s = k->nesterov ? gi + k->mu * buf[i] : buf[i];
+    }
+    float np = p[i] - k->lr * s;
+    d[i] = np - p[i];
+    p[i] = np;
+  }
+}
+
+/* SGD on one segment; with `measure`, the sum of the squared changes. */
 static double sgd_segment(la_optim *o, float *p, const float *g, float *buf,
                           size_t n, double lr) {
-  float mu = (float)o->momentum, wd = (float)o->weight_decay, flr = (float)lr;
+  sgd_k k = {(float)o->momentum, (float)o->weight_decay, (float)lr, o->t == 1,
+             o->nesterov};
+  float d[CHUNK];
   double un = 0;
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i] + wd * p[i], d = gi;
-    if (mu != 0) {
-      buf[i] = o->t == 1 ? gi : mu * buf[i] + gi;
-      d = o->nesterov ? gi + mu * buf[i] : buf[i];
-    }
-    float np = p[i] - flr * d;
-    un += (double)(np - p[i]) * (double)(np - p[i]);
-    p[i] = np;
+  for (size_t i0 = 0; i0 < n; i0 += CHUNK) {
+    size_t len = n - i0 < CHUNK ? n - i0 : CHUNK;
+    sgd_chunk(&k, p + i0, g + i0, buf + i0, d, len);
+    if (o->measure) un = add_squares(un, d, len);
   }
   return un;
 }

@@ -24,7 +24,8 @@ struct la_pack {
   int n, r;          /* batch rows, rank */
   int stack;         /* 1: adapters and deeper layers stacked (see pack.h) */
   float *mem;        /* the workspace below, one allocation */
-  float *z0;         /* (n, d1) X W0_0^T, shared */
+  float *ze;         /* (n_eval, d1) X_eval W0_0^T, shared, or NULL */
+  float *z0;         /* (n, d1) X W0_0^T, shared; the rest is stacked only */
   float *a0, *ga0;   /* (K r, d0) the live runs' A_0 and its gradient */
   float *u0, *gu0;   /* (n, K r) X a0^T and its gradient */
   float *z[LA_MAX_LAYERS];   /* (K n, d_{l+1}) stacked pre-activations */
@@ -35,6 +36,17 @@ struct la_pack {
   float *gu;                 /* (K n, r) */
   la_net_f view;             /* the loss of one run's slice */
 };
+
+/* Whether p's runs evaluate from one shared frozen product ze: with more
+ * than one run, and when ze is no larger than the eval split (X_eval,
+ * Y_eval), which the pack's memory estimate counts once per run though
+ * the pack holds it once (packing.h), so ze stays within the estimate
+ * (not task npy, whose estimate leaves its data out). */
+static int share_eval(const la_pack *p) {
+  const la_task *t = p->t;
+  return p->K > 1 && p->cfg[0].task != LA_TASK_NPY &&
+         t->dims[1] <= t->dims[0] + t->y_dim;
+}
 
 /* Floats of the workspace of p (with base != NULL, also lays it out
  * there). */
@@ -50,7 +62,9 @@ static size_t layout(la_pack *p, float *base) {
   } while (0)
   for (int l = 0; l <= t->L; l++)
     dmax = (size_t)t->dims[l] > dmax ? (size_t)t->dims[l] : dmax;
+  if (share_eval(p)) TAKE(p->ze, (size_t)t->n_eval * t->dims[1]);
   TAKE(p->z0, n * t->dims[1]);
+  if (!p->stack) return off; /* exact: each run works in its own net */
   TAKE(p->a0, K * r * t->dims[0]);
   TAKE(p->ga0, K * r * t->dims[0]);
   TAKE(p->u0, n * K * r);
@@ -68,13 +82,18 @@ static size_t layout(la_pack *p, float *base) {
   return off;
 }
 
-/* Makes the trainers, one per config, each tagging its records. */
+/* Makes the trainers, one per config, each tagging its records and
+ * evaluating from the shared ze; exact, their nets share the first one's
+ * workspace (they compute one after another, grads_exact). */
 static int make_trainers(la_pack *p, la_err *err) {
   int rc;
   for (int k = 0; k < p->K; k++) {
     if ((rc = la_trainer_new(&p->cfg[k], p->t, &p->tr[k], err))) return rc;
     la_trainer_tag(p->tr[k]);
     p->net[k] = la_trainer_net(p->tr[k]);
+    if (k > 0 && !p->stack) la_net_share_workspace_f(p->net[k], p->net[0]);
+    if (k == 0 && p->ze) la_trainer_eval_frozen(p->tr[0], p->ze);
+    if (p->ze) la_trainer_share_eval(p->tr[k], p->ze);
   }
   return 0;
 }
@@ -124,51 +143,35 @@ void la_pack_free(la_pack *p) {
   free(p);
 }
 
-/* Where run slot j's first-layer adapter activation u_j lies in u0 (and
- * its gradient in gu0), and its row stride: stacked, the columns j r ..
- * of (n, K r); exact, a block (n, r) of its own as a run alone has it. */
-static size_t u0_at(const la_pack *p, int j, int *ld) {
-  *ld = p->stack ? p->n_live * p->r : p->r;
-  return p->stack ? (size_t)j * p->r : (size_t)j * p->n * p->r;
-}
-
-/* The first layer forward for every live run: the frozen product once;
- * the adapters' products stacked in one GEMM (stack) or one per run; then
- * per run z_j = X W0^T + s_j u_j B_j^T, as la_net_forward_f computes it. */
+/* The stacked first layer forward for every live run, after the frozen
+ * product z0: the adapters' products in one GEMM, then per run z_j = X
+ * W0^T + s_j u_j B_j^T. */
 static void forward_first(la_pack *p, const float *X) {
-  int n = p->n, r = p->r, Kr = p->n_live * r, ld;
+  int n = p->n, r = p->r, Kr = p->n_live * r;
   int d0 = p->t->dims[0], d1 = p->t->dims[1];
-  cblas_sgemm(RM, NT, TR, n, d1, d0, 1, X, d0, p->t->W0[0], d0, 0, p->z0, d1);
-  for (int j = 0; p->stack && j < p->n_live; j++)
+  for (int j = 0; j < p->n_live; j++)
     memcpy(p->a0 + (size_t)j * r * d0, p->net[p->live[j]]->A[0],
            (size_t)r * d0 * sizeof(float));
-  if (p->stack)
-    cblas_sgemm(RM, NT, TR, n, Kr, d0, 1, X, d0, p->a0, d0, 0, p->u0, Kr);
+  cblas_sgemm(RM, NT, TR, n, Kr, d0, 1, X, d0, p->a0, d0, 0, p->u0, Kr);
   for (int j = 0; j < p->n_live; j++) {
     const la_net_f *net = p->net[p->live[j]];
-    float *zj = p->z[0] + (size_t)j * n * d1, *uj = p->u0 + u0_at(p, j, &ld);
-    if (!p->stack)
-      cblas_sgemm(RM, NT, TR, n, r, d0, 1, X, d0, net->A[0], d0, 0, uj, r);
+    float *zj = p->z[0] + (size_t)j * n * d1;
     memcpy(zj, p->z0, (size_t)n * d1 * sizeof(float));
-    cblas_sgemm(RM, NT, TR, n, d1, r, net->s, uj, ld, net->B[0], r, 1, zj, d1);
+    cblas_sgemm(RM, NT, TR, n, d1, r, net->s, p->u0 + (size_t)j * r, Kr,
+                net->B[0], r, 1, zj, d1);
   }
 }
 
-/* Layer l >= 1 forward: the live runs' inputs against W0_l (stacked in
- * one GEMM, or one per run), then each run's adapter. */
+/* Stacked layer l >= 1 forward: the live runs' inputs against W0_l in one
+ * GEMM, then each run's adapter. */
 static void forward_deep(la_pack *p, int l) {
   int n = p->n, r = p->r, Kn = p->n_live * n;
   int din = p->t->dims[l], dout = p->t->dims[l + 1];
-  if (p->stack)
-    cblas_sgemm(RM, NT, TR, Kn, dout, din, 1, p->h[l], din, p->t->W0[l], din, 0,
-                p->z[l], dout);
+  cblas_sgemm(RM, NT, TR, Kn, dout, din, 1, p->h[l], din, p->t->W0[l], din, 0,
+              p->z[l], dout);
   for (int j = 0; j < p->n_live; j++) {
     const la_net_f *net = p->net[p->live[j]];
     float *uj = p->u[l] + (size_t)j * n * r;
-    if (!p->stack)
-      cblas_sgemm(RM, NT, TR, n, dout, din, 1, p->h[l] + (size_t)j * n * din,
-                  din, p->t->W0[l], din, 0, p->z[l] + (size_t)j * n * dout,
-                  dout);
     cblas_sgemm(RM, NT, TR, n, r, din, 1, p->h[l] + (size_t)j * n * din, din,
                 net->A[l], din, 0, uj, r);
     cblas_sgemm(RM, NT, TR, n, dout, r, net->s, uj, r, net->B[l], r, 1,
@@ -187,9 +190,9 @@ static void losses(la_pack *p, const float *Y) {
   }
 }
 
-/* Layer l >= 1 backward from gz: each run's gB, gu, gA; the input gradient
- * of all runs through W0_l (stacked in one GEMM, or one per run), plus each
- * run's adapter part, into gh; then the activation's derivative. */
+/* Stacked layer l >= 1 backward from gz: each run's gB, gu, gA; the input
+ * gradient of all runs through W0_l in one GEMM, plus each run's adapter
+ * part, into gh; then the activation's derivative. */
 static void backward_deep(la_pack *p, int l) {
   int n = p->n, r = p->r, Kn = p->n_live * n;
   int din = p->t->dims[l], dout = p->t->dims[l + 1];
@@ -204,13 +207,9 @@ static void backward_deep(la_pack *p, int l) {
     cblas_sgemm(RM, TR, NT, r, din, n, 1, guj, r, p->h[l] + (size_t)j * n * din,
                 din, 0, net->gA[l], din);
   }
-  if (p->stack)
-    cblas_sgemm(RM, NT, NT, Kn, din, dout, 1, p->gz, dout, p->t->W0[l], din, 0,
-                p->gh, din);
+  cblas_sgemm(RM, NT, NT, Kn, din, dout, 1, p->gz, dout, p->t->W0[l], din, 0,
+              p->gh, din);
   for (int j = 0; j < p->n_live; j++) {
-    if (!p->stack)
-      cblas_sgemm(RM, NT, NT, n, din, dout, 1, p->gz + (size_t)j * n * dout,
-                  dout, p->t->W0[l], din, 0, p->gh + (size_t)j * n * din, din);
     cblas_sgemm(RM, NT, NT, n, din, r, 1, p->gu + (size_t)j * n * r, r,
                 p->net[p->live[j]]->A[l], din, 1, p->gh + (size_t)j * n * din,
                 din);
@@ -219,28 +218,35 @@ static void backward_deep(la_pack *p, int l) {
                     p->gh, (size_t)Kn * din);
 }
 
-/* The first layer backward from gz: each run's gB and gu, then every run's
- * gA, in one GEMM (stack) or one per run. */
+/* The stacked first layer backward from gz: each run's gB and gu, then
+ * every run's gA in one GEMM. */
 static void backward_first(la_pack *p, const float *X) {
-  int n = p->n, r = p->r, Kr = p->n_live * r, ld;
+  int n = p->n, r = p->r, Kr = p->n_live * r;
   int d0 = p->t->dims[0], d1 = p->t->dims[1];
   for (int j = 0; j < p->n_live; j++) {
     la_net_f *net = p->net[p->live[j]];
     const float *gzj = p->gz + (size_t)j * n * d1;
-    size_t at = u0_at(p, j, &ld);
-    cblas_sgemm(RM, TR, NT, d1, r, n, net->s, gzj, d1, p->u0 + at, ld, 0,
-                net->gB[0], r);
+    cblas_sgemm(RM, TR, NT, d1, r, n, net->s, gzj, d1, p->u0 + (size_t)j * r,
+                Kr, 0, net->gB[0], r);
     cblas_sgemm(RM, NT, NT, n, r, d1, net->s, gzj, d1, net->B[0], r, 0,
-                p->gu0 + at, ld);
-    if (!p->stack)
-      cblas_sgemm(RM, TR, NT, r, d0, n, 1, p->gu0 + at, r, X, d0, 0, net->gA[0],
-                  d0);
+                p->gu0 + (size_t)j * r, Kr);
   }
-  if (!p->stack) return;
   cblas_sgemm(RM, TR, NT, Kr, d0, n, 1, p->gu0, Kr, X, d0, 0, p->ga0, d0);
   for (int j = 0; j < p->n_live; j++)
     memcpy(p->net[p->live[j]]->gA[0], p->ga0 + (size_t)j * r * d0,
            (size_t)r * d0 * sizeof(float));
+}
+
+/* Exact: each live run's forward, loss and backward in its own net, as
+ * the run alone computes them but for the shared z0; one run after
+ * another, so that its backward finds its activations still in cache. */
+static void grads_exact(la_pack *p, const float *X, const float *Y) {
+  for (int j = 0; j < p->n_live; j++) {
+    la_net_f *net = p->net[p->live[j]];
+    la_net_forward_shared_f(net, X, p->z0, p->n);
+    p->loss[p->live[j]] = la_net_loss_f(net, Y, 1);
+    la_net_backward_f(net);
+  }
 }
 
 /* Forward, losses and backward of every live run on the next batch: each
@@ -248,8 +254,15 @@ static void backward_first(la_pack *p, const float *X) {
 static void grads(la_pack *p) {
   const float *X, *Y;
   int L = p->t->L, Kn = p->n_live * p->n;
+  int d0 = p->t->dims[0], d1 = p->t->dims[1];
   la_act act = p->cfg[0].activation;
   la_trainer_next_batch(p->tr[0], &X, &Y);
+  cblas_sgemm(RM, NT, TR, p->n, d1, d0, 1, X, d0, p->t->W0[0], d0, 0, p->z0,
+              d1);
+  if (!p->stack) {
+    grads_exact(p, X, Y);
+    return;
+  }
   forward_first(p, X);
   for (int l = 1; l < L; l++) {
     la_act_forward_f(act, p->z[l - 1], p->h[l], p->cdf[l - 1],

@@ -13,13 +13,16 @@
  *   exact (stack = 0): every other product per variant, in the shapes of a
  *     run alone, so each variant's records are bit-identical to its run
  *     trained alone (OpenBLAS's result for an element depends on the
- *     product's shape, so stacking changes the last bits);
+ *     product's shape, so stacking changes the last bits); the variants
+ *     compute one after another in one workspace;
  *   stacked (stack = 1): the variants' first-layer adapters in one product
  *     X [A_1; ...; A_K]^T and their gradients in one [gu_1 ... gu_K]^T X;
  *     deeper layers stack the variants' activations (K batch, d) against
  *     each frozen matrix, forward and backward. Faster; the same numbers up
  *     to rounding, which training can amplify.
- * Each variant is a trainer (train.h) of its own: its records
+ * The evaluation split's first-layer frozen product is likewise computed
+ * once, for the pack's life, where it fits the memory estimate (pack.c,
+ * share_eval). Each variant is a trainer (train.h) of its own: its records
  * (every one carrying its run_id), its optimizer, its evaluation, metrics
  * and divergence. A variant that diverges, ends, or whose metrics fail
  * leaves the pack; the others go on unchanged. docs/worker.md ("Packed

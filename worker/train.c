@@ -11,6 +11,7 @@
 #include "model.h"
 #include "optim.h"
 
+#include <cblas.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -57,7 +58,8 @@ struct la_trainer {
   double lr_a, lr_b, grad_norm_a, grad_norm_b, update_norm;
   size_t tensor_bytes;
   run_state st;
-  int tag; /* 1: every record carries the run's run_id (packs) */
+  int tag;         /* 1: every record carries the run's run_id (packs) */
+  const float *ze; /* (n_eval, dims[1]) shared X_eval W0_0^T, or NULL */
 };
 
 /* Writes one record of tr's run and releases it; a tagged run's records
@@ -354,10 +356,29 @@ double la_trainer_eval(la_trainer *tr) {
     return la_gpt_eval_f(&tr->gpt, t->gpt, tr->cfg->n_eval, tr->tok, tr->tgt);
   for (int i0 = 0; i0 < t->n_eval; i0 += tr->net.n_max) {
     int m = t->n_eval - i0 < tr->net.n_max ? t->n_eval - i0 : tr->net.n_max;
-    la_net_forward_f(&tr->net, t->X_eval + (size_t)i0 * t->dims[0], m);
+    const float *X = t->X_eval + (size_t)i0 * t->dims[0];
+    if (tr->ze)
+      la_net_forward_shared_f(&tr->net, X, tr->ze + (size_t)i0 * t->dims[1], m);
+    else
+      la_net_forward_f(&tr->net, X, m);
     sum += la_net_loss_f(&tr->net, t->Y_eval + (size_t)i0 * t->y_dim, 0) * m;
   }
   return sum / t->n_eval;
+}
+
+void la_trainer_eval_frozen(const la_trainer *tr, float *ze) {
+  const la_task *t = tr->task;
+  int d0 = t->dims[0], d1 = t->dims[1];
+  for (int i0 = 0; i0 < t->n_eval; i0 += tr->net.n_max) {
+    int m = t->n_eval - i0 < tr->net.n_max ? t->n_eval - i0 : tr->net.n_max;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, d1, d0, 1,
+                t->X_eval + (size_t)i0 * d0, d0, t->W0[0], d0, 0,
+                ze + (size_t)i0 * d1, d1);
+  }
+}
+
+void la_trainer_share_eval(la_trainer *tr, const float *ze) {
+  tr->ze = ze;
 }
 
 /* ---- the run and its records ---- */

@@ -76,6 +76,16 @@ size_t la_trainer_tensor_bytes(const la_trainer *tr);
 /* Mean loss over the eval split with the current parameters. */
 double la_trainer_eval(la_trainer *tr);
 
+/* Writes into ze (n_eval, dims[1]) the eval split's first-layer frozen
+ * product X_eval W0_0^T, chunk by chunk as la_trainer_eval computes it, so
+ * that runs sharing the task can evaluate from it (not task gpt). */
+void la_trainer_eval_frozen(const la_trainer *tr, float *ze);
+
+/* From now on la_trainer_eval takes the first layer's frozen product from
+ * ze (borrowed: la_trainer_eval_frozen's, of a trainer with the same task
+ * and batch) instead of computing it: the same loss, bit for bit. */
+void la_trainer_share_eval(la_trainer *tr, const float *ze);
+
 /* A pretraining run (task gpt, pretrain): writes the trained weights to
  * path as safetensors in GPT-2's names and layout (F32, Conv1D (in, out);
  * metadata: format "pt", loralpha "pretrain", steps), loadable as gpt.base.

@@ -2,7 +2,7 @@
  * test_model.c: the model's gradients against central finite differences in
  * double precision, for every activation, loss, scaling mode and depth, in
  * LoRA and full mode; the float model against the double one; losses against
- * hand-computed values.
+ * hand-computed values; the float mse bit for bit as it sums.
  */
 #include "check.h"
 #include "loralpha/rng.h"
@@ -179,6 +179,64 @@ static void check_hand_losses(void) {
   la_net_free_d(&net);
 }
 
+/* The float mse as the model has always summed it: blocks of 64 squares
+ * summed in order in float, the blocks' sums in double; gz = scale (z - y). */
+static double mse_reference(const float *z, const float *y, float *gz,
+                            size_t m) {
+  float scale = (float)(2.0 / (double)m);
+  double sum = 0;
+  for (size_t i0 = 0; i0 < m; i0 += 64) {
+    float part = 0;
+    for (size_t i = i0; i < i0 + 64 && i < m; i++) {
+      float d = z[i] - y[i];
+      part += d * d;
+      gz[i] = scale * d;
+    }
+    sum += (double)part;
+  }
+  return sum / (double)m;
+}
+
+/* la_net_loss_f's mse, bit for bit the reference above for sizes below,
+ * at and above its 16-block fast path, whole and ragged, with and without
+ * the gradient (which it must then leave alone). */
+static void check_mse_bits(void) {
+  static const int shapes[][2] = {{1, 1},   {3, 21},   {16, 64}, {17, 64},
+                                  {33, 65}, {64, 512}, {100, 37}};
+  la_rng rng;
+  la_rng_init(&rng, 7, 1);
+  for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++) {
+    int rows = shapes[c][0], cols = shapes[c][1], dims[2] = {1, cols}, bad = -1;
+    size_t m = (size_t)rows * cols;
+    float *z = malloc(m * sizeof *z), *y = malloc(m * sizeof *y);
+    float *gz = malloc(m * sizeof *gz), *want = malloc(m * sizeof *want);
+    la_net_f net;
+    CHECK_EQ_INT(la_net_init_f(&net, 1, dims, 1, rows, LA_ACT_IDENTITY,
+                               LA_LOSS_MSE, 1.0, 0),
+                 0);
+    for (size_t i = 0; i < m; i++) /* scales from 1e-3 to 1e3: real rounding */
+      z[i] = (float)(la_rng_normal(&rng) * pow(10.0, (double)(i % 7) - 3)),
+      y[i] = (float)la_rng_normal(&rng), gz[i] = -7;
+    net.z[0] = z, net.gz = gz, net.n_last = rows;
+    double ref = mse_reference(z, y, want, m);
+    double got0 = la_net_loss_f(&net, y, 0);
+    for (size_t i = 0; i < m && bad < 0; i++)
+      if (gz[i] != -7) bad = (int)i;
+    double got = la_net_loss_f(&net, y, 1);
+    for (size_t i = 0; i < m && bad < 0; i++)
+      if (memcmp(&gz[i], &want[i], sizeof *gz) != 0) bad = (int)i;
+    if (got != ref || got0 != ref || bad >= 0)
+      fprintf(stderr,
+              "mse %dx%d: loss %a / %a (no grad), expected %a; first gz "
+              "differing at %d: %a, expected %a\n",
+              rows, cols, got, got0, ref, bad, bad >= 0 ? gz[bad] : 0.0,
+              bad >= 0 ? want[bad] : 0.0);
+    CHECK(got == ref && got0 == ref && bad < 0);
+    la_net_free_f(&net);
+    free(z), free(y), free(gz), free(want);
+  }
+}
+
 /* Scaling: s = alpha / r (peft) or alpha / sqrt(r) (rslora). */
 static void check_scaling(void) {
   la_config c;
@@ -209,6 +267,7 @@ int main(void) {
           check_float_vs_double(&p);
         }
   check_hand_losses();
+  check_mse_bits();
   check_scaling();
   return check_summary();
 }

@@ -2,7 +2,7 @@
  * test_optim.c: AdamW, SGD (momentum, Nesterov, weight decay), LoRA+
  * segments and the schedules against steps computed by hand from the
  * update rules of torch.optim.AdamW / torch.optim.SGD and HuggingFace's
- * cosine schedule.
+ * cosine schedule; the update norm bit for bit.
  */
 #include "check.h"
 #include "optim.h"
@@ -89,6 +89,43 @@ static void check_segments(void) {
   la_optim_free(&o);
 }
 
+/* An optimizer over more entries than one chunk, with a LoRA+ split inside
+ * one: measuring changes no parameter, and the norm is the root of the
+ * segments' sums of the squared changes, each in double in entry order,
+ * bit for bit. */
+static void check_measure(la_opt_kind kind, double momentum, int nesterov) {
+  enum { N = 3000, N_A = 1100 };
+  static float th[N], th2[N], old[N], g[N];
+  la_config c = base_config();
+  la_optim o, o2;
+  c.optimizer = kind, c.weight_decay = 0.05;
+  c.momentum = momentum, c.nesterov = nesterov;
+  CHECK(la_optim_init(&o, &c, N) == 0 && la_optim_init(&o2, &c, N) == 0);
+  o2.measure = 0;
+  for (int i = 0; i < N; i++)
+    th[i] = th2[i] = (float)sin(i * 0.37);
+  for (int step = 0; step < 3; step++) {
+    double un, want[2] = {0, 0}; /* the A and the B segment's sums */
+    int same = 1;
+    for (int i = 0; i < N; i++)
+      g[i] = (float)cos(i * 0.11 + step), old[i] = th[i];
+    un = la_optim_step(&o, th, g, N_A, 1e-2, 4e-2);
+    CHECK(isnan(la_optim_step(&o2, th2, g, N_A, 1e-2, 4e-2)));
+    for (int i = 0; i < N; i++) {
+      want[i >= N_A] += (double)(th[i] - old[i]) * (double)(th[i] - old[i]);
+      same = same && memcmp(&th[i], &th2[i], sizeof th[i]) == 0;
+    }
+    if (un != sqrt(want[0] + want[1]))
+      fprintf(stderr, "%s step %d: norm %a, expected %a\n",
+              kind == LA_OPT_ADAMW ? "adamw" : "sgd", step, un,
+              sqrt(want[0] + want[1]));
+    CHECK(un == sqrt(want[0] + want[1]));
+    CHECK(same);
+  }
+  la_optim_free(&o);
+  la_optim_free(&o2);
+}
+
 static void check_schedules(void) {
   la_config c = base_config();
   c.schedule = LA_LR_CONSTANT, c.warmup_steps = 4;
@@ -112,6 +149,9 @@ int main(void) {
   check_sgd(0);
   check_sgd(1);
   check_segments();
+  check_measure(LA_OPT_ADAMW, 0, 0);
+  check_measure(LA_OPT_SGD, 0.9, 0);
+  check_measure(LA_OPT_SGD, 0.5, 1);
   check_schedules();
   return check_summary();
 }

@@ -70,6 +70,12 @@ static const pack_case k_cases[] = {
       "{\"alpha\":3,\"lr\":0.05,"
       "\"diverge_factor\":1.0001}",
       NULL}},
+    {"teacher wide mse", /* 24 x 64 outputs: the mse's 16-block path and
+                            a ragged rest (model_f.c); 1100 eval rows: two
+                            chunks of the shared eval product (train.c) */
+     "{\"task\":\"teacher\",\"d_in\":40,\"d_out\":64,\"rank\":2,\"steps\":15,"
+     "\"batch\":24,\"n_train\":120,\"n_eval\":1100," SHORT "}",
+     {"{\"alpha\":2,\"lr\":0.01}", "{\"alpha\":16,\"lr\":0.004}", NULL}},
     {"npy",
      "{\"task\":\"npy\",\"npy\":{\"x\":\"@/x.npy\",\"y\":\"@/y.npy\","
      "\"w0\":[\"@/w0.npy\"]},\"rank\":3,\"steps\":20,\"batch\":10," SHORT "}",
