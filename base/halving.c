@@ -12,6 +12,7 @@ void la_halving_plan_of(const la_search *s, int n_cells, int steps,
                         la_halving_plan *out) {
   int reach = n_cells, last = 0;
   memset(out, 0, sizeof *out);
+  out->cells = n_cells, out->steps = steps;
   for (int k = 0; k < s->n_rungs && reach >= 2; k++) {
     long st = lround(s->rungs[k] * steps);
     int cap = (int)floor(reach / s->eta);

@@ -33,9 +33,8 @@ static sqlite3_stmt *rank_stmt(la_store *st, const char *sql, int64_t sweep,
   return q;
 }
 
-/* The plan of the sweep's rank: its cells and its runs' steps. */
-static int rank_plan(la_store *st, int64_t sweep, int rank, const la_search *s,
-                     la_halving_plan *plan) {
+int la_store_halving_plan(la_store *st, int64_t sweep, int rank,
+                          const la_search *s, la_halving_plan *plan) {
   sqlite3_stmt *q = rank_stmt(
       st,
       "SELECT COUNT(DISTINCT printf('%!.17g %!.17g', alpha, lr)), "
@@ -73,7 +72,7 @@ int la_store_halving_start(la_store *st, int64_t sweep, const la_search *s) {
   while (rc == 0 && (step = sqlite3_step(q)) == SQLITE_ROW) {
     la_halving_plan plan;
     int rank = sqlite3_column_int(q, 0);
-    rc = rank_plan(st, sweep, rank, s, &plan);
+    rc = la_store_halving_plan(st, sweep, rank, s, &plan);
     if (rc == 0 && plan.n > 0) rc = set_stop(st, sweep, rank, plan.step[0]);
   }
   if (rc == 0 && step != SQLITE_DONE) rc = LA_EIO;
@@ -277,7 +276,7 @@ int la_store_halving_after_run(la_store *st, int64_t sweep, int64_t run_id,
   la_halving_decision *d = NULL;
   size_t n = 0, nd = 0;
   int rank = 0, rc = end_stint(st, run_id, &rank);
-  if (rc == 0) rc = rank_plan(st, sweep, rank, s, &plan);
+  if (rc == 0) rc = la_store_halving_plan(st, sweep, rank, s, &plan);
   if (rc == 0 && plan.n == 0) return 0; /* the rank trains to the end */
   if (rc == 0) rc = read_cells(st, sweep, rank, &plan, &cells, &n);
   if (rc == 0) rc = read_decisions(st, sweep, rank, cells, n);

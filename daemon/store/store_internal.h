@@ -5,6 +5,7 @@
 #ifndef LORALPHA_STORE_INTERNAL_H
 #define LORALPHA_STORE_INTERNAL_H
 
+#include "loralpha/halving.h"
 #include "loralpha/record.h"
 #include "loralpha/store.h"
 #include "testpoint.h"
@@ -144,6 +145,11 @@ int la_store_search_after_run(la_store *st, int64_t sweep, int64_t run_id);
  * (runs.stop_at and the config's stop_at), in the caller's transaction
  * (store_halving.c). 0 or LA_EIO. */
 int la_store_halving_start(la_store *st, int64_t sweep, const la_search *s);
+
+/* The halving plan of the sweep's rank (halving.h: la_halving_plan_of of
+ * its (alpha, lr) cells and its runs' steps). 0 or LA_EIO. */
+int la_store_halving_plan(la_store *st, int64_t sweep, int rank,
+                          const la_search *s, la_halving_plan *plan);
 
 /* After run run_id of halving sweep s ended a stint (done, diverged,
  * failed): a run done at its stop waits; then its rank's cells are

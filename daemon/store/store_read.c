@@ -1,5 +1,4 @@
 /* store_read.c: the store's reads for the API, as JSON (see store.h). */
-#include "loralpha/halving.h"
 #include "loralpha/search.h"
 #include "store/store_internal.h"
 
@@ -200,37 +199,36 @@ static int rows_into(la_store *st, const char *sql, int64_t id, json_t *arr) {
 static int halving_into(la_store *st, json_t *o, int64_t sweep) {
   const json_t *se = json_object_get(o, "search");
   const char *kind = json_string_value(json_object_get(se, "strategy"));
-  json_t *h, *plans = json_array(), *cells = json_array(), *dec = json_array(),
-             *found = json_array(), *ranks = json_array();
+  json_t *h, *plans, *cells, *dec, *found, *ranks, *r;
   la_search s;
   la_err err;
   size_t i;
-  json_t *r;
   int rc = 0;
-  if (kind == NULL || strcmp(kind, "halving") != 0) {
-    json_decref(plans), json_decref(cells), json_decref(dec);
-    json_decref(found), json_decref(ranks);
-    return 0;
-  }
+  if (kind == NULL || strcmp(kind, "halving") != 0) return 0;
+  plans = json_array(), cells = json_array(), dec = json_array();
+  found = json_array(), ranks = json_array();
   if (la_search_from_stored(se, &s, &err) != 0) rc = LA_EIO;
   if (rc == 0)
     rc = rows_into(st,
-                   "SELECT rank, COUNT(DISTINCT printf('%!.17g %!.17g', "
-                   "alpha, lr)) AS cells, max(json_extract(config, "
-                   "'$.steps')) AS steps FROM runs WHERE sweep_id = ?1 GROUP "
-                   "BY rank ORDER BY rank",
+                   "SELECT DISTINCT rank FROM runs WHERE sweep_id = ?1 ORDER "
+                   "BY rank",
                    sweep, ranks);
-  json_array_foreach(ranks, i, r) {
+  json_array_foreach(ranks, i, r) { /* each rank's plan, as decided */
     la_halving_plan p;
     json_t *rungs = json_array();
-    la_halving_plan_of(&s, (int)json_integer_value(json_object_get(r, "cells")),
-                       (int)json_integer_value(json_object_get(r, "steps")),
-                       &p);
-    for (int k = 0; k < p.n; k++)
+    if (rc == 0)
+      rc = la_store_halving_plan(
+          st, sweep, (int)json_integer_value(json_object_get(r, "rank")), &s,
+          &p);
+    for (int k = 0; rc == 0 && k < p.n; k++)
       json_array_append_new(rungs,
                             json_pack("{s:i, s:i, s:i, s:i}", "rung", k + 1,
                                       "step", p.step[k], "reach", p.reach[k],
                                       "promote", p.promote[k]));
+    if (rc == 0) {
+      json_object_set_new(r, "cells", json_integer(p.cells));
+      json_object_set_new(r, "steps", json_integer(p.steps));
+    }
     json_object_set_new(r, "rungs", rungs);
     json_array_append(plans, r);
   }

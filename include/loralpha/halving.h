@@ -43,6 +43,7 @@
 
 /* A rank's plan: its effective rungs and their steps. */
 typedef struct la_halving_plan {
+  int cells, steps;                 /* the rank's cells, its runs' steps */
   int n;                            /* effective rungs (0: no stop) */
   int step[LA_SEARCH_MAX_RUNGS];    /* rung k stops at this step */
   int reach[LA_SEARCH_MAX_RUNGS];   /* N_k: cells that may reach rung k */

@@ -234,7 +234,9 @@ def case_bracket(ctx):
 def killed_at_search(ctx, name, body, table):
     """A daemon on NAME.db SIGKILLed while it pauses at the test point
     "search" (inside the transaction of its first decisions) on the sweep
-    of body; the sweep's id, or None when it never got there."""
+    of body, then a daemon started again on it that resumed the sweep to its
+    end: (that daemon, the sweep's id), or None when the first never got to
+    the point."""
     db = ctx.path(f"{name}.db")
     # the pause is long: the kill must land inside it on a busy machine
     env = dict(os.environ, LA_TEST_PAUSE="search", LA_TEST_PAUSE_MS="20000")
@@ -256,17 +258,18 @@ def killed_at_search(ctx, name, body, table):
     d.kill()
     R.eq(cli_val(db, f"SELECT COUNT(*) FROM {table} WHERE sweep_id = {sid}"), 0,
          f"{name}: killed inside the first decisions' transaction: no decision stored")
-    return sid
+    d2 = Daemon(ctx, f"{name}-restart", db, workers=2)
+    d2.wait_sweep(sid, 120, what=f"{name}: the killed sweep, resumed")
+    return d2, sid
 
 
 def case_crash(ctx):
     """SIGKILL inside a decision's transaction, restart, same decisions."""
-    db = ctx.path("crash.db")
-    sid = killed_at_search(ctx, "crash", spec("bracket"), "search_decisions")
-    if sid is None:
+    killed = killed_at_search(ctx, "crash", spec("bracket"), "search_decisions")
+    if killed is None:
         return
-    d2 = Daemon(ctx, "crash-restart", db, workers=2)
-    d2.wait_sweep(sid, 120, what="the killed sweep, resumed")
+    d2, sid = killed
+    db = d2.db
     got = check_sweep(d2, sid, "resumed")
     want = getattr(ctx, "reference", None)
     if want is None:  # case 1 did not run (--only): the reference sweep here
@@ -685,12 +688,12 @@ def check_halving_report(ctx, d, sid, j):
 def case_halving_crash(ctx):
     """SIGKILL inside the transaction of the first halving decisions,
     restart: the same decisions as the sweep never killed."""
-    db = ctx.path("halving-crash.db")
-    sid = killed_at_search(ctx, "halving-crash", halving_spec("halving"), "halving_decisions")
-    if sid is None:
+    killed = killed_at_search(ctx, "halving-crash", halving_spec("halving"),
+                              "halving_decisions")
+    if killed is None:
         return
-    d2 = Daemon(ctx, "halving-restart", db, workers=2)
-    d2.wait_sweep(sid, 120, what="the killed halving sweep, resumed")
+    d2, sid = killed
+    db = d2.db
     _, got = halving_outcome(db, sid)
     want = getattr(ctx, "halving_ref", None)
     if want is None:  # case 6 did not run (--only)
